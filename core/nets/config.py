@@ -1,0 +1,110 @@
+"""Architecture configurations of the three networks.
+
+A configuration is a plain JSON-serialisable dict. It is stored in every weights bundle's
+manifest next to the weights it describes (SPEC §6), so the sizes of a trained network are never
+taken from constants in the code: `build_network(bundle.config(role))` rebuilds exactly the
+network that was trained.
+
+Two named sizes exist:
+
+``small``
+    Trains on a 2-core CPU in hours: sampling networks with 16 base channels, a matting
+    network with a four-stage residual encoder of 16-96 channels.
+``paper``
+    Close to the published sizes for a GPU: the 32-channel (x4 at the bottleneck) two-stage
+    network of Yu et al. 2018 for background and foreground, and a ResNet-34-sized encoder
+    with an atrous pyramid for alpha (AlphaGAN).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from core.errors import WeightsError
+
+ROLES = ("background", "foreground", "alpha")
+SIZES = ("small", "paper")
+
+# Input widths fixed by the method (SPEC §3, patent para. 0041-0049).
+IN_CHANNELS = {"background": 4, "foreground": 7, "alpha": 10}
+
+_SAMPLING = {
+    "small": {
+        "width": 16,
+        "attention_patch": 3,
+        "attention_rate": 2,
+        "attention_max_positions": 4096,
+        "attention_scale": 10.0,
+    },
+    "paper": {
+        "width": 32,
+        "attention_patch": 3,
+        "attention_rate": 2,
+        "attention_max_positions": 16384,
+        "attention_scale": 10.0,
+    },
+}
+
+_MATTING = {
+    "small": {
+        "widths": [16, 32, 64, 96],
+        "blocks": [1, 1, 2, 1],
+        "aspp_width": 64,
+        "aspp_rates": [2, 4, 6],
+        "decoder_width": 32,
+        "colour_line_feature": True,
+        "refine": False,
+        "refine_width": 32,
+    },
+    "paper": {
+        "widths": [64, 128, 256, 512],
+        "blocks": [3, 4, 6, 3],
+        "aspp_width": 256,
+        "aspp_rates": [6, 12, 18],
+        "decoder_width": 64,
+        "colour_line_feature": True,
+        "refine": True,
+        "refine_width": 64,
+    },
+}
+
+
+def network_config(role: str, size: str = "small", **overrides: Any) -> dict[str, Any]:
+    """Return the architecture config of one network.
+
+    Parameters
+    ----------
+    role:
+        ``"background"``, ``"foreground"`` or ``"alpha"``.
+    size:
+        ``"small"`` (CPU-trainable) or ``"paper"`` (published sizes, for a GPU).
+    **overrides:
+        Keys of the config to replace, e.g. ``width=4`` for a tiny test network.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable; ``config["architecture"]`` is ``"sampling"`` or ``"matting"``.
+
+    Example
+    -------
+    >>> network_config("foreground", "small", width=4)["in_channels"]
+    7
+    """
+    if role not in ROLES:
+        raise WeightsError(f"unknown network role {role!r}; expected one of {', '.join(ROLES)}")
+    if size not in SIZES:
+        raise WeightsError(f"unknown network size {size!r}; expected one of {', '.join(SIZES)}")
+    if role == "alpha":
+        config: dict[str, Any] = {"architecture": "matting", **copy.deepcopy(_MATTING[size])}
+    else:
+        config = {"architecture": "sampling", **copy.deepcopy(_SAMPLING[size])}
+    config["role"] = role
+    config["in_channels"] = IN_CHANNELS[role]
+    config["size"] = size
+    unknown = set(overrides) - set(config)
+    if unknown:
+        raise WeightsError(f"unknown config keys for the {role} network: {', '.join(sorted(unknown))}")
+    config.update(overrides)
+    return config

@@ -1,0 +1,117 @@
+"""The two-stage sampling network used for the background and the foreground (patent para. 0039-0046).
+
+Both stages are fully convolutional encoder-decoders after the inpainting network of Yu et al.
+2018 ("Generative Image Inpainting with Contextual Attention"), changed as the patent says:
+
+- stage 1 sees the **whole** image, not the image with its holes filled with white, plus the
+  binary mask (and, for the foreground, the predicted background): it learns to tell the
+  sought layer's colours from the mixed colours of the unknown region (para. 0041);
+- stage 2 takes the coarse estimate pasted into the known pixels, the mask and the image, and runs
+  two parallel encoders — dilated convolutions and contextual attention from masked positions to
+  known ones — merged into one decoder;
+- zero padding, no batch norm, ELU, outputs clipped rather than squashed, nearest-neighbour
+  upsampling.
+
+Inputs are in [0, 1]; internally they are mapped to [-1, 1] as in Yu et al.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.nets.blocks import ContextualAttention, ConvELU, UpConvELU
+
+
+def _encoder_down(in_channels: int, c: int) -> nn.Sequential:
+    """conv5, then two stride-2 steps to 1/4 resolution with 4c channels."""
+    return nn.Sequential(
+        ConvELU(in_channels, c, 5),
+        ConvELU(c, 2 * c, 3, stride=2),
+        ConvELU(2 * c, 2 * c, 3),
+        ConvELU(2 * c, 4 * c, 3, stride=2),
+        ConvELU(4 * c, 4 * c, 3),
+        ConvELU(4 * c, 4 * c, 3),
+    )
+
+
+def _dilated(c: int) -> nn.Sequential:
+    """Layer-by-layer dilated convolutions at 1/4 resolution (rates 2, 4, 8, 16)."""
+    return nn.Sequential(*(ConvELU(4 * c, 4 * c, 3, dilation=d) for d in (2, 4, 8, 16)))
+
+
+def _decoder(c: int) -> nn.Sequential:
+    """Back to full resolution; the last layer has no activation (the output is clipped)."""
+    return nn.Sequential(
+        ConvELU(4 * c, 4 * c, 3),
+        ConvELU(4 * c, 4 * c, 3),
+        UpConvELU(4 * c, 2 * c),
+        ConvELU(2 * c, 2 * c, 3),
+        UpConvELU(2 * c, c),
+        ConvELU(c, max(c // 2, 1), 3),
+        ConvELU(max(c // 2, 1), 3, 3, activation=False),
+    )
+
+
+class SamplingNetwork(nn.Module):
+    """Two-stage background / foreground sampling network.
+
+    Parameters
+    ----------
+    config:
+        From :func:`core.nets.network_config` (``architecture == "sampling"``): ``in_channels``
+        (4 for background: RGB + mask; 7 for foreground: RGB + mask + predicted BG), ``width``,
+        and the contextual attention settings.
+
+    Input ``x`` is ``N×C×H×W`` in [0, 1] with RGB in channels 0-2 and the mask (1 = to be
+    estimated) in channel 3; H and W must be multiples of :attr:`stride`. Output ``N×3×H×W``
+    in [0, 1].
+    """
+
+    #: Two stride-2 steps to 1/4, then contextual attention matches at a further stride >= 2.
+    stride = 8
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = dict(config)
+        self.in_channels = int(config["in_channels"])
+        c = int(config["width"])
+        # Stage 1: coarse estimate from the whole input.
+        self.coarse_encoder = _encoder_down(self.in_channels, c)
+        self.coarse_middle = nn.Sequential(_dilated(c), ConvELU(4 * c, 4 * c, 3))
+        self.coarse_decoder = _decoder(c)
+        # Stage 2: composite (3) + mask (1) + image (3).
+        refine_in = 7
+        self.dilated_encoder = nn.Sequential(_encoder_down(refine_in, c), _dilated(c))
+        self.attention_encoder = _encoder_down(refine_in, c)
+        self.attention = ContextualAttention(
+            patch=int(config["attention_patch"]),
+            rate=int(config["attention_rate"]),
+            max_positions=int(config["attention_max_positions"]),
+            scale=float(config["attention_scale"]),
+        )
+        self.attention_after = nn.Sequential(ConvELU(4 * c, 4 * c, 3), ConvELU(4 * c, 4 * c, 3))
+        self.merge = ConvELU(8 * c, 4 * c, 3)
+        self.fine_decoder = _decoder(c)
+
+    def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(coarse, fine)`` estimates, both ``N×3×H×W`` in [0, 1] (training uses both)."""
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]}")
+        image = x[:, :3] * 2 - 1
+        mask = x[:, 3:4]
+        rest = x[:, 4:] * 2 - 1
+        inputs = torch.cat([image, mask, rest], 1)
+        coarse = self.coarse_decoder(self.coarse_middle(self.coarse_encoder(inputs))).clamp(-1, 1)
+        # Known pixels keep the image, masked ones take the coarse estimate (Yu et al.).
+        composite = image * (1 - mask) + coarse * mask
+        refine_in = torch.cat([composite, mask, image], 1)
+        dilated = self.dilated_encoder(refine_in)
+        attended = self.attention_after(self.attention(self.attention_encoder(refine_in), mask))
+        fine = self.fine_decoder(self.merge(torch.cat([dilated, attended], 1))).clamp(-1, 1)
+        return (coarse + 1) / 2, (fine + 1) / 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_stages(x)[1]
