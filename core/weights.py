@@ -1,0 +1,800 @@
+"""Weights bundles: the three trained networks with the manifest that describes them (SPEC §6).
+
+A bundle is a folder::
+
+    <bundle>/manifest.json              what the networks are and where they came from
+    <bundle>/background.safetensors     background sampling network
+    <bundle>/foreground.safetensors     foreground sampling network
+    <bundle>/alpha.safetensors          matting network
+
+``manifest.json``::
+
+    {
+      "format": "lbsmatte-bundle", "format_version": 1,
+      "name": "show_x", "description": "...", "version": "1",
+      "parent": {"name": "default", "sha256": "<sha256 of the parent's manifest.json>"} | null,
+      "created": "2024-05-01T12:00:00+00:00",
+      "networks": {"background": {"file": "background.safetensors", "sha256": "...",
+                                  "config": {...}, "parameters": 123456}, ...},
+      "colour": "srgb",          # the encoding the networks expect
+      "training": {...},         # free: data, iterations, time, machine, losses...
+      "trained": true            # false for test bundles made of untrained networks
+    }
+
+Weights are only ever read with ``safetensors`` (never ``torch.load``/pickle): a weights file
+can hold numbers, not code. Before a bundle is used its manifest is checked, each file's
+safetensors header is parsed by hand (a pickle or zip renamed ``.safetensors`` is refused without
+being opened by anything that could execute it) and its SHA-256 is compared with the manifest.
+
+Bundles are found by name (:func:`find_bundles`): the packaged ``default`` first, then each entry
+of ``LBSMATTE_WEIGHTS_PATH`` (``os.pathsep``-separated, like ``NUKE_PATH``) in order; an entry is
+either a bundle folder or a folder of bundle folders. The first bundle found with a name wins;
+later ones with the same name are shadowed (with a warning).
+
+``torch`` and ``safetensors`` are imported only by the functions that load or save networks, so
+listing bundles (``lbsmatte weights list``) stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import WeightsError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+log = logging.getLogger(__name__)
+
+FORMAT = "lbsmatte-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+#: Network roles in the order they run; same as ``core.nets.ROLES`` (kept here so that listing
+#: bundles does not import torch).
+ROLES = ("background", "foreground", "alpha")
+#: Environment variable holding extra bundle folders, ``os.pathsep``-separated.
+WEIGHTS_PATH_ENV = "LBSMATTE_WEIGHTS_PATH"
+DEFAULT_NAME = "default"
+
+# safetensors' own parser refuses headers above 100 MB; so do we.
+_MAX_HEADER = 100_000_000
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class Bundle:
+    """A weights bundle on disk.
+
+    Attributes
+    ----------
+    name:
+        The name users select it by (``--weights NAME``, the Nuke ``weights`` knob). The packaged
+        bundle is always ``"default"``; others take the manifest's ``name``.
+    path:
+        The bundle folder.
+    manifest:
+        The parsed ``manifest.json``.
+    """
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+    # Files whose SHA-256 was checked, with the (size, mtime_ns) they had then, so that loading
+    # the networks of a bundle just verified by load_bundle does not hash them a second time.
+    _verified: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
+
+    # -- manifest ---------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """``'name' (path)`` — how errors name the bundle."""
+        return f"weights bundle {self.name!r} ({self.path})"
+
+    @property
+    def trained(self) -> bool:
+        """Whether the manifest says the networks were trained (``False`` for test bundles)."""
+        return self.manifest.get("trained") is True
+
+    def manifest_sha256(self) -> str:
+        """SHA-256 of ``manifest.json`` as stored; identifies the bundle (files included, via their hashes)."""
+        return _sha256(self.path / MANIFEST)
+
+    def _entry(self, role: str) -> dict[str, Any]:
+        networks = self.manifest.get("networks")
+        if role not in ROLES:
+            raise WeightsError(f"unknown network role {role!r}; expected one of {', '.join(ROLES)}")
+        if not isinstance(networks, dict) or not isinstance(networks.get(role), dict):
+            raise WeightsError(f"{self.label}: the manifest has no {role} network")
+        return networks[role]
+
+    def config(self, role: str) -> dict[str, Any]:
+        """Architecture config of one network (a copy), as given to ``core.nets.build_network``."""
+        config = self._entry(role).get("config")
+        if not isinstance(config, dict):
+            raise WeightsError(f"{self.label}: the manifest has no architecture config for the {role} network")
+        return copy.deepcopy(config)
+
+    # -- networks ---------------------------------------------------------------------------
+    def load_network(self, role: str, device: str | torch.device = "cpu") -> nn.Module:
+        """Build the ``role`` network from its config and load its weights.
+
+        Parameters
+        ----------
+        role:
+            ``"background"``, ``"foreground"`` or ``"alpha"``.
+        device:
+            Where the returned module lives.
+
+        Returns
+        -------
+        torch.nn.Module
+            In eval mode, on ``device``, float32.
+
+        Raises
+        ------
+        WeightsError
+            If the file is missing, not a safetensors file, fails its checksum, or holds tensors
+            that do not match the architecture in the config ("wrong architecture").
+        """
+        from safetensors.torch import load_file
+
+        from core.nets import build_network
+
+        entry = self._entry(role)
+        config = self.config(role)
+        file = _bundle_file(self.path, entry.get("file"))
+        if file is None:
+            raise WeightsError(f"{self.label}: the manifest names no valid file for the {role} network")
+        problems = _check_file(file, entry.get("sha256"), self._verified)
+        if problems:
+            raise WeightsError(f"{self.label}: {'; '.join(problems)}")
+        try:
+            net = build_network(config)
+        except WeightsError as exc:
+            raise WeightsError(f"{self.label}: cannot build the {role} network from its config: {exc}") from exc
+        header = _read_header(file)  # checked above
+        mismatch = _compare_shapes(_state_shapes(net), {k: v["shape"] for k, v in header.items()})
+        if mismatch:
+            raise WeightsError(
+                f"{self.label}: {file.name} does not fit the {role} network described by the manifest "
+                f"(wrong architecture): {mismatch}"
+            )
+        state = load_file(str(file), device="cpu")
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:  # dtype/shape trouble the header comparison did not catch
+            raise WeightsError(f"{self.label}: {file.name}: wrong architecture: {exc}") from exc
+        return net.to(device).eval()
+
+    def load_networks(self, device: str | torch.device = "cpu") -> dict[str, nn.Module]:
+        """All three networks, ``{role: module}`` in the order they run (eval mode, on ``device``)."""
+        return {role: self.load_network(role, device) for role in ROLES}
+
+    # -- people -----------------------------------------------------------------------------
+    def summary(self) -> str:
+        """A few human-readable lines about the bundle (``lbsmatte weights show``, the Nuke panel)."""
+        m = self.manifest
+        lines = [f"{self.name}: {m.get('description') or '(no description)'}"]
+        lines.append(f"  path: {self.path}")
+        manifest_name = m.get("name")
+        if manifest_name and manifest_name != self.name:
+            lines.append(f"  manifest name: {manifest_name}")
+        lines.append(
+            f"  version: {m.get('version', '?')}   created: {m.get('created', '?')}   colour: {m.get('colour', '?')}"
+        )
+        parent = m.get("parent")
+        if isinstance(parent, dict):
+            sha = str(parent.get("sha256") or "")
+            lines.append(f"  parent: {parent.get('name', '?')} (manifest sha256 {sha[:12]})")
+        else:
+            lines.append("  parent: none")
+        if self.trained:
+            lines.append("  trained: yes")
+        else:
+            lines.append("  trained: NO - untrained networks, for tests only; the pipeline refuses them")
+        training = m.get("training")
+        if isinstance(training, dict) and training:
+            lines.append("  training:")
+            for key, value in training.items():
+                lines.append(f"    {key}: {_short(value)}")
+        networks = m.get("networks")
+        if not isinstance(networks, dict):
+            networks = {}
+        lines.append("  networks:")
+        for role in ROLES:
+            entry = networks.get(role)
+            if not isinstance(entry, dict):
+                lines.append(f"    {role}: MISSING")
+                continue
+            config = entry.get("config")
+            if not isinstance(config, dict):
+                config = {}
+            params = entry.get("parameters")
+            count = f"{params:,} parameters" if isinstance(params, int) else "? parameters"
+            arch = config.get("architecture", "?")
+            size = config.get("size")
+            lines.append(f"    {role}: {arch}{f' ({size})' if size else ''}, {count}, {entry.get('file', '?')}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and loading
+# --------------------------------------------------------------------------------------------
+def default_bundle_path() -> Path:
+    """Folder of the packaged ``default`` bundle (``core/bundles/default``); it may not exist."""
+    return Path(__file__).resolve().parent / "bundles" / DEFAULT_NAME
+
+
+def has_trained_default() -> bool:
+    """Whether the packaged ``default`` bundle exists and its manifest says it is trained.
+
+    Cheap (reads the manifest only, no hashing); :func:`load_bundle` does the full check.
+    """
+    manifest = _read_manifest_quietly(default_bundle_path())
+    return manifest is not None and manifest.get("trained") is True
+
+
+def search_path() -> list[Path]:
+    """Entries of ``LBSMATTE_WEIGHTS_PATH`` in order (empty entries dropped, ``~`` expanded)."""
+    raw = os.environ.get(WEIGHTS_PATH_ENV, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def find_bundles() -> list[Bundle]:
+    """Every bundle that can be selected by name, ``default`` first.
+
+    Precedence: the packaged ``default`` (only if it exists), then each entry of
+    ``LBSMATTE_WEIGHTS_PATH`` in order; inside a folder of bundles, sub-folders in name order.
+    A name seen a second time is shadowed by the first (logged as a warning). A bundle whose
+    manifest is missing, unreadable or of another format is skipped with a warning.
+
+    Only manifests are read; checksums are verified by :func:`load_bundle`.
+    """
+    found: dict[str, Bundle] = {}
+
+    def add(bundle: Bundle) -> None:
+        first = found.get(bundle.name)
+        if first is None:
+            found[bundle.name] = bundle
+        elif first.path.resolve() != bundle.path.resolve():
+            log.warning("weights bundle %r in %s is shadowed by the one in %s", bundle.name, bundle.path, first.path)
+
+    default = default_bundle_path()
+    if (default / MANIFEST).is_file():
+        manifest = _read_manifest_quietly(default, warn=True)
+        if manifest is not None:
+            add(Bundle(DEFAULT_NAME, default, manifest))
+    for entry in search_path():
+        if not entry.is_dir():
+            log.warning("%s entry %s is not a folder; ignored", WEIGHTS_PATH_ENV, entry)
+            continue
+        if (entry / MANIFEST).is_file():
+            folders = [entry]
+        else:
+            folders = sorted(p for p in entry.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+        for folder in folders:
+            manifest = _read_manifest_quietly(folder, warn=True)
+            if manifest is not None:
+                add(Bundle(_name_for(folder, manifest), folder, manifest))
+    return list(found.values())
+
+
+def load_bundle(name_or_path: str | os.PathLike[str]) -> Bundle:
+    """Find a bundle by name or folder and verify it completely.
+
+    Parameters
+    ----------
+    name_or_path:
+        A name from :func:`find_bundles` (``"default"``, ``"show_x"``) or a bundle folder. A
+        :class:`~pathlib.Path`, or a string containing a path separator, is always a folder; a
+        plain string is looked up as a name first, then tried as a folder.
+
+    Raises
+    ------
+    WeightsError
+        Naming the bundle and what is wrong: folder or manifest missing, manifest not JSON or
+        of another format, a network file missing, not a safetensors file or with a bad
+        checksum, a config missing. An unknown name lists the bundles found and where they were
+        searched.
+    """
+    text = os.fspath(name_or_path)
+    is_path = isinstance(name_or_path, os.PathLike) or any(s and s in text for s in (os.sep, os.altsep))
+    if not is_path:
+        for bundle in find_bundles():
+            if bundle.name == text:
+                return _verified_bundle(bundle.path, bundle.name)
+        if not Path(text).is_dir():
+            raise WeightsError(_unknown_name_message(text))
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise WeightsError(f"weights bundle folder {folder} does not exist")
+    name = DEFAULT_NAME if _same_path(folder, default_bundle_path()) else None
+    return _verified_bundle(folder, name)
+
+
+def verify_bundle(bundle: Bundle | str | os.PathLike[str], *, require_trained: bool = False) -> list[str]:
+    """Check a bundle thoroughly and return its problems (empty when it is sound).
+
+    Beyond :func:`load_bundle`'s checks, every network is built from its config and the tensor
+    names and shapes in its file are compared with it (without loading the weights). For the
+    Nuke panel's *Troubleshoot* button and ``lbsmatte weights show``; never raises for a damaged
+    bundle.
+
+    Parameters
+    ----------
+    bundle:
+        A :class:`Bundle`, a name or a folder.
+    require_trained:
+        Also report a manifest that says the networks are untrained.
+    """
+    if isinstance(bundle, Bundle):
+        folder = bundle.path
+    else:
+        text = os.fspath(bundle)
+        match = next((b for b in find_bundles() if b.name == text), None)
+        if match is not None:
+            folder = match.path
+        elif Path(text).is_dir():
+            folder = Path(text)
+        else:
+            return [_unknown_name_message(text)]
+    manifest, problems = _check_manifest(folder)
+    if manifest is None:
+        return problems
+    if require_trained and manifest.get("trained") is not True:
+        problems.append("the manifest says the networks are untrained (trained: false)")
+    files_ok = set()
+    for role in ROLES:
+        entry = manifest["networks"].get(role)
+        file = _bundle_file(folder, entry.get("file")) if isinstance(entry, dict) else None
+        if file is None:
+            continue  # reported by _check_manifest
+        file_problems = _check_file(file, entry.get("sha256"), {})
+        problems += file_problems
+        if not file_problems and isinstance(entry.get("config"), dict):
+            files_ok.add(role)
+    try:
+        from core.nets import build_network
+    except ImportError as exc:  # torch missing: still report what could be checked
+        problems.append(f"cannot import the networks to check architectures: {exc}")
+        return problems
+    for role in ROLES:
+        if role not in files_ok:
+            continue
+        entry = manifest["networks"][role]
+        try:
+            net = build_network(copy.deepcopy(entry["config"]))
+        except WeightsError as exc:
+            problems.append(f"{role} network: invalid config: {exc}")
+            continue
+        file = _bundle_file(folder, entry["file"])
+        assert file is not None
+        header = _read_header(file)
+        mismatch = _compare_shapes(_state_shapes(net), {k: v["shape"] for k, v in header.items()})
+        if mismatch:
+            problems.append(f"{file.name}: wrong architecture for the {role} config: {mismatch}")
+        params = entry.get("parameters")
+        actual = sum(p.numel() for p in net.parameters())
+        if isinstance(params, int) and params != actual:
+            problems.append(f"{role} network: manifest says {params} parameters, the config builds {actual}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------
+def save_bundle(
+    path: str | os.PathLike[str],
+    networks: dict[str, nn.Module],
+    *,
+    name: str,
+    description: str,
+    version: str = "1",
+    parent: Bundle | dict[str, Any] | None = None,
+    colour: str = "srgb",
+    training: dict[str, Any] | None = None,
+    trained: bool = True,
+    overwrite: bool = False,
+) -> Bundle:
+    """Write a bundle folder atomically and return it.
+
+    Parameters
+    ----------
+    path:
+        The bundle folder to create.
+    networks:
+        ``{"background": net, "foreground": net, "alpha": net}``, each built by
+        ``core.nets.build_network`` (its architecture config is taken from ``net.config``).
+        Floating-point tensors are stored as contiguous float32 on the CPU.
+    name, description, version:
+        Recorded in the manifest; ``name`` is what users select the bundle by.
+    parent:
+        The bundle a fine-tune started from (its name and manifest SHA-256 are recorded), or a
+        ``{"name": ..., "sha256": ...}`` dict, or ``None``.
+    colour:
+        The colour encoding the networks expect (``"srgb"``).
+    training:
+        Free JSON-serialisable summary: data, iterations, time, machine, losses...
+    trained:
+        ``False`` for bundles of untrained networks (tests); the pipeline refuses those.
+    overwrite:
+        Replace an existing bundle at ``path``; the old one is removed only once the new one is
+        complete. Without it an existing ``path`` is an error.
+
+    Raises
+    ------
+    WeightsError
+        If ``path`` exists (and ``overwrite`` is false, or it holds something other than a
+        bundle), a role is missing, or a network carries no JSON-serialisable ``.config``.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(path).expanduser()
+    _check_destination(folder, overwrite)
+    missing = [r for r in ROLES if r not in networks]
+    extra = sorted(set(networks) - set(ROLES))
+    if missing or extra:
+        raise WeightsError(
+            f"cannot save weights bundle {name!r}: expected networks {', '.join(ROLES)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else "")
+        )
+    configs = {}
+    for role in ROLES:
+        config = getattr(networks[role], "config", None)
+        if not isinstance(config, dict):
+            raise WeightsError(f"cannot save weights bundle {name!r}: the {role} network has no .config dict")
+        if config.get("role", role) != role:
+            raise WeightsError(
+                f"cannot save weights bundle {name!r}: the network given as {role} was configured "
+                f"as {config.get('role')!r}"
+            )
+        try:
+            configs[role] = json.loads(json.dumps(config))
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"cannot save weights bundle {name!r}: the {role} config is not JSON: {exc}") from exc
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir()
+        entries: dict[str, Any] = {}
+        for role in ROLES:
+            net = networks[role]
+            state = {}
+            for key, value in net.state_dict().items():
+                t = value.detach().to("cpu")
+                if t.is_floating_point():
+                    t = t.to(torch.float32)
+                state[key] = t.contiguous().clone()  # clone: no shared storage (safetensors refuses it)
+            file = tmp / f"{role}.safetensors"
+            save_file(state, str(file), metadata={"format": "pt", "bundle": name, "role": role})
+            entries[role] = {
+                "file": file.name,
+                "sha256": _sha256(file),
+                "config": configs[role],
+                "parameters": int(sum(p.numel() for p in net.parameters())),
+            }
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "description": description,
+            "version": str(version),
+            "parent": _parent_record(parent),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "networks": entries,
+            "colour": colour,
+            "training": _jsonable(training or {}),
+            "trained": bool(trained),
+        }
+        manifest["training"].setdefault("machine", f"{platform.node()} ({platform.platform()})")
+        _write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        _fsync_dir(tmp)
+        _replace_folder(tmp, folder, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    bundle = Bundle(DEFAULT_NAME if _same_path(folder, default_bundle_path()) else name, folder, manifest)
+    for role in ROLES:
+        file = folder / entries[role]["file"]
+        st = file.stat()
+        bundle._verified[str(file)] = (st.st_size, st.st_mtime_ns)
+    return bundle
+
+
+# --------------------------------------------------------------------------------------------
+# Internals
+# --------------------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _name_for(folder: Path, manifest: dict[str, Any]) -> str:
+    if _same_path(folder, default_bundle_path()):
+        return DEFAULT_NAME
+    name = manifest.get("name")
+    return name if isinstance(name, str) and name else folder.name
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}={_short(v, limit)}" for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(_short(v, limit) for v in value)
+    elif isinstance(value, float):
+        text = f"{value:.4g}"
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"the training summary cannot be written as JSON: {exc}") from exc
+
+
+def _parent_record(parent: Bundle | dict[str, Any] | None) -> dict[str, str] | None:
+    if parent is None:
+        return None
+    if isinstance(parent, Bundle):
+        return {"name": parent.manifest.get("name") or parent.name, "sha256": parent.manifest_sha256()}
+    if isinstance(parent, dict) and isinstance(parent.get("name"), str):
+        return {"name": parent["name"], "sha256": str(parent.get("sha256") or "")}
+    raise WeightsError(f"parent must be a Bundle, a {{'name', 'sha256'}} dict or None, got {parent!r}")
+
+
+def _bundle_file(folder: Path, file: Any) -> Path | None:
+    """The file a manifest entry names, if it is a plain file name inside the bundle folder."""
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        return None
+    return folder / file
+
+
+def _unknown_name_message(name: str) -> str:
+    bundles = find_bundles()
+    listed = ", ".join(b.name for b in bundles) or "none"
+    path = os.environ.get(WEIGHTS_PATH_ENV)
+    where = f"{WEIGHTS_PATH_ENV}={path}" if path else f"{WEIGHTS_PATH_ENV} is not set"
+    return (
+        f"no weights bundle named {name!r} (and no folder of that name); bundles found: {listed}. "
+        f"Searched: the packaged default ({default_bundle_path()}), then {where}"
+    )
+
+
+def _read_manifest_quietly(folder: Path, warn: bool = False) -> dict[str, Any] | None:
+    """Manifest of ``folder`` if it is readable JSON of our format, else ``None`` (logged if ``warn``)."""
+    manifest, problems = _parse_manifest(folder)
+    if manifest is None and warn:
+        log.warning("skipping weights bundle %s: %s", folder, "; ".join(problems))
+    return manifest
+
+
+def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """Read and check the top level of ``manifest.json`` (no network entries)."""
+    file = folder / MANIFEST
+    if not folder.is_dir():
+        return None, [f"folder {folder} does not exist"]
+    if not file.is_file():
+        return None, [f"{MANIFEST} is missing in {folder}"]
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, [f"{MANIFEST} is not valid JSON: {exc}"]
+    if not isinstance(manifest, dict):
+        return None, [f"{MANIFEST} is not a JSON object"]
+    if manifest.get("format") != FORMAT:
+        return None, [f"{MANIFEST} is not an LBSMatte bundle manifest (format {manifest.get('format')!r}, "
+                      f"expected {FORMAT!r})"]
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        return None, [f"{MANIFEST} has an invalid format_version {version!r}"]
+    if version > FORMAT_VERSION:
+        return None, [f"{MANIFEST} has format_version {version}, newer than this LBSMatte reads "
+                      f"({FORMAT_VERSION}); update LBSMatte"]
+    if not isinstance(manifest.get("networks"), dict):
+        return None, [f"{MANIFEST} has no 'networks' table"]
+    return manifest, []
+
+
+def _check_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """Top level plus the network entries; the manifest is returned if the top level is sound."""
+    manifest, problems = _parse_manifest(folder)
+    if manifest is None:
+        return None, problems
+    for key in ("name", "colour"):
+        if not isinstance(manifest.get(key), str) or not manifest.get(key):
+            problems.append(f"{MANIFEST} has no {key!r}")
+    for role in ROLES:
+        entry = manifest["networks"].get(role)
+        if not isinstance(entry, dict):
+            problems.append(f"{MANIFEST} has no entry for the {role} network")
+            continue
+        if _bundle_file(folder, entry.get("file")) is None:
+            problems.append(f"{MANIFEST}: the {role} network's file {entry.get('file')!r} is not a file name")
+        if not isinstance(entry.get("sha256"), str):
+            problems.append(f"{MANIFEST}: the {role} network has no sha256")
+        config = entry.get("config")
+        if not isinstance(config, dict) or "architecture" not in config:
+            problems.append(f"{MANIFEST}: the {role} network has no architecture config")
+    return manifest, problems
+
+
+def _read_header(file: Path) -> dict[str, Any]:
+    """Parse a safetensors header by hand: 8 bytes little-endian length, then that much JSON.
+
+    Returns ``{tensor name: {"dtype", "shape", "data_offsets"}}``. Raises ``ValueError`` with the
+    reason if the file is not a well-formed safetensors file. Nothing else of the file is read.
+    """
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError("not a safetensors file (shorter than its 8-byte header length)")
+        n = int.from_bytes(head, "little")
+        if n < 2 or n > _MAX_HEADER or n > size - 8:
+            raise ValueError(f"not a safetensors file (header length {n} impossible for a {size}-byte file)")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("not a safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise ValueError("not a safetensors file (its header is not a JSON object)")
+    header.pop("__metadata__", None)
+    data_len = size - 8 - n
+    end = 0
+    for key, info in header.items():
+        ok = (
+            isinstance(info, dict)
+            and isinstance(info.get("dtype"), str)
+            and isinstance(info.get("shape"), list)
+            and all(isinstance(d, int) and d >= 0 for d in info["shape"])
+            and isinstance(info.get("data_offsets"), list)
+            and len(info["data_offsets"]) == 2
+            and all(isinstance(o, int) for o in info["data_offsets"])
+            and 0 <= info["data_offsets"][0] <= info["data_offsets"][1]
+        )
+        if not ok:
+            raise ValueError(f"not a safetensors file (malformed header entry {key!r})")
+        end = max(end, info["data_offsets"][1])
+    if end != data_len:
+        raise ValueError(f"damaged safetensors file (header describes {end} bytes of data, file holds {data_len})")
+    return header
+
+
+def _check_file(file: Path, expected_sha: Any, verified: dict[str, tuple[int, int]]) -> list[str]:
+    """Problems of one network file: missing, not safetensors, bad checksum. Hashes only if needed."""
+    if not file.is_file():
+        return [f"{file.name} is missing"]
+    try:
+        _read_header(file)
+    except ValueError as exc:
+        return [f"{file.name}: {exc}"]
+    except OSError as exc:
+        return [f"{file.name} cannot be read: {exc}"]
+    st = file.stat()
+    stamp = (st.st_size, st.st_mtime_ns)
+    if verified.get(str(file)) == stamp:
+        return []
+    actual = _sha256(file)
+    if actual != expected_sha:
+        return [f"{file.name}: bad checksum (sha256 {actual[:16]}..., manifest says {str(expected_sha)[:16]}...)"]
+    verified[str(file)] = stamp
+    return []
+
+
+def _verified_bundle(folder: Path, name: str | None) -> Bundle:
+    manifest, problems = _check_manifest(folder)
+    label = f"weights bundle {name or folder.name!r} ({folder})"
+    if manifest is None:
+        raise WeightsError(f"{label}: {'; '.join(problems)}")
+    bundle = Bundle(name or _name_for(folder, manifest), folder, manifest)
+    if not problems:
+        for role in ROLES:
+            entry = manifest["networks"][role]
+            file = _bundle_file(folder, entry["file"])
+            assert file is not None
+            problems += _check_file(file, entry["sha256"], bundle._verified)
+    if problems:
+        raise WeightsError(f"{bundle.label}: {'; '.join(problems)}")
+    return bundle
+
+
+def _state_shapes(net: nn.Module) -> dict[str, list[int]]:
+    return {k: list(v.shape) for k, v in net.state_dict().items()}
+
+
+def _compare_shapes(expected: dict[str, list[int]], found: dict[str, list[int]], show: int = 3) -> str:
+    """Empty if the same names with the same shapes; else the first few differences, in words."""
+    parts = []
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [k for k in expected if k in found and list(found[k]) != expected[k]]
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:show]) + (f" and {len(keys) - show} more" if len(keys) > show else "")
+
+    if missing:
+        parts.append(f"missing tensors {few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected tensors {few(unexpected)}")
+    if shapes:
+        parts.append("shape mismatch " + ", ".join(
+            f"{k} file {found[k]} vs network {expected[k]}" for k in shapes[:show]
+        ) + (f" and {len(shapes) - show} more" if len(shapes) > show else ""))
+    return "; ".join(parts)
+
+
+def _check_destination(folder: Path, overwrite: bool) -> None:
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not overwrite:
+        raise WeightsError(f"weights bundle folder {folder} already exists; pass overwrite=True to replace it")
+    if not folder.is_dir():
+        raise WeightsError(f"cannot write a weights bundle to {folder}: it exists and is not a folder")
+    if not (folder / MANIFEST).is_file() and any(folder.iterdir()):
+        raise WeightsError(
+            f"refusing to replace {folder}: it is not a weights bundle (no {MANIFEST}) and is not empty"
+        )
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    for file in folder.iterdir():
+        with open(file, "rb") as f:
+            os.fsync(f.fileno())
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _replace_folder(new: Path, folder: Path, overwrite: bool) -> None:
+    """Move the complete ``new`` folder to ``folder``; an old bundle there goes only afterwards."""
+    if not folder.exists():
+        os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
+        return
+    _check_destination(folder, overwrite)
+    old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(folder, old)
+    try:
+        os.rename(new, folder)
+    except BaseException:
+        os.rename(old, folder)  # put the old bundle back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+

@@ -1,0 +1,92 @@
+"""Shared fixtures and marker handling for the test suite.
+
+``torch`` and ``core.nets`` are imported only inside the fixtures that need them, so tests that
+do not use networks still collect (and run) where torch is missing.
+
+Markers (declared in ``setup.cfg``):
+
+``gpu``
+    skipped unless ``torch.cuda.is_available()``.
+``nuke``
+    skipped unless ``LBSMATTE_NUKE_EXE`` names a Nuke executable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+#: Overrides that make each network tiny (fast on a shared 2-core CPU); untrained, for plumbing tests.
+SMALL_OVERRIDES: dict[str, dict[str, Any]] = {
+    "background": {"width": 4},
+    "foreground": {"width": 4},
+    "alpha": {"widths": [4, 4, 4, 4], "aspp_width": 8, "decoder_width": 8},
+}
+
+
+def build_small_networks(seed: int = 0, **extra: Any) -> dict[str, Any]:
+    """Three seeded, untrained ``small`` networks with :data:`SMALL_OVERRIDES` (plus ``extra`` per role)."""
+    import torch
+
+    from core.nets import build_network, network_config
+
+    torch.manual_seed(seed)
+    return {
+        role: build_network(network_config(role, "small", **{**overrides, **extra.get(role, {})}))
+        for role, overrides in SMALL_OVERRIDES.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A :class:`core.weights.Bundle` of three tiny untrained networks (``trained: false``).
+
+    Session-scoped: treat it as read-only (copy the folder to damage it).
+    """
+    from core.weights import save_bundle
+
+    folder = tmp_path_factory.mktemp("bundles") / "small"
+    return save_bundle(
+        folder,
+        build_small_networks(seed=0),
+        name="small-test",
+        description="tiny untrained networks for tests (torch.manual_seed(0))",
+        training={"note": "untrained"},
+        trained=False,
+    )
+
+
+@pytest.fixture
+def make_small_networks() -> Any:
+    """:func:`build_small_networks` as a fixture: ``make_small_networks(seed=0, alpha={...})``."""
+    return build_small_networks
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh ``numpy.random.default_rng(0)`` for each test."""
+    return np.random.default_rng(0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests without CUDA and ``nuke`` tests without ``LBSMATTE_NUKE_EXE``, saying why."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if gpu_items:
+        try:
+            import torch
+
+            cuda = bool(torch.cuda.is_available())
+        except ImportError:
+            cuda = False
+        if not cuda:
+            skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+            for item in gpu_items:
+                item.add_marker(skip)
+    if not os.environ.get("LBSMATTE_NUKE_EXE"):
+        skip = pytest.mark.skip(reason="needs a real Nuke: set LBSMATTE_NUKE_EXE to the Nuke executable")
+        for item in items:
+            if item.get_closest_marker("nuke") is not None:
+                item.add_marker(skip)

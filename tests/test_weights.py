@@ -1,0 +1,428 @@
+"""Weights bundles: saving, loading, verification, search path (SPEC §6, §8)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import core.weights as weights
+from core.errors import WeightsError
+from core.nets import ROLES, build_network, network_config
+from core.weights import (
+    Bundle,
+    default_bundle_path,
+    find_bundles,
+    has_trained_default,
+    load_bundle,
+    save_bundle,
+    verify_bundle,
+)
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def copy_bundle(bundle: Bundle, dest: Path, name: str | None = None, **manifest_changes: Any) -> Path:
+    """Copy a bundle folder (the session fixture stays untouched); optionally rename/edit the manifest."""
+    shutil.copytree(bundle.path, dest)
+    if name is not None or manifest_changes:
+        manifest = json.loads((dest / "manifest.json").read_text())
+        if name is not None:
+            manifest["name"] = name
+        manifest.update(manifest_changes)
+        (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def edit_manifest(folder: Path, edit: Any) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _TouchOnUnpickle:
+    """Unpickling this creates ``marker``: proof that a weights file was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def isolated_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No packaged default, empty LBSMATTE_WEIGHTS_PATH: the test decides what exists."""
+    fake_default = tmp_path / "package" / "bundles" / "default"
+    monkeypatch.setattr(weights, "default_bundle_path", lambda: fake_default)
+    monkeypatch.delenv(weights.WEIGHTS_PATH_ENV, raising=False)
+    return fake_default
+
+
+# -- save -> load ----------------------------------------------------------------------------
+
+
+def test_roles_match_the_networks() -> None:
+    assert weights.ROLES == ROLES
+
+
+def test_round_trip_gives_identical_tensors_and_outputs(small_bundle: Bundle, make_small_networks: Any) -> None:
+    originals = make_small_networks(seed=0)  # the same seed the fixture used
+    bundle = load_bundle(small_bundle.path)
+    assert bundle.name == "small-test"
+    assert bundle.manifest == small_bundle.manifest
+    m = bundle.manifest
+    assert (m["format"], m["format_version"], m["trained"], m["parent"], m["colour"]) == (
+        "lbsmatte-bundle", 1, False, None, "srgb"
+    )
+    loaded = bundle.load_networks("cpu")
+    assert list(loaded) == ["background", "foreground", "alpha"]
+    for role, net in loaded.items():
+        entry = m["networks"][role]
+        assert entry["file"] == f"{role}.safetensors"
+        assert entry["sha256"] == sha256(bundle.path / entry["file"])
+        assert entry["config"] == originals[role].config == bundle.config(role) == net.config
+        assert entry["parameters"] == sum(p.numel() for p in originals[role].parameters())
+        assert not net.training
+        expected = originals[role].state_dict()
+        got = net.state_dict()
+        assert list(got) == list(expected)
+        for key in expected:
+            assert torch.equal(got[key], expected[key]), f"{role}.{key} differs after the round trip"
+        x = torch.rand(1, net.in_channels, 32, 32, generator=torch.Generator().manual_seed(1))
+        x[:, 3] = (x[:, 3] > 0.5).float()
+        with torch.inference_mode():
+            assert torch.equal(net(x), originals[role].eval()(x))
+
+
+def test_saved_tensors_are_float32_contiguous_cpu(tmp_path: Path, make_small_networks: Any) -> None:
+    nets = make_small_networks(seed=3)
+    nets["alpha"] = nets["alpha"].double()  # float64 in memory -> float32 on disk
+    bundle = save_bundle(tmp_path / "b", nets, name="b", description="dtype test", trained=False)
+    header = weights._read_header(bundle.path / "alpha.safetensors")
+    dtypes = {info["dtype"] for key, info in header.items() if not key.endswith("num_batches_tracked")}
+    assert dtypes == {"F32"}
+    net = load_bundle(bundle.path).load_network("alpha")
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    ref = nets["alpha"].state_dict()
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, ref[key].to(value.dtype))
+
+
+def test_save_refuses_networks_without_config_or_roles(tmp_path: Path, make_small_networks: Any) -> None:
+    nets = make_small_networks()
+    with pytest.raises(WeightsError, match="missing alpha"):
+        save_bundle(tmp_path / "a", {k: v for k, v in nets.items() if k != "alpha"}, name="a", description="")
+    swapped = {**nets, "background": nets["foreground"]}
+    with pytest.raises(WeightsError, match="configured as 'foreground'"):
+        save_bundle(tmp_path / "b", swapped, name="b", description="")
+    with pytest.raises(WeightsError, match="has no .config dict"):
+        save_bundle(tmp_path / "c", {**nets, "alpha": torch.nn.Conv2d(10, 1, 3)}, name="c", description="")
+    assert not any(tmp_path.iterdir())
+
+
+def test_fine_tune_records_its_parent(tmp_path: Path, small_bundle: Bundle) -> None:
+    nets = small_bundle.load_networks()
+    child = save_bundle(
+        tmp_path / "show", nets, name="show_x", description="fine-tuned on show X", version="2",
+        parent=small_bundle, training={"iterations": 500, "data": "show X plates"},
+    )
+    parent_sha = sha256(small_bundle.path / "manifest.json")
+    assert child.manifest["parent"] == {"name": "small-test", "sha256": parent_sha}
+    assert load_bundle(child.path).manifest["parent"]["sha256"] == parent_sha
+    assert child.manifest["version"] == "2"
+    assert child.manifest["trained"] is True
+
+
+def test_summary_tells_a_person_what_the_bundle_is(tmp_path: Path, small_bundle: Bundle) -> None:
+    text = small_bundle.summary()
+    assert text.splitlines()[0].startswith("small-test: tiny untrained networks")
+    assert "parent: none" in text
+    assert "trained: NO" in text
+    for role in ROLES:
+        count = small_bundle.manifest["networks"][role]["parameters"]
+        assert f"{role}: " in text and f"{count:,} parameters" in text
+    child = save_bundle(
+        tmp_path / "show", small_bundle.load_networks(), name="show_x", description="show X fine-tune",
+        parent=small_bundle, training={"iterations": 1200, "time": "2.5 h", "losses": {"alpha": 0.0123456}},
+    )
+    text = child.summary()
+    assert "parent: small-test (manifest sha256 " in text
+    assert "trained: yes" in text
+    assert "iterations: 1200" in text and "time: 2.5 h" in text and "alpha=0.01235" in text
+    assert "machine:" in text  # recorded automatically
+
+
+# -- damage ----------------------------------------------------------------------------------
+
+
+def test_byte_flip_is_a_bad_checksum(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "flipped")
+    file = folder / "foreground.safetensors"
+    data = bytearray(file.read_bytes())
+    data[-5] ^= 0x01  # inside the tensor data: the header stays valid
+    file.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"'small-test'.*foreground\.safetensors: bad checksum"):
+        load_bundle(folder)
+    problems = verify_bundle(folder)
+    assert len(problems) == 1 and "foreground.safetensors: bad checksum" in problems[0]
+    # A Bundle that skipped load_bundle (e.g. from find_bundles) still checks before loading.
+    stale = Bundle("small-test", folder, json.loads((folder / "manifest.json").read_text()))
+    with pytest.raises(WeightsError, match="bad checksum"):
+        stale.load_network("foreground")
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_pickle_renamed_safetensors_is_refused_and_never_unpickled(
+    tmp_path: Path, small_bundle: Bundle, writer: str
+) -> None:
+    # The payload works: unpickling a control copy does create its marker.
+    control = tmp_path / "control-marker"
+    pickle.loads(pickle.dumps(_TouchOnUnpickle(control)))
+    assert control.exists()
+
+    marker = tmp_path / "executed-marker"
+    folder = copy_bundle(small_bundle, tmp_path / "evil")
+    file = folder / "alpha.safetensors"
+    if writer == "pickle":
+        file.write_bytes(pickle.dumps({"alpha": _TouchOnUnpickle(marker)}))
+    else:
+        torch.save({"alpha": _TouchOnUnpickle(marker)}, file)  # a zip archive
+    # Even with a matching checksum in the manifest it must be refused.
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+
+    with pytest.raises(WeightsError, match=r"'small-test'.*alpha\.safetensors: not a safetensors file"):
+        load_bundle(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        Bundle("evil", folder, manifest).load_network("alpha")
+    assert any("not a safetensors file" in p for p in verify_bundle(folder))
+    assert not marker.exists()
+
+
+def test_missing_network_file(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "missing")
+    (folder / "background.safetensors").unlink()
+    with pytest.raises(WeightsError, match=r"'small-test'.*background\.safetensors is missing"):
+        load_bundle(folder)
+
+
+def test_truncated_file_is_damaged(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "truncated")
+    file = folder / "alpha.safetensors"
+    file.write_bytes(file.read_bytes()[:-100])
+    with pytest.raises(WeightsError, match=r"alpha\.safetensors: damaged safetensors file"):
+        load_bundle(folder)
+
+
+def test_wrong_architecture_names_bundle_file_and_keys(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "wrong")
+    wider = network_config("background", "small", width=8)
+    edit_manifest(folder, lambda m: m["networks"]["background"].update(config=wider))
+    bundle = load_bundle(folder)  # files and checksums are fine; the config does not fit them
+    with pytest.raises(WeightsError) as info:
+        bundle.load_network("background")
+    message = str(info.value)
+    assert "'small-test'" in message and "background.safetensors" in message
+    assert "wrong architecture" in message and "shape mismatch" in message
+    first_key = next(iter(build_network(wider).state_dict()))
+    assert first_key in message
+    assert bundle.load_network("foreground") is not None  # the other networks still load
+    assert any("wrong architecture" in p for p in verify_bundle(bundle))
+
+
+def test_architecture_with_other_layers_lists_missing_keys(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "refine")
+    config = {**small_bundle.config("alpha"), "refine": True}
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(config=config))
+    with pytest.raises(WeightsError, match=r"wrong architecture.*missing tensors refine_net\."):
+        load_bundle(folder).load_network("alpha")
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("{not json", "manifest.json is not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (json.dumps({"format": "something-else", "format_version": 1}), "not an LBSMatte bundle manifest"),
+        (json.dumps({"format": "lbsmatte-bundle", "format_version": 99, "networks": {}}), "newer than this"),
+    ],
+)
+def test_bad_manifest(tmp_path: Path, small_bundle: Bundle, content: str, expected: str) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "badjson")
+    (folder / "manifest.json").write_text(content)
+    with pytest.raises(WeightsError, match=r"weights bundle 'badjson'") as info:
+        load_bundle(folder)
+    assert expected in str(info.value)
+    assert any(expected in p for p in verify_bundle(folder))
+
+
+def test_manifest_without_config_or_with_escaping_file_name(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "noconfig")
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].pop("config"))
+    with pytest.raises(WeightsError, match="the alpha network has no architecture config"):
+        load_bundle(folder)
+    folder = copy_bundle(small_bundle, tmp_path / "escape")
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(file="../alpha.safetensors"))
+    with pytest.raises(WeightsError, match="is not a file name"):
+        load_bundle(folder)
+
+
+def test_missing_folder_and_missing_manifest(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_bundle(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WeightsError, match=r"'empty'.*manifest\.json is missing"):
+        load_bundle(tmp_path / "empty")
+
+
+# -- search path -----------------------------------------------------------------------------
+
+
+def test_search_path_order_precedence_and_broken_manifests(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    show_root = tmp_path / "show"  # a folder of bundles
+    copy_bundle(small_bundle, show_root / "b_main", name="main")
+    copy_bundle(small_bundle, show_root / "a_extra", name="extra")
+    copy_bundle(small_bundle, show_root / "broken")
+    (show_root / "broken" / "manifest.json").write_text("{oops")
+    (show_root / "not_a_bundle").mkdir()
+    studio_main = copy_bundle(small_bundle, tmp_path / "studio_main", name="main")  # a bundle folder itself
+
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{show_root}{weights.os.pathsep}{studio_main}")
+    with caplog.at_level(logging.WARNING, logger="core.weights"):
+        found = find_bundles()
+    assert [(b.name, b.path) for b in found] == [("extra", show_root / "a_extra"), ("main", show_root / "b_main")]
+    assert "broken" in caplog.text and "shadowed" in caplog.text
+    assert load_bundle("main").path == show_root / "b_main"
+
+    # Reverse the order: the studio's bundle now wins.
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{studio_main}{weights.os.pathsep}{show_root}")
+    assert load_bundle("main").path == studio_main
+    assert [b.name for b in find_bundles()] == ["main", "extra"]
+
+    # The packaged default comes first and cannot be shadowed by a path bundle called 'default'.
+    copy_bundle(small_bundle, isolated_search)
+    copy_bundle(small_bundle, show_root / "c_default", name="default")
+    found = find_bundles()
+    assert [b.name for b in found] == ["default", "main", "extra"]
+    assert found[0].path == isolated_search
+    assert load_bundle("default").path == isolated_search
+
+
+def test_unknown_name_lists_bundles_and_search_path(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(WeightsError, match=r"bundles found: none.*LBSMATTE_WEIGHTS_PATH is not set"):
+        load_bundle("show_x")
+    copy_bundle(small_bundle, tmp_path / "lib" / "one", name="one")
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "lib"))
+    with pytest.raises(WeightsError) as info:
+        load_bundle("show_x")
+    message = str(info.value)
+    assert "'show_x'" in message and "bundles found: one" in message
+    assert f"LBSMATTE_WEIGHTS_PATH={tmp_path / 'lib'}" in message and str(isolated_search) in message
+    assert verify_bundle("show_x") == [message]
+
+
+def test_find_bundles_reads_no_weights(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "lib" / "damaged", name="damaged")
+    (folder / "alpha.safetensors").write_bytes(b"garbage")
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "lib"))
+    assert [b.name for b in find_bundles()] == ["damaged"]  # listed cheaply...
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_bundle("damaged")  # ...refused when used
+
+
+def test_default_bundle_location_and_trained_flag(
+    small_bundle: Bundle, isolated_search: Path, tmp_path: Path
+) -> None:
+    assert weights.default_bundle_path() == isolated_search
+    assert not has_trained_default()  # no packaged bundle
+    copy_bundle(small_bundle, isolated_search)
+    assert not has_trained_default()  # present but untrained
+    edit_manifest(isolated_search, lambda m: m.update(trained=True))
+    assert has_trained_default()
+    assert load_bundle(isolated_search).name == "default"
+
+
+def test_real_default_bundle_path_is_inside_the_package() -> None:
+    path = default_bundle_path()
+    assert path == Path(weights.__file__).resolve().parent / "bundles" / "default"
+
+
+# -- atomic save -----------------------------------------------------------------------------
+
+
+def _failing_after(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make safetensors' save_file fail (disk full) after ``count`` files were written."""
+    import safetensors.torch
+
+    real = safetensors.torch.save_file
+    calls = {"n": 0}
+
+    def save_file(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] > count:
+            raise OSError(28, "No space left on device")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+
+
+def test_failure_mid_save_leaves_no_half_bundle(
+    tmp_path: Path, small_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nets = small_bundle.load_networks()
+    _failing_after(2, monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        save_bundle(tmp_path / "new", nets, name="new", description="")
+    assert list(tmp_path.iterdir()) == []  # neither the bundle nor a temporary folder
+
+
+def test_overwrite_replaces_only_a_complete_bundle(
+    tmp_path: Path, small_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nets = small_bundle.load_networks()
+    target = tmp_path / "show"
+    save_bundle(target, nets, name="show", description="first")
+    before = (target / "manifest.json").read_bytes()
+
+    with pytest.raises(WeightsError, match="already exists; pass overwrite=True"):
+        save_bundle(target, nets, name="show", description="second")
+    assert (target / "manifest.json").read_bytes() == before
+
+    with monkeypatch.context() as m:
+        _failing_after(1, m)
+        with pytest.raises(OSError):
+            save_bundle(target, nets, name="show", description="second", overwrite=True)
+    assert (target / "manifest.json").read_bytes() == before
+    assert load_bundle(target).manifest["description"] == "first"
+
+    save_bundle(target, nets, name="show", description="second", overwrite=True)
+    assert load_bundle(target).manifest["description"] == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show"]  # no temporary or old folders left
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path, small_bundle: Bundle) -> None:
+    precious = tmp_path / "plates"
+    precious.mkdir()
+    (precious / "plate.0001.exr").write_bytes(b"keep me")
+    with pytest.raises(WeightsError, match="not a weights bundle"):
+        save_bundle(precious, small_bundle.load_networks(), name="x", description="", overwrite=True)
+    assert (precious / "plate.0001.exr").read_bytes() == b"keep me"
