@@ -1,0 +1,144 @@
+"""The BG -> FG -> alpha pipeline on small seeded (untrained) networks: contracts, not quality."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from core.errors import InputError, WeightsError
+from core.pipeline import Matte, Matter, _ramp, _starts, resolve_device
+
+
+def _scene(h: int = 64, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    plate = rng.random((h, w, 3), dtype=np.float32) * 1.5  # scene-linear, above 1 in places
+    trimap = np.zeros((h, w), np.float32)
+    trimap[16:48, 20:60] = 0.5
+    trimap[24:40, 30:50] = 1.0
+    return plate, trimap
+
+
+@pytest.fixture(scope="module")
+def matter(small_bundle) -> Matter:
+    return Matter(small_bundle, device="cpu", allow_untrained=True)
+
+
+def test_known_regions_pass_through_untouched(matter: Matter) -> None:
+    plate, trimap = _scene()
+    result = matter.matte(plate, trimap, colour="linear")
+    assert result.alpha.shape == (64, 80) and result.fg.shape == (64, 80, 3) and result.bg.shape == (64, 80, 3)
+    assert result.alpha.dtype == np.float32
+    fg_known, bg_known, unknown = trimap == 1, trimap == 0, trimap == 0.5
+    assert np.array_equal(result.alpha[fg_known], np.ones(fg_known.sum(), np.float32))
+    assert np.array_equal(result.alpha[bg_known], np.zeros(bg_known.sum(), np.float32))
+    assert np.array_equal(result.fg[fg_known], plate[fg_known])
+    assert np.array_equal(result.bg[bg_known], plate[bg_known])
+    a = result.alpha[unknown]
+    assert a.min() >= 0 and a.max() <= 1
+    assert np.isfinite(result.fg).all() and np.isfinite(result.bg).all()
+
+
+def test_rgba_is_premultiplied_by_default() -> None:
+    alpha = np.array([[0.0, 0.5, 1.0]], np.float32)
+    fg = np.full((1, 3, 3), 0.8, np.float32)
+    m = Matte(alpha, fg, np.zeros_like(fg))
+    assert np.allclose(m.rgba()[..., 0], [[0.0, 0.4, 0.8]])
+    assert np.allclose(m.rgba(premultiply=False)[..., 0], [[0.8, 0.8, 0.8]])
+    assert np.array_equal(m.rgba()[..., 3], alpha)
+
+
+def test_no_unknown_pixels_returns_trimap_without_running(matter: Matter, caplog) -> None:
+    plate, _ = _scene()
+    trimap = np.zeros((64, 80), np.float32)
+    trimap[10:30, 10:30] = 1
+    with caplog.at_level(logging.WARNING):
+        result = matter.matte(plate, trimap)
+    assert np.array_equal(result.alpha, trimap)
+    assert any("no unknown pixels" in m for m in result.messages)
+
+
+def test_size_mismatch_names_both_sizes(matter: Matter) -> None:
+    plate, trimap = _scene()
+    with pytest.raises(InputError, match=r"plate is 80x64, trimap is 70x64"):
+        matter.matte(plate, trimap[:, :70])
+
+
+def test_nan_inf_negative_are_reported_and_never_reach_the_output(matter: Matter) -> None:
+    plate, trimap = _scene()
+    plate[20, 25] = np.nan
+    plate[30, 35] = np.inf  # inside known FG
+    plate[2, 2] = -1.0  # known BG
+    result = matter.matte(plate, trimap)
+    assert np.isfinite(result.alpha).all() and np.isfinite(result.fg).all() and np.isfinite(result.bg).all()
+    assert result.messages and "sanitised" in result.messages[0]
+
+
+def test_missing_fg_or_bg_warns_but_runs(matter: Matter) -> None:
+    plate, trimap = _scene()
+    trimap[trimap == 1] = 0.5
+    result = matter.matte(plate, trimap)
+    assert any("no known foreground" in m for m in result.messages)
+    assert result.alpha.shape == trimap.shape
+
+
+def test_untrained_bundle_is_refused(small_bundle, monkeypatch) -> None:
+    monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
+    with pytest.raises(WeightsError, match="untrained"):
+        Matter(small_bundle, device="cpu")
+
+
+def test_cuda_request_falls_back_or_fails_clearly(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("cuda").type == "cpu"
+    with pytest.raises(InputError, match="CUDA is not available"):
+        resolve_device("cuda", fallback=False)
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("tpu")
+
+
+class _Recorder(nn.Module):
+    """Per-pixel stand-in network: returns its RGB input, records the shapes it saw."""
+
+    stride = 16
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return x[:, : self.out_channels]
+
+
+def test_tiles_blend_to_the_exact_input_with_a_per_pixel_network(matter: Matter) -> None:
+    net = _Recorder(3)
+    x = torch.rand(1, 3, 96, 160)
+    out = matter._tiled(net, x, tile=64)
+    assert len(net.shapes) > 1  # really tiled
+    assert torch.allclose(out, x, atol=1e-6)
+
+
+def test_ramp_and_starts_cover_the_frame() -> None:
+    assert _starts(100, 64, 48) == [0, 36]
+    assert _starts(64, 64, 48) == [0]
+    r = _ramp(8, 8, 4, True, False, False, True, "cpu")
+    assert r.shape == (1, 1, 8, 8)
+    assert float(r[0, 0, -1, 0]) == 1.0 and float(r[0, 0, 0, 0]) < 1.0
+
+
+def test_only_the_unknown_box_plus_context_is_computed(small_bundle) -> None:
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8)
+    recorders = {"background": _Recorder(3), "foreground": _Recorder(3), "alpha": _Recorder(1)}
+    m.nets = recorders
+    plate = np.random.default_rng(1).random((256, 320, 3), dtype=np.float32)
+    trimap = np.zeros((256, 320), np.float32)
+    trimap[100:120, 150:170] = 0.5
+    m.matte(plate, trimap, colour="srgb")
+    # 20x20 box + 8 px context = 36x36, padded to the stride 16 -> 48x48.
+    assert recorders["background"].shapes == [(1, 4, 48, 48)]
+    assert recorders["alpha"].shapes == [(1, 10, 48, 48)]
