@@ -1,0 +1,188 @@
+"""``lbsmatte train`` and ``lbsmatte finetune``.
+
+train
+    Trains the three networks from scratch, in order, on composites made on the fly from the
+    alphamatting objects, procedural foregrounds and background photographs (SPEC §7), and
+    writes a weights bundle when every stage has reached its step count. Stops cleanly at
+    ``--max-minutes`` (or SIGTERM); running the same command again continues from the checkpoints
+    in ``--run-dir``.
+finetune
+    Continues training a bundle's networks on a show's own plates and mattes (patent para. 0056)
+    and writes a new bundle whose manifest names its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError
+
+ROLE_ORDER = ("background", "foreground", "alpha")
+
+
+def default_data_root() -> Path:
+    """``$LBSMATTE_DATA``, else the ``shared/data`` folder beside the repository."""
+    import os
+
+    env = os.environ.get("LBSMATTE_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _steps(text: str) -> dict[str, int]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--steps must be integers like 3000,3000,4000, got {text!r}") from None
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3 or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"--steps takes one or three non-negative integers (BG,FG,alpha), got {text!r}")
+    return dict(zip(ROLE_ORDER, values, strict=True))
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    if command == "finetune":
+        parser.add_argument("--from", dest="parent", required=True, metavar="BUNDLE", help="bundle name or folder to start from")
+        parser.add_argument("--data", required=True, type=Path, help="show data: image/, alpha/ [trimap/ fg/ bg/] (SPEC §9 layout)")
+        parser.add_argument("--steps", type=_steps, default=_steps("300,300,500"), help="steps per stage: BG,FG,alpha (default 300,300,500)")
+        parser.add_argument("--lr", type=float, default=2e-5, help="Adam learning rate (default 2e-5)")
+    else:
+        parser.add_argument("--data", type=Path, default=None, help="data root with alphamatting/ and backgrounds/ (default: $LBSMATTE_DATA or ../shared/data)")
+        parser.add_argument("--size", choices=["small", "paper"], default="small", help="network config (default small)")
+        parser.add_argument("--steps", type=_steps, default=_steps("3000,3000,4000"), help="steps per stage: BG,FG,alpha")
+        parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
+        parser.add_argument("--procedural", type=float, default=0.5, help="fraction of procedural foregrounds (default 0.5)")
+    parser.add_argument("--out", required=True, type=Path, help="bundle folder to write when training is complete")
+    parser.add_argument("--name", default=None, help="bundle name (default: the --out folder's name)")
+    parser.add_argument("--description", default=None)
+    parser.add_argument("--run-dir", type=Path, default=None, help="checkpoints, log.jsonl and losses.png (default runs/<name>)")
+    parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
+    parser.add_argument("--backgrounds", type=int, default=4, help="backgrounds per foreground in a batch (default 4)")
+    parser.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop cleanly (checkpointed) after this long")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.pipeline import resolve_device
+    from core.training.train import TrainSettings, plot_losses, stage_progress, train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    name = args.name or args.out.name
+    run_dir = args.run_dir or Path("runs") / name
+    if args.out.exists() and not args.overwrite:
+        raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
+    device = resolve_device(args.device)
+    settings = TrainSettings(
+        size=getattr(args, "size", "small"), steps=args.steps, lr=args.lr, batch_size=args.batch,
+        n_backgrounds=args.backgrounds, crop=args.crop, max_minutes=args.max_minutes, seed=args.seed,
+        device=str(device), threads=args.threads,
+    )
+    init = None
+    parent = None
+    if args.command == "finetune":
+        from core.weights import load_bundle
+
+        parent = load_bundle(args.parent)
+        init = parent.load_networks("cpu")
+        for net in init.values():
+            net.train()
+        settings.size = str(parent.config("background").get("size", "custom"))
+        batches, validation, data_summary = _show_data(args, settings)
+    else:
+        batches, validation, data_summary = _composite_data(args, settings)
+
+    started = time.time()
+    nets = train(run_dir, batches, settings, init=init, validation=validation, progress=not args.no_progress)
+    plot_losses(run_dir)
+    progress = stage_progress(run_dir)
+    unfinished = [r for r in ROLE_ORDER if (progress.get(r) or {}).get("step", 0) < settings.steps[r]]
+    if unfinished:
+        print(f"training stopped before the end ({', '.join(unfinished)} unfinished); "
+              f"run the same command again to continue from {run_dir}")
+        return 3
+    from core.weights import save_bundle
+
+    training = _training_summary(run_dir, settings, data_summary, progress, time.time() - started)
+    description = args.description or (
+        f"fine-tuned from {parent.name} on {args.data}" if parent is not None else
+        f"{settings.size} networks trained on composites of real and procedural foregrounds"
+    )
+    bundle = save_bundle(
+        args.out, nets, name=name, description=description, parent=parent, training=training,
+        trained=True, overwrite=args.overwrite,
+    )
+    print(f"wrote bundle {bundle.name!r} to {bundle.path}")
+    return 0
+
+
+def _training_summary(
+    run_dir: Path, settings: Any, data: dict[str, Any], progress: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    from core.training.train import read_log
+
+    final: dict[str, Any] = {}
+    for record in read_log(run_dir):
+        if record["kind"] == "val":
+            final[record["role"]] = {"step": record["step"], "validation_loss": record["loss"]}
+    return {
+        "settings": settings.to_json(),
+        "data": data,
+        "stages": progress,
+        "final_validation": final,
+        "wall_seconds_this_invocation": round(seconds, 1),
+        "optimizer": "Adam(beta1=0.9, beta2=0.999), constant learning rate",
+        "losses": {"background": "eq. 2 on both stages", "foreground": "eq. 4 + lambda * eq. 7 (eq. 8) on both stages",
+                   "alpha": "eq. 10: 0.5 L_alpha + 0.5 L_comp + L_grad (eq. 9)"},
+    }
+
+
+def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
+    from core.training.data import CompositeSampler
+
+    root = args.data or default_data_root()
+    if not (root / "alphamatting").is_dir() or not (root / "backgrounds").is_dir():
+        raise InputError(f"training data not found in {root}: expected alphamatting/ and backgrounds/ (set --data or LBSMATTE_DATA)")
+    kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural)
+    train_sampler = CompositeSampler(root, split="train", seed=settings.seed, **kwargs)
+    jitter_sampler = CompositeSampler(root, split="train", seed=settings.seed + 1, jitter=True, **kwargs)
+    val_sampler = CompositeSampler(root, split="val", seed=1234, **kwargs)
+
+    def batches(role: str) -> Any:
+        # Colour jitter only for the foreground network (patent para. 0052).
+        sampler = jitter_sampler if role == "foreground" else train_sampler
+        return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+
+    val_cache: dict[str, Any] = {}
+
+    def validation(role: str) -> Any:
+        if "batch" not in val_cache:
+            val_cache["batch"] = val_sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+        return val_cache["batch"]
+
+    summary = {"root": str(root), **train_sampler.describe()}
+    return batches, validation, summary
+
+
+def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
+    from core.training.data import ShowDataset
+
+    if not args.data.is_dir():
+        raise InputError(f"fine-tuning data folder {args.data} does not exist")
+    dataset = ShowDataset(args.data, crop=settings.crop, seed=settings.seed)
+
+    def batches(role: str) -> Any:
+        return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+
+    return batches, None, {"show_data": str(args.data), **dataset.describe()}

@@ -1,0 +1,294 @@
+"""Sequential training of the three networks (patent para. 0053-0056, SPEC §7).
+
+Order: the background network; then the foreground network on the *trained* background
+network's predictions; then the matting network on both (claims 16-19). Adam with
+β1 = 0.9, β2 = 0.999 and a constant learning rate (para. 0053).
+
+Each stage is resumable: a checkpoint (weights + Adam moments, no pickle) is written every
+``checkpoint_every`` steps, at the end of the time budget and on SIGTERM/SIGINT, and training
+continues from it when run again with the same run folder. Losses go to ``log.jsonl`` and a
+loss-curve PNG (``losses.png``) that a person can look at.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from core.nets import ROLES, build_network, network_config
+from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, torch.Tensor]
+BatchSource = Callable[[str], Batch]
+"""Called with the role being trained; returns a batch dict: image, trimap, alpha, fg, bg, unknown."""
+
+
+@dataclass
+class TrainSettings:
+    """What one training run does; stored in the run folder and in the bundle's manifest."""
+
+    size: str = "small"
+    steps: dict[str, int] = field(default_factory=lambda: {"background": 3000, "foreground": 3000, "alpha": 4000})
+    lr: float = 2e-4
+    batch_size: int = 8
+    n_backgrounds: int = 4
+    crop: int = 192
+    lambda_comp: float = 1.0
+    checkpoint_every: int = 100
+    validate_every: int = 100
+    max_minutes: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def sampling_input(role: str, batch: Batch, bg: torch.Tensor | None = None) -> torch.Tensor:
+    """Input of a sampling network (SPEC §3).
+
+    background: RGB + mask, 1 where the trimap is unknown or FG (4 channels);
+    foreground: RGB + mask, 1 where unknown or BG, + predicted BG (7 channels).
+    """
+    trimap = batch["trimap"]
+    if role == "background":
+        return torch.cat([batch["image"], (trimap > 0.25).to(trimap.dtype)], 1)
+    assert bg is not None
+    return torch.cat([batch["image"], (trimap < 0.75).to(trimap.dtype), bg], 1)
+
+
+def matting_input(batch: Batch, bg: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
+    """Input of the matting network: RGB + trimap + BG + FG (10 channels)."""
+    return torch.cat([batch["image"], batch["trimap"], bg, fg], 1)
+
+
+def stage_loss(
+    role: str, net: nn.Module, batch: Batch, helpers: dict[str, nn.Module], lambda_comp: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward one batch through the network being trained and return (loss, terms for the log)."""
+    from core.training import losses
+
+    unknown = batch["unknown"]
+    if role == "background":
+        coarse, fine = net.forward_stages(sampling_input(role, batch))
+        # eq. 2 on both stages, as Yu et al. train both stages of the inpainting network.
+        l_coarse = losses.background_loss(coarse, batch["bg"], unknown)
+        l_fine = losses.background_loss(fine, batch["bg"], unknown)
+        return l_coarse + l_fine, {"coarse": l_coarse.item(), "fine": l_fine.item()}
+    with torch.no_grad():
+        bg = helpers["background"](sampling_input("background", batch))
+    if role == "foreground":
+        coarse, fine = net.forward_stages(sampling_input(role, batch, bg))
+        # eq. 8 (eq. 4 + λ eq. 7) on both stages.
+        t_coarse = losses.foreground_loss(coarse, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
+        t_fine = losses.foreground_loss(fine, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
+        total = t_coarse["total"] + t_fine["total"]
+        return total, {f"fine_{k}": v.item() for k, v in t_fine.items()} | {"coarse": t_coarse["total"].item()}
+    with torch.no_grad():
+        fg = helpers["foreground"](sampling_input("foreground", batch, bg))
+    pred = net(matting_input(batch, bg, fg))
+    # eq. 10: Deep Image Matting's alpha-prediction + compositional losses + eq. 9 gradient loss.
+    terms = losses.matting_loss(pred, batch["alpha"], batch["image"], batch["fg"], batch["bg"], unknown)
+    return terms["total"], {k: v.item() for k, v in terms.items()}
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT so the loop checkpoints and exits cleanly (farm pre-emption)."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stop = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _append_log(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_losses(run_dir: Path) -> Path | None:
+    """Draw ``losses.png``: training (smoothed) and validation loss per stage against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_log(run_dir)
+    if not records:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, role in zip(axes, ROLES, strict=True):
+        train = [(r["step"], r["loss"]) for r in records if r["role"] == role and r["kind"] == "train"]
+        val = [(r["step"], r["loss"]) for r in records if r["role"] == role and r["kind"] == "val"]
+        if train:
+            steps, values = zip(*train, strict=True)
+            ax.plot(steps, values, alpha=0.3, label="train")
+            k = max(1, len(values) // 50)
+            smooth = [sum(values[max(0, i - k) : i + 1]) / len(values[max(0, i - k) : i + 1]) for i in range(len(values))]
+            ax.plot(steps, smooth, label="train (smoothed)")
+        if val:
+            steps, values = zip(*val, strict=True)
+            ax.plot(steps, values, "o-", label="validation")
+        ax.set_title(f"{role} network")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        if train or val:
+            ax.legend()
+    fig.tight_layout()
+    out = Path(run_dir) / "losses.png"
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def _networks_from(init: dict[str, nn.Module] | None, settings: TrainSettings) -> dict[str, nn.Module]:
+    if init is not None:
+        return {role: init[role] for role in ROLES}
+    torch.manual_seed(settings.seed)
+    return {role: build_network(network_config(role, settings.size)) for role in ROLES}
+
+
+def train(
+    run_dir: Path,
+    batches: BatchSource,
+    settings: TrainSettings,
+    *,
+    init: dict[str, nn.Module] | None = None,
+    validation: BatchSource | None = None,
+    progress: bool = True,
+) -> dict[str, nn.Module]:
+    """Train (or continue training) the three networks in order; return them.
+
+    Parameters
+    ----------
+    run_dir:
+        Folder of this run: ``settings.json``, ``log.jsonl``, ``losses.png``, one checkpoint per
+        stage (``<role>.safetensors`` + ``<role>.json``). Running again continues where it stopped.
+    batches:
+        Training batches (called with the role being trained).
+    settings:
+        Steps per stage, learning rate, ... ; stored in ``settings.json``.
+    init:
+        Networks to start from (fine-tuning, para. 0056); default: new networks of ``settings.size``.
+    validation:
+        Fixed validation batches (same dict), evaluated every ``validate_every`` steps.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "settings.json").write_text(json.dumps(settings.to_json(), indent=1), encoding="utf-8")
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = torch.device(settings.device)
+    nets = _networks_from(init, settings)
+    started = time.monotonic()
+    deadline = started + 60 * settings.max_minutes if settings.max_minutes is not None else None
+    val_batches = [validation(role) for role in ROLES] if validation else None
+
+    with _StopFlag() as flag:
+        for index, role in enumerate(ROLES):
+            net = nets[role].to(device)
+            optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr, betas=(0.9, 0.999))
+            stem = run_dir / role
+            state: dict[str, Any] = {"role": role, "step": 0, "seconds": 0.0, "config": net.config}
+            if checkpoint_exists(stem):
+                state = load_checkpoint(stem, net, optimizer)
+                for group in optimizer.param_groups:
+                    group["lr"] = settings.lr
+                log.info("resumed %s network at step %d", role, state["step"])
+            helpers = {r: nets[r].to(device).eval() for r in ROLES[:index]}
+            target = settings.steps.get(role, 0)
+            if state["step"] >= target:
+                net.eval()
+                continue
+            net.train()
+            bar = tqdm(total=target, initial=state["step"], desc=f"{role:>10}", disable=not progress, unit="step")
+            stage_start = time.monotonic()
+            seconds_before = float(state.get("seconds", 0.0))
+            stopped = False
+            while state["step"] < target:
+                batch = {k: v.to(device) for k, v in batches(role).items()}
+                loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state["step"] += 1
+                state["seconds"] = seconds_before + time.monotonic() - stage_start
+                _append_log(run_dir / "log.jsonl", {"role": role, "kind": "train", "step": state["step"], "loss": loss.item(), **terms})
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                if val_batches and state["step"] % settings.validate_every == 0:
+                    net.eval()
+                    with torch.no_grad():
+                        vb = {k: v.to(device) for k, v in val_batches[index].items()}
+                        vloss, vterms = stage_loss(role, net, vb, helpers, settings.lambda_comp)
+                    net.train()
+                    _append_log(run_dir / "log.jsonl", {"role": role, "kind": "val", "step": state["step"], "loss": float(vloss), **vterms})
+                out_of_time = deadline is not None and time.monotonic() > deadline
+                if state["step"] % settings.checkpoint_every == 0 or state["step"] == target or out_of_time or flag.stop:
+                    state["machine"] = describe_machine(device)
+                    save_checkpoint(stem, net, optimizer, state, compact=state["step"] >= target)
+                    plot_losses(run_dir)
+                if out_of_time or flag.stop:
+                    stopped = True
+                    break
+            bar.close()
+            net.eval()
+            if stopped:
+                log.warning("stopped %s network at step %d/%d; run again to continue", role, state["step"], target)
+                break
+    return nets
+
+
+def stage_progress(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Step, seconds and machine of each stage's checkpoint in ``run_dir``."""
+    out: dict[str, dict[str, Any]] = {}
+    for role in ROLES:
+        path = Path(run_dir) / f"{role}.json"
+        if path.is_file():
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            out[role] = {k: meta.get(k) for k in ("step", "seconds", "machine")}
+    return out
+
+
+def describe_machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+

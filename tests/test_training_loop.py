@@ -1,0 +1,90 @@
+"""The sequential training loop: order, checkpoints, resume, logs and the loss plot."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from core.nets import build_network, network_config
+from core.training.checkpoint import load_checkpoint, save_checkpoint
+from core.training.train import TrainSettings, read_log, train
+
+
+def _batch(role: str, n: int = 2, size: int = 32) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    alpha = torch.zeros(n, 1, size, size)
+    alpha[:, :, 8:24, 8:24] = 1.0
+    alpha[:, :, 6:26, 6:8] = 0.5
+    trimap = torch.where((alpha > 0) & (alpha < 1), 0.5, alpha)
+    trimap[:, :, 6:26, 5:10] = 0.5
+    fg = torch.rand(n, 3, size, size, generator=g)
+    bg = torch.rand(n, 3, size, size, generator=g)
+    image = alpha * fg + (1 - alpha) * bg
+    return {"image": image, "trimap": trimap, "alpha": alpha, "fg": fg, "bg": bg,
+            "unknown": (trimap == 0.5).float()}
+
+
+def _tiny() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    return {
+        "background": build_network(network_config("background", "small", width=4)),
+        "foreground": build_network(network_config("foreground", "small", width=4)),
+        "alpha": build_network(network_config("alpha", "small", widths=[4, 4, 4, 4], aspp_width=8, decoder_width=8)),
+    }
+
+
+def test_stages_train_in_order_and_resume(tmp_path) -> None:
+    run = tmp_path / "run"
+    seen: list[str] = []
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        seen.append(role)
+        return _batch(role)
+
+    settings = TrainSettings(steps={"background": 3, "foreground": 2, "alpha": 2}, checkpoint_every=1, validate_every=1)
+    nets = train(run, batches, settings, init=_tiny(), validation=_batch, progress=False)
+    assert seen == ["background"] * 3 + ["foreground"] * 2 + ["alpha"] * 2
+    for role in ("background", "foreground", "alpha"):
+        assert (run / f"{role}.safetensors").is_file()
+        assert json.loads((run / f"{role}.json").read_text())["step"] == settings.steps[role]
+    records = read_log(run)
+    assert [r["role"] for r in records if r["kind"] == "train"] == seen
+    assert all(r["loss"] > 0 for r in records)
+    assert (run / "losses.png").stat().st_size > 1000
+
+    # Asking for more background steps continues from the checkpoint, not from scratch.
+    seen.clear()
+    settings.steps["background"] = 5
+    again = train(run, batches, settings, init=_tiny(), progress=False)
+    assert seen[:2] == ["background", "background"]
+    assert json.loads((run / "background.json").read_text())["step"] == 5
+    # Stages already complete are loaded, not retrained: the alpha net equals the first run's.
+    for a, b in zip(nets["alpha"].state_dict().values(), again["alpha"].state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path) -> None:
+    settings = TrainSettings(steps={"background": 1000, "foreground": 1, "alpha": 1}, max_minutes=0.0, checkpoint_every=1000)
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    state = json.loads((tmp_path / "background.json").read_text())
+    assert state["step"] == 1  # stopped after the first step, checkpointed
+    assert not (tmp_path / "foreground.json").exists()
+
+
+def test_checkpoint_round_trip_restores_adam_moments(tmp_path) -> None:
+    net = _tiny()["background"]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(2):
+        loss = net(_batch("background")["image"].new_ones(1, 4, 16, 16)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    save_checkpoint(tmp_path / "ck", net, opt, {"step": 2})
+    net2 = _tiny()["background"]
+    opt2 = torch.optim.Adam(net2.parameters(), lr=1e-3)
+    assert load_checkpoint(tmp_path / "ck", net2, opt2)["step"] == 2
+    for a, b in zip(net.parameters(), net2.parameters(), strict=True):
+        assert torch.equal(a, b)
+        assert torch.equal(opt.state[a]["exp_avg_sq"], opt2.state[b]["exp_avg_sq"])
+    assert not list(tmp_path.glob("*.tmp"))
