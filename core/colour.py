@@ -1,0 +1,277 @@
+"""Colour encodings: what the networks see and what the plate holds (SPEC §2).
+
+The networks see **display-encoded** colour (the sRGB transfer curve) in [0, 1]. Plates come as
+
+``linear``
+    scene-linear floats (Nuke's working space); values may exceed 1.
+``srgb``
+    already sRGB-encoded (8/16-bit PNG, JPEG, DPX, integer TIFF): :func:`to_display` is the identity.
+any OpenColorIO colourspace name
+    when ``$OCIO`` names a config (a file or a built-in such as ``ocio://cg-config-latest``):
+    converted with that config's processor to its sRGB-encoded colourspace (see
+    :data:`DISPLAY_SPACES`) and back.
+
+**Values above 1.** For ``linear`` the sRGB curve is *continued analytically* above 1
+(``1.055·x^(1/2.4) − 0.055`` for every ``x > 0.0031308``, the same extension OpenColorIO's sRGB
+texture space uses), so 4.0 encodes to 1.823 and decodes back to 4.0 exactly (to float
+precision): no highlight is lost in a round trip. The pipeline clips the encoded image to [0, 1]
+for the networks only; known regions keep the plate's own values.
+
+**Negatives** (and NaN) become 0 before the curve, so no NaN is ever produced; +inf stays +inf.
+:func:`sanitise` cleans a plate for the networks and reports what it found.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.errors import InputError
+
+#: Encodings handled without OpenColorIO. ``auto`` is resolved per file by :func:`resolve_colour`.
+BUILTIN = ("linear", "srgb")
+CHOICES = ("auto",) + BUILTIN
+
+#: sRGB-encoded colourspaces looked up, in this order, in an OCIO config as the networks' space;
+#: ``LBSMATTE_OCIO_DISPLAY`` overrides. Then the ``color_picking`` and ``texture_paint`` roles.
+DISPLAY_SPACES = (
+    "srgb_tx",
+    "sRGB - Texture",
+    "sRGB Encoded Rec.709 (sRGB)",
+    "Utility - sRGB - Texture",
+    "Output - sRGB",
+    "sRGB",
+    "srgb",
+)
+DISPLAY_ROLES = ("color_picking", "texture_paint")
+DISPLAY_ENV = "LBSMATTE_OCIO_DISPLAY"
+
+# sRGB transfer (IEC 61966-2-1).
+_LIN_CUT = 0.0031308
+_ENC_CUT = 12.92 * _LIN_CUT
+
+
+def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
+    x = np.maximum(x, 0.0)
+    out = np.where(x <= _LIN_CUT, 12.92 * x, 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
+    return out.astype(np.float32)
+
+
+def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    v = np.nan_to_num(np.asarray(v, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
+    v = np.maximum(v, 0.0)
+    out = np.where(v <= _ENC_CUT, v / 12.92, np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4))
+    return out.astype(np.float32)
+
+
+# -- OpenColorIO --------------------------------------------------------------------------------
+_configs: dict[str, Any] = {}
+
+
+def _ocio_config() -> Any | None:
+    """The config named by ``$OCIO`` (cached per value), or None when it is not set."""
+    source = os.environ.get("OCIO", "").strip()
+    if not source:
+        return None
+    if source not in _configs:
+        import PyOpenColorIO as ocio
+
+        try:
+            _configs[source] = ocio.Config.CreateFromFile(source)
+        except Exception as exc:  # OCIO raises its own Exception type
+            raise InputError(f"cannot load the OpenColorIO config $OCIO={source!r}: {exc}") from exc
+    return _configs[source]
+
+
+def _display_space(config: Any) -> str:
+    override = os.environ.get(DISPLAY_ENV, "").strip()
+    names = (override,) if override else DISPLAY_SPACES
+    for name in names:
+        space = config.getColorSpace(name)  # resolves aliases too
+        if space is not None:
+            return str(space.getName())
+    if not override:
+        for role in DISPLAY_ROLES:
+            if config.hasRole(role):
+                return str(config.getRoleColorSpace(role))
+    source = os.environ.get("OCIO")
+    if override:
+        raise InputError(f"the OpenColorIO config $OCIO={source!r} has no colourspace {override!r} "
+                         f"(named by ${DISPLAY_ENV})")
+    raise InputError(
+        f"the OpenColorIO config $OCIO={source!r} has no sRGB-encoded colourspace (looked for "
+        f"{', '.join(DISPLAY_SPACES)} and the roles {', '.join(DISPLAY_ROLES)}); name one with ${DISPLAY_ENV}"
+    )
+
+
+def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
+    config = _ocio_config()
+    assert config is not None
+    import PyOpenColorIO as ocio
+
+    try:
+        # Lossless: no fast pow/log approximations, so a round trip returns the input.
+        processor = config.getProcessor(src, dst).getOptimizedCPUProcessor(ocio.OPTIMIZATION_LOSSLESS)
+    except Exception as exc:
+        raise InputError(f"OpenColorIO cannot convert {src!r} to {dst!r}: {exc}") from exc
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim != 3 or pixels.shape[2] < 3:
+        raise InputError(f"an OpenColorIO conversion needs H×W×3 pixels, got shape {pixels.shape}")
+    rgb = np.ascontiguousarray(pixels[..., :3], dtype=np.float32).copy()
+    processor.applyRGB(rgb)
+    out = pixels.copy()
+    out[..., :3] = rgb
+    return out
+
+
+def _check(colour: str) -> str:
+    """The canonical name of ``colour`` (``linear``, ``srgb`` or an OCIO colourspace name)."""
+    key = str(colour).strip()
+    if key.lower() in BUILTIN:
+        return key.lower()
+    config = _ocio_config()
+    if config is not None:
+        space = config.getColorSpace(key)
+        if space is not None:
+            return str(space.getName())
+        names = [cs.getName() for cs in config.getColorSpaces()]
+        raise InputError(
+            f"unknown colour {colour!r}: expected auto, linear, srgb or a colourspace of the OpenColorIO "
+            f"config $OCIO={os.environ.get('OCIO')!r}: {', '.join(names)}"
+        )
+    raise InputError(
+        f"unknown colour {colour!r}: expected one of auto, linear, srgb "
+        "(or an OpenColorIO colourspace name when $OCIO names a config; $OCIO is not set)"
+    )
+
+
+def check_colour(colour: str) -> str:
+    """Validate a ``--colour`` value; returns it (``auto`` included) or raises :class:`InputError`."""
+    if str(colour).strip().lower() == "auto":
+        return "auto"
+    return _check(colour)
+
+
+def resolve_colour(colour: str, is_float: bool) -> str:
+    """``auto`` -> ``linear`` for float files (EXR, float TIFF), ``srgb`` for integer files
+    (PNG, JPEG, DPX, integer TIFF), as Nuke's Read does; any other value is validated and returned."""
+    if str(colour).strip().lower() == "auto":
+        return "linear" if is_float else "srgb"
+    return _check(colour)
+
+
+def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
+    """Encode ``pixels`` (``H×W×C`` float32, in ``colour``) to the sRGB display encoding.
+
+    Returns float32 of the same shape; not clipped above (scene-linear values over 1 map above 1,
+    see the module notes); negatives and NaN become 0. For OCIO, only the first 3 channels are
+    converted.
+    """
+    name = _check(colour)
+    if name == "srgb":
+        return np.asarray(pixels, dtype=np.float32).copy()
+    if name == "linear":
+        return _linear_to_srgb(pixels)
+    config = _ocio_config()
+    return _ocio_apply(np.maximum(np.nan_to_num(pixels, nan=0.0, neginf=0.0, posinf=np.inf), 0.0), name,
+                       _display_space(config))
+
+
+def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
+    """Decode sRGB display-encoded ``pixels`` back to ``colour``: the inverse of :func:`to_display`
+    (``from_display(to_display(x, c), c) == x`` for ``x >= 0``, above 1 included)."""
+    name = _check(colour)
+    if name == "srgb":
+        return np.asarray(pixels, dtype=np.float32).copy()
+    if name == "linear":
+        return _srgb_to_linear(pixels)
+    config = _ocio_config()
+    return _ocio_apply(np.maximum(np.nan_to_num(pixels, nan=0.0, neginf=0.0, posinf=np.inf), 0.0),
+                       _display_space(config), name)
+
+
+def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
+    """Convert ``pixels`` in ``colour`` to scene-linear (sRGB primaries); identity for ``linear``."""
+    name = _check(colour)
+    if name == "linear":
+        return np.asarray(pixels, dtype=np.float32).copy()
+    return _srgb_to_linear(to_display(pixels, name))
+
+
+@dataclass
+class SanitiseReport:
+    """What :func:`sanitise` found, counted in pixels (a pixel counts once per kind, whatever
+    the number of its channels affected). False when the image was clean."""
+
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+    negative: int = 0
+    replacement_for_inf: float = 1.0
+
+    @property
+    def total(self) -> int:
+        return self.nan + self.posinf + self.neginf + self.negative
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def __str__(self) -> str:
+        if not self:
+            return "no NaN, infinite or negative values"
+        parts = []
+        if self.nan:
+            parts.append(f"{self.nan} pixel(s) with NaN (set to 0)")
+        if self.posinf:
+            parts.append(f"{self.posinf} with +inf (set to {self.replacement_for_inf:g})")
+        if self.neginf:
+            parts.append(f"{self.neginf} with -inf (set to 0)")
+        if self.negative:
+            parts.append(f"{self.negative} with negative values (set to 0)")
+        return ", ".join(parts)
+
+
+def sanitise(pixels: np.ndarray) -> tuple[np.ndarray, SanitiseReport]:
+    """Replace NaN, ±inf and negative values so the networks get finite, non-negative input.
+
+    NaN, -inf and negatives -> 0; +inf -> the largest finite value of the image (at least 1).
+
+    Parameters
+    ----------
+    pixels:
+        ``H×W×C`` (or ``H×W``) float array.
+
+    Returns
+    -------
+    (clean, report)
+        ``clean`` float32 of the same shape (a new array); ``report`` a :class:`SanitiseReport`,
+        false when nothing was replaced.
+
+    Example
+    -------
+    >>> clean, report = sanitise(np.array([[[np.nan, -1.0, 0.5]]], np.float32))
+    >>> clean.tolist(), str(report)
+    ([[[0.0, 0.0, 0.5]]], '1 pixel(s) with NaN (set to 0), 1 with negative values (set to 0)')
+    """
+    x = np.asarray(pixels, dtype=np.float32)
+
+    def count(mask: np.ndarray) -> int:
+        return int(mask.any(axis=2).sum()) if mask.ndim == 3 else int(mask.sum())
+
+    nan = np.isnan(x)
+    posinf = np.isposinf(x)
+    neginf = np.isneginf(x)
+    negative = (x < 0) & ~neginf
+    report = SanitiseReport(nan=count(nan), posinf=count(posinf), neginf=count(neginf), negative=count(negative))
+    if not report:
+        return x.copy(), report
+    finite = np.isfinite(x)
+    top = float(x[finite].max()) if finite.any() else 1.0
+    report.replacement_for_inf = max(1.0, top)
+    clean = np.where(finite, np.maximum(x, 0.0), 0.0).astype(np.float32)
+    clean[posinf] = report.replacement_for_inf
+    return clean, report

@@ -1,0 +1,585 @@
+"""Image files and frame sequences, through OpenImageIO (SPEC §5, §8, §11).
+
+Reading: :func:`read_image` gives float32 ``H×W×C`` pixels over the file's **display** (full)
+window — zeros where the data window does not cover it — with the channel names and an
+:class:`ImageInfo` that keeps both windows and the metadata, to be written back on the result.
+Integer files (PNG, JPEG, DPX, integer TIFF) are normalised to [0, 1].
+
+Writing: :func:`write_matte_exr` (the ten channels of SPEC §5) and :func:`write_image` write to a
+temporary file in the destination folder (``.NAME.tmp-XXXX.EXT``) and rename it over the
+destination, so a crash never leaves a half-written frame; a path that is one of the inputs
+(``protect=``) is refused.
+
+Sequences: :func:`expand_sequence` turns ``plate.####.exr`` / ``plate.%04d.exr`` /
+``plate.@.exr`` / ``plate.#.exr`` and a frame range into paths (``#`` is one digit of padding,
+as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import OpenImageIO as oiio
+
+from core.errors import InputError, OutputError
+
+#: Channel names of the matte EXR, in this order (Nuke reads them as the rgba, fg and bg layers).
+MATTE_CHANNELS = ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
+
+#: Extensions :func:`write_image` writes, and the pixel type each gets by default.
+WRITE_FORMATS = {
+    ".exr": "half",
+    ".png": "uint8",
+    ".jpg": "uint8",
+    ".jpeg": "uint8",
+    ".tif": "uint16",
+    ".tiff": "uint16",
+    ".dpx": "uint10",
+}
+
+# Metadata that describes the file rather than the picture, or that would contradict the file we
+# write (its compression, channels, bit depth, colour encoding): never copied from the plate.
+_DROP_ATTRIBUTES = {
+    "compression",
+    "planarconfig",
+    "channelformats",
+    "ICCProfile",
+    "openexr:chunkCount",
+    "openexr:dwaCompressionLevel",
+    "openexr:levelmode",
+    "openexr:roundingmode",
+    "openexr:zipCompressionLevel",
+    "PixelFormat",
+    "DateTime",
+}
+_DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "exif:Color", "IPTC:", "photoshop:", "ICCProfile:")
+
+
+@dataclass
+class ImageInfo:
+    """What was read besides pixels, to be carried over onto the written result.
+
+    Windows are in pixels, OpenEXR/OIIO convention (y down): the data window is ``x, y, width,
+    height``; the display (full) window is ``full_x, full_y, full_width, full_height``.
+    ``metadata`` holds ``(name, type, value)`` triples, ``type`` an OIIO type string such as
+    ``"float"``, ``"string"``, ``"float2"``, ``"matrix"``, ``"timecode"``.
+    """
+
+    path: str
+    format_name: str
+    x: int
+    y: int
+    width: int
+    height: int
+    full_x: int
+    full_y: int
+    full_width: int
+    full_height: int
+    channels: list[str]
+    metadata: list[tuple[str, str, Any]] = field(default_factory=list)
+    is_float: bool = False
+    bit_depth: int = 8
+    pixel_type: str = "uint8"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the display window: the size of :attr:`Image.pixels`."""
+        return self.full_width, self.full_height
+
+    @property
+    def data_matches_display(self) -> bool:
+        return (self.x, self.y, self.width, self.height) == (
+            self.full_x, self.full_y, self.full_width, self.full_height)
+
+    def attribute(self, name: str, default: Any = None) -> Any:
+        """The value of metadata attribute ``name`` (case-sensitive), or ``default``."""
+        for n, _, v in self.metadata:
+            if n == name:
+                return v
+        return default
+
+
+@dataclass
+class Image:
+    """Pixels of one image over its display window, with their channel names.
+
+    ``pixels`` is ``H×W×C`` float32 (H, W of the display window); ``channels`` has C names as
+    stored in the file (EXR keeps them sorted, e.g. ``A, B, G, R``: look them up by name).
+    """
+
+    pixels: np.ndarray
+    channels: list[str]
+    info: ImageInfo
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+    def index(self, name: str) -> int | None:
+        """Index of channel ``name`` (case-insensitive; ``red``/``green``/``blue``/``alpha`` and
+        layer-qualified names such as ``rgba.R`` also match ``R`` ...), or None."""
+        aliases = {"red": "r", "green": "g", "blue": "b", "alpha": "a", "luminance": "y"}
+        want = name.lower()
+        want = aliases.get(want, want)
+        lower = [c.lower() for c in self.channels]
+        if want in lower:
+            return lower.index(want)
+        for full in (f"rgba.{want}", f"rgb.{want}"):
+            if full in lower:
+                return lower.index(full)
+        long = {v: k for k, v in aliases.items()}.get(want)
+        if long and long in lower:
+            return lower.index(long)
+        return None
+
+    def channel(self, name: str) -> np.ndarray:
+        """``H×W`` plane of channel ``name``; :class:`InputError` naming the file if absent."""
+        i = self.index(name)
+        if i is None:
+            raise InputError(
+                f"{self.info.path}: no channel {name!r} (its channels: {', '.join(self.channels)})"
+            )
+        return self.pixels[..., i]
+
+    def rgb(self) -> np.ndarray:
+        """``H×W×3`` float32 colour: R, G, B found by name; a 1-channel (or Y / Y+A) image is
+        repeated into three; unnamed channels are taken in order."""
+        idx = [self.index(c) for c in ("R", "G", "B")]
+        if None not in idx:
+            return np.ascontiguousarray(self.pixels[..., idx])
+        y = self.index("Y")
+        c = self.pixels.shape[2]
+        if y is None and (c == 1 or (c == 2 and self.index("A") is not None)):
+            y = 0 if self.index("A") != 0 else 1
+        if y is not None:
+            return np.repeat(self.pixels[..., y : y + 1], 3, axis=2)
+        if c >= 3:
+            return np.ascontiguousarray(self.pixels[..., :3])
+        raise InputError(
+            f"{self.info.path}: cannot find colour channels (R, G, B or one grey channel) among "
+            f"{', '.join(self.channels)}"
+        )
+
+    def alpha(self) -> np.ndarray | None:
+        """``H×W`` alpha plane, or None when the image has no alpha channel."""
+        i = self.index("A")
+        return None if i is None else self.pixels[..., i]
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def _oiio_error(obj: Any = None) -> str:
+    messages = []
+    if obj is not None:
+        try:
+            messages.append(obj.geterror())
+        except Exception:  # pragma: no cover - older bindings
+            pass
+    messages.append(oiio.geterror())  # also clears OIIO's global error
+    lines = [line.strip() for m in messages if m for line in m.splitlines()]
+    text = "; ".join(dict.fromkeys(line for line in lines if line))
+    return text or "unknown OpenImageIO error"
+
+
+def read_image(path: str | os.PathLike[str]) -> Image:
+    """Read an EXR, DPX, TIFF, PNG or JPEG file (first subimage) as float32 over its display window.
+
+    Parameters
+    ----------
+    path:
+        The file.
+
+    Returns
+    -------
+    Image
+        ``pixels`` ``H×W×C`` float32 (integer formats scaled to [0, 1]; float formats as
+        stored, scene-linear values above 1 kept), ``channels``, ``info``.
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or truncated file, deep image: the message names the file and
+        gives OpenImageIO's error.
+    """
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise InputError(f"file not found: {p}")
+    if os.path.isdir(p):
+        raise InputError(f"{p} is a folder, not an image file")
+    inp = oiio.ImageInput.open(p)
+    if inp is None:
+        raise InputError(f"cannot read image {p}: {_oiio_error()}")
+    try:
+        spec = inp.spec()
+        if spec.deep:
+            raise InputError(f"cannot read image {p}: deep images are not supported")
+        if spec.depth > 1:
+            raise InputError(f"cannot read image {p}: volume images are not supported")
+        nch = spec.nchannels
+        data = inp.read_image(0, 0, 0, nch, oiio.FLOAT)
+        if data is None or inp.has_error:
+            raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
+        format_name = inp.format_name()
+    finally:
+        inp.close()
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, nch)
+    basetype = spec.format.basetype
+    is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+    bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or spec.format.size() * 8
+    metadata = [(str(a.name), str(a.type), a.value) for a in spec.extra_attribs]
+    channels = [str(c) for c in spec.channelnames]
+    info = ImageInfo(
+        path=p, format_name=str(format_name),
+        x=spec.x, y=spec.y, width=spec.width, height=spec.height,
+        full_x=spec.full_x, full_y=spec.full_y, full_width=spec.full_width, full_height=spec.full_height,
+        channels=channels, metadata=metadata, is_float=is_float, bit_depth=int(bits),
+        pixel_type=str(spec.format),
+    )
+    pixels = _reframe(data, (spec.x, spec.y), (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
+    return Image(pixels=pixels, channels=channels, info=info)
+
+
+def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, int, int]) -> np.ndarray:
+    """Copy ``data`` (``h×w×C`` whose top-left pixel is at ``origin``) into a zero array covering
+    ``window = (x, y, width, height)``; parts outside the window are dropped."""
+    x0, y0 = origin
+    wx, wy, ww, wh = window
+    h, w = data.shape[:2]
+    if (x0, y0, w, h) == (wx, wy, ww, wh):
+        return np.ascontiguousarray(data, dtype=np.float32)
+    out = np.zeros((wh, ww, data.shape[2]), dtype=np.float32)
+    ax0, ax1 = max(x0, wx), min(x0 + w, wx + ww)
+    ay0, ay1 = max(y0, wy), min(y0 + h, wy + wh)
+    if ax0 < ax1 and ay0 < ay1:
+        out[ay0 - wy : ay1 - wy, ax0 - wx : ax1 - wx] = data[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
+    return out
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_input(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Raise :class:`OutputError` when ``path`` is (or resolves to) one of ``protect``."""
+    p = os.fspath(path)
+    for q in protect:
+        if _same_file(p, os.fspath(q)):
+            raise OutputError(f"refusing to write {p}: it is one of the input files ({os.fspath(q)})")
+
+
+def check_writable_dir(path: str | os.PathLike[str]) -> Path:
+    """Create folder ``path`` if needed and check a file can be created in it.
+
+    Call before any work. Returns the folder; raises :class:`OutputError` naming it otherwise.
+    """
+    folder = Path(path) if os.fspath(path) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"the output folder {folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from exc
+    if not folder.is_dir():
+        raise OutputError(f"the output folder {folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
+    except OSError as exc:
+        raise OutputError(f"the output folder {folder} is not writable: {exc.strerror or exc}") from exc
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[str]:
+    """Yield a temporary path next to ``path`` (same extension); on success rename it over
+    ``path``, on any error remove it and leave ``path`` untouched."""
+    dest = os.fspath(path)
+    check_not_input(dest, protect)
+    folder = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(folder):
+        check_writable_dir(folder)
+    name = os.path.basename(dest)
+    ext = os.path.splitext(name)[1]
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.tmp-", suffix=ext)
+    except OSError as exc:
+        raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _copy_metadata(spec: Any, like: ImageInfo | None) -> None:
+    if like is None:
+        return
+    for name, type_name, value in like.metadata:
+        if name in _DROP_ATTRIBUTES or name.startswith(_DROP_PREFIXES):
+            continue
+        try:
+            spec.attribute(name, oiio.TypeDesc(type_name), value)
+        except Exception:  # an attribute OIIO cannot express again: skip it rather than fail
+            continue
+
+
+def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
+    """Write ``pixels`` (the spec's data window, ``h×w×C`` float32) to ``tmp`` with OIIO."""
+    out = oiio.ImageOutput.create(tmp)
+    if out is None:
+        raise OutputError(f"cannot write {dest}: {_oiio_error()}")
+    try:
+        if not out.open(tmp, spec):
+            raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
+        if not out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)):
+            raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
+    finally:
+        closed = out.close()
+    # Trust the return values: OIIO 3.2's TIFF writer leaves a harmless Exif-directory message
+    # in the error state on files it wrote correctly.
+    if not closed:
+        raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
+    _oiio_error(out)  # clear it
+
+
+def _windowed_spec(pixels: np.ndarray, channels: list[str], fmt: Any, like: ImageInfo | None,
+                   keep_windows: bool) -> tuple[Any, np.ndarray]:
+    """Spec and the pixels to write: over ``like``'s data window when ``keep_windows``, else the
+    display window at the origin."""
+    h, w, c = pixels.shape
+    if like is not None and (like.full_width, like.full_height) != (w, h):
+        raise OutputError(
+            f"the result is {w}x{h} but the image it should match ({like.path}) is "
+            f"{like.full_width}x{like.full_height}"
+        )
+    if like is None or not keep_windows:
+        spec = oiio.ImageSpec(w, h, c, fmt)
+        data = pixels
+    else:
+        spec = oiio.ImageSpec(like.width, like.height, c, fmt)
+        spec.x, spec.y = like.x, like.y
+        spec.full_x, spec.full_y = like.full_x, like.full_y
+        spec.full_width, spec.full_height = like.full_width, like.full_height
+        data = _reframe(pixels, (like.full_x, like.full_y), (like.x, like.y, like.width, like.height))
+    spec.channelnames = tuple(channels)
+    alpha = [i for i, n in enumerate(channels) if n.lower() in ("a", "alpha")]
+    spec.alpha_channel = alpha[0] if alpha else -1
+    return spec, data
+
+
+def write_matte_exr(
+    path: str | os.PathLike[str],
+    matte: Any,
+    *,
+    like: ImageInfo | None = None,
+    premultiply: bool = True,
+    half: bool = True,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Write a matte as a multi-layer OpenEXR: ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``.
+
+    Parameters
+    ----------
+    path:
+        Destination ``.exr``; written atomically.
+    matte:
+        Any object with ``alpha`` (``H×W``), ``fg`` and ``bg`` (``H×W×3``) float arrays, in the
+        encoding the file should hold (scene-linear for Nuke); e.g. :class:`core.pipeline.Matte`.
+    like:
+        :class:`ImageInfo` of the plate: its display/data windows and metadata are carried over
+        (minus compression, channel and colour-encoding attributes). ``H×W`` must be its display size.
+    premultiply:
+        ``rgb = fg·alpha`` (Nuke's convention) when true, else the unpremultiplied FG.
+    half:
+        16-bit half floats (default) or 32-bit floats. Compression is zip.
+    protect:
+        Input paths that must not be overwritten (:class:`OutputError`).
+    """
+    alpha = np.asarray(matte.alpha, dtype=np.float32)
+    fg = np.asarray(matte.fg, dtype=np.float32)
+    bg = np.asarray(matte.bg, dtype=np.float32)
+    if alpha.ndim == 3:
+        alpha = alpha[..., 0]
+    if fg.shape != alpha.shape + (3,) or bg.shape != alpha.shape + (3,):
+        raise OutputError(
+            f"cannot write {os.fspath(path)}: alpha {alpha.shape}, fg {fg.shape} and bg {bg.shape} do not match"
+        )
+    rgb = fg * alpha[..., None] if premultiply else fg
+    pixels = np.concatenate([rgb, alpha[..., None], fg, bg], axis=2)
+    spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True)
+    _copy_metadata(spec, like)
+    spec.attribute("compression", "zip")
+    with _atomic(path, protect) as tmp:
+        _write_pixels(tmp, spec, data, os.fspath(path))
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    channels: list[str] | tuple[str, ...],
+    *,
+    like: ImageInfo | None = None,
+    protect: Iterable[str | os.PathLike[str]] = (),
+    pixel_type: str | None = None,
+    unassociated_alpha: bool = False,
+) -> None:
+    """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
+
+    Integer formats (PNG 8-bit, JPEG 8-bit, TIFF 16-bit, DPX 10-bit by default; ``pixel_type``
+    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides) get values clipped to [0, 1]
+    and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
+    ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
+    premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
+    ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
+    """
+    dest = os.fspath(path)
+    ext = os.path.splitext(dest)[1].lower()
+    if ext not in WRITE_FORMATS:
+        raise OutputError(f"cannot write {dest}: unsupported extension {ext!r} (use {', '.join(WRITE_FORMATS)})")
+    px = np.asarray(pixels, dtype=np.float32)
+    if px.ndim == 2:
+        px = px[..., None]
+    if px.ndim != 3 or px.shape[2] != len(channels):
+        raise OutputError(f"cannot write {dest}: pixels of shape {px.shape} do not match channels {list(channels)}")
+    if ext in (".jpg", ".jpeg") and px.shape[2] not in (1, 3):
+        raise OutputError(f"cannot write {dest}: JPEG holds 1 or 3 channels, not {px.shape[2]} ({', '.join(channels)})")
+    kind = pixel_type or WRITE_FORMATS[ext]
+    bits = 10 if kind == "uint10" else None
+    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else kind)
+    if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
+        px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
+    spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr")
+    _copy_metadata(spec, like)
+    if bits:
+        spec.attribute("oiio:BitsPerSample", bits)
+    if unassociated_alpha:
+        spec.attribute("oiio:UnassociatedAlpha", 1)
+    if ext == ".exr":
+        spec.attribute("compression", "zip")
+    with _atomic(dest, protect) as tmp:
+        _write_pixels(tmp, spec, data, dest)
+
+
+# -- sequences -------------------------------------------------------------------------------------
+def _sequence(pattern: str) -> Any | None:
+    """A fileseq FileSequence when ``pattern`` has a frame token (``#``, ``@``, ``%04d``, ``$F4``), else None."""
+    import fileseq
+
+    if not any(token in pattern for token in ("#", "@", "%", "$F")):
+        return None
+    try:
+        seq = fileseq.FileSequence(pattern, pad_style=fileseq.PAD_STYLE_HASH1, allow_subframes=False)
+    except Exception as exc:
+        raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
+    if not seq.padding() or seq.frameSet() is not None:
+        return None
+    return seq
+
+
+def has_frame_token(pattern: str | os.PathLike[str]) -> bool:
+    """True when ``pattern`` names a frame sequence (``####``, ``%04d``, ``@``, ``#``, ``$F4``)."""
+    return _sequence(os.fspath(pattern)) is not None
+
+
+def parse_frames(frames: str) -> list[int]:
+    """Frames of a range string (``1001-1100``, ``1-10x2``, ``1,3,5``, ``1-3,7``), in order.
+
+    Raises :class:`InputError` naming the string when it cannot be parsed.
+    """
+    import fileseq
+
+    text = str(frames).strip()
+    try:
+        frame_set = fileseq.FrameSet(text)
+    except Exception as exc:
+        raise InputError(
+            f"cannot understand the frame range {frames!r}: expected e.g. 1001-1100, 1-10x2 or 1,3,5"
+        ) from exc
+    out = [int(f) for f in frame_set]
+    if not out:
+        raise InputError(f"the frame range {frames!r} holds no frames")
+    return out
+
+
+def frame_path(pattern: str | os.PathLike[str], frame: int | None) -> Path:
+    """The path of ``frame`` in ``pattern``; a pattern without a frame token is itself."""
+    seq = _sequence(os.fspath(pattern))
+    if seq is None or frame is None:
+        return Path(pattern)
+    return Path(seq.frame(frame))
+
+
+def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
+    """Frames first..last of the sequence found on disk for ``pattern`` (gaps included, so a
+    missing frame is reported rather than skipped). :class:`InputError` when none exists."""
+    import fileseq
+
+    p = os.fspath(pattern)
+    seq = _sequence(p)
+    if seq is None:
+        raise InputError(f"{p} is not a sequence pattern (no ####, %04d or @)")
+    try:
+        found = fileseq.findSequenceOnDisk(p, pad_style=fileseq.PAD_STYLE_HASH1, strictPadding=True)
+    except Exception as exc:
+        raise InputError(f"no frames found on disk for {p}") from exc
+    frame_set = found.frameSet()
+    if frame_set is None or len(frame_set) == 0:
+        raise InputError(f"no frames found on disk for {p}")
+    return list(range(int(frame_set.start()), int(frame_set.end()) + 1))
+
+
+def expand_sequence(pattern: str | os.PathLike[str], frames: str | Iterable[int] | None = None) -> list[tuple[int | None, Path]]:
+    """Frames and paths of a single file or a frame sequence.
+
+    Parameters
+    ----------
+    pattern:
+        ``plate.exr`` (a single file: ``[(None, Path("plate.exr"))]``) or a sequence pattern
+        ``plate.####.exr``, ``plate.%04d.exr``, ``plate.@.exr``, ``plate.#.exr``.
+    frames:
+        Range string (``1001-1100``, ``1-10x2``, ``1,3,5``) or iterable of ints; None for a
+        sequence: the frames on disk, first to last (a gap appears as a path that does not
+        exist; :class:`InputError` when no frame is found). Ignored for a single file.
+
+    Returns
+    -------
+    list of ``(frame, path)``
+        Missing files are not an error here: the caller reports them frame by frame.
+    """
+    p = os.fspath(pattern)
+    seq = _sequence(p)
+    if seq is None:
+        return [(None, Path(p))]
+    if frames is None:
+        numbers = find_frames(p)
+    elif isinstance(frames, str):
+        numbers = parse_frames(frames)
+    else:
+        numbers = [int(f) for f in frames]
+    return [(f, Path(seq.frame(f))) for f in numbers]

@@ -1,0 +1,151 @@
+"""core.colour: sRGB transfer, OCIO conversions, auto resolution, sanitising."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.colour import (
+    check_colour,
+    from_display,
+    resolve_colour,
+    sanitise,
+    to_display,
+    to_linear,
+)
+from core.errors import InputError
+
+
+@pytest.fixture(autouse=True)
+def _no_ocio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OCIO", raising=False)
+    monkeypatch.delenv("LBSMATTE_OCIO_DISPLAY", raising=False)
+
+
+def test_linear_to_display_known_values() -> None:
+    # IEC 61966-2-1: 0.18 -> 0.46135, 1 -> 1, the linear toe below 0.0031308.
+    x = np.array([[[0.0, 0.001, 0.18], [0.5, 1.0, 4.0]]], np.float32)
+    y = to_display(x, "linear")
+    expected = [[[0.0, 0.01292, 0.461356], [0.735357, 1.0, 1.055 * 4 ** (1 / 2.4) - 0.055]]]
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    assert y.dtype == np.float32
+
+
+def test_linear_round_trip_keeps_values_above_one() -> None:
+    x = np.array([0.0, 1e-4, 0.0031308, 0.18, 0.9, 1.0, 1.5, 8.0, 100.0], np.float32).reshape(1, 3, 3)
+    back = from_display(to_display(x, "linear"), "linear")
+    np.testing.assert_allclose(back, x, rtol=2e-6, atol=1e-7)
+
+
+def test_negatives_and_nan_become_zero_without_nan() -> None:
+    x = np.array([[[-0.5, np.nan, -np.inf]]], np.float32)
+    for fn in (to_display, from_display):
+        y = fn(x, "linear")
+        assert np.isfinite(y).all()
+        np.testing.assert_array_equal(y, 0.0)
+
+
+def test_srgb_is_identity_and_copies() -> None:
+    x = np.array([[[0.2, 0.5, 1.5]]], np.float32)
+    y = to_display(x, "srgb")
+    np.testing.assert_array_equal(y, x)
+    y[0, 0, 0] = 9
+    assert x[0, 0, 0] == np.float32(0.2)
+    np.testing.assert_array_equal(from_display(x, "SRGB"), x)
+    np.testing.assert_allclose(to_linear(np.array([[[0.461356]]], np.float32), "srgb"), 0.18, atol=1e-5)
+
+
+def test_resolve_colour_auto_follows_nukes_read() -> None:
+    assert resolve_colour("auto", is_float=True) == "linear"
+    assert resolve_colour("auto", is_float=False) == "srgb"
+    assert resolve_colour("Linear", is_float=False) == "linear"
+    assert check_colour("auto") == "auto"
+
+
+def test_unknown_colour_lists_valid_names() -> None:
+    with pytest.raises(InputError, match=r"unknown colour 'rec709'.*auto, linear, srgb.*\$OCIO is not set"):
+        resolve_colour("rec709", is_float=True)
+    with pytest.raises(InputError, match="unknown colour"):
+        to_display(np.zeros((1, 1, 3), np.float32), "ACEScg")
+
+
+OCIO_CONFIG = """\
+ocio_profile_version: 2
+roles:
+  default: raw
+  scene_linear: lin
+  color_picking: srgb_tex
+displays:
+  sRGB:
+    - !<View> {name: Raw, colorspace: raw}
+colorspaces:
+  - !<ColorSpace>
+    name: raw
+    isdata: true
+  - !<ColorSpace>
+    name: lin
+  - !<ColorSpace>
+    name: srgb_tex
+    to_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055, direction: forward}
+  - !<ColorSpace>
+    name: double_lin
+    from_scene_reference: !<MatrixTransform> {matrix: [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1]}
+"""
+
+
+def test_ocio_colourspace_from_a_config_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    # 'lin' -> the color_picking role (srgb_tex, the sRGB curve) equals the built-in curve.
+    x = np.array([[[0.0, 0.18, 1.0], [0.5, 0.02, 0.7]]], np.float32)
+    np.testing.assert_allclose(to_display(x, "lin"), to_display(x, "linear"), atol=1e-5)
+    # double_lin holds 2x scene-linear: 0.36 in it is 0.18 linear.
+    np.testing.assert_allclose(to_display(np.full((1, 1, 3), 0.36, np.float32), "double_lin"), 0.461356, atol=1e-5)
+    back = from_display(to_display(x, "double_lin"), "double_lin")
+    np.testing.assert_allclose(back, x, atol=1e-5)
+    assert resolve_colour("double_lin", is_float=True) == "double_lin"
+    with pytest.raises(InputError, match=r"unknown colour 'nope'.*raw, lin, srgb_tex, double_lin"):
+        check_colour("nope")
+
+
+def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    x = np.array([[[0.18, 0.18, 0.18]]], np.float32)
+    # 'lin_rec709' is an alias of 'Linear Rec.709 (sRGB)'; the display space is 'sRGB - Texture'.
+    np.testing.assert_allclose(to_display(x, "lin_rec709"), 0.461356, atol=1e-4)
+    acescg = np.array([[[0.2, 0.1, 0.05]]], np.float32)
+    np.testing.assert_allclose(from_display(to_display(acescg, "ACEScg"), "ACEScg"), acescg, atol=1e-4)
+
+
+def test_ocio_bad_config_is_an_input_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "broken.ocio"
+    bad.write_text("not: [a config")
+    monkeypatch.setenv("OCIO", str(bad))
+    with pytest.raises(InputError, match="broken.ocio"):
+        to_display(np.zeros((1, 1, 3), np.float32), "lin")
+
+
+def test_sanitise_reports_and_replaces() -> None:
+    x = np.zeros((2, 3, 3), np.float32)
+    x[0, 0, 1] = np.nan
+    x[0, 1, :] = np.nan  # one pixel, three NaN channels: counted once
+    x[0, 2, 0] = np.inf
+    x[1, 0, 2] = -np.inf
+    x[1, 1, 0] = -0.25
+    x[1, 2, :] = 3.0
+    clean, report = sanitise(x)
+    assert (report.nan, report.posinf, report.neginf, report.negative) == (2, 1, 1, 1)
+    assert bool(report) and report.total == 5
+    assert "2 pixel(s) with NaN" in str(report) and "+inf (set to 3)" in str(report)
+    assert np.isfinite(clean).all() and clean.min() == 0.0
+    assert clean[0, 2, 0] == 3.0  # +inf -> the largest finite value
+    np.testing.assert_array_equal(clean[1, 2], 3.0)
+    assert np.isnan(x[0, 0, 1])  # input untouched
+
+
+def test_sanitise_clean_image_reports_nothing() -> None:
+    x = np.full((2, 2, 3), 0.5, np.float32)
+    clean, report = sanitise(x)
+    assert not report and report.total == 0
+    np.testing.assert_array_equal(clean, x)

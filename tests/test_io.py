@@ -1,0 +1,286 @@
+"""core.io: real OpenImageIO reads and writes of EXR, DPX, TIFF, PNG, JPEG; sequences; atomic writes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from core import io
+from core.errors import InputError, OutputError
+
+
+def _write_raw(path: Path, pixels: np.ndarray, channels: list[str], fmt: str = "half", *,
+               data_window: tuple[int, int] | None = None, display: tuple[int, int, int, int] | None = None,
+               attributes: dict | None = None) -> None:
+    """Write a file with OIIO directly (independent of core.io)."""
+    h, w, c = pixels.shape
+    spec = oiio.ImageSpec(w, h, c, oiio.TypeDesc(fmt))
+    spec.channelnames = tuple(channels)
+    if data_window:
+        spec.x, spec.y = data_window
+    if display:
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = display
+    for k, v in (attributes or {}).items():
+        spec.attribute(k, v)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    assert out.write_image(pixels.astype(np.float32))
+    out.close()
+
+
+@dataclass
+class _Matte:
+    alpha: np.ndarray
+    fg: np.ndarray
+    bg: np.ndarray
+
+
+# -- reading -------------------------------------------------------------------------------------
+def test_read_exr_float_values_and_channels_by_name(tmp_path: Path) -> None:
+    px = np.zeros((4, 5, 4), np.float32)
+    px[..., 0], px[..., 1], px[..., 2], px[..., 3] = 0.25, 2.5, -0.5, 1.0
+    _write_raw(tmp_path / "p.exr", px, ["R", "G", "B", "A"], "float")
+    img = io.read_image(tmp_path / "p.exr")
+    assert img.pixels.dtype == np.float32 and img.shape == (4, 5)
+    assert img.info.is_float and img.info.bit_depth == 32 and img.info.format_name == "openexr"
+    np.testing.assert_array_equal(img.rgb()[0, 0], [0.25, 2.5, -0.5])  # > 1 and < 0 kept as stored
+    np.testing.assert_array_equal(img.channel("a"), 1.0)
+    np.testing.assert_array_equal(img.alpha(), 1.0)
+    np.testing.assert_array_equal(img.channel("green"), 2.5)
+    with pytest.raises(InputError, match=r"p\.exr: no channel 'Z'"):
+        img.channel("Z")
+
+
+def test_read_integer_formats_normalised(tmp_path: Path) -> None:
+    px = np.zeros((3, 4, 3), np.float32)
+    px[..., 0], px[..., 1], px[..., 2] = 0.0, 128 / 255, 1.0
+    cases = {"png": ("uint8", 8), "tif": ("uint16", 16), "jpg": ("uint8", 8)}
+    for ext, (fmt, bits) in cases.items():
+        _write_raw(tmp_path / f"i.{ext}", px, ["R", "G", "B"], fmt)
+        img = io.read_image(tmp_path / f"i.{ext}")
+        assert not img.info.is_float and img.info.bit_depth == bits, ext
+        tol = 0.03 if ext == "jpg" else 1e-4
+        np.testing.assert_allclose(img.rgb()[1, 1], [0.0, 128 / 255, 1.0], atol=tol, err_msg=ext)
+    _write_raw(tmp_path / "i.dpx", px, ["R", "G", "B"], "uint16", attributes={"oiio:BitsPerSample": 10})
+    dpx = io.read_image(tmp_path / "i.dpx")
+    assert not dpx.info.is_float and dpx.info.bit_depth == 10
+    np.testing.assert_allclose(dpx.rgb()[0, 0], [0.0, 128 / 255, 1.0], atol=1 / 1023)
+
+
+def test_one_channel_image_gives_grey_rgb(tmp_path: Path) -> None:
+    _write_raw(tmp_path / "y.png", np.full((2, 3, 1), 128 / 255, np.float32), ["Y"], "uint8")
+    img = io.read_image(tmp_path / "y.png")
+    assert img.rgb().shape == (2, 3, 3)
+    np.testing.assert_allclose(img.rgb(), 128 / 255, atol=1e-6)
+    assert img.alpha() is None
+
+
+def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
+    px = np.ones((3, 4, 3), np.float32)
+    _write_raw(tmp_path / "dw.exr", px, ["R", "G", "B"], data_window=(2, 1), display=(0, 0, 8, 6),
+               attributes={"lbs:shot": "sh010", "lbs:gain": 1.5})
+    img = io.read_image(tmp_path / "dw.exr")
+    assert img.shape == (6, 8)
+    expected = np.zeros((6, 8), np.float32)
+    expected[1:4, 2:6] = 1.0
+    np.testing.assert_array_equal(img.channel("R"), expected)
+    i = img.info
+    assert (i.x, i.y, i.width, i.height) == (2, 1, 4, 3)
+    assert (i.full_x, i.full_y, i.full_width, i.full_height) == (0, 0, 8, 6)
+    assert not i.data_matches_display
+    assert i.attribute("lbs:shot") == "sh010" and i.attribute("lbs:gain") == 1.5
+    assert ("lbs:gain", "float", 1.5) in i.metadata
+
+
+def test_data_window_larger_than_display_is_cropped(tmp_path: Path) -> None:
+    px = np.arange(6 * 10, dtype=np.float32).reshape(6, 10, 1)
+    _write_raw(tmp_path / "over.exr", px, ["Y"], "float", data_window=(-2, -1), display=(0, 0, 6, 4))
+    img = io.read_image(tmp_path / "over.exr")
+    np.testing.assert_array_equal(img.pixels[..., 0], px[1:5, 2:8, 0])
+
+
+def test_missing_unreadable_truncated_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"file not found: .*nope\.exr"):
+        io.read_image(tmp_path / "nope.exr")
+    junk = tmp_path / "junk.exr"
+    junk.write_bytes(b"this is not an image at all")
+    with pytest.raises(InputError, match=r"cannot read image .*junk\.exr"):
+        io.read_image(junk)
+    rng = np.random.default_rng(0)
+    px = rng.random((64, 80, 3)).astype(np.float32)
+    for ext, fmt in (("exr", "half"), ("png", "uint8"), ("tif", "uint16")):
+        whole = tmp_path / f"whole.{ext}"
+        _write_raw(whole, px, ["R", "G", "B"], fmt)
+        cut = tmp_path / f"cut.{ext}"
+        data = whole.read_bytes()
+        cut.write_bytes(data[: len(data) // 2])
+        with pytest.raises(InputError, match=rf"cannot read image .*cut\.{ext}.*: \S"):
+            io.read_image(cut)
+    with pytest.raises(InputError, match="is a folder"):
+        io.read_image(tmp_path)
+
+
+# -- writing -------------------------------------------------------------------------------------
+def test_write_matte_exr_channels_windows_metadata(tmp_path: Path) -> None:
+    plate = tmp_path / "plate.exr"
+    _write_raw(plate, np.ones((3, 4, 3), np.float32), ["R", "G", "B"], data_window=(2, 1),
+               display=(0, 0, 8, 6), attributes={"lbs:shot": "sh010", "compression": "piz"})
+    info = io.read_image(plate).info
+    alpha = np.full((6, 8), 0.5, np.float32)
+    fg = np.dstack([np.full((6, 8), v, np.float32) for v in (2.0, 0.4, 0.2)])
+    bg = np.dstack([np.full((6, 8), v, np.float32) for v in (0.1, 0.3, 5.0)])
+    out = tmp_path / "out" / "m.exr"
+    io.write_matte_exr(out, _Matte(alpha, fg, bg), like=info)
+    img = io.read_image(out)
+    assert sorted(img.channels) == sorted(io.MATTE_CHANNELS)
+    assert img.info.pixel_type == "half"
+    i = img.info
+    assert (i.x, i.y, i.width, i.height, i.full_width, i.full_height) == (2, 1, 4, 3, 8, 6)
+    assert i.attribute("lbs:shot") == "sh010"
+    assert i.attribute("compression") == "zip"
+    inside = (slice(1, 4), slice(2, 6))
+    np.testing.assert_array_equal(img.channel("R")[inside], 1.0)  # 2.0 * 0.5, premultiplied
+    np.testing.assert_array_equal(img.channel("A")[inside], 0.5)
+    np.testing.assert_allclose(img.channel("fg.G")[inside], 0.4, rtol=1e-3)
+    np.testing.assert_array_equal(img.channel("bg.B")[inside], 5.0)
+    assert img.channel("A")[0, 0] == 0.0  # outside the data window
+    # unpremultiplied, 32-bit float
+    io.write_matte_exr(out, _Matte(alpha, fg, bg), like=info, premultiply=False, half=False)
+    img = io.read_image(out)
+    assert img.info.pixel_type == "float"
+    np.testing.assert_array_equal(img.channel("R")[inside], 2.0)
+    np.testing.assert_array_equal(img.channel("fg.G")[inside], np.float32(0.4))
+
+
+def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:
+    m = _Matte(np.zeros((2, 3), np.float32), np.zeros((2, 3, 3), np.float32), np.ones((2, 3, 3), np.float32))
+    io.write_matte_exr(tmp_path / "m.exr", m)
+    img = io.read_image(tmp_path / "m.exr")
+    assert img.shape == (2, 3) and (img.info.x, img.info.full_width) == (0, 3)
+    np.testing.assert_array_equal(img.channel("bg.R"), 1.0)
+    other = io.read_image(tmp_path / "m.exr").info
+    other.full_width = 4
+    with pytest.raises(OutputError, match="3x2 .* is 4x2"):
+        io.write_matte_exr(tmp_path / "n.exr", m, like=other)
+    assert not (tmp_path / "n.exr").exists()
+
+
+def test_write_image_quantises_and_clips(tmp_path: Path) -> None:
+    px = np.array([[[-0.5, 0.5, 1.7]]], np.float32)
+    io.write_image(tmp_path / "o.png", px, ["R", "G", "B"])
+    raw = oiio.ImageInput.open(str(tmp_path / "o.png"))
+    assert str(raw.spec().format) == "uint8"
+    assert raw.read_image(oiio.UINT8).tolist() == [[[0, 128, 255]]]
+    raw.close()
+    io.write_image(tmp_path / "o.tif", px, ["R", "G", "B"])
+    np.testing.assert_allclose(io.read_image(tmp_path / "o.tif").pixels, [[[0.0, 0.5, 1.0]]], atol=1e-4)
+    io.write_image(tmp_path / "o.jpg", np.full((8, 8, 3), 0.5, np.float32), ["R", "G", "B"])
+    np.testing.assert_allclose(io.read_image(tmp_path / "o.jpg").pixels, 0.5, atol=0.01)
+    io.write_image(tmp_path / "o.exr", px, ["R", "G", "B"])
+    np.testing.assert_array_equal(io.read_image(tmp_path / "o.exr").pixels, px.astype(np.float16))  # not clipped
+    with pytest.raises(OutputError, match="JPEG holds 1 or 3 channels"):
+        io.write_image(tmp_path / "a.jpg", np.zeros((2, 2, 4), np.float32), ["R", "G", "B", "A"])
+    with pytest.raises(OutputError, match="unsupported extension '.gif'"):
+        io.write_image(tmp_path / "a.gif", px, ["R", "G", "B"])
+
+
+def test_write_png_rgba_premultiplied_round_trip(tmp_path: Path) -> None:
+    # PNG holds unpremultiplied colour: OIIO unpremultiplies on writing and premultiplies again
+    # when reading (read_image), as Nuke does.
+    rgba = np.array([[[0.25, 0.1, 0.0, 0.5]]], np.float32)
+    io.write_image(tmp_path / "p.png", rgba, ["R", "G", "B", "A"])
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    raw = oiio.ImageInput.open(str(tmp_path / "p.png"), config)
+    assert raw.read_image(oiio.UINT8).tolist() == [[[128, 51, 0, 128]]]
+    raw.close()
+    np.testing.assert_allclose(io.read_image(tmp_path / "p.png").pixels, [[[64 / 255, 26 / 255, 0, 128 / 255]]], atol=1e-6)
+    straight = np.array([[[0.5, 0.2, 0.0, 0.5]]], np.float32)
+    io.write_image(tmp_path / "s.png", straight, ["R", "G", "B", "A"], unassociated_alpha=True)
+    assert (tmp_path / "s.png").read_bytes() == (tmp_path / "p.png").read_bytes()
+
+
+def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = tmp_path / "frame.exr"
+    dest.write_bytes(b"previous frame")
+    calls = []
+
+    def crash(tmp: str, spec: object, pixels: np.ndarray, d: str) -> None:
+        calls.append(tmp)
+        Path(tmp).write_bytes(b"half a fr")  # a partial write, then the process dies
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io, "_write_pixels", crash)
+    m = _Matte(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(OSError, match="disk full"):
+        io.write_matte_exr(dest, m)
+    assert dest.read_bytes() == b"previous frame"
+    assert Path(calls[0]).name.startswith(".frame.exr.tmp-") and calls[0].endswith(".exr")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.exr"]
+
+
+def test_written_file_mode_follows_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        io.write_image(tmp_path / "m.png", np.zeros((2, 2, 3), np.float32), ["R", "G", "B"])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_refuses_to_overwrite_an_input(tmp_path: Path) -> None:
+    plate = tmp_path / "plate.exr"
+    _write_raw(plate, np.ones((2, 2, 3), np.float32), ["R", "G", "B"])
+    before = plate.read_bytes()
+    m = _Matte(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2, 3), np.float32))
+    link = tmp_path / "link.exr"
+    link.symlink_to(plate)
+    for target in (plate, link, tmp_path / "sub" / ".." / "plate.exr"):
+        with pytest.raises(OutputError, match="input"):
+            io.write_matte_exr(target, m, protect=[plate])
+    with pytest.raises(OutputError, match="input"):
+        io.write_image(plate, np.zeros((2, 2, 3), np.float32), ["R", "G", "B"], protect=[str(plate)])
+    assert plate.read_bytes() == before
+
+
+def test_check_writable_dir(tmp_path: Path) -> None:
+    new = tmp_path / "a" / "b"
+    assert io.check_writable_dir(new) == new and new.is_dir()
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=r"cannot create the output folder .*file\.txt/sub"):
+        io.check_writable_dir(blocker / "sub")
+    with pytest.raises(OutputError, match="not a folder"):
+        io.check_writable_dir(blocker)
+
+
+# -- sequences -----------------------------------------------------------------------------------
+def test_expand_sequence_tokens_and_ranges(tmp_path: Path) -> None:
+    d = tmp_path
+    assert io.expand_sequence(d / "plate.exr") == [(None, d / "plate.exr")]
+    assert io.expand_sequence(d / "plate.1001.exr") == [(None, d / "plate.1001.exr")]  # digits, no token
+    assert io.expand_sequence(d / "p.####.exr", "1001-1003") == [
+        (1001, d / "p.1001.exr"), (1002, d / "p.1002.exr"), (1003, d / "p.1003.exr")]
+    assert io.expand_sequence(d / "p.%04d.exr", "1-10x4") == [
+        (1, d / "p.0001.exr"), (5, d / "p.0005.exr"), (9, d / "p.0009.exr")]
+    assert io.expand_sequence(d / "p.@.exr", "1,3,12") == [(1, d / "p.1.exr"), (3, d / "p.3.exr"), (12, d / "p.12.exr")]
+    assert io.expand_sequence(d / "p.#.exr", [7]) == [(7, d / "p.7.exr")]
+    assert io.expand_sequence(d / "p.##.exr", "5") == [(5, d / "p.05.exr")]
+    with pytest.raises(InputError, match="cannot understand the frame range 'abc'"):
+        io.expand_sequence(d / "p.####.exr", "abc")
+
+
+def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
+    for f in (1001, 1002, 1004):
+        (tmp_path / f"p.{f:04d}.exr").write_bytes(b"")
+    (tmp_path / "p.12.exr").write_bytes(b"")  # not 4-digit padded: not part of p.####.exr
+    got = io.expand_sequence(str(tmp_path / "p.####.exr"))
+    assert [f for f, _ in got] == [1001, 1002, 1003, 1004]
+    assert got[2] == (1003, tmp_path / "p.1003.exr") and not got[2][1].exists()
+    with pytest.raises(InputError, match=r"no frames found on disk for .*q\.####\.exr"):
+        io.expand_sequence(str(tmp_path / "q.####.exr"))
