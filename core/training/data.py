@@ -1,0 +1,742 @@
+"""Training data composited on the fly (patent para. 0051-0052, SPEC §7).
+
+Two sources of batches with the same keys:
+
+- :class:`CompositeSampler`: real foregrounds (alphamatting.com objects, their colours estimated
+  from the photo and its measured alpha) and procedural ones (:mod:`core.training.procedural`)
+  composited over background photographs, with the patent's randomisations.
+- :class:`ShowDataset`: a show's own plates and mattes for fine-tuning (para. 0056).
+
+A batch is a ``dict[str, torch.Tensor]``, all float32, display-encoded (sRGB) in [0, 1]:
+
+=========  ============  ===================================================================
+key        shape         meaning
+=========  ============  ===================================================================
+image      N×3×H×W       the composite I (for a show, the plate)
+trimap     N×1×H×W       0 = BG, 0.5 = unknown, 1 = FG
+alpha      N×1×H×W       ground-truth alpha
+fg         N×3×H×W       ground-truth foreground colour F (defined everywhere)
+bg         N×3×H×W       ground-truth background colour B
+unknown    N×1×H×W       1 where trimap == 0.5, else 0 (the region U of the losses)
+=========  ============  ===================================================================
+
+Colour: compositing happens on the display-encoded (sRGB) values, ``I = αF + (1 − α)B``, as in
+Deep Image Matting, not in linear light. The networks see display-encoded colour (SPEC §2) and
+the losses (eq. 5, 7 and the compositional term of eq. 10) assume the compositing equation holds
+on exactly the values they are given; the real foreground colours are likewise estimated by
+pymatting under that equation on the 8-bit sRGB photos. Compositing in linear light and encoding
+afterwards would make every compositional loss disagree with its own ground truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from core.errors import InputError
+from core.training.procedural import generate_foreground
+
+__all__ = [
+    "VALIDATION_OBJECTS",
+    "CompositeSampler",
+    "ShowDataset",
+    "default_data_root",
+    "estimate_layers",
+    "trimap_from_alpha",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Derived data (estimated foreground colours); git-ignored.
+CACHE_DIR = REPO_ROOT / ".cache" / "fg"
+
+# alphamatting.com objects held out of training. The suggested GT04, GT13, GT24, GT27 (trolls'
+# hair, a plant, a plush toy, woollen strands) hold no translucent and no solid object. Instead:
+#   GT04 - troll dolls: long fine hair, the hardest hair case of the set;
+#   GT16 - koala with a flag: the only translucent object (the thin flag, alpha ~0.6-0.95), plus fur;
+#   GT19 - pumpkin: a solid object with a hard, smooth edge (checks we do not blur sharp edges);
+#   GT25 - wire-mesh pencil cup: a net with holes and thin structures.
+# Training keeps hair (GT03, GT09, GT27 strands), fur (most toys) and plants (GT01, GT13, GT21);
+# translucency and nets are also drawn procedurally in quantity.
+VALIDATION_OBJECTS = ("GT04", "GT16", "GT19", "GT25")
+
+#: Fraction of background photos held out for validation, chosen by a hash of the file name so
+#: the split does not move when photos are added.
+VALIDATION_BACKGROUND_FRACTION = 0.1
+
+
+def default_data_root() -> Path:
+    """``$LBSMATTE_DATA``, else ``../shared/data`` beside the repository."""
+    env = os.environ.get("LBSMATTE_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+# ----------------------------------------------------------------------------------------------
+# small array helpers
+
+
+def _read_rgb8(path: Path) -> np.ndarray:
+    """An 8-bit photo as ``H×W×3`` uint8 (PIL: fast for the PNG/JPEG files of shared/data)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _read_grey8(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def _file_key(*paths: Path) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def estimate_layers(
+    image: np.ndarray, alpha: np.ndarray, key: str | None = None, cache_dir: Path | None = CACHE_DIR
+) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground and background colours of a photo with a known alpha, cached on disk.
+
+    Uses pymatting's multilevel foreground estimation (``estimate_foreground_ml``,
+    ``return_background=True``), which solves ``I = αF + (1 − α)B`` for smooth F and B.
+
+    Args:
+        image: ``H×W×3`` float in [0, 1], display-encoded.
+        alpha: ``H×W`` float in [0, 1].
+        key: cache key (e.g. a hash of the source files); ``None`` disables the cache.
+        cache_dir: folder of ``<key>_fg.npy`` / ``<key>_bg.npy``.
+
+    Returns:
+        ``(fg, bg)``, ``H×W×3`` float32 in [0, 1].
+    """
+    if key is not None and cache_dir is not None:
+        fg_path, bg_path = cache_dir / f"{key}_fg.npy", cache_dir / f"{key}_bg.npy"
+        if fg_path.exists() and bg_path.exists():
+            return np.load(fg_path), np.load(bg_path)
+    from pymatting import estimate_foreground_ml
+
+    fg, bg = estimate_foreground_ml(image.astype(np.float64), alpha.astype(np.float64), return_background=True)
+    fg = np.clip(fg, 0.0, 1.0).astype(np.float32)
+    bg = np.clip(bg, 0.0, 1.0).astype(np.float32)
+    if key is not None and cache_dir is not None:
+        _save_npy_atomic(fg_path, fg)
+        _save_npy_atomic(bg_path, bg)
+    return fg, bg
+
+
+def _snap(alpha: np.ndarray) -> np.ndarray:
+    """Alpha within 1/1024 of 0 or 1 becomes exactly 0 or 1 (resampling leaves such dust)."""
+    alpha = np.clip(alpha, 0.0, 1.0)
+    alpha[alpha > 1.0 - 1.0 / 1024] = 1.0
+    alpha[alpha < 1.0 / 1024] = 0.0
+    return alpha
+
+
+def _unknown_seed(alpha: np.ndarray) -> np.ndarray:
+    """Pixels that must be unknown: partial alpha, and both sides of hard FG/BG edges."""
+    opaque = alpha >= 1.0
+    clear = alpha <= 0.0
+    seed = ~(opaque | clear)
+    seed |= opaque & ndimage.maximum_filter(clear, size=3)
+    seed |= clear & ndimage.maximum_filter(opaque, size=3)
+    return seed
+
+
+def _seed_distance(alpha: np.ndarray) -> np.ndarray:
+    """Euclidean distance (px) of every pixel to the nearest unknown-seed pixel."""
+    seed = _unknown_seed(alpha)
+    if not seed.any():
+        return np.full(alpha.shape, np.inf, np.float32)
+    return ndimage.distance_transform_edt(~seed).astype(np.float32)
+
+
+def _trimap_at(alpha: np.ndarray, distance: np.ndarray, radius: float) -> np.ndarray:
+    unknown = distance <= radius
+    return np.where(unknown, 0.5, np.where(alpha >= 1.0, 1.0, 0.0)).astype(np.float32)
+
+
+def trimap_from_alpha(alpha: np.ndarray, radius: float) -> np.ndarray:
+    """Trimap of a ground-truth alpha, the way training draws it (para. 0051, as DIM does).
+
+    Unknown = every pixel within ``radius`` px (Euclidean) of a pixel of partial alpha or of a
+    hard FG/BG edge; the FG and BG regions are thereby eroded by ``radius`` px. Alpha is first
+    snapped (within 1/1024 of 0 or 1 counts as 0 or 1).
+
+    Args:
+        alpha: ``H×W`` float in [0, 1].
+        radius: dilation in pixels (training draws 1-19).
+
+    Returns:
+        ``H×W`` float32 with values 0, 0.5 and 1 only.
+    """
+    alpha = _snap(np.asarray(alpha, np.float32).copy())
+    return _trimap_at(alpha, _seed_distance(alpha), radius)
+
+
+def _window_index(start: int, n: int, size: int) -> np.ndarray:
+    return np.clip(np.arange(start, start + n), 0, size - 1)
+
+
+def _take_window(arr: np.ndarray, y0: int, x0: int, n: int, m: int, zero_outside: bool) -> np.ndarray:
+    """``n×m`` window at (y0, x0); outside the array: edge values, or 0 if ``zero_outside``."""
+    h, w = arr.shape[:2]
+    if 0 <= y0 and y0 + n <= h and 0 <= x0 and x0 + m <= w:
+        return arr[y0 : y0 + n, x0 : x0 + m]
+    out = arr[_window_index(y0, n, h)][:, _window_index(x0, m, w)]
+    if zero_outside:
+        out = out.copy()
+        rows = (np.arange(y0, y0 + n) < 0) | (np.arange(y0, y0 + n) >= h)
+        cols = (np.arange(x0, x0 + m) < 0) | (np.arange(x0, x0 + m) >= w)
+        out[rows] = 0
+        out[:, cols] = 0
+    return out
+
+
+def _resize(chw: np.ndarray, size: tuple[int, int], mode: str = "bilinear") -> np.ndarray:
+    """Resize a ``C×H×W`` float32 array (antialiased when shrinking)."""
+    if chw.shape[1:] == size:
+        return chw
+    t = torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))[None]
+    if mode == "nearest":
+        out = F.interpolate(t, size=size, mode="nearest")
+    else:
+        out = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out[0].numpy()
+
+
+def _truncated_normal(rng: np.random.Generator, mu: float, sigma: float, low: float, high: float) -> float:
+    while True:
+        x = rng.normal(mu, sigma)
+        if low <= x <= high:
+            return float(x)
+
+
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
+
+
+def jitter_colours(
+    rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Random brightness, contrast, saturation and hue of a foreground (para. 0052).
+
+    Brightness, contrast and saturation factors are drawn from a Gaussian μ=1, σ=0.2 truncated to
+    [0.5, 1.5]; the hue shift from a Gaussian μ=0, σ=0.1 truncated to [-0.2, 0.2], in turns of the
+    colour wheel (0.2 = 72°), applied as a rotation of the chroma plane (I, Q of YIQ). Contrast
+    pivots on the alpha-weighted mean luminance of the foreground.
+
+    Returns:
+        The jittered ``H×W×3`` float32 in [0, 1] and the factors drawn.
+    """
+    b = _truncated_normal(rng, 1.0, 0.2, 0.5, 1.5)
+    c = _truncated_normal(rng, 1.0, 0.2, 0.5, 1.5)
+    s = _truncated_normal(rng, 1.0, 0.2, 0.5, 1.5)
+    hue = _truncated_normal(rng, 0.0, 0.1, -0.2, 0.2)
+    yiq = fg.reshape(-1, 3) @ _RGB_TO_YIQ.T
+    yiq[:, 0] *= b
+    weights = alpha.reshape(-1)
+    mean_y = float((yiq[:, 0] * weights).sum() / max(weights.sum(), 1e-6))
+    yiq[:, 0] = (yiq[:, 0] - mean_y) * c + mean_y
+    angle = 2.0 * np.pi * hue
+    cos, sin = np.cos(angle) * s * b * c, np.sin(angle) * s * b * c
+    i, q = yiq[:, 1].copy(), yiq[:, 2].copy()
+    yiq[:, 1] = cos * i - sin * q
+    yiq[:, 2] = sin * i + cos * q
+    out = np.clip(yiq @ _YIQ_TO_RGB.T, 0.0, 1.0).reshape(fg.shape).astype(np.float32)
+    return out, {"brightness": b, "contrast": c, "saturation": s, "hue": hue}
+
+
+def _over(fg_a: np.ndarray, a: np.ndarray, fg_b: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground A over foreground B: α = α_A + (1 − α_A) α_B, αF = α_A F_A + (1 − α_A) α_B F_B."""
+    alpha = a + (1.0 - a) * b
+    premult = a[..., None] * fg_a + ((1.0 - a) * b)[..., None] * fg_b
+    safe = np.maximum(alpha, 1e-6)[..., None]
+    fg = np.where(alpha[..., None] > 1e-6, premult / safe, fg_a)
+    return np.clip(fg, 0.0, 1.0).astype(np.float32), alpha.astype(np.float32)
+
+
+def _to_batch(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Stack ``H×W×C`` / ``H×W`` arrays into ``N×C×H×W`` float32 tensors; add ``unknown``."""
+    batch: dict[str, torch.Tensor] = {}
+    for key in ("image", "trimap", "alpha", "fg", "bg"):
+        arrays = [s[key] if s[key].ndim == 3 else s[key][..., None] for s in samples]
+        stacked = np.stack(arrays).transpose(0, 3, 1, 2)
+        batch[key] = torch.from_numpy(np.ascontiguousarray(stacked, dtype=np.float32))
+    batch["unknown"] = (batch["trimap"] == 0.5).to(torch.float32)
+    return batch
+
+
+# ----------------------------------------------------------------------------------------------
+# real foregrounds
+
+
+@dataclass
+class _RealObject:
+    name: str
+    image_path: Path
+    alpha_path: Path
+    fg: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    seeds: np.ndarray | None = None  # flat indices of unknown-seed pixels
+    opaque: np.ndarray | None = None  # flat indices of opaque pixels
+
+    def load(self, cache_dir: Path | None) -> None:
+        if self.fg is not None:
+            return
+        image = _read_rgb8(self.image_path).astype(np.float32) / 255.0
+        alpha = _read_grey8(self.alpha_path).astype(np.float32) / 255.0
+        fg, _ = estimate_layers(image, alpha, key=_file_key(self.image_path, self.alpha_path), cache_dir=cache_dir)
+        self.fg, self.alpha = fg, alpha
+        self.seeds = np.flatnonzero(_unknown_seed(alpha))
+        self.opaque = np.flatnonzero(alpha >= 1.0)
+
+
+def _background_split(names: list[str]) -> tuple[list[str], list[str]]:
+    """(train, val) background file names; val is the 10 % with the smallest CRC32 of the name."""
+    ranked = sorted(names, key=lambda n: (zlib.crc32(n.encode()), n))
+    n_val = max(1, round(len(names) * VALIDATION_BACKGROUND_FRACTION)) if len(names) > 1 else 0
+    val = set(ranked[:n_val])
+    return [n for n in sorted(names) if n not in val], [n for n in sorted(names) if n in val]
+
+
+class CompositeSampler:
+    """Composites drawn on the fly from real and procedural foregrounds over background photos.
+
+    Per foreground group (para. 0051-0052): pick a foreground (real with probability
+    ``1 − procedural_fraction``, else procedural); with probability ``two_foregrounds`` put a
+    second random foreground under it (A over B); jitter its colours when ``jitter`` (for the
+    foreground network); then composite it over ``n_backgrounds`` random background photos, each
+    with its own trimap dilation radius drawn from 1-19 px.
+
+    A real foreground is rescaled so its long side is one of ``scales`` (480 or 640 px) times a
+    random factor in [1/``scale_jitter``, ``scale_jitter``] (log-uniform), then a ``crop``×``crop``
+    patch is cut centred on a random unknown pixel (partial alpha or hard edge), padded with
+    alpha 0 where the object is smaller than the crop. Procedural foregrounds are drawn at crop
+    size, coloured with a photo patch. Every crop is flipped horizontally with probability 0.5.
+    A background patch is cut from a photo region at least ``crop`` pixels wide (photos smaller
+    than that are resized up), at a random scale, and resized to ``crop``.
+
+    Args:
+        data_root: folder with ``alphamatting/`` and ``backgrounds/`` (``$LBSMATTE_DATA``).
+        split: ``"train"`` or ``"val"``: objects and background photos of that split.
+        crop: patch size in pixels (square).
+        seed: seed of the random generator; batches are a function of it and of the call order.
+        procedural_fraction: probability that a foreground is procedural.
+        jitter: colour jitter of the foreground (the foreground network's data).
+        n_backgrounds: default backgrounds per foreground in :meth:`sample`.
+        two_foregrounds: probability of compositing two foregrounds over each other.
+        objects: restrict the real objects to these names (they must belong to ``split``).
+        scales, scale_jitter: the rescaling of real foregrounds, see above.
+        max_radius: largest trimap dilation radius (px); the smallest is 1.
+        cache_dir: where the estimated foreground colours are cached.
+
+    Example:
+        >>> sampler = CompositeSampler(split="train", crop=128, seed=0)  # doctest: +SKIP
+        >>> batch = sampler.sample(8, n_backgrounds=4)  # doctest: +SKIP
+        >>> batch["image"].shape  # doctest: +SKIP
+        torch.Size([8, 3, 128, 128])
+    """
+
+    def __init__(
+        self,
+        data_root: Path | str | None = None,
+        split: str = "train",
+        crop: int = 320,
+        seed: int = 0,
+        procedural_fraction: float = 0.5,
+        jitter: bool = False,
+        n_backgrounds: int = 8,
+        two_foregrounds: float = 0.5,
+        objects: tuple[str, ...] | list[str] | None = None,
+        scales: tuple[int, ...] = (480, 640),
+        scale_jitter: float = 1.25,
+        max_radius: int = 19,
+        cache_dir: Path | None = CACHE_DIR,
+    ) -> None:
+        if split not in ("train", "val"):
+            raise InputError(f"split must be 'train' or 'val', not {split!r}")
+        if not 0.0 <= procedural_fraction <= 1.0:
+            raise InputError(f"procedural_fraction must be in [0, 1], not {procedural_fraction}")
+        self.data_root = Path(data_root) if data_root is not None else default_data_root()
+        self.split = split
+        self.crop = int(crop)
+        self.seed = int(seed)
+        self.procedural_fraction = float(procedural_fraction)
+        self.jitter = bool(jitter)
+        self.n_backgrounds = int(n_backgrounds)
+        self.two_foregrounds = float(two_foregrounds)
+        self.scales = tuple(int(s) for s in scales)
+        self.scale_jitter = float(scale_jitter)
+        self.max_radius = int(max_radius)
+        self.cache_dir = cache_dir
+        self.rng = np.random.default_rng(self.seed)
+
+        am = self.data_root / "alphamatting"
+        bg_dir = self.data_root / "backgrounds"
+        if not bg_dir.is_dir():
+            raise InputError(f"background photos not found: {bg_dir} is not a folder (set LBSMATTE_DATA)")
+        names = sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists())
+        in_split = [n for n in names if (n in VALIDATION_OBJECTS) == (split == "val")]
+        if objects is not None:
+            wrong = [o for o in objects if o not in in_split]
+            if wrong:
+                raise InputError(f"objects {wrong} are not {split} objects of {am} (those are {in_split})")
+            in_split = [n for n in in_split if n in objects]
+        self.objects = [_RealObject(n, am / "image" / f"{n}.png", am / "alpha" / f"{n}.png") for n in in_split]
+        if not self.objects and self.procedural_fraction < 1.0:
+            raise InputError(f"no {split} foreground objects in {am}; use procedural_fraction=1")
+        photos = [p.name for p in bg_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        train_bg, val_bg = _background_split(photos)
+        self.backgrounds = [bg_dir / n for n in (train_bg if split == "train" else val_bg)]
+        if not self.backgrounds:
+            raise InputError(f"no {split} background photos in {bg_dir}")
+        self._photo_cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable summary of the data (for a run's settings)."""
+        return {
+            "split": self.split,
+            "objects": [o.name for o in self.objects],
+            "validation_objects": list(VALIDATION_OBJECTS),
+            "n_background_photos": len(self.backgrounds),
+            "crop": self.crop,
+            "seed": self.seed,
+            "procedural_fraction": self.procedural_fraction,
+            "two_foregrounds": self.two_foregrounds,
+            "jitter": self.jitter,
+            "scales": list(self.scales),
+            "scale_jitter": self.scale_jitter,
+            "trimap_radius": [1, self.max_radius],
+            "composite": "display-encoded sRGB, I = aF + (1-a)B",
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random generator's state, to resume a run with the same batches."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def _photo(self, path: Path) -> np.ndarray:
+        cached = self._photo_cache.get(path)
+        if cached is not None:
+            self._photo_cache.move_to_end(path)
+            return cached
+        photo = _read_rgb8(path)
+        self._photo_cache[path] = photo
+        if len(self._photo_cache) > 24:
+            self._photo_cache.popitem(last=False)
+        return photo
+
+    def _photo_patch(self, path: Path, size: int) -> np.ndarray:
+        """A ``size×size`` float32 patch of a photo at a random scale (never below the photo's)."""
+        rng = self.rng
+        photo = self._photo(path)
+        h, w = photo.shape[:2]
+        short = min(h, w)
+        low = min(size, short)
+        n = int(round(math.exp(rng.uniform(math.log(low), math.log(short))))) if short > low else short
+        y0 = int(rng.integers(0, h - n + 1))
+        x0 = int(rng.integers(0, w - n + 1))
+        patch = photo[y0 : y0 + n, x0 : x0 + n].astype(np.float32).transpose(2, 0, 1) / 255.0
+        patch = _resize(patch, (size, size))
+        if rng.random() < 0.5:
+            patch = patch[:, :, ::-1]
+        return np.ascontiguousarray(np.clip(patch, 0.0, 1.0).transpose(1, 2, 0))
+
+    def _background(self) -> np.ndarray:
+        path = self.backgrounds[int(self.rng.integers(len(self.backgrounds)))]
+        return self._photo_patch(path, self.crop)
+
+    def _real_foreground(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.rng
+        obj = self.objects[int(rng.integers(len(self.objects)))]
+        obj.load(self.cache_dir)
+        assert obj.fg is not None and obj.alpha is not None and obj.seeds is not None
+        h, w = obj.alpha.shape
+        long_side = float(self.scales[int(rng.integers(len(self.scales)))])
+        long_side *= math.exp(rng.uniform(-math.log(self.scale_jitter), math.log(self.scale_jitter)))
+        scale = long_side / max(h, w)
+        n = max(1, int(round(self.crop / scale)))  # window side in the photo's pixels
+        pool = obj.seeds if len(obj.seeds) else np.arange(h * w)
+        centre = int(pool[int(rng.integers(len(pool)))])
+        cy, cx = divmod(centre, w)
+        y0 = min(max(cy - n // 2, 0), h - n) if h >= n else (h - n) // 2
+        x0 = min(max(cx - n // 2, 0), w - n) if w >= n else (w - n) // 2
+        fg = _take_window(obj.fg, y0, x0, n, n, zero_outside=False)
+        alpha = _take_window(obj.alpha, y0, x0, n, n, zero_outside=True)
+        layers = np.concatenate([fg.transpose(2, 0, 1), alpha[None]], axis=0)
+        layers = _resize(layers, (self.crop, self.crop))
+        if rng.random() < 0.5:
+            layers = layers[:, :, ::-1]
+        fg = np.clip(layers[:3].transpose(1, 2, 0), 0.0, 1.0)
+        return np.ascontiguousarray(fg, dtype=np.float32), _snap(np.ascontiguousarray(layers[3]))
+
+    def _texture(self) -> np.ndarray:
+        """Colour texture of a procedural foreground: a background photo or a real object's colours."""
+        rng = self.rng
+        if self.objects and rng.random() < 0.3:
+            obj = self.objects[int(rng.integers(len(self.objects)))]
+            obj.load(self.cache_dir)
+            assert obj.fg is not None and obj.opaque is not None
+            h, w = obj.alpha.shape if obj.alpha is not None else obj.fg.shape[:2]
+            n = min(h, w, int(round(self.crop * math.exp(rng.uniform(-0.5, 0.5)))))
+            pool = obj.opaque if len(obj.opaque) else np.arange(h * w)
+            cy, cx = divmod(int(pool[int(rng.integers(len(pool)))]), w)
+            y0, x0 = min(max(cy - n // 2, 0), h - n), min(max(cx - n // 2, 0), w - n)
+            patch = obj.fg[y0 : y0 + n, x0 : x0 + n].transpose(2, 0, 1)
+            return np.ascontiguousarray(_resize(patch, (self.crop, self.crop)).transpose(1, 2, 0))
+        return self._background()
+
+    def _procedural_foreground(self) -> tuple[np.ndarray, np.ndarray]:
+        fg, alpha = generate_foreground(self.rng, self.crop, texture=self._texture())
+        if self.rng.random() < 0.5:
+            fg, alpha = fg[:, ::-1], alpha[:, ::-1]
+        return np.ascontiguousarray(fg), np.ascontiguousarray(alpha)
+
+    def _single_foreground(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.objects or self.rng.random() < self.procedural_fraction:
+            return self._procedural_foreground()
+        return self._real_foreground()
+
+    def foreground(self) -> tuple[np.ndarray, np.ndarray]:
+        """One training foreground: ``(fg H×W×3, alpha H×W)`` float32, crop-sized, jittered if set."""
+        fg, alpha = self._single_foreground()
+        if self.rng.random() < self.two_foregrounds:
+            fg_b, alpha_b = self._single_foreground()
+            fg, alpha = _over(fg, alpha, fg_b, alpha_b)
+        alpha = _snap(alpha)
+        if self.jitter:
+            fg, _ = jitter_colours(self.rng, fg, alpha)
+        return fg, alpha
+
+    # -- batches --------------------------------------------------------------------------------
+
+    def sample(self, batch_size: int, n_backgrounds: int | None = None) -> dict[str, torch.Tensor]:
+        """A batch of ``batch_size`` composites (keys in the module docstring).
+
+        The batch holds ``ceil(batch_size / n_backgrounds)`` foregrounds, each composited over
+        ``n_backgrounds`` different random backgrounds (the last one over fewer if it does not
+        divide), each composite with its own trimap radius.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, not {batch_size}")
+        per_fg = max(1, min(int(n_backgrounds or self.n_backgrounds), batch_size))
+        samples: list[dict[str, np.ndarray]] = []
+        while len(samples) < batch_size:
+            fg, alpha = self.foreground()
+            distance = _seed_distance(alpha)
+            a3 = alpha[..., None]
+            for _ in range(min(per_fg, batch_size - len(samples))):
+                bg = self._background()
+                radius = int(self.rng.integers(1, self.max_radius + 1))
+                image = a3 * fg + (1.0 - a3) * bg
+                samples.append({
+                    "image": image, "trimap": _trimap_at(alpha, distance, radius),
+                    "alpha": alpha, "fg": fg, "bg": bg,
+                })
+        return _to_batch(samples)
+
+
+# ----------------------------------------------------------------------------------------------
+# a show's own plates
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    if not folder.is_dir():
+        return None
+    for p in sorted(folder.iterdir()):
+        if p.stem == stem and p.is_file():
+            return p
+    return None
+
+
+@dataclass
+class _ShowItem:
+    name: str
+    image: np.ndarray
+    alpha: np.ndarray
+    fg: np.ndarray
+    bg: np.ndarray
+    trimap: np.ndarray | None
+    distance: np.ndarray | None
+    centres: np.ndarray
+
+
+class ShowDataset:
+    """A show's plates and mattes for fine-tuning (patent para. 0056), in the SPEC §9 layout.
+
+    ``folder/image/NAME.*`` (the plates) and ``folder/alpha/NAME.*`` (their mattes) are required;
+    ``folder/trimap/NAME.*``, ``folder/fg/NAME.*`` and ``folder/bg/NAME.*`` are optional. Missing
+    foreground *and* background colours are estimated with pymatting's
+    ``estimate_foreground_ml(..., return_background=True)`` (so the background is an estimate
+    too) and cached in ``.cache/fg``. Without a trimap, trimaps are drawn from the alpha as in
+    :class:`CompositeSampler` (radius 1-19 px).
+
+    Unlike :class:`CompositeSampler`, ``image`` is the plate itself (the show's real background),
+    not a new composite, so ``image`` equals ``αF + (1 − α)B`` only as well as F and B are known.
+    Each sample is a ``crop``×``crop`` patch centred on an unknown pixel, at a random scale
+    between the plate's own and the one at which the whole plate fits the crop, flipped
+    horizontally with probability 0.5.
+
+    Args:
+        folder: the data set.
+        crop: patch size in pixels.
+        seed: random seed.
+        colour: encoding of the files (``srgb`` for PNG/JPEG, ``linear`` or an OCIO name for
+            EXR); converted to the display encoding the networks see.
+        cache_dir: cache of estimated colours.
+    """
+
+    def __init__(
+        self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "srgb",
+        max_radius: int = 19, cache_dir: Path | None = CACHE_DIR,
+    ) -> None:
+        self.folder = Path(folder)
+        self.crop = int(crop)
+        self.seed = int(seed)
+        self.colour = colour
+        self.max_radius = int(max_radius)
+        self.cache_dir = cache_dir
+        self.rng = np.random.default_rng(self.seed)
+        image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
+        if not image_dir.is_dir() or not alpha_dir.is_dir():
+            raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
+        self.names = [p.stem for p in sorted(image_dir.iterdir()) if p.is_file() and _find_file(alpha_dir, p.stem)]
+        if not self.names:
+            raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir}")
+        self._items: dict[str, _ShowItem] = {}
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable summary of the data set."""
+        return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
+                "colour": self.colour}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+    def _read_colour(self, path: Path) -> np.ndarray:
+        from core.colour import to_display
+        from core.io import read_image
+
+        pixels = read_image(path).pixels
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+        if pixels.shape[2] == 1:
+            pixels = np.repeat(pixels, 3, axis=2)
+        rgb = np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+        if self.colour != "srgb":
+            rgb = to_display(rgb, self.colour)
+        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+    def _item(self, name: str) -> _ShowItem:
+        if name in self._items:
+            return self._items[name]
+        from core.io import read_image
+        from core.trimap import normalise_trimap
+
+        d = self.folder
+        image_path = _find_file(d / "image", name)
+        alpha_path = _find_file(d / "alpha", name)
+        assert image_path is not None and alpha_path is not None
+        image = self._read_colour(image_path)
+        a = read_image(alpha_path).pixels
+        alpha = _snap(np.ascontiguousarray(a if a.ndim == 2 else a[..., -1] if a.shape[2] in (2, 4) else a[..., 0],
+                                           dtype=np.float32).copy())
+        if alpha.shape != image.shape[:2]:
+            raise InputError(f"{alpha_path} is {alpha.shape[1]}×{alpha.shape[0]} but {image_path} is "
+                             f"{image.shape[1]}×{image.shape[0]}")
+        fg_path, bg_path = _find_file(d / "fg", name), _find_file(d / "bg", name)
+        if fg_path is not None and bg_path is not None:
+            fg, bg = self._read_colour(fg_path), self._read_colour(bg_path)
+        else:
+            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path), cache_dir=self.cache_dir)
+            fg = self._read_colour(fg_path) if fg_path is not None else est_fg
+            bg = self._read_colour(bg_path) if bg_path is not None else est_bg
+        trimap_path = _find_file(d / "trimap", name)
+        trimap = distance = None
+        if trimap_path is not None:
+            t = read_image(trimap_path)
+            trimap = normalise_trimap(t.pixels, channels=t.channels)
+            centres = np.flatnonzero(trimap == 0.5)
+        else:
+            distance = _seed_distance(alpha)
+            centres = np.flatnonzero(distance == 0)
+        if not len(centres):
+            centres = np.arange(alpha.size)
+        item = _ShowItem(name, image, alpha, fg, bg, trimap, distance, centres)
+        self._items[name] = item
+        return item
+
+    def _crop(self, item: _ShowItem) -> dict[str, np.ndarray]:
+        rng = self.rng
+        h, w = item.alpha.shape
+        smallest = min(1.0, self.crop / max(h, w))  # whole plate fits the crop
+        scale = math.exp(rng.uniform(math.log(smallest), 0.0)) if smallest < 1.0 else 1.0
+        n = max(1, int(round(self.crop / scale)))
+        cy, cx = divmod(int(item.centres[int(rng.integers(len(item.centres)))]), w)
+        y0 = min(max(cy - n // 2, 0), h - n) if h >= n else (h - n) // 2
+        x0 = min(max(cx - n // 2, 0), w - n) if w >= n else (w - n) // 2
+        size = (self.crop, self.crop)
+        colours = np.concatenate([_take_window(x, y0, x0, n, n, False) for x in (item.image, item.fg, item.bg)], axis=2)
+        layers = np.concatenate([colours.transpose(2, 0, 1), _take_window(item.alpha, y0, x0, n, n, False)[None]])
+        layers = np.clip(_resize(layers, size), 0.0, 1.0)
+        alpha = _snap(layers[9].copy())
+        if item.trimap is not None:
+            trimap = _resize(_take_window(item.trimap, y0, x0, n, n, False)[None], size, mode="nearest")[0]
+        else:
+            trimap = _trimap_at(alpha, _seed_distance(alpha), int(rng.integers(1, self.max_radius + 1)))
+        out = {"image": layers[0:3].transpose(1, 2, 0), "fg": layers[3:6].transpose(1, 2, 0),
+               "bg": layers[6:9].transpose(1, 2, 0), "alpha": alpha, "trimap": trimap}
+        if rng.random() < 0.5:
+            out = {k: v[:, ::-1] for k, v in out.items()}
+        return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+    def sample(self, batch_size: int, n_backgrounds: int | None = None) -> dict[str, torch.Tensor]:
+        """A batch of ``batch_size`` random crops (same keys as :class:`CompositeSampler`).
+
+        ``n_backgrounds`` is accepted for the same call signature and ignored: a plate has one
+        background, its own.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, not {batch_size}")
+        samples = []
+        for _ in range(batch_size):
+            name = self.names[int(self.rng.integers(len(self.names)))]
+            samples.append(self._crop(self._item(name)))
+        return _to_batch(samples)

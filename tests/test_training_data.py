@@ -1,0 +1,197 @@
+"""Training data: composites, trimaps, splits, determinism, procedural foregrounds, show data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from core.errors import InputError
+from core.training.data import (
+    VALIDATION_OBJECTS,
+    CompositeSampler,
+    ShowDataset,
+    jitter_colours,
+    trimap_from_alpha,
+)
+from core.training.procedural import KINDS, generate_foreground
+
+DATA = Path(os.environ.get("LBSMATTE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+needs_data = pytest.mark.skipif(
+    not (DATA / "alphamatting").is_dir() or not (DATA / "backgrounds").is_dir(),
+    reason=f"training data not found in {DATA} (set LBSMATTE_DATA to the folder with alphamatting/ and backgrounds/)",
+)
+OBJECTS = ("GT01", "GT06")  # two small training objects keep the tests fast
+
+
+def _sampler(**kwargs) -> CompositeSampler:
+    args = dict(split="train", crop=96, seed=0, objects=OBJECTS)
+    args.update(kwargs)
+    return CompositeSampler(DATA, **args)
+
+
+def _check_batch(batch: dict[str, torch.Tensor], n: int, size: int) -> None:
+    shapes = {"image": 3, "fg": 3, "bg": 3, "alpha": 1, "trimap": 1, "unknown": 1}
+    assert set(batch) == set(shapes)
+    for key, c in shapes.items():
+        t = batch[key]
+        assert t.shape == (n, c, size, size), key
+        assert t.dtype == torch.float32, key
+        assert float(t.min()) >= 0.0 and float(t.max()) <= 1.0, key
+    values = set(torch.unique(batch["trimap"]).tolist())
+    assert values <= {0.0, 0.5, 1.0}
+    assert torch.equal(batch["unknown"], (batch["trimap"] == 0.5).float())
+    alpha = batch["alpha"]
+    partial = (alpha > 0) & (alpha < 1)
+    assert not (partial & (batch["unknown"] == 0)).any(), "a pixel of partial alpha is outside the unknown region"
+    # outside U the trimap is the alpha itself
+    known = batch["unknown"] == 0
+    assert torch.equal(batch["trimap"][known], alpha[known])
+    composite = alpha * batch["fg"] + (1 - alpha) * batch["bg"]
+    assert float((composite - batch["image"]).abs().max()) <= 1e-5
+
+
+@needs_data
+def test_batch_shapes_ranges_trimap_and_composite():
+    sampler = _sampler(procedural_fraction=0.5)
+    for _ in range(3):
+        batch = sampler.sample(6, n_backgrounds=3)
+        _check_batch(batch, 6, 96)
+        # two foregrounds, each over three different backgrounds
+        for g in (0, 3):
+            for j in (1, 2):
+                assert torch.equal(batch["alpha"][g], batch["alpha"][g + j])
+                assert torch.equal(batch["fg"][g], batch["fg"][g + j])
+                assert not torch.equal(batch["bg"][g], batch["bg"][g + j])
+        assert (batch["unknown"].sum(dim=(1, 2, 3)) > 0).all()
+
+
+@needs_data
+def test_real_only_and_jittered_batches_obey_the_compositing_equation():
+    _check_batch(_sampler(procedural_fraction=0.0, two_foregrounds=0.0).sample(4, n_backgrounds=2), 4, 96)
+    _check_batch(_sampler(procedural_fraction=0.0, jitter=True, seed=5).sample(4, n_backgrounds=4), 4, 96)
+
+
+@needs_data
+def test_validation_objects_and_backgrounds_are_held_out():
+    train = CompositeSampler(DATA, split="train", crop=64, seed=0)
+    val = CompositeSampler(DATA, split="val", crop=64, seed=0)
+    train_names = {o.name for o in train.objects}
+    val_names = {o.name for o in val.objects}
+    assert not train_names & set(VALIDATION_OBJECTS)
+    assert val_names == set(VALIDATION_OBJECTS)
+    assert len(train_names) == 14
+    assert not set(train.backgrounds) & set(val.backgrounds)
+    n = len(train.backgrounds) + len(val.backgrounds)
+    assert len(val.backgrounds) == round(0.1 * n)
+    with pytest.raises(InputError, match="GT04"):
+        CompositeSampler(DATA, split="train", crop=64, objects=("GT04",))
+
+
+@needs_data
+def test_same_seed_same_batches():
+    a = _sampler(seed=7).sample(4, n_backgrounds=2)
+    b = _sampler(seed=7).sample(4, n_backgrounds=2)
+    c = _sampler(seed=8).sample(4, n_backgrounds=2)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert not torch.equal(a["image"], c["image"])
+    # resuming from a saved generator state gives the same next batch
+    s = _sampler(seed=7)
+    state = s.state_dict()
+    first = s.sample(2, n_backgrounds=1)
+    s.load_state_dict(state)
+    assert torch.equal(first["image"], s.sample(2, n_backgrounds=1)["image"])
+
+
+def test_trimap_from_alpha_known_answers():
+    # partial pixel at x=4; radius 2 -> unknown x in [2, 6]; FG eroded to x >= 7
+    row = np.array([0, 0, 0, 0, 0.5, 1, 1, 1, 1], np.float32)
+    trimap = trimap_from_alpha(np.tile(row, (3, 1)), radius=2)
+    assert trimap[1].tolist() == [0, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1]
+    # a hard edge between x=2 and x=3 is unknown too: seeds x=2, 3; radius 1 -> x in [1, 4]
+    row = np.array([0, 0, 0, 1, 1, 1], np.float32)
+    trimap = trimap_from_alpha(np.tile(row, (3, 1)), radius=1)
+    assert trimap[1].tolist() == [0, 0.5, 0.5, 0.5, 0.5, 1]
+
+
+def test_jitter_factors_stay_in_their_ranges():
+    rng = np.random.default_rng(0)
+    fg = rng.random((8, 8, 3), dtype=np.float32)
+    alpha = np.ones((8, 8), np.float32)
+    draws = [jitter_colours(rng, fg, alpha) for _ in range(300)]
+    for out, f in draws:
+        assert out.shape == fg.shape and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+        assert 0.5 <= f["brightness"] <= 1.5 and 0.5 <= f["contrast"] <= 1.5 and 0.5 <= f["saturation"] <= 1.5
+        assert -0.2 <= f["hue"] <= 0.2
+    brightness = np.array([f["brightness"] for _, f in draws])
+    hue = np.array([f["hue"] for _, f in draws])
+    assert abs(brightness.mean() - 1.0) < 0.05 and 0.15 < brightness.std() < 0.22
+    assert abs(hue.mean()) < 0.03 and 0.07 < hue.std() < 0.11
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_procedural_alpha_has_an_opaque_core_and_soft_edges(kind):
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        texture = np.random.default_rng(100 + seed).random((96, 128, 3), dtype=np.float32)
+        fg, alpha = generate_foreground(rng, (96, 128), texture=texture, kind=kind)
+        assert fg.shape == (96, 128, 3) and alpha.shape == (96, 128)
+        assert fg.dtype == np.float32 and alpha.dtype == np.float32
+        assert fg.min() >= 0 and fg.max() <= 1 and alpha.min() >= 0 and alpha.max() <= 1
+        # an opaque core: some pixel whose 5×5 neighbourhood is all exactly 1
+        assert ndimage.binary_erosion(alpha == 1.0, iterations=2).any(), kind
+        # soft (anti-aliased) edges: partial alpha, and some of it well away from 0 and 1
+        partial = (alpha > 0) & (alpha < 1)
+        assert partial.sum() >= 20, kind
+        assert ((alpha > 0.1) & (alpha < 0.9)).sum() >= 10, kind
+        assert (alpha == 0).any(), kind
+
+
+def test_procedural_is_deterministic():
+    a = generate_foreground(np.random.default_rng(3), 64)
+    b = generate_foreground(np.random.default_rng(3), 64)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+def test_show_dataset_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    h, w = 80, 100
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha = np.clip(25 - np.hypot(yy - 40, xx - 50), 0, 1) * 0.5 + np.clip(20 - np.hypot(yy - 40, xx - 50), 0, 1) * 0.5
+    fg = np.broadcast_to(np.array([0.9, 0.2, 0.1]), (h, w, 3))
+    bg = rng.random((h, w, 3)) * 0.3
+    image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    for name in ("a", "b"):
+        _write_png(tmp_path / "image" / f"{name}.png", image)
+        _write_png(tmp_path / "alpha" / f"{name}.png", alpha)
+    trimap = np.where(alpha >= 1, 1.0, np.where(alpha > 0, 0.5, 0.0))
+    trimap = np.where(ndimage.binary_dilation(trimap == 0.5, iterations=3), 0.5, trimap)
+    _write_png(tmp_path / "trimap" / "b.png", trimap)
+    data = ShowDataset(tmp_path, crop=64, seed=0, cache_dir=tmp_path / "cache")
+    assert data.names == ["a", "b"]
+    batch = data.sample(4, n_backgrounds=2)
+    assert set(batch) == {"image", "trimap", "alpha", "fg", "bg", "unknown"}
+    for key, c in {"image": 3, "fg": 3, "bg": 3, "alpha": 1, "trimap": 1, "unknown": 1}.items():
+        assert batch[key].shape == (4, c, 64, 64)
+        assert float(batch[key].min()) >= 0 and float(batch[key].max()) <= 1
+    assert set(torch.unique(batch["trimap"]).tolist()) <= {0.0, 0.5, 1.0}
+    assert torch.equal(batch["unknown"], (batch["trimap"] == 0.5).float())
+    # estimated F and B explain the plate where it is mixed
+    u = batch["unknown"].bool().expand(-1, 3, -1, -1)
+    composite = batch["alpha"] * batch["fg"] + (1 - batch["alpha"]) * batch["bg"]
+    assert float((composite - batch["image"])[u].abs().mean()) < 0.02
+    assert any((tmp_path / "cache").glob("*_bg.npy"))
+    with pytest.raises(InputError):
+        ShowDataset(tmp_path / "image")
