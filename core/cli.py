@@ -1,0 +1,395 @@
+"""The ``lbsmatte`` command line (SPEC §11).
+
+::
+
+    lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--weights NAME]
+                   [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
+                   [--trimap-channel auto|alpha|red|luminance] [--unpremultiply] [--no-progress]
+    lbsmatte weights list | show NAME
+    lbsmatte demo | evaluate | train | finetune ...
+
+``matte`` output, for farm tools (stdout, flushed line by line)::
+
+    LBSMATTE PROGRESS <frame> <i>/<n>        after each frame, written or failed
+                                             (<frame> is "-" for a single file)
+    ERROR: frame <frame>: <message>          a frame that failed; the others still render
+    ERROR: <message>                         a failure before any frame was started
+
+People get a progress bar and warnings on stderr. Exit codes: 0 every frame written; 1 some
+frame failed, or nothing could start (no trained weights, output folder not writable);
+2 usage error (bad arguments, a frame range or colour that cannot be understood, OUT that would
+overwrite an input).
+
+``demo``, ``evaluate``, ``train`` and ``finetune`` come from ``core.demo``, ``core.evaluate`` and
+``core.training.cli`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
+when that command runs; one that cannot be imported says so instead of breaking the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import __version__
+from core.errors import InputError, LBSMatteError, OutputError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+#: Subcommands living in other modules: name -> (module, one-line help).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("core.demo", "matte the bundled example and write the result (a quick check of an install)"),
+    "evaluate": ("core.evaluate", "metrics (SAD, MSE, gradient, connectivity) on a data set, with baselines"),
+    "train": ("core.training.cli", "train the three networks (BG, then FG, then alpha) into a weights bundle"),
+    "finetune": ("core.training.cli", "fine-tune a weights bundle on a show's plates and mattes"),
+}
+
+log = logging.getLogger("core")
+
+
+# -- argument parsing ------------------------------------------------------------------------------
+def _add_matte(sub: Any) -> None:
+    p = sub.add_parser(
+        "matte",
+        help="matte a plate (single file or frame sequence) with a trimap",
+        description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
+        "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, "
+        "scene-linear, half float; .png/.tif/.dpx get RGBA, sRGB-encoded.",
+    )
+    p.add_argument("--plate", required=True, metavar="PLATE",
+                   help="plate file or sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr)")
+    p.add_argument("--trimap", required=True, metavar="TRIMAP",
+                   help="trimap file or sequence: 0 = background, 1 = foreground, between = unknown")
+    p.add_argument("--out", required=True, metavar="OUT", help="output file or sequence (never an input)")
+    p.add_argument("--frames", metavar="RANGE",
+                   help="frames to render, e.g. 1001-1100, 1-10x2, 1,3,5 (default: the plate's frames on disk)")
+    p.add_argument("--weights", default="default", metavar="NAME",
+                   help="weights bundle name (see 'lbsmatte weights list') or folder (default: default)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the networks run (auto: CUDA when available; cuda without CUDA falls back to the CPU)")
+    p.add_argument("--colour", "--color", dest="colour", default="auto", metavar="COLOUR",
+                   help="plate encoding: auto (float files linear, integer files sRGB, as Nuke's Read), "
+                   "linear, srgb, or an OpenColorIO colourspace when $OCIO is set")
+    p.add_argument("--trimap-channel", default="auto", choices=("auto", "alpha", "red", "luminance"),
+                   help="which channel of the trimap file holds the trimap (default: auto)")
+    p.add_argument("--unpremultiply", action="store_true",
+                   help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(handler=run_matte)
+
+
+def _add_weights(sub: Any) -> None:
+    p = sub.add_parser("weights", help="list the weights bundles found, or show one",
+                       description="Weights bundles: the packaged 'default' and those on LBSMATTE_WEIGHTS_PATH.")
+    wsub = p.add_subparsers(dest="weights_command", metavar="list | show NAME")
+    wsub.required = True
+    wsub.add_parser("list", help="every bundle found, default first")
+    show = wsub.add_parser("show", help="a bundle's manifest, checked (checksums)")
+    show.add_argument("name", metavar="NAME", help="bundle name or folder")
+    show.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(handler=run_weights)
+
+
+def _unavailable(command: str, module: str, exc: BaseException) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        print(f"ERROR: 'lbsmatte {command}' is not available: {module} cannot be imported "
+              f"({type(exc).__name__}: {exc})", flush=True)
+        return EXIT_FAILED
+
+    return handler
+
+
+def _add_lazy(sub: Any, command: str, chosen: str | None) -> None:
+    module_name, help_text = LAZY_COMMANDS[command]
+    p = sub.add_parser(command, help=help_text, description=help_text)
+    if command != chosen:
+        return  # only the command being run pays for its import
+    try:
+        module = importlib.import_module(module_name)
+        module.add_arguments(p, command)
+    except Exception as exc:  # a broken optional command must not break the CLI
+        p.set_defaults(handler=_unavailable(command, module_name, exc), accepts_any_arguments=True)
+        return
+    p.set_defaults(handler=module.run)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``lbsmatte`` parser; ``command`` is the subcommand about to run (its module is imported)."""
+    parser = argparse.ArgumentParser(
+        prog="lbsmatte",
+        description="LBSMatte: learning-based sampling matting (background -> foreground -> alpha).",
+    )
+    parser.add_argument("--version", action="version", version=f"lbsmatte {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_matte(sub)
+    _add_weights(sub)
+    for name in LAZY_COMMANDS:
+        _add_lazy(sub, name, command)
+    return parser
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+# -- weights ---------------------------------------------------------------------------------------
+def run_weights(args: argparse.Namespace) -> int:
+    """``lbsmatte weights list`` / ``show NAME``."""
+    from core.weights import find_bundles, load_bundle
+
+    if args.weights_command == "list":
+        bundles = find_bundles()
+        if not bundles:
+            print("no weights bundles found (no packaged 'default'; LBSMATTE_WEIGHTS_PATH="
+                  f"{os.environ.get('LBSMATTE_WEIGHTS_PATH', '')!r})")
+            return EXIT_OK
+        for b in bundles:
+            trained = "trained" if b.manifest.get("trained") is True else "UNTRAINED"
+            description = b.manifest.get("description") or ""
+            print(f"{b.name}\t{trained}\t{b.path}\t{description}")
+        return EXIT_OK
+    bundle = load_bundle(args.name)
+    if args.json:
+        print(json.dumps(bundle.manifest, indent=2, sort_keys=True))
+    elif hasattr(bundle, "summary"):
+        print(bundle.summary())
+    else:
+        print(f"{bundle.name}: {bundle.path}")
+        print(json.dumps(bundle.manifest, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+# -- matte -----------------------------------------------------------------------------------------
+@dataclass
+class FrameJob:
+    """One frame to render: its number (None for single files) and the three paths."""
+
+    frame: int | None
+    plate: Path
+    trimap: Path
+    out: Path
+
+    @property
+    def label(self) -> str:
+        return "-" if self.frame is None else str(self.frame)
+
+
+@dataclass
+class _Layers:
+    """The matte as written: alpha, FG, BG in the output's encoding (duck-types core.pipeline.Matte)."""
+
+    alpha: np.ndarray
+    fg: np.ndarray
+    bg: np.ndarray
+
+
+#: Output extensions ``matte`` writes; JPEG is refused (it cannot hold the alpha).
+MATTE_OUTPUTS = (".exr", ".png", ".tif", ".tiff", ".dpx")
+
+
+def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) -> list[FrameJob]:
+    """The frames to render and their paths.
+
+    Frames come from ``frames`` (a range string), else from the plate sequence on disk, else
+    from the trimap sequence on disk; a single file (no frame token) is used for every frame.
+
+    Raises :class:`InputError` (a usage error) for a range that cannot be parsed, no frames
+    found, several frames going to one output file, an unsupported output format, or OUT being
+    one of the inputs.
+    """
+    from core.io import expand_sequence, frame_path, has_frame_token, parse_frames
+
+    ext = os.path.splitext(out)[1].lower()
+    if ext in (".jpg", ".jpeg"):
+        raise InputError(f"--out {out}: JPEG cannot hold the alpha channel; use .exr, .png, .tif or .dpx")
+    if ext not in MATTE_OUTPUTS:
+        raise InputError(f"--out {out}: unsupported extension {ext or '(none)'!r}; use .exr, .png, .tif or .dpx")
+    numbers: list[int | None]
+    if frames is not None:
+        numbers = list(parse_frames(frames))
+    elif has_frame_token(plate):
+        numbers = [f for f, _ in expand_sequence(plate)]
+    elif has_frame_token(trimap):
+        numbers = [f for f, _ in expand_sequence(trimap)]
+    else:
+        numbers = [None]
+    if len(numbers) > 1 and not has_frame_token(out):
+        raise InputError(
+            f"--out {out} names a single file but {len(numbers)} frames are to be written; "
+            "give OUT a frame token (out.####.exr)"
+        )
+    jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
+    inputs = {p for job in jobs for p in (job.plate, job.trimap)}
+    from core.io import check_not_input
+
+    for job in jobs:
+        try:
+            check_not_input(job.out, inputs)
+        except OutputError as exc:
+            raise InputError(f"--out would overwrite an input: {exc}") from exc
+    return jobs
+
+
+class _FramePrefix(logging.Filter):
+    """Prefix log messages with the frame being rendered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.frame is not None:
+            record.frame_prefix = f"frame {self.frame}: "
+        else:
+            record.frame_prefix = ""
+        return True
+
+
+def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
+    """FG/BG from the plate's encoding to the output's: scene-linear for EXR, sRGB otherwise."""
+    from core.colour import to_display, to_linear
+
+    if exr:
+        return to_linear(values, colour)
+    return np.clip(to_display(values, colour), 0.0, 1.0)
+
+
+def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
+    from core.colour import resolve_colour
+    from core.io import read_image, write_image, write_matte_exr
+    from core.trimap import normalise_trimap
+
+    plate = read_image(job.plate)
+    trimap_image = read_image(job.trimap)
+    if plate.shape != trimap_image.shape:
+        (ph, pw), (th, tw) = plate.shape, trimap_image.shape
+        raise InputError(
+            f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}"
+        )
+    try:
+        trimap = normalise_trimap(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+    except InputError as exc:
+        raise type(exc)(f"trimap {job.trimap}: {exc}") from exc
+    colour = resolve_colour(args.colour, plate.info.is_float)
+    result = matter.matte(plate.rgb(), trimap, colour=colour)
+    premultiply = not args.unpremultiply
+    exr = job.out.suffix.lower() == ".exr"
+    alpha = np.asarray(result.alpha, dtype=np.float32)
+    fg = _to_output(result.fg, colour, exr)
+    if exr:
+        layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
+        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiply, protect=protect)
+    else:
+        rgb = fg * alpha[..., None] if premultiply else fg
+        rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
+        write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
+                    unassociated_alpha=not premultiply)
+
+
+def _emit(line: str, bar: Any) -> None:
+    """A protocol line on stdout, flushed, without tearing the progress bar."""
+    if bar is not None and not bar.disable:
+        bar.clear()
+    print(line, file=sys.stdout, flush=True)
+    if bar is not None and not bar.disable:
+        bar.refresh()
+
+
+def run_matte(args: argparse.Namespace) -> int:
+    """``lbsmatte matte``: see the module docstring for the output protocol and exit codes."""
+    from core.colour import check_colour
+    from core.io import check_writable_dir
+
+    try:
+        check_colour(args.colour)
+        jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
+    except InputError as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return EXIT_USAGE
+    try:
+        for folder in sorted({job.out.parent for job in jobs}):
+            check_writable_dir(folder)
+    except OutputError as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return EXIT_FAILED
+    try:
+        from core.pipeline import Matter
+
+        matter = Matter(args.weights, device=args.device)
+    except LBSMatteError as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return EXIT_FAILED
+
+    from tqdm import tqdm
+
+    protect = {p for job in jobs for p in (job.plate, job.trimap)}
+    failed: list[str] = []
+    n = len(jobs)
+    prefix = _FramePrefix()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(frame_prefix)s%(message)s"))
+    handler.addFilter(prefix)
+    log.addHandler(handler)
+    bar = tqdm(total=n, file=sys.stderr, unit="frame", desc="lbsmatte", disable=args.no_progress or None)
+    try:
+        for i, job in enumerate(jobs, 1):
+            prefix.frame = job.label
+            try:
+                _render(job, matter, args, protect)
+            except LBSMatteError as exc:
+                failed.append(job.label)
+                _emit(f"ERROR: frame {job.label}: {exc}", bar)
+            except Exception as exc:  # one bad frame must not stop the others
+                failed.append(job.label)
+                _emit(f"ERROR: frame {job.label}: {job.plate}: {type(exc).__name__}: {exc}", bar)
+            prefix.frame = None
+            bar.update(1)
+            _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
+    finally:
+        bar.close()
+        log.removeHandler(handler)
+    if failed:
+        print(f"ERROR: {len(failed)} of {n} frame(s) failed: {', '.join(failed)}", flush=True)
+        return EXIT_FAILED
+    print(f"wrote {n} frame(s) to {args.out}", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+# -- entry point -----------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen_command(argv))
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and not getattr(args, "accepts_any_arguments", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except LBSMatteError as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("ERROR: interrupted", flush=True)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""core.cli: the ``lbsmatte`` command line end to end, on real files, with tiny seeded networks.
+
+The networks of ``small_bundle`` are untrained; ``LBSMATTE_ALLOW_UNTRAINED=1`` lets the pipeline
+run them, so these tests check the plumbing and the known-region guarantees, not matte quality.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from core import cli
+from core.io import MATTE_CHANNELS, read_image
+
+H, W = 40, 56
+
+
+def _write(path: Path, pixels: np.ndarray, channels: list[str], fmt: str, attributes: dict | None = None) -> None:
+    h, w, c = pixels.shape
+    spec = oiio.ImageSpec(w, h, c, oiio.TypeDesc(fmt))
+    spec.channelnames = tuple(channels)
+    for k, v in (attributes or {}).items():
+        spec.attribute(k, v)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    assert out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+    out.close()
+
+
+def _plate(frame: int) -> np.ndarray:
+    """Scene-linear plate: a bright (> 1) orange FG disc over a blue-ish gradient BG."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bg = np.dstack([0.05 + 0.002 * xx, 0.1 + 0.003 * yy, np.full_like(xx, 0.4)])
+    disc = ((yy - H / 2) ** 2 + (xx - W / 2 - frame) ** 2) < 12**2
+    fg = np.array([2.5, 0.6, 0.1], np.float32)
+    return np.where(disc[..., None], fg, bg).astype(np.float32)
+
+
+def _trimap(frame: int) -> np.ndarray:
+    """0 BG, 1 FG inside radius 9, 128/255 in the band between radius 9 and 15."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    r2 = (yy - H / 2) ** 2 + (xx - W / 2 - frame) ** 2
+    t = np.zeros((H, W), np.float32)
+    t[r2 < 15**2] = 128 / 255
+    t[r2 < 9**2] = 1.0
+    return t
+
+
+@pytest.fixture
+def shot(tmp_path: Path) -> Path:
+    """plate.1001-1003.exr (half, with metadata) and trimap.1001-1003.png (8-bit grey)."""
+    for f in (1001, 1002, 1003):
+        _write(tmp_path / f"plate.{f}.exr", _plate(f - 1001), ["R", "G", "B"], "half",
+               {"lbs:shot": "sh010", "compression": "piz"})
+        _write(tmp_path / f"trimap.{f}.png", _trimap(f - 1001)[..., None], ["Y"], "uint8")
+    return tmp_path
+
+
+@pytest.fixture
+def untrained_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+
+
+def _matte(shot: Path, bundle, *extra: str, out: str = "out/matte.####.exr") -> int:
+    return cli.main([
+        "matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+        "--out", str(shot / out), "--weights", str(bundle.path), "--device", "cpu", "--no-progress", *extra,
+    ])
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float16).astype(np.float32)
+
+
+def test_matte_sequence_end_to_end(shot: Path, small_bundle, untrained_ok, capsys) -> None:
+    assert _matte(shot, small_bundle) == 0
+    stdout = capsys.readouterr().out
+    assert [line for line in stdout.splitlines() if line.startswith("LBSMATTE PROGRESS")] == [
+        "LBSMATTE PROGRESS 1001 1/3", "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
+    assert "ERROR" not in stdout
+    for f in (1001, 1002, 1003):
+        img = read_image(shot / "out" / f"matte.{f}.exr")
+        assert sorted(img.channels) == sorted(MATTE_CHANNELS)
+        assert img.info.pixel_type == "half" and img.info.attribute("compression") == "zip"
+        assert img.info.attribute("lbs:shot") == "sh010"
+        plate = read_image(shot / f"plate.{f}.exr").rgb()
+        t = _trimap(f - 1001)
+        fg_known, bg_known = t == 1.0, t == 0.0
+        alpha = img.channel("A")
+        fg = np.dstack([img.channel(f"fg.{c}") for c in "RGB"])
+        bg = np.dstack([img.channel(f"bg.{c}") for c in "RGB"])
+        rgb = np.dstack([img.channel(c) for c in "RGB"])
+        assert (alpha[fg_known] == 1.0).all() and (alpha[bg_known] == 0.0).all()
+        assert ((alpha >= 0) & (alpha <= 1)).all()
+        # Known regions: exactly the plate (it was half already), 2.5 included.
+        np.testing.assert_array_equal(fg[fg_known], plate[fg_known])
+        np.testing.assert_array_equal(bg[bg_known], plate[bg_known])
+        np.testing.assert_array_equal(rgb[fg_known], plate[fg_known])
+        np.testing.assert_array_equal(rgb[bg_known], 0.0)
+        # Premultiplied: RGB = FG·alpha, to half precision.
+        np.testing.assert_allclose(rgb, _half(fg * alpha[..., None]), rtol=2e-3, atol=1e-3)
+        assert np.isfinite(img.pixels).all()
+
+
+def test_png_output_is_srgb_rgba(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    # A PNG plate is sRGB (auto); the PNG result holds FG (straight) and alpha, sRGB-encoded.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "plate.png", plate, ["R", "G", "B"], "uint8")
+    trimap = _trimap(0)
+    _write(tmp_path / "trimap.png", np.dstack([np.zeros((H, W, 3)), trimap]), ["R", "G", "B", "A"], "uint8")
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.png"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.png"), "--weights", str(small_bundle.path), "--no-progress"])
+    assert code == 0
+    assert "LBSMATTE PROGRESS - 1/1" in capsys.readouterr().out
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(str(tmp_path / "out.png"), config)
+    stored = inp.read_image(oiio.UINT8)
+    inp.close()
+    assert stored.shape == (H, W, 4)
+    plate8 = np.round(plate * 255).astype(np.uint8)
+    fg_known, bg_known = trimap == 1.0, trimap == 0.0
+    np.testing.assert_array_equal(stored[..., 3][fg_known], 255)
+    np.testing.assert_array_equal(stored[..., 3][bg_known], 0)
+    np.testing.assert_array_equal(stored[..., :3][fg_known], plate8[fg_known])
+
+
+def test_missing_frame_errors_and_the_others_render(shot: Path, small_bundle, untrained_ok, capsys) -> None:
+    (shot / "trimap.1002.png").unlink()
+    assert _matte(shot, small_bundle, "--frames", "1001-1004") == 1
+    stdout = capsys.readouterr().out
+    errors = [line for line in stdout.splitlines() if line.startswith("ERROR: frame")]
+    assert len(errors) == 2
+    assert errors[0].startswith("ERROR: frame 1002: file not found:") and "trimap.1002.png" in errors[0]
+    assert errors[1].startswith("ERROR: frame 1004: file not found:") and "plate.1004.exr" in errors[1]
+    assert "LBSMATTE PROGRESS 1004 4/4" in stdout
+    assert "ERROR: 2 of 4 frame(s) failed: 1002, 1004" in stdout
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1003.exr"]
+
+
+def test_gap_in_plate_sequence_on_disk_is_a_failed_frame(shot: Path, small_bundle, untrained_ok, capsys) -> None:
+    (shot / "plate.1002.exr").unlink()
+    assert _matte(shot, small_bundle) == 1
+    stdout = capsys.readouterr().out
+    assert "ERROR: frame 1002: file not found:" in stdout and "plate.1002.exr" in stdout
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1003.exr"]
+
+
+def test_size_mismatch_and_truncated_file(shot: Path, small_bundle, untrained_ok, capsys) -> None:
+    _write(shot / "trimap.1001.png", np.zeros((H // 2, W // 2, 1), np.float32), ["Y"], "uint8")
+    data = (shot / "plate.1003.exr").read_bytes()
+    (shot / "plate.1003.exr").write_bytes(data[: len(data) // 2])
+    assert _matte(shot, small_bundle) == 1
+    stdout = capsys.readouterr().out
+    assert (f"ERROR: frame 1001: plate and trimap differ in size: plate {shot / 'plate.1001.exr'} is {W}x{H}, "
+            f"trimap {shot / 'trimap.1001.png'} is {W // 2}x{H // 2}") in stdout
+    assert f"ERROR: frame 1003: cannot read image {shot / 'plate.1003.exr'}" in stdout
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1002.exr"]
+
+
+def test_bad_plate_values_are_reported_never_written(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    plate = _plate(0)
+    t = _trimap(0)
+    yy, xx = np.nonzero(t == 1.0)
+    plate[yy[0], xx[0]] = np.nan
+    plate[yy[1], xx[1], 0] = np.inf
+    ys, xs = np.nonzero((t > 0) & (t < 1))
+    plate[ys[0], xs[0], 1] = -0.3
+    plate[ys[1], xs[1]] = np.nan
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "float")
+    _write(tmp_path / "trimap.exr", t[..., None], ["Y"], "float")
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "with NaN" in err and "+inf" in err and "negative" in err and "sanitised" in err
+    img = read_image(tmp_path / "out.exr")
+    assert np.isfinite(img.pixels).all() and img.pixels.min() >= 0.0
+
+
+def test_trimap_without_unknown_gives_alpha_equal_trimap(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    t = (_trimap(0) == 1.0).astype(np.float32)
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", t[..., None], ["Y"], "uint8")
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress"])
+    assert code == 0
+    assert "no unknown pixels" in capsys.readouterr().err
+    np.testing.assert_array_equal(read_image(tmp_path / "out.exr").channel("A"), t)
+
+
+def test_unwritable_output_folder_fails_before_any_work(shot: Path, capsys) -> None:
+    (shot / "blocker").write_text("a file where the output folder should be")
+    # The weights name is bogus too: the folder check must come first.
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "blocker" / "m.####.exr"), "--weights", "no-such-bundle", "--no-progress"])
+    assert code == 1
+    stdout = capsys.readouterr().out
+    assert "ERROR:" in stdout and "blocker" in stdout and "no-such-bundle" not in stdout
+    assert "LBSMATTE PROGRESS" not in stdout
+
+
+def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
+    assert _matte(shot, small_bundle) == 1
+    stdout = capsys.readouterr().out
+    assert stdout.startswith("ERROR:") and "untrained" in stdout
+    assert not list((shot / "out").iterdir())  # nothing written from random weights
+    assert cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "o.####.exr"), "--weights", "no-such-bundle", "--no-progress"]) == 1
+    assert "no-such-bundle" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--frames", "10-x"], "cannot understand the frame range '10-x'"),
+        (["--colour", "rec709"], "unknown colour 'rec709'"),
+        (["--out", "{shot}/plate.####.exr"], "--out would overwrite an input"),
+        (["--out", "{shot}/single.exr"], "names a single file but 3 frames"),
+        (["--out", "{shot}/o.####.jpg"], "JPEG cannot hold the alpha"),
+    ],
+)
+def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) -> None:
+    before = (shot / "plate.1001.exr").read_bytes()
+    base = ["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+            "--out", str(shot / "o.####.exr"), "--weights", "no-such-bundle", "--no-progress"]
+    assert cli.main(base + [a.format(shot=shot) for a in argv]) == 2
+    assert message in capsys.readouterr().out
+    assert (shot / "plate.1001.exr").read_bytes() == before
+
+
+def test_argparse_errors_and_help(capsys) -> None:
+    assert cli.main(["matte", "--plate", "p.exr"]) == 2
+    assert "required" in capsys.readouterr().err
+    assert cli.main(["matte", "--plate", "p", "--trimap", "t", "--out", "o.exr", "--device", "tpu"]) == 2
+    assert cli.main([]) == 2
+    assert cli.main(["--help"]) == 0
+    help_text = capsys.readouterr().out
+    for command in ("matte", "weights", "demo", "evaluate", "train", "finetune"):
+        assert command in help_text
+    assert cli.main(["matte", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for option in ("--plate", "--trimap", "--out", "--frames", "--weights", "--device", "--colour",
+                   "--trimap-channel", "--unpremultiply", "--no-progress"):
+        assert option in help_text
+
+
+def test_unimportable_command_is_listed_and_says_so(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(cli.LAZY_COMMANDS, "demo", ("core.no_such_module", "make a demo"))
+    assert cli.main(["--help"]) == 0
+    assert "demo" in capsys.readouterr().out
+    assert cli.main(["demo", "--out", "x"]) == 1
+    assert "'lbsmatte demo' is not available: core.no_such_module cannot be imported" in capsys.readouterr().out
+    assert cli.main(["weights", "list"]) == 0  # the rest of the CLI still works
+
+
+def test_weights_list_and_show(small_bundle, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(small_bundle.path.parent))
+    assert cli.main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"{small_bundle.name}\tUNTRAINED\t{small_bundle.path}" in out
+    assert cli.main(["weights", "show", small_bundle.name]) == 0
+    assert str(small_bundle.path) in capsys.readouterr().out
+    assert cli.main(["weights", "show", small_bundle.name, "--json"]) == 0
+    assert '"networks"' in capsys.readouterr().out
+    assert cli.main(["weights", "show", "no-such-bundle"]) == 1
+    assert "ERROR:" in capsys.readouterr().out and True
+
+
+def test_runs_as_a_module() -> None:
+    proc = subprocess.run([sys.executable, "-m", "core.cli", "--version"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("lbsmatte ")
+
+
+def test_plate_data_window_is_carried_over(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    # The plate's data window is a 40x30 box inside its 56x40 display window; the trimap (a PNG)
+    # covers the display window. Sizes compare on display windows; the result keeps both windows.
+    spec = oiio.ImageSpec(40, 30, 3, oiio.HALF)
+    spec.x, spec.y = 8, 5
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, W, H
+    out = oiio.ImageOutput.create(str(tmp_path / "plate.exr"))
+    out.open(str(tmp_path / "plate.exr"), spec)
+    out.write_image(np.ascontiguousarray(_plate(0)[5:35, 8:48]))
+    out.close()
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress"]) == 0
+    info = read_image(tmp_path / "out.exr").info
+    assert (info.x, info.y, info.width, info.height) == (8, 5, 40, 30)
+    assert (info.full_x, info.full_y, info.full_width, info.full_height) == (0, 0, W, H)
