@@ -64,8 +64,9 @@ def _add_matte(sub: Any) -> None:
         "matte",
         help="matte a plate (single file or frame sequence) with a trimap",
         description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
-        "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, "
-        "scene-linear, half float; .png/.tif/.dpx get RGBA, sRGB-encoded.",
+        "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float, "
+        "scene-linear (an sRGB plate is linearised; a linear or OCIO plate keeps its encoding); "
+        ".png/.tif/.dpx get RGBA, sRGB-encoded.",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
                    help="plate file or sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr)")
@@ -261,11 +262,16 @@ class _FramePrefix(logging.Filter):
 
 
 def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
-    """FG/BG from the plate's encoding to the output's: scene-linear for EXR, sRGB otherwise."""
+    """FG/BG from the plate's encoding to the output's.
+
+    EXR: scene-linear — an sRGB plate is linearised; a linear or OpenColorIO plate keeps its own
+    encoding, so the known regions equal the plate and the result sits in the comp's working
+    space. Other formats: sRGB-encoded, clipped to [0, 1].
+    """
     from core.colour import to_display, to_linear
 
     if exr:
-        return to_linear(values, colour)
+        return to_linear(values, colour) if colour == "srgb" else np.asarray(values, dtype=np.float32)
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 

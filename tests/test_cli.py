@@ -295,3 +295,18 @@ def test_plate_data_window_is_carried_over(tmp_path: Path, small_bundle, untrain
     info = read_image(tmp_path / "out.exr").info
     assert (info.x, info.y, info.width, info.height) == (8, 5, 40, 30)
     assert (info.full_x, info.full_y, info.full_width, info.full_height) == (0, 0, W, H)
+
+
+def test_srgb_plate_to_exr_is_linearised(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "plate.png", plate, ["R", "G", "B"], "uint8")
+    t = _trimap(0)
+    _write(tmp_path / "trimap.png", t[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.png"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress"]) == 0
+    img = read_image(tmp_path / "out.exr")
+    fg = np.dstack([img.channel(f"fg.{c}") for c in "RGB"])
+    plate8 = read_image(tmp_path / "plate.png").rgb()
+    # sRGB 8-bit -> linear, known answer of the IEC curve: ((v + 0.055) / 1.055) ** 2.4
+    expected = np.where(plate8 <= 0.04045, plate8 / 12.92, ((plate8 + 0.055) / 1.055) ** 2.4)
+    np.testing.assert_allclose(fg[t == 1.0], _half(expected[t == 1.0]), rtol=1e-3)
