@@ -195,3 +195,15 @@ def test_show_dataset_batches(tmp_path):
     assert any((tmp_path / "cache").glob("*_bg.npy"))
     with pytest.raises(InputError):
         ShowDataset(tmp_path / "image")
+
+
+@pytest.mark.parametrize("width, offset", [(2.0, 0.0), (2.0, 0.3), (0.4, 0.0), (1.5, 0.25)])
+def test_procedural_lines_are_anti_aliased_by_coverage(width, offset):
+    from core.training.procedural import _line_family
+
+    # lines every 10 px; across one period the coverage adds up to the line's width, e.g.
+    # width 2 at offset 0.3: distances 0.3, 0.7, 1.3 -> coverages 1, 0.8, 0.2 -> 2.0
+    u = np.arange(40, dtype=np.float32) + offset
+    coverage = _line_family(u, 10.0, width)
+    assert coverage[:10].sum() == pytest.approx(width, abs=1e-5)
+    assert coverage.max() <= 1.0 and ((coverage > 0) & (coverage < 1)).any()

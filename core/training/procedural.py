@@ -36,13 +36,29 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return yy, xx
 
 
+@lru_cache(maxsize=32)
+def _spline_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """``n_out×n_in`` weights of a cubic B-spline through ``n_in`` knots spread over ``n_out`` px."""
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) / n_out * (n_in - 3) + 1.0  # knot coordinates
+    d = np.abs(pos[:, None] - np.arange(n_in)[None, :])
+    w = np.where(d < 1, 2 / 3 - d**2 + d**3 / 2, np.where(d < 2, (2 - d) ** 3 / 6, 0.0))
+    w /= w.sum(axis=1, keepdims=True)
+    m = w.astype(np.float32)
+    m.setflags(write=False)
+    return m
+
+
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int = 0) -> np.ndarray:
-    """Smooth noise in [0, 1] with about ``cells`` bumps across, ``h×w`` (``h×w×channels``)."""
-    shape = (cells + 3, cells + 3) + ((channels,) if channels else ())
-    coarse = rng.random(shape, dtype=np.float32)
-    zoom = (h / cells, w / cells) + ((1,) if channels else ())
-    fine = ndimage.zoom(coarse, zoom, order=1, mode="nearest", prefilter=False)
-    return np.ascontiguousarray(fine[:h, :w])
+    """Smooth (cubic B-spline) noise in [0, 1] with about ``cells`` bumps across, ``h×w`` (``×channels``).
+
+    Two small matrix products instead of an image resampling: fast, and free of blocks.
+    """
+    n = cells + 3
+    coarse = rng.random((n, n) + ((channels,) if channels else ()), dtype=np.float32)
+    my, mx = _spline_matrix(h, n), _spline_matrix(w, n)
+    if channels:
+        return np.ascontiguousarray(np.einsum("yi,ijc,xj->yxc", my, coarse, mx, optimize=True))
+    return my @ coarse @ mx.T
 
 
 def _radius_function(rng: np.random.Generator, radius: float, wobble: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -93,6 +109,47 @@ def _core_blob(rng: np.random.Generator, h: int, w: int, scale: float = 1.0) -> 
     cx = rng.uniform(0.3, 0.7) * w
     alpha, r = _blob(rng, h, w, cy, cx, radius)
     return alpha, (cy, cx), r
+
+
+def _polygon(rng: np.random.Generator, h: int, w: int, cy: float, cx: float, radius: float) -> np.ndarray:
+    """Anti-aliased convex polygon: coverage from the signed distance to its nearest edge."""
+    n = int(rng.integers(3, 9))
+    # vertices spread round the centre (each in its own sector) so the polygon contains it
+    angles = (np.arange(n) + rng.uniform(-0.2, 0.2, n)) * (2 * np.pi / n) + rng.uniform(0, 2 * np.pi)
+    aspect = rng.uniform(0.5, 1.0)
+    vy = cy + radius * aspect * np.sin(angles)
+    vx = cx + radius * np.cos(angles)
+    my, mx = vy.mean(), vx.mean()  # the vertex centroid is inside a convex polygon
+    yy, xx = _grid(h, w)
+    outside = np.full((h, w), -np.inf, np.float32)
+    for i in range(n):
+        j = (i + 1) % n
+        ey, ex = vy[j] - vy[i], vx[j] - vx[i]
+        norm = np.hypot(ey, ex)
+        if norm < 1e-3:
+            continue
+        ny, nx = -ex / norm, ey / norm  # outward normal of a counter-clockwise (in x, y) edge
+        if ny * (my - vy[i]) + nx * (mx - vx[i]) > 0:  # make sure it points away from the inside
+            ny, nx = -ny, -nx
+        outside = np.maximum(outside, np.float32(ny) * (yy - np.float32(vy[i])) + np.float32(nx) * (xx - np.float32(vx[i])))
+    return np.clip(0.5 - outside, 0.0, 1.0).astype(np.float32)
+
+
+def _core_shape(rng: np.random.Generator, h: int, w: int, scale: float = 1.0) -> tuple[np.ndarray, tuple]:
+    """An opaque object of varied outline: a smooth blob, a convex polygon, or a union of two."""
+    m = min(h, w)
+    choice = rng.random()
+    if choice < 0.4:
+        alpha, centre, _ = _core_blob(rng, h, w, scale)
+        return alpha, centre
+    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+    alpha = _polygon(rng, h, w, cy, cx, m * rng.uniform(0.15, 0.35) * scale)
+    if choice > 0.75:  # a second part makes the outline concave
+        oy, ox = cy + rng.normal(0, 0.12) * m * scale, cx + rng.normal(0, 0.12) * m * scale
+        other = _polygon(rng, h, w, oy, ox, m * rng.uniform(0.1, 0.25) * scale) if rng.random() < 0.5 else \
+            _blob(rng, h, w, oy, ox, m * rng.uniform(0.08, 0.2) * scale)[0]
+        alpha = _union(alpha, other)
+    return alpha, (cy, cx)
 
 
 def _strands(
@@ -167,7 +224,7 @@ def _hair(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def _translucent(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Glass or smoke: large smooth alpha fields of partial opacity next to an opaque object."""
-    core, (cy, cx), _ = _core_blob(rng, h, w, scale=0.7)
+    core, (cy, cx) = _core_shape(rng, h, w, scale=0.7)
     yy, xx = _grid(h, w)
     m = min(h, w)
     if rng.random() < 0.5:  # glass: faint body, stronger rim (Fresnel-like)
@@ -185,7 +242,7 @@ def _translucent(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     ey, ex = cy + rng.uniform(-0.25, 0.25) * h, cx + rng.uniform(-0.25, 0.25) * w
     envelope = np.exp(-(((yy - ey) / (0.35 * h)) ** 2 + ((xx - ex) / (0.35 * w)) ** 2))
     density = np.clip((noise - rng.uniform(0.3, 0.5)) * rng.uniform(1.5, 4.0), 0.0, 1.0) * envelope
-    smoke = density * rng.uniform(0.4, 0.95)
+    smoke = np.clip(density * rng.uniform(1.0, 2.5), 0.0, 1.0) * rng.uniform(0.5, 0.95)
     return _union(core, smoke.astype(np.float32))
 
 
@@ -210,24 +267,23 @@ def _fft_blur(layers: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return full[:, kh // 2 : kh // 2 + h, kw // 2 : kw // 2 + w].astype(np.float32)
 
 
-def _motion(rng: np.random.Generator, h: int, w: int, fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A motion-blurred opaque shape: alpha and premultiplied colour blurred along one direction.
-
-    The shape is wider than the blur so the middle stays opaque. Returns (fg, alpha) since the
-    colour is blurred with the alpha (F = blur(αF) / blur(α)).
-    """
-    m = min(h, w)
-    length = float(rng.uniform(4.0, 0.15 * m))
-    core, _, _ = _core_blob(rng, h, w, scale=1.2)
+def _motion_blur(rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
+    """Blur a layer along a random direction as a moving object blurs: blur αF and α, F = blur(αF) / blur(α)."""
     kernel = _motion_kernel(length, float(rng.uniform(0, np.pi)))
-    layers = np.concatenate([core[None], fg.transpose(2, 0, 1) * core[None]], axis=0)
+    layers = np.concatenate([alpha[None], fg.transpose(2, 0, 1) * alpha[None]], axis=0)
     blurred = _fft_blur(layers, kernel)
-    alpha = np.clip(blurred[0], 0.0, 1.0)
+    out_alpha = np.clip(blurred[0], 0.0, 1.0)
     colour = blurred[1:] / np.maximum(blurred[0], 1e-4)
-    fg_out = np.where(alpha[None] > 1e-4, np.clip(colour, 0.0, 1.0), fg.transpose(2, 0, 1))
-    # where the unblurred shape was opaque beyond the blur length, alpha is exactly 1
-    alpha[ndimage.binary_erosion(core >= 1.0, iterations=int(length) + 2)] = 1.0
-    return np.ascontiguousarray(fg_out.transpose(1, 2, 0)), alpha
+    out_fg = np.where(out_alpha[None] > 1e-4, np.clip(colour, 0.0, 1.0), fg.transpose(2, 0, 1))
+    # inside the shape, farther than the blur length from its edge, alpha is 1 up to rounding;
+    # generate_foreground snaps it to exactly 1
+    return np.ascontiguousarray(out_fg.transpose(1, 2, 0)), out_alpha
+
+
+def _motion(rng: np.random.Generator, h: int, w: int, fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A motion-blurred opaque shape, wider than its blur so the middle stays opaque."""
+    core, _ = _core_shape(rng, h, w, scale=1.2)
+    return _motion_blur(rng, fg, core, float(rng.uniform(4.0, 0.15 * min(h, w))))
 
 
 def _line_family(u: np.ndarray, period: float, width: float) -> np.ndarray:
@@ -238,7 +294,7 @@ def _line_family(u: np.ndarray, period: float, width: float) -> np.ndarray:
 
 def _thin(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Wires and nets: lines a fraction of a pixel to a few pixels wide, with an opaque core."""
-    core, (cy, cx), _ = _core_blob(rng, h, w, scale=0.8)
+    core, (cy, cx) = _core_shape(rng, h, w, scale=0.8)
     yy, xx = _grid(h, w)
     m = min(h, w)
     if rng.random() < 0.5:  # a net or grid, possibly warped, inside a soft-edged region
@@ -270,8 +326,7 @@ def _thin(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def _holes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Opaque shapes with holes: lace (a lattice of holes) or a few random holes."""
     m = min(h, w)
-    shape, _ = _blob(rng, h, w, h / 2 + rng.uniform(-0.15, 0.15) * h, w / 2 + rng.uniform(-0.15, 0.15) * w,
-                     m * rng.uniform(0.3, 0.48))
+    shape, (cy, cx) = _core_shape(rng, h, w, scale=1.5)
     yy, xx = _grid(h, w)
     if rng.random() < 0.6:  # lace: a rotated lattice of round holes
         theta = rng.uniform(0, np.pi)
@@ -283,12 +338,12 @@ def _holes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         dv = (v % period) - period / 2
         hole = np.clip(radius - np.sqrt(du * du + dv * dv) + 0.5, 0.0, 1.0)
         # leave a solid border and patch so the shape has an opaque core
-        solid = _blob(rng, h, w, h / 2, w / 2, m * rng.uniform(0.08, 0.2))[0]
+        solid = _blob(rng, h, w, cy, cx, m * rng.uniform(0.08, 0.2))[0]
         hole *= 1.0 - solid
     else:  # a handful of random holes of varied sizes
         hole = np.zeros((h, w), np.float32)
         for _ in range(int(rng.integers(3, 12))):
-            hy, hx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
+            hy, hx = cy + rng.normal(0, 0.15) * h, cx + rng.normal(0, 0.15) * w
             hole = np.maximum(hole, _blob(rng, h, w, hy, hx, m * rng.uniform(0.01, 0.08), wobble=0.3)[0])
     return (shape * (1.0 - hole)).astype(np.float32)
 
@@ -353,6 +408,8 @@ def generate_foreground(
         alpha = _holes(rng, h, w)
     else:
         raise ValueError(f"unknown procedural foreground kind {kind!r}; expected one of {KINDS}")
+    if kind != "motion" and rng.random() < 0.15:  # a little motion blur on anything
+        fg, alpha = _motion_blur(rng, fg, alpha, float(rng.uniform(2.0, 0.05 * min(h, w) + 2.0)))
     alpha = _ensure_core_and_band(rng, np.clip(alpha, 0.0, 1.0).astype(np.float32))
     # snap values within 8-bit noise of 0 or 1 so that the trimap's FG/BG are exact
     alpha[alpha > 1.0 - 1.0 / 1024] = 1.0
