@@ -333,6 +333,18 @@ def run_matte(args: argparse.Namespace) -> int:
     except OutputError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
+    prefix = _FramePrefix()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(frame_prefix)s%(message)s"))
+    handler.addFilter(prefix)
+    log.addHandler(handler)  # the pipeline's warnings (device fallback, sanitised pixels) go to stderr
+    try:
+        return _render_all(jobs, args, prefix)
+    finally:
+        log.removeHandler(handler)
+
+
+def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:
     try:
         from core.pipeline import Matter
 
@@ -346,11 +358,6 @@ def run_matte(args: argparse.Namespace) -> int:
     protect = {p for job in jobs for p in (job.plate, job.trimap)}
     failed: list[str] = []
     n = len(jobs)
-    prefix = _FramePrefix()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(frame_prefix)s%(message)s"))
-    handler.addFilter(prefix)
-    log.addHandler(handler)
     bar = tqdm(total=n, file=sys.stderr, unit="frame", desc="lbsmatte", disable=args.no_progress or None)
     try:
         for i, job in enumerate(jobs, 1):
@@ -368,7 +375,6 @@ def run_matte(args: argparse.Namespace) -> int:
             _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
     finally:
         bar.close()
-        log.removeHandler(handler)
     if failed:
         print(f"ERROR: {len(failed)} of {n} frame(s) failed: {', '.join(failed)}", flush=True)
         return EXIT_FAILED

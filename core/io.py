@@ -59,7 +59,7 @@ _DROP_ATTRIBUTES = {
     "PixelFormat",
     "DateTime",
 }
-_DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "exif:Color", "IPTC:", "photoshop:", "ICCProfile:")
+_DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "Exif:ColorSpace", "photoshop:", "ICCProfile:")
 
 
 @dataclass
