@@ -1,0 +1,187 @@
+"""Contact sheets: labelled images side by side in one PNG, for people to look at.
+
+A sheet is a grid of equally sized tiles, each with a one-line label above it, drawn straight
+into a numpy array (labels rasterised with the DejaVu Sans font that ships with matplotlib; no
+figure, no GUI backend). Its size is known in advance (:func:`sheet_size`)::
+
+    tiles = [("plate", plate), ("trimap", trimap), ("alpha", alpha), ("composite", comp)]
+    write_contact_sheet("sheet.png", tiles, columns=2)
+
+Tiles are ``H×W`` (grey) or ``H×W×3`` float arrays in [0, 1], display-encoded (sRGB); all of one
+sheet share ``H×W``. Tiles larger than ``max_tile`` on their longer side are shrunk (area
+averaging) so a sheet of 8 tiles of a 4K plate stays a reasonable file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+#: Height in pixels of the label strip above each tile.
+LABEL_HEIGHT = 18
+#: Gap in pixels between tiles and around the sheet.
+GAP = 4
+#: Sheet background grey (display-encoded).
+PAPER = 0.12
+#: Font size of the labels, in pixels.
+FONT_SIZE = 11
+
+Tile = tuple[str, np.ndarray]
+
+
+def tile_size(height: int, width: int, max_tile: int | None = 360) -> tuple[int, int]:
+    """``(h, w)`` a ``height×width`` image takes on a sheet: shrunk to ``max_tile`` on its longer side."""
+    if max_tile is None or max(height, width) <= max_tile:
+        return height, width
+    scale = max_tile / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def sheet_size(height: int, width: int, n_tiles: int, columns: int = 4, max_tile: int | None = 360) -> tuple[int, int]:
+    """``(H, W)`` in pixels of a sheet of ``n_tiles`` tiles of ``height×width`` images."""
+    th, tw = tile_size(height, width, max_tile)
+    columns = max(1, min(columns, n_tiles))
+    rows = -(-n_tiles // columns)
+    return rows * (th + LABEL_HEIGHT) + (rows + 1) * GAP, columns * tw + (columns + 1) * GAP
+
+
+def checker_background(height: int, width: int, square: int = 16) -> np.ndarray:
+    """A new background to composite over: ``H×W×3`` float32 checkerboard of two blue-greys.
+
+    Procedural, so every composite on every sheet can be compared and nothing needs a licence.
+    """
+    yy, xx = np.mgrid[0:height, 0:width]
+    odd = ((yy // square + xx // square) % 2).astype(bool)
+    out = np.empty((height, width, 3), np.float32)
+    out[~odd] = (0.30, 0.36, 0.45)
+    out[odd] = (0.55, 0.62, 0.70)
+    return out
+
+
+def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray | None = None) -> np.ndarray:
+    """``α·F + (1 − α)·B`` (``H×W×3`` float32); ``bg`` defaults to :func:`checker_background`."""
+    a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)[..., None]
+    f = np.asarray(fg, dtype=np.float32)[..., :3]
+    b = checker_background(*a.shape[:2]) if bg is None else np.asarray(bg, dtype=np.float32)[..., :3]
+    return (a * f + (1.0 - a) * b).astype(np.float32)
+
+
+def make_contact_sheet(tiles: Sequence[Tile], *, columns: int = 4, max_tile: int | None = 360) -> np.ndarray:
+    """Lay ``tiles`` (label, image) out in rows of ``columns``; returns ``H×W×3`` float32 in [0, 1].
+
+    The size is :func:`sheet_size` of the tiles' shape. NaN/inf pixels show as black.
+    """
+    if not tiles:
+        raise InputError("a contact sheet needs at least one tile")
+    shape = np.shape(tiles[0][1])[:2]
+    for label, image in tiles:
+        if np.shape(image)[:2] != shape:
+            raise InputError(f"tile {label!r} is {np.shape(image)[:2]}, the sheet's tiles are {shape}")
+    th, tw = tile_size(shape[0], shape[1], max_tile)
+    columns = max(1, min(columns, len(tiles)))
+    height, width = sheet_size(shape[0], shape[1], len(tiles), columns, max_tile)
+    sheet = np.full((height, width, 3), PAPER, np.float32)
+    for i, (label, image) in enumerate(tiles):
+        row, col = divmod(i, columns)
+        y = GAP + row * (th + LABEL_HEIGHT + GAP)
+        x = GAP + col * (tw + GAP)
+        _draw_label(sheet, str(label), y, x, tw)
+        sheet[y + LABEL_HEIGHT : y + LABEL_HEIGHT + th, x : x + tw] = _fit(_rgb(image), th, tw)
+    return sheet
+
+
+def write_contact_sheet(
+    path: str | os.PathLike[str], tiles: Sequence[Tile], *, columns: int = 4, max_tile: int | None = 360
+) -> Path:
+    """Make a sheet (:func:`make_contact_sheet`) and write it as an 8-bit sRGB PNG, atomically."""
+    sheet = make_contact_sheet(tiles, columns=columns, max_tile=max_tile)
+    return write_png(path, sheet)
+
+
+def write_png(path: str | os.PathLike[str], pixels: np.ndarray) -> Path:
+    """Write display-encoded ``H×W`` or ``H×W×3`` floats in [0, 1] as an 8-bit PNG, atomically.
+
+    The values are stored as they are (no colour conversion): give sRGB-encoded pixels.
+    """
+    from core.io import write_image
+
+    data = np.asarray(pixels, dtype=np.float32)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    channels = ["Y"] if data.ndim == 2 else ["R", "G", "B", "A"][: data.shape[2]]
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+    write_image(path, np.clip(np.nan_to_num(data, nan=0.0), 0.0, 1.0), channels, unassociated_alpha=True)
+    return path
+
+
+# -- internals ---------------------------------------------------------------------------------
+def _rgb(image: np.ndarray) -> np.ndarray:
+    a = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    return np.clip(a[..., :3], 0.0, 1.0)
+
+
+def _fit(image: np.ndarray, th: int, tw: int) -> np.ndarray:
+    """Shrink ``image`` to ``th×tw`` by area averaging (no-op at the same size)."""
+    if image.shape[:2] == (th, tw):
+        return image
+    from skimage.transform import resize
+
+    return resize(image, (th, tw), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _font() -> Any:
+    try:
+        from matplotlib import font_manager
+        from matplotlib.ft2font import FT2Font
+
+        return FT2Font(font_manager.findfont("DejaVu Sans", fallback_to_default=True))
+    except Exception as exc:  # labels are a nicety: a sheet without them is still useful
+        log.debug("no font for contact sheet labels: %s", exc)
+        return None
+
+
+def _text_bitmap(text: str) -> np.ndarray | None:
+    """Anti-aliased coverage of ``text`` (``h×w`` float32 in [0, 1]), or None without a font."""
+    font = _font()
+    if font is None or not text:
+        return None
+    try:
+        font.set_size(FONT_SIZE, 72)
+        font.set_text(text)
+        font.draw_glyphs_to_bitmap(antialiased=True)
+        bitmap = np.asarray(font.get_image(), dtype=np.float32) / 255.0
+    except Exception as exc:
+        log.debug("cannot draw label %r: %s", text, exc)
+        return None
+    return bitmap
+
+
+def _draw_label(sheet: np.ndarray, text: str, y: int, x: int, width: int) -> None:
+    bitmap = _text_bitmap(text)
+    if bitmap is None or bitmap.size == 0:
+        return
+    h = min(bitmap.shape[0], LABEL_HEIGHT - 2)
+    w = min(bitmap.shape[1], width - 2)
+    top = y + max(1, (LABEL_HEIGHT - h) // 2)
+    cover = bitmap[:h, :w, None]
+    region = sheet[top : top + h, x + 2 : x + 2 + w]
+    region[:] = region * (1.0 - cover) + 0.92 * cover

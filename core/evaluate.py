@@ -1,0 +1,572 @@
+"""``lbsmatte evaluate``: score LBSMatte and classical baselines on a data set (SPEC §9).
+
+A data set is a folder::
+
+    <set>/image/NAME.png          the composite or photo
+    <set>/trimap/NAME.png         or trimap/<variant>/NAME.png for several trimaps per image
+    <set>/alpha/NAME.png          ground-truth alpha
+    <set>/fg/NAME.png             ground-truth foreground colour, when known (optional)
+    <set>/bg/NAME.png             ground-truth background colour, when known (optional)
+
+(any extension :func:`core.io.read_image` reads; the same stem links the files). For every image
+and trimap variant, LBSMatte (one :class:`core.pipeline.Matter`, loaded once) and each baseline of
+:data:`core.baselines.BASELINES` matte the same plate and trimap; :func:`core.metrics.alpha_errors`
+scores the alphas over the trimap's unknown region, and where ``fg/`` exists the foreground colour
+is scored too (:func:`core.metrics.foreground_error`; baselines get their foreground from
+:func:`core.baselines.estimate_foreground`). Without ``fg/`` (the alphamatting.com set) there are
+no FG columns.
+
+Integer files (PNG …) are sRGB-encoded and float files (EXR …) scene-linear, as Nuke's Read
+assumes; baselines and the FG comparison work on the display (sRGB) encoding.
+
+Example
+-------
+>>> results = evaluate_dataset("../shared/data/alphamatting", names=["GT04"],
+...                            trimaps=["Trimap1"], baselines=["closed_form"])  # doctest: +SKIP
+>>> results["variants"]["Trimap1"]["mean"]["closed_form"]["sad"]                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from core.errors import InputError, LBSMatteError, OutputError
+
+log = logging.getLogger(__name__)
+
+#: Name of LBSMatte's own row in tables and JSON.
+LBSMATTE = "lbsmatte"
+
+#: Extensions looked for, in this order, when matching files by name.
+EXTENSIONS = (".png", ".exr", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx", ".bmp")
+
+#: The trimap "variant" name of a flat ``trimap/NAME.png`` layout.
+FLAT_VARIANT = "trimap"
+
+#: What each number in the JSON means.
+UNITS = {
+    "sad": "sum over the unknown region of |alpha - gt|, divided by 1000",
+    "mse": "mean over the unknown region of (alpha - gt)^2",
+    "grad": "sum over the unknown region of (|grad alpha| - |grad gt|)^2, Gaussian derivatives sigma=1.4, / 1000",
+    "conn": "connectivity error, threshold step 0.1, p=1, summed over the unknown region, / 1000",
+    "fg_sad": "sum over the unknown region and RGB of gt_alpha * |F - F_gt| (sRGB), / 1000",
+    "fg_mse": "mean over the unknown region and RGB of gt_alpha * (F - F_gt)^2 (sRGB)",
+    "seconds": "wall-clock seconds to compute the alpha (LBSMatte: BG, FG and alpha)",
+}
+
+
+@dataclass
+class Sample:
+    """The files of one image of a data set."""
+
+    name: str
+    image: Path
+    alpha: Path
+    trimaps: dict[str, Path]
+    fg: Path | None = None
+    bg: Path | None = None
+
+
+# -- finding the files ----------------------------------------------------------------------------
+def _by_stem(folder: Path) -> dict[str, Path]:
+    """``{stem: path}`` of the image files directly in ``folder`` (first extension of :data:`EXTENSIONS` wins)."""
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    rank = {ext: i for i, ext in enumerate(EXTENSIONS)}
+    for path in sorted(folder.iterdir()):
+        ext = path.suffix.lower()
+        if path.is_file() and ext in rank and not path.name.startswith("."):
+            old = found.get(path.stem)
+            if old is None or rank[ext] < rank[old.suffix.lower()]:
+                found[path.stem] = path
+    return found
+
+
+def find_samples(
+    folder: str | os.PathLike[str], names: Iterable[str] | None = None, trimaps: Iterable[str] | None = None
+) -> tuple[list[Sample], list[str]]:
+    """The images of a data set (SPEC §9 layout) and its trimap variants, in name order.
+
+    ``names`` / ``trimaps`` restrict to those images / variants; a name or variant that is not
+    there is an :class:`InputError` listing what is. Images without a ground-truth alpha or
+    without any trimap cannot be scored and are left out with a warning.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"data set folder not found: {root}")
+    images = _by_stem(root / "image")
+    if not images:
+        raise InputError(f"{root}: no images in {root / 'image'} (expected image/NAME.png, SPEC §9 layout)")
+    alphas = _by_stem(root / "alpha")
+    trimap_root = root / "trimap"
+    variants: dict[str, dict[str, Path]] = {}
+    flat = _by_stem(trimap_root)
+    if flat:
+        variants[FLAT_VARIANT] = flat
+    if trimap_root.is_dir():
+        for sub in sorted(p for p in trimap_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = _by_stem(sub)
+            if files:
+                variants[sub.name] = files
+    if not variants:
+        raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png)")
+    if trimaps is not None:
+        wanted = [t for t in trimaps if t]
+        missing = [t for t in wanted if t not in variants]
+        if missing:
+            raise InputError(f"{root}: no trimap variant {', '.join(missing)} (there is: {', '.join(variants)})")
+        variants = {v: variants[v] for v in wanted}
+    chosen = sorted(images)
+    if names is not None:
+        wanted_names = [n for n in names if n]
+        missing = [n for n in wanted_names if n not in images]
+        if missing:
+            raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")
+        chosen = wanted_names
+    fgs, bgs = _by_stem(root / "fg"), _by_stem(root / "bg")
+    samples = []
+    for name in chosen:
+        if name not in alphas:
+            log.warning("%s: no ground-truth alpha/%s.*, not scored", root, name)
+            continue
+        tri = {v: files[name] for v, files in variants.items() if name in files}
+        if not tri:
+            log.warning("%s: no trimap for %s in %s, not scored", root, name, ", ".join(variants))
+            continue
+        samples.append(Sample(name, images[name], alphas[name], tri, fgs.get(name), bgs.get(name)))
+    if not samples:
+        raise InputError(f"{root}: no image has both a ground-truth alpha and a trimap")
+    return samples, list(variants)
+
+
+# -- reading --------------------------------------------------------------------------------------
+def _read_plate(path: Path) -> tuple[np.ndarray, str]:
+    """``(pixels H×W×3 float32, colour)``: colour ``srgb`` for integer files, ``linear`` for float files."""
+    from core.colour import resolve_colour
+    from core.io import read_image
+
+    image = read_image(path)
+    return image.rgb(), resolve_colour("auto", image.info.is_float)
+
+
+def _read_alpha(path: Path) -> np.ndarray:
+    """Ground-truth alpha ``H×W`` float32 in [0, 1]: the A channel when the file has a varying one,
+    else the first channel (mattes are usually stored grey)."""
+    from core.io import read_image
+
+    image = read_image(path)
+    a = image.alpha()
+    if a is None or float(a.min()) == float(a.max()):
+        a = image.pixels[..., 0]
+    return np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0)
+
+
+def _read_trimap(path: Path) -> np.ndarray:
+    from core.io import read_image
+    from core.trimap import normalise_trimap
+
+    image = read_image(path)
+    try:
+        return normalise_trimap(image.pixels, "auto", image.channels)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+
+
+def _display(pixels: np.ndarray, colour: str) -> np.ndarray:
+    from core.colour import to_display
+
+    return np.clip(to_display(pixels, colour), 0.0, 1.0).astype(np.float32)
+
+
+def _same_size(what: str, path: Path, array: np.ndarray, shape: tuple[int, ...]) -> None:
+    if array.shape[:2] != shape[:2]:
+        raise InputError(
+            f"{path}: {what} is {array.shape[1]}x{array.shape[0]} but the image is {shape[1]}x{shape[0]}"
+        )
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+def _parse_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    items = [v.strip() for v in value if v and v.strip()]
+    return items
+
+
+def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
+    from core.baselines import BASELINES
+
+    chosen = _parse_list(names) or []
+    if chosen in (["none"], ["all"]):
+        chosen = [] if chosen == ["none"] else list(BASELINES)
+    unknown = [n for n in chosen if n not in BASELINES]
+    if unknown:
+        raise InputError(f"unknown baseline {', '.join(unknown)}: choose from {', '.join(BASELINES)} (or none)")
+    return {n: BASELINES[n] for n in dict.fromkeys(chosen)}
+
+
+def _load_matter(weights: Any, device: str) -> Any:
+    from core.pipeline import Matter
+
+    return Matter(weights, device=device)
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))] if rows else []
+    out: dict[str, float] = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    out["images"] = len(rows)
+    return out
+
+
+def evaluate_dataset(
+    folder: str | os.PathLike[str],
+    *,
+    weights: Any = "default",
+    baselines: str | Sequence[str] | None = ("closed_form", "knn", "lbdm", "clustering"),
+    device: str = "auto",
+    out: str | os.PathLike[str] | None = None,
+    json_path: str | os.PathLike[str] | None = None,
+    names: str | Sequence[str] | None = None,
+    trimaps: str | Sequence[str] | None = None,
+    progress: bool = True,
+    stream: TextIO | None = None,
+) -> dict[str, Any]:
+    """Score LBSMatte and the baselines on every image × trimap variant of a data set.
+
+    Parameters
+    ----------
+    folder:
+        The data set (SPEC §9 layout, module docstring).
+    weights:
+        LBSMatte bundle (name, folder or :class:`core.weights.Bundle`); ``None`` or ``"none"``
+        scores the baselines only. An untrained or missing bundle is a :class:`WeightsError`.
+    baselines:
+        Names from :data:`core.baselines.BASELINES` (a sequence or ``"a,b"``); ``None``/``"none"``/``()``: none.
+    device:
+        ``auto``, ``cpu`` or ``cuda`` for LBSMatte.
+    out:
+        Folder for one contact sheet per image and variant, ``out/<variant>/<NAME>.png``.
+    json_path:
+        Where to write the results as JSON.
+    names, trimaps:
+        Restrict to these image names / trimap variants (sequences or ``"a,b"``).
+    progress:
+        Show a tqdm progress bar on stderr.
+    stream:
+        Where the tables are printed (default stdout); ``None`` and not printing is not possible,
+        pass ``open(os.devnull, "w")`` to silence them.
+
+    Returns
+    -------
+    dict
+        ``{"dataset", "weights", "device", "methods", "metrics", "units", "variants", "failures"}``;
+        ``variants[V]["images"][NAME][METHOD]`` and ``variants[V]["mean"][METHOD]`` map metric
+        names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
+        floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
+        ``{"variant", "image", "method", "error"}`` for any method that raised on an image.
+    """
+    from tqdm import tqdm
+
+    from core.metrics import ALPHA_METRICS, FG_METRICS
+
+    stream = sys.stdout if stream is None else stream
+    chosen = _baselines(baselines if baselines is not None else "none")
+    use_lbsmatte = weights is not None and str(weights).lower() != "none"
+    if not use_lbsmatte and not chosen:
+        raise InputError("nothing to evaluate: no LBSMatte weights (--weights none) and no baselines (--baselines none)")
+    samples, variants = find_samples(folder, _parse_list(names), _parse_list(trimaps))
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        _check_writable(out_dir)
+    if json_path is not None:
+        _check_writable(Path(json_path).parent)
+
+    matter = _load_matter(weights, device) if use_lbsmatte else None
+    methods = ([LBSMATTE] if matter is not None else []) + list(chosen)
+    has_fg = any(s.fg is not None for s in samples)
+    metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else [])
+    results: dict[str, Any] = {
+        "dataset": str(Path(folder).resolve()),
+        "weights": _weights_record(matter),
+        "device": str(matter.device) if matter is not None else None,
+        "methods": methods,
+        "metrics": metrics,
+        "units": {k: UNITS[k] for k in metrics + ["seconds"]},
+        "variants": {v: {"images": {}, "mean": {}} for v in variants},
+        "failures": [],
+    }
+    jobs = [(s, v) for v in variants for s in samples if v in s.trimaps]
+    bar = tqdm(total=len(jobs), desc="evaluate", unit="image", disable=not progress, file=sys.stderr)
+    try:
+        for sample, variant in jobs:
+            bar.set_postfix_str(f"{variant}/{sample.name}")
+            scores = _evaluate_one(sample, variant, matter, chosen, out_dir, results["failures"])
+            results["variants"][variant]["images"][sample.name] = scores
+            bar.update(1)
+    finally:
+        bar.close()
+    for block in results["variants"].values():
+        for method in methods:
+            rows = [img[method] for img in block["images"].values() if method in img]
+            if rows:
+                block["mean"][method] = _mean(rows)
+    print(format_tables(results), file=stream, flush=True)
+    if json_path is not None:
+        _write_json(Path(json_path), results)
+    return results
+
+
+def _weights_record(matter: Any) -> dict[str, Any] | None:
+    if matter is None:
+        return None
+    bundle = matter.bundle
+    return {
+        "name": getattr(bundle, "name", None),
+        "path": str(getattr(bundle, "path", "")),
+        "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
+    }
+
+
+def _evaluate_one(
+    sample: Sample,
+    variant: str,
+    matter: Any,
+    baselines: dict[str, Any],
+    out_dir: Path | None,
+    failures: list[dict[str, str]],
+) -> dict[str, dict[str, float]]:
+    """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet."""
+    from core.baselines import estimate_foreground
+    from core.metrics import alpha_errors, foreground_error
+
+    plate, colour = _read_plate(sample.image)
+    display = _display(plate, colour)
+    trimap = _read_trimap(sample.trimaps[variant])
+    alpha_gt = _read_alpha(sample.alpha)
+    _same_size("the trimap", sample.trimaps[variant], trimap, plate.shape)
+    _same_size("the ground-truth alpha", sample.alpha, alpha_gt, plate.shape)
+    fg_gt = None
+    if sample.fg is not None:
+        fg_pixels, fg_colour = _read_plate(sample.fg)
+        fg_gt = _display(fg_pixels, fg_colour)
+        _same_size("the ground-truth foreground", sample.fg, fg_gt, plate.shape)
+
+    scores: dict[str, dict[str, float]] = {}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+
+    def fail(method: str, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, LBSMatteError) else str(exc)
+        failures.append({"variant": variant, "image": sample.name, "method": method, "error": message})
+        print(f"ERROR: {variant}/{sample.name} {method}: {message}", flush=True)
+
+    if matter is not None:
+        try:
+            start = time.perf_counter()
+            result = matter.matte(plate, trimap, colour=colour)
+            seconds = time.perf_counter() - start
+            fg = _display(result.fg, colour)
+            bg = _display(result.bg, colour)
+            scores[LBSMATTE] = {**alpha_errors(result.alpha, alpha_gt, trimap), "seconds": seconds}
+            if fg_gt is not None:
+                scores[LBSMATTE].update(foreground_error(fg, fg_gt, alpha_gt, trimap))
+            outputs[LBSMATTE] = {"alpha": result.alpha, "fg": fg, "bg": bg}
+        except Exception as exc:  # one failure must not stop a long evaluation
+            fail(LBSMATTE, exc)
+    for name, fn in baselines.items():
+        try:
+            start = time.perf_counter()
+            alpha = fn(display, trimap)
+            seconds = time.perf_counter() - start
+            scores[name] = {**alpha_errors(alpha, alpha_gt, trimap), "seconds": seconds}
+            outputs[name] = {"alpha": alpha}
+            if fg_gt is not None:
+                fg, bg = estimate_foreground(display, alpha)
+                outputs[name].update(fg=fg, bg=bg)
+                scores[name].update(foreground_error(fg, fg_gt, alpha_gt, trimap))
+        except Exception as exc:
+            fail(name, exc)
+    if out_dir is not None and outputs:
+        _write_sheet(out_dir / variant / f"{sample.name}.png", display, trimap, alpha_gt, scores, outputs)
+    return scores
+
+
+def _write_sheet(
+    path: Path,
+    display: np.ndarray,
+    trimap: np.ndarray,
+    alpha_gt: np.ndarray,
+    scores: dict[str, dict[str, float]],
+    outputs: dict[str, dict[str, np.ndarray]],
+) -> None:
+    """Contact sheet of one image: plate, trimap, ground truth, best baseline; BG, FG, alpha,
+    composite of the main method (LBSMatte, or the best baseline when LBSMatte was not run)."""
+    from core.baselines import estimate_foreground
+    from core.contact_sheet import composite, write_contact_sheet
+
+    baselines = sorted((m for m in outputs if m != LBSMATTE), key=lambda m: scores[m]["sad"])
+    best = baselines[0] if baselines else None
+    main = LBSMATTE if LBSMATTE in outputs else best
+    assert main is not None
+    out = outputs[main]
+    if "fg" not in out:
+        out["fg"], out["bg"] = estimate_foreground(display, out["alpha"])
+    label = "LBSMatte" if main == LBSMATTE else main
+    if best is not None and best != main:
+        fourth = (f"best baseline: {best} alpha, SAD {scores[best]['sad']:.2f}", outputs[best]["alpha"])
+    else:
+        fourth = (f"{label} |alpha - GT|", np.abs(out["alpha"] - alpha_gt))
+    tiles = [
+        ("plate", display),
+        ("trimap", trimap),
+        ("ground-truth alpha", alpha_gt),
+        fourth,
+        (f"{label} background", out["bg"]),
+        (f"{label} foreground", out["fg"]),
+        (f"{label} alpha, SAD {scores[main]['sad']:.2f}", out["alpha"]),
+        (f"{label} over a new background", composite(out["fg"], out["alpha"])),
+    ]
+    write_contact_sheet(path, tiles, columns=4)
+
+
+# -- reporting ------------------------------------------------------------------------------------
+_HEADERS = {
+    "sad": "SAD", "mse": "MSE", "grad": "Grad", "conn": "Conn", "fg_sad": "FG SAD", "fg_mse": "FG MSE",
+    "seconds": "s/image", "images": "images",
+}
+
+
+def format_number(value: Any, key: str) -> str:
+    """A metric value as a table shows it (``-`` for missing/NaN; MSE with 5 decimals)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if key == "images":
+        return str(int(value))
+    if key in ("mse", "fg_mse"):
+        return f"{value:.5f}"
+    if key == "seconds":
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Plain-text table: first column left-aligned, the others right-aligned, a rule under the header."""
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = []
+    for r in [header] + rows:
+        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_tables(results: dict[str, Any]) -> str:
+    """Plain-text tables, one block per trimap variant: the means per method, then SAD per image."""
+    methods = results["methods"]
+    keys = results["metrics"] + ["seconds", "images"]
+    blocks = []
+    for variant, block in results["variants"].items():
+        n = len(block["images"])
+        title = f"== {variant}: {n} image{'s' if n != 1 else ''} (metrics over the trimap's unknown region) =="
+        means = [[m] + [format_number(block["mean"].get(m, {}).get(k), k) for k in keys] for m in methods]
+        per_image = [
+            [name] + [format_number(block["images"][name].get(m, {}).get("sad"), "sad") for m in methods]
+            for name in block["images"]
+        ]
+        per_image.append(["mean"] + [format_number(block["mean"].get(m, {}).get("sad"), "sad") for m in methods])
+        blocks.append(
+            "\n".join(
+                [
+                    title,
+                    format_table(["mean over images"] + [_HEADERS[k] for k in keys], means),
+                    "",
+                    format_table(["SAD per image"] + methods, per_image),
+                ]
+            )
+        )
+    if results.get("failures"):
+        blocks.append(f"{len(results['failures'])} failure(s): see the ERROR lines above")
+    return "\n\n".join(blocks)
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before any work when ``folder`` cannot be created or written (SPEC §8)."""
+    from core.io import check_writable_dir
+
+    check_writable_dir(folder)
+
+
+def _write_json(path: Path, results: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(results, indent=2, allow_nan=False, default=_jsonable) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# -- command line ---------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") -> None:
+    """Arguments of ``lbsmatte evaluate DATASET [...]`` (SPEC §11)."""
+    parser.add_argument("dataset", type=Path, help="data set folder: image/, trimap/[<variant>/], alpha/ [fg/ bg/]")
+    parser.add_argument("--weights", default="default",
+                        help="LBSMatte weights bundle (name or folder; default: default); 'none' for baselines only")
+    parser.add_argument("--baselines", default="closed_form,knn,lbdm,clustering",
+                        help="comma-separated baselines: closed_form, knn, lbdm, clustering; 'none' or 'all' "
+                             "(default: all four)")
+    parser.add_argument("--json", dest="json_path", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--out", type=Path, default=None, help="folder for a contact sheet per image (out/<variant>/NAME.png)")
+    parser.add_argument("--names", default=None, help="only these images, comma-separated (e.g. GT04,GT13)")
+    parser.add_argument("--trimaps", default=None, help="only these trimap variants, comma-separated (e.g. Trimap1)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (for LBSMatte)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``lbsmatte evaluate``; 0 when every method scored every image, 1 otherwise (``ERROR:`` lines say why)."""
+    try:
+        results = evaluate_dataset(
+            args.dataset,
+            weights=None if str(args.weights).lower() == "none" else args.weights,
+            baselines=args.baselines,
+            device=args.device,
+            out=args.out,
+            json_path=args.json_path,
+            names=args.names,
+            trimaps=args.trimaps,
+            progress=not getattr(args, "no_progress", False),
+        )
+    except LBSMatteError as exc:
+        hint = ""
+        if "weights" in str(exc).lower() or "bundle" in str(exc).lower():
+            hint = " (use --weights none to score the baselines only)"
+        print(f"ERROR: {exc}{hint}", flush=True)
+        return 1
+    if args.json_path is not None:
+        print(f"wrote {args.json_path}", flush=True)
+    if args.out is not None:
+        print(f"contact sheets in {args.out}", flush=True)
+    return 1 if results["failures"] else 0

@@ -1,0 +1,96 @@
+"""core.demo and its bundled example (core/examples/demo, made by tools/make_demo_example.py)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.contact_sheet import sheet_size
+from core.demo import EXAMPLE, EXAMPLE_FILES, add_arguments, load_example, run, run_demo
+from core.io import read_image
+
+
+def test_example_files_exist_and_match() -> None:
+    for name in EXAMPLE_FILES:
+        assert (EXAMPLE / name).is_file(), name
+    assert sum((EXAMPLE / n).stat().st_size for n in EXAMPLE_FILES) < 2_000_000
+    shapes = {n: read_image(EXAMPLE / n).pixels.shape for n in EXAMPLE_FILES if n.endswith(".png")}
+    assert shapes == {"image.png": (400, 600, 3), "fg.png": (400, 600, 3), "bg.png": (400, 600, 3),
+                      "alpha.png": (400, 600, 1), "trimap.png": (400, 600, 1)}
+    trimap = np.round(read_image(EXAMPLE / "trimap.png").pixels[..., 0] * 255)
+    assert set(np.unique(trimap).tolist()) == {0.0, 128.0, 255.0}
+
+
+def test_example_recomposes_to_the_image() -> None:
+    ex = load_example()
+    a = ex["alpha"][..., None]
+    recomposed = a * ex["fg"] + (1 - a) * ex["bg"]
+    # Made from the stored 8-bit alpha, FG and BG: off by at most half an 8-bit step.
+    assert np.abs(recomposed - ex["image"]).max() <= 0.5 / 255 + 1e-6
+    # The trimap agrees with the ground truth: alpha is 0/1 where the trimap says BG/FG.
+    assert np.all(ex["alpha"][ex["trimap"] == 0.0] == 0.0)
+    assert np.all(ex["alpha"][ex["trimap"] == 1.0] == 1.0)
+    soft = (ex["alpha"] > 0) & (ex["alpha"] < 1)
+    assert soft.sum() > 10_000 and np.all(ex["trimap"][soft] == 0.5)
+
+
+def test_example_says_where_it_came_from() -> None:
+    source = json.loads((EXAMPLE / "source.json").read_text())
+    assert source["licence"].startswith("CC0")
+    assert set(source["parts"]) == {"image.png", "trimap.png", "alpha.png", "fg.png", "bg.png"}
+    assert "coffee" in source["parts"]["bg.png"]["from"] and "chelsea" in source["parts"]["fg.png"]["from"]
+    assert source["generator"] == "tools/make_demo_example.py"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, "demo")
+    return parser.parse_args(list(argv))
+
+
+def test_demo_without_trained_default_says_so_and_fails(tmp_path: Path, monkeypatch, capsys) -> None:
+    import core.weights
+
+    monkeypatch.setattr(core.weights, "has_trained_default", lambda: False)
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # must not matter to the demo
+    out = tmp_path / "demo"
+    assert run(_args("--out", str(out))) != 0
+    text = capsys.readouterr().out
+    assert "ERROR: LBSMatte has no trained default weights bundle installed" in text
+    assert "will not show the output of untrained networks" in text
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+def test_demo_refuses_an_untrained_bundle(tmp_path: Path, small_bundle, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # the demo ignores it on purpose
+    assert run(_args("--out", str(tmp_path), "--weights", str(small_bundle.path), "--device", "cpu")) == 1
+    assert "untrained" in capsys.readouterr().out
+    assert not any(tmp_path.iterdir())
+
+
+def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
+    """The writing path, with small untrained networks handed in explicitly (numbers meaningless)."""
+    from core.pipeline import Matter
+
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True)
+    report = io.StringIO()
+    result = run_demo(tmp_path, matter=matter, stream=report)
+    exr = read_image(tmp_path / "demo.exr")
+    assert sorted(exr.channels) == sorted(["R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"])
+    assert exr.shape == (400, 600)
+    for name in ("alpha", "fg", "bg", "composite"):
+        assert read_image(tmp_path / f"{name}.png").shape == (400, 600)
+    assert read_image(tmp_path / "contact_sheet.png").shape == sheet_size(400, 600, 8, columns=4)
+    errors = json.loads((tmp_path / "errors.json").read_text())
+    for method in ("lbsmatte", "closed_form"):
+        assert set(errors[method]) == {"sad", "mse", "grad", "conn", "fg_sad", "fg_mse", "seconds"}
+        assert errors[method] == pytest.approx(result[method])
+    # Closed-form on a fur ball with a tight trimap: a real, small error.
+    assert 0 < errors["closed_form"]["sad"] < 10
+    text = report.getvalue()
+    assert "LBSMatte (small-test)" in text and "closed-form (pymatting)" in text and "FG SAD" in text

@@ -1,0 +1,192 @@
+"""core.evaluate on a tiny data set written in tmp_path (SPEC §9 layout)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import baselines as baselines_module
+from core.contact_sheet import sheet_size
+from core.errors import InputError
+from core.evaluate import add_arguments, evaluate_dataset, find_samples, run
+from core.io import read_image, write_image
+
+SIZE = 48
+
+
+def _example(seed: int) -> dict[str, np.ndarray]:
+    """A soft disc of one colour over a smooth background, with tight and loose trimaps."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+    r = np.hypot(yy - SIZE / 2, xx - SIZE / 2)
+    alpha = np.clip((14 - r) / 6, 0, 1)  # 1 inside r=8, 0 outside r=14
+    fg = np.broadcast_to(rng.uniform(0.5, 0.9, 3), (SIZE, SIZE, 3))
+    bg = np.stack([xx / SIZE * 0.4, yy / SIZE * 0.3 + 0.1, np.full_like(xx, 0.2)], -1)
+    image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    tight = np.where(r < 7, 1.0, np.where(r > 15, 0.0, 0.5))
+    loose = np.where(r < 5, 1.0, np.where(r > 19, 0.0, 0.5))
+    return {"image": image, "alpha": alpha, "fg": np.array(fg), "Trimap1": tight, "Trimap2": loose}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("set")
+    for seed, name in enumerate(["A01", "B02"]):
+        ex = _example(seed)
+        write_image(root / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(root / "alpha" / f"{name}.png", ex["alpha"], ["Y"])
+        for variant in ("Trimap1", "Trimap2"):
+            write_image(root / "trimap" / variant / f"{name}.png", ex[variant], ["Y"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset_with_fg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("set_fg")
+    ex = _example(3)
+    write_image(root / "image" / "C03.png", ex["image"], ["R", "G", "B"])
+    write_image(root / "alpha" / "C03.png", ex["alpha"], ["Y"])
+    write_image(root / "fg" / "C03.png", ex["fg"], ["R", "G", "B"])
+    write_image(root / "trimap" / "C03.png", ex["Trimap1"], ["Y"])  # flat layout: one variant
+    return root
+
+
+def test_find_samples(dataset: Path) -> None:
+    samples, variants = find_samples(dataset)
+    assert [s.name for s in samples] == ["A01", "B02"] and variants == ["Trimap1", "Trimap2"]
+    assert samples[0].fg is None
+    samples, variants = find_samples(dataset, names=["B02"], trimaps=["Trimap2"])
+    assert [s.name for s in samples] == ["B02"] and variants == ["Trimap2"]
+    with pytest.raises(InputError, match="no image ZZ.*A01, B02"):
+        find_samples(dataset, names=["ZZ"])
+    with pytest.raises(InputError, match="no trimap variant Trimap9.*Trimap1, Trimap2"):
+        find_samples(dataset, trimaps=["Trimap9"])
+
+
+def test_baselines_only(dataset: Path, tmp_path: Path) -> None:
+    out, json_path, table = tmp_path / "sheets", tmp_path / "r.json", io.StringIO()
+    results = evaluate_dataset(
+        dataset, weights=None, baselines="closed_form,clustering", out=out, json_path=json_path,
+        progress=False, stream=table,
+    )
+    on_disk = json.loads(json_path.read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    assert on_disk["methods"] == ["closed_form", "clustering"]
+    assert on_disk["metrics"] == ["sad", "mse", "grad", "conn"]  # no fg/: no FG columns
+    assert on_disk["weights"] is None and on_disk["failures"] == []
+    assert set(on_disk["variants"]) == {"Trimap1", "Trimap2"}
+    for variant in ("Trimap1", "Trimap2"):
+        block = on_disk["variants"][variant]
+        assert set(block["images"]) == {"A01", "B02"}
+        for method in ("closed_form", "clustering"):
+            per_image = [block["images"][n][method] for n in ("A01", "B02")]
+            for row in per_image:
+                assert set(row) == {"sad", "mse", "grad", "conn", "seconds"}
+                assert all(np.isfinite(v) and v >= 0 for v in row.values())
+            mean = block["mean"][method]
+            assert mean["images"] == 2
+            assert mean["sad"] == pytest.approx((per_image[0]["sad"] + per_image[1]["sad"]) / 2)
+        # A single-colour disc over a smooth background is easy: closed-form gets it nearly right.
+        assert block["mean"]["closed_form"]["sad"] < 0.05
+    # The looser trimap has more unknown pixels to get wrong.
+    assert on_disk["variants"]["Trimap2"]["mean"]["clustering"]["sad"] >= on_disk["variants"]["Trimap1"]["mean"]["clustering"]["sad"]
+
+    text = table.getvalue()
+    assert "== Trimap1: 2 images" in text and "== Trimap2: 2 images" in text
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("mean over images"))
+    assert header.split() == ["mean", "over", "images", "SAD", "MSE", "Grad", "Conn", "s/image", "images"]
+    row = next(line for line in lines if line.startswith("closed_form"))
+    assert row.split()[-1] == "2"
+    # Right-aligned columns: every row of a table ends at the same column as its header.
+    assert len(row.rstrip()) == len(header.rstrip())
+
+    for variant in ("Trimap1", "Trimap2"):
+        for name in ("A01", "B02"):
+            sheet = read_image(out / variant / f"{name}.png")
+            assert sheet.shape == sheet_size(SIZE, SIZE, 8, columns=4)
+            assert sheet.pixels.shape[2] == 3
+
+
+def test_all_four_baselines_and_the_foreground_columns(dataset_with_fg: Path) -> None:
+    results = evaluate_dataset(dataset_with_fg, weights=None, baselines="all", progress=False, stream=io.StringIO())
+    assert results["methods"] == ["closed_form", "knn", "lbdm", "clustering"]
+    assert results["metrics"] == ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse"]
+    block = results["variants"]["trimap"]  # flat trimap/ layout
+    for method in results["methods"]:
+        row = block["images"]["C03"][method]
+        assert row["fg_mse"] >= 0 and np.isfinite(row["fg_sad"])
+    # One flat FG colour and a good alpha: multilevel FG estimation is close to the truth.
+    assert block["images"]["C03"]["closed_form"]["fg_mse"] < 1e-3
+
+
+def test_lbsmatte_with_the_small_bundle(dataset: Path, small_bundle, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # small_bundle is untrained on purpose
+    results = evaluate_dataset(
+        dataset, weights=str(small_bundle.path), baselines=["clustering"], device="cpu", names="A01",
+        trimaps="Trimap1", out=tmp_path, progress=False, stream=io.StringIO(),
+    )
+    assert results["methods"] == ["lbsmatte", "clustering"]
+    assert results["weights"]["path"] == str(small_bundle.path) and results["weights"]["trained"] is False
+    row = results["variants"]["Trimap1"]["images"]["A01"]["lbsmatte"]
+    assert set(row) == {"sad", "mse", "grad", "conn", "seconds"} and row["seconds"] > 0
+    assert 0 <= row["mse"] <= 1
+    sheet = read_image(tmp_path / "Trimap1" / "A01.png")
+    assert sheet.shape == sheet_size(SIZE, SIZE, 8, columns=4)
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, "evaluate")
+    return parser.parse_args(list(argv))
+
+
+def test_cli_run(dataset: Path, tmp_path: Path, capsys) -> None:
+    json_path = tmp_path / "out.json"
+    code = run(_args(str(dataset), "--weights", "none", "--baselines", "clustering", "--json", str(json_path),
+                     "--names", "A01,B02", "--trimaps", "Trimap2", "--no-progress"))
+    assert code == 0
+    assert "== Trimap2: 2 images" in capsys.readouterr().out
+    assert list(json.loads(json_path.read_text())["variants"]) == ["Trimap2"]
+
+
+def test_cli_through_lbsmatte_main(dataset: Path, capsys) -> None:
+    from core.cli import main
+
+    assert main(["evaluate", str(dataset), "--weights", "none", "--baselines", "clustering", "--no-progress"]) == 0
+    assert "clustering" in capsys.readouterr().out
+
+
+def test_untrained_weights_are_refused_with_a_hint(dataset: Path, small_bundle, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
+    code = run(_args(str(dataset), "--weights", str(small_bundle.path), "--baselines", "none", "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ERROR:" in out and "untrained" in out and "--weights none" in out
+
+
+def test_bad_requests(dataset: Path, capsys) -> None:
+    assert run(_args(str(dataset), "--weights", "none", "--baselines", "none")) == 1
+    assert "nothing to evaluate" in capsys.readouterr().out
+    assert run(_args(str(dataset), "--weights", "none", "--baselines", "magic")) == 1
+    assert "unknown baseline magic" in capsys.readouterr().out
+    assert run(_args(str(dataset / "nope"), "--weights", "none")) == 1
+    assert "not found" in capsys.readouterr().out
+
+
+def test_a_failing_method_is_reported_and_the_rest_still_scored(dataset: Path, monkeypatch, capsys) -> None:
+    def broken(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        raise RuntimeError("solver diverged")
+
+    monkeypatch.setitem(baselines_module.BASELINES, "broken", broken)
+    code = run(_args(str(dataset), "--weights", "none", "--baselines", "broken,clustering", "--trimaps", "Trimap1",
+                     "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ERROR: Trimap1/A01 broken: RuntimeError: solver diverged" in out
+    assert "clustering" in out

@@ -1,0 +1,134 @@
+"""core.metrics: SAD, MSE, gradient and connectivity errors and the FG colour error, against
+answers worked out by hand from their definitions (alphamatting.com / Deep Image Matting code)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.errors import InputError
+from core.metrics import (
+    alpha_errors,
+    connectivity_error,
+    foreground_error,
+    gaussian_derivative_kernel,
+    gradient_error,
+    mse,
+    sad,
+    unknown_region,
+)
+
+
+def _trimap(h: int, w: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """BG everywhere, unknown (0.5) in rows y0:y1, columns x0:x1."""
+    t = np.zeros((h, w), np.float32)
+    y0, y1, x0, x1 = box
+    t[y0:y1, x0:x1] = 0.5
+    return t
+
+
+def test_identical_mattes_score_zero(rng) -> None:
+    gt = rng.random((32, 40)).astype(np.float32)
+    tri = np.full((32, 40), 0.5, np.float32)
+    assert alpha_errors(gt, gt, tri) == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0}
+    fg = rng.random((32, 40, 3))
+    assert foreground_error(fg, fg, gt, tri) == {"fg_sad": 0.0, "fg_mse": 0.0}
+
+
+def test_constant_offset_sad_and_mse_over_the_unknown_region_only() -> None:
+    gt = np.full((20, 30), 0.4)
+    alpha = gt + 0.1
+    alpha[:5] = 1.0  # rows outside the unknown box: must not count
+    tri = _trimap(20, 30, (5, 15, 10, 20))  # 10×10 = 100 unknown pixels
+    # SAD = 100 · 0.1 / 1000; MSE = 0.1² (mean over the 100 unknown pixels)
+    assert sad(alpha, gt, tri) == pytest.approx(0.01, abs=1e-12)
+    assert mse(alpha, gt, tri) == pytest.approx(0.01, abs=1e-12)
+
+
+def test_region_may_be_an_8bit_trimap_or_a_mask() -> None:
+    tri8 = np.array([[0, 128, 255, 128]], np.float32) / 255  # as read from a 0/128/255 PNG
+    assert unknown_region(tri8).tolist() == [[False, True, False, True]]
+    mask = np.array([[False, True, False, True]])
+    a, gt = np.array([[0.0, 0.3, 0.0, 0.5]]), np.zeros((1, 4))
+    assert sad(a, gt, tri8) == sad(a, gt, mask) == pytest.approx(0.8 / 1000)
+    assert mse(a, gt, np.zeros((1, 4))) == 0.0  # no unknown pixels: nothing is wrong
+
+
+def test_gaussian_derivative_kernel_is_the_dim_one() -> None:
+    h = gaussian_derivative_kernel(1.4)
+    # half size = ceil(1.4·sqrt(-2·ln(sqrt(2π)·1.4·0.01))) = ceil(3.62) = 4
+    assert h.shape == (9, 9)
+    assert float((h * h).sum()) == pytest.approx(1.0)
+    assert np.allclose(h, -h[:, ::-1])  # odd in x
+    assert np.allclose(h, h[::-1, :])  # even in y
+
+
+def test_gradient_error_of_a_ramp() -> None:
+    """A ramp of slope s against a flat GT: |∇α| = s·K inside, so the error is N·(s·K)²/1000.
+
+    K follows from the kernel h(i, j) = G(i)·G'(j)/‖G‖‖G'‖, G'(j) = −j·G(j)/σ²: convolving
+    s·x gives s·ΣG(i)·Σj²G(j)/σ² / (‖G‖‖G'‖).
+    """
+    sigma, s = 1.4, 0.01
+    j = np.arange(-4, 5, dtype=np.float64)
+    g = np.exp(-(j**2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
+    dg = -j * g / sigma**2
+    k = g.sum() * (j * j * g).sum() / sigma**2 / (np.linalg.norm(g) * np.linalg.norm(dg))
+    assert k == pytest.approx(9.684, abs=1e-3)
+
+    x = np.arange(40, dtype=np.float64)
+    ramp = np.tile(0.3 + s * x, (40, 1))
+    flat = np.full((40, 40), 0.5)
+    tri = _trimap(40, 40, (10, 30, 10, 30))  # 400 pixels, ≥ 4 px (the kernel half size) from the border
+    expected = 400 * (s * k) ** 2 / 1000
+    assert gradient_error(ramp, flat, tri) == pytest.approx(expected, rel=1e-9)
+    assert gradient_error(flat, ramp, tri) == pytest.approx(expected, rel=1e-9)
+    # The same ramp turned 90° (along y) scores the same.
+    assert gradient_error(ramp.T, flat, tri) == pytest.approx(expected, rel=1e-9)
+    # Two ramps of the same slope, offset: same gradients, no error.
+    assert gradient_error(ramp, ramp + 0.1, tri) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_connectivity_error_penalises_a_disconnected_blob() -> None:
+    gt = np.zeros((40, 40))
+    gt[10:30, 10:30] = 1.0
+    gt[9, 10:30] = 0.5  # a soft edge, connected to the body
+    tri = np.full((40, 40), 0.5)
+    assert connectivity_error(gt, gt, tri) == 0.0
+    alpha = gt.copy()
+    alpha[2:5, 2:5] = 0.8  # 9 px not connected to the matte, where the GT is 0
+    # Those pixels leave Ω at the first threshold (0.1), so l = 0, φ(α) = 1 − 0.8 = 0.2 and
+    # φ(α_gt) = 1: |Δφ| = 0.8 on 9 pixels.
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(9 * 0.8 / 1000, abs=1e-12)
+    assert alpha_errors(alpha, gt, tri)["conn"] > 0
+
+
+def test_connectivity_counts_only_the_unknown_region() -> None:
+    gt = np.zeros((20, 20))
+    gt[5:15, 5:15] = 1.0
+    alpha = gt.copy()
+    alpha[0:2, 0:2] = 0.9
+    tri = np.zeros((20, 20))
+    tri[5:15, 5:15] = 1.0  # the blob lies in known BG: not scored
+    assert connectivity_error(alpha, gt, tri) == 0.0
+
+
+def test_foreground_error_is_alpha_weighted() -> None:
+    fg_gt = np.full((4, 5, 3), 0.2)
+    fg = fg_gt + 0.1
+    alpha_gt = np.zeros((4, 5))
+    alpha_gt[:2] = 0.5  # 10 pixels at α = 0.5; the other 10 at α = 0 do not count
+    tri = np.full((4, 5), 0.5)
+    err = foreground_error(fg, fg_gt, alpha_gt, tri)
+    # SAD: 10 px · 3 channels · 0.5 · 0.1 / 1000; MSE: (10·3·0.5·0.01) / (20 px · 3 channels)
+    assert err["fg_sad"] == pytest.approx(0.0015, abs=1e-12)
+    assert err["fg_mse"] == pytest.approx(0.0025, abs=1e-12)
+
+
+def test_mismatched_shapes_are_refused() -> None:
+    with pytest.raises(InputError, match="same"):
+        sad(np.zeros((4, 4)), np.zeros((4, 5)), np.zeros((4, 4)))
+    with pytest.raises(InputError, match="do not match"):
+        foreground_error(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)), np.zeros((4, 5)), np.zeros((4, 4)))
