@@ -15,6 +15,8 @@ from core.training.data import (
     VALIDATION_OBJECTS,
     CompositeSampler,
     ShowDataset,
+    adjust_colours,
+    clean_measured_alpha,
     jitter_colours,
     trimap_from_alpha,
 )
@@ -117,6 +119,39 @@ def test_trimap_from_alpha_known_answers():
     row = np.array([0, 0, 0, 1, 1, 1], np.float32)
     trimap = trimap_from_alpha(np.tile(row, (3, 1)), radius=1)
     assert trimap[1].tolist() == [0, 0.5, 0.5, 0.5, 0.5, 1]
+
+
+def test_clean_measured_alpha_removes_far_noise_only():
+    alpha = np.zeros((30, 30), np.float32)
+    alpha[:, :20] = 1.0  # the object: columns 0-19
+    alpha[15, 5] = 252 / 255  # speckle 15 px inside the object -> 1
+    alpha[15, 18] = 252 / 255  # 2 px from the edge -> kept
+    alpha[15, 29] = 2 / 255  # haze 10 px from the object -> 0
+    alpha[15, 22] = 3 / 255  # faint tip 3 px from the object -> kept
+    clean = clean_measured_alpha(alpha)
+    assert clean[15, 5] == 1.0 and clean[15, 29] == 0.0
+    assert clean[15, 18] == pytest.approx(252 / 255) and clean[15, 22] == pytest.approx(3 / 255)
+    assert np.count_nonzero(clean != alpha) == 2
+
+
+def test_adjust_colours_known_answers():
+    grey = np.array([[[0.2, 0.2, 0.2], [0.6, 0.6, 0.6]]], np.float32)
+    ones = np.ones((1, 2), np.float32)
+    # brightness 1.5: 0.3 and 0.9
+    assert np.allclose(adjust_colours(grey, ones, 1.5, 1, 1, 0), [[[0.3] * 3, [0.9] * 3]], atol=1e-5)
+    # contrast 1.5 about the mean 0.4: 0.4 ∓ 1.5·0.2 = 0.1 and 0.7; saturation and hue leave grey alone
+    assert np.allclose(adjust_colours(grey, ones, 1, 1.5, 0.3, 0.2), [[[0.1] * 3, [0.7] * 3]], atol=1e-5)
+    # the mean is alpha-weighted: only the 0.2 pixel counts, so it stays and 0.6 -> 0.2 + 1.5·0.4 = 0.8
+    weights = np.array([[1.0, 0.0]], np.float32)
+    assert np.allclose(adjust_colours(grey, weights, 1, 1.5, 1, 0), [[[0.2] * 3, [0.8] * 3]], atol=1e-5)
+    red = np.array([[[0.6, 0.4, 0.4]]], np.float32)
+    # Y = 0.299·0.6 + 0.587·0.4 + 0.114·0.4 = 0.4598; chroma = (0.1402, -0.0598, -0.0598)
+    # saturation 0 -> grey Y; hue half a turn -> Y − chroma = (0.3196, 0.5196, 0.5196)
+    assert np.allclose(adjust_colours(red, np.ones((1, 1), np.float32), 1, 1, 0, 0), 0.4598, atol=1e-4)
+    assert np.allclose(adjust_colours(red, np.ones((1, 1), np.float32), 1, 1, 1, 0.5),
+                       [[[0.3196, 0.5196, 0.5196]]], atol=1e-4)
+    # identity
+    assert np.allclose(adjust_colours(red, np.ones((1, 1), np.float32), 1, 1, 1, 0), red, atol=1e-5)
 
 
 def test_jitter_factors_stay_in_their_ranges():

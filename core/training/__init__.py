@@ -21,6 +21,8 @@ _EXPORTS = {
     "CompositeSampler": "core.training.data",
     "ShowDataset": "core.training.data",
     "VALIDATION_OBJECTS": "core.training.data",
+    "trimap_from_alpha": "core.training.data",
+    "jitter_colours": "core.training.data",
     "generate_foreground": "core.training.procedural",
 }
 
