@@ -76,6 +76,18 @@ def test_batch_shapes_ranges_trimap_and_composite():
 def test_real_only_and_jittered_batches_obey_the_compositing_equation():
     _check_batch(_sampler(procedural_fraction=0.0, two_foregrounds=0.0).sample(4, n_backgrounds=2), 4, 96)
     _check_batch(_sampler(procedural_fraction=0.0, jitter=True, seed=5).sample(4, n_backgrounds=4), 4, 96)
+    _check_batch(_sampler(two_foregrounds=1.0, seed=2).sample(4, n_backgrounds=2), 4, 96)
+
+
+def test_two_foregrounds_over_each_other_known_answer():
+    from core.training.data import _over
+
+    # A: α 0.5, red; B: α 0.5, blue. α = 0.5 + 0.5·0.5 = 0.75;
+    # αF = 0.5·(1, 0, 0) + 0.5·0.5·(0, 0, 1) = (0.5, 0, 0.25) -> F = (2/3, 0, 1/3)
+    fg, alpha = _over(np.array([[[1.0, 0, 0]]], np.float32), np.full((1, 1), 0.5, np.float32),
+                      np.array([[[0, 0, 1.0]]], np.float32), np.full((1, 1), 0.5, np.float32))
+    assert alpha[0, 0] == pytest.approx(0.75)
+    assert np.allclose(fg[0, 0], [2 / 3, 0, 1 / 3], atol=1e-6)
 
 
 @needs_data
