@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--data", required=True, type=Path, help="show data: image/, alpha/ [trimap/ fg/ bg/] (SPEC §9 layout)")
         parser.add_argument("--steps", type=_steps, default=_steps("300,300,500"), help="steps per stage: BG,FG,alpha (default 300,300,500)")
         parser.add_argument("--lr", type=float, default=2e-5, help="Adam learning rate (default 2e-5)")
+        parser.add_argument("--colour", default="srgb", help="encoding of the show's files: srgb (PNG/JPEG), linear (EXR) or an OCIO name")
     else:
         parser.add_argument("--data", type=Path, default=None, help="data root with alphamatting/ and backgrounds/ (default: $LBSMATTE_DATA or ../shared/data)")
         parser.add_argument("--size", choices=["small", "paper"], default="small", help="network config (default small)")
@@ -155,8 +156,10 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     if not (root / "alphamatting").is_dir() or not (root / "backgrounds").is_dir():
         raise InputError(f"training data not found in {root}: expected alphamatting/ and backgrounds/ (set --data or LBSMATTE_DATA)")
     kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural)
-    train_sampler = CompositeSampler(root, split="train", seed=settings.seed, **kwargs)
-    jitter_sampler = CompositeSampler(root, split="train", seed=settings.seed + 1, jitter=True, **kwargs)
+    # A resumed run draws new batches, not the ones it has already trained on.
+    seed = settings.seed + 7919 * _steps_done(args)
+    train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs)
+    jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs)
     val_sampler = CompositeSampler(root, split="val", seed=1234, **kwargs)
 
     def batches(role: str) -> Any:
@@ -175,12 +178,19 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     return batches, validation, summary
 
 
+def _steps_done(args: argparse.Namespace) -> int:
+    from core.training.train import stage_progress
+
+    run_dir = args.run_dir or Path("runs") / (args.name or args.out.name)
+    return sum(int(p.get("step") or 0) for p in stage_progress(run_dir).values())
+
+
 def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     from core.training.data import ShowDataset
 
     if not args.data.is_dir():
         raise InputError(f"fine-tuning data folder {args.data} does not exist")
-    dataset = ShowDataset(args.data, crop=settings.crop, seed=settings.seed)
+    dataset = ShowDataset(args.data, crop=settings.crop, seed=settings.seed + 7919 * _steps_done(args), colour=args.colour)
 
     def batches(role: str) -> Any:
         return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)

@@ -1,0 +1,60 @@
+"""``lbsmatte finetune``: a tiny run on a show's own plates and mattes writes a child bundle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import OpenImageIO as oiio
+import torch
+
+from core.cli import main
+from core.weights import load_bundle
+
+
+def _write_png(path, pixels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = oiio.ImageBuf(np.ascontiguousarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)))
+    assert buf.write(str(path))
+
+
+def _show(folder, rng) -> None:
+    for name in ("shot010", "shot020"):
+        h, w = 48, 64
+        yy, xx = np.mgrid[0:h, 0:w]
+        alpha = np.clip((20 - np.hypot(yy - 24, xx - 32)) / 6, 0, 1).astype(np.float32)
+        fg = np.broadcast_to(rng.random(3, dtype=np.float32), (h, w, 3))
+        bg = rng.random((h, w, 3), dtype=np.float32)
+        image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+        _write_png(folder / "image" / f"{name}.png", image)
+        _write_png(folder / "alpha" / f"{name}.png", alpha)
+
+
+def test_finetune_writes_a_child_bundle_naming_its_parent(tmp_path, small_bundle, rng) -> None:
+    _show(tmp_path / "show", rng)
+    out = tmp_path / "show_weights"
+    code = main([
+        "finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out", str(out),
+        "--steps", "2,1,1", "--crop", "32", "--batch", "2", "--run-dir", str(tmp_path / "run"), "--no-progress",
+    ])
+    assert code == 0
+    child = load_bundle(out)
+    assert child.manifest["parent"]["name"] == small_bundle.name
+    assert child.manifest["parent"]["sha256"] == small_bundle.manifest_sha256()
+    assert child.manifest["training"]["stages"]["background"]["step"] == 2
+    assert child.manifest["training"]["data"]["plates"] == ["shot010", "shot020"]
+    # The weights moved away from the parent's: training really happened.
+    parent_bg = small_bundle.load_network("background").state_dict()
+    child_bg = child.load_network("background").state_dict()
+    assert any(not torch.equal(parent_bg[k], child_bg[k]) for k in parent_bg)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["role"] for r in log if r["kind"] == "train"] == ["background", "background", "foreground", "alpha"]
+    assert (tmp_path / "run" / "losses.png").is_file()
+
+
+def test_finetune_refuses_to_overwrite_an_existing_bundle(tmp_path, small_bundle, rng, capsys) -> None:
+    _show(tmp_path / "show", rng)
+    code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"),
+                 "--out", str(small_bundle.path), "--steps", "1", "--no-progress"])
+    assert code != 0
+    assert "already exists" in capsys.readouterr().out
