@@ -1,0 +1,270 @@
+"""Cache keys and folders for computed mattes (pure functions over paths; no Nuke).
+
+Layout under the cache folder::
+
+    <cache>/<key>/lbsmatte.####.exr     results: R G B A, fg.R fg.G fg.B, bg.R bg.G bg.B
+    <cache>/<key>/lbsmatte.json         what the key was made of (settings, per-frame keys)
+    <cache>/.bake/<job>/plate.####.exr  baked inputs while a job runs (removed afterwards)
+    <cache>/.bake/<job>/trimap.####.exr
+
+The *key* of a folder is a hash of
+- the settings that change pixels (:class:`Settings`: the bundle's manifest SHA-256 — which holds
+  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply), and
+- for every frame of the range, the SHA-256 of the baked plate and trimap files.
+
+So a folder's frames are correct for its key by construction: any change upstream, to the
+weights or to a setting gives another folder, and the ``Read`` is pointed at a folder only once
+its frames exist. Within a folder, a frame already written is never computed again; a frame
+with the same per-frame key in a sibling folder (e.g. after the range grew) is copied, not
+recomputed.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+
+from nuke_plugin.bundles import file_sha256
+
+KEY_VERSION = 1
+RESULT_PATTERN = "lbsmatte.####.exr"
+RECORD_NAME = "lbsmatte.json"
+BAKE_FOLDER = ".bake"
+CACHE_ENV = "LBSMATTE_CACHE"
+#: Length of the hex key used as folder name (64 bits of SHA-256: collisions are not a concern).
+KEY_LENGTH = 16
+
+
+class Settings(object):
+    """The knob values that change the result's pixels.
+
+    Attributes
+    ----------
+    weights:
+        The ``weights`` knob: a bundle name or a bundle folder.
+    bundle_sha256:
+        SHA-256 of the bundle's ``manifest.json`` (``None`` when the bundle was not found here;
+        the name is hashed instead and the subprocess reports the missing bundle).
+    device:
+        ``auto``, ``cpu`` or ``cuda`` (CUDA runs in half precision, so it is part of the key).
+    colour:
+        How to read the baked plate: ``linear``, ``srgb`` or an OCIO colourspace name.
+    trimap_channel:
+        ``auto``, ``alpha``, ``red`` or ``luminance``.
+    premultiply:
+        ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
+    """
+
+    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply")
+
+    def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
+                 trimap_channel="auto", premultiply=True):
+        self.weights = weights
+        self.bundle_sha256 = bundle_sha256
+        self.device = device
+        self.colour = colour
+        self.trimap_channel = trimap_channel
+        self.premultiply = bool(premultiply)
+
+    def as_dict(self):
+        return dict((name, getattr(self, name)) for name in self.FIELDS)
+
+    def __eq__(self, other):
+        return isinstance(other, Settings) and self.as_dict() == other.as_dict()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __repr__(self):
+        return "Settings(%s)" % ", ".join("%s=%r" % item for item in sorted(self.as_dict().items()))
+
+    def key(self):
+        """Hex SHA-256 of what changes pixels (the bundle by content when known, else by name)."""
+        identity = {
+            "version": KEY_VERSION,
+            "weights": ("sha256:" + self.bundle_sha256) if self.bundle_sha256 else ("name:" + str(self.weights)),
+            "device": self.device,
+            "colour": self.colour,
+            "trimap_channel": self.trimap_channel,
+            "premultiply": self.premultiply,
+        }
+        return _sha256_text(json.dumps(identity, sort_keys=True))
+
+
+def _sha256_text(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def frame_key(settings_key, plate_sha256, trimap_sha256):
+    """Key of one result frame: the settings and the content of its two baked inputs."""
+    return _sha256_text("%s|%s|%s" % (settings_key, plate_sha256, trimap_sha256))
+
+
+def folder_key(settings_key, frame_keys):
+    """Key of a result folder: the settings and every frame's key (``{frame: key}``)."""
+    parts = [settings_key] + ["%d:%s" % (frame, frame_keys[frame]) for frame in sorted(frame_keys)]
+    return _sha256_text("\n".join(parts))[:KEY_LENGTH]
+
+
+def hash_inputs(plate_pattern, trimap_pattern, frames):
+    """``{frame: (plate sha256, trimap sha256)}`` of baked files (``####`` patterns)."""
+    return dict(
+        (frame, (file_sha256(frame_path(plate_pattern, frame)), file_sha256(frame_path(trimap_pattern, frame))))
+        for frame in frames
+    )
+
+
+def frame_path(pattern, frame):
+    """``pattern`` with its ``####`` (or ``%04d``) replaced by ``frame``, as Nuke pads it."""
+    if "%04d" in pattern:
+        return pattern.replace("%04d", "%04d" % frame)
+    hashes = pattern.count("#")
+    if hashes:
+        start = pattern.index("#")
+        return pattern[:start] + ("%0*d" % (hashes, frame)) + pattern[start + hashes:]
+    return pattern
+
+
+def result_pattern(folder):
+    """The sequence the ``Read`` shows: ``<folder>/lbsmatte.####.exr`` (forward slashes)."""
+    return (folder.rstrip("/\\") + "/" + RESULT_PATTERN).replace("\\", "/")
+
+
+def default_cache_dir(script_path="", environ=None):
+    """Where results go when the *cache folder* knob is empty.
+
+    ``$LBSMATTE_CACHE`` if set; else ``lbsmatte_cache`` next to the saved script (on the farm,
+    shared storage next to the shot); else ``<tmp>/lbsmatte_cache`` for an unsaved script.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(CACHE_ENV, "").strip():
+        return os.path.expanduser(env[CACHE_ENV].strip())
+    if script_path:
+        return os.path.join(os.path.dirname(os.path.abspath(script_path)), "lbsmatte_cache")
+    return os.path.join(tempfile.gettempdir(), "lbsmatte_cache")
+
+
+def missing_frames(folder, frames):
+    """Frames of ``frames`` with no result file in ``folder`` (in order)."""
+    pattern = result_pattern(folder)
+    return [f for f in frames if not os.path.isfile(frame_path(pattern, f))]
+
+
+def contiguous_runs(frames):
+    """``[1, 2, 3, 7, 8]`` -> ``[(1, 3), (7, 8)]`` (each run is one ``--frames A-B``)."""
+    runs = []
+    for frame in sorted(set(frames)):
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], frame)
+        else:
+            runs.append((frame, frame))
+    return runs
+
+
+def read_record(folder):
+    """The ``lbsmatte.json`` of a result folder (empty dict if missing or unreadable)."""
+    try:
+        with open(os.path.join(folder, RECORD_NAME), "rb") as handle:
+            record = json.loads(handle.read().decode("utf-8"))
+    except (OSError, IOError, ValueError, UnicodeDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def write_record(folder, key, settings, frame_keys, extra=None):
+    """Write ``lbsmatte.json`` atomically: the key, the settings and every frame's key."""
+    record = {
+        "key": key,
+        "key_version": KEY_VERSION,
+        "settings": settings.as_dict(),
+        "settings_key": settings.key(),
+        "frames": dict((str(frame), frame_keys[frame]) for frame in sorted(frame_keys)),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if extra:
+        record.update(extra)
+    _write_atomic(os.path.join(folder, RECORD_NAME), json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _write_atomic(path, text):
+    tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex[:8])
+    with open(tmp, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def reuse_frames(cache_dir, folder, frame_keys, frames):
+    """Copy into ``folder`` results of ``frames`` that a sibling folder holds with the same key.
+
+    Returns the frames copied. A hard link is used where the file system allows it; copies go
+    through a temporary name so a half-copied frame is never visible.
+    """
+    wanted = dict((f, frame_keys[f]) for f in frames if f in frame_keys)
+    if not wanted or not os.path.isdir(cache_dir):
+        return []
+    own = os.path.basename(os.path.normpath(folder))
+    by_key = {}
+    for name in sorted(os.listdir(cache_dir)):
+        sibling = os.path.join(cache_dir, name)
+        if name == own or name.startswith(".") or not os.path.isdir(sibling):
+            continue
+        for text, key in read_record(sibling).get("frames", {}).items():
+            try:
+                by_key.setdefault(key, frame_path(result_pattern(sibling), int(text)))
+            except ValueError:
+                continue
+    reused = []
+    target_pattern = result_pattern(folder)
+    for frame in sorted(wanted):
+        source = by_key.get(wanted[frame])
+        if source is None or not os.path.isfile(source):
+            continue
+        target = frame_path(target_pattern, frame)
+        tmp = "%s.%s.tmp" % (target, uuid.uuid4().hex[:8])
+        try:
+            try:
+                os.link(source, tmp)
+            except (OSError, AttributeError, NotImplementedError):
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except (OSError, IOError):
+            _remove_quietly(tmp)
+            continue
+        reused.append(frame)
+    return reused
+
+
+def new_bake_folder(cache_dir, label="job"):
+    """A fresh folder for one job's baked inputs: ``<cache>/.bake/<label>-<random>``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "job"
+    folder = os.path.join(cache_dir, BAKE_FOLDER, "%s-%s" % (safe, uuid.uuid4().hex[:10]))
+    os.makedirs(folder)
+    return folder
+
+
+def is_result_folder(cache_dir, folder):
+    """Whether ``folder`` is a key folder directly inside ``cache_dir`` (safe to delete)."""
+    parent = os.path.normcase(os.path.realpath(cache_dir))
+    here = os.path.normcase(os.path.realpath(folder))
+    name = os.path.basename(here)
+    return (
+        os.path.dirname(here) == parent
+        and len(name) == KEY_LENGTH
+        and all(c in "0123456789abcdef" for c in name)
+        and os.path.isdir(here)
+    )
+
+
+def remove_folder(folder):
+    """Delete a folder and everything in it; missing is fine."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -1,0 +1,201 @@
+"""Which Python runs ``core``, and the environment it runs in.
+
+``core`` needs Python 3.10+, torch and OpenImageIO; Nuke's own Python (3.7 to 3.11, with Nuke's
+DLLs) has none of them, so ``core`` always runs as a separate process. The interpreter is, in
+order:
+
+1. ``LBSMATTE_PYTHON`` (an absolute path, or a command found on ``PATH``);
+2. ``python`` recorded in ``nuke_plugin/lbsmatte.json``, written at install time by running,
+   with the interpreter ``core`` is installed in::
+
+       python -m nuke_plugin.interpreter --write-config
+
+3. a virtual environment next to the checkout: ``<repo>/.venv/bin/python``
+   (``.venv\\Scripts\\python.exe`` on Windows);
+4. ``python3`` from ``PATH`` (``python`` on Windows).
+
+The child process gets Nuke's environment minus what belongs to Nuke's own Python and
+libraries (``PYTHONHOME``, ``PYTHONPATH``, Nuke's folder on ``LD_LIBRARY_PATH``/``PATH``), so
+Nuke's Python version and DLLs never leak into it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+PYTHON_ENV = "LBSMATTE_PYTHON"
+CONFIG_NAME = "lbsmatte.json"
+
+#: Variables of Nuke's embedded Python that must not reach another interpreter.
+_PYTHON_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONSAFEPATH")
+#: Library search paths that Nuke's launcher may point at its own folder.
+_LIBRARY_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "PATH")
+
+_core_dir_cache = {}
+
+
+def plugin_root():
+    """The folder holding ``nuke_plugin`` (the checkout, or ``site-packages``)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def config_path():
+    """Where ``--write-config`` records the interpreter: ``nuke_plugin/lbsmatte.json``."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), CONFIG_NAME)
+
+
+def read_config(path=None):
+    """The install-time config as a dict (empty when missing or unreadable)."""
+    try:
+        with open(path or config_path(), "rb") as handle:
+            config = json.loads(handle.read().decode("utf-8"))
+    except (OSError, IOError, ValueError, UnicodeDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def write_config(path=None, python=None, core=None):
+    """Record ``python`` (default: this interpreter) and its ``core`` folder for Nuke to find.
+
+    Returns the path written.
+    """
+    python = python or sys.executable
+    if core is None:
+        try:
+            import core as core_package  # noqa: F401  (only when run outside Nuke, at install)
+
+            core = os.path.dirname(os.path.abspath(core_package.__file__))
+        except ImportError:
+            core = None
+    target = path or config_path()
+    data = {"python": python, "core_dir": core}
+    tmp = target + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, target)
+    return target
+
+
+def _venv_python(root):
+    if os.name == "nt":
+        candidate = os.path.join(root, ".venv", "Scripts", "python.exe")
+    else:
+        candidate = os.path.join(root, ".venv", "bin", "python")
+    return candidate if os.path.isfile(candidate) else None
+
+
+def core_python(environ=None):
+    """The interpreter that runs ``core`` and where that choice came from.
+
+    Returns
+    -------
+    (str, str)
+        The executable (a path or a command name) and one of ``"LBSMATTE_PYTHON"``,
+        ``"config"``, ``"venv"``, ``"PATH"``.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(PYTHON_ENV, "").strip()
+    if value:
+        return value, PYTHON_ENV
+    configured = read_config().get("python")
+    if isinstance(configured, str) and configured:
+        return configured, "config"
+    venv = _venv_python(plugin_root())
+    if venv:
+        return venv, "venv"
+    return ("python" if os.name == "nt" else "python3"), "PATH"
+
+
+def core_dir(python=None, timeout=30):
+    """Folder of the ``core`` package the subprocess will import, or ``None`` if unknown.
+
+    Next to ``nuke_plugin`` (a checkout, or both installed in one ``site-packages``) first, then
+    the install-time config, then asking the interpreter (once per interpreter, cached).
+    """
+    sibling = os.path.join(plugin_root(), "core")
+    if os.path.isfile(os.path.join(sibling, "__init__.py")):
+        return sibling
+    configured = read_config().get("core_dir")
+    if isinstance(configured, str) and os.path.isdir(configured):
+        return configured
+    python = python or core_python()[0]
+    if python not in _core_dir_cache:
+        code = "import core, os; print(os.path.dirname(os.path.abspath(core.__file__)))"
+        try:
+            out = subprocess.check_output(
+                [python, "-c", code], env=child_environment(), stderr=subprocess.STDOUT, timeout=timeout
+            )
+            found = out.decode("utf-8", "replace").strip().splitlines()[-1]
+            _core_dir_cache[python] = found if os.path.isdir(found) else None
+        except (OSError, subprocess.SubprocessError, IndexError):
+            _core_dir_cache[python] = None
+    return _core_dir_cache[python]
+
+
+def child_environment(environ=None, nuke_dir=None):
+    """Environment for the ``core`` subprocess.
+
+    Parameters
+    ----------
+    environ:
+        The environment to start from (default ``os.environ``, i.e. Nuke's).
+    nuke_dir:
+        Nuke's installation folder (``os.path.dirname(nuke.EXE_PATH)``); its entries are removed
+        from the library search paths.
+
+    Returns
+    -------
+    dict
+        A copy: Nuke's Python variables removed, ``PYTHONPATH`` set to the checkout when ``core``
+        lives next to ``nuke_plugin``, unbuffered UTF-8 output. ``LBSMATTE_*`` and ``OCIO`` pass.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for name in _PYTHON_VARIABLES:
+        env.pop(name, None)
+    if nuke_dir:
+        nuke_real = os.path.normcase(os.path.realpath(nuke_dir))
+        for name in _LIBRARY_VARIABLES:
+            if name not in env:
+                continue
+            kept = [
+                p
+                for p in env[name].split(os.pathsep)
+                if p and not _inside(os.path.normcase(os.path.realpath(p)), nuke_real)
+            ]
+            if kept:
+                env[name] = os.pathsep.join(kept)
+            elif name != "PATH":
+                env.pop(name)
+            else:
+                env[name] = ""
+    root = plugin_root()
+    if os.path.isfile(os.path.join(root, "core", "__init__.py")):
+        env["PYTHONPATH"] = root
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def _inside(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def main(argv=None):
+    """``python -m nuke_plugin.interpreter [--write-config]``: show or record the interpreter."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--write-config"]:
+        print("wrote %s" % write_config())
+        return 0
+    if args:
+        print("usage: python -m nuke_plugin.interpreter [--write-config]", file=sys.stderr)
+        return 2
+    python, source = core_python()
+    print("python: %s (from %s)" % (python, source))
+    print("core:   %s" % core_dir(python))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

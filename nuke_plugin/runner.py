@@ -1,0 +1,208 @@
+"""Run ``core.cli matte`` in its own Python process and follow its progress.
+
+The command (``core/cli.py`` keeps these spellings)::
+
+    <python> -m core.cli matte --plate P --trimap T --out <folder>/lbsmatte.####.exr
+        --frames A-B --weights NAME --device D --colour C --trimap-channel CH [--unpremultiply]
+
+On stdout the tool prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame and
+``ERROR: ...`` for each failure; it exits 0 only when every frame was written. Cancelling
+terminates the process (its whole process group on POSIX); frames already written stay, and
+since results are written atomically none is ever half-written.
+"""
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+try:
+    import queue
+except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps linters calm
+    import Queue as queue  # type: ignore
+
+PROGRESS_RE = re.compile(r"^LBSMATTE PROGRESS (-?\d+) (\d+)/(\d+)\s*$")
+ERROR_PREFIX = "ERROR:"
+
+
+class RunResult(object):
+    """What a run of the subprocess came to.
+
+    Attributes
+    ----------
+    returncode:
+        The exit status (``None`` if the process could not be started).
+    cancelled:
+        The user cancelled; the process was terminated.
+    errors:
+        The ``ERROR:`` lines, prefix removed.
+    frames_done:
+        Frames reported by ``LBSMATTE PROGRESS`` lines.
+    tail:
+        The last lines of output (for a message when the process died without an ``ERROR:``).
+    """
+
+    def __init__(self):
+        self.returncode = None
+        self.cancelled = False
+        self.errors = []
+        self.frames_done = []
+        self.tail = collections.deque(maxlen=30)
+
+    @property
+    def ok(self):
+        return self.returncode == 0 and not self.cancelled and not self.errors
+
+    def describe(self):
+        """One paragraph for a message box or a log."""
+        if self.cancelled:
+            return "cancelled"
+        if self.errors:
+            return "\n".join(self.errors)
+        if self.returncode is None:
+            return "the LBSMatte process could not be started"
+        if self.returncode != 0:
+            tail = "\n".join(list(self.tail)[-10:])
+            return "the LBSMatte process exited with status %s%s" % (
+                self.returncode, (":\n" + tail) if tail else " (no output)")
+        return "ok"
+
+
+def matte_command(python, plate, trimap, out, first, last, weights, device="auto", colour="linear",
+                  trimap_channel="auto", premultiply=True):
+    """The ``core.cli matte`` command line as a list (no shell involved)."""
+    command = [
+        python, "-m", "core.cli", "matte",
+        "--plate", plate,
+        "--trimap", trimap,
+        "--out", out,
+        "--frames", "%d-%d" % (first, last),
+        "--weights", weights,
+        "--device", device,
+        "--colour", colour,
+        "--trimap-channel", trimap_channel,
+    ]
+    if not premultiply:
+        command.append("--unpremultiply")
+    return command
+
+
+def parse_line(line):
+    """Classify one line of the tool's output.
+
+    Returns
+    -------
+    tuple
+        ``("progress", frame, i, n)``, ``("error", message)`` or ``("text", line)``.
+    """
+    text = line.rstrip("\r\n")
+    match = PROGRESS_RE.match(text.strip())
+    if match:
+        return ("progress", int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    stripped = text.strip()
+    if stripped.startswith(ERROR_PREFIX):
+        return ("error", stripped[len(ERROR_PREFIX):].strip())
+    return ("text", text)
+
+
+def _pump(stream, lines):
+    try:
+        for raw in iter(stream.readline, b""):
+            lines.put(raw.decode("utf-8", "replace"))
+    finally:
+        lines.put(None)
+        stream.close()
+
+
+def _terminate(process, grace=5.0):
+    if process.poll() is not None:
+        return
+    try:
+        if os.name != "nt":
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.terminate()
+    except OSError:
+        pass
+    deadline = time.time() + grace
+    while process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if process.poll() is None:
+        try:
+            if os.name != "nt":
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        except OSError:
+            pass
+        process.wait()
+
+
+def run(command, env=None, on_line=None, is_cancelled=None, poll=0.1, cwd=None):
+    """Run ``command``, calling ``on_line(parsed)`` for each output line, until it ends.
+
+    Parameters
+    ----------
+    command:
+        Argument list (see :func:`matte_command`).
+    env:
+        Environment (see :func:`nuke_plugin.interpreter.child_environment`).
+    on_line:
+        Called with each :func:`parse_line` result, in the calling thread.
+    is_cancelled:
+        Polled every ``poll`` seconds; when it returns true the process is terminated.
+
+    Returns
+    -------
+    RunResult
+    """
+    result = RunResult()
+    kwargs = {}
+    if os.name == "nt":
+        kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up over Nuke
+    else:
+        kwargs["start_new_session"] = True  # own process group: cancel reaches its children too
+    try:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd, **kwargs
+        )
+    except OSError as exc:
+        result.errors.append("cannot start %s: %s" % (command[0], exc))
+        return result
+    lines = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(process.stdout, lines))
+    reader.daemon = True
+    reader.start()
+    finished = False
+    try:
+        while not finished:
+            if is_cancelled is not None and is_cancelled():
+                result.cancelled = True
+                _terminate(process)
+                break
+            try:
+                line = lines.get(timeout=poll)
+            except queue.Empty:
+                continue
+            if line is None:
+                finished = True
+                continue
+            parsed = parse_line(line)
+            result.tail.append(line.rstrip("\r\n"))
+            if parsed[0] == "progress":
+                result.frames_done.append(parsed[1])
+            elif parsed[0] == "error":
+                result.errors.append(parsed[1])
+            if on_line is not None:
+                on_line(parsed)
+    except BaseException:
+        _terminate(process)
+        raise
+    process.wait()
+    reader.join(2.0)
+    result.returncode = process.returncode
+    return result

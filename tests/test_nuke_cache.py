@@ -1,0 +1,102 @@
+"""Cache keys and folders (``nuke_plugin.cache``): pure functions over paths."""
+
+import os
+
+import pytest
+
+from nuke_plugin import cache
+
+
+def test_every_setting_changes_the_key():
+    base = cache.Settings(weights="default", bundle_sha256="a" * 64)
+    keys = {base.key()}
+    for change in ({"bundle_sha256": "b" * 64}, {"device": "cuda"}, {"colour": "srgb"},
+                   {"trimap_channel": "alpha"}, {"premultiply": False}):
+        settings = cache.Settings(**dict(base.as_dict(), **change))
+        assert settings.key() not in keys, change
+        keys.add(settings.key())
+    # the bundle counts by content: its name does not matter once its manifest is known
+    assert cache.Settings(weights="/elsewhere/default", bundle_sha256="a" * 64).key() == base.key()
+    assert cache.Settings(weights="show").key() != cache.Settings(weights="show2").key()
+    assert cache.Settings() == cache.Settings() and cache.Settings() != cache.Settings(device="cpu")
+
+
+def test_folder_key_covers_every_frame():
+    keys = {1001: "x", 1002: "y"}
+    key = cache.folder_key("s", keys)
+    assert len(key) == cache.KEY_LENGTH and key == cache.folder_key("s", dict(keys))
+    assert cache.folder_key("s", {1001: "x", 1002: "z"}) != key
+    assert cache.folder_key("t", keys) != key
+    assert cache.folder_key("s", {1001: "x"}) != key
+    assert cache.frame_key("s", "p", "t") != cache.frame_key("s", "t", "p")
+
+
+@pytest.mark.parametrize("pattern, frame, expected", [
+    ("/a/x.####.exr", 1001, "/a/x.1001.exr"),
+    ("/a/x.####.exr", 7, "/a/x.0007.exr"),
+    ("/a/x.####.exr", 12345, "/a/x.12345.exr"),
+    ("/a/x.%04d.exr", 7, "/a/x.0007.exr"),
+    ("/a/x.##.exr", 7, "/a/x.07.exr"),
+    ("/a/x.exr", 7, "/a/x.exr"),
+])
+def test_frame_path(pattern, frame, expected):
+    assert cache.frame_path(pattern, frame) == expected
+
+
+def test_runs_and_missing(tmp_path):
+    assert cache.contiguous_runs([5, 1, 2, 3, 7, 8, 8]) == [(1, 3), (5, 5), (7, 8)]
+    assert cache.contiguous_runs([]) == []
+    folder = str(tmp_path / "k")
+    os.makedirs(folder)
+    open(cache.frame_path(cache.result_pattern(folder), 2), "w").close()
+    assert cache.missing_frames(folder, [1, 2, 3]) == [1, 3]
+    assert cache.result_pattern(folder + os.sep).endswith("/k/lbsmatte.####.exr")
+
+
+def test_hash_inputs_reads_content(tmp_path):
+    for name, data in (("p.0001.exr", b"plate"), ("t.0001.exr", b"trimap")):
+        (tmp_path / name).write_bytes(data)
+    hashes = cache.hash_inputs(str(tmp_path / "p.####.exr"), str(tmp_path / "t.####.exr"), [1])
+    import hashlib
+
+    assert hashes == {1: (hashlib.sha256(b"plate").hexdigest(), hashlib.sha256(b"trimap").hexdigest())}
+
+
+def test_reuse_copies_frames_with_the_same_frame_key(tmp_path):
+    root = str(tmp_path)
+    settings = cache.Settings()
+    old = os.path.join(root, "a" * cache.KEY_LENGTH)
+    os.makedirs(old)
+    for frame in (1, 2):
+        with open(cache.frame_path(cache.result_pattern(old), frame), "w") as handle:
+            handle.write(f"frame {frame}")
+    cache.write_record(old, "a" * cache.KEY_LENGTH, settings, {1: "k1", 2: "k2"})
+    new = os.path.join(root, "b" * cache.KEY_LENGTH)
+    os.makedirs(new)
+    reused = cache.reuse_frames(root, new, {1: "k1", 2: "other", 3: "k3"}, [1, 2, 3])
+    assert reused == [1]
+    with open(cache.frame_path(cache.result_pattern(new), 1)) as handle:
+        assert handle.read() == "frame 1"
+    assert cache.missing_frames(new, [1, 2, 3]) == [2, 3]
+    assert not [n for n in os.listdir(new) if n.endswith(".tmp")]
+    assert cache.read_record(old)["frames"] == {"1": "k1", "2": "k2"}
+
+
+def test_only_key_folders_are_deleted(tmp_path):
+    root = str(tmp_path)
+    key = os.path.join(root, "0123456789abcdef")
+    os.makedirs(key)
+    assert cache.is_result_folder(root, key)
+    assert not cache.is_result_folder(root, root)
+    assert not cache.is_result_folder(root, os.path.join(root, "not-a-key"))
+    assert not cache.is_result_folder(str(tmp_path / "elsewhere"), key)
+    bake = cache.new_bake_folder(root, "LBSMatte 1/x")
+    assert os.path.isdir(bake) and os.path.basename(os.path.dirname(bake)) == cache.BAKE_FOLDER
+    assert "/" not in os.path.basename(bake) and " " not in os.path.basename(bake)
+
+
+def test_default_cache_dir(tmp_path):
+    assert cache.default_cache_dir("", {"LBSMATTE_CACHE": str(tmp_path)}) == str(tmp_path)
+    script = str(tmp_path / "shots" / "a.nk")
+    assert cache.default_cache_dir(script, {}) == str(tmp_path / "shots" / "lbsmatte_cache")
+    assert cache.default_cache_dir("", {}).endswith("lbsmatte_cache")

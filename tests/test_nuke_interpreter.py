@@ -1,0 +1,64 @@
+"""Which Python runs core, and what environment it gets (``nuke_plugin.interpreter``)."""
+
+import json
+import os
+import sys
+
+from nuke_plugin import interpreter
+
+
+def test_order_env_then_config_then_venv_then_path(tmp_path, monkeypatch):
+    config = tmp_path / "lbsmatte.json"
+    monkeypatch.setattr(interpreter, "config_path", lambda: str(config))
+    assert interpreter.core_python({"LBSMATTE_PYTHON": " /opt/py/bin/python "}) == ("/opt/py/bin/python", "LBSMATTE_PYTHON")
+    config.write_text(json.dumps({"python": "/from/config/python"}))
+    assert interpreter.core_python({}) == ("/from/config/python", "config")
+    config.write_text("not json")
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(tmp_path))
+    assert interpreter.core_python({}) == ("python" if os.name == "nt" else "python3", "PATH")
+    venv = tmp_path / ".venv" / ("Scripts" if os.name == "nt" else "bin")
+    venv.mkdir(parents=True)
+    (venv / ("python.exe" if os.name == "nt" else "python")).write_text("")
+    assert interpreter.core_python({})[1] == "venv"
+
+
+def test_write_config_records_this_python_and_core(tmp_path):
+    path = interpreter.write_config(str(tmp_path / "c.json"))
+    data = json.loads(open(path).read())
+    assert data["python"] == sys.executable
+    assert data["core_dir"] and os.path.isfile(os.path.join(data["core_dir"], "__init__.py"))
+    assert interpreter.read_config(path) == data
+
+
+def test_core_dir_next_to_the_plugin():
+    assert interpreter.core_dir() == os.path.join(interpreter.plugin_root(), "core")
+
+
+def test_child_environment_drops_nukes_python_and_libraries(tmp_path):
+    nuke_dir = tmp_path / "Nuke15.1v1"
+    (nuke_dir / "lib").mkdir(parents=True)
+    other = tmp_path / "cuda" / "lib64"
+    other.mkdir(parents=True)
+    environ = {
+        "PYTHONHOME": str(nuke_dir), "PYTHONPATH": str(nuke_dir / "plugins"), "PYTHONSTARTUP": "x",
+        "LD_LIBRARY_PATH": os.pathsep.join([str(nuke_dir / "lib"), str(other)]),
+        "PATH": os.pathsep.join([str(nuke_dir), "/usr/bin"]),
+        "DYLD_LIBRARY_PATH": str(nuke_dir),
+        "OCIO": "/studio/config.ocio", "LBSMATTE_WEIGHTS_PATH": "/show/weights",
+    }
+    env = interpreter.child_environment(environ, nuke_dir=str(nuke_dir))
+    assert "PYTHONHOME" not in env and "PYTHONSTARTUP" not in env
+    assert env["PYTHONPATH"] == interpreter.plugin_root()  # core lives next to nuke_plugin here
+    assert env["LD_LIBRARY_PATH"] == str(other)
+    assert env["PATH"] == "/usr/bin"
+    assert "DYLD_LIBRARY_PATH" not in env
+    assert env["OCIO"] == "/studio/config.ocio" and env["LBSMATTE_WEIGHTS_PATH"] == "/show/weights"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert environ["PYTHONHOME"]  # the input is not modified
+
+
+def test_main_prints_the_choice(capsys):
+    assert interpreter.main([]) == 0
+    out = capsys.readouterr().out
+    assert "python:" in out and "core:" in out
+    assert interpreter.main(["--bogus"]) == 2

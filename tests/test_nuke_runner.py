@@ -1,0 +1,68 @@
+"""``nuke_plugin.runner``: the command line, its output lines, exit codes and cancel."""
+
+import sys
+import time
+
+from nuke_plugin import runner
+
+
+def test_command_spells_the_cli_contract():
+    command = runner.matte_command("/py", "/b/plate.####.exr", "/b/trimap.####.exr", "/c/k/lbsmatte.####.exr",
+                                   1001, 1100, "show_v1", device="cuda", colour="ACES - ACEScg",
+                                   trimap_channel="alpha", premultiply=False)
+    assert command == ["/py", "-m", "core.cli", "matte", "--plate", "/b/plate.####.exr",
+                       "--trimap", "/b/trimap.####.exr", "--out", "/c/k/lbsmatte.####.exr",
+                       "--frames", "1001-1100", "--weights", "show_v1", "--device", "cuda",
+                       "--colour", "ACES - ACEScg", "--trimap-channel", "alpha", "--unpremultiply"]
+    assert "--unpremultiply" not in runner.matte_command("p", "a", "b", "c", 1, 1, "default")
+
+
+def test_parse_line():
+    assert runner.parse_line("LBSMATTE PROGRESS 1001 1/100\n") == ("progress", 1001, 1, 100)
+    assert runner.parse_line("LBSMATTE PROGRESS -5 2/3") == ("progress", -5, 2, 3)
+    assert runner.parse_line("ERROR: frame 1002: plate.1002.exr is missing\r\n") == (
+        "error", "frame 1002: plate.1002.exr is missing")
+    assert runner.parse_line("LBSMATTE PROGRESS x 1/2") == ("text", "LBSMATTE PROGRESS x 1/2")
+    assert runner.parse_line("warning: cuda absent") == ("text", "warning: cuda absent")
+
+
+def _python(code):
+    return [sys.executable, "-c", code]
+
+
+def test_run_forwards_progress_and_errors():
+    seen = []
+    code = ("import sys\nprint('LBSMATTE PROGRESS 1 1/2', flush=True)\nprint('ERROR: frame 2: bad', flush=True)\n"
+            "sys.stderr.write('a warning\\n')\nsys.exit(1)")
+    result = runner.run(_python(code), on_line=seen.append)
+    assert result.returncode == 1 and not result.ok and not result.cancelled
+    assert result.frames_done == [1] and result.errors == ["frame 2: bad"]
+    assert ("progress", 1, 1, 2) in seen and ("text", "a warning") in seen
+    assert result.describe() == "frame 2: bad"
+
+
+def test_a_crash_without_error_lines_is_described_by_its_output():
+    result = runner.run(_python("import sys\nprint('Traceback: boom')\nsys.exit(3)"))
+    assert not result.ok and "status 3" in result.describe() and "boom" in result.describe()
+    assert runner.run(_python("pass")).ok
+
+
+def test_cancel_terminates_the_process():
+    start = time.time()
+    polls = []
+
+    def cancelled():
+        polls.append(1)
+        return len(polls) > 3
+
+    result = runner.run(_python("import time\nprint('LBSMATTE PROGRESS 1 1/9', flush=True)\ntime.sleep(60)"),
+                        is_cancelled=cancelled, poll=0.05)
+    assert result.cancelled and result.describe() == "cancelled"
+    assert result.returncode is not None and result.returncode != 0
+    assert time.time() - start < 15
+
+
+def test_a_missing_interpreter_is_an_error_not_an_exception():
+    result = runner.run(["/nonexistent/python", "-m", "core.cli"])
+    assert not result.ok and result.returncode is None
+    assert "cannot start /nonexistent/python" in result.errors[0]
