@@ -10,7 +10,8 @@ Layout under the cache folder::
 The *key* of a folder is a hash of
 - the settings that change pixels (:class:`Settings`: the bundle's manifest SHA-256 — which holds
   the SHA-256 of every weights file — device, input colour, trimap channel, premultiply), and
-- for every frame of the range, the SHA-256 of the baked plate and trimap files.
+- for every frame of the range, a hash of the baked plate and trimap EXR files (their pixels and
+  metadata, not the time stamp EXR writers put in the header: :mod:`nuke_plugin.exr`).
 
 So a folder's frames are correct for its key by construction: any change upstream, to the
 weights or to a setting gives another folder, and the ``Read`` is pointed at a folder only once
@@ -27,7 +28,7 @@ import tempfile
 import time
 import uuid
 
-from nuke_plugin.bundles import file_sha256
+from nuke_plugin.exr import content_sha256
 
 KEY_VERSION = 1
 RESULT_PATTERN = "lbsmatte.####.exr"
@@ -110,9 +111,13 @@ def folder_key(settings_key, frame_keys):
 
 
 def hash_inputs(plate_pattern, trimap_pattern, frames):
-    """``{frame: (plate sha256, trimap sha256)}`` of baked files (``####`` patterns)."""
+    """``{frame: (plate hash, trimap hash)}`` of baked EXR files (``####`` patterns).
+
+    The hash covers pixels and lasting metadata, not the date the file was written
+    (:func:`nuke_plugin.exr.content_sha256`): baking the same inputs again gives the same key.
+    """
     return dict(
-        (frame, (file_sha256(frame_path(plate_pattern, frame)), file_sha256(frame_path(trimap_pattern, frame))))
+        (frame, (content_sha256(frame_path(plate_pattern, frame)), content_sha256(frame_path(trimap_pattern, frame))))
         for frame in frames
     )
 

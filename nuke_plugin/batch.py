@@ -1,0 +1,146 @@
+"""Farm entry: precompute an LBSMatte node of a shot before the comp renders.
+
+::
+
+    nuke -t nuke_plugin/batch.py shot.nk --node LBSMatte1 [--frames 1001-1100] [--no-save]
+
+Opens the script (``nuke.scriptOpen``), finds the node, bakes, computes and reads back through
+the same code path as the *Compute* button, without UI. Then, unless ``--no-save``, saves the
+script so that its ``LBSMatte`` node points at the result and the comp render
+(``nuke -X Write1 shot.nk``) reads the cache without running any Python; the script is not
+saved if someone else saved it while the job ran (exit status 3 then).
+
+Output for farm managers, flushed line by line::
+
+    LBSMATTE PROGRESS <frame> <i>/<n>
+    LBSMATTE RESULT <folder>/lbsmatte.####.exr
+    ERROR: <message>
+
+Exit status: 0 every frame written; 1 some frames failed or the job was cancelled; 2 bad
+arguments, script or node; 3 computed but the script changed meanwhile and was not saved.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
+
+
+def _make_importable():
+    """Run as a script, Python puts ``nuke_plugin/`` first on ``sys.path``; we want its parent."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    root = os.path.dirname(here)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def parse_frames(text):
+    """``"1001-1100"`` -> ``(1001, 1100)``; ``"1001"`` -> ``(1001, 1001)``."""
+    match = re.match(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+))?\s*$", text or "")
+    if not match:
+        raise ValueError("frames must look like 1001-1100 or 1001, not %r" % text)
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    if last < first:
+        raise ValueError("frame range %s is empty (last before first)" % text)
+    return first, last
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def parse_args(argv):
+    parser = _ArgumentParser(
+        prog="nuke -t nuke_plugin/batch.py",
+        description="Precompute an LBSMatte node of a Nuke script (bake, compute, read back).",
+    )
+    parser.add_argument("script", help="the .nk script")
+    parser.add_argument("--node", required=True, help="name of the LBSMatte node (Group1.LBSMatte1 inside a group)")
+    parser.add_argument("--frames", help="A-B; default: the node's frame range")
+    parser.add_argument("--no-save", action="store_true", help="do not save the script afterwards")
+    return parser.parse_args(argv)
+
+
+def _stamp(path):
+    try:
+        info = os.stat(path)
+        return (info.st_mtime, info.st_size)
+    except OSError:
+        return None
+
+
+def main(argv=None):
+    """Run the precompute; returns the exit status."""
+    from nuke_plugin.progress import PrintReporter
+
+    reporter = PrintReporter()
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else list(argv))
+        frames = parse_frames(args.frames) if args.frames else None
+    except ValueError as exc:
+        reporter.error(str(exc))
+        return EXIT_USAGE
+
+    import nuke
+
+    from nuke_plugin import NODE_CLASS, compute
+    from nuke_plugin import node as lbs_node
+    from nuke_plugin.errors import NodeError
+
+    script = os.path.abspath(args.script)
+    if not os.path.isfile(script):
+        reporter.error("script %s does not exist" % script)
+        return EXIT_USAGE
+    before = _stamp(script)
+    try:
+        nuke.scriptOpen(script)
+    except RuntimeError as exc:
+        reporter.error("cannot open %s: %s" % (script, exc))
+        return EXIT_USAGE
+    with nuke.root():
+        node = nuke.toNode(args.node)
+    if node is None or not lbs_node.is_lbsmatte(node):
+        found = [n.fullName() for n in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True)]
+        reporter.error("%s has no %s node named %r (found: %s)"
+                       % (script, NODE_CLASS, args.node, ", ".join(found) or "none"))
+        return EXIT_USAGE
+    key_before = lbs_node.shown_key(node)
+    try:
+        result = compute.compute(node, frames, reporter)
+    except NodeError as exc:
+        reporter.error(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        reporter.error("cancelled")
+        return EXIT_FAILED
+    job = result.job
+    if lbs_node.shown_key(node):
+        reporter.info("RESULT %s" % job.out_pattern)
+    if result.missing:
+        reporter.error("%d of %d frames not computed: %s"
+                       % (len(result.missing), len(job.frames), _ranges(result.missing)))
+    status = EXIT_OK if result.ok else EXIT_FAILED
+    if not args.no_save and lbs_node.shown_key(node) != key_before:
+        if _stamp(script) != before:
+            reporter.error("%s was saved by someone else while this job ran: not saved. The results are in %s"
+                           % (script, job.folder))
+            return status if status != EXIT_OK else EXIT_NOT_SAVED
+        nuke.scriptSave(script)
+        reporter.info("SAVED %s" % script)
+    return status
+
+
+def _ranges(frames):
+    from nuke_plugin.cache import contiguous_runs
+
+    return ", ".join(("%d" % a) if a == b else ("%d-%d" % (a, b)) for a, b in contiguous_runs(frames))
+
+
+if __name__ == "__main__":
+    _make_importable()
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""*Compute* and *Clear cache*: bake, key, run ``core`` in its own process, read back.
+
+A job has three steps so that the GUI can keep the slow one off Nuke's main thread:
+
+:func:`prepare` (main thread)
+    read the knobs, bake plate and trimap with temporary ``Write`` nodes, hash the baked files
+    into the cache key (:mod:`nuke_plugin.cache`), find which frames the keyed folder lacks;
+:func:`run` (any thread; no Nuke calls)
+    run ``<python> -m core.cli matte ...`` once per run of missing frames, forwarding progress
+    and honouring cancel;
+:func:`finish` (main thread)
+    point the internal ``Read`` at the keyed folder once frames exist, set the status line,
+    remove the baked inputs.
+
+:func:`compute` does the three in a row (the farm, tests); :func:`compute_in_background` is
+what the *Compute* button uses in the GUI.
+"""
+
+import os
+import shutil
+import threading
+import time
+
+import nuke
+
+from nuke_plugin import cache, interpreter, runner
+from nuke_plugin import node as lbs_node
+from nuke_plugin.errors import NodeError
+from nuke_plugin.progress import Reporter, TaskReporter
+
+_running = set()
+_running_lock = threading.Lock()
+
+
+class Job(object):
+    """One Compute: where things are and what is left to do (built by :func:`prepare`)."""
+
+    def __init__(self):
+        self.node_name = ""
+        self.first = self.last = 0
+        self.frames = []
+        self.settings = None
+        self.bundle = None
+        self.cache_dir = ""
+        self.bake_dir = ""
+        self.plate = self.trimap = ""
+        self.key = ""
+        self.folder = ""
+        self.cached = []
+        self.reused = []
+        self.missing = []
+        self.commands = []
+        self.env = None
+
+    @property
+    def out_pattern(self):
+        return cache.result_pattern(self.folder)
+
+
+class JobResult(object):
+    """How a job ended.
+
+    Attributes
+    ----------
+    ok:
+        Every frame of the range exists in the keyed folder and nothing failed.
+    cancelled:
+        The user cancelled.
+    errors:
+        One message per problem (``ERROR:`` lines of the tool, or a failed start).
+    missing:
+        Frames still without a result.
+    computed:
+        Frames computed by this job (not cached or reused).
+    """
+
+    def __init__(self, job):
+        self.job = job
+        self.cancelled = False
+        self.errors = []
+        self.missing = list(job.missing)
+        self.computed = []
+
+    @property
+    def ok(self):
+        return not self.cancelled and not self.errors and not self.missing
+
+
+def check_python(python):
+    """:class:`NodeError` unless ``python`` names an existing executable."""
+    if os.path.dirname(python):
+        if not os.path.isfile(python):
+            raise NodeError("the LBSMatte Python %s does not exist (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
+    elif shutil.which(python) is None:
+        raise NodeError("the LBSMatte Python %r is not on PATH (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
+
+
+def _writable_dir(folder):
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        probe = os.path.join(folder, ".lbsmatte-write-test-%d" % os.getpid())
+        with open(probe, "w") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except (OSError, IOError) as exc:
+        raise NodeError("the cache folder %s is not writable: %s" % (folder, exc)) from exc
+
+
+def prepare(node, frames=None, reporter=None):
+    """Bake the inputs and work out the key and what is left to compute (main thread).
+
+    Parameters
+    ----------
+    node:
+        An LBSMatte node.
+    frames:
+        ``(first, last)``; default from the node's *frame range* knobs.
+    reporter:
+        A :class:`nuke_plugin.progress.Reporter`.
+
+    Returns
+    -------
+    Job
+
+    Raises
+    ------
+    NodeError
+        For anything the user can fix; nothing has been written to the cache then except the
+        (removed) baked inputs.
+    """
+    reporter = reporter or Reporter()
+    job = Job()
+    job.node_name = node.fullName()
+    job.settings, job.bundle = lbs_node.read_settings(node)
+    job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
+    if job.last < job.first:
+        raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
+    job.frames = list(range(job.first, job.last + 1))
+    python = interpreter.core_python()[0]
+    check_python(python)
+    job.cache_dir = lbs_node.cache_dir(node)
+    _writable_dir(job.cache_dir)
+    job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())
+    try:
+        reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
+        job.plate, job.trimap = lbs_node.bake(node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+        settings_key = job.settings.key()
+        hashes = cache.hash_inputs(job.plate, job.trimap, job.frames)
+        frame_keys = dict((f, cache.frame_key(settings_key, hashes[f][0], hashes[f][1])) for f in job.frames)
+        job.key = cache.folder_key(settings_key, frame_keys)
+        job.folder = os.path.join(job.cache_dir, job.key)
+        if not os.path.isdir(job.folder):
+            os.makedirs(job.folder)
+        cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
+            "bundle_path": job.bundle.path if job.bundle is not None else None,
+            "script": nuke.root()["name"].value(),
+            "node": job.node_name,
+        })
+        job.cached = [f for f in job.frames if f not in cache.missing_frames(job.folder, job.frames)]
+        job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, cache.missing_frames(job.folder, job.frames))
+        job.missing = cache.missing_frames(job.folder, job.frames)
+    except BaseException:
+        cache.remove_folder(job.bake_dir)
+        raise
+    if lbs_node.shown_key(node) != job.key:
+        # What the Read shows belongs to other inputs or settings: never show it again.
+        lbs_node.hide_result(node)
+    if job.missing:
+        lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
+    weights = job.bundle.path if job.bundle is not None else job.settings.weights
+    job.env = interpreter.child_environment(nuke_dir=os.path.dirname(nuke.EXE_PATH))
+    for first, last in cache.contiguous_runs(job.missing):
+        job.commands.append(runner.matte_command(
+            python, job.plate, job.trimap, job.out_pattern, first, last, weights,
+            device=job.settings.device, colour=job.settings.colour,
+            trimap_channel=job.settings.trimap_channel, premultiply=job.settings.premultiply,
+        ))
+    return job
+
+
+def run(job, reporter=None):
+    """Compute the missing frames of ``job`` in subprocesses (no Nuke calls: any thread).
+
+    Progress is reported over the whole range, cached and reused frames first.
+    """
+    reporter = reporter or Reporter()
+    result = JobResult(job)
+    total = len(job.frames)
+    done = [0]
+    for frame in job.frames:
+        if frame not in job.missing:
+            done[0] += 1
+            reporter.frame_done(frame, done[0], total)
+    if job.cached or job.reused:
+        reporter.info("CACHE %d of %d frame(s) already computed (key %s)" % (total - len(job.missing), total, job.key))
+    if job.commands:
+        reporter.stage("computing %d frame(s)" % len(job.missing))
+
+    def on_line(parsed):
+        if parsed[0] == "progress":  # after each frame, written or failed
+            done[0] += 1
+            reporter.frame_done(parsed[1], min(done[0], total), total)
+        elif parsed[0] == "error":
+            reporter.error(parsed[1])
+
+    for command in job.commands:
+        outcome = runner.run(command, env=job.env, on_line=on_line, is_cancelled=reporter.cancelled)
+        if outcome.cancelled:
+            result.cancelled = True
+            break
+        if not outcome.ok and not outcome.errors:
+            # Died without an ERROR: line (crash, missing module): say what it printed.
+            message = outcome.describe()
+            reporter.error(message)
+            result.errors.append(message)
+        result.errors.extend(outcome.errors)
+    result.missing = cache.missing_frames(job.folder, job.frames)
+    result.computed = [f for f in job.missing if f not in result.missing]
+    return result
+
+
+def finish(node, job, result):
+    """Point the Read at the keyed folder if it holds frames, set the status (main thread).
+
+    Returns the status text.
+    """
+    cache.remove_folder(job.bake_dir)
+    present = len(job.frames) - len(result.missing)
+    if present:
+        lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
+    else:
+        lbs_node.hide_result(node)
+    when = time.strftime("%H:%M")
+    if result.ok:
+        reused = len(job.cached) + len(job.reused)
+        text = "%d-%d ready at %s: %d computed, %d cached (key %s)" % (
+            job.first, job.last, when, len(result.computed), reused, job.key)
+    elif result.cancelled:
+        text = "cancelled at %s: %d of %d frames ready (key %s)" % (when, present, len(job.frames), job.key)
+    else:
+        first_error = result.errors[0].splitlines()[0] if result.errors else "frames missing"
+        text = "FAILED at %s: %d of %d frames ready; %s" % (when, present, len(job.frames), first_error)
+    lbs_node.set_status(node, text)
+    return text
+
+
+def compute(node, frames=None, reporter=None):
+    """Bake, compute and read back in the calling thread (``nuke -t``, tests).
+
+    Returns
+    -------
+    JobResult
+    """
+    reporter = reporter or Reporter()
+    job = prepare(node, frames, reporter)
+    result = None
+    try:
+        result = run(job, reporter)
+    finally:
+        if result is None:  # interrupted: still clean up and never show a stale frame
+            result = JobResult(job)
+            result.cancelled = True
+            result.missing = cache.missing_frames(job.folder, job.frames)
+        finish(node, job, result)
+        reporter.close()
+    return result
+
+
+def compute_in_background(node):
+    """The GUI's *Compute*: bake now, compute in a thread with a ProgressTask, read back after.
+
+    Returns the worker thread, or ``None`` when nothing had to be computed (all cached) or this
+    node is already computing.
+    """
+    name = node.fullName()
+    with _running_lock:
+        if name in _running:
+            nuke.message("%s is already computing." % node.name())
+            return None
+        _running.add(name)
+    try:
+        job = prepare(node)
+    except BaseException:
+        with _running_lock:
+            _running.discard(name)
+        raise
+    if not job.commands:
+        with _running_lock:
+            _running.discard(name)
+        finish(node, job, JobResult(job))
+        return None
+
+    def work():
+        result = None
+        reporter = None
+        try:
+            reporter = TaskReporter(nuke, "LBSMatte %s" % node.name())
+            result = run(job, reporter)
+        except Exception as exc:  # keep the thread from dying silently
+            result = JobResult(job)
+            result.errors.append("%s: %s" % (type(exc).__name__, exc))
+        finally:
+            if reporter is not None:
+                reporter.close()
+            nuke.executeInMainThread(_finish_in_main, args=(name, job, result))
+
+    thread = threading.Thread(target=work, name="LBSMatte %s" % name)
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
+def _finish_in_main(name, job, result):
+    try:
+        with nuke.root():
+            node = nuke.toNode(name)
+        if node is None:  # deleted while computing
+            cache.remove_folder(job.bake_dir)
+            return
+        text = finish(node, job, result)
+        if not result.ok and not result.cancelled:
+            nuke.message("LBSMatte %s:\n%s\n\n%s" % (node.name(), text, "\n".join(result.errors[:10])))
+    finally:
+        with _running_lock:
+            _running.discard(name)
+
+
+def clear_cache(node):
+    """Delete the result folder this node points at and switch its Read off.
+
+    Returns the folder removed, or ``""``.
+    """
+    folder = lbs_node.shown_folder(node)
+    lbs_node.forget_result(node)
+    removed = ""
+    if folder and cache.is_result_folder(os.path.dirname(folder), folder):
+        cache.remove_folder(folder)
+        removed = folder
+    lbs_node.set_status(node, "cache cleared" if removed else "nothing cached")
+    return removed

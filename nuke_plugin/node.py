@@ -1,0 +1,266 @@
+"""Everything that reads or writes the LBSMatte gizmo's knobs and internal nodes.
+
+This and :mod:`nuke_plugin.callbacks`, :mod:`nuke_plugin.buttons` and :mod:`nuke_plugin.batch`
+are the only modules that talk to Nuke; the knob names live here, in :data:`KNOBS`, and
+``tests/test_gizmo.py`` checks that every one of them exists in ``gizmos/LBSMatte.gizmo``.
+
+The internal ``Read`` (named ``Result``) is driven by expressions on hidden knobs of the gizmo
+(``result_file``, ``result_first``, ``result_last``, ``result_ready``): the inside of a gizmo
+is rebuilt from the ``.gizmo`` file when a script loads, so only the gizmo's own knobs are
+saved with the script. A comp rendered on the farm after ``batch.py`` therefore reads the
+precomputed cache without running any Python.
+"""
+
+import os
+
+import nuke
+
+from nuke_plugin import NODE_CLASS, bundles, cache
+from nuke_plugin.errors import NodeError
+
+#: Knobs of the gizmo that the Python reads or writes (``tests/test_gizmo.py`` checks them).
+KNOBS = (
+    "weights", "weights_list", "device", "trimap_channel", "colour", "ocio_colourspace",
+    "premultiply", "cache_dir", "frame_range", "first_frame", "last_frame", "status",
+    "result_file", "result_first", "result_last", "result_ready", "result_key",
+)
+#: Knobs whose change makes the shown result stale (the Read is switched off until Compute).
+SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "cache_dir")
+#: Name of the internal Read, and of the gizmo's Input nodes.
+RESULT_READ = "Result"
+PLATE_INPUT, TRIMAP_INPUT = 0, 1
+DEVICES = ("auto", "cpu", "cuda")
+TRIMAP_CHANNELS = ("auto", "alpha", "red", "luminance")
+COLOURS = ("linear", "srgb", "ocio")
+#: Extra layers of the result, as Nuke names their channels (EXR ``fg.R`` reads as ``fg.red``).
+LAYERS = (("fg", ("fg.red", "fg.green", "fg.blue")), ("bg", ("bg.red", "bg.green", "bg.blue")))
+
+
+def is_lbsmatte(node):
+    """Whether ``node`` is an LBSMatte gizmo."""
+    return node is not None and node.Class() == NODE_CLASS
+
+
+def register_layers():
+    """Make the ``fg`` and ``bg`` layers known to Nuke (``nuke.Layer``), channels R G B."""
+    for name, channels in LAYERS:
+        nuke.Layer(name, list(channels))
+
+
+# -- settings ---------------------------------------------------------------------------------
+def weights_value(node):
+    """The ``weights`` knob: a bundle name or a bundle folder (``default`` when empty)."""
+    return node["weights"].value().strip() or bundles.DEFAULT_NAME
+
+
+def read_settings(node):
+    """The settings that change the result, and the bundle they name.
+
+    Returns
+    -------
+    (cache.Settings, bundles.BundleInfo or None)
+
+    Raises
+    ------
+    NodeError
+        When the ``weights`` knob names no bundle that can be found (listing those found), or
+        the OCIO colourspace is empty.
+    """
+    from nuke_plugin import interpreter
+
+    weights = weights_value(node)
+    core = interpreter.core_dir()
+    bundle = bundles.resolve_bundle(weights, core_dir=core)
+    if bundle is None and (core is not None or weights != bundles.DEFAULT_NAME):
+        found = [b.name for b in bundles.find_bundles(core_dir=core)]
+        raise NodeError(
+            "weights bundle %r not found.\nFound: %s\nSearched: %s and %s=%s"
+            % (weights, ", ".join(found) or "none",
+               bundles.default_bundle_dir(core) or "(the core package was not found)",
+               bundles.WEIGHTS_PATH_ENV, os.environ.get(bundles.WEIGHTS_PATH_ENV, ""))
+        )
+    colour = node["colour"].value()
+    if colour == "ocio":
+        colour = node["ocio_colourspace"].value().strip()
+        if not colour:
+            raise NodeError("input colour is 'ocio' but no OCIO colourspace is given")
+    settings = cache.Settings(
+        weights=weights,
+        bundle_sha256=bundle.manifest_sha256() if bundle is not None else None,
+        device=node["device"].value(),
+        colour=colour,
+        trimap_channel=node["trimap_channel"].value(),
+        premultiply=bool(node["premultiply"].value()),
+    )
+    return settings, bundle
+
+
+def frame_range(node):
+    """``(first, last)`` from the *frame range* knobs: the plate's range, the script's, or custom."""
+    mode = node["frame_range"].value()
+    if mode == "input":
+        plate = input_node(node, PLATE_INPUT)
+        first, last = int(plate.firstFrame()), int(plate.lastFrame())
+    elif mode == "global":
+        root = nuke.root()
+        first, last = int(root["first_frame"].value()), int(root["last_frame"].value())
+    else:
+        first, last = int(node["first_frame"].value()), int(node["last_frame"].value())
+    if last < first:
+        raise NodeError("frame range %d-%d is empty (last frame before first)" % (first, last))
+    return first, last
+
+
+def cache_dir(node):
+    """The *cache folder* knob (TCL evaluated), or the default next to the script."""
+    knob = node["cache_dir"]
+    value = (knob.evaluate() or "").strip() if knob.value().strip() else ""
+    if value:
+        return os.path.abspath(os.path.expanduser(value))
+    return cache.default_cache_dir(nuke.root()["name"].value())
+
+
+def input_node(node, index):
+    """The node connected to input ``index`` (0 plate, 1 trimap); :class:`NodeError` if none."""
+    upstream = node.input(index)
+    if upstream is None:
+        raise NodeError("%s: connect a %s to input %d" % (node.name(), ("plate", "trimap")[index], index))
+    return upstream
+
+
+# -- baking ------------------------------------------------------------------------------------
+def bake(node, folder, first, last, trimap_channel="auto"):
+    """Render plate and trimap to EXR sequences in ``folder`` with temporary Write nodes.
+
+    The plate is written as RGB, the trimap as RGBA when it has an alpha channel (else RGB, so
+    that ``auto`` never picks an empty alpha), half float, ``raw`` (the working-space values as
+    they are: scene-linear in a default Nuke set-up), metadata kept except ``input/*`` (which
+    holds file times and would change the inputs' hash without changing their pixels).
+
+    Returns
+    -------
+    (str, str)
+        The plate and trimap patterns (``.../plate.####.exr``).
+
+    Raises
+    ------
+    NodeError
+        An input is missing or Nuke could not render it (the message says which).
+    KeyboardInterrupt
+        The user cancelled Nuke's render.
+    """
+    plate = input_node(node, PLATE_INPUT)
+    trimap = input_node(node, TRIMAP_INPUT)
+    has_alpha = "rgba.alpha" in trimap.channels()
+    if trimap_channel == "alpha" and not has_alpha:
+        raise NodeError("%s: trimap channel is 'alpha' but the trimap input has no alpha channel" % node.name())
+    jobs = (
+        ("plate", plate, "rgb"),
+        ("trimap", trimap, "rgba" if has_alpha else "rgb"),
+    )
+    patterns = []
+    with node.parent():
+        for label, source, channels in jobs:
+            pattern = (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
+            write = nuke.createNode("Write", inpanel=False)
+            try:
+                write.setInput(0, source)
+                write["file"].setValue(pattern)
+                write["file_type"].setValue("exr")
+                write["channels"].setValue(channels)
+                write["datatype"].setValue("16 bit half")
+                write["metadata"].setValue("all metadata except input/*")
+                write["raw"].setValue(True)
+                nuke.execute(write, first, last, 1)
+            except RuntimeError as exc:
+                if "cancel" in str(exc).lower():
+                    raise KeyboardInterrupt("cancelled while baking the %s" % label) from exc
+                raise NodeError("%s: could not bake the %s (%s) for frames %d-%d: %s"
+                                % (node.name(), label, source.name(), first, last, exc)) from exc
+            finally:
+                nuke.delete(write)
+            patterns.append(pattern)
+    return patterns[0], patterns[1]
+
+
+# -- the result and the status line -------------------------------------------------------------
+def result_read(node):
+    """The internal Read node (``Result``)."""
+    read = node.node(RESULT_READ)
+    if read is None:
+        raise NodeError("%s: the internal Read '%s' is missing (is gizmos/LBSMatte.gizmo current?)"
+                        % (node.name(), RESULT_READ))
+    return read
+
+
+def show_result(node, folder, first, last, key):
+    """Point the internal Read at ``folder``'s sequence and reload it."""
+    node["result_file"].setValue(cache.result_pattern(folder))
+    node["result_first"].setValue(int(first))
+    node["result_last"].setValue(int(last))
+    node["result_key"].setValue(key)
+    node["result_ready"].setValue(True)
+    result_read(node)["reload"].execute()
+
+
+def hide_result(node):
+    """Switch the internal Read off (the node shows black, never a stale frame)."""
+    node["result_ready"].setValue(False)
+
+
+def forget_result(node):
+    """Switch the internal Read off and clear where it pointed."""
+    hide_result(node)
+    node["result_file"].setValue("")
+    node["result_key"].setValue("")
+
+
+def shown_key(node):
+    """Key of the result the Read shows, or ``""`` when it shows none."""
+    return node["result_key"].value() if node["result_ready"].value() else ""
+
+
+def shown_folder(node):
+    """Folder of the result the Read shows (also when switched off), or ``""``."""
+    pattern = node["result_file"].value()
+    return os.path.dirname(pattern) if pattern else ""
+
+
+def set_status(node, text):
+    """The read-only status line."""
+    node["status"].setValue(text)
+
+
+# -- weights -----------------------------------------------------------------------------------
+def refresh_weights_list(node):
+    """Fill the weights menu with every bundle found, ``default`` first; select the current one.
+
+    A value that is not a bundle name (a folder, or a bundle missing here) is listed too, so
+    the menu always shows what the node will use.
+    """
+    names = [b.name for b in bundles.find_bundles()]
+    if bundles.DEFAULT_NAME in names:
+        names.remove(bundles.DEFAULT_NAME)
+    names.insert(0, bundles.DEFAULT_NAME)
+    current = weights_value(node)
+    if current not in names:
+        names.append(current)
+    menu = node["weights_list"]
+    menu.setValues(names)
+    menu.setValue(current)
+    return names
+
+
+def set_weights(node, value):
+    """Set the ``weights`` knob (a name or a folder) and the menu beside it."""
+    node["weights"].setValue(value)
+    refresh_weights_list(node)
+
+
+def weights_list_chosen(node):
+    """The user picked an entry of the weights menu: copy it to ``weights``."""
+    chosen = node["weights_list"].value()
+    if chosen and chosen != weights_value(node):
+        node["weights"].setValue(chosen)
+        return True
+    return False

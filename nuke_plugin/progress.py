@@ -1,0 +1,93 @@
+"""Progress for people and for machines.
+
+A job reports through a *reporter*: :class:`TaskReporter` drives a ``nuke.ProgressTask`` (a
+progress bar with a Cancel button in the GUI); :class:`PrintReporter` prints the lines farm
+managers parse (``print(..., flush=True)``, as deadline-cloud-for-nuke's adaptor expects)::
+
+    LBSMATTE PROGRESS <frame> <i>/<n>     one per frame of the job, cached frames included
+    LBSMATTE <word> ...                    information (CACHE, RESULT, BAKE)
+    ERROR: <message>                       one per failure; the process then exits non-zero
+"""
+
+import sys
+
+
+class Reporter(object):
+    """Interface of a progress reporter; the base class reports nothing and never cancels."""
+
+    def stage(self, text):
+        """A new step started (baking, computing...)."""
+
+    def info(self, text):
+        """Something worth a line in a log."""
+
+    def frame_done(self, frame, done, total):
+        """``frame`` is available; ``done`` of ``total`` frames of the job are."""
+
+    def error(self, text):
+        """A failure, one line per problem."""
+
+    def cancelled(self):
+        """Whether the user asked to stop."""
+        return False
+
+    def close(self):
+        """The job ended (the progress bar goes away)."""
+
+
+class PrintReporter(Reporter):
+    """Parseable lines on stdout for farm managers (Deadline, OpenCue, ...)."""
+
+    def __init__(self, stream=None):
+        self._stream = stream
+
+    def _print(self, text):
+        stream = self._stream if self._stream is not None else sys.stdout
+        print(text, file=stream)
+        stream.flush()
+
+    def stage(self, text):
+        self._print("LBSMATTE STAGE %s" % text)
+
+    def info(self, text):
+        self._print("LBSMATTE %s" % text)
+
+    def frame_done(self, frame, done, total):
+        self._print("LBSMATTE PROGRESS %d %d/%d" % (frame, done, total))
+
+    def error(self, text):
+        for line in str(text).splitlines() or [""]:
+            self._print("ERROR: %s" % line)
+
+
+class TaskReporter(Reporter):
+    """A ``nuke.ProgressTask``: progress bar, message, Cancel button.
+
+    Create it in the thread that does the work (Nuke's documented use of ProgressTask).
+    """
+
+    def __init__(self, nuke_module, title="LBSMatte"):
+        self._task = nuke_module.ProgressTask(title)
+        self._stage = ""
+
+    def stage(self, text):
+        self._stage = text
+        self._task.setMessage(text)
+
+    def info(self, text):
+        self._task.setMessage(text)
+
+    def frame_done(self, frame, done, total):
+        percent = int(round(100.0 * done / total)) if total else 100
+        self._task.setProgress(percent)
+        self._task.setMessage("%s: frame %d (%d/%d)" % (self._stage or "LBSMatte", frame, done, total))
+
+    def error(self, text):
+        self._task.setMessage("ERROR: %s" % str(text).splitlines()[0] if str(text) else "ERROR")
+
+    def cancelled(self):
+        return bool(self._task.isCancelled())
+
+    def close(self):
+        # Nuke closes the bar when the task object goes away.
+        self._task = None

@@ -1,0 +1,249 @@
+"""*Troubleshoot*: check the installation and say what is wrong, in words.
+
+Checks, in the order a broken install usually fails:
+
+1. the interpreter that runs ``core`` (``LBSMATTE_PYTHON``, the install config, a ``.venv``,
+   ``python3``): found, Python 3.10+;
+2. in that interpreter: ``core`` and ``core.cli`` import, ``torch`` (and whether CUDA works,
+   with the GPU's name), OpenImageIO;
+3. weights bundles: found (``default`` first), the selected one sound (checksums and
+   architecture, by ``core.weights.verify_bundle`` in the subprocess), trained;
+4. the cache folder: creatable, writable, free space.
+
+Also runs without Nuke: ``python -m nuke_plugin.troubleshoot [WEIGHTS] [CACHE_DIR]``.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from nuke_plugin import bundles, interpreter
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+
+PROBE = r"""
+import json, sys
+info = {"python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable}
+try:
+    import core
+    info["core"] = core.__file__
+    info["core_version"] = getattr(core, "__version__", "?")
+except Exception as exc:
+    info["core_error"] = "%s: %s" % (type(exc).__name__, exc)
+try:
+    import core.cli  # noqa: F401
+    info["cli"] = True
+except Exception as exc:
+    info["cli_error"] = "%s: %s" % (type(exc).__name__, exc)
+try:
+    import torch
+    info["torch"] = torch.__version__
+    info["cuda"] = bool(torch.cuda.is_available())
+    info["cuda_build"] = torch.version.cuda
+    if info["cuda"]:
+        info["cuda_device"] = torch.cuda.get_device_name(0)
+except Exception as exc:
+    info["torch_error"] = "%s: %s" % (type(exc).__name__, exc)
+try:
+    import OpenImageIO
+    info["oiio"] = OpenImageIO.__version__
+except Exception as exc:
+    info["oiio_error"] = "%s: %s" % (type(exc).__name__, exc)
+if len(sys.argv) > 1 and "core_error" not in info:
+    try:
+        from core.weights import verify_bundle
+        info["bundle_problems"] = verify_bundle(sys.argv[1])
+    except Exception as exc:
+        info["bundle_problems"] = ["cannot check the bundle: %s: %s" % (type(exc).__name__, exc)]
+print("LBSMATTE PROBE " + json.dumps(info))
+"""
+
+
+class Check(object):
+    """One finding: ``status`` (OK/WARN/FAIL), a title and optional detail lines."""
+
+    def __init__(self, status, title, detail=""):
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+    def __repr__(self):
+        return "Check(%r, %r)" % (self.status, self.title)
+
+
+def probe(python, weights=None, timeout=180):
+    """Run :data:`PROBE` in ``python``; the dict it prints, or ``{"error": ...}``."""
+    command = [python, "-c", PROBE] + ([weights] if weights else [])
+    try:
+        out = subprocess.check_output(command, env=interpreter.child_environment(),
+                                      stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.CalledProcessError as exc:
+        return {"error": "exited with status %s: %s" % (exc.returncode, exc.output.decode("utf-8", "replace")[-2000:])}
+    except subprocess.TimeoutExpired:
+        return {"error": "did not answer within %d s" % timeout}
+    except OSError as exc:
+        return {"error": "cannot be started: %s" % exc}
+    for line in out.decode("utf-8", "replace").splitlines():
+        if line.startswith("LBSMATTE PROBE "):
+            try:
+                return json.loads(line[len("LBSMATTE PROBE "):])
+            except ValueError:
+                break
+    return {"error": "printed no answer: %s" % out.decode("utf-8", "replace")[-2000:]}
+
+
+def check_interpreter(python, source):
+    found = shutil.which(python) if not os.path.dirname(python) else (python if os.path.isfile(python) else None)
+    if not found:
+        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source),
+                     "Set LBSMATTE_PYTHON to the python of the environment where lbsmatte is installed,\n"
+                     "or run `python -m nuke_plugin.interpreter --write-config` with that python.")
+    return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, source))
+
+
+def check_probe(info):
+    """Turn the probe's answer into findings."""
+    if "error" in info:
+        return [Check(FAIL, "the LBSMatte Python does not run", info["error"])]
+    checks = []
+    version = tuple(int(x) for x in info.get("python", "0.0.0").split("."))
+    if version < (3, 10):
+        checks.append(Check(FAIL, "Python %s is too old: core needs 3.10 or newer" % info.get("python")))
+    else:
+        checks.append(Check(OK, "Python %s" % info.get("python")))
+    if "core_error" in info:
+        checks.append(Check(FAIL, "the core package does not import", info["core_error"]))
+    else:
+        checks.append(Check(OK, "core %s at %s" % (info.get("core_version"), os.path.dirname(info.get("core", "")))))
+    if "cli_error" in info:
+        checks.append(Check(FAIL, "core.cli does not import", info["cli_error"]))
+    if "torch_error" in info:
+        checks.append(Check(FAIL, "torch does not import", info["torch_error"]))
+    elif info.get("cuda"):
+        checks.append(Check(OK, "torch %s, CUDA %s on %s" % (info.get("torch"), info.get("cuda_build"), info.get("cuda_device"))))
+    else:
+        detail = ("this torch is built without CUDA (a CPU-only wheel)" if not info.get("cuda_build")
+                  else "torch is built for CUDA %s but sees no GPU (driver?)" % info.get("cuda_build"))
+        checks.append(Check(WARN, "torch %s: no CUDA, mattes are computed on the CPU (slow)" % info.get("torch"), detail))
+    if "oiio_error" in info:
+        checks.append(Check(FAIL, "OpenImageIO does not import", info["oiio_error"]))
+    else:
+        checks.append(Check(OK, "OpenImageIO %s" % info.get("oiio")))
+    problems = info.get("bundle_problems")
+    if problems:
+        checks.append(Check(FAIL, "the selected weights bundle has problems", "\n".join(problems)))
+    return checks
+
+
+def check_bundles(weights=None, core_dir=None):
+    """Findings about the bundles found and the one selected (manifests only, no checksums)."""
+    found = bundles.find_bundles(core_dir=core_dir)
+    checks = []
+    path = os.environ.get(bundles.WEIGHTS_PATH_ENV, "")
+    for entry in bundles.search_path():
+        if not os.path.isdir(entry):
+            checks.append(Check(WARN, "%s entry %s is not a folder" % (bundles.WEIGHTS_PATH_ENV, entry)))
+    if not found:
+        checks.append(Check(FAIL, "no weights bundles found",
+                            "searched %s and %s=%r" % (bundles.default_bundle_dir(core_dir), bundles.WEIGHTS_PATH_ENV, path)))
+        return checks
+    names = ["%s%s" % (b.name, "" if b.trained else " (untrained)") for b in found]
+    status = OK if found[0].name == bundles.DEFAULT_NAME else WARN
+    title = "bundles: %s" % ", ".join(names)
+    if status == WARN:
+        title += " (the packaged default bundle is missing)"
+    checks.append(Check(status, title))
+    if weights:
+        selected = bundles.resolve_bundle(weights, core_dir=core_dir)
+        if selected is None:
+            checks.append(Check(FAIL, "the weights knob names %r, which is not found" % weights))
+        elif not selected.trained:
+            checks.append(Check(WARN, "%r holds untrained networks (test bundle): the pipeline refuses it"
+                                      " unless LBSMATTE_ALLOW_UNTRAINED=1" % selected.name))
+    return checks
+
+
+def check_cache(folder):
+    """The cache folder: creatable, writable, free space."""
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        probe_file = os.path.join(folder, ".lbsmatte-troubleshoot-%d" % os.getpid())
+        with open(probe_file, "w") as handle:
+            handle.write("ok")
+        os.remove(probe_file)
+    except (OSError, IOError) as exc:
+        return Check(FAIL, "cache folder %s is not writable" % folder, str(exc))
+    free = shutil.disk_usage(folder).free / float(1 << 30)
+    if free < 5:
+        return Check(WARN, "cache folder %s: only %.1f GiB free" % (folder, free))
+    return Check(OK, "cache folder %s (%.0f GiB free)" % (folder, free))
+
+
+def check_install(weights=None, cache_folder=None, run_probe=True):
+    """Every check that does not need Nuke; a list of :class:`Check`."""
+    python, source = interpreter.core_python()
+    checks = [Check(OK, "Nuke-side Python %d.%d.%d, nuke_plugin at %s"
+                    % (sys.version_info[0], sys.version_info[1], sys.version_info[2],
+                       os.path.dirname(os.path.abspath(__file__))))]
+    interp = check_interpreter(python, source)
+    checks.append(interp)
+    if interp.status == OK and run_probe:
+        checks.extend(check_probe(probe(python, weights)))
+    checks.extend(check_bundles(weights, interpreter.core_dir(python) if interp.status == OK else None))
+    if cache_folder:
+        checks.append(check_cache(cache_folder))
+    return checks
+
+
+def format_checks(checks):
+    """Text for a message box: a verdict, then one line per check (detail indented)."""
+    failures = [c for c in checks if c.status == FAIL]
+    warnings = [c for c in checks if c.status == WARN]
+    if failures:
+        head = "LBSMatte: %d problem(s) to fix" % len(failures)
+    elif warnings:
+        head = "LBSMatte works, with %d warning(s)" % len(warnings)
+    else:
+        head = "LBSMatte: the installation looks good"
+    lines = [head, ""]
+    for check in checks:
+        lines.append("%-4s  %s" % (check.status, check.title))
+        for detail in check.detail.splitlines():
+            lines.append("      %s" % detail)
+    return "\n".join(lines)
+
+
+def troubleshoot_node(node, run_probe=True):
+    """All checks for one LBSMatte node (its weights and cache folder), as text."""
+    import nuke
+
+    from nuke_plugin import node as lbs_node
+
+    checks = []
+    gizmo_dirs = [p for p in nuke.pluginPath() if os.path.isfile(os.path.join(p, "LBSMatte.gizmo"))]
+    checks.append(Check(OK, "Nuke %s, gizmo from %s" % (nuke.NUKE_VERSION_STRING, gizmo_dirs[0]))
+                  if gizmo_dirs else Check(WARN, "Nuke %s: LBSMatte.gizmo is not on the plugin path" % nuke.NUKE_VERSION_STRING,
+                                           "add the LBSMatte folder to NUKE_PATH (or nuke.pluginAddPath in init.py)"))
+    try:
+        cache_folder = lbs_node.cache_dir(node)
+    except Exception as exc:  # a TCL error in the knob
+        checks.append(Check(FAIL, "cache folder knob cannot be evaluated", str(exc)))
+        cache_folder = None
+    checks.extend(check_install(lbs_node.weights_value(node), cache_folder, run_probe=run_probe))
+    return format_checks(checks)
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else list(argv)
+    weights = args[0] if args else None
+    folder = args[1] if len(args) > 1 else None
+    checks = check_install(weights, folder)
+    print(format_checks(checks))
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""A stand-in for ``python -m core.cli matte`` written to its contract (SPEC §10-11), so the Nuke
+layer's subprocess, progress, cancel, cache and read-back paths are tested without torch.
+
+Run as ``<this file> -m core.cli matte --plate ... --trimap ... --out ... --frames A-B
+--weights W --device D --colour C --trimap-channel T [--unpremultiply]`` (tests install a
+``python`` wrapper that runs this file with the arguments it was given).
+
+It writes what the real tool writes — EXR with ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``,
+atomically — with a trivial "matte": alpha from the trimap (unknown -> 0.5), FG = plate,
+BG = plate / 2. It prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` per frame and ``ERROR: ...``
+per failure, and exits 0 only when every frame was written.
+
+Test knobs (environment): ``FAKE_CLI_LOG`` (append each call's arguments as a JSON line),
+``FAKE_CLI_FAIL_FRAMES`` (comma-separated frames that fail), ``FAKE_CLI_SLEEP`` (seconds per
+frame), ``FAKE_CLI_CRASH`` (exit 3 at once with a traceback-like message, no ERROR: line).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import OpenImageIO as oiio
+
+
+def frame_file(pattern, frame):
+    count = pattern.count("#")
+    start = pattern.index("#")
+    return pattern[:start] + f"{frame:0{count}d}" + pattern[start + count:]
+
+
+def read(path):
+    image = oiio.ImageInput.open(path)
+    if image is None:
+        raise OSError(f"cannot read {path}: {oiio.geterror()}")
+    spec = image.spec()
+    pixels = np.asarray(image.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT), np.float32)
+    image.close()
+    return pixels.reshape(spec.height, spec.width, spec.nchannels), list(spec.channelnames)
+
+
+def main(argv):
+    if argv[:2] != ["-m", "core.cli"]:
+        print(f"ERROR: expected '-m core.cli', got {argv[:2]!r}")
+        return 2
+    parser = argparse.ArgumentParser(prog="lbsmatte")
+    sub = parser.add_subparsers(dest="command", required=True)
+    matte = sub.add_parser("matte")
+    matte.add_argument("--plate", required=True)
+    matte.add_argument("--trimap", required=True)
+    matte.add_argument("--out", required=True)
+    matte.add_argument("--frames", required=True)
+    matte.add_argument("--weights", required=True)
+    matte.add_argument("--device", choices=["auto", "cpu", "cuda"], required=True)
+    matte.add_argument("--colour", required=True)
+    matte.add_argument("--trimap-channel", choices=["auto", "alpha", "red", "luminance"], required=True)
+    matte.add_argument("--unpremultiply", action="store_true")
+    args = parser.parse_args(argv[2:])
+    if os.environ.get("FAKE_CLI_LOG"):
+        with open(os.environ["FAKE_CLI_LOG"], "a") as handle:
+            handle.write(json.dumps(argv) + "\n")
+    if os.environ.get("FAKE_CLI_CRASH"):
+        sys.stderr.write("Traceback (most recent call last):\nImportError: no module named torch\n")
+        return 3
+    if os.sep in args.weights and not os.path.isfile(os.path.join(args.weights, "manifest.json")):
+        print(f"ERROR: weights bundle folder {args.weights} has no manifest.json")
+        return 1
+    first, _, last = args.frames.partition("-")
+    frames = list(range(int(first), int(last or first) + 1))
+    failing = set(int(f) for f in os.environ.get("FAKE_CLI_FAIL_FRAMES", "").split(",") if f)
+    delay = float(os.environ.get("FAKE_CLI_SLEEP", "0") or 0)
+    failed = 0
+    for i, frame in enumerate(frames, 1):
+        try:
+            if frame in failing:
+                raise OSError(f"frame {frame}: the plate {frame_file(args.plate, frame)} is truncated")
+            plate, _ = read(frame_file(args.plate, frame))
+            trimap, names = read(frame_file(args.trimap, frame))
+            if args.trimap_channel == "alpha" or (args.trimap_channel == "auto" and "A" in names):
+                t = trimap[:, :, names.index("A")]
+            elif args.trimap_channel == "red":
+                t = trimap[:, :, 0]
+            else:
+                t = trimap[:, :, :3].mean(axis=2)
+            alpha = np.where(t >= 0.99, 1.0, np.where(t <= 0.01, 0.0, 0.5)).astype(np.float32)
+            fg = plate[:, :, :3]
+            bg = plate[:, :, :3] * 0.5
+            rgb = fg if args.unpremultiply else fg * alpha[..., None]
+            out = np.concatenate([rgb, alpha[..., None], fg, bg], axis=2).astype(np.float32)
+            path = frame_file(args.out, frame)
+            tmp = path + ".tmp.exr"
+            spec = oiio.ImageSpec(out.shape[1], out.shape[0], 10, oiio.HALF)
+            spec.channelnames = ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
+            writer = oiio.ImageOutput.create(tmp)
+            writer.open(tmp, spec)
+            writer.write_image(np.ascontiguousarray(out))
+            writer.close()
+            os.replace(tmp, path)
+            if delay:
+                time.sleep(delay)
+            print(f"LBSMATTE PROGRESS {frame} {i}/{len(frames)}", flush=True)
+        except OSError as exc:
+            failed += 1
+            print(f"ERROR: {exc}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1368 @@
+# ruff: noqa: UP004, UP031  (written like nuke_plugin, which ruff.toml exempts from UP for Nuke 13's Python 3.7)
+"""A strict, hand-written fake of Foundry Nuke's ``nuke`` module, for LBSMatte's tests.
+
+Only what ``nuke_plugin``, ``init.py`` and ``menu.py`` use, and it behaves like Nuke where it
+matters to them:
+
+- every public name here exists in the ``types-nuke`` stubs (``tests/test_nuke_fake.py``
+  checks it), and an unknown attribute raises ``AttributeError``; ``node['missing']`` raises
+  ``NameError`` as in Nuke; enumeration knobs refuse values not in their menu;
+- nodes, knobs, groups with ``with group:`` / ``begin()`` / ``end()``, ``createNode``,
+  ``toNode``, ``allNodes``, ``delete``; gizmos are built from the ``.gizmo`` file found on
+  the plugin path (``pluginAddPath``), inside and out;
+- images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
+  ``execute`` of a ``Write`` writes real EXR frames from its input;
+- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` and the TCL ``[value parent.x]`` are
+  evaluated; any other TCL or expression raises (a fake that guesses hides bugs);
+- callbacks by node class (``addOnCreate``, ``addKnobChanged``); knobChanged fires while a
+  node's panel is open (``showControlPanel`` sends ``showPanel``) and, as in Nuke, not again
+  for knobs set inside a knobChanged callback;
+- ``scriptOpen`` / ``scriptSave`` read and write ``.nk`` files (stack syntax, gizmo nodes by
+  class with their non-default knobs);
+- start-up as Nuke does it: ``init.py`` of each ``NUKE_PATH`` folder (and of folders added
+  with ``pluginAddPath``), ``menu.py`` too when ``GUI``.
+
+Test hooks are private (leading underscore): ``_reset``, ``_startup``, ``_messages``,
+``_executions``, ``_progress_tasks``, ``_cancel_hook``, ``_main_queue``, ``_run_main_queue``.
+"""
+
+import os
+import re
+import sys
+import threading
+
+import nkscript as _nk
+import numpy as _np
+import OpenImageIO as _oiio
+
+# -- module constants used by the plugin ------------------------------------------------------
+GUI = False
+EXE_PATH = "/opt/Foundry/Nuke15.1v1/Nuke15.1"
+NUKE_VERSION_MAJOR = 15
+NUKE_VERSION_MINOR = 1
+NUKE_VERSION_RELEASE = 1
+NUKE_VERSION_STRING = "15.1v1"
+
+# -- private state --------------------------------------------------------------------------
+_lock = threading.RLock()
+
+
+def _reset():
+    """Forget everything: a new, empty Nuke session (not started up)."""
+    global _root, _context, _callbacks, _plugin_path, _inits_run, _messages, _executions
+    global _progress_tasks, _cancel_hook, _main_queue, _layers, _menus, _this, _in_knob_changed
+    _root = Root()
+    _context = [_root]
+    _callbacks = {"onCreate": [], "knobChanged": []}
+    _plugin_path = []
+    _inits_run = set()
+    _messages = []
+    _executions = []
+    _progress_tasks = []
+    _cancel_hook = None
+    _main_queue = []
+    _layers = {}
+    _menus = {}
+    _this = []
+    _in_knob_changed = set()
+
+
+def _startup(gui=None):
+    """Run start-up as Nuke does: ``init.py`` of each ``NUKE_PATH`` folder, then ``menu.py``."""
+    global GUI
+    if gui is not None:
+        GUI = bool(gui)
+    folders = [p for p in os.environ.get("NUKE_PATH", "").split(os.pathsep) if p]
+    for folder in folders:
+        _add_plugin_folder(folder, append=True)
+    if GUI:
+        for folder in list(_plugin_path):
+            _run_file(os.path.join(folder, "menu.py"))
+
+
+def _run_file(path):
+    if os.path.isfile(path):
+        namespace = {"__name__": "__main__", "__file__": path, "nuke": sys.modules[__name__]}
+        with open(path) as handle:
+            code = compile(handle.read(), path, "exec")
+        exec(code, namespace)
+
+
+def _add_plugin_folder(folder, append=False):
+    folder = os.path.abspath(folder)
+    if folder not in _plugin_path:
+        if append:
+            _plugin_path.append(folder)
+        else:
+            _plugin_path.insert(0, folder)
+    if folder not in sys.path:
+        sys.path.append(folder) if append else sys.path.insert(0, folder)
+    init = os.path.join(folder, "init.py")
+    if os.path.isfile(init) and init not in _inits_run:
+        _inits_run.add(init)
+        _run_file(init)
+
+
+def _run_main_queue():
+    """Run what other threads handed to ``executeInMainThread`` (the test plays the main loop)."""
+    while _main_queue:
+        call, args, kwargs = _main_queue.pop(0)
+        call(*args, **kwargs)
+
+
+# -- expressions and TCL ------------------------------------------------------------------------
+class _FakeLimit(NotImplementedError):
+    """The fake does not implement this (Nuke would); the test must not rely on it."""
+
+
+def _lookup_knob(node, path):
+    """``parent.x`` / ``Node.x`` / ``x`` seen from ``node``."""
+    parts = path.split(".")
+    if len(parts) == 1:
+        target, knob = node, parts[0]
+    elif len(parts) == 2:
+        if parts[0] == "parent":
+            target = node._group
+            if target is None or target is _root:
+                raise RuntimeError("%s: 'parent' used outside a group" % node.name())
+        else:
+            target = node._group.node(parts[0]) if node._group is not None else None
+            if target is None:
+                raise RuntimeError("%s: no node %s" % (node.name(), parts[0]))
+        knob = parts[1]
+    else:
+        raise _FakeLimit("fake nuke: knob path %r" % path)
+    found = target.knob(knob)
+    if found is None:
+        raise RuntimeError("%s: no knob %s on %s" % (node.name(), knob, target.name()))
+    return found
+
+
+def _eval_expression(node, expr):
+    text = expr.strip()
+    negate = text.startswith("!")
+    if negate:
+        text = text[1:].strip()
+    if re.match(r"^-?\d+(\.\d+)?$", text):
+        value = float(text)
+    elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", text):
+        value = _lookup_knob(node, text).value()
+    else:
+        raise _FakeLimit("fake nuke: expression %r" % expr)
+    if negate:
+        return 0.0 if value else 1.0
+    return float(value)
+
+
+_TCL_VALUE = re.compile(r"\[value ([A-Za-z_][A-Za-z0-9_.]*)\]")
+
+
+def _eval_tcl(node, text):
+    for segment in re.findall(r"\[[^\]]*\]?", text):
+        if not _TCL_VALUE.fullmatch(segment):
+            raise _FakeLimit("fake nuke: TCL %r in %r" % (segment, text))
+    return _TCL_VALUE.sub(lambda m: str(_lookup_knob(node, m.group(1)).value()), text)
+
+
+# -- knobs ---------------------------------------------------------------------------------------
+class Knob(object):
+    """Base of every knob: name, label, tooltip, flags, enabled/visible."""
+
+    _default = None
+
+    def __init__(self, name, label=None, value=None):
+        self._name = name
+        self._label = name if label is None else label
+        self._value = self._default if value is None else value
+        self._node = None
+        self._flags = set()
+        self._enabled = True
+        self._visible = True
+        self._tooltip = ""
+
+    def Class(self):
+        return type(self).__name__
+
+    def name(self):
+        return self._name
+
+    def label(self):
+        return self._label
+
+    def setLabel(self, label):
+        self._label = label
+
+    def node(self):
+        return self._node
+
+    def tooltip(self):
+        return self._tooltip
+
+    def setTooltip(self, tooltip):
+        self._tooltip = tooltip
+
+    def enabled(self):
+        return self._enabled
+
+    def setEnabled(self, enabled):
+        self._enabled = bool(enabled)
+
+    def visible(self):
+        return self._visible
+
+    def setVisible(self, visible):
+        self._visible = bool(visible)
+
+    def setFlag(self, flag):
+        self._flags.add(flag)
+
+    def clearFlag(self, flag):
+        self._flags.discard(flag)
+
+    def getFlag(self, flag):
+        return flag in self._flags
+
+    def value(self):
+        return self._value
+
+    def getValue(self):
+        return self.value()
+
+    def setValue(self, value):
+        self._value = self._check(value)
+        self._changed()
+        return True
+
+    def hasExpression(self):
+        return False
+
+    def _check(self, value):
+        return value
+
+    def _changed(self):
+        if self._node is not None:
+            self._node._knob_changed(self)
+
+    def toScript(self):
+        return _nk.quote(self._value if self._value is not None else "")
+
+    def fromScript(self, text):
+        self._value = self._check(text)
+
+
+class String_Knob(Knob):
+    _default = ""
+
+    def _check(self, value):
+        if not isinstance(value, str):
+            raise TypeError("%s: string expected, got %r" % (self._name, value))
+        return value
+
+
+class EvalString_Knob(String_Knob):
+    def evaluate(self):
+        return _eval_tcl(self._node, self._value)
+
+
+class File_Knob(EvalString_Knob):
+    pass
+
+
+class Script_Knob(String_Knob):
+    """A button; Nuke's own (e.g. Read's ``reload``) run a built-in action."""
+
+    def __init__(self, name, label=None, value=None, action=None):
+        String_Knob.__init__(self, name, label, value)
+        self._action = action
+
+    def command(self):
+        return self._value
+
+    def setCommand(self, command):
+        self._value = self._check(command)
+
+    def execute(self):
+        if self._action is not None:
+            return self._action()
+        raise _FakeLimit("fake nuke: TCL script knob %s" % self._name)
+
+
+class PyScript_Knob(Script_Knob):
+    def execute(self):
+        node = self._node
+        namespace = {"nuke": sys.modules[__name__], "__name__": "__knob__"}
+        _this.append((node, self))
+        try:
+            if node is not None and isinstance(node, Group):
+                with node:
+                    exec(compile(self._value, "%s.%s" % (node.name(), self._name), "exec"), namespace)
+            else:
+                exec(compile(self._value, self._name, "exec"), namespace)
+        finally:
+            _this.pop()
+
+
+class Text_Knob(Knob):
+    _default = ""
+
+    def setValue(self, value):
+        self._value = str(value)
+        self._changed()
+
+
+class Tab_Knob(Knob):
+    def setValue(self, value):
+        raise _FakeLimit("fake nuke: Tab_Knob.setValue")
+
+
+class Array_Knob(Knob):
+    """Numbers, possibly driven by an expression ``{{...}}``."""
+
+    def __init__(self, name, label=None, value=None):
+        Knob.__init__(self, name, label, value)
+        self._expression = None
+
+    def setExpression(self, expression, channel=-1, view=None):
+        self._expression = expression
+        self._changed()
+        return True
+
+    def hasExpression(self, index=-1):
+        return self._expression is not None
+
+    def _raw(self):
+        if self._expression is not None:
+            return _eval_expression(self._node, self._expression)
+        return self._value
+
+    def value(self):
+        return self._raw()
+
+    def setValue(self, value):
+        self._expression = None
+        return Knob.setValue(self, value)
+
+    def toScript(self):
+        if self._expression is not None:
+            return "{{%s}}" % self._expression
+        return _nk.quote(self._script_value())
+
+    def _script_value(self):
+        return self._value
+
+    def fromScript(self, text):
+        match = re.match(r"^\{\{(.*)\}\}$", text.strip(), re.S)
+        if match:
+            self._expression = match.group(1).strip()
+        else:
+            self._expression = None
+            self._value = self._parse(text.strip())
+
+    def _parse(self, text):
+        return float(text)
+
+
+class Int_Knob(Array_Knob):
+    _default = 0
+
+    def value(self):
+        return int(self._raw())
+
+    def _check(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError("%s: int expected, got %r" % (self._name, value))
+        return int(value)
+
+    def _parse(self, text):
+        return int(float(text))
+
+
+class Double_Knob(Array_Knob):
+    _default = 0.0
+
+    def value(self):
+        return float(self._raw())
+
+    def _check(self, value):
+        if not isinstance(value, (int, float)):
+            raise TypeError("%s: number expected, got %r" % (self._name, value))
+        return float(value)
+
+
+class Boolean_Knob(Array_Knob):
+    _default = False
+
+    def value(self):
+        return bool(self._raw())
+
+    def _check(self, value):
+        if not isinstance(value, (bool, int)):
+            raise TypeError("%s: bool expected, got %r" % (self._name, value))
+        return bool(value)
+
+    def _parse(self, text):
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValueError("%s: not a boolean: %r" % (self._name, text))
+
+    def _script_value(self):
+        return "true" if self._value else "false"
+
+
+class Disable_Knob(Boolean_Knob):
+    pass
+
+
+class ColorChip_Knob(Array_Knob):
+    _default = 0
+
+    def _parse(self, text):
+        return int(text, 0)
+
+    def _script_value(self):
+        return "0x%08x" % self._value
+
+
+class Enumeration_Knob(Array_Knob):
+    """A menu: ``value()`` is the item's text; a value not in the menu is refused."""
+
+    def __init__(self, name, label=None, values=None):
+        Array_Knob.__init__(self, name, label, 0)
+        self._values = list(values or [])
+
+    def values(self):
+        return list(self._values)
+
+    def setValues(self, values):
+        current = self.value() if self._values else None
+        self._values = [str(v) for v in values]
+        self._value = self._values.index(current) if current in self._values else 0
+
+    def numValues(self):
+        return len(self._values)
+
+    def enumName(self, n):
+        return self._values[n]
+
+    def value(self):
+        index = int(self._raw())
+        if not self._values:
+            return ""
+        return self._values[index]
+
+    def setValue(self, value):
+        if isinstance(value, str):
+            if value not in self._values:
+                raise ValueError("%s: %r is not one of %s" % (self._name, value, self._values))
+            index = self._values.index(value)
+        elif isinstance(value, int) and 0 <= value < len(self._values):
+            index = value
+        else:
+            raise ValueError("%s: invalid value %r" % (self._name, value))
+        self._expression = None
+        self._value = index
+        self._changed()
+        return True
+
+    def _parse(self, text):
+        if text in self._values:
+            return self._values.index(text)
+        raise ValueError("%s: %r is not one of %s" % (self._name, text, self._values))
+
+    def _script_value(self):
+        return self._values[self._value] if self._values else ""
+
+
+class Channel_Knob(Knob):
+    pass
+
+
+class ChannelMask_Knob(Channel_Knob):
+    """The channels a Write writes: ``rgb``, ``rgba``, ``alpha``, ``all``."""
+
+    _default = "rgb"
+    _CHOICES = ("rgb", "rgba", "alpha", "all", "none")
+
+    def _check(self, value):
+        if value not in self._CHOICES:
+            raise ValueError("%s: fake nuke knows channel sets %s, not %r" % (self._name, self._CHOICES, value))
+        return value
+
+
+class Layer(object):
+    """``nuke.Layer(name, channels)`` makes a layer known (``fg`` with ``fg.red`` ...)."""
+
+    def __init__(self, name, channels):
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise ValueError("bad layer name %r" % name)
+        channels = list(channels)
+        for channel in channels:
+            if not channel.startswith(name + "."):
+                raise ValueError("channel %r does not belong to layer %r" % (channel, name))
+        existing = _layers.get(name)
+        if existing is not None and existing != channels:
+            raise ValueError("layer %s exists with channels %s" % (name, existing))
+        _layers[name] = channels
+        self._name = name
+
+    def name(self):
+        return self._name
+
+    def channels(self):
+        return list(_layers[self._name])
+
+    def visible(self):
+        return True
+
+
+# -- images ----------------------------------------------------------------------------------------
+_EXR_TO_NUKE = {"R": "red", "G": "green", "B": "blue", "A": "alpha"}
+_NUKE_TO_EXR = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}
+_RGBA = ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
+
+
+def _nuke_channel(exr_name):
+    if "." not in exr_name:
+        return "rgba." + _EXR_TO_NUKE[exr_name] if exr_name in _EXR_TO_NUKE else "other." + exr_name
+    layer, channel = exr_name.rsplit(".", 1)
+    return "%s.%s" % (layer, _EXR_TO_NUKE.get(channel, channel))
+
+
+def _exr_channel(nuke_name):
+    layer, channel = nuke_name.split(".", 1)
+    if layer == "rgba":
+        return _NUKE_TO_EXR[channel]
+    return nuke_name
+
+
+def _frame_file(pattern, frame):
+    if "%04d" in pattern:
+        return pattern.replace("%04d", "%04d" % frame)
+    count = pattern.count("#")
+    if count:
+        start = pattern.index("#")
+        return pattern[:start] + "%0*d" % (count, frame) + pattern[start + count:]
+    return pattern
+
+
+class _Image(object):
+    def __init__(self, pixels, channels):
+        self.pixels = pixels
+        self.channels = list(channels)
+
+
+def _read_image(path, who):
+    image = _oiio.ImageInput.open(path)
+    if image is None:
+        raise RuntimeError("%s: cannot read %s: %s" % (who, path, _oiio.geterror()))
+    try:
+        spec = image.spec()
+        pixels = image.read_image(0, 0, 0, spec.nchannels, _oiio.FLOAT)
+        if pixels is None:
+            raise RuntimeError("%s: cannot read %s: %s" % (who, path, image.geterror()))
+        pixels = _np.asarray(pixels, dtype=_np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        return _Image(pixels, [_nuke_channel(c) for c in spec.channelnames])
+    finally:
+        image.close()
+
+
+# -- nodes ---------------------------------------------------------------------------------------
+class Node(object):
+    """A node: knobs, inputs, a group it lives in."""
+
+    _max_inputs = 1
+
+    def __init__(self, cls):
+        self._class = cls
+        self._knobs = {}
+        self._knob_order = []
+        self._inputs = []
+        self._group = None
+        self._panel_open = False
+        self._defaults = {}
+        for knob in (String_Knob("name"), Disable_Knob("disable"), Int_Knob("xpos"), Int_Knob("ypos"),
+                     String_Knob("label"), Boolean_Knob("selected"), ColorChip_Knob("tile_color")):
+            self.addKnob(knob)
+
+    # identity
+    def Class(self):
+        return self._class
+
+    def name(self):
+        return self._knobs["name"].value()
+
+    def fullName(self):
+        names = [self.name()]
+        group = self._group
+        while group is not None and group is not _root:
+            names.append(group.name())
+            group = group._group
+        return ".".join(reversed(names))
+
+    def setName(self, name, uncollide=True, updateExpressions=False):
+        group = self._group
+        if group is not None:
+            other = group.node(name)
+            if other is not None and other is not self:
+                if not uncollide:
+                    raise ValueError("name %s is taken" % name)
+                name = group._unique_name(re.sub(r"\d+$", "", name) or name)
+        self._knobs["name"]._value = name
+
+    def parent(self):
+        return self._group
+
+    # knobs
+    def addKnob(self, knob):
+        if knob._name in self._knobs:
+            raise RuntimeError("%s: knob %s already exists" % (self._class, knob._name))
+        knob._node = self
+        self._knobs[knob._name] = knob
+        self._knob_order.append(knob._name)
+
+    def knob(self, name):
+        return self._knobs.get(name)
+
+    def knobs(self):
+        return dict(self._knobs)
+
+    def allKnobs(self):
+        return [self._knobs[n] for n in self._knob_order]
+
+    def __getitem__(self, name):
+        try:
+            return self._knobs[name]
+        except KeyError:
+            raise NameError("knob %s does not exist" % name) from None
+
+    def _knob_changed(self, knob, name=None):
+        if not self._panel_open or self in _in_knob_changed:
+            return
+        _fire_knob_changed(self, knob)
+
+    # panel
+    def showControlPanel(self, forceFloat=False):
+        self._panel_open = True
+        _fire_knob_changed(self, Knob("showPanel"))
+
+    def hideControlPanel(self):
+        self._panel_open = False
+
+    def shown(self):
+        return self._panel_open
+
+    # inputs
+    def maxInputs(self):
+        return self._max_inputs
+
+    def inputs(self):
+        count = 0
+        for i, node in enumerate(self._inputs):
+            if node is not None:
+                count = i + 1
+        return count
+
+    def input(self, index):
+        return self._inputs[index] if 0 <= index < len(self._inputs) else None
+
+    def setInput(self, index, node):
+        if not 0 <= index < self.maxInputs():
+            return False
+        while len(self._inputs) <= index:
+            self._inputs.append(None)
+        self._inputs[index] = node
+        if self._panel_open and self not in _in_knob_changed:
+            _fire_knob_changed(self, Knob("inputChange"))
+        return True
+
+    # images
+    def _image(self, frame):
+        upstream = self.input(0)
+        if upstream is None:
+            raise RuntimeError("%s: input 0 is not connected" % self.name())
+        return upstream._image(frame)
+
+    def channels(self):
+        try:
+            return list(self._image(self.firstFrame()).channels)
+        except RuntimeError:
+            return []
+
+    def firstFrame(self):
+        upstream = self.input(0)
+        return upstream.firstFrame() if upstream is not None else int(_root["first_frame"].value())
+
+    def lastFrame(self):
+        upstream = self.input(0)
+        return upstream.lastFrame() if upstream is not None else int(_root["last_frame"].value())
+
+    def __repr__(self):
+        return "<%s %s>" % (self._class, self.fullName())
+
+
+class _Read(Node):
+    _max_inputs = 0
+
+    def __init__(self):
+        Node.__init__(self, "Read")
+        self._reloads = 0
+        self._cache = {}
+        for knob in (File_Knob("file"), Int_Knob("first", value=1), Int_Knob("last", value=1),
+                     Int_Knob("origfirst", value=1), Int_Knob("origlast", value=1),
+                     Enumeration_Knob("before", values=["hold", "loop", "bounce", "black"]),
+                     Enumeration_Knob("after", values=["hold", "loop", "bounce", "black"]),
+                     Enumeration_Knob("on_error", values=["error", "black", "checkerboard", "nearest frame"]),
+                     Boolean_Knob("raw"), Script_Knob("reload", action=self._reload)):
+            self.addKnob(knob)
+
+    def _reload(self):
+        self._reloads += 1
+        self._cache.clear()
+
+    def firstFrame(self):
+        return self["first"].value()
+
+    def lastFrame(self):
+        return self["last"].value()
+
+    def _image(self, frame):
+        if self["disable"].value():
+            return _Image(_np.zeros((1, 1, 4), _np.float32), _RGBA)
+        first, last = self.firstFrame(), self.lastFrame()
+        if frame < first or frame > last:
+            mode = self["before" if frame < first else "after"].value()
+            if mode == "black":
+                image = self._image(first)
+                return _Image(_np.zeros_like(image.pixels), image.channels)
+            if mode != "hold":
+                raise _FakeLimit("fake nuke: Read before/after %s" % mode)
+            frame = first if frame < first else last
+        pattern = self["file"].evaluate()
+        if not pattern:
+            raise RuntimeError("%s: no file" % self.name())
+        path = _frame_file(pattern, frame)
+        if not os.path.isfile(path):
+            raise RuntimeError("%s: Read error: %s: No such file or directory" % (self.name(), path))
+        stamp = (path, os.path.getmtime(path), self._reloads)
+        if stamp not in self._cache:
+            self._cache[stamp] = _read_image(path, self.name())
+        return self._cache[stamp]
+
+
+class _Write(Node):
+    def __init__(self):
+        Node.__init__(self, "Write")
+        for knob in (File_Knob("file"),
+                     Enumeration_Knob("file_type", values=[" ", "exr", "png", "tiff", "jpeg", "dpx"]),
+                     ChannelMask_Knob("channels"),
+                     Enumeration_Knob("datatype", values=["16 bit half", "32 bit float"]),
+                     Enumeration_Knob("compression", values=["none", "Zip (1 scanline)", "Zip (16 scanlines)",
+                                                              "PIZ Wavelet (32 scanlines)", "RLE", "B44", "B44A",
+                                                              "DWAA", "DWAB"]),
+                     Enumeration_Knob("metadata", values=["no metadata", "default metadata",
+                                                           "default metadata and exr/*",
+                                                           "all metadata except input/*", "all metadata"]),
+                     Boolean_Knob("raw"), Boolean_Knob("create_directories"), Boolean_Knob("use_limit"),
+                     Int_Knob("first", value=1), Int_Knob("last", value=1)):
+            self.addKnob(knob)
+        self["compression"].fromScript("Zip (1 scanline)")
+        self["metadata"].fromScript("default metadata")
+
+    def _write_frame(self, frame):
+        if self["file_type"].value() != "exr":
+            raise _FakeLimit("fake nuke: Write writes exr only, not %r" % self["file_type"].value())
+        image = self._image(frame)
+        selection = self["channels"].value()
+        if selection == "rgb":
+            wanted = _RGBA[:3]
+        elif selection == "rgba":
+            wanted = _RGBA
+        elif selection == "alpha":
+            wanted = _RGBA[3:]
+        elif selection == "all":
+            wanted = image.channels
+        else:
+            raise RuntimeError("%s: no channels to write" % self.name())
+        h, w = image.pixels.shape[:2]
+        planes = []
+        for channel in wanted:  # Nuke writes a missing channel as black
+            if channel in image.channels:
+                planes.append(image.pixels[:, :, image.channels.index(channel)])
+            else:
+                planes.append(_np.zeros((h, w), _np.float32))
+        pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
+        path = _frame_file(self["file"].evaluate(), frame)
+        folder = os.path.dirname(path)
+        if folder and not os.path.isdir(folder):
+            if not self["create_directories"].value():
+                raise RuntimeError("%s: Can't write %s: No such file or directory" % (self.name(), path))
+            os.makedirs(folder)
+        fmt = _oiio.HALF if self["datatype"].value() == "16 bit half" else _oiio.FLOAT
+        spec = _oiio.ImageSpec(w, h, len(wanted), fmt)
+        spec.channelnames = tuple(_exr_channel(c) for c in wanted)
+        spec.attribute("compression", "zip")
+        out = _oiio.ImageOutput.create(path)
+        if out is None or not out.open(path, spec):
+            raise RuntimeError("%s: cannot write %s: %s" % (self.name(), path, _oiio.geterror()))
+        try:
+            if not out.write_image(pixels):
+                raise RuntimeError("%s: cannot write %s: %s" % (self.name(), path, out.geterror()))
+        finally:
+            out.close()
+        _executions.append((self.name(), frame, path))
+
+
+class _Input(Node):
+    _max_inputs = 0
+
+    def __init__(self):
+        Node.__init__(self, "Input")
+        self.addKnob(Int_Knob("number"))
+
+    def _outer(self):
+        group = self._group
+        upstream = group.input(self["number"].value()) if group is not None and group is not _root else None
+        if upstream is None:
+            raise RuntimeError("%s: input %s of %s is not connected"
+                               % (self.name(), self["number"].value(), group.name() if group else "?"))
+        return upstream
+
+    def _image(self, frame):
+        return self._outer()._image(frame)
+
+    def firstFrame(self):
+        return self._outer().firstFrame()
+
+    def lastFrame(self):
+        return self._outer().lastFrame()
+
+
+class _Passthrough(Node):
+    pass
+
+
+_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input,
+            "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
+
+
+class Group(Node):
+    """A node holding nodes; ``with group:`` makes it the context of ``createNode``."""
+
+    def __init__(self, cls="Group"):
+        Node.__init__(self, cls)
+        self._nodes = []
+        self._max_inputs = 0
+
+    def nodes(self):
+        return list(self._nodes)
+
+    def node(self, name):
+        head, _, rest = name.partition(".")
+        for child in self._nodes:
+            if child.name() == head:
+                if rest:
+                    return child.node(rest) if isinstance(child, Group) else None
+                return child
+        return None
+
+    def numNodes(self):
+        return len(self._nodes)
+
+    def begin(self):
+        _context.append(self)
+        return self
+
+    def end(self):
+        if len(_context) < 2 or _context[-1] is not self:
+            raise RuntimeError("%s.end() without begin()" % self.name())
+        _context.pop()
+
+    def __enter__(self):
+        return self.begin()
+
+    def __exit__(self, kind, value, traceback):
+        self.end()
+        return False
+
+    def _unique_name(self, base):
+        taken = set(n.name() for n in self._nodes)
+        i = 1
+        while "%s%d" % (base, i) in taken:
+            i += 1
+        return "%s%d" % (base, i)
+
+    def _adopt(self, node, name=None):
+        node._group = self
+        self._nodes.append(node)
+        wanted = name or self._unique_name(node.Class())
+        if self.node(wanted) is not None and self.node(wanted) is not node:
+            wanted = self._unique_name(re.sub(r"\d+$", "", wanted) or wanted)
+        node._knobs["name"]._value = wanted
+
+    def _output(self):
+        outputs = [n for n in self._nodes if n.Class() == "Output"]
+        if not outputs:
+            raise RuntimeError("%s has no Output node" % self.name())
+        return outputs[0]
+
+    def _image(self, frame):
+        return self._output()._image(frame)
+
+    def firstFrame(self):
+        return self._output().firstFrame()
+
+    def lastFrame(self):
+        return self._output().lastFrame()
+
+
+class Gizmo(Group):
+    """A node built from ``<Class>.gizmo`` on the plugin path."""
+
+    def __init__(self, cls, path):
+        Group.__init__(self, cls)
+        self._path = path
+
+    def filename(self):
+        return self._path
+
+
+class Root(Group):
+    def __init__(self):
+        Group.__init__(self, "Root")
+        self._knobs["name"]._value = ""
+        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100)):
+            self.addKnob(knob)
+
+    def name(self):
+        return "root"
+
+    def fullName(self):
+        return "root"
+
+    def firstFrame(self):
+        return self["first_frame"].value()
+
+    def lastFrame(self):
+        return self["last_frame"].value()
+
+
+# -- building nodes ---------------------------------------------------------------------------------
+_USER_KNOB_TYPES = {
+    1: String_Knob, 2: File_Knob, 3: Int_Knob, 4: Enumeration_Knob, 6: Boolean_Knob, 7: Double_Knob,
+    20: Tab_Knob, 22: PyScript_Knob, 26: Text_Knob,
+}
+
+
+def _make_user_knob(spec):
+    cls = _USER_KNOB_TYPES.get(spec.code)
+    if cls is None:
+        raise _FakeLimit("fake nuke: addUserKnob type %d (%s)" % (spec.code, spec.name))
+    label = spec.label if spec.label is not None else spec.name
+    if cls is Enumeration_Knob:
+        knob = Enumeration_Knob(spec.name, label, values=spec.menu or [])
+    else:
+        knob = cls(spec.name, label)
+        if spec.value is not None:
+            if cls in (Int_Knob, Double_Knob, Boolean_Knob):
+                knob.fromScript(spec.value)
+            else:
+                knob._value = spec.value
+    knob._tooltip = spec.tooltip
+    knob._user_flags = set(spec.flags)
+    if "INVISIBLE" in spec.flags or "HIDDEN" in spec.flags:
+        knob._visible = False
+    if "DISABLED" in spec.flags:
+        knob._enabled = False
+    return knob
+
+
+def _apply_block(node, block):
+    """Knob lines and user knobs of a parsed block, in order."""
+    for item in block.items:
+        if item[0] == "user":
+            node.addKnob(_make_user_knob(item[1]))
+            continue
+        name, word = item[1], item[2]
+        if name == "inputs" or name == "name":
+            continue
+        knob = node.knob(name)
+        if knob is None:
+            raise RuntimeError("%s (%s): no knob named %r (line %d)" % (block.get("name", "?"), node.Class(), name, word.line))
+        text = "{%s}" % word.value if word.kind == "braced" and isinstance(knob, Array_Knob) else word.value
+        knob.fromScript(text)
+
+
+def _snapshot_defaults(node):
+    node._defaults = dict((name, k.toScript()) for name, k in node._knobs.items())
+
+
+def _find_gizmo(cls):
+    for folder in _plugin_path:
+        path = os.path.join(folder, cls + ".gizmo")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _build(cls):
+    """A new, unplaced node of class ``cls`` (a built-in or a gizmo on the plugin path)."""
+    if cls in _BUILTIN:
+        node = _BUILTIN[cls]()
+        _snapshot_defaults(node)
+        return node
+    if cls == "Group":
+        node = Group()
+        _snapshot_defaults(node)
+        return node
+    path = _find_gizmo(cls)
+    if path is None:
+        raise RuntimeError("%s: Unknown command" % cls)
+    with open(path) as handle:
+        ops = _nk.parse_script(handle.read())
+    nodes = [op for op in ops if op[0] == "node"]
+    if not nodes or nodes[0][1].cls != "Gizmo":
+        raise RuntimeError("%s: not a gizmo (no 'Gizmo {' block)" % path)
+    gizmo = Gizmo(cls, path)
+    gizmo.addKnob(String_Knob("help"))
+    header = nodes[0][1]
+    _apply_block(gizmo, header)
+    inner = ops[ops.index(nodes[0]) + 1:]
+    _load_ops(inner, gizmo, callbacks=False, closing=True)
+    gizmo._max_inputs = len([n for n in gizmo._nodes if n.Class() == "Input"])
+    declared = header.get("inputs")
+    if declared is not None and int(declared) != gizmo._max_inputs:
+        raise RuntimeError("%s: 'inputs %s' but %d Input nodes" % (path, declared, gizmo._max_inputs))
+    _snapshot_defaults(gizmo)
+    return gizmo
+
+
+def _load_ops(ops, group, callbacks=True, closing=False):
+    """Create nodes in ``group`` from parsed script operations (stack semantics)."""
+    stack = []
+    variables = {}
+    created = []
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        i += 1
+        if op[0] == "version":
+            continue
+        if op[0] == "set":
+            variables[op[1]] = stack[-1] if stack else None
+        elif op[0] == "push":
+            if op[1] is not None and op[1] not in variables:
+                raise RuntimeError("push $%s: unknown variable" % op[1])
+            stack.append(variables[op[1]] if op[1] is not None else None)
+        elif op[0] == "end_group":
+            if not closing:
+                raise RuntimeError("end_group outside a group")
+            break
+        else:
+            block = op[1]
+            if block.cls == "Root":
+                _apply_block(group, block)
+                continue
+            if block.cls in ("Group", "Gizmo"):
+                raise _FakeLimit("fake nuke: nested Group blocks")
+            node = _build(block.cls)
+            group._adopt(node, block.get("name"))
+            _apply_block(node, block)
+            count = int(block.get("inputs", node.maxInputs()))
+            if count > node.maxInputs() and node.maxInputs() > 0:
+                raise RuntimeError("%s: inputs %d but it takes %d" % (node.name(), count, node.maxInputs()))
+            upstream = []
+            for _ in range(count):
+                if not stack:
+                    raise RuntimeError("%s: stack empty for its inputs (line %d)" % (node.name(), block.line))
+                upstream.append(stack.pop())
+            for index, source in enumerate(upstream):
+                if source is not None:
+                    node.setInput(index, source)
+            stack.append(node)
+            created.append(node)
+    if callbacks:
+        for node in created:
+            _fire("onCreate", node)
+    return created
+
+
+# -- callbacks -------------------------------------------------------------------------------------
+def _matching(kind, node):
+    for call, args, kwargs, node_class, only in list(_callbacks[kind]):
+        if node_class not in ("*", node.Class()):
+            continue
+        if only is not None and only is not node:
+            continue
+        yield call, args, kwargs
+
+
+def _fire(kind, node, knob=None):
+    for call, args, kwargs in _matching(kind, node):
+        _this.append((node, knob))
+        try:
+            call(*args, **kwargs)
+        finally:
+            _this.pop()
+
+
+def _fire_knob_changed(node, knob):
+    # As in Nuke, knobs set inside a knobChanged callback do not call it again.
+    _in_knob_changed.add(node)
+    try:
+        _fire("knobChanged", node, knob)
+    finally:
+        _in_knob_changed.discard(node)
+
+
+def addOnCreate(call, args=(), kwargs=None, nodeClass="*"):
+    _callbacks["onCreate"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addKnobChanged(call, args=(), kwargs=None, nodeClass="*", node=None):
+    _callbacks["knobChanged"].append((call, tuple(args), dict(kwargs or {}), nodeClass, node))
+
+
+def thisNode():
+    return _this[-1][0] if _this else _root
+
+
+def thisKnob():
+    return _this[-1][1] if _this else None
+
+
+# -- the node graph ----------------------------------------------------------------------------------
+def root():
+    return _root
+
+
+def createNode(node, knobs="", inpanel=True):
+    """Create a node of class ``node`` in the current group context."""
+    if knobs:
+        raise _FakeLimit("fake nuke: createNode knobs string")
+    group = _context[-1]
+    created = _build(node)
+    group._adopt(created)
+    _fire("onCreate", created)
+    if inpanel and GUI:
+        created.showControlPanel()
+    return created
+
+
+def toNode(s):
+    return _context[-1].node(s)
+
+
+def allNodes(filter=None, group=None, recurseGroups=False):
+    where = group if group is not None else _context[-1]
+    found = []
+    for node in where.nodes():
+        if filter is None or node.Class() == filter:
+            found.append(node)
+        if recurseGroups and isinstance(node, Group) and not isinstance(node, Gizmo):
+            found.extend(allNodes(filter, node, True))
+    return found
+
+
+def delete(n):
+    group = n._group
+    if group is None or n not in group._nodes:
+        raise ValueError("node already deleted")
+    group._nodes.remove(n)
+    for other in group._nodes:
+        other._inputs = [None if x is n else x for x in other._inputs]
+    n._group = None
+
+
+def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
+    """Render a Write node's frames ``start``..``end`` to real EXR files."""
+    node = toNode(nameOrNode) if isinstance(nameOrNode, str) else nameOrNode
+    if node is None or node.Class() != "Write":
+        raise RuntimeError("%s cannot be executed" % (nameOrNode if isinstance(nameOrNode, str) else node.name()))
+    if node["disable"].value():
+        raise RuntimeError("%s is disabled" % node.name())
+    if node._group is None:
+        raise RuntimeError("node was deleted")
+    for frame in range(int(start), int(end) + 1, int(incr)):
+        node._write_frame(frame)
+
+
+# -- UI-ish ---------------------------------------------------------------------------------------------
+def message(prompt):
+    _messages.append(prompt)
+
+
+class ProgressTask(object):
+    """A progress bar: ``isCancelled`` asks ``nuke._cancel_hook(task)`` when a test set it."""
+
+    def __init__(self, title):
+        self._title = title
+        self._messages = []
+        self._progress = []
+        _progress_tasks.append(self)
+
+    def setMessage(self, message):
+        self._messages.append(message)
+
+    def setProgress(self, progress):
+        if not isinstance(progress, int) or not 0 <= progress <= 100:
+            raise ValueError("progress must be an int in 0..100, got %r" % (progress,))
+        self._progress.append(progress)
+
+    def isCancelled(self):
+        return bool(_cancel_hook(self)) if _cancel_hook is not None else False
+
+
+def executeInMainThread(call, args=(), kwargs=None):
+    if not isinstance(args, tuple):
+        raise TypeError("args must be a tuple")
+    with _lock:
+        _main_queue.append((call, args, dict(kwargs or {})))
+
+
+class MenuItem(object):
+    def __init__(self, name, script=None, icon=None, shortcut=None):
+        self._name = name
+        self._script = script
+        self._icon = icon or ""
+        self._shortcut = shortcut or ""
+
+    def name(self):
+        return self._name
+
+    def script(self):
+        return self._script
+
+    def icon(self):
+        return self._icon
+
+    def shortcut(self):
+        return self._shortcut
+
+    def invoke(self):
+        if callable(self._script):
+            return self._script()
+        exec(self._script, {"nuke": sys.modules[__name__]})
+
+
+class Menu(MenuItem):
+    def __init__(self, name, icon=None):
+        MenuItem.__init__(self, name, icon=icon)
+        self._items = []
+
+    def items(self):
+        return list(self._items)
+
+    def findItem(self, name):
+        head, _, rest = name.partition("/")
+        for item in self._items:
+            if item.name() == head:
+                if rest:
+                    return item.findItem(rest) if isinstance(item, Menu) else None
+                return item
+        return None
+
+    def menu(self, name):
+        found = self.findItem(name)
+        return found if isinstance(found, Menu) else None
+
+    def addMenu(self, name, icon=None, index=None):
+        existing = self.menu(name)
+        if existing is not None:
+            return existing
+        child = Menu(name, icon)
+        self._items.append(child)
+        return child
+
+    def addCommand(self, name, command=None, shortcut=None, icon=None, tooltip=None, index=None,
+                   readonly=False, shortcutContext=None, tag=None, tagTarget=None):
+        if not GUI:
+            raise RuntimeError("menus exist only in the GUI")
+        head, _, rest = name.rpartition("/")
+        parent = self.addMenu(head) if head else self
+        item = MenuItem(rest, command, icon, shortcut)
+        parent._items.append(item)
+        return item
+
+
+def menu(name):
+    if not GUI:
+        raise RuntimeError("nuke.menu() needs the GUI")
+    if name not in _menus:
+        _menus[name] = Menu(name)
+    return _menus[name]
+
+
+# -- plugin path and scripts -------------------------------------------------------------------------
+def pluginAddPath(args, addToSysPath=True):
+    for folder in [args] if isinstance(args, str) else list(args):
+        _add_plugin_folder(folder)
+
+
+def pluginPath():
+    return list(_plugin_path)
+
+
+def scriptOpen(filename=None):
+    """Load a ``.nk`` script into the (empty) root, running onCreate callbacks."""
+    if _root.nodes():
+        raise _FakeLimit("fake nuke: scriptOpen with a script already open")
+    if not os.path.isfile(filename):
+        raise RuntimeError("%s: No such file or directory" % filename)
+    with open(filename) as handle:
+        text = handle.read()
+    try:
+        ops = _nk.parse_script(text)
+    except _nk.NkSyntaxError as exc:
+        raise RuntimeError("%s: %s" % (filename, exc)) from exc
+    _root["name"]._value = os.path.abspath(filename)
+    _load_ops(ops, _root)
+
+
+def scriptSave(filename=None):
+    """Write the root's nodes as a ``.nk`` script (gizmos by class and non-default knobs)."""
+    path = filename or _root["name"].value()
+    if not path:
+        raise RuntimeError("script has no name")
+    lines = ["#! %s -nx" % EXE_PATH, "version %s" % NUKE_VERSION_STRING.replace("v", " v"), "Root {", " inputs 0",
+             " name %s" % _nk.quote(os.path.abspath(path)),
+             " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value(), "}"]
+    ids = {}
+    for node in _root.nodes():
+        if isinstance(node, Group) and not isinstance(node, Gizmo):
+            raise _FakeLimit("fake nuke: saving Group nodes")
+        count = node.inputs()
+        for index in reversed(range(count)):
+            upstream = node.input(index)
+            if upstream is None:
+                lines.append("push 0")
+            elif upstream in ids:
+                lines.append("push $%s" % ids[upstream])
+            else:
+                raise _FakeLimit("fake nuke: saving a node before its input")
+        lines.append("%s {" % node.Class())
+        if count != node.maxInputs() or node.maxInputs() == 0:
+            lines.append(" inputs %d" % count)
+        for name in node._knob_order:
+            knob = node._knobs[name]
+            if name == "name" or "DO_NOT_WRITE" in getattr(knob, "_user_flags", ()):
+                continue
+            if isinstance(knob, (Tab_Knob, Script_Knob)) and not isinstance(knob, PyScript_Knob):
+                continue
+            script = knob.toScript()
+            if script != node._defaults.get(name):
+                lines.append(" %s %s" % (name, script))
+        lines.append(" name %s" % _nk.quote(node.name()))
+        lines.append("}")
+        ids[node] = "N%d" % (len(ids) + 1)
+        lines.append("set %s [stack 0]" % ids[node])
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    _root["name"]._value = os.path.abspath(path)
+    return True
+
+
+_reset()
+if os.environ.get("NUKE_PATH"):
+    _startup()

@@ -1,0 +1,158 @@
+"""``gizmos/LBSMatte.gizmo`` checked by a small parser: knobs, names the Python uses, scripts."""
+
+import ast
+import os
+import re
+
+import pytest
+from fake_nuke import nkscript
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import REPO
+
+GIZMO = os.path.join(REPO, "gizmos", "LBSMatte.gizmo")
+PLUGIN = os.path.join(REPO, "nuke_plugin")
+
+
+@pytest.fixture(scope="module")
+def gizmo():
+    with open(GIZMO) as handle:
+        text = handle.read()
+    ops = nkscript.parse_script(text)
+    blocks = [op[1] for op in ops if op[0] == "node"]
+    return {"text": text, "ops": ops, "header": blocks[0], "inner": blocks[1:]}
+
+
+def test_it_is_a_gizmo_with_plate_and_trimap_inputs(gizmo):
+    assert gizmo["header"].cls == "Gizmo"
+    assert gizmo["ops"][-1] == ("end_group",)
+    inputs = [b for b in gizmo["inner"] if b.cls == "Input"]
+    assert [(b.get("name"), int(b.get("number", "0"))) for b in inputs] == [("plate", 0), ("trimap", 1)]
+    assert gizmo["header"].get("inputs") == "2"
+
+
+def test_braces_balance_outside_escapes_and_strings(gizmo):
+    depth = 0
+    text = re.sub(r"\\.", "", gizmo["text"])  # escaped characters do not count
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if line.startswith("#"):
+            continue
+        for c in line:
+            depth += {"{": 1, "}": -1}.get(c, 0)
+            assert depth >= 0, f"unbalanced '}}' on line {line_no}"
+    assert depth == 0
+
+
+def test_knob_names_are_identifiers_and_unique(gizmo):
+    names = [k.name for k in gizmo["header"].user_knobs() if k.name]
+    assert len(names) == len(set(names)), "duplicate knob names"
+    for name in names:
+        assert re.match(r"^[a-z][a-z0-9_]*$", name), name
+    inner_names = [b.get("name") for b in gizmo["inner"]]
+    assert len(inner_names) == len(set(inner_names))
+
+
+def test_every_knob_the_python_uses_exists(gizmo, fake_nuke):
+    from nuke_plugin import node as lbs_node
+
+    knobs = dict((k.name, k) for k in gizmo["header"].user_knobs())
+    missing = [name for name in lbs_node.KNOBS if name not in knobs]
+    assert not missing, f"nuke_plugin.node.KNOBS names knobs the gizmo lacks: {missing}"
+    # and every node["..."] subscript in the plugin names one of them
+    used = set()
+    for filename in os.listdir(PLUGIN):
+        if not filename.endswith(".py"):
+            continue
+        tree = ast.parse(open(os.path.join(PLUGIN, filename)).read())
+        for sub in ast.walk(tree):
+            if (isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id in ("node", "n")
+                    and isinstance(sub.slice, ast.Constant) and isinstance(sub.slice.value, str)):
+                used.add((filename, sub.slice.value))
+    assert used, "found no knob access to check"
+    unknown = sorted((f, k) for f, k in used if k not in knobs)
+    assert not unknown, f"knobs read by the Python but absent from the gizmo: {unknown}"
+    unlisted = sorted(k for f, k in used if k not in lbs_node.KNOBS)
+    assert not unlisted, f"knobs used but not listed in nuke_plugin.node.KNOBS: {unlisted}"
+
+
+def test_knob_types(gizmo, fake_nuke):
+    codes = dict((k.name, k.code) for k in gizmo["header"].user_knobs())
+    expected = {"weights": 1, "weights_list": 4, "device": 4, "trimap_channel": 4, "colour": 4,
+                "premultiply": 6, "cache_dir": 2, "frame_range": 4, "first_frame": 3, "last_frame": 3,
+                "compute": 22, "clear_cache": 22, "troubleshoot": 22, "browse_weights": 22, "status": 26,
+                "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1}
+    assert dict((k, codes.get(k)) for k in expected) == expected
+    menus = dict((k.name, k.menu) for k in gizmo["header"].user_knobs() if k.code == 4)
+    from nuke_plugin import node as lbs_node
+
+    assert menus["device"] == list(lbs_node.DEVICES)
+    assert menus["trimap_channel"] == list(lbs_node.TRIMAP_CHANNELS)
+    assert menus["colour"] == list(lbs_node.COLOURS)
+    assert menus["weights_list"][0] == "default"
+    flags = dict((k.name, k.flags) for k in gizmo["header"].user_knobs())
+    assert "DO_NOT_WRITE" in flags["weights_list"]  # refilled on load; the value lives in weights
+    for name in ("result_file", "result_first", "result_last", "result_ready", "result_key"):
+        assert "INVISIBLE" in flags[name]
+
+
+def test_buttons_are_one_wrapped_call_into_nuke_plugin(gizmo, fake_nuke):
+    buttons = [k for k in gizmo["header"].user_knobs() if k.code == 22]
+    assert set(b.name for b in buttons) == {"compute", "clear_cache", "troubleshoot", "browse_weights"}
+    for button in buttons:
+        tree = ast.parse(button.value)
+        assert len(tree.body) == 1 and isinstance(tree.body[0], ast.Try), button.name
+        body = tree.body[0].body
+        calls = [n for n in body if isinstance(n, ast.Expr)]
+        assert len(calls) == 1, f"{button.name}: one call into nuke_plugin"
+        assert ast.unparse(calls[0]).startswith("nuke_plugin.buttons.")
+        assert "nuke.thisNode()" in ast.unparse(calls[0])
+        handler = tree.body[0].handlers[0]
+        assert ast.unparse(handler.type) == "Exception"
+        assert "nuke.message" in ast.unparse(handler)
+        from nuke_plugin import buttons as plugin_buttons
+
+        assert hasattr(plugin_buttons, ast.unparse(calls[0]).split(".")[2].split("(")[0])
+
+
+def test_internal_read_follows_hidden_knobs(gizmo, fake_nuke):
+    reads = [b for b in gizmo["inner"] if b.cls == "Read"]
+    assert len(reads) == 1
+    read = reads[0]
+    from nuke_plugin import node as lbs_node
+
+    assert read.get("name") == lbs_node.RESULT_READ
+    assert read.get("file") == "[value parent.result_file]"
+    assert read.get("first") == "{parent.result_first}"
+    assert read.get("last") == "{parent.result_last}"
+    assert read.get("disable") == "{!parent.result_ready}"
+    assert read.get("before") == read.get("after") == "black"  # no held frame outside the range
+    assert read.get("raw") == "true"
+    # stack: Output takes the node pushed just before it, the Read
+    names = [op[1].cls for op in gizmo["ops"] if op[0] == "node"]
+    assert names[-2:] == ["Read", "Output"]
+
+
+def test_no_absolute_paths(gizmo):
+    for line in gizmo["text"].splitlines():
+        if line.startswith("#"):
+            continue
+        assert not re.search(r"(^|[\s\"'])(/[A-Za-z]|[A-Za-z]:[\\/]|\\\\)", line), f"absolute path in: {line}"
+        assert "/home/" not in line and "/Users/" not in line and "/work/" not in line
+
+
+def test_the_fake_builds_it_as_nuke_would(fake_nuke):
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    assert node.maxInputs() == 2
+    assert node["weights_list"].values()[0] == "default"  # onCreate ran (init.py callbacks)
+    assert node["premultiply"].value() is True
+    assert node["status"].value() == "not computed"
+    assert node.node("Result")["disable"].value() is True
+
+
+def test_parser_rejects_what_nuke_would_misread():
+    with pytest.raises(nkscript.NkSyntaxError, match="unescaped"):
+        nkscript.parse_script('Gizmo {\n help "see [this]"\n}\n')
+    with pytest.raises(nkscript.NkSyntaxError, match="unbalanced"):
+        nkscript.parse_script("Gizmo {\n addUserKnob {1 a}\n")
+    with pytest.raises(nkscript.NkSyntaxError, match="unbalanced"):
+        nkscript.parse_script("Gizmo {\n}\n}\n")
+    assert nkscript.quote('a "b" [c] $d') == '"a \\"b\\" \\[c\\] \\$d"'

@@ -1,0 +1,228 @@
+"""The fake ``nuke`` is strict and true to the ``types-nuke`` stubs, and its images are real."""
+
+import ast
+import glob
+import os
+import types
+
+import numpy as np
+import pytest
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import read_exr, write_exr
+
+
+def _stub_dir():
+    import site
+
+    for base in site.getsitepackages() + [site.getusersitepackages()]:
+        path = os.path.join(base, "nuke-stubs")
+        if os.path.isdir(path):
+            return path
+    pytest.skip("types-nuke is not installed")
+
+
+def _stub_namespace():
+    """Module-level names and class attributes (with bases) of the stubs' ``nuke`` package."""
+    folder = _stub_dir()
+    names = set()
+    classes = {}
+    bases = {}
+    for path in glob.glob(os.path.join(folder, "*.pyi")):
+        tree = ast.parse(open(path).read())
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                attrs = classes.setdefault(node.name, set())
+                bases.setdefault(node.name, [b.id for b in node.bases if isinstance(b, ast.Name)])
+                for item in node.body:
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        attrs.add(item.name)
+                    elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                        attrs.add(item.target.id)
+                names.add(node.name)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+            elif isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+
+    def all_attrs(name, seen=()):
+        attrs = set(classes.get(name, ()))
+        for base in bases.get(name, ()):
+            if base not in seen:
+                attrs |= all_attrs(base, seen + (name,))
+        return attrs
+
+    return names, dict((name, all_attrs(name)) for name in classes)
+
+
+def test_every_public_name_of_the_fake_exists_in_the_stubs(fake_nuke):
+    names, classes = _stub_namespace()
+    offered = [n for n, v in vars(fake_nuke).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)]
+    assert offered, "the fake offers nothing"
+    missing = sorted(set(offered) - names)
+    assert not missing, f"the fake nuke offers names Nuke does not have: {missing}"
+    for name in offered:
+        value = getattr(fake_nuke, name)
+        if not isinstance(value, type):
+            continue
+        public = set(a for c in value.__mro__ if c is not object for a in vars(c) if not a.startswith("_"))
+        extra = sorted(public - classes[name])
+        assert not extra, f"fake nuke.{name} has {extra}, which the stubs' {name} lacks"
+
+
+def test_unknown_names_raise(fake_nuke):
+    with pytest.raises(AttributeError):
+        fake_nuke.createNodes  # noqa: B018 - a typo must fail
+    read = fake_nuke.createNode("Read", inpanel=False)
+    with pytest.raises(NameError):
+        read["fille"]
+    assert read.knob("fille") is None
+    with pytest.raises(AttributeError):
+        read.nodes  # noqa: B018 - a Read is not a group
+    with pytest.raises(RuntimeError, match="Unknown command"):
+        fake_nuke.createNode("NoSuchNode", inpanel=False)
+
+
+def test_knobs_are_typed(fake_nuke):
+    write = fake_nuke.createNode("Write", inpanel=False)
+    with pytest.raises(ValueError):
+        write["datatype"].setValue("8 bit")
+    with pytest.raises(TypeError):
+        write["file"].setValue(3)
+    with pytest.raises(TypeError):
+        write["first"].setValue("1")
+    write["datatype"].setValue("32 bit float")
+    assert write["datatype"].value() == "32 bit float"
+
+
+def test_groups_give_context_and_names(fake_nuke):
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    assert node.Class() == "LBSMatte" and node.name() == "LBSMatte1"
+    assert [n.name() for n in node.nodes()] == ["plate", "trimap", "Result", "Output1"]
+    with node:
+        inner = fake_nuke.createNode("Dot", inpanel=False)
+        assert fake_nuke.toNode("Result") is node.node("Result")
+    assert inner.parent() is node and inner.fullName() == "LBSMatte1.Dot1"
+    assert fake_nuke.toNode("LBSMatte1.Result") is node.node("Result")
+    assert fake_nuke.toNode("Result") is None
+    node.begin()
+    node.end()
+    with pytest.raises(RuntimeError):
+        node.end()
+    fake_nuke.delete(inner)
+    assert node.node("Dot1") is None
+
+
+def test_execute_writes_real_exr_frames_from_the_upstream_image(fake_nuke, sequences, tmp_path):
+    read = fake_nuke.createNode("Read", inpanel=False)
+    read["file"].setValue(sequences["plate"])
+    read["first"].setValue(1001)
+    read["last"].setValue(1003)
+    write = fake_nuke.createNode("Write", inpanel=False)
+    write.setInput(0, read)
+    write["file"].setValue(str(tmp_path / "out" / "copy.####.exr"))
+    write["file_type"].setValue("exr")
+    write["channels"].setValue("rgba")
+    write["datatype"].setValue("32 bit float")
+    with pytest.raises(RuntimeError, match="No such file"):
+        fake_nuke.execute(write, 1001, 1001)
+    (tmp_path / "out").mkdir()
+    fake_nuke.execute(write, 1001, 1002)
+    source, _ = read_exr(sequences["plate"].replace("####", "1002"))
+    copy, names = read_exr(str(tmp_path / "out" / "copy.1002.exr"))
+    assert names == ["R", "G", "B", "A"]
+    np.testing.assert_array_equal(copy[:, :, :3], source)
+    assert np.all(copy[:, :, 3] == 0)  # Nuke writes a channel the input lacks as black
+    assert not (tmp_path / "out" / "copy.1003.exr").exists()
+
+
+def test_read_follows_expressions_of_its_group(fake_nuke, sequences):
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    read = node.node("Result")
+    assert read["disable"].value() is True and read["disable"].hasExpression()
+    assert node.channels() == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
+    node["result_file"].setValue(sequences["trimap"])
+    node["result_first"].setValue(1001)
+    node["result_last"].setValue(1003)
+    node["result_ready"].setValue(True)
+    assert read["file"].evaluate() == sequences["trimap"]
+    assert (read.firstFrame(), read.lastFrame()) == (1001, 1003)
+    assert node.channels() == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
+    assert node.firstFrame() == 1001
+
+
+def test_knob_changed_fires_with_the_panel_open_and_not_recursively(fake_nuke):
+    seen = []
+
+    def changed():
+        knob = fake_nuke.thisKnob()
+        seen.append(knob.name())
+        if knob.name() == "device":
+            fake_nuke.thisNode()["colour"].setValue("srgb")  # no nested callback for this
+
+    fake_nuke.addKnobChanged(changed, nodeClass="LBSMatte")
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    node["device"].setValue("cpu")
+    assert seen == []
+    node.showControlPanel()
+    node["device"].setValue("cuda")
+    read = fake_nuke.createNode("Read", inpanel=False)
+    node.setInput(0, read)
+    assert seen == ["showPanel", "device", "inputChange"]
+    assert node["colour"].value() == "srgb"
+
+
+def test_script_round_trip(fake_nuke, sequences, tmp_path):
+    read = fake_nuke.createNode("Read", inpanel=False)
+    read["file"].setValue(sequences["plate"])
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    node.setInput(0, read)
+    node["weights"].setValue("show [x] $HOME {a}")
+    node["device"].setValue("cpu")
+    path = str(tmp_path / "shot.nk")
+    fake_nuke.scriptSave(path)
+    text = open(path).read()
+    assert "weights_list" not in text  # DO_NOT_WRITE
+    assert "device cpu" in text
+    fake_nuke._reset()
+    fake_nuke._startup()
+    fake_nuke.scriptOpen(path)
+    again = fake_nuke.toNode("LBSMatte1")
+    assert again["weights"].value() == "show [x] $HOME {a}"
+    assert again["device"].value() == "cpu"
+    assert again.input(0) is fake_nuke.toNode("Read1") and again.input(1) is None
+    assert fake_nuke.root()["name"].value() == path
+
+
+def test_layers_progress_and_main_thread_queue(fake_nuke):
+    layer = fake_nuke.Layer("fg", ["fg.red", "fg.green", "fg.blue"])
+    assert layer.channels() == ["fg.red", "fg.green", "fg.blue"]
+    with pytest.raises(ValueError):
+        fake_nuke.Layer("fg", ["fg.red"])
+    task = fake_nuke.ProgressTask("x")
+    with pytest.raises(ValueError):
+        task.setProgress(101)
+    assert not task.isCancelled()
+    fake_nuke._cancel_hook = lambda t: True
+    assert task.isCancelled()
+    calls = []
+    fake_nuke.executeInMainThread(calls.append, args=(1,))
+    assert calls == []
+    fake_nuke._run_main_queue()
+    assert calls == [1]
+
+
+def test_write_refuses_what_the_fake_cannot_do(fake_nuke, tmp_path):
+    constant = tmp_path / "c.exr"
+    write_exr(str(constant), np.ones((2, 2, 3), np.float32), ["R", "G", "B"])
+    read = fake_nuke.createNode("Read", inpanel=False)
+    read["file"].setValue(str(constant))
+    write = fake_nuke.createNode("Write", inpanel=False)
+    write.setInput(0, read)
+    write["file"].setValue(str(tmp_path / "x.png"))
+    write["file_type"].setValue("png")
+    with pytest.raises(NotImplementedError):
+        fake_nuke.execute(write, 1, 1)
+    with pytest.raises(RuntimeError, match="cannot be executed"):
+        fake_nuke.execute(read, 1, 1)
