@@ -32,11 +32,16 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from collections.abc import Callable
 
 import numpy as np
 
 from core.errors import InputError
+
+log = logging.getLogger(__name__)
 
 Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -73,7 +78,13 @@ def _solve(solver: Callable[..., np.ndarray], image: np.ndarray, trimap: np.ndar
         return tri.astype(np.float32)
     if not (has_fg and has_bg):
         return np.where(unknown, 1.0 if has_fg else 0.0, tri).astype(np.float32)
-    alpha = solver(img, tri)
+    # pymatting prints "PERFORMANCE WARNING" lines when its incomplete-Cholesky preconditioner
+    # needs a retry; keep them out of the tables on stdout.
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        alpha = solver(img, tri)
+    if captured.getvalue().strip():
+        log.debug("%s: %s", getattr(solver, "__name__", "solver"), captured.getvalue().strip())
     return _finish(alpha, tri)
 
 

@@ -268,8 +268,7 @@ def evaluate_dataset(
     progress:
         Show a tqdm progress bar on stderr.
     stream:
-        Where the tables are printed (default stdout); ``None`` and not printing is not possible,
-        pass ``open(os.devnull, "w")`` to silence them.
+        Where the tables are printed (default stdout).
 
     Returns
     -------
@@ -513,11 +512,23 @@ def _check_writable(folder: Path) -> None:
 def _write_json(path: Path, results: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(results, indent=2, allow_nan=False, default=_jsonable) + "\n", encoding="utf-8")
+        text = json.dumps(_finite(results), indent=2, allow_nan=False, default=_jsonable)
+        tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc}") from exc
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN/inf floats replaced by None (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _jsonable(value: Any) -> Any:
