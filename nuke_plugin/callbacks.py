@@ -21,7 +21,10 @@ def register():
     """Register the callbacks for the ``LBSMatte`` class and the ``fg``/``bg`` layers."""
     nuke.addOnCreate(on_create, nodeClass=NODE_CLASS)
     nuke.addKnobChanged(on_knob_changed, nodeClass=NODE_CLASS)
-    lbs_node.register_layers()
+    try:
+        lbs_node.register_layers()
+    except Exception:  # Nuke reads the layers from the EXR anyway; only their names are at stake
+        _warn("registering the fg and bg layers")
 
 
 def _warn(what):

@@ -13,16 +13,12 @@ since results are written atomically none is ever half-written.
 
 import collections
 import os
+import queue
 import re
 import signal
 import subprocess
 import threading
 import time
-
-try:
-    import queue
-except ImportError:  # pragma: no cover - Python 2 is not supported, this keeps linters calm
-    import Queue as queue  # type: ignore
 
 PROGRESS_RE = re.compile(r"^LBSMATTE PROGRESS (-?\d+) (\d+)/(\d+)\s*$")
 ERROR_PREFIX = "ERROR:"

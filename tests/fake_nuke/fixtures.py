@@ -132,7 +132,7 @@ def lbs_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(bundles))
     monkeypatch.setenv("LBSMATTE_CACHE", str(cache))
     monkeypatch.setenv("FAKE_CLI_LOG", str(log))
-    for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH"):
+    for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH", "FAKE_CLI_TOUCH"):
         monkeypatch.delenv(name, raising=False)
     return {"python": python, "bundles": str(bundles), "cache": str(cache), "log": str(log), "tmp": tmp_path}
 
@@ -143,6 +143,44 @@ def cli_calls(env):
         return []
     with open(env["log"]) as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_shot(path, seq, node_name="LBSMatte1", weights="testbundle", first=FRAMES[0], last=FRAMES[1]):
+    """A .nk script as Nuke writes one: plate and trimap Reads into an LBSMatte node."""
+    text = """#! /usr/local/Nuke15.1v1/Nuke15.1 -nx
+version 15.1 v1
+Root {
+ inputs 0
+ name "%(path)s"
+ first_frame %(first)d
+ last_frame %(last)d
+}
+Read {
+ inputs 0
+ file "%(plate)s"
+ first %(first)d
+ last %(last)d
+ name Plate
+}
+set N1 [stack 0]
+Read {
+ inputs 0
+ file "%(trimap)s"
+ first %(first)d
+ last %(last)d
+ name Trimap
+}
+push $N1
+LBSMatte {
+ inputs 2
+ weights "%(weights)s"
+ name %(node)s
+}
+""" % {"path": path, "first": first, "last": last, "plate": seq["plate"], "trimap": seq["trimap"],  # noqa: UP031
+       "weights": weights, "node": node_name}
+    with open(path, "w") as handle:
+        handle.write(text)
+    return str(path)
 
 
 def make_graph(nuke, seq, first=FRAMES[0], last=FRAMES[1], weights="testbundle"):

@@ -1,0 +1,177 @@
+"""The Nuke layer inside a real Nuke (``nuke -t``).
+
+Skipped unless ``LBSMATTE_NUKE_EXE`` names a Nuke executable (marker ``nuke``); it has NOT run
+in CI, where Nuke cannot be installed. Run it on a workstation with a Nuke licence::
+
+    LBSMATTE_NUKE_EXE=/usr/local/Nuke15.1v1/Nuke15.1 python -m pytest tests/nuke_real -m nuke -v
+
+What it settles that the fake cannot: that Nuke parses the gizmo as written (knob types, the
+expressions and TCL driving the internal Read), that an EXR's ``fg.R`` reads as ``fg.red``, that
+baking the same inputs twice hashes the same (no time stamp slips into the key), and the farm
+path: ``batch.py`` end to end with the real core, exit status through ``sys.exit``, and a comp
+render (``nuke -X``) reading the cache after the script was saved.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from fake_nuke.fixtures import REPO, read_exr, write_exr, write_shot  # noqa: E402
+
+NUKE = os.environ.get("LBSMATTE_NUKE_EXE", "")
+pytestmark = [pytest.mark.nuke, pytest.mark.skipif(not NUKE, reason="set LBSMATTE_NUKE_EXE to a Nuke executable")]
+
+
+def run_nuke(args, tmp_path, env=None, timeout=600):
+    environment = dict(os.environ, NUKE_PATH=REPO)
+    environment.update(env or {})
+    return subprocess.run([NUKE, "-t"] + list(args), env=environment, capture_output=True, text=True,
+                          timeout=timeout, cwd=str(tmp_path))
+
+
+def run_python_in_nuke(code, tmp_path, env=None, args=()):
+    """Run ``code`` in ``nuke -t``; returns the JSON it printed after ``RESULT ``."""
+    script = tmp_path / "check.py"
+    script.write_text(textwrap.dedent(code))
+    done = run_nuke([str(script)] + list(args), tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, done.stdout + done.stderr
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.fixture
+def shot(tmp_path):
+    folder = tmp_path / "shot"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for frame in (1001, 1002):
+        write_exr(str(folder / f"plate.{frame}.exr"), rng.uniform(0, 1.5, (48, 64, 3)), ["R", "G", "B"])
+        trimap = np.zeros((48, 64), np.float32)
+        trimap[:, 20:] = 0.5
+        trimap[:, 44:] = 1.0
+        write_exr(str(folder / f"trimap.{frame}.exr"), np.stack([trimap] * 4, axis=2), ["R", "G", "B", "A"])
+    return {"plate": str(folder / "plate.####.exr"), "trimap": str(folder / "trimap.####.exr")}
+
+
+def test_the_gizmo_as_nuke_parses_it(tmp_path):
+    result = run_python_in_nuke("""
+        import json, nuke
+        n = nuke.createNode("LBSMatte", inpanel=False)
+        read = n.node("Result")
+        print("RESULT " + json.dumps({
+            "class": n.Class(), "inputs": n.maxInputs(),
+            "knobs": dict((k, n[k].Class()) for k in n.knobs()),
+            "weights_list": n["weights_list"].values(),
+            "read_disabled": read["disable"].value(), "read_before": read["before"].value(),
+            "callbacks": "LBSMatte" in str(nuke.callbacks.onCreates),
+            "layers": nuke.layers(),
+        }))
+    """, tmp_path)
+    assert result["class"] == "LBSMatte" and result["inputs"] == 2
+    knobs = result["knobs"]
+    from nuke_plugin import node as lbs_node
+
+    for name in lbs_node.KNOBS:
+        assert name in knobs, name
+    assert knobs["weights"] == "String_Knob" and knobs["weights_list"] == "Enumeration_Knob"
+    assert knobs["status"] == "Text_Knob" and knobs["compute"] == "PyScript_Knob"
+    assert knobs["cache_dir"] == "File_Knob" and knobs["premultiply"] == "Boolean_Knob"
+    assert result["weights_list"][0] == "default"
+    assert result["read_disabled"] is True and result["read_before"] == "black"
+    assert result["callbacks"] and "fg" in result["layers"] and "bg" in result["layers"]
+
+
+def test_the_read_follows_the_hidden_knobs_and_names_layers_as_expected(tmp_path):
+    out = tmp_path / "res"
+    out.mkdir()
+    for frame in (1001, 1002):
+        pixels = np.zeros((8, 8, 10), np.float32)
+        pixels[..., 4] = 0.25 * (frame - 1000)  # fg.R
+        write_exr(str(out / f"lbsmatte.{frame}.exr"), pixels,
+                  ["R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"])
+    result = run_python_in_nuke("""
+        import json, sys, nuke
+        n = nuke.createNode("LBSMatte", inpanel=False)
+        n["result_file"].setValue(sys.argv[1])
+        n["result_first"].setValue(1001)
+        n["result_last"].setValue(1002)
+        n["result_ready"].setValue(True)
+        n.node("Result")["reload"].execute()
+        print("RESULT " + json.dumps({
+            "file": n.node("Result")["file"].evaluate(), "channels": n.channels(),
+            "first": n.node("Result")["first"].value(), "fg_red": n.sample("fg.red", 4.5, 4.5, frame=1002),
+        }))
+    """, tmp_path, args=[str(out / "lbsmatte.####.exr")])
+    assert result["file"] == str(out / "lbsmatte.####.exr") and result["first"] == 1001
+    assert {"fg.red", "fg.green", "fg.blue", "bg.red", "bg.green", "bg.blue", "rgba.alpha"} <= set(result["channels"])
+    assert result["fg_red"] == pytest.approx(0.5)
+
+
+def test_baking_the_same_inputs_twice_gives_the_same_key(tmp_path, shot):
+    result = run_python_in_nuke("""
+        import json, sys, nuke
+        from nuke_plugin import cache, node as lbs_node
+        plate = nuke.nodes.Read(file=sys.argv[1], first=1001, last=1002)
+        trimap = nuke.nodes.Read(file=sys.argv[2], first=1001, last=1002)
+        n = nuke.createNode("LBSMatte", inpanel=False)
+        n.setInput(0, plate)
+        n.setInput(1, trimap)
+        keys = []
+        for name in ("a", "b"):
+            folder = sys.argv[3] + "/" + name
+            p, t = lbs_node.bake(n, folder, 1001, 1002)
+            keys.append(cache.hash_inputs(p, t, [1001, 1002]))
+        print("RESULT " + json.dumps({"same": keys[0] == keys[1], "nodes": [x.Class() for x in nuke.allNodes()]}))
+    """, tmp_path, args=[shot["plate"], shot["trimap"], str(tmp_path / "bake")])
+    assert result["same"], "a time stamp or other volatile header slipped into the baked EXR hash"
+    assert "Write" not in result["nodes"], "temporary Write nodes left behind"
+    baked, names = read_exr(str(tmp_path / "bake" / "a" / "trimap.1001.exr"))
+    assert names == ["R", "G", "B", "A"]
+    plate, _ = read_exr(shot["plate"].replace("####", "1001"))
+    np.testing.assert_allclose(read_exr(str(tmp_path / "bake" / "a" / "plate.1001.exr"))[0], plate, atol=1e-3)
+
+
+def test_batch_end_to_end_then_a_comp_render_reads_the_cache(tmp_path, shot, small_bundle):
+    script = write_shot(str(tmp_path / "shot.nk"), shot, weights=str(small_bundle.path), first=1001, last=1002)
+    env = {"LBSMATTE_PYTHON": sys.executable, "LBSMATTE_ALLOW_UNTRAINED": "1",
+           "LBSMATTE_CACHE": str(tmp_path / "cache")}
+    done = run_nuke([os.path.join(REPO, "nuke_plugin", "batch.py"), script, "--node", "LBSMatte1",
+                     "--frames", "1001-1002"], tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LBSMATTE PROGRESS 1002 2/2" in done.stdout and "LBSMATTE SAVED" in done.stdout
+    missing = run_nuke([os.path.join(REPO, "nuke_plugin", "batch.py"), script, "--node", "Nope"], tmp_path, env)
+    assert missing.returncode == 2 and "ERROR: " in missing.stdout  # sys.exit reaches the shell
+
+    run_python_in_nuke("""
+        import json, sys, nuke
+        nuke.scriptOpen(sys.argv[1])
+        w = nuke.nodes.Write(file=sys.argv[2], file_type="exr", channels="all", name="WriteComp")
+        w.setInput(0, nuke.toNode("LBSMatte1"))
+        nuke.scriptSaveAs(sys.argv[3])
+        print("RESULT " + json.dumps({}))
+    """, tmp_path, args=[script, str(tmp_path / "comp.####.exr"), str(tmp_path / "comp.nk")])
+    render = subprocess.run([NUKE, "-X", "WriteComp", "-F", "1001-1002", str(tmp_path / "comp.nk")],
+                            env=dict(os.environ, NUKE_PATH=os.path.join(REPO, "gizmos")),  # no Python needed
+                            capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert render.returncode == 0, render.stdout + render.stderr
+    pixels, names = read_exr(str(tmp_path / "comp.1002.exr"))
+    assert {"R", "G", "B", "A"} <= set(names) and any(n.startswith("fg.") for n in names)
+
+
+def test_a_broken_install_does_not_stop_nuke(tmp_path):
+    lonely = tmp_path / "plugin"
+    lonely.mkdir()
+    (lonely / "init.py").write_text(open(os.path.join(REPO, "init.py")).read())  # nuke_plugin not beside it
+    (tmp_path / "hello.py").write_text("print('STARTED')\n")
+    done = subprocess.run([NUKE, "-t", str(tmp_path / "hello.py")],
+                          env=dict(os.environ, NUKE_PATH=str(lonely), PYTHONPATH=""),
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert done.returncode == 0 and "STARTED" in done.stdout
+    assert "LBSMatte: not loaded" in done.stderr + done.stdout

@@ -1,0 +1,105 @@
+"""The farm entry ``nuke -t nuke_plugin/batch.py shot.nk --node N --frames A-B``."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, write_shot
+
+from nuke_plugin import batch
+
+
+@pytest.fixture
+def shot(tmp_path, sequences):
+    return write_shot(str(tmp_path / "shot.nk"), sequences)
+
+
+def _reopen(nuke, path):
+    nuke._reset()
+    nuke._startup()
+    nuke.scriptOpen(path)
+    return nuke.toNode("LBSMatte1")
+
+
+def test_precompute_saves_the_script_and_reruns_hit_the_cache(fake_nuke, lbs_env, shot, capsys):
+    assert batch.main([shot, "--node", "LBSMatte1", "--frames", "1001-1003"]) == batch.EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if line.startswith("LBSMATTE PROGRESS")] == [
+        "LBSMATTE PROGRESS 1001 1/3", "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
+    assert any(line.startswith("LBSMATTE RESULT ") and line.endswith("/lbsmatte.####.exr") for line in out)
+    assert f"LBSMATTE SAVED {shot}" in out
+    assert not [line for line in out if line.startswith("ERROR")]
+
+    node = _reopen(fake_nuke, shot)  # what the comp render (nuke -X) will load
+    read = node.node("Result")
+    assert read["disable"].value() is False
+    assert (read.firstFrame(), read.lastFrame()) == (1001, 1003)
+    assert os.path.isfile(read["file"].evaluate().replace("####", "1002"))
+    assert "fg.red" in node.channels()
+
+    stamp = os.stat(shot).st_mtime_ns
+    fake_nuke._reset()
+    fake_nuke._startup()
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_OK  # the node's own range
+    out = capsys.readouterr().out
+    assert out.count("LBSMATTE PROGRESS") == 3 and "LBSMATTE CACHE 3 of 3" in out
+    assert "SAVED" not in out and os.stat(shot).st_mtime_ns == stamp
+    assert len(cli_calls(lbs_env)) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--node", "LBSMatte1"], "does not exist"),
+    (["SHOT", "--frames", "1001-1003"], "--node"),
+    (["SHOT", "--node", "LBSMatte1", "--frames", "10-x"], "frames must look like"),
+    (["SHOT", "--node", "LBSMatte1", "--frames", "1003-1001"], "empty"),
+    (["SHOT", "--node", "Nope"], "no LBSMatte node named 'Nope' (found: LBSMatte1)"),
+    (["SHOT", "--node", "Plate"], "no LBSMatte node named 'Plate'"),
+])
+def test_usage_errors_exit_2(fake_nuke, lbs_env, shot, capsys, args, message):
+    args = [shot if a == "SHOT" else a for a in args]
+    if args[0] == "--node":
+        args = [shot + ".missing"] + args
+    assert batch.main(args) == batch.EXIT_USAGE
+    out = capsys.readouterr().out
+    assert out.startswith("ERROR: ") and message in out
+    assert cli_calls(lbs_env) == []
+
+
+def test_failed_frames_exit_1_and_say_which(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    before = open(shot).read()
+    assert batch.main([shot, "--node", "LBSMatte1", "--no-save"]) == batch.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "ERROR: frame 1002" in out and "ERROR: 1 of 3 frames not computed: 1002" in out
+    assert open(shot).read() == before
+
+
+def test_a_script_saved_meanwhile_is_not_overwritten(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+    monkeypatch.setenv("FAKE_CLI_TOUCH", shot)
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_NOT_SAVED
+    out = capsys.readouterr().out
+    assert "was saved by someone else while this job ran: not saved" in out
+    assert open(shot).read().endswith("# saved by someone else\n")
+
+
+def test_a_bad_setting_fails_cleanly(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    path = write_shot(str(tmp_path / "bad.nk"), sequences, weights="no_such_bundle")
+    assert batch.main([path, "--node", "LBSMatte1"]) == batch.EXIT_FAILED
+    assert "ERROR: weights bundle 'no_such_bundle' not found" in capsys.readouterr().out
+
+
+def test_as_a_separate_process(lbs_env, sequences, tmp_path):
+    """``python nuke_plugin/batch.py`` with the fake nuke on PYTHONPATH, as ``nuke -t`` runs it."""
+    shot = write_shot(str(tmp_path / "proc.nk"), sequences)
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO)
+    script = os.path.join(REPO, "nuke_plugin", "batch.py")
+    done = subprocess.run([sys.executable, script, shot, "--node", "LBSMatte1", "--frames", "1001-1002"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "LBSMATTE PROGRESS 1001 1/2" in lines and "LBSMATTE PROGRESS 1002 2/2" in lines
+    failed = subprocess.run([sys.executable, script, shot, "--node", "Missing"],
+                            env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert failed.returncode == 2 and failed.stdout.startswith("ERROR: ")

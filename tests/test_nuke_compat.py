@@ -1,0 +1,85 @@
+"""nuke_plugin, init.py and menu.py import under Nuke 13's Python 3.7 with only the standard
+library, ``nuke`` and the Qt binding."""
+
+import ast
+import io
+import os
+import re
+import sys
+import tokenize
+
+import pytest
+from fake_nuke.fixtures import REPO
+
+FILES = sorted(
+    [os.path.join(REPO, "nuke_plugin", f) for f in os.listdir(os.path.join(REPO, "nuke_plugin")) if f.endswith(".py")]
+    + [os.path.join(REPO, "init.py"), os.path.join(REPO, "menu.py")]
+)
+#: Standard-library modules newer than 3.7 (sys.stdlib_module_names is 3.11's list).
+NEWER_STDLIB = {"tomllib", "zoneinfo", "graphlib", "_zoneinfo"}
+ALLOWED = {"nuke", "nuke_plugin", "PySide2", "PySide6", "core"}
+#: Calls and names that do not exist in Python 3.7.
+NEWER_API = ("removeprefix(", "removesuffix(", "functools.cache(", "cached_property", "math.prod(",
+             "shlex.join(", "missing_ok=", "dirs_exist_ok=", "TypedDict", "Literal[", "Protocol", "Final[",
+             "importlib.metadata", "is_relative_to(", "str | None", "int | None")
+
+
+def _rel(path):
+    return os.path.relpath(path, REPO)
+
+
+@pytest.mark.parametrize("path", FILES, ids=_rel)
+def test_python_37_syntax(path):
+    source = open(path).read()
+    tree = ast.parse(source, filename=path, feature_version=(3, 7))
+    for node in ast.walk(tree):
+        assert not isinstance(node, ast.NamedExpr), f"walrus in {_rel(path)}"
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            assert not args.posonlyargs, f"positional-only parameters in {_rel(path)}"
+            for annotation in [a.annotation for a in args.args + args.kwonlyargs] + [node.returns]:
+                if annotation is not None:
+                    text = ast.unparse(annotation)
+                    assert not re.match(r"^(list|dict|tuple|set|type)\[", text), f"{_rel(path)}: {text}"
+                    assert "|" not in text, f"{_rel(path)}: {text}"
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.STRING and re.match(r"^[rbuRBU]*[fF]", token.string):
+            assert not re.search(r"=\s*(![rsa])?(:[^}]*)?}", token.string), f"f-string '=' in {_rel(path)}"
+    for api in NEWER_API:
+        assert api not in source, f"{_rel(path)} uses {api} (not in Python 3.7)"
+
+
+@pytest.mark.parametrize("path", FILES, ids=_rel)
+def test_imports_are_stdlib_nuke_or_own(path):
+    tree = ast.parse(open(path).read())
+    stdlib = set(sys.stdlib_module_names) - NEWER_STDLIB
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module.split(".")[0]]
+        else:
+            continue
+        for name in names:
+            assert name in stdlib or name in ALLOWED, f"{_rel(path)} imports {name}"
+            if name == "core":  # only interpreter.write_config, which runs outside Nuke at install time
+                assert _rel(path) == os.path.join("nuke_plugin", "interpreter.py")
+            if name in ("PySide2", "PySide6"):
+                assert _rel(path) == os.path.join("nuke_plugin", "qt.py"), "Qt only through nuke_plugin/qt.py"
+
+
+def test_no_module_imports_torch_or_core_at_import_time():
+    """Importing every module with the fake nuke pulls in neither torch nor core."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, {!r})\n"
+            "import nuke_plugin.batch, nuke_plugin.buttons, nuke_plugin.callbacks, nuke_plugin.compute, "
+            "nuke_plugin.troubleshoot, nuke_plugin.bundles, nuke_plugin.exr\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'core', 'numpy', 'OpenImageIO'))\n"
+            "print(bad)".format(os.path.join(REPO, "tests", "fake_nuke")))
+    env = dict(os.environ)
+    env.pop("NUKE_PATH", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    # the fake nuke itself uses numpy and OpenImageIO; nuke_plugin must not add torch or core
+    assert "torch" not in done.stdout and "'core" not in done.stdout, done.stdout

@@ -1,0 +1,102 @@
+"""The weights panel, offscreen with PySide6, and the Qt shim (PySide2 first, then PySide6)."""
+
+import os
+import runpy
+import sys
+
+import pytest
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import REPO, write_test_bundle
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+QtWidgets = pytest.importorskip("PySide6.QtWidgets")
+
+from nuke_plugin import bundles, qt  # noqa: E402  (after the platform is set)
+from nuke_plugin.panel import WeightsPanel, browse  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def qapp():
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["lbsmatte-tests"])
+    yield app
+
+
+@pytest.fixture
+def found(lbs_env):
+    write_test_bundle(os.path.join(lbs_env["bundles"], "show"), name="show_v2", trained=True,
+                      description="fine-tuned on the show's hair shots",
+                      parent={"name": "default", "sha256": "cd" * 32},
+                      training={"iterations": 20000, "data": "show plates 1001-1400", "final_loss": 0.0123})
+    return bundles.find_bundles()
+
+
+def test_the_shim_takes_pyside6_here():
+    assert qt.BINDING == "PySide6"
+    assert qt.QtWidgets is QtWidgets
+
+
+def test_the_shim_prefers_pyside2(tmp_path, monkeypatch):
+    package = tmp_path / "PySide2"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("QtCore", "QtGui", "QtWidgets"):
+        (package / (name + ".py")).write_text(f"from PySide6.{name} import *  # noqa\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m.startswith("PySide2")]:
+        monkeypatch.delitem(sys.modules, name)
+    try:
+        shim = runpy.run_path(os.path.join(REPO, "nuke_plugin", "qt.py"))
+    finally:
+        for name in [m for m in sys.modules if m.startswith("PySide2")]:
+            del sys.modules[name]
+    assert shim["BINDING"] == "PySide2"
+    assert shim["QtWidgets"].__name__ == "PySide2.QtWidgets"
+
+
+def test_panel_lists_bundles_and_shows_their_manifests(qapp, found):
+    panel = WeightsPanel(found, current="show_v2")
+    labels = [panel.list.item(i).text() for i in range(panel.list.count())]
+    assert labels == ["show_v2", "testbundle  (untrained)"]
+    assert panel.selected_name() == "show_v2"
+    text = panel.details.toPlainText()
+    for expected in ("fine-tuned on the show's hair shots", "parent: default", "iterations: 20000",
+                     "final_loss: 0.0123", "data: show plates 1001-1400", "trained: yes"):
+        assert expected in text
+    panel.list.setCurrentRow(1)
+    assert "untrained networks" in panel.details.toPlainText()
+    assert panel.chosen is None
+    panel.use_button.click()
+    assert panel.chosen == "testbundle"
+
+
+def test_an_empty_list_says_what_to_check(qapp):
+    panel = WeightsPanel([])
+    assert panel.selected_name() is None and not panel.use_button.isEnabled()
+    texts = [w.text() for w in panel.findChildren(QtWidgets.QLabel)]
+    assert any("No weights bundles found" in t for t in texts)
+
+
+def test_browse_sets_the_nodes_weights(qapp, fake_nuke, found):
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    picked = []
+
+    def pick():
+        panels = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, WeightsPanel) and w.isVisible()]
+        assert len(panels) == 1
+        panels[0].list.setCurrentRow(0)
+        picked.append(panels[0].selected_name())
+        panels[0].use_button.click()
+
+    qt.QtCore.QTimer.singleShot(0, pick)
+    assert browse(node) == "show_v2"
+    assert picked == ["show_v2"]
+    assert node["weights"].value() == "show_v2"
+    assert node["weights_list"].value() == "show_v2"
+
+    def close():
+        for w in QtWidgets.QApplication.topLevelWidgets():
+            if isinstance(w, WeightsPanel) and w.isVisible():
+                w.reject()
+
+    qt.QtCore.QTimer.singleShot(0, close)
+    assert browse(node) is None and node["weights"].value() == "show_v2"

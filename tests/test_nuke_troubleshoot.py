@@ -1,0 +1,79 @@
+"""*Troubleshoot* says what is wrong with an installation, in words."""
+
+import os
+import sys
+
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+
+from nuke_plugin import troubleshoot as ts
+
+
+def _statuses(checks):
+    return [(c.status, c.title) for c in checks]
+
+
+def test_probe_findings():
+    good = {"python": "3.11.7", "core": "/x/core/__init__.py", "core_version": "0.1.0", "cli": True,
+            "torch": "2.3.0", "cuda": True, "cuda_build": "12.1", "cuda_device": "NVIDIA H100", "oiio": "2.5"}
+    assert all(c.status == ts.OK for c in ts.check_probe(good))
+    assert "CUDA 12.1 on NVIDIA H100" in " ".join(c.title for c in ts.check_probe(good))
+    cpu = dict(good, cuda=False, cuda_build=None)
+    warn = [c for c in ts.check_probe(cpu) if c.status == ts.WARN]
+    assert len(warn) == 1 and "CPU-only" in warn[0].detail
+    broken = {"python": "3.7.7", "core_error": "ModuleNotFoundError: No module named 'core'",
+              "torch_error": "ModuleNotFoundError: No module named 'torch'", "oiio_error": "x"}
+    failed = [c.title for c in ts.check_probe(broken) if c.status == ts.FAIL]
+    assert any("too old" in t for t in failed) and any("core package" in t for t in failed)
+    assert any("torch" in t for t in failed) and any("OpenImageIO" in t for t in failed)
+    assert ts.check_probe({"error": "cannot be started"})[0].status == ts.FAIL
+    assert ts.check_probe(dict(good, bundle_problems=["alpha.safetensors: bad checksum"]))[-1].status == ts.FAIL
+
+
+def test_missing_interpreter_and_unwritable_cache(tmp_path):
+    check = ts.check_interpreter(str(tmp_path / "nope" / "python"), "LBSMATTE_PYTHON")
+    assert check.status == ts.FAIL and "LBSMATTE_PYTHON" in check.detail
+    assert ts.check_interpreter(sys.executable, "config").status == ts.OK
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert ts.check_cache(str(blocker / "cache")).status == ts.FAIL
+    assert ts.check_cache(str(tmp_path / "cache")).status in (ts.OK, ts.WARN)
+
+
+def test_bundle_findings(lbs_env, tmp_path, monkeypatch):
+    core = tmp_path / "nocore"
+    checks = ts.check_bundles("testbundle", core_dir=str(core))
+    assert checks[0].status == ts.WARN and "default bundle is missing" in checks[0].title
+    assert any("untrained" in c.title for c in checks)
+    assert any(c.status == ts.FAIL for c in ts.check_bundles("nope", core_dir=str(core)))
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(tmp_path / "empty"))
+    checks = ts.check_bundles("default", core_dir=str(core))
+    assert checks[0].status == ts.WARN and "not a folder" in checks[0].title
+    assert checks[1].status == ts.FAIL and checks[1].title == "no weights bundles found"
+
+
+def test_the_real_probe_with_this_python(monkeypatch):
+    info = ts.probe(sys.executable)
+    assert info.get("python", "").startswith("3.") and "core" in info, info
+    assert "torch" in info or "torch_error" in info
+
+
+def test_the_button_reports_in_a_message(fake_nuke, lbs_env, monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    node["weights"].setValue("testbundle")
+    node["troubleshoot"].execute()
+    text = fake_nuke._messages[-1]
+    assert text.splitlines()[0].startswith("LBSMatte")
+    assert "Nuke 15.1v1, gizmo from" in text
+    assert f"Python for LBSMatte: {lbs_env['python']} (from LBSMATTE_PYTHON)" in text
+    assert "the LBSMatte Python does not run" in text  # the test wrapper is no real python
+    assert "untrained" in text and f"cache folder {lbs_env['cache']}" in text
+
+
+def test_runs_without_nuke(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LBSMATTE_PYTHON", str(tmp_path / "no" / "python"))
+    code = ts.main(["default", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith("problem(s) to fix") and code == 1
+    assert "FAIL  Python for LBSMatte not found" in out and "OK    cache folder" in out
+    assert os.path.isdir(str(tmp_path / "cache"))
