@@ -162,7 +162,8 @@ def bake(node, folder, first, last, trimap_channel="auto"):
     with node.parent():
         for label, source, channels in jobs:
             pattern = (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
-            write = nuke.createNode("Write", inpanel=False)
+            # nuke.nodes, not createNode: no auto-connection, no change to the user's selection
+            write = nuke.nodes.Write()
             try:
                 write.setInput(0, source)
                 write["file"].setValue(pattern)

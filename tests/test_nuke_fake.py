@@ -84,6 +84,15 @@ def test_unknown_names_raise(fake_nuke):
         fake_nuke.createNode("NoSuchNode", inpanel=False)
 
 
+def test_nodes_constructor(fake_nuke):
+    read = fake_nuke.nodes.Read(file="/x/a.####.exr", first=1001, name="Plate")
+    assert read.name() == "Plate" and read["first"].value() == 1001 and read.parent() is fake_nuke.root()
+    with pytest.raises(NameError):
+        fake_nuke.nodes.Read(fille="x")
+    with pytest.raises(RuntimeError, match="Unknown command"):
+        fake_nuke.nodes.Writ()
+
+
 def test_knobs_are_typed(fake_nuke):
     write = fake_nuke.createNode("Write", inpanel=False)
     with pytest.raises(ValueError):

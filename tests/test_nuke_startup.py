@@ -44,6 +44,7 @@ def test_menu_only_in_the_gui(fake_nuke, monkeypatch):
     fake_nuke._startup()
     item = fake_nuke.menu("Nodes").findItem("LBSMatte/LBSMatte")
     assert item is not None and item.icon() == "LBSMatte.png"
+    assert os.path.isfile(os.path.join(REPO, "gizmos", item.icon()))  # found on the plugin path
     item.invoke()
     created = fake_nuke.allNodes("LBSMatte")
     assert len(created) == 1 and created[0].shown()  # opened in the panel as Nuke does

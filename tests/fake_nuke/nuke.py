@@ -1150,6 +1150,31 @@ def createNode(node, knobs="", inpanel=True):
     return created
 
 
+class NodeConstructor(object):
+    """``nuke.nodes.Write(file=...)``: create without connecting, selecting or opening a panel."""
+
+    def __init__(self, cls):
+        self._cls = cls
+
+    def __call__(self, **knobs):
+        node = _build(self._cls)
+        _context[-1]._adopt(node, knobs.pop("name", None))
+        for name, value in knobs.items():
+            node[name].setValue(value)
+        _fire("onCreate", node)
+        return node
+
+
+class Nodes(object):
+    def __getattr__(self, item):
+        if item.startswith("_"):
+            raise AttributeError(item)
+        return NodeConstructor(item)
+
+
+nodes = Nodes()
+
+
 def toNode(s):
     return _context[-1].node(s)
 
