@@ -23,6 +23,7 @@ arguments, script or node; 3 computed but the script changed meanwhile and was n
 import argparse
 import os
 import re
+import signal
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
@@ -64,6 +65,21 @@ def parse_args(argv):
     parser.add_argument("--frames", help="A-B; default: the node's frame range")
     parser.add_argument("--no-save", action="store_true", help="do not save the script afterwards")
     return parser.parse_args(argv)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def _stop_on_sigterm():
+    """A farm manager stopping the task sends SIGTERM: stop the subprocess too (it would run on).
+
+    Returns the previous handler (``None`` if it could not be set).
+    """
+    try:
+        return signal.signal(signal.SIGTERM, _interrupt)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no such signal here
+        return None
 
 
 def _stamp(path):
@@ -110,6 +126,7 @@ def main(argv=None):
                        % (script, NODE_CLASS, args.node, ", ".join(found) or "none"))
         return EXIT_USAGE
     key_before = lbs_node.shown_key(node)
+    previous = _stop_on_sigterm()
     try:
         result = compute.compute(node, frames, reporter)
     except NodeError as exc:
@@ -118,6 +135,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         reporter.error("cancelled")
         return EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     job = result.job
     if lbs_node.shown_key(node):
         reporter.info("RESULT %s" % job.out_pattern)

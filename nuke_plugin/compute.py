@@ -157,8 +157,9 @@ def prepare(node, frames=None, reporter=None):
             "script": nuke.root()["name"].value(),
             "node": job.node_name,
         })
-        job.cached = [f for f in job.frames if f not in cache.missing_frames(job.folder, job.frames)]
-        job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, cache.missing_frames(job.folder, job.frames))
+        absent = cache.missing_frames(job.folder, job.frames)
+        job.cached = [f for f in job.frames if f not in set(absent)]
+        job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent)
         job.missing = cache.missing_frames(job.folder, job.frames)
     except BaseException:
         cache.remove_folder(job.bake_dir)
@@ -291,11 +292,13 @@ def compute_in_background(node):
         finish(node, job, JobResult(job))
         return None
 
+    title = "LBSMatte %s" % node.name()  # no Nuke calls in the worker thread but ProgressTask's
+
     def work():
         result = None
         reporter = None
         try:
-            reporter = TaskReporter(nuke, "LBSMatte %s" % node.name())
+            reporter = TaskReporter(nuke, title)
             result = run(job, reporter)
         except Exception as exc:  # keep the thread from dying silently
             result = JobResult(job)

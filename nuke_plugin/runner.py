@@ -7,15 +7,14 @@ The command (``core/cli.py`` keeps these spellings)::
 
 On stdout the tool prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame and
 ``ERROR: ...`` for each failure; it exits 0 only when every frame was written. Cancelling
-terminates the process (its whole process group on POSIX); frames already written stay, and
-since results are written atomically none is ever half-written.
+terminates the process; frames already written stay, and since results are written atomically
+none is ever half-written.
 """
 
 import collections
 import os
 import queue
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -114,13 +113,11 @@ def _pump(stream, lines):
 
 
 def _terminate(process, grace=5.0):
+    """SIGTERM (TerminateProcess on Windows), then SIGKILL after ``grace`` seconds."""
     if process.poll() is not None:
         return
     try:
-        if os.name != "nt":
-            os.killpg(process.pid, signal.SIGTERM)
-        else:
-            process.terminate()
+        process.terminate()
     except OSError:
         pass
     deadline = time.time() + grace
@@ -128,10 +125,7 @@ def _terminate(process, grace=5.0):
         time.sleep(0.05)
     if process.poll() is None:
         try:
-            if os.name != "nt":
-                os.killpg(process.pid, signal.SIGKILL)
-            else:
-                process.kill()
+            process.kill()
         except OSError:
             pass
         process.wait()
@@ -159,8 +153,8 @@ def run(command, env=None, on_line=None, is_cancelled=None, poll=0.1, cwd=None):
     kwargs = {}
     if os.name == "nt":
         kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up over Nuke
-    else:
-        kwargs["start_new_session"] = True  # own process group: cancel reaches its children too
+    # Same process group as Nuke on purpose: a farm manager that kills the job's group kills
+    # the computation too.
     try:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,8 +1,10 @@
 """The farm entry ``nuke -t nuke_plugin/batch.py shot.nk --node N --frames A-B``."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
@@ -103,3 +105,22 @@ def test_as_a_separate_process(lbs_env, sequences, tmp_path):
     failed = subprocess.run([sys.executable, script, shot, "--node", "Missing"],
                             env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert failed.returncode == 2 and failed.stdout.startswith("ERROR: ")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_sigterm_from_the_farm_stops_the_computation(lbs_env, sequences, tmp_path):
+    shot = write_shot(str(tmp_path / "term.nk"), sequences)
+    pidfile = tmp_path / "cli.pid"
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_SLEEP="60", FAKE_CLI_PIDFILE=str(pidfile))
+    process = subprocess.Popen([sys.executable, os.path.join(REPO, "nuke_plugin", "batch.py"), shot,
+                                "--node", "LBSMatte1"], env=env, stdout=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    deadline = time.time() + 60
+    while not pidfile.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert pidfile.exists(), "the computation never started"
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == batch.EXIT_FAILED and "ERROR: cancelled" in out
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pidfile.read_text()), 0)

@@ -13,7 +13,8 @@ per failure, and exits 0 only when every frame was written.
 Test knobs (environment): ``FAKE_CLI_LOG`` (append each call's arguments as a JSON line),
 ``FAKE_CLI_FAIL_FRAMES`` (comma-separated frames that fail), ``FAKE_CLI_SLEEP`` (seconds per
 frame), ``FAKE_CLI_CRASH`` (exit 3 at once with a traceback-like message, no ERROR: line),
-``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile).
+``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile),
+``FAKE_CLI_PIDFILE`` (write the process id there).
 """
 
 import argparse
@@ -62,6 +63,9 @@ def main(argv):
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as handle:
             handle.write(json.dumps(argv) + "\n")
+    if os.environ.get("FAKE_CLI_PIDFILE"):
+        with open(os.environ["FAKE_CLI_PIDFILE"], "w") as handle:
+            handle.write(str(os.getpid()))
     if os.environ.get("FAKE_CLI_TOUCH"):  # someone saves the script while the job runs
         with open(os.environ["FAKE_CLI_TOUCH"], "a") as handle:
             handle.write("# saved by someone else\n")

@@ -132,7 +132,7 @@ def lbs_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(bundles))
     monkeypatch.setenv("LBSMATTE_CACHE", str(cache))
     monkeypatch.setenv("FAKE_CLI_LOG", str(log))
-    for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH", "FAKE_CLI_TOUCH"):
+    for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH", "FAKE_CLI_TOUCH", "FAKE_CLI_PIDFILE"):
         monkeypatch.delenv(name, raising=False)
     return {"python": python, "bundles": str(bundles), "cache": str(cache), "log": str(log), "tmp": tmp_path}
 
