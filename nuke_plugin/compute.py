@@ -170,7 +170,7 @@ def prepare(node, frames=None, reporter=None):
     if job.missing:
         lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
     weights = job.bundle.path if job.bundle is not None else job.settings.weights
-    job.env = interpreter.child_environment(nuke_dir=os.path.dirname(nuke.EXE_PATH))
+    job.env = interpreter.child_environment()  # without Nuke's Python and libraries
     for first, last in cache.contiguous_runs(job.missing):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,

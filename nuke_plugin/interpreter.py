@@ -16,7 +16,8 @@ order:
 
 The child process gets Nuke's environment minus what belongs to Nuke's own Python and
 libraries (``PYTHONHOME``, ``PYTHONPATH``, Nuke's folder on ``LD_LIBRARY_PATH``/``PATH``), so
-Nuke's Python version and DLLs never leak into it.
+Nuke's Python version and DLLs never leak into it; ``LBSMATTE_PYTHONPATH`` adds entries of its
+own to the child's ``PYTHONPATH``.
 """
 
 import json
@@ -25,6 +26,8 @@ import subprocess
 import sys
 
 PYTHON_ENV = "LBSMATTE_PYTHON"
+#: Extra ``PYTHONPATH`` entries for the core process (Nuke's own PYTHONPATH is never passed on).
+EXTRA_PATH_ENV = "LBSMATTE_PYTHONPATH"
 CONFIG_NAME = "lbsmatte.json"
 
 #: Variables of Nuke's embedded Python that must not reach another interpreter.
@@ -142,16 +145,21 @@ def child_environment(environ=None, nuke_dir=None):
     environ:
         The environment to start from (default ``os.environ``, i.e. Nuke's).
     nuke_dir:
-        Nuke's installation folder (``os.path.dirname(nuke.EXE_PATH)``); its entries are removed
-        from the library search paths.
+        Nuke's installation folder; its entries are removed from the library search paths.
+        Default: the folder of ``nuke.EXE_PATH`` when running inside Nuke.
 
     Returns
     -------
     dict
         A copy: Nuke's Python variables removed, ``PYTHONPATH`` set to the checkout when ``core``
-        lives next to ``nuke_plugin``, unbuffered UTF-8 output. ``LBSMATTE_*`` and ``OCIO`` pass.
+        lives next to ``nuke_plugin`` plus ``LBSMATTE_PYTHONPATH`` (for a studio's extra
+        packages), unbuffered UTF-8 output. ``LBSMATTE_*`` and ``OCIO`` pass.
     """
     env = dict(os.environ if environ is None else environ)
+    if nuke_dir is None:
+        nuke_module = sys.modules.get("nuke")
+        exe = getattr(nuke_module, "EXE_PATH", "") if nuke_module is not None else ""
+        nuke_dir = os.path.dirname(exe) if exe else None
     for name in _PYTHON_VARIABLES:
         env.pop(name, None)
     if nuke_dir:
@@ -170,9 +178,13 @@ def child_environment(environ=None, nuke_dir=None):
                 env.pop(name)
             else:
                 env[name] = ""
+    paths = []
     root = plugin_root()
     if os.path.isfile(os.path.join(root, "core", "__init__.py")):
-        env["PYTHONPATH"] = root
+        paths.append(root)
+    paths += [p for p in env.get(EXTRA_PATH_ENV, "").split(os.pathsep) if p]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     return env

@@ -55,6 +55,17 @@ def test_child_environment_drops_nukes_python_and_libraries(tmp_path):
     assert env["OCIO"] == "/studio/config.ocio" and env["LBSMATTE_WEIGHTS_PATH"] == "/show/weights"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert environ["PYTHONHOME"]  # the input is not modified
+    extra = interpreter.child_environment(dict(environ, LBSMATTE_PYTHONPATH="/studio/py"), nuke_dir=str(nuke_dir))
+    assert extra["PYTHONPATH"] == os.pathsep.join([interpreter.plugin_root(), "/studio/py"])
+
+
+def test_inside_nuke_its_folder_is_found_by_itself(tmp_path):
+    from fake_nuke.fixtures import import_fake_nuke
+
+    nuke = import_fake_nuke()
+    nuke_dir = os.path.dirname(nuke.EXE_PATH)
+    env = interpreter.child_environment({"LD_LIBRARY_PATH": os.pathsep.join([nuke_dir, "/opt/cuda/lib64"])})
+    assert env["LD_LIBRARY_PATH"] == "/opt/cuda/lib64"
 
 
 def test_main_prints_the_choice(capsys):
