@@ -83,3 +83,96 @@ def test_no_module_imports_torch_or_core_at_import_time():
     assert done.returncode == 0, done.stderr
     # the fake nuke itself uses numpy and OpenImageIO; nuke_plugin must not add torch or core
     assert "torch" not in done.stdout and "'core" not in done.stdout, done.stdout
+
+
+def _python37():
+    import glob
+    import shutil
+
+    candidates = [os.environ.get("LBSMATTE_TEST_PYTHON37"), shutil.which("python3.7")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.7*/bin/python3.7")))
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            import subprocess
+
+            out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 7))"],
+                                 capture_output=True, text=True, timeout=30)
+        except OSError:
+            continue
+        if out.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+# A stand-in for ``nuke`` that only records what init.py asks for: under Python 3.7 there is no
+# numpy/OpenImageIO for the full fake, and import-time behaviour is all this checks.
+_NUKE37 = '''
+EXE_PATH = "/opt/Nuke13.2v1/Nuke13.2"
+GUI = False
+calls = []
+def pluginAddPath(path, addToSysPath=True):
+    calls.append(("pluginAddPath", path))
+def pluginPath():
+    return []
+def addOnCreate(call, args=(), kwargs=None, nodeClass="*"):
+    calls.append(("addOnCreate", nodeClass))
+def addKnobChanged(call, args=(), kwargs=None, nodeClass="*", node=None):
+    calls.append(("addKnobChanged", nodeClass))
+class Layer(object):
+    def __init__(self, name, channels):
+        calls.append(("Layer", name, tuple(channels)))
+def menu(name):
+    raise RuntimeError("no menus in nuke -t")
+'''
+
+
+def test_imports_and_runs_under_python_37(tmp_path):
+    """With a real Python 3.7 (Nuke 13's): import every module, run init.py/menu.py, compute a
+    key, hash an EXR and run a subprocess — and get the same answers as Python 3.11."""
+    import json
+    import subprocess
+
+    python37 = _python37()
+    if python37 is None:
+        pytest.skip("no Python 3.7 here (set LBSMATTE_TEST_PYTHON37)")
+    (tmp_path / "nuke.py").write_text(_NUKE37)
+    import numpy as np
+    from fake_nuke.fixtures import write_exr
+
+    exr_path = str(tmp_path / "a.exr")
+    write_exr(exr_path, np.random.default_rng(0).uniform(0, 2, (9, 7, 3)), ["R", "G", "B"])
+    code = '''
+import json, sys
+sys.path[:0] = [%(stub)r, %(repo)r]
+import nuke
+import nuke_plugin.batch, nuke_plugin.buttons, nuke_plugin.bundles, nuke_plugin.cache, nuke_plugin.callbacks
+import nuke_plugin.compute, nuke_plugin.errors, nuke_plugin.exr, nuke_plugin.interpreter, nuke_plugin.node
+import nuke_plugin.progress, nuke_plugin.runner, nuke_plugin.troubleshoot
+from nuke_plugin import batch, cache, exr, runner
+for name in ("init.py", "menu.py"):
+    exec(compile(open(%(repo)r + "/" + name).read(), name, "exec"), {"__name__": "__main__", "__file__": %(repo)r + "/" + name})
+ran = runner.run([sys.executable, "-c", "print('LBSMATTE PROGRESS 7 1/1')"])
+print("RESULT " + json.dumps({
+    "version": list(sys.version_info[:2]), "calls": nuke.calls,
+    "key": cache.Settings(weights="show", bundle_sha256="ab" * 32, colour="srgb").key(),
+    "exr": exr.content_sha256(%(exr)r), "frames": ran.frames_done, "ok": ran.ok,
+    "args": batch.parse_frames("1001-1100"),
+}))
+''' % {"stub": str(tmp_path), "repo": REPO, "exr": exr_path}  # noqa: UP031 (a template with braces)
+    env = dict(os.environ, PYTHONPATH="")
+    env.pop("PYTHONHOME", None)
+    done = subprocess.run([python37, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads([line for line in done.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+    from nuke_plugin import cache, exr
+
+    assert result["version"] == [3, 7]
+    assert ["pluginAddPath", os.path.join(REPO, "gizmos")] in result["calls"]
+    assert ["addOnCreate", "LBSMatte"] in result["calls"] and ["addKnobChanged", "LBSMatte"] in result["calls"]
+    assert result["key"] == cache.Settings(weights="show", bundle_sha256="ab" * 32, colour="srgb").key()
+    assert result["exr"] == exr.content_sha256(exr_path)
+    assert result["frames"] == [7] and result["ok"] and result["args"] == [1001, 1100]
+    assert "LBSMatte" not in done.stderr, done.stderr  # init.py loaded without a warning
