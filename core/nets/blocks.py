@@ -111,8 +111,6 @@ class ContextualAttention(nn.Module):
         feats = F.pad(features, (0, pw, 0, ph))
         m = F.interpolate(mask.float(), size=(h, w), mode="nearest")
         m = F.pad(m, (0, pw, 0, ph), value=1.0)
-        gh, gw = feats.shape[2] // rate, feats.shape[3] // rate
-
         # Keys and queries: patch x patch neighbourhoods on the matching grid.
         small = F.avg_pool2d(feats, rate) if rate > 1 else feats
         keys = F.unfold(small, self.patch, padding=self.patch // 2)  # N x C*p*p x gh*gw

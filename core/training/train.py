@@ -76,6 +76,13 @@ def matting_input(batch: Batch, bg: torch.Tensor, fg: torch.Tensor) -> torch.Ten
     return torch.cat([batch["image"], batch["trimap"], bg, fg], 1)
 
 
+def _forward_stages(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    from core.nets import SamplingNetwork
+
+    assert isinstance(net, SamplingNetwork), f"expected a sampling network, got {type(net).__name__}"
+    return net.forward_stages(x)
+
+
 def stage_loss(
     role: str, net: nn.Module, batch: Batch, helpers: dict[str, nn.Module], lambda_comp: float
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -84,7 +91,7 @@ def stage_loss(
 
     unknown = batch["unknown"]
     if role == "background":
-        coarse, fine = net.forward_stages(sampling_input(role, batch))
+        coarse, fine = _forward_stages(net, sampling_input(role, batch))
         # eq. 2 on both stages, as Yu et al. train both stages of the inpainting network.
         l_coarse = losses.background_loss(coarse, batch["bg"], unknown)
         l_fine = losses.background_loss(fine, batch["bg"], unknown)
@@ -92,7 +99,7 @@ def stage_loss(
     with torch.no_grad():
         bg = helpers["background"](sampling_input("background", batch))
     if role == "foreground":
-        coarse, fine = net.forward_stages(sampling_input(role, batch, bg))
+        coarse, fine = _forward_stages(net, sampling_input(role, batch, bg))
         # eq. 8 (eq. 4 + λ eq. 7) on both stages.
         t_coarse = losses.foreground_loss(coarse, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
         t_fine = losses.foreground_loss(fine, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
