@@ -1,0 +1,88 @@
+"""Smoke test of the pipeline benchmark (bench/bench_pipeline.py): it runs end to end on a tiny
+frame with tiny untrained networks and writes the JSON it promises. No timing is asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str) -> object:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    spec = importlib.util.spec_from_file_location(f"bench.{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("unknown", [0.05, 0.15])
+def test_frames_have_the_requested_unknown_band(tmp_path: Path, unknown: float) -> None:
+    frames = _load("frames")
+    frame = frames.build_frame(320, 180, unknown, data=tmp_path / "absent")  # procedural stand-in
+    assert frame.plate.shape == (180, 320, 3) and frame.plate.dtype == np.float32
+    assert set(np.unique(frame.trimap).tolist()) <= {0.0, 0.5, 1.0}
+    assert frame.plate.min() >= 0 and frame.plate.max() <= 1
+    assert abs(frame.unknown_fraction - unknown) < 0.03
+    # Known regions agree with the exact alpha the plate was composited with.
+    assert (frame.alpha[frame.trimap == 1.0] >= 0.5).all() and (frame.alpha[frame.trimap == 0.0] < 0.5).all()
+
+
+def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys) -> None:
+    bench = _load("bench_pipeline")
+    out = tmp_path / "bench.json"
+    report = bench.main([
+        "--weights", str(small_bundle.path), "--sizes", "256x144", "--sweep-bands", "--runs", "1",
+        "--warmup", "0", "--baseline-runs", "1", "--threads", "1", "--data", str(tmp_path / "absent"),
+        "--json", str(out),
+    ])
+    printed = capsys.readouterr().out
+    assert "untrained weights: timing only" in printed and "speed-up" in printed
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["meta"]["untrained"] is True and written["meta"]["device"] == "cpu"
+    (case,) = written["cases"]
+    assert case["frame"] == "256x144" and 0 < case["unknown_fraction"] < 1
+    pipe, base = case["pipeline"], case["baseline"]
+    for key in ("seconds", "median_seconds", "cpu_seconds", "peak_rss_gib", "stage_seconds", "shares",
+                "box_fraction", "computed_fraction", "gmac", "errors"):
+        assert key in pipe, key
+    assert set(pipe["gmac"]) == {"background", "foreground", "alpha", "total"} and pipe["gmac"]["total"] > 0
+    assert {"background", "foreground", "alpha"} <= set(pipe["stage_seconds"])
+    assert 0 < pipe["computed_fraction"] <= 1.5
+    for key in ("seconds", "median_seconds", "alpha_seconds", "foreground_seconds", "peak_rss_gib", "errors"):
+        assert key in base, key
+    assert set(case["ratios"]) == {"speedup", "cpu_seconds_ratio", "memory_ratio"}
+    assert report["cases"][0]["frame"] == "256x144"
+
+
+def test_peak_table_matches_gpu_names() -> None:
+    bench = _load("bench_pipeline")
+    assert bench.peak_tflops("NVIDIA H100 80GB HBM3", "float16") == pytest.approx(989.4)
+    assert bench.peak_tflops("NVIDIA H100 PCIe", "bfloat16") == pytest.approx(756.5)
+    assert bench.peak_tflops("NVIDIA H200 NVL", "float16") == pytest.approx(835.0)
+    assert bench.peak_tflops("NVIDIA H200", "bfloat16") == pytest.approx(989.4)
+    assert bench.peak_tflops("Some CPU", "float32") is None
+
+
+@pytest.mark.gpu
+def test_benchmark_on_cuda_reports_device_memory_and_a_floor(small_bundle, tmp_path: Path) -> None:
+    bench = _load("bench_pipeline")
+    report = bench.main([
+        "--weights", str(small_bundle.path), "--device", "cuda", "--precision", "fp16", "bf16",
+        "--sizes", "256x144", "--sweep-bands", "--runs", "1", "--warmup", "1", "--no-baselines",
+        "--peak-tflops", "100", "--data", str(tmp_path / "absent"), "--json", str(tmp_path / "gpu.json"),
+    ])
+    fp16, bf16 = report["cases"]
+    assert fp16["pipeline"]["device"].startswith("cuda") and fp16["pipeline"]["precision"] == "float16"
+    assert bf16["pipeline"]["precision"] == "bfloat16"
+    assert fp16["pipeline"]["cuda_peak_gib"] > 0
+    assert fp16["pipeline"]["floor_seconds"]["total"] > 0
