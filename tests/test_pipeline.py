@@ -142,3 +142,72 @@ def test_only_the_unknown_box_plus_context_is_computed(small_bundle) -> None:
     # 20x20 box + 8 px context = 36x36, padded to the stride 16 -> 48x48.
     assert recorders["background"].shapes == [(1, 4, 48, 48)]
     assert recorders["alpha"].shapes == [(1, 10, 48, 48)]
+
+
+def test_batch_norms_fold_into_convolutions_without_changing_alpha(make_small_networks) -> None:
+    from core.pipeline import _for_inference
+
+    net = make_small_networks(seed=3)["alpha"].eval()
+    gen = torch.Generator().manual_seed(0)
+    for module in net.modules():  # non-trivial running statistics, as after training
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2, generator=gen)
+            module.running_var.uniform_(0.5, 2.0, generator=gen)
+            module.weight.data.uniform_(0.5, 1.5, generator=gen)
+            module.bias.data.uniform_(-0.2, 0.2, generator=gen)
+    x = torch.rand(1, 10, 64, 96, generator=gen)
+    with torch.inference_mode():
+        before = net(x)
+        folded = _for_inference(net, channels_last=True)
+        after = folded(x.contiguous(memory_format=torch.channels_last))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_tiles_are_no_larger_than_the_fewest_tiles_need() -> None:
+    from core.pipeline import _tile_size
+
+    assert _tile_size(2000, 2048, 256, 16) == 2000  # fits: one tile
+    assert _tile_size(2176, 2048, 256, 16) == 1216  # two tiles of 1216, not two of 2048
+    for size in (97 * 16, 2176, 3008, 4096):
+        side = _tile_size(size, 1024, 128, 16)
+        assert side % 16 == 0 and side <= 1024
+        starts = _starts(size, side, side - 128)
+        assert starts[0] == 0 and starts[-1] + side == size
+        assert all(b - a <= side - 128 for a, b in zip(starts, starts[1:], strict=False))  # overlaps >= 128
+
+
+def test_profile_records_the_region_and_each_network(small_bundle) -> None:
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
+    seen: list[str] = []
+
+    class _Note:
+        def __init__(self, role: str) -> None:
+            self.role = role
+
+        def __enter__(self) -> None:
+            seen.append(self.role)
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    m.stage_context = _Note
+    plate, trimap = _scene()
+    m.matte(plate, trimap, colour="srgb")
+    assert seen == ["background", "foreground", "alpha"]
+    stats = m.stats
+    assert stats.frame == (64, 80) and stats.box == (8, 56, 12, 68) and stats.padded == (48, 64)
+    assert stats.tiles == 1 and stats.computed == 48 * 64
+    assert stats.box_fraction == pytest.approx(48 * 56 / (64 * 80))
+    assert {"prepare", "background", "foreground", "alpha", "finish", "total"} <= set(stats.seconds)
+    assert stats.seconds["total"] >= stats.seconds["background"] > 0
+
+
+def test_bf16_autocast_stays_close_to_float32(small_bundle) -> None:
+    plate, trimap = _scene()
+    exact = Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, colour="srgb")
+    half = Matter(small_bundle, device="cpu", allow_untrained=True, precision="bf16").matte(plate, trimap, colour="srgb")
+    assert np.abs(half.alpha - exact.alpha).max() < 0.02
+    assert np.array_equal(half.fg[trimap == 1], exact.fg[trimap == 1])  # known regions: the plate, exactly
+    with pytest.raises(InputError, match="unknown precision"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp8")
