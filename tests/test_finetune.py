@@ -58,3 +58,31 @@ def test_finetune_refuses_to_overwrite_an_existing_bundle(tmp_path, small_bundle
                  "--out", str(small_bundle.path), "--steps", "1", "--no-progress"])
     assert code != 0
     assert "already exists" in capsys.readouterr().out
+
+
+def test_train_from_a_bundle_continues_it_and_keeps_its_history(tmp_path, small_bundle) -> None:
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        import pytest
+
+        pytest.skip(f"training data not found in {data}")
+    out = tmp_path / "default_v2"
+    code = main([
+        "train", "--from", str(small_bundle.path), "--out", str(out), "--steps", "1,1,2", "--crop", "32",
+        "--batch", "2", "--backgrounds", "1", "--procedural", "1.0", "--storage", "float16",
+        "--run-dir", str(tmp_path / "run"), "--no-progress",
+    ])
+    assert code == 0
+    child = load_bundle(out)
+    assert child.manifest["storage"] == "float16"
+    assert child.manifest["parent"]["sha256"] == small_bundle.manifest_sha256()
+    assert child.manifest["training"]["continued_from"]["name"] == small_bundle.name
+    assert child.manifest["training"]["stages"]["alpha"]["step"] == 2
+    assert "trained further" in child.manifest["description"]
+    # Same architecture as the parent (its config, not --size), and the weights moved.
+    assert child.config("alpha") == small_bundle.config("alpha")
+    parent_alpha = small_bundle.load_network("alpha").state_dict()
+    child_alpha = child.load_network("alpha").state_dict()
+    assert any(not torch.equal(parent_alpha[k].half().float(), child_alpha[k]) for k in parent_alpha)

@@ -80,3 +80,60 @@ def test_contextual_attention_without_known_positions_is_identity() -> None:
     feats = torch.rand(1, 3, 16, 16)
     out = ContextualAttention()(feats, torch.ones(1, 1, 16, 16))
     assert torch.equal(out, feats)
+
+
+def test_fill_from_known_keeps_known_pixels_and_fills_holes_from_their_surroundings() -> None:
+    from core.nets.blocks import fill_from_known
+
+    image = torch.zeros(1, 3, 40, 60)
+    image[:, 0, :, :30] = 1.0  # red on the left
+    image[:, 2, :, 30:] = 1.0  # blue on the right
+    known = torch.ones(1, 1, 40, 60)
+    known[:, :, 10:30, 20:40] = 0  # a hole straddling the border
+    hidden = image.clone()
+    image[:, :, 10:30, 20:40] = 0.5  # what is under the hole must not matter
+    filled = fill_from_known(image, known)
+    k = known.bool().expand_as(image)
+    assert torch.allclose(filled[k], image[k], atol=1e-6)
+    hole = filled[0, :, 10:30, 20:40]
+    # Colours come from the surroundings: near the left edge of the hole mostly red, near the
+    # right edge mostly blue, and each pixel a blend of red and blue only (no green).
+    assert float(hole[0, :, 0].mean()) > 0.8 and float(hole[2, :, -1].mean()) > 0.8
+    assert float(hole[1].abs().max()) < 1e-4
+    assert torch.allclose(hole[0] + hole[2], torch.ones(20, 20), atol=2e-3)
+    assert float((hole - hidden[0, :, 10:30, 20:40]).abs().mean()) < 0.3
+
+
+def test_fill_from_known_constant_and_degenerate_masks() -> None:
+    from core.nets.blocks import fill_from_known
+
+    colour = torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1)
+    image = colour.expand(2, 3, 33, 17).clone()
+    known = (torch.rand(2, 1, 33, 17) > 0.9).float()
+    image[~known.bool().expand_as(image)] = 0.0
+    assert torch.allclose(fill_from_known(image, known), colour.expand_as(image), atol=1e-4)
+    # Nothing known (a trimap with no BG at all still runs): one flat colour near the image's
+    # mean (a mean of the pyramid's partial edge windows), finite.
+    noise = torch.rand(1, 3, 16, 24)
+    flat = fill_from_known(noise, torch.zeros(1, 1, 16, 24))
+    assert float(flat.std((2, 3)).max()) < 1e-5
+    assert torch.allclose(flat[..., 0, 0], noise.mean((2, 3)), atol=0.02)
+
+
+def test_prior_fill_network_starts_from_the_fill() -> None:
+    from core.nets.blocks import fill_from_known
+
+    torch.manual_seed(0)
+    net = build_network(network_config("background", "small", width=4)).eval()
+    assert net.config["prior_fill"] is True
+    image = torch.rand(1, 3, 64, 64)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[:, :, 16:48, 16:48] = 1
+    with torch.inference_mode():
+        coarse, fine = net.forward_stages(torch.cat([image, mask], 1))
+    prior = fill_from_known(image * 2 - 1, 1 - mask).clamp(-1, 1) / 2 + 0.5
+    # An untrained network's corrections are small: both stages stay near the fill.
+    assert float((coarse - prior).abs().mean()) < 0.05 and float((fine - prior).abs().mean()) < 0.1
+    # A config from before prior_fill existed (no key) builds the plain network.
+    old = {k: v for k, v in network_config("background", "small", width=4).items() if k != "prior_fill"}
+    assert build_network(old).prior_fill is False

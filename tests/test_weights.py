@@ -426,3 +426,31 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path, 
     with pytest.raises(WeightsError, match="not a weights bundle"):
         save_bundle(precious, small_bundle.load_networks(), name="x", description="", overwrite=True)
     assert (precious / "plate.0001.exr").read_bytes() == b"keep me"
+
+
+def test_half_storage_halves_the_files_and_loads_as_float32(tmp_path: Path, make_small_networks: Any) -> None:
+    nets = make_small_networks(seed=5)
+    full = save_bundle(tmp_path / "full", nets, name="full", description="f32", trained=False)
+    half = save_bundle(tmp_path / "half", nets, name="half", description="f16", trained=False, storage="float16")
+    assert half.manifest["storage"] == "float16" and full.manifest["storage"] == "float32"
+    header = weights._read_header(half.path / "foreground.safetensors")
+    assert {info["dtype"] for info in header.values()} == {"F16"}
+    size = {b.name: sum((b.path / f"{r}.safetensors").stat().st_size for r in ("background", "foreground", "alpha"))
+            for b in (full, half)}
+    assert size["half"] < 0.6 * size["full"]  # half the data; the JSON headers stay
+    net = load_bundle(half.path).load_network("foreground")
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    for key, value in net.state_dict().items():
+        ref = nets["foreground"].state_dict()[key]
+        assert torch.equal(value, ref.to(torch.float16).to(value.dtype)), key
+
+
+def test_half_storage_refuses_values_out_of_range(tmp_path: Path, make_small_networks: Any) -> None:
+    nets = make_small_networks(seed=5)
+    with torch.no_grad():
+        next(nets["alpha"].parameters()).view(-1)[0] = 1e6
+    with pytest.raises(WeightsError, match="beyond half precision"):
+        save_bundle(tmp_path / "b", nets, name="b", description="x", trained=False, storage="float16")
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(WeightsError, match="float32 or float16"):
+        save_bundle(tmp_path / "c", nets, name="c", description="x", trained=False, storage="bfloat16")

@@ -150,3 +150,46 @@ class ContextualAttention(nn.Module):
             outputs.append(torch.where(m[b : b + 1] > 0.5, rebuilt, feats[b : b + 1]))
         out = torch.cat(outputs, 0)
         return out[:, :, :h, :w]
+
+
+def fill_from_known(image: torch.Tensor, known: torch.Tensor, *, leak: float = 1e-6) -> torch.Tensor:
+    """Fill the pixels where ``known`` is 0 from the nearby known ones, by pull-push.
+
+    A parameter-free first guess of the hidden layer (the sampling networks' prior, see
+    :class:`core.nets.sampling.SamplingNetwork`): the colours of the known pixels are averaged
+    down an image pyramid (pull: 2×2 means of ``known·image`` and of ``known``), then pushed back
+    up, each level keeping its own average where it has enough known support and taking the
+    coarser level's (bilinearly upsampled) where it has little. Known pixels come back unchanged;
+    a hole is filled with a smooth blend of the colours around it, the nearer ones weighing
+    more. The cost is linear in the pixels (a few poolings), so it is as cheap at 4K as at 320².
+
+    Written here rather than taken from a library: it has to be a differentiable torch function
+    running on the networks' device inside ``forward``, and OpenCV's inpainting is neither.
+
+    Args:
+        image: ``N×C×H×W``.
+        known: ``N×1×H×W``, 1 where the pixel's value is the layer's own, 0 where it is to be filled.
+        leak: weight every pixel gets whatever ``known`` says, so that an image with no known
+            pixel at all is filled with its own mean colour instead of zeros (and nothing is
+            ever divided by zero). The hidden pixels' own values count ``leak`` times as much as
+            a known pixel's: nothing in practice. The trained networks saw the default:
+            changing it changes their input.
+
+    Returns:
+        ``N×C×H×W``, equal to ``image`` where ``known`` is 1 (to within ``leak``).
+    """
+    weight = known.to(image.dtype) * (1 - leak) + leak
+    colour = image * weight
+    pyramid = [(colour, weight)]
+    while max(colour.shape[-2:]) > 1:  # down to one pixel, so every hole has known support
+        kernel = tuple(2 if n > 1 else 1 for n in colour.shape[-2:])
+        colour = F.avg_pool2d(colour, kernel, ceil_mode=True)
+        weight = F.avg_pool2d(weight, kernel, ceil_mode=True)
+        pyramid.append((colour, weight))
+    estimate = pyramid[-1][0] / pyramid[-1][1]
+    for colour, weight in reversed(pyramid[:-1]):
+        coarser = F.interpolate(estimate, size=colour.shape[-2:], mode="bilinear", align_corners=False)
+        # Full trust in a level's own average once a quarter of its footprint is known.
+        trust = (4 * weight).clamp(max=1.0)
+        estimate = trust * (colour / weight) + (1 - trust) * coarser
+    return estimate

@@ -36,6 +36,7 @@ _SAMPLING = {
         "attention_rate": 2,
         "attention_max_positions": 4096,
         "attention_scale": 10.0,
+        "prior_fill": True,
     },
     "paper": {
         "width": 32,
@@ -43,6 +44,7 @@ _SAMPLING = {
         "attention_rate": 2,
         "attention_max_positions": 16384,
         "attention_scale": 10.0,
+        "prior_fill": True,
     },
 }
 

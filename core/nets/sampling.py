@@ -12,6 +12,17 @@ Both stages are fully convolutional encoder-decoders after the inpainting networ
 - zero padding, no batch norm, ELU, outputs clipped rather than squashed, nearest-neighbour
   upsampling.
 
+``prior_fill`` (on in both named configs): each stage predicts a *correction* instead of the
+colours themselves. Stage 1 corrects a parameter-free first guess — the known pixels of the
+sought layer (the BG region for the background network, the FG region for the foreground one)
+filled into the masked ones by pull-push (:func:`core.nets.blocks.fill_from_known`) — and stage
+2 corrects stage 1. The input contract is unchanged (the guess is a fixed function of the
+image and the mask). Why: a freshly initialised inpainting network is far worse than copying
+the nearest known colours, and on a CPU training budget of a few thousand steps it did not get
+back to that level (measured: after 400 steps its background L1 over U was 0.22, the nearest
+known colour's 0.17); with the guess it starts there and learns what sampling adds. The last
+layer of each decoder is initialised small so that training starts from the guess.
+
 Inputs are in [0, 1]; internally they are mapped to [-1, 1] as in Yu et al.
 """
 
@@ -22,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.nets.blocks import ContextualAttention, ConvELU, UpConvELU
+from core.nets.blocks import ContextualAttention, ConvELU, UpConvELU, fill_from_known
 
 
 def _encoder_down(in_channels: int, c: int) -> nn.Sequential:
@@ -95,6 +106,13 @@ class SamplingNetwork(nn.Module):
         self.attention_after = nn.Sequential(ConvELU(4 * c, 4 * c, 3), ConvELU(4 * c, 4 * c, 3))
         self.merge = ConvELU(8 * c, 4 * c, 3)
         self.fine_decoder = _decoder(c)
+        self.prior_fill = bool(config.get("prior_fill", False))
+        if self.prior_fill:
+            for decoder in (self.coarse_decoder, self.fine_decoder):
+                last = decoder[-1].conv
+                with torch.no_grad():
+                    last.weight.mul_(0.1)
+                    last.bias.zero_()
 
     def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(coarse, fine)`` estimates, both ``N×3×H×W`` in [0, 1] (training uses both)."""
@@ -104,13 +122,19 @@ class SamplingNetwork(nn.Module):
         mask = x[:, 3:4]
         rest = x[:, 4:] * 2 - 1
         inputs = torch.cat([image, mask, rest], 1)
-        coarse = self.coarse_decoder(self.coarse_middle(self.coarse_encoder(inputs))).clamp(-1, 1)
+        coarse = self.coarse_decoder(self.coarse_middle(self.coarse_encoder(inputs)))
+        if self.prior_fill:
+            coarse = coarse + fill_from_known(image, 1 - mask)
+        coarse = coarse.clamp(-1, 1)
         # Known pixels keep the image, masked ones take the coarse estimate (Yu et al.).
         composite = image * (1 - mask) + coarse * mask
         refine_in = torch.cat([composite, mask, image], 1)
         dilated = self.dilated_encoder(refine_in)
         attended = self.attention_after(self.attention(self.attention_encoder(refine_in), mask))
-        fine = self.fine_decoder(self.merge(torch.cat([dilated, attended], 1))).clamp(-1, 1)
+        fine = self.fine_decoder(self.merge(torch.cat([dilated, attended], 1)))
+        if self.prior_fill:
+            fine = fine + coarse
+        fine = fine.clamp(-1, 1)
         return (coarse + 1) / 2, (fine + 1) / 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

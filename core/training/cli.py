@@ -60,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--steps", type=_steps, default=_steps("3000,3000,4000"), help="steps per stage: BG,FG,alpha")
         parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
         parser.add_argument("--procedural", type=float, default=0.5, help="fraction of procedural foregrounds (default 0.5)")
+        parser.add_argument("--from", dest="parent", default=None, metavar="BUNDLE",
+                            help="continue training this bundle's networks on the same composites (their config wins over --size)")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write when training is complete")
     parser.add_argument("--name", default=None, help="bundle name (default: the --out folder's name)")
     parser.add_argument("--description", default=None)
@@ -72,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
+    parser.add_argument("--storage", choices=["float32", "float16"], default="float32",
+                        help="dtype of the weights on disk (float16 halves the bundle; they load as float32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     )
     init = None
     parent = None
-    if args.command == "finetune":
+    if args.parent is not None:
         from core.weights import load_bundle
 
         parent = load_bundle(args.parent)
@@ -100,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         for net in init.values():
             net.train()
         settings.size = str(parent.config("background").get("size", "custom"))
+    if args.command == "finetune":
         batches, validation, data_summary = _show_data(args, settings)
     else:
         batches, validation, data_summary = _composite_data(args, settings)
@@ -116,13 +121,20 @@ def run(args: argparse.Namespace) -> int:
     from core.weights import save_bundle
 
     training = _training_summary(run_dir, settings, data_summary, progress, time.time() - started)
-    description = args.description or (
-        f"fine-tuned from {parent.name} on {args.data}" if parent is not None else
-        f"{settings.size} networks trained on composites of real and procedural foregrounds"
-    )
+    if parent is not None:
+        # What the starting networks had already been through, so the history is not lost.
+        training["continued_from"] = {"name": parent.name, "training": parent.manifest.get("training", {})}
+    if args.description:
+        description = args.description
+    elif args.command == "finetune":
+        description = f"fine-tuned from {parent.name} on {args.data}"
+    elif parent is not None:
+        description = f"{settings.size} networks of {parent.name}, trained further on composites of real and procedural foregrounds"
+    else:
+        description = f"{settings.size} networks trained on composites of real and procedural foregrounds"
     bundle = save_bundle(
         args.out, nets, name=name, description=description, parent=parent, training=training,
-        trained=True, overwrite=args.overwrite,
+        trained=True, overwrite=args.overwrite, storage=args.storage,
     )
     print(f"wrote bundle {bundle.name!r} to {bundle.path}")
     return 0
