@@ -110,6 +110,7 @@ class SamplingNetwork(nn.Module):
         if self.prior_fill:
             for decoder in (self.coarse_decoder, self.fine_decoder):
                 last = decoder[-1].conv
+                assert isinstance(last, nn.Conv2d)
                 with torch.no_grad():
                     last.weight.mul_(0.1)
                     last.bias.zero_()

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         training["continued_from"] = {"name": parent.name, "training": parent.manifest.get("training", {})}
     if args.description:
         description = args.description
-    elif args.command == "finetune":
+    elif args.command == "finetune" and parent is not None:
         description = f"fine-tuned from {parent.name} on {args.data}"
     elif parent is not None:
         description = f"{settings.size} networks of {parent.name}, trained further on composites of real and procedural foregrounds"

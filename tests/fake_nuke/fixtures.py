@@ -130,6 +130,12 @@ def lbs_env(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("LBSMATTE_PYTHON", python)
     monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(bundles))
+    # The checkout's own core ships a trained default bundle; the sandbox sees only its own bundles.
+    sandbox_core = tmp_path / "core"
+    sandbox_core.mkdir()
+    from nuke_plugin import interpreter
+
+    monkeypatch.setattr(interpreter, "core_dir", lambda *args, **kwargs: str(sandbox_core))
     monkeypatch.setenv("LBSMATTE_CACHE", str(cache))
     monkeypatch.setenv("FAKE_CLI_LOG", str(log))
     for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH", "FAKE_CLI_TOUCH", "FAKE_CLI_PIDFILE"):
