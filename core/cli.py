@@ -86,6 +86,9 @@ def _add_matte(sub: Any) -> None:
                    help="which channel of the trimap file holds the trimap (default: auto)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
+    p.add_argument("--fg-solve", type=float, default=None, metavar="WEIGHT",
+                   help="weight of the foreground network's colours when the foreground is made to agree with "
+                        "plate, background and alpha (default 0.1; 0: the network's colours as they are)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run_matte)
 
@@ -348,7 +351,7 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     try:
         from core.pipeline import Matter
 
-        matter = Matter(args.weights, device=args.device)
+        matter = Matter(args.weights, device=args.device, fg_solve=args.fg_solve)
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED

@@ -86,3 +86,33 @@ def test_train_from_a_bundle_continues_it_and_keeps_its_history(tmp_path, small_
     parent_alpha = small_bundle.load_network("alpha").state_dict()
     child_alpha = child.load_network("alpha").state_dict()
     assert any(not torch.equal(parent_alpha[k].half().float(), child_alpha[k]) for k in parent_alpha)
+
+
+def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path, small_bundle, capsys) -> None:
+    import pytest
+
+    from core.training.data import VALIDATION_OBJECTS, default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    out = tmp_path / "halfres"
+    args = ["train", "--from", str(small_bundle.path), "--out", str(out), "--steps", "0,0,1", "--crop", "32",
+            "--batch", "2", "--run-dir", str(tmp_path / "run"), "--no-progress", "--sampling-scale", "0.5"]
+    assert main([*args, "--real-photos", "1.0"]) == 0
+    child = load_bundle(out)
+    for role in ("background", "foreground"):
+        assert child.config(role)["scale"] == 0.5
+        assert child.load_network(role).stride == 16
+        # Only the scale changed: the sampling weights are the parent's.
+        parent_state = small_bundle.load_network(role).state_dict()
+        assert all(torch.equal(v, child.load_network(role).state_dict()[k]) for k, v in parent_state.items())
+    photos = child.manifest["training"]["data"]["real_photos"]
+    assert photos["fraction"] == 1.0 and photos["plates"]
+    assert not set(photos["plates"]) & set(VALIDATION_OBJECTS)
+    for bad, message in ((["--real-photos", "1.5"], "--real-photos"), (["--sampling-scale", "0.3"], "--sampling-scale")):
+        argv = [*args, *bad]
+        argv[argv.index("--out") + 1] = str(tmp_path / "never")
+        assert main(argv) != 0
+        assert message in capsys.readouterr().out
+        assert not (tmp_path / "never").exists()

@@ -137,3 +137,27 @@ def test_prior_fill_network_starts_from_the_fill() -> None:
     # A config from before prior_fill existed (no key) builds the plain network.
     old = {k: v for k, v in network_config("background", "small", width=4).items() if k != "prior_fill"}
     assert build_network(old).prior_fill is False
+
+
+def test_sampling_network_at_half_scale_runs_the_same_weights_on_a_quarter_of_the_pixels() -> None:
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    full = build_network(network_config("background", "small", width=4)).eval()
+    half = build_network(network_config("background", "small", width=4, scale=0.5)).eval()
+    half.load_state_dict(full.state_dict())  # the weights do not depend on the scale
+    assert (full.stride, half.stride) == (8, 16)
+    image = torch.rand(1, 3, 64, 96)
+    mask = torch.zeros(1, 1, 64, 96)
+    mask[:, :, 20:41, 30:61] = 1  # odd edges: a low-res pixel with any masked pixel is masked
+    with torch.inference_mode():
+        out = half(torch.cat([image, mask], 1))
+        small_mask = (F.avg_pool2d(mask, 2) > 0).float()
+        expected = F.interpolate(full(torch.cat([F.avg_pool2d(image, 2), small_mask], 1)), size=(64, 96),
+                                 mode="bilinear", align_corners=False)
+    assert out.shape == (1, 3, 64, 96)
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert bool(small_mask[0, 0, 10, 15]) and bool(small_mask[0, 0, 20, 30])  # rows 20 and 40 are masked
+    for bad in (0.3, 0.0, 2.0):
+        with pytest.raises(WeightsError, match="scale must be 1/k"):
+            build_network(network_config("background", "small", width=4, scale=bad))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from core.errors import InputError, WeightsError
-from core.pipeline import Matte, Matter, _ramp, _starts, resolve_device
+from core.pipeline import Matte, Matter, _ramp, _starts, resolve_device, solve_foreground
 
 
 def _scene(h: int = 64, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -211,3 +211,66 @@ def test_bf16_autocast_stays_close_to_float32(small_bundle) -> None:
     assert np.array_equal(half.fg[trimap == 1], exact.fg[trimap == 1])  # known regions: the plate, exactly
     with pytest.raises(InputError, match="unknown precision"):
         Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp8")
+
+
+def test_solve_foreground_known_answers() -> None:
+    f_true, b_true = torch.tensor([0.9, 0.2, 0.4]), torch.tensor([0.1, 0.6, 0.3])
+    alpha = torch.tensor([0.0, 0.25, 0.5, 1.0]).view(1, 1, 1, 4)
+    f = f_true.view(1, 3, 1, 1).expand(1, 3, 1, 4)
+    b = b_true.view(1, 3, 1, 1).expand(1, 3, 1, 4)
+    image = alpha * f + (1 - alpha) * b
+    # B held fixed at the truth, a plate that obeys I = aF + (1-a)B: F = (a^2 F_true + w F_net) / (a^2 + w),
+    # the true colour where alpha is 1 (to w), the guess where alpha is 0.
+    guess = torch.full_like(f, 0.5)
+    out = solve_foreground(image, alpha, b, guess, 0.1, bg_weight=float("inf"))
+    assert torch.allclose(out, (alpha**2 * f + 0.1 * guess) / (alpha**2 + 0.1), atol=1e-6)
+    assert torch.allclose(out[..., 0], guess[..., 0])
+    assert torch.allclose(out[..., 3], f[..., 3], atol=0.04)
+    # Hand-computed: a = 0.5, I = 0.5, F_net = 0, B_net = 0, w_F = w_B = 1:
+    # [[1.25, 0.25], [0.25, 1.25]] [F, B] = [0.25, 0.25]  ->  F = B = 1/6.
+    one = torch.ones(1, 1, 1, 1)
+    assert torch.allclose(solve_foreground(0.5 * one.expand(1, 3, 1, 1), 0.5 * one, 0 * one.expand(1, 3, 1, 1),
+                                           0 * one.expand(1, 3, 1, 1), 1.0, bg_weight=1.0), torch.tensor(1 / 6))
+    # Clipped to [0, 1].
+    assert float(solve_foreground(image * 0 + 1, alpha, b * 0, f * 0 + 1, 1e-3).max()) <= 1.0
+
+
+def test_fg_solve_makes_the_foreground_agree_with_the_plate(small_bundle) -> None:
+    plate, trimap = _scene()
+    plate = np.clip(plate, 0, 1)
+    raw = Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=0).matte(plate, trimap, colour="srgb")
+    solved = Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, colour="srgb")
+    unknown = trimap == 0.5
+    assert np.array_equal(raw.alpha, solved.alpha) and np.array_equal(raw.bg, solved.bg)
+    assert np.array_equal(solved.fg[trimap == 1], plate[trimap == 1])
+
+    def residual(m: Matte) -> float:
+        a = m.alpha[..., None]
+        return float(np.abs(a * m.fg + (1 - a) * m.bg - plate)[unknown].mean())
+
+    assert residual(solved) < residual(raw)
+    with pytest.raises(InputError, match="fg_solve"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=-1)
+
+
+def test_the_matting_network_runs_on_the_unknown_box_plus_its_own_smaller_context(small_bundle) -> None:
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=64, alpha_context=8)
+    recorders = {"background": _Recorder(3), "foreground": _Recorder(3), "alpha": _Recorder(1)}
+    m.nets = recorders
+    rng = np.random.default_rng(2)
+    plate = rng.random((256, 320, 3), dtype=np.float32)
+    trimap = np.zeros((256, 320), np.float32)
+    trimap[100:120, 150:170] = 0.5
+    trimap[104:116, 154:166] = 1.0
+    result = m.matte(plate, trimap, colour="srgb")
+    # Sampling: 20 + 2*64 = 148 -> 160 px (stride 16). Alpha: 20 + 2*8 = 36 -> 48 px.
+    assert recorders["background"].shapes == [(1, 4, 160, 160)]
+    assert recorders["alpha"].shapes == [(1, 10, 48, 48)]
+    assert m.stats.computed_by == {"background": 160 * 160, "foreground": 160 * 160, "alpha": 48 * 48}
+    # The stand-in's alpha is the plate's red channel: it lands exactly on the unknown pixels.
+    unknown = trimap == 0.5
+    assert np.allclose(result.alpha[unknown], plate[..., 0][unknown], atol=1e-6)
+    assert np.array_equal(result.alpha[trimap == 1], np.ones(int((trimap == 1).sum()), np.float32))
+    assert not result.alpha[trimap == 0].any()
+    with pytest.raises(InputError, match="alpha_context"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, alpha_context=-1)

@@ -254,3 +254,32 @@ def test_procedural_lines_are_anti_aliased_by_coverage(width, offset):
     coverage = _line_family(u, 10.0, width)
     assert coverage[:10].sum() == pytest.approx(width, abs=1e-5)
     assert coverage.max() <= 1.0 and ((coverage > 0) & (coverage < 1)).any()
+
+
+def test_show_dataset_picks_named_plates_and_their_trimap_variants(tmp_path):
+    h, w = 64, 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha = np.clip((22 - np.hypot(yy - 32, xx - 32)) / 4, 0, 1)
+    image = alpha[..., None] * np.array([0.9, 0.2, 0.1]) + (1 - alpha[..., None]) * 0.2
+    for name in ("a", "b", "c"):
+        _write_png(tmp_path / "image" / f"{name}.png", image)
+        _write_png(tmp_path / "alpha" / f"{name}.png", alpha)
+    # Two trimap variants in sub-folders, as the alphamatting set has Trimap1/ and Trimap2/;
+    # their unknown bands are 1/3 and 2/3 of the crop wide, unlike anything drawn from the alpha.
+    tight, loose = np.zeros((h, w)), np.zeros((h, w))
+    tight[:, 21:43], tight[:, 43:] = 0.5, 1.0
+    loose[:, 10:54], loose[:, 54:] = 0.5, 1.0
+    _write_png(tmp_path / "trimap" / "Trimap1" / "b.png", tight)
+    _write_png(tmp_path / "trimap" / "Trimap2" / "b.png", loose)
+    data = ShowDataset(tmp_path, crop=64, seed=0, cache_dir=tmp_path / "cache", names=["b"])
+    assert data.names == ["b"] and data.describe()["given_trimaps"] == 1.0
+    batch = data.sample(12)
+    # A crop at the plate's own scale holds one of the given trimaps (flipped or not).
+    bands = {round(float((t == 0.5).float().mean()), 2) for t in batch["trimap"]}
+    assert bands <= {0.34, 0.69} and bands, bands
+    drawn = ShowDataset(tmp_path, crop=64, seed=0, cache_dir=tmp_path / "cache", names=["b"], given_trimaps=0.0)
+    assert all(round(float((t == 0.5).float().mean()), 2) not in (0.34, 0.69) for t in drawn.sample(6)["trimap"])
+    with pytest.raises(InputError, match="nope"):
+        ShowDataset(tmp_path, names=["a", "nope"])
+    with pytest.raises(InputError, match="given_trimaps"):
+        ShowDataset(tmp_path, given_trimaps=1.5)

@@ -8,7 +8,7 @@ import torch
 
 from core.nets import build_network, network_config
 from core.training.checkpoint import load_checkpoint, save_checkpoint
-from core.training.train import TrainSettings, read_log, train
+from core.training.train import TrainSettings, WeightAverage, read_log, train
 
 
 def _batch(role: str, n: int = 2, size: int = 32) -> dict[str, torch.Tensor]:
@@ -88,3 +88,47 @@ def test_checkpoint_round_trip_restores_adam_moments(tmp_path) -> None:
         assert torch.equal(a, b)
         assert torch.equal(opt.state[a]["exp_avg_sq"], opt2.state[b]["exp_avg_sq"])
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_weight_average_known_answer() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        net[0].weight.fill_(0.0)
+    average = WeightAverage(net, decay=0.999)
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[1].running_mean.fill_(5.0)
+    average.update(net)  # decay ramps up: min(0.999, 1/10) = 0.1 -> 0.1*0 + 0.9*1
+    assert torch.allclose(average.module[0].weight, torch.tensor([[0.9]]))
+    assert float(average.module[1].running_mean) == 5.0  # statistics copied, not averaged
+    with torch.no_grad():
+        net[0].weight.fill_(2.0)
+    average.update(net)  # min(0.999, 2/11)
+    assert torch.allclose(average.module[0].weight, torch.tensor([[2 / 11 * 0.9 + 9 / 11 * 2.0]]))
+    assert average.updates == 2 and not average.module[0].weight.requires_grad
+    import pytest
+
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, decay=1.0)
+
+
+def test_a_finished_stage_keeps_its_average_and_a_resumed_one_goes_on_averaging(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    settings = TrainSettings(steps={"background": 2, "foreground": 0, "alpha": 0}, checkpoint_every=1, ema=0.9)
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    state = json.loads((tmp_path / "background.json").read_text())
+    assert state["ema_updates"] == 2 and "moving average" in state["weights"]
+    tensors = load_file(str(tmp_path / "background.safetensors"))
+    model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    assert model.keys() == ema.keys() and all(torch.equal(model[k], ema[k]) for k in model)  # it ships the average
+    settings.steps["background"] = 3
+    nets = train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert json.loads((tmp_path / "background.json").read_text())["ema_updates"] == 3
+    last = load_file(str(tmp_path / "background.safetensors"))
+    assert all(torch.equal(v, last[f"ema.{k}"]) for k, v in nets["background"].state_dict().items())
+    # Averaging off: the last step's weights, no average stored.
+    off = TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}, ema=None)
+    train(tmp_path / "off", _batch, off, init=_tiny(), progress=False)
+    assert not any(k.startswith("ema.") for k in load_file(str(tmp_path / "off" / "background.safetensors")))

@@ -37,6 +37,7 @@ _SAMPLING = {
         "attention_max_positions": 4096,
         "attention_scale": 10.0,
         "prior_fill": True,
+        "scale": 1.0,
     },
     "paper": {
         "width": 32,
@@ -45,6 +46,7 @@ _SAMPLING = {
         "attention_max_positions": 16384,
         "attention_scale": 10.0,
         "prior_fill": True,
+        "scale": 1.0,
     },
 }
 

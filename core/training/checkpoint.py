@@ -32,16 +32,21 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
 
 
 def save_checkpoint(
-    stem: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], *, compact: bool = False
+    stem: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], *, compact: bool = False,
+    ema: nn.Module | None = None,
 ) -> None:
     """Write ``stem.safetensors`` and ``stem.json`` (the JSON last).
 
     ``compact`` leaves the Adam moments out (a finished stage: a third of the size; training it
     further restarts the moments, which Adam recovers from within a few dozen steps).
+    ``ema``: the running average of the weights (``ema.*``), kept so that a resumed run goes on
+    averaging where it stopped.
     """
     tensors: dict[str, torch.Tensor] = {
         f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
     }
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.detach().to("cpu").contiguous() for k, v in ema.state_dict().items()})
     params = [p for g in optimizer.param_groups for p in g["params"]]
     steps = []
     for i, p in enumerate(params):
@@ -65,12 +70,19 @@ def save_checkpoint(
     )
 
 
-def load_checkpoint(stem: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore ``model`` (and ``optimizer``) from ``stem``; return the saved state dict."""
+def load_checkpoint(
+    stem: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ema: nn.Module | None = None
+) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``, and ``ema`` when the checkpoint has one) from ``stem``;
+    return the saved state dict. ``meta["has_ema"]`` says whether an average was restored."""
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
     tensors = load_file(str(stem.with_suffix(".safetensors")))
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(model_state, strict=True)
+    ema_state = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+    meta["has_ema"] = bool(ema_state) and ema is not None
+    if ema is not None and ema_state:
+        ema.load_state_dict(ema_state, strict=True)
     if optimizer is not None and "optimizer" in meta:
         saved = meta["optimizer"]
         for group, saved_group in zip(optimizer.param_groups, saved["param_groups"], strict=True):

@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--procedural", type=float, default=0.5, help="fraction of procedural foregrounds (default 0.5)")
         parser.add_argument("--from", dest="parent", default=None, metavar="BUNDLE",
                             help="continue training this bundle's networks on the same composites (their config wins over --size)")
+        parser.add_argument("--real-photos", type=float, default=0.0, metavar="FRACTION",
+                            help="fraction of batches cut from the training objects' own photographs, with their real "
+                                 "backgrounds, instead of composites (default 0)")
+        parser.add_argument("--sampling-scale", type=float, default=None, metavar="SCALE",
+                            help="run the background and foreground networks at this fraction of the resolution "
+                                 "(1/k: 1, 0.5, 0.25); stored in the bundle and used at inference too")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write when training is complete")
     parser.add_argument("--name", default=None, help="bundle name (default: the --out folder's name)")
     parser.add_argument("--description", default=None)
@@ -73,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema", type=float, default=0.999, metavar="DECAY",
+                        help="each stage keeps an exponential moving average of its weights with this decay "
+                             "(ramped up over the first steps) and ships it; 0 ships the last step's weights")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
     parser.add_argument("--storage", choices=["float32", "float16"], default="float32",
                         help="dtype of the weights on disk (float16 halves the bundle; they load as float32)")
@@ -92,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         size=getattr(args, "size", "small"), steps=args.steps, lr=args.lr, batch_size=args.batch,
         n_backgrounds=args.backgrounds, crop=args.crop, max_minutes=args.max_minutes, seed=args.seed,
-        device=str(device), threads=args.threads,
+        device=str(device), threads=args.threads, ema=args.ema or None,
     )
+    if settings.ema is not None and not 0.0 < settings.ema < 1.0:
+        raise InputError(f"--ema must be a decay between 0 and 1 (0 turns averaging off), not {args.ema}")
     init = None
     parent = None
     if args.parent is not None:
@@ -104,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         for net in init.values():
             net.train()
         settings.size = str(parent.config("background").get("size", "custom"))
+    if getattr(args, "sampling_scale", None) is not None:
+        init = _rescaled(init, settings, args.sampling_scale)
     if args.command == "finetune":
         batches, validation, data_summary = _show_data(args, settings)
     else:
@@ -140,6 +153,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rescaled(init: dict[str, Any] | None, settings: Any, scale: float) -> dict[str, Any]:
+    """The networks to start from, with the sampling networks set to run at ``scale``.
+
+    The weights do not depend on the scale, so a bundle's sampling networks are rebuilt with the
+    new config and keep their weights; without ``--from``, new networks are built at that scale.
+    """
+    import torch
+
+    from core.nets import ROLES, build_network, network_config
+
+    if init is None:
+        torch.manual_seed(settings.seed)
+        init = {role: build_network(network_config(role, settings.size)) for role in ROLES}
+    out = dict(init)
+    for role in ("background", "foreground"):
+        config = dict(init[role].config, scale=float(scale))
+        try:
+            net = build_network(config)
+        except Exception as exc:
+            raise InputError(f"--sampling-scale {scale}: {exc}") from exc
+        net.load_state_dict(init[role].state_dict())
+        out[role] = net.train()
+    return out
+
+
 def _training_summary(
     run_dir: Path, settings: Any, data: dict[str, Any], progress: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
@@ -156,12 +194,16 @@ def _training_summary(
         "final_validation": final,
         "wall_seconds_this_invocation": round(seconds, 1),
         "optimizer": "Adam(beta1=0.9, beta2=0.999), constant learning rate",
+        "weights": (f"exponential moving average of each stage's weights, decay {settings.ema} (ramped up as (1+n)/(10+n))"
+                    if settings.ema else "the last step's weights"),
         "losses": {"background": "eq. 2 on both stages", "foreground": "eq. 4 + lambda * eq. 7 (eq. 8) on both stages",
                    "alpha": "eq. 10: 0.5 L_alpha + 0.5 L_comp + L_grad (eq. 9)"},
     }
 
 
 def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
+    import numpy as np
+
     from core.training.data import CompositeSampler
 
     root = args.data or default_data_root()
@@ -174,7 +216,22 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs)
     val_sampler = CompositeSampler(root, split="val", seed=1234, **kwargs)
 
+    photos = None
+    fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
+    if not 0.0 <= fraction <= 1.0:
+        raise InputError(f"--real-photos must be between 0 and 1, not {fraction}")
+    if fraction > 0:
+        from core.training.data import ShowDataset
+
+        # The training objects' own photographs: real backgrounds, real lighting, the domain the
+        # networks meet in production. The held-out objects stay out, as in the composites.
+        photos = ShowDataset(root / "alphamatting", crop=settings.crop, seed=seed + 2,
+                             names=[o.name for o in train_sampler.objects], given_trimaps=0.5)
+    pick = np.random.default_rng(seed + 3)
+
     def batches(role: str) -> Any:
+        if photos is not None and pick.random() < fraction:
+            return photos.sample(settings.batch_size)
         # Colour jitter only for the foreground network (patent para. 0052).
         sampler = jitter_sampler if role == "foreground" else train_sampler
         return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
@@ -187,6 +244,9 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
         return val_cache["batch"]
 
     summary = {"root": str(root), **train_sampler.describe()}
+    if photos is not None:
+        summary["real_photos"] = {"fraction": fraction, "plates": list(photos.names),
+                                  "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha"}
     return batches, validation, summary
 
 

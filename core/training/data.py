@@ -36,6 +36,7 @@ import os
 import tempfile
 import zlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -627,7 +628,7 @@ class _ShowItem:
     alpha: np.ndarray
     fg: np.ndarray
     bg: np.ndarray
-    trimap: np.ndarray | None
+    trimaps: list[np.ndarray]  # the plate's own trimaps (trimap/NAME.* and trimap/<variant>/NAME.*)
     centres: np.ndarray  # flat indices a crop may be centred on (unknown pixels)
 
 
@@ -635,7 +636,7 @@ class ShowDataset:
     """A show's plates and mattes for fine-tuning (patent para. 0056), in the SPEC §9 layout.
 
     ``folder/image/NAME.*`` (the plates) and ``folder/alpha/NAME.*`` (their mattes) are required;
-    ``folder/trimap/NAME.*``, ``folder/fg/NAME.*`` and ``folder/bg/NAME.*`` are optional. Missing
+    ``folder/trimap/NAME.*`` (or ``folder/trimap/<variant>/NAME.*``), ``folder/fg/NAME.*`` and ``folder/bg/NAME.*`` are optional. Missing
     foreground *and* background colours are estimated with pymatting's
     ``estimate_foreground_ml(..., return_background=True)`` (so the background is an estimate
     too) and cached in ``.cache/fg``. Without a trimap, trimaps are drawn from the alpha as in
@@ -654,12 +655,20 @@ class ShowDataset:
         colour: encoding of the files (``srgb`` for PNG/JPEG, ``linear`` or an OCIO name for
             EXR); converted to the display encoding the networks see.
         cache_dir: cache of estimated colours.
+        names: only these plates (default: every plate with a matte).
+        given_trimaps: probability that a crop takes one of the plate's own trimaps (chosen at
+            random when it has several, as ``trimap/Trimap1/`` and ``trimap/Trimap2/``) rather
+            than one drawn from the alpha; plates without a trimap always draw one.
     """
 
     def __init__(
         self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "srgb",
-        max_radius: int = 19, cache_dir: Path | None = CACHE_DIR,
+        max_radius: int = 19, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] | None = None,
+        given_trimaps: float = 1.0,
     ) -> None:
+        if not 0.0 <= given_trimaps <= 1.0:
+            raise InputError(f"given_trimaps must be in [0, 1], not {given_trimaps}")
+        self.given_trimaps = float(given_trimaps)
         self.folder = Path(folder)
         self.crop = int(crop)
         self.seed = int(seed)
@@ -673,12 +682,17 @@ class ShowDataset:
         self.names = [p.stem for p in sorted(image_dir.iterdir()) if p.is_file() and _find_file(alpha_dir, p.stem)]
         if not self.names:
             raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir}")
+        if names is not None:
+            missing = sorted(set(names) - set(self.names))
+            if missing:
+                raise InputError(f"{self.folder}: no plate with a matte named {', '.join(missing)}")
+            self.names = [n for n in self.names if n in set(names)]
         self._items: dict[str, _ShowItem] = {}
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary of the data set."""
         return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
-                "colour": self.colour}
+                "colour": self.colour, "given_trimaps": self.given_trimaps}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state}
@@ -724,17 +738,25 @@ class ShowDataset:
             est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path), cache_dir=self.cache_dir)
             fg = self._read_colour(fg_path) if fg_path is not None else est_fg
             bg = self._read_colour(bg_path) if bg_path is not None else est_bg
-        trimap_path = _find_file(d / "trimap", name)
-        trimap = None
-        if trimap_path is not None:
-            t = read_image(trimap_path)
-            trimap = normalise_trimap(t.pixels, channels=t.channels)
-            centres = np.flatnonzero(trimap == 0.5)
+        trimap_dir = d / "trimap"
+        folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir()) if trimap_dir.is_dir() else [])
+        trimaps = []
+        for folder in folders:
+            trimap_path = _find_file(folder, name)
+            if trimap_path is not None:
+                t = read_image(trimap_path)
+                trimap = normalise_trimap(t.pixels, channels=t.channels)
+                if trimap.shape != alpha.shape:
+                    raise InputError(f"{trimap_path} is {trimap.shape[1]}×{trimap.shape[0]} but {image_path} is "
+                                     f"{image.shape[1]}×{image.shape[0]}")
+                trimaps.append(trimap)
+        if trimaps:
+            centres = np.flatnonzero(np.any([t == 0.5 for t in trimaps], axis=0))
         else:
             centres = np.flatnonzero(_unknown_seed(alpha))
         if not len(centres):
             centres = np.arange(alpha.size)
-        item = _ShowItem(name, image, alpha, fg, bg, trimap, centres)
+        item = _ShowItem(name, image, alpha, fg, bg, trimaps, centres)
         self._items[name] = item
         return item
 
@@ -752,8 +774,9 @@ class ShowDataset:
         layers = np.concatenate([colours.transpose(2, 0, 1), _take_window(item.alpha, y0, x0, n, n, False)[None]])
         layers = np.clip(_resize(layers, size), 0.0, 1.0)
         alpha = _snap(layers[9].copy())
-        if item.trimap is not None:
-            trimap = _resize(_take_window(item.trimap, y0, x0, n, n, False)[None], size, mode="nearest")[0]
+        if item.trimaps and rng.random() < self.given_trimaps:
+            given = item.trimaps[int(rng.integers(len(item.trimaps)))]
+            trimap = _resize(_take_window(given, y0, x0, n, n, False)[None], size, mode="nearest")[0]
         else:
             trimap = _trimap_at(alpha, _seed_distance(alpha), int(rng.integers(1, self.max_radius + 1)))
         out = {"image": layers[0:3].transpose(1, 2, 0), "fg": layers[3:6].transpose(1, 2, 0),
