@@ -463,9 +463,13 @@ class Matter:
                 # bounding box plus alpha_context; elsewhere alpha is the trimap's 0 or 1.
                 ay0, ay1, ax0, ax1 = window
                 alpha = fg_known.to(torch.float32)
+                # Its full-resolution layers run only around the unknown pixels (same values there).
+                unknown = (tri > 0.25) & (tri < 0.75)
                 alpha[:, :, ay0:ay1, ax0:ax1] = self._tiled(
-                    self.nets["alpha"], torch.cat([img, tri, bg, fg], 1)[:, :, ay0:ay1, ax0:ax1], tile, "alpha"
+                    self.nets["alpha"], torch.cat([img, tri, bg, fg], 1)[:, :, ay0:ay1, ax0:ax1], tile, "alpha",
+                    where=unknown[:, :, ay0:ay1, ax0:ax1],
                 ).float()
+                alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))
                 if self.fg_solve > 0:
                     forced = torch.where(bg_known, 0.0, alpha)  # known FG keeps the plate below
                     fg = torch.where(fg_known, img, solve_foreground(img, forced, bg, fg, self.fg_solve))
@@ -494,7 +498,8 @@ class Matter:
         (y0, y1), (x0, x1) = span(y0, y1, ph), span(x0, x1, pw)
         return y0, y1, x0, x1
 
-    def _tiled(self, net: nn.Module, x: torch.Tensor, tile: int, role: str = "") -> torch.Tensor:
+    def _tiled(self, net: nn.Module, x: torch.Tensor, tile: int, role: str = "",
+               where: torch.Tensor | None = None) -> torch.Tensor:
         """Run ``net`` on ``x`` (1×C×H×W, H and W multiples of the stride), in overlapping tiles
         when larger than ``tile``; overlaps are blended with linear ramps.
 
@@ -507,7 +512,7 @@ class Matter:
         if h <= tile and w <= tile:
             self.stats.tiles = max(self.stats.tiles, 1)
             self._computed(role, h * w)
-            return net(x)
+            return net(x) if where is None else net(x, where)
         s = self.stride
         overlap = max(s, (tile // 8) // s * s)
         tile_h, tile_w = _tile_size(h, tile, overlap, s), _tile_size(w, tile, overlap, s)
@@ -520,7 +525,8 @@ class Matter:
         for ty in ys:
             for tx in xs:
                 th, tw = min(tile_h, h - ty), min(tile_w, w - tx)
-                piece = net(x[:, :, ty : ty + th, tx : tx + tw]).float()
+                window = x[:, :, ty : ty + th, tx : tx + tw]
+                piece = (net(window) if where is None else net(window, where[:, :, ty : ty + th, tx : tx + tw])).float()
                 ramp = _ramp(th, tw, overlap, ty > 0, ty + th < h, tx > 0, tx + tw < w, x.device)
                 if out is None:
                     out = torch.zeros(1, piece.shape[1], h, w, device=x.device)

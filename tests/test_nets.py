@@ -161,3 +161,21 @@ def test_sampling_network_at_half_scale_runs_the_same_weights_on_a_quarter_of_th
     for bad in (0.3, 0.0, 2.0):
         with pytest.raises(WeightsError, match="scale must be 1/k"):
             build_network(network_config("background", "small", width=4, scale=bad))
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_matting_network_where_gives_the_same_alpha_at_those_pixels(refine: bool) -> None:
+    torch.manual_seed(0)
+    net = build_network(network_config("alpha", "small", widths=[4, 4, 4, 4], aspp_width=8, decoder_width=8,
+                                       refine=refine, refine_width=4)).eval()
+    x = torch.rand(2, 10, 160, 224)
+    where = torch.zeros(2, 1, 160, 224, dtype=torch.bool)
+    where[0, :, 40:90, 60:70] = True  # inside, across piece borders
+    where[0, :, 150:, 200:] = True  # the frame's corner
+    where[1, :, 0:3, 100:101] = True  # the top edge, other image
+    with torch.inference_mode():
+        full, part = net(x), net(x, where)
+    assert part.shape == full.shape
+    assert float((full - part)[where].abs().max()) < 1e-5
+    # Pieces without any wanted pixel are not computed.
+    assert float(part[1, :, 64:, :].max()) < 1e-12 and float(part[0, :, :, 128:192][:, :64].max()) < 1e-12

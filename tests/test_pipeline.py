@@ -110,7 +110,7 @@ class _Recorder(nn.Module):
         self.out_channels = out_channels
         self.shapes: list[tuple[int, ...]] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
         self.shapes.append(tuple(x.shape))
         return x[:, : self.out_channels]
 

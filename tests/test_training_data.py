@@ -283,3 +283,24 @@ def test_show_dataset_picks_named_plates_and_their_trimap_variants(tmp_path):
         ShowDataset(tmp_path, names=["a", "nope"])
     with pytest.raises(InputError, match="given_trimaps"):
         ShowDataset(tmp_path, given_trimaps=1.5)
+    with pytest.raises(InputError, match="min_scale"):
+        ShowDataset(tmp_path, min_scale=0.0)
+
+
+def test_show_dataset_min_scale_keeps_crops_near_the_plates_own_scale(tmp_path):
+    h, w = 200, 200
+    yy, xx = np.mgrid[0:h, 0:w]
+    # Rings 10 px apart: the number of ring edges a 40 px crop holds tells the scale it was cut at.
+    alpha = ((np.hypot(yy - 100, xx - 100) // 10) % 2).astype(np.float64)
+    _write_png(tmp_path / "image" / "p.png", np.repeat(alpha[..., None], 3, 2))
+    _write_png(tmp_path / "alpha" / "p.png", alpha)
+    free = ShowDataset(tmp_path, crop=40, seed=0, cache_dir=tmp_path / "cache", given_trimaps=0.0)
+    near = ShowDataset(tmp_path, crop=40, seed=0, cache_dir=tmp_path / "cache", given_trimaps=0.0, min_scale=0.9)
+
+    def edges(batch: dict[str, torch.Tensor]) -> float:
+        a = batch["alpha"][:, 0]
+        return float((a[:, :, 1:] != a[:, :, :-1]).float().sum(2).mean())
+
+    # Down to the whole plate in 40 px (scale 0.2) the crops hold up to 5x as many edges per row.
+    assert edges(free.sample(24)) > 1.5 * edges(near.sample(24))
+    assert near.describe()["min_scale"] == 0.9

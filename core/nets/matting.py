@@ -150,8 +150,8 @@ class MattingNetwork(nn.Module):
             planes += list(colour_line_alpha(image, bg, fg))
         return torch.cat(planes, 1)
 
-    def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Alpha before the sigmoid (for losses that need it)."""
+    def forward_logits(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        """Alpha before the sigmoid (for losses that need it); ``where``: see :meth:`forward`."""
         inp = self._inputs(x)
         s0 = self.stem(inp)
         feats = []
@@ -163,6 +163,12 @@ class MattingNetwork(nn.Module):
         y = self.up3(torch.cat([F.interpolate(y, size=feats[2].shape[2:], mode="bilinear", align_corners=False), feats[2]], 1))
         y = self.up2(torch.cat([F.interpolate(y, size=feats[1].shape[2:], mode="bilinear", align_corners=False), feats[1]], 1))
         y = self.up1(torch.cat([F.interpolate(y, size=feats[0].shape[2:], mode="bilinear", align_corners=False), feats[0]], 1))
+        if where is None:
+            return self._full_resolution(x, inp, y)
+        return self._full_resolution_where(x, inp, y, where)
+
+    def _full_resolution(self, x: torch.Tensor, inp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The last, full-resolution layers: ``up0``, the head and the optional refinement."""
         y = self.up0(torch.cat([F.interpolate(y, size=inp.shape[2:], mode="bilinear", align_corners=False), inp], 1))
         logits = self.head(y)
         if self.refine_net is not None:
@@ -170,5 +176,47 @@ class MattingNetwork(nn.Module):
             logits = logits + self.refine_net(torch.cat([x[:, 0:3], alpha], 1))
         return logits
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.forward_logits(x))
+    #: Side of the pieces :meth:`_full_resolution_where` cuts the frame into, and the margin each
+    #: piece is computed with: the full-resolution layers see 3 px around a pixel (up0's two
+    #: convolutions and the head), 4 more with the refinement, and the half-resolution
+    #: features 1 px around (bilinear upsampling); 8 px covers all of it with room to spare.
+    PIECE, HALO = 64, 8
+
+    def _full_resolution_where(self, x: torch.Tensor, inp: torch.Tensor, y: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """:meth:`_full_resolution` only on the ``PIECE``-px pieces that hold a ``where`` pixel.
+
+        The full-resolution layers are half of the network's arithmetic but see only a few pixels
+        around each output pixel, so a piece computed with ``HALO`` px of context gives the
+        values of the whole-frame computation. Outside the pieces the logits are -30 (alpha 0).
+        """
+        n, _, hh, ww = inp.shape
+        p, m = self.PIECE, self.HALO
+        need = F.max_pool2d(where.to(inp.dtype), p, ceil_mode=True) > 0  # N×1×ceil(H/p)×ceil(W/p)
+        out = inp.new_full((n, 1, hh, ww), -30.0)
+        lh, lw = y.shape[2:]
+        for b, _, ty, tx in need.nonzero().tolist():
+            y0, x0 = ty * p, tx * p
+            y1, x1 = min(hh, y0 + p), min(ww, x0 + p)
+            # The piece plus its halo, on even coordinates so the half-resolution grid lines up.
+            a0, c0 = max(0, y0 - m) // 2 * 2, max(0, x0 - m) // 2 * 2
+            a1, c1 = min(hh, y1 + m), min(ww, x1 + m)
+            a1, c1 = min(hh, a1 + a1 % 2), min(ww, c1 + c1 % 2)
+            # Bilinear ×2 upsampling reads one low-res pixel either side: take one more, upsample,
+            # and cut the window out; away from the frame's edge that is exactly the whole-frame value.
+            l0, l1 = max(0, a0 // 2 - 1), min(lh, a1 // 2 + 1)
+            k0, k1 = max(0, c0 // 2 - 1), min(lw, c1 // 2 + 1)
+            up = F.interpolate(y[b : b + 1, :, l0:l1, k0:k1], size=(2 * (l1 - l0), 2 * (k1 - k0)),
+                               mode="bilinear", align_corners=False)
+            up = up[:, :, a0 - 2 * l0 : a1 - 2 * l0, c0 - 2 * k0 : c1 - 2 * k0]
+            z = self.head(self.up0(torch.cat([up, inp[b : b + 1, :, a0:a1, c0:c1]], 1)))
+            if self.refine_net is not None:
+                z = z + self.refine_net(torch.cat([x[b : b + 1, 0:3, a0:a1, c0:c1], torch.sigmoid(z)], 1))
+            out[b : b + 1, :, y0:y1, x0:x1] = z[:, :, y0 - a0 : y1 - a0, x0 - c0 : x1 - c0]
+        return out
+
+    def forward(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        """Alpha ``N×1×H×W``. With ``where`` (``N×1×H×W`` bool), only alpha at those pixels is
+        wanted: the full-resolution layers run only on the 64-px pieces that hold one (the same
+        values at those pixels; elsewhere in the pieces too, and 0 outside them). Used at
+        inference, where only the unknown pixels' alpha is kept."""
+        return torch.sigmoid(self.forward_logits(x, where))

@@ -226,7 +226,7 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
         # The training objects' own photographs: real backgrounds, real lighting, the domain the
         # networks meet in production. The held-out objects stay out, as in the composites.
         photos = ShowDataset(root / "alphamatting", crop=settings.crop, seed=seed + 2,
-                             names=[o.name for o in train_sampler.objects], given_trimaps=0.5)
+                             names=[o.name for o in train_sampler.objects], given_trimaps=0.5, min_scale=0.5)
     pick = np.random.default_rng(seed + 3)
 
     def batches(role: str) -> Any:

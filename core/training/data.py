@@ -659,13 +659,19 @@ class ShowDataset:
         given_trimaps: probability that a crop takes one of the plate's own trimaps (chosen at
             random when it has several, as ``trimap/Trimap1/`` and ``trimap/Trimap2/``) rather
             than one drawn from the alpha; plates without a trimap always draw one.
+        min_scale: smallest scale a crop is taken at (default: the one at which the whole plate
+            fits the crop). Mattes at a much smaller scale than the one they will be pulled at
+            teach a different problem: the training objects' photos use 0.5.
     """
 
     def __init__(
         self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "srgb",
         max_radius: int = 19, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] | None = None,
-        given_trimaps: float = 1.0,
+        given_trimaps: float = 1.0, min_scale: float | None = None,
     ) -> None:
+        if min_scale is not None and not 0.0 < min_scale <= 1.0:
+            raise InputError(f"min_scale must be in (0, 1], not {min_scale}")
+        self.min_scale = min_scale
         if not 0.0 <= given_trimaps <= 1.0:
             raise InputError(f"given_trimaps must be in [0, 1], not {given_trimaps}")
         self.given_trimaps = float(given_trimaps)
@@ -692,7 +698,7 @@ class ShowDataset:
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary of the data set."""
         return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
-                "colour": self.colour, "given_trimaps": self.given_trimaps}
+                "colour": self.colour, "given_trimaps": self.given_trimaps, "min_scale": self.min_scale}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state}
@@ -764,6 +770,8 @@ class ShowDataset:
         rng = self.rng
         h, w = item.alpha.shape
         smallest = min(1.0, self.crop / max(h, w))  # whole plate fits the crop
+        if self.min_scale is not None:
+            smallest = max(smallest, self.min_scale)
         scale = math.exp(rng.uniform(math.log(smallest), 0.0)) if smallest < 1.0 else 1.0
         n = max(1, int(round(self.crop / scale)))
         cy, cx = divmod(int(item.centres[int(rng.integers(len(item.centres)))]), w)
