@@ -106,6 +106,7 @@ def measure_pipeline(frame_dir: Path, settings: dict[str, Any]) -> dict[str, Any
         settings["bundle"], device=settings["device"], fallback=False, allow_untrained=settings["untrained"],
         threads=settings["threads"], precision=settings["precision"], channels_last=settings["channels_last"],
         compile=settings["compile"], tile=settings["tile"], profile=True,
+        **({} if settings.get("alpha_context") == "default" else {"alpha_context": settings["alpha_context"]}),
     )
     load_s = time.perf_counter() - t0
     cuda = matter.device.type == "cuda"
@@ -503,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks (warm-up compiles)")
     parser.add_argument("--tile", type=int, default=None, help="largest tile side (default: the pipeline's)")
+    parser.add_argument("--alpha-context", type=_alpha_context, default="default",
+                        help="pixels around the unknown box for the matting network, or 'box' for the whole region "
+                             "(default: the pipeline's)")
     parser.add_argument("--no-flops", dest="flops", action="store_false", help="skip counting multiply-accumulates")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="device peak for the floor column (default: the H100/H200 table on CUDA)")
@@ -513,6 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frame-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     return parser
+
+
+def _alpha_context(value: str) -> int | str | None:
+    if value in ("default", "box"):
+        return None if value == "box" else value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--alpha-context takes pixels or 'box', not {value!r}") from None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -531,7 +544,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "bundle": str(bundle), "untrained": untrained, "device": args.device, "threads": args.threads,
         "precision": args.precision, "channels_last": args.channels_last, "compile": args.compile,
-        "tile": args.tile, "warmup": args.warmup, "runs": args.runs, "baseline_runs": args.baseline_runs,
+        "tile": args.tile, "alpha_context": args.alpha_context, "warmup": args.warmup, "runs": args.runs, "baseline_runs": args.baseline_runs,
         "flops": args.flops,
     }
     plan = [(w, h, args.band) for w, h in args.sizes]

@@ -224,8 +224,8 @@ class Matter:
         colours to sample from.
     alpha_context:
         Pixels kept around the unknown region's bounding box for the matting network (default
-        32). It needs far less context than the sampling networks, and its output is used only
-        in the unknown region, so it does not run over the whole box.
+        ``None``: the whole region the sampling networks see). A small value (32) is about 15 %
+        faster at 1080p and cost 0.3 SAD / 0.6 gradient error on the held-out photographs.
     allow_untrained:
         Run a bundle whose manifest says it is untrained (tests only; also ``LBSMATTE_ALLOW_UNTRAINED=1``).
     threads:
@@ -264,7 +264,7 @@ class Matter:
         *,
         tile: int | None = None,
         context: int | None = None,
-        alpha_context: int = 32,
+        alpha_context: int | None = None,
         fallback: bool = True,
         allow_untrained: bool | None = None,
         threads: int | None = None,
@@ -300,9 +300,9 @@ class Matter:
         tile = tile or (4096 if self.device.type == "cuda" else 2048)
         self.tile = max(self.stride, tile // self.stride * self.stride)
         self.context = context
-        if int(alpha_context) < 0:
-            raise InputError(f"alpha_context must be >= 0 pixels, not {alpha_context!r}")
-        self.alpha_context = int(alpha_context)
+        if alpha_context is not None and int(alpha_context) < 0:
+            raise InputError(f"alpha_context must be >= 0 pixels (or None: the whole region), not {alpha_context!r}")
+        self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
         self.stats = RunStats()
         self._clock = 0.0
@@ -487,6 +487,8 @@ class Matter:
         the host, so no device round trip sits between the networks)."""
         s = int(getattr(getattr(self.nets["alpha"], "_orig_mod", self.nets["alpha"]), "stride", 1))
         y0, y1, x0, x1 = _bbox((trimap > 0.0) & (trimap < 1.0))
+        if self.alpha_context is None:
+            return 0, ph, 0, pw
         m = self.alpha_context
 
         def span(a: int, b: int, size: int) -> tuple[int, int]:

@@ -132,3 +132,18 @@ def test_a_finished_stage_keeps_its_average_and_a_resumed_one_goes_on_averaging(
     off = TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}, ema=None)
     train(tmp_path / "off", _batch, off, init=_tiny(), progress=False)
     assert not any(k.startswith("ema.") for k in load_file(str(tmp_path / "off" / "background.safetensors")))
+
+
+def test_a_stage_stopped_early_and_asked_for_no_more_steps_ships_its_average(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    settings = TrainSettings(steps={"background": 1000, "foreground": 0, "alpha": 0}, max_minutes=0.0,
+                             checkpoint_every=1000, ema=0.9)
+    stopped = train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    saved = load_file(str(tmp_path / "background.safetensors"))
+    ema = {k[4:]: v for k, v in saved.items() if k.startswith("ema.")}
+    assert all(torch.equal(v, saved[f"model.{k}"]) for k, v in stopped["background"].state_dict().items())
+    settings.steps["background"] = json.loads((tmp_path / "background.json").read_text())["step"]
+    settings.max_minutes = None
+    nets = train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert all(torch.equal(v, ema[k]) for k, v in nets["background"].state_dict().items())

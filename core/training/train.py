@@ -286,6 +286,9 @@ def train(
             helpers = {r: nets[r].to(device).eval() for r in ROLES[:index]}
             target = settings.steps.get(role, 0)
             if state["step"] >= target:
+                if average is not None and state["step"] > 0:
+                    # Stopped early and asked for no more steps (or finished): the stage is its average.
+                    net.load_state_dict(average.module.state_dict())
                 net.eval()
                 continue
             net.train()
