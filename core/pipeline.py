@@ -463,11 +463,13 @@ class Matter:
                 # bounding box plus alpha_context; elsewhere alpha is the trimap's 0 or 1.
                 ay0, ay1, ax0, ax1 = window
                 alpha = fg_known.to(torch.float32)
-                # Its full-resolution layers run only around the unknown pixels (same values there).
+                # On the CPU its full-resolution layers run only around the unknown pixels (same
+                # values there). Not on CUDA: finding the pieces reads the mask back to the host
+                # and launches kernels per piece, which costs more there than the dense layers.
                 unknown = (tri > 0.25) & (tri < 0.75)
                 alpha[:, :, ay0:ay1, ax0:ax1] = self._tiled(
                     self.nets["alpha"], torch.cat([img, tri, bg, fg], 1)[:, :, ay0:ay1, ax0:ax1], tile, "alpha",
-                    where=unknown[:, :, ay0:ay1, ax0:ax1],
+                    where=unknown[:, :, ay0:ay1, ax0:ax1] if dev.type == "cpu" else None,
                 ).float()
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))
                 if self.fg_solve > 0:
