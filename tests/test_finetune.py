@@ -99,8 +99,9 @@ def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path,
     out = tmp_path / "halfres"
     args = ["train", "--from", str(small_bundle.path), "--out", str(out), "--steps", "0,0,1", "--crop", "32",
             "--batch", "2", "--run-dir", str(tmp_path / "run"), "--no-progress", "--sampling-scale", "0.5"]
-    assert main([*args, "--real-photos", "1.0"]) == 0
+    assert main([*args, "--real-photos", "1.0", "--validation", "photos"]) == 0
     child = load_bundle(out)
+    assert child.manifest["training"]["data"]["validation"] == "photos"
     for role in ("background", "foreground"):
         assert child.config(role)["scale"] == 0.5
         assert child.load_network(role).stride == 16

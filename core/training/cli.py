@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--real-photos", type=float, default=0.0, metavar="FRACTION",
                             help="fraction of batches cut from the training objects' own photographs, with their real "
                                  "backgrounds, instead of composites (default 0)")
+        parser.add_argument("--validation", choices=["composites", "photos"], default="composites",
+                            help="validation batch: composites of the held-out objects over held-out photos (default), "
+                                 "or crops of the held-out objects' own photographs with their own trimaps")
         parser.add_argument("--sampling-scale", type=float, default=None, metavar="SCALE",
                             help="run the background and foreground networks at this fraction of the resolution "
                                  "(1/k: 1, 0.5, 0.25); stored in the bundle and used at inference too")
@@ -240,10 +243,20 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
 
     def validation(role: str) -> Any:
         if "batch" not in val_cache:
-            val_cache["batch"] = val_sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+            if getattr(args, "validation", "composites") == "photos":
+                from core.training.data import VALIDATION_OBJECTS, ShowDataset
+
+                # The held-out objects' own photographs with their own trimaps, at their own
+                # scale: what the evaluation measures, rather than new composites of them.
+                held_out = ShowDataset(root / "alphamatting", crop=settings.crop, seed=1234,
+                                       names=list(VALIDATION_OBJECTS), given_trimaps=1.0, min_scale=1.0)
+                val_cache["batch"] = held_out.sample(2 * settings.batch_size)
+            else:
+                val_cache["batch"] = val_sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
         return val_cache["batch"]
 
-    summary = {"root": str(root), **train_sampler.describe()}
+    summary = {"root": str(root), **train_sampler.describe(),
+               "validation": getattr(args, "validation", "composites")}
     if photos is not None:
         summary["real_photos"] = {"fraction": fraction, "plates": list(photos.names),
                                   "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha"}
