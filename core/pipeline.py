@@ -471,10 +471,9 @@ class Matter:
                     self.nets["alpha"], torch.cat([img, tri, bg, fg], 1)[:, :, ay0:ay1, ax0:ax1], tile, "alpha",
                     where=unknown[:, :, ay0:ay1, ax0:ax1] if dev.type == "cpu" else None,
                 ).float()
-                alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))
+                alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
                 if self.fg_solve > 0:
-                    forced = torch.where(bg_known, 0.0, alpha)  # known FG keeps the plate below
-                    fg = torch.where(fg_known, img, solve_foreground(img, forced, bg, fg, self.fg_solve))
+                    fg = torch.where(fg_known, img, solve_foreground(img, alpha, bg, fg, self.fg_solve))
         # One read-back of the three results.
         out = torch.cat([alpha.float(), fg, bg], 1)[0, :, :h, :w].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
@@ -487,10 +486,10 @@ class Matter:
         """``(y0, y1, x0, x1)`` in the padded region: the unknown pixels' bounding box plus
         :attr:`alpha_context`, grown to multiples of the matting network's stride (computed on
         the host, so no device round trip sits between the networks)."""
-        s = int(getattr(getattr(self.nets["alpha"], "_orig_mod", self.nets["alpha"]), "stride", 1))
-        y0, y1, x0, x1 = _bbox((trimap > 0.0) & (trimap < 1.0))
         if self.alpha_context is None:
             return 0, ph, 0, pw
+        s = int(getattr(getattr(self.nets["alpha"], "_orig_mod", self.nets["alpha"]), "stride", 1))
+        y0, y1, x0, x1 = _bbox((trimap > 0.0) & (trimap < 1.0))
         m = self.alpha_context
 
         def span(a: int, b: int, size: int) -> tuple[int, int]:

@@ -162,13 +162,10 @@ def _rescaled(init: dict[str, Any] | None, settings: Any, scale: float) -> dict[
     The weights do not depend on the scale, so a bundle's sampling networks are rebuilt with the
     new config and keep their weights; without ``--from``, new networks are built at that scale.
     """
-    import torch
+    from core.nets import build_network
+    from core.training.train import _networks_from
 
-    from core.nets import ROLES, build_network, network_config
-
-    if init is None:
-        torch.manual_seed(settings.seed)
-        init = {role: build_network(network_config(role, settings.size)) for role in ROLES}
+    init = _networks_from(init, settings)
     out = dict(init)
     for role in ("background", "foreground"):
         config = dict(init[role].config, scale=float(scale))

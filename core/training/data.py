@@ -692,7 +692,8 @@ class ShowDataset:
             missing = sorted(set(names) - set(self.names))
             if missing:
                 raise InputError(f"{self.folder}: no plate with a matte named {', '.join(missing)}")
-            self.names = [n for n in self.names if n in set(names)]
+            wanted = set(names)
+            self.names = [n for n in self.names if n in wanted]
         self._items: dict[str, _ShowItem] = {}
 
     def describe(self) -> dict[str, Any]:

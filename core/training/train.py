@@ -148,13 +148,13 @@ class WeightAverage:
     statistics are copied, not averaged.
     """
 
-    def __init__(self, net: nn.Module, decay: float, updates: int = 0) -> None:
+    def __init__(self, net: nn.Module, decay: float) -> None:
         import copy
 
         if not 0.0 < decay < 1.0:
             raise ValueError(f"the weight-average decay must be in (0, 1), not {decay}")
         self.decay = float(decay)
-        self.updates = int(updates)
+        self.updates = 0
         self.module = copy.deepcopy(net).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
@@ -274,15 +274,15 @@ def train(
             average = WeightAverage(net, settings.ema) if settings.ema else None
             if checkpoint_exists(stem):
                 state = load_checkpoint(stem, net, optimizer, ema=average.module if average else None)
+                restored = state.pop("has_ema")
                 for group in optimizer.param_groups:
                     group["lr"] = settings.lr
                 if average is not None:
-                    if state.pop("has_ema"):
+                    if restored:
                         average.updates = int(state.get("ema_updates", 0))
-                    else:  # a checkpoint from before averaging: start the average here
+                    else:  # a checkpoint from before averaging: start the average from its weights
                         average = WeightAverage(net, average.decay)
                 log.info("resumed %s network at step %d", role, state["step"])
-            state.pop("has_ema", None)
             helpers = {r: nets[r].to(device).eval() for r in ROLES[:index]}
             target = settings.steps.get(role, 0)
             if state["step"] >= target:
