@@ -107,6 +107,7 @@ def measure_pipeline(frame_dir: Path, settings: dict[str, Any]) -> dict[str, Any
         threads=settings["threads"], precision=settings["precision"], channels_last=settings["channels_last"],
         compile=settings["compile"], tile=settings["tile"], profile=True,
         **({} if settings.get("alpha_context") == "default" else {"alpha_context": settings["alpha_context"]}),
+        **({} if settings.get("rounds") is None else {"rounds": settings["rounds"]}),
     )
     load_s = time.perf_counter() - t0
     cuda = matter.device.type == "cuda"
@@ -507,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alpha-context", type=_alpha_context, default="default",
                         help="pixels around the unknown box for the matting network, or 'box' for the whole region "
                              "(default: the pipeline's)")
+    parser.add_argument("--rounds", type=int, default=None, metavar="N",
+                        help="alternating rounds after the networks (default: the pipeline's; 0: networks only)")
     parser.add_argument("--no-flops", dest="flops", action="store_false", help="skip counting multiply-accumulates")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="device peak for the floor column (default: the H100/H200 table on CUDA)")
@@ -544,7 +547,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "bundle": str(bundle), "untrained": untrained, "device": args.device, "threads": args.threads,
         "precision": args.precision, "channels_last": args.channels_last, "compile": args.compile,
-        "tile": args.tile, "alpha_context": args.alpha_context, "warmup": args.warmup, "runs": args.runs, "baseline_runs": args.baseline_runs,
+        "tile": args.tile, "alpha_context": args.alpha_context, "rounds": args.rounds, "warmup": args.warmup, "runs": args.runs, "baseline_runs": args.baseline_runs,
         "flops": args.flops,
     }
     plan = [(w, h, args.band) for w, h in args.sizes]

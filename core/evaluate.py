@@ -220,10 +220,10 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
     return {n: BASELINES[n] for n in dict.fromkeys(chosen)}
 
 
-def _load_matter(weights: Any, device: str) -> Any:
+def _load_matter(weights: Any, device: str, rounds: int | None = None) -> Any:
     from core.pipeline import Matter
 
-    return Matter(weights, device=device)
+    return Matter(weights, device=device, rounds=rounds)
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -245,6 +245,7 @@ def evaluate_dataset(
     trimaps: str | Sequence[str] | None = None,
     progress: bool = True,
     stream: TextIO | None = None,
+    rounds: int | None = None,
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -269,6 +270,9 @@ def evaluate_dataset(
         Show a tqdm progress bar on stderr.
     stream:
         Where the tables are printed (default stdout).
+    rounds:
+        LBSMatte's alternating rounds after the networks (:mod:`core.alternate`; default 3,
+        ``0``: the networks' alpha as it is).
 
     Returns
     -------
@@ -295,7 +299,7 @@ def evaluate_dataset(
     if json_path is not None:
         _check_writable(Path(json_path).parent)
 
-    matter = _load_matter(weights, device) if use_lbsmatte else None
+    matter = _load_matter(weights, device, rounds) if use_lbsmatte else None
     methods = ([LBSMATTE] if matter is not None else []) + list(chosen)
     has_fg = any(s.fg is not None for s in samples)
     metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else [])
@@ -338,6 +342,7 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
         "name": getattr(bundle, "name", None),
         "path": str(getattr(bundle, "path", "")),
         "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
+        "rounds": getattr(getattr(matter, "alternate", None), "rounds", None),
     }
 
 
@@ -553,6 +558,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--names", default=None, help="only these images, comma-separated (e.g. GT04,GT13)")
     parser.add_argument("--trimaps", default=None, help="only these trimap variants, comma-separated (e.g. Trimap1)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (for LBSMatte)")
+    parser.add_argument("--rounds", type=int, default=None, metavar="N",
+                        help="LBSMatte's alternating rounds after the networks (default 3; 0: the networks alone)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -569,6 +576,7 @@ def run(args: argparse.Namespace) -> int:
             names=args.names,
             trimaps=args.trimaps,
             progress=not getattr(args, "no_progress", False),
+            rounds=getattr(args, "rounds", None),
         )
     except LBSMatteError as exc:
         hint = ""

@@ -86,7 +86,8 @@ class RunStats:
     seconds:
         Wall-clock seconds of ``prepare`` (checks, sanitising, colour encoding, crop),
         ``background``, ``foreground``, ``alpha`` (each network with its tiling and the
-        known-region pass-through) and ``finish`` (back to numpy, colour decoding, pasting), and
+        known-region pass-through), ``alternate`` (reading the networks' results back and the
+        rounds of :mod:`core.alternate`) and ``finish`` (back to numpy, colour decoding, pasting), and
         ``total``. Filled only when the :class:`Matter` was made with ``profile=True``; on CUDA the
         device is then synchronised after each step, which costs a little.
     """
@@ -244,7 +245,15 @@ class Matter:
     fg_solve:
         Weight of the foreground network's colours in the last step, which makes the foreground
         agree with the plate, the background and the alpha (:func:`solve_foreground`); default
-        :data:`FG_SOLVE_WEIGHT`. ``0`` or ``None``: the foreground network's colours as they are.
+        :data:`FG_SOLVE_WEIGHT`. ``0``: the foreground network's colours as they are (needs
+        ``rounds=0``).
+    rounds:
+        Rounds of :func:`core.alternate.alternate` after the networks: F solved for alpha, alpha
+        read off the compositing equation and smoothed with the matting Laplacian (default
+        :data:`core.alternate.ROUNDS`; ``0``: the matting network's alpha as it is, the fast path).
+    smoothing:
+        λ of those rounds, the compositing equation's weight against the Laplacian (default
+        :data:`core.alternate.SMOOTHING`).
 
     Attributes
     ----------
@@ -273,11 +282,24 @@ class Matter:
         compile: bool = False,
         profile: bool = False,
         fg_solve: float | None = None,
+        rounds: int | None = None,
+        smoothing: float | None = None,
     ) -> None:
-        self.bundle = _bundle(weights)
+        from core import alternate
+
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
+        self.alternate = alternate.Settings(
+            alternate.ROUNDS if rounds is None else rounds,
+            alternate.SMOOTHING if smoothing is None else smoothing,
+        )
+        if self.alternate.rounds and self.fg_solve == 0:
+            raise InputError(
+                f"rounds={self.alternate.rounds} alternate the foreground solve with alpha, so fg_solve "
+                "must be > 0; pass rounds=0 to keep the foreground network's colours as they are"
+            )
+        self.bundle = _bundle(weights)
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
         if not self.bundle.manifest.get("trained", False) and not allow_untrained:
@@ -375,6 +397,11 @@ class Matter:
         self.stats.box = (y0, y1, x0, x1)
         display = np.clip(to_display(clean[y0:y1, x0:x1], colour), 0.0, 1.0).astype(np.float32)
         a_box, fg_box, bg_box = self._run(display, trimap[y0:y1, x0:x1])
+        if self.alternate.rounds:
+            from core.alternate import alternate
+
+            a_box, fg_box = alternate(display, trimap[y0:y1, x0:x1], a_box, fg_box, bg_box, self.alternate, self.fg_solve)
+            self._lap("alternate")
         fg_box = from_display(fg_box, colour)
         bg_box = from_display(bg_box, colour)
         region = (slice(y0, y1), slice(x0, x1))
@@ -472,7 +499,8 @@ class Matter:
                     where=unknown[:, :, ay0:ay1, ax0:ax1] if dev.type == "cpu" else None,
                 ).float()
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
-                if self.fg_solve > 0:
+                # With alternating rounds to come, they solve F (from the network's colours).
+                if self.fg_solve > 0 and not self.alternate.rounds:
                     fg = torch.where(fg_known, img, solve_foreground(img, alpha, bg, fg, self.fg_solve))
         # One read-back of the three results.
         out = torch.cat([alpha.float(), fg, bg], 1)[0, :, :h, :w].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()

@@ -238,8 +238,8 @@ def test_solve_foreground_known_answers() -> None:
 def test_fg_solve_makes_the_foreground_agree_with_the_plate(small_bundle) -> None:
     plate, trimap = _scene()
     plate = np.clip(plate, 0, 1)
-    raw = Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=0).matte(plate, trimap, colour="srgb")
-    solved = Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, colour="srgb")
+    raw = Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=0, rounds=0).matte(plate, trimap, colour="srgb")
+    solved = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap, colour="srgb")
     unknown = trimap == 0.5
     assert np.array_equal(raw.alpha, solved.alpha) and np.array_equal(raw.bg, solved.bg)
     assert np.array_equal(solved.fg[trimap == 1], plate[trimap == 1])
@@ -253,8 +253,36 @@ def test_fg_solve_makes_the_foreground_agree_with_the_plate(small_bundle) -> Non
         Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=-1)
 
 
+def test_alternating_rounds_change_only_the_unknown_pixels_and_agree_with_alternate(small_bundle) -> None:
+    from core.alternate import Settings, alternate
+    from core.colour import to_display
+
+    plate, trimap = _scene()
+    plate = np.clip(plate, 0, 1)
+    nets_only = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=1e-9)
+    rounds = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=2, smoothing=0.01, profile=True)
+    a0, r = nets_only.matte(plate, trimap, colour="srgb"), rounds.matte(plate, trimap, colour="srgb")
+    assert np.array_equal(r.alpha[trimap != 0.5], trimap[trimap != 0.5])
+    assert np.array_equal(r.fg[trimap == 1], plate[trimap == 1]) and np.array_equal(r.bg, a0.bg)
+    assert "alternate" in rounds.stats.seconds
+    # The same as alternate() on the networks' own results (the box is the whole 64x80 frame here).
+    raw = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=0).matte(plate, trimap, colour="srgb")
+    want_a, want_f = alternate(to_display(plate, "srgb"), trimap, raw.alpha, raw.fg, raw.bg, Settings(2, 0.01))
+    assert np.allclose(r.alpha, want_a, atol=1e-5) and np.allclose(r.fg, want_f, atol=1e-5)
+    assert not np.allclose(r.alpha, a0.alpha, atol=1e-3)
+
+
+def test_rounds_need_the_foreground_solve_and_sane_settings(small_bundle) -> None:
+    with pytest.raises(InputError, match="fg_solve must be > 0; pass rounds=0"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=0, rounds=3)
+    with pytest.raises(InputError, match="rounds must be a whole number"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, rounds=-2)
+    with pytest.raises(InputError, match="smoothing must be a number > 0"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, smoothing=0)
+
+
 def test_the_matting_network_runs_on_the_unknown_box_plus_its_own_smaller_context(small_bundle) -> None:
-    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=64, alpha_context=8)
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=64, alpha_context=8, rounds=0)
     recorders = {"background": _Recorder(3), "foreground": _Recorder(3), "alpha": _Recorder(1)}
     m.nets = recorders
     rng = np.random.default_rng(2)
