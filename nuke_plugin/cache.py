@@ -30,7 +30,9 @@ import uuid
 
 from nuke_plugin.exr import content_sha256
 
-KEY_VERSION = 1
+#: Bumped when the pipeline's pixels change for the same knobs (2: alternating rounds after
+#: the networks), so results cached by an older LBSMatte are not shown as current.
+KEY_VERSION = 2
 RESULT_PATTERN = "lbsmatte.####.exr"
 RECORD_NAME = "lbsmatte.json"
 BAKE_FOLDER = ".bake"
@@ -57,18 +59,21 @@ class Settings(object):
         ``auto``, ``alpha``, ``red`` or ``luminance``.
     premultiply:
         ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
+    rounds:
+        Alternating rounds after the networks (``--rounds``; 0: the networks alone).
     """
 
-    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply")
+    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True):
+                 trimap_channel="auto", premultiply=True, rounds=3):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device
         self.colour = colour
         self.trimap_channel = trimap_channel
         self.premultiply = bool(premultiply)
+        self.rounds = int(rounds)
 
     def as_dict(self):
         return dict((name, getattr(self, name)) for name in self.FIELDS)
@@ -91,6 +96,7 @@ class Settings(object):
             "colour": self.colour,
             "trimap_channel": self.trimap_channel,
             "premultiply": self.premultiply,
+            "rounds": self.rounds,
         }
         return _sha256_text(json.dumps(identity, sort_keys=True))
 

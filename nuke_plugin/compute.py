@@ -176,6 +176,7 @@ def prepare(node, frames=None, reporter=None):
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,
             device=job.settings.device, colour=job.settings.colour,
             trimap_channel=job.settings.trimap_channel, premultiply=job.settings.premultiply,
+            rounds=job.settings.rounds,
         ))
     return job
 

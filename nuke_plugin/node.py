@@ -21,11 +21,11 @@ from nuke_plugin.errors import NodeError
 #: Knobs of the gizmo that the Python reads or writes (``tests/test_gizmo.py`` checks them).
 KNOBS = (
     "weights", "weights_list", "device", "trimap_channel", "colour", "ocio_colourspace",
-    "premultiply", "cache_dir", "frame_range", "first_frame", "last_frame", "status",
+    "premultiply", "rounds", "cache_dir", "frame_range", "first_frame", "last_frame", "status",
     "result_file", "result_first", "result_last", "result_ready", "result_key",
 )
 #: Knobs whose change makes the shown result stale (the Read is switched off until Compute).
-SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "cache_dir")
+SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds", "cache_dir")
 #: Name of the internal Read, and of the gizmo's Input nodes.
 RESULT_READ = "Result"
 PLATE_INPUT, TRIMAP_INPUT = 0, 1
@@ -84,6 +84,9 @@ def read_settings(node):
         colour = node["ocio_colourspace"].value().strip()
         if not colour:
             raise NodeError("input colour is 'ocio' but no OCIO colourspace is given")
+    rounds = node["rounds"].value()
+    if rounds != int(rounds) or rounds < 0:
+        raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), not %r" % (rounds,))
     settings = cache.Settings(
         weights=weights,
         bundle_sha256=bundle.manifest_sha256() if bundle is not None else None,
@@ -91,6 +94,7 @@ def read_settings(node):
         colour=colour,
         trimap_channel=node["trimap_channel"].value(),
         premultiply=bool(node["premultiply"].value()),
+        rounds=int(rounds),
     )
     return settings, bundle
 

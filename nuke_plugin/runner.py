@@ -3,7 +3,7 @@
 The command (``core/cli.py`` keeps these spellings)::
 
     <python> -m core.cli matte --plate P --trimap T --out <folder>/lbsmatte.####.exr
-        --frames A-B --weights NAME --device D --colour C --trimap-channel CH [--unpremultiply]
+        --frames A-B --weights NAME --device D --colour C --trimap-channel CH --rounds N [--unpremultiply]
 
 On stdout the tool prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame and
 ``ERROR: ...`` for each failure; it exits 0 only when every frame was written. Cancelling
@@ -67,7 +67,7 @@ class RunResult(object):
 
 
 def matte_command(python, plate, trimap, out, first, last, weights, device="auto", colour="linear",
-                  trimap_channel="auto", premultiply=True):
+                  trimap_channel="auto", premultiply=True, rounds=3):
     """The ``core.cli matte`` command line as a list (no shell involved)."""
     command = [
         python, "-m", "core.cli", "matte",
@@ -79,6 +79,7 @@ def matte_command(python, plate, trimap, out, first, last, weights, device="auto
         "--device", device,
         "--colour", colour,
         "--trimap-channel", trimap_channel,
+        "--rounds", str(int(rounds)),
     ]
     if not premultiply:
         command.append("--unpremultiply")

@@ -11,7 +11,7 @@ def test_every_setting_changes_the_key():
     base = cache.Settings(weights="default", bundle_sha256="a" * 64)
     keys = {base.key()}
     for change in ({"bundle_sha256": "b" * 64}, {"device": "cuda"}, {"colour": "srgb"},
-                   {"trimap_channel": "alpha"}, {"premultiply": False}):
+                   {"trimap_channel": "alpha"}, {"premultiply": False}, {"rounds": 0}):
         settings = cache.Settings(**dict(base.as_dict(), **change))
         assert settings.key() not in keys, change
         keys.add(settings.key())

@@ -9,12 +9,14 @@ from nuke_plugin import runner
 def test_command_spells_the_cli_contract():
     command = runner.matte_command("/py", "/b/plate.####.exr", "/b/trimap.####.exr", "/c/k/lbsmatte.####.exr",
                                    1001, 1100, "show_v1", device="cuda", colour="ACES - ACEScg",
-                                   trimap_channel="alpha", premultiply=False)
+                                   trimap_channel="alpha", premultiply=False, rounds=0)
     assert command == ["/py", "-m", "core.cli", "matte", "--plate", "/b/plate.####.exr",
                        "--trimap", "/b/trimap.####.exr", "--out", "/c/k/lbsmatte.####.exr",
                        "--frames", "1001-1100", "--weights", "show_v1", "--device", "cuda",
-                       "--colour", "ACES - ACEScg", "--trimap-channel", "alpha", "--unpremultiply"]
-    assert "--unpremultiply" not in runner.matte_command("p", "a", "b", "c", 1, 1, "default")
+                       "--colour", "ACES - ACEScg", "--trimap-channel", "alpha", "--rounds", "0",
+                       "--unpremultiply"]
+    default = runner.matte_command("p", "a", "b", "c", 1, 1, "default")
+    assert "--unpremultiply" not in default and default[default.index("--rounds") + 1] == "3"
 
 
 def test_parse_line():

@@ -59,6 +59,7 @@ def main(argv):
     matte.add_argument("--colour", required=True)
     matte.add_argument("--trimap-channel", choices=["auto", "alpha", "red", "luminance"], required=True)
     matte.add_argument("--unpremultiply", action="store_true")
+    matte.add_argument("--rounds", type=int, required=True)
     args = parser.parse_args(argv[2:])
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as handle:
