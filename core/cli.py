@@ -59,6 +59,17 @@ log = logging.getLogger("core")
 
 
 # -- argument parsing ------------------------------------------------------------------------------
+def rounds_argument(value: str) -> int:
+    """``--rounds``: a whole number >= 0 (argparse type)."""
+    try:
+        rounds = int(value)
+    except ValueError:
+        rounds = -1
+    if rounds < 0:
+        raise argparse.ArgumentTypeError(f"--rounds takes a whole number >= 0 (0: the networks alone), not {value!r}")
+    return rounds
+
+
 def _add_matte(sub: Any) -> None:
     p = sub.add_parser(
         "matte",
@@ -89,7 +100,7 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--fg-solve", type=float, default=None, metavar="WEIGHT",
                    help="weight of the foreground network's colours when the foreground is made to agree with "
                         "plate, background and alpha (default 0.1; 0: the network's colours as they are, needs --rounds 0)")
-    p.add_argument("--rounds", type=int, default=None, metavar="N",
+    p.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
                    help="rounds after the networks that alternate the foreground solve with alpha read off the "
                         "compositing equation and smoothed by the matting Laplacian (default 3; 0: the matting "
                         "network's alpha as it is, about twice as fast)")

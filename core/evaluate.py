@@ -558,7 +558,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--names", default=None, help="only these images, comma-separated (e.g. GT04,GT13)")
     parser.add_argument("--trimaps", default=None, help="only these trimap variants, comma-separated (e.g. Trimap1)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (for LBSMatte)")
-    parser.add_argument("--rounds", type=int, default=None, metavar="N",
+    from core.cli import rounds_argument
+
+    parser.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
                         help="LBSMatte's alternating rounds after the networks (default 3; 0: the networks alone)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

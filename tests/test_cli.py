@@ -235,6 +235,22 @@ def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) 
     assert (shot / "plate.1001.exr").read_bytes() == before
 
 
+@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+def test_bad_rounds_is_a_usage_error(value: str, capsys) -> None:
+    assert cli.main(["matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", "o.exr", "--rounds", value]) == 2
+    assert f"--rounds takes a whole number >= 0 (0: the networks alone), not '{value}'" in capsys.readouterr().err
+
+
+def test_rounds_reach_the_pipeline(shot: Path, small_bundle, untrained_ok, capsys) -> None:
+    from core.io import read_image
+
+    assert _matte(shot, small_bundle, "--rounds", "0", "--frames", "1001", out="r0/m.####.exr") == 0
+    assert _matte(shot, small_bundle, "--frames", "1001", out="r3/m.####.exr") == 0
+    a0 = read_image(shot / "r0" / "m.1001.exr").alpha()
+    a3 = read_image(shot / "r3" / "m.1001.exr").alpha()
+    assert a0.shape == a3.shape and np.abs(a0 - a3).max() > 1e-3
+
+
 def test_argparse_errors_and_help(capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr"]) == 2
     assert "required" in capsys.readouterr().err
