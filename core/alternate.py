@@ -41,6 +41,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.ndimage import binary_dilation
 from scipy.sparse.linalg import LinearOperator, cg
 
 from core.errors import InputError
@@ -171,12 +172,7 @@ def matting_laplacian(
     n = int(flat_unknown.sum())
     index[flat_unknown] = np.arange(n)
     # Window centres: interior pixels with an unknown pixel in their 3x3 neighbourhood.
-    near = np.zeros((h, w), bool)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            near[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)] |= unknown[
-                max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)
-            ]
+    near = binary_dilation(unknown, structure=np.ones((3, 3), bool))
     near[0, :] = near[-1, :] = False
     near[:, 0] = near[:, -1] = False
     band = np.zeros((n, 25))
@@ -214,17 +210,16 @@ class _System:
         if self.preconditioner is None:
             # ichol prints a "PERFORMANCE WARNING" when it has to retry with a shift.
             captured = io.StringIO()
+            # pymatting's discard threshold: sparser factors (1e-3, 1e-2) were quicker to make
+            # but needed ten times the iterations, and were slower overall at 1080p.
             with contextlib.redirect_stdout(captured):
-                # pymatting's defaults: sparser factors (discard 1e-3, 1e-2) were quicker to make but
-                # needed ten times the iterations, and were slower overall at 1080p.
                 factor = ichol(a, shifts=list(ICHOL_SHIFTS))
             if captured.getvalue().strip():
                 log.debug("ichol: %s", captured.getvalue().strip())
             self.preconditioner = LinearOperator(a.shape, matvec=factor, dtype=np.float64)
         b = self.rhs + d * prior
-        x0 = start
         # scipy's solver, not pymatting's: it stops cleanly when the residual reaches zero.
-        x, info = cg(a, b, x0=x0, rtol=TOLERANCE, maxiter=MAX_ITERATIONS, M=self.preconditioner)
+        x, info = cg(a, b, x0=start, rtol=TOLERANCE, maxiter=MAX_ITERATIONS, M=self.preconditioner)
         if info < 0 or not np.all(np.isfinite(x)):
             return None
         if info > 0:
@@ -239,7 +234,7 @@ def alternate(
     fg: np.ndarray,
     bg: np.ndarray,
     settings: Settings | None = None,
-    fg_weight: float = 0.1,
+    fg_weight: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alternate F and alpha against the compositing equation (module docstring).
 
@@ -250,7 +245,7 @@ def alternate(
         fg, bg: the foreground and background networks' colours, ``H×W×3`` (plate where known).
         settings: rounds, λ and σ² (default :class:`Settings`).
         fg_weight: weight of the foreground network's colours in each F step
-            (:func:`core.pipeline.solve_foreground`); must be > 0.
+            (:func:`core.pipeline.solve_foreground`; default its ``FG_SOLVE_WEIGHT``); must be > 0.
 
     Returns:
         ``(alpha H×W, fg H×W×3)`` float32: the last round's alpha and the foreground solved for
@@ -258,9 +253,10 @@ def alternate(
         network's alpha and the foreground solved for it.
     """
     from core.nets.matting import colour_line_alpha
-    from core.pipeline import solve_foreground
+    from core.pipeline import FG_SOLVE_WEIGHT, solve_foreground
 
     settings = settings or Settings()
+    fg_weight = FG_SOLVE_WEIGHT if fg_weight is None else fg_weight
     if not fg_weight > 0:
         raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
     tri = np.asarray(trimap, dtype=np.float32)
