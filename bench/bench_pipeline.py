@@ -409,7 +409,7 @@ def print_tables(report: dict[str, Any]) -> None:
         p = c["pipeline"]
         st, gm, ach = p.get("stage_seconds", {}), p.get("gmac", {}), p.get("achieved_tflops", {})
         floor = p.get("floor_seconds", {})
-        for step in ("prepare",) + ROLES + ("alternate", "finish"):
+        for step in ("prepare",) + ROLES + ("refine", "finish"):
             if step not in st:
                 continue
             line = (f"{c['frame']:<10}{c['unknown_fraction']:>8.1%} {p['precision']:<9}{step:<11}{p['shares'].get(step, 0):>6.0%}"

@@ -271,7 +271,7 @@ def evaluate_dataset(
     stream:
         Where the tables are printed (default stdout).
     rounds:
-        LBSMatte's alternating rounds after the networks (:mod:`core.alternate`; default 3,
+        LBSMatte's alternating rounds after the networks (:func:`core.compositing.refine`; default 3,
         ``0``: the networks' alpha as it is).
 
     Returns
@@ -342,7 +342,7 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
         "name": getattr(bundle, "name", None),
         "path": str(getattr(bundle, "path", "")),
         "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
-        "rounds": getattr(getattr(matter, "alternate", None), "rounds", None),
+        "rounds": getattr(getattr(matter, "refinement", None), "rounds", None),
     }
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.compositing import FG_SOLVE_WEIGHT, Settings, refine, solve_foreground
 from core.errors import InputError, WeightsError
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,13 @@ class RunStats:
         matting network works on a smaller window than the sampling networks (``alpha_context``).
     computed_by:
         Pixels computed by each network, by role.
+    iterations:
+        Conjugate-gradient iterations of each refinement round.
     seconds:
         Wall-clock seconds of ``prepare`` (checks, sanitising, colour encoding, crop),
         ``background``, ``foreground``, ``alpha`` (each network with its tiling and the
-        known-region pass-through), ``alternate`` (reading the networks' results back and the
-        rounds of :mod:`core.alternate`) and ``finish`` (back to numpy, colour decoding, pasting), and
+        known-region pass-through), ``refine`` (the rounds of :func:`core.compositing.refine`, on
+        the device, and the one read-back) and ``finish`` (colour decoding, pasting), and
         ``total``. Filled only when the :class:`Matter` was made with ``profile=True``; on CUDA the
         device is then synchronised after each step, which costs a little.
     """
@@ -99,6 +102,7 @@ class RunStats:
     computed: int = 0
     computed_by: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    iterations: list[int] = field(default_factory=list)
 
     @property
     def box_fraction(self) -> float:
@@ -248,12 +252,12 @@ class Matter:
         :data:`FG_SOLVE_WEIGHT`. ``0``: the foreground network's colours as they are (needs
         ``rounds=0``).
     rounds:
-        Rounds of :func:`core.alternate.alternate` after the networks: F solved for alpha, alpha
+        Rounds of :func:`core.compositing.refine` after the networks: F solved for alpha, alpha
         read off the compositing equation and smoothed with the matting Laplacian (default
-        :data:`core.alternate.ROUNDS`; ``0``: the matting network's alpha as it is, the fast path).
+        :data:`core.compositing.ROUNDS`; ``0``: the matting network's alpha as it is, the fast path).
     smoothing:
         λ of those rounds, the compositing equation's weight against the Laplacian (default
-        :data:`core.alternate.SMOOTHING`).
+        :data:`core.compositing.SMOOTHING`).
 
     Attributes
     ----------
@@ -285,18 +289,18 @@ class Matter:
         rounds: int | None = None,
         smoothing: float | None = None,
     ) -> None:
-        from core import alternate
+        from core import compositing
 
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
-        self.alternate = alternate.Settings(
-            alternate.ROUNDS if rounds is None else rounds,
-            alternate.SMOOTHING if smoothing is None else smoothing,
+        self.refinement = Settings(
+            compositing.ROUNDS if rounds is None else rounds,
+            compositing.SMOOTHING if smoothing is None else smoothing,
         )
-        if self.alternate.rounds and self.fg_solve == 0:
+        if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
-                f"rounds={self.alternate.rounds} alternate the foreground solve with alpha, so fg_solve "
+                f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
                 "must be > 0; pass rounds=0 to keep the foreground network's colours as they are"
             )
         self.bundle = _bundle(weights)
@@ -397,11 +401,6 @@ class Matter:
         self.stats.box = (y0, y1, x0, x1)
         display = np.clip(to_display(clean[y0:y1, x0:x1], colour), 0.0, 1.0).astype(np.float32)
         a_box, fg_box, bg_box = self._run(display, trimap[y0:y1, x0:x1])
-        if self.alternate.rounds:
-            from core.alternate import alternate
-
-            a_box, fg_box = alternate(display, trimap[y0:y1, x0:x1], a_box, fg_box, bg_box, self.alternate, self.fg_solve)
-            self._lap("alternate")
         fg_box = from_display(fg_box, colour)
         bg_box = from_display(bg_box, colour)
         region = (slice(y0, y1), slice(x0, x1))
@@ -448,26 +447,56 @@ class Matter:
         return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 
     def _run(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the three networks on a display-encoded crop; returns alpha, FG, BG (display-encoded)."""
+        """The three networks and the refinement on a display-encoded crop; alpha, FG, BG (display-encoded)."""
         while True:
             try:
-                return self._run_at(image, trimap, self.tile)
+                layers = self._run_at(image, trimap, self.tile)
+                break
             except torch.OutOfMemoryError:
                 if self.device.type != "cuda" or self.tile <= 256 or not self.fallback:
                     raise
                 torch.cuda.empty_cache()
                 self.tile //= 2
                 log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
+        img, tri, alpha, fg, bg = layers
+        if self.refinement.rounds:
+            alpha, fg = self._refine(img, tri, alpha, fg, bg)
+            self._lap("refine")
+        elif self.fg_solve > 0:
+            fg = torch.where(tri >= 1, img, solve_foreground(img, alpha, bg, fg, self.fg_solve))
+        # One read-back of the three results.
+        out = torch.cat([alpha, fg, bg], 1)[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+        return out[..., 0], out[..., 1:4], out[..., 4:7]
 
     @torch.inference_mode()
-    def _run_at(self, image: np.ndarray, trimap: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _refine(self, img: torch.Tensor, tri: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor,
+                bg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`core.compositing.refine` over the unknown pixels' bounding box plus the 2 px that
+        their windows reach (the Laplacian's rows there are the same as over the whole region)."""
+        y0, y1, x0, x1 = self._unknown_box
+        h, w = tri.shape[2:]
+        y0, y1, x0, x1 = max(0, y0 - 2), min(h, y1 + 2), max(0, x0 - 2), min(w, x1 + 2)
+        crop = (slice(None), slice(None), slice(y0, y1), slice(x0, x1))
+        refined = refine(img[crop], tri[crop], alpha[crop], fg[crop], bg[crop], self.refinement, self.fg_solve)
+        self.stats.iterations = refined.iterations
+        alpha, fg = alpha.clone(), torch.where(tri >= 1, img, fg)
+        alpha[crop] = refined.alpha
+        fg[crop] = refined.fg
+        return alpha, fg
+
+    @torch.inference_mode()
+    def _run_at(self, image: np.ndarray, trimap: np.ndarray, tile: int) -> tuple[torch.Tensor, ...]:
+        """The three networks on the device; returns the crop's plate, trimap, alpha, FG and BG,
+        ``1×C×H×W`` float32 on the device (FG and BG clamped to the [0, 1] encoding)."""
         h, w = trimap.shape
         s = self.stride
         ph, pw = (-h) % s, (-w) % s
         dev = self.device
-        # Everything stays on the device from here until the three results are read back.
+        self._unknown_box = _bbox((trimap > 0.0) & (trimap < 1.0))
+        # Everything stays on the device from here until the results are read back.
         img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(dev, non_blocking=True)
         tri = torch.from_numpy(np.ascontiguousarray(trimap))[None, None].to(dev, non_blocking=True)
+        crop_img, crop_tri = img, tri
         # Replicate padding to the networks' stride: edges look like more of the same content.
         img = F.pad(img, (0, pw, 0, ph), mode="replicate")
         tri = F.pad(tri, (0, pw, 0, ph), mode="replicate")
@@ -499,12 +528,7 @@ class Matter:
                     where=unknown[:, :, ay0:ay1, ax0:ax1] if dev.type == "cpu" else None,
                 ).float()
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
-                # With alternating rounds to come, they solve F (from the network's colours).
-                if self.fg_solve > 0 and not self.alternate.rounds:
-                    fg = torch.where(fg_known, img, solve_foreground(img, alpha, bg, fg, self.fg_solve))
-        # One read-back of the three results.
-        out = torch.cat([alpha.float(), fg, bg], 1)[0, :, :h, :w].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
-        return out[..., 0], out[..., 1:4], out[..., 4:7]
+        return tuple(t[:, :, :h, :w].float() for t in (crop_img, crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
 
     def _computed(self, role: str, pixels: int) -> None:
         self.stats.computed_by[role] = pixels
@@ -565,45 +589,6 @@ class Matter:
                 weight[:, :, ty : ty + th, tx : tx + tw] += ramp
         assert out is not None
         return out / weight.clamp_min(1e-6)
-
-
-#: Default weights of the networks' colours in :func:`solve_foreground`: the foreground
-#: network's, and the background network's relative to it. Chosen on the validation composites
-#: of held-out objects (``tools/make_validation_composites.py``): with the shipped bundle the
-#: alpha-weighted FG SAD went from 13.45 (network colours as they are) to 6.5 (Trimap1).
-FG_SOLVE_WEIGHT = 0.1
-FG_SOLVE_BG_RATIO = 3.0
-
-
-def solve_foreground(
-    image: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor, weight: float,
-    bg_weight: float | None = None,
-) -> torch.Tensor:
-    """Foreground colours that agree with the compositing equation, near the networks' own.
-
-    Per pixel and channel, F (and B) minimising
-    ``(αF + (1 − α)B − I)² + w_F·(F − F_net)² + w_B·(B − B_net)²``, a 2×2 linear system with the
-    closed-form solution used here; F is returned, clipped to [0, 1]. Where alpha is high the
-    plate decides F (fine detail the sampling networks cannot carry: strands, texture); where it
-    is low the foreground network's estimate does, because there the plate says little about F.
-    B may move too, by what ``w_B`` allows, so an error in the background estimate is not all
-    pushed into F. Written here: a pixel-wise expression, cheap and exact.
-
-    Args:
-        image, bg, fg: ``N×3×H×W``; alpha: ``N×1×H×W``; all in the networks' [0, 1] encoding.
-        weight: ``w_F`` > 0.
-        bg_weight: ``w_B`` > 0 (default ``FG_SOLVE_BG_RATIO · weight``; ``inf`` keeps B fixed).
-    """
-    a = alpha.float()
-    wf = float(weight)
-    wb = FG_SOLVE_BG_RATIO * wf if bg_weight is None else float(bg_weight)
-    b = 1 - a
-    if math.isinf(wb):  # B fixed: F = (α(I − (1 − α)B) + w_F F_net) / (α² + w_F)
-        return ((a * (image - b * bg) + wf * fg) / (a * a + wf)).clamp_(0, 1)
-    det = a * a * wb + wf * b * b + wf * wb
-    rhs_f = a * image + wf * fg
-    rhs_b = b * image + wb * bg
-    return ((rhs_f * (b * b + wb) - a * b * rhs_b) / det).clamp_(0, 1)
 
 
 def _tile_size(size: int, tile: int, overlap: int, stride: int) -> int:

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from core.compositing import solve_foreground
 from core.errors import InputError, WeightsError
-from core.pipeline import Matte, Matter, _ramp, _starts, resolve_device, solve_foreground
+from core.pipeline import Matte, Matter, _ramp, _starts, resolve_device
 
 
 def _scene(h: int = 64, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -253,9 +254,9 @@ def test_fg_solve_makes_the_foreground_agree_with_the_plate(small_bundle) -> Non
         Matter(small_bundle, device="cpu", allow_untrained=True, fg_solve=-1)
 
 
-def test_alternating_rounds_change_only_the_unknown_pixels_and_agree_with_alternate(small_bundle) -> None:
-    from core.alternate import Settings, alternate
+def test_refinement_rounds_change_only_the_unknown_pixels_and_agree_with_refine(small_bundle) -> None:
     from core.colour import to_display
+    from core.compositing import Settings, refine
 
     plate, trimap = _scene()
     plate = np.clip(plate, 0, 1)
@@ -264,11 +265,16 @@ def test_alternating_rounds_change_only_the_unknown_pixels_and_agree_with_altern
     a0, r = nets_only.matte(plate, trimap, colour="srgb"), rounds.matte(plate, trimap, colour="srgb")
     assert np.array_equal(r.alpha[trimap != 0.5], trimap[trimap != 0.5])
     assert np.array_equal(r.fg[trimap == 1], plate[trimap == 1]) and np.array_equal(r.bg, a0.bg)
-    assert "alternate" in rounds.stats.seconds
-    # The same as alternate() on the networks' own results (the box is the whole 64x80 frame here).
+    assert "refine" in rounds.stats.seconds and len(rounds.stats.iterations) == 2
+    # The same as refine() on the networks' own results (the box is the whole 64x80 frame here).
     raw = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=0).matte(plate, trimap, colour="srgb")
-    want_a, want_f = alternate(to_display(plate, "srgb"), trimap, raw.alpha, raw.fg, raw.bg, Settings(2, 0.01))
-    assert np.allclose(r.alpha, want_a, atol=1e-5) and np.allclose(r.fg, want_f, atol=1e-5)
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None]
+
+    want = refine(t(to_display(plate, "srgb")), t(trimap), t(raw.alpha), t(raw.fg), t(raw.bg), Settings(2, 0.01))
+    assert np.allclose(r.alpha, want.alpha[0, 0].numpy(), atol=1e-5)
+    assert np.allclose(r.fg, want.fg[0].permute(1, 2, 0).numpy(), atol=1e-5)
     assert not np.allclose(r.alpha, a0.alpha, atol=1e-3)
 
 

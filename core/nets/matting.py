@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.compositing import alpha_from_composite
+
 
 def _norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels)
@@ -71,17 +73,6 @@ class AtrousPyramid(nn.Module):
         pooled = F.relu(self.pool(x.mean((2, 3), keepdim=True)))
         outs.append(pooled.expand(-1, -1, x.shape[2], x.shape[3]))
         return F.relu(self.project(torch.cat(outs, 1)))
-
-
-def colour_line_alpha(image: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Alpha from the compositing equation for given F and B, and the distance |F - B|.
-
-    ``alpha = <I - B, F - B> / |F - B|^2`` clipped to [0, 1]; all inputs ``N×3×H×W``.
-    """
-    d = fg - bg
-    dist2 = (d * d).sum(1, keepdim=True)
-    alpha = ((image - bg) * d).sum(1, keepdim=True) / (dist2 + 1e-4)
-    return alpha.clamp(0, 1), dist2.sqrt()
 
 
 class MattingNetwork(nn.Module):
@@ -147,7 +138,7 @@ class MattingNetwork(nn.Module):
         image, trimap, bg, fg = x[:, 0:3], x[:, 3:4], x[:, 4:7], x[:, 7:10]
         planes = [x, (trimap > 0.75).to(x.dtype), ((trimap > 0.25) & (trimap < 0.75)).to(x.dtype)]
         if self.colour_line:
-            planes += list(colour_line_alpha(image, bg, fg))
+            planes += list(alpha_from_composite(image, bg, fg))
         return torch.cat(planes, 1)
 
     def forward_logits(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,0 +1,262 @@
+"""The compositing maths after the networks (core.compositing): known answers on two-colour
+scenes, the Laplacian against pymatting's and a direct solve, gradients against finite
+differences, contracts and errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg
+import torch
+
+from core.compositing import Settings, laplacian_product, matting_laplacian, refine
+from core.errors import InputError
+
+
+def _tensor(a: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    a = np.asarray(a)
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None].to(dtype)
+
+
+def alternate(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray,
+              settings: Settings | None = None, fg_weight: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refine` on ``H×W(×3)`` arrays, back as arrays."""
+    out = refine(_tensor(image), _tensor(trimap), _tensor(alpha), _tensor(fg), _tensor(bg), settings, fg_weight)
+    return out.alpha[0, 0].numpy(), out.fg[0].permute(1, 2, 0).numpy()
+
+F_COLOUR = np.array([0.9, 0.3, 0.1], np.float32)
+B_COLOUR = np.array([0.1, 0.4, 0.8], np.float32)
+
+
+def _two_colour_scene(h: int = 40, w: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A soft edge between two flat colours: alpha ramps 1 -> 0 over x = 20..40; unknown band 16..44."""
+    x = np.arange(w, dtype=np.float32)
+    alpha = np.tile(np.clip((40 - x) / 20, 0, 1), (h, 1)).astype(np.float32)
+    image = alpha[..., None] * F_COLOUR + (1 - alpha[..., None]) * B_COLOUR
+    trimap = np.where(x < 16, 1.0, np.where(x >= 44, 0.0, 0.5)).astype(np.float32)
+    return image.astype(np.float32), np.tile(trimap, (h, 1)), alpha
+
+
+def _layers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    return np.broadcast_to(F_COLOUR, (*shape, 3)).copy(), np.broadcast_to(B_COLOUR, (*shape, 3)).copy()
+
+
+def test_true_alpha_and_colours_are_a_fixed_point() -> None:
+    # With the true F and B, the F step gives F back and the compositing equation gives the true
+    # alpha; a ramp between two colours is affine in the colour, so the matting Laplacian costs
+    # nothing there either: every round returns the truth.
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    alpha, f = alternate(image, trimap, truth, fg, bg, Settings(rounds=3))
+    assert alpha.shape == truth.shape and alpha.dtype == np.float32 and f.shape == image.shape
+    assert np.abs(alpha - truth).max() < 2e-3
+    unknown = trimap == 0.5
+    assert np.abs(f[unknown & (truth > 0.05)] - F_COLOUR).max() < 5e-3
+
+
+def test_rounds_pull_a_biased_alpha_back_to_the_compositing_equation() -> None:
+    # The matting network's typical failure: alpha too low across the band. With good F and B
+    # samples, each round moves it towards the plate's own answer.
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    unknown = trimap == 0.5
+    biased = np.where(unknown, np.clip(truth - 0.2, 0, 1), truth).astype(np.float32)
+    before = np.abs(biased - truth)[unknown].mean()
+    errors = []
+    for rounds in (1, 3):
+        alpha, _ = alternate(image, trimap, biased, fg, bg, Settings(rounds=rounds))
+        errors.append(np.abs(alpha - truth)[unknown].mean())
+    assert errors[0] < 0.5 * before
+    assert errors[1] < errors[0]
+    assert errors[1] < 0.02
+
+
+def test_known_pixels_keep_the_trimap_and_the_plate(rng: np.random.Generator) -> None:
+    image, trimap, truth = _two_colour_scene()
+    image = np.clip(image + rng.normal(0, 0.02, image.shape).astype(np.float32), 0, 1)
+    fg, bg = _layers(truth.shape)
+    noisy = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1).astype(np.float32)
+    alpha, f = alternate(image, trimap, noisy, fg, bg)
+    assert np.array_equal(alpha[trimap == 1], np.ones((trimap == 1).sum(), np.float32))
+    assert np.array_equal(alpha[trimap == 0], np.zeros((trimap == 0).sum(), np.float32))
+    assert np.array_equal(f[trimap == 1], image[trimap == 1])
+    assert 0 <= alpha.min() and alpha.max() <= 1 and 0 <= f.min() and f.max() <= 1
+    # Smoothing: the noise the "network" added is mostly gone.
+    unknown = trimap == 0.5
+    assert np.abs(alpha - truth)[unknown].mean() < 0.5 * np.abs(noisy - truth)[unknown].mean()
+
+
+def test_no_rounds_keep_the_network_alpha_and_only_solve_the_foreground() -> None:
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    guess = np.where(trimap == 0.5, 0.5, truth).astype(np.float32)
+    alpha, f = alternate(image, trimap, guess, fg * 0.5, bg, Settings(rounds=0))
+    assert np.array_equal(alpha, guess)
+    # F moved from the network's (halved) colours towards what the plate and alpha 0.5 say.
+    unknown = trimap == 0.5
+    residual = np.abs(0.5 * f + 0.5 * bg - image)[unknown].mean()
+    assert residual < np.abs(0.5 * (fg * 0.5) + 0.5 * bg - image)[unknown].mean()
+
+
+def test_a_trimap_without_known_pixels_still_solves() -> None:
+    image, _, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    trimap = np.full(truth.shape, 0.5, np.float32)
+    alpha, _ = alternate(image, trimap, truth, fg, bg, Settings(rounds=1))
+    assert np.all(np.isfinite(alpha)) and np.abs(alpha - truth).max() < 0.02
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rounds": -1}, "rounds must be a whole number >= 0"),
+        ({"rounds": 1.5}, "rounds must be a whole number >= 0"),
+        ({"rounds": True}, "rounds must be a whole number >= 0"),
+        ({"smoothing": 0}, "smoothing must be a number > 0"),
+        ({"smoothing": float("nan")}, "smoothing must be a number > 0"),
+        ({"confidence_scale": -1}, "confidence_scale must be a number > 0"),
+        ({"tolerance": 0}, "tolerance must be a number > 0"),
+        ({"max_iterations": 0}, "max_iterations must be a whole number >= 1"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Settings(**kwargs)
+
+
+def test_the_foreground_weight_must_be_positive() -> None:
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    with pytest.raises(InputError, match="fg_weight must be > 0"):
+        alternate(image, trimap, truth, fg, bg, fg_weight=0)
+
+
+def _edge_scene(rng: np.random.Generator, h: int = 23, w: int = 31) -> tuple[np.ndarray, np.ndarray]:
+    image = rng.random((h, w, 3))
+    trimap = np.zeros((h, w))
+    trimap[5:18, 6:25] = 0.5
+    trimap[9:14, 11:20] = 1.0
+    trimap[0:3, 0:4] = 0.5  # unknown pixels on the frame's edge too
+    return image, trimap
+
+
+def _pymatting_system(image: np.ndarray, trimap: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``L_UU`` and the known pixels' pull from pymatting's own Laplacian (the reference)."""
+    from pymatting import cf_laplacian
+
+    full = cf_laplacian(image, epsilon=1e-7).tocsr()
+    u, k = (trimap == 0.5).ravel(), ~(trimap == 0.5).ravel()
+    return full[u][:, u], -(full[u][:, k] @ (trimap == 1.0).ravel()[k].astype(float))
+
+
+def _scipy(matrix: torch.Tensor) -> sp.csr_matrix:
+    return sp.csr_matrix((matrix.values().double().numpy(), matrix.col_indices().numpy(), matrix.crow_indices().numpy()),
+                         shape=tuple(matrix.shape))
+
+
+def test_the_laplacian_matches_pymatting_on_the_unknown_pixels(rng: np.random.Generator) -> None:
+    image, trimap = _edge_scene(rng)
+    unknown, fg = trimap == 0.5, trimap == 1.0
+    want, want_pull = _pymatting_system(image, trimap)
+    lap = matting_laplacian(torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(unknown), torch.from_numpy(fg))
+    assert tuple(lap.matrix.shape) == (unknown.sum(), unknown.sum()) and lap.matrix.dtype == torch.float32
+    got = _scipy(lap.matrix)
+    assert np.allclose(got.toarray(), want.toarray(), atol=1e-5)
+    assert np.allclose(lap.pull.numpy(), want_pull, atol=1e-5)
+    assert np.allclose(lap.diagonal.numpy(), want.diagonal(), atol=1e-5)
+    assert np.array_equal(lap.index.numpy(), np.flatnonzero(unknown))
+    assert abs(got - got.T).max() == 0  # symmetric to the bit
+
+
+def test_the_matrix_free_product_is_the_same_operator(rng: np.random.Generator) -> None:
+    # He, Sun and Tang's box-filter form of L·p against pymatting's assembled matrix: two
+    # independent derivations of Levin's operator (valid windows, transposed sums).
+    from pymatting import cf_laplacian
+
+    image = rng.random((17, 21, 3))
+    p = rng.random((17, 21))
+    want = cf_laplacian(image, epsilon=1e-7) @ p.ravel()
+    got = laplacian_product(torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(p))
+    assert got.dtype == torch.float64
+    assert np.allclose(got.numpy().ravel(), want, atol=1e-7)
+
+
+def test_a_round_equals_a_direct_solve_of_the_same_system(rng: np.random.Generator) -> None:
+    # One round from the network's alpha: F solved for it, alpha read off the compositing
+    # equation, then min aᵀLa + λ Σ c (a − â)² with the known pixels fixed. The conjugate
+    # gradients' answer equals scipy's sparse direct solve of that system (pymatting's L) to 1e-4.
+    from core.compositing import alpha_from_composite, solve_foreground
+
+    image, trimap = _edge_scene(rng, 40, 48)
+    image = image * 0.3 + 0.35 * np.linspace(0, 1, 48)[None, :, None]  # some structure to follow
+    alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap == 1.0)
+    fg, bg = rng.random(image.shape), rng.random(image.shape)
+    settings = Settings(rounds=1, smoothing=0.01, tolerance=1e-7, max_iterations=2000)
+    got, _ = alternate(image, trimap, alpha, fg, bg, settings)
+
+    u = (trimap == 0.5).ravel()
+    col = lambda a: _tensor(a, torch.float64).reshape(1, a.shape[-1] if a.ndim == 3 else 1, -1)[:, :, u][..., None]  # noqa: E731
+    f_u = solve_foreground(col(image), col(alpha), col(bg), col(fg), 0.1)
+    prior, distance = alpha_from_composite(col(image), col(bg), f_u)
+    d = 0.01 * (1 - np.exp(-distance.numpy().ravel() ** 2 / settings.confidence_scale)) + 1e-9
+    matrix, pull = _pymatting_system(image, trimap)
+    want = np.clip(scipy.sparse.linalg.spsolve((matrix + sp.diags(d)).tocsc(), pull + d * prior.numpy().ravel()), 0, 1)
+    assert np.abs(got.ravel()[u] - want).max() < 1e-4
+    assert np.array_equal(got.ravel()[~u], (trimap == 1.0).ravel()[~u].astype(np.float32))
+
+
+def test_gradients_flow_into_the_networks_outputs_and_match_finite_differences(rng: np.random.Generator) -> None:
+    # A tiny frame in float64: d(refined alpha, F)/d(network alpha, F, B) by autograd through the
+    # conjugate gradients, against central differences (torch.autograd.gradcheck).
+    h, w = 7, 8
+    image = torch.from_numpy(rng.random((1, 3, h, w)) * 0.6 + 0.2)
+    trimap = torch.zeros(1, 1, h, w, dtype=torch.float64)
+    trimap[:, :, 1:6, 2:7] = 0.5
+    trimap[:, :, 3, 4] = 1.0
+    alpha = torch.from_numpy(rng.random((1, 1, h, w)) * 0.6 + 0.2).requires_grad_()
+    fg = torch.from_numpy(rng.random((1, 3, h, w)) * 0.6 + 0.2).requires_grad_()
+    bg = torch.from_numpy(rng.random((1, 3, h, w)) * 0.6 + 0.2).requires_grad_()
+    settings = Settings(rounds=2, smoothing=0.05, tolerance=1e-13, max_iterations=500)
+
+    def run(a: torch.Tensor, f: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = refine(image, trimap, a, f, b, settings, clip=None)
+        return out.alpha, out.fg
+
+    assert torch.autograd.gradcheck(run, (alpha, fg, bg), eps=1e-6, atol=1e-5)
+    out = refine(image, trimap, alpha, fg, bg, settings)
+    (out.alpha.sum() + out.fg.sum()).backward()
+    unknown = (trimap > 0) & (trimap < 1)
+    assert alpha.grad is not None and float(alpha.grad[unknown].abs().sum()) > 0
+    assert float(alpha.grad[~unknown].abs().sum()) == 0  # known pixels do not depend on the network
+    assert fg.grad is not None and bg.grad is not None and float(bg.grad.abs().sum()) > 0
+
+
+def test_half_precision_inputs_are_solved_in_float32(rng: np.random.Generator) -> None:
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    args = [_tensor(a) for a in (image, trimap, np.clip(truth - 0.2, 0, 1), fg, bg)]
+    full = refine(*args)
+    half = refine(*[a.to(torch.float16) for a in args[:1]], args[1], *[a.to(torch.bfloat16) for a in args[2:]])
+    assert half.alpha.dtype == torch.float32 and half.fg.dtype == torch.float32
+    assert float((half.alpha - full.alpha).abs().max()) < 0.02
+
+
+def test_the_default_path_compiles_nothing_just_in_time(small_bundle) -> None:
+    # No numba (pymatting's Laplacian and incomplete Cholesky, the old rounds) on a user's
+    # first frame: a fresh process mattes a frame with the default rounds and never imports it.
+    code = (
+        "import sys, numpy as np\n"
+        "from core.pipeline import Matter\n"
+        f"m = Matter({str(small_bundle.path)!r}, device='cpu', allow_untrained=True)\n"
+        "plate = np.random.default_rng(0).random((48, 64, 3), dtype=np.float32)\n"
+        "tri = np.zeros((48, 64), np.float32); tri[10:38, 10:54] = 0.5; tri[18:30, 20:44] = 1\n"
+        "r = m.matte(plate, tri, colour='srgb')\n"
+        "assert m.refinement.rounds == 3 and len(m.stats.iterations) == 3, m.stats.iterations\n"
+        "print(sorted(k for k in sys.modules if k.split('.')[0] in ('numba', 'pymatting', 'llvmlite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
