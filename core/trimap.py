@@ -280,8 +280,6 @@ def trimap_from_matte(
 
 
 def trimap_stats(trimap: np.ndarray) -> tuple[int, int, int]:
-    """Pixel counts ``(n_bg, n_unknown, n_fg)`` of a normalised trimap (0, between, 1)."""
-    t = np.asarray(trimap)
-    n_bg = int((t == 0).sum())
-    n_fg = int((t == 1).sum())
-    return n_bg, int(t.size) - n_bg - n_fg, n_fg
+    """Pixel counts ``(n_bg, n_unknown, n_fg)`` of a trimap, split by :func:`split_trimap`."""
+    fg, bg, unknown = split_trimap(np.asarray(trimap))
+    return int(bg.sum()), int(unknown.sum()), int(fg.sum())
