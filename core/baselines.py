@@ -40,6 +40,7 @@ from collections.abc import Callable
 import numpy as np
 
 from core.errors import InputError
+from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ def _solve(solver: Callable[..., np.ndarray], image: np.ndarray, trimap: np.ndar
     Laplacian methods could give is the constant of the known region (or 0 with none known).
     """
     img, tri = _prepare(image, trimap)
-    unknown = tri == 0.5
-    has_fg, has_bg = bool((tri == 1.0).any()), bool((tri == 0.0).any())
+    fg_known, bg_known, unknown = split_trimap(tri)
+    has_fg, has_bg = bool(fg_known.any()), bool(bg_known.any())
     if not unknown.any():
         return tri.astype(np.float32)
     if not (has_fg and has_bg):
@@ -90,7 +91,7 @@ def _solve(solver: Callable[..., np.ndarray], image: np.ndarray, trimap: np.ndar
 
 def _finish(alpha: np.ndarray, tri: np.ndarray) -> np.ndarray:
     alpha = np.clip(np.nan_to_num(np.asarray(alpha, dtype=np.float64), nan=0.0), 0.0, 1.0)
-    alpha = np.where(tri == 0.5, alpha, tri)
+    alpha = np.where(split_trimap(tri)[2], alpha, tri)
     return alpha.astype(np.float32)
 
 
@@ -151,8 +152,7 @@ def estimate_alpha_clustering(
     if method not in ("kmeans", "gmm"):
         raise InputError(f"unknown clustering method {method!r}: expected 'kmeans' or 'gmm'")
     img, tri = _prepare(image, trimap)
-    unknown = tri == 0.5
-    fg_known, bg_known = tri == 1.0, tri == 0.0
+    fg_known, bg_known, unknown = split_trimap(tri)
     if not unknown.any():
         return tri.astype(np.float32)
     if not (fg_known.any() and bg_known.any()):

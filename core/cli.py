@@ -5,6 +5,7 @@
     lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--weights NAME]
                    [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
                    [--trimap-channel auto|alpha|red|luminance] [--unpremultiply] [--no-progress]
+                   [--edge PX] [--write-trimap PATH]
     lbsmatte weights list | show NAME
     lbsmatte demo | evaluate | train | finetune ...
 
@@ -70,6 +71,16 @@ def rounds_argument(value: str) -> int:
     return rounds
 
 
+def edge_argument(value: str) -> int:
+    """``--edge``: a whole number of pixels > 0 (argparse type; :func:`core.trimap.check_edge`)."""
+    from core.trimap import check_edge
+
+    try:
+        return check_edge(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _add_matte(sub: Any) -> None:
     p = sub.add_parser(
         "matte",
@@ -104,6 +115,12 @@ def _add_matte(sub: Any) -> None:
                    help="rounds after the networks that alternate the foreground solve with alpha read off the "
                         "compositing equation and smoothed by the matting Laplacian (default 3; 0: the matting "
                         "network's alpha as it is, about twice as fast)")
+    p.add_argument("--edge", type=edge_argument, default=None, metavar="PX",
+                   help="TRIMAP is a rough matte (a roto or garbage matte, binary or soft; its channel chosen by "
+                        "--trimap-channel): make the trimap from it, unknown PX pixels each side of its 0.5 edge")
+    p.add_argument("--write-trimap", default=None, metavar="PATH",
+                   help="also write the trimap the matting used (made by --edge, or the normalised TRIMAP) to PATH, "
+                        "grey RGB, 0 / 0.5 / 1, with the plate's windows (a sequence needs a frame token)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run_matte)
 
@@ -202,6 +219,7 @@ class FrameJob:
     plate: Path
     trimap: Path
     out: Path
+    trimap_out: Path | None = None
 
     @property
     def label(self) -> str:
@@ -264,6 +282,32 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     return jobs
 
 
+def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
+    """Set each job's ``trimap_out`` from ``--write-trimap PATTERN`` (nothing when None).
+
+    Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
+    to one file, or a path that is an input or the matte output.
+    """
+    from core.io import WRITE_FORMATS, check_not_input, frame_path, has_frame_token
+
+    if pattern is None:
+        return
+    ext = os.path.splitext(pattern)[1].lower()
+    if ext not in WRITE_FORMATS:
+        raise InputError(f"--write-trimap {pattern}: unsupported extension {ext or '(none)'!r}; "
+                         f"use one of {', '.join(WRITE_FORMATS)}")
+    if len(jobs) > 1 and not has_frame_token(pattern):
+        raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
+                         "give it a frame token (trimap.####.exr)")
+    taken = {p for job in jobs for p in (job.plate, job.trimap, job.out)}
+    for job in jobs:
+        job.trimap_out = frame_path(pattern, job.frame)
+        try:
+            check_not_input(job.trimap_out, taken)
+        except OutputError as exc:
+            raise InputError(f"--write-trimap would overwrite an input or the matte: {exc}") from exc
+
+
 class _FramePrefix(logging.Filter):
     """Prefix log messages with the frame being rendered."""
 
@@ -294,35 +338,45 @@ def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
 
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
-    from core.colour import resolve_colour
+    from core.colour import premultiply, resolve_colour
     from core.io import read_image, write_image, write_matte_exr
-    from core.trimap import normalise_trimap
+    from core.trimap import normalise_trimap, trimap_from_matte
 
-    plate = read_image(job.plate)
-    trimap_image = read_image(job.trimap)
-    if plate.shape != trimap_image.shape:
-        (ph, pw), (th, tw) = plate.shape, trimap_image.shape
+    # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
+    # beyond the format) is matted and written back, not dropped; the trimap is read over the same
+    # pixels (zero, i.e. background, where its own data window does not reach).
+    plate = read_image(job.plate, window="union")
+    trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window)
+    if plate.info.size != trimap_image.info.size:
+        (pw, ph), (tw, th) = plate.info.size, trimap_image.info.size
         raise InputError(
             f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}"
         )
     try:
-        trimap = normalise_trimap(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+        if args.edge is not None:
+            trimap = trimap_from_matte(trimap_image.pixels, args.edge, args.trimap_channel, trimap_image.channels)
+        else:
+            trimap = normalise_trimap(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
     except InputError as exc:
         raise type(exc)(f"trimap {job.trimap}: {exc}") from exc
+    if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
+        write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
+                    protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
     result = matter.matte(plate.rgb(), trimap, colour=colour)
-    premultiply = not args.unpremultiply
+    premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
     fg = _to_output(result.fg, colour, exr)
     if exr:
         layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
-        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiply, protect=protect)
+        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiplied, protect=protect,
+                        window=plate.window)
     else:
-        rgb = fg * alpha[..., None] if premultiply else fg
+        rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
-                    unassociated_alpha=not premultiply)
+                    unassociated_alpha=not premultiplied, window=plate.window)
 
 
 def _emit(line: str, bar: Any) -> None:
@@ -342,11 +396,12 @@ def run_matte(args: argparse.Namespace) -> int:
     try:
         check_colour(args.colour)
         jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
+        plan_trimap_outputs(jobs, args.write_trimap)
     except InputError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_USAGE
     try:
-        for folder in sorted({job.out.parent for job in jobs}):
+        for folder in sorted({p.parent for job in jobs for p in (job.out, job.trimap_out) if p is not None}):
             check_writable_dir(folder)
     except OutputError as exc:
         print(f"ERROR: {exc}", flush=True)

@@ -19,6 +19,9 @@ for the networks only; known regions keep the plate's own values.
 
 **Negatives** (and NaN) become 0 before the curve, so no NaN is ever produced; +inf stays +inf.
 :func:`sanitise` cleans a plate for the networks and reports what it found.
+
+**Premultiplication** (Nuke's convention: the colour channels hold ``F·α``) is defined once,
+in :func:`premultiply` and :func:`unpremultiply`; the matte's writers and :class:`Matte` use them.
 """
 
 from __future__ import annotations
@@ -275,3 +278,49 @@ def sanitise(pixels: np.ndarray) -> tuple[np.ndarray, SanitiseReport]:
     clean = np.where(finite, np.maximum(x, 0.0), 0.0).astype(np.float32)
     clean[posinf] = report.replacement_for_inf
     return clean, report
+
+
+def premultiply(fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The one definition of premultiplication: ``F·α``, Nuke's ``rgb`` convention.
+
+    Parameters
+    ----------
+    fg:
+        ``H×W×C`` foreground colour, unpremultiplied, any encoding and range (HDR values are
+        kept: nothing is clipped).
+    alpha:
+        ``H×W`` (or ``H×W×1``) alpha.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``H×W×C`` float32.
+
+    Example
+    -------
+    >>> premultiply(np.array([[[4.0, 0.5, 1.0]]]), np.array([[0.5]])).tolist()
+    [[[2.0, 0.25, 0.5]]]
+    """
+    a = np.asarray(alpha, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    return (np.asarray(fg, dtype=np.float32) * a).astype(np.float32, copy=False)
+
+
+def unpremultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`premultiply`, as Nuke's Unpremult: ``rgb / α`` where ``α != 0``.
+
+    Where alpha is 0 the colour is returned as it is (Nuke's behaviour; a premultiplied colour is
+    0 there anyway). ``rgb`` ``H×W×C``, ``alpha`` ``H×W`` (or ``H×W×1``); float32 out.
+
+    Example
+    -------
+    >>> unpremultiply(np.array([[[2.0, 0.25, 0.5], [0.1, 0.2, 0.3]]]), np.array([[0.5, 0.0]])).tolist()
+    [[[4.0, 0.5, 1.0], [0.10000000149011612, 0.20000000298023224, 0.30000001192092896]]]
+    """
+    a = np.asarray(alpha, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    c = np.asarray(rgb, dtype=np.float32)
+    safe = np.where(a != 0, a, 1.0)
+    return np.where(a != 0, c / safe, c).astype(np.float32, copy=False)

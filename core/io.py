@@ -3,6 +3,9 @@
 Reading: :func:`read_image` gives float32 ``H×W×C`` pixels over the file's **display** (full)
 window — zeros where the data window does not cover it — with the channel names and an
 :class:`ImageInfo` that keeps both windows and the metadata, to be written back on the result.
+With ``window="union"`` (or an explicit window) it reads over the union of the data and display
+windows instead, so that overscan — pixels outside the format, Nuke's bounding box beyond the
+frame — is kept; the writers take the same ``window`` and write the plate's windows back.
 Integer files (PNG, JPEG, DPX, integer TIFF) are normalised to [0, 1].
 
 Writing: :func:`write_matte_exr` (the ten channels of SPEC §5) and :func:`write_image` write to a
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
+from core import colour
 from core.errors import InputError, OutputError
 
 #: Channel names of the matte EXR, in this order (Nuke reads them as the rgba, fg and bg layers).
@@ -94,6 +98,22 @@ class ImageInfo:
         return self.full_width, self.full_height
 
     @property
+    def data_window(self) -> tuple[int, int, int, int]:
+        """``(x, y, width, height)`` of the data window."""
+        return self.x, self.y, self.width, self.height
+
+    @property
+    def display_window(self) -> tuple[int, int, int, int]:
+        """``(x, y, width, height)`` of the display (full) window."""
+        return self.full_x, self.full_y, self.full_width, self.full_height
+
+    @property
+    def union_window(self) -> tuple[int, int, int, int]:
+        """``(x, y, width, height)`` of the smallest window holding both the data and the display
+        window: every pixel the file stores (overscan included) and the whole format."""
+        return union_window(self.data_window, self.display_window)
+
+    @property
     def data_matches_display(self) -> bool:
         return (self.x, self.y, self.width, self.height) == (
             self.full_x, self.full_y, self.full_width, self.full_height)
@@ -106,17 +126,27 @@ class ImageInfo:
         return default
 
 
+def union_window(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The smallest ``(x, y, width, height)`` window holding windows ``a`` and ``b``."""
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return x0, y0, x1 - x0, y1 - y0
+
+
 @dataclass
 class Image:
-    """Pixels of one image over its display window, with their channel names.
+    """Pixels of one image over its display window (or the window it was read over), with their channel names.
 
-    ``pixels`` is ``H×W×C`` float32 (H, W of the display window); ``channels`` has C names as
-    stored in the file (EXR keeps them sorted, e.g. ``A, B, G, R``: look them up by name).
+    ``pixels`` is ``H×W×C`` float32 over :attr:`window` (by default the display window);
+    ``channels`` has C names as stored in the file (EXR keeps them sorted, e.g. ``A, B, G, R``:
+    look them up by name).
     """
 
     pixels: np.ndarray
     channels: list[str]
     info: ImageInfo
+    #: ``(x, y, width, height)`` the pixels cover, OpenEXR convention; None: the display window.
+    window: tuple[int, int, int, int] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -188,13 +218,18 @@ def _oiio_error(obj: Any = None) -> str:
     return text or "unknown OpenImageIO error"
 
 
-def read_image(path: str | os.PathLike[str]) -> Image:
+def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, int] = "display") -> Image:
     """Read an EXR, DPX, TIFF, PNG or JPEG file (first subimage) as float32 over its display window.
 
     Parameters
     ----------
     path:
         The file.
+    window:
+        ``"display"`` (default): the pixels cover the display window, overscan is dropped.
+        ``"union"``: the union of the data and display windows (overscan kept, the format
+        filled). ``(x, y, width, height)``: that window. Pixels the file does not hold are 0;
+        :attr:`Image.window` says which window the pixels cover.
 
     Returns
     -------
@@ -242,8 +277,15 @@ def read_image(path: str | os.PathLike[str]) -> Image:
         channels=channels, metadata=metadata, is_float=is_float, bit_depth=int(bits),
         pixel_type=str(spec.format),
     )
-    pixels = _reframe(data, (spec.x, spec.y), (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
-    return Image(pixels=pixels, channels=channels, info=info)
+    if window == "display":
+        pixels = _reframe(data, (spec.x, spec.y), info.display_window)
+        return Image(pixels=pixels, channels=channels, info=info)
+    if window == "union":
+        window = info.union_window
+    if isinstance(window, str) or len(window) != 4 or window[2] <= 0 or window[3] <= 0:
+        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
+    box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
+    return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
 
 
 def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, int, int]) -> np.ndarray:
@@ -369,24 +411,30 @@ def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
 
 
 def _windowed_spec(pixels: np.ndarray, channels: list[str], fmt: Any, like: ImageInfo | None,
-                   keep_windows: bool) -> tuple[Any, np.ndarray]:
+                   keep_windows: bool, window: tuple[int, int, int, int] | None = None) -> tuple[Any, np.ndarray]:
     """Spec and the pixels to write: over ``like``'s data window when ``keep_windows``, else the
-    display window at the origin."""
+    display window at the origin. ``window``: what ``pixels`` cover (default ``like``'s display window)."""
     h, w, c = pixels.shape
-    if like is not None and (like.full_width, like.full_height) != (w, h):
+    if window is not None and (window[2], window[3]) != (w, h):
+        raise OutputError(f"the result is {w}x{h} but the window it should cover is {window[2]}x{window[3]}")
+    if window is None and like is not None and (like.full_width, like.full_height) != (w, h):
         raise OutputError(
             f"the result is {w}x{h} but the image it should match ({like.path}) is "
             f"{like.full_width}x{like.full_height}"
         )
-    if like is None or not keep_windows:
+    if like is None:
         spec = oiio.ImageSpec(w, h, c, fmt)
         data = pixels
+    elif not keep_windows:  # formats without windows: the display window (the format)
+        spec = oiio.ImageSpec(like.full_width, like.full_height, c, fmt)
+        data = pixels if window is None else _reframe(pixels, window[:2], like.display_window)
     else:
         spec = oiio.ImageSpec(like.width, like.height, c, fmt)
         spec.x, spec.y = like.x, like.y
         spec.full_x, spec.full_y = like.full_x, like.full_y
         spec.full_width, spec.full_height = like.full_width, like.full_height
-        data = _reframe(pixels, (like.full_x, like.full_y), (like.x, like.y, like.width, like.height))
+        origin = (like.full_x, like.full_y) if window is None else window[:2]
+        data = _reframe(pixels, origin, like.data_window)
     spec.channelnames = tuple(channels)
     alpha = [i for i, n in enumerate(channels) if n.lower() in ("a", "alpha")]
     spec.alpha_channel = alpha[0] if alpha else -1
@@ -401,6 +449,7 @@ def write_matte_exr(
     premultiply: bool = True,
     half: bool = True,
     protect: Iterable[str | os.PathLike[str]] = (),
+    window: tuple[int, int, int, int] | None = None,
 ) -> None:
     """Write a matte as a multi-layer OpenEXR: ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``.
 
@@ -420,6 +469,10 @@ def write_matte_exr(
         16-bit half floats (default) or 32-bit floats. Compression is zip.
     protect:
         Input paths that must not be overwritten (:class:`OutputError`).
+    window:
+        ``(x, y, width, height)`` the matte's pixels cover (e.g. ``Image.window`` of a plate read
+        with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
+        and display windows, filled from these pixels, so overscan is written back.
     """
     alpha = np.asarray(matte.alpha, dtype=np.float32)
     fg = np.asarray(matte.fg, dtype=np.float32)
@@ -430,9 +483,9 @@ def write_matte_exr(
         raise OutputError(
             f"cannot write {os.fspath(path)}: alpha {alpha.shape}, fg {fg.shape} and bg {bg.shape} do not match"
         )
-    rgb = fg * alpha[..., None] if premultiply else fg
+    rgb = colour.premultiply(fg, alpha) if premultiply else fg
     pixels = np.concatenate([rgb, alpha[..., None], fg, bg], axis=2)
-    spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True)
+    spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True, window)
     _copy_metadata(spec, like)
     spec.attribute("compression", "zip")
     with _atomic(path, protect) as tmp:
@@ -448,6 +501,7 @@ def write_image(
     protect: Iterable[str | os.PathLike[str]] = (),
     pixel_type: str | None = None,
     unassociated_alpha: bool = False,
+    window: tuple[int, int, int, int] | None = None,
 ) -> None:
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
@@ -457,6 +511,8 @@ def write_image(
     ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
     premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
+    ``window``: the ``(x, y, width, height)`` ``pixels`` cover (default ``like``'s display
+    window); EXR gets ``like``'s windows filled from them, other formats the display window.
     """
     dest = os.fspath(path)
     ext = os.path.splitext(dest)[1].lower()
@@ -474,7 +530,7 @@ def write_image(
     fmt = oiio.TypeDesc("uint16" if kind == "uint10" else kind)
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
-    spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr")
+    spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)
     _copy_metadata(spec, like)
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)

@@ -15,7 +15,8 @@ name      definition                                                            
 
 Alphas are ``H×W`` floats in [0, 1] (not 0..255: the reference code divides 8-bit mattes by 255
 first, so the numbers are the same). The region is either a boolean ``H×W`` mask or a trimap
-(0 = BG, 1 = FG, strictly between = unknown; 8-bit trimaps read as 128/255 count as unknown).
+split as everywhere else by :func:`core.trimap.split_trimap` (unknown: strictly between 10/255 and
+245/255; 8-bit trimaps read as 128/255 count as unknown).
 
 Example
 -------
@@ -34,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.errors import InputError
+from core.trimap import split_trimap
 
 #: Names of the alpha metrics, in the order tables show them.
 ALPHA_METRICS = ("sad", "mse", "grad", "conn")
@@ -45,9 +47,9 @@ FG_METRICS = ("fg_sad", "fg_mse")
 def unknown_region(trimap: np.ndarray) -> np.ndarray:
     """Boolean ``H×W`` mask of the unknown region.
 
-    ``trimap`` is a boolean mask (returned as is) or a trimap: 0 = BG, 1 = FG, values strictly
-    between (0.5, or 128/255 from an 8-bit file) = unknown. A trailing channel axis of size 1 is
-    dropped.
+    ``trimap`` is a boolean mask (returned as is) or a trimap, split by
+    :func:`core.trimap.split_trimap` (0.5, or 128/255 from an 8-bit file, is unknown; values within
+    ``TOLERANCE`` of 0 or 1 are known). A trailing channel axis of size 1 is dropped.
     """
     t = np.asarray(trimap)
     if t.ndim == 3 and t.shape[2] == 1:
@@ -56,9 +58,7 @@ def unknown_region(trimap: np.ndarray) -> np.ndarray:
         raise InputError(f"a trimap or region mask must be H×W, got shape {t.shape}")
     if t.dtype == bool:
         return t
-    t = t.astype(np.float64)
-    # Tolerance of half an 8-bit step so 1/255 or 254/255 noise is not "unknown".
-    return (t > 0.5 / 255) & (t < 1 - 0.5 / 255)
+    return split_trimap(t.astype(np.float64))[2]
 
 
 def _check(alpha: np.ndarray, alpha_gt: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,18 +9,38 @@ Tolerance: a value ``<= TOLERANCE`` is background, ``>= 1 - TOLERANCE`` is foreg
 strictly between is unknown. ``TOLERANCE = 10/255`` (about 0.039): it absorbs 8-bit JPEG ringing,
 16-bit/half rounding and the filtering of a trimap baked through Nuke, while staying far from the
 0.5 of a real unknown band — a pixel is only forced to known when it is plainly black or white.
+
+**One definition.** :func:`split_trimap` (with :data:`BACKGROUND_MAX` and :data:`FOREGROUND_MIN`)
+is the only place that says which pixels are known: normalisation, the networks' inputs,
+training, metrics and baselines all ask it, on numpy arrays and torch tensors alike.
+
+**A trimap from a rough matte.** :func:`trimap_from_matte` turns a roto or garbage matte (binary
+or soft) into a trimap whose unknown band lies ``edge_px`` pixels each side of the matte's 0.5
+edge (``lbsmatte matte --edge PX``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from core.errors import TrimapError
+from core.errors import InputError, TrimapError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Values within this distance of 0 (or 1) count as known background (or foreground).
 TOLERANCE = 10.0 / 255.0
+#: A trimap value ``<= BACKGROUND_MAX`` is known background.
+BACKGROUND_MAX = TOLERANCE
+#: A trimap value ``>= FOREGROUND_MIN`` is known foreground; strictly between the two: unknown.
+FOREGROUND_MIN = 1.0 - TOLERANCE
+#: The value of the unknown region in a normalised trimap (and in :func:`trimap_from_matte`'s).
+UNKNOWN = 0.5
+#: Where a rough matte is cut into inside and outside by :func:`trimap_from_matte`.
+MATTE_EDGE = 0.5
 
 CHANNELS = ("auto", "alpha", "red", "luminance")
 
@@ -94,6 +114,63 @@ def _select(x: np.ndarray, channel: str, names: list[str]) -> np.ndarray:
     return x[..., idx]
 
 
+@overload
+def split_trimap(trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+@overload
+def split_trimap(trimap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+def split_trimap(trimap: Any) -> tuple[Any, Any, Any]:
+    """The one definition of what a trimap says: ``(fg_known, bg_known, unknown)`` boolean masks.
+
+    Parameters
+    ----------
+    trimap:
+        numpy array or torch tensor of any shape (``H×W``, ``N×1×H×W`` ...), values in [0, 1]:
+        ``>= FOREGROUND_MIN`` known foreground, ``<= BACKGROUND_MAX`` known background, strictly
+        between (and NaN) unknown. A normalised trimap (0, 0.5, 1) splits exactly.
+
+    Returns
+    -------
+    tuple
+        Three boolean masks of ``trimap``'s type and shape; every pixel is in exactly one.
+
+    Example
+    -------
+    >>> fg, bg, unknown = split_trimap(np.array([0.0, 0.5, 1.0]))
+    >>> fg.tolist(), bg.tolist(), unknown.tolist()
+    ([False, False, True], [True, False, False], [False, True, False])
+    """
+    fg = trimap >= FOREGROUND_MIN
+    bg = trimap <= BACKGROUND_MAX
+    unknown = ~(fg | bg)
+    return fg, bg, unknown
+
+
+def _plane(pixels: np.ndarray, channel: str, channels: Sequence[str] | None, what: str) -> np.ndarray:
+    """The ``H×W`` float32 plane of a trimap (or rough matte) image: integer types scaled to [0, 1],
+    the channel picked by :func:`_select`, NaN and infinities refused."""
+    x = np.asarray(pixels)
+    if x.dtype.kind in "ui":
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
+    elif x.dtype.kind != "f":
+        raise TrimapError(f"the {what} must hold numbers, got an array of dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
+        raise TrimapError(f"the {what} must be an H×W or H×W×C image, got an array of shape {x.shape}")
+    names = list(channels) if channels is not None else _default_names(x.shape[2])
+    if len(names) != x.shape[2]:
+        raise TrimapError(f"the {what} has {x.shape[2]} channel(s) but {len(names)} names were given: {names}")
+    key = channel.strip()
+    if key.lower() in CHANNELS:
+        key = key.lower()
+    plane = _select(x, key, names)
+    if not np.isfinite(plane).all():
+        n = int((~np.isfinite(plane)).sum())
+        raise TrimapError(f"the {what} holds {n} NaN or infinite value(s); a {what} must be 0, 1 or in between")
+    return plane
+
+
 def normalise_trimap(
     pixels: np.ndarray, channel: str = "auto", channels: Sequence[str] | None = None
 ) -> np.ndarray:
@@ -126,35 +203,83 @@ def normalise_trimap(
     >>> normalise_trimap(np.array([[0, 128, 255]], np.uint8)).tolist()
     [[0.0, 0.5, 1.0]]
     """
-    x = np.asarray(pixels)
-    if x.dtype.kind in "ui":
-        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
-    elif x.dtype.kind != "f":
-        raise TrimapError(f"the trimap must hold numbers, got an array of dtype {x.dtype}")
-    x = x.astype(np.float32, copy=False)
-    if x.ndim == 2:
-        x = x[..., None]
-    if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
-        raise TrimapError(f"the trimap must be an H×W or H×W×C image, got an array of shape {x.shape}")
-    names = list(channels) if channels is not None else _default_names(x.shape[2])
-    if len(names) != x.shape[2]:
-        raise TrimapError(f"the trimap has {x.shape[2]} channel(s) but {len(names)} names were given: {names}")
-    key = channel.strip()
-    if key.lower() in CHANNELS:
-        key = key.lower()
-    plane = _select(x, key, names)
-    if not np.isfinite(plane).all():
-        n = int((~np.isfinite(plane)).sum())
-        raise TrimapError(f"the trimap holds {n} NaN or infinite value(s); a trimap must be 0, 1 or in between")
-    out = np.full(plane.shape, 0.5, dtype=np.float32)
-    out[plane <= TOLERANCE] = 0.0
-    out[plane >= 1.0 - TOLERANCE] = 1.0
+    plane = _plane(pixels, channel, channels, "trimap")
+    fg, bg, _ = split_trimap(plane)
+    out = np.full(plane.shape, UNKNOWN, dtype=np.float32)
+    out[bg] = 0.0
+    out[fg] = 1.0
+    return out
+
+
+def check_edge(edge_px: object) -> int:
+    """``edge_px`` (an int, a whole float such as Nuke's ``4.0``, or text) as an int > 0.
+
+    Raises :class:`InputError` naming ``--edge`` and the value otherwise.
+    """
+    try:
+        value = float(edge_px)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(edge_px, bool) or not (np.isfinite(value) and value == int(value) and value >= 1):
+        raise InputError(
+            f"--edge takes a whole number of pixels > 0 (the unknown band each side of the matte's edge), not {edge_px!r}"
+        )
+    return int(value)
+
+
+def trimap_from_matte(
+    matte: np.ndarray, edge_px: int, channel: str = "auto", channels: Sequence[str] | None = None
+) -> np.ndarray:
+    """A trimap from a rough matte (roto, garbage matte): unknown ``edge_px`` pixels each side of its 0.5 edge.
+
+    The matte is cut at :data:`MATTE_EDGE` (``>= 0.5`` inside). A pixel is unknown when the
+    Euclidean distance from its centre to the nearest pixel centre on the other side is at most
+    ``edge_px`` — that is, the edge, half-way between the two pixels, is less than ``edge_px``
+    away. A straight edge gets a band exactly ``2·edge_px`` wide, ``edge_px`` on each side; the
+    rest of the inside is foreground (1), of the outside background (0). The frame border is not
+    an edge. A matte with no edge (all inside or all outside) gives an all-known trimap.
+
+    Parameters
+    ----------
+    matte:
+        ``H×W`` or ``H×W×C`` float (0-1, soft or binary) or integer image; the plane is picked as
+        by :func:`normalise_trimap` (``channel``, ``channels``).
+    edge_px:
+        Half the band's width, a whole number of pixels > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``H×W`` float32 holding only 0.0, 0.5 and 1.0.
+
+    Raises
+    ------
+    InputError
+        ``edge_px`` not a whole number > 0 (the message names ``--edge``).
+    TrimapError
+        NaN or infinite values, a shape that is not an image, a channel that does not exist.
+
+    Example
+    -------
+    >>> trimap_from_matte(np.array([[0, 0, 0, 1, 1, 1]], np.float32), 1).tolist()
+    [[0.0, 0.0, 0.5, 0.5, 1.0, 1.0]]
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    edge = check_edge(edge_px)
+    plane = _plane(matte, channel, channels, "rough matte")
+    inside = plane >= MATTE_EDGE
+    out = inside.astype(np.float32)
+    if inside.all() or not inside.any():
+        return out
+    # distance_transform_edt: each non-zero pixel's distance to the nearest zero pixel.
+    band = (distance_transform_edt(inside) <= edge) & inside
+    band |= (distance_transform_edt(~inside) <= edge) & ~inside
+    out[band] = UNKNOWN
     return out
 
 
 def trimap_stats(trimap: np.ndarray) -> tuple[int, int, int]:
-    """Pixel counts ``(n_bg, n_unknown, n_fg)`` of a normalised trimap (0, between, 1)."""
-    t = np.asarray(trimap)
-    n_bg = int((t == 0).sum())
-    n_fg = int((t == 1).sum())
-    return n_bg, int(t.size) - n_bg - n_fg, n_fg
+    """Pixel counts ``(n_bg, n_unknown, n_fg)`` of a trimap, split by :func:`split_trimap`."""
+    fg, bg, unknown = split_trimap(np.asarray(trimap))
+    return int(bg.sum()), int(unknown.sum()), int(fg.sum())

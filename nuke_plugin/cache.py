@@ -3,6 +3,7 @@
 Layout under the cache folder::
 
     <cache>/<key>/lbsmatte.####.exr     results: R G B A, fg.R fg.G fg.B, bg.R bg.G bg.B
+    <cache>/<key>/lbsmatte_trimap.####.exr  the trimap the tool used (0 / 0.5 / 1 in R G B)
     <cache>/<key>/lbsmatte.json         what the key was made of (settings, per-frame keys)
     <cache>/.bake/<job>/plate.####.exr  baked inputs while a job runs (removed afterwards)
     <cache>/.bake/<job>/trimap.####.exr
@@ -31,9 +32,11 @@ import uuid
 from nuke_plugin.exr import content_sha256
 
 #: Bumped when the pipeline's pixels change for the same knobs (2: alternating rounds after
-#: the networks), so results cached by an older LBSMatte are not shown as current.
-KEY_VERSION = 2
+#: the networks; 3: overscan matted, the trimap used written next to the result), so results
+#: cached by an older LBSMatte are not shown as current.
+KEY_VERSION = 3
 RESULT_PATTERN = "lbsmatte.####.exr"
+TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
 BAKE_FOLDER = ".bake"
 CACHE_ENV = "LBSMATTE_CACHE"
@@ -61,12 +64,17 @@ class Settings(object):
         ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
     rounds:
         Alternating rounds after the networks (``--rounds``; 0: the networks alone).
+    trimap_input:
+        ``trimap`` (the trimap input as it is) or ``rough matte`` (made into a trimap, ``--edge``).
+    edge:
+        With a rough matte: the unknown band, pixels each side of its 0.5 edge (``--edge``).
     """
 
-    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds")
+    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds",
+              "trimap_input", "edge")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True, rounds=3):
+                 trimap_channel="auto", premultiply=True, rounds=3, trimap_input="trimap", edge=8):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device
@@ -74,6 +82,13 @@ class Settings(object):
         self.trimap_channel = trimap_channel
         self.premultiply = bool(premultiply)
         self.rounds = int(rounds)
+        self.trimap_input = trimap_input
+        self.edge = int(edge)
+
+    @property
+    def edge_px(self):
+        """``--edge`` for the tool: the edge width with a rough matte, None with a trimap."""
+        return self.edge if self.trimap_input == "rough matte" else None
 
     def as_dict(self):
         return dict((name, getattr(self, name)) for name in self.FIELDS)
@@ -97,6 +112,7 @@ class Settings(object):
             "trimap_channel": self.trimap_channel,
             "premultiply": self.premultiply,
             "rounds": self.rounds,
+            "edge": self.edge_px,  # the width of an edge that is not used changes nothing
         }
         return _sha256_text(json.dumps(identity, sort_keys=True))
 
@@ -142,6 +158,11 @@ def frame_path(pattern, frame):
 def result_pattern(folder):
     """The sequence the ``Read`` shows: ``<folder>/lbsmatte.####.exr`` (forward slashes)."""
     return (folder.rstrip("/\\") + "/" + RESULT_PATTERN).replace("\\", "/")
+
+
+def trimap_pattern(folder):
+    """The trimap sequence the tool writes next to the result: ``<folder>/lbsmatte_trimap.####.exr``."""
+    return (folder.rstrip("/\\") + "/" + TRIMAP_PATTERN).replace("\\", "/")
 
 
 def default_cache_dir(script_path="", environ=None):
@@ -233,19 +254,29 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
         source = by_key.get(wanted[frame])
         if source is None or not os.path.isfile(source):
             continue
-        target = frame_path(target_pattern, frame)
-        tmp = "%s.%s.tmp" % (target, uuid.uuid4().hex[:8])
-        try:
-            try:
-                os.link(source, tmp)
-            except (OSError, AttributeError, NotImplementedError):
-                shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        except (OSError, IOError):
-            _remove_quietly(tmp)
+        # the trimap first, so a reused frame never shows without it
+        trimap = os.path.join(os.path.dirname(source), os.path.basename(frame_path(TRIMAP_PATTERN, frame)))
+        if os.path.isfile(trimap) and not _link_or_copy(trimap, frame_path(trimap_pattern(folder), frame)):
+            continue
+        if not _link_or_copy(source, frame_path(target_pattern, frame)):
             continue
         reused.append(frame)
     return reused
+
+
+def _link_or_copy(source, target):
+    """Hard-link (else copy) ``source`` to ``target`` through a temporary name; False on failure."""
+    tmp = "%s.%s.tmp" % (target, uuid.uuid4().hex[:8])
+    try:
+        try:
+            os.link(source, tmp)
+        except (OSError, AttributeError, NotImplementedError):
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except (OSError, IOError):
+        _remove_quietly(tmp)
+        return False
+    return True
 
 
 def new_bake_folder(cache_dir, label="job"):

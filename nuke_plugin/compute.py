@@ -176,7 +176,8 @@ def prepare(node, frames=None, reporter=None):
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,
             device=job.settings.device, colour=job.settings.colour,
             trimap_channel=job.settings.trimap_channel, premultiply=job.settings.premultiply,
-            rounds=job.settings.rounds,
+            rounds=job.settings.rounds, edge=job.settings.edge_px,
+            write_trimap=cache.trimap_pattern(job.folder),
         ))
     return job
 

@@ -21,13 +21,18 @@ from nuke_plugin.errors import NodeError
 #: Knobs of the gizmo that the Python reads or writes (``tests/test_gizmo.py`` checks them).
 KNOBS = (
     "weights", "weights_list", "device", "trimap_channel", "colour", "ocio_colourspace",
-    "premultiply", "rounds", "cache_dir", "frame_range", "first_frame", "last_frame", "status",
-    "result_file", "result_first", "result_last", "result_ready", "result_key",
+    "premultiply", "rounds", "trimap_input", "edge_width", "show_trimap", "cache_dir", "frame_range",
+    "first_frame", "last_frame", "status",
+    "result_file", "result_first", "result_last", "result_ready", "result_key", "trimap_file",
 )
 #: Knobs whose change makes the shown result stale (the Read is switched off until Compute).
-SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds", "cache_dir")
-#: Name of the internal Read, and of the gizmo's Input nodes.
+SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds",
+                 "trimap_input", "edge_width", "cache_dir")
+#: Name of the internal Reads (the matte; the trimap the tool used), and of the gizmo's Input nodes.
 RESULT_READ = "Result"
+TRIMAP_READ = "Trimap"
+#: The *trimap input* menu: a trimap as it is, or a rough matte made into one (``--edge``).
+TRIMAP_INPUTS = ("trimap", "rough matte")
 PLATE_INPUT, TRIMAP_INPUT = 0, 1
 DEVICES = ("auto", "cpu", "cuda")
 TRIMAP_CHANNELS = ("auto", "alpha", "red", "luminance")
@@ -87,6 +92,11 @@ def read_settings(node):
     rounds = node["rounds"].value()
     if rounds != int(rounds) or rounds < 0:
         raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), not %r" % (rounds,))
+    trimap_input = node["trimap_input"].value()
+    edge = node["edge_width"].value()
+    if trimap_input == "rough matte" and (edge != int(edge) or edge < 1):
+        raise NodeError("edge width must be a whole number of pixels > 0 (the unknown band each side of the "
+                        "rough matte's edge), not %r" % (edge,))
     settings = cache.Settings(
         weights=weights,
         bundle_sha256=bundle.manifest_sha256() if bundle is not None else None,
@@ -95,6 +105,8 @@ def read_settings(node):
         trimap_channel=node["trimap_channel"].value(),
         premultiply=bool(node["premultiply"].value()),
         rounds=int(rounds),
+        trimap_input=trimap_input,
+        edge=int(edge),
     )
     return settings, bundle
 
@@ -201,11 +213,15 @@ def result_read(node):
 def show_result(node, folder, first, last, key):
     """Point the internal Read at ``folder``'s sequence and reload it."""
     node["result_file"].setValue(cache.result_pattern(folder))
+    node["trimap_file"].setValue(cache.trimap_pattern(folder))
     node["result_first"].setValue(int(first))
     node["result_last"].setValue(int(last))
     node["result_key"].setValue(key)
     node["result_ready"].setValue(True)
     result_read(node)["reload"].execute()
+    trimap = node.node(TRIMAP_READ)
+    if trimap is not None:  # an older LBSMatte.gizmo on the plugin path has none
+        trimap["reload"].execute()
 
 
 def hide_result(node):
@@ -217,6 +233,7 @@ def forget_result(node):
     """Switch the internal Read off and clear where it pointed."""
     hide_result(node)
     node["result_file"].setValue("")
+    node["trimap_file"].setValue("")
     node["result_key"].setValue("")
 
 

@@ -4,6 +4,7 @@ The command (``core/cli.py`` keeps these spellings)::
 
     <python> -m core.cli matte --plate P --trimap T --out <folder>/lbsmatte.####.exr
         --frames A-B --weights NAME --device D --colour C --trimap-channel CH --rounds N [--unpremultiply]
+        [--edge PX] [--write-trimap TRIMAP_OUT]
 
 On stdout the tool prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame and
 ``ERROR: ...`` for each failure; it exits 0 only when every frame was written. Cancelling
@@ -67,7 +68,7 @@ class RunResult(object):
 
 
 def matte_command(python, plate, trimap, out, first, last, weights, device="auto", colour="linear",
-                  trimap_channel="auto", premultiply=True, rounds=3):
+                  trimap_channel="auto", premultiply=True, rounds=3, edge=None, write_trimap=None):
     """The ``core.cli matte`` command line as a list (no shell involved)."""
     command = [
         python, "-m", "core.cli", "matte",
@@ -83,6 +84,10 @@ def matte_command(python, plate, trimap, out, first, last, weights, device="auto
     ]
     if not premultiply:
         command.append("--unpremultiply")
+    if edge is not None:
+        command += ["--edge", str(int(edge))]
+    if write_trimap:
+        command += ["--write-trimap", write_trimap]
     return command
 
 

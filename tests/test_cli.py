@@ -326,3 +326,165 @@ def test_srgb_plate_to_exr_is_linearised(tmp_path: Path, small_bundle, untrained
     # sRGB 8-bit -> linear, known answer of the IEC curve: ((v + 0.055) / 1.055) ** 2.4
     expected = np.where(plate8 <= 0.04045, plate8 / 12.92, ((plate8 + 0.055) / 1.055) ** 2.4)
     np.testing.assert_allclose(fg[t == 1.0], _half(expected[t == 1.0]), rtol=1e-3)
+
+
+# -- premultiplied and unpremultiplied output ------------------------------------------------------
+def test_unpremultiplied_exr_holds_fg_in_rgb(shot: Path, small_bundle, untrained_ok) -> None:
+    assert _matte(shot, small_bundle, "--frames", "1001", out="pre/m.####.exr") == 0
+    assert _matte(shot, small_bundle, "--frames", "1001", "--unpremultiply", out="straight/m.####.exr") == 0
+    pre, straight = read_image(shot / "pre" / "m.1001.exr"), read_image(shot / "straight" / "m.1001.exr")
+    fg = np.dstack([straight.channel(f"fg.{c}") for c in "RGB"])
+    alpha = straight.channel("A")
+    # the same matte either way; only RGB differs: F (straight) or F·alpha (premultiplied)
+    np.testing.assert_array_equal(alpha, pre.channel("A"))
+    np.testing.assert_array_equal(fg, np.dstack([pre.channel(f"fg.{c}") for c in "RGB"]))
+    np.testing.assert_array_equal(np.dstack([straight.channel(c) for c in "RGB"]), fg)
+    unknown = (alpha > 0) & (alpha < 1)
+    assert unknown.any()
+    rgb_pre = np.dstack([pre.channel(c) for c in "RGB"])
+    np.testing.assert_allclose(rgb_pre, _half(fg * alpha[..., None]), rtol=2e-3, atol=1e-3)
+    assert (np.abs(rgb_pre - fg)[unknown] > 1e-3).any()  # the two outputs do differ in the band
+    plate = read_image(shot / "plate.1001.exr").rgb()
+    fg_known = _trimap(0) == 1.0
+    np.testing.assert_array_equal(rgb_pre[fg_known], plate[fg_known])  # 2.5 kept, not clipped
+
+
+# -- overscan and data windows --------------------------------------------------------------------
+def _write_windowed(path: Path, pixels: np.ndarray, channels: list[str], data: tuple[int, int],
+                    display: tuple[int, int, int, int], fmt: str = "half") -> None:
+    h, w, c = pixels.shape
+    spec = oiio.ImageSpec(w, h, c, oiio.TypeDesc(fmt))
+    spec.x, spec.y = data
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = display
+    spec.channelnames = tuple(channels)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    assert out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+    out.close()
+
+
+def _read_data_window(path: Path) -> tuple[oiio.ImageSpec, dict[str, np.ndarray]]:
+    """The file's own data window, channel by channel, as OIIO stores it (no reframing)."""
+    inp = oiio.ImageInput.open(str(path))
+    spec = inp.spec()
+    px = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+    inp.close()
+    return spec, {name: px[..., i] for i, name in enumerate(spec.channelnames)}
+
+
+WINDOWS = {
+    # data window (x, y, width, height) against the W x H display window at the origin
+    "larger": (-6, -4, W + 12, H + 8),    # overscan on every side
+    "smaller": (8, 5, 40, 30),            # a tight bounding box inside the format
+    "offset": (-5, 3, W - 2, H - 10),     # beyond the left edge, short of the right and bottom
+}
+
+
+@pytest.mark.parametrize("case", sorted(WINDOWS))
+def test_data_windows_round_trip(case: str, tmp_path: Path, small_bundle, untrained_ok) -> None:
+    x0, y0, dw, dh = WINDOWS[case]
+    yy, xx = np.mgrid[y0:y0 + dh, x0:x0 + dw].astype(np.float32)
+    # Scene-linear plate over its data window, > 1 in places; nothing in it is 0.
+    plate = _half(np.dstack([0.2 + 0.05 * (xx - x0), 0.1 + 0.02 * (yy - y0), np.full_like(xx, 0.3)]))
+    # Trimap over the same data window, in plate coordinates: FG left of x = 10, unknown to x = 20, BG after.
+    trimap = np.where(xx < 10, 1.0, np.where(xx < 20, 0.5, 0.0)).astype(np.float32)[..., None]
+    _write_windowed(tmp_path / "plate.exr", plate, ["R", "G", "B"], (x0, y0), (0, 0, W, H))
+    _write_windowed(tmp_path / "trimap.exr", trimap, ["Y"], (x0, y0), (0, 0, W, H))
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
+                     "--out", str(tmp_path / "out.exr"), "--write-trimap", str(tmp_path / "used.exr"),
+                     "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]) == 0
+    for name in ("out.exr", "used.exr"):
+        spec, _ = _read_data_window(tmp_path / name)
+        assert (spec.x, spec.y, spec.width, spec.height) == (x0, y0, dw, dh), name
+        assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (0, 0, W, H), name
+    _, out = _read_data_window(tmp_path / "out.exr")
+    _, used = _read_data_window(tmp_path / "used.exr")
+    np.testing.assert_array_equal(used["R"], trimap[..., 0])  # every pixel of the data window, overscan too
+    fg_known, bg_known = trimap[..., 0] == 1.0, trimap[..., 0] == 0.0
+    assert (out["A"][fg_known] == 1.0).all() and (out["A"][bg_known] == 0.0).all()
+    for i, c in enumerate("RGB"):
+        np.testing.assert_array_equal(out[c][fg_known], plate[..., i][fg_known])  # matted, never black
+        np.testing.assert_array_equal(out[f"bg.{c}"][bg_known], plate[..., i][bg_known])  # passed through
+        assert (out[c][bg_known] == 0.0).all()
+    outside = (xx < 0) | (yy < 0) | (xx >= W) | (yy >= H)
+    if case != "smaller":
+        assert outside.any() and (out["A"][outside & fg_known] == 1.0).all()
+        assert (out["R"][outside & fg_known] > 0.1).all() and (out["bg.R"][outside & bg_known] > 0.1).all()
+
+
+def test_overscan_plate_with_a_format_sized_trimap_and_png_output(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    # The trimap (a PNG) covers only the format: the plate's overscan is background there, its
+    # colour passed through in the bg layer; a PNG result holds the format (no windows in PNG).
+    x0, y0, dw, dh = WINDOWS["larger"]
+    plate = np.full((dh, dw, 3), 0.5, np.float32)
+    _write_windowed(tmp_path / "plate.exr", plate, ["R", "G", "B"], (x0, y0), (0, 0, W, H))
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+            "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]
+    assert cli.main(args + ["--out", str(tmp_path / "out.exr")]) == 0
+    spec, out = _read_data_window(tmp_path / "out.exr")
+    assert (spec.x, spec.y, spec.width, spec.height) == (x0, y0, dw, dh)
+    overscan = np.ones((dh, dw), bool)
+    overscan[-y0:-y0 + H, -x0:-x0 + W] = False
+    assert (out["A"][overscan] == 0.0).all() and (out["bg.G"][overscan] == 0.5).all()
+    assert cli.main(args + ["--out", str(tmp_path / "out.png")]) == 0
+    assert read_image(tmp_path / "out.png").pixels.shape == (H, W, 4)
+
+
+# -- a trimap from a rough matte: --edge -----------------------------------------------------------
+def test_edge_makes_the_trimap_from_a_rough_matte(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    from core.trimap import trimap_from_matte
+
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    rough = np.zeros((H, W), np.float32)
+    rough[:, :28] = 1.0  # a straight vertical edge between columns 27 and 28
+    rough[0:3, 0:4] = 0.3  # soft values below one half count as outside
+    _write(tmp_path / "roto.png", np.dstack([np.zeros((H, W, 3)), rough]), ["R", "G", "B", "A"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "roto.png"),
+                     "--out", str(tmp_path / "out.exr"), "--edge", "4", "--write-trimap", str(tmp_path / "t.exr"),
+                     "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]) == 0
+    made = read_image(tmp_path / "t.exr").channel("R")
+    expected = trimap_from_matte(read_image(tmp_path / "roto.png").pixels, 4, channels=["R", "G", "B", "A"])
+    np.testing.assert_array_equal(made, expected)
+    for row in made[10:]:  # away from the soft corner: a band 2·4 px wide, 4 each side of the edge
+        assert np.flatnonzero(row == 0.5).tolist() == list(range(24, 32))
+    alpha = read_image(tmp_path / "out.exr").channel("A")
+    assert (alpha[made == 1.0] == 1.0).all() and (alpha[made == 0.0] == 0.0).all()
+    assert made[1, 1] == 0.5  # 0.3 < 0.5: a hole, outside, with a band of its own (inside it would be 1)
+
+
+def test_write_trimap_without_edge_is_the_normalised_trimap(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--write-trimap", str(tmp_path / "t.png"),
+                     "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]) == 0
+    t = read_image(tmp_path / "t.png")
+    assert t.channels == ["R", "G", "B"]
+    expected = np.where(_trimap(0) == 1.0, 1.0, np.where(_trimap(0) == 0.0, 0.0, 128 / 255))
+    np.testing.assert_allclose(t.channel("G"), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "1.5", "wide", ""])
+def test_bad_edge_is_a_usage_error(value: str, capsys) -> None:
+    assert cli.main(["matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", "o.exr", "--edge", value]) == 2
+    err = capsys.readouterr().err
+    assert "argument --edge: --edge takes a whole number of pixels > 0" in err and repr(value) in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--write-trimap", "{shot}/t.####.txt"], "--write-trimap {shot}/t.####.txt: unsupported extension '.txt'"),
+        (["--write-trimap", "{shot}/t.exr"], "--write-trimap {shot}/t.exr names a single file but 3 frames"),
+        (["--write-trimap", "{shot}/trimap.####.png"], "--write-trimap would overwrite an input or the matte"),
+        (["--write-trimap", "{shot}/o.####.exr"], "--write-trimap would overwrite an input or the matte"),
+    ],
+)
+def test_write_trimap_usage_errors(shot: Path, argv: list[str], message: str, capsys) -> None:
+    before = (shot / "trimap.1001.png").read_bytes()
+    base = ["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+            "--out", str(shot / "o.####.exr"), "--weights", "no-such-bundle", "--no-progress"]
+    assert cli.main(base + [a.format(shot=shot) for a in argv]) == 2
+    assert message.format(shot=shot) in capsys.readouterr().out
+    assert (shot / "trimap.1001.png").read_bytes() == before

@@ -149,3 +149,20 @@ def test_sanitise_clean_image_reports_nothing() -> None:
     clean, report = sanitise(x)
     assert not report and report.total == 0
     np.testing.assert_array_equal(clean, x)
+
+
+# -- premultiplication: the one definition --------------------------------------------------------
+def test_premultiply_keeps_hdr_and_unpremultiply_inverts_it() -> None:
+    from core.colour import premultiply, unpremultiply
+
+    fg = np.array([[[4.0, 0.5, -0.25], [2.0, 1.0, 0.0], [0.3, 0.6, 0.9]]], np.float32)
+    alpha = np.array([[0.5, 1.0, 0.0]], np.float32)
+    rgb = premultiply(fg, alpha)
+    assert rgb.dtype == np.float32 and rgb.shape == (1, 3, 3)
+    np.testing.assert_array_equal(rgb, [[[2.0, 0.25, -0.125], [2.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
+    np.testing.assert_array_equal(premultiply(fg, alpha[..., None]), rgb)
+    back = unpremultiply(rgb, alpha)
+    np.testing.assert_array_equal(back[:, :2], fg[:, :2])  # exact where alpha is a power of two
+    np.testing.assert_array_equal(back[:, 2], 0.0)  # alpha 0: left as it is (Nuke's Unpremult)
+    kept = unpremultiply(np.array([[[0.1, 0.2, 0.3]]], np.float32), np.zeros((1, 1), np.float32))
+    np.testing.assert_array_equal(kept, np.array([[[0.1, 0.2, 0.3]]], np.float32))

@@ -77,9 +77,10 @@ def test_every_knob_the_python_uses_exists(gizmo, fake_nuke):
 def test_knob_types(gizmo, fake_nuke):
     codes = dict((k.name, k.code) for k in gizmo["header"].user_knobs())
     expected = {"weights": 1, "weights_list": 4, "device": 4, "trimap_channel": 4, "colour": 4,
-                "premultiply": 6, "rounds": 3, "cache_dir": 2, "frame_range": 4, "first_frame": 3, "last_frame": 3,
+                "premultiply": 6, "rounds": 3, "trimap_input": 4, "edge_width": 3, "show_trimap": 6, "cache_dir": 2, "frame_range": 4, "first_frame": 3, "last_frame": 3,
                 "compute": 22, "clear_cache": 22, "troubleshoot": 22, "browse_weights": 22, "status": 26,
-                "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1}
+                "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1,
+                "trimap_file": 1}
     assert dict((k, codes.get(k)) for k in expected) == expected
     menus = dict((k.name, k.menu) for k in gizmo["header"].user_knobs() if k.code == 4)
     from nuke_plugin import node as lbs_node
@@ -87,10 +88,11 @@ def test_knob_types(gizmo, fake_nuke):
     assert menus["device"] == list(lbs_node.DEVICES)
     assert menus["trimap_channel"] == list(lbs_node.TRIMAP_CHANNELS)
     assert menus["colour"] == list(lbs_node.COLOURS)
+    assert menus["trimap_input"] == list(lbs_node.TRIMAP_INPUTS) == ["trimap", "rough matte"]
     assert menus["weights_list"][0] == "default"
     flags = dict((k.name, k.flags) for k in gizmo["header"].user_knobs())
     assert "DO_NOT_WRITE" in flags["weights_list"]  # refilled on load; the value lives in weights
-    for name in ("result_file", "result_first", "result_last", "result_ready", "result_key"):
+    for name in ("result_file", "result_first", "result_last", "result_ready", "result_key", "trimap_file"):
         assert "INVISIBLE" in flags[name]
 
 
@@ -113,22 +115,65 @@ def test_buttons_are_one_wrapped_call_into_nuke_plugin(gizmo, fake_nuke):
         assert hasattr(plugin_buttons, ast.unparse(calls[0]).split(".")[2].split("(")[0])
 
 
-def test_internal_read_follows_hidden_knobs(gizmo, fake_nuke):
-    reads = [b for b in gizmo["inner"] if b.cls == "Read"]
-    assert len(reads) == 1
-    read = reads[0]
+def test_internal_reads_follow_hidden_knobs(gizmo, fake_nuke):
+    reads = dict((b.get("name"), b) for b in gizmo["inner"] if b.cls == "Read")
     from nuke_plugin import node as lbs_node
 
-    assert read.get("name") == lbs_node.RESULT_READ
-    assert read.get("file") == "[value parent.result_file]"
-    assert read.get("first") == "{parent.result_first}"
-    assert read.get("last") == "{parent.result_last}"
-    assert read.get("disable") == "{!parent.result_ready}"
-    assert read.get("before") == read.get("after") == "black"  # no held frame outside the range
-    assert read.get("raw") == "true"
-    # stack: Output takes the node pushed just before it, the Read
-    names = [op[1].cls for op in gizmo["ops"] if op[0] == "node"]
-    assert names[-2:] == ["Read", "Output"]
+    assert sorted(reads) == sorted([lbs_node.RESULT_READ, lbs_node.TRIMAP_READ])
+    for name, file_knob in ((lbs_node.RESULT_READ, "result_file"), (lbs_node.TRIMAP_READ, "trimap_file")):
+        read = reads[name]
+        assert read.get("file") == f"[value parent.{file_knob}]"
+        assert read.get("first") == "{parent.result_first}"
+        assert read.get("last") == "{parent.result_last}"
+        assert read.get("disable") == "{!parent.result_ready}"
+        assert read.get("before") == read.get("after") == "black"  # no held frame outside the range
+        assert read.get("raw") == "true"
+    # stack: the Switch takes the two Reads (the top of the stack, the matte, is its input 0, shown
+    # while 'show trimap' is off); Output takes the Switch
+    nodes = [op[1] for op in gizmo["ops"] if op[0] == "node"]
+    assert [(b.cls, b.get("name")) for b in nodes[-4:]] == [
+        ("Read", lbs_node.TRIMAP_READ), ("Read", lbs_node.RESULT_READ), ("Switch", "ShowTrimap"), ("Output", "Output1")]
+    assert nodes[-2].get("inputs") == "2" and nodes[-2].get("which") == "{parent.show_trimap}"
+
+
+def test_rough_matte_knobs(gizmo, fake_nuke):
+    knobs = dict((k.name, k) for k in gizmo["header"].user_knobs())
+    assert knobs["trimap_input"].label == "trimap input" and knobs["edge_width"].label == "edge width"
+    assert knobs["show_trimap"].label == "show trimap"
+    assert "0.5 edge" in knobs["edge_width"].tooltip and "--edge" in knobs["edge_width"].tooltip
+    assert gizmo["header"].get("edge_width") == "8"
+    from nuke_plugin import node as lbs_node
+
+    assert {"trimap_input", "edge_width"} <= set(lbs_node.SETTING_KNOBS)  # they change the result
+    assert "show_trimap" not in lbs_node.SETTING_KNOBS  # only what is shown
+
+
+def test_show_trimap_switches_the_output_between_the_two_reads(fake_nuke, tmp_path):
+    import numpy as np
+    import OpenImageIO as oiio
+
+    def write(path, value, channels):
+        spec = oiio.ImageSpec(4, 3, len(channels), oiio.HALF)
+        spec.channelnames = tuple(channels)
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), spec)
+        out.write_image(np.full((3, 4, len(channels)), value, np.float32))
+        out.close()
+
+    write(tmp_path / "lbsmatte.1001.exr", 0.25, ["R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"])
+    write(tmp_path / "lbsmatte_trimap.1001.exr", 0.5, ["R", "G", "B"])
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    from nuke_plugin import node as lbs_node
+
+    lbs_node.show_result(node, str(tmp_path), 1001, 1001, "k")
+    assert node["trimap_file"].value() == str(tmp_path) + "/lbsmatte_trimap.####.exr"
+    shown = node._image(1001)  # what the gizmo outputs (the fake has no sample())
+    assert shown.pixels[1, 1, shown.channels.index("rgba.red")] == 0.25 and "fg.red" in shown.channels
+    node["show_trimap"].setValue(True)
+    shown = node._image(1001)
+    assert shown.pixels[1, 1, shown.channels.index("rgba.red")] == 0.5 and "fg.red" not in shown.channels
+    lbs_node.forget_result(node)
+    assert node["trimap_file"].value() == ""
 
 
 def test_no_absolute_paths(gizmo):

@@ -104,6 +104,44 @@ def test_data_window_larger_than_display_is_cropped(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.pixels[..., 0], px[1:5, 2:8, 0])
 
 
+def test_read_over_the_union_window_keeps_overscan(tmp_path: Path) -> None:
+    # data window (-2, -1) 10x6 over a display window (0, 0) 6x4: it sticks out left and top only
+    px = np.arange(6 * 10, dtype=np.float32).reshape(6, 10, 1) + 1.0
+    _write_raw(tmp_path / "over.exr", px, ["Y"], "float", data_window=(-2, -1), display=(0, 0, 6, 4))
+    img = io.read_image(tmp_path / "over.exr", window="union")
+    assert img.window == img.info.union_window == (-2, -1, 10, 6)
+    np.testing.assert_array_equal(img.pixels[..., 0], px[..., 0])  # every stored pixel, nothing dropped
+    assert io.read_image(tmp_path / "over.exr").window is None  # the default: the display window
+    # a data window inside the display window: the union is the display window, zeros around
+    _write_raw(tmp_path / "in.exr", px, ["Y"], "float", data_window=(3, 2), display=(0, 0, 16, 9))
+    inside = io.read_image(tmp_path / "in.exr", window="union")
+    assert inside.window == (0, 0, 16, 9) and inside.pixels[0, 0, 0] == 0.0 and inside.pixels[2, 3, 0] == 1.0
+    # any window, e.g. another image's
+    other = io.read_image(tmp_path / "over.exr", window=(-3, 0, 4, 2))
+    np.testing.assert_array_equal(other.pixels[..., 0], [[0, 11, 12, 13], [0, 21, 22, 23]])
+    with pytest.raises(InputError, match=r"over\.exr: window must be 'display', 'union' or \(x, y, width, height\)"):
+        io.read_image(tmp_path / "over.exr", window="overscan")
+
+
+def test_writers_put_pixels_of_a_window_back_into_the_plates_windows(tmp_path: Path) -> None:
+    px = np.random.default_rng(1).random((6, 10, 3)).astype(np.float32) * 4.0
+    _write_raw(tmp_path / "plate.exr", px, ["R", "G", "B"], "float", data_window=(-2, -1), display=(0, 0, 6, 4))
+    plate = io.read_image(tmp_path / "plate.exr", window="union")
+    alpha = np.full(plate.shape, 0.5, np.float32)
+    io.write_matte_exr(tmp_path / "m.exr", _Matte(alpha, plate.rgb(), plate.rgb()), like=plate.info,
+                       window=plate.window, half=False)
+    back = io.read_image(tmp_path / "m.exr", window="union")
+    assert (back.info.x, back.info.y, back.info.width, back.info.height) == (-2, -1, 10, 6)
+    assert back.info.display_window == (0, 0, 6, 4)
+    np.testing.assert_array_equal(np.dstack([back.channel(f"fg.{c}") for c in "RGB"]), px)
+    np.testing.assert_array_equal(np.dstack([back.channel(c) for c in "RGB"]), px * 0.5)  # premultiplied
+    io.write_image(tmp_path / "m.png", np.dstack([plate.rgb() / 4.0, alpha]), ["R", "G", "B", "A"],
+                   like=plate.info, window=plate.window)
+    assert io.read_image(tmp_path / "m.png").shape == (4, 6)  # PNG: the display window
+    with pytest.raises(OutputError, match="the result is 10x6 but the window it should cover is 4x4"):
+        io.write_image(tmp_path / "bad.exr", plate.pixels, plate.channels, like=plate.info, window=(0, 0, 4, 4))
+
+
 def test_missing_unreadable_truncated_files_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"file not found: .*nope\.exr"):
         io.read_image(tmp_path / "nope.exr")

@@ -11,7 +11,8 @@ def test_every_setting_changes_the_key():
     base = cache.Settings(weights="default", bundle_sha256="a" * 64)
     keys = {base.key()}
     for change in ({"bundle_sha256": "b" * 64}, {"device": "cuda"}, {"colour": "srgb"},
-                   {"trimap_channel": "alpha"}, {"premultiply": False}, {"rounds": 0}):
+                   {"trimap_channel": "alpha"}, {"premultiply": False}, {"rounds": 0},
+                   {"trimap_input": "rough matte"}, {"trimap_input": "rough matte", "edge": 3}):
         settings = cache.Settings(**dict(base.as_dict(), **change))
         assert settings.key() not in keys, change
         keys.add(settings.key())
@@ -19,6 +20,14 @@ def test_every_setting_changes_the_key():
     assert cache.Settings(weights="/elsewhere/default", bundle_sha256="a" * 64).key() == base.key()
     assert cache.Settings(weights="show").key() != cache.Settings(weights="show2").key()
     assert cache.Settings() == cache.Settings() and cache.Settings() != cache.Settings(device="cpu")
+
+
+def test_edge_width_counts_only_for_a_rough_matte():
+    assert cache.Settings(edge=3).key() == cache.Settings(edge=20).key()  # a trimap: --edge is not used
+    assert cache.Settings(edge=3).edge_px is None
+    rough = cache.Settings(trimap_input="rough matte", edge=3)
+    assert rough.edge_px == 3 and rough.key() != cache.Settings(trimap_input="rough matte", edge=4).key()
+    assert rough.as_dict()["trimap_input"] == "rough matte" and rough.as_dict()["edge"] == 3
 
 
 def test_folder_key_covers_every_frame():
@@ -70,6 +79,8 @@ def test_reuse_copies_frames_with_the_same_frame_key(tmp_path):
     for frame in (1, 2):
         with open(cache.frame_path(cache.result_pattern(old), frame), "w") as handle:
             handle.write(f"frame {frame}")
+        with open(cache.frame_path(cache.trimap_pattern(old), frame), "w") as handle:
+            handle.write(f"trimap {frame}")
     cache.write_record(old, "a" * cache.KEY_LENGTH, settings, {1: "k1", 2: "k2"})
     new = os.path.join(root, "b" * cache.KEY_LENGTH)
     os.makedirs(new)
@@ -77,6 +88,9 @@ def test_reuse_copies_frames_with_the_same_frame_key(tmp_path):
     assert reused == [1]
     with open(cache.frame_path(cache.result_pattern(new), 1)) as handle:
         assert handle.read() == "frame 1"
+    with open(cache.frame_path(cache.trimap_pattern(new), 1)) as handle:  # the trimap it used comes along
+        assert handle.read() == "trimap 1"
+    assert not os.path.exists(cache.frame_path(cache.trimap_pattern(new), 2))
     assert cache.missing_frames(new, [1, 2, 3]) == [2, 3]
     assert not [n for n in os.listdir(new) if n.endswith(".tmp")]
     assert cache.read_record(old)["frames"] == {"1": "k1", "2": "k2"}

@@ -266,3 +266,41 @@ def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, request, mon
     assert again.ok and again.computed == [] and again.job.key == result.job.key
     node["device"].setValue("cpu")
     assert compute.prepare(node).key != result.job.key
+
+
+def test_rough_matte_reaches_the_tool_as_edge_and_its_trimap_can_be_shown(fake_nuke, lbs_env, sequences):
+    from core.trimap import trimap_from_matte
+
+    node = make_graph(fake_nuke, sequences)
+    plain = compute.compute(node)
+    command = cli_calls(lbs_env)[-1]
+    assert "--edge" not in command
+    assert command[command.index("--write-trimap") + 1] == cache.trimap_pattern(plain.job.folder)
+    node["trimap_input"].setValue("rough matte")
+    node["edge_width"].setValue(3)
+    rough = compute.compute(node)
+    assert rough.ok and rough.job.key != plain.job.key
+    command = cli_calls(lbs_env)[-1]
+    assert command[command.index("--edge") + 1] == "3"
+    node["edge_width"].setValue(5)
+    assert compute.prepare(node).key != rough.job.key  # the width is part of the key
+    node["edge_width"].setValue(3)
+    assert compute.compute(node).computed == []  # back to 3: a cache hit
+    # 'show trimap': the gizmo outputs the trimap the tool made, the core's band by construction
+    node["show_trimap"].setValue(True)
+    shown = node._image(1001)
+    baked, names = read_exr(cache.frame_path(sequences["trimap"], 1001))
+    expected = trimap_from_matte(baked, 3, channels=names)
+    np.testing.assert_array_equal(shown.pixels[:, :, shown.channels.index("rgba.red")], expected)
+    assert (expected == 0.5).any()
+
+
+def test_bad_edge_width_is_a_node_error(fake_nuke, lbs_env, sequences):
+    from nuke_plugin.errors import NodeError
+
+    node = make_graph(fake_nuke, sequences)
+    node["edge_width"].setValue(0)
+    compute.prepare(node)  # not used with a trimap: no error
+    node["trimap_input"].setValue("rough matte")
+    with pytest.raises(NodeError, match=r"edge width must be a whole number of pixels > 0.*not 0"):
+        compute.prepare(node)

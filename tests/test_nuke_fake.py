@@ -108,7 +108,7 @@ def test_knobs_are_typed(fake_nuke):
 def test_groups_give_context_and_names(fake_nuke):
     node = fake_nuke.createNode("LBSMatte", inpanel=False)
     assert node.Class() == "LBSMatte" and node.name() == "LBSMatte1"
-    assert [n.name() for n in node.nodes()] == ["plate", "trimap", "Result", "Output1"]
+    assert [n.name() for n in node.nodes()] == ["plate", "trimap", "Trimap", "Result", "ShowTrimap", "Output1"]
     with node:
         inner = fake_nuke.createNode("Dot", inpanel=False)
         assert fake_nuke.toNode("Result") is node.node("Result")

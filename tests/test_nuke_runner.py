@@ -17,6 +17,9 @@ def test_command_spells_the_cli_contract():
                        "--unpremultiply"]
     default = runner.matte_command("p", "a", "b", "c", 1, 1, "default")
     assert "--unpremultiply" not in default and default[default.index("--rounds") + 1] == "3"
+    assert "--edge" not in default and "--write-trimap" not in default
+    rough = runner.matte_command("p", "a", "b", "c", 1, 1, "default", edge=6, write_trimap="/c/k/t.####.exr")
+    assert rough[-4:] == ["--edge", "6", "--write-trimap", "/c/k/t.####.exr"]
 
 
 def test_parse_line():

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from core.errors import TrimapError
-from core.trimap import TOLERANCE, normalise_trimap, trimap_stats
+from core.errors import InputError, TrimapError
+from core.trimap import (
+    BACKGROUND_MAX,
+    FOREGROUND_MIN,
+    TOLERANCE,
+    check_edge,
+    normalise_trimap,
+    split_trimap,
+    trimap_from_matte,
+    trimap_stats,
+)
 
 
 def test_float_values_and_tolerance() -> None:
@@ -91,3 +101,117 @@ def test_errors_name_the_problem() -> None:
 def test_stats() -> None:
     t = normalise_trimap(np.array([[0.0, 0.0, 0.5], [1.0, 0.3, 0.0]], np.float32))
     assert trimap_stats(t) == (3, 2, 1)
+
+
+# -- the one definition of known and unknown ------------------------------------------------------
+VALUES = [0.0, BACKGROUND_MAX, BACKGROUND_MAX + 1e-3, 0.25, 0.5, 0.75, FOREGROUND_MIN - 1e-3, FOREGROUND_MIN, 1.0, -0.5, 1.5]
+EXPECTED_FG = [False, False, False, False, False, False, False, True, True, False, True]
+EXPECTED_BG = [True, True, False, False, False, False, False, False, False, True, False]
+
+
+def test_split_trimap_on_numpy_and_torch_agree() -> None:
+    fg, bg, unknown = split_trimap(np.array(VALUES, np.float32))
+    assert fg.tolist() == EXPECTED_FG and bg.tolist() == EXPECTED_BG
+    assert unknown.tolist() == [not (f or b) for f, b in zip(EXPECTED_FG, EXPECTED_BG, strict=True)]
+    tfg, tbg, tunknown = split_trimap(torch.tensor(VALUES, dtype=torch.float32)[None, None])
+    assert isinstance(tfg, torch.Tensor) and tfg.dtype == torch.bool and tfg.shape == (1, 1, len(VALUES))
+    assert tfg.flatten().tolist() == fg.tolist()
+    assert tbg.flatten().tolist() == bg.tolist()
+    assert tunknown.flatten().tolist() == unknown.tolist()
+    assert BACKGROUND_MAX == TOLERANCE and FOREGROUND_MIN == 1.0 - TOLERANCE
+
+
+def test_normalise_trimap_is_split_trimap() -> None:
+    x = np.linspace(-0.2, 1.2, 141, dtype=np.float32)[None]
+    fg, bg, unknown = split_trimap(x)
+    out = normalise_trimap(x)
+    assert (out[fg] == 1.0).all() and (out[bg] == 0.0).all() and (out[unknown] == 0.5).all()
+
+
+def test_the_networks_training_and_metrics_ask_split_trimap() -> None:
+    from core.metrics import unknown_region
+    from core.nets.matting import MattingNetwork
+    from core.training.train import sampling_input
+
+    t = np.array([[0.0, 0.02, 0.3, 0.5, 0.97, 1.0]], np.float32)
+    np.testing.assert_array_equal(unknown_region(t), split_trimap(t)[2])
+    tri = torch.from_numpy(t)[None, None]
+    batch = {"image": torch.zeros(1, 3, 1, 6), "trimap": tri}
+    fg_known, bg_known, unknown = split_trimap(tri)
+    assert sampling_input("background", batch)[:, 3].bool().tolist() == (~bg_known)[:, 0].tolist()
+    bg = torch.zeros(1, 3, 1, 6)
+    assert sampling_input("foreground", batch, bg)[:, 3].bool().tolist() == (~fg_known)[:, 0].tolist()
+
+    class Stub:  # what MattingNetwork._inputs reads of its network, without building one
+        in_channels = 10
+        colour_line = False
+
+    x = torch.cat([torch.zeros(1, 3, 1, 6), tri, torch.zeros(1, 6, 1, 6)], 1)
+    out = MattingNetwork._inputs(Stub(), x)  # type: ignore[arg-type]
+    assert out[:, 10].bool().tolist() == fg_known[:, 0].tolist()
+    assert out[:, 11].bool().tolist() == unknown[:, 0].tolist()
+
+
+# -- a trimap from a rough matte ------------------------------------------------------------------
+@pytest.mark.parametrize("edge", [1, 2, 5, 12])
+@pytest.mark.parametrize("vertical", [True, False])
+def test_straight_edge_band_is_2_edge_wide(edge: int, vertical: bool) -> None:
+    # Known answer: a straight edge between columns 39 and 40 -> unknown columns 40-edge .. 39+edge.
+    m = np.zeros((30, 80), np.float32)
+    m[:, 40:] = 1.0
+    if not vertical:
+        m = np.ascontiguousarray(m.T)
+    t = trimap_from_matte(m, edge)
+    if not vertical:
+        t = t.T
+    assert set(np.unique(t).tolist()) == {0.0, 0.5, 1.0}
+    for row in t:
+        cols = np.flatnonzero(row == 0.5)
+        assert len(cols) == 2 * edge
+        assert cols[0] == 40 - edge and cols[-1] == 39 + edge
+        assert (row[: 40 - edge] == 0.0).all() and (row[40 + edge :] == 1.0).all()
+
+
+def test_soft_matte_is_cut_at_one_half_and_its_channel_chosen() -> None:
+    # A soft ramp crossing 0.5 between columns 9 and 10, in the alpha of an RGBA image.
+    ramp = np.clip((np.arange(20, dtype=np.float32) - 9.5) / 8.0 + 0.5, 0.0, 1.0)
+    alpha = np.tile(ramp, (6, 1))
+    rgba = np.dstack([np.ones((6, 20, 3), np.float32), alpha])
+    t = trimap_from_matte(rgba, 3)
+    np.testing.assert_array_equal(np.flatnonzero(t[0] == 0.5), np.arange(7, 13))
+    assert (t[:, :7] == 0.0).all() and (t[:, 13:] == 1.0).all()
+    # 8-bit integers are scaled as for trimaps
+    np.testing.assert_array_equal(trimap_from_matte((alpha * 255).round().astype(np.uint8), 3), t)
+
+
+def test_disc_band_is_round_and_the_border_is_no_edge() -> None:
+    yy, xx = np.mgrid[0:101, 0:101]
+    r = np.hypot(yy - 50, xx - 50)
+    t = trimap_from_matte((r <= 30).astype(np.float32), 4)
+    unknown = t == 0.5
+    # Euclidean band: within 30 ± (4 + 1) of the centre, and every pixel 30 ± 3 away is unknown.
+    assert (np.abs(r[unknown] - 30) <= 5).all()
+    assert unknown[np.abs(r - 30) <= 3].all()
+    assert (t[r < 25] == 1.0).all() and (t[r > 35] == 0.0).all()
+    # touching the frame border is not an edge
+    assert trimap_from_matte(np.ones((5, 5), np.float32), 2).tolist() == np.ones((5, 5)).tolist()
+    assert (trimap_from_matte(np.zeros((5, 5), np.float32), 2) == 0.0).all()
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "two", "", None, float("nan"), float("inf"), True])
+def test_bad_edge_values_name_edge(bad: object) -> None:
+    with pytest.raises(InputError, match=r"--edge takes a whole number of pixels > 0.*not "):
+        check_edge(bad)
+    with pytest.raises(InputError, match=r"--edge"):
+        trimap_from_matte(np.zeros((4, 4), np.float32), bad)  # type: ignore[arg-type]
+
+
+def test_good_edge_values() -> None:
+    assert check_edge(3) == 3 and check_edge(4.0) == 4 and check_edge(" 12 ") == 12
+
+
+def test_rough_matte_errors_say_rough_matte() -> None:
+    m = np.zeros((4, 4), np.float32)
+    m[0, 0] = np.nan
+    with pytest.raises(TrimapError, match="rough matte holds 1 NaN"):
+        trimap_from_matte(m, 2)

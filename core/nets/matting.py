@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.compositing import alpha_from_composite
+from core.trimap import split_trimap
 
 
 def _norm(channels: int) -> nn.BatchNorm2d:
@@ -136,7 +137,8 @@ class MattingNetwork(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]}")
         image, trimap, bg, fg = x[:, 0:3], x[:, 3:4], x[:, 4:7], x[:, 7:10]
-        planes = [x, (trimap > 0.75).to(x.dtype), ((trimap > 0.25) & (trimap < 0.75)).to(x.dtype)]
+        fg_known, _, unknown = split_trimap(trimap)
+        planes = [x, fg_known.to(x.dtype), unknown.to(x.dtype)]
         if self.colour_line:
             planes += list(alpha_from_composite(image, bg, fg))
         return torch.cat(planes, 1)

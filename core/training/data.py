@@ -17,7 +17,7 @@ trimap     N×1×H×W       0 = BG, 0.5 = unknown, 1 = FG
 alpha      N×1×H×W       ground-truth alpha
 fg         N×3×H×W       ground-truth foreground colour F (defined everywhere)
 bg         N×3×H×W       ground-truth background colour B
-unknown    N×1×H×W       1 where trimap == 0.5, else 0 (the region U of the losses)
+unknown    N×1×H×W       1 where the trimap is unknown (core.trimap.split_trimap), else 0 (the region U of the losses)
 =========  ============  ===================================================================
 
 Colour: compositing happens on the display-encoded (sRGB) values, ``I = αF + (1 − α)B``, as in
@@ -48,6 +48,7 @@ from scipy import ndimage
 
 from core.errors import InputError
 from core.training.procedural import generate_foreground
+from core.trimap import split_trimap
 
 __all__ = [
     "VALIDATION_OBJECTS",
@@ -327,7 +328,7 @@ def _to_batch(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
         arrays = [s[key] if s[key].ndim == 3 else s[key][..., None] for s in samples]
         stacked = np.stack(arrays).transpose(0, 3, 1, 2)
         batch[key] = torch.from_numpy(np.ascontiguousarray(stacked, dtype=np.float32))
-    batch["unknown"] = (batch["trimap"] == 0.5).to(torch.float32)
+    batch["unknown"] = split_trimap(batch["trimap"])[2].to(torch.float32)
     return batch
 
 
@@ -758,7 +759,7 @@ class ShowDataset:
                                      f"{image.shape[1]}×{image.shape[0]}")
                 trimaps.append(trimap)
         if trimaps:
-            centres = np.flatnonzero(np.any([t == 0.5 for t in trimaps], axis=0))
+            centres = np.flatnonzero(np.any([split_trimap(t)[2] for t in trimaps], axis=0))
         else:
             centres = np.flatnonzero(_unknown_seed(alpha))
         if not len(centres):

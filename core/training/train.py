@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from core.nets import ROLES, build_network, network_config
 from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,11 @@ def sampling_input(role: str, batch: Batch, bg: torch.Tensor | None = None) -> t
     foreground: RGB + mask, 1 where unknown or BG, + predicted BG (7 channels).
     """
     trimap = batch["trimap"]
+    fg_known, bg_known, _ = split_trimap(trimap)
     if role == "background":
-        return torch.cat([batch["image"], (trimap > 0.25).to(trimap.dtype)], 1)
+        return torch.cat([batch["image"], (~bg_known).to(trimap.dtype)], 1)
     assert bg is not None
-    return torch.cat([batch["image"], (trimap < 0.75).to(trimap.dtype), bg], 1)
+    return torch.cat([batch["image"], (~fg_known).to(trimap.dtype), bg], 1)
 
 
 def matting_input(batch: Batch, bg: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,10 @@
 layer's subprocess, progress, cancel, cache and read-back paths are tested without torch.
 
 Run as ``<this file> -m core.cli matte --plate ... --trimap ... --out ... --frames A-B
---weights W --device D --colour C --trimap-channel T [--unpremultiply]`` (tests install a
-``python`` wrapper that runs this file with the arguments it was given).
+--weights W --device D --colour C --trimap-channel T [--unpremultiply] [--edge PX]
+[--write-trimap PATTERN]`` (tests install a ``python`` wrapper that runs this file with the
+arguments it was given). ``--edge`` makes the trimap with the real ``core.trimap.trimap_from_matte``
+(numpy and scipy only), so the trimap the node shows is the core's band by construction.
 
 It writes what the real tool writes — EXR with ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``,
 atomically — with a trivial "matte": alpha from the trimap (unknown -> 0.5), FG = plate,
@@ -26,6 +28,8 @@ import time
 import numpy as np
 import OpenImageIO as oiio
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def frame_file(pattern, frame):
     count = pattern.count("#")
@@ -41,6 +45,18 @@ def read(path):
     pixels = np.asarray(image.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT), np.float32)
     image.close()
     return pixels.reshape(spec.height, spec.width, spec.nchannels), list(spec.channelnames)
+
+
+def write_exr(path, pixels, channels):
+    """Half-float EXR, atomically (a temporary name, then a rename)."""
+    tmp = path + ".tmp.exr"
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), oiio.HALF)
+    spec.channelnames = tuple(channels)
+    writer = oiio.ImageOutput.create(tmp)
+    writer.open(tmp, spec)
+    writer.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+    writer.close()
+    os.replace(tmp, path)
 
 
 def main(argv):
@@ -60,6 +76,8 @@ def main(argv):
     matte.add_argument("--trimap-channel", choices=["auto", "alpha", "red", "luminance"], required=True)
     matte.add_argument("--unpremultiply", action="store_true")
     matte.add_argument("--rounds", type=int, required=True)
+    matte.add_argument("--edge", type=int, default=None)
+    matte.add_argument("--write-trimap", default=None)
     args = parser.parse_args(argv[2:])
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as handle:
@@ -93,20 +111,20 @@ def main(argv):
                 t = trimap[:, :, 0]
             else:
                 t = trimap[:, :, :3].mean(axis=2)
+            if args.edge is not None:
+                sys.path.insert(0, REPO)
+                from core.trimap import trimap_from_matte
+
+                t = trimap_from_matte(t, args.edge)
             alpha = np.where(t >= 0.99, 1.0, np.where(t <= 0.01, 0.0, 0.5)).astype(np.float32)
+            if args.write_trimap:
+                write_exr(frame_file(args.write_trimap, frame), np.repeat(alpha[..., None], 3, axis=2), ("R", "G", "B"))
             fg = plate[:, :, :3]
             bg = plate[:, :, :3] * 0.5
             rgb = fg if args.unpremultiply else fg * alpha[..., None]
             out = np.concatenate([rgb, alpha[..., None], fg, bg], axis=2).astype(np.float32)
-            path = frame_file(args.out, frame)
-            tmp = path + ".tmp.exr"
-            spec = oiio.ImageSpec(out.shape[1], out.shape[0], 10, oiio.HALF)
-            spec.channelnames = ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
-            writer = oiio.ImageOutput.create(tmp)
-            writer.open(tmp, spec)
-            writer.write_image(np.ascontiguousarray(out))
-            writer.close()
-            os.replace(tmp, path)
+            write_exr(frame_file(args.out, frame), out,
+                      ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"))
             if delay:
                 time.sleep(delay)
             print(f"LBSMATTE PROGRESS {frame} {i}/{len(frames)}", flush=True)

@@ -843,7 +843,35 @@ class _Passthrough(Node):
     pass
 
 
-_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input,
+class _Switch(Node):
+    """Nuke's Switch: shows input ``which`` (clamped to the inputs there are)."""
+
+    _max_inputs = 8
+
+    def __init__(self):
+        Node.__init__(self, "Switch")
+        self.addKnob(Int_Knob("which"))
+
+    def _chosen(self):
+        count = self.inputs()
+        if count == 0:
+            raise RuntimeError("%s: no input connected" % self.name())
+        upstream = self.input(min(max(self["which"].value(), 0), count - 1))
+        if upstream is None:
+            raise RuntimeError("%s: input %d is not connected" % (self.name(), self["which"].value()))
+        return upstream
+
+    def _image(self, frame):
+        return self._chosen()._image(frame)
+
+    def firstFrame(self):
+        return self._chosen().firstFrame()
+
+    def lastFrame(self):
+        return self._chosen().lastFrame()
+
+
+_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
