@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from core.errors import InputError
 
@@ -198,11 +199,27 @@ def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
 
 
 def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
-    """Convert ``pixels`` in ``colour`` to scene-linear (sRGB primaries); identity for ``linear``."""
+    """Convert ``pixels`` in ``colour`` to scene-linear (sRGB primaries); identity for ``linear``
+    (negatives and values above 1 kept)."""
     name = _check(colour)
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
     return _srgb_to_linear(to_display(pixels, name))
+
+
+def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
+    """The inverse of :func:`to_linear`: scene-linear ``pixels`` back to ``colour``."""
+    name = _check(colour)
+    if name == "linear":
+        return np.asarray(pixels, dtype=np.float32).copy()
+    return from_display(_linear_to_srgb(pixels), name)
+
+
+def decode_srgb(encoded: torch.Tensor) -> torch.Tensor:
+    """The sRGB decoding of :func:`to_linear` on a tensor, on its device (display encoding ->
+    scene-linear): the networks' colours brought into linear light without a trip to the host."""
+    v = encoded.clamp_min(0.0)
+    return torch.where(v <= _ENC_CUT, v / 12.92, ((v.clamp_min(_ENC_CUT) + 0.055) / 1.055) ** 2.4)
 
 
 @dataclass

@@ -99,10 +99,11 @@ def solve_foreground(
 
     Per pixel and channel, F (and B) minimising
     ``(αF + (1 − α)B − I)² + w_F·(F − F_net)² + w_B·(B − B_net)²``, a 2×2 linear system with the
-    closed-form solution used here; F is returned. Where alpha is high the plate decides F (fine
-    detail the sampling networks cannot carry: strands, texture); where it is low the foreground
-    network's estimate does, because there the plate says little about F. B may move too, by what
-    ``w_B`` allows, so an error in the background estimate is not all pushed into F.
+    closed-form solution used here; F is returned (:func:`solve_layers` returns both). Where alpha
+    is high the plate decides F (fine detail the sampling networks cannot carry: strands,
+    texture); where it is low the foreground network's estimate does, because there the plate
+    says little about F. B may move too, by what ``w_B`` allows, so an error in the background
+    estimate is not all pushed into F.
 
     Args:
         image, bg, fg: ``N×3×H×W``; alpha: ``N×1×H×W`` in [0, 1]; any colour encoding, the same
@@ -110,20 +111,49 @@ def solve_foreground(
         weight: ``w_F`` > 0.
         bg_weight: ``w_B`` > 0 (default ``FG_SOLVE_BG_RATIO · weight``; ``inf`` keeps B fixed).
         clip: range F is clamped to (default [0, 1], the networks' encoding); ``None`` for
-            scene-linear values, which may exceed 1.
+            scene-linear values, which may exceed 1 or be negative.
     """
+    return solve_layers(image, alpha, bg, fg, weight, bg_weight, clip)[0]
+
+
+def solve_layers(
+    image: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor, weight: float,
+    bg_weight: float | None = None, clip: tuple[float, float] | None = (0.0, 1.0),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """F and B of :func:`solve_foreground` (same arguments); B is clamped like F."""
     a = alpha.to(image.dtype)
     wf = float(weight)
     wb = FG_SOLVE_BG_RATIO * wf if bg_weight is None else float(bg_weight)
     b = 1 - a
     if math.isinf(wb):  # B fixed: F = (α(I − (1 − α)B) + w_F F_net) / (α² + w_F)
-        out = (a * (image - b * bg) + wf * fg) / (a * a + wf)
+        f_out, b_out = (a * (image - b * bg) + wf * fg) / (a * a + wf), bg
     else:
         det = a * a * wb + wf * b * b + wf * wb
         rhs_f = a * image + wf * fg
         rhs_b = b * image + wb * bg
-        out = (rhs_f * (b * b + wb) - a * b * rhs_b) / det
-    return out if clip is None else out.clamp(*clip)
+        f_out = (rhs_f * (b * b + wb) - a * b * rhs_b) / det
+        b_out = (rhs_b * (a * a + wf) - a * b * rhs_f) / det
+    if clip is not None:
+        f_out, b_out = f_out.clamp(*clip), b_out.clamp(*clip)
+    return f_out, b_out
+
+
+def agree_with_plate(
+    image: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, weight: float = FG_SOLVE_WEIGHT,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """F and B moved, as little as their weights allow, so that ``αF + (1 − α)B = I`` exactly.
+
+    The smallest change ``w_F|ΔF|² + w_B|ΔB|²`` (``w_B = FG_SOLVE_BG_RATIO · w_F``) that closes the
+    residual ``r = I − αF − (1 − α)B``: ``ΔF = r·α/(w_F s)``, ``ΔB = r·(1 − α)/(w_B s)`` with
+    ``s = α²/w_F + (1 − α)²/w_B``. Where alpha is 1 only F moves, where it is 0 only B, so a
+    known pixel gets the plate back exactly. Nothing is clipped: in linear light F may exceed 1.
+    """
+    a = alpha.to(image.dtype)
+    wf = float(weight)
+    wb = FG_SOLVE_BG_RATIO * wf
+    residual = image - a * fg - (1 - a) * bg
+    s = a * a / wf + (1 - a) * (1 - a) / wb
+    return fg + residual * (a / (wf * s)), bg + residual * ((1 - a) / (wb * s))
 
 
 def alpha_from_composite(image: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -322,37 +352,43 @@ def conjugate_gradients(
 
 @dataclass
 class Refined:
-    """What :func:`refine` returns: ``alpha`` ``N×1×H×W``, ``fg`` ``N×3×H×W``, and the
+    """What :func:`refine` returns: ``alpha`` ``N×1×H×W``, ``fg`` and ``bg`` ``N×3×H×W``, and the
     conjugate-gradient iterations of each round (``iterations``)."""
 
     alpha: torch.Tensor
     fg: torch.Tensor
+    bg: torch.Tensor
     iterations: list[int]
 
 
 def refine(
     image: torch.Tensor, trimap: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
     settings: Settings | None = None, fg_weight: float = FG_SOLVE_WEIGHT,
-    clip: tuple[float, float] | None = (0.0, 1.0), laplacian: Laplacian | None = None,
+    clip: tuple[float, float] | None = (0.0, 1.0), exact: bool = False, laplacian: Laplacian | None = None,
 ) -> Refined:
     """The rounds after the networks (module docstring), on the inputs' device.
 
     Args:
         image: the plate, ``1×3×H×W``, in the space the compositing equation is solved in.
-        trimap: ``1×1×H×W``: 0 BG, 1 FG, strictly between unknown (normalised).
+        trimap: ``1×1×H×W``: 0 BG, 1 FG, between unknown (:func:`core.trimap.split_trimap`).
         alpha: the matting network's alpha, ``1×1×H×W``.
-        fg, bg: the foreground and background networks' colours, ``1×3×H×W`` (plate where known).
-        settings: rounds, λ, σ², tolerance and iteration bound (default :class:`Settings`).
-        fg_weight: weight of the foreground network's colours in each F step (> 0).
-        clip: range of F (:func:`solve_foreground`).
+        fg, bg: the foreground and background networks' colours, ``1×3×H×W``.
+        settings: rounds, λ, σ², tolerance and iteration bound (default :class:`Settings`); with
+            0 rounds the network's alpha is kept and only the layers are solved for it.
+        fg_weight: weight of the networks' colours in each F step (> 0).
+        clip: range of F and B (:func:`solve_layers`); ``None`` in linear light.
+        exact: finish with :func:`agree_with_plate`, so that ``αF + (1 − α)B`` is the plate.
         laplacian: the region's :func:`matting_laplacian`, when the caller has it already.
 
     Returns:
         :class:`Refined`: alpha in [0, 1], exactly 0/1 where the trimap is known; F equal to the
-        plate on known FG and to ``fg`` on known BG. Computed in float32 (float64 if the inputs
-        are), whatever precision the networks ran in. Differentiable in ``alpha``, ``fg``, ``bg``
-        and ``image``'s use in the compositing equation (the Laplacian is the plate's, a constant).
+        plate on known FG, B equal to the plate on known BG. Computed in float32 (float64 if the
+        inputs are), whatever precision the networks ran in. Differentiable in ``alpha``, ``fg``,
+        ``bg`` and ``image``'s use in the compositing equation (the Laplacian is the plate's, a
+        constant).
     """
+    from core.trimap import split_trimap
+
     settings = settings or Settings()
     if not fg_weight > 0:
         raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
@@ -360,44 +396,50 @@ def refine(
         raise InputError(f"refine works on one frame at a time (1×3×H×W), got {tuple(image.shape)}")
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
     image, alpha, fg, bg = (t.to(dtype) for t in (image, alpha, fg, bg))
-    tri = trimap[0, 0]
-    unknown = (tri > 0) & (tri < 1)
-    fg_known = tri >= 1
+    fg_known, bg_known, unknown = split_trimap(trimap[0, 0])
     _, _, height, width = image.shape
+    known_alpha = fg_known.to(dtype)[None, None]
+    out_fg = torch.where(fg_known, image, fg)
+    out_bg = torch.where(bg_known, image, bg)
+    if not bool(unknown.any()):
+        return Refined(known_alpha, out_fg, out_bg, [])
+    if laplacian is not None:
+        where = laplacian.index
+    else:
+        where = torch.nonzero(unknown.reshape(-1)).reshape(-1)
 
-    def column(t: torch.Tensor, where: torch.Tensor) -> torch.Tensor:  # N×C×H×W -> 1×C×n×1
+    def column(t: torch.Tensor) -> torch.Tensor:  # 1×C×H×W -> 1×C×n×1, the unknown pixels
         return t.reshape(t.shape[1], -1)[:, where][None, :, :, None]
 
-    known_alpha = fg_known.to(dtype)[None, None]
-    if not bool(unknown.any()):
-        f = torch.where(fg_known[None, None], image, fg)
-        return Refined(known_alpha, f, [])
-    lap = laplacian if laplacian is not None else matting_laplacian(image[0].detach(), unknown, fg_known)
-    where = lap.index
-    img_u, bg_u, fnet_u = column(image, where), column(bg, where), column(fg, where)
+    img_u, bg_u, fnet_u = column(image), column(bg), column(fg)
     a_u = alpha.reshape(-1)[where].clamp(0, 1)
 
-    def solve_f(a_now: torch.Tensor) -> torch.Tensor:
-        return solve_foreground(img_u, a_now[None, None, :, None], bg_u, fnet_u, fg_weight, clip=clip)
+    def solve(a_now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return solve_layers(img_u, a_now[None, None, :, None], bg_u, fnet_u, fg_weight, clip=clip)
 
-    matrix = lap.matrix.to(dtype)
-    pull, diagonal = lap.pull.to(dtype), lap.diagonal.to(dtype)
-    f_u = solve_f(a_u)
+    f_u, b_u = solve(a_u)
     iterations: list[int] = []
-    for _ in range(settings.rounds):
-        prior, distance = alpha_from_composite(img_u, bg_u, f_u)
-        confidence = 1.0 - torch.exp(-(distance * distance) / settings.confidence_scale)
-        d = settings.smoothing * confidence.reshape(-1) + RIDGE
-        b = pull + d * prior.reshape(-1)
+    if settings.rounds:
+        lap = laplacian if laplacian is not None else matting_laplacian(image[0].detach(), unknown, fg_known)
+        matrix = lap.matrix.to(dtype)
+        pull, diagonal = lap.pull.to(dtype), lap.diagonal.to(dtype)
+        for _ in range(settings.rounds):
+            prior, distance = alpha_from_composite(img_u, bg_u, f_u)
+            confidence = 1.0 - torch.exp(-(distance * distance) / settings.confidence_scale)
+            d = settings.smoothing * confidence.reshape(-1) + RIDGE
+            b = pull + d * prior.reshape(-1)
 
-        def apply(x: torch.Tensor, d: torch.Tensor = d) -> torch.Tensor:
-            return torch.mv(matrix, x) + d * x
+            def apply(x: torch.Tensor, d: torch.Tensor = d) -> torch.Tensor:
+                return torch.mv(matrix, x) + d * x
 
-        solved, made = conjugate_gradients(apply, b, a_u, diagonal + d, settings.tolerance, settings.max_iterations)
-        iterations.append(made)
-        a_u = solved.clamp(0, 1)
-        f_u = solve_f(a_u)
+            solved, made = conjugate_gradients(apply, b, a_u, diagonal + d, settings.tolerance, settings.max_iterations)
+            iterations.append(made)
+            a_u = solved.clamp(0, 1)
+            f_u, b_u = solve(a_u)
+    if exact:
+        f_u, b_u = agree_with_plate(img_u, a_u[None, None, :, None], f_u, b_u, fg_weight)
     out_alpha = known_alpha.reshape(-1).index_put((where,), a_u).reshape(1, 1, height, width)
-    base = torch.where(fg_known[None, None], image, fg).reshape(3, -1)
-    out_fg = base.index_put((torch.arange(3, device=image.device)[:, None], where[None, :]), f_u[0, :, :, 0])
-    return Refined(out_alpha, out_fg.reshape(1, 3, height, width), iterations)
+    channels = torch.arange(3, device=image.device)[:, None]
+    out_fg = out_fg.reshape(3, -1).index_put((channels, where[None, :]), f_u[0, :, :, 0]).reshape(1, 3, height, width)
+    out_bg = out_bg.reshape(3, -1).index_put((channels, where[None, :]), b_u[0, :, :, 0]).reshape(1, 3, height, width)
+    return Refined(out_alpha, out_fg, out_bg, iterations)

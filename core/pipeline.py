@@ -27,6 +27,7 @@ from torch import nn
 
 from core.compositing import FG_SOLVE_WEIGHT, Settings, refine, solve_foreground
 from core.errors import InputError, WeightsError
+from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ class Matte:
 
     def rgba(self, premultiply: bool = True) -> np.ndarray:
         """``H×W×4``: FG·alpha with alpha (premultiplied, Nuke's convention) or FG with alpha."""
-        a = self.alpha[..., None]
-        rgb = self.fg * a if premultiply else self.fg
-        return np.concatenate([rgb, a], axis=2).astype(np.float32)
+        from core import colour
+
+        rgb = colour.premultiply(self.fg, self.alpha) if premultiply else self.fg
+        return np.concatenate([rgb, self.alpha[..., None]], axis=2).astype(np.float32)
 
 
 @dataclass
@@ -288,6 +290,7 @@ class Matter:
         fg_solve: float | None = None,
         rounds: int | None = None,
         smoothing: float | None = None,
+        space: str = "auto",
     ) -> None:
         from core import compositing
 
@@ -303,6 +306,9 @@ class Matter:
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
                 "must be > 0; pass rounds=0 to keep the foreground network's colours as they are"
             )
+        self.space = str(space).strip().lower()
+        if self.space not in ("auto", "linear", "display"):
+            raise InputError(f"space must be auto, linear or display, not {space!r}")
         self.bundle = _bundle(weights)
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
@@ -354,8 +360,8 @@ class Matter:
         Matte
             alpha, FG and BG in the plate's encoding; known regions pass through untouched.
         """
-        from core.colour import from_display, sanitise, to_display
-        from core.trimap import normalise_trimap
+        from core.colour import from_display, from_linear, sanitise, to_display, to_linear
+        from core.trimap import normalise_trimap, split_trimap
 
         self.stats = RunStats()
         self._clock = time.perf_counter()
@@ -379,15 +385,16 @@ class Matter:
         clean, report = sanitise(plate)
         if report:
             messages.append(f"plate: {report}; those pixels were sanitised for the networks")
-        fg_known = trimap == 1.0
-        bg_known = trimap == 0.0
-        unknown = ~(fg_known | bg_known)
+        # The plate's own values wherever they are finite (above 1 and below 0 included): what
+        # known regions pass through and what the compositing equation is solved against.
+        own = np.where(np.isfinite(plate), plate, clean).astype(np.float32)
+        fg_known, bg_known, unknown = split_trimap(trimap)
         h, w = trimap.shape
         alpha = trimap.copy()
-        fg = np.zeros_like(clean)
-        bg = np.zeros_like(clean)
-        fg[fg_known] = clean[fg_known]
-        bg[bg_known] = clean[bg_known]
+        fg = np.zeros_like(own)
+        bg = np.zeros_like(own)
+        fg[fg_known] = own[fg_known]
+        bg[bg_known] = own[bg_known]
         self.stats.frame = (h, w)
         if not unknown.any():
             messages.append("trimap has no unknown pixels: alpha is the trimap, no network was run")
@@ -399,14 +406,19 @@ class Matter:
 
         y0, y1, x0, x1 = self._region(unknown)
         self.stats.box = (y0, y1, x0, x1)
+        # The networks see the display encoding clipped to [0, 1], as they were trained; the
+        # layers and the refinement work on the plate's own values in the solve space.
         display = np.clip(to_display(clean[y0:y1, x0:x1], colour), 0.0, 1.0).astype(np.float32)
-        a_box, fg_box, bg_box = self._run(display, trimap[y0:y1, x0:x1])
-        fg_box = from_display(fg_box, colour)
-        bg_box = from_display(bg_box, colour)
+        linear = self.solve_space(colour) == "linear"
+        crop = own[y0:y1, x0:x1]
+        solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+        a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear)
+        back = from_linear if linear else from_display
+        fg_box, bg_box = back(fg_box, colour), back(bg_box, colour)
         region = (slice(y0, y1), slice(x0, x1))
         alpha[region] = np.where(unknown[region], a_box, alpha[region])
-        fg[region] = np.where(fg_known[region][..., None], clean[region], fg_box)
-        bg[region] = np.where(bg_known[region][..., None], clean[region], bg_box)
+        fg[region] = np.where(fg_known[region][..., None], own[region], fg_box)
+        bg[region] = np.where(bg_known[region][..., None], own[region], bg_box)
         return self._done(Matte(alpha, fg, bg, messages), start)
 
     # -- internals ---------------------------------------------------------------------------
@@ -446,8 +458,18 @@ class Matter:
         h, w = unknown.shape
         return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 
-    def _run(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The three networks and the refinement on a display-encoded crop; alpha, FG, BG (display-encoded)."""
+    def solve_space(self, colour: str) -> str:
+        """Where the compositing equation is solved for a plate in ``colour``: ``linear`` (linear
+        light: scene-linear and OpenColorIO plates, and any plate when ``space="linear"``) or
+        ``display`` (the sRGB encoding the networks see)."""
+        if self.space != "auto":
+            return self.space
+        return "display" if str(colour).strip().lower() == "srgb" else "linear"
+
+    def _run(self, image: np.ndarray, solve: np.ndarray, trimap: np.ndarray, linear: bool
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The networks on the display-encoded crop ``image``, then the layers and the refinement
+        against ``solve`` (the crop in the solve space); alpha, FG, BG in the solve space."""
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -458,52 +480,57 @@ class Matter:
                 torch.cuda.empty_cache()
                 self.tile //= 2
                 log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
-        img, tri, alpha, fg, bg = layers
-        if self.refinement.rounds:
-            alpha, fg = self._refine(img, tri, alpha, fg, bg)
-            self._lap("refine")
-        elif self.fg_solve > 0:
-            fg = torch.where(tri >= 1, img, solve_foreground(img, alpha, bg, fg, self.fg_solve))
+        alpha, fg, bg = self._finish(solve, *layers, linear=linear)
         # One read-back of the three results.
-        out = torch.cat([alpha, fg, bg], 1)[0].clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+        out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
 
     @torch.inference_mode()
-    def _refine(self, img: torch.Tensor, tri: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor,
-                bg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`core.compositing.refine` over the unknown pixels' bounding box plus the 2 px that
-        their windows reach (the Laplacian's rows there are the same as over the whole region)."""
+    def _finish(self, solve: np.ndarray, tri: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor,
+                bg: torch.Tensor, linear: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The networks' display-encoded layers brought into the solve space, then
+        :func:`core.compositing.refine` (the layers solved for alpha, the rounds, and in linear
+        light the exact agreement with the plate) over the unknown pixels' bounding box plus the
+        2 px their windows reach (the Laplacian's rows there are those of the whole region)."""
+        from core.colour import decode_srgb
+
+        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(self.device)
+        if linear:
+            fg, bg = decode_srgb(fg), decode_srgb(bg)
+        if self.fg_solve == 0:  # the networks' colours as they are (rounds=0 only)
+            self._lap("refine")
+            return alpha, fg, bg
         y0, y1, x0, x1 = self._unknown_box
         h, w = tri.shape[2:]
         y0, y1, x0, x1 = max(0, y0 - 2), min(h, y1 + 2), max(0, x0 - 2), min(w, x1 + 2)
         crop = (slice(None), slice(None), slice(y0, y1), slice(x0, x1))
-        refined = refine(img[crop], tri[crop], alpha[crop], fg[crop], bg[crop], self.refinement, self.fg_solve)
+        refined = refine(img[crop], tri[crop], alpha[crop], fg[crop], bg[crop], self.refinement, self.fg_solve,
+                         clip=None if linear else (0.0, 1.0), exact=linear)
         self.stats.iterations = refined.iterations
-        alpha, fg = alpha.clone(), torch.where(tri >= 1, img, fg)
-        alpha[crop] = refined.alpha
-        fg[crop] = refined.fg
-        return alpha, fg
+        alpha, fg, bg = alpha.clone(), fg.clone(), bg.clone()
+        alpha[crop], fg[crop], bg[crop] = refined.alpha, refined.fg, refined.bg
+        self._lap("refine")
+        return alpha, fg, bg
 
     @torch.inference_mode()
     def _run_at(self, image: np.ndarray, trimap: np.ndarray, tile: int) -> tuple[torch.Tensor, ...]:
-        """The three networks on the device; returns the crop's plate, trimap, alpha, FG and BG,
-        ``1×C×H×W`` float32 on the device (FG and BG clamped to the [0, 1] encoding)."""
+        """The three networks on the device; returns the crop's trimap, alpha, FG and BG,
+        ``1×C×H×W`` float32 on the device (FG and BG display-encoded, in [0, 1])."""
         h, w = trimap.shape
         s = self.stride
         ph, pw = (-h) % s, (-w) % s
         dev = self.device
-        self._unknown_box = _bbox((trimap > 0.0) & (trimap < 1.0))
+        self._unknown_box = _bbox(split_trimap(trimap)[2])
         # Everything stays on the device from here until the results are read back.
         img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(dev, non_blocking=True)
         tri = torch.from_numpy(np.ascontiguousarray(trimap))[None, None].to(dev, non_blocking=True)
-        crop_img, crop_tri = img, tri
+        crop_tri = tri
         # Replicate padding to the networks' stride: edges look like more of the same content.
         img = F.pad(img, (0, pw, 0, ph), mode="replicate")
         tri = F.pad(tri, (0, pw, 0, ph), mode="replicate")
         self.stats.padded = (h + ph, w + pw)
         window = self._alpha_window(trimap, h + ph, w + pw)
-        fg_known = tri > 0.75
-        bg_known = tri < 0.25
+        fg_known, bg_known, unknown = split_trimap(tri)
         autocast = (
             torch.autocast(dev.type, dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
         )
@@ -522,13 +549,12 @@ class Matter:
                 # On the CPU its full-resolution layers run only around the unknown pixels (same
                 # values there). Not on CUDA: finding the pieces reads the mask back to the host
                 # and launches kernels per piece, which costs more there than the dense layers.
-                unknown = (tri > 0.25) & (tri < 0.75)
                 alpha[:, :, ay0:ay1, ax0:ax1] = self._tiled(
                     self.nets["alpha"], torch.cat([img, tri, bg, fg], 1)[:, :, ay0:ay1, ax0:ax1], tile, "alpha",
                     where=unknown[:, :, ay0:ay1, ax0:ax1] if dev.type == "cpu" else None,
                 ).float()
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
-        return tuple(t[:, :, :h, :w].float() for t in (crop_img, crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
+        return tuple(t[:, :, :h, :w].float() for t in (crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
 
     def _computed(self, role: str, pixels: int) -> None:
         self.stats.computed_by[role] = pixels
@@ -541,7 +567,7 @@ class Matter:
         if self.alpha_context is None:
             return 0, ph, 0, pw
         s = int(getattr(getattr(self.nets["alpha"], "_orig_mod", self.nets["alpha"]), "stride", 1))
-        y0, y1, x0, x1 = _bbox((trimap > 0.0) & (trimap < 1.0))
+        y0, y1, x0, x1 = _bbox(split_trimap(trimap)[2])
         m = self.alpha_context
 
         def span(a: int, b: int, size: int) -> tuple[int, int]:
