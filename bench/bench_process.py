@@ -1,0 +1,138 @@
+"""Whole-process speed: ``lbsmatte matte`` on a short sequence against closed-form + multilevel foreground.
+
+What a TD sees on the farm: a fresh process per job, start-up, reading PNG plates and trimaps,
+matting, writing multi-layer EXRs. Both sides run as fresh processes on the same files, in turn
+(A B A B ...), and the ratio is taken pair by pair so a drift of the shared machine's speed
+cancels; the medians are printed::
+
+    python bench/bench_process.py                        # 3 frames of 1920x1080, 10 % unknown, 3 pairs
+    python bench/bench_process.py --frames 3 --size 1920x1080 --band 0.10 --pairs 5
+    python bench/bench_process.py --lbsmatte-args "--rounds 0"
+
+- **LBSMatte**: ``lbsmatte matte --plate plate.####.png --trimap trimap.####.png --out lbs.####.exr``
+  with the default settings (the default bundle, 3 refinement rounds).
+- **closed-form + multilevel foreground**: ``python bench/bench_process.py --closed-form ...``, a
+  process that reads the same files through the same reader (:func:`core.io.read_image`), runs
+  ``pymatting.estimate_alpha_cf`` and ``estimate_foreground_ml`` on each whole frame (through
+  :mod:`core.baselines`) and writes the same EXR layers with the same writer. Its warm-up run
+  also fills pymatting's just-in-time compilation cache, so the counted runs do not pay for it.
+
+The frames come from :mod:`bench.frames` (an alphamatting.com object and its measured alpha
+over a background photo, from ``../shared/data``; a procedural stand-in without it), one object
+per frame. Wall-clock seconds and the largest resident memory of each process are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OBJECTS = ("GT24", "GT13", "GT21", "GT01", "GT06")
+BACKGROUNDS = ("cbsd68_101085.jpg", "kodak_kodim05.jpg", "urban100_img_001.jpg", "kodak_kodim13.jpg", "cbsd68_3096.jpg")
+
+
+def _write_frames(folder: Path, count: int, width: int, height: int, band: float, data: Path | None) -> dict[str, object]:
+    sys.path.insert(0, str(ROOT))
+    from bench.frames import build_frame
+    from core.io import write_image
+
+    unknown = []
+    for i in range(count):
+        frame = build_frame(width, height, band, data=data, obj=OBJECTS[i % len(OBJECTS)],
+                            background=BACKGROUNDS[i % len(BACKGROUNDS)], seed=i)
+        write_image(folder / f"plate.{1001 + i}.png", frame.plate, colour="srgb")
+        write_image(folder / f"trimap.{1001 + i}.png", frame.trimap[..., None].repeat(3, 2), colour="srgb")
+        unknown.append(frame.unknown_fraction)
+    return {"frames": count, "size": f"{width}x{height}", "unknown": [round(u, 4) for u in unknown],
+            "source": str(data) if data else "procedural"}
+
+
+def closed_form(plate: str, trimap: str, out: str) -> None:
+    """The baseline job: closed-form alpha and multilevel foreground for every frame, EXR out."""
+    import numpy as np
+
+    from core.baselines import estimate_alpha_closed_form, estimate_foreground
+    from core.colour import to_linear
+    from core.io import expand_sequence, frame_path, read_image, write_matte_exr
+    from core.pipeline import Matte
+    from core.trimap import normalise_trimap
+
+    for frame, plate_path in expand_sequence(plate):
+        image = read_image(plate_path)
+        rgb = image.pixels[..., [image.channels.index(c) for c in "RGB"]]
+        tri = normalise_trimap(read_image(frame_path(trimap, frame)).pixels[..., 0])
+        alpha = estimate_alpha_closed_form(rgb, tri)
+        fg, bg = estimate_foreground(rgb, alpha)
+        result = Matte(alpha.astype(np.float32), to_linear(fg, "srgb"), to_linear(bg, "srgb"))
+        write_matte_exr(frame_path(out, frame), result, like=image.info)
+
+
+def _run(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and the largest resident memory (GiB) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=3, help="frames in the sequence (default 3)")
+    parser.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT (default 1920x1080)")
+    parser.add_argument("--band", type=float, default=0.10, help="share of unknown pixels (default 0.10)")
+    parser.add_argument("--pairs", type=int, default=3, help="counted runs of each side, in turn (default 3)")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
+                        help="folder with alphamatting/ and backgrounds/ (read only; procedural frames without it)")
+    parser.add_argument("--lbsmatte-args", default="", help="extra arguments for lbsmatte matte, e.g. '--rounds 0'")
+    parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--closed-form", nargs=3, metavar=("PLATE", "TRIMAP", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.closed_form:
+        sys.path.insert(0, str(ROOT))
+        closed_form(*args.closed_form)
+        return 0
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    data = Path(args.data)
+    with tempfile.TemporaryDirectory(prefix="lbsmatte-bench-") as tmp:
+        folder = Path(tmp)
+        setup = _write_frames(folder, args.frames, width, height, args.band,
+                              data if (data / "alphamatting").is_dir() else None)
+        plate, trimap = str(folder / "plate.####.png"), str(folder / "trimap.####.png")
+        lbs = [sys.executable, "-m", "core.cli", "matte", "--plate", plate, "--trimap", trimap,
+               "--out", str(folder / "lbs.####.exr"), "--no-progress", *args.lbsmatte_args.split()]
+        base = [sys.executable, str(Path(__file__).resolve()), "--closed-form", plate, trimap, str(folder / "cf.####.exr")]
+        print(f"{setup['frames']} frames of {setup['size']}, unknown {setup['unknown']}, from {setup['source']}")
+        print("warm-up: one run of each (fills caches; not counted)")
+        _run(lbs)
+        _run(base)
+        rows = []
+        for i in range(args.pairs):
+            a, a_mem = _run(lbs)
+            b, b_mem = _run(base)
+            rows.append({"lbsmatte_s": a, "lbsmatte_gib": a_mem, "closed_form_s": b, "closed_form_gib": b_mem, "ratio": a / b})
+            print(f"pair {i + 1}: LBSMatte {a:6.1f} s  closed-form + ML {b:6.1f} s  ratio {a / b:.2f}")
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    print(f"median: LBSMatte {med['lbsmatte_s']:.1f} s, closed-form + ML {med['closed_form_s']:.1f} s, "
+          f"ratio {med['ratio']:.2f} (min {min(r['ratio'] for r in rows):.2f}, max {max(r['ratio'] for r in rows):.2f}); "
+          f"peak memory of one process {max(r['lbsmatte_gib'] for r in rows):.2f} / {max(r['closed_form_gib'] for r in rows):.2f} GiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"setup": setup, "runs": rows, "median": med, "cpus": os.cpu_count()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
