@@ -9,7 +9,11 @@ Layout under the cache folder::
 
 The *key* of a folder is a hash of
 - the settings that change pixels (:class:`Settings`: the bundle's manifest SHA-256 — which holds
-  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply), and
+  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply, rounds)
+  and the core's *fingerprint* (``lbsmatte fingerprint``, :mod:`core.fingerprint`: the core's
+  version and a hash of its source files, the bundle's manifest hash, the device and precision
+  as resolved — CUDA half precision and CPU float never share a key — and the OCIO config's
+  identity when the input colour is an OCIO colourspace), and
 - for every frame of the range, a hash of the baked plate and trimap EXR files (their pixels and
   metadata, not the time stamp EXR writers put in the header: :mod:`nuke_plugin.exr`).
 
@@ -30,9 +34,9 @@ import uuid
 
 from nuke_plugin.exr import content_sha256
 
-#: Bumped when the pipeline's pixels change for the same knobs (2: alternating rounds after
-#: the networks), so results cached by an older LBSMatte are not shown as current.
-KEY_VERSION = 2
+#: Bumped when the key's make-up changes (2: alternating rounds after the networks; 3: the
+#: core's fingerprint). Changes to the core itself change the fingerprint, not this number.
+KEY_VERSION = 3
 RESULT_PATTERN = "lbsmatte.####.exr"
 RECORD_NAME = "lbsmatte.json"
 BAKE_FOLDER = ".bake"
@@ -61,12 +65,15 @@ class Settings(object):
         ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
     rounds:
         Alternating rounds after the networks (``--rounds``; 0: the networks alone).
+    fingerprint:
+        The ``fingerprint`` of ``lbsmatte fingerprint`` for these weights, device and colour
+        (filled at Compute; ``""`` until then).
     """
 
-    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds")
+    FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds", "fingerprint")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True, rounds=3):
+                 trimap_channel="auto", premultiply=True, rounds=3, fingerprint=""):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device
@@ -74,6 +81,7 @@ class Settings(object):
         self.trimap_channel = trimap_channel
         self.premultiply = bool(premultiply)
         self.rounds = int(rounds)
+        self.fingerprint = fingerprint
 
     def as_dict(self):
         return dict((name, getattr(self, name)) for name in self.FIELDS)
@@ -97,6 +105,7 @@ class Settings(object):
             "trimap_channel": self.trimap_channel,
             "premultiply": self.premultiply,
             "rounds": self.rounds,
+            "fingerprint": self.fingerprint,
         }
         return _sha256_text(json.dumps(identity, sort_keys=True))
 

@@ -79,7 +79,8 @@ def test_knob_types(gizmo, fake_nuke):
     expected = {"weights": 1, "weights_list": 4, "device": 4, "trimap_channel": 4, "colour": 4,
                 "premultiply": 6, "rounds": 3, "cache_dir": 2, "frame_range": 4, "first_frame": 3, "last_frame": 3,
                 "compute": 22, "clear_cache": 22, "troubleshoot": 22, "browse_weights": 22, "status": 26,
-                "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1}
+                "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1,
+                "result_shown": 1, "result_inputs": 1, "result_stale": 6, "accept_stale": 6}
     assert dict((k, codes.get(k)) for k in expected) == expected
     menus = dict((k.name, k.menu) for k in gizmo["header"].user_knobs() if k.code == 4)
     from nuke_plugin import node as lbs_node
@@ -90,7 +91,8 @@ def test_knob_types(gizmo, fake_nuke):
     assert menus["weights_list"][0] == "default"
     flags = dict((k.name, k.flags) for k in gizmo["header"].user_knobs())
     assert "DO_NOT_WRITE" in flags["weights_list"]  # refilled on load; the value lives in weights
-    for name in ("result_file", "result_first", "result_last", "result_ready", "result_key"):
+    for name in ("result_file", "result_first", "result_last", "result_ready", "result_key", "result_shown",
+                 "result_inputs", "result_stale"):
         assert "INVISIBLE" in flags[name]
 
 
@@ -120,7 +122,7 @@ def test_internal_read_follows_hidden_knobs(gizmo, fake_nuke):
     from nuke_plugin import node as lbs_node
 
     assert read.get("name") == lbs_node.RESULT_READ
-    assert read.get("file") == "[value parent.result_file]"
+    assert read.get("file") == "[value parent.result_shown]"  # result_file, or the STALE message
     assert read.get("first") == "{parent.result_first}"
     assert read.get("last") == "{parent.result_last}"
     assert read.get("disable") == "{!parent.result_ready}"

@@ -151,7 +151,7 @@ def test_read_follows_expressions_of_its_group(fake_nuke, sequences):
     read = node.node("Result")
     assert read["disable"].value() is True and read["disable"].hasExpression()
     assert node.channels() == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
-    node["result_file"].setValue(sequences["trimap"])
+    node["result_shown"].setValue(sequences["trimap"])
     node["result_first"].setValue(1001)
     node["result_last"].setValue(1003)
     node["result_ready"].setValue(True)
