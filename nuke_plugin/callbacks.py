@@ -27,7 +27,7 @@ from nuke_plugin import NODE_CLASS, runner
 from nuke_plugin import node as lbs_node
 
 #: Nodes already warned about (accepted stale results) in the current render.
-_warned = set()
+_warned = set()  # type: set
 
 #: knobChanged sends these pseudo-knobs when the panel opens and when an input is reconnected.
 SHOW_PANEL = "showPanel"

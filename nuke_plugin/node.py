@@ -140,7 +140,7 @@ def input_node(node, index):
 #: so the viewer shows Nuke's red Read error with this text and a render of the node fails.
 STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 #: Set while :func:`bake` renders its temporary Writes (the render check must not stop them).
-_baking = []
+_baking = []  # type: list
 
 
 def settings_hash(node):

@@ -21,7 +21,7 @@ import threading
 import time
 
 #: Core processes running now (so that closing the script or quitting Nuke can stop them).
-_live = set()
+_live = set()  # type: set
 _live_lock = threading.Lock()
 
 PROGRESS_RE = re.compile(r"^LBSMATTE PROGRESS (-?\d+) (\d+)/(\d+)\s*$")

@@ -901,7 +901,8 @@ class _Write(Node):
             return
         spec.attribute("nuke/node_hash", "%x" % upstream_hash)
         spec.attribute("nuke/version", NUKE_VERSION_STRING)
-        spec.attribute("capDate", _time.strftime("%Y:%m:%d %H:%M:%S"))  # changes with every write
+        # EXR's capDate (OIIO calls it DateTime; without it OIIO stamps the current time anyway)
+        spec.attribute("DateTime", _time.strftime("%Y:%m:%d %H:%M:%S"))
         if choice == "default metadata":
             return
         for key, value in sorted(image.metadata.items()):
@@ -915,7 +916,7 @@ class _Write(Node):
                 if choice == "default metadata and exr/*":
                     continue
                 name = key
-            if name in ("nuke/node_hash", "nuke/version", "capDate"):
+            if name in ("nuke/node_hash", "nuke/version", "DateTime", "capDate"):
                 continue
             if isinstance(value, float):
                 spec.attribute(name, _oiio.TypeDesc("float"), value)
