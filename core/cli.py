@@ -8,8 +8,9 @@
     lbsmatte weights list | show NAME
     lbsmatte demo | evaluate | train | finetune ...
 
-Streams, the same for every command (SPEC §11): **every line goes to stdout**, flushed line by
-line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
+Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
+modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr):
+**every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
 people at a terminal; ``--no-progress`` turns it off) and a Python traceback if the tool itself
 crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` hides only the bar.
