@@ -9,17 +9,34 @@
     lbsmatte weights list | show NAME
     lbsmatte demo | evaluate | train | finetune ...
 
-``matte`` output, for farm tools (stdout, flushed line by line)::
+Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
+modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr):
+**every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
+line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
+people at a terminal; ``--no-progress`` turns it off) and a Python traceback if the tool itself
+crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` hides only the bar.
+
+``matte`` output, for farm tools::
 
     LBSMATTE PROGRESS <frame> <i>/<n>        after each frame, written or failed
                                              (<frame> is "-" for a single file)
-    ERROR: frame <frame>: <message>          a frame that failed; the others still render
+    ERROR: frame <frame>: <message>          a frame that failed (or came out not finite: NaN
+                                             or infinity; never written); the others still render
     ERROR: <message>                         a failure before any frame was started
+    WARNING: [frame <frame>: ]<message>      something worth knowing (device fallback, ...)
+    wrote <n> frame(s) to <OUT>              the last line of a run where every frame was written
 
-People get a progress bar and warnings on stderr. Exit codes: 0 every frame written; 1 some
-frame failed, or nothing could start (no trained weights, output folder not writable);
-2 usage error (bad arguments, a frame range or colour that cannot be understood, OUT that would
-overwrite an input).
+Every argument is checked before any work starts (before the networks load), and the messages
+use the flags' own spelling (``--fg-solve``, ``--rounds``, ``--out``). ``matte`` holds a lock
+on OUT while it writes (``.NAME.lock`` beside it): a second run writing the same OUT is
+refused, naming the first; it removes leftover temporary files of its frames (from a run killed
+with SIGKILL) once it holds that lock, and on SIGTERM it stops, removes the frame it was
+writing, and exits 143.
+
+Exit codes: 0 every frame written; 1 some frame failed, or nothing could start (no trained
+weights, output folder not writable, OUT locked by another run); 2 usage error (bad arguments,
+a frame range or colour that cannot be understood, OUT that would overwrite an input);
+143 stopped by SIGTERM; 130 interrupted (Ctrl-C).
 
 ``demo``, ``evaluate``, ``train`` and ``finetune`` come from ``core.demo``, ``core.evaluate`` and
 ``core.training.cli`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
@@ -33,6 +50,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,6 +65,7 @@ from core.errors import InputError, LBSMatteError, OutputError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 #: Subcommands living in other modules: name -> (module, one-line help).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -81,6 +100,26 @@ def edge_argument(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def fg_solve_argument(value: str) -> float:
+    """``--fg-solve``: a finite weight >= 0 (argparse type)."""
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = -1.0
+    if not np.isfinite(weight) or weight < 0:
+        raise argparse.ArgumentTypeError(f"--fg-solve takes a weight >= 0 (0: the network's colours as they are), "
+                                          f"not {value!r}")
+    return weight
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors as one ``ERROR:`` line on stdout (the stream convention above)."""
+
+    def error(self, message: str) -> Any:  # argparse's signature returns NoReturn
+        print(f"ERROR: {message} (see '{self.prog} --help')", file=sys.stdout, flush=True)
+        raise SystemExit(EXIT_USAGE)
+
+
 def _add_matte(sub: Any) -> None:
     p = sub.add_parser(
         "matte",
@@ -108,7 +147,7 @@ def _add_matte(sub: Any) -> None:
                    help="which channel of the trimap file holds the trimap (default: auto)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
-    p.add_argument("--fg-solve", type=float, default=None, metavar="WEIGHT",
+    p.add_argument("--fg-solve", type=fg_solve_argument, default=None, metavar="WEIGHT",
                    help="weight of the foreground network's colours when the foreground is made to agree with "
                         "plate, background and alpha (default 0.1; 0: the network's colours as they are, needs --rounds 0)")
     p.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
@@ -137,6 +176,18 @@ def _add_weights(sub: Any) -> None:
     p.set_defaults(handler=run_weights)
 
 
+def _add_fingerprint(sub: Any) -> None:
+    p = sub.add_parser(
+        "fingerprint", help="what a result is made with, as one hash (the Nuke node's cache key uses it)",
+        description="Print one JSON line: the core's version and source hash, the bundle's manifest hash, "
+        "the device and precision as resolved, the OCIO config when COLOUR is an OCIO colourspace, and "
+        "'fingerprint', a hash of them all (core/fingerprint.py).")
+    p.add_argument("--weights", default="default", metavar="NAME", help="weights bundle name or folder")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="as for 'matte'")
+    p.add_argument("--colour", "--color", dest="colour", default="linear", metavar="COLOUR", help="as for 'matte'")
+    p.set_defaults(handler=run_fingerprint)
+
+
 def _unavailable(command: str, module: str, exc: BaseException) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         print(f"ERROR: 'lbsmatte {command}' is not available: {module} cannot be imported "
@@ -162,7 +213,7 @@ def _add_lazy(sub: Any, command: str, chosen: str | None) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``lbsmatte`` parser; ``command`` is the subcommand about to run (its module is imported)."""
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="lbsmatte",
         description="LBSMatte: learning-based sampling matting (background -> foreground -> alpha).",
     )
@@ -171,6 +222,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub.required = True
     _add_matte(sub)
     _add_weights(sub)
+    _add_fingerprint(sub)
     for name in LAZY_COMMANDS:
         _add_lazy(sub, name, command)
     return parser
@@ -186,7 +238,7 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 # -- weights ---------------------------------------------------------------------------------------
 def run_weights(args: argparse.Namespace) -> int:
     """``lbsmatte weights list`` / ``show NAME``."""
-    from core.weights import find_bundles, load_bundle
+    from core.weights import ROLES, find_bundles, load_bundle, nonfinite_tensors
 
     if args.weights_command == "list":
         bundles = find_bundles()
@@ -200,6 +252,11 @@ def run_weights(args: argparse.Namespace) -> int:
             print(f"{b.name}\t{trained}\t{b.path}\t{description}")
         return EXIT_OK
     bundle = load_bundle(args.name)
+    problems = [p for role in ROLES for p in nonfinite_tensors(bundle, role)]
+    if problems:
+        for problem in problems:
+            print(f"ERROR: {bundle.label}: {problem}", flush=True)
+        return EXIT_FAILED
     if args.json:
         print(json.dumps(bundle.manifest, indent=2, sort_keys=True))
     elif hasattr(bundle, "summary"):
@@ -207,6 +264,22 @@ def run_weights(args: argparse.Namespace) -> int:
     else:
         print(f"{bundle.name}: {bundle.path}")
         print(json.dumps(bundle.manifest, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def run_fingerprint(args: argparse.Namespace) -> int:
+    """``lbsmatte fingerprint``: :func:`core.fingerprint.fingerprint` as one JSON line."""
+    from core.colour import check_colour
+    from core.fingerprint import fingerprint
+    from core.weights import load_bundle
+
+    try:
+        check_colour(args.colour)
+    except InputError as exc:
+        print(f"ERROR: --colour: {exc}", flush=True)
+        return EXIT_USAGE
+    record = fingerprint(load_bundle(args.weights), device=args.device, colour=args.colour)
+    print(json.dumps(record, sort_keys=True), flush=True)
     return EXIT_OK
 
 
@@ -265,6 +338,11 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         numbers = [f for f, _ in expand_sequence(trimap)]
     else:
         numbers = [None]
+    if numbers == [None] and has_frame_token(out):
+        raise InputError(
+            f"--out {out} is a frame sequence but --plate {plate} and --trimap {trimap} are single files "
+            "(no frame token) and no --frames is given: name one output file (out.exr), or give --frames"
+        )
     if len(numbers) > 1 and not has_frame_token(out):
         raise InputError(
             f"--out {out} names a single file but {len(numbers)} frames are to be written; "
@@ -364,6 +442,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
     result = matter.matte(plate.rgb(), trimap, colour=colour)
+    _check_finite(result, job)
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
@@ -377,6 +456,19 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
                     unassociated_alpha=not premultiplied, window=plate.window)
+
+
+def _check_finite(result: Any, job: FrameJob) -> None:
+    """:class:`OutputError` when alpha, FG or BG holds NaN or infinity (broken weights, a solver
+    that diverged): such a frame is an error, never written."""
+    bad = []
+    for name in ("alpha", "fg", "bg"):
+        values = np.asarray(getattr(result, name))
+        count = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if count:
+            bad.append(f"{name} has {count} non-finite value(s)")
+    if bad:
+        raise OutputError(f"the result is not finite ({'; '.join(bad)}); {job.out} not written")
 
 
 def _emit(line: str, bar: Any) -> None:
@@ -394,7 +486,11 @@ def run_matte(args: argparse.Namespace) -> int:
     from core.io import check_writable_dir
 
     try:
-        check_colour(args.colour)
+        _check_fg_solve(args)
+        try:
+            check_colour(args.colour)
+        except InputError as exc:
+            raise InputError(f"--colour {args.colour}: {exc}") from exc
         jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
         plan_trimap_outputs(jobs, args.write_trimap)
     except InputError as exc:
@@ -407,14 +503,58 @@ def run_matte(args: argparse.Namespace) -> int:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
     prefix = _FramePrefix()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(frame_prefix)s%(message)s"))
     handler.addFilter(prefix)
-    log.addHandler(handler)  # the pipeline's warnings (device fallback, sanitised pixels) go to stderr
+    log.addHandler(handler)  # the pipeline's warnings (device fallback, sanitised pixels): stdout too
+    previous = _stop_on_sigterm()
     try:
-        return _render_all(jobs, args, prefix)
+        from core.io import lock_output, remove_stale_temps
+
+        with lock_output(args.out):
+            for tmp in remove_stale_temps(job.out for job in jobs):
+                log.warning("removed %s, left by an earlier run that was killed", tmp)
+            return _render_all(jobs, args, prefix)
+    except OutputError as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return EXIT_FAILED
+    except _Terminated:
+        print("ERROR: stopped by SIGTERM; frames written so far are complete, none is half-written", flush=True)
+        return EXIT_TERMINATED
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         log.removeHandler(handler)
+
+
+def _check_fg_solve(args: argparse.Namespace) -> None:
+    """``--fg-solve 0`` only with ``--rounds 0`` (checked before the networks load)."""
+    from core.compositing import ROUNDS
+
+    rounds = ROUNDS if args.rounds is None else args.rounds
+    if args.fg_solve == 0 and rounds:
+        raise InputError(
+            f"--fg-solve 0 needs --rounds 0: the {rounds} alternating round(s) "
+            f"({'--rounds ' + str(args.rounds) if args.rounds is not None else 'the default'}) solve the "
+            "foreground with its weight, so it must be > 0"
+        )
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived (a farm stopping the task): unwinds like Ctrl-C, so that the frame being
+    written removes its temporary file."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated`; returns the previous handler (None if not settable)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # not the main thread (tests), or no SIGTERM here
+        return None
 
 
 def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:
@@ -451,7 +591,7 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     if failed:
         print(f"ERROR: {len(failed)} of {n} frame(s) failed: {', '.join(failed)}", flush=True)
         return EXIT_FAILED
-    print(f"wrote {n} frame(s) to {args.out}", file=sys.stderr, flush=True)
+    print(f"wrote {n} frame(s) to {args.out}", file=sys.stdout, flush=True)
     return EXIT_OK
 
 
@@ -464,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, unknown = parser.parse_known_args(argv)
         if unknown and not getattr(args, "accepts_any_arguments", False):
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(args.handler(args))

@@ -379,6 +379,89 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
         raise
 
 
+def temp_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files that :func:`_atomic` makes for ``path`` (``.NAME.tmp-XXXX.EXT``) and that
+    are still there: left by a run that was killed (SIGKILL) before it could remove them."""
+    dest = Path(os.path.abspath(os.fspath(path)))
+    if not dest.parent.is_dir():
+        return []
+    prefix, suffix = f".{dest.name}.tmp-", dest.suffix
+    return sorted(p for p in dest.parent.iterdir()
+                  if p.name.startswith(prefix) and p.name.endswith(suffix) and p.is_file())
+
+
+def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Remove the leftover temporary files of ``paths`` (see :func:`temp_files`); returns them.
+
+    Only safe while holding :func:`lock_output` for those paths: then no other run is writing them.
+    """
+    removed = []
+    for path in paths:
+        for tmp in temp_files(path):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise OutputError(f"cannot remove the stale temporary file {tmp}: {exc.strerror or exc}") from exc
+    return removed
+
+
+def lock_path(out: str | os.PathLike[str]) -> Path:
+    """The lock of an output (a file or a pattern such as ``out.####.exr``): ``.NAME.lock`` beside it."""
+    dest = Path(os.path.abspath(os.fspath(out)))
+    return dest.parent / f".{dest.name}.lock"
+
+
+@contextmanager
+def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold the lock of output ``out`` (a file or a frame pattern) while writing it.
+
+    A second run writing the same output is refused at once (no waiting), with an
+    :class:`OutputError` naming the lock file and the process holding it. The lock is the
+    operating system's (``filelock``): a run that is killed, even with SIGKILL, releases it.
+    The lock file is removed when the run ends normally; one left by a killed run holds no lock
+    and is taken over by the next run.
+    """
+    import socket
+    import time
+
+    from filelock import FileLock, Timeout
+
+    path = lock_path(out)
+
+    def record_owner(fd: int) -> None:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                 .encode())
+
+    lock = FileLock(path, timeout=0, on_acquired=record_owner)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            owner = path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
+        except OSError:
+            owner = "another process"
+        raise OutputError(
+            f"{os.fspath(out)} is being written by another lbsmatte run ({owner}; lock {path}); "
+            "wait for it to finish or stop it"
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}") from exc
+    try:
+        yield path
+    finally:
+        if os.name != "nt":  # filelock removes it on Windows; on POSIX unlink while still held, which
+            try:             # filelock's acquire detects (an unlinked inode is never taken as the lock)
+                path.unlink()
+            except OSError:
+                pass
+        lock.release()
+
+
 def _copy_metadata(spec: Any, like: ImageInfo | None) -> None:
     if like is None:
         return

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.compositing import FG_SOLVE_WEIGHT, Settings, refine, solve_foreground
+from core.compositing import FG_SOLVE_WEIGHT, Settings, refine
 from core.errors import InputError, WeightsError
 from core.trimap import split_trimap
 

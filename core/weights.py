@@ -144,8 +144,9 @@ class Bundle:
         Raises
         ------
         WeightsError
-            If the file is missing, not a safetensors file, fails its checksum, or holds tensors
-            that do not match the architecture in the config ("wrong architecture").
+            If the file is missing, not a safetensors file, fails its checksum, holds tensors
+            that do not match the architecture in the config ("wrong architecture"), or holds a
+            tensor with NaN or infinite values (a diverged training run), naming file and tensor.
         """
         from safetensors.torch import load_file
 
@@ -171,6 +172,9 @@ class Bundle:
                 f"(wrong architecture): {mismatch}"
             )
         state = load_file(str(file), device="cpu")
+        broken = _nonfinite(state)
+        if broken:
+            raise WeightsError(f"{self.label}: {file.name}: {_describe_nonfinite(broken)}")
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as exc:  # dtype/shape trouble the header comparison did not catch
@@ -388,6 +392,7 @@ def verify_bundle(bundle: Bundle | str | os.PathLike[str], *, require_trained: b
         actual = sum(p.numel() for p in net.parameters())
         if isinstance(params, int) and params != actual:
             problems.append(f"{role} network: manifest says {params} parameters, the config builds {actual}")
+        problems += _nonfinite_file(folder, entry)
     return problems
 
 
@@ -533,6 +538,50 @@ def save_bundle(
 # --------------------------------------------------------------------------------------------
 # Internals
 # --------------------------------------------------------------------------------------------
+def nonfinite_tensors(bundle: Bundle, role: str) -> list[str]:
+    """Problems of the ``role`` network's file: tensors holding NaN or infinity, named.
+
+    A diverged fine-tune writes such weights with valid checksums; they would turn every unknown
+    pixel into NaN. Empty when the file is sound, missing or unreadable (other checks say so).
+    """
+    return _nonfinite_file(bundle.path, bundle.manifest.get("networks", {}).get(role))
+
+
+def _nonfinite_file(folder: Path, entry: Any) -> list[str]:
+    from safetensors.torch import load_file
+
+    file = _bundle_file(folder, entry.get("file")) if isinstance(entry, dict) else None
+    if file is None or not file.is_file():
+        return []
+    try:
+        state = load_file(str(file), device="cpu")
+    except Exception:  # not safetensors: reported by the checksum and header checks
+        return []
+    broken = _nonfinite(state)
+    return [f"{file.name}: {_describe_nonfinite(broken)}"] if broken else []
+
+
+def _nonfinite(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """``{tensor name: count of NaN/inf values}`` of floating-point tensors that hold any."""
+    import torch
+
+    broken = {}
+    for name in sorted(state):
+        tensor = state[name]
+        if tensor.is_floating_point():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count:
+                broken[name] = count
+    return broken
+
+
+def _describe_nonfinite(broken: dict[str, int], show: int = 3) -> str:
+    names = list(broken)
+    listed = ", ".join(f"{name} ({broken[name]} of its values)" for name in names[:show])
+    more = f" and {len(names) - show} more" if len(names) > show else ""
+    return f"tensor {listed}{more} not finite (NaN or infinity); the weights are broken (a diverged training run?)"
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -2,13 +2,17 @@
 
 ::
 
-    nuke -t nuke_plugin/batch.py shot.nk --node LBSMatte1 [--frames 1001-1100] [--no-save]
+    nuke -t nuke_plugin/batch.py shot.nk --node LBSMatte1 [--frames 1001-1100] [--save-as comp.nk]
 
 Opens the script (``nuke.scriptOpen``), finds the node, bakes, computes and reads back through
-the same code path as the *Compute* button, without UI. Then, unless ``--no-save``, saves the
-script so that its ``LBSMatte`` node points at the result and the comp render
-(``nuke -X Write1 shot.nk``) reads the cache without running any Python; the script is not
-saved if someone else saved it while the job ran (exit status 3 then).
+the same code path as the *Compute* button, without UI. **The artist's script is never
+saved** (a farm machine may lack plugins of other nodes in it, and saving there would damage
+them). With ``--save-as comp.nk`` a copy is written in which the node points at the result and
+records what it was made from, for the comp render (``nuke -X Write1 comp.nk``); the copy is
+not written if someone saved ``shot.nk`` while the job ran (its changes would be missing from
+the copy: exit status 3 then). ``--save-as`` naming the script itself is refused. Without
+``--save-as`` the results are in the cache, and the artist's next Compute finds them there.
+``--no-save`` is accepted for old submissions (not saving is the default).
 
 Output for farm managers, flushed line by line::
 
@@ -17,7 +21,8 @@ Output for farm managers, flushed line by line::
     ERROR: <message>
 
 Exit status: 0 every frame written; 1 some frames failed or the job was cancelled; 2 bad
-arguments, script or node; 3 computed but the script changed meanwhile and was not saved.
+arguments, script or node; 3 computed but the script changed meanwhile and the copy was not
+written.
 """
 
 import argparse
@@ -63,7 +68,10 @@ def parse_args(argv):
     parser.add_argument("script", help="the .nk script")
     parser.add_argument("--node", required=True, help="name of the LBSMatte node (Group1.LBSMatte1 inside a group)")
     parser.add_argument("--frames", help="A-B; default: the node's frame range")
-    parser.add_argument("--no-save", action="store_true", help="do not save the script afterwards")
+    parser.add_argument("--save-as", metavar="COPY.nk",
+                        help="write a copy of the script whose node shows the result, for the comp render "
+                             "(never the script itself, which is never saved)")
+    parser.add_argument("--no-save", action="store_true", help="the default; kept for old submissions")
     return parser.parse_args(argv)
 
 
@@ -112,6 +120,11 @@ def main(argv=None):
     if not os.path.isfile(script):
         reporter.error("script %s does not exist" % script)
         return EXIT_USAGE
+    copy = os.path.abspath(args.save_as) if args.save_as else None
+    if copy is not None and os.path.normcase(os.path.realpath(copy)) == os.path.normcase(os.path.realpath(script)):
+        reporter.error("--save-as %s is the script itself: the artist's script is never saved; name a copy"
+                       % args.save_as)
+        return EXIT_USAGE
     before = _stamp(script)
     try:
         nuke.scriptOpen(script)
@@ -125,7 +138,6 @@ def main(argv=None):
         reporter.error("%s has no %s node named %r (found: %s)"
                        % (script, NODE_CLASS, args.node, ", ".join(found) or "none"))
         return EXIT_USAGE
-    key_before = lbs_node.shown_key(node)
     previous = _stop_on_sigterm()
     try:
         result = compute.compute(node, frames, reporter)
@@ -145,13 +157,13 @@ def main(argv=None):
         reporter.error("%d of %d frames not computed: %s"
                        % (len(result.missing), len(job.frames), _ranges(result.missing)))
     status = EXIT_OK if result.ok else EXIT_FAILED
-    if not args.no_save and lbs_node.shown_key(node) != key_before:
+    if copy is not None and lbs_node.shown_key(node):
         if _stamp(script) != before:
-            reporter.error("%s was saved by someone else while this job ran: not saved. The results are in %s"
-                           % (script, job.folder))
+            reporter.error("%s was saved by someone else while this job ran: %s not written (it would lack "
+                           "those changes). The results are in %s" % (script, copy, job.folder))
             return status if status != EXIT_OK else EXIT_NOT_SAVED
-        nuke.scriptSave(script)
-        reporter.info("SAVED %s" % script)
+        nuke.scriptSave(copy)
+        reporter.info("SAVED %s" % copy)
     return status
 
 

@@ -10,7 +10,11 @@ Layout under the cache folder::
 
 The *key* of a folder is a hash of
 - the settings that change pixels (:class:`Settings`: the bundle's manifest SHA-256 — which holds
-  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply), and
+  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply, rounds)
+  and the core's *fingerprint* (``lbsmatte fingerprint``, :mod:`core.fingerprint`: the core's
+  version and a hash of its source files, the bundle's manifest hash, the device and precision
+  as resolved — CUDA half precision and CPU float never share a key — and the OCIO config's
+  identity when the input colour is an OCIO colourspace), and
 - for every frame of the range, a hash of the baked plate and trimap EXR files (their pixels and
   metadata, not the time stamp EXR writers put in the header: :mod:`nuke_plugin.exr`).
 
@@ -31,10 +35,10 @@ import uuid
 
 from nuke_plugin.exr import content_sha256
 
-#: Bumped when the pipeline's pixels change for the same knobs (2: alternating rounds after
-#: the networks; 3: overscan matted, the trimap used written next to the result), so results
-#: cached by an older LBSMatte are not shown as current.
-KEY_VERSION = 3
+#: Bumped when the pipeline's pixels or the key's make-up change (2: alternating rounds after the
+#: networks; 3: overscan matted, the trimap used written next to the result; 4: the core's
+#: fingerprint in the key). Changes to the core itself change the fingerprint, not this number.
+KEY_VERSION = 4
 RESULT_PATTERN = "lbsmatte.####.exr"
 TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
@@ -68,13 +72,16 @@ class Settings(object):
         ``trimap`` (the trimap input as it is) or ``rough matte`` (made into a trimap, ``--edge``).
     edge:
         With a rough matte: the unknown band, pixels each side of its 0.5 edge (``--edge``).
+    fingerprint:
+        The ``fingerprint`` of ``lbsmatte fingerprint`` for these weights, device and colour
+        (filled at Compute; ``""`` until then).
     """
 
     FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds",
-              "trimap_input", "edge")
+              "trimap_input", "edge", "fingerprint")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True, rounds=3, trimap_input="trimap", edge=8):
+                 trimap_channel="auto", premultiply=True, rounds=3, trimap_input="trimap", edge=8, fingerprint=""):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device
@@ -84,6 +91,7 @@ class Settings(object):
         self.rounds = int(rounds)
         self.trimap_input = trimap_input
         self.edge = int(edge)
+        self.fingerprint = fingerprint
 
     @property
     def edge_px(self):
@@ -113,6 +121,7 @@ class Settings(object):
             "premultiply": self.premultiply,
             "rounds": self.rounds,
             "edge": self.edge_px,  # the width of an edge that is not used changes nothing
+            "fingerprint": self.fingerprint,
         }
         return _sha256_text(json.dumps(identity, sort_keys=True))
 

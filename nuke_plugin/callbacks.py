@@ -1,16 +1,33 @@
 """Callbacks of the LBSMatte node, registered by node class from ``init.py``.
 
 A callback never raises into Nuke: a problem here must not stop a script from loading on the
-farm, so each one catches everything and prints a warning instead.
+farm, so each one catches everything and prints a warning instead — except the render check
+(:func:`before_frame_render`), whose whole point is to stop a render of a stale result.
+
+Nothing here scans the file system or starts a process when a script loads or renders: the
+weights menu is filled when the panel opens. Staleness (:func:`nuke_plugin.node.find_stale`)
+compares Nuke's op hashes of the inputs and the setting knobs with what Compute recorded:
+
+- ``updateUI`` (Nuke's idle loop, GUI) and ``knobChanged`` (panel open): the current frame;
+- ``beforeFrameRender`` (every render: ``nuke -x``/``-X`` on the farm, the Render menu): each
+  LBSMatte node upstream of the Write being rendered, at the frame being rendered. A stale
+  one prints ``ERROR: <node>: ... at frame(s) <frames>`` on stdout and stops the render,
+  unless its *accept stale result* knob is on (then a ``WARNING:`` line, once per render).
+
+``onScriptClose`` and the end of the Nuke process stop any core process still running.
 """
 
+import atexit
 import sys
 import traceback
 
 import nuke
 
-from nuke_plugin import NODE_CLASS
+from nuke_plugin import NODE_CLASS, runner
 from nuke_plugin import node as lbs_node
+
+#: Nodes already warned about (accepted stale results) in the current render.
+_warned = set()  # type: set
 
 #: knobChanged sends these pseudo-knobs when the panel opens and when an input is reconnected.
 SHOW_PANEL = "showPanel"
@@ -21,6 +38,11 @@ def register():
     """Register the callbacks for the ``LBSMatte`` class and the ``fg``/``bg`` layers."""
     nuke.addOnCreate(on_create, nodeClass=NODE_CLASS)
     nuke.addKnobChanged(on_knob_changed, nodeClass=NODE_CLASS)
+    nuke.addUpdateUI(on_update_ui, nodeClass=NODE_CLASS)
+    nuke.addBeforeRender(before_render, nodeClass="*")
+    nuke.addBeforeFrameRender(before_frame_render, nodeClass="*")
+    nuke.addOnScriptClose(on_script_close)
+    atexit.register(runner.terminate_all)
     try:
         lbs_node.register_layers()
     except Exception:  # Nuke reads the layers from the EXR anyway; only their names are at stake
@@ -32,10 +54,10 @@ def _warn(what):
 
 
 def on_create():
-    """New node or script load: fill the weights menu (also in ``nuke -t``, cheap)."""
+    """New node or script load: the weights menu shows the current value only (no scan)."""
     try:
         node = nuke.thisNode()
-        lbs_node.refresh_weights_list(node)
+        lbs_node.show_weights_value(node)
         update_frame_knobs(node)
     except Exception:
         _warn("onCreate")
@@ -69,9 +91,81 @@ def on_knob_changed():
             return
         if name == "weights":
             lbs_node.refresh_weights_list(node)
-        if name in lbs_node.SETTING_KNOBS or name == INPUT_CHANGE:
-            if lbs_node.shown_key(node):
-                lbs_node.hide_result(node)
-                lbs_node.set_status(node, "%s changed: press Compute" % ("an input" if name == INPUT_CHANGE else name))
+        if name in lbs_node.SETTING_KNOBS or name in (INPUT_CHANGE, "accept_stale"):
+            lbs_node.check_current_frame(node)
     except Exception:
         _warn("knobChanged")
+
+
+def on_update_ui():
+    """Nuke's idle loop (GUI): is the result at the current frame still what Compute made?"""
+    try:
+        lbs_node.check_current_frame(nuke.thisNode())
+    except Exception:
+        _warn("updateUI")
+
+
+def on_script_close():
+    """The script closes (or Nuke quits): stop the core processes this session started."""
+    try:
+        runner.terminate_all()
+    except Exception:
+        _warn("onScriptClose")
+
+
+def before_render():
+    """A render starts: warn again about accepted stale results."""
+    _warned.clear()
+
+
+def upstream_lbsmatte(node):
+    """LBSMatte nodes that ``node`` reads from: through its inputs, and inside groups on the way."""
+    found, seen, todo = [], set(), [node]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if lbs_node.is_lbsmatte(current):
+            found.append(current)
+        elif current is not node and current.Class() == "Group":
+            todo.extend(nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
+        todo.extend(current.input(i) for i in range(current.inputs()))
+    return found
+
+
+def before_frame_render():
+    """Stop a render that would use a stale result (see the module notes).
+
+    Raises
+    ------
+    RuntimeError
+        Naming each stale node and its stale frames (Nuke stops the render).
+    """
+    if lbs_node._baking:  # LBSMatte's own bake: its inputs are what is being computed
+        return
+    try:
+        nodes = upstream_lbsmatte(nuke.thisNode())
+        frame = nuke.frame()
+        problems = []
+        for node in nodes:
+            reason, frames = lbs_node.find_stale(node, [frame])
+            if not reason:
+                continue
+            if node["accept_stale"].value():
+                text = lbs_node.show_staleness(node, reason, frames)
+                if node.fullName() not in _warned:
+                    _warned.add(node.fullName())
+                    print("WARNING: %s (accept stale result is on: rendering the old result)" % text, flush=True)
+                continue
+            # Name every stale frame of the result, not just this one.
+            reason, frames = lbs_node.find_stale(node)
+            problems.append(lbs_node.show_staleness(node, reason, frames or [frame]))
+    except Exception:
+        _warn("the stale-result check")
+        return
+    if problems:
+        for text in problems:
+            print("ERROR: %s; press Compute (or nuke -t nuke_plugin/batch.py), or turn on "
+                  "accept stale result" % text, flush=True)
+        raise RuntimeError("LBSMatte: stale result: " + "; ".join(problems))

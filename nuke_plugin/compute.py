@@ -51,6 +51,9 @@ class Job(object):
         self.missing = []
         self.commands = []
         self.env = None
+        self.input_hashes = {}
+        self.settings_hash = ""
+        self.core = {}
 
     @property
     def out_pattern(self):
@@ -137,10 +140,22 @@ def prepare(node, frames=None, reporter=None):
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
     job.frames = list(range(job.first, job.last + 1))
+    # What the result is made from, as Nuke sees it now (the stale check compares with it).
+    job.input_hashes = lbs_node.input_hashes(node, job.frames)
+    job.settings_hash = lbs_node.settings_hash(node)
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)
     _writable_dir(job.cache_dir)
+    weights = job.bundle.path if job.bundle is not None else job.settings.weights
+    job.env = interpreter.child_environment()  # without Nuke's Python and libraries
+    reporter.stage("asking the core for its fingerprint")
+    try:
+        job.core = runner.fingerprint(
+            runner.fingerprint_command(python, weights, job.settings.device, job.settings.colour), env=job.env)
+    except RuntimeError as exc:
+        raise NodeError("%s: the LBSMatte core cannot run: %s" % (node.name(), exc)) from exc
+    job.settings.fingerprint = job.core["fingerprint"]
     job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())
     try:
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
@@ -153,6 +168,7 @@ def prepare(node, frames=None, reporter=None):
         if not os.path.isdir(job.folder):
             os.makedirs(job.folder)
         cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
+            "core": job.core,
             "bundle_path": job.bundle.path if job.bundle is not None else None,
             "script": nuke.root()["name"].value(),
             "node": job.node_name,
@@ -169,8 +185,6 @@ def prepare(node, frames=None, reporter=None):
         lbs_node.hide_result(node)
     if job.missing:
         lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
-    weights = job.bundle.path if job.bundle is not None else job.settings.weights
-    job.env = interpreter.child_environment()  # without Nuke's Python and libraries
     for first, last in cache.contiguous_runs(job.missing):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,
@@ -232,6 +246,7 @@ def finish(node, job, result):
     present = len(job.frames) - len(result.missing)
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")

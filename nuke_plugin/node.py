@@ -11,6 +11,8 @@ saved with the script. A comp rendered on the farm after ``batch.py`` therefore 
 precomputed cache without running any Python.
 """
 
+import hashlib
+import json
 import os
 
 import nuke
@@ -24,6 +26,7 @@ KNOBS = (
     "premultiply", "rounds", "trimap_input", "edge_width", "show_trimap", "cache_dir", "frame_range",
     "first_frame", "last_frame", "status",
     "result_file", "result_first", "result_last", "result_ready", "result_key", "trimap_file",
+    "result_shown", "result_inputs", "result_stale", "accept_stale",
 )
 #: Knobs whose change makes the shown result stale (the Read is switched off until Compute).
 SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds",
@@ -144,8 +147,129 @@ def input_node(node, index):
     return upstream
 
 
+# -- staleness ----------------------------------------------------------------------------------
+#: Written into the internal Read's ``file`` when the result is stale: the Read cannot find it,
+#: so the viewer shows Nuke's red Read error with this text and a render of the node fails.
+STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
+#: Set while :func:`bake` renders its temporary Writes (the render check must not stop them).
+_baking = []  # type: list
+
+
+def settings_hash(node):
+    """Hash of the setting knobs' values as they stand (no file system, no subprocess)."""
+    values = dict((name, node[name].toScript()) for name in SETTING_KNOBS)
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def input_hashes(node, frames):
+    """``{frame: hash}`` of Nuke's op hashes of the plate and trimap inputs at each frame.
+
+    Moves the current frame (``nuke.frame``) to each frame and back. An input that is not
+    connected hashes as ``"-"``. Only op hashes: cheap, no pixel is computed.
+    """
+    plate, trimap = node.input(PLATE_INPUT), node.input(TRIMAP_INPUT)
+    now = nuke.frame()
+    hashes = {}
+    try:
+        for frame in frames:
+            if int(frame) != nuke.frame():
+                nuke.frame(int(frame))
+            parts = [",".join(str(h) for h in n.opHashes()) if n is not None else "-" for n in (plate, trimap)]
+            hashes[int(frame)] = hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
+    finally:
+        if nuke.frame() != now:
+            nuke.frame(now)
+    return hashes
+
+
+def record_inputs(node, hashes, settings):
+    """Store what the result is made from in ``result_inputs`` (saved with the script).
+
+    ``hashes`` is :func:`input_hashes` and ``settings`` :func:`settings_hash`, both taken when
+    Compute started (a knob turned while it ran makes the result stale, as it should)."""
+    record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes))}
+    node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
+
+
+def recorded_inputs(node):
+    """The ``result_inputs`` record as a dict (empty when none or unreadable)."""
+    try:
+        record = json.loads(node["result_inputs"].value() or "{}")
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def find_stale(node, frames=None):
+    """Why the result shown is stale, and for which frames: ``(reason, [frames])``.
+
+    ``("", [])`` when the node shows no result, or the result matches its inputs and settings.
+    ``frames`` limits the check (default: every frame of the result).
+    """
+    if not node["result_ready"].value():
+        return "", []
+    first, last = int(node["result_first"].value()), int(node["result_last"].value())
+    every = list(range(first, last + 1))  # these reasons hold for every frame, checked or not
+    record = recorded_inputs(node)
+    stored = record.get("frames")
+    if not isinstance(stored, dict) or not stored:
+        return "no record of the inputs it was made from (computed by an older LBSMatte)", every
+    if record.get("settings") != settings_hash(node):
+        return "settings changed since Compute", every
+    if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
+        return "an input is disconnected", every
+    wanted = [f for f in (every if frames is None else frames) if first <= f <= last]
+    if not wanted:
+        return "", []
+    current = input_hashes(node, wanted)
+    changed = [f for f in wanted if stored.get(str(f)) != current[f]]
+    return ("plate or trimap changed since Compute" if changed else ""), changed
+
+
+def frame_ranges(frames):
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    return ", ".join(("%d" % a) if a == b else ("%d-%d" % (a, b)) for a, b in cache.contiguous_runs(frames))
+
+
+def show_staleness(node, reason, frames):
+    """Make a stale result unmistakable (or the result current again when ``reason`` is empty).
+
+    Stale: the status line says so and, unless *accept stale result* is on, the internal Read
+    is pointed at :data:`STALE_MARK` so that the viewer shows Nuke's red error instead of the old
+    matte and a render through the node fails. Returns the status text when stale.
+    """
+    shown = node["result_file"].value()
+    if not reason:
+        if node["result_stale"].value():
+            node["result_stale"].setValue(False)
+            node["result_shown"].setValue(shown)
+            set_status(node, "inputs match the Compute again (key %s)" % node["result_key"].value())
+        return ""
+    text = "%s: %s at frame(s) %s" % (node.name(), reason, frame_ranges(frames))
+    accepted = bool(node["accept_stale"].value())
+    node["result_stale"].setValue(True)
+    node["result_shown"].setValue(shown if accepted else STALE_MARK % text)
+    set_status(node, ("STALE (accepted): %s" if accepted else "STALE: %s - press Compute") % text)
+    return text
+
+
+def check_current_frame(node):
+    """The viewer's check: the current frame only (no frame is moved)."""
+    reason, frames = find_stale(node, [nuke.frame()])
+    show_staleness(node, reason, frames)
+
+
 # -- baking ------------------------------------------------------------------------------------
 def bake(node, folder, first, last, trimap_channel="auto"):
+    """:func:`_bake`, marked as LBSMatte's own render (the stale-render check lets it through)."""
+    _baking.append(node)
+    try:
+        return _bake(node, folder, first, last, trimap_channel)
+    finally:
+        _baking.remove(node)
+
+
+def _bake(node, folder, first, last, trimap_channel="auto"):
     """Render plate and trimap to EXR sequences in ``folder`` with temporary Write nodes.
 
     The plate is written as RGB, the trimap as RGBA when it has an alpha channel (else RGB, so
@@ -211,9 +335,11 @@ def result_read(node):
 
 
 def show_result(node, folder, first, last, key):
-    """Point the internal Read at ``folder``'s sequence and reload it."""
+    """Point the internal Read at ``folder``'s sequence and reload it (the result is current)."""
     node["result_file"].setValue(cache.result_pattern(folder))
     node["trimap_file"].setValue(cache.trimap_pattern(folder))
+    node["result_shown"].setValue(cache.result_pattern(folder))
+    node["result_stale"].setValue(False)
     node["result_first"].setValue(int(first))
     node["result_last"].setValue(int(last))
     node["result_key"].setValue(key)
@@ -234,7 +360,10 @@ def forget_result(node):
     hide_result(node)
     node["result_file"].setValue("")
     node["trimap_file"].setValue("")
+    node["result_shown"].setValue("")
     node["result_key"].setValue("")
+    node["result_inputs"].setValue("")
+    node["result_stale"].setValue(False)
 
 
 def shown_key(node):
@@ -254,9 +383,20 @@ def set_status(node, text):
 
 
 # -- weights -----------------------------------------------------------------------------------
+def show_weights_value(node):
+    """The weights menu holds only the current value: no file system scan, no subprocess (for
+    script load and renders; the full list is filled when the panel opens)."""
+    current = weights_value(node)
+    menu = node["weights_list"]
+    menu.setValues([current])
+    menu.setValue(current)
+
+
 def refresh_weights_list(node):
     """Fill the weights menu with every bundle found, ``default`` first; select the current one.
 
+    Scans the bundle folders (and may ask the core's Python where ``core`` is): only when the
+    panel opens or the weights change, never at script load or render.
     A value that is not a bundle name (a folder, or a bundle missing here) is listed too, so
     the menu always shows what the node will use.
     """

@@ -13,12 +13,17 @@ none is ever half-written.
 """
 
 import collections
+import json
 import os
 import queue
 import re
 import subprocess
 import threading
 import time
+
+#: Core processes running now (so that closing the script or quitting Nuke can stop them).
+_live = set()  # type: set
+_live_lock = threading.Lock()
 
 PROGRESS_RE = re.compile(r"^LBSMATTE PROGRESS (-?\d+) (\d+)/(\d+)\s*$")
 ERROR_PREFIX = "ERROR:"
@@ -89,6 +94,40 @@ def matte_command(python, plate, trimap, out, first, last, weights, device="auto
     if write_trimap:
         command += ["--write-trimap", write_trimap]
     return command
+
+
+def fingerprint_command(python, weights, device="auto", colour="linear"):
+    """The ``core.cli fingerprint`` command line (see :func:`fingerprint`)."""
+    return [python, "-m", "core.cli", "fingerprint", "--weights", weights, "--device", device, "--colour", colour]
+
+
+def fingerprint(command, env=None, timeout=120):
+    """Run ``core.cli fingerprint`` and return its record (a dict with ``fingerprint``).
+
+    Raises
+    ------
+    RuntimeError
+        With the tool's ``ERROR:`` line (or its output) when it fails or prints no record.
+    """
+    kwargs = {"creationflags": 0x08000000} if os.name == "nt" else {}
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env=env, timeout=timeout, **kwargs)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError("cannot run %s: %s" % (" ".join(command[:4]), exc)) from exc
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    errors = [parsed[1] for parsed in map(parse_line, lines) if parsed[0] == "error"]
+    for line in reversed(lines):
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if done.returncode == 0 and isinstance(record, dict) and record.get("fingerprint"):
+                return record
+            break
+    raise RuntimeError("; ".join(errors) or "the core's fingerprint failed (exit status %s): %s"
+                       % (done.returncode, " ".join(lines[-5:]) or "no output"))
 
 
 def parse_line(line):
@@ -169,6 +208,25 @@ def run(command, env=None, on_line=None, is_cancelled=None, poll=0.1, cwd=None):
     except OSError as exc:
         result.errors.append("cannot start %s: %s" % (command[0], exc))
         return result
+    with _live_lock:
+        _live.add(process)
+    try:
+        return _follow(process, result, on_line, is_cancelled, poll)
+    finally:
+        with _live_lock:
+            _live.discard(process)
+
+
+def terminate_all(grace=2.0):
+    """Stop every core process still running (script closed, Nuke quitting); returns how many."""
+    with _live_lock:
+        processes = list(_live)
+    for process in processes:
+        _terminate(process, grace)
+    return len([p for p in processes if p.returncode is not None])
+
+
+def _follow(process, result, on_line, is_cancelled, poll):
     lines = queue.Queue()
     reader = threading.Thread(target=_pump, args=(process.stdout, lines))
     reader.daemon = True

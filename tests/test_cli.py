@@ -177,7 +177,7 @@ def test_bad_plate_values_are_reported_never_written(tmp_path: Path, small_bundl
     code = cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
                      "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress"])
     assert code == 0
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert "with NaN" in err and "+inf" in err and "negative" in err and "sanitised" in err
     img = read_image(tmp_path / "out.exr")
     assert np.isfinite(img.pixels).all() and img.pixels.min() >= 0.0
@@ -190,7 +190,7 @@ def test_trimap_without_unknown_gives_alpha_equal_trimap(tmp_path: Path, small_b
     code = cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
                      "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress"])
     assert code == 0
-    assert "no unknown pixels" in capsys.readouterr().err
+    assert "no unknown pixels" in capsys.readouterr().out
     np.testing.assert_array_equal(read_image(tmp_path / "out.exr").channel("A"), t)
 
 
@@ -238,7 +238,7 @@ def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) 
 @pytest.mark.parametrize("value", ["-1", "two", "1.5"])
 def test_bad_rounds_is_a_usage_error(value: str, capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", "o.exr", "--rounds", value]) == 2
-    assert f"--rounds takes a whole number >= 0 (0: the networks alone), not '{value}'" in capsys.readouterr().err
+    assert f"--rounds takes a whole number >= 0 (0: the networks alone), not '{value}'" in capsys.readouterr().out
 
 
 def test_rounds_reach_the_pipeline(shot: Path, small_bundle, untrained_ok, capsys) -> None:
@@ -253,7 +253,8 @@ def test_rounds_reach_the_pipeline(shot: Path, small_bundle, untrained_ok, capsy
 
 def test_argparse_errors_and_help(capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr"]) == 2
-    assert "required" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert out.out.startswith("ERROR: ") and "required: --trimap, --out" in out.out and out.err == ""
     assert cli.main(["matte", "--plate", "p", "--trimap", "t", "--out", "o.exr", "--device", "tpu"]) == 2
     assert cli.main([]) == 2
     assert cli.main(["--help"]) == 0

@@ -25,26 +25,29 @@ def _reopen(nuke, path):
     return nuke.toNode("LBSMatte1")
 
 
-def test_precompute_saves_the_script_and_reruns_hit_the_cache(fake_nuke, lbs_env, shot, capsys):
-    assert batch.main([shot, "--node", "LBSMatte1", "--frames", "1001-1003"]) == batch.EXIT_OK
+def test_precompute_writes_a_copy_never_the_script_and_reruns_hit_the_cache(fake_nuke, lbs_env, shot, capsys):
+    artist = open(shot, "rb").read()
+    stamp = os.stat(shot).st_mtime_ns
+    comp = shot.replace("shot.nk", "shot.lbsmatte.nk")
+    assert batch.main([shot, "--node", "LBSMatte1", "--frames", "1001-1003", "--save-as", comp]) == batch.EXIT_OK
     out = capsys.readouterr().out.splitlines()
     assert [line for line in out if line.startswith("LBSMATTE PROGRESS")] == [
         "LBSMATTE PROGRESS 1001 1/3", "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
     assert any(line.startswith("LBSMATTE RESULT ") and line.endswith("/lbsmatte.####.exr") for line in out)
-    assert f"LBSMATTE SAVED {shot}" in out
+    assert f"LBSMATTE SAVED {comp}" in out
     assert not [line for line in out if line.startswith("ERROR")]
+    assert open(shot, "rb").read() == artist and os.stat(shot).st_mtime_ns == stamp  # never saved
 
-    node = _reopen(fake_nuke, shot)  # what the comp render (nuke -X) will load
+    node = _reopen(fake_nuke, comp)  # what the comp render (nuke -X) will load
     read = node.node("Result")
     assert read["disable"].value() is False
     assert (read.firstFrame(), read.lastFrame()) == (1001, 1003)
     assert os.path.isfile(read["file"].evaluate().replace("####", "1002"))
     assert "fg.red" in node.channels()
 
-    stamp = os.stat(shot).st_mtime_ns
     fake_nuke._reset()
     fake_nuke._startup()
-    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_OK  # the node's own range
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_OK  # the node's own range, no copy
     out = capsys.readouterr().out
     assert out.count("LBSMATTE PROGRESS") == 3 and "LBSMATTE CACHE 3 of 3" in out
     assert "SAVED" not in out and os.stat(shot).st_mtime_ns == stamp
@@ -58,6 +61,7 @@ def test_precompute_saves_the_script_and_reruns_hit_the_cache(fake_nuke, lbs_env
     (["SHOT", "--node", "LBSMatte1", "--frames", "1003-1001"], "empty"),
     (["SHOT", "--node", "Nope"], "no LBSMatte node named 'Nope' (found: LBSMatte1)"),
     (["SHOT", "--node", "Plate"], "no LBSMatte node named 'Plate'"),
+    (["SHOT", "--node", "LBSMatte1", "--save-as", "SHOT"], "is the script itself: the artist's script is never saved"),
 ])
 def test_usage_errors_exit_2(fake_nuke, lbs_env, shot, capsys, args, message):
     args = [shot if a == "SHOT" else a for a in args]
@@ -78,12 +82,13 @@ def test_failed_frames_exit_1_and_say_which(fake_nuke, lbs_env, shot, capsys, mo
     assert open(shot).read() == before
 
 
-def test_a_script_saved_meanwhile_is_not_overwritten(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+def test_a_script_saved_meanwhile_gives_no_copy(fake_nuke, lbs_env, shot, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_CLI_TOUCH", shot)
-    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_NOT_SAVED
+    comp = shot + ".comp.nk"
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", comp]) == batch.EXIT_NOT_SAVED
     out = capsys.readouterr().out
-    assert "was saved by someone else while this job ran: not saved" in out
-    assert open(shot).read().endswith("# saved by someone else\n")
+    assert f"was saved by someone else while this job ran: {comp} not written" in out
+    assert open(shot).read().endswith("# saved by someone else\n") and not os.path.exists(comp)
 
 
 def test_a_bad_setting_fails_cleanly(fake_nuke, lbs_env, sequences, tmp_path, capsys):

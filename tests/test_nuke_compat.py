@@ -120,6 +120,14 @@ def addOnCreate(call, args=(), kwargs=None, nodeClass="*"):
     calls.append(("addOnCreate", nodeClass))
 def addKnobChanged(call, args=(), kwargs=None, nodeClass="*", node=None):
     calls.append(("addKnobChanged", nodeClass))
+def addUpdateUI(call, args=(), kwargs=None, nodeClass="*"):
+    calls.append(("addUpdateUI", nodeClass))
+def addBeforeRender(call, args=(), kwargs=None, nodeClass="Write"):
+    calls.append(("addBeforeRender", nodeClass))
+def addBeforeFrameRender(call, args=(), kwargs=None, nodeClass="Write"):
+    calls.append(("addBeforeFrameRender", nodeClass))
+def addOnScriptClose(call, args=(), kwargs=None, nodeClass="Root"):
+    calls.append(("addOnScriptClose", nodeClass))
 class Layer(object):
     def __init__(self, name, channels):
         calls.append(("Layer", name, tuple(channels)))
@@ -172,6 +180,7 @@ print("RESULT " + json.dumps({
     assert result["version"] == [3, 7]
     assert ["pluginAddPath", os.path.join(REPO, "gizmos")] in result["calls"]
     assert ["addOnCreate", "LBSMatte"] in result["calls"] and ["addKnobChanged", "LBSMatte"] in result["calls"]
+    assert ["addUpdateUI", "LBSMatte"] in result["calls"] and ["addBeforeFrameRender", "*"] in result["calls"]
     assert result["key"] == cache.Settings(weights="show", bundle_sha256="ab" * 32, colour="srgb").key()
     assert result["exr"] == exr.content_sha256(exr_path)
     assert result["frames"] == [7] and result["ok"] and result["args"] == [1001, 1100]

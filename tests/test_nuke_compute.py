@@ -57,13 +57,14 @@ def test_compute_three_frames_then_cache_hit(fake_nuke, lbs_env, sequences, caps
     assert node.node("Result")._reloads == reloads + 1
 
 
-def test_a_setting_changes_the_key_and_hides_the_stale_result(fake_nuke, lbs_env, sequences):
+def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
     node.showControlPanel()
     node["premultiply"].setValue(False)  # the user unticks premultiply
-    assert node.node("Result")["disable"].value() is True
-    assert "premultiply changed" in node["status"].value()
+    with pytest.raises(RuntimeError, match="STALE - LBSMatte1: settings changed since Compute at frame"):
+        node._image(1001)  # the viewer shows Nuke's red Read error, not the old matte
+    assert node["status"].value().startswith("STALE: LBSMatte1: settings changed since Compute")
     second = compute.compute(node)
     assert second.ok and second.job.key != first.job.key
     assert "--unpremultiply" in cli_calls(lbs_env)[-1]

@@ -151,7 +151,7 @@ def test_read_follows_expressions_of_its_group(fake_nuke, sequences):
     read = node.node("Result")
     assert read["disable"].value() is True and read["disable"].hasExpression()
     assert node.channels() == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
-    node["result_file"].setValue(sequences["trimap"])
+    node["result_shown"].setValue(sequences["trimap"])
     node["result_first"].setValue(1001)
     node["result_last"].setValue(1003)
     node["result_ready"].setValue(True)
@@ -235,3 +235,56 @@ def test_write_refuses_what_the_fake_cannot_do(fake_nuke, tmp_path):
         fake_nuke.execute(write, 1, 1)
     with pytest.raises(RuntimeError, match="cannot be executed"):
         fake_nuke.execute(read, 1, 1)
+
+
+def test_op_hashes_follow_knobs_inputs_and_frame_not_name_or_position(fake_nuke, sequences):
+    read = fake_nuke.nodes.Read()
+    read["file"].setValue(sequences["plate"])
+    read["first"].setValue(1001)
+    read["last"].setValue(1003)
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    fake_nuke.frame(1001)
+    first = grade.opHashes()
+    assert isinstance(first, list) and len(first) == 1 and isinstance(first[0], int)
+    grade.setName("Renamed")
+    grade["xpos"].setValue(500)
+    assert grade.opHashes() == first
+    fake_nuke.frame(1002)
+    assert grade.opHashes() != first  # another frame reads another file
+    fake_nuke.frame(1001)
+    grade["white"].setValue(1.5)
+    assert grade.opHashes() != first
+    grade["white"].setValue(1.0)
+    assert grade.opHashes() == first
+    other = fake_nuke.nodes.Read()
+    other["file"].setValue(sequences["trimap"])
+    grade.setInput(0, other)
+    assert grade.opHashes() != first
+    with pytest.raises(AttributeError):
+        fake_nuke.opHash  # noqa: B018 (strict: no such function in Nuke)
+
+
+def test_write_metadata_follows_its_knob_like_nuke(fake_nuke, sequences, tmp_path):
+    import OpenImageIO as oiio
+
+    read = fake_nuke.nodes.Read()
+    read["file"].setValue(sequences["plate"])
+    read["first"].setValue(1001)
+    read["last"].setValue(1001)
+    found = {}
+    for choice in ("no metadata", "default metadata", "all metadata except input/*", "all metadata"):
+        write = fake_nuke.nodes.Write()
+        write.setInput(0, read)
+        write["file"].setValue(str(tmp_path / (choice.replace(" ", "_").replace("/*", "") + ".####.exr")))
+        write["file_type"].setValue("exr")
+        write["channels"].setValue("rgb")
+        write["metadata"].setValue(choice)
+        fake_nuke.execute(write, 1001, 1001)
+        image = oiio.ImageInput.open(write["file"].value().replace("####", "1001"))
+        found[choice] = set(a.name for a in image.spec().extra_attribs)
+        image.close()
+    assert "nuke/node_hash" not in found["no metadata"]
+    assert {"nuke/node_hash", "nuke/version", "DateTime"} <= found["default metadata"]
+    assert not [n for n in found["all metadata except input/*"] if n.startswith("input/")]
+    assert {"input/filename", "input/mtime", "input/filesize"} <= found["all metadata"]

@@ -52,10 +52,12 @@ def test_menu_only_in_the_gui(fake_nuke, monkeypatch):
 
 def test_weights_menu_lists_bundles_default_first_and_refreshes_on_show_panel(fake_nuke, lbs_env):
     node = fake_nuke.createNode("LBSMatte", inpanel=False)
-    assert node["weights_list"].values() == ["default", "testbundle"]
+    assert node["weights_list"].values() == ["default"]  # no scan when a node is made or a script loads
     assert node["weights_list"].value() == "default"
-    write_test_bundle(os.path.join(lbs_env["bundles"], "late"), name="late_bundle")
+    node.showControlPanel()
     assert node["weights_list"].values() == ["default", "testbundle"]
+    write_test_bundle(os.path.join(lbs_env["bundles"], "late"), name="late_bundle")
+    node.hideControlPanel()
     node.showControlPanel()
     assert node["weights_list"].values() == ["default", "late_bundle", "testbundle"]
     node["weights"].setValue("/some/folder/bundle")  # a folder is listed too
@@ -63,24 +65,28 @@ def test_weights_menu_lists_bundles_default_first_and_refreshes_on_show_panel(fa
     assert node["weights_list"].value() == "/some/folder/bundle"
 
 
-def test_picking_from_the_menu_sets_weights_and_hides_the_stale_result(fake_nuke, lbs_env, sequences):
+def test_picking_from_the_menu_sets_weights_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     write_test_bundle(os.path.join(lbs_env["bundles"], "other"), name="other")
     node = make_graph(fake_nuke, sequences)
     assert compute.compute(node).ok
     node.showControlPanel()
     node["weights_list"].setValue("other")
     assert node["weights"].value() == "other"
-    assert node.node("Result")["disable"].value() is True
-    assert node["status"].value() == "weights changed: press Compute"
+    assert node["result_stale"].value() is True
+    assert node.node("Result")["file"].evaluate().startswith("STALE - LBSMatte1: settings changed since Compute")
+    assert node["status"].value().startswith("STALE: LBSMatte1: settings changed since Compute at frame(s) 1001-1003")
 
 
-def test_reconnecting_an_input_hides_the_result(fake_nuke, lbs_env, sequences):
+def test_reconnecting_an_input_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     assert compute.compute(node).ok
     node.showControlPanel()
+    fake_nuke.frame(1002)
     node.setInput(1, node.input(0))
-    assert node.node("Result")["disable"].value() is True
-    assert node["status"].value() == "an input changed: press Compute"
+    assert node["status"].value() == ("STALE: LBSMatte1: plate or trimap changed since Compute at frame(s) 1002"
+                                      " - press Compute")
+    with pytest.raises(RuntimeError, match="STALE - LBSMatte1"):
+        node._image(1002)
 
 
 def test_frame_knobs_follow_the_range_mode(fake_nuke):
@@ -98,6 +104,7 @@ def test_a_failing_callback_only_warns(fake_nuke, monkeypatch, capsys):
         raise OSError("disk on fire")
 
     monkeypatch.setattr(lbs_node, "refresh_weights_list", broken)
+    monkeypatch.setattr(lbs_node, "show_weights_value", broken)
     node = fake_nuke.createNode("LBSMatte", inpanel=False)
     node.showControlPanel()
     err = capsys.readouterr().err

@@ -16,10 +16,12 @@ Test knobs (environment): ``FAKE_CLI_LOG`` (append each call's arguments as a JS
 ``FAKE_CLI_FAIL_FRAMES`` (comma-separated frames that fail), ``FAKE_CLI_SLEEP`` (seconds per
 frame), ``FAKE_CLI_CRASH`` (exit 3 at once with a traceback-like message, no ERROR: line),
 ``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile),
-``FAKE_CLI_PIDFILE`` (write the process id there).
+``FAKE_CLI_PIDFILE`` (write the process id there); for ``fingerprint``: ``FAKE_CLI_CORE`` (the
+core's source hash), ``FAKE_CLI_DEVICE`` (what ``auto`` resolves to), ``FAKE_CLI_FINGERPRINT_FAIL``.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -57,6 +59,19 @@ def write_exr(path, pixels, channels):
     writer.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
     writer.close()
     os.replace(tmp, path)
+def print_fingerprint(args):
+    """``fingerprint``: one JSON line as core.cli prints it; ``FAKE_CLI_CORE`` stands for the core's
+    source hash (a test changes it to play a new core), ``FAKE_CLI_DEVICE`` for what auto resolves to."""
+    if os.environ.get("FAKE_CLI_FINGERPRINT_FAIL"):
+        print("ERROR: weights bundle 'x': alpha.safetensors: tensor stem.0.weight not finite")
+        return 1
+    device = args.device if args.device != "auto" else os.environ.get("FAKE_CLI_DEVICE", "cpu")
+    record = {"core_version": "0.1.0", "core_sha256": os.environ.get("FAKE_CLI_CORE", "core-1"),
+              "bundle_sha256": args.weights, "device": device, "precision": "fp16" if device == "cuda" else "fp32",
+              "ocio": None}
+    record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    print(json.dumps(record, sort_keys=True), flush=True)
+    return 0
 
 
 def main(argv):
@@ -78,7 +93,13 @@ def main(argv):
     matte.add_argument("--rounds", type=int, required=True)
     matte.add_argument("--edge", type=int, default=None)
     matte.add_argument("--write-trimap", default=None)
+    fingerprint = sub.add_parser("fingerprint")
+    fingerprint.add_argument("--weights", required=True)
+    fingerprint.add_argument("--device", choices=["auto", "cpu", "cuda"], required=True)
+    fingerprint.add_argument("--colour", required=True)
     args = parser.parse_args(argv[2:])
+    if args.command == "fingerprint":
+        return print_fingerprint(args)
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as handle:
             handle.write(json.dumps(argv) + "\n")

@@ -22,8 +22,24 @@ matters to them:
 - start-up as Nuke does it: ``init.py`` of each ``NUKE_PATH`` folder (and of folders added
   with ``pluginAddPath``), ``menu.py`` too when ``GUI``.
 
+- ``opHashes()`` as in Nuke: a hash of the node's knobs (not name or position) and of its inputs'
+  hashes at the current frame (``nuke.frame()``); a ``Read``'s includes the file of that frame
+  and its reload count, so a new plate version, a changed knob upstream or a reconnection
+  changes it; stable across sessions (a saved script compares with a later one);
+- images keep Nuke's windows and metadata: a ``Read`` gives the file's display window (format),
+  data window (bounding box, overscan included) and metadata (the file's attributes as
+  ``exr/<name>``, plus ``input/filename``, ``input/mtime``, ``input/ctime``, ``input/filesize``,
+  ``input/frame``); a ``Write`` writes both windows and, per its ``metadata`` knob, Nuke's
+  ``nuke/node_hash`` and ``nuke/version`` plus a ``capDate`` time stamp (default metadata), the
+  input's ``exr/*`` (prefix removed, as Nuke writes them) and ``input/*`` (all metadata);
+- render callbacks: ``execute`` runs ``beforeRender`` once and ``beforeFrameRender`` before each
+  frame with ``nuke.frame()`` set to it (an exception stops the render with a ``RuntimeError``);
+  ``updateUI`` runs when the test plays Nuke's idle loop (``_update_ui``); ``scriptClose`` runs
+  ``onScriptClose`` and empties the script.
+
 Test hooks are private (leading underscore): ``_reset``, ``_startup``, ``_messages``,
-``_executions``, ``_progress_tasks``, ``_cancel_hook``, ``_main_queue``, ``_run_main_queue``.
+``_executions``, ``_progress_tasks``, ``_cancel_hook``, ``_main_queue``, ``_run_main_queue``,
+``_update_ui``.
 """
 
 import os
@@ -45,15 +61,17 @@ NUKE_VERSION_STRING = "15.1v1"
 
 # -- private state --------------------------------------------------------------------------
 _lock = threading.RLock()
+_CALLBACK_KINDS = ("onCreate", "knobChanged", "updateUI", "beforeRender", "beforeFrameRender", "onScriptClose")
 
 
 def _reset():
     """Forget everything: a new, empty Nuke session (not started up)."""
     global _root, _context, _callbacks, _plugin_path, _inits_run, _messages, _executions
-    global _progress_tasks, _cancel_hook, _main_queue, _layers, _menus, _this, _in_knob_changed
+    global _progress_tasks, _cancel_hook, _main_queue, _layers, _menus, _this, _in_knob_changed, _frame
     _root = Root()
     _context = [_root]
-    _callbacks = {"onCreate": [], "knobChanged": []}
+    _frame = 1
+    _callbacks = dict((kind, []) for kind in _CALLBACK_KINDS)
     _plugin_path = []
     _inits_run = set()
     _messages = []
@@ -548,9 +566,30 @@ def _frame_file(pattern, frame):
 
 
 class _Image(object):
-    def __init__(self, pixels, channels):
+    """Pixels of the data window (bounding box) ``bbox`` = (x, y, w, h) inside the display window
+    (format) ``format`` = (x, y, w, h), OpenEXR/OIIO coordinates; ``metadata`` as Nuke names it."""
+
+    def __init__(self, pixels, channels, bbox=None, format=None, metadata=None):
         self.pixels = pixels
         self.channels = list(channels)
+        h, w = pixels.shape[:2]
+        self.bbox = tuple(bbox) if bbox is not None else (0, 0, w, h)
+        self.format = tuple(format) if format is not None else self.bbox
+        self.metadata = dict(metadata or {})
+
+    def like(self, pixels):
+        return _Image(pixels, self.channels, self.bbox, self.format, self.metadata)
+
+
+def _stable_hash(text):
+    """A 63-bit int that is the same in every session (Python's hash() of a str is not)."""
+    import hashlib
+
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:15], 16)
+
+
+#: Knobs that do not change an op's hash (as in Nuke: name, position, selection, looks).
+_UNHASHED = ("name", "xpos", "ypos", "selected", "label", "tile_color", "help")
 
 
 def _read_image(path, who):
@@ -563,7 +602,17 @@ def _read_image(path, who):
         if pixels is None:
             raise RuntimeError("%s: cannot read %s: %s" % (who, path, image.geterror()))
         pixels = _np.asarray(pixels, dtype=_np.float32).reshape(spec.height, spec.width, spec.nchannels)
-        return _Image(pixels, [_nuke_channel(c) for c in spec.channelnames])
+        metadata = {}
+        for attribute in spec.extra_attribs:
+            if attribute.name not in ("oiio:ColorSpace", "oiio:subimages", "compression"):
+                metadata["exr/" + attribute.name] = attribute.value
+        info = os.stat(path)
+        metadata.update({"input/filename": path, "input/mtime": info.st_mtime, "input/ctime": info.st_ctime,
+                         "input/filesize": info.st_size, "input/width": spec.full_width,
+                         "input/height": spec.full_height})
+        return _Image(pixels, [_nuke_channel(c) for c in spec.channelnames],
+                      bbox=(spec.x, spec.y, spec.width, spec.height),
+                      format=(spec.full_x, spec.full_y, spec.full_width, spec.full_height), metadata=metadata)
     finally:
         image.close()
 
@@ -690,6 +739,24 @@ class Node(object):
         except RuntimeError:
             return []
 
+    def opHashes(self):
+        """One hash per op; here one op per node, at the current frame (``nuke.frame()``)."""
+        return [self._op_hash(_frame)]
+
+    def _op_hash(self, frame):
+        parts = [self._class]
+        for name in sorted(self._knobs):
+            knob = self._knobs[name]
+            if name in _UNHASHED or (isinstance(knob, Script_Knob) and not isinstance(knob, PyScript_Knob)):
+                continue
+            parts.append("%s=%s" % (name, knob.toScript()))
+        parts += ["%d:%s" % (i, n._op_hash(frame) if n is not None else "-") for i, n in enumerate(self._inputs)]
+        parts += self._own_hash_parts(frame)
+        return _stable_hash("|".join(parts))
+
+    def _own_hash_parts(self, frame):
+        return []
+
     def firstFrame(self):
         upstream = self.input(0)
         return upstream.firstFrame() if upstream is not None else int(_root["first_frame"].value())
@@ -727,6 +794,14 @@ class _Read(Node):
     def lastFrame(self):
         return self["last"].value()
 
+    def _own_hash_parts(self, frame):
+        first, last = self.firstFrame(), self.lastFrame()
+        try:
+            pattern = self["file"].evaluate()
+        except RuntimeError as exc:
+            pattern = "error:%s" % exc
+        return ["file@%d=%s" % (frame, _frame_file(pattern, min(max(frame, first), last))), "reload=%d" % self._reloads]
+
     def _image(self, frame):
         if self["disable"].value():
             return _Image(_np.zeros((1, 1, 4), _np.float32), _RGBA)
@@ -735,7 +810,7 @@ class _Read(Node):
             mode = self["before" if frame < first else "after"].value()
             if mode == "black":
                 image = self._image(first)
-                return _Image(_np.zeros_like(image.pixels), image.channels)
+                return image.like(_np.zeros_like(image.pixels))
             if mode != "hold":
                 raise _FakeLimit("fake nuke: Read before/after %s" % mode)
             frame = first if frame < first else last
@@ -793,6 +868,7 @@ class _Write(Node):
             else:
                 planes.append(_np.zeros((h, w), _np.float32))
         pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
+        upstream_hash = self.input(0)._op_hash(frame) if self.input(0) is not None else 0
         path = _frame_file(self["file"].evaluate(), frame)
         folder = os.path.dirname(path)
         if folder and not os.path.isdir(folder):
@@ -802,6 +878,9 @@ class _Write(Node):
         fmt = _oiio.HALF if self["datatype"].value() == "16 bit half" else _oiio.FLOAT
         spec = _oiio.ImageSpec(w, h, len(wanted), fmt)
         spec.channelnames = tuple(_exr_channel(c) for c in wanted)
+        spec.x, spec.y = image.bbox[0], image.bbox[1]
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = image.format
+        self._write_metadata(spec, image, upstream_hash)
         spec.attribute("compression", "zip")
         out = _oiio.ImageOutput.create(path)
         if out is None or not out.open(path, spec):
@@ -812,6 +891,53 @@ class _Write(Node):
         finally:
             out.close()
         _executions.append((self.name(), frame, path))
+
+    def _write_metadata(self, spec, image, upstream_hash):
+        """What Nuke's EXR writer puts in the header for each ``metadata`` choice."""
+        import time as _time
+
+        choice = self["metadata"].value()
+        if choice == "no metadata":
+            return
+        spec.attribute("nuke/node_hash", "%x" % upstream_hash)
+        spec.attribute("nuke/version", NUKE_VERSION_STRING)
+        # EXR's capDate (OIIO calls it DateTime; without it OIIO stamps the current time anyway)
+        spec.attribute("DateTime", _time.strftime("%Y:%m:%d %H:%M:%S"))
+        if choice == "default metadata":
+            return
+        for key, value in sorted(image.metadata.items()):
+            if key.startswith("input/"):
+                if choice != "all metadata":
+                    continue
+                name = key
+            elif key.startswith("exr/"):
+                name = key[len("exr/"):]
+            else:
+                if choice == "default metadata and exr/*":
+                    continue
+                name = key
+            if name in ("nuke/node_hash", "nuke/version", "DateTime", "capDate"):
+                continue
+            if isinstance(value, float):
+                spec.attribute(name, _oiio.TypeDesc("float"), value)
+            elif isinstance(value, (int, str)):
+                spec.attribute(name, value)
+
+
+class _Grade(Node):
+    """``white`` multiplies R, G and B (enough of Nuke's Grade for an upstream change)."""
+
+    def __init__(self):
+        Node.__init__(self, "Grade")
+        self.addKnob(Double_Knob("white", value=1.0))
+
+    def _image(self, frame):
+        image = Node._image(self, frame)
+        pixels = image.pixels.copy()
+        for i, channel in enumerate(image.channels):
+            if channel in ("rgba.red", "rgba.green", "rgba.blue"):
+                pixels[:, :, i] *= self["white"].value()
+        return image.like(pixels)
 
 
 class _Input(Node):
@@ -831,6 +957,12 @@ class _Input(Node):
 
     def _image(self, frame):
         return self._outer()._image(frame)
+
+    def _own_hash_parts(self, frame):
+        try:
+            return ["outer=%s" % self._outer()._op_hash(frame)]
+        except RuntimeError:
+            return ["outer=-"]
 
     def firstFrame(self):
         return self._outer().firstFrame()
@@ -871,7 +1003,7 @@ class _Switch(Node):
         return self._chosen().lastFrame()
 
 
-_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch,
+_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
@@ -937,6 +1069,12 @@ class Group(Node):
 
     def _image(self, frame):
         return self._output()._image(frame)
+
+    def _own_hash_parts(self, frame):
+        try:
+            return ["output=%s" % self._output()._op_hash(frame)]
+        except RuntimeError:
+            return ["output=-"]
 
     def firstFrame(self):
         return self._output().firstFrame()
@@ -1152,6 +1290,40 @@ def addKnobChanged(call, args=(), kwargs=None, nodeClass="*", node=None):
     _callbacks["knobChanged"].append((call, tuple(args), dict(kwargs or {}), nodeClass, node))
 
 
+def addUpdateUI(call, args=(), kwargs=None, nodeClass="*"):
+    _callbacks["updateUI"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addBeforeRender(call, args=(), kwargs=None, nodeClass="Write"):
+    _callbacks["beforeRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addBeforeFrameRender(call, args=(), kwargs=None, nodeClass="Write"):
+    _callbacks["beforeFrameRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addOnScriptClose(call, args=(), kwargs=None, nodeClass="Root"):
+    _callbacks["onScriptClose"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def _update_ui():
+    """Play Nuke's idle loop once: ``updateUI`` callbacks for every node, groups included."""
+    def walk(group):
+        for node in group.nodes():
+            _fire("updateUI", node)
+            if isinstance(node, Group) and not isinstance(node, Gizmo):
+                walk(node)
+    walk(_root)
+
+
+def frame(f=None):
+    """The current frame; ``frame(f)`` moves to ``f`` (and returns it)."""
+    global _frame
+    if f is not None:
+        _frame = int(f)
+    return _frame
+
+
 def thisNode():
     return _this[-1][0] if _this else _root
 
@@ -1237,8 +1409,23 @@ def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
         raise RuntimeError("%s is disabled" % node.name())
     if node._group is None:
         raise RuntimeError("node was deleted")
-    for frame in range(int(start), int(end) + 1, int(incr)):
-        node._write_frame(frame)
+    global _frame
+    _render_callback("beforeRender", node)
+    now = _frame
+    try:
+        for number in range(int(start), int(end) + 1, int(incr)):
+            _frame = number
+            _render_callback("beforeFrameRender", node)
+            node._write_frame(number)
+    finally:
+        _frame = now
+
+
+def _render_callback(kind, node):
+    try:
+        _fire(kind, node)
+    except Exception as exc:  # as in Nuke: a callback that raises stops the render
+        raise RuntimeError("%s: %s" % (kind, exc)) from exc
 
 
 # -- UI-ish ---------------------------------------------------------------------------------------------
@@ -1371,6 +1558,14 @@ def scriptOpen(filename=None):
         raise RuntimeError("%s: %s" % (filename, exc)) from exc
     _root["name"]._value = os.path.abspath(filename)
     _load_ops(ops, _root)
+
+
+def scriptClose(*args, **kwargs):
+    """Close the script: ``onScriptClose`` callbacks, then an empty root (callbacks stay)."""
+    global _root, _context
+    _fire("onScriptClose", _root)
+    _root = Root()
+    _context = [_root]
 
 
 def scriptSave(filename=None):

@@ -8,8 +8,9 @@ in CI, where Nuke cannot be installed. Run it on a workstation with a Nuke licen
 What it settles that the fake cannot: that Nuke parses the gizmo as written (knob types, the
 expressions and TCL driving the internal Read), that an EXR's ``fg.R`` reads as ``fg.red``, that
 baking the same inputs twice hashes the same (no time stamp slips into the key), and the farm
-path: ``batch.py`` end to end with the real core, exit status through ``sys.exit``, and a comp
-render (``nuke -X``) reading the cache after the script was saved.
+path: ``batch.py`` end to end with the real core, exit status through ``sys.exit``, a comp
+render (``nuke -X``) reading the cache from the ``--save-as`` copy, and the same render failing
+with an ``ERROR:`` line once an input changed after Compute (op hashes per ``nuke.frame()``).
 """
 
 import json
@@ -100,6 +101,7 @@ def test_the_read_follows_the_hidden_knobs_and_names_layers_as_expected(tmp_path
         import json, sys, nuke
         n = nuke.createNode("LBSMatte", inpanel=False)
         n["result_file"].setValue(sys.argv[1])
+        n["result_shown"].setValue(sys.argv[1])
         n["result_first"].setValue(1001)
         n["result_last"].setValue(1002)
         n["result_ready"].setValue(True)
@@ -142,10 +144,13 @@ def test_batch_end_to_end_then_a_comp_render_reads_the_cache(tmp_path, shot, sma
     script = write_shot(str(tmp_path / "shot.nk"), shot, weights=str(small_bundle.path), first=1001, last=1002)
     env = {"LBSMATTE_PYTHON": sys.executable, "LBSMATTE_ALLOW_UNTRAINED": "1",
            "LBSMATTE_CACHE": str(tmp_path / "cache")}
+    copy = str(tmp_path / "shot.lbsmatte.nk")
+    artist = open(script).read()
     done = run_nuke([os.path.join(REPO, "nuke_plugin", "batch.py"), script, "--node", "LBSMatte1",
-                     "--frames", "1001-1002"], tmp_path, env)
+                     "--frames", "1001-1002", "--save-as", copy], tmp_path, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "LBSMATTE PROGRESS 1002 2/2" in done.stdout and "LBSMATTE SAVED" in done.stdout
+    assert "LBSMATTE PROGRESS 1002 2/2" in done.stdout and "LBSMATTE SAVED " + copy in done.stdout
+    assert open(script).read() == artist  # the artist's script is never saved
     missing = run_nuke([os.path.join(REPO, "nuke_plugin", "batch.py"), script, "--node", "Nope"], tmp_path, env)
     assert missing.returncode == 2 and "ERROR: " in missing.stdout  # sys.exit reaches the shell
 
@@ -156,13 +161,39 @@ def test_batch_end_to_end_then_a_comp_render_reads_the_cache(tmp_path, shot, sma
         w.setInput(0, nuke.toNode("LBSMatte1"))
         nuke.scriptSaveAs(sys.argv[3])
         print("RESULT " + json.dumps({}))
-    """, tmp_path, args=[script, str(tmp_path / "comp.####.exr"), str(tmp_path / "comp.nk")])
+    """, tmp_path, args=[copy, str(tmp_path / "comp.####.exr"), str(tmp_path / "comp.nk")])
     render = subprocess.run([NUKE, "-X", "WriteComp", "-F", "1001-1002", str(tmp_path / "comp.nk")],
-                            env=dict(os.environ, NUKE_PATH=os.path.join(REPO, "gizmos")),  # no Python needed
-                            capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+                            env=dict(os.environ, NUKE_PATH=REPO), capture_output=True, text=True, timeout=600,
+                            cwd=str(tmp_path))
     assert render.returncode == 0, render.stdout + render.stderr
     pixels, names = read_exr(str(tmp_path / "comp.1002.exr"))
     assert {"R", "G", "B", "A"} <= set(names) and any(n.startswith("fg.") for n in names)
+
+    # Someone points the trimap Read at the plate after Compute: the farm render must fail.
+    stale = tmp_path / "stale.nk"
+    stale.write_text(open(str(tmp_path / "comp.nk")).read().replace(shot["trimap"], shot["plate"]))
+    render = subprocess.run([NUKE, "-X", "WriteComp", "-F", "1001-1002", str(stale)],
+                            env=dict(os.environ, NUKE_PATH=REPO), capture_output=True, text=True, timeout=600,
+                            cwd=str(tmp_path))
+    assert render.returncode != 0, render.stdout + render.stderr
+    assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001-1002" in render.stdout
+
+
+def test_op_hashes_follow_the_current_frame(tmp_path, shot):
+    """What the stale check relies on: ``opHashes()`` of a Read sequence differs between frames
+    after ``nuke.frame(f)``, and is the same in another session."""
+    code = """
+        import json, sys, nuke
+        plate = nuke.nodes.Read(file=sys.argv[1], first=1001, last=1002)
+        hashes = []
+        for f in (1001, 1002, 1001):
+            nuke.frame(f)
+            hashes.append(plate.opHashes())
+        print("RESULT " + json.dumps(hashes))
+    """
+    first = run_python_in_nuke(code, tmp_path, args=[shot["plate"]])
+    assert first[0] == first[2] and first[0] != first[1]
+    assert run_python_in_nuke(code, tmp_path, args=[shot["plate"]]) == first
 
 
 def test_a_broken_install_does_not_stop_nuke(tmp_path):

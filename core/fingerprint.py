@@ -1,0 +1,119 @@
+"""What a result was made with, as one hash: the ``fingerprint`` in every cache key (SPEC §10).
+
+Two results may share a cache entry only when they were made by the same core, with the same
+weights, on the same kind of device and precision, reading colour through the same OCIO config.
+:func:`fingerprint` hashes exactly that:
+
+- the core: its version and a hash of the core package's own source files (``core/**/*.py``),
+  so any change to a setting, a constant or a step of the pipeline — wherever it lives — is a
+  new fingerprint without anyone having to remember to bump a number;
+- the weights bundle: the SHA-256 of its ``manifest.json`` (which holds each network file's
+  SHA-256);
+- the device and the precision as resolved (``auto`` -> ``cuda``/``fp16`` or ``cpu``/``fp32``):
+  half-precision CUDA frames and float CPU frames never share a key;
+- the OpenColorIO config when the plate's colour is an OCIO colourspace: ``$OCIO`` and the
+  config's cache ID (a digest of its content), and ``$LBSMATTE_OCIO_DISPLAY``.
+
+``lbsmatte fingerprint`` prints :func:`fingerprint`'s record as one JSON line; the Nuke node runs
+it at Compute (never at script load) and puts the ``fingerprint`` field in its cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from core import __version__
+
+#: Colours that need no OCIO config (anything else is an OCIO colourspace name).
+_BUILTIN_COLOURS = ("auto", "linear", "srgb")
+#: Autocast dtypes as precision names (``None``: plain float32).
+_PRECISION_NAMES = {"None": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
+
+
+def source_sha256(root: Path | None = None) -> str:
+    """SHA-256 over a package's ``.py`` files (default: ``core``'s own): their paths relative to
+    it and their bytes.
+
+    Bytecode caches, the bundled weights and examples are not included (the bundle has its own
+    hash in :func:`fingerprint`).
+    """
+    if root is None:
+        return _own_source_sha256()
+    return _tree_sha256(Path(root))
+
+
+@lru_cache(maxsize=1)
+def _own_source_sha256() -> str:
+    return _tree_sha256(Path(__file__).resolve().parent)  # once per process: the files do not change under it
+
+
+def _tree_sha256(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def ocio_identity(colour: str) -> dict[str, str] | None:
+    """``$OCIO``, the config's cache ID and ``$LBSMATTE_OCIO_DISPLAY`` when ``colour`` is an OCIO
+    colourspace; ``None`` for ``auto``/``linear``/``srgb`` (no config is read then)."""
+    if colour in _BUILTIN_COLOURS:
+        return None
+    from core.colour import DISPLAY_ENV, _ocio_config
+
+    config = _ocio_config()
+    return {
+        "OCIO": os.environ.get("OCIO", ""),
+        "cache_id": str(config.getCacheID()) if config is not None else "",
+        DISPLAY_ENV: os.environ.get(DISPLAY_ENV, ""),
+    }
+
+
+def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colour: str = "linear") -> dict[str, Any]:
+    """The record of what a result is made with, and its hash.
+
+    Parameters
+    ----------
+    bundle:
+        A :class:`core.weights.Bundle` (its manifest's SHA-256 is used).
+    device:
+        ``auto``, ``cpu`` or ``cuda``; resolved as the pipeline resolves it.
+    precision:
+        ``auto``, ``fp32``, ``fp16`` or ``bf16``; resolved for the device.
+    colour:
+        The plate's colour (``linear``, ``srgb``, ``auto`` or an OCIO colourspace name).
+
+    Returns
+    -------
+    dict
+        ``core_version``, ``core_sha256``, ``bundle_sha256``, ``device``, ``precision``,
+        ``ocio`` and ``fingerprint`` (hex SHA-256 of all the others).
+
+    Raises
+    ------
+    core.errors.InputError
+        An unknown device or precision, or an OCIO config that cannot be loaded.
+    """
+    from core.pipeline import _autocast_dtype, resolve_device
+
+    resolved = resolve_device(device)
+    dtype = _autocast_dtype(precision, resolved)
+    record: dict[str, Any] = {
+        "core_version": __version__,
+        "core_sha256": source_sha256(),
+        "bundle_sha256": bundle.manifest_sha256(),
+        "device": resolved.type,
+        "precision": _PRECISION_NAMES.get(str(dtype), str(dtype)),
+        "ocio": ocio_identity(colour),
+    }
+    record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
+    return record

@@ -1,0 +1,245 @@
+"""issue 14 on the command line: one stream convention, every argument checked before any work,
+broken weights and non-finite frames refused, no temporary files left behind, one writer per
+output, and the fingerprint the Nuke node's cache key is made of."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import test_cli
+from test_cli import _matte
+
+from core import cli, fingerprint
+from core.io import lock_output, lock_path, read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+shot = test_cli.shot  # the same plate.1001-1003.exr / trimap.1001-1003.png fixture
+
+
+@pytest.fixture
+def untrained_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+
+
+def _run_cli(*argv: str, env: dict | None = None, code: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m core.cli ARGV`` (or ``python -c CODE ARGV``) in a fresh process."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), LBSMATTE_ALLOW_UNTRAINED="1", **(env or {}))
+    command = [sys.executable, "-c", code, *argv] if code else [sys.executable, "-m", "core.cli", *argv]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=str(ROOT), timeout=300)
+
+
+# -- one stream convention ---------------------------------------------------------------------
+def test_every_line_goes_to_stdout_and_stderr_stays_empty(shot, small_bundle, untrained_ok, capsys) -> None:
+    (shot / "trimap.1002.png").unlink()
+    assert _matte(shot, small_bundle, "--frames", "1001-1003", "--device", "cuda") == 1
+    out = capsys.readouterr()
+    assert out.err == ""
+    lines = out.out.splitlines()
+    assert "WARNING: CUDA was requested but is not available: running on the CPU instead" in lines or \
+        not any(line.startswith("WARNING:") for line in lines)  # a machine with CUDA prints no warning
+    assert [line for line in lines if line.startswith("LBSMATTE PROGRESS")] == [
+        "LBSMATTE PROGRESS 1001 1/3", "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
+    assert any(line.startswith("ERROR: frame 1002: file not found:") for line in lines)
+    assert lines[-1] == "ERROR: 1 of 3 frame(s) failed: 1002"
+    assert _matte(shot, small_bundle, "--frames", "1001", out="ok/m.####.exr") == 0
+    out = capsys.readouterr()
+    assert out.err == "" and out.out.splitlines()[-1] == f"wrote 1 frame(s) to {shot / 'ok/m.####.exr'}"
+
+
+def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: Path) -> None:
+    proc = _run_cli("matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", str(tmp_path / "o.exr"), "--rounds", "x")
+    assert proc.returncode == 2 and proc.stderr == ""
+    assert proc.stdout.startswith("ERROR: argument --rounds: --rounds takes a whole number >= 0")
+
+
+# -- arguments checked before any work, in the flags' own spelling ------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--fg-solve", "0"], "--fg-solve 0 needs --rounds 0"),
+        (["--fg-solve", "0", "--rounds", "2"], "--fg-solve 0 needs --rounds 0: the 2 alternating round(s) (--rounds 2)"),
+        (["--fg-solve", "-1"], "argument --fg-solve: --fg-solve takes a weight >= 0"),
+        (["--fg-solve", "nan"], "--fg-solve takes a weight >= 0"),
+        (["--colour", "rec709"], "--colour rec709: unknown colour 'rec709'"),
+    ],
+)
+def test_arguments_are_checked_before_the_networks_load(shot, argv, message, capsys) -> None:
+    # The weights name is bogus: had the networks been loaded first, the message would name it.
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "o.####.exr"), "--weights", "no-such-bundle", "--no-progress", *argv])
+    out = capsys.readouterr().out
+    assert code == 2 and message in out and "no-such-bundle" not in out and "fg_solve" not in out
+    assert not list(shot.glob("o.*"))
+
+
+def test_fg_solve_zero_with_rounds_zero_runs(shot, small_bundle, untrained_ok) -> None:
+    assert _matte(shot, small_bundle, "--frames", "1001", "--fg-solve", "0", "--rounds", "0") == 0
+    assert (shot / "out" / "matte.1001.exr").is_file()
+
+
+def test_frame_pattern_out_with_a_single_file_plate_is_refused(tmp_path: Path, shot, capsys) -> None:
+    code = cli.main(["matte", "--plate", str(shot / "plate.1001.exr"), "--trimap", str(shot / "trimap.1001.png"),
+                     "--out", str(shot / "o" / "out.####.exr"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert f"ERROR: --out {shot / 'o' / 'out.####.exr'} is a frame sequence but --plate" in out
+    assert not (shot / "o").exists()
+
+
+# -- broken results never pass --------------------------------------------------------------------
+@pytest.fixture
+def nan_bundle(tmp_path: Path):
+    """A bundle with valid checksums whose matting network holds NaN (as a diverged fine-tune)."""
+    import torch
+    from conftest import build_small_networks
+
+    from core.weights import save_bundle
+
+    networks = build_small_networks(seed=1)
+    name, param = next(iter(networks["alpha"].named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    bundle = save_bundle(tmp_path / "diverged", networks, name="diverged", description="NaN", trained=False)
+    return bundle, name
+
+
+def test_nan_weights_are_refused_by_weights_show_and_at_load(nan_bundle, shot, untrained_ok, capsys) -> None:
+    bundle, tensor = nan_bundle
+    assert cli.main(["weights", "show", str(bundle.path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("ERROR: ") and "alpha.safetensors" in out and tensor in out and "not finite" in out
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "o.####.exr"), "--weights", str(bundle.path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1 and "alpha.safetensors" in out and tensor in out and "NaN" in out
+    assert not list(shot.glob("o.*"))
+    from core.weights import verify_bundle
+
+    assert any(tensor in p for p in verify_bundle(bundle))
+
+
+def test_a_frame_that_is_not_finite_is_an_error_and_never_written(shot, small_bundle, untrained_ok,
+                                                                  monkeypatch, capsys) -> None:
+    from core import pipeline
+
+    real = pipeline.Matter.matte
+    calls = []
+
+    def matte(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            result.alpha[0, :3] = np.nan
+            result.fg[1, 1, 0] = np.inf
+        return result
+
+    monkeypatch.setattr(pipeline.Matter, "matte", matte)
+    assert _matte(shot, small_bundle) == 1
+    out = capsys.readouterr().out
+    assert "ERROR: frame 1002: the result is not finite (alpha has 3 non-finite value(s); fg has 1 " in out
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1003.exr"]
+    assert np.isfinite(read_image(shot / "out" / "matte.1003.exr").pixels).all()
+
+
+# -- nothing left behind, nothing overwritten unseen ------------------------------------------------------
+_KILL_DURING_WRITE = textwrap.dedent("""
+    import os, signal, sys
+    import core.io
+    from core import cli
+    real, count = core.io._write_pixels, []
+    def write(tmp, *args):
+        real(tmp, *args)
+        count.append(tmp)
+        if len(count) == 2:  # the second frame's temporary file exists and is complete
+            os.kill(os.getpid(), getattr(signal, os.environ["KILL_WITH"]))
+    core.io._write_pixels = write
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_sigterm_leaves_no_temporary_file_and_sigkill_leftovers_are_removed_next_run(shot, small_bundle) -> None:
+    argv = ("matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+            "--out", str(shot / "out" / "m.####.exr"), "--weights", str(small_bundle.path), "--no-progress")
+    proc = _run_cli(*argv, code=_KILL_DURING_WRITE, env={"KILL_WITH": "SIGTERM"})
+    assert proc.returncode == 143, proc.stdout + proc.stderr
+    assert "ERROR: stopped by SIGTERM" in proc.stdout
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["m.1001.exr"]  # no temp, no lock
+
+    proc = _run_cli(*argv, code=_KILL_DURING_WRITE, env={"KILL_WITH": "SIGKILL"})
+    assert proc.returncode == -signal.SIGKILL
+    leftovers = sorted(p.name for p in (shot / "out").glob(".m.1002.exr.tmp-*.exr"))
+    assert len(leftovers) == 1  # SIGKILL cannot be caught: the temp stays ...
+    unrelated = shot / "out" / ".other.exr.tmp-abc.exr"
+    unrelated.write_text("not ours")
+
+    proc = _run_cli(*argv)  # ... and the next run removes it
+    assert proc.returncode == 0, proc.stdout
+    assert f"WARNING: removed {shot / 'out' / leftovers[0]}, left by an earlier run that was killed" in proc.stdout
+    assert sorted(p.name for p in (shot / "out").iterdir()) == [
+        ".other.exr.tmp-abc.exr", "m.1001.exr", "m.1002.exr", "m.1003.exr"]
+
+
+def test_a_second_run_on_the_same_output_is_refused_naming_the_first(shot, small_bundle, untrained_ok, capsys) -> None:
+    out = shot / "out" / "matte.####.exr"
+    (shot / "out").mkdir()
+    with lock_output(out) as held:
+        assert held == lock_path(out) and held.is_file()
+        assert _matte(shot, small_bundle) == 1
+        text = capsys.readouterr().out
+        assert f"ERROR: {out} is being written by another lbsmatte run (pid {os.getpid()} on " in text
+        assert "wrote" not in text and not list((shot / "out").glob("matte.*"))
+    assert not lock_path(out).exists()
+    assert _matte(shot, small_bundle) == 0  # free again
+    assert not lock_path(out).exists()
+
+
+# -- the fingerprint -------------------------------------------------------------------------------
+def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu"]) == 0
+    out = capsys.readouterr()
+    record = json.loads(out.out)
+    assert out.err == "" and len(out.out.splitlines()) == 1
+    assert record["device"] == "cpu" and record["precision"] == "fp32" and record["ocio"] is None
+    assert record["bundle_sha256"] == small_bundle.manifest_sha256()
+    assert record["core_sha256"] == fingerprint.source_sha256()
+    assert record == fingerprint.fingerprint(small_bundle, device="cpu")
+
+
+def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config(
+        tmp_path: Path, small_bundle, nan_bundle, monkeypatch) -> None:
+    copy = tmp_path / "core"
+    shutil.copytree(ROOT / "core", copy, ignore=shutil.ignore_patterns("__pycache__", "*.safetensors", "*.png"))
+    assert fingerprint.source_sha256(copy) == fingerprint.source_sha256(copy)
+    before = fingerprint.source_sha256(copy)
+    (copy / "alternate.py").write_text((copy / "alternate.py").read_text() + "\n# a changed constant\n")
+    assert fingerprint.source_sha256(copy) != before
+
+    base = fingerprint.fingerprint(small_bundle, device="cpu")["fingerprint"]
+    assert fingerprint.fingerprint(nan_bundle[0], device="cpu")["fingerprint"] != base
+    assert fingerprint.fingerprint(small_bundle, device="cpu", precision="bf16")["precision"] == "bf16"
+    assert fingerprint.fingerprint(small_bundle, device="cpu", precision="bf16")["fingerprint"] != base
+
+    from test_colour import OCIO_CONFIG
+
+    monkeypatch.delenv("LBSMATTE_OCIO_DISPLAY", raising=False)
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    first = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
+    assert first["ocio"]["OCIO"] == str(config) and first["ocio"]["cache_id"]
+    assert fingerprint.fingerprint(small_bundle, device="cpu", colour="linear")["fingerprint"] == base
+    other = tmp_path / "other.ocio"
+    other.write_text(OCIO_CONFIG.replace("matrix: [2, 0, 0, 0, 0, 2", "matrix: [3, 0, 0, 0, 0, 3"))
+    monkeypatch.setenv("OCIO", str(other))
+    second = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
+    assert second["fingerprint"] != first["fingerprint"]

@@ -1,0 +1,316 @@
+"""issue 14 in the Nuke node: a stale result is caught (viewer, status line, farm render), the
+cache key holds the core's fingerprint, nothing slow runs at script load, the core process ends
+with the script, and the fake Write writes the headers Nuke writes."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, write_shot
+
+from nuke_plugin import cache, compute, exr, runner
+from nuke_plugin import node as lbs_node
+from nuke_plugin.errors import NodeError
+
+
+def _comp(nuke, node, path):
+    """A Write rendering the node's output (the comp render of a shot)."""
+    write = nuke.nodes.Write()
+    write.setInput(0, node)
+    write["file"].setValue(path)
+    write["file_type"].setValue("exr")
+    write["channels"].setValue("rgba")
+    return write
+
+
+def _with_grade(nuke, node):
+    """Put a Grade between the plate Read and the node (the artist's upstream edit)."""
+    grade = nuke.nodes.Grade()
+    grade.setInput(0, node.input(0))
+    node.setInput(0, grade)
+    return grade
+
+
+# -- staleness in the GUI ----------------------------------------------------------------------------
+def test_an_upstream_edit_with_the_panel_closed_shows_stale_in_the_viewer(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    assert compute.compute(node).ok
+    fake_nuke.frame(1002)
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and "fg.red" in node._image(1002).channels
+
+    grade["white"].setValue(2.0)  # the panel is closed: no knobChanged reaches the node
+    fake_nuke._update_ui()  # Nuke's idle loop
+    assert node["status"].value() == ("STALE: LBSMatte1: plate or trimap changed since Compute at frame(s) 1002"
+                                      " - press Compute")
+    with pytest.raises(RuntimeError, match="Read error: STALE - LBSMatte1: plate or trimap changed"):
+        node._image(1002)  # never the old matte as if current
+
+    grade["white"].setValue(1.0)  # undone: the result is current again
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and node["status"].value().startswith("inputs match the Compute")
+    assert node.node("Result")["file"].evaluate() == node["result_file"].value()
+
+
+def test_a_new_plate_version_makes_it_stale_and_compute_makes_it_current(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    v2 = str(sequences["folder"] / "plate_v2.####.exr")
+    for frame in (1001, 1002, 1003):
+        os.link(sequences["plate"].replace("####", str(frame)), v2.replace("####", str(frame)))
+    node.input(0)["file"].setValue(v2)
+    fake_nuke.frame(1001)
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is True
+    second = compute.compute(node)  # the bake is not stopped by the stale check
+    assert second.ok and node["result_stale"].value() is False
+    assert second.job.key == first.job.key  # same pixels: a cache hit, now recorded as current
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+
+
+def test_accept_stale_shows_the_old_result_but_says_stale(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    assert compute.compute(node).ok
+    node["accept_stale"].setValue(True)
+    grade["white"].setValue(3.0)
+    fake_nuke.frame(1001)
+    fake_nuke._update_ui()
+    assert node["status"].value().startswith("STALE (accepted): LBSMatte1: plate or trimap changed")
+    assert node.node("Result")["file"].evaluate() == node["result_file"].value()
+
+
+# -- staleness on the farm: nuke -x / -X ------------------------------------------------------------
+def test_a_render_through_a_stale_node_fails_naming_node_and_frames(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    assert compute.compute(node).ok
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    fake_nuke.execute(write, 1001, 1003)  # current: renders
+    assert os.path.isfile(str(tmp_path / "comp.1002.exr"))
+    capsys.readouterr()
+
+    grade["white"].setValue(0.5)
+    with pytest.raises(RuntimeError, match="LBSMatte: stale result: LBSMatte1: plate or trimap changed"):
+        fake_nuke.execute(write, 1001, 1003)
+    out = capsys.readouterr().out
+    assert ("ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001-1003; press Compute "
+            "(or nuke -t nuke_plugin/batch.py), or turn on accept stale result") in out
+
+    node["accept_stale"].setValue(True)  # the wrangler accepts it: renders, with one warning
+    fake_nuke.execute(write, 1001, 1003)
+    out = capsys.readouterr().out
+    assert out.count("WARNING: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001") == 1
+    assert "ERROR" not in out
+
+
+def test_nuke_x_of_a_saved_script_edited_after_compute_fails(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    """Compute, save; the next day someone swaps the trimap in the script text; the farm opens it."""
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    assert compute.compute(node).ok
+    fake_nuke.scriptSave(shot)
+
+    def farm_render():
+        fake_nuke._reset()
+        fake_nuke._startup()
+        fake_nuke.scriptOpen(shot)
+        comp = _comp(fake_nuke, fake_nuke.toNode("LBSMatte1"), str(tmp_path / "comp.####.exr"))
+        fake_nuke.execute(comp, 1001, 1003)
+
+    farm_render()  # op hashes are the same in a new session: renders
+    assert os.path.isfile(str(tmp_path / "comp.1003.exr"))
+    text = open(shot).read().replace(sequences["trimap"], sequences["plate"])
+    with open(shot, "w") as handle:
+        handle.write(text)
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="stale result"):
+        farm_render()
+    assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001-1003" in capsys.readouterr().out
+
+
+def test_a_result_without_a_record_is_stale(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    node["result_inputs"].setValue("")  # as saved by an LBSMatte before issue 14
+    reason, frames = lbs_node.find_stale(node)
+    assert reason.startswith("no record of the inputs") and frames == [1001, 1002, 1003]
+
+
+# -- the fingerprint in the key -----------------------------------------------------------------------
+def test_a_new_core_or_another_resolved_device_is_a_new_key(fake_nuke, lbs_env, sequences, monkeypatch):
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.job.settings.fingerprint == first.job.core["fingerprint"]
+    assert cache.read_record(first.job.folder)["core"]["core_sha256"] == "core-1"
+    assert compute.compute(node).computed == []  # same core: cache hit
+    monkeypatch.setenv("FAKE_CLI_CORE", "core-2")  # the core's sources changed
+    second = compute.compute(node)
+    assert second.job.key != first.job.key and second.computed == [1001, 1002, 1003]
+    monkeypatch.setenv("FAKE_CLI_DEVICE", "cuda")  # device auto now resolves to CUDA (half precision)
+    third = compute.compute(node)
+    assert third.job.core["precision"] == "fp16" and third.job.key not in (first.job.key, second.job.key)
+    assert [c[3] for c in cli_calls(lbs_env) if c[:4] == ["-m", "core.cli", "matte", "--plate"]] != []
+
+
+def test_a_core_that_cannot_fingerprint_is_a_clear_error(fake_nuke, lbs_env, sequences, monkeypatch):
+    node = make_graph(fake_nuke, sequences)
+    monkeypatch.setenv("FAKE_CLI_FINGERPRINT_FAIL", "1")
+    with pytest.raises(NodeError, match="LBSMatte1: the LBSMatte core cannot run: weights bundle 'x': "
+                                        "alpha.safetensors: tensor stem.0.weight not finite"):
+        compute.prepare(node)
+    assert cli_calls(lbs_env) == []  # nothing was computed
+
+
+# -- nothing slow at script load or render -----------------------------------------------------------
+def test_opening_and_rendering_a_script_starts_no_process_and_scans_nothing(fake_nuke, lbs_env, sequences,
+                                                                             tmp_path, monkeypatch):
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    fake_nuke.scriptOpen(shot)
+    assert compute.compute(fake_nuke.toNode("LBSMatte1")).ok
+    fake_nuke.scriptSave(shot)
+    fake_nuke._reset()
+    fake_nuke._startup()
+    from nuke_plugin import bundles, interpreter
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"called at script load or render: {args[:1]!r}")
+
+    for owner, name in ((subprocess, "Popen"), (subprocess, "run"), (subprocess, "check_output"),
+                        (os, "listdir"), (os, "scandir"), (interpreter, "core_dir"), (bundles, "find_bundles")):
+        monkeypatch.setattr(owner, name, forbidden)
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    assert node["weights_list"].values() == ["testbundle"]  # the current value only
+    fake_nuke._update_ui()
+    comp = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    fake_nuke.execute(comp, 1001, 1003)
+    assert os.path.isfile(str(tmp_path / "comp.1001.exr"))
+
+
+# -- the core process ends with the script and with Nuke ----------------------------------------------
+def _wait_for(path, seconds=60):
+    deadline = time.time() + seconds
+    while not os.path.exists(path) or not open(path).read().strip():
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+    return int(open(path).read())
+
+
+def _gone(pid, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # reap it if it is our child (a zombie still answers kill 0)
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX process ids")
+def test_closing_the_script_stops_the_core_process(fake_nuke, lbs_env, sequences, monkeypatch):
+    pidfile = str(lbs_env["tmp"] / "cli.pid")
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "60")
+    monkeypatch.setenv("FAKE_CLI_PIDFILE", pidfile)
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    thread = compute.compute_in_background(node)
+    pid = _wait_for(pidfile)
+    fake_nuke.scriptClose()
+    assert _gone(pid), "the core process outlived the script"
+    thread.join(30)
+    assert not thread.is_alive() and runner._live == set()
+
+
+_QUIT = textwrap.dedent("""
+    import sys, threading, time
+    sys.path[:0] = [%(fake)r, %(repo)r]
+    import nuke
+    from nuke_plugin import runner
+    command = [sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"]
+    thread = threading.Thread(target=runner.run, args=(command,), kwargs={"on_line": lambda p: print(p[1], flush=True)})
+    thread.daemon = True
+    thread.start()
+    while not runner._live:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    sys.exit(0)  # Nuke quits while a Compute runs
+""")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX process ids")
+def test_quitting_nuke_stops_the_core_process(tmp_path):
+    env = dict(os.environ, NUKE_PATH=REPO, PYTHONPATH="")
+    done = subprocess.run([sys.executable, "-c", _QUIT % {"fake": FAKE_DIR, "repo": REPO}], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    pid = int(done.stdout.split()[0])
+    assert _gone(pid), "the core process outlived Nuke"
+
+
+# -- the fake Write writes Nuke's headers: cache hits and overscan through them -------------------------
+def _write_overscan_plate(path, pixels):
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, oiio.HALF)
+    spec.channelnames = ("R", "G", "B")
+    spec.x, spec.y = -4, -2  # data window beyond the format on every side (overscan)
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, pixels.shape[1] - 8, pixels.shape[0] - 4
+    spec.attribute("lbs:shot", "sh010")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, spec)
+    assert out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+    out.close()
+
+
+def test_baked_inputs_carry_nukes_windows_and_metadata_and_still_hit_the_cache(fake_nuke, lbs_env, sequences,
+                                                                              tmp_path, monkeypatch):
+    import OpenImageIO as oiio
+
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "over"
+    folder.mkdir()
+    for frame in (1001, 1002, 1003):
+        _write_overscan_plate(str(folder / f"plate.{frame}.exr"), rng.uniform(0, 1, (28, 40, 3)))
+    seq = dict(sequences, plate=str(folder / "plate.####.exr"))
+    node = make_graph(fake_nuke, seq)
+    seen = []
+    real_hash = cache.hash_inputs
+
+    def keep(plate, trimap, frames):
+        spec = oiio.ImageInput.open(plate.replace("####", "1001"))
+        seen.append((spec.spec().roi, spec.spec().roi_full, dict((a.name, a.value) for a in spec.spec().extra_attribs)))
+        spec.close()
+        return real_hash(plate, trimap, frames)
+
+    monkeypatch.setattr(cache, "hash_inputs", keep)
+    job = compute.prepare(node)
+    roi, full, attributes = seen[0]
+    assert (roi.xbegin, roi.ybegin, roi.xend, roi.yend) == (-4, -2, 36, 26)  # the data window, as Nuke writes it
+    assert (full.xbegin, full.ybegin, full.xend, full.yend) == (0, 0, 32, 24)  # the format
+    assert attributes["lbs:shot"] == "sh010" and "nuke/node_hash" in attributes and "DateTime" in attributes
+    assert not [name for name in attributes if name.startswith("input/")]  # "all metadata except input/*"
+    cache.remove_folder(job.bake_dir)
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "strftime", lambda *a: "2031:01:01 00:00:00")  # another write time
+    again = compute.prepare(node)
+    assert seen[1][2]["DateTime"] == "2031:01:01 00:00:00" != seen[0][2]["DateTime"]  # capDate, as OIIO names it
+    assert again.key == job.key  # neither the time stamp nor Nuke's node hash is part of the key
+    plate = again.plate.replace("####", "1001")
+    assert exr.content_sha256(plate) == real_hash(again.plate, again.trimap, [1001])[1001][0]
+    cache.remove_folder(again.bake_dir)
