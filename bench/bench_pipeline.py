@@ -153,6 +153,7 @@ def measure_pipeline(frame_dir: Path, settings: dict[str, Any]) -> dict[str, Any
         "computed_pixels": matter.stats.computed,
         "box_fraction": matter.stats.box_fraction,
         "computed_fraction": matter.stats.computed_fraction,
+        "refine_iterations": list(matter.stats.iterations),
     }
     if cuda:
         out["cuda_peak_gib"] = torch.cuda.max_memory_allocated(matter.device) / 2**30
@@ -418,6 +419,14 @@ def print_tables(report: dict[str, Any]) -> None:
                 frac = floor.get(step, 0) / st[step] if step in floor and st[step] else None
                 line += f"{_f(floor.get(step), '10.4f')}{_f(frac, '8.1%')}"
             print(line)
+    for c in cases:
+        p = c["pipeline"]
+        its, secs = p.get("refine_iterations") or [], p.get("stage_seconds", {}).get("refine")
+        if its and secs:
+            print(f"{c['frame']:<10}{c['unknown_fraction']:>8.1%} refinement: {sum(its)} conjugate-gradient iterations "
+                  f"({' + '.join(map(str, its))} over the rounds), {sum(its) / secs:.0f} iterations/s "
+                  f"(the Laplacian's assembly included)"
+                  + (f"; peak GPU memory {p['cuda_peak_gib']:.2f} GiB" if "cuda_peak_gib" in p else ""))
     if peak:
         print(f"floor s: the time {peak:g} TFLOPS (dense peak of this GPU at this precision, or --peak-tflops)"
               " would need for the network's multiply-accumulates; of peak: floor / measured")

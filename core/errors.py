@@ -25,3 +25,7 @@ class WeightsError(LBSMatteError):
 
 class OutputError(LBSMatteError):
     """An output location cannot be written."""
+
+
+class ResourceError(LBSMatteError):
+    """A frame needs more memory than the machine (or the GPU) has free; says how much of each."""

@@ -221,7 +221,7 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     shutil.copytree(ROOT / "core", copy, ignore=shutil.ignore_patterns("__pycache__", "*.safetensors", "*.png"))
     assert fingerprint.source_sha256(copy) == fingerprint.source_sha256(copy)
     before = fingerprint.source_sha256(copy)
-    (copy / "alternate.py").write_text((copy / "alternate.py").read_text() + "\n# a changed constant\n")
+    (copy / "compositing.py").write_text((copy / "compositing.py").read_text() + "\n# a changed constant\n")
     assert fingerprint.source_sha256(copy) != before
 
     base = fingerprint.fingerprint(small_bundle, device="cpu")["fingerprint"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -367,3 +368,21 @@ def test_negative_and_over_range_plate_values_pass_through_known_regions(small_b
     assert result.bg[0, 0, 2] == 0.0  # NaN sanitised, never passed on
     with pytest.raises(InputError, match="space must be auto, linear or display"):
         Matter(small_bundle, device="cpu", allow_untrained=True, space="log")
+
+
+def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, monkeypatch) -> None:
+    # A 4K frame with a very wide band must never be killed by the kernel: the refinement's need
+    # is estimated first, and a frame that would not fit stops with what it needs and what is free.
+    import core.pipeline as pipeline
+    from core.errors import ResourceError
+
+    plate, trimap = _scene()
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: 100 * 2**20)  # 100 MiB free
+    m = Matter(small_bundle, device="cpu", allow_untrained=True)
+    unknown = int((trimap == 0.5).sum())
+    monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 2**30 // unknown)  # needs 1 GiB
+    with pytest.raises(ResourceError, match=rf"this frame's {unknown} unknown pixels needs about 1.0 GiB and 0.1 GiB is free"):
+        m.matte(plate, trimap, colour="srgb")
+    # The networks alone need no Laplacian: they still run.
+    assert Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap).alpha.shape == trimap.shape
+    assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
