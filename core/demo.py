@@ -3,7 +3,8 @@
 A quick check that an install works and a first look at what LBSMatte does. The example
 (``core/examples/demo/``, made by ``tools/make_demo_example.py``, CC0) is a fur ball over a
 photograph with exact ground truth, so the demo also prints LBSMatte's errors next to
-closed-form matting's on the same plate and trimap.
+closed-form matting's on the same plate and trimap (pymatting's result, stored with the example
+so that a fresh install's first demo compiles nothing; ``--live-baseline`` computes it now).
 
 Writes into ``--out`` (default ``./lbsmatte_demo``):
 
@@ -35,7 +36,8 @@ from core.errors import LBSMatteError, WeightsError
 #: The bundled example.
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "demo"
 #: Files of the example.
-EXAMPLE_FILES = ("image.png", "trimap.png", "alpha.png", "fg.png", "bg.png", "source.json")
+EXAMPLE_FILES = ("image.png", "trimap.png", "alpha.png", "fg.png", "bg.png", "source.json",
+                 "closed_form_alpha.png", "closed_form_fg.png", "closed_form.json")
 
 NO_WEIGHTS = (
     "LBSMatte has no trained default weights bundle installed ({where}), so the demo cannot make a "
@@ -60,6 +62,16 @@ def load_example(folder: Path = EXAMPLE) -> dict[str, np.ndarray]:
     return arrays
 
 
+def load_closed_form(folder: Path = EXAMPLE) -> tuple[np.ndarray, np.ndarray, float]:
+    """The stored classical reference: closed-form alpha ``H×W``, multilevel foreground ``H×W×3``
+    (sRGB-encoded, as the example) and the seconds pymatting took for them when they were made."""
+    from core.io import read_image
+
+    record = json.loads((folder / "closed_form.json").read_text(encoding="utf-8"))
+    alpha = read_image(folder / "closed_form_alpha.png").pixels[..., 0].copy()
+    return alpha, read_image(folder / "closed_form_fg.png").rgb(), float(record["seconds"])
+
+
 def _load_matter(weights: Any, device: str) -> Any:
     """The trained networks, or :class:`WeightsError` with a plain message."""
     if str(weights) == "default":
@@ -80,6 +92,7 @@ def run_demo(
     device: str = "auto",
     matter: Any = None,
     stream: TextIO | None = None,
+    live_baseline: bool = False,
 ) -> dict[str, Any]:
     """Matte the example, write the files listed in the module docstring, print and return the errors.
 
@@ -92,6 +105,11 @@ def run_demo(
     matter:
         An already loaded :class:`core.pipeline.Matter` to use instead (tests pass one of small
         networks, loaded with ``allow_untrained=True`` on purpose).
+    live_baseline:
+        Compute closed-form + multilevel foreground with pymatting now, instead of reading the
+        reference stored with the example (``tools/make_demo_example.py --closed-form`` made it
+        with the same calls). pymatting compiles its kernels just in time on first use: minutes
+        on a fresh install, which is why the stored reference is the default.
     stream:
         Where the report goes (default stdout).
 
@@ -122,10 +140,13 @@ def run_demo(
         "lbsmatte": {**alpha_errors(result.alpha, alpha_gt, trimap),
                      **foreground_error(result.fg, fg_gt, alpha_gt, trimap), "seconds": seconds},
     }
-    start = time.perf_counter()
-    cf_alpha = estimate_alpha_closed_form(image, trimap)
-    cf_seconds = time.perf_counter() - start
-    cf_fg, _ = estimate_foreground(image, cf_alpha)
+    if live_baseline:
+        start = time.perf_counter()
+        cf_alpha = estimate_alpha_closed_form(image, trimap)
+        cf_fg, _ = estimate_foreground(image, cf_alpha)
+        cf_seconds = time.perf_counter() - start
+    else:
+        cf_alpha, cf_fg, cf_seconds = load_closed_form()
     errors["closed_form"] = {**alpha_errors(cf_alpha, alpha_gt, trimap),
                              **foreground_error(cf_fg, fg_gt, alpha_gt, trimap), "seconds": cf_seconds}
 
@@ -162,21 +183,23 @@ def run_demo(
     )
     record = {"example": str(EXAMPLE), "weights": str(getattr(matter.bundle, "name", weights)), **errors}
     files["errors"].write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files), file=stream, flush=True)
+    print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files, live_baseline), file=stream, flush=True)
     return {**errors, "files": {k: str(v) for k, v in files.items()}}
 
 
-def format_report(errors: dict[str, dict[str, float]], bundle: str, files: dict[str, Path]) -> str:
+def format_report(errors: dict[str, dict[str, float]], bundle: str, files: dict[str, Path], live: bool = True) -> str:
     """The demo's printed report: an aligned table of both methods' errors and the files written."""
     from core.evaluate import format_number, format_table
 
     keys = ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse", "seconds"]
     header = ["method", "SAD", "MSE", "Grad", "Conn", "FG SAD", "FG MSE", "seconds"]
-    names = {"lbsmatte": f"LBSMatte ({bundle})", "closed_form": "closed-form (pymatting)"}
+    names = {"lbsmatte": f"LBSMatte ({bundle})", "closed_form": "closed-form (pymatting)" if live else "closed-form (pymatting, stored)"}
     rows = [[names.get(m, m)] + [format_number(errors[m].get(k), k) for k in keys] for m in errors]
     lines = [
         f"LBSMatte demo: {EXAMPLE / 'image.png'} (600x400 fur ball; errors over the trimap's unknown region)",
         format_table(header, rows),
+        *([] if live else ["closed-form: pymatting's result stored with the example (tools/make_demo_example.py); "
+                           "--live-baseline computes it now"]),
         "",
         "wrote:",
         *(f"  {path}" for path in files.values()),
@@ -191,12 +214,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "demo") -> Non
                         help="output folder (default ./lbsmatte_demo)")
     parser.add_argument("--weights", default="default", help="trained weights bundle, name or folder (default: default)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--live-baseline", action="store_true",
+                        help="compute closed-form + multilevel foreground with pymatting now rather than read the "
+                             "result stored with the example (pymatting's first use compiles for minutes)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``lbsmatte demo``: 0 when the files were written, 1 otherwise (with an ``ERROR:`` line)."""
     try:
-        run_demo(args.out, weights=args.weights, device=args.device)
+        run_demo(args.out, weights=args.weights, device=args.device, live_baseline=getattr(args, "live_baseline", False))
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return 1

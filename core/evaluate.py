@@ -220,10 +220,10 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
     return {n: BASELINES[n] for n in dict.fromkeys(chosen)}
 
 
-def _load_matter(weights: Any, device: str, rounds: int | None = None) -> Any:
+def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto") -> Any:
     from core.pipeline import Matter
 
-    return Matter(weights, device=device, rounds=rounds)
+    return Matter(weights, device=device, rounds=rounds, space=space)
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -246,6 +246,7 @@ def evaluate_dataset(
     progress: bool = True,
     stream: TextIO | None = None,
     rounds: int | None = None,
+    space: str = "auto",
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -273,6 +274,8 @@ def evaluate_dataset(
     rounds:
         LBSMatte's alternating rounds after the networks (:func:`core.compositing.refine`; default 3,
         ``0``: the networks' alpha as it is).
+    space:
+        Where LBSMatte solves the compositing equation (:class:`core.pipeline.Matter`'s ``space``).
 
     Returns
     -------
@@ -299,7 +302,7 @@ def evaluate_dataset(
     if json_path is not None:
         _check_writable(Path(json_path).parent)
 
-    matter = _load_matter(weights, device, rounds) if use_lbsmatte else None
+    matter = _load_matter(weights, device, rounds, space) if use_lbsmatte else None
     methods = ([LBSMATTE] if matter is not None else []) + list(chosen)
     has_fg = any(s.fg is not None for s in samples)
     metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else [])
@@ -343,6 +346,7 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
         "path": str(getattr(bundle, "path", "")),
         "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
         "rounds": getattr(getattr(matter, "refinement", None), "rounds", None),
+        "space": getattr(matter, "space", None),
     }
 
 
@@ -562,6 +566,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
 
     parser.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
                         help="LBSMatte's alternating rounds after the networks (default 3; 0: the networks alone)")
+    parser.add_argument("--space", choices=("auto", "linear", "display"), default="auto",
+                        help="where LBSMatte solves the compositing equation (default auto: linear light for "
+                             "linear and OCIO plates, the sRGB encoding for sRGB files)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -579,6 +586,7 @@ def run(args: argparse.Namespace) -> int:
             trimaps=args.trimaps,
             progress=not getattr(args, "no_progress", False),
             rounds=getattr(args, "rounds", None),
+            space=getattr(args, "space", "auto"),
         )
     except LBSMatteError as exc:
         hint = ""

@@ -21,7 +21,8 @@ def test_example_files_exist_and_match() -> None:
     assert sum((EXAMPLE / n).stat().st_size for n in EXAMPLE_FILES) < 2_000_000
     shapes = {n: read_image(EXAMPLE / n).pixels.shape for n in EXAMPLE_FILES if n.endswith(".png")}
     assert shapes == {"image.png": (400, 600, 3), "fg.png": (400, 600, 3), "bg.png": (400, 600, 3),
-                      "alpha.png": (400, 600, 1), "trimap.png": (400, 600, 1)}
+                      "alpha.png": (400, 600, 1), "trimap.png": (400, 600, 1),
+                      "closed_form_alpha.png": (400, 600, 1), "closed_form_fg.png": (400, 600, 3)}
     trimap = np.round(read_image(EXAMPLE / "trimap.png").pixels[..., 0] * 255)
     assert set(np.unique(trimap).tolist()) == {0.0, 128.0, 255.0}
 
@@ -93,4 +94,21 @@ def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
     # Closed-form on a fur ball with a tight trimap: a real, small error.
     assert 0 < errors["closed_form"]["sad"] < 10
     text = report.getvalue()
-    assert "LBSMatte (small-test)" in text and "closed-form (pymatting)" in text and "FG SAD" in text
+    assert "LBSMatte (small-test)" in text and "closed-form (pymatting, stored)" in text and "FG SAD" in text
+    assert "--live-baseline computes it now" in text
+
+
+def test_the_stored_closed_form_reference_is_pymattings_answer() -> None:
+    # The demo reads closed-form + multilevel foreground stored with the example (so a fresh
+    # install's first demo compiles nothing); it is pymatting's answer to this plate and trimap:
+    # in [0, 1], the trimap's 0/1 where known, and as far from the truth as pymatting's closed-form
+    # is (SAD 4.05 when it was made, against LBSMatte's 8.7).
+    from core.demo import load_closed_form
+    from core.metrics import alpha_errors
+
+    ex = load_example()
+    alpha, fg, seconds = load_closed_form()
+    known = ex["trimap"] != 0.5
+    assert np.array_equal(alpha[known], ex["trimap"][known]) and 0 <= alpha.min() and alpha.max() <= 1
+    assert fg.shape == ex["image"].shape and seconds > 0
+    assert abs(alpha_errors(alpha, ex["alpha"], ex["trimap"])["sad"] - 4.05) < 0.01
