@@ -255,8 +255,10 @@ def evaluate_dataset(
     folder:
         The data set (SPEC §9 layout, module docstring).
     weights:
-        LBSMatte bundle (name, folder or :class:`core.weights.Bundle`); ``None`` or ``"none"``
-        scores the baselines only. An untrained or missing bundle is a :class:`WeightsError`.
+        LBSMatte bundle (name, folder or :class:`core.weights.Bundle`); ``"none"``: the pipeline
+        with the parameter-free priors of :mod:`core.nets.priors` in place of the networks (a
+        diagnostic); ``None`` scores the baselines only. An untrained or missing bundle is a
+        :class:`WeightsError`.
     baselines:
         Names from :data:`core.baselines.BASELINES` (a sequence or ``"a,b"``); ``None``/``"none"``/``()``: none.
     device:
@@ -292,9 +294,9 @@ def evaluate_dataset(
 
     stream = sys.stdout if stream is None else stream
     chosen = _baselines(baselines if baselines is not None else "none")
-    use_lbsmatte = weights is not None and str(weights).lower() != "none"
+    use_lbsmatte = weights is not None
     if not use_lbsmatte and not chosen:
-        raise InputError("nothing to evaluate: no LBSMatte weights (--weights none) and no baselines (--baselines none)")
+        raise InputError("nothing to evaluate: LBSMatte left out (--no-lbsmatte) and no baselines (--baselines none)")
     samples, variants = find_samples(folder, _parse_list(names), _parse_list(trimaps))
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
@@ -487,6 +489,9 @@ def format_tables(results: dict[str, Any]) -> str:
     methods = results["methods"]
     keys = results["metrics"] + ["seconds", "images"]
     blocks = []
+    if (results.get("weights") or {}).get("name") == "none":
+        blocks.append("lbsmatte: --weights none, NO NETWORKS (pull-push fill for B and F, alpha 0.5, then the "
+                      "refinement): a diagnostic of what the networks add")
     for variant, block in results["variants"].items():
         n = len(block["images"])
         title = f"== {variant}: {n} image{'s' if n != 1 else ''} (metrics over the trimap's unknown region) =="
@@ -552,8 +557,10 @@ def _jsonable(value: Any) -> Any:
 def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") -> None:
     """Arguments of ``lbsmatte evaluate DATASET [...]`` (SPEC §11)."""
     parser.add_argument("dataset", type=Path, help="data set folder: image/, trimap/[<variant>/], alpha/ [fg/ bg/]")
+    parser.add_argument("--no-lbsmatte", action="store_true", help="score the baselines only")
     parser.add_argument("--weights", default="default",
-                        help="LBSMatte weights bundle (name or folder; default: default); 'none' for baselines only")
+                        help="LBSMatte weights bundle (name or folder; default: default); 'none': the same pipeline "
+                             "with parameter-free priors in place of the networks (a diagnostic)")
     parser.add_argument("--baselines", default="closed_form,knn,lbdm,clustering",
                         help="comma-separated baselines: closed_form, knn, lbdm, clustering; 'none' or 'all' "
                              "(default: all four)")
@@ -577,7 +584,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = evaluate_dataset(
             args.dataset,
-            weights=None if str(args.weights).lower() == "none" else args.weights,
+            weights=None if getattr(args, "no_lbsmatte", False) else args.weights,
             baselines=args.baselines,
             device=args.device,
             out=args.out,
@@ -591,7 +598,7 @@ def run(args: argparse.Namespace) -> int:
     except LBSMatteError as exc:
         hint = ""
         if "weights" in str(exc).lower() or "bundle" in str(exc).lower():
-            hint = " (use --weights none to score the baselines only)"
+            hint = " (use --no-lbsmatte to score the baselines only)"
         print(f"ERROR: {exc}{hint}", flush=True)
         return 1
     if args.json_path is not None:

@@ -198,6 +198,10 @@ def _bundle(weights: Any) -> Any:
 
     if isinstance(weights, Bundle):
         return weights
+    if str(weights).strip().lower() == "none":  # the diagnostic without networks
+        from core.nets.priors import PriorBundle
+
+        return PriorBundle()
     try:
         return load_bundle(str(weights))
     except WeightsError as exc:
@@ -263,7 +267,9 @@ class Matter:
     Parameters
     ----------
     weights:
-        Bundle name (found on ``LBSMATTE_WEIGHTS_PATH``), bundle folder, or :class:`core.weights.Bundle`.
+        Bundle name (found on ``LBSMATTE_WEIGHTS_PATH``), bundle folder, or :class:`core.weights.Bundle`;
+        ``"none"``: no networks, the parameter-free priors of :mod:`core.nets.priors` in their place
+        (a diagnostic: what the pipeline does without learning).
     device:
         ``auto``, ``cpu`` or ``cuda``; CUDA absent -> CPU with a message unless ``fallback=False``.
     tile:

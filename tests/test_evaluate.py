@@ -148,7 +148,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_cli_run(dataset: Path, tmp_path: Path, capsys) -> None:
     json_path = tmp_path / "out.json"
-    code = run(_args(str(dataset), "--weights", "none", "--baselines", "clustering", "--json", str(json_path),
+    code = run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--json", str(json_path),
                      "--names", "A01,B02", "--trimaps", "Trimap2", "--no-progress"))
     assert code == 0
     assert "== Trimap2: 2 images" in capsys.readouterr().out
@@ -158,7 +158,7 @@ def test_cli_run(dataset: Path, tmp_path: Path, capsys) -> None:
 def test_cli_through_lbsmatte_main(dataset: Path, capsys) -> None:
     from core.cli import main
 
-    assert main(["evaluate", str(dataset), "--weights", "none", "--baselines", "clustering", "--no-progress"]) == 0
+    assert main(["evaluate", str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--no-progress"]) == 0
     assert "clustering" in capsys.readouterr().out
 
 
@@ -167,15 +167,15 @@ def test_untrained_weights_are_refused_with_a_hint(dataset: Path, small_bundle, 
     code = run(_args(str(dataset), "--weights", str(small_bundle.path), "--baselines", "none", "--no-progress"))
     out = capsys.readouterr().out
     assert code == 1
-    assert "ERROR:" in out and "untrained" in out and "--weights none" in out
+    assert "ERROR:" in out and "untrained" in out and "--no-lbsmatte" in out
 
 
 def test_bad_requests(dataset: Path, capsys) -> None:
-    assert run(_args(str(dataset), "--weights", "none", "--baselines", "none")) == 1
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "none")) == 1
     assert "nothing to evaluate" in capsys.readouterr().out
-    assert run(_args(str(dataset), "--weights", "none", "--baselines", "magic")) == 1
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "magic")) == 1
     assert "unknown baseline magic" in capsys.readouterr().out
-    assert run(_args(str(dataset / "nope"), "--weights", "none")) == 1
+    assert run(_args(str(dataset / "nope"), "--no-lbsmatte")) == 1
     assert "not found" in capsys.readouterr().out
 
 
@@ -184,9 +184,18 @@ def test_a_failing_method_is_reported_and_the_rest_still_scored(dataset: Path, m
         raise RuntimeError("solver diverged")
 
     monkeypatch.setitem(baselines_module.BASELINES, "broken", broken)
-    code = run(_args(str(dataset), "--weights", "none", "--baselines", "broken,clustering", "--trimaps", "Trimap1",
+    code = run(_args(str(dataset), "--no-lbsmatte", "--baselines", "broken,clustering", "--trimaps", "Trimap1",
                      "--no-progress"))
     out = capsys.readouterr().out
     assert code == 1
     assert "ERROR: Trimap1/A01 broken: RuntimeError: solver diverged" in out
     assert "clustering" in out
+
+
+def test_weights_none_is_the_pipeline_without_networks_plainly_labelled(dataset: Path, tmp_path: Path, capsys) -> None:
+    json_path = tmp_path / "none.json"
+    assert run(_args(str(dataset), "--weights", "none", "--baselines", "none", "--json", str(json_path), "--no-progress")) == 0
+    out = capsys.readouterr().out
+    assert "--weights none, NO NETWORKS" in out and "a diagnostic" in out
+    record = json.loads(json_path.read_text())
+    assert record["weights"]["name"] == "none" and record["methods"] == ["lbsmatte"]

@@ -386,3 +386,27 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     # The networks alone need no Laplacian: they still run.
     assert Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap).alpha.shape == trimap.shape
     assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
+
+
+def test_weights_none_runs_the_same_pipeline_with_parameter_free_priors() -> None:
+    # The diagnostic without networks: B and F are the pull-push fills of the known layers, alpha
+    # starts at 0.5, and the refinement does the rest. A two-colour soft edge: the fills are the
+    # two colours, so the rounds recover the ramp from the plate alone.
+    from core.nets.blocks import fill_from_known
+
+    h, w = 40, 60
+    x = np.arange(w, dtype=np.float32)
+    truth = np.tile(np.clip((40 - x) / 20, 0, 1), (h, 1))
+    f, b = np.array([0.9, 0.3, 0.1], np.float32), np.array([0.1, 0.4, 0.8], np.float32)
+    plate = (truth[..., None] * f + (1 - truth[..., None]) * b).astype(np.float32)
+    trimap = np.tile(np.where(x < 16, 1.0, np.where(x >= 44, 0.0, 0.5)), (h, 1)).astype(np.float32)
+    m = Matter("none", device="cpu")
+    assert m.bundle.name == "none" and "no networks" in m.bundle.manifest["description"]
+    raw = Matter("none", device="cpu", rounds=0, fg_solve=0).matte(plate, trimap, colour="srgb")
+    unknown = trimap == 0.5
+    assert np.all(raw.alpha[unknown] == 0.5)
+    t = torch.from_numpy(plate.transpose(2, 0, 1))[None]
+    want_bg = fill_from_known(t, torch.from_numpy(trimap == 0)[None, None].float())[0].permute(1, 2, 0).numpy()
+    assert np.allclose(raw.bg[unknown], want_bg[unknown], atol=1e-5)
+    refined = m.matte(plate, trimap, colour="srgb")
+    assert np.abs(refined.alpha - truth)[unknown].mean() < 0.05 < np.abs(raw.alpha - truth)[unknown].mean()
