@@ -50,8 +50,8 @@ def _write_frames(folder: Path, count: int, width: int, height: int, band: float
     for i in range(count):
         frame = build_frame(width, height, band, data=data, obj=OBJECTS[i % len(OBJECTS)],
                             background=BACKGROUNDS[i % len(BACKGROUNDS)], seed=i)
-        write_image(folder / f"plate.{1001 + i}.png", frame.plate, colour="srgb")
-        write_image(folder / f"trimap.{1001 + i}.png", frame.trimap[..., None].repeat(3, 2), colour="srgb")
+        write_image(folder / f"plate.{1001 + i}.png", frame.plate, ["R", "G", "B"])
+        write_image(folder / f"trimap.{1001 + i}.png", frame.trimap, ["Y"])
         unknown.append(frame.unknown_fraction)
     return {"frames": count, "size": f"{width}x{height}", "unknown": [round(u, 4) for u in unknown],
             "source": str(data) if data else "procedural"}

@@ -7,7 +7,7 @@
                    [--trimap-channel auto|alpha|red|luminance] [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
     lbsmatte weights list | show NAME
-    lbsmatte demo | evaluate | train | finetune ...
+    lbsmatte demo | evaluate | train | finetune | export ...
 
 Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
 modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr):
@@ -38,8 +38,8 @@ weights, output folder not writable, OUT locked by another run); 2 usage error (
 a frame range or colour that cannot be understood, OUT that would overwrite an input);
 143 stopped by SIGTERM; 130 interrupted (Ctrl-C).
 
-``demo``, ``evaluate``, ``train`` and ``finetune`` come from ``core.demo``, ``core.evaluate`` and
-``core.training.cli`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
+``demo``, ``evaluate``, ``train``, ``finetune`` and ``export`` come from ``core.demo``, ``core.evaluate``,
+``core.training.cli`` and ``core.export`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
 when that command runs; one that cannot be imported says so instead of breaking the others.
 """
 
@@ -73,6 +73,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("core.evaluate", "metrics (SAD, MSE, gradient, connectivity) on a data set, with baselines"),
     "train": ("core.training.cli", "train the three networks (BG, then FG, then alpha) into a weights bundle"),
     "finetune": ("core.training.cli", "fine-tune a weights bundle on a show's plates and mattes"),
+    "export": ("core.export", "write the whole pipeline as one TorchScript module for Nuke's Inference node (.cat)"),
 }
 
 log = logging.getLogger("core")

@@ -215,11 +215,21 @@ def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     return from_display(_linear_to_srgb(pixels), name)
 
 
-def decode_srgb(encoded: torch.Tensor) -> torch.Tensor:
+def decode_srgb(encoded: torch.Tensor, cut: float = _ENC_CUT) -> torch.Tensor:
     """The sRGB decoding of :func:`to_linear` on a tensor, on its device (display encoding ->
-    scene-linear): the networks' colours brought into linear light without a trip to the host."""
+    scene-linear): the networks' colours brought into linear light without a trip to the host.
+    Scriptable (:func:`torch.jit.script`); ``cut`` is the curve's constant, an argument only
+    because TorchScript reads module constants as defaults."""
     v = encoded.clamp_min(0.0)
-    return torch.where(v <= _ENC_CUT, v / 12.92, ((v.clamp_min(_ENC_CUT) + 0.055) / 1.055) ** 2.4)
+    return torch.where(v <= cut, v / 12.92, ((v.clamp_min(cut) + 0.055) / 1.055) ** 2.4)
+
+
+def encode_srgb(linear: torch.Tensor, cut: float = _LIN_CUT) -> torch.Tensor:
+    """:func:`to_display` of a ``linear`` plate on a tensor (the sRGB curve, continued above 1;
+    negatives and NaN to 0), the inverse of :func:`decode_srgb`. Scriptable, like it: the
+    exported module (:mod:`core.export`) encodes the plate for the networks with it."""
+    x = torch.where(torch.isnan(linear), torch.zeros_like(linear), linear).clamp_min(0.0)
+    return torch.where(x <= cut, 12.92 * x, 1.055 * x.clamp_min(cut) ** (1.0 / 2.4) - 0.055)
 
 
 @dataclass

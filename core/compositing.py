@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
+from core.trimap import split_trimap_tensor
 
 #: Weights of the networks' colours in :func:`solve_foreground`: the foreground network's, and
 #: the background network's relative to it. Chosen on the validation composites of held-out
@@ -93,7 +94,7 @@ class Settings:
 
 def solve_foreground(
     image: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor, weight: float,
-    bg_weight: float | None = None, clip: tuple[float, float] | None = (0.0, 1.0),
+    bg_weight: Optional[float] = None, clip: Optional[Tuple[float, float]] = (0.0, 1.0),
 ) -> torch.Tensor:
     """Foreground colours that agree with the compositing equation, near the networks' own.
 
@@ -118,14 +119,17 @@ def solve_foreground(
 
 def solve_layers(
     image: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor, weight: float,
-    bg_weight: float | None = None, clip: tuple[float, float] | None = (0.0, 1.0),
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """F and B of :func:`solve_foreground` (same arguments); B is clamped like F."""
+    bg_weight: Optional[float] = None, clip: Optional[Tuple[float, float]] = (0.0, 1.0),
+    bg_ratio: float = FG_SOLVE_BG_RATIO,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """F and B of :func:`solve_foreground` (same arguments); B is clamped like F. ``bg_ratio`` is
+    :data:`FG_SOLVE_BG_RATIO` (an argument only because TorchScript reads module constants as
+    defaults, not as globals)."""
     a = alpha.to(image.dtype)
     wf = float(weight)
-    wb = FG_SOLVE_BG_RATIO * wf if bg_weight is None else float(bg_weight)
+    wb = bg_ratio * wf if bg_weight is None else float(bg_weight)
     b = 1 - a
-    if math.isinf(wb):  # B fixed: F = (α(I − (1 − α)B) + w_F F_net) / (α² + w_F)
+    if wb == float("inf"):  # (not math.isinf: torch 1.12's TorchScript miscompiles it) B fixed: F = (α(I − (1 − α)B) + w_F F_net) / (α² + w_F)
         f_out, b_out = (a * (image - b * bg) + wf * fg) / (a * a + wf), bg
     else:
         det = a * a * wb + wf * b * b + wf * wb
@@ -134,13 +138,14 @@ def solve_layers(
         f_out = (rhs_f * (b * b + wb) - a * b * rhs_b) / det
         b_out = (rhs_b * (a * a + wf) - a * b * rhs_f) / det
     if clip is not None:
-        f_out, b_out = f_out.clamp(*clip), b_out.clamp(*clip)
+        f_out, b_out = f_out.clamp(clip[0], clip[1]), b_out.clamp(clip[0], clip[1])
     return f_out, b_out
 
 
 def agree_with_plate(
     image: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, weight: float = FG_SOLVE_WEIGHT,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    bg_ratio: float = FG_SOLVE_BG_RATIO,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """F and B moved, as little as their weights allow, so that ``αF + (1 − α)B = I`` exactly.
 
     The smallest change ``w_F|ΔF|² + w_B|ΔB|²`` (``w_B = FG_SOLVE_BG_RATIO · w_F``) that closes the
@@ -150,13 +155,13 @@ def agree_with_plate(
     """
     a = alpha.to(image.dtype)
     wf = float(weight)
-    wb = FG_SOLVE_BG_RATIO * wf
+    wb = bg_ratio * wf
     residual = image - a * fg - (1 - a) * bg
     s = a * a / wf + (1 - a) * (1 - a) / wb
     return fg + residual * (a / (wf * s)), bg + residual * ((1 - a) / (wb * s))
 
 
-def alpha_from_composite(image: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def alpha_from_composite(image: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Alpha from the compositing equation for given F and B, and the distance ``|F − B|``.
 
     ``alpha = <I − B, F − B> / (|F − B|² + 1e-4)`` clipped to [0, 1]; inputs ``N×3×H×W``, outputs
@@ -171,7 +176,22 @@ def alpha_from_composite(image: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor
 
 # -- the matting Laplacian -------------------------------------------------------------------
 
-def _window_statistics(image: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _inverse3(c: torch.Tensor) -> torch.Tensor:
+    """Inverses of symmetric 3×3 matrices ``c`` (``3×3×…``, one matrix per trailing index) by the
+    adjugate: closed form, no batched LAPACK (and no ``torch.linalg``, which the torch of older
+    Nuke versions lacks)."""
+    a00 = c[1, 1] * c[2, 2] - c[1, 2] * c[1, 2]
+    a01 = c[0, 2] * c[1, 2] - c[0, 1] * c[2, 2]
+    a02 = c[0, 1] * c[1, 2] - c[0, 2] * c[1, 1]
+    a11 = c[0, 0] * c[2, 2] - c[0, 2] * c[0, 2]
+    a12 = c[0, 1] * c[0, 2] - c[0, 0] * c[1, 2]
+    a22 = c[0, 0] * c[1, 1] - c[0, 1] * c[0, 1]
+    det = c[0, 0] * a00 + c[0, 1] * a01 + c[0, 2] * a02
+    return torch.stack([torch.stack([a00, a01, a02]), torch.stack([a01, a11, a12]),
+                        torch.stack([a02, a12, a22])]) / det
+
+
+def _window_statistics(image: torch.Tensor, epsilon: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean ``μ`` (``3×h×w``) and inverse regularised covariance ``(Σ + ε/9·I)⁻¹`` (``3×3×h×w``)
     of every 3×3 window lying wholly inside ``image`` (``3×H×W`` float64; ``h, w = H−2, W−2``,
     window centre ``(y+1, x+1)``). Box filters (average pooling) over the frame, in float64 so
@@ -182,24 +202,7 @@ def _window_statistics(image: torch.Tensor, epsilon: float) -> tuple[torch.Tenso
     second = F.avg_pool2d(products, 3, stride=1)[0].reshape(3, 3, *mean.shape[1:])
     cov = second - mean[:, None] * mean[None, :]
     eye = torch.eye(3, dtype=image.dtype, device=image.device)[:, :, None, None]
-    cov = cov + (epsilon / 9.0) * eye
-    # Inverse by the adjugate: a 3×3 symmetric matrix per window, closed form, no batched LAPACK.
-    c = cov
-    a00 = c[1, 1] * c[2, 2] - c[1, 2] * c[1, 2]
-    a01 = c[0, 2] * c[1, 2] - c[0, 1] * c[2, 2]
-    a02 = c[0, 1] * c[1, 2] - c[0, 2] * c[1, 1]
-    a11 = c[0, 0] * c[2, 2] - c[0, 2] * c[0, 2]
-    a12 = c[0, 1] * c[0, 2] - c[0, 0] * c[1, 2]
-    a22 = c[0, 0] * c[1, 1] - c[0, 1] * c[0, 1]
-    det = c[0, 0] * a00 + c[0, 1] * a01 + c[0, 2] * a02
-    inverse = torch.stack([torch.stack([a00, a01, a02]), torch.stack([a01, a11, a12]),
-                           torch.stack([a02, a12, a22])]) / det
-    return mean, inverse
-
-
-#: The 25 offsets ``(dy, dx)`` a pixel shares a 3×3 window with, in row-major order (so the
-#: columns of a row come out sorted).
-_OFFSETS = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
+    return mean, _inverse3(cov + (epsilon / 9.0) * eye)
 
 
 @dataclass
@@ -213,12 +216,75 @@ class Laplacian:
             the smoothest alpha solves ``L_UU · alpha_U = r``.
         diagonal: the diagonal of ``L_UU`` (``n`` float32), for the Jacobi preconditioner.
         index: flat (row-major) positions of the unknown pixels in the region (``n`` int64).
+        rows, columns: the same ``L_UU`` as a 25-point stencil (:func:`laplacian_rows`): ``n×25``
+            float32 entries and the unknown pixel each one multiplies (``-1``: a known pixel or
+            outside the region, which the stencil product reads as 0).
     """
 
     matrix: torch.Tensor
     pull: torch.Tensor
     diagonal: torch.Tensor
     index: torch.Tensor
+    rows: torch.Tensor
+    columns: torch.Tensor
+
+
+def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.Tensor, epsilon: float = EPSILON
+                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rows of :func:`matting_laplacian` as a 25-point stencil (scriptable: the exported
+    module builds them with it, and applies them with :func:`stencil_product`).
+
+    Returns ``(rows, columns, pull, index)``: ``rows`` ``n×25`` float64, row ``i``'s entries at
+    the offsets ``(dy, dx)`` in -2..2 in row-major order; ``columns`` ``n×25`` int64, the rank
+    among the unknown pixels of the pixel each entry multiplies, ``-1`` where that pixel is known
+    or outside the region; ``pull`` ``n`` float64; ``index`` ``n`` int64 (see :class:`Laplacian`).
+    """
+    device = image.device
+    height, width = unknown.shape[0], unknown.shape[1]
+    flat_unknown = unknown.reshape(-1)
+    index = torch.nonzero(flat_unknown).reshape(-1)
+    n = int(index.numel())
+    rank = torch.full((height * width,), -1, dtype=torch.int64, device=device)
+    rank[index] = torch.arange(n, device=device)
+    # Row-major n×25 (row i, offset slot), and one more row that collects what known pixels' rows would get.
+    entries = torch.zeros((n + 1) * 25, dtype=torch.float64, device=device)
+    if n > 0 and height >= 3 and width >= 3:
+        # The windows that hold an unknown pixel: centres within one pixel of one, inside the region.
+        near = F.max_pool2d(unknown[None, None].to(torch.float32), 3, stride=1, padding=1)[0, 0] > 0
+        near[0, :] = False
+        near[-1, :] = False
+        near[:, 0] = False
+        near[:, -1] = False
+        centres = torch.nonzero(near.reshape(-1)).reshape(-1)
+        nine = torch.arange(9, device=device)
+        shifts = (nine // 3 - 1) * width + (nine % 3 - 1)  # the 3×3 window in row-major order
+        pixels = centres[:, None] + shifts[None, :]  # K×9, the window's pixels in row-major order
+        colours = image.to(torch.float64).reshape(3, -1).t()[pixels]  # K×9×3
+        centred = colours - colours.mean(1, keepdim=True)
+        # (Σ_k + ε/9·I)⁻¹ from the centred colours (float64: ε survives next to the moments).
+        cov = centred.transpose(1, 2) @ centred / 9.0 + (epsilon / 9.0) * torch.eye(3, dtype=torch.float64, device=device)
+        inverse = _inverse3(cov.permute(1, 2, 0)).permute(2, 0, 1)
+        # The window's block of L: δ_ab − (1 + (I_a − μ_k)ᵀ (Σ_k + ε/9)⁻¹ (I_b − μ_k)) / 9, 9×9.
+        block = torch.eye(9, dtype=torch.float64, device=device) - (1.0 + centred @ inverse @ centred.transpose(1, 2)) / 9.0
+        # slot[a, b]: where, in pixel a's row, the entry of the window's pixel b goes.
+        slot = (nine[None, :] // 3 - nine[:, None] // 3 + 2) * 5 + (nine[None, :] % 3 - nine[:, None] % 3 + 2)
+        for a in range(9):  # the windows' pixel a, where it is unknown, gets its row's 9 entries
+            rows = rank[pixels[:, a]]
+            target = torch.where(rows >= 0, rows, torch.full_like(rows, n))[:, None] * 25 + slot[a][None, :]
+            entries.index_add_(0, target.reshape(-1), block[:, a, :].reshape(-1))
+    entries = entries.reshape(n + 1, 25)[:n]
+    # Neighbours: unknown ones become matrix columns, known FG ones pull alpha towards 1.
+    ys, xs = index // width, index % width
+    columns = torch.full((n, 25), -1, dtype=torch.int64, device=device)
+    pull = torch.zeros(n, dtype=torch.float64, device=device)
+    fg_flat = fg_known.reshape(-1)
+    for s in range(25):  # the offsets (dy, dx) in -2..2, row-major (the columns of a row come out sorted)
+        jy, jx = ys + (s // 5 - 2), xs + (s % 5 - 2)
+        inside = (jy >= 0) & (jy < height) & (jx >= 0) & (jx < width)
+        j = jy.clamp(0, height - 1) * width + jx.clamp(0, width - 1)
+        columns[:, s] = torch.where(inside, rank[j], torch.full_like(j, -1))
+        pull -= torch.where(inside & fg_flat[j], entries[:, s], torch.zeros_like(pull))
+    return entries, columns, pull, index
 
 
 def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.Tensor,
@@ -233,7 +299,8 @@ def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torc
     time on a user's first frame (tens of seconds on a fresh install) and builds every pixel's
     rows where only the unknown ones are needed. The window statistics come from box filters in
     float64; the 25 entries of each unknown row from vectorised gathers (one pass per pair of
-    positions in a window), on whatever device ``image`` is on.
+    positions in a window), on whatever device ``image`` is on (:func:`laplacian_rows`); here
+    they are also packed into a sparse CSR matrix.
 
     Args:
         image: ``3×H×W`` (any float dtype; the statistics are computed in float64).
@@ -242,55 +309,32 @@ def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torc
     """
     if image.dim() != 3 or image.shape[0] != 3 or unknown.shape != image.shape[1:]:
         raise InputError(f"matting_laplacian needs a 3×H×W image and H×W masks, got {tuple(image.shape)} and {tuple(unknown.shape)}")
-    device = image.device
-    height, width = unknown.shape
-    flat_unknown = unknown.reshape(-1)
-    index = torch.nonzero(flat_unknown).reshape(-1)
+    entries, columns, pull, index = laplacian_rows(image, unknown, fg_known, epsilon)
     n = int(index.numel())
-    rank = torch.full((height * width,), -1, dtype=torch.int64, device=device)
-    rank[index] = torch.arange(n, device=device)
-    # Row-major n×25 (row i, offset slot), and one more row that collects what known pixels' rows would get.
-    entries = torch.zeros((n + 1) * 25, dtype=torch.float64, device=device)
-    if n and height >= 3 and width >= 3:
-        # The windows that hold an unknown pixel: centres within one pixel of one, inside the region.
-        near = F.max_pool2d(unknown[None, None].to(torch.float32), 3, stride=1, padding=1)[0, 0] > 0
-        near[0, :] = near[-1, :] = False
-        near[:, 0] = near[:, -1] = False
-        centres = torch.nonzero(near.reshape(-1)).reshape(-1)
-        shifts = torch.tensor([dy * width + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], device=device)
-        pixels = centres[:, None] + shifts[None, :]  # K×9, the window's pixels in row-major order
-        colours = image.to(torch.float64).reshape(3, -1).T[pixels]  # K×9×3
-        centred = colours - colours.mean(1, keepdim=True)
-        # (Σ_k + ε/9·I)⁻¹ from the centred colours (float64: ε survives next to the moments).
-        inverse = torch.linalg.inv(centred.transpose(1, 2) @ centred / 9.0
-                                   + (epsilon / 9.0) * torch.eye(3, dtype=torch.float64, device=device))
-        # The window's block of L: δ_ab − (1 + (I_a − μ_k)ᵀ (Σ_k + ε/9)⁻¹ (I_b − μ_k)) / 9, 9×9.
-        block = torch.eye(9, dtype=torch.float64, device=device) - (1.0 + centred @ inverse @ centred.transpose(1, 2)) / 9.0
-        slot = torch.tensor([[(b // 3 - a // 3 + 2) * 5 + (b % 3 - a % 3 + 2) for b in range(9)] for a in range(9)],
-                            device=device)
-        for a in range(9):  # the windows' pixel a, where it is unknown, gets its row's 9 entries
-            rows = rank[pixels[:, a]]
-            target = torch.where(rows >= 0, rows, n)[:, None] * 25 + slot[a][None, :]
-            entries.index_add_(0, target.reshape(-1), block[:, a, :].reshape(-1))
-    entries = entries.reshape(n + 1, 25)[:n]
-    # Neighbours: unknown ones become matrix columns, known FG ones pull alpha towards 1.
-    ys, xs = index // width, index % width
-    columns = torch.full((n, 25), -1, dtype=torch.int64, device=device)
-    pull = torch.zeros(n, dtype=torch.float64, device=device)
-    fg_flat = fg_known.reshape(-1)
-    for s, (dy, dx) in enumerate(_OFFSETS):
-        jy, jx = ys + dy, xs + dx
-        inside = (jy >= 0) & (jy < height) & (jx >= 0) & (jx < width)
-        j = jy.clamp(0, height - 1) * width + jx.clamp(0, width - 1)
-        columns[:, s] = torch.where(inside, rank[j], -1)
-        pull -= torch.where(inside & fg_flat[j], entries[:, s], 0.0)
     keep = columns >= 0
-    crow = torch.zeros(n + 1, dtype=torch.int64, device=device)
+    crow = torch.zeros(n + 1, dtype=torch.int64, device=image.device)
     crow[1:] = torch.cumsum(keep.sum(1), 0)
+    rows = entries.to(torch.float32)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what runs on every device
         warnings.simplefilter("ignore", UserWarning)
-        matrix = torch.sparse_csr_tensor(crow, columns[keep], entries[keep].to(torch.float32), (n, n))
-    return Laplacian(matrix, pull.to(torch.float32), entries[:, 12].to(torch.float32), index)
+        matrix = torch.sparse_csr_tensor(crow, columns[keep], rows[keep], (n, n))
+    return Laplacian(matrix, pull.to(torch.float32), rows[:, 12].contiguous(), index, rows, columns)
+
+
+def stencil_index(columns: torch.Tensor) -> torch.Tensor:
+    """The ``n·25`` positions :func:`stencil_product` reads for :func:`laplacian_rows`' ``columns``
+    (``n×25``): the column itself, or ``n`` (a 0 appended to ``x``) where it is ``-1``."""
+    n = columns.shape[0]
+    return torch.where(columns >= 0, columns, torch.full_like(columns, n)).reshape(-1)
+
+
+def stencil_product(rows: torch.Tensor, gather: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``L·x`` for ``L`` given as :func:`laplacian_rows`' stencil: ``rows`` ``n×25``, ``gather``
+    from :func:`stencil_index`, ``x`` ``n``. One gather (``index_select``) and a sum: the same
+    products as the sparse matrix's, with plain tensor operations every torch version has (no
+    sparse tensors), about as fast on the CPU."""
+    padded = torch.cat([x, torch.zeros(1, dtype=x.dtype, device=x.device)])
+    return (rows.to(x.dtype) * padded.index_select(0, gather).reshape(rows.shape)).sum(1)
 
 
 def laplacian_product(image: torch.Tensor, p: torch.Tensor, epsilon: float = EPSILON) -> torch.Tensor:
@@ -316,29 +360,40 @@ def laplacian_product(image: torch.Tensor, p: torch.Tensor, epsilon: float = EPS
 # -- the solve ---------------------------------------------------------------------------------
 
 def conjugate_gradients(
-    apply: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, x0: torch.Tensor, diagonal: torch.Tensor,
+    matrix: Optional[torch.Tensor], rows: torch.Tensor, gather: torch.Tensor, shift: torch.Tensor,
+    b: torch.Tensor, x0: torch.Tensor, diagonal: torch.Tensor,
     tolerance: float = TOLERANCE, max_iterations: int = MAX_ITERATIONS,
-) -> tuple[torch.Tensor, int]:
-    """Solve ``A x = b`` (``A`` symmetric positive definite, given by ``apply``) by
-    Jacobi-preconditioned conjugate gradients from ``x0``.
+) -> Tuple[torch.Tensor, int]:
+    """Solve ``(L + diag(shift)) x = b`` by Jacobi-preconditioned conjugate gradients from ``x0``.
+
+    ``L`` is the sparse ``matrix`` when given, else the stencil ``rows``/``gather``
+    (:func:`stencil_product`; the exported module's form); symmetric positive semi-definite,
+    ``shift > 0`` makes the system definite. ``diagonal`` is that of ``L + diag(shift)``.
 
     Stops when ``|b − A x| <= tolerance · |b|`` or after ``max_iterations``; returns ``x`` and the
-    iterations made. Written with plain tensor operations, so it runs on any device and autograd
-    follows every iteration (the result is differentiable in ``b``, ``x0`` and whatever ``apply``
-    depends on). The convergence test reads one number back per iteration.
+    iterations made. Written with plain tensor operations, so it runs on any device, compiles
+    with :func:`torch.jit.script`, and autograd follows every iteration (the result is
+    differentiable in ``b``, ``x0``, ``shift`` and the entries). The convergence test reads one
+    number back per iteration.
     """
     x = x0
-    r = b - apply(x)
-    limit = tolerance * float(torch.linalg.vector_norm(b.detach()))
+    if matrix is not None:
+        r = b - (torch.mv(matrix, x) + shift * x)
+    else:
+        r = b - (stencil_product(rows, gather, x) + shift * x)
+    limit = tolerance * float(b.detach().norm())
     inv_diag = 1.0 / diagonal
     z = r * inv_diag
     p = z
     rz = (r * z).sum()
     iterations = 0
     while iterations < max_iterations:
-        if float(torch.linalg.vector_norm(r.detach())) <= limit:
+        if float(r.detach().norm()) <= limit:
             break
-        ap = apply(p)
+        if matrix is not None:
+            ap = torch.mv(matrix, p) + shift * p
+        else:
+            ap = stencil_product(rows, gather, p) + shift * p
         step = rz / (p * ap).sum()
         x = x + step * p
         r = r - step * ap
@@ -358,13 +413,13 @@ class Refined:
     alpha: torch.Tensor
     fg: torch.Tensor
     bg: torch.Tensor
-    iterations: list[int]
+    iterations: List[int]
 
 
 def refine(
     image: torch.Tensor, trimap: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
-    settings: Settings | None = None, fg_weight: float = FG_SOLVE_WEIGHT,
-    clip: tuple[float, float] | None = (0.0, 1.0), exact: bool = False, laplacian: Laplacian | None = None,
+    settings: Optional[Settings] = None, fg_weight: float = FG_SOLVE_WEIGHT,
+    clip: Optional[Tuple[float, float]] = (0.0, 1.0), exact: bool = False, laplacian: Optional[Laplacian] = None,
 ) -> Refined:
     """The rounds after the networks (module docstring), on the inputs' device.
 
@@ -387,59 +442,84 @@ def refine(
         ``bg`` and ``image``'s use in the compositing equation (the Laplacian is the plate's, a
         constant).
     """
-    from core.trimap import split_trimap
-
     settings = settings or Settings()
     if not fg_weight > 0:
         raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
     if image.dim() != 4 or image.shape[0] != 1:
         raise InputError(f"refine works on one frame at a time (1×3×H×W), got {tuple(image.shape)}")
+    lap = laplacian
+    if lap is None and settings.rounds:
+        fg_known, _, unknown = split_trimap_tensor(trimap[0, 0])
+        if bool(unknown.any()):
+            lap = matting_laplacian(image[0].detach(), unknown, fg_known)
+    out_alpha, out_fg, out_bg, iterations = refine_with(
+        image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,
+        settings.tolerance, settings.max_iterations, float(fg_weight), clip, exact,
+        None if lap is None else lap.matrix, None if lap is None else lap.pull,
+        None if lap is None else lap.diagonal, None if lap is None else lap.index)
+    return Refined(out_alpha, out_fg, out_bg, iterations)
+
+
+def refine_with(
+    image: torch.Tensor, trimap: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
+    rounds: int, smoothing: float, confidence_scale: float, tolerance: float, max_iterations: int,
+    fg_weight: float, clip: Optional[Tuple[float, float]], exact: bool,
+    matrix: Optional[torch.Tensor] = None, pull: Optional[torch.Tensor] = None, diagonal: Optional[torch.Tensor] = None,
+    index: Optional[torch.Tensor] = None, bg_ratio: float = FG_SOLVE_BG_RATIO, ridge: float = RIDGE,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
+    """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
+    scriptable by :func:`torch.jit.script`: the exported module calls it directly.
+
+    The Laplacian's sparse ``matrix`` with its ``pull``, ``diagonal`` and ``index`` (:class:`Laplacian`) is
+    used when given (the pipeline's form); without it, and with ``rounds``, the Laplacian is built
+    here as :func:`laplacian_rows`' stencil and applied by :func:`stencil_product` (the exported
+    module's form: no sparse tensors in the torch of older Nuke versions). Returns alpha, F, B
+    and the iterations of each round.
+    """
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
-    image, alpha, fg, bg = (t.to(dtype) for t in (image, alpha, fg, bg))
-    fg_known, bg_known, unknown = split_trimap(trimap[0, 0])
-    _, _, height, width = image.shape
+    image, alpha, fg, bg = image.to(dtype), alpha.to(dtype), fg.to(dtype), bg.to(dtype)
+    fg_known, bg_known, unknown = split_trimap_tensor(trimap[0, 0])
+    height, width = image.shape[2], image.shape[3]
     known_alpha = fg_known.to(dtype)[None, None]
     out_fg = torch.where(fg_known, image, fg)
     out_bg = torch.where(bg_known, image, bg)
+    iterations: List[int] = []
     if not bool(unknown.any()):
-        return Refined(known_alpha, out_fg, out_bg, [])
-    if laplacian is not None:
-        where = laplacian.index
-    else:
-        where = torch.nonzero(unknown.reshape(-1)).reshape(-1)
-
-    def column(t: torch.Tensor) -> torch.Tensor:  # 1×C×H×W -> 1×C×n×1, the unknown pixels
-        return t.reshape(t.shape[1], -1)[:, where][None, :, :, None]
-
-    img_u, bg_u, fnet_u = column(image), column(bg), column(fg)
+        return known_alpha, out_fg, out_bg, iterations
+    rows = torch.zeros(0, 25, dtype=torch.float32, device=image.device)
+    gather = torch.zeros(0, dtype=torch.int64, device=image.device)
+    if matrix is None and rounds > 0:
+        entries, columns, pull64, index = laplacian_rows(image[0].detach(), unknown, fg_known)
+        gather = stencil_index(columns)
+        # float32 like the sparse matrix's entries, pull and diagonal (matting_laplacian)
+        rows, pull = entries.to(torch.float32), pull64.to(torch.float32)
+        diagonal = rows[:, 12]
+    if index is None:
+        index = torch.nonzero(unknown.reshape(-1)).reshape(-1)
+    where = index
+    # The unknown pixels as 1×C×n×1 columns.
+    img_u = image.reshape(3, -1)[:, where][None, :, :, None]
+    bg_u = bg.reshape(3, -1)[:, where][None, :, :, None]
+    fnet_u = fg.reshape(3, -1)[:, where][None, :, :, None]
     a_u = alpha.reshape(-1)[where].clamp(0, 1)
-
-    def solve(a_now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return solve_layers(img_u, a_now[None, None, :, None], bg_u, fnet_u, fg_weight, clip=clip)
-
-    f_u, b_u = solve(a_u)
-    iterations: list[int] = []
-    if settings.rounds:
-        lap = laplacian if laplacian is not None else matting_laplacian(image[0].detach(), unknown, fg_known)
-        matrix = lap.matrix.to(dtype)
-        pull, diagonal = lap.pull.to(dtype), lap.diagonal.to(dtype)
-        for _ in range(settings.rounds):
+    f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
+    if rounds > 0 and pull is not None and diagonal is not None:
+        pull_d, diagonal_d = pull.to(dtype), diagonal.to(dtype)
+        if matrix is not None:
+            matrix = matrix.to(dtype)
+        for _ in range(rounds):
             prior, distance = alpha_from_composite(img_u, bg_u, f_u)
-            confidence = 1.0 - torch.exp(-(distance * distance) / settings.confidence_scale)
-            d = settings.smoothing * confidence.reshape(-1) + RIDGE
-            b = pull + d * prior.reshape(-1)
-
-            def apply(x: torch.Tensor, d: torch.Tensor = d) -> torch.Tensor:
-                return torch.mv(matrix, x) + d * x
-
-            solved, made = conjugate_gradients(apply, b, a_u, diagonal + d, settings.tolerance, settings.max_iterations)
+            confidence = 1.0 - torch.exp(-(distance * distance) / confidence_scale)
+            d = smoothing * confidence.reshape(-1) + ridge
+            b = pull_d + d * prior.reshape(-1)
+            solved, made = conjugate_gradients(matrix, rows, gather, d, b, a_u, diagonal_d + d, tolerance, max_iterations)
             iterations.append(made)
             a_u = solved.clamp(0, 1)
-            f_u, b_u = solve(a_u)
+            f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
     if exact:
-        f_u, b_u = agree_with_plate(img_u, a_u[None, None, :, None], f_u, b_u, fg_weight)
+        f_u, b_u = agree_with_plate(img_u, a_u[None, None, :, None], f_u, b_u, fg_weight, bg_ratio)
     out_alpha = known_alpha.reshape(-1).index_put((where,), a_u).reshape(1, 1, height, width)
     channels = torch.arange(3, device=image.device)[:, None]
     out_fg = out_fg.reshape(3, -1).index_put((channels, where[None, :]), f_u[0, :, :, 0]).reshape(1, 3, height, width)
     out_bg = out_bg.reshape(3, -1).index_put((channels, where[None, :]), b_u[0, :, :, 0]).reshape(1, 3, height, width)
-    return Refined(out_alpha, out_fg, out_bg, iterations)
+    return out_alpha, out_fg, out_bg, iterations

@@ -255,6 +255,14 @@ def available_memory(device: torch.device) -> int | None:
     return None
 
 
+def context_margin(height: int, width: int) -> int:
+    """Pixels of known region kept around an unknown region's bounding box of ``height`` ×
+    ``width`` for the sampling networks (:class:`Matter`'s default ``context``): the larger of 96
+    and 15 % of the box's longer side. Scriptable: the exported module (:mod:`core.export`) crops
+    the same way."""
+    return max(96, int(round(0.15 * max(height, width))))
+
+
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(1))
     cols = np.flatnonzero(mask.any(0))
@@ -504,7 +512,7 @@ class Matter:
     def _region(self, unknown: np.ndarray) -> tuple[int, int, int, int]:
         """The unknown region's bounding box plus context, clipped to the frame."""
         y0, y1, x0, x1 = _bbox(unknown)
-        margin = self.context if self.context is not None else max(96, round(0.15 * max(y1 - y0, x1 - x0)))
+        margin = self.context if self.context is not None else context_margin(y1 - y0, x1 - x0)
         h, w = unknown.shape
         return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 

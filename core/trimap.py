@@ -22,7 +22,7 @@ edge (``lbsmatte matte --edge PX``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Tuple, overload
 
 import numpy as np
 
@@ -139,8 +139,17 @@ def split_trimap(trimap: Any) -> tuple[Any, Any, Any]:
     >>> fg.tolist(), bg.tolist(), unknown.tolist()
     ([False, False, True], [True, False, False], [False, True, False])
     """
-    fg = trimap >= FOREGROUND_MIN
-    bg = trimap <= BACKGROUND_MAX
+    return split_trimap_tensor(trimap)
+
+
+def split_trimap_tensor(trimap: torch.Tensor, foreground_min: float = FOREGROUND_MIN,
+                        background_max: float = BACKGROUND_MAX) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The body of :func:`split_trimap`, typed for TorchScript (networks and the exported module
+    compiled by :func:`torch.jit.script` call it; numpy arrays pass through it too). The
+    thresholds are arguments because TorchScript cannot read a module's float constants; their
+    defaults are :data:`FOREGROUND_MIN` and :data:`BACKGROUND_MAX`, and no caller passes others."""
+    fg = trimap >= foreground_min
+    bg = trimap <= background_max
     unknown = ~(fg | bg)
     return fg, bg, unknown
 

@@ -13,7 +13,17 @@ import scipy.sparse as sp
 import scipy.sparse.linalg
 import torch
 
-from core.compositing import Settings, laplacian_product, matting_laplacian, refine
+from core.compositing import (
+    CONFIDENCE_SCALE,
+    FG_SOLVE_WEIGHT,
+    MAX_ITERATIONS,
+    SMOOTHING,
+    TOLERANCE,
+    Settings,
+    laplacian_product,
+    matting_laplacian,
+    refine,
+)
 from core.errors import InputError
 
 
@@ -170,6 +180,33 @@ def test_the_laplacian_matches_pymatting_on_the_unknown_pixels(rng: np.random.Ge
     assert np.allclose(lap.diagonal.numpy(), want.diagonal(), atol=1e-5)
     assert np.array_equal(lap.index.numpy(), np.flatnonzero(unknown))
     assert abs(got - got.T).max() == 0  # symmetric to the bit
+
+
+def test_the_stencil_is_the_same_operator_as_the_sparse_matrix(rng: np.random.Generator) -> None:
+    """The exported module's form of L (no sparse tensors: Nuke 13/14's torch) is the CSR matrix's."""
+    from core.compositing import laplacian_rows, stencil_index, stencil_product
+
+    image, trimap = _edge_scene(rng)
+    unknown, fg = torch.from_numpy(trimap == 0.5), torch.from_numpy(trimap == 1.0)
+    img = torch.from_numpy(image.transpose(2, 0, 1).copy())
+    lap = matting_laplacian(img, unknown, fg)
+    rows, columns, pull, index = laplacian_rows(img, unknown, fg)
+    assert torch.equal(index, lap.index) and torch.equal(pull.float(), lap.pull)
+    x = torch.from_numpy(rng.normal(size=int(index.numel())).astype(np.float32))
+    assert torch.allclose(stencil_product(rows.float(), stencil_index(columns), x), torch.mv(lap.matrix, x), atol=1e-5)
+    assert torch.equal(rows.float(), lap.rows) and torch.equal(columns, lap.columns)
+    # and refine() solved through it gives what it gives through the matrix
+    from core.compositing import refine_with
+
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    alpha = t(rng.uniform(size=trimap.shape))[None, None]
+    fg_net, bg_net = t(rng.uniform(size=(1, 3, *trimap.shape))), t(rng.uniform(size=(1, 3, *trimap.shape)))
+    args = (img[None].float(), t(trimap)[None, None], alpha, fg_net, bg_net)
+    want = refine(*args, Settings(rounds=2), clip=None, exact=True)
+    got = refine_with(*args, 2, SMOOTHING, CONFIDENCE_SCALE, TOLERANCE, MAX_ITERATIONS, FG_SOLVE_WEIGHT, None, True)
+    for a, b in zip((want.alpha, want.fg, want.bg), got[:3], strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
+    assert torch.jit.script(refine_with) is not None  # what the exported module compiles
 
 
 def test_the_matrix_free_product_is_the_same_operator(rng: np.random.Generator) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import List
 
 import torch
 import torch.nn.functional as F
@@ -65,8 +66,9 @@ class ContextualAttention(nn.Module):
     point, para. 0041: "attend on distant background features"). Raw value patches are
     ``2*rate`` wide with stride ``rate``, so what is pasted back keeps the feature map's full
     resolution, and the unfolded value tensor is always 4x the feature map, independent of the
-    rate. Queries are processed in chunks through
-    :func:`torch.nn.functional.scaled_dot_product_attention`, bounding peak memory further.
+    rate. Queries are processed in chunks (softmax of the scaled scores times the values, the
+    computation of :func:`torch.nn.functional.scaled_dot_product_attention`), bounding peak
+    memory further.
 
     Yu et al.'s score propagation ("fuse") step is left out: it needs the full score matrix
     reshaped to an image, which is what this implementation avoids.
@@ -126,7 +128,7 @@ class ContextualAttention(nn.Module):
             F.unfold(ones, 2 * rate, stride=rate, padding=vpad), feats.shape[2:], 2 * rate,
             stride=rate, padding=vpad,
         )
-        outputs = []
+        outputs: List[torch.Tensor] = []
         for b in range(n):
             masked = cell_masked[b]
             known = ~masked
@@ -140,9 +142,9 @@ class ContextualAttention(nn.Module):
             filled = torch.empty(q_idx.numel(), v.shape[1], dtype=v.dtype, device=v.device)
             for start in range(0, q_idx.numel(), self.query_chunk):
                 q = q_all[start : start + self.query_chunk]
-                filled[start : start + q.shape[0]] = F.scaled_dot_product_attention(
-                    q[None], k[None], v[None], scale=self.scale
-                )[0]
+                # Scaled dot-product attention written out: the fused operator is newer than
+                # the torch of the Nuke versions the exported module must load in (1.6, 1.12).
+                filled[start : start + q.shape[0]] = torch.softmax(q @ k.t() * self.scale, -1) @ v
             pasted = values[b].clone()
             pasted[:, q_idx] = filled.t().to(pasted.dtype)
             rebuilt = F.fold(pasted[None], feats.shape[2:], 2 * rate, stride=rate, padding=vpad) / count
@@ -152,7 +154,7 @@ class ContextualAttention(nn.Module):
         return out[:, :, :h, :w]
 
 
-def fill_from_known(image: torch.Tensor, known: torch.Tensor, *, leak: float = 1e-6) -> torch.Tensor:
+def fill_from_known(image: torch.Tensor, known: torch.Tensor, leak: float = 1e-6) -> torch.Tensor:
     """Fill the pixels where ``known`` is 0 from the nearby known ones, by pull-push.
 
     A parameter-free first guess of the hidden layer (the sampling networks' prior, see
@@ -181,13 +183,14 @@ def fill_from_known(image: torch.Tensor, known: torch.Tensor, *, leak: float = 1
     weight = known.to(image.dtype) * (1 - leak) + leak
     colour = image * weight
     pyramid = [(colour, weight)]
-    while max(colour.shape[-2:]) > 1:  # down to one pixel, so every hole has known support
-        kernel = tuple(2 if n > 1 else 1 for n in colour.shape[-2:])
+    while colour.shape[-2] > 1 or colour.shape[-1] > 1:  # down to one pixel, so every hole has known support
+        kernel = [2 if colour.shape[-2] > 1 else 1, 2 if colour.shape[-1] > 1 else 1]
         colour = F.avg_pool2d(colour, kernel, ceil_mode=True)
         weight = F.avg_pool2d(weight, kernel, ceil_mode=True)
         pyramid.append((colour, weight))
     estimate = pyramid[-1][0] / pyramid[-1][1]
-    for colour, weight in reversed(pyramid[:-1]):
+    for level in range(len(pyramid) - 2, -1, -1):  # back up, finest last
+        colour, weight = pyramid[level]
         coarser = F.interpolate(estimate, size=colour.shape[-2:], mode="bilinear", align_corners=False)
         # Full trust in a level's own average once a quarter of its footprint is known.
         trust = (4 * weight).clamp(max=1.0)

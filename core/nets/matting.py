@@ -15,14 +15,14 @@ trained to make useful (patent para. 0047: good F/B samples make alpha estimatio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.compositing import alpha_from_composite
-from core.trimap import split_trimap
+from core.trimap import split_trimap_tensor
 
 
 def _norm(channels: int) -> nn.BatchNorm2d:
@@ -53,7 +53,7 @@ class ResidualBlock(nn.Module):
 class AtrousPyramid(nn.Module):
     """Atrous spatial pyramid pooling (DeepLab v3), as in AlphaGAN's encoder."""
 
-    def __init__(self, in_channels: int, out_channels: int, rates: list[int]) -> None:
+    def __init__(self, in_channels: int, out_channels: int, rates: List[int]) -> None:
         super().__init__()
         branches = [nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), _norm(out_channels))]
         for r in rates:
@@ -70,7 +70,9 @@ class AtrousPyramid(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [F.relu(b(x)) for b in self.branches]
+        outs: List[torch.Tensor] = []
+        for branch in self.branches:
+            outs.append(F.relu(branch(x)))
         pooled = F.relu(self.pool(x.mean((2, 3), keepdim=True)))
         outs.append(pooled.expand(-1, -1, x.shape[2], x.shape[3]))
         return F.relu(self.project(torch.cat(outs, 1)))
@@ -115,7 +117,7 @@ class MattingNetwork(nn.Module):
         self.up1 = self._fuse(2 * d + widths[0], d)
         self.up0 = self._fuse(d + stem_in, d)
         self.head = nn.Conv2d(d, 1, 3, padding=1)
-        self.refine_net: nn.Module | None = None
+        self.refine_net: Optional[nn.Module] = None
         if config.get("refine"):
             rw = int(config["refine_width"])
             # Deep Image Matting's refinement stage: 4 convolutions at full resolution, residual on alpha.
@@ -137,17 +139,18 @@ class MattingNetwork(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]}")
         image, trimap, bg, fg = x[:, 0:3], x[:, 3:4], x[:, 4:7], x[:, 7:10]
-        fg_known, _, unknown = split_trimap(trimap)
+        fg_known, _, unknown = split_trimap_tensor(trimap)
         planes = [x, fg_known.to(x.dtype), unknown.to(x.dtype)]
         if self.colour_line:
-            planes += list(alpha_from_composite(image, bg, fg))
+            line_alpha, distance = alpha_from_composite(image, bg, fg)
+            planes += [line_alpha, distance]
         return torch.cat(planes, 1)
 
-    def forward_logits(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_logits(self, x: torch.Tensor, where: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Alpha before the sigmoid (for losses that need it); ``where``: see :meth:`forward`."""
         inp = self._inputs(x)
         s0 = self.stem(inp)
-        feats = []
+        feats: List[torch.Tensor] = []
         h = s0
         for stage in self.stages:
             h = stage(h)
@@ -174,6 +177,7 @@ class MattingNetwork(nn.Module):
     #: convolutions and the head), 4 more with the refinement, and the half-resolution
     #: features 1 px around (bilinear upsampling); 8 px covers all of it with room to spare.
     PIECE, HALO = 64, 8
+    __constants__ = ["PIECE", "HALO"]  # class constants TorchScript reads
 
     def _full_resolution_where(self, x: torch.Tensor, inp: torch.Tensor, y: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
         """:meth:`_full_resolution` only on the ``PIECE``-px pieces that hold a ``where`` pixel.
@@ -187,8 +191,8 @@ class MattingNetwork(nn.Module):
         need = F.max_pool2d(where.to(inp.dtype), p, ceil_mode=True) > 0  # N×1×ceil(H/p)×ceil(W/p)
         out = inp.new_full((n, 1, hh, ww), -30.0)
         lh, lw = y.shape[2:]
-        for b, _, ty, tx in need.nonzero().tolist():
-            y0, x0 = ty * p, tx * p
+        for piece in need.nonzero():  # (batch, channel, piece row, piece column)
+            b, y0, x0 = int(piece[0]), int(piece[2]) * p, int(piece[3]) * p
             y1, x1 = min(hh, y0 + p), min(ww, x0 + p)
             # The piece plus its halo, on even coordinates so the half-resolution grid lines up.
             a0, c0 = max(0, y0 - m) // 2 * 2, max(0, x0 - m) // 2 * 2
@@ -207,7 +211,7 @@ class MattingNetwork(nn.Module):
             out[b : b + 1, :, y0:y1, x0:x1] = z[:, :, y0 - a0 : y1 - a0, x0 - c0 : x1 - c0]
         return out
 
-    def forward(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, where: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Alpha ``N×1×H×W``. With ``where`` (``N×1×H×W`` bool), only alpha at those pixels is
         wanted: the full-resolution layers run only on the 64-px pieces that hold one (the same
         values at those pixels; elsewhere in the pieces too, and 0 outside them). Used at

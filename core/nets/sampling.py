@@ -36,7 +36,7 @@ Inputs are in [0, 1]; internally they are mapped to [-1, 1] as in Yu et al.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -131,7 +131,7 @@ class SamplingNetwork(nn.Module):
                     last.weight.mul_(0.1)
                     last.bias.zero_()
 
-    def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_stages(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return ``(coarse, fine)`` estimates, both ``N×3×H×W`` in [0, 1] (training uses both)."""
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]}")
@@ -145,7 +145,7 @@ class SamplingNetwork(nn.Module):
         return (F.interpolate(coarse, size=size, mode="bilinear", align_corners=False),
                 F.interpolate(fine, size=size, mode="bilinear", align_corners=False))
 
-    def _stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _stages(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         image = x[:, :3] * 2 - 1
         mask = x[:, 3:4]
         rest = x[:, 4:] * 2 - 1

@@ -272,7 +272,7 @@ def parse_script(text):
     -------
     list of tuples
         ``("node", NodeBlock)``, ``("set", var)``, ``("push", var or None)``, ``("end_group",)``,
-        ``("version", text)``.
+        ``("version", text)``, ``("add_layer", [layer, channel, ...])``.
     """
     ops = []
     for command in split_commands(text):
@@ -295,6 +295,8 @@ def parse_script(text):
                 raise NkSyntaxError("line %d: push %s: expected $VAR or 0" % (head.line, arg))
         elif head.value == "end_group":
             ops.append(("end_group",))
+        elif head.value == "add_layer" and len(command) == 2 and command[1].kind == "braced":
+            ops.append(("add_layer", command[1].value.split()))
         elif len(command) == 2 and command[1].kind == "braced" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", head.value):
             ops.append(("node", parse_block(head.value, command[1])))
         else:

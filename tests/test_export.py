@@ -1,0 +1,169 @@
+"""``lbsmatte export``: the saved TorchScript file, loaded with plain ``torch.jit.load`` (no Nuke),
+against ``lbsmatte matte`` on a real photograph, on odd sizes, half precision, HDR and NaN pixels
+and a trimap with no unknown pixel.
+
+The module runs under ``torch.jit.optimized_execution(False)``: the same values, without the
+graph executor's first-calls optimisation (seconds per new input size on this CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.cli import main
+from core.export import INFO_FILE, NUKE_CHANNELS_OUT, OUTPUT_CHANNELS, read_export_info
+
+#: Mean alpha difference over the unknown region allowed between the module and the pipeline.
+AGREEMENT = 0.02
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, torch.jit.ScriptModule]:
+    path = str(tmp_path_factory.mktemp("export") / "lbsmatte.pt")
+    assert main(["export", "--out", path]) == 0
+    return path, torch.jit.load(path)
+
+
+@pytest.fixture(scope="module")
+def matter():
+    from core.pipeline import Matter
+
+    return Matter("default", "cpu")
+
+
+def _run(module: torch.jit.ScriptModule, plate: np.ndarray, trimap: np.ndarray,
+         dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """``H×W×7`` float32 out of the module for a plate ``H×W×3`` and a trimap ``H×W``."""
+    x = torch.from_numpy(np.concatenate([plate, trimap[..., None]], 2).transpose(2, 0, 1).copy())[None].to(dtype)
+    with torch.no_grad(), torch.jit.optimized_execution(False):
+        out = module(x)
+    assert out.dtype == dtype and tuple(out.shape) == (1, 7, *trimap.shape)
+    return out[0].float().numpy().transpose(1, 2, 0)
+
+
+def _demo(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """A crop of the packaged demo example (fur ball over a photograph), scene-linear."""
+    from core.colour import to_linear
+    from core.demo import load_example
+
+    ex = load_example()
+    return to_linear(ex["image"], "srgb")[40 : 40 + h, 150 : 150 + w], ex["trimap"][40 : 40 + h, 150 : 150 + w]
+
+
+def _check_known(out: np.ndarray, plate: np.ndarray, trimap: np.ndarray) -> None:
+    fg, bg = trimap == 1, trimap == 0
+    assert np.array_equal(out[..., 0][fg], np.ones(fg.sum())) and np.array_equal(out[..., 0][bg], np.zeros(bg.sum()))
+    assert np.array_equal(out[..., 1:4][fg], plate[fg]) and np.array_equal(out[..., 4:7][bg], plate[bg])
+
+
+def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_path) -> None:
+    path, module = exported
+    info = read_export_info(path)
+    assert info["torch_version"] == torch.__version__ == module.torch_version
+    assert info["weights"].startswith("default sha256:") and info["weights"] == module.weights
+    assert info["output"] == list(OUTPUT_CHANNELS) and len(info["nuke_channels_out"]) == 7
+    assert info["nuke_channels_out"] == list(NUKE_CHANNELS_OUT)
+    extra = {INFO_FILE: ""}
+    torch.jit.load(path, _extra_files=extra)  # the record as torch itself reads it
+    assert json.loads(extra[INFO_FILE]) == info
+    # CatFileCreator makes knobs of int / float attributes.
+    assert (module.rounds, module.max_iterations) == (3, 400)
+    assert isinstance(module.smoothing, float)
+    other = tmp_path / "one_round.pt"
+    assert main(["export", "--out", str(other), "--rounds", "1", "--max-iterations", "50"]) == 0
+    assert (torch.jit.load(str(other)).rounds, read_export_info(other)["knobs"]["max_iterations"]) == (1, 50)
+    assert main(["export", "--out", str(tmp_path / "x.pt"), "--rounds", "-1"]) == 2
+
+
+def test_it_agrees_with_lbsmatte_matte_on_a_real_photograph(exported, tmp_path) -> None:
+    """GT01 of alphamatting.com at half size, scene-linear EXR through ``lbsmatte matte``."""
+    from core.colour import to_linear
+    from core.io import read_image, write_image
+    from core.training.data import default_data_root
+
+    root = default_data_root() / "alphamatting"
+    if not (root / "image" / "GT01.png").is_file():
+        pytest.skip(f"the alphamatting.com photographs are not in {root}")
+    image = to_linear(read_image(root / "image" / "GT01.png").rgb(), "srgb")
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    plate = image[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3)).astype(np.float32)
+    trimap = read_image(root / "trimap" / "Trimap1" / "GT01.png").pixels[:h:2, :w:2, 0]
+    trimap = np.where(trimap < 0.1, 0.0, np.where(trimap > 0.9, 1.0, 0.5)).astype(np.float32)
+    write_image(tmp_path / "plate.exr", plate, ["R", "G", "B"], pixel_type="float")
+    write_image(tmp_path / "trimap.exr", trimap[..., None], ["Y"], pixel_type="float")
+    assert main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
+                 "--out", str(tmp_path / "out.exr"), "--colour", "linear", "--no-progress"]) == 0
+    result = read_image(tmp_path / "out.exr")
+    alpha = result.pixels[..., result.channels.index("A")]
+    out = _run(exported[1], plate, trimap)
+    unknown = trimap == 0.5
+    difference = float(np.abs(out[..., 0] - alpha)[unknown].mean())
+    print(f"GT01 at {w // 2}x{h // 2}: mean |alpha difference| over {unknown.sum()} unknown px = {difference:.2e}")
+    assert difference < AGREEMENT
+    _check_known(out, plate, trimap)
+    assert np.array_equal(out[..., 0][~unknown], alpha[~unknown])
+
+
+@pytest.mark.parametrize("size", [(37, 53), (61, 127)])
+def test_odd_sizes_are_padded_inside(exported, matter, size) -> None:
+    plate, trimap = _demo(*size)
+    assert (trimap == 0.5).any()
+    out = _run(exported[1], plate, trimap)
+    ref = matter.matte(plate, trimap, colour="linear")
+    unknown = trimap == 0.5
+    assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < AGREEMENT
+    assert np.abs(out[..., 1:4] - ref.fg).max() < 0.05 and np.abs(out[..., 4:7] - ref.bg).max() < 0.05
+    _check_known(out, plate, trimap)
+
+
+def test_half_precision_input_gives_half_output_close_to_full(exported) -> None:
+    plate, trimap = _demo(96, 120)
+    full = _run(exported[1], plate, trimap)
+    half = _run(exported[1], plate, trimap, torch.float16)
+    unknown = trimap == 0.5
+    assert np.isfinite(half).all()
+    assert float(np.abs(half[..., 0] - full[..., 0])[unknown].mean()) < AGREEMENT
+    assert np.array_equal(half[..., 0][~unknown], full[..., 0][~unknown])  # 0 and 1 are exact in half
+
+
+def test_hdr_values_pass_through_and_nan_inf_never_come_out(exported) -> None:
+    plate, trimap = _demo(80, 100)
+    plate = plate * 40.0  # a bright plate: values far above 1
+    plate[0, 0] = [1e5, -2.0, 3.0]  # over half's range, and negative, in known background
+    plate[5, 7] = [np.nan, np.inf, -np.inf]
+    trimap = trimap.copy()
+    trimap[0, 0] = 0.0
+    out = _run(exported[1], plate, trimap)
+    assert np.isfinite(out).all()
+    assert np.array_equal(out[0, 0, 4:7], plate[0, 0])  # the plate's own values, not clipped
+    finite = np.isfinite(plate).all(2)
+    _check_known(out, np.where(finite[..., None], plate, out[..., 1:4] * (trimap == 1)[..., None]
+                               + out[..., 4:7] * (trimap == 0)[..., None]), trimap)
+    # Linear light, exact agreement: alpha F + (1 - alpha) B is the plate over the unknown region.
+    unknown = (trimap == 0.5) & finite
+    a = out[..., :1]
+    composite = a * out[..., 1:4] + (1 - a) * out[..., 4:7]
+    assert np.allclose(composite[unknown], plate[unknown], rtol=1e-3, atol=1e-3)
+    half = _run(exported[1], plate, trimap, torch.float16)  # 1e5 arrives as +inf: sanitised
+    assert np.isfinite(half).all()
+
+
+def test_a_trimap_with_no_unknown_pixels_is_passed_through(exported) -> None:
+    plate, trimap = _demo(40, 50)
+    trimap = (trimap > 0.5).astype(np.float32)
+    trimap[:, :10] = 0.0
+    trimap[:, -10:] = 1.0
+    out = _run(exported[1], plate, trimap)
+    assert np.array_equal(out[..., 0], trimap)
+    assert np.array_equal(out[..., 1:4], plate * trimap[..., None])
+    assert np.array_equal(out[..., 4:7], plate * (1 - trimap)[..., None])
+
+
+def test_the_module_runs_the_projects_own_code(exported) -> None:
+    """Compiled from core.compositing and core.nets, not a second copy of the maths."""
+    code = exported[1].region.code
+    assert "core.compositing.refine_with" in code
+    assert "core.colour.encode_srgb" in code and "core.colour.decode_srgb" in code
