@@ -50,7 +50,11 @@ CONFIDENCE_SCALE = 0.1  # σ²: |F − B|² at which that alpha is trusted to 1 
 #: Regularisation of the windows' colour covariances (Levin et al.'s ε; pymatting's default).
 EPSILON = 1e-7
 #: Conjugate gradients stop at ``|r| <= TOLERANCE · |b|`` or after ``MAX_ITERATIONS`` per round.
-TOLERANCE = 1e-4
+#: Chosen on the 14 training objects, both trimaps (mean SAD / gradient error / iterations per
+#: frame over the three rounds): 1e-4 4.74 / 6.28 / 396, 3e-4 4.65 / 5.85 / 244, 1e-3
+#: 4.54 / 5.47 / 108, 3e-3 4.60 / 5.60 / 43, 1e-2 4.72 / 6.21 / 14. Stopping early keeps more of the
+#: networks' alpha (the warm start) than the fully converged smoothing does, and it pays.
+TOLERANCE = 1e-3
 MAX_ITERATIONS = 400
 #: A ridge on the diagonal keeps the system positive definite where no pixel is known and the
 #: compositing equation is not trusted (the Laplacian alone is singular there).
@@ -312,12 +316,15 @@ def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torc
     entries, columns, pull, index = laplacian_rows(image, unknown, fg_known, epsilon)
     n = int(index.numel())
     keep = columns >= 0
-    crow = torch.zeros(n + 1, dtype=torch.int64, device=image.device)
+    # 32-bit indices while they fit: the product reads a third less memory (5.2 against 3.3 ms
+    # for a 1080p frame's 207 000 unknown pixels on one CPU thread).
+    index_type = torch.int32 if int(keep.sum()) < 2**31 else torch.int64
+    crow = torch.zeros(n + 1, dtype=index_type, device=image.device)
     crow[1:] = torch.cumsum(keep.sum(1), 0)
     rows = entries.to(torch.float32)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what runs on every device
         warnings.simplefilter("ignore", UserWarning)
-        matrix = torch.sparse_csr_tensor(crow, columns[keep], rows[keep], (n, n))
+        matrix = torch.sparse_csr_tensor(crow, columns[keep].to(index_type), rows[keep], (n, n))
     return Laplacian(matrix, pull.to(torch.float32), rows[:, 12].contiguous(), index, rows, columns)
 
 
@@ -374,7 +381,9 @@ def conjugate_gradients(
     iterations made. Written with plain tensor operations, so it runs on any device, compiles
     with :func:`torch.jit.script`, and autograd follows every iteration (the result is
     differentiable in ``b``, ``x0``, ``shift`` and the entries). The convergence test reads one
-    number back per iteration.
+    number back to the host: every iteration on the CPU, every 16th on a GPU, where a read-back
+    stalls the device (the iterations past convergence change next to nothing, and are guarded
+    against dividing by a zero residual).
     """
     x = x0
     if matrix is not None:
@@ -386,20 +395,22 @@ def conjugate_gradients(
     z = r * inv_diag
     p = z
     rz = (r * z).sum()
+    every = 16 if x.device.type == "cuda" else 1
+    tiny = 1e-30
     iterations = 0
     while iterations < max_iterations:
-        if float(r.detach().norm()) <= limit:
+        if iterations % every == 0 and float(r.detach().norm()) <= limit:
             break
         if matrix is not None:
             ap = torch.mv(matrix, p) + shift * p
         else:
             ap = stencil_product(rows, gather, p) + shift * p
-        step = rz / (p * ap).sum()
+        step = rz / (p * ap).sum().clamp_min(tiny)
         x = x + step * p
         r = r - step * ap
         z = r * inv_diag
         rz_next = (r * z).sum()
-        p = z + (rz_next / rz) * p
+        p = z + (rz_next / rz.clamp_min(tiny)) * p
         rz = rz_next
         iterations += 1
     return x, iterations
