@@ -238,10 +238,10 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
     """The rows of :func:`matting_laplacian` as a 25-point stencil (scriptable: the exported
     module builds them with it, and applies them with :func:`stencil_product`).
 
-    Returns ``(rows, columns, pull, index)``: ``rows`` ``n×25`` float64, row ``i``'s entries at
+    Returns ``(rows, columns, pull, index)``: ``rows`` ``n×25`` float32, row ``i``'s entries at
     the offsets ``(dy, dx)`` in -2..2 in row-major order; ``columns`` ``n×25`` int64, the rank
     among the unknown pixels of the pixel each entry multiplies, ``-1`` where that pixel is known
-    or outside the region; ``pull`` ``n`` float64; ``index`` ``n`` int64 (see :class:`Laplacian`).
+    or outside the region; ``pull`` ``n`` float32; ``index`` ``n`` int64 (see :class:`Laplacian`).
     """
     device = image.device
     height, width = unknown.shape[0], unknown.shape[1]
@@ -251,7 +251,7 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
     rank = torch.full((height * width,), -1, dtype=torch.int64, device=device)
     rank[index] = torch.arange(n, device=device)
     # Row-major n×25 (row i, offset slot), and one more row that collects what known pixels' rows would get.
-    entries = torch.zeros((n + 1) * 25, dtype=torch.float64, device=device)
+    entries = torch.zeros((n + 1) * 25, dtype=torch.float32, device=device)
     if n > 0 and height >= 3 and width >= 3:
         # The windows that hold an unknown pixel: centres within one pixel of one, inside the region.
         near = F.max_pool2d(unknown[None, None].to(torch.float32), 3, stride=1, padding=1)[0, 0] > 0
@@ -263,13 +263,20 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
         nine = torch.arange(9, device=device)
         shifts = (nine // 3 - 1) * width + (nine % 3 - 1)  # the 3×3 window in row-major order
         pixels = centres[:, None] + shifts[None, :]  # K×9, the window's pixels in row-major order
-        colours = image.to(torch.float64).reshape(3, -1).t()[pixels]  # K×9×3
+        # Centred colours in float32 (centring removes the large common part); the covariance, its
+        # inverse and (Σ_k + ε/9)⁻¹ (I_a − μ_k) in float64: along a window's colour line the inverse's
+        # eigenvalue is 1/σ², across it 9/ε (1e8 against 1e2), and float32 would lose the former
+        # next to the latter. The O(1) products of the 9×9 blocks are float32 again.
+        colours = image.to(torch.float32).reshape(3, -1).t()[pixels]  # K×9×3
         centred = colours - colours.mean(1, keepdim=True)
-        # (Σ_k + ε/9·I)⁻¹ from the centred colours (float64: ε survives next to the moments).
-        cov = centred.transpose(1, 2) @ centred / 9.0 + (epsilon / 9.0) * torch.eye(3, dtype=torch.float64, device=device)
+        wide = centred.to(torch.float64)
+        cov = wide.transpose(1, 2) @ wide / 9.0 + (epsilon / 9.0) * torch.eye(3, dtype=torch.float64, device=device)
         inverse = _inverse3(cov.permute(1, 2, 0)).permute(2, 0, 1)
-        # The window's block of L: δ_ab − (1 + (I_a − μ_k)ᵀ (Σ_k + ε/9)⁻¹ (I_b − μ_k)) / 9, 9×9.
-        block = torch.eye(9, dtype=torch.float64, device=device) - (1.0 + centred @ inverse @ centred.transpose(1, 2)) / 9.0
+        weighted = (wide @ inverse).to(torch.float32)  # K×9×3
+        # The window's block of L: δ_ab − (1 + (I_a − μ_k)ᵀ (Σ_k + ε/9)⁻¹ (I_b − μ_k)) / 9, 9×9,
+        # made symmetric to the bit (float32 rounds the two halves apart).
+        quadratic = weighted @ centred.transpose(1, 2)
+        block = torch.eye(9, device=device) - (1.0 + 0.5 * (quadratic + quadratic.transpose(1, 2))) / 9.0
         # slot[a, b]: where, in pixel a's row, the entry of the window's pixel b goes.
         slot = (nine[None, :] // 3 - nine[:, None] // 3 + 2) * 5 + (nine[None, :] % 3 - nine[:, None] % 3 + 2)
         for a in range(9):  # the windows' pixel a, where it is unknown, gets its row's 9 entries
@@ -280,7 +287,7 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
     # Neighbours: unknown ones become matrix columns, known FG ones pull alpha towards 1.
     ys, xs = index // width, index % width
     columns = torch.full((n, 25), -1, dtype=torch.int64, device=device)
-    pull = torch.zeros(n, dtype=torch.float64, device=device)
+    pull = torch.zeros(n, dtype=torch.float32, device=device)
     fg_flat = fg_known.reshape(-1)
     for s in range(25):  # the offsets (dy, dx) in -2..2, row-major (the columns of a row come out sorted)
         jy, jx = ys + (s // 5 - 2), xs + (s % 5 - 2)
@@ -324,7 +331,9 @@ def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torc
     rows = entries.to(torch.float32)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what runs on every device
         warnings.simplefilter("ignore", UserWarning)
-        matrix = torch.sparse_csr_tensor(crow, columns[keep].to(index_type), rows[keep], (n, n))
+        kept = keep.reshape(-1).nonzero().reshape(-1)  # one pass over the mask for both gathers
+        matrix = torch.sparse_csr_tensor(crow, columns.reshape(-1).index_select(0, kept).to(index_type),
+                                         rows.reshape(-1).index_select(0, kept), (n, n))
     return Laplacian(matrix, pull.to(torch.float32), rows[:, 12].contiguous(), index, rows, columns)
 
 
