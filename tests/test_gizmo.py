@@ -15,11 +15,7 @@ PLUGIN = os.path.join(REPO, "nuke_plugin")
 
 @pytest.fixture(scope="module")
 def gizmo():
-    with open(GIZMO) as handle:
-        text = handle.read()
-    ops = nkscript.parse_script(text)
-    blocks = [op[1] for op in ops if op[0] == "node"]
-    return {"text": text, "ops": ops, "header": blocks[0], "inner": blocks[1:]}
+    return nkscript.read_gizmo(GIZMO)
 
 
 def test_it_is_a_gizmo_with_plate_and_trimap_inputs(gizmo):

@@ -15,11 +15,8 @@ GIZMO = os.path.join(REPO, "gizmos", "LBSMatteLive.gizmo")
 
 @pytest.fixture(scope="module")
 def gizmo():
-    with open(GIZMO) as handle:
-        text = handle.read()
-    ops = nkscript.parse_script(text)
-    blocks = [op[1] for op in ops if op[0] == "node"]
-    return {"text": text, "ops": ops, "header": blocks[0], "inner": blocks[1:], "graph": _wire(ops)}
+    parsed = nkscript.read_gizmo(GIZMO)
+    return {**parsed, "graph": _wire(parsed["ops"])}
 
 
 def _wire(ops):

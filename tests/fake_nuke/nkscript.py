@@ -265,6 +265,16 @@ def parse_block(cls, word):
     return block
 
 
+def read_gizmo(path):
+    """A gizmo file parsed for the tests: ``{"text", "ops", "header", "inner"}`` (the Gizmo block
+    first, then the nodes inside it, in order)."""
+    with open(path) as handle:
+        text = handle.read()
+    ops = parse_script(text)
+    blocks = [op[1] for op in ops if op[0] == "node"]
+    return {"text": text, "ops": ops, "header": blocks[0], "inner": blocks[1:]}
+
+
 def parse_script(text):
     """Parse a script or gizmo into a list of operations.
 
