@@ -89,3 +89,19 @@ def test_weights_are_not_the_seeded_untrained_ones() -> None:
         trained = bundle.load_network(role).state_dict()
         moved = [k for k in fresh if fresh[k].is_floating_point() and not torch.allclose(fresh[k], trained[k], atol=1e-3)]
         assert len(moved) > 0.9 * len([k for k in fresh if fresh[k].is_floating_point()]), role
+
+
+def test_the_networks_own_alpha_beats_the_parameter_free_one_on_the_demo() -> None:
+    # Refinement off on both sides, so the networks cannot hide behind the classical step: the
+    # shipped matting network's alpha against alpha 0.5 (`--weights none`), both with the layers
+    # left as the networks / the pull-push fills give them. Measured when written: SAD 10.6
+    # against 28.2 over the demo's unknown region.
+    from core.pipeline import Matter
+
+    ex = load_example()
+    unknown = ex["trimap"] == 0.5
+    sad = {}
+    for name in ("default", "none"):
+        out = Matter(name, device="cpu", rounds=0, fg_solve=0).matte(ex["image"], ex["trimap"], colour="srgb")
+        sad[name] = float(np.abs(out.alpha - ex["alpha"])[unknown].sum() / 1000)
+    assert sad["default"] < 0.5 * sad["none"], sad
