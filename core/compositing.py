@@ -165,6 +165,14 @@ def agree_with_plate(
     return fg + residual * (a / (wf * s)), bg + residual * ((1 - a) / (wb * s))
 
 
+def paste_known(layer: torch.Tensor, plate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """A network's layer with the plate pasted where the trimap says the layer is the plate
+    (known BG for the background, known FG for the foreground). The one definition, used
+    between the networks at inference (:mod:`core.pipeline`, :mod:`core.export`) and in
+    training (:mod:`core.training.train`), so the next network sees the same input in both."""
+    return torch.where(known, plate, layer.to(plate.dtype))
+
+
 def alpha_from_composite(image: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Alpha from the compositing equation for given F and B, and the distance ``|F − B|``.
 
@@ -501,8 +509,8 @@ def refine_with(
     fg_known, bg_known, unknown = split_trimap_tensor(trimap[0, 0])
     height, width = image.shape[2], image.shape[3]
     known_alpha = fg_known.to(dtype)[None, None]
-    out_fg = torch.where(fg_known, image, fg)
-    out_bg = torch.where(bg_known, image, bg)
+    out_fg = paste_known(fg, image, fg_known)
+    out_bg = paste_known(bg, image, bg_known)
     iterations: List[int] = []
     if not bool(unknown.any()):
         return known_alpha, out_fg, out_bg, iterations

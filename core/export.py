@@ -56,6 +56,7 @@ from core.compositing import (
     SMOOTHING,
     TOLERANCE,
     Settings,
+    paste_known,
     refine_with,
 )
 from core.errors import InputError, LBSMatteError
@@ -182,9 +183,9 @@ class LBSMatteModule(nn.Module):
         assert isinstance(probe, torch.Tensor)
         dtype = probe.dtype
         bg = self.background(torch.cat([img, (~bg_known).to(img.dtype)], 1).to(dtype)).float()
-        bg = torch.where(bg_known, img, bg)
+        bg = paste_known(bg, img, bg_known)
         fg = self.foreground(torch.cat([img, (~fg_known).to(img.dtype), bg], 1).to(dtype)).float()
-        fg = torch.where(fg_known, img, fg)
+        fg = paste_known(fg, img, fg_known)
         # On the CPU the matting network's full-resolution layers run only around the unknown
         # pixels (the same values there), as the pipeline does.
         where = unknown if img.device.type == "cpu" else None

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.compositing import FG_SOLVE_WEIGHT, Settings, refine
+from core.compositing import FG_SOLVE_WEIGHT, Settings, paste_known, refine
 from core.errors import InputError, ResourceError, WeightsError
 from core.trimap import split_trimap
 
@@ -611,10 +611,10 @@ class Matter:
         with autocast:
             with self._stage("background"):
                 bg = self._tiled(self.nets["background"], torch.cat([img, (~bg_known).to(img.dtype)], 1), tile, "background")
-                bg = torch.where(bg_known, img, bg.float())  # keep the plate where the trimap is BG
+                bg = paste_known(bg.float(), img, bg_known)  # the plate where the trimap is BG
             with self._stage("foreground"):
                 fg = self._tiled(self.nets["foreground"], torch.cat([img, (~fg_known).to(img.dtype), bg], 1), tile, "foreground")
-                fg = torch.where(fg_known, img, fg.float())  # keep the plate where the trimap is FG
+                fg = paste_known(fg.float(), img, fg_known)  # the plate where the trimap is FG
             with self._stage("alpha"):
                 # Only the unknown pixels' alpha is kept: the matting network runs on their
                 # bounding box plus alpha_context; elsewhere alpha is the trimap's 0 or 1.

@@ -147,3 +147,28 @@ def test_a_stage_stopped_early_and_asked_for_no_more_steps_ships_its_average(tmp
     settings.max_minutes = None
     nets = train(tmp_path, _batch, settings, init=_tiny(), progress=False)
     assert all(torch.equal(v, ema[k]) for k, v in nets["background"].state_dict().items())
+
+
+def test_training_pastes_the_plate_over_known_pixels_as_inference_does() -> None:
+    # Between the networks, training now does what the pipeline does: the next network sees the
+    # plate where the trimap is known, the previous network's colours only where it is not.
+    from core.training.train import stage_loss
+
+    batch = _batch("alpha")
+
+    class Constant(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full_like(x[:, :3], 0.123)
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen = x
+            return x[:, 3:4] * 0 + 0.5 + x.sum() * 0
+
+    recorder = Recorder()
+    stage_loss("alpha", recorder, batch, {"background": Constant(), "foreground": Constant()}, 0.5)
+    image, trimap = batch["image"], batch["trimap"]
+    bg, fg = recorder.seen[:, 4:7], recorder.seen[:, 7:10]
+    fg_known, bg_known = (trimap >= 1).expand_as(image), (trimap <= 0).expand_as(image)
+    assert torch.equal(bg[bg_known], image[bg_known]) and torch.equal(fg[fg_known], image[fg_known])
+    assert torch.all(bg[~bg_known] == 0.123) and torch.all(fg[~fg_known] == 0.123)

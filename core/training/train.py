@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from core.compositing import paste_known
 from core.nets import ROLES, build_network, network_config
 from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from core.trimap import split_trimap
@@ -99,8 +100,10 @@ def stage_loss(
         l_coarse = losses.background_loss(coarse, batch["bg"], unknown)
         l_fine = losses.background_loss(fine, batch["bg"], unknown)
         return l_coarse + l_fine, {"coarse": l_coarse.item(), "fine": l_fine.item()}
+    fg_known, bg_known, _ = split_trimap(batch["trimap"])
+    # The plate pasted over the known pixels, as the pipeline does between the networks.
     with torch.no_grad():
-        bg = helpers["background"](sampling_input("background", batch))
+        bg = paste_known(helpers["background"](sampling_input("background", batch)), batch["image"], bg_known)
     if role == "foreground":
         coarse, fine = _forward_stages(net, sampling_input(role, batch, bg))
         # eq. 8 (eq. 4 + λ eq. 7) on both stages.
@@ -109,7 +112,7 @@ def stage_loss(
         total = t_coarse["total"] + t_fine["total"]
         return total, {f"fine_{k}": v.item() for k, v in t_fine.items()} | {"coarse": t_coarse["total"].item()}
     with torch.no_grad():
-        fg = helpers["foreground"](sampling_input("foreground", batch, bg))
+        fg = paste_known(helpers["foreground"](sampling_input("foreground", batch, bg)), batch["image"], fg_known)
     pred = net(matting_input(batch, bg, fg))
     # eq. 10: Deep Image Matting's alpha-prediction + compositional losses + eq. 9 gradient loss.
     terms = losses.matting_loss(pred, batch["alpha"], batch["image"], batch["fg"], batch["bg"], unknown)
