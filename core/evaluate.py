@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Name of LBSMatte's own row in tables and JSON.
 LBSMATTE = "lbsmatte"
+#: The plate itself taken as the foreground and as the background layer (no alpha).
+PLATE = "plate"
 
 #: Extensions looked for, in this order, when matching files by name.
 EXTENSIONS = (".png", ".exr", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx", ".bmp")
@@ -63,6 +65,8 @@ UNITS = {
     "conn": "connectivity error, threshold step 0.1, p=1, summed over the unknown region, / 1000",
     "fg_sad": "sum over the unknown region and RGB of gt_alpha * |F - F_gt| (sRGB), / 1000",
     "fg_mse": "mean over the unknown region and RGB of gt_alpha * (F - F_gt)^2 (sRGB)",
+    "bg_sad": "sum over the unknown region and RGB of (1 - gt_alpha) * |B - B_gt| (sRGB), / 1000",
+    "bg_mse": "mean over the unknown region and RGB of (1 - gt_alpha) * (B - B_gt)^2 (sRGB)",
     "seconds": "wall-clock seconds to compute the alpha (LBSMatte: BG, FG and alpha)",
 }
 
@@ -290,7 +294,7 @@ def evaluate_dataset(
     """
     from tqdm import tqdm
 
-    from core.metrics import ALPHA_METRICS, FG_METRICS
+    from core.metrics import ALPHA_METRICS, BG_METRICS, FG_METRICS
 
     stream = sys.stdout if stream is None else stream
     chosen = _baselines(baselines if baselines is not None else "none")
@@ -305,9 +309,12 @@ def evaluate_dataset(
         _check_writable(Path(json_path).parent)
 
     matter = _load_matter(weights, device, rounds, space) if use_lbsmatte else None
-    methods = ([LBSMATTE] if matter is not None else []) + list(chosen)
     has_fg = any(s.fg is not None for s in samples)
-    metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else [])
+    has_bg = any(s.bg is not None for s in samples)
+    # With true layers, the plate itself is scored as the foreground and as the background: the
+    # answer a compositor gets by doing nothing, which estimated layers have to beat.
+    methods = ([LBSMATTE] if matter is not None else []) + list(chosen) + ([PLATE] if has_fg or has_bg else [])
+    metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else []) + (list(BG_METRICS) if has_bg else [])
     results: dict[str, Any] = {
         "dataset": str(Path(folder).resolve()),
         "weights": _weights_record(matter),
@@ -362,7 +369,7 @@ def _evaluate_one(
 ) -> dict[str, dict[str, float]]:
     """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet."""
     from core.baselines import estimate_foreground
-    from core.metrics import alpha_errors, foreground_error
+    from core.metrics import alpha_errors, background_error, foreground_error
 
     plate, colour = _read_plate(sample.image)
     display = _display(plate, colour)
@@ -375,6 +382,15 @@ def _evaluate_one(
         fg_pixels, fg_colour = _read_plate(sample.fg)
         fg_gt = _display(fg_pixels, fg_colour)
         _same_size("the ground-truth foreground", sample.fg, fg_gt, plate.shape)
+    bg_gt = None
+    if sample.bg is not None:
+        bg_pixels, bg_colour = _read_plate(sample.bg)
+        bg_gt = _display(bg_pixels, bg_colour)
+        _same_size("the ground-truth background", sample.bg, bg_gt, plate.shape)
+
+    def layer_errors(fg: np.ndarray, bg: np.ndarray) -> dict[str, float]:
+        out = foreground_error(fg, fg_gt, alpha_gt, trimap) if fg_gt is not None else {}
+        return {**out, **(background_error(bg, bg_gt, alpha_gt, trimap) if bg_gt is not None else {})}
 
     scores: dict[str, dict[str, float]] = {}
     outputs: dict[str, dict[str, np.ndarray]] = {}
@@ -391,9 +407,8 @@ def _evaluate_one(
             seconds = time.perf_counter() - start
             fg = _display(result.fg, colour)
             bg = _display(result.bg, colour)
-            scores[LBSMATTE] = {**alpha_errors(result.alpha, alpha_gt, trimap), "seconds": seconds}
-            if fg_gt is not None:
-                scores[LBSMATTE].update(foreground_error(fg, fg_gt, alpha_gt, trimap))
+            scores[LBSMATTE] = {**alpha_errors(result.alpha, alpha_gt, trimap), "seconds": seconds,
+                                **layer_errors(fg, bg)}
             outputs[LBSMATTE] = {"alpha": result.alpha, "fg": fg, "bg": bg}
         except Exception as exc:  # one failure must not stop a long evaluation
             fail(LBSMATTE, exc)
@@ -404,12 +419,14 @@ def _evaluate_one(
             seconds = time.perf_counter() - start
             scores[name] = {**alpha_errors(alpha, alpha_gt, trimap), "seconds": seconds}
             outputs[name] = {"alpha": alpha}
-            if fg_gt is not None:
+            if fg_gt is not None or bg_gt is not None:
                 fg, bg = estimate_foreground(display, alpha)
                 outputs[name].update(fg=fg, bg=bg)
-                scores[name].update(foreground_error(fg, fg_gt, alpha_gt, trimap))
+                scores[name].update(layer_errors(fg, bg))
         except Exception as exc:
             fail(name, exc)
+    if fg_gt is not None or bg_gt is not None:
+        scores[PLATE] = layer_errors(display, display)
     if out_dir is not None and outputs:
         _write_sheet(out_dir / variant / f"{sample.name}.png", display, trimap, alpha_gt, scores, outputs)
     return scores
@@ -456,6 +473,7 @@ def _write_sheet(
 # -- reporting ------------------------------------------------------------------------------------
 _HEADERS = {
     "sad": "SAD", "mse": "MSE", "grad": "Grad", "conn": "Conn", "fg_sad": "FG SAD", "fg_mse": "FG MSE",
+    "bg_sad": "BG SAD", "bg_mse": "BG MSE",
     "seconds": "s/image", "images": "images",
 }
 
@@ -466,7 +484,7 @@ def format_number(value: Any, key: str) -> str:
         return "-"
     if key == "images":
         return str(int(value))
-    if key in ("mse", "fg_mse"):
+    if key in ("mse", "fg_mse", "bg_mse"):
         return f"{value:.5f}"
     if key == "seconds":
         return f"{value:.2f}"

@@ -43,6 +43,9 @@ ALPHA_METRICS = ("sad", "mse", "grad", "conn")
 #: Names of the foreground-colour metrics (:func:`foreground_error`).
 FG_METRICS = ("fg_sad", "fg_mse")
 
+#: Names of the background-colour metrics (:func:`background_error`).
+BG_METRICS = ("bg_sad", "bg_mse")
+
 
 def unknown_region(trimap: np.ndarray) -> np.ndarray:
     """Boolean ``H×W`` mask of the unknown region.
@@ -218,3 +221,16 @@ def foreground_error(
         "fg_sad": float((weight * np.abs(diff)).sum() / 1000.0),
         "fg_mse": float((weight * np.square(diff)).sum() / (n * diff.shape[1])),
     }
+
+
+def background_error(
+    bg: np.ndarray, bg_gt: np.ndarray, alpha_gt: np.ndarray, unknown: np.ndarray
+) -> dict[str, float]:
+    """``(1 − α_gt)``-weighted error of the background colour: :func:`foreground_error` with the
+    weight that matters for a background (where alpha is 1 the background is not seen).
+
+    Returns ``{"bg_sad", "bg_mse"}``, scaled as ``fg_sad`` and ``fg_mse``.
+    """
+    w = np.asarray(alpha_gt, dtype=np.float64)
+    out = foreground_error(bg, bg_gt, 1.0 - (w[..., 0] if w.ndim == 3 else w), unknown)
+    return {"bg_sad": out["fg_sad"], "bg_mse": out["fg_mse"]}

@@ -30,7 +30,7 @@ def _example(seed: int) -> dict[str, np.ndarray]:
     image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
     tight = np.where(r < 7, 1.0, np.where(r > 15, 0.0, 0.5))
     loose = np.where(r < 5, 1.0, np.where(r > 19, 0.0, 0.5))
-    return {"image": image, "alpha": alpha, "fg": np.array(fg), "Trimap1": tight, "Trimap2": loose}
+    return {"image": image, "alpha": alpha, "fg": np.array(fg), "bg": bg, "Trimap1": tight, "Trimap2": loose}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,7 @@ def dataset_with_fg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_image(root / "image" / "C03.png", ex["image"], ["R", "G", "B"])
     write_image(root / "alpha" / "C03.png", ex["alpha"], ["Y"])
     write_image(root / "fg" / "C03.png", ex["fg"], ["R", "G", "B"])
+    write_image(root / "bg" / "C03.png", ex["bg"], ["R", "G", "B"])
     write_image(root / "trimap" / "C03.png", ex["Trimap1"], ["Y"])  # flat layout: one variant
     return root
 
@@ -115,14 +116,18 @@ def test_baselines_only(dataset: Path, tmp_path: Path) -> None:
 
 def test_all_four_baselines_and_the_foreground_columns(dataset_with_fg: Path) -> None:
     results = evaluate_dataset(dataset_with_fg, weights=None, baselines="all", progress=False, stream=io.StringIO())
-    assert results["methods"] == ["closed_form", "knn", "lbdm", "clustering"]
-    assert results["metrics"] == ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse"]
+    # With true layers, the plate itself is scored as FG and as BG: what estimated layers must beat.
+    assert results["methods"] == ["closed_form", "knn", "lbdm", "clustering", "plate"]
+    assert results["metrics"] == ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse", "bg_sad", "bg_mse"]
     block = results["variants"]["trimap"]  # flat trimap/ layout
     for method in results["methods"]:
         row = block["images"]["C03"][method]
-        assert row["fg_mse"] >= 0 and np.isfinite(row["fg_sad"])
-    # One flat FG colour and a good alpha: multilevel FG estimation is close to the truth.
-    assert block["images"]["C03"]["closed_form"]["fg_mse"] < 1e-3
+        assert row["fg_mse"] >= 0 and np.isfinite(row["fg_sad"]) and row["bg_mse"] >= 0 and np.isfinite(row["bg_sad"])
+    assert set(block["images"]["C03"]["plate"]) == {"fg_sad", "fg_mse", "bg_sad", "bg_mse"}  # no alpha
+    # One flat FG colour and a good alpha: multilevel FG estimation is close to the truth, and
+    # much closer than the plate, which mixes in the background over the soft edge.
+    cf, plate = block["images"]["C03"]["closed_form"], block["images"]["C03"]["plate"]
+    assert cf["fg_mse"] < 1e-3 and cf["fg_sad"] < 0.5 * plate["fg_sad"] and cf["bg_sad"] < plate["bg_sad"]
 
 
 def test_lbsmatte_with_the_small_bundle(dataset: Path, small_bundle, tmp_path: Path, monkeypatch) -> None:

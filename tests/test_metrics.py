@@ -132,3 +132,16 @@ def test_mismatched_shapes_are_refused() -> None:
         sad(np.zeros((4, 4)), np.zeros((4, 5)), np.zeros((4, 4)))
     with pytest.raises(InputError, match="do not match"):
         foreground_error(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)), np.zeros((4, 5)), np.zeros((4, 4)))
+
+
+def test_background_error_weights_by_one_minus_alpha() -> None:
+    from core.metrics import background_error
+
+    alpha = np.array([[0.0, 0.25, 1.0]])
+    bg_gt = np.zeros((1, 3, 3))
+    bg = np.full((1, 3, 3), 0.5)
+    unknown = np.ones((1, 3), bool)
+    out = background_error(bg, bg_gt, alpha, unknown)
+    # (1 - alpha)·|0.5| summed over 3 channels: (1 + 0.75 + 0)·1.5 = 2.625, / 1000.
+    assert out["bg_sad"] == pytest.approx(2.625e-3)
+    assert out["bg_mse"] == pytest.approx((1 + 0.75 + 0) * 0.25 * 3 / 9)
