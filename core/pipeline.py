@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.compositing import FG_SOLVE_WEIGHT, Settings, paste_known, refine
+from core.compositing import FG_SOLVE_WEIGHT, ROUNDS, SMOOTHING, Settings, paste_known, refine
 from core.errors import InputError, ResourceError, WeightsError
 from core.trimap import split_trimap
 
@@ -350,15 +350,10 @@ class Matter:
         smoothing: float | None = None,
         space: str = "auto",
     ) -> None:
-        from core import compositing
-
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
-        self.refinement = Settings(
-            compositing.ROUNDS if rounds is None else rounds,
-            compositing.SMOOTHING if smoothing is None else smoothing,
-        )
+        self.refinement = Settings(ROUNDS if rounds is None else rounds, SMOOTHING if smoothing is None else smoothing)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
@@ -419,7 +414,7 @@ class Matter:
             alpha, FG and BG in the plate's encoding; known regions pass through untouched.
         """
         from core.colour import from_display, from_linear, sanitise, to_display, to_linear
-        from core.trimap import normalise_trimap, split_trimap
+        from core.trimap import normalise_trimap
 
         self.stats = RunStats()
         self._clock = time.perf_counter()
@@ -538,9 +533,11 @@ class Matter:
                 torch.cuda.empty_cache()
                 self.tile //= 2
                 log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
+        unknown = split_trimap(trimap)[2]
         if self.refinement.rounds and self.fg_solve > 0:
-            self._check_memory(int(split_trimap(trimap)[2].sum()))
-        alpha, fg, bg = self._finish(solve, *layers, linear=linear)
+            self._check_memory(int(unknown.sum()))
+        tri, alpha, fg, bg = layers
+        alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear)
         # One read-back of the three results.
         out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
@@ -560,20 +557,22 @@ class Matter:
 
     @torch.inference_mode()
     def _finish(self, solve: np.ndarray, tri: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor,
-                bg: torch.Tensor, linear: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                bg: torch.Tensor, box: tuple[int, int, int, int], linear: bool
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The networks' display-encoded layers brought into the solve space, then
         :func:`core.compositing.refine` (the layers solved for alpha, the rounds, and in linear
         light the exact agreement with the plate) over the unknown pixels' bounding box plus the
-        2 px their windows reach (the Laplacian's rows there are those of the whole region)."""
+        2 px their windows reach (the Laplacian's rows there are those of the whole region);
+        ``box`` is the unknown pixels' bounding box in the crop."""
         from core.colour import decode_srgb
 
-        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(self.device)
         if linear:
             fg, bg = decode_srgb(fg), decode_srgb(bg)
         if self.fg_solve == 0:  # the networks' colours as they are (rounds=0 only)
             self._lap("refine")
             return alpha, fg, bg
-        y0, y1, x0, x1 = self._unknown_box
+        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(self.device)
+        y0, y1, x0, x1 = box
         h, w = tri.shape[2:]
         y0, y1, x0, x1 = max(0, y0 - 2), min(h, y1 + 2), max(0, x0 - 2), min(w, x1 + 2)
         crop = (slice(None), slice(None), slice(y0, y1), slice(x0, x1))
@@ -587,14 +586,14 @@ class Matter:
         return alpha, fg, bg
 
     @torch.inference_mode()
-    def _run_at(self, image: np.ndarray, trimap: np.ndarray, tile: int) -> tuple[torch.Tensor, ...]:
+    def _run_at(self, image: np.ndarray, trimap: np.ndarray, tile: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The three networks on the device; returns the crop's trimap, alpha, FG and BG,
         ``1×C×H×W`` float32 on the device (FG and BG display-encoded, in [0, 1])."""
         h, w = trimap.shape
         s = self.stride
         ph, pw = (-h) % s, (-w) % s
         dev = self.device
-        self._unknown_box = _bbox(split_trimap(trimap)[2])
         # Everything stays on the device from here until the results are read back.
         img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(dev, non_blocking=True)
         tri = torch.from_numpy(np.ascontiguousarray(trimap))[None, None].to(dev, non_blocking=True)
@@ -628,7 +627,8 @@ class Matter:
                     where=unknown[:, :, ay0:ay1, ax0:ax1] if dev.type == "cpu" else None,
                 ).float()
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
-        return tuple(t[:, :, :h, :w].float() for t in (crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
+        tri_out, alpha, fg, bg = (t[:, :, :h, :w].float() for t in (crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
+        return tri_out, alpha, fg, bg
 
     def _computed(self, role: str, pixels: int) -> None:
         self.stats.computed_by[role] = pixels
