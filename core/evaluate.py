@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 #: Name of LBSMatte's own row in tables and JSON.
 LBSMATTE = "lbsmatte"
+#: The ablations (``ablations=True``): the bundle's networks with no refinement after them, and
+#: the same pipeline with the parameter-free priors in place of the networks.
+NETWORKS_ALONE = "networks_alone"
+NO_NETWORKS = "no_networks"
 #: The plate itself taken as the foreground and as the background layer (no alpha).
 PLATE = "plate"
 
@@ -251,6 +255,7 @@ def evaluate_dataset(
     stream: TextIO | None = None,
     rounds: int | None = None,
     space: str = "auto",
+    ablations: bool = False,
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -282,6 +287,10 @@ def evaluate_dataset(
         ``0``: the networks' alpha as it is).
     space:
         Where LBSMatte solves the compositing equation (:class:`core.pipeline.Matter`'s ``space``).
+    ablations:
+        Also score, on the same inputs, :data:`NETWORKS_ALONE` (the bundle's networks, no
+        refinement) and :data:`NO_NETWORKS` (the pipeline with its refinement settings and the
+        parameter-free priors of :mod:`core.nets.priors` in place of the networks).
 
     Returns
     -------
@@ -309,11 +318,22 @@ def evaluate_dataset(
         _check_writable(Path(json_path).parent)
 
     matter = _load_matter(weights, device, rounds, space) if use_lbsmatte else None
+    if ablations and matter is None:
+        raise InputError("the ablations are of LBSMatte's pipeline: leave out --no-lbsmatte to score them")
+    matters = {LBSMATTE: matter} if matter is not None else {}
+    if ablations and matter is not None:
+        from core.pipeline import Matter
+
+        settings = matter.refinement
+        matters[NETWORKS_ALONE] = Matter(matter.bundle, device=device, rounds=0, space=space)
+        if settings.rounds:
+            matters[NO_NETWORKS] = Matter("none", device=device, rounds=settings.rounds, smoothing=settings.smoothing,
+                                          confidence_scale=settings.confidence_scale, space=space)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the
     # answer a compositor gets by doing nothing, which estimated layers have to beat.
-    methods = ([LBSMATTE] if matter is not None else []) + list(chosen) + ([PLATE] if has_fg or has_bg else [])
+    methods = list(matters) + list(chosen) + ([PLATE] if has_fg or has_bg else [])
     metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else []) + (list(BG_METRICS) if has_bg else [])
     results: dict[str, Any] = {
         "dataset": str(Path(folder).resolve()),
@@ -330,7 +350,7 @@ def evaluate_dataset(
     try:
         for sample, variant in jobs:
             bar.set_postfix_str(f"{variant}/{sample.name}")
-            scores = _evaluate_one(sample, variant, matter, chosen, out_dir, results["failures"])
+            scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"])
             results["variants"][variant]["images"][sample.name] = scores
             bar.update(1)
     finally:
@@ -362,7 +382,7 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
 def _evaluate_one(
     sample: Sample,
     variant: str,
-    matter: Any,
+    matters: dict[str, Any],
     baselines: dict[str, Any],
     out_dir: Path | None,
     failures: list[dict[str, str]],
@@ -400,18 +420,18 @@ def _evaluate_one(
         failures.append({"variant": variant, "image": sample.name, "method": method, "error": message})
         print(f"ERROR: {variant}/{sample.name} {method}: {message}", flush=True)
 
-    if matter is not None:
+    for method, matter in matters.items():
         try:
             start = time.perf_counter()
             result = matter.matte(plate, trimap, colour=colour)
             seconds = time.perf_counter() - start
             fg = _display(result.fg, colour)
             bg = _display(result.bg, colour)
-            scores[LBSMATTE] = {**alpha_errors(result.alpha, alpha_gt, trimap), "seconds": seconds,
-                                **layer_errors(fg, bg)}
-            outputs[LBSMATTE] = {"alpha": result.alpha, "fg": fg, "bg": bg}
+            scores[method] = {**alpha_errors(result.alpha, alpha_gt, trimap), "seconds": seconds,
+                              **layer_errors(fg, bg)}
+            outputs[method] = {"alpha": result.alpha, "fg": fg, "bg": bg}
         except Exception as exc:  # one failure must not stop a long evaluation
-            fail(LBSMATTE, exc)
+            fail(method, exc)
     for name, fn in baselines.items():
         try:
             start = time.perf_counter()
@@ -594,6 +614,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--space", choices=("auto", "linear", "display"), default="auto",
                         help="where LBSMatte solves the compositing equation (default auto: linear light for "
                              "linear and OCIO plates, the sRGB encoding for sRGB files)")
+    parser.add_argument("--ablations", action="store_true",
+                        help=f"also score {NETWORKS_ALONE} (the networks, no refinement) and {NO_NETWORKS} (the same "
+                             "refinement on parameter-free priors instead of the networks: a diagnostic)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -612,6 +635,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not getattr(args, "no_progress", False),
             rounds=getattr(args, "rounds", None),
             space=getattr(args, "space", "auto"),
+            ablations=getattr(args, "ablations", False),
         )
     except LBSMatteError as exc:
         hint = ""

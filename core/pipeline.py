@@ -25,7 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.compositing import FG_SOLVE_WEIGHT, ROUNDS, SMOOTHING, Settings, paste_known, refine
+from core.compositing import (
+    CONFIDENCE_SCALE,
+    FG_SOLVE_WEIGHT,
+    ROUNDS,
+    SMOOTHING,
+    Settings,
+    paste_known,
+    refine,
+)
 from core.errors import InputError, ResourceError, WeightsError
 from core.trimap import split_trimap
 
@@ -193,6 +201,24 @@ def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -
     return net
 
 
+def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float | None = None,
+                        confidence_scale: float | None = None) -> Settings:
+    """The refinement's settings: those given, else those the bundle's manifest records under
+    ``"refinement"`` (chosen for its networks by cross-validation, ``tools/cross_validate.py``),
+    else the module defaults."""
+    chosen = dict(getattr(bundle, "manifest", {}).get("refinement") or {})
+    try:
+        recorded = Settings(int(chosen.get("rounds", ROUNDS)), float(chosen.get("smoothing", SMOOTHING)),
+                            float(chosen.get("confidence_scale", CONFIDENCE_SCALE)))
+    except (TypeError, ValueError, InputError) as exc:
+        raise WeightsError(f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}: {exc}") from exc
+    return Settings(
+        recorded.rounds if rounds is None else rounds,
+        recorded.smoothing if smoothing is None else smoothing,
+        recorded.confidence_scale if confidence_scale is None else confidence_scale,
+    )
+
+
 def _bundle(weights: Any) -> Any:
     from core.weights import Bundle, load_bundle
 
@@ -349,20 +375,21 @@ class Matter:
         rounds: int | None = None,
         smoothing: float | None = None,
         space: str = "auto",
+        confidence_scale: float | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
-        self.refinement = Settings(ROUNDS if rounds is None else rounds, SMOOTHING if smoothing is None else smoothing)
+        self.space = str(space).strip().lower()
+        if self.space not in ("auto", "linear", "display"):
+            raise InputError(f"space must be auto, linear or display, not {space!r}")
+        self.bundle = _bundle(weights)
+        self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
                 "must be > 0; pass rounds=0 to keep the foreground network's colours as they are"
             )
-        self.space = str(space).strip().lower()
-        if self.space not in ("auto", "linear", "display"):
-            raise InputError(f"space must be auto, linear or display, not {space!r}")
-        self.bundle = _bundle(weights)
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
         if not self.bundle.manifest.get("trained", False) and not allow_untrained:

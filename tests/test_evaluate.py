@@ -204,3 +204,34 @@ def test_weights_none_is_the_pipeline_without_networks_plainly_labelled(dataset:
     assert "--weights none, NO NETWORKS" in out and "a diagnostic" in out
     record = json.loads(json_path.read_text())
     assert record["weights"]["name"] == "none" and record["methods"] == ["lbsmatte"]
+
+
+def test_ablations_score_the_networks_alone_and_the_pipeline_without_them_on_the_same_inputs(
+    dataset: Path, small_bundle, monkeypatch
+) -> None:
+    from core.pipeline import Matter
+    from core.trimap import normalise_trimap
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    results = evaluate_dataset(
+        dataset, weights=str(small_bundle.path), baselines=["closed_form"], device="cpu", names="A01",
+        trimaps="Trimap1", progress=False, stream=io.StringIO(), ablations=True,
+    )
+    assert results["methods"] == ["lbsmatte", "networks_alone", "no_networks", "closed_form"]
+    row = results["variants"]["Trimap1"]["images"]["A01"]
+    # Each ablation is exactly the pipeline it names, on the same plate and trimap.
+    plate = read_image(dataset / "image" / "A01.png").pixels[..., :3]
+    trimap = normalise_trimap(read_image(dataset / "trimap" / "Trimap1" / "A01.png").pixels[..., 0])
+    alpha_gt = read_image(dataset / "alpha" / "A01.png").pixels[..., 0]
+    from core.metrics import sad
+
+    for method, matter in (("networks_alone", Matter(str(small_bundle.path), device="cpu", rounds=0)),
+                           ("no_networks", Matter("none", device="cpu"))):
+        alpha = matter.matte(plate, trimap, colour="srgb").alpha
+        assert row[method]["sad"] == pytest.approx(sad(alpha, alpha_gt, trimap), rel=1e-5)
+    assert row["networks_alone"]["sad"] != pytest.approx(row["lbsmatte"]["sad"], rel=1e-3)
+
+
+def test_ablations_need_lbsmatte(dataset: Path) -> None:
+    with pytest.raises(InputError, match="ablations"):
+        evaluate_dataset(dataset, weights=None, baselines=["closed_form"], progress=False, stream=io.StringIO(), ablations=True)

@@ -46,7 +46,7 @@ def test_bad_configs_raise_weights_error() -> None:
 
 
 def test_sampling_network_rejects_wrong_input_width() -> None:
-    net = build_network(network_config("background", "small", width=4))
+    net = build_network(network_config("background", "small", width=4, scale=1.0))
     with pytest.raises(ValueError, match="expected 4 input channels, got 7"):
         net(torch.rand(1, 7, 16, 16))
 
@@ -124,7 +124,7 @@ def test_prior_fill_network_starts_from_the_fill() -> None:
     from core.nets.blocks import fill_from_known
 
     torch.manual_seed(0)
-    net = build_network(network_config("background", "small", width=4)).eval()
+    net = build_network(network_config("background", "small", width=4, scale=1.0)).eval()
     assert net.config["prior_fill"] is True
     image = torch.rand(1, 3, 64, 64)
     mask = torch.zeros(1, 1, 64, 64)
@@ -143,7 +143,7 @@ def test_sampling_network_at_half_scale_runs_the_same_weights_on_a_quarter_of_th
     import torch.nn.functional as F
 
     torch.manual_seed(0)
-    full = build_network(network_config("background", "small", width=4)).eval()
+    full = build_network(network_config("background", "small", width=4, scale=1.0)).eval()
     half = build_network(network_config("background", "small", width=4, scale=0.5)).eval()
     half.load_state_dict(full.state_dict())  # the weights do not depend on the scale
     assert (full.stride, half.stride) == (8, 16)

@@ -410,3 +410,28 @@ def test_weights_none_runs_the_same_pipeline_with_parameter_free_priors() -> Non
     assert np.allclose(raw.bg[unknown], want_bg[unknown], atol=1e-5)
     refined = m.matte(plate, trimap, colour="srgb")
     assert np.abs(refined.alpha - truth)[unknown].mean() < 0.05 < np.abs(raw.alpha - truth)[unknown].mean()
+
+
+def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_bundle, tmp_path, monkeypatch) -> None:
+    import json
+    import shutil
+
+    from core.compositing import CONFIDENCE_SCALE, ROUNDS, SMOOTHING
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    assert Matter(small_bundle, device="cpu").refinement.smoothing == SMOOTHING  # none recorded: the defaults
+    folder = tmp_path / "chosen"
+    shutil.copytree(small_bundle.path, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["refinement"] = {"rounds": 1, "smoothing": 0.01, "confidence_scale": 0.3, "chosen_on": {"objects": ["GT01"]}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    settings = Matter(str(folder), device="cpu").refinement
+    assert (settings.rounds, settings.smoothing, settings.confidence_scale) == (1, 0.01, 0.3)
+    # What the caller asks for wins over the manifest.
+    settings = Matter(str(folder), device="cpu", rounds=2, smoothing=0.002, confidence_scale=0.05).refinement
+    assert (settings.rounds, settings.smoothing, settings.confidence_scale) == (2, 0.002, 0.05)
+    manifest["refinement"]["smoothing"] = -1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match="refinement settings"):
+        Matter(str(folder), device="cpu")
+    assert (ROUNDS, CONFIDENCE_SCALE) == (3, 0.1)

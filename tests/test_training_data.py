@@ -107,6 +107,21 @@ def test_validation_objects_and_backgrounds_are_held_out():
 
 
 @needs_data
+def test_a_cross_validation_fold_holds_out_its_own_objects():
+    fold = ("GT01", "GT06", "GT10")
+    train = CompositeSampler(DATA, split="train", crop=64, seed=0, held_out=fold)
+    val = CompositeSampler(DATA, split="val", crop=64, seed=0, held_out=fold)
+    assert {o.name for o in val.objects} == set(fold)
+    assert len(train.objects) == 15 and not {o.name for o in train.objects} & set(fold)
+    assert {"GT04", "GT16"} <= {o.name for o in train.objects}  # the default validation objects train here
+    assert train.describe()["validation_objects"] == list(fold)
+    everything = CompositeSampler(DATA, split="train", crop=64, seed=0, held_out=())
+    assert len(everything.objects) == 18
+    with pytest.raises(InputError, match="GT99"):
+        CompositeSampler(DATA, split="train", crop=64, held_out=("GT99",))
+
+
+@needs_data
 def test_same_seed_same_batches():
     a = _sampler(seed=7).sample(4, n_backgrounds=2)
     b = _sampler(seed=7).sample(4, n_backgrounds=2)

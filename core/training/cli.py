@@ -47,6 +47,10 @@ def _steps(text: str) -> dict[str, int]:
     return dict(zip(ROLE_ORDER, values, strict=True))
 
 
+def _objects(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "finetune":
         parser.add_argument("--from", dest="parent", required=True, metavar="BUNDLE", help="bundle name or folder to start from")
@@ -68,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--validation", choices=["composites", "photos"], default="composites",
                             help="validation batch: composites of the held-out objects over held-out photos (default), "
                                  "or crops of the held-out objects' own photographs with their own trimaps")
+        parser.add_argument("--hold-out", type=_objects, default=None, metavar="OBJECTS",
+                            help="alphamatting objects kept out of training, comma-separated (default: the validation "
+                                 "objects, core.training.data.VALIDATION_OBJECTS; '' trains on all 18)")
         parser.add_argument("--sampling-scale", type=float, default=None, metavar="SCALE",
                             help="run the background and foreground networks at this fraction of the resolution "
                                  "(1/k: 1, 0.5, 0.25); stored in the bundle and used at inference too")
@@ -204,17 +211,19 @@ def _training_summary(
 def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     import numpy as np
 
-    from core.training.data import CompositeSampler
+    from core.training.data import VALIDATION_OBJECTS, CompositeSampler
 
     root = args.data or default_data_root()
     if not (root / "alphamatting").is_dir() or not (root / "backgrounds").is_dir():
         raise InputError(f"training data not found in {root}: expected alphamatting/ and backgrounds/ (set --data or LBSMATTE_DATA)")
-    kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural)
+    held_out = VALIDATION_OBJECTS if getattr(args, "hold_out", None) is None else args.hold_out
+    kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural, held_out=held_out)
     # A resumed run draws new batches, not the ones it has already trained on.
     seed = settings.seed + 7919 * _steps_done(args)
     train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs)
     jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs)
-    val_sampler = CompositeSampler(root, split="val", seed=1234, **kwargs)
+    # With nothing held out, validation is on procedural foregrounds over held-out photos.
+    val_sampler = CompositeSampler(root, split="val", seed=1234, **(kwargs | ({"procedural_fraction": 1.0} if not held_out else {})))
 
     photos = None
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
@@ -240,14 +249,14 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
 
     def validation(role: str) -> Any:
         if "batch" not in val_cache:
-            if getattr(args, "validation", "composites") == "photos":
-                from core.training.data import VALIDATION_OBJECTS, ShowDataset
+            if getattr(args, "validation", "composites") == "photos" and held_out:
+                from core.training.data import ShowDataset
 
                 # The held-out objects' own photographs with their own trimaps, at their own
                 # scale: what the evaluation measures, rather than new composites of them.
-                held_out = ShowDataset(root / "alphamatting", crop=settings.crop, seed=1234,
-                                       names=list(VALIDATION_OBJECTS), given_trimaps=1.0, min_scale=1.0)
-                val_cache["batch"] = held_out.sample(2 * settings.batch_size)
+                their_photos = ShowDataset(root / "alphamatting", crop=settings.crop, seed=1234,
+                                           names=list(held_out), given_trimaps=1.0, min_scale=1.0)
+                val_cache["batch"] = their_photos.sample(2 * settings.batch_size)
             else:
                 val_cache["batch"] = val_sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
         return val_cache["batch"]

@@ -393,6 +393,8 @@ class CompositeSampler:
         n_backgrounds: default backgrounds per foreground in :meth:`sample`.
         two_foregrounds: probability of compositing two foregrounds over each other.
         objects: restrict the real objects to these names (they must belong to ``split``).
+        held_out: the objects of the ``"val"`` split, never drawn for ``"train"`` (default
+            :data:`VALIDATION_OBJECTS`; a cross-validation fold passes its own).
         scales, scale_jitter: the rescaling of real foregrounds, see above.
         max_radius: largest trimap dilation radius (px); the smallest is 1.
         cache_dir: where the estimated foreground colours are cached.
@@ -419,6 +421,7 @@ class CompositeSampler:
         scale_jitter: float = 1.25,
         max_radius: int = 19,
         cache_dir: Path | None = CACHE_DIR,
+        held_out: Sequence[str] = VALIDATION_OBJECTS,
     ) -> None:
         if split not in ("train", "val"):
             raise InputError(f"split must be 'train' or 'val', not {split!r}")
@@ -436,6 +439,7 @@ class CompositeSampler:
         self.scale_jitter = float(scale_jitter)
         self.max_radius = int(max_radius)
         self.cache_dir = cache_dir
+        self.held_out = tuple(str(o) for o in held_out)
         self.rng = np.random.default_rng(self.seed)
 
         am = self.data_root / "alphamatting"
@@ -443,7 +447,10 @@ class CompositeSampler:
         if not bg_dir.is_dir():
             raise InputError(f"background photos not found: {bg_dir} is not a folder (set LBSMATTE_DATA)")
         names = sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists())
-        in_split = [n for n in names if (n in VALIDATION_OBJECTS) == (split == "val")]
+        unknown = [o for o in self.held_out if o not in names]
+        if unknown:
+            raise InputError(f"held-out objects {unknown} are not objects of {am} (those are {names})")
+        in_split = [n for n in names if (n in self.held_out) == (split == "val")]
         if objects is not None:
             wrong = [o for o in objects if o not in in_split]
             if wrong:
@@ -466,7 +473,7 @@ class CompositeSampler:
         return {
             "split": self.split,
             "objects": [o.name for o in self.objects],
-            "validation_objects": list(VALIDATION_OBJECTS),
+            "validation_objects": list(self.held_out),
             "n_background_photos": len(self.backgrounds),
             "crop": self.crop,
             "seed": self.seed,

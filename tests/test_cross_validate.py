@@ -1,0 +1,59 @@
+"""tools/cross_validate.py: folds by object, the choice of refinement settings, the report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import cross_validate as cv  # noqa: E402
+
+from core.errors import InputError  # noqa: E402
+
+NAMES = [f"GT{i:02d}" for i in (1, 3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 24, 25, 27)]
+
+
+def test_folds_split_the_objects_once_each() -> None:
+    parts = cv.folds(NAMES, 3)
+    assert [len(p) for p in parts] == [6, 6, 6]
+    assert sorted(sum(parts, [])) == NAMES
+    assert parts[0] == ["GT01", "GT06", "GT10", "GT15", "GT19", "GT24"]
+    with pytest.raises(InputError, match="--folds"):
+        cv.folds(NAMES, 1)
+
+
+def test_the_choice_minimises_mean_sad_plus_gradient_error() -> None:
+    a, b = json.dumps({"rounds": 1, "smoothing": 0.01, "confidence_scale": 0.1}), json.dumps({"rounds": 3, "smoothing": 0.003, "confidence_scale": 0.1})
+    table = {a: {"sad": [4.0, 6.0], "grad": [1.0, 1.0]}, b: {"sad": [5.0, 5.0], "grad": [0.5, 0.5]}}
+    choice = cv.choose(table)
+    assert (choice["rounds"], choice["smoothing"]) == (3, 0.003) and choice["sad"] == 5.0 and choice["grad"] == 0.5
+
+
+def test_the_report_scores_every_object_with_the_fold_that_held_it_out(tmp_path: Path) -> None:
+    names = NAMES[:6]
+    for i, fold in enumerate(cv.folds(names, 3)):
+        folder = tmp_path / f"fold{i}"
+        (folder / "bundle").mkdir(parents=True)
+        (folder / "bundle" / "manifest.json").write_text(json.dumps({"refinement": {"rounds": 3, "smoothing": 0.003, "confidence_scale": 0.1}}))
+        images = {}
+        for n in fold:
+            k = names.index(n)
+            images[n] = {m: {"sad": float(k + j), "mse": 0.01, "grad": 2.0 * (k + j), "conn": 1.0}
+                         for j, m in enumerate(cv.METHODS)}
+        (folder / "evaluation.json").write_text(json.dumps({"variants": {v: {"images": images} for v in cv.VARIANTS}}))
+    means = cv.report(tmp_path, 3, names)
+    # objects 0..5, method j: SAD k + j, mean over k = 2.5 + j
+    assert means["Trimap1"]["lbsmatte"]["sad"] == pytest.approx(2.5) and means["Trimap2"]["knn"]["sad"] == pytest.approx(6.5)
+    assert means["Trimap1"]["lbsmatte"]["images"] == 6
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ratios"]["sad"]["vs_best_classical"] == pytest.approx(2.5 / 5.5)
+    assert report["ratios"]["grad"]["vs_no_networks"] == pytest.approx(5.0 / 9.0)
+    assert "fold0: GT01, GT06" in (tmp_path / "report.md").read_text()
+
+
+def test_an_unevaluated_fold_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="fold 0"):
+        cv.report(tmp_path, 3, NAMES)
