@@ -44,6 +44,9 @@ def test_the_report_scores_every_object_with_the_fold_that_held_it_out(tmp_path:
             images[n] = {m: {"sad": float(k + j), "mse": 0.01, "grad": 2.0 * (k + j), "conn": 1.0}
                          for j, m in enumerate(cv.METHODS)}
         (folder / "evaluation.json").write_text(json.dumps({"variants": {v: {"images": images} for v in cv.VARIANTS}}))
+        layers = {f"{n}_bg1": {"lbsmatte": {"sad": 1.0, "fg_sad": 2.0 + i, "bg_sad": 3.0}, "plate": {"fg_sad": 4.0, "bg_sad": 4.0}}
+                  for n in fold}
+        (folder / "composites.json").write_text(json.dumps({"variants": {"Trimap1": {"images": layers}}}))
     means = cv.report(tmp_path, 3, names)
     # objects 0..5, method j: SAD k + j, mean over k = 2.5 + j
     assert means["Trimap1"]["lbsmatte"]["sad"] == pytest.approx(2.5) and means["Trimap2"]["knn"]["sad"] == pytest.approx(6.5)
@@ -52,6 +55,10 @@ def test_the_report_scores_every_object_with_the_fold_that_held_it_out(tmp_path:
     assert report["ratios"]["sad"]["vs_best_classical"] == pytest.approx(2.5 / 5.5)
     assert report["ratios"]["grad"]["vs_no_networks"] == pytest.approx(5.0 / 9.0)
     assert "fold0: GT01, GT06" in (tmp_path / "report.md").read_text()
+    layers = report["composites"]["Trimap1"]
+    assert layers["lbsmatte"]["fg_sad"] == pytest.approx(3.0) and layers["plate"]["bg_sad"] == 4.0
+    assert layers["lbsmatte"]["images"] == 6 and "sad" not in layers["plate"]
+    assert "| Trimap1 | plate | — | 4.00 | 4.00 | 6 |" in (tmp_path / "report.md").read_text()
 
 
 def test_an_unevaluated_fold_is_named(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
         sys.executable, "-m", "core.cli", "train", "--out", str(bundle), "--run-dir", str(out / "run"),
         "--hold-out", ",".join(held_out), "--steps", args.steps, "--real-photos", str(args.real_photos),
         "--ema", str(args.ema), "--seed", str(args.seed), "--no-progress",
-        "--description", f"cross-validation: held out {','.join(held_out) or 'nothing'}",
+        "--description", (f"cross-validation fold: trained without {','.join(held_out)}" if held_out else "trained on all alphamatting objects with the cross-validated recipe (tools/cross_validate.py)"),
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
@@ -188,6 +188,15 @@ def run_fold(out: Path, train_names: list[str], held_out: list[str], args: argpa
         evaluate_dataset(data_root / "alphamatting", weights=str(bundle), baselines="closed_form,knn", device="cpu",
                          names=held_out, trimaps=list(VARIANTS), ablations=True, json_path=out / "evaluation.json",
                          progress=True)
+    if held_out and args.composites and not (out / "composites.json").exists():
+        from core.evaluate import evaluate_dataset, find_samples
+
+        samples, _ = find_samples(args.composites, None, list(VARIANTS))
+        mine = [s.name for s in samples if s.name.split("_")[0] in held_out]
+        if mine:
+            evaluate_dataset(args.composites, weights=str(bundle), baselines="closed_form,knn", device="cpu",
+                             names=mine, trimaps=list(VARIANTS), ablations=True, json_path=out / "composites.json",
+                             progress=True)
     print(f"{out.name}: done in {time.time() - started:.0f} s", flush=True)
 
 
@@ -233,12 +242,40 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
                   f"| LBSMatte / no networks | {ratios['sad']['vs_no_networks']:.2f} | {ratios['grad']['vs_no_networks']:.2f} |"]
     lines += ["", "Held out: " + "; ".join(f"{f}: {', '.join(o)}" for f, o in held.items()),
               "Refinement chosen per fold on its training objects: " + "; ".join(f"{f}: {c}" for f, c in choices.items())]
+    layers = _layer_means(out, k)
+    if layers:
+        lines += ["", "Composites in linear light with true F and B (held-out objects over held-out photos):", "",
+                  "| trimap | method | alpha SAD | FG SAD (α-weighted) | BG SAD ((1−α)-weighted) | images |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for v, per in layers.items():
+            for m in (*METHODS, "plate"):
+                if m in per:
+                    r = per[m]
+                    sad_text = f"{r['sad']:.2f}" if "sad" in r else "—"
+                    lines.append(f"| {v} | {m} | {sad_text} | {r['fg_sad']:.2f} | {r['bg_sad']:.2f} | {r['images']} |")
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     _atomic_json(out / "report.json", {"means": means, "both_trimaps": both, "ratios": ratios, "held_out": held,
-                                       "refinement": choices})
+                                       "refinement": choices, "composites": layers})
     print(text)
     return means
+
+
+def _layer_means(out: Path, k: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Means over every fold's ``composites.json`` (empty unless all folds have one)."""
+    paths = [out / f"fold{i}" / "composites.json" for i in range(k)]
+    if not all(p.exists() for p in paths):
+        return {}
+    rows: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for path in paths:
+        for variant, block in json.loads(path.read_text())["variants"].items():
+            for scores in block["images"].values():
+                for method, metrics in scores.items():
+                    for metric in ("sad", "fg_sad", "bg_sad"):
+                        if metric in metrics:
+                            rows.setdefault(variant, {}).setdefault(method, {}).setdefault(metric, []).append(metrics[metric])
+    return {v: {m: {metric: float(np.mean(x)) for metric, x in per.items()} | {"images": len(per["fg_sad"])}
+                for m, per in methods.items()} for v, methods in rows.items()}
 
 
 def _default_root() -> Path:
@@ -261,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")
+    parser.add_argument("--composites", type=Path, default=None,
+                        help="also evaluate the held-out objects' composites with true F and B here (made by "
+                             "tools/make_validation_composites.py --objects all --linear): FG and BG errors")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly after this long (resumable)")
     args = parser.parse_args(argv)
     if args.threads:

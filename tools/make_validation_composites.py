@@ -68,8 +68,16 @@ def _save(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path)
 
 
-def make_set(data: Path, out: Path, per_object: int) -> list[str]:
-    """Write the set; return the image names."""
+def make_set(data: Path, out: Path, per_object: int, objects: tuple[str, ...] = VALIDATION_OBJECTS,
+             linear: bool = False) -> list[str]:
+    """Write the set; return the image names.
+
+    ``linear``: composite in linear light, ``I = αF + (1 − α)B`` on the sRGB-decoded F and B, and
+    write the plate, F and B as float EXR (scene-linear), as a plate from a render or a camera
+    would come; alpha stays an 8-bit PNG."""
+    from core.colour import to_linear
+    from core.io import write_image
+
     am = data / "alphamatting"
     backgrounds = sorted(p.name for p in (data / "backgrounds").iterdir() if p.suffix.lower() in (".jpg", ".png"))
     _, val_backgrounds = _background_split(backgrounds)
@@ -77,7 +85,7 @@ def make_set(data: Path, out: Path, per_object: int) -> list[str]:
         raise SystemExit(f"no validation background photos in {data / 'backgrounds'}")
     names: list[str] = []
     sources: dict[str, str] = {}
-    for i, obj in enumerate(VALIDATION_OBJECTS):
+    for i, obj in enumerate(objects):
         image_path, alpha_path = am / "image" / f"{obj}.png", am / "alpha" / f"{obj}.png"
         image = _read_rgb8(image_path).astype(np.float32) / 255.0
         alpha = clean_measured_alpha(_read_grey8(alpha_path).astype(np.float32) / 255.0)
@@ -90,12 +98,19 @@ def make_set(data: Path, out: Path, per_object: int) -> list[str]:
             bg_name = val_backgrounds[(i * per_object + j) % len(val_backgrounds)]
             b8 = _fit_background(_read_rgb8(data / "backgrounds" / bg_name), alpha.shape)
             a = a8.astype(np.float32)[..., None] / 255
-            comp = a * f8.astype(np.float32) / 255 + (1 - a) * b8.astype(np.float32) / 255
             name = f"{obj}_bg{j + 1}"
-            _save(out / "image" / f"{name}.png", np.round(comp * 255).astype(np.uint8))
+            if linear:
+                f_lin, b_lin = to_linear(f8.astype(np.float32) / 255, "srgb"), to_linear(b8.astype(np.float32) / 255, "srgb")
+                comp = a * f_lin + (1 - a) * b_lin
+                for folder, layer in (("image", comp), ("fg", f_lin), ("bg", b_lin)):
+                    (out / folder).mkdir(parents=True, exist_ok=True)
+                    write_image(out / folder / f"{name}.exr", layer.astype(np.float32), ["R", "G", "B"], pixel_type="float")
+            else:
+                comp = a * f8.astype(np.float32) / 255 + (1 - a) * b8.astype(np.float32) / 255
+                _save(out / "image" / f"{name}.png", np.round(comp * 255).astype(np.uint8))
+                _save(out / "fg" / f"{name}.png", f8)
+                _save(out / "bg" / f"{name}.png", b8)
             _save(out / "alpha" / f"{name}.png", a8)
-            _save(out / "fg" / f"{name}.png", f8)
-            _save(out / "bg" / f"{name}.png", b8)
             for variant in ("Trimap1", "Trimap2"):
                 trimap = _read_grey8(am / "trimap" / variant / f"{obj}.png")
                 _save(out / "trimap" / variant / f"{name}.png", trimap)
@@ -103,7 +118,8 @@ def make_set(data: Path, out: Path, per_object: int) -> list[str]:
             sources[name] = bg_name
     (out / "source.json").write_text(json.dumps({
         "generator": "tools/make_validation_composites.py",
-        "objects": list(VALIDATION_OBJECTS),
+        "objects": list(objects),
+        "composite": "in linear light, float EXR (scene-linear sRGB primaries)" if linear else "on the 8-bit sRGB values, PNG",
         "backgrounds": "validation split of backgrounds/ (core.training.data._background_split)",
         "fg": "pymatting estimate_foreground_ml on the photo with its cleaned measured alpha",
         "images": sources,
@@ -116,8 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--per-object", type=int, default=2, help="background photos per object (default 2)")
+    parser.add_argument("--objects", default=",".join(VALIDATION_OBJECTS),
+                        help="alphamatting objects, comma-separated, or 'all' (default: the validation objects)")
+    parser.add_argument("--linear", action="store_true", help="composite in linear light and write float EXR")
     args = parser.parse_args(argv)
-    names = make_set(args.data or default_data_root(), args.out, args.per_object)
+    data = args.data or default_data_root()
+    if args.objects == "all":
+        am = data / "alphamatting"
+        objects = tuple(sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists()))
+    else:
+        objects = tuple(o.strip() for o in args.objects.split(",") if o.strip())
+    names = make_set(data, args.out, args.per_object, objects, args.linear)
     print(f"wrote {len(names)} composites to {args.out}")
     return 0
 
