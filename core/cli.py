@@ -153,8 +153,9 @@ def _add_matte(sub: Any) -> None:
                         "plate, background and alpha (default 0.1; 0: the network's colours as they are, needs --rounds 0)")
     p.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
                    help="rounds after the networks that alternate the foreground solve with alpha read off the "
-                        "compositing equation and smoothed by the matting Laplacian (default 3; 0: the matting "
-                        "network's alpha as it is, about twice as fast)")
+                        "compositing equation and smoothed by the matting Laplacian (default: the number the "
+                        "bundle's manifest records, chosen with its networks by cross-validation, else 3; 0: the "
+                        "matting network's alpha as it is, about twice as fast)")
     p.add_argument("--edge", type=edge_argument, default=None, metavar="PX",
                    help="TRIMAP is a rough matte (a roto or garbage matte, binary or soft; its channel chosen by "
                         "--trimap-channel): make the trimap from it, unknown PX pixels each side of its 0.5 edge")

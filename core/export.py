@@ -220,7 +220,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     the convolutions), on the CPU, in float32; not yet scripted. An untrained bundle is refused
     unless ``allow_untrained`` (or ``LBSMATTE_ALLOW_UNTRAINED=1``)."""
     from core.errors import WeightsError
-    from core.pipeline import ALLOW_UNTRAINED_ENV, _bundle, _for_inference
+    from core.pipeline import ALLOW_UNTRAINED_ENV, _bundle, _for_inference, refinement_settings
 
     bundle = _bundle(weights)
     if allow_untrained is None:
@@ -229,9 +229,10 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
         raise WeightsError(f"weights bundle {bundle.name!r} ({bundle.path}) holds untrained networks; "
                            "LBSMatte will not export them as a matte")
     nets = {role: _for_inference(net, channels_last=False) for role, net in bundle.load_networks("cpu").items()}
+    chosen = refinement_settings(bundle, rounds)  # those the bundle records for its networks, else the defaults
     return LBSMatteModule(
         nets["background"], nets["foreground"], nets["alpha"],
-        rounds=ROUNDS if rounds is None else rounds,
+        rounds=chosen.rounds, smoothing=chosen.smoothing, confidence_scale=chosen.confidence_scale,
         max_iterations=MAX_ITERATIONS if max_iterations is None else max_iterations,
         weights=f"{bundle.name or bundle.path.name} sha256:{bundle.manifest_sha256()}",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from core.nets import build_network, network_config
@@ -172,3 +173,38 @@ def test_training_pastes_the_plate_over_known_pixels_as_inference_does() -> None
     fg_known, bg_known = (trimap >= 1).expand_as(image), (trimap <= 0).expand_as(image)
     assert torch.equal(bg[bg_known], image[bg_known]) and torch.equal(fg[fg_known], image[fg_known])
     assert torch.all(bg[~bg_known] == 0.123) and torch.all(fg[~fg_known] == 0.123)
+
+
+def test_the_result_loss_is_zero_for_the_true_layers_and_scores_alpha_like_the_evaluation() -> None:
+    from core.compositing import Settings
+    from core.training.losses import result_loss
+
+    b = _batch("alpha", size=24)
+    keep = Settings(rounds=0)  # the layers solved for the given alpha, no smoothing
+    exact = result_loss(b["image"], b["trimap"], b["alpha"], b["fg"], b["bg"], b["alpha"], b["fg"], b["bg"], b["unknown"], keep)
+    assert float(exact["total"]) < 1e-6
+    off = (b["alpha"] + 0.1 * b["unknown"]).clamp(0, 1)
+    shifted = result_loss(b["image"], b["trimap"], off, b["fg"], b["bg"], b["alpha"], b["fg"], b["bg"], b["unknown"], keep)
+    u = b["unknown"].bool()
+    assert float(shifted["alpha"]) == pytest.approx(float((off - b["alpha"])[u].abs().mean()), rel=1e-5)
+    assert float(shifted["fg"]) > 0 and float(shifted["bg"]) > 0
+
+
+def test_training_for_the_result_reaches_the_networks_through_the_refinement() -> None:
+    from core.training.train import stage_loss
+
+    nets = _tiny()
+    batch = _batch("alpha", size=32)
+    helpers = {"background": nets["background"].eval(), "foreground": nets["foreground"].eval()}
+    for role in ("foreground", "alpha"):
+        net = nets[role].train()
+        plain, _ = stage_loss(role, net, batch, helpers, 0.5)
+        loss, terms = stage_loss(role, net, batch, helpers, 0.5, result_weight=1.0)
+        assert {"result_alpha", "result_fg", "result_bg", "result_total"} <= set(terms)
+        assert loss.item() == pytest.approx(plain.item() + terms["result_total"], rel=1e-4)
+        # The refined result's own gradient reaches the network's weights (unrolled solver):
+        # loss − plain is the result term (the two networks' own terms cancel).
+        net.zero_grad()
+        (loss - plain).backward()
+        grads = [p.grad.abs().sum() for p in net.parameters() if p.grad is not None]
+        assert grads and float(sum(grads)) > 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--name", default=None, help="bundle name (default: the --out folder's name)")
     parser.add_argument("--description", default=None)
     parser.add_argument("--run-dir", type=Path, default=None, help="checkpoints, log.jsonl and losses.png (default runs/<name>)")
+    parser.add_argument("--result-weight", type=float, default=0.0, metavar="W",
+                        help="also train the foreground and matting networks for the refined alpha, F and B "
+                             "(through the differentiable refinement), with this weight (default 0: off)")
     parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
     parser.add_argument("--backgrounds", type=int, default=4, help="backgrounds per foreground in a batch (default 4)")
     parser.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
@@ -111,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         size=getattr(args, "size", "small"), steps=args.steps, lr=args.lr, batch_size=args.batch,
         n_backgrounds=args.backgrounds, crop=args.crop, max_minutes=args.max_minutes, seed=args.seed,
-        device=str(device), threads=args.threads, ema=args.ema or None,
+        device=str(device), threads=args.threads, ema=args.ema or None, result_weight=args.result_weight,
     )
+    if not (math.isfinite(settings.result_weight) and settings.result_weight >= 0):
+        raise InputError(f"--result-weight must be a number >= 0, not {args.result_weight}")
     if settings.ema is not None and not 0.0 < settings.ema < 1.0:
         raise InputError(f"--ema must be a decay between 0 and 1 (0 turns averaging off), not {args.ema}")
     init = None

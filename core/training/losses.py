@@ -16,6 +16,8 @@ is optional in the patent and is not implemented: the matting network is trained
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -168,3 +170,43 @@ def matting_loss(
     l_dm = 0.5 * l_alpha + 0.5 * l_comp
     l_grad = _unknown_mean((gradient_magnitude(pred_alpha) - gradient_magnitude(alpha)).abs(), unknown)
     return {"alpha": l_alpha, "comp": l_comp, "dm": l_dm, "grad": l_grad, "total": l_dm + l_grad}
+
+
+def result_loss(
+    image: torch.Tensor,
+    trimap: torch.Tensor,
+    alpha: torch.Tensor,
+    fg: torch.Tensor,
+    bg: torch.Tensor,
+    alpha_gt: torch.Tensor,
+    fg_gt: torch.Tensor,
+    bg_gt: torch.Tensor,
+    unknown: torch.Tensor,
+    settings: Any = None,
+) -> dict[str, torch.Tensor]:
+    """The loss on what the user gets: the networks' alpha, F and B through the refinement.
+
+    Each crop is refined by :func:`core.compositing.refine` (differentiable: the conjugate
+    gradients are unrolled), then scored as :mod:`core.evaluate` scores a matte, over the unknown
+    pixels: L1 of alpha, alpha-weighted L1 of F and (1 − alpha)-weighted L1 of B (true alpha
+    weights). Returns ``{"alpha", "fg", "bg", "total"}`` (total: their sum), means over crops.
+
+    Args:
+        image, fg, bg, fg_gt, bg_gt: ``N×3×H×W``; trimap, alpha, alpha_gt, unknown: ``N×1×H×W``.
+        settings: :class:`core.compositing.Settings` of the refinement (default: its defaults).
+    """
+    from core.compositing import refine
+
+    terms: dict[str, list[torch.Tensor]] = {"alpha": [], "fg": [], "bg": []}
+    for i in range(image.shape[0]):
+        crop = slice(i, i + 1)
+        refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings)
+        u = unknown[crop].to(image.dtype)
+        n = u.sum().clamp_min(1.0)
+        a = alpha_gt[crop]
+        terms["alpha"].append(((refined.alpha - a).abs() * u).sum() / n)
+        terms["fg"].append(((refined.fg - fg_gt[crop]).abs() * a * u).sum() / (3 * n))
+        terms["bg"].append(((refined.bg - bg_gt[crop]).abs() * (1 - a) * u).sum() / (3 * n))
+    out = {k: torch.stack(v).mean() for k, v in terms.items()}
+    out["total"] = out["alpha"] + out["fg"] + out["bg"]
+    return out

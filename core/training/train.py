@@ -49,6 +49,9 @@ class TrainSettings:
     n_backgrounds: int = 4
     crop: int = 192
     lambda_comp: float = 1.0
+    #: Weight of :func:`core.training.losses.result_loss` (the refined alpha, F and B) added to the
+    #: foreground and matting networks' own losses; 0 trains each network for its own output only.
+    result_weight: float = 0.0
     checkpoint_every: int = 100
     validate_every: int = 100
     max_minutes: float | None = None
@@ -88,9 +91,15 @@ def _forward_stages(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def stage_loss(
-    role: str, net: nn.Module, batch: Batch, helpers: dict[str, nn.Module], lambda_comp: float
+    role: str, net: nn.Module, batch: Batch, helpers: dict[str, nn.Module], lambda_comp: float,
+    result_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Forward one batch through the network being trained and return (loss, terms for the log)."""
+    """Forward one batch through the network being trained and return (loss, terms for the log).
+
+    With ``result_weight`` > 0 the foreground and matting networks also learn from what the
+    refinement makes of their output (:func:`core.training.losses.result_loss`): the foreground
+    network with the refinement started from alpha 0.5 (no matting network yet), the matting
+    network with the trained background and foreground networks' layers."""
     from core.training import losses
 
     unknown = batch["unknown"]
@@ -110,13 +119,28 @@ def stage_loss(
         t_coarse = losses.foreground_loss(coarse, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
         t_fine = losses.foreground_loss(fine, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
         total = t_coarse["total"] + t_fine["total"]
-        return total, {f"fine_{k}": v.item() for k, v in t_fine.items()} | {"coarse": t_coarse["total"].item()}
+        logged = {f"fine_{k}": v.item() for k, v in t_fine.items()} | {"coarse": t_coarse["total"].item()}
+        if result_weight > 0:
+            start = torch.where(unknown.bool(), torch.full_like(batch["alpha"], 0.5), fg_known.to(batch["alpha"].dtype))
+            fg = paste_known(fine, batch["image"], fg_known)
+            result = losses.result_loss(batch["image"], batch["trimap"], start, fg, bg, batch["alpha"], batch["fg"],
+                                        batch["bg"], unknown)
+            total = total + result_weight * result["total"]
+            logged |= {f"result_{k}": v.item() for k, v in result.items()}
+        return total, logged
     with torch.no_grad():
         fg = paste_known(helpers["foreground"](sampling_input("foreground", batch, bg)), batch["image"], fg_known)
     pred = net(matting_input(batch, bg, fg))
     # eq. 10: Deep Image Matting's alpha-prediction + compositional losses + eq. 9 gradient loss.
     terms = losses.matting_loss(pred, batch["alpha"], batch["image"], batch["fg"], batch["bg"], unknown)
-    return terms["total"], {k: v.item() for k, v in terms.items()}
+    total = terms["total"]
+    logged = {k: v.item() for k, v in terms.items()}
+    if result_weight > 0:
+        result = losses.result_loss(batch["image"], batch["trimap"], pred, fg, bg, batch["alpha"], batch["fg"],
+                                    batch["bg"], unknown)
+        total = total + result_weight * result["total"]
+        logged |= {f"result_{k}": v.item() for k, v in result.items()}
+    return total, logged
 
 
 class _StopFlag:
@@ -303,7 +327,7 @@ def train(
             stopped = False
             while state["step"] < target:
                 batch = {k: v.to(device) for k, v in batches(role).items()}
-                loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp)
+                loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -320,7 +344,7 @@ def train(
                     judged = average.module if average is not None else net  # what the stage keeps
                     with torch.no_grad():
                         vb = {k: v.to(device) for k, v in val_batches[index].items()}
-                        vloss, vterms = stage_loss(role, judged, vb, helpers, settings.lambda_comp)
+                        vloss, vterms = stage_loss(role, judged, vb, helpers, settings.lambda_comp, settings.result_weight)
                     net.train()
                     _append_log(run_dir / "log.jsonl", {"role": role, "kind": "val", "step": state["step"], "loss": float(vloss), **vterms})
                 out_of_time = deadline is not None and time.monotonic() > deadline
