@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -433,6 +433,47 @@ def conjugate_gradients(
     return x, iterations
 
 
+class _ImplicitSolve(torch.autograd.Function):
+    """:func:`conjugate_gradients` with the gradient of the solution, not of the iterations.
+
+    ``x`` solves ``(L + diag(shift)) x = b``; for a loss gradient ``g`` on ``x`` the adjoint
+    ``μ = (L + diag(shift))⁻¹ g`` (one more solve: the matrix is symmetric) gives
+    ``∂/∂b = μ`` and ``∂/∂shift = −μ ⊙ x``. Unrolling the iterations instead kept every one of
+    them in the autograd graph: a training step of 8 crops of 192 px went from 4.6 s to 120 s.
+    The solution does not depend on the starting point, so ``x0`` gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, shift: torch.Tensor, b: torch.Tensor, x0: torch.Tensor, matrix: Optional[torch.Tensor],
+                rows: torch.Tensor, gather: torch.Tensor, diagonal: torch.Tensor, tolerance: float,
+                max_iterations: int, made: List[int]) -> torch.Tensor:
+        x, iterations = conjugate_gradients(matrix, rows, gather, shift, b, x0, diagonal + shift, tolerance, max_iterations)
+        made.append(iterations)
+        ctx.save_for_backward(shift, x, diagonal)
+        ctx.solver = (matrix, rows, gather, tolerance, max_iterations)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        shift, x, diagonal = ctx.saved_tensors
+        matrix, rows, gather, tolerance, max_iterations = ctx.solver
+        with torch.no_grad():
+            mu, _ = conjugate_gradients(matrix, rows, gather, shift, grad, torch.zeros_like(grad), diagonal + shift,
+                                        tolerance, max_iterations)
+        return -mu * x, mu, None, None, None, None, None, None, None, None
+
+
+@torch.jit.unused
+def _solve_implicit(matrix: Optional[torch.Tensor], rows: torch.Tensor, gather: torch.Tensor, shift: torch.Tensor,
+                    b: torch.Tensor, x0: torch.Tensor, diagonal: torch.Tensor, tolerance: float,
+                    max_iterations: int) -> Tuple[torch.Tensor, int]:
+    """The solve of :func:`conjugate_gradients` (``diagonal``: that of ``L`` alone) for autograd:
+    :class:`_ImplicitSolve`. Not part of the TorchScript export (no gradients there)."""
+    made: List[int] = []
+    x = _ImplicitSolve.apply(shift, b, x0.detach(), matrix, rows, gather, diagonal, tolerance, max_iterations, made)
+    return x, made[0]
+
+
 @dataclass
 class Refined:
     """What :func:`refine` returns: ``alpha`` ``N×1×H×W``, ``fg`` and ``bg`` ``N×3×H×W``, and the
@@ -540,7 +581,11 @@ def refine_with(
             confidence = 1.0 - torch.exp(-(distance * distance) / confidence_scale)
             d = smoothing * confidence.reshape(-1) + ridge
             b = pull_d + d * prior.reshape(-1)
-            solved, made = conjugate_gradients(matrix, rows, gather, d, b, a_u, diagonal_d + d, tolerance, max_iterations)
+            if not torch.jit.is_scripting() and torch.is_grad_enabled() and (d.requires_grad or b.requires_grad):
+                # training through the refinement: the solution's gradient, not the iterations'
+                solved, made = _solve_implicit(matrix, rows, gather, d, b, a_u, diagonal_d, tolerance, max_iterations)
+            else:
+                solved, made = conjugate_gradients(matrix, rows, gather, d, b, a_u, diagonal_d + d, tolerance, max_iterations)
             iterations.append(made)
             a_u = solved.clamp(0, 1)
             f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
