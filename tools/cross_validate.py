@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 from core.errors import InputError  # noqa: E402
 
 #: The refinement settings tried on the training objects of each fold.
-GRID = {"rounds": (1, 3), "smoothing": (0.001, 0.003, 0.01, 0.03), "confidence_scale": (0.03, 0.1, 0.3)}
+GRID = {"rounds": (1, 3), "smoothing": (0.0003, 0.001, 0.003, 0.01, 0.03), "confidence_scale": (0.03, 0.1, 0.3)}
 VARIANTS = ("Trimap1", "Trimap2")
 METHODS = ("lbsmatte", "networks_alone", "no_networks", "closed_form", "knn")
 
@@ -278,6 +278,29 @@ def _layer_means(out: Path, k: int) -> dict[str, dict[str, dict[str, float]]]:
                 for m, per in methods.items()} for v, methods in rows.items()}
 
 
+def ship(out: Path, dest: Path) -> None:
+    """The ``--final`` bundle as the packaged ``default``: float16 storage, its manifest's training
+    record and chosen refinement kept, the cross-validation report attached."""
+    from core.weights import load_bundle, save_bundle
+
+    final = load_bundle(str(out / "final" / "bundle"))
+    if "refinement" not in final.manifest:
+        raise SystemExit(f"{final.path} has no refinement settings chosen yet: run --final to the end")
+    report_path = out / "report.json"
+    if not report_path.exists():
+        raise SystemExit(f"{report_path} missing: run --report first (the bundle ships with its cross-validation)")
+    nets = final.load_networks("cpu")
+    training = dict(final.manifest["training"]) | {"cross_validation": json.loads(report_path.read_text())}
+    bundle = save_bundle(dest, nets, name="default", storage="float16", overwrite=True, training=training, description=(
+        "small networks trained from scratch on all 18 alphamatting objects (composites with procedural foregrounds "
+        "over background photos, and the objects' own photographs) with the recipe evaluated by leave-objects-out "
+        "cross-validation (tools/cross_validate.py; its report is under training.cross_validation)"))
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    manifest["refinement"] = final.manifest["refinement"]
+    _atomic_json(bundle.path / "manifest.json", manifest)
+    print(f"wrote {bundle.path}")
+
+
 def _default_root() -> Path:
     from core.training.data import default_data_root
 
@@ -291,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--fold", type=int, help="train, choose and evaluate this fold (0-based)")
     what.add_argument("--report", action="store_true", help="put the evaluated folds together")
     what.add_argument("--final", action="store_true", help="train and choose on all objects: the bundle to ship")
+    what.add_argument("--ship", type=Path, metavar="DEST", help="write the --final bundle there as the packaged default")
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
     parser.add_argument("--steps", default="600,600,1000", help="training steps BG,FG,alpha (default 600,600,1000)")
@@ -309,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     names = objects(args.data or _default_root())
     parts = folds(names, args.folds)
-    if args.report:
+    if args.ship:
+        ship(args.out, args.ship)
+    elif args.report:
         report(args.out, args.folds, names)
     elif args.final:
         run_fold(args.out / "final", names, [], args)
