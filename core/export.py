@@ -280,7 +280,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", required=True, help="the TorchScript file to write (e.g. lbsmatte.pt), for CatFileCreator")
     parser.add_argument("--weights", default="default", help="weights bundle name or folder (default: default)")
     parser.add_argument("--rounds", type=rounds_argument, default=None,
-                        help=f"refinement rounds, the module's 'rounds' attribute (default {ROUNDS}; a knob in Nuke)")
+                        help="refinement rounds, the module's 'rounds' attribute (default: the bundle's recorded "
+                             f"number, else {ROUNDS}; a knob in Nuke)")
     parser.add_argument("--max-iterations", type=int, default=None,
                         help=f"conjugate-gradient iterations per round at most, 'max_iterations' (default {MAX_ITERATIONS})")
 

@@ -70,8 +70,12 @@ def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_pat
     torch.jit.load(path, _extra_files=extra)  # the record as torch itself reads it
     assert json.loads(extra[INFO_FILE]) == info
     # CatFileCreator makes knobs of int / float attributes.
-    assert (module.rounds, module.max_iterations) == (3, 400)
-    assert isinstance(module.smoothing, float)
+    # The refinement the bundle records for its networks (chosen by cross-validation).
+    from core.weights import load_bundle
+
+    recorded = load_bundle("default").manifest["refinement"]
+    assert (module.rounds, module.max_iterations) == (recorded["rounds"], 400)
+    assert (module.smoothing, module.confidence_scale) == (recorded["smoothing"], recorded["confidence_scale"])
     other = tmp_path / "one_round.pt"
     assert main(["export", "--out", str(other), "--rounds", "1", "--max-iterations", "50"]) == 0
     assert (torch.jit.load(str(other)).rounds, read_export_info(other)["knobs"]["max_iterations"]) == (1, 50)
