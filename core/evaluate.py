@@ -321,7 +321,7 @@ def evaluate_dataset(
     if ablations and matter is None:
         raise InputError("the ablations are of LBSMatte's pipeline: leave out --no-lbsmatte to score them")
     matters = {LBSMATTE: matter} if matter is not None else {}
-    if ablations and matter is not None:
+    if ablations:
         from core.pipeline import Matter
 
         settings = matter.refinement

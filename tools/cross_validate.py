@@ -110,11 +110,17 @@ def _read_frame(data_root: Path, name: str, variant: str) -> tuple[np.ndarray, n
     return plate, trimap, alpha
 
 
+def _batch_of_one(a: np.ndarray) -> Any:
+    """``H×W`` or ``H×W×C`` numpy as a ``1×C×H×W`` float32 tensor."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None].float()
+
+
 def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) -> dict[str, dict[str, list[float]]]:
     """``{setting: {"sad": [...], "grad": [...]}}`` over ``names`` × both trimaps: the networks run
     once per frame, each setting of :data:`GRID` refines their output (the pipeline's refinement,
     on the whole frame)."""
-    import torch
     from tqdm import tqdm
 
     from core.compositing import Settings, matting_laplacian, refine
@@ -132,13 +138,12 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
             continue
         plate, trimap, gt = _read_frame(data_root, name, variant)
         out = nets.matte(plate, trimap, colour="srgb")
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None].float()  # noqa: E731
-        img, tri = t(plate), t(trimap)
+        img, tri = _batch_of_one(plate), _batch_of_one(trimap)
         fg_known, _, unknown = split_trimap(tri[0, 0])
         lap = matting_laplacian(img[0], unknown, fg_known)
         scores = {}
         for s in settings:
-            r = refine(img, tri, t(out.alpha), t(out.fg), t(out.bg), Settings(**s), laplacian=lap)
+            r = refine(img, tri, _batch_of_one(out.alpha), _batch_of_one(out.fg), _batch_of_one(out.bg), Settings(**s), laplacian=lap)
             a = r.alpha[0, 0].numpy()
             scores[json.dumps(s, sort_keys=True)] = (sad(a, gt, trimap), gradient_error(a, gt, trimap))
         done[key] = scores
