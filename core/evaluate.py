@@ -228,10 +228,11 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
     return {n: BASELINES[n] for n in dict.fromkeys(chosen)}
 
 
-def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto") -> Any:
+def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto",
+                 precision: str = "auto") -> Any:
     from core.pipeline import Matter
 
-    return Matter(weights, device=device, rounds=rounds, space=space)
+    return Matter(weights, device=device, rounds=rounds, space=space, precision=precision)
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -256,6 +257,7 @@ def evaluate_dataset(
     rounds: int | None = None,
     space: str = "auto",
     ablations: bool = False,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -291,6 +293,8 @@ def evaluate_dataset(
         Also score, on the same inputs, :data:`NETWORKS_ALONE` (the bundle's networks, no
         refinement) and :data:`NO_NETWORKS` (the pipeline with its refinement settings and the
         parameter-free priors of :mod:`core.nets.priors` in place of the networks).
+    precision:
+        The networks' arithmetic (:class:`core.pipeline.Matter`'s ``precision``).
 
     Returns
     -------
@@ -317,7 +321,7 @@ def evaluate_dataset(
     if json_path is not None:
         _check_writable(Path(json_path).parent)
 
-    matter = _load_matter(weights, device, rounds, space) if use_lbsmatte else None
+    matter = _load_matter(weights, device, rounds, space, precision) if use_lbsmatte else None
     if ablations and matter is None:
         raise InputError("the ablations are of LBSMatte's pipeline: leave out --no-lbsmatte to score them")
     matters = {LBSMATTE: matter} if matter is not None else {}
@@ -325,7 +329,7 @@ def evaluate_dataset(
         from core.pipeline import Matter
 
         settings = matter.refinement
-        matters[NETWORKS_ALONE] = Matter(matter.bundle, device=device, rounds=0, space=space)
+        matters[NETWORKS_ALONE] = Matter(matter.bundle, device=device, rounds=0, space=space, precision=precision)
         if settings.rounds:
             matters[NO_NETWORKS] = Matter("none", device=device, rounds=settings.rounds, smoothing=settings.smoothing,
                                           confidence_scale=settings.confidence_scale, space=space)
@@ -607,6 +611,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--names", default=None, help="only these images, comma-separated (e.g. GT04,GT13)")
     parser.add_argument("--trimaps", default=None, help="only these trimap variants, comma-separated (e.g. Trimap1)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (for LBSMatte)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="the networks' arithmetic, as for 'matte' (default auto)")
     from core.cli import rounds_argument
 
     parser.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
@@ -636,6 +642,7 @@ def run(args: argparse.Namespace) -> int:
             rounds=getattr(args, "rounds", None),
             space=getattr(args, "space", "auto"),
             ablations=getattr(args, "ablations", False),
+            precision=getattr(args, "precision", "auto"),
         )
     except LBSMatteError as exc:
         hint = ""

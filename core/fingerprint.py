@@ -9,7 +9,8 @@ weights, on the same kind of device and precision, reading colour through the sa
   new fingerprint without anyone having to remember to bump a number;
 - the weights bundle: the SHA-256 of its ``manifest.json`` (which holds each network file's
   SHA-256);
-- the device and the precision as resolved (``auto`` -> ``cuda``/``fp16`` or ``cpu``/``fp32``):
+- the device and the precision as resolved (``auto`` -> ``cuda``/``fp16``, or ``cpu`` with ``bf16``
+  where the CPU has it natively and ``fp32`` elsewhere):
   half-precision CUDA frames and float CPU frames never share a key;
 - the OpenColorIO config when the plate's colour is an OCIO colourspace: ``$OCIO`` and the
   config's cache ID (a digest of its content), and ``$LBSMATTE_OCIO_DISPLAY``.

@@ -207,12 +207,27 @@ def test_profile_records_the_region_and_each_network(small_bundle) -> None:
 
 def test_bf16_autocast_stays_close_to_float32(small_bundle) -> None:
     plate, trimap = _scene()
-    exact = Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, colour="srgb")
+    exact = Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp32").matte(plate, trimap, colour="srgb")
     half = Matter(small_bundle, device="cpu", allow_untrained=True, precision="bf16").matte(plate, trimap, colour="srgb")
     assert np.abs(half.alpha - exact.alpha).max() < 0.02
     assert np.array_equal(half.fg[trimap == 1], exact.fg[trimap == 1])  # known regions: the plate, exactly
     with pytest.raises(InputError, match="unknown precision"):
         Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp8")
+
+
+def test_auto_precision_is_bf16_only_on_cpus_that_compute_it_natively(monkeypatch) -> None:
+    from core import pipeline
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert pipeline._autocast_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not pipeline.cpu_has_bf16() and pipeline._autocast_dtype("auto", cpu) is None
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert pipeline._autocast_dtype("auto", cpu) == torch.bfloat16
+    assert pipeline._autocast_dtype("auto", cuda) == torch.float16
+    assert pipeline._autocast_dtype(" FP32 ", cpu) is None and pipeline._autocast_dtype("bf16", cpu) == torch.bfloat16
 
 
 def test_solve_foreground_known_answers() -> None:
