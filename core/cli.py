@@ -52,7 +52,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,9 @@ def _add_matte(sub: Any) -> None:
                    help="weights bundle name (see 'lbsmatte weights list') or folder (default: default)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the networks run (auto: CUDA when available; cuda without CUDA falls back to the CPU)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                   help="the networks' arithmetic (auto: fp16 on CUDA; on the CPU bf16 where it is native, "
+                        "AVX512-BF16 or AMX, else fp32); the refinement is always fp32")
     p.add_argument("--colour", "--color", dest="colour", default="auto", metavar="COLOUR",
                    help="plate encoding: auto (float files linear, integer files sRGB, as Nuke's Read), "
                    "linear, srgb, or an OpenColorIO colourspace when $OCIO is set")
@@ -186,6 +191,7 @@ def _add_fingerprint(sub: Any) -> None:
         "'fingerprint', a hash of them all (core/fingerprint.py).")
     p.add_argument("--weights", default="default", metavar="NAME", help="weights bundle name or folder")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="as for 'matte'")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="as for 'matte'")
     p.add_argument("--colour", "--color", dest="colour", default="linear", metavar="COLOUR", help="as for 'matte'")
     p.set_defaults(handler=run_fingerprint)
 
@@ -280,7 +286,8 @@ def run_fingerprint(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"ERROR: --colour: {exc}", flush=True)
         return EXIT_USAGE
-    record = fingerprint(load_bundle(args.weights), device=args.device, colour=args.colour)
+    record = fingerprint(load_bundle(args.weights), device=args.device, precision=getattr(args, "precision", "auto"),
+                         colour=args.colour)
     print(json.dumps(record, sort_keys=True), flush=True)
     return EXIT_OK
 
@@ -389,11 +396,20 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
 
 
 class _FramePrefix(logging.Filter):
-    """Prefix log messages with the frame being rendered."""
+    """Prefix log messages with the frame being rendered (per thread: the I/O thread reads and
+    writes other frames than the one being matted)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.frame: str | None = None
+        self._local = threading.local()
+
+    @property
+    def frame(self) -> str | None:
+        return getattr(self._local, "frame", None)
+
+    @frame.setter
+    def frame(self, value: str | None) -> None:
+        self._local.frame = value
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.frame is not None:
@@ -417,9 +433,19 @@ def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 
-def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
-    from core.colour import premultiply, resolve_colour
-    from core.io import read_image, write_image, write_matte_exr
+@dataclass
+class _Loaded:
+    """One frame read and checked (:func:`_load`), ready for :meth:`core.pipeline.Matter.matte`."""
+
+    rgb: np.ndarray
+    trimap: np.ndarray
+    info: Any
+    window: Any
+
+
+def _load(job: FrameJob, args: argparse.Namespace, protect: set[Path]) -> _Loaded:
+    """Read and check a frame's plate and trimap (and write the trimap it used, with --write-trimap)."""
+    from core.io import read_image, write_image
     from core.trimap import normalise_trimap, trimap_from_matte
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
@@ -442,22 +468,45 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
-    colour = resolve_colour(args.colour, plate.info.is_float)
-    result = matter.matte(plate.rgb(), trimap, colour=colour)
-    _check_finite(result, job)
+    return _Loaded(plate.rgb(), trimap, plate.info, plate.window)
+
+
+def _save(job: FrameJob, loaded: _Loaded, result: Any, colour: str, args: argparse.Namespace,
+          protect: set[Path]) -> None:
+    """Write a frame's result: EXR layers, or RGBA in the output's format."""
+    from core.colour import premultiply
+    from core.io import write_image, write_matte_exr
+
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
     fg = _to_output(result.fg, colour, exr)
     if exr:
         layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
-        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiplied, protect=protect,
-                        window=plate.window)
+        write_matte_exr(job.out, layers, like=loaded.info, premultiply=premultiplied, protect=protect,
+                        window=loaded.window)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
-        write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
-                    unassociated_alpha=not premultiplied, window=plate.window)
+        write_image(job.out, rgba, ["R", "G", "B", "A"], like=loaded.info, protect=protect,
+                    unassociated_alpha=not premultiplied, window=loaded.window)
+
+
+def _matte(job: FrameJob, loaded: _Loaded, matter: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    """Matte a loaded frame; returns the result and the plate's colour."""
+    from core.colour import resolve_colour
+
+    colour = resolve_colour(args.colour, loaded.info.is_float)
+    result = matter.matte(loaded.rgb, loaded.trimap, colour=colour)
+    _check_finite(result, job)
+    return result, colour
+
+
+def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
+    """Read, matte and write one frame, in this thread."""
+    loaded = _load(job, args, protect)
+    result, colour = _matte(job, loaded, matter, args)
+    _save(job, loaded, result, colour, args, protect)
 
 
 def _check_finite(result: Any, job: FrameJob) -> None:
@@ -563,7 +612,8 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     try:
         from core.pipeline import Matter
 
-        matter = Matter(args.weights, device=args.device, fg_solve=args.fg_solve, rounds=args.rounds)
+        matter = Matter(args.weights, device=args.device, precision=getattr(args, "precision", "auto"),
+                        fg_solve=args.fg_solve, rounds=args.rounds)
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
@@ -574,21 +624,68 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     failed: list[str] = []
     n = len(jobs)
     bar = tqdm(total=n, file=sys.stderr, unit="frame", desc="lbsmatte", disable=args.no_progress or None)
-    try:
-        for i, job in enumerate(jobs, 1):
-            prefix.frame = job.label
+
+    def fail(job: FrameJob, exc: Exception) -> None:
+        failed.append(job.label)
+        if isinstance(exc, LBSMatteError):
+            _emit(f"ERROR: frame {job.label}: {exc}", bar)
+        else:  # one bad frame must not stop the others
+            _emit(f"ERROR: frame {job.label}: {job.plate}: {type(exc).__name__}: {exc}", bar)
+
+    def done(i: int, job: FrameJob, writing: Future[None] | None) -> None:
+        """Wait for a frame's write (if any), then report the frame: in frame order."""
+        if writing is not None:
             try:
-                _render(job, matter, args, protect)
-            except LBSMatteError as exc:
-                failed.append(job.label)
-                _emit(f"ERROR: frame {job.label}: {exc}", bar)
-            except Exception as exc:  # one bad frame must not stop the others
-                failed.append(job.label)
-                _emit(f"ERROR: frame {job.label}: {job.plate}: {type(exc).__name__}: {exc}", bar)
+                writing.result()
+            except Exception as exc:
+                fail(job, exc)
+        bar.update(1)
+        _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
+
+    # Reading and writing run in one I/O thread beside the matting: the next frame is read and the
+    # last one written (OpenImageIO and numpy release the GIL) while the networks and the
+    # refinement run here. Frames are reported in order once written; on SIGTERM the write under
+    # way finishes (an atomic rename: never half a file) and nothing queued starts.
+    io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbsmatte-io")
+
+    def task(job: FrameJob, function: Callable[..., Any], *arguments: Any) -> Future[Any]:
+        def framed() -> Any:
+            prefix.frame = job.label  # this thread's log lines name their frame
+            try:
+                return function(*arguments)
+            finally:
+                prefix.frame = None
+        return io.submit(framed)
+
+    pending: tuple[int, FrameJob, Future[None] | None] | None = None
+    try:
+        reading = task(jobs[0], _load, jobs[0], args, protect) if jobs else None
+        for i, job in enumerate(jobs, 1):
+            # The next frame's read is queued now, behind the last frame's write.
+            current, reading = reading, (task(jobs[i], _load, jobs[i], args, protect) if i < n else None)
+            prefix.frame = job.label
+            writing: Future[None] | None = None
+            error: Exception | None = None
+            try:
+                assert current is not None
+                loaded = current.result()
+                result, colour = _matte(job, loaded, matter, args)
+                writing = task(job, _save, job, loaded, result, colour, args, protect)
+            except Exception as exc:
+                error = exc
             prefix.frame = None
-            bar.update(1)
-            _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
+            if pending is not None:
+                done(*pending)
+                pending = None
+            if error is not None:
+                fail(job, error)
+                done(i, job, None)
+            else:
+                pending = (i, job, writing)
+        if pending is not None:
+            done(*pending)
     finally:
+        io.shutdown(wait=True, cancel_futures=True)
         bar.close()
     if failed:
         print(f"ERROR: {len(failed)} of {n} frame(s) failed: {', '.join(failed)}", flush=True)
@@ -598,9 +695,19 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
 
 
 # -- entry point -----------------------------------------------------------------------------------
+#: torch's switch for transparent huge pages on its large CPU buffers (read once, at its first
+#: allocation of 2 MB or more). A 1080p frame allocates and frees hundreds of MB of short-lived
+#: tensors; with 4 kB pages the kernel zero-fills them a page at a time: 1.2 million page faults
+#: and 4-5 s of system time over 3 frames, against 0.17 million and 2.4 s with huge pages (whole
+#: process 13.9 s against 10.6 s, medians of 3 runs; bench/bench_process.py). Set it to 0 to turn
+#: it off; without transparent huge pages in the kernel it changes nothing.
+HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
     parser = build_parser(_chosen_command(argv))
     try:
         args, unknown = parser.parse_known_args(argv)

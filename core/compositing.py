@@ -283,8 +283,10 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
         weighted = (wide @ inverse).to(torch.float32)  # K×9×3
         # The window's block of L: δ_ab − (1 + (I_a − μ_k)ᵀ (Σ_k + ε/9)⁻¹ (I_b − μ_k)) / 9, 9×9,
         # made symmetric to the bit (float32 rounds the two halves apart).
+        # (1 + q_sym)/9 subtracted as one fused pass over the K×81 entries (the frame's largest array).
         quadratic = weighted @ centred.transpose(1, 2)
-        block = torch.eye(9, device=device) - (1.0 + 0.5 * (quadratic + quadratic.transpose(1, 2))) / 9.0
+        base = torch.eye(9, device=device) - 1.0 / 9.0
+        block = torch.add(base, quadratic + quadratic.transpose(1, 2), alpha=-1.0 / 18.0)
         # slot[a, b]: where, in pixel a's row, the entry of the window's pixel b goes.
         slot = (nine[None, :] // 3 - nine[:, None] // 3 + 2) * 5 + (nine[None, :] % 3 - nine[:, None] % 3 + 2)
         for a in range(9):  # the windows' pixel a, where it is unknown, gets its row's 9 entries
@@ -292,17 +294,18 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
             target = torch.where(rows >= 0, rows, torch.full_like(rows, n))[:, None] * 25 + slot[a][None, :]
             entries.index_add_(0, target.reshape(-1), block[:, a, :].reshape(-1))
     entries = entries.reshape(n + 1, 25)[:n]
-    # Neighbours: unknown ones become matrix columns, known FG ones pull alpha towards 1.
-    ys, xs = index // width, index % width
-    columns = torch.full((n, 25), -1, dtype=torch.int64, device=device)
-    pull = torch.zeros(n, dtype=torch.float32, device=device)
-    fg_flat = fg_known.reshape(-1)
-    for s in range(25):  # the offsets (dy, dx) in -2..2, row-major (the columns of a row come out sorted)
-        jy, jx = ys + (s // 5 - 2), xs + (s % 5 - 2)
-        inside = (jy >= 0) & (jy < height) & (jx >= 0) & (jx < width)
-        j = jy.clamp(0, height - 1) * width + jx.clamp(0, width - 1)
-        columns[:, s] = torch.where(inside, rank[j], torch.full_like(j, -1))
-        pull -= torch.where(inside & fg_flat[j], entries[:, s], torch.zeros_like(pull))
+    # Neighbours: unknown ones become matrix columns, known FG ones pull alpha towards 1. Read in
+    # one gather from the rank and FG images padded by 2 (outside the region: -1 and not FG), at
+    # the offsets (dy, dx) in -2..2, row-major (the columns of a row come out sorted).
+    padded_width = width + 4
+    rank_padded = F.pad(rank.reshape(1, height, width), (2, 2, 2, 2), value=-1.0).reshape(-1)
+    fg_padded = F.pad(fg_known.reshape(1, height, width).to(torch.float32), (2, 2, 2, 2)).reshape(-1)
+    offsets = torch.arange(25, device=device)
+    shifts25 = (offsets // 5 - 2) * padded_width + (offsets % 5 - 2)
+    centre = (index // width + 2) * padded_width + index % width + 2
+    neighbours = centre[:, None] + shifts25[None, :]  # n×25
+    columns = rank_padded[neighbours]
+    pull = -(entries * fg_padded[neighbours]).sum(1)
     return entries, columns, pull, index
 
 

@@ -20,6 +20,7 @@ from test_cli import _matte
 
 from core import cli, fingerprint
 from core.io import lock_output, lock_path, read_image
+from core.pipeline import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 shot = test_cli.shot  # the same plate.1001-1003.exr / trimap.1001-1003.png fixture
@@ -173,7 +174,11 @@ def test_sigterm_leaves_no_temporary_file_and_sigkill_leftovers_are_removed_next
     proc = _run_cli(*argv, code=_KILL_DURING_WRITE, env={"KILL_WITH": "SIGTERM"})
     assert proc.returncode == 143, proc.stdout + proc.stderr
     assert "ERROR: stopped by SIGTERM" in proc.stdout
-    assert sorted(p.name for p in (shot / "out").iterdir()) == ["m.1001.exr"]  # no temp, no lock
+    # The write under way when SIGTERM came (frame 1002, in the I/O thread) is finished, not cut:
+    # whole frames only, no temporary file, no lock.
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["m.1001.exr", "m.1002.exr"]
+    assert all(read_image(p).pixels.shape == read_image(shot / "plate.1001.exr").pixels.shape[:2] + (10,)
+               for p in (shot / "out").iterdir())
 
     proc = _run_cli(*argv, code=_KILL_DURING_WRITE, env={"KILL_WITH": "SIGKILL"})
     assert proc.returncode == -signal.SIGKILL
@@ -209,10 +214,14 @@ def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
     out = capsys.readouterr()
     record = json.loads(out.out)
     assert out.err == "" and len(out.out.splitlines()) == 1
-    assert record["device"] == "cpu" and record["precision"] == "fp32" and record["ocio"] is None
+    # auto: bfloat16 on a CPU that computes it natively, float32 elsewhere
+    expected = "bf16" if cpu_has_bf16() else "fp32"
+    assert record["device"] == "cpu" and record["precision"] == expected and record["ocio"] is None
     assert record["bundle_sha256"] == small_bundle.manifest_sha256()
     assert record["core_sha256"] == fingerprint.source_sha256()
     assert record == fingerprint.fingerprint(small_bundle, device="cpu")
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu", "--precision", "fp32"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
 
 
 def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config(
@@ -224,8 +233,8 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     (copy / "compositing.py").write_text((copy / "compositing.py").read_text() + "\n# a changed constant\n")
     assert fingerprint.source_sha256(copy) != before
 
-    base = fingerprint.fingerprint(small_bundle, device="cpu")["fingerprint"]
-    assert fingerprint.fingerprint(nan_bundle[0], device="cpu")["fingerprint"] != base
+    base = fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32")["fingerprint"]
+    assert fingerprint.fingerprint(nan_bundle[0], device="cpu", precision="fp32")["fingerprint"] != base
     assert fingerprint.fingerprint(small_bundle, device="cpu", precision="bf16")["precision"] == "bf16"
     assert fingerprint.fingerprint(small_bundle, device="cpu", precision="bf16")["fingerprint"] != base
 
@@ -237,7 +246,7 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     monkeypatch.setenv("OCIO", str(config))
     first = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
     assert first["ocio"]["OCIO"] == str(config) and first["ocio"]["cache_id"]
-    assert fingerprint.fingerprint(small_bundle, device="cpu", colour="linear")["fingerprint"] == base
+    assert fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour="linear")["fingerprint"] == base
     other = tmp_path / "other.ocio"
     other.write_text(OCIO_CONFIG.replace("matrix: [2, 0, 0, 0, 0, 2", "matrix: [3, 0, 0, 0, 0, 3"))
     monkeypatch.setenv("OCIO", str(other))
