@@ -208,3 +208,27 @@ def test_training_for_the_result_reaches_the_networks_through_the_refinement() -
         (loss - plain).backward()
         grads = [p.grad.abs().sum() for p in net.parameters() if p.grad is not None]
         assert grads and float(sum(grads)) > 0
+
+
+def test_bf16_training_runs_the_networks_in_bfloat16_and_the_losses_in_float32() -> None:
+    from core.training.train import stage_loss
+
+    nets = _tiny()
+    batch = _batch("alpha", size=32)
+    seen: list[torch.dtype] = []
+    hook = nets["alpha"].register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    helpers = {"background": nets["background"].eval(), "foreground": nets["foreground"].eval()}
+    for role in ("background", "foreground", "alpha"):
+        net = nets[role].train()
+        exact, _ = stage_loss(role, net, batch, helpers, 0.5)
+        half, _ = stage_loss(role, net, batch, helpers, 0.5, precision="bf16")
+        assert half.dtype == torch.float32 and half.item() == pytest.approx(exact.item(), rel=0.05)
+        net.zero_grad()
+        half.backward()
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        assert grads and all(g.dtype == torch.float32 and bool(torch.isfinite(g).all()) for g in grads)
+        assert float(sum(g.abs().sum() for g in grads)) > 0
+    hook.remove()
+    assert seen == [torch.float32, torch.bfloat16]  # the matting network's own output, fp32 then bf16
+    with pytest.raises(ValueError, match="fp32 or bf16"):
+        stage_loss("alpha", nets["alpha"], batch, helpers, 0.5, precision="fp16")

@@ -12,6 +12,7 @@ loss-curve PNG (``losses.png``) that a person can look at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
@@ -59,6 +60,9 @@ class TrainSettings:
     device: str = "cpu"
     threads: int | None = None
     ema: float | None = 0.999
+    #: The networks' forward passes in ``fp32`` or ``bf16`` (autocast; the losses, the optimiser
+    #: and the weights stay float32). bf16 pays on CPUs that compute it natively and on CUDA.
+    precision: str = "fp32"
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -90,21 +94,42 @@ def _forward_stages(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torc
     return net.forward_stages(x)
 
 
+def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Autocast for the networks' forward passes: ``bf16`` or none (``fp32``)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision != "fp32":
+        raise ValueError(f"training precision must be fp32 or bf16, not {precision!r}")
+    return contextlib.nullcontext()
+
+
 def stage_loss(
     role: str, net: nn.Module, batch: Batch, helpers: dict[str, nn.Module], lambda_comp: float,
-    result_weight: float = 0.0,
+    result_weight: float = 0.0, precision: str = "fp32",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch through the network being trained and return (loss, terms for the log).
 
     With ``result_weight`` > 0 the foreground and matting networks also learn from what the
     refinement makes of their output (:func:`core.training.losses.result_loss`): the foreground
     network with the refinement started from alpha 0.5 (no matting network yet), the matting
-    network with the trained background and foreground networks' layers."""
+    network with the trained background and foreground networks' layers. ``precision``: the
+    networks run under :func:`_autocast`; their outputs are float32 again before any loss."""
     from core.training import losses
 
     unknown = batch["unknown"]
+    amp = _autocast(precision, batch["image"].device)
+
+    def run(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        with amp:
+            return network(x).float()
+
+    def stages(network: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with amp:
+            coarse, fine = _forward_stages(network, x)
+        return coarse.float(), fine.float()
+
     if role == "background":
-        coarse, fine = _forward_stages(net, sampling_input(role, batch))
+        coarse, fine = stages(net, sampling_input(role, batch))
         # eq. 2 on both stages, as Yu et al. train both stages of the inpainting network.
         l_coarse = losses.background_loss(coarse, batch["bg"], unknown)
         l_fine = losses.background_loss(fine, batch["bg"], unknown)
@@ -112,9 +137,9 @@ def stage_loss(
     fg_known, bg_known, _ = split_trimap(batch["trimap"])
     # The plate pasted over the known pixels, as the pipeline does between the networks.
     with torch.no_grad():
-        bg = paste_known(helpers["background"](sampling_input("background", batch)), batch["image"], bg_known)
+        bg = paste_known(run(helpers["background"], sampling_input("background", batch)), batch["image"], bg_known)
     if role == "foreground":
-        coarse, fine = _forward_stages(net, sampling_input(role, batch, bg))
+        coarse, fine = stages(net, sampling_input(role, batch, bg))
         # eq. 8 (eq. 4 + λ eq. 7) on both stages.
         t_coarse = losses.foreground_loss(coarse, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
         t_fine = losses.foreground_loss(fine, batch["fg"], bg, batch["alpha"], batch["image"], unknown, lambda_comp)
@@ -129,8 +154,8 @@ def stage_loss(
             logged |= {f"result_{k}": v.item() for k, v in result.items()}
         return total, logged
     with torch.no_grad():
-        fg = paste_known(helpers["foreground"](sampling_input("foreground", batch, bg)), batch["image"], fg_known)
-    pred = net(matting_input(batch, bg, fg))
+        fg = paste_known(run(helpers["foreground"], sampling_input("foreground", batch, bg)), batch["image"], fg_known)
+    pred = run(net, matting_input(batch, bg, fg))
     # eq. 10: Deep Image Matting's alpha-prediction + compositional losses + eq. 9 gradient loss.
     terms = losses.matting_loss(pred, batch["alpha"], batch["image"], batch["fg"], batch["bg"], unknown)
     total = terms["total"]
@@ -327,7 +352,8 @@ def train(
             stopped = False
             while state["step"] < target:
                 batch = {k: v.to(device) for k, v in batches(role).items()}
-                loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight)
+                loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight,
+                                         settings.precision)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -344,7 +370,8 @@ def train(
                     judged = average.module if average is not None else net  # what the stage keeps
                     with torch.no_grad():
                         vb = {k: v.to(device) for k, v in val_batches[index].items()}
-                        vloss, vterms = stage_loss(role, judged, vb, helpers, settings.lambda_comp, settings.result_weight)
+                        vloss, vterms = stage_loss(role, judged, vb, helpers, settings.lambda_comp, settings.result_weight,
+                                                   settings.precision)
                     net.train()
                     _append_log(run_dir / "log.jsonl", {"role": role, "kind": "val", "step": state["step"], "loss": float(vloss), **vterms})
                 out_of_time = deadline is not None and time.monotonic() > deadline
