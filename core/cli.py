@@ -52,9 +52,7 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -396,20 +394,11 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
 
 
 class _FramePrefix(logging.Filter):
-    """Prefix log messages with the frame being rendered (per thread: the I/O thread reads and
-    writes other frames than the one being matted)."""
+    """Prefix log messages with the frame being rendered."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._local = threading.local()
-
-    @property
-    def frame(self) -> str | None:
-        return getattr(self._local, "frame", None)
-
-    @frame.setter
-    def frame(self, value: str | None) -> None:
-        self._local.frame = value
+        self.frame: str | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.frame is not None:
@@ -625,67 +614,21 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     n = len(jobs)
     bar = tqdm(total=n, file=sys.stderr, unit="frame", desc="lbsmatte", disable=args.no_progress or None)
 
-    def fail(job: FrameJob, exc: Exception) -> None:
-        failed.append(job.label)
-        if isinstance(exc, LBSMatteError):
-            _emit(f"ERROR: frame {job.label}: {exc}", bar)
-        else:  # one bad frame must not stop the others
-            _emit(f"ERROR: frame {job.label}: {job.plate}: {type(exc).__name__}: {exc}", bar)
-
-    def done(i: int, job: FrameJob, writing: Future[None] | None) -> None:
-        """Wait for a frame's write (if any), then report the frame: in frame order."""
-        if writing is not None:
-            try:
-                writing.result()
-            except Exception as exc:
-                fail(job, exc)
-        bar.update(1)
-        _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
-
-    # Reading and writing run in one I/O thread beside the matting: the next frame is read and the
-    # last one written (OpenImageIO and numpy release the GIL) while the networks and the
-    # refinement run here. Frames are reported in order once written; on SIGTERM the write under
-    # way finishes (an atomic rename: never half a file) and nothing queued starts.
-    io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbsmatte-io")
-
-    def task(job: FrameJob, function: Callable[..., Any], *arguments: Any) -> Future[Any]:
-        def framed() -> Any:
-            prefix.frame = job.label  # this thread's log lines name their frame
-            try:
-                return function(*arguments)
-            finally:
-                prefix.frame = None
-        return io.submit(framed)
-
-    pending: tuple[int, FrameJob, Future[None] | None] | None = None
     try:
-        reading = task(jobs[0], _load, jobs[0], args, protect) if jobs else None
         for i, job in enumerate(jobs, 1):
-            # The next frame's read is queued now, behind the last frame's write.
-            current, reading = reading, (task(jobs[i], _load, jobs[i], args, protect) if i < n else None)
             prefix.frame = job.label
-            writing: Future[None] | None = None
-            error: Exception | None = None
             try:
-                assert current is not None
-                loaded = current.result()
-                result, colour = _matte(job, loaded, matter, args)
-                writing = task(job, _save, job, loaded, result, colour, args, protect)
-            except Exception as exc:
-                error = exc
+                _render(job, matter, args, protect)
+            except LBSMatteError as exc:
+                failed.append(job.label)
+                _emit(f"ERROR: frame {job.label}: {exc}", bar)
+            except Exception as exc:  # one bad frame must not stop the others
+                failed.append(job.label)
+                _emit(f"ERROR: frame {job.label}: {job.plate}: {type(exc).__name__}: {exc}", bar)
             prefix.frame = None
-            if pending is not None:
-                done(*pending)
-                pending = None
-            if error is not None:
-                fail(job, error)
-                done(i, job, None)
-            else:
-                pending = (i, job, writing)
-        if pending is not None:
-            done(*pending)
+            bar.update(1)
+            _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
     finally:
-        io.shutdown(wait=True, cancel_futures=True)
         bar.close()
     if failed:
         print(f"ERROR: {len(failed)} of {n} frame(s) failed: {', '.join(failed)}", flush=True)
