@@ -56,6 +56,8 @@ EPSILON = 1e-7
 #: networks' alpha (the warm start) than the fully converged smoothing does, and it pays.
 TOLERANCE = 1e-3
 MAX_ITERATIONS = 400
+#: The ways :func:`refine` makes the final layers (:class:`Settings` ``layers``).
+LAYER_METHODS = ("solve", "multilevel")
 #: A ridge on the diagonal keeps the system positive definite where no pixel is known and the
 #: compositing equation is not trusted (the Laplacian alone is singular there).
 RIDGE = 1e-9
@@ -71,6 +73,11 @@ class Settings:
         confidence_scale: σ² (> 0).
         tolerance: relative residual at which each round's conjugate gradients stop (> 0).
         max_iterations: bound on each round's iterations (>= 1).
+        layers: how the final F and B are made for the refined alpha: ``solve``, per pixel, the
+            compositing equation against the networks' colours (:func:`solve_layers`);
+            ``multilevel``, smooth where alpha is, with the networks' colours as a prior of weight
+            ``layer_prior`` (:func:`estimate_layers`).
+        layer_prior: ``w_p`` of ``multilevel`` (>= 0; 0 is the classical method).
     """
 
     rounds: int = ROUNDS
@@ -78,6 +85,8 @@ class Settings:
     confidence_scale: float = CONFIDENCE_SCALE
     tolerance: float = TOLERANCE
     max_iterations: int = MAX_ITERATIONS
+    layers: str = "solve"
+    layer_prior: float = 0.1
 
     def __post_init__(self) -> None:
         for name, low in (("rounds", 0), ("max_iterations", 1)):
@@ -94,6 +103,15 @@ class Settings:
             if not math.isfinite(value) or value <= 0:
                 raise InputError(f"{name} must be a number > 0, not {raw!r}")
             setattr(self, name, value)
+        if self.layers not in LAYER_METHODS:
+            raise InputError(f"layers must be one of {', '.join(LAYER_METHODS)}, not {self.layers!r}")
+        try:
+            prior = float(self.layer_prior)
+        except (TypeError, ValueError):
+            prior = float("nan")
+        if not math.isfinite(prior) or prior < 0:
+            raise InputError(f"layer_prior must be a number >= 0, not {self.layer_prior!r}")
+        self.layer_prior = prior
 
 
 def solve_foreground(
@@ -163,6 +181,93 @@ def agree_with_plate(
     residual = image - a * fg - (1 - a) * bg
     s = a * a / wf + (1 - a) * (1 - a) / wb
     return fg + residual * (a / (wf * s)), bg + residual * ((1 - a) / (wb * s))
+
+
+#: Defaults of :func:`estimate_layers`: pymatting's ``estimate_foreground_ml`` (Germer et al. 2020).
+LAYER_REGULARIZATION = 1e-5
+LAYER_GRADIENT_WEIGHT = 1.0
+LAYER_SMALL_SIZE = 32
+LAYER_SMALL_ITERATIONS = 10
+LAYER_BIG_ITERATIONS = 2
+
+
+def _neighbour_views(x: torch.Tensor) -> List[torch.Tensor]:
+    """The 4-neighbours of every pixel of ``N×C×H×W`` (up, down, left, right), the pixel itself
+    past the border."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    h, w = x.shape[2], x.shape[3]
+    return [p[:, :, 0:h, 1:w + 1], p[:, :, 2:h + 2, 1:w + 1], p[:, :, 1:h + 1, 0:w], p[:, :, 1:h + 1, 2:w + 2]]
+
+
+def estimate_layers(
+    image: torch.Tensor, alpha: torch.Tensor, fg_prior: torch.Tensor, bg_prior: torch.Tensor, prior_weight: float,
+    clip: Optional[Tuple[float, float]] = (0.0, 1.0), regularization: float = LAYER_REGULARIZATION,
+    gradient_weight: float = LAYER_GRADIENT_WEIGHT, small_size: int = LAYER_SMALL_SIZE,
+    small_iterations: int = LAYER_SMALL_ITERATIONS, big_iterations: int = LAYER_BIG_ITERATIONS,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Foreground and background colours for a given alpha, smooth where alpha is: multi-level
+    foreground estimation (Germer, Uelwer, Conrad and Harmeling 2020), with the networks' layers
+    as a prior.
+
+    Minimises, per channel, ``Σ_i (α_i F_i + (1 − α_i) B_i − I_i)² + w_p (|F_i − F'_i|² + |B_i − B'_i|²)
+    + Σ_{i~j} (r + g |α_i − α_j|)(|F_i − F_j|² + |B_i − B_j|²)`` over 4-neighbours, coarse to fine
+    on a pyramid of nearest-neighbour resizes whose sides grow geometrically (pymatting's
+    ``estimate_foreground_ml`` and its defaults), each level started from the one below and
+    relaxed by red-black Gauss-Seidel sweeps: every pixel's 2×2 system for (F, B) solved with its
+    neighbours held. ``w_p = 0`` is the classical method; the priors ``F'``, ``B'`` are the
+    foreground and background networks' layers. Written here, in torch, rather than called from
+    pymatting, whose implementation is compiled just in time on a user's first frame.
+
+    Args:
+        image, fg_prior, bg_prior: ``1×3×H×W``; alpha: ``1×1×H×W`` in [0, 1].
+        prior_weight: ``w_p`` >= 0.
+        clip: range of F and B after every update (``None`` in linear light).
+    Returns:
+        F and B, ``1×3×H×W``.
+    """
+    h0, w0 = image.shape[2], image.shape[3]
+    levels = 1  # ceil(log2(longer side)), in integers (TorchScript has no math.log2)
+    while (1 << levels) < max(h0, w0):
+        levels += 1
+    fg = image.mean(dim=(2, 3), keepdim=True)
+    bg = fg.clone()
+    for level in range(levels + 1):
+        h = max(1, int(round(h0 ** (level / levels))))
+        w = max(1, int(round(w0 ** (level / levels))))
+        size = [h, w]
+        img = F.interpolate(image, size=size, mode="nearest")
+        a = F.interpolate(alpha.to(image.dtype), size=size, mode="nearest")
+        fp = F.interpolate(fg_prior.to(image.dtype), size=size, mode="nearest")
+        bp = F.interpolate(bg_prior.to(image.dtype), size=size, mode="nearest")
+        fg = F.interpolate(fg, size=size, mode="nearest")
+        bg = F.interpolate(bg, size=size, mode="nearest")
+        # What does not change within a level: the neighbours' weights and the 2×2 matrices'
+        # inverses. F and B are updated together, as 6 channels.
+        weights = [regularization + gradient_weight * (a - n).abs() for n in _neighbour_views(a)]
+        total = weights[0] + weights[1] + weights[2] + weights[3]
+        b = 1.0 - a
+        a00 = a * a + total + prior_weight
+        a11 = b * b + total + prior_weight
+        a01 = a * b
+        det = a00 * a11 - a01 * a01
+        inv00, inv01, inv11 = a11 / det, -a01 / det, a00 / det
+        rhs0 = torch.cat([a * img + prior_weight * fp, b * img + prior_weight * bp], 1)
+        layers = torch.cat([fg, bg], 1)
+        ys = torch.arange(h, device=image.device)[:, None]
+        xs = torch.arange(w, device=image.device)[None, :]
+        red = ((ys + xs) % 2 == 0)[None, None]
+        iterations = small_iterations if min(h, w) <= small_size else big_iterations
+        for _ in range(iterations):
+            for colour in (red, ~red):
+                n = _neighbour_views(layers)
+                rhs = rhs0 + weights[0] * n[0] + weights[1] * n[1] + weights[2] * n[2] + weights[3] * n[3]
+                rf, rb = rhs[:, 0:3], rhs[:, 3:6]
+                new = torch.cat([inv00 * rf + inv01 * rb, inv01 * rf + inv11 * rb], 1)
+                if clip is not None:
+                    new = new.clamp(clip[0], clip[1])
+                layers = torch.where(colour, new, layers)
+        fg, bg = layers[:, 0:3], layers[:, 3:6]
+    return fg, bg
 
 
 def paste_known(layer: torch.Tensor, plate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -528,7 +633,8 @@ def refine(
         image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,
         settings.tolerance, settings.max_iterations, float(fg_weight), clip, exact,
         None if lap is None else lap.matrix, None if lap is None else lap.pull,
-        None if lap is None else lap.diagonal, None if lap is None else lap.index)
+        None if lap is None else lap.diagonal, None if lap is None else lap.index,
+        multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior)
     return Refined(out_alpha, out_fg, out_bg, iterations)
 
 
@@ -538,6 +644,7 @@ def refine_with(
     fg_weight: float, clip: Optional[Tuple[float, float]], exact: bool,
     matrix: Optional[torch.Tensor] = None, pull: Optional[torch.Tensor] = None, diagonal: Optional[torch.Tensor] = None,
     index: Optional[torch.Tensor] = None, bg_ratio: float = FG_SOLVE_BG_RATIO, ridge: float = RIDGE,
+    multilevel: bool = False, layer_prior: float = 0.1,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
     """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
     scriptable by :func:`torch.jit.script`: the exported module calls it directly.
@@ -592,9 +699,15 @@ def refine_with(
             iterations.append(made)
             a_u = solved.clamp(0, 1)
             f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
+    out_alpha = known_alpha.reshape(-1).index_put((where,), a_u).reshape(1, 1, height, width)
+    if multilevel:
+        # The layers for the final alpha over the whole region (known pixels carry the plate's
+        # colours into the band), read back at the unknown pixels.
+        f_all, b_all = estimate_layers(image, out_alpha, out_fg, out_bg, layer_prior, clip)
+        f_u = f_all.reshape(3, -1)[:, where][None, :, :, None]
+        b_u = b_all.reshape(3, -1)[:, where][None, :, :, None]
     if exact:
         f_u, b_u = agree_with_plate(img_u, a_u[None, None, :, None], f_u, b_u, fg_weight, bg_ratio)
-    out_alpha = known_alpha.reshape(-1).index_put((where,), a_u).reshape(1, 1, height, width)
     channels = torch.arange(3, device=image.device)[:, None]
     out_fg = out_fg.reshape(3, -1).index_put((channels, where[None, :]), f_u[0, :, :, 0]).reshape(1, 3, height, width)
     out_bg = out_bg.reshape(3, -1).index_put((channels, where[None, :]), b_u[0, :, :, 0]).reshape(1, 3, height, width)

@@ -229,10 +229,11 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
 
 
 def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto",
-                 precision: str = "auto") -> Any:
+                 precision: str = "auto", layers: str | None = None, layer_prior: float | None = None) -> Any:
     from core.pipeline import Matter
 
-    return Matter(weights, device=device, rounds=rounds, space=space, precision=precision)
+    return Matter(weights, device=device, rounds=rounds, space=space, precision=precision, layers=layers,
+                  layer_prior=layer_prior)
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -258,6 +259,8 @@ def evaluate_dataset(
     space: str = "auto",
     ablations: bool = False,
     precision: str = "auto",
+    layers: str | None = None,
+    layer_prior: float | None = None,
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -295,6 +298,9 @@ def evaluate_dataset(
         parameter-free priors of :mod:`core.nets.priors` in place of the networks).
     precision:
         The networks' arithmetic (:class:`core.pipeline.Matter`'s ``precision``).
+    layers, layer_prior:
+        How LBSMatte makes the final F and B (:class:`core.compositing.Settings`; default: what
+        the bundle records).
 
     Returns
     -------
@@ -321,7 +327,7 @@ def evaluate_dataset(
     if json_path is not None:
         _check_writable(Path(json_path).parent)
 
-    matter = _load_matter(weights, device, rounds, space, precision) if use_lbsmatte else None
+    matter = _load_matter(weights, device, rounds, space, precision, layers, layer_prior) if use_lbsmatte else None
     if ablations and matter is None:
         raise InputError("the ablations are of LBSMatte's pipeline: leave out --no-lbsmatte to score them")
     matters = {LBSMATTE: matter} if matter is not None else {}
@@ -329,10 +335,14 @@ def evaluate_dataset(
         from core.pipeline import Matter
 
         settings = matter.refinement
-        matters[NETWORKS_ALONE] = Matter(matter.bundle, device=device, rounds=0, space=space, precision=precision)
+        # The networks' own alpha and layers (only made to agree with the plate), whatever the
+        # bundle records for the final layers.
+        matters[NETWORKS_ALONE] = Matter(matter.bundle, device=device, rounds=0, space=space, precision=precision,
+                                         layers="solve")
         if settings.rounds:
             matters[NO_NETWORKS] = Matter("none", device=device, rounds=settings.rounds, smoothing=settings.smoothing,
-                                          confidence_scale=settings.confidence_scale, space=space)
+                                          confidence_scale=settings.confidence_scale, layers=settings.layers,
+                                          layer_prior=settings.layer_prior, space=space)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the

@@ -100,9 +100,10 @@ class LBSMatteModule(nn.Module):
     def __init__(self, background: nn.Module, foreground: nn.Module, matting: nn.Module, *,
                  rounds: int = ROUNDS, max_iterations: int = MAX_ITERATIONS, smoothing: float = SMOOTHING,
                  tolerance: float = TOLERANCE, confidence_scale: float = CONFIDENCE_SCALE,
-                 fg_weight: float = FG_SOLVE_WEIGHT, weights: str = "") -> None:
+                 fg_weight: float = FG_SOLVE_WEIGHT, weights: str = "", layers: str = "solve",
+                 layer_prior: float = 0.1) -> None:
         super().__init__()
-        settings = Settings(rounds, smoothing, confidence_scale, tolerance, max_iterations)  # validates
+        settings = Settings(rounds, smoothing, confidence_scale, tolerance, max_iterations, layers, layer_prior)  # validates
         if not (math.isfinite(fg_weight) and fg_weight > 0):
             raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
         self.background = background
@@ -114,6 +115,8 @@ class LBSMatteModule(nn.Module):
         self.tolerance: float = settings.tolerance
         self.confidence_scale: float = settings.confidence_scale
         self.fg_weight: float = float(fg_weight)
+        self.multilevel: bool = settings.layers == "multilevel"
+        self.layer_prior: float = settings.layer_prior
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -203,7 +206,8 @@ class LBSMatteModule(nn.Module):
         a_r, f_r, b_r, _ = refine_with(
             own[:, :, y0:y1, x0:x1], trimap[:, :, y0:y1, x0:x1], alpha[:, :, y0:y1, x0:x1],
             fg[:, :, y0:y1, x0:x1], bg[:, :, y0:y1, x0:x1], self.rounds, self.smoothing, self.confidence_scale,
-            self.tolerance, self.max_iterations, self.fg_weight, None, True)
+            self.tolerance, self.max_iterations, self.fg_weight, None, True,
+            multilevel=self.multilevel, layer_prior=self.layer_prior)
         alpha = alpha.clone()
         fg = fg.clone()
         bg = bg.clone()
@@ -233,6 +237,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     return LBSMatteModule(
         nets["background"], nets["foreground"], nets["alpha"],
         rounds=chosen.rounds, smoothing=chosen.smoothing, confidence_scale=chosen.confidence_scale,
+        layers=chosen.layers, layer_prior=chosen.layer_prior,
         max_iterations=MAX_ITERATIONS if max_iterations is None else max_iterations,
         weights=f"{bundle.name or bundle.path.name} sha256:{bundle.manifest_sha256()}",
     )

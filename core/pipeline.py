@@ -218,20 +218,26 @@ def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -
 
 
 def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float | None = None,
-                        confidence_scale: float | None = None) -> Settings:
+                        confidence_scale: float | None = None, layers: str | None = None,
+                        layer_prior: float | None = None) -> Settings:
     """The refinement's settings: those given, else those the bundle's manifest records under
     ``"refinement"`` (chosen for its networks by cross-validation, ``tools/cross_validate.py``),
     else the module defaults."""
     chosen = dict(getattr(bundle, "manifest", {}).get("refinement") or {})
+    defaults = Settings()
     try:
         recorded = Settings(int(chosen.get("rounds", ROUNDS)), float(chosen.get("smoothing", SMOOTHING)),
-                            float(chosen.get("confidence_scale", CONFIDENCE_SCALE)))
+                            float(chosen.get("confidence_scale", CONFIDENCE_SCALE)),
+                            layers=str(chosen.get("layers", defaults.layers)),
+                            layer_prior=float(chosen.get("layer_prior", defaults.layer_prior)))
     except (TypeError, ValueError, InputError) as exc:
         raise WeightsError(f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}: {exc}") from exc
     return Settings(
         recorded.rounds if rounds is None else rounds,
         recorded.smoothing if smoothing is None else smoothing,
         recorded.confidence_scale if confidence_scale is None else confidence_scale,
+        layers=recorded.layers if layers is None else layers,
+        layer_prior=recorded.layer_prior if layer_prior is None else layer_prior,
     )
 
 
@@ -361,6 +367,9 @@ class Matter:
     smoothing:
         λ of those rounds, the compositing equation's weight against the Laplacian (default
         :data:`core.compositing.SMOOTHING`).
+    layers, layer_prior:
+        How the final F and B are made (:class:`core.compositing.Settings`; default: what the
+        bundle records, else ``solve``).
 
     Attributes
     ----------
@@ -393,6 +402,8 @@ class Matter:
         smoothing: float | None = None,
         space: str = "auto",
         confidence_scale: float | None = None,
+        layers: str | None = None,
+        layer_prior: float | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
@@ -401,7 +412,7 @@ class Matter:
         if self.space not in ("auto", "linear", "display"):
             raise InputError(f"space must be auto, linear or display, not {space!r}")
         self.bundle = _bundle(weights)
-        self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale)
+        self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale, layers, layer_prior)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg
 import torch
+from test_training_data import DATA, needs_data
 
 from core.compositing import (
     CONFIDENCE_SCALE,
@@ -20,6 +21,7 @@ from core.compositing import (
     SMOOTHING,
     TOLERANCE,
     Settings,
+    estimate_layers,
     laplacian_product,
     matting_laplacian,
     refine,
@@ -131,6 +133,9 @@ def test_a_trimap_without_known_pixels_still_solves() -> None:
         ({"confidence_scale": -1}, "confidence_scale must be a number > 0"),
         ({"tolerance": 0}, "tolerance must be a number > 0"),
         ({"max_iterations": 0}, "max_iterations must be a whole number >= 1"),
+        ({"layers": "pull-push"}, "layers must be one of solve, multilevel"),
+        ({"layer_prior": -0.1}, "layer_prior must be a number >= 0"),
+        ({"layer_prior": "x"}, "layer_prior must be a number >= 0"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
@@ -298,3 +303,40 @@ def test_the_default_path_compiles_nothing_just_in_time(small_bundle) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@needs_data
+def test_multilevel_layers_match_pymatting_on_a_photograph() -> None:
+    from pymatting import estimate_foreground_ml
+
+    from core.io import read_image
+
+    image = read_image(DATA / "alphamatting" / "image" / "GT04.png").pixels[::2, ::2, :3].astype(np.float64)
+    alpha = read_image(DATA / "alphamatting" / "alpha" / "GT04.png").pixels[::2, ::2, 0].astype(np.float64)
+    f_ref, b_ref = estimate_foreground_ml(image, alpha, return_background=True)
+    img, a = _tensor(image), _tensor(alpha)
+    f, b = (t[0].permute(1, 2, 0).numpy() for t in estimate_layers(img, a, img, img, 0.0))
+    band = (alpha > 0.01) & (alpha < 0.99)
+    # Red-black sweeps instead of pymatting's row-major ones: the same minimiser, reached a
+    # little differently.
+    assert np.abs(f - f_ref)[band].mean() < 0.01 and np.abs(b - b_ref)[band].mean() < 0.01
+    composite = alpha[..., None] * f + (1 - alpha[..., None]) * b
+    assert np.abs(composite - image)[band].mean() < 0.01
+
+
+def test_multilevel_layers_keep_known_colours_and_follow_a_strong_prior(rng: np.random.Generator) -> None:
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    settings = Settings(rounds=1, layers="multilevel", layer_prior=0.0)
+    out = refine(_tensor(image), _tensor(trimap), _tensor(truth), _tensor(fg), _tensor(bg), settings)
+    f, b = out.fg[0].permute(1, 2, 0).numpy(), out.bg[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(f[trimap == 1], image[trimap == 1]) and np.array_equal(b[trimap == 0], image[trimap == 0])
+    # The two-colour scene: the colours the known pixels show are carried into the band.
+    band = (trimap > 0) & (trimap < 1) & (truth > 0.2) & (truth < 0.8)
+    assert np.abs(f[band] - image[trimap == 1][0]).max() < 0.05
+    assert np.abs(b[band] - image[trimap == 0][0]).max() < 0.05
+    # A heavy prior: the networks' colours win.
+    img, a = _tensor(image), _tensor(truth)
+    f_prior, b_prior = torch.full_like(img, 0.25), torch.full_like(img, 0.75)
+    f_heavy, b_heavy = estimate_layers(img, a, f_prior, b_prior, 1e4)
+    assert torch.allclose(f_heavy, f_prior, atol=1e-3) and torch.allclose(b_heavy, b_prior, atol=1e-3)

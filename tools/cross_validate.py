@@ -47,6 +47,9 @@ from core.errors import InputError  # noqa: E402
 
 #: The refinement settings tried on the training objects of each fold.
 GRID = {"rounds": (1, 3), "smoothing": (0.0003, 0.001, 0.003, 0.01, 0.03), "confidence_scale": (0.03, 0.1, 0.3)}
+#: How the final F and B are made (:class:`core.compositing.Settings` ``layers``, ``layer_prior``),
+#: chosen on the training objects' composites, where the true F and B are known.
+LAYER_GRID = (("solve", None), ("multilevel", 0.0), ("multilevel", 0.01), ("multilevel", 0.1), ("multilevel", 1.0))
 VARIANTS = ("Trimap1", "Trimap2")
 METHODS = ("lbsmatte", "networks_alone", "no_networks", "closed_form", "knn")
 
@@ -80,7 +83,7 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
     command = [
         sys.executable, "-m", "core.cli", "train", "--out", str(bundle), "--run-dir", str(out / "run"),
         "--hold-out", ",".join(held_out), "--steps", args.steps, "--real-photos", str(args.real_photos),
-        "--ema", str(args.ema), "--seed", str(args.seed), "--no-progress",
+        "--ema", str(args.ema), "--seed", str(args.seed), "--precision", args.precision, "--no-progress",
         "--description", (f"cross-validation fold: trained without {','.join(held_out)}" if held_out else "trained on all alphamatting objects with the cross-validated recipe (tools/cross_validate.py)"),
     ]
     if args.threads:
@@ -177,6 +180,48 @@ def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> None
     _atomic_json(path, manifest)
 
 
+def _composites_of(composites: Path, objects: list[str]) -> list[str]:
+    from core.evaluate import find_samples
+
+    samples, _ = find_samples(composites, None, list(VARIANTS))
+    return sorted({s.name for s in samples if s.name.split("_")[0] in objects})
+
+
+def choose_layers(bundle: Path, names: list[str], composites: Path, cache: Path) -> dict[str, Any]:
+    """The :data:`LAYER_GRID` entry with the lowest mean FG SAD + BG SAD on the composites of
+    ``names`` (both trimaps), the bundle's refinement otherwise as recorded; written into its
+    manifest's ``"refinement"``."""
+    from core.evaluate import evaluate_dataset
+
+    mine = _composites_of(composites, names)
+    done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
+    for layers, prior in LAYER_GRID:
+        key = f"{layers}/{prior}"
+        if key in done:
+            continue
+        result = evaluate_dataset(composites, weights=str(bundle), baselines="none", device="cpu", names=mine,
+                                  trimaps=list(VARIANTS), layers=layers, layer_prior=prior, progress=True)
+        means = [result["variants"][v]["mean"]["lbsmatte"] for v in VARIANTS]
+        done[key] = {"fg_sad": float(np.mean([m["fg_sad"] for m in means])),
+                     "bg_sad": float(np.mean([m["bg_sad"] for m in means])),
+                     "sad": float(np.mean([m["sad"] for m in means]))}
+        _atomic_json(cache, done)
+    best = min(done, key=lambda k: done[k]["fg_sad"] + done[k]["bg_sad"])
+    layers, prior = best.split("/")
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    refinement = manifest["refinement"]
+    refinement["layers"] = layers
+    if prior != "None":
+        refinement["layer_prior"] = float(prior)
+    refinement["chosen_on"]["layers"] = {
+        "composites": mine, "grid": [f"{a}/{b}" for a, b in LAYER_GRID],
+        "criterion": "lowest mean FG SAD + BG SAD", "scores": done,
+    }
+    _atomic_json(path, manifest)
+    return {"layers": layers, "layer_prior": None if prior == "None" else float(prior), **done[best]}
+
+
 def run_fold(out: Path, train_names: list[str], held_out: list[str], args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data_root = args.data or _default_root()
@@ -187,6 +232,9 @@ def run_fold(out: Path, train_names: list[str], held_out: list[str], args: argpa
         choice = choose(grid_scores(bundle, train_names, data_root, out / "grid.json"))
         write_choice(bundle, choice, train_names)
         print(f"{out.name}: chose {choice}", flush=True)
+    if args.composites and "layers" not in json.loads((bundle / "manifest.json").read_text())["refinement"]:
+        picked = choose_layers(bundle, train_names, args.composites, out / "layers.json")
+        print(f"{out.name}: chose layers {picked}", flush=True)
     if held_out and not (out / "evaluation.json").exists():
         from core.evaluate import evaluate_dataset
 
@@ -194,10 +242,9 @@ def run_fold(out: Path, train_names: list[str], held_out: list[str], args: argpa
                          names=held_out, trimaps=list(VARIANTS), ablations=True, json_path=out / "evaluation.json",
                          progress=True)
     if held_out and args.composites and not (out / "composites.json").exists():
-        from core.evaluate import evaluate_dataset, find_samples
+        from core.evaluate import evaluate_dataset
 
-        samples, _ = find_samples(args.composites, None, list(VARIANTS))
-        mine = [s.name for s in samples if s.name.split("_")[0] in held_out]
+        mine = _composites_of(args.composites, held_out)
         if mine:
             evaluate_dataset(args.composites, weights=str(bundle), baselines="closed_form,knn", device="cpu",
                              names=mine, trimaps=list(VARIANTS), ablations=True, json_path=out / "composites.json",
@@ -217,7 +264,8 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
         results = json.loads(path.read_text())
         held[f"fold{i}"] = fold
         manifest = json.loads((out / f"fold{i}" / "bundle" / "manifest.json").read_text())
-        choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in ("rounds", "smoothing", "confidence_scale")}
+        choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in ("rounds", "smoothing", "confidence_scale",
+                                                                     "layers", "layer_prior") if key in manifest["refinement"]}
         for variant in VARIANTS:
             for scores in results["variants"][variant]["images"].values():
                 for method, metrics in scores.items():
@@ -322,11 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--ship", type=Path, metavar="DEST", help="write the --final bundle there as the packaged default")
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
-    parser.add_argument("--steps", default="600,600,1000", help="training steps BG,FG,alpha (default 600,600,1000)")
+    parser.add_argument("--steps", default="700,700,600", help="training steps BG,FG,alpha (default 700,700,600)")
     parser.add_argument("--real-photos", type=float, default=0.5, help="fraction of batches from the training objects' photos")
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
+                        help="the networks' forward passes in training (default bf16)")
     parser.add_argument("--composites", type=Path, default=None,
                         help="also evaluate the held-out objects' composites with true F and B here (made by "
                              "tools/make_validation_composites.py --objects all --linear): FG and BG errors")
