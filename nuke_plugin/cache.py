@@ -67,7 +67,8 @@ class Settings(object):
     premultiply:
         ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
     rounds:
-        Alternating rounds after the networks (``--rounds``; 0: the networks alone).
+        Refinement rounds after the networks (``--rounds``; 0: the networks alone; -1: the number
+        the bundle records, chosen with its networks, which the bundle's hash in the key covers).
     trimap_input:
         ``trimap`` (the trimap input as it is) or ``rough matte`` (made into a trimap, ``--edge``).
     edge:
@@ -81,7 +82,7 @@ class Settings(object):
               "trimap_input", "edge", "fingerprint")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True, rounds=3, trimap_input="trimap", edge=8, fingerprint=""):
+                 trimap_channel="auto", premultiply=True, rounds=-1, trimap_input="trimap", edge=8, fingerprint=""):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device

@@ -93,8 +93,9 @@ def read_settings(node):
         if not colour:
             raise NodeError("input colour is 'ocio' but no OCIO colourspace is given")
     rounds = node["rounds"].value()
-    if rounds != int(rounds) or rounds < 0:
-        raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), not %r" % (rounds,))
+    if rounds != int(rounds) or rounds < -1:
+        raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), or -1 for the "
+                        "number the weights bundle records, not %r" % (rounds,))
     trimap_input = node["trimap_input"].value()
     edge = node["edge_width"].value()
     if trimap_input == "rough matte" and (edge != int(edge) or edge < 1):

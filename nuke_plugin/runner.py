@@ -3,7 +3,7 @@
 The command (``core/cli.py`` keeps these spellings)::
 
     <python> -m core.cli matte --plate P --trimap T --out <folder>/lbsmatte.####.exr
-        --frames A-B --weights NAME --device D --colour C --trimap-channel CH --rounds N [--unpremultiply]
+        --frames A-B --weights NAME --device D --colour C --trimap-channel CH [--rounds N] [--unpremultiply]
         [--edge PX] [--write-trimap TRIMAP_OUT]
 
 On stdout the tool prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame and
@@ -73,8 +73,9 @@ class RunResult(object):
 
 
 def matte_command(python, plate, trimap, out, first, last, weights, device="auto", colour="linear",
-                  trimap_channel="auto", premultiply=True, rounds=3, edge=None, write_trimap=None):
-    """The ``core.cli matte`` command line as a list (no shell involved)."""
+                  trimap_channel="auto", premultiply=True, rounds=-1, edge=None, write_trimap=None):
+    """The ``core.cli matte`` command line as a list (no shell involved). ``rounds`` < 0: no
+    ``--rounds``, so the tool uses the number the bundle records."""
     command = [
         python, "-m", "core.cli", "matte",
         "--plate", plate,
@@ -85,8 +86,9 @@ def matte_command(python, plate, trimap, out, first, last, weights, device="auto
         "--device", device,
         "--colour", colour,
         "--trimap-channel", trimap_channel,
-        "--rounds", str(int(rounds)),
     ]
+    if int(rounds) >= 0:
+        command += ["--rounds", str(int(rounds))]
     if not premultiply:
         command.append("--unpremultiply")
     if edge is not None:

@@ -90,7 +90,7 @@ def main(argv):
     matte.add_argument("--colour", required=True)
     matte.add_argument("--trimap-channel", choices=["auto", "alpha", "red", "luminance"], required=True)
     matte.add_argument("--unpremultiply", action="store_true")
-    matte.add_argument("--rounds", type=int, required=True)
+    matte.add_argument("--rounds", type=int, default=None)  # absent: the number the bundle records
     matte.add_argument("--edge", type=int, default=None)
     matte.add_argument("--write-trimap", default=None)
     fingerprint = sub.add_parser("fingerprint")
