@@ -171,3 +171,19 @@ def test_the_module_runs_the_projects_own_code(exported) -> None:
     code = exported[1].region.code
     assert "core.compositing.refine_with" in code
     assert "core.colour.encode_srgb" in code and "core.colour.decode_srgb" in code
+
+
+def test_multilevel_layers_are_exported_as_the_pipeline_makes_them() -> None:
+    from core.export import build_module
+    from core.pipeline import Matter
+
+    module = torch.jit.script(build_module("default"))
+    module.multilevel, module.layer_prior = True, 0.03
+    plate, trimap = _demo(61, 127)
+    out = _run(module, plate, trimap)
+    ref = Matter("default", "cpu", precision="fp32", layers="multilevel", layer_prior=0.03).matte(plate, trimap,
+                                                                                                  colour="linear")
+    unknown = trimap == 0.5
+    assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < 1e-3
+    assert np.abs(out[..., 1:4] - ref.fg)[unknown].max() < 1e-2 and np.abs(out[..., 4:7] - ref.bg)[unknown].max() < 1e-2
+    _check_known(out, plate, trimap)
