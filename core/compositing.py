@@ -228,9 +228,10 @@ def estimate_layers(
     pymatting, whose implementation is compiled just in time on a user's first frame.
 
     With ``where`` (``1×1×H×W`` bool: the pixels whose colours are wanted), the levels larger
-    than ``small_size`` update only the pixels within twice their sweeps of a wanted one: a
-    sweep carries a change one pixel further, so those pixels get what updating every pixel
-    would give them, for a fraction of the work (a 1080p frame's unknown band is a tenth of it).
+    than ``small_size`` update only the pixels within one more than their half-sweeps of a wanted
+    one: a half-sweep carries a change one pixel further, so the wanted pixels get nearly what
+    updating every pixel gives them (3e-4 apart at most on a 1488×1088 test, 0 with twice the
+    margin), for a fraction of the work (a 1080p frame's unknown band is a tenth of it).
 
     Args:
         image, fg_prior, bg_prior: ``1×3×H×W``; alpha: ``1×1×H×W`` in [0, 1].
@@ -262,7 +263,7 @@ def estimate_layers(
         if where is None or min(h, w) <= small_size:
             active = torch.ones(h, w, dtype=torch.bool, device=device)
         else:
-            near = 4 * iterations  # twice the half-sweeps
+            near = 2 * iterations + 1  # one more than the half-sweeps: a sweep moves a change by a pixel
             wanted = level_stack[:, 10:11]
             # The dilation by `near` px as two 1-D passes (a square window costs its area).
             wanted = F.max_pool2d(wanted, (1, 2 * near + 1), stride=1, padding=(0, near))
