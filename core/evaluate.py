@@ -623,6 +623,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (for LBSMatte)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="the networks' arithmetic, as for 'matte' (default auto)")
+    parser.add_argument("--layers", choices=("solve", "multilevel"), default=None,
+                        help="how LBSMatte makes the final F and B (default: what the bundle records)")
+    parser.add_argument("--layer-prior", type=float, default=None, metavar="W",
+                        help="weight of the networks' colours in multilevel layers (default: what the bundle records)")
     from core.cli import rounds_argument
 
     parser.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
@@ -653,6 +657,8 @@ def run(args: argparse.Namespace) -> int:
             space=getattr(args, "space", "auto"),
             ablations=getattr(args, "ablations", False),
             precision=getattr(args, "precision", "auto"),
+            layers=getattr(args, "layers", None),
+            layer_prior=getattr(args, "layer_prior", None),
         )
     except LBSMatteError as exc:
         hint = ""

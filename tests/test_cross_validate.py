@@ -64,3 +64,34 @@ def test_the_report_scores_every_object_with_the_fold_that_held_it_out(tmp_path:
 def test_an_unevaluated_fold_is_named(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="fold 0"):
         cv.report(tmp_path, 3, NAMES)
+
+
+def test_the_layer_choice_takes_the_lowest_fg_plus_bg_error_and_is_recorded(tmp_path: Path, monkeypatch) -> None:
+    import core.evaluate
+
+    scores = {("solve", None): (4.0, 5.0), ("multilevel", 0.0): (4.5, 5.5), ("multilevel", 0.03): (3.5, 4.0),
+              ("multilevel", 0.3): (3.6, 3.95)}
+    seen = []
+
+    def fake_evaluate(folder, *, layers, layer_prior, **kwargs):
+        seen.append((layers, layer_prior, kwargs["names"]))
+        fg, bg = scores[(layers, layer_prior)]
+        mean = {"lbsmatte": {"fg_sad": fg, "bg_sad": bg, "sad": 7.0}}
+        return {"variants": {v: {"mean": mean} for v in cv.VARIANTS}}
+
+    monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
+    monkeypatch.setattr(cv, "_composites_of", lambda composites, objects: [f"{o}_bg1" for o in objects])
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({"refinement": {"rounds": 1, "chosen_on": {}}}))
+    picked = cv.choose_layers(bundle, ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json")
+    assert picked["layers"] == "multilevel" and picked["layer_prior"] == 0.03  # 7.5 beats 7.55
+    assert [s[:2] for s in seen] == list(cv.LAYER_GRID) and seen[0][2] == ["GT01_bg1", "GT03_bg1"]
+    refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
+    assert refinement["layers"] == "multilevel" and refinement["layer_prior"] == 0.03 and refinement["rounds"] == 1
+    assert refinement["chosen_on"]["layers"]["composites"] == ["GT01_bg1", "GT03_bg1"]
+    seen.clear()
+    assert cv.choose_layers(bundle, ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json") == picked
+    assert not seen  # the scores are cached: a rerun evaluates nothing again
+    with pytest.raises(SystemExit, match="--choose-layers needs --composites"):
+        cv.main(["--out", str(tmp_path / "o"), "--choose-layers", str(bundle)])

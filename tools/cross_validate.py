@@ -370,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--report", action="store_true", help="put the evaluated folds together")
     what.add_argument("--final", action="store_true", help="train and choose on all objects: the bundle to ship")
     what.add_argument("--ship", type=Path, metavar="DEST", help="write the --final bundle there as the packaged default")
+    what.add_argument("--choose-layers", type=Path, metavar="BUNDLE",
+                      help="choose the final layers of this bundle folder on all objects' composites (needs "
+                           "--composites) and record them in its manifest, as --final does for its own bundle")
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
     parser.add_argument("--steps", default="700,700,600", help="training steps BG,FG,alpha (default 700,700,600)")
@@ -390,7 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     names = objects(args.data or _default_root())
     parts = folds(names, args.folds)
-    if args.ship:
+    if args.choose_layers:
+        if not args.composites:
+            raise SystemExit("--choose-layers needs --composites (the linear composites with true F and B)")
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(choose_layers(args.choose_layers, names, args.composites, args.out / "layers_chosen.json"))
+    elif args.ship:
         ship(args.out, args.ship)
     elif args.report:
         report(args.out, args.folds, names)
