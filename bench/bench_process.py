@@ -10,7 +10,8 @@ cancels; the medians are printed::
     python bench/bench_process.py --lbsmatte-args "--rounds 0"
 
 - **LBSMatte**: ``lbsmatte matte --plate plate.####.png --trimap trimap.####.png --out lbs.####.exr``
-  with the default settings (the default bundle, 3 refinement rounds).
+  with the default settings (the default bundle, the refinement and layers it records, the
+  precision `auto` resolves to).
 - **closed-form + multilevel foreground**: ``python bench/bench_process.py --closed-form ...``, a
   process that reads the same files through the same reader (:func:`core.io.read_image`), runs
   ``pymatting.estimate_alpha_cf`` and ``estimate_foreground_ml`` on each whole frame (through
