@@ -252,11 +252,18 @@ def estimate_layers(
     if where is not None:
         planes.append(where.to(image.dtype))
     stack = torch.cat(planes, 1)
+    # Resized from a channels-last copy: torch's nearest resize of a channels-first tensor to a
+    # small size copies the whole input first (64 ms for 11 channels of 1080x1160 to 44x47,
+    # against 0.2 ms from channels-last).
+    resizable = stack.contiguous(memory_format=torch.channels_last)
     for level in range(levels + 1):
         h = max(1, int(round(h0 ** (level / levels))))
         w = max(1, int(round(w0 ** (level / levels))))
         size = [h, w]
-        level_stack = stack if h == h0 and w == w0 else F.interpolate(stack, size=size, mode="nearest")
+        if h == h0 and w == w0:
+            level_stack = stack
+        else:
+            level_stack = F.interpolate(resizable, size=size, mode="nearest").contiguous()
         a, img, fp, bp = level_stack[:, 0:1], level_stack[:, 1:4], level_stack[:, 4:7], level_stack[:, 7:10]
         layers = F.interpolate(layers, size=size, mode="nearest").reshape(6, h * w)
         iterations = small_iterations if min(h, w) <= small_size else big_iterations
