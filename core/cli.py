@@ -422,19 +422,9 @@ def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 
-@dataclass
-class _Loaded:
-    """One frame read and checked (:func:`_load`), ready for :meth:`core.pipeline.Matter.matte`."""
-
-    rgb: np.ndarray
-    trimap: np.ndarray
-    info: Any
-    window: Any
-
-
-def _load(job: FrameJob, args: argparse.Namespace, protect: set[Path]) -> _Loaded:
-    """Read and check a frame's plate and trimap (and write the trimap it used, with --write-trimap)."""
-    from core.io import read_image, write_image
+def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
+    from core.colour import premultiply, resolve_colour
+    from core.io import read_image, write_image, write_matte_exr
     from core.trimap import normalise_trimap, trimap_from_matte
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
@@ -457,45 +447,22 @@ def _load(job: FrameJob, args: argparse.Namespace, protect: set[Path]) -> _Loade
     if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
-    return _Loaded(plate.rgb(), trimap, plate.info, plate.window)
-
-
-def _save(job: FrameJob, loaded: _Loaded, result: Any, colour: str, args: argparse.Namespace,
-          protect: set[Path]) -> None:
-    """Write a frame's result: EXR layers, or RGBA in the output's format."""
-    from core.colour import premultiply
-    from core.io import write_image, write_matte_exr
-
+    colour = resolve_colour(args.colour, plate.info.is_float)
+    result = matter.matte(plate.rgb(), trimap, colour=colour)
+    _check_finite(result, job)
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
     fg = _to_output(result.fg, colour, exr)
     if exr:
         layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
-        write_matte_exr(job.out, layers, like=loaded.info, premultiply=premultiplied, protect=protect,
-                        window=loaded.window)
+        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiplied, protect=protect,
+                        window=plate.window)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
-        write_image(job.out, rgba, ["R", "G", "B", "A"], like=loaded.info, protect=protect,
-                    unassociated_alpha=not premultiplied, window=loaded.window)
-
-
-def _matte(job: FrameJob, loaded: _Loaded, matter: Any, args: argparse.Namespace) -> tuple[Any, str]:
-    """Matte a loaded frame; returns the result and the plate's colour."""
-    from core.colour import resolve_colour
-
-    colour = resolve_colour(args.colour, loaded.info.is_float)
-    result = matter.matte(loaded.rgb, loaded.trimap, colour=colour)
-    _check_finite(result, job)
-    return result, colour
-
-
-def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
-    """Read, matte and write one frame, in this thread."""
-    loaded = _load(job, args, protect)
-    result, colour = _matte(job, loaded, matter, args)
-    _save(job, loaded, result, colour, args, protect)
+        write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
+                    unassociated_alpha=not premultiplied, window=plate.window)
 
 
 def _check_finite(result: Any, job: FrameJob) -> None:
@@ -613,7 +580,6 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     failed: list[str] = []
     n = len(jobs)
     bar = tqdm(total=n, file=sys.stderr, unit="frame", desc="lbsmatte", disable=args.no_progress or None)
-
     try:
         for i, job in enumerate(jobs, 1):
             prefix.frame = job.label

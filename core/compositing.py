@@ -94,25 +94,18 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
                 raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
             setattr(self, name, int(value))
-        for name in ("smoothing", "confidence_scale", "tolerance"):
+        for name, zero_ok in (("smoothing", False), ("confidence_scale", False), ("tolerance", False),
+                              ("layer_prior", True)):
             raw = getattr(self, name)
             try:
                 value = float(raw)
             except (TypeError, ValueError):
                 value = float("nan")
-            if not math.isfinite(value) or value <= 0:
-                raise InputError(f"{name} must be a number > 0, not {raw!r}")
+            if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+                raise InputError(f"{name} must be a number {'>= 0' if zero_ok else '> 0'}, not {raw!r}")
             setattr(self, name, value)
         if self.layers not in LAYER_METHODS:
             raise InputError(f"layers must be one of {', '.join(LAYER_METHODS)}, not {self.layers!r}")
-        try:
-            prior = float(self.layer_prior)
-        except (TypeError, ValueError):
-            prior = float("nan")
-        if not math.isfinite(prior) or prior < 0:
-            raise InputError(f"layer_prior must be a number >= 0, not {self.layer_prior!r}")
-        self.layer_prior = prior
-
 
 def solve_foreground(
     image: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor, weight: float,
@@ -726,7 +719,7 @@ def refine_with(
         pull_d, diagonal_d = pull.to(dtype), diagonal.to(dtype)
         if matrix is not None:
             matrix = matrix.to(dtype)
-        for _ in range(rounds):
+        for done in range(rounds):
             prior, distance = alpha_from_composite(img_u, bg_u, f_u)
             confidence = 1.0 - torch.exp(-(distance * distance) / confidence_scale)
             d = smoothing * confidence.reshape(-1) + ridge
@@ -738,7 +731,8 @@ def refine_with(
                 solved, made = conjugate_gradients(matrix, rows, gather, d, b, a_u, diagonal_d + d, tolerance, max_iterations)
             iterations.append(made)
             a_u = solved.clamp(0, 1)
-            f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
+            if done < rounds - 1 or not multilevel:  # after the last round multilevel makes the layers
+                f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
     out_alpha = known_alpha.reshape(-1).index_put((where,), a_u).reshape(1, 1, height, width)
     if multilevel:
         # The layers for the final alpha over the whole region (known pixels carry the plate's
