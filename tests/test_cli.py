@@ -493,3 +493,32 @@ def test_write_trimap_usage_errors(shot: Path, argv: list[str], message: str, ca
     assert cli.main(base + [a.format(shot=shot) for a in argv]) == 2
     assert message.format(shot=shot) in capsys.readouterr().out
     assert (shot / "trimap.1001.png").read_bytes() == before
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from core.cli import keep_freed_memory
+applied = keep_freed_memory()
+np.ones(2**24)  # 128 MB, touched, then freed
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(2**24)  # the same size again
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_freed_memory_is_reused_without_page_faults(setting: str) -> None:
+    """With the allocator keeping freed memory, a second 128 MB array lands in pages the process
+    already has (no faults); with LBSMATTE_KEEP_FREED_MEMORY=0 it is faulted in afresh."""
+    import os
+
+    env = dict(os.environ, **{cli.KEEP_MEMORY_ENV: setting})
+    done = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, env=env,
+                          cwd=Path(cli.__file__).resolve().parents[1], check=True)
+    applied, faults = done.stdout.split()
+    if setting == "1":
+        assert applied == "True" and int(faults) < 20
+    else:
+        assert applied == "False" and int(faults) > 50  # 64 at least, with 2 MB pages
