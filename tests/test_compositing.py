@@ -340,3 +340,16 @@ def test_multilevel_layers_keep_known_colours_and_follow_a_strong_prior(rng: np.
     f_prior, b_prior = torch.full_like(img, 0.25), torch.full_like(img, 0.75)
     f_heavy, b_heavy = estimate_layers(img, a, f_prior, b_prior, 1e4)
     assert torch.allclose(f_heavy, f_prior, atol=1e-3) and torch.allclose(b_heavy, b_prior, atol=1e-3)
+
+
+def test_the_laplacian_does_not_depend_on_how_its_windows_are_chunked(rng: np.random.Generator) -> None:
+    from core.compositing import laplacian_rows
+
+    image, trimap = _edge_scene(rng)
+    unknown, fg = torch.from_numpy(trimap == 0.5), torch.from_numpy(trimap == 1.0)
+    img = torch.from_numpy(image.transpose(2, 0, 1).copy())
+    whole = laplacian_rows(img, unknown, fg, chunk=10**9)
+    pieces = laplacian_rows(img, unknown, fg, chunk=7)
+    assert torch.allclose(whole[0], pieces[0], atol=1e-6)  # sums in another order
+    for a, b in zip(whole[1:], pieces[1:], strict=True):
+        assert torch.allclose(a.double(), b.double(), atol=1e-6)
