@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                            "--composites) and record them in its manifest, as --final does for its own bundle")
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
-    parser.add_argument("--steps", default="700,700,600", help="training steps BG,FG,alpha (default 700,700,600)")
+    parser.add_argument("--steps", default="1000,1000,900", help="training steps BG,FG,alpha (default 1000,1000,900)")
     parser.add_argument("--real-photos", type=float, default=0.5, help="fraction of batches from the training objects' photos")
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)
