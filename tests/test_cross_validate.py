@@ -95,3 +95,18 @@ def test_the_layer_choice_takes_the_lowest_fg_plus_bg_error_and_is_recorded(tmp_
     assert not seen  # the scores are cached: a rerun evaluates nothing again
     with pytest.raises(SystemExit, match="--choose-layers needs --composites"):
         cv.main(["--out", str(tmp_path / "o"), "--choose-layers", str(bundle)])
+
+
+def test_the_held_out_grid_pools_every_object_and_scores_each_folds_own_choice() -> None:
+    a, b = json.dumps({"rounds": 1}), json.dumps({"rounds": 3})
+    fold0 = {a: {"sad": [2.0, 4.0], "grad": [1.0, 1.0]}, b: {"sad": [1.0, 1.0], "grad": [1.0, 1.0]}}
+    fold1 = {a: {"sad": [6.0], "grad": [3.0]}, b: {"sad": [13.0], "grad": [3.0]}}
+    result = cv.pool_held_out([fold0, fold1], [a, b])
+    # over the three objects: a SAD (2 + 4 + 6) / 3 = 4, b (1 + 1 + 13) / 3 = 5; Grad 5/3 for both
+    assert [r["setting"] for r in result["ranked"]] == [a, b]
+    assert result["ranked"][0]["sad"] == pytest.approx(4.0) and result["ranked"][1]["sad"] == pytest.approx(5.0)
+    assert result["ranked"][0]["grad"] == pytest.approx(5 / 3)
+    # each fold's own choice on its own held-out objects, and over all of them
+    assert result["folds_own"][0]["setting"] == a and result["folds_own"][0]["sad"] == pytest.approx(3.0)
+    assert result["folds_own"][0]["pooled"]["sad"] == pytest.approx(4.0)
+    assert result["folds_own"][1]["setting"] == b and result["folds_own"][1]["sad"] == pytest.approx(13.0)

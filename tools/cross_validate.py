@@ -333,6 +333,45 @@ def _layer_means(out: Path, k: int) -> dict[str, dict[str, dict[str, float]]]:
                 for m, per in methods.items()} for v, methods in rows.items()}
 
 
+def pool_held_out(tables: list[dict[str, dict[str, list[float]]]], chosen: list[str]) -> dict[str, Any]:
+    """The folds' grid tables on their *held-out* objects put together: every setting's mean SAD
+    and gradient error over all objects, sorted best first (lowest SAD + Grad), and what each
+    fold's own choice (``chosen``, the setting keys) scored on its held-out objects."""
+    pooled: dict[str, dict[str, list[float]]] = {}
+    for table in tables:
+        for setting, scores in table.items():
+            row = pooled.setdefault(setting, {"sad": [], "grad": []})
+            row["sad"] += scores["sad"]
+            row["grad"] += scores["grad"]
+    means = {s: {"sad": float(np.mean(r["sad"])), "grad": float(np.mean(r["grad"]))} for s, r in pooled.items()}
+    ranked = sorted(means, key=lambda s: means[s]["sad"] + means[s]["grad"])
+    folds_own = [{"setting": key, "sad": float(np.mean(t[key]["sad"])), "grad": float(np.mean(t[key]["grad"])),
+                  "pooled": means[key]} for t, key in zip(tables, chosen, strict=True)]
+    return {"ranked": [{"setting": s, **means[s]} for s in ranked], "folds_own": folds_own}
+
+
+def held_out_grid(out: Path, k: int, names: list[str], data_root: Path) -> dict[str, Any]:
+    """An analysis, not a choice: the refinement grid scored on each fold's held-out objects with
+    the fold's networks, to see how far the choice made on the training objects is from the
+    setting the held-out objects would have liked (``out/heldout_grid.json``)."""
+    tables, chosen = [], []
+    for i, held in enumerate(folds(names, k)):
+        bundle = out / f"fold{i}" / "bundle"
+        refinement = json.loads((bundle / "manifest.json").read_text()).get("refinement")
+        if refinement is None:
+            raise SystemExit(f"fold {i} has no refinement chosen yet: run --fold {i}")
+        tables.append(grid_scores(bundle, held, data_root, out / f"fold{i}" / "grid_heldout.json"))
+        chosen.append(json.dumps({key: refinement[key] for key in GRID}, sort_keys=True))
+    result = pool_held_out(tables, chosen)
+    _atomic_json(out / "heldout_grid.json", result)
+    for row in result["folds_own"]:
+        print(f"fold's own choice {row['setting']}: held-out SAD {row['sad']:.3f} Grad {row['grad']:.3f}; "
+              f"over all objects {row['pooled']['sad']:.3f} / {row['pooled']['grad']:.3f}")
+    for row in result["ranked"][:5]:
+        print(f"{row['setting']}: SAD {row['sad']:.3f} Grad {row['grad']:.3f}")
+    return result
+
+
 def ship(out: Path, dest: Path) -> None:
     """The ``--final`` bundle as the packaged ``default``: float16 storage, its manifest's training
     record and chosen refinement kept, the cross-validation report attached."""
@@ -370,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--report", action="store_true", help="put the evaluated folds together")
     what.add_argument("--final", action="store_true", help="train and choose on all objects: the bundle to ship")
     what.add_argument("--ship", type=Path, metavar="DEST", help="write the --final bundle there as the packaged default")
+    what.add_argument("--held-out-grid", action="store_true",
+                      help="analysis: score the refinement grid on each evaluated fold's held-out objects")
     what.add_argument("--choose-layers", type=Path, metavar="BUNDLE",
                       help="choose the final layers of this bundle folder on all objects' composites (needs "
                            "--composites) and record them in its manifest, as --final does for its own bundle")
@@ -402,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         ship(args.out, args.ship)
     elif args.report:
         report(args.out, args.folds, names)
+    elif args.held_out_grid:
+        held_out_grid(args.out, args.folds, names, args.data or _default_root())
     elif args.final:
         run_fold(args.out / "final", names, [], args)
     else:
