@@ -109,6 +109,7 @@ class Settings:
         if self.layers not in LAYER_METHODS:
             raise InputError(f"layers must be one of {', '.join(LAYER_METHODS)}, not {self.layers!r}")
 
+
 def solve_foreground(
     image: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor, fg: torch.Tensor, weight: float,
     bg_weight: Optional[float] = None, clip: Optional[Tuple[float, float]] = (0.0, 1.0),
@@ -566,7 +567,7 @@ def conjugate_gradients(
     every = 16 if x.device.type == "cuda" else 1
     tiny = 1e-30
     iterations = 0
-    # Fused forms (addcmul, dot): each iteration is the product and six passes over the vectors.
+    # Fused forms (addcmul, dot): each iteration is the product, seven passes over the vectors and the norm.
     while iterations < max_iterations:
         if iterations % every == 0 and float(r.detach().norm()) <= limit:
             break

@@ -6,6 +6,7 @@ run them, so these tests check the plumbing and the known-region guarantees, not
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -512,8 +513,6 @@ print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 def test_freed_memory_is_reused_without_page_faults(setting: str) -> None:
     """With the allocator keeping freed memory, a second 128 MB array lands in pages the process
     already has (no faults); with LBSMATTE_KEEP_FREED_MEMORY=0 it is faulted in afresh."""
-    import os
-
     env = dict(os.environ, **{cli.KEEP_MEMORY_ENV: setting})
     done = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, env=env,
                           cwd=Path(cli.__file__).resolve().parents[1], check=True)
