@@ -117,3 +117,24 @@ def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path,
         assert main(argv) != 0
         assert message in capsys.readouterr().out
         assert not (tmp_path / "never").exists()
+
+
+def test_bf16_on_a_cpu_that_emulates_it_warns_and_names_the_way_out(tmp_path, small_bundle, caplog, monkeypatch) -> None:
+    import logging
+
+    import pytest
+
+    import core.pipeline
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    monkeypatch.setattr(core.pipeline, "cpu_has_bf16", lambda: False)
+    caplog.set_level(logging.WARNING)
+    args = ["train", "--from", str(small_bundle.path), "--out", str(tmp_path / "bf16"), "--steps", "0,0,1",
+            "--crop", "32", "--batch", "2", "--procedural", "1.0", "--run-dir", str(tmp_path / "run"),
+            "--no-progress", "--device", "cpu", "--precision", "bf16"]
+    assert main(args) == 0
+    assert "no native bfloat16" in caplog.text and "--precision fp32" in caplog.text
+    assert load_bundle(tmp_path / "bf16").manifest["training"]["settings"]["precision"] == "bf16"

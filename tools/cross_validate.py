@@ -372,15 +372,17 @@ def held_out_grid(out: Path, k: int, names: list[str], data_root: Path) -> dict[
     return result
 
 
-def ship(out: Path, dest: Path) -> None:
+def ship(out: Path, dest: Path, report_path: Path | None = None) -> None:
     """The ``--final`` bundle as the packaged ``default``: float16 storage, its manifest's training
-    record and chosen refinement kept, the cross-validation report attached."""
+    record and chosen refinement kept, the cross-validation report attached (``report_path``,
+    default ``out/report.json``; a kept copy such as ``docs/cross_validation/*.json`` when the
+    folds ran in an earlier session)."""
     from core.weights import load_bundle, save_bundle
 
     final = load_bundle(str(out / "final" / "bundle"))
     if "refinement" not in final.manifest:
         raise SystemExit(f"{final.path} has no refinement settings chosen yet: run --final to the end")
-    report_path = out / "report.json"
+    report_path = report_path or out / "report.json"
     if not report_path.exists():
         raise SystemExit(f"{report_path} missing: run --report first (the bundle ships with its cross-validation)")
     nets = final.load_networks("cpu")
@@ -414,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--choose-layers", type=Path, metavar="BUNDLE",
                       help="choose the final layers of this bundle folder on all objects' composites (needs "
                            "--composites) and record them in its manifest, as --final does for its own bundle")
+    parser.add_argument("--cv-report", type=Path, default=None,
+                        help="with --ship: the cross-validation report to attach (default OUT/report.json)")
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
     parser.add_argument("--steps", default="1000,1000,900", help="training steps BG,FG,alpha (default 1000,1000,900)")
@@ -421,13 +425,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
-                        help="the networks' forward passes in training (default bf16)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="the networks' forward passes in training: auto (the default) is bf16 where the CPU "
+                             "computes it natively (AVX512-BF16 or AMX) and fp32 where torch would emulate it, "
+                             "about 9x slower; each bundle's manifest records which ran")
     parser.add_argument("--composites", type=Path, default=None,
                         help="also evaluate the held-out objects' composites with true F and B here (made by "
                              "tools/make_validation_composites.py --objects all --linear): FG and BG errors")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly after this long (resumable)")
     args = parser.parse_args(argv)
+    if args.precision == "auto":
+        from core.pipeline import cpu_has_bf16
+
+        args.precision = "bf16" if cpu_has_bf16() else "fp32"
     if args.threads:
         import torch
 
@@ -440,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         print(choose_layers(args.choose_layers, names, args.composites, args.out / "layers_chosen.json"))
     elif args.ship:
-        ship(args.out, args.ship)
+        ship(args.out, args.ship, args.cv_report)
     elif args.report:
         report(args.out, args.folds, names)
     elif args.held_out_grid:
