@@ -110,3 +110,24 @@ def test_the_held_out_grid_pools_every_object_and_scores_each_folds_own_choice()
     assert result["folds_own"][0]["setting"] == a and result["folds_own"][0]["sad"] == pytest.approx(3.0)
     assert result["folds_own"][0]["pooled"]["sad"] == pytest.approx(4.0)
     assert result["folds_own"][1]["setting"] == b and result["folds_own"][1]["sad"] == pytest.approx(13.0)
+
+
+def test_ship_attaches_the_report_it_is_given_and_keeps_the_chosen_refinement(tmp_path: Path, make_small_networks) -> None:
+    from core.weights import load_bundle, save_bundle
+
+    final = save_bundle(tmp_path / "cv" / "final" / "bundle", make_small_networks(seed=1), name="final",
+                        description="test", training={"steps": {"alpha": 3}})
+    manifest_path = final.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["refinement"] = {"rounds": 1, "smoothing": 0.0003, "confidence_scale": 0.3}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(SystemExit, match=r"report\.json missing"):
+        cv.ship(tmp_path / "cv", tmp_path / "shipped")
+    assert not (tmp_path / "shipped").exists()
+    kept = tmp_path / "kept.json"
+    kept.write_text(json.dumps({"ratios": {"sad": {"vs_best_classical": 1.07}}}))
+    cv.ship(tmp_path / "cv", tmp_path / "shipped", kept)
+    shipped = load_bundle(str(tmp_path / "shipped"))
+    assert shipped.manifest["training"]["cross_validation"]["ratios"]["sad"]["vs_best_classical"] == 1.07
+    assert shipped.manifest["training"]["steps"] == {"alpha": 3}
+    assert shipped.manifest["refinement"]["confidence_scale"] == 0.3
