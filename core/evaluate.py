@@ -342,7 +342,8 @@ def evaluate_dataset(
         if settings.rounds:
             matters[NO_NETWORKS] = Matter("none", device=device, rounds=settings.rounds, smoothing=settings.smoothing,
                                           confidence_scale=settings.confidence_scale, layers=settings.layers,
-                                          layer_prior=settings.layer_prior, space=space)
+                                          layer_prior=settings.layer_prior, tolerance=settings.tolerance,
+                                          space=space)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the

@@ -237,6 +237,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     return LBSMatteModule(
         nets["background"], nets["foreground"], nets["alpha"],
         rounds=chosen.rounds, smoothing=chosen.smoothing, confidence_scale=chosen.confidence_scale,
+        tolerance=chosen.tolerance,
         layers=chosen.layers, layer_prior=chosen.layer_prior,
         max_iterations=MAX_ITERATIONS if max_iterations is None else max_iterations,
         weights=f"{bundle.name or bundle.path.name} sha256:{bundle.manifest_sha256()}",

@@ -219,7 +219,7 @@ def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -
 
 def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float | None = None,
                         confidence_scale: float | None = None, layers: str | None = None,
-                        layer_prior: float | None = None) -> Settings:
+                        layer_prior: float | None = None, tolerance: float | None = None) -> Settings:
     """The refinement's settings: those given, else those the bundle's manifest records under
     ``"refinement"`` (chosen for its networks by cross-validation, ``tools/cross_validate.py``),
     else the module defaults."""
@@ -228,6 +228,7 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
     try:
         recorded = Settings(int(chosen.get("rounds", ROUNDS)), float(chosen.get("smoothing", SMOOTHING)),
                             float(chosen.get("confidence_scale", CONFIDENCE_SCALE)),
+                            float(chosen.get("tolerance", defaults.tolerance)),
                             layers=str(chosen.get("layers", defaults.layers)),
                             layer_prior=float(chosen.get("layer_prior", defaults.layer_prior)))
     except (TypeError, ValueError, InputError) as exc:
@@ -236,6 +237,7 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
         recorded.rounds if rounds is None else rounds,
         recorded.smoothing if smoothing is None else smoothing,
         recorded.confidence_scale if confidence_scale is None else confidence_scale,
+        recorded.tolerance if tolerance is None else tolerance,
         layers=recorded.layers if layers is None else layers,
         layer_prior=recorded.layer_prior if layer_prior is None else layer_prior,
     )
@@ -349,6 +351,9 @@ class Matter:
     layers, layer_prior:
         How the final F and B are made (:class:`core.compositing.Settings`; default: what the
         bundle records, else ``solve``).
+    tolerance:
+        Relative residual at which each round's conjugate gradients stop (default: what the bundle
+        records, else :data:`core.compositing.TOLERANCE`).
 
     Attributes
     ----------
@@ -383,6 +388,7 @@ class Matter:
         confidence_scale: float | None = None,
         layers: str | None = None,
         layer_prior: float | None = None,
+        tolerance: float | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
@@ -391,7 +397,8 @@ class Matter:
         if self.space not in ("auto", "linear", "display"):
             raise InputError(f"space must be auto, linear or display, not {space!r}")
         self.bundle = _bundle(weights)
-        self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale, layers, layer_prior)
+        self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale, layers, layer_prior,
+                                              tolerance)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "

@@ -37,7 +37,8 @@ def test_the_report_scores_every_object_with_the_fold_that_held_it_out(tmp_path:
     for i, fold in enumerate(cv.folds(names, 3)):
         folder = tmp_path / f"fold{i}"
         (folder / "bundle").mkdir(parents=True)
-        (folder / "bundle" / "manifest.json").write_text(json.dumps({"refinement": {"rounds": 3, "smoothing": 0.003, "confidence_scale": 0.1}}))
+        (folder / "bundle" / "manifest.json").write_text(json.dumps({"refinement": {"rounds": 3, "smoothing": 0.003, "confidence_scale": 0.1,
+                                                                               "tolerance": 0.0001}}))
         images = {}
         for n in fold:
             k = names.index(n)
@@ -55,6 +56,7 @@ def test_the_report_scores_every_object_with_the_fold_that_held_it_out(tmp_path:
     assert report["ratios"]["sad"]["vs_best_classical"] == pytest.approx(2.5 / 5.5)
     assert report["ratios"]["grad"]["vs_no_networks"] == pytest.approx(5.0 / 9.0)
     assert "fold0: GT01, GT06" in (tmp_path / "report.md").read_text()
+    assert report["refinement"]["fold1"]["tolerance"] == 0.0001
     layers = report["composites"]["Trimap1"]
     assert layers["lbsmatte"]["fg_sad"] == pytest.approx(3.0) and layers["plate"]["bg_sad"] == 4.0
     assert layers["lbsmatte"]["images"] == 6 and "sad" not in layers["plate"]
@@ -66,7 +68,42 @@ def test_an_unevaluated_fold_is_named(tmp_path: Path) -> None:
         cv.report(tmp_path, 3, NAMES)
 
 
-def test_the_layer_choice_takes_the_lowest_fg_plus_bg_error_and_is_recorded(tmp_path: Path, monkeypatch) -> None:
+def test_each_fold_is_given_the_choice_of_the_other_folds_held_out_objects() -> None:
+    a, b = json.dumps({"rounds": 1}), json.dumps({"rounds": 3})
+    fold0 = {a: {"sad": [2.0, 4.0], "grad": [1.0, 1.0]}, b: {"sad": [1.0, 1.0], "grad": [1.0, 1.0]}}
+    fold1 = {a: {"sad": [6.0], "grad": [3.0]}, b: {"sad": [13.0], "grad": [3.0]}}
+    fold2 = {a: {"sad": [1.0], "grad": [1.0]}, b: {"sad": [2.0], "grad": [1.0]}}
+    pooled = cv.pool([fold0, fold1])
+    assert pooled[a]["sad"] == [2.0, 4.0, 6.0] and pooled[b]["grad"] == [1.0, 1.0, 3.0]
+    chosen = cv.nested_choices([fold0, fold1, fold2])
+    # fold 0 on folds 1 and 2: a (6 + 1) / 2 = 3.5 + 2 against b 7.5 + 2; fold 1 on folds 0 and 2:
+    # a 7/3 + 1 against b 4/3 + 1; fold 2 on folds 0 and 1: a 4 + 5/3 against b 5 + 5/3
+    assert [c["rounds"] for c in chosen] == [1, 3, 1]
+    assert chosen[0]["sad"] == pytest.approx(3.5) and chosen[1]["sad"] == pytest.approx(4 / 3)
+    # a setting that one table lacks is not pooled
+    assert list(cv.pool([fold0, {a: fold1[a]}])) == [a]
+
+
+def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({"name": "fold"}))
+    choice = {"rounds": 3, "smoothing": 0.0003, "confidence_scale": 0.1, "tolerance": 0.0001, "sad": 2.5, "grad": 2.0}
+    assert cv.write_choice(bundle, choice, ["GT03", "GT04"])
+    assert cv.write_layers(bundle, "multilevel/0.03", ["GT03_bg1"], [{"multilevel/0.03": {"fg_sad": 1.0}}])
+    refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
+    assert (refinement["tolerance"], refinement["layers"], refinement["layer_prior"]) == (0.0001, "multilevel", 0.03)
+    assert refinement["chosen_on"]["objects"] == ["GT03", "GT04"] and refinement["chosen_on"]["sad"] == 2.5
+    # the same choice again keeps the layers chosen for it; another alpha setting drops them
+    assert not cv.write_choice(bundle, choice, ["GT03", "GT04"])
+    assert not cv.write_layers(bundle, "multilevel/0.03", ["GT03_bg1"], [])
+    assert json.loads((bundle / "manifest.json").read_text())["refinement"]["layers"] == "multilevel"
+    assert cv.write_choice(bundle, choice | {"tolerance": 0.001}, ["GT03", "GT04"])
+    refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
+    assert "layers" not in refinement and "layers" not in refinement["chosen_on"]
+
+
+def test_the_layers_are_scored_once_per_setting_and_the_lowest_fg_plus_bg_error_chosen(tmp_path: Path, monkeypatch) -> None:
     import core.evaluate
 
     scores = {("solve", None): (4.0, 5.0), ("multilevel", 0.0): (4.5, 5.5), ("multilevel", 0.03): (3.5, 4.0),
@@ -81,35 +118,21 @@ def test_the_layer_choice_takes_the_lowest_fg_plus_bg_error_and_is_recorded(tmp_
 
     monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
     monkeypatch.setattr(cv, "_composites_of", lambda composites, objects: [f"{o}_bg1" for o in objects])
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "manifest.json").write_text(json.dumps({"refinement": {"rounds": 1, "chosen_on": {}}}))
-    picked = cv.choose_layers(bundle, ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json")
-    assert picked["layers"] == "multilevel" and picked["layer_prior"] == 0.03  # 7.5 beats 7.55
+    table = cv.layer_scores(tmp_path / "bundle", ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json")
     assert [s[:2] for s in seen] == list(cv.LAYER_GRID) and seen[0][2] == ["GT01_bg1", "GT03_bg1"]
-    refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
-    assert refinement["layers"] == "multilevel" and refinement["layer_prior"] == 0.03 and refinement["rounds"] == 1
-    assert refinement["chosen_on"]["layers"]["composites"] == ["GT01_bg1", "GT03_bg1"]
+    assert table["multilevel/0.03"] == {"fg_sad": 3.5, "bg_sad": 4.0, "sad": 7.0}
+    assert cv.choose_layers([table]) == "multilevel/0.03"  # 7.5 beats 7.55
+    other = {k: v | {"fg_sad": v["fg_sad"] - (0.2 if k == "multilevel/0.3" else 0.0)} for k, v in table.items()}
+    assert cv.choose_layers([table, other]) == "multilevel/0.3"  # 7.45 on average against 7.5
     seen.clear()
-    assert cv.choose_layers(bundle, ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json") == picked
+    assert cv.layer_scores(tmp_path / "bundle", ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json") == table
     assert not seen  # the scores are cached: a rerun evaluates nothing again
-    with pytest.raises(SystemExit, match="--choose-layers needs --composites"):
-        cv.main(["--out", str(tmp_path / "o"), "--choose-layers", str(bundle)])
 
 
-def test_the_held_out_grid_pools_every_object_and_scores_each_folds_own_choice() -> None:
-    a, b = json.dumps({"rounds": 1}), json.dumps({"rounds": 3})
-    fold0 = {a: {"sad": [2.0, 4.0], "grad": [1.0, 1.0]}, b: {"sad": [1.0, 1.0], "grad": [1.0, 1.0]}}
-    fold1 = {a: {"sad": [6.0], "grad": [3.0]}, b: {"sad": [13.0], "grad": [3.0]}}
-    result = cv.pool_held_out([fold0, fold1], [a, b])
-    # over the three objects: a SAD (2 + 4 + 6) / 3 = 4, b (1 + 1 + 13) / 3 = 5; Grad 5/3 for both
-    assert [r["setting"] for r in result["ranked"]] == [a, b]
-    assert result["ranked"][0]["sad"] == pytest.approx(4.0) and result["ranked"][1]["sad"] == pytest.approx(5.0)
-    assert result["ranked"][0]["grad"] == pytest.approx(5 / 3)
-    # each fold's own choice on its own held-out objects, and over all of them
-    assert result["folds_own"][0]["setting"] == a and result["folds_own"][0]["sad"] == pytest.approx(3.0)
-    assert result["folds_own"][0]["pooled"]["sad"] == pytest.approx(4.0)
-    assert result["folds_own"][1]["setting"] == b and result["folds_own"][1]["sad"] == pytest.approx(13.0)
+def test_the_final_bundle_needs_every_fold_first(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="fold 0 is not trained yet"):
+        cv.main(["--out", str(tmp_path / "cv"), "--final"])
+    assert not (tmp_path / "cv" / "final" / "bundle").exists()
 
 
 def test_ship_attaches_the_report_it_is_given_and_keeps_the_chosen_refinement(tmp_path: Path, make_small_networks) -> None:

@@ -431,7 +431,7 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     import json
     import shutil
 
-    from core.compositing import CONFIDENCE_SCALE, ROUNDS, SMOOTHING
+    from core.compositing import CONFIDENCE_SCALE, ROUNDS, SMOOTHING, TOLERANCE
 
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
     assert Matter(small_bundle, device="cpu").refinement.smoothing == SMOOTHING  # none recorded: the defaults
@@ -442,9 +442,13 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     (folder / "manifest.json").write_text(json.dumps(manifest))
     settings = Matter(str(folder), device="cpu").refinement
     assert (settings.rounds, settings.smoothing, settings.confidence_scale) == (1, 0.01, 0.3)
+    assert settings.tolerance == TOLERANCE  # none recorded
     # What the caller asks for wins over the manifest.
-    settings = Matter(str(folder), device="cpu", rounds=2, smoothing=0.002, confidence_scale=0.05).refinement
-    assert (settings.rounds, settings.smoothing, settings.confidence_scale) == (2, 0.002, 0.05)
+    manifest["refinement"]["tolerance"] = 1e-4
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert Matter(str(folder), device="cpu").refinement.tolerance == 1e-4
+    settings = Matter(str(folder), device="cpu", rounds=2, smoothing=0.002, confidence_scale=0.05, tolerance=3e-3).refinement
+    assert (settings.rounds, settings.smoothing, settings.confidence_scale, settings.tolerance) == (2, 0.002, 0.05, 3e-3)
     manifest["refinement"]["smoothing"] = -1
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="refinement settings"):

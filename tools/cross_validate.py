@@ -1,24 +1,30 @@
 """Leave-objects-out cross-validation of the whole recipe: training, then the refinement's settings.
 
 The 18 alphamatting objects are split into ``--folds`` folds by object (sorted names, every k-th
-one). For each fold, everything LBSMatte would choose is chosen without it:
+one). Every setting is chosen on objects scored by networks that never saw them:
 
-1. **train**: ``lbsmatte train --hold-out <fold>`` trains the three networks from scratch on
-   composites of the other objects and procedural foregrounds over the training photos, and on
-   crops of the other objects' own photographs (the last step's weights are kept: no checkpoint
-   is picked on anything);
-2. **choose**: the refinement's rounds, λ and σ² are picked on the *training* objects' own
-   photographs, both trimaps, from :data:`GRID` (lowest mean SAD + gradient error), and written
-   into the fold bundle's manifest (``"refinement"``), where :class:`core.pipeline.Matter` reads
-   them;
-3. **evaluate**: ``lbsmatte evaluate --ablations`` on the held-out objects' photographs, both
-   trimaps: the pipeline, the networks alone, the same pipeline with no networks, closed-form and
-   KNN (pymatting's defaults), on the same inputs.
+1. ``--fold K`` **trains** (``lbsmatte train --hold-out <fold>``: the three networks from scratch
+   on composites of the other objects and procedural foregrounds over the training photos, and on
+   crops of the other objects' own photographs; the last step's weights are kept, no checkpoint
+   is picked on anything), then **scores** every refinement setting of :data:`GRID` on the fold's
+   held-out photographs, both trimaps, with the fold's networks (``grid_heldout.json``).
+2. ``--report`` (all folds trained) **chooses** each fold's refinement on the *other* folds'
+   held-out scores (lowest mean SAD + gradient error), and its final layers (:data:`LAYER_GRID`)
+   on the other folds' held-out composites with true F and B (``--composites``), writes them into
+   the fold bundle's manifest (``"refinement"``, read by :class:`core.pipeline.Matter`), then
+   **evaluates** the fold's held-out objects (``lbsmatte evaluate --ablations``: the pipeline, the
+   networks alone, the same pipeline with no networks, closed-form and KNN on the same inputs) and
+   puts the folds together: every object is scored once, by networks and settings that never saw
+   it.
+3. ``--final`` trains on all 18 objects with the same recipe and gives it the settings the folds'
+   held-out scores choose all together: the bundle to ship (``--ship``).
 
-``--report`` puts the folds together: every object is scored once, by the networks that never saw
-it. ``--final`` runs steps 1-2 on all 18 objects: the bundle to ship, trained with the same recipe.
-Each step is skipped when its output exists, and training resumes from its checkpoints, so the
-same command continues after an interruption::
+Choosing on the networks' own training objects (what this tool did until stop 21) favours
+trusting the networks: they have learnt those objects. On fold 0 (stop 21) that choice scored
+3.05 SAD on the held-out objects where the held-out objects' own best setting scored 2.64.
+
+Each step is skipped when its output exists, training resumes from its checkpoints, and scores
+are cached per frame, so the same command continues after an interruption::
 
     python tools/cross_validate.py --out runs/cv --fold 0      # then --fold 1, --fold 2
     python tools/cross_validate.py --out runs/cv --report      # runs/cv/report.md and .json
@@ -45,10 +51,12 @@ if str(ROOT) not in sys.path:
 
 from core.errors import InputError  # noqa: E402
 
-#: The refinement settings tried on the training objects of each fold.
-GRID = {"rounds": (1, 3), "smoothing": (0.0003, 0.001, 0.003, 0.01, 0.03), "confidence_scale": (0.03, 0.1, 0.3)}
+#: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
+#: round's conjugate gradients stop; a looser one keeps more of the matting network's alpha).
+GRID = {"rounds": (1, 3), "smoothing": (0.0001, 0.0003, 0.001, 0.003), "confidence_scale": (0.03, 0.1, 0.3),
+        "tolerance": (0.001, 0.0001)}
 #: How the final F and B are made (:class:`core.compositing.Settings` ``layers``, ``layer_prior``),
-#: chosen on the training objects' composites, where the true F and B are known.
+#: scored on each fold's held-out composites, where the true F and B are known.
 LAYER_GRID = (("solve", None), ("multilevel", 0.0), ("multilevel", 0.03), ("multilevel", 0.3))
 VARIANTS = ("Trimap1", "Trimap2")
 METHODS = ("lbsmatte", "networks_alone", "no_networks", "closed_form", "knn")
@@ -120,10 +128,16 @@ def _batch_of_one(a: np.ndarray) -> Any:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None].float()
 
 
+def settings_grid() -> list[dict[str, Any]]:
+    """Every combination of :data:`GRID`."""
+    return [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
+
+
 def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) -> dict[str, dict[str, list[float]]]:
     """``{setting: {"sad": [...], "grad": [...]}}`` over ``names`` × both trimaps: the networks run
     once per frame, each setting of :data:`GRID` refines their output (the pipeline's refinement,
-    on the whole frame)."""
+    on the whole frame). ``cache`` keeps each frame's scores; a frame is computed again only for
+    the settings it lacks."""
     from tqdm import tqdm
 
     from core.compositing import Settings, matting_laplacian, refine
@@ -132,31 +146,46 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
     from core.trimap import split_trimap
 
     done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
-    nets = Matter(str(bundle), device="cpu", rounds=0, fg_solve=0)  # the networks' own alpha, F and B
-    settings = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
+    keys = [json.dumps(s, sort_keys=True) for s in settings_grid()]
     frames = [(n, v) for n in names for v in VARIANTS]
+    nets = None
     for name, variant in tqdm(frames, desc="refinement settings", unit="frame", file=sys.stderr):
-        key = f"{name}/{variant}"
-        if key in done:
+        scores = done.get(f"{name}/{variant}", {})
+        missing = [k for k in keys if k not in scores]
+        if not missing:
             continue
+        if nets is None:  # the networks' own alpha, F and B
+            nets = Matter(str(bundle), device="cpu", rounds=0, fg_solve=0)
         plate, trimap, gt = _read_frame(data_root, name, variant)
         out = nets.matte(plate, trimap, colour="srgb")
         img, tri = _batch_of_one(plate), _batch_of_one(trimap)
         fg_known, _, unknown = split_trimap(tri[0, 0])
         lap = matting_laplacian(img[0], unknown, fg_known)
-        scores = {}
-        for s in settings:
-            r = refine(img, tri, _batch_of_one(out.alpha), _batch_of_one(out.fg), _batch_of_one(out.bg), Settings(**s), laplacian=lap)
-            a = r.alpha[0, 0].numpy()
-            scores[json.dumps(s, sort_keys=True)] = (sad(a, gt, trimap), gradient_error(a, gt, trimap))
-        done[key] = scores
+        fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
+        # A round's only state is alpha (F and B are solved afresh from the networks' colours in
+        # each), so the settings that differ only in rounds are one run, scored after each count.
+        groups: dict[str, list[int]] = {}
+        for key in missing:
+            setting = json.loads(key)
+            groups.setdefault(json.dumps(setting | {"rounds": 0}, sort_keys=True), []).append(setting["rounds"])
+        for group, counts in groups.items():
+            alpha, made = _batch_of_one(out.alpha), 0
+            for rounds in sorted(counts):
+                setting = json.loads(group) | {"rounds": rounds - made}
+                if setting["rounds"]:
+                    alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap).alpha
+                made = rounds
+                a = alpha[0, 0].numpy()
+                scores[json.dumps(setting | {"rounds": rounds}, sort_keys=True)] = (sad(a, gt, trimap),
+                                                                                    gradient_error(a, gt, trimap))
+        done[f"{name}/{variant}"] = scores
         _atomic_json(cache, done)
-    table: dict[str, dict[str, list[float]]] = {}
-    for scores in done.values():
-        for s, (s_sad, s_grad) in scores.items():
-            row = table.setdefault(s, {"sad": [], "grad": []})
-            row["sad"].append(s_sad)
-            row["grad"].append(s_grad)
+    table: dict[str, dict[str, list[float]]] = {k: {"sad": [], "grad": []} for k in keys}
+    for name, variant in frames:
+        for key in keys:
+            s_sad, s_grad = done[f"{name}/{variant}"][key]
+            table[key]["sad"].append(s_sad)
+            table[key]["grad"].append(s_grad)
     return table
 
 
@@ -166,18 +195,37 @@ def choose(table: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     return json.loads(best) | {"sad": float(np.mean(table[best]["sad"])), "grad": float(np.mean(table[best]["grad"]))}
 
 
-def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> None:
-    """Record the chosen refinement settings in the bundle's manifest (read by ``Matter``)."""
+def pool(tables: list[dict[str, dict[str, list[float]]]]) -> dict[str, dict[str, list[float]]]:
+    """Score tables of different objects put together (the settings every table has)."""
+    keys = [k for k in tables[0] if all(k in t for t in tables)]
+    return {k: {m: sum((t[k][m] for t in tables), []) for m in ("sad", "grad")} for k in keys}
+
+
+def nested_choices(tables: list[dict[str, dict[str, list[float]]]]) -> list[dict[str, Any]]:
+    """For each fold, :func:`choose` on the other folds' tables (``tables[i]``: fold ``i``'s
+    settings scored on its held-out objects by its own networks)."""
+    return [choose(pool([t for j, t in enumerate(tables) if j != i])) for i in range(len(tables))]
+
+
+def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool:
+    """Record the chosen refinement settings in the bundle's manifest (read by ``Matter``), the
+    layers recorded there kept; whether the alpha settings changed."""
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["refinement"] = {
+    old = manifest.get("refinement") or {}
+    keys = tuple(GRID)
+    changed = any(old.get(k) != choice[k] for k in keys)
+    manifest["refinement"] = {k: old[k] for k in ("layers", "layer_prior") if k in old and not changed} | {
         "rounds": int(choice["rounds"]), "smoothing": float(choice["smoothing"]),
-        "confidence_scale": float(choice["confidence_scale"]),
+        "confidence_scale": float(choice["confidence_scale"]), "tolerance": float(choice["tolerance"]),
         "chosen_on": {"objects": names, "trimaps": list(VARIANTS), "grid": {k: list(v) for k, v in GRID.items()},
+                      "scored_by": "each object by the cross-validation fold's networks that held it out",
                       "criterion": "lowest mean SAD + mean gradient error",
-                      "sad": choice["sad"], "grad": choice["grad"]},
+                      "sad": choice["sad"], "grad": choice["grad"]}
+                     | ({"layers": old["chosen_on"]["layers"]} if not changed and "layers" in old.get("chosen_on", {}) else {}),
     }
     _atomic_json(path, manifest)
+    return changed
 
 
 def _composites_of(composites: Path, objects: list[str]) -> list[str]:
@@ -187,10 +235,10 @@ def _composites_of(composites: Path, objects: list[str]) -> list[str]:
     return sorted({s.name for s in samples if s.name.split("_")[0] in objects})
 
 
-def choose_layers(bundle: Path, names: list[str], composites: Path, cache: Path) -> dict[str, Any]:
-    """The :data:`LAYER_GRID` entry with the lowest mean FG SAD + BG SAD on the composites of
-    ``names`` (both trimaps), the bundle's refinement otherwise as recorded; written into its
-    manifest's ``"refinement"``."""
+def layer_scores(bundle: Path, names: list[str], composites: Path, cache: Path) -> dict[str, dict[str, float]]:
+    """``{"layers/prior": {"fg_sad", "bg_sad", "sad"}}``: each :data:`LAYER_GRID` entry's mean
+    errors on the composites of ``names`` (both trimaps), the bundle's refinement otherwise as
+    recorded."""
     from core.evaluate import evaluate_dataset
 
     mine = _composites_of(composites, names)
@@ -206,52 +254,121 @@ def choose_layers(bundle: Path, names: list[str], composites: Path, cache: Path)
                      "bg_sad": float(np.mean([m["bg_sad"] for m in means])),
                      "sad": float(np.mean([m["sad"] for m in means]))}
         _atomic_json(cache, done)
-    best = min(done, key=lambda k: done[k]["fg_sad"] + done[k]["bg_sad"])
-    layers, prior = best.split("/")
+    return done
+
+
+def choose_layers(tables: list[dict[str, dict[str, float]]]) -> str:
+    """The :data:`LAYER_GRID` key with the lowest mean FG SAD + BG SAD over ``tables`` (each a
+    :func:`layer_scores` result of equally many composites)."""
+    return min(tables[0], key=lambda k: np.mean([t[k]["fg_sad"] + t[k]["bg_sad"] for t in tables]))
+
+
+def write_layers(bundle: Path, key: str, composites: list[str], scores: list[dict[str, dict[str, float]]]) -> bool:
+    """Record the chosen final layers (``key``, ``"layers/prior"``) in the bundle's manifest;
+    whether they changed."""
+    layers, prior = key.split("/")
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     refinement = manifest["refinement"]
+    changed = refinement.get("layers") != layers or (prior != "None" and refinement.get("layer_prior") != float(prior))
     refinement["layers"] = layers
     if prior != "None":
         refinement["layer_prior"] = float(prior)
     refinement["chosen_on"]["layers"] = {
-        "composites": mine, "grid": [f"{a}/{b}" for a, b in LAYER_GRID],
-        "criterion": "lowest mean FG SAD + BG SAD", "scores": done,
+        "composites": composites, "grid": [f"{a}/{b}" for a, b in LAYER_GRID],
+        "criterion": "lowest mean FG SAD + BG SAD", "scores": scores,
     }
     _atomic_json(path, manifest)
-    return {"layers": layers, "layer_prior": None if prior == "None" else float(prior), **done[best]}
+    return changed
 
 
-def run_fold(out: Path, train_names: list[str], held_out: list[str], args: argparse.Namespace) -> None:
+def run_fold(out: Path, held_out: list[str], args: argparse.Namespace) -> None:
+    """Train a fold and score the refinement grid on its held-out objects."""
     out.mkdir(parents=True, exist_ok=True)
     data_root = args.data or _default_root()
     started = time.time()
     bundle = train(out, held_out, args)
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    if "refinement" not in manifest:
-        choice = choose(grid_scores(bundle, train_names, data_root, out / "grid.json"))
-        write_choice(bundle, choice, train_names)
-        print(f"{out.name}: chose {choice}", flush=True)
-    if args.composites and "layers" not in json.loads((bundle / "manifest.json").read_text())["refinement"]:
-        picked = choose_layers(bundle, train_names, args.composites, out / "layers.json")
-        print(f"{out.name}: chose layers {picked}", flush=True)
-    if held_out and not (out / "evaluation.json").exists():
-        from core.evaluate import evaluate_dataset
+    table = grid_scores(bundle, held_out, data_root, out / "grid_heldout.json")
+    best = choose(table)
+    print(f"{out.name}: trained and scored; its held-out objects alone would pick {best} (not used for this fold)",
+          flush=True)
+    print(f"{out.name}: done in {time.time() - started:.0f} s", flush=True)
 
-        evaluate_dataset(data_root / "alphamatting", weights=str(bundle), baselines="closed_form,knn", device="cpu",
-                         names=held_out, trimaps=list(VARIANTS), ablations=True, json_path=out / "evaluation.json",
-                         progress=True)
-    if held_out and args.composites and not (out / "composites.json").exists():
-        from core.evaluate import evaluate_dataset
 
-        mine = _composites_of(args.composites, held_out)
-        if mine:
+def _fold_tables(out: Path, k: int, names: list[str], data_root: Path) -> list[dict[str, dict[str, list[float]]]]:
+    tables = []
+    for i, held in enumerate(folds(names, k)):
+        bundle = out / f"fold{i}" / "bundle"
+        if not (bundle / "manifest.json").exists():
+            raise SystemExit(f"fold {i} is not trained yet ({bundle} missing): run --fold {i}")
+        tables.append(grid_scores(bundle, held, data_root, out / f"fold{i}" / "grid_heldout.json"))
+    return tables
+
+
+def _unlink(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Path | None) -> None:
+    """Choose each fold's settings on the other folds' held-out objects, then evaluate its own
+    held-out objects with them (results that a changed choice makes stale are redone)."""
+    from core.evaluate import evaluate_dataset
+
+    parts = folds(names, k)
+    tables = _fold_tables(out, k, names, data_root)
+    for i, choice in enumerate(nested_choices(tables)):
+        fold = out / f"fold{i}"
+        others = [n for j, p in enumerate(parts) if j != i for n in p]
+        if write_choice(fold / "bundle", choice, others):
+            _unlink(fold / "layers_heldout.json", fold / "evaluation.json", fold / "composites.json")
+        print(f"fold{i}: refinement chosen on {', '.join(others)}: {choice}", flush=True)
+    if composites:
+        scores = [layer_scores(out / f"fold{i}" / "bundle", held, composites, out / f"fold{i}" / "layers_heldout.json")
+                  for i, held in enumerate(parts)]
+        for i in range(k):
+            others = [j for j in range(k) if j != i]
+            key = choose_layers([scores[j] for j in others])
+            mine = [c for j in others for c in _composites_of(composites, parts[j])]
+            if write_layers(out / f"fold{i}" / "bundle", key, mine, [scores[j] for j in others]):
+                _unlink(out / f"fold{i}" / "composites.json")
+            print(f"fold{i}: layers chosen on the other folds' composites: {key}", flush=True)
+    for i, held in enumerate(parts):
+        fold, bundle = out / f"fold{i}", out / f"fold{i}" / "bundle"
+        if not (fold / "evaluation.json").exists():
+            evaluate_dataset(data_root / "alphamatting", weights=str(bundle), baselines="closed_form,knn",
+                             device="cpu", names=held, trimaps=list(VARIANTS), ablations=True,
+                             json_path=fold / "evaluation.json", progress=True)
+        mine = _composites_of(composites, held) if composites else []
+        if mine and not (fold / "composites.json").exists():
             # closed-form + multilevel foreground and the plate are what the layers must beat (KNN's
             # alpha is scored on the photographs; on the composites it would double the time).
-            evaluate_dataset(args.composites, weights=str(bundle), baselines="closed_form", device="cpu",
-                             names=mine, trimaps=list(VARIANTS), ablations=True, json_path=out / "composites.json",
-                             progress=True)
-    print(f"{out.name}: done in {time.time() - started:.0f} s", flush=True)
+            evaluate_dataset(composites, weights=str(bundle), baselines="closed_form", device="cpu", names=mine,
+                             trimaps=list(VARIANTS), ablations=True, json_path=fold / "composites.json", progress=True)
+
+
+def run_final(out: Path, k: int, names: list[str], args: argparse.Namespace) -> None:
+    """Train on every object; the settings are those all folds' held-out scores choose together."""
+    data_root = args.data or _default_root()
+    tables = _fold_tables(out, k, names, data_root)  # before training: fail early when a fold is missing
+    parts = folds(names, k)
+    if args.composites:
+        missing = [i for i in range(k) if not (out / f"fold{i}" / "layers_heldout.json").exists()]
+        if missing:
+            raise SystemExit(f"fold {missing[0]} has no layer scores on its held-out composites: run --report "
+                             "with --composites first")
+    final = out / "final"
+    final.mkdir(parents=True, exist_ok=True)
+    bundle = train(final, [], args)
+    choice = choose(pool(tables))
+    write_choice(bundle, choice, names)
+    print(f"final: refinement chosen on every fold's held-out objects: {choice}", flush=True)
+    if args.composites:
+        scores = [layer_scores(out / f"fold{i}" / "bundle", held, args.composites, out / f"fold{i}" / "layers_heldout.json")
+                  for i, held in enumerate(parts)]
+        key = choose_layers(scores)
+        write_layers(bundle, key, _composites_of(args.composites, names), scores)
+        print(f"final: layers chosen on every fold's held-out composites: {key}", flush=True)
 
 
 def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
@@ -266,8 +383,8 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
         results = json.loads(path.read_text())
         held[f"fold{i}"] = fold
         manifest = json.loads((out / f"fold{i}" / "bundle" / "manifest.json").read_text())
-        choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in ("rounds", "smoothing", "confidence_scale",
-                                                                     "layers", "layer_prior") if key in manifest["refinement"]}
+        choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in (*GRID, "layers", "layer_prior")
+                               if key in manifest["refinement"]}
         for variant in VARIANTS:
             for scores in results["variants"][variant]["images"].values():
                 for method, metrics in scores.items():
@@ -296,7 +413,8 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
                   f"| LBSMatte / better of closed-form and KNN | {ratios['sad']['vs_best_classical']:.2f} | {ratios['grad']['vs_best_classical']:.2f} |",
                   f"| LBSMatte / no networks | {ratios['sad']['vs_no_networks']:.2f} | {ratios['grad']['vs_no_networks']:.2f} |"]
     lines += ["", "Held out: " + "; ".join(f"{f}: {', '.join(o)}" for f, o in held.items()),
-              "Refinement chosen per fold on its training objects: " + "; ".join(f"{f}: {c}" for f, c in choices.items())]
+              "Refinement chosen for each fold on the other folds' held-out objects: "
+              + "; ".join(f"{f}: {c}" for f, c in choices.items())]
     layers = _layer_means(out, k)
     if layers:
         lines += ["", "Composites in linear light with true F and B (held-out objects over held-out photos):", "",
@@ -331,45 +449,6 @@ def _layer_means(out: Path, k: int) -> dict[str, dict[str, dict[str, float]]]:
                             rows.setdefault(variant, {}).setdefault(method, {}).setdefault(metric, []).append(metrics[metric])
     return {v: {m: {metric: float(np.mean(x)) for metric, x in per.items()} | {"images": len(per["fg_sad"])}
                 for m, per in methods.items()} for v, methods in rows.items()}
-
-
-def pool_held_out(tables: list[dict[str, dict[str, list[float]]]], chosen: list[str]) -> dict[str, Any]:
-    """The folds' grid tables on their *held-out* objects put together: every setting's mean SAD
-    and gradient error over all objects, sorted best first (lowest SAD + Grad), and what each
-    fold's own choice (``chosen``, the setting keys) scored on its held-out objects."""
-    pooled: dict[str, dict[str, list[float]]] = {}
-    for table in tables:
-        for setting, scores in table.items():
-            row = pooled.setdefault(setting, {"sad": [], "grad": []})
-            row["sad"] += scores["sad"]
-            row["grad"] += scores["grad"]
-    means = {s: {"sad": float(np.mean(r["sad"])), "grad": float(np.mean(r["grad"]))} for s, r in pooled.items()}
-    ranked = sorted(means, key=lambda s: means[s]["sad"] + means[s]["grad"])
-    folds_own = [{"setting": key, "sad": float(np.mean(t[key]["sad"])), "grad": float(np.mean(t[key]["grad"])),
-                  "pooled": means[key]} for t, key in zip(tables, chosen, strict=True)]
-    return {"ranked": [{"setting": s, **means[s]} for s in ranked], "folds_own": folds_own}
-
-
-def held_out_grid(out: Path, k: int, names: list[str], data_root: Path) -> dict[str, Any]:
-    """An analysis, not a choice: the refinement grid scored on each fold's held-out objects with
-    the fold's networks, to see how far the choice made on the training objects is from the
-    setting the held-out objects would have liked (``out/heldout_grid.json``)."""
-    tables, chosen = [], []
-    for i, held in enumerate(folds(names, k)):
-        bundle = out / f"fold{i}" / "bundle"
-        refinement = json.loads((bundle / "manifest.json").read_text()).get("refinement")
-        if refinement is None:
-            raise SystemExit(f"fold {i} has no refinement chosen yet: run --fold {i}")
-        tables.append(grid_scores(bundle, held, data_root, out / f"fold{i}" / "grid_heldout.json"))
-        chosen.append(json.dumps({key: refinement[key] for key in GRID}, sort_keys=True))
-    result = pool_held_out(tables, chosen)
-    _atomic_json(out / "heldout_grid.json", result)
-    for row in result["folds_own"]:
-        print(f"fold's own choice {row['setting']}: held-out SAD {row['sad']:.3f} Grad {row['grad']:.3f}; "
-              f"over all objects {row['pooled']['sad']:.3f} / {row['pooled']['grad']:.3f}")
-    for row in result["ranked"][:5]:
-        print(f"{row['setting']}: SAD {row['sad']:.3f} Grad {row['grad']:.3f}")
-    return result
 
 
 def ship(out: Path, dest: Path, report_path: Path | None = None) -> None:
@@ -408,14 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the folds' bundles, runs and results")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--fold", type=int, help="train, choose and evaluate this fold (0-based)")
-    what.add_argument("--report", action="store_true", help="put the evaluated folds together")
-    what.add_argument("--final", action="store_true", help="train and choose on all objects: the bundle to ship")
+    what.add_argument("--report", action="store_true",
+                      help="choose each fold's settings on the other folds' held-out objects, evaluate its own "
+                           "held-out objects, and put the folds together")
+    what.add_argument("--final", action="store_true",
+                      help="train on all objects, with the settings all folds' held-out scores choose: the bundle to ship")
     what.add_argument("--ship", type=Path, metavar="DEST", help="write the --final bundle there as the packaged default")
-    what.add_argument("--held-out-grid", action="store_true",
-                      help="analysis: score the refinement grid on each evaluated fold's held-out objects")
-    what.add_argument("--choose-layers", type=Path, metavar="BUNDLE",
-                      help="choose the final layers of this bundle folder on all objects' composites (needs "
-                           "--composites) and record them in its manifest, as --final does for its own bundle")
     parser.add_argument("--cv-report", type=Path, default=None,
                         help="with --ship: the cross-validation report to attach (default OUT/report.json)")
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
@@ -430,8 +507,8 @@ def main(argv: list[str] | None = None) -> int:
                              "computes it natively (AVX512-BF16 or AMX) and fp32 where torch would emulate it, "
                              "about 9x slower; each bundle's manifest records which ran")
     parser.add_argument("--composites", type=Path, default=None,
-                        help="also evaluate the held-out objects' composites with true F and B here (made by "
-                             "tools/make_validation_composites.py --objects all --linear): FG and BG errors")
+                        help="the objects' composites with true F and B (made by tools/make_validation_composites.py "
+                             "--objects all --linear): the final layers are chosen and the FG and BG errors scored on them")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly after this long (resumable)")
     args = parser.parse_args(argv)
     if args.precision == "auto":
@@ -444,24 +521,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     names = objects(args.data or _default_root())
     parts = folds(names, args.folds)
-    if args.choose_layers:
-        if not args.composites:
-            raise SystemExit("--choose-layers needs --composites (the linear composites with true F and B)")
-        args.out.mkdir(parents=True, exist_ok=True)
-        print(choose_layers(args.choose_layers, names, args.composites, args.out / "layers_chosen.json"))
-    elif args.ship:
+    if args.ship:
         ship(args.out, args.ship, args.cv_report)
     elif args.report:
+        prepare(args.out, args.folds, names, args.data or _default_root(), args.composites)
         report(args.out, args.folds, names)
-    elif args.held_out_grid:
-        held_out_grid(args.out, args.folds, names, args.data or _default_root())
     elif args.final:
-        run_fold(args.out / "final", names, [], args)
+        run_final(args.out, args.folds, names, args)
     else:
         if not 0 <= args.fold < args.folds:
             raise SystemExit(f"--fold must be between 0 and {args.folds - 1}, not {args.fold}")
         held_out = parts[args.fold]
-        run_fold(args.out / f"fold{args.fold}", [n for n in names if n not in held_out], held_out, args)
+        run_fold(args.out / f"fold{args.fold}", held_out, args)
     return 0
 
 
