@@ -154,3 +154,46 @@ def test_ship_attaches_the_report_it_is_given_and_keeps_the_chosen_refinement(tm
     assert shipped.manifest["training"]["cross_validation"]["ratios"]["sad"]["vs_best_classical"] == 1.07
     assert shipped.manifest["training"]["steps"] == {"alpha": 3}
     assert shipped.manifest["refinement"]["confidence_scale"] == 0.3
+
+
+def test_the_report_chooses_each_fold_on_the_others_and_redoes_what_a_new_choice_makes_stale(tmp_path: Path, monkeypatch) -> None:
+    import core.evaluate
+
+    names = NAMES[:6]
+    parts = cv.folds(names, 3)
+    a = json.dumps({"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.1, "tolerance": 0.001}, sort_keys=True)
+    b = json.dumps({"rounds": 3, "smoothing": 0.0003, "confidence_scale": 0.3, "tolerance": 0.0001}, sort_keys=True)
+    # fold 0's objects like a, folds 1 and 2's like b: fold 0 gets b (5 against 1.5 on folds 1 and 2),
+    # folds 1 and 2 get a (3 against 4 on folds 0 and 2, 3 against 3.5 on folds 0 and 1)
+    tables = [{a: {"sad": [1.0], "grad": [0.0]}, b: {"sad": [6.0], "grad": [0.0]}},
+              {a: {"sad": [5.0], "grad": [0.0]}, b: {"sad": [1.0], "grad": [0.0]}},
+              {a: {"sad": [5.0], "grad": [0.0]}, b: {"sad": [2.0], "grad": [0.0]}}]
+    for i in range(3):
+        (tmp_path / f"fold{i}" / "bundle").mkdir(parents=True)
+        (tmp_path / f"fold{i}" / "bundle" / "manifest.json").write_text(json.dumps({"name": f"fold{i}"}))
+        (tmp_path / f"fold{i}" / "evaluation.json").write_text("{}")  # stale: made before any choice
+    monkeypatch.setattr(cv, "grid_scores", lambda bundle, held, root, cache: tables[int(bundle.parent.name[-1])])
+    # fold 0 gets multilevel (2 against 6), folds 1 and 2 the solve (3.5 against 4)
+    layer_tables = {0: {"solve/None": {"fg_sad": 0.5, "bg_sad": 0.5}, "multilevel/0.03": {"fg_sad": 3.0, "bg_sad": 3.0}},
+                    1: {"solve/None": {"fg_sad": 3.0, "bg_sad": 3.0}, "multilevel/0.03": {"fg_sad": 1.0, "bg_sad": 1.0}},
+                    2: {"solve/None": {"fg_sad": 3.0, "bg_sad": 3.0}, "multilevel/0.03": {"fg_sad": 1.0, "bg_sad": 1.0}}}
+    monkeypatch.setattr(cv, "layer_scores", lambda bundle, held, composites, cache: layer_tables[int(bundle.parent.name[-1])])
+    monkeypatch.setattr(cv, "_composites_of", lambda composites, objects: [f"{o}_bg1" for o in objects])
+    evaluated = []
+
+    def fake_evaluate(folder, *, weights, names, json_path, **kwargs):
+        evaluated.append((Path(weights).parent.name, Path(json_path).name, list(names)))
+        Path(json_path).write_text("{}")
+
+    monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", tmp_path / "composites")
+    refinement = [json.loads((tmp_path / f"fold{i}" / "bundle" / "manifest.json").read_text())["refinement"] for i in range(3)]
+    assert [r["rounds"] for r in refinement] == [3, 1, 1] and refinement[0]["tolerance"] == 0.0001
+    assert refinement[0]["chosen_on"]["objects"] == parts[1] + parts[2]
+    assert [r["layers"] for r in refinement] == ["multilevel", "solve", "solve"]
+    # every fold evaluated on its own held-out photographs and composites, once
+    assert sorted(evaluated) == sorted([(f"fold{i}", f, [f"{o}_bg1" for o in p] if f == "composites.json" else p)
+                                        for i, p in enumerate(parts) for f in ("evaluation.json", "composites.json")])
+    evaluated.clear()
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", tmp_path / "composites")
+    assert not evaluated  # the same choices again: nothing is stale
