@@ -213,17 +213,20 @@ def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     old = manifest.get("refinement") or {}
-    keys = tuple(GRID)
-    changed = any(old.get(k) != choice[k] for k in keys)
-    manifest["refinement"] = {k: old[k] for k in ("layers", "layer_prior") if k in old and not changed} | {
+    changed = any(old.get(k) != choice[k] for k in GRID)
+    refinement = {
         "rounds": int(choice["rounds"]), "smoothing": float(choice["smoothing"]),
         "confidence_scale": float(choice["confidence_scale"]), "tolerance": float(choice["tolerance"]),
         "chosen_on": {"objects": names, "trimaps": list(VARIANTS), "grid": {k: list(v) for k, v in GRID.items()},
                       "scored_by": "each object by the cross-validation fold's networks that held it out",
                       "criterion": "lowest mean SAD + mean gradient error",
-                      "sad": choice["sad"], "grad": choice["grad"]}
-                     | ({"layers": old["chosen_on"]["layers"]} if not changed and "layers" in old.get("chosen_on", {}) else {}),
+                      "sad": choice["sad"], "grad": choice["grad"]},
     }
+    if not changed:  # the layers chosen for this alpha still hold
+        refinement |= {k: old[k] for k in ("layers", "layer_prior") if k in old}
+        if "layers" in old.get("chosen_on", {}):
+            refinement["chosen_on"]["layers"] = old["chosen_on"]["layers"]
+    manifest["refinement"] = refinement
     _atomic_json(path, manifest)
     return changed
 
@@ -305,6 +308,12 @@ def _fold_tables(out: Path, k: int, names: list[str], data_root: Path) -> list[d
     return tables
 
 
+def _fold_layer_scores(out: Path, parts: list[list[str]], composites: Path) -> list[dict[str, dict[str, float]]]:
+    """Each fold's :func:`layer_scores` on its held-out composites."""
+    return [layer_scores(out / f"fold{i}" / "bundle", held, composites, out / f"fold{i}" / "layers_heldout.json")
+            for i, held in enumerate(parts)]
+
+
 def _unlink(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
@@ -324,8 +333,7 @@ def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Pa
             _unlink(fold / "layers_heldout.json", fold / "evaluation.json", fold / "composites.json")
         print(f"fold{i}: refinement chosen on {', '.join(others)}: {choice}", flush=True)
     if composites:
-        scores = [layer_scores(out / f"fold{i}" / "bundle", held, composites, out / f"fold{i}" / "layers_heldout.json")
-                  for i, held in enumerate(parts)]
+        scores = _fold_layer_scores(out, parts, composites)
         for i in range(k):
             others = [j for j in range(k) if j != i]
             key = choose_layers([scores[j] for j in others])
@@ -364,8 +372,7 @@ def run_final(out: Path, k: int, names: list[str], args: argparse.Namespace) -> 
     write_choice(bundle, choice, names)
     print(f"final: refinement chosen on every fold's held-out objects: {choice}", flush=True)
     if args.composites:
-        scores = [layer_scores(out / f"fold{i}" / "bundle", held, args.composites, out / f"fold{i}" / "layers_heldout.json")
-                  for i, held in enumerate(parts)]
+        scores = _fold_layer_scores(out, parts, args.composites)
         key = choose_layers(scores)
         write_layers(bundle, key, _composites_of(args.composites, names), scores)
         print(f"final: layers chosen on every fold's held-out composites: {key}", flush=True)
