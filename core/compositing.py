@@ -33,6 +33,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from core.colour import decode_srgb, encode_srgb
 from core.errors import InputError
 from core.trimap import split_trimap_tensor
 
@@ -61,6 +62,8 @@ TOLERANCE = 1e-3
 MAX_ITERATIONS = 400
 #: The ways :func:`refine` makes the final layers (:class:`Settings` ``layers``).
 LAYER_METHODS = ("solve", "multilevel")
+#: Where :class:`Settings` ``multilevel`` layers are smoothed (``layer_space``).
+LAYER_SPACES = ("solve", "display")
 #: A ridge on the diagonal keeps the system positive definite where no pixel is known and the
 #: compositing equation is not trusted (the Laplacian alone is singular there).
 RIDGE = 1e-9
@@ -83,6 +86,13 @@ class Settings:
             ``multilevel``, smooth where alpha is, with the networks' colours as a prior of weight
             ``layer_prior`` (:func:`estimate_layers`).
         layer_prior: ``w_p`` of ``multilevel`` (>= 0; 0 is the classical method).
+        layer_space: where ``multilevel`` smooths the layers: ``solve``, the space the compositing
+            equation is solved in; ``display``, the sRGB encoding (:func:`core.colour.encode_srgb`)
+            even when that space is linear light. A colour step there is one the eye (and the
+            scores, which compare sRGB-encoded layers) sees as such; in linear light the bright
+            side of an edge dominates the smoothness term. The same for a plate solved in display.
+        agree_ratio: ``w_B / w_F`` of :func:`agree_with_plate` in linear light (> 0): how much
+            less the background moves than the foreground to make ``αF + (1 − α)B`` the plate.
     """
 
     rounds: int = ROUNDS
@@ -92,6 +102,8 @@ class Settings:
     max_iterations: int = MAX_ITERATIONS
     layers: str = "solve"
     layer_prior: float = 0.1
+    layer_space: str = "solve"
+    agree_ratio: float = FG_SOLVE_BG_RATIO
 
     def __post_init__(self) -> None:
         for name, low in (("rounds", 0), ("max_iterations", 1)):
@@ -100,7 +112,7 @@ class Settings:
                 raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
             setattr(self, name, int(value))
         for name, zero_ok in (("smoothing", False), ("confidence_scale", False), ("tolerance", False),
-                              ("layer_prior", True)):
+                              ("layer_prior", True), ("agree_ratio", False)):
             raw = getattr(self, name)
             try:
                 value = float(raw)
@@ -111,6 +123,8 @@ class Settings:
             setattr(self, name, value)
         if self.layers not in LAYER_METHODS:
             raise InputError(f"layers must be one of {', '.join(LAYER_METHODS)}, not {self.layers!r}")
+        if self.layer_space not in LAYER_SPACES:
+            raise InputError(f"layer_space must be one of {', '.join(LAYER_SPACES)}, not {self.layer_space!r}")
 
 
 def solve_foreground(
@@ -656,8 +670,10 @@ def refine(
         settings: rounds, λ, σ², tolerance and iteration bound (default :class:`Settings`); with
             0 rounds the network's alpha is kept and only the layers are solved for it.
         fg_weight: weight of the networks' colours in each F step (> 0).
-        clip: range of F and B (:func:`solve_layers`); ``None`` in linear light.
-        exact: finish with :func:`agree_with_plate`, so that ``αF + (1 − α)B`` is the plate.
+        clip: range of F and B (:func:`solve_layers`); ``None`` in linear light, where
+            ``settings.layer_space == "display"`` smooths the final layers in the sRGB encoding.
+        exact: finish with :func:`agree_with_plate` (``w_B / w_F`` = ``settings.agree_ratio``), so
+            that ``αF + (1 − α)B`` is the plate.
         laplacian: the region's :func:`matting_laplacian`, when the caller has it already.
 
     Returns:
@@ -682,7 +698,8 @@ def refine(
         settings.tolerance, settings.max_iterations, float(fg_weight), clip, exact,
         None if lap is None else lap.matrix, None if lap is None else lap.pull,
         None if lap is None else lap.diagonal, None if lap is None else lap.index,
-        multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior)
+        multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior,
+        layers_encoded=settings.layer_space == "display" and clip is None, agree_ratio=settings.agree_ratio)
     return Refined(out_alpha, out_fg, out_bg, iterations)
 
 
@@ -692,7 +709,8 @@ def refine_with(
     fg_weight: float, clip: Optional[Tuple[float, float]], exact: bool,
     matrix: Optional[torch.Tensor] = None, pull: Optional[torch.Tensor] = None, diagonal: Optional[torch.Tensor] = None,
     index: Optional[torch.Tensor] = None, bg_ratio: float = FG_SOLVE_BG_RATIO, ridge: float = RIDGE,
-    multilevel: bool = False, layer_prior: float = 0.1,
+    multilevel: bool = False, layer_prior: float = 0.1, layers_encoded: bool = False,
+    agree_ratio: float = FG_SOLVE_BG_RATIO,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
     """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
     scriptable by :func:`torch.jit.script`: the exported module calls it directly.
@@ -752,11 +770,16 @@ def refine_with(
     if multilevel:
         # The layers for the final alpha over the whole region (known pixels carry the plate's
         # colours into the band), read back at the unknown pixels.
-        f_all, b_all = estimate_layers(image, out_alpha, out_fg, out_bg, layer_prior, clip, unknown[None, None])
+        if layers_encoded:  # smoothed in the sRGB encoding (Settings.layer_space), then back to linear light
+            f_all, b_all = estimate_layers(encode_srgb(image), out_alpha, encode_srgb(out_fg), encode_srgb(out_bg),
+                                           layer_prior, clip, unknown[None, None])
+            f_all, b_all = decode_srgb(f_all), decode_srgb(b_all)
+        else:
+            f_all, b_all = estimate_layers(image, out_alpha, out_fg, out_bg, layer_prior, clip, unknown[None, None])
         f_u = f_all.reshape(3, -1)[:, where][None, :, :, None]
         b_u = b_all.reshape(3, -1)[:, where][None, :, :, None]
     if exact:
-        f_u, b_u = agree_with_plate(img_u, a_u[None, None, :, None], f_u, b_u, fg_weight, bg_ratio)
+        f_u, b_u = agree_with_plate(img_u, a_u[None, None, :, None], f_u, b_u, fg_weight, agree_ratio)
     channels = torch.arange(3, device=image.device)[:, None]
     out_fg = out_fg.reshape(3, -1).index_put((channels, where[None, :]), f_u[0, :, :, 0]).reshape(1, 3, height, width)
     out_bg = out_bg.reshape(3, -1).index_put((channels, where[None, :]), b_u[0, :, :, 0]).reshape(1, 3, height, width)

@@ -343,6 +343,7 @@ def evaluate_dataset(
             matters[NO_NETWORKS] = Matter("none", device=device, rounds=settings.rounds, smoothing=settings.smoothing,
                                           confidence_scale=settings.confidence_scale, layers=settings.layers,
                                           layer_prior=settings.layer_prior, tolerance=settings.tolerance,
+                                          layer_space=settings.layer_space, agree_ratio=settings.agree_ratio,
                                           space=space)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)

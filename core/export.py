@@ -50,6 +50,7 @@ from core import __version__
 from core.colour import decode_srgb, encode_srgb
 from core.compositing import (
     CONFIDENCE_SCALE,
+    FG_SOLVE_BG_RATIO,
     FG_SOLVE_WEIGHT,
     MAX_ITERATIONS,
     ROUNDS,
@@ -101,9 +102,10 @@ class LBSMatteModule(nn.Module):
                  rounds: int = ROUNDS, max_iterations: int = MAX_ITERATIONS, smoothing: float = SMOOTHING,
                  tolerance: float = TOLERANCE, confidence_scale: float = CONFIDENCE_SCALE,
                  fg_weight: float = FG_SOLVE_WEIGHT, weights: str = "", layers: str = "solve",
-                 layer_prior: float = 0.1) -> None:
+                 layer_prior: float = 0.1, layer_space: str = "solve", agree_ratio: float = FG_SOLVE_BG_RATIO) -> None:
         super().__init__()
-        settings = Settings(rounds, smoothing, confidence_scale, tolerance, max_iterations, layers, layer_prior)  # validates
+        settings = Settings(rounds, smoothing, confidence_scale, tolerance, max_iterations, layers, layer_prior,
+                            layer_space, agree_ratio)  # validates
         if not (math.isfinite(fg_weight) and fg_weight > 0):
             raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
         self.background = background
@@ -117,6 +119,8 @@ class LBSMatteModule(nn.Module):
         self.fg_weight: float = float(fg_weight)
         self.multilevel: bool = settings.layers == "multilevel"
         self.layer_prior: float = settings.layer_prior
+        self.layers_encoded: bool = settings.layer_space == "display"  # the module works in linear light
+        self.agree_ratio: float = settings.agree_ratio
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -207,7 +211,8 @@ class LBSMatteModule(nn.Module):
             own[:, :, y0:y1, x0:x1], trimap[:, :, y0:y1, x0:x1], alpha[:, :, y0:y1, x0:x1],
             fg[:, :, y0:y1, x0:x1], bg[:, :, y0:y1, x0:x1], self.rounds, self.smoothing, self.confidence_scale,
             self.tolerance, self.max_iterations, self.fg_weight, None, True,
-            multilevel=self.multilevel, layer_prior=self.layer_prior)
+            multilevel=self.multilevel, layer_prior=self.layer_prior, layers_encoded=self.layers_encoded,
+            agree_ratio=self.agree_ratio)
         alpha = alpha.clone()
         fg = fg.clone()
         bg = bg.clone()
@@ -238,7 +243,8 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
         nets["background"], nets["foreground"], nets["alpha"],
         rounds=chosen.rounds, smoothing=chosen.smoothing, confidence_scale=chosen.confidence_scale,
         tolerance=chosen.tolerance,
-        layers=chosen.layers, layer_prior=chosen.layer_prior,
+        layers=chosen.layers, layer_prior=chosen.layer_prior, layer_space=chosen.layer_space,
+        agree_ratio=chosen.agree_ratio,
         max_iterations=MAX_ITERATIONS if max_iterations is None else max_iterations,
         weights=f"{bundle.name or bundle.path.name} sha256:{bundle.manifest_sha256()}",
     )

@@ -219,7 +219,8 @@ def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -
 
 def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float | None = None,
                         confidence_scale: float | None = None, layers: str | None = None,
-                        layer_prior: float | None = None, tolerance: float | None = None) -> Settings:
+                        layer_prior: float | None = None, tolerance: float | None = None,
+                        layer_space: str | None = None, agree_ratio: float | None = None) -> Settings:
     """The refinement's settings: those given, else those the bundle's manifest records under
     ``"refinement"`` (chosen for its networks by cross-validation, ``tools/cross_validate.py``),
     else the module defaults."""
@@ -230,7 +231,9 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
                             float(chosen.get("confidence_scale", CONFIDENCE_SCALE)),
                             float(chosen.get("tolerance", defaults.tolerance)),
                             layers=str(chosen.get("layers", defaults.layers)),
-                            layer_prior=float(chosen.get("layer_prior", defaults.layer_prior)))
+                            layer_prior=float(chosen.get("layer_prior", defaults.layer_prior)),
+                            layer_space=str(chosen.get("layer_space", defaults.layer_space)),
+                            agree_ratio=float(chosen.get("agree_ratio", defaults.agree_ratio)))
     except (TypeError, ValueError, InputError) as exc:
         raise WeightsError(f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}: {exc}") from exc
     return Settings(
@@ -240,6 +243,8 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
         recorded.tolerance if tolerance is None else tolerance,
         layers=recorded.layers if layers is None else layers,
         layer_prior=recorded.layer_prior if layer_prior is None else layer_prior,
+        layer_space=recorded.layer_space if layer_space is None else layer_space,
+        agree_ratio=recorded.agree_ratio if agree_ratio is None else agree_ratio,
     )
 
 
@@ -348,9 +353,9 @@ class Matter:
     smoothing:
         λ of those rounds, the compositing equation's weight against the Laplacian (default
         :data:`core.compositing.SMOOTHING`).
-    layers, layer_prior:
+    layers, layer_prior, layer_space, agree_ratio:
         How the final F and B are made (:class:`core.compositing.Settings`; default: what the
-        bundle records, else ``solve``).
+        bundle records, else ``solve``, 0.1, ``solve``, 3).
     tolerance:
         Relative residual at which each round's conjugate gradients stop (default: what the bundle
         records, else :data:`core.compositing.TOLERANCE`).
@@ -389,6 +394,8 @@ class Matter:
         layers: str | None = None,
         layer_prior: float | None = None,
         tolerance: float | None = None,
+        layer_space: str | None = None,
+        agree_ratio: float | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
@@ -398,7 +405,7 @@ class Matter:
             raise InputError(f"space must be auto, linear or display, not {space!r}")
         self.bundle = _bundle(weights)
         self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale, layers, layer_prior,
-                                              tolerance)
+                                              tolerance, layer_space, agree_ratio)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "

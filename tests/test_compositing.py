@@ -136,6 +136,8 @@ def test_a_trimap_without_known_pixels_still_solves() -> None:
         ({"layers": "pull-push"}, "layers must be one of solve, multilevel"),
         ({"layer_prior": -0.1}, "layer_prior must be a number >= 0"),
         ({"layer_prior": "x"}, "layer_prior must be a number >= 0"),
+        ({"layer_space": "log"}, "layer_space must be one of solve, display"),
+        ({"agree_ratio": 0}, "agree_ratio must be a number > 0"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
@@ -353,3 +355,48 @@ def test_the_laplacian_does_not_depend_on_how_its_windows_are_chunked(rng: np.ra
     assert torch.allclose(whole[0], pieces[0], atol=1e-6)  # sums in another order
     for a, b in zip(whole[1:], pieces[1:], strict=True):
         assert torch.allclose(a.double(), b.double(), atol=1e-6)
+
+
+def test_the_agreement_with_the_plate_moves_the_background_more_when_its_weight_is_lower() -> None:
+    # Linear light: whatever the ratio, αF + (1 − α)B is the plate; a low w_B / w_F leaves F
+    # nearer the multilevel colours and puts the residual into B, a high one the other way round.
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    alpha = np.clip(truth + 0.15 * (trimap == 0.5), 0, 1)  # a wrong alpha: the layers cannot fit it
+    args = (_tensor(image), _tensor(trimap), _tensor(alpha), _tensor(fg), _tensor(bg))
+    loose = refine(*args, Settings(rounds=0, layers="multilevel", layer_prior=0.0), clip=None)
+    moved = {}
+    for ratio in (0.1, 10.0):
+        out = refine(*args, Settings(rounds=0, layers="multilevel", layer_prior=0.0, agree_ratio=ratio), clip=None, exact=True)
+        composite = out.alpha * out.fg + (1 - out.alpha) * out.bg
+        assert torch.allclose(composite, args[0], atol=1e-5)
+        moved[ratio] = ((out.fg - loose.fg).abs().mean().item(), (out.bg - loose.bg).abs().mean().item())
+    assert moved[0.1][0] < moved[10.0][0] and moved[0.1][1] > moved[10.0][1]
+
+
+def test_multilevel_layers_in_the_display_encoding_are_smoothed_there_and_brought_back() -> None:
+    from core.colour import decode_srgb, encode_srgb
+
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    image = image * 3.0  # linear light, highlights over 1
+    args = (_tensor(image), _tensor(trimap), _tensor(truth), _tensor(fg), _tensor(bg))
+    settings = Settings(rounds=0, layers="multilevel", layer_prior=0.03, layer_space="display")
+    out = refine(*args, settings, clip=None)
+    unknown = args[1] == 0.5
+    img, a, f_net, b_net = args[0], args[2], args[3], args[4]
+    f_prior, b_prior = torch.where(args[1] == 1, img, f_net), torch.where(args[1] == 0, img, b_net)
+    f, b = estimate_layers(encode_srgb(img), a, encode_srgb(f_prior), encode_srgb(b_prior), 0.03, None, unknown)
+    want_f, want_b = decode_srgb(f), decode_srgb(b)
+    mask = unknown.expand_as(want_f)
+    assert torch.allclose(out.fg[mask], want_f[mask], atol=1e-5) and torch.allclose(out.bg[mask], want_b[mask], atol=1e-5)
+    assert float(out.fg.max()) > 1.5  # nothing clipped in linear light
+    same = refine(*args, Settings(rounds=0, layers="multilevel", layer_prior=0.03), clip=None)
+    assert not torch.allclose(same.fg, out.fg, atol=1e-3)  # it is another smoothing than in linear light
+    # A plate solved in the display encoding (clipped layers) is smoothed there anyway.
+    shown = (_tensor(np.clip(image / 3.0, 0, 1)), *args[1:])
+    for space in ("solve", "display"):
+        got = refine(*shown, Settings(rounds=0, layers="multilevel", layer_prior=0.03, layer_space=space))
+        if space == "solve":
+            first = got
+    assert torch.equal(first.fg, got.fg) and torch.equal(first.bg, got.bg)

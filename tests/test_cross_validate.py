@@ -90,43 +90,84 @@ def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> Non
     (bundle / "manifest.json").write_text(json.dumps({"name": "fold"}))
     choice = {"rounds": 3, "smoothing": 0.0003, "confidence_scale": 0.1, "tolerance": 0.0001, "sad": 2.5, "grad": 2.0}
     assert cv.write_choice(bundle, choice, ["GT03", "GT04"])
-    assert cv.write_layers(bundle, "multilevel/0.03", ["GT03_bg1"], [{"multilevel/0.03": {"fg_sad": 1.0}}])
+    key = cv.layer_key({"layers": "multilevel", "layer_prior": 0.03, "layer_space": "display", "agree_ratio": 0.3})
+    assert key in [cv.layer_key(e) for e in cv.LAYER_GRID]
+    assert cv.write_layers(bundle, key, ["GT03_bg1"], [{key: {"fg_sad": 1.0}}])
     refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
     assert (refinement["tolerance"], refinement["layers"], refinement["layer_prior"]) == (0.0001, "multilevel", 0.03)
+    assert (refinement["layer_space"], refinement["agree_ratio"]) == ("display", 0.3)
     assert refinement["chosen_on"]["objects"] == ["GT03", "GT04"] and refinement["chosen_on"]["sad"] == 2.5
     # the same choice again keeps the layers chosen for it; another alpha setting drops them
     assert not cv.write_choice(bundle, choice, ["GT03", "GT04"])
-    assert not cv.write_layers(bundle, "multilevel/0.03", ["GT03_bg1"], [])
-    assert json.loads((bundle / "manifest.json").read_text())["refinement"]["layers"] == "multilevel"
+    assert not cv.write_layers(bundle, key, ["GT03_bg1"], [])
+    assert json.loads((bundle / "manifest.json").read_text())["refinement"]["layer_space"] == "display"
+    solve = cv.layer_key({"layers": "solve", "layer_prior": None, "layer_space": "solve", "agree_ratio": 0.3})
+    assert cv.write_layers(bundle, solve, ["GT03_bg1"], [])  # another space: changed; the unused prior stays
+    refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
+    assert (refinement["layers"], refinement["layer_prior"], refinement["layer_space"]) == ("solve", 0.03, "solve")
     assert cv.write_choice(bundle, choice | {"tolerance": 0.001}, ["GT03", "GT04"])
     refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
-    assert "layers" not in refinement and "layers" not in refinement["chosen_on"]
+    assert not set(cv.LAYER_KEYS) & set(refinement) and "layers" not in refinement["chosen_on"]
 
 
-def test_the_layers_are_scored_once_per_setting_and_the_lowest_fg_plus_bg_error_chosen(tmp_path: Path, monkeypatch) -> None:
-    import core.evaluate
+def _linear_composites(root: Path) -> None:
+    """Two scene-linear EXR composites with true F and B, both trimaps (the validation layout)."""
+    import numpy as np
 
-    scores = {("solve", None): (4.0, 5.0), ("multilevel", 0.0): (4.5, 5.5), ("multilevel", 0.03): (3.5, 4.0),
-              ("multilevel", 0.3): (3.6, 3.95)}
-    seen = []
+    from core.io import write_image
 
-    def fake_evaluate(folder, *, layers, layer_prior, **kwargs):
-        seen.append((layers, layer_prior, kwargs["names"]))
-        fg, bg = scores[(layers, layer_prior)]
-        mean = {"lbsmatte": {"fg_sad": fg, "bg_sad": bg, "sad": 7.0}}
-        return {"variants": {v: {"mean": mean} for v in cv.VARIANTS}}
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:40, 0:48] + 0.5
+    for i, name in enumerate(("GT01_bg1", "GT03_bg1")):
+        r = np.hypot(yy - 20, xx - 24 + 3 * i)
+        alpha = np.clip((13 - r) / 6 + 0.2 * np.sin(xx / 2), 0, 1)
+        fg = np.clip(rng.uniform(0.2, 2.5, 3) + 0.3 * np.sin(yy / 3)[..., None], 0, None)
+        bg = np.stack([xx / 48, yy / 40 * 0.6, np.full_like(xx, 0.05)], -1) * rng.uniform(0.5, 2.0)
+        image = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+        for kind, pixels in (("image", image), ("fg", fg), ("bg", bg)):
+            write_image(root / kind / f"{name}.exr", pixels.astype(np.float32), ["R", "G", "B"])
+        write_image(root / "alpha" / f"{name}.png", alpha, ["Y"])
+        for variant, (inner, outer) in (("Trimap1", (6, 15)), ("Trimap2", (3, 18))):
+            trimap = np.where(r < inner, 1.0, np.where(r > outer, 0.0, 0.5))
+            write_image(root / "trimap" / variant / f"{name}.png", trimap, ["Y"])
 
-    monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
-    monkeypatch.setattr(cv, "_composites_of", lambda composites, objects: [f"{o}_bg1" for o in objects])
-    table = cv.layer_scores(tmp_path / "bundle", ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json")
-    assert [s[:2] for s in seen] == list(cv.LAYER_GRID) and seen[0][2] == ["GT01_bg1", "GT03_bg1"]
-    assert table["multilevel/0.03"] == {"fg_sad": 3.5, "bg_sad": 4.0, "sad": 7.0}
-    assert cv.choose_layers([table]) == "multilevel/0.03"  # 7.5 beats 7.55
-    other = {k: v | {"fg_sad": v["fg_sad"] - (0.2 if k == "multilevel/0.3" else 0.0)} for k, v in table.items()}
-    assert cv.choose_layers([table, other]) == "multilevel/0.3"  # 7.45 on average against 7.5
-    seen.clear()
-    assert cv.layer_scores(tmp_path / "bundle", ["GT01", "GT03"], tmp_path / "composites", tmp_path / "layers.json") == table
-    assert not seen  # the scores are cached: a rerun evaluates nothing again
+
+def test_the_layers_are_scored_as_the_pipeline_makes_them_once_per_frame(
+        tmp_path: Path, small_bundle, monkeypatch) -> None:
+    import shutil
+
+    import core.pipeline
+    from core.evaluate import evaluate_dataset
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # small_bundle is untrained on purpose
+    composites = tmp_path / "composites"
+    _linear_composites(composites)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(small_bundle.path, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    recorded = {"layers": "multilevel", "layer_prior": 0.3, "layer_space": "solve", "agree_ratio": 10.0}
+    manifest["refinement"] = {"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.1, "tolerance": 0.001} | recorded
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    table = cv.layer_scores(bundle, ["GT01", "GT03"], composites, tmp_path / "layers.json")
+    assert sorted(table) == sorted(cv.layer_key(e) for e in cv.LAYER_GRID)
+    # The bundle's own layers score what lbsmatte evaluate gives the whole pipeline.
+    result = evaluate_dataset(composites, weights=str(bundle), baselines="none", device="cpu", progress=False,
+                              trimaps=list(cv.VARIANTS))
+    means = [result["variants"][v]["mean"]["lbsmatte"] for v in cv.VARIANTS]
+    for metric in ("fg_sad", "bg_sad", "sad"):
+        want = sum(m[metric] for m in means) / len(means)
+        assert table[cv.layer_key(recorded)][metric] == pytest.approx(want, rel=1e-6, abs=1e-9)
+    assert len({round(t["fg_sad"] + t["bg_sad"], 9) for t in table.values()}) > 10  # every entry makes other layers
+    assert len({t["sad"] for t in table.values()}) == 1  # and none changes alpha
+    best = cv.choose_layers([table])
+    assert all(table[best]["fg_sad"] + table[best]["bg_sad"] <= t["fg_sad"] + t["bg_sad"] for t in table.values())
+    # Cached per frame: a second call matts nothing.
+    monkeypatch.setattr(core.pipeline, "Matter", lambda *a, **k: pytest.fail("matted again"))
+    assert cv.layer_scores(bundle, ["GT01", "GT03"], composites, tmp_path / "layers.json") == table
+    # Each fold's choice is made on several tables together.
+    mine = cv.layer_key(recorded)
+    other = {k: v | {"fg_sad": v["fg_sad"] - (1000.0 if k == mine else 0.0)} for k, v in table.items()}
+    assert cv.choose_layers([table, other]) == mine
 
 
 def test_the_final_bundle_needs_every_fold_first(tmp_path: Path) -> None:
@@ -174,9 +215,10 @@ def test_the_report_chooses_each_fold_on_the_others_and_redoes_what_a_new_choice
         (tmp_path / f"fold{i}" / "evaluation.json").write_text("{}")  # stale: made before any choice
     monkeypatch.setattr(cv, "grid_scores", lambda bundle, held, root, cache: tables[int(bundle.parent.name[-1])])
     # fold 0 gets multilevel (2 against 6), folds 1 and 2 the solve (3.5 against 4)
-    layer_tables = {0: {"solve/None": {"fg_sad": 0.5, "bg_sad": 0.5}, "multilevel/0.03": {"fg_sad": 3.0, "bg_sad": 3.0}},
-                    1: {"solve/None": {"fg_sad": 3.0, "bg_sad": 3.0}, "multilevel/0.03": {"fg_sad": 1.0, "bg_sad": 1.0}},
-                    2: {"solve/None": {"fg_sad": 3.0, "bg_sad": 3.0}, "multilevel/0.03": {"fg_sad": 1.0, "bg_sad": 1.0}}}
+    solve, ml = (cv.layer_key(e) for e in (cv.LAYER_GRID[0], cv.LAYER_GRID[-1]))
+    layer_tables = {0: {solve: {"fg_sad": 0.5, "bg_sad": 0.5}, ml: {"fg_sad": 3.0, "bg_sad": 3.0}},
+                    1: {solve: {"fg_sad": 3.0, "bg_sad": 3.0}, ml: {"fg_sad": 1.0, "bg_sad": 1.0}},
+                    2: {solve: {"fg_sad": 3.0, "bg_sad": 3.0}, ml: {"fg_sad": 1.0, "bg_sad": 1.0}}}
     monkeypatch.setattr(cv, "layer_scores", lambda bundle, held, composites, cache: layer_tables[int(bundle.parent.name[-1])])
     monkeypatch.setattr(cv, "_composites_of", lambda composites, objects: [f"{o}_bg1" for o in objects])
     evaluated = []

@@ -232,6 +232,35 @@ def test_ablations_score_the_networks_alone_and_the_pipeline_without_them_on_the
     assert row["networks_alone"]["sad"] != pytest.approx(row["lbsmatte"]["sad"], rel=1e-3)
 
 
+def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_records(
+    dataset: Path, small_bundle, tmp_path: Path, monkeypatch
+) -> None:
+    import shutil
+
+    import core.pipeline
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    folder = tmp_path / "recorded"
+    shutil.copytree(small_bundle.path, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["refinement"] = {"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.3, "tolerance": 0.001,
+                              "layers": "multilevel", "layer_prior": 0.3, "layer_space": "display", "agree_ratio": 0.01}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    made = []
+
+    class Recording(core.pipeline.Matter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(core.pipeline, "Matter", Recording)
+    evaluate_dataset(dataset, weights=str(folder), baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                     progress=False, stream=io.StringIO(), ablations=True)
+    pipeline, alone, without = made
+    assert without.bundle.name != pipeline.bundle.name and without.refinement == pipeline.refinement
+    assert (alone.refinement.rounds, alone.refinement.layers, alone.refinement.agree_ratio) == (0, "solve", 0.01)
+
+
 def test_ablations_need_lbsmatte(dataset: Path) -> None:
     with pytest.raises(InputError, match="ablations"):
         evaluate_dataset(dataset, weights=None, baselines=["closed_form"], progress=False, stream=io.StringIO(), ablations=True)

@@ -76,6 +76,8 @@ def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_pat
     recorded = load_bundle("default").manifest["refinement"]
     assert (module.rounds, module.max_iterations) == (recorded["rounds"], 400)
     assert (module.smoothing, module.confidence_scale) == (recorded["smoothing"], recorded["confidence_scale"])
+    assert module.layers_encoded == (recorded.get("layer_space", "solve") == "display")
+    assert module.agree_ratio == recorded.get("agree_ratio", 3.0)
     other = tmp_path / "one_round.pt"
     assert main(["export", "--out", str(other), "--rounds", "1", "--max-iterations", "50"]) == 0
     assert (torch.jit.load(str(other)).rounds, read_export_info(other)["knobs"]["max_iterations"]) == (1, 50)
@@ -173,16 +175,25 @@ def test_the_module_runs_the_projects_own_code(exported) -> None:
     assert "core.colour.encode_srgb" in code and "core.colour.decode_srgb" in code
 
 
-def test_multilevel_layers_are_exported_as_the_pipeline_makes_them() -> None:
+@pytest.mark.parametrize(("space", "ratio"), [("solve", 3.0), ("display", 0.3)])
+def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, ratio: float, tmp_path) -> None:
+    import shutil
+
     from core.export import build_module
     from core.pipeline import Matter
+    from core.weights import load_bundle
 
-    module = torch.jit.script(build_module("default"))
-    module.multilevel, module.layer_prior = True, 0.03
+    # A copy of the default bundle that records these layers (as tools/cross_validate.py writes them).
+    folder = tmp_path / "layers"
+    shutil.copytree(load_bundle("default").path, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["refinement"] |= {"layers": "multilevel", "layer_prior": 0.03, "layer_space": space, "agree_ratio": ratio}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    module = torch.jit.script(build_module(str(folder)))
+    assert (module.multilevel, module.layers_encoded, module.agree_ratio) == (True, space == "display", ratio)
     plate, trimap = _demo(61, 127)
     out = _run(module, plate, trimap)
-    ref = Matter("default", "cpu", precision="fp32", layers="multilevel", layer_prior=0.03).matte(plate, trimap,
-                                                                                                  colour="linear")
+    ref = Matter(str(folder), "cpu", precision="fp32").matte(plate, trimap, colour="linear")
     unknown = trimap == 0.5
     assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < 1e-3
     assert np.abs(out[..., 1:4] - ref.fg)[unknown].max() < 1e-2 and np.abs(out[..., 4:7] - ref.bg)[unknown].max() < 1e-2

@@ -443,6 +443,11 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     settings = Matter(str(folder), device="cpu").refinement
     assert (settings.rounds, settings.smoothing, settings.confidence_scale) == (1, 0.01, 0.3)
     assert settings.tolerance == TOLERANCE  # none recorded
+    assert (settings.layer_space, settings.agree_ratio) == ("solve", 3.0)
+    manifest["refinement"] |= {"layers": "multilevel", "layer_prior": 0.03, "layer_space": "display", "agree_ratio": 0.3}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    settings = Matter(str(folder), device="cpu").refinement
+    assert (settings.layers, settings.layer_prior, settings.layer_space, settings.agree_ratio) == ("multilevel", 0.03, "display", 0.3)
     # What the caller asks for wins over the manifest.
     manifest["refinement"]["tolerance"] = 1e-4
     (folder / "manifest.json").write_text(json.dumps(manifest))

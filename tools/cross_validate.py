@@ -55,9 +55,17 @@ from core.errors import InputError  # noqa: E402
 #: round's conjugate gradients stop; a looser one keeps more of the matting network's alpha).
 GRID = {"rounds": (1, 3), "smoothing": (0.0001, 0.0003, 0.001, 0.003), "confidence_scale": (0.03, 0.1, 0.3),
         "tolerance": (0.001, 0.0001)}
-#: How the final F and B are made (:class:`core.compositing.Settings` ``layers``, ``layer_prior``),
-#: scored on each fold's held-out composites, where the true F and B are known.
-LAYER_GRID = (("solve", None), ("multilevel", 0.0), ("multilevel", 0.03), ("multilevel", 0.3))
+#: The weights of the background against the foreground in the exact agreement with the plate
+#: (:class:`core.compositing.Settings` ``agree_ratio``).
+AGREE_RATIOS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+#: How the final F and B are made (:class:`core.compositing.Settings` ``layers``, ``layer_prior``,
+#: ``layer_space``, ``agree_ratio``), chosen on held-out composites with true F and B.
+LAYER_GRID = tuple(
+    [{"layers": "solve", "layer_prior": None, "layer_space": "solve", "agree_ratio": r} for r in AGREE_RATIOS]
+    + [{"layers": "multilevel", "layer_prior": p, "layer_space": space, "agree_ratio": r}
+       for p in (0.0, 0.03, 0.3) for space in ("solve", "display") for r in AGREE_RATIOS])
+#: What the layers' choice writes into the manifest's ``"refinement"``.
+LAYER_KEYS = ("layers", "layer_prior", "layer_space", "agree_ratio")
 VARIANTS = ("Trimap1", "Trimap2")
 METHODS = ("lbsmatte", "networks_alone", "no_networks", "closed_form", "knn")
 
@@ -223,7 +231,7 @@ def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool
                       "sad": choice["sad"], "grad": choice["grad"]},
     }
     if not changed:  # the layers chosen for this alpha still hold
-        refinement |= {k: old[k] for k in ("layers", "layer_prior") if k in old}
+        refinement |= {k: old[k] for k in LAYER_KEYS if k in old}
         if "layers" in old.get("chosen_on", {}):
             refinement["chosen_on"]["layers"] = old["chosen_on"]["layers"]
     manifest["refinement"] = refinement
@@ -238,26 +246,77 @@ def _composites_of(composites: Path, objects: list[str]) -> list[str]:
     return sorted({s.name for s in samples if s.name.split("_")[0] in objects})
 
 
-def layer_scores(bundle: Path, names: list[str], composites: Path, cache: Path) -> dict[str, dict[str, float]]:
-    """``{"layers/prior": {"fg_sad", "bg_sad", "sad"}}``: each :data:`LAYER_GRID` entry's mean
-    errors on the composites of ``names`` (both trimaps), the bundle's refinement otherwise as
-    recorded."""
-    from core.evaluate import evaluate_dataset
+def layer_key(entry: dict[str, Any]) -> str:
+    """A :data:`LAYER_GRID` entry as the key of the score tables."""
+    return json.dumps(entry, sort_keys=True)
 
-    mine = _composites_of(composites, names)
+
+def layer_scores(bundle: Path, names: list[str], composites: Path, cache: Path) -> dict[str, dict[str, float]]:
+    """``{layer_key: {"fg_sad", "bg_sad", "sad"}}``: each :data:`LAYER_GRID` entry's mean errors
+    on the composites of ``names`` (both trimaps), the bundle's refinement otherwise as recorded.
+
+    The layers are the refinement's last step, made for the final alpha: each frame is matted once
+    (its alpha, which no entry changes) and its networks' own layers are read once, then every
+    entry makes the layers for that alpha as :func:`core.compositing.refine` does after its last
+    round (the same crop, space, clip and agreement as :class:`core.pipeline.Matter`), scored as
+    ``lbsmatte evaluate`` scores them. ``cache`` keeps each frame's scores."""
+    import torch
+    from tqdm import tqdm
+
+    from core.colour import from_display, from_linear, to_display, to_linear
+    from core.compositing import Settings, refine
+    from core.evaluate import _display, _read_alpha, _read_plate, _read_trimap, find_samples
+    from core.metrics import background_error, foreground_error, sad
+    from core.pipeline import Matter
+    from core.trimap import split_trimap
+
+    mine = set(_composites_of(composites, names))
+    samples, _ = find_samples(composites, sorted(mine), list(VARIANTS))
     done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
-    for layers, prior in LAYER_GRID:
-        key = f"{layers}/{prior}"
-        if key in done:
+    keys = [layer_key(e) for e in LAYER_GRID]
+    frames = [(s, v) for s in samples for v in VARIANTS]
+    matters = None
+    for sample, variant in tqdm(frames, desc="final layers", unit="frame", file=sys.stderr):
+        scores = done.get(f"{sample.name}/{variant}", {})
+        missing = [k for k in keys if k not in scores]
+        if not missing:
             continue
-        result = evaluate_dataset(composites, weights=str(bundle), baselines="none", device="cpu", names=mine,
-                                  trimaps=list(VARIANTS), layers=layers, layer_prior=prior, progress=True)
-        means = [result["variants"][v]["mean"]["lbsmatte"] for v in VARIANTS]
-        done[key] = {"fg_sad": float(np.mean([m["fg_sad"] for m in means])),
-                     "bg_sad": float(np.mean([m["bg_sad"] for m in means])),
-                     "sad": float(np.mean([m["sad"] for m in means]))}
+        if matters is None:  # the pipeline as the bundle records it, and the networks alone
+            matters = (Matter(str(bundle), device="cpu"), Matter(str(bundle), device="cpu", rounds=0, fg_solve=0))
+        matter, nets = matters
+        plate, colour = _read_plate(sample.image)
+        trimap = _read_trimap(sample.trimaps[variant])
+        alpha_gt = _read_alpha(sample.alpha)
+        fg_gt = _display(*_read_plate(sample.fg))
+        bg_gt = _display(*_read_plate(sample.bg))
+        final = matter.matte(plate, trimap, colour=colour)
+        raw = nets.matte(plate, trimap, colour=colour)
+        linear = matter.solve_space(colour) == "linear"
+        into, back = (to_linear, from_linear) if linear else (to_display, from_display)
+        _, _, unknown = split_trimap(trimap)
+        ys, xs = np.nonzero(unknown)
+        h, w = unknown.shape
+        crop = (slice(max(0, ys.min() - 2), min(h, ys.max() + 3)), slice(max(0, xs.min() - 2), min(w, xs.max() + 3)))
+        inputs = tuple(_batch_of_one(a[crop]) for a in (into(plate, colour), trimap, final.alpha,
+                                                       into(raw.fg, colour), into(raw.bg, colour)))
+        u, a_gt = unknown[crop], alpha_gt[crop]
+        alpha_sad = sad(final.alpha, alpha_gt, trimap)
+        for key in missing:
+            entry = json.loads(key)
+            settings = Settings(rounds=0, layers=entry["layers"], layer_prior=entry["layer_prior"] or 0.0,
+                                layer_space=entry["layer_space"], agree_ratio=entry["agree_ratio"])
+            with torch.no_grad():
+                made = refine(*inputs, settings, matter.fg_solve, clip=None if linear else (0.0, 1.0), exact=linear)
+            fg, bg = (_display(back(t[0].permute(1, 2, 0).numpy(), colour), colour) for t in (made.fg, made.bg))
+            scores[key] = (foreground_error(fg, fg_gt[crop], a_gt, u)["fg_sad"],
+                           background_error(bg, bg_gt[crop], a_gt, u)["bg_sad"], alpha_sad)
+        done[f"{sample.name}/{variant}"] = scores
         _atomic_json(cache, done)
-    return done
+    table = {}
+    for key in keys:
+        rows = np.array([done[f"{s.name}/{v}"][key] for s, v in frames], dtype=np.float64).reshape(-1, 3)
+        table[key] = {"fg_sad": float(rows[:, 0].mean()), "bg_sad": float(rows[:, 1].mean()), "sad": float(rows[:, 2].mean())}
+    return table
 
 
 def choose_layers(tables: list[dict[str, dict[str, float]]]) -> str:
@@ -267,18 +326,18 @@ def choose_layers(tables: list[dict[str, dict[str, float]]]) -> str:
 
 
 def write_layers(bundle: Path, key: str, composites: list[str], scores: list[dict[str, dict[str, float]]]) -> bool:
-    """Record the chosen final layers (``key``, ``"layers/prior"``) in the bundle's manifest;
+    """Record the chosen final layers (``key``, a :func:`layer_key`) in the bundle's manifest;
     whether they changed."""
-    layers, prior = key.split("/")
+    entry = json.loads(key)
+    if entry["layer_prior"] is None:  # not used by these layers: whatever was recorded stays
+        entry.pop("layer_prior")
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     refinement = manifest["refinement"]
-    changed = refinement.get("layers") != layers or (prior != "None" and refinement.get("layer_prior") != float(prior))
-    refinement["layers"] = layers
-    if prior != "None":
-        refinement["layer_prior"] = float(prior)
+    changed = any(refinement.get(k) != v for k, v in entry.items())
+    refinement.update(entry)
     refinement["chosen_on"]["layers"] = {
-        "composites": composites, "grid": [f"{a}/{b}" for a, b in LAYER_GRID],
+        "composites": composites, "grid": [layer_key(e) for e in LAYER_GRID],
         "criterion": "lowest mean FG SAD + BG SAD", "scores": scores,
     }
     _atomic_json(path, manifest)
@@ -390,7 +449,7 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
         results = json.loads(path.read_text())
         held[f"fold{i}"] = fold
         manifest = json.loads((out / f"fold{i}" / "bundle" / "manifest.json").read_text())
-        choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in (*GRID, "layers", "layer_prior")
+        choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in (*GRID, *LAYER_KEYS)
                                if key in manifest["refinement"]}
         for variant in VARIANTS:
             for scores in results["variants"][variant]["images"].values():
