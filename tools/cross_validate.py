@@ -270,8 +270,7 @@ def layer_scores(bundle: Path, names: list[str], composites: Path, cache: Path) 
     from core.pipeline import Matter
     from core.trimap import split_trimap
 
-    mine = set(_composites_of(composites, names))
-    samples, _ = find_samples(composites, sorted(mine), list(VARIANTS))
+    samples, _ = find_samples(composites, _composites_of(composites, names), list(VARIANTS))
     done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
     keys = [layer_key(e) for e in LAYER_GRID]
     frames = [(s, v) for s in samples for v in VARIANTS]
