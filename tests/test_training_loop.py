@@ -232,3 +232,27 @@ def test_bf16_training_runs_the_networks_in_bfloat16_and_the_losses_in_float32()
     assert seen == [torch.float32, torch.bfloat16]  # the matting network's own output, fp32 then bf16
     with pytest.raises(ValueError, match="fp32 or bf16"):
         stage_loss("alpha", nets["alpha"], batch, helpers, 0.5, precision="fp16")
+
+
+def test_decay_steps_anneal_each_stage_to_zero(tmp_path) -> None:
+    from core.training.train import learning_rate
+
+    settings = TrainSettings(lr=1e-3, decay_steps=4)
+    rates = [learning_rate(settings, s, 10) for s in range(10)]
+    assert rates[:6] == [1e-3] * 6
+    assert rates[6:] == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
+    assert learning_rate(TrainSettings(lr=1e-3), 9, 10) == 1e-3  # no decay: constant
+
+    # The loop uses it: one decayed step moves the weights less than a full-rate step would.
+    def moved(decay: int) -> float:
+        nets = _tiny()
+        before = [p.detach().clone() for p in nets["background"].parameters()]
+        run = tmp_path / f"decay{decay}"
+        train(run, _batch, TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}, ema=None,
+                                         lr=1e-2, decay_steps=decay), init=nets, progress=False)
+        after = list(nets["background"].parameters())
+        assert json.loads((run / "settings.json").read_text())["decay_steps"] == decay
+        return max(float((a - b).abs().max()) for a, b in zip(after, before, strict=True))
+
+    assert moved(0) > 1e-3  # Adam's first step moves each weight by about lr
+    assert moved(4) == pytest.approx(moved(0) / 4, rel=0.05)

@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--result-weight", type=float, default=0.0, metavar="W",
                         help="also train the foreground and matting networks for the refined alpha, F and B "
                              "(through the differentiable refinement), with this weight (default 0: off)")
+    parser.add_argument("--decay-steps", type=int, default=0, metavar="K",
+                        help="lower the learning rate linearly to 0 over each stage's last K steps (default 0: "
+                             "constant rate)")
     parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
     parser.add_argument("--backgrounds", type=int, default=4, help="backgrounds per foreground in a batch (default 4)")
     parser.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
@@ -124,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
         size=getattr(args, "size", "small"), steps=args.steps, lr=args.lr, batch_size=args.batch,
         n_backgrounds=args.backgrounds, crop=args.crop, max_minutes=args.max_minutes, seed=args.seed,
         device=str(device), threads=args.threads, ema=args.ema or None, result_weight=args.result_weight,
-        precision=args.precision,
+        precision=args.precision, decay_steps=args.decay_steps,
     )
+    if settings.decay_steps < 0:
+        raise InputError(f"--decay-steps must be 0 or more, not {args.decay_steps}")
     if not (math.isfinite(settings.result_weight) and settings.result_weight >= 0):
         raise InputError(f"--result-weight must be a number >= 0, not {args.result_weight}")
     if settings.ema is not None and not 0.0 < settings.ema < 1.0:

@@ -46,6 +46,9 @@ class TrainSettings:
     size: str = "small"
     steps: dict[str, int] = field(default_factory=lambda: {"background": 3000, "foreground": 3000, "alpha": 4000})
     lr: float = 2e-4
+    #: The learning rate falls linearly to 0 over each stage's last ``decay_steps`` steps: a stage
+    #: trains at ``lr``, then anneals (warmup-stable-decay without the warm-up). 0: constant rate.
+    decay_steps: int = 0
     batch_size: int = 8
     n_backgrounds: int = 4
     crop: int = 192
@@ -66,6 +69,14 @@ class TrainSettings:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def learning_rate(settings: TrainSettings, step: int, target: int) -> float:
+    """Rate of the step taken from ``step`` (0-based) in a stage of ``target`` steps."""
+    left = target - step
+    if settings.decay_steps <= 0 or left > settings.decay_steps:
+        return settings.lr
+    return settings.lr * max(left, 0) / settings.decay_steps
 
 
 def sampling_input(role: str, batch: Batch, bg: torch.Tensor | None = None) -> torch.Tensor:
@@ -356,6 +367,8 @@ def train(
                                          settings.precision)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(settings, state["step"], target)
                 optimizer.step()
                 if average is not None:
                     average.update(net)
