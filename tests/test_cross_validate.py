@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -239,3 +240,20 @@ def test_the_report_chooses_each_fold_on_the_others_and_redoes_what_a_new_choice
     evaluated.clear()
     cv.prepare(tmp_path, 3, names, tmp_path / "data", tmp_path / "composites")
     assert not evaluated  # the same choices again: nothing is stale
+
+
+def test_a_fold_continues_from_the_same_fold_of_an_earlier_run(tmp_path: Path, monkeypatch) -> None:
+    earlier = tmp_path / "cv"
+    (earlier / "fold1" / "bundle").mkdir(parents=True)
+    (earlier / "fold1" / "bundle" / "manifest.json").write_text("{}")
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cv.subprocess, "call", lambda command, cwd=None: seen.append(command) or 0)
+    args = argparse.Namespace(steps="0,0,400", real_photos=0.5, ema=0.99, seed=1, precision="fp32", threads=2,
+                              decay_steps=400, continue_from=earlier, data=None, max_minutes=None)
+    cv.train(tmp_path / "next" / "fold1", ["GT03"], args)
+    command = seen[0]
+    assert command[command.index("--from") + 1] == str(earlier / "fold1" / "bundle")
+    assert command[command.index("--decay-steps") + 1] == "400"
+    assert command[command.index("--steps") + 1] == "0,0,400"
+    with pytest.raises(SystemExit, match="no bundle at .*fold2"):
+        cv.train(tmp_path / "next" / "fold2", ["GT04"], args)

@@ -256,3 +256,12 @@ def test_decay_steps_anneal_each_stage_to_zero(tmp_path) -> None:
 
     assert moved(0) > 1e-3  # Adam's first step moves each weight by about lr
     assert moved(4) == pytest.approx(moved(0) / 4, rel=0.05)
+
+
+def test_a_negative_decay_is_refused_by_name(tmp_path, capsys) -> None:
+    from core.cli import main
+
+    assert main(["train", "--decay-steps", "-1", "--out", str(tmp_path / "b"), "--steps", "0,0,1"]) == 1
+    captured = capsys.readouterr()
+    assert "--decay-steps must be 0 or more, not -1" in captured.out + captured.err
+    assert not (tmp_path / "b").exists()

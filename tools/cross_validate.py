@@ -104,6 +104,13 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.decay_steps:
+        command += ["--decay-steps", str(args.decay_steps)]
+    if args.continue_from:  # the same fold (or the final) of an earlier run, trained further
+        parent = args.continue_from / out.name / "bundle"
+        if not (parent / "manifest.json").exists():
+            raise SystemExit(f"--continue-from: no bundle at {parent}")
+        command += ["--from", str(parent)]
     if args.data:
         command += ["--data", str(args.data)]
     if args.max_minutes:
@@ -563,6 +570,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default $LBSMATTE_DATA or ../shared/data)")
     parser.add_argument("--steps", default="1000,1000,900", help="training steps BG,FG,alpha (default 1000,1000,900)")
+    parser.add_argument("--decay-steps", type=int, default=0,
+                        help="anneal each stage's learning rate linearly to 0 over its last K steps (default 0)")
+    parser.add_argument("--continue-from", type=Path, default=None, metavar="OUT",
+                        help="start each fold (and the final) from that fold's bundle in an earlier --out, "
+                             "--steps more steps per stage, instead of from scratch")
     parser.add_argument("--real-photos", type=float, default=0.5, help="fraction of batches from the training objects' photos")
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)
