@@ -181,19 +181,35 @@ def agree_with_plate(
     image: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, weight: float = FG_SOLVE_WEIGHT,
     bg_ratio: float = FG_SOLVE_BG_RATIO,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """F and B moved, as little as their weights allow, so that ``αF + (1 − α)B = I`` exactly.
+    """F and B moved, as little as their weights allow, so that ``αF + (1 − α)B = I`` exactly,
+    neither going below ``min(I, 0)``.
 
-    The smallest change ``w_F|ΔF|² + w_B|ΔB|²`` (``w_B = FG_SOLVE_BG_RATIO · w_F``) that closes the
+    The smallest change ``w_F|ΔF|² + w_B|ΔB|²`` (``w_B = bg_ratio · w_F``) that closes the
     residual ``r = I − αF − (1 − α)B``: ``ΔF = r·α/(w_F s)``, ``ΔB = r·(1 − α)/(w_B s)`` with
     ``s = α²/w_F + (1 − α)²/w_B``. Where alpha is 1 only F moves, where it is 0 only B, so a
-    known pixel gets the plate back exactly. Nothing is clipped: in linear light F may exceed 1.
+    known pixel gets the plate back exactly. Along the line of exact agreements the change is a
+    convex function of one variable, so where that answer puts a channel below the floor, the
+    answer is the line's point at the floor: that channel on it and the other one solving the
+    equation. Light is not negative; with a floor of ``min(I, 0)`` the plate itself (F = B = I)
+    always qualifies, so the agreement stays exact. Nothing is clipped above: in linear light
+    F and B may exceed 1.
     """
     a = alpha.to(image.dtype)
     wf = float(weight)
     wb = bg_ratio * wf
     residual = image - a * fg - (1 - a) * bg
     s = a * a / wf + (1 - a) * (1 - a) / wb
-    return fg + residual * (a / (wf * s)), bg + residual * ((1 - a) / (wb * s))
+    f = fg + residual * (a / (wf * s))
+    b = bg + residual * ((1 - a) / (wb * s))
+    floor = image.clamp(max=0.0)
+    # B below the floor only where alpha > 0 (at alpha 0, B is the plate), F only where alpha < 1;
+    # both at once would need a plate below the floor. The clamps only keep the unused branch finite.
+    low_b = b < floor
+    low_f = (f < floor) & ~low_b
+    f_on_line = (image - (1 - a) * floor) / a.clamp(min=1e-12)
+    b_on_line = (image - a * floor) / (1 - a).clamp(min=1e-12)
+    return (torch.where(low_b, f_on_line, torch.where(low_f, floor, f)),
+            torch.where(low_f, b_on_line, torch.where(low_b, floor, b)))
 
 
 #: Defaults of :func:`estimate_layers`: pymatting's ``estimate_foreground_ml`` (Germer et al. 2020).

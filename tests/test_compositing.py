@@ -374,6 +374,34 @@ def test_the_agreement_with_the_plate_moves_the_background_more_when_its_weight_
     assert moved[0.1][0] < moved[10.0][0] and moved[0.1][1] > moved[10.0][1]
 
 
+def test_the_agreement_never_takes_a_colour_below_zero_and_stays_exact() -> None:
+    from core.compositing import agree_with_plate
+
+    # One pixel per column, three channels: (a) the free answer would put B at -0.6 (alpha 0.8,
+    # F too bright for the plate); (b) with a high w_B / w_F F would go to -0.15; (c) a plate
+    # below zero (an out-of-gamut linear value): its own value is the floor; (d) nothing to clamp.
+    def column(*values: float) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float64).repeat(3, 1)[None, :, :, None]
+
+    image, alpha = column(0.5, 0.05, -0.3, 0.45), column(0.8, 0.3, 0.5, 0.5)[:, :1]
+    fg, bg = column(0.9, 0.3, 0.2, 0.5), column(0.5, 0.4, 0.1, 0.3)
+    f, b = agree_with_plate(image, alpha, fg, bg, 1.0, 1e-4)
+    assert torch.allclose(alpha * f + (1 - alpha) * b, image, atol=1e-12)
+    assert b[0, 0, 0, 0].item() == 0.0 and f[0, 0, 0, 0].item() == pytest.approx(0.5 / 0.8)  # (a)
+    assert (f[..., 3, :] > 0).all() and (b[..., 3, :] > 0).all()
+    f, b = agree_with_plate(image, alpha, fg, bg, 1.0, 100.0)
+    assert torch.allclose(alpha * f + (1 - alpha) * b, image, atol=1e-12)
+    assert f[0, 0, 1, 0].item() == 0.0 and b[0, 0, 1, 0].item() == pytest.approx(0.05 / 0.7)  # (b)
+    for ratio in (1e-4, 1.0, 100.0):
+        f, b = agree_with_plate(image, alpha, fg, bg, 1.0, ratio)
+        assert (f[..., 2, :] >= -0.3 - 1e-12).all() and (b[..., 2, :] >= -0.3 - 1e-12).all()  # (c)
+        assert torch.allclose(alpha * f + (1 - alpha) * b, image, atol=1e-12)
+    # (d) where the free answer is above the floor it is the answer: the closed form.
+    f, b = agree_with_plate(image, alpha, fg, bg, 1.0, 1.0)
+    r = 0.45 - 0.5 * 0.5 - 0.5 * 0.3
+    assert f[0, 0, 3, 0].item() == pytest.approx(0.5 + r) and b[0, 0, 3, 0].item() == pytest.approx(0.3 + r)
+
+
 def test_multilevel_layers_in_the_display_encoding_are_smoothed_there_and_brought_back() -> None:
     from core.colour import decode_srgb, encode_srgb
 
