@@ -340,8 +340,6 @@ def train(
             if checkpoint_exists(stem):
                 state = load_checkpoint(stem, net, optimizer, ema=average.module if average else None)
                 restored = state.pop("has_ema")
-                for group in optimizer.param_groups:
-                    group["lr"] = settings.lr
                 if average is not None:
                     if restored:
                         average.updates = int(state.get("ema_updates", 0))
