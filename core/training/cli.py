@@ -90,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="lower the learning rate linearly to 0 over each stage's last K steps (default 0: "
                              "constant rate)")
     parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="processes drawing batches ahead of the step (for a GPU, which outruns one CPU "
+                             "core drawing composites); default 0: drawn in the training process")
     parser.add_argument("--backgrounds", type=int, default=4, help="backgrounds per foreground in a batch (default 4)")
     parser.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop cleanly (checkpointed) after this long")
@@ -129,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         device=str(device), threads=args.threads, ema=args.ema or None, result_weight=args.result_weight,
         precision=args.precision, decay_steps=args.decay_steps,
     )
+    if getattr(args, "workers", 0) < 0:
+        raise InputError(f"--workers must be 0 or more, not {args.workers}")
     if settings.decay_steps < 0:
         raise InputError(f"--decay-steps must be 0 or more, not {args.decay_steps}")
     if not (math.isfinite(settings.result_weight) and settings.result_weight >= 0):
@@ -240,30 +245,40 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural, held_out=held_out)
     # A resumed run draws new batches, not the ones it has already trained on.
     seed = settings.seed + 7919 * _steps_done(args)
-    train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs)
-    jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs)
-    # With nothing held out, validation is on procedural foregrounds over held-out photos.
-    val_sampler = CompositeSampler(root, split="val", seed=1234, **(kwargs | ({"procedural_fraction": 1.0} if not held_out else {})))
-
-    photos = None
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise InputError(f"--real-photos must be between 0 and 1, not {fraction}")
-    if fraction > 0:
-        from core.training.data import ShowDataset
+    # With nothing held out, validation is on procedural foregrounds over held-out photos.
+    val_sampler = CompositeSampler(root, split="val", seed=1234, **(kwargs | ({"procedural_fraction": 1.0} if not held_out else {})))
 
-        # The training objects' own photographs: real backgrounds, real lighting, the domain the
-        # networks meet in production. The held-out objects stay out, as in the composites.
-        photos = ShowDataset(root / "alphamatting", crop=settings.crop, seed=seed + 2,
-                             names=[o.name for o in train_sampler.objects], given_trimaps=0.5, min_scale=0.5)
-    pick = np.random.default_rng(seed + 3)
+    def make(seed: int) -> Any:
+        """The batch source drawing with ``seed`` (in this process, or in each worker process)."""
+        train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs)
+        jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs)
+        photos = None
+        if fraction > 0:
+            from core.training.data import ShowDataset
 
-    def batches(role: str) -> Any:
-        if photos is not None and pick.random() < fraction:
-            return photos.sample(settings.batch_size)
-        # Colour jitter only for the foreground network (patent para. 0052).
-        sampler = jitter_sampler if role == "foreground" else train_sampler
-        return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+            # The training objects' own photographs: real backgrounds, real lighting, the domain the
+            # networks meet in production. The held-out objects stay out, as in the composites.
+            photos = ShowDataset(root / "alphamatting", crop=settings.crop, seed=seed + 2,
+                                 names=[o.name for o in train_sampler.objects], given_trimaps=0.5, min_scale=0.5)
+        pick = np.random.default_rng(seed + 3)
+
+        def batches(role: str) -> Any:
+            if photos is not None and pick.random() < fraction:
+                return photos.sample(settings.batch_size)
+            # Colour jitter only for the foreground network (patent para. 0052).
+            sampler = jitter_sampler if role == "foreground" else train_sampler
+            return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+
+        batches.train_sampler = train_sampler  # type: ignore[attr-defined]
+        batches.photos = photos  # type: ignore[attr-defined]
+        return batches
+
+    first = make(seed)
+    train_sampler, photos = first.train_sampler, first.photos
+    batches = _in_workers(make, first, seed, args, settings)
 
     val_cache: dict[str, Any] = {}
 
@@ -286,6 +301,9 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     if photos is not None:
         summary["real_photos"] = {"fraction": fraction, "plates": list(photos.names),
                                   "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha"}
+    if getattr(args, "workers", 0):
+        summary["workers"] = {"processes": int(args.workers),
+                              "note": "batches drawn ahead by worker processes, each with a seed of its own"}
     return batches, validation, summary
 
 
@@ -301,9 +319,28 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
 
     if not args.data.is_dir():
         raise InputError(f"fine-tuning data folder {args.data} does not exist")
-    dataset = ShowDataset(args.data, crop=settings.crop, seed=settings.seed + 7919 * _steps_done(args), colour=args.colour)
+    seed = settings.seed + 7919 * _steps_done(args)
 
-    def batches(role: str) -> Any:
-        return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+    def make(seed: int) -> Any:
+        dataset = ShowDataset(args.data, crop=settings.crop, seed=seed, colour=args.colour)
 
-    return batches, None, {"show_data": str(args.data), **dataset.describe()}
+        def batches(role: str) -> Any:
+            return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
+
+        batches.dataset = dataset  # type: ignore[attr-defined]
+        return batches
+
+    first = make(seed)
+    return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
+
+
+def _in_workers(make: Any, first: Any, seed: int, args: argparse.Namespace, settings: Any) -> Any:
+    """``first`` (drawn in this process), or batches drawn ahead by ``--workers`` processes."""
+    workers = int(getattr(args, "workers", 0) or 0)
+    if workers < 0:
+        raise InputError(f"--workers must be 0 or more, not {workers}")
+    if workers == 0:
+        return first
+    from core.training.data import ParallelBatches
+
+    return ParallelBatches(make, workers, seed, pin_memory=str(settings.device).startswith("cuda"))

@@ -36,7 +36,7 @@ import os
 import tempfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -815,3 +815,75 @@ class ShowDataset:
             name = self.names[int(self.rng.integers(len(self.names)))]
             samples.append(self._crop(self._item(name)))
         return _to_batch(samples)
+
+
+# ----------------------------------------------------------------------------------------------
+# batches drawn ahead of the training step, by several processes
+
+
+_ROLE_INDEX = {"background": 0, "foreground": 1, "alpha": 2}
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Endless batches of one role from one worker's own batch source."""
+
+    def __init__(self, factory: Callable[[int], Callable[[str], dict[str, torch.Tensor]]], role: str, seed: int) -> None:
+        super().__init__()
+        self.factory, self.role, self.seed = factory, role, seed
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        # A seed of its own per worker (and per stage), so no two workers draw the same crops.
+        batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
+        while True:
+            yield batches(self.role)
+
+
+class ParallelBatches:
+    """A batch source whose batches ``workers`` processes draw ahead of the training step.
+
+    Drawing a composite takes about 25 ms of one CPU core (8 crops of 192 px: 0.21 s), which is
+    longer than a step of the networks on a GPU; with ``workers`` processes (torch's
+    ``DataLoader``, ``prefetch`` batches queued per worker) the step no longer waits for them.
+    ``factory(seed)`` builds the batch source (a callable taking the role) that each worker
+    draws from, with a seed of its own per worker and stage. Batches are pinned for the copy to
+    a GPU when ``pin_memory``.
+
+    Called with a role, it returns the next batch of that role; asked for another role, it stops
+    the workers of the previous one (the stages train one after the other).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[int], Callable[[str], dict[str, torch.Tensor]]],
+        workers: int,
+        seed: int,
+        prefetch: int = 4,
+        pin_memory: bool = False,
+    ) -> None:
+        if workers < 1:
+            raise InputError(f"workers must be at least 1, not {workers}")
+        self.factory, self.workers, self.seed = factory, int(workers), int(seed)
+        self.prefetch, self.pin_memory = int(prefetch), bool(pin_memory)
+        self._role: str | None = None
+        self._loader: Any = None
+        self._iterator: Iterator[dict[str, torch.Tensor]] | None = None
+
+    def __call__(self, role: str) -> dict[str, torch.Tensor]:
+        if role != self._role or self._iterator is None:
+            self.close()
+            self._loader = torch.utils.data.DataLoader(
+                _BatchStream(self.factory, role, self.seed), batch_size=None, num_workers=self.workers,
+                prefetch_factor=self.prefetch, pin_memory=self.pin_memory,
+            )
+            self._iterator = iter(self._loader)
+            self._role = role
+        return next(self._iterator)
+
+    def close(self) -> None:
+        """Stop the workers (they also stop when this object is garbage collected)."""
+        iterator, self._iterator, self._loader, self._role = self._iterator, None, None, None
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()

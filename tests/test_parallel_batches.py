@@ -1,0 +1,72 @@
+"""Batches drawn ahead of the training step by worker processes (``lbsmatte train --workers``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import InputError
+from core.training.data import ParallelBatches
+
+
+def _factory(seed: int):
+    """A batch source that says which seed drew it and for which role."""
+    counter = iter(range(10**6))
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        return {"seed": torch.tensor([seed]), "role": torch.tensor([len(role)]), "n": torch.tensor([next(counter)])}
+
+    return batches
+
+
+def test_each_worker_draws_with_a_seed_of_its_own_and_a_new_role_restarts_them() -> None:
+    source = ParallelBatches(_factory, workers=2, seed=10, prefetch=2)
+    try:
+        first = [source("background") for _ in range(6)]
+        seeds = {int(b["seed"]) for b in first}
+        assert len(seeds) == 2  # two workers, two streams, none of them the parent's own seed
+        assert 10 not in seeds
+        assert all(int(b["role"]) == len("background") for b in first)
+        # Each worker's stream goes on: no batch is handed out twice.
+        pairs = [(int(b["seed"]), int(b["n"])) for b in first]
+        assert len(set(pairs)) == len(pairs)
+        alpha = [source("alpha") for _ in range(4)]
+        assert all(int(b["role"]) == len("alpha") for b in alpha)
+        # The next stage's workers draw with other seeds than the last stage's.
+        assert not seeds & {int(b["seed"]) for b in alpha}
+    finally:
+        source.close()
+
+
+def test_no_workers_is_refused_by_name() -> None:
+    with pytest.raises(InputError, match="workers must be at least 1"):
+        ParallelBatches(_factory, workers=0, seed=0)
+
+
+def test_train_with_workers_writes_a_bundle_and_says_so(tmp_path) -> None:
+    from core.cli import main
+    from core.training.data import default_data_root
+    from core.weights import load_bundle
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    out = tmp_path / "workers"
+    code = main([
+        "train", "--out", str(out), "--steps", "1,1,2", "--crop", "32", "--batch", "2", "--backgrounds", "1",
+        "--procedural", "1.0", "--workers", "2", "--run-dir", str(tmp_path / "run"), "--no-progress",
+    ])
+    assert code == 0
+    manifest = load_bundle(out).manifest
+    assert manifest["training"]["data"]["workers"]["processes"] == 2
+    assert manifest["training"]["stages"]["alpha"]["step"] == 2
+
+
+def test_a_negative_worker_count_is_refused_by_name(tmp_path, capsys) -> None:
+    from core.cli import main
+
+    code = main(["train", "--out", str(tmp_path / "b"), "--steps", "1", "--workers", "-1",
+                 "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert code != 0
+    said = capsys.readouterr()
+    assert "--workers must be 0 or more, not -1" in said.out + said.err
