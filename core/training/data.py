@@ -834,6 +834,10 @@ class _BatchStream(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else 0
+        if info is not None:
+            # pymatting's numba kernels (estimating a cold cache's colours) would take GNU OpenMP's
+            # thread pool, which the forked worker inherits broken from its parent: they hang there.
+            os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:

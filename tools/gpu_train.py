@@ -1,0 +1,191 @@
+"""Train on a GPU machine for a fixed time: several runs at once, each stage time-boxed.
+
+A lent GPU machine is typically short-lived and cut off from the network: the training data has
+to travel with the checkout, and a run has minutes, not hours. This tool does both halves.
+
+``prepare`` (on the development machine) copies what training reads into an ignored folder of
+the project (default ``gpu_payload/``): the alphamatting objects that have an alpha (photo,
+alpha, trimaps) byte for byte, and the background photographs re-encoded with their long side
+at most ``--max-side`` pixels (the training crops are 192 px; the copy has to fit the few tens
+of MB that travel). ``gpu_payload/PAYLOAD.json`` says what was copied and how.
+
+``run`` (on the GPU machine) first estimates the objects' foreground colours once, in parallel
+(``estimate_layers``, cached in ``.cache/fg``, so the runs do not each do it), then trains every
+``--job`` at the same time, each with ``lbsmatte train`` stage after stage: a stage trains until
+its step count or its time box (``--stage-seconds``), whichever comes first, and then counts as
+done at the step it reached (its weight average is what the next stage and the bundle get).
+Each job writes its bundle to ``OUT/<name>/bundle`` and its checkpoints, log and losses to
+``OUT/<name>/run``; ``OUT/summary.json`` lists the steps and seconds of every stage.
+
+A job is ``NAME=ARGS``: the arguments of ``lbsmatte train`` for that job, e.g.
+
+    python tools/gpu_train.py run --data gpu_payload/data --out runs/gpu --stage-seconds 80,80,200 \\
+        --job "paper0=--size paper --hold-out GT01,GT06,GT10,GT15,GT19,GT24 --batch 16 --workers 6" \\
+        --job "small0=--hold-out GT01,GT06,GT10,GT15,GT19,GT24 --steps 1000,1000,900 --workers 3"
+
+``--steps`` in a job caps each stage (default: no cap but the time box).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ROLES = ("background", "foreground", "alpha")
+NO_CAP = 1_000_000
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    source, out = args.data, args.out / "data"
+    am = source / "alphamatting"
+    if not (am / "alpha").is_dir() or not (source / "backgrounds").is_dir():
+        raise SystemExit(f"no training data in {source}: expected alphamatting/ and backgrounds/")
+    if out.exists():
+        shutil.rmtree(out)
+    objects = sorted(p.stem for p in (am / "alpha").glob("*.png"))
+    for sub in ("image", "alpha"):
+        (out / "alphamatting" / sub).mkdir(parents=True)
+        for name in objects:
+            shutil.copy2(am / sub / f"{name}.png", out / "alphamatting" / sub / f"{name}.png")
+    for trimap_dir in sorted(p for p in (am / "trimap").iterdir() if p.is_dir()):
+        (out / "alphamatting" / "trimap" / trimap_dir.name).mkdir(parents=True)
+        for name in objects:
+            if (trimap_dir / f"{name}.png").exists():
+                shutil.copy2(trimap_dir / f"{name}.png", out / "alphamatting" / "trimap" / trimap_dir.name / f"{name}.png")
+    (out / "backgrounds").mkdir(parents=True)
+    photos = sorted(p for p in (source / "backgrounds").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for photo in photos:
+        with Image.open(photo) as im:
+            im = im.convert("RGB")
+            scale = args.max_side / max(im.size)
+            if scale < 1:
+                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+            im.save(out / "backgrounds" / f"{photo.stem}.jpg", quality=args.quality)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    (args.out / "PAYLOAD.json").write_text(json.dumps({
+        "source": str(source.resolve()), "objects": objects, "backgrounds": len(photos),
+        "backgrounds_note": f"re-encoded as JPEG quality {args.quality}, long side at most {args.max_side} px",
+        "bytes": size,
+    }, indent=1), encoding="utf-8")
+    print(f"copied {len(objects)} objects and {len(photos)} background photos into {out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+def _estimate(paths: tuple[str, str]) -> str:
+    """Cache an object's colours as the composites (cleaned alpha) and its own photo's crops use them."""
+    from core.training.data import ShowDataset, _RealObject
+
+    image = Path(paths[0])
+    obj = _RealObject(image.stem, image, Path(paths[1]))
+    obj.load(REPO / ".cache" / "fg")
+    ShowDataset(image.parent.parent, crop=64, seed=0, names=[image.stem])._item(image.stem)
+    return obj.name
+
+
+def _job(text: str) -> tuple[str, list[str]]:
+    name, sep, rest = text.partition("=")
+    if not sep or not name.strip() or not name.strip().replace("_", "").replace("-", "").isalnum():
+        raise argparse.ArgumentTypeError(f"--job must be NAME=ARGS with a plain NAME, got {text!r}")
+    return name.strip(), shlex.split(rest)
+
+
+def _caps(argv: list[str]) -> tuple[list[str], list[int]]:
+    """The job's arguments without ``--steps``, and its per-stage caps."""
+    if "--steps" not in argv:
+        return argv, [NO_CAP] * 3
+    i = argv.index("--steps")
+    caps = [int(v) for v in argv[i + 1].split(",")]
+    caps = caps * 3 if len(caps) == 1 else caps
+    return argv[:i] + argv[i + 2:], caps
+
+
+def _progress(run_dir: Path) -> list[int]:
+    from core.training.train import stage_progress
+
+    done = stage_progress(run_dir)
+    return [int((done.get(role) or {}).get("step") or 0) for role in ROLES]
+
+
+def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict) -> None:
+    argv, caps = _caps(argv)
+    run_dir, bundle = out / name / "run", out / name / "bundle"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base = [sys.executable, "-m", "core.cli", "train", "--data", str(data), "--out", str(bundle), "--run-dir",
+            str(run_dir), "--overwrite", "--no-progress", "--name", name, *argv]
+    with open(out / name / "train.log", "a", encoding="utf-8") as stream:
+        for index, role in enumerate(ROLES):
+            done = _progress(run_dir)
+            steps = done[:index] + [caps[index]] + [0] * (2 - index)
+            started = time.monotonic()
+            code = subprocess.call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{budgets[index] / 60:.4f}"],
+                                   cwd=REPO, stdout=stream, stderr=subprocess.STDOUT)
+            log.setdefault(name, {})[role] = {"exit": code, "step": _progress(run_dir)[index],
+                                              "seconds": round(time.monotonic() - started, 1)}
+            print(f"{name}: {role} at step {_progress(run_dir)[index]} ({time.monotonic() - started:.0f} s, exit {code})", flush=True)
+            if code not in (0, 3):
+                return
+        # Every stage is done at the step it reached: write the bundle.
+        done = _progress(run_dir)
+        code = subprocess.call(base + ["--steps", ",".join(map(str, done))], cwd=REPO, stdout=stream, stderr=subprocess.STDOUT)
+        log[name]["bundle"] = {"exit": code, "path": str(bundle), "steps": done}
+        print(f"{name}: bundle {'written' if code == 0 else f'failed (exit {code})'} with steps {done}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    budgets = [float(v) for v in args.stage_seconds.split(",")]
+    if len(budgets) != 3 or min(budgets) <= 0:
+        raise SystemExit(f"--stage-seconds takes three positive numbers (BG,FG,alpha), got {args.stage_seconds!r}")
+    am = args.data / "alphamatting"
+    pairs = [(str(p), str(am / "alpha" / p.name)) for p in sorted((am / "image").glob("*.png")) if (am / "alpha" / p.name).exists()]
+    started = time.monotonic()
+    with ProcessPoolExecutor(max_workers=args.estimate_workers) as pool:
+        names = list(pool.map(_estimate, pairs))
+    print(f"estimated the colours of {len(names)} objects in {time.monotonic() - started:.0f} s", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log: dict = {}
+    threads = [threading.Thread(target=_train, args=(name, argv, args.data.resolve(), args.out.resolve(), budgets, log))
+               for name, argv in args.job]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (args.out / "summary.json").write_text(json.dumps({"stage_seconds": budgets, "jobs": dict(args.job), "stages": log},
+                                                      indent=1), encoding="utf-8")
+    failed = [name for name, _ in args.job if (log.get(name, {}).get("bundle") or {}).get("exit") != 0]
+    print(f"done in {time.monotonic() - started:.0f} s; " + (f"no bundle for {', '.join(failed)}" if failed else "every bundle written"))
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="copy the training data into an ignored folder that travels with the checkout")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--out", type=Path, default=REPO / "gpu_payload")
+    p.add_argument("--max-side", type=int, default=640, help="long side of the copied background photos (default 640)")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality of the copied background photos (default 90)")
+    r = sub.add_parser("run", help="train the jobs at once, each stage time-boxed")
+    r.add_argument("--data", type=Path, required=True, help="the prepared data (gpu_payload/data)")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--job", type=_job, action="append", required=True, metavar="NAME=ARGS")
+    r.add_argument("--stage-seconds", default="80,80,200", help="time box of each stage, BG,FG,alpha (default 80,80,200)")
+    r.add_argument("--estimate-workers", type=int, default=8, help="processes estimating the objects' colours")
+    args = parser.parse_args(argv)
+    return prepare(args) if args.command == "prepare" else run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
