@@ -1,0 +1,95 @@
+"""``tools/gpu_train.py``: the data copy that travels to a GPU machine, and time-boxed runs there."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("gpu_train", REPO / "tools" / "gpu_train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_train"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _data(root: Path) -> Path:
+    """Two objects with alphas and trimaps, one without an alpha, and three background photos."""
+    rng = np.random.default_rng(0)
+    am = root / "alphamatting"
+    yy, xx = np.mgrid[0:80, 0:96]
+    for name, radius in (("GT01", 22), ("GT02", 30)):
+        alpha = np.clip((radius - np.hypot(yy - 40, xx - 48)) / 5, 0, 1)
+        image = rng.random((80, 96, 3)) * 0.5 + alpha[..., None] * 0.5
+        for sub, pixels in (("image", image), ("alpha", alpha)):
+            (am / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray((pixels * 255).round().astype(np.uint8)).save(am / sub / f"{name}.png")
+        trimap = np.where(alpha >= 1, 255, np.where(alpha <= 0, 0, 128)).astype(np.uint8)
+        for variant in ("Trimap1", "Trimap2"):
+            (am / "trimap" / variant).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(trimap).save(am / "trimap" / variant / f"{name}.png")
+    Image.fromarray((rng.random((80, 96, 3)) * 255).astype(np.uint8)).save(am / "image" / "GT03.png")  # no alpha
+    (root / "backgrounds").mkdir()
+    for i, size in enumerate(((300, 200), (120, 90), (200, 400))):
+        Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)).save(root / "backgrounds" / f"bg{i}.jpg")
+    return root
+
+
+def test_prepare_copies_the_objects_byte_for_byte_and_shrinks_the_backgrounds(tmp_path) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "150"]) == 0
+    copied = out / "data" / "alphamatting"
+    for name in ("GT01", "GT02"):
+        for sub in ("image", "alpha", "trimap/Trimap1", "trimap/Trimap2"):
+            assert (copied / sub / f"{name}.png").read_bytes() == (data / "alphamatting" / sub / f"{name}.png").read_bytes()
+    assert not (copied / "image" / "GT03.png").exists()  # no alpha: training never reads it
+    sizes = {p.name: Image.open(p).size for p in (out / "data" / "backgrounds").iterdir()}
+    assert sizes == {"bg0.jpg": (150, 100), "bg1.jpg": (120, 90), "bg2.jpg": (75, 150)}
+    payload = json.loads((out / "PAYLOAD.json").read_text())
+    assert payload["objects"] == ["GT01", "GT02"] and payload["backgrounds"] == 3
+    assert "long side at most 150 px" in payload["backgrounds_note"]
+
+
+def test_a_job_is_a_plain_name_and_the_arguments_of_lbsmatte_train() -> None:
+    tool = _tool()
+    assert tool._job("paper0=--size paper --batch 16") == ("paper0", ["--size", "paper", "--batch", "16"])
+    assert tool._caps(["--batch", "2", "--steps", "5,6,7"]) == (["--batch", "2"], [5, 6, 7])
+    assert tool._caps(["--steps", "4"]) == ([], [4, 4, 4])
+    assert tool._caps(["--batch", "2"]) == (["--batch", "2"], [tool.NO_CAP] * 3)
+    import argparse
+
+    for bad in ("no-equals-sign", "=--batch 2", "a/b=--batch 2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="NAME=ARGS"):
+            tool._job(bad)
+
+
+def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> None:
+    from core.weights import load_bundle
+
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "runs"
+    job = ("tiny=--hold-out '' --steps 2,1,3 --batch 2 --crop 32 --backgrounds 1 --device cpu --threads 1 "
+           "--workers 1 --procedural 0.5")
+    code = tool.main(["run", "--data", str(data), "--out", str(out), "--job", job, "--stage-seconds", "60,60,60",
+                      "--estimate-workers", "1"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    stages = summary["stages"]["tiny"]
+    assert [stages[r]["step"] for r in ("background", "foreground", "alpha")] == [2, 1, 3]
+    assert stages["bundle"]["exit"] == 0
+    bundle = load_bundle(out / "tiny" / "bundle")
+    assert {r: s["step"] for r, s in bundle.manifest["training"]["stages"].items()} == {
+        "background": 2, "foreground": 1, "alpha": 3}
+    assert bundle.manifest["training"]["data"]["workers"]["processes"] == 1
