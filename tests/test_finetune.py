@@ -138,3 +138,44 @@ def test_bf16_on_a_cpu_that_emulates_it_warns_and_names_the_way_out(tmp_path, sm
     assert main(args) == 0
     assert "no native bfloat16" in caplog.text and "--precision fp32" in caplog.text
     assert load_bundle(tmp_path / "bf16").manifest["training"]["settings"]["precision"] == "bf16"
+
+
+def test_train_from_a_bundle_with_a_larger_matting_network_keeps_its_sampling_networks(tmp_path, small_bundle) -> None:
+    import pytest
+
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    out = tmp_path / "medium"
+    code = main([
+        "train", "--from", str(small_bundle.path), "--size", "small,small,medium", "--out", str(out),
+        "--steps", "0,0,1", "--crop", "32", "--batch", "2", "--backgrounds", "1", "--procedural", "1.0",
+        "--run-dir", str(tmp_path / "run"), "--no-progress",
+    ])
+    assert code == 0
+    child = load_bundle(out)
+    assert child.config("alpha")["size"] == "medium"
+    assert child.config("alpha")["widths"] == [32, 64, 128, 256] and child.config("alpha")["refine"] is True
+    assert child.manifest["training"]["settings"]["size"] == "small,small,medium"
+    # The sampling networks are the parent's, untouched (no steps asked for them).
+    for role in ("background", "foreground"):
+        assert child.config(role) == small_bundle.config(role)
+        parent_state = small_bundle.load_network(role).state_dict()
+        assert all(torch.equal(parent_state[k], v) for k, v in child.load_network(role).state_dict().items())
+
+
+def test_a_size_that_does_not_exist_is_refused_by_name(tmp_path, capsys) -> None:
+    code = main(["train", "--size", "small,huge,paper", "--out", str(tmp_path / "b"), "--steps", "1",
+                 "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert code != 0
+    said = capsys.readouterr()
+    assert "--size" in said.out + said.err and "'small,huge,paper'" in said.out + said.err
+
+
+def test_role_sizes_names_each_network() -> None:
+    from core.nets.config import role_sizes
+
+    assert role_sizes("paper") == {"background": "paper", "foreground": "paper", "alpha": "paper"}
+    assert role_sizes("small,small,medium")["alpha"] == "medium"

@@ -61,12 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--colour", default="srgb", help="encoding of the show's files: srgb (PNG/JPEG), linear (EXR) or an OCIO name")
     else:
         parser.add_argument("--data", type=Path, default=None, help="data root with alphamatting/ and backgrounds/ (default: $LBSMATTE_DATA or ../shared/data)")
-        parser.add_argument("--size", choices=["small", "paper"], default="small", help="network config (default small)")
+        parser.add_argument("--size", default=None, metavar="SIZE",
+                            help="network sizes: small (default), medium or paper, or one per network BG,FG,alpha "
+                                 "(e.g. small,small,paper); with --from, a network whose size differs from the "
+                                 "bundle's starts anew at that size and the others continue")
         parser.add_argument("--steps", type=_steps, default=_steps("3000,3000,4000"), help="steps per stage: BG,FG,alpha")
         parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
         parser.add_argument("--procedural", type=float, default=0.5, help="fraction of procedural foregrounds (default 0.5)")
         parser.add_argument("--from", dest="parent", default=None, metavar="BUNDLE",
-                            help="continue training this bundle's networks on the same composites (their config wins over --size)")
+                            help="continue training this bundle's networks on the same composites (their configs, "
+                                 "except where --size asks for another size)")
         parser.add_argument("--real-photos", type=float, default=0.0, metavar="FRACTION",
                             help="fraction of batches cut from the training objects' own photographs, with their real "
                                  "backgrounds, instead of composites (default 0)")
@@ -127,13 +131,21 @@ def run(args: argparse.Namespace) -> int:
             "on such a CPU (2-core AMD EPYC, AVX2 only) a training step took about 9x as long as with fp32: "
             "pass --precision fp32 here")
     settings = TrainSettings(
-        size=getattr(args, "size", "small"), steps=args.steps, lr=args.lr, batch_size=args.batch,
+        size=getattr(args, "size", None) or "small", steps=args.steps, lr=args.lr, batch_size=args.batch,
         n_backgrounds=args.backgrounds, crop=args.crop, max_minutes=args.max_minutes, seed=args.seed,
         device=str(device), threads=args.threads, ema=args.ema or None, result_weight=args.result_weight,
         precision=args.precision, decay_steps=args.decay_steps,
     )
     if getattr(args, "workers", 0) < 0:
         raise InputError(f"--workers must be 0 or more, not {args.workers}")
+    if getattr(args, "size", None):
+        from core.errors import WeightsError
+        from core.nets.config import role_sizes
+
+        try:
+            role_sizes(args.size)
+        except WeightsError as exc:
+            raise InputError(f"--size: {exc}") from None
     if settings.decay_steps < 0:
         raise InputError(f"--decay-steps must be 0 or more, not {args.decay_steps}")
     if not (math.isfinite(settings.result_weight) and settings.result_weight >= 0):
@@ -149,7 +161,21 @@ def run(args: argparse.Namespace) -> int:
         init = parent.load_networks("cpu")
         for net in init.values():
             net.train()
-        settings.size = str(parent.config("background").get("size", "custom"))
+        sizes = [str(parent.config(role).get("size", "custom")) for role in ROLE_ORDER]
+        asked = getattr(args, "size", None)
+        if asked:
+            import torch
+
+            from core.nets import build_network, network_config
+            from core.nets.config import role_sizes
+
+            for index, (role, size) in enumerate(role_sizes(asked).items()):
+                if size != sizes[index]:
+                    # A network of another size cannot continue from the bundle's: it starts anew.
+                    torch.manual_seed(settings.seed + index)
+                    init[role] = build_network(network_config(role, size)).train()
+                    sizes[index] = size
+        settings.size = sizes[0] if len(set(sizes)) == 1 else ",".join(sizes)
     if getattr(args, "sampling_scale", None) is not None:
         init = _rescaled(init, settings, args.sampling_scale)
     if args.command == "finetune":

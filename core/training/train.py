@@ -43,6 +43,7 @@ BatchSource = Callable[[str], Batch]
 class TrainSettings:
     """What one training run does; stored in the run folder and in the bundle's manifest."""
 
+    #: One size for the three networks, or three (BG,FG,alpha), e.g. ``small,small,paper``.
     size: str = "small"
     steps: dict[str, int] = field(default_factory=lambda: {"background": 3000, "foreground": 3000, "alpha": 4000})
     lr: float = 2e-4
@@ -290,8 +291,11 @@ def plot_losses(run_dir: Path) -> Path | None:
 def _networks_from(init: dict[str, nn.Module] | None, settings: TrainSettings) -> dict[str, nn.Module]:
     if init is not None:
         return {role: init[role] for role in ROLES}
+    from core.nets.config import role_sizes
+
     torch.manual_seed(settings.seed)
-    return {role: build_network(network_config(role, settings.size)) for role in ROLES}
+    sizes = role_sizes(settings.size)
+    return {role: build_network(network_config(role, sizes[role])) for role in ROLES}
 
 
 def train(
