@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,14 +78,17 @@ def test_a_job_is_a_plain_name_and_the_arguments_of_lbsmatte_train() -> None:
 def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> None:
     from core.weights import load_bundle
 
-    tool = _tool()
     data = _data(tmp_path / "data")
     out = tmp_path / "runs"
     job = ("tiny=--hold-out '' --steps 2,1,3 --batch 2 --crop 32 --backgrounds 1 --device cpu --threads 1 "
            "--workers 1 --procedural 0.5")
-    code = tool.main(["run", "--data", str(data), "--out", str(out), "--job", job, "--stage-seconds", "60,60,60",
-                      "--estimate-workers", "1"])
-    assert code == 0
+    # A process of its own, as the tool runs: this test process may already have used numba's OpenMP
+    # pool (pymatting in other tests), after which the processes it forks would be killed.
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "gpu_train.py"), "run", "--data", str(data), "--out",
+                           str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tiny: bundle written with steps [2, 1, 3]" in done.stdout
     summary = json.loads((out / "summary.json").read_text())
     stages = summary["stages"]["tiny"]
     assert [stages[r]["step"] for r in ("background", "foreground", "alpha")] == [2, 1, 3]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from core.errors import InputError
 from core.training.data import ParallelBatches
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _factory(seed: int):
@@ -44,7 +50,6 @@ def test_no_workers_is_refused_by_name() -> None:
 
 
 def test_train_with_workers_writes_a_bundle_and_says_so(tmp_path) -> None:
-    from core.cli import main
     from core.training.data import default_data_root
     from core.weights import load_bundle
 
@@ -52,11 +57,14 @@ def test_train_with_workers_writes_a_bundle_and_says_so(tmp_path) -> None:
     if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
         pytest.skip(f"training data not found in {data}")
     out = tmp_path / "workers"
-    code = main([
-        "train", "--out", str(out), "--steps", "1,1,2", "--crop", "32", "--batch", "2", "--backgrounds", "1",
-        "--procedural", "1.0", "--workers", "2", "--run-dir", str(tmp_path / "run"), "--no-progress",
-    ])
-    assert code == 0
+    # A process of its own, as on the command line: this test process may already have used numba's
+    # OpenMP pool (pymatting in other tests), after which the forked workers would be killed.
+    done = subprocess.run([
+        sys.executable, "-m", "core.cli", "train", "--out", str(out), "--steps", "1,1,2", "--crop", "32", "--batch",
+        "2", "--backgrounds", "1", "--procedural", "0.5", "--real-photos", "0.5", "--workers", "2",
+        "--run-dir", str(tmp_path / "run"), "--no-progress",
+    ], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
     manifest = load_bundle(out).manifest
     assert manifest["training"]["data"]["workers"]["processes"] == 2
     assert manifest["training"]["stages"]["alpha"]["step"] == 2

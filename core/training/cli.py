@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if getattr(args, "workers", 0) < 0:
         raise InputError(f"--workers must be 0 or more, not {args.workers}")
+    if getattr(args, "workers", 0):
+        # numba's default threading layer here is GNU OpenMP, and a process that has used it kills
+        # every child it forks ("fork() called from a process already using GNU OpenMP"): the
+        # worker processes. pymatting's kernels (the objects' colours) then use numba's own pool.
+        os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     if getattr(args, "size", None):
         from core.errors import WeightsError
         from core.nets.config import role_sizes
@@ -304,6 +310,13 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
 
     first = make(seed)
     train_sampler, photos = first.train_sampler, first.photos
+    if getattr(args, "workers", 0):
+        # The objects' colours estimated (or read from the cache) here, once, before the workers
+        # fork: they then only read the cache, and never run numba in a forked process.
+        for obj in train_sampler.objects:
+            obj.load(train_sampler.cache_dir)
+        for name in photos.names if photos is not None else []:
+            photos._item(name)
     batches = _in_workers(make, first, seed, args, settings)
 
     val_cache: dict[str, Any] = {}
