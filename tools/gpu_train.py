@@ -132,9 +132,9 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
             started = time.monotonic()
             code = subprocess.call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{budgets[index] / 60:.4f}"],
                                    cwd=REPO, stdout=stream, stderr=subprocess.STDOUT)
-            log.setdefault(name, {})[role] = {"exit": code, "step": _progress(run_dir)[index],
-                                              "seconds": round(time.monotonic() - started, 1)}
-            print(f"{name}: {role} at step {_progress(run_dir)[index]} ({time.monotonic() - started:.0f} s, exit {code})", flush=True)
+            reached, seconds = _progress(run_dir)[index], time.monotonic() - started
+            log.setdefault(name, {})[role] = {"exit": code, "step": reached, "seconds": round(seconds, 1)}
+            print(f"{name}: {role} at step {reached} ({seconds:.0f} s, exit {code})", flush=True)
             if code not in (0, 3):
                 return
         # Every stage is done at the step it reached: write the bundle.

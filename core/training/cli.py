@@ -375,9 +375,7 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
 
 def _in_workers(make: Any, first: Any, seed: int, args: argparse.Namespace, settings: Any) -> Any:
     """``first`` (drawn in this process), or batches drawn ahead by ``--workers`` processes."""
-    workers = int(getattr(args, "workers", 0) or 0)
-    if workers < 0:
-        raise InputError(f"--workers must be 0 or more, not {workers}")
+    workers = int(getattr(args, "workers", 0) or 0)  # run() has refused a negative count
     if workers == 0:
         return first
     from core.training.data import ParallelBatches
