@@ -113,6 +113,17 @@ def fg_solve_argument(value: str) -> float:
     return weight
 
 
+def knn_argument(value: str) -> float:
+    """``--knn``: a finite weight >= 0 (argparse type)."""
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = -1.0
+    if not np.isfinite(weight) or weight < 0:
+        raise argparse.ArgumentTypeError(f"--knn takes a weight >= 0 (0: no KNN term), not {value!r}")
+    return weight
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse with usage errors as one ``ERROR:`` line on stdout (the stream convention above)."""
 
@@ -159,6 +170,10 @@ def _add_matte(sub: Any) -> None:
                         "compositing equation and smoothed by the matting Laplacian (default: the number the "
                         "bundle's manifest records, chosen with its networks by cross-validation, else 3; 0: the "
                         "matting network's alpha as it is, about twice as fast)")
+    p.add_argument("--knn", type=knn_argument, default=None, metavar="WEIGHT",
+                   help="weight of the refinement's KNN term, which ties each unknown pixel to the pixels of most "
+                        "like colour in the crop (default: the bundle's recorded weight, chosen by cross-validation; "
+                        "0: the matting Laplacian alone, faster, and what 'lbsmatte export' computes)")
     p.add_argument("--edge", type=edge_argument, default=None, metavar="PX",
                    help="TRIMAP is a rough matte (a roto or garbage matte, binary or soft; its channel chosen by "
                         "--trimap-channel): make the trimap from it, unknown PX pixels each side of its 0.5 edge")
@@ -569,7 +584,7 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
         from core.pipeline import Matter
 
         matter = Matter(args.weights, device=args.device, precision=getattr(args, "precision", "auto"),
-                        fg_solve=args.fg_solve, rounds=args.rounds)
+                        fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn)
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED

@@ -16,7 +16,9 @@ networks and calls :func:`refine`; nothing here imports the pipeline or the netw
   ``c = 1 − exp(−|F − B|² / σ²)``, and smooths it with the matting Laplacian,
   ``alpha = argmin aᵀLa + λ Σ_U c (a − â)²`` with alpha fixed where the trimap is known, by
   Jacobi-preconditioned conjugate gradients warm-started from the previous round's alpha
-  (:func:`conjugate_gradients`).
+  (:func:`conjugate_gradients`). Two more terms, each off at weight 0: ``κ E_knn(a)``, KNN
+  matting's non-local smoothness (:mod:`core.knn`, pixels of like colour anywhere in the crop),
+  and ``μ Σ_U (a − a_net)²``, the matting network's alpha as a data term.
 
 This is the smoothing step of classical sampling-based matting (Robust Matting, Global Sampling
 Matting), fed by the patent's three networks: F starts from the matting network's alpha and the
@@ -93,6 +95,11 @@ class Settings:
             side of an edge dominates the smoothness term. The same for a plate solved in display.
         agree_ratio: ``w_B / w_F`` of :func:`agree_with_plate` in linear light (> 0): how much
             less the background moves than the foreground to make ``αF + (1 − α)B`` the plate.
+        knn: κ, the weight of the non-local KNN term (:mod:`core.knn`) added to the matting
+            Laplacian (>= 0; 0: the Laplacian alone).
+        network_weight: μ, the weight of the matting network's own alpha as a data term,
+            ``μ Σ_U (a − a_net)²`` (>= 0; 0: the network's alpha is only where the conjugate
+            gradients start).
     """
 
     rounds: int = ROUNDS
@@ -104,6 +111,8 @@ class Settings:
     layer_prior: float = 0.1
     layer_space: str = "solve"
     agree_ratio: float = FG_SOLVE_BG_RATIO
+    knn: float = 0.0
+    network_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name, low in (("rounds", 0), ("max_iterations", 1)):
@@ -112,7 +121,8 @@ class Settings:
                 raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
             setattr(self, name, int(value))
         for name, zero_ok in (("smoothing", False), ("confidence_scale", False), ("tolerance", False),
-                              ("layer_prior", True), ("agree_ratio", False)):
+                              ("layer_prior", True), ("agree_ratio", False), ("knn", True),
+                              ("network_weight", True)):
             raw = getattr(self, name)
             try:
                 value = float(raw)
@@ -530,6 +540,38 @@ def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torc
     return Laplacian(matrix, pull.to(torch.float32), rows[:, 12].contiguous(), index, rows, columns)
 
 
+def add_knn(laplacian: Laplacian, term: Any, weight: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Laplacian's system with ``weight`` times the KNN term (:func:`core.knn.knn_term`) added:
+    the sparse CSR ``matrix``, ``pull`` and ``diagonal`` for :func:`refine_with`, on the
+    Laplacian's device, float32.
+
+    The sum is taken with scipy on the CPU, not with torch's sparse CSR addition, which in torch
+    2.13 keeps about 20 MB of every call (a render's memory would grow frame by frame).
+    """
+    import numpy as np
+    import scipy.sparse
+
+    n = int(laplacian.pull.numel())
+    if term.pull.shape != (n,):
+        raise InputError(f"the KNN term is over {term.pull.shape[0]} unknown pixels, the Laplacian over {n}: "
+                         "they must be built on the same trimap")
+    m = laplacian.matrix
+    own = scipy.sparse.csr_matrix((m.values().cpu().numpy().astype(np.float64), m.col_indices().cpu().numpy(),
+                                   m.crow_indices().cpu().numpy()), shape=(n, n))
+    total = (own + weight * term.matrix).tocsr()
+    total.sort_indices()
+    index_type = np.int32 if total.nnz < 2**31 else np.int64
+    device = laplacian.pull.device
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what runs on every device
+        warnings.simplefilter("ignore", UserWarning)
+        matrix = torch.sparse_csr_tensor(torch.from_numpy(total.indptr.astype(index_type)),
+                                         torch.from_numpy(total.indices.astype(index_type)),
+                                         torch.from_numpy(total.data.astype(np.float32)), (n, n)).to(device)
+    pull = laplacian.pull + torch.from_numpy((weight * term.pull).astype(np.float32)).to(device)
+    diagonal = laplacian.diagonal + torch.from_numpy((weight * term.diagonal).astype(np.float32)).to(device)
+    return matrix, pull, diagonal
+
+
 def stencil_index(columns: torch.Tensor) -> torch.Tensor:
     """The ``n·25`` positions :func:`stencil_product` reads for :func:`laplacian_rows`' ``columns``
     (``n×25``): the column itself, or ``n`` (a 0 appended to ``x``) where it is ``-1``."""
@@ -675,6 +717,7 @@ def refine(
     image: torch.Tensor, trimap: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor,
     settings: Optional[Settings] = None, fg_weight: float = FG_SOLVE_WEIGHT,
     clip: Optional[Tuple[float, float]] = (0.0, 1.0), exact: bool = False, laplacian: Optional[Laplacian] = None,
+    knn: Optional[Any] = None,
 ) -> Refined:
     """The rounds after the networks (module docstring), on the inputs' device.
 
@@ -691,6 +734,9 @@ def refine(
         exact: finish with :func:`agree_with_plate` (``w_B / w_F`` = ``settings.agree_ratio``), so
             that ``αF + (1 − α)B`` is the plate.
         laplacian: the region's :func:`matting_laplacian`, when the caller has it already.
+        knn: the region's :func:`core.knn.knn_term` when ``settings.knn > 0`` and the caller has it
+            (the pipeline builds it on the networks' larger crop, with positions in the frame);
+            else it is built here from the plate (its sRGB encoding in linear light).
 
     Returns:
         :class:`Refined`: alpha in [0, 1], exactly 0/1 where the trimap is known; F equal to the
@@ -705,17 +751,25 @@ def refine(
     if image.dim() != 4 or image.shape[0] != 1:
         raise InputError(f"refine works on one frame at a time (1×3×H×W), got {tuple(image.shape)}")
     lap = laplacian
-    if lap is None and settings.rounds:
-        fg_known, _, unknown = split_trimap_tensor(trimap[0, 0])
-        if bool(unknown.any()):
-            lap = matting_laplacian(image[0].detach(), unknown, fg_known)
+    fg_known, _, unknown = split_trimap_tensor(trimap[0, 0])
+    if lap is None and settings.rounds and bool(unknown.any()):
+        lap = matting_laplacian(image[0].detach(), unknown, fg_known)
+    matrix, pull, diagonal = (None, None, None) if lap is None else (lap.matrix, lap.pull, lap.diagonal)
+    if lap is not None and settings.knn > 0:
+        if knn is None:
+            from core.knn import knn_term
+
+            colour = image[0].detach() if clip is not None else encode_srgb(image[0].detach())
+            knn = knn_term(colour.clamp(0, 1).permute(1, 2, 0).cpu().numpy(), unknown.cpu().numpy(),
+                           fg_known.cpu().numpy())
+        matrix, pull, diagonal = add_knn(lap, knn, settings.knn)
     out_alpha, out_fg, out_bg, iterations = refine_with(
         image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,
         settings.tolerance, settings.max_iterations, float(fg_weight), clip, exact,
-        None if lap is None else lap.matrix, None if lap is None else lap.pull,
-        None if lap is None else lap.diagonal, None if lap is None else lap.index,
+        matrix, pull, diagonal, None if lap is None else lap.index,
         multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior,
-        layers_encoded=settings.layer_space == "display" and clip is None, agree_ratio=settings.agree_ratio)
+        layers_encoded=settings.layer_space == "display" and clip is None, agree_ratio=settings.agree_ratio,
+        network_weight=settings.network_weight)
     return Refined(out_alpha, out_fg, out_bg, iterations)
 
 
@@ -726,7 +780,7 @@ def refine_with(
     matrix: Optional[torch.Tensor] = None, pull: Optional[torch.Tensor] = None, diagonal: Optional[torch.Tensor] = None,
     index: Optional[torch.Tensor] = None, bg_ratio: float = FG_SOLVE_BG_RATIO, ridge: float = RIDGE,
     multilevel: bool = False, layer_prior: float = 0.1, layers_encoded: bool = False,
-    agree_ratio: float = FG_SOLVE_BG_RATIO,
+    agree_ratio: float = FG_SOLVE_BG_RATIO, network_weight: float = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
     """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
     scriptable by :func:`torch.jit.script`: the exported module calls it directly.
@@ -763,6 +817,7 @@ def refine_with(
     bg_u = bg.reshape(3, -1)[:, where][None, :, :, None]
     fnet_u = fg.reshape(3, -1)[:, where][None, :, :, None]
     a_u = alpha.reshape(-1)[where].clamp(0, 1)
+    a_net = a_u
     f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
     if rounds > 0 and pull is not None and diagonal is not None:
         pull_d, diagonal_d = pull.to(dtype), diagonal.to(dtype)
@@ -773,6 +828,9 @@ def refine_with(
             confidence = 1.0 - torch.exp(-(distance * distance) / confidence_scale)
             d = smoothing * confidence.reshape(-1) + ridge
             b = pull_d + d * prior.reshape(-1)
+            if network_weight > 0:  # the matting network's alpha as a data term of its own
+                d = d + network_weight
+                b = b + network_weight * a_net
             if not torch.jit.is_scripting() and torch.is_grad_enabled() and (d.requires_grad or b.requires_grad):
                 # training through the refinement: the solution's gradient, not the iterations'
                 solved, made = _solve_implicit(matrix, rows, gather, d, b, a_u, diagonal_d, tolerance, max_iterations)

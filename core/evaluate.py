@@ -344,7 +344,7 @@ def evaluate_dataset(
                                           confidence_scale=settings.confidence_scale, layers=settings.layers,
                                           layer_prior=settings.layer_prior, tolerance=settings.tolerance,
                                           layer_space=settings.layer_space, agree_ratio=settings.agree_ratio,
-                                          space=space)
+                                          knn=settings.knn, network_weight=settings.network_weight, space=space)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the

@@ -25,7 +25,9 @@ code of :mod:`core.nets` and :mod:`core.compositing` compiled, not a copy of it.
 tiling (the whole region goes through each network at once), and the matting Laplacian is applied
 as a 25-point stencil (:func:`core.compositing.stencil_product`) instead of a sparse matrix, since
 the torch of Nuke 13 and 14 has no sparse CSR tensors (the same operator, the same numbers to
-float rounding).
+float rounding). The refinement's KNN term (:mod:`core.knn`, ``knn`` in the bundle's settings) is
+left out: its neighbour search needs a k-d tree; the file's record says so (``knn_left_out``) and
+``lbsmatte export`` warns.
 
 The module's attributes ``rounds``, ``max_iterations`` and ``smoothing`` can be made knobs in
 CatFileCreator; ``torch_version``, ``lbsmatte_version`` and ``weights`` say what it was made with
@@ -102,10 +104,11 @@ class LBSMatteModule(nn.Module):
                  rounds: int = ROUNDS, max_iterations: int = MAX_ITERATIONS, smoothing: float = SMOOTHING,
                  tolerance: float = TOLERANCE, confidence_scale: float = CONFIDENCE_SCALE,
                  fg_weight: float = FG_SOLVE_WEIGHT, weights: str = "", layers: str = "solve",
-                 layer_prior: float = 0.1, layer_space: str = "solve", agree_ratio: float = FG_SOLVE_BG_RATIO) -> None:
+                 layer_prior: float = 0.1, layer_space: str = "solve", agree_ratio: float = FG_SOLVE_BG_RATIO,
+                 network_weight: float = 0.0) -> None:
         super().__init__()
         settings = Settings(rounds, smoothing, confidence_scale, tolerance, max_iterations, layers, layer_prior,
-                            layer_space, agree_ratio)  # validates
+                            layer_space, agree_ratio, network_weight=network_weight)  # validates
         if not (math.isfinite(fg_weight) and fg_weight > 0):
             raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
         self.background = background
@@ -121,6 +124,7 @@ class LBSMatteModule(nn.Module):
         self.layer_prior: float = settings.layer_prior
         self.layers_encoded: bool = settings.layer_space == "display"  # the module works in linear light
         self.agree_ratio: float = settings.agree_ratio
+        self.network_weight: float = settings.network_weight
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -212,7 +216,7 @@ class LBSMatteModule(nn.Module):
             fg[:, :, y0:y1, x0:x1], bg[:, :, y0:y1, x0:x1], self.rounds, self.smoothing, self.confidence_scale,
             self.tolerance, self.max_iterations, self.fg_weight, None, True,
             multilevel=self.multilevel, layer_prior=self.layer_prior, layers_encoded=self.layers_encoded,
-            agree_ratio=self.agree_ratio)
+            agree_ratio=self.agree_ratio, network_weight=self.network_weight)
         alpha = alpha.clone()
         fg = fg.clone()
         bg = bg.clone()
@@ -244,7 +248,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
         rounds=chosen.rounds, smoothing=chosen.smoothing, confidence_scale=chosen.confidence_scale,
         tolerance=chosen.tolerance,
         layers=chosen.layers, layer_prior=chosen.layer_prior, layer_space=chosen.layer_space,
-        agree_ratio=chosen.agree_ratio,
+        agree_ratio=chosen.agree_ratio, network_weight=chosen.network_weight,
         max_iterations=MAX_ITERATIONS if max_iterations is None else max_iterations,
         weights=f"{bundle.name or bundle.path.name} sha256:{bundle.manifest_sha256()}",
     )
@@ -256,6 +260,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
     from core.io import _atomic
+    from core.pipeline import _bundle, refinement_settings
 
     module = build_module(weights, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
     scripted = torch.jit.script(module.eval())
@@ -269,6 +274,9 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         "nuke_channels_in": list(NUKE_CHANNELS_IN),
         "nuke_channels_out": list(NUKE_CHANNELS_OUT),
         "knobs": {"rounds": module.rounds, "max_iterations": module.max_iterations, "smoothing": module.smoothing},
+        # The bundle's KNN term (core.knn) is not in the module: its neighbour search needs a k-d
+        # tree (scipy), which TorchScript has not, and a brute-force search is quadratic in the crop.
+        "knn_left_out": refinement_settings(_bundle(weights), rounds).knn,
     }
     with _atomic(out) as tmp:
         torch.jit.save(scripted, tmp, _extra_files={INFO_FILE: json.dumps(info, indent=1)})
@@ -307,6 +315,9 @@ def run(args: argparse.Namespace) -> int:
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return 1
+    if info["knn_left_out"] > 0:
+        print(f"WARNING: the bundle's refinement adds the KNN term (knn={info['knn_left_out']:g}); the exported "
+              "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Differences')", flush=True)
     print(f"wrote {Path(args.out)} (torch {info['torch_version']}, weights {info['weights']}, "
           f"rounds {info['knobs']['rounds']}); make the .cat with CatFileCreator: "
           f"Channels In {','.join(NUKE_CHANNELS_IN)}, Channels Out {','.join(NUKE_CHANNELS_OUT)}", flush=True)

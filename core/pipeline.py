@@ -220,7 +220,8 @@ def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -
 def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float | None = None,
                         confidence_scale: float | None = None, layers: str | None = None,
                         layer_prior: float | None = None, tolerance: float | None = None,
-                        layer_space: str | None = None, agree_ratio: float | None = None) -> Settings:
+                        layer_space: str | None = None, agree_ratio: float | None = None,
+                        knn: float | None = None, network_weight: float | None = None) -> Settings:
     """The refinement's settings: those given, else those the bundle's manifest records under
     ``"refinement"`` (chosen for its networks by cross-validation, ``tools/cross_validate.py``),
     else the module defaults."""
@@ -233,7 +234,9 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
                             layers=str(chosen.get("layers", defaults.layers)),
                             layer_prior=float(chosen.get("layer_prior", defaults.layer_prior)),
                             layer_space=str(chosen.get("layer_space", defaults.layer_space)),
-                            agree_ratio=float(chosen.get("agree_ratio", defaults.agree_ratio)))
+                            agree_ratio=float(chosen.get("agree_ratio", defaults.agree_ratio)),
+                            knn=float(chosen.get("knn", defaults.knn)),
+                            network_weight=float(chosen.get("network_weight", defaults.network_weight)))
     except (TypeError, ValueError, InputError) as exc:
         raise WeightsError(f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}: {exc}") from exc
     return Settings(
@@ -245,6 +248,8 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
         layer_prior=recorded.layer_prior if layer_prior is None else layer_prior,
         layer_space=recorded.layer_space if layer_space is None else layer_space,
         agree_ratio=recorded.agree_ratio if agree_ratio is None else agree_ratio,
+        knn=recorded.knn if knn is None else knn,
+        network_weight=recorded.network_weight if network_weight is None else network_weight,
     )
 
 
@@ -359,6 +364,10 @@ class Matter:
     tolerance:
         Relative residual at which each round's conjugate gradients stop (default: what the bundle
         records, else :data:`core.compositing.TOLERANCE`).
+    knn, network_weight:
+        κ of the refinement's non-local KNN term (:mod:`core.knn`) and μ of the matting network's
+        alpha as a data term (:class:`core.compositing.Settings`; default: what the bundle
+        records, else 0, off).
 
     Attributes
     ----------
@@ -396,6 +405,8 @@ class Matter:
         tolerance: float | None = None,
         layer_space: str | None = None,
         agree_ratio: float | None = None,
+        knn: float | None = None,
+        network_weight: float | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
@@ -405,7 +416,7 @@ class Matter:
             raise InputError(f"space must be auto, linear or display, not {space!r}")
         self.bundle = _bundle(weights)
         self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale, layers, layer_prior,
-                                              tolerance, layer_space, agree_ratio)
+                                              tolerance, layer_space, agree_ratio, knn, network_weight)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
@@ -438,6 +449,7 @@ class Matter:
         self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
         self.stats = RunStats()
+        self._placement: tuple[int, int, int, int] | None = None  # the crop's place in its frame (matte())
         self._clock = 0.0
         self.stage_context: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
 
@@ -507,6 +519,7 @@ class Matter:
 
         y0, y1, x0, x1 = self._region(unknown)
         self.stats.box = (y0, y1, x0, x1)
+        self._placement = (h, w, y0, x0)
         # The networks see the display encoding clipped to [0, 1], as they were trained; the
         # layers and the refinement work on the plate's own values in the solve space.
         display = np.clip(to_display(clean[y0:y1, x0:x1], colour), 0.0, 1.0).astype(np.float32)
@@ -585,7 +598,15 @@ class Matter:
         if self.refinement.rounds and self.fg_solve > 0:
             self._check_memory(int(unknown.sum()))
         tri, alpha, fg, bg = layers
-        alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear)
+        knn = None
+        if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:
+            # The non-local term over the networks' whole crop (neighbours from the context too),
+            # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
+            from core.knn import knn_term
+
+            knn = knn_term(image, unknown, split_trimap(trimap)[0], self._placement)
+            self._lap("knn")
+        alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.
         out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
@@ -605,7 +626,7 @@ class Matter:
 
     @torch.inference_mode()
     def _finish(self, solve: np.ndarray, tri: torch.Tensor, alpha: torch.Tensor, fg: torch.Tensor,
-                bg: torch.Tensor, box: tuple[int, int, int, int], linear: bool
+                bg: torch.Tensor, box: tuple[int, int, int, int], linear: bool, knn: Any = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The networks' display-encoded layers brought into the solve space, then
         :func:`core.compositing.refine` (the layers solved for alpha, the rounds, and in linear
@@ -629,7 +650,7 @@ class Matter:
         # 0.33 s; with another process busy on the second core, 0.92 against 0.49 s: a farm job
         # sharing its cores says so with OMP_NUM_THREADS, as for any threaded renderer).
         refined = refine(img[crop], tri[crop], alpha[crop], fg[crop], bg[crop], self.refinement, self.fg_solve,
-                         clip=None if linear else (0.0, 1.0), exact=linear)
+                         clip=None if linear else (0.0, 1.0), exact=linear, knn=knn)
         self.stats.iterations = refined.iterations
         alpha, fg, bg = alpha.clone(), fg.clone(), bg.clone()
         alpha[crop], fg[crop], bg[crop] = refined.alpha, refined.fg, refined.bg

@@ -31,7 +31,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, torch.jit.S
 def matter():
     from core.pipeline import Matter
 
-    return Matter("default", "cpu")
+    return Matter("default", "cpu", knn=0)  # the module has no KNN term (knn_left_out)
 
 
 def _run(module: torch.jit.ScriptModule, plate: np.ndarray, trimap: np.ndarray,
@@ -78,6 +78,8 @@ def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_pat
     assert (module.smoothing, module.confidence_scale) == (recorded["smoothing"], recorded["confidence_scale"])
     assert module.layers_encoded == (recorded.get("layer_space", "solve") == "display")
     assert module.agree_ratio == recorded.get("agree_ratio", 3.0)
+    assert module.network_weight == recorded.get("network_weight", 0.0)
+    assert info["knn_left_out"] == recorded.get("knn", 0.0)
     other = tmp_path / "one_round.pt"
     assert main(["export", "--out", str(other), "--rounds", "1", "--max-iterations", "50"]) == 0
     assert (torch.jit.load(str(other)).rounds, read_export_info(other)["knobs"]["max_iterations"]) == (1, 50)
@@ -101,7 +103,7 @@ def test_it_agrees_with_lbsmatte_matte_on_a_real_photograph(exported, tmp_path) 
     write_image(tmp_path / "plate.exr", plate, ["R", "G", "B"], pixel_type="float")
     write_image(tmp_path / "trimap.exr", trimap[..., None], ["Y"], pixel_type="float")
     assert main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
-                 "--out", str(tmp_path / "out.exr"), "--colour", "linear", "--no-progress"]) == 0
+                 "--out", str(tmp_path / "out.exr"), "--colour", "linear", "--knn", "0", "--no-progress"]) == 0
     result = read_image(tmp_path / "out.exr")
     alpha = result.pixels[..., result.channels.index("A")]
     out = _run(exported[1], plate, trimap)
@@ -193,7 +195,7 @@ def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, r
     assert (module.multilevel, module.layers_encoded, module.agree_ratio) == (True, space == "display", ratio)
     plate, trimap = _demo(61, 127)
     out = _run(module, plate, trimap)
-    ref = Matter(str(folder), "cpu", precision="fp32").matte(plate, trimap, colour="linear")
+    ref = Matter(str(folder), "cpu", precision="fp32", knn=0).matte(plate, trimap, colour="linear")
     unknown = trimap == 0.5
     assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < 1e-3
     assert np.abs(out[..., 1:4] - ref.fg)[unknown].max() < 1e-2 and np.abs(out[..., 4:7] - ref.bg)[unknown].max() < 1e-2

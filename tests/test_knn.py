@@ -1,0 +1,258 @@
+"""The refinement's non-local KNN term (core.knn) and the network's alpha as a data term: the
+term against a brute-force construction of its energy, its symmetry and definiteness, what it
+does to a matte, and the settings that switch both on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg
+import torch
+
+from core.compositing import Settings, matting_laplacian, refine
+from core.errors import InputError
+from core.knn import knn_term
+from core.trimap import split_trimap
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    a = np.asarray(a, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None]
+
+
+def _scene(rng: np.random.Generator, h: int = 9, w: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    colour = rng.random((h, w, 3)).astype(np.float32)
+    trimap = np.full((h, w), 0.5, np.float32)
+    trimap[:, :3] = 1.0
+    trimap[:, -3:] = 0.0
+    return colour, trimap
+
+
+def _brute_force(colour: np.ndarray, trimap: np.ndarray, neighbours: tuple[int, ...],
+                 weights: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The energy Σ_{i ∈ U} Σ_{j ∈ N(i)} (a_i − a_j)² / (2K) as ``aᵀMa − 2 pᵀa + c`` over the
+    unknown pixels: every distance computed, no tree."""
+    h, w = trimap.shape
+    fg_known, _, unknown = split_trimap(trimap)
+    where = np.flatnonzero(unknown)
+    ys, xs = np.divmod(np.arange(h * w), w)
+    share = 1 / (2 * sum(neighbours))
+    m = np.zeros((where.size, where.size))
+    p = np.zeros(where.size)
+    position = {int(q): k for k, q in enumerate(where)}
+    for k, weight in zip(neighbours, weights, strict=True):
+        f = np.column_stack([colour.reshape(-1, 3), weight * xs / (w - 1), weight * ys / (h - 1)])
+        for a, q in enumerate(where):
+            near = np.argsort(((f - f[q]) ** 2).sum(1), kind="stable")[: k + 1]
+            for j in near[near != q]:
+                m[a, a] += share
+                if j in position:
+                    b = position[int(j)]
+                    m[b, b] += share
+                    m[a, b] -= share
+                    m[b, a] -= share
+                else:
+                    p[a] += share * float(fg_known.reshape(-1)[j])
+    return m, p
+
+
+def test_the_term_is_the_energy_of_the_unknown_pixels_nearest_neighbours(rng: np.random.Generator) -> None:
+    colour, trimap = _scene(rng)
+    fg_known, _, unknown = split_trimap(trimap)
+    term = knn_term(colour, unknown, fg_known, neighbours=(4, 2), distance_weights=(2.0, 0.1))
+    want_m, want_p = _brute_force(colour, trimap, (4, 2), (2.0, 0.1))
+    got = term.matrix.toarray()
+    assert np.allclose(got, want_m, atol=1e-12)
+    assert np.allclose(term.pull, want_p, atol=1e-12)
+    assert np.allclose(term.diagonal, np.diag(want_m), atol=1e-12)
+
+
+def test_the_term_is_symmetric_and_positive_semi_definite(rng: np.random.Generator) -> None:
+    colour, trimap = _scene(rng, 14, 16)
+    fg_known, _, unknown = split_trimap(trimap)
+    m = knn_term(colour, unknown, fg_known).matrix.toarray()
+    assert np.array_equal(m, m.T)
+    assert np.linalg.eigvalsh(m).min() > -1e-9
+    # Unknown pixels with known neighbours make it definite: the system has one solution.
+    assert np.linalg.eigvalsh(m).min() > 0
+
+
+def test_a_crop_placed_in_its_frame_sees_the_frames_positions(rng: np.random.Generator) -> None:
+    # Positions are scaled by the frame, not the crop: the whole frame passed as a "crop" at
+    # (0, 0) is the default, and the same crop at another place in a larger frame still pairs
+    # each pixel with the same neighbours when colour decides (weights of position near 0).
+    colour, trimap = _scene(rng)
+    fg_known, _, unknown = split_trimap(trimap)
+    whole = knn_term(colour, unknown, fg_known)
+    placed = knn_term(colour, unknown, fg_known, frame=(9, 11, 0, 0))
+    assert np.array_equal(whole.matrix.toarray(), placed.matrix.toarray())
+    far = knn_term(colour, unknown, fg_known, frame=(900, 1100, 300, 400), distance_weights=(2.0, 0.1))
+    near = knn_term(colour, unknown, fg_known, frame=(9, 11, 0, 0), distance_weights=(2.0, 0.1))
+    assert not np.array_equal(far.matrix.toarray(), near.matrix.toarray())  # positions weigh less in a larger frame
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((np.zeros((4, 5, 3)),), {}, "H×W×3 colours the size of the trimap"),
+        ((np.zeros((5, 6)),), {}, "H×W×3 colours the size of the trimap"),
+        ((np.zeros((5, 6, 3)),), {"neighbours": (3,), "distance_weights": (1.0, 0.1)}, "must pair up"),
+        ((np.zeros((5, 6, 3)),), {"neighbours": (0,), "distance_weights": (1.0,)}, "must pair up"),
+    ],
+)
+def test_bad_inputs_are_refused(args: tuple, kwargs: dict, message: str) -> None:
+    unknown = np.ones((5, 6), bool)
+    with pytest.raises(InputError, match=message):
+        knn_term(*args, unknown, ~unknown, **kwargs)
+
+
+def _speckled_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Red foreground on the left, a background of four colours at random on the right, and
+    between them a band of isolated red pixels (alpha 1) in that background (alpha 0): strands
+    whose 3×3 windows hold three colours or more, which the colour-line model cannot follow."""
+    h, w = 30, 40
+    truth = np.zeros((h, w), np.float32)
+    truth[:, :10] = 1
+    truth[:, 10:30] = rng.random((h, 20)) < 0.3
+    red = np.array([0.9, 0.2, 0.1], np.float32)
+    palette = np.array([[0.1, 0.3, 0.9], [0.2, 0.8, 0.3], [0.9, 0.9, 0.2], [0.5, 0.1, 0.6]], np.float32)
+    image = truth[..., None] * red + (1 - truth[..., None]) * palette[rng.integers(0, 4, (h, w))]
+    image = np.clip(image + rng.normal(0, 0.01, image.shape), 0, 1).astype(np.float32)
+    trimap = np.full((h, w), 0.5, np.float32)
+    trimap[:, :8] = 1
+    trimap[:, 32:] = 0
+    return image, trimap, truth
+
+
+def test_the_knn_term_recovers_isolated_strands_the_laplacian_alone_blurs(rng: np.random.Generator) -> None:
+    image, trimap, truth = _speckled_scene(rng)
+    half = np.where(trimap == 0.5, 0.5, trimap).astype(np.float32)
+    grey = np.full(image.shape, 0.5, np.float32)  # the layers say nothing: no data term to lean on
+    unknown = trimap == 0.5
+    errors = {}
+    for kappa in (0.0, 1.0, 100.0):
+        settings = Settings(rounds=1, smoothing=1e-4, confidence_scale=0.1, tolerance=1e-6, max_iterations=2000,
+                            knn=kappa)
+        alpha = refine(_tensor(image), _tensor(trimap), _tensor(half), _tensor(grey), _tensor(grey), settings).alpha
+        errors[kappa] = float(np.abs(alpha[0, 0].numpy() - truth)[unknown].mean())
+    # Measured: 0.138, 0.126, 0.061 (the more the neighbours of like colour count, the crisper).
+    assert errors[100.0] < errors[1.0] < errors[0.0] and errors[100.0] < 0.5 * errors[0.0], errors
+
+
+def test_a_round_with_both_terms_solves_their_system(rng: np.random.Generator) -> None:
+    # One round: F solved for the network's alpha, â read off the compositing equation, then
+    # min aᵀ(L + κM)a − 2(p_L + κp_M)ᵀa + Σ c_λ (a − â)² + μ Σ (a − a_net)² with the known pixels
+    # fixed. The conjugate gradients' answer equals scipy's direct solve of that system.
+    from core.compositing import FG_SOLVE_WEIGHT, RIDGE, alpha_from_composite, solve_foreground
+
+    image, trimap, _ = _speckled_scene(rng)
+    alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap).astype(np.float32)
+    fg, bg = rng.random(image.shape).astype(np.float32), rng.random(image.shape).astype(np.float32)
+    lam, sigma, kappa, mu = 1e-3, 0.1, 0.01, 0.05
+    settings = Settings(rounds=1, smoothing=lam, confidence_scale=sigma, tolerance=1e-8, max_iterations=5000,
+                        knn=kappa, network_weight=mu)
+    got = refine(_tensor(image), _tensor(trimap), _tensor(alpha), _tensor(fg), _tensor(bg), settings).alpha
+    fg_known, _, unknown = split_trimap(trimap)
+    u = unknown.ravel()
+    col = lambda a: _tensor(a).double().reshape(1, a.shape[-1] if a.ndim == 3 else 1, -1)[:, :, u][..., None]  # noqa: E731
+    f_u = solve_foreground(col(image), col(alpha), col(bg), col(fg), FG_SOLVE_WEIGHT)
+    prior, distance = alpha_from_composite(col(image), col(bg), f_u)
+    c = lam * (1 - np.exp(-distance.numpy().ravel() ** 2 / sigma)) + RIDGE
+    lap = matting_laplacian(_tensor(image)[0], torch.from_numpy(unknown), torch.from_numpy(fg_known))
+    term = knn_term(image, unknown, fg_known)
+    matrix = lap.matrix.to_dense().double().numpy() + kappa * term.matrix.toarray()
+    rhs = (lap.pull.double().numpy() + kappa * term.pull + c * prior.numpy().ravel()
+           + mu * alpha.ravel()[u])
+    want = np.clip(scipy.sparse.linalg.spsolve(scipy.sparse.csc_matrix(matrix + np.diag(c + mu)), rhs), 0, 1)
+    assert np.abs(got[0, 0].numpy().ravel()[u] - want).max() < 1e-4
+
+
+def test_the_network_weight_pulls_the_result_toward_the_networks_alpha(rng: np.random.Generator) -> None:
+    image, trimap, truth = _speckled_scene(rng)
+    net = np.where(trimap == 0.5, truth, trimap).astype(np.float32)  # a network that is right
+    grey = np.full(image.shape, 0.5, np.float32)
+    unknown = trimap == 0.5
+    errors = []
+    for mu in (0.0, 1.0, 1000.0):
+        settings = Settings(rounds=1, smoothing=1e-4, tolerance=1e-6, network_weight=mu)
+        alpha = refine(_tensor(image), _tensor(trimap), _tensor(net), _tensor(grey), _tensor(grey), settings).alpha
+        errors.append(float(np.abs(alpha[0, 0].numpy() - truth)[unknown].mean()))
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01, errors
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"knn": -0.1}, "knn must be a number >= 0"),
+                                                 ({"network_weight": float("inf")}, "network_weight must be a number >= 0")])
+def test_bad_weights_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Settings(**kwargs)
+
+
+def test_a_term_of_another_trimap_is_refused(rng: np.random.Generator) -> None:
+    image, trimap, _ = _speckled_scene(rng)
+    other = trimap.copy()
+    other[:, 8:12] = 1
+    fg_known, _, unknown = split_trimap(other)
+    wrong = knn_term(image, unknown, fg_known)
+    with pytest.raises(InputError, match="must be built on the same trimap"):
+        refine(_tensor(image), _tensor(trimap), _tensor(trimap), _tensor(image), _tensor(image),
+               Settings(rounds=1, knn=0.01), knn=wrong)
+
+
+def test_the_pipeline_reads_both_weights_from_the_bundle_and_builds_the_term_on_its_crop(small_bundle, rng, tmp_path) -> None:
+    import json
+    import shutil
+
+    from core.pipeline import Matter
+
+    image, trimap, _ = _speckled_scene(rng)
+    path = small_bundle.path
+    plain = Matter(str(path), device="cpu", allow_untrained=True, rounds=1, tolerance=1e-6)
+    assert plain.refinement.knn == 0 and plain.refinement.network_weight == 0
+    base = plain.matte(image, trimap, colour="srgb").alpha
+    with_knn = Matter(str(path), device="cpu", allow_untrained=True, rounds=1, tolerance=1e-6, knn=0.03,
+                      network_weight=1e-4, profile=True)
+    assert with_knn.refinement.knn == 0.03 and with_knn.refinement.network_weight == 1e-4
+    out = with_knn.matte(image, trimap, colour="srgb").alpha
+    assert "knn" in with_knn.stats.seconds
+    assert not np.allclose(out, base)
+    assert np.array_equal(out[trimap == 1], np.ones(int((trimap == 1).sum()), np.float32))
+    # Recorded in the manifest: read back as the bundle's own setting.
+    dest = tmp_path / "knn_bundle"
+    shutil.copytree(path, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["refinement"] = {"rounds": 1, "tolerance": 1e-6, "knn": 0.03, "network_weight": 1e-4}
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    recorded = Matter(str(dest), device="cpu", allow_untrained=True)
+    assert recorded.refinement.knn == 0.03 and recorded.refinement.network_weight == 1e-4
+    assert np.allclose(recorded.matte(image, trimap, colour="srgb").alpha, out, atol=1e-6)
+
+
+def test_adding_the_term_keeps_no_memory_per_call(rng: np.random.Generator) -> None:
+    # torch 2.13's sum of two sparse CSR tensors keeps ~20 MB a call; add_knn must not (a render of
+    # a thousand frames would grow by as much). Resident memory after 30 sums of a 60 000-pixel
+    # band's system against after the first few.
+    from core.compositing import add_knn
+
+    def resident() -> int:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) * 1024
+
+    h, w = 200, 400
+    colour = rng.random((h, w, 3)).astype(np.float32)
+    trimap = np.full((h, w), 0.5, np.float32)
+    trimap[:, :25] = 1
+    trimap[:, -25:] = 0
+    fg_known, _, unknown = split_trimap(trimap)
+    lap = matting_laplacian(_tensor(colour)[0], torch.from_numpy(unknown), torch.from_numpy(fg_known))
+    term = knn_term(colour, unknown, fg_known)
+    for _ in range(3):
+        add_knn(lap, term, 0.01)
+    before = resident()
+    for i in range(30):
+        matrix, pull, diagonal = add_knn(lap, term, 0.01 + i * 1e-4)
+    grown = resident() - before
+    assert grown < 30 * 2**20, f"{grown / 2**20:.0f} MB kept by 30 sums"
+    x = rng.random(int(unknown.sum()))
+    want = torch.mv(lap.matrix, torch.from_numpy(x).float()).double().numpy() + (0.01 + 29e-4) * (term.matrix @ x)
+    assert np.allclose(torch.mv(matrix, torch.from_numpy(x).float()).numpy(), want, atol=1e-4)
+    assert np.allclose(diagonal.numpy(), lap.diagonal.numpy() + (0.01 + 29e-4) * term.diagonal, atol=1e-5)
