@@ -89,8 +89,11 @@ def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> Non
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "manifest.json").write_text(json.dumps({"name": "fold"}))
-    choice = {"rounds": 3, "smoothing": 0.0003, "confidence_scale": 0.1, "tolerance": 0.0001, "sad": 2.5, "grad": 2.0}
+    choice = {"rounds": 3, "smoothing": 0.0003, "confidence_scale": 0.1, "tolerance": 0.0001, "knn": 0.01,
+              "network_weight": 0.0, "sad": 2.5, "grad": 2.0}
     assert cv.write_choice(bundle, choice, ["GT03", "GT04"])
+    recorded = json.loads((bundle / "manifest.json").read_text())["refinement"]
+    assert (recorded["knn"], recorded["network_weight"]) == (0.01, 0.0)
     key = cv.layer_key({"layers": "multilevel", "layer_prior": 0.03, "layer_space": "display", "agree_ratio": 0.3})
     assert key in [cv.layer_key(e) for e in cv.LAYER_GRID]
     assert cv.write_layers(bundle, key, ["GT03_bg1"], [{key: {"fg_sad": 1.0}}])
@@ -257,3 +260,32 @@ def test_a_fold_continues_from_the_same_fold_of_an_earlier_run(tmp_path: Path, m
     assert command[command.index("--steps") + 1] == "0,0,400"
     with pytest.raises(SystemExit, match="no bundle at .*fold2"):
         cv.train(tmp_path / "next" / "fold2", ["GT04"], args)
+
+
+def test_the_pipeline_without_networks_gets_the_same_nested_choice(tmp_path: Path, monkeypatch) -> None:
+    # Two settings; the networks' folds and the priors' folds each prefer a different one, and each
+    # fold is scored with the setting the *other* folds chose.
+    a = json.dumps({"rounds": 1, "smoothing": 1e-4, "confidence_scale": 0.1, "tolerance": 1e-4, "knn": 0.0,
+                    "network_weight": 0.0}, sort_keys=True)
+    b = json.dumps({"rounds": 1, "smoothing": 1e-4, "confidence_scale": 0.1, "tolerance": 1e-4, "knn": 0.01,
+                    "network_weight": 0.0}, sort_keys=True)
+    monkeypatch.setattr(cv, "GRID", {"rounds": (1,), "smoothing": (1e-4,), "confidence_scale": (0.1,),
+                                     "tolerance": (1e-4,), "knn": (0.0, 0.01), "network_weight": (0.0,)})
+    seen = []
+
+    def fake_scores(bundle, names, data_root, cache):
+        seen.append((str(bundle), cache.name))
+        fold = int(cache.parent.name[-1])
+        if str(bundle) == "none" and fold == 2:  # the priors: b a little better in fold 2 only
+            return {b: {"sad": [3.0], "grad": [1.0]}, a: {"sad": [3.5], "grad": [2.0]}}
+        good, bad = (a, b) if str(bundle) == "none" else (b, a)  # else a, and the networks b everywhere
+        return {good: {"sad": [1.0 + fold], "grad": [1.0]}, bad: {"sad": [2.0 + fold], "grad": [2.0]}}
+
+    monkeypatch.setattr(cv, "grid_scores", fake_scores)
+    chance = cv.same_chance(tmp_path, 3, NAMES, tmp_path)
+    assert {c for _, c in seen} == {"grid_heldout.json", "grid_heldout_none.json"}
+    assert [f["setting"]["knn"] for f in chance["lbsmatte"]["folds"]] == [0.01, 0.01, 0.01]
+    assert chance["lbsmatte"]["sad"] == pytest.approx(2.0)  # 1, 2, 3: each fold's best
+    # fold 2 is scored with a (folds 0 and 1 chose it), where its own best was b
+    assert [f["setting"]["knn"] for f in chance["no_networks"]["folds"]] == [0.0, 0.0, 0.0]
+    assert [f["sad"] for f in chance["no_networks"]["folds"]] == [1.0, 2.0, 3.5]

@@ -52,9 +52,14 @@ if str(ROOT) not in sys.path:
 from core.errors import InputError  # noqa: E402
 
 #: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
-#: round's conjugate gradients stop; a looser one keeps more of the matting network's alpha).
-GRID = {"rounds": (1, 3), "smoothing": (0.0001, 0.0003, 0.001, 0.003), "confidence_scale": (0.03, 0.1, 0.3),
-        "tolerance": (0.001, 0.0001)}
+#: round's conjugate gradients stop, a looser one keeps more of the matting network's alpha;
+#: ``knn``: κ of the non-local KNN term, 0 off; ``network_weight``: μ of the matting network's
+#: alpha as a data term, 0 off). Until stop 27 the grid was rounds (1, 3) × smoothing (1e-4, 3e-4,
+#: 1e-3, 3e-3) × confidence_scale (0.03, 0.1, 0.3) × tolerance (1e-3, 1e-4) with neither term: the
+#: folds chose 1 or 3 rounds, λ 1e-4 to 1e-3, σ² 0.1 or 0.3; with the KNN term a first look at 9
+#: frames put one round, λ 1e-4 to 3e-4 and σ² 0.1 first, so the grid spends its time on κ and μ.
+GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003, 0.001), "confidence_scale": (0.1,),
+        "tolerance": (0.001, 0.0001), "knn": (0.0, 0.003, 0.01, 0.03), "network_weight": (0.0, 0.0001)}
 #: The weights of the background against the foreground in the exact agreement with the plate
 #: (:class:`core.compositing.Settings` ``agree_ratio``).
 AGREE_RATIOS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -156,6 +161,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
     from tqdm import tqdm
 
     from core.compositing import Settings, matting_laplacian, refine
+    from core.knn import knn_term
     from core.metrics import gradient_error, sad
     from core.pipeline import Matter
     from core.trimap import split_trimap
@@ -176,6 +182,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
         img, tri = _batch_of_one(plate), _batch_of_one(trimap)
         fg_known, _, unknown = split_trimap(tri[0, 0])
         lap = matting_laplacian(img[0], unknown, fg_known)
+        knn = knn_term(plate, *split_trimap(trimap)[2::-2]) if any(json.loads(k).get("knn") for k in missing) else None
         fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
         # A round's only state is alpha (F and B are solved afresh from the networks' colours in
         # each), so the settings that differ only in rounds are one run, scored after each count.
@@ -188,7 +195,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
             for rounds in sorted(counts):
                 setting = json.loads(group) | {"rounds": rounds - made}
                 if setting["rounds"]:
-                    alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap).alpha
+                    alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap, knn=knn).alpha
                 made = rounds
                 a = alpha[0, 0].numpy()
                 scores[json.dumps(setting | {"rounds": rounds}, sort_keys=True)] = (sad(a, gt, trimap),
@@ -228,10 +235,11 @@ def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     old = manifest.get("refinement") or {}
-    changed = any(old.get(k) != choice[k] for k in GRID)
+    changed = any(old.get(k, 0.0) != choice.get(k, 0.0) for k in GRID)
     refinement = {
         "rounds": int(choice["rounds"]), "smoothing": float(choice["smoothing"]),
         "confidence_scale": float(choice["confidence_scale"]), "tolerance": float(choice["tolerance"]),
+        "knn": float(choice.get("knn", 0.0)), "network_weight": float(choice.get("network_weight", 0.0)),
         "chosen_on": {"objects": names, "trimaps": list(VARIANTS), "grid": {k: list(v) for k, v in GRID.items()},
                       "scored_by": "each object by the cross-validation fold's networks that held it out",
                       "criterion": "lowest mean SAD + mean gradient error",
@@ -443,6 +451,28 @@ def run_final(out: Path, k: int, names: list[str], args: argparse.Namespace) -> 
         print(f"final: layers chosen on every fold's held-out composites: {key}", flush=True)
 
 
+def same_chance(out: Path, k: int, names: list[str], data_root: Path) -> dict[str, Any]:
+    """The pipeline without networks given the same chance as LBSMatte: the refinement grid scored
+    on each fold's held-out objects with the parameter-free priors (``--weights none``) in place of
+    the networks (``grid_heldout_none.json``), each fold's setting chosen on the other folds'
+    objects as LBSMatte's is, and LBSMatte's own nested grid scores beside it (both scored as
+    :func:`grid_scores` scores: the refinement on the whole frame, the networks' raw layers).
+    Returns ``{method: {"sad", "grad", "folds": [{"setting", "sad", "grad"}]}}``."""
+    parts = folds(names, k)
+    result: dict[str, Any] = {}
+    for method, cache in (("lbsmatte", "grid_heldout.json"), ("no_networks", "grid_heldout_none.json")):
+        tables = [grid_scores(out / f"fold{i}" / "bundle" if method == "lbsmatte" else Path("none"), held, data_root,
+                              out / f"fold{i}" / cache) for i, held in enumerate(parts)]
+        per_fold = []
+        for table, choice in zip(tables, nested_choices(tables), strict=True):
+            key = json.dumps({g: choice[g] for g in GRID}, sort_keys=True)
+            per_fold.append({"setting": json.loads(key), "sad": float(np.mean(table[key]["sad"])),
+                             "grad": float(np.mean(table[key]["grad"]))})
+        result[method] = {"sad": float(np.mean([f["sad"] for f in per_fold])),
+                          "grad": float(np.mean([f["grad"] for f in per_fold])), "folds": per_fold}
+    return result
+
+
 def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
     """Every object scored by the fold that held it out: per trimap, the mean of each method."""
     rows: dict[str, dict[str, dict[str, list[float]]]] = {v: {} for v in VARIANTS}
@@ -603,6 +633,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.report:
         prepare(args.out, args.folds, names, args.data or _default_root(), args.composites)
         report(args.out, args.folds, names)
+        chance = same_chance(args.out, args.folds, names, args.data or _default_root())
+        lines = ["", "Each refinement chosen for its own inputs (grid scores: whole frame, nested choice per fold):", "",
+                 "| method | SAD | Grad | per fold (SAD / Grad) |", "| --- | --- | --- | --- |"]
+        for method, r in chance.items():
+            folds_text = "; ".join(f"{f['sad']:.2f} / {f['grad']:.2f}" for f in r["folds"])
+            lines.append(f"| {method} | {r['sad']:.2f} | {r['grad']:.2f} | {folds_text} |")
+        lines.append(f"| ratio | {chance['lbsmatte']['sad'] / chance['no_networks']['sad']:.2f} | "
+                     f"{chance['lbsmatte']['grad'] / chance['no_networks']['grad']:.2f} | |")
+        with open(args.out / "report.md", "a") as handle:
+            handle.write("\n".join(lines) + "\n")
+        data = json.loads((args.out / "report.json").read_text())
+        _atomic_json(args.out / "report.json", data | {"same_chance": chance})
+        print("\n".join(lines))
     elif args.final:
         run_final(args.out, args.folds, names, args)
     else:
