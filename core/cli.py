@@ -101,27 +101,23 @@ def edge_argument(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def fg_solve_argument(value: str) -> float:
-    """``--fg-solve``: a finite weight >= 0 (argparse type)."""
-    try:
-        weight = float(value)
-    except ValueError:
-        weight = -1.0
-    if not np.isfinite(weight) or weight < 0:
-        raise argparse.ArgumentTypeError(f"--fg-solve takes a weight >= 0 (0: the network's colours as they are), "
-                                          f"not {value!r}")
-    return weight
+def weight_argument(flag: str, zero: str) -> Callable[[str], float]:
+    """An argparse type for ``flag``: a finite weight >= 0 (``zero`` says what 0 means)."""
+
+    def parse(value: str) -> float:
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not np.isfinite(weight) or weight < 0:
+            raise argparse.ArgumentTypeError(f"{flag} takes a weight >= 0 (0: {zero}), not {value!r}")
+        return weight
+
+    return parse
 
 
-def knn_argument(value: str) -> float:
-    """``--knn``: a finite weight >= 0 (argparse type)."""
-    try:
-        weight = float(value)
-    except ValueError:
-        weight = -1.0
-    if not np.isfinite(weight) or weight < 0:
-        raise argparse.ArgumentTypeError(f"--knn takes a weight >= 0 (0: no KNN term), not {value!r}")
-    return weight
+fg_solve_argument = weight_argument("--fg-solve", "the network's colours as they are")
+knn_argument = weight_argument("--knn", "no KNN term")
 
 
 class _ArgumentParser(argparse.ArgumentParser):

@@ -70,6 +70,8 @@ def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: P
         (["--fg-solve", "0", "--rounds", "2"], "--fg-solve 0 needs --rounds 0: the 2 alternating round(s) (--rounds 2)"),
         (["--fg-solve", "-1"], "argument --fg-solve: --fg-solve takes a weight >= 0"),
         (["--fg-solve", "nan"], "--fg-solve takes a weight >= 0"),
+        (["--knn", "-0.5"], "argument --knn: --knn takes a weight >= 0 (0: no KNN term)"),
+        (["--knn", "inf"], "--knn takes a weight >= 0"),
         (["--colour", "rec709"], "--colour rec709: unknown colour 'rec709'"),
     ],
 )
@@ -85,6 +87,24 @@ def test_arguments_are_checked_before_the_networks_load(shot, argv, message, cap
 def test_fg_solve_zero_with_rounds_zero_runs(shot, small_bundle, untrained_ok) -> None:
     assert _matte(shot, small_bundle, "--frames", "1001", "--fg-solve", "0", "--rounds", "0") == 0
     assert (shot / "out" / "matte.1001.exr").is_file()
+
+
+def test_knn_reaches_the_refinement(shot, small_bundle, untrained_ok, monkeypatch) -> None:
+    # --knn is handed to the pipeline's refinement settings (0: the Laplacian alone, what the
+    # exported module computes); without it the bundle's recorded weight holds.
+    from core import pipeline
+
+    made = []
+    original = pipeline.Matter.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self.refinement.knn)
+
+    monkeypatch.setattr(pipeline.Matter, "__init__", spy)
+    assert _matte(shot, small_bundle, "--frames", "1001", "--knn", "0.02") == 0
+    assert _matte(shot, small_bundle, "--frames", "1001", "--knn", "0") == 0
+    assert made == [0.02, 0.0]
 
 
 def test_frame_pattern_out_with_a_single_file_plate_is_refused(tmp_path: Path, shot, capsys) -> None:
