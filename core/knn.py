@@ -86,40 +86,35 @@ def knn_term(
         raise InputError(f"neighbours {tuple(neighbours)} and distance weights {tuple(distance_weights)} must pair up, "
                          "each search finding at least one")
     frame_h, frame_w, top, left = frame if frame is not None else (h, w, 0, 0)
-    flat_unknown = unknown.reshape(-1)
-    where = np.flatnonzero(flat_unknown)
+    where = np.flatnonzero(unknown.reshape(-1))
     n = where.size
-    # Position of each unknown pixel among the unknowns (-1: known), and the known pixels' alpha.
+    # Position of each unknown pixel among the unknowns (-1: known).
     order = np.full(h * w, -1, dtype=np.int64)
     order[where] = np.arange(n)
-    known_alpha = fg_known.reshape(-1).astype(np.float64)
-    ys, xs = np.divmod(np.arange(h * w, dtype=np.float64), w)
-    x = (xs + left) / max(frame_w - 1, 1)
-    y = (ys + top) / max(frame_h - 1, 1)
-    rgb = colour.reshape(-1, 3).astype(np.float64)
-    share = 1.0 / (2.0 * sum(int(k) for k in neighbours))
-    rows, cols = [], []
+    x = (np.arange(w, dtype=np.float64) + left) / max(frame_w - 1, 1)
+    y = (np.arange(h, dtype=np.float64) + top) / max(frame_h - 1, 1)
+    features = np.empty((h * w, 5), np.float64)
+    features[:, :3] = colour.reshape(-1, 3)
+    found = []
     for k, weight in zip(neighbours, distance_weights, strict=True):
-        features = np.column_stack([rgb, weight * x, weight * y])
+        features[:, 3] = np.tile(weight * x, h)
+        features[:, 4] = np.repeat(weight * y, w)
         k = min(int(k) + 1, h * w)  # the pixel itself is its own nearest neighbour: one more
-        _, found = cKDTree(features).query(features[where], k=k, workers=-1)
-        found = found.reshape(n, -1)
-        rows.append(np.repeat(np.arange(n), found.shape[1]))
-        cols.append(found.reshape(-1))
-    i = np.concatenate(rows)
-    j = np.concatenate(cols)
-    keep = j != where[i]  # a pixel paired with itself adds nothing
-    i, j = i[keep], j[keep]
-    j_order = order[j]
-    both = j_order >= 0
+        _, nearest = cKDTree(features).query(features[where], k=k, workers=-1)
+        found.append(nearest.reshape(n, -1))
+    neighbour = np.hstack(found)  # n×K: each unknown pixel's neighbours, all searches
+    share = 1.0 / (2.0 * sum(int(k) for k in neighbours))
+    rank = order[neighbour]
+    not_self = neighbour != where[:, None]  # a pixel paired with itself adds nothing
+    inner = (rank >= 0) & not_self
     # Each pair (i, j) adds share · (a_i − a_j)²: +share on i's diagonal (and j's when unknown),
-    # −share off the diagonal between two unknowns, +share · α_j to i's pull when j is known.
-    diagonal = np.bincount(i, minlength=n) * share + np.bincount(j_order[both], minlength=n) * share
-    pull = np.bincount(i[~both], weights=known_alpha[j[~both]], minlength=n) * share
-    ii, jj = i[both], j_order[both]
-    entries_r = np.concatenate([ii, jj, np.arange(n)])
-    entries_c = np.concatenate([jj, ii, np.arange(n)])
-    values = np.concatenate([np.full(2 * ii.size, -share), diagonal])
-    # scipy sums the duplicate pairs (a neighbour found by both searches, or from both ends).
-    matrix = scipy.sparse.coo_matrix((values, (entries_r, entries_c)), shape=(n, n)).tocsr()
-    return KnnTerm(matrix, pull, diagonal)
+    # −share off the diagonal between two unknowns (both ways), +share · α_j to i's pull when j is known.
+    diagonal = share * (not_self.sum(1) + np.bincount(rank[inner], minlength=n))
+    pull = share * ((rank < 0) & fg_known.reshape(-1)[neighbour]).sum(1)
+    # The pairs between unknowns, row by row in row-major order: a CSR matrix without sorting.
+    indptr = np.concatenate([[0], np.cumsum(inner.sum(1))])
+    pairs = scipy.sparse.csr_matrix((np.full(int(indptr[-1]), share), rank[inner], indptr), shape=(n, n))
+    # scipy sums the duplicates (a neighbour found by both searches, or from both ends).
+    matrix = (scipy.sparse.diags(diagonal, format="csr") - pairs - pairs.T).tocsr()
+    matrix.sum_duplicates()
+    return KnnTerm(matrix, pull.astype(np.float64), diagonal.astype(np.float64))

@@ -251,7 +251,8 @@ def test_adding_the_term_keeps_no_memory_per_call(rng: np.random.Generator) -> N
     for i in range(30):
         matrix, pull, diagonal = add_knn(lap, term, 0.01 + i * 1e-4)
     grown = resident() - before
-    assert grown < 30 * 2**20, f"{grown / 2**20:.0f} MB kept by 30 sums"
+    # torch's own sum kept ~20 MB a call here (600 MB); the allocator's own slack stays far below that
+    assert grown < 150 * 2**20, f"{grown / 2**20:.0f} MB kept by 30 sums"
     x = rng.random(int(unknown.sum()))
     want = torch.mv(lap.matrix, torch.from_numpy(x).float()).double().numpy() + (0.01 + 29e-4) * (term.matrix @ x)
     assert np.allclose(torch.mv(matrix, torch.from_numpy(x).float()).numpy(), want, atol=1e-4)
