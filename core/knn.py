@@ -60,6 +60,7 @@ def knn_term(
     colour: np.ndarray, unknown: np.ndarray, fg_known: np.ndarray,
     frame: tuple[int, int, int, int] | None = None,
     neighbours: Sequence[int] = NEIGHBOURS, distance_weights: Sequence[float] = DISTANCE_WEIGHTS,
+    workers: int = -1,
 ) -> KnnTerm:
     """The KNN term over the unknown pixels of a region.
 
@@ -70,6 +71,8 @@ def knn_term(
             positions are scaled by the frame (a crop gets the features the whole frame gives it);
             default: the region is the frame.
         neighbours, distance_weights: one search per pair (module docstring).
+        workers: threads of the neighbour search (-1: one per core; the pipeline passes torch's
+            thread count, so ``OMP_NUM_THREADS`` on a shared farm node caps both).
 
     Returns:
         :class:`KnnTerm` for the unknown pixels in row-major order (that of
@@ -100,7 +103,7 @@ def knn_term(
         features[:, 3] = np.tile(weight * x, h)
         features[:, 4] = np.repeat(weight * y, w)
         k = min(int(k) + 1, h * w)  # the pixel itself is its own nearest neighbour: one more
-        _, nearest = cKDTree(features).query(features[where], k=k, workers=-1)
+        _, nearest = cKDTree(features).query(features[where], k=k, workers=workers)
         found.append(nearest.reshape(n, -1))
     neighbour = np.hstack(found)  # n×K: each unknown pixel's neighbours, all searches
     share = 1.0 / (2.0 * sum(int(k) for k in neighbours))

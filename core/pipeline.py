@@ -604,7 +604,7 @@ class Matter:
             # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
             from core.knn import knn_term
 
-            knn = knn_term(image, unknown, split_trimap(trimap)[0], self._placement)
+            knn = knn_term(image, unknown, split_trimap(trimap)[0], self._placement, workers=torch.get_num_threads())
             self._lap("knn")
         alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.

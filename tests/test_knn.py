@@ -257,3 +257,31 @@ def test_adding_the_term_keeps_no_memory_per_call(rng: np.random.Generator) -> N
     want = torch.mv(lap.matrix, torch.from_numpy(x).float()).double().numpy() + (0.01 + 29e-4) * (term.matrix @ x)
     assert np.allclose(torch.mv(matrix, torch.from_numpy(x).float()).numpy(), want, atol=1e-4)
     assert np.allclose(diagonal.numpy(), lap.diagonal.numpy() + (0.01 + 29e-4) * term.diagonal, atol=1e-5)
+
+
+def test_the_search_runs_on_the_threads_it_is_given(rng: np.random.Generator, monkeypatch) -> None:
+    # One thread or all cores, the same neighbours; the pipeline hands torch's thread count on, so
+    # OMP_NUM_THREADS on a shared farm node caps the search as it caps the networks.
+    import scipy.spatial
+
+    colour, trimap = _scene(rng, 20, 24)
+    fg_known, _, unknown = split_trimap(trimap)
+    one = knn_term(colour, unknown, fg_known, workers=1)
+    every = knn_term(colour, unknown, fg_known, workers=-1)
+    assert np.array_equal(one.matrix.toarray(), every.matrix.toarray())
+
+    asked = []
+    tree = scipy.spatial.cKDTree
+
+    class Spy(tree):
+        def query(self, *args, **kwargs):
+            asked.append(kwargs.get("workers"))
+            return super().query(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.spatial, "cKDTree", Spy)
+    from core.pipeline import Matter
+
+    image, trimap, _ = _speckled_scene(rng)
+    threads = torch.get_num_threads()
+    Matter("none", device="cpu", rounds=1, knn=0.01).matte(image, trimap, colour="srgb")
+    assert asked == [threads, threads]
