@@ -262,7 +262,8 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     from core.io import _atomic
     from core.pipeline import _bundle, refinement_settings
 
-    module = build_module(weights, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
+    bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
+    module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
     scripted = torch.jit.script(module.eval())
     info = {
         "format": "lbsmatte-torchscript",
@@ -276,7 +277,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         "knobs": {"rounds": module.rounds, "max_iterations": module.max_iterations, "smoothing": module.smoothing},
         # The bundle's KNN term (core.knn) is not in the module: its neighbour search needs a k-d
         # tree (scipy), which TorchScript has not, and a brute-force search is quadratic in the crop.
-        "knn_left_out": refinement_settings(_bundle(weights), rounds).knn,
+        "knn_left_out": refinement_settings(bundle, rounds).knn,
     }
     with _atomic(out) as tmp:
         torch.jit.save(scripted, tmp, _extra_files={INFO_FILE: json.dumps(info, indent=1)})

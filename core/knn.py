@@ -120,4 +120,4 @@ def knn_term(
     # scipy sums the duplicates (a neighbour found by both searches, or from both ends).
     matrix = (scipy.sparse.diags(diagonal, format="csr") - pairs - pairs.T).tocsr()
     matrix.sum_duplicates()
-    return KnnTerm(matrix, pull.astype(np.float64), diagonal.astype(np.float64))
+    return KnnTerm(matrix, pull, diagonal)

@@ -254,13 +254,12 @@ def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float
 
 
 def _bundle(weights: Any) -> Any:
+    from core.nets.priors import PriorBundle
     from core.weights import Bundle, load_bundle
 
-    if isinstance(weights, Bundle):
+    if isinstance(weights, (Bundle, PriorBundle)):  # resolved already
         return weights
     if str(weights).strip().lower() == "none":  # the diagnostic without networks
-        from core.nets.priors import PriorBundle
-
         return PriorBundle()
     try:
         return load_bundle(str(weights))
@@ -449,7 +448,6 @@ class Matter:
         self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
         self.stats = RunStats()
-        self._placement: tuple[int, int, int, int] | None = None  # the crop's place in its frame (matte())
         self._clock = 0.0
         self.stage_context: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
 
@@ -519,14 +517,13 @@ class Matter:
 
         y0, y1, x0, x1 = self._region(unknown)
         self.stats.box = (y0, y1, x0, x1)
-        self._placement = (h, w, y0, x0)
         # The networks see the display encoding clipped to [0, 1], as they were trained; the
         # layers and the refinement work on the plate's own values in the solve space.
         display = np.clip(to_display(clean[y0:y1, x0:x1], colour), 0.0, 1.0).astype(np.float32)
         linear = self.solve_space(colour) == "linear"
         crop = own[y0:y1, x0:x1]
         solve = to_linear(crop, colour) if linear else to_display(crop, colour)
-        a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear)
+        a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear, (h, w, y0, x0))
         back = from_linear if linear else from_display
         fg_box, bg_box = back(fg_box, colour), back(bg_box, colour)
         region = (slice(y0, y1), slice(x0, x1))
@@ -580,10 +577,11 @@ class Matter:
             return self.space
         return "display" if str(colour).strip().lower() == "srgb" else "linear"
 
-    def _run(self, image: np.ndarray, solve: np.ndarray, trimap: np.ndarray, linear: bool
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _run(self, image: np.ndarray, solve: np.ndarray, trimap: np.ndarray, linear: bool,
+             placement: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The networks on the display-encoded crop ``image``, then the layers and the refinement
-        against ``solve`` (the crop in the solve space); alpha, FG, BG in the solve space."""
+        against ``solve`` (the crop in the solve space); alpha, FG, BG in the solve space.
+        ``placement``: frame height, width and the crop's top-left corner (the KNN term's positions)."""
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -604,7 +602,7 @@ class Matter:
             # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
             from core.knn import knn_term
 
-            knn = knn_term(image, unknown, split_trimap(trimap)[0], self._placement, workers=torch.get_num_threads())
+            knn = knn_term(image, unknown, split_trimap(trimap)[0], placement, workers=torch.get_num_threads())
             self._lap("knn")
         alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.
