@@ -120,6 +120,19 @@ fg_solve_argument = weight_argument("--fg-solve", "the network's colours as they
 knn_argument = weight_argument("--knn", "no KNN term")
 
 
+def levels_argument(value: str) -> tuple[float, float]:
+    """``--levels BLACK,WHITE``: ``0 <= BLACK < WHITE <= 1`` (argparse type)."""
+    parts = value.split(",")
+    try:
+        black, white = (float(p) for p in parts) if len(parts) == 2 else (float("nan"),) * 2
+    except ValueError:
+        black = white = float("nan")
+    if not 0.0 <= black < white <= 1.0:
+        raise argparse.ArgumentTypeError(f"--levels takes BLACK,WHITE with 0 <= BLACK < WHITE <= 1 (0,1: none), "
+                                         f"not {value!r}")
+    return black, white
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse with usage errors as one ``ERROR:`` line on stdout (the stream convention above)."""
 
@@ -170,6 +183,10 @@ def _add_matte(sub: Any) -> None:
                    help="weight of the refinement's KNN term, which ties each unknown pixel to the pixels of most "
                         "like colour in the crop (default: the bundle's recorded weight, chosen by cross-validation; "
                         "0: the matting Laplacian alone, faster, and what 'lbsmatte export' computes)")
+    p.add_argument("--levels", type=levels_argument, default=None, metavar="BLACK,WHITE",
+                   help="black and white points of the refined alpha, as a Grade on the matte: "
+                        "(alpha - BLACK) / (WHITE - BLACK), clipped to 0..1 (default: the bundle's recorded points, "
+                        "chosen by cross-validation; 0,1: the refinement's alpha as it is)")
     p.add_argument("--edge", type=edge_argument, default=None, metavar="PX",
                    help="TRIMAP is a rough matte (a roto or garbage matte, binary or soft; its channel chosen by "
                         "--trimap-channel): make the trimap from it, unknown PX pixels each side of its 0.5 edge")
@@ -580,7 +597,8 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
         from core.pipeline import Matter
 
         matter = Matter(args.weights, device=args.device, precision=getattr(args, "precision", "auto"),
-                        fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn)
+                        fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn,
+                        **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED

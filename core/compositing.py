@@ -19,6 +19,9 @@ networks and calls :func:`refine`; nothing here imports the pipeline or the netw
   (:func:`conjugate_gradients`). Two more terms, each off at weight 0: ``κ E_knn(a)``, KNN
   matting's non-local smoothness (:mod:`core.knn`, pixels of like colour anywhere in the crop),
   and ``μ Σ_U (a − a_net)²``, the matting network's alpha as a data term.
+  The last round's alpha is then put through levels, ``clip((a − black) / (white − black), 0, 1)``
+  (:func:`alpha_levels`; identity at 0 and 1), as a compositor's Grade on the matte would: the
+  smoothness terms leave a faint haze where the truth is 0 or 1, which levels take out.
 
 This is the smoothing step of classical sampling-based matting (Robust Matting, Global Sampling
 Matting), fed by the patent's three networks: F starts from the matting network's alpha and the
@@ -97,6 +100,12 @@ class Settings:
             less the background moves than the foreground to make ``αF + (1 − α)B`` the plate.
         knn: κ, the weight of the non-local KNN term (:mod:`core.knn`) added to the matting
             Laplacian (>= 0; 0: the Laplacian alone).
+        knn_neighbours, knn_position: the KNN term's searches (:func:`core.knn.searches`):
+            ``knn_neighbours`` near neighbours with the position weighted ``knn_position``, then
+            half as many by colour (default: pymatting's 20 and 2.0).
+        black_point, white_point: the levels of the last round's alpha (:func:`alpha_levels`;
+            ``0 <= black_point < white_point <= 1``; 0 and 1: none). Layers are made for the
+            levelled alpha.
         network_weight: μ, the weight of the matting network's own alpha as a data term,
             ``μ Σ_U (a − a_net)²`` (>= 0; 0: the network's alpha is only where the conjugate
             gradients start).
@@ -112,17 +121,21 @@ class Settings:
     layer_space: str = "solve"
     agree_ratio: float = FG_SOLVE_BG_RATIO
     knn: float = 0.0
+    knn_neighbours: int = 20
+    knn_position: float = 2.0
     network_weight: float = 0.0
+    black_point: float = 0.0
+    white_point: float = 1.0
 
     def __post_init__(self) -> None:
-        for name, low in (("rounds", 0), ("max_iterations", 1)):
+        for name, low in (("rounds", 0), ("max_iterations", 1), ("knn_neighbours", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
                 raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
             setattr(self, name, int(value))
         for name, zero_ok in (("smoothing", False), ("confidence_scale", False), ("tolerance", False),
                               ("layer_prior", True), ("agree_ratio", False), ("knn", True),
-                              ("network_weight", True)):
+                              ("knn_position", False), ("network_weight", True)):
             raw = getattr(self, name)
             try:
                 value = float(raw)
@@ -131,6 +144,14 @@ class Settings:
             if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
                 raise InputError(f"{name} must be a number {'>= 0' if zero_ok else '> 0'}, not {raw!r}")
             setattr(self, name, value)
+        try:
+            black, white = float(self.black_point), float(self.white_point)
+        except (TypeError, ValueError):
+            black = white = float("nan")
+        if not 0.0 <= black < white <= 1.0:
+            raise InputError("black_point and white_point must satisfy 0 <= black_point < white_point <= 1, "
+                             f"not {self.black_point!r} and {self.white_point!r}")
+        self.black_point, self.white_point = black, white
         if self.layers not in LAYER_METHODS:
             raise InputError(f"layers must be one of {', '.join(LAYER_METHODS)}, not {self.layers!r}")
         if self.layer_space not in LAYER_SPACES:
@@ -757,11 +778,11 @@ def refine(
     matrix, pull, diagonal = (None, None, None) if lap is None else (lap.matrix, lap.pull, lap.diagonal)
     if lap is not None and settings.knn > 0:
         if knn is None:
-            from core.knn import knn_term
+            from core.knn import knn_term, searches
 
             colour = image[0].detach() if clip is not None else encode_srgb(image[0].detach())
             knn = knn_term(colour.clamp(0, 1).permute(1, 2, 0).cpu().numpy(), unknown.cpu().numpy(),
-                           fg_known.cpu().numpy())
+                           fg_known.cpu().numpy(), None, *searches(settings.knn_neighbours, settings.knn_position))
         matrix, pull, diagonal = add_knn(lap, knn, settings.knn)
     out_alpha, out_fg, out_bg, iterations = refine_with(
         image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,
@@ -769,8 +790,16 @@ def refine(
         matrix, pull, diagonal, None if lap is None else lap.index,
         multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior,
         layers_encoded=settings.layer_space == "display" and clip is None, agree_ratio=settings.agree_ratio,
-        network_weight=settings.network_weight)
+        network_weight=settings.network_weight, black_point=settings.black_point, white_point=settings.white_point)
     return Refined(out_alpha, out_fg, out_bg, iterations)
+
+
+def alpha_levels(alpha: torch.Tensor, black: float, white: float) -> torch.Tensor:
+    """``clip((alpha − black) / (white − black), 0, 1)``: a Grade's black and white points on the
+    matte (``alpha`` itself at 0 and 1). Differentiable; scriptable."""
+    if black == 0.0 and white == 1.0:
+        return alpha
+    return ((alpha - black) / (white - black)).clamp(0, 1)
 
 
 def refine_with(
@@ -781,6 +810,7 @@ def refine_with(
     index: Optional[torch.Tensor] = None, bg_ratio: float = FG_SOLVE_BG_RATIO, ridge: float = RIDGE,
     multilevel: bool = False, layer_prior: float = 0.1, layers_encoded: bool = False,
     agree_ratio: float = FG_SOLVE_BG_RATIO, network_weight: float = 0.0,
+    black_point: float = 0.0, white_point: float = 1.0,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
     """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
     scriptable by :func:`torch.jit.script`: the exported module calls it directly.
@@ -838,6 +868,8 @@ def refine_with(
                 solved, made = conjugate_gradients(matrix, rows, gather, d, b, a_u, diagonal_d + d, tolerance, max_iterations)
             iterations.append(made)
             a_u = solved.clamp(0, 1)
+            if done == rounds - 1:
+                a_u = alpha_levels(a_u, black_point, white_point)
             if done < rounds - 1 or not multilevel:  # after the last round multilevel makes the layers
                 f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
     out_alpha = known_alpha.reshape(-1).index_put((where,), a_u).reshape(1, 1, height, width)

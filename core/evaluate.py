@@ -29,6 +29,7 @@ Example
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -340,11 +341,8 @@ def evaluate_dataset(
         matters[NETWORKS_ALONE] = Matter(matter.bundle, device=device, rounds=0, space=space, precision=precision,
                                          layers="solve")
         if settings.rounds:
-            matters[NO_NETWORKS] = Matter("none", device=device, rounds=settings.rounds, smoothing=settings.smoothing,
-                                          confidence_scale=settings.confidence_scale, layers=settings.layers,
-                                          layer_prior=settings.layer_prior, tolerance=settings.tolerance,
-                                          layer_space=settings.layer_space, agree_ratio=settings.agree_ratio,
-                                          knn=settings.knn, network_weight=settings.network_weight, space=space)
+            same = {k: v for k, v in dataclasses.asdict(settings).items() if k != "max_iterations"}
+            matters[NO_NETWORKS] = Matter("none", device=device, space=space, **same)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the

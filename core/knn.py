@@ -15,9 +15,11 @@ image (and row-normalises, which makes its matrix unsymmetric); this term is sym
 semi-definite (conjugate gradients need both), and its cost follows the unknown band, not the
 frame.
 
-Features as pymatting's defaults: the display-encoded colour in [0, 1] and the position scaled by
-the frame's width and height to [0, 1], weighted 2.0 for 20 neighbours and 0.1 for 10 more (near
-first, then colour alone, anywhere). The neighbours are found by :class:`scipy.spatial.cKDTree`
+Features: the display-encoded colour in [0, 1] and the position scaled by the frame's width and
+height to [0, 1]. Two searches (:func:`searches`): ``K`` neighbours with the position weighted
+``w`` (near pixels of like colour), then ``K / 2`` more with it weighted 0.1 (colour nearly alone,
+anywhere in the crop); pymatting's defaults are ``K = 20``, ``w = 2.0``, and the bundle records
+the pair its cross-validation chose (:class:`core.compositing.Settings`). The neighbours are found by :class:`scipy.spatial.cKDTree`
 on the CPU (no k-d tree in torch; brute force on a GPU is quadratic in the crop's pixels), and the
 term is a scipy matrix: :func:`core.compositing.add_knn` adds it to the Laplacian with scipy and
 hands the sum to the refinement's device (torch's own sum of two sparse CSR tensors leaks about
@@ -37,6 +39,18 @@ from core.errors import InputError
 #: Neighbours per search, and each search's weight of position against colour (pymatting's defaults).
 NEIGHBOURS: tuple[int, ...] = (20, 10)
 DISTANCE_WEIGHTS: tuple[float, ...] = (2.0, 0.1)
+#: The position's weight in the second, colour-led search.
+COLOUR_SEARCH_POSITION = 0.1
+
+
+def searches(neighbours: int, position: float) -> tuple[tuple[int, int], tuple[float, float]]:
+    """The two searches for ``K = neighbours`` and ``w = position`` (module docstring), as
+    :func:`knn_term`'s ``neighbours`` and ``distance_weights``: ``K`` at ``w``, ``K // 2`` at 0.1."""
+    if isinstance(neighbours, bool) or int(neighbours) != neighbours or neighbours < 2:
+        raise InputError(f"the KNN term needs a whole number of neighbours >= 2, not {neighbours!r}")
+    if not float(position) > 0:
+        raise InputError(f"the KNN term's position weight must be > 0, not {position!r}")
+    return (int(neighbours), int(neighbours) // 2), (float(position), COLOUR_SEARCH_POSITION)
 
 
 @dataclass

@@ -12,6 +12,7 @@ For many frames, load the networks once with :class:`Matter` and call :meth:`Mat
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -26,10 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.compositing import (
-    CONFIDENCE_SCALE,
     FG_SOLVE_WEIGHT,
-    ROUNDS,
-    SMOOTHING,
     Settings,
     paste_known,
     refine,
@@ -217,40 +215,25 @@ def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -
     return net
 
 
-def refinement_settings(bundle: Any, rounds: int | None = None, smoothing: float | None = None,
-                        confidence_scale: float | None = None, layers: str | None = None,
-                        layer_prior: float | None = None, tolerance: float | None = None,
-                        layer_space: str | None = None, agree_ratio: float | None = None,
-                        knn: float | None = None, network_weight: float | None = None) -> Settings:
-    """The refinement's settings: those given, else those the bundle's manifest records under
+def refinement_settings(bundle: Any, rounds: int | None = None, **given: Any) -> Settings:
+    """The refinement's settings: those given (any field of :class:`core.compositing.Settings` but
+    ``max_iterations``; ``None``: not given), else those the bundle's manifest records under
     ``"refinement"`` (chosen for its networks by cross-validation, ``tools/cross_validate.py``),
     else the module defaults."""
+    names = [f.name for f in dataclasses.fields(Settings) if f.name != "max_iterations"]
+    given = {"rounds": rounds, **given}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise InputError(f"not refinement settings: {', '.join(unknown)}")
     chosen = dict(getattr(bundle, "manifest", {}).get("refinement") or {})
     defaults = Settings()
     try:
-        recorded = Settings(int(chosen.get("rounds", ROUNDS)), float(chosen.get("smoothing", SMOOTHING)),
-                            float(chosen.get("confidence_scale", CONFIDENCE_SCALE)),
-                            float(chosen.get("tolerance", defaults.tolerance)),
-                            layers=str(chosen.get("layers", defaults.layers)),
-                            layer_prior=float(chosen.get("layer_prior", defaults.layer_prior)),
-                            layer_space=str(chosen.get("layer_space", defaults.layer_space)),
-                            agree_ratio=float(chosen.get("agree_ratio", defaults.agree_ratio)),
-                            knn=float(chosen.get("knn", defaults.knn)),
-                            network_weight=float(chosen.get("network_weight", defaults.network_weight)))
+        # Through each field's type, so that a manifest's "3" or 3.0 rounds is read as Settings would.
+        recorded = {name: type(getattr(defaults, name))(chosen[name]) for name in names if name in chosen}
+        recorded = dataclasses.asdict(Settings(**recorded))
     except (TypeError, ValueError, InputError) as exc:
         raise WeightsError(f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}: {exc}") from exc
-    return Settings(
-        recorded.rounds if rounds is None else rounds,
-        recorded.smoothing if smoothing is None else smoothing,
-        recorded.confidence_scale if confidence_scale is None else confidence_scale,
-        recorded.tolerance if tolerance is None else tolerance,
-        layers=recorded.layers if layers is None else layers,
-        layer_prior=recorded.layer_prior if layer_prior is None else layer_prior,
-        layer_space=recorded.layer_space if layer_space is None else layer_space,
-        agree_ratio=recorded.agree_ratio if agree_ratio is None else agree_ratio,
-        knn=recorded.knn if knn is None else knn,
-        network_weight=recorded.network_weight if network_weight is None else network_weight,
-    )
+    return Settings(**(recorded | {name: value for name, value in given.items() if value is not None}))
 
 
 def _bundle(weights: Any) -> Any:
@@ -367,6 +350,12 @@ class Matter:
         κ of the refinement's non-local KNN term (:mod:`core.knn`) and μ of the matting network's
         alpha as a data term (:class:`core.compositing.Settings`; default: what the bundle
         records, else 0, off).
+    knn_neighbours, knn_position:
+        The KNN term's searches (:func:`core.knn.searches`; default: what the bundle records,
+        else 20 and 2.0).
+    black_point, white_point:
+        Levels of the refined alpha (:func:`core.compositing.alpha_levels`; default: what the
+        bundle records, else 0 and 1, none).
 
     Attributes
     ----------
@@ -406,6 +395,10 @@ class Matter:
         agree_ratio: float | None = None,
         knn: float | None = None,
         network_weight: float | None = None,
+        knn_neighbours: int | None = None,
+        knn_position: float | None = None,
+        black_point: float | None = None,
+        white_point: float | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
@@ -414,8 +407,11 @@ class Matter:
         if self.space not in ("auto", "linear", "display"):
             raise InputError(f"space must be auto, linear or display, not {space!r}")
         self.bundle = _bundle(weights)
-        self.refinement = refinement_settings(self.bundle, rounds, smoothing, confidence_scale, layers, layer_prior,
-                                              tolerance, layer_space, agree_ratio, knn, network_weight)
+        self.refinement = refinement_settings(
+            self.bundle, rounds, smoothing=smoothing, confidence_scale=confidence_scale, layers=layers,
+            layer_prior=layer_prior, tolerance=tolerance, layer_space=layer_space, agree_ratio=agree_ratio, knn=knn,
+            network_weight=network_weight, knn_neighbours=knn_neighbours, knn_position=knn_position,
+            black_point=black_point, white_point=white_point)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
@@ -600,9 +596,11 @@ class Matter:
         if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:
             # The non-local term over the networks' whole crop (neighbours from the context too),
             # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
-            from core.knn import knn_term
+            from core.knn import knn_term, searches
 
-            knn = knn_term(image, unknown, split_trimap(trimap)[0], placement, workers=torch.get_num_threads())
+            knn = knn_term(image, unknown, split_trimap(trimap)[0], placement,
+                           *searches(self.refinement.knn_neighbours, self.refinement.knn_position),
+                           workers=torch.get_num_threads())
             self._lap("knn")
         alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.

@@ -72,6 +72,9 @@ def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: P
         (["--fg-solve", "nan"], "--fg-solve takes a weight >= 0"),
         (["--knn", "-0.5"], "argument --knn: --knn takes a weight >= 0 (0: no KNN term)"),
         (["--knn", "inf"], "--knn takes a weight >= 0"),
+        (["--levels", "0.1"], "argument --levels: --levels takes BLACK,WHITE with 0 <= BLACK < WHITE <= 1"),
+        (["--levels", "0.5,0.4"], "--levels takes BLACK,WHITE with 0 <= BLACK < WHITE <= 1 (0,1: none), not '0.5,0.4'"),
+        (["--levels", "a,b"], "--levels takes BLACK,WHITE"),
         (["--colour", "rec709"], "--colour rec709: unknown colour 'rec709'"),
     ],
 )
@@ -105,6 +108,23 @@ def test_knn_reaches_the_refinement(shot, small_bundle, untrained_ok, monkeypatc
     assert _matte(shot, small_bundle, "--frames", "1001", "--knn", "0.02") == 0
     assert _matte(shot, small_bundle, "--frames", "1001", "--knn", "0") == 0
     assert made == [0.02, 0.0]
+
+
+
+def test_levels_reach_the_refinement(shot, small_bundle, untrained_ok, monkeypatch) -> None:
+    from core import pipeline
+
+    made = []
+    original = pipeline.Matter.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append((self.refinement.black_point, self.refinement.white_point))
+
+    monkeypatch.setattr(pipeline.Matter, "__init__", spy)
+    assert _matte(shot, small_bundle, "--frames", "1001", "--levels", "0.05,0.9") == 0
+    assert _matte(shot, small_bundle, "--frames", "1001") == 0  # the bundle records none: 0 and 1
+    assert made == [(0.05, 0.9), (0.0, 1.0)]
 
 
 def test_frame_pattern_out_with_a_single_file_plate_is_refused(tmp_path: Path, shot, capsys) -> None:

@@ -21,6 +21,7 @@ from core.compositing import (
     SMOOTHING,
     TOLERANCE,
     Settings,
+    alpha_levels,
     estimate_layers,
     laplacian_product,
     matting_laplacian,
@@ -138,6 +139,10 @@ def test_a_trimap_without_known_pixels_still_solves() -> None:
         ({"layer_prior": "x"}, "layer_prior must be a number >= 0"),
         ({"layer_space": "log"}, "layer_space must be one of solve, display"),
         ({"agree_ratio": 0}, "agree_ratio must be a number > 0"),
+        ({"black_point": -0.1}, "0 <= black_point < white_point <= 1, not -0.1 and 1.0"),
+        ({"black_point": 0.5, "white_point": 0.5}, "0 <= black_point < white_point <= 1"),
+        ({"white_point": 1.2}, "0 <= black_point < white_point <= 1"),
+        ({"white_point": "x"}, "0 <= black_point < white_point <= 1"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
@@ -428,3 +433,21 @@ def test_multilevel_layers_in_the_display_encoding_are_smoothed_there_and_brough
         if space == "solve":
             first = got
     assert torch.equal(first.fg, got.fg) and torch.equal(first.bg, got.bg)
+
+
+def test_levels_clip_the_last_rounds_alpha_and_the_layers_follow_it() -> None:
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    args = (_tensor(image), _tensor(trimap), _tensor(truth * 0.8 + 0.1), _tensor(fg), _tensor(bg))
+    plain = refine(*args, Settings(rounds=2, tolerance=1e-7))
+    levelled = refine(*args, Settings(rounds=2, tolerance=1e-7, black_point=0.1, white_point=0.8), clip=None, exact=True)
+    want = ((plain.alpha - 0.1) / 0.7).clamp(0, 1)
+    assert torch.allclose(levelled.alpha, want, atol=1e-6)
+    assert torch.equal(alpha_levels(plain.alpha, 0.0, 1.0), plain.alpha)
+    known = torch.from_numpy(trimap != 0.5)
+    assert torch.equal(levelled.alpha[0, 0][known], plain.alpha[0, 0][known])  # 0 and 1 stay
+    assert bool((levelled.alpha == 0).sum() > (plain.alpha == 0).sum())
+    # the layers are made for the levelled alpha: with exact=True they composite back to the plate
+    a = levelled.alpha
+    assert torch.allclose(a * levelled.fg + (1 - a) * levelled.bg, args[0].to(a.dtype), atol=1e-4)
+    assert alpha_levels(torch.tensor([0.0, 0.05, 0.45, 0.85, 1.0]), 0.05, 0.85).tolist() == pytest.approx([0, 0, 0.5, 1, 1])

@@ -90,10 +90,12 @@ def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> Non
     bundle.mkdir()
     (bundle / "manifest.json").write_text(json.dumps({"name": "fold"}))
     choice = {"rounds": 3, "smoothing": 0.0003, "confidence_scale": 0.1, "tolerance": 0.0001, "knn": 0.01,
-              "network_weight": 0.0, "sad": 2.5, "grad": 2.0}
+              "network_weight": 0.0, "knn_neighbours": 10, "knn_position": 1.0, "sad": 2.5, "grad": 2.0}
     assert cv.write_choice(bundle, choice, ["GT03", "GT04"])
     recorded = json.loads((bundle / "manifest.json").read_text())["refinement"]
     assert (recorded["knn"], recorded["network_weight"]) == (0.01, 0.0)
+    assert (recorded["knn_neighbours"], recorded["knn_position"]) == (10, 1.0)
+    assert type(recorded["knn_neighbours"]) is int
     key = cv.layer_key({"layers": "multilevel", "layer_prior": 0.03, "layer_space": "display", "agree_ratio": 0.3})
     assert key in [cv.layer_key(e) for e in cv.LAYER_GRID]
     assert cv.write_layers(bundle, key, ["GT03_bg1"], [{key: {"fg_sad": 1.0}}])
@@ -112,6 +114,13 @@ def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> Non
     assert cv.write_choice(bundle, choice | {"tolerance": 0.001}, ["GT03", "GT04"])
     refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
     assert not set(cv.LAYER_KEYS) & set(refinement) and "layers" not in refinement["chosen_on"]
+    # a manifest from before the neighbour sets were chosen refines with pymatting's: the same choice
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for key in ("knn_neighbours", "knn_position"):
+        del manifest["refinement"][key]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert not cv.write_choice(bundle, choice | {"tolerance": 0.001, "knn_neighbours": 20, "knn_position": 2.0},
+                               ["GT03", "GT04"])
 
 
 def _linear_composites(root: Path) -> None:
@@ -282,10 +291,40 @@ def test_the_pipeline_without_networks_gets_the_same_nested_choice(tmp_path: Pat
         return {good: {"sad": [1.0 + fold], "grad": [1.0]}, bad: {"sad": [2.0 + fold], "grad": [2.0]}}
 
     monkeypatch.setattr(cv, "grid_scores", fake_scores)
+    plain = json.dumps({"black_point": 0.0, "white_point": 1.0}, sort_keys=True)
+    levelled = json.dumps({"black_point": 0.06, "white_point": 0.96}, sort_keys=True)
+
+    def fake_levels(method, names, data_root, cache):
+        fold = int(cache.parent.name[-1])
+        assert cache.name == f"levels_{method}.json"
+        if method == "knn":  # levels help KNN on folds 1 and 2 and hurt fold 0, scored with them all the same
+            return {plain: {"sad": [4.0], "grad": [4.0]}, levelled: {"sad": [4.5 if fold == 0 else 3.0], "grad": [4.0]}}
+        return {plain: {"sad": [6.0], "grad": [6.0]}, levelled: {"sad": [7.0], "grad": [6.0]}}
+
+    monkeypatch.setattr(cv, "levels_scores", fake_levels)
     chance = cv.same_chance(tmp_path, 3, NAMES, tmp_path)
+    assert [f["setting"] for f in chance["knn_levels"]["folds"]] == [json.loads(levelled)] * 3
+    assert chance["knn_levels"]["sad"] == pytest.approx((4.5 + 3.0 + 3.0) / 3)
+    assert chance["closed_form_levels"]["sad"] == pytest.approx(6.0)  # no levels chosen
     assert {c for _, c in seen} == {"grid_heldout.json", "grid_heldout_none.json"}
     assert [f["setting"]["knn"] for f in chance["lbsmatte"]["folds"]] == [0.01, 0.01, 0.01]
     assert chance["lbsmatte"]["sad"] == pytest.approx(2.0)  # 1, 2, 3: each fold's best
     # fold 2 is scored with a (folds 0 and 1 chose it), where its own best was b
     assert [f["setting"]["knn"] for f in chance["no_networks"]["folds"]] == [0.0, 0.0, 0.0]
     assert [f["sad"] for f in chance["no_networks"]["folds"]] == [1.0, 2.0, 3.5]
+
+
+def test_the_grid_scores_on_the_unknown_box_as_on_the_whole_frame() -> None:
+    import numpy as np
+
+    from core.metrics import gradient_error, sad
+
+    rng = np.random.default_rng(3)
+    gt = rng.random((60, 70)).astype(np.float32)
+    alpha = np.clip(gt + rng.normal(0, 0.2, gt.shape), 0, 1).astype(np.float32)
+    for box in ((20, 30, 25, 40), (0, 9, 60, 70)):  # inside the frame; at its corner
+        trimap = np.zeros(gt.shape, np.float32)
+        trimap[box[0]:box[1], box[2]:box[3]] = 0.5
+        want = (sad(alpha, gt, trimap), gradient_error(alpha, gt, trimap))
+        assert cv._scorer(gt, trimap)(alpha) == pytest.approx(want, rel=1e-12)
+    assert cv._scorer(gt, np.ones(gt.shape, np.float32))(alpha) == (0.0, 0.0)  # nothing unknown

@@ -79,6 +79,7 @@ def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_pat
     assert module.layers_encoded == (recorded.get("layer_space", "solve") == "display")
     assert module.agree_ratio == recorded.get("agree_ratio", 3.0)
     assert module.network_weight == recorded.get("network_weight", 0.0)
+    assert (module.black_point, module.white_point) == (recorded.get("black_point", 0.0), recorded.get("white_point", 1.0))
     assert info["knn_left_out"] == recorded.get("knn", 0.0)
     other = tmp_path / "one_round.pt"
     assert main(["export", "--out", str(other), "--rounds", "1", "--max-iterations", "50"]) == 0
@@ -189,10 +190,12 @@ def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, r
     folder = tmp_path / "layers"
     shutil.copytree(load_bundle("default").path, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["refinement"] |= {"layers": "multilevel", "layer_prior": 0.03, "layer_space": space, "agree_ratio": ratio}
+    manifest["refinement"] |= {"layers": "multilevel", "layer_prior": 0.03, "layer_space": space, "agree_ratio": ratio,
+                               "black_point": 0.05, "white_point": 0.95}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     module = torch.jit.script(build_module(str(folder)))
     assert (module.multilevel, module.layers_encoded, module.agree_ratio) == (True, space == "display", ratio)
+    assert (module.black_point, module.white_point) == (0.05, 0.95)
     plate, trimap = _demo(61, 127)
     out = _run(module, plate, trimap)
     ref = Matter(str(folder), "cpu", precision="fp32", knn=0).matte(plate, trimap, colour="linear")

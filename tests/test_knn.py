@@ -11,7 +11,7 @@ import torch
 
 from core.compositing import Settings, matting_laplacian, refine
 from core.errors import InputError
-from core.knn import knn_term
+from core.knn import DISTANCE_WEIGHTS, NEIGHBOURS, knn_term, searches
 from core.trimap import split_trimap
 
 
@@ -181,10 +181,35 @@ def test_the_network_weight_pulls_the_result_toward_the_networks_alpha(rng: np.r
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"knn": -0.1}, "knn must be a number >= 0"),
-                                                 ({"network_weight": float("inf")}, "network_weight must be a number >= 0")])
+                                                 ({"network_weight": float("inf")}, "network_weight must be a number >= 0"),
+                                                 ({"knn_neighbours": 1}, "knn_neighbours must be a whole number >= 2"),
+                                                 ({"knn_neighbours": 10.5}, "knn_neighbours must be a whole number >= 2"),
+                                                 ({"knn_position": 0}, "knn_position must be a number > 0")])
 def test_bad_weights_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         Settings(**kwargs)
+
+
+def test_the_settings_name_two_searches_near_then_by_colour() -> None:
+    assert searches(20, 2.0) == ((20, 10), (2.0, 0.1))  # pymatting's, the defaults
+    assert searches(11, 1.0) == ((11, 5), (1.0, 0.1))
+    assert searches(Settings().knn_neighbours, Settings().knn_position) == (NEIGHBOURS, DISTANCE_WEIGHTS)
+    with pytest.raises(InputError, match="whole number of neighbours >= 2, not 1"):
+        searches(1, 1.0)
+    with pytest.raises(InputError, match="position weight must be > 0, not -1"):
+        searches(10, -1)
+
+
+def test_the_neighbour_sets_change_the_term_as_the_searches_say(rng: np.random.Generator) -> None:
+    image, trimap, _ = _speckled_scene(rng)
+    fg_known, _, unknown = split_trimap(trimap)
+    fewer = knn_term(image, unknown, fg_known, None, *searches(6, 0.5))
+    # 6 near neighbours and 3 by colour: each unknown pixel is paired 9 times (its diagonal counts
+    # every pair of its own plus those that find it), at 1 / (2 · 9) a pair.
+    assert fewer.matrix.shape == (int(unknown.sum()),) * 2
+    assert np.all(fewer.diagonal >= 9 / 18 - 1e-12)
+    assert np.allclose(fewer.matrix.toarray(), knn_term(image, unknown, fg_known, None, (6, 3), (0.5, 0.1)).matrix.toarray())
+    assert not np.allclose(fewer.matrix.toarray(), knn_term(image, unknown, fg_known).matrix.toarray())
 
 
 def test_a_term_of_another_trimap_is_refused(rng: np.random.Generator) -> None:
@@ -225,6 +250,16 @@ def test_the_pipeline_reads_both_weights_from_the_bundle_and_builds_the_term_on_
     recorded = Matter(str(dest), device="cpu", allow_untrained=True)
     assert recorded.refinement.knn == 0.03 and recorded.refinement.network_weight == 1e-4
     assert np.allclose(recorded.matte(image, trimap, colour="srgb").alpha, out, atol=1e-6)
+    # The neighbour sets too: recorded, they change the matte as given ones do.
+    manifest["refinement"] |= {"knn_neighbours": 6, "knn_position": 0.5}
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    sets = Matter(str(dest), device="cpu", allow_untrained=True)
+    assert (sets.refinement.knn_neighbours, sets.refinement.knn_position) == (6, 0.5)
+    given = Matter(str(path), device="cpu", allow_untrained=True, rounds=1, tolerance=1e-6, knn=0.03,
+                   network_weight=1e-4, knn_neighbours=6, knn_position=0.5)
+    fewer = sets.matte(image, trimap, colour="srgb").alpha
+    assert np.allclose(given.matte(image, trimap, colour="srgb").alpha, fewer, atol=1e-6)
+    assert not np.allclose(fewer, out, atol=1e-4)
 
 
 def test_adding_the_term_keeps_no_memory_per_call(rng: np.random.Generator) -> None:

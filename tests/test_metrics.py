@@ -15,6 +15,7 @@ from core.metrics import (
     foreground_error,
     gaussian_derivative_kernel,
     gradient_error,
+    gradient_magnitude,
     mse,
     sad,
     unknown_region,
@@ -63,6 +64,16 @@ def test_gaussian_derivative_kernel_is_the_dim_one() -> None:
     assert float((h * h).sum()) == pytest.approx(1.0)
     assert np.allclose(h, -h[:, ::-1])  # odd in x
     assert np.allclose(h, h[::-1, :])  # even in y
+
+
+def test_gradient_magnitude_is_the_2d_convolution_with_the_dim_kernels(rng) -> None:
+    from scipy import ndimage
+
+    alpha = rng.random((37, 52))
+    alpha[:, :5] = 1.0  # a step at the replicated border too
+    h = gaussian_derivative_kernel(1.4)
+    want = np.hypot(ndimage.convolve(alpha, h, mode="nearest"), ndimage.convolve(alpha, h.T, mode="nearest"))
+    assert np.allclose(gradient_magnitude(alpha), want, rtol=0, atol=1e-12)
 
 
 def test_gradient_error_of_a_ramp() -> None:

@@ -12,7 +12,7 @@ from torch import nn
 
 from core.compositing import solve_foreground
 from core.errors import InputError, WeightsError
-from core.pipeline import Matte, Matter, _ramp, _starts, resolve_device
+from core.pipeline import Matte, Matter, _ramp, _starts, refinement_settings, resolve_device
 
 
 def _scene(h: int = 64, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -458,4 +458,10 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="refinement settings"):
         Matter(str(folder), device="cpu")
+    manifest["refinement"] |= {"smoothing": 0.01, "knn_neighbours": "many"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match="bad refinement settings .*'many'"):
+        Matter(str(folder), device="cpu")
+    with pytest.raises(InputError, match="not refinement settings: knn_neighbors"):
+        refinement_settings(small_bundle, knn_neighbors=10)
     assert (ROUNDS, CONFIDENCE_SCALE) == (3, 0.1)

@@ -34,6 +34,7 @@ are cached per frame, so the same command continues after an interruption::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -53,13 +54,21 @@ from core.errors import InputError  # noqa: E402
 
 #: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
 #: round's conjugate gradients stop, a looser one keeps more of the matting network's alpha;
-#: ``knn``: κ of the non-local KNN term, 0 off; ``network_weight``: μ of the matting network's
-#: alpha as a data term, 0 off). Until stop 27 the grid was rounds (1, 3) × smoothing (1e-4, 3e-4,
-#: 1e-3, 3e-3) × confidence_scale (0.03, 0.1, 0.3) × tolerance (1e-3, 1e-4) with neither term: the
-#: folds chose 1 or 3 rounds, λ 1e-4 to 1e-3, σ² 0.1 or 0.3; with the KNN term a first look at 9
-#: frames put one round, λ 1e-4 to 3e-4 and σ² 0.1 first, so the grid spends its time on κ and μ.
+#: ``knn``: κ of the non-local KNN term, 0 off, with ``knn_neighbours`` near neighbours at
+#: position weight ``knn_position`` and half as many by colour; ``network_weight``: μ of the
+#: matting network's alpha as a data term, 0 off). Until stop 27 the grid was rounds (1, 3) ×
+#: smoothing (1e-4, 3e-4, 1e-3, 3e-3) × confidence_scale (0.03, 0.1, 0.3) × tolerance (1e-3, 1e-4)
+#: with neither term: the folds chose 1 or 3 rounds, λ 1e-4 to 1e-3, σ² 0.1 or 0.3; with the KNN
+#: term a first look at 9 frames put one round, λ 1e-4 to 3e-4 and σ² 0.1 first. Stop 27's grid,
+#: tolerance (1e-3, 1e-4) × κ (0, 0.003, 0.01, 0.03) × μ (0, 1e-4) at pymatting's 20 neighbours
+#: and position weight 2.0, chose tolerance 1e-4, κ 0.01 and μ 0 on every fold, for the networks
+#: and without them; an exploratory look at the neighbour sets found half the neighbours as good
+#: and a weaker position weight better, so this grid spends its time there. ``black_point`` and
+#: ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1 seen in the same look).
 GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003, 0.001), "confidence_scale": (0.1,),
-        "tolerance": (0.001, 0.0001), "knn": (0.0, 0.003, 0.01, 0.03), "network_weight": (0.0, 0.0001)}
+        "tolerance": (0.0001,), "knn": (0.0, 0.01, 0.02, 0.03), "network_weight": (0.0,),
+        "knn_neighbours": (10, 20), "knn_position": (1.0, 2.0),
+        "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96)}
 #: The weights of the background against the foreground in the exact agreement with the plate
 #: (:class:`core.compositing.Settings` ``agree_ratio``).
 AGREE_RATIOS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -153,6 +162,29 @@ def settings_grid() -> list[dict[str, Any]]:
     return [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
 
 
+def _alike(key: str) -> str:
+    """The key of the setting that refines as ``key`` does: with κ = 0 the KNN term's neighbour
+    sets are those of :data:`GRID`'s first entries."""
+    setting = json.loads(key)
+    if not setting.get("knn"):
+        setting |= {"knn_neighbours": GRID["knn_neighbours"][0], "knn_position": GRID["knn_position"][0]}
+    return json.dumps(setting, sort_keys=True)
+
+
+def _scorer(gt: np.ndarray, trimap: np.ndarray) -> Any:
+    """``alpha -> (SAD, gradient error)`` against ``gt`` on the unknown region's bounding box plus
+    the gradient kernel's reach (the same sums as on the whole frame, a fraction of the work)."""
+    from core.metrics import gradient_error, sad, unknown_region
+
+    rows, cols = np.nonzero(unknown_region(trimap))
+    if not rows.size:
+        return lambda alpha: (sad(alpha, gt, trimap), gradient_error(alpha, gt, trimap))
+    reach = 8  # ≥ the σ = 1.4 kernel's half size (4): the region's gradients see only the crop
+    box = (slice(max(rows.min() - reach, 0), rows.max() + reach + 1), slice(max(cols.min() - reach, 0), cols.max() + reach + 1))
+    gt, trimap = gt[box], trimap[box]
+    return lambda alpha: (sad(alpha[box], gt, trimap), gradient_error(alpha[box], gt, trimap))
+
+
 def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) -> dict[str, dict[str, list[float]]]:
     """``{setting: {"sad": [...], "grad": [...]}}`` over ``names`` × both trimaps: the networks run
     once per frame, each setting of :data:`GRID` refines their output (the pipeline's refinement,
@@ -160,9 +192,8 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
     the settings it lacks."""
     from tqdm import tqdm
 
-    from core.compositing import Settings, matting_laplacian, refine
-    from core.knn import knn_term
-    from core.metrics import gradient_error, sad
+    from core.compositing import Settings, alpha_levels, matting_laplacian, refine
+    from core.knn import knn_term, searches
     from core.pipeline import Matter
     from core.trimap import split_trimap
 
@@ -182,24 +213,40 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
         img, tri = _batch_of_one(plate), _batch_of_one(trimap)
         fg_known, _, unknown = split_trimap(tri[0, 0])
         lap = matting_laplacian(img[0], unknown, fg_known)
-        knn = knn_term(plate, *split_trimap(trimap)[2::-2]) if any(json.loads(k).get("knn") for k in missing) else None
-        fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
-        # A round's only state is alpha (F and B are solved afresh from the networks' colours in
-        # each), so the settings that differ only in rounds are one run, scored after each count.
-        groups: dict[str, list[int]] = {}
+        score = _scorer(gt, trimap)
+        knn: dict[tuple[int, float], Any] = {}  # each neighbour set's term, built once per frame
         for key in missing:
             setting = json.loads(key)
-            groups.setdefault(json.dumps(setting | {"rounds": 0}, sort_keys=True), []).append(setting["rounds"])
+            pair = (setting["knn_neighbours"], setting["knn_position"])
+            if setting["knn"] and pair not in knn:
+                knn[pair] = knn_term(plate, *split_trimap(trimap)[2::-2], None, *searches(*pair))
+        fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
+        # A round's only state is alpha (F and B are solved afresh from the networks' colours in
+        # each), so the settings that differ only in rounds are one run, scored after each count;
+        # the levels are a last step on the final alpha, each scored on the same run's alpha.
+        # Without the KNN term its neighbour sets change nothing: those settings are one run.
+        run = sorted({_alike(key) for key in missing} - set(scores))
+        groups: dict[str, dict[int, list[tuple[float, float]]]] = {}
+        for key in run:
+            setting = json.loads(key)
+            group = json.dumps(setting | {"rounds": 0, "black_point": 0.0, "white_point": 1.0}, sort_keys=True)
+            groups.setdefault(group, {}).setdefault(setting["rounds"], []).append(
+                (setting["black_point"], setting["white_point"]))
         for group, counts in groups.items():
             alpha, made = _batch_of_one(out.alpha), 0
             for rounds in sorted(counts):
                 setting = json.loads(group) | {"rounds": rounds - made}
                 if setting["rounds"]:
-                    alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap, knn=knn).alpha
+                    term = knn.get((setting["knn_neighbours"], setting["knn_position"]))
+                    alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap, knn=term).alpha
                 made = rounds
-                a = alpha[0, 0].numpy()
-                scores[json.dumps(setting | {"rounds": rounds}, sort_keys=True)] = (sad(a, gt, trimap),
-                                                                                    gradient_error(a, gt, trimap))
+                for black, white in counts[rounds]:
+                    a = (alpha_levels(alpha, black, white) if rounds else alpha)[0, 0].numpy()
+                    key = json.dumps(setting | {"rounds": rounds, "black_point": black, "white_point": white},
+                                     sort_keys=True)
+                    scores[key] = score(a)
+        for key in missing:
+            scores[key] = scores[_alike(key)]
         done[f"{name}/{variant}"] = scores
         _atomic_json(cache, done)
     table: dict[str, dict[str, list[float]]] = {k: {"sad": [], "grad": []} for k in keys}
@@ -232,14 +279,15 @@ def nested_choices(tables: list[dict[str, dict[str, list[float]]]]) -> list[dict
 def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool:
     """Record the chosen refinement settings in the bundle's manifest (read by ``Matter``), the
     layers recorded there kept; whether the alpha settings changed."""
+    from core.compositing import Settings
+
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     old = manifest.get("refinement") or {}
-    changed = any(old.get(k, 0.0) != choice.get(k, 0.0) for k in GRID)
-    refinement = {
-        "rounds": int(choice["rounds"]), "smoothing": float(choice["smoothing"]),
-        "confidence_scale": float(choice["confidence_scale"]), "tolerance": float(choice["tolerance"]),
-        "knn": float(choice.get("knn", 0.0)), "network_weight": float(choice.get("network_weight", 0.0)),
+    defaults = dataclasses.asdict(Settings())  # what a manifest without the setting refines with
+    chosen = {k: type(defaults[k])(choice.get(k, defaults[k])) for k in GRID}
+    changed = any(old.get(k, defaults[k]) != chosen[k] for k in GRID)
+    refinement = chosen | {
         "chosen_on": {"objects": names, "trimaps": list(VARIANTS), "grid": {k: list(v) for k, v in GRID.items()},
                       "scored_by": "each object by the cross-validation fold's networks that held it out",
                       "criterion": "lowest mean SAD + mean gradient error",
@@ -451,6 +499,35 @@ def run_final(out: Path, k: int, names: list[str], args: argparse.Namespace) -> 
         print(f"final: layers chosen on every fold's held-out composites: {key}", flush=True)
 
 
+def levels_scores(method: str, names: list[str], data_root: Path, cache: Path) -> dict[str, dict[str, list[float]]]:
+    """``{levels: {"sad": [...], "grad": [...]}}`` over ``names`` × both trimaps: a classical
+    method's alpha (:data:`core.baselines.BASELINES`) through each of :data:`GRID`'s levels, the
+    same last step LBSMatte's refinement is given. ``cache`` keeps each frame's scores."""
+    import torch
+    from tqdm import tqdm
+
+    from core.baselines import BASELINES
+    from core.compositing import alpha_levels
+
+    levels = [{"black_point": b, "white_point": w} for b in GRID["black_point"] for w in GRID["white_point"]]
+    keys = [json.dumps(x, sort_keys=True) for x in levels]
+    done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
+    frames = [(n, v) for n in names for v in VARIANTS]
+    for name, variant in tqdm(frames, desc=f"{method} levels", unit="frame", file=sys.stderr):
+        scores = done.get(f"{name}/{variant}", {})
+        if all(key in scores for key in keys):
+            continue
+        plate, trimap, gt = _read_frame(data_root, name, variant)
+        alpha = torch.from_numpy(BASELINES[method](plate, trimap))
+        score = _scorer(gt, trimap)
+        for key, x in zip(keys, levels, strict=True):
+            scores[key] = score(alpha_levels(alpha, x["black_point"], x["white_point"]).numpy())
+        done[f"{name}/{variant}"] = scores
+        _atomic_json(cache, done)
+    return {key: {"sad": [done[f"{n}/{v}"][key][0] for n, v in frames],
+                  "grad": [done[f"{n}/{v}"][key][1] for n, v in frames]} for key in keys}
+
+
 def same_chance(out: Path, k: int, names: list[str], data_root: Path) -> dict[str, Any]:
     """The pipeline without networks given the same chance as LBSMatte: the refinement grid scored
     on each fold's held-out objects with the parameter-free priors (``--weights none``) in place of
@@ -470,6 +547,17 @@ def same_chance(out: Path, k: int, names: list[str], data_root: Path) -> dict[st
                              "grad": float(np.mean(table[key]["grad"]))})
         result[method] = {"sad": float(np.mean([f["sad"] for f in per_fold])),
                           "grad": float(np.mean([f["grad"] for f in per_fold])), "folds": per_fold}
+    # The classical methods given the refinement's last step, its levels chosen as LBSMatte's are.
+    for method in ("closed_form", "knn"):
+        tables = [levels_scores(method, held, data_root, out / f"fold{i}" / f"levels_{method}.json")
+                  for i, held in enumerate(parts)]
+        per_fold = []
+        for table, choice in zip(tables, nested_choices(tables), strict=True):
+            key = json.dumps({g: choice[g] for g in ("black_point", "white_point")}, sort_keys=True)
+            per_fold.append({"setting": json.loads(key), "sad": float(np.mean(table[key]["sad"])),
+                             "grad": float(np.mean(table[key]["grad"]))})
+        result[f"{method}_levels"] = {"sad": float(np.mean([f["sad"] for f in per_fold])),
+                                      "grad": float(np.mean([f["grad"] for f in per_fold])), "folds": per_fold}
     return result
 
 
@@ -639,8 +727,14 @@ def main(argv: list[str] | None = None) -> int:
         for method, r in chance.items():
             folds_text = "; ".join(f"{f['sad']:.2f} / {f['grad']:.2f}" for f in r["folds"])
             lines.append(f"| {method} | {r['sad']:.2f} | {r['grad']:.2f} | {folds_text} |")
-        lines.append(f"| ratio | {chance['lbsmatte']['sad'] / chance['no_networks']['sad']:.2f} | "
+        lines.append(f"| LBSMatte / no networks | {chance['lbsmatte']['sad'] / chance['no_networks']['sad']:.2f} | "
                      f"{chance['lbsmatte']['grad'] / chance['no_networks']['grad']:.2f} | |")
+        for metric in ("sad", "grad"):
+            chance["lbsmatte"][f"{metric}_vs_classical_levels"] = chance["lbsmatte"][metric] / min(
+                chance["closed_form_levels"][metric], chance["knn_levels"][metric])
+        lines.append("| LBSMatte / better classical with levels | "
+                     f"{chance['lbsmatte']['sad_vs_classical_levels']:.2f} | "
+                     f"{chance['lbsmatte']['grad_vs_classical_levels']:.2f} | |")
         with open(args.out / "report.md", "a") as handle:
             handle.write("\n".join(lines) + "\n")
         data = json.loads((args.out / "report.json").read_text())
