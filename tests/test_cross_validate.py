@@ -328,3 +328,54 @@ def test_the_grid_scores_on_the_unknown_box_as_on_the_whole_frame() -> None:
         want = (sad(alpha, gt, trimap), gradient_error(alpha, gt, trimap))
         assert cv._scorer(gt, trimap)(alpha) == pytest.approx(want, rel=1e-12)
     assert cv._scorer(gt, np.ones(gt.shape, np.float32))(alpha) == (0.0, 0.0)  # nothing unknown
+
+
+def test_the_grid_scores_each_setting_as_the_refinement_with_it_would(tmp_path: Path, monkeypatch) -> None:
+    """The grid's shortcuts (one run for the settings that differ in levels only, or in neighbour
+    sets with κ = 0; levels on that run's alpha; scores on the unknown box) give what refining
+    with each setting gives."""
+    import numpy as np
+
+    from core.compositing import Settings, refine
+    from core.io import write_image
+    from core.metrics import gradient_error, sad
+    from core.pipeline import Matter
+
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[0:36, 0:44] + 0.5
+    truth = np.clip((14 - np.hypot(yy - 18, xx - 22)) / 5 + 0.15 * rng.standard_normal(yy.shape), 0, 1)
+    plate = truth[..., None] * np.array([0.9, 0.6, 0.2]) + (1 - truth[..., None]) * rng.uniform(0, 0.5, (36, 44, 3))
+    am = tmp_path / "alphamatting"
+    write_image(am / "image" / "GT01.png", plate.astype(np.float32), ["R", "G", "B"])
+    write_image(am / "alpha" / "GT01.png", truth[..., None].astype(np.float32), ["Y"])
+    for variant, width in (("Trimap1", 3), ("Trimap2", 6)):
+        r = np.hypot(yy - 18, xx - 22)
+        trimap = np.where(r < 14 - width, 1.0, np.where(r > 14 + width, 0.0, 0.5))
+        write_image(am / "trimap" / variant / "GT01.png", trimap[..., None].astype(np.float32), ["Y"])
+    monkeypatch.setattr(cv, "GRID", {"rounds": (1, 2), "smoothing": (1e-3,), "confidence_scale": (0.1,),
+                                     "tolerance": (1e-7,), "knn": (0.0, 0.02), "network_weight": (0.0,),
+                                     "knn_neighbours": (4, 6), "knn_position": (2.0,),
+                                     "black_point": (0.0, 0.1), "white_point": (1.0, 0.9)})
+    cache = tmp_path / "grid.json"
+    table = cv.grid_scores(Path("none"), ["GT01"], tmp_path, cache)
+    assert len(table) == 2 * 2 * 2 * 2 * 2
+    nets = Matter("none", device="cpu", rounds=0, fg_solve=0)
+    for variant_index, variant in enumerate(cv.VARIANTS):
+        plate_in, trimap_in, gt = cv._read_frame(tmp_path, "GT01", variant)
+        out = nets.matte(plate_in, trimap_in, colour="srgb")
+        args = [cv._batch_of_one(a) for a in (plate_in, trimap_in, out.alpha, out.fg, out.bg)]
+        for key in (json.dumps(s, sort_keys=True) for s in cv.settings_grid()):
+            alpha = refine(*args, Settings(**json.loads(key))).alpha[0, 0].numpy()
+            want = (sad(alpha, gt, trimap_in), gradient_error(alpha, gt, trimap_in))
+            got = (table[key]["sad"][variant_index], table[key]["grad"][variant_index])
+            assert got == pytest.approx(want, rel=1e-4, abs=1e-6), key
+    # κ = 0: the neighbour sets change nothing; levels change the scores
+    base = {"rounds": 1, "smoothing": 1e-3, "confidence_scale": 0.1, "tolerance": 1e-7, "network_weight": 0.0,
+            "knn_position": 2.0, "black_point": 0.0, "white_point": 1.0}
+    key = lambda **kw: json.dumps(base | kw, sort_keys=True)  # noqa: E731
+    assert table[key(knn=0.0, knn_neighbours=4)] == table[key(knn=0.0, knn_neighbours=6)]
+    assert table[key(knn=0.02, knn_neighbours=4)] != table[key(knn=0.02, knn_neighbours=6)]
+    assert table[key(knn=0.02, knn_neighbours=4, black_point=0.1)] != table[key(knn=0.02, knn_neighbours=4)]
+    # the cache holds every frame's scores: a second call refines nothing
+    monkeypatch.setattr("core.compositing.refine", lambda *a, **k: pytest.fail("refined again"))
+    assert cv.grid_scores(Path("none"), ["GT01"], tmp_path, cache) == table
