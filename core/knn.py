@@ -43,6 +43,15 @@ DISTANCE_WEIGHTS: tuple[float, ...] = (2.0, 0.1)
 COLOUR_SEARCH_POSITION = 0.1
 
 
+def features(display: np.ndarray) -> np.ndarray:
+    """The term's colour features from a display-encoded crop that may exceed [0, 1] (a linear HDR
+    plate's highlights): values in [0, 1] as they are, above 1 compressed to ``1 + ln(x)`` rather
+    than clipped (clipped, every highlight has the same colour and the colour-led search ties them
+    all together), below 0 clipped to 0."""
+    x = np.asarray(display, dtype=np.float32)
+    return np.where(x > 1, 1 + np.log(np.maximum(x, 1)), np.maximum(x, 0)).astype(np.float32)
+
+
 def searches(neighbours: int, position: float) -> tuple[tuple[int, int], tuple[float, float]]:
     """The two searches for ``K = neighbours`` and ``w = position`` (module docstring), as
     :func:`knn_term`'s ``neighbours`` and ``distance_weights``: ``K`` at ``w``, ``K // 2`` at 0.1."""

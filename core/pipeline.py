@@ -515,11 +515,12 @@ class Matter:
         self.stats.box = (y0, y1, x0, x1)
         # The networks see the display encoding clipped to [0, 1], as they were trained; the
         # layers and the refinement work on the plate's own values in the solve space.
-        display = np.clip(to_display(clean[y0:y1, x0:x1], colour), 0.0, 1.0).astype(np.float32)
+        shown = to_display(clean[y0:y1, x0:x1], colour)
+        display = np.clip(shown, 0.0, 1.0).astype(np.float32)
         linear = self.solve_space(colour) == "linear"
         crop = own[y0:y1, x0:x1]
         solve = to_linear(crop, colour) if linear else to_display(crop, colour)
-        a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear, (h, w, y0, x0))
+        a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear, (h, w, y0, x0), shown)
         back = from_linear if linear else from_display
         fg_box, bg_box = back(fg_box, colour), back(bg_box, colour)
         region = (slice(y0, y1), slice(x0, x1))
@@ -574,10 +575,13 @@ class Matter:
         return "display" if str(colour).strip().lower() == "srgb" else "linear"
 
     def _run(self, image: np.ndarray, solve: np.ndarray, trimap: np.ndarray, linear: bool,
-             placement: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             placement: tuple[int, int, int, int], shown: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The networks on the display-encoded crop ``image``, then the layers and the refinement
         against ``solve`` (the crop in the solve space); alpha, FG, BG in the solve space.
-        ``placement``: frame height, width and the crop's top-left corner (the KNN term's positions)."""
+        ``placement``: frame height, width and the crop's top-left corner (the KNN term's positions);
+        ``shown``: the display encoding before ``image``'s clip to [0, 1] (the KNN term's colours,
+        :func:`core.knn.features`; default ``image``)."""
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -596,9 +600,9 @@ class Matter:
         if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:
             # The non-local term over the networks' whole crop (neighbours from the context too),
             # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
-            from core.knn import knn_term, searches
+            from core.knn import features, knn_term, searches
 
-            knn = knn_term(image, unknown, split_trimap(trimap)[0], placement,
+            knn = knn_term(features(image if shown is None else shown), unknown, split_trimap(trimap)[0], placement,
                            *searches(self.refinement.knn_neighbours, self.refinement.knn_position),
                            workers=torch.get_num_threads())
             self._lap("knn")

@@ -320,3 +320,13 @@ def test_the_search_runs_on_the_threads_it_is_given(rng: np.random.Generator, mo
     threads = torch.get_num_threads()
     Matter("none", device="cpu", rounds=1, knn=0.01).matte(image, trimap, colour="srgb")
     assert asked == [threads, threads]
+
+
+def test_the_features_keep_hdr_highlights_apart_and_ldr_colours_as_they_are() -> None:
+    from core.knn import features
+
+    ldr = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    assert np.array_equal(features(ldr), ldr)
+    hdr = features(np.array([[[1.5, 3.0, -0.2]]], np.float32))
+    assert hdr[0, 0, 0] == pytest.approx(1 + np.log(1.5)) and hdr[0, 0, 1] == pytest.approx(1 + np.log(3.0))
+    assert hdr[0, 0, 2] == 0.0 and hdr[0, 0, 0] < hdr[0, 0, 1]  # ordered, apart, not clipped to one value

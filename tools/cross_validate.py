@@ -63,11 +63,14 @@ from core.errors import InputError  # noqa: E402
 #: tolerance (1e-3, 1e-4) × κ (0, 0.003, 0.01, 0.03) × μ (0, 1e-4) at pymatting's 20 neighbours
 #: and position weight 2.0, chose tolerance 1e-4, κ 0.01 and μ 0 on every fold, for the networks
 #: and without them; an exploratory look at the neighbour sets found half the neighbours as good
-#: and a weaker position weight better, so this grid spends its time there. ``black_point`` and
-#: ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1 seen in the same look).
-GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003, 0.001), "confidence_scale": (0.1,),
-        "tolerance": (0.0001,), "knn": (0.0, 0.01, 0.02, 0.03), "network_weight": (0.0,),
-        "knn_neighbours": (10, 20), "knn_position": (1.0, 2.0),
+#: and a weaker position weight better. Stop 28's grid, λ (1e-4, 3e-4, 1e-3) × κ (0, 0.01, 0.02,
+#: 0.03) × neighbours (10, 20) × position weight (1.0, 2.0) × the levels, chose λ 1e-4 or 3e-4,
+#: κ 0.02 or 0.03, 20 neighbours and position weight 1.0, its lowest, on every fold; a look below
+#: that edge found 0.5 and 0.25 better still, so this grid spends its time there.
+#: ``black_point`` and ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1).
+GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,),
+        "tolerance": (0.0001,), "knn": (0.0, 0.02, 0.03), "network_weight": (0.0,),
+        "knn_neighbours": (20,), "knn_position": (0.25, 0.5, 1.0),
         "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96)}
 #: The weights of the background against the foreground in the exact agreement with the plate
 #: (:class:`core.compositing.Settings` ``agree_ratio``).
