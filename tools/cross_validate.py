@@ -531,6 +531,18 @@ def levels_scores(method: str, names: list[str], data_root: Path, cache: Path) -
                   "grad": [done[f"{n}/{v}"][key][1] for n, v in frames]} for key in keys}
 
 
+def _nested_scores(tables: list[dict[str, dict[str, list[float]]]], names: tuple[str, ...]) -> dict[str, Any]:
+    """Each fold scored with the setting (of the fields ``names``) the other folds choose:
+    ``{"sad", "grad", "folds": [{"setting", "sad", "grad"}]}``, means over the folds."""
+    per_fold = []
+    for table, choice in zip(tables, nested_choices(tables), strict=True):
+        key = json.dumps({g: choice[g] for g in names}, sort_keys=True)
+        per_fold.append({"setting": json.loads(key), "sad": float(np.mean(table[key]["sad"])),
+                         "grad": float(np.mean(table[key]["grad"]))})
+    return {"sad": float(np.mean([f["sad"] for f in per_fold])),
+            "grad": float(np.mean([f["grad"] for f in per_fold])), "folds": per_fold}
+
+
 def same_chance(out: Path, k: int, names: list[str], data_root: Path) -> dict[str, Any]:
     """The pipeline without networks given the same chance as LBSMatte: the refinement grid scored
     on each fold's held-out objects with the parameter-free priors (``--weights none``) in place of
@@ -543,24 +555,15 @@ def same_chance(out: Path, k: int, names: list[str], data_root: Path) -> dict[st
     for method, cache in (("lbsmatte", "grid_heldout.json"), ("no_networks", "grid_heldout_none.json")):
         tables = [grid_scores(out / f"fold{i}" / "bundle" if method == "lbsmatte" else Path("none"), held, data_root,
                               out / f"fold{i}" / cache) for i, held in enumerate(parts)]
-        per_fold = []
-        for table, choice in zip(tables, nested_choices(tables), strict=True):
-            key = json.dumps({g: choice[g] for g in GRID}, sort_keys=True)
-            per_fold.append({"setting": json.loads(key), "sad": float(np.mean(table[key]["sad"])),
-                             "grad": float(np.mean(table[key]["grad"]))})
-        result[method] = {"sad": float(np.mean([f["sad"] for f in per_fold])),
-                          "grad": float(np.mean([f["grad"] for f in per_fold])), "folds": per_fold}
+        result[method] = _nested_scores(tables, tuple(GRID))
     # The classical methods given the refinement's last step, its levels chosen as LBSMatte's are.
     for method in ("closed_form", "knn"):
         tables = [levels_scores(method, held, data_root, out / f"fold{i}" / f"levels_{method}.json")
                   for i, held in enumerate(parts)]
-        per_fold = []
-        for table, choice in zip(tables, nested_choices(tables), strict=True):
-            key = json.dumps({g: choice[g] for g in ("black_point", "white_point")}, sort_keys=True)
-            per_fold.append({"setting": json.loads(key), "sad": float(np.mean(table[key]["sad"])),
-                             "grad": float(np.mean(table[key]["grad"]))})
-        result[f"{method}_levels"] = {"sad": float(np.mean([f["sad"] for f in per_fold])),
-                                      "grad": float(np.mean([f["grad"] for f in per_fold])), "folds": per_fold}
+        result[f"{method}_levels"] = _nested_scores(tables, ("black_point", "white_point"))
+    for metric in ("sad", "grad"):
+        result["lbsmatte"][f"{metric}_vs_classical_levels"] = result["lbsmatte"][metric] / min(
+            result["closed_form_levels"][metric], result["knn_levels"][metric])
     return result
 
 
@@ -732,9 +735,6 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {method} | {r['sad']:.2f} | {r['grad']:.2f} | {folds_text} |")
         lines.append(f"| LBSMatte / no networks | {chance['lbsmatte']['sad'] / chance['no_networks']['sad']:.2f} | "
                      f"{chance['lbsmatte']['grad'] / chance['no_networks']['grad']:.2f} | |")
-        for metric in ("sad", "grad"):
-            chance["lbsmatte"][f"{metric}_vs_classical_levels"] = chance["lbsmatte"][metric] / min(
-                chance["closed_form_levels"][metric], chance["knn_levels"][metric])
         lines.append("| LBSMatte / better classical with levels | "
                      f"{chance['lbsmatte']['sad_vs_classical_levels']:.2f} | "
                      f"{chance['lbsmatte']['grad_vs_classical_levels']:.2f} | |")
