@@ -70,8 +70,10 @@ from core.errors import InputError  # noqa: E402
 #: κ (0, 0.02, 0.03), chose 0.25, the edge again; a look below it (stop 29: 0.1, 0.05, 0.02,
 #: 0.01, κ 0.02 and 0.03, the networks only) put 0.05 first, then 0.1, then 0.02, with κ 0.02
 #: chosen on every fold; a first run of this grid with κ (0, 0.01, 0.02) × position (0.02, 0.05,
-#: 0.1) chose κ 0.01 at 0.02 on every fold, both edges, so this one reaches below both. Below 0.1
-#: the first search is the more colour-led of the two (the second's position weight is 0.1).
+#: 0.1) chose κ 0.01 at 0.02 on every fold, both edges, so this one reaches below both; it chose
+#: 0.02 again on every fold, now inside the grid, with κ 0.01 (fold 0) or 0.005 (the lowest above
+#: 0; κ 0 scores far worse). Below 0.1 the first search is the more colour-led of the two (the
+#: second's position weight is 0.1).
 #: ``black_point`` and ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1;
 #: white 0.96, the lowest of stop 28's grid, was chosen on every fold, so 0.92 is tried too).
 GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,),
