@@ -69,6 +69,8 @@ MAX_ITERATIONS = 400
 LAYER_METHODS = ("solve", "multilevel")
 #: Where :class:`Settings` ``multilevel`` layers are smoothed (``layer_space``).
 LAYER_SPACES = ("solve", "display")
+#: The alphas :class:`Settings` ``sample_alpha`` names.
+SAMPLE_ALPHAS = ("network", "half")
 #: A ridge on the diagonal keeps the system positive definite where no pixel is known and the
 #: compositing equation is not trusted (the Laplacian alone is singular there).
 RIDGE = 1e-9
@@ -109,6 +111,11 @@ class Settings:
         network_weight: μ, the weight of the matting network's own alpha as a data term,
             ``μ Σ_U (a − a_net)²`` (>= 0; 0: the network's alpha is only where the conjugate
             gradients start).
+        sample_alpha: the alpha for which the networks' F and B are first solved against the plate,
+            before the first round reads alpha off them: ``network``, the matting network's;
+            ``half``, 0.5 for every unknown pixel (F and B then move alike toward explaining the
+            plate, and an error of the matting network does not pass into the data term; the
+            conjugate gradients still start from the network's alpha).
     """
 
     rounds: int = ROUNDS
@@ -126,6 +133,7 @@ class Settings:
     network_weight: float = 0.0
     black_point: float = 0.0
     white_point: float = 1.0
+    sample_alpha: str = "network"
 
     def __post_init__(self) -> None:
         for name, low in (("rounds", 0), ("max_iterations", 1), ("knn_neighbours", 2)):
@@ -156,6 +164,8 @@ class Settings:
             raise InputError(f"layers must be one of {', '.join(LAYER_METHODS)}, not {self.layers!r}")
         if self.layer_space not in LAYER_SPACES:
             raise InputError(f"layer_space must be one of {', '.join(LAYER_SPACES)}, not {self.layer_space!r}")
+        if self.sample_alpha not in SAMPLE_ALPHAS:
+            raise InputError(f"sample_alpha must be one of {', '.join(SAMPLE_ALPHAS)}, not {self.sample_alpha!r}")
 
 
 def solve_foreground(
@@ -790,7 +800,8 @@ def refine(
         matrix, pull, diagonal, None if lap is None else lap.index,
         multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior,
         layers_encoded=settings.layer_space == "display" and clip is None, agree_ratio=settings.agree_ratio,
-        network_weight=settings.network_weight, black_point=settings.black_point, white_point=settings.white_point)
+        network_weight=settings.network_weight, black_point=settings.black_point, white_point=settings.white_point,
+        half_samples=settings.sample_alpha == "half")
     return Refined(out_alpha, out_fg, out_bg, iterations)
 
 
@@ -810,7 +821,7 @@ def refine_with(
     index: Optional[torch.Tensor] = None, bg_ratio: float = FG_SOLVE_BG_RATIO, ridge: float = RIDGE,
     multilevel: bool = False, layer_prior: float = 0.1, layers_encoded: bool = False,
     agree_ratio: float = FG_SOLVE_BG_RATIO, network_weight: float = 0.0,
-    black_point: float = 0.0, white_point: float = 1.0,
+    black_point: float = 0.0, white_point: float = 1.0, half_samples: bool = False,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
     """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
     scriptable by :func:`torch.jit.script`: the exported module calls it directly.
@@ -848,7 +859,10 @@ def refine_with(
     fnet_u = fg.reshape(3, -1)[:, where][None, :, :, None]
     a_u = alpha.reshape(-1)[where].clamp(0, 1)
     a_net = a_u
-    f_u, b_u = solve_layers(img_u, a_u[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
+    # The networks' F and B solved against the plate for their own alpha, or for 0.5 before the rounds
+    # (Settings.sample_alpha; without rounds the layers are those of the network's alpha).
+    a_first = torch.full_like(a_u, 0.5) if half_samples and rounds > 0 else a_u
+    f_u, b_u = solve_layers(img_u, a_first[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
     if rounds > 0 and pull is not None and diagonal is not None:
         pull_d, diagonal_d = pull.to(dtype), diagonal.to(dtype)
         if matrix is not None:

@@ -105,11 +105,12 @@ class LBSMatteModule(nn.Module):
                  tolerance: float = TOLERANCE, confidence_scale: float = CONFIDENCE_SCALE,
                  fg_weight: float = FG_SOLVE_WEIGHT, weights: str = "", layers: str = "solve",
                  layer_prior: float = 0.1, layer_space: str = "solve", agree_ratio: float = FG_SOLVE_BG_RATIO,
-                 network_weight: float = 0.0, black_point: float = 0.0, white_point: float = 1.0) -> None:
+                 network_weight: float = 0.0, black_point: float = 0.0, white_point: float = 1.0,
+                 sample_alpha: str = "network") -> None:
         super().__init__()
         settings = Settings(rounds, smoothing, confidence_scale, tolerance, max_iterations, layers, layer_prior,
                             layer_space, agree_ratio, network_weight=network_weight, black_point=black_point,
-                            white_point=white_point)  # validates
+                            white_point=white_point, sample_alpha=sample_alpha)  # validates
         if not (math.isfinite(fg_weight) and fg_weight > 0):
             raise InputError(f"fg_weight must be > 0, not {fg_weight!r}")
         self.background = background
@@ -128,6 +129,7 @@ class LBSMatteModule(nn.Module):
         self.network_weight: float = settings.network_weight
         self.black_point: float = settings.black_point
         self.white_point: float = settings.white_point
+        self.half_samples: bool = settings.sample_alpha == "half"
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -220,7 +222,7 @@ class LBSMatteModule(nn.Module):
             self.tolerance, self.max_iterations, self.fg_weight, None, True,
             multilevel=self.multilevel, layer_prior=self.layer_prior, layers_encoded=self.layers_encoded,
             agree_ratio=self.agree_ratio, network_weight=self.network_weight, black_point=self.black_point,
-            white_point=self.white_point)
+            white_point=self.white_point, half_samples=self.half_samples)
         alpha = alpha.clone()
         fg = fg.clone()
         bg = bg.clone()
@@ -253,7 +255,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
         tolerance=chosen.tolerance,
         layers=chosen.layers, layer_prior=chosen.layer_prior, layer_space=chosen.layer_space,
         agree_ratio=chosen.agree_ratio, network_weight=chosen.network_weight,
-        black_point=chosen.black_point, white_point=chosen.white_point,
+        black_point=chosen.black_point, white_point=chosen.white_point, sample_alpha=chosen.sample_alpha,
         max_iterations=MAX_ITERATIONS if max_iterations is None else max_iterations,
         weights=f"{bundle.name or bundle.path.name} sha256:{bundle.manifest_sha256()}",
     )

@@ -356,6 +356,10 @@ class Matter:
     black_point, white_point:
         Levels of the refined alpha (:func:`core.compositing.alpha_levels`; default: what the
         bundle records, else 0 and 1, none).
+    sample_alpha:
+        The alpha for which the networks' F and B are first solved against the plate, ``network``
+        or ``half`` (:class:`core.compositing.Settings`; default: what the bundle records, else
+        ``network``).
 
     Attributes
     ----------
@@ -399,6 +403,7 @@ class Matter:
         knn_position: float | None = None,
         black_point: float | None = None,
         white_point: float | None = None,
+        sample_alpha: str | None = None,
     ) -> None:
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
@@ -411,7 +416,7 @@ class Matter:
             self.bundle, rounds, smoothing=smoothing, confidence_scale=confidence_scale, layers=layers,
             layer_prior=layer_prior, tolerance=tolerance, layer_space=layer_space, agree_ratio=agree_ratio, knn=knn,
             network_weight=network_weight, knn_neighbours=knn_neighbours, knn_position=knn_position,
-            black_point=black_point, white_point=white_point)
+            black_point=black_point, white_point=white_point, sample_alpha=sample_alpha)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "

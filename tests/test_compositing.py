@@ -115,6 +115,24 @@ def test_no_rounds_keep_the_network_alpha_and_only_solve_the_foreground() -> Non
     assert residual < np.abs(0.5 * (fg * 0.5) + 0.5 * bg - image)[unknown].mean()
 
 
+def test_half_samples_keep_the_matting_networks_error_out_of_the_data_term() -> None:
+    # The networks' F and B are first solved against the plate for some alpha. For the network's
+    # own alpha, its error moves F and B and so the alpha the round reads off them; for 0.5
+    # (sample_alpha="half") two networks' alphas, one too high and one too low, give the same
+    # result (they are only where the conjugate gradients start), close to the truth.
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    unknown = trimap == 0.5
+    high, low = (np.where(unknown, np.clip(truth + d, 0, 1), truth).astype(np.float32) for d in (0.3, -0.3))
+    results = {}
+    for mode in ("network", "half"):
+        settings = Settings(rounds=1, tolerance=1e-7, max_iterations=4000, sample_alpha=mode)
+        results[mode] = [alternate(image, trimap, a, fg * 0.8, bg * 0.8 + 0.1, settings)[0] for a in (high, low)]
+    apart = {mode: np.abs(a - b)[unknown].mean() for mode, (a, b) in results.items()}
+    assert apart["half"] < 1e-3 < 0.02 < apart["network"]
+    assert np.abs(results["half"][0] - truth)[unknown].mean() < 0.05
+
+
 def test_a_trimap_without_known_pixels_still_solves() -> None:
     image, _, truth = _two_colour_scene()
     fg, bg = _layers(truth.shape)
@@ -143,6 +161,7 @@ def test_a_trimap_without_known_pixels_still_solves() -> None:
         ({"black_point": 0.5, "white_point": 0.5}, "0 <= black_point < white_point <= 1"),
         ({"white_point": 1.2}, "0 <= black_point < white_point <= 1"),
         ({"white_point": "x"}, "0 <= black_point < white_point <= 1"),
+        ({"sample_alpha": "quarter"}, "sample_alpha must be one of network, half, not 'quarter'"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:

@@ -191,11 +191,12 @@ def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, r
     shutil.copytree(load_bundle("default").path, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["refinement"] |= {"layers": "multilevel", "layer_prior": 0.03, "layer_space": space, "agree_ratio": ratio,
-                               "black_point": 0.05, "white_point": 0.95}
+                               "black_point": 0.05, "white_point": 0.95,
+                               "sample_alpha": "half" if space == "display" else "network"}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     module = torch.jit.script(build_module(str(folder)))
     assert (module.multilevel, module.layers_encoded, module.agree_ratio) == (True, space == "display", ratio)
-    assert (module.black_point, module.white_point) == (0.05, 0.95)
+    assert (module.black_point, module.white_point, module.half_samples) == (0.05, 0.95, space == "display")
     plate, trimap = _demo(61, 127)
     out = _run(module, plate, trimap)
     ref = Matter(str(folder), "cpu", precision="fp32", knn=0).matte(plate, trimap, colour="linear")
