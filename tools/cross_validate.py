@@ -73,13 +73,16 @@ from core.errors import InputError  # noqa: E402
 #: 0.1) chose κ 0.01 at 0.02 on every fold, both edges, so this one reaches below both; it chose
 #: 0.02 again on every fold, now inside the grid, with κ 0.01 (fold 0) or 0.005 (the lowest above
 #: 0; κ 0 scores far worse). Below 0.1 the first search is the more colour-led of the two (the
-#: second's position weight is 0.1).
+#: second's position weight is 0.1). Its second run kept κ (0, 0.005, 0.01) × position weight
+#: (0.02, 0.05) and added ``sample_alpha`` (network, half): an exploratory look (stop 29) found the
+#: matting network's alpha costing the round through the first F/B solve.
 #: ``black_point`` and ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1;
 #: white 0.96, the lowest of stop 28's grid, was chosen on every fold, so 0.92 is tried too).
 GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,),
-        "tolerance": (0.0001,), "knn": (0.0, 0.005, 0.01, 0.02), "network_weight": (0.0,),
-        "knn_neighbours": (20,), "knn_position": (0.01, 0.02, 0.05),
-        "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96, 0.92)}
+        "tolerance": (0.0001,), "knn": (0.0, 0.005, 0.01), "network_weight": (0.0,),
+        "knn_neighbours": (20,), "knn_position": (0.02, 0.05),
+        "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96, 0.92),
+        "sample_alpha": ("network", "half")}
 #: The weights of the background against the foreground in the exact agreement with the plate
 #: (:class:`core.compositing.Settings` ``agree_ratio``).
 AGREE_RATIOS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -173,12 +176,15 @@ def settings_grid() -> list[dict[str, Any]]:
     return [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
 
 
-def _alike(key: str) -> str:
+def _alike(key: str, priors: bool = False) -> str:
     """The key of the setting that refines as ``key`` does: with κ = 0 the KNN term's neighbour
-    sets are those of :data:`GRID`'s first entries."""
+    sets are those of :data:`GRID`'s first entries; for the parameter-free priors (``priors``),
+    whose alpha is 0.5 already, ``sample_alpha`` ``half`` is ``network``."""
     setting = json.loads(key)
     if not setting.get("knn"):
         setting |= {"knn_neighbours": GRID["knn_neighbours"][0], "knn_position": GRID["knn_position"][0]}
+    if priors and setting.get("sample_alpha") == "half":
+        setting["sample_alpha"] = "network"
     return json.dumps(setting, sort_keys=True)
 
 
@@ -210,6 +216,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
 
     done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
     keys = [json.dumps(s, sort_keys=True) for s in settings_grid()]
+    priors = str(bundle).strip().lower() == "none"
     frames = [(n, v) for n in names for v in VARIANTS]
     nets = None
     for name, variant in tqdm(frames, desc="refinement settings", unit="frame", file=sys.stderr):
@@ -236,7 +243,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
         # each), so the settings that differ only in rounds are one run, scored after each count;
         # the levels are a last step on the final alpha, each scored on the same run's alpha.
         # Without the KNN term its neighbour sets change nothing: those settings are one run.
-        run = sorted({_alike(key) for key in missing} - set(scores))
+        run = sorted({_alike(key, priors) for key in missing} - set(scores))
         groups: dict[str, dict[int, list[tuple[float, float]]]] = {}
         for key in run:
             setting = json.loads(key)
@@ -257,7 +264,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
                                      sort_keys=True)
                     scores[key] = score(a)
         for key in missing:
-            scores[key] = scores[_alike(key)]
+            scores[key] = scores[_alike(key, priors)]
         done[f"{name}/{variant}"] = scores
         _atomic_json(cache, done)
     table: dict[str, dict[str, list[float]]] = {k: {"sad": [], "grad": []} for k in keys}
