@@ -148,6 +148,42 @@ def test_trimap_from_alpha_known_answers():
     assert trimap[1].tolist() == [0, 0.5, 0.5, 0.5, 0.5, 1]
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_wide_trimap_wanders_along_the_edge_and_keeps_every_seed_unknown(seed):
+    from core.training.data import _seed_distance, _wide_trimap
+
+    alpha = np.zeros((160, 160), np.float32)
+    alpha[:, 80:] = 1.0  # a straight hard edge between x = 79 and x = 80
+    alpha[:, 79] = 0.5
+    distance = _seed_distance(alpha)
+    trimap = _wide_trimap(np.random.default_rng(seed), alpha, distance, max_radius=48)
+    assert set(np.unique(trimap).tolist()) <= {0.0, 0.5, 1.0}
+    unknown = trimap == 0.5
+    assert unknown[distance <= 1].all()  # the edge itself is always unknown
+    assert not unknown[distance > 48].any()
+    assert (trimap[~unknown] == np.where(alpha >= 1, 1.0, 0.0)[~unknown]).all()
+    # The band's depth into the object, row by row: uneven, as a hand-drawn one is.
+    depth = unknown[:, 80:].sum(axis=1)
+    assert depth.min() >= 1 and depth.max() - depth.min() >= 5
+
+
+@needs_data
+def test_wide_trimaps_in_batches_and_a_sampler_with_every_object_held_out():
+    every = sorted(p.stem for p in (DATA / "alphamatting" / "image").glob("*.png"))
+    sampler = CompositeSampler(DATA, split="train", crop=96, seed=0, procedural_fraction=1.0, held_out=every,
+                               wide_trimaps=1.0, wide_radius=40)
+    assert sampler.objects == []  # nothing real, not even as a procedural texture
+    assert sampler.describe()["wide_trimaps"] == 1.0
+    batch = sampler.sample(4, n_backgrounds=2)
+    _check_batch(batch, 4, 96)
+    partial = (batch["alpha"] > 0) & (batch["alpha"] < 1)
+    assert (batch["trimap"][partial] == 0.5).all()
+    with pytest.raises(InputError, match="wide_trimaps must be in"):
+        CompositeSampler(DATA, split="train", crop=96, wide_trimaps=1.5)
+    with pytest.raises(InputError, match="no train foreground objects"):
+        CompositeSampler(DATA, split="train", crop=96, procedural_fraction=0.5, held_out=every)
+
+
 def test_clean_measured_alpha_removes_far_noise_only():
     alpha = np.zeros((30, 30), np.float32)
     alpha[:, :20] = 1.0  # the object: columns 0-19

@@ -265,3 +265,13 @@ def test_a_negative_decay_is_refused_by_name(tmp_path, capsys) -> None:
     captured = capsys.readouterr()
     assert "--decay-steps must be 0 or more, not -1" in captured.out + captured.err
     assert not (tmp_path / "b").exists()
+
+
+def test_hold_out_all_needs_procedural_foregrounds_only(tmp_path, capsys) -> None:
+    from core.cli import main
+
+    assert main(["train", "--hold-out", "all", "--procedural", "0.5", "--out", str(tmp_path / "b"),
+                 "--steps", "0,0,1", "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "--hold-out all leaves no real foreground to draw: use --procedural 1 (not 0.5)" in captured.out + captured.err
+    assert not (tmp_path / "b").exists()

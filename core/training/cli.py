@@ -80,7 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                                  "or crops of the held-out objects' own photographs with their own trimaps")
         parser.add_argument("--hold-out", type=_objects, default=None, metavar="OBJECTS",
                             help="alphamatting objects kept out of training, comma-separated (default: the validation "
-                                 "objects, core.training.data.VALIDATION_OBJECTS; '' trains on all 18)")
+                                 "objects, core.training.data.VALIDATION_OBJECTS; '' trains on all 18; 'all' keeps every one out, "
+                                 "for networks trained on procedural foregrounds alone, honest for any fold)")
+        parser.add_argument("--wide-trimaps", type=float, default=0.0, metavar="FRACTION",
+                            help="fraction of composites whose trimap is a wide, uneven band like a hand-drawn one "
+                                 "(up to 48 px deep) instead of a 1-19 px dilation (default 0)")
         parser.add_argument("--sampling-scale", type=float, default=None, metavar="SCALE",
                             help="run the background and foreground networks at this fraction of the resolution "
                                  "(1/k: 1, 0.5, 0.25); stored in the bundle and used at inference too")
@@ -274,7 +278,15 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     if not (root / "alphamatting").is_dir() or not (root / "backgrounds").is_dir():
         raise InputError(f"training data not found in {root}: expected alphamatting/ and backgrounds/ (set --data or LBSMATTE_DATA)")
     held_out = VALIDATION_OBJECTS if getattr(args, "hold_out", None) is None else args.hold_out
-    kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural, held_out=held_out)
+    if tuple(held_out) == ("all",):
+        # Every object out: no real foreground, and none of their colours as procedural textures.
+        held_out = tuple(sorted(p.stem for p in (root / "alphamatting" / "image").glob("*.png")))
+        if args.procedural < 1.0:
+            raise InputError(f"--hold-out all leaves no real foreground to draw: use --procedural 1 (not {args.procedural})")
+    wide = float(getattr(args, "wide_trimaps", 0.0) or 0.0)
+    if not 0.0 <= wide <= 1.0:
+        raise InputError(f"--wide-trimaps must be between 0 and 1, not {wide}")
+    kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural, held_out=held_out, wide_trimaps=wide)
     # A resumed run draws new batches, not the ones it has already trained on.
     seed = settings.seed + 7919 * _steps_done(args)
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)

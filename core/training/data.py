@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from core.errors import InputError
-from core.training.procedural import generate_foreground
+from core.training.procedural import _smooth_noise, generate_foreground
 from core.trimap import split_trimap
 
 __all__ = [
@@ -201,6 +201,24 @@ def _seed_distance(alpha: np.ndarray) -> np.ndarray:
 
 
 def _trimap_at(alpha: np.ndarray, distance: np.ndarray, radius: float) -> np.ndarray:
+    unknown = distance <= radius
+    return np.where(unknown, 0.5, np.where(alpha >= 1.0, 1.0, 0.0)).astype(np.float32)
+
+
+def _wide_trimap(rng: np.random.Generator, alpha: np.ndarray, distance: np.ndarray, max_radius: float) -> np.ndarray:
+    """A trimap like a hand-drawn one: an unknown band whose width wanders along the edge.
+
+    The radius at each pixel is smooth noise between a small floor and a peak drawn up to
+    ``max_radius``, so the band is thin in places and, elsewhere, reaches deep into opaque parts
+    and into the background, as a compositor's quick strokes do (alphamatting.com's Trimap2 has
+    unknown pixels up to 100 px from any known one at 800 px wide).
+    """
+    h, w = alpha.shape
+    peak = float(rng.uniform(0.4, 1.0)) * max_radius
+    floor = float(rng.uniform(1.0, 6.0))
+    noise = _smooth_noise(rng, h, w, cells=int(rng.integers(2, 6)))
+    noise = (noise - noise.min()) / max(float(noise.max() - noise.min()), 1e-6)  # the whole span, floor to peak
+    radius = floor + (peak - floor) * noise
     unknown = distance <= radius
     return np.where(unknown, 0.5, np.where(alpha >= 1.0, 1.0, 0.0)).astype(np.float32)
 
@@ -397,6 +415,9 @@ class CompositeSampler:
             :data:`VALIDATION_OBJECTS`; a cross-validation fold passes its own).
         scales, scale_jitter: the rescaling of real foregrounds, see above.
         max_radius: largest trimap dilation radius (px); the smallest is 1.
+        wide_trimaps: probability that a composite's trimap is a wide, uneven band like a
+            hand-drawn one (radius wandering up to ``wide_radius`` px) rather than a dilation.
+        wide_radius: the widest such band's radius (px).
         cache_dir: where the estimated foreground colours are cached.
 
     Example:
@@ -422,11 +443,17 @@ class CompositeSampler:
         max_radius: int = 19,
         cache_dir: Path | None = CACHE_DIR,
         held_out: Sequence[str] = VALIDATION_OBJECTS,
+        wide_trimaps: float = 0.0,
+        wide_radius: int = 48,
     ) -> None:
         if split not in ("train", "val"):
             raise InputError(f"split must be 'train' or 'val', not {split!r}")
         if not 0.0 <= procedural_fraction <= 1.0:
             raise InputError(f"procedural_fraction must be in [0, 1], not {procedural_fraction}")
+        if not 0.0 <= wide_trimaps <= 1.0:
+            raise InputError(f"wide_trimaps must be in [0, 1], not {wide_trimaps}")
+        self.wide_trimaps = float(wide_trimaps)
+        self.wide_radius = int(wide_radius)
         self.data_root = Path(data_root) if data_root is not None else default_data_root()
         self.split = split
         self.crop = int(crop)
@@ -483,6 +510,7 @@ class CompositeSampler:
             "scales": list(self.scales),
             "scale_jitter": self.scale_jitter,
             "trimap_radius": [1, self.max_radius],
+            **({"wide_trimaps": self.wide_trimaps, "wide_radius": self.wide_radius} if self.wide_trimaps else {}),
             "composite": "display-encoded sRGB, I = aF + (1-a)B",
         }
 
@@ -607,10 +635,13 @@ class CompositeSampler:
             a3 = alpha[..., None]
             for _ in range(min(per_fg, batch_size - len(samples))):
                 bg = self._background()
-                radius = int(self.rng.integers(1, self.max_radius + 1))
+                if self.wide_trimaps and self.rng.random() < self.wide_trimaps:
+                    trimap = _wide_trimap(self.rng, alpha, distance, self.wide_radius)
+                else:
+                    trimap = _trimap_at(alpha, distance, int(self.rng.integers(1, self.max_radius + 1)))
                 image = a3 * fg + (1.0 - a3) * bg
                 samples.append({
-                    "image": image, "trimap": _trimap_at(alpha, distance, radius),
+                    "image": image, "trimap": trimap,
                     "alpha": alpha, "fg": fg, "bg": bg,
                 })
         return _to_batch(samples)
