@@ -250,6 +250,18 @@ def test_procedural_alpha_has_an_opaque_core_and_soft_edges(kind):
         assert (alpha == 0).any(), kind
 
 
+def test_translucent_foregrounds_include_faint_glass_and_nearly_opaque_veils():
+    # Over many draws: large fields where the plate is nearly the background (alpha 0.05-0.5) and
+    # large ones where it is nearly the foreground (0.6-0.97, a flag or a curtain).
+    faint, veiled = [], []
+    for seed in range(24):
+        _, alpha = generate_foreground(np.random.default_rng(seed), 96, kind="translucent")
+        faint.append(float(((alpha > 0.05) & (alpha < 0.5)).mean()))
+        veiled.append(float(((alpha > 0.6) & (alpha < 0.97)).mean()))
+    assert sum(f > 0.1 for f in faint) >= 4
+    assert sum(v > 0.1 for v in veiled) >= 4
+
+
 def test_procedural_is_deterministic():
     a = generate_foreground(np.random.default_rng(3), 64)
     b = generate_foreground(np.random.default_rng(3), 64)

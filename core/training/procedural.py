@@ -223,11 +223,22 @@ def _hair(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def _translucent(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Glass or smoke: large smooth alpha fields of partial opacity next to an opaque object."""
+    """Glass, smoke or a veil: large alpha fields of partial opacity next to an opaque object.
+
+    Glass is mostly see-through (body 0.05-0.5); a veil (a flag, a curtain, thin fabric) is mostly
+    opaque (0.6-0.97) over a large area, where the plate is a poor guess at the background.
+    """
     core, (cy, cx) = _core_shape(rng, h, w, scale=0.7)
     yy, xx = _grid(h, w)
     m = min(h, w)
-    if rng.random() < 0.5:  # glass: faint body, stronger rim (Fresnel-like)
+    kind = rng.random()
+    if kind < 1 / 3:  # veil: a wobbly sheet of near-uniform high opacity, its edge anti-aliased
+        gy, gx = cy + rng.uniform(-0.3, 0.3) * h, cx + rng.uniform(-0.3, 0.3) * w
+        sheet, _ = _blob(rng, h, w, gy, gx, m * rng.uniform(0.25, 0.5), wobble=0.25)
+        level = rng.uniform(0.6, 0.97)
+        veil = sheet * np.clip(level + rng.uniform(0.02, 0.1) * (_smooth_noise(rng, h, w, 8) - 0.5), 0.0, 1.0)
+        return _union(core, veil.astype(np.float32))
+    if kind < 2 / 3:  # glass: faint body, stronger rim (Fresnel-like)
         gy, gx = cy + rng.uniform(-0.2, 0.2) * h, cx + rng.uniform(-0.2, 0.2) * w
         shell, r = _blob(rng, h, w, gy, gx, m * rng.uniform(0.25, 0.45), wobble=0.05)
         dy, dx = yy - gy, xx - gx
