@@ -99,8 +99,10 @@ METHODS = ("lbsmatte", "networks_alone", "no_networks", "closed_form", "knn")
 
 
 def objects(data_root: Path) -> list[str]:
+    from core.training.data import object_names
+
     am = data_root / "alphamatting"
-    names = sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists())
+    names = object_names(am)
     if not names:
         raise InputError(f"no alphamatting objects with alpha in {am}")
     return names

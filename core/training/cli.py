@@ -272,7 +272,7 @@ def _training_summary(
 def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     import numpy as np
 
-    from core.training.data import VALIDATION_OBJECTS, CompositeSampler
+    from core.training.data import VALIDATION_OBJECTS, CompositeSampler, object_names
 
     root = args.data or default_data_root()
     if not (root / "alphamatting").is_dir() or not (root / "backgrounds").is_dir():
@@ -280,7 +280,7 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     held_out = VALIDATION_OBJECTS if getattr(args, "hold_out", None) is None else args.hold_out
     if tuple(held_out) == ("all",):
         # Every object out: no real foreground, and none of their colours as procedural textures.
-        held_out = tuple(sorted(p.stem for p in (root / "alphamatting" / "image").glob("*.png")))
+        held_out = tuple(object_names(root / "alphamatting"))
         if args.procedural < 1.0:
             raise InputError(f"--hold-out all leaves no real foreground to draw: use --procedural 1 (not {args.procedural})")
     wide = float(getattr(args, "wide_trimaps", 0.0) or 0.0)

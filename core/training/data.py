@@ -59,6 +59,7 @@ __all__ = [
     "default_data_root",
     "estimate_layers",
     "jitter_colours",
+    "object_names",
     "trimap_from_alpha",
 ]
 
@@ -182,6 +183,11 @@ def clean_measured_alpha(alpha: np.ndarray, margin: float = 8.0) -> np.ndarray:
     return alpha
 
 
+def object_names(alphamatting: Path) -> list[str]:
+    """The objects of an alphamatting.com folder: each ``image/<name>.png`` with an ``alpha/<name>.png``."""
+    return sorted(p.stem for p in (alphamatting / "image").glob("*.png") if (alphamatting / "alpha" / p.name).exists())
+
+
 def _unknown_seed(alpha: np.ndarray) -> np.ndarray:
     """Pixels that must be unknown: partial alpha, and both sides of hard FG/BG edges."""
     opaque = alpha >= 1.0
@@ -200,7 +206,7 @@ def _seed_distance(alpha: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_edt(~seed).astype(np.float32)
 
 
-def _trimap_at(alpha: np.ndarray, distance: np.ndarray, radius: float) -> np.ndarray:
+def _trimap_at(alpha: np.ndarray, distance: np.ndarray, radius: float | np.ndarray) -> np.ndarray:
     unknown = distance <= radius
     return np.where(unknown, 0.5, np.where(alpha >= 1.0, 1.0, 0.0)).astype(np.float32)
 
@@ -218,9 +224,7 @@ def _wide_trimap(rng: np.random.Generator, alpha: np.ndarray, distance: np.ndarr
     floor = float(rng.uniform(1.0, 6.0))
     noise = _smooth_noise(rng, h, w, cells=int(rng.integers(2, 6)))
     noise = (noise - noise.min()) / max(float(noise.max() - noise.min()), 1e-6)  # the whole span, floor to peak
-    radius = floor + (peak - floor) * noise
-    unknown = distance <= radius
-    return np.where(unknown, 0.5, np.where(alpha >= 1.0, 1.0, 0.0)).astype(np.float32)
+    return _trimap_at(alpha, distance, floor + (peak - floor) * noise)
 
 
 def trimap_from_alpha(alpha: np.ndarray, radius: float) -> np.ndarray:
@@ -473,7 +477,7 @@ class CompositeSampler:
         bg_dir = self.data_root / "backgrounds"
         if not bg_dir.is_dir():
             raise InputError(f"background photos not found: {bg_dir} is not a folder (set LBSMATTE_DATA)")
-        names = sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists())
+        names = object_names(am)
         unknown = [o for o in self.held_out if o not in names]
         if unknown:
             raise InputError(f"held-out objects {unknown} are not objects of {am} (those are {names})")
