@@ -875,8 +875,11 @@ def refine_with(
             if network_weight > 0:  # the matting network's alpha as a data term of its own
                 d = d + network_weight
                 b = b + network_weight * a_net
-            if not torch.jit.is_scripting() and torch.is_grad_enabled() and (d.requires_grad or b.requires_grad):
+            if not torch.jit.is_scripting() and torch.is_grad_enabled() and (
+                    d.requires_grad or b.requires_grad or a_u.requires_grad):
                 # training through the refinement: the solution's gradient, not the iterations'
+                # (the solution does not depend on where the iterations start, so nothing learns
+                # from the starting alpha)
                 solved, made = _solve_implicit(matrix, rows, gather, d, b, a_u, diagonal_d, tolerance, max_iterations)
             else:
                 solved, made = conjugate_gradients(matrix, rows, gather, d, b, a_u, diagonal_d + d, tolerance, max_iterations)

@@ -342,6 +342,9 @@ def evaluate_dataset(
                                          layers="solve")
         if settings.rounds:
             same = {k: v for k, v in dataclasses.asdict(settings).items() if k != "max_iterations"}
+            # The matting network's alpha as a data term (μ) is part of what the networks bring: the
+            # priors' alpha is a constant 0.5, and a pull toward it would only handicap them.
+            same["network_weight"] = 0.0
             matters[NO_NETWORKS] = Matter("none", device=device, space=space, **same)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)

@@ -269,6 +269,18 @@ def test_a_fold_continues_from_the_same_fold_of_an_earlier_run(tmp_path: Path, m
     assert command[command.index("--steps") + 1] == "0,0,400"
     with pytest.raises(SystemExit, match="no bundle at .*fold2"):
         cv.train(tmp_path / "next" / "fold2", ["GT04"], args)
+    # Trained for the result of the refinement the earlier fold's bundle runs, μ passed on.
+    seen.clear()
+    args.lr, args.result_weight, args.result_network_weight = 1e-4, 2.0, 0.001
+    cv.train(tmp_path / "result" / "fold1", ["GT03"], args)
+    command = seen[0]
+    assert command[command.index("--result-refinement") + 1] == str(earlier / "fold1" / "bundle")
+    assert command[command.index("--result-weight") + 1] == "2.0"
+    assert command[command.index("--result-network-weight") + 1] == "0.001"
+    assert command[command.index("--lr") + 1] == "0.0001"
+    args.continue_from = None
+    with pytest.raises(SystemExit, match="--result-weight needs --continue-from"):
+        cv.train(tmp_path / "result" / "fold2", ["GT04"], args)
 
 
 def test_the_pipeline_without_networks_gets_the_same_nested_choice(tmp_path: Path, monkeypatch) -> None:
@@ -382,3 +394,14 @@ def test_the_grid_scores_each_setting_as_the_refinement_with_it_would(tmp_path: 
     # the cache holds every frame's scores: a second call refines nothing
     monkeypatch.setattr("core.compositing.refine", lambda *a, **k: pytest.fail("refined again"))
     assert cv.grid_scores(Path("none"), ["GT01"], tmp_path, cache) == table
+
+
+def test_the_priors_refine_without_the_matting_networks_data_term() -> None:
+    # The priors' alpha is a constant 0.5: a setting with the network's alpha as a data term (μ)
+    # refines them as μ = 0 does (lbsmatte evaluate's ablation), while the networks keep their μ.
+    setting = {"knn": 0.01, "knn_neighbours": 20, "knn_position": 0.02, "network_weight": 0.001,
+               "sample_alpha": "half", "smoothing": 0.0003}
+    key = json.dumps(setting, sort_keys=True)
+    assert json.loads(cv._alike(key))["network_weight"] == 0.001
+    priors = json.loads(cv._alike(key, priors=True))
+    assert priors == setting | {"network_weight": 0.0, "sample_alpha": "network"}

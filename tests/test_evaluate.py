@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -244,7 +245,8 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
     shutil.copytree(small_bundle.path, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["refinement"] = {"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.3, "tolerance": 0.001,
-                              "layers": "multilevel", "layer_prior": 0.3, "layer_space": "display", "agree_ratio": 0.01}
+                              "layers": "multilevel", "layer_prior": 0.3, "layer_space": "display", "agree_ratio": 0.01,
+                              "network_weight": 0.001}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     made = []
 
@@ -257,7 +259,10 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
     evaluate_dataset(dataset, weights=str(folder), baselines="none", device="cpu", names="A01", trimaps="Trimap1",
                      progress=False, stream=io.StringIO(), ablations=True)
     pipeline, alone, without = made
-    assert without.bundle.name != pipeline.bundle.name and without.refinement == pipeline.refinement
+    # Everything the bundle records but the matting network's own data term (μ): no network, no term.
+    assert pipeline.refinement.network_weight == 0.001
+    assert without.bundle.name != pipeline.bundle.name
+    assert without.refinement == dataclasses.replace(pipeline.refinement, network_weight=0.0)
     assert (alone.refinement.rounds, alone.refinement.layers, alone.refinement.agree_ratio) == (0, "solve", 0.01)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -210,6 +211,32 @@ def test_training_for_the_result_reaches_the_networks_through_the_refinement() -
         assert grads and float(sum(grads)) > 0
 
 
+def test_training_for_a_given_refinement_reaches_the_matting_network_only_through_its_data_term() -> None:
+    # The shipped refinement solves the layers for alpha 0.5 and starts the solve from the
+    # network's alpha, which gets no gradient: only the network's alpha as a data term (μ > 0)
+    # lets the result loss teach the matting network. The KNN term is built per crop.
+    from core.training.train import refinement_for_result, stage_loss
+
+    nets = _tiny()
+    batch = _batch("alpha", size=32)
+    helpers = {"background": nets["background"].eval(), "foreground": nets["foreground"].eval()}
+    net = nets["alpha"].train()
+    shipped = {"rounds": 1, "knn": 0.01, "knn_position": 0.02, "sample_alpha": "half", "black_point": 0.03,
+               "white_point": 0.96, "chosen_on": {"objects": ["GT01"]}}
+    grads = {}
+    for mu in (0.0, 1e-3):
+        plain, _ = stage_loss("alpha", net, batch, helpers, 0.5)
+        settings = refinement_for_result(shipped | {"network_weight": mu})
+        assert settings.knn == 0.01 and settings.network_weight == mu  # the bookkeeping key left out
+        loss, terms = stage_loss("alpha", net, batch, helpers, 0.5, result_weight=1.0, result_settings=settings)
+        assert terms["result_alpha"] > 0
+        net.zero_grad()
+        (loss - plain).backward()
+        grads[mu] = float(sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None))
+    assert grads[0.0] == 0.0 and grads[1e-3] > 0
+    assert refinement_for_result(None) is None
+
+
 def test_bf16_training_runs_the_networks_in_bfloat16_and_the_losses_in_float32() -> None:
     from core.training.train import stage_loss
 
@@ -265,6 +292,26 @@ def test_a_negative_decay_is_refused_by_name(tmp_path, capsys) -> None:
     captured = capsys.readouterr()
     assert "--decay-steps must be 0 or more, not -1" in captured.out + captured.err
     assert not (tmp_path / "b").exists()
+
+
+def test_the_result_refinement_is_a_bundles_with_mu_and_a_bad_one_is_refused_by_name(tmp_path, capsys) -> None:
+    import argparse
+
+    from core.cli import main
+    from core.pipeline import refinement_settings
+    from core.training.cli import _result_refinement
+    from core.weights import load_bundle
+
+    fields = _result_refinement(argparse.Namespace(result_refinement="default", result_network_weight=0.001))
+    shipped = dataclasses.asdict(refinement_settings(load_bundle("default")))
+    assert fields == shipped | {"network_weight": 0.001}
+    assert _result_refinement(argparse.Namespace(result_refinement=None, result_network_weight=None)) is None
+    for bad, said in ((["--result-network-weight", "-1"], "--result-network-weight must be a number >= 0, not -1.0"),
+                      (["--result-refinement", str(tmp_path / "nowhere")], "nowhere")):
+        assert main(["train", *bad, "--out", str(tmp_path / "b"), "--steps", "0,0,1"]) == 1
+        captured = capsys.readouterr()
+        assert said in captured.out + captured.err
+        assert not (tmp_path / "b").exists()
 
 
 def test_hold_out_all_needs_procedural_foregrounds_only(tmp_path, capsys) -> None:

@@ -141,6 +141,15 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
         if not (parent / "manifest.json").exists():
             raise SystemExit(f"--continue-from: no bundle at {parent}")
         command += ["--from", str(parent)]
+        if getattr(args, "result_weight", 0.0):
+            # Trained for the result of the refinement that fold's bundle runs (chosen by the earlier
+            # run on the other folds), with the matting network's alpha as a data term.
+            command += ["--result-weight", str(args.result_weight), "--result-refinement", str(parent),
+                        "--result-network-weight", str(args.result_network_weight)]
+    elif getattr(args, "result_weight", 0.0):
+        raise SystemExit("--result-weight needs --continue-from: the refinement it trains for is that bundle's")
+    if getattr(args, "lr", None) is not None:
+        command += ["--lr", str(args.lr)]
     if args.data:
         command += ["--data", str(args.data)]
     if args.max_minutes:
@@ -181,12 +190,16 @@ def settings_grid() -> list[dict[str, Any]]:
 def _alike(key: str, priors: bool = False) -> str:
     """The key of the setting that refines as ``key`` does: with κ = 0 the KNN term's neighbour
     sets are those of :data:`GRID`'s first entries; for the parameter-free priors (``priors``),
-    whose alpha is 0.5 already, ``sample_alpha`` ``half`` is ``network``."""
+    whose alpha is 0.5 already, ``sample_alpha`` ``half`` is ``network``, and the matting
+    network's data term (``network_weight``) is not there at all, as in ``lbsmatte evaluate``'s
+    ablation (a pull toward their constant 0.5 would only handicap them)."""
     setting = json.loads(key)
     if not setting.get("knn"):
         setting |= {"knn_neighbours": GRID["knn_neighbours"][0], "knn_position": GRID["knn_position"][0]}
     if priors and setting.get("sample_alpha") == "half":
         setting["sample_alpha"] = "network"
+    if priors and "network_weight" in setting:
+        setting["network_weight"] = 0.0
     return json.dumps(setting, sort_keys=True)
 
 
@@ -716,6 +729,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--continue-from", type=Path, default=None, metavar="OUT",
                         help="start each fold (and the final) from that fold's bundle in an earlier --out, "
                              "--steps more steps per stage, instead of from scratch")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: lbsmatte train's)")
+    parser.add_argument("--result-weight", type=float, default=0.0, metavar="W",
+                        help="with --continue-from: also train for the result of the refinement that the earlier "
+                             "bundle runs (lbsmatte train --result-weight, --result-refinement)")
+    parser.add_argument("--result-network-weight", type=float, default=0.001, metavar="MU",
+                        help="with --result-weight: the matting network's alpha as a data term of that refinement "
+                             "(default 0.001)")
     parser.add_argument("--real-photos", type=float, default=0.5, help="fraction of batches from the training objects' photos")
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)

@@ -95,6 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--result-weight", type=float, default=0.0, metavar="W",
                         help="also train the foreground and matting networks for the refined alpha, F and B "
                              "(through the differentiable refinement), with this weight (default 0: off)")
+    parser.add_argument("--result-refinement", default=None, metavar="BUNDLE",
+                        help="the refinement the result loss runs: that bundle's (its KNN term, rounds, levels...; "
+                             "default: the refinement's defaults)")
+    parser.add_argument("--result-network-weight", type=float, default=None, metavar="MU",
+                        help="the matting network's alpha as a data term of that refinement, with weight MU "
+                             "(its network_weight): what lets the result loss reach the matting network when the "
+                             "refinement solves the layers for alpha 0.5")
     parser.add_argument("--decay-steps", type=int, default=0, metavar="K",
                         help="lower the learning rate linearly to 0 over each stage's last K steps (default 0: "
                              "constant rate)")
@@ -140,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         n_backgrounds=args.backgrounds, crop=args.crop, max_minutes=args.max_minutes, seed=args.seed,
         device=str(device), threads=args.threads, ema=args.ema or None, result_weight=args.result_weight,
         precision=args.precision, decay_steps=args.decay_steps,
+        result_refinement=_result_refinement(args),
     )
     if getattr(args, "workers", 0) < 0:
         raise InputError(f"--workers must be 0 or more, not {args.workers}")
@@ -222,6 +230,33 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote bundle {bundle.name!r} to {bundle.path}")
     return 0
+
+
+def _result_refinement(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--result-refinement`` and ``--result-network-weight`` as the fields of a
+    :class:`core.compositing.Settings` (validated by building it), or ``None``."""
+    from dataclasses import asdict
+
+    from core.compositing import Settings
+
+    chosen = getattr(args, "result_refinement", None)
+    mu = getattr(args, "result_network_weight", None)
+    if chosen is None and mu is None:
+        return None
+    if chosen is not None:
+        from core.pipeline import refinement_settings
+        from core.weights import load_bundle
+
+        settings = refinement_settings(load_bundle(chosen))
+    else:
+        settings = Settings()
+    fields = asdict(settings)
+    if mu is not None:
+        if not (math.isfinite(mu) and mu >= 0):
+            raise InputError(f"--result-network-weight must be a number >= 0, not {mu}")
+        fields["network_weight"] = float(mu)
+    Settings(**fields)
+    return fields
 
 
 def _rescaled(init: dict[str, Any] | None, settings: Any, scale: float) -> dict[str, Any]:

@@ -21,6 +21,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+#: How many times a training crop's size the frame its KNN term's positions are scaled by
+#: (:func:`result_loss`).
+RESULT_FRAME_SCALE = 3.0
+
 __all__ = [
     "background_loss",
     "foreground_l1_loss",
@@ -183,6 +187,7 @@ def result_loss(
     bg_gt: torch.Tensor,
     unknown: torch.Tensor,
     settings: Any = None,
+    frame_scale: float = RESULT_FRAME_SCALE,
 ) -> dict[str, torch.Tensor]:
     """The loss on what the user gets: the networks' alpha, F and B through the refinement.
 
@@ -193,14 +198,30 @@ def result_loss(
 
     Args:
         image, fg, bg, fg_gt, bg_gt: ``N×3×H×W``; trimap, alpha, alpha_gt, unknown: ``N×1×H×W``.
-        settings: :class:`core.compositing.Settings` of the refinement (default: its defaults).
+        settings: :class:`core.compositing.Settings` of the refinement (default: its defaults);
+            with ``knn`` > 0 each crop gets the KNN term built from its own colours.
+        frame_scale: the KNN term's positions are scaled as if each crop lay in a frame this many
+            times its size (:func:`core.knn.knn_term`'s ``frame``): real foregrounds are drawn at
+            480-640 px and cropped at 192 px, so a crop is about a third of the frame the pipeline
+            would refine it in.
     """
     from core.compositing import refine
+    from core.knn import knn_term, searches
+    from core.trimap import split_trimap_tensor
 
     terms: dict[str, list[torch.Tensor]] = {"alpha": [], "fg": [], "bg": []}
     for i in range(image.shape[0]):
         crop = slice(i, i + 1)
-        refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings)
+        knn = None
+        if settings is not None and settings.knn > 0:
+            fg_known, _, band = split_trimap_tensor(trimap[i, 0])
+            if bool(band.any()):
+                h, w = band.shape
+                frame = (int(round(h * frame_scale)), int(round(w * frame_scale)), 0, 0)
+                colour = image[i].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+                knn = knn_term(colour, band.cpu().numpy(), fg_known.cpu().numpy(), frame,
+                               *searches(settings.knn_neighbours, settings.knn_position), workers=1)
+        refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings, knn=knn)
         u = unknown[crop].to(image.dtype)
         n = u.sum().clamp_min(1.0)
         a = alpha_gt[crop]

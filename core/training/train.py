@@ -57,6 +57,9 @@ class TrainSettings:
     #: Weight of :func:`core.training.losses.result_loss` (the refined alpha, F and B) added to the
     #: foreground and matting networks' own losses; 0 trains each network for its own output only.
     result_weight: float = 0.0
+    #: The refinement the result loss runs (:class:`core.compositing.Settings` fields, e.g. a
+    #: bundle's ``"refinement"`` with the matting network's weight μ); ``None``: its defaults.
+    result_refinement: dict[str, Any] | None = None
     checkpoint_every: int = 100
     validate_every: int = 100
     max_minutes: float | None = None
@@ -115,16 +118,31 @@ def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContex
     return contextlib.nullcontext()
 
 
+def refinement_for_result(fields: dict[str, Any] | None) -> Any:
+    """The :class:`core.compositing.Settings` of a run's ``result_refinement`` (``None``: none
+    given, the refinement's defaults); a bundle manifest's bookkeeping keys are left out."""
+    if fields is None:
+        return None
+    from dataclasses import fields as dataclass_fields
+
+    from core.compositing import Settings
+
+    known = {f.name for f in dataclass_fields(Settings)}
+    return Settings(**{k: v for k, v in fields.items() if k in known})
+
+
 def stage_loss(
     role: str, net: nn.Module, batch: Batch, helpers: dict[str, nn.Module], lambda_comp: float,
-    result_weight: float = 0.0, precision: str = "fp32",
+    result_weight: float = 0.0, precision: str = "fp32", result_settings: Any = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch through the network being trained and return (loss, terms for the log).
 
     With ``result_weight`` > 0 the foreground and matting networks also learn from what the
     refinement makes of their output (:func:`core.training.losses.result_loss`): the foreground
     network with the refinement started from alpha 0.5 (no matting network yet), the matting
-    network with the trained background and foreground networks' layers. ``precision``: the
+    network with the trained background and foreground networks' layers;
+    both through the refinement ``result_settings`` (:class:`core.compositing.Settings`; default:
+    its defaults). ``precision``: the
     networks run under :func:`_autocast`; their outputs are float32 again before any loss."""
     from core.training import losses
 
@@ -161,7 +179,7 @@ def stage_loss(
             start = torch.where(unknown.bool(), torch.full_like(batch["alpha"], 0.5), fg_known.to(batch["alpha"].dtype))
             fg = paste_known(fine, batch["image"], fg_known)
             result = losses.result_loss(batch["image"], batch["trimap"], start, fg, bg, batch["alpha"], batch["fg"],
-                                        batch["bg"], unknown)
+                                        batch["bg"], unknown, result_settings)
             total = total + result_weight * result["total"]
             logged |= {f"result_{k}": v.item() for k, v in result.items()}
         return total, logged
@@ -174,7 +192,7 @@ def stage_loss(
     logged = {k: v.item() for k, v in terms.items()}
     if result_weight > 0:
         result = losses.result_loss(batch["image"], batch["trimap"], pred, fg, bg, batch["alpha"], batch["fg"],
-                                    batch["bg"], unknown)
+                                    batch["bg"], unknown, result_settings)
         total = total + result_weight * result["total"]
         logged |= {f"result_{k}": v.item() for k, v in result.items()}
     return total, logged
@@ -333,6 +351,7 @@ def train(
     started = time.monotonic()
     deadline = started + 60 * settings.max_minutes if settings.max_minutes is not None else None
     val_batches = [validation(role) for role in ROLES] if validation else None
+    result_settings = refinement_for_result(settings.result_refinement)
 
     with _StopFlag() as flag:
         for index, role in enumerate(ROLES):
@@ -366,7 +385,7 @@ def train(
             while state["step"] < target:
                 batch = {k: v.to(device) for k, v in batches(role).items()}
                 loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight,
-                                         settings.precision)
+                                         settings.precision, result_settings)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 for group in optimizer.param_groups:
@@ -386,7 +405,7 @@ def train(
                     with torch.no_grad():
                         vb = {k: v.to(device) for k, v in val_batches[index].items()}
                         vloss, vterms = stage_loss(role, judged, vb, helpers, settings.lambda_comp, settings.result_weight,
-                                                   settings.precision)
+                                                   settings.precision, result_settings)
                     net.train()
                     _append_log(run_dir / "log.jsonl", {"role": role, "kind": "val", "step": state["step"], "loss": float(vloss), **vterms})
                 out_of_time = deadline is not None and time.monotonic() > deadline
