@@ -141,9 +141,16 @@ def test_the_knn_term_recovers_isolated_strands_the_laplacian_alone_blurs(rng: n
 
 def test_a_round_with_both_terms_solves_their_system(rng: np.random.Generator) -> None:
     # One round: F solved for the network's alpha, â read off the compositing equation, then
-    # min aᵀ(L + κM)a − 2(p_L + κp_M)ᵀa + Σ c_λ (a − â)² + μ Σ (a − a_net)² with the known pixels
-    # fixed. The conjugate gradients' answer equals scipy's direct solve of that system.
-    from core.compositing import FG_SOLVE_WEIGHT, RIDGE, alpha_from_composite, solve_foreground
+    # min aᵀ(L + κM)a − 2(p_L + κp_M)ᵀa + Σ c_λ (a − â)² + μ Σ c g (a − a_net)² with the known pixels
+    # fixed (c the confidence of |F − B|, g the agreement of a_net with â). The conjugate
+    # gradients' answer equals scipy's direct solve of that system.
+    from core.compositing import (
+        FG_SOLVE_WEIGHT,
+        NETWORK_AGREEMENT,
+        RIDGE,
+        alpha_from_composite,
+        solve_foreground,
+    )
 
     image, trimap, _ = _speckled_scene(rng)
     alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap).astype(np.float32)
@@ -157,27 +164,41 @@ def test_a_round_with_both_terms_solves_their_system(rng: np.random.Generator) -
     col = lambda a: _tensor(a).double().reshape(1, a.shape[-1] if a.ndim == 3 else 1, -1)[:, :, u][..., None]  # noqa: E731
     f_u = solve_foreground(col(image), col(alpha), col(bg), col(fg), FG_SOLVE_WEIGHT)
     prior, distance = alpha_from_composite(col(image), col(bg), f_u)
-    c = lam * (1 - np.exp(-distance.numpy().ravel() ** 2 / sigma)) + RIDGE
+    confidence = 1 - np.exp(-distance.numpy().ravel() ** 2 / sigma)
+    c = lam * confidence + RIDGE
+    trust = mu * confidence * np.exp(-(alpha.ravel()[u] - prior.numpy().ravel()) ** 2 / NETWORK_AGREEMENT)
+    assert 0.01 < trust.mean() / mu < 0.99  # some pixels agree, some do not
     lap = matting_laplacian(_tensor(image)[0], torch.from_numpy(unknown), torch.from_numpy(fg_known))
     term = knn_term(image, unknown, fg_known)
     matrix = lap.matrix.to_dense().double().numpy() + kappa * term.matrix.toarray()
     rhs = (lap.pull.double().numpy() + kappa * term.pull + c * prior.numpy().ravel()
-           + mu * alpha.ravel()[u])
-    want = np.clip(scipy.sparse.linalg.spsolve(scipy.sparse.csc_matrix(matrix + np.diag(c + mu)), rhs), 0, 1)
+           + trust * alpha.ravel()[u])
+    want = np.clip(scipy.sparse.linalg.spsolve(scipy.sparse.csc_matrix(matrix + np.diag(c + trust)), rhs), 0, 1)
     assert np.abs(got[0, 0].numpy().ravel()[u] - want).max() < 1e-4
 
 
-def test_the_network_weight_pulls_the_result_toward_the_networks_alpha(rng: np.random.Generator) -> None:
+def test_the_network_weight_pulls_the_result_toward_the_networks_alpha_where_f_and_b_agree(
+    rng: np.random.Generator,
+) -> None:
     image, trimap, truth = _speckled_scene(rng)
-    net = np.where(trimap == 0.5, truth, trimap).astype(np.float32)  # a network that is right
-    grey = np.full(image.shape, 0.5, np.float32)
     unknown = trimap == 0.5
-    errors = []
-    for mu in (0.0, 1.0, 1000.0):
-        settings = Settings(rounds=1, smoothing=1e-4, tolerance=1e-6, network_weight=mu)
-        alpha = refine(_tensor(image), _tensor(trimap), _tensor(net), _tensor(grey), _tensor(grey), settings).alpha
-        errors.append(float(np.abs(alpha[0, 0].numpy() - truth)[unknown].mean()))
-    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.01, errors
+    # Layers that explain the plate: red F; B the plate where the truth is background, blue behind the strands.
+    fg = np.broadcast_to(np.array([0.9, 0.2, 0.1], np.float32), image.shape).copy()
+    bg = np.where(truth[..., None] > 0, np.array([0.1, 0.3, 0.9], np.float32), image).astype(np.float32)
+
+    def errors(net: np.ndarray) -> list[float]:
+        out = []
+        for mu in (0.0, 1.0, 1000.0):
+            settings = Settings(rounds=1, smoothing=1e-6, tolerance=1e-6, network_weight=mu)
+            alpha = refine(_tensor(image), _tensor(trimap), _tensor(net), _tensor(fg), _tensor(bg), settings).alpha
+            out.append(float(np.abs(alpha[0, 0].numpy() - truth)[unknown].mean()))
+        return out
+
+    right = errors(np.where(unknown, truth, trimap).astype(np.float32))
+    assert right[0] > right[1] > right[2] and right[2] < 0.01, right
+    # A network that says the opposite of what F and B say is not trusted, however large μ.
+    wrong = errors(np.where(unknown, 1 - truth, trimap).astype(np.float32))
+    assert abs(wrong[2] - wrong[0]) < 0.01, wrong
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"knn": -0.1}, "knn must be a number >= 0"),
