@@ -76,6 +76,10 @@ from core.errors import InputError  # noqa: E402
 #: second's position weight is 0.1). Its second run kept κ (0, 0.005, 0.01) × position weight
 #: (0.02, 0.05) and added ``sample_alpha`` (network, half): an exploratory look (stop 29) found the
 #: matting network's alpha costing the round through the first F/B solve.
+#: ``network_weight`` stays at 0: stop 32 scored μ 3e-4 to 1e-2 on the neighbourhood of the
+#: shipped choice, with the data term gated by agreement (:data:`core.compositing.NETWORK_AGREEMENT`)
+#: and without, for stop 29's fold networks and for matting networks trained for the result, and
+#: every μ above 0 lost once chosen on the other folds (docs/cross_validation/HISTORY.md).
 #: ``black_point`` and ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1;
 #: white 0.96, the lowest of stop 28's grid, was chosen on every fold, so 0.92 is tried too).
 GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,),
