@@ -234,8 +234,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _result_refinement(args: argparse.Namespace) -> dict[str, Any] | None:
     """``--result-refinement`` and ``--result-network-weight`` as the fields of a
-    :class:`core.compositing.Settings` (validated by building it), or ``None``."""
-    from dataclasses import asdict
+    :class:`core.compositing.Settings`, or ``None``."""
+    from dataclasses import asdict, replace
 
     from core.compositing import Settings
 
@@ -250,13 +250,11 @@ def _result_refinement(args: argparse.Namespace) -> dict[str, Any] | None:
         settings = refinement_settings(load_bundle(chosen))
     else:
         settings = Settings()
-    fields = asdict(settings)
     if mu is not None:
         if not (math.isfinite(mu) and mu >= 0):
             raise InputError(f"--result-network-weight must be a number >= 0, not {mu}")
-        fields["network_weight"] = float(mu)
-    Settings(**fields)
-    return fields
+        settings = replace(settings, network_weight=float(mu))
+    return asdict(settings)
 
 
 def _rescaled(init: dict[str, Any] | None, settings: Any, scale: float) -> dict[str, Any]:
