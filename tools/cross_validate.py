@@ -156,6 +156,8 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
         command += ["--lr", str(args.lr)]
     if args.data:
         command += ["--data", str(args.data)]
+    if getattr(args, "rendered", None) is not None:  # no object in them: the same renders serve every fold
+        command += ["--rendered", str(args.rendered), "--rendered-fraction", str(args.rendered_fraction)]
     if args.max_minutes:
         command += ["--max-minutes", str(args.max_minutes)]
     print("$", " ".join(command), flush=True)
@@ -741,6 +743,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --result-weight: the matting network's alpha as a data term of that refinement "
                              "(default 0.001)")
     parser.add_argument("--real-photos", type=float, default=0.5, help="fraction of batches from the training objects' photos")
+    parser.add_argument("--rendered", type=Path, default=None, metavar="DIR",
+                        help="Blender renders (tools/render_foregrounds.py) drawn among the training foregrounds")
+    parser.add_argument("--rendered-fraction", type=float, default=0.3, metavar="FRACTION",
+                        help="with --rendered: their share of the training foregrounds (default 0.3)")
     parser.add_argument("--ema", type=float, default=0.99, help="weight averaging decay (default 0.99)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training")

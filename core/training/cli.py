@@ -85,6 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--wide-trimaps", type=float, default=0.0, metavar="FRACTION",
                             help="fraction of composites whose trimap is a wide, uneven band like a hand-drawn one "
                                  "(up to 48 px deep) instead of a 1-19 px dilation (default 0)")
+        parser.add_argument("--rendered", type=Path, default=None, metavar="DIR",
+                            help="foregrounds rendered in Blender with exact alpha (tools/render_foregrounds.py), "
+                                 "drawn for --rendered-fraction of the training composites (not for validation)")
+        parser.add_argument("--rendered-fraction", type=float, default=0.3, metavar="FRACTION",
+                            help="with --rendered: fraction of training foregrounds taken from the renders (default 0.3)")
         parser.add_argument("--sampling-scale", type=float, default=None, metavar="SCALE",
                             help="run the background and foreground networks at this fraction of the resolution "
                                  "(1/k: 1, 0.5, 0.25); stored in the bundle and used at inference too")
@@ -320,6 +325,14 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     if not 0.0 <= wide <= 1.0:
         raise InputError(f"--wide-trimaps must be between 0 and 1, not {wide}")
     kwargs = dict(crop=settings.crop, procedural_fraction=args.procedural, held_out=held_out, wide_trimaps=wide)
+    rendered: dict[str, Any] = {}  # training composites only: validation stays on the objects
+    if getattr(args, "rendered", None) is not None:
+        from core.training.data import rendered_foregrounds
+
+        share = float(args.rendered_fraction)
+        if not 0.0 < share <= 1.0:
+            raise InputError(f"--rendered-fraction must be above 0 and at most 1, not {share}")
+        rendered = {"rendered": rendered_foregrounds(args.rendered), "rendered_fraction": share}
     # A resumed run draws new batches, not the ones it has already trained on.
     seed = settings.seed + 7919 * _steps_done(args)
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
@@ -330,8 +343,8 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
 
     def make(seed: int) -> Any:
         """The batch source drawing with ``seed`` (in this process, or in each worker process)."""
-        train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs)
-        jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs)
+        train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs, **rendered)
+        jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs, **rendered)
         photos = None
         if fraction > 0:
             from core.training.data import ShowDataset

@@ -60,6 +60,7 @@ __all__ = [
     "estimate_layers",
     "jitter_colours",
     "object_names",
+    "rendered_foregrounds",
     "trimap_from_alpha",
 ]
 
@@ -80,6 +81,10 @@ VALIDATION_OBJECTS = ("GT04", "GT16", "GT19", "GT25")
 #: Fraction of background photos held out for validation, chosen by a hash of the file name so
 #: the split does not move when photos are added.
 VALIDATION_BACKGROUND_FRACTION = 0.1
+
+#: Alpha below which a render's colour (premultiplied, divided by alpha) is too noisy to trust:
+#: there the foreground colour is continued from the covered pixels instead.
+RENDER_COVERAGE = 0.02
 
 
 def default_data_root() -> Path:
@@ -380,6 +385,51 @@ class _RealObject:
         self.opaque = np.flatnonzero(alpha >= 1.0)
 
 
+@dataclass
+class _RenderedForeground:
+    """A foreground rendered with exact alpha (``tools/render_foregrounds.py``): a scene-linear
+    EXR whose colour is premultiplied by its alpha."""
+
+    path: Path
+    fg: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    seeds: np.ndarray | None = None  # flat indices of unknown-seed pixels
+
+    def load(self, cache_dir: Path | None) -> None:
+        if self.fg is not None:
+            return
+        from core.colour import to_display
+        from core.io import read_image
+
+        image = read_image(self.path)
+        if "A" not in image.channels or not all(c in image.channels for c in "RGB"):
+            raise InputError(f"rendered foreground {self.path} has channels {image.channels}, not RGBA")
+        pixels = image.pixels
+        alpha = _snap(pixels[..., image.channels.index("A")].astype(np.float32))
+        premultiplied = pixels[..., [image.channels.index(c) for c in "RGB"]]
+        # The exact colour where the render has enough coverage to say it; below that, a smooth
+        # continuation (pymatting's multilevel estimate, as for the photographed objects) so that
+        # F is defined over the whole unknown band.
+        covered = alpha > RENDER_COVERAGE
+        straight = np.where(covered[..., None], premultiplied / np.maximum(alpha, RENDER_COVERAGE)[..., None], 0.0)
+        exact = np.clip(to_display(straight.astype(np.float32), "linear"), 0.0, 1.0)
+        fg, _ = estimate_layers(exact * alpha[..., None], alpha, key=_file_key(self.path) + "_render1", cache_dir=cache_dir)
+        self.fg = np.where(covered[..., None], exact, fg).astype(np.float32)
+        self.alpha = alpha
+        self.seeds = np.flatnonzero(_unknown_seed(alpha))
+
+
+def rendered_foregrounds(folder: Path | str) -> list[Path]:
+    """The renders of ``tools/render_foregrounds.py`` in ``folder`` (its ``*.exr``, sorted)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"rendered foregrounds: {folder} is not a folder (make one with tools/render_foregrounds.py)")
+    paths = sorted(p for p in folder.glob("*.exr") if not p.name.startswith("."))
+    if not paths:
+        raise InputError(f"rendered foregrounds: no .exr files in {folder} (make them with tools/render_foregrounds.py)")
+    return paths
+
+
 def _background_split(names: list[str]) -> tuple[list[str], list[str]]:
     """(train, val) background file names; val is the 10 % with the smallest CRC32 of the name."""
     ranked = sorted(names, key=lambda n: (zlib.crc32(n.encode()), n))
@@ -391,8 +441,9 @@ def _background_split(names: list[str]) -> tuple[list[str], list[str]]:
 class CompositeSampler:
     """Composites drawn on the fly from real and procedural foregrounds over background photos.
 
-    Per foreground group (para. 0051-0052): pick a foreground (real with probability
-    ``1 − procedural_fraction``, else procedural); with probability ``two_foregrounds`` put a
+    Per foreground group (para. 0051-0052): pick a foreground (rendered in Blender with
+    probability ``rendered_fraction``; else real with probability ``1 − procedural_fraction``,
+    else procedural); with probability ``two_foregrounds`` put a
     second random foreground under it (A over B); jitter its colours when ``jitter`` (for the
     foreground network); then composite it over ``n_backgrounds`` random background photos, each
     with its own trimap dilation radius drawn from 1-19 px.
@@ -422,6 +473,9 @@ class CompositeSampler:
         wide_trimaps: probability that a composite's trimap is a wide, uneven band like a
             hand-drawn one (radius wandering up to ``wide_radius`` px) rather than a dilation.
         wide_radius: the widest such band's radius (px).
+        rendered: EXRs of :func:`rendered_foregrounds` (Blender renders with exact alpha).
+        rendered_fraction: probability that a foreground is one of ``rendered``, cut and
+            rescaled like a real one (before the real/procedural draw, which the rest follow).
         cache_dir: where the estimated foreground colours are cached.
 
     Example:
@@ -449,6 +503,8 @@ class CompositeSampler:
         held_out: Sequence[str] = VALIDATION_OBJECTS,
         wide_trimaps: float = 0.0,
         wide_radius: int = 48,
+        rendered: Sequence[Path] = (),
+        rendered_fraction: float = 0.0,
     ) -> None:
         if split not in ("train", "val"):
             raise InputError(f"split must be 'train' or 'val', not {split!r}")
@@ -456,6 +512,12 @@ class CompositeSampler:
             raise InputError(f"procedural_fraction must be in [0, 1], not {procedural_fraction}")
         if not 0.0 <= wide_trimaps <= 1.0:
             raise InputError(f"wide_trimaps must be in [0, 1], not {wide_trimaps}")
+        if not 0.0 <= rendered_fraction <= 1.0:
+            raise InputError(f"rendered_fraction must be in [0, 1], not {rendered_fraction}")
+        if rendered_fraction > 0 and not rendered:
+            raise InputError("rendered_fraction > 0 needs rendered foregrounds (none given)")
+        self.rendered = [_RenderedForeground(Path(p)) for p in rendered]
+        self.rendered_fraction = float(rendered_fraction) if self.rendered else 0.0
         self.wide_trimaps = float(wide_trimaps)
         self.wide_radius = int(wide_radius)
         self.data_root = Path(data_root) if data_root is not None else default_data_root()
@@ -515,6 +577,8 @@ class CompositeSampler:
             "scale_jitter": self.scale_jitter,
             "trimap_radius": [1, self.max_radius],
             **({"wide_trimaps": self.wide_trimaps, "wide_radius": self.wide_radius} if self.wide_trimaps else {}),
+            **({"rendered_fraction": self.rendered_fraction, "n_rendered": len(self.rendered),
+                "rendered_folder": str(self.rendered[0].path.parent)} if self.rendered_fraction else {}),
             "composite": "display-encoded sRGB, I = aF + (1-a)B",
         }
 
@@ -604,7 +668,31 @@ class CompositeSampler:
             fg, alpha = fg[:, ::-1], alpha[:, ::-1]
         return np.ascontiguousarray(fg), np.ascontiguousarray(alpha)
 
+    def _rendered_foreground(self) -> tuple[np.ndarray, np.ndarray]:
+        """A crop of a render around one of its unknown pixels, at 0.6-1.6× the render's scale."""
+        rng = self.rng
+        item = self.rendered[int(rng.integers(len(self.rendered)))]
+        item.load(self.cache_dir)
+        assert item.fg is not None and item.alpha is not None and item.seeds is not None
+        h, w = item.alpha.shape
+        scale = math.exp(rng.uniform(math.log(0.6), math.log(1.6)))
+        n = max(1, int(round(self.crop / scale)))
+        pool = item.seeds if len(item.seeds) else np.arange(h * w)
+        cy, cx = divmod(int(pool[int(rng.integers(len(pool)))]), w)
+        y0 = min(max(cy - n // 2, 0), h - n) if h >= n else (h - n) // 2
+        x0 = min(max(cx - n // 2, 0), w - n) if w >= n else (w - n) // 2
+        fg = _take_window(item.fg, y0, x0, n, n, zero_outside=False)
+        alpha = _take_window(item.alpha, y0, x0, n, n, zero_outside=True)
+        layers = _resize(np.concatenate([fg.transpose(2, 0, 1), alpha[None]], axis=0), (self.crop, self.crop))
+        if rng.random() < 0.5:
+            layers = layers[:, :, ::-1]
+        fg = np.clip(layers[:3].transpose(1, 2, 0), 0.0, 1.0)
+        return np.ascontiguousarray(fg, dtype=np.float32), _snap(np.ascontiguousarray(layers[3]))
+
     def _single_foreground(self) -> tuple[np.ndarray, np.ndarray]:
+        # No draw at all without renders, so that a run without them sees the batches it always saw.
+        if self.rendered_fraction and self.rng.random() < self.rendered_fraction:
+            return self._rendered_foreground()
         if not self.objects or self.rng.random() < self.procedural_fraction:
             return self._procedural_foreground()
         return self._real_foreground()
