@@ -622,29 +622,32 @@ class CompositeSampler:
         path = self.backgrounds[int(self.rng.integers(len(self.backgrounds)))]
         return self._photo_patch(path, self.crop)
 
+    def _cut(self, fg: np.ndarray, alpha: np.ndarray, seeds: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """An ``n×n`` window of a foreground's layers centred on one of its ``seeds`` (clamped to
+        the image; alpha 0 outside it), resized to the crop and flipped half the time."""
+        rng = self.rng
+        h, w = alpha.shape
+        pool = seeds if len(seeds) else np.arange(h * w)
+        cy, cx = divmod(int(pool[int(rng.integers(len(pool)))]), w)
+        y0 = min(max(cy - n // 2, 0), h - n) if h >= n else (h - n) // 2
+        x0 = min(max(cx - n // 2, 0), w - n) if w >= n else (w - n) // 2
+        fg = _take_window(fg, y0, x0, n, n, zero_outside=False)
+        alpha = _take_window(alpha, y0, x0, n, n, zero_outside=True)
+        layers = _resize(np.concatenate([fg.transpose(2, 0, 1), alpha[None]], axis=0), (self.crop, self.crop))
+        if rng.random() < 0.5:
+            layers = layers[:, :, ::-1]
+        fg = np.clip(layers[:3].transpose(1, 2, 0), 0.0, 1.0)
+        return np.ascontiguousarray(fg, dtype=np.float32), _snap(np.ascontiguousarray(layers[3]))
+
     def _real_foreground(self) -> tuple[np.ndarray, np.ndarray]:
         rng = self.rng
         obj = self.objects[int(rng.integers(len(self.objects)))]
         obj.load(self.cache_dir)
         assert obj.fg is not None and obj.alpha is not None and obj.seeds is not None
-        h, w = obj.alpha.shape
         long_side = float(self.scales[int(rng.integers(len(self.scales)))])
         long_side *= math.exp(rng.uniform(-math.log(self.scale_jitter), math.log(self.scale_jitter)))
-        scale = long_side / max(h, w)
-        n = max(1, int(round(self.crop / scale)))  # window side in the photo's pixels
-        pool = obj.seeds if len(obj.seeds) else np.arange(h * w)
-        centre = int(pool[int(rng.integers(len(pool)))])
-        cy, cx = divmod(centre, w)
-        y0 = min(max(cy - n // 2, 0), h - n) if h >= n else (h - n) // 2
-        x0 = min(max(cx - n // 2, 0), w - n) if w >= n else (w - n) // 2
-        fg = _take_window(obj.fg, y0, x0, n, n, zero_outside=False)
-        alpha = _take_window(obj.alpha, y0, x0, n, n, zero_outside=True)
-        layers = np.concatenate([fg.transpose(2, 0, 1), alpha[None]], axis=0)
-        layers = _resize(layers, (self.crop, self.crop))
-        if rng.random() < 0.5:
-            layers = layers[:, :, ::-1]
-        fg = np.clip(layers[:3].transpose(1, 2, 0), 0.0, 1.0)
-        return np.ascontiguousarray(fg, dtype=np.float32), _snap(np.ascontiguousarray(layers[3]))
+        scale = long_side / max(obj.alpha.shape)
+        return self._cut(obj.fg, obj.alpha, obj.seeds, max(1, int(round(self.crop / scale))))  # n: the photo's pixels
 
     def _texture(self) -> np.ndarray:
         """Colour texture of a procedural foreground: a background photo or a real object's colours."""
@@ -670,24 +673,11 @@ class CompositeSampler:
 
     def _rendered_foreground(self) -> tuple[np.ndarray, np.ndarray]:
         """A crop of a render around one of its unknown pixels, at 0.6-1.6× the render's scale."""
-        rng = self.rng
-        item = self.rendered[int(rng.integers(len(self.rendered)))]
+        item = self.rendered[int(self.rng.integers(len(self.rendered)))]
         item.load(self.cache_dir)
         assert item.fg is not None and item.alpha is not None and item.seeds is not None
-        h, w = item.alpha.shape
-        scale = math.exp(rng.uniform(math.log(0.6), math.log(1.6)))
-        n = max(1, int(round(self.crop / scale)))
-        pool = item.seeds if len(item.seeds) else np.arange(h * w)
-        cy, cx = divmod(int(pool[int(rng.integers(len(pool)))]), w)
-        y0 = min(max(cy - n // 2, 0), h - n) if h >= n else (h - n) // 2
-        x0 = min(max(cx - n // 2, 0), w - n) if w >= n else (w - n) // 2
-        fg = _take_window(item.fg, y0, x0, n, n, zero_outside=False)
-        alpha = _take_window(item.alpha, y0, x0, n, n, zero_outside=True)
-        layers = _resize(np.concatenate([fg.transpose(2, 0, 1), alpha[None]], axis=0), (self.crop, self.crop))
-        if rng.random() < 0.5:
-            layers = layers[:, :, ::-1]
-        fg = np.clip(layers[:3].transpose(1, 2, 0), 0.0, 1.0)
-        return np.ascontiguousarray(fg, dtype=np.float32), _snap(np.ascontiguousarray(layers[3]))
+        scale = math.exp(self.rng.uniform(math.log(0.6), math.log(1.6)))
+        return self._cut(item.fg, item.alpha, item.seeds, max(1, int(round(self.crop / scale))))
 
     def _single_foreground(self) -> tuple[np.ndarray, np.ndarray]:
         # No draw at all without renders, so that a run without them sees the batches it always saw.
