@@ -15,6 +15,7 @@ alpha of a composite are exact, unlike the estimates of a photographed object.
 
 from __future__ import annotations
 
+import colorsys
 import math
 import random
 import sys
@@ -52,8 +53,6 @@ def _hair_material(rng: random.Random, colour: tuple[float, float, float]) -> bp
 
 def _colour(rng: random.Random) -> tuple[float, float, float]:
     hue, sat, val = rng.random(), rng.uniform(0.0, 0.9), rng.uniform(0.05, 0.9)
-    import colorsys
-
     return colorsys.hsv_to_rgb(hue, sat, val)
 
 
