@@ -1,0 +1,176 @@
+"""Stop 34's experiment: a learned confidence for the refinement's data term (HISTORY, stop 34).
+
+Exploratory code, kept so that the figures in docs/cross_validation/HISTORY.md can be made
+again; not part of the product, and nothing in core imports it. What it writes goes to the
+ignored runs/conf. Here: one frame's state (a fold bundle's raw networks, the shipped
+refinement's system: the matting Laplacian plus the KNN term, λ 3e-4, F and B solved for 0.5,
+one round, levels 0.06 / 0.92), the per-pixel features a confidence network sees, the label
+(|prior − truth| < 0.1 at the unknown pixels) and the network."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from core.compositing import (  # noqa: E402
+    add_knn,
+    alpha_from_composite,
+    alpha_levels,
+    conjugate_gradients,
+    matting_laplacian,
+    solve_layers,
+)
+from core.knn import knn_term, searches  # noqa: E402
+from core.trimap import split_trimap  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+WORK = ROOT / "runs" / "conf"  # ignored: frames, networks, scores
+FRAMES = WORK / "frames"
+FOLDS = [
+    "GT01,GT06,GT10,GT15,GT19,GT24".split(","),
+    "GT03,GT07,GT12,GT16,GT21,GT25".split(","),
+    "GT04,GT09,GT13,GT18,GT22,GT27".split(","),
+]
+LAM, SIGMA2, KAPPA, NEIGH, POS = 3e-4, 0.1, 0.01, 20, 0.02
+BLACK, WHITE = 0.06, 0.92
+TOL, MAXIT = 1e-4, 400
+MARGIN = 8
+NFEAT = 18
+
+
+def fold_of(name: str) -> int:
+    return next(k for k, f in enumerate(FOLDS) if name in f)
+
+
+def bundle(k: int) -> str:
+    return str(ROOT / "docs" / "cross_validation" / "folds" / f"fold{k}" / "bundle")
+
+
+def batch(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None].float()
+
+
+def state(nets, plate: np.ndarray, trimap: np.ndarray, system: bool = True) -> dict:
+    """Everything about one display-encoded frame that the experiments need."""
+    out = nets.matte(plate, trimap, colour="srgb")
+    img, tri = batch(plate), batch(trimap)
+    fg_known, bg_known, unknown = split_trimap(tri[0, 0])
+    lap = matting_laplacian(img[0], unknown, fg_known)
+    u_np = unknown.numpy()
+    knn = knn_term(plate, u_np, fg_known.numpy(), None, *searches(NEIGH, POS))
+    matrix, pull, diag = add_knn(lap, knn, KAPPA)
+    where = lap.index
+    img_u = img.reshape(3, -1)[:, where][None, :, :, None].float()
+    bg_u = batch(out.bg).reshape(3, -1)[:, where][None, :, :, None].float()
+    fn_u = batch(out.fg).reshape(3, -1)[:, where][None, :, :, None].float()
+    a_net = torch.from_numpy(out.alpha).reshape(-1)[where].float().clamp(0, 1)
+    half = torch.full_like(a_net, 0.5)
+    f_u, b_u = solve_layers(img_u, half[None, None, :, None], bg_u, fn_u, 0.1, None, (0.0, 1.0), 3.0)
+    prior, dist = alpha_from_composite(img_u, bg_u, f_u)  # as refine_with does (the network's B)
+    prior, dist = prior.reshape(-1), dist.reshape(-1)
+    conf = 1.0 - torch.exp(-(dist * dist) / SIGMA2)
+    s = dict(shape=trimap.shape, unknown=u_np, fg_known=fg_known.numpy(), where=where.numpy(),
+             matrix=matrix, pull=pull.float(), diag=diag.float(), a_net=a_net, prior=prior, conf=conf,
+             plate=plate, net_fg=out.fg, net_bg=out.bg, net_alpha=out.alpha)
+    a1 = solve(s, LAM * conf)
+    s["a1"] = a1
+    resid = (img_u - (prior[None, None, :, None] * f_u + (1 - prior[None, None, :, None]) * bg_u)).abs().sum(1).reshape(-1)
+    s["resid"] = resid
+    s["dist"] = dist
+    if not system:
+        for key in ("matrix", "pull", "diag"):
+            s.pop(key)
+    return s
+
+
+def solve(s: dict, d: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """One round: (L + diag d) a = pull + d * target (target: the prior), from the network's alpha."""
+    d = d.float() + 1e-9
+    t = s["prior"] if target is None else target
+    b = s["pull"] + d * t
+    empty = torch.zeros(0)
+    x, _ = conjugate_gradients(s["matrix"], empty, empty.long(), d, b, s["a_net"],
+                               s["diag"] + d, TOL, MAXIT)
+    return x.clamp(0, 1)
+
+
+def full_alpha(s: dict, a_u: torch.Tensor, levels: bool = True) -> np.ndarray:
+    a = torch.from_numpy(s["fg_known"].astype(np.float32)).reshape(-1)
+    v = alpha_levels(a_u, BLACK, WHITE) if levels else a_u
+    a[torch.from_numpy(s["where"])] = v
+    return a.reshape(s["shape"]).numpy()
+
+
+def features(s: dict) -> np.ndarray:
+    """NFEAT×H×W float32 over the frame (zero at known pixels for the per-unknown values)."""
+    h, w = s["shape"]
+    where = s["where"]
+
+    def img(v: torch.Tensor) -> np.ndarray:
+        a = np.zeros(h * w, np.float32)
+        a[where] = v.float().numpy()
+        return a.reshape(h, w)
+
+    a1, prior, a_net = s["a1"], s["prior"], s["a_net"]
+    chans = [s["plate"].transpose(2, 0, 1), s["net_fg"].transpose(2, 0, 1), s["net_bg"].transpose(2, 0, 1)]
+    chans += [img(a_net)[None], img(prior)[None], img(s["conf"])[None], img(a1)[None],
+              img((a1 - prior).abs())[None], img((a_net - prior).abs())[None], img(s["resid"])[None],
+              s["unknown"][None].astype(np.float32), s["fg_known"][None].astype(np.float32)]
+    f = np.concatenate(chans, 0).astype(np.float32)
+    assert f.shape[0] == NFEAT, f.shape
+    return f
+
+
+def label(s: dict, gt: np.ndarray, within: float = 0.1) -> np.ndarray:
+    h, w = s["shape"]
+    lab = np.zeros(h * w, np.float32)
+    g = gt.reshape(-1)[s["where"]]
+    lab[s["where"]] = (np.abs(s["prior"].numpy() - g) < within).astype(np.float32)
+    return lab.reshape(h, w)
+
+
+class ConfNet(torch.nn.Module):
+    """A small dilated CNN: per-pixel logit that the prior is within 0.1 of the truth."""
+
+    def __init__(self, width: int = 24) -> None:
+        super().__init__()
+        layers = [torch.nn.Conv2d(NFEAT, width, 3, padding=1), torch.nn.ReLU()]
+        for dil in (1, 2, 4, 8, 16, 1):
+            layers += [torch.nn.Conv2d(width, width, 3, padding=dil, dilation=dil), torch.nn.ReLU()]
+        layers += [torch.nn.Conv2d(width, 1, 1)]
+        self.body = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def read_photo(name: str, variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from core.io import read_image
+    from core.trimap import normalise_trimap
+
+    am = DATA / "alphamatting"
+    image = read_image(am / "image" / f"{name}.png")
+    plate = image.pixels[..., [image.channels.index(c) for c in "RGB"]].astype(np.float32)
+    trimap = normalise_trimap(read_image(am / "trimap" / variant / f"{name}.png").pixels[..., 0])
+    alpha = read_image(am / "alpha" / f"{name}.png").pixels[..., 0].astype(np.float32)
+    return plate, trimap, alpha
+
+
+def read_composite(stem: str, variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A linear composite, encoded to sRGB (display) for this experiment."""
+    from core.colour import to_display
+    from core.io import read_image
+    from core.trimap import normalise_trimap
+
+    c = ROOT / "devdata" / "composites_linear"
+    image = read_image(c / "image" / f"{stem}.exr")
+    lin = image.pixels[..., [image.channels.index(ch) for ch in "RGB"]].astype(np.float32)
+    plate = np.clip(to_display(lin, "linear"), 0, 1).astype(np.float32)
+    trimap = normalise_trimap(read_image(c / "trimap" / variant / f"{stem}.png").pixels[..., 0])
+    alpha = read_image(c / "alpha" / f"{stem}.png").pixels[..., 0].astype(np.float32)
+    return plate, trimap, alpha

@@ -1,0 +1,72 @@
+"""The data term raised deep in the unknown band: python tools/experiments/stop34_confidence/depth_trust.py
+
+The oracle's gain lies 8-64 px from the nearest known pixel (oracle_where.py), where the
+Laplacian carries little from the known regions. Here, with no learned confidence: the data term
+``λ c`` plus ``λ_deep c`` where the pixel lies more than D px from any known pixel, on the 36
+held-out photo frames, for the fold networks (dump.py photo) and for the parameter-free priors
+(dump.py photo_none), each fold's (λ_deep, D) chosen on the other two folds (mean SAD + mean
+gradient error), scored on its own. A gain that the priors get as well is the classical step's."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import FOLDS, FRAMES, LAM, ROOT, full_alpha, solve  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tools"))
+from cross_validate import _scorer  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("THREADS", "2")))
+VARIANTS = [(0.0, 0)] + [(lam, depth) for lam in (3e-4, 1e-3, 3e-3) for depth in (8, 16, 32)]
+
+
+def scores(prefix: str) -> list[dict[tuple[float, int], list[tuple[float, float]]]]:
+    """Per fold: {variant: [(SAD, Grad) per frame]}."""
+    out = []
+    for names in FOLDS:
+        table: dict[tuple[float, int], list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+        for name in names:
+            for trimap in ("Trimap1", "Trimap2"):
+                s = torch.load(FRAMES / f"{prefix}_{name}_{trimap}.pt", weights_only=False)
+                gt = s["gt"].numpy()
+                tri = np.where(s["fg_known"], 1.0, np.where(s["unknown"], 0.5, 0.0)).astype(np.float32)
+                score = _scorer(gt, tri)
+                dist = torch.from_numpy(ndimage.distance_transform_edt(s["unknown"]).reshape(-1)[s["where"]]).float()
+                for lam, depth in VARIANTS:
+                    d = LAM * s["conf"] + lam * s["conf"] * (dist > depth).float()
+                    table[(lam, depth)].append(score(full_alpha(s, solve(s, d) if lam else s["a1"])))
+        out.append(table)
+    return out
+
+
+def mean(rows: list[tuple[float, float]]) -> tuple[float, float]:
+    return float(np.mean([r[0] for r in rows])), float(np.mean([r[1] for r in rows]))
+
+
+def nested(tables: list[dict]) -> tuple[tuple[float, float], list]:
+    rows, chosen = [], []
+    for k in range(3):
+        best = min(VARIANTS, key=lambda v, k=k: sum(mean([r for j in range(3) if j != k for r in tables[j][v]])))
+        chosen.append(best)
+        rows += tables[k][best]
+    return mean(rows), chosen
+
+
+def main() -> None:
+    for label, prefix in (("networks", "photo"), ("priors (no networks)", "photo_none")):
+        tables = scores(prefix)
+        (sad, grad), chosen = nested(tables)
+        print(f"{label}: nested {sad:.3f} / {grad:.3f}, chosen {chosen}")
+        for v in VARIANTS:
+            m = mean([r for t in tables for r in t[v]])
+            print(f"  λ_deep {v[0]:g} beyond {v[1]} px: pooled (in-sample) {m[0]:.3f} / {m[1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
