@@ -23,3 +23,4 @@ for tag in obj rend rp consrp; do for k in 0 1 2; do python $X/eval.py $k $tag; 
 python $X/nest.py obj rend rp consrp
 python $X/oracle_where.py
 python $X/depth_trust.py
+python $X/depth_network.py
