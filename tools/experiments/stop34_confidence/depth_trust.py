@@ -26,23 +26,29 @@ torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [(0.0, 0)] + [(lam, depth) for lam in (3e-4, 1e-3, 3e-3) for depth in (8, 16, 32)]
 
 
-def scores(prefix: str) -> list[dict[tuple[float, int], list[tuple[float, float]]]]:
-    """Per fold: {variant: [(SAD, Grad) per frame]}."""
+def scores(prefix: str, variants: list, alpha) -> list[dict[tuple[float, int], list[tuple[float, float]]]]:
+    """Per fold: {variant: [(SAD, Grad) per frame]}, ``alpha(state, depth, variant)`` the unknown
+    pixels' alpha of a variant (``depth``: each unknown pixel's distance to the nearest known one)."""
     out = []
     for names in FOLDS:
-        table: dict[tuple[float, int], list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+        table: dict[tuple[float, int], list[tuple[float, float]]] = {v: [] for v in variants}
         for name in names:
             for trimap in ("Trimap1", "Trimap2"):
-                s = torch.load(FRAMES / f"{prefix}_{name}_{trimap}.pt", weights_only=False)
-                gt = s["gt"].numpy()
+                path = FRAMES / f"{prefix}_{name}_{trimap}.pt"
+                s = torch.load(path, weights_only=False) | {"path": path}
                 tri = np.where(s["fg_known"], 1.0, np.where(s["unknown"], 0.5, 0.0)).astype(np.float32)
-                score = _scorer(gt, tri)
-                dist = torch.from_numpy(ndimage.distance_transform_edt(s["unknown"]).reshape(-1)[s["where"]]).float()
-                for lam, depth in VARIANTS:
-                    d = LAM * s["conf"] + lam * s["conf"] * (dist > depth).float()
-                    table[(lam, depth)].append(score(full_alpha(s, solve(s, d) if lam else s["a1"])))
+                score = _scorer(s["gt"].numpy(), tri)
+                depth = torch.from_numpy(ndimage.distance_transform_edt(s["unknown"]).reshape(-1)[s["where"]]).float()
+                for v in variants:
+                    table[v].append(score(full_alpha(s, alpha(s, depth, v))))
         out.append(table)
     return out
+
+
+def raised(s: dict, depth: torch.Tensor, variant: tuple[float, int]) -> torch.Tensor:
+    """The shipped data term plus ``λ_deep c`` beyond D px."""
+    lam, beyond = variant
+    return solve(s, LAM * s["conf"] + lam * s["conf"] * (depth > beyond).float()) if lam else s["a1"]
 
 
 def mean(rows: list[tuple[float, float]]) -> tuple[float, float]:
@@ -51,8 +57,9 @@ def mean(rows: list[tuple[float, float]]) -> tuple[float, float]:
 
 def nested(tables: list[dict]) -> tuple[tuple[float, float], list]:
     rows, chosen = [], []
+    variants = list(tables[0])
     for k in range(3):
-        best = min(VARIANTS, key=lambda v, k=k: sum(mean([r for j in range(3) if j != k for r in tables[j][v]])))
+        best = min(variants, key=lambda v, k=k: sum(mean([r for j in range(3) if j != k for r in tables[j][v]])))
         chosen.append(best)
         rows += tables[k][best]
     return mean(rows), chosen
@@ -60,7 +67,7 @@ def nested(tables: list[dict]) -> tuple[tuple[float, float], list]:
 
 def main() -> None:
     for label, prefix in (("networks", "photo"), ("priors (no networks)", "photo_none")):
-        tables = scores(prefix)
+        tables = scores(prefix, VARIANTS, raised)
         (sad, grad), chosen = nested(tables)
         print(f"{label}: nested {sad:.3f} / {grad:.3f}, chosen {chosen}")
         for v in VARIANTS:

@@ -24,3 +24,4 @@ python $X/nest.py obj rend rp consrp
 python $X/oracle_where.py
 python $X/depth_trust.py
 python $X/depth_network.py
+python $X/two_priors.py
