@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import LAM, solve  # noqa: E402
-from depth_trust import mean, nested, scores  # noqa: E402
+from depth_trust import report, scores  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [(0.0, 0)] + [(mu, depth) for mu in (1e-4, 3e-4, 1e-3, 3e-3) for depth in (8, 16, 32)]
@@ -35,13 +35,7 @@ def network_term(s: dict, depth: torch.Tensor, variant: tuple[float, int]) -> to
 
 
 def main() -> None:
-    tables = scores("photo", VARIANTS, network_term)
-    (sad, grad), chosen = nested(tables)
-    print(f"networks, the matting network's alpha trusted deep in the band: nested {sad:.3f} / {grad:.3f}, chosen {chosen}")
-    for v in VARIANTS:
-        m = mean([r for t in tables for r in t[v]])
-        per_fold = " ".join(f"{mean(t[v])[0]:.2f}" for t in tables)
-        print(f"  μ {v[0]:g} beyond {v[1]} px: pooled (in-sample) {m[0]:.3f} / {m[1]:.3f}; folds {per_fold}")
+    report("networks, the matting network's alpha trusted deep in the band", scores("photo", VARIANTS, network_term), lambda v: f"μ {v[0]:g} beyond {v[1]} px")
 
 
 if __name__ == "__main__":

@@ -65,14 +65,20 @@ def nested(tables: list[dict]) -> tuple[tuple[float, float], list]:
     return mean(rows), chosen
 
 
+def report(title: str, tables: list[dict], describe) -> None:
+    """The nested score and each variant's pooled (in-sample) score and per-fold SAD;
+    ``describe(variant)`` names a variant."""
+    (sad, grad), chosen = nested(tables)
+    print(f"{title}: nested {sad:.3f} / {grad:.3f}, chosen {chosen}")
+    for v in tables[0]:
+        m = mean([r for t in tables for r in t[v]])
+        per_fold = " ".join(f"{mean(t[v])[0]:.2f}" for t in tables)
+        print(f"  {describe(v)}: pooled (in-sample) {m[0]:.3f} / {m[1]:.3f}; folds {per_fold}")
+
+
 def main() -> None:
-    for label, prefix in (("networks", "photo"), ("priors (no networks)", "photo_none")):
-        tables = scores(prefix, VARIANTS, raised)
-        (sad, grad), chosen = nested(tables)
-        print(f"{label}: nested {sad:.3f} / {grad:.3f}, chosen {chosen}")
-        for v in VARIANTS:
-            m = mean([r for t in tables for r in t[v]])
-            print(f"  λ_deep {v[0]:g} beyond {v[1]} px: pooled (in-sample) {m[0]:.3f} / {m[1]:.3f}")
+    for title, prefix in (("networks", "photo"), ("priors (no networks)", "photo_none")):
+        report(title, scores(prefix, VARIANTS, raised), lambda v: f"λ_deep {v[0]:g} beyond {v[1]} px")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import FRAMES, LAM, solve  # noqa: E402
-from depth_trust import mean, nested, scores  # noqa: E402
+from depth_trust import report, scores  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [(0.0, 0.0)] + [(lam, tau) for lam in (1e-3, 3e-3, 1e-2) for tau in (0.02, 0.05, 0.1)]
@@ -47,13 +47,7 @@ def agreement_precision(tau: float = 0.05) -> None:
 
 def main() -> None:
     agreement_precision()
-    tables = scores("photo", VARIANTS, agreed)
-    (sad, grad), chosen = nested(tables)
-    print(f"trust where the networks' prior and pull-push's agree: nested {sad:.3f} / {grad:.3f}, chosen {chosen}")
-    for v in VARIANTS:
-        m = mean([r for t in tables for r in t[v]])
-        per_fold = " ".join(f"{mean(t[v])[0]:.2f}" for t in tables)
-        print(f"  λ_hi {v[0]:g} within {v[1]:g}: pooled (in-sample) {m[0]:.3f} / {m[1]:.3f}; folds {per_fold}")
+    report("trust where the networks' prior and pull-push's agree", scores("photo", VARIANTS, agreed), lambda v: f"λ_hi {v[0]:g} within {v[1]:g}")
 
 
 if __name__ == "__main__":
