@@ -28,19 +28,19 @@ from core.compositing import (  # noqa: E402
 from core.knn import knn_term, searches  # noqa: E402
 from core.trimap import split_trimap  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tools"))
+from cross_validate import _batch_of_one as batch  # noqa: E402
+from cross_validate import _read_frame, _scorer, folds, objects  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 WORK = ROOT / "runs" / "conf"  # ignored: frames, networks, scores
 FRAMES = WORK / "frames"
-FOLDS = [
-    "GT01,GT06,GT10,GT15,GT19,GT24".split(","),
-    "GT03,GT07,GT12,GT16,GT21,GT25".split(","),
-    "GT04,GT09,GT13,GT18,GT22,GT27".split(","),
-]
+FOLDS = folds(objects(DATA), 3)  # the protocol's folds (HISTORY: fold 0 GT01, GT06, ...)
 LAM, SIGMA2, KAPPA, NEIGH, POS = 3e-4, 0.1, 0.01, 20, 0.02
 BLACK, WHITE = 0.06, 0.92
 TOL, MAXIT = 1e-4, 400
-MARGIN = 8
 NFEAT = 18
+PRIOR, A1 = 10, 12  # the prior's and the first solve's channels among the features
 
 
 def fold_of(name: str) -> int:
@@ -51,15 +51,11 @@ def bundle(k: int) -> str:
     return str(ROOT / "docs" / "cross_validation" / "folds" / f"fold{k}" / "bundle")
 
 
-def batch(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))[None].float()
-
-
 def state(nets, plate: np.ndarray, trimap: np.ndarray, system: bool = True) -> dict:
     """Everything about one display-encoded frame that the experiments need."""
     out = nets.matte(plate, trimap, colour="srgb")
     img, tri = batch(plate), batch(trimap)
-    fg_known, bg_known, unknown = split_trimap(tri[0, 0])
+    fg_known, _, unknown = split_trimap(tri[0, 0])
     lap = matting_laplacian(img[0], unknown, fg_known)
     u_np = unknown.numpy()
     knn = knn_term(plate, u_np, fg_known.numpy(), None, *searches(NEIGH, POS))
@@ -76,12 +72,9 @@ def state(nets, plate: np.ndarray, trimap: np.ndarray, system: bool = True) -> d
     conf = 1.0 - torch.exp(-(dist * dist) / SIGMA2)
     s = dict(shape=trimap.shape, unknown=u_np, fg_known=fg_known.numpy(), where=where.numpy(),
              matrix=matrix, pull=pull.float(), diag=diag.float(), a_net=a_net, prior=prior, conf=conf,
-             plate=plate, net_fg=out.fg, net_bg=out.bg, net_alpha=out.alpha)
-    a1 = solve(s, LAM * conf)
-    s["a1"] = a1
-    resid = (img_u - (prior[None, None, :, None] * f_u + (1 - prior[None, None, :, None]) * bg_u)).abs().sum(1).reshape(-1)
-    s["resid"] = resid
-    s["dist"] = dist
+             plate=plate, net_fg=out.fg, net_bg=out.bg)
+    s["a1"] = solve(s, LAM * conf)
+    s["resid"] = (img_u - (prior[None, None, :, None] * f_u + (1 - prior[None, None, :, None]) * bg_u)).abs().sum(1).reshape(-1)
     if not system:
         for key in ("matrix", "pull", "diag"):
             s.pop(key)
@@ -99,11 +92,17 @@ def solve(s: dict, d: torch.Tensor, target: torch.Tensor | None = None) -> torch
     return x.clamp(0, 1)
 
 
-def full_alpha(s: dict, a_u: torch.Tensor, levels: bool = True) -> np.ndarray:
+def full_alpha(s: dict, a_u: torch.Tensor) -> np.ndarray:
+    """The frame's alpha: the unknown pixels' ``a_u`` through the shipped levels, 0 / 1 elsewhere."""
     a = torch.from_numpy(s["fg_known"].astype(np.float32)).reshape(-1)
-    v = alpha_levels(a_u, BLACK, WHITE) if levels else a_u
-    a[torch.from_numpy(s["where"])] = v
+    a[torch.from_numpy(s["where"])] = alpha_levels(a_u, BLACK, WHITE)
     return a.reshape(s["shape"]).numpy()
+
+
+def scorer(s: dict):
+    """``alpha -> (SAD, gradient error)`` of a dumped frame, as the protocol scores it."""
+    tri = np.where(s["fg_known"], 1.0, np.where(s["unknown"], 0.5, 0.0)).astype(np.float32)
+    return _scorer(s["gt"].numpy(), tri)
 
 
 def features(s: dict) -> np.ndarray:
@@ -150,15 +149,7 @@ class ConfNet(torch.nn.Module):
 
 
 def read_photo(name: str, variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from core.io import read_image
-    from core.trimap import normalise_trimap
-
-    am = DATA / "alphamatting"
-    image = read_image(am / "image" / f"{name}.png")
-    plate = image.pixels[..., [image.channels.index(c) for c in "RGB"]].astype(np.float32)
-    trimap = normalise_trimap(read_image(am / "trimap" / variant / f"{name}.png").pixels[..., 0])
-    alpha = read_image(am / "alpha" / f"{name}.png").pixels[..., 0].astype(np.float32)
-    return plate, trimap, alpha
+    return _read_frame(DATA, name, variant)
 
 
 def read_composite(stem: str, variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

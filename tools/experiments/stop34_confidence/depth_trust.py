@@ -17,10 +17,7 @@ import torch
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import FOLDS, FRAMES, LAM, ROOT, full_alpha, solve  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-from cross_validate import _scorer  # noqa: E402
+from common import FOLDS, FRAMES, LAM, full_alpha, scorer, solve  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [(0.0, 0)] + [(lam, depth) for lam in (3e-4, 1e-3, 3e-3) for depth in (8, 16, 32)]
@@ -36,8 +33,7 @@ def scores(prefix: str, variants: list, alpha) -> list[dict[tuple[float, int], l
             for trimap in ("Trimap1", "Trimap2"):
                 path = FRAMES / f"{prefix}_{name}_{trimap}.pt"
                 s = torch.load(path, weights_only=False) | {"path": path}
-                tri = np.where(s["fg_known"], 1.0, np.where(s["unknown"], 0.5, 0.0)).astype(np.float32)
-                score = _scorer(s["gt"].numpy(), tri)
+                score = scorer(s)
                 depth = torch.from_numpy(ndimage.distance_transform_edt(s["unknown"]).reshape(-1)[s["where"]]).float()
                 for v in variants:
                     table[v].append(score(full_alpha(s, alpha(s, depth, v))))

@@ -15,12 +15,23 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import FOLDS, FRAMES, ROOT, bundle, features, fold_of, label, read_composite, read_photo, state  # noqa: E402
+from common import (  # noqa: E402
+    DATA,
+    FOLDS,
+    FRAMES,
+    ROOT,
+    bundle,
+    features,
+    fold_of,
+    label,
+    read_composite,
+    read_photo,
+    state,
+)
 
 from core.pipeline import Matter  # noqa: E402
 
-OUT = FRAMES
-OUT.mkdir(parents=True, exist_ok=True)
+FRAMES.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(1)
 _nets: dict[int, Matter] = {}
 
@@ -96,7 +107,7 @@ def main() -> None:
     if kind in ("photo", "photo_none"):
         jobs = [(n, v) for n in names for v in ("Trimap1", "Trimap2")]
         for n, v in jobs:
-            path = OUT / f"{kind}_{n}_{v}.pt"
+            path = FRAMES / f"{kind}_{n}_{v}.pt"
             if path.exists():
                 continue
             plate, tri, gt = read_photo(n, v)
@@ -107,7 +118,7 @@ def main() -> None:
         stems = sorted(p.stem for p in (ROOT / "devdata/composites_linear/image").glob("*.exr"))
         for stem in stems:
             for v in ("Trimap1", "Trimap2"):
-                path = OUT / f"comp_{stem}_{v}.pt"
+                path = FRAMES / f"comp_{stem}_{v}.pt"
                 if path.exists():
                     continue
                 obj = stem.split("_")[0]
@@ -122,12 +133,12 @@ def main() -> None:
         paths = sorted(p for p in (ROOT / "devdata/rendered").glob("*.exr") if not p.name.startswith("."))
         if kind == "proc":
             paths = [Path(f"{i:06d}") for i in range(first + count)]
-        bgdir = ROOT.parent / "shared/data/backgrounds"
+        bgdir = DATA / "backgrounds"
         train_bg, _ = _background_split([p.name for p in bgdir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")])
         backgrounds = [bgdir / n for n in train_bg]
         for i in range(first, min(first + count, len(paths))):
             for j in range(3):
-                path = OUT / f"{kind}_{paths[i].stem}_{j}.pt"
+                path = FRAMES / f"{kind}_{paths[i].stem}_{j}.pt"
                 if path.exists():
                     continue
                 plate, tri, gt = render_frame(i, j, paths if kind == "render" else None, backgrounds)

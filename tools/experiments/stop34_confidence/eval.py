@@ -11,14 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import FOLDS, FRAMES, LAM, ROOT, WORK, ConfNet, full_alpha, solve  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-from cross_validate import _scorer  # noqa: E402
+from common import FOLDS, FRAMES, LAM, WORK, ConfNet, full_alpha, scorer, solve  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 GATES = {"h50": lambda p: (p > 0.5).float(), "h70": lambda p: (p > 0.7).float(), "h90": lambda p: (p > 0.9).float(),
@@ -39,9 +35,7 @@ def main() -> None:
             if frame in done:
                 continue
             s = torch.load(FRAMES / f"photo_{name}_{v}.pt", weights_only=False)
-            gt = s["gt"].numpy()
-            tri = np.where(s["fg_known"], 1.0, np.where(s["unknown"], 0.5, 0.0)).astype(np.float32)
-            score = _scorer(gt, tri)
+            score = scorer(s)
             with torch.no_grad():
                 p_img = torch.sigmoid(net(s["features"].float()[None]))[0, 0].reshape(-1)
             where = torch.from_numpy(s["where"])

@@ -1,8 +1,11 @@
-"""Train the confidence network for one fold: python tools/experiments/stop34_confidence/train_conf.py FOLD TAG STEPS [render share]
+"""Train the confidence network for one fold:
+python tools/experiments/stop34_confidence/train_conf.py FOLD TAG STEPS [RENDER_SHARE [PROCEDURAL_SHARE]]
 
 Training frames: the photos and linear composites of the other two folds' objects (each run by
-the fold bundle that held it out) and, with a render share > 0, the render composites (that share
-of the crops). Binary cross-entropy on the unknown pixels: is the prior within 0.1 of the truth."""
+the fold bundle that held it out) and, with a share > 0, the render or procedural composites (that
+share of the crops). Binary cross-entropy on the unknown pixels: is the prior within 0.1 of the
+truth; with MODE=cons, only where the first solve and the prior differ by more than 0.05: is the
+prior the nearer to the truth."""
 from __future__ import annotations
 
 import math
@@ -15,12 +18,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import FOLDS, FRAMES, WORK, ConfNet  # noqa: E402
+from common import A1, FOLDS, FRAMES, PRIOR, WORK, ConfNet  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 CROP = 96
-
-
 MODE = os.environ.get("MODE", "within")
 
 
@@ -31,7 +33,7 @@ def load(paths: list[Path]) -> list[dict]:
         u = r["unknown"]
         if MODE == "cons":  # only where trusting the prior changes the answer: is it the nearer one
             x, gt = r["features"].float(), r["gt"].float()
-            prior, a1 = x[10], x[12]
+            prior, a1 = x[PRIOR], x[A1]
             u = u & ((a1 - prior).abs() > 0.05)
             r["label"] = (prior - gt).abs() < (a1 - gt).abs()
         ys, xs = torch.nonzero(u, as_tuple=True)
@@ -57,15 +59,6 @@ def crop(fr: dict, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor
     if rng.random() < 0.5:
         x, y, u = x.flip(-1), y.flip(-1), u.flip(-1)
     return x, y, u
-
-
-def auc(score: np.ndarray, lab: np.ndarray) -> float:
-    order = np.argsort(score)
-    ranks = np.empty(len(score))
-    ranks[order] = np.arange(1, len(score) + 1)
-    pos = lab.astype(bool)
-    n1, n0 = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / max(n1 * n0, 1))
 
 
 def main() -> None:
@@ -115,7 +108,7 @@ def main() -> None:
             labs.append(fr["y"][fr["u"]].numpy())
     s, lab = np.concatenate(scores), np.concatenate(labs)
     trusted = s > 0.5
-    print(f"fold {k} {tag}: held-out AUC {auc(s, lab):.3f}, positives {lab.mean():.3f}, "
+    print(f"fold {k} {tag}: held-out AUC {roc_auc_score(lab, s):.3f}, positives {lab.mean():.3f}, "
           f"trusted {trusted.mean():.3f} of which right {lab[trusted].mean():.3f}", flush=True)
 
 
