@@ -86,6 +86,7 @@ def knn_term(
     frame: tuple[int, int, int, int] | None = None,
     neighbours: Sequence[int] = NEIGHBOURS, distance_weights: Sequence[float] = DISTANCE_WEIGHTS,
     workers: int = -1,
+    extra: np.ndarray | None = None,
 ) -> KnnTerm:
     """The KNN term over the unknown pixels of a region.
 
@@ -98,6 +99,8 @@ def knn_term(
         neighbours, distance_weights: one search per pair (module docstring).
         workers: threads of the neighbour search (-1: one per core; the pipeline passes torch's
             thread count, so ``OMP_NUM_THREADS`` on a shared farm node caps both).
+        extra: optional ``H×W×E`` further features, already weighted, searched beside the colour
+            and the position (none by default; for experiments with other features).
 
     Returns:
         :class:`KnnTerm` for the unknown pixels in row-major order (that of
@@ -113,6 +116,9 @@ def knn_term(
     if len(neighbours) != len(distance_weights) or not neighbours or min(neighbours) < 1:
         raise InputError(f"neighbours {tuple(neighbours)} and distance weights {tuple(distance_weights)} must pair up, "
                          "each search finding at least one")
+    extra = np.zeros((h, w, 0), np.float32) if extra is None else np.asarray(extra, dtype=np.float32)
+    if extra.ndim != 3 or extra.shape[:2] != (h, w):
+        raise InputError(f"the KNN term's extra features must be H×W×E the size of the trimap ({w}x{h}), got {extra.shape}")
     frame_h, frame_w, top, left = frame if frame is not None else (h, w, 0, 0)
     where = np.flatnonzero(unknown.reshape(-1))
     n = where.size
@@ -121,8 +127,9 @@ def knn_term(
     order[where] = np.arange(n)
     x = (np.arange(w, dtype=np.float64) + left) / max(frame_w - 1, 1)
     y = (np.arange(h, dtype=np.float64) + top) / max(frame_h - 1, 1)
-    features = np.empty((h * w, 5), np.float64)
+    features = np.empty((h * w, 5 + extra.shape[2]), np.float64)
     features[:, :3] = colour.reshape(-1, 3)
+    features[:, 5:] = extra.reshape(h * w, -1)
     found = []
     for k, weight in zip(neighbours, distance_weights, strict=True):
         features[:, 3] = np.tile(weight * x, h)

@@ -106,6 +106,23 @@ def test_bad_inputs_are_refused(args: tuple, kwargs: dict, message: str) -> None
         knn_term(*args, unknown, ~unknown, **kwargs)
 
 
+def test_extra_features_are_searched_beside_colour_and_position(rng: np.random.Generator) -> None:
+    colour, trimap = _scene(rng, 12, 14)
+    fg_known, _, unknown = split_trimap(trimap)
+    plain = knn_term(colour, unknown, fg_known).matrix.toarray()
+    # A constant feature moves no distance: the same term.
+    same = knn_term(colour, unknown, fg_known, extra=np.full((12, 14, 2), 0.7, np.float32)).matrix.toarray()
+    assert np.array_equal(plain, same)
+    # A heavily weighted label splits the search: no unknown pixel is paired with one of the other label.
+    label = (np.arange(12)[:, None] % 2 == 0) & np.ones((1, 14), bool)
+    split = knn_term(colour, unknown, fg_known, extra=100.0 * label[..., None].astype(np.float32)).matrix.toarray()
+    side = label[unknown]
+    assert not np.any(split[np.ix_(side, ~side)])
+    assert np.any(plain[np.ix_(side, ~side)])
+    with pytest.raises(InputError, match="extra features must be H×W×E"):
+        knn_term(colour, unknown, fg_known, extra=np.zeros((12, 13, 1), np.float32))
+
+
 def _speckled_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red foreground on the left, a background of four colours at random on the right, and
     between them a band of isolated red pixels (alpha 1) in that background (alpha 0): strands
