@@ -61,15 +61,9 @@ def state(nets, plate: np.ndarray, trimap: np.ndarray, system: bool = True) -> d
     knn = knn_term(plate, u_np, fg_known.numpy(), None, *searches(NEIGH, POS))
     matrix, pull, diag = add_knn(lap, knn, KAPPA)
     where = lap.index
-    img_u = img.reshape(3, -1)[:, where][None, :, :, None].float()
-    bg_u = batch(out.bg).reshape(3, -1)[:, where][None, :, :, None].float()
-    fn_u = batch(out.fg).reshape(3, -1)[:, where][None, :, :, None].float()
+    img_u, bg_u = at_unknown(img, where), at_unknown(batch(out.bg), where)
     a_net = torch.from_numpy(out.alpha).reshape(-1)[where].float().clamp(0, 1)
-    half = torch.full_like(a_net, 0.5)
-    f_u, b_u = solve_layers(img_u, half[None, None, :, None], bg_u, fn_u, 0.1, None, (0.0, 1.0), 3.0)
-    prior, dist = alpha_from_composite(img_u, bg_u, f_u)  # as refine_with does (the network's B)
-    prior, dist = prior.reshape(-1), dist.reshape(-1)
-    conf = 1.0 - torch.exp(-(dist * dist) / SIGMA2)
+    prior, conf, f_u = prior_from_layers(img_u, at_unknown(batch(out.fg), where), bg_u)
     s = dict(shape=trimap.shape, unknown=u_np, fg_known=fg_known.numpy(), where=where.numpy(),
              matrix=matrix, pull=pull.float(), diag=diag.float(), a_net=a_net, prior=prior, conf=conf,
              plate=plate, net_fg=out.fg, net_bg=out.bg)
@@ -79,6 +73,24 @@ def state(nets, plate: np.ndarray, trimap: np.ndarray, system: bool = True) -> d
         for key in ("matrix", "pull", "diag"):
             s.pop(key)
     return s
+
+
+def at_unknown(image: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """A ``1×3×H×W`` image's values at the unknown pixels ``where`` (flat indices), as the
+    ``1×3×n×1`` the layer solve takes."""
+    return image.reshape(3, -1)[:, where][None, :, :, None].float()
+
+
+def prior_from_layers(img_u: torch.Tensor, fg_u: torch.Tensor, bg_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The data term's prior alpha and confidence (``n`` each) from layers at the unknown pixels,
+    as the shipped round makes them: F solved against the plate for alpha 0.5, the prior read off
+    that F and the given B (as refine_with does), confidence ``1 − exp(−|F − B|² / σ²)``; and the
+    solved F."""
+    half = torch.full((1, 1, img_u.shape[2], 1), 0.5)
+    f_u, _ = solve_layers(img_u, half, bg_u, fg_u, 0.1, None, (0.0, 1.0), 3.0)
+    prior, dist = alpha_from_composite(img_u, bg_u, f_u)
+    dist = dist.reshape(-1)
+    return prior.reshape(-1), 1.0 - torch.exp(-(dist * dist) / SIGMA2), f_u
 
 
 def solve(s: dict, d: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:

@@ -40,7 +40,7 @@ def true_bg(stem: str) -> np.ndarray:
 def samples(rng, plate, trimap, a_hat, f_hat, n, size):
     """``n`` crops of ``size``: the frame's own object (â, F̂ from a shifted window) over its known
     background. Returns input (N×4×S×S), target (N×3×S×S) and loss mask (N×1×S×S)."""
-    fg_known, bg_known, unknown = (m.numpy() if torch.is_tensor(m) else m for m in split_trimap(torch.from_numpy(trimap)))
+    _, bg_known, unknown = split_trimap(trimap)
     h, w = trimap.shape
     uy, ux = np.nonzero(unknown)
     xs, ts, ls = [], [], []

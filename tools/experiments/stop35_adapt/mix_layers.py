@@ -15,10 +15,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import FRAMES, LAM, SIGMA2, batch, read_photo, solve  # noqa: E402
+from common import FRAMES, LAM, at_unknown, batch, prior_from_layers, read_photo, solve  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
-
-from core.compositing import alpha_from_composite, solve_layers  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 SOURCES = ("networks", "pull-push", "mean")
@@ -33,13 +31,11 @@ def layers(s: dict) -> dict:
         where = torch.from_numpy(s["where"])
         other = torch.load(FRAMES / f"photo_none_{name}_{variant}.pt", weights_only=False)["features"].float()
 
-        def at_unknown(chw: torch.Tensor) -> torch.Tensor:
-            return chw.reshape(3, -1)[:, where][None, :, :, None]
         net = s["features"].float()
-        fg = {"networks": at_unknown(net[3:6]), "pull-push": at_unknown(other[3:6])}
-        bg = {"networks": at_unknown(net[6:9]), "pull-push": at_unknown(other[6:9])}
+        fg = {"networks": at_unknown(net[3:6], where), "pull-push": at_unknown(other[3:6], where)}
+        bg = {"networks": at_unknown(net[6:9], where), "pull-push": at_unknown(other[6:9], where)}
         fg["mean"], bg["mean"] = (fg["networks"] + fg["pull-push"]) / 2, (bg["networks"] + bg["pull-push"]) / 2
-        s["layers"] = at_unknown(batch(plate)[0].float()), fg, bg
+        s["layers"] = at_unknown(batch(plate), where), fg, bg
     return s["layers"]
 
 
@@ -48,11 +44,8 @@ def mixed(s: dict, depth: torch.Tensor, variant: tuple[str, str, float]) -> torc
     if variant == VARIANTS[0]:
         return s["a1"]
     img, fg, bg = layers(s)
-    half = torch.full((1, 1, img.shape[2], 1), 0.5)
-    f_u, _ = solve_layers(img, half, bg[b_from], fg[f_from], 0.1, None, (0.0, 1.0), 3.0)
-    p, dist = alpha_from_composite(img, bg[b_from], f_u)
-    conf = 1.0 - torch.exp(-(dist.reshape(-1) ** 2) / SIGMA2)
-    return solve(s | {"prior": p.reshape(-1)}, lam * conf)
+    prior, conf, _ = prior_from_layers(img, fg[f_from], bg[b_from])
+    return solve(s | {"prior": prior}, lam * conf)
 
 
 def main() -> None:

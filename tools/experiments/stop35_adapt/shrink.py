@@ -18,10 +18,9 @@ import torch
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import FOLDS, SIGMA2, batch, bundle, read_photo, solve  # noqa: E402
+from common import FOLDS, at_unknown, batch, bundle, prior_from_layers, read_photo, solve  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
 
-from core.compositing import alpha_from_composite, solve_layers  # noqa: E402
 from core.pipeline import Matter  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
@@ -59,14 +58,7 @@ def prior(s: dict, erosion: int, prefix: str) -> tuple[torch.Tensor, torch.Tenso
         s["shrunk_share"] = float((unknown & (zero | one)).sum() / unknown.sum())
         out = matter(prefix, name).matte(plate, shrunk, colour="srgb")
         where = torch.from_numpy(s["where"])
-        img_u = batch(plate).reshape(3, -1)[:, where][None, :, :, None].float()
-        bg_u = batch(out.bg).reshape(3, -1)[:, where][None, :, :, None].float()
-        fg_u = batch(out.fg).reshape(3, -1)[:, where][None, :, :, None].float()
-        half = torch.full((1, 1, where.numel(), 1), 0.5)
-        f_u, b_u = solve_layers(img_u, half, bg_u, fg_u, 0.1, None, (0.0, 1.0), 3.0)
-        p, dist = alpha_from_composite(img_u, bg_u, f_u)
-        p, dist = p.reshape(-1), dist.reshape(-1)
-        s[key] = p, 1.0 - torch.exp(-(dist * dist) / SIGMA2)
+        s[key] = prior_from_layers(*(at_unknown(batch(x), where) for x in (plate, out.fg, out.bg)))[:2]
     return s[key]
 
 
