@@ -158,7 +158,8 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--frames", metavar="RANGE",
                    help="frames to render, e.g. 1001-1100, 1-10x2, 1,3,5 (default: the plate's frames on disk)")
     p.add_argument("--weights", default="default", metavar="NAME",
-                   help="weights bundle name (see 'lbsmatte weights list') or folder (default: default)")
+                   help="weights bundle name (see 'lbsmatte weights list') or folder (default: default); 'none': "
+                        "the default bundle's pipeline with parameter-free priors in place of the networks (a diagnostic)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the networks run (auto: CUDA when available; cuda without CUDA falls back to the CPU)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),

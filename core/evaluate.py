@@ -271,8 +271,8 @@ def evaluate_dataset(
         The data set (SPEC §9 layout, module docstring).
     weights:
         LBSMatte bundle (name, folder or :class:`core.weights.Bundle`); ``"none"``: the pipeline
-        with the parameter-free priors of :mod:`core.nets.priors` in place of the networks (a
-        diagnostic); ``None`` scores the baselines only. An untrained or missing bundle is a
+        with the parameter-free priors of :mod:`core.nets.priors` in place of the networks and the
+        ``default`` bundle's refinement settings (a diagnostic); ``None`` scores the baselines only. An untrained or missing bundle is a
         :class:`WeightsError`.
     baselines:
         Names from :data:`core.baselines.BASELINES` (a sequence or ``"a,b"``); ``None``/``"none"``/``()``: none.
@@ -546,7 +546,7 @@ def format_tables(results: dict[str, Any]) -> str:
     blocks = []
     if (results.get("weights") or {}).get("name") == "none":
         blocks.append("lbsmatte: --weights none, NO NETWORKS (pull-push fill for B and F, alpha 0.5, then the "
-                      "refinement): a diagnostic of what the networks add")
+                      "refinement with the default bundle's settings): a diagnostic of what the networks add")
     for variant, block in results["variants"].items():
         n = len(block["images"])
         title = f"== {variant}: {n} image{'s' if n != 1 else ''} (metrics over the trimap's unknown region) =="
@@ -615,7 +615,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--no-lbsmatte", action="store_true", help="score the baselines only")
     parser.add_argument("--weights", default="default",
                         help="LBSMatte weights bundle (name or folder; default: default); 'none': the same pipeline "
-                             "with parameter-free priors in place of the networks (a diagnostic)")
+                             "with parameter-free priors in place of the networks and the default bundle's refinement "
+                             "settings (a diagnostic)")
     parser.add_argument("--baselines", default="closed_form,knn,lbdm,clustering",
                         help="comma-separated baselines: closed_form, knn, lbdm, clustering; 'none' or 'all' "
                              "(default: all four)")

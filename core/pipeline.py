@@ -243,7 +243,13 @@ def _bundle(weights: Any) -> Any:
     if isinstance(weights, (Bundle, PriorBundle)):  # resolved already
         return weights
     if str(weights).strip().lower() == "none":  # the diagnostic without networks
-        return PriorBundle()
+        # The same pipeline as the packaged bundle's: its refinement settings, the priors in
+        # place of its networks (the module defaults only where no default bundle is installed).
+        try:
+            default = load_bundle("default")
+        except WeightsError:
+            return PriorBundle()
+        return PriorBundle(default.manifest.get("refinement"), settings_of=default.name)
     try:
         return load_bundle(str(weights))
     except WeightsError as exc:

@@ -429,6 +429,31 @@ def test_weights_none_runs_the_same_pipeline_with_parameter_free_priors() -> Non
     assert np.abs(refined.alpha - truth)[unknown].mean() < 0.05 < np.abs(raw.alpha - truth)[unknown].mean()
 
 
+def test_weights_none_takes_the_default_bundles_refinement_settings(monkeypatch) -> None:
+    # "The same pipeline": the shipped bundle's chosen refinement (rounds, KNN term, levels, final
+    # layers), the priors in its networks' place, and the network's alpha as a data term off.
+    import dataclasses
+
+    from core import weights
+    from core.compositing import Settings
+
+    shipped = Matter("default", device="cpu").refinement
+    none = Matter("none", device="cpu")
+    assert none.refinement == dataclasses.replace(shipped, network_weight=0.0)
+    assert "the refinement settings of the 'default' bundle" in none.bundle.manifest["description"]
+    assert none.bundle.manifest["settings_of"] == "default"
+    # Given settings still win over the recorded ones.
+    assert Matter("none", device="cpu", rounds=2, knn=0.0).refinement.rounds == 2
+
+    def missing(name: str) -> None:
+        raise WeightsError(f"no weights bundle named {name!r}")
+
+    monkeypatch.setattr(weights, "load_bundle", missing)
+    bare = Matter("none", device="cpu")
+    assert bare.refinement == Settings()
+    assert "module defaults" in bare.bundle.manifest["description"]
+
+
 def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_bundle, tmp_path, monkeypatch) -> None:
     import json
     import shutil
