@@ -1,5 +1,5 @@
 #!/bin/sh
-# Stop 36's figures (docs/cross_validation/HISTORY.md, "Stop 36"), about 40 minutes on 2 cores.
+# Stop 36's figures (docs/cross_validation/HISTORY.md, "Stop 36"), about an hour on 2 cores.
 # Needs stop 34's dumped frames (runs/conf/frames: dump.py photo and photo_none) and the linear
 # composites; makes whichever of them are missing first. Writes only to the ignored runs/ and devdata/.
 set -e
@@ -12,5 +12,6 @@ python $E/demo_bins.py
 for prefix in photo photo_none; do
   python $E/extremes.py $prefix
   python $E/sigma.py $prefix
+  python $E/subtract.py $prefix
 done
 python $E/extremes.py photo bg
