@@ -12,7 +12,6 @@ photo_none: the priors)."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,57 +19,26 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import FOLDS, FRAMES, LAM, WORK, full_alpha, scorer, solve  # noqa: E402
+from common import LAM, solve  # noqa: E402
+from depth_trust import report, scores  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
-GAMMAS = (0.0, 0.5, 1.0, 2.0)
-LAMBDAS = (LAM, 1e-3, 3e-3)
+VARIANTS = list(itertools.product((0.0, 0.5, 1.0, 2.0), (LAM, 1e-3, 3e-3)))  # (γ, λ)
 
 
 def main() -> None:
     prefix = sys.argv[1] if len(sys.argv) > 1 else "photo"
     kind = sys.argv[2] if len(sys.argv) > 2 else "both"
-    out = WORK / (f"stop36_extremes_{prefix}.json" if kind == "both" else f"stop36_extremes_{prefix}_{kind}.json")
-    done = json.loads(out.read_text()) if out.exists() else {}
-    for names in FOLDS:
-        for name in names:
-            for v in ("Trimap1", "Trimap2"):
-                key = f"{name} {v}"
-                if key in done:
-                    continue
-                s = torch.load(FRAMES / f"{prefix}_{name}_{v}.pt", weights_only=False)
-                score = scorer(s)
-                p = s["prior"].clamp(0, 1)
-                shape = {"both": (2 * p - 1).abs(), "bg": 1 - p, "fg": p}[kind]
-                row = {}
-                for g, lam in itertools.product(GAMMAS, LAMBDAS):
-                    a = s["a1"] if (g == 0 and lam == LAM) else solve(s, lam * s["conf"] * shape ** g)
-                    row[f"{g:g} {lam:g}"] = score(full_alpha(s, a))
-                done[key] = row
-                out.write_text(json.dumps(done))
-                print(key, " ".join(f"{k}: {r[0]:.2f}" for k, r in row.items()), flush=True)
-    settings = list(next(iter(done.values())))
-    folds = [[f"{n} {v}" for n in names for v in ("Trimap1", "Trimap2")] for names in FOLDS]
+    shapes = {"both": lambda p: (2 * p - 1).abs(), "bg": lambda p: 1 - p, "fg": lambda p: p}
 
-    def mean(keys, setting, i=None):
-        vals = [done[k][setting] for k in keys]
-        return sum(sum(x) if i is None else x[i] for x in vals) / len(vals)
+    def shaped(s: dict, depth: torch.Tensor, variant: tuple[float, float]) -> torch.Tensor:
+        gamma, lam = variant
+        if gamma == 0 and lam == LAM:
+            return s["a1"]
+        return solve(s, lam * s["conf"] * shapes[kind](s["prior"].clamp(0, 1)) ** gamma)
 
-    total = [0.0, 0.0]
-    for k in range(3):
-        train = [key for j in range(3) if j != k for key in folds[j]]
-        best = min(settings, key=lambda st: mean(train, st))
-        sad, grad = mean(folds[k], best, 0), mean(folds[k], best, 1)
-        print(f"fold {k}: chose γ λ = {best}: held out {sad:.3f} / {grad:.3f}"
-              f" (shipped {mean(folds[k], f'0 {LAM:g}', 0):.3f} / {mean(folds[k], f'0 {LAM:g}', 1):.3f})")
-        total[0] += sad * len(folds[k])
-        total[1] += grad * len(folds[k])
-    n = sum(len(f) for f in folds)
-    all_keys = [k for f in folds for k in f]
-    print(f"nested: {total[0] / n:.3f} / {total[1] / n:.3f}; shipped {mean(all_keys, f'0 {LAM:g}', 0):.3f} / "
-          f"{mean(all_keys, f'0 {LAM:g}', 1):.3f}")
-    for st in settings:
-        print(f"  {st}: {mean(all_keys, st, 0):.3f} / {mean(all_keys, st, 1):.3f}")
+    report(f"the data term shaped by its prior, {kind} ({prefix})", scores(prefix, VARIANTS, shaped),
+           lambda v: f"γ {v[0]:g} λ {v[1]:g}")
 
 
 if __name__ == "__main__":
