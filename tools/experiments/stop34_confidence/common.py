@@ -104,6 +104,22 @@ def solve(s: dict, d: torch.Tensor, target: torch.Tensor | None = None) -> torch
     return x.clamp(0, 1)
 
 
+def solve_system(s: dict, lap, knn, d: torch.Tensor) -> torch.Tensor:
+    """One round as :func:`solve`, with the system a given Laplacian plus κ times a given KNN term
+    (both of the frame's region) instead of the dumped one."""
+    matrix, pull, diag = add_knn(lap, knn, KAPPA)
+    return solve(s | {"matrix": matrix, "pull": pull.float(), "diag": diag.float()}, d)
+
+
+def photo_of(s: dict) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """A dumped photo frame's plate (display-encoded), FG-known and unknown masks (tensors, as
+    :func:`matting_laplacian` takes them), read again from the data set by the dump's file name."""
+    _, name, trimap = s["path"].stem.rsplit("_", 2)
+    plate, tri, _ = read_photo(name, trimap)
+    fg_known, _, unknown = split_trimap(batch(tri)[0, 0])
+    return plate, fg_known, unknown
+
+
 def full_alpha(s: dict, a_u: torch.Tensor) -> np.ndarray:
     """The frame's alpha: the unknown pixels' ``a_u`` through the shipped levels, 0 / 1 elsewhere."""
     a = torch.from_numpy(s["fg_known"].astype(np.float32)).reshape(-1)

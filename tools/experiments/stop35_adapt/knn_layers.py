@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import KAPPA, LAM, NEIGH, POS, batch, read_photo, solve  # noqa: E402
+from common import LAM, NEIGH, POS, batch, photo_of, solve_system  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
 
-from core.compositing import add_knn, matting_laplacian  # noqa: E402
+from core.compositing import matting_laplacian  # noqa: E402
 from core.knn import knn_term, searches  # noqa: E402
-from core.trimap import split_trimap  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [(0.0, 0.0)] + [(bf, bb) for bf, bb in ((0.0, 0.3), (0.0, 1.0), (0.3, 0.0), (1.0, 0.0), (0.3, 0.3), (1.0, 1.0))]
@@ -33,9 +32,7 @@ def with_layers(s: dict, depth: torch.Tensor, variant: tuple[float, float]) -> t
     if not (bf or bb):
         return s["a1"]
     if "lap" not in s:
-        _, name, trimap = s["path"].stem.rsplit("_", 2)
-        plate, tri, _ = read_photo(name, trimap)
-        fg_known, _, unknown = split_trimap(batch(tri)[0, 0])
+        plate, fg_known, unknown = photo_of(s)
         s["lap"] = matting_laplacian(batch(plate)[0], unknown, fg_known)
         s["colour"] = plate
         f = s["features"].float().numpy()
@@ -43,8 +40,7 @@ def with_layers(s: dict, depth: torch.Tensor, variant: tuple[float, float]) -> t
     fg, bg = s["layers"]
     extra = np.concatenate([bf * fg, bb * bg], 2)
     knn = knn_term(s["colour"], s["unknown"], s["fg_known"], None, *searches(NEIGH, POS), extra=extra)
-    matrix, pull, diag = add_knn(s["lap"], knn, KAPPA)
-    return solve(s | {"matrix": matrix, "pull": pull.float(), "diag": diag.float()}, LAM * s["conf"])
+    return solve_system(s, s["lap"], knn, LAM * s["conf"])
 
 
 def main() -> None:

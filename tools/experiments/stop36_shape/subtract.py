@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import KAPPA, LAM, NEIGH, POS, batch, read_photo, solve  # noqa: E402
+from common import LAM, NEIGH, POS, batch, photo_of, solve_system  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
 
-from core.compositing import add_knn, matting_laplacian  # noqa: E402
+from core.compositing import matting_laplacian  # noqa: E402
 from core.knn import knn_term, searches  # noqa: E402
-from core.trimap import split_trimap  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 # (w, the KNN term on the guide too)
@@ -37,17 +36,13 @@ def guided(s: dict, depth: torch.Tensor, variant: tuple[float, bool]) -> torch.T
     if not w:
         return s["a1"]
     if "plate" not in s:
-        _, name, trimap = s["path"].stem.rsplit("_", 2)
-        plate, tri, _ = read_photo(name, trimap)
-        fg_known, _, unknown = split_trimap(batch(tri)[0, 0])
-        s["plate"], s["known"], s["unk"] = plate, fg_known, unknown
+        s["plate"], s["known"], s["unk"] = photo_of(s)
         s["bg"] = s["features"][6:9].float().numpy().transpose(1, 2, 0)
-        s["knn"] = knn_term(plate, s["unknown"], s["fg_known"], None, *searches(NEIGH, POS))
+        s["knn"] = knn_term(s["plate"], s["unknown"], s["fg_known"], None, *searches(NEIGH, POS))
     guide = np.clip(s["plate"] - w * (s["bg"] - 0.5), 0, 1).astype(np.float32)
     lap = matting_laplacian(batch(guide)[0], s["unk"], s["known"])
     knn = knn_term(guide, s["unknown"], s["fg_known"], None, *searches(NEIGH, POS)) if knn_too else s["knn"]
-    matrix, pull, diag = add_knn(lap, knn, KAPPA)
-    return solve(s | {"matrix": matrix, "pull": pull.float(), "diag": diag.float()}, LAM * s["conf"])
+    return solve_system(s, lap, knn, LAM * s["conf"])
 
 
 def main() -> None:
