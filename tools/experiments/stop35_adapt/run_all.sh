@@ -4,9 +4,7 @@
 # composites; makes whichever of them are missing first. Writes only to the ignored runs/ and devdata/.
 set -e
 cd "$(dirname "$0")/../../.."
-[ -d devdata/composites_linear ] || python tools/make_validation_composites.py --objects all --linear --out devdata/composites_linear
-python tools/experiments/stop34_confidence/dump.py photo
-python tools/experiments/stop34_confidence/dump.py photo_none
+sh tools/experiments/stop34_confidence/ensure_dumps.sh
 E=tools/experiments/stop35_adapt
 python $E/warm_start.py
 python $E/flips.py photo
