@@ -87,6 +87,7 @@ def knn_term(
     neighbours: Sequence[int] = NEIGHBOURS, distance_weights: Sequence[float] = DISTANCE_WEIGHTS,
     workers: int = -1,
     extra: np.ndarray | None = None,
+    samples: Sequence[tuple[np.ndarray, float]] = (),
 ) -> KnnTerm:
     """The KNN term over the unknown pixels of a region.
 
@@ -101,6 +102,11 @@ def knn_term(
             thread count, so ``OMP_NUM_THREADS`` on a shared farm node caps both).
         extra: optional ``H×W×E`` further features, already weighted, searched beside the colour
             and the position (none by default; for experiments with other features).
+        samples: optional ``(layer, alpha)`` pairs, each an ``H×W×3`` colour layer (an estimate of
+            F, ``alpha`` 1, or of B, ``alpha`` 0) whose values at the unknown pixels join the
+            candidates as known pixels of that alpha at those pixels' positions: an unknown pixel
+            whose colour lies nearer its estimated B than its other neighbours is pulled toward
+            0 (none by default; for experiments; ``extra`` must then be empty).
 
     Returns:
         :class:`KnnTerm` for the unknown pixels in row-major order (that of
@@ -119,22 +125,32 @@ def knn_term(
     extra = np.zeros((h, w, 0), np.float32) if extra is None else np.asarray(extra, dtype=np.float32)
     if extra.ndim != 3 or extra.shape[:2] != (h, w):
         raise InputError(f"the KNN term's extra features must be H×W×E the size of the trimap ({w}x{h}), got {extra.shape}")
+    if samples and extra.shape[2]:
+        raise InputError("the KNN term takes extra features or samples, not both")
+    for layer, _ in samples:
+        if np.shape(layer) != (h, w, 3):
+            raise InputError(f"a KNN sample layer must be H×W×3 the size of the trimap ({w}x{h}), got {np.shape(layer)}")
     frame_h, frame_w, top, left = frame if frame is not None else (h, w, 0, 0)
     where = np.flatnonzero(unknown.reshape(-1))
     n = where.size
+    m = len(samples) * n  # the sample candidates, after the region's pixels
     # Position of each unknown pixel among the unknowns (-1: known).
     order = np.full(h * w, -1, dtype=np.int64)
     order[where] = np.arange(n)
     x = (np.arange(w, dtype=np.float64) + left) / max(frame_w - 1, 1)
     y = (np.arange(h, dtype=np.float64) + top) / max(frame_h - 1, 1)
-    features = np.empty((h * w, 5 + extra.shape[2]), np.float64)
-    features[:, :3] = colour.reshape(-1, 3)
-    features[:, 5:] = extra.reshape(h * w, -1)
+    features = np.empty((h * w + m, 5 + extra.shape[2]), np.float64)
+    features[: h * w, :3] = colour.reshape(-1, 3)
+    features[: h * w, 5:] = extra.reshape(h * w, -1)
+    for j, (layer, _) in enumerate(samples):
+        features[h * w + j * n: h * w + (j + 1) * n, :3] = np.asarray(layer, np.float64).reshape(-1, 3)[where]
     found = []
     for k, weight in zip(neighbours, distance_weights, strict=True):
-        features[:, 3] = np.tile(weight * x, h)
-        features[:, 4] = np.repeat(weight * y, w)
-        k = min(int(k) + 1, h * w)  # the pixel itself is its own nearest neighbour: one more
+        features[: h * w, 3] = np.tile(weight * x, h)
+        features[: h * w, 4] = np.repeat(weight * y, w)
+        for j in range(len(samples)):
+            features[h * w + j * n: h * w + (j + 1) * n, 3:5] = features[where, 3:5]
+        k = min(int(k) + 1, h * w + m)  # the pixel itself is its own nearest neighbour: one more
         # Sliding-midpoint splits, not median ones: the same exact search, the tree built in about
         # half the time (a 1080p frame's 2 million points: 0.4-0.5 s against 0.8 s a search).
         tree = cKDTree(features, balanced_tree=False, compact_nodes=False)
@@ -142,13 +158,16 @@ def knn_term(
         found.append(nearest.reshape(n, -1))
     neighbour = np.hstack(found)  # n×K: each unknown pixel's neighbours, all searches
     share = 1.0 / (2.0 * sum(int(k) for k in neighbours))
-    rank = order[neighbour]
+    # Each candidate's alpha where known (a pixel of the region, then the samples).
+    known_alpha = np.concatenate([fg_known.reshape(-1).astype(np.float64)]
+                                 + [np.full(n, float(a)) for _, a in samples])
+    rank = np.concatenate([order, np.full(m, -1, np.int64)])[neighbour]
     not_self = neighbour != where[:, None]  # a pixel paired with itself adds nothing
     inner = (rank >= 0) & not_self
     # Each pair (i, j) adds share · (a_i − a_j)²: +share on i's diagonal (and j's when unknown),
     # −share off the diagonal between two unknowns (both ways), +share · α_j to i's pull when j is known.
     diagonal = share * (not_self.sum(1) + np.bincount(rank[inner], minlength=n))
-    pull = share * ((rank < 0) & fg_known.reshape(-1)[neighbour]).sum(1)
+    pull = share * np.where(rank < 0, known_alpha[neighbour], 0.0).sum(1)
     # The pairs between unknowns, row by row in row-major order: a CSR matrix without sorting.
     indptr = np.concatenate([[0], np.cumsum(inner.sum(1))])
     pairs = scipy.sparse.csr_matrix((np.full(int(indptr[-1]), share), rank[inner], indptr), shape=(n, n))

@@ -123,6 +123,28 @@ def test_extra_features_are_searched_beside_colour_and_position(rng: np.random.G
         knn_term(colour, unknown, fg_known, extra=np.zeros((12, 13, 1), np.float32))
 
 
+def test_layer_samples_join_the_candidates_as_known_pixels_of_their_alpha(rng: np.random.Generator) -> None:
+    colour, trimap = _scene(rng, 12, 14)
+    fg_known, _, unknown = split_trimap(trimap)
+    plain = knn_term(colour, unknown, fg_known)
+    # A background layer equal to the plate: each unknown pixel's own sample lies at distance 0,
+    # so it is among its neighbours and pulls toward 0 (the pull falls), and the term stays symmetric.
+    as_bg = knn_term(colour, unknown, fg_known, samples=[(colour, 0.0)])
+    assert abs(as_bg.matrix - as_bg.matrix.T).max() == 0
+    assert np.all(as_bg.pull <= plain.pull + 1e-12) and as_bg.pull.sum() < plain.pull.sum()
+    # The same layer as foreground pulls toward 1 by as much.
+    as_fg = knn_term(colour, unknown, fg_known, samples=[(colour, 1.0)])
+    assert np.allclose(as_fg.matrix.toarray(), as_bg.matrix.toarray())
+    assert np.all(as_fg.pull >= plain.pull - 1e-12) and as_fg.pull.sum() > plain.pull.sum()
+    # Layers far from every colour are never anyone's neighbours: the plain term.
+    far = knn_term(colour, unknown, fg_known, samples=[(colour + 50.0, 0.0), (colour - 50.0, 1.0)])
+    assert np.array_equal(far.matrix.toarray(), plain.matrix.toarray()) and np.array_equal(far.pull, plain.pull)
+    with pytest.raises(InputError, match="sample layer must be H×W×3"):
+        knn_term(colour, unknown, fg_known, samples=[(colour[:, :13], 0.0)])
+    with pytest.raises(InputError, match="extra features or samples, not both"):
+        knn_term(colour, unknown, fg_known, extra=np.zeros((12, 14, 1), np.float32), samples=[(colour, 0.0)])
+
+
 def _speckled_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red foreground on the left, a background of four colours at random on the right, and
     between them a band of isolated red pixels (alpha 1) in that background (alpha 0): strands
