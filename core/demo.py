@@ -193,7 +193,8 @@ def format_report(errors: dict[str, dict[str, float]], bundle: str, files: dict[
 
     keys = ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse", "seconds"]
     header = ["method", "SAD", "MSE", "Grad", "Conn", "FG SAD", "FG MSE", "seconds"]
-    names = {"lbsmatte": f"LBSMatte ({bundle})", "closed_form": "closed-form (pymatting)" if live else "closed-form (pymatting, stored)"}
+    own = "no networks, a diagnostic" if bundle == "none" else bundle
+    names = {"lbsmatte": f"LBSMatte ({own})", "closed_form": "closed-form (pymatting)" if live else "closed-form (pymatting, stored)"}
     rows = [[names.get(m, m)] + [format_number(errors[m].get(k), k) for k in keys] for m in errors]
     lines = [
         f"LBSMatte demo: {EXAMPLE / 'image.png'} (600x400 fur ball; errors over the trimap's unknown region)",

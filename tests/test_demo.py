@@ -98,6 +98,16 @@ def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
     assert "--live-baseline computes it now" in text
 
 
+def test_the_report_names_the_run_without_networks_a_diagnostic(tmp_path: Path) -> None:
+    from core.demo import format_report
+
+    errors = {m: {"sad": 4.2, "mse": 0.01, "grad": 2.2, "conn": 4.0, "fg_sad": 2.5, "fg_mse": 0.002, "seconds": 2.0}
+              for m in ("lbsmatte", "closed_form")}
+    text = format_report(errors, "none", {"alpha": tmp_path / "alpha.png"}, live=False)
+    assert "LBSMatte (no networks, a diagnostic)" in text
+    assert "LBSMatte (default)" in format_report(errors, "default", {}, live=False)
+
+
 def test_the_stored_closed_form_reference_is_pymattings_answer() -> None:
     # The demo reads closed-form + multilevel foreground stored with the example (so a fresh
     # install's first demo compiles nothing); it is pymatting's answer to this plate and trimap:
