@@ -6,6 +6,7 @@ set -e
 cd "$(dirname "$0")/../../.."
 sh tools/experiments/stop34_confidence/ensure_dumps.sh
 E=tools/experiments/stop36_shape
+python $E/share_by_frame.py
 python $E/demo_bins.py
 for prefix in photo photo_none; do
   python $E/extremes.py $prefix
