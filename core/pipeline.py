@@ -359,6 +359,10 @@ class Matter:
     knn_neighbours, knn_position:
         The KNN term's searches (:func:`core.knn.searches`; default: what the bundle records,
         else 20 and 2.0).
+    knn_band:
+        The KNN term's searches find known pixels only within this many px of the unknown region
+        (:class:`core.compositing.Settings`; default: what the bundle records, else 0: anywhere
+        in the networks' crop).
     black_point, white_point:
         Levels of the refined alpha (:func:`core.compositing.alpha_levels`; default: what the
         bundle records, else 0 and 1, none).
@@ -407,6 +411,7 @@ class Matter:
         network_weight: float | None = None,
         knn_neighbours: int | None = None,
         knn_position: float | None = None,
+        knn_band: int | None = None,
         black_point: float | None = None,
         white_point: float | None = None,
         sample_alpha: str | None = None,
@@ -421,7 +426,7 @@ class Matter:
         self.refinement = refinement_settings(
             self.bundle, rounds, smoothing=smoothing, confidence_scale=confidence_scale, layers=layers,
             layer_prior=layer_prior, tolerance=tolerance, layer_space=layer_space, agree_ratio=agree_ratio, knn=knn,
-            network_weight=network_weight, knn_neighbours=knn_neighbours, knn_position=knn_position,
+            network_weight=network_weight, knn_neighbours=knn_neighbours, knn_position=knn_position, knn_band=knn_band,
             black_point=black_point, white_point=white_point, sample_alpha=sample_alpha)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
@@ -611,11 +616,12 @@ class Matter:
         if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:
             # The non-local term over the networks' whole crop (neighbours from the context too),
             # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
-            from core.knn import features, knn_term, searches
+            from core.knn import band, features, knn_term, searches
 
+            width = self.refinement.knn_band
             knn = knn_term(features(image if shown is None else shown), unknown, split_trimap(trimap)[0], placement,
                            *searches(self.refinement.knn_neighbours, self.refinement.knn_position),
-                           workers=torch.get_num_threads())
+                           workers=torch.get_num_threads(), candidates=band(unknown, width) if width else None)
             self._lap("knn")
         alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.

@@ -145,6 +145,36 @@ def test_layer_samples_join_the_candidates_as_known_pixels_of_their_alpha(rng: n
         knn_term(colour, unknown, fg_known, extra=np.zeros((12, 14, 1), np.float32), samples=[(colour, 0.0)])
 
 
+def test_candidates_limit_the_searches_to_a_band_around_the_unknown_region() -> None:
+    from core.knn import band
+
+    # band: the pixels within the width (Euclidean) of an unknown pixel, those included.
+    mask = np.zeros((5, 9), bool)
+    mask[2, 4] = True
+    near = band(mask, 2)
+    ys, xs = np.mgrid[:5, :9]
+    assert np.array_equal(near, (ys - 2) ** 2 + (xs - 4) ** 2 <= 4)
+    assert not band(np.zeros((3, 3), bool), 5).any()
+    # Known foreground far to the left in the unknown pixels' own colour, known background of
+    # another colour beside them: over the whole region the colour-led search finds the
+    # foreground; within a 3 px band it cannot.
+    h, w = 8, 30
+    colour = np.zeros((h, w, 3), np.float32)
+    colour[:, :10] = colour[:, 20:25] = [0.9, 0.2, 0.1]
+    colour[:, 10:20] = colour[:, 25:] = [0.1, 0.3, 0.9]
+    trimap = np.zeros((h, w), np.float32)
+    trimap[:, :10] = 1.0
+    trimap[:, 20:25] = 0.5
+    fg_known, _, unknown = split_trimap(trimap)
+    whole = knn_term(colour, unknown, fg_known)
+    assert whole.pull.sum() > 0
+    assert np.array_equal(knn_term(colour, unknown, fg_known, candidates=np.ones((h, w), bool)).pull, whole.pull)
+    banded = knn_term(colour, unknown, fg_known, candidates=band(unknown, 3))
+    assert banded.pull.sum() == 0 and abs(banded.matrix - banded.matrix.T).max() == 0
+    with pytest.raises(InputError, match="candidates must be an H×W mask"):
+        knn_term(colour, unknown, fg_known, candidates=np.ones((h, w - 1), bool))
+
+
 def _speckled_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red foreground on the left, a background of four colours at random on the right, and
     between them a band of isolated red pixels (alpha 1) in that background (alpha 0): strands
@@ -244,7 +274,9 @@ def test_the_network_weight_pulls_the_result_toward_the_networks_alpha_where_f_a
                                                  ({"network_weight": float("inf")}, "network_weight must be a number >= 0"),
                                                  ({"knn_neighbours": 1}, "knn_neighbours must be a whole number >= 2"),
                                                  ({"knn_neighbours": 10.5}, "knn_neighbours must be a whole number >= 2"),
-                                                 ({"knn_position": 0}, "knn_position must be a number > 0")])
+                                                 ({"knn_position": 0}, "knn_position must be a number > 0"),
+                                                 ({"knn_band": -1}, "knn_band must be a whole number >= 0"),
+                                                 ({"knn_band": 2.5}, "knn_band must be a whole number >= 0")])
 def test_bad_weights_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         Settings(**kwargs)
@@ -320,6 +352,17 @@ def test_the_pipeline_reads_both_weights_from_the_bundle_and_builds_the_term_on_
     fewer = sets.matte(image, trimap, colour="srgb").alpha
     assert np.allclose(given.matte(image, trimap, colour="srgb").alpha, fewer, atol=1e-6)
     assert not np.allclose(fewer, out, atol=1e-4)
+    # The band: recorded or given, the searches find known pixels only within it. The scene's
+    # known pixels lie 1-8 px from the unknown band on either side: a band of 1 px leaves most of
+    # them out, one wider than the crop changes nothing.
+    manifest["refinement"] |= {"knn_band": 1}
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    banded = Matter(str(dest), device="cpu", allow_untrained=True)
+    assert banded.refinement.knn_band == 1
+    narrow = banded.matte(image, trimap, colour="srgb").alpha
+    assert not np.allclose(narrow, fewer, atol=1e-4)
+    assert np.allclose(Matter(str(dest), device="cpu", allow_untrained=True, knn_band=10**6).matte(
+        image, trimap, colour="srgb").alpha, fewer, atol=1e-6)
 
 
 def test_adding_the_term_keeps_no_memory_per_call(rng: np.random.Generator) -> None:

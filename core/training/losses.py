@@ -206,6 +206,7 @@ def result_loss(
             would refine it in.
     """
     from core.compositing import refine
+    from core.knn import band as near
     from core.knn import knn_term, searches
     from core.trimap import split_trimap_tensor
 
@@ -219,8 +220,10 @@ def result_loss(
                 h, w = band.shape
                 frame = (int(round(h * frame_scale)), int(round(w * frame_scale)), 0, 0)
                 colour = image[i].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-                knn = knn_term(colour, band.cpu().numpy(), fg_known.cpu().numpy(), frame,
-                               *searches(settings.knn_neighbours, settings.knn_position), workers=1)
+                unknown_np = band.cpu().numpy()
+                knn = knn_term(colour, unknown_np, fg_known.cpu().numpy(), frame,
+                               *searches(settings.knn_neighbours, settings.knn_position), workers=1,
+                               candidates=near(unknown_np, settings.knn_band) if settings.knn_band else None)
         refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings, knn=knn)
         u = unknown[crop].to(image.dtype)
         n = u.sum().clamp_min(1.0)

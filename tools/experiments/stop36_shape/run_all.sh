@@ -1,5 +1,5 @@
 #!/bin/sh
-# Stop 36's figures (docs/cross_validation/HISTORY.md, "Stop 36"), about 2 hours on 2 cores.
+# Stop 36's figures (docs/cross_validation/HISTORY.md, "Stop 36"), about 3 hours on 2 cores.
 # Needs stop 34's dumped frames (runs/conf/frames: dump.py photo and photo_none) and the linear
 # composites; makes whichever of them are missing first. Writes only to the ignored runs/ and devdata/.
 set -e
@@ -14,5 +14,8 @@ for prefix in photo photo_none; do
   python $E/subtract.py $prefix
   python $E/samples.py $prefix
   python $E/explained.py $prefix
+  python $E/knn_band.py $prefix
 done
+python $E/knn_band_protocol.py networks
+python $E/knn_band_protocol.py none
 python $E/extremes.py photo bg
