@@ -120,6 +120,17 @@ def photo_of(s: dict) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     return plate, fg_known, unknown
 
 
+def solve_with_knn(s: dict, d: torch.Tensor, **knn_options) -> torch.Tensor:
+    """One round as :func:`solve` with the shipped KNN term built again over the frame's photo
+    with ``knn_options`` (:func:`knn_term`'s ``extra``, ``samples`` or ``candidates``); the photo
+    and its matting Laplacian are kept in ``s`` for the next call."""
+    if "lap" not in s:
+        s["plate"], fg_known, unknown = photo_of(s)
+        s["lap"] = matting_laplacian(batch(s["plate"])[0], unknown, fg_known)
+    knn = knn_term(s["plate"], s["unknown"], s["fg_known"], None, *searches(NEIGH, POS), **knn_options)
+    return solve_system(s, s["lap"], knn, d)
+
+
 def full_alpha(s: dict, a_u: torch.Tensor) -> np.ndarray:
     """The frame's alpha: the unknown pixels' ``a_u`` through the shipped levels, 0 / 1 elsewhere."""
     a = torch.from_numpy(s["fg_known"].astype(np.float32)).reshape(-1)

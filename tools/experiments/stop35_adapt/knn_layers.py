@@ -17,11 +17,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import LAM, NEIGH, POS, batch, photo_of, solve_system  # noqa: E402
+from common import LAM, solve_with_knn  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
-
-from core.compositing import matting_laplacian  # noqa: E402
-from core.knn import knn_term, searches  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [(0.0, 0.0)] + [(bf, bb) for bf, bb in ((0.0, 0.3), (0.0, 1.0), (0.3, 0.0), (1.0, 0.0), (0.3, 0.3), (1.0, 1.0))]
@@ -31,16 +28,9 @@ def with_layers(s: dict, depth: torch.Tensor, variant: tuple[float, float]) -> t
     bf, bb = variant
     if not (bf or bb):
         return s["a1"]
-    if "lap" not in s:
-        plate, fg_known, unknown = photo_of(s)
-        s["lap"] = matting_laplacian(batch(plate)[0], unknown, fg_known)
-        s["colour"] = plate
-        f = s["features"].float().numpy()
-        s["layers"] = f[3:6].transpose(1, 2, 0), f[6:9].transpose(1, 2, 0)
-    fg, bg = s["layers"]
-    extra = np.concatenate([bf * fg, bb * bg], 2)
-    knn = knn_term(s["colour"], s["unknown"], s["fg_known"], None, *searches(NEIGH, POS), extra=extra)
-    return solve_system(s, s["lap"], knn, LAM * s["conf"])
+    f = s["features"].float().numpy()
+    extra = np.concatenate([bf * f[3:6].transpose(1, 2, 0), bb * f[6:9].transpose(1, 2, 0)], 2)
+    return solve_with_knn(s, LAM * s["conf"], extra=extra)
 
 
 def main() -> None:

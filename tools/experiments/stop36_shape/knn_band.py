@@ -16,11 +16,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import LAM, NEIGH, POS, batch, photo_of, solve_system  # noqa: E402
+from common import LAM, solve_with_knn  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
 
-from core.compositing import matting_laplacian  # noqa: E402
-from core.knn import band, knn_term, searches  # noqa: E402
+from core.knn import band  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = [0, 8, 16, 32, 64]  # R px; 0: the whole region (the shipped term)
@@ -29,12 +28,7 @@ VARIANTS = [0, 8, 16, 32, 64]  # R px; 0: the whole region (the shipped term)
 def banded(s: dict, depth: torch.Tensor, width: int) -> torch.Tensor:
     if not width:
         return s["a1"]
-    if "lap" not in s:
-        s["plate"], fg_known, unknown = photo_of(s)
-        s["lap"] = matting_laplacian(batch(s["plate"])[0], unknown, fg_known)
-    knn = knn_term(s["plate"], s["unknown"], s["fg_known"], None, *searches(NEIGH, POS),
-                   candidates=band(s["unknown"], width))
-    return solve_system(s, s["lap"], knn, LAM * s["conf"])
+    return solve_with_knn(s, LAM * s["conf"], candidates=band(s["unknown"], width))
 
 
 def main() -> None:

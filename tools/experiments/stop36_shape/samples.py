@@ -20,11 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
-from common import LAM, NEIGH, POS, batch, photo_of, solve_system  # noqa: E402
+from common import LAM, solve_with_knn  # noqa: E402
 from depth_trust import report, scores  # noqa: E402
-
-from core.compositing import matting_laplacian  # noqa: E402
-from core.knn import knn_term, searches  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 # (which layers join as samples, λ of the data term)
@@ -35,14 +32,9 @@ def with_samples(s: dict, depth: torch.Tensor, variant: tuple[str, float]) -> to
     which, lam = variant
     if not which:
         return s["a1"]
-    if "lap" not in s:
-        s["plate"], fg_known, unknown = photo_of(s)
-        s["lap"] = matting_laplacian(batch(s["plate"])[0], unknown, fg_known)
-        f = s["features"].float().numpy()
-        s["layers"] = {"F": (f[3:6].transpose(1, 2, 0), 1.0), "B": (f[6:9].transpose(1, 2, 0), 0.0)}
-    knn = knn_term(s["plate"], s["unknown"], s["fg_known"], None, *searches(NEIGH, POS),
-                   samples=[s["layers"][k] for k in which])
-    return solve_system(s, s["lap"], knn, lam * s["conf"])
+    f = s["features"].float().numpy()
+    layers = {"F": (f[3:6].transpose(1, 2, 0), 1.0), "B": (f[6:9].transpose(1, 2, 0), 0.0)}
+    return solve_with_knn(s, lam * s["conf"], samples=[layers[k] for k in which])
 
 
 def main() -> None:
