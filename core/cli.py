@@ -199,7 +199,7 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--knn-band", type=knn_band_argument, default=None, metavar="PX",
                    help="the KNN term looks for known pixels only within PX pixels of the unknown region "
                         "(default: the bundle's recorded width, else 0: anywhere in the crop); faster on large "
-                        "frames, and no worse held out (32: README, Benchmarks)")
+                        "frames, with about the same held-out quality (32: README, Benchmarks)")
     p.add_argument("--levels", type=levels_argument, default=None, metavar="BLACK,WHITE",
                    help="black and white points of the refined alpha, as a Grade on the matte: "
                         "(alpha - BLACK) / (WHITE - BLACK), clipped to 0..1 (default: the bundle's recorded points, "

@@ -111,8 +111,8 @@ class Settings:
         knn: κ, the weight of the non-local KNN term (:mod:`core.knn`) added to the matting
             Laplacian (>= 0; 0: the Laplacian alone).
         knn_band: the KNN term's searches find known pixels only within this many px of the
-            unknown region (:func:`core.knn.band`; 0: anywhere in the crop). Faster, and on the
-            held-out photographs no worse (stop 36 in docs/cross_validation/HISTORY.md).
+            unknown region (:func:`core.knn.band`; 0: anywhere in the crop). Faster, with about the
+            same held-out quality (stop 36 in docs/cross_validation/HISTORY.md).
         knn_neighbours, knn_position: the KNN term's searches (:func:`core.knn.searches`):
             ``knn_neighbours`` near neighbours with the position weighted ``knn_position``, then
             half as many by colour (default: pymatting's 20 and 2.0).

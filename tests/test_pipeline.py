@@ -445,10 +445,7 @@ def test_weights_none_takes_the_default_bundles_refinement_settings(monkeypatch)
     # Given settings still win over the recorded ones.
     assert Matter("none", device="cpu", rounds=2, knn=0.0).refinement.rounds == 2
 
-    def missing(name: str) -> None:
-        raise WeightsError(f"no weights bundle named {name!r}")
-
-    monkeypatch.setattr(weights, "load_bundle", missing)
+    monkeypatch.setattr(weights, "find_bundles", lambda: [])  # no bundle installed at all
     bare = Matter("none", device="cpu")
     assert bare.refinement == Settings()
     assert "module defaults" in bare.bundle.manifest["description"]
