@@ -82,9 +82,12 @@ from core.errors import InputError  # noqa: E402
 #: every μ above 0 lost once chosen on the other folds (docs/cross_validation/HISTORY.md).
 #: ``black_point`` and ``white_point``: the levels of the refined alpha (a faint haze at 0 and 1;
 #: white 0.96, the lowest of stop 28's grid, was chosen on every fold, so 0.92 is tried too).
+#: ``knn_band``: the KNN term's searches find known pixels only within this many px of the
+#: unknown region (0: the whole region), a cut in the term's cost (stop 36); stop 37's run chose
+#: 32 on every fold and pooled.
 GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,),
         "tolerance": (0.0001,), "knn": (0.0, 0.005, 0.01), "network_weight": (0.0,),
-        "knn_neighbours": (20,), "knn_position": (0.02, 0.05),
+        "knn_neighbours": (20,), "knn_position": (0.02, 0.05), "knn_band": (0, 16, 32, 64),
         "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96, 0.92),
         "sample_alpha": ("network", "half")}
 #: The weights of the background against the foreground in the exact agreement with the plate
@@ -195,13 +198,13 @@ def settings_grid() -> list[dict[str, Any]]:
 
 def _alike(key: str, priors: bool = False) -> str:
     """The key of the setting that refines as ``key`` does: with κ = 0 the KNN term's neighbour
-    sets are those of :data:`GRID`'s first entries; for the parameter-free priors (``priors``),
+    sets and band are those of :data:`GRID`'s first entries; for the parameter-free priors (``priors``),
     whose alpha is 0.5 already, ``sample_alpha`` ``half`` is ``network``, and the matting
     network's data term (``network_weight``) is not there at all, as in ``lbsmatte evaluate``'s
     ablation (a pull toward their constant 0.5 would only handicap them)."""
     setting = json.loads(key)
     if not setting.get("knn"):
-        setting |= {"knn_neighbours": GRID["knn_neighbours"][0], "knn_position": GRID["knn_position"][0]}
+        setting |= {k: GRID[k][0] for k in ("knn_neighbours", "knn_position", "knn_band") if k in setting}
     if priors and setting.get("sample_alpha") == "half":
         setting["sample_alpha"] = "network"
     if priors and "network_weight" in setting:
@@ -231,7 +234,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
     from tqdm import tqdm
 
     from core.compositing import Settings, alpha_levels, matting_laplacian, refine
-    from core.knn import knn_term, searches
+    from core.knn import band, knn_term, searches
     from core.pipeline import Matter
     from core.trimap import split_trimap
 
@@ -253,12 +256,14 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
         fg_known, _, unknown = split_trimap(tri[0, 0])
         lap = matting_laplacian(img[0], unknown, fg_known)
         score = _scorer(gt, trimap)
-        knn: dict[tuple[int, float], Any] = {}  # each neighbour set's term, built once per frame
+        knn: dict[tuple[int, float, int], Any] = {}  # each neighbour set's term, built once per frame
         for key in missing:
             setting = json.loads(key)
-            pair = (setting["knn_neighbours"], setting["knn_position"])
-            if setting["knn"] and pair not in knn:
-                knn[pair] = knn_term(plate, *split_trimap(trimap)[2::-2], None, *searches(*pair))
+            which = (setting["knn_neighbours"], setting["knn_position"], setting.get("knn_band", 0))
+            if setting["knn"] and which not in knn:
+                fg_np, _, unknown_np = split_trimap(trimap)
+                knn[which] = knn_term(plate, unknown_np, fg_np, None, *searches(*which[:2]),
+                                      candidates=band(unknown_np, which[2]) if which[2] else None)
         fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
         # A round's only state is alpha (F and B are solved afresh from the networks' colours in
         # each), so the settings that differ only in rounds are one run, scored after each count;
@@ -276,7 +281,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
             for rounds in sorted(counts):
                 setting = json.loads(group) | {"rounds": rounds - made}
                 if setting["rounds"]:
-                    term = knn.get((setting["knn_neighbours"], setting["knn_position"]))
+                    term = knn.get((setting["knn_neighbours"], setting["knn_position"], setting.get("knn_band", 0)))
                     alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap, knn=term).alpha
                 made = rounds
                 for black, white in counts[rounds]:
