@@ -198,8 +198,8 @@ def _add_matte(sub: Any) -> None:
                         "0: the matting Laplacian alone, faster, and what 'lbsmatte export' computes)")
     p.add_argument("--knn-band", type=knn_band_argument, default=None, metavar="PX",
                    help="the KNN term looks for known pixels only within PX pixels of the unknown region "
-                        "(default: the bundle's recorded width, else 0: anywhere in the crop); faster on large "
-                        "frames, with about the same held-out quality (32: README, Benchmarks)")
+                        "(default: the bundle's recorded width, chosen by cross-validation: 32 px for the shipped "
+                        "bundle; 0: anywhere in the crop, slower on large frames)")
     p.add_argument("--levels", type=levels_argument, default=None, metavar="BLACK,WHITE",
                    help="black and white points of the refined alpha, as a Grade on the matte: "
                         "(alpha - BLACK) / (WHITE - BLACK), clipped to 0..1 (default: the bundle's recorded points, "
