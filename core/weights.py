@@ -212,6 +212,7 @@ class Bundle:
             lines.append("  training:")
             for key, value in training.items():
                 lines.append(f"    {key}: {_short(value)}")
+        lines += _refinement_lines(m.get("refinement"))
         networks = m.get("networks")
         if not isinstance(networks, dict):
             networks = {}
@@ -602,6 +603,24 @@ def _name_for(folder: Path, manifest: dict[str, Any]) -> str:
         return DEFAULT_NAME
     name = manifest.get("name")
     return name if isinstance(name, str) and name else folder.name
+
+
+def _refinement_lines(refinement: Any) -> list[str]:
+    """``summary``'s lines for a manifest's ``"refinement"``: the settings the pipeline runs with
+    this bundle, and what chose them."""
+    if not isinstance(refinement, dict) or not refinement:
+        return ["  refinement: none recorded (the pipeline's own defaults)"]
+    settings = {k: v for k, v in refinement.items() if k != "chosen_on"}
+    lines = ["  refinement:", f"    settings: {_short(settings, limit=400)}"]
+    chosen = refinement.get("chosen_on")
+    if isinstance(chosen, dict):
+        objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []
+        scores = ", ".join(f"{name} {chosen[k]:.3f}" for k, name in (("sad", "SAD"), ("grad", "Grad"))
+                           if isinstance(chosen.get(k), (int, float)))
+        scores = f"in-sample {scores}" if scores else ""
+        lines.append(f"    chosen on: {len(objects)} objects, {'/'.join(map(str, trimaps)) or '?'}, "
+                     f"{chosen.get('criterion', '?')}{f' ({scores})' if scores else ''}")
+    return lines
 
 
 def _short(value: Any, limit: int = 100) -> str:

@@ -454,3 +454,23 @@ def test_half_storage_refuses_values_out_of_range(tmp_path: Path, make_small_net
     assert not (tmp_path / "b").exists()
     with pytest.raises(WeightsError, match="float32 or float16"):
         save_bundle(tmp_path / "c", nets, name="c", description="x", trained=False, storage="bfloat16")
+
+
+def test_summary_shows_the_refinement_a_bundle_runs_with(tmp_path: Path, small_bundle: Bundle) -> None:
+    # `lbsmatte weights show` and the Nuke panel: which settings the pipeline takes from the
+    # manifest, and what chose them; a bundle that records none says the defaults apply.
+    assert "  refinement: none recorded (the pipeline's own defaults)" in small_bundle.summary().splitlines()
+    copy = tmp_path / "tuned"
+    shutil.copytree(small_bundle.path, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["refinement"] = {"rounds": 1, "knn": 0.01, "knn_band": 32, "black_point": 0.06,
+                              "chosen_on": {"objects": ["GT01", "GT03"], "trimaps": ["Trimap1", "Trimap2"],
+                                            "criterion": "lowest mean SAD + mean gradient error", "sad": 4.3623,
+                                            "grad": 4.0677}}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    lines = load_bundle(str(copy)).summary().splitlines()
+    at = lines.index("  refinement:")
+    assert lines[at + 1] == "    settings: rounds=1, knn=0.01, knn_band=32, black_point=0.06"
+    assert lines[at + 2] == ("    chosen on: 2 objects, Trimap1/Trimap2, lowest mean SAD + mean gradient error "
+                             "(in-sample SAD 4.362, Grad 4.068)")
+    assert lines[at + 3] == "  networks:"
