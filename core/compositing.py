@@ -802,13 +802,13 @@ def refine(
     matrix, pull, diagonal = (None, None, None) if lap is None else (lap.matrix, lap.pull, lap.diagonal)
     if lap is not None and settings.knn > 0:
         if knn is None:
-            from core.knn import band, knn_term, searches
+            from core.knn import candidates_within, knn_term, searches
 
             colour = image[0].detach() if clip is not None else encode_srgb(image[0].detach())
             u_np = unknown.cpu().numpy()
             knn = knn_term(colour.clamp(0, 1).permute(1, 2, 0).cpu().numpy(), u_np,
                            fg_known.cpu().numpy(), None, *searches(settings.knn_neighbours, settings.knn_position),
-                           candidates=band(u_np, settings.knn_band) if settings.knn_band else None)
+                           candidates=candidates_within(u_np, settings.knn_band))
         matrix, pull, diagonal = add_knn(lap, knn, settings.knn)
     out_alpha, out_fg, out_bg, iterations = refine_with(
         image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,

@@ -65,6 +65,13 @@ def band(unknown: np.ndarray, width: int) -> np.ndarray:
     return ndimage.distance_transform_edt(~unknown) <= width
 
 
+def candidates_within(unknown: np.ndarray, width: int) -> np.ndarray | None:
+    """:func:`knn_term`'s ``candidates`` for the setting ``knn_band``
+    (:class:`core.compositing.Settings`): :func:`band` of ``width`` px, or None (every pixel of
+    the region) where ``width`` is 0."""
+    return band(unknown, width) if width else None
+
+
 def searches(neighbours: int, position: float) -> tuple[tuple[int, int], tuple[float, float]]:
     """The two searches for ``K = neighbours`` and ``w = position`` (module docstring), as
     :func:`knn_term`'s ``neighbours`` and ``distance_weights``: ``K`` at ``w``, ``K // 2`` at 0.1."""

@@ -617,9 +617,8 @@ def _refinement_lines(refinement: Any) -> list[str]:
         objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []
         scores = ", ".join(f"{name} {chosen[k]:.3f}" for k, name in (("sad", "SAD"), ("grad", "Grad"))
                            if isinstance(chosen.get(k), (int, float)))
-        scores = f"in-sample {scores}" if scores else ""
         lines.append(f"    chosen on: {len(objects)} objects, {'/'.join(map(str, trimaps)) or '?'}, "
-                     f"{chosen.get('criterion', '?')}{f' ({scores})' if scores else ''}")
+                     f"{chosen.get('criterion', '?')}" + (f" (in-sample {scores})" if scores else ""))
     return lines
 
 

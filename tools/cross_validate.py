@@ -234,7 +234,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
     from tqdm import tqdm
 
     from core.compositing import Settings, alpha_levels, matting_laplacian, refine
-    from core.knn import band, knn_term, searches
+    from core.knn import candidates_within, knn_term, searches
     from core.pipeline import Matter
     from core.trimap import split_trimap
 
@@ -261,9 +261,8 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
             setting = json.loads(key)
             which = (setting["knn_neighbours"], setting["knn_position"], setting.get("knn_band", 0))
             if setting["knn"] and which not in knn:
-                fg_np, _, unknown_np = split_trimap(trimap)
-                knn[which] = knn_term(plate, unknown_np, fg_np, None, *searches(*which[:2]),
-                                      candidates=band(unknown_np, which[2]) if which[2] else None)
+                knn[which] = knn_term(plate, unknown.numpy(), fg_known.numpy(), None, *searches(*which[:2]),
+                                      candidates=candidates_within(unknown.numpy(), which[2]))
         fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
         # A round's only state is alpha (F and B are solved afresh from the networks' colours in
         # each), so the settings that differ only in rounds are one run, scored after each count;

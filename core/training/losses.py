@@ -206,8 +206,7 @@ def result_loss(
             would refine it in.
     """
     from core.compositing import refine
-    from core.knn import band as near
-    from core.knn import knn_term, searches
+    from core.knn import candidates_within, knn_term, searches
     from core.trimap import split_trimap_tensor
 
     terms: dict[str, list[torch.Tensor]] = {"alpha": [], "fg": [], "bg": []}
@@ -223,7 +222,7 @@ def result_loss(
                 unknown_np = band.cpu().numpy()
                 knn = knn_term(colour, unknown_np, fg_known.cpu().numpy(), frame,
                                *searches(settings.knn_neighbours, settings.knn_position), workers=1,
-                               candidates=near(unknown_np, settings.knn_band) if settings.knn_band else None)
+                               candidates=candidates_within(unknown_np, settings.knn_band))
         refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings, knn=knn)
         u = unknown[crop].to(image.dtype)
         n = u.sum().clamp_min(1.0)
