@@ -80,27 +80,25 @@ log = logging.getLogger("core")
 
 
 # -- argument parsing ------------------------------------------------------------------------------
-def rounds_argument(value: str) -> int:
-    """``--rounds``: a whole number >= 0 (argparse type)."""
-    try:
-        rounds = int(value)
-    except ValueError:
-        rounds = -1
-    if rounds < 0:
-        raise argparse.ArgumentTypeError(f"--rounds takes a whole number >= 0 (0: the networks alone), not {value!r}")
-    return rounds
+def _whole_number_at_least_0(flag: str, what: str) -> Any:
+    """An argparse type for ``flag``: a whole number >= 0, its error saying ``what`` it takes."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < 0:
+            raise argparse.ArgumentTypeError(f"{flag} takes {what}, not {value!r}")
+        return number
+
+    return parse
 
 
-def knn_band_argument(value: str) -> int:
-    """``--knn-band``: a whole number of pixels >= 0 (argparse type)."""
-    try:
-        width = int(value)
-    except ValueError:
-        width = -1
-    if width < 0:
-        raise argparse.ArgumentTypeError(f"--knn-band takes a whole number of pixels >= 0 (0: anywhere in the crop), "
-                                         f"not {value!r}")
-    return width
+#: ``--rounds``: a whole number >= 0.
+rounds_argument = _whole_number_at_least_0("--rounds", "a whole number >= 0 (0: the networks alone)")
+#: ``--knn-band``: a whole number of pixels >= 0.
+knn_band_argument = _whole_number_at_least_0("--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
 
 
 def edge_argument(value: str) -> int:
