@@ -837,7 +837,7 @@ def _check_destination(folder: Path, overwrite: bool) -> None:
     if not folder.exists() and not folder.is_symlink():
         return
     if not overwrite:
-        raise WeightsError(f"weights bundle folder {folder} already exists; pass overwrite=True to replace it")
+        raise WeightsError(f"weights bundle folder {folder} already exists; pass --overwrite (overwrite=True from Python) to replace it")
     if not folder.is_dir():
         raise WeightsError(f"cannot write a weights bundle to {folder}: it exists and is not a folder")
     if not (folder / MANIFEST).is_file() and any(folder.iterdir()):

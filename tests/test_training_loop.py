@@ -322,3 +322,36 @@ def test_hold_out_all_needs_procedural_foregrounds_only(tmp_path, capsys) -> Non
     captured = capsys.readouterr()
     assert "--hold-out all leaves no real foreground to draw: use --procedural 1 (not 0.5)" in captured.out + captured.err
     assert not (tmp_path / "b").exists()
+
+
+def test_out_under_runs_keeps_its_checkpoints_beside_it_and_the_bundle_is_written(tmp_path, monkeypatch) -> None:
+    """``lbsmatte train --out runs/NAME`` (the README's own example): the default checkpoint folder
+    runs/NAME would be the bundle's folder, and the bundle write at the end would be refused."""
+    import pytest
+
+    from core.cli import main
+    from core.training.data import default_data_root
+    from core.weights import load_bundle
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--out", "runs/b", "--data", str(data), "--steps", "1,1,1", "--crop", "32", "--batch", "2",
+            "--backgrounds", "1", "--procedural", "1.0", "--no-progress", "--device", "cpu"]
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["b", "b-checkpoints"]
+    assert load_bundle(tmp_path / "runs" / "b").manifest["training"]["settings"]["steps"] == {
+        "background": 1, "foreground": 1, "alpha": 1}
+    assert (tmp_path / "runs" / "b-checkpoints" / "log.jsonl").is_file()
+
+
+def test_a_run_dir_overlapping_out_is_refused_before_training(tmp_path, capsys) -> None:
+    from core.cli import main
+
+    for run in (tmp_path / "b", tmp_path / "b" / "ckpt", tmp_path):
+        assert main(["train", "--out", str(tmp_path / "b"), "--steps", "0,0,1", "--run-dir", str(run),
+                     "--no-progress"]) == 1
+        said = capsys.readouterr()
+        assert f"the checkpoints' folder {run} and the bundle's --out {tmp_path / 'b'} overlap" in said.out + said.err
+    assert not (tmp_path / "b").exists()

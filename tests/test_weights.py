@@ -403,7 +403,7 @@ def test_overwrite_replaces_only_a_complete_bundle(
     save_bundle(target, nets, name="show", description="first")
     before = (target / "manifest.json").read_bytes()
 
-    with pytest.raises(WeightsError, match="already exists; pass overwrite=True"):
+    with pytest.raises(WeightsError, match="already exists; pass --overwrite"):
         save_bundle(target, nets, name="show", description="second")
     assert (target / "manifest.json").read_bytes() == before
 

@@ -96,7 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write when training is complete")
     parser.add_argument("--name", default=None, help="bundle name (default: the --out folder's name)")
     parser.add_argument("--description", default=None)
-    parser.add_argument("--run-dir", type=Path, default=None, help="checkpoints, log.jsonl and losses.png (default runs/<name>)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="checkpoints, log.jsonl and losses.png (default runs/<name>, or runs/<name>-checkpoints "
+                             "when --out is runs/<name> itself)")
     parser.add_argument("--result-weight", type=float, default=0.0, metavar="W",
                         help="also train the foreground and matting networks for the refined alpha, F and B "
                              "(through the differentiable refinement), with this weight (default 0: off)")
@@ -132,13 +134,37 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _overlap(a: Path, b: Path) -> bool:
+    """Whether two folders are one, or one lies inside the other."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def run_folder(args: argparse.Namespace) -> Path:
+    """Where a training run keeps its checkpoints, ``log.jsonl`` and ``losses.png``: ``--run-dir``,
+    else ``runs/<name>`` (``--name``, else the name of ``--out``) — or ``runs/<name>-checkpoints``
+    where that would be ``--out`` itself (``--out runs/my-bundle``): the bundle is written to
+    ``--out`` only when every stage has finished, and a folder already there (the checkpoints) would
+    be refused after hours of training. Folders that still overlap are refused by name now."""
+    out = Path(args.out)
+    run = args.run_dir
+    if run is None:
+        run = Path("runs") / (args.name or out.name)
+        if _overlap(run, out):
+            run = run.with_name(run.name + "-checkpoints")
+    if _overlap(run, out):
+        raise InputError(f"the checkpoints' folder {run} and the bundle's --out {out} overlap: give each a folder "
+                         "of its own (--run-dir)")
+    return Path(run)
+
+
 def run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
     from core.training.train import TrainSettings, plot_losses, stage_progress, train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     name = args.name or args.out.name
-    run_dir = args.run_dir or Path("runs") / name
+    run_dir = run_folder(args)
     if args.out.exists() and not args.overwrite:
         raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
     device = resolve_device(args.device)
@@ -407,7 +433,7 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
 def _steps_done(args: argparse.Namespace) -> int:
     from core.training.train import stage_progress
 
-    run_dir = args.run_dir or Path("runs") / (args.name or args.out.name)
+    run_dir = run_folder(args)
     return sum(int(p.get("step") or 0) for p in stage_progress(run_dir).values())
 
 
