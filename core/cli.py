@@ -579,15 +579,10 @@ def run_matte(args: argparse.Namespace) -> int:
 
 def _check_fg_solve(args: argparse.Namespace) -> None:
     """``--fg-solve 0`` only with ``--rounds 0`` (checked before the networks load)."""
-    from core.compositing import ROUNDS
-
-    rounds = ROUNDS if args.rounds is None else args.rounds
-    if args.fg_solve == 0 and rounds:
-        raise InputError(
-            f"--fg-solve 0 needs --rounds 0: the {rounds} alternating round(s) "
-            f"({'--rounds ' + str(args.rounds) if args.rounds is not None else 'the default'}) solve the "
-            "foreground with its weight, so it must be > 0"
-        )
+    if args.fg_solve == 0 and args.rounds != 0:
+        given = (f"the {args.rounds} alternating round(s) (--rounds {args.rounds})" if args.rounds is not None
+                 else "the alternating rounds the bundle records (the default)")
+        raise InputError(f"--fg-solve 0 needs --rounds 0: {given} solve the foreground with its weight, so it must be > 0")
 
 
 class _Terminated(BaseException):

@@ -289,8 +289,8 @@ def evaluate_dataset(
     stream:
         Where the tables are printed (default stdout).
     rounds:
-        LBSMatte's alternating rounds after the networks (:func:`core.compositing.refine`; default 3,
-        ``0``: the networks' alpha as it is).
+        LBSMatte's alternating rounds after the networks (:func:`core.compositing.refine`; default:
+        what the bundle records, ``0``: the networks' alpha as it is).
     space:
         Where LBSMatte solves the compositing equation (:class:`core.pipeline.Matter`'s ``space``).
     ablations:
@@ -634,7 +634,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     from core.cli import rounds_argument
 
     parser.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
-                        help="LBSMatte's alternating rounds after the networks (default 3; 0: the networks alone)")
+                        help="LBSMatte's alternating rounds after the networks (default: what the bundle records; "
+                             "0: the networks alone)")
     parser.add_argument("--space", choices=("auto", "linear", "display"), default="auto",
                         help="where LBSMatte solves the compositing equation (default auto: linear light for "
                              "linear and OCIO plates, the sRGB encoding for sRGB files)")

@@ -286,8 +286,10 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         # tree (scipy), which TorchScript has not, and a brute-force search is quadratic in the crop.
         "knn_left_out": refinement_settings(bundle, rounds).knn,
     }
-    with _atomic(out) as tmp:
-        torch.jit.save(scripted, tmp, _extra_files={INFO_FILE: json.dumps(info, indent=1)})
+    with _atomic(out) as tmp, open(tmp, "wb") as handle:
+        # Saved through a handle: torch names the archive's folder after a path's file name (here the
+        # temporary one), after a handle "archive".
+        torch.jit.save(scripted, handle, _extra_files={INFO_FILE: json.dumps(info, indent=1)})
     return info
 
 
@@ -325,7 +327,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if info["knn_left_out"] > 0:
         print(f"WARNING: the bundle's refinement adds the KNN term (knn={info['knn_left_out']:g}); the exported "
-              "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Differences')", flush=True)
+              "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Export the module': "
+              "the row 'KNN term')", flush=True)
     print(f"wrote {Path(args.out)} (torch {info['torch_version']}, weights {info['weights']}, "
           f"rounds {info['knobs']['rounds']}); make the .cat with CatFileCreator: "
           f"Channels In {','.join(NUKE_CHANNELS_IN)}, Channels Out {','.join(NUKE_CHANNELS_OUT)}", flush=True)

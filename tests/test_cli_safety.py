@@ -66,7 +66,7 @@ def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: P
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--fg-solve", "0"], "--fg-solve 0 needs --rounds 0"),
+        (["--fg-solve", "0"], "--fg-solve 0 needs --rounds 0: the alternating rounds the bundle records (the default)"),
         (["--fg-solve", "0", "--rounds", "2"], "--fg-solve 0 needs --rounds 0: the 2 alternating round(s) (--rounds 2)"),
         (["--fg-solve", "-1"], "argument --fg-solve: --fg-solve takes a weight >= 0"),
         (["--fg-solve", "nan"], "--fg-solve takes a weight >= 0"),

@@ -8,6 +8,7 @@ graph executor's first-calls optimisation (seconds per new input size on this CP
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def _check_known(out: np.ndarray, plate: np.ndarray, trimap: np.ndarray) -> None
     assert np.array_equal(out[..., 1:4][fg], plate[fg]) and np.array_equal(out[..., 4:7][bg], plate[bg])
 
 
-def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_path) -> None:
+def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_path, capsys) -> None:
     path, module = exported
     info = read_export_info(path)
     assert info["torch_version"] == torch.__version__ == module.torch_version
@@ -82,8 +83,18 @@ def test_the_file_records_what_made_it_and_has_knob_attributes(exported, tmp_pat
     assert (module.black_point, module.white_point) == (recorded.get("black_point", 0.0), recorded.get("white_point", 1.0))
     assert info["knn_left_out"] == recorded.get("knn", 0.0)
     other = tmp_path / "one_round.pt"
+    capsys.readouterr()
     assert main(["export", "--out", str(other), "--rounds", "1", "--max-iterations", "50"]) == 0
+    # The warning about the KNN term points to a place in docs/nuke.md that exists.
+    warned = capsys.readouterr().out
+    assert "(docs/nuke.md, 'Export the module': the row 'KNN term')" in warned
+    guide = (Path(__file__).parents[1] / "docs" / "nuke.md").read_text(encoding="utf-8")
+    assert "### 1. Export the module" in guide and "\n| KNN term | left out" in guide
     assert (torch.jit.load(str(other)).rounds, read_export_info(other)["knobs"]["max_iterations"]) == (1, 50)
+    import zipfile
+
+    # The archive's folder is torch's "archive", not the temporary file's name it was written under.
+    assert {name.split("/")[0] for name in zipfile.ZipFile(other).namelist()} == {"archive"}
     assert main(["export", "--out", str(tmp_path / "x.pt"), "--rounds", "-1"]) == 2
 
 

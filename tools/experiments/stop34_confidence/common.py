@@ -34,6 +34,7 @@ from cross_validate import _read_frame, _scorer, folds, objects  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 WORK = ROOT / "runs" / "conf"  # ignored: frames, networks, scores
+WORK.mkdir(parents=True, exist_ok=True)  # a fresh clone has no runs/
 FRAMES = WORK / "frames"
 FOLDS = folds(objects(DATA), 3)  # the protocol's folds (HISTORY: fold 0 GT01, GT06, ...)
 LAM, SIGMA2, KAPPA, NEIGH, POS = 3e-4, 0.1, 0.01, 20, 0.02
