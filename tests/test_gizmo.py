@@ -198,3 +198,11 @@ def test_parser_rejects_what_nuke_would_misread():
     with pytest.raises(nkscript.NkSyntaxError, match="unbalanced"):
         nkscript.parse_script("Gizmo {\n}\n}\n")
     assert nkscript.quote('a "b" [c] $d') == '"a \\"b\\" \\[c\\] \\$d"'
+
+
+def test_the_rounds_tooltip_gives_the_shipped_bundles_recorded_rounds(gizmo):
+    import json
+
+    with open(os.path.join(REPO, "core", "bundles", "default", "manifest.json"), encoding="utf-8") as f:
+        rounds = json.load(f)["refinement"]["rounds"]
+    assert f"cross-validation ({rounds} for the shipped bundle)" in gizmo["text"]
