@@ -413,6 +413,7 @@ def save_bundle(
     trained: bool = True,
     overwrite: bool = False,
     storage: str = "float32",
+    refinement: dict[str, Any] | None = None,
 ) -> Bundle:
     """Write a bundle folder atomically and return it.
 
@@ -443,6 +444,9 @@ def save_bundle(
         disk. Half storage halves a bundle (the packaged ``default`` uses it); networks are
         always loaded as float32, and half rounding (relative 2^-11) is far below what changes
         a matte. Recorded in the manifest.
+    refinement:
+        The refinement settings the pipeline runs these networks with (the manifest's
+        ``"refinement"``, :func:`core.pipeline.refinement_settings`); ``None``: none recorded.
 
     Raises
     ------
@@ -522,6 +526,8 @@ def save_bundle(
             "storage": storage,
         }
         manifest["training"].setdefault("machine", f"{platform.node()} ({platform.platform()})")
+        if refinement is not None:
+            manifest["refinement"] = _jsonable(refinement)
         _write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         _fsync_dir(tmp)
         _replace_folder(tmp, folder, overwrite)
@@ -605,13 +611,31 @@ def _name_for(folder: Path, manifest: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name else folder.name
 
 
+#: The key under a manifest's ``"refinement"`` that says it was taken from the parent bundle.
+INHERITED = "inherited_from"
+
+
+def inherited_refinement(parent: Bundle) -> dict[str, Any] | None:
+    """The ``"refinement"`` a bundle trained on from ``parent`` records: the parent's settings (its
+    cross-validation chose them for networks these started from, the best known for them until a
+    cross-validation of their own), marked as inherited; ``None`` where the parent records none."""
+    recorded = parent.manifest.get("refinement")
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    settings = {k: v for k, v in recorded.items() if k not in ("chosen_on", INHERITED)}
+    return settings | {INHERITED: {"bundle": parent.name, "sha256": parent.manifest_sha256()}}
+
+
 def _refinement_lines(refinement: Any) -> list[str]:
     """``summary``'s lines for a manifest's ``"refinement"``: the settings the pipeline runs with
     this bundle, and what chose them."""
     if not isinstance(refinement, dict) or not refinement:
         return ["  refinement: none recorded (the pipeline's own defaults)"]
-    settings = {k: v for k, v in refinement.items() if k != "chosen_on"}
+    settings = {k: v for k, v in refinement.items() if k not in ("chosen_on", INHERITED)}
     lines = ["  refinement:", f"    settings: {_short(settings, limit=400)}"]
+    inherited = refinement.get(INHERITED)
+    if isinstance(inherited, dict):
+        lines.append(f"    inherited from: {inherited.get('bundle', '?')} (chosen for its networks, not re-chosen for these)")
     chosen = refinement.get("chosen_on")
     if isinstance(chosen, dict):
         objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []

@@ -179,3 +179,35 @@ def test_role_sizes_names_each_network() -> None:
 
     assert role_sizes("paper") == {"background": "paper", "foreground": "paper", "alpha": "paper"}
     assert role_sizes("small,small,medium")["alpha"] == "medium"
+
+
+def test_a_finetuned_bundle_runs_with_its_parents_refinement_marked_as_inherited(tmp_path, small_bundle, rng) -> None:
+    """Without the parent's recorded refinement a show's fine-tune would run the module's older
+    defaults (3 rounds, no KNN term, no levels): another pipeline than the one it was tuned from."""
+    import shutil
+
+    from core.pipeline import refinement_settings
+
+    parent_folder = tmp_path / "parent"
+    shutil.copytree(small_bundle.path, parent_folder)
+    manifest = json.loads((parent_folder / "manifest.json").read_text())
+    chosen = {"rounds": 1, "smoothing": 3e-4, "knn": 0.01, "knn_band": 32, "black_point": 0.06,
+              "white_point": 0.92, "layers": "multilevel", "layer_prior": 0.03}
+    manifest["refinement"] = chosen | {"chosen_on": {"objects": ["GT01"], "criterion": "lowest mean SAD + mean gradient error"}}
+    (parent_folder / "manifest.json").write_text(json.dumps(manifest))
+    parent = load_bundle(parent_folder)
+    _show(tmp_path / "show", rng)
+    for source, out in ((parent, tmp_path / "child"), (small_bundle, tmp_path / "child_of_none")):
+        assert main(["finetune", "--from", str(source.path), "--data", str(tmp_path / "show"), "--out", str(out),
+                     "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir", str(tmp_path / f"run_{out.name}"),
+                     "--no-progress"]) == 0
+    child = load_bundle(tmp_path / "child")
+    assert child.manifest["refinement"] == chosen | {
+        "inherited_from": {"bundle": parent.name, "sha256": parent.manifest_sha256()}}
+    assert refinement_settings(child) == refinement_settings(parent)
+    assert refinement_settings(child).knn_band == 32 and refinement_settings(child).rounds == 1
+    assert f"inherited from: {parent.name} (chosen for its networks, not re-chosen for these)" in child.summary()
+    # A parent that records no refinement passes none on: the child says the defaults apply.
+    orphan = load_bundle(tmp_path / "child_of_none")
+    assert "refinement" not in orphan.manifest
+    assert "refinement: none recorded" in orphan.summary()

@@ -255,9 +255,14 @@ def run(args: argparse.Namespace) -> int:
         description = f"{settings.size} networks of {parent.name}, trained further on composites of real and procedural foregrounds"
     else:
         description = f"{settings.size} networks trained on composites of real and procedural foregrounds"
+    from core.weights import inherited_refinement
+
+    # Trained on from a bundle: the refinement its cross-validation chose goes along (without it
+    # the new bundle would run the module's older defaults: 3 rounds, no KNN term, no levels).
     bundle = save_bundle(
         args.out, nets, name=name, description=description, parent=parent, training=training,
         trained=True, overwrite=args.overwrite, storage=args.storage,
+        refinement=inherited_refinement(parent) if parent is not None else None,
     )
     print(f"wrote bundle {bundle.name!r} to {bundle.path}")
     return 0
