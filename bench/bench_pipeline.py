@@ -508,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per core)")
     parser.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "fp32", "fp16", "bf16"],
                         help="autocast precision(s); several give a row each on the same frames "
-                        "(default auto: fp16 on CUDA, fp32 on the CPU)")
+                        "(default auto: fp16 on CUDA; on the CPU bf16 where it computes bfloat16 natively, else fp32)")
     parser.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
                         help="channels-last on CUDA too (always on for the CPU)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")

@@ -29,6 +29,13 @@ NUKE = os.environ.get("LBSMATTE_NUKE_EXE", "")
 pytestmark = [pytest.mark.nuke, pytest.mark.skipif(not NUKE, reason="set LBSMATTE_NUKE_EXE to a Nuke executable")]
 
 
+@pytest.fixture(autouse=True)
+def _nuke_is_an_executable():
+    """Asked for (the variable set) but not there: a failure that says so, not a skip that hides it."""
+    if not (os.path.isfile(NUKE) and os.access(NUKE, os.X_OK)):
+        pytest.fail(f"LBSMATTE_NUKE_EXE={NUKE!r} is not an executable file: point it at Nuke (e.g. /usr/local/Nuke15.1v1/Nuke15.1)")
+
+
 def run_nuke(args, tmp_path, env=None, timeout=600):
     environment = dict(os.environ, NUKE_PATH=REPO)
     environment.update(env or {})
