@@ -123,6 +123,35 @@ def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> Non
                                ["GT03", "GT04"])
 
 
+
+def test_an_inherited_refinement_counts_as_nothing_chosen(tmp_path: Path) -> None:
+    """A fold bundle trained on from another records that bundle's settings (``inherited_from``):
+    the fold's own choice must not keep its layers as if chosen for these networks, and ``--ship``
+    must refuse a final bundle that has only inherited ones."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    choice = {"rounds": 1, "smoothing": 0.0003, "confidence_scale": 0.1, "tolerance": 0.0001, "knn": 0.01,
+              "network_weight": 0.0, "knn_neighbours": 20, "knn_position": 0.02, "sad": 2.5, "grad": 2.0}
+    inherited = {k: v for k, v in choice.items() if k not in ("sad", "grad")} | {
+        "layers": "multilevel", "layer_prior": 0.03, "layer_space": "display", "agree_ratio": 0.003,
+        "inherited_from": {"bundle": "default", "sha256": "0" * 64}}
+    (bundle / "manifest.json").write_text(json.dumps({"name": "fold", "refinement": inherited}))
+    assert cv.write_choice(bundle, choice, ["GT03", "GT04"])  # the same settings, but chosen now: changed
+    refinement = json.loads((bundle / "manifest.json").read_text())["refinement"]
+    assert "inherited_from" not in refinement and not set(cv.LAYER_KEYS) & set(refinement)
+    assert refinement["chosen_on"]["objects"] == ["GT03", "GT04"]
+    final = tmp_path / "cv" / "final" / "bundle"
+    final.parent.mkdir(parents=True)
+    from conftest import build_small_networks
+
+    from core.weights import save_bundle
+
+    save_bundle(final, build_small_networks(seed=0), name="final", description="x", refinement=inherited)
+    (tmp_path / "cv" / "report.json").write_text("{}")
+    with pytest.raises(SystemExit, match="no refinement settings chosen yet"):
+        cv.ship(tmp_path / "cv", tmp_path / "shipped")
+    assert not (tmp_path / "shipped").exists()
+
 def _linear_composites(root: Path) -> None:
     """Two scene-linear EXR composites with true F and B, both trimaps (the validation layout)."""
     import numpy as np

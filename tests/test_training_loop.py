@@ -344,6 +344,13 @@ def test_out_under_runs_keeps_its_checkpoints_beside_it_and_the_bundle_is_writte
     assert load_bundle(tmp_path / "runs" / "b").manifest["training"]["settings"]["steps"] == {
         "background": 1, "foreground": 1, "alpha": 1}
     assert (tmp_path / "runs" / "b-checkpoints" / "log.jsonl").is_file()
+    # Trained from scratch, it runs the installed default's refinement until one is chosen for it.
+    from core.pipeline import refinement_settings
+
+    default = load_bundle("default")
+    made = load_bundle(tmp_path / "runs" / "b")
+    assert made.manifest["refinement"]["inherited_from"] == {"bundle": "default", "sha256": default.manifest_sha256()}
+    assert refinement_settings(made) == refinement_settings(default)
 
 
 def test_a_run_dir_overlapping_out_is_refused_before_training(tmp_path, capsys) -> None:

@@ -51,6 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.errors import InputError  # noqa: E402
+from core.weights import INHERITED  # noqa: E402
 
 #: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
 #: round's conjugate gradients stop, a looser one keeps more of the matting network's alpha;
@@ -327,6 +328,8 @@ def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool
     path = bundle / "manifest.json"
     manifest = json.loads(path.read_text())
     old = manifest.get("refinement") or {}
+    if INHERITED in old:  # taken from the bundle it was trained from: nothing chosen for it yet
+        old = {}
     defaults = dataclasses.asdict(Settings())  # what a manifest without the setting refines with
     chosen = {k: type(defaults[k])(choice.get(k, defaults[k])) for k in GRID}
     changed = any(old.get(k, defaults[k]) != chosen[k] for k in GRID)
@@ -695,7 +698,8 @@ def ship(out: Path, dest: Path, report_path: Path | None = None) -> None:
     from core.weights import load_bundle, save_bundle
 
     final = load_bundle(str(out / "final" / "bundle"))
-    if "refinement" not in final.manifest:
+    recorded = final.manifest.get("refinement") or {}
+    if not recorded or INHERITED in recorded:  # none, or only those of the bundle it was trained from
         raise SystemExit(f"{final.path} has no refinement settings chosen yet: run --final to the end")
     report_path = report_path or out / "report.json"
     if not report_path.exists():
