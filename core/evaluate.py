@@ -45,6 +45,9 @@ import numpy as np
 
 from core.errors import InputError, LBSMatteError, OutputError
 
+#: The data set's own folders (:func:`find_samples`): the evaluation's inputs.
+DATA_FOLDERS = ("image", "alpha", "trimap", "fg", "bg")
+
 log = logging.getLogger(__name__)
 
 #: Name of LBSMatte's own row in tables and JSON.
@@ -323,9 +326,14 @@ def evaluate_dataset(
         raise InputError("nothing to evaluate: LBSMatte left out (--no-lbsmatte) and no baselines (--baselines none)")
     samples, variants = find_samples(folder, _parse_list(names), _parse_list(trimaps))
     out_dir = Path(out) if out is not None else None
+    for given, what in ((out_dir, "--out"), (Path(json_path) if json_path is not None else None, "--json")):
+        if given is not None:
+            _check_outside_data(given, Path(folder), what)
     if out_dir is not None:
         _check_writable(out_dir)
     if json_path is not None:
+        if Path(json_path).is_dir():
+            raise OutputError(f"--json {json_path} is a folder: give the path of a .json file")
         _check_writable(Path(json_path).parent)
 
     matter = _load_matter(weights, device, rounds, space, precision, layers, layer_prior) if use_lbsmatte else None
@@ -576,6 +584,17 @@ def _check_writable(folder: Path) -> None:
     from core.io import check_writable_dir
 
     check_writable_dir(folder)
+
+
+def _check_outside_data(path: Path, folder: Path, what: str) -> None:
+    """Refuse, before any work, an output inside the data set's own folders (its images, mattes,
+    trimaps and layers are the user's inputs: a results file must never replace one)."""
+    target = path.resolve()
+    for sub in DATA_FOLDERS:
+        inputs = (folder / sub).resolve()
+        if target == inputs or inputs in target.parents:
+            raise OutputError(f"refusing to write {what} {path}: it lies in the data set's {sub}/ folder "
+                              f"({folder / sub}), the evaluation's input; write it outside those folders")
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:

@@ -266,9 +266,16 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
+    from core.errors import OutputError
     from core.io import _atomic
     from core.pipeline import _bundle, refinement_settings
 
+    # Checked before the minute of scripting: the name is what CatFileCreator reads, and it keeps
+    # the export off anything else of the user's (a bundle's own .safetensors, an image).
+    if Path(out).is_dir():
+        raise OutputError(f"--out {out} is a folder: give the path of the .pt file to write")
+    if Path(out).suffix.lower() != ".pt":
+        raise InputError(f"--out {out}: the TorchScript file's name must end in .pt (what CatFileCreator reads)")
     bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
     module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
     scripted = torch.jit.script(module.eval())

@@ -185,6 +185,24 @@ def test_bad_requests(dataset: Path, capsys) -> None:
     assert "not found" in capsys.readouterr().out
 
 
+
+def test_results_never_replace_the_data_sets_own_files(dataset: Path, tmp_path: Path, capsys) -> None:
+    """--json or --out inside image/, alpha/ or trimap/ would replace the user's inputs: refused
+    before any scoring, the inputs byte for byte as they were."""
+    image = next((dataset / "image").iterdir())
+    before = image.read_bytes()
+    for flag, path in (("--json", image), ("--json", dataset / "alpha" / "results.json"), ("--out", dataset / "image")):
+        assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, str(path),
+                         "--no-progress")) == 1
+        said = capsys.readouterr().out
+        assert f"refusing to write {flag} {path}: it lies in the data set's" in said and "== " not in said
+    assert image.read_bytes() == before and not (dataset / "alpha" / "results.json").exists()
+    (tmp_path / "folder").mkdir()
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--json", str(tmp_path / "folder"),
+                     "--no-progress")) == 1
+    said = capsys.readouterr().out
+    assert f"--json {tmp_path / 'folder'} is a folder: give the path of a .json file" in said and "== " not in said
+
 def test_a_failing_method_is_reported_and_the_rest_still_scored(dataset: Path, monkeypatch, capsys) -> None:
     def broken(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         raise RuntimeError("solver diverged")

@@ -215,3 +215,16 @@ def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, r
     assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < 1e-3
     assert np.abs(out[..., 1:4] - ref.fg)[unknown].max() < 1e-2 and np.abs(out[..., 4:7] - ref.bg)[unknown].max() < 1e-2
     _check_known(out, plate, trimap)
+
+
+def test_export_refuses_a_folder_and_a_name_that_is_not_pt_before_any_work(tmp_path, capsys) -> None:
+    """A bundle's own .safetensors, or a user's image, is never replaced by the export."""
+    victim = tmp_path / "alpha.safetensors"
+    victim.write_bytes(b"the user's weights")
+    assert main(["export", "--out", str(victim)]) == 2
+    assert f"--out {victim}: the TorchScript file's name must end in .pt" in capsys.readouterr().out
+    assert victim.read_bytes() == b"the user's weights"
+    (tmp_path / "folder.pt").mkdir()
+    assert main(["export", "--out", str(tmp_path / "folder.pt")]) == 1
+    assert f"--out {tmp_path / 'folder.pt'} is a folder: give the path of the .pt file to write" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.safetensors", "folder.pt"]

@@ -362,3 +362,15 @@ def test_a_run_dir_overlapping_out_is_refused_before_training(tmp_path, capsys) 
         said = capsys.readouterr()
         assert f"the checkpoints' folder {run} and the bundle's --out {tmp_path / 'b'} overlap" in said.out + said.err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_batch_of_one_is_refused_by_name_before_any_training(tmp_path, capsys) -> None:
+    from core.cli import main
+
+    for command in ("train", "finetune"):
+        extra = ["--from", "default", "--data", str(tmp_path)] if command == "finetune" else []
+        assert main([command, *extra, "--batch", "1", "--out", str(tmp_path / "b"), "--steps", "1,1,1",
+                     "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 1
+        said = capsys.readouterr()
+        assert "--batch must be 2 or more (the networks' batch normalisation needs two crops a step), not 1" in said.out + said.err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "run").exists()

@@ -187,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision, decay_steps=args.decay_steps,
         result_refinement=_result_refinement(args),
     )
+    if args.batch < 2:  # a batch of one leaves BatchNorm one value a channel at the coarsest level
+        raise InputError(f"--batch must be 2 or more (the networks' batch normalisation needs two crops a step), "
+                         f"not {args.batch}")
     if getattr(args, "workers", 0) < 0:
         raise InputError(f"--workers must be 0 or more, not {args.workers}")
     if getattr(args, "workers", 0):
