@@ -457,6 +457,8 @@ def save_bundle(
     import torch
     from safetensors.torch import save_file
 
+    from core.io import _umask
+
     folder = Path(path).expanduser()
     dtypes = {"float32": torch.float32, "float16": torch.float16}
     if storage not in dtypes:
@@ -505,6 +507,9 @@ def save_bundle(
                 state[key] = t.contiguous().clone()  # clone: no shared storage (safetensors refuses it)
             file = tmp / f"{role}.safetensors"
             save_file(state, str(file), metadata={"format": "pt", "bundle": name, "role": role})
+            # safetensors writes its files 0600 (through a private temporary file): a bundle made by
+            # one user must be readable by the farm's, as any other file they write.
+            os.chmod(file, 0o666 & ~_umask())
             entries[role] = {
                 "file": file.name,
                 "sha256": _sha256(file),

@@ -120,6 +120,20 @@ def test_saved_tensors_are_float32_contiguous_cpu(tmp_path: Path, make_small_net
         assert torch.equal(value, ref[key].to(value.dtype))
 
 
+
+def test_a_saved_bundle_is_readable_as_the_users_other_files_are(tmp_path: Path, make_small_networks: Any) -> None:
+    """safetensors writes 0600 files: a bundle trained by an artist must be readable by the farm."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        bundle = save_bundle(tmp_path / "b", make_small_networks(seed=3), name="b", description="modes", trained=False)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in bundle.path.iterdir()}
+    assert modes == {name: 0o644 for name in ("alpha.safetensors", "background.safetensors",
+                                              "foreground.safetensors", "manifest.json")}
+
 def test_save_refuses_networks_without_config_or_roles(tmp_path: Path, make_small_networks: Any) -> None:
     nets = make_small_networks()
     with pytest.raises(WeightsError, match="missing alpha"):
