@@ -327,8 +327,14 @@ def run_fingerprint(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"ERROR: --colour: {exc}", flush=True)
         return EXIT_USAGE
-    record = fingerprint(load_bundle(args.weights), device=args.device, precision=getattr(args, "precision", "auto"),
-                         colour=args.colour)
+    handler = logging.StreamHandler(sys.stdout)  # the device fallback's warning: stdout, as matte's
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    try:
+        record = fingerprint(load_bundle(args.weights), device=args.device,
+                             precision=getattr(args, "precision", "auto"), colour=args.colour)
+    finally:
+        log.removeHandler(handler)
     print(json.dumps(record, sort_keys=True), flush=True)
     return EXIT_OK
 

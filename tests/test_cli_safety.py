@@ -260,6 +260,17 @@ def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
 
 
+def test_fingerprints_device_fallback_is_a_warning_line_on_stdout(small_bundle, capsys, monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda"]) == 0
+    out = capsys.readouterr()
+    warning, line = out.out.splitlines()
+    assert out.err == "" and warning.startswith("WARNING: CUDA was requested but is not available")
+    assert json.loads(line)["device"] == "cpu"
+
+
 def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config(
         tmp_path: Path, small_bundle, nan_bundle, monkeypatch) -> None:
     copy = tmp_path / "core"
