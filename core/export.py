@@ -62,7 +62,7 @@ from core.compositing import (
     paste_known,
     refine_with,
 )
-from core.errors import InputError, LBSMatteError
+from core.errors import InputError, LBSMatteError, OutputError
 from core.pipeline import context_margin
 from core.trimap import split_trimap_tensor
 
@@ -266,7 +266,6 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.errors import OutputError
     from core.io import _atomic
     from core.pipeline import _bundle, refinement_settings
 

@@ -238,7 +238,7 @@ def refinement_settings(bundle: Any, rounds: int | None = None, **given: Any) ->
 
 def _bundle(weights: Any) -> Any:
     from core.nets.priors import PriorBundle
-    from core.weights import DEFAULT_NAME, Bundle, find_bundles, load_bundle
+    from core.weights import Bundle, installed_default, load_bundle
 
     if isinstance(weights, (Bundle, PriorBundle)):  # resolved already
         return weights
@@ -246,7 +246,7 @@ def _bundle(weights: Any) -> Any:
         # The same pipeline as the default bundle's: its refinement settings, the priors in place
         # of its networks (the module defaults only where no default bundle is installed). Only
         # its manifest is read: its networks are not run, so their files are not hashed.
-        default = next((b for b in find_bundles() if b.name == DEFAULT_NAME), None)
+        default = installed_default()
         if default is None:
             return PriorBundle()
         return PriorBundle(default.manifest.get("refinement"), settings_of=default.name)

@@ -256,6 +256,12 @@ def search_path() -> list[Path]:
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 
 
+def installed_default() -> Bundle | None:
+    """The installed ``default`` bundle as :func:`find_bundles` finds it (its manifest read, its
+    networks not), or None where there is none."""
+    return next((b for b in find_bundles() if b.name == DEFAULT_NAME), None)
+
+
 def find_bundles() -> list[Bundle]:
     """Every bundle that can be selected by name, ``default`` first.
 

@@ -134,13 +134,6 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _installed_default() -> Any:
-    """The installed ``default`` bundle (its manifest only), or None."""
-    from core.weights import DEFAULT_NAME, find_bundles
-
-    return next((b for b in find_bundles() if b.name == DEFAULT_NAME), None)
-
-
 def _overlap(a: Path, b: Path) -> bool:
     """Whether two folders are one, or one lies inside the other."""
     a, b = a.resolve(), b.resolve()
@@ -251,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"training stopped before the end ({', '.join(unfinished)} unfinished); "
               f"run the same command again to continue from {run_dir}")
         return 3
-    from core.weights import inherited_refinement, save_bundle
+    from core.weights import inherited_refinement, installed_default, save_bundle
 
     training = _training_summary(run_dir, settings, data_summary, progress, time.time() - started)
     if parent is not None:
@@ -270,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     # cross-validation for networks of this recipe). Without one the bundle would run the module's
     # older defaults (3 rounds, no KNN term, no levels): on the demo, the shipped networks score
     # SAD 9.11 with those against 4.14 with the settings their bundle records.
-    source = parent if parent is not None else _installed_default()
+    source = parent if parent is not None else installed_default()
     bundle = save_bundle(
         args.out, nets, name=name, description=description, parent=parent, training=training,
         trained=True, overwrite=args.overwrite, storage=args.storage,
