@@ -101,6 +101,18 @@ rounds_argument = _whole_number_at_least_0("--rounds", "a whole number >= 0 (0: 
 knn_band_argument = _whole_number_at_least_0("--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
 
 
+def knn_stride_argument(value: str) -> int:
+    """``--knn-stride``: a whole number >= 1 (argparse type)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"--knn-stride takes a whole number >= 1 (1: every unknown pixel searches), "
+                                         f"not {value!r}")
+    return number
+
+
 def edge_argument(value: str) -> int:
     """``--edge``: a whole number of pixels > 0 (argparse type; :func:`core.trimap.check_edge`)."""
     from core.trimap import check_edge
@@ -198,6 +210,10 @@ def _add_matte(sub: Any) -> None:
                    help="the KNN term looks for known pixels only within PX pixels of the unknown region "
                         "(default: the bundle's recorded width, chosen by cross-validation: 32 px for the shipped "
                         "bundle; 0: anywhere in the crop, slower on large frames)")
+    p.add_argument("--knn-stride", type=knn_stride_argument, default=None, metavar="N",
+                   help="only the unknown pixels on every N-th row and column search for the KNN term's neighbours, "
+                        "each pair counting N*N times (default: the bundle's recorded stride; 1: every unknown "
+                        "pixel, about twice as slow on a 1080p frame)")
     p.add_argument("--levels", type=levels_argument, default=None, metavar="BLACK,WHITE",
                    help="black and white points of the refined alpha, as a Grade on the matte: "
                         "(alpha - BLACK) / (WHITE - BLACK), clipped to 0..1 (default: the bundle's recorded points, "
@@ -614,6 +630,7 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
 
         matter = Matter(args.weights, device=args.device, precision=getattr(args, "precision", "auto"),
                         fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn, knn_band=args.knn_band,
+                        knn_stride=args.knn_stride,
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)

@@ -113,6 +113,11 @@ class Settings:
         knn_band: the KNN term's searches find known pixels only within this many px of the
             unknown region (:func:`core.knn.band`; 0: anywhere in the crop). Faster, with about the
             same held-out quality (stop 36 in docs/cross_validation/HISTORY.md).
+        knn_stride: only the unknown pixels on every ``knn_stride``-th row and column search for
+            neighbours (:func:`core.knn.knn_term`'s ``stride``; 1: every unknown pixel), each of
+            their pairs counting ``knn_stride²`` times: about ``knn_stride²`` times fewer
+            searches and a sparser system, an approximation (stop 39 in
+            docs/cross_validation/HISTORY.md).
         knn_neighbours, knn_position: the KNN term's searches (:func:`core.knn.searches`):
             ``knn_neighbours`` near neighbours with the position weighted ``knn_position``, then
             half as many by colour (default: pymatting's 20 and 2.0).
@@ -144,13 +149,15 @@ class Settings:
     knn_neighbours: int = 20
     knn_position: float = 2.0
     knn_band: int = 0
+    knn_stride: int = 1
     network_weight: float = 0.0
     black_point: float = 0.0
     white_point: float = 1.0
     sample_alpha: str = "network"
 
     def __post_init__(self) -> None:
-        for name, low in (("rounds", 0), ("max_iterations", 1), ("knn_neighbours", 2), ("knn_band", 0)):
+        for name, low in (("rounds", 0), ("max_iterations", 1), ("knn_neighbours", 2), ("knn_band", 0),
+                          ("knn_stride", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
                 raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
@@ -808,7 +815,7 @@ def refine(
             u_np = unknown.cpu().numpy()
             knn = knn_term(colour.clamp(0, 1).permute(1, 2, 0).cpu().numpy(), u_np,
                            fg_known.cpu().numpy(), None, *searches(settings.knn_neighbours, settings.knn_position),
-                           candidates=candidates_within(u_np, settings.knn_band))
+                           candidates=candidates_within(u_np, settings.knn_band), stride=settings.knn_stride)
         matrix, pull, diagonal = add_knn(lap, knn, settings.knn)
     out_alpha, out_fg, out_bg, iterations = refine_with(
         image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,

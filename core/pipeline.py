@@ -363,6 +363,10 @@ class Matter:
         The KNN term's searches find known pixels only within this many px of the unknown region
         (:class:`core.compositing.Settings`; default: what the bundle records, else 0: anywhere
         in the networks' crop).
+    knn_stride:
+        Only the unknown pixels on every ``knn_stride``-th row and column search for the KNN
+        term's neighbours (:class:`core.compositing.Settings`; default: what the bundle records,
+        else 1: every unknown pixel).
     black_point, white_point:
         Levels of the refined alpha (:func:`core.compositing.alpha_levels`; default: what the
         bundle records, else 0 and 1, none).
@@ -412,6 +416,7 @@ class Matter:
         knn_neighbours: int | None = None,
         knn_position: float | None = None,
         knn_band: int | None = None,
+        knn_stride: int | None = None,
         black_point: float | None = None,
         white_point: float | None = None,
         sample_alpha: str | None = None,
@@ -427,6 +432,7 @@ class Matter:
             self.bundle, rounds, smoothing=smoothing, confidence_scale=confidence_scale, layers=layers,
             layer_prior=layer_prior, tolerance=tolerance, layer_space=layer_space, agree_ratio=agree_ratio, knn=knn,
             network_weight=network_weight, knn_neighbours=knn_neighbours, knn_position=knn_position, knn_band=knn_band,
+            knn_stride=knn_stride,
             black_point=black_point, white_point=white_point, sample_alpha=sample_alpha)
         if self.refinement.rounds and self.fg_solve == 0:
             raise InputError(
@@ -620,7 +626,8 @@ class Matter:
 
             knn = knn_term(features(image if shown is None else shown), unknown, split_trimap(trimap)[0], placement,
                            *searches(self.refinement.knn_neighbours, self.refinement.knn_position),
-                           workers=torch.get_num_threads(), candidates=candidates_within(unknown, self.refinement.knn_band))
+                           workers=torch.get_num_threads(), candidates=candidates_within(unknown, self.refinement.knn_band),
+                           stride=self.refinement.knn_stride)
             self._lap("knn")
         alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.

@@ -252,6 +252,13 @@ def test_bad_knn_band_is_a_usage_error(value: str, capsys) -> None:
     assert f"--knn-band takes a whole number of pixels >= 0 (0: anywhere in the crop), not '{value}'" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "every", "1.5"])
+def test_bad_knn_stride_is_a_usage_error(value: str, capsys) -> None:
+    assert cli.main(["matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", "o.exr", "--knn-stride", value]) == 2
+    assert (f"--knn-stride takes a whole number >= 1 (1: every unknown pixel searches), not '{value}'"
+            in capsys.readouterr().out)
+
+
 def test_rounds_reach_the_pipeline(shot: Path, small_bundle, untrained_ok, capsys) -> None:
     from core.io import read_image
 

@@ -396,11 +396,11 @@ def test_the_grid_scores_each_setting_as_the_refinement_with_it_would(tmp_path: 
     monkeypatch.setattr(cv, "GRID", {"rounds": (1, 2), "smoothing": (1e-3,), "confidence_scale": (0.1,),
                                      "tolerance": (1e-7,), "knn": (0.0, 0.02), "network_weight": (0.0,),
                                      "knn_neighbours": (4, 6), "knn_position": (2.0,), "knn_band": (0, 2),
-                                     "black_point": (0.0, 0.1), "white_point": (1.0, 0.9),
+                                     "knn_stride": (1, 2), "black_point": (0.0, 0.1), "white_point": (1.0, 0.9),
                                      "sample_alpha": ("network", "half")})
     cache = tmp_path / "grid.json"
     table = cv.grid_scores(Path("none"), ["GT01"], tmp_path, cache)
-    assert len(table) == 2 * 2 * 2 * 2 * 2 * 2 * 2
+    assert len(table) == 2 * 2 * 2 * 2 * 2 * 2 * 2 * 2
     nets = Matter("none", device="cpu", rounds=0, fg_solve=0)
     for variant_index, variant in enumerate(cv.VARIANTS):
         plate_in, trimap_in, gt = cv._read_frame(tmp_path, "GT01", variant)
@@ -413,10 +413,13 @@ def test_the_grid_scores_each_setting_as_the_refinement_with_it_would(tmp_path: 
             assert got == pytest.approx(want, rel=1e-4, abs=1e-6), key
     # κ = 0: the neighbour sets change nothing; levels change the scores
     base = {"rounds": 1, "smoothing": 1e-3, "confidence_scale": 0.1, "tolerance": 1e-7, "network_weight": 0.0,
-            "knn_position": 2.0, "knn_band": 0, "black_point": 0.0, "white_point": 1.0, "sample_alpha": "network"}
+            "knn_position": 2.0, "knn_band": 0, "knn_stride": 1, "black_point": 0.0, "white_point": 1.0, "sample_alpha": "network"}
     key = lambda **kw: json.dumps(base | kw, sort_keys=True)  # noqa: E731
     assert table[key(knn=0.0, knn_neighbours=4)] == table[key(knn=0.0, knn_neighbours=6)]
     assert table[key(knn=0.0, knn_neighbours=4)] == table[key(knn=0.0, knn_neighbours=4, knn_band=2)]
+    assert table[key(knn=0.0, knn_neighbours=4)] == table[key(knn=0.0, knn_neighbours=4, knn_stride=2)]
+    # searches from every other row and column only: another term
+    assert table[key(knn=0.02, knn_neighbours=4, knn_stride=2)] != table[key(knn=0.02, knn_neighbours=4)]
     assert table[key(knn=0.02, knn_neighbours=4)] != table[key(knn=0.02, knn_neighbours=6)]
     # a band of 2 px drops the known pixels beyond it from the searches: another term
     assert table[key(knn=0.02, knn_neighbours=4, knn_band=2)] != table[key(knn=0.02, knn_neighbours=4)]

@@ -29,20 +29,23 @@ def _scene(rng: np.random.Generator, h: int = 9, w: int = 11) -> tuple[np.ndarra
 
 
 def _brute_force(colour: np.ndarray, trimap: np.ndarray, neighbours: tuple[int, ...],
-                 weights: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+                 weights: tuple[float, ...], stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The energy Σ_{i ∈ U} Σ_{j ∈ N(i)} (a_i − a_j)² / (2K) as ``aᵀMa − 2 pᵀa + c`` over the
-    unknown pixels: every distance computed, no tree."""
+    unknown pixels: every distance computed, no tree. With ``stride``, ``i`` only over the
+    unknown pixels on every ``stride``-th row and column, each pair counted ``stride²`` times."""
     h, w = trimap.shape
     fg_known, _, unknown = split_trimap(trimap)
     where = np.flatnonzero(unknown)
     ys, xs = np.divmod(np.arange(h * w), w)
-    share = 1 / (2 * sum(neighbours))
+    share = stride**2 / (2 * sum(neighbours))
     m = np.zeros((where.size, where.size))
     p = np.zeros(where.size)
     position = {int(q): k for k, q in enumerate(where)}
     for k, weight in zip(neighbours, weights, strict=True):
         f = np.column_stack([colour.reshape(-1, 3), weight * xs / (w - 1), weight * ys / (h - 1)])
         for a, q in enumerate(where):
+            if ys[q] % stride or xs[q] % stride:
+                continue
             near = np.argsort(((f - f[q]) ** 2).sum(1), kind="stable")[: k + 1]
             for j in near[near != q]:
                 m[a, a] += share
@@ -65,6 +68,31 @@ def test_the_term_is_the_energy_of_the_unknown_pixels_nearest_neighbours(rng: np
     assert np.allclose(got, want_m, atol=1e-12)
     assert np.allclose(term.pull, want_p, atol=1e-12)
     assert np.allclose(term.diagonal, np.diag(want_m), atol=1e-12)
+
+
+def test_a_stride_searches_from_every_strideth_row_and_column_only(rng: np.random.Generator) -> None:
+    colour, trimap = _scene(rng, 10, 13)
+    fg_known, _, unknown = split_trimap(trimap)
+    for stride in (2, 3):
+        term = knn_term(colour, unknown, fg_known, neighbours=(4, 2), distance_weights=(2.0, 0.1), stride=stride)
+        want_m, want_p = _brute_force(colour, trimap, (4, 2), (2.0, 0.1), stride)
+        assert np.allclose(term.matrix.toarray(), want_m, atol=1e-12)
+        assert np.allclose(term.pull, want_p, atol=1e-12)
+        assert np.allclose(term.diagonal, np.diag(want_m), atol=1e-12)
+        assert np.linalg.eigvalsh(want_m).min() > -1e-9
+    # The grid is the frame's: a crop whose corner is at an odd row and column of its frame searches
+    # from the pixels that are even in the frame, which are odd in the crop.
+    crop = knn_term(colour, unknown, fg_known, (11, 14, 1, 1), stride=2)
+    grid = np.zeros_like(unknown)
+    grid[1::2, 1::2] = True
+    searched = np.zeros(unknown.size)
+    searched[np.flatnonzero(unknown)] = crop.pull
+    assert (searched.reshape(unknown.shape)[~grid] == 0).all() and (searched.reshape(unknown.shape)[grid & unknown] > 0).any()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InputError, match="stride must be a whole number >= 1"):
+            knn_term(colour, unknown, fg_known, stride=bad)
+    with pytest.raises(InputError, match="knn_stride must be a whole number >= 1"):
+        Settings(knn_stride=0)
 
 
 def test_the_term_is_symmetric_and_positive_semi_definite(rng: np.random.Generator) -> None:
@@ -362,6 +390,15 @@ def test_the_pipeline_reads_both_weights_from_the_bundle_and_builds_the_term_on_
     narrow = banded.matte(image, trimap, colour="srgb").alpha
     assert not np.allclose(narrow, fewer, atol=1e-4)
     assert np.allclose(Matter(str(dest), device="cpu", allow_untrained=True, knn_band=10**6).matte(
+        image, trimap, colour="srgb").alpha, fewer, atol=1e-6)
+    # The stride: recorded, searches from every other row and column change the matte; given as 1,
+    # every unknown pixel searches again.
+    manifest["refinement"] |= {"knn_band": 0, "knn_stride": 2}
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    strided = Matter(str(dest), device="cpu", allow_untrained=True)
+    assert strided.refinement.knn_stride == 2
+    assert not np.allclose(strided.matte(image, trimap, colour="srgb").alpha, fewer, atol=1e-4)
+    assert np.allclose(Matter(str(dest), device="cpu", allow_untrained=True, knn_stride=1).matte(
         image, trimap, colour="srgb").alpha, fewer, atol=1e-6)
 
 

@@ -91,6 +91,8 @@ GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,
         "knn_neighbours": (20,), "knn_position": (0.02, 0.05), "knn_band": (0, 16, 32, 64),
         "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96, 0.92),
         "sample_alpha": ("network", "half")}
+#: The settings of the KNN term's neighbour sets (nothing to a setting without the term).
+KNN_KEYS = ("knn_neighbours", "knn_position", "knn_band", "knn_stride")
 #: The weights of the background against the foreground in the exact agreement with the plate
 #: (:class:`core.compositing.Settings` ``agree_ratio``).
 AGREE_RATIOS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -205,12 +207,18 @@ def _alike(key: str, priors: bool = False) -> str:
     ablation (a pull toward their constant 0.5 would only handicap them)."""
     setting = json.loads(key)
     if not setting.get("knn"):
-        setting |= {k: GRID[k][0] for k in ("knn_neighbours", "knn_position", "knn_band") if k in setting}
+        setting |= {k: GRID[k][0] for k in KNN_KEYS if k in setting}
     if priors and setting.get("sample_alpha") == "half":
         setting["sample_alpha"] = "network"
     if priors and "network_weight" in setting:
         setting["network_weight"] = 0.0
     return json.dumps(setting, sort_keys=True)
+
+
+def _knn_key(setting: dict[str, Any]) -> tuple[int, float, int, int]:
+    """What builds a setting's KNN term: neighbours, position weight, band and stride (a key
+    scored before a setting was in the grid has its default: band 0, stride 1)."""
+    return (setting["knn_neighbours"], setting["knn_position"], setting.get("knn_band", 0), setting.get("knn_stride", 1))
 
 
 def _scorer(gt: np.ndarray, trimap: np.ndarray) -> Any:
@@ -260,10 +268,10 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
         knn: dict[tuple[int, float, int], Any] = {}  # each neighbour set's term, built once per frame
         for key in missing:
             setting = json.loads(key)
-            which = (setting["knn_neighbours"], setting["knn_position"], setting.get("knn_band", 0))
+            which = _knn_key(setting)
             if setting["knn"] and which not in knn:
                 knn[which] = knn_term(plate, unknown.numpy(), fg_known.numpy(), None, *searches(*which[:2]),
-                                      candidates=candidates_within(unknown.numpy(), which[2]))
+                                      candidates=candidates_within(unknown.numpy(), which[2]), stride=which[3])
         fg, bg = _batch_of_one(out.fg), _batch_of_one(out.bg)
         # A round's only state is alpha (F and B are solved afresh from the networks' colours in
         # each), so the settings that differ only in rounds are one run, scored after each count;
@@ -281,7 +289,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
             for rounds in sorted(counts):
                 setting = json.loads(group) | {"rounds": rounds - made}
                 if setting["rounds"]:
-                    term = knn.get((setting["knn_neighbours"], setting["knn_position"], setting.get("knn_band", 0)))
+                    term = knn.get(_knn_key(setting))
                     alpha = refine(img, tri, alpha, fg, bg, Settings(**setting), laplacian=lap, knn=term).alpha
                 made = rounds
                 for black, white in counts[rounds]:

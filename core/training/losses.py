@@ -222,7 +222,7 @@ def result_loss(
                 unknown_np = band.cpu().numpy()
                 knn = knn_term(colour, unknown_np, fg_known.cpu().numpy(), frame,
                                *searches(settings.knn_neighbours, settings.knn_position), workers=1,
-                               candidates=candidates_within(unknown_np, settings.knn_band))
+                               candidates=candidates_within(unknown_np, settings.knn_band), stride=settings.knn_stride)
         refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings, knn=knn)
         u = unknown[crop].to(image.dtype)
         n = u.sum().clamp_min(1.0)
