@@ -4,15 +4,13 @@ python tools/experiments/stop39_speed/approx_protocol.py {networks,none}
 Each fold's held-out photographs (both trimaps), matted by the whole pipeline as the protocol's
 evaluation runs it — the fold bundle with the refinement its nested choice recorded (networks),
 or the priors with the same settings (none) — and then with one approximation for speed: the KNN
-term's searches from every ``stride``-th row and column only (:func:`core.knn.knn_term`'s
-``stride``), fewer neighbours, or a looser tolerance of the conjugate gradients. Each fold's
-variant chosen on the other two folds (lowest mean SAD + mean gradient error), its held-out scores
+term's searches from every ``stride``-th row and column only (``knn_stride``), fewer neighbours,
+or a looser tolerance of the conjugate gradients. Each fold's variant chosen on the other two folds (lowest mean SAD + mean gradient error), its held-out scores
 pooled; and each variant's seconds in the KNN term and the refinement. Resumable: the scores are
 kept in runs/conf/stop39_approx_<which>.json."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import sys
@@ -26,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 from cross_validate import _read_frame, _scorer  # noqa: E402
 
-import core.knn  # noqa: E402
 from core.pipeline import Matter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stop34_confidence"))
@@ -34,18 +31,18 @@ from common import DATA, FOLDS, WORK, bundle  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 VARIANTS = ("Trimap1", "Trimap2")
-#: name: (KNN stride, settings changed)
+#: name: the settings changed from the fold bundle's recorded ones (stop 37's choice, every unknown
+#: pixel searching; since stop 39 the bundles record stride 3, so each variant names its stride)
 APPROX = {
-    "as chosen": (1, {}),
-    "stride 2": (2, {}),
-    "stride 3": (3, {}),
-    "stride 4": (4, {}),
-    "stride 6": (6, {}),
-    "neighbours 10": (1, {"knn_neighbours": 10}),
-    "tolerance 1e-3": (1, {"tolerance": 1e-3}),
-    "stride 2, tolerance 1e-3": (2, {"tolerance": 1e-3}),
+    "as chosen": {"knn_stride": 1},
+    "stride 2": {"knn_stride": 2},
+    "stride 3": {"knn_stride": 3},
+    "stride 4": {"knn_stride": 4},
+    "stride 6": {"knn_stride": 6},
+    "neighbours 10": {"knn_stride": 1, "knn_neighbours": 10},
+    "tolerance 1e-3": {"knn_stride": 1, "tolerance": 1e-3},
+    "stride 2, tolerance 1e-3": {"knn_stride": 2, "tolerance": 1e-3},
 }
-SEARCH = core.knn.knn_term
 
 
 def main() -> None:
@@ -56,8 +53,7 @@ def main() -> None:
         fold = Matter(bundle(k), device="cpu")
         settings = {f: v for f, v in dataclasses.asdict(fold.refinement).items() if f != "max_iterations"}
         settings["network_weight"] = 0.0 if which == "none" else settings["network_weight"]
-        for label, (stride, change) in APPROX.items():
-            core.knn.knn_term = functools.partial(SEARCH, stride=stride)
+        for label, change in APPROX.items():
             matter = Matter(bundle(k) if which == "networks" else "none", device="cpu", profile=True,
                             **(settings | change))
             for name in names:
@@ -71,7 +67,6 @@ def main() -> None:
                     done[key] = list(_scorer(gt, trimap)(alpha)) + [seconds.get("knn", 0.0) + seconds.get("refine", 0.0)]
                     out.write_text(json.dumps(done))
                     print(key, " ".join(f"{x:.3f}" for x in done[key]), flush=True)
-    core.knn.knn_term = SEARCH
     frames = [[f"{n} {v}" for n in names for v in VARIANTS] for names in FOLDS]
 
     def mean(keys: list[str], label: str) -> np.ndarray:
