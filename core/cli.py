@@ -80,15 +80,15 @@ log = logging.getLogger("core")
 
 
 # -- argument parsing ------------------------------------------------------------------------------
-def _whole_number_at_least_0(flag: str, what: str) -> Any:
-    """An argparse type for ``flag``: a whole number >= 0, its error saying ``what`` it takes."""
+def _whole_number_at_least(low: int, flag: str, what: str) -> Any:
+    """An argparse type for ``flag``: a whole number >= ``low``, its error saying ``what`` it takes."""
 
     def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
-            number = -1
-        if number < 0:
+            number = low - 1
+        if number < low:
             raise argparse.ArgumentTypeError(f"{flag} takes {what}, not {value!r}")
         return number
 
@@ -96,21 +96,11 @@ def _whole_number_at_least_0(flag: str, what: str) -> Any:
 
 
 #: ``--rounds``: a whole number >= 0.
-rounds_argument = _whole_number_at_least_0("--rounds", "a whole number >= 0 (0: the networks alone)")
+rounds_argument = _whole_number_at_least(0, "--rounds", "a whole number >= 0 (0: the networks alone)")
 #: ``--knn-band``: a whole number of pixels >= 0.
-knn_band_argument = _whole_number_at_least_0("--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
-
-
-def knn_stride_argument(value: str) -> int:
-    """``--knn-stride``: a whole number >= 1 (argparse type)."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"--knn-stride takes a whole number >= 1 (1: every unknown pixel searches), "
-                                         f"not {value!r}")
-    return number
+knn_band_argument = _whole_number_at_least(0, "--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
+#: ``--knn-stride``: a whole number >= 1.
+knn_stride_argument = _whole_number_at_least(1, "--knn-stride", "a whole number >= 1 (1: every unknown pixel searches)")
 
 
 def edge_argument(value: str) -> int:

@@ -809,13 +809,11 @@ def refine(
     matrix, pull, diagonal = (None, None, None) if lap is None else (lap.matrix, lap.pull, lap.diagonal)
     if lap is not None and settings.knn > 0:
         if knn is None:
-            from core.knn import candidates_within, knn_term, searches
+            from core.knn import term_for
 
             colour = image[0].detach() if clip is not None else encode_srgb(image[0].detach())
-            u_np = unknown.cpu().numpy()
-            knn = knn_term(colour.clamp(0, 1).permute(1, 2, 0).cpu().numpy(), u_np,
-                           fg_known.cpu().numpy(), None, *searches(settings.knn_neighbours, settings.knn_position),
-                           candidates=candidates_within(u_np, settings.knn_band), stride=settings.knn_stride)
+            knn = term_for(settings, colour.clamp(0, 1).permute(1, 2, 0).cpu().numpy(), unknown.cpu().numpy(),
+                           fg_known.cpu().numpy())
         matrix, pull, diagonal = add_knn(lap, knn, settings.knn)
     out_alpha, out_fg, out_bg, iterations = refine_with(
         image, trimap, alpha, fg, bg, settings.rounds, settings.smoothing, settings.confidence_scale,

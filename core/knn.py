@@ -82,6 +82,15 @@ def searches(neighbours: int, position: float) -> tuple[tuple[int, int], tuple[f
     return (int(neighbours), int(neighbours) // 2), (float(position), COLOUR_SEARCH_POSITION)
 
 
+def term_for(settings: Any, colour: np.ndarray, unknown: np.ndarray, fg_known: np.ndarray,
+             frame: tuple[int, int, int, int] | None = None, workers: int = -1) -> KnnTerm:
+    """:func:`knn_term` as a :class:`core.compositing.Settings` asks for it: its neighbour sets
+    (:func:`searches`), band (:func:`candidates_within`) and stride; the other arguments as
+    :func:`knn_term`'s."""
+    return knn_term(colour, unknown, fg_known, frame, *searches(settings.knn_neighbours, settings.knn_position),
+                    workers=workers, candidates=candidates_within(unknown, settings.knn_band), stride=settings.knn_stride)
+
+
 @dataclass
 class KnnTerm:
     """``E_knn`` as the refinement's linear system needs it (module docstring), on the CPU:

@@ -622,12 +622,10 @@ class Matter:
         if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:
             # The non-local term over the networks' whole crop (neighbours from the context too),
             # positions in the frame; its unknown pixels are the refinement crop's, in the same order.
-            from core.knn import candidates_within, features, knn_term, searches
+            from core.knn import features, term_for
 
-            knn = knn_term(features(image if shown is None else shown), unknown, split_trimap(trimap)[0], placement,
-                           *searches(self.refinement.knn_neighbours, self.refinement.knn_position),
-                           workers=torch.get_num_threads(), candidates=candidates_within(unknown, self.refinement.knn_band),
-                           stride=self.refinement.knn_stride)
+            knn = term_for(self.refinement, features(image if shown is None else shown), unknown,
+                           split_trimap(trimap)[0], placement, workers=torch.get_num_threads())
             self._lap("knn")
         alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.

@@ -268,7 +268,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
         fg_known, _, unknown = split_trimap(tri[0, 0])
         lap = matting_laplacian(img[0], unknown, fg_known)
         score = _scorer(gt, trimap)
-        knn: dict[tuple[int, float, int], Any] = {}  # each neighbour set's term, built once per frame
+        knn: dict[tuple[int, float, int, int], Any] = {}  # each neighbour set's term, built once per frame
         for key in missing:
             setting = json.loads(key)
             which = _knn_key(setting)

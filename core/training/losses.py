@@ -206,7 +206,7 @@ def result_loss(
             would refine it in.
     """
     from core.compositing import refine
-    from core.knn import candidates_within, knn_term, searches
+    from core.knn import term_for
     from core.trimap import split_trimap_tensor
 
     terms: dict[str, list[torch.Tensor]] = {"alpha": [], "fg": [], "bg": []}
@@ -219,10 +219,7 @@ def result_loss(
                 h, w = band.shape
                 frame = (int(round(h * frame_scale)), int(round(w * frame_scale)), 0, 0)
                 colour = image[i].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-                unknown_np = band.cpu().numpy()
-                knn = knn_term(colour, unknown_np, fg_known.cpu().numpy(), frame,
-                               *searches(settings.knn_neighbours, settings.knn_position), workers=1,
-                               candidates=candidates_within(unknown_np, settings.knn_band), stride=settings.knn_stride)
+                knn = term_for(settings, colour, band.cpu().numpy(), fg_known.cpu().numpy(), frame, workers=1)
         refined = refine(image[crop], trimap[crop], alpha[crop], fg[crop], bg[crop], settings, knn=knn)
         u = unknown[crop].to(image.dtype)
         n = u.sum().clamp_min(1.0)
