@@ -55,12 +55,26 @@ def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path,
     for key in ("seconds", "median_seconds", "cpu_seconds", "peak_rss_gib", "stage_seconds", "shares",
                 "box_fraction", "computed_fraction", "gmac", "errors"):
         assert key in pipe, key
-    assert set(pipe["gmac"]) == {"background", "foreground", "alpha", "total"} and pipe["gmac"]["total"] > 0
-    assert {"background", "foreground", "alpha"} <= set(pipe["stage_seconds"])
+    roles = ("background", "foreground", "alpha")
+    assert set(pipe["gmac"]) == {*roles, "total"} and all(pipe["gmac"][r] > 0 for r in roles)
+    assert pipe["gmac"]["total"] == pytest.approx(sum(pipe["gmac"][r] for r in roles), rel=1e-12)
+    assert all(pipe["gmac"][r] == pytest.approx(pipe["macs"][r] / 1e9, rel=1e-12) for r in roles)
+    assert set(roles) <= set(pipe["stage_seconds"])
+    # The profiled laps run back to back from the frame's start to its end: each stage's share
+    # of the total, and together (up to the moment before the first lap) all of it.
+    assert set(pipe["shares"]) == set(pipe["stage_seconds"]) - {"total"}
+    assert all(share >= 0 for share in pipe["shares"].values())
+    assert sum(pipe["shares"].values()) == pytest.approx(1.0, abs=0.02)
     assert 0 < pipe["computed_fraction"] <= 1.5
     for key in ("seconds", "median_seconds", "alpha_seconds", "foreground_seconds", "peak_rss_gib", "errors"):
         assert key in base, key
+    # Both methods scored on the same band against the frame's exact alpha: real numbers, and a
+    # band that is not empty (untrained networks are not exact there).
+    for errors in (pipe["errors"], base["errors"]):
+        assert set(errors) == {"sad", "mse"} and all(np.isfinite(v) for v in errors.values()), errors
+        assert errors["sad"] > 0 and 0 < errors["mse"] <= 1
     assert set(case["ratios"]) == {"speedup", "cpu_seconds_ratio", "memory_ratio"}
+    assert case["ratios"]["speedup"] == pytest.approx(base["median_seconds"] / pipe["median_seconds"])
     assert report["cases"][0]["frame"] == "256x144"
 
 

@@ -305,7 +305,7 @@ def test_weights_list_and_show(small_bundle, monkeypatch, capsys) -> None:
     assert cli.main(["weights", "show", small_bundle.name, "--json"]) == 0
     assert '"networks"' in capsys.readouterr().out
     assert cli.main(["weights", "show", "no-such-bundle"]) == 1
-    assert "ERROR:" in capsys.readouterr().out and True
+    assert "ERROR: no weights bundle named 'no-such-bundle'" in capsys.readouterr().out
 
 
 def test_runs_as_a_module() -> None:

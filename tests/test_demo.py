@@ -76,6 +76,8 @@ def test_demo_refuses_an_untrained_bundle(tmp_path: Path, small_bundle, monkeypa
 
 def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
     """The writing path, with small untrained networks handed in explicitly (numbers meaningless)."""
+    from core.demo import load_closed_form
+    from core.metrics import alpha_errors
     from core.pipeline import Matter
 
     matter = Matter(small_bundle, device="cpu", allow_untrained=True)
@@ -91,6 +93,14 @@ def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
     for method in ("lbsmatte", "closed_form"):
         assert set(errors[method]) == {"sad", "mse", "grad", "conn", "fg_sad", "fg_mse", "seconds"}
         assert errors[method] == pytest.approx(result[method])
+    # The numbers must be those of the matte the demo wrote, not merely the ones it returned:
+    # score demo.exr's alpha (half floats: a relative 1e-4 at most) and the stored closed-form
+    # reference against the example's ground truth independently.
+    ex = load_example()
+    written = alpha_errors(exr.pixels[..., exr.channels.index("A")], ex["alpha"], ex["trimap"])
+    assert {k: errors["lbsmatte"][k] for k in written} == pytest.approx(written, rel=2e-4)
+    stored = alpha_errors(load_closed_form()[0], ex["alpha"], ex["trimap"])
+    assert {k: errors["closed_form"][k] for k in stored} == pytest.approx(stored, rel=1e-12)
     # Closed-form on a fur ball with a tight trimap: a real, small error.
     assert 0 < errors["closed_form"]["sad"] < 10
     text = report.getvalue()

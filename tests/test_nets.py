@@ -27,11 +27,23 @@ def test_network_shapes_and_ranges(role: str, channels: int) -> None:
 
 
 def test_config_is_json_and_rebuilds_the_same_network() -> None:
+    # A bundle stores the config as JSON and rebuilds the network from it before loading the
+    # weights: the rebuilt network must be the same one, parameter for parameter, not merely
+    # one with the same shapes. Same seed, same config -> the same initial weights and outputs.
     config = network_config("foreground", "small", width=4)
     again = json.loads(json.dumps(config))
-    a, b = build_network(config), build_network(again)
-    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
-    assert a.config == config
+    assert again == config
+    torch.manual_seed(5)
+    a = build_network(config).eval()
+    torch.manual_seed(5)
+    b = build_network(again).eval()
+    assert a.config == config and b.config == config
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    x = torch.rand(1, 7, 32, 48, generator=torch.Generator().manual_seed(1))
+    x[:, 3] = (x[:, 3] > 0.5).float()
+    with torch.inference_mode():
+        assert torch.equal(a(x), b(x))
 
 
 def test_bad_configs_raise_weights_error() -> None:

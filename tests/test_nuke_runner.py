@@ -1,7 +1,8 @@
 """``nuke_plugin.runner``: the command line, its output lines, exit codes and cancel."""
 
+import os
+import signal
 import sys
-import time
 
 from nuke_plugin import runner
 
@@ -55,18 +56,20 @@ def test_a_crash_without_error_lines_is_described_by_its_output():
 
 
 def test_cancel_terminates_the_process():
-    start = time.time()
-    polls = []
-
-    def cancelled():
-        polls.append(1)
-        return len(polls) > 3
-
-    result = runner.run(_python("import time\nprint('LBSMATTE PROGRESS 1 1/9', flush=True)\ntime.sleep(60)"),
-                        is_cancelled=cancelled, poll=0.05)
+    # Cancel once the first progress line has arrived, so the child is certainly in its sleep;
+    # a child that was not stopped would print the marker when the sleep ends and exit 0.
+    seen = []
+    code = ("import time\nprint('LBSMATTE PROGRESS 1 1/9', flush=True)\ntime.sleep(60)\n"
+            "print('SLEPT TO THE END', flush=True)")
+    result = runner.run(_python(code), on_line=seen.append,
+                        is_cancelled=lambda: ("progress", 1, 1, 9) in seen, poll=0.05)
     assert result.cancelled and result.describe() == "cancelled"
-    assert result.returncode is not None and result.returncode != 0
-    assert time.time() - start < 15
+    assert result.frames_done == [1] and result.errors == []
+    assert "SLEPT TO THE END" not in result.tail and ("text", "SLEPT TO THE END") not in seen
+    if os.name == "nt":
+        assert result.returncode not in (None, 0)  # TerminateProcess: no signal to read back
+    else:
+        assert result.returncode == -signal.SIGTERM  # ended by the runner's SIGTERM, not by itself
 
 
 def test_a_missing_interpreter_is_an_error_not_an_exception():

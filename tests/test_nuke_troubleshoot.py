@@ -52,9 +52,18 @@ def test_bundle_findings(lbs_env, tmp_path, monkeypatch):
 
 
 def test_the_real_probe_with_this_python(monkeypatch):
+    # This python is the project's own environment: everything the probe looks for is there, so
+    # any *_error key is a real installation problem, not something to tolerate.
+    import torch
+
+    import core
+
     info = ts.probe(sys.executable)
-    assert info.get("python", "").startswith("3.") and "core" in info, info
-    assert "torch" in info or "torch_error" in info
+    assert info.get("python") == ".".join(map(str, sys.version_info[:3])), info
+    assert [key for key in info if key.endswith("error")] == [], info
+    assert os.path.samefile(info["core"], core.__file__) and info["cli"] is True
+    assert info["torch"] == torch.__version__ and info["cuda"] == torch.cuda.is_available()
+    assert [c for c in ts.check_probe(info) if c.status == ts.FAIL] == []
 
 
 def test_the_button_reports_in_a_message(fake_nuke, lbs_env, monkeypatch):
