@@ -3,10 +3,20 @@
 These tests read the committed weights themselves (``core/bundles/default``). They check what the
 manifest promises and that the trained networks do what training was for, on the bundled demo
 example (exact ground truth, never seen in training): each network beats the obvious
-parameter-free answer, and the networks are not the seeded untrained ones.
+parameter-free answer, and the networks are not the seeded untrained ones. The committed bundle is
+part of the package: if it is missing or untrained these tests fail, they do not skip.
+
+The foreground network's own colours are also checked where it can be checked without having
+seen the answer: the cross-validation's fold bundles (``docs/cross_validation/folds``, trained as
+the shipped one was, each without six objects) on composites of the objects they never saw, in
+linear light over background photos training never used (read from ``../shared/data``; skipped
+where that is absent).
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +24,15 @@ import torch
 
 from core.demo import load_example
 from core.metrics import alpha_errors, foreground_error, unknown_region
+from core.training.data import default_data_root
 from core.weights import ROLES, default_bundle_path, has_trained_default, load_bundle
 
-pytestmark = pytest.mark.skipif(not has_trained_default(), reason="no trained default bundle is packaged")
+ROOT = Path(__file__).resolve().parents[1]
+FOLDS = ROOT / "docs" / "cross_validation" / "folds"
+
+
+def test_the_default_bundle_is_packaged_and_trained() -> None:
+    assert has_trained_default(), f"no trained default bundle at {default_bundle_path()}"
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +121,58 @@ def test_the_networks_own_alpha_beats_the_parameter_free_one_on_the_demo() -> No
         out = Matter(name, device="cpu", rounds=0, fg_solve=0).matte(ex["image"], ex["trimap"], colour="srgb")
         sad[name] = float(np.abs(out.alpha - ex["alpha"])[unknown].sum() / 1000)
     assert sad["default"] < 0.5 * sad["none"], sad
+
+
+@pytest.fixture(scope="module")
+def held_out_composites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, list[str]]]:
+    """Each fold's held-out objects composited in linear light over one validation background
+    photo (``tools/make_validation_composites.py``, as the protocol's layer scores use them):
+    the folder and ``{fold: [composite names]}``."""
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"the alphamatting.com photographs or the background photos are not in {data}")
+    sys.path.insert(0, str(ROOT / "tools"))
+    import cross_validate as cv
+    from make_validation_composites import make_set
+
+    out = tmp_path_factory.mktemp("composites")
+    held = {}
+    for k, names in enumerate(cv.folds(cv.objects(data), 3)):
+        recorded = load_bundle(str(FOLDS / f"fold{k}" / "bundle")).manifest["training"]["data"]
+        assert set(names).isdisjoint(recorded["objects"]), f"fold {k}'s bundle saw its held-out objects"
+        held[k] = make_set(data, out, 1, objects=tuple(names), linear=True)
+    return out, held
+
+
+def _own_foreground_sad(weights: str, folder: Path, names: list[str]) -> list[float]:
+    """The α-weighted FG SAD of ``weights``' own foreground (refinement off, as the networks give
+    it with the plate pasted on the known pixels), both trimaps, display-encoded as ``lbsmatte
+    evaluate`` scores it."""
+    from core.evaluate import _display, _read_alpha, _read_plate, _read_trimap
+    from core.pipeline import Matter
+
+    matter = Matter(weights, device="cpu", rounds=0, fg_solve=0)
+    scores = []
+    for name in names:
+        plate, colour = _read_plate(folder / "image" / f"{name}.exr")
+        alpha = _read_alpha(folder / "alpha" / f"{name}.png")
+        fg_true = _display(*_read_plate(folder / "fg" / f"{name}.exr"))
+        for variant in ("Trimap1", "Trimap2"):
+            trimap = _read_trimap(folder / "trimap" / variant / f"{name}.png")
+            fg = _display(matter.matte(plate, trimap, colour=colour).fg, colour)
+            scores.append(foreground_error(fg, fg_true, alpha, trimap)["fg_sad"])
+    return scores
+
+
+def test_the_foreground_networks_own_colours_beat_the_parameter_free_fill_on_objects_they_never_saw(
+        held_out_composites) -> None:
+    # Refinement off on both sides: the fold's networks' F against pull-push's (`--weights none`),
+    # each fold on its own held-out objects. Measured (one background each, both trimaps): fold 0
+    # 4.54 against 5.82, fold 1 13.01 against 15.26, fold 2 14.15 against 17.08 (0.78-0.85). The
+    # background network is not held to the same: its own B is no better than pull-push's
+    # (README, Evaluation).
+    folder, held = held_out_composites
+    for k, names in held.items():
+        nets = _own_foreground_sad(str(FOLDS / f"fold{k}" / "bundle"), folder, names)
+        fill = _own_foreground_sad("none", folder, names)
+        assert np.mean(nets) < 0.92 * np.mean(fill), (k, np.mean(nets), np.mean(fill))
