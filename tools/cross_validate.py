@@ -820,4 +820,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except InputError as exc:  # a missing folder or a bad value: the message, not a traceback
+        print(f"ERROR: {exc}", file=sys.stderr)
+        sys.exit(2)
