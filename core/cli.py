@@ -95,6 +95,14 @@ def _whole_number_at_least(low: int, flag: str, what: str) -> Any:
     return parse
 
 
+def device_argument(value: str) -> str:
+    """An argparse type for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (one GPU of several)."""
+    head, _, index = value.partition(":")
+    if value in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"--device takes auto, cpu, cuda or cuda:N, not {value!r}")
+
+
 #: ``--rounds``: a whole number >= 0.
 rounds_argument = _whole_number_at_least(0, "--rounds", "a whole number >= 0 (0: the networks alone)")
 #: ``--knn-band``: a whole number of pixels >= 0.
@@ -293,6 +301,16 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 # -- weights ---------------------------------------------------------------------------------------
 def run_weights(args: argparse.Namespace) -> int:
     """``lbsmatte weights list`` / ``show NAME``."""
+    handler = logging.StreamHandler(sys.stdout)  # the search's warnings (a skipped bundle): stdout, as matte's
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    try:
+        return _weights_command(args)
+    finally:
+        log.removeHandler(handler)
+
+
+def _weights_command(args: argparse.Namespace) -> int:
     from core.weights import ROLES, find_bundles, load_bundle, nonfinite_tensors
 
     if args.weights_command == "list":
@@ -410,16 +428,33 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
             f"--out {out} names a single file but {len(numbers)} frames are to be written; "
             "give OUT a frame token (out.####.exr)"
         )
+    # A single file (no frame token) serves every frame: one that is not there is a usage error,
+    # found before the networks load; a sequence's missing frame is that frame's error.
+    problems = [f"{flag} {path}: {_not_a_file(path)}" for flag, path in (("--plate", plate), ("--trimap", trimap))
+                if not has_frame_token(path) and _not_a_file(path)]
+    if problems:
+        raise InputError("; ".join(problems))
     jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
     inputs = {p for job in jobs for p in (job.plate, job.trimap)}
     from core.io import check_not_input
 
     for job in jobs:
+        if job.out.is_dir():
+            raise InputError(f"--out {job.out} is a folder: name the file to write in it ({job.out / ('matte' + ext)})")
         try:
             check_not_input(job.out, inputs)
         except OutputError as exc:
             raise InputError(f"--out would overwrite an input: {exc}") from exc
     return jobs
+
+
+def _not_a_file(path: str) -> str:
+    """Why ``path`` cannot be read as an image file ("" when it can be tried)."""
+    if os.path.isdir(path):
+        return "is a folder, not an image file"
+    if not os.path.exists(path):
+        return "no such file"
+    return ""
 
 
 def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
@@ -439,13 +474,21 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     if len(jobs) > 1 and not has_frame_token(pattern):
         raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
                          "give it a frame token (trimap.####.exr)")
-    taken = {p for job in jobs for p in (job.plate, job.trimap, job.out)}
+    inputs = {p for job in jobs for p in (job.plate, job.trimap)}
+    mattes = {job.out for job in jobs}
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
+        if job.trimap_out.is_dir():
+            raise InputError(f"--write-trimap {job.trimap_out} is a folder: name the file to write in it")
         try:
-            check_not_input(job.trimap_out, taken)
+            check_not_input(job.trimap_out, inputs)
         except OutputError as exc:
-            raise InputError(f"--write-trimap would overwrite an input or the matte: {exc}") from exc
+            raise InputError(f"--write-trimap would overwrite an input: {exc}") from exc
+        try:
+            check_not_input(job.trimap_out, mattes)
+        except OutputError as exc:
+            raise InputError(f"--write-trimap {job.trimap_out} is also where the matte goes (--out): "
+                             "give the trimap a file of its own") from exc
 
 
 class _FramePrefix(logging.Filter):
@@ -642,7 +685,8 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                 _emit(f"ERROR: frame {job.label}: {exc}", bar)
             except Exception as exc:  # one bad frame must not stop the others
                 failed.append(job.label)
-                _emit(f"ERROR: frame {job.label}: {job.plate}: {type(exc).__name__}: {exc}", bar)
+                _emit(f"ERROR: frame {job.label}: {type(exc).__name__}: {exc} (plate {job.plate}, trimap "
+                      f"{job.trimap}, out {job.out})", bar)
             prefix.frame = None
             bar.update(1)
             _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)

@@ -211,10 +211,12 @@ def format_report(errors: dict[str, dict[str, float]], bundle: str, files: dict[
 # -- command line ---------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str = "demo") -> None:
     """Arguments of ``lbsmatte demo [--out DIR]`` (SPEC §11)."""
+    from core.cli import device_argument
+
     parser.add_argument("--out", type=Path, default=Path("lbsmatte_demo"),
                         help="output folder (default ./lbsmatte_demo)")
     parser.add_argument("--weights", default="default", help="trained weights bundle, name or folder (default: default)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--live-baseline", action="store_true",
                         help="compute closed-form + multilevel foreground with pymatting now rather than read the "
                              "result stored with the example (pymatting's first use compiles for minutes)")

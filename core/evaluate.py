@@ -630,6 +630,8 @@ def _jsonable(value: Any) -> Any:
 # -- command line ---------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") -> None:
     """Arguments of ``lbsmatte evaluate DATASET [...]`` (SPEC §11)."""
+    from core.cli import device_argument
+
     parser.add_argument("dataset", type=Path, help="data set folder: image/, trimap/[<variant>/], alpha/ [fg/ bg/]")
     parser.add_argument("--no-lbsmatte", action="store_true", help="score the baselines only")
     parser.add_argument("--weights", default="default",
@@ -643,7 +645,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--out", type=Path, default=None, help="folder for a contact sheet per image (out/<variant>/NAME.png)")
     parser.add_argument("--names", default=None, help="only these images, comma-separated (e.g. GT04,GT13)")
     parser.add_argument("--trimaps", default=None, help="only these trimap variants, comma-separated (e.g. Trimap1)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (for LBSMatte)")
+    parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N (for LBSMatte)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="the networks' arithmetic, as for 'matte' (default auto)")
     parser.add_argument("--layers", choices=("solve", "multilevel"), default=None,
@@ -665,7 +667,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``lbsmatte evaluate``; 0 when every method scored every image, 1 otherwise (``ERROR:`` lines say why)."""
+    """Run ``lbsmatte evaluate``; 0 when every method scored every image, 1 otherwise, 2 for a usage
+    error (a bad value, a data set folder that is not there) as ``lbsmatte matte`` (``ERROR:`` lines say why)."""
     try:
         results = evaluate_dataset(
             args.dataset,
@@ -689,7 +692,7 @@ def run(args: argparse.Namespace) -> int:
         if "weights" in str(exc).lower() or "bundle" in str(exc).lower():
             hint = " (use --no-lbsmatte to score the baselines only)"
         print(f"ERROR: {exc}{hint}", flush=True)
-        return 1
+        return 2 if isinstance(exc, InputError) else 1
     if args.json_path is not None:
         print(f"wrote {args.json_path}", flush=True)
     if args.out is not None:

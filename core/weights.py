@@ -279,7 +279,7 @@ def find_bundles() -> list[Bundle]:
         if first is None:
             found[bundle.name] = bundle
         elif first.path.resolve() != bundle.path.resolve():
-            log.warning("weights bundle %r in %s is shadowed by the one in %s", bundle.name, bundle.path, first.path)
+            _warn_once(f"weights bundle {bundle.name!r} in {bundle.path} is shadowed by the one in {first.path}")
 
     default = default_bundle_path()
     if (default / MANIFEST).is_file():
@@ -288,7 +288,7 @@ def find_bundles() -> list[Bundle]:
             add(Bundle(DEFAULT_NAME, default, manifest))
     for entry in search_path():
         if not entry.is_dir():
-            log.warning("%s entry %s is not a folder; ignored", WEIGHTS_PATH_ENV, entry)
+            _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} is not a folder; ignored")
             continue
         if (entry / MANIFEST).is_file():
             folders = [entry]
@@ -694,6 +694,15 @@ def _bundle_file(folder: Path, file: Any) -> Path | None:
 
 
 def _unknown_name_message(name: str) -> str:
+    # A folder of that name that the search skipped is the likelier mistake: say what is wrong with it.
+    entries = [default_bundle_path()] if name == DEFAULT_NAME else []
+    for entry in search_path():
+        entries.append(entry if entry.name == name else entry / name)
+    for folder in entries:
+        if (folder / MANIFEST).is_file():
+            manifest, problems = _parse_manifest(folder)
+            if manifest is None:
+                return f"weights bundle {name!r} ({folder}) cannot be used: {'; '.join(problems)}"
     bundles = find_bundles()
     listed = ", ".join(b.name for b in bundles) or "none"
     path = os.environ.get(WEIGHTS_PATH_ENV)
@@ -708,8 +717,19 @@ def _read_manifest_quietly(folder: Path, warn: bool = False) -> dict[str, Any] |
     """Manifest of ``folder`` if it is readable JSON of our format, else ``None`` (logged if ``warn``)."""
     manifest, problems = _parse_manifest(folder)
     if manifest is None and warn:
-        log.warning("skipping weights bundle %s: %s", folder, "; ".join(problems))
+        _warn_once(f"skipping weights bundle {folder}: {'; '.join(problems)}")
     return manifest
+
+
+#: The search's warnings already given in this process: one command searches more than once
+#: (the installed default, then the bundle asked for), and a farm log should say each thing once.
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
 
 
 def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:

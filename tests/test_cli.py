@@ -229,15 +229,22 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
         (["--out", "{shot}/plate.####.exr"], "--out would overwrite an input"),
         (["--out", "{shot}/single.exr"], "names a single file but 3 frames"),
         (["--out", "{shot}/o.####.jpg"], "JPEG cannot hold the alpha"),
+        (["--out", "{shot}/folder.####.exr", "--frames", "1001"], "--out {shot}/folder.1001.exr is a folder: name the file"),
+        (["--plate", "{shot}/nothing.exr", "--trimap", "{shot}/gone.png", "--out", "{shot}/o.exr"],
+         "--plate {shot}/nothing.exr: no such file; --trimap {shot}/gone.png: no such file"),
+        (["--trimap", "{shot}", "--out", "{shot}/o.exr", "--plate", "{shot}/plate.1001.exr"],
+         "--trimap {shot}: is a folder, not an image file"),
     ],
 )
 def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) -> None:
     before = (shot / "plate.1001.exr").read_bytes()
+    (shot / "folder.1001.exr").mkdir()
     base = ["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
             "--out", str(shot / "o.####.exr"), "--weights", "no-such-bundle", "--no-progress"]
     assert cli.main(base + [a.format(shot=shot) for a in argv]) == 2
-    assert message in capsys.readouterr().out
+    assert message.format(shot=shot) in capsys.readouterr().out
     assert (shot / "plate.1001.exr").read_bytes() == before
+    assert not list(shot.glob("o*"))  # nothing written, not even a lock or a temporary file
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "1.5"])
@@ -306,6 +313,13 @@ def test_weights_list_and_show(small_bundle, monkeypatch, capsys) -> None:
     assert '"networks"' in capsys.readouterr().out
     assert cli.main(["weights", "show", "no-such-bundle"]) == 1
     assert "ERROR: no weights bundle named 'no-such-bundle'" in capsys.readouterr().out
+    # A bundle the search skips: its warning on stdout (the stream a farm reads), said once.
+    broken = small_bundle.path.parent / "zz_broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{cut off")
+    assert cli.main(["weights", "list"]) == 0
+    said = capsys.readouterr()
+    assert said.err == "" and said.out.count(f"WARNING: skipping weights bundle {broken}: manifest.json is not valid JSON") == 1
 
 
 def test_runs_as_a_module() -> None:
@@ -496,11 +510,14 @@ def test_bad_edge_is_a_usage_error(value: str, capsys) -> None:
     [
         (["--write-trimap", "{shot}/t.####.txt"], "--write-trimap {shot}/t.####.txt: unsupported extension '.txt'"),
         (["--write-trimap", "{shot}/t.exr"], "--write-trimap {shot}/t.exr names a single file but 3 frames"),
-        (["--write-trimap", "{shot}/trimap.####.png"], "--write-trimap would overwrite an input or the matte"),
-        (["--write-trimap", "{shot}/o.####.exr"], "--write-trimap would overwrite an input or the matte"),
+        (["--write-trimap", "{shot}/trimap.####.png"], "--write-trimap would overwrite an input: refusing to write "
+                                                         "{shot}/trimap.1001.png"),
+        (["--write-trimap", "{shot}/o.####.exr"], "--write-trimap {shot}/o.1001.exr is also where the matte goes (--out)"),
+        (["--write-trimap", "{shot}/folder.png", "--frames", "1001"], "--write-trimap {shot}/folder.png is a folder"),
     ],
 )
 def test_write_trimap_usage_errors(shot: Path, argv: list[str], message: str, capsys) -> None:
+    (shot / "folder.png").mkdir()
     before = (shot / "trimap.1001.png").read_bytes()
     base = ["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
             "--out", str(shot / "o.####.exr"), "--weights", "no-such-bundle", "--no-progress"]
@@ -534,3 +551,10 @@ def test_freed_memory_is_reused_without_page_faults(setting: str) -> None:
         assert applied == "True" and int(faults) < 20
     else:
         assert applied == "False" and int(faults) > 50  # 64 at least, with 2 MB pages
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_bad_export_iterations_is_a_usage_error_in_the_flags_spelling(value: str, tmp_path: Path, capsys) -> None:
+    assert cli.main(["export", "--out", str(tmp_path / "m.pt"), "--max-iterations", value]) == 2
+    assert f"--max-iterations takes a whole number >= 1, not '{value}'" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())

@@ -188,12 +188,17 @@ def test_untrained_weights_are_refused_with_a_hint(dataset: Path, small_bundle, 
 
 
 def test_bad_requests(dataset: Path, capsys) -> None:
-    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "none")) == 1
+    # Usage errors exit 2, as lbsmatte matte's do.
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "none")) == 2
     assert "nothing to evaluate" in capsys.readouterr().out
-    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "magic")) == 1
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "magic")) == 2
     assert "unknown baseline magic" in capsys.readouterr().out
-    assert run(_args(str(dataset / "nope"), "--no-lbsmatte")) == 1
+    assert run(_args(str(dataset / "nope"), "--no-lbsmatte")) == 2
     assert "not found" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # checked by argparse, before anything is imported or read
+        _args(str(dataset), "--device", "tpu")
+    assert exc.value.code == 2 and "--device takes auto, cpu, cuda or cuda:N, not 'tpu'" in capsys.readouterr().err
+    assert _args(str(dataset), "--device", "cuda:1").device == "cuda:1"
 
 
 

@@ -322,6 +322,15 @@ def test_search_path_order_precedence_and_broken_manifests(
     assert [(b.name, b.path) for b in found] == [("extra", show_root / "a_extra"), ("main", show_root / "b_main")]
     assert "broken" in caplog.text and "shadowed" in caplog.text
     assert load_bundle("main").path == show_root / "b_main"
+    # Each search warns: the warnings are said once a process, however often it searches.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="core.weights"):
+        find_bundles()
+        find_bundles()
+    assert caplog.text.count("skipping weights bundle") == 0 and caplog.text.count("shadowed") == 0
+    # Asked for by name, the broken bundle is named with what is wrong, not as a missing one.
+    with pytest.raises(WeightsError, match=r"weights bundle 'broken' \(.*broken\) cannot be used: manifest\.json is not valid JSON"):
+        load_bundle("broken")
 
     # Reverse the order: the studio's bundle now wins.
     monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{studio_main}{weights.os.pathsep}{show_root}")

@@ -54,6 +54,8 @@ def _objects(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    from core.cli import device_argument
+
     if command == "finetune":
         parser.add_argument("--from", dest="parent", required=True, metavar="BUNDLE", help="bundle name or folder to start from")
         parser.add_argument("--data", required=True, type=Path, help="show data: image/, alpha/ [trimap/ fg/ bg/] (SPEC §9 layout)")
@@ -119,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--backgrounds", type=int, default=4, help="backgrounds per foreground in a batch (default 4)")
     parser.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop cleanly (checkpointed) after this long")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="the networks' forward passes (bf16: autocast, about 1.5-3x faster on CPUs with "
