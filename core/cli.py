@@ -232,7 +232,7 @@ def _add_weights(sub: Any) -> None:
     wsub = p.add_subparsers(dest="weights_command", metavar="list | show NAME")
     wsub.required = True
     wsub.add_parser("list", help="every bundle found, default first")
-    show = wsub.add_parser("show", help="a bundle's manifest, checked (checksums)")
+    show = wsub.add_parser("show", help="a bundle's manifest, checked (checksums, architectures, finite weights)")
     show.add_argument("name", metavar="NAME", help="bundle name or folder")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(handler=run_weights)
@@ -311,7 +311,7 @@ def run_weights(args: argparse.Namespace) -> int:
 
 
 def _weights_command(args: argparse.Namespace) -> int:
-    from core.weights import ROLES, find_bundles, load_bundle, nonfinite_tensors
+    from core.weights import ROLES, find_bundles, load_bundle, nonfinite_tensors, verify_bundle
 
     if args.weights_command == "list":
         bundles = find_bundles()
@@ -325,7 +325,9 @@ def _weights_command(args: argparse.Namespace) -> int:
             print(f"{b.name}\t{trained}\t{b.path}\t{description}")
         return EXIT_OK
     bundle = load_bundle(args.name)
-    problems = [p for role in ROLES for p in nonfinite_tensors(bundle, role)]
+    # Beyond the checksums: each network built from its config against its file's tensors (a
+    # wrong architecture, as matte would find it on loading), and no NaN or infinite weights.
+    problems = verify_bundle(bundle) + [p for role in ROLES for p in nonfinite_tensors(bundle, role)]
     if problems:
         for problem in problems:
             print(f"ERROR: {bundle.label}: {problem}", flush=True)
@@ -758,6 +760,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ERROR: interrupted", flush=True)
         return 130
+    except BrokenPipeError:  # the reader went away (lbsmatte weights list | head): end as a Unix tool does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing at exit does not fail again
+        return 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -558,3 +558,14 @@ def test_bad_export_iterations_is_a_usage_error_in_the_flags_spelling(value: str
     assert cli.main(["export", "--out", str(tmp_path / "m.pt"), "--max-iterations", value]) == 2
     assert f"--max-iterations takes a whole number >= 1, not '{value}'" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGPIPE"), reason="no SIGPIPE on this platform")
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # `lbsmatte weights show default | head -1`: the pipe's reader is gone before anything is
+    # written (closed at once; the process takes seconds to start), so the first write fails.
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "weights", "show", "default"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""  # 128 + SIGPIPE, as a Unix tool ends; no traceback

@@ -254,6 +254,9 @@ def test_wrong_architecture_names_bundle_file_and_keys(tmp_path: Path, small_bun
     assert first_key in message
     assert bundle.load_network("foreground") is not None  # the other networks still load
     assert any("wrong architecture" in p for p in verify_bundle(bundle))
+    from core import cli
+
+    assert cli.main(["weights", "show", str(folder)]) == 1  # the check a TD runs before a render
 
 
 def test_architecture_with_other_layers_lists_missing_keys(tmp_path: Path, small_bundle: Bundle) -> None:
