@@ -525,7 +525,7 @@ def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
     from core.colour import premultiply, resolve_colour
     from core.io import read_image, write_image, write_matte_exr
-    from core.trimap import normalise_trimap, trimap_from_matte
+    from core.trimap import normalise_trimap, stray_share, trimap_from_matte
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
@@ -542,6 +542,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
             trimap = trimap_from_matte(trimap_image.pixels, args.edge, args.trimap_channel, trimap_image.channels)
         else:
             trimap = normalise_trimap(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+            stray = stray_share(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+            if stray > STRAY_WARNING:
+                log.warning("trimap %s: %.0f%% of its pixels are grey levels a trimap does not use (neither black, "
+                            "white nor mid grey): all of them are matted as unknown. Is it a soft matte or an image? "
+                            "For a roto or a soft matte, --edge PX makes the trimap from it", job.trimap, 100 * stray)
     except InputError as exc:
         raise type(exc)(f"trimap {job.trimap}: {exc}") from exc
     if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
@@ -563,6 +568,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
                     unassociated_alpha=not premultiplied, window=plate.window)
+
+
+#: The share of stray greys (:func:`core.trimap.stray_share`) above which a trimap is said to look
+#: like something else: a trimap's anti-aliased or hand-painted edges stay far below it.
+STRAY_WARNING = 0.05
 
 
 def _check_finite(result: Any, job: FrameJob) -> None:

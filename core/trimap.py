@@ -220,6 +220,21 @@ def normalise_trimap(
     return out
 
 
+#: A grey this far from the unknown's 0.5 (and not within the tolerance of black or white) is a
+#: level a trimap does not use: the input is more likely a soft matte or an image.
+STRAY_GREY = 0.15
+
+
+def stray_share(pixels: np.ndarray, channel: str = "auto", channels: Sequence[str] | None = None) -> float:
+    """The share of the pixels that :func:`normalise_trimap` makes unknown although their value is
+    neither mid grey nor near it (further than :data:`STRAY_GREY` from 0.5): about 0 for a trimap
+    (anti-aliased edges, 8-bit or JPEG rounding included), most of the frame for a soft matte or a
+    photograph given as the trimap. Same arguments as :func:`normalise_trimap`."""
+    plane = _plane(pixels, channel, channels, "trimap")
+    _, _, unknown = split_trimap(plane)
+    return float(np.count_nonzero(unknown & (np.abs(plane - UNKNOWN) > STRAY_GREY))) / max(plane.size, 1)
+
+
 def check_edge(edge_px: object) -> int:
     """``edge_px`` (an int, a whole float such as Nuke's ``4.0``, or text) as an int > 0.
 

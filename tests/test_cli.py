@@ -569,3 +569,21 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""  # 128 + SIGPIPE, as a Unix tool ends; no traceback
+
+
+def test_a_soft_matte_given_as_the_trimap_is_said_to_look_like_one(tmp_path: Path, small_bundle, untrained_ok,
+                                                                   capsys) -> None:
+    plate = _plate(0)
+    yy, xx = np.mgrid[0:H, 0:W]
+    soft = np.clip(1.2 - np.hypot(yy - H / 2, xx - W / 2) / 12, 0, 1).astype(np.float32)  # a blurred disc
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "soft.png", soft[..., None], ["Y"], "uint8")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--weights", str(small_bundle.path), "--device", "cpu",
+            "--no-progress"]
+    assert cli.main(base + ["--trimap", str(tmp_path / "soft.png"), "--out", str(tmp_path / "a.exr")]) == 0
+    out = capsys.readouterr().out
+    assert f"WARNING: frame -: trimap {tmp_path / 'soft.png'}: " in out and "grey levels a trimap does not use" in out
+    assert "--edge PX makes the trimap from it" in out
+    assert cli.main(base + ["--trimap", str(tmp_path / "trimap.png"), "--out", str(tmp_path / "b.exr")]) == 0
+    assert "grey levels" not in capsys.readouterr().out

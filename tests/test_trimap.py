@@ -215,3 +215,23 @@ def test_rough_matte_errors_say_rough_matte() -> None:
     m[0, 0] = np.nan
     with pytest.raises(TrimapError, match="rough matte holds 1 NaN"):
         trimap_from_matte(m, 2)
+
+
+def test_stray_greys_tell_a_soft_matte_from_a_trimap() -> None:
+    from core.trimap import STRAY_GREY, TOLERANCE, stray_share
+
+    rng = np.random.default_rng(5)
+    trimap = np.zeros((40, 50), np.float32)
+    trimap[10:30, 10:40] = 0.5
+    trimap[15:25, 20:30] = 1.0
+    assert stray_share(trimap) == 0.0
+    # Rounded, ringing or slightly off levels are still a trimap's.
+    noisy = np.clip(trimap + rng.uniform(-0.03, 0.03, trimap.shape), 0, 1).astype(np.float32)
+    assert stray_share(noisy) == 0.0
+    assert stray_share(np.round(trimap * 255).astype(np.uint8)) == 0.0
+    # A ramp from black to white: everything between the tolerance and 0.5 ± STRAY_GREY is stray.
+    ramp = np.tile(np.linspace(0, 1, 1001, dtype=np.float32), (3, 1))
+    assert stray_share(ramp) == pytest.approx(1 - 2 * TOLERANCE - 2 * STRAY_GREY, abs=4e-3)  # ± the ends
+    # One stray pixel of 2000.
+    trimap[0, 0] = 0.2
+    assert stray_share(trimap) == pytest.approx(1 / 2000)
