@@ -71,6 +71,8 @@ class JobResult(object):
         The user cancelled.
     errors:
         One message per problem (``ERROR:`` lines of the tool, or a failed start).
+    warnings:
+        The tool's ``WARNING:`` lines: the frames were made, but the artist should know.
     missing:
         Frames still without a result.
     computed:
@@ -81,6 +83,7 @@ class JobResult(object):
         self.job = job
         self.cancelled = False
         self.errors = []
+        self.warnings = []
         self.missing = list(job.missing)
         self.computed = []
 
@@ -232,6 +235,7 @@ def run(job, reporter=None):
             reporter.error(message)
             result.errors.append(message)
         result.errors.extend(outcome.errors)
+        result.warnings.extend(outcome.warnings)
     result.missing = cache.missing_frames(job.folder, job.frames)
     result.computed = [f for f in job.missing if f not in result.missing]
     return result
@@ -254,6 +258,9 @@ def finish(node, job, result):
         reused = len(job.cached) + len(job.reused)
         text = "%d-%d ready at %s: %d computed, %d cached (key %s)" % (
             job.first, job.last, when, len(result.computed), reused, job.key)
+        if result.warnings:  # on the node, where the artist looks: the first, and how many more
+            more = len(result.warnings) - 1
+            text += "; WARNING: %s%s" % (result.warnings[0], " (and %d more)" % more if more else "")
     elif result.cancelled:
         text = "cancelled at %s: %d of %d frames ready (key %s)" % (when, present, len(job.frames), job.key)
     else:

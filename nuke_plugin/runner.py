@@ -27,6 +27,7 @@ _live_lock = threading.Lock()
 
 PROGRESS_RE = re.compile(r"^LBSMATTE PROGRESS (-?\d+) (\d+)/(\d+)\s*$")
 ERROR_PREFIX = "ERROR:"
+WARNING_PREFIX = "WARNING:"
 
 
 class RunResult(object):
@@ -40,6 +41,9 @@ class RunResult(object):
         The user cancelled; the process was terminated.
     errors:
         The ``ERROR:`` lines, prefix removed.
+    warnings:
+        The ``WARNING:`` lines, prefix removed (a result was made, but something is worth knowing:
+        a trimap that looks like a soft matte, no known foreground, a device fallback).
     frames_done:
         Frames reported by ``LBSMATTE PROGRESS`` lines.
     tail:
@@ -50,6 +54,7 @@ class RunResult(object):
         self.returncode = None
         self.cancelled = False
         self.errors = []
+        self.warnings = []
         self.frames_done = []
         self.tail = collections.deque(maxlen=30)
 
@@ -138,7 +143,7 @@ def parse_line(line):
     Returns
     -------
     tuple
-        ``("progress", frame, i, n)``, ``("error", message)`` or ``("text", line)``.
+        ``("progress", frame, i, n)``, ``("error", message)``, ``("warning", message)`` or ``("text", line)``.
     """
     text = line.rstrip("\r\n")
     match = PROGRESS_RE.match(text.strip())
@@ -147,6 +152,8 @@ def parse_line(line):
     stripped = text.strip()
     if stripped.startswith(ERROR_PREFIX):
         return ("error", stripped[len(ERROR_PREFIX):].strip())
+    if stripped.startswith(WARNING_PREFIX):
+        return ("warning", stripped[len(WARNING_PREFIX):].strip())
     return ("text", text)
 
 
@@ -253,6 +260,8 @@ def _follow(process, result, on_line, is_cancelled, poll):
                 result.frames_done.append(parsed[1])
             elif parsed[0] == "error":
                 result.errors.append(parsed[1])
+            elif parsed[0] == "warning":
+                result.warnings.append(parsed[1])
             if on_line is not None:
                 on_line(parsed)
     except BaseException:

@@ -57,6 +57,18 @@ def test_compute_three_frames_then_cache_hit(fake_nuke, lbs_env, sequences, caps
     assert node.node("Result")._reloads == reloads + 1
 
 
+def test_the_tools_warnings_reach_the_nodes_status(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A soft matte wired in as the trimap still renders; the artist reads why it may look wrong
+    # on the node itself, the first warning and how many more.
+    monkeypatch.setenv("FAKE_CLI_WARN_FRAMES", "1001,1003")
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node, reporter=PrintReporter())
+    assert result.ok and sorted(result.computed) == [1001, 1002, 1003]
+    assert [w.split(":")[0] for w in result.warnings] == ["frame 1001", "frame 1003"]
+    status = node["status"].value()
+    assert "ready" in status and "; WARNING: frame 1001: trimap " in status and status.endswith("(and 1 more)")
+
+
 def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)

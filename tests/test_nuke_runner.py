@@ -32,6 +32,8 @@ def test_parse_line():
         "error", "frame 1002: plate.1002.exr is missing")
     assert runner.parse_line("LBSMATTE PROGRESS x 1/2") == ("text", "LBSMATTE PROGRESS x 1/2")
     assert runner.parse_line("warning: cuda absent") == ("text", "warning: cuda absent")
+    assert runner.parse_line("WARNING: frame 1001: trimap t.1001.png: 9% of its pixels ...\n") == (
+        "warning", "frame 1001: trimap t.1001.png: 9% of its pixels ...")
 
 
 def _python(code):
@@ -41,10 +43,11 @@ def _python(code):
 def test_run_forwards_progress_and_errors():
     seen = []
     code = ("import sys\nprint('LBSMATTE PROGRESS 1 1/2', flush=True)\nprint('ERROR: frame 2: bad', flush=True)\n"
-            "sys.stderr.write('a warning\\n')\nsys.exit(1)")
+            "print('WARNING: frame 1: odd trimap', flush=True)\nsys.stderr.write('a warning\\n')\nsys.exit(1)")
     result = runner.run(_python(code), on_line=seen.append)
     assert result.returncode == 1 and not result.ok and not result.cancelled
     assert result.frames_done == [1] and result.errors == ["frame 2: bad"]
+    assert result.warnings == ["frame 1: odd trimap"] and ("warning", "frame 1: odd trimap") in seen
     assert ("progress", 1, 1, 2) in seen and ("text", "a warning") in seen
     assert result.describe() == "frame 2: bad"
 

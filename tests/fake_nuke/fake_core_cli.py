@@ -13,7 +13,9 @@ BG = plate / 2. It prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` per frame and ``
 per failure, and exits 0 only when every frame was written.
 
 Test knobs (environment): ``FAKE_CLI_LOG`` (append each call's arguments as a JSON line),
-``FAKE_CLI_FAIL_FRAMES`` (comma-separated frames that fail), ``FAKE_CLI_SLEEP`` (seconds per
+``FAKE_CLI_FAIL_FRAMES`` (comma-separated frames that fail), ``FAKE_CLI_WARN_FRAMES`` (frames
+whose trimap the tool warns about, as the real one does for a soft matte given as the trimap:
+``WARNING: frame N: trimap ...``, the frame still written), ``FAKE_CLI_SLEEP`` (seconds per
 frame), ``FAKE_CLI_CRASH`` (exit 3 at once with a traceback-like message, no ERROR: line),
 ``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile),
 ``FAKE_CLI_PIDFILE`` (write the process id there); for ``fingerprint``: ``FAKE_CLI_CORE`` (the
@@ -118,6 +120,7 @@ def main(argv):
     first, _, last = args.frames.partition("-")
     frames = list(range(int(first), int(last or first) + 1))
     failing = set(int(f) for f in os.environ.get("FAKE_CLI_FAIL_FRAMES", "").split(",") if f)
+    warned = set(int(f) for f in os.environ.get("FAKE_CLI_WARN_FRAMES", "").split(",") if f)
     delay = float(os.environ.get("FAKE_CLI_SLEEP", "0") or 0)
     failed = 0
     for i, frame in enumerate(frames, 1):
@@ -125,6 +128,9 @@ def main(argv):
             if frame in failing:
                 raise OSError(f"frame {frame}: the plate {frame_file(args.plate, frame)} is truncated")
             plate, _ = read(frame_file(args.plate, frame))
+            if frame in warned:
+                print(f"WARNING: frame {frame}: trimap {frame_file(args.trimap, frame)}: 40% of its pixels are grey "
+                      "levels a trimap does not use", flush=True)
             trimap, names = read(frame_file(args.trimap, frame))
             if args.trimap_channel == "alpha" or (args.trimap_channel == "auto" and "A" in names):
                 t = trimap[:, :, names.index("A")]

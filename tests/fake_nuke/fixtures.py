@@ -138,7 +138,7 @@ def lbs_env(tmp_path, monkeypatch):
     monkeypatch.setattr(interpreter, "core_dir", lambda *args, **kwargs: str(sandbox_core))
     monkeypatch.setenv("LBSMATTE_CACHE", str(cache))
     monkeypatch.setenv("FAKE_CLI_LOG", str(log))
-    for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH", "FAKE_CLI_TOUCH", "FAKE_CLI_PIDFILE",
+    for name in ("FAKE_CLI_FAIL_FRAMES", "FAKE_CLI_WARN_FRAMES", "FAKE_CLI_SLEEP", "FAKE_CLI_CRASH", "FAKE_CLI_TOUCH", "FAKE_CLI_PIDFILE",
                  "FAKE_CLI_CORE", "FAKE_CLI_DEVICE", "FAKE_CLI_FINGERPRINT_FAIL"):
         monkeypatch.delenv(name, raising=False)
     return {"python": python, "bundles": str(bundles), "cache": str(cache), "log": str(log), "tmp": tmp_path}
