@@ -29,3 +29,7 @@ class OutputError(LBSMatteError):
 
 class ResourceError(LBSMatteError):
     """A frame needs more memory than the machine (or the GPU) has free; says how much of each."""
+
+
+class TrainingError(LBSMatteError):
+    """A training run that cannot go on (a loss that is no longer finite); its checkpoints are kept."""

@@ -469,7 +469,7 @@ def save_bundle(
     dtypes = {"float32": torch.float32, "float16": torch.float16}
     if storage not in dtypes:
         raise WeightsError(f"cannot save weights bundle {name!r}: storage must be float32 or float16, got {storage!r}")
-    _check_destination(folder, overwrite)
+    check_destination(folder, overwrite)
     missing = [r for r in ROLES if r not in networks]
     extra = sorted(set(networks) - set(ROLES))
     if missing or extra:
@@ -888,7 +888,9 @@ def _compare_shapes(expected: dict[str, list[int]], found: dict[str, list[int]],
     return "; ".join(parts)
 
 
-def _check_destination(folder: Path, overwrite: bool) -> None:
+def check_destination(folder: Path, overwrite: bool) -> None:
+    """:class:`WeightsError` unless a bundle may be written to ``folder``: it is not there, or
+    ``overwrite`` is given and it is a bundle folder (or empty). Training checks it before it starts."""
     if not folder.exists() and not folder.is_symlink():
         return
     if not overwrite:
@@ -925,7 +927,7 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool) -> None:
     if not folder.exists():
         os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
         return
-    _check_destination(folder, overwrite)
+    check_destination(folder, overwrite)
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(folder, old)
     try:

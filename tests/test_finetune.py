@@ -211,3 +211,76 @@ def test_a_finetuned_bundle_runs_with_its_parents_refinement_marked_as_inherited
     orphan = load_bundle(tmp_path / "child_of_none")
     assert "refinement" not in orphan.manifest
     assert "refinement: none recorded" in orphan.summary()
+
+
+def _finetune(tmp_path, bundle, data, out, *extra: str) -> int:
+    return main(["finetune", "--from", str(bundle), "--data", str(data), "--out", str(out), "--steps", "1,1,1",
+                 "--crop", "32", "--batch", "2", "--run-dir", str(tmp_path / "run"), "--no-progress", *extra])
+
+
+def test_checkpoints_of_another_run_are_not_continued(tmp_path, small_bundle, rng, capsys) -> None:
+    # The same --run-dir (or the same --out name under runs/) with other data or another --lr: the
+    # second run must not pick up the first one's networks and ship them under its own name.
+    _show(tmp_path / "show_a", rng)
+    _show(tmp_path / "show_b", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_a", tmp_path / "a") == 0
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_b", tmp_path / "b") == 2
+    said = capsys.readouterr().out
+    assert f"{tmp_path / 'run'} holds the checkpoints of another run (data {str(tmp_path / 'show_a')!r}, now " in said
+    assert "--run-dir" in said and not (tmp_path / "b").exists()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_a", tmp_path / "c", "--lr", "0.5") == 2
+    assert "lr 2e-05, now 0.5" in capsys.readouterr().out and not (tmp_path / "c").exists()
+    # The same run asked for more steps continues.
+    assert main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show_a"), "--out",
+                 str(tmp_path / "d"), "--steps", "2,1,1", "--crop", "32", "--batch", "2", "--run-dir",
+                 str(tmp_path / "run"), "--no-progress"]) == 0
+    assert load_bundle(tmp_path / "d").manifest["training"]["stages"]["background"]["step"] == 2
+
+
+def test_bad_show_data_is_refused_by_name_before_training(tmp_path, small_bundle, rng, capsys, caplog) -> None:
+    from core.io import write_image
+
+    _show(tmp_path / "show", rng)
+    plate = np.full((48, 64, 3), 0.5, np.float32)
+    plate[3, 4] = np.nan
+    write_image(tmp_path / "show" / "image" / "shot030.exr", plate, ["R", "G", "B"], pixel_type="float")
+    _write_png(tmp_path / "show" / "alpha" / "shot030.png", np.zeros((48, 64), np.float32))
+    _write_png(tmp_path / "show" / "image" / "orphan.png", np.zeros((48, 64, 3), np.float32))
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 2
+    said = capsys.readouterr()
+    assert f"{tmp_path / 'show' / 'image' / 'shot030.exr'}: 3 value(s) are NaN or infinite" in said.out
+    assert "1 plate(s) in" in caplog.text and "have no matte of the same name" in caplog.text
+    assert caplog.text.rstrip().endswith("are not trained on: orphan")
+    assert not (tmp_path / "w").exists() and not (tmp_path / "run" / "background.json").exists()
+
+
+def test_out_may_not_be_the_bundle_it_starts_from_nor_lie_in_the_data(tmp_path, small_bundle, rng, capsys) -> None:
+    import shutil
+
+    _show(tmp_path / "show", rng)
+    parent = tmp_path / "parent"
+    shutil.copytree(small_bundle.path, parent)
+    before = {p.name: p.read_bytes() for p in parent.iterdir()}
+    assert _finetune(tmp_path, parent, tmp_path / "show", parent, "--overwrite") == 2
+    assert f"--out {parent} is the --from bundle" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in parent.iterdir()} == before
+    assert _finetune(tmp_path, parent, tmp_path / "show", tmp_path / "show" / "weights") == 2
+    assert "overlap: the bundle would be written into the data set" in capsys.readouterr().out
+    # --overwrite onto a folder that is not a bundle: refused before training, not after it.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    assert _finetune(tmp_path, parent, tmp_path / "show", tmp_path / "notes", "--overwrite") == 2
+    assert "it is not a weights bundle" in capsys.readouterr().out
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine" and not (tmp_path / "run").exists()
+
+
+def test_bad_numbers_are_usage_errors_in_the_flags_words(tmp_path, capsys) -> None:
+    for flag, value, said in (("--lr", "0", "--lr takes a number > 0, not '0'"), ("--lr", "nan", "--lr takes a number > 0"),
+                              ("--crop", "7", "--crop takes a whole number of pixels, a multiple of 32"),
+                              ("--crop", "48", "a multiple of 32 (32, 64, ... 192), not '48'"),
+                              ("--threads", "0", "--threads takes a whole number >= 1, not '0'"),
+                              ("--max-minutes", "-1", "--max-minutes takes a number > 0, not '-1'")):
+        assert main(["finetune", "--from", "default", "--data", str(tmp_path), "--out", str(tmp_path / "w"),
+                     flag, value]) == 2
+        assert said in capsys.readouterr().out

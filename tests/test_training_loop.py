@@ -311,7 +311,7 @@ def test_decay_steps_anneal_each_stage_to_zero(tmp_path) -> None:
 def test_a_negative_decay_is_refused_by_name(tmp_path, capsys) -> None:
     from core.cli import main
 
-    assert main(["train", "--decay-steps", "-1", "--out", str(tmp_path / "b"), "--steps", "0,0,1"]) == 1
+    assert main(["train", "--decay-steps", "-1", "--out", str(tmp_path / "b"), "--steps", "0,0,1"]) == 2
     captured = capsys.readouterr()
     assert "--decay-steps must be 0 or more, not -1" in captured.out + captured.err
     assert not (tmp_path / "b").exists()
@@ -329,9 +329,10 @@ def test_the_result_refinement_is_a_bundles_with_mu_and_a_bad_one_is_refused_by_
     shipped = dataclasses.asdict(refinement_settings(load_bundle("default")))
     assert fields == shipped | {"network_weight": 0.001}
     assert _result_refinement(argparse.Namespace(result_refinement=None, result_network_weight=None)) is None
-    for bad, said in ((["--result-network-weight", "-1"], "--result-network-weight must be a number >= 0, not -1.0"),
-                      (["--result-refinement", str(tmp_path / "nowhere")], "nowhere")):
-        assert main(["train", *bad, "--out", str(tmp_path / "b"), "--steps", "0,0,1"]) == 1
+    # A bad value is a usage error (2); a bundle that cannot be loaded a failure (1), as for matte's --weights.
+    for bad, said, code in ((["--result-network-weight", "-1"], "--result-network-weight must be a number >= 0, not -1.0", 2),
+                            (["--result-refinement", str(tmp_path / "nowhere")], "nowhere", 1)):
+        assert main(["train", *bad, "--out", str(tmp_path / "b"), "--steps", "0,0,1"]) == code
         captured = capsys.readouterr()
         assert said in captured.out + captured.err
         assert not (tmp_path / "b").exists()
@@ -341,7 +342,7 @@ def test_hold_out_all_needs_procedural_foregrounds_only(tmp_path, capsys) -> Non
     from core.cli import main
 
     assert main(["train", "--hold-out", "all", "--procedural", "0.5", "--out", str(tmp_path / "b"),
-                 "--steps", "0,0,1", "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 1
+                 "--steps", "0,0,1", "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
     captured = capsys.readouterr()
     assert "--hold-out all leaves no real foreground to draw: use --procedural 1 (not 0.5)" in captured.out + captured.err
     assert not (tmp_path / "b").exists()
@@ -381,7 +382,7 @@ def test_a_run_dir_overlapping_out_is_refused_before_training(tmp_path, capsys) 
 
     for run in (tmp_path / "b", tmp_path / "b" / "ckpt", tmp_path):
         assert main(["train", "--out", str(tmp_path / "b"), "--steps", "0,0,1", "--run-dir", str(run),
-                     "--no-progress"]) == 1
+                     "--no-progress"]) == 2
         said = capsys.readouterr()
         assert f"the checkpoints' folder {run} and the bundle's --out {tmp_path / 'b'} overlap" in said.out + said.err
     assert not (tmp_path / "b").exists()
@@ -391,9 +392,31 @@ def test_a_batch_of_one_is_refused_by_name_before_any_training(tmp_path, capsys)
     from core.cli import main
 
     for command in ("train", "finetune"):
-        extra = ["--from", "default", "--data", str(tmp_path)] if command == "finetune" else []
+        extra = ["--from", "default", "--data", str(tmp_path / "show")] if command == "finetune" else []
         assert main([command, *extra, "--batch", "1", "--out", str(tmp_path / "b"), "--steps", "1,1,1",
-                     "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 1
+                     "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
         said = capsys.readouterr()
         assert "--batch must be 2 or more (the networks' batch normalisation needs two crops a step), not 1" in said.out + said.err
     assert not (tmp_path / "b").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_loss_that_stops_being_finite_stops_the_run_and_keeps_the_good_checkpoint(tmp_path) -> None:
+    from core.errors import TrainingError
+
+    calls = {"n": 0}
+
+    def batches(role):
+        calls["n"] += 1
+        batch = _batch(role)
+        if calls["n"] == 3:  # the third batch holds a NaN plate
+            batch["image"][0, 0, 0, 0] = float("nan")
+        return batch
+
+    settings = TrainSettings(steps={"background": 5, "foreground": 0, "alpha": 0}, checkpoint_every=1, ema=None)
+    with pytest.raises(TrainingError, match=r"the background network's loss is not finite .* at step 3"):
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    meta = json.loads((tmp_path / "background.json").read_text())
+    assert meta["step"] == 2  # the last finite step's checkpoint, not a broken one
+    from safetensors.torch import load_file
+
+    assert all(torch.isfinite(t).all() for t in load_file(str(tmp_path / "background.safetensors")).values())

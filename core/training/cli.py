@@ -14,6 +14,7 @@ finetune
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
+from core.errors import InputError, LBSMatteError
 
 ROLE_ORDER = ("background", "foreground", "alpha")
 
@@ -49,6 +50,44 @@ def _steps(text: str) -> dict[str, int]:
     return dict(zip(ROLE_ORDER, values, strict=True))
 
 
+def _positive_number(flag: str) -> Any:
+    """An argparse type for ``flag``: a finite number > 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{flag} takes a number > 0, not {text!r}")
+        return value
+
+    return parse
+
+
+def _crop(text: str) -> int:
+    """``--crop``: a whole number of pixels, a multiple of 32 (the networks halve a crop up to five
+    times; the sampling networks at half resolution need multiples of 16, the matting network of 16)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 32 or value % 32:
+        raise argparse.ArgumentTypeError(f"--crop takes a whole number of pixels, a multiple of 32 (32, 64, ... 192), "
+                                         f"not {text!r}")
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads takes a whole number >= 1, not {text!r}")
+    return value
+
+
 def _objects(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
@@ -60,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--from", dest="parent", required=True, metavar="BUNDLE", help="bundle name or folder to start from")
         parser.add_argument("--data", required=True, type=Path, help="show data: image/, alpha/ [trimap/ fg/ bg/] (SPEC §9 layout)")
         parser.add_argument("--steps", type=_steps, default=_steps("300,300,500"), help="steps per stage: BG,FG,alpha (default 300,300,500)")
-        parser.add_argument("--lr", type=float, default=2e-5, help="Adam learning rate (default 2e-5)")
+        parser.add_argument("--lr", type=_positive_number("--lr"), default=2e-5, help="Adam learning rate (default 2e-5)")
         parser.add_argument("--colour", default="srgb", help="encoding of the show's files: srgb (PNG/JPEG), linear (EXR) or an OCIO name")
     else:
         parser.add_argument("--data", type=Path, default=None, help="data root with alphamatting/ and backgrounds/ (default: $LBSMATTE_DATA or ../shared/data)")
@@ -69,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                                  "(e.g. small,small,paper); with --from, a network whose size differs from the "
                                  "bundle's starts anew at that size and the others continue")
         parser.add_argument("--steps", type=_steps, default=_steps("3000,3000,4000"), help="steps per stage: BG,FG,alpha")
-        parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
+        parser.add_argument("--lr", type=_positive_number("--lr"), default=2e-4, help="Adam learning rate (default 2e-4)")
         parser.add_argument("--procedural", type=float, default=0.5, help="fraction of procedural foregrounds (default 0.5)")
         parser.add_argument("--from", dest="parent", default=None, metavar="BUNDLE",
                             help="continue training this bundle's networks on the same composites (their configs, "
@@ -119,10 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="processes drawing batches ahead of the step (for a GPU, which outruns one CPU "
                              "core drawing composites); default 0: drawn in the training process")
     parser.add_argument("--backgrounds", type=int, default=4, help="backgrounds per foreground in a batch (default 4)")
-    parser.add_argument("--crop", type=int, default=192, help="crop size in pixels (default 192)")
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop cleanly (checkpointed) after this long")
+    parser.add_argument("--crop", type=_crop, default=192, help="crop size in pixels, a multiple of 32 (default 192)")
+    parser.add_argument("--max-minutes", type=_positive_number("--max-minutes"), default=None,
+                        help="stop cleanly (checkpointed) after this long")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=_threads, default=None, help="CPU threads for torch")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="the networks' forward passes (bf16: autocast, about 1.5-3x faster on CPUs with "
                              "AVX512-BF16 or AMX; losses and weights stay float32; default fp32)")
@@ -160,15 +200,67 @@ def run_folder(args: argparse.Namespace) -> Path:
     return Path(run)
 
 
+#: Settings a resumed run may change: how long it goes on, where and on how many threads it runs.
+RESUMABLE = ("steps", "max_minutes", "threads", "device", "checkpoint_every", "validate_every")
+#: A stopped run (``--max-minutes``, SIGTERM): its checkpoints are kept, the same command continues it.
+EXIT_STOPPED = 3
+
+
 def run(args: argparse.Namespace) -> int:
+    """``lbsmatte train`` / ``finetune``: 0 the bundle written; 1 a failure (a loss that stopped
+    being finite, unreadable weights); 2 a usage error (a bad value, data that cannot be used),
+    found before training starts; 3 stopped early (``--max-minutes``, SIGTERM), checkpointed: the
+    same command continues."""
+    try:
+        return _run(args)
+    except InputError as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return 2
+
+
+def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
+    """Refuse to continue checkpoints in ``run_dir`` that another run made: other data, another
+    starting bundle, other settings (but :data:`RESUMABLE`). Each checkpoint folder records both
+    (``settings.json``, ``source.json``), so a later run with the same ``--out`` name cannot
+    silently ship an earlier run's networks."""
+    from core.training.train import stage_progress
+
+    if not any((p.get("step") or 0) > 0 for p in stage_progress(run_dir).values()):
+        return
+    differences = []
+    recorded_source = run_dir / "source.json"
+    if recorded_source.is_file():
+        before = json.loads(recorded_source.read_text(encoding="utf-8"))
+        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in source.items() if before.get(k) != v]
+    recorded = run_dir / "settings.json"
+    if recorded.is_file():
+        before = json.loads(recorded.read_text(encoding="utf-8"))
+        now = json.loads(json.dumps(settings.to_json()))
+        differences += [f"{k} {before.get(k)!r}, now {now[k]!r}" for k in now
+                        if k not in RESUMABLE and k in before and before[k] != now[k]]
+    if differences:
+        raise InputError(f"{run_dir} holds the checkpoints of another run ({'; '.join(differences)}): give this run "
+                         f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
+
+
+def _run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
     from core.training.train import TrainSettings, plot_losses, stage_progress, train
+    from core.weights import check_destination
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     name = args.name or args.out.name
     run_dir = run_folder(args)
     if args.out.exists() and not args.overwrite:
         raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
+    try:  # with --overwrite: a folder that is not a bundle is refused now, not after the training
+        check_destination(args.out, args.overwrite)
+    except LBSMatteError as exc:
+        raise InputError(str(exc)) from None
+    data = getattr(args, "data", None)
+    if data is not None and _overlap(args.out, Path(data)):
+        raise InputError(f"--out {args.out} and --data {data} overlap: the bundle would be written into the data set "
+                         "(or the data set replaced); give it a folder of its own")
     device = resolve_device(args.device)
     if args.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
         logging.getLogger(__name__).warning(
@@ -212,6 +304,9 @@ def run(args: argparse.Namespace) -> int:
         from core.weights import load_bundle
 
         parent = load_bundle(args.parent)
+        if _overlap(args.out, parent.path):
+            raise InputError(f"--out {args.out} is the --from bundle {parent.path} (or overlaps it): the bundle a "
+                             "run starts from is never replaced; give --out a folder of its own")
         init = parent.load_networks("cpu")
         for net in init.values():
             net.train()
@@ -232,12 +327,17 @@ def run(args: argparse.Namespace) -> int:
         settings.size = sizes[0] if len(set(sizes)) == 1 else ",".join(sizes)
     if getattr(args, "sampling_scale", None) is not None:
         init = _rescaled(init, settings, args.sampling_scale)
+    source = {"command": args.command, "data": str(Path(data).resolve()) if data is not None else None,
+              "from": parent.manifest_sha256() if parent is not None else None}
+    _check_resume(run_dir, settings, source)
     if args.command == "finetune":
         batches, validation, data_summary = _show_data(args, settings)
     else:
         batches, validation, data_summary = _composite_data(args, settings)
 
     started = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "source.json").write_text(json.dumps(source, indent=1), encoding="utf-8")
     nets = train(run_dir, batches, settings, init=init, validation=validation, progress=not args.no_progress)
     plot_losses(run_dir)
     progress = stage_progress(run_dir)
@@ -245,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
     if unfinished:
         print(f"training stopped before the end ({', '.join(unfinished)} unfinished); "
               f"run the same command again to continue from {run_dir}")
-        return 3
+        return EXIT_STOPPED
     from core.weights import inherited_refinement, installed_default, save_bundle
 
     training = _training_summary(run_dir, settings, data_summary, progress, time.time() - started)
@@ -466,6 +566,11 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
         return batches
 
     first = make(seed)
+    if first.dataset.unmatched:
+        logging.getLogger(__name__).warning(
+            "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
+            len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
+    first.dataset.check()  # every plate read now: a bad file stops the run before it starts
     return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
 
 

@@ -806,7 +806,9 @@ class ShowDataset:
         image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
         if not image_dir.is_dir() or not alpha_dir.is_dir():
             raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
-        self.names = [p.stem for p in sorted(image_dir.iterdir()) if p.is_file() and _find_file(alpha_dir, p.stem)]
+        plates = [p.stem for p in sorted(image_dir.iterdir()) if p.is_file()]
+        self.names = [n for n in plates if _find_file(alpha_dir, n)]
+        self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
         if not self.names:
             raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir}")
         if names is not None:
@@ -816,6 +818,13 @@ class ShowDataset:
             wanted = set(names)
             self.names = [n for n in self.names if n in wanted]
         self._items: dict[str, _ShowItem] = {}
+
+    def check(self) -> None:
+        """Read every plate with its matte, trimaps and colours now (and keep them): a file that
+        cannot be used is an :class:`InputError` naming it before training starts, not when a
+        batch first draws it hours later."""
+        for name in self.names:
+            self._item(name)
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary of the data set."""
@@ -838,6 +847,10 @@ class ShowDataset:
         if pixels.shape[2] == 1:
             pixels = np.repeat(pixels, 3, axis=2)
         rgb = np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+        bad = rgb.size - np.count_nonzero(np.isfinite(rgb))
+        if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
+            raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
+                             "(fix the file or take it out of the data set)")
         if self.colour != "srgb":
             rgb = to_display(rgb, self.colour)
         return np.clip(rgb, 0.0, 1.0).astype(np.float32)
@@ -854,6 +867,8 @@ class ShowDataset:
         assert image_path is not None and alpha_path is not None
         image = self._read_colour(image_path)
         a = read_image(alpha_path).pixels
+        if not np.isfinite(a).all():
+            raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
         alpha = _snap(np.ascontiguousarray(a if a.ndim == 2 else a[..., -1] if a.shape[2] in (2, 4) else a[..., 0],
                                            dtype=np.float32).copy())
         if alpha.shape != image.shape[:2]:

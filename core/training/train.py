@@ -28,6 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.compositing import paste_known
+from core.errors import TrainingError
 from core.nets import ROLES, build_network, network_config
 from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from core.trimap import split_trimap
@@ -386,6 +387,12 @@ def train(
                 batch = {k: v.to(device) for k, v in batches(role).items()}
                 loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight,
                                          settings.precision, result_settings)
+                if not bool(torch.isfinite(loss)):
+                    # Before the step: the weights and the last checkpoint are still finite.
+                    raise TrainingError(
+                        f"the {role} network's loss is not finite (NaN or infinity) at step {state['step'] + 1}: "
+                        f"the learning rate may be too high (--lr {settings.lr:g}), or a batch held a bad value; "
+                        f"nothing was written but the checkpoints in {run_dir} (step {state['step']} and before)")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 for group in optimizer.param_groups:
