@@ -284,3 +284,23 @@ def test_bad_numbers_are_usage_errors_in_the_flags_words(tmp_path, capsys) -> No
         assert main(["finetune", "--from", "default", "--data", str(tmp_path), "--out", str(tmp_path / "w"),
                      flag, value]) == 2
         assert said in capsys.readouterr().out
+
+
+def test_show_plates_are_read_as_matte_reads_them(tmp_path, capsys) -> None:
+    # --colour auto (the default): a float EXR is scene-linear, an 8-bit PNG sRGB; both reach the
+    # networks display-encoded. Linear 0.2140 is sRGB 0.5.
+    from core.io import write_image
+    from core.training.data import ShowDataset
+
+    for name, ext in (("lin", "exr"), ("disp", "png")):
+        value = 0.2140 if ext == "exr" else 0.5
+        write_image(tmp_path / "show" / "image" / f"{name}.{ext}", np.full((40, 40, 3), value, np.float32),
+                    ["R", "G", "B"], **({"pixel_type": "float"} if ext == "exr" else {}))
+        _write_png(tmp_path / "show" / "alpha" / f"{name}.png", np.full((40, 40), 0.5, np.float32))
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    data.check()
+    for name in ("lin", "disp"):
+        assert np.allclose(data._item(name).image, 0.5, atol=3e-3), name
+    assert main(["finetune", "--from", "default", "--data", str(tmp_path / "show"), "--out", str(tmp_path / "w"),
+                 "--colour", "rec709ish"]) == 2
+    assert "--colour rec709ish: unknown colour" in capsys.readouterr().out

@@ -100,7 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--data", required=True, type=Path, help="show data: image/, alpha/ [trimap/ fg/ bg/] (SPEC §9 layout)")
         parser.add_argument("--steps", type=_steps, default=_steps("300,300,500"), help="steps per stage: BG,FG,alpha (default 300,300,500)")
         parser.add_argument("--lr", type=_positive_number("--lr"), default=2e-5, help="Adam learning rate (default 2e-5)")
-        parser.add_argument("--colour", default="srgb", help="encoding of the show's files: srgb (PNG/JPEG), linear (EXR) or an OCIO name")
+        parser.add_argument("--colour", default="auto",
+                            help="encoding of the show's files: auto (default: float files such as EXR scene-linear, "
+                                 "8/16-bit files sRGB, as matte reads them), srgb, linear or an OCIO name")
     else:
         parser.add_argument("--data", type=Path, default=None, help="data root with alphamatting/ and backgrounds/ (default: $LBSMATTE_DATA or ../shared/data)")
         parser.add_argument("--size", default=None, metavar="SIZE",
@@ -554,6 +556,12 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
 
     if not args.data.is_dir():
         raise InputError(f"fine-tuning data folder {args.data} does not exist")
+    from core.colour import check_colour
+
+    try:
+        check_colour(args.colour)
+    except InputError as exc:
+        raise InputError(f"--colour {args.colour}: {exc}") from None
     seed = settings.seed + 7919 * _steps_done(args)
 
     def make(seed: int) -> Any:

@@ -773,8 +773,9 @@ class ShowDataset:
         folder: the data set.
         crop: patch size in pixels.
         seed: random seed.
-        colour: encoding of the files (``srgb`` for PNG/JPEG, ``linear`` or an OCIO name for
-            EXR); converted to the display encoding the networks see.
+        colour: encoding of the files: ``auto`` (float files such as EXR scene-linear, 8/16-bit
+            files sRGB, as ``lbsmatte matte --colour auto`` and Nuke's Read take them), ``srgb``,
+            ``linear`` or an OCIO name; converted to the display encoding the networks see.
         cache_dir: cache of estimated colours.
         names: only these plates (default: every plate with a matte).
         given_trimaps: probability that a crop takes one of the plate's own trimaps (chosen at
@@ -786,7 +787,7 @@ class ShowDataset:
     """
 
     def __init__(
-        self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "srgb",
+        self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "auto",
         max_radius: int = 19, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] | None = None,
         given_trimaps: float = 1.0, min_scale: float | None = None,
     ) -> None:
@@ -838,10 +839,11 @@ class ShowDataset:
         self.rng.bit_generator.state = state["rng"]
 
     def _read_colour(self, path: Path) -> np.ndarray:
-        from core.colour import to_display
+        from core.colour import resolve_colour, to_display
         from core.io import read_image
 
-        pixels = read_image(path).pixels
+        image = read_image(path)
+        pixels = image.pixels
         if pixels.ndim == 2:
             pixels = pixels[..., None]
         if pixels.shape[2] == 1:
@@ -851,8 +853,9 @@ class ShowDataset:
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
                              "(fix the file or take it out of the data set)")
-        if self.colour != "srgb":
-            rgb = to_display(rgb, self.colour)
+        colour = resolve_colour(self.colour, image.info.is_float)  # auto: as lbsmatte matte reads it
+        if colour != "srgb":
+            rgb = to_display(rgb, colour)
         return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
     def _item(self, name: str) -> _ShowItem:
