@@ -118,8 +118,19 @@ def before_render():
     _warned.clear()
 
 
+def _outer_input(node):
+    """For a group's ``Input`` node, what the group itself is fed at that input (or None)."""
+    full = node.fullName()
+    if "." not in full:
+        return None
+    with nuke.root():
+        group = nuke.toNode(full.rsplit(".", 1)[0])
+    return group.input(int(node["number"].value())) if group is not None else None
+
+
 def upstream_lbsmatte(node):
-    """LBSMatte nodes that ``node`` reads from: through its inputs, and inside groups on the way."""
+    """LBSMatte nodes that ``node`` reads from: through its inputs, inside groups and gizmos on the
+    way, and out of a group through its ``Input`` nodes (a studio's Write gizmo wraps its Write in one)."""
     found, seen, todo = [], set(), [node]
     while todo:
         current = todo.pop()
@@ -127,9 +138,16 @@ def upstream_lbsmatte(node):
             continue
         seen.add(id(current))
         if lbs_node.is_lbsmatte(current):
-            found.append(current)
-        elif current is not node and current.Class() == "Group":
+            if not current["disable"].value():  # a disabled node passes its input through
+                found.append(current)
+                todo.extend(current.input(i) for i in range(current.inputs()))
+            else:
+                todo.append(current.input(0))
+            continue
+        if current is not node and isinstance(current, nuke.Group):
             todo.extend(nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
+        if current.Class() == "Input":
+            todo.append(_outer_input(current))
         todo.extend(current.input(i) for i in range(current.inputs()))
     return found
 
@@ -149,6 +167,15 @@ def before_frame_render():
         frame = nuke.frame()
         problems = []
         for node in nodes:
+            missing = lbs_node.missing_result(node, frame)
+            if missing:
+                if node["accept_stale"].value():
+                    if node.fullName() not in _warned:
+                        _warned.add(node.fullName())
+                        print("WARNING: %s (accept stale result is on: rendering black there)" % missing, flush=True)
+                else:
+                    problems.append(missing)
+                continue
             reason, frames = lbs_node.find_stale(node, [frame])
             if not reason:
                 continue
@@ -168,4 +195,4 @@ def before_frame_render():
         for text in problems:
             print("ERROR: %s; press Compute (or nuke -t nuke_plugin/batch.py), or turn on "
                   "accept stale result" % text, flush=True)
-        raise RuntimeError("LBSMatte: stale result: " + "; ".join(problems))
+        raise RuntimeError("LBSMatte: stale or missing result: " + "; ".join(problems))

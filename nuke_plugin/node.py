@@ -227,6 +227,19 @@ def find_stale(node, frames=None):
     return ("plate or trimap changed since Compute" if changed else ""), changed
 
 
+def missing_result(node, frame):
+    """Why ``node`` has nothing to render at ``frame`` ("" when it has): never computed, its cache
+    cleared or its last Compute failed, or a frame outside the computed range. Its internal Read
+    would give black there, and a render would go on as if nothing were wrong."""
+    if not node["result_ready"].value():
+        return ("%s has no result to render (never computed, its cache cleared, or its last Compute "
+                "failed)" % node.fullName())
+    first, last = int(node["result_first"].value()), int(node["result_last"].value())
+    if not first <= frame <= last:
+        return "%s: frame %d is outside its computed range %d-%d" % (node.fullName(), frame, first, last)
+    return ""
+
+
 def frame_ranges(frames):
     """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
     return ", ".join(("%d" % a) if a == b else ("%d-%d" % (a, b)) for a, b in cache.contiguous_runs(frames))

@@ -98,7 +98,7 @@ def test_a_render_through_a_stale_node_fails_naming_node_and_frames(fake_nuke, l
     capsys.readouterr()
 
     grade["white"].setValue(0.5)
-    with pytest.raises(RuntimeError, match="LBSMatte: stale result: LBSMatte1: plate or trimap changed"):
+    with pytest.raises(RuntimeError, match="LBSMatte: stale or missing result: LBSMatte1: plate or trimap changed"):
         fake_nuke.execute(write, 1001, 1003)
     out = capsys.readouterr().out
     assert ("ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001-1003; press Compute "
@@ -109,6 +109,46 @@ def test_a_render_through_a_stale_node_fails_naming_node_and_frames(fake_nuke, l
     out = capsys.readouterr().out
     assert out.count("WARNING: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001") == 1
     assert "ERROR" not in out
+
+
+def test_a_render_through_a_node_without_a_result_fails_instead_of_rendering_black(fake_nuke, lbs_env, sequences,
+                                                                                   tmp_path, capsys):
+    node = make_graph(fake_nuke, sequences)
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    with pytest.raises(RuntimeError, match="LBSMatte1 has no result to render"):
+        fake_nuke.execute(write, 1001, 1003)  # never computed
+    assert "ERROR: LBSMatte1 has no result to render (never computed" in capsys.readouterr().out
+    assert not os.path.exists(str(tmp_path / "comp.1001.exr"))
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1001)
+    node["last_frame"].setValue(1002)
+    assert compute.compute(node).ok
+    fake_nuke.execute(write, 1001, 1002)
+    with pytest.raises(RuntimeError, match="LBSMatte1: frame 1003 is outside its computed range 1001-1002"):
+        fake_nuke.execute(write, 1003, 1003)
+    node["accept_stale"].setValue(True)  # the artist's choice: black there, said once
+    capsys.readouterr()
+    fake_nuke.execute(write, 1003, 1003)
+    assert "WARNING: LBSMatte1: frame 1003 is outside its computed range" in capsys.readouterr().out
+    node["accept_stale"].setValue(False)
+    node["disable"].setValue(True)  # disabled, it passes its input through: nothing to check
+    fake_nuke.execute(write, 1003, 1003)
+
+
+def test_a_write_inside_a_group_still_checks_the_node_upstream(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # A studio's Write gizmo: the Write sits in a group, reading the group's Input.
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    assert compute.compute(node).ok
+    group = fake_nuke.nodes.Group()
+    with group:
+        inner = fake_nuke.nodes.Input()
+        write = _comp(fake_nuke, inner, str(tmp_path / "comp.####.exr"))
+    group.setInput(0, node)  # the group has an input once it holds an Input node
+    fake_nuke.execute(write, 1001, 1001)  # current: renders
+    grade["white"].setValue(0.5)
+    with pytest.raises(RuntimeError, match="stale or missing result: LBSMatte1: plate or trimap changed"):
+        fake_nuke.execute(write, 1001, 1001)
 
 
 def test_nuke_x_of_a_saved_script_edited_after_compute_fails(fake_nuke, lbs_env, sequences, tmp_path, capsys):
@@ -132,7 +172,7 @@ def test_nuke_x_of_a_saved_script_edited_after_compute_fails(fake_nuke, lbs_env,
     with open(shot, "w") as handle:
         handle.write(text)
     capsys.readouterr()
-    with pytest.raises(RuntimeError, match="stale result"):
+    with pytest.raises(RuntimeError, match="stale or missing result"):
         farm_render()
     assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1001-1003" in capsys.readouterr().out
 

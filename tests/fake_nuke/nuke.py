@@ -1018,6 +1018,10 @@ class Group(Node):
     def nodes(self):
         return list(self._nodes)
 
+    def maxInputs(self):
+        # As in Nuke, a group has one input for each Input node inside it.
+        return len([n for n in self._nodes if n.Class() == "Input"])
+
     def node(self, name):
         head, _, rest = name.partition(".")
         for child in self._nodes:
