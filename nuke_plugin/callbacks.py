@@ -118,14 +118,14 @@ def before_render():
     _warned.clear()
 
 
-def _outer_input(node):
+def _outer_input(inner):
     """For a group's ``Input`` node, what the group itself is fed at that input (or None)."""
-    full = node.fullName()
+    full = inner.fullName()
     if "." not in full:
         return None
     with nuke.root():
         group = nuke.toNode(full.rsplit(".", 1)[0])
-    return group.input(int(node["number"].value())) if group is not None else None
+    return group.input(int(inner["number"].value())) if group is not None else None
 
 
 def upstream_lbsmatte(node):

@@ -26,7 +26,7 @@ KNOBS = (
     "premultiply", "rounds", "trimap_input", "edge_width", "show_trimap", "cache_dir", "frame_range",
     "first_frame", "last_frame", "status",
     "result_file", "result_first", "result_last", "result_ready", "result_key", "trimap_file",
-    "result_shown", "result_inputs", "result_stale", "accept_stale",
+    "result_shown", "trimap_shown", "result_inputs", "result_stale", "accept_stale",
 )
 #: Knobs whose change makes the shown result stale (the Read is switched off until Compute).
 SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds",
@@ -252,19 +252,29 @@ def show_staleness(node, reason, frames):
     is pointed at :data:`STALE_MARK` so that the viewer shows Nuke's red error instead of the old
     matte and a render through the node fails. Returns the status text when stale.
     """
-    shown = node["result_file"].value()
+    shown, trimap = node["result_file"].value(), node["trimap_file"].value()
     if not reason:
         if node["result_stale"].value():
             node["result_stale"].setValue(False)
             node["result_shown"].setValue(shown)
+            _set_if_changed(node["trimap_shown"], trimap)
             set_status(node, "inputs match the Compute again (key %s)" % node["result_key"].value())
+        elif node["trimap_shown"].value() != trimap:  # a script saved before the knob existed
+            node["trimap_shown"].setValue(trimap)
         return ""
     text = "%s: %s at frame(s) %s" % (node.name(), reason, frame_ranges(frames))
     accepted = bool(node["accept_stale"].value())
     node["result_stale"].setValue(True)
     node["result_shown"].setValue(shown if accepted else STALE_MARK % text)
+    # The trimap the stale result was made with is stale too (show trimap): the same red error.
+    _set_if_changed(node["trimap_shown"], trimap if accepted else STALE_MARK % text)
     set_status(node, ("STALE (accepted): %s" if accepted else "STALE: %s - press Compute") % text)
     return text
+
+
+def _set_if_changed(knob, value):
+    if knob.value() != value:
+        knob.setValue(value)
 
 
 def check_current_frame(node):
@@ -352,6 +362,7 @@ def show_result(node, folder, first, last, key):
     """Point the internal Read at ``folder``'s sequence and reload it (the result is current)."""
     node["result_file"].setValue(cache.result_pattern(folder))
     node["trimap_file"].setValue(cache.trimap_pattern(folder))
+    node["trimap_shown"].setValue(cache.trimap_pattern(folder))
     node["result_shown"].setValue(cache.result_pattern(folder))
     node["result_stale"].setValue(False)
     node["result_first"].setValue(int(first))
@@ -374,6 +385,7 @@ def forget_result(node):
     hide_result(node)
     node["result_file"].setValue("")
     node["trimap_file"].setValue("")
+    node["trimap_shown"].setValue("")
     node["result_shown"].setValue("")
     node["result_key"].setValue("")
     node["result_inputs"].setValue("")

@@ -76,7 +76,8 @@ def test_knob_types(gizmo, fake_nuke):
                 "premultiply": 6, "rounds": 3, "trimap_input": 4, "edge_width": 3, "show_trimap": 6, "cache_dir": 2, "frame_range": 4, "first_frame": 3, "last_frame": 3,
                 "compute": 22, "clear_cache": 22, "troubleshoot": 22, "browse_weights": 22, "status": 26,
                 "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1,
-                "trimap_file": 1, "result_shown": 1, "result_inputs": 1, "result_stale": 6, "accept_stale": 6}
+                "trimap_file": 1, "result_shown": 1, "trimap_shown": 1, "result_inputs": 1, "result_stale": 6,
+                "accept_stale": 6}
     assert dict((k, codes.get(k)) for k in expected) == expected
     menus = dict((k.name, k.menu) for k in gizmo["header"].user_knobs() if k.code == 4)
     from nuke_plugin import node as lbs_node
@@ -89,7 +90,7 @@ def test_knob_types(gizmo, fake_nuke):
     flags = dict((k.name, k.flags) for k in gizmo["header"].user_knobs())
     assert "DO_NOT_WRITE" in flags["weights_list"]  # refilled on load; the value lives in weights
     for name in ("result_file", "result_first", "result_last", "result_ready", "result_key", "trimap_file",
-                 "result_shown", "result_inputs", "result_stale"):
+                 "result_shown", "trimap_shown", "result_inputs", "result_stale"):
         assert "INVISIBLE" in flags[name]
 
 
@@ -117,7 +118,7 @@ def test_internal_reads_follow_hidden_knobs(gizmo, fake_nuke):
     from nuke_plugin import node as lbs_node
 
     assert sorted(reads) == sorted([lbs_node.RESULT_READ, lbs_node.TRIMAP_READ])
-    for name, file_knob in ((lbs_node.RESULT_READ, "result_shown"), (lbs_node.TRIMAP_READ, "trimap_file")):
+    for name, file_knob in ((lbs_node.RESULT_READ, "result_shown"), (lbs_node.TRIMAP_READ, "trimap_shown")):
         read = reads[name]
         assert read.get("file") == f"[value parent.{file_knob}]"
         assert read.get("first") == "{parent.result_first}"

@@ -316,6 +316,16 @@ def test_rough_matte_reaches_the_tool_as_edge_and_its_trimap_can_be_shown(fake_n
     expected = trimap_from_matte(baked, 3, channels=names)
     np.testing.assert_array_equal(shown.pixels[:, :, shown.channels.index("rgba.red")], expected)
     assert (expected == 0.5).any()
+    # A changed edge width makes the result stale: the trimap shown is stale with it, and shows
+    # the same red error as the matte instead of the old band.
+    node["edge_width"].setValue(6)
+    lbs_node.check_current_frame(node)
+    assert node["status"].value().startswith("STALE")
+    with pytest.raises(RuntimeError, match="STALE - LBSMatte1: settings changed since Compute"):
+        node._image(1001)
+    node["edge_width"].setValue(3)  # back: current again, the trimap shown again
+    lbs_node.check_current_frame(node)
+    np.testing.assert_array_equal(node._image(1001).pixels[:, :, shown.channels.index("rgba.red")], expected)
 
 
 def test_bad_edge_width_is_a_node_error(fake_nuke, lbs_env, sequences):
