@@ -106,8 +106,12 @@ def on_update_ui():
 
 
 def on_script_close():
-    """The script closes (or Nuke quits): stop the core processes this session started."""
+    """The script closes (or Nuke quits): stop the core processes this session started, and let no
+    Compute of this script finish onto the next one's nodes."""
     try:
+        from nuke_plugin import compute
+
+        compute.script_closed()
         runner.terminate_all()
     except Exception:
         _warn("onScriptClose")

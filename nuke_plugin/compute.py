@@ -292,6 +292,16 @@ def compute(node, frames=None, reporter=None):
     return result
 
 
+#: How many scripts have closed in this session: a background Compute started before a close
+#: must not finish onto a node of the next script that happens to have the same name.
+_scripts_closed = [0]
+
+
+def script_closed():
+    """Called when the script closes (:func:`nuke_plugin.callbacks.on_script_close`)."""
+    _scripts_closed[0] += 1
+
+
 def compute_in_background(node):
     """The GUI's *Compute*: bake now, compute in a thread with a ProgressTask, read back after.
 
@@ -317,6 +327,7 @@ def compute_in_background(node):
         return None
 
     title = "LBSMatte %s" % node.name()  # no Nuke calls in the worker thread but ProgressTask's
+    script = _scripts_closed[0]
 
     def work():
         result = None
@@ -330,7 +341,7 @@ def compute_in_background(node):
         finally:
             if reporter is not None:
                 reporter.close()
-            nuke.executeInMainThread(_finish_in_main, args=(name, job, result))
+            nuke.executeInMainThread(_finish_in_main, args=(name, job, result, script))
 
     thread = threading.Thread(target=work, name="LBSMatte %s" % name)
     thread.daemon = True
@@ -338,8 +349,11 @@ def compute_in_background(node):
     return thread
 
 
-def _finish_in_main(name, job, result):
+def _finish_in_main(name, job, result, script=None):
     try:
+        if script is not None and script != _scripts_closed[0]:  # its script has closed since
+            cache.remove_folder(job.bake_dir)
+            return
         with nuke.root():
             node = nuke.toNode(name)
         if node is None:  # deleted while computing

@@ -69,6 +69,23 @@ def test_the_tools_warnings_reach_the_nodes_status(fake_nuke, lbs_env, sequences
     assert "ready" in status and "; WARNING: frame 1001: trimap " in status and status.endswith("(and 1 more)")
 
 
+def test_a_compute_that_ends_after_its_script_closed_leaves_the_next_script_alone(fake_nuke, lbs_env, sequences,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.5")
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    worker = [t for t in threading.enumerate() if t.name.startswith("LBSMatte")][0]
+    fake_nuke.scriptClose()  # File > Close while it computes (its process is stopped)
+    other = make_graph(fake_nuke, sequences)  # the next script: a node of the same name
+    assert other.fullName() == "LBSMatte1"
+    status = other["status"].value()
+    worker.join(30)
+    fake_nuke._run_main_queue()
+    assert other["status"].value() == status and not other["result_ready"].value()
+    assert other["result_file"].value() == "" and other["result_inputs"].value() == ""
+
+
 def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
