@@ -78,22 +78,12 @@ def _crop(text: str) -> int:
     return value
 
 
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--threads takes a whole number >= 1, not {text!r}")
-    return value
-
-
 def _objects(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    from core.cli import device_argument
+    from core.cli import _whole_number_at_least, device_argument
 
     if command == "finetune":
         parser.add_argument("--from", dest="parent", required=True, metavar="BUNDLE", help="bundle name or folder to start from")
@@ -164,7 +154,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-minutes", type=_positive_number("--max-minutes"), default=None,
                         help="stop cleanly (checkpointed) after this long")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=_threads, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=_whole_number_at_least(1, "--threads", "a whole number >= 1"), default=None,
+                        help="CPU threads for torch")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="the networks' forward passes (bf16: autocast, about 1.5-3x faster on CPUs with "
                              "AVX512-BF16 or AMX; losses and weights stay float32; default fp32)")
