@@ -80,7 +80,7 @@ log = logging.getLogger("core")
 
 
 # -- argument parsing ------------------------------------------------------------------------------
-def _whole_number_at_least(low: int, flag: str, what: str) -> Any:
+def whole_number_at_least(low: int, flag: str, what: str) -> Any:
     """An argparse type for ``flag``: a whole number >= ``low``, its error saying ``what`` it takes."""
 
     def parse(value: str) -> int:
@@ -104,11 +104,11 @@ def device_argument(value: str) -> str:
 
 
 #: ``--rounds``: a whole number >= 0.
-rounds_argument = _whole_number_at_least(0, "--rounds", "a whole number >= 0 (0: the networks alone)")
+rounds_argument = whole_number_at_least(0, "--rounds", "a whole number >= 0 (0: the networks alone)")
 #: ``--knn-band``: a whole number of pixels >= 0.
-knn_band_argument = _whole_number_at_least(0, "--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
+knn_band_argument = whole_number_at_least(0, "--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
 #: ``--knn-stride``: a whole number >= 1.
-knn_stride_argument = _whole_number_at_least(1, "--knn-stride", "a whole number >= 1 (1: every unknown pixel searches)")
+knn_stride_argument = whole_number_at_least(1, "--knn-stride", "a whole number >= 1 (1: every unknown pixel searches)")
 
 
 def edge_argument(value: str) -> int:

@@ -83,7 +83,7 @@ def _objects(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    from core.cli import _whole_number_at_least, device_argument
+    from core.cli import device_argument, whole_number_at_least
 
     if command == "finetune":
         parser.add_argument("--from", dest="parent", required=True, metavar="BUNDLE", help="bundle name or folder to start from")
@@ -154,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--max-minutes", type=_positive_number("--max-minutes"), default=None,
                         help="stop cleanly (checkpointed) after this long")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=_whole_number_at_least(1, "--threads", "a whole number >= 1"), default=None,
+    parser.add_argument("--threads", type=whole_number_at_least(1, "--threads", "a whole number >= 1"), default=None,
                         help="CPU threads for torch")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="the networks' forward passes (bf16: autocast, about 1.5-3x faster on CPUs with "
