@@ -52,6 +52,7 @@ class Job(object):
         self.commands = []
         self.env = None
         self.input_hashes = {}
+        self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
         self.settings_hash = ""
         self.core = {}
 
@@ -82,9 +83,10 @@ class JobResult(object):
     def __init__(self, job):
         self.job = job
         self.cancelled = False
-        self.errors = []
+        # A frame whose inputs Nuke could not render has failed before anything ran; the others go on.
+        self.errors = ["frame %d: %s" % (f, job.unbaked[f]) for f in sorted(job.unbaked)]
         self.warnings = []
-        self.missing = list(job.missing)
+        self.missing = sorted(set(job.missing) | set(job.unbaked))
         self.computed = []
 
     @property
@@ -162,10 +164,12 @@ def prepare(node, frames=None, reporter=None):
     job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())
     try:
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
-        job.plate, job.trimap = lbs_node.bake(node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+        job.plate, job.trimap, job.unbaked = lbs_node.bake(
+            node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+        baked = [f for f in job.frames if f not in job.unbaked]
         settings_key = job.settings.key()
-        hashes = cache.hash_inputs(job.plate, job.trimap, job.frames)
-        frame_keys = dict((f, cache.frame_key(settings_key, hashes[f][0], hashes[f][1])) for f in job.frames)
+        hashes = cache.hash_inputs(job.plate, job.trimap, baked)
+        frame_keys = dict((f, cache.frame_key(settings_key, hashes[f][0], hashes[f][1])) for f in baked)
         job.key = cache.folder_key(settings_key, frame_keys)
         job.folder = os.path.join(job.cache_dir, job.key)
         if not os.path.isdir(job.folder):
@@ -176,10 +180,10 @@ def prepare(node, frames=None, reporter=None):
             "script": nuke.root()["name"].value(),
             "node": job.node_name,
         })
-        absent = cache.missing_frames(job.folder, job.frames)
-        job.cached = [f for f in job.frames if f not in set(absent)]
+        absent = cache.missing_frames(job.folder, baked)
+        job.cached = [f for f in baked if f not in set(absent)]
         job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent)
-        job.missing = cache.missing_frames(job.folder, job.frames)
+        job.missing = cache.missing_frames(job.folder, baked)
     except BaseException:
         cache.remove_folder(job.bake_dir)
         raise
@@ -206,6 +210,8 @@ def run(job, reporter=None):
     """
     reporter = reporter or Reporter()
     result = JobResult(job)
+    for message in result.errors:  # the frames Nuke could not render the inputs of
+        reporter.error(message)
     total = len(job.frames)
     done = [0]
     for frame in job.frames:

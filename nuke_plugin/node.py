@@ -303,8 +303,9 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
 
     Returns
     -------
-    (str, str)
-        The plate and trimap patterns (``.../plate.####.exr``).
+    (str, str, dict)
+        The plate and trimap patterns (``.../plate.####.exr``), and ``{frame: message}`` for the
+        frames Nuke could not render (they are not baked; the others are).
 
     Raises
     ------
@@ -323,6 +324,7 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
         ("trimap", trimap, "rgba" if has_alpha else "rgb"),
     )
     patterns = []
+    failed = {}
     with node.parent():
         for label, source, channels in jobs:
             pattern = (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
@@ -336,7 +338,7 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
                 write["datatype"].setValue("16 bit half")
                 write["metadata"].setValue("all metadata except input/*")
                 write["raw"].setValue(True)
-                nuke.execute(write, first, last, 1)
+                _execute_frames(write, first, last, failed, "%s (%s)" % (label, source.name()))
             except RuntimeError as exc:
                 if "cancel" in str(exc).lower():
                     raise KeyboardInterrupt("cancelled while baking the %s" % label) from exc
@@ -344,8 +346,27 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
                                 % (node.name(), label, source.name(), first, last, exc)) from exc
             finally:
                 nuke.delete(write)
+            if len(failed) == last - first + 1:  # nothing of the range: the whole Compute fails
+                frame = min(failed)
+                raise NodeError("%s: no frame of %d-%d could be baked; frame %d: %s"
+                                % (node.name(), first, last, frame, failed[frame]))
             patterns.append(pattern)
-    return patterns[0], patterns[1]
+    return patterns[0], patterns[1], failed
+
+
+def _execute_frames(write, first, last, failed, what):
+    """Render ``write`` frame by frame, as the CLI mattes a sequence (SPEC §8): a frame Nuke cannot
+    render (a missing or damaged file upstream) is recorded in ``failed`` (``{frame: message}``)
+    and the others still bake. A cancel still stops everything."""
+    for frame in range(first, last + 1):
+        if frame in failed:  # the plate failed there already: no trimap is needed
+            continue
+        try:
+            nuke.execute(write, frame, frame, 1)
+        except RuntimeError as exc:
+            if "cancel" in str(exc).lower():
+                raise
+            failed[frame] = "could not bake the %s: %s" % (what, exc)
 
 
 # -- the result and the status line -------------------------------------------------------------

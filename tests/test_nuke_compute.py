@@ -147,6 +147,36 @@ def test_a_failed_frame_fails_the_job_but_keeps_the_others(fake_nuke, lbs_env, s
     assert retry.ok and retry.computed == [1002]
 
 
+def test_a_missing_input_frame_fails_that_frame_and_the_others_compute(fake_nuke, lbs_env, sequences, capsys):
+    # SPEC §8 in the node: a plate frame that is not on disk fails that frame only.
+    plate_1002 = cache.frame_path(sequences["plate"], 1002)
+    os.rename(plate_1002, plate_1002 + ".away")
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node, reporter=PrintReporter())
+    assert not result.ok and result.missing == [1002] and sorted(result.computed) == [1001, 1003]
+    assert len(result.errors) == 1 and result.errors[0].startswith("frame 1002: could not bake the plate (Read1): ")
+    assert "ERROR: frame 1002: could not bake the plate" in capsys.readouterr().out
+    assert node["status"].value().startswith("FAILED") and "2 of 3" in node["status"].value()
+    written = [f for f in (1001, 1002, 1003) if os.path.isfile(cache.frame_path(cache.result_pattern(result.job.folder), f))]
+    assert written == [1001, 1003]
+    assert [c[c.index("--frames") + 1] for c in cli_calls(lbs_env)] == ["1001-1001", "1003-1003"]
+    os.rename(plate_1002 + ".away", plate_1002)  # the frame is back: only it is computed
+    fake_nuke.toNode("Read1")["reload"].execute()
+    retry = compute.compute(node)
+    assert retry.ok and retry.computed == [1002] and sorted(_frames_of(node)) == [1001, 1002, 1003]
+
+
+def test_nothing_to_bake_fails_the_compute_naming_the_first_frame(fake_nuke, lbs_env, sequences):
+    for frame in range(1001, 1004):
+        os.remove(cache.frame_path(sequences["trimap"], frame))
+    node = make_graph(fake_nuke, sequences)
+    from nuke_plugin.errors import NodeError
+
+    with pytest.raises(NodeError, match=r"LBSMatte1: no frame of 1001-1003 could be baked; frame 1001: could not bake "
+                                        r"the trimap \(Read2\)"):
+        compute.compute(node)
+
+
 def test_a_crash_is_reported_with_its_output(fake_nuke, lbs_env, sequences, monkeypatch):
     monkeypatch.setenv("FAKE_CLI_CRASH", "1")
     node = make_graph(fake_nuke, sequences)
