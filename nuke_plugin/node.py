@@ -264,11 +264,13 @@ def show_staleness(node, reason, frames):
         return ""
     text = "%s: %s at frame(s) %s" % (node.name(), reason, frame_ranges(frames))
     accepted = bool(node["accept_stale"].value())
-    node["result_stale"].setValue(True)
-    node["result_shown"].setValue(shown if accepted else STALE_MARK % text)
+    # Written only when they change: this runs on every idle tick while the result is stale, and
+    # each write of a knob the internal Reads follow would make Nuke reload and redraw them.
+    _set_if_changed(node["result_stale"], True)
+    _set_if_changed(node["result_shown"], shown if accepted else STALE_MARK % text)
     # The trimap the stale result was made with is stale too (show trimap): the same red error.
     _set_if_changed(node["trimap_shown"], trimap if accepted else STALE_MARK % text)
-    set_status(node, ("STALE (accepted): %s" if accepted else "STALE: %s - press Compute") % text)
+    _set_if_changed(node["status"], ("STALE (accepted): %s" if accepted else "STALE: %s - press Compute") % text)
     return text
 
 

@@ -58,6 +58,38 @@ def test_an_upstream_edit_with_the_panel_closed_shows_stale_in_the_viewer(fake_n
     assert node.node("Result")["file"].evaluate() == node["result_file"].value()
 
 
+def test_a_stale_result_is_not_written_again_on_every_idle_tick(fake_nuke, lbs_env, sequences):
+    # updateUI runs on every idle tick: while nothing changes, no knob is set again (each write of
+    # a knob the internal Reads follow would make Nuke reload and redraw them).
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    assert compute.compute(node).ok
+    fake_nuke.frame(1002)
+    grade["white"].setValue(0.5)
+    fake_nuke._update_ui()
+    assert node["status"].value().startswith("STALE")
+    writes = []
+
+    def counted(knob, name):
+        set_value = knob.setValue
+
+        def spy(value):
+            writes.append(name)
+            return set_value(value)
+
+        knob.setValue = spy
+
+    for name in ("result_stale", "result_shown", "trimap_shown", "status"):
+        counted(node[name], name)
+    for _ in range(3):
+        fake_nuke._update_ui()
+    assert writes == []
+    node["accept_stale"].setValue(True)  # a real change is still written, once
+    fake_nuke._update_ui()
+    fake_nuke._update_ui()
+    assert sorted(writes) == ["result_shown", "status", "trimap_shown"]
+
+
 def test_a_new_plate_version_makes_it_stale_and_compute_makes_it_current(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
