@@ -46,6 +46,7 @@ when that command runs; one that cannot be imported says so instead of breaking 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -298,16 +299,24 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-# -- weights ---------------------------------------------------------------------------------------
-def run_weights(args: argparse.Namespace) -> int:
-    """``lbsmatte weights list`` / ``show NAME``."""
-    handler = logging.StreamHandler(sys.stdout)  # the search's warnings (a skipped bundle): stdout, as matte's
+@contextlib.contextmanager
+def _warnings_to_stdout() -> Any:
+    """The core's log warnings (a skipped bundle, a device fallback) as ``WARNING:`` lines on
+    stdout while a command runs, as ``matte`` prints them (the module docstring's streams)."""
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     log.addHandler(handler)
     try:
-        return _weights_command(args)
+        yield
     finally:
         log.removeHandler(handler)
+
+
+# -- weights ---------------------------------------------------------------------------------------
+def run_weights(args: argparse.Namespace) -> int:
+    """``lbsmatte weights list`` / ``show NAME``."""
+    with _warnings_to_stdout():
+        return _weights_command(args)
 
 
 def _weights_command(args: argparse.Namespace) -> int:
@@ -353,14 +362,9 @@ def run_fingerprint(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"ERROR: --colour: {exc}", flush=True)
         return EXIT_USAGE
-    handler = logging.StreamHandler(sys.stdout)  # the device fallback's warning: stdout, as matte's
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    log.addHandler(handler)
-    try:
+    with _warnings_to_stdout():
         record = fingerprint(load_bundle(args.weights), device=args.device,
                              precision=getattr(args, "precision", "auto"), colour=args.colour)
-    finally:
-        log.removeHandler(handler)
     print(json.dumps(record, sort_keys=True), flush=True)
     return EXIT_OK
 
@@ -432,22 +436,27 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         )
     # A single file (no frame token) serves every frame: one that is not there is a usage error,
     # found before the networks load; a sequence's missing frame is that frame's error.
-    problems = [f"{flag} {path}: {_not_a_file(path)}" for flag, path in (("--plate", plate), ("--trimap", trimap))
-                if not has_frame_token(path) and _not_a_file(path)]
+    why = {flag: _not_a_file(path) for flag, path in (("--plate", plate), ("--trimap", trimap)) if not has_frame_token(path)}
+    problems = [f"{flag} {path}: {why[flag]}" for flag, path in (("--plate", plate), ("--trimap", trimap)) if why.get(flag)]
     if problems:
         raise InputError("; ".join(problems))
     jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
     inputs = {p for job in jobs for p in (job.plate, job.trimap)}
+    for job in jobs:
+        _check_output("--out", job.out, inputs, f" ({job.out / ('matte' + ext)})")
+    return jobs
+
+
+def _check_output(flag: str, path: Path, inputs: set[Path], example: str = "") -> None:
+    """A usage error when output ``path`` is a folder or one of the ``inputs``."""
     from core.io import check_not_input
 
-    for job in jobs:
-        if job.out.is_dir():
-            raise InputError(f"--out {job.out} is a folder: name the file to write in it ({job.out / ('matte' + ext)})")
-        try:
-            check_not_input(job.out, inputs)
-        except OutputError as exc:
-            raise InputError(f"--out would overwrite an input: {exc}") from exc
-    return jobs
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder: name the file to write in it{example}")
+    try:
+        check_not_input(path, inputs)
+    except OutputError as exc:
+        raise InputError(f"{flag} would overwrite an input: {exc}") from exc
 
 
 def _not_a_file(path: str) -> str:
@@ -480,12 +489,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     mattes = {job.out for job in jobs}
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
-        if job.trimap_out.is_dir():
-            raise InputError(f"--write-trimap {job.trimap_out} is a folder: name the file to write in it")
-        try:
-            check_not_input(job.trimap_out, inputs)
-        except OutputError as exc:
-            raise InputError(f"--write-trimap would overwrite an input: {exc}") from exc
+        _check_output("--write-trimap", job.trimap_out, inputs)
         try:
             check_not_input(job.trimap_out, mattes)
         except OutputError as exc:
