@@ -180,23 +180,43 @@ class Image:
         return self.pixels[..., i]
 
     def rgb(self) -> np.ndarray:
-        """``H×W×3`` float32 colour: R, G, B found by name; a 1-channel (or Y / Y+A) image is
-        repeated into three; unnamed channels are taken in order."""
+        """``H×W×3`` float32 colour: R, G, B found by name (or the one layer holding ``.R .G .B``,
+        such as ``beauty.R``); a 1-channel (or Y / Y+A) image is repeated into three; channels
+        the file does not name (OIIO's ``channel0`` ...) are taken in order. Otherwise (alpha,
+        depth or several colour layers) :class:`InputError` naming the file and its channels."""
         idx = [self.index(c) for c in ("R", "G", "B")]
         if None not in idx:
             return np.ascontiguousarray(self.pixels[..., idx])
         y = self.index("Y")
         c = self.pixels.shape[2]
         if y is None and (c == 1 or (c == 2 and self.index("A") is not None)):
-            y = 0 if self.index("A") != 0 else 1
+            y = 0 if c == 1 or self.index("A") != 0 else 1
         if y is not None:
             return np.repeat(self.pixels[..., y : y + 1], 3, axis=2)
-        if c >= 3:
+        layers = self._colour_layers()
+        if len(layers) == 1:
+            return np.ascontiguousarray(self.pixels[..., next(iter(layers.values()))])
+        if len(layers) > 1:
+            raise InputError(
+                f"{self.info.path}: no R, G, B channels and colour in several layers ({', '.join(layers)}): "
+                f"cannot tell which is the plate (its channels: {', '.join(self.channels)})"
+            )
+        if c >= 3 and all(n.lower().startswith("channel") for n in self.channels[:3]):
             return np.ascontiguousarray(self.pixels[..., :3])
         raise InputError(
             f"{self.info.path}: cannot find colour channels (R, G, B or one grey channel) among "
             f"{', '.join(self.channels)}"
         )
+
+    def _colour_layers(self) -> dict[str, list[int]]:
+        """Layers (``beauty`` of ``beauty.R``) holding all three of R, G, B: name -> their indices."""
+        found: dict[str, dict[str, int]] = {}
+        for i, name in enumerate(self.channels):
+            layer, dot, last = name.rpartition(".")
+            key = {"r": "r", "red": "r", "g": "g", "green": "g", "b": "b", "blue": "b"}.get(last.lower())
+            if dot and key:
+                found.setdefault(layer, {}).setdefault(key, i)
+        return {layer: [keys[k] for k in "rgb"] for layer, keys in found.items() if len(keys) == 3}
 
     def alpha(self) -> np.ndarray | None:
         """``H×W`` alpha plane, or None when the image has no alpha channel."""

@@ -80,6 +80,28 @@ def test_one_channel_image_gives_grey_rgb(tmp_path: Path) -> None:
     assert img.alpha() is None
 
 
+def test_an_alpha_only_image_gives_that_channel_as_grey(tmp_path: Path) -> None:
+    # A 1-channel image is grey whatever its channel is called, "A" included (was H×W×0).
+    _write_raw(tmp_path / "a.exr", np.full((2, 3, 1), 0.25, np.float32), ["A"])
+    img = io.read_image(tmp_path / "a.exr")
+    assert img.rgb().shape == (2, 3, 3)
+    np.testing.assert_array_equal(img.rgb(), 0.25)
+
+
+def test_colour_in_a_layer_is_found_by_name_never_taken_from_other_channels(tmp_path: Path) -> None:
+    # EXR sorts A and Z before the layer: taking the first three channels gave A, Z, beauty.R.
+    px = np.ones((2, 3, 5), np.float32) * np.array([0.25, 0.5, 0.75, 1.0, 7.0], np.float32)
+    _write_raw(tmp_path / "beauty.exr", px, ["beauty.R", "beauty.G", "beauty.B", "A", "Z"])
+    np.testing.assert_array_equal(io.read_image(tmp_path / "beauty.exr").rgb()[1, 2], [0.25, 0.5, 0.75])
+    two = np.ones((2, 3, 7), np.float32)
+    _write_raw(tmp_path / "two.exr", two, ["diffuse.R", "diffuse.G", "diffuse.B", "spec.R", "spec.G", "spec.B", "A"])
+    with pytest.raises(InputError, match=r"two\.exr.*no R, G, B.*several layers.*diffuse.*spec"):
+        io.read_image(tmp_path / "two.exr").rgb()
+    _write_raw(tmp_path / "depth.exr", np.ones((2, 3, 3), np.float32), ["A", "Z", "id"])
+    with pytest.raises(InputError, match=r"depth\.exr: cannot find colour channels .* among A, Z, id"):
+        io.read_image(tmp_path / "depth.exr").rgb()
+
+
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
     px = np.ones((3, 4, 3), np.float32)
     _write_raw(tmp_path / "dw.exr", px, ["R", "G", "B"], data_window=(2, 1), display=(0, 0, 8, 6),
