@@ -239,7 +239,10 @@ def _oiio_error(obj: Any = None) -> str:
 
 
 def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, int] = "display") -> Image:
-    """Read an EXR, DPX, TIFF, PNG or JPEG file (first subimage) as float32 over its display window.
+    """Read an EXR, DPX, TIFF, PNG or JPEG file as float32 over its display window.
+
+    A multi-part (multi-subimage) file is read from its first part holding an rgba channel
+    (R, G, B, A, Y, ``rgba.R`` ...), else its first part.
 
     Parameters
     ----------
@@ -272,13 +275,14 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     if inp is None:
         raise InputError(f"cannot read image {p}: {_oiio_error()}")
     try:
-        spec = inp.spec()
+        subimage = _rgba_subimage(inp)
+        spec = inp.spec(subimage, 0)
         if spec.deep:
             raise InputError(f"cannot read image {p}: deep images are not supported")
         if spec.depth > 1:
             raise InputError(f"cannot read image {p}: volume images are not supported")
         nch = spec.nchannels
-        data = inp.read_image(0, 0, 0, nch, oiio.FLOAT)
+        data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
         if data is None or inp.has_error:
             raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
         format_name = inp.format_name()
@@ -306,6 +310,24 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
     box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+#: Channel names (lower case) of Nuke's rgba layer: a part holding one of them is the picture.
+_RGBA_NAMES = {"r", "g", "b", "a", "y", "red", "green", "blue", "alpha"} | {
+    f"{layer}.{c}" for layer in ("rgba", "rgb") for c in ("r", "g", "b", "a", "red", "green", "blue", "alpha")}
+
+
+def _rgba_subimage(inp: Any) -> int:
+    """The subimage to read: the first that holds an rgba channel (a multi-part EXR whose first
+    part is depth or another pass keeps its colour in a later part, which Nuke shows as rgba),
+    else the first."""
+    i = 0
+    while inp.seek_subimage(i, 0):
+        if _RGBA_NAMES & {str(c).lower() for c in inp.spec().channelnames}:
+            return i
+        i += 1
+    inp.geterror()  # seeking past the last subimage leaves an error: clear it
+    return 0
 
 
 def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, int, int]) -> np.ndarray:
