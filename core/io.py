@@ -672,14 +672,18 @@ def _sequence(pattern: str) -> Any | None:
     """A fileseq FileSequence when ``pattern`` has a frame token (``#``, ``@``, ``%04d``, ``$F4``), else None."""
     import fileseq
 
-    if not any(token in pattern for token in ("#", "@", "%", "$F")):
+    # Only the file name holds the frame token: '#', '@' or '%' in a folder's name is part of it.
+    folder, name = os.path.split(pattern)
+    if not any(token in name for token in ("#", "@", "%", "$F")):
         return None
     try:
-        seq = fileseq.FileSequence(pattern, pad_style=fileseq.PAD_STYLE_HASH1, allow_subframes=False)
+        seq = fileseq.FileSequence(name, pad_style=fileseq.PAD_STYLE_HASH1, allow_subframes=False)
     except Exception as exc:
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
     if not seq.padding() or seq.frameSet() is not None:
         return None
+    if folder:
+        seq.setDirname(os.path.join(folder, ""))
     return seq
 
 
@@ -728,6 +732,9 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     try:
         found = fileseq.findSequenceOnDisk(p, pad_style=fileseq.PAD_STYLE_HASH1, strictPadding=True)
     except Exception as exc:
+        if any(token in os.path.dirname(p) for token in ("#", "@", "%", "$F")):  # fileseq reads them as frames
+            raise InputError(f"cannot search the disk for the frames of {p}: its folder's name holds '#', '@', "
+                             "'%' or '$F'; give the frames with --frames") from exc
         raise InputError(f"no frames found on disk for {p}") from exc
     frame_set = found.frameSet()
     if frame_set is None or len(frame_set) == 0:

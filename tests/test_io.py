@@ -355,6 +355,22 @@ def test_expand_sequence_tokens_and_ranges(tmp_path: Path) -> None:
         io.expand_sequence(d / "p.####.exr", "abc")
 
 
+def test_frame_tokens_count_only_in_the_file_name(tmp_path: Path) -> None:
+    # '@', '#' and '%' in a folder's name are no frame tokens (was: "cannot understand the
+    # sequence pattern" for a single file in such a folder).
+    for folder in ("sh#010", "v@2", "100%"):
+        d = tmp_path / folder
+        assert not io.has_frame_token(d / "plate.exr")
+        assert io.expand_sequence(d / "plate.exr") == [(None, d / "plate.exr")]
+        assert io.expand_sequence(d / "p.####.exr", "1,1002") == [(1, d / "p.0001.exr"), (1002, d / "p.1002.exr")]
+        assert io.frame_path(d / "p.%03d.exr", -2) == d / "p.-02.exr"
+    d = tmp_path / "sh#010"
+    d.mkdir()
+    (d / "p.0001.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"sh#010.*p\.####\.exr.*folder.*--frames"):
+        io.expand_sequence(d / "p.####.exr")
+
+
 def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
     for f in (1001, 1002, 1004):
         (tmp_path / f"p.{f:04d}.exr").write_bytes(b"")
