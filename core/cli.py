@@ -541,6 +541,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         raise InputError(
             f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}"
         )
+    if plate.info.display_window != trimap_image.info.display_window:  # read over the same pixels: they would not line up
+        (px, py), (tx, ty) = plate.info.display_window[:2], trimap_image.info.display_window[:2]
+        raise InputError(
+            f"plate and trimap have their display windows at different places: plate {job.plate} starts at "
+            f"({px}, {py}), trimap {job.trimap} at ({tx}, {ty}); the trimap would not line up with the plate"
+        )
     try:
         if args.edge is not None:
             trimap = trimap_from_matte(trimap_image.pixels, args.edge, args.trimap_channel, trimap_image.channels)

@@ -164,6 +164,27 @@ def test_size_mismatch_and_truncated_file(shot: Path, small_bundle, untrained_ok
     assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1002.exr"]
 
 
+def test_trimap_whose_display_window_starts_elsewhere_is_refused(tmp_path: Path, capsys) -> None:
+    # Same size, display window moved: read over the plate's pixels it was shifted (here entirely
+    # off the plate, so the whole frame was matted as background), silently.
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    spec = oiio.ImageSpec(W, H, 1, oiio.TypeDesc("half"))
+    spec.channelnames = ("Y",)
+    spec.x = spec.full_x = 100
+    spec.y = spec.full_y = 100
+    out = oiio.ImageOutput.create(str(tmp_path / "trimap.exr"))
+    assert out.open(str(tmp_path / "trimap.exr"), spec)
+    assert out.write_image(_trimap(0)[..., None])
+    out.close()
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", "none", "--no-progress"])
+    assert code == 1
+    assert (f"ERROR: frame -: plate and trimap have their display windows at different places: plate "
+            f"{tmp_path / 'plate.exr'} starts at (0, 0), trimap {tmp_path / 'trimap.exr'} at (100, 100)"
+            ) in capsys.readouterr().out
+    assert not (tmp_path / "out.exr").exists()
+
+
 def test_bad_plate_values_are_reported_never_written(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     plate = _plate(0)
     t = _trimap(0)
