@@ -306,6 +306,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         return Image(pixels=pixels, channels=channels, info=info)
     if window == "union":
         window = info.union_window
+        _check_union_size(p, info)
     if isinstance(window, str) or len(window) != 4 or window[2] <= 0 or window[3] <= 0:
         raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
     box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
@@ -328,6 +329,23 @@ def _rgba_subimage(inp: Any) -> int:
         i += 1
     inp.geterror()  # seeking past the last subimage leaves an error: clear it
     return 0
+
+
+#: How many times the display and data windows' pixels together their union may hold.
+UNION_LIMIT = 4
+
+
+def _check_union_size(path: str, info: ImageInfo) -> None:
+    """Refuse a data window so far from the display window that their union is mostly empty: a
+    small bounding box thousands of pixels off the frame would otherwise cost gigabytes of memory
+    (and the process, killed for it, would say nothing)."""
+    union, display, data = info.union_window, info.display_window, info.data_window
+    if union[2] * union[3] > UNION_LIMIT * (display[2] * display[3] + data[2] * data[3]):
+        raise InputError(
+            f"{path}: its data window {data} lies far outside its display window {display}: together they "
+            f"span {union[2]}x{union[3]} pixels, mostly empty; crop the bounding box to the frame "
+            "(in Nuke: a Crop node, or 'crop to format') before matting"
+        )
 
 
 def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, int, int]) -> np.ndarray:

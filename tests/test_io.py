@@ -165,6 +165,20 @@ def test_read_over_the_union_window_keeps_overscan(tmp_path: Path) -> None:
         io.read_image(tmp_path / "over.exr", window="overscan")
 
 
+def test_a_bounding_box_far_off_the_frame_is_refused_before_its_empty_union_is_allocated(tmp_path: Path) -> None:
+    # a 4x3 data window 100 000 px off a 64x36 frame: the union would be 10^10 pixels
+    px = np.ones((3, 4, 3), np.float32)
+    _write_raw(tmp_path / "far.exr", px, ["R", "G", "B"], "float", data_window=(100_000, 100_000), display=(0, 0, 64, 36))
+    with pytest.raises(InputError, match=r"far\.exr: its data window \(100000, 100000, 4, 3\) lies far outside "
+                                         r"its display window \(0, 0, 64, 36\).*crop the bounding box"):
+        io.read_image(tmp_path / "far.exr", window="union")
+    assert io.read_image(tmp_path / "far.exr").shape == (36, 64)  # the display window alone still reads
+    # overscan of a quarter of the frame on every side is fine
+    _write_raw(tmp_path / "near.exr", np.ones((54, 96, 3), np.float32), ["R", "G", "B"], "float",
+               data_window=(-16, -9), display=(0, 0, 64, 36))
+    assert io.read_image(tmp_path / "near.exr", window="union").window == (-16, -9, 96, 54)
+
+
 def test_writers_put_pixels_of_a_window_back_into_the_plates_windows(tmp_path: Path) -> None:
     px = np.random.default_rng(1).random((6, 10, 3)).astype(np.float32) * 4.0
     _write_raw(tmp_path / "plate.exr", px, ["R", "G", "B"], "float", data_window=(-2, -1), display=(0, 0, 6, 4))
