@@ -309,7 +309,9 @@ class Matter:
         ``auto``, ``cpu`` or ``cuda``; CUDA absent -> CPU with a message unless ``fallback=False``.
     tile:
         Largest side, in pixels, of the region sent through a network at once; bigger regions
-        are cut into overlapping tiles. Default: 2048 on the CPU, 4096 on CUDA.
+        are cut into overlapping tiles; rounded down to a multiple of the networks' stride, and
+        at least two strides (neighbouring tiles overlap by one). Default: 2048 on the CPU, 4096
+        on CUDA.
     context:
         Pixels of known region kept around the unknown region's bounding box (default: the
         larger of 96 and 15 % of the box's longer side), so the sampling networks see known
@@ -421,6 +423,10 @@ class Matter:
         white_point: float | None = None,
         sample_alpha: str | None = None,
     ) -> None:
+        for name, value, low in (("tile", tile, 1), ("context", context, 0), ("threads", threads, 1)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value != int(value) or value < low):
+                raise InputError(f"{name} must be a whole number >= {low} (or None: the default), not {value!r}")
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
@@ -448,7 +454,7 @@ class Matter:
                 "(the packaged 'default', or one on LBSMATTE_WEIGHTS_PATH)."
             )
         if threads:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(int(threads))
         self.fallback = fallback
         self.device = resolve_device(device, fallback=fallback)
         self.dtype = _autocast_dtype(precision, self.device)
@@ -458,9 +464,10 @@ class Matter:
             for role, net in self.bundle.load_networks(self.device).items()
         }
         self.stride = _stride(self.nets)
-        tile = tile or (4096 if self.device.type == "cuda" else 2048)
-        self.tile = max(self.stride, tile // self.stride * self.stride)
-        self.context = context
+        tile = int(tile or (4096 if self.device.type == "cuda" else 2048))
+        # Two strides at least: tiles overlap by a stride, and one a stride wide would never advance.
+        self.tile = max(2 * self.stride, tile // self.stride * self.stride)
+        self.context = None if context is None else int(context)
         if alpha_context is not None and int(alpha_context) < 0:
             raise InputError(f"alpha_context must be >= 0 pixels (or None: the whole region), not {alpha_context!r}")
         self.alpha_context = None if alpha_context is None else int(alpha_context)

@@ -179,6 +179,33 @@ def test_tiles_are_no_larger_than_the_fewest_tiles_need() -> None:
         assert all(b - a <= side - 128 for a, b in zip(starts, starts[1:], strict=False))  # overlaps >= 128
 
 
+def test_the_smallest_tile_is_two_strides_and_still_mattes(small_bundle) -> None:
+    # A tile of one stride (any tile below two, rounded down) overlapped its neighbour entirely and
+    # divided by zero when cutting the region into tiles.
+    stride = Matter(small_bundle, device="cpu", allow_untrained=True).stride
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, tile=stride)
+    assert m.tile == 2 * m.stride
+    plate, trimap = _scene()
+    result = m.matte(plate, trimap, colour="linear")
+    assert m.stats.tiles > 1 and np.isfinite(result.alpha).all() and np.isfinite(result.fg).all()
+    assert np.array_equal(result.alpha[trimap == 1], np.ones(int((trimap == 1).sum()), np.float32))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"tile": 0}, "tile must be a whole number >= 1 .* not 0"),
+    ({"tile": -5}, "tile must be a whole number >= 1 .* not -5"),
+    ({"tile": float("nan")}, "tile must be a whole number >= 1 .* not nan"),
+    ({"context": -3}, "context must be a whole number >= 0 .* not -3"),
+    ({"context": 2.5}, "context must be a whole number >= 0 .* not 2.5"),
+    ({"threads": -1}, "threads must be a whole number >= 1 .* not -1"),
+])
+def test_bad_tile_context_and_threads_are_refused(small_bundle, kwargs: dict, message: str) -> None:
+    # A negative context used to shrink the region below the unknown pixels (those outside kept the
+    # trimap's 0.5 as alpha, silently), a negative tile to divide by zero, negative threads to fail in torch.
+    with pytest.raises(InputError, match=message):
+        Matter(small_bundle, device="cpu", allow_untrained=True, **kwargs)
+
+
 def test_profile_records_the_region_and_each_network(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
     seen: list[str] = []
