@@ -484,10 +484,12 @@ class Matter:
         ----------
         plate:
             ``H×W×3`` (or ``H×W×4``, alpha ignored) float32 in the encoding named by ``colour``
-            (scene-linear floats may exceed 1).
+            (scene-linear floats may exceed 1); ``uint8``/``uint16`` pixels are scaled by their
+            maximum to [0, 1].
         trimap:
             ``H×W`` float; 0 = BG, 1 = FG, strictly between = unknown (normalised with the
-            tolerance of :func:`core.trimap.normalise_trimap`).
+            tolerance of :func:`core.trimap.normalise_trimap`, which also scales ``uint8``/``uint16``
+            trimaps, 0/128/255, by their maximum).
         colour:
             ``linear``, ``srgb`` or an OpenColorIO colourspace name.
 
@@ -502,13 +504,21 @@ class Matter:
         self.stats = RunStats()
         self._clock = time.perf_counter()
         start = self._clock
-        plate = np.asarray(plate, dtype=np.float32)
+        plate = np.asarray(plate)
+        if plate.dtype.kind in "ui":  # 8/16-bit pixels, as normalise_trimap reads a trimap's
+            plate = plate.astype(np.float32) / float(np.iinfo(plate.dtype).max)
+        elif plate.dtype.kind not in "fb":
+            raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
+        plate = plate.astype(np.float32, copy=False)
         if plate.ndim == 2:
             plate = np.repeat(plate[..., None], 3, axis=2)
         if plate.ndim != 3 or plate.shape[2] < 3:
             raise InputError(f"the plate must be H×W×3, got an array of shape {plate.shape}")
         plate = plate[..., :3]
-        trimap = np.asarray(trimap, dtype=np.float32)
+        # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
+        trimap = np.asarray(trimap)
+        if trimap.dtype.kind == "b":
+            trimap = trimap.astype(np.float32)
         if trimap.ndim == 3 and trimap.shape[2] == 1:
             trimap = trimap[..., 0]
         if trimap.shape[:2] != plate.shape[:2]:

@@ -206,6 +206,23 @@ def test_bad_tile_context_and_threads_are_refused(small_bundle, kwargs: dict, me
         Matter(small_bundle, device="cpu", allow_untrained=True, **kwargs)
 
 
+def test_8_bit_trimaps_and_plates_are_scaled_as_normalise_trimap_says(matter: Matter) -> None:
+    # A 0/128/255 uint8 trimap was cast to float before normalise_trimap saw it: 128 counted as
+    # foreground, the unknown band vanished and the "matte" was the trimap's two levels.
+    plate, trimap = _scene()
+    eight_bit = np.where(trimap == 0.5, 128, trimap * 255).astype(np.uint8)  # 0, 128, 255
+    want = matter.matte(plate, trimap, colour="srgb")
+    got = matter.matte(plate, eight_bit, colour="srgb")
+    assert not got.messages
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+    # An 8-bit plate is its pixels over 255, not values up to 255.
+    pixels = np.round(np.clip(plate, 0, 1) * 255).astype(np.uint8)
+    result = matter.matte(pixels, trimap, colour="srgb")
+    assert np.array_equal(result.fg[trimap == 1], pixels[trimap == 1].astype(np.float32) / 255)
+    with pytest.raises(InputError, match="the plate must hold numbers, got an array of dtype <U1"):
+        matter.matte(np.full((4, 4, 3), "a"), np.zeros((4, 4), np.float32))
+
+
 def test_profile_records_the_region_and_each_network(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
     seen: list[str] = []
