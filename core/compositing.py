@@ -84,6 +84,13 @@ SAMPLE_ALPHAS = ("network", "half")
 RIDGE = 1e-9
 #: Windows assembled at a time by :func:`laplacian_rows` (its temporaries: about 1.2 kB per window).
 WINDOW_CHUNK = 32768
+#: A window whose colour covariance's trace exceeds this many times ε/9 (its regularised
+#: covariance that ill-conditioned) gets its Laplacian block from the covariance's eigenvectors,
+#: not from the adjugate inverse: with linear-light highlights of a few hundred next to a dark
+#: background the adjugate's cancellations in float64 made blocks indefinite, and the conjugate
+#: gradients diverged to a NaN matte. 1e8 (a colour variance above about 1.1 at the default ε)
+#: is never reached by colours in [0, 1], whose windows keep the adjugate's exact numbers.
+CONDITION_LIMIT = 1e8
 
 
 @dataclass
@@ -439,6 +446,20 @@ def _inverse3(c: torch.Tensor) -> torch.Tensor:
                         torch.stack([a02, a12, a22])]) / det
 
 
+def _steep_blocks(colours: torch.Tensor, epsilon: float, base: torch.Tensor) -> torch.Tensor:
+    """The Laplacian's 9×9 blocks of windows with ill-conditioned covariances (``colours``
+    ``k×9×3``; :data:`CONDITION_LIMIT`), float32: ``base − C (CᵀC + ε I)⁻¹ Cᵀ`` for the centred
+    colours ``C``, written along the eigenvectors ``v_i`` of ``CᵀC`` as
+    ``base − Σ_i w_i w_iᵀ / (|w_i|² + ε)`` with ``w_i = C v_i``: each term's weight is below 1
+    whatever the rounding, so the block stays positive semi-definite (the adjugate's does not)."""
+    wide = colours.to(torch.float64)
+    wide = wide - wide.mean(1, keepdim=True)  # centred in float64: a highlight's float32 mean is off by its ulp
+    _, vectors = torch.linalg.eigh(wide.transpose(1, 2) @ wide)
+    axes = wide @ vectors  # k×9×3: the colours along the covariance's axes
+    quadratic = (axes / ((axes * axes).sum(1, keepdim=True) + epsilon)) @ axes.transpose(1, 2)
+    return (base.to(torch.float64) - 0.5 * (quadratic + quadratic.transpose(1, 2))).to(torch.float32)
+
+
 def _window_statistics(image: torch.Tensor, epsilon: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean ``μ`` (``3×h×w``) and inverse regularised covariance ``(Σ + ε/9·I)⁻¹`` (``3×3×h×w``)
     of every 3×3 window lying wholly inside ``image`` (``3×H×W`` float64; ``h, w = H−2, W−2``,
@@ -478,7 +499,8 @@ class Laplacian:
 
 
 def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.Tensor, epsilon: float = EPSILON,
-                   chunk: int = WINDOW_CHUNK) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                   chunk: int = WINDOW_CHUNK, condition_limit: float = CONDITION_LIMIT
+                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The rows of :func:`matting_laplacian` as a 25-point stencil (scriptable: the exported
     module builds them with it, and applies them with :func:`stencil_product`).
 
@@ -487,6 +509,7 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
     among the unknown pixels of the pixel each entry multiplies, ``-1`` where that pixel is known
     or outside the region; ``pull`` ``n`` float32; ``index`` ``n`` int64 (see :class:`Laplacian`).
     The windows are assembled ``chunk`` at a time (the same entries whatever it is).
+    ``condition_limit`` is :data:`CONDITION_LIMIT` (an argument so that TorchScript sees a constant).
     """
     device = image.device
     height, width = unknown.shape[0], unknown.shape[1]
@@ -532,6 +555,10 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
             # made symmetric to the bit (float32 rounds the two halves apart), in one fused pass.
             quadratic = weighted @ centred.transpose(1, 2)
             block = torch.add(base, quadratic + quadratic.transpose(1, 2), alpha=-1.0 / 18.0)
+            spread = cov[:, 0, 0] + cov[:, 1, 1] + cov[:, 2, 2]
+            steep = torch.nonzero(spread > condition_limit * epsilon / 9.0).reshape(-1)
+            if int(steep.numel()) > 0:
+                block[steep] = _steep_blocks(colours[steep], epsilon, base)
             ranks = rank[pixels]
             ranks = torch.where(ranks >= 0, ranks, torch.full_like(ranks, n))
             for a in range(9):  # the windows' pixel a, where it is unknown, gets its row's 9 entries

@@ -66,8 +66,9 @@ def _tree_sha256(root: Path) -> str:
 
 def ocio_identity(colour: str) -> dict[str, str] | None:
     """``$OCIO``, the config's cache ID and ``$LBSMATTE_OCIO_DISPLAY`` when ``colour`` is an OCIO
-    colourspace; ``None`` for ``auto``/``linear``/``srgb`` (no config is read then)."""
-    if colour in _BUILTIN_COLOURS:
+    colourspace; ``None`` for ``auto``/``linear``/``srgb`` in any case and spacing, as
+    :func:`core.colour.check_colour` reads them (no config is read then)."""
+    if str(colour).strip().lower() in _BUILTIN_COLOURS:
         return None
     from core.colour import DISPLAY_ENV, _ocio_config
 

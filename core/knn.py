@@ -206,7 +206,9 @@ def knn_term(
         # half the time (a 1080p frame's 2 million points: 0.4-0.5 s against 0.8 s a search).
         tree = cKDTree(features if pool is None else features[pool], balanced_tree=False, compact_nodes=False)
         _, nearest = tree.query(features[query], k=k, workers=workers)
-        found.append((nearest if pool is None else pool[nearest]).reshape(query.size, -1))
+        # (query.size, k), not (query.size, -1): no unknown pixel on the stride's grid (a 1-px band
+        # between its columns) searches from nowhere, and the term is then empty.
+        found.append((nearest if pool is None else pool[nearest]).reshape(query.size, k))
     neighbour = np.hstack(found)  # q×K: each searching pixel's neighbours, all searches
     share = float(stride) ** 2 / (2.0 * sum(int(k) for k in neighbours))
     # Each candidate's alpha where known (a pixel of the region, then the samples).

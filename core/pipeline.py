@@ -309,7 +309,9 @@ class Matter:
         ``auto``, ``cpu`` or ``cuda``; CUDA absent -> CPU with a message unless ``fallback=False``.
     tile:
         Largest side, in pixels, of the region sent through a network at once; bigger regions
-        are cut into overlapping tiles. Default: 2048 on the CPU, 4096 on CUDA.
+        are cut into overlapping tiles; rounded down to a multiple of the networks' stride, and
+        at least two strides (neighbouring tiles overlap by one). Default: 2048 on the CPU, 4096
+        on CUDA.
     context:
         Pixels of known region kept around the unknown region's bounding box (default: the
         larger of 96 and 15 % of the box's longer side), so the sampling networks see known
@@ -421,6 +423,10 @@ class Matter:
         white_point: float | None = None,
         sample_alpha: str | None = None,
     ) -> None:
+        for name, value, low in (("tile", tile, 1), ("context", context, 0), ("threads", threads, 1)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value != int(value) or value < low):
+                raise InputError(f"{name} must be a whole number >= {low} (or None: the default), not {value!r}")
         self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
         if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
@@ -448,7 +454,7 @@ class Matter:
                 "(the packaged 'default', or one on LBSMATTE_WEIGHTS_PATH)."
             )
         if threads:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(int(threads))
         self.fallback = fallback
         self.device = resolve_device(device, fallback=fallback)
         self.dtype = _autocast_dtype(precision, self.device)
@@ -458,9 +464,10 @@ class Matter:
             for role, net in self.bundle.load_networks(self.device).items()
         }
         self.stride = _stride(self.nets)
-        tile = tile or (4096 if self.device.type == "cuda" else 2048)
-        self.tile = max(self.stride, tile // self.stride * self.stride)
-        self.context = context
+        tile = int(tile or (4096 if self.device.type == "cuda" else 2048))
+        # Two strides at least: tiles overlap by a stride, and one a stride wide would never advance.
+        self.tile = max(2 * self.stride, tile // self.stride * self.stride)
+        self.context = None if context is None else int(context)
         if alpha_context is not None and int(alpha_context) < 0:
             raise InputError(f"alpha_context must be >= 0 pixels (or None: the whole region), not {alpha_context!r}")
         self.alpha_context = None if alpha_context is None else int(alpha_context)
@@ -477,10 +484,12 @@ class Matter:
         ----------
         plate:
             ``H×W×3`` (or ``H×W×4``, alpha ignored) float32 in the encoding named by ``colour``
-            (scene-linear floats may exceed 1).
+            (scene-linear floats may exceed 1); ``uint8``/``uint16`` pixels are scaled by their
+            maximum to [0, 1].
         trimap:
             ``H×W`` float; 0 = BG, 1 = FG, strictly between = unknown (normalised with the
-            tolerance of :func:`core.trimap.normalise_trimap`).
+            tolerance of :func:`core.trimap.normalise_trimap`, which also scales ``uint8``/``uint16``
+            trimaps, 0/128/255, by their maximum).
         colour:
             ``linear``, ``srgb`` or an OpenColorIO colourspace name.
 
@@ -495,13 +504,21 @@ class Matter:
         self.stats = RunStats()
         self._clock = time.perf_counter()
         start = self._clock
-        plate = np.asarray(plate, dtype=np.float32)
+        plate = np.asarray(plate)
+        if plate.dtype.kind in "ui":  # 8/16-bit pixels, as normalise_trimap reads a trimap's
+            plate = plate.astype(np.float32) / float(np.iinfo(plate.dtype).max)
+        elif plate.dtype.kind not in "fb":
+            raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
+        plate = plate.astype(np.float32, copy=False)
         if plate.ndim == 2:
             plate = np.repeat(plate[..., None], 3, axis=2)
         if plate.ndim != 3 or plate.shape[2] < 3:
             raise InputError(f"the plate must be H×W×3, got an array of shape {plate.shape}")
         plate = plate[..., :3]
-        trimap = np.asarray(trimap, dtype=np.float32)
+        # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
+        trimap = np.asarray(trimap)
+        if trimap.dtype.kind == "b":
+            trimap = trimap.astype(np.float32)
         if trimap.ndim == 3 and trimap.shape[2] == 1:
             trimap = trimap[..., 0]
         if trimap.shape[:2] != plate.shape[:2]:

@@ -300,6 +300,10 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     first = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
     assert first["ocio"]["OCIO"] == str(config) and first["ocio"]["cache_id"]
     assert fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour="linear")["fingerprint"] == base
+    # The built-in colours as --colour reads them (any case): no config in their record, as for "linear".
+    for spelling in ("Linear", " LINEAR ", "Auto"):
+        assert fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour=spelling)["fingerprint"] == base
+    assert fingerprint.fingerprint(small_bundle, device="cpu", colour="sRGB")["ocio"] is None
     other = tmp_path / "other.ocio"
     other.write_text(OCIO_CONFIG.replace("matrix: [2, 0, 0, 0, 0, 2", "matrix: [3, 0, 0, 0, 0, 3"))
     monkeypatch.setenv("OCIO", str(other))

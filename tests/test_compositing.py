@@ -470,3 +470,31 @@ def test_levels_clip_the_last_rounds_alpha_and_the_layers_follow_it() -> None:
     a = levelled.alpha
     assert torch.allclose(a * levelled.fg + (1 - a) * levelled.bg, args[0].to(a.dtype), atol=1e-4)
     assert alpha_levels(torch.tensor([0.0, 0.05, 0.45, 0.85, 1.0]), 0.05, 0.85).tolist() == pytest.approx([0, 0, 0.5, 1, 1])
+
+
+@pytest.mark.parametrize("highlight", [300.0, 65504.0])
+def test_hdr_highlights_keep_the_laplacian_positive_semi_definite_and_the_matte_finite(highlight: float) -> None:
+    # A linear plate's highlight (65504: half float's largest) beside dark pixels made window
+    # covariances so ill-conditioned that their adjugate inverses gave indefinite blocks (smallest
+    # eigenvalue -0.7 at 300, -156 at 65504); the conjugate gradients then diverged to a NaN matte.
+    rng = np.random.default_rng(5)
+    image = rng.random((3, 40, 50)).astype(np.float32)
+    image[:, 15:25, 22:28] = highlight
+    trimap = np.zeros((40, 50), np.float32)
+    trimap[:, 25:] = 1.0
+    trimap[:, 20:30] = 0.5
+    unknown, fg = torch.from_numpy(trimap == 0.5), torch.from_numpy(trimap == 1.0)
+    lap = matting_laplacian(torch.from_numpy(image), unknown, fg)
+    dense = lap.matrix.to_dense().double().numpy()
+    assert np.linalg.eigvalsh(dense).min() > -1e-5 * np.abs(dense).max()
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    out = refine(t(image)[None], t(trimap)[None, None], t(rng.uniform(size=trimap.shape))[None, None],
+                 t(rng.uniform(size=(1, 3, 40, 50))), t(rng.uniform(size=(1, 3, 40, 50))),
+                 Settings(rounds=1, tolerance=1e-4), clip=None, exact=True)
+    for layer in (out.alpha, out.fg, out.bg):
+        assert torch.isfinite(layer).all()
+    # Windows of colours in [0, 1] keep the adjugate's numbers: the steep path is for HDR only.
+    from core.compositing import laplacian_rows
+
+    plain = torch.from_numpy(rng.random((3, 40, 50)).astype(np.float32))
+    assert torch.equal(laplacian_rows(plain, unknown, fg)[0], laplacian_rows(plain, unknown, fg, condition_limit=float("inf"))[0])

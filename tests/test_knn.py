@@ -470,3 +470,22 @@ def test_the_features_keep_hdr_highlights_apart_and_ldr_colours_as_they_are() ->
     hdr = features(np.array([[[1.5, 3.0, -0.2]]], np.float32))
     assert hdr[0, 0, 0] == pytest.approx(1 + np.log(1.5)) and hdr[0, 0, 1] == pytest.approx(1 + np.log(3.0))
     assert hdr[0, 0, 2] == 0.0 and hdr[0, 0, 0] < hdr[0, 0, 1]  # ordered, apart, not clipped to one value
+
+
+def test_a_band_between_the_strides_grid_lines_gives_an_empty_term(rng: np.random.Generator) -> None:
+    # A 1-px unknown column at x = 4: with stride 3 no unknown pixel is on the grid, none searches,
+    # and the term is empty (it used to fail reshaping the searches' empty results).
+    colour = rng.random((9, 11, 3)).astype(np.float32)
+    trimap = np.zeros((9, 11), np.float32)
+    trimap[:, 5:] = 1.0
+    trimap[:, 4] = 0.5
+    fg_known, _, unknown = split_trimap(trimap)
+    term = knn_term(colour, unknown, fg_known, neighbours=(4, 2), distance_weights=(2.0, 0.1), stride=3)
+    assert term.matrix.shape == (9, 9) and term.matrix.nnz == 0
+    assert np.array_equal(term.pull, np.zeros(9)) and np.array_equal(term.diagonal, np.zeros(9))
+    # The pipeline with the KNN term strided so (the shipped bundle's knn_stride 3) mattes such a band.
+    from core.pipeline import Matter
+
+    result = Matter("none", device="cpu", rounds=1, knn=0.01, knn_stride=3).matte(colour, trimap, colour="srgb")
+    assert np.isfinite(result.alpha).all() and np.array_equal(result.alpha[:, 5:], np.ones((9, 6), np.float32))
+    assert np.array_equal(result.alpha[:, :4], np.zeros((9, 4), np.float32))

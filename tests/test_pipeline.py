@@ -179,6 +179,50 @@ def test_tiles_are_no_larger_than_the_fewest_tiles_need() -> None:
         assert all(b - a <= side - 128 for a, b in zip(starts, starts[1:], strict=False))  # overlaps >= 128
 
 
+def test_the_smallest_tile_is_two_strides_and_still_mattes(small_bundle) -> None:
+    # A tile of one stride (any tile below two, rounded down) overlapped its neighbour entirely and
+    # divided by zero when cutting the region into tiles.
+    stride = Matter(small_bundle, device="cpu", allow_untrained=True).stride
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, tile=stride)
+    assert m.tile == 2 * m.stride
+    plate, trimap = _scene()
+    result = m.matte(plate, trimap, colour="linear")
+    assert m.stats.tiles > 1 and np.isfinite(result.alpha).all() and np.isfinite(result.fg).all()
+    assert np.array_equal(result.alpha[trimap == 1], np.ones(int((trimap == 1).sum()), np.float32))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"tile": 0}, "tile must be a whole number >= 1 .* not 0"),
+    ({"tile": -5}, "tile must be a whole number >= 1 .* not -5"),
+    ({"tile": float("nan")}, "tile must be a whole number >= 1 .* not nan"),
+    ({"context": -3}, "context must be a whole number >= 0 .* not -3"),
+    ({"context": 2.5}, "context must be a whole number >= 0 .* not 2.5"),
+    ({"threads": -1}, "threads must be a whole number >= 1 .* not -1"),
+])
+def test_bad_tile_context_and_threads_are_refused(small_bundle, kwargs: dict, message: str) -> None:
+    # A negative context used to shrink the region below the unknown pixels (those outside kept the
+    # trimap's 0.5 as alpha, silently), a negative tile to divide by zero, negative threads to fail in torch.
+    with pytest.raises(InputError, match=message):
+        Matter(small_bundle, device="cpu", allow_untrained=True, **kwargs)
+
+
+def test_8_bit_trimaps_and_plates_are_scaled_as_normalise_trimap_says(matter: Matter) -> None:
+    # A 0/128/255 uint8 trimap was cast to float before normalise_trimap saw it: 128 counted as
+    # foreground, the unknown band vanished and the "matte" was the trimap's two levels.
+    plate, trimap = _scene()
+    eight_bit = np.where(trimap == 0.5, 128, trimap * 255).astype(np.uint8)  # 0, 128, 255
+    want = matter.matte(plate, trimap, colour="srgb")
+    got = matter.matte(plate, eight_bit, colour="srgb")
+    assert not got.messages
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+    # An 8-bit plate is its pixels over 255, not values up to 255.
+    pixels = np.round(np.clip(plate, 0, 1) * 255).astype(np.uint8)
+    result = matter.matte(pixels, trimap, colour="srgb")
+    assert np.array_equal(result.fg[trimap == 1], pixels[trimap == 1].astype(np.float32) / 255)
+    with pytest.raises(InputError, match="the plate must hold numbers, got an array of dtype <U1"):
+        matter.matte(np.full((4, 4, 3), "a"), np.zeros((4, 4), np.float32))
+
+
 def test_profile_records_the_region_and_each_network(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
     seen: list[str] = []
