@@ -629,7 +629,8 @@ class Matter:
                 if self.device.type != "cuda" or self.tile <= 256 or not self.fallback:
                     raise
                 torch.cuda.empty_cache()
-                self.tile //= 2
+                # Halved, still a multiple of the stride and at least two strides (see __init__).
+                self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
                 log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
         unknown = split_trimap(trimap)[2]
         if self.refinement.rounds and self.fg_solve > 0:

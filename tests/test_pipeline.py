@@ -534,3 +534,25 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     with pytest.raises(InputError, match="not refinement settings: knn_neighbors"):
         refinement_settings(small_bundle, knn_neighbors=10)
     assert (ROUNDS, CONFIDENCE_SCALE) == (3, 0.1)
+
+
+def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_stride(small_bundle, monkeypatch) -> None:
+    # The networks' tiles must be whole strides: a tile of 37 strides halves to 18, then 9
+    # strides (not 18.5 and 9.25), and at 256 px or below the retry gives up and says so.
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, tile=37 * 16 + 5)
+    stride = matter.stride
+    assert matter.tile == 37 * stride
+    matter.device = torch.device("cuda")  # only its type is read before the networks run
+    tiles: list[int] = []
+
+    def run_at(image, trimap, tile):
+        tiles.append(tile)
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(matter, "_run_at", run_at)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    plate, trimap = _scene()
+    with pytest.raises(torch.OutOfMemoryError):
+        matter._run(plate, plate, trimap, False, (64, 80, 0, 0))
+    assert tiles[0] == 37 * stride and all(t % stride == 0 and t >= 2 * stride for t in tiles)
+    assert tiles[-1] <= 256 < tiles[-2]
