@@ -362,6 +362,10 @@ def run_fingerprint(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"ERROR: --colour: {exc}", flush=True)
         return EXIT_USAGE
+    if args.weights == "none":  # matte's and evaluate's diagnostic: nothing the Nuke node caches
+        print("ERROR: --weights none has no bundle to fingerprint: it is the diagnostic of 'lbsmatte matte' "
+              "and 'lbsmatte evaluate' without networks, never a cached result", flush=True)
+        return EXIT_USAGE
     with _warnings_to_stdout():
         record = fingerprint(load_bundle(args.weights), device=args.device,
                              precision=getattr(args, "precision", "auto"), colour=args.colour)

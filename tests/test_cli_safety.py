@@ -264,6 +264,9 @@ def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
     assert record == fingerprint.fingerprint(small_bundle, device="cpu")
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu", "--precision", "fp32"]) == 0
     assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
+    # matte's diagnostic without networks has no bundle: a usage error that says so, not "no bundle named 'none'"
+    assert cli.main(["fingerprint", "--weights", "none"]) == 2
+    assert capsys.readouterr().out.startswith("ERROR: --weights none has no bundle to fingerprint")
 
 
 def test_fingerprints_device_fallback_is_a_warning_line_on_stdout(small_bundle, capsys, monkeypatch) -> None:
