@@ -44,6 +44,29 @@ def test_each_worker_draws_with_a_seed_of_its_own_and_a_new_role_restarts_them()
         source.close()
 
 
+def test_workers_leave_sigterm_and_ctrl_c_to_the_training_process() -> None:
+    # A farm's kill or Ctrl-C signals the whole process group: the workers must not die of it
+    # (the run then ended with "DataLoader worker killed by signal") but keep drawing until the
+    # training loop, which got the signal too, checkpoints and closes them.
+    import os
+    import signal
+
+    source = ParallelBatches(_factory, workers=2, seed=3, prefetch=1)
+    try:
+        source("background")
+        workers = list(source._iterator._workers)
+        assert len(workers) == 2
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGTERM)
+            os.kill(worker.pid, signal.SIGINT)
+        batches = [source("background") for _ in range(8)]
+        assert all(w.is_alive() for w in workers)
+        assert len({(int(b["seed"]), int(b["n"])) for b in batches}) == 8
+    finally:
+        source.close()
+    assert not any(w.is_alive() for w in workers)  # closing still stops them
+
+
 def test_no_workers_is_refused_by_name() -> None:
     with pytest.raises(InputError, match="workers must be at least 1"):
         ParallelBatches(_factory, workers=0, seed=0)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
 import tempfile
 import zlib
 from collections import OrderedDict
@@ -969,6 +970,12 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # pymatting's numba kernels (estimating a cold cache's colours) would take GNU OpenMP's
             # thread pool, which the forked worker inherits broken from its parent: they hang there.
             os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+            # SIGTERM and Ctrl-C reach the whole process group (a farm's kill, a terminal): they are
+            # the parent's to handle (it checkpoints, then stops the workers). A worker killed by them
+            # ended the run with "DataLoader worker ... killed by signal" instead of the clean stop.
+            # The workers still end with the parent (torch's watchdog) or when it closes them.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:
