@@ -21,6 +21,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -429,8 +430,11 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, dest)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+            os.replace(tmp, dest)
+        except OSError as exc:  # the folder removed or made read-only meanwhile, ...
+            raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     except BaseException:
         try:
             os.unlink(tmp)
@@ -535,12 +539,37 @@ def _copy_metadata(spec: Any, like: ImageInfo | None) -> None:
 
 
 def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
-    """Write ``pixels`` (the spec's data window, ``h×w×C`` float32) to ``tmp`` with OIIO."""
-    out = oiio.ImageOutput.create(tmp)
+    """Write ``pixels`` (the spec's data window, ``h×w×C`` float32) to ``tmp`` with OIIO.
+
+    OIIO's writers do not all report a failed write: on a full disk libpng stops writing and
+    reports success, leaving a truncated PNG that would be renamed into place, and libjpeg ends
+    the process. So where the system has anonymous memory files (Linux), OIIO encodes the image
+    into one and Python copies the bytes to ``tmp``, where every failed write raises with its
+    cause (``No space left on device``, ``Disk quota exceeded``, ...): an :class:`OutputError`
+    naming ``dest``.
+    """
+    if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
+        _encode(tmp, tmp, spec, pixels, dest)
+        return
+    fd = os.memfd_create("lbsmatte-image")
+    try:
+        _encode(f"/proc/self/fd/{fd}", tmp, spec, pixels, dest)
+        os.lseek(fd, 0, os.SEEK_SET)
+        with open(fd, "rb", closefd=False) as encoded, open(tmp, "wb") as target:
+            shutil.copyfileobj(encoded, target, 1 << 20)
+    except OSError as exc:
+        raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def _encode(target: str, name: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
+    """Encode ``pixels`` with OIIO into file ``target``, in the format ``name``'s extension says."""
+    out = oiio.ImageOutput.create(name)
     if out is None:
         raise OutputError(f"cannot write {dest}: {_oiio_error()}")
     try:
-        if not out.open(tmp, spec):
+        if not out.open(target, spec):
             raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
         if not out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)):
             raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
