@@ -122,7 +122,7 @@ def run_demo(
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
     from core.colour import to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
-    from core.io import check_writable_dir, write_matte_exr
+    from core.io import _atomic, check_writable_dir, write_matte_exr
     from core.metrics import alpha_errors, foreground_error
 
     stream = sys.stdout if stream is None else stream
@@ -182,7 +182,8 @@ def run_demo(
         columns=4,
     )
     record = {"example": str(EXAMPLE), "weights": str(getattr(matter.bundle, "name", weights)), **errors}
-    files["errors"].write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    with _atomic(files["errors"]) as tmp:  # a full disk must not leave an empty errors.json
+        Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files, live_baseline), file=stream, flush=True)
     return {**errors, "files": {k: str(v) for k, v in files.items()}}
 

@@ -415,7 +415,8 @@ def _umask() -> int:
 @contextmanager
 def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[str]:
     """Yield a temporary path next to ``path`` (same extension); on success rename it over
-    ``path``, on any error remove it and leave ``path`` untouched."""
+    ``path``, on any error remove it and leave ``path`` untouched. An :class:`OSError` (a full
+    disk: ``No space left on device``) becomes an :class:`OutputError` naming ``path``."""
     dest = os.fspath(path)
     check_not_input(dest, protect)
     folder = os.path.dirname(os.path.abspath(dest))
@@ -429,11 +430,11 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
         raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     os.close(fd)
     try:
-        yield tmp
         try:
+            yield tmp
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
             os.replace(tmp, dest)
-        except OSError as exc:  # the folder removed or made read-only meanwhile, ...
+        except OSError as exc:  # a full disk, the folder removed or made read-only meanwhile, ...
             raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     except BaseException:
         try:

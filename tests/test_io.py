@@ -312,7 +312,7 @@ def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(io, "_write_pixels", crash)
     m = _Matte(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2, 3), np.float32))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         io.write_matte_exr(dest, m)
     assert dest.read_bytes() == b"previous frame"
     assert Path(calls[0]).name.startswith(".frame.exr.tmp-") and calls[0].endswith(".exr")
