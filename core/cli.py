@@ -299,12 +299,26 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records as lines on stdout. A reader that went away (``lbsmatte matte ... | head``) ends
+    the run as a ``print`` would (:func:`main`: exit 141), instead of logging's ``--- Logging
+    error ---`` traceback on stderr and a run that goes on."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(logging.Formatter(fmt))
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            raise  # handleError runs inside logging's except block: the BrokenPipeError
+        super().handleError(record)
+
+
 @contextlib.contextmanager
 def _warnings_to_stdout() -> Any:
     """The core's log warnings (a skipped bundle, a device fallback) as ``WARNING:`` lines on
     stdout while a command runs, as ``matte`` prints them (the module docstring's streams)."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler = _StdoutHandler("%(levelname)s: %(message)s")
     log.addHandler(handler)
     try:
         yield
@@ -634,8 +648,7 @@ def run_matte(args: argparse.Namespace) -> int:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
     prefix = _FramePrefix()
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(frame_prefix)s%(message)s"))
+    handler = _StdoutHandler("%(levelname)s: %(frame_prefix)s%(message)s")
     handler.addFilter(prefix)
     log.addHandler(handler)  # the pipeline's warnings (device fallback, sanitised pixels): stdout too
     previous = _stop_on_sigterm()

@@ -62,6 +62,33 @@ def test_every_line_goes_to_stdout_and_stderr_stays_empty(shot, small_bundle, un
     assert out.err == "" and out.out.splitlines()[-1] == f"wrote 1 frame(s) to {shot / 'ok/m.####.exr'}"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs the CPU fallback's WARNING line")
+def test_a_reader_that_went_away_ends_the_run_as_a_unix_tool_without_a_logging_traceback(
+        shot, small_bundle, untrained_ok, capsys, monkeypatch, tmp_path) -> None:
+    # lbsmatte matte ... | head -1: the first line (the device fallback's WARNING, logged) finds the
+    # pipe closed. That must end the run (141, as a print does), not print logging's
+    # '--- Logging error ---' traceback on stderr and render on.
+    sink = open(tmp_path / "sink", "w")
+
+    class Gone:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            pass
+
+        def fileno(self) -> int:  # main() points it at /dev/null so that the exit flush is quiet
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    try:
+        assert _matte(shot, small_bundle, "--device", "cuda") == 128 + signal.SIGPIPE
+    finally:
+        sink.close()
+    assert capsys.readouterr().err == ""
+    assert not list((shot / "out").glob("matte.*"))  # stopped at once, before the first frame
+
+
 def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: Path) -> None:
     proc = _run_cli("matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", str(tmp_path / "o.exr"), "--rounds", "x")
     assert proc.returncode == 2 and proc.stderr == ""
