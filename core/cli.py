@@ -28,9 +28,9 @@ crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` 
 
 Every argument is checked before any work starts (before the networks load), and the messages
 use the flags' own spelling (``--fg-solve``, ``--rounds``, ``--out``). ``matte`` holds a lock
-on OUT while it writes (``.NAME.lock`` beside it): a second run writing the same OUT is
-refused, naming the first; it removes leftover temporary files of its frames (from a run killed
-with SIGKILL) once it holds that lock, and on SIGTERM it stops, removes the frame it was
+on OUT (and on ``--write-trimap``'s PATH) while it writes (``.NAME.lock`` beside it): a second run
+writing the same OUT is refused, naming the first; it removes leftover temporary files of its
+frames and trimaps (from a run killed with SIGKILL) once it holds that lock, and on SIGTERM it stops, removes the frame it was
 writing, and exits 143.
 
 Exit codes: 0 every frame written; 1 some frame failed, or nothing could start (no trained
@@ -655,8 +655,11 @@ def run_matte(args: argparse.Namespace) -> int:
     try:
         from core.io import lock_output, remove_stale_temps
 
-        with lock_output(args.out):
-            for tmp in remove_stale_temps(job.out for job in jobs):
+        # --write-trimap's files are outputs too: one writer at a time, and their leftovers removed.
+        trimaps = lock_output(args.write_trimap) if args.write_trimap else contextlib.nullcontext()
+        with lock_output(args.out), trimaps:
+            outputs = [p for job in jobs for p in (job.out, job.trimap_out) if p is not None]
+            for tmp in remove_stale_temps(outputs):
                 log.warning("removed %s, left by an earlier run that was killed", tmp)
             return _render_all(jobs, args, prefix)
     except OutputError as exc:

@@ -339,3 +339,21 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     monkeypatch.setenv("OCIO", str(other))
     second = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
     assert second["fingerprint"] != first["fingerprint"]
+
+
+def test_write_trimap_files_are_outputs_too_locked_and_their_leftovers_removed(shot, small_bundle, untrained_ok,
+                                                                               capsys) -> None:
+    out = shot / "out"
+    out.mkdir()
+    trimaps = out / "t.####.png"
+    leftover = out / ".t.1002.png.tmp-k2_9nvw9.png"  # a run killed (SIGKILL) while writing that trimap
+    leftover.write_bytes(b"half a trimap")
+    with lock_output(trimaps):  # another run writing these trimaps
+        assert _matte(shot, small_bundle, "--write-trimap", str(trimaps)) == 1
+        assert f"ERROR: {trimaps} is being written by another lbsmatte run (pid {os.getpid()} on " \
+            in capsys.readouterr().out
+        assert leftover.exists() and not list(out.glob("matte.*"))
+    assert _matte(shot, small_bundle, "--write-trimap", str(trimaps)) == 0
+    assert f"WARNING: removed {leftover}, left by an earlier run that was killed" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{kind}.{f}.{ext}" for kind, ext in (("matte", "exr"), ("t", "png")) for f in (1001, 1002, 1003)]
