@@ -34,7 +34,8 @@ frames and trimaps (from a run killed with SIGKILL) once it holds that lock, and
 writing, and exits 143.
 
 Exit codes: 0 every frame written; 1 some frame failed, or nothing could start (no trained
-weights, output folder not writable, OUT locked by another run); 2 usage error (bad arguments,
+weights, output folder not writable, OUT locked by another run), or stdout cannot be written (a
+log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
 a frame range or colour that cannot be understood, OUT that would overwrite an input);
 143 stopped by SIGTERM; 130 interrupted (Ctrl-C).
 
@@ -300,17 +301,18 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Log records as lines on stdout. A reader that went away (``lbsmatte matte ... | head``) ends
-    the run as a ``print`` would (:func:`main`: exit 141), instead of logging's ``--- Logging
-    error ---`` traceback on stderr and a run that goes on."""
+    """Log records as lines on stdout. A stdout that fails — a reader that went away (``lbsmatte
+    matte ... | head``), a log file on a full disk — ends the run as a ``print`` would
+    (:func:`main`: exit 141, or 1 with one ``ERROR:`` line on stderr), instead of logging's
+    ``--- Logging error ---`` traceback on stderr and a run that goes on."""
 
     def __init__(self, fmt: str) -> None:
         super().__init__(sys.stdout)
         self.setFormatter(logging.Formatter(fmt))
 
     def handleError(self, record: logging.LogRecord) -> None:
-        if isinstance(sys.exc_info()[1], BrokenPipeError):
-            raise  # handleError runs inside logging's except block: the BrokenPipeError
+        if isinstance(sys.exc_info()[1], OSError):
+            raise  # handleError runs inside logging's except block: the OSError
         super().handleError(record)
 
 
@@ -801,9 +803,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ERROR: interrupted", flush=True)
         return 130
     except BrokenPipeError:  # the reader went away (lbsmatte weights list | head): end as a Unix tool does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that flushing at exit does not fail again
+        _silence_stdout()
         return 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else EXIT_FAILED
+    except OSError as exc:  # one nothing planned for: stdout itself (a farm log on a full disk), ...
+        cause = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        try:
+            print(f"ERROR: {cause}", flush=True)
+        except OSError:  # it was stdout: say so where it can still be read
+            _silence_stdout()
+            print(f"ERROR: cannot write to stdout: {cause}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -63,16 +63,20 @@ def test_every_line_goes_to_stdout_and_stderr_stays_empty(shot, small_bundle, un
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs the CPU fallback's WARNING line")
-def test_a_reader_that_went_away_ends_the_run_as_a_unix_tool_without_a_logging_traceback(
-        shot, small_bundle, untrained_ok, capsys, monkeypatch, tmp_path) -> None:
-    # lbsmatte matte ... | head -1: the first line (the device fallback's WARNING, logged) finds the
-    # pipe closed. That must end the run (141, as a print does), not print logging's
-    # '--- Logging error ---' traceback on stderr and render on.
+@pytest.mark.parametrize(("error", "code", "said"), [
+    (BrokenPipeError(32, "Broken pipe"), 128 + signal.SIGPIPE, ""),  # lbsmatte matte ... | head -1
+    (OSError(28, "No space left on device"), 1, "ERROR: cannot write to stdout: No space left on device\n"),  # a log on a full disk
+])
+def test_a_stdout_that_fails_ends_the_run_without_a_traceback(
+        shot, small_bundle, untrained_ok, capsys, monkeypatch, tmp_path, error, code, said) -> None:
+    # The first line (the device fallback's WARNING, logged) finds stdout failing. That must end
+    # the run (as a print does), not print logging's '--- Logging error ---' traceback on stderr
+    # and render on, nor end in a traceback.
     sink = open(tmp_path / "sink", "w")
 
-    class Gone:
+    class Failing:
         def write(self, text: str) -> int:
-            raise BrokenPipeError(32, "Broken pipe")
+            raise error
 
         def flush(self) -> None:
             pass
@@ -80,12 +84,12 @@ def test_a_reader_that_went_away_ends_the_run_as_a_unix_tool_without_a_logging_t
         def fileno(self) -> int:  # main() points it at /dev/null so that the exit flush is quiet
             return sink.fileno()
 
-    monkeypatch.setattr(sys, "stdout", Gone())
+    monkeypatch.setattr(sys, "stdout", Failing())
     try:
-        assert _matte(shot, small_bundle, "--device", "cuda") == 128 + signal.SIGPIPE
+        assert _matte(shot, small_bundle, "--device", "cuda") == code
     finally:
         sink.close()
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == said
     assert not list((shot / "out").glob("matte.*"))  # stopped at once, before the first frame
 
 
