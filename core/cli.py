@@ -57,12 +57,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core import __version__
 from core.errors import InputError, LBSMatteError, OutputError
+
+if TYPE_CHECKING:
+    from core.io import InputFiles
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -428,7 +431,7 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     found, several frames going to one output file, an unsupported output format, or OUT being
     one of the inputs.
     """
-    from core.io import expand_sequence, frame_path, has_frame_token, parse_frames
+    from core.io import InputFiles, expand_sequence, frame_path, has_frame_token, parse_frames
 
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
@@ -461,13 +464,13 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     if problems:
         raise InputError("; ".join(problems))
     jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
-    inputs = {p for job in jobs for p in (job.plate, job.trimap)}
+    inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
     for job in jobs:
         _check_output("--out", job.out, inputs, f" ({job.out / ('matte' + ext)})")
     return jobs
 
 
-def _check_output(flag: str, path: Path, inputs: set[Path], example: str = "") -> None:
+def _check_output(flag: str, path: Path, inputs: InputFiles, example: str = "") -> None:
     """A usage error when output ``path`` is a folder or one of the ``inputs``."""
     from core.io import check_not_input
 
@@ -494,7 +497,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
     to one file, or a path that is an input or the matte output.
     """
-    from core.io import WRITE_FORMATS, check_not_input, frame_path, has_frame_token
+    from core.io import WRITE_FORMATS, InputFiles, check_not_input, frame_path, has_frame_token
 
     if pattern is None:
         return
@@ -505,8 +508,8 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     if len(jobs) > 1 and not has_frame_token(pattern):
         raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
                          "give it a frame token (trimap.####.exr)")
-    inputs = {p for job in jobs for p in (job.plate, job.trimap)}
-    mattes = {job.out for job in jobs}
+    inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
+    mattes = InputFiles(job.out for job in jobs)
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
         _check_output("--write-trimap", job.trimap_out, inputs)

@@ -366,21 +366,46 @@ def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, 
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def _same_file(a: str, b: str) -> bool:
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
+class InputFiles:
+    """Input files, each known by its resolved path and its device and inode (a symbolic or hard
+    link to one is the same file), worked out once: checking the outputs of a long sequence
+    against its inputs costs one look-up per output, not one comparison per input."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self._by_path: dict[str, str] = {}
+        self._by_inode: dict[tuple[int, int], str] = {}
+        for path in paths:
+            q = os.fspath(path)
+            self._by_path.setdefault(os.path.realpath(q), q)
+            inode = _inode(q)
+            if inode is not None:
+                self._by_inode.setdefault(inode, q)
+
+    def find(self, path: str | os.PathLike[str]) -> str | None:
+        """The input that ``path`` is (or resolves to), or None."""
+        p = os.fspath(path)
+        found = self._by_path.get(os.path.realpath(p))
+        if found is None:
+            inode = _inode(p)
+            found = self._by_inode.get(inode) if inode is not None else None
+        return found
+
+
+def _inode(path: str) -> tuple[int, int] | None:
     try:
-        return os.path.samefile(a, b)
+        st = os.stat(path)
     except OSError:
-        return False
+        return None
+    return st.st_dev, st.st_ino
 
 
-def check_not_input(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+def check_not_input(path: str | os.PathLike[str],
+                    protect: Iterable[str | os.PathLike[str]] | InputFiles = ()) -> None:
     """Raise :class:`OutputError` when ``path`` is (or resolves to) one of ``protect``."""
     p = os.fspath(path)
-    for q in protect:
-        if _same_file(p, os.fspath(q)):
-            raise OutputError(f"refusing to write {p}: it is one of the input files ({os.fspath(q)})")
+    found = (protect if isinstance(protect, InputFiles) else InputFiles(protect)).find(p)
+    if found is not None:
+        raise OutputError(f"refusing to write {p}: it is one of the input files ({found})")
 
 
 def check_writable_dir(path: str | os.PathLike[str]) -> Path:
