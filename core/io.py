@@ -574,10 +574,13 @@ def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
     cause (``No space left on device``, ``Disk quota exceeded``, ...): an :class:`OutputError`
     naming ``dest``.
     """
-    if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
+    try:
+        fd = os.memfd_create("lbsmatte-image") if os.path.isdir("/proc/self/fd") else -1
+    except (AttributeError, OSError):  # not Linux, or a sandbox that forbids it
+        fd = -1
+    if fd < 0:
         _encode(tmp, tmp, spec, pixels, dest)
         return
-    fd = os.memfd_create("lbsmatte-image")
     try:
         _encode(f"/proc/self/fd/{fd}", tmp, spec, pixels, dest)
         os.lseek(fd, 0, os.SEEK_SET)

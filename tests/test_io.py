@@ -344,6 +344,16 @@ def test_a_full_disk_is_an_error_naming_the_file_and_the_frame_before_stays(
     assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]
 
 
+def test_writes_work_where_memory_files_are_forbidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object) -> int:
+        raise OSError(38, "Function not implemented")  # a sandbox's seccomp filter
+
+    monkeypatch.setattr(os, "memfd_create", forbidden, raising=False)
+    pixels = np.random.default_rng(1).random((8, 8, 3), dtype=np.float32)
+    io.write_image(tmp_path / "m.exr", pixels, ["R", "G", "B"])
+    np.testing.assert_allclose(io.read_image(tmp_path / "m.exr").pixels, pixels, atol=1e-3)
+
+
 def test_written_file_mode_follows_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
