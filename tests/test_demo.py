@@ -153,3 +153,20 @@ def test_a_full_disk_at_errors_json_is_an_error_naming_it_and_the_old_one_stays(
     assert f"ERROR: cannot write {tmp_path / 'errors.json'}: No space left on device" in capsys.readouterr().out
     assert (tmp_path / "errors.json").read_text() == "previous\n"
     assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_the_demo_never_writes_over_its_own_example(tmp_path: Path, monkeypatch, capsys) -> None:
+    # lbsmatte demo --out core/examples/demo replaced the example's ground truth (alpha.png, fg.png,
+    # bg.png) with its result: every later demo then scored itself against its own output.
+    import shutil
+
+    import core.demo
+
+    copy = tmp_path / "demo"
+    shutil.copytree(EXAMPLE, copy)
+    monkeypatch.setattr(core.demo, "EXAMPLE", copy)  # what the check protects; the example is read as ever
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    assert run(_args("--out", str(copy), "--weights", "none", "--device", "cpu")) == 1
+    said = capsys.readouterr().out
+    assert f"ERROR: refusing to write {copy / 'alpha.png'}: it is one of the input files ({copy / 'alpha.png'})" in said
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
