@@ -28,13 +28,14 @@ crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` 
 
 Every argument is checked before any work starts (before the networks load), and the messages
 use the flags' own spelling (``--fg-solve``, ``--rounds``, ``--out``). ``matte`` holds a lock
-on OUT while it writes (``.NAME.lock`` beside it): a second run writing the same OUT is
-refused, naming the first; it removes leftover temporary files of its frames (from a run killed
-with SIGKILL) once it holds that lock, and on SIGTERM it stops, removes the frame it was
+on OUT (and on ``--write-trimap``'s PATH) while it writes (``.NAME.lock`` beside it): a second run
+writing the same OUT is refused, naming the first; it removes leftover temporary files of its
+frames and trimaps (from a run killed with SIGKILL) once it holds that lock, and on SIGTERM it stops, removes the frame it was
 writing, and exits 143.
 
 Exit codes: 0 every frame written; 1 some frame failed, or nothing could start (no trained
-weights, output folder not writable, OUT locked by another run); 2 usage error (bad arguments,
+weights, output folder not writable, OUT locked by another run), or stdout cannot be written (a
+log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
 a frame range or colour that cannot be understood, OUT that would overwrite an input);
 143 stopped by SIGTERM; 130 interrupted (Ctrl-C).
 
@@ -56,12 +57,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core import __version__
 from core.errors import InputError, LBSMatteError, OutputError
+
+if TYPE_CHECKING:
+    from core.io import InputFiles
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -299,12 +303,27 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records as lines on stdout. A stdout that fails — a reader that went away (``lbsmatte
+    matte ... | head``), a log file on a full disk — ends the run as a ``print`` would
+    (:func:`main`: exit 141, or 1 with one ``ERROR:`` line on stderr), instead of logging's
+    ``--- Logging error ---`` traceback on stderr and a run that goes on."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(logging.Formatter(fmt))
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            raise  # handleError runs inside logging's except block: the OSError
+        super().handleError(record)
+
+
 @contextlib.contextmanager
 def _warnings_to_stdout() -> Any:
     """The core's log warnings (a skipped bundle, a device fallback) as ``WARNING:`` lines on
     stdout while a command runs, as ``matte`` prints them (the module docstring's streams)."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler = _StdoutHandler("%(levelname)s: %(message)s")
     log.addHandler(handler)
     try:
         yield
@@ -412,7 +431,7 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     found, several frames going to one output file, an unsupported output format, or OUT being
     one of the inputs.
     """
-    from core.io import expand_sequence, frame_path, has_frame_token, parse_frames
+    from core.io import InputFiles, expand_sequence, frame_path, has_frame_token, parse_frames
 
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
@@ -445,13 +464,13 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     if problems:
         raise InputError("; ".join(problems))
     jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
-    inputs = {p for job in jobs for p in (job.plate, job.trimap)}
+    inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
     for job in jobs:
         _check_output("--out", job.out, inputs, f" ({job.out / ('matte' + ext)})")
     return jobs
 
 
-def _check_output(flag: str, path: Path, inputs: set[Path], example: str = "") -> None:
+def _check_output(flag: str, path: Path, inputs: InputFiles, example: str = "") -> None:
     """A usage error when output ``path`` is a folder or one of the ``inputs``."""
     from core.io import check_not_input
 
@@ -478,7 +497,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
     to one file, or a path that is an input or the matte output.
     """
-    from core.io import WRITE_FORMATS, check_not_input, frame_path, has_frame_token
+    from core.io import WRITE_FORMATS, InputFiles, check_not_input, frame_path, has_frame_token
 
     if pattern is None:
         return
@@ -489,8 +508,8 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     if len(jobs) > 1 and not has_frame_token(pattern):
         raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
                          "give it a frame token (trimap.####.exr)")
-    inputs = {p for job in jobs for p in (job.plate, job.trimap)}
-    mattes = {job.out for job in jobs}
+    inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
+    mattes = InputFiles(job.out for job in jobs)
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
         _check_output("--write-trimap", job.trimap_out, inputs)
@@ -634,16 +653,18 @@ def run_matte(args: argparse.Namespace) -> int:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
     prefix = _FramePrefix()
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(frame_prefix)s%(message)s"))
+    handler = _StdoutHandler("%(levelname)s: %(frame_prefix)s%(message)s")
     handler.addFilter(prefix)
     log.addHandler(handler)  # the pipeline's warnings (device fallback, sanitised pixels): stdout too
     previous = _stop_on_sigterm()
     try:
         from core.io import lock_output, remove_stale_temps
 
-        with lock_output(args.out):
-            for tmp in remove_stale_temps(job.out for job in jobs):
+        # --write-trimap's files are outputs too: one writer at a time, and their leftovers removed.
+        trimaps = lock_output(args.write_trimap) if args.write_trimap else contextlib.nullcontext()
+        with lock_output(args.out), trimaps:
+            outputs = [p for job in jobs for p in (job.out, job.trimap_out) if p is not None]
+            for tmp in remove_stale_temps(outputs):
                 log.warning("removed %s, left by an earlier run that was killed", tmp)
             return _render_all(jobs, args, prefix)
     except OutputError as exc:
@@ -785,9 +806,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ERROR: interrupted", flush=True)
         return 130
     except BrokenPipeError:  # the reader went away (lbsmatte weights list | head): end as a Unix tool does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that flushing at exit does not fail again
+        _silence_stdout()
         return 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else EXIT_FAILED
+    except OSError as exc:  # one nothing planned for: stdout itself (a farm log on a full disk), ...
+        cause = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        try:
+            print(f"ERROR: {cause}", flush=True)
+        except OSError:  # it was stdout: say so where it can still be read
+            _silence_stdout()
+            print(f"ERROR: cannot write to stdout: {cause}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

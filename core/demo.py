@@ -122,11 +122,22 @@ def run_demo(
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
     from core.colour import to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
-    from core.io import check_writable_dir, write_matte_exr
+    from core.io import _atomic, check_not_input, check_writable_dir, write_matte_exr
     from core.metrics import alpha_errors, foreground_error
 
     stream = sys.stdout if stream is None else stream
     out = Path(out)
+    files = {
+        "exr": out / "demo.exr",
+        "alpha": out / "alpha.png",
+        "fg": out / "fg.png",
+        "bg": out / "bg.png",
+        "composite": out / "composite.png",
+        "contact_sheet": out / "contact_sheet.png",
+        "errors": out / "errors.json",
+    }
+    for path in files.values():  # --out the example's own folder: its ground truth would become the result
+        check_not_input(path, [EXAMPLE / name for name in EXAMPLE_FILES])
     check_writable_dir(out)
     if matter is None:
         matter = _load_matter(weights, device)
@@ -150,15 +161,6 @@ def run_demo(
     errors["closed_form"] = {**alpha_errors(cf_alpha, alpha_gt, trimap),
                              **foreground_error(cf_fg, fg_gt, alpha_gt, trimap), "seconds": cf_seconds}
 
-    files = {
-        "exr": out / "demo.exr",
-        "alpha": out / "alpha.png",
-        "fg": out / "fg.png",
-        "bg": out / "bg.png",
-        "composite": out / "composite.png",
-        "contact_sheet": out / "contact_sheet.png",
-        "errors": out / "errors.json",
-    }
     linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(result.fg, "srgb"), bg=to_linear(result.bg, "srgb"))
     write_matte_exr(files["exr"], linear, premultiply=True)
     comp = composite(result.fg, result.alpha)
@@ -182,7 +184,8 @@ def run_demo(
         columns=4,
     )
     record = {"example": str(EXAMPLE), "weights": str(getattr(matter.bundle, "name", weights)), **errors}
-    files["errors"].write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    with _atomic(files["errors"]) as tmp:  # a full disk must not leave an empty errors.json
+        Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files, live_baseline), file=stream, flush=True)
     return {**errors, "files": {k: str(v) for k, v in files.items()}}
 

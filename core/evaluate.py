@@ -598,14 +598,16 @@ def _check_outside_data(path: Path, folder: Path, what: str) -> None:
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    from core.io import _atomic
+
     try:
         text = json.dumps(_finite(results), indent=2, allow_nan=False, default=_jsonable)
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
+    except ValueError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from exc
+    # A temporary file of its own (a fixed name was shared by two runs writing the same --json:
+    # one could rename the other's half-written file into place).
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(text + "\n", encoding="utf-8")
 
 
 def _finite(value: Any) -> Any:

@@ -21,6 +21,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -365,21 +366,46 @@ def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, 
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def _same_file(a: str, b: str) -> bool:
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
+class InputFiles:
+    """Input files, each known by its resolved path and its device and inode (a symbolic or hard
+    link to one is the same file), worked out once: checking the outputs of a long sequence
+    against its inputs costs one look-up per output, not one comparison per input."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self._by_path: dict[str, str] = {}
+        self._by_inode: dict[tuple[int, int], str] = {}
+        for path in paths:
+            q = os.fspath(path)
+            self._by_path.setdefault(os.path.realpath(q), q)
+            inode = _inode(q)
+            if inode is not None:
+                self._by_inode.setdefault(inode, q)
+
+    def find(self, path: str | os.PathLike[str]) -> str | None:
+        """The input that ``path`` is (or resolves to), or None."""
+        p = os.fspath(path)
+        found = self._by_path.get(os.path.realpath(p))
+        if found is None:
+            inode = _inode(p)
+            found = self._by_inode.get(inode) if inode is not None else None
+        return found
+
+
+def _inode(path: str) -> tuple[int, int] | None:
     try:
-        return os.path.samefile(a, b)
+        st = os.stat(path)
     except OSError:
-        return False
+        return None
+    return st.st_dev, st.st_ino
 
 
-def check_not_input(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+def check_not_input(path: str | os.PathLike[str],
+                    protect: Iterable[str | os.PathLike[str]] | InputFiles = ()) -> None:
     """Raise :class:`OutputError` when ``path`` is (or resolves to) one of ``protect``."""
     p = os.fspath(path)
-    for q in protect:
-        if _same_file(p, os.fspath(q)):
-            raise OutputError(f"refusing to write {p}: it is one of the input files ({os.fspath(q)})")
+    found = (protect if isinstance(protect, InputFiles) else InputFiles(protect)).find(p)
+    if found is not None:
+        raise OutputError(f"refusing to write {p}: it is one of the input files ({found})")
 
 
 def check_writable_dir(path: str | os.PathLike[str]) -> Path:
@@ -414,7 +440,8 @@ def _umask() -> int:
 @contextmanager
 def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[str]:
     """Yield a temporary path next to ``path`` (same extension); on success rename it over
-    ``path``, on any error remove it and leave ``path`` untouched."""
+    ``path``, on any error remove it and leave ``path`` untouched. An :class:`OSError` (a full
+    disk: ``No space left on device``) becomes an :class:`OutputError` naming ``path``."""
     dest = os.fspath(path)
     check_not_input(dest, protect)
     folder = os.path.dirname(os.path.abspath(dest))
@@ -428,9 +455,12 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
         raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     os.close(fd)
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, dest)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+            os.replace(tmp, dest)
+        except OSError as exc:  # a full disk, the folder removed or made read-only meanwhile, ...
+            raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     except BaseException:
         try:
             os.unlink(tmp)
@@ -535,12 +565,40 @@ def _copy_metadata(spec: Any, like: ImageInfo | None) -> None:
 
 
 def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
-    """Write ``pixels`` (the spec's data window, ``h×w×C`` float32) to ``tmp`` with OIIO."""
-    out = oiio.ImageOutput.create(tmp)
+    """Write ``pixels`` (the spec's data window, ``h×w×C`` float32) to ``tmp`` with OIIO.
+
+    OIIO's writers do not all report a failed write: on a full disk libpng stops writing and
+    reports success, leaving a truncated PNG that would be renamed into place, and libjpeg ends
+    the process. So where the system has anonymous memory files (Linux), OIIO encodes the image
+    into one and Python copies the bytes to ``tmp``, where every failed write raises with its
+    cause (``No space left on device``, ``Disk quota exceeded``, ...): an :class:`OutputError`
+    naming ``dest``.
+    """
+    try:
+        fd = os.memfd_create("lbsmatte-image") if os.path.isdir("/proc/self/fd") else -1
+    except (AttributeError, OSError):  # not Linux, or a sandbox that forbids it
+        fd = -1
+    if fd < 0:
+        _encode(tmp, tmp, spec, pixels, dest)
+        return
+    try:
+        _encode(f"/proc/self/fd/{fd}", tmp, spec, pixels, dest)
+        os.lseek(fd, 0, os.SEEK_SET)
+        with open(fd, "rb", closefd=False) as encoded, open(tmp, "wb") as target:
+            shutil.copyfileobj(encoded, target, 1 << 20)
+    except OSError as exc:
+        raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def _encode(target: str, name: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
+    """Encode ``pixels`` with OIIO into file ``target``, in the format ``name``'s extension says."""
+    out = oiio.ImageOutput.create(name)
     if out is None:
         raise OutputError(f"cannot write {dest}: {_oiio_error()}")
     try:
-        if not out.open(tmp, spec):
+        if not out.open(target, spec):
             raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
         if not out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)):
             raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")

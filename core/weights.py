@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import WeightsError
+from core.errors import OutputError, WeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -459,8 +459,12 @@ def save_bundle(
     WeightsError
         If ``path`` exists (and ``overwrite`` is false, or it holds something other than a
         bundle), a role is missing, or a network carries no JSON-serialisable ``.config``.
+    OutputError
+        If the files cannot be written (a full disk: ``No space left on device``); nothing is
+        left behind and a bundle already at ``path`` stays as it was.
     """
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     from core.io import _umask
@@ -542,6 +546,10 @@ def save_bundle(
         _write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         _fsync_dir(tmp)
         _replace_folder(tmp, folder, overwrite)
+    except (OSError, SafetensorError) as exc:  # a full disk (safetensors: "... No space left on device")
+        shutil.rmtree(tmp, ignore_errors=True)
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write the weights bundle {folder}: {cause}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

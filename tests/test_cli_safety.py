@@ -62,6 +62,37 @@ def test_every_line_goes_to_stdout_and_stderr_stays_empty(shot, small_bundle, un
     assert out.err == "" and out.out.splitlines()[-1] == f"wrote 1 frame(s) to {shot / 'ok/m.####.exr'}"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs the CPU fallback's WARNING line")
+@pytest.mark.parametrize(("error", "code", "said"), [
+    (BrokenPipeError(32, "Broken pipe"), 128 + signal.SIGPIPE, ""),  # lbsmatte matte ... | head -1
+    (OSError(28, "No space left on device"), 1, "ERROR: cannot write to stdout: No space left on device\n"),  # a log on a full disk
+])
+def test_a_stdout_that_fails_ends_the_run_without_a_traceback(
+        shot, small_bundle, untrained_ok, capsys, monkeypatch, tmp_path, error, code, said) -> None:
+    # The first line (the device fallback's WARNING, logged) finds stdout failing. That must end
+    # the run (as a print does), not print logging's '--- Logging error ---' traceback on stderr
+    # and render on, nor end in a traceback.
+    sink = open(tmp_path / "sink", "w")
+
+    class Failing:
+        def write(self, text: str) -> int:
+            raise error
+
+        def flush(self) -> None:
+            pass
+
+        def fileno(self) -> int:  # main() points it at /dev/null so that the exit flush is quiet
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", Failing())
+    try:
+        assert _matte(shot, small_bundle, "--device", "cuda") == code
+    finally:
+        sink.close()
+    assert capsys.readouterr().err == said
+    assert not list((shot / "out").glob("matte.*"))  # stopped at once, before the first frame
+
+
 def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: Path) -> None:
     proc = _run_cli("matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", str(tmp_path / "o.exr"), "--rounds", "x")
     assert proc.returncode == 2 and proc.stderr == ""
@@ -236,6 +267,27 @@ def test_sigterm_leaves_no_temporary_file_and_sigkill_leftovers_are_removed_next
         ".other.exr.tmp-abc.exr", "m.1001.exr", "m.1002.exr", "m.1003.exr"]
 
 
+def test_a_long_frame_range_is_checked_against_its_inputs_in_one_pass(tmp_path: Path, monkeypatch) -> None:
+    # Each output used to be compared with every input, both paths resolved each time: 800 frames
+    # with --write-trimap took 6.4 million realpath calls, 81 s before the first frame.
+    plate = tmp_path / "plate.0007.exr"
+    plate.write_bytes(b"a plate")
+    (tmp_path / "out").mkdir()
+    calls = []
+    real = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda path, *a, **k: calls.append(path) or real(path, *a, **k))
+    jobs = cli.plan_frames(str(tmp_path / "plate.####.exr"), str(tmp_path / "trimap.####.png"),
+                           str(tmp_path / "out" / "m.####.exr"), "1-400")
+    cli.plan_trimap_outputs(jobs, str(tmp_path / "out" / "t.####.png"))
+    assert len(calls) < 10 * 400
+    # Still refused: an output that is an input under another name (here a hard link).
+    os.link(plate, tmp_path / "out" / "m.0007.exr")
+    with pytest.raises(cli.InputError, match="--out would overwrite an input: refusing to write .*m.0007.exr: it is "
+                                             "one of the input files .*plate.0007.exr"):
+        cli.plan_frames(str(tmp_path / "plate.####.exr"), str(tmp_path / "trimap.####.png"),
+                        str(tmp_path / "out" / "m.####.exr"), "1-400")
+
+
 def test_a_second_run_on_the_same_output_is_refused_naming_the_first(shot, small_bundle, untrained_ok, capsys) -> None:
     out = shot / "out" / "matte.####.exr"
     (shot / "out").mkdir()
@@ -312,3 +364,21 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     monkeypatch.setenv("OCIO", str(other))
     second = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
     assert second["fingerprint"] != first["fingerprint"]
+
+
+def test_write_trimap_files_are_outputs_too_locked_and_their_leftovers_removed(shot, small_bundle, untrained_ok,
+                                                                               capsys) -> None:
+    out = shot / "out"
+    out.mkdir()
+    trimaps = out / "t.####.png"
+    leftover = out / ".t.1002.png.tmp-k2_9nvw9.png"  # a run killed (SIGKILL) while writing that trimap
+    leftover.write_bytes(b"half a trimap")
+    with lock_output(trimaps):  # another run writing these trimaps
+        assert _matte(shot, small_bundle, "--write-trimap", str(trimaps)) == 1
+        assert f"ERROR: {trimaps} is being written by another lbsmatte run (pid {os.getpid()} on " \
+            in capsys.readouterr().out
+        assert leftover.exists() and not list(out.glob("matte.*"))
+    assert _matte(shot, small_bundle, "--write-trimap", str(trimaps)) == 0
+    assert f"WARNING: removed {leftover}, left by an earlier run that was killed" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{kind}.{f}.{ext}" for kind, ext in (("matte", "exr"), ("t", "png")) for f in (1001, 1002, 1003)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,40 @@ def test_the_stored_closed_form_reference_is_pymattings_answer() -> None:
     assert np.array_equal(alpha[known], ex["trimap"][known]) and 0 <= alpha.min() and alpha.max() <= 1
     assert fg.shape == ex["image"].shape and seconds > 0
     assert abs(alpha_errors(alpha, ex["alpha"], ex["trimap"])["sad"] - 4.05) < 0.01
+
+
+def test_a_full_disk_at_errors_json_is_an_error_naming_it_and_the_old_one_stays(tmp_path: Path, monkeypatch,
+                                                                                 capsys) -> None:
+    import errno
+
+    (tmp_path / "errors.json").write_text("previous\n")
+    real_write_text = Path.write_text
+
+    def full_disk(self: Path, text: str, *args, **kwargs) -> int:
+        if self.name.startswith("errors.json") or self.name.startswith(".errors.json"):
+            open(self, "w").close()  # opened (emptied), then the first write finds the disk full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert run(_args("--out", str(tmp_path), "--weights", "none", "--device", "cpu")) == 1
+    assert f"ERROR: cannot write {tmp_path / 'errors.json'}: No space left on device" in capsys.readouterr().out
+    assert (tmp_path / "errors.json").read_text() == "previous\n"
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_the_demo_never_writes_over_its_own_example(tmp_path: Path, monkeypatch, capsys) -> None:
+    # lbsmatte demo --out core/examples/demo replaced the example's ground truth (alpha.png, fg.png,
+    # bg.png) with its result: every later demo then scored itself against its own output.
+    import shutil
+
+    import core.demo
+
+    copy = tmp_path / "demo"
+    shutil.copytree(EXAMPLE, copy)
+    monkeypatch.setattr(core.demo, "EXAMPLE", copy)  # what the check protects; the example is read as ever
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    assert run(_args("--out", str(copy), "--weights", "none", "--device", "cpu")) == 1
+    said = capsys.readouterr().out
+    assert f"ERROR: refusing to write {copy / 'alpha.png'}: it is one of the input files ({copy / 'alpha.png'})" in said
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before

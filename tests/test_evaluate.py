@@ -308,3 +308,15 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
 def test_ablations_need_lbsmatte(dataset: Path) -> None:
     with pytest.raises(InputError, match="ablations"):
         evaluate_dataset(dataset, weights=None, baselines=["closed_form"], progress=False, stream=io.StringIO(), ablations=True)
+
+
+def test_the_json_is_written_through_a_temporary_file_of_its_own(tmp_path: Path) -> None:
+    from core.evaluate import _write_json
+
+    path = tmp_path / "r.json"
+    other = tmp_path / ".r.json.tmp"  # the temporary file of another run writing the same --json
+    other.write_text('{"half of another run')
+    _write_json(path, {"score": 1.5})
+    assert json.loads(path.read_text()) == {"score": 1.5}
+    assert other.read_text() == '{"half of another run'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r.json.tmp", "r.json"]

@@ -8,6 +8,7 @@ graph executor's first-calls optimisation (seconds per new input size on this CP
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,20 @@ def test_export_refuses_a_folder_and_a_name_that_is_not_pt_before_any_work(tmp_p
     assert main(["export", "--out", str(tmp_path / "folder.pt")]) == 1
     assert f"--out {tmp_path / 'folder.pt'} is a folder: give the path of the .pt file to write" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.safetensors", "folder.pt"]
+
+
+def test_a_full_disk_is_an_error_naming_the_file_and_the_previous_export_stays(tmp_path, monkeypatch, capsys) -> None:
+    import errno
+
+    out = tmp_path / "lbsmatte.pt"
+    out.write_bytes(b"the previous export")
+
+    def full_disk(module: object, handle: object, **kwargs: object) -> None:
+        handle.write(b"PK\x03\x04 half an archive")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch.jit, "save", full_disk)
+    assert main(["export", "--out", str(out)]) == 1
+    assert f"ERROR: cannot write {out}: No space left on device" in capsys.readouterr().out
+    assert out.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lbsmatte.pt"]

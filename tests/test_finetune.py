@@ -304,3 +304,26 @@ def test_show_plates_are_read_as_matte_reads_them(tmp_path, capsys) -> None:
     assert main(["finetune", "--from", "default", "--data", str(tmp_path / "show"), "--out", str(tmp_path / "w"),
                  "--colour", "rec709ish"]) == 2
     assert "--colour rec709ish: unknown colour" in capsys.readouterr().out
+
+
+def test_a_full_disk_when_the_bundle_is_written_names_it_and_the_same_command_writes_it_later(
+        tmp_path, small_bundle, rng, monkeypatch, capsys) -> None:
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    import core.training.checkpoint  # noqa: F401  (binds the real save_file before the patch)
+
+    def full_disk(*args, **kwargs) -> None:
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    _show(tmp_path / "show", rng)
+    out = tmp_path / "weights" / "show_weights"
+    with monkeypatch.context() as patch:
+        patch.setattr(safetensors.torch, "save_file", full_disk)  # the bundle's files, not the checkpoints
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", out) == 1
+    said = capsys.readouterr().out
+    assert f"ERROR: cannot write the weights bundle {out}: " in said and "No space left on device" in said
+    assert f"the trained networks are kept in {tmp_path / 'run'}: run the same command again" in said
+    assert list((tmp_path / "weights").iterdir()) == []  # no half-written bundle, no temporary folder
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", out) == 0
+    assert load_bundle(out).manifest["training"]["stages"]["alpha"]["step"] == 1

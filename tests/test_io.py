@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,11 +312,46 @@ def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(io, "_write_pixels", crash)
     m = _Matte(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2, 3), np.float32))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         io.write_matte_exr(dest, m)
     assert dest.read_bytes() == b"previous frame"
     assert Path(calls[0]).name.startswith(".frame.exr.tmp-") and calls[0].endswith(".exr")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.exr"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("ext", [".png", ".exr", ".tif"])
+def test_a_full_disk_is_an_error_naming_the_file_and_the_frame_before_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str) -> None:
+    # The temporary file is made a link to /dev/full, where every write fails with ENOSPC, as on a
+    # full disk. libpng reports success then (a truncated PNG renamed into place); the error must
+    # come out, naming the file, and the previous frame stay as it was.
+    dest = tmp_path / f"frame{ext}"
+    dest.write_bytes(b"previous frame")
+    real_mkstemp = io.tempfile.mkstemp
+
+    def full_disk_mkstemp(**kwargs: object) -> tuple[int, str]:
+        fd, tmp = real_mkstemp(**kwargs)
+        os.unlink(tmp)
+        os.symlink("/dev/full", tmp)
+        return fd, tmp
+
+    monkeypatch.setattr(io.tempfile, "mkstemp", full_disk_mkstemp)
+    noise = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    with pytest.raises(OutputError, match=re.escape(f"cannot write {dest}: No space left on device")):
+        io.write_image(dest, noise, ["R", "G", "B"])
+    assert dest.read_bytes() == b"previous frame"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]
+
+
+def test_writes_work_where_memory_files_are_forbidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object) -> int:
+        raise OSError(38, "Function not implemented")  # a sandbox's seccomp filter
+
+    monkeypatch.setattr(os, "memfd_create", forbidden, raising=False)
+    pixels = np.random.default_rng(1).random((8, 8, 3), dtype=np.float32)
+    io.write_image(tmp_path / "m.exr", pixels, ["R", "G", "B"])
+    np.testing.assert_allclose(io.read_image(tmp_path / "m.exr").pixels, pixels, atol=1e-3)
 
 
 def test_written_file_mode_follows_umask(tmp_path: Path) -> None:

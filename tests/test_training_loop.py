@@ -420,3 +420,42 @@ def test_a_loss_that_stops_being_finite_stops_the_run_and_keeps_the_good_checkpo
     from safetensors.torch import load_file
 
     assert all(torch.isfinite(t).all() for t in load_file(str(tmp_path / "background.safetensors")).values())
+
+
+def test_a_log_line_cut_short_by_a_full_disk_does_not_stop_the_run_from_continuing(tmp_path, caplog) -> None:
+    run = tmp_path / "run"
+    settings = TrainSettings(steps={"background": 1, "foreground": 1, "alpha": 1}, checkpoint_every=1)
+    train(run, _batch, settings, init=_tiny(), progress=False)
+    with (run / "log.jsonl").open("a") as log:
+        log.write('{"role": "alpha", "kind": "tr')  # the disk filled up mid-line; the user frees space, runs again
+    settings.steps["alpha"] = 2
+    train(run, _batch, settings, init=_tiny(), progress=False)  # the next record is appended onto that line
+    records = read_log(run)
+    assert [(r["role"], r["step"]) for r in records if r["kind"] == "train"] == [
+        ("background", 1), ("foreground", 1), ("alpha", 1)]  # alpha's step 2 went down with the broken line
+    assert "left out 1 line(s) that were cut short" in caplog.text
+    assert json.loads((run / "alpha.json").read_text())["step"] == 2
+
+
+def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous_one(tmp_path, monkeypatch) -> None:
+    from safetensors import SafetensorError
+
+    import core.training.checkpoint as checkpoint
+    from core.errors import OutputError
+
+    run = tmp_path / "run"
+    settings = TrainSettings(steps={"background": 1, "foreground": 1, "alpha": 1}, checkpoint_every=1)
+    train(run, _batch, settings, init=_tiny(), progress=False)
+    before = (run / "alpha.safetensors").read_bytes()
+
+    def full_disk(tensors, path, *args, **kwargs) -> None:
+        with open(path, "wb") as f:
+            f.write(b"half a checkpoint")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    settings.steps["alpha"] = 2
+    with pytest.raises(OutputError, match=r"cannot write the checkpoint .*alpha\.safetensors: .*No space left on device"):
+        train(run, _batch, settings, init=_tiny(), progress=False)
+    assert (run / "alpha.safetensors").read_bytes() == before
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left

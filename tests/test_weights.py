@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import core.weights as weights
-from core.errors import WeightsError
+from core.errors import OutputError, WeightsError
 from core.nets import ROLES, build_network, network_config
 from core.weights import (
     Bundle,
@@ -416,7 +416,7 @@ def test_failure_mid_save_leaves_no_half_bundle(
 ) -> None:
     nets = small_bundle.load_networks()
     _failing_after(2, monkeypatch)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError, match="cannot write the weights bundle .*: No space left on device"):
         save_bundle(tmp_path / "new", nets, name="new", description="")
     assert list(tmp_path.iterdir()) == []  # neither the bundle nor a temporary folder
 
@@ -435,7 +435,7 @@ def test_overwrite_replaces_only_a_complete_bundle(
 
     with monkeypatch.context() as m:
         _failing_after(1, m)
-        with pytest.raises(OSError):
+        with pytest.raises(OutputError, match="No space left on device"):
             save_bundle(target, nets, name="show", description="second", overwrite=True)
     assert (target / "manifest.json").read_bytes() == before
     assert load_bundle(target).manifest["description"] == "first"

@@ -15,17 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.errors import OutputError
+
 
 def _atomic_write_bytes(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """``write(tmp)`` then rename ``tmp`` over ``path``. A full disk (an :class:`OSError`, or
+    safetensors' error saying so) is an :class:`OutputError` naming ``path``; ``path`` stays."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write the checkpoint {path}: {exc.strerror or exc}") from exc
     os.close(fd)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write the checkpoint {path}: {cause}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, LBSMatteError
+from core.errors import InputError, LBSMatteError, OutputError
 
 ROLE_ORDER = ("background", "foreground", "alpha")
 
@@ -359,11 +359,16 @@ def _run(args: argparse.Namespace) -> int:
     # older defaults (3 rounds, no KNN term, no levels): on the demo, the shipped networks score
     # SAD 9.11 with those against 4.14 with the settings their bundle records.
     source = parent if parent is not None else installed_default()
-    bundle = save_bundle(
-        args.out, nets, name=name, description=description, parent=parent, training=training,
-        trained=True, overwrite=args.overwrite, storage=args.storage,
-        refinement=inherited_refinement(source) if source is not None else None,
-    )
+    try:
+        bundle = save_bundle(
+            args.out, nets, name=name, description=description, parent=parent, training=training,
+            trained=True, overwrite=args.overwrite, storage=args.storage,
+            refinement=inherited_refinement(source) if source is not None else None,
+        )
+    except OutputError as exc:  # a full disk: the training is not lost, its checkpoints are there
+        print(f"ERROR: {exc}; the trained networks are kept in {run_dir}: run the same command again "
+              "to write the bundle", flush=True)
+        return 1
     print(f"wrote bundle {bundle.name!r} to {bundle.path}")
     return 0
 

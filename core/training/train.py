@@ -264,10 +264,26 @@ def _append_log(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``log.jsonl``. A line that does not parse — cut short by a full disk or a
+    killed process, the next record appended onto it — is left out with a warning: it must not
+    stop the same command from continuing the run."""
     path = Path(run_dir) / "log.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records, broken = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                broken += 1
+    if broken and str(path) not in _WARNED_LOGS:  # once: the log is read at every checkpoint
+        _WARNED_LOGS.add(str(path))
+        log.warning("%s: left out %d line(s) that were cut short (a full disk or a killed run)", path, broken)
+    return records
+
+
+_WARNED_LOGS: set[str] = set()
 
 
 def plot_losses(run_dir: Path) -> Path | None:
