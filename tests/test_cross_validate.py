@@ -289,7 +289,7 @@ def test_a_fold_continues_from_the_same_fold_of_an_earlier_run(tmp_path: Path, m
     (earlier / "fold1" / "bundle").mkdir(parents=True)
     (earlier / "fold1" / "bundle" / "manifest.json").write_text("{}")
     seen: list[list[str]] = []
-    monkeypatch.setattr(cv.subprocess, "call", lambda command, cwd=None: seen.append(command) or 0)
+    monkeypatch.setattr(cv, "_train", lambda command: seen.append(command) or 0)
     args = argparse.Namespace(steps="0,0,400", real_photos=0.5, ema=0.99, seed=1, precision="fp32", threads=2,
                               decay_steps=400, continue_from=earlier, data=None, max_minutes=None)
     cv.train(tmp_path / "next" / "fold1", ["GT03"], args)
@@ -450,3 +450,45 @@ def test_the_priors_refine_without_the_matting_networks_data_term() -> None:
     assert json.loads(cv._alike(key))["network_weight"] == 0.001
     priors = json.loads(cv._alike(key, priors=True))
     assert priors == setting | {"network_weight": 0.0, "sample_alpha": "network"}
+
+
+def test_a_sigterm_to_the_fold_loop_stops_its_training_child_cleanly(tmp_path) -> None:
+    # A scheduler's kill (or `timeout`) signals the fold loop alone: its training child must get it
+    # too and stop (exit 3, checkpointed), not train on orphaned.
+    import subprocess
+    import textwrap
+
+    child = tmp_path / "child.py"
+    child.write_text(textwrap.dedent("""
+        import signal, sys, time
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+        print("ready", flush=True)
+        time.sleep(60)
+        sys.exit(0)
+    """))
+    parent = tmp_path / "parent.py"
+    parent.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(cv.__file__).parent)!r})
+        import cross_validate
+        print("child exit", cross_validate._train([sys.executable, {str(child)!r}]), flush=True)
+    """))
+    run = subprocess.Popen([sys.executable, str(parent)], stdout=subprocess.PIPE, text=True)
+    assert run.stdout.readline().strip() == "ready"  # the parent's handler is in place before the child starts
+    run.terminate()
+    out, _ = run.communicate(timeout=60)
+    assert run.returncode == 0 and out.strip() == "child exit 3"
+
+
+def test_ship_without_a_final_bundle_is_an_error_line_not_a_traceback(tmp_path) -> None:
+    import subprocess
+
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir():
+        pytest.skip(f"alphamatting data not found in {data}")
+    run = subprocess.run([sys.executable, str(Path(cv.__file__)), "--out", str(tmp_path / "cv"), "--data", str(data),
+                          "--ship", str(tmp_path / "dest")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("ERROR: weights bundle folder") and "final/bundle does not exist" in run.stderr

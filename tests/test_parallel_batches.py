@@ -44,27 +44,37 @@ def test_each_worker_draws_with_a_seed_of_its_own_and_a_new_role_restarts_them()
         source.close()
 
 
-def test_workers_leave_sigterm_and_ctrl_c_to_the_training_process() -> None:
+def test_workers_leave_a_process_groups_sigterm_and_ctrl_c_to_the_training_process(tmp_path) -> None:
     # A farm's kill or Ctrl-C signals the whole process group: the workers must not die of it
     # (the run then ended with "DataLoader worker killed by signal") but keep drawing until the
-    # training loop, which got the signal too, checkpoints and closes them.
-    import os
-    import signal
+    # training loop, which got the signal too, checkpoints and closes them. A session of its own,
+    # so the group signalled is the script's, not pytest's.
+    import textwrap
 
-    source = ParallelBatches(_factory, workers=2, seed=3, prefetch=1)
-    try:
+    script = tmp_path / "group.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_parallel_batches import _factory
+        from core.training.data import ParallelBatches
+        got = []
+        for sig in (signal.SIGTERM, signal.SIGINT):  # as the training loop's stop flag does
+            signal.signal(sig, lambda signum, frame: got.append(signum))
+        source = ParallelBatches(_factory, workers=2, seed=3, prefetch=1)
         source("background")
         workers = list(source._iterator._workers)
-        assert len(workers) == 2
-        for worker in workers:
-            os.kill(worker.pid, signal.SIGTERM)
-            os.kill(worker.pid, signal.SIGINT)
+        os.killpg(0, signal.SIGTERM)
+        os.killpg(0, signal.SIGINT)
         batches = [source("background") for _ in range(8)]
-        assert all(w.is_alive() for w in workers)
-        assert len({(int(b["seed"]), int(b["n"])) for b in batches}) == 8
-    finally:
+        alive = all(w.is_alive() for w in workers)
         source.close()
-    assert not any(w.is_alive() for w in workers)  # closing still stops them
+        print(sorted(got), alive, len({{(int(b["seed"]), int(b["n"])) for b in batches}}),
+              any(w.is_alive() for w in workers), flush=True)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          start_new_session=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["[2,", "15]", "True", "8", "False"]  # closing still stops them
 
 
 def test_no_workers_is_refused_by_name() -> None:

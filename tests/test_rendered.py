@@ -113,7 +113,7 @@ def test_train_refuses_a_missing_render_folder_and_a_bad_fraction(tmp_path: Path
 
 def test_cross_validation_passes_the_renders_on(tmp_path: Path, monkeypatch) -> None:
     seen: list[list[str]] = []
-    monkeypatch.setattr(cv.subprocess, "call", lambda command, cwd=None: seen.append(command) or 0)
+    monkeypatch.setattr(cv, "_train", lambda command: seen.append(command) or 0)
     args = argparse.Namespace(steps="100,100,100", real_photos=0.5, ema=0.99, seed=0, precision="fp32", threads=None,
                               decay_steps=0, continue_from=None, data=None, max_minutes=None,
                               rendered=tmp_path / "renders", rendered_fraction=0.4)

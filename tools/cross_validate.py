@@ -38,6 +38,7 @@ import dataclasses
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.errors import InputError  # noqa: E402
+from core.errors import InputError, WeightsError  # noqa: E402
 from core.weights import INHERITED  # noqa: E402
 
 #: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
@@ -170,12 +171,37 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
     if args.max_minutes:
         command += ["--max-minutes", str(args.max_minutes)]
     print("$", " ".join(command), flush=True)
-    code = subprocess.call(command, cwd=ROOT)
+    code = _train(command)
     if code == 3:
         raise SystemExit(f"training of {out} stopped before the end; run the same command again to continue")
     if code != 0:
         raise SystemExit(f"training of {out} failed (exit {code})")
     return bundle
+
+
+def _train(command: list[str]) -> int:
+    """Run ``lbsmatte train`` as a child and wait for it. A SIGTERM or SIGINT sent to this process
+    alone (a scheduler's kill, ``timeout``) is passed on, so the child checkpoints and stops
+    (exit 3) instead of training on orphaned; a terminal's Ctrl-C reaches both already."""
+    children: list[subprocess.Popen[bytes]] = []
+
+    received: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        children.append(subprocess.Popen(command, cwd=ROOT))
+        for signum in received:  # one that came while the child was being started
+            children[0].send_signal(signum)
+        return children[0].wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _read_frame(data_root: Path, name: str, variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -822,6 +848,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except InputError as exc:  # a missing folder or a bad value: the message, not a traceback
+    except (InputError, WeightsError) as exc:  # a missing folder or bundle, a bad value: the message, not a traceback
         print(f"ERROR: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import signal
 import tempfile
 import zlib
 from collections import OrderedDict
@@ -970,12 +969,13 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # pymatting's numba kernels (estimating a cold cache's colours) would take GNU OpenMP's
             # thread pool, which the forked worker inherits broken from its parent: they hang there.
             os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-            # SIGTERM and Ctrl-C reach the whole process group (a farm's kill, a terminal): they are
-            # the parent's to handle (it checkpoints, then stops the workers). A worker killed by them
-            # ended the run with "DataLoader worker ... killed by signal" instead of the clean stop.
-            # The workers still end with the parent (torch's watchdog) or when it closes them.
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # A process group of its own: SIGTERM and Ctrl-C sent to the run's group (a farm's kill,
+            # a terminal) are the parent's to handle (it checkpoints, then stops the workers); a
+            # worker killed by them ended the run with "DataLoader worker ... killed by signal"
+            # instead of the clean stop. (Not ignored: the parent's own terminate() must still end a
+            # worker, or the interpreter's exit waits for it forever.) The workers still end with
+            # the parent (torch's watchdog) or when it closes them.
+            os.setpgid(0, 0)
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:
