@@ -37,7 +37,9 @@ Exit codes: 0 every frame written; 1 some frame failed, or nothing could start (
 weights, output folder not writable, OUT locked by another run), or stdout cannot be written (a
 log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
 a frame range or colour that cannot be understood, OUT that would overwrite an input);
-143 stopped by SIGTERM; 130 interrupted (Ctrl-C).
+143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
+written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
+interrupted (Ctrl-C).
 
 ``demo``, ``evaluate``, ``train``, ``finetune`` and ``export`` come from ``core.demo``, ``core.evaluate``,
 ``core.training.cli`` and ``core.export`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
@@ -797,8 +799,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    # matte says which frames are complete itself; the others (demo, export, evaluate, a bundle being
+    # written) unwind too, so that a file being written removes its temporary (SIGTERM's default
+    # would kill the process in the middle and leave it). train's loop takes SIGTERM over while
+    # it runs, to checkpoint and stop with exit 3.
+    previous = None if args.handler is run_matte else _stop_on_sigterm()
     try:
         return int(args.handler(args))
+    except _Terminated:
+        print("ERROR: stopped by SIGTERM; no file was left half-written", flush=True)
+        return EXIT_TERMINATED
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
@@ -816,6 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             print(f"ERROR: cannot write to stdout: {cause}", file=sys.stderr, flush=True)
         return EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _silence_stdout() -> None:

@@ -246,3 +246,24 @@ def test_a_full_disk_is_an_error_naming_the_file_and_the_previous_export_stays(t
     assert f"ERROR: cannot write {out}: No space left on device" in capsys.readouterr().out
     assert out.read_bytes() == b"the previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lbsmatte.pt"]
+
+
+def test_sigterm_while_the_file_is_written_leaves_no_temporary_and_the_previous_export(tmp_path, monkeypatch, capsys) -> None:
+    # A farm's kill during export (demo and evaluate alike) unwinds, so the temporary file is removed.
+    import signal
+
+    out = tmp_path / "lbsmatte.pt"
+    out.write_bytes(b"the previous export")
+
+    def killed(module: object, handle: object, **kwargs: object) -> None:
+        handle.write(b"PK\x03\x04 half an archive")
+        os.kill(os.getpid(), signal.SIGTERM)
+        handle.write(b" and the rest")  # never reached: the handler raises first
+
+    monkeypatch.setattr(torch.jit, "save", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["export", "--out", str(out)]) == 143
+    assert "ERROR: stopped by SIGTERM; no file was left half-written" in capsys.readouterr().out
+    assert out.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lbsmatte.pt"]
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
