@@ -20,9 +20,12 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +37,8 @@ import OpenImageIO as oiio
 
 from core import colour
 from core.errors import InputError, OutputError
+
+log = logging.getLogger(__name__)
 
 #: Channel names of the matte EXR, in this order (Nuke reads them as the rgba, fg and bg layers).
 MATTE_CHANNELS = ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
@@ -239,6 +244,33 @@ def _oiio_error(obj: Any = None) -> str:
     return text or "unknown OpenImageIO error"
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _library_stderr_held() -> Iterator[None]:
+    """Hold what C libraries write to file descriptor 2 meanwhile, and drop it (logged at debug
+    level). Python's own ``sys.stderr`` is flushed first and unaffected afterwards."""
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no stderr at all: nothing to hold
+            yield
+            return
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                held = sink.read().decode("utf-8", "replace").strip()
+                if held:
+                    log.debug("image library said: %s", held)
+
+
 def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, int] = "display") -> Image:
     """Read an EXR, DPX, TIFF, PNG or JPEG file as float32 over its display window.
 
@@ -272,23 +304,27 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         raise InputError(f"file not found: {p}")
     if os.path.isdir(p):
         raise InputError(f"{p} is a folder, not an image file")
-    inp = oiio.ImageInput.open(p)
-    if inp is None:
-        raise InputError(f"cannot read image {p}: {_oiio_error()}")
-    try:
-        subimage = _rgba_subimage(inp)
-        spec = inp.spec(subimage, 0)
-        if spec.deep:
-            raise InputError(f"cannot read image {p}: deep images are not supported")
-        if spec.depth > 1:
-            raise InputError(f"cannot read image {p}: volume images are not supported")
-        nch = spec.nchannels
-        data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
-        if data is None or inp.has_error:
-            raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
-        format_name = inp.format_name()
-    finally:
-        inp.close()
+    # The image libraries' own messages (libpng's 'libpng error: ...', libjpeg's 'Premature end of
+    # JPEG file') would go to stderr, which carries only the progress bar; OIIO's error, in our
+    # message naming the file, says the same.
+    with _library_stderr_held():
+        inp = oiio.ImageInput.open(p)
+        if inp is None:
+            raise InputError(f"cannot read image {p}: {_oiio_error()}")
+        try:
+            subimage = _rgba_subimage(inp)
+            spec = inp.spec(subimage, 0)
+            if spec.deep:
+                raise InputError(f"cannot read image {p}: deep images are not supported")
+            if spec.depth > 1:
+                raise InputError(f"cannot read image {p}: volume images are not supported")
+            nch = spec.nchannels
+            data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
+            if data is None or inp.has_error:
+                raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
+            format_name = inp.format_name()
+        finally:
+            inp.close()
     data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, nch)
     basetype = spec.format.basetype
     is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -430,3 +431,15 @@ def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
     assert got[2] == (1003, tmp_path / "p.1003.exr") and not got[2][1].exists()
     with pytest.raises(InputError, match=r"no frames found on disk for .*q\.####\.exr"):
         io.expand_sequence(str(tmp_path / "q.####.exr"))
+
+
+def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Path, capfd) -> None:
+    # libpng prints 'libpng error: ...' to file descriptor 2, which carries only the progress bar:
+    # what it says is in the error already.
+    whole = (Path(io.__file__).parent / "examples" / "demo" / "image.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(InputError, match=r"cannot read image .*cut\.png \(truncated or damaged\?\).*IDAT"):
+        io.read_image(tmp_path / "cut.png")
+    assert capfd.readouterr().err == ""
+    print("python's own stderr still works", file=sys.stderr)
+    assert capfd.readouterr().err == "python's own stderr still works\n"
