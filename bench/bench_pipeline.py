@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -634,4 +635,6 @@ def _torch_version() -> str:
 
 
 if __name__ == "__main__":
+    # SIGTERM (a scheduler, `timeout`) unwinds like Ctrl-C, so the frames' temporary folder is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     main()
