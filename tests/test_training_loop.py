@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -459,3 +461,33 @@ def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous_one(tmp_pat
         train(run, _batch, settings, init=_tiny(), progress=False)
     assert (run / "alpha.safetensors").read_bytes() == before
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_checkpoint_whose_json_write_was_cut_short_resumes_with_its_own_step(tmp_path, monkeypatch) -> None:
+    # The .safetensors written, then the disk full for the .json: the weights of step 3 must not
+    # be resumed as step 2's (the state travels inside the tensors' file).
+    import errno
+
+    from core.errors import OutputError
+
+    net = _tiny()["background"]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    save_checkpoint(tmp_path / "ck", net, opt, {"step": 2, "losses": [0.5, 0.4]})
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)
+    real = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name.startswith(".ck.json"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OutputError, match=r"ck\.json: No space left on device"):
+        save_checkpoint(tmp_path / "ck", net, opt, {"step": 3, "losses": [0.5, 0.4, 0.3]})
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "ck.json").read_text())["step"] == 2  # the old .json stayed
+    net2 = _tiny()["background"]
+    state = load_checkpoint(tmp_path / "ck", net2, torch.optim.Adam(net2.parameters(), lr=1e-3))
+    assert state["step"] == 3 and state["losses"] == [0.5, 0.4, 0.3]
+    assert torch.equal(next(net2.parameters()), next(net.parameters()))

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.errors import OutputError
+
+#: The metadata key of ``<stem>.safetensors`` holding the checkpoint's state (the .json's content).
+STATE_KEY = "lbsmatte_state"
 
 
 def _atomic_write_bytes(path: Path, write: Any) -> None:
@@ -75,7 +78,11 @@ def save_checkpoint(
         "steps": steps,
     }
     tensors_path = stem.with_suffix(".safetensors")
-    _atomic_write_bytes(tensors_path, lambda tmp: save_file(tensors, tmp))
+    # The state travels inside the tensors' file too (its metadata), written in the same rename:
+    # a .json write cut short after the tensors were replaced cannot pair new weights with an
+    # old step. The .json beside it is for people and tools reading a run folder.
+    record = {STATE_KEY: json.dumps(meta, default=float)}
+    _atomic_write_bytes(tensors_path, lambda tmp: save_file(tensors, tmp, metadata=record))
     _atomic_write_bytes(
         stem.with_suffix(".json"),
         lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, default=float), encoding="utf-8"),
@@ -87,8 +94,12 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore ``model`` (and ``optimizer``, and ``ema`` when the checkpoint has one) from ``stem``;
     return the saved state dict. ``meta["has_ema"]`` says whether an average was restored."""
-    meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-    tensors = load_file(str(stem.with_suffix(".safetensors")))
+    tensors_path = str(stem.with_suffix(".safetensors"))
+    with safe_open(tensors_path, framework="pt") as handle:
+        record = (handle.metadata() or {}).get(STATE_KEY)
+    # Checkpoints written before the state went into the tensors' file have it in the .json only.
+    meta = json.loads(record if record is not None else stem.with_suffix(".json").read_text(encoding="utf-8"))
+    tensors = load_file(tensors_path)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(model_state, strict=True)
     ema_state = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
