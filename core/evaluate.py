@@ -330,6 +330,11 @@ def evaluate_dataset(
         if given is not None:
             _check_outside_data(given, Path(folder), what)
     if out_dir is not None:
+        # The sheets go to out/<variant>/: with --out the data set itself, the flat layout's variant
+        # ("trimap") is the trimaps' own folder, and a sheet would replace each trimap.
+        for variant in variants:
+            _check_outside_data(out_dir, Path(folder), "--out", out_dir / variant)
+    if out_dir is not None:
         _check_writable(out_dir)
     if json_path is not None:
         if Path(json_path).is_dir():
@@ -586,14 +591,16 @@ def _check_writable(folder: Path) -> None:
     check_writable_dir(folder)
 
 
-def _check_outside_data(path: Path, folder: Path, what: str) -> None:
+def _check_outside_data(path: Path, folder: Path, what: str, written: Path | None = None) -> None:
     """Refuse, before any work, an output inside the data set's own folders (its images, mattes,
-    trimaps and layers are the user's inputs: a results file must never replace one)."""
-    target = path.resolve()
+    trimaps and layers are the user's inputs: a results file must never replace one).
+    ``written``: where ``what`` ``path`` puts its files, when that is below it."""
+    target = (written or path).resolve()
     for sub in DATA_FOLDERS:
         inputs = (folder / sub).resolve()
         if target == inputs or inputs in target.parents:
-            raise OutputError(f"refusing to write {what} {path}: it lies in the data set's {sub}/ folder "
+            into = f" (its files would go to {written})" if written is not None else ""
+            raise OutputError(f"refusing to write {what} {path}{into}: it lies in the data set's {sub}/ folder "
                               f"({folder / sub}), the evaluation's input; write it outside those folders")
 
 

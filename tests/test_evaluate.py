@@ -219,6 +219,22 @@ def test_results_never_replace_the_data_sets_own_files(dataset: Path, tmp_path: 
     said = capsys.readouterr().out
     assert f"--json {tmp_path / 'folder'} is a folder: give the path of a .json file" in said and "== " not in said
 
+def test_contact_sheets_into_the_data_set_itself_never_replace_its_trimaps(
+    dataset_with_fg: Path, tmp_path: Path, capsys
+) -> None:
+    """--out the data set folder: the sheets' out/<variant>/ of the flat layout is trimap/ itself."""
+    import shutil
+
+    root = shutil.copytree(dataset_with_fg, tmp_path / "set")
+    trimap = root / "trimap" / "C03.png"
+    before = trimap.read_bytes()
+    assert run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--out", str(root),
+                     "--no-progress")) == 1
+    said = capsys.readouterr().out
+    assert f"refusing to write --out {root} (its files would go to {root / 'trimap'})" in said and "== " not in said
+    assert trimap.read_bytes() == before
+
+
 def test_a_failing_method_is_reported_and_the_rest_still_scored(dataset: Path, monkeypatch, capsys) -> None:
     def broken(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         raise RuntimeError("solver diverged")
