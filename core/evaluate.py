@@ -313,7 +313,8 @@ def evaluate_dataset(
         ``variants[V]["images"][NAME][METHOD]`` and ``variants[V]["mean"][METHOD]`` map metric
         names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
         floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
-        ``{"variant", "image", "method", "error"}`` for any method that raised on an image.
+        ``{"variant", "image", "method", "error"}`` for any method that raised on an image, with
+        ``method`` None where the image's own files could not be used (it is then not scored).
     """
     from tqdm import tqdm
 
@@ -380,8 +381,13 @@ def evaluate_dataset(
     try:
         for sample, variant in jobs:
             bar.set_postfix_str(f"{variant}/{sample.name}")
-            scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"])
-            results["variants"][variant]["images"][sample.name] = scores
+            try:
+                scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"])
+            except InputError as exc:  # this image's files (damaged, sizes that differ): the others are still scored
+                results["failures"].append({"variant": variant, "image": sample.name, "method": None, "error": str(exc)})
+                print(f"ERROR: {variant}/{sample.name}: {exc}; not scored", flush=True)
+            else:
+                results["variants"][variant]["images"][sample.name] = scores
             bar.update(1)
     finally:
         bar.close()

@@ -235,6 +235,28 @@ def test_contact_sheets_into_the_data_set_itself_never_replace_its_trimaps(
     assert trimap.read_bytes() == before
 
 
+def test_one_images_bad_files_fail_that_image_and_the_others_are_still_scored(
+    dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """A trimap of another size (or a damaged file) stopped the whole evaluation with exit 2 and no
+    JSON, whatever had been scored before it."""
+    import shutil
+
+    root = shutil.copytree(dataset, tmp_path / "set")
+    write_image(root / "trimap" / "Trimap1" / "A01.png", np.zeros((SIZE - 8, SIZE)), ["Y"])
+    json_path = tmp_path / "r.json"
+    code = run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1",
+                     "--json", str(json_path), "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1
+    bad = root / "trimap" / "Trimap1" / "A01.png"
+    assert f"ERROR: Trimap1/A01: {bad}: the trimap is {SIZE}x{SIZE - 8} but the image is {SIZE}x{SIZE}; not scored" in out
+    record = json.loads(json_path.read_text())
+    assert list(record["variants"]["Trimap1"]["images"]) == ["B02"]
+    assert record["failures"] == [{"variant": "Trimap1", "image": "A01", "method": None,
+                                   "error": f"{bad}: the trimap is {SIZE}x{SIZE - 8} but the image is {SIZE}x{SIZE}"}]
+
+
 def test_a_failing_method_is_reported_and_the_rest_still_scored(dataset: Path, monkeypatch, capsys) -> None:
     def broken(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         raise RuntimeError("solver diverged")
