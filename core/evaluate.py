@@ -137,6 +137,8 @@ def find_samples(
         raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png)")
     if trimaps is not None:
         wanted = [t for t in trimaps if t]
+        if not wanted:  # '--trimaps ""' chose nothing: said so, not "no image has a trimap"
+            raise InputError(f"{root}: --trimaps names no trimap variant (there is: {', '.join(variants)})")
         missing = [t for t in wanted if t not in variants]
         if missing:
             raise InputError(f"{root}: no trimap variant {', '.join(missing)} (there is: {', '.join(variants)})")
@@ -144,6 +146,8 @@ def find_samples(
     chosen = sorted(images)
     if names is not None:
         wanted_names = [n for n in names if n]
+        if not wanted_names:
+            raise InputError(f"{root}: --names names no image (there is: {', '.join(sorted(images))})")
         missing = [n for n in wanted_names if n not in images]
         if missing:
             raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")

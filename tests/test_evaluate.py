@@ -195,6 +195,12 @@ def test_bad_requests(dataset: Path, capsys) -> None:
     assert "unknown baseline magic" in capsys.readouterr().out
     assert run(_args(str(dataset / "nope"), "--no-lbsmatte")) == 2
     assert "not found" in capsys.readouterr().out
+    # An empty list (a shell variable that was not set) is said as such, not as images lacking trimaps.
+    for flag, said in (("--names", "--names names no image (there is: A01, B02)"),
+                       ("--trimaps", "--trimaps names no trimap variant (there is: Trimap1, Trimap2)")):
+        for empty in ("", ","):
+            assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, empty)) == 2
+            assert f"ERROR: {dataset}: {said}" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:  # checked by argparse, before anything is imported or read
         _args(str(dataset), "--device", "tpu")
     assert exc.value.code == 2 and "--device takes auto, cpu, cuda or cuda:N, not 'tpu'" in capsys.readouterr().err
