@@ -715,7 +715,7 @@ def _unknown_name_message(name: str) -> str:
     for entry in search_path():
         entries.append(entry if entry.name == name else entry / name)
     for folder in entries:
-        if (folder / MANIFEST).is_file():
+        if folder.is_dir():  # its manifest.json missing too (a copy half done, only the weights copied)
             manifest, problems = _parse_manifest(folder)
             if manifest is None:
                 return f"weights bundle {name!r} ({folder}) cannot be used: {'; '.join(problems)}"

@@ -383,6 +383,9 @@ def test_search_path_order_precedence_and_broken_manifests(
     # Asked for by name, the broken bundle is named with what is wrong, not as a missing one.
     with pytest.raises(WeightsError, match=r"weights bundle 'broken' \(.*broken\) cannot be used: manifest\.json is not valid JSON"):
         load_bundle("broken")
+    # So is a folder there without its manifest (the weights copied, not the manifest), not "no folder of that name".
+    with pytest.raises(WeightsError, match=r"weights bundle 'not_a_bundle' \(.*not_a_bundle\) cannot be used: manifest\.json is missing"):
+        load_bundle("not_a_bundle")
 
     # Reverse the order: the studio's bundle now wins.
     monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{studio_main}{weights.os.pathsep}{show_root}")
