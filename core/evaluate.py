@@ -137,6 +137,8 @@ def find_samples(
         raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png)")
     if trimaps is not None:
         wanted = [t for t in trimaps if t]
+        if not wanted:  # '--trimaps ""' chose nothing: said so, not "no image has a trimap"
+            raise InputError(f"{root}: --trimaps names no trimap variant (there is: {', '.join(variants)})")
         missing = [t for t in wanted if t not in variants]
         if missing:
             raise InputError(f"{root}: no trimap variant {', '.join(missing)} (there is: {', '.join(variants)})")
@@ -144,6 +146,8 @@ def find_samples(
     chosen = sorted(images)
     if names is not None:
         wanted_names = [n for n in names if n]
+        if not wanted_names:
+            raise InputError(f"{root}: --names names no image (there is: {', '.join(sorted(images))})")
         missing = [n for n in wanted_names if n not in images]
         if missing:
             raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")
@@ -313,7 +317,8 @@ def evaluate_dataset(
         ``variants[V]["images"][NAME][METHOD]`` and ``variants[V]["mean"][METHOD]`` map metric
         names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
         floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
-        ``{"variant", "image", "method", "error"}`` for any method that raised on an image.
+        ``{"variant", "image", "method", "error"}`` for any method that raised on an image, with
+        ``method`` None where the image's own files could not be used (it is then not scored).
     """
     from tqdm import tqdm
 
@@ -329,6 +334,11 @@ def evaluate_dataset(
     for given, what in ((out_dir, "--out"), (Path(json_path) if json_path is not None else None, "--json")):
         if given is not None:
             _check_outside_data(given, Path(folder), what)
+    if out_dir is not None:
+        # The sheets go to out/<variant>/: with --out the data set itself, the flat layout's variant
+        # ("trimap") is the trimaps' own folder, and a sheet would replace each trimap.
+        for variant in variants:
+            _check_outside_data(out_dir, Path(folder), "--out", out_dir / variant)
     if out_dir is not None:
         _check_writable(out_dir)
     if json_path is not None:
@@ -375,8 +385,13 @@ def evaluate_dataset(
     try:
         for sample, variant in jobs:
             bar.set_postfix_str(f"{variant}/{sample.name}")
-            scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"])
-            results["variants"][variant]["images"][sample.name] = scores
+            try:
+                scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"])
+            except InputError as exc:  # this image's files (damaged, sizes that differ): the others are still scored
+                results["failures"].append({"variant": variant, "image": sample.name, "method": None, "error": str(exc)})
+                print(f"ERROR: {variant}/{sample.name}: {exc}; not scored", flush=True)
+            else:
+                results["variants"][variant]["images"][sample.name] = scores
             bar.update(1)
     finally:
         bar.close()
@@ -586,14 +601,16 @@ def _check_writable(folder: Path) -> None:
     check_writable_dir(folder)
 
 
-def _check_outside_data(path: Path, folder: Path, what: str) -> None:
+def _check_outside_data(path: Path, folder: Path, what: str, written: Path | None = None) -> None:
     """Refuse, before any work, an output inside the data set's own folders (its images, mattes,
-    trimaps and layers are the user's inputs: a results file must never replace one)."""
-    target = path.resolve()
+    trimaps and layers are the user's inputs: a results file must never replace one).
+    ``written``: where ``what`` ``path`` puts its files, when that is below it."""
+    target = (written or path).resolve()
     for sub in DATA_FOLDERS:
         inputs = (folder / sub).resolve()
         if target == inputs or inputs in target.parents:
-            raise OutputError(f"refusing to write {what} {path}: it lies in the data set's {sub}/ folder "
+            into = f" (its files would go to {written})" if written is not None else ""
+            raise OutputError(f"refusing to write {what} {path}{into}: it lies in the data set's {sub}/ folder "
                               f"({folder / sub}), the evaluation's input; write it outside those folders")
 
 

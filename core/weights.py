@@ -42,6 +42,7 @@ import datetime
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -70,6 +71,13 @@ DEFAULT_NAME = "default"
 
 # safetensors' own parser refuses headers above 100 MB; so do we.
 _MAX_HEADER = 100_000_000
+#: Bytes per element of the safetensors dtypes torch loads; a header naming another, or whose
+#: offsets do not hold its shape at that size, is refused here (safetensors itself would raise
+#: only when the networks load, past every check).
+_DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+                "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+#: The dtypes a network's floating-point tensors may be stored in (they load as float32).
+_FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _HASH_CHUNK = 1 << 20
 
 
@@ -165,7 +173,7 @@ class Bundle:
         except WeightsError as exc:
             raise WeightsError(f"{self.label}: cannot build the {role} network from its config: {exc}") from exc
         header = _read_header(file)  # checked above
-        mismatch = _compare_shapes(_state_shapes(net), {k: v["shape"] for k, v in header.items()})
+        mismatch = _compare_tensors(net, header)
         if mismatch:
             raise WeightsError(
                 f"{self.label}: {file.name} does not fit the {role} network described by the manifest "
@@ -392,7 +400,7 @@ def verify_bundle(bundle: Bundle | str | os.PathLike[str], *, require_trained: b
         file = _bundle_file(folder, entry["file"])
         assert file is not None
         header = _read_header(file)
-        mismatch = _compare_shapes(_state_shapes(net), {k: v["shape"] for k, v in header.items()})
+        mismatch = _compare_tensors(net, header)
         if mismatch:
             problems.append(f"{file.name}: wrong architecture for the {role} config: {mismatch}")
         params = entry.get("parameters")
@@ -707,7 +715,7 @@ def _unknown_name_message(name: str) -> str:
     for entry in search_path():
         entries.append(entry if entry.name == name else entry / name)
     for folder in entries:
-        if (folder / MANIFEST).is_file():
+        if folder.is_dir():  # its manifest.json missing too (a copy half done, only the weights copied)
             manifest, problems = _parse_manifest(folder)
             if manifest is None:
                 return f"weights bundle {name!r} ({folder}) cannot be used: {'; '.join(problems)}"
@@ -827,7 +835,14 @@ def _read_header(file: Path) -> dict[str, Any]:
         )
         if not ok:
             raise ValueError(f"not a safetensors file (malformed header entry {key!r})")
-        end = max(end, info["data_offsets"][1])
+        if info["dtype"] not in _DTYPE_SIZES:
+            raise ValueError(f"damaged safetensors file (tensor {key!r} has unknown dtype {info['dtype']!r})")
+        begin, stop = info["data_offsets"]
+        count = math.prod(info["shape"])
+        if stop - begin != count * _DTYPE_SIZES[info["dtype"]]:
+            raise ValueError(f"damaged safetensors file (tensor {key!r}: {stop - begin} bytes for "
+                             f"{count} values of {info['dtype']})")
+        end = max(end, stop)
     if end != data_len:
         raise ValueError(f"damaged safetensors file (header describes {end} bytes of data, file holds {data_len})")
     return header
@@ -873,6 +888,22 @@ def _verified_bundle(folder: Path, name: str | None) -> Bundle:
 
 def _state_shapes(net: nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in net.state_dict().items()}
+
+
+def _compare_tensors(net: nn.Module, header: dict[str, Any]) -> str:
+    """Empty if ``header`` (:func:`_read_header`) holds ``net``'s tensors: the same names and shapes,
+    floating-point values where the network's are (integers would load truncated); else, in words,
+    what differs."""
+    state = net.state_dict()
+    mismatch = _compare_shapes(_state_shapes(net), {k: v["shape"] for k, v in header.items()})
+    kinds = [k for k, v in state.items() if k in header
+             and v.is_floating_point() != (header[k]["dtype"] in _FLOAT_DTYPES)]
+    if kinds:
+        shown = ", ".join(f"{k} {header[k]['dtype']} vs network {str(state[k].dtype).removeprefix('torch.')}"
+                          for k in kinds[:3])
+        more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
+        mismatch = "; ".join(filter(None, [mismatch, f"dtype mismatch {shown}{more}"]))
+    return mismatch
 
 
 def _compare_shapes(expected: dict[str, list[int]], found: dict[str, list[int]], show: int = 3) -> str:

@@ -195,6 +195,12 @@ def test_bad_requests(dataset: Path, capsys) -> None:
     assert "unknown baseline magic" in capsys.readouterr().out
     assert run(_args(str(dataset / "nope"), "--no-lbsmatte")) == 2
     assert "not found" in capsys.readouterr().out
+    # An empty list (a shell variable that was not set) is said as such, not as images lacking trimaps.
+    for flag, said in (("--names", "--names names no image (there is: A01, B02)"),
+                       ("--trimaps", "--trimaps names no trimap variant (there is: Trimap1, Trimap2)")):
+        for empty in ("", ","):
+            assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, empty)) == 2
+            assert f"ERROR: {dataset}: {said}" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:  # checked by argparse, before anything is imported or read
         _args(str(dataset), "--device", "tpu")
     assert exc.value.code == 2 and "--device takes auto, cpu, cuda or cuda:N, not 'tpu'" in capsys.readouterr().err
@@ -218,6 +224,44 @@ def test_results_never_replace_the_data_sets_own_files(dataset: Path, tmp_path: 
                      "--no-progress")) == 1
     said = capsys.readouterr().out
     assert f"--json {tmp_path / 'folder'} is a folder: give the path of a .json file" in said and "== " not in said
+
+def test_contact_sheets_into_the_data_set_itself_never_replace_its_trimaps(
+    dataset_with_fg: Path, tmp_path: Path, capsys
+) -> None:
+    """--out the data set folder: the sheets' out/<variant>/ of the flat layout is trimap/ itself."""
+    import shutil
+
+    root = shutil.copytree(dataset_with_fg, tmp_path / "set")
+    trimap = root / "trimap" / "C03.png"
+    before = trimap.read_bytes()
+    assert run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--out", str(root),
+                     "--no-progress")) == 1
+    said = capsys.readouterr().out
+    assert f"refusing to write --out {root} (its files would go to {root / 'trimap'})" in said and "== " not in said
+    assert trimap.read_bytes() == before
+
+
+def test_one_images_bad_files_fail_that_image_and_the_others_are_still_scored(
+    dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """A trimap of another size (or a damaged file) stopped the whole evaluation with exit 2 and no
+    JSON, whatever had been scored before it."""
+    import shutil
+
+    root = shutil.copytree(dataset, tmp_path / "set")
+    write_image(root / "trimap" / "Trimap1" / "A01.png", np.zeros((SIZE - 8, SIZE)), ["Y"])
+    json_path = tmp_path / "r.json"
+    code = run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1",
+                     "--json", str(json_path), "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1
+    bad = root / "trimap" / "Trimap1" / "A01.png"
+    assert f"ERROR: Trimap1/A01: {bad}: the trimap is {SIZE}x{SIZE - 8} but the image is {SIZE}x{SIZE}; not scored" in out
+    record = json.loads(json_path.read_text())
+    assert list(record["variants"]["Trimap1"]["images"]) == ["B02"]
+    assert record["failures"] == [{"variant": "Trimap1", "image": "A01", "method": None,
+                                   "error": f"{bad}: the trimap is {SIZE}x{SIZE - 8} but the image is {SIZE}x{SIZE}"}]
+
 
 def test_a_failing_method_is_reported_and_the_rest_still_scored(dataset: Path, monkeypatch, capsys) -> None:
     def broken(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:

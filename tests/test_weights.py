@@ -240,6 +240,55 @@ def test_truncated_file_is_damaged(tmp_path: Path, small_bundle: Bundle) -> None
         load_bundle(folder)
 
 
+def _rewrite_header(file: Path, old: bytes, new: bytes) -> None:
+    """Replace ``old`` by ``new`` (same length) in a safetensors file's JSON header."""
+    data = file.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = data[8 : 8 + n]
+    assert old in header and len(old) == len(new)
+    file.write_bytes(data[:8] + header.replace(old, new) + data[8 + n :])
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    (b'"F32"', b'"F99"', r"tensor '.*' has unknown dtype 'F99'"),
+    (b'"F32"', b'"F16"', r"tensor '.*': \d+ bytes for \d+ values of F16"),
+])
+def test_header_safetensors_itself_refuses_is_damaged_before_loading(
+    tmp_path: Path, small_bundle: Bundle, old: bytes, new: bytes, expected: str
+) -> None:
+    """A header whose dtype safetensors does not know, or whose byte ranges do not hold its shapes,
+    passed every check (checksum matching) and broke loading with safetensors' own traceback."""
+    folder = copy_bundle(small_bundle, tmp_path / "odd")
+    file = folder / "alpha.safetensors"
+    _rewrite_header(file, old, new)
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    with pytest.raises(WeightsError, match=r"'small-test'.*alpha\.safetensors: damaged safetensors file \(" + expected):
+        load_bundle(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with pytest.raises(WeightsError, match=expected):
+        Bundle("odd", folder, manifest).load_network("alpha")
+    assert any("damaged safetensors file" in p for p in verify_bundle(folder))
+
+
+def test_integer_weights_are_a_wrong_architecture(tmp_path: Path, small_bundle: Bundle) -> None:
+    """Float tensors stored as integers loaded silently, truncated (a network of zeros)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = copy_bundle(small_bundle, tmp_path / "ints")
+    file = folder / "alpha.safetensors"
+    save_file({k: v.to(torch.int32) for k, v in load_file(str(file)).items()}, str(file))
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    bundle = load_bundle(folder)
+    with pytest.raises(WeightsError, match=r"alpha\.safetensors .*wrong architecture.*dtype mismatch \S+ I32 vs network float32"):
+        bundle.load_network("alpha")
+    assert any("dtype mismatch" in p for p in verify_bundle(bundle))
+    assert bundle.load_network("background") is not None
+    # Float tensors in another float dtype are fine: they load as float32.
+    save_file({k: v.double() if v.is_floating_point() else v for k, v in load_file(str(small_bundle.path / "alpha.safetensors")).items()}, str(file))
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    assert load_bundle(folder).load_network("alpha").stem[0].weight.dtype == torch.float32
+
+
 def test_wrong_architecture_names_bundle_file_and_keys(tmp_path: Path, small_bundle: Bundle) -> None:
     folder = copy_bundle(small_bundle, tmp_path / "wrong")
     wider = network_config("background", "small", width=8)
@@ -334,6 +383,9 @@ def test_search_path_order_precedence_and_broken_manifests(
     # Asked for by name, the broken bundle is named with what is wrong, not as a missing one.
     with pytest.raises(WeightsError, match=r"weights bundle 'broken' \(.*broken\) cannot be used: manifest\.json is not valid JSON"):
         load_bundle("broken")
+    # So is a folder there without its manifest (the weights copied, not the manifest), not "no folder of that name".
+    with pytest.raises(WeightsError, match=r"weights bundle 'not_a_bundle' \(.*not_a_bundle\) cannot be used: manifest\.json is missing"):
+        load_bundle("not_a_bundle")
 
     # Reverse the order: the studio's bundle now wins.
     monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{studio_main}{weights.os.pathsep}{show_root}")
