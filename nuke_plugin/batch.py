@@ -72,7 +72,18 @@ def parse_args(argv):
                         help="write a copy of the script whose node shows the result, for the comp render "
                              "(never the script itself, which is never saved)")
     parser.add_argument("--no-save", action="store_true", help="the default; kept for old submissions")
-    return parser.parse_args(argv)
+    return parser.parse_args(_join_frames(argv))
+
+
+def _join_frames(argv):
+    """``--frames -5--1`` -> ``--frames=-5--1``: argparse takes a value starting with "-" for an
+    option, and a farm template fills in ``--frames <START>-<END>`` for shots at negative frames too."""
+    argv = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--frames" and re.match(r"-\d", argv[i + 1]):
+            argv[i:i + 2] = ["--frames=" + argv[i + 1]]
+            break
+    return argv
 
 
 def _interrupt(signum, frame):

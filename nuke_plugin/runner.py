@@ -86,7 +86,8 @@ def matte_command(python, plate, trimap, out, first, last, weights, device="auto
         "--plate", plate,
         "--trimap", trimap,
         "--out", out,
-        "--frames", "%d-%d" % (first, last),
+        # One argument with "=": argparse reads a value starting with "-" ("-5--1") as an option.
+        "--frames=%d-%d" % (first, last),
         "--weights", weights,
         "--device", device,
         "--colour", colour,

@@ -54,6 +54,13 @@ def test_precompute_writes_a_copy_never_the_script_and_reruns_hit_the_cache(fake
     assert len(cli_calls(lbs_env)) == 1
 
 
+def test_negative_frames_as_a_farm_template_fills_them_in():
+    args = batch.parse_args(["shot.nk", "--node", "LBSMatte1", "--frames", "-5--1"])
+    assert batch.parse_frames(args.frames) == (-5, -1)
+    args = batch.parse_args(["shot.nk", "--frames", "-2-3", "--node", "LBSMatte1"])
+    assert batch.parse_frames(args.frames) == (-2, 3) and args.node == "LBSMatte1"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--node", "LBSMatte1"], "does not exist"),
     (["SHOT", "--frames", "1001-1003"], "--node"),

@@ -25,6 +25,11 @@ def _frames_of(node):
     return dict((f, read_exr(cache.frame_path(pattern, f))) for f in range(read.firstFrame(), read.lastFrame() + 1))
 
 
+def _frames_arg(command):
+    """The ``--frames`` value of a tool command (passed as ``--frames=A-B``)."""
+    return next(a.split("=", 1)[1] for a in command if a.startswith("--frames="))
+
+
 def test_compute_three_frames_then_cache_hit(fake_nuke, lbs_env, sequences, capsys):
     node = make_graph(fake_nuke, sequences)
     result = compute.compute(node, reporter=PrintReporter())
@@ -43,7 +48,7 @@ def test_compute_three_frames_then_cache_hit(fake_nuke, lbs_env, sequences, caps
     assert "ready" in node["status"].value() and result.job.key in node["status"].value()
     command = cli_calls(lbs_env)[0]
     assert command[:3] == ["-m", "core.cli", "matte"]
-    assert command[command.index("--frames") + 1] == "1001-1003"
+    assert _frames_arg(command) == "1001-1003"
     assert command[command.index("--weights") + 1] == os.path.join(lbs_env["bundles"], "testbundle")
     assert command[command.index("--colour") + 1] == "linear"
     assert "--unpremultiply" not in command
@@ -130,7 +135,7 @@ def test_a_longer_range_reuses_computed_frames(fake_nuke, lbs_env, sequences):
     compute.compute(node, frames=(1001, 1002))
     longer = compute.compute(node, frames=(1001, 1003))
     assert longer.ok and longer.computed == [1003] and sorted(longer.job.reused) == [1001, 1002]
-    assert cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--frames") + 1] == "1003-1003"
+    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1003-1003"
 
 
 def test_a_failed_frame_fails_the_job_but_keeps_the_others(fake_nuke, lbs_env, sequences, monkeypatch, capsys):
@@ -159,7 +164,7 @@ def test_a_missing_input_frame_fails_that_frame_and_the_others_compute(fake_nuke
     assert node["status"].value().startswith("FAILED") and "2 of 3" in node["status"].value()
     written = [f for f in (1001, 1002, 1003) if os.path.isfile(cache.frame_path(cache.result_pattern(result.job.folder), f))]
     assert written == [1001, 1003]
-    assert [c[c.index("--frames") + 1] for c in cli_calls(lbs_env)] == ["1001-1001", "1003-1003"]
+    assert [_frames_arg(c) for c in cli_calls(lbs_env)] == ["1001-1001", "1003-1003"]
     os.rename(plate_1002 + ".away", plate_1002)  # the frame is back: only it is computed
     fake_nuke.toNode("Read1")["reload"].execute()
     retry = compute.compute(node)
@@ -384,3 +389,20 @@ def test_bad_edge_width_is_a_node_error(fake_nuke, lbs_env, sequences):
     node["trimap_input"].setValue("rough matte")
     with pytest.raises(NodeError, match=r"edge width must be a whole number of pixels > 0.*not 0"):
         compute.prepare(node)
+
+
+def test_a_shot_at_negative_frames_computes(fake_nuke, lbs_env, sequences, tmp_path):
+    """Frames before 0 (a pre-roll): the range reaches the tool as one argument and reads back."""
+    import shutil
+
+    folder = tmp_path / "neg"
+    folder.mkdir()
+    for source, target in ((1001, -2), (1002, -1), (1003, 0)):
+        for name in ("plate", "trimap"):
+            shutil.copy(cache.frame_path(sequences[name], source), cache.frame_path(str(folder / (name + ".####.exr")), target))
+    seq = {"plate": str(folder / "plate.####.exr"), "trimap": str(folder / "trimap.####.exr")}
+    node = make_graph(fake_nuke, seq, first=-2, last=0)
+    result = compute.compute(node)
+    assert result.ok, result.errors
+    assert _frames_arg(cli_calls(lbs_env)[0]) == "-2-0"
+    assert sorted(_frames_of(node)) == [-2, -1, 0]

@@ -13,7 +13,7 @@ def test_command_spells_the_cli_contract():
                                    trimap_channel="alpha", premultiply=False, rounds=0)
     assert command == ["/py", "-m", "core.cli", "matte", "--plate", "/b/plate.####.exr",
                        "--trimap", "/b/trimap.####.exr", "--out", "/c/k/lbsmatte.####.exr",
-                       "--frames", "1001-1100", "--weights", "show_v1", "--device", "cuda",
+                       "--frames=1001-1100", "--weights", "show_v1", "--device", "cuda",
                        "--colour", "ACES - ACEScg", "--trimap-channel", "alpha", "--rounds", "0",
                        "--unpremultiply"]
     default = runner.matte_command("p", "a", "b", "c", 1, 1, "default")
@@ -23,6 +23,17 @@ def test_command_spells_the_cli_contract():
     assert "--edge" not in default and "--write-trimap" not in default
     rough = runner.matte_command("p", "a", "b", "c", 1, 1, "default", edge=6, write_trimap="/c/k/t.####.exr")
     assert rough[-4:] == ["--edge", "6", "--write-trimap", "/c/k/t.####.exr"]
+
+
+def test_negative_frames_reach_the_core_as_one_argument():
+    """argparse reads ``--frames -5--1`` as two options (the value starts with "-"): the core's own
+    parser must get the range."""
+    from core.cli import build_parser
+
+    command = runner.matte_command("p", "a.####.exr", "b.####.exr", "c.####.exr", -5, -1, "default")
+    assert build_parser().parse_args(command[3:]).frames == "-5--1"
+    command = runner.matte_command("p", "a.####.exr", "b.####.exr", "c.####.exr", -2, 3, "default")
+    assert build_parser().parse_args(command[3:]).frames == "-2-3"
 
 
 def test_parse_line():

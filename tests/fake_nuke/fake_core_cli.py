@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 
@@ -117,7 +118,7 @@ def main(argv):
     if os.sep in args.weights and not os.path.isfile(os.path.join(args.weights, "manifest.json")):
         print(f"ERROR: weights bundle folder {args.weights} has no manifest.json")
         return 1
-    first, _, last = args.frames.partition("-")
+    first, last = re.match(r"^(-?\d+)(?:-(-?\d+))?$", args.frames).groups()  # "1001-1100", "-5--1", "7"
     frames = list(range(int(first), int(last or first) + 1))
     failing = set(int(f) for f in os.environ.get("FAKE_CLI_FAIL_FRAMES", "").split(",") if f)
     warned = set(int(f) for f in os.environ.get("FAKE_CLI_WARN_FRAMES", "").split(",") if f)
