@@ -23,7 +23,7 @@ import time
 
 import nuke
 
-from nuke_plugin import cache, interpreter, runner
+from nuke_plugin import NODE_CLASS, cache, interpreter, runner
 from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import Reporter, TaskReporter
@@ -347,7 +347,7 @@ def compute_in_background(node):
         finally:
             if reporter is not None:
                 reporter.close()
-            nuke.executeInMainThread(_finish_in_main, args=(name, job, result, script))
+            nuke.executeInMainThread(_finish_in_main, args=(name, job, result, script, node))
 
     thread = threading.Thread(target=work, name="LBSMatte %s" % name)
     thread.daemon = True
@@ -355,13 +355,17 @@ def compute_in_background(node):
     return thread
 
 
-def _finish_in_main(name, job, result, script=None):
+def _finish_in_main(name, job, result, script=None, started=None):
     try:
         if script is not None and script != _scripts_closed[0]:  # its script has closed since
             cache.remove_folder(job.bake_dir)
             return
-        with nuke.root():
-            node = nuke.toNode(name)
+        # The node Compute was pressed on, found as itself (Node.__eq__), not by its name: the
+        # artist may rename it while it computes, and another node may take the old name.
+        node = _still_there(started) if started is not None else None
+        if node is None and started is None:
+            with nuke.root():
+                node = nuke.toNode(name)
         if node is None:  # deleted while computing
             cache.remove_folder(job.bake_dir)
             return
@@ -371,6 +375,17 @@ def _finish_in_main(name, job, result, script=None):
     finally:
         with _running_lock:
             _running.discard(name)
+
+
+def _still_there(node):
+    """``node`` if it is still in the script (not deleted), else ``None``."""
+    for other in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True):
+        try:
+            if other == node:
+                return other
+        except ValueError:  # a Python object of a deleted node
+            return None
+    return None
 
 
 def clear_cache(node):

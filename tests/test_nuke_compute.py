@@ -91,6 +91,23 @@ def test_a_compute_that_ends_after_its_script_closed_leaves_the_next_script_alon
     assert other["result_file"].value() == "" and other["result_inputs"].value() == ""
 
 
+def test_a_node_renamed_while_it_computes_still_gets_its_result(fake_nuke, lbs_env, sequences, monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    worker = [t for t in threading.enumerate() if t.name.startswith("LBSMatte")][0]
+    node.setName("hair_matte")  # the artist names the node while it computes
+    other = make_graph(fake_nuke, sequences)  # and a new node takes the old name
+    assert other.name() == "LBSMatte1"
+    worker.join(30)
+    fake_nuke._run_main_queue()
+    assert node["result_ready"].value() and "ready" in node["status"].value()
+    assert node.node("Result")["disable"].value() is False
+    assert not other["result_ready"].value() and other["result_file"].value() == ""
+    assert fake_nuke._messages == []
+
+
 def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
