@@ -30,6 +30,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
 
@@ -157,6 +158,10 @@ def main(argv=None):
         return EXIT_FAILED
     except KeyboardInterrupt:
         reporter.error("cancelled")
+        return EXIT_FAILED
+    except Exception as exc:  # an ERROR: line and exit 1 for the farm manager, not a bare traceback
+        traceback.print_exc()
+        reporter.error("%s: %s" % (type(exc).__name__, exc))
         return EXIT_FAILED
     finally:
         if previous is not None:

@@ -98,6 +98,20 @@ def test_a_script_saved_meanwhile_gives_no_copy(fake_nuke, lbs_env, shot, capsys
     assert open(shot).read().endswith("# saved by someone else\n") and not os.path.exists(comp)
 
 
+def test_an_unexpected_error_is_an_error_line_and_exit_1(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+    """E.g. a key folder another artist made, not writable by the farm user: farm managers watch
+    for ERROR: lines and the exit status, not for a Python traceback."""
+    from nuke_plugin import cache
+
+    def refuse(folder, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", os.path.join(folder, "lbsmatte.json"))
+
+    monkeypatch.setattr(cache, "write_record", refuse)
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "ERROR: PermissionError: [Errno 13] Permission denied" in out
+
+
 def test_a_bad_setting_fails_cleanly(fake_nuke, lbs_env, sequences, tmp_path, capsys):
     path = write_shot(str(tmp_path / "bad.nk"), sequences, weights="no_such_bundle")
     assert batch.main([path, "--node", "LBSMatte1"]) == batch.EXIT_FAILED
