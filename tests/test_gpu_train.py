@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,86 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     assert {r: s["step"] for r, s in bundle.manifest["training"]["stages"].items()} == {
         "background": 2, "foreground": 1, "alpha": 3}
     assert bundle.manifest["training"]["data"]["workers"]["processes"] == 1
+
+
+def test_prepare_never_deletes_the_data_it_copies(tmp_path) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    # --out/data would be the source itself; --out inside the source would write into it
+    for out in (tmp_path, data / "payload", data):
+        with pytest.raises(SystemExit, match=f"--out {out} overlaps the data it copies"):
+            tool.main(["prepare", "--data", str(data), "--out", str(out)])
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+
+
+def test_prepare_names_missing_parts_before_touching_the_old_payload(tmp_path) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out)]) == 0
+    old = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (data / "alphamatting" / "image" / "GT02.png").unlink()
+    with pytest.raises(SystemExit, match=r"incomplete training data .*missing .*image/GT02\.png"):
+        tool.main(["prepare", "--data", str(data), "--out", str(out)])
+    shutil.rmtree(data / "alphamatting" / "trimap")
+    with pytest.raises(SystemExit, match=r"missing .*alphamatting/trimap/"):
+        tool.main(["prepare", "--data", str(data), "--out", str(out)])
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == old
+
+
+def test_a_payload_over_the_carry_limit_is_refused_and_the_old_one_kept(tmp_path, monkeypatch) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0
+    old = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(tool, "CARRY_LIMIT", sum(len(b) for b in old.values()) + 100)
+    with pytest.raises(SystemExit, match=r"over the 0 MiB that travel .*--max-side \(now 400\)"):
+        tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "400", "--quality", "100"])
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == old  # no data.partial left either
+
+
+def test_prepare_cut_short_leaves_the_old_payload_whole(tmp_path, monkeypatch) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out)]) == 0
+    old = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    from PIL import Image as PILImage
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # a SIGTERM/Ctrl-C while the photos are re-encoded
+
+    monkeypatch.setattr(PILImage.Image, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "20"])
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in (out / "data").rglob("*") if p.is_file()} == {
+        p: b for p, b in old.items() if (out / "data") in p.parents}
+    assert json.loads((out / "PAYLOAD.json").read_text())["bytes"] == sum(
+        len(b) for p, b in old.items() if (out / "data") in p.parents)
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "20"]) == 0
+    assert not (out / "data.partial").exists()
+    assert max(Image.open(p).size[0] for p in (out / "data" / "backgrounds").iterdir()) == 20
+
+
+def test_run_refuses_bad_jobs_and_missing_data_by_name(tmp_path, capsys) -> None:
+    tool = _tool()
+    base = ["run", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "runs")]
+    for job, message in (("a=--steps 1,2", "--job a: --steps takes one or three counts (BG,FG,alpha), got '1,2'"),
+                         ("a=--steps", "--job a: --steps takes one or three counts"),
+                         ("a=--steps x", "got 'x'"),
+                         ("a=--out elsewhere --batch 2", "--job a: --out is set by this tool for every job"),
+                         ("a=--data=/elsewhere", "--job a: --data=/elsewhere is set by this tool"),
+                         ("a=--hold-out 'GT01", "--job a: cannot split its arguments")):
+        with pytest.raises(SystemExit):
+            tool.main(base + ["--job", job])
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--job names must differ: a given more than once"):
+        tool.main(base + ["--job", "a=--batch 2", "--job", "a=--batch 4"])
+    with pytest.raises(SystemExit, match="--stage-seconds takes three positive numbers .*got '1,x,3'"):
+        tool.main(base + ["--job", "a=--batch 2", "--stage-seconds", "1,x,3"])
+    with pytest.raises(SystemExit, match=f"no training data in {tmp_path / 'nothing'}"):
+        tool.main(base + ["--job", "a=--batch 2"])
+    assert not (tmp_path / "runs").exists()

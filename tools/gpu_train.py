@@ -44,18 +44,37 @@ sys.path.insert(0, str(REPO))
 
 ROLES = ("background", "foreground", "alpha")
 NO_CAP = 1_000_000
+#: What a lent GPU machine takes with the checkout (its ``carry``: 64 MiB in all).
+CARRY_LIMIT = 64 * 2**20
+#: Arguments of ``lbsmatte train`` that this tool sets for every job (where a job's data, bundle
+#: and run folder are): a job that gave them would train on other data or write elsewhere.
+RESERVED = ("--data", "--out", "--run-dir", "--name", "--overwrite", "--max-minutes")
 
 
 def prepare(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    source, out = args.data, args.out / "data"
+    source, final = args.data, args.out / "data"
     am = source / "alphamatting"
     if not (am / "alpha").is_dir() or not (source / "backgrounds").is_dir():
         raise SystemExit(f"no training data in {source}: expected alphamatting/ and backgrounds/")
+    # The payload's data folder is replaced whole: the payload must not hold or lie in the source.
+    src, dst = source.resolve(), args.out.resolve()
+    if src.is_relative_to(dst) or dst.is_relative_to(src):
+        raise SystemExit(f"--out {args.out} overlaps the data it copies ({source}): choose a folder outside it")
+    objects = sorted(p.stem for p in (am / "alpha").glob("*.png"))
+    missing = [str(am / "image" / f"{name}.png") for name in objects if not (am / "image" / f"{name}.png").is_file()]
+    if not (am / "trimap").is_dir():
+        missing.append(str(am / "trimap") + "/")
+    if not objects:
+        missing.append(str(am / "alpha" / "*.png"))
+    if missing:
+        raise SystemExit(f"incomplete training data in {source}: missing {', '.join(missing)}")
+    # Built beside the old payload and swapped in when whole: a prepare cut short leaves the old
+    # payload as it was (or none), never a part of one that a run would train on.
+    out = args.out / "data.partial"
     if out.exists():
         shutil.rmtree(out)
-    objects = sorted(p.stem for p in (am / "alpha").glob("*.png"))
     for sub in ("image", "alpha"):
         (out / "alphamatting" / sub).mkdir(parents=True)
         for name in objects:
@@ -75,6 +94,15 @@ def prepare(args: argparse.Namespace) -> int:
                 im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
             im.save(out / "backgrounds" / f"{photo.stem}.jpg", quality=args.quality)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    if size > CARRY_LIMIT:
+        shutil.rmtree(out)
+        raise SystemExit(f"the payload would be {size / 2**20:.1f} MiB, over the {CARRY_LIMIT / 2**20:.0f} MiB that travel "
+                         f"with the checkout: use a smaller --max-side (now {args.max_side}) or --quality (now {args.quality})")
+    (args.out / "PAYLOAD.json").unlink(missing_ok=True)
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
+    out = final
     (args.out / "PAYLOAD.json").write_text(json.dumps({
         "source": str(source.resolve()), "objects": objects, "backgrounds": len(photos),
         "backgrounds_note": f"re-encoded as JPEG quality {args.quality}, long side at most {args.max_side} px",
@@ -99,16 +127,31 @@ def _job(text: str) -> tuple[str, list[str]]:
     name, sep, rest = text.partition("=")
     if not sep or not name.strip() or not name.strip().replace("_", "").replace("-", "").isalnum():
         raise argparse.ArgumentTypeError(f"--job must be NAME=ARGS with a plain NAME, got {text!r}")
-    return name.strip(), shlex.split(rest)
+    try:
+        argv = shlex.split(rest)
+    except ValueError as exc:  # an unclosed quote
+        raise argparse.ArgumentTypeError(f"--job {name.strip()}: cannot split its arguments ({exc}): {rest!r}") from None
+    reserved = [a for a in argv if a.split("=")[0] in RESERVED]
+    if reserved:
+        raise argparse.ArgumentTypeError(f"--job {name.strip()}: {', '.join(reserved)} is set by this tool for every job "
+                                         "(--data, OUT/NAME/bundle, OUT/NAME/run, the time boxes): leave it out")
+    _caps(argv, name.strip())
+    return name.strip(), argv
 
 
-def _caps(argv: list[str]) -> tuple[list[str], list[int]]:
+def _caps(argv: list[str], name: str = "") -> tuple[list[str], list[int]]:
     """The job's arguments without ``--steps``, and its per-stage caps."""
     if "--steps" not in argv:
         return argv, [NO_CAP] * 3
     i = argv.index("--steps")
-    caps = [int(v) for v in argv[i + 1].split(",")]
+    text = argv[i + 1] if i + 1 < len(argv) else ""
+    try:
+        caps = [int(v) for v in text.split(",")]
+    except ValueError:
+        caps = []
     caps = caps * 3 if len(caps) == 1 else caps
+    if len(caps) != 3 or min(caps) < 0:
+        raise argparse.ArgumentTypeError(f"--job {name}: --steps takes one or three counts (BG,FG,alpha), got {text!r}")
     return argv[:i] + argv[i + 2:], caps
 
 
@@ -145,11 +188,23 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
 
 
 def run(args: argparse.Namespace) -> int:
-    budgets = [float(v) for v in args.stage_seconds.split(",")]
+    try:
+        budgets = [float(v) for v in args.stage_seconds.split(",")]
+    except ValueError:
+        budgets = []
     if len(budgets) != 3 or min(budgets) <= 0:
         raise SystemExit(f"--stage-seconds takes three positive numbers (BG,FG,alpha), got {args.stage_seconds!r}")
+    names = [name for name, _ in args.job]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # two jobs in one run folder would train over each other's checkpoints
+        raise SystemExit(f"--job names must differ: {', '.join(twice)} given more than once")
+    if args.estimate_workers < 1:
+        raise SystemExit(f"--estimate-workers must be at least 1, not {args.estimate_workers}")
     am = args.data / "alphamatting"
     pairs = [(str(p), str(am / "alpha" / p.name)) for p in sorted((am / "image").glob("*.png")) if (am / "alpha" / p.name).exists()]
+    if not pairs or not (args.data / "backgrounds").is_dir():
+        raise SystemExit(f"no training data in {args.data}: expected alphamatting/image, alphamatting/alpha and "
+                         "backgrounds/ (python tools/gpu_train.py prepare makes them in gpu_payload/data)")
     started = time.monotonic()
     with ProcessPoolExecutor(max_workers=args.estimate_workers) as pool:
         names = list(pool.map(_estimate, pairs))
@@ -184,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--stage-seconds", default="80,80,200", help="time box of each stage, BG,FG,alpha (default 80,80,200)")
     r.add_argument("--estimate-workers", type=int, default=8, help="processes estimating the objects' colours")
     args = parser.parse_args(argv)
+    if args.command == "prepare" and args.max_side < 1:
+        p.error(f"--max-side must be at least 1, not {args.max_side}")
+    if args.command == "prepare" and not 1 <= args.quality <= 100:
+        p.error(f"--quality must be between 1 and 100, not {args.quality}")
     return prepare(args) if args.command == "prepare" else run(args)
 
 
