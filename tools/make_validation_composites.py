@@ -13,7 +13,8 @@ The FG "truth" is pymatting's estimate on the real photo; the baseline's FG is t
 run on closed-form alpha, so this set, if anything, favours the baseline.
 
 The output is derived from ``../shared/data`` and goes to a git-ignored folder (``devdata/``);
-it is never committed::
+it is never committed. A run writes the whole set beside ``--out`` and then replaces ``--out``
+with it (never a folder this tool did not make, never one inside the data root)::
 
     python tools/make_validation_composites.py [--out devdata/val_composites] [--per-object 2]
     lbsmatte evaluate devdata/val_composites --json eval_composites.json
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from core.training.data import (  # noqa: E402
 )
 
 DEFAULT_OUT = ROOT / "devdata" / "val_composites"
+GENERATOR = "tools/make_validation_composites.py"
 
 
 def _fit_background(photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -117,7 +120,7 @@ def make_set(data: Path, out: Path, per_object: int, objects: tuple[str, ...] = 
             names.append(name)
             sources[name] = bg_name
     (out / "source.json").write_text(json.dumps({
-        "generator": "tools/make_validation_composites.py",
+        "generator": GENERATOR,
         "objects": list(objects),
         "composite": "in linear light, float EXR (scene-linear sRGB primaries)" if linear else "on the 8-bit sRGB values, PNG",
         "backgrounds": "validation split of backgrounds/ (core.training.data._background_split)",
@@ -136,15 +139,50 @@ def main(argv: list[str] | None = None) -> int:
                         help="alphamatting objects, comma-separated, or 'all' (default: the validation objects)")
     parser.add_argument("--linear", action="store_true", help="composite in linear light and write float EXR")
     args = parser.parse_args(argv)
+    if args.per_object < 1:
+        parser.error(f"--per-object must be at least 1, not {args.per_object}")
     data = args.data or default_data_root()
+    am = data / "alphamatting"
+    available = sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists())
     if args.objects == "all":
-        am = data / "alphamatting"
-        objects = tuple(sorted(p.stem for p in (am / "image").glob("*.png") if (am / "alpha" / p.name).exists()))
+        objects = tuple(available)
     else:
         objects = tuple(o.strip() for o in args.objects.split(",") if o.strip())
-    names = make_set(data, args.out, args.per_object, objects, args.linear)
-    print(f"wrote {len(names)} composites to {args.out}")
+    if not objects:
+        parser.error(f"no objects to composite: none with an alpha in {am}" if args.objects == "all" else "--objects is empty")
+    for obj in objects:
+        needed = [am / "image" / f"{obj}.png", am / "alpha" / f"{obj}.png",
+                  *(am / "trimap" / variant / f"{obj}.png" for variant in ("Trimap1", "Trimap2"))]
+        missing = [str(path) for path in needed if not path.is_file()]
+        if missing:
+            parser.error(f"object {obj}: missing {', '.join(missing)} (objects with an alpha in {am}: "
+                         f"{', '.join(available) or 'none'})")
+    if not (data / "backgrounds").is_dir():
+        parser.error(f"no background photos: {data / 'backgrounds'} is not a folder")
+    out = args.out
+    if out.resolve().is_relative_to(data.resolve()):
+        parser.error(f"--out {out} is inside the data root {data}: the set is derived data, write it elsewhere (devdata/)")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _made_here(out))):
+        parser.error(f"--out {out} exists and is not a set this tool made (no source.json of it): choose another folder")
+    # Written beside the old set and swapped in when whole: a rerun replaces the set (no composites of
+    # another --objects or --linear left beside the new ones), and a run cut short leaves the old set.
+    partial = out.parent / f".{out.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    names = make_set(data, partial, args.per_object, objects, args.linear)
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    print(f"wrote {len(names)} composites to {out}")
     return 0
+
+
+def _made_here(folder: Path) -> bool:
+    """Whether ``folder`` holds a set written by this tool (its ``source.json`` says so)."""
+    try:
+        return json.loads((folder / "source.json").read_text(encoding="utf-8")).get("generator") == GENERATOR
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":
