@@ -135,6 +135,12 @@ def test_the_render_tool_names_a_missing_blender_and_bad_values(tmp_path: Path, 
         rf.main(["--out", str(tmp_path / "file")])
     assert "is a file, not a folder" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    # a manifest cut short while written is named, not a JSONDecodeError traceback
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "manifest.json").write_text("")
+    monkeypatch.setattr(rf, "find_blender", lambda given: sys.executable)
+    with pytest.raises(SystemExit, match=r"manifest.json is not readable JSON: the recipe of the renders in .*cut is unknown"):
+        rf.main(["--out", str(tmp_path / "cut")])
 
 
 @pytest.mark.skipif(shutil.which("blender") is None, reason="Blender is not installed (apt install blender)")

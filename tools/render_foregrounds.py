@@ -75,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     recipe = {"scene": "tools/blender_foreground.py", "size": args.size, "samples": args.samples,
               "encoding": "scene-linear RGBA, colour premultiplied by alpha (Cycles, transparent film)"}
     if manifest.exists():
-        previous = json.loads(manifest.read_text())
+        try:
+            previous = json.loads(manifest.read_text())
+        except ValueError:  # cut short while written (an empty file): the renders' recipe is unknown
+            raise SystemExit(f"{manifest} is not readable JSON: the recipe of the renders in {args.out} is unknown; "
+                             "use another --out") from None
         if any(previous.get(k) != v for k, v in recipe.items()):
             raise SystemExit(f"{args.out} holds renders of another recipe ({manifest}); use another --out")
     version = subprocess.run([blender, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    manifest.write_text(json.dumps(recipe | {"blender": version[0] if version else "?"}, indent=2) + "\n")
+    partial = manifest.with_name(".manifest.partial.json")
+    partial.write_text(json.dumps(recipe | {"blender": version[0] if version else "?"}, indent=2) + "\n")
+    partial.replace(manifest)
 
     from tqdm import tqdm
 
