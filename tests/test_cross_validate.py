@@ -492,3 +492,11 @@ def test_ship_without_a_final_bundle_is_an_error_line_not_a_traceback(tmp_path) 
                           "--ship", str(tmp_path / "dest")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.startswith("ERROR: weights bundle folder") and "final/bundle does not exist" in run.stderr
+
+
+def test_a_thread_count_below_one_is_a_usage_error_not_a_traceback(tmp_path, capsys) -> None:
+    for threads in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            cv.main(["--out", str(tmp_path / "cv"), "--fold", "0", "--threads", threads])
+        assert f"--threads must be at least 1, not {threads}" in capsys.readouterr().err
+    assert not (tmp_path / "cv").exists()

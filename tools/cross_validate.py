@@ -804,6 +804,8 @@ def main(argv: list[str] | None = None) -> int:
                              "--objects all --linear): the final layers are chosen and the FG and BG errors scored on them")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly after this long (resumable)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, not {args.threads}")
     if args.precision == "auto":
         from core.pipeline import cpu_has_bf16
 
