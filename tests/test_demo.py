@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,13 @@ def test_the_demo_never_writes_over_its_own_example(tmp_path: Path, monkeypatch,
     said = capsys.readouterr().out
     assert f"ERROR: refusing to write {copy / 'alpha.png'}: it is one of the input files ({copy / 'alpha.png'})" in said
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_the_closed_form_reference_of_a_missing_example_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import make_demo_example
+
+    with pytest.raises(SystemExit):
+        make_demo_example.main(["--closed-form", "--out", str(tmp_path / "none")])
+    assert f"--closed-form needs an example in {tmp_path / 'none'}" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

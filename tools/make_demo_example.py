@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only (re)compute the stored closed-form reference of an existing example")
     args = parser.parse_args(argv)
     if args.closed_form:
+        if not (args.out / "image.png").is_file():
+            parser.error(f"--closed-form needs an example in {args.out} ({args.out / 'image.png'} missing): "
+                         "make it first, without --closed-form")
         write_closed_form(args.out)
         print(f"wrote the closed-form reference into {args.out}")
         return 0
