@@ -32,12 +32,14 @@ import argparse
 import json
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -162,6 +164,37 @@ def _progress(run_dir: Path) -> list[int]:
     return [int((done.get(role) or {}).get("step") or 0) for role in ROLES]
 
 
+#: Set by SIGTERM/SIGINT: the running trainings are told to stop (they checkpoint, exit 3), and no
+#: job starts another stage or writes its bundle. Rerunning the same command continues them.
+_STOPPING = threading.Event()
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+_CHILDREN_LOCK = threading.Lock()
+
+
+def _call(command: list[str], stream: Any) -> int:
+    """``subprocess.call`` that :func:`_stop` can reach; 3 (stopped) without starting once stopping."""
+    with _CHILDREN_LOCK:
+        if _STOPPING.is_set():
+            return 3
+        child = subprocess.Popen(command, cwd=REPO, stdout=stream, stderr=subprocess.STDOUT)
+        _CHILDREN.append(child)
+    try:
+        return child.wait()
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.remove(child)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """Pass a SIGTERM or SIGINT sent to this process (the device's time limit, a kill) to every
+    training it runs: each checkpoints and stops instead of training on orphaned."""
+    with _CHILDREN_LOCK:
+        _STOPPING.set()
+        for child in _CHILDREN:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+
 def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict) -> None:
     argv, caps = _caps(argv)
     run_dir, bundle = out / name / "run", out / name / "bundle"
@@ -173,16 +206,15 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
             done = _progress(run_dir)
             steps = done[:index] + [caps[index]] + [0] * (2 - index)
             started = time.monotonic()
-            code = subprocess.call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{budgets[index] / 60:.4f}"],
-                                   cwd=REPO, stdout=stream, stderr=subprocess.STDOUT)
+            code = _call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{budgets[index] / 60:.4f}"], stream)
             reached, seconds = _progress(run_dir)[index], time.monotonic() - started
             log.setdefault(name, {})[role] = {"exit": code, "step": reached, "seconds": round(seconds, 1)}
             print(f"{name}: {role} at step {reached} ({seconds:.0f} s, exit {code})", flush=True)
-            if code not in (0, 3):
+            if code not in (0, 3) or _STOPPING.is_set():
                 return
         # Every stage is done at the step it reached: write the bundle.
         done = _progress(run_dir)
-        code = subprocess.call(base + ["--steps", ",".join(map(str, done))], cwd=REPO, stdout=stream, stderr=subprocess.STDOUT)
+        code = _call(base + ["--steps", ",".join(map(str, done))], stream)
         log[name]["bundle"] = {"exit": code, "path": str(bundle), "steps": done}
         print(f"{name}: bundle {'written' if code == 0 else f'failed (exit {code})'} with steps {done}", flush=True)
 
@@ -213,13 +245,22 @@ def run(args: argparse.Namespace) -> int:
     log: dict = {}
     threads = [threading.Thread(target=_train, args=(name, argv, args.data.resolve(), args.out.resolve(), budgets, log))
                for name, argv in args.job]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     (args.out / "summary.json").write_text(json.dumps({"stage_seconds": budgets, "jobs": dict(args.job), "stages": log},
                                                       indent=1), encoding="utf-8")
     failed = [name for name, _ in args.job if (log.get(name, {}).get("bundle") or {}).get("exit") != 0]
+    if _STOPPING.is_set():
+        print(f"stopped after {time.monotonic() - started:.0f} s: every training checkpointed; run the same command "
+              "again to continue", flush=True)
+        return 3
     print(f"done in {time.monotonic() - started:.0f} s; " + (f"no bundle for {', '.join(failed)}" if failed else "every bundle written"))
     return 1 if failed else 0
 
