@@ -14,6 +14,7 @@ Markers (declared in ``setup.cfg``):
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,38 @@ def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def make_small_networks() -> Any:
     """:func:`build_small_networks` as a fixture: ``make_small_networks(seed=0, alpha={...})``."""
     return build_small_networks
+
+
+@pytest.fixture
+def stopped_by_sigterm(tmp_path: Path) -> Any:
+    """``run(parent_code)``: run ``parent_code`` (a script; ``CHILD`` in it is the path of a stand-in
+    training that prints "ready", then exits 3 on SIGTERM, as ``lbsmatte train`` does) in a process
+    of its own, SIGTERM it once the child is ready, and return its stdout. For the tools that run
+    trainings as children: the signal must reach them, not leave them orphaned."""
+    import subprocess
+    import sys
+    import textwrap
+
+    child = tmp_path / "stand_in_training.py"
+    child.write_text(textwrap.dedent("""
+        import signal, sys, time
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+        print("ready", flush=True)
+        time.sleep(60)
+        sys.exit(0)
+    """))
+
+    def run(parent_code: str) -> str:
+        parent = tmp_path / "parent.py"
+        parent.write_text(f"CHILD = {str(child)!r}\n" + textwrap.dedent(parent_code))
+        process = subprocess.Popen([sys.executable, str(parent)], stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        process.terminate()
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, out
+        return out
+
+    return run
 
 
 @pytest.fixture

@@ -452,32 +452,17 @@ def test_the_priors_refine_without_the_matting_networks_data_term() -> None:
     assert priors == setting | {"network_weight": 0.0, "sample_alpha": "network"}
 
 
-def test_a_sigterm_to_the_fold_loop_stops_its_training_child_cleanly(tmp_path) -> None:
+def test_a_sigterm_to_the_fold_loop_stops_its_training_child_cleanly(stopped_by_sigterm) -> None:
     # A scheduler's kill (or `timeout`) signals the fold loop alone: its training child must get it
-    # too and stop (exit 3, checkpointed), not train on orphaned.
-    import subprocess
-    import textwrap
-
-    child = tmp_path / "child.py"
-    child.write_text(textwrap.dedent("""
-        import signal, sys, time
-        signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
-        print("ready", flush=True)
-        time.sleep(60)
-        sys.exit(0)
-    """))
-    parent = tmp_path / "parent.py"
-    parent.write_text(textwrap.dedent(f"""
+    # too and stop (exit 3, checkpointed), not train on orphaned. The parent's handler is in place
+    # before the child starts, so "ready" means a SIGTERM now reaches it.
+    out = stopped_by_sigterm(f"""
         import sys
         sys.path.insert(0, {str(Path(cv.__file__).parent)!r})
         import cross_validate
-        print("child exit", cross_validate._train([sys.executable, {str(child)!r}]), flush=True)
-    """))
-    run = subprocess.Popen([sys.executable, str(parent)], stdout=subprocess.PIPE, text=True)
-    assert run.stdout.readline().strip() == "ready"  # the parent's handler is in place before the child starts
-    run.terminate()
-    out, _ = run.communicate(timeout=60)
-    assert run.returncode == 0 and out.strip() == "child exit 3"
+        print("child exit", cross_validate._train([sys.executable, CHILD]), flush=True)
+    """)
+    assert out.strip() == "child exit 3"
 
 
 def test_ship_without_a_final_bundle_is_an_error_line_not_a_traceback(tmp_path) -> None:

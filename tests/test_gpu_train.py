@@ -183,35 +183,21 @@ def test_run_refuses_bad_jobs_and_missing_data_by_name(tmp_path, capsys) -> None
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_sigterm_to_run_stops_its_trainings_and_starts_nothing_more(tmp_path) -> None:
+def test_a_sigterm_to_run_stops_its_trainings_and_starts_nothing_more(stopped_by_sigterm) -> None:
     # The device's time limit (or a kill) signals gpu_train alone: each training it runs from its
     # job threads must get the signal (checkpoint, exit 3) and no job may start another stage.
-    import textwrap
-
-    child = tmp_path / "child.py"
-    child.write_text(textwrap.dedent("""
-        import signal, sys, time
-        signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
-        print("ready", flush=True)
-        time.sleep(60)
-    """))
-    parent = tmp_path / "parent.py"
-    parent.write_text(textwrap.dedent(f"""
+    out = stopped_by_sigterm(f"""
         import signal, sys, threading
         sys.path.insert(0, {str(REPO / "tools")!r})
         import gpu_train
         codes = []
         def job():
-            codes.append(gpu_train._call([sys.executable, {str(child)!r}], sys.stdout))
+            codes.append(gpu_train._call([sys.executable, CHILD], sys.stdout))
             codes.append(gpu_train._call([sys.executable, "-c", "print('a next stage ran')"], sys.stdout))
         signal.signal(signal.SIGTERM, gpu_train._stop)
         thread = threading.Thread(target=job)
         thread.start()
         thread.join()
         print("codes", *codes, flush=True)
-    """))
-    run = subprocess.Popen([sys.executable, str(parent)], stdout=subprocess.PIPE, text=True)
-    assert run.stdout.readline().strip() == "ready"
-    run.terminate()
-    out, _ = run.communicate(timeout=60)
-    assert run.returncode == 0 and out.split() == ["codes", "3", "3"]  # the second never started
+    """)
+    assert out.split() == ["codes", "3", "3"]  # the second never started
