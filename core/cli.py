@@ -28,13 +28,15 @@ crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` 
 
 Every argument is checked before any work starts (before the networks load), and the messages
 use the flags' own spelling (``--fg-solve``, ``--rounds``, ``--out``). ``matte`` holds a lock
-on OUT (and on ``--write-trimap``'s PATH) while it writes (``.NAME.lock`` beside it): a second run
-writing the same OUT is refused, naming the first; it removes leftover temporary files of its
-frames and trimaps (from a run killed with SIGKILL) once it holds that lock, and on SIGTERM it stops, removes the frame it was
-writing, and exits 143.
+on each output file while it writes it (the frame of OUT, and of ``--write-trimap``'s PATH;
+``.NAME.lock`` beside it, e.g. ``.out.1001.exr.lock``): runs writing different frames of one OUT
+(a farm's chunks) go on side by side, and a frame that another run is writing at that moment
+fails (``ERROR: frame <frame>: ...``, naming that run) while the others render. Once it holds a
+frame's lock it removes that frame's leftover temporary files (from a run killed with SIGKILL),
+and on SIGTERM it stops, removes the frame it was writing, and exits 143.
 
-Exit codes: 0 every frame written; 1 some frame failed, or nothing could start (no trained
-weights, output folder not writable, OUT locked by another run), or stdout cannot be written (a
+Exit codes: 0 every frame written; 1 some frame failed (one that another run was writing
+included), or nothing could start (no trained weights, output folder not writable), or stdout cannot be written (a
 log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
 a frame range or colour that cannot be understood, OUT that would overwrite an input);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
@@ -660,15 +662,7 @@ def run_matte(args: argparse.Namespace) -> int:
     log.addHandler(handler)  # the pipeline's warnings (device fallback, sanitised pixels): stdout too
     previous = _stop_on_sigterm()
     try:
-        from core.io import lock_output, remove_stale_temps
-
-        # --write-trimap's files are outputs too: one writer at a time, and their leftovers removed.
-        trimaps = lock_output(args.write_trimap) if args.write_trimap else contextlib.nullcontext()
-        with lock_output(args.out), trimaps:
-            outputs = [p for job in jobs for p in (job.out, job.trimap_out) if p is not None]
-            for tmp in remove_stale_temps(outputs):
-                log.warning("removed %s, left by an earlier run that was killed", tmp)
-            return _render_all(jobs, args, prefix)
+        return _render_all(jobs, args, prefix)
     except OutputError as exc:
         print(f"ERROR: {exc}", flush=True)
         return EXIT_FAILED
@@ -706,6 +700,27 @@ def _stop_on_sigterm() -> Any:
         return None
 
 
+@contextlib.contextmanager
+def _frame_locked(job: FrameJob) -> Any:
+    """Hold the locks of ``job``'s output files (the matte, and the trimap of ``--write-trimap``:
+    outputs too) while it renders, and remove the leftover temporary files of those files (a run
+    killed with SIGKILL) once they are held.
+
+    A lock per frame, not per sequence: a farm renders one OUT in chunks (``--frames 1001-1010``,
+    ``1011-1020``, ... as tasks running at once), which must not refuse each other; only a frame
+    that another run is writing at this moment fails (:class:`OutputError`, naming that run),
+    and the others still render."""
+    from core.io import lock_output, remove_stale_temps
+
+    outputs = [p for p in (job.out, job.trimap_out) if p is not None]
+    with contextlib.ExitStack() as held:
+        for path in outputs:
+            held.enter_context(lock_output(path))
+        for tmp in remove_stale_temps(outputs):
+            log.warning("removed %s, left by an earlier run that was killed", tmp)
+        yield
+
+
 def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:
     try:
         from core.pipeline import Matter
@@ -728,7 +743,8 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
         for i, job in enumerate(jobs, 1):
             prefix.frame = job.label
             try:
-                _render(job, matter, args, protect)
+                with _frame_locked(job):
+                    _render(job, matter, args, protect)
             except LBSMatteError as exc:
                 failed.append(job.label)
                 _emit(f"ERROR: frame {job.label}: {exc}", bar)

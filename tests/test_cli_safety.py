@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,7 +263,8 @@ def test_sigterm_leaves_no_temporary_file_and_sigkill_leftovers_are_removed_next
 
     proc = _run_cli(*argv)  # ... and the next run removes it
     assert proc.returncode == 0, proc.stdout
-    assert f"WARNING: removed {shot / 'out' / leftovers[0]}, left by an earlier run that was killed" in proc.stdout
+    assert f"WARNING: frame 1002: removed {shot / 'out' / leftovers[0]}, left by an earlier run that was killed" \
+        in proc.stdout
     assert sorted(p.name for p in (shot / "out").iterdir()) == [
         ".other.exr.tmp-abc.exr", "m.1001.exr", "m.1002.exr", "m.1003.exr"]
 
@@ -288,18 +290,71 @@ def test_a_long_frame_range_is_checked_against_its_inputs_in_one_pass(tmp_path: 
                         str(tmp_path / "out" / "m.####.exr"), "1-400")
 
 
-def test_a_second_run_on_the_same_output_is_refused_naming_the_first(shot, small_bundle, untrained_ok, capsys) -> None:
-    out = shot / "out" / "matte.####.exr"
+def test_a_frame_another_run_is_writing_fails_naming_it_and_the_others_render(shot, small_bundle, untrained_ok,
+                                                                              capsys) -> None:
+    busy = shot / "out" / "matte.1002.exr"
     (shot / "out").mkdir()
-    with lock_output(out) as held:
-        assert held == lock_path(out) and held.is_file()
+    with lock_output(busy) as held:  # another run writing frame 1002 right now
+        assert held == lock_path(busy) == shot / "out" / ".matte.1002.exr.lock" and held.is_file()
         assert _matte(shot, small_bundle) == 1
         text = capsys.readouterr().out
-        assert f"ERROR: {out} is being written by another lbsmatte run (pid {os.getpid()} on " in text
-        assert "wrote" not in text and not list((shot / "out").glob("matte.*"))
-    assert not lock_path(out).exists()
+        assert f"ERROR: frame 1002: {busy} is being written by another lbsmatte run (pid {os.getpid()} on " in text
+        assert text.splitlines()[-1] == "ERROR: 1 of 3 frame(s) failed: 1002"
+        assert sorted(p.name for p in (shot / "out").iterdir()) == [".matte.1002.exr.lock", "matte.1001.exr",
+                                                                    "matte.1003.exr"]
+    assert not lock_path(busy).exists()
     assert _matte(shot, small_bundle) == 0  # free again
-    assert not lock_path(out).exists()
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1002.exr", "matte.1003.exr"]
+
+
+_PAUSE_DURING_WRITE = textwrap.dedent("""
+    import os, sys, time
+    import core.io
+    from core import cli
+    real = core.io._write_pixels
+    def write(tmp, spec, pixels, dest):
+        real(tmp, spec, pixels, dest)
+        if dest.endswith(os.environ["PAUSE_AT"]):  # that frame's temporary file is complete: hold it there
+            open(os.environ["PAUSED"], "w").close()
+            while not os.path.exists(os.environ["GO_ON"]):
+                time.sleep(0.02)
+    core.io._write_pixels = write
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX paths in the child's code")
+def test_farm_chunks_of_one_output_render_side_by_side(shot, small_bundle, untrained_ok, tmp_path_factory,
+                                                       capsys) -> None:
+    # A farm splits a shot into chunks (--frames 1001-1002, --frames 1003, ...) that run at once on
+    # one OUT. A lock on the whole OUT used to refuse every chunk but the first (exit 1, nothing
+    # rendered); only a frame that two chunks write at the same moment may be refused.
+    flags = tmp_path_factory.mktemp("flags")
+    argv = ("matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+            "--out", str(shot / "out" / "matte.####.exr"), "--weights", str(small_bundle.path), "--no-progress")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), LBSMATTE_ALLOW_UNTRAINED="1", PAUSE_AT="matte.1002.exr",
+               PAUSED=str(flags / "paused"), GO_ON=str(flags / "go_on"))
+    first = subprocess.Popen([sys.executable, "-c", _PAUSE_DURING_WRITE, *argv, "--frames", "1001-1002"], env=env,
+                             stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    try:
+        deadline = time.monotonic() + 240
+        while not (flags / "paused").exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (flags / "paused").exists(), "the first chunk never reached frame 1002"
+        # The first chunk is in the middle of writing frame 1002: a disjoint chunk renders all of its frames.
+        assert cli.main([*argv, "--frames", "1003"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == f"wrote 1 frame(s) to {shot / 'out' / 'matte.####.exr'}"
+        # An overlapping chunk: the frame being written fails, naming the run writing it; the others render.
+        assert cli.main([*argv, "--frames", "1002-1003"]) == 1
+        text = capsys.readouterr().out
+        assert f"ERROR: frame 1002: {shot / 'out' / 'matte.1002.exr'} is being written by another lbsmatte run " \
+               f"(pid {first.pid} on " in text
+        assert "LBSMATTE PROGRESS 1003 2/2" in text and text.splitlines()[-1] == "ERROR: 1 of 2 frame(s) failed: 1002"
+    finally:
+        (flags / "go_on").touch()
+        out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, out
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1002.exr", "matte.1003.exr"]
 
 
 # -- the fingerprint -------------------------------------------------------------------------------
@@ -373,12 +428,12 @@ def test_write_trimap_files_are_outputs_too_locked_and_their_leftovers_removed(s
     trimaps = out / "t.####.png"
     leftover = out / ".t.1002.png.tmp-k2_9nvw9.png"  # a run killed (SIGKILL) while writing that trimap
     leftover.write_bytes(b"half a trimap")
-    with lock_output(trimaps):  # another run writing these trimaps
+    with lock_output(out / "t.1002.png"):  # another run writing that trimap
         assert _matte(shot, small_bundle, "--write-trimap", str(trimaps)) == 1
-        assert f"ERROR: {trimaps} is being written by another lbsmatte run (pid {os.getpid()} on " \
+        assert f"ERROR: frame 1002: {out / 't.1002.png'} is being written by another lbsmatte run (pid {os.getpid()} " \
             in capsys.readouterr().out
-        assert leftover.exists() and not list(out.glob("matte.*"))
+        assert leftover.exists() and not (out / "matte.1002.exr").exists()  # not its to remove, nor that frame's
     assert _matte(shot, small_bundle, "--write-trimap", str(trimaps)) == 0
-    assert f"WARNING: removed {leftover}, left by an earlier run that was killed" in capsys.readouterr().out
+    assert f"WARNING: frame 1002: removed {leftover}, left by an earlier run that was killed" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
         f"{kind}.{f}.{ext}" for kind, ext in (("matte", "exr"), ("t", "png")) for f in (1001, 1002, 1003)]
