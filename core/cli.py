@@ -56,6 +56,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -803,9 +804,21 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
+def _join_frames(argv: list[str]) -> list[str]:
+    """``--frames -5--1`` -> ``--frames=-5--1``: argparse takes a value starting with "-" (other
+    than a plain negative number) for an option, and a farm template fills in ``--frames
+    <START>-<END>`` for shots at negative frames too (as ``nuke_plugin/batch.py`` takes it)."""
+    argv = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--frames" and re.match(r"-\d", argv[i + 1]):
+            argv[i:i + 2] = ["--frames=" + argv[i + 1]]
+            break
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
     os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
     keep_freed_memory()
     parser = build_parser(_chosen_command(argv))

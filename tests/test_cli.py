@@ -608,3 +608,22 @@ def test_a_soft_matte_given_as_the_trimap_is_said_to_look_like_one(tmp_path: Pat
     assert "--edge PX makes the trimap from it" in out
     assert cli.main(base + ["--trimap", str(tmp_path / "trimap.png"), "--out", str(tmp_path / "b.exr")]) == 0
     assert "grey levels" not in capsys.readouterr().out
+
+
+def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    # A farm fills in "--frames <START>-<END>"; for a shot at negative frames that is "--frames -2--1",
+    # which argparse took for an option ("expected one argument", exit 2). nuke_plugin/batch.py
+    # already takes it; so must the command line.
+    for f in (-2, -1, 0):
+        _write(tmp_path / f"plate.{f:04d}.exr", _plate(f + 2), ["R", "G", "B"], "half")
+        _write(tmp_path / f"trimap.{f:04d}.png", _trimap(f + 2)[..., None], ["Y"], "uint8")
+    for frames, done in (("-2--1", [-2, -1]), ("-1-0", [-1, 0]), ("-2", [-2])):
+        out = tmp_path / frames / "m.####.exr"
+        assert _matte(tmp_path, small_bundle, "--frames", frames, out=str(out)) == 0, capsys.readouterr().out
+        lines = capsys.readouterr().out.splitlines()
+        assert [line for line in lines if line.startswith("LBSMATTE PROGRESS")] == [
+            f"LBSMATTE PROGRESS {f} {i}/{len(done)}" for i, f in enumerate(done, 1)]
+        assert sorted(p.name for p in out.parent.iterdir()) == sorted(f"m.{f:04d}.exr" for f in done)
+    # A value that is no frame range is still a usage error naming --frames.
+    assert _matte(tmp_path, small_bundle, "--frames", "-x") == 2
+    assert capsys.readouterr().out.startswith("ERROR: argument --frames: expected one argument")
