@@ -5,7 +5,8 @@ Layout under the cache folder::
     <cache>/<key>/lbsmatte.####.exr     results: R G B A, fg.R fg.G fg.B, bg.R bg.G bg.B
     <cache>/<key>/lbsmatte_trimap.####.exr  the trimap the tool used (0 / 0.5 / 1 in R G B)
     <cache>/<key>/lbsmatte.json         what the key was made of (settings, per-frame keys)
-    <cache>/.bake/<job>/plate.####.exr  baked inputs while a job runs (removed afterwards)
+    <cache>/.bake/<job>/plate.####.exr  baked inputs while a job runs (removed afterwards; a
+                                        killed job's, by the next job: remove_stale_bakes)
     <cache>/.bake/<job>/trimap.####.exr
 
 The *key* of a folder is a hash of
@@ -34,6 +35,11 @@ import time
 import uuid
 
 from nuke_plugin.exr import content_sha256
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, and no sweeping of stale bake folders
+    fcntl = None
 
 #: Bumped when the pipeline's pixels or the key's make-up change (2: alternating rounds after the
 #: networks; 3: overscan matted, the trimap used written next to the result; 4: the core's
@@ -289,12 +295,74 @@ def _link_or_copy(source, target):
     return True
 
 
+#: In a bake folder: a file its job holds locked (``flock``) while it runs, so that a later job
+#: can tell the folder of a job killed with SIGKILL (lock free) from one still running.
+OWNER_NAME = ".owner"
+#: The owner files this process holds, by bake folder: {realpath: fd}.
+_owned = {}
+
+
 def new_bake_folder(cache_dir, label="job"):
-    """A fresh folder for one job's baked inputs: ``<cache>/.bake/<label>-<random>``."""
+    """A fresh folder for one job's baked inputs: ``<cache>/.bake/<label>-<random>``.
+
+    The folder is owned by this process (:data:`OWNER_NAME`, locked until :func:`remove_folder`
+    removes it); first the bake folders of jobs that are no longer running are removed
+    (:func:`remove_stale_bakes`).
+    """
+    remove_stale_bakes(cache_dir)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label) or "job"
     folder = os.path.join(cache_dir, BAKE_FOLDER, "%s-%s" % (safe, uuid.uuid4().hex[:10]))
     os.makedirs(folder)
+    _own(folder)
     return folder
+
+
+def _own(folder):
+    """Lock the owner file of ``folder`` for this process. It gets its name only once locked, so a
+    job sweeping the bake folders never finds it unlocked while this job runs. Without ``flock``
+    (Windows) or where the file system refuses locks, the folder has no owner file and is never
+    swept."""
+    if fcntl is None:
+        return
+    tmp = os.path.join(folder, OWNER_NAME + ".tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(tmp, os.path.join(folder, OWNER_NAME))
+    except (OSError, IOError):
+        os.close(fd)
+        _remove_quietly(tmp)
+        return
+    _owned[os.path.realpath(folder)] = fd
+
+
+def remove_stale_bakes(cache_dir):
+    """Remove the bake folders under ``cache_dir`` whose job is no longer running: a job killed
+    with SIGKILL (a farm's timeout, a pre-empted node) cannot remove its own, and each holds a
+    whole range of baked plates and trimaps. A folder whose owner file is locked (its job runs,
+    on this machine or another sharing the cache) or that has none is kept. Returns the folders
+    removed."""
+    removed = []
+    base = os.path.join(cache_dir, BAKE_FOLDER)
+    if fcntl is None or not os.path.isdir(base):
+        return removed
+    for name in sorted(os.listdir(base)):
+        folder = os.path.join(base, name)
+        try:
+            fd = os.open(os.path.join(folder, OWNER_NAME), os.O_RDWR)
+        except (OSError, IOError):
+            continue  # no owner file: made by an older version, or not a bake folder
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (OSError, IOError):
+            os.close(fd)
+            continue  # its job is running
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(folder)
+    return removed
 
 
 def is_result_folder(cache_dir, folder):
@@ -311,8 +379,11 @@ def is_result_folder(cache_dir, folder):
 
 
 def remove_folder(folder):
-    """Delete a folder and everything in it; missing is fine."""
+    """Delete a folder and everything in it; missing is fine. A bake folder's owner lock is let go."""
     shutil.rmtree(folder, ignore_errors=True)
+    fd = _owned.pop(os.path.realpath(folder), None) if folder else None
+    if fd is not None:
+        os.close(fd)
 
 
 def _remove_quietly(path):

@@ -114,3 +114,34 @@ def test_default_cache_dir(tmp_path):
     script = str(tmp_path / "shots" / "a.nk")
     assert cache.default_cache_dir(script, {}) == str(tmp_path / "shots" / "lbsmatte_cache")
     assert cache.default_cache_dir("", {}).endswith("lbsmatte_cache")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the sweep needs flock (POSIX)")
+def test_bake_folders_of_killed_jobs_are_removed_by_the_next_job_and_live_ones_kept(tmp_path):
+    # A farm task killed with SIGKILL (a timeout, a pre-empted node) cannot remove its baked
+    # inputs: a whole shot's plates and trimaps, left in the shared cache by every such kill.
+    import signal
+    import subprocess
+    import sys
+
+    root = str(tmp_path / "cache")
+    killed = subprocess.run(
+        [sys.executable, "-c", "import os, signal, sys; from nuke_plugin import cache; "
+         "folder = cache.new_bake_folder(sys.argv[1], 'LBSMatte1'); "
+         "open(os.path.join(folder, 'plate.1001.exr'), 'wb').write(b'baked'); print(folder, flush=True); "
+         "os.kill(os.getpid(), signal.SIGKILL)", root],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    left = killed.stdout.strip()
+    assert os.path.isfile(os.path.join(left, "plate.1001.exr"))
+    older = os.path.join(root, cache.BAKE_FOLDER, "made-by-an-older-version")  # no owner: not ours to judge
+    os.makedirs(older)
+
+    live = cache.new_bake_folder(root, "LBSMatte1")  # this job's: it sweeps the killed job's folder
+    assert not os.path.exists(left)
+    assert os.path.isdir(live) and os.path.isdir(older)
+    other = cache.new_bake_folder(root, "LBSMatte2")  # a second job while the first still runs
+    assert os.path.isdir(live) and os.path.isdir(other)
+    cache.remove_folder(live)
+    cache.remove_folder(other)
+    assert sorted(os.listdir(os.path.join(root, cache.BAKE_FOLDER))) == ["made-by-an-older-version"]
