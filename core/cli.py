@@ -318,6 +318,9 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(sys.stdout)
         self.setFormatter(logging.Formatter(fmt))
 
+    def format(self, record: logging.LogRecord) -> str:
+        return _one_line(super().format(record))  # one protocol line, whatever the message holds
+
     def handleError(self, record: logging.LogRecord) -> None:
         if isinstance(sys.exc_info()[1], OSError):
             raise  # handleError runs inside logging's except block: the OSError
@@ -626,11 +629,23 @@ def _check_finite(result: Any, job: FrameJob) -> None:
         raise OutputError(f"the result is not finite ({'; '.join(bad)}); {job.out} not written")
 
 
+def _one_line(text: str) -> str:
+    """``text`` as one line of the protocol: its lines joined with spaces. A farm adaptor reads
+    stdout line by line; a message spanning lines (pybind11's list of overloads, a library's
+    multi-line error) would leave lines with no ``ERROR:`` prefix and the message cut short."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _say(line: str) -> None:
+    """A protocol line on stdout, as one line, flushed."""
+    print(_one_line(line), file=sys.stdout, flush=True)
+
+
 def _emit(line: str, bar: Any) -> None:
     """A protocol line on stdout, flushed, without tearing the progress bar."""
     if bar is not None and not bar.disable:
         bar.clear()
-    print(line, file=sys.stdout, flush=True)
+    _say(line)
     if bar is not None and not bar.disable:
         bar.refresh()
 
@@ -649,13 +664,13 @@ def run_matte(args: argparse.Namespace) -> int:
         jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
         plan_trimap_outputs(jobs, args.write_trimap)
     except InputError as exc:
-        print(f"ERROR: {exc}", flush=True)
+        _say(f"ERROR: {exc}")
         return EXIT_USAGE
     try:
         for folder in sorted({p.parent for job in jobs for p in (job.out, job.trimap_out) if p is not None}):
             check_writable_dir(folder)
     except OutputError as exc:
-        print(f"ERROR: {exc}", flush=True)
+        _say(f"ERROR: {exc}")
         return EXIT_FAILED
     prefix = _FramePrefix()
     handler = _StdoutHandler("%(levelname)s: %(frame_prefix)s%(message)s")
@@ -665,7 +680,7 @@ def run_matte(args: argparse.Namespace) -> int:
     try:
         return _render_all(jobs, args, prefix)
     except OutputError as exc:
-        print(f"ERROR: {exc}", flush=True)
+        _say(f"ERROR: {exc}")
         return EXIT_FAILED
     except _Terminated:
         print("ERROR: stopped by SIGTERM; frames written so far are complete, none is half-written", flush=True)
@@ -731,7 +746,7 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                         knn_stride=args.knn_stride,
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
     except LBSMatteError as exc:
-        print(f"ERROR: {exc}", flush=True)
+        _say(f"ERROR: {exc}")
         return EXIT_FAILED
 
     from tqdm import tqdm
@@ -839,7 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ERROR: stopped by SIGTERM; no file was left half-written", flush=True)
         return EXIT_TERMINATED
     except LBSMatteError as exc:
-        print(f"ERROR: {exc}", flush=True)
+        _say(f"ERROR: {exc}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("ERROR: interrupted", flush=True)
@@ -850,7 +865,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # one nothing planned for: stdout itself (a farm log on a full disk), ...
         cause = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
         try:
-            print(f"ERROR: {cause}", flush=True)
+            _say(f"ERROR: {cause}")
         except OSError:  # it was stdout: say so where it can still be read
             _silence_stdout()
             print(f"ERROR: cannot write to stdout: {cause}", file=sys.stderr, flush=True)

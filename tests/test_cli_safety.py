@@ -437,3 +437,27 @@ def test_write_trimap_files_are_outputs_too_locked_and_their_leftovers_removed(s
     assert f"WARNING: frame 1002: removed {leftover}, left by an earlier run that was killed" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
         f"{kind}.{f}.{ext}" for kind, ext in (("matte", "exr"), ("t", "png")) for f in (1001, 1002, 1003)]
+
+
+def test_a_multi_line_message_is_one_protocol_line(shot, small_bundle, untrained_ok, capsys, monkeypatch) -> None:
+    # A farm adaptor reads stdout line by line: an error whose message spans lines (pybind11's
+    # "incompatible function arguments" lists the overloads, one a line) left lines that
+    # carry no ERROR: prefix and the rest of the message out of the ERROR: line.
+    render = cli._render
+
+    def failing(job, *args, **kwargs):
+        if job.frame == 1002:
+            raise TypeError("open(): incompatible function arguments. The following argument types are supported:\n"
+                            "    1. open(filename: str) -> ImageInput\n\nInvoked with types: str")
+        if job.frame == 1003:
+            cli.log.warning("first line\nsecond line")
+        return render(job, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "_render", failing)
+    assert _matte(shot, small_bundle) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith(("LBSMATTE PROGRESS ", "ERROR: ", "WARNING: ")) for line in lines), lines
+    assert any(line.startswith("ERROR: frame 1002: TypeError: open(): incompatible function arguments. The following "
+                               "argument types are supported: 1. open(filename: str) -> ImageInput Invoked with types: "
+                               "str (plate ") for line in lines), lines
+    assert "WARNING: frame 1003: first line second line" in lines
