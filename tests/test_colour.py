@@ -166,3 +166,23 @@ def test_premultiply_keeps_hdr_and_unpremultiply_inverts_it() -> None:
     np.testing.assert_array_equal(back[:, 2], 0.0)  # alpha 0: left as it is (Nuke's Unpremult)
     kept = unpremultiply(np.array([[[0.1, 0.2, 0.3]]], np.float32), np.zeros((1, 1), np.float32))
     np.testing.assert_array_equal(kept, np.array([[[0.1, 0.2, 0.3]]], np.float32))
+
+
+def test_the_tensor_curves_are_the_numpy_ones() -> None:
+    # encode_srgb / decode_srgb run on the device in the pipeline (linear plates) and in the
+    # exported module; they must be to_display / from_display of "linear", on both sides of the cut.
+    import torch
+
+    from core.colour import decode_srgb, encode_srgb
+
+    x = np.array([0.0, 1e-4, 0.0031308, 0.01, 0.18, 0.5, 1.0, 4.0, 100.0], np.float32)
+    encoded = encode_srgb(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(encoded, to_display(x, "linear"), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(encoded[[1, 4, 6]], [0.001292, 0.461356, 1.0], atol=1e-5)  # IEC 61966-2-1
+    v = np.array([0.0, 0.01, 0.04045, 0.2, 0.461356, 0.9, 1.0, 1.8], np.float32)
+    decoded = decode_srgb(torch.from_numpy(v)).numpy()
+    np.testing.assert_allclose(decoded, from_display(v, "linear"), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(decoded[[1, 4, 6]], [0.01 / 12.92, 0.18, 1.0], atol=1e-5)
+    np.testing.assert_allclose(decode_srgb(encode_srgb(torch.from_numpy(x))).numpy(), x, rtol=2e-6, atol=1e-7)
+    # NaN and negatives to 0, as the numpy curve
+    assert encode_srgb(torch.tensor([float("nan"), -2.0])).tolist() == [0.0, 0.0]
