@@ -14,6 +14,7 @@ from fake_nuke.fixtures import cli_calls, make_graph, read_exr
 
 from nuke_plugin import buttons, cache, compute
 from nuke_plugin import node as lbs_node
+from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import PrintReporter
 
 
@@ -285,14 +286,14 @@ def test_frame_ranges_and_colour_knobs(fake_nuke, lbs_env, sequences):
     node["last_frame"].setValue(1002)
     assert lbs_node.frame_range(node) == (1002, 1002)
     node["last_frame"].setValue(1000)
-    with pytest.raises(Exception, match="empty"):
+    with pytest.raises(NodeError, match=r"^frame range 1002-1000 is empty \(last frame before first\)$"):
         lbs_node.frame_range(node)
     node["frame_range"].setValue("global")
     fake_nuke.root()["first_frame"].setValue(1001)
     fake_nuke.root()["last_frame"].setValue(1002)
     assert lbs_node.frame_range(node) == (1001, 1002)
     node["colour"].setValue("ocio")
-    with pytest.raises(Exception, match="no OCIO colourspace"):
+    with pytest.raises(NodeError, match="^input colour is 'ocio' but no OCIO colourspace is given$"):
         lbs_node.read_settings(node)
     node["ocio_colourspace"].setValue("ACES - ACEScg")
     node["trimap_channel"].setValue("red")
@@ -312,7 +313,7 @@ def test_cache_folder_knob_and_unwritable_folder(fake_nuke, lbs_env, sequences, 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     node["cache_dir"].setValue(str(blocker / "cache"))
-    with pytest.raises(Exception, match="not writable"):
+    with pytest.raises(NodeError, match=r"^the cache folder .*a_file/cache is not writable: "):
         compute.prepare(node)
     assert cli_calls(lbs_env) == []
 
