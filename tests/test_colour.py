@@ -109,6 +109,21 @@ def test_ocio_colourspace_from_a_config_file(tmp_path, monkeypatch: pytest.Monke
         check_colour("nope")
 
 
+def test_ocio_display_space_named_by_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # $LBSMATTE_OCIO_DISPLAY replaces the looked-up sRGB space (here the config's role would give
+    # srgb_tex): with double_lin named, 0.18 in 'lin' is shown to the networks as 0.36, and back.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    monkeypatch.setenv("LBSMATTE_OCIO_DISPLAY", "double_lin")
+    x = np.full((1, 2, 3), 0.18, np.float32)
+    np.testing.assert_allclose(to_display(x, "lin"), 0.36, atol=1e-6)
+    np.testing.assert_allclose(from_display(np.full((1, 1, 3), 0.36, np.float32), "lin"), 0.18, atol=1e-6)
+    monkeypatch.setenv("LBSMATTE_OCIO_DISPLAY", "nope")
+    with pytest.raises(InputError, match=r"has no colourspace 'nope' \(named by \$LBSMATTE_OCIO_DISPLAY\)"):
+        to_display(x, "lin")
+
+
 def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
     x = np.array([[[0.18, 0.18, 0.18]]], np.float32)
