@@ -234,7 +234,8 @@ def test_background_compute_in_the_gui(fake_nuke, lbs_env, sequences, monkeypatc
     fake_nuke._run_main_queue()
     assert node.node("Result")["disable"].value() is False
     task = fake_nuke._progress_tasks[-1]
-    assert task._progress[-1] == 100 and any("frame 1003" in m for m in task._messages)
+    assert task._progress == [33, 67, 100]  # one step a frame of 3
+    assert any("frame 1003 (3/3)" in m for m in task._messages)
     assert fake_nuke._messages == []
     # all cached: no thread, read back at once
     assert compute.compute_in_background(node) is None
