@@ -139,7 +139,9 @@ def test_missing_frame_errors_and_the_others_render(shot: Path, small_bundle, un
     assert len(errors) == 2
     assert errors[0].startswith("ERROR: frame 1002: file not found:") and "trimap.1002.png" in errors[0]
     assert errors[1].startswith("ERROR: frame 1004: file not found:") and "plate.1004.exr" in errors[1]
-    assert "LBSMATTE PROGRESS 1004 4/4" in stdout
+    # one progress line after every frame, failed ones included, in order: what a farm's bar counts
+    assert [line for line in stdout.splitlines() if line.startswith("LBSMATTE PROGRESS")] == [
+        f"LBSMATTE PROGRESS {frame} {i}/4" for i, frame in enumerate(range(1001, 1005), 1)]
     assert "ERROR: 2 of 4 frame(s) failed: 1002, 1004" in stdout
     assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1003.exr"]
 

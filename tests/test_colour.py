@@ -109,6 +109,21 @@ def test_ocio_colourspace_from_a_config_file(tmp_path, monkeypatch: pytest.Monke
         check_colour("nope")
 
 
+def test_ocio_display_space_named_by_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # $LBSMATTE_OCIO_DISPLAY replaces the looked-up sRGB space (here the config's role would give
+    # srgb_tex): with double_lin named, 0.18 in 'lin' is shown to the networks as 0.36, and back.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    monkeypatch.setenv("LBSMATTE_OCIO_DISPLAY", "double_lin")
+    x = np.full((1, 2, 3), 0.18, np.float32)
+    np.testing.assert_allclose(to_display(x, "lin"), 0.36, atol=1e-6)
+    np.testing.assert_allclose(from_display(np.full((1, 1, 3), 0.36, np.float32), "lin"), 0.18, atol=1e-6)
+    monkeypatch.setenv("LBSMATTE_OCIO_DISPLAY", "nope")
+    with pytest.raises(InputError, match=r"has no colourspace 'nope' \(named by \$LBSMATTE_OCIO_DISPLAY\)"):
+        to_display(x, "lin")
+
+
 def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
     x = np.array([[[0.18, 0.18, 0.18]]], np.float32)
@@ -166,3 +181,23 @@ def test_premultiply_keeps_hdr_and_unpremultiply_inverts_it() -> None:
     np.testing.assert_array_equal(back[:, 2], 0.0)  # alpha 0: left as it is (Nuke's Unpremult)
     kept = unpremultiply(np.array([[[0.1, 0.2, 0.3]]], np.float32), np.zeros((1, 1), np.float32))
     np.testing.assert_array_equal(kept, np.array([[[0.1, 0.2, 0.3]]], np.float32))
+
+
+def test_the_tensor_curves_are_the_numpy_ones() -> None:
+    # encode_srgb / decode_srgb run on the device in the pipeline (linear plates) and in the
+    # exported module; they must be to_display / from_display of "linear", on both sides of the cut.
+    import torch
+
+    from core.colour import decode_srgb, encode_srgb
+
+    x = np.array([0.0, 1e-4, 0.0031308, 0.01, 0.18, 0.5, 1.0, 4.0, 100.0], np.float32)
+    encoded = encode_srgb(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(encoded, to_display(x, "linear"), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(encoded[[1, 4, 6]], [0.001292, 0.461356, 1.0], atol=1e-5)  # IEC 61966-2-1
+    v = np.array([0.0, 0.01, 0.04045, 0.2, 0.461356, 0.9, 1.0, 1.8], np.float32)
+    decoded = decode_srgb(torch.from_numpy(v)).numpy()
+    np.testing.assert_allclose(decoded, from_display(v, "linear"), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(decoded[[1, 4, 6]], [0.01 / 12.92, 0.18, 1.0], atol=1e-5)
+    np.testing.assert_allclose(decode_srgb(encode_srgb(torch.from_numpy(x))).numpy(), x, rtol=2e-6, atol=1e-7)
+    # NaN and negatives to 0, as the numpy curve
+    assert encode_srgb(torch.tensor([float("nan"), -2.0])).tolist() == [0.0, 0.0]

@@ -213,6 +213,23 @@ def test_the_laplacian_matches_pymatting_on_the_unknown_pixels(rng: np.random.Ge
     assert abs(got - got.T).max() == 0  # symmetric to the bit
 
 
+def test_the_laplacians_epsilon_matches_pymatting_where_it_matters(rng: np.random.Generator) -> None:
+    # On a random image the windows' covariances (~1/12) dwarf ε/9 = 1.1e-8, so a wrong ε (say
+    # ε instead of ε/9) still matches pymatting to 1e-5. On a low-contrast plate (colours within
+    # 0.01) the covariance is ~1e-5 and the regularisation shows: entries move by ~0.1.
+    image = 0.5 + 0.01 * rng.random((12, 14, 3))
+    trimap = np.zeros((12, 14))
+    trimap[3:9, 3:11] = 0.5
+    trimap[5:7, 6:8] = 1.0
+    unknown, fg = trimap == 0.5, trimap == 1.0
+    want, want_pull = _pymatting_system(image, trimap)
+    lap = matting_laplacian(torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(unknown), torch.from_numpy(fg))
+    got = _scipy(lap.matrix).toarray()
+    assert np.abs(want.toarray()).max() > 5  # entries of order 1-10: the tolerance below is tight
+    assert np.allclose(got, want.toarray(), atol=1e-3)
+    assert np.allclose(lap.pull.numpy(), want_pull, atol=1e-3)
+
+
 def test_the_stencil_is_the_same_operator_as_the_sparse_matrix(rng: np.random.Generator) -> None:
     """The exported module's form of L (no sparse tensors: Nuke 13/14's torch) is the CSR matrix's."""
     from core.compositing import laplacian_rows, stencil_index, stencil_product

@@ -364,3 +364,30 @@ def test_the_json_is_written_through_a_temporary_file_of_its_own(tmp_path: Path)
     assert json.loads(path.read_text()) == {"score": 1.5}
     assert other.read_text() == '{"half of another run'
     assert sorted(p.name for p in tmp_path.iterdir()) == [".r.json.tmp", "r.json"]
+
+
+def test_a_methods_scores_are_the_metrics_over_the_trimaps_unknown_pixels(dataset: Path, monkeypatch) -> None:
+    # A stand-in baseline with a known answer (alpha 0.5 everywhere): its row must be
+    # core.metrics over this variant's unknown region of the 8-bit files, not over the frame.
+    from core.metrics import connectivity_error, gradient_error
+
+    seen: list[np.ndarray] = []
+
+    def grey(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        seen.append(trimap)
+        return np.full(trimap.shape, 0.5)
+
+    monkeypatch.setitem(baselines_module.BASELINES, "grey", grey)
+    results = evaluate_dataset(dataset, weights=None, baselines="grey", trimaps="Trimap1", progress=False,
+                               stream=io.StringIO())
+    ex = _example(0)  # A01
+    gt = np.round(ex["alpha"] * 255) / 255  # as stored in its PNG
+    trimap = ex["Trimap1"]
+    unknown = trimap == 0.5
+    assert any(np.array_equal(t, trimap) for t in seen)  # the baseline got the normalised trimap
+    row = results["variants"]["Trimap1"]["images"]["A01"]["grey"]
+    assert row["sad"] == pytest.approx(np.abs(0.5 - gt)[unknown].sum() / 1000, rel=1e-6)
+    assert row["mse"] == pytest.approx(np.square(0.5 - gt)[unknown].mean(), rel=1e-6)
+    assert row["grad"] == pytest.approx(gradient_error(np.full_like(gt, 0.5), gt, trimap), rel=1e-6)
+    assert row["conn"] == pytest.approx(connectivity_error(np.full_like(gt, 0.5), gt, trimap), rel=1e-6)
+    assert np.abs(0.5 - gt).sum() / 1000 > row["sad"] + 0.1  # a frame-wide SAD would be far larger

@@ -253,6 +253,36 @@ def test_write_matte_exr_channels_windows_metadata(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.channel("fg.G")[inside], np.float32(0.4))
 
 
+def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
+    # Read back with OIIO directly (not core.io): each of the ten channels holds its own layer's
+    # value under its own name, and both windows (the display window's origin included) are the plate's.
+    plate = tmp_path / "plate.exr"
+    _write_raw(plate, np.ones((3, 4, 3), np.float32), ["R", "G", "B"], "float", data_window=(-1, 4),
+               display=(-3, 2, 8, 6))
+    info = io.read_image(plate).info
+    rng = np.random.default_rng(3)
+    alpha = rng.uniform(0.1, 0.9, (6, 8)).astype(np.float32)
+    fg = rng.uniform(0.0, 4.0, (6, 8, 3)).astype(np.float32)
+    bg = rng.uniform(0.0, 4.0, (6, 8, 3)).astype(np.float32)
+    out = tmp_path / "m.exr"
+    io.write_matte_exr(out, _Matte(alpha, fg, bg), like=info, half=False)
+    inp = oiio.ImageInput.open(str(out))
+    assert inp is not None, oiio.geterror()
+    spec = inp.spec()
+    stored = inp.read_image(oiio.FLOAT)
+    inp.close()
+    assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (-3, 2, 8, 6)
+    assert (spec.x, spec.y, spec.width, spec.height) == (-1, 4, 4, 3)
+    names = list(spec.channelnames)
+    assert sorted(names) == sorted(io.MATTE_CHANNELS)
+    # The data window's pixels: rows 4-6 and columns -1..2 of the frame, i.e. [2:5, 2:6] of the display window.
+    inside = (slice(2, 5), slice(2, 6))
+    want = {"A": alpha, **{c: fg[..., i] * alpha for i, c in enumerate("RGB")},
+            **{f"fg.{c}": fg[..., i] for i, c in enumerate("RGB")}, **{f"bg.{c}": bg[..., i] for i, c in enumerate("RGB")}}
+    for name, plane in want.items():
+        np.testing.assert_array_equal(stored[..., names.index(name)], plane[inside], err_msg=name)
+
+
 def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:
     m = _Matte(np.zeros((2, 3), np.float32), np.zeros((2, 3, 3), np.float32), np.ones((2, 3, 3), np.float32))
     io.write_matte_exr(tmp_path / "m.exr", m)

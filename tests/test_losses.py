@@ -32,6 +32,21 @@ def test_background_loss_eq2():
     assert float(losses.background_loss(pred, bg, _row(1, 0).bool())) == pytest.approx(0.2, abs=TOL)
 
 
+def test_unknown_pixels_are_counted_over_the_whole_batch():
+    # |U| is the batch's unknown pixels, not a mean of per-crop means: crop 0 has 1 unknown pixel
+    # off by 0.9, crop 1 has 3 off by 0.1 -> (0.9 + 3·0.1) / 4 = 0.3 (per-crop means would give 0.5).
+    pred = torch.zeros(2, 3, 1, 3)
+    bg = torch.zeros(2, 3, 1, 3)
+    bg[0] = 0.9
+    bg[1] = 0.1
+    unknown = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]]).reshape(2, 1, 1, 3)
+    assert float(losses.background_loss(pred, bg, unknown)) == pytest.approx(0.3, abs=TOL)
+    alpha = torch.zeros(2, 1, 1, 3)
+    terms = losses.matting_loss(alpha + bg[:, :1], alpha, torch.zeros(2, 3, 1, 3), torch.zeros(2, 3, 1, 3),
+                                torch.zeros(2, 3, 1, 3), unknown)
+    assert float(terms["alpha"]) == pytest.approx(0.3, abs=TOL)
+
+
 def test_foreground_l1_loss_eq4():
     pred = _pixels((0.0, 0.0, 0.0), (0.4, 0.4, 0.4), (0.9, 0.9, 0.9))
     fg = _pixels((0.3, 0.6, 0.0), (0.1, 0.4, 0.7), (0.9, 0.9, 0.9))

@@ -116,6 +116,20 @@ def test_connectivity_error_penalises_a_disconnected_blob() -> None:
     assert alpha_errors(alpha, gt, tri)["conn"] > 0
 
 
+def test_connectivity_is_4_connected_a_diagonal_touch_is_no_connection() -> None:
+    # The reference (bwconncomp(·, 4)): a blob touching the matte only at a corner is a component
+    # of its own. GT 0.85 and alpha 0.65 on a 3×3 blob whose corner meets the square's.
+    gt = np.zeros((40, 40))
+    gt[10:30, 10:30] = 1.0
+    gt[7:10, 7:10] = 0.85
+    alpha = gt.copy()
+    alpha[7:10, 7:10] = 0.65
+    tri = np.full((40, 40), 0.5)
+    # 4-connected: the blob is never in the largest component, l = 0, φ(α) = 0.35, φ(α_gt) = 0.15:
+    # |Δφ| = 0.2 on 9 pixels. (8-connected it would stay joined up to 0.6: 9 · 0.25.)
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(9 * 0.2 / 1000, abs=1e-12)
+
+
 def test_connectivity_counts_only_the_unknown_region() -> None:
     gt = np.zeros((20, 20))
     gt[5:15, 5:15] = 1.0

@@ -54,6 +54,17 @@ def test_precompute_writes_a_copy_never_the_script_and_reruns_hit_the_cache(fake
     assert len(cli_calls(lbs_env)) == 1
 
 
+def test_parse_frames_known_answers():
+    assert batch.parse_frames("1001-1100") == (1001, 1100)
+    assert batch.parse_frames("1001") == (1001, 1001)
+    assert batch.parse_frames("1001-1001") == (1001, 1001)  # one frame, as Nuke's own ranges allow
+    assert batch.parse_frames(" 7 - 9 ") == (7, 9)
+    with pytest.raises(ValueError, match=r"frame range 9-7 is empty \(last before first\)"):
+        batch.parse_frames("9-7")
+    with pytest.raises(ValueError, match=r"frames must look like 1001-1100 or 1001, not '1-10x2'"):
+        batch.parse_frames("1-10x2")
+
+
 def test_negative_frames_as_a_farm_template_fills_them_in():
     args = batch.parse_args(["shot.nk", "--node", "LBSMatte1", "--frames", "-5--1"])
     assert batch.parse_frames(args.frames) == (-5, -1)

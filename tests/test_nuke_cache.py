@@ -12,7 +12,8 @@ def test_every_setting_changes_the_key():
     keys = {base.key()}
     for change in ({"bundle_sha256": "b" * 64}, {"device": "cuda"}, {"colour": "srgb"},
                    {"trimap_channel": "alpha"}, {"premultiply": False}, {"rounds": 0},
-                   {"trimap_input": "rough matte"}, {"trimap_input": "rough matte", "edge": 3}):
+                   {"trimap_input": "rough matte"}, {"trimap_input": "rough matte", "edge": 3},
+                   {"fingerprint": "core-2"}):
         settings = cache.Settings(**dict(base.as_dict(), **change))
         assert settings.key() not in keys, change
         keys.add(settings.key())

@@ -14,6 +14,7 @@ from fake_nuke.fixtures import cli_calls, make_graph, read_exr
 
 from nuke_plugin import buttons, cache, compute
 from nuke_plugin import node as lbs_node
+from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import PrintReporter
 
 
@@ -233,7 +234,8 @@ def test_background_compute_in_the_gui(fake_nuke, lbs_env, sequences, monkeypatc
     fake_nuke._run_main_queue()
     assert node.node("Result")["disable"].value() is False
     task = fake_nuke._progress_tasks[-1]
-    assert task._progress[-1] == 100 and any("frame 1003" in m for m in task._messages)
+    assert task._progress == [33, 67, 100]  # one step a frame of 3
+    assert any("frame 1003 (3/3)" in m for m in task._messages)
     assert fake_nuke._messages == []
     # all cached: no thread, read back at once
     assert compute.compute_in_background(node) is None
@@ -285,14 +287,14 @@ def test_frame_ranges_and_colour_knobs(fake_nuke, lbs_env, sequences):
     node["last_frame"].setValue(1002)
     assert lbs_node.frame_range(node) == (1002, 1002)
     node["last_frame"].setValue(1000)
-    with pytest.raises(Exception, match="empty"):
+    with pytest.raises(NodeError, match=r"^frame range 1002-1000 is empty \(last frame before first\)$"):
         lbs_node.frame_range(node)
     node["frame_range"].setValue("global")
     fake_nuke.root()["first_frame"].setValue(1001)
     fake_nuke.root()["last_frame"].setValue(1002)
     assert lbs_node.frame_range(node) == (1001, 1002)
     node["colour"].setValue("ocio")
-    with pytest.raises(Exception, match="no OCIO colourspace"):
+    with pytest.raises(NodeError, match="^input colour is 'ocio' but no OCIO colourspace is given$"):
         lbs_node.read_settings(node)
     node["ocio_colourspace"].setValue("ACES - ACEScg")
     node["trimap_channel"].setValue("red")
@@ -312,7 +314,7 @@ def test_cache_folder_knob_and_unwritable_folder(fake_nuke, lbs_env, sequences, 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     node["cache_dir"].setValue(str(blocker / "cache"))
-    with pytest.raises(Exception, match="not writable"):
+    with pytest.raises(NodeError, match=r"^the cache folder .*a_file/cache is not writable: "):
         compute.prepare(node)
     assert cli_calls(lbs_env) == []
 

@@ -44,6 +44,28 @@ def test_known_regions_pass_through_untouched(matter: Matter) -> None:
     assert np.isfinite(result.fg).all() and np.isfinite(result.bg).all()
 
 
+def test_the_networks_alone_still_pass_known_regions_through_exactly(small_bundle) -> None:
+    # Without the refinement (rounds=0, fg_solve=0) nothing downstream re-pastes the plate: the
+    # pipeline itself must force alpha to 0 / 1 and keep the plate's own values (over 1 and
+    # negative included; the networks only see [0, 1]) in the known regions, inside the crop too.
+    plate, trimap = _scene()
+    plate = plate.copy()
+    plate[trimap == 1] *= 5.0
+    plate[trimap == 0] -= 0.5
+    nets_only = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=0, context=4)
+    result = nets_only.matte(plate, trimap, colour="linear")
+    fg_known, bg_known = trimap == 1, trimap == 0
+    y0, y1, x0, x1 = nets_only.stats.box
+    inside = np.zeros_like(fg_known)
+    inside[y0:y1, x0:x1] = True
+    assert (bg_known & inside).any() and (bg_known & ~inside).any()  # known pixels on both sides of the crop
+    np.testing.assert_array_equal(result.alpha[fg_known], 1.0)
+    np.testing.assert_array_equal(result.alpha[bg_known], 0.0)
+    np.testing.assert_array_equal(result.fg[fg_known], plate[fg_known])
+    np.testing.assert_array_equal(result.bg[bg_known], plate[bg_known])
+    np.testing.assert_array_equal(result.rgba()[..., :3][fg_known], plate[fg_known])  # alpha 1: F·1 = the plate
+
+
 def test_rgba_is_premultiplied_by_default() -> None:
     alpha = np.array([[0.0, 0.5, 1.0]], np.float32)
     fg = np.full((1, 3, 3), 0.8, np.float32)

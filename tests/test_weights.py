@@ -197,6 +197,24 @@ def test_byte_flip_is_a_bad_checksum(tmp_path: Path, small_bundle: Bundle) -> No
         stale.load_network("foreground")
 
 
+def test_a_file_changed_after_its_bundle_was_verified_is_hashed_again(tmp_path: Path, small_bundle: Bundle) -> None:
+    # load_bundle remembers the verified files by size and mtime so that loading them costs no
+    # second hash; a file replaced afterwards (same size, new mtime) must be checked again.
+    import os
+
+    folder = copy_bundle(small_bundle, tmp_path / "changed")
+    bundle = load_bundle(folder)
+    file = folder / "alpha.safetensors"
+    stamp = file.stat()
+    data = bytearray(file.read_bytes())
+    data[-5] ^= 0x01
+    file.write_bytes(bytes(data))
+    os.utime(file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))  # a changed mtime, whatever the clock's grain
+    with pytest.raises(WeightsError, match=r"alpha\.safetensors: bad checksum"):
+        bundle.load_network("alpha")
+    bundle.load_network("foreground")  # untouched files still load
+
+
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_pickle_renamed_safetensors_is_refused_and_never_unpickled(
     tmp_path: Path, small_bundle: Bundle, writer: str
