@@ -449,14 +449,24 @@ def _inverse3(c: torch.Tensor) -> torch.Tensor:
 def _steep_blocks(colours: torch.Tensor, epsilon: float, base: torch.Tensor) -> torch.Tensor:
     """The Laplacian's 9×9 blocks of windows with ill-conditioned covariances (``colours``
     ``k×9×3``; :data:`CONDITION_LIMIT`), float32: ``base − C (CᵀC + ε I)⁻¹ Cᵀ`` for the centred
-    colours ``C``, written along the eigenvectors ``v_i`` of ``CᵀC`` as
-    ``base − Σ_i w_i w_iᵀ / (|w_i|² + ε)`` with ``w_i = C v_i``: each term's weight is below 1
-    whatever the rounding, so the block stays positive semi-definite (the adjugate's does not)."""
+    colours ``C``, written with the singular value decomposition ``C = U S Vᵀ`` as
+    ``base − U diag(s² / (s² + ε)) Uᵀ``: each weight is below 1 and ``U``'s columns are
+    orthonormal to the last bit, so the block stays positive semi-definite (the adjugate's does
+    not). The decomposition is of ``C`` itself, not an eigendecomposition of ``CᵀC``: that squares
+    the condition number, and beside one outlier (a firefly of 1e7 in a window of colours in
+    [0, 1]) its small eigenvectors came out at random within their plane, their images ``C v``
+    no longer orthogonal, and the blocks indefinite (smallest eigenvalue down to −0.9): the
+    conjugate gradients then diverged to a NaN matte."""
     wide = colours.to(torch.float64)
     wide = wide - wide.mean(1, keepdim=True)  # centred in float64: a highlight's float32 mean is off by its ulp
-    _, vectors = torch.linalg.eigh(wide.transpose(1, 2) @ wide)
-    axes = wide @ vectors  # k×9×3: the colours along the covariance's axes
-    quadratic = (axes / ((axes * axes).sum(1, keepdim=True) + epsilon)) @ axes.transpose(1, 2)
+    axes, values, _ = torch.linalg.svd(wide, full_matrices=False)  # k×9×3, k×3
+    # The columns of C sum to 0 only up to the centring's rounding (1e-3 beside a value of 1e12),
+    # and base is the projector on the vectors summing to 0: U is put back in that plane and made
+    # orthonormal again (Q of its QR: the same columns up to sign and rounding), so that
+    # U W Uᵀ <= base holds to the last bit whatever the outlier.
+    axes = torch.linalg.qr(axes - axes.mean(1, keepdim=True))[0]
+    squared = values * values
+    quadratic = (axes * (squared / (squared + epsilon))[:, None, :]) @ axes.transpose(1, 2)
     return (base.to(torch.float64) - 0.5 * (quadratic + quadratic.transpose(1, 2))).to(torch.float32)
 
 

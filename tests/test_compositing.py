@@ -498,3 +498,28 @@ def test_hdr_highlights_keep_the_laplacian_positive_semi_definite_and_the_matte_
 
     plain = torch.from_numpy(rng.random((3, 40, 50)).astype(np.float32))
     assert torch.equal(laplacian_rows(plain, unknown, fg)[0], laplacian_rows(plain, unknown, fg, condition_limit=float("inf"))[0])
+
+
+@pytest.mark.parametrize("firefly", [1e7, 1e8, 1e12, 1e16])
+def test_fireflies_keep_the_laplacian_positive_semi_definite_and_the_matte_finite(firefly: float) -> None:
+    # A pixel's channel far above its neighbours (a render's firefly) in the unknown band: the
+    # steep windows' blocks came from an eigendecomposition of CᵀC, whose small eigenvectors that
+    # outlier scrambles; the blocks were indefinite (smallest eigenvalue -0.9 from 1e7 up), the
+    # conjugate gradients diverged and the whole matte came out NaN.
+    rng = np.random.default_rng(7)
+    image = rng.random((3, 24, 30)).astype(np.float32)
+    for y, x, c in ((4, 12, 0), (12, 14, 1), (19, 17, 2), (8, 16, 1)):
+        image[c, y, x] = firefly
+    trimap = np.zeros((24, 30), np.float32)
+    trimap[:, 15:] = 1.0
+    trimap[:, 11:19] = 0.5
+    unknown, fg = torch.from_numpy(trimap == 0.5), torch.from_numpy(trimap == 1.0)
+    dense = matting_laplacian(torch.from_numpy(image), unknown, fg).matrix.to_dense().double().numpy()
+    assert np.linalg.eigvalsh(dense).min() > -1e-5
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    out = refine(t(image)[None], t(trimap)[None, None], t(rng.uniform(size=trimap.shape))[None, None],
+                 t(rng.uniform(size=(1, 3, 24, 30))), t(rng.uniform(size=(1, 3, 24, 30))),
+                 Settings(rounds=1, tolerance=1e-4), clip=None, exact=True)
+    for layer in (out.alpha, out.fg, out.bg):
+        assert torch.isfinite(layer).all()
+    assert float(out.alpha.min()) >= 0.0 and float(out.alpha.max()) <= 1.0
