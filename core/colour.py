@@ -61,7 +61,8 @@ _ENC_CUT = 12.92 * _LIN_CUT
 def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
     x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
     x = np.maximum(x, 0.0)
-    out = np.where(x <= _LIN_CUT, 12.92 * x, 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
+    # The linear branch on min(x, cut): the branch not taken must not overflow (12.92 · 3e38 warned).
+    out = np.where(x <= _LIN_CUT, 12.92 * np.minimum(x, _LIN_CUT), 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
     return out.astype(np.float32)
 
 

@@ -44,6 +44,13 @@ REFINE_BYTES_PER_UNKNOWN = 3300
 #: Share of the free memory a frame's refinement may plan to use.
 MEMORY_HEADROOM = 0.8
 
+#: Largest magnitude of the plate's values in the refinement's solve space. The refinement works
+#: in float32, where window covariances and |F − B|² of values past about 1e18 overflow to inf and
+#: the whole matte comes out NaN; beyond this (1e16, a hundred times below that, far beyond any
+#: light a plate records) values are clamped for the refinement and reported. The known regions
+#: still pass the plate's own values through.
+SOLVE_LIMIT = 1e16
+
 #: Set to 1 to let the pipeline run bundles whose manifest says ``"trained": false`` (tests only).
 ALLOW_UNTRAINED_ENV = "LBSMATTE_ALLOW_UNTRAINED"
 
@@ -288,6 +295,17 @@ def context_margin(height: int, width: int) -> int:
     and 15 % of the box's longer side. Scriptable: the exported module (:mod:`core.export`) crops
     the same way."""
     return max(96, int(round(0.15 * max(height, width))))
+
+
+def _bounded(solve: np.ndarray) -> tuple[np.ndarray, int]:
+    """``solve`` with values beyond ±:data:`SOLVE_LIMIT` (and any NaN or infinity a colour
+    conversion made) clamped to it, and the number of pixels that were."""
+    extreme = ~(np.abs(solve) <= SOLVE_LIMIT)
+    if not extreme.any():
+        return solve, 0
+    count = int(extreme.any(axis=2).sum()) if extreme.ndim == 3 else int(extreme.sum())
+    clamped = np.nan_to_num(solve, nan=0.0, posinf=SOLVE_LIMIT, neginf=-SOLVE_LIMIT)
+    return np.clip(clamped, -SOLVE_LIMIT, SOLVE_LIMIT).astype(np.float32), count
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -558,7 +576,14 @@ class Matter:
         display = np.clip(shown, 0.0, 1.0).astype(np.float32)
         linear = self.solve_space(colour) == "linear"
         crop = own[y0:y1, x0:x1]
-        solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is counted and clamped below
+            solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+        solve, extreme = _bounded(solve)
+        if extreme:
+            messages.append(
+                f"plate: {extreme} pixel(s) around the unknown region beyond ±{SOLVE_LIMIT:g} in the solve space "
+                "(float32 squares of them overflow); clamped to it for the refinement, so where such a pixel "
+                "is unknown its FG and BG do not composite back to the plate exactly")
         a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear, (h, w, y0, x0), shown)
         back = from_linear if linear else from_display
         fg_box, bg_box = back(fg_box, colour), back(bg_box, colour)
