@@ -740,20 +740,18 @@ class Matter:
         self.stats.padded = (h + ph, w + pw)
         window = self._alpha_window(trimap, h + ph, w + pw)
         fg_known, bg_known, unknown = split_trimap(tri)
-        autocast = (
-            torch.autocast(dev.type, dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
-        )
-        with autocast:
+        ay0, ay1, ax0, ax1 = window
+        with self._autocast(h + ph, w + pw):
             with self._stage("background"):
                 bg = self._tiled(self.nets["background"], torch.cat([img, (~bg_known).to(img.dtype)], 1), tile, "background")
                 bg = paste_known(bg.float(), img, bg_known)  # the plate where the trimap is BG
             with self._stage("foreground"):
                 fg = self._tiled(self.nets["foreground"], torch.cat([img, (~fg_known).to(img.dtype), bg], 1), tile, "foreground")
                 fg = paste_known(fg.float(), img, fg_known)  # the plate where the trimap is FG
+        with self._autocast(ay1 - ay0, ax1 - ax0):
             with self._stage("alpha"):
                 # Only the unknown pixels' alpha is kept: the matting network runs on their
                 # bounding box plus alpha_context; elsewhere alpha is the trimap's 0 or 1.
-                ay0, ay1, ax0, ax1 = window
                 alpha = fg_known.to(torch.float32)
                 # On the CPU its full-resolution layers run only around the unknown pixels (same
                 # values there). Not on CUDA: finding the pieces reads the mask back to the host
@@ -765,6 +763,16 @@ class Matter:
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
         tri_out, alpha, fg, bg = (t[:, :, :h, :w].float() for t in (crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
         return tri_out, alpha, fg, bg
+
+    def _autocast(self, height: int, width: int) -> contextlib.AbstractContextManager[Any]:
+        """Autocast to :attr:`dtype` for a network's input of ``height`` × ``width`` px, or float32
+        (no autocast) where a side is under two strides. On the CPU, oneDNN's bfloat16 stride-2
+        3×3 convolution (torch 2.13) gives NaN or values that change from run to run for an
+        input 1 or 2 px wide: the deepest stride-2 layer's, for a region 16 px wide. Such a
+        region costs nothing in float32; wider ones keep the chosen precision."""
+        if self.dtype is None or min(height, width) < 2 * self.stride:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def _computed(self, role: str, pixels: int) -> None:
         self.stats.computed_by[role] = pixels
