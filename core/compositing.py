@@ -723,7 +723,12 @@ def conjugate_gradients(
         r = b - torch.addcmul(torch.mv(matrix, x), shift, x)
     else:
         r = b - torch.addcmul(stencil_product(rows, gather, x), shift, x)
-    limit = tolerance * float(b.detach().norm())
+    scale = float(b.detach().norm())
+    if scale == 0.0:
+        # b = 0: the system's one solution is 0 (a relative residual could never be reached; from a
+        # warm start in the Laplacian's near-null space the iterations only amplified rounding).
+        return torch.zeros_like(x0), 0
+    limit = tolerance * scale
     inv_diag = 1.0 / diagonal
     z = r * inv_diag
     p = z
@@ -731,15 +736,23 @@ def conjugate_gradients(
     every = 16 if x.device.type == "cuda" else 1
     tiny = 1e-30
     iterations = 0
+    # False from the first breakdown on: a direction of zero or negative curvature (in exact
+    # arithmetic none, but where the shift is below float32's rounding of L, as when no pixel is
+    # known and F = B, rounding makes some) or a non-finite step. The clamp made that a step of
+    # 1e29 and the matte NaN; x and r now stay as they were. Without a read-back (see above).
+    alive = torch.ones((), dtype=torch.bool, device=x.device)
     # Fused forms (addcmul, dot): each iteration is the product, seven passes over the vectors and the norm.
     while iterations < max_iterations:
-        if iterations % every == 0 and float(r.detach().norm()) <= limit:
+        if iterations % every == 0 and (float(r.detach().norm()) <= limit or not bool(alive)):
             break
         if matrix is not None:
             ap = torch.addcmul(torch.mv(matrix, p), shift, p)
         else:
             ap = torch.addcmul(stencil_product(rows, gather, p), shift, p)
-        step = rz / torch.dot(p, ap).clamp_min(tiny)
+        curvature = torch.dot(p, ap)
+        step = rz / curvature.clamp_min(tiny)
+        alive = alive & (curvature > 0) & torch.isfinite(step)
+        step = torch.where(alive, step, torch.zeros_like(step))
         x = torch.addcmul(x, step, p)
         r = torch.addcmul(r, step, ap, value=-1.0)
         z = r * inv_diag

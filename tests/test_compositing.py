@@ -500,6 +500,35 @@ def test_hdr_highlights_keep_the_laplacian_positive_semi_definite_and_the_matte_
     assert torch.equal(laplacian_rows(plain, unknown, fg)[0], laplacian_rows(plain, unknown, fg, condition_limit=float("inf"))[0])
 
 
+def test_conjugate_gradients_survive_degenerate_systems() -> None:
+    from core.compositing import conjugate_gradients
+
+    empty_rows, empty_gather = torch.zeros(0, 25), torch.zeros(0, dtype=torch.int64)
+    # b = 0 (no pixel known, F = B so no data term): the solution is 0. The iterations ran 400
+    # times from the warm start, amplifying the rounding of L's near-null space, into a NaN matte.
+    lap = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    shift = torch.full((2,), 1e-9)
+    x, made = conjugate_gradients(lap, empty_rows, empty_gather, shift, torch.zeros(2), torch.full((2,), 0.5),
+                                  torch.diagonal(lap) + shift, 1e-4, 400)
+    assert made == 0 and torch.equal(x, torch.zeros(2))
+    # A direction of negative curvature (what float32 rounding makes of a shift below it): the
+    # clamp of p·Ap to 1e-30 turned it into a step of ~1e30 and then NaN; now the iterations stop.
+    indefinite = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    x, made = conjugate_gradients(indefinite, empty_rows, empty_gather, torch.zeros(2), torch.tensor([1.0, 1.0]),
+                                  torch.zeros(2), torch.ones(2), 1e-6, 50)
+    assert torch.isfinite(x).all() and made < 50
+
+
+def test_all_unknown_constant_plate_without_networks_gives_a_finite_matte() -> None:
+    from core.pipeline import Matter
+
+    plate = np.full((24, 32, 3), 0.4, np.float32)
+    trimap = np.full((24, 32), 0.5, np.float32)
+    result = Matter("none", device="cpu").matte(plate, trimap, colour="linear")
+    for layer in (result.alpha, result.fg, result.bg):
+        assert np.isfinite(layer).all()
+
+
 @pytest.mark.parametrize("firefly", [1e7, 1e8, 1e12, 1e16])
 def test_fireflies_keep_the_laplacian_positive_semi_definite_and_the_matte_finite(firefly: float) -> None:
     # A pixel's channel far above its neighbours (a render's firefly) in the unknown band: the
