@@ -58,16 +58,22 @@ _LIN_CUT = 0.0031308
 _ENC_CUT = 12.92 * _LIN_CUT
 
 
-def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
-    x = np.maximum(x, 0.0)
-    out = np.where(x <= _LIN_CUT, 12.92 * x, 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
+def _linear_to_srgb(x: np.ndarray, signed: bool = False) -> np.ndarray:
+    """The sRGB curve; negatives to 0, or with ``signed`` on the curve's linear segment (12.92·x),
+    as OpenColorIO's sRGB transforms continue it (no information lost)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+    if not signed:
+        x = np.maximum(x, 0.0)
+    # The linear branch on min(x, cut): the branch not taken must not overflow (12.92 · 3e38 warned).
+    out = np.where(x <= _LIN_CUT, 12.92 * np.minimum(x, _LIN_CUT), 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
     return out.astype(np.float32)
 
 
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    v = np.nan_to_num(np.asarray(v, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
-    v = np.maximum(v, 0.0)
+def _srgb_to_linear(v: np.ndarray, signed: bool = False) -> np.ndarray:
+    """The inverse of :func:`_linear_to_srgb` (``signed`` alike: negatives on the linear segment)."""
+    v = np.nan_to_num(np.asarray(v, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+    if not signed:
+        v = np.maximum(v, 0.0)
     out = np.where(v <= _ENC_CUT, v / 12.92, np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4))
     return out.astype(np.float32)
 
@@ -200,11 +206,17 @@ def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
 
 def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     """Convert ``pixels`` in ``colour`` to scene-linear (sRGB primaries); identity for ``linear``
-    (negatives and values above 1 kept)."""
+    (negatives and values above 1 kept). An OpenColorIO colourspace's negatives, and colours
+    outside the sRGB gamut (negative in sRGB primaries: a saturated ACEScg light), are kept too,
+    on the sRGB curve's linear segment as OpenColorIO continues it: :func:`from_linear` gives them
+    back, so the compositing equation solved here holds in the plate's own encoding."""
     name = _check(colour)
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
-    return _srgb_to_linear(to_display(pixels, name))
+    if name == "srgb":
+        return _srgb_to_linear(to_display(pixels, name))
+    x = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
+    return _srgb_to_linear(_ocio_apply(x, name, _display_space(_ocio_config())), signed=True)
 
 
 def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
@@ -212,7 +224,9 @@ def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     name = _check(colour)
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
-    return from_display(_linear_to_srgb(pixels), name)
+    if name == "srgb":
+        return from_display(_linear_to_srgb(pixels), name)
+    return _ocio_apply(_linear_to_srgb(pixels, signed=True), _display_space(_ocio_config()), name)
 
 
 def decode_srgb(encoded: torch.Tensor, cut: float = _ENC_CUT) -> torch.Tensor:

@@ -449,14 +449,24 @@ def _inverse3(c: torch.Tensor) -> torch.Tensor:
 def _steep_blocks(colours: torch.Tensor, epsilon: float, base: torch.Tensor) -> torch.Tensor:
     """The Laplacian's 9×9 blocks of windows with ill-conditioned covariances (``colours``
     ``k×9×3``; :data:`CONDITION_LIMIT`), float32: ``base − C (CᵀC + ε I)⁻¹ Cᵀ`` for the centred
-    colours ``C``, written along the eigenvectors ``v_i`` of ``CᵀC`` as
-    ``base − Σ_i w_i w_iᵀ / (|w_i|² + ε)`` with ``w_i = C v_i``: each term's weight is below 1
-    whatever the rounding, so the block stays positive semi-definite (the adjugate's does not)."""
+    colours ``C``, written with the singular value decomposition ``C = U S Vᵀ`` as
+    ``base − U diag(s² / (s² + ε)) Uᵀ``: each weight is below 1 and ``U``'s columns are
+    orthonormal to the last bit, so the block stays positive semi-definite (the adjugate's does
+    not). The decomposition is of ``C`` itself, not an eigendecomposition of ``CᵀC``: that squares
+    the condition number, and beside one outlier (a firefly of 1e7 in a window of colours in
+    [0, 1]) its small eigenvectors came out at random within their plane, their images ``C v``
+    no longer orthogonal, and the blocks indefinite (smallest eigenvalue down to −0.9): the
+    conjugate gradients then diverged to a NaN matte."""
     wide = colours.to(torch.float64)
     wide = wide - wide.mean(1, keepdim=True)  # centred in float64: a highlight's float32 mean is off by its ulp
-    _, vectors = torch.linalg.eigh(wide.transpose(1, 2) @ wide)
-    axes = wide @ vectors  # k×9×3: the colours along the covariance's axes
-    quadratic = (axes / ((axes * axes).sum(1, keepdim=True) + epsilon)) @ axes.transpose(1, 2)
+    axes, values, _ = torch.linalg.svd(wide, full_matrices=False)  # k×9×3, k×3
+    # The columns of C sum to 0 only up to the centring's rounding (1e-3 beside a value of 1e12),
+    # and base is the projector on the vectors summing to 0: U is put back in that plane and made
+    # orthonormal again (Q of its QR: the same columns up to sign and rounding), so that
+    # U W Uᵀ <= base holds to the last bit whatever the outlier.
+    axes = torch.linalg.qr(axes - axes.mean(1, keepdim=True))[0]
+    squared = values * values
+    quadratic = (axes * (squared / (squared + epsilon))[:, None, :]) @ axes.transpose(1, 2)
     return (base.to(torch.float64) - 0.5 * (quadratic + quadratic.transpose(1, 2))).to(torch.float32)
 
 
@@ -713,7 +723,12 @@ def conjugate_gradients(
         r = b - torch.addcmul(torch.mv(matrix, x), shift, x)
     else:
         r = b - torch.addcmul(stencil_product(rows, gather, x), shift, x)
-    limit = tolerance * float(b.detach().norm())
+    scale = float(b.detach().norm())
+    if scale == 0.0:
+        # b = 0: the system's one solution is 0 (a relative residual could never be reached; from a
+        # warm start in the Laplacian's near-null space the iterations only amplified rounding).
+        return torch.zeros_like(x0), 0
+    limit = tolerance * scale
     inv_diag = 1.0 / diagonal
     z = r * inv_diag
     p = z
@@ -721,15 +736,23 @@ def conjugate_gradients(
     every = 16 if x.device.type == "cuda" else 1
     tiny = 1e-30
     iterations = 0
+    # False from the first breakdown on: a direction of zero or negative curvature (in exact
+    # arithmetic none, but where the shift is below float32's rounding of L, as when no pixel is
+    # known and F = B, rounding makes some) or a non-finite step. The clamp made that a step of
+    # 1e29 and the matte NaN; x and r now stay as they were. Without a read-back (see above).
+    alive = torch.ones((), dtype=torch.bool, device=x.device)
     # Fused forms (addcmul, dot): each iteration is the product, seven passes over the vectors and the norm.
     while iterations < max_iterations:
-        if iterations % every == 0 and float(r.detach().norm()) <= limit:
+        if iterations % every == 0 and (float(r.detach().norm()) <= limit or not bool(alive)):
             break
         if matrix is not None:
             ap = torch.addcmul(torch.mv(matrix, p), shift, p)
         else:
             ap = torch.addcmul(stencil_product(rows, gather, p), shift, p)
-        step = rz / torch.dot(p, ap).clamp_min(tiny)
+        curvature = torch.dot(p, ap)
+        step = rz / curvature.clamp_min(tiny)
+        alive = alive & (curvature > 0) & torch.isfinite(step)
+        step = torch.where(alive, step, torch.zeros_like(step))
         x = torch.addcmul(x, step, p)
         r = torch.addcmul(r, step, ap, value=-1.0)
         z = r * inv_diag

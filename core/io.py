@@ -678,6 +678,25 @@ def _windowed_spec(pixels: np.ndarray, channels: list[str], fmt: Any, like: Imag
     return spec, data
 
 
+#: The largest finite half float: a float beyond it is written as inf in a half-float file.
+HALF_MAX = 65504.0
+
+
+def _fit_half(pixels: np.ndarray, channels: list[str] | tuple[str, ...], dest: str) -> np.ndarray:
+    """``pixels`` for a half-float file: finite values beyond ±:data:`HALF_MAX` clamped to it, with
+    a warning naming the file, the channels and the largest magnitude (written as they are they
+    would become ±inf, which Nuke's merges spread as NaN). NaN and infinities are left as given."""
+    over = np.abs(pixels) > HALF_MAX
+    over &= np.isfinite(pixels)
+    if not over.any():
+        return pixels
+    names = [name for name, hit in zip(channels, over.reshape(-1, over.shape[-1]).any(0), strict=False) if hit]
+    log.warning("%s: %d value(s) beyond half float's ±%g (largest %.4g; in %s) written as ±%g, the most a half-float "
+                "EXR holds (they would have been inf)", dest, int(over.sum()), HALF_MAX,
+                float(np.abs(pixels[over]).max()), ", ".join(names), HALF_MAX)
+    return np.where(over, np.copysign(np.float32(HALF_MAX), pixels), pixels).astype(np.float32)
+
+
 def write_matte_exr(
     path: str | os.PathLike[str],
     matte: Any,
@@ -722,6 +741,8 @@ def write_matte_exr(
         )
     rgb = colour.premultiply(fg, alpha) if premultiply else fg
     pixels = np.concatenate([rgb, alpha[..., None], fg, bg], axis=2)
+    if half:
+        pixels = _fit_half(pixels, MATTE_CHANNELS, os.fspath(path))
     spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True, window)
     _copy_metadata(spec, like)
     spec.attribute("compression", "zip")
@@ -767,6 +788,8 @@ def write_image(
     fmt = oiio.TypeDesc("uint16" if kind == "uint10" else kind)
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
+    elif fmt.basetype == oiio.HALF:
+        px = _fit_half(px, channels, dest)
     spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)
     _copy_metadata(spec, like)
     if bits:

@@ -44,6 +44,13 @@ REFINE_BYTES_PER_UNKNOWN = 3300
 #: Share of the free memory a frame's refinement may plan to use.
 MEMORY_HEADROOM = 0.8
 
+#: Largest magnitude of the plate's values in the refinement's solve space. The refinement works
+#: in float32, where window covariances and |F − B|² of values past about 1e18 overflow to inf and
+#: the whole matte comes out NaN; beyond this (1e16, a hundred times below that, far beyond any
+#: light a plate records) values are clamped for the refinement and reported. The known regions
+#: still pass the plate's own values through.
+SOLVE_LIMIT = 1e16
+
 #: Set to 1 to let the pipeline run bundles whose manifest says ``"trained": false`` (tests only).
 ALLOW_UNTRAINED_ENV = "LBSMATTE_ALLOW_UNTRAINED"
 
@@ -288,6 +295,17 @@ def context_margin(height: int, width: int) -> int:
     and 15 % of the box's longer side. Scriptable: the exported module (:mod:`core.export`) crops
     the same way."""
     return max(96, int(round(0.15 * max(height, width))))
+
+
+def _bounded(solve: np.ndarray) -> tuple[np.ndarray, int]:
+    """``solve`` with values beyond ±:data:`SOLVE_LIMIT` (and any NaN or infinity a colour
+    conversion made) clamped to it, and the number of pixels that were."""
+    extreme = ~(np.abs(solve) <= SOLVE_LIMIT)
+    if not extreme.any():
+        return solve, 0
+    count = int(extreme.any(axis=2).sum()) if extreme.ndim == 3 else int(extreme.sum())
+    clamped = np.nan_to_num(solve, nan=0.0, posinf=SOLVE_LIMIT, neginf=-SOLVE_LIMIT)
+    return np.clip(clamped, -SOLVE_LIMIT, SOLVE_LIMIT).astype(np.float32), count
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -558,7 +576,14 @@ class Matter:
         display = np.clip(shown, 0.0, 1.0).astype(np.float32)
         linear = self.solve_space(colour) == "linear"
         crop = own[y0:y1, x0:x1]
-        solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is counted and clamped below
+            solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+        solve, extreme = _bounded(solve)
+        if extreme:
+            messages.append(
+                f"plate: {extreme} pixel(s) around the unknown region beyond ±{SOLVE_LIMIT:g} in the solve space "
+                "(float32 squares of them overflow); clamped to it for the refinement, so where such a pixel "
+                "is unknown its FG and BG do not composite back to the plate exactly")
         a_box, fg_box, bg_box = self._run(display, solve, trimap[y0:y1, x0:x1], linear, (h, w, y0, x0), shown)
         back = from_linear if linear else from_display
         fg_box, bg_box = back(fg_box, colour), back(bg_box, colour)
@@ -715,20 +740,18 @@ class Matter:
         self.stats.padded = (h + ph, w + pw)
         window = self._alpha_window(trimap, h + ph, w + pw)
         fg_known, bg_known, unknown = split_trimap(tri)
-        autocast = (
-            torch.autocast(dev.type, dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
-        )
-        with autocast:
+        ay0, ay1, ax0, ax1 = window
+        with self._autocast(h + ph, w + pw):
             with self._stage("background"):
                 bg = self._tiled(self.nets["background"], torch.cat([img, (~bg_known).to(img.dtype)], 1), tile, "background")
                 bg = paste_known(bg.float(), img, bg_known)  # the plate where the trimap is BG
             with self._stage("foreground"):
                 fg = self._tiled(self.nets["foreground"], torch.cat([img, (~fg_known).to(img.dtype), bg], 1), tile, "foreground")
                 fg = paste_known(fg.float(), img, fg_known)  # the plate where the trimap is FG
+        with self._autocast(ay1 - ay0, ax1 - ax0):
             with self._stage("alpha"):
                 # Only the unknown pixels' alpha is kept: the matting network runs on their
                 # bounding box plus alpha_context; elsewhere alpha is the trimap's 0 or 1.
-                ay0, ay1, ax0, ax1 = window
                 alpha = fg_known.to(torch.float32)
                 # On the CPU its full-resolution layers run only around the unknown pixels (same
                 # values there). Not on CUDA: finding the pieces reads the mask back to the host
@@ -740,6 +763,16 @@ class Matter:
                 alpha = torch.where(unknown, alpha, fg_known.to(alpha.dtype))  # 0 / 1 where known
         tri_out, alpha, fg, bg = (t[:, :, :h, :w].float() for t in (crop_tri, alpha.clamp(0, 1), fg.clamp(0, 1), bg.clamp(0, 1)))
         return tri_out, alpha, fg, bg
+
+    def _autocast(self, height: int, width: int) -> contextlib.AbstractContextManager[Any]:
+        """Autocast to :attr:`dtype` for a network's input of ``height`` × ``width`` px, or float32
+        (no autocast) where a side is under two strides. On the CPU, oneDNN's bfloat16 stride-2
+        3×3 convolution (torch 2.13) gives NaN or values that change from run to run for an
+        input 1 or 2 px wide: the deepest stride-2 layer's, for a region 16 px wide. Such a
+        region costs nothing in float32; wider ones keep the chosen precision."""
+        if self.dtype is None or min(height, width) < 2 * self.stride:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
     def _computed(self, role: str, pixels: int) -> None:
         self.stats.computed_by[role] = pixels

@@ -133,6 +133,32 @@ def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> N
     np.testing.assert_allclose(from_display(to_display(acescg, "ACEScg"), "ACEScg"), acescg, atol=1e-4)
 
 
+def test_ocio_linear_round_trip_keeps_negatives_and_colours_outside_srgb(monkeypatch: pytest.MonkeyPatch) -> None:
+    # to_linear went through the display encoding clamped at 0: an ACEScg colour outside the sRGB
+    # gamut (a saturated light: negative in sRGB primaries) or a negative value came back from
+    # from_linear changed by up to 1.1, so the matte's FG and BG no longer composited to the plate.
+    from core.colour import from_linear
+
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    x = np.array([[[3.0, 0.1, 0.05], [0.02, 2.5, 0.01], [-0.2, 0.5, 0.5], [0.18, 0.18, 0.18]]], np.float32)
+    for space in ("ACEScg", "lin_rec709", "ACES2065-1"):
+        np.testing.assert_allclose(from_linear(to_linear(x, space), space), x, atol=1e-5, err_msg=space)
+    # the linear light is the same where nothing was out of range
+    np.testing.assert_allclose(to_linear(x[:, 3:], "lin_rec709"), x[:, 3:], atol=1e-6)
+    # and the matte agrees with the plate in its own encoding, saturated colours included
+    from core.pipeline import Matter
+
+    rng = np.random.default_rng(4)
+    plate = rng.random((24, 32, 3), dtype=np.float32) * np.array([3.0, 0.2, 0.1], np.float32)
+    trimap = np.zeros((24, 32), np.float32)
+    trimap[:, 16:] = 1.0
+    trimap[:, 12:20] = 0.5
+    result = Matter("none", device="cpu").matte(plate, trimap, colour="ACEScg")
+    a = result.alpha[..., None]
+    unknown = trimap == 0.5
+    np.testing.assert_allclose((a * result.fg + (1 - a) * result.bg)[unknown], plate[unknown], atol=1e-4)
+
+
 def test_ocio_bad_config_is_an_input_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "broken.ocio"
     bad.write_text("not: [a config")

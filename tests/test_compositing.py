@@ -515,3 +515,57 @@ def test_hdr_highlights_keep_the_laplacian_positive_semi_definite_and_the_matte_
 
     plain = torch.from_numpy(rng.random((3, 40, 50)).astype(np.float32))
     assert torch.equal(laplacian_rows(plain, unknown, fg)[0], laplacian_rows(plain, unknown, fg, condition_limit=float("inf"))[0])
+
+
+def test_conjugate_gradients_survive_degenerate_systems() -> None:
+    from core.compositing import conjugate_gradients
+
+    empty_rows, empty_gather = torch.zeros(0, 25), torch.zeros(0, dtype=torch.int64)
+    # b = 0 (no pixel known, F = B so no data term): the solution is 0. The iterations ran 400
+    # times from the warm start, amplifying the rounding of L's near-null space, into a NaN matte.
+    lap = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    shift = torch.full((2,), 1e-9)
+    x, made = conjugate_gradients(lap, empty_rows, empty_gather, shift, torch.zeros(2), torch.full((2,), 0.5),
+                                  torch.diagonal(lap) + shift, 1e-4, 400)
+    assert made == 0 and torch.equal(x, torch.zeros(2))
+    # A direction of negative curvature (what float32 rounding makes of a shift below it): the
+    # clamp of p·Ap to 1e-30 turned it into a step of ~1e30 and then NaN; now the iterations stop.
+    indefinite = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    x, made = conjugate_gradients(indefinite, empty_rows, empty_gather, torch.zeros(2), torch.tensor([1.0, 1.0]),
+                                  torch.zeros(2), torch.ones(2), 1e-6, 50)
+    assert torch.isfinite(x).all() and made < 50
+
+
+def test_all_unknown_constant_plate_without_networks_gives_a_finite_matte() -> None:
+    from core.pipeline import Matter
+
+    plate = np.full((24, 32, 3), 0.4, np.float32)
+    trimap = np.full((24, 32), 0.5, np.float32)
+    result = Matter("none", device="cpu").matte(plate, trimap, colour="linear")
+    for layer in (result.alpha, result.fg, result.bg):
+        assert np.isfinite(layer).all()
+
+
+@pytest.mark.parametrize("firefly", [1e7, 1e8, 1e12, 1e16])
+def test_fireflies_keep_the_laplacian_positive_semi_definite_and_the_matte_finite(firefly: float) -> None:
+    # A pixel's channel far above its neighbours (a render's firefly) in the unknown band: the
+    # steep windows' blocks came from an eigendecomposition of CᵀC, whose small eigenvectors that
+    # outlier scrambles; the blocks were indefinite (smallest eigenvalue -0.9 from 1e7 up), the
+    # conjugate gradients diverged and the whole matte came out NaN.
+    rng = np.random.default_rng(7)
+    image = rng.random((3, 24, 30)).astype(np.float32)
+    for y, x, c in ((4, 12, 0), (12, 14, 1), (19, 17, 2), (8, 16, 1)):
+        image[c, y, x] = firefly
+    trimap = np.zeros((24, 30), np.float32)
+    trimap[:, 15:] = 1.0
+    trimap[:, 11:19] = 0.5
+    unknown, fg = torch.from_numpy(trimap == 0.5), torch.from_numpy(trimap == 1.0)
+    dense = matting_laplacian(torch.from_numpy(image), unknown, fg).matrix.to_dense().double().numpy()
+    assert np.linalg.eigvalsh(dense).min() > -1e-5
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    out = refine(t(image)[None], t(trimap)[None, None], t(rng.uniform(size=trimap.shape))[None, None],
+                 t(rng.uniform(size=(1, 3, 24, 30))), t(rng.uniform(size=(1, 3, 24, 30))),
+                 Settings(rounds=1, tolerance=1e-4), clip=None, exact=True)
+    for layer in (out.alpha, out.fg, out.bg):
+        assert torch.isfinite(layer).all()
+    assert float(out.alpha.min()) >= 0.0 and float(out.alpha.max()) <= 1.0

@@ -283,6 +283,33 @@ def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_p
         np.testing.assert_array_equal(stored[..., names.index(name)], plane[inside], err_msg=name)
 
 
+def test_values_beyond_half_float_are_clamped_and_reported_not_written_as_inf(tmp_path: Path, caplog) -> None:
+    # A linear plate's highlight of 1e5 passes into FG (and FG·alpha): a half-float EXR took it as
+    # inf, silently, and Nuke's merges spread that as NaN.
+    alpha = np.array([[1.0, 0.5, 0.0]], np.float32)
+    fg = np.array([[[1e5, 0.2, -2e5], [7e4, 1e-9, 0.3], [0.5, 0.5, 0.5]]], np.float32)
+    bg = np.array([[[0.1, 0.1, 0.1], [0.2, 0.2, 0.2], [3e38, 60000.0, -1e-30]]], np.float32)
+    with caplog.at_level("WARNING", logger="core.io"):
+        io.write_matte_exr(tmp_path / "m.exr", _Matte(alpha, fg, bg))
+    img = io.read_image(tmp_path / "m.exr")
+    for name in io.MATTE_CHANNELS:
+        assert np.isfinite(img.channel(name)).all(), name
+    np.testing.assert_array_equal(img.channel("fg.R")[0, :2], [65504.0, 65504.0])
+    assert img.channel("fg.B")[0, 0] == -65504.0
+    assert img.channel("R")[0, 0] == 65504.0 and img.channel("R")[0, 1] == 35008.0  # 7e4 · 0.5 fits
+    assert img.channel("bg.R")[0, 2] == 65504.0 and img.channel("bg.G")[0, 2] == 60000.0
+    warned = [r.getMessage() for r in caplog.records if "65504" in r.getMessage()]
+    assert len(warned) == 1 and "m.exr" in warned[0] and "fg.R" in warned[0] and "bg.R" in warned[0]
+    # 32-bit float holds them: nothing clamped, nothing said
+    caplog.clear()
+    io.write_matte_exr(tmp_path / "f.exr", _Matte(alpha, fg, bg), half=False)
+    assert io.read_image(tmp_path / "f.exr").channel("fg.R")[0, 0] == 1e5
+    assert not [r for r in caplog.records if "65504" in r.getMessage()]
+    # write_image's half-float EXR alike
+    io.write_image(tmp_path / "i.exr", fg, ["R", "G", "B"])
+    assert np.isfinite(io.read_image(tmp_path / "i.exr").pixels).all()
+
+
 def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:
     m = _Matte(np.zeros((2, 3), np.float32), np.zeros((2, 3, 3), np.float32), np.ones((2, 3, 3), np.float32))
     io.write_matte_exr(tmp_path / "m.exr", m)

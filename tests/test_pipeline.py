@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -99,6 +101,47 @@ def test_nan_inf_negative_are_reported_and_never_reach_the_output(matter: Matter
     result = matter.matte(plate, trimap)
     assert np.isfinite(result.alpha).all() and np.isfinite(result.fg).all() and np.isfinite(result.bg).all()
     assert result.messages and "sanitised" in result.messages[0]
+
+
+@pytest.mark.parametrize("colour", ["linear", "srgb"])
+def test_huge_finite_plate_values_give_a_finite_matte_and_are_reported(matter: Matter, colour: str) -> None:
+    # Finite but huge values (a firefly of 1e30, a plate scaled by 1e20): their float32 squares in
+    # the window covariances and |F - B|² overflowed, and the whole matte came out NaN, silently.
+    plate, trimap = _scene()
+    plate[20, 25, 1] = 1e30  # unknown
+    plate[40, 22] = 3e38  # unknown
+    plate[30, 35] = 1e30  # known FG, inside the refinement's windows
+    plate[17, 21] = -1e25  # unknown, negative
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # reported once in the messages, no numpy noise
+        result = matter.matte(plate, trimap, colour=colour)
+    for layer in (result.alpha, result.fg, result.bg):
+        assert np.isfinite(layer).all()
+    assert result.alpha.min() >= 0 and result.alpha.max() <= 1
+    fg_known, bg_known = trimap == 1, trimap == 0
+    assert np.array_equal(result.fg[fg_known], plate[fg_known])  # the plate's own 1e30 passes through
+    assert np.array_equal(result.bg[bg_known], plate[bg_known])
+    assert any("beyond ±1e+16" in m and "clamped" in m for m in result.messages)
+    scaled = matter.matte(_scene()[0] * np.float32(1e20), trimap, colour=colour)
+    assert np.isfinite(scaled.alpha).all() and np.isfinite(scaled.fg).all() and np.isfinite(scaled.bg).all()
+
+
+def test_a_narrow_region_runs_the_networks_in_float32(small_bundle) -> None:
+    # oneDNN's bfloat16 stride-2 3x3 convolution (torch 2.13, CPU) gives NaN or run-to-run
+    # different values for an input 1 or 2 px wide: a frame 16 px wide or less reached it at the
+    # networks' deepest stride-2 layer, and the matte came out NaN or wrong, differently each run.
+    bf16 = Matter(small_bundle, device="cpu", allow_untrained=True, precision="bf16", rounds=0)
+    fp32 = Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp32", rounds=0)
+    assert isinstance(bf16._autocast(160, 16), contextlib.nullcontext)  # under two strides: float32
+    assert isinstance(bf16._autocast(32, 32), torch.autocast)
+    rng = np.random.default_rng(3)
+    plate = rng.random((160, 10, 3), dtype=np.float32)
+    trimap = np.full((160, 10), 0.5, np.float32)
+    runs = [bf16.matte(plate, trimap).alpha for _ in range(4)]
+    for alpha in runs:
+        assert np.isfinite(alpha).all()
+        assert np.array_equal(alpha, runs[0])
+    np.testing.assert_allclose(runs[0], fp32.matte(plate, trimap).alpha, atol=1e-5)
 
 
 def test_missing_fg_or_bg_warns_but_runs(matter: Matter) -> None:
