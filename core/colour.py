@@ -198,21 +198,51 @@ def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
                        _display_space(config), name)
 
 
+def _srgb_to_linear_signed(v: np.ndarray) -> np.ndarray:
+    """The sRGB decoding with its linear segment continued below 0 (``v / 12.92``), as OpenColorIO's
+    sRGB-encoded spaces (``ExponentWithLinearTransform``, negative style ``linear``) encode
+    negatives: the exact inverse of their encoding, out-of-gamut colours included."""
+    v = np.asarray(v, dtype=np.float32)
+    return np.where(v <= _ENC_CUT, v / 12.92, np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4)
+                    ).astype(np.float32)
+
+
+def _linear_to_srgb_signed(x: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_srgb_to_linear_signed`."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= _LIN_CUT, 12.92 * x, 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055
+                    ).astype(np.float32)
+
+
 def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     """Convert ``pixels`` in ``colour`` to scene-linear (sRGB primaries); identity for ``linear``
-    (negatives and values above 1 kept)."""
+    (negatives and values above 1 kept).
+
+    For an OpenColorIO colourspace the conversion is lossless (NaN and -inf become 0): negative
+    values and colours outside the sRGB gamut (an ACEScg plate's saturated colours are negative in
+    sRGB primaries) are kept, so :func:`from_linear` gives the plate back and the compositing
+    equation is solved against the plate's own colours, not clipped ones."""
     name = _check(colour)
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
-    return _srgb_to_linear(to_display(pixels, name))
+    if name == "srgb":
+        return _srgb_to_linear(pixels)
+    config = _ocio_config()
+    clean = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
+    return _srgb_to_linear_signed(_ocio_apply(clean, name, _display_space(config)))
 
 
 def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
-    """The inverse of :func:`to_linear`: scene-linear ``pixels`` back to ``colour``."""
+    """The inverse of :func:`to_linear`: scene-linear ``pixels`` back to ``colour`` (for an
+    OpenColorIO colourspace without clipping negatives, as :func:`to_linear`)."""
     name = _check(colour)
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
-    return from_display(_linear_to_srgb(pixels), name)
+    if name == "srgb":
+        return _linear_to_srgb(pixels)
+    config = _ocio_config()
+    clean = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=0.0)
+    return _ocio_apply(_linear_to_srgb_signed(clean), _display_space(config), name)
 
 
 def decode_srgb(encoded: torch.Tensor, cut: float = _ENC_CUT) -> torch.Tensor:
