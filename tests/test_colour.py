@@ -117,6 +117,11 @@ def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> N
     np.testing.assert_allclose(to_display(x, "lin_rec709"), 0.461356, atol=1e-4)
     acescg = np.array([[[0.2, 0.1, 0.05]]], np.float32)
     np.testing.assert_allclose(from_display(to_display(acescg, "ACEScg"), "ACEScg"), acescg, atol=1e-4)
+    # Roles and aliases name colourspaces too; a role the config does not define is refused
+    # with the roles it does define, the valid spellings, in the message.
+    assert check_colour("scene_linear") == check_colour("lin_ap1") == "ACEScg"
+    with pytest.raises(InputError, match=r"unknown colour 'compositing_linear'.*ACEScg.*roles.*scene_linear"):
+        check_colour("compositing_linear")
 
 
 def test_ocio_to_linear_keeps_negatives_and_out_of_gamut_colours(monkeypatch: pytest.MonkeyPatch) -> None:
