@@ -149,9 +149,11 @@ def _check(colour: str) -> str:
         if space is not None:
             return str(space.getName())
         names = [cs.getName() for cs in config.getColorSpaces()]
+        roles = [str(role) for role, _ in config.getRoles()]
         raise InputError(
             f"unknown colour {colour!r}: expected auto, linear, srgb or a colourspace of the OpenColorIO "
-            f"config $OCIO={os.environ.get('OCIO')!r}: {', '.join(names)}"
+            f"config $OCIO={os.environ.get('OCIO')!r}: {', '.join(names)} (or an alias of one, or one of "
+            f"the roles it defines: {', '.join(roles) or 'none'})"
         )
     raise InputError(
         f"unknown colour {colour!r}: expected one of auto, linear, srgb "
@@ -220,7 +222,8 @@ def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
 
 
 def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
-    """The inverse of :func:`to_linear`: scene-linear ``pixels`` back to ``colour``."""
+    """The inverse of :func:`to_linear`: scene-linear ``pixels`` back to ``colour`` (for an
+    OpenColorIO colourspace without clipping negatives, as :func:`to_linear`)."""
     name = _check(colour)
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()

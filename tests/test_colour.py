@@ -8,6 +8,7 @@ import pytest
 from core.colour import (
     check_colour,
     from_display,
+    from_linear,
     resolve_colour,
     sanitise,
     to_display,
@@ -131,6 +132,25 @@ def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> N
     np.testing.assert_allclose(to_display(x, "lin_rec709"), 0.461356, atol=1e-4)
     acescg = np.array([[[0.2, 0.1, 0.05]]], np.float32)
     np.testing.assert_allclose(from_display(to_display(acescg, "ACEScg"), "ACEScg"), acescg, atol=1e-4)
+    # Roles and aliases name colourspaces too; a role the config does not define is refused
+    # with the roles it does define, the valid spellings, in the message.
+    assert check_colour("scene_linear") == check_colour("lin_ap1") == "ACEScg"
+    with pytest.raises(InputError, match=r"unknown colour 'compositing_linear'.*ACEScg.*roles.*scene_linear"):
+        check_colour("compositing_linear")
+
+
+def test_ocio_to_linear_keeps_negatives_and_out_of_gamut_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ACEScg plate's negatives and its colours outside the sRGB gamut survive the trip to the
+    solve space and back: the pipeline solves the compositing equation against them."""
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    acescg = np.array([[[6.0, 1.0, 0.2], [-0.02, 0.5, 0.1], [2.0, 0.5, 0.1], [0.05, 0.02, 0.01]]], np.float32)
+    # ACEScg -> linear sRGB primaries is a matrix (AP1 -> Rec.709): the linear values are its product.
+    ap1_to_rec709 = np.array([[1.70505, -0.62179, -0.08326], [-0.13026, 1.14080, -0.01055],
+                              [-0.02400, -0.12897, 1.15297]], np.float32)
+    linear = to_linear(acescg, "ACEScg")
+    np.testing.assert_allclose(linear, acescg @ ap1_to_rec709.T, atol=2e-3)
+    assert (linear < 0).any()  # out of the sRGB gamut: negative there, not clipped to 0
+    np.testing.assert_allclose(from_linear(linear, "ACEScg"), acescg, atol=1e-4)
 
 
 def test_ocio_linear_round_trip_keeps_negatives_and_colours_outside_srgb(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -497,6 +497,24 @@ def test_negative_and_over_range_plate_values_pass_through_known_regions(small_b
         Matter(small_bundle, device="cpu", allow_untrained=True, space="log")
 
 
+def test_an_acescg_plate_recomposites_exactly_with_its_negatives_and_wide_gamut(small_bundle, monkeypatch) -> None:
+    """An OCIO plate is solved in linear light on its own values, as a ``linear`` one (README,
+    'Linear light and HDR'): ACEScg negatives and colours outside the sRGB gamut are not clipped,
+    so F and B recomposite to the plate in the unknown region too."""
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    plate, trimap = _scene()
+    plate = plate.copy()
+    unknown = trimap == 0.5
+    plate[18:22, 22:58] = [-0.02, 0.5, 0.1]  # a negative in the unknown band
+    plate[44:47, 22:58] = [4.0, 1.0, 0.2]  # HDR, saturated: negative blue in sRGB primaries
+    result = Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, colour="ACEScg")
+    assert np.array_equal(result.fg[trimap == 1], plate[trimap == 1])
+    assert np.array_equal(result.bg[trimap == 0], plate[trimap == 0])
+    a = result.alpha[..., None]
+    residual = np.abs(a * result.fg + (1 - a) * result.bg - plate)[unknown]
+    assert residual.max() < 1e-4
+
+
 def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, monkeypatch) -> None:
     # A 4K frame with a very wide band must never be killed by the kernel: the refinement's need
     # is estimated first, and a frame that would not fit stops with what it needs and what is free.
