@@ -491,3 +491,65 @@ def test_a_checkpoint_whose_json_write_was_cut_short_resumes_with_its_own_step(t
     state = load_checkpoint(tmp_path / "ck", net2, torch.optim.Adam(net2.parameters(), lr=1e-3))
     assert state["step"] == 3 and state["losses"] == [0.5, 0.4, 0.3]
     assert torch.equal(next(net2.parameters()), next(net.parameters()))
+
+
+class _DrawnBatches:
+    """A batch source drawing random crops from a generator of its own, with its random state."""
+
+    def __init__(self, seed: int) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, role: str) -> dict[str, torch.Tensor]:
+        batch = _batch(role)
+        noise = torch.from_numpy(self.rng.random(batch["bg"].shape, dtype="float32"))
+        batch["bg"] = noise
+        batch["image"] = batch["alpha"] * batch["fg"] + (1 - batch["alpha"]) * noise
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def test_a_run_stopped_after_every_step_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path) -> None:
+    """Each continuation is a new process: a new batch source from the same seed. The checkpoint
+    carries the source's random state, so the continued run trains on the batches the
+    uninterrupted one drew (not on the first ones again) and ends with the same weights."""
+    steps = {"background": 3, "foreground": 2, "alpha": 1}
+    whole = train(tmp_path / "whole", _DrawnBatches(7), TrainSettings(steps=dict(steps), ema=0.9), init=_tiny(),
+                  progress=False)
+    settings = TrainSettings(steps=dict(steps), ema=0.9, max_minutes=1e-9)  # stops after every step
+    for _ in range(sum(steps.values())):
+        pieces = train(tmp_path / "pieces", _DrawnBatches(7), settings, init=_tiny(), progress=False)
+    assert json.loads((tmp_path / "pieces" / "alpha.json").read_text())["step"] == 1
+    for role in steps:
+        for (name, a), b in zip(whole[role].state_dict().items(), pieces[role].state_dict().values(), strict=True):
+            assert torch.equal(a, b), f"{role} {name}"
+
+
+def test_lbsmatte_train_continued_after_every_step_draws_the_batches_of_an_uninterrupted_run(tmp_path) -> None:
+    """The command line's batch source (composites drawn in the training process) saves and
+    restores its random generators through the checkpoints."""
+    from safetensors.torch import load_file
+
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    common = ["train", "--data", str(data), "--steps", "3,0,0", "--crop", "32", "--batch", "2", "--backgrounds", "1",
+              "--hold-out", "all", "--procedural", "1", "--threads", "1", "--no-progress", "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "whole"), "--run-dir", str(tmp_path / "whole_run")]) == 0
+    codes = [main([*common, "--out", str(tmp_path / "pieces"), "--run-dir", str(tmp_path / "pieces_run"),
+                   "--max-minutes", "1e-9"]) for _ in range(3)]
+    assert codes == [3, 3, 0]
+    whole = load_file(tmp_path / "whole_run" / "background.safetensors")
+    pieces = load_file(tmp_path / "pieces_run" / "background.safetensors")
+    losses = [[r["loss"] for r in read_log(tmp_path / run) if r["kind"] == "train"] for run in ("whole_run", "pieces_run")]
+    assert losses[0] == losses[1]
+    assert all(torch.equal(whole[k], pieces[k]) for k in whole if k.startswith("model."))

@@ -469,7 +469,11 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
         if not 0.0 < share <= 1.0:
             raise InputError(f"--rendered-fraction must be above 0 and at most 1, not {share}")
         rendered = {"rendered": rendered_foregrounds(args.rendered), "rendered_fraction": share}
-    # A resumed run draws new batches, not the ones it has already trained on.
+    # A resumed run draws new batches, not the ones it has already trained on: drawn here, its
+    # samplers continue from the random state saved in the checkpoint (train() restores it), the
+    # batches an uninterrupted run would have drawn; drawn by --workers processes (which draw
+    # ahead, so no checkpoint can say where they were), or from a checkpoint that holds no such
+    # state, they start from a seed of their own.
     seed = settings.seed + 7919 * _steps_done(args)
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
     if not 0.0 <= fraction <= 1.0:
@@ -498,8 +502,26 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
             sampler = jitter_sampler if role == "foreground" else train_sampler
             return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
 
+        def state_dict() -> dict[str, Any]:
+            """Every random generator the batches are drawn with, for the checkpoints."""
+            state = {"composites": train_sampler.state_dict(), "jittered": jitter_sampler.state_dict(),
+                     "pick": pick.bit_generator.state}
+            if photos is not None:
+                state["photos"] = photos.state_dict()
+            return state
+
+        def load_state_dict(state: dict[str, Any]) -> None:
+            train_sampler.load_state_dict(state["composites"])
+            jitter_sampler.load_state_dict(state["jittered"])
+            pick.bit_generator.state = state["pick"]
+            if photos is not None and "photos" in state:
+                photos.load_state_dict(state["photos"])
+
         batches.train_sampler = train_sampler  # type: ignore[attr-defined]
         batches.photos = photos  # type: ignore[attr-defined]
+        # A run continued from a checkpoint draws on where the stopped one was, not anew (train()).
+        batches.state_dict = state_dict  # type: ignore[attr-defined]
+        batches.load_state_dict = load_state_dict  # type: ignore[attr-defined]
         return batches
 
     first = make(seed)
@@ -567,6 +589,8 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
 
         batches.dataset = dataset  # type: ignore[attr-defined]
+        batches.state_dict = dataset.state_dict  # type: ignore[attr-defined]
+        batches.load_state_dict = dataset.load_state_dict  # type: ignore[attr-defined]
         return batches
 
     first = make(seed)
