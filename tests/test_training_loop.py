@@ -350,6 +350,24 @@ def test_hold_out_all_needs_procedural_foregrounds_only(tmp_path, capsys) -> Non
     assert not (tmp_path / "b").exists()
 
 
+def test_hold_out_all_with_real_photos_is_refused_by_name_before_training(tmp_path, capsys) -> None:
+    """The real-photo crops come from the training objects' photographs: with every object held
+    out there are none, and the run ended at its first such batch with numpy's 'high <= 0'."""
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    assert main(["train", "--data", str(data), "--hold-out", "all", "--procedural", "1", "--real-photos", "0.5",
+                 "--out", str(tmp_path / "b"), "--steps", "1,0,0", "--crop", "32", "--batch", "2",
+                 "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    said = capsys.readouterr()
+    assert "--real-photos 0.5 cuts crops from the training objects' own photographs, and --hold-out keeps every " \
+           "object out: use --real-photos 0" in said.out + said.err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "run" / "background.json").exists()
+
+
 def test_out_under_runs_keeps_its_checkpoints_beside_it_and_the_bundle_is_written(tmp_path, monkeypatch) -> None:
     """``lbsmatte train --out runs/NAME`` (the README's own example): the default checkpoint folder
     runs/NAME would be the bundle's folder, and the bundle write at the end would be refused."""

@@ -478,6 +478,11 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise InputError(f"--real-photos must be between 0 and 1, not {fraction}")
+    if fraction > 0 and not [n for n in object_names(root / "alphamatting") if n not in held_out]:
+        # The crops are cut from the training objects' photographs: with every object held out
+        # there is none, and the first such batch would end the run with a traceback.
+        raise InputError(f"--real-photos {fraction:g} cuts crops from the training objects' own photographs, and "
+                         "--hold-out keeps every object out: use --real-photos 0")
     # With nothing held out, validation is on procedural foregrounds over held-out photos.
     val_sampler = CompositeSampler(root, split="val", seed=1234, **(kwargs | ({"procedural_fraction": 1.0} if not held_out else {})))
 
