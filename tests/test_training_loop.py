@@ -571,3 +571,31 @@ def test_lbsmatte_train_continued_after_every_step_draws_the_batches_of_an_unint
     losses = [[r["loss"] for r in read_log(tmp_path / run) if r["kind"] == "train"] for run in ("whole_run", "pieces_run")]
     assert losses[0] == losses[1]
     assert all(torch.equal(whole[k], pieces[k]) for k in whole if k.startswith("model."))
+
+
+def test_a_run_continued_with_another_data_recipe_is_refused_by_name(tmp_path, capsys) -> None:
+    """--hold-out, --procedural, --real-photos, --wide-trimaps, --rendered and the sampling scale say
+    what a run's batches are: a fold continued with another --hold-out trained on the objects it
+    holds out (and its bundle recorded only the last), so a continuation asking for another is
+    refused like one with another --data or --lr."""
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    common = ["train", "--data", str(data), "--steps", "2,0,0", "--crop", "32", "--batch", "2", "--backgrounds", "1",
+              "--threads", "1", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "b"),
+              "--run-dir", str(tmp_path / "run")]
+    first = ["--hold-out", "all", "--procedural", "1"]
+    assert main([*common, *first, "--max-minutes", "1e-9"]) == 3
+    capsys.readouterr()
+    for other, said in ((["--hold-out", "", "--procedural", "1"], "hold_out ['all'], now []"),
+                        ([*first, "--wide-trimaps", "0.5"], "wide_trimaps 0.0, now 0.5"),
+                        ([*first, "--sampling-scale", "1"], "sampling_scale {'background': 0.5, 'foreground': 0.5}, "
+                                                            "now {'background': 1.0, 'foreground': 1.0}")):
+        assert main([*common, *other]) == 2
+        out = capsys.readouterr()
+        assert "holds the checkpoints of another run" in out.out and said in out.out, out.out
+    # The same recipe (and the default sampling scale, given or not) continues it.
+    assert main([*common, *first, "--sampling-scale", "0.5"]) == 0

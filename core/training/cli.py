@@ -211,6 +211,39 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+#: What a run's batches are drawn from, beside --data and --from: recorded in ``source.json`` and
+#: refused when a continuation asks for another (a fold continued with another --hold-out would
+#: train on the objects it holds out, and its bundle would record only the last).
+RECIPE = ("hold_out", "procedural", "real_photos", "wide_trimaps", "rendered", "rendered_fraction",
+          "sampling_scale", "colour")
+
+
+def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any) -> dict[str, Any]:
+    """The :data:`RECIPE` values of this command (the effective ones: the held-out objects, the
+    scale the sampling networks run at)."""
+    if args.command == "finetune":
+        return {"colour": args.colour}
+    from core.nets import network_config
+    from core.nets.config import role_sizes
+    from core.training.data import VALIDATION_OBJECTS
+
+    held_out = VALIDATION_OBJECTS if getattr(args, "hold_out", None) is None else args.hold_out
+    rendered = getattr(args, "rendered", None)
+    # A bad value is named as such, before a continuation is compared with the recorded one.
+    for flag, value in (("--real-photos", getattr(args, "real_photos", 0.0)), ("--wide-trimaps", getattr(args, "wide_trimaps", 0.0))):
+        if not 0.0 <= float(value or 0.0) <= 1.0:
+            raise InputError(f"{flag} must be between 0 and 1, not {float(value)}")
+    configs = ({role: init[role].config for role in ("background", "foreground")} if init is not None else
+               {role: network_config(role, size) for role, size in role_sizes(settings.size).items()})
+    scale = {role: float(configs[role].get("scale", 1.0)) for role in ("background", "foreground")}
+    return {"hold_out": list(held_out), "procedural": float(args.procedural),
+            "real_photos": float(getattr(args, "real_photos", 0.0) or 0.0),
+            "wide_trimaps": float(getattr(args, "wide_trimaps", 0.0) or 0.0),
+            "rendered": str(Path(rendered).resolve()) if rendered is not None else None,
+            "rendered_fraction": float(args.rendered_fraction) if rendered is not None else None,
+            "sampling_scale": scale}
+
+
 def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     """Refuse to continue checkpoints in ``run_dir`` that another run made: other data, another
     starting bundle, other settings (but :data:`RESUMABLE`). Each checkpoint folder records both
@@ -224,7 +257,11 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     recorded_source = run_dir / "source.json"
     if recorded_source.is_file():
         before = json.loads(recorded_source.read_text(encoding="utf-8"))
-        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in source.items() if before.get(k) != v]
+        now_source = json.loads(json.dumps(source))
+        # The data recipe (RECIPE) is compared where the folder records it (folders written before
+        # it was recorded continue as they did).
+        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in now_source.items()
+                        if (k in before or k not in RECIPE) and before.get(k) != v]
     recorded = run_dir / "settings.json"
     if recorded.is_file():
         before = json.loads(recorded.read_text(encoding="utf-8"))
@@ -321,7 +358,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "sampling_scale", None) is not None:
         init = _rescaled(init, settings, args.sampling_scale)
     source = {"command": args.command, "data": str(Path(data).resolve()) if data is not None else None,
-              "from": parent.manifest_sha256() if parent is not None else None}
+              "from": parent.manifest_sha256() if parent is not None else None, **_recipe(args, init, settings)}
     _check_resume(run_dir, settings, source)
     if args.command == "finetune":
         batches, validation, data_summary = _show_data(args, settings)
