@@ -344,6 +344,8 @@ def test_show_dataset_picks_named_plates_and_their_trimap_variants(tmp_path):
     assert all(round(float((t == 0.5).float().mean()), 2) not in (0.34, 0.69) for t in drawn.sample(6)["trimap"])
     with pytest.raises(InputError, match="nope"):
         ShowDataset(tmp_path, names=["a", "nope"])
+    with pytest.raises(InputError, match="no plates named"):  # not numpy's "high <= 0" at the first batch
+        ShowDataset(tmp_path, names=[])
     with pytest.raises(InputError, match="given_trimaps"):
         ShowDataset(tmp_path, given_trimaps=1.5)
     with pytest.raises(InputError, match="min_scale"):

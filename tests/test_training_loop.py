@@ -350,6 +350,24 @@ def test_hold_out_all_needs_procedural_foregrounds_only(tmp_path, capsys) -> Non
     assert not (tmp_path / "b").exists()
 
 
+def test_hold_out_all_with_real_photos_is_refused_by_name_before_training(tmp_path, capsys) -> None:
+    """The real-photo crops come from the training objects' photographs: with every object held
+    out there are none, and the run ended at its first such batch with numpy's 'high <= 0'."""
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    assert main(["train", "--data", str(data), "--hold-out", "all", "--procedural", "1", "--real-photos", "0.5",
+                 "--out", str(tmp_path / "b"), "--steps", "1,0,0", "--crop", "32", "--batch", "2",
+                 "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    said = capsys.readouterr()
+    assert "--real-photos 0.5 cuts crops from the training objects' own photographs, and --hold-out keeps every " \
+           "object out: use --real-photos 0" in said.out + said.err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "run" / "background.json").exists()
+
+
 def test_out_under_runs_keeps_its_checkpoints_beside_it_and_the_bundle_is_written(tmp_path, monkeypatch) -> None:
     """``lbsmatte train --out runs/NAME`` (the README's own example): the default checkpoint folder
     runs/NAME would be the bundle's folder, and the bundle write at the end would be refused."""
@@ -491,3 +509,93 @@ def test_a_checkpoint_whose_json_write_was_cut_short_resumes_with_its_own_step(t
     state = load_checkpoint(tmp_path / "ck", net2, torch.optim.Adam(net2.parameters(), lr=1e-3))
     assert state["step"] == 3 and state["losses"] == [0.5, 0.4, 0.3]
     assert torch.equal(next(net2.parameters()), next(net.parameters()))
+
+
+class _DrawnBatches:
+    """A batch source drawing random crops from a generator of its own, with its random state."""
+
+    def __init__(self, seed: int) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, role: str) -> dict[str, torch.Tensor]:
+        batch = _batch(role)
+        noise = torch.from_numpy(self.rng.random(batch["bg"].shape, dtype="float32"))
+        batch["bg"] = noise
+        batch["image"] = batch["alpha"] * batch["fg"] + (1 - batch["alpha"]) * noise
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def test_a_run_stopped_after_every_step_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path) -> None:
+    """Each continuation is a new process: a new batch source from the same seed. The checkpoint
+    carries the source's random state, so the continued run trains on the batches the
+    uninterrupted one drew (not on the first ones again) and ends with the same weights."""
+    steps = {"background": 3, "foreground": 2, "alpha": 1}
+    whole = train(tmp_path / "whole", _DrawnBatches(7), TrainSettings(steps=dict(steps), ema=0.9), init=_tiny(),
+                  progress=False)
+    settings = TrainSettings(steps=dict(steps), ema=0.9, max_minutes=1e-9)  # stops after every step
+    for _ in range(sum(steps.values())):
+        pieces = train(tmp_path / "pieces", _DrawnBatches(7), settings, init=_tiny(), progress=False)
+    assert json.loads((tmp_path / "pieces" / "alpha.json").read_text())["step"] == 1
+    for role in steps:
+        for (name, a), b in zip(whole[role].state_dict().items(), pieces[role].state_dict().values(), strict=True):
+            assert torch.equal(a, b), f"{role} {name}"
+
+
+def test_lbsmatte_train_continued_after_every_step_draws_the_batches_of_an_uninterrupted_run(tmp_path) -> None:
+    """The command line's batch source (composites drawn in the training process) saves and
+    restores its random generators through the checkpoints."""
+    from safetensors.torch import load_file
+
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    common = ["train", "--data", str(data), "--steps", "3,0,0", "--crop", "32", "--batch", "2", "--backgrounds", "1",
+              "--hold-out", "all", "--procedural", "1", "--threads", "1", "--no-progress", "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "whole"), "--run-dir", str(tmp_path / "whole_run")]) == 0
+    codes = [main([*common, "--out", str(tmp_path / "pieces"), "--run-dir", str(tmp_path / "pieces_run"),
+                   "--max-minutes", "1e-9"]) for _ in range(3)]
+    assert codes == [3, 3, 0]
+    whole = load_file(tmp_path / "whole_run" / "background.safetensors")
+    pieces = load_file(tmp_path / "pieces_run" / "background.safetensors")
+    losses = [[r["loss"] for r in read_log(tmp_path / run) if r["kind"] == "train"] for run in ("whole_run", "pieces_run")]
+    assert losses[0] == losses[1]
+    assert all(torch.equal(whole[k], pieces[k]) for k in whole if k.startswith("model."))
+
+
+def test_a_run_continued_with_another_data_recipe_is_refused_by_name(tmp_path, capsys) -> None:
+    """--hold-out, --procedural, --real-photos, --wide-trimaps, --rendered and the sampling scale say
+    what a run's batches are: a fold continued with another --hold-out trained on the objects it
+    holds out (and its bundle recorded only the last), so a continuation asking for another is
+    refused like one with another --data or --lr."""
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    common = ["train", "--data", str(data), "--steps", "2,0,0", "--crop", "32", "--batch", "2", "--backgrounds", "1",
+              "--threads", "1", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "b"),
+              "--run-dir", str(tmp_path / "run")]
+    first = ["--hold-out", "all", "--procedural", "1"]
+    assert main([*common, *first, "--max-minutes", "1e-9"]) == 3
+    capsys.readouterr()
+    for other, said in ((["--hold-out", "", "--procedural", "1"], "hold_out ['all'], now []"),
+                        ([*first, "--wide-trimaps", "0.5"], "wide_trimaps 0.0, now 0.5"),
+                        ([*first, "--sampling-scale", "1"], "sampling_scale {'background': 0.5, 'foreground': 0.5}, "
+                                                            "now {'background': 1.0, 'foreground': 1.0}")):
+        assert main([*common, *other]) == 2
+        out = capsys.readouterr()
+        assert "holds the checkpoints of another run" in out.out and said in out.out, out.out
+    # The same recipe (and the default sampling scale, given or not) continues it.
+    assert main([*common, *first, "--sampling-scale", "0.5"]) == 0

@@ -211,6 +211,39 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+#: What a run's batches are drawn from, beside --data and --from: recorded in ``source.json`` and
+#: refused when a continuation asks for another (a fold continued with another --hold-out would
+#: train on the objects it holds out, and its bundle would record only the last).
+RECIPE = ("hold_out", "procedural", "real_photos", "wide_trimaps", "rendered", "rendered_fraction",
+          "sampling_scale", "colour")
+
+
+def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any) -> dict[str, Any]:
+    """The :data:`RECIPE` values of this command (the effective ones: the held-out objects, the
+    scale the sampling networks run at)."""
+    if args.command == "finetune":
+        return {"colour": args.colour}
+    from core.nets import network_config
+    from core.nets.config import role_sizes
+    from core.training.data import VALIDATION_OBJECTS
+
+    held_out = VALIDATION_OBJECTS if getattr(args, "hold_out", None) is None else args.hold_out
+    rendered = getattr(args, "rendered", None)
+    # A bad value is named as such, before a continuation is compared with the recorded one.
+    for flag, value in (("--real-photos", getattr(args, "real_photos", 0.0)), ("--wide-trimaps", getattr(args, "wide_trimaps", 0.0))):
+        if not 0.0 <= float(value or 0.0) <= 1.0:
+            raise InputError(f"{flag} must be between 0 and 1, not {float(value)}")
+    configs = ({role: init[role].config for role in ("background", "foreground")} if init is not None else
+               {role: network_config(role, size) for role, size in role_sizes(settings.size).items()})
+    scale = {role: float(configs[role].get("scale", 1.0)) for role in ("background", "foreground")}
+    return {"hold_out": list(held_out), "procedural": float(args.procedural),
+            "real_photos": float(getattr(args, "real_photos", 0.0) or 0.0),
+            "wide_trimaps": float(getattr(args, "wide_trimaps", 0.0) or 0.0),
+            "rendered": str(Path(rendered).resolve()) if rendered is not None else None,
+            "rendered_fraction": float(args.rendered_fraction) if rendered is not None else None,
+            "sampling_scale": scale}
+
+
 def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     """Refuse to continue checkpoints in ``run_dir`` that another run made: other data, another
     starting bundle, other settings (but :data:`RESUMABLE`). Each checkpoint folder records both
@@ -224,7 +257,11 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     recorded_source = run_dir / "source.json"
     if recorded_source.is_file():
         before = json.loads(recorded_source.read_text(encoding="utf-8"))
-        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in source.items() if before.get(k) != v]
+        now_source = json.loads(json.dumps(source))
+        # The data recipe (RECIPE) is compared where the folder records it (folders written before
+        # it was recorded continue as they did).
+        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in now_source.items()
+                        if (k in before or k not in RECIPE) and before.get(k) != v]
     recorded = run_dir / "settings.json"
     if recorded.is_file():
         before = json.loads(recorded.read_text(encoding="utf-8"))
@@ -321,7 +358,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "sampling_scale", None) is not None:
         init = _rescaled(init, settings, args.sampling_scale)
     source = {"command": args.command, "data": str(Path(data).resolve()) if data is not None else None,
-              "from": parent.manifest_sha256() if parent is not None else None}
+              "from": parent.manifest_sha256() if parent is not None else None, **_recipe(args, init, settings)}
     _check_resume(run_dir, settings, source)
     if args.command == "finetune":
         batches, validation, data_summary = _show_data(args, settings)
@@ -469,11 +506,20 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
         if not 0.0 < share <= 1.0:
             raise InputError(f"--rendered-fraction must be above 0 and at most 1, not {share}")
         rendered = {"rendered": rendered_foregrounds(args.rendered), "rendered_fraction": share}
-    # A resumed run draws new batches, not the ones it has already trained on.
+    # A resumed run draws new batches, not the ones it has already trained on: drawn here, its
+    # samplers continue from the random state saved in the checkpoint (train() restores it), the
+    # batches an uninterrupted run would have drawn; drawn by --workers processes (which draw
+    # ahead, so no checkpoint can say where they were), or from a checkpoint that holds no such
+    # state, they start from a seed of their own.
     seed = settings.seed + 7919 * _steps_done(args)
     fraction = float(getattr(args, "real_photos", 0.0) or 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise InputError(f"--real-photos must be between 0 and 1, not {fraction}")
+    if fraction > 0 and not [n for n in object_names(root / "alphamatting") if n not in held_out]:
+        # The crops are cut from the training objects' photographs: with every object held out
+        # there is none, and the first such batch would end the run with a traceback.
+        raise InputError(f"--real-photos {fraction:g} cuts crops from the training objects' own photographs, and "
+                         "--hold-out keeps every object out: use --real-photos 0")
     # With nothing held out, validation is on procedural foregrounds over held-out photos.
     val_sampler = CompositeSampler(root, split="val", seed=1234, **(kwargs | ({"procedural_fraction": 1.0} if not held_out else {})))
 
@@ -498,8 +544,26 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
             sampler = jitter_sampler if role == "foreground" else train_sampler
             return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
 
+        def state_dict() -> dict[str, Any]:
+            """Every random generator the batches are drawn with, for the checkpoints."""
+            state = {"composites": train_sampler.state_dict(), "jittered": jitter_sampler.state_dict(),
+                     "pick": pick.bit_generator.state}
+            if photos is not None:
+                state["photos"] = photos.state_dict()
+            return state
+
+        def load_state_dict(state: dict[str, Any]) -> None:
+            train_sampler.load_state_dict(state["composites"])
+            jitter_sampler.load_state_dict(state["jittered"])
+            pick.bit_generator.state = state["pick"]
+            if photos is not None and "photos" in state:
+                photos.load_state_dict(state["photos"])
+
         batches.train_sampler = train_sampler  # type: ignore[attr-defined]
         batches.photos = photos  # type: ignore[attr-defined]
+        # A run continued from a checkpoint draws on where the stopped one was, not anew (train()).
+        batches.state_dict = state_dict  # type: ignore[attr-defined]
+        batches.load_state_dict = load_state_dict  # type: ignore[attr-defined]
         return batches
 
     first = make(seed)
@@ -567,6 +631,8 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
 
         batches.dataset = dataset  # type: ignore[attr-defined]
+        batches.state_dict = dataset.state_dict  # type: ignore[attr-defined]
+        batches.load_state_dict = dataset.load_state_dict  # type: ignore[attr-defined]
         return batches
 
     first = make(seed)

@@ -818,6 +818,8 @@ class ShowDataset:
                 raise InputError(f"{self.folder}: no plate with a matte named {', '.join(missing)}")
             wanted = set(names)
             self.names = [n for n in self.names if n in wanted]
+            if not self.names:
+                raise InputError(f"{self.folder}: no plates named (an empty list of names)")
         self._items: dict[str, _ShowItem] = {}
 
     def check(self) -> None:

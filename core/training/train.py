@@ -357,6 +357,11 @@ def train(
         Networks to start from (fine-tuning, para. 0056); default: new networks of ``settings.size``.
     validation:
         Fixed validation batches (same dict), evaluated every ``validate_every`` steps.
+
+    A batch source with ``state_dict()`` / ``load_state_dict(state)`` (the random state of what it
+    draws, JSON-serialisable) has that state saved in every checkpoint and restored on resuming,
+    so that a run stopped and continued draws the batches an uninterrupted run would have drawn
+    and ends with the same weights.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -370,6 +375,9 @@ def train(
     val_batches = [validation(role) for role in ROLES] if validation else None
     result_settings = refinement_for_result(settings.result_refinement)
 
+    # The batch source's random state of the latest checkpoint read: the next batch drawn must be
+    # the one an uninterrupted run would draw after that checkpoint's step.
+    batch_state: Any = None
     with _StopFlag() as flag:
         for index, role in enumerate(ROLES):
             net = nets[role].to(device)
@@ -385,6 +393,8 @@ def train(
                         average.updates = int(state.get("ema_updates", 0))
                     else:  # a checkpoint from before averaging: start the average from its weights
                         average = WeightAverage(net, average.decay)
+                if state.get("batches") is not None:
+                    batch_state = state["batches"]
                 log.info("resumed %s network at step %d", role, state["step"])
             helpers = {r: nets[r].to(device).eval() for r in ROLES[:index]}
             target = settings.steps.get(role, 0)
@@ -399,6 +409,9 @@ def train(
             stage_start = time.monotonic()
             seconds_before = float(state.get("seconds", 0.0))
             stopped = False
+            if batch_state is not None and hasattr(batches, "load_state_dict"):
+                batches.load_state_dict(batch_state)
+            batch_state = None
             while state["step"] < target:
                 batch = {k: v.to(device) for k, v in batches(role).items()}
                 loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight,
@@ -434,6 +447,8 @@ def train(
                 out_of_time = deadline is not None and time.monotonic() > deadline
                 if state["step"] % settings.checkpoint_every == 0 or state["step"] == target or out_of_time or flag.stop:
                     state["machine"] = describe_machine(device)
+                    if hasattr(batches, "state_dict"):
+                        state["batches"] = batches.state_dict()
                     done = state["step"] >= target
                     if done and average is not None:
                         # The finished stage is its average: the next stages train on it, the bundle ships it.
