@@ -231,6 +231,9 @@ def test_checkpoints_of_another_run_are_not_continued(tmp_path, small_bundle, rn
     assert "--run-dir" in said and not (tmp_path / "b").exists()
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_a", tmp_path / "c", "--lr", "0.5") == 2
     assert "lr 2e-05, now 0.5" in capsys.readouterr().out and not (tmp_path / "c").exists()
+    # Another --colour reads the same files as other images: another run too.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_a", tmp_path / "c", "--colour", "linear") == 2
+    assert "colour 'auto', now 'linear'" in capsys.readouterr().out and not (tmp_path / "c").exists()
     # The same run asked for more steps continues.
     assert main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show_a"), "--out",
                  str(tmp_path / "d"), "--steps", "2,1,1", "--crop", "32", "--batch", "2", "--run-dir",

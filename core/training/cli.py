@@ -224,7 +224,8 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     recorded_source = run_dir / "source.json"
     if recorded_source.is_file():
         before = json.loads(recorded_source.read_text(encoding="utf-8"))
-        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in source.items() if before.get(k) != v]
+        # A key the folder does not record (written before it was recorded) is not compared.
+        differences += [f"{k} {before[k]!r}, now {v!r}" for k, v in source.items() if k in before and before[k] != v]
     recorded = run_dir / "settings.json"
     if recorded.is_file():
         before = json.loads(recorded.read_text(encoding="utf-8"))
@@ -322,6 +323,10 @@ def _run(args: argparse.Namespace) -> int:
         init = _rescaled(init, settings, args.sampling_scale)
     source = {"command": args.command, "data": str(Path(data).resolve()) if data is not None else None,
               "from": parent.manifest_sha256() if parent is not None else None}
+    if args.command == "finetune":
+        # How the show's files are decoded is part of the data: the same files read in another
+        # encoding are other training images.
+        source["colour"] = args.colour
     _check_resume(run_dir, settings, source)
     if args.command == "finetune":
         batches, validation, data_summary = _show_data(args, settings)
