@@ -330,3 +330,23 @@ def test_a_full_disk_when_the_bundle_is_written_names_it_and_the_same_command_wr
     assert list((tmp_path / "weights").iterdir()) == []  # no half-written bundle, no temporary folder
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", out) == 0
     assert load_bundle(out).manifest["training"]["stages"]["alpha"]["step"] == 1
+
+
+def test_estimated_layers_are_cached_per_encoding_of_the_plate(tmp_path) -> None:
+    # The same EXR read as linear and as sRGB gives two display images: each must get the layers
+    # estimated from itself, not those cached for the other.
+    from core.io import write_image
+    from core.training.data import ShowDataset
+
+    yy, xx = np.mgrid[0:40, 0:40]
+    alpha = np.clip((14 - np.hypot(yy - 20, xx - 20)) / 5, 0, 1).astype(np.float32)
+    plate = np.where(alpha[..., None] > 0.5, [1.8, 0.9, 0.2], [0.05, 0.2, 0.6]).astype(np.float32)
+    write_image(tmp_path / "show" / "image" / "sh.exr", plate, ["R", "G", "B"], pixel_type="float")
+    _write_png(tmp_path / "show" / "alpha" / "sh.png", alpha)
+    cache = tmp_path / "cache"
+    linear = ShowDataset(tmp_path / "show", crop=32, colour="linear", cache_dir=cache)._item("sh")
+    srgb = ShowDataset(tmp_path / "show", crop=32, colour="srgb", cache_dir=cache)._item("sh")
+    fresh = ShowDataset(tmp_path / "show", crop=32, colour="srgb", cache_dir=None)._item("sh")
+    assert not np.allclose(linear.image, srgb.image, atol=0.05)
+    np.testing.assert_allclose(srgb.bg, fresh.bg, atol=1e-6)
+    np.testing.assert_allclose(srgb.fg, fresh.fg, atol=1e-6)

@@ -112,10 +112,13 @@ def _read_grey8(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
-def _file_key(*paths: Path) -> str:
+def _file_key(*paths: Path, salt: str = "") -> str:
+    """Cache key of the files' contents (and of ``salt``: how they were read, when that matters)."""
     h = hashlib.sha1()
     for p in paths:
         h.update(Path(p).read_bytes())
+    if salt:
+        h.update(b"\0" + salt.encode("utf-8"))
     return h.hexdigest()[:20]
 
 
@@ -839,6 +842,10 @@ class ShowDataset:
         self.rng.bit_generator.state = state["rng"]
 
     def _read_colour(self, path: Path) -> np.ndarray:
+        return self._read_colour_as(path)[0]
+
+    def _read_colour_as(self, path: Path) -> tuple[np.ndarray, str]:
+        """The file's RGB display-encoded in [0, 1], and the encoding it was read in."""
         from core.colour import resolve_colour, to_display
         from core.io import read_image
 
@@ -856,7 +863,7 @@ class ShowDataset:
         colour = resolve_colour(self.colour, image.info.is_float)  # auto: as lbsmatte matte reads it
         if colour != "srgb":
             rgb = to_display(rgb, colour)
-        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+        return np.clip(rgb, 0.0, 1.0).astype(np.float32), colour
 
     def _item(self, name: str) -> _ShowItem:
         if name in self._items:
@@ -868,7 +875,7 @@ class ShowDataset:
         image_path = _find_file(d / "image", name)
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
-        image = self._read_colour(image_path)
+        image, encoding = self._read_colour_as(image_path)
         a = read_image(alpha_path).pixels
         if not np.isfinite(a).all():
             raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
@@ -881,7 +888,10 @@ class ShowDataset:
         if fg_path is not None and bg_path is not None:
             fg, bg = self._read_colour(fg_path), self._read_colour(bg_path)
         else:
-            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path), cache_dir=self.cache_dir)
+            # The plate's encoding is in the key: the same file read as sRGB and as linear gives
+            # other display colours, whose layers a cache keyed by the files alone mixed up.
+            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=encoding),
+                                             cache_dir=self.cache_dir)
             fg = self._read_colour(fg_path) if fg_path is not None else est_fg
             bg = self._read_colour(bg_path) if bg_path is not None else est_bg
         trimap_dir = d / "trimap"
