@@ -229,6 +229,16 @@ class Image:
         i = self.index("A")
         return None if i is None else self.pixels[..., i]
 
+    def matte(self) -> np.ndarray:
+        """``H×W`` plane of a matte file (a ground-truth alpha): its A channel when that varies,
+        else its first channel. Mattes are usually stored grey; an RGBA file whose A is constant
+        (an opaque PNG of a grey matte, as paint packages save one) holds the matte in its colour.
+        The one rule for every reader of mattes (evaluation, fine-tuning)."""
+        a = self.alpha()
+        if a is None or float(a.min()) == float(a.max()):
+            return self.pixels[..., 0]
+        return a
+
 
 # -- reading ---------------------------------------------------------------------------------------
 def _oiio_error(obj: Any = None) -> str:

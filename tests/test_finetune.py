@@ -350,3 +350,20 @@ def test_estimated_layers_are_cached_per_encoding_of_the_plate(tmp_path) -> None
     assert not np.allclose(linear.image, srgb.image, atol=0.05)
     np.testing.assert_allclose(srgb.bg, fresh.bg, atol=1e-6)
     np.testing.assert_allclose(srgb.fg, fresh.fg, atol=1e-6)
+
+
+def test_an_rgba_matte_is_read_as_evaluate_reads_it(tmp_path, rng) -> None:
+    # A grey matte saved as an opaque RGBA PNG (A = 1 everywhere): the matte is in the colour.
+    # Fine-tuning trained on the constant A (all foreground) while evaluate scored the colour.
+    from core.evaluate import _read_alpha
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    grey = tmp_path / "show" / "alpha" / "shot010.png"
+    buf = oiio.ImageBuf(str(grey))
+    matte = buf.get_pixels(oiio.FLOAT)[..., 0]
+    _write_png(grey, np.dstack([matte, matte, matte, np.ones_like(matte)]))
+    assert oiio.ImageBuf(str(grey)).nchannels == 4
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    np.testing.assert_allclose(data._item("shot010").alpha, _read_alpha(grey), atol=1.5 / 1024)
+    assert 0.2 < float(data._item("shot010").alpha.mean()) < 0.8

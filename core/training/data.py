@@ -876,11 +876,10 @@ class ShowDataset:
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
         image, encoding = self._read_colour_as(image_path)
-        a = read_image(alpha_path).pixels
+        a = read_image(alpha_path).matte()  # the channel lbsmatte evaluate scores against
         if not np.isfinite(a).all():
             raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
-        alpha = _snap(np.ascontiguousarray(a if a.ndim == 2 else a[..., -1] if a.shape[2] in (2, 4) else a[..., 0],
-                                           dtype=np.float32).copy())
+        alpha = _snap(np.ascontiguousarray(a, dtype=np.float32).copy())
         if alpha.shape != image.shape[:2]:
             raise InputError(f"{alpha_path} is {alpha.shape[1]}×{alpha.shape[0]} but {image_path} is "
                              f"{image.shape[1]}×{image.shape[0]}")
