@@ -367,3 +367,23 @@ def test_an_rgba_matte_is_read_as_evaluate_reads_it(tmp_path, rng) -> None:
     data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
     np.testing.assert_allclose(data._item("shot010").alpha, _read_alpha(grey), atol=1.5 / 1024)
     assert 0.2 < float(data._item("shot010").alpha.mean()) < 0.8
+
+
+def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp_path, small_bundle, rng, capsys,
+                                                                            caplog) -> None:
+    # All-0 / all-1 mattes have no edge: no unknown pixel, nothing for the losses. A set of only
+    # those wrote a "fine-tuned" bundle, exit 0, that had learnt nothing.
+    _show(tmp_path / "show", rng)
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", np.zeros((48, 64), np.float32))
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert "1 matte(s) in" in caplog.text and "not trained on: shot010 (all 0)" in caplog.text
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["plates"] == ["shot020"]
+    _write_png(tmp_path / "show" / "alpha" / "shot020.png", np.ones((48, 64), np.float32))
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w2", "--run-dir",
+                     str(tmp_path / "run2")) == 2
+    said = capsys.readouterr().out
+    assert "every matte in" in said and "is of one value" in said
+    assert f"{tmp_path / 'show' / 'alpha' / 'shot010.png'} (all 0)" in said
+    assert f"{tmp_path / 'show' / 'alpha' / 'shot020.png'} (all 1)" in said
+    assert not (tmp_path / "w2").exists() and not (tmp_path / "run2").exists()

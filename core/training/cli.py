@@ -564,9 +564,10 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
     except InputError as exc:
         raise InputError(f"--colour {args.colour}: {exc}") from None
     seed = settings.seed + 7919 * _steps_done(args)
+    kept: list[str] | None = None  # the plates the first data set's check() kept, for the workers'
 
     def make(seed: int) -> Any:
-        dataset = ShowDataset(args.data, crop=settings.crop, seed=seed, colour=args.colour)
+        dataset = ShowDataset(args.data, crop=settings.crop, seed=seed, colour=args.colour, names=kept)
 
         def batches(role: str) -> Any:
             return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
@@ -580,6 +581,12 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
             len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
     first.dataset.check()  # every plate read now: a bad file stops the run before it starts
+    if first.dataset.constant:
+        logging.getLogger(__name__).warning(
+            "%d matte(s) in %s are of one value, with no edge to learn from, and are not trained on: %s",
+            len(first.dataset.constant), args.data / "alpha",
+            ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
+    kept = list(first.dataset.names)
     return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
 
 

@@ -822,13 +822,35 @@ class ShowDataset:
             wanted = set(names)
             self.names = [n for n in self.names if n in wanted]
         self._items: dict[str, _ShowItem] = {}
+        #: Plates left out by :meth:`check`: their matte is of one value (name -> that value).
+        self.constant: dict[str, float] = {}
 
     def check(self) -> None:
         """Read every plate with its matte, trimaps and colours now (and keep them): a file that
         cannot be used is an :class:`InputError` naming it before training starts, not when a
-        batch first draws it hours later."""
+        batch first draws it hours later. Plates whose matte is of one value are left out
+        (:attr:`constant`); :class:`InputError` when every matte is."""
         for name in self.names:
             self._item(name)
+        # A matte of one value (all 0: the object is not in the frame; all 1; an export gone
+        # wrong) has no edge, so the trimaps drawn from it have no unknown pixel, and the losses,
+        # taken over the unknown region, learn nothing from it: its crops would only dilute the
+        # batches, and a data set of such mattes would write a "fine-tuned" bundle that is its
+        # parent. Such plates are left out (said by the caller); a plate's own trimap with an
+        # unknown region keeps it (its matte is then what the networks must learn there).
+        constant = {}
+        for name in self.names:
+            item = self._items[name]
+            if float(item.alpha.min()) == float(item.alpha.max()) and not any(
+                    split_trimap(t)[2].any() for t in item.trimaps):
+                constant[name] = float(item.alpha.flat[0])
+        if constant and len(constant) == len(self.names):
+            listed = ", ".join(f"{_find_file(self.folder / 'alpha', n)} (all {v:g})" for n, v in constant.items())
+            raise InputError(f"every matte in {self.folder / 'alpha'} is of one value, with no edge to learn from: "
+                             f"{listed}; check the mattes were written from the right channel, or give "
+                             "trimap/ files marking where the networks must decide")
+        self.constant = {n: v for n, v in constant.items()}
+        self.names = [n for n in self.names if n not in constant]
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary of the data set."""
