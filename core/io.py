@@ -477,6 +477,24 @@ def check_writable_dir(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
+def check_creatable_dir(path: str | os.PathLike[str]) -> None:
+    """Check that folder ``path`` can be created (or, if it exists, written into), leaving nothing
+    behind: for outputs written only at the end of a long job (a training's bundle), checked before
+    it starts. Raises :class:`OutputError` naming the folder otherwise."""
+    folder = Path(os.path.abspath(os.fspath(path) or "."))
+    existing = folder
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "the output folder" if existing == folder else f"{existing}, on the way to the output folder,"
+        raise OutputError(f"cannot write to {folder}: {what} is not a folder")
+    try:
+        probe = tempfile.mkdtemp(dir=existing, prefix=".lbsmatte-write-test-")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {folder}: {existing} is not writable ({exc.strerror or exc})") from exc
+    os.rmdir(probe)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -387,3 +387,27 @@ def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp
     assert f"{tmp_path / 'show' / 'alpha' / 'shot010.png'} (all 0)" in said
     assert f"{tmp_path / 'show' / 'alpha' / 'shot020.png'} (all 1)" in said
     assert not (tmp_path / "w2").exists() and not (tmp_path / "run2").exists()
+
+
+def test_output_folders_that_cannot_be_written_or_lie_in_the_data_are_refused_before_training(
+        tmp_path, small_bundle, rng, capsys) -> None:
+    # An --out or --run-dir that cannot be created was found only when written: the bundle after
+    # the whole training ("File exists: ..."), the checkpoints with a bare "No such file" line.
+    _show(tmp_path / "show", rng)
+    (tmp_path / "a_file").write_text("mine")
+    for out, run, said in ((tmp_path / "a_file" / "w", tmp_path / "run", f"cannot write to {tmp_path / 'a_file'}"),
+                           (tmp_path / "w", tmp_path / "a_file" / "run", f"cannot write to {tmp_path / 'a_file' / 'run'}")):
+        code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out", str(out),
+                     "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir", str(run), "--no-progress"])
+        assert code == 2
+        assert said in capsys.readouterr().out
+        assert not (tmp_path / "run").exists() and not (tmp_path / "w").exists()
+    assert (tmp_path / "a_file").read_text() == "mine"
+    # Checkpoints into the show's own folders: refused, the data set left as it was.
+    before = sorted(p.name for p in (tmp_path / "show").rglob("*"))
+    code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out",
+                 str(tmp_path / "w"), "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir",
+                 str(tmp_path / "show" / "image"), "--no-progress"])
+    assert code == 2
+    assert "overlap: the run's checkpoints" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "show").rglob("*")) == before and not (tmp_path / "w").exists()

@@ -255,6 +255,17 @@ def _run(args: argparse.Namespace) -> int:
     if data is not None and _overlap(args.out, Path(data)):
         raise InputError(f"--out {args.out} and --data {data} overlap: the bundle would be written into the data set "
                          "(or the data set replaced); give it a folder of its own")
+    if data is not None and _overlap(run_dir, Path(data)):
+        raise InputError(f"the checkpoints' folder {run_dir} and --data {data} overlap: the run's checkpoints, "
+                         "log.jsonl and losses.png would be written into the data set; give it a folder of its "
+                         "own (--run-dir)")
+    from core.io import check_creatable_dir
+
+    try:  # both written only after the training: a folder that cannot be written is refused now
+        check_creatable_dir(run_dir)
+        check_creatable_dir(args.out.parent)
+    except OutputError as exc:
+        raise InputError(str(exc)) from None
     device = resolve_device(args.device)
     if args.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
         logging.getLogger(__name__).warning(
