@@ -411,3 +411,27 @@ def test_output_folders_that_cannot_be_written_or_lie_in_the_data_are_refused_be
     assert code == 2
     assert "overlap: the run's checkpoints" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "show").rglob("*")) == before and not (tmp_path / "w").exists()
+
+
+def test_a_name_another_bundle_has_is_refused_before_training(tmp_path, small_bundle, rng, capsys,
+                                                             monkeypatch) -> None:
+    # Bundles are picked by name, the first found winning: a fine-tune named like the user's own
+    # bundle took its place under --weights NAME (or, named default, could never be picked).
+    import shutil
+
+    from core.weights import find_bundles
+
+    _show(tmp_path / "show", rng)
+    shows = tmp_path / "weights"
+    shutil.copytree(small_bundle.path, shows / "zz_mine")  # its manifest names it small-test
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(shows))
+    before = {p.name: p.read_bytes() for p in (shows / "zz_mine").iterdir()}
+    for extra, clash in ((["--name", "small-test"], "small-test"), (["--name", "default"], "default")):
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "aa_new", *extra) == 2
+        assert f"a weights bundle named {clash!r} already exists" in capsys.readouterr().out
+        assert not (shows / "aa_new").exists() and not (tmp_path / "run").exists()
+    assert {p.name: p.read_bytes() for p in (shows / "zz_mine").iterdir()} == before
+    assert [b.path.name for b in find_bundles() if b.name == "small-test"] == ["zz_mine"]
+    # Its own name at its own --out, replaced with --overwrite, is no clash.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "v1") == 0
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "v1", "--overwrite") == 0

@@ -237,6 +237,21 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
                          f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
 
 
+def _check_name_free(name: str, out: Path) -> None:
+    """Refuse a bundle name that a bundle elsewhere already has (the packaged ``default``, one on
+    ``LBSMATTE_WEIGHTS_PATH``): bundles are picked by name, and the first found wins, so the new
+    one would either never be picked or silently take the place of the user's own under
+    ``--weights NAME`` and the Nuke node's knob. The bundle at ``--out`` itself (replaced with
+    ``--overwrite``) is no clash."""
+    from core.weights import find_bundles
+
+    for bundle in find_bundles():
+        if bundle.name == name and not _overlap(bundle.path, out):
+            raise InputError(f"a weights bundle named {name!r} already exists ({bundle.path}): bundles are picked by "
+                             f"name, so --weights {name} would take one of the two; give this one another --name "
+                             "(or another --out folder name)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
     from core.training.train import TrainSettings, plot_losses, stage_progress, train
@@ -251,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
         check_destination(args.out, args.overwrite)
     except LBSMatteError as exc:
         raise InputError(str(exc)) from None
+    _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
         raise InputError(f"--out {args.out} and --data {data} overlap: the bundle would be written into the data set "
