@@ -435,3 +435,17 @@ def test_a_name_another_bundle_has_is_refused_before_training(tmp_path, small_bu
     # Its own name at its own --out, replaced with --overwrite, is no clash.
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "v1") == 0
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "v1", "--overwrite") == 0
+
+
+def test_a_cache_that_cannot_be_written_does_not_stop_a_fine_tune(tmp_path, rng, caplog) -> None:
+    # The estimated colours are cached beside the code; in a read-only install writing them raised
+    # "Permission denied: .../.cache/fg/<key>_fg.npy" and the fine-tune ended before its first step.
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    (tmp_path / "read_only").write_text("a file where the cache folder would be")
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=tmp_path / "read_only" / "fg")
+    data.check()
+    fresh = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(data._item("shot010").fg, fresh.fg, atol=1e-6)
+    assert "cannot cache estimated colours in" in caplog.text

@@ -161,8 +161,17 @@ def estimate_layers(
     fg = np.clip(fg, 0.0, 1.0).astype(np.float32)
     bg = np.clip(bg, 0.0, 1.0).astype(np.float32)
     if key is not None and cache_dir is not None:
-        _save_npy_atomic(fg_path, fg)
-        _save_npy_atomic(bg_path, bg)
+        try:
+            _save_npy_atomic(fg_path, fg)
+            _save_npy_atomic(bg_path, bg)
+        except OSError as exc:
+            # The cache lives beside the code: an install a studio keeps read-only must still
+            # train. Without it the colours are only estimated again next time.
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "cannot cache estimated colours in %s (%s): they will be estimated again next time",
+                cache_dir, exc.strerror or exc)
     return fg, bg
 
 
