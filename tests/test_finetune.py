@@ -449,3 +449,20 @@ def test_a_cache_that_cannot_be_written_does_not_stop_a_fine_tune(tmp_path, rng,
     fresh = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
     np.testing.assert_allclose(data._item("shot010").fg, fresh.fg, atol=1e-6)
     assert "cannot cache estimated colours in" in caplog.text
+
+
+def test_a_grey_plate_with_alpha_is_read_as_matte_reads_it(tmp_path, rng) -> None:
+    # A grey+alpha PNG plate (Y, A) was cut to its first three channels (two): check() passed and
+    # the first batch raised an IndexError.
+    from core.io import read_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    plate = tmp_path / "show" / "image" / "shot010.png"
+    grey = oiio.ImageBuf(str(plate)).get_pixels(oiio.FLOAT).mean(axis=2)
+    _write_png(plate, np.dstack([grey, np.ones_like(grey)]))
+    assert read_image(plate).channels == ["Y", "A"]
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None, names=["shot010"])
+    data.check()
+    np.testing.assert_allclose(data._item("shot010").image, read_image(plate).rgb(), atol=1e-6)
+    assert data.sample(2)["image"].shape == (2, 3, 32, 32)

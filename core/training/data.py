@@ -881,12 +881,9 @@ class ShowDataset:
         from core.io import read_image
 
         image = read_image(path)
-        pixels = image.pixels
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
-        if pixels.shape[2] == 1:
-            pixels = np.repeat(pixels, 3, axis=2)
-        rgb = np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+        # The colour channels as lbsmatte matte finds them (a grey plate with alpha is Y, A: the
+        # first three channels were two, and the first batch failed with an IndexError).
+        rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
         bad = rgb.size - np.count_nonzero(np.isfinite(rgb))
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
