@@ -383,7 +383,7 @@ def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w2", "--run-dir",
                      str(tmp_path / "run2")) == 2
     said = capsys.readouterr().out
-    assert "every matte in" in said and "is of one value" in said
+    assert "every matte in" in said and "is all 0 or all 1" in said
     assert f"{tmp_path / 'show' / 'alpha' / 'shot010.png'} (all 0)" in said
     assert f"{tmp_path / 'show' / 'alpha' / 'shot020.png'} (all 1)" in said
     assert not (tmp_path / "w2").exists() and not (tmp_path / "run2").exists()

@@ -610,7 +610,7 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
     first.dataset.check()  # every plate read now: a bad file stops the run before it starts
     if first.dataset.constant:
         logging.getLogger(__name__).warning(
-            "%d matte(s) in %s are of one value, with no edge to learn from, and are not trained on: %s",
+            "%d matte(s) in %s are all 0 or all 1, with no edge to learn from, and are not trained on: %s",
             len(first.dataset.constant), args.data / "alpha",
             ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
     kept = list(first.dataset.names)

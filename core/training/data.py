@@ -831,17 +831,17 @@ class ShowDataset:
             wanted = set(names)
             self.names = [n for n in self.names if n in wanted]
         self._items: dict[str, _ShowItem] = {}
-        #: Plates left out by :meth:`check`: their matte is of one value (name -> that value).
+        #: Plates left out by :meth:`check`: their matte is all 0 or all 1 (name -> that value).
         self.constant: dict[str, float] = {}
 
     def check(self) -> None:
         """Read every plate with its matte, trimaps and colours now (and keep them): a file that
         cannot be used is an :class:`InputError` naming it before training starts, not when a
-        batch first draws it hours later. Plates whose matte is of one value are left out
+        batch first draws it hours later. Plates whose matte is all 0 or all 1 are left out
         (:attr:`constant`); :class:`InputError` when every matte is."""
         for name in self.names:
             self._item(name)
-        # A matte of one value (all 0: the object is not in the frame; all 1; an export gone
+        # A matte all 0 or all 1 (the object is not in the frame; an export gone
         # wrong) has no edge, so the trimaps drawn from it have no unknown pixel, and the losses,
         # taken over the unknown region, learn nothing from it: its crops would only dilute the
         # batches, and a data set of such mattes would write a "fine-tuned" bundle that is its
@@ -850,12 +850,13 @@ class ShowDataset:
         constant = {}
         for name in self.names:
             item = self._items[name]
-            if float(item.alpha.min()) == float(item.alpha.max()) and not any(
+            # (A matte of one value between, all 0.5 say, is unknown everywhere: it teaches.)
+            if float(item.alpha.min()) == float(item.alpha.max()) in (0.0, 1.0) and not any(
                     split_trimap(t)[2].any() for t in item.trimaps):
                 constant[name] = float(item.alpha.flat[0])
         if constant and len(constant) == len(self.names):
             listed = ", ".join(f"{_find_file(self.folder / 'alpha', n)} (all {v:g})" for n, v in constant.items())
-            raise InputError(f"every matte in {self.folder / 'alpha'} is of one value, with no edge to learn from: "
+            raise InputError(f"every matte in {self.folder / 'alpha'} is all 0 or all 1, with no edge to learn from: "
                              f"{listed}; check the mattes were written from the right channel, or give "
                              "trimap/ files marking where the networks must decide")
         self.constant = {n: v for n, v in constant.items()}
