@@ -466,3 +466,19 @@ def test_a_grey_plate_with_alpha_is_read_as_matte_reads_it(tmp_path, rng) -> Non
     data.check()
     np.testing.assert_allclose(data._item("shot010").image, read_image(plate).rgb(), atol=1e-6)
     assert data.sample(2)["image"].shape == (2, 3, 32, 32)
+
+
+def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_path, rng) -> None:
+    # fg/ and bg/ files were cut at the plate's positions whatever their size: misaligned layers,
+    # silently, where a matte of another size is refused.
+    import pytest
+
+    from core.errors import InputError
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    _write_png(tmp_path / "show" / "fg" / "shot010.png", np.full((24, 32, 3), 0.5, np.float32))
+    _write_png(tmp_path / "show" / "bg" / "shot010.png", np.full((48, 64, 3), 0.5, np.float32))
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    with pytest.raises(InputError, match=r"fg/shot010\.png is 32×24 but .*image/shot010\.png is 64×48"):
+        data.check()

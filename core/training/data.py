@@ -912,16 +912,22 @@ class ShowDataset:
         if alpha.shape != image.shape[:2]:
             raise InputError(f"{alpha_path} is {alpha.shape[1]}×{alpha.shape[0]} but {image_path} is "
                              f"{image.shape[1]}×{image.shape[0]}")
-        fg_path, bg_path = _find_file(d / "fg", name), _find_file(d / "bg", name)
-        if fg_path is not None and bg_path is not None:
-            fg, bg = self._read_colour(fg_path), self._read_colour(bg_path)
+        given = {}
+        for layer in ("fg", "bg"):
+            layer_path = _find_file(d / layer, name)
+            if layer_path is not None:
+                given[layer] = self._read_colour(layer_path)
+                if given[layer].shape[:2] != alpha.shape:  # it was cut at the plate's positions, misaligned
+                    raise InputError(f"{layer_path} is {given[layer].shape[1]}×{given[layer].shape[0]} but "
+                                     f"{image_path} is {image.shape[1]}×{image.shape[0]}")
+        if len(given) == 2:
+            fg, bg = given["fg"], given["bg"]
         else:
             # The plate's encoding is in the key: the same file read as sRGB and as linear gives
             # other display colours, whose layers a cache keyed by the files alone mixed up.
             est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=encoding),
                                              cache_dir=self.cache_dir)
-            fg = self._read_colour(fg_path) if fg_path is not None else est_fg
-            bg = self._read_colour(bg_path) if bg_path is not None else est_bg
+            fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
         folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir()) if trimap_dir.is_dir() else [])
         trimaps = []
