@@ -50,6 +50,12 @@ def test_finetune_writes_a_child_bundle_naming_its_parent(tmp_path, small_bundle
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["role"] for r in log if r["kind"] == "train"] == ["background", "background", "foreground", "alpha"]
     assert (tmp_path / "run" / "losses.png").is_file()
+    # The bundle says where its losses are drawn and how they ended (a fine-tune has no validation).
+    training = child.manifest["training"]
+    assert training["log"]["folder"] == str((tmp_path / "run").resolve()) and training["log"]["plot"] == "losses.png"
+    assert set(training["final_train_loss"]) == {"background", "foreground", "alpha"}
+    assert training["final_train_loss"]["background"]["steps"] == 2
+    assert "constant learning rate 2e-05" in training["optimizer"]
 
 
 def test_finetune_refuses_to_overwrite_an_existing_bundle(tmp_path, small_bundle, rng, capsys) -> None:

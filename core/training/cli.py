@@ -458,16 +458,27 @@ def _training_summary(
     from core.training.train import read_log
 
     final: dict[str, Any] = {}
+    train_losses: dict[str, list[float]] = {}
     for record in read_log(run_dir):
         if record["kind"] == "val":
             final[record["role"]] = {"step": record["step"], "validation_loss": record["loss"]}
+        elif record["kind"] == "train":
+            train_losses.setdefault(record["role"], []).append(float(record["loss"]))
+    last = 20
     return {
         "settings": settings.to_json(),
         "data": data,
         "stages": progress,
         "final_validation": final,
+        # What a person inspecting the bundle needs where there is no validation (finetune): how the
+        # training loss ended, and where its whole log and plot are.
+        "final_train_loss": {role: {"steps": min(last, len(v)), "mean": round(sum(v[-last:]) / len(v[-last:]), 6)}
+                             for role, v in train_losses.items() if v},
+        "log": {"folder": str(Path(run_dir).resolve()), "losses": "log.jsonl", "plot": "losses.png"},
         "wall_seconds_this_invocation": round(seconds, 1),
-        "optimizer": "Adam(beta1=0.9, beta2=0.999), constant learning rate",
+        "optimizer": "Adam(beta1=0.9, beta2=0.999), "
+                     + (f"learning rate {settings.lr:g}, lowered linearly to 0 over each stage's last "
+                        f"{settings.decay_steps} steps" if settings.decay_steps else f"constant learning rate {settings.lr:g}"),
         "weights": (f"exponential moving average of each stage's weights, decay {settings.ema} (ramped up as (1+n)/(10+n))"
                     if settings.ema else "the last step's weights"),
         "losses": {"background": "eq. 2 on both stages", "foreground": "eq. 4 + lambda * eq. 7 (eq. 8) on both stages",
