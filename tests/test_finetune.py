@@ -488,3 +488,25 @@ def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_
     data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
     with pytest.raises(InputError, match=r"fg/shot010\.png is 32×24 but .*image/shot010\.png is 64×48"):
         data.check()
+
+
+def test_decoded_plates_are_kept_within_a_memory_budget(tmp_path, rng) -> None:
+    # Every plate read was kept for the whole run (about 100 MB a 2K plate with its F, B and matte,
+    # in each worker process too): a show's few hundred frames outgrew the machine's memory.
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    for name in ("shot030", "shot040"):
+        for folder in ("image", "alpha"):
+            source = tmp_path / "show" / folder / "shot010.png"
+            (tmp_path / "show" / folder / f"{name}.png").write_bytes(source.read_bytes())
+    everything = ShowDataset(tmp_path / "show", crop=32, seed=3, cache_dir=tmp_path / "cache")
+    everything.check()
+    one_plate = everything._item("shot010").nbytes
+    bounded = ShowDataset(tmp_path / "show", crop=32, seed=3, cache_dir=tmp_path / "cache", max_bytes=one_plate)
+    bounded.check()
+    assert len(everything._items) == 4 and len(bounded._items) == 1
+    for _ in range(3):  # plates evicted are read again, to the same crops
+        a, b = everything.sample(4), bounded.sample(4)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert len(bounded._items) == 1

@@ -764,6 +764,10 @@ class _ShowItem:
     trimaps: list[np.ndarray]  # the plate's own trimaps (trimap/NAME.* and trimap/<variant>/NAME.*)
     centres: np.ndarray  # flat indices a crop may be centred on (unknown pixels)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.image, self.alpha, self.fg, self.bg, self.centres, *self.trimaps))
+
 
 class ShowDataset:
     """A show's plates and mattes for fine-tuning (patent para. 0056), in the SPEC §9 layout.
@@ -796,12 +800,14 @@ class ShowDataset:
         min_scale: smallest scale a crop is taken at (default: the one at which the whole plate
             fits the crop). Mattes at a much smaller scale than the one they will be pulled at
             teach a different problem: the training objects' photos use 0.5.
+        max_bytes: memory the decoded plates (with their colours, mattes and trimaps) are kept
+            in, most recently used first (default 2 GiB); a plate beyond it is read again when drawn.
     """
 
     def __init__(
         self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "auto",
         max_radius: int = 19, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] | None = None,
-        given_trimaps: float = 1.0, min_scale: float | None = None,
+        given_trimaps: float = 1.0, min_scale: float | None = None, max_bytes: int = 2 << 30,
     ) -> None:
         if min_scale is not None and not 0.0 < min_scale <= 1.0:
             raise InputError(f"min_scale must be in (0, 1], not {min_scale}")
@@ -830,17 +836,20 @@ class ShowDataset:
                 raise InputError(f"{self.folder}: no plate with a matte named {', '.join(missing)}")
             wanted = set(names)
             self.names = [n for n in self.names if n in wanted]
-        self._items: dict[str, _ShowItem] = {}
+        # The plates read, most recently used last, kept up to ``max_bytes`` (a show's 2K plate with
+        # its F, B and matte takes about 100 MB: every plate kept made memory grow with the data
+        # set, in each worker process); one evicted is read again (its estimated colours from the
+        # disk cache) when a batch draws it.
+        self._items: OrderedDict[str, _ShowItem] = OrderedDict()
+        self.max_bytes = int(max_bytes)
         #: Plates left out by :meth:`check`: their matte is all 0 or all 1 (name -> that value).
         self.constant: dict[str, float] = {}
 
     def check(self) -> None:
-        """Read every plate with its matte, trimaps and colours now (and keep them): a file that
-        cannot be used is an :class:`InputError` naming it before training starts, not when a
-        batch first draws it hours later. Plates whose matte is all 0 or all 1 are left out
-        (:attr:`constant`); :class:`InputError` when every matte is."""
-        for name in self.names:
-            self._item(name)
+        """Read every plate with its matte, trimaps and colours now (keeping them up to
+        ``max_bytes``): a file that cannot be used is an :class:`InputError` naming it before
+        training starts, not when a batch first draws it hours later. Plates whose matte is all 0
+        or all 1 are left out (:attr:`constant`); :class:`InputError` when every matte is."""
         # A matte all 0 or all 1 (the object is not in the frame; an export gone
         # wrong) has no edge, so the trimaps drawn from it have no unknown pixel, and the losses,
         # taken over the unknown region, learn nothing from it: its crops would only dilute the
@@ -849,7 +858,7 @@ class ShowDataset:
         # unknown region keeps it (its matte is then what the networks must learn there).
         constant = {}
         for name in self.names:
-            item = self._items[name]
+            item = self._item(name)
             # (A matte of one value between, all 0.5 say, is unknown everywhere: it teaches.)
             if float(item.alpha.min()) == float(item.alpha.max()) in (0.0, 1.0) and not any(
                     split_trimap(t)[2].any() for t in item.trimaps):
@@ -896,6 +905,7 @@ class ShowDataset:
 
     def _item(self, name: str) -> _ShowItem:
         if name in self._items:
+            self._items.move_to_end(name)
             return self._items[name]
         from core.io import read_image
         from core.trimap import normalise_trimap
@@ -948,6 +958,9 @@ class ShowDataset:
             centres = np.arange(alpha.size)
         item = _ShowItem(name, image, alpha, fg, bg, trimaps, centres)
         self._items[name] = item
+        total = sum(i.nbytes for i in self._items.values())
+        while total > self.max_bytes and len(self._items) > 1:
+            total -= self._items.popitem(last=False)[1].nbytes
         return item
 
     def _crop(self, item: _ShowItem) -> dict[str, np.ndarray]:
