@@ -510,3 +510,28 @@ def test_decoded_plates_are_kept_within_a_memory_budget(tmp_path, rng) -> None:
         a, b = everything.sample(4), bounded.sample(4)
         assert all(torch.equal(a[k], b[k]) for k in a)
         assert len(bounded._items) == 1
+
+
+def test_cached_colours_are_readable_by_other_users_and_an_unreadable_entry_is_estimated_again(
+        tmp_path, monkeypatch) -> None:
+    # The cache files were 0600 (mkstemp): in a studio's shared install the next user's fine-tune
+    # stopped on "Permission denied" reading them.
+    import os
+    import stat
+
+    from core.io import _umask
+    from core.training import data
+
+    image = np.random.default_rng(1).random((16, 16, 3), dtype=np.float32)
+    alpha = np.clip(np.linspace(-0.5, 1.5, 16, dtype=np.float32)[None].repeat(16, 0), 0, 1)
+    fg, bg = data.estimate_layers(image, alpha, key="k", cache_dir=tmp_path)
+    for name in ("k_fg.npy", "k_bg.npy"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~_umask()
+
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(data.np, "load", unreadable)
+    again_fg, again_bg = data.estimate_layers(image, alpha, key="k", cache_dir=tmp_path)
+    np.testing.assert_allclose(again_fg, fg, atol=1e-6)
+    np.testing.assert_allclose(again_bg, bg, atol=1e-6)

@@ -124,10 +124,15 @@ def _file_key(*paths: Path, salt: str = "") -> str:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    from core.io import _umask
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        # mkstemp makes it 0600: in a cache shared by a studio's users (the install's), the next
+        # user could not read it, and the fine-tune stopped on "Permission denied".
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -154,7 +159,10 @@ def estimate_layers(
     if key is not None and cache_dir is not None:
         fg_path, bg_path = cache_dir / f"{key}_fg.npy", cache_dir / f"{key}_bg.npy"
         if fg_path.exists() and bg_path.exists():
-            return np.load(fg_path), np.load(bg_path)
+            try:
+                return np.load(fg_path), np.load(bg_path)
+            except (OSError, ValueError):  # unreadable (another user's, damaged): estimated again below
+                pass
     from pymatting import estimate_foreground_ml
 
     fg, bg = estimate_foreground_ml(image.astype(np.float64), alpha.astype(np.float64), return_background=True)
