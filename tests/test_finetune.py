@@ -53,6 +53,14 @@ def test_finetune_writes_a_child_bundle_naming_its_parent(tmp_path, small_bundle
     # The bundle says where its losses are drawn and how they ended (a fine-tune has no validation).
     training = child.manifest["training"]
     assert training["log"]["folder"] == str((tmp_path / "run").resolve()) and training["log"]["plot"] == "losses.png"
+    # Every file of the run folder readable as the umask allows (the checkpoints were 0600).
+    import os
+    import stat
+
+    from core.io import _umask
+
+    modes = {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in (tmp_path / "run").iterdir()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~_umask()) and "alpha.safetensors" in modes
     assert set(training["final_train_loss"]) == {"background", "foreground", "alpha"}
     assert training["final_train_loss"]["background"]["steps"] == 2
     assert "constant learning rate 2e-05" in training["optimizer"]
