@@ -183,10 +183,7 @@ def _read_alpha(path: Path) -> np.ndarray:
     else the first channel (mattes are usually stored grey)."""
     from core.io import read_image
 
-    image = read_image(path)
-    a = image.alpha()
-    if a is None or float(a.min()) == float(a.max()):
-        a = image.pixels[..., 0]
+    a = read_image(path).matte()
     return np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0)
 
 

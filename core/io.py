@@ -229,6 +229,16 @@ class Image:
         i = self.index("A")
         return None if i is None else self.pixels[..., i]
 
+    def matte(self) -> np.ndarray:
+        """``H×W`` plane of a matte file (a ground-truth alpha): its A channel when that varies,
+        else its first channel. Mattes are usually stored grey; an RGBA file whose A is constant
+        (an opaque PNG of a grey matte, as paint packages save one) holds the matte in its colour.
+        The one rule for every reader of mattes (evaluation, fine-tuning)."""
+        a = self.alpha()
+        if a is None or float(a.min()) == float(a.max()):
+            return self.pixels[..., 0]
+        return a
+
 
 # -- reading ---------------------------------------------------------------------------------------
 def _oiio_error(obj: Any = None) -> str:
@@ -465,6 +475,24 @@ def check_writable_dir(path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     os.unlink(probe)
     return folder
+
+
+def check_creatable_dir(path: str | os.PathLike[str]) -> None:
+    """Check that folder ``path`` can be created (or, if it exists, written into), leaving nothing
+    behind: for outputs written only at the end of a long job (a training's bundle), checked before
+    it starts. Raises :class:`OutputError` naming the folder otherwise."""
+    folder = Path(os.path.abspath(os.fspath(path) or "."))
+    existing = folder
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "the output folder" if existing == folder else f"{existing}, on the way to the output folder,"
+        raise OutputError(f"cannot write to {folder}: {what} is not a folder")
+    try:
+        probe = tempfile.mkdtemp(dir=existing, prefix=".lbsmatte-write-test-")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {folder}: {existing} is not writable ({exc.strerror or exc})") from exc
+    os.rmdir(probe)
 
 
 def _umask() -> int:

@@ -50,6 +50,20 @@ def test_finetune_writes_a_child_bundle_naming_its_parent(tmp_path, small_bundle
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["role"] for r in log if r["kind"] == "train"] == ["background", "background", "foreground", "alpha"]
     assert (tmp_path / "run" / "losses.png").is_file()
+    # The bundle says where its losses are drawn and how they ended (a fine-tune has no validation).
+    training = child.manifest["training"]
+    assert training["log"]["folder"] == str((tmp_path / "run").resolve()) and training["log"]["plot"] == "losses.png"
+    # Every file of the run folder readable as the umask allows (the checkpoints were 0600).
+    import os
+    import stat
+
+    from core.io import _umask
+
+    modes = {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in (tmp_path / "run").iterdir()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~_umask()) and "alpha.safetensors" in modes
+    assert set(training["final_train_loss"]) == {"background", "foreground", "alpha"}
+    assert training["final_train_loss"]["background"]["steps"] == 2
+    assert "constant learning rate 2e-05" in training["optimizer"]
 
 
 def test_finetune_refuses_to_overwrite_an_existing_bundle(tmp_path, small_bundle, rng, capsys) -> None:
@@ -231,6 +245,9 @@ def test_checkpoints_of_another_run_are_not_continued(tmp_path, small_bundle, rn
     assert "--run-dir" in said and not (tmp_path / "b").exists()
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_a", tmp_path / "c", "--lr", "0.5") == 2
     assert "lr 2e-05, now 0.5" in capsys.readouterr().out and not (tmp_path / "c").exists()
+    # Another --colour reads the same files as other images: another run too.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show_a", tmp_path / "c", "--colour", "linear") == 2
+    assert "colour 'auto', now 'linear'" in capsys.readouterr().out and not (tmp_path / "c").exists()
     # The same run asked for more steps continues.
     assert main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show_a"), "--out",
                  str(tmp_path / "d"), "--steps", "2,1,1", "--crop", "32", "--batch", "2", "--run-dir",
@@ -327,3 +344,202 @@ def test_a_full_disk_when_the_bundle_is_written_names_it_and_the_same_command_wr
     assert list((tmp_path / "weights").iterdir()) == []  # no half-written bundle, no temporary folder
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", out) == 0
     assert load_bundle(out).manifest["training"]["stages"]["alpha"]["step"] == 1
+
+
+def test_estimated_layers_are_cached_per_encoding_of_the_plate(tmp_path) -> None:
+    # The same EXR read as linear and as sRGB gives two display images: each must get the layers
+    # estimated from itself, not those cached for the other.
+    from core.io import write_image
+    from core.training.data import ShowDataset
+
+    yy, xx = np.mgrid[0:40, 0:40]
+    alpha = np.clip((14 - np.hypot(yy - 20, xx - 20)) / 5, 0, 1).astype(np.float32)
+    plate = np.where(alpha[..., None] > 0.5, [1.8, 0.9, 0.2], [0.05, 0.2, 0.6]).astype(np.float32)
+    write_image(tmp_path / "show" / "image" / "sh.exr", plate, ["R", "G", "B"], pixel_type="float")
+    _write_png(tmp_path / "show" / "alpha" / "sh.png", alpha)
+    cache = tmp_path / "cache"
+    linear = ShowDataset(tmp_path / "show", crop=32, colour="linear", cache_dir=cache)._item("sh")
+    srgb = ShowDataset(tmp_path / "show", crop=32, colour="srgb", cache_dir=cache)._item("sh")
+    fresh = ShowDataset(tmp_path / "show", crop=32, colour="srgb", cache_dir=None)._item("sh")
+    assert not np.allclose(linear.image, srgb.image, atol=0.05)
+    np.testing.assert_allclose(srgb.bg, fresh.bg, atol=1e-6)
+    np.testing.assert_allclose(srgb.fg, fresh.fg, atol=1e-6)
+
+
+def test_an_rgba_matte_is_read_as_evaluate_reads_it(tmp_path, rng) -> None:
+    # A grey matte saved as an opaque RGBA PNG (A = 1 everywhere): the matte is in the colour.
+    # Fine-tuning trained on the constant A (all foreground) while evaluate scored the colour.
+    from core.evaluate import _read_alpha
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    grey = tmp_path / "show" / "alpha" / "shot010.png"
+    buf = oiio.ImageBuf(str(grey))
+    matte = buf.get_pixels(oiio.FLOAT)[..., 0]
+    _write_png(grey, np.dstack([matte, matte, matte, np.ones_like(matte)]))
+    assert oiio.ImageBuf(str(grey)).nchannels == 4
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    np.testing.assert_allclose(data._item("shot010").alpha, _read_alpha(grey), atol=1.5 / 1024)
+    assert 0.2 < float(data._item("shot010").alpha.mean()) < 0.8
+
+
+def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp_path, small_bundle, rng, capsys,
+                                                                            caplog) -> None:
+    # All-0 / all-1 mattes have no edge: no unknown pixel, nothing for the losses. A set of only
+    # those wrote a "fine-tuned" bundle, exit 0, that had learnt nothing.
+    _show(tmp_path / "show", rng)
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", np.zeros((48, 64), np.float32))
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert "1 matte(s) in" in caplog.text and "not trained on: shot010 (all 0)" in caplog.text
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["plates"] == ["shot020"]
+    _write_png(tmp_path / "show" / "alpha" / "shot020.png", np.ones((48, 64), np.float32))
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w2", "--run-dir",
+                     str(tmp_path / "run2")) == 2
+    said = capsys.readouterr().out
+    assert "every matte in" in said and "is all 0 or all 1" in said
+    assert f"{tmp_path / 'show' / 'alpha' / 'shot010.png'} (all 0)" in said
+    assert f"{tmp_path / 'show' / 'alpha' / 'shot020.png'} (all 1)" in said
+    assert not (tmp_path / "w2").exists() and not (tmp_path / "run2").exists()
+
+
+def test_output_folders_that_cannot_be_written_or_lie_in_the_data_are_refused_before_training(
+        tmp_path, small_bundle, rng, capsys) -> None:
+    # An --out or --run-dir that cannot be created was found only when written: the bundle after
+    # the whole training ("File exists: ..."), the checkpoints with a bare "No such file" line.
+    _show(tmp_path / "show", rng)
+    (tmp_path / "a_file").write_text("mine")
+    for out, run, said in ((tmp_path / "a_file" / "w", tmp_path / "run", f"cannot write to {tmp_path / 'a_file'}"),
+                           (tmp_path / "w", tmp_path / "a_file" / "run", f"cannot write to {tmp_path / 'a_file' / 'run'}")):
+        code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out", str(out),
+                     "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir", str(run), "--no-progress"])
+        assert code == 2
+        assert said in capsys.readouterr().out
+        assert not (tmp_path / "run").exists() and not (tmp_path / "w").exists()
+    assert (tmp_path / "a_file").read_text() == "mine"
+    # Checkpoints into the show's own folders: refused, the data set left as it was.
+    before = sorted(p.name for p in (tmp_path / "show").rglob("*"))
+    code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out",
+                 str(tmp_path / "w"), "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir",
+                 str(tmp_path / "show" / "image"), "--no-progress"])
+    assert code == 2
+    assert "overlap: the run's checkpoints" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "show").rglob("*")) == before and not (tmp_path / "w").exists()
+
+
+def test_a_name_another_bundle_has_is_refused_before_training(tmp_path, small_bundle, rng, capsys,
+                                                             monkeypatch) -> None:
+    # Bundles are picked by name, the first found winning: a fine-tune named like the user's own
+    # bundle took its place under --weights NAME (or, named default, could never be picked).
+    import shutil
+
+    from core.weights import find_bundles
+
+    _show(tmp_path / "show", rng)
+    shows = tmp_path / "weights"
+    shutil.copytree(small_bundle.path, shows / "zz_mine")  # its manifest names it small-test
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(shows))
+    before = {p.name: p.read_bytes() for p in (shows / "zz_mine").iterdir()}
+    for extra, clash in ((["--name", "small-test"], "small-test"), (["--name", "default"], "default")):
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "aa_new", *extra) == 2
+        assert f"a weights bundle named {clash!r} already exists" in capsys.readouterr().out
+        assert not (shows / "aa_new").exists() and not (tmp_path / "run").exists()
+    assert {p.name: p.read_bytes() for p in (shows / "zz_mine").iterdir()} == before
+    assert [b.path.name for b in find_bundles() if b.name == "small-test"] == ["zz_mine"]
+    # Its own name at its own --out, replaced with --overwrite, is no clash.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "v1") == 0
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", shows / "v1", "--overwrite") == 0
+
+
+def test_a_cache_that_cannot_be_written_does_not_stop_a_fine_tune(tmp_path, rng, caplog) -> None:
+    # The estimated colours are cached beside the code; in a read-only install writing them raised
+    # "Permission denied: .../.cache/fg/<key>_fg.npy" and the fine-tune ended before its first step.
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    (tmp_path / "read_only").write_text("a file where the cache folder would be")
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=tmp_path / "read_only" / "fg")
+    data.check()
+    fresh = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(data._item("shot010").fg, fresh.fg, atol=1e-6)
+    assert "cannot cache estimated colours in" in caplog.text
+
+
+def test_a_grey_plate_with_alpha_is_read_as_matte_reads_it(tmp_path, rng) -> None:
+    # A grey+alpha PNG plate (Y, A) was cut to its first three channels (two): check() passed and
+    # the first batch raised an IndexError.
+    from core.io import read_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    plate = tmp_path / "show" / "image" / "shot010.png"
+    grey = oiio.ImageBuf(str(plate)).get_pixels(oiio.FLOAT).mean(axis=2)
+    _write_png(plate, np.dstack([grey, np.ones_like(grey)]))
+    assert read_image(plate).channels == ["Y", "A"]
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None, names=["shot010"])
+    data.check()
+    np.testing.assert_allclose(data._item("shot010").image, read_image(plate).rgb(), atol=1e-6)
+    assert data.sample(2)["image"].shape == (2, 3, 32, 32)
+
+
+def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_path, rng) -> None:
+    # fg/ and bg/ files were cut at the plate's positions whatever their size: misaligned layers,
+    # silently, where a matte of another size is refused.
+    import pytest
+
+    from core.errors import InputError
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    _write_png(tmp_path / "show" / "fg" / "shot010.png", np.full((24, 32, 3), 0.5, np.float32))
+    _write_png(tmp_path / "show" / "bg" / "shot010.png", np.full((48, 64, 3), 0.5, np.float32))
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    with pytest.raises(InputError, match=r"fg/shot010\.png is 32×24 but .*image/shot010\.png is 64×48"):
+        data.check()
+
+
+def test_decoded_plates_are_kept_within_a_memory_budget(tmp_path, rng) -> None:
+    # Every plate read was kept for the whole run (about 100 MB a 2K plate with its F, B and matte,
+    # in each worker process too): a show's few hundred frames outgrew the machine's memory.
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    for name in ("shot030", "shot040"):
+        for folder in ("image", "alpha"):
+            source = tmp_path / "show" / folder / "shot010.png"
+            (tmp_path / "show" / folder / f"{name}.png").write_bytes(source.read_bytes())
+    everything = ShowDataset(tmp_path / "show", crop=32, seed=3, cache_dir=tmp_path / "cache")
+    everything.check()
+    one_plate = everything._item("shot010").nbytes
+    bounded = ShowDataset(tmp_path / "show", crop=32, seed=3, cache_dir=tmp_path / "cache", max_bytes=one_plate)
+    bounded.check()
+    assert len(everything._items) == 4 and len(bounded._items) == 1
+    for _ in range(3):  # plates evicted are read again, to the same crops
+        a, b = everything.sample(4), bounded.sample(4)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert len(bounded._items) == 1
+
+
+def test_cached_colours_are_readable_by_other_users_and_an_unreadable_entry_is_estimated_again(
+        tmp_path, monkeypatch) -> None:
+    # The cache files were 0600 (mkstemp): in a studio's shared install the next user's fine-tune
+    # stopped on "Permission denied" reading them.
+    import os
+    import stat
+
+    from core.io import _umask
+    from core.training import data
+
+    image = np.random.default_rng(1).random((16, 16, 3), dtype=np.float32)
+    alpha = np.clip(np.linspace(-0.5, 1.5, 16, dtype=np.float32)[None].repeat(16, 0), 0, 1)
+    fg, bg = data.estimate_layers(image, alpha, key="k", cache_dir=tmp_path)
+    for name in ("k_fg.npy", "k_bg.npy"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~_umask()
+
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(data.np, "load", unreadable)
+    again_fg, again_bg = data.estimate_layers(image, alpha, key="k", cache_dir=tmp_path)
+    np.testing.assert_allclose(again_fg, fg, atol=1e-6)
+    np.testing.assert_allclose(again_bg, bg, atol=1e-6)

@@ -36,6 +36,11 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp (and safetensors) make it 0600: a run folder one user started must stay readable
+        # by another continuing it (a TD after the farm's user), as the bundle's files are.
+        from core.io import _umask
+
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except (OSError, SafetensorError) as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -273,6 +273,21 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
                          f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
 
 
+def _check_name_free(name: str, out: Path) -> None:
+    """Refuse a bundle name that a bundle elsewhere already has (the packaged ``default``, one on
+    ``LBSMATTE_WEIGHTS_PATH``): bundles are picked by name, and the first found wins, so the new
+    one would either never be picked or silently take the place of the user's own under
+    ``--weights NAME`` and the Nuke node's knob. The bundle at ``--out`` itself (replaced with
+    ``--overwrite``) is no clash."""
+    from core.weights import find_bundles
+
+    for bundle in find_bundles():
+        if bundle.name == name and not _overlap(bundle.path, out):
+            raise InputError(f"a weights bundle named {name!r} already exists ({bundle.path}): bundles are picked by "
+                             f"name, so --weights {name} would take one of the two; give this one another --name "
+                             "(or another --out folder name)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
     from core.training.train import TrainSettings, plot_losses, stage_progress, train
@@ -287,10 +302,22 @@ def _run(args: argparse.Namespace) -> int:
         check_destination(args.out, args.overwrite)
     except LBSMatteError as exc:
         raise InputError(str(exc)) from None
+    _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
         raise InputError(f"--out {args.out} and --data {data} overlap: the bundle would be written into the data set "
                          "(or the data set replaced); give it a folder of its own")
+    if data is not None and _overlap(run_dir, Path(data)):
+        raise InputError(f"the checkpoints' folder {run_dir} and --data {data} overlap: the run's checkpoints, "
+                         "log.jsonl and losses.png would be written into the data set; give it a folder of its "
+                         "own (--run-dir)")
+    from core.io import check_creatable_dir
+
+    try:  # both written only after the training: a folder that cannot be written is refused now
+        check_creatable_dir(run_dir)
+        check_creatable_dir(args.out.parent)
+    except OutputError as exc:
+        raise InputError(str(exc)) from None
     device = resolve_device(args.device)
     if args.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
         logging.getLogger(__name__).warning(
@@ -463,16 +490,27 @@ def _training_summary(
     from core.training.train import read_log
 
     final: dict[str, Any] = {}
+    train_losses: dict[str, list[float]] = {}
     for record in read_log(run_dir):
         if record["kind"] == "val":
             final[record["role"]] = {"step": record["step"], "validation_loss": record["loss"]}
+        elif record["kind"] == "train":
+            train_losses.setdefault(record["role"], []).append(float(record["loss"]))
+    last = 20
     return {
         "settings": settings.to_json(),
         "data": data,
         "stages": progress,
         "final_validation": final,
+        # What a person inspecting the bundle needs where there is no validation (finetune): how the
+        # training loss ended, and where its whole log and plot are.
+        "final_train_loss": {role: {"steps": min(last, len(v)), "mean": round(sum(v[-last:]) / len(v[-last:]), 6)}
+                             for role, v in train_losses.items() if v},
+        "log": {"folder": str(Path(run_dir).resolve()), "losses": "log.jsonl", "plot": "losses.png"},
         "wall_seconds_this_invocation": round(seconds, 1),
-        "optimizer": "Adam(beta1=0.9, beta2=0.999), constant learning rate",
+        "optimizer": "Adam(beta1=0.9, beta2=0.999), "
+                     + (f"learning rate {settings.lr:g}, lowered linearly to 0 over each stage's last "
+                        f"{settings.decay_steps} steps" if settings.decay_steps else f"constant learning rate {settings.lr:g}"),
         "weights": (f"exponential moving average of each stage's weights, decay {settings.ema} (ramped up as (1+n)/(10+n))"
                     if settings.ema else "the last step's weights"),
         "losses": {"background": "eq. 2 on both stages", "foreground": "eq. 4 + lambda * eq. 7 (eq. 8) on both stages",
@@ -623,9 +661,10 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
     except InputError as exc:
         raise InputError(f"--colour {args.colour}: {exc}") from None
     seed = settings.seed + 7919 * _steps_done(args)
+    kept: list[str] | None = None  # the plates the first data set's check() kept, for the workers'
 
     def make(seed: int) -> Any:
-        dataset = ShowDataset(args.data, crop=settings.crop, seed=seed, colour=args.colour)
+        dataset = ShowDataset(args.data, crop=settings.crop, seed=seed, colour=args.colour, names=kept)
 
         def batches(role: str) -> Any:
             return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
@@ -641,6 +680,12 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
             len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
     first.dataset.check()  # every plate read now: a bad file stops the run before it starts
+    if first.dataset.constant:
+        logging.getLogger(__name__).warning(
+            "%d matte(s) in %s are all 0 or all 1, with no edge to learn from, and are not trained on: %s",
+            len(first.dataset.constant), args.data / "alpha",
+            ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
+    kept = list(first.dataset.names)
     return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
 
 

@@ -112,19 +112,27 @@ def _read_grey8(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
-def _file_key(*paths: Path) -> str:
+def _file_key(*paths: Path, salt: str = "") -> str:
+    """Cache key of the files' contents (and of ``salt``: how they were read, when that matters)."""
     h = hashlib.sha1()
     for p in paths:
         h.update(Path(p).read_bytes())
+    if salt:
+        h.update(b"\0" + salt.encode("utf-8"))
     return h.hexdigest()[:20]
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    from core.io import _umask
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        # mkstemp makes it 0600: in a cache shared by a studio's users (the install's), the next
+        # user could not read it, and the fine-tune stopped on "Permission denied".
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -151,15 +159,27 @@ def estimate_layers(
     if key is not None and cache_dir is not None:
         fg_path, bg_path = cache_dir / f"{key}_fg.npy", cache_dir / f"{key}_bg.npy"
         if fg_path.exists() and bg_path.exists():
-            return np.load(fg_path), np.load(bg_path)
+            try:
+                return np.load(fg_path), np.load(bg_path)
+            except (OSError, ValueError):  # unreadable (another user's, damaged): estimated again below
+                pass
     from pymatting import estimate_foreground_ml
 
     fg, bg = estimate_foreground_ml(image.astype(np.float64), alpha.astype(np.float64), return_background=True)
     fg = np.clip(fg, 0.0, 1.0).astype(np.float32)
     bg = np.clip(bg, 0.0, 1.0).astype(np.float32)
     if key is not None and cache_dir is not None:
-        _save_npy_atomic(fg_path, fg)
-        _save_npy_atomic(bg_path, bg)
+        try:
+            _save_npy_atomic(fg_path, fg)
+            _save_npy_atomic(bg_path, bg)
+        except OSError as exc:
+            # The cache lives beside the code: an install a studio keeps read-only must still
+            # train. Without it the colours are only estimated again next time.
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "cannot cache estimated colours in %s (%s): they will be estimated again next time",
+                cache_dir, exc.strerror or exc)
     return fg, bg
 
 
@@ -752,6 +772,10 @@ class _ShowItem:
     trimaps: list[np.ndarray]  # the plate's own trimaps (trimap/NAME.* and trimap/<variant>/NAME.*)
     centres: np.ndarray  # flat indices a crop may be centred on (unknown pixels)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.image, self.alpha, self.fg, self.bg, self.centres, *self.trimaps))
+
 
 class ShowDataset:
     """A show's plates and mattes for fine-tuning (patent para. 0056), in the SPEC §9 layout.
@@ -784,12 +808,15 @@ class ShowDataset:
         min_scale: smallest scale a crop is taken at (default: the one at which the whole plate
             fits the crop). Mattes at a much smaller scale than the one they will be pulled at
             teach a different problem: the training objects' photos use 0.5.
+        max_bytes: memory the decoded plates (with their colours, mattes and trimaps) are kept
+            in, most recently used first (default 4 GiB, about 40 plates of 2048×1152); a plate beyond
+            it is read again when drawn (0.5 s for such a plate with its colours cached).
     """
 
     def __init__(
         self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "auto",
         max_radius: int = 19, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] | None = None,
-        given_trimaps: float = 1.0, min_scale: float | None = None,
+        given_trimaps: float = 1.0, min_scale: float | None = None, max_bytes: int = 4 << 30,
     ) -> None:
         if min_scale is not None and not 0.0 < min_scale <= 1.0:
             raise InputError(f"min_scale must be in (0, 1], not {min_scale}")
@@ -820,14 +847,40 @@ class ShowDataset:
             self.names = [n for n in self.names if n in wanted]
             if not self.names:
                 raise InputError(f"{self.folder}: no plates named (an empty list of names)")
-        self._items: dict[str, _ShowItem] = {}
+        # The plates read, most recently used last, kept up to ``max_bytes`` (a show's 2K plate with
+        # its F, B and matte takes about 100 MB: every plate kept made memory grow with the data
+        # set, in each worker process); one evicted is read again (its estimated colours from the
+        # disk cache) when a batch draws it.
+        self._items: OrderedDict[str, _ShowItem] = OrderedDict()
+        self.max_bytes = int(max_bytes)
+        #: Plates left out by :meth:`check`: their matte is all 0 or all 1 (name -> that value).
+        self.constant: dict[str, float] = {}
 
     def check(self) -> None:
-        """Read every plate with its matte, trimaps and colours now (and keep them): a file that
-        cannot be used is an :class:`InputError` naming it before training starts, not when a
-        batch first draws it hours later."""
+        """Read every plate with its matte, trimaps and colours now (keeping them up to
+        ``max_bytes``): a file that cannot be used is an :class:`InputError` naming it before
+        training starts, not when a batch first draws it hours later. Plates whose matte is all 0
+        or all 1 are left out (:attr:`constant`); :class:`InputError` when every matte is."""
+        # A matte all 0 or all 1 (the object is not in the frame; an export gone
+        # wrong) has no edge, so the trimaps drawn from it have no unknown pixel, and the losses,
+        # taken over the unknown region, learn nothing from it: its crops would only dilute the
+        # batches, and a data set of such mattes would write a "fine-tuned" bundle that is its
+        # parent. Such plates are left out (said by the caller); a plate's own trimap with an
+        # unknown region keeps it (its matte is then what the networks must learn there).
+        constant = {}
         for name in self.names:
-            self._item(name)
+            item = self._item(name)
+            # (A matte of one value between, all 0.5 say, is unknown everywhere: it teaches.)
+            if float(item.alpha.min()) == float(item.alpha.max()) in (0.0, 1.0) and not any(
+                    split_trimap(t)[2].any() for t in item.trimaps):
+                constant[name] = float(item.alpha.flat[0])
+        if constant and len(constant) == len(self.names):
+            listed = ", ".join(f"{_find_file(self.folder / 'alpha', n)} (all {v:g})" for n, v in constant.items())
+            raise InputError(f"every matte in {self.folder / 'alpha'} is all 0 or all 1, with no edge to learn from: "
+                             f"{listed}; check the mattes were written from the right channel, or give "
+                             "trimap/ files marking where the networks must decide")
+        self.constant = {n: v for n, v in constant.items()}
+        self.names = [n for n in self.names if n not in constant]
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary of the data set."""
@@ -841,16 +894,17 @@ class ShowDataset:
         self.rng.bit_generator.state = state["rng"]
 
     def _read_colour(self, path: Path) -> np.ndarray:
+        return self._read_colour_as(path)[0]
+
+    def _read_colour_as(self, path: Path) -> tuple[np.ndarray, str]:
+        """The file's RGB display-encoded in [0, 1], and the encoding it was read in."""
         from core.colour import resolve_colour, to_display
         from core.io import read_image
 
         image = read_image(path)
-        pixels = image.pixels
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
-        if pixels.shape[2] == 1:
-            pixels = np.repeat(pixels, 3, axis=2)
-        rgb = np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+        # The colour channels as lbsmatte matte finds them (a grey plate with alpha is Y, A: the
+        # first three channels were two, and the first batch failed with an IndexError).
+        rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
         bad = rgb.size - np.count_nonzero(np.isfinite(rgb))
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
@@ -858,10 +912,11 @@ class ShowDataset:
         colour = resolve_colour(self.colour, image.info.is_float)  # auto: as lbsmatte matte reads it
         if colour != "srgb":
             rgb = to_display(rgb, colour)
-        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+        return np.clip(rgb, 0.0, 1.0).astype(np.float32), colour
 
     def _item(self, name: str) -> _ShowItem:
         if name in self._items:
+            self._items.move_to_end(name)
             return self._items[name]
         from core.io import read_image
         from core.trimap import normalise_trimap
@@ -870,22 +925,30 @@ class ShowDataset:
         image_path = _find_file(d / "image", name)
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
-        image = self._read_colour(image_path)
-        a = read_image(alpha_path).pixels
+        image, encoding = self._read_colour_as(image_path)
+        a = read_image(alpha_path).matte()  # the channel lbsmatte evaluate scores against
         if not np.isfinite(a).all():
             raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
-        alpha = _snap(np.ascontiguousarray(a if a.ndim == 2 else a[..., -1] if a.shape[2] in (2, 4) else a[..., 0],
-                                           dtype=np.float32).copy())
+        alpha = _snap(np.ascontiguousarray(a, dtype=np.float32).copy())
         if alpha.shape != image.shape[:2]:
             raise InputError(f"{alpha_path} is {alpha.shape[1]}×{alpha.shape[0]} but {image_path} is "
                              f"{image.shape[1]}×{image.shape[0]}")
-        fg_path, bg_path = _find_file(d / "fg", name), _find_file(d / "bg", name)
-        if fg_path is not None and bg_path is not None:
-            fg, bg = self._read_colour(fg_path), self._read_colour(bg_path)
+        given = {}
+        for layer in ("fg", "bg"):
+            layer_path = _find_file(d / layer, name)
+            if layer_path is not None:
+                given[layer] = self._read_colour(layer_path)
+                if given[layer].shape[:2] != alpha.shape:  # it was cut at the plate's positions, misaligned
+                    raise InputError(f"{layer_path} is {given[layer].shape[1]}×{given[layer].shape[0]} but "
+                                     f"{image_path} is {image.shape[1]}×{image.shape[0]}")
+        if len(given) == 2:
+            fg, bg = given["fg"], given["bg"]
         else:
-            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path), cache_dir=self.cache_dir)
-            fg = self._read_colour(fg_path) if fg_path is not None else est_fg
-            bg = self._read_colour(bg_path) if bg_path is not None else est_bg
+            # The plate's encoding is in the key: the same file read as sRGB and as linear gives
+            # other display colours, whose layers a cache keyed by the files alone mixed up.
+            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=encoding),
+                                             cache_dir=self.cache_dir)
+            fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
         folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir()) if trimap_dir.is_dir() else [])
         trimaps = []
@@ -906,6 +969,9 @@ class ShowDataset:
             centres = np.arange(alpha.size)
         item = _ShowItem(name, image, alpha, fg, bg, trimaps, centres)
         self._items[name] = item
+        total = sum(i.nbytes for i in self._items.values())
+        while total > self.max_bytes and len(self._items) > 1:
+            total -= self._items.popitem(last=False)[1].nbytes
         return item
 
     def _crop(self, item: _ShowItem) -> dict[str, np.ndarray]:
