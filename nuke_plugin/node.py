@@ -254,7 +254,13 @@ def show_staleness(node, reason, frames):
     """
     shown, trimap = node["result_file"].value(), node["trimap_file"].value()
     if not reason:
-        if node["result_stale"].value():
+        if node["result_stale"].value() and not node["result_ready"].value():
+            # Nothing is shown (a Compute hid the stale result: it runs, failed or was cancelled):
+            # no longer stale, but the status line keeps what that Compute says.
+            node["result_stale"].setValue(False)
+            node["result_shown"].setValue(shown)
+            _set_if_changed(node["trimap_shown"], trimap)
+        elif node["result_stale"].value():
             node["result_stale"].setValue(False)
             node["result_shown"].setValue(shown)
             _set_if_changed(node["trimap_shown"], trimap)

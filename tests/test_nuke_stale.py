@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -387,3 +388,36 @@ def test_baked_inputs_carry_nukes_windows_and_metadata_and_still_hit_the_cache(f
     plate = again.plate.replace("####", "1001")
     assert exr.content_sha256(plate) == real_hash(again.plate, again.trimap, [1001])[1001][0]
     cache.remove_folder(again.bake_dir)
+
+
+def test_a_node_that_shows_nothing_never_says_its_inputs_match(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A stale result, then a Compute that makes no frame (or one still running, which hides the old
+    # result): the idle loop must not replace FAILED / computing with "inputs match the Compute
+    # again", which claims a current result while the node shows none.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    node.showControlPanel()
+    node["premultiply"].setValue(False)
+    assert node["status"].value().startswith("STALE")
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1001,1002,1003")
+    assert not compute.compute(node).ok
+    status = node["status"].value()
+    assert status.startswith("FAILED") and not node["result_ready"].value()
+    fake_nuke._update_ui()
+    assert node["status"].value() == status
+    assert node["result_stale"].value() is False  # nothing shown, so nothing stale
+
+    monkeypatch.delenv("FAKE_CLI_FAIL_FRAMES")
+    assert compute.compute(node).ok
+    node["premultiply"].setValue(True)  # stale again; Compute in the background
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    monkeypatch.setattr(compute, "_running", set())  # no Compute of an earlier test still counted
+    node["rounds"].setValue(0)
+    node["compute"].execute()
+    fake_nuke._update_ui()  # idle ticks while it computes
+    assert node["status"].value().startswith("computing"), (node["status"].value(), fake_nuke._messages)
+    for worker in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")]:
+        worker.join(30)
+    fake_nuke._run_main_queue()
+    assert "ready" in node["status"].value() and node["result_ready"].value()
