@@ -156,9 +156,21 @@ STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 _baking = []  # type: list
 
 
-def settings_hash(node):
-    """Hash of the setting knobs' values as they stand (no file system, no subprocess)."""
+def settings_hash(node, legacy=False):
+    """Hash of the setting knobs' values as they stand (no file system, no subprocess).
+
+    A knob that does not take part leaves it out, as the cache key does: the edge width unless
+    the trimap input is a rough matte, the OCIO colourspace unless the input colour is ``ocio``;
+    an empty ``weights`` is ``default``. ``legacy``: every knob as written (what LBSMatte recorded
+    before), so that results of saved scripts are not made stale by the upgrade.
+    """
     values = dict((name, node[name].toScript()) for name in SETTING_KNOBS)
+    if not legacy:
+        values["weights"] = weights_value(node)
+        if node["trimap_input"].value() != "rough matte":
+            del values["edge_width"]
+        if node["colour"].value() != "ocio":
+            del values["ocio_colourspace"]
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
@@ -215,7 +227,7 @@ def find_stale(node, frames=None):
     stored = record.get("frames")
     if not isinstance(stored, dict) or not stored:
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
-    if record.get("settings") != settings_hash(node):
+    if record.get("settings") not in (settings_hash(node), settings_hash(node, legacy=True)):
         return "settings changed since Compute", every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
