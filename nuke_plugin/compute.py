@@ -396,8 +396,32 @@ def clear_cache(node):
     folder = lbs_node.shown_folder(node)
     lbs_node.forget_result(node)
     removed = ""
-    if folder and cache.is_result_folder(os.path.dirname(folder), folder):
+    # Two nodes with the same inputs and settings (or a copy pasted from this one) show the same
+    # folder: it is theirs too, and deleting it would leave them pointing at nothing.
+    sharing = _nodes_showing(folder, besides=node) if folder else []
+    if sharing:
+        lbs_node.set_status(node, "result switched off; its cache is kept: %s shows it too" % ", ".join(sharing))
+        return ""
+    # Only a folder LBSMatte made (a key name and the record of that key), never another folder
+    # an edited script's hidden knob might name.
+    if folder and cache.is_result_folder(os.path.dirname(folder), folder) \
+            and cache.read_record(folder).get("key") == os.path.basename(os.path.normpath(folder)):
         cache.remove_folder(folder)
         removed = folder
     lbs_node.set_status(node, "cache cleared" if removed else "nothing cached")
     return removed
+
+
+def _nodes_showing(folder, besides):
+    """Full names of the other LBSMatte nodes of the script whose result is in ``folder``."""
+    def same(a, b):
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+    names = []
+    for other in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True):
+        if other is besides or other.fullName() == besides.fullName():
+            continue
+        theirs = lbs_node.shown_folder(other)
+        if theirs and same(theirs, folder):
+            names.append(other.fullName())
+    return names

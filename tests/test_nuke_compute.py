@@ -425,3 +425,33 @@ def test_a_shot_at_negative_frames_computes(fake_nuke, lbs_env, sequences, tmp_p
     assert result.ok, result.errors
     assert _frames_arg(cli_calls(lbs_env)[0]) == "-2-0"
     assert sorted(_frames_of(node)) == [-2, -1, 0]
+
+
+def test_clear_cache_keeps_a_folder_another_node_shows(fake_nuke, lbs_env, sequences):
+    # Two nodes on the same plate and trimap with the same settings share one key folder (so does a
+    # copy pasted from a computed node): Clear cache on one must not take the other's result away.
+    first = make_graph(fake_nuke, sequences)
+    second = fake_nuke.createNode("LBSMatte", inpanel=False)
+    second.setInput(0, first.input(0))
+    second.setInput(1, first.input(1))
+    second["weights"].setValue("testbundle")
+    one, two = compute.compute(first), compute.compute(second)
+    assert one.job.key == two.job.key and two.computed == []
+    buttons.clear_cache_pressed(first)
+    assert os.path.isfile(cache.frame_path(two.job.out_pattern, 1001))
+    assert first.node("Result")["disable"].value() is True and first["result_file"].value() == ""
+    assert first["status"].value() == "result switched off; its cache is kept: LBSMatte2 shows it too"
+    assert "fg.red" in second._image(1001).channels
+    buttons.clear_cache_pressed(second)  # the last node showing it: deleted
+    assert not os.path.exists(two.job.folder) and second["status"].value() == "cache cleared"
+
+
+def test_clear_cache_deletes_only_a_folder_lbsmatte_made(fake_nuke, lbs_env, sequences, tmp_path):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    user = tmp_path / "renders" / "0123456789abcdef"  # a key-like name, not made by LBSMatte
+    user.mkdir(parents=True)
+    (user / "comp.0001.exr").write_text("the artist's render")
+    node["result_file"].setValue(str(user / "lbsmatte.####.exr"))
+    buttons.clear_cache_pressed(node)
+    assert (user / "comp.0001.exr").exists() and node["status"].value() == "nothing cached"
