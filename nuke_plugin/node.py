@@ -241,14 +241,19 @@ def find_stale(node, frames=None):
 
 def missing_result(node, frame):
     """Why ``node`` has nothing to render at ``frame`` ("" when it has): never computed, its cache
-    cleared or its last Compute failed, or a frame outside the computed range. Its internal Read
-    would give black there, and a render would go on as if nothing were wrong."""
+    cleared or its last Compute failed, a frame outside the computed range, or a frame of the range
+    whose result file is not there (a Compute that failed or was cancelled at that frame). Its
+    internal Read would give black, or a Read error naming only its own file."""
     if not node["result_ready"].value():
         return ("%s has no result to render (never computed, its cache cleared, or its last Compute "
                 "failed)" % node.fullName())
     first, last = int(node["result_first"].value()), int(node["result_last"].value())
     if not first <= frame <= last:
         return "%s: frame %d is outside its computed range %d-%d" % (node.fullName(), frame, first, last)
+    pattern = node["result_file"].value()
+    if pattern and not os.path.isfile(cache.frame_path(pattern, frame)):
+        return ("%s: frame %d has no result (the last Compute failed or was cancelled there, or the file was "
+                "deleted)" % (node.fullName(), frame))
     return ""
 
 

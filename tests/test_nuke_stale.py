@@ -457,3 +457,19 @@ def test_a_result_recorded_by_the_previous_settings_hash_stays_current(fake_nuke
     assert lbs_node.find_stale(node) == ("", [])
     node["edge_width"].setValue(5)  # a change after the upgrade is judged by the new hash only
     assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+
+
+def test_a_render_at_a_frame_the_compute_could_not_make_names_the_node(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                       capsys):
+    # A plate frame missing upstream: the others are computed and shown; a render at that frame
+    # stops with the node's ERROR line (as the docs say), not only the internal Read's file error.
+    plate_1002 = cache.frame_path(sequences["plate"], 1002)
+    os.rename(plate_1002, plate_1002 + ".away")
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).missing == [1002] and node["result_ready"].value()
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    fake_nuke.execute(write, 1001, 1001)
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="LBSMatte1: frame 1002 has no result"):
+        fake_nuke.execute(write, 1002, 1002)
+    assert "ERROR: LBSMatte1: frame 1002 has no result (the last Compute failed" in capsys.readouterr().out
