@@ -393,6 +393,11 @@ def clear_cache(node):
 
     Returns the folder removed, or ``""``.
     """
+    with _running_lock:
+        computing = node.fullName() in _running
+    if computing:
+        # Its folder may be the one the running Compute writes into (a retry of failed frames).
+        raise NodeError("%s is computing: cancel it (its progress bar) before clearing its cache" % node.name())
     folder = lbs_node.shown_folder(node)
     lbs_node.forget_result(node)
     removed = ""

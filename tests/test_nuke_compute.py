@@ -455,3 +455,26 @@ def test_clear_cache_deletes_only_a_folder_lbsmatte_made(fake_nuke, lbs_env, seq
     node["result_file"].setValue(str(user / "lbsmatte.####.exr"))
     buttons.clear_cache_pressed(node)
     assert (user / "comp.0001.exr").exists() and node["status"].value() == "nothing cached"
+
+
+def test_clear_cache_while_computing_is_refused(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A retry of a failed frame writes into the folder the node shows: Clear cache would delete
+    # it under the running core (and its record with it).
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.missing == [1002] and node["result_ready"].value()
+    monkeypatch.delenv("FAKE_CLI_FAIL_FRAMES")
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.5")
+    node["compute"].execute()
+    node["clear_cache"].execute()
+    assert "LBSMatte1 is computing: cancel it" in fake_nuke._messages[-1]
+    assert "Traceback" not in fake_nuke._messages[-1]
+    for worker in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")]:
+        worker.join(30)
+    fake_nuke._run_main_queue()
+    assert os.path.isfile(cache.frame_path(first.job.out_pattern, 1002))
+    assert "ready" in node["status"].value() and sorted(_frames_of(node)) == [1001, 1002, 1003]
+    node["clear_cache"].execute()  # done computing: cleared
+    assert node["status"].value() == "cache cleared" and not os.path.exists(first.job.folder)
