@@ -23,7 +23,7 @@ import time
 
 import nuke
 
-from nuke_plugin import NODE_CLASS, cache, interpreter, runner
+from nuke_plugin import NODE_CLASS, cache, exr, interpreter, runner
 from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import Reporter, TaskReporter
@@ -166,6 +166,7 @@ def prepare(node, frames=None, reporter=None):
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
             node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+        _check_formats(node, job)
         baked = [f for f in job.frames if f not in job.unbaked]
         settings_key = job.settings.key()
         hashes = cache.hash_inputs(job.plate, job.trimap, baked)
@@ -201,6 +202,29 @@ def prepare(node, frames=None, reporter=None):
             write_trimap=cache.trimap_pattern(job.folder),
         ))
     return job
+
+
+def _check_formats(node, job):
+    """A frame whose trimap has another format than its plate fails here, naming the inputs (the
+    core would fail it too, naming only the baked files); when no frame fits, the Compute fails."""
+    baked = [f for f in job.frames if f not in job.unbaked]
+    for frame in baked:
+        plate = exr.display_window(cache.frame_path(job.plate, frame))
+        trimap = exr.display_window(cache.frame_path(job.trimap, frame))
+        if plate is None or trimap is None or plate == trimap:
+            continue
+        job.unbaked[frame] = (
+            "the trimap (%s) is %s but the plate (%s) is %s: reformat the trimap to the plate's format"
+            % (lbs_node.input_node(node, lbs_node.TRIMAP_INPUT).name(), _describe_window(trimap),
+               lbs_node.input_node(node, lbs_node.PLATE_INPUT).name(), _describe_window(plate)))
+    if baked and all(f in job.unbaked for f in baked):
+        raise NodeError("%s: %s" % (node.name(), job.unbaked[baked[0]]))
+
+
+def _describe_window(window):
+    xmin, ymin, xmax, ymax = window
+    size = "%dx%d" % (xmax - xmin + 1, ymax - ymin + 1)
+    return size if (xmin, ymin) == (0, 0) else "%s at %d,%d" % (size, xmin, ymin)
 
 
 def run(job, reporter=None):

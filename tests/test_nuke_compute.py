@@ -478,3 +478,32 @@ def test_clear_cache_while_computing_is_refused(fake_nuke, lbs_env, sequences, m
     assert "ready" in node["status"].value() and sorted(_frames_of(node)) == [1001, 1002, 1003]
     node["clear_cache"].execute()  # done computing: cleared
     assert node["status"].value() == "cache cleared" and not os.path.exists(first.job.folder)
+
+
+def _small_trimaps(sequences, frames):
+    from fake_nuke.fixtures import make_trimap, write_exr
+
+    for frame in frames:  # half the plate's size
+        t = make_trimap(12, 16)
+        write_exr(cache.frame_path(sequences["trimap"], frame), np.stack([t, t, t, t], axis=2), ["R", "G", "B", "A"])
+
+
+def test_a_trimap_of_another_format_is_a_message_naming_the_inputs(fake_nuke, lbs_env, sequences, monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    _small_trimaps(sequences, (1001, 1002, 1003))
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    assert fake_nuke._messages[-1] == ("LBSMatte: LBSMatte1: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: "
+                                       "reformat the trimap to the plate's format")
+    assert node["status"].value().startswith("ERROR: LBSMatte1: the trimap (Read2) is 16x12")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]  # the core is not run for nothing
+    assert os.listdir(os.path.join(lbs_env["cache"], ".bake")) == []
+
+
+def test_one_frame_of_another_format_fails_alone(fake_nuke, lbs_env, sequences):
+    _small_trimaps(sequences, (1002,))
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node)
+    assert result.missing == [1002] and sorted(result.computed) == [1001, 1003]
+    assert result.errors == ["frame 1002: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: reformat the "
+                             "trimap to the plate's format"]
