@@ -473,3 +473,22 @@ def test_a_render_at_a_frame_the_compute_could_not_make_names_the_node(fake_nuke
     with pytest.raises(RuntimeError, match="LBSMatte1: frame 1002 has no result"):
         fake_nuke.execute(write, 1002, 1002)
     assert "ERROR: LBSMatte1: frame 1002 has no result (the last Compute failed" in capsys.readouterr().out
+
+
+def test_a_node_reached_by_two_paths_is_checked_once(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # The matte feeds two branches that meet again (a Switch here, a Merge in a comp). Nuke hands
+    # out a new Python object per input() call, so the walk upstream must know a node by its
+    # name, not by id(): else it is reported once per path (and a freed id may hide another node).
+    node = make_graph(fake_nuke, sequences)
+    branches = [fake_nuke.nodes.Grade(), fake_nuke.nodes.Grade()]
+    switch = fake_nuke.nodes.Switch()
+    for i, grade in enumerate(branches):
+        grade.setInput(0, node)
+        switch.setInput(i, grade)
+    write = _comp(fake_nuke, switch, str(tmp_path / "comp.####.exr"))
+    with pytest.raises(RuntimeError, match="LBSMatte1 has no result to render"):
+        fake_nuke.execute(write, 1001, 1001)
+    assert capsys.readouterr().out.count("ERROR: LBSMatte1 has no result") == 1
+    from nuke_plugin import callbacks
+
+    assert [n.fullName() for n in callbacks.upstream_lbsmatte(write)] == ["LBSMatte1"]
