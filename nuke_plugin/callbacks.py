@@ -135,12 +135,14 @@ def _outer_input(inner):
 def upstream_lbsmatte(node):
     """LBSMatte nodes that ``node`` reads from: through its inputs, inside groups and gizmos on the
     way, and out of a group through its ``Input`` nodes (a studio's Write gizmo wraps its Write in one)."""
+    # Known by full name: Nuke makes a new Python object for a node on every input() call, so
+    # id() tells nothing (a freed object's id comes back for another node) and `is` never holds.
     found, seen, todo = [], set(), [node]
     while todo:
         current = todo.pop()
-        if current is None or id(current) in seen:
+        if current is None or current.fullName() in seen:
             continue
-        seen.add(id(current))
+        seen.add(current.fullName())
         if lbs_node.is_lbsmatte(current):
             if not current["disable"].value():  # a disabled node passes its input through
                 found.append(current)
@@ -148,7 +150,7 @@ def upstream_lbsmatte(node):
             else:
                 todo.append(current.input(0))
             continue
-        if current is not node and isinstance(current, nuke.Group):
+        if current.fullName() != node.fullName() and isinstance(current, nuke.Group):
             todo.extend(nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
         if current.Class() == "Input":
             todo.append(_outer_input(current))

@@ -23,7 +23,7 @@ import time
 
 import nuke
 
-from nuke_plugin import NODE_CLASS, cache, interpreter, runner
+from nuke_plugin import NODE_CLASS, cache, exr, interpreter, runner
 from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import Reporter, TaskReporter
@@ -166,6 +166,7 @@ def prepare(node, frames=None, reporter=None):
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
             node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+        _check_formats(node, job)
         baked = [f for f in job.frames if f not in job.unbaked]
         settings_key = job.settings.key()
         hashes = cache.hash_inputs(job.plate, job.trimap, baked)
@@ -201,6 +202,29 @@ def prepare(node, frames=None, reporter=None):
             write_trimap=cache.trimap_pattern(job.folder),
         ))
     return job
+
+
+def _check_formats(node, job):
+    """A frame whose trimap has another format than its plate fails here, naming the inputs (the
+    core would fail it too, naming only the baked files); when no frame fits, the Compute fails."""
+    baked = [f for f in job.frames if f not in job.unbaked]
+    for frame in baked:
+        plate = exr.display_window(cache.frame_path(job.plate, frame))
+        trimap = exr.display_window(cache.frame_path(job.trimap, frame))
+        if plate is None or trimap is None or plate == trimap:
+            continue
+        job.unbaked[frame] = (
+            "the trimap (%s) is %s but the plate (%s) is %s: reformat the trimap to the plate's format"
+            % (lbs_node.input_node(node, lbs_node.TRIMAP_INPUT).name(), _describe_window(trimap),
+               lbs_node.input_node(node, lbs_node.PLATE_INPUT).name(), _describe_window(plate)))
+    if baked and all(f in job.unbaked for f in baked):
+        raise NodeError("%s: %s" % (node.name(), job.unbaked[baked[0]]))
+
+
+def _describe_window(window):
+    xmin, ymin, xmax, ymax = window
+    size = "%dx%d" % (xmax - xmin + 1, ymax - ymin + 1)
+    return size if (xmin, ymin) == (0, 0) else "%s at %d,%d" % (size, xmin, ymin)
 
 
 def run(job, reporter=None):
@@ -393,11 +417,40 @@ def clear_cache(node):
 
     Returns the folder removed, or ``""``.
     """
+    with _running_lock:
+        computing = node.fullName() in _running
+    if computing:
+        # Its folder may be the one the running Compute writes into (a retry of failed frames).
+        raise NodeError("%s is computing: cancel it (its progress bar) before clearing its cache" % node.name())
     folder = lbs_node.shown_folder(node)
     lbs_node.forget_result(node)
     removed = ""
-    if folder and cache.is_result_folder(os.path.dirname(folder), folder):
+    # Two nodes with the same inputs and settings (or a copy pasted from this one) show the same
+    # folder: it is theirs too, and deleting it would leave them pointing at nothing.
+    sharing = _nodes_showing(folder, besides=node) if folder else []
+    if sharing:
+        lbs_node.set_status(node, "result switched off; its cache is kept: %s shows it too" % ", ".join(sharing))
+        return ""
+    # Only a folder LBSMatte made (a key name and the record of that key), never another folder
+    # an edited script's hidden knob might name.
+    if folder and cache.is_result_folder(os.path.dirname(folder), folder) \
+            and cache.read_record(folder).get("key") == os.path.basename(os.path.normpath(folder)):
         cache.remove_folder(folder)
         removed = folder
     lbs_node.set_status(node, "cache cleared" if removed else "nothing cached")
     return removed
+
+
+def _nodes_showing(folder, besides):
+    """Full names of the other LBSMatte nodes of the script whose result is in ``folder``."""
+    def same(a, b):
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+    names = []
+    for other in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True):
+        if other is besides or other.fullName() == besides.fullName():
+            continue
+        theirs = lbs_node.shown_folder(other)
+        if theirs and same(theirs, folder):
+            names.append(other.fullName())
+    return names

@@ -60,6 +60,17 @@ def read_header(handle):
         attributes.append((name.decode("latin-1"), kind.decode("latin-1"), value))
 
 
+def display_window(path):
+    """``(xmin, ymin, xmax, ymax)`` of an EXR's display window (its format), or ``None`` when the
+    file is not a single-part scanline EXR this module reads."""
+    try:
+        with open(path, "rb") as handle:
+            values = dict((name, value) for name, _, value in read_header(handle))
+        return struct.unpack("<iiii", values["displayWindow"])
+    except (OSError, IOError, ValueError, KeyError, struct.error):
+        return None
+
+
 def content_sha256(path):
     """Hex SHA-256 of an EXR's pixels and lasting attributes (the whole file if not understood)."""
     with open(path, "rb") as handle:

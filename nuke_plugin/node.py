@@ -156,9 +156,21 @@ STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 _baking = []  # type: list
 
 
-def settings_hash(node):
-    """Hash of the setting knobs' values as they stand (no file system, no subprocess)."""
+def settings_hash(node, legacy=False):
+    """Hash of the setting knobs' values as they stand (no file system, no subprocess).
+
+    A knob that does not take part leaves it out, as the cache key does: the edge width unless
+    the trimap input is a rough matte, the OCIO colourspace unless the input colour is ``ocio``;
+    an empty ``weights`` is ``default``. ``legacy``: every knob as written (what LBSMatte recorded
+    before), so that results of saved scripts are not made stale by the upgrade.
+    """
     values = dict((name, node[name].toScript()) for name in SETTING_KNOBS)
+    if not legacy:
+        values["weights"] = weights_value(node)
+        if node["trimap_input"].value() != "rough matte":
+            del values["edge_width"]
+        if node["colour"].value() != "ocio":
+            del values["ocio_colourspace"]
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
@@ -215,7 +227,7 @@ def find_stale(node, frames=None):
     stored = record.get("frames")
     if not isinstance(stored, dict) or not stored:
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
-    if record.get("settings") != settings_hash(node):
+    if record.get("settings") not in (settings_hash(node), settings_hash(node, legacy=True)):
         return "settings changed since Compute", every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
@@ -229,14 +241,19 @@ def find_stale(node, frames=None):
 
 def missing_result(node, frame):
     """Why ``node`` has nothing to render at ``frame`` ("" when it has): never computed, its cache
-    cleared or its last Compute failed, or a frame outside the computed range. Its internal Read
-    would give black there, and a render would go on as if nothing were wrong."""
+    cleared or its last Compute failed, a frame outside the computed range, or a frame of the range
+    whose result file is not there (a Compute that failed or was cancelled at that frame). Its
+    internal Read would give black, or a Read error naming only its own file."""
     if not node["result_ready"].value():
         return ("%s has no result to render (never computed, its cache cleared, or its last Compute "
                 "failed)" % node.fullName())
     first, last = int(node["result_first"].value()), int(node["result_last"].value())
     if not first <= frame <= last:
         return "%s: frame %d is outside its computed range %d-%d" % (node.fullName(), frame, first, last)
+    pattern = node["result_file"].value()
+    if pattern and not os.path.isfile(cache.frame_path(pattern, frame)):
+        return ("%s: frame %d has no result (the last Compute failed or was cancelled there, or the file was "
+                "deleted)" % (node.fullName(), frame))
     return ""
 
 
@@ -254,7 +271,13 @@ def show_staleness(node, reason, frames):
     """
     shown, trimap = node["result_file"].value(), node["trimap_file"].value()
     if not reason:
-        if node["result_stale"].value():
+        if node["result_stale"].value() and not node["result_ready"].value():
+            # Nothing is shown (a Compute hid the stale result: it runs, failed or was cancelled):
+            # no longer stale, but the status line keeps what that Compute says.
+            node["result_stale"].setValue(False)
+            node["result_shown"].setValue(shown)
+            _set_if_changed(node["trimap_shown"], trimap)
+        elif node["result_stale"].value():
             node["result_stale"].setValue(False)
             node["result_shown"].setValue(shown)
             _set_if_changed(node["trimap_shown"], trimap)

@@ -425,3 +425,85 @@ def test_a_shot_at_negative_frames_computes(fake_nuke, lbs_env, sequences, tmp_p
     assert result.ok, result.errors
     assert _frames_arg(cli_calls(lbs_env)[0]) == "-2-0"
     assert sorted(_frames_of(node)) == [-2, -1, 0]
+
+
+def test_clear_cache_keeps_a_folder_another_node_shows(fake_nuke, lbs_env, sequences):
+    # Two nodes on the same plate and trimap with the same settings share one key folder (so does a
+    # copy pasted from a computed node): Clear cache on one must not take the other's result away.
+    first = make_graph(fake_nuke, sequences)
+    second = fake_nuke.createNode("LBSMatte", inpanel=False)
+    second.setInput(0, first.input(0))
+    second.setInput(1, first.input(1))
+    second["weights"].setValue("testbundle")
+    one, two = compute.compute(first), compute.compute(second)
+    assert one.job.key == two.job.key and two.computed == []
+    buttons.clear_cache_pressed(first)
+    assert os.path.isfile(cache.frame_path(two.job.out_pattern, 1001))
+    assert first.node("Result")["disable"].value() is True and first["result_file"].value() == ""
+    assert first["status"].value() == "result switched off; its cache is kept: LBSMatte2 shows it too"
+    assert "fg.red" in second._image(1001).channels
+    buttons.clear_cache_pressed(second)  # the last node showing it: deleted
+    assert not os.path.exists(two.job.folder) and second["status"].value() == "cache cleared"
+
+
+def test_clear_cache_deletes_only_a_folder_lbsmatte_made(fake_nuke, lbs_env, sequences, tmp_path):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    user = tmp_path / "renders" / "0123456789abcdef"  # a key-like name, not made by LBSMatte
+    user.mkdir(parents=True)
+    (user / "comp.0001.exr").write_text("the artist's render")
+    node["result_file"].setValue(str(user / "lbsmatte.####.exr"))
+    buttons.clear_cache_pressed(node)
+    assert (user / "comp.0001.exr").exists() and node["status"].value() == "nothing cached"
+
+
+def test_clear_cache_while_computing_is_refused(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A retry of a failed frame writes into the folder the node shows: Clear cache would delete
+    # it under the running core (and its record with it).
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.missing == [1002] and node["result_ready"].value()
+    monkeypatch.delenv("FAKE_CLI_FAIL_FRAMES")
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.5")
+    node["compute"].execute()
+    node["clear_cache"].execute()
+    assert "LBSMatte1 is computing: cancel it" in fake_nuke._messages[-1]
+    assert "Traceback" not in fake_nuke._messages[-1]
+    for worker in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")]:
+        worker.join(30)
+    fake_nuke._run_main_queue()
+    assert os.path.isfile(cache.frame_path(first.job.out_pattern, 1002))
+    assert "ready" in node["status"].value() and sorted(_frames_of(node)) == [1001, 1002, 1003]
+    node["clear_cache"].execute()  # done computing: cleared
+    assert node["status"].value() == "cache cleared" and not os.path.exists(first.job.folder)
+
+
+def _small_trimaps(sequences, frames):
+    from fake_nuke.fixtures import make_trimap, write_exr
+
+    for frame in frames:  # half the plate's size
+        t = make_trimap(12, 16)
+        write_exr(cache.frame_path(sequences["trimap"], frame), np.stack([t, t, t, t], axis=2), ["R", "G", "B", "A"])
+
+
+def test_a_trimap_of_another_format_is_a_message_naming_the_inputs(fake_nuke, lbs_env, sequences, monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    _small_trimaps(sequences, (1001, 1002, 1003))
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    assert fake_nuke._messages[-1] == ("LBSMatte: LBSMatte1: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: "
+                                       "reformat the trimap to the plate's format")
+    assert node["status"].value().startswith("ERROR: LBSMatte1: the trimap (Read2) is 16x12")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]  # the core is not run for nothing
+    assert os.listdir(os.path.join(lbs_env["cache"], ".bake")) == []
+
+
+def test_one_frame_of_another_format_fails_alone(fake_nuke, lbs_env, sequences):
+    _small_trimaps(sequences, (1002,))
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node)
+    assert result.missing == [1002] and sorted(result.computed) == [1001, 1003]
+    assert result.errors == ["frame 1002: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: reformat the "
+                             "trimap to the plate's format"]

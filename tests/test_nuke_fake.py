@@ -111,9 +111,9 @@ def test_groups_give_context_and_names(fake_nuke):
     assert [n.name() for n in node.nodes()] == ["plate", "trimap", "Trimap", "Result", "ShowTrimap", "Output1"]
     with node:
         inner = fake_nuke.createNode("Dot", inpanel=False)
-        assert fake_nuke.toNode("Result") is node.node("Result")
-    assert inner.parent() is node and inner.fullName() == "LBSMatte1.Dot1"
-    assert fake_nuke.toNode("LBSMatte1.Result") is node.node("Result")
+        assert fake_nuke.toNode("Result") == node.node("Result")
+    assert inner.parent() == node and inner.fullName() == "LBSMatte1.Dot1"
+    assert fake_nuke.toNode("LBSMatte1.Result") == node.node("Result")
     assert fake_nuke.toNode("Result") is None
     node.begin()
     node.end()
@@ -200,7 +200,7 @@ def test_script_round_trip(fake_nuke, sequences, tmp_path):
     again = fake_nuke.toNode("LBSMatte1")
     assert again["weights"].value() == "show [x] $HOME {a}"
     assert again["device"].value() == "cpu"
-    assert again.input(0) is fake_nuke.toNode("Read1") and again.input(1) is None
+    assert again.input(0) == fake_nuke.toNode("Read1") and again.input(1) is None
     assert fake_nuke.root()["name"].value() == path
 
 
@@ -288,3 +288,17 @@ def test_write_metadata_follows_its_knob_like_nuke(fake_nuke, sequences, tmp_pat
     assert {"nuke/node_hash", "nuke/version", "DateTime"} <= found["default metadata"]
     assert not [n for n in found["all metadata except input/*"] if n.startswith("input/")]
     assert {"input/filename", "input/mtime", "input/filesize"} <= found["all metadata"]
+
+
+def test_each_call_hands_out_a_new_python_object_equal_to_the_others(fake_nuke):
+    # As Nuke does: node.input(), toNode, allNodes, Group.node, thisNode make a new Python object for
+    # the node each time; == and hash() follow the node, `is` and id() do not.
+    read = fake_nuke.createNode("Read", inpanel=False)
+    grade = fake_nuke.createNode("Grade", inpanel=False)
+    grade.setInput(0, read)
+    one, two = grade.input(0), fake_nuke.toNode("Read1")
+    assert one == two == read and one is not two and len(set([one, two, read])) == 1
+    assert fake_nuke.allNodes("Grade")[0] == grade and fake_nuke.allNodes("Grade")[0] is not grade
+    one["first"].setValue(7)
+    assert read["first"].value() == 7  # the same node behind both
+    assert grade.input(0) != grade

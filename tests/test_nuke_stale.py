@@ -2,10 +2,12 @@
 cache key holds the core's fingerprint, nothing slow runs at script load, the core process ends
 with the script, and the fake Write writes the headers Nuke writes."""
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -307,6 +309,8 @@ def test_closing_the_script_stops_the_core_process(fake_nuke, lbs_env, sequences
     assert _gone(pid), "the core process outlived the script"
     thread.join(30)
     assert not thread.is_alive() and runner._live == set()
+    fake_nuke._run_main_queue()  # Nuke's main loop goes on: the Compute is no longer counted as running
+    assert compute._running == set()
 
 
 _QUIT = textwrap.dedent("""
@@ -387,3 +391,104 @@ def test_baked_inputs_carry_nukes_windows_and_metadata_and_still_hit_the_cache(f
     plate = again.plate.replace("####", "1001")
     assert exr.content_sha256(plate) == real_hash(again.plate, again.trimap, [1001])[1001][0]
     cache.remove_folder(again.bake_dir)
+
+
+def test_a_node_that_shows_nothing_never_says_its_inputs_match(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A stale result, then a Compute that makes no frame (or one still running, which hides the old
+    # result): the idle loop must not replace FAILED / computing with "inputs match the Compute
+    # again", which claims a current result while the node shows none.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    node.showControlPanel()
+    node["premultiply"].setValue(False)
+    assert node["status"].value().startswith("STALE")
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1001,1002,1003")
+    assert not compute.compute(node).ok
+    status = node["status"].value()
+    assert status.startswith("FAILED") and not node["result_ready"].value()
+    fake_nuke._update_ui()
+    assert node["status"].value() == status
+    assert node["result_stale"].value() is False  # nothing shown, so nothing stale
+
+    monkeypatch.delenv("FAKE_CLI_FAIL_FRAMES")
+    assert compute.compute(node).ok
+    node["premultiply"].setValue(True)  # stale again; Compute in the background
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    node["rounds"].setValue(0)
+    node["compute"].execute()
+    fake_nuke._update_ui()  # idle ticks while it computes
+    assert node["status"].value().startswith("computing"), (node["status"].value(), fake_nuke._messages)
+    for worker in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")]:
+        worker.join(30)
+    fake_nuke._run_main_queue()
+    assert "ready" in node["status"].value() and node["result_ready"].value()
+
+
+def test_a_knob_that_takes_no_part_does_not_make_the_result_stale(fake_nuke, lbs_env, sequences):
+    # The edge width counts only for a rough matte and the OCIO colourspace only with input colour
+    # ocio (as in the cache key): typing them ahead is not a reason to hide a current matte.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    fake_nuke.frame(1002)
+    node.showControlPanel()
+    node["edge_width"].setValue(3)
+    node["ocio_colourspace"].setValue("ACES - ACEScg")
+    node["weights"].setValue(" testbundle ")
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and "ready" in node["status"].value()
+    assert "fg.red" in node._image(1002).channels
+    node["trimap_input"].setValue("rough matte")  # now the edge width counts
+    assert node["status"].value().startswith("STALE: LBSMatte1: settings changed")
+    node["trimap_input"].setValue("trimap")
+    node["colour"].setValue("ocio")  # and now the colourspace
+    assert node["status"].value().startswith("STALE: LBSMatte1: settings changed")
+    node["colour"].setValue("linear")
+    assert node["result_stale"].value() is False
+
+
+def test_a_result_recorded_by_the_previous_settings_hash_stays_current(fake_nuke, lbs_env, sequences):
+    # Scripts saved before the hash left unused knobs out hold the hash of every knob as written.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    record = lbs_node.recorded_inputs(node)
+    record["settings"] = lbs_node.settings_hash(node, legacy=True)
+    node["result_inputs"].setValue(json.dumps(record))
+    assert lbs_node.find_stale(node) == ("", [])
+    node["edge_width"].setValue(5)  # a change after the upgrade is judged by the new hash only
+    assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+
+
+def test_a_render_at_a_frame_the_compute_could_not_make_names_the_node(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                       capsys):
+    # A plate frame missing upstream: the others are computed and shown; a render at that frame
+    # stops with the node's ERROR line (as the docs say), not only the internal Read's file error.
+    plate_1002 = cache.frame_path(sequences["plate"], 1002)
+    os.rename(plate_1002, plate_1002 + ".away")
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).missing == [1002] and node["result_ready"].value()
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    fake_nuke.execute(write, 1001, 1001)
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="LBSMatte1: frame 1002 has no result"):
+        fake_nuke.execute(write, 1002, 1002)
+    assert "ERROR: LBSMatte1: frame 1002 has no result (the last Compute failed" in capsys.readouterr().out
+
+
+def test_a_node_reached_by_two_paths_is_checked_once(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # The matte feeds two branches that meet again (a Switch here, a Merge in a comp). Nuke hands
+    # out a new Python object per input() call, so the walk upstream must know a node by its
+    # name, not by id(): else it is reported once per path (and a freed id may hide another node).
+    node = make_graph(fake_nuke, sequences)
+    branches = [fake_nuke.nodes.Grade(), fake_nuke.nodes.Grade()]
+    switch = fake_nuke.nodes.Switch()
+    for i, grade in enumerate(branches):
+        grade.setInput(0, node)
+        switch.setInput(i, grade)
+    write = _comp(fake_nuke, switch, str(tmp_path / "comp.####.exr"))
+    with pytest.raises(RuntimeError, match="LBSMatte1 has no result to render"):
+        fake_nuke.execute(write, 1001, 1001)
+    assert capsys.readouterr().out.count("ERROR: LBSMatte1 has no result") == 1
+    from nuke_plugin import callbacks
+
+    assert [n.fullName() for n in callbacks.upstream_lbsmatte(write)] == ["LBSMatte1"]

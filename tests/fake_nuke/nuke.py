@@ -7,6 +7,9 @@ matters to them:
 - every public name here exists in the ``types-nuke`` stubs (``tests/test_nuke_fake.py``
   checks it), and an unknown attribute raises ``AttributeError``; ``node['missing']`` raises
   ``NameError`` as in Nuke; enumeration knobs refuse values not in their menu;
+- as in Nuke, ``input()``, ``toNode``, ``allNodes``, ``Group.node``/``nodes`` and ``thisNode``
+  hand out a new Python object for a node on each call: ``==`` and ``hash()`` follow the node,
+  ``is`` and ``id()`` do not;
 - nodes, knobs, groups with ``with group:`` / ``begin()`` / ``end()``, ``createNode``,
   ``toNode``, ``allNodes``, ``delete``; gizmos are built from the ``.gizmo`` file found on
   the plugin path (``pluginAddPath``), inside and out;
@@ -618,6 +621,16 @@ def _read_image(path, who):
 
 
 # -- nodes ---------------------------------------------------------------------------------------
+def _handle(node):
+    """A new Python object for ``node`` (sharing its state), as Nuke hands out: ``==`` holds between
+    two handles of one node, ``is`` and ``id()`` do not."""
+    if node is None or isinstance(node, Root):
+        return node
+    handle = object.__new__(type(node))
+    handle.__dict__ = node.__dict__
+    return handle
+
+
 class Node(object):
     """A node: knobs, inputs, a group it lives in."""
 
@@ -636,6 +649,17 @@ class Node(object):
             self.addKnob(knob)
 
     # identity
+    def __eq__(self, other):
+        # As in Nuke, each call that hands out a node (input, toNode, allNodes, ...) makes a new
+        # Python object for it; two of them are equal when they stand for the same node.
+        return isinstance(other, Node) and other.__dict__ is self.__dict__
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return id(self.__dict__)
+
     def Class(self):
         return self._class
 
@@ -654,7 +678,7 @@ class Node(object):
         group = self._group
         if group is not None:
             other = group.node(name)
-            if other is not None and other is not self:
+            if other is not None and other != self:
                 if not uncollide:
                     raise ValueError("name %s is taken" % name)
                 name = group._unique_name(re.sub(r"\d+$", "", name) or name)
@@ -714,7 +738,7 @@ class Node(object):
         return count
 
     def input(self, index):
-        return self._inputs[index] if 0 <= index < len(self._inputs) else None
+        return _handle(self._inputs[index]) if 0 <= index < len(self._inputs) else None
 
     def setInput(self, index, node):
         if not 0 <= index < self.maxInputs():
@@ -1016,7 +1040,7 @@ class Group(Node):
         self._max_inputs = 0
 
     def nodes(self):
-        return list(self._nodes)
+        return [_handle(n) for n in self._nodes]
 
     def maxInputs(self):
         # As in Nuke, a group has one input for each Input node inside it.
@@ -1028,7 +1052,7 @@ class Group(Node):
             if child.name() == head:
                 if rest:
                     return child.node(rest) if isinstance(child, Group) else None
-                return child
+                return _handle(child)
         return None
 
     def numNodes(self):
@@ -1039,7 +1063,7 @@ class Group(Node):
         return self
 
     def end(self):
-        if len(_context) < 2 or _context[-1] is not self:
+        if len(_context) < 2 or _context[-1] != self:
             raise RuntimeError("%s.end() without begin()" % self.name())
         _context.pop()
 
@@ -1061,7 +1085,7 @@ class Group(Node):
         node._group = self
         self._nodes.append(node)
         wanted = name or self._unique_name(node.Class())
-        if self.node(wanted) is not None and self.node(wanted) is not node:
+        if self.node(wanted) is not None and self.node(wanted) != node:
             wanted = self._unique_name(re.sub(r"\d+$", "", wanted) or wanted)
         node._knobs["name"]._value = wanted
 
@@ -1263,7 +1287,7 @@ def _matching(kind, node):
     for call, args, kwargs, node_class, only in list(_callbacks[kind]):
         if node_class not in ("*", node.Class()):
             continue
-        if only is not None and only is not node:
+        if only is not None and only != node:
             continue
         yield call, args, kwargs
 
@@ -1329,7 +1353,7 @@ def frame(f=None):
 
 
 def thisNode():
-    return _this[-1][0] if _this else _root
+    return _handle(_this[-1][0]) if _this else _root
 
 
 def thisKnob():
@@ -1400,7 +1424,7 @@ def delete(n):
         raise ValueError("node already deleted")
     group._nodes.remove(n)
     for other in group._nodes:
-        other._inputs = [None if x is n else x for x in other._inputs]
+        other._inputs = [None if x == n else x for x in other._inputs]
     n._group = None
 
 
