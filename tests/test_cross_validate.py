@@ -485,3 +485,65 @@ def test_a_thread_count_below_one_is_a_usage_error_not_a_traceback(tmp_path, cap
             cv.main(["--out", str(tmp_path / "cv"), "--fold", "0", "--threads", threads])
         assert f"--threads must be at least 1, not {threads}" in capsys.readouterr().err
     assert not (tmp_path / "cv").exists()
+
+
+def _fold_with_networks(fold: Path, sha: str) -> None:
+    """A fold bundle whose networks' files hash to ``sha``-something, the refinement recorded kept."""
+    path = fold / "bundle" / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads(path.read_text()) if path.exists() else {"name": fold.name}
+    manifest["networks"] = {r: {"file": f"{r}.safetensors", "sha256": f"{sha}{r}"}
+                            for r in ("background", "foreground", "alpha")}
+    path.write_text(json.dumps(manifest))
+
+
+def test_scores_made_by_other_networks_are_never_reported_for_a_fold(tmp_path: Path, monkeypatch) -> None:
+    """A fold's grid scores, layer scores and evaluations are its own networks': after its bundle is
+    replaced (trained anew, copied in) the ones made by the old networks are made again, not reused."""
+    import core.evaluate
+
+    names = NAMES[:6]
+    a = json.dumps({"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.1, "tolerance": 0.001}, sort_keys=True)
+    for i in range(3):
+        _fold_with_networks(tmp_path / f"fold{i}", "old")
+    cached: list[tuple[str, bool]] = []
+
+    def fake_grid(bundle, held, root, cache):
+        cached.append((bundle.parent.name, cache.exists()))
+        cache.write_text("{}")
+        return {a: {"sad": [1.0], "grad": [0.0]}}
+
+    monkeypatch.setattr(cv, "grid_scores", fake_grid)
+    evaluated: list[str] = []
+
+    def fake_evaluate(folder, *, weights, names, json_path, **kwargs):
+        evaluated.append(Path(weights).parent.name)
+        Path(json_path).write_text("{}")
+
+    monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    assert sorted(evaluated) == ["fold0", "fold1", "fold2"]
+    evaluated.clear()
+    cached.clear()
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    assert not evaluated and all(existed for _, existed in cached)  # the same networks: every score kept
+    _fold_with_networks(tmp_path / "fold1", "new")  # other networks, the same settings recorded (copied in)
+    cached.clear()
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    assert evaluated == ["fold1"]
+    assert ("fold1", False) in cached and ("fold0", True) in cached
+
+
+def test_a_fold_trained_anew_keeps_no_scores_of_earlier_networks(tmp_path: Path, monkeypatch) -> None:
+    fold = tmp_path / "cv" / "fold0"
+    fold.mkdir(parents=True)
+    stale = ("grid_heldout.json", "layers_heldout.json", "evaluation.json", "composites.json")
+    for name in (*stale, "grid_heldout_none.json", "levels_knn.json"):
+        (fold / name).write_text("{}")
+    monkeypatch.setattr(cv, "_train", lambda command: _fold_with_networks(fold, "new") or 0)
+    args = argparse.Namespace(steps="1,1,1", real_photos=0.5, ema=0.99, seed=0, precision="fp32", threads=None,
+                              decay_steps=0, continue_from=None, data=None, max_minutes=None)
+    cv.train(fold, ["GT01"], args)
+    assert not any((fold / name).exists() for name in stale)
+    # the priors' and the classical methods' scores involve no networks: they stay
+    assert (fold / "grid_heldout_none.json").exists() and (fold / "levels_knn.json").exists()

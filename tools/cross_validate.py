@@ -109,6 +109,11 @@ LAYER_GRID = tuple(
 #: What the layers' choice writes into the manifest's ``"refinement"``.
 LAYER_KEYS = ("layers", "layer_prior", "layer_space", "agree_ratio")
 VARIANTS = ("Trimap1", "Trimap2")
+#: A fold's results made by its networks (the priors' grid scores and the classical methods' levels
+#: scores involve none): they are the fold's only while its bundle holds the networks that made them.
+NETWORK_RESULTS = ("grid_heldout.json", "layers_heldout.json", "evaluation.json", "composites.json")
+#: Where a fold records which networks (the sha256 of each file) its :data:`NETWORK_RESULTS` are of.
+SCORED_BY = "scored_by.json"
 METHODS = ("lbsmatte", "networks_alone", "no_networks", "closed_form", "knn")
 
 
@@ -140,6 +145,8 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
     bundle = out / "bundle"
     if (bundle / "manifest.json").exists():
         return bundle
+    # Networks trained now: whatever an earlier bundle in this folder scored is not theirs.
+    _unlink(*(out / name for name in (*NETWORK_RESULTS, SCORED_BY)))
     command = [
         sys.executable, "-m", "core.cli", "train", "--out", str(bundle), "--run-dir", str(out / "run"),
         "--hold-out", ",".join(held_out), "--steps", args.steps, "--real-photos", str(args.real_photos),
@@ -495,11 +502,36 @@ def run_fold(out: Path, held_out: list[str], args: argparse.Namespace) -> None:
     data_root = args.data or _default_root()
     started = time.time()
     bundle = train(out, held_out, args)
+    own_scores(out, bundle)
     table = grid_scores(bundle, held_out, data_root, out / "grid_heldout.json")
     best = choose(table)
     print(f"{out.name}: trained and scored; its held-out objects alone would pick {best} (not used for this fold)",
           flush=True)
     print(f"{out.name}: done in {time.time() - started:.0f} s", flush=True)
+
+
+def _networks_of(bundle: Path) -> dict[str, str]:
+    """``{role: sha256}`` of the bundle's network files, as its manifest records them."""
+    networks = json.loads((bundle / "manifest.json").read_text()).get("networks") or {}
+    return {role: str(entry.get("sha256", "")) for role, entry in sorted(networks.items())}
+
+
+def own_scores(fold: Path, bundle: Path) -> None:
+    """Keep only results of the fold's own networks: where :data:`SCORED_BY` names other networks (a
+    fold trained anew, a bundle copied in), the :data:`NETWORK_RESULTS` are removed, to be made again
+    by the bundle's networks, never reported for them. A fold without the record (one scored before
+    it existed) is taken to have been scored by the networks it holds, and recorded so."""
+    networks = _networks_of(bundle)
+    path = fold / SCORED_BY
+    if path.exists():
+        if json.loads(path.read_text()).get("networks") == networks:
+            return
+        stale = [name for name in NETWORK_RESULTS if (fold / name).exists()]
+        if stale:
+            print(f"{fold.name}: {', '.join(stale)} made by other networks than {bundle}'s: made again", flush=True)
+        _unlink(*(fold / name for name in NETWORK_RESULTS))
+    _atomic_json(path, {"networks": networks,
+                        "note": f"{', '.join(NETWORK_RESULTS)} here were made by these networks (sha256 of each file)"})
 
 
 def _fold_tables(out: Path, k: int, names: list[str], data_root: Path) -> list[dict[str, dict[str, list[float]]]]:
@@ -508,6 +540,7 @@ def _fold_tables(out: Path, k: int, names: list[str], data_root: Path) -> list[d
         bundle = out / f"fold{i}" / "bundle"
         if not (bundle / "manifest.json").exists():
             raise SystemExit(f"fold {i} is not trained yet ({bundle} missing): run --fold {i}")
+        own_scores(out / f"fold{i}", bundle)
         tables.append(grid_scores(bundle, held, data_root, out / f"fold{i}" / "grid_heldout.json"))
     return tables
 
