@@ -201,3 +201,43 @@ def test_a_sigterm_to_run_stops_its_trainings_and_starts_nothing_more(stopped_by
         print("codes", *codes, flush=True)
     """)
     assert out.split() == ["codes", "3", "3"]  # the second never started
+
+
+def test_a_sigterm_while_the_colours_are_estimated_stops_the_workers_and_exits_3(stopped_by_sigterm, tmp_path) -> None:
+    # The device's time limit can fall in the colour estimation (72 s on one run): the estimating
+    # processes must stop with run, not go on orphaned, and run exits 3 as when it stops a training.
+    data = tmp_path / "data"
+    for sub in ("image", "alpha"):
+        (data / "alphamatting" / sub).mkdir(parents=True)
+        (data / "alphamatting" / sub / "GT01.png").write_bytes(b"")
+    (data / "backgrounds").mkdir()
+    pids = tmp_path / "workers"
+    out = stopped_by_sigterm(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(REPO / "tools")!r})
+        import gpu_train
+        def slow(paths):
+            with open({str(pids)!r}, "a") as f:
+                f.write(f"{{os.getpid()}}\\n")
+            print("ready", flush=True)
+            time.sleep(60)
+            return "GT01"
+        gpu_train._estimate = slow
+        code = gpu_train.main(["run", "--data", {str(data)!r}, "--out", {str(tmp_path / "runs")!r},
+                               "--job", "a=--batch 2", "--estimate-workers", "2"])
+        print("code", code, flush=True)
+    """)
+    assert out.splitlines()[-1] == "code 3", out
+    assert "stopped while estimating the objects' colours" in out
+    import os
+    import time
+
+    time.sleep(0.5)
+    for pid in map(int, pids.read_text().split()):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        os.kill(pid, 9)
+        raise AssertionError(f"estimating worker {pid} went on after run stopped")
+    assert not (tmp_path / "runs").exists()

@@ -157,3 +157,39 @@ def test_blender_renders_a_foreground_with_partial_alpha(tmp_path: Path) -> None
     assert rf.main(["--out", str(tmp_path), "--count", "2", "--first-seed", "4", "--size", "48", "--samples", "2"]) == 0
     with pytest.raises(SystemExit, match="another recipe"):
         rf.main(["--out", str(tmp_path), "--count", "1", "--size", "64", "--samples", "2"])
+
+
+def test_sigterm_stops_the_blender_render_too(tmp_path: Path) -> None:
+    """SIGTERM to the render tool (a farm or a user stopping it) must not leave Blender rendering, orphaned."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    started = tmp_path / "blender.pid"
+    fake = tmp_path / "blender"
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'Blender 9.9'; exit 0; }}\n"
+                    f"echo $$ > {started}\nexec sleep 60\n")
+    fake.chmod(0o755)
+    out = tmp_path / "renders"
+    tool = subprocess.Popen([sys.executable, str(ROOT / "tools" / "render_foregrounds.py"), "--out", str(out),
+                             "--count", "1", "--blender", str(fake)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 30
+    while not (started.exists() and started.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    blender_pid = int(started.read_text())
+    tool.send_signal(signal.SIGTERM)
+    stdout, _ = tool.communicate(timeout=30)
+    time.sleep(0.2)
+    try:
+        os.kill(blender_pid, 0)
+        alive = not Path(f"/proc/{blender_pid}/stat").read_text().split()[2] == "Z"
+    except ProcessLookupError:
+        alive = False
+    if alive:
+        os.kill(blender_pid, signal.SIGKILL)
+    assert not alive, "the Blender child went on after SIGTERM"
+    assert tool.returncode == 143, stdout
+    assert "stopped by SIGTERM" in stdout
+    assert not list(out.glob(".*partial*"))

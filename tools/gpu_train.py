@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import shlex
 import shutil
 import signal
@@ -37,7 +38,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,40 @@ def _estimate(paths: tuple[str, str]) -> str:
     obj.load(REPO / ".cache" / "fg")
     ShowDataset(image.parent.parent, crop=64, seed=0, names=[image.stem])._item(image.stem)
     return obj.name
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGINT while the objects' colours are estimated, before any training has started."""
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _Stopped
+
+
+def _estimate_worker_init() -> None:
+    """A worker leaves SIGTERM to its default and Ctrl-C (sent to the whole group) to the parent, which
+    stops the workers itself."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _estimate_all(pairs: list[tuple[str, str]], workers: int) -> list[str]:
+    """:func:`_estimate` for every object in ``workers`` processes. A SIGTERM or SIGINT meanwhile (the
+    device's time limit can fall here: this took 72 s on one run) stops the workers, leaving none
+    orphaned, and raises :class:`_Stopped`."""
+    pool = multiprocessing.Pool(workers, initializer=_estimate_worker_init)
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        names = pool.map(_estimate, pairs)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        pool.join()
+    return names
 
 
 def _job(text: str) -> tuple[str, list[str]]:
@@ -238,8 +272,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"no training data in {args.data}: expected alphamatting/image, alphamatting/alpha and "
                          "backgrounds/ (python tools/gpu_train.py prepare makes them in gpu_payload/data)")
     started = time.monotonic()
-    with ProcessPoolExecutor(max_workers=args.estimate_workers) as pool:
-        names = list(pool.map(_estimate, pairs))
+    try:
+        names = _estimate_all(pairs, args.estimate_workers)
+    except _Stopped:
+        print("stopped while estimating the objects' colours (those done are cached in .cache/fg); run the same "
+              "command again to continue", flush=True)
+        return 3
     print(f"estimated the colours of {len(names)} objects in {time.monotonic() - started:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     log: dict = {}

@@ -13,7 +13,8 @@ Blender is a Debian package (``apt install blender``; 3.4 renders these on 2 cor
     python tools/render_foregrounds.py --out devdata/rendered --count 400
 
 Run again to add more or to finish an interrupted run: seeds already rendered are skipped, and
-each file is written under a temporary name and renamed when whole.
+each file is written under a temporary name and renamed when whole. Stopped by SIGTERM (exit 143)
+or Ctrl-C (exit 130), it stops the Blender render in progress too and removes its partial file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "tools" / "blender_foreground.py"
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it (and as lbsmatte exits)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that the Blender child is stopped, not orphaned."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated
 
 
 def find_blender(given: str | None) -> str:
@@ -45,11 +57,22 @@ def render_one(blender: str, seed: int, dest: Path, size: int, samples: int, thr
     partial = dest.with_name(f".{dest.stem}.partial.exr")
     command = [blender, "-b", "-noaudio", "--factory-startup", "--python", str(SCENE), "-t", str(threads),
                "--", str(seed), str(partial), str(size), str(samples)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0 or not partial.exists():
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate()
+    except BaseException:  # SIGTERM or Ctrl-C: Blender would otherwise go on rendering, orphaned
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         partial.unlink(missing_ok=True)
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-8:])
-        raise SystemExit(f"Blender failed on seed {seed} (exit {done.returncode}):\n{tail}")
+        raise
+    if process.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        tail = "\n".join((stdout + stderr).strip().splitlines()[-8:])
+        raise SystemExit(f"Blender failed on seed {seed} (exit {process.returncode}):\n{tail}")
     partial.replace(dest)
 
 
@@ -92,8 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     seeds = range(args.first_seed, args.first_seed + args.count)
     todo = [s for s in seeds if not (args.out / f"{s:06d}.exr").exists()]
     start = time.monotonic()
-    for seed in tqdm(todo, desc="rendering", unit="foreground", file=sys.stderr):
-        render_one(blender, seed, args.out / f"{seed:06d}.exr", args.size, args.samples, args.threads)
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (tests): SIGTERM keeps its handler
+        previous = None
+    try:
+        for seed in tqdm(todo, desc="rendering", unit="foreground", file=sys.stderr):
+            render_one(blender, seed, args.out / f"{seed:06d}.exr", args.size, args.samples, args.threads)
+    except (_Terminated, KeyboardInterrupt) as stop:
+        how = "SIGTERM" if isinstance(stop, _Terminated) else "Ctrl-C"
+        print(f"stopped by {how}: the renders written are whole; run the same command again to continue", flush=True)
+        return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"{len(todo)} rendered in {time.monotonic() - start:.0f} s; {len(seeds) - len(todo)} were there: {args.out}")
     return 0
 
