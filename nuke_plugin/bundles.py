@@ -10,8 +10,11 @@ repeats the search rules of ``core.weights.find_bundles`` over plain files:
 
 A bundle is selected by its manifest's ``name`` (the folder name when it has none; always
 ``default`` for the packaged one). The first bundle found with a name wins. Manifests that are
-missing, not JSON or of another format are skipped. Checksums are *not* verified here: the
-subprocess does that (``core.weights.load_bundle``) before any network runs.
+not JSON, of another format, of a newer ``format_version`` or without a ``networks`` table are
+skipped, as ``core`` skips them; :func:`find_bundles` can also report what it skipped and why
+(``problems=``), so that the panel and *Troubleshoot* show broken bundles instead of hiding
+them. Checksums are *not* verified here: the subprocess does that
+(``core.weights.load_bundle``) before any network runs.
 """
 
 import hashlib
@@ -19,6 +22,9 @@ import json
 import os
 
 FORMAT = "lbsmatte-bundle"
+#: The newest manifest ``format_version`` this code reads (``core.weights.FORMAT_VERSION``).
+FORMAT_VERSION = 1
+ROLES = ("background", "foreground", "alpha")
 MANIFEST = "manifest.json"
 DEFAULT_NAME = "default"
 WEIGHTS_PATH_ENV = "LBSMATTE_WEIGHTS_PATH"
@@ -49,6 +55,23 @@ class BundleInfo(object):
     def trained(self):
         """``False`` for test bundles of untrained networks (``"trained": false``)."""
         return self.manifest.get("trained") is True
+
+    def problems(self):
+        """What is visibly wrong without hashing: network entries or files missing (stat only)."""
+        networks = self.manifest.get("networks")
+        networks = networks if isinstance(networks, dict) else {}
+        found = []
+        for role in ROLES:
+            entry = networks.get(role)
+            if not isinstance(entry, dict):
+                found.append("%s has no entry for the %s network" % (MANIFEST, role))
+                continue
+            name = entry.get("file")
+            if not isinstance(name, str) or not name or os.path.basename(name) != name or name in (".", ".."):
+                found.append("%s: the %s network's file %r is not a file name" % (MANIFEST, role, name))
+            elif not os.path.isfile(os.path.join(self.path, name)):
+                found.append("%s is missing" % name)
+        return found
 
     def manifest_sha256(self):
         """SHA-256 of ``manifest.json`` as stored: identifies the weights (it holds their hashes)."""
@@ -110,15 +133,40 @@ def file_sha256(path, chunk=1 << 20):
 
 
 def read_manifest(folder):
-    """The manifest of ``folder`` if it is an LBSMatte bundle manifest, else ``None``."""
+    """The manifest of ``folder`` if it is an LBSMatte bundle manifest this code reads, else ``None``."""
+    return parse_manifest(folder)[0]
+
+
+def parse_manifest(folder):
+    """``(manifest, None)``, or ``(None, reason)`` saying in words why ``folder`` is not usable.
+
+    The same top-level checks as ``core.weights`` (format, ``format_version``, ``networks``), so
+    that Nuke lists exactly the bundles the subprocess accepts.
+    """
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.isfile(path):
+        return None, "%s is missing in %s" % (MANIFEST, folder)
     try:
-        with open(os.path.join(folder, MANIFEST), "rb") as handle:
+        with open(path, "rb") as handle:
             manifest = json.loads(handle.read().decode("utf-8"))
-    except (OSError, IOError, ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        return None
-    return manifest
+    except (OSError, IOError) as exc:
+        return None, "%s cannot be read: %s" % (MANIFEST, exc)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, "%s is not valid JSON: %s" % (MANIFEST, exc)
+    if not isinstance(manifest, dict):
+        return None, "%s is not a JSON object" % MANIFEST
+    if manifest.get("format") != FORMAT:
+        return None, "%s is not an LBSMatte bundle manifest (format %r, expected %r)" % (
+            MANIFEST, manifest.get("format"), FORMAT)
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        return None, "%s has an invalid format_version %r" % (MANIFEST, version)
+    if version > FORMAT_VERSION:
+        return None, "%s has format_version %d, newer than this LBSMatte reads (%d); update LBSMatte" % (
+            MANIFEST, version, FORMAT_VERSION)
+    if not isinstance(manifest.get("networks"), dict):
+        return None, "%s has no 'networks' table" % MANIFEST
+    return manifest, None
 
 
 def search_path(environ=None):
@@ -134,7 +182,7 @@ def default_bundle_dir(core_dir):
     return os.path.join(core_dir, "bundles", DEFAULT_NAME)
 
 
-def find_bundles(core_dir=None, environ=None):
+def find_bundles(core_dir=None, environ=None, problems=None):
     """Every bundle that can be selected by name, ``default`` first (same rules as ``core``).
 
     Parameters
@@ -144,6 +192,11 @@ def find_bundles(core_dir=None, environ=None):
         :func:`nuke_plugin.interpreter.core_dir`.
     environ:
         Environment to read ``LBSMATTE_WEIGHTS_PATH`` from (default ``os.environ``).
+    problems:
+        A list to append ``(folder, reason)`` to for everything skipped: an entry of the search
+        path that is not a folder or cannot be listed, a bundle whose manifest is missing (a
+        folder holding ``.safetensors`` files only), unreadable, not JSON or of another format,
+        and a bundle shadowed by an earlier one of the same name.
 
     Returns
     -------
@@ -154,39 +207,59 @@ def find_bundles(core_dir=None, environ=None):
 
         core_dir = interpreter.core_dir()
     found = []
-    names = set()
+    first = {}
+    report = problems.append if problems is not None else (lambda item: None)
 
     def add(name, folder, manifest):
-        if name not in names:
-            names.add(name)
-            found.append(BundleInfo(name, os.path.abspath(folder), manifest))
+        folder = os.path.abspath(folder)
+        if name not in first:
+            first[name] = folder
+            found.append(BundleInfo(name, folder, manifest))
+        elif not _same_path(first[name], folder):
+            report((folder, "bundle %r is shadowed by the one in %s (the first found with a name wins)"
+                    % (name, first[name])))
+
+    def consider(folder, name=None):
+        manifest, reason = parse_manifest(folder)
+        if manifest is None:
+            report((os.path.abspath(folder), reason))
+            return
+        add(name or _name_for(folder, manifest), folder, manifest)
 
     default = default_bundle_dir(core_dir)
     if default and os.path.isfile(os.path.join(default, MANIFEST)):
-        manifest = read_manifest(default)
-        if manifest is not None:
-            add(DEFAULT_NAME, default, manifest)
+        consider(default, DEFAULT_NAME)
     for entry in search_path(environ):
         if not os.path.isdir(entry):
+            report((entry, "%s entry %s is not a folder" % (WEIGHTS_PATH_ENV, entry)))
             continue
         if os.path.isfile(os.path.join(entry, MANIFEST)):
-            folders = [entry]
-        else:
-            folders = [
-                os.path.join(entry, child)
-                for child in sorted(os.listdir(entry))
-                if os.path.isfile(os.path.join(entry, child, MANIFEST))
-            ]
-        for folder in folders:
-            manifest = read_manifest(folder)
-            if manifest is None:
-                continue
-            if default and _same_path(folder, default):
-                name = DEFAULT_NAME
-            else:
-                name = manifest.get("name") if isinstance(manifest.get("name"), str) and manifest.get("name") else os.path.basename(os.path.normpath(folder))
-            add(name, folder, manifest)
+            consider(entry, DEFAULT_NAME if default and _same_path(entry, default) else None)
+            continue
+        try:
+            children = sorted(os.listdir(entry))
+        except (OSError, IOError) as exc:
+            report((entry, "%s entry %s cannot be listed: %s" % (WEIGHTS_PATH_ENV, entry, exc)))
+            continue
+        for child in children:
+            folder = os.path.join(entry, child)
+            if os.path.isfile(os.path.join(folder, MANIFEST)):
+                consider(folder, DEFAULT_NAME if default and _same_path(folder, default) else None)
+            elif _holds_weights(folder):  # a copy half done: the weights without their manifest
+                report((os.path.abspath(folder), "%s is missing in %s" % (MANIFEST, folder)))
     return found
+
+
+def _holds_weights(folder):
+    try:
+        return os.path.isdir(folder) and any(n.endswith(".safetensors") for n in os.listdir(folder))
+    except (OSError, IOError):
+        return False
+
+
+def _name_for(folder, manifest):
+    name = manifest.get("name")
+    return name if isinstance(name, str) and name else os.path.basename(os.path.normpath(folder))
 
 
 def resolve_bundle(name_or_path, core_dir=None, environ=None):
@@ -207,8 +280,7 @@ def resolve_bundle(name_or_path, core_dir=None, environ=None):
     if os.path.isdir(folder):
         manifest = read_manifest(folder)
         if manifest is not None:
-            name = manifest.get("name") if isinstance(manifest.get("name"), str) and manifest.get("name") else os.path.basename(os.path.normpath(folder))
-            return BundleInfo(name, os.path.abspath(folder), manifest)
+            return BundleInfo(_name_for(folder, manifest), os.path.abspath(folder), manifest)
     return None
 
 

@@ -79,3 +79,63 @@ def test_same_rules_as_core_weights(tmp_path, monkeypatch):
     ours = [(b.name, os.path.realpath(b.path)) for b in bundles.find_bundles(core_dir=core_dir)]
     theirs = [(b.name, os.path.realpath(str(b.path))) for b in weights.find_bundles()]
     assert ours == theirs
+
+
+def test_skips_what_core_skips_and_says_why(tmp_path, monkeypatch):
+    """A newer format_version or no networks table: core refuses the bundle, so the knob must not
+    offer it; every skipped folder comes back with its reason instead of silently disappearing."""
+    weights = pytest.importorskip("core.weights")
+    show = tmp_path / "show"
+    write_test_bundle(show / "ok", name="ok")
+    newer = write_test_bundle(show / "newer", name="newer")
+    with open(os.path.join(newer, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    with open(os.path.join(newer, "manifest.json"), "w") as handle:
+        json.dump(dict(manifest, format_version=99), handle)
+    (show / "nonets").mkdir()
+    (show / "nonets" / "manifest.json").write_text(json.dumps({"format": "lbsmatte-bundle", "format_version": 1}))
+    (show / "badjson").mkdir()
+    (show / "badjson" / "manifest.json").write_text("{oops")
+    (show / "halfcopy").mkdir()
+    (show / "halfcopy" / "alpha.safetensors").write_bytes(b"")
+    (show / "unrelated").mkdir()
+    write_test_bundle(tmp_path / "dup", name="ok")
+    monkeypatch.setenv(bundles.WEIGHTS_PATH_ENV, os.pathsep.join([str(show), str(tmp_path / "dup"),
+                                                                   str(tmp_path / "missing")]))
+    problems = []
+    found = bundles.find_bundles(core_dir=str(tmp_path / "nocore"), problems=problems)
+    assert [b.name for b in found] == ["ok"]
+    assert [b.name for b in weights.find_bundles() if b.name != "default"] == ["ok"]
+    reasons = {os.path.basename(folder): reason for folder, reason in problems}
+    assert sorted(reasons) == ["badjson", "dup", "halfcopy", "missing", "newer", "nonets"]
+    assert "newer than this LBSMatte reads" in reasons["newer"]
+    assert "no 'networks' table" in reasons["nonets"]
+    assert "not valid JSON" in reasons["badjson"]
+    assert "manifest.json is missing" in reasons["halfcopy"]
+    assert f"shadowed by the one in {os.path.join(str(show), 'ok')}" in reasons["dup"]
+    assert "not a folder" in reasons["missing"]
+
+
+def test_an_unlistable_entry_is_reported_not_raised(tmp_path, monkeypatch):
+    show = tmp_path / "show"
+    write_test_bundle(show / "ok", name="ok")
+    real_listdir = os.listdir
+
+    def listdir(path):
+        if os.path.abspath(path) == str(show):
+            raise PermissionError(13, "Permission denied", path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    problems = []
+    found = bundles.find_bundles(core_dir=str(tmp_path / "nocore"), environ={bundles.WEIGHTS_PATH_ENV: str(show)},
+                                 problems=problems)
+    assert found == [] and len(problems) == 1 and "cannot be listed" in problems[0][1]
+
+
+def test_missing_network_files_are_visible_without_hashing(tmp_path):
+    folder = write_test_bundle(tmp_path / "b", name="b")
+    for role in ("background", "alpha"):
+        (tmp_path / "b" / (role + ".safetensors")).write_bytes(b"")
+    bundle = bundles.resolve_bundle(folder, core_dir=str(tmp_path / "nocore"), environ={})
+    assert bundle.problems() == ["foreground.safetensors is missing"]
