@@ -27,7 +27,16 @@ def found(lbs_env):
                       description="fine-tuned on the show's hair shots",
                       parent={"name": "default", "sha256": "cd" * 32},
                       training={"iterations": 20000, "data": "show plates 1001-1400", "final_loss": 0.0123})
+    _add_weight_files(os.path.join(lbs_env["bundles"], "show"))
+    _add_weight_files(os.path.join(lbs_env["bundles"], "testbundle"))
     return bundles.find_bundles()
+
+
+def _add_weight_files(folder):
+    """The manifest-only test bundles with (empty) network files: enough for the panel's stat checks."""
+    for role in ("background", "foreground", "alpha"):
+        with open(os.path.join(folder, role + ".safetensors"), "wb"):
+            pass
 
 
 def test_the_shim_takes_pyside6_here():
@@ -100,3 +109,50 @@ def test_browse_sets_the_nodes_weights(qapp, fake_nuke, found):
 
     qt.QtCore.QTimer.singleShot(0, close)
     assert browse(node) is None and node["weights"].value() == "show_v2"
+
+
+def test_broken_bundles_are_listed_with_the_reason_and_cannot_be_used(qapp, lbs_env, fake_nuke, tmp_path, monkeypatch):
+    root = lbs_env["bundles"]
+    write_test_bundle(os.path.join(root, "good"), name="good", trained=True)
+    _add_weight_files(os.path.join(root, "good"))
+    write_test_bundle(os.path.join(root, "nofiles"), name="nofiles", trained=True)  # weights not copied
+    os.makedirs(os.path.join(root, "badjson"))
+    with open(os.path.join(root, "badjson", "manifest.json"), "w") as handle:
+        handle.write("{oops")
+    write_test_bundle(str(tmp_path / "later"), name="good")
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", os.pathsep.join([root, str(tmp_path / "later")]))
+    problems = []
+    found = bundles.find_bundles(problems=problems)
+    panel = WeightsPanel(found, current="nofiles", problems=problems)
+    labels = [panel.list.item(i).text() for i in range(panel.list.count())]
+    assert labels == ["good", "nofiles  (broken)", "testbundle  (broken)", "badjson  (broken)", "later  (shadowed)"]
+    assert panel.list.currentRow() == 1 and panel.selected_name() is None and not panel.use_button.isEnabled()
+    text = panel.details.toPlainText()
+    assert "BROKEN" in text and "background.safetensors is missing" in text
+    panel.list.setCurrentRow(3)
+    assert "manifest.json is not valid JSON" in panel.details.toPlainText() and not panel.use_button.isEnabled()
+    panel.list.setCurrentRow(4)
+    assert "shadowed by the one in" in panel.details.toPlainText()
+    panel.list.setCurrentRow(0)
+    assert panel.use_button.isEnabled()
+    panel.list.setCurrentRow(3)
+    panel.accept()  # a double click on a broken row
+    assert panel.chosen is None
+
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+
+    def look():
+        shown = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, WeightsPanel) and w.isVisible()]
+        labels[:] = [shown[0].list.item(i).text() for i in range(shown[0].list.count())]
+        shown[0].reject()
+
+    qt.QtCore.QTimer.singleShot(0, look)
+    assert browse(node) is None
+    assert "badjson  (broken)" in labels  # browse() passes the skipped folders on
+
+
+def test_only_broken_bundles_says_so(qapp, tmp_path):
+    panel = WeightsPanel([], problems=[(str(tmp_path / "x"), "manifest.json is not valid JSON")])
+    assert panel.list.count() == 1 and not panel.use_button.isEnabled()
+    texts = [w.text() for w in panel.findChildren(QtWidgets.QLabel)]
+    assert any("No weights bundles found that can be used" in t for t in texts)
