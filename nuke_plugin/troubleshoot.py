@@ -94,57 +94,90 @@ def probe(python, weights=None, timeout=180):
     return {"error": "printed no answer: %s" % out.decode("utf-8", "replace")[-2000:]}
 
 
+_FIX_PYTHON = ("Set LBSMATTE_PYTHON to the python of the environment where lbsmatte is installed,\n"
+               "or run `python -m nuke_plugin.interpreter --write-config` with that python.")
+
+
 def check_interpreter(python, source):
-    found = shutil.which(python) if not os.path.dirname(python) else (python if os.path.isfile(python) else None)
+    found = shutil.which(python) if not os.path.dirname(python) else (python if os.path.exists(python) else None)
     if not found:
-        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source),
-                     "Set LBSMATTE_PYTHON to the python of the environment where lbsmatte is installed,\n"
-                     "or run `python -m nuke_plugin.interpreter --write-config` with that python.")
+        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source), _FIX_PYTHON)
+    if os.path.isdir(found):
+        return Check(FAIL, "Python for LBSMatte is a folder, not a program: %s (from %s)" % (found, source),
+                     "Name the python executable itself (e.g. %s).\n%s"
+                     % (os.path.join(found, "python.exe" if os.name == "nt" else "bin/python"), _FIX_PYTHON))
+    if not os.access(found, os.X_OK):
+        return Check(FAIL, "Python for LBSMatte is not executable: %s (from %s)" % (found, source),
+                     "Make it executable (chmod +x) or name another one.\n" + _FIX_PYTHON)
     return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, source))
 
 
-def check_probe(info):
-    """Turn the probe's answer into findings."""
+def check_probe(info, python="python"):
+    """Turn the probe's answer into findings (``python``: the interpreter, named in the fixes)."""
+    install = ("Install LBSMatte's requirements into that Python (%s -m pip install -e <LBSMatte folder>),\n"
+               "or set LBSMATTE_PYTHON to the python of the environment where they are installed." % python)
     if "error" in info:
-        return [Check(FAIL, "the LBSMatte Python does not run", info["error"])]
+        return [Check(FAIL, "the LBSMatte Python does not run", info["error"] + "\n"
+                      + "Check that %s is a Python 3.10+ interpreter: run `%s -c \"import core, torch\"`.\n%s"
+                      % (python, python, _FIX_PYTHON))]
     checks = []
-    version = tuple(int(x) for x in info.get("python", "0.0.0").split("."))
+    try:
+        version = tuple(int(x) for x in str(info.get("python", "0.0.0")).split(".")[:3])
+    except ValueError:
+        version = (0, 0, 0)
     if version < (3, 10):
-        checks.append(Check(FAIL, "Python %s is too old: core needs 3.10 or newer" % info.get("python")))
+        checks.append(Check(FAIL, "Python %s is too old: core needs 3.10 or newer" % info.get("python"), _FIX_PYTHON))
     else:
         checks.append(Check(OK, "Python %s" % info.get("python")))
     if "core_error" in info:
-        checks.append(Check(FAIL, "the core package does not import", info["core_error"]))
+        checks.append(Check(FAIL, "the core package does not import", info["core_error"] + "\n" + install
+                            + "\n(LBSMATTE_PYTHONPATH adds the folder holding core to its path.)"))
     else:
         checks.append(Check(OK, "core %s at %s" % (info.get("core_version"), os.path.dirname(info.get("core", "")))))
     if "cli_error" in info:
-        checks.append(Check(FAIL, "core.cli does not import", info["cli_error"]))
+        checks.append(Check(FAIL, "core.cli does not import", info["cli_error"] + "\n" + install))
     if "torch_error" in info:
-        checks.append(Check(FAIL, "torch does not import", info["torch_error"]))
+        checks.append(Check(FAIL, "torch does not import", info["torch_error"] + "\n" + install))
     elif info.get("cuda"):
         checks.append(Check(OK, "torch %s, CUDA %s on %s" % (info.get("torch"), info.get("cuda_build"), info.get("cuda_device"))))
     else:
-        detail = ("this torch is built without CUDA (a CPU-only wheel)" if not info.get("cuda_build")
-                  else "torch is built for CUDA %s but sees no GPU (driver?)" % info.get("cuda_build"))
+        detail = ("this torch is built without CUDA (a CPU-only wheel): install a CUDA build of torch into %s" % python
+                  if not info.get("cuda_build")
+                  else "torch is built for CUDA %s but sees no GPU: check the NVIDIA driver (nvidia-smi) and "
+                       "CUDA_VISIBLE_DEVICES" % info.get("cuda_build"))
         checks.append(Check(WARN, "torch %s: no CUDA, mattes are computed on the CPU (slow)" % info.get("torch"), detail))
     if "oiio_error" in info:
-        checks.append(Check(FAIL, "OpenImageIO does not import", info["oiio_error"]))
+        checks.append(Check(FAIL, "OpenImageIO does not import", info["oiio_error"] + "\n" + install))
     else:
         checks.append(Check(OK, "OpenImageIO %s" % info.get("oiio")))
     problems = info.get("bundle_problems")
+    if problems and "torch_error" in info:
+        # Without torch the architectures cannot be checked: torch's failure, reported above.
+        problems = [p for p in problems if not p.startswith("cannot import the networks")]
     if problems:
-        checks.append(Check(FAIL, "the selected weights bundle has problems", "\n".join(problems)))
+        checks.append(Check(FAIL, "the selected weights bundle has problems", "\n".join(problems) + "\n"
+                            + "Copy the bundle again (all four files), or pick another in the weights panel."))
     return checks
 
 
 def check_bundles(weights=None, core_dir=None):
     """Findings about the bundles found and the one selected (manifests only, no checksums)."""
-    found = bundles.find_bundles(core_dir=core_dir)
     checks = []
+    skipped = []
+    try:
+        found = bundles.find_bundles(core_dir=core_dir, problems=skipped)
+    except Exception as exc:  # never let Troubleshoot itself fail
+        return [Check(FAIL, "the weights bundles cannot be searched", "%s: %s" % (type(exc).__name__, exc))]
     path = os.environ.get(bundles.WEIGHTS_PATH_ENV, "")
-    for entry in bundles.search_path():
-        if not os.path.isdir(entry):
-            checks.append(Check(WARN, "%s entry %s is not a folder" % (bundles.WEIGHTS_PATH_ENV, entry)))
+    for folder, reason in skipped:
+        if "shadowed" in reason:
+            checks.append(Check(WARN, "%s ignored" % folder, reason + "\nRename one of the two (the manifest's name) "
+                                "to use both."))
+        elif reason.startswith(bundles.WEIGHTS_PATH_ENV):
+            checks.append(Check(WARN, reason, "Fix or remove this entry of %s=%s" % (bundles.WEIGHTS_PATH_ENV, path)))
+        else:
+            checks.append(Check(WARN, "broken weights bundle skipped: %s" % folder,
+                                reason + "\nCopy the bundle again (manifest.json and the three .safetensors files)."))
     if not found:
         checks.append(Check(FAIL, "no weights bundles found",
                             "searched %s and %s=%r" % (bundles.default_bundle_dir(core_dir), bundles.WEIGHTS_PATH_ENV, path)))
@@ -158,10 +191,16 @@ def check_bundles(weights=None, core_dir=None):
     if weights:
         selected = bundles.resolve_bundle(weights, core_dir=core_dir)
         if selected is None:
-            checks.append(Check(FAIL, "the weights knob names %r, which is not found" % weights))
-        elif not selected.trained:
-            checks.append(Check(WARN, "%r holds untrained networks (test bundle): the pipeline refuses it"
-                                      " unless LBSMATTE_ALLOW_UNTRAINED=1" % selected.name))
+            checks.append(Check(FAIL, "the weights knob names %r, which is not found" % weights,
+                                "Pick a bundle with Browse..., or add its folder to %s." % bundles.WEIGHTS_PATH_ENV))
+        else:
+            if selected.problems():
+                checks.append(Check(FAIL, "the selected weights bundle %r is broken (%s)" % (selected.name, selected.path),
+                                    "\n".join(selected.problems())
+                                    + "\nCopy the bundle again (manifest.json and the three .safetensors files)."))
+            if not selected.trained:
+                checks.append(Check(WARN, "%r holds untrained networks (test bundle): the pipeline refuses it"
+                                          " unless LBSMATTE_ALLOW_UNTRAINED=1" % selected.name))
     return checks
 
 
@@ -175,7 +214,8 @@ def check_cache(folder):
             handle.write("ok")
         os.remove(probe_file)
     except (OSError, IOError) as exc:
-        return Check(FAIL, "cache folder %s is not writable" % folder, str(exc))
+        return Check(FAIL, "cache folder %s is not writable" % folder,
+                     "%s\nSet the node's cache folder knob (or LBSMATTE_CACHE) to a folder you can write to." % exc)
     free = shutil.disk_usage(folder).free / float(1 << 30)
     if free < 5:
         return Check(WARN, "cache folder %s: only %.1f GiB free" % (folder, free))
@@ -183,19 +223,35 @@ def check_cache(folder):
 
 
 def check_install(weights=None, cache_folder=None, run_probe=True):
-    """Every check that does not need Nuke; a list of :class:`Check`."""
-    python, source = interpreter.core_python()
+    """Every check that does not need Nuke; a list of :class:`Check`. Never raises."""
     checks = [Check(OK, "Nuke-side Python %d.%d.%d, nuke_plugin at %s"
                     % (sys.version_info[0], sys.version_info[1], sys.version_info[2],
                        os.path.dirname(os.path.abspath(__file__))))]
-    interp = check_interpreter(python, source)
-    checks.append(interp)
-    if interp.status == OK and run_probe:
-        checks.extend(check_probe(probe(python, weights)))
-    checks.extend(check_bundles(weights, interpreter.core_dir(python) if interp.status == OK else None))
+    interp = None
+    try:
+        python, source = interpreter.core_python()
+        interp = check_interpreter(python, source)
+        checks.append(interp)
+        if interp.status == OK and run_probe:
+            checks.extend(check_probe(probe(python, weights), python))
+    except Exception as exc:
+        checks.append(_crashed("the LBSMatte Python", exc))
+    try:
+        core = interpreter.core_dir(python) if interp is not None and interp.status == OK else None
+        checks.extend(check_bundles(weights, core))
+    except Exception as exc:
+        checks.append(_crashed("the weights bundles", exc))
     if cache_folder:
-        checks.append(check_cache(cache_folder))
+        try:
+            checks.append(check_cache(cache_folder))
+        except Exception as exc:
+            checks.append(_crashed("the cache folder", exc))
     return checks
+
+
+def _crashed(what, exc):
+    return Check(FAIL, "checking %s failed: %s: %s" % (what, type(exc).__name__, exc),
+                 "This is a bug in LBSMatte's Troubleshoot; the checks below still ran.")
 
 
 def format_checks(checks):

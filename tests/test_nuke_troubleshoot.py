@@ -86,3 +86,61 @@ def test_runs_without_nuke(capsys, tmp_path, monkeypatch):
     assert out.splitlines()[0].endswith("problem(s) to fix") and code == 1
     assert "FAIL  Python for LBSMatte not found" in out and "OK    cache folder" in out
     assert os.path.isdir(str(tmp_path / "cache"))
+
+
+def test_an_interpreter_that_is_a_folder_or_not_executable_says_so(tmp_path):
+    folder = ts.check_interpreter(str(tmp_path), "LBSMATTE_PYTHON")
+    assert folder.status == ts.FAIL and "is a folder" in folder.title and "bin/python" in folder.detail.replace("\\", "/")
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\n")
+    os.chmod(str(script), 0o644)
+    if os.access(str(script), os.X_OK):  # Windows: every file counts as executable
+        return
+    check = ts.check_interpreter(str(script), "LBSMATTE_PYTHON")
+    assert check.status == ts.FAIL and "not executable" in check.title and "chmod +x" in check.detail
+
+
+def test_every_failure_says_how_to_fix_it():
+    broken = {"python": "3.9.1", "core_error": "ModuleNotFoundError: No module named 'core'",
+              "cli_error": "ModuleNotFoundError: No module named 'numpy'",
+              "torch_error": "ModuleNotFoundError: No module named 'torch'", "oiio_error": "x",
+              "bundle_problems": ["cannot import the networks to check architectures: No module named 'torch'"]}
+    failed = [c for c in ts.check_probe(broken, "/opt/py/bin/python") if c.status == ts.FAIL]
+    assert [c.title.split(":")[0] for c in failed] == [
+        "Python 3.9.1 is too old", "the core package does not import", "core.cli does not import",
+        "torch does not import", "OpenImageIO does not import"]  # no bundle failure: torch's, said once
+    for check in failed:
+        assert "LBSMATTE_PYTHON" in check.detail, check
+    assert "/opt/py/bin/python -m pip install" in failed[3].detail
+    error = ts.check_probe({"error": "cannot be started: [Errno 8] Exec format error"}, "/x/python")[0]
+    assert "Exec format error" in error.detail and "LBSMATTE_PYTHON" in error.detail
+
+
+def test_broken_and_shadowed_bundles_are_reported(lbs_env, tmp_path, monkeypatch):
+    root = lbs_env["bundles"]
+    os.makedirs(os.path.join(root, "badjson"))
+    with open(os.path.join(root, "badjson", "manifest.json"), "w") as handle:
+        handle.write("{oops")
+    from fake_nuke.fixtures import write_test_bundle
+
+    write_test_bundle(str(tmp_path / "dup"), name="testbundle")
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", os.pathsep.join([root, str(tmp_path / "dup")]))
+    checks = ts.check_bundles("testbundle", core_dir=str(tmp_path / "nocore"))
+    text = ts.format_checks(checks)
+    assert f"broken weights bundle skipped: {os.path.join(root, 'badjson')}" in text
+    assert "not valid JSON" in text and "shadowed by the one in" in text
+    # the manifest-only test bundle has no network files: the selected bundle is broken, and says why
+    assert "FAIL  the selected weights bundle 'testbundle' is broken" in text
+    assert "background.safetensors is missing" in text
+
+
+def test_never_raises(monkeypatch, tmp_path):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ts.bundles, "find_bundles", boom)
+    monkeypatch.setattr(ts.interpreter, "core_python", boom)
+    checks = ts.check_install("default", str(tmp_path / "cache"))
+    failed = [c.title for c in checks if c.status == ts.FAIL]
+    assert any("disk on fire" in t for t in failed) and len(failed) == 2
+    assert checks[-1].status == ts.OK and "cache folder" in checks[-1].title  # the cache check still ran
