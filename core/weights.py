@@ -276,7 +276,9 @@ def find_bundles() -> list[Bundle]:
     Precedence: the packaged ``default`` (only if it exists), then each entry of
     ``LBSMATTE_WEIGHTS_PATH`` in order; inside a folder of bundles, sub-folders in name order.
     A name seen a second time is shadowed by the first (logged as a warning). A bundle whose
-    manifest is missing, unreadable or of another format is skipped with a warning.
+    manifest is missing, unreadable or of another format is skipped with a warning (a folder
+    without a manifest only when it holds ``.safetensors`` files), and so is an entry that cannot
+    be listed.
 
     Only manifests are read; checksums are verified by :func:`load_bundle`.
     """
@@ -301,12 +303,29 @@ def find_bundles() -> list[Bundle]:
         if (entry / MANIFEST).is_file():
             folders = [entry]
         else:
-            folders = sorted(p for p in entry.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+            try:  # one unreadable folder on a studio's path must not stop every job
+                children = sorted(p for p in entry.iterdir() if p.is_dir())
+            except OSError as exc:
+                _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} cannot be listed ({exc}); ignored")
+                continue
+            folders = []
+            for child in children:
+                if (child / MANIFEST).is_file():
+                    folders.append(child)
+                elif _holds_weights(child):  # a copy half done: the weights without their manifest
+                    _warn_once(f"skipping weights bundle {child}: {MANIFEST} is missing")
         for folder in folders:
             manifest = _read_manifest_quietly(folder, warn=True)
             if manifest is not None:
                 add(Bundle(_name_for(folder, manifest), folder, manifest))
     return list(found.values())
+
+
+def _holds_weights(folder: Path) -> bool:
+    try:
+        return any(p.suffix == ".safetensors" for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 def load_bundle(name_or_path: str | os.PathLike[str]) -> Bundle:

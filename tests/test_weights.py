@@ -570,3 +570,32 @@ def test_summary_shows_the_refinement_a_bundle_runs_with(tmp_path: Path, small_b
     assert lines[at + 2] == ("    chosen on: 2 objects, Trimap1/Trimap2, lowest mean SAD + mean gradient error "
                              "(in-sample SAD 4.362, Grad 4.068)")
     assert lines[at + 3] == "  networks:"
+
+
+def test_an_unlistable_search_entry_is_skipped_not_fatal(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another show's folder the user may not read, on the studio's path: warned about and skipped;
+    every other bundle (and the default) still loads, and a half-copied bundle is named."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    copy_bundle(small_bundle, tmp_path / "lib" / "one", name="one")
+    half = tmp_path / "lib" / "half"
+    half.mkdir()
+    (half / "alpha.safetensors").write_bytes(b"")
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path) -> Any:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{locked}{weights.os.pathsep}{tmp_path / 'lib'}")
+    with caplog.at_level(logging.WARNING, logger="core.weights"):
+        assert [b.name for b in find_bundles()] == ["one"]
+    assert f"{locked} cannot be listed" in caplog.text
+    assert f"skipping weights bundle {half}: manifest.json is missing" in caplog.text
+    assert load_bundle("one").name == "one"
+
