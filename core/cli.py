@@ -340,6 +340,10 @@ def _warnings_to_stdout() -> Any:
 
 
 # -- weights ---------------------------------------------------------------------------------------
+#: ``weights list`` cuts descriptions to this many characters (``weights show`` has them whole).
+_LIST_DESCRIPTION = 300
+
+
 def run_weights(args: argparse.Namespace) -> int:
     """``lbsmatte weights list`` / ``show NAME``."""
     with _warnings_to_stdout():
@@ -357,7 +361,10 @@ def _weights_command(args: argparse.Namespace) -> int:
             return EXIT_OK
         for b in bundles:
             trained = "trained" if b.manifest.get("trained") is True else "UNTRAINED"
-            description = b.manifest.get("description") or ""
+            # One line per bundle, whatever the manifest holds: whitespace folded, long text cut.
+            description = " ".join(str(b.manifest.get("description") or "").split())
+            if len(description) > _LIST_DESCRIPTION:
+                description = description[: _LIST_DESCRIPTION - 3] + "..."
             print(f"{b.name}\t{trained}\t{b.path}\t{description}")
         return EXIT_OK
     bundle = load_bundle(args.name)

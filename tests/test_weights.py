@@ -599,3 +599,17 @@ def test_an_unlistable_search_entry_is_skipped_not_fatal(
     assert f"skipping weights bundle {half}: manifest.json is missing" in caplog.text
     assert load_bundle("one").name == "one"
 
+
+def test_weights_list_keeps_one_line_per_bundle(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from core import cli
+
+    folder = copy_bundle(small_bundle, tmp_path / "lib" / "huge", name="huge")
+    edit_manifest(folder, lambda m: m.update(description="line one\nline two\t" + "x" * 100_000))
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "lib"))
+    assert cli.main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].split("\t")[0] == "huge" and len(lines[0].split("\t")) == 4
+    assert lines[0].split("\t")[3].startswith("line one line two xxx") and len(lines[0]) < 1000
