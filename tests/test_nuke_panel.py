@@ -156,3 +156,18 @@ def test_only_broken_bundles_says_so(qapp, tmp_path):
     assert panel.list.count() == 1 and not panel.use_button.isEnabled()
     texts = [w.text() for w in panel.findChildren(QtWidgets.QLabel)]
     assert any("No weights bundles found that can be used" in t for t in texts)
+
+
+def test_exec_dialog_takes_either_spelling():
+    """PySide2 (Nuke 13-15) dialogs have ``exec_`` only; PySide6 (Nuke 16) has ``exec`` too."""
+
+    class PySide2Dialog:
+        def exec_(self):
+            return "exec_"
+
+    class PySide6Dialog(PySide2Dialog):
+        def exec(self):
+            return "exec"
+
+    assert qt.exec_dialog(PySide2Dialog()) == "exec_"
+    assert qt.exec_dialog(PySide6Dialog()) == "exec"
