@@ -22,6 +22,7 @@ import sys
 from nuke_plugin import bundles, interpreter
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
+PROBE_BUNDLE_TITLE = "the selected weights bundle has problems"
 
 PROBE = r"""
 import json, sys
@@ -98,6 +99,9 @@ _FIX_PYTHON = ("Set LBSMATTE_PYTHON to the python of the environment where lbsma
                "or run `python -m nuke_plugin.interpreter --write-config` with that python.")
 
 
+_FIX_COPY = "Copy the bundle again (manifest.json and the three .safetensors files)."
+
+
 def check_interpreter(python, source):
     found = shutil.which(python) if not os.path.dirname(python) else (python if os.path.exists(python) else None)
     if not found:
@@ -155,8 +159,8 @@ def check_probe(info, python="python"):
         # Without torch the architectures cannot be checked: torch's failure, reported above.
         problems = [p for p in problems if not p.startswith("cannot import the networks")]
     if problems:
-        checks.append(Check(FAIL, "the selected weights bundle has problems", "\n".join(problems) + "\n"
-                            + "Copy the bundle again (all four files), or pick another in the weights panel."))
+        checks.append(Check(FAIL, PROBE_BUNDLE_TITLE, "\n".join(problems) + "\n"
+                            + _FIX_COPY + " Or pick another with Browse..."))
     return checks
 
 
@@ -176,8 +180,8 @@ def check_bundles(weights=None, core_dir=None):
         elif reason.startswith(bundles.WEIGHTS_PATH_ENV):
             checks.append(Check(WARN, reason, "Fix or remove this entry of %s=%s" % (bundles.WEIGHTS_PATH_ENV, path)))
         else:
-            checks.append(Check(WARN, "broken weights bundle skipped: %s" % folder,
-                                reason + "\nCopy the bundle again (manifest.json and the three .safetensors files)."))
+            fix = "" if "update LBSMatte" in reason else "\n" + _FIX_COPY
+            checks.append(Check(WARN, "broken weights bundle skipped: %s" % folder, reason + fix))
     if not found:
         checks.append(Check(FAIL, "no weights bundles found",
                             "searched %s and %s=%r" % (bundles.default_bundle_dir(core_dir), bundles.WEIGHTS_PATH_ENV, path)))
@@ -196,8 +200,7 @@ def check_bundles(weights=None, core_dir=None):
         else:
             if selected.problems():
                 checks.append(Check(FAIL, "the selected weights bundle %r is broken (%s)" % (selected.name, selected.path),
-                                    "\n".join(selected.problems())
-                                    + "\nCopy the bundle again (manifest.json and the three .safetensors files)."))
+                                    "\n".join(selected.problems()) + "\n" + _FIX_COPY))
             if not selected.trained:
                 checks.append(Check(WARN, "%r holds untrained networks (test bundle): the pipeline refuses it"
                                           " unless LBSMATTE_ALLOW_UNTRAINED=1" % selected.name))
@@ -238,7 +241,10 @@ def check_install(weights=None, cache_folder=None, run_probe=True):
         checks.append(_crashed("the LBSMatte Python", exc))
     try:
         core = interpreter.core_dir(python) if interp is not None and interp.status == OK else None
-        checks.extend(check_bundles(weights, core))
+        found = check_bundles(weights, core)
+        if any(c.title == PROBE_BUNDLE_TITLE for c in checks):  # the probe said it already, in full
+            found = [c for c in found if not c.title.startswith("the selected weights bundle")]
+        checks.extend(found)
     except Exception as exc:
         checks.append(_crashed("the weights bundles", exc))
     if cache_folder:

@@ -144,3 +144,21 @@ def test_never_raises(monkeypatch, tmp_path):
     failed = [c.title for c in checks if c.status == ts.FAIL]
     assert any("disk on fire" in t for t in failed) and len(failed) == 2
     assert checks[-1].status == ts.OK and "cache folder" in checks[-1].title  # the cache check still ran
+
+
+def test_a_broken_selected_bundle_is_reported_once_with_a_fitting_fix(lbs_env, tmp_path, monkeypatch):
+    import json
+
+    good = {"python": "3.11.7", "core": "/x/core/__init__.py", "core_version": "0.1.0", "cli": True,
+            "torch": "2.3.0", "cuda": True, "cuda_build": "12.1", "cuda_device": "GPU", "oiio": "2.5",
+            "bundle_problems": ["background.safetensors is missing"]}
+    monkeypatch.setattr(ts, "probe", lambda python, weights=None: dict(good))
+    monkeypatch.setenv("LBSMATTE_PYTHON", sys.executable)
+    newer = os.path.join(lbs_env["bundles"], "newer")
+    os.makedirs(newer)
+    with open(os.path.join(newer, "manifest.json"), "w") as handle:
+        json.dump({"format": "lbsmatte-bundle", "format_version": 7, "networks": {}}, handle)
+    text = ts.format_checks(ts.check_install("testbundle"))
+    assert text.count("background.safetensors is missing") == 1
+    lines = text[text.index("broken weights bundle skipped: " + newer):].splitlines()
+    assert "update LBSMatte" in lines[1] and "Copy the bundle again" not in lines[2]  # no copy will help
