@@ -165,7 +165,10 @@ def connectivity_error(
     """
     a, g, region = _check(alpha, alpha_gt, trimap)
     n_steps = int(round(1.0 / step))
-    thresholds = np.linspace(0.0, 1.0, n_steps + 1)
+    # i / n, each correctly rounded: 0.3, 0.6 and 0.7 exactly, as MATLAB's colon 0:0.1:1 of the
+    # reference gives them (linspace's i·(1/n) makes 0.6000000000000001, which an alpha of
+    # exactly 0.6, 153/255 of an 8-bit matte, would fail one step early).
+    thresholds = np.arange(n_steps + 1) / n_steps
     level = np.full(a.shape, -1.0)
     for i in range(1, len(thresholds)):
         omega = _largest_component((a >= thresholds[i]) & (g >= thresholds[i]))
