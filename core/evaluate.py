@@ -151,7 +151,7 @@ def find_samples(
         missing = [n for n in wanted_names if n not in images]
         if missing:
             raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")
-        chosen = wanted_names
+        chosen = list(dict.fromkeys(wanted_names))  # a name given twice is scored once
     fgs, bgs = _by_stem(root / "fg"), _by_stem(root / "bg")
     samples = []
     for name in chosen:

@@ -391,3 +391,18 @@ def test_a_methods_scores_are_the_metrics_over_the_trimaps_unknown_pixels(datase
     assert row["grad"] == pytest.approx(gradient_error(np.full_like(gt, 0.5), gt, trimap), rel=1e-6)
     assert row["conn"] == pytest.approx(connectivity_error(np.full_like(gt, 0.5), gt, trimap), rel=1e-6)
     assert np.abs(0.5 - gt).sum() / 1000 > row["sad"] + 0.1  # a frame-wide SAD would be far larger
+
+
+def test_a_name_given_twice_is_scored_once(dataset: Path, monkeypatch) -> None:
+    calls: list[int] = []
+
+    def grey(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return np.full(trimap.shape, 0.5)
+
+    monkeypatch.setitem(baselines_module.BASELINES, "grey", grey)
+    samples, _ = find_samples(dataset, names=["B02", "B02", "A01"])
+    assert [s.name for s in samples] == ["B02", "A01"]
+    results = evaluate_dataset(dataset, weights=None, baselines="grey", names="A01,A01", trimaps="Trimap1",
+                               progress=False, stream=io.StringIO())
+    assert len(calls) == 1 and results["variants"]["Trimap1"]["mean"]["grey"]["images"] == 1
