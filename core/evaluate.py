@@ -242,7 +242,8 @@ def _load_matter(weights: Any, device: str, rounds: int | None = None, space: st
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))] if rows else []
+    # Every row's keys, in order of first appearance: images without fg/ (no FG errors) may come first.
+    keys = list(dict.fromkeys(k for r in rows for k in r if isinstance(r[k], (int, float))))
     out: dict[str, float] = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
     out["images"] = len(rows)
     return out

@@ -406,3 +406,25 @@ def test_a_name_given_twice_is_scored_once(dataset: Path, monkeypatch) -> None:
     results = evaluate_dataset(dataset, weights=None, baselines="grey", names="A01,A01", trimaps="Trimap1",
                                progress=False, stream=io.StringIO())
     assert len(calls) == 1 and results["variants"]["Trimap1"]["mean"]["grey"]["images"] == 1
+
+
+def test_the_means_have_every_metric_of_the_images_even_when_the_first_lacks_some(
+    dataset: Path, dataset_with_fg: Path, tmp_path: Path
+) -> None:
+    """The mean's keys were the first image's: with fg/ for some images only, an image without it
+    first (by name) left FG/BG errors out of every mean."""
+    import shutil
+
+    root = shutil.copytree(dataset_with_fg, tmp_path / "set")
+    for sub in ("image", "alpha"):
+        shutil.copy(dataset / sub / "A01.png", root / sub / "A01.png")  # no fg/, sorts first
+    shutil.copy(dataset / "trimap" / "Trimap1" / "A01.png", root / "trimap" / "A01.png")
+    results = evaluate_dataset(root, weights=None, baselines="clustering", progress=False, stream=io.StringIO())
+    block = results["variants"]["trimap"]
+    assert set(block["images"]["A01"]["clustering"]) == {"sad", "mse", "grad", "conn", "seconds"}
+    mean = block["mean"]["clustering"]
+    assert mean["images"] == 2
+    assert mean["sad"] == pytest.approx((block["images"]["A01"]["clustering"]["sad"]
+                                         + block["images"]["C03"]["clustering"]["sad"]) / 2)
+    for key in ("fg_sad", "fg_mse", "bg_sad", "bg_mse"):  # only C03 has them: its values
+        assert mean[key] == pytest.approx(block["images"]["C03"]["clustering"][key])
