@@ -178,24 +178,48 @@ def _read_plate(path: Path) -> tuple[np.ndarray, str]:
     return image.rgb(), resolve_colour("auto", image.info.is_float)
 
 
+#: A float file whose values reach above this holds a matte or trimap on the 8-bit scale 0..255
+#: (no coverage is 1.5): it is divided by 255, as the reference code divides 8-bit files.
+EIGHT_BIT_SCALE_ABOVE = 1.5
+
+
+def _unit_scale(pixels: np.ndarray, path: Path, is_float: bool, what: str) -> np.ndarray:
+    """``pixels`` of a float file holding 0..255 (:data:`EIGHT_BIT_SCALE_ABOVE`) divided by 255,
+    with a warning; other values as they are. Integer files are already in [0, 1] as read."""
+    if not is_float or pixels.size == 0:
+        return pixels
+    top = float(np.nanmax(pixels)) if not np.isnan(pixels).all() else 0.0
+    if top <= EIGHT_BIT_SCALE_ABOVE:
+        return pixels
+    if top > 255.5:
+        raise InputError(f"{path}: the {what} holds values up to {top:g}: expected 0..1 (or 0..255)")
+    log.warning("%s: the %s holds values up to %g: read as 0..255 and divided by 255", path, what, top)
+    return pixels / np.float32(255.0)
+
+
 def _read_alpha(path: Path) -> np.ndarray:
     """Ground-truth alpha ``H×W`` float32 in [0, 1]: the A channel when the file has a varying one,
-    else the first channel (mattes are usually stored grey)."""
+    else the first channel (mattes are usually stored grey); a float file holding 0..255 is
+    divided by 255 (:func:`_unit_scale`)."""
     from core.io import read_image
 
-    a = read_image(path).matte()
-    return np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0)
+    image = read_image(path)
+    a = _unit_scale(image.matte().astype(np.float32), path, image.info.is_float, "ground-truth alpha")
+    return np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0)
 
 
 def _read_trimap(path: Path) -> np.ndarray:
+    """The trimap, normalised to 0 / 0.5 / 1 (a float file holding 0/128/255 divided by 255 first)."""
     from core.io import read_image
     from core.trimap import normalise_trimap
 
     image = read_image(path)
     try:
-        return normalise_trimap(image.pixels, "auto", image.channels)
+        trimap = normalise_trimap(_unit_scale(image.pixels, path, image.info.is_float, "trimap"), "auto",
+                                  image.channels)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc
+    return trimap
 
 
 def _display(pixels: np.ndarray, colour: str) -> np.ndarray:

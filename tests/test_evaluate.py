@@ -428,3 +428,26 @@ def test_the_means_have_every_metric_of_the_images_even_when_the_first_lacks_som
                                          + block["images"]["C03"]["clustering"]["sad"]) / 2)
     for key in ("fg_sad", "fg_mse", "bg_sad", "bg_mse"):  # only C03 has them: its values
         assert mean[key] == pytest.approx(block["images"]["C03"]["clustering"][key])
+
+
+def test_float_mattes_and_trimaps_stored_0_to_255_read_as_8_bit_ones(dataset: Path, tmp_path: Path) -> None:
+    """A float (EXR) ground truth holding 0..255 was clipped to 1 everywhere it was not 0, and a float
+    trimap holding 0/128/255 became all foreground: wrong or zero scores, and no word of it."""
+    import shutil
+
+    root = shutil.copytree(dataset, tmp_path / "set")
+    alpha8 = read_image(root / "alpha" / "A01.png").pixels[..., 0]
+    trimap8 = read_image(root / "trimap" / "Trimap1" / "A01.png").pixels[..., 0]
+    (root / "alpha" / "A01.png").unlink()
+    (root / "trimap" / "Trimap1" / "A01.png").unlink()
+    write_image(root / "alpha" / "A01.exr", np.round(alpha8 * 255), ["Y"])
+    write_image(root / "trimap" / "Trimap1" / "A01.exr", np.round(trimap8 * 255), ["Y"])
+    kw = dict(weights=None, baselines="clustering", trimaps="Trimap1", names="A01", progress=False)
+    got = evaluate_dataset(root, stream=io.StringIO(), **kw)
+    want = evaluate_dataset(dataset, stream=io.StringIO(), **kw)
+    assert got["failures"] == []
+    row, expected = got["variants"]["Trimap1"]["images"]["A01"]["clustering"], \
+        want["variants"]["Trimap1"]["images"]["A01"]["clustering"]
+    assert expected["sad"] > 0.01
+    for key in ("sad", "mse", "grad", "conn"):
+        assert row[key] == pytest.approx(expected[key], rel=1e-5)
