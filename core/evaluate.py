@@ -452,6 +452,7 @@ def _evaluate_one(
     """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet."""
     from core.baselines import estimate_foreground
     from core.metrics import alpha_errors, background_error, foreground_error
+    from core.trimap import split_trimap
 
     plate, colour = _read_plate(sample.image)
     display = _display(plate, colour)
@@ -459,6 +460,9 @@ def _evaluate_one(
     alpha_gt = _read_alpha(sample.alpha)
     _same_size("the trimap", sample.trimaps[variant], trimap, plate.shape)
     _same_size("the ground-truth alpha", sample.alpha, alpha_gt, plate.shape)
+    if not split_trimap(trimap)[2].any():  # every metric would be 0: a perfect score, silently
+        raise InputError(f"{sample.trimaps[variant]}: the trimap has no unknown pixel (0.5, or 128 of 255): "
+                         "nothing to score")
     fg_gt = None
     if sample.fg is not None:
         fg_pixels, fg_colour = _read_plate(sample.fg)

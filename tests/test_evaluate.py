@@ -451,3 +451,24 @@ def test_float_mattes_and_trimaps_stored_0_to_255_read_as_8_bit_ones(dataset: Pa
     assert expected["sad"] > 0.01
     for key in ("sad", "mse", "grad", "conn"):
         assert row[key] == pytest.approx(expected[key], rel=1e-5)
+
+
+def test_a_trimap_without_unknown_pixels_is_not_scored_as_a_perfect_matte(
+    dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """Every metric is 0 over an empty region: such an image counted as a perfect score and pulled
+    the means down, silently."""
+    import shutil
+
+    root = shutil.copytree(dataset, tmp_path / "set")
+    write_image(root / "trimap" / "Trimap1" / "A01.png", np.round(_example(0)["alpha"]), ["Y"])  # 0/1 only
+    json_path = tmp_path / "r.json"
+    code = run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1",
+                     "--json", str(json_path), "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ERROR: Trimap1/A01: " in out and "no unknown pixel" in out
+    record = json.loads(json_path.read_text())
+    assert list(record["variants"]["Trimap1"]["images"]) == ["B02"]
+    assert record["variants"]["Trimap1"]["mean"]["clustering"]["images"] == 1
+    assert [(f["image"], f["method"]) for f in record["failures"]] == [("A01", None)]
