@@ -659,8 +659,8 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, (float, np.floating)):  # numpy's float32 is no Python float
+        return float(value) if math.isfinite(value) else None
     return value
 
 

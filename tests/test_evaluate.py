@@ -472,3 +472,13 @@ def test_a_trimap_without_unknown_pixels_is_not_scored_as_a_perfect_matte(
     assert list(record["variants"]["Trimap1"]["images"]) == ["B02"]
     assert record["variants"]["Trimap1"]["mean"]["clustering"]["images"] == 1
     assert [(f["image"], f["method"]) for f in record["failures"]] == [("A01", None)]
+
+
+def test_numpy_nan_and_infinity_are_written_as_null(tmp_path: Path) -> None:
+    """Only Python floats were checked: a numpy float32 NaN made the whole JSON unwritable
+    ("cannot write") at the end of the evaluation."""
+    from core.evaluate import _write_json
+
+    path = tmp_path / "r.json"
+    _write_json(path, {"a": np.float32("nan"), "b": [np.float16("inf"), np.float32(0.5)], "c": float("nan")})
+    assert json.loads(path.read_text()) == {"a": None, "b": [None, 0.5], "c": None}
