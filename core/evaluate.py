@@ -249,6 +249,9 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
     from core.baselines import BASELINES
 
     chosen = _parse_list(names) or []
+    if len(chosen) > 1 and ("none" in chosen or "all" in chosen):
+        raise InputError(f"--baselines {','.join(chosen)}: 'none' and 'all' stand alone (or list baselines: "
+                         f"{', '.join(BASELINES)})")
     if chosen in (["none"], ["all"]):
         chosen = [] if chosen == ["none"] else list(BASELINES)
     unknown = [n for n in chosen if n not in BASELINES]

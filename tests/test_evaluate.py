@@ -482,3 +482,12 @@ def test_numpy_nan_and_infinity_are_written_as_null(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     _write_json(path, {"a": np.float32("nan"), "b": [np.float16("inf"), np.float32(0.5)], "c": float("nan")})
     assert json.loads(path.read_text()) == {"a": None, "b": [None, 0.5], "c": None}
+
+
+def test_none_and_all_stand_alone_in_the_baselines_list() -> None:
+    from core.evaluate import _baselines
+
+    for bad in ("none,knn", "all,knn", "knn,none"):
+        with pytest.raises(InputError, match="'none' and 'all' stand alone"):
+            _baselines(bad)
+    assert list(_baselines("none")) == [] and list(_baselines("knn,knn,lbdm")) == ["knn", "lbdm"]
