@@ -534,7 +534,9 @@ def _write_sheet(
     from core.baselines import estimate_foreground
     from core.contact_sheet import composite, write_contact_sheet
 
-    baselines = sorted((m for m in outputs if m != LBSMATTE), key=lambda m: scores[m]["sad"])
+    # The ablations are LBSMatte's own pipeline in parts, not baselines.
+    baselines = sorted((m for m in outputs if m not in (LBSMATTE, NETWORKS_ALONE, NO_NETWORKS)),
+                       key=lambda m: scores[m]["sad"])
     best = baselines[0] if baselines else None
     main = LBSMATTE if LBSMATTE in outputs else best
     assert main is not None

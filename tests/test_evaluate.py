@@ -491,3 +491,24 @@ def test_none_and_all_stand_alone_in_the_baselines_list() -> None:
         with pytest.raises(InputError, match="'none' and 'all' stand alone"):
             _baselines(bad)
     assert list(_baselines("none")) == [] and list(_baselines("knn,knn,lbdm")) == ["knn", "lbdm"]
+
+
+def test_the_sheets_best_baseline_is_a_baseline_not_an_ablation(tmp_path: Path, monkeypatch) -> None:
+    """With --ablations the sheet's fourth tile read 'best baseline: no_networks alpha': an
+    ablation of LBSMatte itself, which beats the classical methods, shown as a baseline."""
+    import core.contact_sheet
+    from core.evaluate import LBSMATTE, NETWORKS_ALONE, NO_NETWORKS, _write_sheet
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(core.contact_sheet, "write_contact_sheet",
+                        lambda path, tiles, columns: seen.append([label for label, _ in tiles]))
+    h = w = 8
+    grey, rgb = np.full((h, w), 0.5, np.float32), np.full((h, w, 3), 0.5, np.float32)
+    layers = {"alpha": grey, "fg": rgb, "bg": rgb}
+    outputs = {LBSMATTE: dict(layers), NETWORKS_ALONE: dict(layers), NO_NETWORKS: dict(layers),
+               "knn": {"alpha": grey}, "closed_form": {"alpha": grey}}
+    scores = {LBSMATTE: {"sad": 1.0}, NETWORKS_ALONE: {"sad": 0.5}, NO_NETWORKS: {"sad": 0.7},
+              "knn": {"sad": 3.0}, "closed_form": {"sad": 2.0}}
+    _write_sheet(tmp_path / "s.png", rgb, grey, grey, scores, outputs)
+    assert seen[0][3] == "best baseline: closed_form alpha, SAD 2.00"
+    assert seen[0][6] == "LBSMatte alpha, SAD 1.00"
