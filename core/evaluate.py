@@ -17,7 +17,9 @@ is scored too (:func:`core.metrics.foreground_error`; baselines get their foregr
 no FG columns.
 
 Integer files (PNG …) are sRGB-encoded and float files (EXR …) scene-linear, as Nuke's Read
-assumes; baselines and the FG comparison work on the display (sRGB) encoding.
+assumes; baselines and the FG comparison work on the display (sRGB) encoding. A float ground truth
+or trimap holding 0..255 is divided by 255 (with a warning); an image whose trimap has no unknown
+pixel is a failure of that image, not a perfect score.
 
 Example
 -------
