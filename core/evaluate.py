@@ -17,7 +17,9 @@ is scored too (:func:`core.metrics.foreground_error`; baselines get their foregr
 no FG columns.
 
 Integer files (PNG …) are sRGB-encoded and float files (EXR …) scene-linear, as Nuke's Read
-assumes; baselines and the FG comparison work on the display (sRGB) encoding.
+assumes; baselines and the FG comparison work on the display (sRGB) encoding. A float ground truth
+or trimap holding 0..255 is divided by 255 (with a warning); an image whose trimap has no unknown
+pixel is a failure of that image, not a perfect score.
 
 Example
 -------
@@ -151,7 +153,7 @@ def find_samples(
         missing = [n for n in wanted_names if n not in images]
         if missing:
             raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")
-        chosen = wanted_names
+        chosen = list(dict.fromkeys(wanted_names))  # a name given twice is scored once
     fgs, bgs = _by_stem(root / "fg"), _by_stem(root / "bg")
     samples = []
     for name in chosen:
@@ -178,24 +180,48 @@ def _read_plate(path: Path) -> tuple[np.ndarray, str]:
     return image.rgb(), resolve_colour("auto", image.info.is_float)
 
 
+#: A float file whose values reach above this holds a matte or trimap on the 8-bit scale 0..255
+#: (no coverage is 1.5): it is divided by 255, as the reference code divides 8-bit files.
+EIGHT_BIT_SCALE_ABOVE = 1.5
+
+
+def _unit_scale(pixels: np.ndarray, path: Path, is_float: bool, what: str) -> np.ndarray:
+    """``pixels`` of a float file holding 0..255 (:data:`EIGHT_BIT_SCALE_ABOVE`) divided by 255,
+    with a warning; other values as they are. Integer files are already in [0, 1] as read."""
+    if not is_float or pixels.size == 0:
+        return pixels
+    top = float(np.nanmax(pixels)) if not np.isnan(pixels).all() else 0.0
+    if top <= EIGHT_BIT_SCALE_ABOVE:
+        return pixels
+    if top > 255.5:
+        raise InputError(f"{path}: the {what} holds values up to {top:g}: expected 0..1 (or 0..255)")
+    log.warning("%s: the %s holds values up to %g: read as 0..255 and divided by 255", path, what, top)
+    return pixels / np.float32(255.0)
+
+
 def _read_alpha(path: Path) -> np.ndarray:
     """Ground-truth alpha ``H×W`` float32 in [0, 1]: the A channel when the file has a varying one,
-    else the first channel (mattes are usually stored grey)."""
+    else the first channel (mattes are usually stored grey); a float file holding 0..255 is
+    divided by 255 (:func:`_unit_scale`)."""
     from core.io import read_image
 
-    a = read_image(path).matte()
-    return np.clip(np.nan_to_num(a.astype(np.float32), nan=0.0), 0.0, 1.0)
+    image = read_image(path)
+    a = _unit_scale(image.matte().astype(np.float32), path, image.info.is_float, "ground-truth alpha")
+    return np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0)
 
 
 def _read_trimap(path: Path) -> np.ndarray:
+    """The trimap, normalised to 0 / 0.5 / 1 (a float file holding 0/128/255 divided by 255 first)."""
     from core.io import read_image
     from core.trimap import normalise_trimap
 
     image = read_image(path)
     try:
-        return normalise_trimap(image.pixels, "auto", image.channels)
+        trimap = normalise_trimap(_unit_scale(image.pixels, path, image.info.is_float, "trimap"), "auto",
+                                  image.channels)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc
+    return trimap
 
 
 def _display(pixels: np.ndarray, colour: str) -> np.ndarray:
@@ -225,6 +251,9 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
     from core.baselines import BASELINES
 
     chosen = _parse_list(names) or []
+    if len(chosen) > 1 and ("none" in chosen or "all" in chosen):
+        raise InputError(f"--baselines {','.join(chosen)}: 'none' and 'all' stand alone (or list baselines: "
+                         f"{', '.join(BASELINES)})")
     if chosen in (["none"], ["all"]):
         chosen = [] if chosen == ["none"] else list(BASELINES)
     unknown = [n for n in chosen if n not in BASELINES]
@@ -242,7 +271,8 @@ def _load_matter(weights: Any, device: str, rounds: int | None = None, space: st
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))] if rows else []
+    # Every row's keys, in order of first appearance: images without fg/ (no FG errors) may come first.
+    keys = list(dict.fromkeys(k for r in rows for k in r if isinstance(r[k], (int, float))))
     out: dict[str, float] = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
     out["images"] = len(rows)
     return out
@@ -427,6 +457,7 @@ def _evaluate_one(
     """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet."""
     from core.baselines import estimate_foreground
     from core.metrics import alpha_errors, background_error, foreground_error
+    from core.trimap import split_trimap
 
     plate, colour = _read_plate(sample.image)
     display = _display(plate, colour)
@@ -434,6 +465,9 @@ def _evaluate_one(
     alpha_gt = _read_alpha(sample.alpha)
     _same_size("the trimap", sample.trimaps[variant], trimap, plate.shape)
     _same_size("the ground-truth alpha", sample.alpha, alpha_gt, plate.shape)
+    if not split_trimap(trimap)[2].any():  # every metric would be 0: a perfect score, silently
+        raise InputError(f"{sample.trimaps[variant]}: the trimap has no unknown pixel (0.5, or 128 of 255): "
+                         "nothing to score")
     fg_gt = None
     if sample.fg is not None:
         fg_pixels, fg_colour = _read_plate(sample.fg)
@@ -502,7 +536,9 @@ def _write_sheet(
     from core.baselines import estimate_foreground
     from core.contact_sheet import composite, write_contact_sheet
 
-    baselines = sorted((m for m in outputs if m != LBSMATTE), key=lambda m: scores[m]["sad"])
+    # The ablations are LBSMatte's own pipeline in parts, not baselines.
+    baselines = sorted((m for m in outputs if m not in (LBSMATTE, NETWORKS_ALONE, NO_NETWORKS)),
+                       key=lambda m: scores[m]["sad"])
     best = baselines[0] if baselines else None
     main = LBSMATTE if LBSMATTE in outputs else best
     assert main is not None
@@ -630,8 +666,8 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, (float, np.floating)):  # numpy's float32 is no Python float
+        return float(value) if math.isfinite(value) else None
     return value
 
 

@@ -14,9 +14,10 @@ name      definition                                                            
 ========  =====================================================================  ===========
 
 Alphas are ``H×W`` floats in [0, 1] (not 0..255: the reference code divides 8-bit mattes by 255
-first, so the numbers are the same). The region is either a boolean ``H×W`` mask or a trimap
-split as everywhere else by :func:`core.trimap.split_trimap` (unknown: strictly between 10/255 and
-245/255; 8-bit trimaps read as 128/255 count as unknown).
+first, so the numbers are the same); integer arrays (``uint8``/``uint16`` as PIL or OpenCV read
+8- and 16-bit files) are divided by their type's maximum first, trimaps too. The region is either
+a boolean ``H×W`` mask or a trimap split as everywhere else by :func:`core.trimap.split_trimap`
+(unknown: strictly between 10/255 and 245/255; 8-bit trimaps read as 128/255 count as unknown).
 
 Example
 -------
@@ -47,6 +48,15 @@ FG_METRICS = ("fg_sad", "fg_mse")
 BG_METRICS = ("bg_sad", "bg_mse")
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """``x`` as float64, integer arrays (8- or 16-bit files as read by PIL/OpenCV) divided by their
+    type's maximum, as the reference code divides 8-bit mattes by 255: never 0..255 taken as alpha."""
+    a = np.asarray(x)
+    if a.dtype.kind in "ui":
+        return a.astype(np.float64) / float(np.iinfo(a.dtype).max)
+    return a.astype(np.float64)
+
+
 def unknown_region(trimap: np.ndarray) -> np.ndarray:
     """Boolean ``H×W`` mask of the unknown region.
 
@@ -61,12 +71,12 @@ def unknown_region(trimap: np.ndarray) -> np.ndarray:
         raise InputError(f"a trimap or region mask must be H×W, got shape {t.shape}")
     if t.dtype == bool:
         return t
-    return split_trimap(t.astype(np.float64))[2]
+    return split_trimap(_unit(t))[2]
 
 
 def _check(alpha: np.ndarray, alpha_gt: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = np.asarray(alpha, dtype=np.float64)
-    g = np.asarray(alpha_gt, dtype=np.float64)
+    a = _unit(alpha)
+    g = _unit(alpha_gt)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if g.ndim == 3 and g.shape[2] == 1:
@@ -165,7 +175,10 @@ def connectivity_error(
     """
     a, g, region = _check(alpha, alpha_gt, trimap)
     n_steps = int(round(1.0 / step))
-    thresholds = np.linspace(0.0, 1.0, n_steps + 1)
+    # i / n, each correctly rounded: 0.3, 0.6 and 0.7 exactly, as MATLAB's colon 0:0.1:1 of the
+    # reference gives them (linspace's i·(1/n) makes 0.6000000000000001, which an alpha of
+    # exactly 0.6, 153/255 of an 8-bit matte, would fail one step early).
+    thresholds = np.arange(n_steps + 1) / n_steps
     level = np.full(a.shape, -1.0)
     for i in range(1, len(thresholds)):
         omega = _largest_component((a >= thresholds[i]) & (g >= thresholds[i]))
@@ -210,9 +223,9 @@ def foreground_error(
     unknown:
         Boolean ``H×W`` mask or trimap (see :func:`unknown_region`).
     """
-    f = np.asarray(fg, dtype=np.float64)[..., :3]
-    t = np.asarray(fg_gt, dtype=np.float64)[..., :3]
-    w = np.asarray(alpha_gt, dtype=np.float64)
+    f = _unit(fg)[..., :3]
+    t = _unit(fg_gt)[..., :3]
+    w = _unit(alpha_gt)
     if w.ndim == 3 and w.shape[2] == 1:
         w = w[..., 0]
     region = unknown_region(unknown)
@@ -240,6 +253,6 @@ def background_error(
 
     Returns ``{"bg_sad", "bg_mse"}``, scaled as ``fg_sad`` and ``fg_mse``.
     """
-    w = np.asarray(alpha_gt, dtype=np.float64)
+    w = _unit(alpha_gt)
     out = foreground_error(bg, bg_gt, 1.0 - (w[..., 0] if w.ndim == 3 else w), unknown)
     return {"bg_sad": out["fg_sad"], "bg_mse": out["fg_mse"]}

@@ -391,3 +391,124 @@ def test_a_methods_scores_are_the_metrics_over_the_trimaps_unknown_pixels(datase
     assert row["grad"] == pytest.approx(gradient_error(np.full_like(gt, 0.5), gt, trimap), rel=1e-6)
     assert row["conn"] == pytest.approx(connectivity_error(np.full_like(gt, 0.5), gt, trimap), rel=1e-6)
     assert np.abs(0.5 - gt).sum() / 1000 > row["sad"] + 0.1  # a frame-wide SAD would be far larger
+
+
+def test_a_name_given_twice_is_scored_once(dataset: Path, monkeypatch) -> None:
+    calls: list[int] = []
+
+    def grey(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return np.full(trimap.shape, 0.5)
+
+    monkeypatch.setitem(baselines_module.BASELINES, "grey", grey)
+    samples, _ = find_samples(dataset, names=["B02", "B02", "A01"])
+    assert [s.name for s in samples] == ["B02", "A01"]
+    results = evaluate_dataset(dataset, weights=None, baselines="grey", names="A01,A01", trimaps="Trimap1",
+                               progress=False, stream=io.StringIO())
+    assert len(calls) == 1 and results["variants"]["Trimap1"]["mean"]["grey"]["images"] == 1
+
+
+def test_the_means_have_every_metric_of_the_images_even_when_the_first_lacks_some(
+    dataset: Path, dataset_with_fg: Path, tmp_path: Path
+) -> None:
+    """The mean's keys were the first image's: with fg/ for some images only, an image without it
+    first (by name) left FG/BG errors out of every mean."""
+    import shutil
+
+    root = shutil.copytree(dataset_with_fg, tmp_path / "set")
+    for sub in ("image", "alpha"):
+        shutil.copy(dataset / sub / "A01.png", root / sub / "A01.png")  # no fg/, sorts first
+    shutil.copy(dataset / "trimap" / "Trimap1" / "A01.png", root / "trimap" / "A01.png")
+    results = evaluate_dataset(root, weights=None, baselines="clustering", progress=False, stream=io.StringIO())
+    block = results["variants"]["trimap"]
+    assert set(block["images"]["A01"]["clustering"]) == {"sad", "mse", "grad", "conn", "seconds"}
+    mean = block["mean"]["clustering"]
+    assert mean["images"] == 2
+    assert mean["sad"] == pytest.approx((block["images"]["A01"]["clustering"]["sad"]
+                                         + block["images"]["C03"]["clustering"]["sad"]) / 2)
+    for key in ("fg_sad", "fg_mse", "bg_sad", "bg_mse"):  # only C03 has them: its values
+        assert mean[key] == pytest.approx(block["images"]["C03"]["clustering"][key])
+
+
+def test_float_mattes_and_trimaps_stored_0_to_255_read_as_8_bit_ones(dataset: Path, tmp_path: Path) -> None:
+    """A float (EXR) ground truth holding 0..255 was clipped to 1 everywhere it was not 0, and a float
+    trimap holding 0/128/255 became all foreground: wrong or zero scores, and no word of it."""
+    import shutil
+
+    root = shutil.copytree(dataset, tmp_path / "set")
+    alpha8 = read_image(root / "alpha" / "A01.png").pixels[..., 0]
+    trimap8 = read_image(root / "trimap" / "Trimap1" / "A01.png").pixels[..., 0]
+    (root / "alpha" / "A01.png").unlink()
+    (root / "trimap" / "Trimap1" / "A01.png").unlink()
+    write_image(root / "alpha" / "A01.exr", np.round(alpha8 * 255), ["Y"])
+    write_image(root / "trimap" / "Trimap1" / "A01.exr", np.round(trimap8 * 255), ["Y"])
+    kw = dict(weights=None, baselines="clustering", trimaps="Trimap1", names="A01", progress=False)
+    got = evaluate_dataset(root, stream=io.StringIO(), **kw)
+    want = evaluate_dataset(dataset, stream=io.StringIO(), **kw)
+    assert got["failures"] == []
+    row, expected = got["variants"]["Trimap1"]["images"]["A01"]["clustering"], \
+        want["variants"]["Trimap1"]["images"]["A01"]["clustering"]
+    assert expected["sad"] > 0.01
+    for key in ("sad", "mse", "grad", "conn"):
+        assert row[key] == pytest.approx(expected[key], rel=1e-5)
+
+
+def test_a_trimap_without_unknown_pixels_is_not_scored_as_a_perfect_matte(
+    dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """Every metric is 0 over an empty region: such an image counted as a perfect score and pulled
+    the means down, silently."""
+    import shutil
+
+    root = shutil.copytree(dataset, tmp_path / "set")
+    write_image(root / "trimap" / "Trimap1" / "A01.png", np.round(_example(0)["alpha"]), ["Y"])  # 0/1 only
+    json_path = tmp_path / "r.json"
+    code = run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1",
+                     "--json", str(json_path), "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ERROR: Trimap1/A01: " in out and "no unknown pixel" in out
+    record = json.loads(json_path.read_text())
+    assert list(record["variants"]["Trimap1"]["images"]) == ["B02"]
+    assert record["variants"]["Trimap1"]["mean"]["clustering"]["images"] == 1
+    assert [(f["image"], f["method"]) for f in record["failures"]] == [("A01", None)]
+
+
+def test_numpy_nan_and_infinity_are_written_as_null(tmp_path: Path) -> None:
+    """Only Python floats were checked: a numpy float32 NaN made the whole JSON unwritable
+    ("cannot write") at the end of the evaluation."""
+    from core.evaluate import _write_json
+
+    path = tmp_path / "r.json"
+    _write_json(path, {"a": np.float32("nan"), "b": [np.float16("inf"), np.float32(0.5)], "c": float("nan")})
+    assert json.loads(path.read_text()) == {"a": None, "b": [None, 0.5], "c": None}
+
+
+def test_none_and_all_stand_alone_in_the_baselines_list() -> None:
+    from core.evaluate import _baselines
+
+    for bad in ("none,knn", "all,knn", "knn,none"):
+        with pytest.raises(InputError, match="'none' and 'all' stand alone"):
+            _baselines(bad)
+    assert list(_baselines("none")) == [] and list(_baselines("knn,knn,lbdm")) == ["knn", "lbdm"]
+
+
+def test_the_sheets_best_baseline_is_a_baseline_not_an_ablation(tmp_path: Path, monkeypatch) -> None:
+    """With --ablations the sheet's fourth tile read 'best baseline: no_networks alpha': an
+    ablation of LBSMatte itself, which beats the classical methods, shown as a baseline."""
+    import core.contact_sheet
+    from core.evaluate import LBSMATTE, NETWORKS_ALONE, NO_NETWORKS, _write_sheet
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(core.contact_sheet, "write_contact_sheet",
+                        lambda path, tiles, columns: seen.append([label for label, _ in tiles]))
+    h = w = 8
+    grey, rgb = np.full((h, w), 0.5, np.float32), np.full((h, w, 3), 0.5, np.float32)
+    layers = {"alpha": grey, "fg": rgb, "bg": rgb}
+    outputs = {LBSMATTE: dict(layers), NETWORKS_ALONE: dict(layers), NO_NETWORKS: dict(layers),
+               "knn": {"alpha": grey}, "closed_form": {"alpha": grey}}
+    scores = {LBSMATTE: {"sad": 1.0}, NETWORKS_ALONE: {"sad": 0.5}, NO_NETWORKS: {"sad": 0.7},
+              "knn": {"sad": 3.0}, "closed_form": {"sad": 2.0}}
+    _write_sheet(tmp_path / "s.png", rgb, grey, grey, scores, outputs)
+    assert seen[0][3] == "best baseline: closed_form alpha, SAD 2.00"
+    assert seen[0][6] == "LBSMatte alpha, SAD 1.00"

@@ -170,3 +170,32 @@ def test_background_error_weights_by_one_minus_alpha() -> None:
     # (1 - alpha)·|0.5| summed over 3 channels: (1 + 0.75 + 0)·1.5 = 2.625, / 1000.
     assert out["bg_sad"] == pytest.approx(2.625e-3)
     assert out["bg_mse"] == pytest.approx((1 + 0.75 + 0) * 0.25 * 3 / 9)
+
+
+def test_connectivity_thresholds_are_the_exact_tenths() -> None:
+    # The reference's thresholds 0:0.1:1 hold 0.3, 0.6 and 0.7 exactly (MATLAB's colon), so an
+    # alpha of exactly 0.6 (153/255 of an 8-bit matte) is still >= the threshold 0.6. Summing
+    # 0.1 six times (or 6 * 0.1) gives 0.6000000000000001 and drops it one step early.
+    gt = np.ones((2, 5))
+    alpha = np.full((2, 5), 153 / 255)  # == 0.6 in float64
+    tri = np.full((2, 5), 0.5)
+    # Ω holds every pixel up to t = 0.6 and none at 0.7: l = 0.6, d(α) = 0 (φ = 1),
+    # d(α_gt) = 0.4 (φ = 0.6): |Δφ| = 0.4 on 10 pixels.
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(10 * 0.4 / 1000, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_mattes_and_trimaps_are_scaled_by_their_maximum(rng, dtype) -> None:
+    # The reference code takes 8-bit files as read and divides by 255 itself; an integer array
+    # given here means the same (not alpha 0..255, nor a 128 unknown that reads as foreground).
+    top = np.iinfo(dtype).max
+    gt = rng.integers(0, top, (24, 24), endpoint=True).astype(dtype)
+    alpha = rng.integers(0, top, (24, 24), endpoint=True).astype(dtype)
+    tri = np.zeros((24, 24), dtype)
+    tri[4:20, 4:20] = top // 2 + 1  # 128 (8-bit), 32768 (16-bit): unknown
+    tri[8:16, 8:16] = top
+    expected = alpha_errors(alpha / top, gt / top, tri / top)
+    assert expected["sad"] > 0 and expected["mse"] > 0
+    got = alpha_errors(alpha, gt, tri)
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert unknown_region(tri).sum() == 16 * 16 - 8 * 8
