@@ -1043,7 +1043,8 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # instead of the clean stop. (Not ignored: the parent's own terminate() must still end a
             # worker, or the interpreter's exit waits for it forever.) The workers still end with
             # the parent (torch's watchdog) or when it closes them.
-            os.setpgid(0, 0)
+            if hasattr(os, "setpgid"):  # not on Windows, where a console's Ctrl-C reaches every process
+                os.setpgid(0, 0)       # attached to it, workers included (SIGTERM is not sent there)
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:
