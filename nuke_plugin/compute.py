@@ -97,7 +97,7 @@ class JobResult(object):
 def check_python(python):
     """:class:`NodeError` unless ``python`` names an existing executable."""
     if os.path.dirname(python):
-        if not os.path.isfile(python):
+        if interpreter.executable_file(python) is None:
             raise NodeError("the LBSMatte Python %s does not exist (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
     elif shutil.which(python) is None:
         raise NodeError("the LBSMatte Python %r is not on PATH (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)

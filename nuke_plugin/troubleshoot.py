@@ -78,7 +78,7 @@ def probe(python, weights=None, timeout=180):
     command = [python, "-c", PROBE] + ([weights] if weights else [])
     try:
         out = subprocess.check_output(command, env=interpreter.child_environment(),
-                                      stderr=subprocess.STDOUT, timeout=timeout)
+                                      stderr=subprocess.STDOUT, timeout=timeout, **interpreter.no_window())
     except subprocess.CalledProcessError as exc:
         return {"error": "exited with status %s: %s" % (exc.returncode, exc.output.decode("utf-8", "replace")[-2000:])}
     except subprocess.TimeoutExpired:
@@ -95,7 +95,7 @@ def probe(python, weights=None, timeout=180):
 
 
 def check_interpreter(python, source):
-    found = shutil.which(python) if not os.path.dirname(python) else (python if os.path.isfile(python) else None)
+    found = shutil.which(python) if not os.path.dirname(python) else interpreter.executable_file(python)
     if not found:
         return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source),
                      "Set LBSMATTE_PYTHON to the python of the environment where lbsmatte is installed,\n"

@@ -119,3 +119,130 @@ def test_workers_started_with_spawn_draw_batches_and_need_no_process_groups(tmp_
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.split() == ["2"]
 
+
+# -- the Nuke plugin on Windows (os.name "nt", simulated) ------------------------------------------
+def _as_windows(monkeypatch, *modules) -> None:
+    """``os.name`` is ``"nt"`` as ``modules`` see it (the rest of ``os``, pytest's own use
+    included, is this system's)."""
+    import types
+
+    fake = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    fake.name = "nt"
+    for module in modules:
+        monkeypatch.setattr(module, "os", fake)
+
+
+class _Running:
+    """A process that runs until something ends it (for runner._terminate)."""
+
+    pid = 4242
+    returncode = None
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+    def poll(self):
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.terminated = True
+        self.returncode = 1
+
+    def kill(self) -> None:
+        self.returncode = -9
+
+    def wait(self, timeout=None):
+        return self.returncode
+
+
+def test_cancel_on_windows_ends_the_whole_process_tree_not_only_a_launcher(monkeypatch) -> None:
+    # TerminateProcess (Popen.terminate on Windows) ends one process: a .bat/.cmd or launcher
+    # given as LBSMATTE_PYTHON would leave the python.exe it started writing frames after Cancel.
+    from nuke_plugin import interpreter, runner
+
+    process = _Running()
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append((command, kwargs))
+        process.returncode = 1  # taskkill ended it
+        return subprocess.CompletedProcess(command, 0)
+
+    _as_windows(monkeypatch, runner, interpreter)
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    runner._terminate(process, grace=0.1)
+    assert calls and calls[0][0] == ["taskkill", "/F", "/T", "/PID", "4242"]
+    assert calls[0][1].get("creationflags") == 0x08000000  # no console window over Nuke
+    assert not process.terminated
+
+
+def test_cancel_on_windows_falls_back_to_terminate_without_taskkill(monkeypatch) -> None:
+    from nuke_plugin import interpreter, runner
+
+    process = _Running()
+
+    def no_taskkill(command, **kwargs):
+        raise FileNotFoundError(command[0])
+
+    _as_windows(monkeypatch, runner, interpreter)
+    monkeypatch.setattr(runner.subprocess, "run", no_taskkill)
+    runner._terminate(process, grace=0.1)
+    assert process.terminated
+
+
+def test_on_posix_cancel_is_still_sigterm_to_the_process(monkeypatch) -> None:
+    from nuke_plugin import runner
+
+    process = _Running()
+    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest_fail("no taskkill on POSIX"))
+    runner._terminate(process, grace=0.1)
+    assert process.terminated
+
+
+def pytest_fail(message: str) -> None:
+    raise AssertionError(message)
+
+
+def test_interpreter_probes_on_windows_open_no_console_window(monkeypatch, tmp_path) -> None:
+    from nuke_plugin import interpreter, troubleshoot
+
+    seen = []
+
+    def fake_check_output(command, **kwargs):
+        seen.append(kwargs.get("creationflags"))
+        return str(tmp_path).encode() + b"\n"
+
+    _as_windows(monkeypatch, interpreter)
+    monkeypatch.setattr(interpreter.subprocess, "check_output", fake_check_output)
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(tmp_path / "elsewhere"))  # no core beside it
+    monkeypatch.setattr(interpreter, "read_config", lambda path=None: {})
+    monkeypatch.setattr(interpreter, "child_environment", lambda environ=None, nuke_dir=None: {})
+    interpreter._core_dir_cache.clear()
+    try:
+        interpreter.core_dir("C:/lbs/python.exe")
+        troubleshoot.probe("C:/lbs/python.exe")
+    finally:
+        interpreter._core_dir_cache.clear()
+    assert seen == [0x08000000, 0x08000000]
+
+
+def test_lbsmatte_python_copied_as_a_quoted_path_or_without_exe_is_found(monkeypatch, tmp_path) -> None:
+    from fake_nuke.fixtures import import_fake_nuke
+
+    import_fake_nuke()  # compute imports nuke
+    from nuke_plugin import compute, interpreter
+
+    folder = tmp_path / "Program Files" / "lbs"
+    folder.mkdir(parents=True)
+    (folder / "python.exe").write_bytes(b"")
+    quoted = '"%s"' % (folder / "python.exe")
+    assert interpreter.core_python({"LBSMATTE_PYTHON": quoted}) == (str(folder / "python.exe"), "LBSMATTE_PYTHON")
+    _as_windows(monkeypatch, compute, interpreter)
+    compute.check_python(str(folder / "python"))  # CreateProcess adds .exe: so does the check
+    compute.check_python(str(folder / "python.exe"))
+    import pytest
+
+    from nuke_plugin.errors import NodeError
+
+    with pytest.raises(NodeError, match="does not exist"):
+        compute.check_python(str(folder / "pythonw3"))
