@@ -237,11 +237,38 @@ def write_record(folder, key, settings, frame_keys, extra=None):
     _write_atomic(os.path.join(folder, RECORD_NAME), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+#: Seconds a replace that Windows refuses (PermissionError) is retried for (:func:`_replace`).
+REPLACE_RETRY_S = 3.0
+
+
 def _write_atomic(path, text):
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex[:8])
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        _replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _replace(tmp, path):
+    """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
+    a file another process has open cannot be replaced (a job on another machine reading this
+    folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it."""
+    deadline = None
+    while True:
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:
+            if os.name != "nt":
+                raise
+            now = time.time()
+            deadline = now + REPLACE_RETRY_S if deadline is None else deadline
+            if now >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def reuse_frames(cache_dir, folder, frame_keys, frames):
@@ -288,7 +315,7 @@ def _link_or_copy(source, target):
             os.link(source, tmp)
         except (OSError, AttributeError, NotImplementedError):
             shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        _replace(tmp, target)
     except (OSError, IOError):
         _remove_quietly(tmp)
         return False

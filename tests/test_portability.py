@@ -246,3 +246,103 @@ def test_lbsmatte_python_copied_as_a_quoted_path_or_without_exe_is_found(monkeyp
 
     with pytest.raises(NodeError, match="does not exist"):
         compute.check_python(str(folder / "pythonw3"))
+
+
+# -- replacing a file on Windows (os.name "nt", simulated) -----------------------------------------
+def _windows_replace(monkeypatch, refusals: int) -> list[str]:
+    """core.io on Windows, where os.replace is refused ``refusals`` times (-1: always) with the
+    PermissionError a file open in another process gives there."""
+    import core.io
+
+    calls: list[str] = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        calls.append(os.fspath(dst))
+        if refusals < 0 or len(calls) <= refusals:
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process",
+                                  os.fspath(src))
+        real_replace(src, dst)
+
+    _as_windows(monkeypatch, core.io)
+    core.io.os.replace = replace
+    monkeypatch.setattr(core.io, "REPLACE_RETRY_S", 0.3)
+    return calls
+
+
+def test_on_windows_a_replace_refused_for_a_moment_is_retried(monkeypatch, tmp_path) -> None:
+    # A virus scanner or the indexer opening the new file for a moment: the write still succeeds.
+    import core.io
+
+    dest = tmp_path / "matte.exr"
+    dest.write_bytes(b"old")
+    calls = _windows_replace(monkeypatch, refusals=2)
+    with core.io._atomic(dest) as tmp:
+        Path(tmp).write_bytes(b"new")
+    assert dest.read_bytes() == b"new" and len(calls) == 3
+    assert core.io.temp_files(dest) == []
+
+
+def test_on_windows_a_file_held_open_elsewhere_is_a_clear_error_and_stays(monkeypatch, tmp_path) -> None:
+    # The output open in Nuke's Read: never replaced there; the error says why, the old file stays.
+    import pytest
+
+    import core.io
+    from core.errors import OutputError
+
+    dest = tmp_path / "matte.exr"
+    dest.write_bytes(b"old")
+    _windows_replace(monkeypatch, refusals=-1)
+    with pytest.raises(OutputError, match="another program holds open .*close it there, or write to another name"):
+        with core.io._atomic(dest) as tmp:
+            Path(tmp).write_bytes(b"new")
+    assert dest.read_bytes() == b"old"
+    assert core.io.temp_files(dest) == []
+
+
+def test_on_posix_a_refused_replace_is_not_retried(monkeypatch, tmp_path) -> None:
+    import pytest
+
+    import core.io
+    from core.errors import OutputError
+
+    calls: list[str] = []
+
+    def replace(src, dst):
+        calls.append(dst)
+        raise PermissionError(13, "Permission denied", src)
+
+    monkeypatch.setattr(core.io.os, "replace", replace)
+    with pytest.raises(OutputError, match="Permission denied$"):
+        with core.io._atomic(tmp_path / "m.exr") as tmp:
+            Path(tmp).write_bytes(b"new")
+    assert len(calls) == 1
+
+
+def test_on_windows_the_cache_record_is_rewritten_after_a_reader_lets_go(monkeypatch, tmp_path) -> None:
+    # Another job reading lbsmatte.json (to reuse its frames) while this one rewrites it.
+    from nuke_plugin import cache
+
+    calls = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) <= 2:
+            raise PermissionError(13, "being used by another process", src)
+        real_replace(src, dst)
+
+    _as_windows(monkeypatch, cache)
+    cache.os.replace = replace
+    cache.write_record(str(tmp_path), "k" * 16, cache.Settings(), {1: "a"})
+    assert cache.read_record(str(tmp_path))["key"] == "k" * 16 and len(calls) == 3
+    assert [p.name for p in tmp_path.iterdir()] == [cache.RECORD_NAME]
+
+    calls.clear()
+    monkeypatch.setattr(cache, "REPLACE_RETRY_S", 0.2)
+    cache.os.replace = lambda src, dst: (_ for _ in ()).throw(PermissionError(13, "in use", src))
+    import pytest
+
+    with pytest.raises(PermissionError):
+        cache.write_record(str(tmp_path), "j" * 16, cache.Settings(), {1: "a"})
+    assert [p.name for p in tmp_path.iterdir()] == [cache.RECORD_NAME]  # no temporary left behind

@@ -124,7 +124,7 @@ def _file_key(*paths: Path, salt: str = "") -> str:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    from core.io import _umask
+    from core.io import _umask, replace_file
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -133,7 +133,14 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
         # mkstemp makes it 0600: in a cache shared by a studio's users (the install's), the next
         # user could not read it, and the fine-tune stopped on "Permission denied".
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        try:
+            replace_file(tmp, path)
+        except PermissionError:
+            # Windows, where another process (a --workers worker) that wrote the same entry keeps
+            # it open reading it: what it holds is what this one would have put there.
+            if os.name != "nt" or not path.is_file():
+                raise
+            Path(tmp).unlink(missing_ok=True)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
