@@ -346,3 +346,34 @@ def test_on_windows_the_cache_record_is_rewritten_after_a_reader_lets_go(monkeyp
     with pytest.raises(PermissionError):
         cache.write_record(str(tmp_path), "j" * 16, cache.Settings(), {1: "a"})
     assert [p.name for p in tmp_path.iterdir()] == [cache.RECORD_NAME]  # no temporary left behind
+
+
+# -- a checkout on Windows with CRLF line endings --------------------------------------------------
+def test_the_core_fingerprint_is_the_same_for_a_checkout_with_crlf_line_endings(tmp_path) -> None:
+    # Git for Windows' default core.autocrlf=true turns LF into CRLF: the same commit must give the
+    # Nuke cache key the same fingerprint on an artist's Windows machine as on the Linux farm.
+    import shutil
+
+    from core.fingerprint import source_sha256
+
+    lf, crlf = tmp_path / "lf", tmp_path / "crlf"
+    shutil.copytree(ROOT / "core", lf, ignore=shutil.ignore_patterns("__pycache__", "bundles", "examples"))
+    shutil.copytree(lf, crlf)
+    for path in crlf.rglob("*.py"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert source_sha256(crlf) == source_sha256(lf)
+    assert source_sha256(lf) == source_sha256(ROOT / "core")
+
+
+def test_git_keeps_hashed_text_lf_and_binaries_unconverted_on_every_platform() -> None:
+    import pytest
+
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = ["core/fingerprint.py", "core/bundles/default/manifest.json", "core/bundles/default/alpha.safetensors"]
+    done = subprocess.run(["git", "check-attr", "text", "eol", "--", *files], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    attrs = {tuple(line.rsplit(": ", 2)[:2]): line.rsplit(": ", 1)[1] for line in done.stdout.splitlines()}
+    assert attrs[("core/fingerprint.py", "eol")] == "lf"
+    assert attrs[("core/bundles/default/manifest.json", "eol")] == "lf"
+    assert attrs[("core/bundles/default/alpha.safetensors", "text")] == "unset"
