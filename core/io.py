@@ -422,7 +422,7 @@ class InputFiles:
         self._by_inode: dict[tuple[int, int], str] = {}
         for path in paths:
             q = os.fspath(path)
-            self._by_path.setdefault(os.path.realpath(q), q)
+            self._by_path.setdefault(_same_path_key(q), q)
             inode = _inode(q)
             if inode is not None:
                 self._by_inode.setdefault(inode, q)
@@ -430,19 +430,28 @@ class InputFiles:
     def find(self, path: str | os.PathLike[str]) -> str | None:
         """The input that ``path`` is (or resolves to), or None."""
         p = os.fspath(path)
-        found = self._by_path.get(os.path.realpath(p))
+        found = self._by_path.get(_same_path_key(p))
         if found is None:
             inode = _inode(p)
             found = self._by_inode.get(inode) if inode is not None else None
         return found
 
 
+def _same_path_key(path: str) -> str:
+    """``path`` resolved, in the case the file system compares names in: on Windows
+    ``C:/Shows/Plate.EXR`` and ``c:\\shows\\plate.exr`` are one file, there or not."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def _inode(path: str) -> tuple[int, int] | None:
+    """The file's device and inode, or None where it has no such identity: missing, or a file
+    system that gives every file the number 0 (some network shares and FAT volumes on Windows),
+    where the number would make every file the same one."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return (st.st_dev, st.st_ino) if st.st_ino else None
 
 
 def check_not_input(path: str | os.PathLike[str],

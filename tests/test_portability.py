@@ -377,3 +377,37 @@ def test_git_keeps_hashed_text_lf_and_binaries_unconverted_on_every_platform() -
     assert attrs[("core/fingerprint.py", "eol")] == "lf"
     assert attrs[("core/bundles/default/manifest.json", "eol")] == "lf"
     assert attrs[("core/bundles/default/alpha.safetensors", "text")] == "unset"
+
+
+# -- outputs against inputs where files have no inode numbers and names no case --------------------
+def test_on_a_share_without_file_ids_other_files_are_not_inputs_but_the_input_in_other_case_is(monkeypatch,
+                                                                                                tmp_path) -> None:
+    # Windows on some network shares and FAT volumes: os.stat gives st_ino 0 for every file, and
+    # names compare without case (os.path.normcase lowers them).
+    import posixpath
+    import types
+
+    import pytest
+
+    import core.io
+    from core.errors import OutputError
+
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        return os.stat_result((st.st_mode, 0, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, st.st_size,
+                               int(st.st_atime), int(st.st_mtime), int(st.st_ctime)))
+
+    _as_windows(monkeypatch, core.io)
+    core.io.os.stat = stat
+    core.io.os.path = types.SimpleNamespace(**{n: getattr(posixpath, n) for n in dir(posixpath) if not n.startswith("__")})
+    core.io.os.path.normcase = lambda p: os.fspath(p).lower()
+    plate = tmp_path / "plate.exr"
+    plate.write_bytes(b"plate")
+    matte = tmp_path / "matte.exr"
+    matte.write_bytes(b"an earlier run's matte")
+    inputs = core.io.InputFiles([plate])
+    assert inputs.find(matte) is None  # rewriting last run's matte is allowed
+    with pytest.raises(OutputError, match="one of the input files"):
+        core.io.check_not_input(tmp_path / "PLATE.EXR", inputs)
