@@ -943,7 +943,9 @@ def check_destination(folder: Path, overwrite: bool) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    # newline="\n": the same bytes on every platform (Windows' text mode would write CRLF), since
+    # the manifest's SHA-256 is the bundle's identity (the Nuke cache key, a fine-tune's parent).
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())

@@ -411,3 +411,23 @@ def test_on_a_share_without_file_ids_other_files_are_not_inputs_but_the_input_in
     assert inputs.find(matte) is None  # rewriting last run's matte is allowed
     with pytest.raises(OutputError, match="one of the input files"):
         core.io.check_not_input(tmp_path / "PLATE.EXR", inputs)
+
+
+def test_a_bundle_written_on_windows_has_the_manifest_bytes_it_has_elsewhere(monkeypatch, tmp_path,
+                                                                             make_small_networks) -> None:
+    # Text mode on Windows writes "\n" as "\r\n" (simulated: open's default newline as there).
+    import builtins
+
+    import core.weights
+
+    real_open = builtins.open
+
+    def windows_open(file, mode="r", *args, **kwargs):
+        if "b" not in mode and any(m in mode for m in "wax") and kwargs.get("newline") is None and len(args) < 3:
+            kwargs["newline"] = "\r\n"
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", windows_open)
+    bundle = core.weights.save_bundle(tmp_path / "b", make_small_networks(seed=0), name="b", description="d",
+                                      training={"note": "untrained"}, trained=False)
+    assert b"\r" not in (bundle.path / "manifest.json").read_bytes()
