@@ -952,8 +952,11 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _fsync_dir(folder: Path) -> None:
+    # Windows flushes a file only through a handle open for writing (os.fsync of a read-only one
+    # fails with EBADF); POSIX takes any descriptor, and a read-only one needs no write permission.
+    mode = "r+b" if os.name == "nt" else "rb"
     for file in folder.iterdir():
-        with open(file, "rb") as f:
+        with open(file, mode) as f:
             os.fsync(f.fileno())
     if hasattr(os, "O_DIRECTORY"):
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -431,3 +431,26 @@ def test_a_bundle_written_on_windows_has_the_manifest_bytes_it_has_elsewhere(mon
     bundle = core.weights.save_bundle(tmp_path / "b", make_small_networks(seed=0), name="b", description="d",
                                       training={"note": "untrained"}, trained=False)
     assert b"\r" not in (bundle.path / "manifest.json").read_bytes()
+
+
+def test_a_bundle_is_written_on_windows_where_fsync_needs_a_handle_open_for_writing(monkeypatch, tmp_path,
+                                                                                   make_small_networks) -> None:
+    # Windows' os.fsync (FlushFileBuffers) fails with EBADF on a file opened read-only.
+    import errno
+    import fcntl
+
+    import core.weights
+
+    real_fsync = os.fsync
+
+    def windows_fsync(fd):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real_fsync(fd)
+
+    _as_windows(monkeypatch, core.weights)
+    core.weights.os.fsync = windows_fsync
+    del core.weights.os.O_DIRECTORY  # and no folders to open
+    bundle = core.weights.save_bundle(tmp_path / "b", make_small_networks(seed=0), name="b", description="d",
+                                      training={"note": "untrained"}, trained=False)
+    assert core.weights.load_bundle(bundle.path).name == "b"
