@@ -454,3 +454,27 @@ def test_a_bundle_is_written_on_windows_where_fsync_needs_a_handle_open_for_writ
     bundle = core.weights.save_bundle(tmp_path / "b", make_small_networks(seed=0), name="b", description="d",
                                       training={"note": "untrained"}, trained=False)
     assert core.weights.load_bundle(bundle.path).name == "b"
+
+
+def test_on_windows_the_memory_free_is_asked_of_the_system_not_of_proc(monkeypatch) -> None:
+    # No /proc/meminfo there: without GlobalMemoryStatusEx the refinement's memory check was off,
+    # and a frame too large for the machine paged the node to a halt instead of failing clearly.
+    import ctypes
+    import types
+
+    import torch
+
+    import core.pipeline
+
+    def global_memory_status_ex(pointer) -> int:
+        status = pointer._obj
+        assert status.dwLength == ctypes.sizeof(status)
+        status.ullAvailPhys = 5 * 2**30
+        return 1
+
+    kernel32 = types.SimpleNamespace(GlobalMemoryStatusEx=global_memory_status_ex)
+    monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(kernel32=kernel32), raising=False)
+    monkeypatch.setattr(core.pipeline.sys, "platform", "win32")
+    free = core.pipeline.available_memory(torch.device("cpu"))
+    monkeypatch.undo()  # this system's own sys.platform before anything is reported
+    assert free == 5 * 2**30
