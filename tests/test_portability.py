@@ -478,3 +478,52 @@ def test_on_windows_the_memory_free_is_asked_of_the_system_not_of_proc(monkeypat
     free = core.pipeline.available_memory(torch.device("cpu"))
     monkeypatch.undo()  # this system's own sys.platform before anything is reported
     assert free == 5 * 2**30
+
+
+# -- bake folders of killed jobs on Windows (no flock; msvcrt's byte-range locks, simulated) -------
+_FAKE_MSVCRT = '''
+import fcntl, types
+from nuke_plugin import cache
+
+def locking(fd, mode, nbytes):  # as msvcrt.locking: the system's lock, gone with its process
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+cache.fcntl = None
+cache.msvcrt = types.SimpleNamespace(LK_NBLCK=2, locking=locking)
+'''
+
+
+def test_on_windows_bake_folders_of_killed_jobs_are_removed_and_live_ones_kept(monkeypatch, tmp_path) -> None:
+    import signal
+    import types
+
+    from nuke_plugin import cache
+
+    root = str(tmp_path / "cache")
+    killed = subprocess.run(
+        [sys.executable, "-c", _FAKE_MSVCRT + "\nimport os, signal, sys\n"
+         "folder = cache.new_bake_folder(sys.argv[1], 'LBSMatte1')\n"
+         "assert os.listdir(folder) == ['.owner'], os.listdir(folder)\n"
+         "open(os.path.join(folder, 'plate.1001.exr'), 'wb').write(b'baked'); print(folder, flush=True)\n"
+         "os.kill(os.getpid(), signal.SIGKILL)\n", root],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = killed.stdout.strip()
+    assert os.path.isfile(os.path.join(left, "plate.1001.exr"))
+
+    import fcntl
+
+    def locking(fd, mode, nbytes):  # the same stand-in, in this process
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    monkeypatch.setattr(cache, "fcntl", None)
+    monkeypatch.setattr(cache, "msvcrt", types.SimpleNamespace(LK_NBLCK=2, locking=locking))
+    live = cache.new_bake_folder(root, "LBSMatte2")  # the killed job's owner file is new: kept a while
+    assert os.path.isdir(left)
+    monkeypatch.setattr(cache, "OWNER_GRACE_S", 0.0)
+    other = cache.new_bake_folder(root, "LBSMatte3")  # later: the killed job's folder goes, the live one stays
+    assert not os.path.exists(left)
+    assert os.path.isdir(live) and os.path.isdir(other)
+    cache.remove_folder(live)
+    cache.remove_folder(other)
+    assert os.listdir(os.path.join(root, cache.BAKE_FOLDER)) == []
