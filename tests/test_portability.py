@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -527,3 +529,20 @@ def test_on_windows_bake_folders_of_killed_jobs_are_removed_and_live_ones_kept(m
     cache.remove_folder(live)
     cache.remove_folder(other)
     assert os.listdir(os.path.join(root, cache.BAKE_FOLDER)) == []
+
+
+def test_a_cache_folder_nuke_would_read_a_frame_number_in_is_refused_by_name(fake_nuke, lbs_env, sequences,
+                                                                              tmp_path) -> None:
+    # A show folder such as C:/shows/sh#01 (the default cache sits next to the script).
+    import pytest
+    from fake_nuke.fixtures import make_graph
+
+    from nuke_plugin import compute
+    from nuke_plugin.errors import NodeError
+    from nuke_plugin.progress import PrintReporter
+
+    node = make_graph(fake_nuke, sequences)
+    node["cache_dir"].setValue(str(tmp_path / "sh#01" / "cache"))
+    with pytest.raises(NodeError, match=r"has '#' in it, which Nuke reads as a frame number.*cache folder"):
+        compute.compute(node, reporter=PrintReporter())
+    assert not (tmp_path / "sh#01").exists()  # nothing baked anywhere
