@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -838,9 +839,28 @@ def _join_frames(argv: list[str]) -> list[str]:
     return argv
 
 
+def _escape_unencodable_output() -> None:
+    """Write what stdout's and stderr's encoding cannot hold as ``\\uXXXX``, not as the end of the
+    run: on Windows a stream that is a pipe or a file (a farm's log) is written in the ANSI code
+    page (cp1252), so an ``ERROR:`` line naming ``C:\\shows\\日本\\plate.exr`` raised
+    UnicodeEncodeError and the run ended in a traceback instead of its one protocol line (on
+    Linux, a file name that is not valid UTF-8 did the same). The encoding itself is kept: the
+    farm's log reader decodes with it. A stream given an error handler of its own
+    (``PYTHONIOENCODING=cp1252:replace``) keeps it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None or (getattr(stream, "errors", None) or "strict") != "strict":
+            continue
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError, io.UnsupportedOperation):
+            continue
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
+    _escape_unencodable_output()
     os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
     keep_freed_memory()
     parser = build_parser(_chosen_command(argv))

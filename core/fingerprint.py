@@ -38,7 +38,7 @@ _PRECISION_NAMES = {"None": "fp32", "torch.float16": "fp16", "torch.bfloat16": "
 
 def source_sha256(root: Path | None = None) -> str:
     """SHA-256 over a package's ``.py`` files (default: ``core``'s own): their paths relative to
-    it and their bytes.
+    it and their bytes, CRLF line endings read as LF.
 
     Bytecode caches, the bundled weights and examples are not included (the bundle has its own
     hash in :func:`fingerprint`).
@@ -59,7 +59,10 @@ def _tree_sha256(root: Path) -> str:
         if "__pycache__" in path.parts:
             continue
         digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        digest.update(path.read_bytes())
+        # Line endings as LF: a checkout converted to CRLF (Windows, core.autocrlf, where no
+        # .gitattributes says otherwise) is the same source, and must give the cache key the
+        # same fingerprint as the Linux farm's.
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
         digest.update(b"\0")
     return digest.hexdigest()
 

@@ -422,7 +422,7 @@ class InputFiles:
         self._by_inode: dict[tuple[int, int], str] = {}
         for path in paths:
             q = os.fspath(path)
-            self._by_path.setdefault(os.path.realpath(q), q)
+            self._by_path.setdefault(_same_path_key(q), q)
             inode = _inode(q)
             if inode is not None:
                 self._by_inode.setdefault(inode, q)
@@ -430,19 +430,28 @@ class InputFiles:
     def find(self, path: str | os.PathLike[str]) -> str | None:
         """The input that ``path`` is (or resolves to), or None."""
         p = os.fspath(path)
-        found = self._by_path.get(os.path.realpath(p))
+        found = self._by_path.get(_same_path_key(p))
         if found is None:
             inode = _inode(p)
             found = self._by_inode.get(inode) if inode is not None else None
         return found
 
 
+def _same_path_key(path: str) -> str:
+    """``path`` resolved, in the case the file system compares names in: on Windows
+    ``C:/Shows/Plate.EXR`` and ``c:\\shows\\plate.exr`` are one file, there or not."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def _inode(path: str) -> tuple[int, int] | None:
+    """The file's device and inode, or None where it has no such identity: missing, or a file
+    system that gives every file the number 0 (some network shares and FAT volumes on Windows),
+    where the number would make every file the same one."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return (st.st_dev, st.st_ino) if st.st_ino else None
 
 
 def check_not_input(path: str | os.PathLike[str],
@@ -501,6 +510,42 @@ def _umask() -> int:
     return mask
 
 
+#: Seconds a replace that Windows refuses (PermissionError) is retried for: see :func:`replace_file`.
+REPLACE_RETRY_S = 3.0
+
+
+def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """``os.replace(tmp, dest)``, on Windows retried for up to :data:`REPLACE_RETRY_S` seconds
+    while it is refused with :class:`PermissionError`. POSIX replaces a file under whoever has it
+    open; Windows refuses while any process holds ``dest`` (or ``tmp``) open without sharing its
+    deletion: a virus scanner or the search indexer looking at the new file for a moment,
+    another process reading ``dest`` — or a program that keeps it open (a Nuke ``Read`` showing
+    it), which no retry outlasts: the last PermissionError is raised."""
+    import time
+
+    deadline = None
+    while True:
+        try:
+            os.replace(tmp, dest)
+            return
+        except PermissionError:
+            if os.name != "nt":
+                raise
+            now = time.monotonic()
+            deadline = now + REPLACE_RETRY_S if deadline is None else deadline
+            if now >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _open_elsewhere(dest: str, exc: OSError) -> str:
+    """Why ``dest`` could not be replaced, for an :class:`OutputError`."""
+    if os.name == "nt" and isinstance(exc, PermissionError) and os.path.exists(dest):
+        return (f"cannot write {dest}: {exc.strerror or exc}: on Windows a file that another program holds open "
+                "(a Nuke Read or a viewer showing it) cannot be replaced; close it there, or write to another name")
+    return f"cannot write {dest}: {exc.strerror or exc}"
+
+
 @contextmanager
 def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[str]:
     """Yield a temporary path next to ``path`` (same extension); on success rename it over
@@ -522,9 +567,9 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
         try:
             yield tmp
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-            os.replace(tmp, dest)
+            replace_file(tmp, dest)
         except OSError as exc:  # a full disk, the folder removed or made read-only meanwhile, ...
-            raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+            raise OutputError(_open_elsewhere(dest, exc)) from exc
     except BaseException:
         try:
             os.unlink(tmp)

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -279,6 +280,8 @@ def available_memory(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if sys.platform == "win32":
+        return _windows_available_memory()
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -286,7 +289,28 @@ def available_memory(device: torch.device) -> int | None:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return None
+    return None  # macOS and other systems without /proc: no check, the frame is tried
+
+
+def _windows_available_memory() -> int | None:
+    """Windows' available physical memory (``GlobalMemoryStatusEx``), the ``MemAvailable`` of
+    Linux's ``/proc/meminfo``; None if it cannot be asked."""
+    import ctypes
+
+    class _MemoryStatus(ctypes.Structure):
+        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                    ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+                    ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
+                    ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
+                    ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+
+    status = _MemoryStatus()
+    status.dwLength = ctypes.sizeof(_MemoryStatus)
+    try:
+        ok = ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return None
+    return int(status.ullAvailPhys) if ok else None
 
 
 def context_margin(height: int, width: int) -> int:

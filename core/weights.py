@@ -962,15 +962,20 @@ def check_destination(folder: Path, overwrite: bool) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    # newline="\n": the same bytes on every platform (Windows' text mode would write CRLF), since
+    # the manifest's SHA-256 is the bundle's identity (the Nuke cache key, a fine-tune's parent).
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
 
 
 def _fsync_dir(folder: Path) -> None:
+    # Windows flushes a file only through a handle open for writing (os.fsync of a read-only one
+    # fails with EBADF); POSIX takes any descriptor, and a read-only one needs no write permission.
+    mode = "r+b" if os.name == "nt" else "rb"
     for file in folder.iterdir():
-        with open(file, "rb") as f:
+        with open(file, mode) as f:
             os.fsync(f.fileno())
     if hasattr(os, "O_DIRECTORY"):
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

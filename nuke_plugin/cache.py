@@ -38,8 +38,12 @@ from nuke_plugin.exr import content_sha256
 
 try:
     import fcntl
-except ImportError:  # Windows: no flock, and no sweeping of stale bake folders
+except ImportError:  # Windows: byte-range locks (msvcrt) instead of flock
     fcntl = None
+try:
+    import msvcrt
+except ImportError:  # POSIX
+    msvcrt = None
 
 #: Bumped when the pipeline's pixels or the key's make-up change (2: alternating rounds after the
 #: networks; 3: overscan matted, the trimap used written next to the result; 4: the core's
@@ -237,11 +241,38 @@ def write_record(folder, key, settings, frame_keys, extra=None):
     _write_atomic(os.path.join(folder, RECORD_NAME), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+#: Seconds a replace that Windows refuses (PermissionError) is retried for (:func:`_replace`).
+REPLACE_RETRY_S = 3.0
+
+
 def _write_atomic(path, text):
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex[:8])
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        _replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _replace(tmp, path):
+    """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
+    a file another process has open cannot be replaced (a job on another machine reading this
+    folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it."""
+    deadline = None
+    while True:
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:
+            if os.name != "nt":
+                raise
+            now = time.time()
+            deadline = now + REPLACE_RETRY_S if deadline is None else deadline
+            if now >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def reuse_frames(cache_dir, folder, frame_keys, frames):
@@ -288,18 +319,36 @@ def _link_or_copy(source, target):
             os.link(source, tmp)
         except (OSError, AttributeError, NotImplementedError):
             shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        _replace(tmp, target)
     except (OSError, IOError):
         _remove_quietly(tmp)
         return False
     return True
 
 
-#: In a bake folder: a file its job holds locked (``flock``) while it runs, so that a later job
-#: can tell the folder of a job killed with SIGKILL (lock free) from one still running.
+#: In a bake folder: a file its job holds locked (``flock``; on Windows a byte-range lock) while it
+#: runs, so that a later job can tell the folder of a job killed with SIGKILL (lock free) from one
+#: still running. Either lock is the system's: it goes with the process that held it.
 OWNER_NAME = ".owner"
+#: Windows: an owner file younger than this is never swept (see :func:`_own`).
+OWNER_GRACE_S = 120.0
 #: The owner files this process holds, by bake folder: {realpath: fd}.
 _owned = {}
+
+
+def _try_lock(fd):
+    """Lock open file ``fd`` exclusively without waiting; True when this process now holds it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        elif msvcrt is not None:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            return False
+    except (OSError, IOError):
+        return False
+    return True
 
 
 def new_bake_folder(cache_dir, label="job"):
@@ -318,17 +367,26 @@ def new_bake_folder(cache_dir, label="job"):
 
 
 def _own(folder):
-    """Lock the owner file of ``folder`` for this process. It gets its name only once locked, so a
-    job sweeping the bake folders never finds it unlocked while this job runs. Without ``flock``
-    (Windows) or where the file system refuses locks, the folder has no owner file and is never
-    swept."""
-    if fcntl is None:
+    """Lock the owner file of ``folder`` for this process.
+
+    POSIX: it gets its name only once locked, so a job sweeping the bake folders never finds it
+    unlocked while this job runs. Windows cannot rename a file that is open: there it is made
+    under its name and locked at once, and a sweep leaves owner files younger than
+    :data:`OWNER_GRACE_S` alone. Where the file system refuses locks, the folder has no owner
+    file and is never swept."""
+    if fcntl is None and msvcrt is None:
         return
-    tmp = os.path.join(folder, OWNER_NAME + ".tmp")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666)
+    owner = os.path.join(folder, OWNER_NAME)
+    tmp = owner + ".tmp" if fcntl is not None else owner
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.rename(tmp, os.path.join(folder, OWNER_NAME))
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+    except (OSError, IOError):
+        return
+    try:
+        if not _try_lock(fd):
+            raise OSError("cannot lock %s" % tmp)
+        if tmp != owner:
+            os.rename(tmp, owner)
     except (OSError, IOError):
         os.close(fd)
         _remove_quietly(tmp)
@@ -338,29 +396,38 @@ def _own(folder):
 
 def remove_stale_bakes(cache_dir):
     """Remove the bake folders under ``cache_dir`` whose job is no longer running: a job killed
-    with SIGKILL (a farm's timeout, a pre-empted node) cannot remove its own, and each holds a
-    whole range of baked plates and trimaps. A folder whose owner file is locked (its job runs,
-    on this machine or another sharing the cache) or that has none is kept. Returns the folders
-    removed."""
+    with SIGKILL (a farm's timeout, a pre-empted node, Nuke ended from the Task Manager) cannot
+    remove its own, and each holds a whole range of baked plates and trimaps. A folder whose owner
+    file is locked (its job runs, on this machine or another sharing the cache) or that has none
+    is kept. Returns the folders removed."""
     removed = []
     base = os.path.join(cache_dir, BAKE_FOLDER)
-    if fcntl is None or not os.path.isdir(base):
+    if (fcntl is None and msvcrt is None) or not os.path.isdir(base):
         return removed
     for name in sorted(os.listdir(base)):
         folder = os.path.join(base, name)
+        owner = os.path.join(folder, OWNER_NAME)
+        if fcntl is None:
+            try:
+                if time.time() - os.path.getmtime(owner) < OWNER_GRACE_S:
+                    continue  # a job that may be between making its owner file and locking it
+            except OSError:
+                continue
         try:
-            fd = os.open(os.path.join(folder, OWNER_NAME), os.O_RDWR)
+            fd = os.open(owner, os.O_RDWR)
         except (OSError, IOError):
             continue  # no owner file: made by an older version, or not a bake folder
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (OSError, IOError):
+        if not _try_lock(fd):
             os.close(fd)
             continue  # its job is running
-        try:
+        if fcntl is None:
+            os.close(fd)  # Windows deletes no file that is open: let go of it first
             shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            os.close(fd)
+        else:
+            try:
+                shutil.rmtree(folder, ignore_errors=True)
+            finally:
+                os.close(fd)
         removed.append(folder)
     return removed
 
@@ -379,11 +446,12 @@ def is_result_folder(cache_dir, folder):
 
 
 def remove_folder(folder):
-    """Delete a folder and everything in it; missing is fine. A bake folder's owner lock is let go."""
-    shutil.rmtree(folder, ignore_errors=True)
+    """Delete a folder and everything in it; missing is fine. A bake folder's owner lock is let go
+    first: Windows deletes no file that is open."""
     fd = _owned.pop(os.path.realpath(folder), None) if folder else None
     if fd is not None:
         os.close(fd)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_quietly(path):

@@ -17,6 +17,7 @@ what the *Compute* button uses in the GUI.
 """
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -97,10 +98,22 @@ class JobResult(object):
 def check_python(python):
     """:class:`NodeError` unless ``python`` names an existing executable."""
     if os.path.dirname(python):
-        if not os.path.isfile(python):
+        if interpreter.executable_file(python) is None:
             raise NodeError("the LBSMatte Python %s does not exist (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
     elif shutil.which(python) is None:
         raise NodeError("the LBSMatte Python %r is not on PATH (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
+
+
+def _check_no_frame_token(node, folder):
+    """:class:`NodeError` when ``folder`` holds what Nuke takes for a frame number in a file path,
+    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``): the baked inputs and the results
+    would be written and read elsewhere than the cache."""
+    match = re.search(r"#|%0?\d*d", folder)
+    if match:
+        raise NodeError(
+            "%s: the cache folder %s has %r in it, which Nuke reads as a frame number anywhere in a file path: "
+            "set the node's cache folder (or LBSMATTE_CACHE) to a folder without it"
+            % (node.name(), folder, match.group(0)))
 
 
 def _writable_dir(folder):
@@ -151,6 +164,7 @@ def prepare(node, frames=None, reporter=None):
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)
+    _check_no_frame_token(node, job.cache_dir)
     _writable_dir(job.cache_dir)
     weights = job.bundle.path if job.bundle is not None else job.settings.weights
     job.env = interpreter.child_environment()  # without Nuke's Python and libraries

@@ -81,6 +81,27 @@ def write_config(path=None, python=None, core=None):
     return target
 
 
+#: ``creationflags`` of CREATE_NO_WINDOW: a console program started from Nuke on Windows would
+#: otherwise flash up a console window over it.
+CREATE_NO_WINDOW = 0x08000000
+
+
+def no_window():
+    """Keyword arguments for :mod:`subprocess` that start a console program without a console
+    window on Windows (``{}`` elsewhere, where ``creationflags`` is refused)."""
+    return {"creationflags": CREATE_NO_WINDOW} if os.name == "nt" else {}
+
+
+def executable_file(python):
+    """``python`` (a path) as the file that starting it runs, or ``None``: on Windows, as
+    CreateProcess does, a name without an extension is tried with ``.exe`` too."""
+    if os.path.isfile(python):
+        return python
+    if os.name == "nt" and not os.path.splitext(python)[1] and os.path.isfile(python + ".exe"):
+        return python + ".exe"
+    return None
+
+
 def _venv_python(root):
     if os.name == "nt":
         candidate = os.path.join(root, ".venv", "Scripts", "python.exe")
@@ -100,6 +121,10 @@ def core_python(environ=None):
     """
     env = os.environ if environ is None else environ
     value = env.get(PYTHON_ENV, "").strip()
+    if len(value) > 2 and value[0] == value[-1] and value[0] in "\"'":
+        # Windows Explorer's "Copy as path" gives "C:\Program Files\...\python.exe" with its
+        # quotes, and a value with spaces is often quoted by habit: the file has no quotes.
+        value = value[1:-1].strip()
     if value:
         return value, PYTHON_ENV
     configured = read_config().get("python")
@@ -128,7 +153,8 @@ def core_dir(python=None, timeout=30):
         code = "import core, os; print(os.path.dirname(os.path.abspath(core.__file__)))"
         try:
             out = subprocess.check_output(
-                [python, "-c", code], env=child_environment(), stderr=subprocess.STDOUT, timeout=timeout
+                [python, "-c", code], env=child_environment(), stderr=subprocess.STDOUT, timeout=timeout,
+                **no_window()
             )
             found = out.decode("utf-8", "replace").strip().splitlines()[-1]
             _core_dir_cache[python] = found if os.path.isdir(found) else None

@@ -21,6 +21,8 @@ import subprocess
 import threading
 import time
 
+from nuke_plugin import interpreter
+
 #: Core processes running now (so that closing the script or quitting Nuke can stop them).
 _live = set()  # type: set
 _live_lock = threading.Lock()
@@ -117,7 +119,7 @@ def fingerprint(command, env=None, timeout=120):
     RuntimeError
         With the tool's ``ERROR:`` line (or its output) when it fails or prints no record.
     """
-    kwargs = {"creationflags": 0x08000000} if os.name == "nt" else {}
+    kwargs = interpreter.no_window()
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                               env=env, timeout=timeout, **kwargs)
@@ -168,13 +170,24 @@ def _pump(stream, lines):
 
 
 def _terminate(process, grace=5.0):
-    """SIGTERM (TerminateProcess on Windows), then SIGKILL after ``grace`` seconds."""
+    """Stop ``process``: SIGTERM (the core removes the frame it was writing), then SIGKILL after
+    ``grace`` seconds.
+
+    Windows has no SIGTERM, and ``terminate()`` there is TerminateProcess, which ends that one
+    process only: where the interpreter is a launcher (a ``.bat``/``.cmd`` wrapper, a studio's
+    or conda's launcher), the ``python.exe`` it started would go on computing and writing frames
+    after Cancel, and keep the frames' locks. So on Windows the whole tree is ended
+    (``taskkill /T /F``; ``terminate()`` where taskkill cannot run). Either way it is a hard
+    stop: the temporary file of the frame being written stays, and the next run on that folder
+    removes it.
+    """
     if process.poll() is not None:
         return
-    try:
-        process.terminate()
-    except OSError:
-        pass
+    if not (os.name == "nt" and _kill_tree(process.pid)):
+        try:
+            process.terminate()
+        except OSError:
+            pass
     deadline = time.time() + grace
     while process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -184,6 +197,17 @@ def _terminate(process, grace=5.0):
         except OSError:
             pass
         process.wait()
+
+
+def _kill_tree(pid):
+    """Windows: end process ``pid`` and every process it started; False if taskkill failed."""
+    try:
+        done = subprocess.run(["taskkill", "/F", "/T", "/PID", str(int(pid))], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+                              **interpreter.no_window())
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def run(command, env=None, on_line=None, is_cancelled=None, poll=0.1, cwd=None):
@@ -205,9 +229,7 @@ def run(command, env=None, on_line=None, is_cancelled=None, poll=0.1, cwd=None):
     RunResult
     """
     result = RunResult()
-    kwargs = {}
-    if os.name == "nt":
-        kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up over Nuke
+    kwargs = interpreter.no_window()  # no console flashing up over Nuke on Windows
     # Same process group as Nuke on purpose: a farm manager that kills the job's group kills
     # the computation too.
     try:

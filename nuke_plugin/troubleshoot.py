@@ -79,7 +79,7 @@ def probe(python, weights=None, timeout=180):
     command = [python, "-c", PROBE] + ([weights] if weights else [])
     try:
         out = subprocess.check_output(command, env=interpreter.child_environment(),
-                                      stderr=subprocess.STDOUT, timeout=timeout)
+                                      stderr=subprocess.STDOUT, timeout=timeout, **interpreter.no_window())
     except subprocess.CalledProcessError as exc:
         return {"error": "exited with status %s: %s" % (exc.returncode, exc.output.decode("utf-8", "replace")[-2000:])}
     except subprocess.TimeoutExpired:
@@ -103,7 +103,10 @@ _FIX_COPY = "Copy the bundle again (manifest.json and the three .safetensors fil
 
 
 def check_interpreter(python, source):
-    found = shutil.which(python) if not os.path.dirname(python) else (python if os.path.exists(python) else None)
+    if os.path.dirname(python):
+        found = interpreter.executable_file(python) or (python if os.path.isdir(python) else None)
+    else:
+        found = shutil.which(python)
     if not found:
         return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source), _FIX_PYTHON)
     if os.path.isdir(found):

@@ -38,10 +38,10 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
         write(tmp)
         # mkstemp (and safetensors) make it 0600: a run folder one user started must stay readable
         # by another continuing it (a TD after the farm's user), as the bundle's files are.
-        from core.io import _umask
+        from core.io import _umask, replace_file
 
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except (OSError, SafetensorError) as exc:
         Path(tmp).unlink(missing_ok=True)
         cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

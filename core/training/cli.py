@@ -14,6 +14,7 @@ finetune
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -518,9 +519,60 @@ def _training_summary(
     }
 
 
-def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _composite_batches(seed: int, *, root: Path, kwargs: dict[str, Any], rendered: dict[str, Any], fraction: float,
+                       crop: int, batch_size: int, n_backgrounds: int) -> Any:
+    """The batch source of ``lbsmatte train`` drawing with ``seed`` (in this process, or in each
+    ``--workers`` process). A module-level function, given to the workers with its arguments
+    (``functools.partial``): where they start with ``spawn`` (Windows, macOS) the factory is
+    pickled, and a function defined inside another cannot be.
+    """
     import numpy as np
 
+    from core.training.data import CompositeSampler
+
+    train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs, **rendered)
+    jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs, **rendered)
+    photos = None
+    if fraction > 0:
+        from core.training.data import ShowDataset
+
+        # The training objects' own photographs: real backgrounds, real lighting, the domain the
+        # networks meet in production. The held-out objects stay out, as in the composites.
+        photos = ShowDataset(root / "alphamatting", crop=crop, seed=seed + 2,
+                             names=[o.name for o in train_sampler.objects], given_trimaps=0.5, min_scale=0.5)
+    pick = np.random.default_rng(seed + 3)
+
+    def batches(role: str) -> Any:
+        if photos is not None and pick.random() < fraction:
+            return photos.sample(batch_size)
+        # Colour jitter only for the foreground network (patent para. 0052).
+        sampler = jitter_sampler if role == "foreground" else train_sampler
+        return sampler.sample(batch_size, n_backgrounds=n_backgrounds)
+
+    def state_dict() -> dict[str, Any]:
+        """Every random generator the batches are drawn with, for the checkpoints."""
+        state = {"composites": train_sampler.state_dict(), "jittered": jitter_sampler.state_dict(),
+                 "pick": pick.bit_generator.state}
+        if photos is not None:
+            state["photos"] = photos.state_dict()
+        return state
+
+    def load_state_dict(state: dict[str, Any]) -> None:
+        train_sampler.load_state_dict(state["composites"])
+        jitter_sampler.load_state_dict(state["jittered"])
+        pick.bit_generator.state = state["pick"]
+        if photos is not None and "photos" in state:
+            photos.load_state_dict(state["photos"])
+
+    batches.train_sampler = train_sampler  # type: ignore[attr-defined]
+    batches.photos = photos  # type: ignore[attr-defined]
+    # A run continued from a checkpoint draws on where the stopped one was, not anew (train()).
+    batches.state_dict = state_dict  # type: ignore[attr-defined]
+    batches.load_state_dict = load_state_dict  # type: ignore[attr-defined]
+    return batches
+
+
+def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     from core.training.data import VALIDATION_OBJECTS, CompositeSampler, object_names
 
     root = args.data or default_data_root()
@@ -561,49 +613,8 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     # With nothing held out, validation is on procedural foregrounds over held-out photos.
     val_sampler = CompositeSampler(root, split="val", seed=1234, **(kwargs | ({"procedural_fraction": 1.0} if not held_out else {})))
 
-    def make(seed: int) -> Any:
-        """The batch source drawing with ``seed`` (in this process, or in each worker process)."""
-        train_sampler = CompositeSampler(root, split="train", seed=seed, **kwargs, **rendered)
-        jitter_sampler = CompositeSampler(root, split="train", seed=seed + 1, jitter=True, **kwargs, **rendered)
-        photos = None
-        if fraction > 0:
-            from core.training.data import ShowDataset
-
-            # The training objects' own photographs: real backgrounds, real lighting, the domain the
-            # networks meet in production. The held-out objects stay out, as in the composites.
-            photos = ShowDataset(root / "alphamatting", crop=settings.crop, seed=seed + 2,
-                                 names=[o.name for o in train_sampler.objects], given_trimaps=0.5, min_scale=0.5)
-        pick = np.random.default_rng(seed + 3)
-
-        def batches(role: str) -> Any:
-            if photos is not None and pick.random() < fraction:
-                return photos.sample(settings.batch_size)
-            # Colour jitter only for the foreground network (patent para. 0052).
-            sampler = jitter_sampler if role == "foreground" else train_sampler
-            return sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
-
-        def state_dict() -> dict[str, Any]:
-            """Every random generator the batches are drawn with, for the checkpoints."""
-            state = {"composites": train_sampler.state_dict(), "jittered": jitter_sampler.state_dict(),
-                     "pick": pick.bit_generator.state}
-            if photos is not None:
-                state["photos"] = photos.state_dict()
-            return state
-
-        def load_state_dict(state: dict[str, Any]) -> None:
-            train_sampler.load_state_dict(state["composites"])
-            jitter_sampler.load_state_dict(state["jittered"])
-            pick.bit_generator.state = state["pick"]
-            if photos is not None and "photos" in state:
-                photos.load_state_dict(state["photos"])
-
-        batches.train_sampler = train_sampler  # type: ignore[attr-defined]
-        batches.photos = photos  # type: ignore[attr-defined]
-        # A run continued from a checkpoint draws on where the stopped one was, not anew (train()).
-        batches.state_dict = state_dict  # type: ignore[attr-defined]
-        batches.load_state_dict = load_state_dict  # type: ignore[attr-defined]
-        return batches
-
+    make = functools.partial(_composite_batches, root=root, kwargs=kwargs, rendered=rendered, fraction=fraction,
+                             crop=settings.crop, batch_size=settings.batch_size, n_backgrounds=settings.n_backgrounds)
     first = make(seed)
     train_sampler, photos = first.train_sampler, first.photos
     if getattr(args, "workers", 0):
@@ -649,9 +660,24 @@ def _steps_done(args: argparse.Namespace) -> int:
     return sum(int(p.get("step") or 0) for p in stage_progress(run_dir).values())
 
 
-def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _show_batches(seed: int, *, data: Path, crop: int, colour: str, names: list[str] | None, batch_size: int,
+                  n_backgrounds: int) -> Any:
+    """The batch source of ``lbsmatte finetune`` drawing with ``seed`` (module-level and given
+    its arguments, so that ``--workers`` processes started with ``spawn`` can unpickle it)."""
     from core.training.data import ShowDataset
 
+    dataset = ShowDataset(data, crop=crop, seed=seed, colour=colour, names=names)
+
+    def batches(role: str) -> Any:
+        return dataset.sample(batch_size, n_backgrounds=n_backgrounds)
+
+    batches.dataset = dataset  # type: ignore[attr-defined]
+    batches.state_dict = dataset.state_dict  # type: ignore[attr-defined]
+    batches.load_state_dict = dataset.load_state_dict  # type: ignore[attr-defined]
+    return batches
+
+
+def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     if not args.data.is_dir():
         raise InputError(f"fine-tuning data folder {args.data} does not exist")
     from core.colour import check_colour
@@ -661,20 +687,9 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
     except InputError as exc:
         raise InputError(f"--colour {args.colour}: {exc}") from None
     seed = settings.seed + 7919 * _steps_done(args)
-    kept: list[str] | None = None  # the plates the first data set's check() kept, for the workers'
-
-    def make(seed: int) -> Any:
-        dataset = ShowDataset(args.data, crop=settings.crop, seed=seed, colour=args.colour, names=kept)
-
-        def batches(role: str) -> Any:
-            return dataset.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
-
-        batches.dataset = dataset  # type: ignore[attr-defined]
-        batches.state_dict = dataset.state_dict  # type: ignore[attr-defined]
-        batches.load_state_dict = dataset.load_state_dict  # type: ignore[attr-defined]
-        return batches
-
-    first = make(seed)
+    options = dict(data=args.data, crop=settings.crop, colour=args.colour, batch_size=settings.batch_size,
+                   n_backgrounds=settings.n_backgrounds)
+    first = _show_batches(seed, names=None, **options)
     if first.dataset.unmatched:
         logging.getLogger(__name__).warning(
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
@@ -685,7 +700,8 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             "%d matte(s) in %s are all 0 or all 1, with no edge to learn from, and are not trained on: %s",
             len(first.dataset.constant), args.data / "alpha",
             ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
-    kept = list(first.dataset.names)
+    # The workers draw from the plates the first data set's check() kept.
+    make = functools.partial(_show_batches, names=list(first.dataset.names), **options)
     return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
 
 

@@ -124,7 +124,7 @@ def _file_key(*paths: Path, salt: str = "") -> str:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    from core.io import _umask
+    from core.io import _umask, replace_file
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -133,7 +133,14 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
         # mkstemp makes it 0600: in a cache shared by a studio's users (the install's), the next
         # user could not read it, and the fine-tune stopped on "Permission denied".
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        try:
+            replace_file(tmp, path)
+        except PermissionError:
+            # Windows, where another process (a --workers worker) that wrote the same entry keeps
+            # it open reading it: what it holds is what this one would have put there.
+            if os.name != "nt" or not path.is_file():
+                raise
+            Path(tmp).unlink(missing_ok=True)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -1043,7 +1050,8 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # instead of the clean stop. (Not ignored: the parent's own terminate() must still end a
             # worker, or the interpreter's exit waits for it forever.) The workers still end with
             # the parent (torch's watchdog) or when it closes them.
-            os.setpgid(0, 0)
+            if hasattr(os, "setpgid"):  # not on Windows, where a console's Ctrl-C reaches every process
+                os.setpgid(0, 0)       # attached to it, workers included (SIGTERM is not sent there)
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:
