@@ -46,6 +46,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from core.errors import InputError, LBSMatteError, OutputError
+from core.trimap import EIGHT_BIT_SCALE_ABOVE  # a float file above it is on the 8-bit scale 0..255
 
 #: The data set's own folders (:func:`find_samples`): the evaluation's inputs.
 DATA_FOLDERS = ("image", "alpha", "trimap", "fg", "bg")
@@ -178,11 +179,6 @@ def _read_plate(path: Path) -> tuple[np.ndarray, str]:
 
     image = read_image(path)
     return image.rgb(), resolve_colour("auto", image.info.is_float)
-
-
-#: A float file whose values reach above this holds a matte or trimap on the 8-bit scale 0..255
-#: (no coverage is 1.5): it is divided by 255, as the reference code divides 8-bit files.
-EIGHT_BIT_SCALE_ABOVE = 1.5
 
 
 def _unit_scale(pixels: np.ndarray, path: Path, is_float: bool, what: str) -> np.ndarray:

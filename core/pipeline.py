@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import numbers
 import os
 import sys
 import time
@@ -34,7 +35,7 @@ from core.compositing import (
     refine,
 )
 from core.errors import InputError, ResourceError, WeightsError
-from core.trimap import split_trimap
+from core.trimap import EIGHT_BIT_SCALE_ABOVE, split_trimap
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ class RunStats:
 def resolve_device(device: str = "auto", *, fallback: bool = True) -> torch.device:
     """``auto`` -> CUDA when available, else CPU. ``cuda`` without CUDA falls back to the CPU
     with a message, or raises :class:`InputError` when ``fallback`` is false."""
+    if not isinstance(device, str):
+        raise InputError(f"unknown device {device!r}: expected auto, cpu or cuda")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
@@ -250,6 +253,10 @@ def _bundle(weights: Any) -> Any:
 
     if isinstance(weights, (Bundle, PriorBundle)):  # resolved already
         return weights
+    if not isinstance(weights, (str, os.PathLike)):  # None is not "none", the priors without networks
+        raise InputError(
+            f"weights must be a bundle name, a bundle folder or a Bundle, not {weights!r} "
+            "(\"default\": the installed default bundle; \"none\": the parameter-free priors, no networks)")
     if str(weights).strip().lower() == "none":  # the diagnostic without networks
         # The same pipeline as the default bundle's: its refinement settings, the priors in place
         # of its networks (the module defaults only where no default bundle is installed). Only
@@ -465,12 +472,16 @@ class Matter:
         white_point: float | None = None,
         sample_alpha: str | None = None,
     ) -> None:
-        for name, value, low in (("tile", tile, 1), ("context", context, 0), ("threads", threads, 1)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+        for name, value, low in (("tile", tile, 1), ("context", context, 0), ("alpha_context", alpha_context, 0),
+                                 ("threads", threads, 1)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
                                       or not math.isfinite(value) or value != int(value) or value < low):
                 raise InputError(f"{name} must be a whole number >= {low} (or None: the default), not {value!r}")
-        self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
-        if not math.isfinite(self.fg_solve) or self.fg_solve < 0:
+        try:
+            self.fg_solve = FG_SOLVE_WEIGHT if fg_solve is None else float(fg_solve)
+        except (TypeError, ValueError):
+            self.fg_solve = math.nan
+        if isinstance(fg_solve, bool) or not math.isfinite(self.fg_solve) or self.fg_solve < 0:
             raise InputError(f"fg_solve must be a weight >= 0 (0 turns the step off), not {fg_solve!r}")
         self.space = str(space).strip().lower()
         if self.space not in ("auto", "linear", "display"):
@@ -510,8 +521,6 @@ class Matter:
         # Two strides at least: tiles overlap by a stride, and one a stride wide would never advance.
         self.tile = max(2 * self.stride, tile // self.stride * self.stride)
         self.context = None if context is None else int(context)
-        if alpha_context is not None and int(alpha_context) < 0:
-            raise InputError(f"alpha_context must be >= 0 pixels (or None: the whole region), not {alpha_context!r}")
         self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
         self.stats = RunStats()
@@ -554,15 +563,24 @@ class Matter:
         plate = plate.astype(np.float32, copy=False)
         if plate.ndim == 2:
             plate = np.repeat(plate[..., None], 3, axis=2)
-        if plate.ndim != 3 or plate.shape[2] < 3:
-            raise InputError(f"the plate must be H×W×3, got an array of shape {plate.shape}")
+        if plate.ndim != 3 or plate.shape[2] not in (3, 4) or plate.size == 0:
+            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W grey), got an array of shape {plate.shape}")
         plate = plate[..., :3]
         # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
         trimap = np.asarray(trimap)
         if trimap.dtype.kind == "b":
             trimap = trimap.astype(np.float32)
+        if trimap.ndim not in (2, 3) or (trimap.ndim == 3 and trimap.shape[2] > 4):
+            raise InputError(
+                f"the trimap must be H×W, H×W×1 or H×W×C with C <= 4 (see core.trimap.normalise_trimap for "
+                f"named channels), got an array of shape {trimap.shape}")
         if trimap.ndim == 3 and trimap.shape[2] == 1:
             trimap = trimap[..., 0]
+        if trimap.dtype.kind == "f" and trimap.size and float(np.nanmax(trimap)) > EIGHT_BIT_SCALE_ABOVE:
+            raise InputError(
+                f"the trimap holds float values up to {float(np.nanmax(trimap)):g}: a float trimap is 0..1 "
+                "(0 BG, 1 FG, between unknown); for one on the 8-bit scale 0/128/255, divide it by 255 "
+                "(or pass it as uint8)")
         if trimap.shape[:2] != plate.shape[:2]:
             raise InputError(
                 f"plate and trimap differ in size: plate is {plate.shape[1]}x{plate.shape[0]}, "

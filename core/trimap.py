@@ -39,6 +39,10 @@ BACKGROUND_MAX = TOLERANCE
 FOREGROUND_MIN = 1.0 - TOLERANCE
 #: The value of the unknown region in a normalised trimap (and in :func:`trimap_from_matte`'s).
 UNKNOWN = 0.5
+#: A float trimap or matte whose values reach above this is on the 8-bit scale (0/128/255), not
+#: 0..1 (no coverage is 1.5): :meth:`core.pipeline.Matter.matte` refuses such a trimap rather than
+#: read every grey as foreground; the evaluation divides such data-set files by 255.
+EIGHT_BIT_SCALE_ABOVE = 1.5
 #: Where a rough matte is cut into inside and outside by :func:`trimap_from_matte`.
 MATTE_EDGE = 0.5
 

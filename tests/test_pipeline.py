@@ -639,3 +639,75 @@ def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_s
         matter._run(plate, plate, trimap, False, (64, 80, 0, 0))
     assert tiles[0] == 37 * stride and all(t % stride == 0 and t >= 2 * stride for t in tiles)
     assert tiles[-1] <= 256 < tiles[-2]
+
+
+# -- the Python API as a pipeline TD calls it --------------------------------------------------------
+@pytest.mark.parametrize(("plate_shape", "trimap_shape", "named"), [
+    ((64, 80, 5), (64, 80), r"the plate must be H×W×3 or H×W×4 .*\(64, 80, 5\)"),
+    ((64, 80, 2), (64, 80), r"the plate must be H×W×3 or H×W×4 .*\(64, 80, 2\)"),
+    ((1, 64, 80, 3), (64, 80), r"the plate must be .*\(1, 64, 80, 3\)"),
+    ((0, 0, 3), (0, 0), r"the plate must be .*\(0, 0, 3\)"),
+    ((64, 80, 3), (1, 64, 80, 1), r"the trimap must be H×W, H×W×1 .*\(1, 64, 80, 1\)"),
+    ((64, 80, 3), (64 * 80,), r"the trimap must be H×W, H×W×1 .*\(5120,\)"),
+    ((64, 80, 3), (64, 80, 5), r"the trimap must be H×W, H×W×1 .*\(64, 80, 5\)"),
+])
+def test_arrays_of_the_wrong_shape_are_refused_naming_the_argument(matter: Matter, plate_shape, trimap_shape,
+                                                                   named) -> None:
+    # A 5-channel plate used to be cut to its first three channels and a 4-D trimap reported as
+    # "trimap is 48x1": the message must name the argument and the shape it got.
+    with pytest.raises(InputError, match=named):
+        matter.matte(np.zeros(plate_shape, np.float32), np.full(trimap_shape, 0.5, np.float32))
+
+
+def test_a_float_trimap_on_the_8bit_scale_is_refused_not_read_as_all_foreground(matter: Matter) -> None:
+    # 0/128/255 as floats (cv2.imread(...).astype(float)) made every unknown pixel foreground
+    # (128 >= 1 - tolerance) and returned the trimap as the matte without running a network.
+    plate, trimap = _scene()
+    with pytest.raises(InputError, match=r"the trimap holds float values up to 255: .*divide it by 255"):
+        matter.matte(plate, np.where(trimap == 0.5, 128.0, trimap * 255.0))
+    overshoot = np.where(trimap == 1, 1.02, trimap)  # a filtered trimap's overshoot is still a trimap
+    assert np.array_equal(matter.matte(plate, overshoot).alpha, matter.matte(plate, trimap).alpha)
+
+
+def test_the_callers_arrays_are_never_changed_and_the_result_owns_its_memory(matter: Matter) -> None:
+    plate, trimap = _scene()
+    plate[20, 25] = np.nan  # sanitised for the networks, in a copy
+    plate[30, 35] = np.inf
+    plate[2, 2] = -1.0
+    plate.flags.writeable = False
+    trimap.flags.writeable = False
+    before = plate.tobytes(), trimap.tobytes()
+    for tri in (trimap, trimap[..., None], np.asfortranarray(trimap), trimap[::-1][::-1]):
+        result = matter.matte(plate[::-1][::-1], tri)
+        assert (plate.tobytes(), trimap.tobytes()) == before
+        for layer in (result.alpha, result.fg, result.bg):
+            assert layer.dtype == np.float32 and layer.flags.c_contiguous and layer.flags.writeable
+            assert not np.shares_memory(layer, plate) and not np.shares_memory(layer, trimap)
+    known = matter.matte(plate, (trimap == 1).astype(np.float32))  # no network: the trimap's own path
+    assert not any(np.shares_memory(layer, plate) for layer in (known.alpha, known.fg, known.bg))
+
+
+@pytest.mark.parametrize(("given", "named"), [
+    ({"alpha_context": "x"}, r"alpha_context must be a whole number >= 0 .*'x'"),
+    ({"alpha_context": 2.5}, r"alpha_context must be a whole number >= 0 .*2\.5"),
+    ({"fg_solve": "a"}, r"fg_solve must be a weight >= 0 .*'a'"),
+    ({"weights": None}, r"weights must be a bundle name, a bundle folder or a Bundle, not None"),
+    ({"device": None}, r"unknown device None: expected auto, cpu or cuda"),
+])
+def test_bad_keyword_values_are_refused_naming_the_keyword(small_bundle, given, named) -> None:
+    # These used to raise numpy's/Python's own ValueError or AttributeError without the keyword's
+    # name, truncate 2.5 px silently, or (weights=None) run the parameter-free priors as "none".
+    given = {"weights": small_bundle, "device": "cpu"} | given
+    with pytest.raises(InputError, match=named):
+        Matter(given.pop("weights"), given.pop("device"), allow_untrained=True, **given)
+
+
+def test_a_misspelt_keyword_is_a_type_error(small_bundle) -> None:
+    from core.pipeline import matte
+
+    plate, trimap = _scene()
+    with pytest.raises(TypeError, match="rouns"):
+        matte(plate, trimap, weights=small_bundle, device="cpu", rouns=2)
+    with pytest.raises(TypeError, match="premultiply"):
+        Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, premultiply=False)
+
