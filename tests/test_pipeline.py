@@ -711,3 +711,23 @@ def test_a_misspelt_keyword_is_a_type_error(small_bundle) -> None:
     with pytest.raises(TypeError, match="premultiply"):
         Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap, premultiply=False)
 
+
+def test_the_public_names_are_reexported_from_core_without_importing_torch() -> None:
+    import subprocess
+    import sys
+
+    import core
+    import core.io
+    import core.pipeline
+    import core.trimap
+
+    assert core.matte is core.pipeline.matte and core.Matter is core.pipeline.Matter
+    assert core.Matte is core.pipeline.Matte and core.read_image is core.io.read_image
+    assert core.write_matte_exr is core.io.write_matte_exr and core.normalise_trimap is core.trimap.normalise_trimap
+    assert set(core.__all__) <= set(dir(core))
+    with pytest.raises(AttributeError, match="no attribute 'mate'"):
+        core.mate  # noqa: B018
+    # `import core` alone stays light (the Nuke side asks an interpreter for core's location).
+    code = "import sys, core; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
