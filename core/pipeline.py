@@ -529,25 +529,36 @@ class Matter:
 
     # -- public -----------------------------------------------------------------------------
     def matte(self, plate: np.ndarray, trimap: np.ndarray, colour: str = "linear") -> Matte:
-        """Matte one frame.
+        """Matte one frame (the contract of :func:`matte`, with this object's networks and settings).
 
         Parameters
         ----------
         plate:
-            ``H×W×3`` (or ``H×W×4``, alpha ignored) float32 in the encoding named by ``colour``
-            (scene-linear floats may exceed 1); ``uint8``/``uint16`` pixels are scaled by their
-            maximum to [0, 1].
+            ``H×W×3`` (or ``H×W×4``, alpha ignored; or ``H×W`` grey) numpy array in the encoding
+            named by ``colour``: float (any precision; scene-linear floats may exceed 1, NaN, ±inf
+            and negatives are sanitised for the networks and reported in ``messages``), or
+            ``uint8``/``uint16`` pixels, scaled by their maximum to [0, 1]. Any memory layout.
         trimap:
-            ``H×W`` float; 0 = BG, 1 = FG, strictly between = unknown (normalised with the
-            tolerance of :func:`core.trimap.normalise_trimap`, which also scales ``uint8``/``uint16``
-            trimaps, 0/128/255, by their maximum).
+            ``H×W`` or ``H×W×1`` (or ``H×W×3``/``H×W×4``, read as :func:`core.trimap.normalise_trimap`'s
+            ``auto`` channel): float in [0, 1], 0 = BG, 1 = FG, strictly between = unknown, with
+            the tolerance of :data:`core.trimap.TOLERANCE`; or ``uint8``/``uint16`` (0/128/255),
+            scaled by its maximum; or bool (True = FG). A float trimap on the 8-bit scale
+            (values above :data:`core.trimap.EIGHT_BIT_SCALE_ABOVE`) is refused.
         colour:
             ``linear``, ``srgb`` or an OpenColorIO colourspace name.
 
         Returns
         -------
         Matte
-            alpha, FG and BG in the plate's encoding; known regions pass through untouched.
+            New C-contiguous float32 arrays (never views of ``plate`` or ``trimap``, which are
+            not modified): alpha ``H×W`` in [0, 1], FG and BG ``H×W×3`` in the plate's encoding;
+            known regions pass through untouched.
+
+        Raises
+        ------
+        InputError
+            Naming the argument: a plate or trimap of another shape or dtype, sizes that differ,
+            an unknown ``colour``. :class:`core.errors.TrimapError` (an InputError): NaN in the trimap.
         """
         from core.colour import from_display, from_linear, sanitise, to_display, to_linear
         from core.trimap import normalise_trimap
@@ -923,10 +934,72 @@ def matte(
 ) -> Matte:
     """Matte one frame in one call: load ``weights`` on ``device`` and run BG -> FG -> alpha.
 
-    ``plate`` is ``H×W×3`` float32 in ``colour`` (``linear``, ``srgb`` or an OCIO colourspace),
-    ``trimap`` ``H×W`` (0 BG, 1 FG, between unknown). Returns a :class:`Matte` whose FG and BG
-    are in the plate's encoding and whose known regions equal the plate / trimap exactly. Other
-    keyword arguments go to :class:`Matter`.
+    The I/O contract of LBSMatte (SPEC §2, §4). For many frames, make one :class:`Matter` and
+    call :meth:`Matter.matte` (same arguments and result) so the networks load once.
+
+    Parameters
+    ----------
+    plate:
+        ``H×W×3`` numpy array (``H×W×4``: alpha ignored; ``H×W``: grey), channels last, in the
+        encoding named by ``colour``. float32 (or any float; scene-linear values may exceed 1 and
+        are kept in FG, BG and the known regions; NaN, ±inf and negatives are sanitised for the
+        networks and reported in :attr:`Matte.messages`), or ``uint8``/``uint16`` scaled by
+        their maximum to [0, 1]. Not modified.
+    trimap:
+        ``H×W`` (or ``H×W×1``) with the plate's ``H×W``: 0 = background, 1 = foreground,
+        strictly between = unknown, as floats in [0, 1] (within :data:`core.trimap.TOLERANCE`
+        of 0 or 1 counts as known) or ``uint8``/``uint16`` 0/128/255. ``H×W×3``/``H×W×4`` arrays
+        are read as :func:`core.trimap.normalise_trimap` reads them. Not modified.
+    weights:
+        Weights bundle: name, folder or :class:`core.weights.Bundle` (default: the installed
+        ``default``); ``"none"``: the parameter-free priors, no networks (a diagnostic).
+    device:
+        ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+    colour:
+        Encoding of ``plate``: ``linear`` (scene-linear, Nuke's working space), ``srgb``, or an
+        OpenColorIO colourspace name when ``$OCIO`` names a config. The networks see it
+        display-encoded; FG and BG come back in this encoding.
+    **options:
+        Keyword arguments of :class:`Matter` (``rounds``, ``tile``, ``precision`` ...); a
+        misspelt one raises :class:`TypeError`, a bad value :class:`core.errors.InputError`
+        naming it.
+
+    Returns
+    -------
+    Matte
+        ``alpha`` ``H×W`` float32 in [0, 1]: exactly 1 where the trimap is FG and 0 where it is
+        BG. ``fg`` ``H×W×3`` float32, **unpremultiplied** foreground colour in ``colour``'s
+        encoding, equal to the plate where the trimap is FG. ``bg`` ``H×W×3`` float32,
+        background colour, equal to the plate where the trimap is BG. New, C-contiguous arrays
+        that share no memory with the inputs. ``Matte.rgba()``: ``H×W×4``, FG·alpha and alpha
+        (premultiplied, Nuke's convention; ``rgba(premultiply=False)`` for FG and alpha).
+        ``messages``: warnings (sanitised pixels, no known FG or BG, no unknown pixel).
+
+    Raises
+    ------
+    core.errors.InputError
+        A plate or trimap of the wrong shape or dtype (naming which, and the shape it got),
+        plate and trimap of different sizes (naming both), an unknown ``colour`` or device, a
+        bad keyword value (naming it). :class:`core.errors.WeightsError`: a bundle that is
+        missing, damaged or untrained.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from core.pipeline import matte
+    >>> plate = np.full((64, 64, 3), 0.18, np.float32)        # scene-linear, dark left ...
+    >>> plate[:, 32:] = 2.5                                   # ... and bright (above 1) right
+    >>> trimap = np.zeros((64, 64), np.float32)               # BG on the left,
+    >>> trimap[:, 28:36] = 0.5                                # an unknown band,
+    >>> trimap[:, 36:] = 1.0                                  # FG on the right
+    >>> result = matte(plate, trimap, colour="linear", device="cpu")
+    >>> result.alpha.shape, result.fg.shape, result.bg.shape, result.alpha.dtype
+    ((64, 64), (64, 64, 3), (64, 64, 3), dtype('float32'))
+    >>> float(result.alpha[0, 0]), float(result.alpha[0, 63]), float(result.fg[0, 63, 0])
+    (0.0, 1.0, 2.5)
+    >>> rgba = result.rgba()                                  # premultiplied: FG·alpha, alpha
+    >>> rgba.shape, bool(np.array_equal(rgba[..., 3], result.alpha))
+    ((64, 64, 4), True)
     """
     return Matter(weights, device, **options).matte(plate, trimap, colour=colour)
 
