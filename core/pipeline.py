@@ -575,7 +575,8 @@ class Matter:
         if plate.ndim == 2:
             plate = np.repeat(plate[..., None], 3, axis=2)
         if plate.ndim != 3 or plate.shape[2] not in (3, 4) or plate.size == 0:
-            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W grey), got an array of shape {plate.shape}")
+            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W grey), got an array of shape {plate.shape} "
+                             "(for an image from core.io.read_image, pass image.rgb())")
         plate = plate[..., :3]
         # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
         trimap = np.asarray(trimap)
