@@ -35,7 +35,7 @@ from core.compositing import (
     refine,
 )
 from core.errors import InputError, ResourceError, WeightsError
-from core.trimap import EIGHT_BIT_SCALE_ABOVE, split_trimap
+from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
 
@@ -588,11 +588,6 @@ class Matter:
                 f"named channels), got an array of shape {trimap.shape}")
         if trimap.ndim == 3 and trimap.shape[2] == 1:
             trimap = trimap[..., 0]
-        if trimap.dtype.kind == "f" and trimap.size and float(np.nanmax(trimap)) > EIGHT_BIT_SCALE_ABOVE:
-            raise InputError(
-                f"the trimap holds float values up to {float(np.nanmax(trimap)):g}: a float trimap is 0..1 "
-                "(0 BG, 1 FG, between unknown); for one on the 8-bit scale 0/128/255, divide it by 255 "
-                "(or pass it as uint8)")
         if trimap.shape[:2] != plate.shape[:2]:
             raise InputError(
                 f"plate and trimap differ in size: plate is {plate.shape[1]}x{plate.shape[0]}, "

@@ -193,7 +193,7 @@ def normalise_trimap(
     ----------
     pixels:
         ``H×W`` or ``H×W×C`` array: floats in [0, 1] (values outside are clamped by the
-        tolerance rule) or ``uint8``/``uint16`` integers (scaled by their maximum).
+        tolerance rule; above :data:`EIGHT_BIT_SCALE_ABOVE` refused) or ``uint8``/``uint16`` integers (scaled by their maximum).
     channel:
         ``auto`` (one channel: that one; a non-constant alpha: alpha; grey RGB: red; colour RGB:
         luminance), ``alpha``, ``red``, ``luminance``, or the name of a channel in ``channels``.
@@ -217,6 +217,14 @@ def normalise_trimap(
     [[0.0, 0.5, 1.0]]
     """
     plane = _plane(pixels, channel, channels, "trimap")
+    top = float(plane.max())
+    if np.asarray(pixels).dtype.kind == "f" and top > EIGHT_BIT_SCALE_ABOVE:
+        # Read by the tolerance rule, every grey of 0/128/255 would be foreground: a matte with
+        # no unknown pixel, returned without a word of what went wrong.
+        raise TrimapError(
+            f"the trimap holds float values up to {top:g}: a float trimap is 0..1 (0 BG, 1 FG, between "
+            f"unknown; up to {EIGHT_BIT_SCALE_ABOVE:g} counts as FG); for one on the 8-bit scale 0/128/255, "
+            "divide it by 255 (or pass it as uint8); for a sum of mattes, clamp it to 1")
     fg, bg, _ = split_trimap(plane)
     out = np.full(plane.shape, UNKNOWN, dtype=np.float32)
     out[bg] = 0.0

@@ -154,6 +154,21 @@ def test_gap_in_plate_sequence_on_disk_is_a_failed_frame(shot: Path, small_bundl
     assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1003.exr"]
 
 
+def test_a_float_trimap_on_the_8bit_scale_fails_its_frame_naming_the_fix(shot: Path, small_bundle, untrained_ok,
+                                                                          capsys) -> None:
+    # An EXR trimap holding 0/128/255 (8-bit values written as floats) read every grey as
+    # foreground: a frame "matted" with no unknown pixel. Now that frame fails, saying why.
+    for f in (1001, 1002):
+        _write(shot / f"trimap.{f}.exr", (_trimap(f - 1001) * (255.0 if f == 1001 else 1.0))[..., None], ["Y"], "float")
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.exr"),
+                     "--out", str(shot / "out/m.####.exr"), "--frames", "1001-1002", "--weights", str(small_bundle.path),
+                     "--device", "cpu", "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 1
+    assert "ERROR: frame 1001:" in stdout and "float values up to 255" in stdout and "divide it by 255" in stdout
+    assert sorted(p.name for p in (shot / "out").iterdir()) == ["m.1002.exr"]
+
+
 def test_size_mismatch_and_truncated_file(shot: Path, small_bundle, untrained_ok, capsys) -> None:
     _write(shot / "trimap.1001.png", np.zeros((H // 2, W // 2, 1), np.float32), ["Y"], "uint8")
     data = (shot / "plate.1003.exr").read_bytes()

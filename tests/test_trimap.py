@@ -235,3 +235,18 @@ def test_stray_greys_tell_a_soft_matte_from_a_trimap() -> None:
     # One stray pixel of 2000.
     trimap[0, 0] = 0.2
     assert stray_share(trimap) == pytest.approx(1 / 2000)
+
+
+def test_a_float_trimap_above_one_and_a_half_is_refused_only_in_its_own_channel() -> None:
+    grey = np.array([[0.0, 128.0, 255.0]], np.float32)
+    with pytest.raises(TrimapError, match=r"float values up to 255: .*divide it by 255.*clamp it to 1"):
+        normalise_trimap(grey)
+    # the overshoot of a filtered trimap is still FG
+    assert normalise_trimap(np.array([[0.0, 0.5, 1.4]], np.float32)).tolist() == [[0.0, 0.5, 1.0]]
+    # an RGBA file whose colour is an HDR picture and whose alpha is the trimap: only alpha counts
+    rgba = np.zeros((1, 3, 4), np.float32)
+    rgba[..., :3] = 40.0
+    rgba[..., 3] = [0.0, 0.5, 1.0]
+    assert normalise_trimap(rgba, "alpha").tolist() == [[0.0, 0.5, 1.0]]
+    # integers are scaled by their maximum, never refused
+    assert normalise_trimap(np.array([[0, 128, 255]], np.uint8)).tolist() == [[0.0, 0.5, 1.0]]
