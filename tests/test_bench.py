@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,3 +101,73 @@ def test_benchmark_on_cuda_reports_device_memory_and_a_floor(small_bundle, tmp_p
     assert bf16["pipeline"]["precision"] == "bfloat16"
     assert fp16["pipeline"]["cuda_peak_gib"] > 0
     assert fp16["pipeline"]["floor_seconds"]["total"] > 0
+
+
+# -- bench_process.py: what it measures and how it reports it (fake timings; nothing is timed) ---------
+def test_process_bench_reports_each_childs_own_peak_memory() -> None:
+    """The closed-form process runs after LBSMatte's: its peak must be its own, not the largest
+    of every child so far (``RUSAGE_CHILDREN``). Measured from a small parent, as the benchmark
+    runs (Linux counts the parent's high-water mark in a ``vfork``-ed child's)."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from bench import bench_process as b; "
+        "big = b._run([sys.executable, '-c', \"x = b'x' * (400 * 2**20)\"])[1]; "
+        "small = b._run([sys.executable, '-c', 'pass'])[1]; print(json.dumps([big, small]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
+    big, small = json.loads(done.stdout.strip().splitlines()[-1])
+    assert big > 0.35, big
+    assert small < 0.1, (small, big)
+
+
+def test_process_bench_builds_the_frames_in_a_child(tmp_path: Path) -> None:
+    """The benchmark's own process stays small (no numpy, no frames): its memory would be a
+    floor under both children's peaks."""
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+        "from bench import bench_process as b; "
+        "setup = b._make_frames(Path(sys.argv[2]), 2, 64, 36, 0.1, None); "
+        "print(json.dumps([setup, 'numpy' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(tmp_path)], capture_output=True, text=True,
+                          check=True)
+    setup, numpy_loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert setup["frames"] == 2 and setup["size"] == "64x36" and setup["source"] == "procedural"
+    assert not numpy_loaded
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "plate.1001.png", "plate.1002.png", "trimap.1001.png", "trimap.1002.png"]
+
+
+def test_process_bench_ratio_is_the_medians_ratio() -> None:
+    bench = _load("bench_process")
+    rows = [{"lbsmatte_s": a, "closed_form_s": b, "lbsmatte_gib": 1.0, "closed_form_gib": g}
+            for a, b, g in ((10.0, 20.0, 0.5), (20.0, 10.0, 0.7), (30.0, 40.0, 0.6))]
+    med = bench.summarise(rows)
+    # Pair ratios 0.5, 2.0, 0.75 (their median 0.75); the medians 20 s and 20 s: ratio 1.0.
+    assert med["lbsmatte_s"] == 20.0 and med["closed_form_s"] == 20.0
+    assert med["ratio"] == pytest.approx(1.0)
+    assert (med["pair_ratio_min"], med["pair_ratio_max"]) == (pytest.approx(0.5), pytest.approx(2.0))
+    assert (med["lbsmatte_s_min"], med["lbsmatte_s_max"], med["closed_form_s_min"], med["closed_form_s_max"]) == (
+        10.0, 30.0, 10.0, 40.0)
+    assert med["closed_form_gib"] == 0.7
+
+
+def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_path: Path, monkeypatch, capsys) -> None:
+    bench = _load("bench_process")
+    monkeypatch.setattr(bench, "_make_frames", lambda *a, **k: {"frames": 1, "size": "64x36", "unknown": [0.1],
+                                                                  "source": "procedural"})
+    seconds = {"lbs": iter([99.0, 10.0, 20.0, 30.0]), "cf": iter([99.0, 20.0, 10.0, 40.0])}
+    order = []
+
+    def fake_run(command: list[str]) -> tuple[float, float]:
+        side = "cf" if "--closed-form" in command else "lbs"
+        order.append(side)
+        return next(seconds[side]), 1.0
+
+    monkeypatch.setattr(bench, "_run", fake_run)
+    out = tmp_path / "process.json"
+    assert bench.main(["--frames", "1", "--size", "64x36", "--pairs", "3", "--json", str(out)]) == 0
+    assert order == ["lbs", "cf"] * 4  # one warm-up pair, then three counted pairs, in turn
+    printed = capsys.readouterr().out
+    assert "ratio of the medians 1.00 (pairs 0.50-2.00)" in printed, printed
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert len(written["runs"]) == 3 and written["median"]["ratio"] == pytest.approx(1.0)
