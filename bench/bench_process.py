@@ -15,8 +15,9 @@ median over closed-form's, with the pairs' own ratios as its spread::
 - **closed-form + multilevel foreground**: ``python bench/bench_process.py --closed-form ...``, a
   process that reads the same files through the same reader (:func:`core.io.read_image`), runs
   ``pymatting.estimate_alpha_cf`` and ``estimate_foreground_ml`` on each whole frame (through
-  :mod:`core.baselines`) and writes the same EXR layers with the same writer. Its warm-up run
-  also fills pymatting's just-in-time compilation cache, so the counted runs do not pay for it.
+  :mod:`core.baselines`) and writes the same EXR layers with the same writer. It does not import
+  torch (a pymatting job has no use for it). Its warm-up run also fills pymatting's just-in-time
+  compilation cache, so the counted runs do not pay for it.
 
 The frames come from :mod:`bench.frames` (an alphamatting.com object and its measured alpha
 over a background photo, from ``../shared/data``; a procedural stand-in without it), one object
@@ -75,12 +76,13 @@ def _make_frames(folder: Path, count: int, width: int, height: int, band: float,
 
 def closed_form(plate: str, trimap: str, out: str) -> None:
     """The baseline job: closed-form alpha and multilevel foreground for every frame, EXR out."""
+    from types import SimpleNamespace
+
     import numpy as np
 
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
     from core.colour import to_linear
     from core.io import expand_sequence, frame_path, read_image, write_matte_exr
-    from core.pipeline import Matte
     from core.trimap import normalise_trimap
 
     for frame, plate_path in expand_sequence(plate):
@@ -89,7 +91,8 @@ def closed_form(plate: str, trimap: str, out: str) -> None:
         tri = normalise_trimap(read_image(frame_path(trimap, frame)).pixels[..., 0])
         alpha = estimate_alpha_closed_form(rgb, tri)
         fg, bg = estimate_foreground(rgb, alpha)
-        result = Matte(alpha.astype(np.float32), to_linear(fg, "srgb"), to_linear(bg, "srgb"))
+        # Nothing of LBSMatte's torch side: this job pays for what a pymatting job needs, no more.
+        result = SimpleNamespace(alpha=alpha.astype(np.float32), fg=to_linear(fg, "srgb"), bg=to_linear(bg, "srgb"))
         write_matte_exr(frame_path(out, frame), result, like=image.info)
 
 

@@ -171,3 +171,26 @@ def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_p
     assert "ratio of the medians 1.00 (pairs 0.50-2.00)" in printed, printed
     written = json.loads(out.read_text(encoding="utf-8"))
     assert len(written["runs"]) == 3 and written["median"]["ratio"] == pytest.approx(1.0)
+
+
+def test_process_bench_closed_form_job_runs_without_torch(tmp_path: Path) -> None:
+    """The baseline job reads, mattes and writes without importing torch: LBSMatte's start-up is
+    LBSMatte's, and the closed-form side is not charged for torch's."""
+    frames = _load("frames")
+    from core.io import read_image, write_image
+
+    frame = frames.build_frame(64, 36, 0.15, data=tmp_path / "absent")
+    write_image(tmp_path / "plate.1001.png", frame.plate, ["R", "G", "B"])
+    write_image(tmp_path / "trimap.1001.png", frame.trimap, ["Y"])
+    code = (
+        "import runpy, sys; sys.modules['torch'] = None; "  # any `import torch` now fails
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "bench" / "bench_process.py"), "--closed-form",
+         str(tmp_path / "plate.####.png"), str(tmp_path / "trimap.####.png"), str(tmp_path / "cf.####.exr")],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = read_image(tmp_path / "cf.1001.exr")
+    assert {"R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"} <= set(written.channels)
