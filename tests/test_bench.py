@@ -194,3 +194,23 @@ def test_process_bench_closed_form_job_runs_without_torch(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr[-2000:]
     written = read_image(tmp_path / "cf.1001.exr")
     assert {"R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"} <= set(written.channels)
+
+
+# -- peak memory is each measuring process's own; the time quoted is a median ------------------------
+def _raise_own_high_water_mark(gib: float) -> None:
+    """Touch ``gib`` of memory and free it: this process's high-water mark is now at least that."""
+    block = b"x" * int(gib * 2**30)
+    del block
+
+
+def test_pipeline_bench_child_reports_its_own_peak_not_its_parents(tmp_path: Path) -> None:
+    """The parent builds the frames (1.1 GiB at 4K); a vfork-ed child's ru_maxrss counts that."""
+    bench = _load("bench_pipeline")
+    frames = _load("frames")
+    frame = frames.build_frame(64, 36, 0.15, data=tmp_path / "absent")
+    for name in ("plate", "trimap", "alpha"):
+        np.save(tmp_path / f"{name}.npy", getattr(frame, name))
+    _raise_own_high_water_mark(1.2)
+    base = bench._run_measurement("baseline", tmp_path, {"baseline_runs": 1}, True)
+    assert 0 < base["peak_rss_gib"] < 0.8, base["peak_rss_gib"]
+
