@@ -3,10 +3,14 @@ frame with tiny untrained networks and writes the JSON it promises. No timing is
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +218,71 @@ def test_pipeline_bench_child_reports_its_own_peak_not_its_parents(tmp_path: Pat
     base = bench._run_measurement("baseline", tmp_path, {"baseline_runs": 1}, True)
     assert 0 < base["peak_rss_gib"] < 0.8, base["peak_rss_gib"]
 
+
+def test_sampling_memory_reports_the_median_after_a_warm_up_and_its_own_peak(tmp_path: Path) -> None:
+    bench = _load("sampling_memory")
+    _raise_own_high_water_mark(1.5)
+    (row,) = bench.main(["--sizes", "64x48", "--repeats", "3", "--warmup", "1", "--json", str(tmp_path / "m.json")])
+    assert row["warmup"] == 1 and len(row["all_seconds"]) == 3
+    assert row["seconds"] == pytest.approx(sorted(row["all_seconds"])[1])
+    assert 0 < row["peak_rss_gib"] < 1.2, row["peak_rss_gib"]
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == [row]
+
+
+# -- a stopped benchmark leaves no process and no files behind ----------------------------------------
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # dead, not yet reaped
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("script, args", [
+    ("bench_process.py", ["--frames", "1", "--size", "64x36", "--pairs", "50", "--data", "absent"]),
+    ("sampling_memory.py", ["--sizes", "64x48", "--repeats", "1000000"]),
+])
+def test_sigterm_stops_the_benchmark_its_child_and_removes_its_files(tmp_path: Path, script: str, args: list[str]) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    kids: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = _children(proc.pid)
+            # bench_process: wait for a measured child (the frames' writer comes first).
+            if kids and (script != "bench_process.py" or any(
+                    "--write-frames" not in Path(f"/proc/{k}/cmdline").read_text(errors="replace") for k in kids)):
+                break
+            time.sleep(0.1)
+        assert kids and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "no child in 120 s"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        assert all(_gone(k, 10) for k in kids), "a child outlived the stopped benchmark"
+        assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for k in kids:  # a child the benchmark left running: not left to run on after the test
+            with contextlib.suppress(OSError):
+                if "bench" in Path(f"/proc/{k}/cmdline").read_text(errors="replace"):
+                    os.kill(k, signal.SIGKILL)
