@@ -42,8 +42,9 @@ def test_frames_have_the_requested_unknown_band(tmp_path: Path, unknown: float) 
     assert (frame.alpha[frame.trimap == 1.0] >= 0.5).all() and (frame.alpha[frame.trimap == 0.0] < 0.5).all()
 
 
-def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys) -> None:
+def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     bench = _load("bench_pipeline")
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
     out = tmp_path / "bench.json"
     report = bench.main([
         "--weights", str(small_bundle.path), "--sizes", "256x144", "--sweep-bands", "--runs", "1",
@@ -81,6 +82,9 @@ def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path,
     assert set(case["ratios"]) == {"speedup", "cpu_seconds_ratio", "memory_ratio"}
     assert case["ratios"]["speedup"] == pytest.approx(base["median_seconds"] / pipe["median_seconds"])
     assert report["cases"][0]["frame"] == "256x144"
+    # The pipeline's process starts as `lbsmatte` does (huge pages for torch, freed memory kept).
+    assert pipe["startup"] == {"THP_MEM_ALLOC_ENABLE": "1", "keep_freed_memory": sys.platform.startswith("linux")}
+    assert "startup" not in base
 
 
 def test_peak_table_matches_gpu_names() -> None:
