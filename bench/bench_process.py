@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import signal
 import statistics
 import subprocess
@@ -138,6 +139,25 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+#: Variables that set threads, allocation or JIT behaviour: both sides inherit them alike; printed
+#: with the figures so that a quoted ratio says what it ran under.
+ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+               "NUMBA_THREADING_LAYER", "NUMBA_CACHE_DIR", "THP_MEM_ALLOC_ENABLE", "LBSMATTE_KEEP_FREED_MEMORY")
+
+
+def machine() -> dict[str, object]:
+    """The CPU, its count, the load average now and the environment of :data:`ENVIRONMENT` that is set."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return {"cpu": name, "cpus": os.cpu_count(), "load": load,
+            "environment": {k: os.environ[k] for k in ENVIRONMENT if k in os.environ}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=3, help="frames in the sequence (default 3)")
@@ -169,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         lbs = [sys.executable, "-m", "core.cli", "matte", "--plate", plate, "--trimap", trimap,
                "--out", str(folder / "lbs.####.exr"), "--no-progress", *args.lbsmatte_args.split()]
         base = [sys.executable, str(Path(__file__).resolve()), "--closed-form", plate, trimap, str(folder / "cf.####.exr")]
+        before = machine()
+        print(f"{before['cpus']} x {before['cpu']}, load average {before['load']}, "
+              f"environment {before['environment'] or 'none of ' + ' '.join(ENVIRONMENT)}")
         print(f"{setup['frames']} frames of {setup['size']}, unknown {setup['unknown']}, from {setup['source']}")
         print("warm-up: one run of each (fills caches; not counted)")
         _run(lbs)
@@ -180,12 +203,16 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"lbsmatte_s": a, "lbsmatte_gib": a_mem, "closed_form_s": b, "closed_form_gib": b_mem})
             print(f"pair {i + 1}: LBSMatte {a:6.1f} s  closed-form + ML {b:6.1f} s  ratio {a / b:.2f}")
     med = summarise(rows)
+    print(f"load average after: {machine()['load']}")
     print(f"median of {len(rows)}: LBSMatte {med['lbsmatte_s']:.1f} s ({med['lbsmatte_s_min']:.1f}-{med['lbsmatte_s_max']:.1f}), "
           f"closed-form + ML {med['closed_form_s']:.1f} s ({med['closed_form_s_min']:.1f}-{med['closed_form_s_max']:.1f}), "
           f"ratio of the medians {med['ratio']:.2f} (pairs {med['pair_ratio_min']:.2f}-{med['pair_ratio_max']:.2f}); "
           f"peak memory of one process {med['lbsmatte_gib']:.2f} / {med['closed_form_gib']:.2f} GiB")
     if args.json:
-        Path(args.json).write_text(json.dumps({"setup": setup, "runs": rows, "median": med, "cpus": os.cpu_count()}, indent=2))
+        Path(args.json).write_text(json.dumps({"setup": setup, "runs": rows, "median": med, "cpus": os.cpu_count(),
+                                               "machine": before, "load_after": machine()["load"],
+                                               "command": ["bench_process.py", *(sys.argv[1:] if argv is None else argv)]},
+                                              indent=2))
     return 0
 
 

@@ -172,6 +172,7 @@ def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_p
         return next(seconds[side]), 1.0
 
     monkeypatch.setattr(bench, "_run", fake_run)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     out = tmp_path / "process.json"
     assert bench.main(["--frames", "1", "--size", "64x36", "--pairs", "3", "--json", str(out)]) == 0
     assert order == ["lbs", "cf"] * 4  # one warm-up pair, then three counted pairs, in turn
@@ -179,6 +180,11 @@ def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_p
     assert "ratio of the medians 1.00 (pairs 0.50-2.00)" in printed, printed
     written = json.loads(out.read_text(encoding="utf-8"))
     assert len(written["runs"]) == 3 and written["median"]["ratio"] == pytest.approx(1.0)
+    # What a quoted figure must name: the machine, its load, the threads' environment, the command.
+    assert written["machine"]["cpus"] == os.cpu_count() and written["machine"]["cpu"]
+    assert written["machine"]["environment"].get("OMP_NUM_THREADS") == "3"
+    assert "load_after" in written and written["command"][1:4] == ["--frames", "1", "--size"]
+    assert "load average" in printed and "OMP_NUM_THREADS" in printed
 
 
 def test_process_bench_closed_form_job_runs_without_torch(tmp_path: Path) -> None:
