@@ -268,6 +268,8 @@ def _gone(pid: int, seconds: float) -> bool:
 @pytest.mark.parametrize("script, args", [
     ("bench_process.py", ["--frames", "1", "--size", "64x36", "--pairs", "50", "--data", "absent"]),
     ("sampling_memory.py", ["--sizes", "64x48", "--repeats", "1000000"]),
+    ("bench_pipeline.py", ["--sizes", "64x36", "--sweep-bands", "--runs", "1000000", "--warmup", "0", "--no-flops",
+                           "--data", "absent", "--json", "out.json"]),
 ])
 def test_sigterm_stops_the_benchmark_its_child_and_removes_its_files(tmp_path: Path, script: str, args: list[str]) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
