@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from core.errors import InputError
 
@@ -232,21 +231,16 @@ def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     return _ocio_apply(_linear_to_srgb(pixels, signed=True), _display_space(_ocio_config()), name)
 
 
-def decode_srgb(encoded: torch.Tensor, cut: float = _ENC_CUT) -> torch.Tensor:
-    """The sRGB decoding of :func:`to_linear` on a tensor, on its device (display encoding ->
-    scene-linear): the networks' colours brought into linear light without a trip to the host.
-    Scriptable (:func:`torch.jit.script`); ``cut`` is the curve's constant, an argument only
-    because TorchScript reads module constants as defaults."""
-    v = encoded.clamp_min(0.0)
-    return torch.where(v <= cut, v / 12.92, ((v.clamp_min(cut) + 0.055) / 1.055) ** 2.4)
+def __getattr__(name: str) -> Any:
+    """:func:`decode_srgb` and :func:`encode_srgb`, the tensor forms of the curve, from
+    :mod:`core._colour_torch` on first use: this module and :mod:`core.io` import without torch
+    (a reader of plates, such as the closed-form job of ``bench/bench_process.py``, does not
+    pay torch's start-up)."""
+    if name in ("decode_srgb", "encode_srgb"):
+        from core import _colour_torch
 
-
-def encode_srgb(linear: torch.Tensor, cut: float = _LIN_CUT) -> torch.Tensor:
-    """:func:`to_display` of a ``linear`` plate on a tensor (the sRGB curve, continued above 1;
-    negatives and NaN to 0), the inverse of :func:`decode_srgb`. Scriptable, like it: the
-    exported module (:mod:`core.export`) encodes the plate for the networks with it."""
-    x = torch.where(torch.isnan(linear), torch.zeros_like(linear), linear).clamp_min(0.0)
-    return torch.where(x <= cut, 12.92 * x, 1.055 * x.clamp_min(cut) ** (1.0 / 2.4) - 0.055)
+        return getattr(_colour_torch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

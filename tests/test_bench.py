@@ -3,9 +3,14 @@ frame with tiny untrained networks and writes the JSON it promises. No timing is
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +42,9 @@ def test_frames_have_the_requested_unknown_band(tmp_path: Path, unknown: float) 
     assert (frame.alpha[frame.trimap == 1.0] >= 0.5).all() and (frame.alpha[frame.trimap == 0.0] < 0.5).all()
 
 
-def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys) -> None:
+def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     bench = _load("bench_pipeline")
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
     out = tmp_path / "bench.json"
     report = bench.main([
         "--weights", str(small_bundle.path), "--sizes", "256x144", "--sweep-bands", "--runs", "1",
@@ -76,6 +82,9 @@ def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path,
     assert set(case["ratios"]) == {"speedup", "cpu_seconds_ratio", "memory_ratio"}
     assert case["ratios"]["speedup"] == pytest.approx(base["median_seconds"] / pipe["median_seconds"])
     assert report["cases"][0]["frame"] == "256x144"
+    # The pipeline's process starts as `lbsmatte` does (huge pages for torch, freed memory kept).
+    assert pipe["startup"] == {"THP_MEM_ALLOC_ENABLE": "1", "keep_freed_memory": sys.platform.startswith("linux")}
+    assert "startup" not in base
 
 
 def test_peak_table_matches_gpu_names() -> None:
@@ -100,3 +109,192 @@ def test_benchmark_on_cuda_reports_device_memory_and_a_floor(small_bundle, tmp_p
     assert bf16["pipeline"]["precision"] == "bfloat16"
     assert fp16["pipeline"]["cuda_peak_gib"] > 0
     assert fp16["pipeline"]["floor_seconds"]["total"] > 0
+
+
+# -- bench_process.py: what it measures and how it reports it (fake timings; nothing is timed) ---------
+def test_process_bench_reports_each_childs_own_peak_memory() -> None:
+    """The closed-form process runs after LBSMatte's: its peak must be its own, not the largest
+    of every child so far (``RUSAGE_CHILDREN``). Measured from a small parent, as the benchmark
+    runs (Linux counts the parent's high-water mark in a ``vfork``-ed child's)."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from bench import bench_process as b; "
+        "big = b._run([sys.executable, '-c', \"x = b'x' * (400 * 2**20)\"])[1]; "
+        "small = b._run([sys.executable, '-c', 'pass'])[1]; print(json.dumps([big, small]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
+    big, small = json.loads(done.stdout.strip().splitlines()[-1])
+    assert big > 0.35, big
+    assert small < 0.1, (small, big)
+
+
+def test_process_bench_builds_the_frames_in_a_child(tmp_path: Path) -> None:
+    """The benchmark's own process stays small (no numpy, no frames): its memory would be a
+    floor under both children's peaks."""
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+        "from bench import bench_process as b; "
+        "setup = b._make_frames(Path(sys.argv[2]), 2, 64, 36, 0.1, None); "
+        "print(json.dumps([setup, 'numpy' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(tmp_path)], capture_output=True, text=True,
+                          check=True)
+    setup, numpy_loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert setup["frames"] == 2 and setup["size"] == "64x36" and setup["source"] == "procedural"
+    assert not numpy_loaded
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "plate.1001.png", "plate.1002.png", "trimap.1001.png", "trimap.1002.png"]
+
+
+def test_process_bench_ratio_is_the_medians_ratio() -> None:
+    bench = _load("bench_process")
+    rows = [{"lbsmatte_s": a, "closed_form_s": b, "lbsmatte_gib": 1.0, "closed_form_gib": g}
+            for a, b, g in ((10.0, 20.0, 0.5), (20.0, 10.0, 0.7), (30.0, 40.0, 0.6))]
+    med = bench.summarise(rows)
+    # Pair ratios 0.5, 2.0, 0.75 (their median 0.75); the medians 20 s and 20 s: ratio 1.0.
+    assert med["lbsmatte_s"] == 20.0 and med["closed_form_s"] == 20.0
+    assert med["ratio"] == pytest.approx(1.0)
+    assert (med["pair_ratio_min"], med["pair_ratio_max"]) == (pytest.approx(0.5), pytest.approx(2.0))
+    assert (med["lbsmatte_s_min"], med["lbsmatte_s_max"], med["closed_form_s_min"], med["closed_form_s_max"]) == (
+        10.0, 30.0, 10.0, 40.0)
+    assert med["closed_form_gib"] == 0.7
+
+
+def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_path: Path, monkeypatch, capsys) -> None:
+    bench = _load("bench_process")
+    monkeypatch.setattr(bench, "_make_frames", lambda *a, **k: {"frames": 1, "size": "64x36", "unknown": [0.1],
+                                                                  "source": "procedural"})
+    seconds = {"lbs": iter([99.0, 10.0, 20.0, 30.0]), "cf": iter([99.0, 20.0, 10.0, 40.0])}
+    order = []
+
+    def fake_run(command: list[str]) -> tuple[float, float]:
+        side = "cf" if "--closed-form" in command else "lbs"
+        order.append(side)
+        return next(seconds[side]), 1.0
+
+    monkeypatch.setattr(bench, "_run", fake_run)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    out = tmp_path / "process.json"
+    assert bench.main(["--frames", "1", "--size", "64x36", "--pairs", "3", "--json", str(out)]) == 0
+    assert order == ["lbs", "cf"] * 4  # one warm-up pair, then three counted pairs, in turn
+    printed = capsys.readouterr().out
+    assert "ratio of the medians 1.00 (pairs 0.50-2.00)" in printed, printed
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert len(written["runs"]) == 3 and written["median"]["ratio"] == pytest.approx(1.0)
+    # What a quoted figure must name: the machine, its load, the threads' environment, the command.
+    assert written["machine"]["cpus"] == os.cpu_count() and written["machine"]["cpu"]
+    assert written["machine"]["environment"].get("OMP_NUM_THREADS") == "3"
+    assert "load_after" in written and written["command"][1:4] == ["--frames", "1", "--size"]
+    assert "load average" in printed and "OMP_NUM_THREADS" in printed
+
+
+def test_process_bench_closed_form_job_runs_without_torch(tmp_path: Path) -> None:
+    """The baseline job reads, mattes and writes without importing torch: LBSMatte's start-up is
+    LBSMatte's, and the closed-form side is not charged for torch's."""
+    frames = _load("frames")
+    from core.io import read_image, write_image
+
+    frame = frames.build_frame(64, 36, 0.15, data=tmp_path / "absent")
+    write_image(tmp_path / "plate.1001.png", frame.plate, ["R", "G", "B"])
+    write_image(tmp_path / "trimap.1001.png", frame.trimap, ["Y"])
+    code = (
+        "import runpy, sys; sys.modules['torch'] = None; "  # any `import torch` now fails
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "bench" / "bench_process.py"), "--closed-form",
+         str(tmp_path / "plate.####.png"), str(tmp_path / "trimap.####.png"), str(tmp_path / "cf.####.exr")],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = read_image(tmp_path / "cf.1001.exr")
+    assert {"R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"} <= set(written.channels)
+
+
+# -- peak memory is each measuring process's own; the time quoted is a median ------------------------
+def _raise_own_high_water_mark(gib: float) -> None:
+    """Touch ``gib`` of memory and free it: this process's high-water mark is now at least that."""
+    block = b"x" * int(gib * 2**30)
+    del block
+
+
+def test_pipeline_bench_child_reports_its_own_peak_not_its_parents(tmp_path: Path) -> None:
+    """The parent builds the frames (1.1 GiB at 4K); a vfork-ed child's ru_maxrss counts that."""
+    bench = _load("bench_pipeline")
+    frames = _load("frames")
+    frame = frames.build_frame(64, 36, 0.15, data=tmp_path / "absent")
+    for name in ("plate", "trimap", "alpha"):
+        np.save(tmp_path / f"{name}.npy", getattr(frame, name))
+    _raise_own_high_water_mark(1.2)
+    base = bench._run_measurement("baseline", tmp_path, {"baseline_runs": 1}, True)
+    assert 0 < base["peak_rss_gib"] < 0.8, base["peak_rss_gib"]
+
+
+def test_sampling_memory_reports_the_median_after_a_warm_up_and_its_own_peak(tmp_path: Path) -> None:
+    bench = _load("sampling_memory")
+    _raise_own_high_water_mark(1.5)
+    (row,) = bench.main(["--sizes", "64x48", "--repeats", "3", "--warmup", "1", "--json", str(tmp_path / "m.json")])
+    assert row["warmup"] == 1 and len(row["all_seconds"]) == 3
+    assert row["seconds"] == pytest.approx(sorted(row["all_seconds"])[1])
+    assert 0 < row["peak_rss_gib"] < 1.2, row["peak_rss_gib"]
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == [row]
+
+
+# -- a stopped benchmark leaves no process and no files behind ----------------------------------------
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # dead, not yet reaped
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("script, args", [
+    ("bench_process.py", ["--frames", "1", "--size", "64x36", "--pairs", "50", "--data", "absent"]),
+    ("sampling_memory.py", ["--sizes", "64x48", "--repeats", "1000000"]),
+    ("bench_pipeline.py", ["--sizes", "64x36", "--sweep-bands", "--runs", "1000000", "--warmup", "0", "--no-flops",
+                           "--data", "absent", "--json", "out.json"]),
+])
+def test_sigterm_stops_the_benchmark_its_child_and_removes_its_files(tmp_path: Path, script: str, args: list[str]) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    kids: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = _children(proc.pid)
+            # bench_process: wait for a measured child (the frames' writer comes first).
+            if kids and (script != "bench_process.py" or any(
+                    "--write-frames" not in Path(f"/proc/{k}/cmdline").read_text(errors="replace") for k in kids)):
+                break
+            time.sleep(0.1)
+        assert kids and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "no child in 120 s"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        assert all(_gone(k, 10) for k in kids), "a child outlived the stopped benchmark"
+        assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for k in kids:  # a child the benchmark left running: not left to run on after the test
+            with contextlib.suppress(OSError):
+                if "bench" in Path(f"/proc/{k}/cmdline").read_text(errors="replace"):
+                    os.kill(k, signal.SIGKILL)
