@@ -33,7 +33,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import signal
 import statistics
 import subprocess
@@ -48,6 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.frames import DEFAULT_DATA, DEFAULT_OBJECT, build_frame  # noqa: E402
+from bench.sampling_memory import peak_rss_gib  # noqa: E402  (each process's own VmHWM)
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SIZES = ("1920x1080", "2048x1152", "3840x2160")
@@ -71,21 +71,6 @@ PEAK_TFLOPS: dict[str, dict[str, float]] = {
 # ----------------------------------------------------------------------------------------------
 # Measurements (run in a child process, or in this one with --no-isolate)
 # ----------------------------------------------------------------------------------------------
-def _peak_rss_gib() -> float:
-    """This process's largest resident memory, GiB: ``VmHWM``, its own address space's high-water
-    mark. Not ``ru_maxrss``: on Linux a ``vfork``-ed child's counts its parent's high-water mark
-    too, and the parent here built the frames (about 1.1 GiB after a 3840x2160 one), a floor
-    under every later child's figure. ``ru_maxrss`` only where there is no ``/proc``."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 2**20  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-
-
 def _rss_gib() -> float:
     try:
         with open("/proc/self/statm", encoding="ascii") as f:
@@ -157,7 +142,7 @@ def measure_pipeline(frame_dir: Path, settings: dict[str, Any]) -> dict[str, Any
         "warmup_seconds": warm,
         "seconds": wall,
         "cpu_seconds": cpu,
-        "peak_rss_gib": _peak_rss_gib(),
+        "peak_rss_gib": peak_rss_gib(),
         "rss_after_load_gib": rss_loaded,
         "box": matter.stats.box,
         "padded": matter.stats.padded,
@@ -246,7 +231,7 @@ def measure_baseline(frame_dir: Path, settings: dict[str, Any]) -> dict[str, Any
         "cpu_seconds": cpu,
         "alpha_seconds": alpha_s,
         "foreground_seconds": fg_s,
-        "peak_rss_gib": _peak_rss_gib(),
+        "peak_rss_gib": peak_rss_gib(),
         "rss_after_load_gib": rss_loaded,
     }
     if alpha is not None:

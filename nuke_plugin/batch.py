@@ -78,7 +78,8 @@ def parse_args(argv):
 
 def _join_frames(argv):
     """``--frames -5--1`` -> ``--frames=-5--1``: argparse takes a value starting with "-" for an
-    option, and a farm template fills in ``--frames <START>-<END>`` for shots at negative frames too."""
+    option, and a farm template fills in ``--frames <START>-<END>`` for shots at negative frames too.
+    (``core.cli`` does the same for ``lbsmatte matte``; this runs under ``nuke -t``, without core.)"""
     argv = list(argv)
     for i, arg in enumerate(argv[:-1]):
         if arg == "--frames" and re.match(r"-\d", argv[i + 1]):

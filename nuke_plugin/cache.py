@@ -259,7 +259,8 @@ def _write_atomic(path, text):
 def _replace(tmp, path):
     """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
     a file another process has open cannot be replaced (a job on another machine reading this
-    folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it."""
+    folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it.
+    (The twin of ``core.io``'s: this module runs under Nuke's Python, which cannot import core.)"""
     deadline = None
     while True:
         try:
