@@ -161,3 +161,39 @@ def test_sigterm_from_the_farm_stops_the_computation(lbs_env, sequences, tmp_pat
     assert process.returncode == batch.EXIT_FAILED and "ERROR: cancelled" in out
     with pytest.raises(ProcessLookupError):
         os.kill(int(pidfile.read_text()), 0)
+
+
+def _farm_regexes():
+    """The stdout patterns docs/nuke.md gives for a Deadline plugin, by the table's first column."""
+    import re
+
+    text = open(os.path.join(REPO, "docs", "nuke.md"), encoding="utf-8").read()
+    rows = re.findall(r"^\s*\| (progress|a failure|the result) \| `([^`]+)` \|", text, re.M)
+    return {name: re.compile(pattern) for name, pattern in rows}
+
+
+def test_the_farm_regexes_of_the_docs_match_what_batch_prints(lbs_env, sequences, tmp_path):
+    """Run as the farm runs it (a separate process, stdout a pipe), one frame failing, negative
+    frames too: each line the regexes are for is matched, with the numbers a plugin reads."""
+    regexes = _farm_regexes()
+    assert sorted(regexes) == ["a failure", "progress", "the result"]
+    shot = write_shot(str(tmp_path / "farm.nk"), sequences)
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_FAIL_FRAMES="1002")
+    done = subprocess.run([sys.executable, os.path.join(REPO, "nuke_plugin", "batch.py"), shot,
+                           "--node", "LBSMatte1", "--frames", "1001-1003"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert done.returncode == batch.EXIT_FAILED
+    lines = done.stdout.splitlines()
+    progress = [regexes["progress"].match(line) for line in lines if line.startswith("LBSMATTE PROGRESS")]
+    assert [m.groups() for m in progress] == [("1001", "1", "3"), ("1003", "2", "3")]
+    errors = [m.group(1) for m in map(regexes["a failure"].match, lines) if m]
+    assert errors[0].startswith("frame 1002: ") and errors[-1] == "1 of 3 frames not computed: 1002"
+    assert len(errors) == len([line for line in lines if line.startswith("ERROR")])
+    results = [m.group(1) for m in map(regexes["the result"].match, lines) if m]
+    assert len(results) == 1 and results[0].endswith("/lbsmatte.####.exr")
+    # nothing else matches: a STAGE or CACHE line is not progress, a progress line is not an error
+    for line in lines:
+        matched = [name for name, regex in regexes.items() if regex.match(line)]
+        assert len(matched) <= 1, line
+    assert regexes["progress"].match("LBSMATTE PROGRESS -5 1/5").groups() == ("-5", "1", "5")
+    assert not regexes["progress"].match("LBSMATTE STAGE computing 3 frame(s)")
