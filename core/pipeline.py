@@ -699,13 +699,25 @@ class Matter:
             try:
                 layers = self._run_at(image, trimap, self.tile)
                 break
-            except torch.OutOfMemoryError:
-                if self.device.type != "cuda" or self.tile <= 256 or not self.fallback:
+            except torch.OutOfMemoryError as exc:
+                if self.device.type != "cuda":
                     raise
-                torch.cuda.empty_cache()
-                # Halved, still a multiple of the stride and at least two strides (see __init__).
-                self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
-                log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
+                # An error of LBSMatte's own (the command line prints it without a traceback),
+                # naming the tile size that did not fit.
+                if not self.fallback:
+                    raise ResourceError(
+                        f"out of GPU memory with tiles of {self.tile} px (not retried with smaller tiles: "
+                        f"no fallback was asked for): {exc}") from exc
+                if self.tile <= 256:
+                    raise ResourceError(
+                        f"out of GPU memory even with tiles of {self.tile} px: free GPU memory (another "
+                        "process may hold it) or render with --device cpu") from exc
+            # Outside the except block: the failed attempt's tensors, which the traceback kept
+            # alive, are freed by now, so the cache can hand their memory back.
+            torch.cuda.empty_cache()
+            # Halved, still a multiple of the stride and at least two strides (see __init__).
+            self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
+            log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
         unknown = split_trimap(trimap)[2]
         if self.refinement.rounds and self.fg_solve > 0:
             self._check_memory(int(unknown.sum()))
@@ -719,18 +731,39 @@ class Matter:
             knn = term_for(self.refinement, features(image if shown is None else shown), unknown,
                            split_trimap(trimap)[0], placement, workers=torch.get_num_threads())
             self._lap("knn")
-        alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
+        try:
+            alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
+        except torch.OutOfMemoryError as exc:
+            if self.device.type != "cuda":
+                raise
+            where = f"out of GPU memory in the refinement of {int(unknown.sum())} unknown pixels"
+            if not self.fallback:
+                raise ResourceError(f"{where} (not retried on the CPU: no fallback was asked for): {exc}") from exc
+            failed = True
+        else:
+            failed = False
+        if failed:
+            # The same float32 refinement on the CPU (what a CPU render of the frame gives), with
+            # the networks' layers brought back; the GPU's cache is emptied once the failed
+            # attempt's tensors are gone (outside the except block, whose traceback held them).
+            torch.cuda.empty_cache()
+            log.warning("%s: refining this frame on the CPU", where)
+            self._check_memory(int(unknown.sum()), torch.device("cpu"))
+            tri, alpha, fg, bg = (t.cpu() for t in (tri, alpha, fg, bg))
+            alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.
         out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
 
-    def _check_memory(self, unknown: int) -> None:
+    def _check_memory(self, unknown: int, device: torch.device | None = None) -> None:
         """Stop, rather than be killed by the kernel, when the refinement of ``unknown`` pixels
-        would need more than :data:`MEMORY_HEADROOM` of the memory free on the device."""
+        would need more than :data:`MEMORY_HEADROOM` of the memory free on ``device`` (default:
+        :attr:`device`)."""
+        device = self.device if device is None else device
         need = unknown * REFINE_BYTES_PER_UNKNOWN
-        free = available_memory(self.device)
+        free = available_memory(device)
         if free is not None and need > MEMORY_HEADROOM * free:
-            where = "on the GPU" if self.device.type == "cuda" else "in this machine"
+            where = "on the GPU" if device.type == "cuda" else "in this machine"
             raise ResourceError(
                 f"the refinement of this frame's {unknown} unknown pixels needs about {need / 2**30:.1f} GiB "
                 f"and {free / 2**30:.1f} GiB is free {where}: narrow the trimap's unknown band, render with "
@@ -753,7 +786,8 @@ class Matter:
         if self.fg_solve == 0:  # the networks' colours as they are (rounds=0 only)
             self._lap("refine")
             return alpha, fg, bg
-        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(self.device)
+        # On the layers' device: the networks' (or the CPU, where the GPU ran out of memory here).
+        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(tri.device)
         y0, y1, x0, x1 = box
         h, w = tri.shape[2:]
         y0, y1, x0, x1 = max(0, y0 - 2), min(h, y1 + 2), max(0, x0 - 2), min(w, x1 + 2)
