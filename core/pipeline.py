@@ -150,7 +150,16 @@ def resolve_device(device: str = "auto", *, fallback: bool = True) -> torch.devi
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
+        head, _, index = device.partition(":")
+        if head != "cuda" or (_ and not index.isdigit()):
+            raise InputError(f"unknown device {device!r}: expected auto, cpu, cuda or cuda:N")
         if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            if index and int(index) >= count:
+                # Refused here, by name: torch would accept the name and fail at the first tensor
+                # moved there ("invalid device ordinal"), in the middle of a frame.
+                raise InputError(f"--device {device}: this machine has {count} CUDA GPU"
+                                 f"{'' if count == 1 else 's'} (cuda:0{'' if count == 1 else f' to cuda:{count - 1}'})")
             return torch.device(device)
         if not fallback:
             raise InputError("--device cuda was requested but CUDA is not available (no GPU or a CPU-only torch)")

@@ -167,6 +167,19 @@ def test_cuda_request_falls_back_or_fails_clearly(monkeypatch) -> None:
         resolve_device("tpu")
 
 
+def test_a_cuda_index_beyond_the_gpus_is_refused_naming_them(monkeypatch) -> None:
+    # cuda:3 on a one-GPU machine used to pass, then fail at the first tensor moved there with
+    # torch's "invalid device ordinal"; a malformed name with CUDA present raised torch's RuntimeError.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(InputError, match=r"--device cuda:3: this machine has 1 CUDA GPU \(cuda:0\)"):
+        resolve_device("cuda:3")
+    with pytest.raises(InputError, match="unknown device 'cudax'"):
+        resolve_device("cudax")
+
+
 class _Recorder(nn.Module):
     """Per-pixel stand-in network: returns its RGB input, records the shapes it saw."""
 
