@@ -162,12 +162,21 @@ def resolve_device(device: str = "auto", *, fallback: bool = True) -> torch.devi
                                  f"{'' if count == 1 else 's'} (cuda:0{'' if count == 1 else f' to cuda:{count - 1}'})")
             return torch.device(device)
         if not fallback:
-            raise InputError("--device cuda was requested but CUDA is not available (no GPU or a CPU-only torch)")
-        log.warning("CUDA was requested but is not available: running on the CPU instead")
+            raise InputError(f"--device cuda was requested but CUDA is not available ({_cuda_absence()})")
+        log.warning("CUDA was requested but is not available (%s): running on the CPU instead", _cuda_absence())
         return torch.device("cpu")
     if device == "cpu":
         return torch.device("cpu")
     raise InputError(f"unknown device {device!r}: expected auto, cpu or cuda")
+
+
+def _cuda_absence() -> str:
+    """Why ``torch.cuda.is_available()`` is false, as the fix differs: a CPU-only PyTorch wheel
+    (install the CUDA build) or a CUDA build that finds no usable GPU (driver, visibility)."""
+    if not torch.version.cuda and not getattr(torch.version, "hip", None):
+        return "this PyTorch is a CPU-only build"
+    return (f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU: none installed, no driver, "
+            "or CUDA_VISIBLE_DEVICES hides it")
 
 
 _PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import warnings
 
 import numpy as np
@@ -156,6 +157,28 @@ def test_untrained_bundle_is_refused(small_bundle, monkeypatch) -> None:
     monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
     with pytest.raises(WeightsError, match="untrained"):
         Matter(small_bundle, device="cpu")
+
+
+@pytest.mark.parametrize(("build", "reason"), [
+    (None, "this PyTorch is a CPU-only build"),
+    ("12.8", "PyTorch .* \\(CUDA 12.8\\) sees no CUDA GPU: none installed, no driver, or CUDA_VISIBLE_DEVICES hides it"),
+])
+def test_the_cuda_fallback_message_names_why_cuda_is_absent(monkeypatch, caplog, build, reason) -> None:
+    # A CPU-only wheel and a CUDA wheel without a usable GPU are fixed differently (reinstall
+    # torch against a driver check): the one message says which.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", build)
+    with caplog.at_level(logging.WARNING, logger="core.pipeline"):
+        assert resolve_device("cuda").type == "cpu"
+    assert len(caplog.records) == 1
+    assert re.fullmatch(f"CUDA was requested but is not available \\({reason}\\): running on the CPU instead",
+                        caplog.records[0].getMessage())
+    with pytest.raises(InputError, match=f"--device cuda was requested but CUDA is not available \\({reason}\\)"):
+        resolve_device("cuda", fallback=False)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="core.pipeline"):
+        assert resolve_device("auto").type == "cpu"  # auto: quietly
+    assert caplog.records == []
 
 
 def test_cuda_request_falls_back_or_fails_clearly(monkeypatch) -> None:
