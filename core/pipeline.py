@@ -150,15 +150,33 @@ def resolve_device(device: str = "auto", *, fallback: bool = True) -> torch.devi
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
+        head, _, index = device.partition(":")
+        if head != "cuda" or (_ and not index.isdigit()):
+            raise InputError(f"unknown device {device!r}: expected auto, cpu, cuda or cuda:N")
         if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            if index and int(index) >= count:
+                # Refused here, by name: torch would accept the name and fail at the first tensor
+                # moved there ("invalid device ordinal"), in the middle of a frame.
+                raise InputError(f"--device {device}: this machine has {count} CUDA GPU"
+                                 f"{'' if count == 1 else 's'} (cuda:0{'' if count == 1 else f' to cuda:{count - 1}'})")
             return torch.device(device)
         if not fallback:
-            raise InputError("--device cuda was requested but CUDA is not available (no GPU or a CPU-only torch)")
-        log.warning("CUDA was requested but is not available: running on the CPU instead")
+            raise InputError(f"--device cuda was requested but CUDA is not available ({_cuda_absence()})")
+        log.warning("CUDA was requested but is not available (%s): running on the CPU instead", _cuda_absence())
         return torch.device("cpu")
     if device == "cpu":
         return torch.device("cpu")
     raise InputError(f"unknown device {device!r}: expected auto, cpu or cuda")
+
+
+def _cuda_absence() -> str:
+    """Why ``torch.cuda.is_available()`` is false, as the fix differs: a CPU-only PyTorch wheel
+    (install the CUDA build) or a CUDA build that finds no usable GPU (driver, visibility)."""
+    if not torch.version.cuda and not getattr(torch.version, "hip", None):
+        return "this PyTorch is a CPU-only build"
+    return (f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU: none installed, no driver, "
+            "or CUDA_VISIBLE_DEVICES hides it")
 
 
 _PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -699,13 +717,25 @@ class Matter:
             try:
                 layers = self._run_at(image, trimap, self.tile)
                 break
-            except torch.OutOfMemoryError:
-                if self.device.type != "cuda" or self.tile <= 256 or not self.fallback:
+            except torch.OutOfMemoryError as exc:
+                if self.device.type != "cuda":
                     raise
-                torch.cuda.empty_cache()
-                # Halved, still a multiple of the stride and at least two strides (see __init__).
-                self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
-                log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
+                # An error of LBSMatte's own (the command line prints it without a traceback),
+                # naming the tile size that did not fit.
+                if not self.fallback:
+                    raise ResourceError(
+                        f"out of GPU memory with tiles of {self.tile} px (not retried with smaller tiles: "
+                        f"no fallback was asked for): {exc}") from exc
+                if self.tile <= 256:
+                    raise ResourceError(
+                        f"out of GPU memory even with tiles of {self.tile} px: free GPU memory (another "
+                        "process may hold it) or render with --device cpu") from exc
+            # Outside the except block: the failed attempt's tensors, which the traceback kept
+            # alive, are freed by now, so the cache can hand their memory back.
+            torch.cuda.empty_cache()
+            # Halved, still a multiple of the stride and at least two strides (see __init__).
+            self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
+            log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
         unknown = split_trimap(trimap)[2]
         if self.refinement.rounds and self.fg_solve > 0:
             self._check_memory(int(unknown.sum()))
@@ -719,18 +749,39 @@ class Matter:
             knn = term_for(self.refinement, features(image if shown is None else shown), unknown,
                            split_trimap(trimap)[0], placement, workers=torch.get_num_threads())
             self._lap("knn")
-        alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
+        try:
+            alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
+        except torch.OutOfMemoryError as exc:
+            if self.device.type != "cuda":
+                raise
+            where = f"out of GPU memory in the refinement of {int(unknown.sum())} unknown pixels"
+            if not self.fallback:
+                raise ResourceError(f"{where} (not retried on the CPU: no fallback was asked for): {exc}") from exc
+            failed = True
+        else:
+            failed = False
+        if failed:
+            # The same float32 refinement on the CPU (what a CPU render of the frame gives), with
+            # the networks' layers brought back; the GPU's cache is emptied once the failed
+            # attempt's tensors are gone (outside the except block, whose traceback held them).
+            torch.cuda.empty_cache()
+            log.warning("%s: refining this frame on the CPU", where)
+            self._check_memory(int(unknown.sum()), torch.device("cpu"))
+            tri, alpha, fg, bg = (t.cpu() for t in (tri, alpha, fg, bg))
+            alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.
         out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
 
-    def _check_memory(self, unknown: int) -> None:
+    def _check_memory(self, unknown: int, device: torch.device | None = None) -> None:
         """Stop, rather than be killed by the kernel, when the refinement of ``unknown`` pixels
-        would need more than :data:`MEMORY_HEADROOM` of the memory free on the device."""
+        would need more than :data:`MEMORY_HEADROOM` of the memory free on ``device`` (default:
+        :attr:`device`)."""
+        device = self.device if device is None else device
         need = unknown * REFINE_BYTES_PER_UNKNOWN
-        free = available_memory(self.device)
+        free = available_memory(device)
         if free is not None and need > MEMORY_HEADROOM * free:
-            where = "on the GPU" if self.device.type == "cuda" else "in this machine"
+            where = "on the GPU" if device.type == "cuda" else "in this machine"
             raise ResourceError(
                 f"the refinement of this frame's {unknown} unknown pixels needs about {need / 2**30:.1f} GiB "
                 f"and {free / 2**30:.1f} GiB is free {where}: narrow the trimap's unknown band, render with "
@@ -753,7 +804,8 @@ class Matter:
         if self.fg_solve == 0:  # the networks' colours as they are (rounds=0 only)
             self._lap("refine")
             return alpha, fg, bg
-        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(self.device)
+        # On the layers' device: the networks' (or the CPU, where the GPU ran out of memory here).
+        img = torch.from_numpy(np.ascontiguousarray(solve.transpose(2, 0, 1)))[None].to(tri.device)
         y0, y1, x0, x1 = box
         h, w = tri.shape[2:]
         y0, y1, x0, x1 = max(0, y0 - 2), min(h, y1 + 2), max(0, x0 - 2), min(w, x1 + 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import warnings
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from core.compositing import solve_foreground
-from core.errors import InputError, WeightsError
+from core.errors import InputError, ResourceError, WeightsError
 from core.pipeline import Matte, Matter, _ramp, _starts, refinement_settings, resolve_device
 
 
@@ -158,6 +159,28 @@ def test_untrained_bundle_is_refused(small_bundle, monkeypatch) -> None:
         Matter(small_bundle, device="cpu")
 
 
+@pytest.mark.parametrize(("build", "reason"), [
+    (None, "this PyTorch is a CPU-only build"),
+    ("12.8", "PyTorch .* \\(CUDA 12.8\\) sees no CUDA GPU: none installed, no driver, or CUDA_VISIBLE_DEVICES hides it"),
+])
+def test_the_cuda_fallback_message_names_why_cuda_is_absent(monkeypatch, caplog, build, reason) -> None:
+    # A CPU-only wheel and a CUDA wheel without a usable GPU are fixed differently (reinstall
+    # torch against a driver check): the one message says which.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", build)
+    with caplog.at_level(logging.WARNING, logger="core.pipeline"):
+        assert resolve_device("cuda").type == "cpu"
+    assert len(caplog.records) == 1
+    assert re.fullmatch(f"CUDA was requested but is not available \\({reason}\\): running on the CPU instead",
+                        caplog.records[0].getMessage())
+    with pytest.raises(InputError, match=f"--device cuda was requested but CUDA is not available \\({reason}\\)"):
+        resolve_device("cuda", fallback=False)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="core.pipeline"):
+        assert resolve_device("auto").type == "cpu"  # auto: quietly
+    assert caplog.records == []
+
+
 def test_cuda_request_falls_back_or_fails_clearly(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("cuda").type == "cpu"
@@ -165,6 +188,19 @@ def test_cuda_request_falls_back_or_fails_clearly(monkeypatch) -> None:
         resolve_device("cuda", fallback=False)
     with pytest.raises(InputError, match="unknown device"):
         resolve_device("tpu")
+
+
+def test_a_cuda_index_beyond_the_gpus_is_refused_naming_them(monkeypatch) -> None:
+    # cuda:3 on a one-GPU machine used to pass, then fail at the first tensor moved there with
+    # torch's "invalid device ordinal"; a malformed name with CUDA present raised torch's RuntimeError.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(InputError, match=r"--device cuda:3: this machine has 1 CUDA GPU \(cuda:0\)"):
+        resolve_device("cuda:3")
+    with pytest.raises(InputError, match="unknown device 'cudax'"):
+        resolve_device("cudax")
 
 
 class _Recorder(nn.Module):
@@ -635,10 +671,80 @@ def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_s
     monkeypatch.setattr(matter, "_run_at", run_at)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     plate, trimap = _scene()
-    with pytest.raises(torch.OutOfMemoryError):
+    # At the floor: an error of LBSMatte's own (the command line prints it as it is, without a
+    # traceback or "OutOfMemoryError:"), naming the tile size tried last and what to do.
+    with pytest.raises(ResourceError, match=rf"out of GPU memory even with tiles of {tiles[-1] if tiles else ''}"):
         matter._run(plate, plate, trimap, False, (64, 80, 0, 0))
     assert tiles[0] == 37 * stride and all(t % stride == 0 and t >= 2 * stride for t in tiles)
     assert tiles[-1] <= 256 < tiles[-2]
+    with pytest.raises(ResourceError, match=rf"tiles of {tiles[-1]} px") as caught:
+        matter._run(plate, plate, trimap, False, (64, 80, 0, 0))
+    assert "--device cpu" in str(caught.value) and isinstance(caught.value.__cause__, torch.OutOfMemoryError)
+
+
+def test_out_of_gpu_memory_without_fallback_fails_clearly_at_the_first_tile(small_bundle, monkeypatch) -> None:
+    # fallback=False ("told not to"): no smaller tiles, an error naming the tile size.
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, tile=512, fallback=False)
+    matter.device = torch.device("cuda")
+    tiles: list[int] = []
+
+    def run_at(image, trimap, tile):
+        tiles.append(tile)
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(matter, "_run_at", run_at)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    plate, trimap = _scene()
+    with pytest.raises(ResourceError, match=r"out of GPU memory with tiles of 512 px"):
+        matter._run(plate, plate, trimap, False, (64, 80, 0, 0))
+    assert tiles == [512] and matter.tile == 512
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_out_of_gpu_memory_in_the_refinement_refines_on_the_cpu_or_fails_clearly(small_bundle, monkeypatch, caplog,
+                                                                                 fallback) -> None:
+    # The networks' layers fitted on the GPU but the refinement's sparse system did not: the same
+    # float32 refinement on the CPU (what a CPU render gives), with a message; or, told not to
+    # fall back, an error of LBSMatte's own saying where memory ran out.
+    import core.pipeline as pipeline
+
+    plate, trimap = _scene()
+    expected = Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap)
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, fallback=fallback)
+    matter.device = cuda = torch.device("cuda")
+    real_run_at, real_refine = matter._run_at, pipeline.refine
+
+    def run_at(*args):  # the networks "on the GPU": really on the CPU, the layers handed back as they are
+        matter.device = torch.device("cpu")
+        try:
+            return real_run_at(*args)
+        finally:
+            matter.device = cuda
+
+    devices: list[str] = []
+
+    def refine(image, *args, **kwargs):
+        devices.append(image.device.type)
+        if len(devices) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_refine(image, *args, **kwargs)
+
+    monkeypatch.setattr(matter, "_run_at", run_at)
+    monkeypatch.setattr(pipeline, "refine", refine)
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    if not fallback:
+        with pytest.raises(ResourceError, match=r"out of GPU memory in the refinement of .* unknown pixels"):
+            matter.matte(plate, trimap)
+        return
+    with caplog.at_level(logging.WARNING, logger="core.pipeline"):
+        result = matter.matte(plate, trimap)
+    assert devices == ["cpu", "cpu"]
+    assert [r.getMessage() for r in caplog.records if "refinement" in r.getMessage()] == [
+        f"out of GPU memory in the refinement of {int((trimap == 0.5).sum())} unknown pixels: "
+        "refining this frame on the CPU"]
+    for got, want in ((result.alpha, expected.alpha), (result.fg, expected.fg), (result.bg, expected.bg)):
+        assert got.dtype == np.float32 and np.array_equal(got, want)
 
 
 # -- the Python API as a pipeline TD calls it --------------------------------------------------------
