@@ -191,8 +191,9 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--weights", default="default", metavar="NAME",
                    help="weights bundle name (see 'lbsmatte weights list') or folder (default: default); 'none': "
                         "the default bundle's pipeline with parameter-free priors in place of the networks (a diagnostic)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="where the networks run (auto: CUDA when available; cuda without CUDA falls back to the CPU)")
+    p.add_argument("--device", default="auto", type=device_argument,
+                   help="where the networks run: auto, cpu, cuda or cuda:N (auto: CUDA when available; cuda "
+                        "without CUDA falls back to the CPU)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="the networks' arithmetic (auto: fp16 on CUDA; on the CPU bf16 where it is native, "
                         "AVX512-BF16 or AMX, else fp32); the refinement is always fp32")
@@ -256,7 +257,7 @@ def _add_fingerprint(sub: Any) -> None:
         "the device and precision as resolved, the OCIO config when COLOUR is an OCIO colourspace, and "
         "'fingerprint', a hash of them all (core/fingerprint.py).")
     p.add_argument("--weights", default="default", metavar="NAME", help="weights bundle name or folder")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="as for 'matte'")
+    p.add_argument("--device", default="auto", type=device_argument, help="as for 'matte'")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="as for 'matte'")
     p.add_argument("--colour", "--color", dest="colour", default="linear", metavar="COLOUR", help="as for 'matte'")
     p.set_defaults(handler=run_fingerprint)

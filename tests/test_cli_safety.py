@@ -390,6 +390,19 @@ def test_fingerprints_device_fallback_is_a_warning_line_on_stdout(small_bundle, 
     assert json.loads(line)["device"] == "cpu"
 
 
+def test_matte_and_fingerprint_take_one_gpu_of_several_as_cuda_n(small_bundle, capsys, monkeypatch) -> None:
+    # A farm node with several GPUs runs one task on each: --device cuda:1 was a usage error for
+    # matte (its choices were auto/cpu/cuda) while train, evaluate and demo took it.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:1"]) == 0
+    warning, line = capsys.readouterr().out.splitlines()
+    assert warning.startswith("WARNING: CUDA was requested but is not available") and json.loads(line)["device"] == "cpu"
+    assert cli.main(["matte", "--plate", "p.png", "--trimap", "t.png", "--out", "o.exr", "--device", "gpu"]) == 2
+    assert "--device takes auto, cpu, cuda or cuda:N, not 'gpu'" in capsys.readouterr().out
+
+
 def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config(
         tmp_path: Path, small_bundle, nan_bundle, monkeypatch) -> None:
     copy = tmp_path / "core"
