@@ -569,3 +569,35 @@ def test_fireflies_keep_the_laplacian_positive_semi_definite_and_the_matte_finit
     for layer in (out.alpha, out.fg, out.bg):
         assert torch.isfinite(layer).all()
     assert float(out.alpha.min()) >= 0.0 and float(out.alpha.max()) <= 1.0
+
+
+def test_solve_layers_minimises_its_energy_with_the_background_weight_three_times_the_foregrounds() -> None:
+    # (αF + (1 − α)B − I)² + w_F (F − F')² + w_B (B − B')², w_B = FG_SOLVE_BG_RATIO · w_F by default:
+    # at the answer both partial derivatives vanish (the background moves less than the foreground).
+    from core.compositing import FG_SOLVE_BG_RATIO, solve_layers
+
+    g = torch.Generator().manual_seed(0)
+    image, bg, fg = (torch.rand(1, 3, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    alpha = torch.rand(1, 1, 5, 4, generator=g, dtype=torch.float64)
+    wf = 0.1
+    f, b = solve_layers(image, alpha, bg, fg, wf, clip=None)
+    r = alpha * f + (1 - alpha) * b - image
+    assert FG_SOLVE_BG_RATIO != 1.0
+    assert torch.allclose(alpha * r + wf * (f - fg), torch.zeros_like(f), atol=1e-12)
+    assert torch.allclose((1 - alpha) * r + FG_SOLVE_BG_RATIO * wf * (b - bg), torch.zeros_like(b), atol=1e-12)
+
+
+def test_conjugate_gradients_stop_at_a_residual_relative_to_the_right_hand_side() -> None:
+    # |b − Ax| <= tolerance · |b|: a right-hand side of 1e-6 is solved as well as one of 1 (an
+    # absolute test would stop at once and return the starting point).
+    from core.compositing import conjugate_gradients
+
+    empty_rows, empty_gather = torch.zeros(0, 25), torch.zeros(0, dtype=torch.int64)
+    lap = torch.tensor([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]], dtype=torch.float64)
+    shift = torch.full((3,), 0.1, dtype=torch.float64)
+    b = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) * 1e-6
+    x, made = conjugate_gradients(lap, empty_rows, empty_gather, shift, b, torch.zeros(3, dtype=torch.float64),
+                                  torch.diagonal(lap) + shift, 1e-3, 100)
+    want = torch.linalg.solve(lap + torch.diag(shift), b)
+    assert made > 0 and float((lap @ x + shift * x - b).norm()) <= 1e-3 * float(b.norm())
+    assert torch.allclose(x, want, rtol=1e-2, atol=0)
