@@ -601,3 +601,20 @@ def test_conjugate_gradients_stop_at_a_residual_relative_to_the_right_hand_side(
     want = torch.linalg.solve(lap + torch.diag(shift), b)
     assert made > 0 and float((lap @ x + shift * x - b).norm()) <= 1e-3 * float(b.norm())
     assert torch.allclose(x, want, rtol=1e-2, atol=0)
+
+
+def test_multilevel_layers_of_a_wide_strip_reach_across_its_length() -> None:
+    # A 2x64 strip: opaque red over the first 8 columns, blue background elsewhere. B behind the
+    # red comes from the blue: the levels go down to one pixel along the longer side
+    # (ceil(log2(64)) = 6), so the coarse levels carry it; counted on the shorter side (1 level)
+    # the red leaked into B (0.12).
+    from core.compositing import estimate_layers
+
+    image, alpha = torch.zeros(1, 3, 2, 64), torch.zeros(1, 1, 2, 64)
+    image[:, 0, :, :8] = 1.0
+    alpha[..., :8] = 1.0
+    image[:, 2, :, 8:] = 1.0
+    prior = torch.full((1, 3, 2, 64), 0.5)
+    f, b = estimate_layers(image, alpha, prior, prior, 0.0)
+    assert torch.allclose(b[0, :, :, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]), atol=1e-3)
+    assert torch.allclose(f[0, :, :, -1], torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]), atol=1e-3)
