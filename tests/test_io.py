@@ -500,3 +500,17 @@ def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Pa
     assert capfd.readouterr().err == ""
     print("python's own stderr still works", file=sys.stderr)
     assert capfd.readouterr().err == "python's own stderr still works\n"
+
+
+def test_atomic_writes_go_to_a_hidden_temporary_file_beside_the_destination(tmp_path: Path) -> None:
+    # Beside it (same folder, so the rename is atomic and never crosses file systems) and named
+    # .NAME.tmp-XXXX.EXT, which temp_files finds (stale ones are removed by that name).
+    from core.io import _atomic, temp_files
+
+    dest = tmp_path / "out" / "matte.0001.exr"
+    dest.parent.mkdir()
+    with _atomic(dest) as tmp:
+        assert Path(tmp).parent == dest.parent and Path(tmp).name.startswith(".matte.0001.exr.tmp-")
+        assert Path(tmp).suffix == ".exr" and temp_files(dest) == [Path(tmp)]
+        Path(tmp).write_bytes(b"x")
+    assert dest.read_bytes() == b"x" and temp_files(dest) == []
