@@ -4,6 +4,7 @@ differences, contracts and errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -619,3 +620,47 @@ def test_multilevel_layers_of_a_wide_strip_reach_across_its_length() -> None:
     f, b = estimate_layers(image, alpha, prior, prior, 0.0)
     assert torch.allclose(b[0, :, :, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]), atol=1e-3)
     assert torch.allclose(f[0, :, :, -1], torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]), atol=1e-3)
+
+
+def test_a_round_with_the_networks_data_term_equals_a_direct_solve(rng: np.random.Generator) -> None:
+    # network_weight μ adds μ·t·(a − a_net)² with t = c·exp(−(a_net − â)²/τ): the matting
+    # network's alpha pulls where the plate's own estimate â agrees with it and is confident.
+    from core.compositing import NETWORK_AGREEMENT, alpha_from_composite, solve_foreground
+
+    image, trimap = _edge_scene(rng, 40, 48)
+    image = image * 0.3 + 0.35 * np.linspace(0, 1, 48)[None, :, None]
+    alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap == 1.0)
+    fg, bg = rng.random(image.shape), rng.random(image.shape)
+    mu = 0.05
+    settings = Settings(rounds=1, smoothing=0.01, tolerance=1e-7, max_iterations=2000, network_weight=mu)
+    got, _ = alternate(image, trimap, alpha, fg, bg, settings)
+
+    u = (trimap == 0.5).ravel()
+    col = lambda a: _tensor(a, torch.float64).reshape(1, a.shape[-1] if a.ndim == 3 else 1, -1)[:, :, u][..., None]  # noqa: E731
+    f_u = solve_foreground(col(image), col(alpha), col(bg), col(fg), 0.1)
+    prior, distance = alpha_from_composite(col(image), col(bg), f_u)
+    prior = prior.numpy().ravel()
+    c = 1 - np.exp(-distance.numpy().ravel() ** 2 / settings.confidence_scale)
+    a_net = np.clip(alpha.ravel()[u], 0, 1)
+    trust = c * np.exp(-((a_net - prior) ** 2) / NETWORK_AGREEMENT)
+    d = 0.01 * c + 1e-9
+    matrix, pull = _pymatting_system(image, trimap)
+    want = np.clip(scipy.sparse.linalg.spsolve((matrix + sp.diags(d + mu * trust)).tocsc(),
+                                               pull + d * prior + mu * trust * a_net), 0, 1)
+    assert np.abs(got.ravel()[u] - want).max() < 1e-4
+    without, _ = alternate(image, trimap, alpha, fg, bg, dataclasses.replace(settings, network_weight=0.0))
+    assert np.abs(without.ravel()[u] - want).max() > 1e-3  # the term matters here
+
+
+def test_without_rounds_half_samples_change_nothing(rng: np.random.Generator) -> None:
+    # sample_alpha "half" solves the networks' F and B for alpha 0.5 before the rounds; without
+    # rounds the layers are those of the network's own alpha, whatever sample_alpha says.
+    image, trimap = _edge_scene(rng, 12, 16)
+    alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap == 1.0)
+    fg, bg = rng.random(image.shape), rng.random(image.shape)
+    args = [_tensor(x) for x in (image, trimap, alpha, fg, bg)]
+    network = refine(*args, Settings(rounds=0, sample_alpha="network"), 0.1)
+    half = refine(*args, Settings(rounds=0, sample_alpha="half"), 0.1)
+    assert torch.equal(half.fg, network.fg) and torch.equal(half.bg, network.bg)
+    assert not torch.equal(refine(*args, Settings(rounds=1, sample_alpha="half"), 0.1).alpha,
+                           refine(*args, Settings(rounds=1, sample_alpha="network"), 0.1).alpha)
