@@ -451,3 +451,16 @@ def test_show_dataset_crops_are_centred_on_unknown_pixels_and_draw_every_radius(
     monkeypatch.setattr(data, "_trimap_at", lambda a, d, r: radii.append(r) or original(a, d, r))
     ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache", given_trimaps=0.0, max_radius=2).sample(12)
     assert set(radii) == {1, 2}
+
+
+@needs_data
+def test_two_foregrounds_is_the_probability_of_a_second_foreground(monkeypatch):
+    import core.training.data as data
+
+    calls = []
+    original = data._over
+    monkeypatch.setattr(data, "_over", lambda *a: calls.append(1) or original(*a))
+    _sampler(crop=32, two_foregrounds=0.0).sample(3, n_backgrounds=1)
+    assert calls == []
+    _sampler(crop=32, two_foregrounds=1.0).sample(3, n_backgrounds=1)
+    assert len(calls) == 3
