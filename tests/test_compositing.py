@@ -4,6 +4,7 @@ differences, contracts and errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -569,3 +570,97 @@ def test_fireflies_keep_the_laplacian_positive_semi_definite_and_the_matte_finit
     for layer in (out.alpha, out.fg, out.bg):
         assert torch.isfinite(layer).all()
     assert float(out.alpha.min()) >= 0.0 and float(out.alpha.max()) <= 1.0
+
+
+def test_solve_layers_minimises_its_energy_with_the_background_weight_three_times_the_foregrounds() -> None:
+    # (αF + (1 − α)B − I)² + w_F (F − F')² + w_B (B − B')², w_B = FG_SOLVE_BG_RATIO · w_F by default:
+    # at the answer both partial derivatives vanish (the background moves less than the foreground).
+    from core.compositing import FG_SOLVE_BG_RATIO, solve_layers
+
+    g = torch.Generator().manual_seed(0)
+    image, bg, fg = (torch.rand(1, 3, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    alpha = torch.rand(1, 1, 5, 4, generator=g, dtype=torch.float64)
+    wf = 0.1
+    f, b = solve_layers(image, alpha, bg, fg, wf, clip=None)
+    r = alpha * f + (1 - alpha) * b - image
+    assert FG_SOLVE_BG_RATIO != 1.0
+    assert torch.allclose(alpha * r + wf * (f - fg), torch.zeros_like(f), atol=1e-12)
+    assert torch.allclose((1 - alpha) * r + FG_SOLVE_BG_RATIO * wf * (b - bg), torch.zeros_like(b), atol=1e-12)
+
+
+def test_conjugate_gradients_stop_at_a_residual_relative_to_the_right_hand_side() -> None:
+    # |b − Ax| <= tolerance · |b|: a right-hand side of 1e-6 is solved as well as one of 1 (an
+    # absolute test would stop at once and return the starting point).
+    from core.compositing import conjugate_gradients
+
+    empty_rows, empty_gather = torch.zeros(0, 25), torch.zeros(0, dtype=torch.int64)
+    lap = torch.tensor([[2.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 2.0]], dtype=torch.float64)
+    shift = torch.full((3,), 0.1, dtype=torch.float64)
+    b = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) * 1e-6
+    x, made = conjugate_gradients(lap, empty_rows, empty_gather, shift, b, torch.zeros(3, dtype=torch.float64),
+                                  torch.diagonal(lap) + shift, 1e-3, 100)
+    want = torch.linalg.solve(lap + torch.diag(shift), b)
+    assert made > 0 and float((lap @ x + shift * x - b).norm()) <= 1e-3 * float(b.norm())
+    assert made <= 3  # and stop there: conjugate gradients solve n unknowns in n steps, not max_iterations
+    assert torch.allclose(x, want, rtol=1e-2, atol=0)
+
+
+def test_multilevel_layers_of_a_wide_strip_reach_across_its_length() -> None:
+    # A 2x64 strip: opaque red over the first 8 columns, blue background elsewhere. B behind the
+    # red comes from the blue: the levels go down to one pixel along the longer side
+    # (ceil(log2(64)) = 6), so the coarse levels carry it; counted on the shorter side (1 level)
+    # the red leaked into B (0.12).
+    from core.compositing import estimate_layers
+
+    image, alpha = torch.zeros(1, 3, 2, 64), torch.zeros(1, 1, 2, 64)
+    image[:, 0, :, :8] = 1.0
+    alpha[..., :8] = 1.0
+    image[:, 2, :, 8:] = 1.0
+    prior = torch.full((1, 3, 2, 64), 0.5)
+    f, b = estimate_layers(image, alpha, prior, prior, 0.0)
+    assert torch.allclose(b[0, :, :, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]), atol=1e-3)
+    assert torch.allclose(f[0, :, :, -1], torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]), atol=1e-3)
+
+
+def test_a_round_with_the_networks_data_term_equals_a_direct_solve(rng: np.random.Generator) -> None:
+    # network_weight μ adds μ·t·(a − a_net)² with t = c·exp(−(a_net − â)²/τ): the matting
+    # network's alpha pulls where the plate's own estimate â agrees with it and is confident.
+    from core.compositing import NETWORK_AGREEMENT, alpha_from_composite, solve_foreground
+
+    image, trimap = _edge_scene(rng, 40, 48)
+    image = image * 0.3 + 0.35 * np.linspace(0, 1, 48)[None, :, None]
+    alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap == 1.0)
+    fg, bg = rng.random(image.shape), rng.random(image.shape)
+    mu = 0.05
+    settings = Settings(rounds=1, smoothing=0.01, tolerance=1e-7, max_iterations=2000, network_weight=mu)
+    got, _ = alternate(image, trimap, alpha, fg, bg, settings)
+
+    u = (trimap == 0.5).ravel()
+    col = lambda a: _tensor(a, torch.float64).reshape(1, a.shape[-1] if a.ndim == 3 else 1, -1)[:, :, u][..., None]  # noqa: E731
+    f_u = solve_foreground(col(image), col(alpha), col(bg), col(fg), 0.1)
+    prior, distance = alpha_from_composite(col(image), col(bg), f_u)
+    prior = prior.numpy().ravel()
+    c = 1 - np.exp(-distance.numpy().ravel() ** 2 / settings.confidence_scale)
+    a_net = np.clip(alpha.ravel()[u], 0, 1)
+    trust = c * np.exp(-((a_net - prior) ** 2) / NETWORK_AGREEMENT)
+    d = 0.01 * c + 1e-9
+    matrix, pull = _pymatting_system(image, trimap)
+    want = np.clip(scipy.sparse.linalg.spsolve((matrix + sp.diags(d + mu * trust)).tocsc(),
+                                               pull + d * prior + mu * trust * a_net), 0, 1)
+    assert np.abs(got.ravel()[u] - want).max() < 1e-4
+    without, _ = alternate(image, trimap, alpha, fg, bg, dataclasses.replace(settings, network_weight=0.0))
+    assert np.abs(without.ravel()[u] - want).max() > 1e-3  # the term matters here
+
+
+def test_without_rounds_half_samples_change_nothing(rng: np.random.Generator) -> None:
+    # sample_alpha "half" solves the networks' F and B for alpha 0.5 before the rounds; without
+    # rounds the layers are those of the network's own alpha, whatever sample_alpha says.
+    image, trimap = _edge_scene(rng, 12, 16)
+    alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap == 1.0)
+    fg, bg = rng.random(image.shape), rng.random(image.shape)
+    args = [_tensor(x) for x in (image, trimap, alpha, fg, bg)]
+    network = refine(*args, Settings(rounds=0, sample_alpha="network"), 0.1)
+    half = refine(*args, Settings(rounds=0, sample_alpha="half"), 0.1)
+    assert torch.equal(half.fg, network.fg) and torch.equal(half.bg, network.bg)
+    assert not torch.equal(refine(*args, Settings(rounds=1, sample_alpha="half"), 0.1).alpha,
+                           refine(*args, Settings(rounds=1, sample_alpha="network"), 0.1).alpha)

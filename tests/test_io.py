@@ -225,8 +225,10 @@ def test_missing_unreadable_truncated_files_name_the_file(tmp_path: Path) -> Non
 def test_write_matte_exr_channels_windows_metadata(tmp_path: Path) -> None:
     plate = tmp_path / "plate.exr"
     _write_raw(plate, np.ones((3, 4, 3), np.float32), ["R", "G", "B"], data_window=(2, 1),
-               display=(0, 0, 8, 6), attributes={"lbs:shot": "sh010", "compression": "piz"})
+               display=(0, 0, 8, 6), attributes={"lbs:shot": "sh010", "compression": "piz",
+                                                 "Exif:ColorSpace": 1, "photoshop:Mode": "rgb"})
     info = io.read_image(plate).info
+    assert info.attribute("Exif:ColorSpace") == 1 and info.attribute("photoshop:Mode") == "rgb"
     alpha = np.full((6, 8), 0.5, np.float32)
     fg = np.dstack([np.full((6, 8), v, np.float32) for v in (2.0, 0.4, 0.2)])
     bg = np.dstack([np.full((6, 8), v, np.float32) for v in (0.1, 0.3, 5.0)])
@@ -239,6 +241,8 @@ def test_write_matte_exr_channels_windows_metadata(tmp_path: Path) -> None:
     assert (i.x, i.y, i.width, i.height, i.full_width, i.full_height) == (2, 1, 4, 3, 8, 6)
     assert i.attribute("lbs:shot") == "sh010"
     assert i.attribute("compression") == "zip"
+    # attributes that describe the plate's encoding, not the matte's (Exif:ColorSpace 1 says sRGB)
+    assert i.attribute("Exif:ColorSpace") is None and i.attribute("photoshop:Mode") is None
     inside = (slice(1, 4), slice(2, 6))
     np.testing.assert_array_equal(img.channel("R")[inside], 1.0)  # 2.0 * 0.5, premultiplied
     np.testing.assert_array_equal(img.channel("A")[inside], 0.5)
@@ -500,3 +504,17 @@ def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Pa
     assert capfd.readouterr().err == ""
     print("python's own stderr still works", file=sys.stderr)
     assert capfd.readouterr().err == "python's own stderr still works\n"
+
+
+def test_atomic_writes_go_to_a_hidden_temporary_file_beside_the_destination(tmp_path: Path) -> None:
+    # Beside it (same folder, so the rename is atomic and never crosses file systems) and named
+    # .NAME.tmp-XXXX.EXT, which temp_files finds (stale ones are removed by that name).
+    from core.io import _atomic, temp_files
+
+    dest = tmp_path / "out" / "matte.0001.exr"
+    dest.parent.mkdir()
+    with _atomic(dest) as tmp:
+        assert Path(tmp).parent == dest.parent and Path(tmp).name.startswith(".matte.0001.exr.tmp-")
+        assert Path(tmp).suffix == ".exr" and temp_files(dest) == [Path(tmp)]
+        Path(tmp).write_bytes(b"x")
+    assert dest.read_bytes() == b"x" and temp_files(dest) == []

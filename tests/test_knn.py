@@ -489,3 +489,23 @@ def test_a_band_between_the_strides_grid_lines_gives_an_empty_term(rng: np.rando
     result = Matter("none", device="cpu", rounds=1, knn=0.01, knn_stride=3).matte(colour, trimap, colour="srgb")
     assert np.isfinite(result.alpha).all() and np.array_equal(result.alpha[:, 5:], np.ones((9, 6), np.float32))
     assert np.array_equal(result.alpha[:, :4], np.zeros((9, 4), np.float32))
+
+
+def test_unknown_pixels_are_candidates_whatever_the_candidates_mask_says() -> None:
+    from core.knn import band
+
+    # A candidates mask of known pixels only (the unknown region left out) gives the same term as
+    # the band that includes it: the unknown pixels may always be found (the module's pairs between
+    # unknowns; without them the term loses its smoothing within the region).
+    rng = np.random.default_rng(3)
+    h, w = 6, 12
+    colour = rng.random((h, w, 3)).astype(np.float32)
+    trimap = np.zeros((h, w), np.float32)
+    trimap[:, :3] = 1.0
+    trimap[:, 4:8] = 0.5
+    fg_known, _, unknown = split_trimap(trimap)
+    near = band(unknown, 2)
+    full = knn_term(colour, unknown, fg_known, candidates=near)
+    known_only = knn_term(colour, unknown, fg_known, candidates=near & ~unknown)
+    assert full.matrix.nnz > unknown.sum()  # pairs between unknown pixels exist
+    assert abs(full.matrix - known_only.matrix).max() == 0 and np.array_equal(full.pull, known_only.pull)

@@ -191,3 +191,71 @@ def test_matting_network_where_gives_the_same_alpha_at_those_pixels(refine: bool
     assert float((full - part)[where].abs().max()) < 1e-5
     # Pieces without any wanted pixel are not computed.
     assert float(part[1, :, 64:, :].max()) < 1e-12 and float(part[0, :, :, 128:192][:, :64].max()) < 1e-12
+
+
+def test_fill_from_known_trusts_a_level_whose_cell_is_a_quarter_known() -> None:
+    from core.nets.blocks import fill_from_known
+
+    # 4x4: one known pixel (1.0) in the top-left 2x2 cell, one (0.0) in the bottom-right one. At
+    # the 2x2 level each of those cells is a quarter known, so it keeps its own average exactly
+    # (trust = 4 x weight, capped at 1); the two empty cells take the 1x1 level's 0.5. An unknown
+    # pixel beside the known 1.0 is then 0.75 x 1 + 0.25 x 0.5 (bilinear, half-pixel centres).
+    image = torch.zeros(1, 1, 4, 4)
+    image[0, 0, 0, 0] = 1.0
+    known = torch.zeros(1, 1, 4, 4)
+    known[0, 0, 0, 0] = known[0, 0, 3, 3] = 1
+    filled = fill_from_known(image, known)
+    assert abs(float(filled[0, 0, 0, 1]) - 0.875) < 1e-4
+    assert abs(float(filled[0, 0, 3, 2]) - 0.125) < 1e-4
+
+
+def test_contextual_attention_fills_from_the_most_similar_patches() -> None:
+    # Left half (1, 0), right half (1, 3); a hole in the left half whose features resemble the
+    # left side. The softmax's scale (10) makes the most similar patches win: the hole is rebuilt
+    # from left-side patches. Unscaled cosine similarities in [-1, 1] would blend in the right.
+    feats = torch.zeros(1, 2, 32, 32)
+    feats[:, 0] = 1.0
+    feats[:, 1, :, 16:] = 3.0
+    feats[:, 1, 8:16, 2:10] = 0.3
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[:, :, 8:16, 2:10] = 1
+    out = ContextualAttention(rate=2, scale=10.0)(feats, mask)
+    assert float(out[0, 1, 8:16, 2:10].max()) < 0.3  # unscaled: above 1
+
+
+def test_contextual_attention_chunks_give_the_same_result() -> None:
+    # Queries in chunks bound memory; the chunks must cover every query once, whatever the size.
+    torch.manual_seed(0)
+    feats = torch.rand(2, 3, 24, 20)
+    mask = torch.zeros(2, 1, 24, 20)
+    mask[0, :, 5:17, 3:11] = 1
+    mask[1, :, 0:9, 9:20] = 1
+    whole = ContextualAttention(rate=2, query_chunk=4096)(feats, mask)
+    for chunk in (1, 3, 7):
+        assert torch.allclose(ContextualAttention(rate=2, query_chunk=chunk)(feats, mask), whole, atol=1e-6)
+
+
+def test_contextual_attention_a_partly_masked_cell_is_not_a_key() -> None:
+    # A cell is known only if every pixel under it is: the left half fully masked, the right half
+    # one masked pixel in every 2x2 cell, so no cell is known and nothing is changed.
+    feats = torch.rand(1, 3, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[:, :, :, :8] = 1
+    mask[:, :, ::2, 8::2] = 1
+    assert torch.equal(ContextualAttention(rate=2)(feats, mask), feats)
+
+
+def test_sampling_network_stages_are_clipped_not_squashed() -> None:
+    # With the fine decoder's last layer zeroed the fine stage is the coarse one, exactly: the
+    # stages are clipped to [-1, 1], not squashed (a tanh would move every value).
+    torch.manual_seed(0)
+    net = build_network(network_config("background", "small", width=4, scale=1.0)).eval()
+    with torch.no_grad():
+        net.fine_decoder[-1].conv.weight.zero_()
+        net.fine_decoder[-1].conv.bias.zero_()
+    image = torch.rand(1, 3, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 1
+    with torch.inference_mode():
+        coarse, fine = net.forward_stages(torch.cat([image, mask], 1))
+    assert torch.equal(coarse, fine)

@@ -39,6 +39,9 @@ def test_folder_key_covers_every_frame():
     assert cache.folder_key("t", keys) != key
     assert cache.folder_key("s", {1001: "x"}) != key
     assert cache.frame_key("s", "p", "t") != cache.frame_key("s", "t", "p")
+    # every part counts: a new trimap alone (the same plate) is a new frame key
+    assert cache.frame_key("s", "p", "t") != cache.frame_key("s", "p", "u")
+    assert cache.frame_key("s", "p", "t") != cache.frame_key("s", "q", "t") != cache.frame_key("r", "p", "t")
 
 
 @pytest.mark.parametrize("pattern, frame, expected", [

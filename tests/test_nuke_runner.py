@@ -53,13 +53,13 @@ def _python(code):
 
 def test_run_forwards_progress_and_errors():
     seen = []
-    code = ("import sys\nprint('LBSMATTE PROGRESS 1 1/2', flush=True)\nprint('ERROR: frame 2: bad', flush=True)\n"
+    code = ("import sys\nprint('LBSMATTE PROGRESS 1001 1/2', flush=True)\nprint('ERROR: frame 2: bad', flush=True)\n"
             "print('WARNING: frame 1: odd trimap', flush=True)\nsys.stderr.write('a warning\\n')\nsys.exit(1)")
     result = runner.run(_python(code), on_line=seen.append)
     assert result.returncode == 1 and not result.ok and not result.cancelled
-    assert result.frames_done == [1] and result.errors == ["frame 2: bad"]
+    assert result.frames_done == [1001] and result.errors == ["frame 2: bad"]  # the frame, not the count
     assert result.warnings == ["frame 1: odd trimap"] and ("warning", "frame 1: odd trimap") in seen
-    assert ("progress", 1, 1, 2) in seen and ("text", "a warning") in seen
+    assert ("progress", 1001, 1, 2) in seen and ("text", "a warning") in seen
     assert result.describe() == "frame 2: bad"
 
 

@@ -492,3 +492,25 @@ def test_a_node_reached_by_two_paths_is_checked_once(fake_nuke, lbs_env, sequenc
     from nuke_plugin import callbacks
 
     assert [n.fullName() for n in callbacks.upstream_lbsmatte(write)] == ["LBSMatte1"]
+
+
+def test_input_hashes_cover_every_op_hash_of_an_input(fake_nuke):
+    # Nuke's opHashes() lists one hash per op of the node (a node may hold several): a change in
+    # any of them, not only the first, is a change of the input.
+    class Op:
+        def __init__(self, hashes):
+            self.hashes = hashes
+
+        def opHashes(self):  # noqa: N802 (Nuke's name)
+            return list(self.hashes)
+
+    plate, trimap = Op([11, 12]), Op([13])
+
+    class Node:
+        def input(self, i):
+            return {lbs_node.PLATE_INPUT: plate, lbs_node.TRIMAP_INPUT: trimap}[i]
+
+    frame = fake_nuke.frame()
+    before = lbs_node.input_hashes(Node(), [frame])
+    plate.hashes = [11, 99]
+    assert lbs_node.input_hashes(Node(), [frame]) != before

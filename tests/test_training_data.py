@@ -369,3 +369,98 @@ def test_show_dataset_min_scale_keeps_crops_near_the_plates_own_scale(tmp_path):
     # Down to the whole plate in 40 px (scale 0.2) the crops hold up to 5x as many edges per row.
     assert edges(free.sample(24)) > 1.5 * edges(near.sample(24))
     assert near.describe()["min_scale"] == 0.9
+
+
+@needs_data
+def test_trimap_radii_are_drawn_from_one_to_max_radius_inclusive(monkeypatch):
+    import core.training.data as data
+
+    radii = []
+    original = data._trimap_at
+
+    def record(alpha, distance, radius):
+        radii.append(radius)
+        return original(alpha, distance, radius)
+
+    monkeypatch.setattr(data, "_trimap_at", record)
+    _sampler(crop=32, max_radius=2, procedural_fraction=1.0, two_foregrounds=0.0).sample(12, n_backgrounds=1)
+    assert set(radii) == {1, 2}
+
+
+@needs_data
+def test_cut_centres_the_window_on_a_seed_and_flips_fg_and_alpha_together():
+    # A 100x100 foreground: red where alpha > 0 (a 3x3 block of 0.5 at the seed, 60, 30), blue
+    # elsewhere. The 32 px window (the crop's own size: no resize) is centred on the seed, and a
+    # flip moves colour and alpha together, so red stays exactly where alpha is.
+    sampler = _sampler(crop=32)
+    alpha = np.zeros((100, 100), np.float32)
+    alpha[59:62, 29:32] = 0.5
+    fg = np.zeros((100, 100, 3), np.float32)
+    fg[..., 2] = 1.0
+    fg[alpha > 0] = [1.0, 0.0, 0.0]
+    flips = set()
+    for _ in range(12):
+        out_fg, out_alpha = sampler._cut(fg, alpha, np.array([60 * 100 + 30]), 32)
+        ys, xs = np.nonzero(out_alpha)
+        assert len(ys) == 9 and ys.mean() == 16 and xs.mean() in (16, 15)
+        flips.add(float(xs.mean()))
+        assert np.array_equal(out_fg[..., 0] > 0.5, out_alpha > 0)
+    assert flips == {15.0, 16.0}
+
+
+def test_show_dataset_flips_the_trimap_with_the_plate(tmp_path):
+    # A plate opaque on the right only, with a given trimap: every crop's trimap agrees with its
+    # alpha where known, flipped or not (a flip of the layers but not of the trimap would put
+    # the foreground's 1s over the background).
+    h, w = 64, 64
+    alpha = np.clip((np.arange(w) - 40) / 4.0, 0, 1)[None, :].repeat(h, 0)
+    image = alpha[..., None] * np.array([0.9, 0.2, 0.1]) + (1 - alpha[..., None]) * 0.2
+    trimap = np.where(alpha >= 1, 1.0, 0.0)
+    trimap[:, 36:48] = 0.5
+    _write_png(tmp_path / "image" / "p.png", image)
+    _write_png(tmp_path / "alpha" / "p.png", alpha)
+    _write_png(tmp_path / "trimap" / "p.png", trimap)
+    data = ShowDataset(tmp_path, crop=64, seed=0, cache_dir=tmp_path / "cache", given_trimaps=1.0, min_scale=1.0)
+    batch = data.sample(8)
+    lefts = set()
+    for a, t in zip(batch["alpha"], batch["trimap"], strict=True):
+        known = t != 0.5
+        assert torch.equal(t[known], a[known])
+        lefts.add(bool(a[0, :, :8].mean() > 0.5))
+    assert lefts == {True, False}  # both orientations drawn
+
+
+def test_show_dataset_crops_are_centred_on_unknown_pixels_and_draw_every_radius(tmp_path, monkeypatch):
+    import core.training.data as data
+
+    # A 48x160 plate with its unknown band at columns 100-111: a 32 px crop at the plate's own
+    # scale is centred on a band pixel (a window starting at it would put the band at its edge).
+    h, w = 48, 160
+    alpha = np.clip((np.arange(w) - 102) / 8.0, 0, 1)[None, :].repeat(h, 0)
+    image = alpha[..., None] * np.array([0.9, 0.2, 0.1]) + (1 - alpha[..., None]) * 0.2
+    trimap = np.where(alpha >= 1, 1.0, 0.0)
+    trimap[:, 100:112] = 0.5
+    _write_png(tmp_path / "image" / "p.png", image)
+    _write_png(tmp_path / "alpha" / "p.png", alpha)
+    _write_png(tmp_path / "trimap" / "p.png", trimap)
+    given = ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache", given_trimaps=1.0, min_scale=1.0)
+    for t in given.sample(8)["trimap"]:
+        assert bool((t[0, :, 15:17] == 0.5).all())
+    radii = []
+    original = data._trimap_at
+    monkeypatch.setattr(data, "_trimap_at", lambda a, d, r: radii.append(r) or original(a, d, r))
+    ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache", given_trimaps=0.0, max_radius=2).sample(12)
+    assert set(radii) == {1, 2}
+
+
+@needs_data
+def test_two_foregrounds_is_the_probability_of_a_second_foreground(monkeypatch):
+    import core.training.data as data
+
+    calls = []
+    original = data._over
+    monkeypatch.setattr(data, "_over", lambda *a: calls.append(1) or original(*a))
+    _sampler(crop=32, two_foregrounds=0.0).sample(3, n_backgrounds=1)
+    assert calls == []
+    _sampler(crop=32, two_foregrounds=1.0).sample(3, n_backgrounds=1)
+    assert len(calls) == 3

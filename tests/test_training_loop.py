@@ -599,3 +599,20 @@ def test_a_run_continued_with_another_data_recipe_is_refused_by_name(tmp_path, c
         assert "holds the checkpoints of another run" in out.out and said in out.out, out.out
     # The same recipe (and the default sampling scale, given or not) continues it.
     assert main([*common, *first, "--sampling-scale", "0.5"]) == 0
+
+
+def test_checkpoints_are_written_every_checkpoint_every_steps_and_at_the_end(tmp_path, monkeypatch) -> None:
+    import core.training.train as train_module
+
+    saved = []
+    real = train_module.save_checkpoint
+
+    def record(stem, net, optimizer, state, **kwargs):
+        saved.append(state["step"])
+        return real(stem, net, optimizer, state, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", record)
+    settings = TrainSettings(steps={"background": 5, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None,
+                             validate_every=1000)
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert saved == [2, 4, 5]

@@ -613,3 +613,18 @@ def test_weights_list_keeps_one_line_per_bundle(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].split("\t")[0] == "huge" and len(lines[0].split("\t")) == 4
     assert lines[0].split("\t")[3].startswith("line one line two xxx") and len(lines[0]) < 1000
+
+
+def test_a_manifest_one_format_version_ahead_is_refused(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "ahead")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = weights.FORMAT_VERSION + 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match="newer than this"):
+        load_bundle(folder)
+
+
+def test_verify_bundle_reports_untrained_networks_only_when_asked(small_bundle: Bundle) -> None:
+    assert small_bundle.manifest.get("trained") is not True
+    assert not any("untrained" in p for p in verify_bundle(small_bundle))
+    assert any("untrained" in p for p in verify_bundle(small_bundle, require_trained=True))
