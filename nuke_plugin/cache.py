@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 
+from nuke_plugin.bundles import json_loads
 from nuke_plugin.exr import content_sha256
 
 try:
@@ -52,6 +53,8 @@ KEY_VERSION = 4
 RESULT_PATTERN = "lbsmatte.####.exr"
 TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
+#: The largest record read: one far bigger is not one LBSMatte wrote (a frame's entry is ~90 bytes).
+MAX_RECORD = 64000000
 BAKE_FOLDER = ".bake"
 CACHE_ENV = "LBSMATTE_CACHE"
 #: Length of the hex key used as folder name (64 bits of SHA-256: collisions are not a concern).
@@ -220,7 +223,7 @@ def read_record(folder):
     """The ``lbsmatte.json`` of a result folder (empty dict if missing or unreadable)."""
     try:
         with open(os.path.join(folder, RECORD_NAME), "rb") as handle:
-            record = json.loads(handle.read().decode("utf-8"))
+            record = json_loads(handle.read(MAX_RECORD + 1).decode("utf-8"))
     except (OSError, IOError, ValueError, UnicodeDecodeError):
         return {}
     return record if isinstance(record, dict) else {}
@@ -291,7 +294,12 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
         sibling = os.path.join(cache_dir, name)
         if name == own or name.startswith(".") or not os.path.isdir(sibling):
             continue
-        for text, key in read_record(sibling).get("frames", {}).items():
+        frames = read_record(sibling).get("frames")
+        if not isinstance(frames, dict):  # not a record LBSMatte wrote: nothing to reuse from it
+            continue
+        for text, key in frames.items():
+            if not isinstance(key, str):
+                continue
             try:
                 by_key.setdefault(key, frame_path(result_pattern(sibling), int(text)))
             except ValueError:

@@ -1,5 +1,6 @@
 """Cache keys and folders (``nuke_plugin.cache``): pure functions over paths."""
 
+import json
 import os
 
 import pytest
@@ -146,3 +147,18 @@ def test_bake_folders_of_killed_jobs_are_removed_by_the_next_job_and_live_ones_k
     cache.remove_folder(live)
     cache.remove_folder(other)
     assert sorted(os.listdir(os.path.join(root, cache.BAKE_FOLDER))) == ["made-by-an-older-version"]
+
+
+@pytest.mark.parametrize("record", ['{"frames": ["k1"]}', '{"frames": {"1": ["k1"]}}', "[" * 100000 + "]" * 100000])
+def test_reuse_skips_a_sibling_record_lbsmatte_did_not_write(tmp_path, record):
+    """A shared cache may hold anything: a sibling's damaged or hostile record is no reuse source,
+    never an exception that stops Compute."""
+    root = str(tmp_path)
+    odd = os.path.join(root, "c" * cache.KEY_LENGTH)
+    os.makedirs(odd)
+    with open(os.path.join(odd, cache.RECORD_NAME), "w") as handle:
+        handle.write(record)
+    new = os.path.join(root, "b" * cache.KEY_LENGTH)
+    os.makedirs(new)
+    assert cache.read_record(odd) in ({}, json.loads(record) if len(record) < 100 else {})
+    assert cache.reuse_frames(root, new, {1: "k1"}, [1]) == []
