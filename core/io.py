@@ -931,14 +931,30 @@ def parse_frames(frames: str) -> list[int]:
     text = str(frames).strip()
     try:
         frame_set = fileseq.FrameSet(text)
+    except fileseq.MaxSizeException as exc:  # fileseq's own bound, 10 million
+        raise InputError(_too_many_frames(f"the frame range {frames!r}", None)) from exc
     except Exception as exc:
         raise InputError(
             f"cannot understand the frame range {frames!r}: expected e.g. 1001-1100, 1-10x2 or 1,3,5"
         ) from exc
+    if len(frame_set) > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the frame range {frames!r}", len(frame_set)))
     out = [int(f) for f in frame_set]
     if not out:
         raise InputError(f"the frame range {frames!r} holds no frames")
     return out
+
+
+#: The most frames one run plans (each is checked on disk before any renders; 100000 take
+#: about 40 s): ``--frames 1-100000000``, or a plate folder holding frames 1 and 100000000 (the
+#: gap is planned frame by frame, to be reported), would otherwise take hours and all memory.
+MAX_FRAMES = 100_000
+
+
+def _too_many_frames(what: str, count: int | None) -> str:
+    holds = f"holds {count:,} frames" if count is not None else "holds over 10 million frames"
+    return (f"{what} {holds}, more than the {MAX_FRAMES:,} one run renders; render it in chunks "
+            "(--frames 1001-2000, then 2001-3000, ...)")
 
 
 def frame_path(pattern: str | os.PathLike[str], frame: int | None) -> Path:
@@ -968,7 +984,11 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     frame_set = found.frameSet()
     if frame_set is None or len(frame_set) == 0:
         raise InputError(f"no frames found on disk for {p}")
-    return list(range(int(frame_set.start()), int(frame_set.end()) + 1))
+    first, last = int(frame_set.start()), int(frame_set.end())
+    if last - first + 1 > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
+                                          last - first + 1))
+    return list(range(first, last + 1))
 
 
 def expand_sequence(pattern: str | os.PathLike[str], frames: str | Iterable[int] | None = None) -> list[tuple[int | None, Path]]:

@@ -542,3 +542,17 @@ def test_a_header_claiming_a_huge_image_is_refused_before_allocating(tmp_path: P
     make(path)
     with pytest.raises(InputError, match=re.escape(str(path)) + ".*" + re.escape(expected)):
         io.read_image(path)
+
+
+def test_a_range_of_millions_of_frames_is_refused_not_planned(tmp_path: Path) -> None:
+    """``--frames 1-100000000`` (or 1-1000000: minutes of planning) and a plate folder holding
+    frames 1 and 100000000 (the gap planned frame by frame) are refused with the count, at once."""
+    with pytest.raises(InputError, match=r"'1-100000000' holds over 10 million frames, more than the 100,000"):
+        io.parse_frames("1-100000000")
+    with pytest.raises(InputError, match=r"'1-1000000' holds 1,000,000 frames, more than the 100,000 one run renders"):
+        io.parse_frames("1-1000000")
+    assert len(io.parse_frames("1-100000")) == 100_000
+    for frame in (1, 100_000_000):
+        (tmp_path / f"plate.{frame:04d}.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"frames 1 to 100000000, gaps included\) holds 100,000,000 frames"):
+        io.expand_sequence(tmp_path / "plate.####.exr")
