@@ -31,6 +31,8 @@ from nuke_plugin.progress import Reporter, TaskReporter
 
 _running = set()
 _running_lock = threading.Lock()
+#: The most frames one Compute takes (``core.io.MAX_FRAMES``, the core's own bound).
+MAX_FRAMES = 100000
 
 
 class Job(object):
@@ -157,6 +159,12 @@ def prepare(node, frames=None, reporter=None):
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
+    if job.last - job.first + 1 > MAX_FRAMES:
+        # a script's frame range knobs (another facility's) or batch.py --frames 1-100000000:
+        # every frame is hashed, baked and planned before any renders (the core refuses them too)
+        raise NodeError("%s: frame range %d-%d holds %d frames, more than the %d one Compute renders; compute "
+                        "it in chunks (a custom frame range)" % (node.name(), job.first, job.last,
+                                                                 job.last - job.first + 1, MAX_FRAMES))
     job.frames = list(range(job.first, job.last + 1))
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
