@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -599,3 +600,33 @@ def test_a_run_continued_with_another_data_recipe_is_refused_by_name(tmp_path, c
         assert "holds the checkpoints of another run" in out.out and said in out.out, out.out
     # The same recipe (and the default sampling scale, given or not) continues it.
     assert main([*common, *first, "--sampling-scale", "0.5"]) == 0
+
+
+@pytest.mark.parametrize(
+    "state,expected",
+    [
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),
+        ('"__import__(os).system(touch x)"', "not a JSON object"),
+        ('{"step": "1; rm -rf /"}', "step '1; rm -rf /'"),
+        ('{"step": 1, "optimizer": {"param_groups": [{"params": [1, 2]}], "steps": []}}', "not plain numbers"),
+        ('{"step": 1, "optimizer": {"param_groups": [{"lr": {"x": 1}}], "steps": []}}', "not plain numbers"),
+        ('{"step": 1, "optimizer": {"param_groups": [{"lr": 0.001}], "steps": [1]}}', "one number per parameter"),
+    ],
+)
+def test_a_checkpoint_state_lbsmatte_did_not_write_is_refused(tmp_path, state: str, expected: str) -> None:
+    """The ``lbsmatte_state`` metadata is JSON, parsed with bounds and checked, never evaluated:
+    a hostile one is a TrainingError naming the file, not a RecursionError or an optimizer whose
+    parameters were replaced by numbers."""
+    from safetensors.torch import save_file
+
+    from core.errors import TrainingError
+    from core.training.checkpoint import STATE_KEY
+
+    net = _tiny()["background"]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    save_checkpoint(tmp_path / "ck", net, opt, {"step": 2})
+    tensors = {f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(tmp_path / "ck.safetensors"), metadata={STATE_KEY: state})
+    with pytest.raises(TrainingError, match=r"ck\.safetensors is not one LBSMatte wrote: .*" + re.escape(expected)):
+        load_checkpoint(tmp_path / "ck", _tiny()["background"], torch.optim.Adam(net.parameters(), lr=1e-3))
+    assert not (tmp_path / "x").exists()
