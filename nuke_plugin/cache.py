@@ -29,6 +29,7 @@ recomputed.
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -403,6 +404,11 @@ def _own(folder):
     _owned[os.path.realpath(folder)] = fd
 
 
+#: The names :func:`new_bake_folder` gives (``<label>-<10 hex digits>``): the only folders under
+#: ``.bake`` that :func:`remove_stale_bakes` may delete.
+_BAKE_NAME = re.compile(r"^[\w-]+-[0-9a-f]{10}$")
+
+
 def remove_stale_bakes(cache_dir):
     """Remove the bake folders under ``cache_dir`` whose job is no longer running: a job killed
     with SIGKILL (a farm's timeout, a pre-empted node, Nuke ended from the Task Manager) cannot
@@ -415,6 +421,8 @@ def remove_stale_bakes(cache_dir):
         return removed
     for name in sorted(os.listdir(base)):
         folder = os.path.join(base, name)
+        if not _BAKE_NAME.match(name) or os.path.islink(folder):
+            continue  # not a name new_bake_folder gives: the cache folder knob may name any folder
         owner = os.path.join(folder, OWNER_NAME)
         if fcntl is None:
             try:
