@@ -986,9 +986,23 @@ def check_destination(folder: Path, overwrite: bool) -> None:
         raise WeightsError(f"weights bundle folder {folder} already exists; pass --overwrite (overwrite=True from Python) to replace it")
     if not folder.is_dir():
         raise WeightsError(f"cannot write a weights bundle to {folder}: it exists and is not a folder")
-    if not (folder / MANIFEST).is_file() and any(folder.iterdir()):
+    if not (folder / MANIFEST).is_file():
+        if any(folder.iterdir()):
+            raise WeightsError(
+                f"refusing to replace {folder}: it is not a weights bundle (no {MANIFEST}) and is not empty"
+            )
+        return
+    # manifest.json is a common name (web apps, extensions, other tools): only an LBSMatte
+    # bundle's makes the folder one that may be replaced, with everything in it.
+    try:
+        with open(folder / MANIFEST, "rb") as f:
+            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise WeightsError(
-            f"refusing to replace {folder}: it is not a weights bundle (no {MANIFEST}) and is not empty"
+            f"refusing to replace {folder}: it is not a weights bundle (its {MANIFEST} is not an LBSMatte bundle "
+            "manifest)"
         )
 
 

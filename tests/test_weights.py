@@ -524,6 +524,21 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path, 
     assert (precious / "plate.0001.exr").read_bytes() == b"keep me"
 
 
+def test_overwrite_never_replaces_a_folder_whose_manifest_json_is_another_tools(
+    tmp_path: Path, small_bundle: Bundle
+) -> None:
+    """``manifest.json`` is a common file name (a web app's, a browser extension's): --out on such a
+    folder with --overwrite must not delete it and everything in it."""
+    project = tmp_path / "webapp"
+    project.mkdir()
+    (project / "manifest.json").write_text(json.dumps({"name": "My App", "start_url": "/"}))
+    (project / "index.html").write_text("keep me")
+    with pytest.raises(WeightsError, match=r"refusing to replace .*webapp: .*not an LBSMatte bundle manifest"):
+        save_bundle(project, small_bundle.load_networks(), name="x", description="", overwrite=True)
+    assert (project / "index.html").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["webapp"]
+
+
 def test_half_storage_halves_the_files_and_loads_as_float32(tmp_path: Path, make_small_networks: Any) -> None:
     nets = make_small_networks(seed=5)
     full = save_bundle(tmp_path / "full", nets, name="full", description="f32", trained=False)
