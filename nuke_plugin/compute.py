@@ -19,6 +19,7 @@ what the *Compute* button uses in the GUI.
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 
@@ -122,9 +123,10 @@ def _writable_dir(folder):
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder)
-        probe = os.path.join(folder, ".lbsmatte-write-test-%d" % os.getpid())
-        with open(probe, "w") as handle:
-            handle.write("ok")
+        # a new file of a random name (O_EXCL): a shared cache folder may hold a link another
+        # user planted at any predictable name, which open(name, "w") would follow and truncate
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
+        os.close(fd)
         os.remove(probe)
     except (OSError, IOError) as exc:
         raise NodeError("the cache folder %s is not writable: %s" % (folder, exc)) from exc
