@@ -329,6 +329,9 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
             if spec.depth > 1:
                 raise InputError(f"cannot read image {p}: volume images are not supported")
             nch = spec.nchannels
+            for what, (w, h) in (("data window", (spec.width, spec.height)),
+                                 ("display window", (spec.full_width, spec.full_height))):
+                _check_pixels(p, what, w, h, nch)
             data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
             if data is None or inp.has_error:
                 raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
@@ -357,7 +360,25 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     if isinstance(window, str) or len(window) != 4 or window[2] <= 0 or window[3] <= 0:
         raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
     box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
+    _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+#: The most pixels a window of an image read may hold (16384 x 16384; 8K UHD is 33 M), and the
+#: most values (pixels x channels, 4 bytes each) its float32 copy may hold: a header of a few
+#: bytes can claim a window of 10^12 pixels or hundreds of channels (a hostile EXR, a PNG
+#: decompression bomb), which would take all memory before any other check could fail.
+MAX_PIXELS = 1 << 28
+MAX_VALUES = 1 << 31
+
+
+def _check_pixels(path: str, what: str, width: int, height: int, channels: int) -> None:
+    """:class:`InputError` naming the file when ``width x height x channels`` is past the bounds."""
+    if width * height > MAX_PIXELS or width * height * max(channels, 1) > MAX_VALUES:
+        raise InputError(
+            f"cannot read image {path}: its {what} is {width}x{height} pixels of {channels} channels, more than "
+            f"LBSMatte reads ({MAX_PIXELS:,} pixels, {MAX_VALUES:,} values); a damaged or hostile file?"
+        )
 
 
 #: Channel names (lower case) of Nuke's rgba layer: a part holding one of them is the picture.
@@ -910,14 +931,30 @@ def parse_frames(frames: str) -> list[int]:
     text = str(frames).strip()
     try:
         frame_set = fileseq.FrameSet(text)
+    except fileseq.MaxSizeException as exc:  # fileseq's own bound, 10 million
+        raise InputError(_too_many_frames(f"the frame range {frames!r}", None)) from exc
     except Exception as exc:
         raise InputError(
             f"cannot understand the frame range {frames!r}: expected e.g. 1001-1100, 1-10x2 or 1,3,5"
         ) from exc
+    if len(frame_set) > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the frame range {frames!r}", len(frame_set)))
     out = [int(f) for f in frame_set]
     if not out:
         raise InputError(f"the frame range {frames!r} holds no frames")
     return out
+
+
+#: The most frames one run plans (each is checked on disk before any renders; 100000 take
+#: about 40 s): ``--frames 1-100000000``, or a plate folder holding frames 1 and 100000000 (the
+#: gap is planned frame by frame, to be reported), would otherwise take hours and all memory.
+MAX_FRAMES = 100_000
+
+
+def _too_many_frames(what: str, count: int | None) -> str:
+    holds = f"holds {count:,} frames" if count is not None else "holds over 10 million frames"
+    return (f"{what} {holds}, more than the {MAX_FRAMES:,} one run renders; render it in chunks "
+            "(--frames 1001-2000, then 2001-3000, ...)")
 
 
 def frame_path(pattern: str | os.PathLike[str], frame: int | None) -> Path:
@@ -947,7 +984,11 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     frame_set = found.frameSet()
     if frame_set is None or len(frame_set) == 0:
         raise InputError(f"no frames found on disk for {p}")
-    return list(range(int(frame_set.start()), int(frame_set.end()) + 1))
+    first, last = int(frame_set.start()), int(frame_set.end())
+    if last - first + 1 > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
+                                          last - first + 1))
+    return list(range(first, last + 1))
 
 
 def expand_sequence(pattern: str | os.PathLike[str], frames: str | Iterable[int] | None = None) -> list[tuple[int | None, Path]]:

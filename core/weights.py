@@ -71,6 +71,9 @@ DEFAULT_NAME = "default"
 
 # safetensors' own parser refuses headers above 100 MB; so do we.
 _MAX_HEADER = 100_000_000
+#: The largest ``manifest.json`` read (the packaged default's is about 100 kB): a bigger one, a
+#: hostile or damaged file, is refused before it is read into memory.
+_MAX_MANIFEST = 16_000_000
 #: Bytes per element of the safetensors dtypes torch loads; a header naming another, or whose
 #: offsets do not hold its shape at that size, is refused here (safetensors itself would raise
 #: only when the networks load, past every check).
@@ -775,8 +778,14 @@ def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     if not file.is_file():
         return None, [f"{MANIFEST} is missing in {folder}"]
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        size = file.stat().st_size
+        if size > _MAX_MANIFEST:
+            return None, [f"{MANIFEST} is {size} bytes, more than the {_MAX_MANIFEST} a bundle manifest may be"]
+        with open(file, "rb") as f:
+            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+    except OSError as exc:
+        return None, [f"{MANIFEST} cannot be read: {exc}"]
+    except (UnicodeDecodeError, ValueError) as exc:
         return None, [f"{MANIFEST} is not valid JSON: {exc}"]
     if not isinstance(manifest, dict):
         return None, [f"{MANIFEST} is not a JSON object"]
@@ -817,6 +826,28 @@ def _check_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     return manifest, problems
 
 
+#: How deeply a manifest's or safetensors header's JSON may nest (a sound one: under 10).
+_MAX_JSON_DEPTH = 64
+
+
+def _json_loads(text: str) -> Any:
+    """``json.loads`` that refuses JSON nested more than :data:`_MAX_JSON_DEPTH` deep with a
+    ``ValueError``, like any other malformed JSON: a hostile ``[[[[...`` would otherwise raise
+    ``RecursionError`` in the parser, or in whatever walks the value afterwards (``deepcopy``)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested more than {_MAX_JSON_DEPTH} deep") from None
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > _MAX_JSON_DEPTH:
+            raise ValueError(f"nested more than {_MAX_JSON_DEPTH} deep")
+        level = [c for v in level if isinstance(v, (dict, list)) for c in (v.values() if isinstance(v, dict) else v)
+                 if isinstance(c, (dict, list))]
+    return value
+
+
 def _read_header(file: Path) -> dict[str, Any]:
     """Parse a safetensors header by hand: 8 bytes little-endian length, then that much JSON.
 
@@ -833,7 +864,7 @@ def _read_header(file: Path) -> dict[str, Any]:
             raise ValueError(f"not a safetensors file (header length {n} impossible for a {size}-byte file)")
         raw = f.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = _json_loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ValueError("not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
@@ -955,9 +986,23 @@ def check_destination(folder: Path, overwrite: bool) -> None:
         raise WeightsError(f"weights bundle folder {folder} already exists; pass --overwrite (overwrite=True from Python) to replace it")
     if not folder.is_dir():
         raise WeightsError(f"cannot write a weights bundle to {folder}: it exists and is not a folder")
-    if not (folder / MANIFEST).is_file() and any(folder.iterdir()):
+    if not (folder / MANIFEST).is_file():
+        if any(folder.iterdir()):
+            raise WeightsError(
+                f"refusing to replace {folder}: it is not a weights bundle (no {MANIFEST}) and is not empty"
+            )
+        return
+    # manifest.json is a common name (web apps, extensions, other tools): only an LBSMatte
+    # bundle's makes the folder one that may be replaced, with everything in it.
+    try:
+        with open(folder / MANIFEST, "rb") as f:
+            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise WeightsError(
-            f"refusing to replace {folder}: it is not a weights bundle (no {MANIFEST}) and is not empty"
+            f"refusing to replace {folder}: it is not a weights bundle (its {MANIFEST} is not an LBSMatte bundle "
+            "manifest)"
         )
 
 

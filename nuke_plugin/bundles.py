@@ -132,6 +132,35 @@ def file_sha256(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
+#: The largest ``manifest.json`` read (``core.weights._MAX_MANIFEST``).
+MAX_MANIFEST = 16000000
+#: How deeply JSON read from a file may nest (``core.weights._MAX_JSON_DEPTH``).
+MAX_JSON_DEPTH = 64
+
+
+def json_loads(text):
+    """``json.loads`` that refuses JSON nested more than :data:`MAX_JSON_DEPTH` deep with a
+    ``ValueError``, as any other malformed JSON: a hostile ``[[[[...`` in a manifest or a cache
+    record would otherwise raise ``RecursionError`` (in the parser or in what walks the value)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested more than %d deep" % MAX_JSON_DEPTH) from None
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError("nested more than %d deep" % MAX_JSON_DEPTH)
+        children = []
+        for item in level:
+            for child in (item.values() if isinstance(item, dict) else item):
+                if isinstance(child, (dict, list)):
+                    children.append(child)
+        level = children
+    return value
+
+
 def read_manifest(folder):
     """The manifest of ``folder`` if it is an LBSMatte bundle manifest this code reads, else ``None``."""
     return parse_manifest(folder)[0]
@@ -147,8 +176,11 @@ def parse_manifest(folder):
     if not os.path.isfile(path):
         return None, "%s is missing in %s" % (MANIFEST, folder)
     try:
+        size = os.path.getsize(path)
+        if size > MAX_MANIFEST:
+            return None, "%s is %d bytes, more than the %d a bundle manifest may be" % (MANIFEST, size, MAX_MANIFEST)
         with open(path, "rb") as handle:
-            manifest = json.loads(handle.read().decode("utf-8"))
+            manifest = json_loads(handle.read(MAX_MANIFEST + 1).decode("utf-8"))
     except (OSError, IOError) as exc:
         return None, "%s cannot be read: %s" % (MANIFEST, exc)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -29,11 +29,13 @@ recomputed.
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
 
+from nuke_plugin.bundles import json_loads
 from nuke_plugin.exr import content_sha256
 
 try:
@@ -52,6 +54,8 @@ KEY_VERSION = 4
 RESULT_PATTERN = "lbsmatte.####.exr"
 TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
+#: The largest record read: one far bigger is not one LBSMatte wrote (a frame's entry is ~90 bytes).
+MAX_RECORD = 64000000
 BAKE_FOLDER = ".bake"
 CACHE_ENV = "LBSMATTE_CACHE"
 #: Length of the hex key used as folder name (64 bits of SHA-256: collisions are not a concern).
@@ -220,7 +224,7 @@ def read_record(folder):
     """The ``lbsmatte.json`` of a result folder (empty dict if missing or unreadable)."""
     try:
         with open(os.path.join(folder, RECORD_NAME), "rb") as handle:
-            record = json.loads(handle.read().decode("utf-8"))
+            record = json_loads(handle.read(MAX_RECORD + 1).decode("utf-8"))
     except (OSError, IOError, ValueError, UnicodeDecodeError):
         return {}
     return record if isinstance(record, dict) else {}
@@ -291,7 +295,12 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
         sibling = os.path.join(cache_dir, name)
         if name == own or name.startswith(".") or not os.path.isdir(sibling):
             continue
-        for text, key in read_record(sibling).get("frames", {}).items():
+        frames = read_record(sibling).get("frames")
+        if not isinstance(frames, dict):  # not a record LBSMatte wrote: nothing to reuse from it
+            continue
+        for text, key in frames.items():
+            if not isinstance(key, str):
+                continue
             try:
                 by_key.setdefault(key, frame_path(result_pattern(sibling), int(text)))
             except ValueError:
@@ -395,6 +404,11 @@ def _own(folder):
     _owned[os.path.realpath(folder)] = fd
 
 
+#: The names :func:`new_bake_folder` gives (``<label>-<10 hex digits>``): the only folders under
+#: ``.bake`` that :func:`remove_stale_bakes` may delete.
+_BAKE_NAME = re.compile(r"^[\w-]+-[0-9a-f]{10}$")
+
+
 def remove_stale_bakes(cache_dir):
     """Remove the bake folders under ``cache_dir`` whose job is no longer running: a job killed
     with SIGKILL (a farm's timeout, a pre-empted node, Nuke ended from the Task Manager) cannot
@@ -407,6 +421,8 @@ def remove_stale_bakes(cache_dir):
         return removed
     for name in sorted(os.listdir(base)):
         folder = os.path.join(base, name)
+        if not _BAKE_NAME.match(name) or os.path.islink(folder):
+            continue  # not a name new_bake_folder gives: the cache folder knob may name any folder
         owner = os.path.join(folder, OWNER_NAME)
         if fcntl is None:
             try:

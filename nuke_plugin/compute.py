@@ -19,6 +19,7 @@ what the *Compute* button uses in the GUI.
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 
@@ -31,6 +32,8 @@ from nuke_plugin.progress import Reporter, TaskReporter
 
 _running = set()
 _running_lock = threading.Lock()
+#: The most frames one Compute takes (``core.io.MAX_FRAMES``, the core's own bound).
+MAX_FRAMES = 100000
 
 
 class Job(object):
@@ -120,9 +123,10 @@ def _writable_dir(folder):
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder)
-        probe = os.path.join(folder, ".lbsmatte-write-test-%d" % os.getpid())
-        with open(probe, "w") as handle:
-            handle.write("ok")
+        # a new file of a random name (O_EXCL): a shared cache folder may hold a link another
+        # user planted at any predictable name, which open(name, "w") would follow and truncate
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
+        os.close(fd)
         os.remove(probe)
     except (OSError, IOError) as exc:
         raise NodeError("the cache folder %s is not writable: %s" % (folder, exc)) from exc
@@ -157,6 +161,12 @@ def prepare(node, frames=None, reporter=None):
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
+    if job.last - job.first + 1 > MAX_FRAMES:
+        # a script's frame range knobs (another facility's) or batch.py --frames 1-100000000:
+        # every frame is hashed, baked and planned before any renders (the core refuses them too)
+        raise NodeError("%s: frame range %d-%d holds %d frames, more than the %d one Compute renders; compute "
+                        "it in chunks (a custom frame range)" % (node.name(), job.first, job.last,
+                                                                 job.last - job.first + 1, MAX_FRAMES))
     job.frames = list(range(job.first, job.last + 1))
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from nuke_plugin import bundles, interpreter
 
@@ -215,9 +216,9 @@ def check_cache(folder):
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder)
-        probe_file = os.path.join(folder, ".lbsmatte-troubleshoot-%d" % os.getpid())
-        with open(probe_file, "w") as handle:
-            handle.write("ok")
+        # O_EXCL, a random name: never a link planted in a shared folder (see compute._writable_dir)
+        fd, probe_file = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-troubleshoot-")
+        os.close(fd)
         os.remove(probe_file)
     except (OSError, IOError) as exc:
         return Check(FAIL, "cache folder %s is not writable" % folder,

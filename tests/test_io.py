@@ -7,6 +7,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
@@ -518,3 +519,58 @@ def test_atomic_writes_go_to_a_hidden_temporary_file_beside_the_destination(tmp_
         assert Path(tmp).suffix == ".exr" and temp_files(dest) == [Path(tmp)]
         Path(tmp).write_bytes(b"x")
     assert dest.read_bytes() == b"x" and temp_files(dest) == []
+
+
+def _exr_with_windows(path: Path, width: int, height: int, full: tuple[int, int], channels: int = 4) -> None:
+    spec = oiio.ImageSpec(width, height, channels, oiio.HALF)
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, full[0], full[1]
+    spec.attribute("compression", "zip")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    out.write_image(np.zeros((height, width, channels), np.float32))
+    out.close()
+
+
+def _png_claiming(path: Path, width: int, height: int) -> None:
+    """A PNG of a few dozen bytes whose header claims ``width x height`` (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda p: _exr_with_windows(p, 16, 16, (200_000, 200_000)), "its display window is 200000x200000 pixels"),
+        (lambda p: _exr_with_windows(p, 16, 16, (8192, 8192), channels=64), "8192x8192 pixels of 64 channels"),
+        (lambda p: _png_claiming(p, 30_000, 30_000), "its data window is 30000x30000 pixels"),
+    ],
+    ids=["exr-display-window", "exr-channels", "png-bomb"],
+)
+def test_a_header_claiming_a_huge_image_is_refused_before_allocating(tmp_path: Path, make: Any, expected: str) -> None:
+    """A few bytes of header can claim 10^10 pixels (a hostile EXR's windows, a PNG bomb): a clear
+    error naming the file before anything that size is allocated, not a MemoryError or the OOM killer."""
+    path = tmp_path / ("bomb.png" if "png" in expected or "30000" in expected else "bomb.exr")
+    make(path)
+    with pytest.raises(InputError, match=re.escape(str(path)) + ".*" + re.escape(expected)):
+        io.read_image(path)
+
+
+def test_a_range_of_millions_of_frames_is_refused_not_planned(tmp_path: Path) -> None:
+    """``--frames 1-100000000`` (or 1-1000000: minutes of planning) and a plate folder holding
+    frames 1 and 100000000 (the gap planned frame by frame) are refused with the count, at once."""
+    with pytest.raises(InputError, match=r"'1-100000000' holds over 10 million frames, more than the 100,000"):
+        io.parse_frames("1-100000000")
+    with pytest.raises(InputError, match=r"'1-1000000' holds 1,000,000 frames, more than the 100,000 one run renders"):
+        io.parse_frames("1-1000000")
+    assert len(io.parse_frames("1-100000")) == 100_000
+    for frame in (1, 100_000_000):
+        (tmp_path / f"plate.{frame:04d}.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"frames 1 to 100000000, gaps included\) holds 100,000,000 frames"):
+        io.expand_sequence(tmp_path / "plate.####.exr")

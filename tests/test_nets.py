@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+from typing import Any
 
 import pytest
 import torch
@@ -55,6 +58,46 @@ def test_bad_configs_raise_weights_error() -> None:
         build_network({"architecture": "unet"})
     with pytest.raises(WeightsError, match="invalid sampling network config"):
         build_network({"architecture": "sampling", "in_channels": 4})
+
+
+@pytest.mark.parametrize(
+    "role,changes,expected",
+    [
+        ("background", {"width": 10**9}, "'width' is 1000000000, outside 1..512"),
+        ("background", {"width": "16"}, "'width' must be a whole number"),
+        ("background", {"attention_max_positions": 10**12}, "'attention_max_positions'"),
+        ("background", {"attention_scale": float("inf")}, "'attention_scale' must be a number"),
+        ("alpha", {"widths": [16, 32, 64, 10**9]}, "'widths' is 1000000000"),
+        ("alpha", {"blocks": [1, 1, 10**9, 1]}, "'blocks' is 1000000000"),
+        ("alpha", {"widths": [16] * 10**4}, "'widths' must be a list of 3 to 8"),
+        ("alpha", {"aspp_rates": [2] * 10**5}, "'aspp_rates' must be a list"),
+        ("alpha", {"in_channels": 10**9}, "'in_channels'"),
+        # each within its bound, together 6.6 G parameters
+        ("alpha", {"widths": [2048] * 8, "blocks": [16] * 8}, "parameters, more than the 200,000,000 allowed"),
+    ],
+)
+def test_absurd_configs_are_refused_before_any_memory_is_allocated(
+    role: str, changes: dict[str, Any], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest is whoever made the bundle's: a config of 1e9 channels (or blocks, or list items)
+    is refused by its bounds, never built (that would allocate terabytes before failing)."""
+    import torch
+
+    real_empty = torch.empty
+    allocated: list[int] = []
+
+    def watched_empty(*args: Any, **kwargs: Any) -> torch.Tensor:
+        shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else args
+        device = torch.device(kwargs.get("device") or torch.get_default_device())
+        if device.type != "meta":
+            allocated.append(math.prod(int(n) for n in shape))
+            assert sum(allocated) < 10**7, "a network this config describes is being allocated"
+        return real_empty(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", watched_empty)
+    with pytest.raises(WeightsError, match=r"invalid \w+ network config: .*" + re.escape(expected)):
+        build_network(network_config(role, "small", **changes) | changes)
+    assert sum(allocated) < 10**6
 
 
 def test_sampling_network_rejects_wrong_input_width() -> None:

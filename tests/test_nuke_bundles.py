@@ -139,3 +139,28 @@ def test_missing_network_files_are_visible_without_hashing(tmp_path):
         (tmp_path / "b" / (role + ".safetensors")).write_bytes(b"")
     bundle = bundles.resolve_bundle(folder, core_dir=str(tmp_path / "nocore"), environ={})
     assert bundle.problems() == ["foreground.safetensors is missing"]
+
+
+def test_a_hostile_manifest_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    """JSON nested beyond the parser (or a few hundred deep) and a manifest far too big to be one
+    are skipped with the reason, never a RecursionError that empties the weights knob."""
+    show = tmp_path / "show"
+    write_test_bundle(show / "ok", name="ok")
+    (show / "deep").mkdir()
+    (show / "deep" / "manifest.json").write_text("[" * 5000 + "]" * 5000)
+    (show / "nested").mkdir()
+    nested = {"format": "lbsmatte-bundle", "format_version": 1, "networks": {}}
+    for _ in range(500):
+        nested = {"x": nested}
+    (show / "nested" / "manifest.json").write_text(json.dumps(nested))
+    (show / "huge").mkdir()
+    (show / "huge" / "manifest.json").write_text(" " * 20000 + "{}")
+    monkeypatch.setattr(bundles, "MAX_MANIFEST", 12000)
+    monkeypatch.setenv(bundles.WEIGHTS_PATH_ENV, str(show))
+    problems = []
+    found = bundles.find_bundles(core_dir=str(tmp_path / "nocore"), problems=problems)
+    assert [b.name for b in found] == ["ok"]
+    reasons = {os.path.basename(folder): reason for folder, reason in problems}
+    assert "nested more than" in reasons["deep"]
+    assert "nested more than" in reasons["nested"]
+    assert "20002 bytes, more than the 12000" in reasons["huge"]

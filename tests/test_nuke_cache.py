@@ -1,5 +1,6 @@
 """Cache keys and folders (``nuke_plugin.cache``): pure functions over paths."""
 
+import json
 import os
 
 import pytest
@@ -149,3 +150,38 @@ def test_bake_folders_of_killed_jobs_are_removed_by_the_next_job_and_live_ones_k
     cache.remove_folder(live)
     cache.remove_folder(other)
     assert sorted(os.listdir(os.path.join(root, cache.BAKE_FOLDER))) == ["made-by-an-older-version"]
+
+
+def test_only_bake_folders_lbsmatte_made_are_swept(tmp_path):
+    """The cache folder knob may name any folder (``~``, a show's root): under its ``.bake`` only
+    folders named as new_bake_folder names them are swept, never another tool's with an ``.owner``
+    file of its own, nor a link."""
+    root = str(tmp_path / "home")
+    theirs = os.path.join(root, cache.BAKE_FOLDER, "photos")
+    os.makedirs(theirs)
+    open(os.path.join(theirs, cache.OWNER_NAME), "w").close()
+    open(os.path.join(theirs, "holiday.jpg"), "w").close()
+    elsewhere = tmp_path / "elsewhere-0123456789"
+    elsewhere.mkdir()
+    (elsewhere / cache.OWNER_NAME).write_text("")
+    os.symlink(str(elsewhere), os.path.join(root, cache.BAKE_FOLDER, "link-0123456789"))
+    stale = os.path.join(root, cache.BAKE_FOLDER, "LBSMatte1-0123456789")
+    os.makedirs(stale)
+    open(os.path.join(stale, cache.OWNER_NAME), "w").close()
+    assert cache.remove_stale_bakes(root) == [stale]
+    assert os.path.isfile(os.path.join(theirs, "holiday.jpg")) and (elsewhere / cache.OWNER_NAME).is_file()
+
+
+@pytest.mark.parametrize("record", ['{"frames": ["k1"]}', '{"frames": {"1": ["k1"]}}', "[" * 100000 + "]" * 100000])
+def test_reuse_skips_a_sibling_record_lbsmatte_did_not_write(tmp_path, record):
+    """A shared cache may hold anything: a sibling's damaged or hostile record is no reuse source,
+    never an exception that stops Compute."""
+    root = str(tmp_path)
+    odd = os.path.join(root, "c" * cache.KEY_LENGTH)
+    os.makedirs(odd)
+    with open(os.path.join(odd, cache.RECORD_NAME), "w") as handle:
+        handle.write(record)
+    new = os.path.join(root, "b" * cache.KEY_LENGTH)
+    os.makedirs(new)
+    assert cache.read_record(odd) in ({}, json.loads(record) if len(record) < 100 else {})
+    assert cache.reuse_frames(root, new, {1: "k1"}, [1]) == []

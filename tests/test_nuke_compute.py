@@ -307,6 +307,21 @@ def test_frame_ranges_and_colour_knobs(fake_nuke, lbs_env, sequences):
     assert command[command.index("--device") + 1] == "cpu"
 
 
+def test_a_frame_range_of_millions_is_refused_before_any_frame_is_touched(fake_nuke, lbs_env, sequences, monkeypatch):
+    """A script from elsewhere with a custom range of 1-100000000: a clear error at once, not a
+    Nuke hashing and baking frames for hours; the core bounds its frames the same way."""
+    core_io = pytest.importorskip("core.io")
+    assert compute.MAX_FRAMES == core_io.MAX_FRAMES
+    node = make_graph(fake_nuke, sequences)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1)
+    node["last_frame"].setValue(100000000)
+    monkeypatch.setattr(lbs_node, "input_hashes", lambda *a: pytest.fail("frames were hashed"))
+    with pytest.raises(NodeError, match=r"frame range 1-100000000 holds 100000000 frames, more than the 100000"):
+        compute.compute(node)
+    assert cli_calls(lbs_env) == []
+
+
 def test_cache_folder_knob_and_unwritable_folder(fake_nuke, lbs_env, sequences, tmp_path):
     node = make_graph(fake_nuke, sequences)
     node["cache_dir"].setValue(str(tmp_path / "here"))

@@ -162,3 +162,19 @@ def test_a_broken_selected_bundle_is_reported_once_with_a_fitting_fix(lbs_env, t
     assert text.count("background.safetensors is missing") == 1
     lines = text[text.index("broken weights bundle skipped: " + newer):].splitlines()
     assert "update LBSMatte" in lines[1] and "Copy the bundle again" not in lines[2]  # no copy will help
+
+
+def test_the_write_checks_never_follow_a_link_planted_in_a_shared_cache(fake_nuke, tmp_path):
+    """A farm's cache folder is writable by every user: a link at the probe's predictable name
+    (``.lbsmatte-write-test-<pid>``) must not make Compute or Troubleshoot truncate its target."""
+    from nuke_plugin import compute
+
+    shared = tmp_path / "cache"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file")
+    for name in (f".lbsmatte-write-test-{os.getpid()}", f".lbsmatte-troubleshoot-{os.getpid()}"):
+        os.symlink(str(victim), str(shared / name))
+    compute._writable_dir(str(shared))
+    assert ts.check_cache(str(shared)).status in (ts.OK, ts.WARN)
+    assert victim.read_text() == "the user's own file"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -616,3 +617,33 @@ def test_checkpoints_are_written_every_checkpoint_every_steps_and_at_the_end(tmp
                              validate_every=1000)
     train(tmp_path, _batch, settings, init=_tiny(), progress=False)
     assert saved == [2, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "state,expected",
+    [
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),
+        ('"__import__(os).system(touch x)"', "not a JSON object"),
+        ('{"step": "1; rm -rf /"}', "step '1; rm -rf /'"),
+        ('{"step": 1, "optimizer": {"param_groups": [{"params": [1, 2]}], "steps": []}}', "not plain numbers"),
+        ('{"step": 1, "optimizer": {"param_groups": [{"lr": {"x": 1}}], "steps": []}}', "not plain numbers"),
+        ('{"step": 1, "optimizer": {"param_groups": [{"lr": 0.001}], "steps": [1]}}', "one number per parameter"),
+    ],
+)
+def test_a_checkpoint_state_lbsmatte_did_not_write_is_refused(tmp_path, state: str, expected: str) -> None:
+    """The ``lbsmatte_state`` metadata is JSON, parsed with bounds and checked, never evaluated:
+    a hostile one is a TrainingError naming the file, not a RecursionError or an optimizer whose
+    parameters were replaced by numbers."""
+    from safetensors.torch import save_file
+
+    from core.errors import TrainingError
+    from core.training.checkpoint import STATE_KEY
+
+    net = _tiny()["background"]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    save_checkpoint(tmp_path / "ck", net, opt, {"step": 2})
+    tensors = {f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(tmp_path / "ck.safetensors"), metadata={STATE_KEY: state})
+    with pytest.raises(TrainingError, match=r"ck\.safetensors is not one LBSMatte wrote: .*" + re.escape(expected)):
+        load_checkpoint(tmp_path / "ck", _tiny()["background"], torch.optim.Adam(net.parameters(), lr=1e-3))
+    assert not (tmp_path / "x").exists()

@@ -524,6 +524,21 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path, 
     assert (precious / "plate.0001.exr").read_bytes() == b"keep me"
 
 
+def test_overwrite_never_replaces_a_folder_whose_manifest_json_is_another_tools(
+    tmp_path: Path, small_bundle: Bundle
+) -> None:
+    """``manifest.json`` is a common file name (a web app's, a browser extension's): --out on such a
+    folder with --overwrite must not delete it and everything in it."""
+    project = tmp_path / "webapp"
+    project.mkdir()
+    (project / "manifest.json").write_text(json.dumps({"name": "My App", "start_url": "/"}))
+    (project / "index.html").write_text("keep me")
+    with pytest.raises(WeightsError, match=r"refusing to replace .*webapp: .*not an LBSMatte bundle manifest"):
+        save_bundle(project, small_bundle.load_networks(), name="x", description="", overwrite=True)
+    assert (project / "index.html").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["webapp"]
+
+
 def test_half_storage_halves_the_files_and_loads_as_float32(tmp_path: Path, make_small_networks: Any) -> None:
     nets = make_small_networks(seed=5)
     full = save_bundle(tmp_path / "full", nets, name="full", description="f32", trained=False)
@@ -628,3 +643,51 @@ def test_verify_bundle_reports_untrained_networks_only_when_asked(small_bundle: 
     assert small_bundle.manifest.get("trained") is not True
     assert not any("untrained" in p for p in verify_bundle(small_bundle))
     assert any("untrained" in p for p in verify_bundle(small_bundle, require_trained=True))
+
+
+# -- hostile files (a vendor's bundle is data, never trusted) -------------------------------
+
+
+def test_deeply_nested_manifest_is_refused_not_a_recursion_error(
+    tmp_path: Path, small_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[[[[...`` (or a config nested a few hundred deep, which json parses but deepcopy does not
+    survive) is malformed JSON with the bundle named, and the search skips it instead of dying."""
+    deep = copy_bundle(small_bundle, tmp_path / "show" / "deep")
+    (deep / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(WeightsError, match=r"weights bundle 'deep'.*manifest\.json is not valid JSON.*nested"):
+        load_bundle(deep)
+    assert any("nested" in p for p in verify_bundle(deep))
+    nested = copy_bundle(small_bundle, tmp_path / "show" / "nested")
+    config: Any = 1
+    for _ in range(500):
+        config = {"x": config}
+    edit_manifest(nested, lambda m: m["networks"]["alpha"]["config"].update(extra=config))
+    with pytest.raises(WeightsError, match=r"weights bundle 'nested'.*nested more than"):
+        load_bundle(nested)
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "show"))
+    assert [b.name for b in find_bundles() if b.name != "default"] == []
+
+
+def test_oversized_manifest_is_refused_before_it_is_read(
+    tmp_path: Path, small_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "huge")
+    size = (folder / "manifest.json").stat().st_size
+    monkeypatch.setattr(weights, "_MAX_MANIFEST", size - 1)
+    read = []
+    real_read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: read.append(self) or real_read_text(self, *a, **k))
+    with pytest.raises(WeightsError, match=rf"weights bundle 'huge'.*manifest\.json is {size} bytes, more than"):
+        load_bundle(folder)
+    assert read == []
+
+
+def test_deeply_nested_safetensors_header_is_not_a_safetensors_file(tmp_path: Path, small_bundle: Bundle) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "deephead")
+    file = folder / "alpha.safetensors"
+    head = ("[" * 100_000 + "]" * 100_000).encode()
+    file.write_bytes(len(head).to_bytes(8, "little") + head)
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    with pytest.raises(WeightsError, match=r"alpha\.safetensors: not a safetensors file \(its header is not JSON\)"):
+        load_bundle(folder)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from core.errors import WeightsError
 from core.nets.blocks import ContextualAttention
-from core.nets.config import IN_CHANNELS, ROLES, SIZES, network_config
+from core.nets.config import IN_CHANNELS, MAX_PARAMETERS, ROLES, SIZES, check_bounds, network_config
 from core.nets.matting import MattingNetwork
 from core.nets.sampling import SamplingNetwork
 
@@ -36,7 +37,10 @@ def build_network(config: dict[str, Any]) -> nn.Module:
     Raises
     ------
     WeightsError
-        If the config names an unknown architecture or lacks a key the architecture needs.
+        If the config names an unknown architecture, lacks a key the architecture needs, or has
+        a size outside the bounds of :func:`core.nets.config.check_bounds` or more than
+        :data:`~core.nets.config.MAX_PARAMETERS` parameters (checked before any memory is
+        allocated: a manifest is whoever made the bundle's).
     """
     if not isinstance(config, dict):
         raise WeightsError(f"a network config must be a dict, got {type(config).__name__}")
@@ -44,6 +48,14 @@ def build_network(config: dict[str, Any]) -> nn.Module:
     if arch not in _ARCHITECTURES:
         raise WeightsError(f"unknown network architecture {arch!r}; expected one of {', '.join(_ARCHITECTURES)}")
     try:
+        check_bounds(config)
+        # Sized first on the meta device (shapes only, no memory): a config within every bound
+        # may still multiply up to more parameters than any network of ours has.
+        with torch.device("meta"):
+            count = sum(p.numel() for p in _ARCHITECTURES[arch](config).parameters())
+        if count > MAX_PARAMETERS:
+            raise WeightsError(f"it describes a network of {count:,} parameters, more than the {MAX_PARAMETERS:,} "
+                               "allowed")
         return _ARCHITECTURES[arch](config)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (WeightsError, KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"invalid {arch} network config: {exc}") from exc

@@ -146,3 +146,56 @@ def role_sizes(text: str) -> dict[str, str]:
         raise WeightsError(f"network size must be one of {', '.join(SIZES)}, or three of them for BG,FG,alpha "
                            f"(e.g. small,small,paper), not {text!r}")
     return dict(zip(ROLES, parts, strict=True))
+
+
+#: Bounds on a config's numbers, checked before a network is built from it (:func:`check_bounds`):
+#: a manifest comes from whoever made the bundle, and ``"width": 1000000000`` would otherwise
+#: allocate terabytes (or ``"blocks": [1e9, ...]`` build a billion modules) before any check on
+#: the weights could fail. Each is far above the ``paper`` size's (32 / 64-512 / 3-6 / 16384).
+INT_BOUNDS = {
+    "in_channels": (1, 64),
+    # sampling
+    "width": (1, 512),
+    "attention_patch": (1, 15),
+    "attention_rate": (1, 16),
+    "attention_max_positions": (1, 1 << 16),
+    # matting
+    "aspp_width": (1, 2048),
+    "decoder_width": (1, 1024),
+    "refine_width": (1, 1024),
+}
+#: Bounds on the matting network's lists: ``(shortest, longest)``, ``(smallest, largest)`` item.
+LIST_BOUNDS = {"widths": ((3, 8), (1, 2048)), "blocks": ((3, 8), (1, 16)), "aspp_rates": ((1, 8), (1, 64))}
+#: The most parameters a network may have (``paper``'s matting network: 27 M).
+MAX_PARAMETERS = 200_000_000
+
+
+def check_bounds(config: dict[str, Any]) -> None:
+    """:class:`WeightsError` naming the key unless every size in ``config`` is a whole number within
+    :data:`INT_BOUNDS` / :data:`LIST_BOUNDS` (keys absent are left to the network to report)."""
+    def whole(key: str, value: Any, low: int, high: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WeightsError(f"config key {key!r} must be a whole number, not {value!r}")
+        if not low <= value <= high:
+            raise WeightsError(f"config key {key!r} is {value}, outside {low}..{high}")
+
+    for key, (low, high) in INT_BOUNDS.items():
+        if key in config:
+            whole(key, config[key], low, high)
+    for key, ((shortest, longest), (low, high)) in LIST_BOUNDS.items():
+        if key not in config:
+            continue
+        values = config[key]
+        if not isinstance(values, list) or not shortest <= len(values) <= longest:
+            raise WeightsError(f"config key {key!r} must be a list of {shortest} to {longest} whole numbers, "
+                               f"not {_shown(values)}")
+        for value in values:
+            whole(key, value, low, high)
+    value = config.get("attention_scale")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1000):
+        raise WeightsError(f"config key 'attention_scale' must be a number in (0, 1000], not {_shown(value)}")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.errors import OutputError
+from core.errors import OutputError, TrainingError
 
 #: The metadata key of ``<stem>.safetensors`` holding the checkpoint's state (the .json's content).
 STATE_KEY = "lbsmatte_state"
@@ -100,11 +100,16 @@ def load_checkpoint(
     """Restore ``model`` (and ``optimizer``, and ``ema`` when the checkpoint has one) from ``stem``;
     return the saved state dict. ``meta["has_ema"]`` says whether an average was restored."""
     tensors_path = str(stem.with_suffix(".safetensors"))
-    with safe_open(tensors_path, framework="pt") as handle:
-        record = (handle.metadata() or {}).get(STATE_KEY)
-    # Checkpoints written before the state went into the tensors' file have it in the .json only.
-    meta = json.loads(record if record is not None else stem.with_suffix(".json").read_text(encoding="utf-8"))
-    tensors = load_file(tensors_path)
+    try:
+        with safe_open(tensors_path, framework="pt") as handle:
+            record = (handle.metadata() or {}).get(STATE_KEY)
+        # Checkpoints written before the state went into the tensors' file have it in the .json only.
+        where = tensors_path if record is not None else str(stem.with_suffix(".json"))
+        meta = _parse_state(record if record is not None else Path(where).read_text(encoding="utf-8"),
+                            where, len([p for g in optimizer.param_groups for p in g["params"]]) if optimizer else None)
+        tensors = load_file(tensors_path)
+    except (SafetensorError, OSError, UnicodeDecodeError) as exc:
+        raise TrainingError(f"cannot read the checkpoint {tensors_path}: {exc}") from exc
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(model_state, strict=True)
     ema_state = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
@@ -123,6 +128,42 @@ def load_checkpoint(
                     "exp_avg": tensors[f"optim.{i}.exp_avg"].to(p.device),
                     "exp_avg_sq": tensors[f"optim.{i}.exp_avg_sq"].to(p.device),
                 }
+    return meta
+
+
+def _parse_state(text: str, where: str, n_params: int | None) -> dict[str, Any]:
+    """The checkpoint's state from its JSON (never evaluated), checked for what
+    :func:`load_checkpoint` takes from it: a step, and optimizer settings that are numbers (no
+    ``params``, which would replace the optimizer's tensors) with one step per parameter."""
+    from core.weights import _json_loads
+
+    def bad(why: str) -> TrainingError:
+        return TrainingError(f"the checkpoint state in {where} is not one LBSMatte wrote: {why}")
+
+    try:
+        meta = _json_loads(text)
+    except ValueError as exc:
+        raise bad(f"not JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise bad("not a JSON object")
+    step = meta.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise bad(f"step {step!r}")
+    if "optimizer" in meta:
+        saved = meta["optimizer"]
+        groups = saved.get("param_groups") if isinstance(saved, dict) else None
+        steps = saved.get("steps") if isinstance(saved, dict) else None
+        plain = (int, float, bool, str, type(None))
+        if not isinstance(groups, list) or not all(
+            isinstance(g, dict) and "params" not in g
+            and all(isinstance(v, plain) or (isinstance(v, list) and all(isinstance(x, (int, float)) for x in v))
+                    for v in g.values())
+            for g in groups
+        ):
+            raise bad("its optimizer settings are not plain numbers")
+        if not isinstance(steps, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                  for x in steps) or (n_params is not None and len(steps) != n_params):
+            raise bad("its optimizer steps are not one number per parameter")
     return meta
 
 
