@@ -655,12 +655,10 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     assert (ROUNDS, CONFIDENCE_SCALE) == (3, 0.1)
 
 
-def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_stride(small_bundle, monkeypatch) -> None:
-    # The networks' tiles must be whole strides: a tile of 37 strides halves to 18, then 9
-    # strides (not 18.5 and 9.25), and at 256 px or below the retry gives up and says so.
-    matter = Matter(small_bundle, device="cpu", allow_untrained=True, tile=37 * 16 + 5)
-    stride = matter.stride
-    assert matter.tile == 37 * stride
+def _out_of_gpu_memory(small_bundle, monkeypatch, **kwargs) -> tuple[Matter, list[int]]:
+    """A Matter that takes itself for CUDA and whose every tile runs out of GPU memory; the tile
+    sizes it tried are recorded."""
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, **kwargs)
     matter.device = torch.device("cuda")  # only its type is read before the networks run
     tiles: list[int] = []
 
@@ -670,6 +668,15 @@ def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_s
 
     monkeypatch.setattr(matter, "_run_at", run_at)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    return matter, tiles
+
+
+def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_stride(small_bundle, monkeypatch) -> None:
+    # The networks' tiles must be whole strides: a tile of 37 strides halves to 18, then 9
+    # strides (not 18.5 and 9.25), and at 256 px or below the retry gives up and says so.
+    matter, tiles = _out_of_gpu_memory(small_bundle, monkeypatch, tile=37 * 16 + 5)
+    stride = matter.stride
+    assert matter.tile == 37 * stride
     plate, trimap = _scene()
     # At the floor: an error of LBSMatte's own (the command line prints it as it is, without a
     # traceback or "OutOfMemoryError:"), naming the tile size tried last and what to do.
@@ -684,16 +691,7 @@ def test_out_of_gpu_memory_retries_with_half_tiles_that_stay_a_multiple_of_the_s
 
 def test_out_of_gpu_memory_without_fallback_fails_clearly_at_the_first_tile(small_bundle, monkeypatch) -> None:
     # fallback=False ("told not to"): no smaller tiles, an error naming the tile size.
-    matter = Matter(small_bundle, device="cpu", allow_untrained=True, tile=512, fallback=False)
-    matter.device = torch.device("cuda")
-    tiles: list[int] = []
-
-    def run_at(image, trimap, tile):
-        tiles.append(tile)
-        raise torch.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(matter, "_run_at", run_at)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    matter, tiles = _out_of_gpu_memory(small_bundle, monkeypatch, tile=512, fallback=False)
     plate, trimap = _scene()
     with pytest.raises(ResourceError, match=r"out of GPU memory with tiles of 512 px"):
         matter._run(plate, plate, trimap, False, (64, 80, 0, 0))
