@@ -425,7 +425,7 @@ class _RenderedForeground:
     def load(self, cache_dir: Path | None) -> None:
         if self.fg is not None:
             return
-        from core.colour import to_display
+        from core.colour import premultiply, to_display
         from core.io import read_image
 
         image = read_image(self.path)
@@ -440,7 +440,7 @@ class _RenderedForeground:
         covered = alpha > RENDER_COVERAGE
         straight = np.where(covered[..., None], premultiplied / np.maximum(alpha, RENDER_COVERAGE)[..., None], 0.0)
         exact = np.clip(to_display(straight.astype(np.float32), "linear"), 0.0, 1.0)
-        fg, _ = estimate_layers(exact * alpha[..., None], alpha, key=_file_key(self.path) + "_render1", cache_dir=cache_dir)
+        fg, _ = estimate_layers(premultiply(exact, alpha), alpha, key=_file_key(self.path) + "_render1", cache_dir=cache_dir)
         self.fg = np.where(covered[..., None], exact, fg).astype(np.float32)
         self.alpha = alpha
         self.seeds = np.flatnonzero(_unknown_seed(alpha))
