@@ -37,7 +37,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -52,6 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.errors import InputError, WeightsError  # noqa: E402
+from core.io import replace_file  # noqa: E402
 from core.weights import INHERITED  # noqa: E402
 
 #: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
@@ -137,7 +137,7 @@ def folds(names: list[str], k: int) -> list[list[str]]:
 def _atomic_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    replace_file(tmp, path)  # core's one os.replace: retried on Windows while a reader holds the file
 
 
 def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
