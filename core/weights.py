@@ -18,7 +18,9 @@ A bundle is a folder::
                                   "config": {...}, "parameters": 123456}, ...},
       "colour": "srgb",          # the encoding the networks expect
       "training": {...},         # free: data, iterations, time, machine, losses...
-      "trained": true            # false for test bundles made of untrained networks
+      "trained": true,           # false for test bundles made of untrained networks
+      "storage": "float32",      # or "float16": the dtype of the tensors on disk (loaded as float32)
+      "refinement": {...}        # optional: the core.compositing.Settings the bundle runs with
     }
 
 Weights are only ever read with ``safetensors`` (never ``torch.load``/pickle): a weights file
