@@ -237,6 +237,9 @@ def test_cancel_runs_no_further_command(fake_nuke, lbs_env, sequences, monkeypat
     class Cancelled:
         cancelled, ok, errors, warnings = True, False, [], []
 
+        def describe(self):
+            return "cancelled"
+
     monkeypatch.setattr(compute.runner, "run", lambda command, **kw: started.append(command) or Cancelled())
     result = compute.run(job)
     assert result.cancelled and len(started) == 1
