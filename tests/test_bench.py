@@ -157,6 +157,11 @@ def test_process_bench_ratio_is_the_medians_ratio() -> None:
     assert (med["lbsmatte_s_min"], med["lbsmatte_s_max"], med["closed_form_s_min"], med["closed_form_s_max"]) == (
         10.0, 30.0, 10.0, 40.0)
     assert med["closed_form_gib"] == 0.7
+    # Pair ratios LBSMatte / closed-form (not the other way round), peaks the largest of each side.
+    lopsided = bench.summarise([{"lbsmatte_s": a, "closed_form_s": 10.0, "lbsmatte_gib": g, "closed_form_gib": 0.1}
+                                for a, g in ((20.0, 1.5), (40.0, 0.5), (30.0, 1.0))])
+    assert (lopsided["pair_ratio_min"], lopsided["pair_ratio_max"]) == (pytest.approx(2.0), pytest.approx(4.0))
+    assert lopsided["ratio"] == pytest.approx(3.0) and lopsided["lbsmatte_gib"] == 1.5
 
 
 def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_path: Path, monkeypatch, capsys) -> None:

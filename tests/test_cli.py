@@ -128,6 +128,20 @@ def test_png_output_is_srgb_rgba(tmp_path: Path, small_bundle, untrained_ok, cap
     fg_known, bg_known = trimap == 1.0, trimap == 0.0
     np.testing.assert_array_equal(stored[..., 3][fg_known], 255)
     np.testing.assert_array_equal(stored[..., 3][bg_known], 0)
+    # PNG stores straight colour: the default (premultiplied, marked associated) and --unpremultiply
+    # must store the same FG where alpha is not ~0, not FG/alpha nor FG·alpha.
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.png"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "straight.png"), "--weights", str(small_bundle.path), "--no-progress",
+                     "--unpremultiply"])
+    assert code == 0
+    inp = oiio.ImageInput.open(str(tmp_path / "straight.png"), config)
+    straight = inp.read_image(oiio.UINT8)
+    inp.close()
+    np.testing.assert_array_equal(straight[..., 3], stored[..., 3])
+    seen = (stored[..., 3] >= 2) & (stored[..., 3] < 255)  # untrained networks: a faint band
+    assert seen.any()
+    diff = np.abs(straight[..., :3].astype(int) - stored[..., :3].astype(int))[seen]
+    assert diff.max() <= 2
     np.testing.assert_array_equal(stored[..., :3][fg_known], plate8[fg_known])
 
 
@@ -266,6 +280,7 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
         (["--colour", "rec709"], "unknown colour 'rec709'"),
         (["--out", "{shot}/plate.####.exr"], "--out would overwrite an input"),
         (["--out", "{shot}/single.exr"], "names a single file but 3 frames"),
+        (["--out", "{shot}/single.exr", "--frames", "1001-1002"], "names a single file but 2 frames"),
         (["--out", "{shot}/o.####.jpg"], "JPEG cannot hold the alpha"),
         (["--out", "{shot}/folder.####.exr", "--frames", "1001"], "--out {shot}/folder.1001.exr is a folder: name the file"),
         (["--plate", "{shot}/nothing.exr", "--trimap", "{shot}/gone.png", "--out", "{shot}/o.exr"],
@@ -607,6 +622,15 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""  # 128 + SIGPIPE, as a Unix tool ends; no traceback
+
+
+def test_ctrl_c_ends_with_130_and_one_error_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_weights", interrupted)
+    assert cli.main(["weights", "list"]) == 130
+    assert capsys.readouterr().out.splitlines()[-1] == "ERROR: interrupted"
 
 
 def test_a_soft_matte_given_as_the_trimap_is_said_to_look_like_one(tmp_path: Path, small_bundle, untrained_ok,

@@ -177,6 +177,13 @@ def test_frame_pattern_out_with_a_single_file_plate_is_refused(tmp_path: Path, s
     assert not (shot / "o").exists()
 
 
+def test_a_single_plate_with_a_trimap_sequence_takes_the_trimaps_frames(shot) -> None:
+    # a locked-off plate (one file) with an animated trimap: the frames are the trimap's
+    jobs = cli.plan_frames(str(shot / "plate.1001.exr"), str(shot / "trimap.####.png"), str(shot / "o.####.exr"))
+    assert [(j.frame, j.plate.name, j.trimap.name, j.out.name) for j in jobs] == [
+        (f, "plate.1001.exr", f"trimap.{f}.png", f"o.{f}.exr") for f in (1001, 1002, 1003)]
+
+
 # -- broken results never pass --------------------------------------------------------------------
 @pytest.fixture
 def nan_bundle(tmp_path: Path):

@@ -108,6 +108,26 @@ def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
     text = report.getvalue()
     assert "LBSMatte (small-test)" in text and "closed-form (pymatting, stored)" in text and "FG SAD" in text
     assert "--live-baseline computes it now" in text
+    # The closed-form FG errors are of its own foreground, not LBSMatte's.
+    from core.metrics import foreground_error
+
+    cf_fg = foreground_error(load_closed_form()[1], ex["fg"], ex["alpha"], ex["trimap"])
+    assert {k: errors["closed_form"][k] for k in cf_fg} == pytest.approx(cf_fg, rel=1e-12)
+    # demo.exr is premultiplied (RGB = FG·A); the PNGs are its layers (sRGB, 8-bit) and its composite.
+    from core.colour import from_linear
+    from core.contact_sheet import composite
+
+    def layer(prefix: str) -> np.ndarray:
+        return np.dstack([exr.pixels[..., exr.channels.index(prefix + c)] for c in "RGB"])
+
+    alpha = exr.pixels[..., exr.channels.index("A")]
+    np.testing.assert_allclose(layer(""), layer("fg.") * alpha[..., None], rtol=2e-3, atol=1e-3)
+    srgb = {name: np.clip(from_linear(layer(name + "."), "srgb"), 0, 1) for name in ("fg", "bg")}
+    for name in ("fg", "bg"):
+        np.testing.assert_allclose(read_image(tmp_path / f"{name}.png").pixels[..., :3], srgb[name], atol=3 / 255)
+    np.testing.assert_allclose(read_image(tmp_path / "alpha.png").pixels[..., 0], alpha, atol=1 / 255)
+    np.testing.assert_allclose(read_image(tmp_path / "composite.png").pixels[..., :3], composite(srgb["fg"], alpha),
+                               atol=3 / 255)
 
 
 def test_the_report_names_the_run_without_networks_a_diagnostic(tmp_path: Path) -> None:

@@ -349,6 +349,16 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
     assert (alone.refinement.rounds, alone.refinement.layers, alone.refinement.agree_ratio) == (0, "solve", 0.01)
 
 
+def test_with_no_refinement_rounds_there_is_no_pipeline_without_networks(dataset: Path, small_bundle,
+                                                                          monkeypatch) -> None:
+    # --rounds 0: the pipeline is the networks alone; the priors with no refinement would be no matte
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    results = evaluate_dataset(dataset, weights=str(small_bundle.path), baselines="none", device="cpu", names="A01",
+                               trimaps="Trimap1", progress=False, stream=io.StringIO(), ablations=True, rounds=0)
+    assert results["methods"] == ["lbsmatte", "networks_alone"]
+    assert not results["failures"]
+
+
 def test_ablations_need_lbsmatte(dataset: Path) -> None:
     with pytest.raises(InputError, match="ablations"):
         evaluate_dataset(dataset, weights=None, baselines=["closed_form"], progress=False, stream=io.StringIO(), ablations=True)
@@ -491,6 +501,7 @@ def test_none_and_all_stand_alone_in_the_baselines_list() -> None:
         with pytest.raises(InputError, match="'none' and 'all' stand alone"):
             _baselines(bad)
     assert list(_baselines("none")) == [] and list(_baselines("knn,knn,lbdm")) == ["knn", "lbdm"]
+    assert list(_baselines(" knn , lbdm ")) == ["knn", "lbdm"]  # spaces after the commas, as typed
 
 
 def test_the_sheets_best_baseline_is_a_baseline_not_an_ablation(tmp_path: Path, monkeypatch) -> None:

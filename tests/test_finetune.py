@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import OpenImageIO as oiio
+import pytest
 import torch
 
 from core.cli import main
@@ -543,3 +544,19 @@ def test_cached_colours_are_readable_by_other_users_and_an_unreadable_entry_is_e
     again_fg, again_bg = data.estimate_layers(image, alpha, key="k", cache_dir=tmp_path)
     np.testing.assert_allclose(again_fg, fg, atol=1e-6)
     np.testing.assert_allclose(again_bg, bg, atol=1e-6)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("real_photos", 1.5), ("wide_trimaps", -0.5), ("wide_trimaps", 1.01)])
+def test_a_fraction_out_of_range_is_named_before_a_continuation_is_compared(flag, value) -> None:
+    # A continuation compares the recipe with the recorded one: a bad fraction must be named as
+    # such there, not reported as "the checkpoints of another run".
+    import argparse
+    import types
+
+    from core.errors import InputError
+    from core.training.cli import _recipe
+
+    values = {"real_photos": 0.0, "wide_trimaps": 0.0, flag: value}
+    args = argparse.Namespace(command="train", hold_out=None, rendered=None, procedural=0.5, **values)
+    with pytest.raises(InputError, match=f"--{flag.replace('_', '-')} must be between 0 and 1, not {value}"):
+        _recipe(args, None, types.SimpleNamespace(size="small"))

@@ -58,6 +58,7 @@ def test_compute_three_frames_then_cache_hit(fake_nuke, lbs_env, sequences, caps
 
     again = compute.compute(node, reporter=PrintReporter())
     assert again.ok and again.computed == [] and again.job.key == result.job.key
+    assert sorted(again.job.cached) == [1001, 1002, 1003] and "0 computed, 3 cached" in node["status"].value()
     assert len(cli_calls(lbs_env)) == 1, "a cache hit must not run the tool"
     assert capsys.readouterr().out.count("LBSMATTE PROGRESS") == 3  # cached frames still reported
     assert node.node("Result")._reloads == reloads + 1
@@ -153,6 +154,7 @@ def test_a_longer_range_reuses_computed_frames(fake_nuke, lbs_env, sequences):
     compute.compute(node, frames=(1001, 1002))
     longer = compute.compute(node, frames=(1001, 1003))
     assert longer.ok and longer.computed == [1003] and sorted(longer.job.reused) == [1001, 1002]
+    assert "1 computed, 2 cached" in node["status"].value()  # reused frames count as cached
     assert _frames_arg(cli_calls(lbs_env)[-1]) == "1003-1003"
 
 
@@ -221,6 +223,26 @@ def test_cancel_kills_the_subprocess(fake_nuke, lbs_env, sequences, monkeypatch)
     assert result.cancelled and not result.ok
     assert node["status"].value().startswith("cancelled")
     assert result.missing, "a 30 s frame cannot have finished"
+
+
+def test_cancel_runs_no_further_command(fake_nuke, lbs_env, sequences, monkeypatch):
+    # 1002 computed: 1001 and 1003 are two runs of missing frames, two commands; cancelling the
+    # first must not start the second.
+    node = make_graph(fake_nuke, sequences)
+    compute.compute(node, frames=(1002, 1002))
+    job = compute.prepare(node, frames=(1001, 1003))
+    assert len(job.commands) == 2
+    started = []
+
+    class Cancelled:
+        cancelled, ok, errors, warnings = True, False, [], []
+
+        def describe(self):
+            return "cancelled"
+
+    monkeypatch.setattr(compute.runner, "run", lambda command, **kw: started.append(command) or Cancelled())
+    result = compute.run(job)
+    assert result.cancelled and len(started) == 1
 
 
 def test_background_compute_in_the_gui(fake_nuke, lbs_env, sequences, monkeypatch):

@@ -20,6 +20,11 @@ def test_order_env_then_config_then_venv_then_path(tmp_path, monkeypatch):
     venv.mkdir(parents=True)
     (venv / ("python.exe" if os.name == "nt" else "python")).write_text("")
     assert interpreter.core_python({})[1] == "venv"
+    config.write_text(json.dumps({"python": "/from/config/python"}))  # the config still comes before the venv
+    assert interpreter.core_python({}) == ("/from/config/python", "config")
+    # Explorer's "Copy as path" quotes, with spaces inside them
+    assert interpreter.core_python({"LBSMATTE_PYTHON": '" /opt/py/bin/python "'}) == ("/opt/py/bin/python",
+                                                                                      "LBSMATTE_PYTHON")
 
 
 def test_write_config_records_this_python_and_core(tmp_path):

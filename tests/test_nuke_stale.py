@@ -169,6 +169,16 @@ def test_a_render_through_a_node_without_a_result_fails_instead_of_rendering_bla
     fake_nuke.execute(write, 1003, 1003)
 
 
+def test_lbsmattes_own_bake_is_not_stopped_by_the_render_check(fake_nuke, lbs_env, sequences, tmp_path,
+                                                               monkeypatch):
+    # While a node bakes its inputs (a render, through whatever LBSMatte node is upstream), the
+    # check stands aside: what is being computed cannot be stale yet.
+    node = make_graph(fake_nuke, sequences)
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    monkeypatch.setattr(lbs_node, "_baking", [node])
+    fake_nuke.execute(write, 1001, 1001)  # never computed, and no error
+
+
 def test_a_write_inside_a_group_still_checks_the_node_upstream(fake_nuke, lbs_env, sequences, tmp_path, capsys):
     # A studio's Write gizmo: the Write sits in a group, reading the group's Input.
     node = make_graph(fake_nuke, sequences)

@@ -178,3 +178,14 @@ def test_the_write_checks_never_follow_a_link_planted_in_a_shared_cache(fake_nuk
     compute._writable_dir(str(shared))
     assert ts.check_cache(str(shared)).status in (ts.OK, ts.WARN)
     assert victim.read_text() == "the user's own file"
+
+
+def test_a_cache_folder_with_under_5_gib_free_is_a_warning(tmp_path, monkeypatch):
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    for gib, status in ((4.9, ts.WARN), (5.1, ts.OK)):
+        monkeypatch.setattr(ts.shutil, "disk_usage", lambda folder, gib=gib: usage(1 << 40, 0, int(gib * (1 << 30))))
+        check = ts.check_cache(str(tmp_path / "cache"))
+        assert check.status == status, (gib, check.title)
+    assert "5 GiB free" in check.title

@@ -172,6 +172,11 @@ def test_straight_edge_band_is_2_edge_wide(edge: int, vertical: bool) -> None:
         assert (row[: 40 - edge] == 0.0).all() and (row[40 + edge :] == 1.0).all()
 
 
+def test_a_matte_of_exactly_one_half_is_inside() -> None:
+    matte = np.array([[0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0]], np.float32)
+    assert trimap_from_matte(matte, 1).tolist() == [[0.0, 0.0, 0.5, 0.5, 1.0, 1.0, 1.0]]
+
+
 def test_soft_matte_is_cut_at_one_half_and_its_channel_chosen() -> None:
     # A soft ramp crossing 0.5 between columns 9 and 10, in the alpha of an RGBA image.
     ramp = np.clip((np.arange(20, dtype=np.float32) - 9.5) / 8.0 + 0.5, 0.0, 1.0)
