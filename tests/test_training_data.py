@@ -408,18 +408,23 @@ def test_cut_centres_the_window_on_a_seed_and_flips_fg_and_alpha_together():
     assert flips == {15.0, 16.0}
 
 
+def _write_edge_plate(folder, h: int, w: int, start: int, ramp: float, band: tuple[int, int]) -> None:
+    """A plate opaque on the right of a vertical edge (alpha rising from column ``start`` over
+    ``ramp`` px), with its matte and a given trimap unknown over columns ``band``."""
+    alpha = np.clip((np.arange(w) - start) / ramp, 0, 1)[None, :].repeat(h, 0)
+    image = alpha[..., None] * np.array([0.9, 0.2, 0.1]) + (1 - alpha[..., None]) * 0.2
+    trimap = np.where(alpha >= 1, 1.0, 0.0)
+    trimap[:, band[0]:band[1]] = 0.5
+    _write_png(folder / "image" / "p.png", image)
+    _write_png(folder / "alpha" / "p.png", alpha)
+    _write_png(folder / "trimap" / "p.png", trimap)
+
+
 def test_show_dataset_flips_the_trimap_with_the_plate(tmp_path):
     # A plate opaque on the right only, with a given trimap: every crop's trimap agrees with its
     # alpha where known, flipped or not (a flip of the layers but not of the trimap would put
     # the foreground's 1s over the background).
-    h, w = 64, 64
-    alpha = np.clip((np.arange(w) - 40) / 4.0, 0, 1)[None, :].repeat(h, 0)
-    image = alpha[..., None] * np.array([0.9, 0.2, 0.1]) + (1 - alpha[..., None]) * 0.2
-    trimap = np.where(alpha >= 1, 1.0, 0.0)
-    trimap[:, 36:48] = 0.5
-    _write_png(tmp_path / "image" / "p.png", image)
-    _write_png(tmp_path / "alpha" / "p.png", alpha)
-    _write_png(tmp_path / "trimap" / "p.png", trimap)
+    _write_edge_plate(tmp_path, 64, 64, start=40, ramp=4.0, band=(36, 48))
     data = ShowDataset(tmp_path, crop=64, seed=0, cache_dir=tmp_path / "cache", given_trimaps=1.0, min_scale=1.0)
     batch = data.sample(8)
     lefts = set()
@@ -435,14 +440,7 @@ def test_show_dataset_crops_are_centred_on_unknown_pixels_and_draw_every_radius(
 
     # A 48x160 plate with its unknown band at columns 100-111: a 32 px crop at the plate's own
     # scale is centred on a band pixel (a window starting at it would put the band at its edge).
-    h, w = 48, 160
-    alpha = np.clip((np.arange(w) - 102) / 8.0, 0, 1)[None, :].repeat(h, 0)
-    image = alpha[..., None] * np.array([0.9, 0.2, 0.1]) + (1 - alpha[..., None]) * 0.2
-    trimap = np.where(alpha >= 1, 1.0, 0.0)
-    trimap[:, 100:112] = 0.5
-    _write_png(tmp_path / "image" / "p.png", image)
-    _write_png(tmp_path / "alpha" / "p.png", alpha)
-    _write_png(tmp_path / "trimap" / "p.png", trimap)
+    _write_edge_plate(tmp_path, 48, 160, start=102, ramp=8.0, band=(100, 112))
     given = ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache", given_trimaps=1.0, min_scale=1.0)
     for t in given.sample(8)["trimap"]:
         assert bool((t[0, :, 15:17] == 0.5).all())
