@@ -139,6 +139,18 @@ def union_window(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> 
     return x0, y0, x1 - x0, y1 - y0
 
 
+def _colour_layers(channels: list[str]) -> dict[str, list[int]]:
+    """Layers (``beauty`` of ``beauty.R``) among ``channels`` holding all three of R, G, B: name ->
+    their indices."""
+    found: dict[str, dict[str, int]] = {}
+    for i, name in enumerate(channels):
+        layer, dot, last = name.rpartition(".")
+        key = {"r": "r", "red": "r", "g": "g", "green": "g", "b": "b", "blue": "b"}.get(last.lower())
+        if dot and key:
+            found.setdefault(layer, {}).setdefault(key, i)
+    return {layer: [keys[k] for k in "rgb"] for layer, keys in found.items() if len(keys) == 3}
+
+
 @dataclass
 class Image:
     """Pixels of one image over its display window (or the window it was read over), with their channel names.
@@ -216,13 +228,7 @@ class Image:
 
     def _colour_layers(self) -> dict[str, list[int]]:
         """Layers (``beauty`` of ``beauty.R``) holding all three of R, G, B: name -> their indices."""
-        found: dict[str, dict[str, int]] = {}
-        for i, name in enumerate(self.channels):
-            layer, dot, last = name.rpartition(".")
-            key = {"r": "r", "red": "r", "g": "g", "green": "g", "b": "b", "blue": "b"}.get(last.lower())
-            if dot and key:
-                found.setdefault(layer, {}).setdefault(key, i)
-        return {layer: [keys[k] for k in "rgb"] for layer, keys in found.items() if len(keys) == 3}
+        return _colour_layers(self.channels)
 
     def alpha(self) -> np.ndarray | None:
         """``H×W`` alpha plane, or None when the image has no alpha channel."""
@@ -285,7 +291,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     """Read an EXR, DPX, TIFF, PNG or JPEG file as float32 over its display window.
 
     A multi-part (multi-subimage) file is read from its first part holding an rgba channel
-    (R, G, B, A, Y, ``rgba.R`` ...), else its first part.
+    (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
+    (``beauty.R`` ...), else its first part.
 
     Parameters
     ----------
@@ -389,14 +396,18 @@ _RGBA_NAMES = {"r", "g", "b", "a", "y", "red", "green", "blue", "alpha"} | {
 def _rgba_subimage(inp: Any) -> int:
     """The subimage to read: the first that holds an rgba channel (a multi-part EXR whose first
     part is depth or another pass keeps its colour in a later part, which Nuke shows as rgba),
-    else the first."""
-    i = 0
+    else the first holding R, G and B of one layer (``beauty.R`` ...: a renderer's part named
+    after its pass), else the first."""
+    i, layered = 0, None
     while inp.seek_subimage(i, 0):
-        if _RGBA_NAMES & {str(c).lower() for c in inp.spec().channelnames}:
+        names = [str(c) for c in inp.spec().channelnames]
+        if _RGBA_NAMES & {n.lower() for n in names}:
             return i
+        if layered is None and _colour_layers(names):
+            layered = i
         i += 1
     inp.geterror()  # seeking past the last subimage leaves an error: clear it
-    return 0
+    return layered or 0
 
 
 #: How many times the display and data windows' pixels together their union may hold.

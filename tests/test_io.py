@@ -125,6 +125,25 @@ def test_multi_part_exr_is_read_from_its_rgba_part(tmp_path: Path) -> None:
     assert img.info.attribute("name") == "rgba"
 
 
+def test_multi_part_exr_whose_colour_is_a_layer_is_read_from_that_part(tmp_path: Path) -> None:
+    # Renderers name a part after its pass and qualify its channels (depth.Z, beauty.R): the plate
+    # is the part holding a colour layer, not the depth part before it repeated into grey.
+    path = str(tmp_path / "passes.exr")
+    specs = [oiio.ImageSpec(4, 3, 1, "float"), oiio.ImageSpec(4, 3, 3, "half")]
+    specs[0].channelnames, specs[1].channelnames = ("depth.Z",), ("beauty.R", "beauty.G", "beauty.B")
+    specs[0].attribute("name", "depth")
+    specs[1].attribute("name", "beauty")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    assert out.write_image(np.full((3, 4, 1), 9.0, np.float32))
+    assert out.open(path, specs[1], "AppendSubimage")
+    assert out.write_image(np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32))
+    out.close()
+    img = io.read_image(path)
+    assert img.channels == ["beauty.R", "beauty.G", "beauty.B"]
+    np.testing.assert_array_equal(img.rgb()[2, 3], [0.25, 0.5, 0.75])
+    assert img.info.attribute("name") == "beauty"
+
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
     px = np.ones((3, 4, 3), np.float32)
     _write_raw(tmp_path / "dw.exr", px, ["R", "G", "B"], data_window=(2, 1), display=(0, 0, 8, 6),
