@@ -55,9 +55,13 @@ WRITE_FORMATS = {
 }
 
 # Metadata that describes the file rather than the picture, or that would contradict the file we
-# write (its compression, channels, bit depth, colour encoding): never copied from the plate.
+# write (its compression, channels, bit depth, colour encoding, views, luminance-chroma or texture
+# layout: the result is one view, RGB, scanline): never copied from the plate.
 _DROP_ATTRIBUTES = {
     "compression",
+    "multiView",
+    "openexr:luminancechroma",
+    "textureformat",
     "planarconfig",
     "channelformats",
     "ICCProfile",

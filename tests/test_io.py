@@ -277,6 +277,27 @@ def test_write_matte_exr_channels_windows_metadata(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.channel("fg.G")[inside], np.float32(0.4))
 
 
+def test_the_matte_does_not_claim_the_plates_views_luminance_chroma_or_texture_layout(tmp_path: Path) -> None:
+    # A stereo plate's multiView names a right view the matte does not hold (Nuke would offer it);
+    # a YC plate (OIIO reads it as RGB) would mark the RGB matte luminance-chroma; a mip-mapped
+    # plate would make the scanline matte claim to be a texture. The picture's own facts stay.
+    plate = tmp_path / "plate.exr"
+    _write_raw(plate, np.ones((3, 4, 3), np.float32), ["R", "G", "B"],
+               attributes={"openexr:luminancechroma": 1, "textureformat": "Plain Texture",
+                           "PixelAspectRatio": 2.0, "owner": "sh010 plates"})
+    info = io.read_image(plate).info
+    info.metadata.append(("multiView", "string[2]", ("left", "right")))  # as a stereo plate's reads
+    assert info.attribute("openexr:luminancechroma") == 1 and info.attribute("textureformat") == "Plain Texture"
+    out = tmp_path / "m.exr"
+    ones = np.ones((3, 4, 3), np.float32)
+    io.write_matte_exr(out, _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
+    written = oiio.ImageInput.open(str(out))
+    spec = written.spec()
+    written.close()
+    assert not {a.name for a in spec.extra_attribs} & {"multiView", "openexr:luminancechroma", "textureformat"}
+    assert spec.get_float_attribute("PixelAspectRatio") == 2.0
+    assert spec.get_string_attribute("Copyright") == "sh010 plates"
+
 def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
     # Read back with OIIO directly (not core.io): each of the ten channels holds its own layer's
     # value under its own name, and both windows (the display window's origin included) are the plate's.
