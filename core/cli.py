@@ -4,7 +4,7 @@
 
     lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--weights NAME]
                    [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
-                   [--trimap-channel auto|alpha|red|luminance] [--unpremultiply] [--no-progress]
+                   [--trimap-channel auto|alpha|red|luminance|NAME] [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
     lbsmatte weights list | show NAME
     lbsmatte demo | evaluate | train | finetune | export ...
@@ -164,6 +164,18 @@ def levels_argument(value: str) -> tuple[float, float]:
     return black, white
 
 
+def trimap_channel_argument(value: str) -> str:
+    """``--trimap-channel``: ``auto``, ``alpha``, ``red``, ``luminance`` (any case), or the name of a
+    channel of the trimap file, such as ``matte.A`` of a layered EXR (argparse type)."""
+    from core.trimap import CHANNELS
+
+    name = value.strip()
+    if not name:
+        raise argparse.ArgumentTypeError(f"--trimap-channel takes {', '.join(CHANNELS)} or the name of a channel "
+                                         f"of the trimap file (e.g. matte.A), not {value!r}")
+    return name.lower() if name.lower() in CHANNELS else name
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse with usage errors as one ``ERROR:`` line on stdout (the stream convention above)."""
 
@@ -200,8 +212,9 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--colour", "--color", dest="colour", default="auto", metavar="COLOUR",
                    help="plate encoding: auto (float files linear, integer files sRGB, as Nuke's Read), "
                    "linear, srgb, or an OpenColorIO colourspace when $OCIO is set")
-    p.add_argument("--trimap-channel", default="auto", choices=("auto", "alpha", "red", "luminance"),
-                   help="which channel of the trimap file holds the trimap (default: auto)")
+    p.add_argument("--trimap-channel", default="auto", type=trimap_channel_argument, metavar="CHANNEL",
+                   help="which channel of the trimap file holds the trimap: auto (default), alpha, red, luminance, "
+                        "or a channel's name, such as matte.A of a layered EXR")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
     p.add_argument("--fg-solve", type=fg_solve_argument, default=None, metavar="WEIGHT",

@@ -251,6 +251,25 @@ def test_trimap_without_unknown_gives_alpha_equal_trimap(tmp_path: Path, small_b
     np.testing.assert_array_equal(read_image(tmp_path / "out.exr").channel("A"), t)
 
 
+def test_trimap_channel_can_name_a_layer_of_the_trimap(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    # A layered EXR whose rgba is something else (here black) and whose trimap is in matte.Y:
+    # --trimap-channel names it (before, only auto/alpha/red/luminance were accepted).
+    t = (_trimap(0) == 1.0).astype(np.float32)
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.exr", np.dstack([np.zeros((H, W, 3), np.float32), t]), ["R", "G", "B", "matte.Y"],
+           "half")
+    args = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.exr"),
+            "--weights", str(small_bundle.path), "--no-progress"]
+    assert cli.main([*args, "--out", str(tmp_path / "out.exr"), "--trimap-channel", "matte.Y"]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out.exr").channel("A"), t)
+    capsys.readouterr()
+    assert cli.main([*args, "--out", str(tmp_path / "bad.exr"), "--trimap-channel", "matte.Z"]) == 1
+    assert (f"ERROR: frame -: trimap {tmp_path / 'trimap.exr'}: the trimap has no channel 'matte.Z' (its channels: "
+            "R, G, B, matte.Y;") in capsys.readouterr().out
+    assert not (tmp_path / "bad.exr").exists()
+    assert cli.main([*args, "--out", str(tmp_path / "bad.exr"), "--trimap-channel", " "]) == 2
+    assert "--trimap-channel takes auto, alpha, red, luminance or the name of a channel" in capsys.readouterr().out
+
 def test_unwritable_output_folder_fails_before_any_work(shot: Path, capsys) -> None:
     (shot / "blocker").write_text("a file where the output folder should be")
     # The weights name is bogus too: the folder check must come first.
