@@ -4,7 +4,8 @@
 
     lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--weights NAME]
                    [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
-                   [--trimap-channel auto|alpha|red|luminance|NAME] [--unpremultiply] [--no-progress]
+                   [--trimap-channel auto|alpha|red|luminance|NAME] [--plate-layer LAYER]
+                   [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
     lbsmatte weights list | show NAME
     lbsmatte demo | evaluate | train | finetune | export ...
@@ -176,6 +177,14 @@ def trimap_channel_argument(value: str) -> str:
     return name.lower() if name.lower() in CHANNELS else name
 
 
+def plate_layer_argument(value: str) -> str:
+    """``--plate-layer``: a layer name, such as ``beauty`` of ``beauty.R`` (argparse type)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"--plate-layer takes the name of the plate's colour layer (e.g. beauty of "
+                                         f"beauty.R, or rgba), not {value!r}")
+    return value.strip()
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse with usage errors as one ``ERROR:`` line on stdout (the stream convention above)."""
 
@@ -215,6 +224,9 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--trimap-channel", default="auto", type=trimap_channel_argument, metavar="CHANNEL",
                    help="which channel of the trimap file holds the trimap: auto (default), alpha, red, luminance, "
                         "or a channel's name, such as matte.A of a layered EXR")
+    p.add_argument("--plate-layer", default=None, type=plate_layer_argument, metavar="LAYER",
+                   help="the plate's layer holding its colour, such as beauty of a layered or multi-part EXR's "
+                        "beauty.R, or rgba (default: R, G, B, else the file's one colour layer)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
     p.add_argument("--fg-solve", type=fg_solve_argument, default=None, metavar="WEIGHT",
@@ -587,7 +599,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
     # pixels (zero, i.e. background, where its own data window does not reach).
-    plate = read_image(job.plate, window="union")
+    plate = read_image(job.plate, window="union", layer=args.plate_layer)
     trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window)
     if plate.info.size != trimap_image.info.size:
         (pw, ph), (tw, th) = plate.info.size, trimap_image.info.size
@@ -616,7 +628,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
-    result = matter.matte(plate.rgb(), trimap, colour=colour)
+    result = matter.matte(plate.rgb(args.plate_layer), trimap, colour=colour)
     _check_finite(result, job)
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"

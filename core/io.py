@@ -201,11 +201,15 @@ class Image:
             )
         return self.pixels[..., i]
 
-    def rgb(self) -> np.ndarray:
+    def rgb(self, layer: str | None = None) -> np.ndarray:
         """``H×W×3`` float32 colour: R, G, B found by name (or the one layer holding ``.R .G .B``,
         such as ``beauty.R``); a 1-channel (or Y / Y+A) image is repeated into three; channels
         the file does not name (OIIO's ``channel0`` ...) are taken in order. Otherwise (alpha,
-        depth or several colour layers) :class:`InputError` naming the file and its channels."""
+        depth or several colour layers) :class:`InputError` naming the file and its channels.
+        ``layer``: the layer to take instead (``beauty`` of ``beauty.R``, any case; ``rgba`` is
+        ``R G B``); :class:`InputError` naming the file and its colour layers when it has none such."""
+        if layer is not None:
+            return self._layer_rgb(layer)
         idx = [self.index(c) for c in ("R", "G", "B")]
         if None not in idx:
             return np.ascontiguousarray(self.pixels[..., idx])
@@ -221,7 +225,8 @@ class Image:
         if len(layers) > 1:
             raise InputError(
                 f"{self.info.path}: no R, G, B channels and colour in several layers ({', '.join(layers)}): "
-                f"cannot tell which is the plate (its channels: {', '.join(self.channels)})"
+                f"cannot tell which is the plate; name its layer (lbsmatte matte --plate-layer) "
+                f"(its channels: {', '.join(self.channels)})"
             )
         if c >= 3 and all(n.lower().startswith("channel") for n in self.channels[:3]):
             return np.ascontiguousarray(self.pixels[..., :3])
@@ -233,6 +238,22 @@ class Image:
     def _colour_layers(self) -> dict[str, list[int]]:
         """Layers (``beauty`` of ``beauty.R``) holding all three of R, G, B: name -> their indices."""
         return _colour_layers(self.channels)
+
+    def _layer_rgb(self, layer: str) -> np.ndarray:
+        """``H×W×3`` R, G, B of layer ``layer`` (see :meth:`rgb`)."""
+        layers = {name.lower(): idx for name, idx in self._colour_layers().items()}
+        rgba = [self.index(c) for c in ("R", "G", "B")]
+        if None not in rgba:
+            layers.setdefault("rgba", rgba)
+            layers.setdefault("rgb", rgba)
+        idx = layers.get(layer.strip().lower())
+        if idx is None:
+            found = sorted(set(self._colour_layers()) | ({"rgba"} if None not in rgba else set()))
+            raise InputError(
+                f"{self.info.path}: no layer {layer!r} holding R, G, B (its colour layers: "
+                f"{', '.join(found) or 'none'}; its channels: {', '.join(self.channels)})"
+            )
+        return np.ascontiguousarray(self.pixels[..., idx])
 
     def alpha(self) -> np.ndarray | None:
         """``H×W`` alpha plane, or None when the image has no alpha channel."""
@@ -291,12 +312,14 @@ def _library_stderr_held() -> Iterator[None]:
                     log.debug("image library said: %s", held)
 
 
-def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, int] = "display") -> Image:
+def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, int] = "display",
+               layer: str | None = None) -> Image:
     """Read an EXR, DPX, TIFF, PNG or JPEG file as float32 over its display window.
 
     A multi-part (multi-subimage) file is read from its first part holding an rgba channel
     (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
-    (``beauty.R`` ...), else its first part.
+    (``beauty.R`` ...), else its first part. With ``layer`` (``beauty``: see :meth:`Image.rgb`),
+    from its first part holding that layer.
 
     Parameters
     ----------
@@ -333,7 +356,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         if inp is None:
             raise InputError(f"cannot read image {p}: {_oiio_error()}")
         try:
-            subimage = _rgba_subimage(inp)
+            subimage = _rgba_subimage(inp, layer)
             spec = inp.spec(subimage, 0)
             if spec.deep:
                 raise InputError(f"cannot read image {p}: deep images are not supported")
@@ -397,21 +420,28 @@ _RGBA_NAMES = {"r", "g", "b", "a", "y", "red", "green", "blue", "alpha"} | {
     f"{layer}.{c}" for layer in ("rgba", "rgb") for c in ("r", "g", "b", "a", "red", "green", "blue", "alpha")}
 
 
-def _rgba_subimage(inp: Any) -> int:
+def _rgba_subimage(inp: Any, layer: str | None = None) -> int:
     """The subimage to read: the first that holds an rgba channel (a multi-part EXR whose first
     part is depth or another pass keeps its colour in a later part, which Nuke shows as rgba),
     else the first holding R, G and B of one layer (``beauty.R`` ...: a renderer's part named
-    after its pass), else the first."""
-    i, layered = 0, None
+    after its pass), else the first. With ``layer`` (not ``rgba``): the first holding that layer,
+    if one does."""
+    want = None if layer is None or layer.strip().lower() in ("rgba", "rgb") else layer.strip().lower()
+    i, rgba, layered = 0, None, None
     while inp.seek_subimage(i, 0):
         names = [str(c) for c in inp.spec().channelnames]
-        if _RGBA_NAMES & {n.lower() for n in names}:
+        layers = {name.lower() for name in _colour_layers(names)}
+        if want is not None and want in layers:
             return i
-        if layered is None and _colour_layers(names):
+        if rgba is None and _RGBA_NAMES & {n.lower() for n in names}:
+            if want is None:
+                return i
+            rgba = i
+        if layered is None and layers:
             layered = i
         i += 1
     inp.geterror()  # seeking past the last subimage leaves an error: clear it
-    return layered or 0
+    return next((part for part in (rgba, layered) if part is not None), 0)
 
 
 #: How many times the display and data windows' pixels together their union may hold.

@@ -270,6 +270,29 @@ def test_trimap_channel_can_name_a_layer_of_the_trimap(tmp_path: Path, small_bun
     assert cli.main([*args, "--out", str(tmp_path / "bad.exr"), "--trimap-channel", " "]) == 2
     assert "--trimap-channel takes auto, alpha, red, luminance or the name of a channel" in capsys.readouterr().out
 
+def test_plate_layer_picks_the_plates_colour_among_several_layers(tmp_path: Path, small_bundle, untrained_ok,
+                                                                  capsys) -> None:
+    # A layered plate (diffuse, spec; no rgba) could not be matted at all: nothing said which
+    # layer is the plate. --plate-layer names it; the matte is the one of that layer as rgb.
+    plate = _plate(0)
+    _write(tmp_path / "layered.exr", np.dstack([plate * 0.5, plate]),
+           ["diffuse.R", "diffuse.G", "diffuse.B", "spec.R", "spec.G", "spec.B"], "half")
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+
+    def matte(plate_file: str, out: str, *extra: str) -> int:
+        return cli.main(["matte", "--plate", str(tmp_path / plate_file), "--trimap", str(tmp_path / "trimap.png"),
+                         "--out", str(tmp_path / out), "--weights", str(small_bundle.path), "--no-progress", *extra])
+
+    assert matte("layered.exr", "refused.exr") == 1
+    assert "cannot tell which is the plate; name its layer (lbsmatte matte --plate-layer)" in capsys.readouterr().out
+    assert matte("layered.exr", "spec.exr", "--plate-layer", "spec") == 0
+    assert matte("plate.exr", "rgb.exr") == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "spec.exr").pixels, read_image(tmp_path / "rgb.exr").pixels)
+    assert matte("layered.exr", "beauty.exr", "--plate-layer", "beauty") == 1
+    assert "no layer 'beauty' holding R, G, B (its colour layers: diffuse, spec;" in capsys.readouterr().out
+    assert not (tmp_path / "beauty.exr").exists()
+
 def test_unwritable_output_folder_fails_before_any_work(shot: Path, capsys) -> None:
     (shot / "blocker").write_text("a file where the output folder should be")
     # The weights name is bogus too: the folder check must come first.

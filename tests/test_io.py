@@ -144,6 +144,44 @@ def test_multi_part_exr_whose_colour_is_a_layer_is_read_from_that_part(tmp_path:
     np.testing.assert_array_equal(img.rgb()[2, 3], [0.25, 0.5, 0.75])
     assert img.info.attribute("name") == "beauty"
 
+def test_the_plates_colour_layer_can_be_named(tmp_path: Path) -> None:
+    # Several colour layers and no rgba: rgb() cannot tell which is the plate; rgb(layer) takes
+    # the one named (any case), and rgba means R, G, B.
+    px = np.ones((2, 3, 7), np.float32) * np.array([1, 2, 3, 4, 5, 6, 0.5], np.float32)
+    _write_raw(tmp_path / "two.exr", px, ["diffuse.R", "diffuse.G", "diffuse.B", "spec.R", "spec.G", "spec.B", "A"])
+    img = io.read_image(tmp_path / "two.exr")
+    with pytest.raises(InputError, match=r"several layers \(diffuse, spec\): cannot tell which is the plate; name "
+                                         r"its layer \(lbsmatte matte --plate-layer\)"):
+        img.rgb()
+    np.testing.assert_array_equal(img.rgb("spec")[1, 2], [4, 5, 6])
+    np.testing.assert_array_equal(img.rgb("Diffuse")[1, 2], [1, 2, 3])
+    with pytest.raises(InputError, match=r"two\.exr: no layer 'beauty' holding R, G, B \(its colour layers: "
+                                         r"diffuse, spec; its channels: "):
+        img.rgb("beauty")
+    _write_raw(tmp_path / "rgba.exr", px[..., :6], ["R", "G", "B", "spec.R", "spec.G", "spec.B"])
+    np.testing.assert_array_equal(io.read_image(tmp_path / "rgba.exr").rgb("rgba")[0, 0], [1, 2, 3])
+
+
+def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "parts.exr")
+    specs = [oiio.ImageSpec(4, 3, 3, "half"), oiio.ImageSpec(4, 3, 3, "half")]
+    specs[0].channelnames, specs[1].channelnames = ("R", "G", "B"), ("spec.R", "spec.G", "spec.B")
+    specs[0].attribute("name", "rgba")
+    specs[1].attribute("name", "spec")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    assert out.write_image(np.full((3, 4, 3), 0.25, np.float32))
+    assert out.open(path, specs[1], "AppendSubimage")
+    assert out.write_image(np.full((3, 4, 3), 0.75, np.float32))
+    out.close()
+    np.testing.assert_array_equal(io.read_image(path).rgb()[0, 0], [0.25] * 3)
+    img = io.read_image(path, layer="spec")
+    assert img.info.attribute("name") == "spec"
+    np.testing.assert_array_equal(img.rgb("spec")[0, 0], [0.75] * 3)
+    # a layer no part holds: the usual part, and rgb() names what it has
+    with pytest.raises(InputError, match=r"no layer 'beauty' holding R, G, B \(its colour layers: rgba;"):
+        io.read_image(path, layer="beauty").rgb("beauty")
+
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
     px = np.ones((3, 4, 3), np.float32)
     _write_raw(tmp_path / "dw.exr", px, ["R", "G", "B"], data_window=(2, 1), display=(0, 0, 8, 6),
