@@ -218,6 +218,12 @@ class Image:
         if y is None and (c == 1 or (c == 2 and self.index("A") is not None)):
             y = 0 if c == 1 or self.index("A") != 0 else 1
         if y is not None:
+            if self.index("RY") is not None or self.index("BY") is not None:  # its colour is not in Y alone
+                raise InputError(
+                    f"{self.info.path}: a luminance-chroma (YC) image whose chroma (RY, BY) OpenImageIO did not "
+                    f"convert to RGB: it would be matted as grey; write it as RGB (its channels: "
+                    f"{', '.join(self.channels)})"
+                )
             return np.repeat(self.pixels[..., y : y + 1], 3, axis=2)
         layers = self._colour_layers()
         if len(layers) == 1:

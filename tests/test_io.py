@@ -105,6 +105,15 @@ def test_colour_in_a_layer_is_found_by_name_never_taken_from_other_channels(tmp_
         io.read_image(tmp_path / "depth.exr").rgb()
 
 
+def test_luminance_chroma_channels_are_never_matted_as_grey(tmp_path: Path) -> None:
+    # Y, RY, BY that OIIO leaves unconverted: taking Y alone dropped the colour without a word.
+    _write_raw(tmp_path / "yc.exr", np.full((2, 3, 3), 0.5, np.float32), ["Y", "RY", "BY"])
+    with pytest.raises(InputError, match=r"yc\.exr: a luminance-chroma \(YC\) image whose chroma \(RY, BY\) "
+                                         r"OpenImageIO did not convert to RGB: .* \(its channels: Y, BY, RY\)"):
+        io.read_image(tmp_path / "yc.exr").rgb()
+    _write_raw(tmp_path / "y.exr", np.full((2, 3, 1), 0.5, np.float32), ["Y"])  # luminance alone is grey
+    np.testing.assert_array_equal(io.read_image(tmp_path / "y.exr").rgb()[0, 0], [0.5] * 3)
+
 def test_multi_part_exr_is_read_from_its_rgba_part(tmp_path: Path) -> None:
     # A depth part first, the colour in the second (as renderers write them): the plate is the
     # part holding R, G, B, as Nuke shows it in rgba, not the depth matted as grey.
