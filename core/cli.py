@@ -600,7 +600,8 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
     # pixels (zero, i.e. background, where its own data window does not reach).
     plate = read_image(job.plate, window="union", layer=args.plate_layer)
-    trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window)
+    trimap_layer = args.trimap_channel.rpartition(".")[0] or None  # matte of matte.A: its part of a multi-part file
+    trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window, layer=trimap_layer)
     if plate.info.size != trimap_image.info.size:
         (pw, ph), (tw, th) = plate.info.size, trimap_image.info.size
         raise InputError(

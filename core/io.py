@@ -324,8 +324,9 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
 
     A multi-part (multi-subimage) file is read from its first part holding an rgba channel
     (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
-    (``beauty.R`` ...), else its first part. With ``layer`` (``beauty``: see :meth:`Image.rgb`),
-    from its first part holding that layer.
+    (``beauty.R`` ...), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
+    :meth:`Image.rgb`; ``matte`` of a trimap's ``matte.A``), from its first part holding a channel
+    of that layer.
 
     Parameters
     ----------
@@ -430,14 +431,14 @@ def _rgba_subimage(inp: Any, layer: str | None = None) -> int:
     """The subimage to read: the first that holds an rgba channel (a multi-part EXR whose first
     part is depth or another pass keeps its colour in a later part, which Nuke shows as rgba),
     else the first holding R, G and B of one layer (``beauty.R`` ...: a renderer's part named
-    after its pass), else the first. With ``layer`` (not ``rgba``): the first holding that layer,
-    if one does."""
+    after its pass), else the first. With ``layer`` (not ``rgba``): the first holding a channel of
+    that layer (``beauty`` of ``beauty.R``, ``matte`` of ``matte.A``), if one does."""
     want = None if layer is None or layer.strip().lower() in ("rgba", "rgb") else layer.strip().lower()
     i, rgba, layered = 0, None, None
     while inp.seek_subimage(i, 0):
         names = [str(c) for c in inp.spec().channelnames]
         layers = {name.lower() for name in _colour_layers(names)}
-        if want is not None and want in layers:
+        if want is not None and want in {n.rpartition(".")[0].lower() for n in names}:
             return i
         if rgba is None and _RGBA_NAMES & {n.lower() for n in names}:
             if want is None:

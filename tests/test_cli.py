@@ -269,6 +269,19 @@ def test_trimap_channel_can_name_a_layer_of_the_trimap(tmp_path: Path, small_bun
     assert not (tmp_path / "bad.exr").exists()
     assert cli.main([*args, "--out", str(tmp_path / "bad.exr"), "--trimap-channel", " "]) == 2
     assert "--trimap-channel takes auto, alpha, red, luminance or the name of a channel" in capsys.readouterr().out
+    # the same in a multi-part file, the matte in its own part after the (black) rgba part
+    path = str(tmp_path / "parts.exr")
+    specs = [oiio.ImageSpec(W, H, 3, "half"), oiio.ImageSpec(W, H, 1, "half")]
+    specs[0].channelnames, specs[1].channelnames = ("R", "G", "B"), ("matte.Y",)
+    specs[0].attribute("name", "rgba")
+    specs[1].attribute("name", "matte")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs) and out.write_image(np.zeros((H, W, 3), np.float32))
+    assert out.open(path, specs[1], "AppendSubimage") and out.write_image(t[..., None])
+    out.close()
+    args[args.index(str(tmp_path / "trimap.exr"))] = path
+    assert cli.main([*args, "--out", str(tmp_path / "parts_out.exr"), "--trimap-channel", "matte.Y"]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "parts_out.exr").channel("A"), t)
 
 def test_plate_layer_picks_the_plates_colour_among_several_layers(tmp_path: Path, small_bundle, untrained_ok,
                                                                   capsys) -> None:
