@@ -5,7 +5,7 @@
     lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--weights NAME]
                    [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
                    [--trimap-channel auto|alpha|red|luminance|NAME] [--plate-layer LAYER]
-                   [--unpremultiply] [--no-progress]
+                   [--float] [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
     lbsmatte weights list | show NAME
     lbsmatte demo | evaluate | train | finetune | export ...
@@ -198,7 +198,7 @@ def _add_matte(sub: Any) -> None:
         "matte",
         help="matte a plate (single file or frame sequence) with a trimap",
         description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
-        "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float, "
+        "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float (--float: 32-bit), "
         "scene-linear (an sRGB plate is linearised; a linear or OCIO plate keeps its encoding); "
         ".png/.tif/.dpx get RGBA, sRGB-encoded.",
     )
@@ -227,6 +227,8 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--plate-layer", default=None, type=plate_layer_argument, metavar="LAYER",
                    help="the plate's layer holding its colour, such as beauty of a layered or multi-part EXR's "
                         "beauty.R, or rgba (default: R, G, B, else the file's one colour layer)")
+    p.add_argument("--float", dest="float_exr", action="store_true",
+                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to 65504)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
     p.add_argument("--fg-solve", type=fg_solve_argument, default=None, metavar="WEIGHT",
@@ -637,8 +639,8 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     fg = _to_output(result.fg, colour, exr)
     if exr:
         layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
-        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiplied, protect=protect,
-                        window=plate.window)
+        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiplied, half=not args.float_exr,
+                        protect=protect, window=plate.window)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
@@ -698,6 +700,8 @@ def run_matte(args: argparse.Namespace) -> int:
             raise InputError(f"--colour {args.colour}: {exc}") from exc
         jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
         plan_trimap_outputs(jobs, args.write_trimap)
+        if args.float_exr and os.path.splitext(args.out)[1].lower() != ".exr":
+            raise InputError(f"--float: only an EXR --out holds float values, not {args.out}")
     except InputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_USAGE

@@ -490,6 +490,27 @@ def test_unpremultiplied_exr_holds_fg_in_rgb(shot: Path, small_bundle, untrained
     np.testing.assert_array_equal(rgb_pre[fg_known], plate[fg_known])  # 2.5 kept, not clipped
 
 
+def test_float_writes_a_32_bit_exr_that_keeps_values_beyond_half(tmp_path: Path, small_bundle, untrained_ok,
+                                                                  capsys) -> None:
+    # Half float (the default) holds up to 65504: a sun at 1e5 was clamped, and no flag asked for more.
+    plate = _plate(0)
+    plate[H // 2, W // 2] = 1e5  # known foreground (the trimap's centre)
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "float")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+            "--weights", str(small_bundle.path), "--no-progress"]
+    assert cli.main([*args, "--out", str(tmp_path / "float.exr"), "--float"]) == 0
+    img = read_image(tmp_path / "float.exr")
+    assert img.info.pixel_type == "float"
+    assert img.channel("fg.R")[H // 2, W // 2] == 1e5 and img.channel("R")[H // 2, W // 2] == 1e5
+    capsys.readouterr()
+    assert cli.main([*args, "--out", str(tmp_path / "half.exr")]) == 0
+    assert read_image(tmp_path / "half.exr").channel("fg.R")[H // 2, W // 2] == 65504.0
+    assert "beyond half float" in capsys.readouterr().out
+    assert cli.main([*args, "--out", str(tmp_path / "m.png"), "--float"]) == 2
+    assert f"ERROR: --float: only an EXR --out holds float values, not {tmp_path / 'm.png'}" in capsys.readouterr().out
+    assert not (tmp_path / "m.png").exists()
+
 # -- overscan and data windows --------------------------------------------------------------------
 def _write_windowed(path: Path, pixels: np.ndarray, channels: list[str], data: tuple[int, int],
                     display: tuple[int, int, int, int], fmt: str = "half") -> None:
