@@ -157,7 +157,6 @@ def prepare(node, frames=None, reporter=None):
     reporter = reporter or Reporter()
     job = Job()
     job.node_name = node.fullName()
-    job.settings, job.bundle = lbs_node.read_settings(node)
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
@@ -167,10 +166,15 @@ def prepare(node, frames=None, reporter=None):
         raise NodeError("%s: frame range %d-%d holds %d frames, more than the %d one Compute renders; compute "
                         "it in chunks (a custom frame range)" % (node.name(), job.first, job.last,
                                                                  job.last - job.first + 1, MAX_FRAMES))
+    # The knobs as they stand at the range's first frame, not wherever the timeline is, and the
+    # same at every frame of it (an animated setting would be applied from one frame only).
+    with lbs_node.at_frame(job.first):
+        job.settings, job.bundle = lbs_node.read_settings(node)
+    lbs_node.check_constant_settings(node, job.first, job.last)
     job.frames = list(range(job.first, job.last + 1))
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
-    job.settings_hash = lbs_node.settings_hash(node)
+    job.settings_hash = lbs_node.settings_hash(node, frame=job.first)
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)

@@ -544,3 +544,48 @@ def test_one_frame_of_another_format_fails_alone(fake_nuke, lbs_env, sequences):
     assert result.missing == [1002] and sorted(result.computed) == [1001, 1003]
     assert result.errors == ["frame 1002: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: reformat the "
                              "trimap to the plate's format"]
+
+
+# -- animated setting knobs ----------------------------------------------------------------------------
+def test_a_setting_keyed_to_change_within_the_range_is_refused_before_anything_runs(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_input"].setValue("rough matte")
+    fake_nuke.frame(1001)
+    node["edge_width"].setAnimated()  # a key of 8 at 1001 ...
+    node["edge_width"].setValueAt(20, 1003)  # ... and 20 at 1003: the roto's edge grows
+    with pytest.raises(NodeError) as caught:
+        compute.compute(node)
+    assert str(caught.value) == (
+        "LBSMatte1: the edge width knob is animated (8 at frame 1001, 14 at frame 1002) but one Compute uses one "
+        "value for every frame: remove its keyframes or expression, or give each part of the range its own "
+        "LBSMatte node with a custom frame range")
+    assert cli_calls(lbs_env) == []  # not even the fingerprint: nothing baked, nothing keyed
+    assert node["result_ready"].value() is False
+
+
+def test_a_menu_driven_by_a_frame_expression_is_refused_naming_its_entries(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(0)
+    node["last_frame"].setValue(1)
+    node["premultiply"].setExpression("frame")  # off at 0, on from 1
+    node["device"].setExpression("frame")  # auto at 0, cpu at 1
+    with pytest.raises(NodeError, match=r"^LBSMatte1: the device knob is animated \(auto at frame 0, cpu at frame 1\)"):
+        compute.compute(node)
+
+
+def test_a_setting_animated_to_one_value_over_the_range_is_read_there_not_at_the_current_frame(
+        fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_input"].setValue("rough matte")
+    fake_nuke.frame(1001)
+    node["edge_width"].setAnimated()
+    node["edge_width"].setValue(12)  # a key at 1001
+    node["edge_width"].setValueAt(12, 1003)
+    node["edge_width"].setValueAt(30, 1)  # the animation before the shot starts
+    fake_nuke.frame(1)  # the timeline is parked outside the range
+    assert compute.compute(node).ok
+    command = [c for c in cli_calls(lbs_env) if "matte" in c][-1]
+    assert command[command.index("--edge") + 1] == "12"
+    assert fake_nuke.frame() == 1  # put back
+    assert lbs_node.find_stale(node) == ("", [])

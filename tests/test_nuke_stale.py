@@ -524,3 +524,58 @@ def test_input_hashes_cover_every_op_hash_of_an_input(fake_nuke):
     before = lbs_node.input_hashes(Node(), [frame])
     plate.hashes = [11, 99]
     assert lbs_node.input_hashes(Node(), [frame]) != before
+
+
+# -- setting knobs with an expression or keyframes -----------------------------------------------------
+def test_a_setting_linked_to_another_knob_is_stale_when_that_knob_changes(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()  # a knob the artist links the node's rounds to
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression("%s.white" % control.name())
+    assert compute.compute(node).ok
+    assert lbs_node.find_stale(node) == ("", [])
+    control["white"].setValue(2.0)  # the expression reads the same; its value does not
+    assert lbs_node.find_stale(node) == ("settings changed since Compute", [1001, 1002, 1003])
+    control["white"].setValue(1.0)
+    assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_link_keyed_after_compute_makes_only_the_frames_it_changes_stale(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression("%s.white" % control.name())
+    assert compute.compute(node).ok
+    fake_nuke.frame(1001)
+    control["white"].setAnimated()  # 1 at 1001 ...
+    control["white"].setValueAt(1.0, 1002)
+    control["white"].setValueAt(3.0, 1003)  # ... 3 at 1003: frame 1003 would be made with 3 rounds now
+    assert lbs_node.find_stale(node) == ("settings changed since Compute", [1003])
+    fake_nuke.frame(1003)
+    lbs_node.check_current_frame(node)
+    assert node["status"].value() == ("STALE: LBSMatte1: settings changed since Compute at frame(s) 1003"
+                                      " - press Compute")
+    fake_nuke.frame(1002)
+    lbs_node.check_current_frame(node)
+    assert node["result_stale"].value() is False
+
+
+def test_a_setting_keyed_to_one_value_stays_current_after_save_and_reopen(fake_nuke, lbs_env, sequences, tmp_path):
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    fake_nuke.frame(1001)
+    node["rounds"].setAnimated()
+    node["rounds"].setValue(2)
+    node["rounds"].setValueAt(2, 1003)
+    assert compute.compute(node).ok
+    fake_nuke.scriptSave(shot)
+    assert "rounds {{curve x1001 2 x1003 2}}" in open(shot).read()
+    fake_nuke._reset()
+    fake_nuke._startup()
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    assert node["rounds"].isAnimated() and node["rounds"].getValueAt(1002) == 2.0
+    assert lbs_node.find_stale(node) == ("", [])
+    node["rounds"].setValueAt(1, 1003)  # the key edited in the reopened script
+    assert lbs_node.find_stale(node) == ("settings changed since Compute", [1001, 1002, 1003])

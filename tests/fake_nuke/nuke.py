@@ -159,6 +159,10 @@ def _lookup_knob(node, path):
     return found
 
 
+#: The time an expression is evaluated at (``getValueAt``); ``None``: the current frame.
+_eval_time = []  # type: list
+
+
 def _eval_expression(node, expr):
     text = expr.strip()
     negate = text.startswith("!")
@@ -166,6 +170,8 @@ def _eval_expression(node, expr):
         text = text[1:].strip()
     if re.match(r"^-?\d+(\.\d+)?$", text):
         value = float(text)
+    elif text == "frame":  # Nuke's frame variable: the time the knob is evaluated at
+        value = float(_eval_time[-1] if _eval_time else _frame)
     elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", text):
         value = _lookup_knob(node, text).value()
     else:
@@ -257,6 +263,9 @@ class Knob(object):
     def hasExpression(self):
         return False
 
+    def isAnimated(self):
+        return False
+
     def _check(self, value):
         return value
 
@@ -337,35 +346,92 @@ class Tab_Knob(Knob):
 
 
 class Array_Knob(Knob):
-    """Numbers, possibly driven by an expression ``{{...}}``."""
+    """Numbers, possibly driven by an expression ``{{...}}`` or animated by keyframes.
+
+    As in Nuke: ``value()`` is the value at the current frame (``nuke.frame()``), ``getValueAt``
+    at any frame; ``isAnimated()`` holds for keyframes and for an expression; ``setValue`` of an
+    animated knob sets a key at the current frame; ``toScript`` writes keys as
+    ``{{curve x1 4 x10 20}}``. Between keys the fake interpolates linearly (Nuke's default curve
+    is smooth: a test must rely on values at the keys only)."""
 
     def __init__(self, name, label=None, value=None):
         Knob.__init__(self, name, label, value)
         self._expression = None
+        self._keys = {}  # {frame: value}; empty: not keyframed
 
     def setExpression(self, expression, channel=-1, view=None):
         self._expression = expression
+        self._keys = {}
         self._changed()
         return True
 
     def hasExpression(self, index=-1):
         return self._expression is not None
 
-    def _raw(self):
+    def isAnimated(self, channel=-1):
+        return self._expression is not None or bool(self._keys)
+
+    def setAnimated(self, channel=-1):
+        if not self._keys:
+            self._keys = {float(_frame): float(self._value)}
+        return True
+
+    def clearAnimated(self, channel=-1):
+        self._keys = {}
+        self._expression = None
+        self._changed()
+        return True
+
+    def setValueAt(self, val, time, index=-1, view=None):
+        if not self._keys:  # as in Nuke: a key only on an animated knob
+            return self.setValue(val)
+        self._keys[float(time)] = float(self._check(val))
+        self._changed()
+        return True
+
+    def _raw_at(self, time):
         if self._expression is not None:
-            return _eval_expression(self._node, self._expression)
+            _eval_time.append(time)
+            try:
+                return _eval_expression(self._node, self._expression)
+            finally:
+                _eval_time.pop()
+        if self._keys:
+            times = sorted(self._keys)
+            if time <= times[0]:
+                return self._keys[times[0]]
+            if time >= times[-1]:
+                return self._keys[times[-1]]
+            after = next(t for t in times if t >= time)
+            before = max(t for t in times if t <= time)
+            if after == before:
+                return self._keys[after]
+            share = (time - before) / (after - before)
+            return self._keys[before] + share * (self._keys[after] - self._keys[before])
         return self._value
+
+    def _raw(self):
+        return self._raw_at(_eval_time[-1] if _eval_time else _frame)
+
+    def getValueAt(self, frame, index=-1, view=None):
+        return float(self._raw_at(float(frame)))
 
     def value(self):
         return self._raw()
 
     def setValue(self, value):
+        if self._keys:  # as in Nuke: a key at the current frame
+            self._keys[float(_frame)] = float(self._check(value))
+            self._changed()
+            return True
         self._expression = None
         return Knob.setValue(self, value)
 
     def toScript(self):
         if self._expression is not None:
             return "{{%s}}" % self._expression
+        if self._keys:
+            return "{{curve %s}}" % " ".join("x%g %g" % (t, self._keys[t]) for t in sorted(self._keys))
         return _nk.quote(self._script_value())
 
     def _script_value(self):
@@ -373,7 +439,17 @@ class Array_Knob(Knob):
 
     def fromScript(self, text):
         match = re.match(r"^\{\{(.*)\}\}$", text.strip(), re.S)
-        if match:
+        self._keys = {}
+        if match and match.group(1).strip().startswith("curve "):
+            self._expression = None
+            time = 1.0
+            for token in match.group(1).split()[1:]:
+                if token.startswith("x"):
+                    time = float(token[1:])
+                else:
+                    self._keys[time] = float(token)
+                    time += 1
+        elif match:
             self._expression = match.group(1).strip()
         else:
             self._expression = None
@@ -482,6 +558,10 @@ class Enumeration_Knob(Array_Knob):
             index = value
         else:
             raise ValueError("%s: invalid value %r" % (self._name, value))
+        if self._keys:  # as in Nuke: a key at the current frame
+            self._keys[float(_frame)] = float(index)
+            self._changed()
+            return True
         self._expression = None
         self._value = index
         self._changed()
