@@ -119,6 +119,16 @@ def _check_no_frame_token(node, folder):
             % (node.name(), folder, match.group(0)))
 
 
+def _check_full_resolution(node):
+    """:class:`NodeError` in proxy mode: Nuke renders the bake's Writes at the proxy scale, so the
+    matte would be computed from a scaled-down plate, cached under that key and read back as the
+    result at full resolution too (and on the farm)."""
+    if nuke.root()["proxy"].value():
+        raise NodeError("%s: proxy mode is on, and Nuke would bake plate and trimap at the proxy scale: "
+                        "turn proxy mode off (Ctrl/Cmd+P) and press Compute; the result then shows in proxy "
+                        "mode too" % node.name())
+
+
 def _writable_dir(folder):
     try:
         if not os.path.isdir(folder):
@@ -157,6 +167,7 @@ def prepare(node, frames=None, reporter=None):
     reporter = reporter or Reporter()
     job = Job()
     job.node_name = node.fullName()
+    _check_full_resolution(node)
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))

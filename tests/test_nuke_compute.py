@@ -589,3 +589,17 @@ def test_a_setting_animated_to_one_value_over_the_range_is_read_there_not_at_the
     assert command[command.index("--edge") + 1] == "12"
     assert fake_nuke.frame() == 1  # put back
     assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_compute_in_proxy_mode_is_refused_and_leaves_the_shown_result_alone(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    key, calls = node["result_key"].value(), len(cli_calls(lbs_env))
+    fake_nuke.root()["proxy"].setValue(True)  # the artist works at half resolution (Ctrl/Cmd+P)
+    with pytest.raises(NodeError) as caught:
+        compute.compute(node)
+    assert str(caught.value) == (
+        "LBSMatte1: proxy mode is on, and Nuke would bake plate and trimap at the proxy scale: turn proxy mode off "
+        "(Ctrl/Cmd+P) and press Compute; the result then shows in proxy mode too")
+    assert len(cli_calls(lbs_env)) == calls and node["result_key"].value() == key and node["result_ready"].value()
+    assert os.listdir(os.path.join(lbs_env["cache"], ".bake")) == []

@@ -531,7 +531,7 @@ def test_a_setting_linked_to_another_knob_is_stale_when_that_knob_changes(fake_n
     node = make_graph(fake_nuke, sequences)
     control = fake_nuke.nodes.Grade()  # a knob the artist links the node's rounds to
     control["white"].setValue(1.0)
-    node["rounds"].setExpression("%s.white" % control.name())
+    node["rounds"].setExpression(f"{control.name()}.white")
     assert compute.compute(node).ok
     assert lbs_node.find_stale(node) == ("", [])
     control["white"].setValue(2.0)  # the expression reads the same; its value does not
@@ -544,7 +544,7 @@ def test_a_link_keyed_after_compute_makes_only_the_frames_it_changes_stale(fake_
     node = make_graph(fake_nuke, sequences)
     control = fake_nuke.nodes.Grade()
     control["white"].setValue(1.0)
-    node["rounds"].setExpression("%s.white" % control.name())
+    node["rounds"].setExpression(f"{control.name()}.white")
     assert compute.compute(node).ok
     fake_nuke.frame(1001)
     control["white"].setAnimated()  # 1 at 1001 ...

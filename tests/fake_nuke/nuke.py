@@ -15,8 +15,9 @@ matters to them:
   the plugin path (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
   ``execute`` of a ``Write`` writes real EXR frames from its input;
-- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` and the TCL ``[value parent.x]`` are
-  evaluated; any other TCL or expression raises (a fake that guesses hides bugs);
+- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
+  ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
+  ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
 - callbacks by node class (``addOnCreate``, ``addKnobChanged``); knobChanged fires while a
   node's panel is open (``showControlPanel`` sends ``showPanel``) and, as in Nuke, not again
   for knobs set inside a knobChanged callback;
@@ -1206,7 +1207,8 @@ class Root(Group):
     def __init__(self):
         Group.__init__(self, "Root")
         self._knobs["name"]._value = ""
-        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100)):
+        # ``proxy``: Nuke's proxy mode switch (Ctrl/Cmd+P); the fake renders nothing in it (see execute)
+        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100), Boolean_Knob("proxy")):
             self.addKnob(knob)
 
     def name(self):
@@ -1517,6 +1519,8 @@ def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
         raise RuntimeError("%s is disabled" % node.name())
     if node._group is None:
         raise RuntimeError("node was deleted")
+    if _root["proxy"].value():  # Nuke renders at the proxy scale (to the proxy file): not faked
+        raise _FakeLimit("fake nuke: execute in proxy mode")
     global _frame
     _render_callback("beforeRender", node)
     now = _frame
