@@ -854,7 +854,10 @@ class Node(object):
             knob = self._knobs[name]
             if name in _UNHASHED or (isinstance(knob, Script_Knob) and not isinstance(knob, PyScript_Knob)):
                 continue
-            parts.append("%s=%s" % (name, knob.toScript()))
+            if isinstance(knob, Array_Knob) and knob.isAnimated():  # Nuke hashes the value at the frame
+                parts.append("%s@=%r" % (name, knob.getValueAt(frame)))
+            else:
+                parts.append("%s=%s" % (name, knob.toScript()))
         parts += ["%d:%s" % (i, n._op_hash(frame) if n is not None else "-") for i, n in enumerate(self._inputs)]
         parts += self._own_hash_parts(frame)
         return _stable_hash("|".join(parts))
@@ -1041,7 +1044,7 @@ class _Grade(Node):
         pixels = image.pixels.copy()
         for i, channel in enumerate(image.channels):
             if channel in ("rgba.red", "rgba.green", "rgba.blue"):
-                pixels[:, :, i] *= self["white"].value()
+                pixels[:, :, i] *= self["white"].getValueAt(frame)  # at the frame pulled (a TimeOffset)
         return image.like(pixels)
 
 
@@ -1108,7 +1111,37 @@ class _Switch(Node):
         return self._chosen().lastFrame()
 
 
+class _TimeOffset(Node):
+    """Nuke's TimeOffset: frame ``f`` is its input's frame ``f - time_offset``; its frame range is
+    the input's, moved by the offset (``reverse_input`` is not faked)."""
+
+    def __init__(self):
+        Node.__init__(self, "TimeOffset")
+        self.addKnob(Double_Knob("time_offset"))
+        self.addKnob(Boolean_Knob("reverse_input"))
+
+    def _shift(self):
+        if self["disable"].value():
+            return 0
+        if self["reverse_input"].value():
+            raise _FakeLimit("fake nuke: TimeOffset reverse_input")
+        return int(self["time_offset"].value())
+
+    def _image(self, frame):
+        return Node._image(self, frame - self._shift())
+
+    def _op_hash(self, frame):
+        return Node._op_hash(self, frame - self._shift())
+
+    def firstFrame(self):
+        return Node.firstFrame(self) + self._shift()
+
+    def lastFrame(self):
+        return Node.lastFrame(self) + self._shift()
+
+
 _BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
+            "TimeOffset": _TimeOffset,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
