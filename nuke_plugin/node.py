@@ -157,9 +157,20 @@ STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 _baking = []  # type: list
 
 
+def settings_in_use(node):
+    """Names of the setting knobs that take part, as in the cache key: the edge width only when the
+    trimap input is a rough matte, the OCIO colourspace only when the input colour is ``ocio``."""
+    names = list(SETTING_KNOBS)
+    if node["trimap_input"].value() != "rough matte":
+        names.remove("edge_width")
+    if node["colour"].value() != "ocio":
+        names.remove("ocio_colourspace")
+    return names
+
+
 def animated_settings(node):
-    """Names of the setting knobs with keyframes or an expression (their value may differ by frame)."""
-    return [name for name in SETTING_KNOBS if node[name].isAnimated() or node[name].hasExpression()]
+    """Names of the setting knobs in use with keyframes or an expression (their value may differ by frame)."""
+    return [name for name in settings_in_use(node) if node[name].isAnimated() or node[name].hasExpression()]
 
 
 def _shown_value(knob, value):
@@ -210,16 +221,13 @@ def settings_hash(node, legacy=False, frame=None):
     ``legacy``: every knob as written (what LBSMatte recorded before), so that results of saved
     scripts are not made stale by the upgrade.
     """
-    values = dict((name, node[name].toScript()) for name in SETTING_KNOBS)
+    names = SETTING_KNOBS if legacy else settings_in_use(node)
+    values = dict((name, node[name].toScript()) for name in names)
     if not legacy:
         at = nuke.frame() if frame is None else frame
         for name in animated_settings(node):
             values[name] = [values[name], node[name].getValueAt(at)]
         values["weights"] = weights_value(node)
-        if node["trimap_input"].value() != "rough matte":
-            del values["edge_width"]
-        if node["colour"].value() != "ocio":
-            del values["ocio_colourspace"]
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 

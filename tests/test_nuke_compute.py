@@ -603,3 +603,10 @@ def test_compute_in_proxy_mode_is_refused_and_leaves_the_shown_result_alone(fake
         "(Ctrl/Cmd+P) and press Compute; the result then shows in proxy mode too")
     assert len(cli_calls(lbs_env)) == calls and node["result_key"].value() == key and node["result_ready"].value()
     assert os.listdir(os.path.join(lbs_env["cache"], ".bake")) == []
+
+
+def test_an_animated_edge_width_that_takes_no_part_is_not_refused(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)  # trimap input: a trimap, so the edge width is not used
+    node["edge_width"].setExpression("frame")
+    assert compute.compute(node).ok
+    assert lbs_node.find_stale(node) == ("", [])
