@@ -30,8 +30,28 @@ from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import Reporter, TaskReporter
 
-_running = set()
+#: The nodes computing in the background, as the Node objects Compute was pressed on: found by
+#: ``==`` (Node.__eq__ follows the node), not by name, since the artist may rename a node while it
+#: computes and another node may take the old name. Guarded by ``_running_lock``.
+_running = []
 _running_lock = threading.Lock()
+
+
+def _computing(node):
+    """Whether ``node`` computes in the background (``_running_lock`` held)."""
+    for other in _running:
+        try:
+            if other == node:
+                return True
+        except ValueError:  # the Python object of a node deleted since
+            continue
+    return False
+
+
+def _forget_running(node):
+    """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
+    with _running_lock:
+        _running[:] = [other for other in _running if other is not node]
 #: The most frames one Compute takes (``core.io.MAX_FRAMES``, the core's own bound).
 MAX_FRAMES = 100000
 
@@ -379,19 +399,17 @@ def compute_in_background(node):
     """
     name = node.fullName()
     with _running_lock:
-        if name in _running:
+        if _computing(node):
             nuke.message("%s is already computing." % node.name())
             return None
-        _running.add(name)
+        _running.append(node)
     try:
         job = prepare(node)
     except BaseException:
-        with _running_lock:
-            _running.discard(name)
+        _forget_running(node)
         raise
     if not job.commands:
-        with _running_lock:
-            _running.discard(name)
+        _forget_running(node)
         finish(node, job, JobResult(job))
         return None
 
@@ -436,8 +454,7 @@ def _finish_in_main(name, job, result, script=None, started=None):
         if not result.ok and not result.cancelled:
             nuke.message("LBSMatte %s:\n%s\n\n%s" % (node.name(), text, "\n".join(result.errors[:10])))
     finally:
-        with _running_lock:
-            _running.discard(name)
+        _forget_running(started)
 
 
 def _still_there(node):
@@ -457,7 +474,7 @@ def clear_cache(node):
     Returns the folder removed, or ``""``.
     """
     with _running_lock:
-        computing = node.fullName() in _running
+        computing = _computing(node)
     if computing:
         # Its folder may be the one the running Compute writes into (a retry of failed frames).
         raise NodeError("%s is computing: cancel it (its progress bar) before clearing its cache" % node.name())

@@ -110,6 +110,26 @@ def test_a_node_renamed_while_it_computes_still_gets_its_result(fake_nuke, lbs_e
     assert fake_nuke._messages == []
 
 
+def test_a_node_renamed_while_it_computes_is_still_the_one_computing(fake_nuke, lbs_env, sequences, monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    worker = [t for t in threading.enumerate() if t.name.startswith("LBSMatte")][0]
+    node.setName("hair_matte")
+    other = make_graph(fake_nuke, sequences)  # a new node takes the old name: it computes nothing
+    with pytest.raises(NodeError, match=r"^hair_matte is computing: cancel it \(its progress bar\) before "
+                                        r"clearing its cache$"):
+        compute.clear_cache(node)  # its folder may be the one being written
+    assert compute.clear_cache(other) == "" and other["status"].value() == "nothing cached"
+    other["compute"].execute()  # not "LBSMatte1 is already computing."
+    assert fake_nuke._messages == []
+    for thread in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")] + [worker]:
+        thread.join(30)
+    fake_nuke._run_main_queue()
+    assert node["result_ready"].value() and other["result_ready"].value() and compute._running == []
+
+
 def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)

@@ -320,7 +320,7 @@ def test_closing_the_script_stops_the_core_process(fake_nuke, lbs_env, sequences
     thread.join(30)
     assert not thread.is_alive() and runner._live == set()
     fake_nuke._run_main_queue()  # Nuke's main loop goes on: the Compute is no longer counted as running
-    assert compute._running == set()
+    assert compute._running == []
 
 
 _QUIT = textwrap.dedent("""
