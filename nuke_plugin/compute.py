@@ -73,6 +73,7 @@ class Job(object):
         self.cached = []
         self.reused = []
         self.missing = []
+        self.copies = {}  # {frame: frame computed for it}: frames with the same key, computed once
         self.commands = []
         self.env = None
         self.input_hashes = {}
@@ -244,6 +245,12 @@ def prepare(node, frames=None, reporter=None):
         job.cached = [f for f in baked if f not in set(absent)]
         job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent)
         job.missing = cache.missing_frames(job.folder, baked)
+        # Frames with one key (a still plate and trimap held over the range) are computed once:
+        # the first of them; run() links the others to it.
+        first_with = {}
+        for frame in job.missing:
+            first_with.setdefault(frame_keys[frame], frame)
+        job.copies = dict((f, first_with[frame_keys[f]]) for f in job.missing if first_with[frame_keys[f]] != f)
     except BaseException:
         cache.remove_folder(job.bake_dir)
         raise
@@ -252,7 +259,7 @@ def prepare(node, frames=None, reporter=None):
         lbs_node.hide_result(node)
     if job.missing:
         lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
-    for first, last in cache.contiguous_runs(job.missing):
+    for first, last in cache.contiguous_runs(f for f in job.missing if f not in job.copies):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,
             device=job.settings.device, colour=job.settings.colour,
@@ -325,6 +332,9 @@ def run(job, reporter=None):
             result.errors.append(message)
         result.errors.extend(outcome.errors)
         result.warnings.extend(outcome.warnings)
+    for frame in cache.copy_frames(job.folder, job.copies):
+        done[0] += 1
+        reporter.frame_done(frame, min(done[0], total), total)
     result.missing = cache.missing_frames(job.folder, job.frames)
     result.computed = [f for f in job.missing if f not in result.missing]
     return result

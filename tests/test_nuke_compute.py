@@ -630,3 +630,23 @@ def test_an_animated_edge_width_that_takes_no_part_is_not_refused(fake_nuke, lbs
     node["edge_width"].setExpression("frame")
     assert compute.compute(node).ok
     assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    for index in (0, 1):  # one plate and one trimap frame, held (a Read holds before and after its range)
+        node.input(index)["first"].setValue(1001)
+        node.input(index)["last"].setValue(1001)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1001)
+    node["last_frame"].setValue(1003)
+    result = compute.compute(node)
+    assert result.ok and result.computed == [1001, 1002, 1003]
+    mattes = [c for c in cli_calls(lbs_env) if "matte" in c]
+    assert len(mattes) == 1 and "--frames=1001-1001" in mattes[0]  # not three times the same frame
+    folder = result.job.folder
+    for frame in (1002, 1003):
+        for pattern in (cache.result_pattern(folder), cache.trimap_pattern(folder)):
+            with open(cache.frame_path(pattern, frame), "rb") as copy, open(cache.frame_path(pattern, 1001), "rb") as one:
+                assert copy.read() == one.read()
+    assert node["status"].value().startswith("1001-1003 ready at ") and ": 3 computed, 0 cached" in node["status"].value()
