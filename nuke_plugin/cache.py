@@ -22,8 +22,8 @@ The *key* of a folder is a hash of
 So a folder's frames are correct for its key by construction: any change upstream, to the
 weights or to a setting gives another folder, and the ``Read`` is pointed at a folder only once
 its frames exist. Within a folder, a frame already written is never computed again; a frame
-with the same per-frame key in a sibling folder (e.g. after the range grew) is copied, not
-recomputed.
+with the same per-frame key in a sibling folder (e.g. after the range grew), or as another frame
+of the same range (a still held over it), is copied, not recomputed.
 """
 
 import hashlib
@@ -302,23 +302,36 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
             if not isinstance(key, str):
                 continue
             try:
-                by_key.setdefault(key, frame_path(result_pattern(sibling), int(text)))
+                by_key.setdefault(key, (sibling, int(text)))
             except ValueError:
                 continue
     reused = []
-    target_pattern = result_pattern(folder)
     for frame in sorted(wanted):
         source = by_key.get(wanted[frame])
-        if source is None or not os.path.isfile(source):
-            continue
-        # the trimap first, so a reused frame never shows without it
-        trimap = os.path.join(os.path.dirname(source), os.path.basename(frame_path(TRIMAP_PATTERN, frame)))
-        if os.path.isfile(trimap) and not _link_or_copy(trimap, frame_path(trimap_pattern(folder), frame)):
-            continue
-        if not _link_or_copy(source, frame_path(target_pattern, frame)):
-            continue
-        reused.append(frame)
+        if source is not None and _link_frame(source[0], source[1], folder, frame):
+            reused.append(frame)
     return reused
+
+
+def copy_frames(folder, copies):
+    """Link (else copy) within ``folder`` the result of frame ``copies[f]`` as frame ``f``, for
+    frames with the same key (a still plate and trimap held over the range): computed once.
+
+    Returns the frames made; a frame whose source was not made (failed, cancelled) is left out."""
+    return [frame for frame in sorted(copies) if _link_frame(folder, copies[frame], folder, frame)]
+
+
+def _link_frame(source_folder, source_frame, folder, frame):
+    """Give ``folder`` the result of ``source_frame`` in ``source_folder`` (and the trimap beside
+    it) as ``frame``; False when that result is missing or cannot be linked or copied."""
+    source = frame_path(result_pattern(source_folder), source_frame)
+    if not os.path.isfile(source):
+        return False
+    # the trimap first, so a frame never shows without it
+    trimap = frame_path(trimap_pattern(source_folder), source_frame)
+    if os.path.isfile(trimap) and not _link_or_copy(trimap, frame_path(trimap_pattern(folder), frame)):
+        return False
+    return _link_or_copy(source, frame_path(result_pattern(folder), frame))
 
 
 def _link_or_copy(source, target):

@@ -10,7 +10,8 @@ compares Nuke's op hashes of the inputs and the setting knobs with what Compute 
 
 - ``updateUI`` (Nuke's idle loop, GUI) and ``knobChanged`` (panel open): the current frame;
 - ``beforeFrameRender`` (every render: ``nuke -x``/``-X`` on the farm, the Render menu): each
-  LBSMatte node upstream of the Write being rendered, at the frame being rendered. A stale
+  LBSMatte node upstream of the Write being rendered, at the frame it is read at (the frame
+  being rendered, moved by any ``TimeOffset`` between them). A stale
   one prints ``ERROR: <node>: ... at frame(s) <frames>`` on stdout and stops the render,
   unless its *accept stale result* knob is on (then a ``WARNING:`` line, once per render).
 
@@ -132,29 +133,46 @@ def _outer_input(inner):
     return group.input(int(inner["number"].value())) if group is not None else None
 
 
+def _time_shift(other):
+    """Frames a ``TimeOffset`` moves its input by (its output's frame f is its input's f - shift);
+    0 for any other node (``other`` is never an LBSMatte), or a disabled one. ``None`` when the
+    frame cannot be told (a reversed input)."""
+    if other.Class() != "TimeOffset" or other["disable"].value():
+        return 0
+    if other["reverse_input"].value():
+        return None
+    return int(round(other["time_offset"].value()))
+
+
 def upstream_lbsmatte(node):
     """LBSMatte nodes that ``node`` reads from: through its inputs, inside groups and gizmos on the
-    way, and out of a group through its ``Input`` nodes (a studio's Write gizmo wraps its Write in one)."""
+    way, and out of a group through its ``Input`` nodes (a studio's Write gizmo wraps its Write in one).
+
+    Returns ``[(node, shift)]``: ``node`` is read at the frame rendered minus ``shift``, the sum of
+    the ``TimeOffset`` nodes on the way (``None`` past a reversed one: at a frame not known here).
+    A node reached by two paths with different shifts is listed for each."""
     # Known by full name: Nuke makes a new Python object for a node on every input() call, so
     # id() tells nothing (a freed object's id comes back for another node) and `is` never holds.
-    found, seen, todo = [], set(), [node]
+    found, seen, todo = [], set(), [(node, 0)]
     while todo:
-        current = todo.pop()
-        if current is None or current.fullName() in seen:
+        current, shift = todo.pop()
+        if current is None or (current.fullName(), shift) in seen:
             continue
-        seen.add(current.fullName())
+        seen.add((current.fullName(), shift))
         if lbs_node.is_lbsmatte(current):
             if not current["disable"].value():  # a disabled node passes its input through
-                found.append(current)
-                todo.extend(current.input(i) for i in range(current.inputs()))
+                found.append((current, shift))
+                todo.extend((current.input(i), shift) for i in range(current.inputs()))
             else:
-                todo.append(current.input(0))
+                todo.append((current.input(0), shift))
             continue
         if current.fullName() != node.fullName() and isinstance(current, nuke.Group):
-            todo.extend(nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
+            todo.extend((inner, shift) for inner in nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
         if current.Class() == "Input":
-            todo.append(_outer_input(current))
-        todo.extend(current.input(i) for i in range(current.inputs()))
+            todo.append((_outer_input(current), shift))
+        step = _time_shift(current)
+        upstream_shift = None if shift is None or step is None else shift + step
+        todo.extend((current.input(i), upstream_shift) for i in range(current.inputs()))
     return found
 
 
@@ -169,10 +187,12 @@ def before_frame_render():
     if lbs_node._baking:  # LBSMatte's own bake: its inputs are what is being computed
         return
     try:
-        nodes = upstream_lbsmatte(nuke.thisNode())
-        frame = nuke.frame()
+        rendered = nuke.frame()
         problems = []
-        for node in nodes:
+        for node, shift in upstream_lbsmatte(nuke.thisNode()):
+            # The frame the node is read at (a TimeOffset downstream moves it); behind a reversed
+            # one it is not known here: the frame rendered, as for any other retiming node.
+            frame = rendered if shift is None else rendered - shift
             missing = lbs_node.missing_result(node, frame)
             if missing:
                 if node["accept_stale"].value():

@@ -30,8 +30,28 @@ from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import Reporter, TaskReporter
 
-_running = set()
+#: The nodes computing in the background, as the Node objects Compute was pressed on: found by
+#: ``==`` (Node.__eq__ follows the node), not by name, since the artist may rename a node while it
+#: computes and another node may take the old name. Guarded by ``_running_lock``.
+_running = []
 _running_lock = threading.Lock()
+
+
+def _computing(node):
+    """Whether ``node`` computes in the background (``_running_lock`` held)."""
+    for other in _running:
+        try:
+            if other == node:
+                return True
+        except ValueError:  # the Python object of a node deleted since
+            continue
+    return False
+
+
+def _forget_running(node):
+    """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
+    with _running_lock:
+        _running[:] = [other for other in _running if other is not node]
 #: The most frames one Compute takes (``core.io.MAX_FRAMES``, the core's own bound).
 MAX_FRAMES = 100000
 
@@ -53,6 +73,7 @@ class Job(object):
         self.cached = []
         self.reused = []
         self.missing = []
+        self.copies = {}  # {frame: frame computed for it}: frames with the same key, computed once
         self.commands = []
         self.env = None
         self.input_hashes = {}
@@ -119,6 +140,16 @@ def _check_no_frame_token(node, folder):
             % (node.name(), folder, match.group(0)))
 
 
+def _check_full_resolution(node):
+    """:class:`NodeError` in proxy mode: Nuke renders the bake's Writes at the proxy scale, so the
+    matte would be computed from a scaled-down plate, cached under that key and read back as the
+    result at full resolution too (and on the farm)."""
+    if nuke.root()["proxy"].value():
+        raise NodeError("%s: proxy mode is on, and Nuke would bake plate and trimap at the proxy scale: "
+                        "turn proxy mode off (Ctrl/Cmd+P) and press Compute; the result then shows in proxy "
+                        "mode too" % node.name())
+
+
 def _writable_dir(folder):
     try:
         if not os.path.isdir(folder):
@@ -157,7 +188,7 @@ def prepare(node, frames=None, reporter=None):
     reporter = reporter or Reporter()
     job = Job()
     job.node_name = node.fullName()
-    job.settings, job.bundle = lbs_node.read_settings(node)
+    _check_full_resolution(node)
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
@@ -167,10 +198,15 @@ def prepare(node, frames=None, reporter=None):
         raise NodeError("%s: frame range %d-%d holds %d frames, more than the %d one Compute renders; compute "
                         "it in chunks (a custom frame range)" % (node.name(), job.first, job.last,
                                                                  job.last - job.first + 1, MAX_FRAMES))
+    # The knobs as they stand at the range's first frame, not wherever the timeline is, and the
+    # same at every frame of it (an animated setting would be applied from one frame only).
+    with lbs_node.at_frame(job.first):
+        job.settings, job.bundle = lbs_node.read_settings(node)
+    lbs_node.check_constant_settings(node, job.first, job.last)
     job.frames = list(range(job.first, job.last + 1))
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
-    job.settings_hash = lbs_node.settings_hash(node)
+    job.settings_hash = lbs_node.settings_hash(node, frame=job.first)
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)
@@ -209,6 +245,12 @@ def prepare(node, frames=None, reporter=None):
         job.cached = [f for f in baked if f not in set(absent)]
         job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent)
         job.missing = cache.missing_frames(job.folder, baked)
+        # Frames with one key (a still plate and trimap held over the range) are computed once:
+        # the first of them; run() links the others to it.
+        first_with = {}
+        for frame in job.missing:
+            first_with.setdefault(frame_keys[frame], frame)
+        job.copies = dict((f, first_with[frame_keys[f]]) for f in job.missing if first_with[frame_keys[f]] != f)
     except BaseException:
         cache.remove_folder(job.bake_dir)
         raise
@@ -217,7 +259,7 @@ def prepare(node, frames=None, reporter=None):
         lbs_node.hide_result(node)
     if job.missing:
         lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
-    for first, last in cache.contiguous_runs(job.missing):
+    for first, last in cache.contiguous_runs(f for f in job.missing if f not in job.copies):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,
             device=job.settings.device, colour=job.settings.colour,
@@ -290,6 +332,9 @@ def run(job, reporter=None):
             result.errors.append(message)
         result.errors.extend(outcome.errors)
         result.warnings.extend(outcome.warnings)
+    for frame in cache.copy_frames(job.folder, job.copies):
+        done[0] += 1
+        reporter.frame_done(frame, min(done[0], total), total)
     result.missing = cache.missing_frames(job.folder, job.frames)
     result.computed = [f for f in job.missing if f not in result.missing]
     return result
@@ -364,19 +409,17 @@ def compute_in_background(node):
     """
     name = node.fullName()
     with _running_lock:
-        if name in _running:
+        if _computing(node):
             nuke.message("%s is already computing." % node.name())
             return None
-        _running.add(name)
+        _running.append(node)
     try:
         job = prepare(node)
     except BaseException:
-        with _running_lock:
-            _running.discard(name)
+        _forget_running(node)
         raise
     if not job.commands:
-        with _running_lock:
-            _running.discard(name)
+        _forget_running(node)
         finish(node, job, JobResult(job))
         return None
 
@@ -421,8 +464,7 @@ def _finish_in_main(name, job, result, script=None, started=None):
         if not result.ok and not result.cancelled:
             nuke.message("LBSMatte %s:\n%s\n\n%s" % (node.name(), text, "\n".join(result.errors[:10])))
     finally:
-        with _running_lock:
-            _running.discard(name)
+        _forget_running(started)
 
 
 def _still_there(node):
@@ -442,7 +484,7 @@ def clear_cache(node):
     Returns the folder removed, or ``""``.
     """
     with _running_lock:
-        computing = node.fullName() in _running
+        computing = _computing(node)
     if computing:
         # Its folder may be the one the running Compute writes into (a retry of failed frames).
         raise NodeError("%s is computing: cancel it (its progress bar) before clearing its cache" % node.name())

@@ -11,6 +11,7 @@ saved with the script. A comp rendered on the farm after ``batch.py`` therefore 
 precomputed cache without running any Python.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -156,21 +157,77 @@ STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 _baking = []  # type: list
 
 
-def settings_hash(node, legacy=False):
+def settings_in_use(node):
+    """Names of the setting knobs that take part, as in the cache key: the edge width only when the
+    trimap input is a rough matte, the OCIO colourspace only when the input colour is ``ocio``."""
+    names = list(SETTING_KNOBS)
+    if node["trimap_input"].value() != "rough matte":
+        names.remove("edge_width")
+    if node["colour"].value() != "ocio":
+        names.remove("ocio_colourspace")
+    return names
+
+
+def animated_settings(node):
+    """Names of the setting knobs in use with keyframes or an expression (their value may differ by frame)."""
+    return [name for name in settings_in_use(node) if node[name].isAnimated() or node[name].hasExpression()]
+
+
+def _shown_value(knob, value):
+    """``getValueAt``'s number as the panel shows it: a menu's entry, else the number."""
+    return knob.enumName(int(value)) if hasattr(knob, "enumName") else "%g" % value
+
+
+def check_constant_settings(node, first, last):
+    """:class:`NodeError` when an animated setting knob (keyframes, or an expression such as one
+    linked to a knob that is keyed) has another value somewhere in ``first``-``last``: one Compute
+    runs the core once with one value for every frame, so the other frames would silently get
+    the value of one frame. A knob animated to the same value throughout is fine."""
+    for name in animated_settings(node):
+        knob = node[name]
+        start = knob.getValueAt(first)
+        for frame in range(first + 1, last + 1):
+            value = knob.getValueAt(frame)
+            if value != start:
+                raise NodeError(
+                    "%s: the %s knob is animated (%s at frame %d, %s at frame %d) but one Compute uses one "
+                    "value for every frame: remove its keyframes or expression, or give each part of the range "
+                    "its own LBSMatte node with a custom frame range"
+                    % (node.name(), knob.label() or name, _shown_value(knob, start), first,
+                       _shown_value(knob, value), frame))
+
+
+@contextlib.contextmanager
+def at_frame(frame):
+    """Move Nuke's current frame to ``frame`` for the block (knob values are read there), and back."""
+    before = nuke.frame()
+    if before != int(frame):
+        nuke.frame(int(frame))
+    try:
+        yield
+    finally:
+        if nuke.frame() != before:
+            nuke.frame(before)
+
+
+def settings_hash(node, legacy=False, frame=None):
     """Hash of the setting knobs' values as they stand (no file system, no subprocess).
 
     A knob that does not take part leaves it out, as the cache key does: the edge width unless
     the trimap input is a rough matte, the OCIO colourspace unless the input colour is ``ocio``;
-    an empty ``weights`` is ``default``. ``legacy``: every knob as written (what LBSMatte recorded
-    before), so that results of saved scripts are not made stale by the upgrade.
+    an empty ``weights`` is ``default``. An animated knob (keyframes, expression) counts with its
+    value at ``frame`` (the first frame of the result; default the current frame) as well as its
+    script: an expression linked to another knob reads the same when that knob changes.
+    ``legacy``: every knob as written (what LBSMatte recorded before), so that results of saved
+    scripts are not made stale by the upgrade.
     """
-    values = dict((name, node[name].toScript()) for name in SETTING_KNOBS)
+    names = SETTING_KNOBS if legacy else settings_in_use(node)
+    values = dict((name, node[name].toScript()) for name in names)
     if not legacy:
+        at = nuke.frame() if frame is None else frame
+        for name in animated_settings(node):
+            values[name] = [values[name], node[name].getValueAt(at)]
         values["weights"] = weights_value(node)
-        if node["trimap_input"].value() != "rough matte":
-            del values["edge_width"]
-        if node["colour"].value() != "ocio":
-            del values["ocio_colourspace"]
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
@@ -227,13 +284,19 @@ def find_stale(node, frames=None):
     stored = record.get("frames")
     if not isinstance(stored, dict) or not stored:
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
-    if record.get("settings") not in (settings_hash(node), settings_hash(node, legacy=True)):
+    if record.get("settings") not in (settings_hash(node, frame=first), settings_hash(node, legacy=True)):
         return "settings changed since Compute", every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
     wanted = [f for f in (every if frames is None else frames) if first <= f <= last]
     if not wanted:
         return "", []
+    # Compute made every frame with the value at the first (it refuses values that vary): a knob
+    # keyed since, or linked to one keyed since, may differ at a later frame only.
+    animated = [node[name] for name in animated_settings(node)]
+    varied = [f for f in wanted if any(k.getValueAt(f) != k.getValueAt(first) for k in animated)]
+    if varied:
+        return "settings changed since Compute", varied
     current = input_hashes(node, wanted)
     changed = [f for f in wanted if stored.get(str(f)) != current[f]]
     return ("plate or trimap changed since Compute" if changed else ""), changed

@@ -110,6 +110,26 @@ def test_a_node_renamed_while_it_computes_still_gets_its_result(fake_nuke, lbs_e
     assert fake_nuke._messages == []
 
 
+def test_a_node_renamed_while_it_computes_is_still_the_one_computing(fake_nuke, lbs_env, sequences, monkeypatch):
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    worker = [t for t in threading.enumerate() if t.name.startswith("LBSMatte")][0]
+    node.setName("hair_matte")
+    other = make_graph(fake_nuke, sequences)  # a new node takes the old name: it computes nothing
+    with pytest.raises(NodeError, match=r"^hair_matte is computing: cancel it \(its progress bar\) before "
+                                        r"clearing its cache$"):
+        compute.clear_cache(node)  # its folder may be the one being written
+    assert compute.clear_cache(other) == "" and other["status"].value() == "nothing cached"
+    other["compute"].execute()  # not "LBSMatte1 is already computing."
+    assert fake_nuke._messages == []
+    for thread in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")] + [worker]:
+        thread.join(30)
+    fake_nuke._run_main_queue()
+    assert node["result_ready"].value() and other["result_ready"].value() and compute._running == []
+
+
 def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
@@ -544,3 +564,89 @@ def test_one_frame_of_another_format_fails_alone(fake_nuke, lbs_env, sequences):
     assert result.missing == [1002] and sorted(result.computed) == [1001, 1003]
     assert result.errors == ["frame 1002: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: reformat the "
                              "trimap to the plate's format"]
+
+
+# -- animated setting knobs ----------------------------------------------------------------------------
+def test_a_setting_keyed_to_change_within_the_range_is_refused_before_anything_runs(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_input"].setValue("rough matte")
+    fake_nuke.frame(1001)
+    node["edge_width"].setAnimated()  # a key of 8 at 1001 ...
+    node["edge_width"].setValueAt(20, 1003)  # ... and 20 at 1003: the roto's edge grows
+    with pytest.raises(NodeError) as caught:
+        compute.compute(node)
+    assert str(caught.value) == (
+        "LBSMatte1: the edge width knob is animated (8 at frame 1001, 14 at frame 1002) but one Compute uses one "
+        "value for every frame: remove its keyframes or expression, or give each part of the range its own "
+        "LBSMatte node with a custom frame range")
+    assert cli_calls(lbs_env) == []  # not even the fingerprint: nothing baked, nothing keyed
+    assert node["result_ready"].value() is False
+
+
+def test_a_menu_driven_by_a_frame_expression_is_refused_naming_its_entries(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(0)
+    node["last_frame"].setValue(1)
+    node["premultiply"].setExpression("frame")  # off at 0, on from 1
+    node["device"].setExpression("frame")  # auto at 0, cpu at 1
+    with pytest.raises(NodeError, match=r"^LBSMatte1: the device knob is animated \(auto at frame 0, cpu at frame 1\)"):
+        compute.compute(node)
+
+
+def test_a_setting_animated_to_one_value_over_the_range_is_read_there_not_at_the_current_frame(
+        fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_input"].setValue("rough matte")
+    fake_nuke.frame(1001)
+    node["edge_width"].setAnimated()
+    node["edge_width"].setValue(12)  # a key at 1001
+    node["edge_width"].setValueAt(12, 1003)
+    node["edge_width"].setValueAt(30, 1)  # the animation before the shot starts
+    fake_nuke.frame(1)  # the timeline is parked outside the range
+    assert compute.compute(node).ok
+    command = [c for c in cli_calls(lbs_env) if "matte" in c][-1]
+    assert command[command.index("--edge") + 1] == "12"
+    assert fake_nuke.frame() == 1  # put back
+    assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_compute_in_proxy_mode_is_refused_and_leaves_the_shown_result_alone(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    key, calls = node["result_key"].value(), len(cli_calls(lbs_env))
+    fake_nuke.root()["proxy"].setValue(True)  # the artist works at half resolution (Ctrl/Cmd+P)
+    with pytest.raises(NodeError) as caught:
+        compute.compute(node)
+    assert str(caught.value) == (
+        "LBSMatte1: proxy mode is on, and Nuke would bake plate and trimap at the proxy scale: turn proxy mode off "
+        "(Ctrl/Cmd+P) and press Compute; the result then shows in proxy mode too")
+    assert len(cli_calls(lbs_env)) == calls and node["result_key"].value() == key and node["result_ready"].value()
+    assert os.listdir(os.path.join(lbs_env["cache"], ".bake")) == []
+
+
+def test_an_animated_edge_width_that_takes_no_part_is_not_refused(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)  # trimap input: a trimap, so the edge width is not used
+    node["edge_width"].setExpression("frame")
+    assert compute.compute(node).ok
+    assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    for index in (0, 1):  # one plate and one trimap frame, held (a Read holds before and after its range)
+        node.input(index)["first"].setValue(1001)
+        node.input(index)["last"].setValue(1001)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1001)
+    node["last_frame"].setValue(1003)
+    result = compute.compute(node)
+    assert result.ok and result.computed == [1001, 1002, 1003]
+    mattes = [c for c in cli_calls(lbs_env) if "matte" in c]
+    assert len(mattes) == 1 and "--frames=1001-1001" in mattes[0]  # not three times the same frame
+    folder = result.job.folder
+    for frame in (1002, 1003):
+        for pattern in (cache.result_pattern(folder), cache.trimap_pattern(folder)):
+            with open(cache.frame_path(pattern, frame), "rb") as copy, open(cache.frame_path(pattern, 1001), "rb") as one:
+                assert copy.read() == one.read()
+    assert node["status"].value().startswith("1001-1003 ready at ") and ": 3 computed, 0 cached" in node["status"].value()

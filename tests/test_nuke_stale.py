@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, write_shot
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_shot
 
 from nuke_plugin import cache, compute, exr, runner
 from nuke_plugin import node as lbs_node
@@ -320,7 +320,7 @@ def test_closing_the_script_stops_the_core_process(fake_nuke, lbs_env, sequences
     thread.join(30)
     assert not thread.is_alive() and runner._live == set()
     fake_nuke._run_main_queue()  # Nuke's main loop goes on: the Compute is no longer counted as running
-    assert compute._running == set()
+    assert compute._running == []
 
 
 _QUIT = textwrap.dedent("""
@@ -501,7 +501,7 @@ def test_a_node_reached_by_two_paths_is_checked_once(fake_nuke, lbs_env, sequenc
     assert capsys.readouterr().out.count("ERROR: LBSMatte1 has no result") == 1
     from nuke_plugin import callbacks
 
-    assert [n.fullName() for n in callbacks.upstream_lbsmatte(write)] == ["LBSMatte1"]
+    assert [(n.fullName(), shift) for n, shift in callbacks.upstream_lbsmatte(write)] == [("LBSMatte1", 0)]
 
 
 def test_input_hashes_cover_every_op_hash_of_an_input(fake_nuke):
@@ -524,3 +524,105 @@ def test_input_hashes_cover_every_op_hash_of_an_input(fake_nuke):
     before = lbs_node.input_hashes(Node(), [frame])
     plate.hashes = [11, 99]
     assert lbs_node.input_hashes(Node(), [frame]) != before
+
+
+# -- setting knobs with an expression or keyframes -----------------------------------------------------
+def test_a_setting_linked_to_another_knob_is_stale_when_that_knob_changes(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()  # a knob the artist links the node's rounds to
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok
+    assert lbs_node.find_stale(node) == ("", [])
+    control["white"].setValue(2.0)  # the expression reads the same; its value does not
+    assert lbs_node.find_stale(node) == ("settings changed since Compute", [1001, 1002, 1003])
+    control["white"].setValue(1.0)
+    assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_link_keyed_after_compute_makes_only_the_frames_it_changes_stale(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok
+    fake_nuke.frame(1001)
+    control["white"].setAnimated()  # 1 at 1001 ...
+    control["white"].setValueAt(1.0, 1002)
+    control["white"].setValueAt(3.0, 1003)  # ... 3 at 1003: frame 1003 would be made with 3 rounds now
+    assert lbs_node.find_stale(node) == ("settings changed since Compute", [1003])
+    fake_nuke.frame(1003)
+    lbs_node.check_current_frame(node)
+    assert node["status"].value() == ("STALE: LBSMatte1: settings changed since Compute at frame(s) 1003"
+                                      " - press Compute")
+    fake_nuke.frame(1002)
+    lbs_node.check_current_frame(node)
+    assert node["result_stale"].value() is False
+
+
+def test_a_setting_keyed_to_one_value_stays_current_after_save_and_reopen(fake_nuke, lbs_env, sequences, tmp_path):
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    fake_nuke.frame(1001)
+    node["rounds"].setAnimated()
+    node["rounds"].setValue(2)
+    node["rounds"].setValueAt(2, 1003)
+    assert compute.compute(node).ok
+    fake_nuke.scriptSave(shot)
+    assert "rounds {{curve x1001 2 x1003 2}}" in open(shot).read()
+    fake_nuke._reset()
+    fake_nuke._startup()
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    assert node["rounds"].isAnimated() and node["rounds"].getValueAt(1002) == 2.0
+    assert lbs_node.find_stale(node) == ("", [])
+    node["rounds"].setValueAt(1, 1003)  # the key edited in the reopened script
+    assert lbs_node.find_stale(node) == ("settings changed since Compute", [1001, 1002, 1003])
+
+
+# -- a TimeOffset between the node and the Write -------------------------------------------------------
+def _offset_comp(fake_nuke, node, tmp_path, offset):
+    """The matte slipped in time (``offset`` frames later) and rendered."""
+    shift = fake_nuke.nodes.TimeOffset()
+    shift["time_offset"].setValue(offset)
+    shift.setInput(0, node)
+    return _comp(fake_nuke, shift, str(tmp_path / "comp.####.exr"))
+
+
+def test_a_render_through_a_time_offset_checks_the_frames_the_node_is_read_at(fake_nuke, lbs_env, sequences,
+                                                                              tmp_path):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok  # 1001-1003
+    write = _offset_comp(fake_nuke, node, tmp_path, 2)
+    fake_nuke.execute(write, 1003, 1005)  # reads the node at 1001-1003: its computed range
+    assert os.path.isfile(str(tmp_path / "comp.1005.exr"))
+    comp, result = read_exr(str(tmp_path / "comp.1005.exr")), read_exr(cache.frame_path(node["result_file"].value(), 1003))
+    assert np.array_equal(comp[0][..., 3], result[0][..., 3])  # the alpha of the node's frame 1003
+
+
+def test_a_render_through_a_time_offset_fails_where_the_node_is_read_outside_its_range(
+        fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    write = _offset_comp(fake_nuke, node, tmp_path, 2)
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(write, 1001, 1003)  # frame 1001 reads the node at 999: black, not a matte
+    assert "ERROR: LBSMatte1: frame 999 is outside its computed range 1001-1003" in capsys.readouterr().out
+
+
+def test_a_render_through_a_time_offset_sees_the_stale_frame_it_reads(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                      capsys):
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    fake_nuke.frame(1001)
+    grade["white"].setAnimated()
+    grade["white"].setValueAt(1.0, 1002)
+    grade["white"].setValueAt(1.0, 1003)
+    assert compute.compute(node).ok
+    write = _offset_comp(fake_nuke, node, tmp_path, -2)
+    grade["white"].setValueAt(2.0, 1003)  # the grade keyed brighter at 1003 only ...
+    fake_nuke.execute(write, 1000, 1000)  # (the node's 1002 is as computed)
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(write, 1001, 1001)  # ... which frame 1001 of the comp reads
+    assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in capsys.readouterr().out

@@ -15,8 +15,9 @@ matters to them:
   the plugin path (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
   ``execute`` of a ``Write`` writes real EXR frames from its input;
-- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` and the TCL ``[value parent.x]`` are
-  evaluated; any other TCL or expression raises (a fake that guesses hides bugs);
+- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
+  ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
+  ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
 - callbacks by node class (``addOnCreate``, ``addKnobChanged``); knobChanged fires while a
   node's panel is open (``showControlPanel`` sends ``showPanel``) and, as in Nuke, not again
   for knobs set inside a knobChanged callback;
@@ -159,6 +160,10 @@ def _lookup_knob(node, path):
     return found
 
 
+#: The time an expression is evaluated at (``getValueAt``); ``None``: the current frame.
+_eval_time = []  # type: list
+
+
 def _eval_expression(node, expr):
     text = expr.strip()
     negate = text.startswith("!")
@@ -166,6 +171,8 @@ def _eval_expression(node, expr):
         text = text[1:].strip()
     if re.match(r"^-?\d+(\.\d+)?$", text):
         value = float(text)
+    elif text == "frame":  # Nuke's frame variable: the time the knob is evaluated at
+        value = float(_eval_time[-1] if _eval_time else _frame)
     elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", text):
         value = _lookup_knob(node, text).value()
     else:
@@ -257,6 +264,9 @@ class Knob(object):
     def hasExpression(self):
         return False
 
+    def isAnimated(self):
+        return False
+
     def _check(self, value):
         return value
 
@@ -337,35 +347,92 @@ class Tab_Knob(Knob):
 
 
 class Array_Knob(Knob):
-    """Numbers, possibly driven by an expression ``{{...}}``."""
+    """Numbers, possibly driven by an expression ``{{...}}`` or animated by keyframes.
+
+    As in Nuke: ``value()`` is the value at the current frame (``nuke.frame()``), ``getValueAt``
+    at any frame; ``isAnimated()`` holds for keyframes and for an expression; ``setValue`` of an
+    animated knob sets a key at the current frame; ``toScript`` writes keys as
+    ``{{curve x1 4 x10 20}}``. Between keys the fake interpolates linearly (Nuke's default curve
+    is smooth: a test must rely on values at the keys only)."""
 
     def __init__(self, name, label=None, value=None):
         Knob.__init__(self, name, label, value)
         self._expression = None
+        self._keys = {}  # {frame: value}; empty: not keyframed
 
     def setExpression(self, expression, channel=-1, view=None):
         self._expression = expression
+        self._keys = {}
         self._changed()
         return True
 
     def hasExpression(self, index=-1):
         return self._expression is not None
 
-    def _raw(self):
+    def isAnimated(self, channel=-1):
+        return self._expression is not None or bool(self._keys)
+
+    def setAnimated(self, channel=-1):
+        if not self._keys:
+            self._keys = {float(_frame): float(self._value)}
+        return True
+
+    def clearAnimated(self, channel=-1):
+        self._keys = {}
+        self._expression = None
+        self._changed()
+        return True
+
+    def setValueAt(self, val, time, index=-1, view=None):
+        if not self._keys:  # as in Nuke: a key only on an animated knob
+            return self.setValue(val)
+        self._keys[float(time)] = float(self._check(val))
+        self._changed()
+        return True
+
+    def _raw_at(self, time):
         if self._expression is not None:
-            return _eval_expression(self._node, self._expression)
+            _eval_time.append(time)
+            try:
+                return _eval_expression(self._node, self._expression)
+            finally:
+                _eval_time.pop()
+        if self._keys:
+            times = sorted(self._keys)
+            if time <= times[0]:
+                return self._keys[times[0]]
+            if time >= times[-1]:
+                return self._keys[times[-1]]
+            after = next(t for t in times if t >= time)
+            before = max(t for t in times if t <= time)
+            if after == before:
+                return self._keys[after]
+            share = (time - before) / (after - before)
+            return self._keys[before] + share * (self._keys[after] - self._keys[before])
         return self._value
+
+    def _raw(self):
+        return self._raw_at(_eval_time[-1] if _eval_time else _frame)
+
+    def getValueAt(self, frame, index=-1, view=None):
+        return float(self._raw_at(float(frame)))
 
     def value(self):
         return self._raw()
 
     def setValue(self, value):
+        if self._keys:  # as in Nuke: a key at the current frame
+            self._keys[float(_frame)] = float(self._check(value))
+            self._changed()
+            return True
         self._expression = None
         return Knob.setValue(self, value)
 
     def toScript(self):
         if self._expression is not None:
             return "{{%s}}" % self._expression
+        if self._keys:
+            return "{{curve %s}}" % " ".join("x%g %g" % (t, self._keys[t]) for t in sorted(self._keys))
         return _nk.quote(self._script_value())
 
     def _script_value(self):
@@ -373,7 +440,17 @@ class Array_Knob(Knob):
 
     def fromScript(self, text):
         match = re.match(r"^\{\{(.*)\}\}$", text.strip(), re.S)
-        if match:
+        self._keys = {}
+        if match and match.group(1).strip().startswith("curve "):
+            self._expression = None
+            time = 1.0
+            for token in match.group(1).split()[1:]:
+                if token.startswith("x"):
+                    time = float(token[1:])
+                else:
+                    self._keys[time] = float(token)
+                    time += 1
+        elif match:
             self._expression = match.group(1).strip()
         else:
             self._expression = None
@@ -482,6 +559,10 @@ class Enumeration_Knob(Array_Knob):
             index = value
         else:
             raise ValueError("%s: invalid value %r" % (self._name, value))
+        if self._keys:  # as in Nuke: a key at the current frame
+            self._keys[float(_frame)] = float(index)
+            self._changed()
+            return True
         self._expression = None
         self._value = index
         self._changed()
@@ -773,7 +854,10 @@ class Node(object):
             knob = self._knobs[name]
             if name in _UNHASHED or (isinstance(knob, Script_Knob) and not isinstance(knob, PyScript_Knob)):
                 continue
-            parts.append("%s=%s" % (name, knob.toScript()))
+            if isinstance(knob, Array_Knob) and knob.isAnimated():  # Nuke hashes the value at the frame
+                parts.append("%s@=%r" % (name, knob.getValueAt(frame)))
+            else:
+                parts.append("%s=%s" % (name, knob.toScript()))
         parts += ["%d:%s" % (i, n._op_hash(frame) if n is not None else "-") for i, n in enumerate(self._inputs)]
         parts += self._own_hash_parts(frame)
         return _stable_hash("|".join(parts))
@@ -960,7 +1044,7 @@ class _Grade(Node):
         pixels = image.pixels.copy()
         for i, channel in enumerate(image.channels):
             if channel in ("rgba.red", "rgba.green", "rgba.blue"):
-                pixels[:, :, i] *= self["white"].value()
+                pixels[:, :, i] *= self["white"].getValueAt(frame)  # at the frame pulled (a TimeOffset)
         return image.like(pixels)
 
 
@@ -1027,7 +1111,37 @@ class _Switch(Node):
         return self._chosen().lastFrame()
 
 
+class _TimeOffset(Node):
+    """Nuke's TimeOffset: frame ``f`` is its input's frame ``f - time_offset``; its frame range is
+    the input's, moved by the offset (``reverse_input`` is not faked)."""
+
+    def __init__(self):
+        Node.__init__(self, "TimeOffset")
+        self.addKnob(Double_Knob("time_offset"))
+        self.addKnob(Boolean_Knob("reverse_input"))
+
+    def _shift(self):
+        if self["disable"].value():
+            return 0
+        if self["reverse_input"].value():
+            raise _FakeLimit("fake nuke: TimeOffset reverse_input")
+        return int(self["time_offset"].value())
+
+    def _image(self, frame):
+        return Node._image(self, frame - self._shift())
+
+    def _op_hash(self, frame):
+        return Node._op_hash(self, frame - self._shift())
+
+    def firstFrame(self):
+        return Node.firstFrame(self) + self._shift()
+
+    def lastFrame(self):
+        return Node.lastFrame(self) + self._shift()
+
+
 _BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
+            "TimeOffset": _TimeOffset,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
@@ -1126,7 +1240,8 @@ class Root(Group):
     def __init__(self):
         Group.__init__(self, "Root")
         self._knobs["name"]._value = ""
-        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100)):
+        # ``proxy``: Nuke's proxy mode switch (Ctrl/Cmd+P); the fake renders nothing in it (see execute)
+        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100), Boolean_Knob("proxy")):
             self.addKnob(knob)
 
     def name(self):
@@ -1437,6 +1552,8 @@ def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
         raise RuntimeError("%s is disabled" % node.name())
     if node._group is None:
         raise RuntimeError("node was deleted")
+    if _root["proxy"].value():  # Nuke renders at the proxy scale (to the proxy file): not faked
+        raise _FakeLimit("fake nuke: execute in proxy mode")
     global _frame
     _render_callback("beforeRender", node)
     now = _frame
