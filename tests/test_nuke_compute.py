@@ -544,3 +544,21 @@ def test_one_frame_of_another_format_fails_alone(fake_nuke, lbs_env, sequences):
     assert result.missing == [1002] and sorted(result.computed) == [1001, 1003]
     assert result.errors == ["frame 1002: the trimap (Read2) is 16x12 but the plate (Read1) is 32x24: reformat the "
                              "trimap to the plate's format"]
+
+
+def test_the_plate_is_baked_with_values_beyond_half_float_as_they_are(fake_nuke, lbs_env, sequences):
+    # A linear highlight of 1e5 (or a value past the core's ±1e16 solve limit) reaches the core as
+    # it is, which keeps, clamps and warns by its own rules; baked in half it would be inf, a
+    # "broken" pixel the core sanitises to the frame's largest finite value.
+    from fake_nuke.fixtures import SIZE, write_exr
+
+    plate = np.full(SIZE + (3,), 0.5, np.float32)
+    plate[0, 0], plate[1, 1], plate[2, 2] = 1e5, -1e5, 1e20
+    write_exr(str(sequences["folder"] / "hot.1001.exr"), plate, ["R", "G", "B"], half=False)
+    node = make_graph(fake_nuke, dict(sequences, plate=str(sequences["folder"] / "hot.####.exr")), last=1001)
+    job = compute.prepare(node, frames=(1001, 1001))
+    try:
+        baked, _ = read_exr(cache.frame_path(job.plate, 1001))
+    finally:
+        cache.remove_folder(job.bake_dir)
+    np.testing.assert_array_equal(baked, plate)
