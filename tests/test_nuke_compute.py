@@ -562,3 +562,33 @@ def test_the_plate_is_baked_with_values_beyond_half_float_as_they_are(fake_nuke,
     finally:
         cache.remove_folder(job.bake_dir)
     np.testing.assert_array_equal(baked, plate)
+
+
+def test_a_frame_computed_after_running_out_of_gpu_memory_is_not_served_as_the_keys_result(
+        fake_nuke, lbs_env, sequences, monkeypatch):
+    # Out of GPU memory, the core ran frame 1002's networks in smaller tiles, which changes their
+    # output: shown (with the core's warning), but a later Compute computes it again rather than
+    # serve it as what the settings give, and a longer range never copies it into its folder.
+    monkeypatch.setenv("FAKE_CLI_DEGRADED_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node, frames=(1001, 1002))
+    assert first.ok and sorted(first.computed) == [1001, 1002]
+    assert "WARNING: frame 1002: the networks ran in tiles of 2048 px" in node["status"].value()
+    assert cache.degraded_frames(first.job.folder, [1001, 1002]) == {
+        1002: "networks in tiles of 2048 px, not 4096 (out of GPU memory)"}
+
+    monkeypatch.delenv("FAKE_CLI_DEGRADED_FRAMES")  # memory to spare now
+    again = compute.compute(node, frames=(1001, 1002))
+    assert again.ok and again.job.key == first.job.key and again.job.redo == [1002]
+    assert again.job.cached == [1001] and again.computed == [1002]
+    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1002-1002"
+    assert cache.degraded_frames(first.job.folder, [1001, 1002]) == {}
+    assert compute.compute(node, frames=(1001, 1002)).computed == []  # computed as asked: cached now
+
+    cache.remove_folder(first.job.folder)
+    monkeypatch.setenv("FAKE_CLI_DEGRADED_FRAMES", "1001")
+    alone = compute.compute(node, frames=(1001, 1001))  # 1001 alone, degraded, in a folder of its own
+    assert alone.computed == [1001] and cache.degraded_frames(alone.job.folder, [1001])
+    monkeypatch.delenv("FAKE_CLI_DEGRADED_FRAMES")
+    longer = compute.compute(node, frames=(1001, 1003))
+    assert longer.job.reused == [] and sorted(longer.computed) == [1001, 1002, 1003]
