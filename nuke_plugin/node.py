@@ -163,12 +163,20 @@ def settings_hash(node, legacy=False):
 
     A knob that does not take part leaves it out, as the cache key does: the edge width unless
     the trimap input is a rough matte, the OCIO colourspace unless the input colour is ``ocio``;
-    an empty ``weights`` is ``default``. ``legacy``: every knob as written (what LBSMatte recorded
-    before), so that results of saved scripts are not made stale by the upgrade.
+    an empty ``weights`` is ``default``; a knob driven by an expression counts by its value too.
+    ``legacy``: every knob as written (what LBSMatte recorded before), so that results of saved
+    scripts are not made stale by the upgrade.
     """
     values = dict((name, node[name].toScript()) for name in SETTING_KNOBS)
     if not legacy:
         values["weights"] = weights_value(node)
+        for name in SETTING_KNOBS:
+            # A knob driven by an expression (``{{Controls.rounds}}``) writes the expression, which
+            # stays the same when the knob it follows changes: its value counts, as in the cache key.
+            # (Knobs without one hash as before, so results of saved scripts stay current.)
+            has_expression = getattr(node[name], "hasExpression", None)
+            if has_expression is not None and has_expression():
+                values[name] = [values[name], node[name].value()]
         if node["trimap_input"].value() != "rough matte":
             del values["edge_width"]
         if node["colour"].value() != "ocio":

@@ -524,3 +524,19 @@ def test_input_hashes_cover_every_op_hash_of_an_input(fake_nuke):
     before = lbs_node.input_hashes(Node(), [frame])
     plate.hashes = [11, 99]
     assert lbs_node.input_hashes(Node(), [frame]) != before
+
+
+def test_a_setting_linked_to_another_knob_makes_the_result_stale_when_that_knob_changes(fake_nuke, lbs_env,
+                                                                                       sequences):
+    # rounds = {{Grade1.white}} (a control node driving several LBSMattes): the expression as
+    # written stays the same when Grade1.white changes, but the rounds a Compute uses do not.
+    controls = fake_nuke.createNode("Grade", inpanel=False)
+    controls["white"].setValue(1.0)
+    node = make_graph(fake_nuke, sequences)
+    node["rounds"].setExpression(f"{controls.name()}.white")
+    assert compute.compute(node).ok and lbs_node.find_stale(node) == ("", [])
+    controls["white"].setValue(2.0)
+    assert node["rounds"].value() == 2
+    assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+    controls["white"].setValue(1.0)
+    assert lbs_node.find_stale(node) == ("", [])
