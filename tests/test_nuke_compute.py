@@ -592,3 +592,21 @@ def test_a_frame_computed_after_running_out_of_gpu_memory_is_not_served_as_the_k
     monkeypatch.delenv("FAKE_CLI_DEGRADED_FRAMES")
     longer = compute.compute(node, frames=(1001, 1003))
     assert longer.job.reused == [] and sorted(longer.computed) == [1001, 1002, 1003]
+
+
+def test_an_unexpected_error_is_on_the_nodes_status_too(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A full disk while Compute writes the cache's record: the message box shows the traceback,
+    # and the status line no longer says the result from before is ready.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok and "ready" in node["status"].value()
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "write_record", full)
+    node["rounds"].setValue(0)
+    node["compute"].execute()
+    assert "Traceback" in fake_nuke._messages[-1]
+    assert node["status"].value() == ("ERROR: OSError: [Errno 28] No space left on device (Troubleshoot checks the "
+                                      "installation)")
