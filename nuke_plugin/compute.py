@@ -158,7 +158,6 @@ def prepare(node, frames=None, reporter=None):
     reporter = reporter or Reporter()
     job = Job()
     job.node_name = node.fullName()
-    job.settings, job.bundle = lbs_node.read_settings(node)
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
@@ -169,6 +168,8 @@ def prepare(node, frames=None, reporter=None):
                         "it in chunks (a custom frame range)" % (node.name(), job.first, job.last,
                                                                  job.last - job.first + 1, MAX_FRAMES))
     job.frames = list(range(job.first, job.last + 1))
+    lbs_node.check_constant_settings(node, job.frames)
+    job.settings, job.bundle = lbs_node.read_settings(node, job.first)  # as over the range, not the current frame
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
     job.settings_hash = lbs_node.settings_hash(node)

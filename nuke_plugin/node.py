@@ -61,8 +61,11 @@ def weights_value(node):
     return node["weights"].value().strip() or bundles.DEFAULT_NAME
 
 
-def read_settings(node):
+def read_settings(node, frame=None):
     """The settings that change the result, and the bundle they name.
+
+    ``frame``: the frame the number knobs are read at (:func:`check_constant_settings` holds them
+    the same over the range computed); default the current frame.
 
     Returns
     -------
@@ -92,12 +95,17 @@ def read_settings(node):
         colour = node["ocio_colourspace"].value().strip()
         if not colour:
             raise NodeError("input colour is 'ocio' but no OCIO colourspace is given")
-    rounds = node["rounds"].value()
+    def number(name):
+        knob = node[name]
+        value_at = getattr(knob, "getValueAt", None)
+        return knob.value() if frame is None or value_at is None else type(knob.value())(value_at(frame))
+
+    rounds = number("rounds")
     if rounds != int(rounds) or rounds < -1:
         raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), or -1 for the "
                         "number the weights bundle records, not %r" % (rounds,))
     trimap_input = node["trimap_input"].value()
-    edge = node["edge_width"].value()
+    edge = number("edge_width")
     if trimap_input == "rough matte" and (edge != int(edge) or edge < 1):
         raise NodeError("edge width must be a whole number of pixels > 0 (the unknown band each side of the "
                         "rough matte's edge), not %r" % (edge,))
@@ -107,12 +115,44 @@ def read_settings(node):
         device=node["device"].value(),
         colour=colour,
         trimap_channel=node["trimap_channel"].value(),
-        premultiply=bool(node["premultiply"].value()),
+        premultiply=bool(number("premultiply")),
         rounds=int(rounds),
         trimap_input=trimap_input,
         edge=int(edge),
     )
     return settings, bundle
+
+
+#: Setting knobs that hold numbers, which Nuke lets one animate or drive by an expression of the
+#: frame; their labels, for messages.
+NUMBER_SETTINGS = (("rounds", "refine rounds"), ("edge_width", "edge width"), ("premultiply", "premultiply"))
+
+
+def check_constant_settings(node, frames):
+    """:class:`NodeError` when a setting that takes part changes over ``frames`` (animated, or an
+    expression of the frame): one Compute runs the core once with one value for the whole range,
+    the value at the current frame, which the other frames would get without a word."""
+    for name, label in NUMBER_SETTINGS:
+        if name == "edge_width" and node["trimap_input"].value() != "rough matte":
+            continue
+        knob = node[name]
+        driven = [getattr(knob, attribute, None) for attribute in ("isAnimated", "hasExpression")]
+        value_at = getattr(knob, "getValueAt", None)
+        if value_at is None or not any(check is not None and check() for check in driven):
+            continue
+        first = value_at(frames[0])
+        for frame in frames[1:]:
+            value = value_at(frame)
+            if value != first:
+                raise NodeError(
+                    "%s: %s changes over the frame range (%s at frame %d, %s at frame %d): one Compute uses one "
+                    "value for every frame; remove its animation or expression, or compute each part of the range "
+                    "with its own value (a custom frame range)" % (node.name(), label, _number(first), frames[0],
+                                                                  _number(value), frame))
+
+
+def _number(value):
+    return "%d" % value if value == int(value) else "%g" % value
 
 
 def frame_range(node):

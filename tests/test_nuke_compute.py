@@ -610,3 +610,22 @@ def test_an_unexpected_error_is_on_the_nodes_status_too(fake_nuke, lbs_env, sequ
     assert "Traceback" in fake_nuke._messages[-1]
     assert node["status"].value() == ("ERROR: OSError: [Errno 28] No space left on device (Troubleshoot checks the "
                                       "installation)")
+
+
+def test_a_setting_that_changes_over_the_range_is_refused_naming_it_and_the_frames(fake_nuke, lbs_env, sequences):
+    # edge width = {{frame}}: the tool would have run the whole range with the current frame's value.
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_input"].setValue("rough matte")
+    node["edge_width"].setExpression("frame")
+    with pytest.raises(NodeError, match=r"^LBSMatte1: edge width changes over the frame range \(1001 at frame 1001, "
+                                        r"1002 at frame 1002\): one Compute uses one value for every frame"):
+        compute.prepare(node)
+    assert cli_calls(lbs_env) == []
+    assert compute.compute(node, frames=(1003, 1003)).ok  # one frame, one value
+    assert "--edge" in cli_calls(lbs_env)[-1] and cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--edge") + 1] \
+        == "1003"
+    node["trimap_input"].setValue("trimap")  # then the edge width takes no part
+    controls = fake_nuke.createNode("Grade", inpanel=False)
+    node["rounds"].setExpression(f"{controls.name()}.white")  # an expression, but the same at every frame
+    assert compute.compute(node).ok
+    assert cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--rounds") + 1] == "1"

@@ -15,7 +15,7 @@ matters to them:
   the plugin path (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
   ``execute`` of a ``Write`` writes real EXR frames from its input;
-- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` and the TCL ``[value parent.x]`` are
+- knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` (``getValueAt``) and the TCL ``[value parent.x]`` are
   evaluated; any other TCL or expression raises (a fake that guesses hides bugs);
 - callbacks by node class (``addOnCreate``, ``addKnobChanged``); knobChanged fires while a
   node's panel is open (``showControlPanel`` sends ``showPanel``) and, as in Nuke, not again
@@ -159,6 +159,10 @@ def _lookup_knob(node, path):
     return found
 
 
+#: The frames :meth:`Array_Knob.getValueAt` asks for, innermost last.
+_value_frame = []
+
+
 def _eval_expression(node, expr):
     text = expr.strip()
     negate = text.startswith("!")
@@ -166,6 +170,8 @@ def _eval_expression(node, expr):
         text = text[1:].strip()
     if re.match(r"^-?\d+(\.\d+)?$", text):
         value = float(text)
+    elif text == "frame":  # the frame a value is asked for (getValueAt), else the current one
+        value = float(_value_frame[-1] if _value_frame else _frame)
     elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", text):
         value = _lookup_knob(node, text).value()
     else:
@@ -362,6 +368,14 @@ class Array_Knob(Knob):
     def setValue(self, value):
         self._expression = None
         return Knob.setValue(self, value)
+
+    def getValueAt(self, time, index=-1):
+        """The value at frame ``time`` (an expression of ``frame`` differs from frame to frame)."""
+        _value_frame.append(time)
+        try:
+            return self.value()
+        finally:
+            _value_frame.pop()
 
     def toScript(self):
         if self._expression is not None:
