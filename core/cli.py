@@ -27,6 +27,11 @@ crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` 
     WARNING: [frame <frame>: ]<message>      something worth knowing (device fallback, ...)
     wrote <n> frame(s) to <OUT>              the last line of a run where every frame was written
 
+A frame computed otherwise than asked after running out of GPU memory (the networks in smaller
+tiles, the refinement on the CPU: ``Matter.stats.degraded``) says so in its EXR header, in the
+string attribute :data:`DEGRADED_ATTRIBUTE`, so that a cache (the Nuke node's) does not keep it
+as the result of the settings asked for; a frame computed as asked has none.
+
 Every argument is checked before any work starts (before the networks load), and the messages
 use the flags' own spelling (``--fg-solve``, ``--rounds``, ``--out``). ``matte`` holds a lock
 on each output file while it writes it (the frame of OUT, and of ``--write-trimap``'s PATH;
@@ -62,7 +67,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -593,6 +598,11 @@ def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 
+#: EXR header attribute of a result frame computed otherwise than asked (the module docstring);
+#: ``nuke_plugin/cache.py`` reads it (a twin, tests/test_contracts.py holds them equal).
+DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
+
+
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
     from core.colour import premultiply, resolve_colour
     from core.io import read_image, write_image, write_matte_exr
@@ -639,7 +649,13 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     fg = _to_output(result.fg, colour, exr)
     if exr:
         layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
-        write_matte_exr(job.out, layers, like=plate.info, premultiply=premultiplied, half=not args.float_exr,
+        # Only this run's conditions: a plate that is an earlier result carries its own attribute.
+        metadata = [m for m in plate.info.metadata if m[0] != DEGRADED_ATTRIBUTE]
+        degraded = getattr(getattr(matter, "stats", None), "degraded", None)
+        if degraded:
+            metadata.append((DEGRADED_ATTRIBUTE, "string", "; ".join(degraded)))
+        write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
+                        half=not args.float_exr,
                         protect=protect, window=plate.window)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg

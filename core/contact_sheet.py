@@ -1,8 +1,10 @@
 """Contact sheets: labelled images side by side in one PNG, for people to look at.
 
-A sheet is a grid of equally sized tiles, each with a one-line label above it, drawn straight
-into a numpy array (labels rasterised with the DejaVu Sans font that ships with matplotlib; no
-figure, no GUI backend). Its size is known in advance (:func:`sheet_size`)::
+A sheet is a grid of equally sized tiles, each with a label above it, drawn straight into a
+numpy array (labels rasterised with the DejaVu Sans font that ships with matplotlib; no figure,
+no GUI backend). A label wider than its tile is wrapped at spaces (a word wider than the tile at
+any character) and the label strips of the sheet grow to hold the longest. Its size is known in
+advance (:func:`sheet_size`, given the labels)::
 
     tiles = [("plate", plate), ("trimap", trimap), ("alpha", alpha), ("composite", comp)]
     write_contact_sheet("sheet.png", tiles, columns=2)
@@ -27,8 +29,10 @@ from core.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
-#: Height in pixels of the label strip above each tile.
+#: Height in pixels of the label strip above each tile, for a label of one line.
 LABEL_HEIGHT = 18
+#: Height in pixels each further line of a wrapped label adds to the strip.
+LINE_HEIGHT = 13
 #: Gap in pixels between tiles and around the sheet.
 GAP = 4
 #: Sheet background grey (display-encoded).
@@ -47,12 +51,16 @@ def tile_size(height: int, width: int, max_tile: int | None = 360) -> tuple[int,
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def sheet_size(height: int, width: int, n_tiles: int, columns: int = 4, max_tile: int | None = 360) -> tuple[int, int]:
-    """``(H, W)`` in pixels of a sheet of ``n_tiles`` tiles of ``height×width`` images."""
+def sheet_size(height: int, width: int, n_tiles: int, columns: int = 4, max_tile: int | None = 360,
+               labels: Sequence[str] = ()) -> tuple[int, int]:
+    """``(H, W)`` in pixels of a sheet of ``n_tiles`` tiles of ``height×width`` images.
+
+    ``labels``: the tiles' labels; those wider than a tile wrap and make every label strip taller
+    (without them, or when all fit, the strips hold one line)."""
     th, tw = tile_size(height, width, max_tile)
     columns = max(1, min(columns, n_tiles))
     rows = -(-n_tiles // columns)
-    return rows * (th + LABEL_HEIGHT) + (rows + 1) * GAP, columns * tw + (columns + 1) * GAP
+    return rows * (th + _strip_height(labels, tw)) + (rows + 1) * GAP, columns * tw + (columns + 1) * GAP
 
 
 def checker_background(height: int, width: int, square: int = 16) -> np.ndarray:
@@ -89,14 +97,16 @@ def make_contact_sheet(tiles: Sequence[Tile], *, columns: int = 4, max_tile: int
             raise InputError(f"tile {label!r} is {np.shape(image)[:2]}, the sheet's tiles are {shape}")
     th, tw = tile_size(shape[0], shape[1], max_tile)
     columns = max(1, min(columns, len(tiles)))
-    height, width = sheet_size(shape[0], shape[1], len(tiles), columns, max_tile)
+    labels = [str(label) for label, _ in tiles]
+    height, width = sheet_size(shape[0], shape[1], len(tiles), columns, max_tile, labels)
+    strip = _strip_height(labels, tw)
     sheet = np.full((height, width, 3), PAPER, np.float32)
-    for i, (label, image) in enumerate(tiles):
+    for i, (_, image) in enumerate(tiles):
         row, col = divmod(i, columns)
-        y = GAP + row * (th + LABEL_HEIGHT + GAP)
+        y = GAP + row * (th + strip + GAP)
         x = GAP + col * (tw + GAP)
-        _draw_label(sheet, str(label), y, x, tw)
-        sheet[y + LABEL_HEIGHT : y + LABEL_HEIGHT + th, x : x + tw] = _fit(_rgb(image), th, tw)
+        _draw_label(sheet, labels[i], y, x, tw)
+        sheet[y + strip : y + strip + th, x : x + tw] = _fit(_rgb(image), th, tw)
     return sheet
 
 
@@ -175,13 +185,55 @@ def _text_bitmap(text: str) -> np.ndarray | None:
     return bitmap
 
 
-def _draw_label(sheet: np.ndarray, text: str, y: int, x: int, width: int) -> None:
+def _text_width(text: str) -> int:
     bitmap = _text_bitmap(text)
-    if bitmap is None or bitmap.size == 0:
-        return
-    h = min(bitmap.shape[0], LABEL_HEIGHT - 2)
-    w = min(bitmap.shape[1], width - 2)
-    top = y + max(1, (LABEL_HEIGHT - h) // 2)
-    cover = bitmap[:h, :w, None]
-    region = sheet[top : top + h, x + 2 : x + 2 + w]
-    region[:] = region * (1.0 - cover) + 0.92 * cover
+    return 0 if bitmap is None else bitmap.shape[1]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines no wider than ``width`` px: broken at spaces, a word wider than ``width``
+    at characters (one character a line at the least). One line without a font."""
+    if _font() is None or not text or _text_width(text) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        candidate = f"{line} {word}" if line else word
+        if _text_width(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for char in word:  # what fits of a word wider than a line; the rest starts the next
+            if line and _text_width(line + char) > width:
+                lines.append(line)
+                line = ""
+            line += char
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _strip_height(labels: Sequence[str], tile_width: int) -> int:
+    """Height of the label strips above tiles ``tile_width`` px wide: one line, and
+    :data:`LINE_HEIGHT` for each further line the longest wrapped label needs."""
+    lines = max((len(_wrap(str(label), _label_width(tile_width))) for label in labels), default=1)
+    return LABEL_HEIGHT + (lines - 1) * LINE_HEIGHT
+
+
+def _label_width(tile_width: int) -> int:
+    return max(1, tile_width - 4)  # 2 px either side
+
+
+def _draw_label(sheet: np.ndarray, text: str, y: int, x: int, width: int) -> None:
+    for i, line in enumerate(_wrap(text, _label_width(width))):
+        bitmap = _text_bitmap(line)
+        if bitmap is None or bitmap.size == 0:
+            continue
+        h = min(bitmap.shape[0], LABEL_HEIGHT - 2)
+        w = min(bitmap.shape[1], _label_width(width))
+        top = y + max(1, (LABEL_HEIGHT - h) // 2) + i * LINE_HEIGHT
+        cover = bitmap[:h, :w, None]
+        region = sheet[top : top + h, x + 2 : x + 2 + w]
+        region[:] = region * (1.0 - cover) + 0.92 * cover

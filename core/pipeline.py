@@ -110,6 +110,10 @@ class RunStats:
         Pixels computed by each network, by role.
     iterations:
         Conjugate-gradient iterations of each refinement round.
+    degraded:
+        How this frame was computed otherwise than asked, after running out of GPU memory (the
+        networks in smaller tiles than :attr:`Matter.tile_asked`, which changes their output where
+        it cuts the region differently; the refinement on the CPU); empty when as asked.
     seconds:
         Wall-clock seconds of ``prepare`` (checks, sanitising, colour encoding, crop),
         ``background``, ``foreground``, ``alpha`` (each network with its tiling and the
@@ -127,6 +131,7 @@ class RunStats:
     computed_by: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     iterations: list[int] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)
 
     @property
     def box_fraction(self) -> float:
@@ -538,6 +543,8 @@ class Matter:
         tile = int(tile or (4096 if self.device.type == "cuda" else 2048))
         # Two strides at least: tiles overlap by a stride, and one a stride wide would never advance.
         self.tile = max(2 * self.stride, tile // self.stride * self.stride)
+        #: The tile size asked for: :attr:`tile` is halved for good after the GPU runs out of memory.
+        self.tile_asked = self.tile
         self.context = None if context is None else int(context)
         self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
@@ -736,6 +743,13 @@ class Matter:
             # Halved, still a multiple of the stride and at least two strides (see __init__).
             self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
             log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
+        if self.tile < self.tile_asked and self.stats.tiles > 1:
+            # Cut into tiles that the asked size would not have cut it into: another result. Said
+            # for every such frame (the tile size stays halved for the frames after the first).
+            self.stats.degraded.append(f"networks in tiles of {self.tile} px, not {self.tile_asked} "
+                                       "(out of GPU memory)")
+            log.warning("the networks ran in tiles of %d px, not %d (out of GPU memory): this frame differs from "
+                        "one computed in %d-px tiles", self.tile, self.tile_asked, self.tile_asked)
         unknown = split_trimap(trimap)[2]
         if self.refinement.rounds and self.fg_solve > 0:
             self._check_memory(int(unknown.sum()))
@@ -766,6 +780,7 @@ class Matter:
             # attempt's tensors are gone (outside the except block, whose traceback held them).
             torch.cuda.empty_cache()
             log.warning("%s: refining this frame on the CPU", where)
+            self.stats.degraded.append("refinement on the CPU (out of GPU memory)")
             self._check_memory(int(unknown.sum()), torch.device("cpu"))
             tri, alpha, fg, bg = (t.cpu() for t in (tri, alpha, fg, bg))
             alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)

@@ -30,7 +30,12 @@ def _guard(action, node):
         _show("LBSMatte: %s" % exc)
     except KeyboardInterrupt:
         lbs_node.set_status(node, "cancelled")
-    except Exception:
+    except Exception as exc:
+        # On the node too: its status line would go on saying what it said before ("ready", or
+        # "computing ..."), as if nothing had gone wrong.
+        first = (str(exc).splitlines() or [""])[0]
+        lbs_node.set_status(node, "ERROR: %s%s (Troubleshoot checks the installation)"
+                            % (type(exc).__name__, ": " + first if first else ""))
         _show("LBSMatte: unexpected error (Troubleshoot checks the installation):\n\n%s" % traceback.format_exc())
     return None
 

@@ -23,7 +23,11 @@ So a folder's frames are correct for its key by construction: any change upstrea
 weights or to a setting gives another folder, and the ``Read`` is pointed at a folder only once
 its frames exist. Within a folder, a frame already written is never computed again; a frame
 with the same per-frame key in a sibling folder (e.g. after the range grew), or as another frame
-of the same range (a still held over it), is copied, not recomputed.
+of the same range (a still held over it), is copied, not recomputed. The exception: a frame the
+core computed otherwise than asked after running out of GPU memory (smaller tiles for the
+networks, which changes their output, or the refinement on the CPU; the core says so in the
+frame's header, :data:`DEGRADED_ATTRIBUTE`) is shown, but it is not the key's result: the next
+Compute computes it again and it is never copied to another folder.
 """
 
 import hashlib
@@ -36,7 +40,7 @@ import time
 import uuid
 
 from nuke_plugin.bundles import json_loads
-from nuke_plugin.exr import content_sha256
+from nuke_plugin.exr import content_sha256, string_attribute
 
 try:
     import fcntl
@@ -57,6 +61,9 @@ RECORD_NAME = "lbsmatte.json"
 #: The largest record read: one far bigger is not one LBSMatte wrote (a frame's entry is ~90 bytes).
 MAX_RECORD = 64000000
 BAKE_FOLDER = ".bake"
+#: The EXR header attribute of a result frame computed otherwise than asked (``core.cli``'s
+#: ``DEGRADED_ATTRIBUTE``; this module cannot import core, tests/test_contracts.py holds them equal).
+DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 CACHE_ENV = "LBSMATTE_CACHE"
 #: Length of the hex key used as folder name (64 bits of SHA-256: collisions are not a concern).
 KEY_LENGTH = 16
@@ -209,6 +216,24 @@ def missing_frames(folder, frames):
     return [f for f in frames if not os.path.isfile(frame_path(pattern, f))]
 
 
+def degraded_frames(folder, frames):
+    """``{frame: how}`` for the result files of ``frames`` in ``folder`` that the core computed
+    otherwise than asked (:data:`DEGRADED_ATTRIBUTE`); frames without a file are left out."""
+    pattern = result_pattern(folder)
+    found = {}
+    for frame in frames:
+        how = degraded(frame_path(pattern, frame))
+        if how is not None:
+            found[frame] = how
+    return found
+
+
+def degraded(path):
+    """How the result file ``path`` was computed otherwise than asked, or ``None`` (as asked, or
+    no such file)."""
+    return string_attribute(path, DEGRADED_ATTRIBUTE)
+
+
 def contiguous_runs(frames):
     """``[1, 2, 3, 7, 8]`` -> ``[(1, 3), (7, 8)]`` (each run is one ``--frames A-B``)."""
     runs = []
@@ -308,7 +333,9 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
     reused = []
     for frame in sorted(wanted):
         source = by_key.get(wanted[frame])
-        if source is not None and _link_frame(source[0], source[1], folder, frame):
+        if source is None or degraded(frame_path(result_pattern(source[0]), source[1])) is not None:
+            continue  # a frame computed otherwise than asked is not this key's result
+        if _link_frame(source[0], source[1], folder, frame):
             reused.append(frame)
     return reused
 

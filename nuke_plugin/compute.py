@@ -72,6 +72,7 @@ class Job(object):
         self.folder = ""
         self.cached = []
         self.reused = []
+        self.redo = []  # frames in the folder that the core computed otherwise than asked
         self.missing = []
         self.copies = {}  # {frame: frame computed for it}: frames with the same key, computed once
         self.commands = []
@@ -242,9 +243,11 @@ def prepare(node, frames=None, reporter=None):
             "node": job.node_name,
         })
         absent = cache.missing_frames(job.folder, baked)
-        job.cached = [f for f in baked if f not in set(absent)]
+        # Computed otherwise than asked (out of GPU memory): shown until now, computed again now.
+        job.redo = sorted(cache.degraded_frames(job.folder, [f for f in baked if f not in set(absent)]))
+        job.cached = [f for f in baked if f not in set(absent) and f not in set(job.redo)]
         job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent)
-        job.missing = cache.missing_frames(job.folder, baked)
+        job.missing = sorted(set(cache.missing_frames(job.folder, baked)) | set(job.redo))
         # Frames with one key (a still plate and trimap held over the range) are computed once:
         # the first of them; run() links the others to it.
         first_with = {}

@@ -71,6 +71,19 @@ def display_window(path):
         return None
 
 
+def string_attribute(path, name):
+    """The value of string attribute ``name`` of an EXR's header, or ``None`` when it has none (or
+    the file is not a single-part scanline EXR this module reads)."""
+    try:
+        with open(path, "rb") as handle:
+            for attribute, kind, value in read_header(handle):
+                if attribute == name and kind == "string":
+                    return value.decode("utf-8", "replace")
+    except (OSError, IOError, ValueError, struct.error):
+        return None
+    return None
+
+
 def content_sha256(path):
     """Hex SHA-256 of an EXR's pixels and lasting attributes (the whole file if not understood)."""
     with open(path, "rb") as handle:

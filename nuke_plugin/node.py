@@ -155,6 +155,8 @@ def input_node(node, index):
 STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 #: Set while :func:`bake` renders its temporary Writes (the render check must not stop them).
 _baking = []  # type: list
+#: The baked plate's EXR data type: float, so that no value of the plate becomes inf (see :func:`_bake`).
+PLATE_DATATYPE = "32 bit float"
 
 
 def settings_in_use(node):
@@ -384,10 +386,15 @@ def bake(node, folder, first, last, trimap_channel="auto"):
 def _bake(node, folder, first, last, trimap_channel="auto"):
     """Render plate and trimap to EXR sequences in ``folder`` with temporary Write nodes.
 
-    The plate is written as RGB, the trimap as RGBA when it has an alpha channel (else RGB, so
-    that ``auto`` never picks an empty alpha), half float, ``raw`` (the working-space values as
-    they are: scene-linear in a default Nuke set-up), metadata kept except ``input/*`` (which
-    holds file times and would change the inputs' hash without changing their pixels).
+    The plate is written as RGB in 32-bit float, the trimap as RGBA when it has an alpha channel
+    (else RGB, so that ``auto`` never picks an empty alpha) in half float, both ``raw`` (the
+    working-space values as they are: scene-linear in a default Nuke set-up), metadata kept except
+    ``input/*`` (which holds file times and would change the inputs' hash without changing their
+    pixels). The plate is float so that the core gets its values as they are and applies its own
+    rules to them, as it does to a plate read from disk: a highlight beyond half float's 65504
+    would be baked as inf, which the core can only sanitise as a broken pixel (to the frame's
+    largest finite value), where it keeps the value in the known regions, clamps it to ±1e16 for
+    the refinement and writes it as ±65504 in its half-float result with a warning.
 
     Returns
     -------
@@ -408,13 +415,13 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
     if trimap_channel == "alpha" and not has_alpha:
         raise NodeError("%s: trimap channel is 'alpha' but the trimap input has no alpha channel" % node.name())
     jobs = (
-        ("plate", plate, "rgb"),
-        ("trimap", trimap, "rgba" if has_alpha else "rgb"),
+        ("plate", plate, "rgb", PLATE_DATATYPE),
+        ("trimap", trimap, "rgba" if has_alpha else "rgb", "16 bit half"),  # 0, 0.5, 1 exactly
     )
     patterns = []
     failed = {}
     with node.parent():
-        for label, source, channels in jobs:
+        for label, source, channels, datatype in jobs:
             pattern = (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
             # nuke.nodes, not createNode: no auto-connection, no change to the user's selection
             write = nuke.nodes.Write()
@@ -423,7 +430,7 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
                 write["file"].setValue(pattern)
                 write["file_type"].setValue("exr")
                 write["channels"].setValue(channels)
-                write["datatype"].setValue("16 bit half")
+                write["datatype"].setValue(datatype)
                 write["metadata"].setValue("all metadata except input/*")
                 write["raw"].setValue(True)
                 _execute_frames(write, first, last, failed, "%s (%s)" % (label, source.name()))

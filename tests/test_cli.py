@@ -744,3 +744,27 @@ def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_
     # A value that is no frame range is still a usage error naming --frames.
     assert _matte(tmp_path, small_bundle, "--frames", "-x") == 2
     assert capsys.readouterr().out.startswith("ERROR: argument --frames: expected one argument")
+
+
+def test_a_frame_computed_otherwise_than_asked_says_so_in_its_header(shot: Path, small_bundle, untrained_ok,
+                                                                     monkeypatch, capsys) -> None:
+    # The Nuke node's cache reads it (nuke_plugin.cache.degraded_frames) to compute the frame again
+    # rather than keep it as what the settings give; a plate carrying one (an earlier result) does
+    # not hand it on, and a frame computed as asked has none.
+    from core.pipeline import Matter
+
+    real_run = Matter._run
+    calls: list[int] = []
+
+    def run(self, *args, **kwargs):  # the second frame (1002) ran out of GPU memory in its refinement
+        calls.append(1)
+        out = real_run(self, *args, **kwargs)
+        if len(calls) == 2:
+            self.stats.degraded.append("refinement on the CPU (out of GPU memory)")
+        return out
+
+    monkeypatch.setattr(Matter, "_run", run)
+    _write(shot / "plate.1001.exr", _plate(0), ["R", "G", "B"], "half", {cli.DEGRADED_ATTRIBUTE: "old news"})
+    assert _matte(shot, small_bundle) == 0
+    headers = [read_image(shot / f"out/matte.{f}.exr").info.attribute(cli.DEGRADED_ATTRIBUTE) for f in (1001, 1002, 1003)]
+    assert headers == [None, "refinement on the CPU (out of GPU memory)", None]

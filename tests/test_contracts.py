@@ -37,3 +37,12 @@ def test_premultiplication_is_colour_premultiply() -> None:
     alpha = np.random.default_rng(1).random((4, 5), dtype=np.float32)
     # the rendered foregrounds' input to the layer estimate relies on this being F·α exactly
     assert np.array_equal(premultiply(fg, alpha), fg * alpha[..., None])
+
+
+def test_the_degraded_result_attribute_is_the_same_in_core_and_the_nuke_cache() -> None:
+    # core.cli writes it into a frame computed otherwise than asked; nuke_plugin.cache (which
+    # cannot import core) reads it to compute that frame again rather than serve it.
+    from core.cli import DEGRADED_ATTRIBUTE
+    from nuke_plugin import cache
+
+    assert cache.DEGRADED_ATTRIBUTE == DEGRADED_ATTRIBUTE == "lbsmatte/degraded"

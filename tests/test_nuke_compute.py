@@ -650,3 +650,86 @@ def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequen
             with open(cache.frame_path(pattern, frame), "rb") as copy, open(cache.frame_path(pattern, 1001), "rb") as one:
                 assert copy.read() == one.read()
     assert node["status"].value().startswith("1001-1003 ready at ") and ": 3 computed, 0 cached" in node["status"].value()
+def test_the_plate_is_baked_with_values_beyond_half_float_as_they_are(fake_nuke, lbs_env, sequences):
+    # A linear highlight of 1e5 (or a value past the core's ±1e16 solve limit) reaches the core as
+    # it is, which keeps, clamps and warns by its own rules; baked in half it would be inf, a
+    # "broken" pixel the core sanitises to the frame's largest finite value.
+    from fake_nuke.fixtures import SIZE, write_exr
+
+    plate = np.full(SIZE + (3,), 0.5, np.float32)
+    plate[0, 0], plate[1, 1], plate[2, 2] = 1e5, -1e5, 1e20
+    write_exr(str(sequences["folder"] / "hot.1001.exr"), plate, ["R", "G", "B"], half=False)
+    node = make_graph(fake_nuke, dict(sequences, plate=str(sequences["folder"] / "hot.####.exr")), last=1001)
+    job = compute.prepare(node, frames=(1001, 1001))
+    try:
+        baked, _ = read_exr(cache.frame_path(job.plate, 1001))
+    finally:
+        cache.remove_folder(job.bake_dir)
+    np.testing.assert_array_equal(baked, plate)
+
+
+def test_a_frame_computed_after_running_out_of_gpu_memory_is_not_served_as_the_keys_result(
+        fake_nuke, lbs_env, sequences, monkeypatch):
+    # Out of GPU memory, the core ran frame 1002's networks in smaller tiles, which changes their
+    # output: shown (with the core's warning), but a later Compute computes it again rather than
+    # serve it as what the settings give, and a longer range never copies it into its folder.
+    monkeypatch.setenv("FAKE_CLI_DEGRADED_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node, frames=(1001, 1002))
+    assert first.ok and sorted(first.computed) == [1001, 1002]
+    assert "WARNING: frame 1002: the networks ran in tiles of 2048 px" in node["status"].value()
+    assert cache.degraded_frames(first.job.folder, [1001, 1002]) == {
+        1002: "networks in tiles of 2048 px, not 4096 (out of GPU memory)"}
+
+    monkeypatch.delenv("FAKE_CLI_DEGRADED_FRAMES")  # memory to spare now
+    again = compute.compute(node, frames=(1001, 1002))
+    assert again.ok and again.job.key == first.job.key and again.job.redo == [1002]
+    assert again.job.cached == [1001] and again.computed == [1002]
+    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1002-1002"
+    assert cache.degraded_frames(first.job.folder, [1001, 1002]) == {}
+    assert compute.compute(node, frames=(1001, 1002)).computed == []  # computed as asked: cached now
+
+    cache.remove_folder(first.job.folder)
+    monkeypatch.setenv("FAKE_CLI_DEGRADED_FRAMES", "1001")
+    alone = compute.compute(node, frames=(1001, 1001))  # 1001 alone, degraded, in a folder of its own
+    assert alone.computed == [1001] and cache.degraded_frames(alone.job.folder, [1001])
+    monkeypatch.delenv("FAKE_CLI_DEGRADED_FRAMES")
+    longer = compute.compute(node, frames=(1001, 1003))
+    assert longer.job.reused == [] and sorted(longer.computed) == [1001, 1002, 1003]
+
+
+def test_an_unexpected_error_is_on_the_nodes_status_too(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A full disk while Compute writes the cache's record: the message box shows the traceback,
+    # and the status line no longer says the result from before is ready.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok and "ready" in node["status"].value()
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "write_record", full)
+    node["rounds"].setValue(0)
+    node["compute"].execute()
+    assert "Traceback" in fake_nuke._messages[-1]
+    assert node["status"].value() == ("ERROR: OSError: [Errno 28] No space left on device (Troubleshoot checks the "
+                                      "installation)")
+
+
+def test_a_setting_that_changes_over_the_range_is_refused_naming_it_and_the_frames(fake_nuke, lbs_env, sequences):
+    # edge width = {{frame}}: the tool would have run the whole range with the current frame's value.
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_input"].setValue("rough matte")
+    node["edge_width"].setExpression("frame")
+    with pytest.raises(NodeError, match=r"^LBSMatte1: the edge width knob is animated \(1001 at frame 1001, "
+                                        r"1002 at frame 1002\) but one Compute uses one value for every frame"):
+        compute.prepare(node)
+    assert cli_calls(lbs_env) == []
+    assert compute.compute(node, frames=(1003, 1003)).ok  # one frame, one value
+    assert "--edge" in cli_calls(lbs_env)[-1] and cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--edge") + 1] \
+        == "1003"
+    node["trimap_input"].setValue("trimap")  # then the edge width takes no part
+    controls = fake_nuke.createNode("Grade", inpanel=False)
+    node["rounds"].setExpression(f"{controls.name()}.white")  # an expression, but the same at every frame
+    assert compute.compute(node).ok
+    assert cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--rounds") + 1] == "1"

@@ -626,3 +626,17 @@ def test_a_render_through_a_time_offset_sees_the_stale_frame_it_reads(fake_nuke,
     with pytest.raises(RuntimeError, match="stale or missing result"):
         fake_nuke.execute(write, 1001, 1001)  # ... which frame 1001 of the comp reads
     assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in capsys.readouterr().out
+def test_a_setting_linked_to_another_knob_makes_the_result_stale_when_that_knob_changes(fake_nuke, lbs_env,
+                                                                                       sequences):
+    # rounds = {{Grade1.white}} (a control node driving several LBSMattes): the expression as
+    # written stays the same when Grade1.white changes, but the rounds a Compute uses do not.
+    controls = fake_nuke.createNode("Grade", inpanel=False)
+    controls["white"].setValue(1.0)
+    node = make_graph(fake_nuke, sequences)
+    node["rounds"].setExpression(f"{controls.name()}.white")
+    assert compute.compute(node).ok and lbs_node.find_stale(node) == ("", [])
+    controls["white"].setValue(2.0)
+    assert node["rounds"].value() == 2
+    assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+    controls["white"].setValue(1.0)
+    assert lbs_node.find_stale(node) == ("", [])

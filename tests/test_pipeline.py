@@ -743,6 +743,46 @@ def test_out_of_gpu_memory_in_the_refinement_refines_on_the_cpu_or_fails_clearly
         "refining this frame on the CPU"]
     for got, want in ((result.alpha, expected.alpha), (result.fg, expected.fg), (result.bg, expected.bg)):
         assert got.dtype == np.float32 and np.array_equal(got, want)
+    assert matter.stats.degraded == ["refinement on the CPU (out of GPU memory)"]  # the result file says so
+
+
+def test_frames_whose_networks_ran_in_halved_tiles_say_so_every_one(small_bundle, monkeypatch, caplog) -> None:
+    # Halved once, the tile stays halved for every later frame of the Matter; cut into tiles that
+    # the asked size would not have cut it into, a frame differs from one computed as asked
+    # (the networks see less context): each such frame says so, for the Nuke node's cache.
+    plate, _ = _scene(288, 288)
+    trimap = np.zeros((288, 288), np.float32)
+    trimap[8:280, 8:280] = 0.5  # a region of 288 px: one tile of 512, several of 256
+    trimap[100:180, 100:180] = 1.0
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, tile=512, rounds=0)
+    matter.device = cuda = torch.device("cuda")
+    real_run_at = matter._run_at
+    tiles: list[int] = []
+
+    def run_at(image, trimap_, tile):
+        tiles.append(tile)
+        if len(tiles) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        matter.device = torch.device("cpu")
+        try:
+            return real_run_at(image, trimap_, tile)
+        finally:
+            matter.device = cuda
+
+    monkeypatch.setattr(matter, "_run_at", run_at)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr("core.pipeline.available_memory", lambda device: None)
+    with caplog.at_level(logging.WARNING, logger="core.pipeline"):
+        matter.matte(plate, trimap)
+        assert matter.stats.tiles > 1
+        assert matter.stats.degraded == ["networks in tiles of 256 px, not 512 (out of GPU memory)"]
+        matter.matte(plate, trimap)  # no new shortage: still 256-px tiles
+    assert tiles == [512, 256, 256]
+    assert matter.stats.degraded == ["networks in tiles of 256 px, not 512 (out of GPU memory)"]
+    assert sum("ran in tiles of 256 px, not 512" in r.getMessage() for r in caplog.records) == 2
+    small, small_trimap = _scene()  # a region that fits one 256-px tile: as asked
+    matter.matte(small, small_trimap)
+    assert matter.stats.tiles == 1 and matter.stats.degraded == []
 
 
 # -- the Python API as a pipeline TD calls it --------------------------------------------------------

@@ -17,7 +17,9 @@ Test knobs (environment): ``FAKE_CLI_LOG`` (append each call's arguments as a JS
 whose trimap the tool warns about, as the real one does for a soft matte given as the trimap:
 ``WARNING: frame N: trimap ...``, the frame still written), ``FAKE_CLI_SLEEP`` (seconds per
 frame), ``FAKE_CLI_CRASH`` (exit 3 at once with a traceback-like message, no ERROR: line),
-``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile),
+``FAKE_CLI_DEGRADED_FRAMES`` (frames
+"computed" after running out of GPU memory: their header has ``lbsmatte/degraded``, as the real
+tool's then has, and a ``WARNING:`` line), ``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile),
 ``FAKE_CLI_PIDFILE`` (write the process id there); for ``fingerprint``: ``FAKE_CLI_CORE`` (the
 core's source hash), ``FAKE_CLI_DEVICE`` (what ``auto`` resolves to), ``FAKE_CLI_FINGERPRINT_FAIL``.
 """
@@ -52,11 +54,13 @@ def read(path):
     return pixels.reshape(spec.height, spec.width, spec.nchannels), list(spec.channelnames)
 
 
-def write_exr(path, pixels, channels):
+def write_exr(path, pixels, channels, degraded=None):
     """Half-float EXR, atomically (a temporary name, then a rename)."""
     tmp = path + ".tmp.exr"
     spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), oiio.HALF)
     spec.channelnames = tuple(channels)
+    if degraded:
+        spec.attribute("lbsmatte/degraded", degraded)
     writer = oiio.ImageOutput.create(tmp)
     writer.open(tmp, spec)
     writer.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
@@ -122,6 +126,7 @@ def main(argv):
     frames = list(range(int(first), int(last or first) + 1))
     failing = set(int(f) for f in os.environ.get("FAKE_CLI_FAIL_FRAMES", "").split(",") if f)
     warned = set(int(f) for f in os.environ.get("FAKE_CLI_WARN_FRAMES", "").split(",") if f)
+    degraded = set(int(f) for f in os.environ.get("FAKE_CLI_DEGRADED_FRAMES", "").split(",") if f)
     delay = float(os.environ.get("FAKE_CLI_SLEEP", "0") or 0)
     failed = 0
     for i, frame in enumerate(frames, 1):
@@ -151,8 +156,12 @@ def main(argv):
             bg = plate[:, :, :3] * 0.5
             rgb = fg if args.unpremultiply else fg * alpha[..., None]
             out = np.concatenate([rgb, alpha[..., None], fg, bg], axis=2).astype(np.float32)
+            how = "networks in tiles of 2048 px, not 4096 (out of GPU memory)" if frame in degraded else None
+            if how:
+                print(f"WARNING: frame {frame}: the networks ran in tiles of 2048 px, not 4096 (out of GPU memory)",
+                      flush=True)
             write_exr(frame_file(args.out, frame), out,
-                      ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"))
+                      ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"), how)
             if delay:
                 time.sleep(delay)
             print(f"LBSMATTE PROGRESS {frame} {i}/{len(frames)}", flush=True)
