@@ -776,7 +776,9 @@ def ship(out: Path, dest: Path, report_path: Path | None = None) -> None:
         raise SystemExit(f"{report_path} missing: run --report first (the bundle ships with its cross-validation)")
     nets = final.load_networks("cpu")
     training = dict(final.manifest["training"]) | {"cross_validation": json.loads(report_path.read_text())}
-    bundle = save_bundle(dest, nets, name="default", storage="float16", overwrite=True, training=training, description=(
+    # The release step: the one writer allowed to replace a packaged bundle (core/bundles/default).
+    bundle = save_bundle(dest, nets, name="default", storage="float16", overwrite=True, replace_packaged=True,
+                         training=training, description=(
         "small networks trained from scratch on all 18 alphamatting objects (composites with procedural foregrounds "
         "over background photos, and the objects' own photographs) with the recipe evaluated by leave-objects-out "
         "cross-validation (tools/cross_validate.py; its report is under training.cross_validation)"))
