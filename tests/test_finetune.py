@@ -578,6 +578,10 @@ def test_a_name_that_would_escape_its_folder_is_refused_by_name_before_training(
     # The --out folder's name is the name when there is no --name: the same rule, said of it.
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "none") == 2
     assert f"the --out folder name of {tmp_path / 'none'}: 'none' cannot be a weights bundle name" in capsys.readouterr().out
+    # A hidden --out under another --name: written, but never found in a folder of bundles.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / ".abc", "--name", "abc") == 2
+    assert f"--out {tmp_path / '.abc'}: a folder whose name begins with '.' is hidden" in capsys.readouterr().out
+    assert not (tmp_path / ".abc").exists() and not (tmp_path / "run").exists()
 
 
 def test_the_packaged_bundles_are_never_written_even_with_overwrite(tmp_path, small_bundle, rng, capsys,

@@ -300,6 +300,9 @@ def _run(args: argparse.Namespace) -> int:
         check_name(name)
     except LBSMatteError as exc:
         raise InputError(f"{'--name' if args.name else f'the --out folder name of {args.out}'}: {exc}") from None
+    if args.out.name.startswith("."):  # the search skips hidden folders (a killed save's leftovers)
+        raise InputError(f"--out {args.out}: a folder whose name begins with '.' is hidden, never found in a folder "
+                         "of bundles on LBSMATTE_WEIGHTS_PATH; give it a name without the leading '.'")
     run_dir = run_folder(args)
     try:  # the shipped bundles are read-only, --overwrite or not
         check_not_packaged(args.out)
