@@ -62,7 +62,7 @@ from core.compositing import (
     paste_known,
     refine_with,
 )
-from core.errors import InputError, LBSMatteError, OutputError
+from core.errors import InputError, LBSMatteError, OutputError, WeightsError
 from core.pipeline import context_margin
 from core.trimap import split_trimap_tensor
 
@@ -268,6 +268,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     Returns that record."""
     from core.io import _atomic
     from core.pipeline import _bundle, refinement_settings
+    from core.weights import check_not_packaged
 
     # Checked before the minute of scripting: the name is what CatFileCreator reads, and it keeps
     # the export off anything else of the user's (a bundle's own .safetensors, an image).
@@ -275,6 +276,10 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         raise OutputError(f"--out {out} is a folder: give the path of the .pt file to write")
     if Path(out).suffix.lower() != ".pt":
         raise InputError(f"--out {out}: the TorchScript file's name must end in .pt (what CatFileCreator reads)")
+    try:  # the shipped bundles' folders are read-only to every command
+        check_not_packaged(out)
+    except WeightsError as exc:
+        raise InputError(f"--out: {exc}") from None
     bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
     module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
     scripted = torch.jit.script(module.eval())

@@ -47,7 +47,9 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,16 @@ _DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 
 #: The dtypes a network's floating-point tensors may be stored in (they load as float32).
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _HASH_CHUNK = 1 << 20
+#: Characters a bundle name may not hold besides control characters: path separators (the name
+#: would be read as a folder, or its default folder ``runs/<name>`` would lie elsewhere) and those
+#: Windows refuses in a folder name (``:`` also makes ``runs/C:x`` a drive-relative path there).
+_NAME_FORBIDDEN = '/\\:*?"<>|'
+#: A ``save_bundle`` temporary folder (``.<name>.tmp-<hex>``) or an old bundle put aside while
+#: the new one is renamed into place (``.<name>.old-<hex>``); group 1 is the bundle folder's name.
+_LEFTOVER = re.compile(r"^\.(.+)\.(tmp|old)-[0-9a-f]{8}$")
+#: Seconds since its last change after which such a folder is a crash's leftover, not a write in
+#: progress (writing a bundle takes seconds; another process may be writing one beside it).
+_LEFTOVER_AGE = 3600.0
 
 
 @dataclass
@@ -282,8 +294,10 @@ def find_bundles() -> list[Bundle]:
     ``LBSMATTE_WEIGHTS_PATH`` in order; inside a folder of bundles, sub-folders in name order.
     A name seen a second time is shadowed by the first (logged as a warning). A bundle whose
     manifest is missing, unreadable or of another format is skipped with a warning (a folder
-    without a manifest only when it holds ``.safetensors`` files), and so is an entry that cannot
-    be listed.
+    without a manifest only when it holds ``.safetensors`` files), and so are a bundle whose name
+    could not be selected back (:func:`name_problem`) and an entry that cannot be listed. Hidden
+    sub-folders (``.name``) are never bundles: :func:`save_bundle` writes into ``.<name>.tmp-*``
+    and puts an old bundle aside as ``.<name>.old-*``, and a crash may leave either behind.
 
     Only manifests are read; checksums are verified by :func:`load_bundle`.
     """
@@ -315,14 +329,22 @@ def find_bundles() -> list[Bundle]:
                 continue
             folders = []
             for child in children:
+                if child.name.startswith("."):  # hidden: a save's temporary folder left by a crash, never a bundle
+                    continue
                 if (child / MANIFEST).is_file():
                     folders.append(child)
                 elif _holds_weights(child):  # a copy half done: the weights without their manifest
                     _warn_once(f"skipping weights bundle {child}: {MANIFEST} is missing")
         for folder in folders:
             manifest = _read_manifest_quietly(folder, warn=True)
-            if manifest is not None:
-                add(Bundle(_name_for(folder, manifest), folder, manifest))
+            if manifest is None:
+                continue
+            name = _name_for(folder, manifest)
+            problem = name_problem(name)
+            if problem:  # listed, it could not be selected back
+                _warn_once(f"skipping weights bundle {folder}: its name {name!r} {problem}")
+                continue
+            add(Bundle(name, folder, manifest))
     return list(found.values())
 
 
@@ -331,6 +353,55 @@ def _holds_weights(folder: Path) -> bool:
         return any(p.suffix == ".safetensors" for p in folder.iterdir())
     except OSError:
         return False
+
+
+def name_problem(name: Any) -> str:
+    """What makes ``name`` unusable as a bundle name, in words; empty when users can select it.
+
+    A name is what ``--weights NAME`` and the Nuke ``weights`` knob take back, and the default
+    folder a training run writes (``runs/<name>``): it may not be empty, begin with ``.`` (``..``,
+    a hidden folder the search skips), begin or end with white space (the knob strips it), hold a
+    path separator or another character a folder name cannot hold, or be ``none`` (``--weights
+    none`` is the diagnostic without networks). ``nuke_plugin.bundles.name_problem`` repeats it.
+    """
+    if not isinstance(name, str) or not name:
+        return "is empty"
+    if name != name.strip():
+        return "begins or ends with white space"
+    if name.startswith("."):
+        return "begins with '.' (a hidden folder, or one outside its own)"
+    bad = sorted({c for c in name if c in _NAME_FORBIDDEN or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        return f"holds {', '.join(repr(c) for c in bad)} (a path separator or a character a folder name cannot hold)"
+    if name.lower() == "none":
+        return "is 'none', which --weights reads as the diagnostic without networks"
+    return ""
+
+
+def check_name(name: Any) -> None:
+    """:class:`WeightsError` naming ``name`` when :func:`name_problem` finds it unusable."""
+    problem = name_problem(name)
+    if problem:
+        raise WeightsError(f"{name!r} cannot be a weights bundle name: it {problem}")
+
+
+def packaged_bundles_dir() -> Path:
+    """The package's own bundles folder (``core/bundles``), read-only to every command."""
+    return default_bundle_path().parent
+
+
+def check_not_packaged(path: str | os.PathLike[str]) -> None:
+    """:class:`WeightsError` when ``path`` is or lies inside :func:`packaged_bundles_dir`: the bundles
+    shipped with LBSMatte are never written by a command (fine-tune, train, export), even with
+    ``--overwrite``; only the release step (``tools/cross_validate.py --ship``) replaces one."""
+    root = packaged_bundles_dir()
+    try:
+        target, root = Path(path).expanduser().resolve(), root.resolve()
+    except OSError:
+        return
+    if target == root or root in target.parents:
+        raise WeightsError(f"refusing to write {path}: it is inside LBSMatte's packaged bundles ({root}), which "
+                           "no command changes; write to a folder of your own")
 
 
 def load_bundle(name_or_path: str | os.PathLike[str]) -> Bundle:
@@ -452,6 +523,7 @@ def save_bundle(
     overwrite: bool = False,
     storage: str = "float32",
     refinement: dict[str, Any] | None = None,
+    replace_packaged: bool = False,
 ) -> Bundle:
     """Write a bundle folder atomically and return it.
 
@@ -485,11 +557,18 @@ def save_bundle(
     refinement:
         The refinement settings the pipeline runs these networks with (the manifest's
         ``"refinement"``, :func:`core.pipeline.refinement_settings`); ``None``: none recorded.
+    replace_packaged:
+        Only for the release step (``tools/cross_validate.py --ship``): ``path`` may lie inside
+        the package's own bundles folder (:func:`check_not_packaged`), refused otherwise.
+
+    Stale leftovers of an earlier save of the same folder killed midway (``.<name>.tmp-*`` and
+    ``.<name>.old-*`` beside it, unchanged for an hour) are removed first.
 
     Raises
     ------
     WeightsError
-        If ``path`` exists (and ``overwrite`` is false, or it holds something other than a
+        If ``name`` cannot be selected back (:func:`check_name`), ``path`` is inside the packaged
+        bundles, ``path`` exists (and ``overwrite`` is false, or it holds something other than a
         bundle), a role is missing, or a network carries no JSON-serialisable ``.config``.
     OutputError
         If the files cannot be written (a full disk: ``No space left on device``); nothing is
@@ -505,7 +584,8 @@ def save_bundle(
     dtypes = {"float32": torch.float32, "float16": torch.float16}
     if storage not in dtypes:
         raise WeightsError(f"cannot save weights bundle {name!r}: storage must be float32 or float16, got {storage!r}")
-    check_destination(folder, overwrite)
+    check_name(name)
+    check_destination(folder, overwrite, packaged=replace_packaged)
     missing = [r for r in ROLES if r not in networks]
     extra = sorted(set(networks) - set(ROLES))
     if missing or extra:
@@ -530,6 +610,7 @@ def save_bundle(
             raise WeightsError(f"cannot save weights bundle {name!r}: the {role} config is not JSON: {exc}") from exc
 
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
     tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
@@ -577,7 +658,7 @@ def save_bundle(
             manifest["refinement"] = _jsonable(refinement)
         _write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         _fsync_dir(tmp)
-        _replace_folder(tmp, folder, overwrite)
+        _replace_folder(tmp, folder, overwrite, replace_packaged)
     except (OSError, SafetensorError) as exc:  # a full disk (safetensors: "... No space left on device")
         shutil.rmtree(tmp, ignore_errors=True)
         cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -979,9 +1060,12 @@ def _compare_shapes(expected: dict[str, list[int]], found: dict[str, list[int]],
     return "; ".join(parts)
 
 
-def check_destination(folder: Path, overwrite: bool) -> None:
-    """:class:`WeightsError` unless a bundle may be written to ``folder``: it is not there, or
-    ``overwrite`` is given and it is a bundle folder (or empty). Training checks it before it starts."""
+def check_destination(folder: Path, overwrite: bool, *, packaged: bool = False) -> None:
+    """:class:`WeightsError` unless a bundle may be written to ``folder``: it is not inside the
+    packaged bundles (unless ``packaged``, the release step) and it is not there, or ``overwrite``
+    is given and it is a bundle folder (or empty). Training checks it before it starts."""
+    if not packaged:
+        check_not_packaged(folder)
     if not folder.exists() and not folder.is_symlink():
         return
     if not overwrite:
@@ -1032,12 +1116,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _replace_folder(new: Path, folder: Path, overwrite: bool) -> None:
+def _replace_folder(new: Path, folder: Path, overwrite: bool, packaged: bool = False) -> None:
     """Move the complete ``new`` folder to ``folder``; an old bundle there goes only afterwards."""
     if not folder.exists():
         os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
         return
-    check_destination(folder, overwrite)
+    check_destination(folder, overwrite, packaged=packaged)
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(folder, old)
     try:
@@ -1047,3 +1131,36 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool) -> None:
         raise
     shutil.rmtree(old, ignore_errors=True)
 
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what an earlier :func:`save_bundle` of ``folder`` killed midway left beside it: its
+    temporary folders (``.<name>.tmp-*``), and old bundles put aside (``.<name>.old-*``) once
+    ``folder`` holds the new one (without it the old one is the only copy: kept). Only folders
+    named so for this ``folder``, holding plain files only, none changed for
+    :data:`_LEFTOVER_AGE` seconds (a save in progress elsewhere changes its folder every few
+    seconds) are removed; anything else is left as it is."""
+    try:
+        siblings = list(folder.parent.iterdir())
+    except OSError:
+        return
+    now = time.time()
+    for leftover in siblings:
+        match = _LEFTOVER.match(leftover.name)
+        if match is None or match.group(1) != folder.name or leftover.is_symlink() or not leftover.is_dir():
+            continue
+        if match.group(2) == "old" and not (folder / MANIFEST).is_file():
+            continue
+        try:
+            entries = list(leftover.iterdir())
+            if any(e.is_symlink() or not e.is_file() for e in entries):
+                continue
+            if max(p.stat().st_mtime for p in [leftover, *entries]) > now - _LEFTOVER_AGE:
+                continue
+            for entry in entries:
+                entry.unlink()
+            leftover.rmdir()
+        except OSError as exc:  # not ours to remove after all (permissions): the save goes on
+            log.debug("leaving %s: %s", leftover, exc)
+            continue
+        log.info("removed %s, left by an interrupted save of %s", leftover, folder)

@@ -9,9 +9,10 @@ repeats the search rules of ``core.weights.find_bundles`` over plain files:
    folders (taken in name order).
 
 A bundle is selected by its manifest's ``name`` (the folder name when it has none; always
-``default`` for the packaged one). The first bundle found with a name wins. Manifests that are
-not JSON, of another format, of a newer ``format_version`` or without a ``networks`` table are
-skipped, as ``core`` skips them; :func:`find_bundles` can also report what it skipped and why
+``default`` for the packaged one). The first bundle found with a name wins. Hidden sub-folders
+(``.name``: a killed save's ``.<name>.tmp-*``) are never bundles. Manifests that are not JSON,
+of another format, of a newer ``format_version`` or without a ``networks`` table are skipped, as
+``core`` skips them, and so is a bundle whose name could not be selected back (:func:`name_problem`); :func:`find_bundles` can also report what it skipped and why
 (``problems=``), so that the panel and *Troubleshoot* show broken bundles instead of hiding
 them. Checksums are *not* verified here: the subprocess does that
 (``core.weights.load_bundle``) before any network runs.
@@ -28,6 +29,26 @@ ROLES = ("background", "foreground", "alpha")
 MANIFEST = "manifest.json"
 DEFAULT_NAME = "default"
 WEIGHTS_PATH_ENV = "LBSMATTE_WEIGHTS_PATH"
+#: Characters a bundle name may not hold besides control characters (``core.weights._NAME_FORBIDDEN``).
+NAME_FORBIDDEN = '/\\:*?"<>|'
+
+
+def name_problem(name):
+    """What makes ``name`` unusable as a bundle name, in words; empty when it can be selected back
+    (``core.weights.name_problem``'s rule: the knob strips the value, a separator makes it a folder,
+    ``none`` is the diagnostic without networks)."""
+    if not isinstance(name, str) or not name:
+        return "is empty"
+    if name != name.strip():
+        return "begins or ends with white space"
+    if name.startswith("."):
+        return "begins with '.' (a hidden folder, or one outside its own)"
+    bad = sorted(set(c for c in name if c in NAME_FORBIDDEN or ord(c) < 32 or ord(c) == 127))
+    if bad:
+        return "holds %s (a path separator or a character a folder name cannot hold)" % ", ".join(repr(c) for c in bad)
+    if name.lower() == "none":
+        return "is 'none', which --weights reads as the diagnostic without networks"
+    return ""
 
 
 class BundleInfo(object):
@@ -256,7 +277,12 @@ def find_bundles(core_dir=None, environ=None, problems=None):
         if manifest is None:
             report((os.path.abspath(folder), reason))
             return
-        add(name or _name_for(folder, manifest), folder, manifest)
+        name = name or _name_for(folder, manifest)
+        problem = name_problem(name)
+        if problem:  # listed, the knob could not select it back
+            report((os.path.abspath(folder), "its name %r %s" % (name, problem)))
+            return
+        add(name, folder, manifest)
 
     default = default_bundle_dir(core_dir)
     if default and os.path.isfile(os.path.join(default, MANIFEST)):
@@ -274,6 +300,8 @@ def find_bundles(core_dir=None, environ=None, problems=None):
             report((entry, "%s entry %s cannot be listed: %s" % (WEIGHTS_PATH_ENV, entry, exc)))
             continue
         for child in children:
+            if child.startswith("."):  # hidden: a save's temporary folder left by a crash, never a bundle
+                continue
             folder = os.path.join(entry, child)
             if os.path.isfile(os.path.join(folder, MANIFEST)):
                 consider(folder, DEFAULT_NAME if default and _same_path(folder, default) else None)

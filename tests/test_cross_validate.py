@@ -547,3 +547,18 @@ def test_a_fold_trained_anew_keeps_no_scores_of_earlier_networks(tmp_path: Path,
     assert not any((fold / name).exists() for name in stale)
     # the priors' and the classical methods' scores involve no networks: they stay
     assert (fold / "grid_heldout_none.json").exists() and (fold / "levels_knn.json").exists()
+
+
+def test_a_fold_whose_training_stopped_early_exits_3_as_lbsmatte_train_does(tmp_path: Path, monkeypatch, capsys) -> None:
+    # --max-minutes or a SIGTERM: checkpointed, the same command continues; not a failure (exit 1).
+    monkeypatch.setattr(cv, "objects", lambda root: [f"GT0{i}" for i in range(1, 7)])
+    monkeypatch.setattr(cv, "_train", lambda command: 3)
+    with pytest.raises(SystemExit) as stopped:
+        cv.main(["--out", str(tmp_path / "cv"), "--fold", "1", "--data", str(tmp_path)])
+    assert stopped.value.code == 3
+    assert (f"training of {tmp_path / 'cv' / 'fold1'} stopped before the end; run the same command again to continue"
+            in capsys.readouterr().out)
+    with pytest.raises(SystemExit) as usage:  # a fold that does not exist is a usage error, as lbsmatte's
+        cv.main(["--out", str(tmp_path / "cv"), "--fold", "3", "--data", str(tmp_path)])
+    assert usage.value.code == 2
+    assert "--fold must be between 0 and 2, not 3" in capsys.readouterr().err

@@ -267,3 +267,15 @@ def test_sigterm_while_the_file_is_written_leaves_no_temporary_and_the_previous_
     assert out.read_bytes() == b"the previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lbsmatte.pt"]
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+
+
+def test_export_never_writes_into_the_packaged_bundles(tmp_path, monkeypatch, capsys) -> None:
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    assert main(["export", "--out", str(packaged / "lbsmatte.pt")]) == 2
+    assert (f"ERROR: --out: refusing to write {packaged / 'lbsmatte.pt'}: it is inside LBSMatte's packaged bundles"
+            in capsys.readouterr().out)
+    assert list(packaged.iterdir()) == []

@@ -560,3 +560,46 @@ def test_a_fraction_out_of_range_is_named_before_a_continuation_is_compared(flag
     args = argparse.Namespace(command="train", hold_out=None, rendered=None, procedural=0.5, **values)
     with pytest.raises(InputError, match=f"--{flag.replace('_', '-')} must be between 0 and 1, not {value}"):
         _recipe(args, None, types.SimpleNamespace(size="small"))
+
+
+def test_a_name_that_would_escape_its_folder_is_refused_by_name_before_training(tmp_path, small_bundle, rng, capsys,
+                                                                                monkeypatch) -> None:
+    # Without --run-dir the checkpoints go to runs/<name>: '--name ../../x' put them outside runs/.
+    _show(tmp_path / "show", rng)
+    work = tmp_path / "a" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out",
+                 str(tmp_path / "out"), "--name", "../../escaped", "--steps", "1,1,1", "--no-progress"])
+    assert code == 2
+    assert ("ERROR: --name: '../../escaped' cannot be a weights bundle name: it begins with '.'"
+            in capsys.readouterr().out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "show"] and list(work.iterdir()) == []
+    # The --out folder's name is the name when there is no --name: the same rule, said of it.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "none") == 2
+    assert f"the --out folder name of {tmp_path / 'none'}: 'none' cannot be a weights bundle name" in capsys.readouterr().out
+    # A hidden --out under another --name: written, but never found in a folder of bundles.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / ".abc", "--name", "abc") == 2
+    assert f"--out {tmp_path / '.abc'}: a folder whose name begins with '.' is hidden" in capsys.readouterr().out
+    assert not (tmp_path / ".abc").exists() and not (tmp_path / "run").exists()
+
+
+def test_the_packaged_bundles_are_never_written_even_with_overwrite(tmp_path, small_bundle, rng, capsys,
+                                                                    monkeypatch) -> None:
+    import shutil
+
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    shutil.copytree(small_bundle.path, packaged)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    before = {p.name: p.read_bytes() for p in packaged.iterdir()}
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", packaged, "--name", "default", "--overwrite") == 2
+    assert f"refusing to write {packaged}: it is inside LBSMatte's packaged bundles" in capsys.readouterr().out
+    code = main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out",
+                 str(tmp_path / "mine"), "--run-dir", str(packaged / "run"), "--steps", "1,1,1", "--no-progress"])
+    assert code == 2
+    assert f"refusing to write {packaged / 'run'}: it is inside LBSMatte's packaged bundles" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in packaged.iterdir()} == before
+    assert not (tmp_path / "run").exists() and not (tmp_path / "mine").exists()

@@ -164,3 +164,21 @@ def test_a_hostile_manifest_is_skipped_with_its_reason(tmp_path, monkeypatch):
     assert "nested more than" in reasons["deep"]
     assert "nested more than" in reasons["nested"]
     assert "20002 bytes, more than the 12000" in reasons["huge"]
+
+
+def test_a_killed_saves_hidden_folder_and_an_unselectable_name_are_skipped_as_core_skips_them(tmp_path, monkeypatch):
+    weights = pytest.importorskip("core.weights")
+    show = tmp_path / "show"
+    write_test_bundle(show / "main", name="main")
+    write_test_bundle(show / ".main.tmp-0123abcd", name="main")  # sorts first: it shadowed the real one
+    write_test_bundle(show / "slashed", name="a/b")  # the knob would take 'a/b' for a folder
+    write_test_bundle(show / "spaced", name="x ")  # the knob strips its value
+    monkeypatch.setenv(bundles.WEIGHTS_PATH_ENV, str(show))
+    problems = []
+    found = bundles.find_bundles(core_dir=str(tmp_path / "nocore"), problems=problems)
+    assert [(b.name, b.path) for b in found] == [("main", str(show / "main"))]
+    assert [(b.name, str(b.path)) for b in weights.find_bundles() if b.name != "default"] == [("main", str(show / "main"))]
+    reasons = {os.path.basename(folder): reason for folder, reason in problems}
+    assert reasons == {"slashed": "its name 'a/b' holds '/' (a path separator or a character a folder name cannot hold)",
+                       "spaced": "its name 'x ' begins or ends with white space"}
+    assert bundles.resolve_bundle("main", core_dir=str(tmp_path / "nocore")).path == str(show / "main")

@@ -691,3 +691,95 @@ def test_deeply_nested_safetensors_header_is_not_a_safetensors_file(tmp_path: Pa
     edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
     with pytest.raises(WeightsError, match=r"alpha\.safetensors: not a safetensors file \(its header is not JSON\)"):
         load_bundle(folder)
+
+
+# -- names, leftovers of a killed save, the packaged bundles ---------------------------------
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("../escape", "begins with '.'"),
+    ("..", "begins with '.'"),
+    ("show/x", r"holds '/'"),
+    ("show\\x", r"holds '\\\\'"),
+    ("C:x", "holds ':'"),
+    (" show", "white space"),
+    ("", "is empty"),
+    ("None", "diagnostic without networks"),
+    ("a\nb", r"holds '\\n'"),
+])
+def test_a_name_that_could_not_be_selected_back_is_refused_before_anything_is_written(
+    tmp_path: Path, small_bundle: Bundle, name: str, problem: str
+) -> None:
+    with pytest.raises(WeightsError, match=rf"^{__import__('re').escape(repr(name))} cannot be a weights bundle name: it .*{problem}"):
+        save_bundle(tmp_path / "out" / "b", small_bundle.load_networks(), name=name, description="")
+    assert not (tmp_path / "out").exists()
+    assert weights.name_problem("show_x-v2.1") == ""
+
+
+def test_a_bundle_whose_manifest_name_cannot_be_selected_is_skipped_with_its_name(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    show = tmp_path / "show"
+    copy_bundle(small_bundle, show / "a", name="a/b")  # listed, '--weights a/b' would be read as a folder
+    copy_bundle(small_bundle, show / "ok", name="ok")
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(show))
+    with caplog.at_level(logging.WARNING, logger="core.weights"):
+        assert [b.name for b in find_bundles()] == ["ok"]
+    assert f"skipping weights bundle {show / 'a'}: its name 'a/b' holds '/'" in caplog.text
+
+
+def test_a_killed_saves_temporary_folder_neither_shadows_nor_blocks_and_is_cleaned_when_stale(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    show = tmp_path / "show"
+    real = copy_bundle(small_bundle, show / "main", name="main")
+    # A save of a new 'main' killed after its manifest was written, before the rename: its
+    # temporary folder holds a complete bundle named 'main', and sorts before the real one.
+    stale = copy_bundle(small_bundle, show / ".main.tmp-0123abcd", name="main")
+    fresh = copy_bundle(small_bundle, show / ".main.tmp-4567cdef", name="main")  # a save in progress
+    put_aside = copy_bundle(small_bundle, show / ".main.old-89abcdef", name="main")
+    other = copy_bundle(small_bundle, show / ".other.tmp-0123abcd", name="other")  # another bundle's
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(show))
+    found = find_bundles()
+    assert [(b.name, b.path) for b in found] == [("main", real)]
+    assert load_bundle("main").path == real
+
+    old = weights.time.time() - 2 * weights._LEFTOVER_AGE
+    for folder in (stale, put_aside, other):
+        for p in [*folder.iterdir(), folder]:
+            os.utime(p, (old, old))
+    save_bundle(real, small_bundle.load_networks(), name="main", description="again", overwrite=True)
+    assert sorted(p.name for p in show.iterdir()) == [".main.tmp-4567cdef", ".other.tmp-0123abcd", "main"]
+    assert load_bundle("main").manifest["description"] == "again"
+    assert fresh.is_dir() and other.is_dir()
+
+
+def test_an_old_bundle_put_aside_is_kept_while_it_is_the_only_copy(tmp_path: Path, small_bundle: Bundle) -> None:
+    import os
+
+    aside = copy_bundle(small_bundle, tmp_path / ".main.old-89abcdef", name="main")  # killed between the renames
+    old = weights.time.time() - 2 * weights._LEFTOVER_AGE
+    for p in [*aside.iterdir(), aside]:
+        os.utime(p, (old, old))
+    save_bundle(tmp_path / "main", small_bundle.load_networks(), name="main", description="")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".main.old-89abcdef", "main"]
+
+
+def test_the_packaged_bundles_are_read_only_even_with_overwrite(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path,
+) -> None:
+    copy_bundle(small_bundle, isolated_search)
+    before = (isolated_search / "manifest.json").read_bytes()
+    nets = small_bundle.load_networks()
+    for target in (isolated_search, isolated_search.parent / "extra"):
+        with pytest.raises(WeightsError, match=rf"refusing to write {__import__('re').escape(str(target))}: it is "
+                                               r"inside LBSMatte's packaged bundles .* no command changes"):
+            save_bundle(target, nets, name="default", description="mine", overwrite=True)
+    assert (isolated_search / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in isolated_search.parent.iterdir()) == ["default"]
+    # The release step alone may replace it.
+    save_bundle(isolated_search, nets, name="default", description="release", overwrite=True, replace_packaged=True)
+    assert load_bundle("default").manifest["description"] == "release"

@@ -29,6 +29,10 @@ are cached per frame, so the same command continues after an interruption::
     python tools/cross_validate.py --out runs/cv --fold 0      # then --fold 1, --fold 2
     python tools/cross_validate.py --out runs/cv --report      # runs/cv/report.md and .json
     python tools/cross_validate.py --out runs/cv --final       # runs/cv/final/bundle
+
+Exit status, as ``lbsmatte``'s (``core/cli.py``): 0 done; 1 a failure (a training that failed, a
+fold missing); 2 a usage error (a bad value, a missing folder or bundle); 3 a training stopped
+before the end (``--max-minutes``, SIGTERM), checkpointed: the same command continues it.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ if str(ROOT) not in sys.path:
 
 from core.errors import InputError, WeightsError  # noqa: E402
 from core.io import replace_file  # noqa: E402
+from core.training.cli import EXIT_STOPPED  # noqa: E402
 from core.weights import INHERITED  # noqa: E402
 
 #: The refinement settings scored on each fold's held-out objects (``tolerance``: where each
@@ -179,8 +184,9 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
         command += ["--max-minutes", str(args.max_minutes)]
     print("$", " ".join(command), flush=True)
     code = _train(command)
-    if code == 3:
-        raise SystemExit(f"training of {out} stopped before the end; run the same command again to continue")
+    if code == EXIT_STOPPED:  # --max-minutes or a SIGTERM: not an error, lbsmatte train's own 3 passed on
+        print(f"training of {out} stopped before the end; run the same command again to continue", flush=True)
+        raise SystemExit(EXIT_STOPPED)
     if code != 0:
         raise SystemExit(f"training of {out} failed (exit {code})")
     return bundle
@@ -776,7 +782,9 @@ def ship(out: Path, dest: Path, report_path: Path | None = None) -> None:
         raise SystemExit(f"{report_path} missing: run --report first (the bundle ships with its cross-validation)")
     nets = final.load_networks("cpu")
     training = dict(final.manifest["training"]) | {"cross_validation": json.loads(report_path.read_text())}
-    bundle = save_bundle(dest, nets, name="default", storage="float16", overwrite=True, training=training, description=(
+    # The release step: the one writer allowed to replace a packaged bundle (core/bundles/default).
+    bundle = save_bundle(dest, nets, name="default", storage="float16", overwrite=True, replace_packaged=True,
+                         training=training, description=(
         "small networks trained from scratch on all 18 alphamatting objects (composites with procedural foregrounds "
         "over background photos, and the objects' own photographs) with the recipe evaluated by leave-objects-out "
         "cross-validation (tools/cross_validate.py; its report is under training.cross_validation)"))
@@ -874,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
         run_final(args.out, args.folds, names, args)
     else:
         if not 0 <= args.fold < args.folds:
-            raise SystemExit(f"--fold must be between 0 and {args.folds - 1}, not {args.fold}")
+            parser.error(f"--fold must be between 0 and {args.folds - 1}, not {args.fold}")
         held_out = parts[args.fold]
         run_fold(args.out / f"fold{args.fold}", held_out, args)
     return 0

@@ -292,11 +292,23 @@ def _check_name_free(name: str, out: Path) -> None:
 def _run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
     from core.training.train import TrainSettings, plot_losses, stage_progress, train
-    from core.weights import check_destination
+    from core.weights import check_destination, check_name, check_not_packaged
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     name = args.name or args.out.name
+    try:  # before the name makes a folder (runs/<name>): one like '../x' would lie outside runs/
+        check_name(name)
+    except LBSMatteError as exc:
+        raise InputError(f"{'--name' if args.name else f'the --out folder name of {args.out}'}: {exc}") from None
+    if args.out.name.startswith("."):  # the search skips hidden folders (a killed save's leftovers)
+        raise InputError(f"--out {args.out}: a folder whose name begins with '.' is hidden, never found in a folder "
+                         "of bundles on LBSMATTE_WEIGHTS_PATH; give it a name without the leading '.'")
     run_dir = run_folder(args)
+    try:  # the shipped bundles are read-only, --overwrite or not
+        check_not_packaged(args.out)
+        check_not_packaged(run_dir)
+    except LBSMatteError as exc:
+        raise InputError(str(exc)) from None
     if args.out.exists() and not args.overwrite:
         raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
     try:  # with --overwrite: a folder that is not a bundle is refused now, not after the training
