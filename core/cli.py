@@ -662,7 +662,7 @@ def _emit(line: str, bar: Any) -> None:
 def run_matte(args: argparse.Namespace) -> int:
     """``lbsmatte matte``: see the module docstring for the output protocol and exit codes."""
     from core.colour import check_colour
-    from core.io import check_writable_dir
+    from core.io import check_output_folder, check_writable_dir
 
     try:
         _check_fg_solve(args)
@@ -675,9 +675,13 @@ def run_matte(args: argparse.Namespace) -> int:
     except InputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_USAGE
-    try:
-        for folder in sorted({p.parent for job in jobs for p in (job.out, job.trimap_out) if p is not None}):
+    try:  # each folder once; an output that is a symbolic link: the folder of the file it points to
+        plain = {p.parent for job in jobs for p in (job.out, job.trimap_out) if p is not None and not p.is_symlink()}
+        for folder in sorted(plain):
             check_writable_dir(folder)
+        for job in jobs:
+            for link in (p for p in (job.out, job.trimap_out) if p is not None and p.is_symlink()):
+                check_output_folder(link)
     except OutputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_FAILED

@@ -668,3 +668,19 @@ def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_
     # A value that is no frame range is still a usage error naming --frames.
     assert _matte(tmp_path, small_bundle, "--frames", "-x") == 2
     assert capsys.readouterr().out.startswith("ERROR: argument --frames: expected one argument")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links")
+def test_an_output_linked_into_a_missing_folder_fails_before_any_work(shot: Path, capsys) -> None:
+    (shot / "out").mkdir()
+    link = shot / "out" / "m.1001.exr"
+    link.symlink_to(shot / "unmounted" / "m_v001.1001.exr")
+    # The weights name is bogus too: the check of the link's folder must come first.
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "out" / "m.####.exr"), "--frames", "1001", "--weights", "no-such-bundle",
+                     "--no-progress"])
+    assert code == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"ERROR: cannot write {link} (a symbolic link to {shot}/unmounted/m_v001.1001.exr): the folder "
+        f"{shot}/unmounted does not exist (a broken link?)"]
+    assert not (shot / "unmounted").exists() and link.is_symlink()

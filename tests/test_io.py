@@ -574,3 +574,57 @@ def test_a_range_of_millions_of_frames_is_refused_not_planned(tmp_path: Path) ->
         (tmp_path / f"plate.{frame:04d}.exr").write_bytes(b"")
     with pytest.raises(InputError, match=r"frames 1 to 100000000, gaps included\) holds 100,000,000 frames"):
         io.expand_sequence(tmp_path / "plate.####.exr")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX symbolic links")
+def test_a_symbolic_link_output_is_written_through_to_its_target(tmp_path: Path) -> None:
+    """A show's 'latest' link to a versioned file: the versioned file gets the new pixels, written
+    atomically beside it, and the link stays a link (it was replaced by a plain file)."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    target = versions / "matte_v003.png"
+    target.write_bytes(b"old")
+    latest = tmp_path / "latest.png"
+    latest.symlink_to(Path("versions") / "matte_v003.png")
+    io.write_image(latest, np.full((2, 3, 3), 0.5, np.float32), ["R", "G", "B"])
+    assert latest.is_symlink() and os.readlink(latest) == os.path.join("versions", "matte_v003.png")
+    assert io.read_image(target).pixels.shape == (2, 3, 3)
+    assert np.allclose(io.read_image(latest).pixels, 128 / 255)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.png", "versions"]  # no temporary left
+    assert [p.name for p in versions.iterdir()] == ["matte_v003.png"]
+    # A dangling link whose folder exists: the file it names is created, as a shell's '>' would.
+    fresh = tmp_path / "fresh.exr"
+    fresh.symlink_to(versions / "matte_v004.exr")
+    io.write_matte_exr(fresh, _Matte(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32),
+                                     np.zeros((2, 2, 3), np.float32)))
+    assert fresh.is_symlink() and (versions / "matte_v004.exr").is_file()
+    # The lock and the leftover temporaries of a link are those of its target.
+    assert io.lock_path(latest) == versions / ".matte_v003.png.lock"
+    stale = versions / ".matte_v003.png.tmp-abc.png"
+    stale.write_bytes(b"")
+    assert io.temp_files(latest) == [stale]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/sys is read-only even to root on Linux")
+def test_a_symbolic_link_output_that_cannot_be_written_names_the_link_and_its_target(tmp_path: Path) -> None:
+    pixels = np.zeros((2, 2, 3), np.float32)
+    dangling = tmp_path / "broken.png"
+    dangling.symlink_to(tmp_path / "unmounted" / "share" / "v001.png")
+    message = (f"cannot write {dangling} (a symbolic link to {tmp_path}/unmounted/share/v001.png): the folder "
+               f"{tmp_path}/unmounted/share does not exist (a broken link?)")
+    for check in (lambda: io.write_image(dangling, pixels, ["R", "G", "B"]), lambda: io.check_output_folder(dangling)):
+        with pytest.raises(OutputError) as caught:
+            check()
+        assert str(caught.value) == message
+    assert not (tmp_path / "unmounted").exists()  # nothing created where a share should be mounted
+    read_only = tmp_path / "ro.png"
+    read_only.symlink_to("/sys/lbsmatte_v001.png")
+    with pytest.raises(OutputError, match=re.escape(f"cannot write {read_only} (a symbolic link to "
+                                                    "/sys/lbsmatte_v001.png): the output folder /sys is not writable")):
+        io.write_image(read_only, pixels, ["R", "G", "B"])
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(tmp_path / "loop.png")
+    with pytest.raises(OutputError, match=re.escape(f"cannot write {loop}: it is a symbolic link that cannot be "
+                                                    "followed (Too many levels of symbolic links)")):
+        io.write_image(loop, pixels, ["R", "G", "B"])
+    assert loop.is_symlink() and dangling.is_symlink() and read_only.is_symlink()
