@@ -187,7 +187,8 @@ def _add_matte(sub: Any) -> None:
                    help="trimap file or sequence: 0 = background, 1 = foreground, between = unknown")
     p.add_argument("--out", required=True, metavar="OUT", help="output file or sequence (never an input)")
     p.add_argument("--frames", metavar="RANGE",
-                   help="frames to render, e.g. 1001-1100, 1-10x2, 1,3,5 (default: the plate's frames on disk)")
+                   help="frames to render, in the order given, e.g. 1001-1100, 1-10x2, 1,3,5, 1100-1001 (whole "
+                        "frames; default: the plate's frames on disk)")
     p.add_argument("--weights", default="default", metavar="NAME",
                    help="weights bundle name (see 'lbsmatte weights list') or folder (default: default); 'none': "
                         "the default bundle's pipeline with parameter-free priors in place of the networks (a diagnostic)")

@@ -976,9 +976,13 @@ def has_frame_token(pattern: str | os.PathLike[str]) -> bool:
 
 
 def parse_frames(frames: str) -> list[int]:
-    """Frames of a range string (``1001-1100``, ``1-10x2``, ``1,3,5``, ``1-3,7``), in order.
+    """Frames of a range string (``1001-1100``, ``1-10x2``, ``1,3,5``, ``1-3,7``; fileseq's syntax),
+    in the order given: ``5-1`` is 5, 4, 3, 2, 1 and ``10-1x2`` 10, 8, 6, 4, 2 (a TD who asks for
+    the last frames first gets them first). A frame named twice (``1-3,2-5``) is rendered once.
 
-    Raises :class:`InputError` naming the string when it cannot be parsed.
+    Raises :class:`InputError` naming the string when it cannot be parsed, or when it holds
+    subframes (``1.5``, ``1-3x0.5``): frames are whole numbers, and a subframe would otherwise be
+    rendered as the whole frame below it.
     """
     import fileseq
 
@@ -993,6 +997,11 @@ def parse_frames(frames: str) -> list[int]:
         ) from exc
     if len(frame_set) > MAX_FRAMES:
         raise InputError(_too_many_frames(f"the frame range {frames!r}", len(frame_set)))
+    subframes = [f for f in frame_set if f != int(f)]
+    if subframes:
+        shown = ", ".join(str(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
+        raise InputError(f"the frame range {frames!r} holds subframes ({shown}): LBSMatte renders whole frames "
+                         "(e.g. 1001-1100, 1-10x2 or 1,3,5)")
     out = [int(f) for f in frame_set]
     if not out:
         raise InputError(f"the frame range {frames!r} holds no frames")

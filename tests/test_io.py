@@ -628,3 +628,25 @@ def test_a_symbolic_link_output_that_cannot_be_written_names_the_link_and_its_ta
                                                     "followed (Too many levels of symbolic links)")):
         io.write_image(loop, pixels, ["R", "G", "B"])
     assert loop.is_symlink() and dangling.is_symlink() and read_only.is_symlink()
+
+
+def test_frame_ranges_keep_the_order_given_and_refuse_subframes() -> None:
+    known = {
+        "5-1": [5, 4, 3, 2, 1],
+        "10-1x2": [10, 8, 6, 4, 2],
+        "10-1x-1": [10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+        "1-10x2": [1, 3, 5, 7, 9],
+        "3,1,2": [3, 1, 2],
+        "1-3,2-5": [1, 2, 3, 4, 5],  # a frame named twice renders once
+        "-5--3": [-5, -4, -3],
+        "1.0": [1],
+    }
+    for text, frames in known.items():
+        assert io.parse_frames(text) == frames, text
+    for text, shown in (("1.5", "1.5"), ("1-3x0.5", "1.5, 2.5"), ("1-3x1.5", "2.5")):
+        with pytest.raises(InputError) as caught:
+            io.parse_frames(text)
+        assert str(caught.value) == (f"the frame range {text!r} holds subframes ({shown}): LBSMatte renders whole "
+                                     "frames (e.g. 1001-1100, 1-10x2 or 1,3,5)")
+    with pytest.raises(InputError, match=r"cannot understand the frame range '1-10x0'"):
+        io.parse_frames("1-10x0")
