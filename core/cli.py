@@ -35,10 +35,12 @@ fails (``ERROR: frame <frame>: ...``, naming that run) while the others render. 
 frame's lock it removes that frame's leftover temporary files (from a run killed with SIGKILL),
 and on SIGTERM it stops, removes the frame it was writing, and exits 143.
 
-Exit codes: 0 every frame written; 1 some frame failed (one that another run was writing
+Exit codes, the same for every subcommand (the table in README.md, "Exit codes"; :func:`exit_code`
+decides 1 or 2): 0 every frame written; 1 some frame failed (one that another run was writing
 included), or nothing could start (no trained weights, output folder not writable), or stdout cannot be written (a
 log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
-a frame range or colour that cannot be understood, OUT that would overwrite an input);
+a frame range or colour that cannot be understood, an input named that is not there, OUT that is a folder or
+would overwrite an input);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
 interrupted (Ctrl-C).
@@ -77,6 +79,14 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a command that ``exc`` ended, for every subcommand alike:
+    :data:`EXIT_USAGE` for an :class:`InputError` (the command line cannot be carried out as given:
+    a bad value, an input it names that is missing or unusable, an output that is a folder or would
+    replace an input), :data:`EXIT_FAILED` for any other error (the work, or what it needs, failed)."""
+    return EXIT_USAGE if isinstance(exc, InputError) else EXIT_FAILED
 
 #: Subcommands living in other modules: name -> (module, one-line help).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -888,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TERMINATED
     except LBSMatteError as exc:
         _say(f"ERROR: {exc}")
-        return EXIT_FAILED
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("ERROR: interrupted", flush=True)
         return 130
