@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -964,6 +965,11 @@ def _sequence(pattern: str) -> Any | None:
     except Exception as exc:
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
     if not seq.padding() or seq.frameSet() is not None:
+        token = re.search(r"#+|%0?\d*d|\$F\d*", name)
+        if token and seq.frameSet() is None:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
+            raise InputError(f"{pattern}: the frame token {token.group(0)!r} must come right before the extension "
+                             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
+                             "be one file of that literal name")
         return None
     if folder:
         seq.setDirname(os.path.join(folder, ""))

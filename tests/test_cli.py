@@ -282,6 +282,8 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
         (["--out", "{shot}/single.exr"], "names a single file but 3 frames"),
         (["--out", "{shot}/single.exr", "--frames", "1001-1002"], "names a single file but 2 frames"),
         (["--out", "{shot}/o.####.jpg"], "JPEG cannot hold the alpha"),
+        (["--out", "{shot}/o_####_v1.exr", "--frames", "1001"],
+         "{shot}/o_####_v1.exr: the frame token '####' must come right before the extension"),
         (["--out", "{shot}/folder.####.exr", "--frames", "1001"], "--out {shot}/folder.1001.exr is a folder: name the file"),
         (["--plate", "{shot}/nothing.exr", "--trimap", "{shot}/gone.png", "--out", "{shot}/o.exr"],
          "--plate {shot}/nothing.exr: no such file; --trimap {shot}/gone.png: no such file"),

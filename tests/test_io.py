@@ -650,3 +650,20 @@ def test_frame_ranges_keep_the_order_given_and_refuse_subframes() -> None:
                                      "frames (e.g. 1001-1100, 1-10x2 or 1,3,5)")
     with pytest.raises(InputError, match=r"cannot understand the frame range '1-10x0'"):
         io.parse_frames("1-10x0")
+
+
+def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_literally() -> None:
+    # fileseq finds no token in 'matte_####_v1.exr': the name was a single file, so every frame of
+    # '--frames 1001' went to a file literally named 'matte_####_v1.exr' (and a plate so named was
+    # 'no such file').
+    for name in ("matte_####_v1.exr", "sh010_#_comp_v003.exr"):
+        with pytest.raises(InputError) as caught:
+            io.has_frame_token(name)
+        token = re.search("#+", name).group(0)
+        assert str(caught.value) == (f"{name}: the frame token {token!r} must come right before the extension "
+                                     "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would "
+                                     "all be one file of that literal name")
+    assert io.frame_path("matte_####.exr", 7) == Path("matte_0007.exr")
+    assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
+    for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
+        assert not io.has_frame_token(single)
