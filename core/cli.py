@@ -41,10 +41,12 @@ fails (``ERROR: frame <frame>: ...``, naming that run) while the others render. 
 frame's lock it removes that frame's leftover temporary files (from a run killed with SIGKILL),
 and on SIGTERM it stops, removes the frame it was writing, and exits 143.
 
-Exit codes: 0 every frame written; 1 some frame failed (one that another run was writing
+Exit codes, the same for every subcommand (the table in README.md, "Exit codes"; :func:`exit_code`
+decides 1 or 2): 0 every frame written; 1 some frame failed (one that another run was writing
 included), or nothing could start (no trained weights, output folder not writable), or stdout cannot be written (a
 log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
-a frame range or colour that cannot be understood, OUT that would overwrite an input);
+a frame range or colour that cannot be understood, an input named that is not there, OUT that is a folder or
+would overwrite an input);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
 interrupted (Ctrl-C).
@@ -83,6 +85,14 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a command that ``exc`` ended, for every subcommand alike:
+    :data:`EXIT_USAGE` for an :class:`InputError` (the command line cannot be carried out as given:
+    a bad value, an input it names that is missing or unusable, an output that is a folder or would
+    replace an input), :data:`EXIT_FAILED` for any other error (the work, or what it needs, failed)."""
+    return EXIT_USAGE if isinstance(exc, InputError) else EXIT_FAILED
 
 #: Subcommands living in other modules: name -> (module, one-line help).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -213,7 +223,8 @@ def _add_matte(sub: Any) -> None:
                    help="trimap file or sequence: 0 = background, 1 = foreground, between = unknown")
     p.add_argument("--out", required=True, metavar="OUT", help="output file or sequence (never an input)")
     p.add_argument("--frames", metavar="RANGE",
-                   help="frames to render, e.g. 1001-1100, 1-10x2, 1,3,5 (default: the plate's frames on disk)")
+                   help="frames to render, in the order given, e.g. 1001-1100, 1-10x2, 1,3,5, 1100-1001 (whole "
+                        "frames; default: the plate's frames on disk)")
     p.add_argument("--weights", default="default", metavar="NAME",
                    help="weights bundle name (see 'lbsmatte weights list') or folder (default: default); 'none': "
                         "the default bundle's pipeline with parameter-free priors in place of the networks (a diagnostic)")
@@ -706,7 +717,7 @@ def _emit(line: str, bar: Any) -> None:
 def run_matte(args: argparse.Namespace) -> int:
     """``lbsmatte matte``: see the module docstring for the output protocol and exit codes."""
     from core.colour import check_colour
-    from core.io import check_writable_dir
+    from core.io import check_output_folder, check_writable_dir
 
     try:
         _check_fg_solve(args)
@@ -721,9 +732,13 @@ def run_matte(args: argparse.Namespace) -> int:
     except InputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_USAGE
-    try:
-        for folder in sorted({p.parent for job in jobs for p in (job.out, job.trimap_out) if p is not None}):
+    try:  # each folder once; an output that is a symbolic link: the folder of the file it points to
+        plain = {p.parent for job in jobs for p in (job.out, job.trimap_out) if p is not None and not p.is_symlink()}
+        for folder in sorted(plain):
             check_writable_dir(folder)
+        for job in jobs:
+            for link in (p for p in (job.out, job.trimap_out) if p is not None and p.is_symlink()):
+                check_output_folder(link)
     except OutputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_FAILED
@@ -929,7 +944,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TERMINATED
     except LBSMatteError as exc:
         _say(f"ERROR: {exc}")
-        return EXIT_FAILED
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("ERROR: interrupted", flush=True)
         return 130

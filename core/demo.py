@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from core.errors import LBSMatteError, WeightsError
+from core.errors import InputError, LBSMatteError, OutputError, WeightsError
 
 #: The bundled example.
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "demo"
@@ -137,7 +137,10 @@ def run_demo(
         "errors": out / "errors.json",
     }
     for path in files.values():  # --out the example's own folder: its ground truth would become the result
-        check_not_input(path, [EXAMPLE / name for name in EXAMPLE_FILES])
+        try:
+            check_not_input(path, [EXAMPLE / name for name in EXAMPLE_FILES])
+        except OutputError as exc:  # a usage error, as 'matte --out' an input
+            raise InputError(str(exc)) from exc
     check_writable_dir(out)
     if matter is None:
         matter = _load_matter(weights, device)
@@ -226,10 +229,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "demo") -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``lbsmatte demo``: 0 when the files were written, 1 otherwise (with an ``ERROR:`` line)."""
+    """Run ``lbsmatte demo``: 0 when the files were written, else the code of :func:`core.cli.exit_code`
+    (with an ``ERROR:`` line)."""
+    from core.cli import exit_code
+
     try:
         run_demo(args.out, weights=args.weights, device=args.device, live_baseline=getattr(args, "live_baseline", False))
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
-        return 1
+        return exit_code(exc)
     return 0

@@ -366,7 +366,7 @@ def evaluate_dataset(
         _check_writable(out_dir)
     if json_path is not None:
         if Path(json_path).is_dir():
-            raise OutputError(f"--json {json_path} is a folder: give the path of a .json file")
+            raise InputError(f"--json {json_path} is a folder: give the path of a .json file")
         _check_writable(Path(json_path).parent)
 
     matter = _load_matter(weights, device, rounds, space, precision, layers, layer_prior) if use_lbsmatte else None
@@ -639,7 +639,7 @@ def _check_outside_data(path: Path, folder: Path, what: str, written: Path | Non
         inputs = (folder / sub).resolve()
         if target == inputs or inputs in target.parents:
             into = f" (its files would go to {written})" if written is not None else ""
-            raise OutputError(f"refusing to write {what} {path}{into}: it lies in the data set's {sub}/ folder "
+            raise InputError(f"refusing to write {what} {path}{into}: it lies in the data set's {sub}/ folder "
                               f"({folder / sub}), the evaluation's input; write it outside those folders")
 
 
@@ -716,7 +716,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
 
 def run(args: argparse.Namespace) -> int:
     """Run ``lbsmatte evaluate``; 0 when every method scored every image, 1 otherwise, 2 for a usage
-    error (a bad value, a data set folder that is not there) as ``lbsmatte matte`` (``ERROR:`` lines say why)."""
+    error (a bad value, a data set folder that is not there, --json or --out among its inputs) as
+    ``lbsmatte matte`` (:func:`core.cli.exit_code`; ``ERROR:`` lines say why)."""
+    from core.cli import exit_code
+
     try:
         results = evaluate_dataset(
             args.dataset,
@@ -740,7 +743,7 @@ def run(args: argparse.Namespace) -> int:
         if "weights" in str(exc).lower() or "bundle" in str(exc).lower():
             hint = " (use --no-lbsmatte to score the baselines only)"
         print(f"ERROR: {exc}{hint}", flush=True)
-        return 2 if isinstance(exc, InputError) else 1
+        return exit_code(exc)
     if args.json_path is not None:
         print(f"wrote {args.json_path}", flush=True)
     if args.out is not None:

@@ -62,7 +62,7 @@ from core.compositing import (
     paste_known,
     refine_with,
 )
-from core.errors import InputError, LBSMatteError, OutputError, WeightsError
+from core.errors import InputError, LBSMatteError, WeightsError
 from core.pipeline import context_margin
 from core.trimap import split_trimap_tensor
 
@@ -273,7 +273,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     # Checked before the minute of scripting: the name is what CatFileCreator reads, and it keeps
     # the export off anything else of the user's (a bundle's own .safetensors, an image).
     if Path(out).is_dir():
-        raise OutputError(f"--out {out} is a folder: give the path of the .pt file to write")
+        raise InputError(f"--out {out} is a folder: give the path of the .pt file to write")
     if Path(out).suffix.lower() != ".pt":
         raise InputError(f"--out {out}: the TorchScript file's name must end in .pt (what CatFileCreator reads)")
     try:  # the shipped bundles' folders are read-only to every command
@@ -329,14 +329,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``lbsmatte export``: 0 the module written, else the code of :func:`core.cli.exit_code`."""
+    from core.cli import exit_code
+
     try:
         info = export(args.out, args.weights, rounds=args.rounds, max_iterations=args.max_iterations)
-    except InputError as exc:
-        print(f"ERROR: {exc}", flush=True)
-        return 2
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
-        return 1
+        return exit_code(exc)
     if info["knn_left_out"] > 0:
         print(f"WARNING: the bundle's refinement adds the KNN term (knn={info['knn_left_out']:g}); the exported "
               "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Export the module': "

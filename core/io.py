@@ -11,7 +11,8 @@ Integer files (PNG, JPEG, DPX, integer TIFF) are normalised to [0, 1].
 Writing: :func:`write_matte_exr` (the ten channels of SPEC §5) and :func:`write_image` write to a
 temporary file in the destination folder (``.NAME.tmp-XXXX.EXT``) and rename it over the
 destination, so a crash never leaves a half-written frame; a path that is one of the inputs
-(``protect=``) is refused.
+(``protect=``) is refused. A destination that is a symbolic link is written through: the file it
+points to is replaced (:func:`output_target`), the link stays.
 
 Sequences: :func:`expand_sequence` turns ``plate.####.exr`` / ``plate.%04d.exr`` /
 ``plate.@.exr`` / ``plate.#.exr`` and a frame range into paths (``#`` is one digit of padding,
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -611,38 +613,90 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
             time.sleep(0.1)
 
 
-def _open_elsewhere(dest: str, exc: OSError) -> str:
-    """Why ``dest`` could not be replaced, for an :class:`OutputError`."""
+def _open_elsewhere(dest: str, exc: OSError, what: str | None = None) -> str:
+    """Why ``dest`` could not be replaced, for an :class:`OutputError` (naming it as ``what``)."""
+    what = dest if what is None else what
     if os.name == "nt" and isinstance(exc, PermissionError) and os.path.exists(dest):
-        return (f"cannot write {dest}: {exc.strerror or exc}: on Windows a file that another program holds open "
+        return (f"cannot write {what}: {exc.strerror or exc}: on Windows a file that another program holds open "
                 "(a Nuke Read or a viewer showing it) cannot be replaced; close it there, or write to another name")
-    return f"cannot write {dest}: {exc.strerror or exc}"
+    return f"cannot write {what}: {exc.strerror or exc}"
+
+
+def output_target(path: str | os.PathLike[str]) -> str:
+    """The file that writing output ``path`` replaces: ``path`` itself, or, when it is a symbolic
+    link (a show's ``latest`` link to a versioned file, a folder of links), the file the link
+    points to, followed to the end. The writers replace that file and leave the link a link, as
+    Nuke's Write, ``cp`` or a shell's ``>`` would; a dangling link's file is created.
+
+    Raises :class:`OutputError` naming ``path`` for a link that cannot be followed (a loop).
+    """
+    p = os.fspath(path)
+    if not os.path.islink(p):
+        return p
+    try:
+        return os.path.realpath(p, strict=True)
+    except FileNotFoundError:  # dangling: the file it names is the one to create
+        return os.path.realpath(p)
+    except OSError as exc:  # a loop of links, a link through a file
+        raise OutputError(f"cannot write {p}: it is a symbolic link that cannot be followed "
+                          f"({exc.strerror or exc})") from exc
+
+
+def _describe_output(dest: str, target: str) -> str:
+    """``dest`` for a message, with the file it links to when it is a link."""
+    return dest if target == dest else f"{dest} (a symbolic link to {target})"
+
+
+def check_output_folder(path: str | os.PathLike[str]) -> None:
+    """Check before any work that output file ``path`` can be written: its folder is created
+    if needed (:func:`check_writable_dir`); for a symbolic link, the folder of the file it points
+    to must already exist (a link into a folder that is not there is broken, or its share is not
+    mounted: nothing is created there) and be writable. :class:`OutputError` naming ``path``."""
+    dest = os.fspath(path)
+    target = output_target(dest)
+    if target == dest:
+        check_writable_dir(os.path.dirname(dest))
+        return
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write {_describe_output(dest, target)}: the folder {folder} does not exist "
+                          "(a broken link?)")
+    try:
+        check_writable_dir(folder)
+    except OutputError as exc:
+        raise OutputError(f"cannot write {_describe_output(dest, target)}: {exc}") from exc
 
 
 @contextmanager
 def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[str]:
     """Yield a temporary path next to ``path`` (same extension); on success rename it over
     ``path``, on any error remove it and leave ``path`` untouched. An :class:`OSError` (a full
-    disk: ``No space left on device``) becomes an :class:`OutputError` naming ``path``."""
+    disk: ``No space left on device``) becomes an :class:`OutputError` naming ``path``.
+    A ``path`` that is a symbolic link is written through: the temporary file goes next to the
+    file it points to (:func:`output_target`) and replaces that file; the link stays."""
     dest = os.fspath(path)
     check_not_input(dest, protect)
-    folder = os.path.dirname(os.path.abspath(dest))
-    if not os.path.isdir(folder):
+    target = output_target(dest)
+    what = _describe_output(dest, target)
+    folder = os.path.dirname(os.path.abspath(target))
+    if target != dest:
+        check_output_folder(dest)
+    elif not os.path.isdir(folder):
         check_writable_dir(folder)
-    name = os.path.basename(dest)
+    name = os.path.basename(target)
     ext = os.path.splitext(name)[1]
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.tmp-", suffix=ext)
     except OSError as exc:
-        raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {what}: {exc.strerror or exc}") from exc
     os.close(fd)
     try:
         try:
             yield tmp
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-            replace_file(tmp, dest)
+            replace_file(tmp, target)
         except OSError as exc:  # a full disk, the folder removed or made read-only meanwhile, ...
-            raise OutputError(_open_elsewhere(dest, exc)) from exc
+            raise OutputError(_open_elsewhere(target, exc, what)) from exc
     except BaseException:
         try:
             os.unlink(tmp)
@@ -654,7 +708,7 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
 def temp_files(path: str | os.PathLike[str]) -> list[Path]:
     """Temporary files that :func:`_atomic` makes for ``path`` (``.NAME.tmp-XXXX.EXT``) and that
     are still there: left by a run that was killed (SIGKILL) before it could remove them."""
-    dest = Path(os.path.abspath(os.fspath(path)))
+    dest = Path(os.path.abspath(output_target(path)))
     if not dest.parent.is_dir():
         return []
     prefix, suffix = f".{dest.name}.tmp-", dest.suffix
@@ -681,8 +735,9 @@ def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def lock_path(out: str | os.PathLike[str]) -> Path:
-    """The lock of an output (a file or a pattern such as ``out.####.exr``): ``.NAME.lock`` beside it."""
-    dest = Path(os.path.abspath(os.fspath(out)))
+    """The lock of an output (a file or a pattern such as ``out.####.exr``): ``.NAME.lock`` beside it
+    (beside the file it points to, for a symbolic link: two links to one file share its lock)."""
+    dest = Path(os.path.abspath(output_target(out)))
     return dest.parent / f".{dest.name}.lock"
 
 
@@ -962,6 +1017,11 @@ def _sequence(pattern: str) -> Any | None:
     except Exception as exc:
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
     if not seq.padding() or seq.frameSet() is not None:
+        token = re.search(r"#+|%0?\d*d|\$F\d*", name)
+        if token and seq.frameSet() is None:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
+            raise InputError(f"{pattern}: the frame token {token.group(0)!r} must come right before the extension "
+                             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
+                             "be one file of that literal name")
         return None
     if folder:
         seq.setDirname(os.path.join(folder, ""))
@@ -974,9 +1034,13 @@ def has_frame_token(pattern: str | os.PathLike[str]) -> bool:
 
 
 def parse_frames(frames: str) -> list[int]:
-    """Frames of a range string (``1001-1100``, ``1-10x2``, ``1,3,5``, ``1-3,7``), in order.
+    """Frames of a range string (``1001-1100``, ``1-10x2``, ``1,3,5``, ``1-3,7``; fileseq's syntax),
+    in the order given: ``5-1`` is 5, 4, 3, 2, 1 and ``10-1x2`` 10, 8, 6, 4, 2 (a TD who asks for
+    the last frames first gets them first). A frame named twice (``1-3,2-5``) is rendered once.
 
-    Raises :class:`InputError` naming the string when it cannot be parsed.
+    Raises :class:`InputError` naming the string when it cannot be parsed, or when it holds
+    subframes (``1.5``, ``1-3x0.5``): frames are whole numbers, and a subframe would otherwise be
+    rendered as the whole frame below it.
     """
     import fileseq
 
@@ -991,6 +1055,11 @@ def parse_frames(frames: str) -> list[int]:
         ) from exc
     if len(frame_set) > MAX_FRAMES:
         raise InputError(_too_many_frames(f"the frame range {frames!r}", len(frame_set)))
+    subframes = [f for f in frame_set if f != int(f)]
+    if subframes:
+        shown = ", ".join(str(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
+        raise InputError(f"the frame range {frames!r} holds subframes ({shown}): LBSMatte renders whole frames "
+                         "(e.g. 1001-1100, 1-10x2 or 1,3,5)")
     out = [int(f) for f in frame_set]
     if not out:
         raise InputError(f"the frame range {frames!r} holds no frames")

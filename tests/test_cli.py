@@ -337,6 +337,8 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
         (["--out", "{shot}/single.exr"], "names a single file but 3 frames"),
         (["--out", "{shot}/single.exr", "--frames", "1001-1002"], "names a single file but 2 frames"),
         (["--out", "{shot}/o.####.jpg"], "JPEG cannot hold the alpha"),
+        (["--out", "{shot}/o_####_v1.exr", "--frames", "1001"],
+         "{shot}/o_####_v1.exr: the frame token '####' must come right before the extension"),
         (["--out", "{shot}/folder.####.exr", "--frames", "1001"], "--out {shot}/folder.1001.exr is a folder: name the file"),
         (["--plate", "{shot}/nothing.exr", "--trimap", "{shot}/gone.png", "--out", "{shot}/o.exr"],
          "--plate {shot}/nothing.exr: no such file; --trimap {shot}/gone.png: no such file"),
@@ -768,3 +770,67 @@ def test_a_frame_computed_otherwise_than_asked_says_so_in_its_header(shot: Path,
     assert _matte(shot, small_bundle) == 0
     headers = [read_image(shot / f"out/matte.{f}.exr").info.attribute(cli.DEGRADED_ATTRIBUTE) for f in (1001, 1002, 1003)]
     assert headers == [None, "refinement on the CPU (out of GPU memory)", None]
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links")
+def test_an_output_linked_into_a_missing_folder_fails_before_any_work(shot: Path, capsys) -> None:
+    (shot / "out").mkdir()
+    link = shot / "out" / "m.1001.exr"
+    link.symlink_to(shot / "unmounted" / "m_v001.1001.exr")
+    # The weights name is bogus too: the check of the link's folder must come first.
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "out" / "m.####.exr"), "--frames", "1001", "--weights", "no-such-bundle",
+                     "--no-progress"])
+    assert code == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"ERROR: cannot write {link} (a symbolic link to {shot}/unmounted/m_v001.1001.exr): the folder "
+        f"{shot}/unmounted does not exist (a broken link?)"]
+    assert not (shot / "unmounted").exists() and link.is_symlink()
+
+
+def test_every_subcommand_exits_with_the_same_codes(shot: Path, small_bundle, untrained_ok, capsys) -> None:
+    """One table for all (cli.exit_code): 2 the command line cannot be carried out as given (a bad
+    value; an input it names missing; an output that is a folder or an input), found before any
+    work; 1 the work, or what it needs, failed (a frame or an image that cannot be read mid-run: the
+    others still done); 0 all done."""
+    from core.demo import EXAMPLE
+
+    data = shot / "set"
+    for sub in ("image", "trimap", "alpha"):
+        (data / sub).mkdir(parents=True)
+    for f in (1001, 1002):
+        _write(data / "image" / f"s{f}.png", np.clip(_plate(f - 1001), 0, 1), ["R", "G", "B"], "uint8")
+        _write(data / "trimap" / f"s{f}.png", _trimap(f - 1001)[..., None], ["Y"], "uint8")
+        _write(data / "alpha" / f"s{f}.png", (_trimap(f - 1001) > 0.6).astype(np.float32)[..., None], ["Y"], "uint8")
+    (shot / "bad").mkdir()
+    (shot / "bad" / "plate.1001.exr").write_bytes((shot / "plate.1001.exr").read_bytes()[:200])  # truncated
+    (shot / "folder.pt").mkdir()
+    matte = ["matte", "--trimap", str(shot / "trimap.####.png"), "--weights", str(small_bundle.path), "--device", "cpu",
+             "--no-progress", "--out", str(shot / "o" / "m.####.exr"), "--frames", "1001", "--plate"]
+    evaluate = ["evaluate", "--no-lbsmatte", "--baselines", "clustering", "--no-progress", str(data)]
+    cases = [
+        (matte + [str(shot / "plate.####.exr"), "--frames", "x"], 2),  # usage: a range that is none
+        (matte[:-1] + ["--out", str(shot / "o.exr"), "--plate", str(shot / "gone.exr")], 2),  # input not there
+        (matte + [str(shot / "bad" / "plate.####.exr")], 1),  # a frame that cannot be read: fails mid-run
+        (matte + [str(shot / "plate.####.exr")], 0),
+        (evaluate + ["--baselines", "nothing"], 2),
+        (evaluate + ["--json", str(data / "image" / "s1001.png")], 2),  # would replace an input
+        (["evaluate", "--no-progress", str(shot / "no-such-set")], 2),
+        (evaluate + ["--names", "s1001"], 0),
+        (["export", "--out", str(shot / "folder.pt")], 2),
+        (["export", "--out", str(shot / "m.safetensors")], 2),
+        (["export", "--out", str(shot / "m.pt"), "--weights", "no-such-bundle"], 1),
+        (["demo", "--out", str(EXAMPLE), "--weights", "none"], 2),  # the example's own files are its inputs
+        (["demo", "--out", str(shot / "plate.1001.exr"), "--weights", "none"], 1),  # not a folder: cannot write
+        (["weights", "fetch"], 2),
+        (["weights", "show", "no-such-bundle"], 1),
+        (["weights", "list"], 0),
+    ]
+    for argv, code in cases:
+        assert cli.main(argv) == code, (argv, capsys.readouterr().out)
+        said = capsys.readouterr().out
+        assert (code == 0) != ("ERROR:" in said), (argv, said)
+    # A data set image that cannot be read fails mid-run (that image), the other is still scored.
+    (data / "image" / "s1002.png").write_bytes(b"\x89PNG not really")
+    assert cli.main(evaluate) == 1
+    said = capsys.readouterr().out
+    assert "ERROR:" in said and "s1002.png" in said
+    assert not (EXAMPLE / "demo.exr").exists() and not (data / "image" / "s1001.png.json").exists()

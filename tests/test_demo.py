@@ -187,7 +187,7 @@ def test_the_demo_never_writes_over_its_own_example(tmp_path: Path, monkeypatch,
     shutil.copytree(EXAMPLE, copy)
     monkeypatch.setattr(core.demo, "EXAMPLE", copy)  # what the check protects; the example is read as ever
     before = {p.name: p.read_bytes() for p in copy.iterdir()}
-    assert run(_args("--out", str(copy), "--weights", "none", "--device", "cpu")) == 1
+    assert run(_args("--out", str(copy), "--weights", "none", "--device", "cpu")) == 2  # usage, as 'matte --out' an input
     said = capsys.readouterr().out
     assert f"ERROR: refusing to write {copy / 'alpha.png'}: it is one of the input files ({copy / 'alpha.png'})" in said
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before

@@ -218,13 +218,13 @@ def test_results_never_replace_the_data_sets_own_files(dataset: Path, tmp_path: 
     before = image.read_bytes()
     for flag, path in (("--json", image), ("--json", dataset / "alpha" / "results.json"), ("--out", dataset / "image")):
         assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, str(path),
-                         "--no-progress")) == 1
+                         "--no-progress")) == 2  # a usage error, as 'matte --out' an input
         said = capsys.readouterr().out
         assert f"refusing to write {flag} {path}: it lies in the data set's" in said and "== " not in said
     assert image.read_bytes() == before and not (dataset / "alpha" / "results.json").exists()
     (tmp_path / "folder").mkdir()
     assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--json", str(tmp_path / "folder"),
-                     "--no-progress")) == 1
+                     "--no-progress")) == 2
     said = capsys.readouterr().out
     assert f"--json {tmp_path / 'folder'} is a folder: give the path of a .json file" in said and "== " not in said
 
@@ -238,7 +238,7 @@ def test_contact_sheets_into_the_data_set_itself_never_replace_its_trimaps(
     trimap = root / "trimap" / "C03.png"
     before = trimap.read_bytes()
     assert run(_args(str(root), "--no-lbsmatte", "--baselines", "clustering", "--out", str(root),
-                     "--no-progress")) == 1
+                     "--no-progress")) == 2
     said = capsys.readouterr().out
     assert f"refusing to write --out {root} (its files would go to {root / 'trimap'})" in said and "== " not in said
     assert trimap.read_bytes() == before

@@ -226,7 +226,7 @@ def test_export_refuses_a_folder_and_a_name_that_is_not_pt_before_any_work(tmp_p
     assert f"--out {victim}: the TorchScript file's name must end in .pt" in capsys.readouterr().out
     assert victim.read_bytes() == b"the user's weights"
     (tmp_path / "folder.pt").mkdir()
-    assert main(["export", "--out", str(tmp_path / "folder.pt")]) == 1
+    assert main(["export", "--out", str(tmp_path / "folder.pt")]) == 2  # a usage error, as its wrong suffix
     assert f"--out {tmp_path / 'folder.pt'} is a folder: give the path of the .pt file to write" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.safetensors", "folder.pt"]
 

@@ -661,3 +661,96 @@ def test_a_range_of_millions_of_frames_is_refused_not_planned(tmp_path: Path) ->
         (tmp_path / f"plate.{frame:04d}.exr").write_bytes(b"")
     with pytest.raises(InputError, match=r"frames 1 to 100000000, gaps included\) holds 100,000,000 frames"):
         io.expand_sequence(tmp_path / "plate.####.exr")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX symbolic links")
+def test_a_symbolic_link_output_is_written_through_to_its_target(tmp_path: Path) -> None:
+    """A show's 'latest' link to a versioned file: the versioned file gets the new pixels, written
+    atomically beside it, and the link stays a link (it was replaced by a plain file)."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    target = versions / "matte_v003.png"
+    target.write_bytes(b"old")
+    latest = tmp_path / "latest.png"
+    latest.symlink_to(Path("versions") / "matte_v003.png")
+    io.write_image(latest, np.full((2, 3, 3), 0.5, np.float32), ["R", "G", "B"])
+    assert latest.is_symlink() and os.readlink(latest) == os.path.join("versions", "matte_v003.png")
+    assert io.read_image(target).pixels.shape == (2, 3, 3)
+    assert np.allclose(io.read_image(latest).pixels, 128 / 255)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.png", "versions"]  # no temporary left
+    assert [p.name for p in versions.iterdir()] == ["matte_v003.png"]
+    # A dangling link whose folder exists: the file it names is created, as a shell's '>' would.
+    fresh = tmp_path / "fresh.exr"
+    fresh.symlink_to(versions / "matte_v004.exr")
+    io.write_matte_exr(fresh, _Matte(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32),
+                                     np.zeros((2, 2, 3), np.float32)))
+    assert fresh.is_symlink() and (versions / "matte_v004.exr").is_file()
+    # The lock and the leftover temporaries of a link are those of its target.
+    assert io.lock_path(latest) == versions / ".matte_v003.png.lock"
+    stale = versions / ".matte_v003.png.tmp-abc.png"
+    stale.write_bytes(b"")
+    assert io.temp_files(latest) == [stale]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/sys is read-only even to root on Linux")
+def test_a_symbolic_link_output_that_cannot_be_written_names_the_link_and_its_target(tmp_path: Path) -> None:
+    pixels = np.zeros((2, 2, 3), np.float32)
+    dangling = tmp_path / "broken.png"
+    dangling.symlink_to(tmp_path / "unmounted" / "share" / "v001.png")
+    message = (f"cannot write {dangling} (a symbolic link to {tmp_path}/unmounted/share/v001.png): the folder "
+               f"{tmp_path}/unmounted/share does not exist (a broken link?)")
+    for check in (lambda: io.write_image(dangling, pixels, ["R", "G", "B"]), lambda: io.check_output_folder(dangling)):
+        with pytest.raises(OutputError) as caught:
+            check()
+        assert str(caught.value) == message
+    assert not (tmp_path / "unmounted").exists()  # nothing created where a share should be mounted
+    read_only = tmp_path / "ro.png"
+    read_only.symlink_to("/sys/lbsmatte_v001.png")
+    with pytest.raises(OutputError, match=re.escape(f"cannot write {read_only} (a symbolic link to "
+                                                    "/sys/lbsmatte_v001.png): the output folder /sys is not writable")):
+        io.write_image(read_only, pixels, ["R", "G", "B"])
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(tmp_path / "loop.png")
+    with pytest.raises(OutputError, match=re.escape(f"cannot write {loop}: it is a symbolic link that cannot be "
+                                                    "followed (Too many levels of symbolic links)")):
+        io.write_image(loop, pixels, ["R", "G", "B"])
+    assert loop.is_symlink() and dangling.is_symlink() and read_only.is_symlink()
+
+
+def test_frame_ranges_keep_the_order_given_and_refuse_subframes() -> None:
+    known = {
+        "5-1": [5, 4, 3, 2, 1],
+        "10-1x2": [10, 8, 6, 4, 2],
+        "10-1x-1": [10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+        "1-10x2": [1, 3, 5, 7, 9],
+        "3,1,2": [3, 1, 2],
+        "1-3,2-5": [1, 2, 3, 4, 5],  # a frame named twice renders once
+        "-5--3": [-5, -4, -3],
+        "1.0": [1],
+    }
+    for text, frames in known.items():
+        assert io.parse_frames(text) == frames, text
+    for text, shown in (("1.5", "1.5"), ("1-3x0.5", "1.5, 2.5"), ("1-3x1.5", "2.5")):
+        with pytest.raises(InputError) as caught:
+            io.parse_frames(text)
+        assert str(caught.value) == (f"the frame range {text!r} holds subframes ({shown}): LBSMatte renders whole "
+                                     "frames (e.g. 1001-1100, 1-10x2 or 1,3,5)")
+    with pytest.raises(InputError, match=r"cannot understand the frame range '1-10x0'"):
+        io.parse_frames("1-10x0")
+
+
+def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_literally() -> None:
+    # fileseq finds no token in 'matte_####_v1.exr': the name was a single file, so every frame of
+    # '--frames 1001' went to a file literally named 'matte_####_v1.exr' (and a plate so named was
+    # 'no such file').
+    for name in ("matte_####_v1.exr", "sh010_#_comp_v003.exr"):
+        with pytest.raises(InputError) as caught:
+            io.has_frame_token(name)
+        token = re.search("#+", name).group(0)
+        assert str(caught.value) == (f"{name}: the frame token {token!r} must come right before the extension "
+                                     "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would "
+                                     "all be one file of that literal name")
+    assert io.frame_path("matte_####.exr", 7) == Path("matte_0007.exr")
+    assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
+    for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
+        assert not io.has_frame_token(single)

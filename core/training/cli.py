@@ -205,11 +205,13 @@ def run(args: argparse.Namespace) -> int:
     being finite, unreadable weights); 2 a usage error (a bad value, data that cannot be used),
     found before training starts; 3 stopped early (``--max-minutes``, SIGTERM), checkpointed: the
     same command continues."""
+    from core.cli import exit_code
+
     try:
         return _run(args)
     except InputError as exc:
         print(f"ERROR: {exc}", flush=True)
-        return 2
+        return exit_code(exc)
 
 
 #: What a run's batches are drawn from, beside --data and --from: recorded in ``source.json`` and
