@@ -603,7 +603,10 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
-    result = matter.matte(plate.rgb(), trimap, colour=colour)
+    pixels, plate_alpha = plate.rgb(), plate.alpha()
+    if plate_alpha is not None:  # the pipeline warns when it is not opaque (core.pipeline.plate_alpha_note)
+        pixels = np.concatenate([pixels, plate_alpha[..., None]], axis=2)
+    result = matter.matte(pixels, trimap, colour=colour)
     _check_finite(result, job)
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"

@@ -668,3 +668,29 @@ def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_
     # A value that is no frame range is still a usage error naming --frames.
     assert _matte(tmp_path, small_bundle, "--frames", "-x") == 2
     assert capsys.readouterr().out.startswith("ERROR: argument --frames: expected one argument")
+
+
+def test_a_plate_with_alpha_below_1_is_matted_from_its_colour_with_a_warning(tmp_path: Path, small_bundle,
+                                                                             untrained_ok, capsys) -> None:
+    # An RGBA plate: its alpha is ignored (core.pipeline.plate_alpha_note), the known BG is the
+    # colour as read, and the farm log says the plate was not opaque; an opaque one says nothing.
+    plate = np.clip(_plate(0), 0, 1)
+    trimap = _trimap(0)[..., None]
+    _write(tmp_path / "trimap.png", trimap, ["Y"], "uint8")
+    alpha = np.ones((H, W, 1), np.float32)
+    _write(tmp_path / "opaque.exr", np.dstack([plate, alpha]), ["R", "G", "B", "A"], "float")
+    alpha[:, :4] = 0.5
+    _write(tmp_path / "holed.exr", np.dstack([plate, alpha]), ["R", "G", "B", "A"], "float")
+    for name in ("opaque", "holed"):
+        code = cli.main(["matte", "--plate", str(tmp_path / f"{name}.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                         "--out", str(tmp_path / f"{name}_matte.exr"), "--weights", str(small_bundle.path),
+                         "--device", "cpu", "--no-progress"])
+        assert code == 0
+        out = capsys.readouterr().out
+        assert ("WARNING: frame -: plate: its alpha channel is below 1 at 160 of 2240 pixel(s) (0 at 0); LBSMatte "
+                "ignores the plate's alpha" in out) == (name == "holed"), out
+    opaque, holed = read_image(tmp_path / "opaque_matte.exr"), read_image(tmp_path / "holed_matte.exr")
+    np.testing.assert_array_equal(holed.pixels, opaque.pixels)
+    bg = [holed.channels.index(c) for c in ("bg.R", "bg.G", "bg.B")]
+    known = trimap[..., 0] == 0
+    np.testing.assert_array_equal(holed.pixels[..., bg][known], plate[known].astype(np.float16))

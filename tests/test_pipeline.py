@@ -88,6 +88,28 @@ def test_no_unknown_pixels_returns_trimap_without_running(matter: Matter, caplog
     assert any("no unknown pixels" in m for m in result.messages)
 
 
+def test_a_plates_alpha_is_ignored_and_warned_about_only_when_below_1(matter: Matter) -> None:
+    # The rule of core.pipeline.plate_alpha_note: the colour is matted as given, the alpha plays no
+    # part, and a plate with holes in its alpha (usually a mistake) says so.
+    plate, trimap = _scene()
+    rgb = matter.matte(plate, trimap, colour="linear")
+    alpha = np.ones(trimap.shape, np.float32)
+    opaque = matter.matte(np.dstack([plate, alpha]), trimap, colour="linear")
+    assert opaque.messages == rgb.messages == []
+    alpha[:, :10] = 0.25
+    alpha[0, :3] = 0.0
+    holed = matter.matte(np.dstack([plate, alpha]), trimap, colour="linear")
+    for result in (opaque, holed):
+        for name in ("alpha", "fg", "bg"):
+            assert np.array_equal(getattr(result, name), getattr(rgb, name))
+    assert holed.messages == [
+        "plate: its alpha channel is below 1 at 640 of 5120 pixel(s) (0 at 3); LBSMatte ignores the plate's "
+        "alpha and mattes its colour as given (premultiplied colour is darker where alpha is below 1): the "
+        "matte comes from the trimap"]
+    # Also when the trimap leaves nothing to matte.
+    assert holed.messages[0] in matter.matte(np.dstack([plate, alpha]), np.ones_like(trimap)).messages
+
+
 def test_size_mismatch_names_both_sizes(matter: Matter) -> None:
     plate, trimap = _scene()
     with pytest.raises(InputError, match=r"plate is 80x64, trimap is 70x64"):
