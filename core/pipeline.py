@@ -748,6 +748,11 @@ class Matter:
         ``placement``: frame height, width and the crop's top-left corner (the KNN term's positions);
         ``shown``: the display encoding before ``image``'s clip to [0, 1] (the KNN term's colours,
         :func:`core.knn.features`; default ``image``)."""
+        unknown = split_trimap(trimap)[2]
+        if self.refinement.rounds and self.fg_solve > 0:
+            # Before the networks: a frame whose refinement cannot fit (an 8K plate with a wide band)
+            # stops at once, not after minutes of network work on the CPU.
+            self._check_memory(int(unknown.sum()))
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -771,9 +776,6 @@ class Matter:
             # Halved, still a multiple of the stride and at least two strides (see __init__).
             self.tile = max(2 * self.stride, self.tile // 2 // self.stride * self.stride)
             log.warning("out of GPU memory: retrying with tiles of %d px", self.tile)
-        unknown = split_trimap(trimap)[2]
-        if self.refinement.rounds and self.fg_solve > 0:
-            self._check_memory(int(unknown.sum()))
         tri, alpha, fg, bg = layers
         knn = None
         if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:

@@ -586,6 +586,7 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 2**30 // unknown)  # needs 1 GiB
     with pytest.raises(ResourceError, match=rf"this frame's {unknown} unknown pixels needs about 1.0 GiB and 0.1 GiB is free"):
         m.matte(plate, trimap, colour="srgb")
+    assert m.stats.computed_by == {}  # stopped before the networks ran: no minutes lost at 8K
     # The networks alone need no Laplacian: they still run.
     assert Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap).alpha.shape == trimap.shape
     assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
