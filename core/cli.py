@@ -578,8 +578,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window)
     if plate.info.size != trimap_image.info.size:
         (pw, ph), (tw, th) = plate.info.size, trimap_image.info.size
+        turned = [str(image.info.path) for image in (plate, trimap_image) if image.info.turned]
+        hint = (f"; {' and '.join(turned)} carries an EXIF orientation that turns it a quarter turn in photo viewers "
+                "and paint packages, but LBSMatte (like Nuke's Read) uses its pixels as stored: save it upright, "
+                "without the orientation tag" if turned and (pw, ph) == (th, tw) else "")
         raise InputError(
-            f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}"
+            f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}{hint}"
         )
     if plate.info.display_window != trimap_image.info.display_window:  # read over the same pixels: they would not line up
         (px, py), (tx, ty) = plate.info.display_window[:2], trimap_image.info.display_window[:2]

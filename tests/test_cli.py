@@ -694,3 +694,19 @@ def test_a_plate_with_alpha_below_1_is_matted_from_its_colour_with_a_warning(tmp
     bg = [holed.channels.index(c) for c in ("bg.R", "bg.G", "bg.B")]
     known = trimap[..., 0] == 0
     np.testing.assert_array_equal(holed.pixels[..., bg][known], plate[known].astype(np.float16))
+
+
+def test_a_size_mismatch_from_an_exif_orientation_says_so(tmp_path: Path, capsys) -> None:
+    # A phone JPEG stored sideways with EXIF orientation 6, and a trimap painted over it upright in a
+    # paint package (which turns it): the sizes differ by a quarter turn, and the error says why.
+    _write(tmp_path / "plate.jpg", np.full((H, W, 3), 0.5, np.float32), ["R", "G", "B"], "uint8", {"Orientation": 6})
+    _write(tmp_path / "trimap.png", np.full((W, H, 1), 0.5, np.float32), ["Y"], "uint8")
+    assert read_image(tmp_path / "plate.jpg").info.turned and not read_image(tmp_path / "trimap.png").info.turned
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.jpg"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", "none", "--no-progress"])
+    assert code == 1
+    assert (f"ERROR: frame -: plate and trimap differ in size: plate {tmp_path / 'plate.jpg'} is {W}x{H}, trimap "
+            f"{tmp_path / 'trimap.png'} is {H}x{W}; {tmp_path / 'plate.jpg'} carries an EXIF orientation that turns it "
+            "a quarter turn in photo viewers and paint packages, but LBSMatte (like Nuke's Read) uses its pixels as "
+            "stored: save it upright, without the orientation tag") in capsys.readouterr().out
+    assert not (tmp_path / "out.exr").exists()
