@@ -264,15 +264,11 @@ class SanitiseReport:
     def __str__(self) -> str:
         if not self:
             return "no NaN, infinite or negative values"
-        parts = []
-        if self.nan:
-            parts.append(f"{self.nan} pixel(s) with NaN (set to 0)")
-        if self.posinf:
-            parts.append(f"{self.posinf} with +inf (set to {self.replacement_for_inf:g})")
-        if self.neginf:
-            parts.append(f"{self.neginf} with -inf (set to 0)")
-        if self.negative:
-            parts.append(f"{self.negative} with negative values (set to 0)")
+        kinds = [(self.nan, "NaN (set to 0)"), (self.posinf, f"+inf (set to {self.replacement_for_inf:g})"),
+                 (self.neginf, "-inf (set to 0)"), (self.negative, "negative values (set to 0)")]
+        # The first kind found says what is counted, whichever it is: "3 pixel(s) with -inf ...".
+        parts = [f"{count}{' pixel(s)' if not i else ''} with {what}"
+                 for i, (count, what) in enumerate((c, w) for c, w in kinds if c)]
         return ", ".join(parts)
 
 
