@@ -583,7 +583,7 @@ class Matter:
         Parameters
         ----------
         plate:
-            ``H×W×3`` (or ``H×W×4``: alpha ignored, see :func:`plate_alpha_note`; or ``H×W`` grey) numpy array in the encoding
+            ``H×W×3`` (or ``H×W×4``: alpha ignored, see :func:`plate_alpha_note`; or ``H×W``/``H×W×1`` grey) numpy array in the encoding
             named by ``colour``: float (any precision; scene-linear floats may exceed 1, NaN, ±inf
             and negatives are sanitised for the networks and reported in ``messages``), or
             ``uint8``/``uint16`` pixels, scaled by their maximum to [0, 1]. Any memory layout.
@@ -621,10 +621,10 @@ class Matter:
         elif plate.dtype.kind not in "fb":
             raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
         plate = plate.astype(np.float32, copy=False)
-        if plate.ndim == 2:
-            plate = np.repeat(plate[..., None], 3, axis=2)
+        if plate.ndim == 2 or (plate.ndim == 3 and plate.shape[2] == 1):  # grey (a 1-channel file's pixels)
+            plate = np.repeat(plate.reshape(plate.shape[:2] + (1,)), 3, axis=2)
         if plate.ndim != 3 or plate.shape[2] not in (3, 4) or plate.size == 0:
-            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W grey), got an array of shape {plate.shape} "
+            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W / H×W×1 grey), got an array of shape {plate.shape} "
                              "(for an image from core.io.read_image, pass image.rgb())")
         messages: list[str] = []
         if plate.shape[2] == 4:
@@ -1025,7 +1025,7 @@ def matte(
     Parameters
     ----------
     plate:
-        ``H×W×3`` numpy array (``H×W×4``: alpha ignored, see :func:`plate_alpha_note`; ``H×W``: grey), channels last, in the
+        ``H×W×3`` numpy array (``H×W×4``: alpha ignored, see :func:`plate_alpha_note`; ``H×W``/``H×W×1``: grey), channels last, in the
         encoding named by ``colour``. float32 (or any float; scene-linear values may exceed 1 and
         are kept in FG, BG and the known regions; NaN, ±inf and negatives are sanitised for the
         networks and reported in :attr:`Matte.messages`), or ``uint8``/``uint16`` scaled by

@@ -786,6 +786,18 @@ def test_arrays_of_the_wrong_shape_are_refused_naming_the_argument(matter: Matte
         matter.matte(np.zeros(plate_shape, np.float32), np.full(trimap_shape, 0.5, np.float32))
 
 
+def test_a_grey_plate_as_h_w_1_is_matted_as_h_w(matter: Matter) -> None:
+    # read_image's pixels of a 1-channel file are H×W×1: refused as "must be H×W×3 or H×W×4 (or
+    # H×W grey)" although the same pixels as H×W were matted.
+    plate, trimap = _scene()
+    grey = plate[..., 1]
+    want, got = matter.matte(grey, trimap), matter.matte(grey[..., None], trimap)
+    for name in ("alpha", "fg", "bg"):
+        assert np.array_equal(getattr(got, name), getattr(want, name))
+    fg_known = trimap == 1
+    assert np.array_equal(got.fg[fg_known], np.repeat(grey[fg_known][:, None], 3, axis=1))
+
+
 def test_a_float_trimap_on_the_8bit_scale_is_refused_not_read_as_all_foreground(matter: Matter) -> None:
     # 0/128/255 as floats (cv2.imread(...).astype(float)) made every unknown pixel foreground
     # (128 >= 1 - tolerance) and returned the trimap as the matte without running a network.
