@@ -609,16 +609,14 @@ class Matter:
             Naming the argument: a plate or trimap of another shape or dtype, sizes that differ,
             an unknown ``colour``. :class:`core.errors.TrimapError` (an InputError): NaN in the trimap.
         """
-        from core.colour import from_display, from_linear, sanitise, to_display, to_linear
+        from core.colour import from_display, from_linear, sanitise, scale_integers, to_display, to_linear
         from core.trimap import normalise_trimap
 
         self.stats = RunStats()
         self._clock = time.perf_counter()
         start = self._clock
-        plate = np.asarray(plate)
-        if plate.dtype.kind in "ui":  # 8/16-bit pixels, as normalise_trimap reads a trimap's
-            plate = plate.astype(np.float32) / float(np.iinfo(plate.dtype).max)
-        elif plate.dtype.kind not in "fb":
+        plate = scale_integers(plate, "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
+        if plate.dtype.kind not in "fb":
             raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
         plate = plate.astype(np.float32, copy=False)
         if plate.ndim == 2 or (plate.ndim == 3 and plate.shape[2] == 1):  # grey (a 1-channel file's pixels)

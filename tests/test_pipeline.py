@@ -786,6 +786,24 @@ def test_arrays_of_the_wrong_shape_are_refused_naming_the_argument(matter: Matte
         matter.matte(np.zeros(plate_shape, np.float32), np.full(trimap_shape, 0.5, np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32])
+def test_integer_arrays_other_than_8_and_16_bit_are_refused_not_read_as_black(matter: Matter, dtype) -> None:
+    # np.array of Python ints is int64: 0/128/255 scaled by int64's maximum was all 0, so a trimap
+    # became all background (alpha 0 everywhere, "no unknown pixels") and a plate black, silently.
+    plate, trimap = _scene()
+    eight_bit = np.round(np.clip(plate, 0, 1) * 255)
+    tri8 = np.round(trimap * 255)
+    with pytest.raises(InputError, match=rf"^the trimap is an array of {np.dtype(dtype)}: integer pixels must be "
+                                         r"uint8 or uint16 \(scaled by 255 or 65535\)"):
+        matter.matte(plate, tri8.astype(dtype))
+    with pytest.raises(InputError, match=rf"^the plate is an array of {np.dtype(dtype)}: .*\.astype\(np\.uint8\)"):
+        matter.matte(eight_bit.astype(dtype), trimap)
+    # As uint8 both are read as the documented 8-bit scale.
+    want = matter.matte(eight_bit / 255, tri8 / 255)
+    got = matter.matte(eight_bit.astype(np.uint8), tri8.astype(np.uint8))
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+
+
 def test_a_grey_plate_as_h_w_1_is_matted_as_h_w(matter: Matter) -> None:
     # read_image's pixels of a 1-channel file are H×W×1: refused as "must be H×W×3 or H×W×4 (or
     # H×W grey)" although the same pixels as H×W were matted.
