@@ -682,8 +682,11 @@ def _out_of_gpu_memory(small_bundle, monkeypatch, **kwargs) -> tuple[Matter, lis
     """A Matter that takes itself for CUDA and whose every tile runs out of GPU memory; the tile
     sizes it tried are recorded."""
     matter = Matter(small_bundle, device="cpu", allow_untrained=True, **kwargs)
-    matter.device = torch.device("cuda")  # only its type is read before the networks run
+    matter.device = torch.device("cuda")  # only its type is read before the networks run ...
     tiles: list[int] = []
+    import core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: None)  # ... and its free memory, by the check
 
     def run_at(image, trimap, tile):
         tiles.append(tile)
