@@ -627,8 +627,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window, layer=trimap_layer)
     if plate.info.size != trimap_image.info.size:
         (pw, ph), (tw, th) = plate.info.size, trimap_image.info.size
+        turned = [str(image.info.path) for image in (plate, trimap_image) if image.info.turned]
+        hint = (f"; {' and '.join(turned)} carries an EXIF orientation that turns it a quarter turn in photo viewers "
+                "and paint packages, but LBSMatte (like Nuke's Read) uses its pixels as stored: save it upright, "
+                "without the orientation tag" if turned and (pw, ph) == (th, tw) else "")
         raise InputError(
-            f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}"
+            f"plate and trimap differ in size: plate {job.plate} is {pw}x{ph}, trimap {job.trimap} is {tw}x{th}{hint}"
         )
     if plate.info.display_window != trimap_image.info.display_window:  # read over the same pixels: they would not line up
         (px, py), (tx, ty) = plate.info.display_window[:2], trimap_image.info.display_window[:2]
@@ -652,7 +656,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
-    result = matter.matte(plate.rgb(args.plate_layer), trimap, colour=colour)
+    # The plate's alpha is not used; the pipeline warns when it is not opaque (core.pipeline.plate_alpha_note).
+    pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha() if args.plate_layer is None else None
+    if plate_alpha is not None:
+        pixels = np.concatenate([pixels, plate_alpha[..., None]], axis=2)
+    result = matter.matte(pixels, trimap, colour=colour)
     _check_finite(result, job)
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"

@@ -243,6 +243,29 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def scale_integers(pixels: np.ndarray, what: str) -> np.ndarray:
+    """``pixels`` as floats: ``uint8``/``uint16`` scaled by their maximum to [0, 1] (8/16-bit
+    image data), floats as they are. The one rule for integer plates and trimaps.
+
+    Other integer types (``int64`` from ``np.array`` of Python ints, ``int32``, ``uint32``) are
+    refused with :class:`InputError` naming ``what``: scaled by their own maximum, 0/128/255
+    would all read as black — a trimap as all background, silently.
+
+    Example
+    -------
+    >>> scale_integers(np.array([0, 255], np.uint8), "the plate").tolist()
+    [0.0, 1.0]
+    """
+    x = np.asarray(pixels)
+    if x.dtype in (np.uint8, np.uint16):
+        return x.astype(np.float32) / float(np.iinfo(x.dtype).max)
+    if x.dtype.kind in "ui":
+        raise InputError(
+            f"{what} is an array of {x.dtype}: integer pixels must be uint8 or uint16 (scaled by 255 or 65535); "
+            "for 8-bit values held in a wider type use .astype(np.uint8), or pass floats in 0..1")
+    return x
+
+
 @dataclass
 class SanitiseReport:
     """What :func:`sanitise` found, counted in pixels (a pixel counts once per kind, whatever
@@ -264,15 +287,11 @@ class SanitiseReport:
     def __str__(self) -> str:
         if not self:
             return "no NaN, infinite or negative values"
-        parts = []
-        if self.nan:
-            parts.append(f"{self.nan} pixel(s) with NaN (set to 0)")
-        if self.posinf:
-            parts.append(f"{self.posinf} with +inf (set to {self.replacement_for_inf:g})")
-        if self.neginf:
-            parts.append(f"{self.neginf} with -inf (set to 0)")
-        if self.negative:
-            parts.append(f"{self.negative} with negative values (set to 0)")
+        kinds = [(self.nan, "NaN (set to 0)"), (self.posinf, f"+inf (set to {self.replacement_for_inf:g})"),
+                 (self.neginf, "-inf (set to 0)"), (self.negative, "negative values (set to 0)")]
+        # The first kind found says what is counted, whichever it is: "3 pixel(s) with -inf ...".
+        parts = [f"{count}{' pixel(s)' if not i else ''} with {what}"
+                 for i, (count, what) in enumerate((c, w) for c, w in kinds if c)]
         return ", ".join(parts)
 
 

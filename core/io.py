@@ -126,6 +126,13 @@ class ImageInfo:
         return union_window(self.data_window, self.display_window)
 
     @property
+    def turned(self) -> bool:
+        """True when the file's EXIF orientation (5 to 8) tells viewers to turn it a quarter turn:
+        its pixels are read as stored (as Nuke's Read does), so they are ``width × height`` where
+        a photo viewer or paint package shows ``height × width``."""
+        return self.attribute("Orientation", 1) in (5, 6, 7, 8)
+
+    @property
     def data_matches_display(self) -> bool:
         return (self.x, self.y, self.width, self.height) == (
             self.full_x, self.full_y, self.full_width, self.full_height)

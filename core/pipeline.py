@@ -362,6 +362,37 @@ def _bounded(solve: np.ndarray) -> tuple[np.ndarray, int]:
     return np.clip(clamped, -SOLVE_LIMIT, SOLVE_LIMIT).astype(np.float32), count
 
 
+def plate_alpha_note(alpha: np.ndarray) -> str:
+    """The warning for a plate whose alpha channel is below 1 somewhere, or ``""``.
+
+    The one rule for a plate's alpha: LBSMatte ignores it. The matte comes from the trimap and
+    the networks, and the plate's colour is matted as given; where the plate is (semi-)transparent
+    that colour is premultiplied — darker, black where alpha is 0 — and the FG, BG and alpha
+    found there say nothing about what lies behind. A keyer in Nuke ignores its input's alpha
+    the same way; the warning says so because a plate with holes in its alpha is usually a
+    mistake (a premultiplied element, a CG render instead of the plate).
+
+    Parameters
+    ----------
+    alpha:
+        ``H×W`` float alpha of the plate (1 = opaque).
+
+    Example
+    -------
+    >>> plate_alpha_note(np.ones((2, 2), np.float32))
+    ''
+    >>> plate_alpha_note(np.array([[1.0, 0.5], [0.0, 1.0]], np.float32))[:58]
+    'plate: its alpha channel is below 1 at 2 of 4 pixel(s) (0 '
+    """
+    a = np.asarray(alpha, dtype=np.float32)
+    below = int(np.count_nonzero(a < 1.0))
+    if not below:
+        return ""
+    return (f"plate: its alpha channel is below 1 at {below} of {a.size} pixel(s) (0 at {int(np.count_nonzero(a <= 0))}); "
+            "LBSMatte ignores the plate's alpha and mattes its colour as given (premultiplied colour is darker "
+            "where alpha is below 1): the matte comes from the trimap")
+
+
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(1))
     cols = np.flatnonzero(mask.any(0))
@@ -559,7 +590,7 @@ class Matter:
         Parameters
         ----------
         plate:
-            ``H×W×3`` (or ``H×W×4``, alpha ignored; or ``H×W`` grey) numpy array in the encoding
+            ``H×W×3`` (or ``H×W×4``: alpha ignored, see :func:`plate_alpha_note`; or ``H×W``/``H×W×1`` grey) numpy array in the encoding
             named by ``colour``: float (any precision; scene-linear floats may exceed 1, NaN, ±inf
             and negatives are sanitised for the networks and reported in ``messages``), or
             ``uint8``/``uint16`` pixels, scaled by their maximum to [0, 1]. Any memory layout.
@@ -585,23 +616,26 @@ class Matter:
             Naming the argument: a plate or trimap of another shape or dtype, sizes that differ,
             an unknown ``colour``. :class:`core.errors.TrimapError` (an InputError): NaN in the trimap.
         """
-        from core.colour import from_display, from_linear, sanitise, to_display, to_linear
+        from core.colour import from_display, from_linear, sanitise, scale_integers, to_display, to_linear
         from core.trimap import normalise_trimap
 
         self.stats = RunStats()
         self._clock = time.perf_counter()
         start = self._clock
-        plate = np.asarray(plate)
-        if plate.dtype.kind in "ui":  # 8/16-bit pixels, as normalise_trimap reads a trimap's
-            plate = plate.astype(np.float32) / float(np.iinfo(plate.dtype).max)
-        elif plate.dtype.kind not in "fb":
+        plate = scale_integers(plate, "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
+        if plate.dtype.kind not in "fb":
             raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
         plate = plate.astype(np.float32, copy=False)
-        if plate.ndim == 2:
-            plate = np.repeat(plate[..., None], 3, axis=2)
+        if plate.ndim == 2 or (plate.ndim == 3 and plate.shape[2] == 1):  # grey (a 1-channel file's pixels)
+            plate = np.repeat(plate.reshape(plate.shape[:2] + (1,)), 3, axis=2)
         if plate.ndim != 3 or plate.shape[2] not in (3, 4) or plate.size == 0:
-            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W grey), got an array of shape {plate.shape} "
+            raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W / H×W×1 grey), got an array of shape {plate.shape} "
                              "(for an image from core.io.read_image, pass image.rgb())")
+        messages: list[str] = []
+        if plate.shape[2] == 4:
+            note = plate_alpha_note(plate[..., 3])
+            if note:
+                messages.append(note)
         plate = plate[..., :3]
         # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
         trimap = np.asarray(trimap)
@@ -619,7 +653,6 @@ class Matter:
                 f"trimap is {trimap.shape[1] if trimap.ndim > 1 else '?'}x{trimap.shape[0]}"
             )
         trimap = normalise_trimap(trimap)
-        messages: list[str] = []
         clean, report = sanitise(plate)
         if report:
             messages.append(f"plate: {report}; those pixels were sanitised for the networks")
@@ -720,6 +753,11 @@ class Matter:
         ``placement``: frame height, width and the crop's top-left corner (the KNN term's positions);
         ``shown``: the display encoding before ``image``'s clip to [0, 1] (the KNN term's colours,
         :func:`core.knn.features`; default ``image``)."""
+        unknown = split_trimap(trimap)[2]
+        if self.refinement.rounds and self.fg_solve > 0:
+            # Before the networks: a frame whose refinement cannot fit (an 8K plate with a wide band)
+            # stops at once, not after minutes of network work on the CPU.
+            self._check_memory(int(unknown.sum()))
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -750,9 +788,6 @@ class Matter:
                                        "(out of GPU memory)")
             log.warning("the networks ran in tiles of %d px, not %d (out of GPU memory): this frame differs from "
                         "one computed in %d-px tiles", self.tile, self.tile_asked, self.tile_asked)
-        unknown = split_trimap(trimap)[2]
-        if self.refinement.rounds and self.fg_solve > 0:
-            self._check_memory(int(unknown.sum()))
         tri, alpha, fg, bg = layers
         knn = None
         if self.refinement.rounds and self.refinement.knn > 0 and self.fg_solve > 0:
@@ -1003,7 +1038,7 @@ def matte(
     Parameters
     ----------
     plate:
-        ``H×W×3`` numpy array (``H×W×4``: alpha ignored; ``H×W``: grey), channels last, in the
+        ``H×W×3`` numpy array (``H×W×4``: alpha ignored, see :func:`plate_alpha_note`; ``H×W``/``H×W×1``: grey), channels last, in the
         encoding named by ``colour``. float32 (or any float; scene-linear values may exceed 1 and
         are kept in FG, BG and the known regions; NaN, ±inf and negatives are sanitised for the
         networks and reported in :attr:`Matte.messages`), or ``uint8``/``uint16`` scaled by

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Tuple, overload
 
 import numpy as np
 
+from core.colour import scale_integers
 from core.errors import InputError, TrimapError
 
 if TYPE_CHECKING:
@@ -161,10 +162,11 @@ def split_trimap_tensor(trimap: torch.Tensor, foreground_min: float = FOREGROUND
 def _plane(pixels: np.ndarray, channel: str, channels: Sequence[str] | None, what: str) -> np.ndarray:
     """The ``H×W`` float32 plane of a trimap (or rough matte) image: integer types scaled to [0, 1],
     the channel picked by :func:`_select`, NaN and infinities refused."""
-    x = np.asarray(pixels)
-    if x.dtype.kind in "ui":
-        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
-    elif x.dtype.kind != "f":
+    try:
+        x = scale_integers(pixels, f"the {what}")
+    except InputError as exc:
+        raise TrimapError(str(exc)) from exc
+    if x.dtype.kind != "f":
         raise TrimapError(f"the {what} must hold numbers, got an array of dtype {x.dtype}")
     x = x.astype(np.float32, copy=False)
     if x.ndim == 2:

@@ -770,6 +770,8 @@ def test_a_frame_computed_otherwise_than_asked_says_so_in_its_header(shot: Path,
     assert _matte(shot, small_bundle) == 0
     headers = [read_image(shot / f"out/matte.{f}.exr").info.attribute(cli.DEGRADED_ATTRIBUTE) for f in (1001, 1002, 1003)]
     assert headers == [None, "refinement on the CPU (out of GPU memory)", None]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links")
 def test_an_output_linked_into_a_missing_folder_fails_before_any_work(shot: Path, capsys) -> None:
     (shot / "out").mkdir()
@@ -834,3 +836,43 @@ def test_every_subcommand_exits_with_the_same_codes(shot: Path, small_bundle, un
     said = capsys.readouterr().out
     assert "ERROR:" in said and "s1002.png" in said
     assert not (EXAMPLE / "demo.exr").exists() and not (data / "image" / "s1001.png.json").exists()
+def test_a_plate_with_alpha_below_1_is_matted_from_its_colour_with_a_warning(tmp_path: Path, small_bundle,
+                                                                             untrained_ok, capsys) -> None:
+    # An RGBA plate: its alpha is ignored (core.pipeline.plate_alpha_note), the known BG is the
+    # colour as read, and the farm log says the plate was not opaque; an opaque one says nothing.
+    plate = np.clip(_plate(0), 0, 1)
+    trimap = _trimap(0)[..., None]
+    _write(tmp_path / "trimap.png", trimap, ["Y"], "uint8")
+    alpha = np.ones((H, W, 1), np.float32)
+    _write(tmp_path / "opaque.exr", np.dstack([plate, alpha]), ["R", "G", "B", "A"], "float")
+    alpha[:, :4] = 0.5
+    _write(tmp_path / "holed.exr", np.dstack([plate, alpha]), ["R", "G", "B", "A"], "float")
+    for name in ("opaque", "holed"):
+        code = cli.main(["matte", "--plate", str(tmp_path / f"{name}.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                         "--out", str(tmp_path / f"{name}_matte.exr"), "--weights", str(small_bundle.path),
+                         "--device", "cpu", "--no-progress"])
+        assert code == 0
+        out = capsys.readouterr().out
+        assert ("WARNING: frame -: plate: its alpha channel is below 1 at 160 of 2240 pixel(s) (0 at 0); LBSMatte "
+                "ignores the plate's alpha" in out) == (name == "holed"), out
+    opaque, holed = read_image(tmp_path / "opaque_matte.exr"), read_image(tmp_path / "holed_matte.exr")
+    np.testing.assert_array_equal(holed.pixels, opaque.pixels)
+    bg = [holed.channels.index(c) for c in ("bg.R", "bg.G", "bg.B")]
+    known = trimap[..., 0] == 0
+    np.testing.assert_array_equal(holed.pixels[..., bg][known], plate[known].astype(np.float16))
+
+
+def test_a_size_mismatch_from_an_exif_orientation_says_so(tmp_path: Path, capsys) -> None:
+    # A phone JPEG stored sideways with EXIF orientation 6, and a trimap painted over it upright in a
+    # paint package (which turns it): the sizes differ by a quarter turn, and the error says why.
+    _write(tmp_path / "plate.jpg", np.full((H, W, 3), 0.5, np.float32), ["R", "G", "B"], "uint8", {"Orientation": 6})
+    _write(tmp_path / "trimap.png", np.full((W, H, 1), 0.5, np.float32), ["Y"], "uint8")
+    assert read_image(tmp_path / "plate.jpg").info.turned and not read_image(tmp_path / "trimap.png").info.turned
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.jpg"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", "none", "--no-progress"])
+    assert code == 1
+    assert (f"ERROR: frame -: plate and trimap differ in size: plate {tmp_path / 'plate.jpg'} is {W}x{H}, trimap "
+            f"{tmp_path / 'trimap.png'} is {H}x{W}; {tmp_path / 'plate.jpg'} carries an EXIF orientation that turns it "
+            "a quarter turn in photo viewers and paint packages, but LBSMatte (like Nuke's Read) uses its pixels as "
+            "stored: save it upright, without the orientation tag") in capsys.readouterr().out
+    assert not (tmp_path / "out.exr").exists()

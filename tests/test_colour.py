@@ -205,6 +205,18 @@ def test_sanitise_reports_and_replaces() -> None:
     assert np.isnan(x[0, 0, 1])  # input untouched
 
 
+def test_sanitise_report_says_pixels_whichever_kind_comes_first() -> None:
+    # A plate with only negatives (or only infinities) was reported as "plate: 51 with negative
+    # values": the count said nothing of what it counted.
+    negative = np.full((1, 3, 3), 0.5, np.float32)
+    negative[0, :2, 0] = -3e38
+    assert str(sanitise(negative)[1]) == "2 pixel(s) with negative values (set to 0)"
+    infinite = np.full((1, 3, 3), 0.5, np.float32)
+    infinite[0, 0] = np.inf
+    infinite[0, 1, 1] = -np.inf
+    assert str(sanitise(infinite)[1]) == "1 pixel(s) with +inf (set to 1), 1 with -inf (set to 0)"
+
+
 def test_sanitise_clean_image_reports_nothing() -> None:
     x = np.full((2, 2, 3), 0.5, np.float32)
     clean, report = sanitise(x)

@@ -88,6 +88,28 @@ def test_no_unknown_pixels_returns_trimap_without_running(matter: Matter, caplog
     assert any("no unknown pixels" in m for m in result.messages)
 
 
+def test_a_plates_alpha_is_ignored_and_warned_about_only_when_below_1(matter: Matter) -> None:
+    # The rule of core.pipeline.plate_alpha_note: the colour is matted as given, the alpha plays no
+    # part, and a plate with holes in its alpha (usually a mistake) says so.
+    plate, trimap = _scene()
+    rgb = matter.matte(plate, trimap, colour="linear")
+    alpha = np.ones(trimap.shape, np.float32)
+    opaque = matter.matte(np.dstack([plate, alpha]), trimap, colour="linear")
+    assert opaque.messages == rgb.messages == []
+    alpha[:, :10] = 0.25
+    alpha[0, :3] = 0.0
+    holed = matter.matte(np.dstack([plate, alpha]), trimap, colour="linear")
+    for result in (opaque, holed):
+        for name in ("alpha", "fg", "bg"):
+            assert np.array_equal(getattr(result, name), getattr(rgb, name))
+    assert holed.messages == [
+        "plate: its alpha channel is below 1 at 640 of 5120 pixel(s) (0 at 3); LBSMatte ignores the plate's "
+        "alpha and mattes its colour as given (premultiplied colour is darker where alpha is below 1): the "
+        "matte comes from the trimap"]
+    # Also when the trimap leaves nothing to matte.
+    assert holed.messages[0] in matter.matte(np.dstack([plate, alpha]), np.ones_like(trimap)).messages
+
+
 def test_size_mismatch_names_both_sizes(matter: Matter) -> None:
     plate, trimap = _scene()
     with pytest.raises(InputError, match=r"plate is 80x64, trimap is 70x64"):
@@ -564,6 +586,7 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 2**30 // unknown)  # needs 1 GiB
     with pytest.raises(ResourceError, match=rf"this frame's {unknown} unknown pixels needs about 1.0 GiB and 0.1 GiB is free"):
         m.matte(plate, trimap, colour="srgb")
+    assert m.stats.computed_by == {}  # stopped before the networks ran: no minutes lost at 8K
     # The networks alone need no Laplacian: they still run.
     assert Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap).alpha.shape == trimap.shape
     assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
@@ -659,8 +682,11 @@ def _out_of_gpu_memory(small_bundle, monkeypatch, **kwargs) -> tuple[Matter, lis
     """A Matter that takes itself for CUDA and whose every tile runs out of GPU memory; the tile
     sizes it tried are recorded."""
     matter = Matter(small_bundle, device="cpu", allow_untrained=True, **kwargs)
-    matter.device = torch.device("cuda")  # only its type is read before the networks run
+    matter.device = torch.device("cuda")  # only its type is read before the networks run ...
     tiles: list[int] = []
+    import core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: None)  # ... and its free memory, by the check
 
     def run_at(image, trimap, tile):
         tiles.append(tile)
@@ -801,6 +827,36 @@ def test_arrays_of_the_wrong_shape_are_refused_naming_the_argument(matter: Matte
     # "trimap is 48x1": the message must name the argument and the shape it got.
     with pytest.raises(InputError, match=named):
         matter.matte(np.zeros(plate_shape, np.float32), np.full(trimap_shape, 0.5, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32])
+def test_integer_arrays_other_than_8_and_16_bit_are_refused_not_read_as_black(matter: Matter, dtype) -> None:
+    # np.array of Python ints is int64: 0/128/255 scaled by int64's maximum was all 0, so a trimap
+    # became all background (alpha 0 everywhere, "no unknown pixels") and a plate black, silently.
+    plate, trimap = _scene()
+    eight_bit = np.round(np.clip(plate, 0, 1) * 255)
+    tri8 = np.round(trimap * 255)
+    with pytest.raises(InputError, match=rf"^the trimap is an array of {np.dtype(dtype)}: integer pixels must be "
+                                         r"uint8 or uint16 \(scaled by 255 or 65535\)"):
+        matter.matte(plate, tri8.astype(dtype))
+    with pytest.raises(InputError, match=rf"^the plate is an array of {np.dtype(dtype)}: .*\.astype\(np\.uint8\)"):
+        matter.matte(eight_bit.astype(dtype), trimap)
+    # As uint8 both are read as the documented 8-bit scale.
+    want = matter.matte(eight_bit / 255, tri8 / 255)
+    got = matter.matte(eight_bit.astype(np.uint8), tri8.astype(np.uint8))
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+
+
+def test_a_grey_plate_as_h_w_1_is_matted_as_h_w(matter: Matter) -> None:
+    # read_image's pixels of a 1-channel file are H×W×1: refused as "must be H×W×3 or H×W×4 (or
+    # H×W grey)" although the same pixels as H×W were matted.
+    plate, trimap = _scene()
+    grey = plate[..., 1]
+    want, got = matter.matte(grey, trimap), matter.matte(grey[..., None], trimap)
+    for name in ("alpha", "fg", "bg"):
+        assert np.array_equal(getattr(got, name), getattr(want, name))
+    fg_known = trimap == 1
+    assert np.array_equal(got.fg[fg_known], np.repeat(grey[fg_known][:, None], 3, axis=1))
 
 
 def test_a_float_trimap_on_the_8bit_scale_is_refused_not_read_as_all_foreground(matter: Matter) -> None:
