@@ -120,3 +120,13 @@ def test_shipped_manifest_carries_the_kept_report_and_its_choice() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     # the pooled, in-sample figure the README quotes for the shipped choice
     assert f"in-sample figure and not a result: {chosen['sad']:.2f} / {chosen['grad']:.2f}" in text
+
+
+def test_shipped_and_fold_manifests_say_the_foreground_network_trained_on_jittered_colours() -> None:
+    # the recipe (core.training.cli._composite_batches) jitters the foreground network's composites
+    from core.training.cli import JITTER_NOTE
+    from core.weights import load_bundle
+
+    folds = ROOT / "docs" / "cross_validation" / "folds"
+    for bundle in ["default", *(str(folds / f"fold{k}" / "bundle") for k in range(3))]:
+        assert load_bundle(bundle).manifest["training"]["data"]["jitter"] == JITTER_NOTE, bundle
