@@ -130,3 +130,33 @@ def test_shipped_and_fold_manifests_say_the_foreground_network_trained_on_jitter
     folds = ROOT / "docs" / "cross_validation" / "folds"
     for bundle in ["default", *(str(folds / f"fold{k}" / "bundle") for k in range(3))]:
         assert load_bundle(bundle).manifest["training"]["data"]["jitter"] == JITTER_NOTE, bundle
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_shipped_refinement_is_quoted_as_the_manifest_records_it() -> None:
+    # Re-choosing the shipped settings must update every place that quotes them.
+    from core.compositing import Settings
+    from core.weights import load_bundle
+
+    r = load_bundle("default").manifest["refinement"]
+    d = Settings()
+    readme = _flat((ROOT / "README.md").read_text(encoding="utf-8"))
+    nuke = _flat((ROOT / "docs" / "nuke.md").read_text(encoding="utf-8"))
+    gizmo = (ROOT / "gizmos" / "LBSMatte.gizmo").read_text(encoding="utf-8")
+    rounds = f"{r['rounds']} round{'s' if r['rounds'] != 1 else ''}"
+    assert (f"{rounds}, λ = {r['smoothing']:.0e}, σ² = {r['confidence_scale']:g}, tolerance {r['tolerance']:.0e}, "
+            f"κ = {r['knn']:g}, levels {r['black_point']:g} / {r['white_point']:g} for the shipped bundle; "
+            f"{d.rounds} rounds, λ = {d.smoothing:.0e}, σ² = {d.confidence_scale:g}, tolerance {d.tolerance:.0e}, "
+            "no KNN term, no levels for a bundle that records none").replace("e-0", "e-") in readme
+    assert f"({r['tolerance']:.0e} for the shipped bundle".replace("e-0", "e-") in readme
+    assert f"within {r['knn_band']} px of them (the shipped bundle's band" in readme
+    assert f"{r['rounds']} for the shipped bundle" in nuke and f"({r['rounds']} for the shipped bundle)" in gizmo
+    assert f"{r['smoothing']:g} for the shipped bundle" in nuke
+    assert f"`w_B / w_F` = {r['agree_ratio']:.0e}".replace("e-0", "e-") in readme
+    help_text = _flat(" ".join(a.help or "" for a in next(
+        a for a in build_parser("matte")._actions if a.dest == "command").choices["matte"]._actions))
+    assert f"{r['knn_band']} px for the shipped bundle" in help_text
+    assert f"stride, {r['knn_stride']} for the shipped bundle" in help_text
