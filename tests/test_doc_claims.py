@@ -122,14 +122,17 @@ def test_shipped_manifest_carries_the_kept_report_and_its_choice() -> None:
     assert f"in-sample figure and not a result: {chosen['sad']:.2f} / {chosen['grad']:.2f}" in text
 
 
-def test_shipped_and_fold_manifests_say_the_foreground_network_trained_on_jittered_colours() -> None:
+def test_shipped_and_fold_manifests_record_the_recipe_they_were_trained_with() -> None:
     # the recipe (core.training.cli._composite_batches) jitters the foreground network's composites
+    # and cuts the photographs' crops with their own trimaps for half of them, at >= half scale
     from core.training.cli import JITTER_NOTE
     from core.weights import load_bundle
 
     folds = ROOT / "docs" / "cross_validation" / "folds"
     for bundle in ["default", *(str(folds / f"fold{k}" / "bundle") for k in range(3))]:
-        assert load_bundle(bundle).manifest["training"]["data"]["jitter"] == JITTER_NOTE, bundle
+        data = load_bundle(bundle).manifest["training"]["data"]
+        assert data["jitter"] == JITTER_NOTE, bundle
+        assert (data["real_photos"]["own_trimaps"], data["real_photos"]["min_scale"]) == (0.5, 0.5), bundle
 
 
 def _flat(text: str) -> str:

@@ -652,7 +652,8 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
     summary["jitter"] = JITTER_NOTE
     if photos is not None:
         summary["real_photos"] = {"fraction": fraction, "plates": list(photos.names),
-                                  "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha"}
+                                  "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha",
+                                  "own_trimaps": photos.given_trimaps, "min_scale": photos.min_scale}
     if getattr(args, "workers", 0):
         summary["workers"] = {"processes": int(args.workers),
                               "note": "batches drawn ahead by worker processes, each with a seed of its own"}
