@@ -125,6 +125,8 @@ def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path,
         assert all(torch.equal(v, child.load_network(role).state_dict()[k]) for k, v in parent_state.items())
     photos = child.manifest["training"]["data"]["real_photos"]
     assert photos["fraction"] == 1.0 and photos["plates"]
+    # their own Trimap1/Trimap2 for half the crops, cut at no less than half their scale (README)
+    assert (photos["own_trimaps"], photos["min_scale"]) == (0.5, 0.5)
     assert not set(photos["plates"]) & set(VALIDATION_OBJECTS)
     for bad, message in ((["--real-photos", "1.5"], "--real-photos"), (["--sampling-scale", "0.3"], "--sampling-scale")):
         argv = [*args, *bad]

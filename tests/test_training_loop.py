@@ -389,6 +389,10 @@ def test_out_under_runs_keeps_its_checkpoints_beside_it_and_the_bundle_is_writte
     assert load_bundle(tmp_path / "runs" / "b").manifest["training"]["settings"]["steps"] == {
         "background": 1, "foreground": 1, "alpha": 1}
     assert (tmp_path / "runs" / "b-checkpoints" / "log.jsonl").is_file()
+    # the foreground stage drew jittered composites: the manifest says so, not "jitter": false
+    from core.training.cli import JITTER_NOTE
+
+    assert load_bundle(tmp_path / "runs" / "b").manifest["training"]["data"]["jitter"] == JITTER_NOTE
     # Trained from scratch, it runs the installed default's refinement until one is chosen for it.
     from core.pipeline import refinement_settings
 

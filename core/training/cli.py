@@ -533,6 +533,10 @@ def _training_summary(
     }
 
 
+#: What the manifest's ``training.data.jitter`` says about the colour jitter of the composites.
+JITTER_NOTE = "the foreground network's composites only (colour jitter, patent para. 0052)"
+
+
 def _composite_batches(seed: int, *, root: Path, kwargs: dict[str, Any], rendered: dict[str, Any], fraction: float,
                        crop: int, batch_size: int, n_backgrounds: int) -> Any:
     """The batch source of ``lbsmatte train`` drawing with ``seed`` (in this process, or in each
@@ -658,9 +662,12 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
 
     summary = {"root": str(root), **train_sampler.describe(),
                "validation": getattr(args, "validation", "composites")}
+    # train_sampler draws without jitter; the foreground network's composites come from its jittered twin
+    summary["jitter"] = JITTER_NOTE
     if photos is not None:
         summary["real_photos"] = {"fraction": fraction, "plates": list(photos.names),
-                                  "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha"}
+                                  "note": "crops of the objects' own photographs; FG and BG estimated from the measured alpha",
+                                  "own_trimaps": photos.given_trimaps, "min_scale": photos.min_scale}
     if getattr(args, "workers", 0):
         summary["workers"] = {"processes": int(args.workers),
                               "note": "batches drawn ahead by worker processes, each with a seed of its own"}

@@ -1,0 +1,165 @@
+"""The README's and docs/' claims about the command line, held against the parser itself."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from core.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", ROOT / "docs" / "nuke.md"]
+
+
+def _parser_flags(command: str) -> set[str]:
+    sub = next(a for a in build_parser(command)._actions if a.dest == "command").choices[command]
+    # the first spelling of each option (aliases such as --color are not the synopsis' business)
+    return {a.option_strings[0] for a in sub._actions if a.option_strings and a.option_strings[0] != "-h"}
+
+
+def _synopsis() -> dict[str, set[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The command line", 1)[1].split("```", 2)[1]
+    flags: dict[str, set[str]] = {}
+    command = None
+    for line in block.splitlines():
+        start = re.match(r"lbsmatte (\w+)", line)
+        if start:
+            command = start.group(1)
+        if command:
+            flags.setdefault(command, set()).update(re.findall(r"--[a-z][a-z-]*", line))
+    return flags
+
+
+@pytest.mark.parametrize("command", ["matte", "demo", "evaluate", "export", "fingerprint"])
+def test_readme_synopsis_lists_exactly_the_parsers_flags(command: str) -> None:
+    # `lbsmatte <command> --help` and the README's synopsis name the same options
+    assert _synopsis()[command] == _parser_flags(command)
+
+
+def _documented_commands() -> list[str]:
+    lines = []
+    for doc in DOCS:
+        for block in doc.read_text(encoding="utf-8").split("```")[1::2]:
+            joined = re.sub(r"\\\n\s*", " ", block)
+            for line in joined.splitlines():
+                line = line.strip()
+                if line.startswith("lbsmatte ") and " | " not in line and "..." not in line and "[" not in line:
+                    lines.append(line)
+                elif "&& lbsmatte " in line:
+                    lines.append("lbsmatte " + line.split("&& lbsmatte ", 1)[1])
+    return lines
+
+
+@pytest.mark.parametrize("line", _documented_commands())
+def test_documented_command_lines_parse(line: str) -> None:
+    # every `lbsmatte ...` example in a fenced block of the README and the Nuke guide is a valid command
+    argv = shlex.split(line, comments=True)[1:]
+    build_parser(argv[0]).parse_args(argv)
+
+
+# -- the cross-validation figures: one measurement, the same wherever it is quoted ---------------
+
+REPORT = ROOT / "docs" / "cross_validation" / "stop39.json"
+
+
+def _table_rows(header: str) -> dict[tuple[str, str], list[str]]:
+    """The README's markdown table that starts with ``header``: (trimap, method) -> its cells."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split(header, 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.strip().splitlines()[1:]:  # below the |---| line
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        rows[(cells[0], cells[1])] = cells[2:]
+    return rows
+
+
+def test_readme_held_out_table_is_the_kept_report() -> None:
+    import json
+
+    report = json.loads(REPORT.read_text(encoding="utf-8"))
+    rows = _table_rows("| trimap | method | SAD | MSE | Grad | Conn |")
+    checked = 0
+    for (trimap, method), cells in rows.items():
+        method = method.split(" (")[0]
+        scores = report["both_trimaps"] if trimap == "both" else report["means"][trimap]
+        if method not in scores or cells[1] == "":
+            continue  # the nested-choice rows come from report.md's grid table
+        s = scores[method]
+        assert cells == [f"{s['sad']:.2f}", f"{s['mse']:.4f}", f"{s['grad']:.2f}", f"{s['conn']:.2f}"], (trimap, method)
+        checked += 1
+    assert checked == 15
+
+
+def test_readme_composites_table_is_the_kept_report() -> None:
+    import json
+
+    report = json.loads(REPORT.read_text(encoding="utf-8"))["composites"]
+    rows = _table_rows("| trimap | method | alpha SAD | FG SAD | BG SAD |")
+    names = {"closed_form + multilevel foreground": "closed_form", "the plate itself": "plate"}
+    assert len(rows) == 10
+    for (trimap, method), cells in rows.items():
+        s = report[trimap][names.get(method, method)]
+        alpha = f"{s['sad']:.2f}" if "sad" in s else "—"
+        assert cells == [alpha, f"{s['fg_sad']:.2f}", f"{s['bg_sad']:.2f}"], (trimap, method)
+
+
+def test_shipped_manifest_carries_the_kept_report_and_its_choice() -> None:
+    import json
+
+    from core.weights import load_bundle
+
+    manifest = load_bundle("default").manifest
+    report = json.loads(REPORT.read_text(encoding="utf-8"))
+    # "docs/cross_validation/stop39.json is stop 39's report.json", attached by --ship
+    assert manifest["training"]["cross_validation"] == report
+    chosen = manifest["refinement"]["chosen_on"]
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    # the pooled, in-sample figure the README quotes for the shipped choice
+    assert f"in-sample figure and not a result: {chosen['sad']:.2f} / {chosen['grad']:.2f}" in text
+
+
+def test_shipped_and_fold_manifests_record_the_recipe_they_were_trained_with() -> None:
+    # the recipe (core.training.cli._composite_batches) jitters the foreground network's composites
+    # and cuts the photographs' crops with their own trimaps for half of them, at >= half scale
+    from core.training.cli import JITTER_NOTE
+    from core.weights import load_bundle
+
+    folds = ROOT / "docs" / "cross_validation" / "folds"
+    for bundle in ["default", *(str(folds / f"fold{k}" / "bundle") for k in range(3))]:
+        data = load_bundle(bundle).manifest["training"]["data"]
+        assert data["jitter"] == JITTER_NOTE, bundle
+        assert (data["real_photos"]["own_trimaps"], data["real_photos"]["min_scale"]) == (0.5, 0.5), bundle
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_shipped_refinement_is_quoted_as_the_manifest_records_it() -> None:
+    # Re-choosing the shipped settings must update every place that quotes them.
+    from core.compositing import Settings
+    from core.weights import load_bundle
+
+    r = load_bundle("default").manifest["refinement"]
+    d = Settings()
+    readme = _flat((ROOT / "README.md").read_text(encoding="utf-8"))
+    nuke = _flat((ROOT / "docs" / "nuke.md").read_text(encoding="utf-8"))
+    gizmo = (ROOT / "gizmos" / "LBSMatte.gizmo").read_text(encoding="utf-8")
+    rounds = f"{r['rounds']} round{'s' if r['rounds'] != 1 else ''}"
+    assert (f"{rounds}, λ = {r['smoothing']:.0e}, σ² = {r['confidence_scale']:g}, tolerance {r['tolerance']:.0e}, "
+            f"κ = {r['knn']:g}, levels {r['black_point']:g} / {r['white_point']:g} for the shipped bundle; "
+            f"{d.rounds} rounds, λ = {d.smoothing:.0e}, σ² = {d.confidence_scale:g}, tolerance {d.tolerance:.0e}, "
+            "no KNN term, no levels for a bundle that records none").replace("e-0", "e-") in readme
+    assert f"({r['tolerance']:.0e} for the shipped bundle".replace("e-0", "e-") in readme
+    assert f"within {r['knn_band']} px of them (the shipped bundle's band" in readme
+    assert f"{r['rounds']} for the shipped bundle" in nuke and f"({r['rounds']} for the shipped bundle)" in gizmo
+    assert f"{r['smoothing']:g} for the shipped bundle" in nuke
+    assert f"`w_B / w_F` = {r['agree_ratio']:.0e}".replace("e-0", "e-") in readme
+    help_text = _flat(" ".join(a.help or "" for a in next(
+        a for a in build_parser("matte")._actions if a.dest == "command").choices["matte"]._actions))
+    assert f"{r['knn_band']} px for the shipped bundle" in help_text
+    assert f"stride, {r['knn_stride']} for the shipped bundle" in help_text
