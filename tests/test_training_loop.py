@@ -647,3 +647,47 @@ def test_a_checkpoint_state_lbsmatte_did_not_write_is_refused(tmp_path, state: s
     with pytest.raises(TrainingError, match=r"ck\.safetensors is not one LBSMatte wrote: .*" + re.escape(expected)):
         load_checkpoint(tmp_path / "ck", _tiny()["background"], torch.optim.Adam(net.parameters(), lr=1e-3))
     assert not (tmp_path / "x").exists()
+
+
+def test_running_out_of_gpu_memory_names_the_step_and_sizes_and_the_same_run_continues(tmp_path) -> None:
+    # A CUDA out-of-memory (simulated on the CPU) in the third background step: an error of
+    # LBSMatte's own (the command line prints it without a traceback) naming the stage, the step,
+    # --batch and --crop, the checkpoint kept and how to go on; that checkpoint continues the run.
+    from core.errors import ResourceError
+
+    calls = {"n": 0}
+
+    def batches(role):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return _batch(role)
+
+    settings = TrainSettings(steps={"background": 4, "foreground": 1, "alpha": 1}, checkpoint_every=1, batch_size=2,
+                             crop=32)
+    with pytest.raises(ResourceError) as caught:
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    message = str(caught.value)
+    assert message.startswith("out of memory on cpu training the background network at step 3, with batches of 2 "
+                              "crops of 32 px (--batch 2 --crop 32; small networks, fp32); the checkpoints in ")
+    assert "are kept (background step 2): run the same command again to continue" in message
+    assert "new --run-dir with a smaller --batch or --crop" in message
+    assert isinstance(caught.value.__cause__, torch.OutOfMemoryError)
+    assert json.loads((tmp_path / "background.json").read_text())["step"] == 2
+    train(tmp_path, batches, settings, init=_tiny(), progress=False)  # the same command, the memory free
+    assert json.loads((tmp_path / "alpha.json").read_text())["step"] == 1
+    assert [r["step"] for r in read_log(tmp_path) if r["role"] == "background"] == [1, 2, 3, 4]
+
+
+def test_running_out_of_gpu_memory_before_any_checkpoint_says_a_smaller_batch_may_use_the_same_folder(
+        tmp_path) -> None:
+    from core.errors import ResourceError
+
+    def batches(role):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    settings = TrainSettings(steps={"background": 2, "foreground": 1, "alpha": 1}, batch_size=8, crop=192)
+    with pytest.raises(ResourceError, match=r"training the background network at step 1, with batches of 8 crops of "
+                                            r"192 px .*; no checkpoint was written yet: run again with a smaller "
+                                            r"--batch or --crop$"):
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)

@@ -28,7 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.compositing import paste_known
-from core.errors import TrainingError
+from core.errors import ResourceError, TrainingError
 from core.nets import ROLES, build_network, network_config
 from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from core.trimap import split_trimap
@@ -197,6 +197,33 @@ def stage_loss(
         total = total + result_weight * result["total"]
         logged |= {f"result_{k}": v.item() for k, v in result.items()}
     return total, logged
+
+
+@contextlib.contextmanager
+def _naming_out_of_memory(at: dict[str, Any], run_dir: Path, settings: TrainSettings, device: torch.device) -> Any:
+    """Turn running out of (GPU) memory into a :class:`ResourceError` naming the stage, the step, the
+    batch and crop sizes, the checkpoint kept and how to go on. ``at``: ``role``, ``step`` and
+    ``doing`` (``training`` that step, ``validating`` after it), kept up to date by :func:`train`.
+    Nothing is written here: the weights after a failed step may be half updated, and the
+    checkpoints already on disk are whole (each written before the next step starts)."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        role, step = at["role"], at["step"]
+        where = {"training": f"at step {step}", "validating": f"validating after step {step}"}.get(
+            at["doing"], "before its first step")
+        done = {r: int(p.get("step") or 0) for r, p in stage_progress(run_dir).items()}
+        if any(done.values()):
+            kept = ", ".join(f"{r} step {s}" for r, s in done.items() if s)
+            how = (f"the checkpoints in {run_dir} are kept ({kept}): run the same command again to continue "
+                   "from them once the memory is free (another process may hold it), or start again in a new "
+                   "--run-dir with a smaller --batch or --crop (a run continues with the batch and crop it began with)")
+        else:
+            how = "no checkpoint was written yet: run again with a smaller --batch or --crop"
+        raise ResourceError(
+            f"out of memory on {device} training the {role} network {where}, with batches of {settings.batch_size} "
+            f"crops of {settings.crop} px (--batch {settings.batch_size} --crop {settings.crop}; {settings.size} "
+            f"networks, {settings.precision}); {how}") from exc
 
 
 class _StopFlag:
@@ -378,8 +405,11 @@ def train(
     # The batch source's random state of the latest checkpoint read: the next batch drawn must be
     # the one an uninterrupted run would draw after that checkpoint's step.
     batch_state: Any = None
-    with _StopFlag() as flag:
+    # Where the run is, for the error that names what ran out of memory (_naming_out_of_memory).
+    at: dict[str, Any] = {"role": ROLES[0], "step": 0, "doing": "setting up"}
+    with _StopFlag() as flag, _naming_out_of_memory(at, run_dir, settings, device):
         for index, role in enumerate(ROLES):
+            at.update(role=role, doing="setting up")
             net = nets[role].to(device)
             optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr, betas=(0.9, 0.999))
             stem = run_dir / role
@@ -413,6 +443,7 @@ def train(
                 batches.load_state_dict(batch_state)
             batch_state = None
             while state["step"] < target:
+                at.update(role=role, step=state["step"] + 1, doing="training")
                 batch = {k: v.to(device) for k, v in batches(role).items()}
                 loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight,
                                          settings.precision, result_settings)
@@ -436,6 +467,7 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 if val_batches and state["step"] % settings.validate_every == 0:
+                    at["doing"] = "validating"
                     net.eval()
                     judged = average.module if average is not None else net  # what the stage keeps
                     with torch.no_grad():
