@@ -691,3 +691,38 @@ def test_running_out_of_gpu_memory_before_any_checkpoint_says_a_smaller_batch_ma
                                             r"192 px .*; no checkpoint was written yet: run again with a smaller "
                                             r"--batch or --crop$"):
         train(tmp_path, batches, settings, init=_tiny(), progress=False)
+
+
+def test_a_full_disk_when_a_run_folders_record_is_written_keeps_the_old_one_whole(tmp_path, monkeypatch) -> None:
+    # settings.json was rewritten in place: a disk full at a continuation left it cut short, and
+    # every later continuation of the folder stopped with a JSON traceback. Now it is replaced
+    # whole or not at all, and a record that cannot be read is named.
+    import errno
+
+    from core.errors import InputError, OutputError
+    from core.training.cli import _check_resume
+
+    run = tmp_path / "run"
+    settings = TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}, checkpoint_every=1)
+    train(run, _batch, settings, init=_tiny(), progress=False)
+    before = (run / "settings.json").read_text()
+    real = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if "settings.json" in self.name:
+            real(self, text[:10], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    settings.steps["background"] = 2
+    with pytest.raises(OutputError, match=r"cannot write .*settings\.json: No space left on device"):
+        train(run, _batch, settings, init=_tiny(), progress=False)
+    monkeypatch.undo()
+    assert (run / "settings.json").read_text() == before
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+    _check_resume(run, settings, {})  # more steps: the same run
+    (run / "settings.json").write_text(before[:10])  # one cut short before this was fixed
+    with pytest.raises(InputError, match=r"settings\.json cannot be read \(.*\): it records what run made the "
+                                         r"checkpoints in .*run; give this run a folder of its own"):
+        _check_resume(run, settings, {})

@@ -392,7 +392,7 @@ def train(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "settings.json").write_text(json.dumps(settings.to_json(), indent=1), encoding="utf-8")
+    write_json(run_dir / "settings.json", settings.to_json())
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = torch.device(settings.device)
@@ -498,6 +498,15 @@ def train(
                 log.warning("stopped %s network at step %d/%d; run again to continue", role, state["step"], target)
                 break
     return nets
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write a run folder's record (``settings.json``, ``source.json``) whole or not at all: one cut
+    short by a full disk stopped every later run continuing the folder with a JSON traceback."""
+    from core.io import _atomic
+
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 def stage_progress(run_dir: Path) -> dict[str, dict[str, Any]]:
