@@ -726,3 +726,54 @@ def test_a_full_disk_when_a_run_folders_record_is_written_keeps_the_old_one_whol
     with pytest.raises(InputError, match=r"settings\.json cannot be read \(.*\): it records what run made the "
                                          r"checkpoints in .*run; give this run a folder of its own"):
         _check_resume(run, settings, {})
+
+
+def test_ctrl_c_and_sigterm_stop_at_a_checkpoint_said_at_once_and_the_run_continues_identically(
+        tmp_path, monkeypatch, caplog) -> None:
+    # Ctrl-C while a batch is drawn (twice: the second adds nothing), SIGTERM while a checkpoint is
+    # being written: each stops the run after that step with a whole checkpoint, and the continued
+    # run ends with the uninterrupted run's weights.
+    import signal
+
+    import core.training.checkpoint as checkpoint
+
+    steps = {"background": 3, "foreground": 2, "alpha": 2}
+    whole = train(tmp_path / "whole", _DrawnBatches(7), TrainSettings(steps=dict(steps), ema=0.9), init=_tiny(),
+                  progress=False)
+    drawn = {"n": 0}
+
+    class Interrupted(_DrawnBatches):
+        def __call__(self, role):
+            drawn["n"] += 1
+            if drawn["n"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().__call__(role)
+
+    real, written = checkpoint.save_file, {"n": 0}
+
+    def terminated_while_writing(*args, **kwargs):
+        written["n"] += 1
+        if written["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_file", terminated_while_writing)
+    before = signal.getsignal(signal.SIGINT)
+    settings = TrainSettings(steps=dict(steps), ema=0.9)
+    reached = []
+    with caplog.at_level("WARNING", logger="core.training.train"):
+        for _ in range(3):
+            pieces = train(tmp_path / "pieces", Interrupted(7), settings, init=_tiny(), progress=False)
+            reached.append({r: json.loads((tmp_path / "pieces" / f"{r}.json").read_text())["step"]
+                            for r in steps if (tmp_path / "pieces" / f"{r}.json").is_file()})
+    # (The third write is the foreground stage's last: it stops with that stage whole.)
+    assert reached == [{"background": 2}, {"background": 3, "foreground": 2},
+                       {"background": 3, "foreground": 2, "alpha": 2}]
+    said = [r.getMessage() for r in caplog.records if "stopping after this step" in r.getMessage()]
+    assert said == ["SIGINT: stopping after this step, with a checkpoint; the same command continues",
+                    "SIGTERM: stopping after this step, with a checkpoint; the same command continues"]
+    assert signal.getsignal(signal.SIGINT) is before
+    for role in steps:
+        for (name, a), b in zip(whole[role].state_dict().items(), pieces[role].state_dict().values(), strict=True):
+            assert torch.equal(a, b), f"{role} {name}"

@@ -242,6 +242,9 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if not self.stop:  # said at once: a step (or the first batch of a stage) can take many seconds
+            log.warning("%s: stopping after this step, with a checkpoint; the same command continues",
+                        signal.Signals(signum).name)
         self.stop = True
 
     def __exit__(self, *exc: Any) -> None:
