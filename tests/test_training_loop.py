@@ -777,3 +777,28 @@ def test_ctrl_c_and_sigterm_stop_at_a_checkpoint_said_at_once_and_the_run_contin
     for role in steps:
         for (name, a), b in zip(whole[role].state_dict().items(), pieces[role].state_dict().values(), strict=True):
             assert torch.equal(a, b), f"{role} {name}"
+
+
+def test_steps_taken_again_after_a_crash_past_the_last_checkpoint_are_logged_once(tmp_path) -> None:
+    # Killed (or out of memory) at step 4 with the last checkpoint at step 2: the continuation takes
+    # step 3 again. The log keeps one record a step, the continuation's, so losses.png and the
+    # bundle's final training loss do not count step 3 twice.
+    calls = {"n": 0}
+
+    def batches(role):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("killed")
+        return _DrawnBatches(calls["n"])(role)
+
+    settings = TrainSettings(steps={"background": 4, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    first_try = [r["loss"] for r in read_log(tmp_path)]
+    train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3, 3, 4]
+    records = read_log(tmp_path)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert [r["loss"] for r in records] == first_try[:2] + [lines[3]["loss"], lines[4]["loss"]]
+    assert lines[3]["loss"] != first_try[2]  # step 3 taken again, on another batch

@@ -296,7 +296,9 @@ def _append_log(path: Path, record: dict[str, Any]) -> None:
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     """The records of ``log.jsonl``. A line that does not parse — cut short by a full disk or a
     killed process, the next record appended onto it — is left out with a warning: it must not
-    stop the same command from continuing the run."""
+    stop the same command from continuing the run. A step logged twice (a run killed, or out of
+    memory, after its last checkpoint: the continuation takes those steps again) is the later
+    record, where the earlier one stood."""
     path = Path(run_dir) / "log.jsonl"
     if not path.is_file():
         return []
@@ -310,7 +312,11 @@ def read_log(run_dir: Path) -> list[dict[str, Any]]:
     if broken and str(path) not in _WARNED_LOGS:  # once: the log is read at every checkpoint
         _WARNED_LOGS.add(str(path))
         log.warning("%s: left out %d line(s) that were cut short (a full disk or a killed run)", path, broken)
-    return records
+    latest = {(r.get("role"), r.get("kind"), r.get("step")): i for i, r in enumerate(records)}
+    first = {}
+    for i, r in enumerate(records):
+        first.setdefault((r.get("role"), r.get("kind"), r.get("step")), i)
+    return [records[latest[key]] for key in sorted(first, key=first.__getitem__)]
 
 
 _WARNED_LOGS: set[str] = set()
