@@ -476,7 +476,8 @@ def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous_one(tmp_pat
 
     monkeypatch.setattr(checkpoint, "save_file", full_disk)
     settings.steps["alpha"] = 2
-    with pytest.raises(OutputError, match=r"cannot write the checkpoint .*alpha\.safetensors: .*No space left on device"):
+    with pytest.raises(OutputError, match=r"cannot write the checkpoint .*alpha\.safetensors: .*No space left on device"
+                                          r".*; the checkpoints already in .* are whole and kept"):
         train(run, _batch, settings, init=_tiny(), progress=False)
     assert (run / "alpha.safetensors").read_bytes() == before
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left
@@ -802,3 +803,32 @@ def test_steps_taken_again_after_a_crash_past_the_last_checkpoint_are_logged_onc
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert [r["loss"] for r in records] == first_try[:2] + [lines[3]["loss"], lines[4]["loss"]]
     assert lines[3]["loss"] != first_try[2]  # step 3 taken again, on another batch
+
+
+def test_a_full_disk_when_the_log_is_appended_names_it_and_says_the_checkpoints_are_kept(tmp_path,
+                                                                                      monkeypatch) -> None:
+    # log.jsonl is written every step, so on a filling disk it is what fails first: that ended the
+    # run with a bare "No space left on device", naming no file. (So does a checkpoint, below.)
+    import errno
+
+    from core.errors import OutputError
+
+    settings = TrainSettings(steps={"background": 3, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None)
+    real = Path.open
+
+    def full_disk(self, mode="r", *args, **kwargs):
+        handle = real(self, mode, *args, **kwargs)
+        if self.name == "log.jsonl" and "a" in mode and (tmp_path / "background.json").is_file():
+            handle.close()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return handle
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    with pytest.raises(OutputError, match=r"^cannot write .*log\.jsonl: No space left on device; the checkpoints "
+                                          r"already in .* are whole and kept: make room .* and run the same command "
+                                          r"again to continue from them$"):
+        train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "background.json").read_text())["step"] == 2
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert [r["step"] for r in read_log(tmp_path)] == [1, 2, 3]

@@ -28,7 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.compositing import paste_known
-from core.errors import ResourceError, TrainingError
+from core.errors import OutputError, ResourceError, TrainingError
 from core.nets import ROLES, build_network, network_config
 from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from core.trimap import split_trimap
@@ -288,9 +288,21 @@ class WeightAverage:
         self.updates += 1
 
 
+def _kept(run_dir: Path) -> str:
+    """What a run stopped by a full disk (or a folder it can no longer write) still has, and how
+    to go on."""
+    return (f"the checkpoints already in {run_dir} are whole and kept: make room (or make the folder writable) "
+            "and run the same command again to continue from them")
+
+
 def _append_log(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    """Append one record to ``log.jsonl``; a full disk is an :class:`OutputError` naming it (a line
+    cut short is left out by :func:`read_log`)."""
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; {_kept(path.parent)}") from exc
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -495,8 +507,11 @@ def train(
                         # The finished stage is its average: the next stages train on it, the bundle ships it.
                         net.load_state_dict(average.module.state_dict())
                         state["weights"] = f"exponential moving average, decay {average.decay}"
-                    save_checkpoint(stem, net, optimizer, state, compact=done,
-                                    ema=average.module if average is not None else None)
+                    try:
+                        save_checkpoint(stem, net, optimizer, state, compact=done,
+                                        ema=average.module if average is not None else None)
+                    except OutputError as exc:
+                        raise OutputError(f"{exc}; {_kept(run_dir)}") from exc
                     plot_losses(run_dir)
                 if out_of_time or flag.stop:
                     stopped = True
