@@ -28,7 +28,8 @@ class OutputError(LBSMatteError):
 
 
 class ResourceError(LBSMatteError):
-    """A frame needs more memory than the machine (or the GPU) has free; says how much of each."""
+    """A frame needs more memory than the machine (or the GPU) has free; says how much of each.
+    In training: a step that ran out of GPU memory, naming the batch and crop sizes."""
 
 
 class TrainingError(LBSMatteError):

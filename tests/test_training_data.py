@@ -462,3 +462,24 @@ def test_two_foregrounds_is_the_probability_of_a_second_foreground(monkeypatch):
     assert calls == []
     _sampler(crop=32, two_foregrounds=1.0).sample(3, n_backgrounds=1)
     assert len(calls) == 3
+
+
+def test_a_plate_or_matte_in_two_files_of_one_name_is_refused_by_name(tmp_path):
+    # image/sh010.png beside a sh010.json sidecar: the sidecar came first in name order and failed
+    # to read as an image (or a sh010.exr beside a sh010.jpg proxy was taken silently), and the
+    # plate was drawn twice as often as the others.
+    alpha = np.zeros((16, 16))
+    alpha[4:12, 4:12] = 1.0
+    for name in ("sh010", "sh020"):
+        _write_png(tmp_path / "image" / f"{name}.png", np.repeat(alpha[..., None], 3, axis=2) * 0.5)
+        _write_png(tmp_path / "alpha" / f"{name}.png", alpha)
+    (tmp_path / "image" / "sh010.json").write_text("{}")
+    data = ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache")
+    assert data.names == ["sh010", "sh020"]
+    with pytest.raises(InputError, match=r"image holds 2 files named sh010: sh010\.json, sh010\.png; keep only the "
+                                         r"one to train on there"):
+        data.check()
+    (tmp_path / "image" / "sh010.json").unlink()
+    _write_png(tmp_path / "alpha" / "sh020.tif", alpha)
+    with pytest.raises(InputError, match=r"alpha holds 2 files named sh020: sh020\.png, sh020\.tif"):
+        ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache")

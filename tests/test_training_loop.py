@@ -480,7 +480,8 @@ def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous_one(tmp_pat
 
     monkeypatch.setattr(checkpoint, "save_file", full_disk)
     settings.steps["alpha"] = 2
-    with pytest.raises(OutputError, match=r"cannot write the checkpoint .*alpha\.safetensors: .*No space left on device"):
+    with pytest.raises(OutputError, match=r"cannot write the checkpoint .*alpha\.safetensors: .*No space left on device"
+                                          r".*; the checkpoints already in .* are whole and kept"):
         train(run, _batch, settings, init=_tiny(), progress=False)
     assert (run / "alpha.safetensors").read_bytes() == before
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left
@@ -651,3 +652,187 @@ def test_a_checkpoint_state_lbsmatte_did_not_write_is_refused(tmp_path, state: s
     with pytest.raises(TrainingError, match=r"ck\.safetensors is not one LBSMatte wrote: .*" + re.escape(expected)):
         load_checkpoint(tmp_path / "ck", _tiny()["background"], torch.optim.Adam(net.parameters(), lr=1e-3))
     assert not (tmp_path / "x").exists()
+
+
+def test_running_out_of_gpu_memory_names_the_step_and_sizes_and_the_same_run_continues(tmp_path) -> None:
+    # A CUDA out-of-memory (simulated on the CPU) in the third background step: an error of
+    # LBSMatte's own (the command line prints it without a traceback) naming the stage, the step,
+    # --batch and --crop, the checkpoint kept and how to go on; that checkpoint continues the run.
+    from core.errors import ResourceError
+
+    calls = {"n": 0}
+
+    def batches(role):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return _batch(role)
+
+    settings = TrainSettings(steps={"background": 4, "foreground": 1, "alpha": 1}, checkpoint_every=1, batch_size=2,
+                             crop=32)
+    with pytest.raises(ResourceError) as caught:
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    message = str(caught.value)
+    assert message.startswith("out of memory on cpu training the background network at step 3, with batches of 2 "
+                              "crops of 32 px (--batch 2 --crop 32; small networks, fp32); the checkpoints in ")
+    assert "are kept (background step 2): run the same command again to continue" in message
+    assert "new --run-dir with a smaller --batch or --crop" in message
+    assert isinstance(caught.value.__cause__, torch.OutOfMemoryError)
+    assert json.loads((tmp_path / "background.json").read_text())["step"] == 2
+    train(tmp_path, batches, settings, init=_tiny(), progress=False)  # the same command, the memory free
+    assert json.loads((tmp_path / "alpha.json").read_text())["step"] == 1
+    assert [r["step"] for r in read_log(tmp_path) if r["role"] == "background"] == [1, 2, 3, 4]
+
+
+def test_running_out_of_gpu_memory_before_any_checkpoint_says_a_smaller_batch_may_use_the_same_folder(
+        tmp_path) -> None:
+    from core.errors import ResourceError
+
+    def batches(role):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    settings = TrainSettings(steps={"background": 2, "foreground": 1, "alpha": 1}, batch_size=8, crop=192)
+    with pytest.raises(ResourceError, match=r"training the background network at step 1, with batches of 8 crops of "
+                                            r"192 px .*; no checkpoint was written yet: run again with a smaller "
+                                            r"--batch or --crop$"):
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)
+
+
+def test_a_full_disk_when_a_run_folders_record_is_written_keeps_the_old_one_whole(tmp_path, monkeypatch) -> None:
+    # settings.json was rewritten in place: a disk full at a continuation left it cut short, and
+    # every later continuation of the folder stopped with a JSON traceback. Now it is replaced
+    # whole or not at all, and a record that cannot be read is named.
+    import errno
+
+    from core.errors import InputError, OutputError
+    from core.training.cli import _check_resume
+
+    run = tmp_path / "run"
+    settings = TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}, checkpoint_every=1)
+    train(run, _batch, settings, init=_tiny(), progress=False)
+    before = (run / "settings.json").read_text()
+    real = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if "settings.json" in self.name:
+            real(self, text[:10], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    settings.steps["background"] = 2
+    with pytest.raises(OutputError, match=r"cannot write .*settings\.json: No space left on device"):
+        train(run, _batch, settings, init=_tiny(), progress=False)
+    monkeypatch.undo()
+    assert (run / "settings.json").read_text() == before
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+    _check_resume(run, settings, {})  # more steps: the same run
+    (run / "settings.json").write_text(before[:10])  # one cut short before this was fixed
+    with pytest.raises(InputError, match=r"settings\.json cannot be read \(.*\): it records what run made the "
+                                         r"checkpoints in .*run; give this run a folder of its own"):
+        _check_resume(run, settings, {})
+
+
+def test_ctrl_c_and_sigterm_stop_at_a_checkpoint_said_at_once_and_the_run_continues_identically(
+        tmp_path, monkeypatch, caplog) -> None:
+    # Ctrl-C while a batch is drawn (twice: the second adds nothing), SIGTERM while a checkpoint is
+    # being written: each stops the run after that step with a whole checkpoint, and the continued
+    # run ends with the uninterrupted run's weights.
+    import signal
+
+    import core.training.checkpoint as checkpoint
+
+    steps = {"background": 3, "foreground": 2, "alpha": 2}
+    whole = train(tmp_path / "whole", _DrawnBatches(7), TrainSettings(steps=dict(steps), ema=0.9), init=_tiny(),
+                  progress=False)
+    drawn = {"n": 0}
+
+    class Interrupted(_DrawnBatches):
+        def __call__(self, role):
+            drawn["n"] += 1
+            if drawn["n"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().__call__(role)
+
+    real, written = checkpoint.save_file, {"n": 0}
+
+    def terminated_while_writing(*args, **kwargs):
+        written["n"] += 1
+        if written["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_file", terminated_while_writing)
+    before = signal.getsignal(signal.SIGINT)
+    settings = TrainSettings(steps=dict(steps), ema=0.9)
+    reached = []
+    with caplog.at_level("WARNING", logger="core.training.train"):
+        for _ in range(3):
+            pieces = train(tmp_path / "pieces", Interrupted(7), settings, init=_tiny(), progress=False)
+            reached.append({r: json.loads((tmp_path / "pieces" / f"{r}.json").read_text())["step"]
+                            for r in steps if (tmp_path / "pieces" / f"{r}.json").is_file()})
+    # (The third write is the foreground stage's last: it stops with that stage whole.)
+    assert reached == [{"background": 2}, {"background": 3, "foreground": 2},
+                       {"background": 3, "foreground": 2, "alpha": 2}]
+    said = [r.getMessage() for r in caplog.records if "stopping after this step" in r.getMessage()]
+    assert said == ["SIGINT: stopping after this step, with a checkpoint; the same command continues",
+                    "SIGTERM: stopping after this step, with a checkpoint; the same command continues"]
+    assert signal.getsignal(signal.SIGINT) is before
+    for role in steps:
+        for (name, a), b in zip(whole[role].state_dict().items(), pieces[role].state_dict().values(), strict=True):
+            assert torch.equal(a, b), f"{role} {name}"
+
+
+def test_steps_taken_again_after_a_crash_past_the_last_checkpoint_are_logged_once(tmp_path) -> None:
+    # Killed (or out of memory) at step 4 with the last checkpoint at step 2: the continuation takes
+    # step 3 again. The log keeps one record a step, the continuation's, so losses.png and the
+    # bundle's final training loss do not count step 3 twice.
+    calls = {"n": 0}
+
+    def batches(role):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("killed")
+        return _DrawnBatches(calls["n"])(role)
+
+    settings = TrainSettings(steps={"background": 4, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    first_try = [r["loss"] for r in read_log(tmp_path)]
+    train(tmp_path, batches, settings, init=_tiny(), progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3, 3, 4]
+    records = read_log(tmp_path)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert [r["loss"] for r in records] == first_try[:2] + [lines[3]["loss"], lines[4]["loss"]]
+    assert lines[3]["loss"] != first_try[2]  # step 3 taken again, on another batch
+
+
+def test_a_full_disk_when_the_log_is_appended_names_it_and_says_the_checkpoints_are_kept(tmp_path,
+                                                                                      monkeypatch) -> None:
+    # log.jsonl is written every step, so on a filling disk it is what fails first: that ended the
+    # run with a bare "No space left on device", naming no file. (So does a checkpoint, below.)
+    import errno
+
+    from core.errors import OutputError
+
+    settings = TrainSettings(steps={"background": 3, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None)
+    real = Path.open
+
+    def full_disk(self, mode="r", *args, **kwargs):
+        handle = real(self, mode, *args, **kwargs)
+        if self.name == "log.jsonl" and "a" in mode and (tmp_path / "background.json").is_file():
+            handle.close()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return handle
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    with pytest.raises(OutputError, match=r"^cannot write .*log\.jsonl: No space left on device; the checkpoints "
+                                          r"already in .* are whole and kept: make room .* and run the same command "
+                                          r"again to continue from them$"):
+        train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "background.json").read_text())["step"] == 2
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert [r["step"] for r in read_log(tmp_path)] == [1, 2, 3]

@@ -256,10 +256,21 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
 
     if not any((p.get("step") or 0) > 0 for p in stage_progress(run_dir).values()):
         return
+    def recorded_json(path: Path) -> dict[str, Any]:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            record = exc
+        if not isinstance(record, dict):
+            raise InputError(f"{path} cannot be read ({record}): it records what run made the checkpoints in "
+                             f"{run_dir}; give this run a folder of its own (--run-dir), or remove {run_dir} to "
+                             "start it again")
+        return record
+
     differences = []
     recorded_source = run_dir / "source.json"
     if recorded_source.is_file():
-        before = json.loads(recorded_source.read_text(encoding="utf-8"))
+        before = recorded_json(recorded_source)
         now_source = json.loads(json.dumps(source))
         # The data recipe (RECIPE) is compared where the folder records it (folders written before
         # it was recorded continue as they did).
@@ -267,7 +278,7 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
                         if (k in before or k not in RECIPE) and before.get(k) != v]
     recorded = run_dir / "settings.json"
     if recorded.is_file():
-        before = json.loads(recorded.read_text(encoding="utf-8"))
+        before = recorded_json(recorded)
         now = json.loads(json.dumps(settings.to_json()))
         differences += [f"{k} {before.get(k)!r}, now {now[k]!r}" for k in now
                         if k not in RESUMABLE and k in before and before[k] != now[k]]
@@ -293,7 +304,7 @@ def _check_name_free(name: str, out: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
-    from core.training.train import TrainSettings, plot_losses, stage_progress, train
+    from core.training.train import TrainSettings, plot_losses, stage_progress, train, write_json
     from core.weights import check_destination, check_name, check_not_packaged
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -409,7 +420,7 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "source.json").write_text(json.dumps(source, indent=1), encoding="utf-8")
+    write_json(run_dir / "source.json", source)
     nets = train(run_dir, batches, settings, init=init, validation=validation, progress=not args.no_progress)
     plot_losses(run_dir)
     progress = stage_progress(run_dir)

@@ -761,12 +761,17 @@ class CompositeSampler:
 
 
 def _find_file(folder: Path, stem: str) -> Path | None:
+    """The file of ``folder`` named ``stem`` (any extension), or None; :class:`InputError` when
+    several are (``sh010.exr`` and a ``sh010.jpg`` proxy): which one is the plate's cannot be
+    told, and the first in name order was taken silently (a ``sh010.json`` sidecar failed to
+    read as an image) while the plate was drawn once for each."""
     if not folder.is_dir():
         return None
-    for p in sorted(folder.iterdir()):
-        if p.stem == stem and p.is_file():
-            return p
-    return None
+    found = [p for p in sorted(folder.iterdir()) if p.stem == stem and p.is_file()]
+    if len(found) > 1:
+        raise InputError(f"{folder} holds {len(found)} files named {stem}: {', '.join(p.name for p in found)}; "
+                         "keep only the one to train on there")
+    return found[0] if found else None
 
 
 @dataclass
@@ -841,7 +846,7 @@ class ShowDataset:
         image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
         if not image_dir.is_dir() or not alpha_dir.is_dir():
             raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
-        plates = [p.stem for p in sorted(image_dir.iterdir()) if p.is_file()]
+        plates = list(dict.fromkeys(p.stem for p in sorted(image_dir.iterdir()) if p.is_file()))
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
         if not self.names:

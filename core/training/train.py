@@ -28,7 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.compositing import paste_known
-from core.errors import TrainingError
+from core.errors import OutputError, ResourceError, TrainingError
 from core.nets import ROLES, build_network, network_config
 from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from core.trimap import split_trimap
@@ -199,6 +199,33 @@ def stage_loss(
     return total, logged
 
 
+@contextlib.contextmanager
+def _naming_out_of_memory(at: dict[str, Any], run_dir: Path, settings: TrainSettings, device: torch.device) -> Any:
+    """Turn running out of (GPU) memory into a :class:`ResourceError` naming the stage, the step, the
+    batch and crop sizes, the checkpoint kept and how to go on. ``at``: ``role``, ``step`` and
+    ``doing`` (``training`` that step, ``validating`` after it), kept up to date by :func:`train`.
+    Nothing is written here: the weights after a failed step may be half updated, and the
+    checkpoints already on disk are whole (each written before the next step starts)."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        role, step = at["role"], at["step"]
+        where = {"training": f"at step {step}", "validating": f"validating after step {step}"}.get(
+            at["doing"], "before its first step")
+        done = {r: int(p.get("step") or 0) for r, p in stage_progress(run_dir).items()}
+        if any(done.values()):
+            kept = ", ".join(f"{r} step {s}" for r, s in done.items() if s)
+            how = (f"the checkpoints in {run_dir} are kept ({kept}): run the same command again to continue "
+                   "from them once the memory is free (another process may hold it), or start again in a new "
+                   "--run-dir with a smaller --batch or --crop (a run continues with the batch and crop it began with)")
+        else:
+            how = "no checkpoint was written yet: run again with a smaller --batch or --crop"
+        raise ResourceError(
+            f"out of memory on {device} training the {role} network {where}, with batches of {settings.batch_size} "
+            f"crops of {settings.crop} px (--batch {settings.batch_size} --crop {settings.crop}; {settings.size} "
+            f"networks, {settings.precision}); {how}") from exc
+
+
 class _StopFlag:
     """Set by SIGTERM/SIGINT so the loop checkpoints and exits cleanly (farm pre-emption)."""
 
@@ -215,6 +242,9 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if not self.stop:  # said at once: a step (or the first batch of a stage) can take many seconds
+            log.warning("%s: stopping after this step, with a checkpoint; the same command continues",
+                        signal.Signals(signum).name)
         self.stop = True
 
     def __exit__(self, *exc: Any) -> None:
@@ -258,15 +288,29 @@ class WeightAverage:
         self.updates += 1
 
 
+def _kept(run_dir: Path) -> str:
+    """What a run stopped by a full disk (or a folder it can no longer write) still has, and how
+    to go on."""
+    return (f"the checkpoints already in {run_dir} are whole and kept: make room (or make the folder writable) "
+            "and run the same command again to continue from them")
+
+
 def _append_log(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    """Append one record to ``log.jsonl``; a full disk is an :class:`OutputError` naming it (a line
+    cut short is left out by :func:`read_log`)."""
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; {_kept(path.parent)}") from exc
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     """The records of ``log.jsonl``. A line that does not parse — cut short by a full disk or a
     killed process, the next record appended onto it — is left out with a warning: it must not
-    stop the same command from continuing the run."""
+    stop the same command from continuing the run. A step logged twice (a run killed, or out of
+    memory, after its last checkpoint: the continuation takes those steps again) is the later
+    record, where the earlier one stood."""
     path = Path(run_dir) / "log.jsonl"
     if not path.is_file():
         return []
@@ -280,7 +324,11 @@ def read_log(run_dir: Path) -> list[dict[str, Any]]:
     if broken and str(path) not in _WARNED_LOGS:  # once: the log is read at every checkpoint
         _WARNED_LOGS.add(str(path))
         log.warning("%s: left out %d line(s) that were cut short (a full disk or a killed run)", path, broken)
-    return records
+    latest = {(r.get("role"), r.get("kind"), r.get("step")): i for i, r in enumerate(records)}
+    first = {}
+    for i, r in enumerate(records):
+        first.setdefault((r.get("role"), r.get("kind"), r.get("step")), i)
+    return [records[latest[key]] for key in sorted(first, key=first.__getitem__)]
 
 
 _WARNED_LOGS: set[str] = set()
@@ -365,7 +413,7 @@ def train(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "settings.json").write_text(json.dumps(settings.to_json(), indent=1), encoding="utf-8")
+    write_json(run_dir / "settings.json", settings.to_json())
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = torch.device(settings.device)
@@ -378,8 +426,11 @@ def train(
     # The batch source's random state of the latest checkpoint read: the next batch drawn must be
     # the one an uninterrupted run would draw after that checkpoint's step.
     batch_state: Any = None
-    with _StopFlag() as flag:
+    # Where the run is, for the error that names what ran out of memory (_naming_out_of_memory).
+    at: dict[str, Any] = {"role": ROLES[0], "step": 0, "doing": "setting up"}
+    with _StopFlag() as flag, _naming_out_of_memory(at, run_dir, settings, device):
         for index, role in enumerate(ROLES):
+            at.update(role=role, doing="setting up")
             net = nets[role].to(device)
             optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr, betas=(0.9, 0.999))
             stem = run_dir / role
@@ -413,6 +464,7 @@ def train(
                 batches.load_state_dict(batch_state)
             batch_state = None
             while state["step"] < target:
+                at.update(role=role, step=state["step"] + 1, doing="training")
                 batch = {k: v.to(device) for k, v in batches(role).items()}
                 loss, terms = stage_loss(role, net, batch, helpers, settings.lambda_comp, settings.result_weight,
                                          settings.precision, result_settings)
@@ -436,6 +488,7 @@ def train(
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 if val_batches and state["step"] % settings.validate_every == 0:
+                    at["doing"] = "validating"
                     net.eval()
                     judged = average.module if average is not None else net  # what the stage keeps
                     with torch.no_grad():
@@ -454,8 +507,11 @@ def train(
                         # The finished stage is its average: the next stages train on it, the bundle ships it.
                         net.load_state_dict(average.module.state_dict())
                         state["weights"] = f"exponential moving average, decay {average.decay}"
-                    save_checkpoint(stem, net, optimizer, state, compact=done,
-                                    ema=average.module if average is not None else None)
+                    try:
+                        save_checkpoint(stem, net, optimizer, state, compact=done,
+                                        ema=average.module if average is not None else None)
+                    except OutputError as exc:
+                        raise OutputError(f"{exc}; {_kept(run_dir)}") from exc
                     plot_losses(run_dir)
                 if out_of_time or flag.stop:
                     stopped = True
@@ -466,6 +522,15 @@ def train(
                 log.warning("stopped %s network at step %d/%d; run again to continue", role, state["step"], target)
                 break
     return nets
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write a run folder's record (``settings.json``, ``source.json``) whole or not at all: one cut
+    short by a full disk stopped every later run continuing the folder with a JSON traceback."""
+    from core.io import _atomic
+
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 def stage_progress(run_dir: Path) -> dict[str, dict[str, Any]]:
