@@ -8,7 +8,9 @@ Nothing here scans the file system or starts a process when a script loads or re
 weights menu is filled when the panel opens. Staleness (:func:`nuke_plugin.node.find_stale`)
 compares Nuke's op hashes of the inputs and the setting knobs with what Compute recorded:
 
-- ``updateUI`` (Nuke's idle loop, GUI) and ``knobChanged`` (panel open): the current frame;
+- ``updateUI`` (Nuke's idle loop, GUI) and ``knobChanged`` (panel open): the frames the viewers
+  read the node at (:func:`viewed_frames`: the current frame moved by the time nodes between, as
+  the render check moves it), the inputs' op hashes at the current frame only;
 - ``beforeFrameRender`` (every render: ``nuke -x``/``-X`` on the farm, the Render menu): each
   LBSMatte node upstream of the Write being rendered, at the frame(s) it is read at (the frame
   being rendered, moved by the ``TimeOffset``, ``FrameHold`` and ``FrameRange`` nodes between
@@ -94,15 +96,16 @@ def on_knob_changed():
         if name == "weights":
             lbs_node.refresh_weights_list(node)
         if name in lbs_node.SETTING_KNOBS or name in (INPUT_CHANGE, "accept_stale"):
-            lbs_node.check_current_frame(node)
+            lbs_node.check_current_frame(node, viewed_frames(node))
     except Exception:
         _warn("knobChanged")
 
 
 def on_update_ui():
-    """Nuke's idle loop (GUI): is the result at the current frame still what Compute made?"""
+    """Nuke's idle loop (GUI): is the result the viewers show still what Compute made?"""
     try:
-        lbs_node.check_current_frame(nuke.thisNode())
+        node = nuke.thisNode()
+        lbs_node.check_current_frame(node, viewed_frames(node))
     except Exception:
         _warn("updateUI")
 
@@ -214,6 +217,22 @@ def upstream_lbsmatte(node, frame):
             todo.append((_outer_input(current), frames))
         todo.extend((current.input(i), upstream) for i in range(current.inputs()))
     return found
+
+
+def viewed_frames(node):
+    """The frames of ``node`` the viewers read at the current frame, mapped through the time nodes
+    between them as the render check maps them (:func:`upstream_lbsmatte`); the current frame
+    where no viewer reads the node, or reads it through a time node not followed (the idle check
+    does not check every frame of the result on each tick)."""
+    now = nuke.frame()
+    frames = set()
+    with nuke.root():
+        viewers = nuke.allNodes("Viewer")
+    for viewer in viewers:
+        for found, read in upstream_lbsmatte(viewer, now):
+            if found.fullName() == node.fullName():
+                frames.update(read if read is not None else (now,))
+    return sorted(frames) or [now]
 
 
 def before_frame_render():

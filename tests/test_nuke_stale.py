@@ -739,3 +739,40 @@ def test_the_render_check_maps_frames_through_time_nodes(fake_nuke, lbs_env, seq
     assert read_at(dot, 1002) == [("LBSMatte1", None)]
     shifted["disable"].setValue(True)
     assert read_at(dot, 1002) == [("LBSMatte1", (1002,))]
+
+
+# -- the viewer's check through a TimeOffset ----------------------------------------------------------
+def _viewed_through_offset(fake_nuke, node, offset):
+    viewer = fake_nuke.nodes.Viewer()
+    viewer.setInput(0, _time_node(fake_nuke, node, "TimeOffset", time_offset=offset))
+    return viewer
+
+
+def test_the_viewer_checks_the_frame_it_reads_through_a_time_offset(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok  # 1001-1003
+    fake_nuke.frame(1001)
+    control["white"].setAnimated()
+    control["white"].setValueAt(1.0, 1002)
+    control["white"].setValueAt(3.0, 1003)  # frame 1003 of the result is stale
+    _viewed_through_offset(fake_nuke, node, 2)
+    fake_nuke.frame(1005)  # the comp at 1005 shows the node's 1003 (the timeline's 1005 is past its range)
+    fake_nuke._update_ui()
+    assert node["status"].value() == ("STALE: LBSMatte1: settings changed since Compute at frame(s) 1003"
+                                      " - press Compute")
+    fake_nuke.frame(1004)  # shows the node's 1002: current again
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+
+
+def test_the_viewer_does_not_flag_a_frame_it_does_not_read(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)  # the node's 1003 is stale
+    _viewed_through_offset(fake_nuke, node, 2)
+    fake_nuke.frame(1003)  # ... but the comp at 1003 shows its 1001, as a render of 1003 would read
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+    assert lbs_node.find_stale(node, [1003]) == ("plate or trimap changed since Compute", [1003])

@@ -1140,6 +1140,15 @@ class _TimeOffset(Node):
         return Node.lastFrame(self) + self._shift()
 
 
+class _Viewer(Node):
+    """Nuke's Viewer: shows one of up to 10 inputs (the fake renders none of them)."""
+
+    _max_inputs = 10
+
+    def __init__(self):
+        Node.__init__(self, "Viewer")
+
+
 class _Retimed(Node):
     """A node that reads its input at another frame: :meth:`_input_frame` says which."""
 
@@ -1206,6 +1215,7 @@ class _Retime(_Retimed):
 
 _BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
             "TimeOffset": _TimeOffset, "FrameHold": _FrameHold, "FrameRange": _FrameRange, "Retime": _Retime,
+            "Viewer": _Viewer,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
