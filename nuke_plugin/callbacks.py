@@ -153,8 +153,8 @@ def _input_frames(other, frames):
     cls = other.Class()
     if isinstance(other, nuke.Group):
         inside = nuke.allNodes(group=other, recurseGroups=True)
-        if any(n.Class() in FOLLOWED_TIME_NODES + UNFOLLOWED_TIME_NODES and not n["disable"].value()
-               for n in inside):
+        if any(inner.Class() in FOLLOWED_TIME_NODES + UNFOLLOWED_TIME_NODES and not inner["disable"].value()
+               for inner in inside):
             return None
         return frames
     if cls in UNFOLLOWED_TIME_NODES and not other["disable"].value():
