@@ -32,6 +32,9 @@ from nuke_plugin import node as lbs_node
 
 #: Nodes already warned about (accepted stale results) in the current render.
 _warned = set()  # type: set
+#: Nodes whose every frame was found current in this render (read through a time node not followed):
+#: not hashed over their whole range again for each frame rendered.
+_current_throughout = set()  # type: set
 
 #: knobChanged sends these pseudo-knobs when the panel opens and when an input is reconnected.
 SHOW_PANEL = "showPanel"
@@ -125,6 +128,7 @@ def on_script_close():
 def before_render():
     """A render starts: warn again about accepted stale results."""
     _warned.clear()
+    _current_throughout.clear()
 
 
 def _outer_input(inner):
@@ -142,7 +146,7 @@ FOLLOWED_TIME_NODES = ("TimeOffset", "FrameHold", "FrameRange")
 #: Nodes that read their input at other frames in ways not followed here (speed curves, blends of
 #: several frames, clips placed in time, motion estimation): through one, every computed frame is checked.
 UNFOLLOWED_TIME_NODES = ("Retime", "TimeWarp", "TimeEcho", "TimeBlur", "FrameBlend", "AppendClip", "TimeClip",
-                         "OFlow", "OFlow2", "Kronos", "MotionBlur", "Precomp")
+                         "OFlow", "OFlow2", "Kronos", "MotionBlur")
 
 
 def _input_frames(other, frames):
@@ -273,7 +277,10 @@ def _check_frames(node, frames):
     """The render check of ``node`` read at ``frames`` (None: at any frame of its result): the
     problems that stop the render; an accepted stale or missing result prints a warning instead."""
     accept = node["accept_stale"].value()
-    if frames is None:
+    whole = frames is None
+    if whole and node.fullName() in _current_throughout:
+        return []
+    if whole:
         if not node["result_ready"].value():
             frames = (nuke.frame(),)  # nothing to read anywhere: missing_result says so
         else:
@@ -291,6 +298,8 @@ def _check_frames(node, frames):
         return []
     reason, stale = lbs_node.find_stale(node, present)
     if not reason:
+        if whole and len(present) == len(frames):
+            _current_throughout.add(node.fullName())
         return []
     if accept:
         _warn_once(node, "stale", "%s (accept stale result is on: rendering the old result)"

@@ -776,3 +776,18 @@ def test_the_viewer_does_not_flag_a_frame_it_does_not_read(fake_nuke, lbs_env, s
     fake_nuke._update_ui()
     assert node["result_stale"].value() is False
     assert lbs_node.find_stale(node, [1003]) == ("plate or trimap changed since Compute", [1003])
+
+
+def test_a_render_through_a_retime_hashes_the_whole_range_once(fake_nuke, lbs_env, sequences, tmp_path,
+                                                               monkeypatch, capsys):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    write = _comp(fake_nuke, _time_node(fake_nuke, node, "Retime", speed=0.5), str(tmp_path / "c.####.exr"))
+    hashed = []
+    real = lbs_node.input_hashes
+    monkeypatch.setattr(lbs_node, "input_hashes", lambda n, frames: hashed.append(list(frames)) or real(n, frames))
+    fake_nuke.execute(write, 1001, 1003)  # reads 1001, 1002, 1002: current
+    assert hashed == [[1001, 1002, 1003]]  # not once per frame rendered
+    assert capsys.readouterr().out.count("WARNING: LBSMatte1 is read through a time node") == 1
+    fake_nuke.execute(write, 1001, 1001)  # a new render checks again
+    assert hashed == [[1001, 1002, 1003]] * 2
