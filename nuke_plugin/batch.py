@@ -44,15 +44,94 @@ def _make_importable():
         sys.path.insert(0, root)
 
 
+#: One chunk of a frame range in fileseq's syntax: ``A``, ``A-B``, ``A-BxN`` (every Nth), ``A-ByN``
+#: (all but every Nth), ``A-B:N`` (every Nth, then N-1th, ..., the frames not yet named).
+_CHUNK = re.compile(r"^(-?\d+(?:\.\d+)?)(?:-(-?\d+(?:\.\d+)?)(?:([:xy])(-?\d+(?:\.\d+)?))?)?$")
+
+
+def _chunk_frames(start, end, step):
+    """Frames ``start`` to ``end`` (either way round) every ``step`` (> 0), as Decimals."""
+    step = step if end >= start else -step
+    count = int((end - start) / step) + 1
+    return [start + i * step for i in range(count)]
+
+
 def parse_frames(text):
-    """``"1001-1100"`` -> ``(1001, 1100)``; ``"1001"`` -> ``(1001, 1001)``."""
-    match = re.match(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+))?\s*$", text or "")
-    if not match:
-        raise ValueError("frames must look like 1001-1100 or 1001, not %r" % text)
-    first = int(match.group(1))
-    last = int(match.group(2)) if match.group(2) is not None else first
-    if last < first:
-        raise ValueError("frame range %s is empty (last before first)" % text)
+    """Frames of a ``--frames`` string in the order given, as ``core.io.parse_frames`` reads them
+    (fileseq's syntax, written here with the standard library: ``nuke -t`` runs without core):
+    ``1001-1100``, ``5-1`` (5, 4, 3, 2, 1), ``1-10x2``, ``1,3,5``, ``1-3,7``; a frame named twice is
+    listed once. ``tests/test_contracts.py`` holds the two equal on a list of cases.
+
+    Raises ``ValueError`` with the core's message for a string it cannot read, one holding
+    subframes (``1.5``, ``1-3x0.5``), no frames, or more than ``cache.MAX_FRAMES``.
+    """
+    from decimal import Decimal
+
+    from nuke_plugin.cache import MAX_FRAMES
+
+    cannot = ("cannot understand the frame range %r: expected e.g. 1001-1100, 1-10x2 or 1,3,5" % (text,))
+    compact = re.sub(r"\s+", "", str(text))  # fileseq drops whitespace
+    chunks = []
+    for part in compact.split(","):
+        if not part:
+            continue
+        match = _CHUNK.match(part)
+        if not match:
+            raise ValueError(cannot)
+        start = Decimal(match.group(1))
+        end = Decimal(match.group(2)) if match.group(2) is not None else start
+        kind, step = match.group(3), Decimal(match.group(4) or 1)
+        if step == 0 or (step < 0 and end > start):
+            raise ValueError(cannot)
+        chunks.append((start, end, kind, abs(step)))
+    if sum(abs(end - start) / step + 1 for start, end, _, step in chunks) > 10 ** 7:  # fileseq's own bound
+        raise ValueError(_too_many_frames(text, None))
+    frames, seen = [], set()
+    for start, end, kind, step in chunks:
+        if kind == "y":
+            skipped = set(_chunk_frames(start, end, step))
+            named = [f for f in _chunk_frames(start, end, Decimal(1)) if f not in skipped]
+        elif kind == ":":
+            named = []
+            for stagger in range(int(step), 0, -1):
+                named.extend(_chunk_frames(start, end, Decimal(stagger)))
+        else:
+            named = _chunk_frames(start, end, step)
+        for frame in named:
+            if frame not in seen:
+                seen.add(frame)
+                frames.append(frame)
+    if len(frames) > MAX_FRAMES:
+        raise ValueError(_too_many_frames(text, len(frames)))
+    subframes = [f for f in frames if f != int(f)]
+    if subframes:
+        shown = ", ".join(str(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
+        raise ValueError("the frame range %r holds subframes (%s): LBSMatte renders whole frames "
+                         "(e.g. 1001-1100, 1-10x2 or 1,3,5)" % (text, shown))
+    if not frames:
+        raise ValueError("the frame range %r holds no frames" % (text,))
+    return [int(f) for f in frames]
+
+
+def _too_many_frames(text, count):
+    from nuke_plugin.cache import MAX_FRAMES
+
+    holds = "holds {:,} frames".format(count) if count is not None else "holds over 10 million frames"
+    return ("the frame range %r %s, more than the {:,} one run renders; render it in chunks "
+            "(--frames 1001-2000, then 2001-3000, ...)".format(MAX_FRAMES) % (text, holds))
+
+
+def frame_range(frames, text):
+    """``(first, last)`` of the frames of ``--frames`` (:func:`parse_frames`), which must hold
+    every frame between them: an LBSMatte node's result is one range (computed first to last,
+    whatever order they were given in). ``ValueError`` naming the gaps otherwise."""
+    first, last = min(frames), max(frames)
+    gaps = sorted(set(range(first, last + 1)) - set(frames))
+    if gaps:
+        shown = ", ".join(str(f) for f in gaps[:3]) + (", ..." if len(gaps) > 3 else "")
+        raise ValueError("--frames %s leaves out frames %s of %d-%d: an LBSMatte node computes one range of "
+                         "frames without gaps; give that (--frames %d-%d), or give each part its own node"
+                         % (text, shown, first, last, first, last))
     return first, last
 
 
@@ -68,7 +147,8 @@ def parse_args(argv):
     )
     parser.add_argument("script", help="the .nk script")
     parser.add_argument("--node", required=True, help="name of the LBSMatte node (Group1.LBSMatte1 inside a group)")
-    parser.add_argument("--frames", help="A-B; default: the node's frame range")
+    parser.add_argument("--frames", help="A-B (or B-A, or e.g. 1-3,4-9: every frame between the first and the "
+                                         "last); default: the node's frame range")
     parser.add_argument("--save-as", metavar="COPY.nk",
                         help="write a copy of the script whose node shows the result, for the comp render "
                              "(never the script itself, which is never saved)")
@@ -118,7 +198,7 @@ def main(argv=None):
     reporter = PrintReporter()
     try:
         args = parse_args(sys.argv[1:] if argv is None else list(argv))
-        frames = parse_frames(args.frames) if args.frames else None
+        frames = frame_range(parse_frames(args.frames), args.frames) if args.frames else None
     except ValueError as exc:
         reporter.error(str(exc))
         return EXIT_USAGE

@@ -58,6 +58,9 @@ KEY_VERSION = 4
 RESULT_PATTERN = "lbsmatte.####.exr"
 TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
+#: The most frames one Compute or farm job takes (``core.io.MAX_FRAMES``, the core's own bound;
+#: ``tests/test_contracts.py`` holds them equal).
+MAX_FRAMES = 100000
 #: The largest record read: one far bigger is not one LBSMatte wrote (a frame's entry is ~90 bytes).
 MAX_RECORD = 64000000
 BAKE_FOLDER = ".bake"

@@ -8,10 +8,13 @@ Nothing here scans the file system or starts a process when a script loads or re
 weights menu is filled when the panel opens. Staleness (:func:`nuke_plugin.node.find_stale`)
 compares Nuke's op hashes of the inputs and the setting knobs with what Compute recorded:
 
-- ``updateUI`` (Nuke's idle loop, GUI) and ``knobChanged`` (panel open): the current frame;
+- ``updateUI`` (Nuke's idle loop, GUI) and ``knobChanged`` (panel open): the frames the viewers
+  read the node at (:func:`viewed_frames`: the current frame moved by the time nodes between, as
+  the render check moves it), the inputs' op hashes at the current frame only;
 - ``beforeFrameRender`` (every render: ``nuke -x``/``-X`` on the farm, the Render menu): each
-  LBSMatte node upstream of the Write being rendered, at the frame it is read at (the frame
-  being rendered, moved by any ``TimeOffset`` between them). A stale
+  LBSMatte node upstream of the Write being rendered, at the frame(s) it is read at (the frame
+  being rendered, moved by the ``TimeOffset``, ``FrameHold`` and ``FrameRange`` nodes between
+  them; past another time node, such as a ``Retime``, every frame of its result). A stale
   one prints ``ERROR: <node>: ... at frame(s) <frames>`` on stdout and stops the render,
   unless its *accept stale result* knob is on (then a ``WARNING:`` line, once per render).
 
@@ -29,6 +32,9 @@ from nuke_plugin import node as lbs_node
 
 #: Nodes already warned about (accepted stale results) in the current render.
 _warned = set()  # type: set
+#: Nodes whose every frame was found current in this render (read through a time node not followed):
+#: not hashed over their whole range again for each frame rendered.
+_current_throughout = set()  # type: set
 
 #: knobChanged sends these pseudo-knobs when the panel opens and when an input is reconnected.
 SHOW_PANEL = "showPanel"
@@ -93,15 +99,16 @@ def on_knob_changed():
         if name == "weights":
             lbs_node.refresh_weights_list(node)
         if name in lbs_node.SETTING_KNOBS or name in (INPUT_CHANGE, "accept_stale"):
-            lbs_node.check_current_frame(node)
+            lbs_node.check_current_frame(node, viewed_frames(node))
     except Exception:
         _warn("knobChanged")
 
 
 def on_update_ui():
-    """Nuke's idle loop (GUI): is the result at the current frame still what Compute made?"""
+    """Nuke's idle loop (GUI): is the result the viewers show still what Compute made?"""
     try:
-        lbs_node.check_current_frame(nuke.thisNode())
+        node = nuke.thisNode()
+        lbs_node.check_current_frame(node, viewed_frames(node))
     except Exception:
         _warn("updateUI")
 
@@ -121,6 +128,7 @@ def on_script_close():
 def before_render():
     """A render starts: warn again about accepted stale results."""
     _warned.clear()
+    _current_throughout.clear()
 
 
 def _outer_input(inner):
@@ -133,47 +141,102 @@ def _outer_input(inner):
     return group.input(int(inner["number"].value())) if group is not None else None
 
 
-def _time_shift(other):
-    """Frames a ``TimeOffset`` moves its input by (its output's frame f is its input's f - shift);
-    0 for any other node (``other`` is never an LBSMatte), or a disabled one. ``None`` when the
-    frame cannot be told (a reversed input)."""
-    if other.Class() != "TimeOffset" or other["disable"].value():
-        return 0
-    if other["reverse_input"].value():
+#: Time nodes whose output frame -> input frame mapping the render check follows exactly (:func:`_input_frames`).
+FOLLOWED_TIME_NODES = ("TimeOffset", "FrameHold", "FrameRange")
+#: Nodes that read their input at other frames in ways not followed here (speed curves, blends of
+#: several frames, clips placed in time, motion estimation): through one, every computed frame is checked.
+UNFOLLOWED_TIME_NODES = ("Retime", "TimeWarp", "TimeEcho", "TimeBlur", "FrameBlend", "AppendClip", "TimeClip",
+                         "OFlow", "OFlow2", "Kronos", "MotionBlur")
+
+
+def _input_frames(other, frames):
+    """The frames of its input that ``other`` is read at for its output ``frames`` (a tuple), or
+    None when that cannot be told here (an unfollowed time node, a group or gizmo holding a time
+    node). ``other`` is never an LBSMatte node; a node that is not a time node, or a disabled
+    one, reads its input at the frames it is read at."""
+    cls = other.Class()
+    if isinstance(other, nuke.Group):
+        inside = nuke.allNodes(group=other, recurseGroups=True)
+        if any(inner.Class() in FOLLOWED_TIME_NODES + UNFOLLOWED_TIME_NODES and not inner["disable"].value()
+               for inner in inside):
+            return None
+        return frames
+    if cls in UNFOLLOWED_TIME_NODES and not other["disable"].value():
         return None
-    return int(round(other["time_offset"].value()))
+    if cls not in FOLLOWED_TIME_NODES or other["disable"].value():
+        return frames
+    read = set()
+    for frame in frames:
+        if cls == "TimeOffset":
+            if other["reverse_input"].value():  # mirrored about the input's frame range: not followed
+                return None
+            read.add(frame - int(round(other["time_offset"].getValueAt(frame))))
+        elif cls == "FrameHold":
+            # Nuke: increment 0 holds first_frame everywhere; n > 0 uses first_frame, first_frame + n, ...
+            first = int(round(other["first_frame"].getValueAt(frame)))
+            step = int(round(other["increment"].getValueAt(frame)))
+            if step <= 0:
+                read.add(first)
+            elif frame >= first:
+                read.add(first + (frame - first) // step * step)
+            else:  # before the first held frame: not followed
+                return None
+        else:  # FrameRange: its frames pass through; outside its range not followed
+            if not other["first_frame"].value() <= frame <= other["last_frame"].value():
+                return None
+            read.add(frame)
+    return tuple(sorted(read))
 
 
-def upstream_lbsmatte(node):
-    """LBSMatte nodes that ``node`` reads from: through its inputs, inside groups and gizmos on the
-    way, and out of a group through its ``Input`` nodes (a studio's Write gizmo wraps its Write in one).
+def upstream_lbsmatte(node, frame):
+    """LBSMatte nodes that ``node`` reads from at ``frame``: through its inputs, inside groups and
+    gizmos on the way, and out of a group through its ``Input`` nodes (a studio's Write gizmo wraps
+    its Write in one).
 
-    Returns ``[(node, shift)]``: ``node`` is read at the frame rendered minus ``shift``, the sum of
-    the ``TimeOffset`` nodes on the way (``None`` past a reversed one: at a frame not known here).
-    A node reached by two paths with different shifts is listed for each."""
+    Returns ``[(node, frames)]``: ``frames``, a sorted tuple, are the frames the node is read at,
+    ``frame`` moved by the time nodes on the way (:func:`_input_frames`), or None past one whose
+    mapping is not followed (the node may then be read at any frame). A node reached by two paths
+    at different frames is listed for each."""
     # Known by full name: Nuke makes a new Python object for a node on every input() call, so
     # id() tells nothing (a freed object's id comes back for another node) and `is` never holds.
-    found, seen, todo = [], set(), [(node, 0)]
+    found, seen, todo = [], set(), [(node, (int(frame),))]
     while todo:
-        current, shift = todo.pop()
-        if current is None or (current.fullName(), shift) in seen:
+        current, frames = todo.pop()
+        if current is None or (current.fullName(), frames) in seen:
             continue
-        seen.add((current.fullName(), shift))
+        seen.add((current.fullName(), frames))
         if lbs_node.is_lbsmatte(current):
             if not current["disable"].value():  # a disabled node passes its input through
-                found.append((current, shift))
-                todo.extend((current.input(i), shift) for i in range(current.inputs()))
+                found.append((current, frames))
+                todo.extend((current.input(i), frames) for i in range(current.inputs()))
             else:
-                todo.append((current.input(0), shift))
+                todo.append((current.input(0), frames))
             continue
-        if current.fullName() != node.fullName() and isinstance(current, nuke.Group):
-            todo.extend((inner, shift) for inner in nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
+        inside = isinstance(current, nuke.Group) and current.fullName() != node.fullName()
+        upstream = frames if frames is None or isinstance(current, nuke.Group) and not inside \
+            else _input_frames(current, frames)
+        if inside:
+            todo.extend((inner, upstream) for inner in nuke.allNodes(NODE_CLASS, current, recurseGroups=True))
         if current.Class() == "Input":
-            todo.append((_outer_input(current), shift))
-        step = _time_shift(current)
-        upstream_shift = None if shift is None or step is None else shift + step
-        todo.extend((current.input(i), upstream_shift) for i in range(current.inputs()))
+            todo.append((_outer_input(current), frames))
+        todo.extend((current.input(i), upstream) for i in range(current.inputs()))
     return found
+
+
+def viewed_frames(node):
+    """The frames of ``node`` the viewers read at the current frame, mapped through the time nodes
+    between them as the render check maps them (:func:`upstream_lbsmatte`); the current frame
+    where no viewer reads the node, or reads it through a time node not followed (the idle check
+    does not check every frame of the result on each tick)."""
+    now = nuke.frame()
+    frames = set()
+    with nuke.root():
+        viewers = nuke.allNodes("Viewer")
+    for viewer in viewers:
+        for found, read in upstream_lbsmatte(viewer, now):
+            if found.fullName() == node.fullName():
+                frames.update(read if read is not None else (now,))
+    return sorted(frames) or [now]
 
 
 def before_frame_render():
@@ -187,33 +250,12 @@ def before_frame_render():
     if lbs_node._baking:  # LBSMatte's own bake: its inputs are what is being computed
         return
     try:
-        rendered = nuke.frame()
         problems = []
-        for node, shift in upstream_lbsmatte(nuke.thisNode()):
-            # The frame the node is read at (a TimeOffset downstream moves it); behind a reversed
-            # one it is not known here: the frame rendered, as for any other retiming node.
-            frame = rendered if shift is None else rendered - shift
-            missing = lbs_node.missing_result(node, frame)
-            if missing:
-                if node["accept_stale"].value():
-                    if node.fullName() not in _warned:
-                        _warned.add(node.fullName())
-                        print("WARNING: %s (accept stale result is on: rendering black there)" % missing, flush=True)
-                else:
-                    problems.append(missing)
-                continue
-            reason, frames = lbs_node.find_stale(node, [frame])
-            if not reason:
-                continue
-            if node["accept_stale"].value():
-                text = lbs_node.show_staleness(node, reason, frames)
-                if node.fullName() not in _warned:
-                    _warned.add(node.fullName())
-                    print("WARNING: %s (accept stale result is on: rendering the old result)" % text, flush=True)
-                continue
-            # Name every stale frame of the result, not just this one.
-            reason, frames = lbs_node.find_stale(node)
-            problems.append(lbs_node.show_staleness(node, reason, frames or [frame]))
+        for node, frames in upstream_lbsmatte(nuke.thisNode(), nuke.frame()):
+            if frames is None:
+                _warn_once(node, "unfollowed", "%s is read through a time node whose frames this check does not "
+                           "follow: every frame of its result is checked" % node.fullName())
+            problems.extend(_check_frames(node, frames))
     except Exception:
         _warn("the stale-result check")
         return
@@ -222,3 +264,47 @@ def before_frame_render():
             print("ERROR: %s; press Compute (or nuke -t nuke_plugin/batch.py), or turn on "
                   "accept stale result" % text, flush=True)
         raise RuntimeError("LBSMatte: stale or missing result: " + "; ".join(problems))
+
+
+def _warn_once(node, kind, text):
+    """A ``WARNING:`` line on stdout, once per node and ``kind`` of warning in a render."""
+    if (node.fullName(), kind) not in _warned:
+        _warned.add((node.fullName(), kind))
+        print("WARNING: %s" % text, flush=True)
+
+
+def _check_frames(node, frames):
+    """The render check of ``node`` read at ``frames`` (None: at any frame of its result): the
+    problems that stop the render; an accepted stale or missing result prints a warning instead."""
+    accept = node["accept_stale"].value()
+    whole = frames is None
+    if whole and node.fullName() in _current_throughout:
+        return []
+    if whole:
+        if not node["result_ready"].value():
+            frames = (nuke.frame(),)  # nothing to read anywhere: missing_result says so
+        else:
+            frames = tuple(range(int(node["result_first"].value()), int(node["result_last"].value()) + 1))
+    present = []
+    for frame in frames:
+        missing = lbs_node.missing_result(node, frame)
+        if not missing:
+            present.append(frame)
+        elif not accept:
+            return [missing]  # one missing frame names the problem
+        else:
+            _warn_once(node, "missing", "%s (accept stale result is on: rendering black there)" % missing)
+    if not present:
+        return []
+    reason, stale = lbs_node.find_stale(node, present)
+    if not reason:
+        if whole and len(present) == len(frames):
+            _current_throughout.add(node.fullName())
+        return []
+    if accept:
+        _warn_once(node, "stale", "%s (accept stale result is on: rendering the old result)"
+                   % lbs_node.show_staleness(node, reason, stale))
+        return []
+    # Name every stale frame of the result, not just those read here.
+    reason, every = lbs_node.find_stale(node)
+    return [lbs_node.show_staleness(node, reason, every or stale)]

@@ -52,10 +52,6 @@ def _forget_running(node):
     """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
     with _running_lock:
         _running[:] = [other for other in _running if other is not node]
-#: The most frames one Compute takes (``core.io.MAX_FRAMES``, the core's own bound).
-MAX_FRAMES = 100000
-
-
 class Job(object):
     """One Compute: where things are and what is left to do (built by :func:`prepare`)."""
 
@@ -193,12 +189,12 @@ def prepare(node, frames=None, reporter=None):
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
         raise NodeError("frame range %d-%d is empty" % (job.first, job.last))
-    if job.last - job.first + 1 > MAX_FRAMES:
+    if job.last - job.first + 1 > cache.MAX_FRAMES:
         # a script's frame range knobs (another facility's) or batch.py --frames 1-100000000:
         # every frame is hashed, baked and planned before any renders (the core refuses them too)
         raise NodeError("%s: frame range %d-%d holds %d frames, more than the %d one Compute renders; compute "
                         "it in chunks (a custom frame range)" % (node.name(), job.first, job.last,
-                                                                 job.last - job.first + 1, MAX_FRAMES))
+                                                                 job.last - job.first + 1, cache.MAX_FRAMES))
     # The knobs as they stand at the range's first frame, not wherever the timeline is, and the
     # same at every frame of it (an animated setting would be applied from one frame only).
     with lbs_node.at_frame(job.first):

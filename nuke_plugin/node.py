@@ -272,11 +272,13 @@ def recorded_inputs(node):
     return record if isinstance(record, dict) else {}
 
 
-def find_stale(node, frames=None):
+def find_stale(node, frames=None, here_only=False):
     """Why the result shown is stale, and for which frames: ``(reason, [frames])``.
 
     ``("", [])`` when the node shows no result, or the result matches its inputs and settings.
-    ``frames`` limits the check (default: every frame of the result).
+    ``frames`` limits the check (default: every frame of the result). ``here_only``: the inputs'
+    op hashes are compared at the current frame only (the GUI's idle check must not move Nuke's
+    frame); the other reasons hold at every frame of ``frames``.
     """
     if not node["result_ready"].value():
         return "", []
@@ -299,6 +301,8 @@ def find_stale(node, frames=None):
     varied = [f for f in wanted if any(k.getValueAt(f) != k.getValueAt(first) for k in animated)]
     if varied:
         return "settings changed since Compute", varied
+    if here_only:
+        wanted = [f for f in wanted if f == nuke.frame()]
     current = input_hashes(node, wanted)
     changed = [f for f in wanted if stored.get(str(f)) != current[f]]
     return ("plate or trimap changed since Compute" if changed else ""), changed
@@ -367,10 +371,12 @@ def _set_if_changed(knob, value):
         knob.setValue(value)
 
 
-def check_current_frame(node):
-    """The viewer's check: the current frame only (no frame is moved)."""
-    reason, frames = find_stale(node, [nuke.frame()])
-    show_staleness(node, reason, frames)
+def check_current_frame(node, frames=None):
+    """The viewer's check at ``frames``, the frames of the node the viewers show (default: the
+    current frame). No frame is moved: the inputs' op hashes are compared at the current frame
+    only, should it be one of them (see :func:`find_stale`)."""
+    reason, stale = find_stale(node, [nuke.frame()] if frames is None else list(frames), here_only=True)
+    show_staleness(node, reason, stale)
 
 
 # -- baking ------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -46,3 +48,37 @@ def test_the_degraded_result_attribute_is_the_same_in_core_and_the_nuke_cache() 
     from nuke_plugin import cache
 
     assert cache.DEGRADED_ATTRIBUTE == DEGRADED_ATTRIBUTE == "lbsmatte/degraded"
+
+
+#: ``--frames`` strings read by ``core.io.parse_frames`` (fileseq) and by its standard-library twin
+#: ``nuke_plugin.batch.parse_frames`` (``nuke -t`` runs without core): the same frames in the same
+#: order, or the same message.
+FRAME_STRINGS = [
+    "1001-1100", "1001", "1001-1001", " 7 - 9 ", "5-1", "10-1x2", "5-1x2", "5-1x-1", "-5--1", "-2-3", "1--3", "-3",
+    "1-10x2", "1-10y3", "1-10:3", "1-3:1", "1,3,5", "1-3 , 7", "1-3,2-5", "1,,3", "1.0", "1-3x1.0",
+    # refused alike
+    "1.5", "1-3x0.5", "1-2x0.5", "1-10x2.5", "1-10x-2", "1-3x0", "x", "1-", "10-x", "", ",", "1-3y1",
+    "#FRAME_START#-#FRAME_END#", "0-100000", "1-100000001",
+]
+
+
+@pytest.mark.parametrize("text", FRAME_STRINGS)
+def test_the_farm_script_reads_frames_as_the_core_does(text: str) -> None:
+    from core.errors import InputError
+    from core.io import parse_frames
+    from nuke_plugin import batch
+
+    def read(parse, error):
+        try:
+            return parse(text)
+        except error as exc:
+            return str(exc)
+
+    assert read(batch.parse_frames, ValueError) == read(parse_frames, InputError)
+
+
+def test_the_nuke_layer_bounds_frames_as_the_core_does() -> None:
+    from core.io import MAX_FRAMES
+    from nuke_plugin import cache
+
+    assert cache.MAX_FRAMES == MAX_FRAMES

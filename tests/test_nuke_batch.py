@@ -54,29 +54,46 @@ def test_precompute_writes_a_copy_never_the_script_and_reruns_hit_the_cache(fake
     assert len(cli_calls(lbs_env)) == 1
 
 
-def test_parse_frames_known_answers():
-    assert batch.parse_frames("1001-1100") == (1001, 1100)
-    assert batch.parse_frames("1001") == (1001, 1001)
-    assert batch.parse_frames("1001-1001") == (1001, 1001)  # one frame, as Nuke's own ranges allow
-    assert batch.parse_frames(" 7 - 9 ") == (7, 9)
-    with pytest.raises(ValueError, match=r"frame range 9-7 is empty \(last before first\)"):
-        batch.parse_frames("9-7")
-    with pytest.raises(ValueError, match=r"frames must look like 1001-1100 or 1001, not '1-10x2'"):
-        batch.parse_frames("1-10x2")
+def test_frames_known_answers():
+    def span(text):
+        return batch.frame_range(batch.parse_frames(text), text)
+
+    assert span("1001-1100") == (1001, 1100)
+    assert span("1001") == (1001, 1001)
+    assert span("1001-1001") == (1001, 1001)  # one frame, as Nuke's own ranges allow
+    assert span(" 7 - 9 ") == (7, 9)
+    assert batch.parse_frames("9-7") == [9, 8, 7]  # as lbsmatte matte --frames 9-7 reads it
+    assert span("9-7") == (7, 9)
+    assert span("1-3,4-6") == (1, 6)
+    with pytest.raises(ValueError, match=r"^--frames 1-10x2 leaves out frames 2, 4, 6, \.\.\. of 1-9: an LBSMatte node "
+                                         r"computes one range of frames without gaps; give that \(--frames 1-9\)"):
+        span("1-10x2")
+    with pytest.raises(ValueError, match=r"^the frame range '1-3x0.5' holds subframes \(1.5, 2.5\): LBSMatte renders "
+                                         r"whole frames"):
+        batch.parse_frames("1-3x0.5")
 
 
 def test_negative_frames_as_a_farm_template_fills_them_in():
     args = batch.parse_args(["shot.nk", "--node", "LBSMatte1", "--frames", "-5--1"])
-    assert batch.parse_frames(args.frames) == (-5, -1)
+    assert batch.parse_frames(args.frames) == [-5, -4, -3, -2, -1]
     args = batch.parse_args(["shot.nk", "--frames", "-2-3", "--node", "LBSMatte1"])
-    assert batch.parse_frames(args.frames) == (-2, 3) and args.node == "LBSMatte1"
+    assert batch.parse_frames(args.frames) == [-2, -1, 0, 1, 2, 3] and args.node == "LBSMatte1"
+
+
+def test_a_descending_range_computes_the_range(fake_nuke, lbs_env, shot, capsys):
+    # A farm template or a TD that gives the frames last first: the core's --frames reads 1003-1001 as
+    # 1003, 1002, 1001; batch.py refused it as empty.
+    assert batch.main([shot, "--node", "LBSMatte1", "--frames", "1003-1001"]) == batch.EXIT_OK
+    out = capsys.readouterr().out
+    assert out.count("LBSMATTE PROGRESS") == 3 and "LBSMATTE RESULT" in out
 
 
 @pytest.mark.parametrize("args, message", [
     (["--node", "LBSMatte1"], "does not exist"),
     (["SHOT", "--frames", "1001-1003"], "--node"),
-    (["SHOT", "--node", "LBSMatte1", "--frames", "10-x"], "frames must look like"),
-    (["SHOT", "--node", "LBSMatte1", "--frames", "1003-1001"], "empty"),
+    (["SHOT", "--node", "LBSMatte1", "--frames", "10-x"], "cannot understand the frame range '10-x'"),
+    (["SHOT", "--node", "LBSMatte1", "--frames", "1001.5"], "holds subframes (1001.5)"),
+    (["SHOT", "--node", "LBSMatte1", "--frames", "1001,1003"], "leaves out frames 1002 of 1001-1003"),
     (["SHOT", "--node", "Nope"], "no LBSMatte node named 'Nope' (found: LBSMatte1)"),
     (["SHOT", "--node", "Plate"], "no LBSMatte node named 'Plate'"),
     (["SHOT", "--node", "LBSMatte1", "--save-as", "SHOT"], "is the script itself: the artist's script is never saved"),

@@ -166,7 +166,7 @@ print("RESULT " + json.dumps({
     "version": list(sys.version_info[:2]), "calls": nuke.calls,
     "key": cache.Settings(weights="show", bundle_sha256="ab" * 32, colour="srgb").key(),
     "exr": exr.content_sha256(%(exr)r), "frames": ran.frames_done, "ok": ran.ok,
-    "args": batch.parse_frames("1001-1100"),
+    "args": batch.parse_frames("1001-1100"), "back": batch.parse_frames("3-1,7"),
 }))
 ''' % {"stub": str(tmp_path), "repo": REPO, "exr": exr_path}  # noqa: UP031 (a template with braces)
     env = dict(os.environ, PYTHONPATH="")
@@ -183,5 +183,6 @@ print("RESULT " + json.dumps({
     assert ["addUpdateUI", "LBSMatte"] in result["calls"] and ["addBeforeFrameRender", "*"] in result["calls"]
     assert result["key"] == cache.Settings(weights="show", bundle_sha256="ab" * 32, colour="srgb").key()
     assert result["exr"] == exr.content_sha256(exr_path)
-    assert result["frames"] == [7] and result["ok"] and result["args"] == [1001, 1100]
+    assert result["frames"] == [7] and result["ok"] and result["args"] == list(range(1001, 1101))
+    assert result["back"] == [3, 2, 1, 7]
     assert "LBSMatte" not in done.stderr, done.stderr  # init.py loaded without a warning

@@ -501,7 +501,7 @@ def test_a_node_reached_by_two_paths_is_checked_once(fake_nuke, lbs_env, sequenc
     assert capsys.readouterr().out.count("ERROR: LBSMatte1 has no result") == 1
     from nuke_plugin import callbacks
 
-    assert [(n.fullName(), shift) for n, shift in callbacks.upstream_lbsmatte(write)] == [("LBSMatte1", 0)]
+    assert [(n.fullName(), frames) for n, frames in callbacks.upstream_lbsmatte(write, 1001)] == [("LBSMatte1", (1001,))]
 
 
 def test_input_hashes_cover_every_op_hash_of_an_input(fake_nuke):
@@ -640,3 +640,154 @@ def test_a_setting_linked_to_another_knob_makes_the_result_stale_when_that_knob_
     assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
     controls["white"].setValue(1.0)
     assert lbs_node.find_stale(node) == ("", [])
+
+
+# -- other time nodes between the node and the Write ---------------------------------------------------
+def _time_node(fake_nuke, node, cls, **knobs):
+    timed = getattr(fake_nuke.nodes, cls)()
+    for name, value in knobs.items():
+        timed[name].setValue(value)
+    timed.setInput(0, node)
+    return timed
+
+
+def _graded_at(fake_nuke, node, frame):
+    """Compute the node with a Grade upstream keyed to 1 over the range, then key it brighter at
+    ``frame`` only: that frame of the result is stale, the others current."""
+    grade = _with_grade(fake_nuke, node)
+    grade["white"].setAnimated()
+    for f in (1001, 1002, 1003):
+        grade["white"].setValueAt(1.0, f)
+    assert compute.compute(node).ok  # 1001-1003
+    grade["white"].setValueAt(2.0, frame)
+
+
+def test_a_render_through_a_frame_hold_checks_the_held_frame(fake_nuke, lbs_env, sequences, tmp_path):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    write = _comp(fake_nuke, _time_node(fake_nuke, node, "FrameHold", first_frame=1002), str(tmp_path / "c.####.exr"))
+    fake_nuke.execute(write, 1004, 1006)  # outside the computed range, but each reads the node's 1002
+    comp, result = read_exr(str(tmp_path / "c.1006.exr")), read_exr(cache.frame_path(node["result_file"].value(), 1002))
+    assert np.array_equal(comp[0][..., 3], result[0][..., 3])
+
+
+def test_a_render_through_a_frame_hold_with_an_increment_sees_the_stale_frame_it_holds(
+        fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)
+    hold = _time_node(fake_nuke, node, "FrameHold", first_frame=1001, increment=2)
+    write = _comp(fake_nuke, hold, str(tmp_path / "c.####.exr"))
+    fake_nuke.execute(write, 1002, 1002)  # holds 1001: current
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(write, 1004, 1004)  # holds 1003: stale
+    assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in capsys.readouterr().out
+
+
+def test_a_render_through_a_retime_checks_every_computed_frame(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # Retime's frame mapping (speed curves, ranges, blending) is not followed: frame 1002 at speed 2
+    # reads the node's 1003, which is stale; checking the frame rendered (1002) let it through.
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)
+    write = _comp(fake_nuke, _time_node(fake_nuke, node, "Retime", speed=2.0), str(tmp_path / "c.####.exr"))
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(write, 1002, 1002)
+    out = capsys.readouterr().out
+    assert ("WARNING: LBSMatte1 is read through a time node whose frames this check does not follow: every "
+            "frame of its result is checked") in out
+    assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in out
+    assert not os.path.exists(str(tmp_path / "c.1002.exr"))
+
+
+def test_a_render_through_a_reversed_time_offset_checks_every_computed_frame(
+        fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)
+    reverse = _time_node(fake_nuke, node, "TimeOffset", reverse_input=True)
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(_comp(fake_nuke, reverse, str(tmp_path / "c.####.exr")), 1001, 1001)
+    assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in capsys.readouterr().out
+
+
+def test_the_render_check_maps_frames_through_time_nodes(fake_nuke, lbs_env, sequences):
+    from nuke_plugin import callbacks
+
+    node = make_graph(fake_nuke, sequences)
+
+    def read_at(top, frame):
+        return [(n.fullName(), frames) for n, frames in callbacks.upstream_lbsmatte(top, frame)]
+
+    span = _time_node(fake_nuke, node, "FrameRange", first_frame=1001, last_frame=1002)
+    assert read_at(span, 1002) == [("LBSMatte1", (1002,))]  # inside its range: passed through
+    assert read_at(span, 1005) == [("LBSMatte1", None)]  # outside: not followed
+    hold = _time_node(fake_nuke, node, "FrameHold", first_frame=1010, increment=5)
+    assert [read_at(hold, f) for f in (1010, 1014, 1015, 1009)] == [
+        [("LBSMatte1", (1010,))], [("LBSMatte1", (1010,))], [("LBSMatte1", (1015,))], [("LBSMatte1", None)]]
+    hold["disable"].setValue(True)
+    assert read_at(hold, 1014) == [("LBSMatte1", (1014,))]
+    offset = _time_node(fake_nuke, _time_node(fake_nuke, node, "FrameHold", first_frame=1002), "TimeOffset",
+                        time_offset=3)
+    assert read_at(offset, 1200) == [("LBSMatte1", (1002,))]
+    # A group (a gizmo) holding a time node: where it reads its input is not followed.
+    group = fake_nuke.nodes.Group()
+    with group:
+        inner = fake_nuke.nodes.Input()
+        shifted = _time_node(fake_nuke, inner, "TimeOffset", time_offset=1)
+        fake_nuke.nodes.Output().setInput(0, shifted)
+    group.setInput(0, node)
+    dot = fake_nuke.nodes.Dot()
+    dot.setInput(0, group)
+    assert read_at(dot, 1002) == [("LBSMatte1", None)]
+    shifted["disable"].setValue(True)
+    assert read_at(dot, 1002) == [("LBSMatte1", (1002,))]
+
+
+# -- the viewer's check through a TimeOffset ----------------------------------------------------------
+def _viewed_through_offset(fake_nuke, node, offset):
+    viewer = fake_nuke.nodes.Viewer()
+    viewer.setInput(0, _time_node(fake_nuke, node, "TimeOffset", time_offset=offset))
+    return viewer
+
+
+def test_the_viewer_checks_the_frame_it_reads_through_a_time_offset(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok  # 1001-1003
+    fake_nuke.frame(1001)
+    control["white"].setAnimated()
+    control["white"].setValueAt(1.0, 1002)
+    control["white"].setValueAt(3.0, 1003)  # frame 1003 of the result is stale
+    _viewed_through_offset(fake_nuke, node, 2)
+    fake_nuke.frame(1005)  # the comp at 1005 shows the node's 1003 (the timeline's 1005 is past its range)
+    fake_nuke._update_ui()
+    assert node["status"].value() == ("STALE: LBSMatte1: settings changed since Compute at frame(s) 1003"
+                                      " - press Compute")
+    fake_nuke.frame(1004)  # shows the node's 1002: current again
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+
+
+def test_the_viewer_does_not_flag_a_frame_it_does_not_read(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)  # the node's 1003 is stale
+    _viewed_through_offset(fake_nuke, node, 2)
+    fake_nuke.frame(1003)  # ... but the comp at 1003 shows its 1001, as a render of 1003 would read
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+    assert lbs_node.find_stale(node, [1003]) == ("plate or trimap changed since Compute", [1003])
+
+
+def test_a_render_through_a_retime_hashes_the_whole_range_once(fake_nuke, lbs_env, sequences, tmp_path,
+                                                               monkeypatch, capsys):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    write = _comp(fake_nuke, _time_node(fake_nuke, node, "Retime", speed=0.5), str(tmp_path / "c.####.exr"))
+    hashed = []
+    real = lbs_node.input_hashes
+    monkeypatch.setattr(lbs_node, "input_hashes", lambda n, frames: hashed.append(list(frames)) or real(n, frames))
+    fake_nuke.execute(write, 1001, 1003)  # reads 1001, 1002, 1002: current
+    assert hashed == [[1001, 1002, 1003]]  # not once per frame rendered
+    assert capsys.readouterr().out.count("WARNING: LBSMatte1 is read through a time node") == 1
+    fake_nuke.execute(write, 1001, 1001)  # a new render checks again
+    assert hashed == [[1001, 1002, 1003]] * 2

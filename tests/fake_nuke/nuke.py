@@ -1140,8 +1140,82 @@ class _TimeOffset(Node):
         return Node.lastFrame(self) + self._shift()
 
 
+class _Viewer(Node):
+    """Nuke's Viewer: shows one of up to 10 inputs (the fake renders none of them)."""
+
+    _max_inputs = 10
+
+    def __init__(self):
+        Node.__init__(self, "Viewer")
+
+
+class _Retimed(Node):
+    """A node that reads its input at another frame: :meth:`_input_frame` says which."""
+
+    def _input_frame(self, frame):
+        return frame
+
+    def _image(self, frame):
+        return Node._image(self, frame if self["disable"].value() else self._input_frame(frame))
+
+    def _op_hash(self, frame):
+        return Node._op_hash(self, frame if self["disable"].value() else self._input_frame(frame))
+
+
+class _FrameHold(_Retimed):
+    """Nuke's FrameHold (knobs ``first_frame``, ``increment``): increment 0 holds ``first_frame``
+    at every frame; ``n`` > 0 uses ``first_frame``, ``first_frame + n``, ... each for ``n`` frames
+    (frames before ``first_frame`` with an increment are not faked)."""
+
+    def __init__(self):
+        _Retimed.__init__(self, "FrameHold")
+        self.addKnob(Int_Knob("first_frame"))
+        self.addKnob(Int_Knob("increment"))
+
+    def _input_frame(self, frame):
+        first, step = int(self["first_frame"].getValueAt(frame)), int(self["increment"].getValueAt(frame))
+        if step <= 0:
+            return first
+        if frame < first:
+            raise _FakeLimit("fake nuke: FrameHold before first_frame with an increment")
+        return first + (frame - first) // step * step
+
+
+class _FrameRange(Node):
+    """Nuke's FrameRange (knobs ``first_frame``, ``last_frame``): sets the frame range; frames
+    pass through (outside the range as inside)."""
+
+    def __init__(self):
+        Node.__init__(self, "FrameRange")
+        self.addKnob(Int_Knob("first_frame"))
+        self.addKnob(Int_Knob("last_frame"))
+
+    def firstFrame(self):
+        return int(self["first_frame"].value()) if not self["disable"].value() else Node.firstFrame(self)
+
+    def lastFrame(self):
+        return int(self["last_frame"].value()) if not self["disable"].value() else Node.lastFrame(self)
+
+
+class _Retime(_Retimed):
+    """A stand-in for Nuke's Retime (knob ``speed``): frame ``f`` is its input's frame
+    ``first + (f - first) * speed`` rounded, ``first`` its input's first frame (Nuke's output and
+    input ranges, filtering and frame blending are not faked)."""
+
+    def __init__(self):
+        _Retimed.__init__(self, "Retime")
+        speed = Double_Knob("speed")
+        speed.setValue(1.0)
+        self.addKnob(speed)
+
+    def _input_frame(self, frame):
+        first = self.input(0).firstFrame() if self.input(0) is not None else frame
+        return int(round(first + (frame - first) * self["speed"].value()))
+
+
 _BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
-            "TimeOffset": _TimeOffset,
+            "TimeOffset": _TimeOffset, "FrameHold": _FrameHold, "FrameRange": _FrameRange, "Retime": _Retime,
+            "Viewer": _Viewer,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
