@@ -656,8 +656,9 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
-    # The plate's alpha is not used; the pipeline warns when it is not opaque (core.pipeline.plate_alpha_note).
-    pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha() if args.plate_layer is None else None
+    # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
+    # warns when it is not opaque (core.pipeline.plate_alpha_note).
+    pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)
     if plate_alpha is not None:
         pixels = np.concatenate([pixels, plate_alpha[..., None]], axis=2)
     result = matter.matte(pixels, trimap, colour=colour)
