@@ -824,9 +824,9 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                         fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn, knn_band=args.knn_band,
                         knn_stride=args.knn_stride,
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
-    except LBSMatteError as exc:
+    except LBSMatteError as exc:  # a GPU the machine lacks is a usage error (2), as for every command
         _say(f"ERROR: {exc}")
-        return EXIT_FAILED
+        return exit_code(exc)
 
     from tqdm import tqdm
 

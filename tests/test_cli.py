@@ -886,6 +886,25 @@ def test_plate_layer_takes_that_layers_alpha_for_the_plate_alpha_warning(tmp_pat
     assert warning in capsys.readouterr().out  # rgba is R G B, its alpha A
 
 
+def test_a_gpu_the_machine_lacks_is_a_usage_error_for_matte_as_for_fingerprint(tmp_path: Path, small_bundle, untrained_ok,
+                                                                              capsys, monkeypatch) -> None:
+    # --device cuda:3 on a one-GPU machine is refused by name (core.pipeline.resolve_device, an
+    # InputError): exit 2 for every command, as the README's table says; matte said 1.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    said = "ERROR: --device cuda:3: this machine has 1 CUDA GPU (cuda:0)"
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:3"]) == 2
+    assert said in capsys.readouterr().out
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--device", "cuda:3",
+                     "--no-progress"]) == 2
+    assert said in capsys.readouterr().out and not (tmp_path / "out.exr").exists()
+
+
 def test_a_size_mismatch_from_an_exif_orientation_says_so(tmp_path: Path, capsys) -> None:
     # A phone JPEG stored sideways with EXIF orientation 6, and a trimap painted over it upright in a
     # paint package (which turns it): the sizes differ by a quarter turn, and the error says why.
