@@ -656,8 +656,9 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float)
-    # The plate's alpha is not used; the pipeline warns when it is not opaque (core.pipeline.plate_alpha_note).
-    pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha() if args.plate_layer is None else None
+    # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
+    # warns when it is not opaque (core.pipeline.plate_alpha_note).
+    pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)
     if plate_alpha is not None:
         pixels = np.concatenate([pixels, plate_alpha[..., None]], axis=2)
     result = matter.matte(pixels, trimap, colour=colour)
@@ -823,9 +824,9 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                         fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn, knn_band=args.knn_band,
                         knn_stride=args.knn_stride,
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
-    except LBSMatteError as exc:
+    except LBSMatteError as exc:  # a GPU the machine lacks is a usage error (2), as for every command
         _say(f"ERROR: {exc}")
-        return EXIT_FAILED
+        return exit_code(exc)
 
     from tqdm import tqdm
 

@@ -270,8 +270,14 @@ class Image:
             )
         return np.ascontiguousarray(self.pixels[..., idx])
 
-    def alpha(self) -> np.ndarray | None:
-        """``H×W`` alpha plane, or None when the image has no alpha channel."""
+    def alpha(self, layer: str | None = None) -> np.ndarray | None:
+        """``H×W`` alpha plane, or None when the image has no alpha channel. ``layer``: the alpha of
+        the layer :meth:`rgb` takes for ``layer`` (``beauty.A`` of ``beauty``, any case; ``rgba`` is ``A``)."""
+        want = None if layer is None else layer.strip().lower()
+        if want is not None and want not in ("rgba", "rgb"):
+            lower = [c.lower() for c in self.channels]
+            found = [lower.index(n) for n in (f"{want}.a", f"{want}.alpha") if n in lower]
+            return self.pixels[..., found[0]] if found else None
         i = self.index("A")
         return None if i is None else self.pixels[..., i]
 

@@ -330,16 +330,18 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
             if not isinstance(key, str):
                 continue
             try:
-                by_key.setdefault(key, (sibling, int(text)))
+                by_key.setdefault(key, []).append((sibling, int(text)))
             except ValueError:
                 continue
     reused = []
     for frame in sorted(wanted):
-        source = by_key.get(wanted[frame])
-        if source is None or degraded(frame_path(result_pattern(source[0]), source[1])) is not None:
-            continue  # a frame computed otherwise than asked is not this key's result
-        if _link_frame(source[0], source[1], folder, frame):
-            reused.append(frame)
+        # The first sibling holding the key's result: one computed otherwise than asked is not it,
+        # but another sibling may hold the frame as asked.
+        for source in by_key.get(wanted[frame], ()):
+            if degraded(frame_path(result_pattern(source[0]), source[1])) is None and _link_frame(
+                    source[0], source[1], folder, frame):
+                reused.append(frame)
+                break
     return reused
 
 

@@ -862,6 +862,49 @@ def test_a_plate_with_alpha_below_1_is_matted_from_its_colour_with_a_warning(tmp
     np.testing.assert_array_equal(holed.pixels[..., bg][known], plate[known].astype(np.float16))
 
 
+def test_plate_layer_takes_that_layers_alpha_for_the_plate_alpha_warning(tmp_path: Path, small_bundle,
+                                                                         untrained_ok, capsys) -> None:
+    # --plate-layer beauty mattes beauty.R G B: the alpha the warning is about is beauty.A (holed
+    # here), not the file's A (opaque); before, any --plate-layer dropped the plate's alpha and the warning.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    opaque, holed = np.ones((H, W, 1), np.float32), np.ones((H, W, 1), np.float32)
+    holed[:, :4] = 0.5
+    _write(tmp_path / "layered.exr", np.dstack([plate, opaque, plate, holed]),
+           ["R", "G", "B", "A", "beauty.R", "beauty.G", "beauty.B", "beauty.A"], "float")
+    warning = "WARNING: frame -: plate: its alpha channel is below 1 at 160 of 2240 pixel(s) (0 at 0)"
+    for layer, warned in (("beauty", True), ("rgba", False), (None, False)):
+        code = cli.main(["matte", "--plate", str(tmp_path / "layered.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                         "--out", str(tmp_path / f"{layer}.exr"), "--weights", str(small_bundle.path),
+                         "--device", "cpu", "--no-progress", *(["--plate-layer", layer] if layer else [])])
+        out = capsys.readouterr().out
+        assert code == 0 and (warning in out) == warned, (layer, out)
+    _write(tmp_path / "rgba.exr", np.dstack([plate, holed]), ["R", "G", "B", "A"], "float")
+    assert cli.main(["matte", "--plate", str(tmp_path / "rgba.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "rgba_out.exr"), "--weights", str(small_bundle.path), "--device", "cpu",
+                     "--no-progress", "--plate-layer", "rgba"]) == 0
+    assert warning in capsys.readouterr().out  # rgba is R G B, its alpha A
+
+
+def test_a_gpu_the_machine_lacks_is_a_usage_error_for_matte_as_for_fingerprint(tmp_path: Path, small_bundle, untrained_ok,
+                                                                              capsys, monkeypatch) -> None:
+    # --device cuda:3 on a one-GPU machine is refused by name (core.pipeline.resolve_device, an
+    # InputError): exit 2 for every command, as the README's table says; matte said 1.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    said = "ERROR: --device cuda:3: this machine has 1 CUDA GPU (cuda:0)"
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:3"]) == 2
+    assert said in capsys.readouterr().out
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--device", "cuda:3",
+                     "--no-progress"]) == 2
+    assert said in capsys.readouterr().out and not (tmp_path / "out.exr").exists()
+
+
 def test_a_size_mismatch_from_an_exif_orientation_says_so(tmp_path: Path, capsys) -> None:
     # A phone JPEG stored sideways with EXIF orientation 6, and a trimap painted over it upright in a
     # paint package (which turns it): the sizes differ by a quarter turn, and the error says why.

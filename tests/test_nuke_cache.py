@@ -185,3 +185,30 @@ def test_reuse_skips_a_sibling_record_lbsmatte_did_not_write(tmp_path, record):
     os.makedirs(new)
     assert cache.read_record(odd) in ({}, json.loads(record) if len(record) < 100 else {})
     assert cache.reuse_frames(root, new, {1: "k1"}, [1]) == []
+
+
+def test_reuse_takes_a_siblings_frame_computed_as_asked_past_one_that_was_not(tmp_path):
+    """Two siblings hold a frame with the key: the first (by name) computed after running out of
+    GPU memory (its header says so), the second as asked. The second is reused; before, the first
+    sibling alone was looked at, and the frame was computed again."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    root = str(tmp_path)
+    for name, how in (("a", "refinement on the CPU (out of GPU memory)"), ("b", None)):
+        folder = os.path.join(root, name * cache.KEY_LENGTH)
+        os.makedirs(folder)
+        path = cache.frame_path(cache.result_pattern(folder), 7)
+        spec = oiio.ImageSpec(2, 2, 1, oiio.HALF)
+        spec.channelnames = ("A",)
+        if how:
+            spec.attribute(cache.DEGRADED_ATTRIBUTE, how)
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, spec) and out.write_image(np.full((2, 2, 1), 0.5, np.float32))
+        out.close()
+        cache.write_record(folder, name * cache.KEY_LENGTH, cache.Settings(), {7: "k7"})
+    assert cache.degraded(cache.frame_path(cache.result_pattern(os.path.join(root, "a" * cache.KEY_LENGTH)), 7))
+    new = os.path.join(root, "c" * cache.KEY_LENGTH)
+    os.makedirs(new)
+    assert cache.reuse_frames(root, new, {7: "k7"}, [7]) == [7]
+    assert cache.degraded(cache.frame_path(cache.result_pattern(new), 7)) is None
