@@ -1030,6 +1030,12 @@ def _sequence(pattern: str) -> Any | None:
                              "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
                              "be one file of that literal name")
         return None
+    if not re.fullmatch(r"[#@]+|%0?\d*d|\$F\d*", seq.padding()):
+        # 'm.####.####.exr': fileseq reads the second token as a subframe (frame 7 is m.0007.0000.exr),
+        # Nuke's Read and Write fill both with the frame (m.0007.0007.exr): one of the two would be wrong.
+        raise InputError(f"{pattern}: its file name holds more than one frame token ({seq.padding()!r}); Nuke fills "
+                         "each with the frame, other tools read the second as a subframe: name the files with one "
+                         "frame token (plate.####.exr)")
     if folder:
         seq.setDirname(os.path.join(folder, ""))
     return seq

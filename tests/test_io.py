@@ -754,3 +754,19 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
     assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
     for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
         assert not io.has_frame_token(single)
+
+
+def test_a_file_name_with_two_frame_tokens_is_refused() -> None:
+    # 'm.####.####.exr' was read by fileseq as frame and subframe: frame 7 became m.0007.0000.exr,
+    # where Nuke's Read and Write fill both tokens (m.0007.0007.exr).
+    for name, tokens in (("m.####.####.exr", "####.####"), ("m.%04d.%04d.exr", "%04d.%04d"), ("m.@.@.exr", "@.@"),
+                         ("m.####.$F4.exr", "####.$F4")):
+        for call, args in ((io.frame_path, (name, 7)), (io.expand_sequence, (name, "1-3")),
+                           (io.has_frame_token, (name,))):
+            with pytest.raises(InputError) as caught:
+                call(*args)
+            assert str(caught.value) == (f"{name}: its file name holds more than one frame token ({tokens!r}); Nuke "
+                                         "fills each with the frame, other tools read the second as a subframe: name "
+                                         "the files with one frame token (plate.####.exr)")
+    assert io.frame_path("shot_####/m.####.exr", 7) == Path("shot_####/m.0007.exr")  # a folder's '#' stays literal
+    assert io.frame_path("m.####@.exr", 7) == Path("m.00007.exr")  # one token of five digits, as fileseq reads it
