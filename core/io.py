@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -602,9 +603,13 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
     open; Windows refuses while any process holds ``dest`` (or ``tmp``) open without sharing its
     deletion: a virus scanner or the search indexer looking at the new file for a moment,
     another process reading ``dest`` — or a program that keeps it open (a Nuke ``Read`` showing
-    it), which no retry outlasts: the last PermissionError is raised."""
+    it), which no retry outlasts: the last PermissionError is raised.
+
+    A ``dest`` that exists keeps its permissions and, where this user may set it, its group
+    (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared file."""
     import time
 
+    _keep_mode(tmp, dest)
     deadline = None
     while True:
         try:
@@ -618,6 +623,26 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
             if now >= deadline:
                 raise
             time.sleep(0.1)
+
+
+def _keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Give ``tmp`` the permission bits (``rwx`` of owner, group and others; never set-user-ID,
+    set-group-ID or sticky) and the group of file ``dest`` when it exists, as writing over it in place
+    (``cp``, Nuke's Write) would: a group-writable ``0664`` frame on a show's share stays ``0664``
+    rather than becoming this user's umask default. The group is kept only where the system lets
+    this user give it (a member of that group, or root); otherwise the new file keeps its own."""
+    try:
+        old = os.stat(dest)
+    except OSError:  # nothing there yet: the new file's mode (the umask's) stands
+        return
+    if not stat.S_ISREG(old.st_mode):
+        return
+    if hasattr(os, "chown") and os.stat(tmp).st_gid != old.st_gid:
+        try:
+            os.chown(tmp, -1, old.st_gid)  # before chmod: a change of group may clear mode bits
+        except OSError:
+            pass
+    os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)
 
 
 def _open_elsewhere(dest: str, exc: OSError, what: str | None = None) -> str:
