@@ -530,12 +530,25 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     return jobs
 
 
+def check_not_packaged_output(flag: str, path: str | os.PathLike[str]) -> None:
+    """A usage error (:class:`InputError`, exit 2) when output ``path`` given with ``flag`` is or lies
+    inside LBSMatte's packaged bundles, followed through symbolic links: the rule is
+    :func:`core.weights.check_not_packaged`; every command writing files the user names asks it here."""
+    from core.weights import check_not_packaged
+
+    try:
+        check_not_packaged(path)
+    except LBSMatteError as exc:
+        raise InputError(f"{flag}: {exc}") from None
+
+
 def _check_output(flag: str, path: Path, inputs: InputFiles, example: str = "") -> None:
-    """A usage error when output ``path`` is a folder or one of the ``inputs``."""
+    """A usage error when output ``path`` is a folder, one of the ``inputs`` or inside the packaged bundles."""
     from core.io import check_not_input
 
     if path.is_dir():
         raise InputError(f"{flag} {path} is a folder: name the file to write in it{example}")
+    check_not_packaged_output(flag, path)
     try:
         check_not_input(path, inputs)
     except OutputError as exc:

@@ -345,6 +345,7 @@ def evaluate_dataset(
     """
     from tqdm import tqdm
 
+    from core.cli import check_not_packaged_output
     from core.metrics import ALPHA_METRICS, BG_METRICS, FG_METRICS
 
     stream = sys.stdout if stream is None else stream
@@ -357,6 +358,7 @@ def evaluate_dataset(
     for given, what in ((out_dir, "--out"), (Path(json_path) if json_path is not None else None, "--json")):
         if given is not None:
             _check_outside_data(given, Path(folder), what)
+            check_not_packaged_output(what, given)
     if out_dir is not None:
         # The sheets go to out/<variant>/: with --out the data set itself, the flat layout's variant
         # ("trimap") is the trimaps' own folder, and a sheet would replace each trimap.

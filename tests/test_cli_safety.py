@@ -177,6 +177,30 @@ def test_frame_pattern_out_with_a_single_file_plate_is_refused(tmp_path: Path, s
     assert not (shot / "o").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX symbolic links")
+def test_matte_never_writes_into_the_packaged_bundles(tmp_path: Path, shot, monkeypatch, capsys) -> None:
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    link = shot / "latest.1001.exr"
+    link.symlink_to(packaged / "matte.exr")  # a link is followed: the file it names would be written
+    inputs = ["--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"), "--frames", "1001"]
+    for extra, flag, refused in (
+        (["--out", str(packaged / "m.####.exr")], "--out", packaged / "m.1001.exr"),
+        (["--out", str(shot / "latest.####.exr")], "--out", link),
+        (["--out", str(shot / "o.####.exr"), "--write-trimap", str(packaged.parent / "t.####.png")], "--write-trimap",
+         packaged.parent / "t.1001.png"),
+    ):
+        assert cli.main(["matte", *inputs, *extra, "--no-progress"]) == 2
+        assert capsys.readouterr().out == (f"ERROR: {flag}: refusing to write {refused}: it is inside LBSMatte's "
+                                           f"packaged bundles ({packaged.parent}), which no command changes; write "
+                                           "to a folder of your own\n")
+    assert list(packaged.iterdir()) == [] and sorted(p.name for p in packaged.parent.iterdir()) == ["default"]
+    assert not (shot / "o.1001.exr").exists()
+
+
 def test_a_single_plate_with_a_trimap_sequence_takes_the_trimaps_frames(shot) -> None:
     # a locked-off plate (one file) with an animated trimap: the frames are the trimap's
     jobs = cli.plan_frames(str(shot / "plate.1001.exr"), str(shot / "trimap.####.png"), str(shot / "o.####.exr"))

@@ -244,6 +244,24 @@ def test_contact_sheets_into_the_data_set_itself_never_replace_its_trimaps(
     assert trimap.read_bytes() == before
 
 
+def test_results_never_go_into_the_packaged_bundles(dataset: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    link = tmp_path / "results.json"
+    link.symlink_to(packaged / "results.json")  # followed: the file it names is the one written
+    for flag, path, refused in (("--json", packaged / "r.json", packaged / "r.json"), ("--json", link, link),
+                                ("--out", packaged.parent / "sheets", packaged.parent / "sheets")):
+        assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, str(path),
+                         "--no-progress")) == 2
+        said = capsys.readouterr().out
+        assert f"ERROR: {flag}: refusing to write {refused}: it is inside LBSMatte's packaged bundles" in said
+        assert "== " not in said
+    assert list(packaged.iterdir()) == [] and sorted(p.name for p in packaged.parent.iterdir()) == ["default"]
+
+
 def test_one_images_bad_files_fail_that_image_and_the_others_are_still_scored(
     dataset: Path, tmp_path: Path, capsys
 ) -> None:
