@@ -525,9 +525,28 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         raise InputError("; ".join(problems))
     jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
+    claimed: dict[str, tuple[FrameJob, Path]] = {}
     for job in jobs:
         _check_output("--out", job.out, inputs, f" ({job.out / ('matte' + ext)})")
+        _claim_output(claimed, "--out", job, job.out)
     return jobs
+
+
+def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path) -> None:
+    """Record output ``path`` of ``job`` in ``claimed`` (:func:`core.io.output_key` -> the frame and
+    path that claimed it first); a usage error when another frame's output is that file already:
+    the later frame would replace it (two links to one file, names that differ only in case)."""
+    from core.io import output_key
+
+    first, first_path = claimed.setdefault(output_key(path), (job, path))
+    if first is job and first_path == path:
+        return
+    same = os.path.realpath(first_path) == os.path.realpath(path)
+    why = ("through symbolic links" if same else
+           "on a file system that ignores case (macOS, Windows and their shares); their names differ only in case")
+    raise InputError(f"{flag} {path} (frame {job.label}) and {first_path} (frame {first.label}) are one file, "
+                     f"{os.path.realpath(path)}, {why}: each frame needs a file of its own, or one would replace "
+                     "the other")
 
 
 def check_not_packaged_output(flag: str, path: str | os.PathLike[str]) -> None:
@@ -570,7 +589,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
     to one file, or a path that is an input or the matte output.
     """
-    from core.io import WRITE_FORMATS, InputFiles, check_not_input, frame_path, has_frame_token
+    from core.io import WRITE_FORMATS, InputFiles, frame_path, has_frame_token, output_key
 
     if pattern is None:
         return
@@ -582,15 +601,17 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
         raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
                          "give it a frame token (trimap.####.exr)")
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
-    mattes = InputFiles(job.out for job in jobs)
+    mattes = {output_key(job.out): job.out for job in jobs}
+    claimed: dict[str, tuple[FrameJob, Path]] = {}
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
         _check_output("--write-trimap", job.trimap_out, inputs)
-        try:
-            check_not_input(job.trimap_out, mattes)
-        except OutputError as exc:
-            raise InputError(f"--write-trimap {job.trimap_out} is also where the matte goes (--out): "
-                             "give the trimap a file of its own") from exc
+        matte = mattes.get(output_key(job.trimap_out))
+        if matte is not None:
+            also = "" if matte == job.trimap_out else f": it is one file with {matte}"
+            raise InputError(f"--write-trimap {job.trimap_out} is also where the matte goes (--out){also}; "
+                             "give the trimap a file of its own")
+        _claim_output(claimed, "--write-trimap", job, job.trimap_out)
 
 
 class _FramePrefix(logging.Filter):

@@ -526,6 +526,15 @@ def _same_path_key(path: str) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
+def output_key(path: str | os.PathLike[str]) -> str:
+    """What two output paths that are one file have in common: the path resolved through symbolic
+    links (two links to one file, a linked folder) and case-folded (``Out.1001.exr`` and
+    ``out.1001.exr`` are one file on macOS's and Windows' file systems and their shares). Outputs
+    of one run with equal keys would replace each other; case is folded on every system, so a
+    plan refused on a show's case-insensitive share is refused everywhere."""
+    return _same_path_key(os.fspath(path)).casefold()
+
+
 def _inode(path: str) -> tuple[int, int] | None:
     """The file's device and inode, or None where it has no such identity: missing, or a file
     system that gives every file the number 0 (some network shares and FAT volumes on Windows),
