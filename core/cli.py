@@ -529,16 +529,19 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     for job in jobs:
         _check_output("--out", job.out, inputs, f" ({job.out / ('matte' + ext)})")
         _claim_output(claimed, "--out", job, job.out)
+    check_not_packaged_output("--out", *(job.out for job in jobs))
     return jobs
 
 
-def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path) -> None:
-    """Record output ``path`` of ``job`` in ``claimed`` (:func:`core.io.output_key` -> the frame and
-    path that claimed it first); a usage error when another frame's output is that file already:
-    the later frame would replace it (two links to one file, names that differ only in case)."""
+def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path,
+                  key: str | None = None) -> None:
+    """Record output ``path`` of ``job`` in ``claimed`` (``key``, default :func:`core.io.output_key` of
+    ``path`` -> the frame and path that claimed it first); a usage error when another frame's output
+    is that file already: the later frame would replace it (two links to one file, names that
+    differ only in case)."""
     from core.io import output_key
 
-    first, first_path = claimed.setdefault(output_key(path), (job, path))
+    first, first_path = claimed.setdefault(output_key(path) if key is None else key, (job, path))
     if first is job and first_path == path:
         return
     same = os.path.realpath(first_path) == os.path.realpath(path)
@@ -549,25 +552,24 @@ def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: Fra
                      "the other")
 
 
-def check_not_packaged_output(flag: str, path: str | os.PathLike[str]) -> None:
-    """A usage error (:class:`InputError`, exit 2) when output ``path`` given with ``flag`` is or lies
-    inside LBSMatte's packaged bundles, followed through symbolic links: the rule is
+def check_not_packaged_output(flag: str, *paths: str | os.PathLike[str]) -> None:
+    """A usage error (:class:`InputError`, exit 2) when an output of ``paths`` given with ``flag`` is or
+    lies inside LBSMatte's packaged bundles, followed through symbolic links: the rule is
     :func:`core.weights.check_not_packaged`; every command writing files the user names asks it here."""
     from core.weights import check_not_packaged
 
     try:
-        check_not_packaged(path)
+        check_not_packaged(*paths)
     except LBSMatteError as exc:
         raise InputError(f"{flag}: {exc}") from None
 
 
 def _check_output(flag: str, path: Path, inputs: InputFiles, example: str = "") -> None:
-    """A usage error when output ``path`` is a folder, one of the ``inputs`` or inside the packaged bundles."""
+    """A usage error when output ``path`` is a folder or one of the ``inputs``."""
     from core.io import check_not_input
 
     if path.is_dir():
         raise InputError(f"{flag} {path} is a folder: name the file to write in it{example}")
-    check_not_packaged_output(flag, path)
     try:
         check_not_input(path, inputs)
     except OutputError as exc:
@@ -606,12 +608,14 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
         _check_output("--write-trimap", job.trimap_out, inputs)
-        matte = mattes.get(output_key(job.trimap_out))
+        key = output_key(job.trimap_out)
+        matte = mattes.get(key)
         if matte is not None:
             also = "" if matte == job.trimap_out else f": it is one file with {matte}"
             raise InputError(f"--write-trimap {job.trimap_out} is also where the matte goes (--out){also}; "
                              "give the trimap a file of its own")
-        _claim_output(claimed, "--write-trimap", job, job.trimap_out)
+        _claim_output(claimed, "--write-trimap", job, job.trimap_out, key)
+    check_not_packaged_output("--write-trimap", *(job.trimap_out for job in jobs if job.trimap_out is not None))
 
 
 class _FramePrefix(logging.Filter):
