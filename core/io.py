@@ -635,23 +635,25 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
 
 
 def _keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
-    """Give ``tmp`` the permission bits (``rwx`` of owner, group and others; never set-user-ID,
-    set-group-ID or sticky) and the group of file ``dest`` when it exists, as writing over it in place
+    """Give ``tmp`` the permission bits (``rwx`` of owner, group and others; never set-user-ID or
+    sticky, set-group-ID only on a folder) and the group of ``dest`` when it exists and is of the
+    same kind (a file, or a folder replaced whole: a weights bundle), as writing over it in place
     (``cp``, Nuke's Write) would: a group-writable ``0664`` frame on a show's share stays ``0664``
     rather than becoming this user's umask default. The group is kept only where the system lets
     this user give it (a member of that group, or root); otherwise the new file keeps its own."""
     try:
-        old = os.stat(dest)
+        old, new = os.stat(dest), os.stat(tmp)
     except OSError:  # nothing there yet: the new file's mode (the umask's) stands
         return
-    if not stat.S_ISREG(old.st_mode):
+    if stat.S_IFMT(old.st_mode) != stat.S_IFMT(new.st_mode) or not (stat.S_ISREG(old.st_mode)
+                                                                  or stat.S_ISDIR(old.st_mode)):
         return
-    if hasattr(os, "chown") and os.stat(tmp).st_gid != old.st_gid:
+    if hasattr(os, "chown") and new.st_gid != old.st_gid:
         try:
             os.chown(tmp, -1, old.st_gid)  # before chmod: a change of group may clear mode bits
         except OSError:
             pass
-    os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)
+    os.chmod(tmp, stat.S_IMODE(old.st_mode) & (0o2777 if stat.S_ISDIR(old.st_mode) else 0o777))
 
 
 def _open_elsewhere(dest: str, exc: OSError, what: str | None = None) -> str:

@@ -1135,6 +1135,13 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool, packaged: bool = F
         os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
         return
     check_destination(folder, overwrite, packaged=packaged)
+    from core.io import _keep_mode
+
+    # The bundle replaced keeps its permissions and group (a show's group-writable bundle stays so).
+    for file in [new, *new.iterdir()]:
+        old_file = folder if file == new else folder / file.name
+        if not old_file.is_symlink():
+            _keep_mode(file, old_file)
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(folder, old)
     try:
