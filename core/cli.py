@@ -45,8 +45,8 @@ Exit codes, the same for every subcommand (the table in README.md, "Exit codes";
 decides 1 or 2): 0 every frame written; 1 some frame failed (one that another run was writing
 included), or nothing could start (no trained weights, output folder not writable), or stdout cannot be written (a
 log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
-a frame range or colour that cannot be understood, an input named that is not there, OUT that is a folder or
-would overwrite an input);
+a frame range or colour that cannot be understood, an input named that is not there, OUT that is a folder,
+would overwrite an input or lies in the packaged bundles, two output frames that are one file);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
 interrupted (Ctrl-C).

@@ -12,7 +12,8 @@ Writing: :func:`write_matte_exr` (the ten channels of SPEC §5) and :func:`write
 temporary file in the destination folder (``.NAME.tmp-XXXX.EXT``) and rename it over the
 destination, so a crash never leaves a half-written frame; a path that is one of the inputs
 (``protect=``) is refused. A destination that is a symbolic link is written through: the file it
-points to is replaced (:func:`output_target`), the link stays.
+points to is replaced (:func:`output_target`), the link stays. A file replaced keeps its permissions
+and group (:func:`replace_file`).
 
 Sequences: :func:`expand_sequence` turns ``plate.####.exr`` / ``plate.%04d.exr`` /
 ``plate.@.exr`` / ``plate.#.exr`` and a frame range into paths (``#`` is one digit of padding,
