@@ -364,6 +364,7 @@ def evaluate_dataset(
         # ("trimap") is the trimaps' own folder, and a sheet would replace each trimap.
         for variant in variants:
             _check_outside_data(out_dir, Path(folder), "--out", out_dir / variant)
+        check_not_packaged_output("--out", *(out_dir / variant for variant in variants))  # a linked sub-folder
     if out_dir is not None:
         _check_writable(out_dir)
     if json_path is not None:

@@ -252,8 +252,11 @@ def test_results_never_go_into_the_packaged_bundles(dataset: Path, tmp_path: Pat
     monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
     link = tmp_path / "results.json"
     link.symlink_to(packaged / "results.json")  # followed: the file it names is the one written
+    (tmp_path / "sheets").mkdir()
+    (tmp_path / "sheets" / "Trimap1").symlink_to(packaged)  # the sheets of variant Trimap1 go to sheets/Trimap1/
     for flag, path, refused in (("--json", packaged / "r.json", packaged / "r.json"), ("--json", link, link),
-                                ("--out", packaged.parent / "sheets", packaged.parent / "sheets")):
+                                ("--out", packaged.parent / "sheets", packaged.parent / "sheets"),
+                                ("--out", tmp_path / "sheets", tmp_path / "sheets" / "Trimap1")):
         assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, str(path),
                          "--no-progress")) == 2
         said = capsys.readouterr().out
