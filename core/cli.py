@@ -45,8 +45,8 @@ Exit codes, the same for every subcommand (the table in README.md, "Exit codes";
 decides 1 or 2): 0 every frame written; 1 some frame failed (one that another run was writing
 included), or nothing could start (no trained weights, output folder not writable), or stdout cannot be written (a
 log on a full disk: one ``ERROR:`` line on stderr); 141 stdout closed by its reader; 2 usage error (bad arguments,
-a frame range or colour that cannot be understood, an input named that is not there, OUT that is a folder or
-would overwrite an input);
+a frame range or colour that cannot be understood, an input named that is not there, OUT that is a folder,
+would overwrite an input or lies in the packaged bundles, two output frames that are one file);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
 interrupted (Ctrl-C).
@@ -525,9 +525,43 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         raise InputError("; ".join(problems))
     jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
+    claimed: dict[str, tuple[FrameJob, Path]] = {}
     for job in jobs:
         _check_output("--out", job.out, inputs, f" ({job.out / ('matte' + ext)})")
+        _claim_output(claimed, "--out", job, job.out)
+    check_not_packaged_output("--out", *(job.out for job in jobs))
     return jobs
+
+
+def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path,
+                  key: str | None = None) -> None:
+    """Record output ``path`` of ``job`` in ``claimed`` (``key``, default :func:`core.io.output_key` of
+    ``path`` -> the frame and path that claimed it first); a usage error when another frame's output
+    is that file already: the later frame would replace it (two links to one file, names that
+    differ only in case)."""
+    from core.io import output_key
+
+    first, first_path = claimed.setdefault(output_key(path) if key is None else key, (job, path))
+    if first is job and first_path == path:
+        return
+    same = os.path.realpath(first_path) == os.path.realpath(path)
+    why = ("through symbolic links" if same else
+           "on a file system that ignores case (macOS, Windows and their shares); their names differ only in case")
+    raise InputError(f"{flag} {path} (frame {job.label}) and {first_path} (frame {first.label}) are one file, "
+                     f"{os.path.realpath(path)}, {why}: each frame needs a file of its own, or one would replace "
+                     "the other")
+
+
+def check_not_packaged_output(flag: str, *paths: str | os.PathLike[str]) -> None:
+    """A usage error (:class:`InputError`, exit 2) when an output of ``paths`` given with ``flag`` is or
+    lies inside LBSMatte's packaged bundles, followed through symbolic links: the rule is
+    :func:`core.weights.check_not_packaged`; every command writing files the user names asks it here."""
+    from core.weights import check_not_packaged
+
+    try:
+        check_not_packaged(*paths)
+    except LBSMatteError as exc:
+        raise InputError(f"{flag}: {exc}") from None
 
 
 def _check_output(flag: str, path: Path, inputs: InputFiles, example: str = "") -> None:
@@ -557,7 +591,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
     to one file, or a path that is an input or the matte output.
     """
-    from core.io import WRITE_FORMATS, InputFiles, check_not_input, frame_path, has_frame_token
+    from core.io import WRITE_FORMATS, InputFiles, frame_path, has_frame_token, output_key
 
     if pattern is None:
         return
@@ -569,15 +603,19 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
         raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
                          "give it a frame token (trimap.####.exr)")
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
-    mattes = InputFiles(job.out for job in jobs)
+    mattes = {output_key(job.out): job.out for job in jobs}
+    claimed: dict[str, tuple[FrameJob, Path]] = {}
     for job in jobs:
         job.trimap_out = frame_path(pattern, job.frame)
         _check_output("--write-trimap", job.trimap_out, inputs)
-        try:
-            check_not_input(job.trimap_out, mattes)
-        except OutputError as exc:
-            raise InputError(f"--write-trimap {job.trimap_out} is also where the matte goes (--out): "
-                             "give the trimap a file of its own") from exc
+        key = output_key(job.trimap_out)
+        matte = mattes.get(key)
+        if matte is not None:
+            also = "" if matte == job.trimap_out else f": it is one file with {matte}"
+            raise InputError(f"--write-trimap {job.trimap_out} is also where the matte goes (--out){also}; "
+                             "give the trimap a file of its own")
+        _claim_output(claimed, "--write-trimap", job, job.trimap_out, key)
+    check_not_packaged_output("--write-trimap", *(job.trimap_out for job in jobs if job.trimap_out is not None))
 
 
 class _FramePrefix(logging.Filter):

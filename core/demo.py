@@ -120,6 +120,7 @@ def run_demo(
         seconds`` (see :mod:`core.metrics`), plus ``"files"``: the paths written.
     """
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
+    from core.cli import check_not_packaged_output
     from core.colour import to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
     from core.io import _atomic, check_not_input, check_writable_dir, write_matte_exr
@@ -137,6 +138,7 @@ def run_demo(
         "errors": out / "errors.json",
     }
     for path in files.values():  # --out the example's own folder: its ground truth would become the result
+        check_not_packaged_output("--out", path)
         try:
             check_not_input(path, [EXAMPLE / name for name in EXAMPLE_FILES])
         except OutputError as exc:  # a usage error, as 'matte --out' an input

@@ -345,6 +345,7 @@ def evaluate_dataset(
     """
     from tqdm import tqdm
 
+    from core.cli import check_not_packaged_output
     from core.metrics import ALPHA_METRICS, BG_METRICS, FG_METRICS
 
     stream = sys.stdout if stream is None else stream
@@ -357,11 +358,14 @@ def evaluate_dataset(
     for given, what in ((out_dir, "--out"), (Path(json_path) if json_path is not None else None, "--json")):
         if given is not None:
             _check_outside_data(given, Path(folder), what)
+            check_not_packaged_output(what, given)
     if out_dir is not None:
         # The sheets go to out/<variant>/: with --out the data set itself, the flat layout's variant
         # ("trimap") is the trimaps' own folder, and a sheet would replace each trimap.
         for variant in variants:
             _check_outside_data(out_dir, Path(folder), "--out", out_dir / variant)
+        check_not_packaged_output("--out", *(out_dir / variant for variant in variants))  # a linked sub-folder
+        _check_sheets(samples, out_dir, Path(json_path) if json_path is not None else None)
     if out_dir is not None:
         _check_writable(out_dir)
     if json_path is not None:
@@ -641,6 +645,26 @@ def _check_outside_data(path: Path, folder: Path, what: str, written: Path | Non
             into = f" (its files would go to {written})" if written is not None else ""
             raise InputError(f"refusing to write {what} {path}{into}: it lies in the data set's {sub}/ folder "
                               f"({folder / sub}), the evaluation's input; write it outside those folders")
+
+
+def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) -> None:
+    """Refuse, before any work, a contact sheet (``out/<variant>/NAME.png``) that is one of the data
+    set's files through a symbolic or hard link (the folder checks see the folders, not a sheet
+    linked back to its own ground truth), or that is the ``--json`` file."""
+    from core.io import InputFiles, output_key
+
+    inputs = InputFiles(p for s in samples for p in (s.image, s.alpha, s.fg, s.bg, *s.trimaps.values()) if p is not None)
+    json_key = output_key(json_path) if json_path is not None else None
+    for sample in samples:
+        for variant in sample.trimaps:
+            sheet = out_dir / variant / f"{sample.name}.png"
+            found = inputs.find(sheet)
+            if found is not None:
+                raise InputError(f"refusing to write --out {out_dir}: its contact sheet {sheet} is one of the data "
+                                 f"set's files ({found}); write the sheets to a folder of their own")
+            if json_key is not None and output_key(sheet) == json_key:
+                raise InputError(f"--json {json_path} is also where the contact sheet of {sample.name} goes "
+                                 f"(--out, {sheet}); give the results a file of their own")
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:

@@ -12,7 +12,8 @@ Writing: :func:`write_matte_exr` (the ten channels of SPEC §5) and :func:`write
 temporary file in the destination folder (``.NAME.tmp-XXXX.EXT``) and rename it over the
 destination, so a crash never leaves a half-written frame; a path that is one of the inputs
 (``protect=``) is refused. A destination that is a symbolic link is written through: the file it
-points to is replaced (:func:`output_target`), the link stays.
+points to is replaced (:func:`output_target`), the link stays. A file replaced keeps its permissions
+and group (:func:`replace_file`).
 
 Sequences: :func:`expand_sequence` turns ``plate.####.exr`` / ``plate.%04d.exr`` /
 ``plate.@.exr`` / ``plate.#.exr`` and a frame range into paths (``#`` is one digit of padding,
@@ -25,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -531,6 +533,15 @@ def _same_path_key(path: str) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
+def output_key(path: str | os.PathLike[str]) -> str:
+    """What two output paths that are one file have in common: the path resolved through symbolic
+    links (two links to one file, a linked folder) and case-folded (``Out.1001.exr`` and
+    ``out.1001.exr`` are one file on macOS's and Windows' file systems and their shares). Outputs
+    of one run with equal keys would replace each other; case is folded on every system, so a
+    plan refused on a show's case-insensitive share is refused everywhere."""
+    return _same_path_key(os.fspath(path)).casefold()
+
+
 def _inode(path: str) -> tuple[int, int] | None:
     """The file's device and inode, or None where it has no such identity: missing, or a file
     system that gives every file the number 0 (some network shares and FAT volumes on Windows),
@@ -608,9 +619,13 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
     open; Windows refuses while any process holds ``dest`` (or ``tmp``) open without sharing its
     deletion: a virus scanner or the search indexer looking at the new file for a moment,
     another process reading ``dest`` — or a program that keeps it open (a Nuke ``Read`` showing
-    it), which no retry outlasts: the last PermissionError is raised."""
+    it), which no retry outlasts: the last PermissionError is raised.
+
+    A ``dest`` that exists keeps its permissions and, where this user may set it, its group
+    (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared file."""
     import time
 
+    _keep_mode(tmp, dest)
     deadline = None
     while True:
         try:
@@ -624,6 +639,28 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
             if now >= deadline:
                 raise
             time.sleep(0.1)
+
+
+def _keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Give ``tmp`` the permission bits (``rwx`` of owner, group and others; never set-user-ID or
+    sticky, set-group-ID only on a folder) and the group of ``dest`` when it exists and is of the
+    same kind (a file, or a folder replaced whole: a weights bundle), as writing over it in place
+    (``cp``, Nuke's Write) would: a group-writable ``0664`` frame on a show's share stays ``0664``
+    rather than becoming this user's umask default. The group is kept only where the system lets
+    this user give it (a member of that group, or root); otherwise the new file keeps its own."""
+    try:
+        old, new = os.stat(dest), os.stat(tmp)
+    except OSError:  # nothing there yet: the new file's mode (the umask's) stands
+        return
+    if stat.S_IFMT(old.st_mode) != stat.S_IFMT(new.st_mode) or not (stat.S_ISREG(old.st_mode)
+                                                                  or stat.S_ISDIR(old.st_mode)):
+        return
+    if hasattr(os, "chown") and new.st_gid != old.st_gid:
+        try:
+            os.chown(tmp, -1, old.st_gid)  # before chmod: a change of group may clear mode bits
+        except OSError:
+            pass
+    os.chmod(tmp, stat.S_IMODE(old.st_mode) & (0o2777 if stat.S_ISDIR(old.st_mode) else 0o777))
 
 
 def _open_elsewhere(dest: str, exc: OSError, what: str | None = None) -> str:
@@ -1036,6 +1073,12 @@ def _sequence(pattern: str) -> Any | None:
                              "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
                              "be one file of that literal name")
         return None
+    if not re.fullmatch(r"[#@]+|%0?\d*d|\$F\d*", seq.padding()):
+        # 'm.####.####.exr': fileseq reads the second token as a subframe (frame 7 is m.0007.0000.exr),
+        # Nuke's Read and Write fill both with the frame (m.0007.0007.exr): one of the two would be wrong.
+        raise InputError(f"{pattern}: its file name holds more than one frame token ({seq.padding()!r}); Nuke fills "
+                         "each with the frame, other tools read the second as a subframe: name the files with one "
+                         "frame token (plate.####.exr)")
     if folder:
         seq.setDirname(os.path.join(folder, ""))
     return seq

@@ -390,18 +390,31 @@ def packaged_bundles_dir() -> Path:
     return default_bundle_path().parent
 
 
-def check_not_packaged(path: str | os.PathLike[str]) -> None:
-    """:class:`WeightsError` when ``path`` is or lies inside :func:`packaged_bundles_dir`: the bundles
-    shipped with LBSMatte are never written by a command (fine-tune, train, export), even with
-    ``--overwrite``; only the release step (``tools/cross_validate.py --ship``) replaces one."""
-    root = packaged_bundles_dir()
+def check_not_packaged(*paths: str | os.PathLike[str]) -> None:
+    """:class:`WeightsError` when a path of ``paths`` is or lies inside :func:`packaged_bundles_dir`
+    (followed through symbolic links): the bundles shipped with LBSMatte are never written by a
+    command (fine-tune, train, export; matte, evaluate and demo outputs), even with ``--overwrite``;
+    only the release step (``tools/cross_validate.py --ship``) replaces one. Several paths (the
+    frames of a sequence) cost one resolution of each folder, and of each path that is a link."""
     try:
-        target, root = Path(path).expanduser().resolve(), root.resolve()
+        root = packaged_bundles_dir().resolve()
     except OSError:
         return
-    if target == root or root in target.parents:
-        raise WeightsError(f"refusing to write {path}: it is inside LBSMatte's packaged bundles ({root}), which "
-                           "no command changes; write to a folder of your own")
+    folders: dict[Path, Path] = {}
+    for path in paths:
+        given = Path(path).expanduser()
+        try:
+            if given.is_symlink() or given.name in ("", ".", ".."):
+                target = given.resolve()
+            else:  # a plain name in a folder: the folder, resolved once for all its files
+                if given.parent not in folders:
+                    folders[given.parent] = given.parent.resolve()
+                target = folders[given.parent] / given.name
+        except OSError:
+            continue
+        if target == root or root in target.parents:
+            raise WeightsError(f"refusing to write {path}: it is inside LBSMatte's packaged bundles ({root}), which "
+                               "no command changes; write to a folder of your own")
 
 
 def load_bundle(name_or_path: str | os.PathLike[str]) -> Bundle:
@@ -1122,6 +1135,13 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool, packaged: bool = F
         os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
         return
     check_destination(folder, overwrite, packaged=packaged)
+    from core.io import _keep_mode
+
+    # The bundle replaced keeps its permissions and group (a show's group-writable bundle stays so).
+    for file in [new, *new.iterdir()]:
+        old_file = folder if file == new else folder / file.name
+        if not old_file.is_symlink():
+            _keep_mode(file, old_file)
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(folder, old)
     try:

@@ -177,6 +177,62 @@ def test_frame_pattern_out_with_a_single_file_plate_is_refused(tmp_path: Path, s
     assert not (shot / "o").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX symbolic links")
+def test_matte_never_writes_into_the_packaged_bundles(tmp_path: Path, shot, monkeypatch, capsys) -> None:
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    link = shot / "latest.1001.exr"
+    link.symlink_to(packaged / "matte.exr")  # a link is followed: the file it names would be written
+    inputs = ["--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"), "--frames", "1001"]
+    for extra, flag, refused in (
+        (["--out", str(packaged / "m.####.exr")], "--out", packaged / "m.1001.exr"),
+        (["--out", str(shot / "latest.####.exr")], "--out", link),
+        (["--out", str(shot / "o.####.exr"), "--write-trimap", str(packaged.parent / "t.####.png")], "--write-trimap",
+         packaged.parent / "t.1001.png"),
+    ):
+        assert cli.main(["matte", *inputs, *extra, "--no-progress"]) == 2
+        assert capsys.readouterr().out == (f"ERROR: {flag}: refusing to write {refused}: it is inside LBSMatte's "
+                                           f"packaged bundles ({packaged.parent}), which no command changes; write "
+                                           "to a folder of your own\n")
+    assert list(packaged.iterdir()) == [] and sorted(p.name for p in packaged.parent.iterdir()) == ["default"]
+    assert not (shot / "o.1001.exr").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX symbolic links")
+def test_two_frames_that_are_one_file_are_refused_before_any_work(shot, capsys) -> None:
+    # out.1001.exr and out.1002.exr linking to one file: frame 1002 silently replaced frame 1001.
+    links = shot / "links"
+    links.mkdir()
+    target = shot / "shared.exr"
+    for f in (1001, 1002):
+        (links / f"out.{f}.exr").symlink_to(target)
+        (links / f"t.{f}.png").symlink_to(shot / "shared.png")
+    inputs = ["--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+              "--weights", "no-such-bundle", "--no-progress"]
+    cases = (
+        (["--out", str(links / "out.####.exr")],
+         f"--out {links / 'out.1002.exr'} (frame 1002) and {links / 'out.1001.exr'} (frame 1001) are one file, "
+         f"{target}, through symbolic links: each frame needs a file of its own, or one would replace the other"),
+        (["--out", str(shot / "o.####.exr"), "--write-trimap", str(links / "t.####.png")],
+         f"--write-trimap {links / 't.1002.png'} (frame 1002) and {links / 't.1001.png'} (frame 1001) are one file, "
+         f"{shot / 'shared.png'}, through symbolic links: each frame needs a file of its own, or one would replace "
+         "the other"),
+        (["--out", str(shot / "o.####.exr"), "--write-trimap", str(shot / "O.####.exr")],  # one file on macOS
+         f"--write-trimap {shot / 'O.1001.exr'} is also where the matte goes (--out): it is one file with "
+         f"{shot / 'o.1001.exr'}; give the trimap a file of its own"),
+    )
+    for extra, message in cases:
+        assert cli.main(["matte", *inputs, *extra]) == 2
+        assert capsys.readouterr().out == f"ERROR: {message}\n"
+    assert not target.exists() and not (shot / "shared.png").exists() and not (shot / "o.1001.exr").exists()
+    jobs = cli.plan_frames(str(shot / "plate.####.exr"), str(shot / "trimap.####.png"), str(links / "out.####.exr"),
+                           "1001")  # one frame through a link is no collision
+    assert [job.out for job in jobs] == [links / "out.1001.exr"]
+
+
 def test_a_single_plate_with_a_trimap_sequence_takes_the_trimaps_frames(shot) -> None:
     # a locked-off plate (one file) with an animated trimap: the frames are the trimap's
     jobs = cli.plan_frames(str(shot / "plate.1001.exr"), str(shot / "trimap.####.png"), str(shot / "o.####.exr"))

@@ -69,6 +69,19 @@ def test_demo_without_trained_default_says_so_and_fails(tmp_path: Path, monkeypa
     assert not out.exists() or not any(out.iterdir())  # nothing written
 
 
+def test_demo_never_writes_into_the_packaged_bundles(tmp_path: Path, monkeypatch, capsys) -> None:
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    assert run(_args("--out", str(packaged.parent / "demo"))) == 2
+    said = capsys.readouterr().out
+    assert said.startswith(f"ERROR: --out: refusing to write {packaged.parent / 'demo' / 'demo.exr'}: it is inside "
+                           "LBSMatte's packaged bundles")
+    assert sorted(p.name for p in packaged.parent.iterdir()) == ["default"]
+
+
 def test_demo_refuses_an_untrained_bundle(tmp_path: Path, small_bundle, monkeypatch, capsys) -> None:
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # the demo ignores it on purpose
     assert run(_args("--out", str(tmp_path), "--weights", str(small_bundle.path), "--device", "cpu")) == 1

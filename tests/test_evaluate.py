@@ -244,6 +244,49 @@ def test_contact_sheets_into_the_data_set_itself_never_replace_its_trimaps(
     assert trimap.read_bytes() == before
 
 
+def test_results_never_go_into_the_packaged_bundles(dataset: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import core.weights
+
+    packaged = tmp_path / "package" / "bundles" / "default"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(core.weights, "default_bundle_path", lambda: packaged)
+    link = tmp_path / "results.json"
+    link.symlink_to(packaged / "results.json")  # followed: the file it names is the one written
+    (tmp_path / "sheets").mkdir()
+    (tmp_path / "sheets" / "Trimap1").symlink_to(packaged)  # the sheets of variant Trimap1 go to sheets/Trimap1/
+    for flag, path, refused in (("--json", packaged / "r.json", packaged / "r.json"), ("--json", link, link),
+                                ("--out", packaged.parent / "sheets", packaged.parent / "sheets"),
+                                ("--out", tmp_path / "sheets", tmp_path / "sheets" / "Trimap1")):
+        assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", flag, str(path),
+                         "--no-progress")) == 2
+        said = capsys.readouterr().out
+        assert f"ERROR: {flag}: refusing to write {refused}: it is inside LBSMatte's packaged bundles" in said
+        assert "== " not in said
+    assert list(packaged.iterdir()) == [] and sorted(p.name for p in packaged.parent.iterdir()) == ["default"]
+
+
+def test_a_contact_sheet_linked_to_a_data_set_file_or_the_json_is_refused(dataset: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    # A sheet that is a symbolic link to the image's ground truth was written through the link.
+    sheets = tmp_path / "sheets"
+    (sheets / "Trimap2").mkdir(parents=True)
+    (sheets / "Trimap2" / "B02.png").symlink_to(dataset / "alpha" / "B02.png")
+    before = (dataset / "alpha" / "B02.png").read_bytes()
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--out", str(sheets),
+                     "--no-progress")) == 2
+    assert capsys.readouterr().out == (f"ERROR: refusing to write --out {sheets}: its contact sheet "
+                                       f"{sheets / 'Trimap2' / 'B02.png'} is one of the data set's files "
+                                       f"({dataset / 'alpha' / 'B02.png'}); write the sheets to a folder of their own\n")
+    assert (dataset / "alpha" / "B02.png").read_bytes() == before
+    (sheets / "Trimap2" / "B02.png").unlink()
+    json_path = sheets / "Trimap1" / "A01.png"
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--out", str(sheets),
+                     "--json", str(json_path), "--no-progress")) == 2
+    assert capsys.readouterr().out == (f"ERROR: --json {json_path} is also where the contact sheet of A01 goes "
+                                       f"(--out, {json_path}); give the results a file of their own\n")
+    assert list(sheets.rglob("*.png")) == []
+
+
 def test_one_images_bad_files_fail_that_image_and_the_others_are_still_scored(
     dataset: Path, tmp_path: Path, capsys
 ) -> None:

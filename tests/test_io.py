@@ -513,6 +513,33 @@ def test_written_file_mode_follows_umask(tmp_path: Path) -> None:
     assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and groups")
+def test_a_replaced_file_keeps_its_permissions_and_group(tmp_path: Path) -> None:
+    # A group-writable frame on a show's share became 0644 on a rerun (--overwrite, or a frame
+    # written again), locking the rest of the team out of it.
+    pixels = np.zeros((2, 2, 3), np.float32)
+    matte = _Matte(np.zeros((2, 2), np.float32), pixels, pixels)
+    shared, private = tmp_path / "shared.exr", tmp_path / "private.png"
+    for path, mode in ((shared, 0o664), (private, 0o600)):
+        path.write_bytes(b"old")
+        os.chmod(path, mode)
+    group = 4242 if os.geteuid() == 0 else os.getegid()  # root may give any group; others their own
+    os.chown(shared, -1, group)
+    link = tmp_path / "latest.exr"
+    link.symlink_to(shared)
+    old = os.umask(0o022)
+    try:
+        io.write_matte_exr(link, matte)  # through a link: the file it points to keeps its mode
+        io.write_image(private, pixels, ["R", "G", "B"])
+        io.write_image(tmp_path / "new.png", pixels, ["R", "G", "B"])
+    finally:
+        os.umask(old)
+    assert sorted(io.read_image(shared).channels) == sorted(io.MATTE_CHANNELS)  # replaced ...
+    assert (shared.stat().st_mode & 0o7777, shared.stat().st_gid) == (0o664, group)  # ... keeping its mode, group
+    assert private.stat().st_mode & 0o7777 == 0o600 and io.read_image(private).shape == (2, 2)
+    assert (tmp_path / "new.png").stat().st_mode & 0o7777 == 0o644  # a new file: the umask's mode
+
+
 def test_refuses_to_overwrite_an_input(tmp_path: Path) -> None:
     plate = tmp_path / "plate.exr"
     _write_raw(plate, np.ones((2, 2, 3), np.float32), ["R", "G", "B"])
@@ -754,3 +781,19 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
     assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
     for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
         assert not io.has_frame_token(single)
+
+
+def test_a_file_name_with_two_frame_tokens_is_refused() -> None:
+    # 'm.####.####.exr' was read by fileseq as frame and subframe: frame 7 became m.0007.0000.exr,
+    # where Nuke's Read and Write fill both tokens (m.0007.0007.exr).
+    for name, tokens in (("m.####.####.exr", "####.####"), ("m.%04d.%04d.exr", "%04d.%04d"), ("m.@.@.exr", "@.@"),
+                         ("m.####.$F4.exr", "####.$F4")):
+        for call, args in ((io.frame_path, (name, 7)), (io.expand_sequence, (name, "1-3")),
+                           (io.has_frame_token, (name,))):
+            with pytest.raises(InputError) as caught:
+                call(*args)
+            assert str(caught.value) == (f"{name}: its file name holds more than one frame token ({tokens!r}); Nuke "
+                                         "fills each with the frame, other tools read the second as a subframe: name "
+                                         "the files with one frame token (plate.####.exr)")
+    assert io.frame_path("shot_####/m.####.exr", 7) == Path("shot_####/m.0007.exr")  # a folder's '#' stays literal
+    assert io.frame_path("m.####@.exr", 7) == Path("m.00007.exr")  # one token of five digits, as fileseq reads it

@@ -515,6 +515,32 @@ def test_overwrite_replaces_only_a_complete_bundle(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show"]  # no temporary or old folders left
 
 
+def test_a_bundle_replaced_keeps_its_permissions_and_group(tmp_path: Path, small_bundle: Bundle) -> None:
+    # A show's group-writable bundle (0o2775 folder, 0o664 files) became 0o755/0o644 after
+    # 'finetune --overwrite': the rest of the team could no longer replace it.
+    import os
+
+    nets = small_bundle.load_networks()
+    target = tmp_path / "show"
+    save_bundle(target, nets, name="show", description="first")
+    group = 4242 if os.geteuid() == 0 else os.getegid()
+    for path in [target, *target.iterdir()]:
+        os.chown(path, -1, group)
+        os.chmod(path, 0o2775 if path.is_dir() else 0o664)
+    old = os.umask(0o022)
+    try:
+        save_bundle(target, nets, name="show", description="second", overwrite=True)
+        save_bundle(tmp_path / "fresh", nets, name="fresh", description="new")
+    finally:
+        os.umask(old)
+    assert load_bundle(target).manifest["description"] == "second"
+    modes = {p.name: (p.stat().st_mode & 0o7777, p.stat().st_gid) for p in [target, *target.iterdir()]}
+    assert modes == {"show": (0o2775, group), "manifest.json": (0o664, group), "background.safetensors": (0o664, group),
+                     "foreground.safetensors": (0o664, group), "alpha.safetensors": (0o664, group)}
+    fresh = tmp_path / "fresh"
+    assert {p.stat().st_mode & 0o7777 for p in fresh.iterdir()} == {0o644} and fresh.stat().st_mode & 0o7777 == 0o755
+
+
 def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path, small_bundle: Bundle) -> None:
     precious = tmp_path / "plates"
     precious.mkdir()
