@@ -344,6 +344,8 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
          "--plate {shot}/nothing.exr: no such file; --trimap {shot}/gone.png: no such file"),
         (["--trimap", "{shot}", "--out", "{shot}/o.exr", "--plate", "{shot}/plate.1001.exr"],
          "--trimap {shot}: is a folder, not an image file"),
+        (["--plate-layer", " "], "--plate-layer takes the name of the plate's colour layer"),
+        (["--float", "--out", "{shot}/o.####.png"], "--float: only an EXR --out holds float values, not {shot}/o.####.png"),
     ],
 )
 def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) -> None:
@@ -876,3 +878,19 @@ def test_a_size_mismatch_from_an_exif_orientation_says_so(tmp_path: Path, capsys
             "a quarter turn in photo viewers and paint packages, but LBSMatte (like Nuke's Read) uses its pixels as "
             "stored: save it upright, without the orientation tag") in capsys.readouterr().out
     assert not (tmp_path / "out.exr").exists()
+    # A turned plate whose trimap is not that quarter turn off: the orientation does not explain it.
+    _write(tmp_path / "trimap.png", np.full((H, W + 1, 1), 0.5, np.float32), ["Y"], "uint8")
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.jpg"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", "none", "--no-progress"])
+    assert code == 1
+    said = capsys.readouterr().out
+    assert f"trimap {tmp_path / 'trimap.png'} is {W + 1}x{H}\n" in said and "EXIF" not in said, said
+
+
+def test_float_takes_an_exr_out_in_any_case(shot: Path, capsys) -> None:
+    # OUT.EXR is an EXR (as every other check reads the extension): --float is not a usage error;
+    # the run goes on to load its weights (none here).
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "o.####.EXR"), "--float", "--weights", "no-such-bundle", "--no-progress"])
+    said = capsys.readouterr().out
+    assert code == 1 and "--float" not in said and "no-such-bundle" in said, said
