@@ -305,6 +305,11 @@ def test_plate_layer_picks_the_plates_colour_among_several_layers(tmp_path: Path
     assert matte("layered.exr", "beauty.exr", "--plate-layer", "beauty") == 1
     assert "no layer 'beauty' holding R, G, B (its colour layers: diffuse, spec;" in capsys.readouterr().out
     assert not (tmp_path / "beauty.exr").exists()
+    # The file's A belongs to its rgba, not to the layer named: no warning about the plate's alpha.
+    _write(tmp_path / "layered_a.exr", np.dstack([plate * 0.5, plate, np.full(plate.shape[:2], 0.5, np.float32)]),
+           ["diffuse.R", "diffuse.G", "diffuse.B", "spec.R", "spec.G", "spec.B", "A"], "half")
+    assert matte("layered_a.exr", "spec_a.exr", "--plate-layer", "spec") == 0
+    assert "alpha channel is below 1" not in capsys.readouterr().out
 
 def test_unwritable_output_folder_fails_before_any_work(shot: Path, capsys) -> None:
     (shot / "blocker").write_text("a file where the output folder should be")
