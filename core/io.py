@@ -1019,7 +1019,8 @@ def _sequence(pattern: str) -> Any | None:
     folder, name = os.path.split(pattern)
     if not any(token in name for token in ("#", "@", "%", "$F")):
         return None
-    token = re.search(r"#+|%0?\d*d|\$F\d*", name)
+    # '@@@@' is '####'; a single '@' elsewhere is part of a name ('plate@2x.png').
+    token = re.search(r"#+|@{2,}|%0?\d*d|\$F\d*", name)
     try:
         seq = fileseq.FileSequence(name, pad_style=fileseq.PAD_STYLE_HASH1, allow_subframes=False)
     except Exception as exc:

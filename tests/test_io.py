@@ -761,10 +761,11 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
     # '--frames 1001' went to a file literally named 'matte_####_v1.exr' (and a plate so named was
     # 'no such file').
     # fileseq cannot parse '%04d' or '$F4' followed by a digit ("mismatched input '1'"): the same message.
-    for name in ("matte_####_v1.exr", "sh010_#_comp_v003.exr", "matte_%04d_v1.exr", "matte_$F4_v1.exr"):
+    for name in ("matte_####_v1.exr", "sh010_#_comp_v003.exr", "matte_%04d_v1.exr", "matte_$F4_v1.exr",
+                 "matte_@@@@_v1.exr"):
         with pytest.raises(InputError) as caught:
             io.has_frame_token(name)
-        token = re.search(r"#+|%04d|\$F4", name).group(0)
+        token = re.search(r"#+|@+|%04d|\$F4", name).group(0)
         assert str(caught.value) == (f"{name}: the frame token {token!r} must come right before the extension "
                                      "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would "
                                      "all be one file of that literal name")
