@@ -795,6 +795,31 @@ def test_an_output_linked_into_a_missing_folder_fails_before_any_work(shot: Path
     assert not (shot / "unmounted").exists() and link.is_symlink()
 
 
+def test_an_output_linked_out_of_a_read_only_folder_is_checked_where_it_is_written(shot: Path, monkeypatch,
+                                                                                    capsys) -> None:
+    # A show's folder of 'latest' links, read-only to artists, pointing into a writable versions
+    # folder: the file written (and its lock) is the target, so only the target's folder counts.
+    import core.io
+
+    links, versions = shot / "latest", shot / "versions"
+    links.mkdir()
+    versions.mkdir()
+    (links / "m.1001.exr").symlink_to(versions / "m_v001.1001.exr")
+    real = core.io.check_writable_dir
+
+    def read_only_links(folder):
+        if Path(folder).resolve() == links.resolve():
+            raise core.io.OutputError(f"the output folder {folder} is not writable")
+        return real(folder)
+
+    monkeypatch.setattr(core.io, "check_writable_dir", read_only_links)
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(links / "m.####.exr"), "--frames", "1001", "--weights", "no-such-bundle",
+                     "--no-progress"])
+    said = capsys.readouterr().out
+    assert code == 1 and "not writable" not in said and "no-such-bundle" in said, said
+
+
 def test_every_subcommand_exits_with_the_same_codes(shot: Path, small_bundle, untrained_ok, capsys) -> None:
     """One table for all (cli.exit_code): 2 the command line cannot be carried out as given (a bad
     value; an input it names missing; an output that is a folder or an input), found before any
