@@ -601,21 +601,14 @@ def test_a_render_through_a_time_offset_checks_the_frames_the_node_is_read_at(fa
     assert np.array_equal(comp[0][..., 3], result[0][..., 3])  # the alpha of the node's frame 1003
 
 
-def test_a_disabled_time_offset_moves_nothing_and_a_reversed_one_is_not_followed(fake_nuke, lbs_env, sequences):
-    from nuke_plugin import callbacks
-
+def test_a_render_through_a_disabled_time_offset_reads_the_node_at_the_frame_rendered(fake_nuke, lbs_env, sequences,
+                                                                                     tmp_path):
     node = make_graph(fake_nuke, sequences)
-    shift = fake_nuke.nodes.TimeOffset()
-    shift["time_offset"].setValue(2)
-    shift.setInput(0, node)
-    write = fake_nuke.nodes.Write()
-    write.setInput(0, shift)
-    shift["disable"].setValue(True)
-    assert [(n.name(), s) for n, s in callbacks.upstream_lbsmatte(write)] == [("LBSMatte1", 0)]
-    shift["disable"].setValue(False)
-    assert [(n.name(), s) for n, s in callbacks.upstream_lbsmatte(write)] == [("LBSMatte1", 2)]
-    shift["reverse_input"].setValue(True)  # the frame read is not known here
-    assert [(n.name(), s) for n, s in callbacks.upstream_lbsmatte(write)] == [("LBSMatte1", None)]
+    assert compute.compute(node).ok  # 1001-1003
+    write = _offset_comp(fake_nuke, node, tmp_path, 2)
+    write.input(0)["disable"].setValue(True)  # moves nothing: frame 1001 reads the node's 1001, not 999
+    fake_nuke.execute(write, 1001, 1003)
+    assert os.path.isfile(str(tmp_path / "comp.1001.exr"))
 
 
 def test_a_render_through_a_time_offset_fails_where_the_node_is_read_outside_its_range(
