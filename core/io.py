@@ -1062,16 +1062,17 @@ def _sequence(pattern: str) -> Any | None:
     folder, name = os.path.split(pattern)
     if not any(token in name for token in ("#", "@", "%", "$F")):
         return None
+    # '@@@@' is '####'; a single '@' elsewhere is part of a name ('plate@2x.png').
+    token = re.search(r"#+|@{2,}|%0?\d*d|\$F\d*", name)
     try:
         seq = fileseq.FileSequence(name, pad_style=fileseq.PAD_STYLE_HASH1, allow_subframes=False)
     except Exception as exc:
+        if token:  # 'plate_%04d_v1.exr': fileseq cannot parse it ("mismatched input '1'"): say what is wrong
+            raise InputError(_misplaced_token(pattern, token.group(0))) from exc
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
     if not seq.padding() or seq.frameSet() is not None:
-        token = re.search(r"#+|%0?\d*d|\$F\d*", name)
         if token and seq.frameSet() is None:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
-            raise InputError(f"{pattern}: the frame token {token.group(0)!r} must come right before the extension "
-                             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
-                             "be one file of that literal name")
+            raise InputError(_misplaced_token(pattern, token.group(0)))
         return None
     if not re.fullmatch(r"[#@]+|%0?\d*d|\$F\d*", seq.padding()):
         # 'm.####.####.exr': fileseq reads the second token as a subframe (frame 7 is m.0007.0000.exr),
@@ -1082,6 +1083,13 @@ def _sequence(pattern: str) -> Any | None:
     if folder:
         seq.setDirname(os.path.join(folder, ""))
     return seq
+
+
+def _misplaced_token(pattern: str, token: str) -> str:
+    """The message for a frame token ``token`` that is not right before the extension of ``pattern``."""
+    return (f"{pattern}: the frame token {token!r} must come right before the extension "
+            "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
+            "be one file of that literal name")
 
 
 def has_frame_token(pattern: str | os.PathLike[str]) -> bool:

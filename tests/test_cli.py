@@ -305,6 +305,11 @@ def test_plate_layer_picks_the_plates_colour_among_several_layers(tmp_path: Path
     assert matte("layered.exr", "beauty.exr", "--plate-layer", "beauty") == 1
     assert "no layer 'beauty' holding R, G, B (its colour layers: diffuse, spec;" in capsys.readouterr().out
     assert not (tmp_path / "beauty.exr").exists()
+    # The file's A belongs to its rgba, not to the layer named: no warning about the plate's alpha.
+    _write(tmp_path / "layered_a.exr", np.dstack([plate * 0.5, plate, np.full(plate.shape[:2], 0.5, np.float32)]),
+           ["diffuse.R", "diffuse.G", "diffuse.B", "spec.R", "spec.G", "spec.B", "A"], "half")
+    assert matte("layered_a.exr", "spec_a.exr", "--plate-layer", "spec") == 0
+    assert "alpha channel is below 1" not in capsys.readouterr().out
 
 def test_unwritable_output_folder_fails_before_any_work(shot: Path, capsys) -> None:
     (shot / "blocker").write_text("a file where the output folder should be")
@@ -344,6 +349,8 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
          "--plate {shot}/nothing.exr: no such file; --trimap {shot}/gone.png: no such file"),
         (["--trimap", "{shot}", "--out", "{shot}/o.exr", "--plate", "{shot}/plate.1001.exr"],
          "--trimap {shot}: is a folder, not an image file"),
+        (["--plate-layer", " "], "--plate-layer takes the name of the plate's colour layer"),
+        (["--float", "--out", "{shot}/o.####.png"], "--float: only an EXR --out holds float values, not {shot}/o.####.png"),
     ],
 )
 def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) -> None:
@@ -788,6 +795,31 @@ def test_an_output_linked_into_a_missing_folder_fails_before_any_work(shot: Path
     assert not (shot / "unmounted").exists() and link.is_symlink()
 
 
+def test_an_output_linked_out_of_a_read_only_folder_is_checked_where_it_is_written(shot: Path, monkeypatch,
+                                                                                    capsys) -> None:
+    # A show's folder of 'latest' links, read-only to artists, pointing into a writable versions
+    # folder: the file written (and its lock) is the target, so only the target's folder counts.
+    import core.io
+
+    links, versions = shot / "latest", shot / "versions"
+    links.mkdir()
+    versions.mkdir()
+    (links / "m.1001.exr").symlink_to(versions / "m_v001.1001.exr")
+    real = core.io.check_writable_dir
+
+    def read_only_links(folder):
+        if Path(folder).resolve() == links.resolve():
+            raise core.io.OutputError(f"the output folder {folder} is not writable")
+        return real(folder)
+
+    monkeypatch.setattr(core.io, "check_writable_dir", read_only_links)
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(links / "m.####.exr"), "--frames", "1001", "--weights", "no-such-bundle",
+                     "--no-progress"])
+    said = capsys.readouterr().out
+    assert code == 1 and "not writable" not in said and "no-such-bundle" in said, said
+
+
 def test_every_subcommand_exits_with_the_same_codes(shot: Path, small_bundle, untrained_ok, capsys) -> None:
     """One table for all (cli.exit_code): 2 the command line cannot be carried out as given (a bad
     value; an input it names missing; an output that is a folder or an input), found before any
@@ -919,3 +951,19 @@ def test_a_size_mismatch_from_an_exif_orientation_says_so(tmp_path: Path, capsys
             "a quarter turn in photo viewers and paint packages, but LBSMatte (like Nuke's Read) uses its pixels as "
             "stored: save it upright, without the orientation tag") in capsys.readouterr().out
     assert not (tmp_path / "out.exr").exists()
+    # A turned plate whose trimap is not that quarter turn off: the orientation does not explain it.
+    _write(tmp_path / "trimap.png", np.full((H, W + 1, 1), 0.5, np.float32), ["Y"], "uint8")
+    code = cli.main(["matte", "--plate", str(tmp_path / "plate.jpg"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", "none", "--no-progress"])
+    assert code == 1
+    said = capsys.readouterr().out
+    assert f"trimap {tmp_path / 'trimap.png'} is {W + 1}x{H}\n" in said and "EXIF" not in said, said
+
+
+def test_float_takes_an_exr_out_in_any_case(shot: Path, capsys) -> None:
+    # OUT.EXR is an EXR (as every other check reads the extension): --float is not a usage error;
+    # the run goes on to load its weights (none here).
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "o.####.EXR"), "--float", "--weights", "no-such-bundle", "--no-progress"])
+    said = capsys.readouterr().out
+    assert code == 1 and "--float" not in said and "no-such-bundle" in said, said

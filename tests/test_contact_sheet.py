@@ -30,6 +30,7 @@ def test_a_label_wider_than_a_40_px_tile_wraps_whole_above_it() -> None:
     assert "".join(lines).replace(" ", "") == LABEL.replace(" ", "") and all(contact_sheet._text_width(line) <= 36 for line in lines)
     # All of the text is on the sheet (cut at the tile's edge, most of it would be missing) ...
     assert _ink(sheet[GAP:GAP + strip, GAP:GAP + 40]) == pytest.approx(whole, rel=0.05)
+    assert _ink(sheet[GAP:GAP + strip, GAP + 38:GAP + 40]) == 0  # a 2-px margin at the tile's right edge
     # ... and none of it over the image, which is whole below the strip.
     np.testing.assert_array_equal(sheet[GAP + strip:GAP + strip + 30, GAP:GAP + 40], 0.5)
 
@@ -37,3 +38,12 @@ def test_a_label_wider_than_a_40_px_tile_wraps_whole_above_it() -> None:
 def test_labels_that_fit_keep_one_line_strips() -> None:
     assert sheet_size(400, 600, 8, columns=4, labels=["plate", LABEL]) == sheet_size(400, 600, 8, columns=4)
     assert make_contact_sheet([("plate", np.zeros((50, 200), np.float32))]).shape[0] == 2 * GAP + LABEL_HEIGHT + 50
+
+
+def test_a_label_that_just_fits_keeps_one_line_and_a_tile_narrower_than_a_letter_gets_one_a_line() -> None:
+    if contact_sheet._font() is None:
+        pytest.skip("no font for labels (matplotlib's DejaVu Sans)")
+    width = contact_sheet._text_width("plate")
+    assert contact_sheet._wrap("plate", width) == ["plate"]
+    assert contact_sheet._wrap("plate", width - 1) == ["plat", "e"]
+    assert contact_sheet._wrap("ab", 1) == ["a", "b"]  # no empty line before the first letter

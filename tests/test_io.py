@@ -111,6 +111,10 @@ def test_luminance_chroma_channels_are_never_matted_as_grey(tmp_path: Path) -> N
     with pytest.raises(InputError, match=r"yc\.exr: a luminance-chroma \(YC\) image whose chroma \(RY, BY\) "
                                          r"OpenImageIO did not convert to RGB: .* \(its channels: Y, BY, RY\)"):
         io.read_image(tmp_path / "yc.exr").rgb()
+    for chroma in ("RY", "BY"):  # either chroma channel alone is colour that Y lacks
+        _write_raw(tmp_path / f"y{chroma}.exr", np.full((2, 3, 2), 0.5, np.float32), ["Y", chroma])
+        with pytest.raises(InputError, match=rf"y{chroma}\.exr: a luminance-chroma \(YC\) image"):
+            io.read_image(tmp_path / f"y{chroma}.exr").rgb()
     _write_raw(tmp_path / "y.exr", np.full((2, 3, 1), 0.5, np.float32), ["Y"])  # luminance alone is grey
     np.testing.assert_array_equal(io.read_image(tmp_path / "y.exr").rgb()[0, 0], [0.5] * 3)
 
@@ -169,6 +173,8 @@ def test_the_plates_colour_layer_can_be_named(tmp_path: Path) -> None:
         img.rgb("beauty")
     _write_raw(tmp_path / "rgba.exr", px[..., :6], ["R", "G", "B", "spec.R", "spec.G", "spec.B"])
     np.testing.assert_array_equal(io.read_image(tmp_path / "rgba.exr").rgb("rgba")[0, 0], [1, 2, 3])
+    np.testing.assert_array_equal(io.read_image(tmp_path / "rgba.exr").rgb("rgb")[0, 0], [1, 2, 3])
+    np.testing.assert_array_equal(img.rgb(" spec ")[1, 2], [4, 5, 6])  # as the knob and the CLI strip it
 
 
 def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_path: Path) -> None:
@@ -187,6 +193,16 @@ def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_
     img = io.read_image(path, layer="spec")
     assert img.info.attribute("name") == "spec"
     np.testing.assert_array_equal(img.rgb("spec")[0, 0], [0.75] * 3)
+    # the layer in any case, as rgb(layer) takes it ('spec' of a part whose channels are Spec.R ...)
+    cased = str(tmp_path / "cased.exr")
+    specs[1].channelnames = ("Spec.R", "Spec.G", "Spec.B")
+    out = oiio.ImageOutput.create(cased)
+    assert out.open(cased, specs)
+    assert out.write_image(np.full((3, 4, 3), 0.25, np.float32))
+    assert out.open(cased, specs[1], "AppendSubimage")
+    assert out.write_image(np.full((3, 4, 3), 0.75, np.float32))
+    out.close()
+    np.testing.assert_array_equal(io.read_image(cased, layer="spec").rgb("spec")[0, 0], [0.75] * 3)
     # a layer no part holds: the usual part, and rgb() names what it has
     with pytest.raises(InputError, match=r"no layer 'beauty' holding R, G, B \(its colour layers: rgba;"):
         io.read_image(path, layer="beauty").rgb("beauty")
@@ -757,7 +773,8 @@ def test_frame_ranges_keep_the_order_given_and_refuse_subframes() -> None:
     }
     for text, frames in known.items():
         assert io.parse_frames(text) == frames, text
-    for text, shown in (("1.5", "1.5"), ("1-3x0.5", "1.5, 2.5"), ("1-3x1.5", "2.5")):
+    for text, shown in (("1.5", "1.5"), ("1-3x0.5", "1.5, 2.5"), ("1-3x1.5", "2.5"),
+                        ("1-2x0.25", "1.25, 1.50, 1.75"), ("1-3x0.25", "1.25, 1.50, 1.75, ...")):  # three shown
         with pytest.raises(InputError) as caught:
             io.parse_frames(text)
         assert str(caught.value) == (f"the frame range {text!r} holds subframes ({shown}): LBSMatte renders whole "
@@ -770,10 +787,12 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
     # fileseq finds no token in 'matte_####_v1.exr': the name was a single file, so every frame of
     # '--frames 1001' went to a file literally named 'matte_####_v1.exr' (and a plate so named was
     # 'no such file').
-    for name in ("matte_####_v1.exr", "sh010_#_comp_v003.exr"):
+    # fileseq cannot parse '%04d' or '$F4' followed by a digit ("mismatched input '1'"): the same message.
+    for name in ("matte_####_v1.exr", "sh010_#_comp_v003.exr", "matte_%04d_v1.exr", "matte_$F4_v1.exr",
+                 "matte_@@@@_v1.exr"):
         with pytest.raises(InputError) as caught:
             io.has_frame_token(name)
-        token = re.search("#+", name).group(0)
+        token = re.search(r"#+|@+|%04d|\$F4", name).group(0)
         assert str(caught.value) == (f"{name}: the frame token {token!r} must come right before the extension "
                                      "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would "
                                      "all be one file of that literal name")
@@ -797,3 +816,12 @@ def test_a_file_name_with_two_frame_tokens_is_refused() -> None:
                                          "the files with one frame token (plate.####.exr)")
     assert io.frame_path("shot_####/m.####.exr", 7) == Path("shot_####/m.0007.exr")  # a folder's '#' stays literal
     assert io.frame_path("m.####@.exr", 7) == Path("m.00007.exr")  # one token of five digits, as fileseq reads it
+
+
+def test_only_the_exif_orientations_that_turn_a_quarter_turn_count_as_turned(tmp_path: Path) -> None:
+    # 5 to 8 swap width and height in a photo viewer (transposed, turned 90°, transversed, 270°);
+    # 1 to 4 keep them (mirrored or turned 180°): only the first kind explains a plate/trimap size mismatch.
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}.exr"
+        _write_raw(path, np.zeros((2, 3, 3), np.float32), ["R", "G", "B"], attributes={"Orientation": orientation})
+        assert io.read_image(path).info.turned == (orientation >= 5), orientation

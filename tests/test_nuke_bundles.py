@@ -182,3 +182,10 @@ def test_a_killed_saves_hidden_folder_and_an_unselectable_name_are_skipped_as_co
     assert reasons == {"slashed": "its name 'a/b' holds '/' (a path separator or a character a folder name cannot hold)",
                        "spaced": "its name 'x ' begins or ends with white space"}
     assert bundles.resolve_bundle("main", core_dir=str(tmp_path / "nocore")).path == str(show / "main")
+
+
+@pytest.mark.parametrize("name", ["show_x-v2.1", "a*b", "a?b", 'a"b', "a<b", "a>b", "a|b", "a\x7fb", "a\x1fb",
+                                  "NONE", "None", "none", "show ", ".hidden", "a/b", "a\\b", "C:x", ""])
+def test_the_name_rule_is_core_weights_rule(name):
+    weights = pytest.importorskip("core.weights")
+    assert bundles.name_problem(name) == weights.name_problem(name)

@@ -99,6 +99,10 @@ def test_reuse_copies_frames_with_the_same_frame_key(tmp_path):
     assert cache.missing_frames(new, [1, 2, 3]) == [2, 3]
     assert not [n for n in os.listdir(new) if n.endswith(".tmp")]
     assert cache.read_record(old)["frames"] == {"1": "k1", "2": "k2"}
+    # A recorded frame whose result is gone (its trimap left): nothing is reused, not even the trimap.
+    os.remove(cache.frame_path(cache.result_pattern(old), 2))
+    assert cache.reuse_frames(root, new, {2: "k2"}, [2]) == []
+    assert not os.path.exists(cache.frame_path(cache.trimap_pattern(new), 2))
 
 
 def test_only_key_folders_are_deleted(tmp_path):

@@ -731,3 +731,23 @@ def test_a_setting_that_changes_over_the_range_is_refused_naming_it_and_the_fram
     node["rounds"].setExpression(f"{controls.name()}.white")  # an expression, but the same at every frame
     assert compute.compute(node).ok
     assert cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--rounds") + 1] == "1"
+
+
+def test_a_setting_that_changes_only_at_the_last_frame_is_refused(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)  # 1001-1003
+    fake_nuke.frame(1001)
+    node["rounds"].setAnimated()
+    node["rounds"].setValueAt(1, 1001)
+    node["rounds"].setValueAt(1, 1002)
+    node["rounds"].setValueAt(2, 1003)
+    with pytest.raises(NodeError, match=r"^LBSMatte1: the .* knob is animated \(1 at frame 1001, 2 at frame 1003\)"):
+        compute.prepare(node)
+    assert cli_calls(lbs_env) == []
+
+
+def test_an_ocio_colourspace_that_takes_no_part_leaves_the_result_current(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)  # colour: not ocio, so the colourspace knob is not used
+    assert node["colour"].value() != "ocio"
+    assert compute.compute(node).ok
+    node["ocio_colourspace"].setValue("ACES - ACEScg")
+    assert lbs_node.find_stale(node) == ("", [])

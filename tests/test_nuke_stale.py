@@ -601,6 +601,16 @@ def test_a_render_through_a_time_offset_checks_the_frames_the_node_is_read_at(fa
     assert np.array_equal(comp[0][..., 3], result[0][..., 3])  # the alpha of the node's frame 1003
 
 
+def test_a_render_through_a_disabled_time_offset_reads_the_node_at_the_frame_rendered(fake_nuke, lbs_env, sequences,
+                                                                                     tmp_path):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok  # 1001-1003
+    write = _offset_comp(fake_nuke, node, tmp_path, 2)
+    write.input(0)["disable"].setValue(True)  # moves nothing: frame 1001 reads the node's 1001, not 999
+    fake_nuke.execute(write, 1001, 1003)
+    assert os.path.isfile(str(tmp_path / "comp.1001.exr"))
+
+
 def test_a_render_through_a_time_offset_fails_where_the_node_is_read_outside_its_range(
         fake_nuke, lbs_env, sequences, tmp_path, capsys):
     node = make_graph(fake_nuke, sequences)

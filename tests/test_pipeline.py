@@ -809,6 +809,10 @@ def test_frames_whose_networks_ran_in_halved_tiles_say_so_every_one(small_bundle
     small, small_trimap = _scene()  # a region that fits one 256-px tile: as asked
     matter.matte(small, small_trimap)
     assert matter.stats.tiles == 1 and matter.stats.degraded == []
+    # Several tiles of the size asked for, without a shortage: as asked, nothing to recompute.
+    as_asked = Matter(small_bundle, device="cpu", allow_untrained=True, tile=256, rounds=0)
+    as_asked.matte(plate, trimap)
+    assert as_asked.stats.tiles > 1 and as_asked.stats.degraded == []
 
 
 # -- the Python API as a pipeline TD calls it --------------------------------------------------------

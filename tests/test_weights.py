@@ -732,6 +732,11 @@ def test_deeply_nested_safetensors_header_is_not_a_safetensors_file(tmp_path: Pa
     ("", "is empty"),
     ("None", "diagnostic without networks"),
     ("a\nb", r"holds '\\n'"),
+    ("show ", "white space"),  # the knob strips it at either end
+    (".hidden", "begins with '.'"),  # the search skips hidden folders
+    ("a\x1fb", r"holds '\\x1f'"),
+    ("a\x7fb", r"holds '\\x7f'"),
+    *((f"a{c}b", "holds " + __import__("re").escape(repr(c))) for c in '*?"<>|'),  # Windows refuses them
 ])
 def test_a_name_that_could_not_be_selected_back_is_refused_before_anything_is_written(
     tmp_path: Path, small_bundle: Bundle, name: str, problem: str
@@ -783,6 +788,38 @@ def test_a_killed_saves_temporary_folder_neither_shadows_nor_blocks_and_is_clean
     assert fresh.is_dir() and other.is_dir()
 
 
+def test_only_a_stale_leftover_of_plain_files_is_removed_never_through_a_link(
+    tmp_path: Path, small_bundle: Bundle,
+) -> None:
+    import os
+
+    show = tmp_path / "show"
+    real = copy_bundle(small_bundle, show / "main", name="main")
+    mine = tmp_path / "mine"  # a folder of the user's, that a link named like a leftover points to
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    (show / ".main.tmp-aaaaaaaa").symlink_to(mine, target_is_directory=True)
+    linked = show / ".main.tmp-bbbbbbbb"  # holds a link: not what a save writes
+    linked.mkdir()
+    (linked / "keep.txt").symlink_to(mine / "keep.txt")
+    busy = show / ".main.tmp-cccccccc"  # its folder old, a file in it changed a moment ago
+    busy.mkdir()
+    (busy / "alpha.safetensors").write_bytes(b"x")
+    (busy / "new.safetensors").write_bytes(b"y")
+    longer = show / ".main.tmp-0123abcd0"  # not the 8 hex digits of a save's name
+    longer.mkdir()
+    (longer / "x.safetensors").write_bytes(b"z")
+    old = weights.time.time() - 2 * weights._LEFTOVER_AGE
+    for p in [mine, mine / "keep.txt", linked, busy, busy / "alpha.safetensors", longer, longer / "x.safetensors"]:
+        os.utime(p, (old, old))
+    save_bundle(real, small_bundle.load_networks(), name="main", description="again", overwrite=True)
+    assert (mine / "keep.txt").read_text() == "mine"
+    assert (show / ".main.tmp-aaaaaaaa").is_symlink()
+    assert (linked / "keep.txt").is_symlink()
+    assert sorted(p.name for p in busy.iterdir()) == ["alpha.safetensors", "new.safetensors"]
+    assert (longer / "x.safetensors").is_file()
+
+
 def test_an_old_bundle_put_aside_is_kept_while_it_is_the_only_copy(tmp_path: Path, small_bundle: Bundle) -> None:
     import os
 
@@ -800,7 +837,7 @@ def test_the_packaged_bundles_are_read_only_even_with_overwrite(
     copy_bundle(small_bundle, isolated_search)
     before = (isolated_search / "manifest.json").read_bytes()
     nets = small_bundle.load_networks()
-    for target in (isolated_search, isolated_search.parent / "extra"):
+    for target in (isolated_search, isolated_search.parent, isolated_search.parent / "extra"):
         with pytest.raises(WeightsError, match=rf"refusing to write {__import__('re').escape(str(target))}: it is "
                                                r"inside LBSMatte's packaged bundles .* no command changes"):
             save_bundle(target, nets, name="default", description="mine", overwrite=True)
