@@ -417,6 +417,11 @@ class Array_Knob(Knob):
     def getValueAt(self, frame, index=-1, view=None):
         return float(self._raw_at(float(frame)))
 
+    def getValue(self, index=0):
+        # As in Nuke: a number at the current frame whatever ``value()`` gives (a menu's index,
+        # 0/1 for a checkbox; https://learn.foundry.com/nuke/developers/63/pythonreference/nuke.Knob-class.html)
+        return float(self._raw())
+
     def value(self):
         return self._raw()
 
@@ -548,6 +553,8 @@ class Enumeration_Knob(Array_Knob):
         index = int(self._raw())
         if not self._values:
             return ""
+        if not 0 <= index < len(self._values):  # keys or an expression outside the menu: Nuke's docs are silent
+            raise _FakeLimit("fake nuke: %s is %d, outside its menu %s" % (self._name, index, self._values))
         return self._values[index]
 
     def setValue(self, value):
@@ -1112,32 +1119,43 @@ class _Switch(Node):
 
 
 class _TimeOffset(Node):
-    """Nuke's TimeOffset: frame ``f`` is its input's frame ``f - time_offset``; its frame range is
-    the input's, moved by the offset (``reverse_input`` is not faked)."""
+    """Nuke's TimeOffset: frame ``f`` is its input's frame ``f - time_offset`` (the offset at ``f``);
+    its frame range is the input's, moved by the offset. Not faked (Nuke's docs are silent, so
+    these raise): ``reverse_input``, a fractional offset, the frame range of an animated offset."""
 
     def __init__(self):
         Node.__init__(self, "TimeOffset")
         self.addKnob(Double_Knob("time_offset"))
         self.addKnob(Boolean_Knob("reverse_input"))
 
-    def _shift(self):
+    def _shift(self, frame):
+        """The offset at output ``frame`` (as Nuke evaluates a knob: at the frame pulled, which a
+        time node downstream may make another than ``nuke.frame()``)."""
         if self["disable"].value():
             return 0
         if self["reverse_input"].value():
             raise _FakeLimit("fake nuke: TimeOffset reverse_input")
-        return int(self["time_offset"].value())
+        offset = self["time_offset"].getValueAt(frame)
+        if offset != int(offset):  # Nuke's docs say nothing of a fractional offset
+            raise _FakeLimit("fake nuke: TimeOffset time_offset %r is not a whole number of frames" % offset)
+        return int(offset)
 
     def _image(self, frame):
-        return Node._image(self, frame - self._shift())
+        return Node._image(self, frame - self._shift(frame))
 
     def _op_hash(self, frame):
-        return Node._op_hash(self, frame - self._shift())
+        return Node._op_hash(self, frame - self._shift(frame))
+
+    def _range_shift(self):
+        if not self["disable"].value() and self["time_offset"].isAnimated():  # Nuke's docs are silent
+            raise _FakeLimit("fake nuke: the frame range of a TimeOffset with an animated time_offset")
+        return self._shift(_frame)
 
     def firstFrame(self):
-        return Node.firstFrame(self) + self._shift()
+        return Node.firstFrame(self) + self._range_shift()
 
     def lastFrame(self):
-        return Node.lastFrame(self) + self._shift()
+        return Node.lastFrame(self) + self._range_shift()
 
 
 class _Viewer(Node):
