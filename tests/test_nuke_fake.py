@@ -369,3 +369,30 @@ def test_a_time_offset_refuses_what_nuke_does_not_document(fake_nuke, sequences)
         shift.opHashes()
     shift["time_offset"].setValue(2)
     assert (shift.firstFrame(), shift.lastFrame()) == (1003, 1005)
+
+
+def test_frame_hold_and_frame_range_refuse_what_nuke_does_not_document(fake_nuke, sequences):
+    read = fake_nuke.nodes.Read(file=sequences["plate"], first=1001, last=1003)
+    hold = fake_nuke.nodes.FrameHold(first_frame=1002, increment=-1)
+    hold.setInput(0, read)
+    with pytest.raises(NotImplementedError, match="increment -1 \\(negative\\)"):
+        hold.opHashes()
+    hold["increment"].setValue(0)
+    fake_nuke.frame(1)
+    hold["first_frame"].setAnimated()
+    hold["first_frame"].setValueAt(1001, 1)
+    hold["first_frame"].setValueAt(1002, 3)
+    fake_nuke.frame(2)  # between the keys: a fraction of a frame
+    with pytest.raises(NotImplementedError, match="first_frame 1001.5"):
+        hold.opHashes()
+    span = fake_nuke.nodes.FrameRange(first_frame=1001, last_frame=1002)
+    span.setInput(0, read)
+    fake_nuke.frame(1002)
+    inside = span.opHashes()
+    assert inside != read.opHashes() and (span.firstFrame(), span.lastFrame()) == (1001, 1002)
+    fake_nuke.frame(1003)
+    with pytest.raises(NotImplementedError, match="FrameRange1 at frame 1003, outside its range 1001-1002"):
+        span.opHashes()
+    span["last_frame"].setAnimated()
+    with pytest.raises(NotImplementedError, match="animated last_frame"):
+        span.lastFrame()

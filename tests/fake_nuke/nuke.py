@@ -1183,7 +1183,9 @@ class _Retimed(Node):
 class _FrameHold(_Retimed):
     """Nuke's FrameHold (knobs ``first_frame``, ``increment``): increment 0 holds ``first_frame``
     at every frame; ``n`` > 0 uses ``first_frame``, ``first_frame + n``, ... each for ``n`` frames
-    (frames before ``first_frame`` with an increment are not faked)."""
+    (https://learn.foundry.com/nuke/content/reference_guide/time_nodes/framehold.html). Nuke's docs
+    are silent on frames before ``first_frame`` with an increment, a negative increment and a
+    fractional (animated) value: those raise."""
 
     def __init__(self):
         _Retimed.__init__(self, "FrameHold")
@@ -1191,8 +1193,14 @@ class _FrameHold(_Retimed):
         self.addKnob(Int_Knob("increment"))
 
     def _input_frame(self, frame):
-        first, step = int(self["first_frame"].getValueAt(frame)), int(self["increment"].getValueAt(frame))
-        if step <= 0:
+        first, step = self["first_frame"].getValueAt(frame), self["increment"].getValueAt(frame)
+        if first != int(first) or step != int(step):
+            raise _FakeLimit("fake nuke: FrameHold first_frame %r, increment %r at frame %s (not whole frames)"
+                             % (first, step, frame))
+        first, step = int(first), int(step)
+        if step < 0:
+            raise _FakeLimit("fake nuke: FrameHold increment %d (negative)" % step)
+        if step == 0:
             return first
         if frame < first:
             raise _FakeLimit("fake nuke: FrameHold before first_frame with an increment")
@@ -1200,19 +1208,39 @@ class _FrameHold(_Retimed):
 
 
 class _FrameRange(Node):
-    """Nuke's FrameRange (knobs ``first_frame``, ``last_frame``): sets the frame range; frames
-    pass through (outside the range as inside)."""
+    """Nuke's FrameRange (knobs ``first_frame``, ``last_frame``): sets the frame range; frames in
+    it pass through. Nuke's docs are silent on what it shows outside its range and on animated
+    range knobs: those raise."""
 
     def __init__(self):
         Node.__init__(self, "FrameRange")
         self.addKnob(Int_Knob("first_frame"))
         self.addKnob(Int_Knob("last_frame"))
 
+    def _range(self):
+        for name in ("first_frame", "last_frame"):
+            if self[name].isAnimated():
+                raise _FakeLimit("fake nuke: FrameRange with an animated %s" % name)
+        return int(self["first_frame"].value()), int(self["last_frame"].value())
+
+    def _inside(self, frame):
+        first, last = self._range()
+        if not first <= frame <= last:
+            raise _FakeLimit("fake nuke: FrameRange %s at frame %s, outside its range %d-%d"
+                             % (self.name(), frame, first, last))
+        return frame
+
+    def _image(self, frame):
+        return Node._image(self, frame if self["disable"].value() else self._inside(frame))
+
+    def _op_hash(self, frame):
+        return Node._op_hash(self, frame if self["disable"].value() else self._inside(frame))
+
     def firstFrame(self):
-        return int(self["first_frame"].value()) if not self["disable"].value() else Node.firstFrame(self)
+        return self._range()[0] if not self["disable"].value() else Node.firstFrame(self)
 
     def lastFrame(self):
-        return int(self["last_frame"].value()) if not self["disable"].value() else Node.lastFrame(self)
+        return self._range()[1] if not self["disable"].value() else Node.lastFrame(self)
 
 
 class _Retime(_Retimed):
