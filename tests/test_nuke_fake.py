@@ -396,3 +396,19 @@ def test_frame_hold_and_frame_range_refuse_what_nuke_does_not_document(fake_nuke
     span["last_frame"].setAnimated()
     with pytest.raises(NotImplementedError, match="animated last_frame"):
         span.lastFrame()
+
+
+def test_keys_on_a_string_knob_and_unknown_curve_letters_are_refused(fake_nuke):
+    # nuke.Knob offers keys on every knob; what a keyed string gives is not documented.
+    write = fake_nuke.nodes.Write()
+    assert write["file"].isAnimated(0) is False and write["file"].hasExpression(0) is False
+    with pytest.raises(NotImplementedError, match="animating File_Knob knob file"):
+        write["file"].setAnimated()
+    with pytest.raises(NotImplementedError, match="a key on File_Knob knob file"):
+        write["file"].setValueAt("/x.exr", 3)
+    with pytest.raises(NotImplementedError, match="getValueAt of File_Knob knob file"):
+        write["file"].getValueAt(3)
+    write["first"].fromScript("{{curve x1 4 x10 20}}")
+    assert (write["first"].getValueAt(1), write["first"].getValueAt(10)) == (4.0, 20.0)
+    with pytest.raises(NotImplementedError, match="'K' in"):
+        write["first"].fromScript("{{curve K x1 4 x10 20}}")

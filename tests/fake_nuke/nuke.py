@@ -261,11 +261,25 @@ class Knob(object):
         self._changed()
         return True
 
-    def hasExpression(self):
+    def hasExpression(self, index=-1):
         return False
 
-    def isAnimated(self):
+    def isAnimated(self, channel=-1):
         return False
+
+    # Nuke offers keys and expressions on every knob (nuke.Knob), but its docs do not say what a
+    # keyed string, menu-less or button knob gives: the fake animates numbers (Array_Knob) only.
+    def setAnimated(self, channel=-1):
+        raise _FakeLimit("fake nuke: animating %s knob %s" % (self.Class(), self._name))
+
+    def setValueAt(self, val, time, index=-1, view=None):
+        raise _FakeLimit("fake nuke: a key on %s knob %s" % (self.Class(), self._name))
+
+    def setExpression(self, expression, index=-1, view=None):
+        raise _FakeLimit("fake nuke: an expression on %s knob %s" % (self.Class(), self._name))
+
+    def getValueAt(self, frame, index=-1, view=None):
+        raise _FakeLimit("fake nuke: getValueAt of %s knob %s" % (self.Class(), self._name))
 
     def _check(self, value):
         return value
@@ -452,9 +466,11 @@ class Array_Knob(Knob):
             for token in match.group(1).split()[1:]:
                 if token.startswith("x"):
                     time = float(token[1:])
-                else:
+                elif re.match(r"^-?\d+(\.\d*)?(e-?\d+)?$", token):
                     self._keys[time] = float(token)
                     time += 1
+                else:  # Nuke's interpolation letters (K, L, C, ...) and slopes (s, u, v): not faked
+                    raise _FakeLimit("fake nuke: %s: %r in %r" % (self._name, token, text))
         elif match:
             self._expression = match.group(1).strip()
         else:
