@@ -408,6 +408,9 @@ def test_keys_on_a_string_knob_and_unknown_curve_letters_are_refused(fake_nuke):
         write["file"].setValueAt("/x.exr", 3)
     with pytest.raises(NotImplementedError, match="getValueAt of File_Knob knob file"):
         write["file"].getValueAt(3)
+    with pytest.raises(NotImplementedError, match="setValueAt on first, which is not animated"):
+        write["first"].setValueAt(4, 1)
+    assert write["first"].value() == 1 and not write["first"].isAnimated()
     write["first"].fromScript("{{curve x1 4 x10 20}}")
     assert (write["first"].getValueAt(1), write["first"].getValueAt(10)) == (4.0, 20.0)
     with pytest.raises(NotImplementedError, match="'K' in"):

@@ -398,8 +398,9 @@ class Array_Knob(Knob):
         return True
 
     def setValueAt(self, val, time, index=-1, view=None):
-        if not self._keys:  # as in Nuke: a key only on an animated knob
-            return self.setValue(val)
+        if not self._keys:  # keys first (setAnimated): what Nuke does to a static knob is not documented
+            raise _FakeLimit("fake nuke: setValueAt on %s, which is not animated (call setAnimated first)"
+                             % self._name)
         self._keys[float(time)] = float(self._check(val))
         self._changed()
         return True
