@@ -415,3 +415,15 @@ def test_keys_on_a_string_knob_and_unknown_curve_letters_are_refused(fake_nuke):
     assert (write["first"].getValueAt(1), write["first"].getValueAt(10)) == (4.0, 20.0)
     with pytest.raises(NotImplementedError, match="'K' in"):
         write["first"].fromScript("{{curve K x1 4 x10 20}}")
+
+
+def test_retime_has_nukes_switches_and_refuses_them_when_on(fake_nuke, sequences):
+    read = fake_nuke.nodes.Read(file=sequences["plate"], first=1001, last=1003)
+    retime = fake_nuke.nodes.Retime(speed=2.0)
+    retime.setInput(0, read)
+    fake_nuke.frame(1002)
+    assert retime["reverse"].value() is False and retime["output.first_lock"].value() is False
+    retime.opHashes()
+    retime["reverse"].setValue(True)
+    with pytest.raises(NotImplementedError, match="Retime reverse"):
+        retime.opHashes()

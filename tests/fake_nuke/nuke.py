@@ -1263,15 +1263,24 @@ class _FrameRange(Node):
 class _Retime(_Retimed):
     """A stand-in for Nuke's Retime (knob ``speed``): frame ``f`` is its input's frame
     ``first + (f - first) * speed`` rounded, ``first`` its input's first frame (Nuke's output and
-    input ranges, filtering and frame blending are not faked)."""
+    input ranges, filtering and frame blending are not faked). Its switches of
+    https://learn.foundry.com/nuke/content/reference_guide/time_nodes/retime.html are here, off as
+    in Nuke, and raise when on; its other knobs (``input.first``, ``before``, ``filter`` ...) are not."""
+
+    _SWITCHES = ("input.first_lock", "input.last_lock", "reverse", "output.first_lock", "output.last_lock")
 
     def __init__(self):
         _Retimed.__init__(self, "Retime")
         speed = Double_Knob("speed")
         speed.setValue(1.0)
         self.addKnob(speed)
+        for name in self._SWITCHES:
+            self.addKnob(Boolean_Knob(name))
 
     def _input_frame(self, frame):
+        for name in self._SWITCHES:
+            if self[name].value():
+                raise _FakeLimit("fake nuke: Retime %s" % name)
         first = self.input(0).firstFrame() if self.input(0) is not None else frame
         return int(round(first + (frame - first) * self["speed"].value()))
 
