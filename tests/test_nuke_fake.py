@@ -427,3 +427,19 @@ def test_retime_has_nukes_switches_and_refuses_them_when_on(fake_nuke, sequences
     retime["reverse"].setValue(True)
     with pytest.raises(NotImplementedError, match="Retime reverse"):
         retime.opHashes()
+
+
+def test_an_expression_reads_a_menu_as_its_index(fake_nuke):
+    # LBSMatteLive's Switch: which {{parent.trimap_input}} (trimap 0, rough matte 1), as in Nuke.
+    group = fake_nuke.nodes.Group()
+    group.addKnob(fake_nuke.Enumeration_Knob("trimap_input", "trimap input", ["trimap", "rough matte"]))
+    group.addKnob(fake_nuke.String_Knob("note"))
+    with group:
+        switch = fake_nuke.nodes.Switch()
+    switch["which"].setExpression("parent.trimap_input")
+    assert switch["which"].value() == 0
+    group["trimap_input"].setValue("rough matte")
+    assert switch["which"].value() == 1 and switch["which"].getValueAt(7) == 1.0
+    switch["which"].setExpression("parent.note")
+    with pytest.raises(NotImplementedError, match="reads String_Knob knob note"):
+        switch["which"].value()

@@ -174,7 +174,10 @@ def _eval_expression(node, expr):
     elif text == "frame":  # Nuke's frame variable: the time the knob is evaluated at
         value = float(_eval_time[-1] if _eval_time else _frame)
     elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", text):
-        value = _lookup_knob(node, text).value()
+        knob = _lookup_knob(node, text)
+        if not isinstance(knob, Array_Knob):  # a string in an expression: not faked
+            raise _FakeLimit("fake nuke: expression %r reads %s knob %s" % (expr, knob.Class(), knob.name()))
+        value = knob.getValue()  # as in Nuke, a number: a menu's index, 0/1 for a checkbox
     else:
         raise _FakeLimit("fake nuke: expression %r" % expr)
     if negate:
