@@ -18,6 +18,9 @@ matters to them:
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
+  an expression reads a knob as Nuke's ``getValue`` does (a menu's index, 0/1); numbers only
+  are animated, and only after ``setAnimated``; what Nuke's docs leave open (keys on strings,
+  curve letters, time nodes off their documented cases) raises ``NotImplementedError``;
 - callbacks by node class (``addOnCreate``, ``addKnobChanged``); knobChanged fires while a
   node's panel is open (``showControlPanel`` sends ``showPanel``) and, as in Nuke, not again
   for knobs set inside a knobChanged callback;
