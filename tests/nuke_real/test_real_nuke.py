@@ -219,7 +219,8 @@ def test_a_broken_install_does_not_stop_nuke(tmp_path):
 def test_knob_numbers_and_time_offsets_as_the_fake_has_them(tmp_path, shot):
     """What ``tests/fake_nuke`` assumes of Nuke's knobs and TimeOffset: getValue/getValueAt give
     a menu's index and a checkbox's 0/1 as floats, an expression reads a menu as its index, and a
-    TimeOffset under a FrameHold takes its (keyed) offset at the held frame, not the current one."""
+    TimeOffset under a FrameHold takes its (keyed) offset at the held frame, not the current one;
+    a group's op hashes follow a knob inside it (the stale check hashes a gizmo plate that way)."""
     code = """
         import json, sys, nuke
         write = nuke.nodes.Write(file_type="exr")
@@ -239,13 +240,24 @@ def test_knob_numbers_and_time_offsets_as_the_fake_has_them(tmp_path, shot):
         for f in (1002, 1005):
             nuke.frame(f)
             hashes.append(hold.opHashes())
+        # A plate fed through a group (a studio gizmo): its op hashes must see a change inside it.
+        group = nuke.nodes.Group()
+        with group:
+            grade = nuke.nodes.Grade()
+            grade.setInput(0, nuke.nodes.Input())
+            nuke.nodes.Output().setInput(0, grade)
+        group.setInput(0, plate)
+        wrapped = [group.opHashes()]
+        grade["white"].setValue(2.0)
+        wrapped.append(group.opHashes())
         print("RESULT " + json.dumps({
             "menu": [write["datatype"].value(), write["datatype"].getValue(), write["datatype"].getValueAt(3)],
             "check": [write["create_directories"].value(), write["create_directories"].getValueAt(3)],
-            "linked": switch["which"].value(), "held": hashes}))
+            "linked": switch["which"].value(), "held": hashes, "group": wrapped}))
     """
     got = run_python_in_nuke(code, tmp_path, args=[shot["plate"]])
     assert got["menu"] == ["32 bit float", 1.0, 1.0] and isinstance(got["menu"][1], float)
     assert got["check"] == [True, 1.0] and isinstance(got["check"][1], float)
     assert got["linked"] == 1
     assert got["held"][0] == got["held"][1]
+    assert got["group"][0] and got["group"][0] != got["group"][1]
