@@ -175,11 +175,11 @@ def _input_frames(other, frames):
             # Nuke: increment 0 holds first_frame everywhere; n > 0 uses first_frame, first_frame + n, ...
             first = int(round(other["first_frame"].getValueAt(frame)))
             step = int(round(other["increment"].getValueAt(frame)))
-            if step <= 0:
+            if step == 0:
                 read.add(first)
-            elif frame >= first:
+            elif step > 0 and frame >= first:
                 read.add(first + (frame - first) // step * step)
-            else:  # before the first held frame: not followed
+            else:  # before the first held frame, or a negative increment (undocumented): not followed
                 return None
         else:  # FrameRange: its frames pass through; outside its range not followed
             if not other["first_frame"].value() <= frame <= other["last_frame"].value():

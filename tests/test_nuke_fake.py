@@ -302,3 +302,144 @@ def test_each_call_hands_out_a_new_python_object_equal_to_the_others(fake_nuke):
     one["first"].setValue(7)
     assert read["first"].value() == 7  # the same node behind both
     assert grade.input(0) != grade
+
+
+def test_get_value_is_a_number_at_the_current_frame_as_in_nuke(fake_nuke):
+    # Nuke: getValue/getValueAt give the number (a menu's index, 0/1 for a checkbox); value() the
+    # entry's name, the bool, the int.
+    write = fake_nuke.nodes.Write()
+    write["datatype"].setValue("32 bit float")
+    write["create_directories"].setValue(True)
+    write["first"].setValue(7)
+    assert write["datatype"].value() == "32 bit float"
+    assert write["datatype"].getValue() == 1.0 and isinstance(write["datatype"].getValue(), float)
+    assert write["datatype"].getValueAt(5) == 1.0 and isinstance(write["datatype"].getValueAt(5), float)
+    assert write["create_directories"].value() is True
+    assert write["create_directories"].getValue() == 1.0 and isinstance(write["create_directories"].getValue(), float)
+    assert isinstance(write["create_directories"].getValueAt(5), float)
+    assert write["first"].value() == 7 and isinstance(write["first"].getValue(), float)
+
+
+def test_a_menu_keyed_outside_its_entries_is_refused(fake_nuke):
+    write = fake_nuke.nodes.Write()
+    write["datatype"].setExpression("frame")
+    fake_nuke.frame(1)
+    assert write["datatype"].value() == "32 bit float"
+    fake_nuke.frame(5)
+    with pytest.raises(NotImplementedError, match="datatype is 5, outside its menu"):
+        write["datatype"].value()
+
+
+def _held_offset(fake_nuke, sequences):
+    """Read 1001-1003 -> TimeOffset keyed 1 at 1003, 2 at 1005 -> FrameHold of 1003."""
+    read = fake_nuke.nodes.Read(file=sequences["plate"], first=1001, last=1003)
+    shift = fake_nuke.nodes.TimeOffset()
+    shift.setInput(0, read)
+    shift["time_offset"].setAnimated()
+    shift["time_offset"].setValueAt(1, 1003)
+    shift["time_offset"].setValueAt(2, 1005)
+    hold = fake_nuke.nodes.FrameHold(first_frame=1003)
+    hold.setInput(0, shift)
+    return shift, hold
+
+
+def test_a_time_offset_reads_its_offset_at_the_frame_pulled_not_the_current_one(fake_nuke, sequences, tmp_path):
+    # The hold pulls the TimeOffset at 1003 whatever the current frame: Nuke evaluates its offset
+    # there (1), so every frame shows the plate's 1002, not 1005 - 2 = 1003's neighbour 1001.
+    shift, hold = _held_offset(fake_nuke, sequences)
+    fake_nuke.frame(1003)
+    held = hold.opHashes()
+    fake_nuke.frame(1005)
+    assert hold.opHashes() == held
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "held.####.exr"), file_type="exr")
+    write.setInput(0, hold)
+    fake_nuke.execute(write, 1005, 1005)
+    copy, _ = read_exr(str(tmp_path / "held.1005.exr"))
+    source, _ = read_exr(sequences["plate"].replace("####", "1002"))
+    np.testing.assert_array_equal(copy, source)
+
+
+def test_a_time_offset_refuses_what_nuke_does_not_document(fake_nuke, sequences):
+    shift, _ = _held_offset(fake_nuke, sequences)
+    with pytest.raises(NotImplementedError, match="frame range of a TimeOffset with an animated time_offset"):
+        shift.firstFrame()
+    shift["time_offset"].clearAnimated()
+    shift["time_offset"].setValue(1.5)
+    with pytest.raises(NotImplementedError, match="1.5 is not a whole number of frames"):
+        shift.opHashes()
+    shift["time_offset"].setValue(2)
+    assert (shift.firstFrame(), shift.lastFrame()) == (1003, 1005)
+
+
+def test_frame_hold_and_frame_range_refuse_what_nuke_does_not_document(fake_nuke, sequences):
+    read = fake_nuke.nodes.Read(file=sequences["plate"], first=1001, last=1003)
+    hold = fake_nuke.nodes.FrameHold(first_frame=1002, increment=-1)
+    hold.setInput(0, read)
+    with pytest.raises(NotImplementedError, match="increment -1 \\(negative\\)"):
+        hold.opHashes()
+    hold["increment"].setValue(0)
+    fake_nuke.frame(1)
+    hold["first_frame"].setAnimated()
+    hold["first_frame"].setValueAt(1001, 1)
+    hold["first_frame"].setValueAt(1002, 3)
+    fake_nuke.frame(2)  # between the keys: a fraction of a frame
+    with pytest.raises(NotImplementedError, match="first_frame 1001.5"):
+        hold.opHashes()
+    span = fake_nuke.nodes.FrameRange(first_frame=1001, last_frame=1002)
+    span.setInput(0, read)
+    fake_nuke.frame(1002)
+    inside = span.opHashes()
+    assert inside != read.opHashes() and (span.firstFrame(), span.lastFrame()) == (1001, 1002)
+    fake_nuke.frame(1003)
+    with pytest.raises(NotImplementedError, match="FrameRange1 at frame 1003, outside its range 1001-1002"):
+        span.opHashes()
+    span["last_frame"].setAnimated()
+    with pytest.raises(NotImplementedError, match="animated last_frame"):
+        span.lastFrame()
+
+
+def test_keys_on_a_string_knob_and_unknown_curve_letters_are_refused(fake_nuke):
+    # nuke.Knob offers keys on every knob; what a keyed string gives is not documented.
+    write = fake_nuke.nodes.Write()
+    assert write["file"].isAnimated(0) is False and write["file"].hasExpression(0) is False
+    with pytest.raises(NotImplementedError, match="animating File_Knob knob file"):
+        write["file"].setAnimated()
+    with pytest.raises(NotImplementedError, match="a key on File_Knob knob file"):
+        write["file"].setValueAt("/x.exr", 3)
+    with pytest.raises(NotImplementedError, match="getValueAt of File_Knob knob file"):
+        write["file"].getValueAt(3)
+    with pytest.raises(NotImplementedError, match="setValueAt on first, which is not animated"):
+        write["first"].setValueAt(4, 1)
+    assert write["first"].value() == 1 and not write["first"].isAnimated()
+    write["first"].fromScript("{{curve x1 4 x10 20}}")
+    assert (write["first"].getValueAt(1), write["first"].getValueAt(10)) == (4.0, 20.0)
+    with pytest.raises(NotImplementedError, match="'K' in"):
+        write["first"].fromScript("{{curve K x1 4 x10 20}}")
+
+
+def test_retime_has_nukes_switches_and_refuses_them_when_on(fake_nuke, sequences):
+    read = fake_nuke.nodes.Read(file=sequences["plate"], first=1001, last=1003)
+    retime = fake_nuke.nodes.Retime(speed=2.0)
+    retime.setInput(0, read)
+    fake_nuke.frame(1002)
+    assert retime["reverse"].value() is False and retime["output.first_lock"].value() is False
+    retime.opHashes()
+    retime["reverse"].setValue(True)
+    with pytest.raises(NotImplementedError, match="Retime reverse"):
+        retime.opHashes()
+
+
+def test_an_expression_reads_a_menu_as_its_index(fake_nuke):
+    # LBSMatteLive's Switch: which {{parent.trimap_input}} (trimap 0, rough matte 1), as in Nuke.
+    group = fake_nuke.nodes.Group()
+    group.addKnob(fake_nuke.Enumeration_Knob("trimap_input", "trimap input", ["trimap", "rough matte"]))
+    group.addKnob(fake_nuke.String_Knob("note"))
+    with group:
+        switch = fake_nuke.nodes.Switch()
+    switch["which"].setExpression("parent.trimap_input")
+    assert switch["which"].value() == 0
+    group["trimap_input"].setValue("rough matte")
+    assert switch["which"].value() == 1 and switch["which"].getValueAt(7) == 1.0
+    switch["which"].setExpression("parent.note")
+    with pytest.raises(NotImplementedError, match="reads String_Knob knob note"):
+        switch["which"].value()

@@ -732,6 +732,9 @@ def test_the_render_check_maps_frames_through_time_nodes(fake_nuke, lbs_env, seq
     hold = _time_node(fake_nuke, node, "FrameHold", first_frame=1010, increment=5)
     assert [read_at(hold, f) for f in (1010, 1014, 1015, 1009)] == [
         [("LBSMatte1", (1010,))], [("LBSMatte1", (1010,))], [("LBSMatte1", (1015,))], [("LBSMatte1", None)]]
+    hold["increment"].setValue(-5)  # undocumented in Nuke: not followed rather than guessed
+    assert read_at(hold, 1014) == [("LBSMatte1", None)]
+    hold["increment"].setValue(5)
     hold["disable"].setValue(True)
     assert read_at(hold, 1014) == [("LBSMatte1", (1014,))]
     offset = _time_node(fake_nuke, _time_node(fake_nuke, node, "FrameHold", first_frame=1002), "TimeOffset",

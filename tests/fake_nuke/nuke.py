@@ -18,6 +18,9 @@ matters to them:
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
+  an expression reads a knob as Nuke's ``getValue`` does (a menu's index, 0/1); numbers only
+  are animated, and only after ``setAnimated``; what Nuke's docs leave open (keys on strings,
+  curve letters, time nodes off their documented cases) raises ``NotImplementedError``;
 - callbacks by node class (``addOnCreate``, ``addKnobChanged``); knobChanged fires while a
   node's panel is open (``showControlPanel`` sends ``showPanel``) and, as in Nuke, not again
   for knobs set inside a knobChanged callback;
@@ -174,7 +177,10 @@ def _eval_expression(node, expr):
     elif text == "frame":  # Nuke's frame variable: the time the knob is evaluated at
         value = float(_eval_time[-1] if _eval_time else _frame)
     elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", text):
-        value = _lookup_knob(node, text).value()
+        knob = _lookup_knob(node, text)
+        if not isinstance(knob, Array_Knob):  # a string in an expression: not faked
+            raise _FakeLimit("fake nuke: expression %r reads %s knob %s" % (expr, knob.Class(), knob.name()))
+        value = knob.getValue()  # as in Nuke, a number: a menu's index, 0/1 for a checkbox
     else:
         raise _FakeLimit("fake nuke: expression %r" % expr)
     if negate:
@@ -261,11 +267,25 @@ class Knob(object):
         self._changed()
         return True
 
-    def hasExpression(self):
+    def hasExpression(self, index=-1):
         return False
 
-    def isAnimated(self):
+    def isAnimated(self, channel=-1):
         return False
+
+    # Nuke offers keys and expressions on every knob (nuke.Knob), but its docs do not say what a
+    # keyed string, menu-less or button knob gives: the fake animates numbers (Array_Knob) only.
+    def setAnimated(self, channel=-1):
+        raise _FakeLimit("fake nuke: animating %s knob %s" % (self.Class(), self._name))
+
+    def setValueAt(self, val, time, index=-1, view=None):
+        raise _FakeLimit("fake nuke: a key on %s knob %s" % (self.Class(), self._name))
+
+    def setExpression(self, expression, index=-1, view=None):
+        raise _FakeLimit("fake nuke: an expression on %s knob %s" % (self.Class(), self._name))
+
+    def getValueAt(self, frame, index=-1, view=None):
+        raise _FakeLimit("fake nuke: getValueAt of %s knob %s" % (self.Class(), self._name))
 
     def _check(self, value):
         return value
@@ -384,8 +404,9 @@ class Array_Knob(Knob):
         return True
 
     def setValueAt(self, val, time, index=-1, view=None):
-        if not self._keys:  # as in Nuke: a key only on an animated knob
-            return self.setValue(val)
+        if not self._keys:  # keys first (setAnimated): what Nuke does to a static knob is not documented
+            raise _FakeLimit("fake nuke: setValueAt on %s, which is not animated (call setAnimated first)"
+                             % self._name)
         self._keys[float(time)] = float(self._check(val))
         self._changed()
         return True
@@ -417,6 +438,11 @@ class Array_Knob(Knob):
     def getValueAt(self, frame, index=-1, view=None):
         return float(self._raw_at(float(frame)))
 
+    def getValue(self, index=0):
+        # As in Nuke: a number at the current frame whatever ``value()`` gives (a menu's index,
+        # 0/1 for a checkbox; https://learn.foundry.com/nuke/developers/63/pythonreference/nuke.Knob-class.html)
+        return float(self._raw())
+
     def value(self):
         return self._raw()
 
@@ -447,9 +473,11 @@ class Array_Knob(Knob):
             for token in match.group(1).split()[1:]:
                 if token.startswith("x"):
                     time = float(token[1:])
-                else:
+                elif re.match(r"^-?\d+(\.\d*)?(e-?\d+)?$", token):
                     self._keys[time] = float(token)
                     time += 1
+                else:  # Nuke's interpolation letters (K, L, C, ...) and slopes (s, u, v): not faked
+                    raise _FakeLimit("fake nuke: %s: %r in %r" % (self._name, token, text))
         elif match:
             self._expression = match.group(1).strip()
         else:
@@ -548,6 +576,8 @@ class Enumeration_Knob(Array_Knob):
         index = int(self._raw())
         if not self._values:
             return ""
+        if not 0 <= index < len(self._values):  # keys or an expression outside the menu: Nuke's docs are silent
+            raise _FakeLimit("fake nuke: %s is %d, outside its menu %s" % (self._name, index, self._values))
         return self._values[index]
 
     def setValue(self, value):
@@ -1112,32 +1142,43 @@ class _Switch(Node):
 
 
 class _TimeOffset(Node):
-    """Nuke's TimeOffset: frame ``f`` is its input's frame ``f - time_offset``; its frame range is
-    the input's, moved by the offset (``reverse_input`` is not faked)."""
+    """Nuke's TimeOffset: frame ``f`` is its input's frame ``f - time_offset`` (the offset at ``f``);
+    its frame range is the input's, moved by the offset. Not faked (Nuke's docs are silent, so
+    these raise): ``reverse_input``, a fractional offset, the frame range of an animated offset."""
 
     def __init__(self):
         Node.__init__(self, "TimeOffset")
         self.addKnob(Double_Knob("time_offset"))
         self.addKnob(Boolean_Knob("reverse_input"))
 
-    def _shift(self):
+    def _shift(self, frame):
+        """The offset at output ``frame`` (as Nuke evaluates a knob: at the frame pulled, which a
+        time node downstream may make another than ``nuke.frame()``)."""
         if self["disable"].value():
             return 0
         if self["reverse_input"].value():
             raise _FakeLimit("fake nuke: TimeOffset reverse_input")
-        return int(self["time_offset"].value())
+        offset = self["time_offset"].getValueAt(frame)
+        if offset != int(offset):  # Nuke's docs say nothing of a fractional offset
+            raise _FakeLimit("fake nuke: TimeOffset time_offset %r is not a whole number of frames" % offset)
+        return int(offset)
 
     def _image(self, frame):
-        return Node._image(self, frame - self._shift())
+        return Node._image(self, frame - self._shift(frame))
 
     def _op_hash(self, frame):
-        return Node._op_hash(self, frame - self._shift())
+        return Node._op_hash(self, frame - self._shift(frame))
+
+    def _range_shift(self):
+        if not self["disable"].value() and self["time_offset"].isAnimated():  # Nuke's docs are silent
+            raise _FakeLimit("fake nuke: the frame range of a TimeOffset with an animated time_offset")
+        return self._shift(_frame)
 
     def firstFrame(self):
-        return Node.firstFrame(self) + self._shift()
+        return Node.firstFrame(self) + self._range_shift()
 
     def lastFrame(self):
-        return Node.lastFrame(self) + self._shift()
+        return Node.lastFrame(self) + self._range_shift()
 
 
 class _Viewer(Node):
@@ -1165,7 +1206,9 @@ class _Retimed(Node):
 class _FrameHold(_Retimed):
     """Nuke's FrameHold (knobs ``first_frame``, ``increment``): increment 0 holds ``first_frame``
     at every frame; ``n`` > 0 uses ``first_frame``, ``first_frame + n``, ... each for ``n`` frames
-    (frames before ``first_frame`` with an increment are not faked)."""
+    (https://learn.foundry.com/nuke/content/reference_guide/time_nodes/framehold.html). Nuke's docs
+    are silent on frames before ``first_frame`` with an increment, a negative increment and a
+    fractional (animated) value: those raise."""
 
     def __init__(self):
         _Retimed.__init__(self, "FrameHold")
@@ -1173,8 +1216,14 @@ class _FrameHold(_Retimed):
         self.addKnob(Int_Knob("increment"))
 
     def _input_frame(self, frame):
-        first, step = int(self["first_frame"].getValueAt(frame)), int(self["increment"].getValueAt(frame))
-        if step <= 0:
+        first, step = self["first_frame"].getValueAt(frame), self["increment"].getValueAt(frame)
+        if first != int(first) or step != int(step):
+            raise _FakeLimit("fake nuke: FrameHold first_frame %r, increment %r at frame %s (not whole frames)"
+                             % (first, step, frame))
+        first, step = int(first), int(step)
+        if step < 0:
+            raise _FakeLimit("fake nuke: FrameHold increment %d (negative)" % step)
+        if step == 0:
             return first
         if frame < first:
             raise _FakeLimit("fake nuke: FrameHold before first_frame with an increment")
@@ -1182,33 +1231,62 @@ class _FrameHold(_Retimed):
 
 
 class _FrameRange(Node):
-    """Nuke's FrameRange (knobs ``first_frame``, ``last_frame``): sets the frame range; frames
-    pass through (outside the range as inside)."""
+    """Nuke's FrameRange (knobs ``first_frame``, ``last_frame``): sets the frame range; frames in
+    it pass through. Nuke's docs are silent on what it shows outside its range and on animated
+    range knobs: those raise."""
 
     def __init__(self):
         Node.__init__(self, "FrameRange")
         self.addKnob(Int_Knob("first_frame"))
         self.addKnob(Int_Knob("last_frame"))
 
+    def _range(self):
+        for name in ("first_frame", "last_frame"):
+            if self[name].isAnimated():
+                raise _FakeLimit("fake nuke: FrameRange with an animated %s" % name)
+        return int(self["first_frame"].value()), int(self["last_frame"].value())
+
+    def _inside(self, frame):
+        first, last = self._range()
+        if not first <= frame <= last:
+            raise _FakeLimit("fake nuke: FrameRange %s at frame %s, outside its range %d-%d"
+                             % (self.name(), frame, first, last))
+        return frame
+
+    def _image(self, frame):
+        return Node._image(self, frame if self["disable"].value() else self._inside(frame))
+
+    def _op_hash(self, frame):
+        return Node._op_hash(self, frame if self["disable"].value() else self._inside(frame))
+
     def firstFrame(self):
-        return int(self["first_frame"].value()) if not self["disable"].value() else Node.firstFrame(self)
+        return self._range()[0] if not self["disable"].value() else Node.firstFrame(self)
 
     def lastFrame(self):
-        return int(self["last_frame"].value()) if not self["disable"].value() else Node.lastFrame(self)
+        return self._range()[1] if not self["disable"].value() else Node.lastFrame(self)
 
 
 class _Retime(_Retimed):
     """A stand-in for Nuke's Retime (knob ``speed``): frame ``f`` is its input's frame
     ``first + (f - first) * speed`` rounded, ``first`` its input's first frame (Nuke's output and
-    input ranges, filtering and frame blending are not faked)."""
+    input ranges, filtering and frame blending are not faked). Its switches of
+    https://learn.foundry.com/nuke/content/reference_guide/time_nodes/retime.html are here, off as
+    in Nuke, and raise when on; its other knobs (``input.first``, ``before``, ``filter`` ...) are not."""
+
+    _SWITCHES = ("input.first_lock", "input.last_lock", "reverse", "output.first_lock", "output.last_lock")
 
     def __init__(self):
         _Retimed.__init__(self, "Retime")
         speed = Double_Knob("speed")
         speed.setValue(1.0)
         self.addKnob(speed)
+        for name in self._SWITCHES:
+            self.addKnob(Boolean_Knob(name))
 
     def _input_frame(self, frame):
+        for name in self._SWITCHES:
+            if self[name].value():
+                raise _FakeLimit("fake nuke: Retime %s" % name)
         first = self.input(0).firstFrame() if self.input(0) is not None else frame
         return int(round(first + (frame - first) * self["speed"].value()))
 

@@ -10,7 +10,8 @@ expressions and TCL driving the internal Read), that an EXR's ``fg.R`` reads as 
 baking the same inputs twice hashes the same (no time stamp slips into the key), and the farm
 path: ``batch.py`` end to end with the real core, exit status through ``sys.exit``, a comp
 render (``nuke -X``) reading the cache from the ``--save-as`` copy, and the same render failing
-with an ``ERROR:`` line once an input changed after Compute (op hashes per ``nuke.frame()``).
+with an ``ERROR:`` line once an input changed after Compute (op hashes per ``nuke.frame()``), and
+the knob semantics the fake assumes (getValue's numbers, a TimeOffset keyed under a FrameHold).
 """
 
 import json
@@ -213,3 +214,50 @@ def test_a_broken_install_does_not_stop_nuke(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert done.returncode == 0 and "STARTED" in done.stdout
     assert "LBSMatte: not loaded" in done.stderr + done.stdout
+
+
+def test_knob_numbers_and_time_offsets_as_the_fake_has_them(tmp_path, shot):
+    """What ``tests/fake_nuke`` assumes of Nuke's knobs and TimeOffset: getValue/getValueAt give
+    a menu's index and a checkbox's 0/1 as floats, an expression reads a menu as its index, and a
+    TimeOffset under a FrameHold takes its (keyed) offset at the held frame, not the current one;
+    a group's op hashes follow a knob inside it (the stale check hashes a gizmo plate that way)."""
+    code = """
+        import json, sys, nuke
+        write = nuke.nodes.Write(file_type="exr")
+        write["datatype"].setValue("32 bit float")
+        write["create_directories"].setValue(True)
+        switch = nuke.nodes.Switch()
+        switch["which"].setExpression(write.name() + ".datatype")
+        plate = nuke.nodes.Read(file=sys.argv[1], first=1001, last=1002)
+        shift = nuke.nodes.TimeOffset()
+        shift.setInput(0, plate)
+        shift["time_offset"].setAnimated()
+        shift["time_offset"].setValueAt(0, 1002)
+        shift["time_offset"].setValueAt(1, 1005)
+        hold = nuke.nodes.FrameHold(first_frame=1002)
+        hold.setInput(0, shift)
+        hashes = []
+        for f in (1002, 1005):
+            nuke.frame(f)
+            hashes.append(hold.opHashes())
+        # A plate fed through a group (a studio gizmo): its op hashes must see a change inside it.
+        group = nuke.nodes.Group()
+        with group:
+            grade = nuke.nodes.Grade()
+            grade.setInput(0, nuke.nodes.Input())
+            nuke.nodes.Output().setInput(0, grade)
+        group.setInput(0, plate)
+        wrapped = [group.opHashes()]
+        grade["white"].setValue(2.0)
+        wrapped.append(group.opHashes())
+        print("RESULT " + json.dumps({
+            "menu": [write["datatype"].value(), write["datatype"].getValue(), write["datatype"].getValueAt(3)],
+            "check": [write["create_directories"].value(), write["create_directories"].getValueAt(3)],
+            "linked": switch["which"].value(), "held": hashes, "group": wrapped}))
+    """
+    got = run_python_in_nuke(code, tmp_path, args=[shot["plate"]])
+    assert got["menu"] == ["32 bit float", 1.0, 1.0] and isinstance(got["menu"][1], float)
+    assert got["check"] == [True, 1.0] and isinstance(got["check"][1], float)
+    assert got["linked"] == 1
+    assert got["held"][0] == got["held"][1]
+    assert got["group"][0] and got["group"][0] != got["group"][1]
