@@ -848,3 +848,19 @@ def test_an_accepted_render_outside_the_range_warns_of_black_not_of_the_old_resu
     assert "WARNING: LBSMatte1: frame 1010 is outside its computed range 1001-1003 (accept stale result is on: " \
            "rendering black there)" in out
     assert "rendering the old result" not in out
+
+
+def test_the_viewer_check_hashes_the_inputs_at_the_current_frame_only(fake_nuke, lbs_env, sequences, monkeypatch):
+    # The comp at 1005 shows the node's 1003 through a TimeOffset: the idle check reads the node
+    # at 1003 but must not pull its inputs at another frame than Nuke's current one.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok  # 1001-1003
+    _viewed_through_offset(fake_nuke, node, 2)
+    hashed = []
+    real = lbs_node.input_hashes
+    monkeypatch.setattr(lbs_node, "input_hashes", lambda n, frames: hashed.append(list(frames)) or real(n, frames))
+    for now in (1005, 1003):
+        fake_nuke.frame(now)
+        fake_nuke._update_ui()
+    assert hashed == [[], []]  # the node's 1003, then its 1001: neither is the current frame
+    assert node["result_stale"].value() is False
