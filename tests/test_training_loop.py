@@ -698,6 +698,25 @@ def test_running_out_of_gpu_memory_before_any_checkpoint_says_a_smaller_batch_ma
         train(tmp_path, batches, settings, init=_tiny(), progress=False)
 
 
+def test_running_out_of_gpu_memory_while_validating_says_so(tmp_path, monkeypatch) -> None:
+    from core.errors import ResourceError
+    from core.training import train as train_module
+
+    real = train_module.stage_loss
+
+    def stage_loss(*args, **kwargs):
+        if not torch.is_grad_enabled():  # the validation pass
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "stage_loss", stage_loss)
+    settings = TrainSettings(steps={"background": 2, "foreground": 1, "alpha": 1}, batch_size=2, crop=32,
+                             validate_every=1)
+    with pytest.raises(ResourceError, match=r"^out of memory on cpu training the background network validating "
+                                            r"after step 1, with batches of 2 crops of 32 px "):
+        train(tmp_path, _batch, settings, init=_tiny(), validation=_batch, progress=False)
+
+
 def test_a_full_disk_when_a_run_folders_record_is_written_keeps_the_old_one_whole(tmp_path, monkeypatch) -> None:
     # settings.json was rewritten in place: a disk full at a continuation left it cut short, and
     # every later continuation of the folder stopped with a JSON traceback. Now it is replaced
