@@ -828,6 +828,18 @@ def test_steps_taken_again_after_a_crash_past_the_last_checkpoint_are_logged_onc
     assert lines[3]["loss"] != first_try[2]  # step 3 taken again, on another batch
 
 
+def test_a_step_logged_again_keeps_the_place_of_its_first_record(tmp_path) -> None:
+    # Killed after step 3's validation record, the checkpoint at step 2: the continuation logs a
+    # training record for step 3 again but was stopped before validating it.
+    records = [{"role": "alpha", "kind": "train", "step": 1, "loss": 1.0},
+               {"role": "alpha", "kind": "train", "step": 3, "loss": 3.0},
+               {"role": "alpha", "kind": "val", "step": 3, "loss": 5.0},
+               {"role": "alpha", "kind": "train", "step": 3, "loss": 4.0}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert [(r["kind"], r["step"], r["loss"]) for r in read_log(tmp_path)] == [
+        ("train", 1, 1.0), ("train", 3, 4.0), ("val", 3, 5.0)]
+
+
 def test_a_full_disk_when_the_log_is_appended_names_it_and_says_the_checkpoints_are_kept(tmp_path,
                                                                                       monkeypatch) -> None:
     # log.jsonl is written every step, so on a filling disk it is what fails first: that ended the
