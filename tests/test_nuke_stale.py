@@ -864,3 +864,33 @@ def test_the_viewer_check_hashes_the_inputs_at_the_current_frame_only(fake_nuke,
         fake_nuke._update_ui()
     assert hashed == [[], []]  # the node's 1003, then its 1001: neither is the current frame
     assert node["result_stale"].value() is False
+
+
+def test_the_render_check_reads_animated_time_nodes_at_the_frame_rendered(fake_nuke, lbs_env, sequences):
+    # The offset and the held frame keyed over the shot: at 1005 they are 4 and 1003, whatever
+    # frame the timeline shows.
+    from nuke_plugin import callbacks
+
+    node = make_graph(fake_nuke, sequences)
+    fake_nuke.frame(1001)
+    offset = _time_node(fake_nuke, node, "TimeOffset")
+    offset["time_offset"].setAnimated()  # 0 at 1001
+    offset["time_offset"].setValueAt(4, 1005)
+    hold = _time_node(fake_nuke, node, "FrameHold", first_frame=1001)
+    hold["first_frame"].setAnimated()
+    hold["first_frame"].setValueAt(1003, 1005)
+    for top, read in ((offset, (1001,)), (hold, (1003,))):
+        assert [(n.fullName(), frames) for n, frames in callbacks.upstream_lbsmatte(top, 1005)] == [("LBSMatte1", read)]
+
+
+def test_an_accepted_render_warns_of_a_stale_frame_and_of_a_missing_one(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                        capsys):
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)
+    node["accept_stale"].setValue(True)
+    fake_nuke.execute(_comp(fake_nuke, node, str(tmp_path / "c.####.exr")), 1003, 1004)
+    out = capsys.readouterr().out
+    assert ("WARNING: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003 (accept stale result is on: "
+            "rendering the old result)") in out
+    assert ("WARNING: LBSMatte1: frame 1004 is outside its computed range 1001-1003 (accept stale result is on: "
+            "rendering black there)") in out
