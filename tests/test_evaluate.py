@@ -285,6 +285,15 @@ def test_a_contact_sheet_linked_to_a_data_set_file_or_the_json_is_refused(datase
     assert capsys.readouterr().out == (f"ERROR: --json {json_path} is also where the contact sheet of A01 goes "
                                        f"(--out, {json_path}); give the results a file of their own\n")
     assert list(sheets.rglob("*.png")) == []
+    linked = tmp_path / "linked"  # the same file named through a link to the sheets' folder
+    linked.symlink_to(sheets)
+    json_path = linked / "Trimap1" / "A01.png"
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--out", str(sheets),
+                     "--json", str(json_path), "--no-progress")) == 2
+    assert capsys.readouterr().out == (f"ERROR: --json {json_path} is also where the contact sheet of A01 goes "
+                                       f"(--out, {sheets / 'Trimap1' / 'A01.png'}); give the results a file of "
+                                       "their own\n")
+    assert list(sheets.rglob("*.png")) == []
 
 
 @pytest.mark.parametrize("target", ["image/B02.png", "trimap/Trimap2/B02.png"])
