@@ -285,6 +285,30 @@ def test_a_contact_sheet_linked_to_a_data_set_file_or_the_json_is_refused(datase
     assert capsys.readouterr().out == (f"ERROR: --json {json_path} is also where the contact sheet of A01 goes "
                                        f"(--out, {json_path}); give the results a file of their own\n")
     assert list(sheets.rglob("*.png")) == []
+    linked = tmp_path / "linked"  # the same file named through a link to the sheets' folder
+    linked.symlink_to(sheets)
+    json_path = linked / "Trimap1" / "A01.png"
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--out", str(sheets),
+                     "--json", str(json_path), "--no-progress")) == 2
+    assert capsys.readouterr().out == (f"ERROR: --json {json_path} is also where the contact sheet of A01 goes "
+                                       f"(--out, {sheets / 'Trimap1' / 'A01.png'}); give the results a file of "
+                                       "their own\n")
+    assert list(sheets.rglob("*.png")) == []
+
+
+@pytest.mark.parametrize("target", ["image/B02.png", "trimap/Trimap2/B02.png"])
+def test_a_contact_sheet_linked_to_its_image_or_trimap_is_refused(dataset: Path, tmp_path: Path, capsys,
+                                                                  target: str) -> None:
+    sheets = tmp_path / "sheets"
+    (sheets / "Trimap2").mkdir(parents=True)
+    (sheets / "Trimap2" / "B02.png").symlink_to(dataset / target)
+    before = (dataset / target).read_bytes()
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--out", str(sheets),
+                     "--no-progress")) == 2
+    assert capsys.readouterr().out == (f"ERROR: refusing to write --out {sheets}: its contact sheet "
+                                       f"{sheets / 'Trimap2' / 'B02.png'} is one of the data set's files "
+                                       f"({dataset / target}); write the sheets to a folder of their own\n")
+    assert (dataset / target).read_bytes() == before
 
 
 def test_one_images_bad_files_fail_that_image_and_the_others_are_still_scored(

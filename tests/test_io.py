@@ -556,6 +556,15 @@ def test_a_replaced_file_keeps_its_permissions_and_group(tmp_path: Path) -> None
     assert (tmp_path / "new.png").stat().st_mode & 0o7777 == 0o644  # a new file: the umask's mode
 
 
+def test_a_replaced_file_does_not_keep_set_user_id_or_set_group_id(tmp_path: Path) -> None:
+    # Only the rwx bits of a replaced file are kept: a new image is not made set-user-ID.
+    path = tmp_path / "flagged.png"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o6755)
+    io.write_image(path, np.zeros((2, 2, 3), np.float32), ["R", "G", "B"])
+    assert path.stat().st_mode & 0o7777 == 0o755
+
+
 def test_refuses_to_overwrite_an_input(tmp_path: Path) -> None:
     plate = tmp_path / "plate.exr"
     _write_raw(plate, np.ones((2, 2, 3), np.float32), ["R", "G", "B"])
@@ -816,6 +825,9 @@ def test_a_file_name_with_two_frame_tokens_is_refused() -> None:
                                          "the files with one frame token (plate.####.exr)")
     assert io.frame_path("shot_####/m.####.exr", 7) == Path("shot_####/m.0007.exr")  # a folder's '#' stays literal
     assert io.frame_path("m.####@.exr", 7) == Path("m.00007.exr")  # one token of five digits, as fileseq reads it
+    # one token of each kind is one token, not refused as two
+    for single, path in (("m.%04d.exr", "m.0007.exr"), ("m.$F4.exr", "m.0007.exr"), ("m.@@.exr", "m.07.exr")):
+        assert io.has_frame_token(single) and io.frame_path(single, 7) == Path(path)
 
 
 def test_only_the_exif_orientations_that_turn_a_quarter_turn_count_as_turned(tmp_path: Path) -> None:

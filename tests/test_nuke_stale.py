@@ -804,3 +804,106 @@ def test_a_render_through_a_retime_hashes_the_whole_range_once(fake_nuke, lbs_en
     assert capsys.readouterr().out.count("WARNING: LBSMatte1 is read through a time node") == 1
     fake_nuke.execute(write, 1001, 1001)  # a new render checks again
     assert hashed == [[1001, 1002, 1003]] * 2
+
+
+def test_a_render_through_a_disabled_retime_checks_only_the_frame_it_reads(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                          capsys):
+    # A disabled Retime passes its input's frames through: the render of 1001 reads the node's 1001,
+    # which is current; its stale 1003 must neither stop the render nor be warned about.
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)
+    retime = _time_node(fake_nuke, node, "Retime", speed=2.0)
+    retime["disable"].setValue(True)
+    fake_nuke.execute(_comp(fake_nuke, retime, str(tmp_path / "c.####.exr")), 1001, 1001)
+    assert os.path.isfile(str(tmp_path / "c.1001.exr"))
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_a_node_read_at_two_frames_by_two_paths_is_checked_at_both(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                   capsys):
+    # A Switch's two branches read the node at 1003 (directly) and 1001 (through a TimeOffset): the
+    # walk upstream knows the node by name and frames, so the second path is not skipped as seen.
+    from nuke_plugin import callbacks
+
+    node = make_graph(fake_nuke, sequences)
+    switch = fake_nuke.nodes.Switch()
+    switch.setInput(0, _time_node(fake_nuke, node, "TimeOffset", time_offset=2))
+    switch.setInput(1, node)
+    found = sorted((n.fullName(), frames) for n, frames in callbacks.upstream_lbsmatte(switch, 1003))
+    assert found == [("LBSMatte1", (1001,)), ("LBSMatte1", (1003,))]
+    switch.setInput(0, node)
+    switch.setInput(1, _time_node(fake_nuke, node, "TimeOffset", time_offset=2))
+    found = sorted((n.fullName(), frames) for n, frames in callbacks.upstream_lbsmatte(switch, 1003))
+    assert found == [("LBSMatte1", (1001,)), ("LBSMatte1", (1003,))]
+
+
+def test_the_viewer_check_takes_only_the_frames_the_viewers_read_this_node_at(fake_nuke, lbs_env, sequences):
+    # The viewer shows another LBSMatte node through a TimeOffset: that node's frames are not this one's.
+    from nuke_plugin import callbacks
+
+    shown, other = make_graph(fake_nuke, sequences), make_graph(fake_nuke, sequences)
+    fake_nuke.frame(1003)
+    _viewed_through_offset(fake_nuke, shown, 2)
+    assert callbacks.viewed_frames(shown) == [1001]
+    assert callbacks.viewed_frames(other) == [1003]  # not viewed: the current frame
+
+
+def test_an_accepted_render_outside_the_range_warns_of_black_not_of_the_old_result(fake_nuke, lbs_env, sequences,
+                                                                                  tmp_path, capsys):
+    # Every frame read is outside the computed range: black is rendered there, not an old result,
+    # so the settings changed since Compute are not warned about as "rendering the old result".
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok  # 1001-1003
+    node["accept_stale"].setValue(True)
+    node["rounds"].setValue(node["rounds"].value() + 1)
+    fake_nuke.execute(_offset_comp(fake_nuke, node, tmp_path, 10), 1020, 1020)  # reads the node's 1010
+    out = capsys.readouterr().out
+    assert "WARNING: LBSMatte1: frame 1010 is outside its computed range 1001-1003 (accept stale result is on: " \
+           "rendering black there)" in out
+    assert "rendering the old result" not in out
+
+
+def test_the_viewer_check_hashes_the_inputs_at_the_current_frame_only(fake_nuke, lbs_env, sequences, monkeypatch):
+    # The comp at 1005 shows the node's 1003 through a TimeOffset: the idle check reads the node
+    # at 1003 but must not pull its inputs at another frame than Nuke's current one.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok  # 1001-1003
+    _viewed_through_offset(fake_nuke, node, 2)
+    hashed = []
+    real = lbs_node.input_hashes
+    monkeypatch.setattr(lbs_node, "input_hashes", lambda n, frames: hashed.append(list(frames)) or real(n, frames))
+    for now in (1005, 1003):
+        fake_nuke.frame(now)
+        fake_nuke._update_ui()
+    assert hashed == [[], []]  # the node's 1003, then its 1001: neither is the current frame
+    assert node["result_stale"].value() is False
+
+
+def test_the_render_check_reads_animated_time_nodes_at_the_frame_rendered(fake_nuke, lbs_env, sequences):
+    # The offset and the held frame keyed over the shot: at 1005 they are 4 and 1003, whatever
+    # frame the timeline shows.
+    from nuke_plugin import callbacks
+
+    node = make_graph(fake_nuke, sequences)
+    fake_nuke.frame(1001)
+    offset = _time_node(fake_nuke, node, "TimeOffset")
+    offset["time_offset"].setAnimated()  # 0 at 1001
+    offset["time_offset"].setValueAt(4, 1005)
+    hold = _time_node(fake_nuke, node, "FrameHold", first_frame=1001)
+    hold["first_frame"].setAnimated()
+    hold["first_frame"].setValueAt(1003, 1005)
+    for top, read in ((offset, (1001,)), (hold, (1003,))):
+        assert [(n.fullName(), frames) for n, frames in callbacks.upstream_lbsmatte(top, 1005)] == [("LBSMatte1", read)]
+
+
+def test_an_accepted_render_warns_of_a_stale_frame_and_of_a_missing_one(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                        capsys):
+    node = make_graph(fake_nuke, sequences)
+    _graded_at(fake_nuke, node, 1003)
+    node["accept_stale"].setValue(True)
+    fake_nuke.execute(_comp(fake_nuke, node, str(tmp_path / "c.####.exr")), 1003, 1004)
+    out = capsys.readouterr().out
+    assert ("WARNING: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003 (accept stale result is on: "
+            "rendering the old result)") in out
+    assert ("WARNING: LBSMatte1: frame 1004 is outside its computed range 1001-1003 (accept stale result is on: "
+            "rendering black there)") in out

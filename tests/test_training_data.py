@@ -483,3 +483,9 @@ def test_a_plate_or_matte_in_two_files_of_one_name_is_refused_by_name(tmp_path):
     _write_png(tmp_path / "alpha" / "sh020.tif", alpha)
     with pytest.raises(InputError, match=r"alpha holds 2 files named sh020: sh020\.png, sh020\.tif"):
         ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache")
+    (tmp_path / "alpha" / "sh020.tif").unlink()
+    (tmp_path / "image" / "sh010").mkdir()  # a folder of that name (the plate's versions) is no second file
+    # nor is another plate whose name begins with it
+    _write_png(tmp_path / "image" / "sh0100.png", np.repeat(alpha[..., None], 3, axis=2) * 0.5)
+    _write_png(tmp_path / "alpha" / "sh0100.png", alpha)
+    ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache").check()

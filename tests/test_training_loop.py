@@ -458,7 +458,7 @@ def test_a_log_line_cut_short_by_a_full_disk_does_not_stop_the_run_from_continui
     records = read_log(run)
     assert [(r["role"], r["step"]) for r in records if r["kind"] == "train"] == [
         ("background", 1), ("foreground", 1), ("alpha", 1)]  # alpha's step 2 went down with the broken line
-    assert "left out 1 line(s) that were cut short" in caplog.text
+    assert caplog.text.count("left out 1 line(s) that were cut short") == 1  # not again at each reading
     assert json.loads((run / "alpha.json").read_text())["step"] == 2
 
 
@@ -698,6 +698,25 @@ def test_running_out_of_gpu_memory_before_any_checkpoint_says_a_smaller_batch_ma
         train(tmp_path, batches, settings, init=_tiny(), progress=False)
 
 
+def test_running_out_of_gpu_memory_while_validating_says_so(tmp_path, monkeypatch) -> None:
+    from core.errors import ResourceError
+    from core.training import train as train_module
+
+    real = train_module.stage_loss
+
+    def stage_loss(*args, **kwargs):
+        if not torch.is_grad_enabled():  # the validation pass
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "stage_loss", stage_loss)
+    settings = TrainSettings(steps={"background": 2, "foreground": 1, "alpha": 1}, batch_size=2, crop=32,
+                             validate_every=1)
+    with pytest.raises(ResourceError, match=r"^out of memory on cpu training the background network validating "
+                                            r"after step 1, with batches of 2 crops of 32 px "):
+        train(tmp_path, _batch, settings, init=_tiny(), validation=_batch, progress=False)
+
+
 def test_a_full_disk_when_a_run_folders_record_is_written_keeps_the_old_one_whole(tmp_path, monkeypatch) -> None:
     # settings.json was rewritten in place: a disk full at a continuation left it cut short, and
     # every later continuation of the folder stopped with a JSON traceback. Now it is replaced
@@ -807,6 +826,18 @@ def test_steps_taken_again_after_a_crash_past_the_last_checkpoint_are_logged_onc
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert [r["loss"] for r in records] == first_try[:2] + [lines[3]["loss"], lines[4]["loss"]]
     assert lines[3]["loss"] != first_try[2]  # step 3 taken again, on another batch
+
+
+def test_a_step_logged_again_keeps_the_place_of_its_first_record(tmp_path) -> None:
+    # Killed after step 3's validation record, the checkpoint at step 2: the continuation logs a
+    # training record for step 3 again but was stopped before validating it.
+    records = [{"role": "alpha", "kind": "train", "step": 1, "loss": 1.0},
+               {"role": "alpha", "kind": "train", "step": 3, "loss": 3.0},
+               {"role": "alpha", "kind": "val", "step": 3, "loss": 5.0},
+               {"role": "alpha", "kind": "train", "step": 3, "loss": 4.0}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert [(r["kind"], r["step"], r["loss"]) for r in read_log(tmp_path)] == [
+        ("train", 1, 1.0), ("train", 3, 4.0), ("val", 3, 5.0)]
 
 
 def test_a_full_disk_when_the_log_is_appended_names_it_and_says_the_checkpoints_are_kept(tmp_path,

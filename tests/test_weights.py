@@ -541,6 +541,51 @@ def test_a_bundle_replaced_keeps_its_permissions_and_group(tmp_path: Path, small
     assert {p.stat().st_mode & 0o7777 for p in fresh.iterdir()} == {0o644} and fresh.stat().st_mode & 0o7777 == 0o755
 
 
+def test_a_folder_made_there_while_the_bundle_was_written_is_not_replaced(tmp_path: Path, small_bundle: Bundle,
+                                                                          monkeypatch) -> None:
+    # Someone else's bundle appears at the destination while this one is being written (no
+    # --overwrite): it is kept, and this save fails naming the folder.
+    import core.weights as weights
+
+    target = tmp_path / "show"
+    real = weights._fsync_dir
+
+    def meanwhile(folder: Path) -> None:
+        real(folder)
+        target.mkdir()
+        (target / "theirs.txt").write_text("theirs")
+
+    monkeypatch.setattr(weights, "_fsync_dir", meanwhile)
+    with pytest.raises(WeightsError, match=f"weights bundle folder {target} already exists; pass --overwrite"):
+        save_bundle(target, small_bundle.load_networks(), name="show", description="mine")
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show"]  # no temporary folder left
+
+
+def test_a_bundle_file_that_was_a_link_gives_its_replacement_no_mode_of_the_linked_file(
+        tmp_path: Path, small_bundle: Bundle) -> None:
+    # The old bundle's weights were a link to a private file elsewhere: the new bundle's own file
+    # takes the umask's mode, not the linked file's, and the linked file is left as it was.
+    import os
+
+    nets = small_bundle.load_networks()
+    target = tmp_path / "show"
+    save_bundle(target, nets, name="show", description="first")
+    private = tmp_path / "store" / "alpha.safetensors"
+    private.parent.mkdir()
+    (target / "alpha.safetensors").rename(private)
+    os.chmod(private, 0o600)
+    (target / "alpha.safetensors").symlink_to(private)
+    old = os.umask(0o022)
+    try:
+        save_bundle(target, nets, name="show", description="second", overwrite=True)
+    finally:
+        os.umask(old)
+    replaced = target / "alpha.safetensors"
+    assert not replaced.is_symlink() and replaced.stat().st_mode & 0o7777 == 0o644
+    assert private.stat().st_mode & 0o7777 == 0o600
+
+
 def test_overwrite_never_replaces_a_folder_that_is_not_a_bundle(tmp_path: Path, small_bundle: Bundle) -> None:
     precious = tmp_path / "plates"
     precious.mkdir()
