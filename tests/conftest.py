@@ -41,6 +41,32 @@ def build_small_networks(seed: int = 0, **extra: Any) -> dict[str, Any]:
     }
 
 
+def write_exr_parts(path: Any, parts: list[tuple[str, tuple[str, ...], np.ndarray, str]]) -> None:
+    """A multi-part EXR at ``path``, as renderers write their passes: ``parts`` in order, each
+    ``(part name, channel names, H×W×C pixels, "half" or "float")``."""
+    import OpenImageIO as oiio
+
+    specs = []
+    for name, channels, pixels, data_type in parts:
+        height, width, count = pixels.shape
+        spec = oiio.ImageSpec(width, height, count, data_type)
+        spec.channelnames = tuple(channels)
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs)
+    for index, (spec, part) in enumerate(zip(specs, parts, strict=True)):
+        assert index == 0 or out.open(str(path), spec, "AppendSubimage")
+        assert out.write_image(np.ascontiguousarray(part[2], dtype=np.float32))
+    out.close()
+
+
+@pytest.fixture
+def exr_parts() -> Any:
+    """:func:`write_exr_parts` as a fixture."""
+    return write_exr_parts
+
+
 @pytest.fixture(scope="session")
 def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A :class:`core.weights.Bundle` of three tiny untrained networks (``trained: false``).

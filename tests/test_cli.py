@@ -251,7 +251,8 @@ def test_trimap_without_unknown_gives_alpha_equal_trimap(tmp_path: Path, small_b
     np.testing.assert_array_equal(read_image(tmp_path / "out.exr").channel("A"), t)
 
 
-def test_trimap_channel_can_name_a_layer_of_the_trimap(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+def test_trimap_channel_can_name_a_layer_of_the_trimap(tmp_path: Path, small_bundle, untrained_ok, capsys,
+                                                      exr_parts) -> None:
     # A layered EXR whose rgba is something else (here black) and whose trimap is in matte.Y:
     # --trimap-channel names it (before, only auto/alpha/red/luminance were accepted).
     t = (_trimap(0) == 1.0).astype(np.float32)
@@ -271,14 +272,7 @@ def test_trimap_channel_can_name_a_layer_of_the_trimap(tmp_path: Path, small_bun
     assert "--trimap-channel takes auto, alpha, red, luminance or the name of a channel" in capsys.readouterr().out
     # the same in a multi-part file, the matte in its own part after the (black) rgba part
     path = str(tmp_path / "parts.exr")
-    specs = [oiio.ImageSpec(W, H, 3, "half"), oiio.ImageSpec(W, H, 1, "half")]
-    specs[0].channelnames, specs[1].channelnames = ("R", "G", "B"), ("matte.Y",)
-    specs[0].attribute("name", "rgba")
-    specs[1].attribute("name", "matte")
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, specs) and out.write_image(np.zeros((H, W, 3), np.float32))
-    assert out.open(path, specs[1], "AppendSubimage") and out.write_image(t[..., None])
-    out.close()
+    exr_parts(path, [("rgba", ("R", "G", "B"), np.zeros((H, W, 3)), "half"), ("matte", ("matte.Y",), t[..., None], "half")])
     args[args.index(str(tmp_path / "trimap.exr"))] = path
     assert cli.main([*args, "--out", str(tmp_path / "parts_out.exr"), "--trimap-channel", "matte.Y"]) == 0
     np.testing.assert_array_equal(read_image(tmp_path / "parts_out.exr").channel("A"), t)

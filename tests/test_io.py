@@ -118,44 +118,31 @@ def test_luminance_chroma_channels_are_never_matted_as_grey(tmp_path: Path) -> N
     _write_raw(tmp_path / "y.exr", np.full((2, 3, 1), 0.5, np.float32), ["Y"])  # luminance alone is grey
     np.testing.assert_array_equal(io.read_image(tmp_path / "y.exr").rgb()[0, 0], [0.5] * 3)
 
-def test_multi_part_exr_is_read_from_its_rgba_part(tmp_path: Path) -> None:
+
+def test_multi_part_exr_is_read_from_its_rgba_part(tmp_path: Path, exr_parts) -> None:
     # A depth part first, the colour in the second (as renderers write them): the plate is the
     # part holding R, G, B, as Nuke shows it in rgba, not the depth matted as grey.
     path = str(tmp_path / "parts.exr")
-    specs = [oiio.ImageSpec(4, 3, 1, "float"), oiio.ImageSpec(4, 3, 3, "half")]
-    specs[0].channelnames, specs[1].channelnames = ("Z",), ("R", "G", "B")
-    specs[0].attribute("name", "depth")
-    specs[1].attribute("name", "rgba")
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, specs)
-    assert out.write_image(np.full((3, 4, 1), 9.0, np.float32))
-    assert out.open(path, specs[1], "AppendSubimage")
-    assert out.write_image(np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32))
-    out.close()
+    colour = np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32)
+    exr_parts(path, [("depth", ("Z",), np.full((3, 4, 1), 9.0), "float"), ("rgba", ("R", "G", "B"), colour, "half")])
     img = io.read_image(path)
     assert img.channels == ["R", "G", "B"] and img.info.channels == ["R", "G", "B"]
     np.testing.assert_array_equal(img.rgb()[2, 3], [0.25, 0.5, 0.75])
     assert img.info.attribute("name") == "rgba"
 
 
-def test_multi_part_exr_whose_colour_is_a_layer_is_read_from_that_part(tmp_path: Path) -> None:
+def test_multi_part_exr_whose_colour_is_a_layer_is_read_from_that_part(tmp_path: Path, exr_parts) -> None:
     # Renderers name a part after its pass and qualify its channels (depth.Z, beauty.R): the plate
     # is the part holding a colour layer, not the depth part before it repeated into grey.
     path = str(tmp_path / "passes.exr")
-    specs = [oiio.ImageSpec(4, 3, 1, "float"), oiio.ImageSpec(4, 3, 3, "half")]
-    specs[0].channelnames, specs[1].channelnames = ("depth.Z",), ("beauty.R", "beauty.G", "beauty.B")
-    specs[0].attribute("name", "depth")
-    specs[1].attribute("name", "beauty")
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, specs)
-    assert out.write_image(np.full((3, 4, 1), 9.0, np.float32))
-    assert out.open(path, specs[1], "AppendSubimage")
-    assert out.write_image(np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32))
-    out.close()
+    colour = np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32)
+    exr_parts(path, [("depth", ("depth.Z",), np.full((3, 4, 1), 9.0), "float"),
+                     ("beauty", ("beauty.R", "beauty.G", "beauty.B"), colour, "half")])
     img = io.read_image(path)
     assert img.channels == ["beauty.R", "beauty.G", "beauty.B"]
     np.testing.assert_array_equal(img.rgb()[2, 3], [0.25, 0.5, 0.75])
     assert img.info.attribute("name") == "beauty"
+
 
 def test_the_plates_colour_layer_can_be_named(tmp_path: Path) -> None:
     # Several colour layers and no rgba: rgb() cannot tell which is the plate; rgb(layer) takes
@@ -177,35 +164,22 @@ def test_the_plates_colour_layer_can_be_named(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.rgb(" spec ")[1, 2], [4, 5, 6])  # as the knob and the CLI strip it
 
 
-def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_path: Path) -> None:
+def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_path: Path, exr_parts) -> None:
     path = str(tmp_path / "parts.exr")
-    specs = [oiio.ImageSpec(4, 3, 3, "half"), oiio.ImageSpec(4, 3, 3, "half")]
-    specs[0].channelnames, specs[1].channelnames = ("R", "G", "B"), ("spec.R", "spec.G", "spec.B")
-    specs[0].attribute("name", "rgba")
-    specs[1].attribute("name", "spec")
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, specs)
-    assert out.write_image(np.full((3, 4, 3), 0.25, np.float32))
-    assert out.open(path, specs[1], "AppendSubimage")
-    assert out.write_image(np.full((3, 4, 3), 0.75, np.float32))
-    out.close()
+    rgba = ("rgba", ("R", "G", "B"), np.full((3, 4, 3), 0.25), "half")
+    exr_parts(path, [rgba, ("spec", ("spec.R", "spec.G", "spec.B"), np.full((3, 4, 3), 0.75), "half")])
     np.testing.assert_array_equal(io.read_image(path).rgb()[0, 0], [0.25] * 3)
     img = io.read_image(path, layer="spec")
     assert img.info.attribute("name") == "spec"
     np.testing.assert_array_equal(img.rgb("spec")[0, 0], [0.75] * 3)
     # the layer in any case, as rgb(layer) takes it ('spec' of a part whose channels are Spec.R ...)
     cased = str(tmp_path / "cased.exr")
-    specs[1].channelnames = ("Spec.R", "Spec.G", "Spec.B")
-    out = oiio.ImageOutput.create(cased)
-    assert out.open(cased, specs)
-    assert out.write_image(np.full((3, 4, 3), 0.25, np.float32))
-    assert out.open(cased, specs[1], "AppendSubimage")
-    assert out.write_image(np.full((3, 4, 3), 0.75, np.float32))
-    out.close()
+    exr_parts(cased, [rgba, ("spec", ("Spec.R", "Spec.G", "Spec.B"), np.full((3, 4, 3), 0.75), "half")])
     np.testing.assert_array_equal(io.read_image(cased, layer="spec").rgb("spec")[0, 0], [0.75] * 3)
     # a layer no part holds: the usual part, and rgb() names what it has
     with pytest.raises(InputError, match=r"no layer 'beauty' holding R, G, B \(its colour layers: rgba;"):
         io.read_image(path, layer="beauty").rgb("beauty")
+
 
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
     px = np.ones((3, 4, 3), np.float32)
