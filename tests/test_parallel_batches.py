@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,31 @@ def _factory(seed: int):
         return {"seed": torch.tensor([seed]), "role": torch.tensor([len(role)]), "n": torch.tensor([next(counter)])}
 
     return batches
+
+
+class _AbortsAsItEnds:
+    """:func:`_factory`'s batches, whose worker process dies by SIGABRT when it lets them go at its
+    end (as a C++ destructor's std::terminate does in a spawned worker's exit now and then)."""
+
+    def __init__(self, seed: int) -> None:
+        self.batches = _factory(seed)
+
+    def __call__(self, role: str) -> dict[str, torch.Tensor]:
+        return self.batches(role)
+
+    def __del__(self) -> None:
+        if torch.utils.data.get_worker_info() is not None:
+            os.kill(os.getpid(), signal.SIGABRT)
+
+
+def test_a_worker_that_dies_as_it_is_stopped_does_not_end_the_run(caplog) -> None:
+    source = ParallelBatches(_AbortsAsItEnds, workers=2, seed=10, prefetch=1)
+    assert int(source("background")["role"]) == len("background")
+    with caplog.at_level("INFO", logger="core.training.data"):
+        source("alpha")  # the background stage's workers stopped: they die on their way out
+        source.close()
+    assert "a batch worker ended abnormally as it was stopped (DataLoader worker (pid " in caplog.text
+    assert "killed by signal: Aborted" in caplog.text
 
 
 def test_each_worker_draws_with_a_seed_of_its_own_and_a_new_role_restarts_them() -> None:
