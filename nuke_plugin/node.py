@@ -159,20 +159,29 @@ _baking = []  # type: list
 PLATE_DATATYPE = "32 bit float"
 
 
-def settings_in_use(node):
+def _menu_value(knob, frame):
+    """A menu's entry at ``frame`` (``None``: the current frame)."""
+    return knob.value() if frame is None else knob.enumName(int(knob.getValueAt(frame)))
+
+
+def settings_in_use(node, frame=None):
     """Names of the setting knobs that take part, as in the cache key: the edge width only when the
-    trimap input is a rough matte, the OCIO colourspace only when the input colour is ``ocio``."""
+    trimap input is a rough matte, the OCIO colourspace only when the input colour is ``ocio``.
+    Those two menus are read at ``frame`` (Compute's first frame, where it reads every setting;
+    default the current frame): keyed otherwise elsewhere, they do not change what takes part."""
     names = list(SETTING_KNOBS)
-    if node["trimap_input"].value() != "rough matte":
+    if _menu_value(node["trimap_input"], frame) != "rough matte":
         names.remove("edge_width")
-    if node["colour"].value() != "ocio":
+    if _menu_value(node["colour"], frame) != "ocio":
         names.remove("ocio_colourspace")
     return names
 
 
-def animated_settings(node):
-    """Names of the setting knobs in use with keyframes or an expression (their value may differ by frame)."""
-    return [name for name in settings_in_use(node) if node[name].isAnimated() or node[name].hasExpression()]
+def animated_settings(node, frame=None):
+    """Names of the setting knobs in use at ``frame`` (see :func:`settings_in_use`) with keyframes or an
+    expression (their value may differ by frame)."""
+    return [name for name in settings_in_use(node, frame)
+            if node[name].isAnimated() or node[name].hasExpression()]
 
 
 def _shown_value(knob, value):
@@ -185,7 +194,7 @@ def check_constant_settings(node, first, last):
     linked to a knob that is keyed) has another value somewhere in ``first``-``last``: one Compute
     runs the core once with one value for every frame, so the other frames would silently get
     the value of one frame. A knob animated to the same value throughout is fine."""
-    for name in animated_settings(node):
+    for name in animated_settings(node, first):
         knob = node[name]
         start = knob.getValueAt(first)
         for frame in range(first + 1, last + 1):
@@ -216,18 +225,18 @@ def settings_hash(node, legacy=False, frame=None):
     """Hash of the setting knobs' values as they stand (no file system, no subprocess).
 
     A knob that does not take part leaves it out, as the cache key does: the edge width unless
-    the trimap input is a rough matte, the OCIO colourspace unless the input colour is ``ocio``;
-    an empty ``weights`` is ``default``. An animated knob (keyframes, expression) counts with its
-    value at ``frame`` (the first frame of the result; default the current frame) as well as its
+    the trimap input is a rough matte, the OCIO colourspace unless the input colour is ``ocio``
+    (those menus read at ``frame``); an empty ``weights`` is ``default``. An animated knob
+    (keyframes, expression) counts with its value at ``frame`` (the first frame of the result; default the current frame) as well as its
     script: an expression linked to another knob reads the same when that knob changes.
     ``legacy``: every knob as written (what LBSMatte recorded before), so that results of saved
     scripts are not made stale by the upgrade.
     """
-    names = SETTING_KNOBS if legacy else settings_in_use(node)
+    names = SETTING_KNOBS if legacy else settings_in_use(node, frame)
     values = dict((name, node[name].toScript()) for name in names)
     if not legacy:
         at = nuke.frame() if frame is None else frame
-        for name in animated_settings(node):
+        for name in animated_settings(node, frame):
             values[name] = [values[name], node[name].getValueAt(at)]
         values["weights"] = weights_value(node)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
@@ -297,7 +306,7 @@ def find_stale(node, frames=None, here_only=False):
         return "", []
     # Compute made every frame with the value at the first (it refuses values that vary): a knob
     # keyed since, or linked to one keyed since, may differ at a later frame only.
-    animated = [node[name] for name in animated_settings(node)]
+    animated = [node[name] for name in animated_settings(node, first)]
     varied = [f for f in wanted if any(k.getValueAt(f) != k.getValueAt(first) for k in animated)]
     if varied:
         return "settings changed since Compute", varied

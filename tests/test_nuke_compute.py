@@ -609,6 +609,26 @@ def test_a_setting_animated_to_one_value_over_the_range_is_read_there_not_at_the
     assert lbs_node.find_stale(node) == ("", [])
 
 
+def test_the_menus_that_decide_what_takes_part_are_read_at_the_range_not_the_current_frame(
+        fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)  # 1001-1003
+    fake_nuke.frame(1001)
+    node["trimap_input"].setValue("rough matte")
+    node["trimap_input"].setAnimated()  # a rough matte over the shot ...
+    node["trimap_input"].setValueAt(node["trimap_input"].values().index("trimap"), 1)  # ... a trimap before it
+    node["edge_width"].setAnimated()  # a key of 8 at 1001 ...
+    node["edge_width"].setValueAt(20, 1003)  # ... and 20 at 1003: in use over the whole range
+    fake_nuke.frame(1)  # the timeline is parked where the edge width takes no part
+    with pytest.raises(NodeError, match=r"^LBSMatte1: the edge width knob is animated \(8 at frame 1001, 14 at frame 1002\)"):
+        compute.compute(node)
+    assert cli_calls(lbs_env) == []
+    node["edge_width"].setValueAt(8, 1003)  # constant over the range: computed, and current wherever the timeline is
+    assert compute.compute(node).ok
+    assert lbs_node.find_stale(node) == ("", [])
+    node["edge_width"].setValueAt(9, 1001)  # edited at the range's first frame: stale, seen from frame 1 too
+    assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+
+
 def test_compute_in_proxy_mode_is_refused_and_leaves_the_shown_result_alone(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     assert compute.compute(node).ok
