@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -288,11 +289,16 @@ def _write_atomic(path, text):
         raise
 
 
-def _replace(tmp, path):
+def _replace(tmp, path, keep_mode=True):
     """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
     a file another process has open cannot be replaced (a job on another machine reading this
     folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it.
+    A ``path`` that exists keeps its permissions and, where this user may set it, its group
+    (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared cache.
+    ``keep_mode=False`` for a ``tmp`` hard-linked to another file, which shares its mode with it.
     (The twin of ``core.io``'s: this module runs under Nuke's Python, which cannot import core.)"""
+    if keep_mode:
+        _keep_mode(tmp, path)
     deadline = None
     while True:
         try:
@@ -306,6 +312,24 @@ def _replace(tmp, path):
             if now >= deadline:
                 raise
             time.sleep(0.1)
+
+
+def _keep_mode(tmp, path):
+    """Give ``tmp`` the permission bits (``rwx`` only) and, where the system lets this user give it,
+    the group of an existing file ``path``, as writing over it in place would (the twin of
+    ``core.io._keep_mode``; tests/test_contracts.py holds them to the same behaviour)."""
+    try:
+        old, new = os.stat(path), os.stat(tmp)
+    except OSError:  # nothing there yet: the new file's mode (the umask's) stands
+        return
+    if not (stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode)):
+        return
+    if hasattr(os, "chown") and new.st_gid != old.st_gid:
+        try:
+            os.chown(tmp, -1, old.st_gid)  # before chmod: a change of group may clear mode bits
+        except OSError:
+            pass
+    os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)
 
 
 def reuse_frames(cache_dir, folder, frame_keys, frames):
@@ -372,9 +396,11 @@ def _link_or_copy(source, target):
     try:
         try:
             os.link(source, tmp)
+            linked = True
         except (OSError, AttributeError, NotImplementedError):
             shutil.copyfile(source, tmp)
-        _replace(tmp, target)
+            linked = False
+        _replace(tmp, target, keep_mode=not linked)  # a link's mode is its source's: left alone
     except (OSError, IOError):
         _remove_quietly(tmp)
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -48,6 +49,34 @@ def test_the_degraded_result_attribute_is_the_same_in_core_and_the_nuke_cache() 
     from nuke_plugin import cache
 
     assert cache.DEGRADED_ATTRIBUTE == DEGRADED_ATTRIBUTE == "lbsmatte/degraded"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and groups")
+@pytest.mark.parametrize("twin", ["core.io.replace_file", "nuke_plugin.cache._replace"])
+def test_a_replaced_file_keeps_its_mode_and_group_in_core_and_the_nuke_cache(twin: str, tmp_path: Path) -> None:
+    # A show's group-writable cache or frame became 0644 on a rerun; nuke_plugin.cache (which
+    # cannot import core) keeps a twin of core.io.replace_file: both keep what was there.
+    from core import io
+    from nuke_plugin import cache
+
+    replace = {"core.io.replace_file": io.replace_file, "nuke_plugin.cache._replace": cache._replace}[twin]
+    group = 4242 if os.geteuid() == 0 else os.getegid()  # root may give any group; others their own
+    modes = {"shared": 0o664, "private": 0o600, "flagged": 0o6755}
+    old = os.umask(0o022)
+    try:
+        for name, mode in modes.items():
+            (tmp_path / name).write_text("old")
+            os.chmod(tmp_path / name, mode)
+        os.chown(tmp_path / "shared", -1, group)
+        for name in [*modes, "new"]:
+            (tmp_path / "tmp").write_text("new")
+            replace(tmp_path / "tmp", tmp_path / name)
+    finally:
+        os.umask(old)
+    got = {p.name: (p.read_text(), p.stat().st_mode & 0o7777) for p in tmp_path.iterdir()}
+    assert got == {"shared": ("new", 0o664), "private": ("new", 0o600), "flagged": ("new", 0o755),
+                   "new": ("new", 0o644)}
+    assert (tmp_path / "shared").stat().st_gid == group
 
 
 #: ``--frames`` strings read by ``core.io.parse_frames`` (fileseq) and by its standard-library twin

@@ -216,3 +216,16 @@ def test_reuse_takes_a_siblings_frame_computed_as_asked_past_one_that_was_not(tm
     os.makedirs(new)
     assert cache.reuse_frames(root, new, {7: "k7"}, [7]) == [7]
     assert cache.degraded(cache.frame_path(cache.result_pattern(new), 7)) is None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_frame_linked_over_a_shared_one_leaves_the_mode_of_its_source_alone(tmp_path):
+    # A hard link is the source file under a second name: giving it the replaced file's mode
+    # would change the mode of the frame it was linked from, in another result folder.
+    source, target = str(tmp_path / "source.exr"), str(tmp_path / "target.exr")
+    for path, mode in ((source, 0o640), (target, 0o664)):
+        with open(path, "w") as handle:
+            handle.write(path)
+        os.chmod(path, mode)
+    assert cache._link_or_copy(source, target)
+    assert os.path.samefile(source, target) and os.stat(source).st_mode & 0o7777 == 0o640
