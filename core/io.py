@@ -1109,6 +1109,8 @@ def parse_frames(frames: str) -> list[int]:
     import fileseq
 
     text = str(frames).strip()
+    if "#" in text or "@" in text:  # fileseq drops them (the padding of its '1-100#'): '1@0@0@1' would be 1001
+        raise InputError(f"cannot understand the frame range {frames!r}: expected e.g. 1001-1100, 1-10x2 or 1,3,5")
     try:
         frame_set = fileseq.FrameSet(text)
     except fileseq.MaxSizeException as exc:  # fileseq's own bound, 10 million
@@ -1119,15 +1121,42 @@ def parse_frames(frames: str) -> list[int]:
         ) from exc
     if len(frame_set) > MAX_FRAMES:
         raise InputError(_too_many_frames(f"the frame range {frames!r}", len(frame_set)))
-    subframes = [f for f in frame_set if f != int(f)]
+    values = _frames_by_part(text) if "." in text else list(frame_set)  # whole frames only: fileseq is exact
+    if len(values) > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the frame range {frames!r}", len(values)))
+    subframes = [f for f in values if f != int(f)]
     if subframes:
-        shown = ", ".join(str(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
+        shown = ", ".join(_frame_text(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
         raise InputError(f"the frame range {frames!r} holds subframes ({shown}): LBSMatte renders whole frames "
                          "(e.g. 1001-1100, 1-10x2 or 1,3,5)")
-    out = [int(f) for f in frame_set]
+    out = [int(f) for f in values]
     if not out:
         raise InputError(f"the frame range {frames!r} holds no frames")
     return out
+
+
+def _frames_by_part(text: str) -> list[Any]:
+    """The frames of range string ``text`` read part by part (``1-3``, ``2.5``), in order, each
+    once. fileseq's FrameSet loses, moves or makes up frames where a part with decimals overlaps
+    an earlier one: ``1-3,2.5`` is 1, 2, 3 (the subframe lost), ``1.5,1-3`` is 1.5, 1, 2.5, and
+    ``2-1.5,9-0.1`` renders frame 0 instead of 1."""
+    import fileseq
+
+    frames: list[Any] = []
+    seen: set[Any] = set()
+    for part in text.split(","):
+        for frame in fileseq.FrameSet(part):
+            if frame not in seen:
+                seen.add(frame)
+                frames.append(frame)
+    return frames
+
+
+def _frame_text(frame: Any) -> str:
+    """A frame or subframe as the messages name it: ``1.5`` (never ``1.50`` or ``1E+1``)."""
+    from decimal import Decimal
+
+    return format(Decimal(str(frame)).normalize(), "f")
 
 
 #: The most frames one run plans (each is checked on disk before any renders; 100000 take

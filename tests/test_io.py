@@ -753,17 +753,21 @@ def test_frame_ranges_keep_the_order_given_and_refuse_subframes() -> None:
         "1-3,2-5": [1, 2, 3, 4, 5],  # a frame named twice renders once
         "-5--3": [-5, -4, -3],
         "1.0": [1],
+        "2-1.5,9-0.1": [2, 9, 8, 7, 6, 5, 4, 3, 1],  # fileseq's FrameSet alone gave 0 for 1
     }
     for text, frames in known.items():
         assert io.parse_frames(text) == frames, text
     for text, shown in (("1.5", "1.5"), ("1-3x0.5", "1.5, 2.5"), ("1-3x1.5", "2.5"),
-                        ("1-2x0.25", "1.25, 1.50, 1.75"), ("1-3x0.25", "1.25, 1.50, 1.75, ...")):  # three shown
+                        ("1-2x0.25", "1.25, 1.5, 1.75"), ("1-3x0.25", "1.25, 1.5, 1.75, ..."),  # three shown
+                        ("1-3,2.5", "2.5"), ("1.5,1-3", "1.5"), ("1.50", "1.5")):  # each part read alone, as typed
         with pytest.raises(InputError) as caught:
             io.parse_frames(text)
         assert str(caught.value) == (f"the frame range {text!r} holds subframes ({shown}): LBSMatte renders whole "
                                      "frames (e.g. 1001-1100, 1-10x2 or 1,3,5)")
     with pytest.raises(InputError, match=r"cannot understand the frame range '1-10x0'"):
         io.parse_frames("1-10x0")
+    with pytest.raises(InputError, match=r"cannot understand the frame range '1001-1100#'"):
+        io.parse_frames("1001-1100#")  # fileseq drops '#' and '@' ('1@0@0@1' was frame 1001)
 
 
 def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_literally() -> None:
