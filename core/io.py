@@ -1070,8 +1070,15 @@ def _sequence(pattern: str) -> Any | None:
         if token:  # 'plate_%04d_v1.exr': fileseq cannot parse it ("mismatched input '1'"): say what is wrong
             raise InputError(_misplaced_token(pattern, token.group(0))) from exc
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
-    if not seq.padding() or seq.frameSet() is not None:
-        if token and seq.frameSet() is None:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
+    if seq.padding() and seq.frameSet() is not None:
+        # 'plate2####.exr': fileseq reads the digits right before the token as the sequence's frames
+        # ('plate' frame 2; on disk plate20001.exr is frame 20001): the name would be one literal file,
+        # where Nuke fills the token (plate20007.exr).
+        raise InputError(f"{pattern}: the digits right before the frame token {seq.padding()!r} are read as frame "
+                         "numbers (as in fileseq's plate.1-100#.exr), not as part of the name: put a '.' or '_' "
+                         "before the token (plate2.####.exr, plate2_####.exr) and give the frames with --frames")
+    if not seq.padding():
+        if token:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
             raise InputError(_misplaced_token(pattern, token.group(0)))
         return None
     if not re.fullmatch(r"[#@]+|%0?\d*d|\$F\d*", seq.padding()):

@@ -789,6 +789,25 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
         assert not io.has_frame_token(single)
 
 
+def test_digits_right_before_the_frame_token_are_refused_not_taken_literally() -> None:
+    # fileseq reads 'plate2####.exr' as 'plate' with frame 2 and no frame to fill in: the name was
+    # one file, so '--frames 1001' wrote a file literally named 'plate2####.exr' (Nuke fills the
+    # token: plate21001.exr), and on disk plate20001.exr was frame 20001. 'p.1001-1100#.exr'
+    # (fileseq's own range-in-name) the same.
+    for name, token in (("plate2####.exr", "####"), ("sh010_v2%04d.exr", "%04d"), ("v2$F4.exr", "$F4"),
+                        ("v2@@@@.exr", "@@@@"), ("p.1001-1100#.exr", "#")):
+        for call, args in ((io.frame_path, (name, 7)), (io.expand_sequence, (name, "1-3")),
+                           (io.has_frame_token, (name,))):
+            with pytest.raises(InputError) as caught:
+                call(*args)
+            assert str(caught.value) == (f"{name}: the digits right before the frame token {token!r} are read as "
+                                         "frame numbers (as in fileseq's plate.1-100#.exr), not as part of the "
+                                         "name: put a '.' or '_' before the token (plate2.####.exr, "
+                                         "plate2_####.exr) and give the frames with --frames")
+    assert io.frame_path("plate2.####.exr", 7) == Path("plate2.0007.exr")
+    assert io.frame_path("plate2_####.exr", 7) == Path("plate2_0007.exr")
+
+
 def test_a_file_name_with_two_frame_tokens_is_refused() -> None:
     # 'm.####.####.exr' was read by fileseq as frame and subframe: frame 7 became m.0007.0000.exr,
     # where Nuke's Read and Write fill both tokens (m.0007.0007.exr).
