@@ -1093,7 +1093,11 @@ def _sequence(pattern: str) -> Any | None:
 
 
 def _misplaced_token(pattern: str, token: str) -> str:
-    """The message for a frame token ``token`` that is not right before the extension of ``pattern``."""
+    """The message for a frame token ``token`` that is not right before the extension of ``pattern``
+    (or that fileseq cannot find for an '@' elsewhere in the name)."""
+    if "@" in os.path.basename(pattern).replace(token, "", 1):  # 'plate@2x.####.exr': fileseq's own token
+        return (f"{pattern}: its file name holds '@' besides the frame token {token!r}; '@' is a frame token "
+                "too (plate.@@@@.exr), so the name cannot be read: name the files without it (plate_2x.####.exr)")
     return (f"{pattern}: the frame token {token!r} must come right before the extension "
             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
             "be one file of that literal name")

@@ -785,6 +785,14 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
                                      "all be one file of that literal name")
     assert io.frame_path("matte_####.exr", 7) == Path("matte_0007.exr")
     assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
+    # An '@' elsewhere in the name keeps fileseq from finding a token that is in its place: said so,
+    # not that the token is misplaced.
+    for name, token in (("plate@2x.####.exr", "####"), ("sh010@v2.%04d.exr", "%04d")):
+        with pytest.raises(InputError) as caught:
+            io.has_frame_token(name)
+        assert str(caught.value) == (f"{name}: its file name holds '@' besides the frame token {token!r}; '@' is a "
+                                     "frame token too (plate.@@@@.exr), so the name cannot be read: name the files "
+                                     "without it (plate_2x.####.exr)")
     for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
         assert not io.has_frame_token(single)
 
