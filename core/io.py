@@ -1192,24 +1192,26 @@ def frame_path(pattern: str | os.PathLike[str], frame: int | None) -> Path:
 
 def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     """Frames first..last of the sequence found on disk for ``pattern`` (gaps included, so a
-    missing frame is reported rather than skipped). :class:`InputError` when none exists."""
-    import fileseq
-
+    missing frame is reported rather than skipped): the files of its folder named as
+    :func:`frame_path` names their frame, so one with other padding (``plate.1.exr`` for
+    ``####``) is not a frame. :class:`InputError` when none exists."""
     p = os.fspath(pattern)
     seq = _sequence(p)
     if seq is None:
         raise InputError(f"{p} is not a sequence pattern (no ####, %04d or @)")
+    # The folder is listed, not globbed (fileseq's findSequenceOnDisk): there '[' or '*' in a
+    # folder's or a file's name is glob syntax ('plates [v2]/' found nothing, 'a*b/' also read
+    # 'axb/'), and '#' or '@' in a folder's name a frame token.
+    numbered = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()))
     try:
-        found = fileseq.findSequenceOnDisk(p, pad_style=fileseq.PAD_STYLE_HASH1, strictPadding=True)
-    except Exception as exc:
-        if any(token in os.path.dirname(p) for token in ("#", "@", "%", "$F")):  # fileseq reads them as frames
-            raise InputError(f"cannot search the disk for the frames of {p}: its folder's name holds '#', '@', "
-                             "'%' or '$F'; give the frames with --frames") from exc
-        raise InputError(f"no frames found on disk for {p}") from exc
-    frame_set = found.frameSet()
-    if frame_set is None or len(frame_set) == 0:
+        names = os.listdir(os.path.dirname(p) or os.curdir)
+    except OSError:
+        names = []
+    frames = sorted({int(match.group(1)) for match in map(numbered.fullmatch, names)
+                     if match and os.path.basename(seq.frame(int(match.group(1)))) == match.group(0)})
+    if not frames:
         raise InputError(f"no frames found on disk for {p}")
-    first, last = int(frame_set.start()), int(frame_set.end())
+    first, last = frames[0], frames[-1]
     if last - first + 1 > MAX_FRAMES:
         raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
                                           last - first + 1))

@@ -593,8 +593,26 @@ def test_frame_tokens_count_only_in_the_file_name(tmp_path: Path) -> None:
     d = tmp_path / "sh#010"
     d.mkdir()
     (d / "p.0001.exr").write_bytes(b"")
-    with pytest.raises(InputError, match=r"sh#010.*p\.####\.exr.*folder.*--frames"):
-        io.expand_sequence(d / "p.####.exr")
+    # found on disk too (was: "cannot search the disk ... give the frames with --frames")
+    assert io.expand_sequence(d / "p.####.exr") == [(1, d / "p.0001.exr")]
+
+
+def test_frames_on_disk_are_found_whatever_the_names_hold(tmp_path: Path) -> None:
+    # fileseq's findSequenceOnDisk globs: '[v2]' in a folder's name (or '[1]' in a file's) is a
+    # character class there, so a plate folder 'plates [v2]' had "no frames found on disk", and
+    # 'a*b/' read the frames of 'axb/' too.
+    for folder, name in (("plates [v2]", "p.####.exr"), ("a*b", "p.####.exr"), ("plain", "p[1].%04d.exr"),
+                         ("q?", "p{a,b}.####.exr")):
+        d = tmp_path / folder
+        d.mkdir()
+        for f in (1, 3):
+            (d / name.replace("####", f"{f:04d}").replace("%04d", f"{f:04d}")).write_bytes(b"")
+        (d / name.replace("####", "0002").replace("%04d", "0002").replace(".exr", ".png")).write_bytes(b"")
+        (d / name.replace("####", "7").replace("%04d", "7")).write_bytes(b"")  # other padding: not frame 7
+        assert io.find_frames(d / name) == [1, 2, 3], folder
+    (tmp_path / "axb").mkdir()
+    (tmp_path / "axb" / "p.0009.exr").write_bytes(b"")
+    assert io.find_frames(tmp_path / "a*b" / "p.####.exr") == [1, 2, 3]
 
 
 def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
