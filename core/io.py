@@ -1207,8 +1207,13 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
         names = os.listdir(os.path.dirname(p) or os.curdir)
     except OSError:
         names = []
-    frames = sorted({int(match.group(1)) for match in map(numbered.fullmatch, names)
-                     if match and os.path.basename(seq.frame(int(match.group(1)))) == match.group(0)})
+    matches = [match for match in map(numbered.fullmatch, sorted(names)) if match]
+    frames = sorted({int(match.group(1)) for match in matches
+                     if os.path.basename(seq.frame(int(match.group(1)))) == match.group(0)})
+    if not frames and matches:  # 'plate.1.exr' ... for plate.####.exr: say why they are not its frames
+        raise InputError(f"no frames found on disk for {p}: {os.path.join(os.path.dirname(p), matches[0].group(0))} "
+                         f"and the like have other padding than its frame token {seq.padding()!r} "
+                         f"({seq.zfill()} digit(s)): give a token of the files' padding (one '#' per digit)")
     if not frames:
         raise InputError(f"no frames found on disk for {p}")
     first, last = frames[0], frames[-1]

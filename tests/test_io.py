@@ -624,6 +624,12 @@ def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
     assert got[2] == (1003, tmp_path / "p.1003.exr") and not got[2][1].exists()
     with pytest.raises(InputError, match=r"no frames found on disk for .*q\.####\.exr"):
         io.expand_sequence(str(tmp_path / "q.####.exr"))
+    # files of the sequence with other padding only: named, with what is wrong
+    with pytest.raises(InputError) as caught:
+        io.expand_sequence(str(tmp_path / "p.#####.exr"))
+    assert str(caught.value) == (f"no frames found on disk for {tmp_path / 'p.#####.exr'}: {tmp_path / 'p.1001.exr'} "
+                                 "and the like have other padding than its frame token '#####' (5 digit(s)): give "
+                                 "a token of the files' padding (one '#' per digit)")
 
 
 def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Path, capfd) -> None:
