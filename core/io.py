@@ -1070,14 +1070,12 @@ def _sequence(pattern: str) -> Any | None:
         if token:  # 'plate_%04d_v1.exr': fileseq cannot parse it ("mismatched input '1'"): say what is wrong
             raise InputError(_misplaced_token(pattern, token.group(0))) from exc
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
-    if seq.padding() and seq.frameSet() is not None:
+    if token and seq.padding() and seq.frameSet() is not None:
         # 'plate2####.exr': fileseq reads the digits right before the token as the sequence's frames
         # ('plate' frame 2; on disk plate20001.exr is frame 20001): the name would be one literal file,
         # where Nuke fills the token (plate20007.exr).
-        raise InputError(f"{pattern}: the digits right before the frame token {seq.padding()!r} are read as frame "
-                         "numbers (as in fileseq's plate.1-100#.exr), not as part of the name: put a '.' or '_' "
-                         "before the token (plate2.####.exr, plate2_####.exr) and give the frames with --frames")
-    if not seq.padding():
+        raise InputError(_digits_before_token(pattern, token.group(0)))
+    if not seq.padding() or seq.frameSet() is not None:  # 'x2@.exr': a single '@' stays part of a name
         if token:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
             raise InputError(_misplaced_token(pattern, token.group(0)))
         return None
@@ -1092,10 +1090,22 @@ def _sequence(pattern: str) -> Any | None:
     return seq
 
 
+def _digits_before_token(pattern: str, token: str) -> str:
+    """The message for digits right before the frame token ``token`` of ``pattern``, which fileseq
+    reads as frames: ``plate2####.exr`` is 'plate' frame 2, ``plate-v2-####.exr`` cannot be read."""
+    return (f"{pattern}: the digits right before the frame token {token!r} are read as frame numbers (as in "
+            "fileseq's plate.1-100#.exr), not as part of the name: put a '.' or '_' before the token "
+            "(plate2.####.exr, plate2_####.exr) and give the frames with --frames")
+
+
 def _misplaced_token(pattern: str, token: str) -> str:
     """The message for a frame token ``token`` that is not right before the extension of ``pattern``
-    (or that fileseq cannot find for an '@' elsewhere in the name)."""
-    if "@" in os.path.basename(pattern).replace(token, "", 1):  # 'plate@2x.####.exr': fileseq's own token
+    (or that fileseq cannot find for an '@' elsewhere in the name, or digits right before it)."""
+    name = os.path.basename(pattern)
+    before, _, after = name.partition(token)
+    if re.search(r"\d-?$", before) and re.fullmatch(r"(\.\w+)+", after):  # 'plate-v2-####.exr': '2-' a range
+        return _digits_before_token(pattern, token)
+    if "@" in before + after:  # 'plate@2x.####.exr': fileseq's own token
         return (f"{pattern}: its file name holds '@' besides the frame token {token!r}; '@' is a frame token "
                 "too (plate.@@@@.exr), so the name cannot be read: name the files without it (plate_2x.####.exr)")
     return (f"{pattern}: the frame token {token!r} must come right before the extension "

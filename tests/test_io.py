@@ -826,8 +826,11 @@ def test_digits_right_before_the_frame_token_are_refused_not_taken_literally() -
     # one file, so '--frames 1001' wrote a file literally named 'plate2####.exr' (Nuke fills the
     # token: plate21001.exr), and on disk plate20001.exr was frame 20001. 'p.1001-1100#.exr'
     # (fileseq's own range-in-name) the same.
+    # With a '-' between ('plate-v2-####.exr', 'sh-010-%04d.exr') fileseq reads '2-' as a range and
+    # cannot parse the name: that was said to be a token not right before the extension.
     for name, token in (("plate2####.exr", "####"), ("sh010_v2%04d.exr", "%04d"), ("v2$F4.exr", "$F4"),
-                        ("v2@@@@.exr", "@@@@"), ("p.1001-1100#.exr", "#")):
+                        ("v2@@@@.exr", "@@@@"), ("p.1001-1100#.exr", "#"), ("plate-v2-####.exr", "####"),
+                        ("sh-010-%04d.exr", "%04d"), ("sh-010-####.beauty.exr", "####")):
         for call, args in ((io.frame_path, (name, 7)), (io.expand_sequence, (name, "1-3")),
                            (io.has_frame_token, (name,))):
             with pytest.raises(InputError) as caught:
