@@ -602,6 +602,9 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     if len(jobs) > 1 and not has_frame_token(pattern):
         raise InputError(f"--write-trimap {pattern} names a single file but {len(jobs)} frames are to be written; "
                          "give it a frame token (trimap.####.exr)")
+    if [job.frame for job in jobs] == [None] and has_frame_token(pattern):  # as --out (plan_frames): no frame to fill in
+        raise InputError(f"--write-trimap {pattern} is a frame sequence but the plate and trimap are single files "
+                         "(no frame token) and no --frames is given: name one file (trimap.exr), or give --frames")
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
     mattes = {output_key(job.out): job.out for job in jobs}
     claimed: dict[str, tuple[FrameJob, Path]] = {}

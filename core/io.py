@@ -1070,8 +1070,13 @@ def _sequence(pattern: str) -> Any | None:
         if token:  # 'plate_%04d_v1.exr': fileseq cannot parse it ("mismatched input '1'"): say what is wrong
             raise InputError(_misplaced_token(pattern, token.group(0))) from exc
         raise InputError(f"cannot understand the sequence pattern {pattern!r}: {exc}") from exc
-    if not seq.padding() or seq.frameSet() is not None:
-        if token and seq.frameSet() is None:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
+    if token and seq.padding() and seq.frameSet() is not None:
+        # 'plate2####.exr': fileseq reads the digits right before the token as the sequence's frames
+        # ('plate' frame 2; on disk plate20001.exr is frame 20001): the name would be one literal file,
+        # where Nuke fills the token (plate20007.exr).
+        raise InputError(_digits_before_token(pattern, token.group(0)))
+    if not seq.padding() or seq.frameSet() is not None:  # 'x2@.exr': a single '@' stays part of a name
+        if token:  # 'plate_####_v1.exr': fileseq finds no token, the name would be literal
             raise InputError(_misplaced_token(pattern, token.group(0)))
         return None
     if not re.fullmatch(r"[#@]+|%0?\d*d|\$F\d*", seq.padding()):
@@ -1085,8 +1090,24 @@ def _sequence(pattern: str) -> Any | None:
     return seq
 
 
+def _digits_before_token(pattern: str, token: str) -> str:
+    """The message for digits right before the frame token ``token`` of ``pattern``, which fileseq
+    reads as frames: ``plate2####.exr`` is 'plate' frame 2, ``plate-v2-####.exr`` cannot be read."""
+    return (f"{pattern}: the digits right before the frame token {token!r} are read as frame numbers (as in "
+            "fileseq's plate.1-100#.exr), not as part of the name: put a '.' or '_' before the token "
+            "(plate2.####.exr, plate2_####.exr) and give the frames with --frames")
+
+
 def _misplaced_token(pattern: str, token: str) -> str:
-    """The message for a frame token ``token`` that is not right before the extension of ``pattern``."""
+    """The message for a frame token ``token`` that is not right before the extension of ``pattern``
+    (or that fileseq cannot find for an '@' elsewhere in the name, or digits right before it)."""
+    name = os.path.basename(pattern)
+    before, _, after = name.partition(token)
+    if re.search(r"\d-?$", before) and re.fullmatch(r"(\.\w+)+", after):  # 'plate-v2-####.exr': '2-' a range
+        return _digits_before_token(pattern, token)
+    if "@" in before + after:  # 'plate@2x.####.exr': fileseq's own token
+        return (f"{pattern}: its file name holds '@' besides the frame token {token!r}; '@' is a frame token "
+                "too (plate.@@@@.exr), so the name cannot be read: name the files without it (plate_2x.####.exr)")
     return (f"{pattern}: the frame token {token!r} must come right before the extension "
             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
             "be one file of that literal name")
@@ -1109,6 +1130,8 @@ def parse_frames(frames: str) -> list[int]:
     import fileseq
 
     text = str(frames).strip()
+    if "#" in text or "@" in text:  # fileseq drops them (the padding of its '1-100#'): '1@0@0@1' would be 1001
+        raise InputError(f"cannot understand the frame range {frames!r}: expected e.g. 1001-1100, 1-10x2 or 1,3,5")
     try:
         frame_set = fileseq.FrameSet(text)
     except fileseq.MaxSizeException as exc:  # fileseq's own bound, 10 million
@@ -1119,15 +1142,42 @@ def parse_frames(frames: str) -> list[int]:
         ) from exc
     if len(frame_set) > MAX_FRAMES:
         raise InputError(_too_many_frames(f"the frame range {frames!r}", len(frame_set)))
-    subframes = [f for f in frame_set if f != int(f)]
+    values = _frames_by_part(text) if "." in text else list(frame_set)  # whole frames only: fileseq is exact
+    if len(values) > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the frame range {frames!r}", len(values)))
+    subframes = [f for f in values if f != int(f)]
     if subframes:
-        shown = ", ".join(str(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
+        shown = ", ".join(_frame_text(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
         raise InputError(f"the frame range {frames!r} holds subframes ({shown}): LBSMatte renders whole frames "
                          "(e.g. 1001-1100, 1-10x2 or 1,3,5)")
-    out = [int(f) for f in frame_set]
+    out = [int(f) for f in values]
     if not out:
         raise InputError(f"the frame range {frames!r} holds no frames")
     return out
+
+
+def _frames_by_part(text: str) -> list[Any]:
+    """The frames of range string ``text`` read part by part (``1-3``, ``2.5``), in order, each
+    once. fileseq's FrameSet loses, moves or makes up frames where a part with decimals overlaps
+    an earlier one: ``1-3,2.5`` is 1, 2, 3 (the subframe lost), ``1.5,1-3`` is 1.5, 1, 2.5, and
+    ``2-1.5,9-0.1`` renders frame 0 instead of 1."""
+    import fileseq
+
+    frames: list[Any] = []
+    seen: set[Any] = set()
+    for part in text.split(","):
+        for frame in fileseq.FrameSet(part):
+            if frame not in seen:
+                seen.add(frame)
+                frames.append(frame)
+    return frames
+
+
+def _frame_text(frame: Any) -> str:
+    """A frame or subframe as the messages name it: ``1.5`` (never ``1.50`` or ``1E+1``)."""
+    from decimal import Decimal
+
+    return format(Decimal(str(frame)).normalize(), "f")
 
 
 #: The most frames one run plans (each is checked on disk before any renders; 100000 take
@@ -1152,24 +1202,31 @@ def frame_path(pattern: str | os.PathLike[str], frame: int | None) -> Path:
 
 def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     """Frames first..last of the sequence found on disk for ``pattern`` (gaps included, so a
-    missing frame is reported rather than skipped). :class:`InputError` when none exists."""
-    import fileseq
-
+    missing frame is reported rather than skipped): the files of its folder named as
+    :func:`frame_path` names their frame, so one with other padding (``plate.1.exr`` for
+    ``####``) is not a frame. :class:`InputError` when none exists."""
     p = os.fspath(pattern)
     seq = _sequence(p)
     if seq is None:
         raise InputError(f"{p} is not a sequence pattern (no ####, %04d or @)")
+    # The folder is listed, not globbed (fileseq's findSequenceOnDisk): there '[' or '*' in a
+    # folder's or a file's name is glob syntax ('plates [v2]/' found nothing, 'a*b/' also read
+    # 'axb/'), and '#' or '@' in a folder's name a frame token.
+    numbered = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()))
     try:
-        found = fileseq.findSequenceOnDisk(p, pad_style=fileseq.PAD_STYLE_HASH1, strictPadding=True)
-    except Exception as exc:
-        if any(token in os.path.dirname(p) for token in ("#", "@", "%", "$F")):  # fileseq reads them as frames
-            raise InputError(f"cannot search the disk for the frames of {p}: its folder's name holds '#', '@', "
-                             "'%' or '$F'; give the frames with --frames") from exc
-        raise InputError(f"no frames found on disk for {p}") from exc
-    frame_set = found.frameSet()
-    if frame_set is None or len(frame_set) == 0:
+        names = os.listdir(os.path.dirname(p) or os.curdir)
+    except OSError:
+        names = []
+    matches = [match for match in map(numbered.fullmatch, sorted(names)) if match]
+    frames = sorted({int(match.group(1)) for match in matches
+                     if os.path.basename(seq.frame(int(match.group(1)))) == match.group(0)})
+    if not frames and matches:  # 'plate.1.exr' ... for plate.####.exr: say why they are not its frames
+        raise InputError(f"no frames found on disk for {p}: {os.path.join(os.path.dirname(p), matches[0].group(0))} "
+                         f"and the like have other padding than its frame token {seq.padding()!r} "
+                         f"({seq.zfill()} digit(s)): give a token of the files' padding (one '#' per digit)")
+    if not frames:
         raise InputError(f"no frames found on disk for {p}")
-    first, last = int(frame_set.start()), int(frame_set.end())
+    first, last = frames[0], frames[-1]
     if last - first + 1 > MAX_FRAMES:
         raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
                                           last - first + 1))

@@ -81,7 +81,7 @@ def parse_frames(text):
         start = Decimal(match.group(1))
         end = Decimal(match.group(2)) if match.group(2) is not None else start
         kind, step = match.group(3), Decimal(match.group(4) or 1)
-        if step == 0 or (step < 0 and end > start):
+        if step == 0 or (step < 0 and end > start) or (kind in ("y", ":") and step != int(step)):
             raise ValueError(cannot)
         chunks.append((start, end, kind, abs(step)))
     if sum(abs(end - start) / step + 1 for start, end, _, step in chunks) > 10 ** 7:  # fileseq's own bound
@@ -105,7 +105,7 @@ def parse_frames(text):
         raise ValueError(_too_many_frames(text, len(frames)))
     subframes = [f for f in frames if f != int(f)]
     if subframes:
-        shown = ", ".join(str(f) for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
+        shown = ", ".join(format(f.normalize(), "f") for f in subframes[:3]) + (", ..." if len(subframes) > 3 else "")
         raise ValueError("the frame range %r holds subframes (%s): LBSMatte renders whole frames "
                          "(e.g. 1001-1100, 1-10x2 or 1,3,5)" % (text, shown))
     if not frames:

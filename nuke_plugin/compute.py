@@ -307,8 +307,9 @@ def run(job, reporter=None):
         if frame not in job.missing:
             done[0] += 1
             reporter.frame_done(frame, done[0], total)
-    if job.cached or job.reused:
-        reporter.info("CACHE %d of %d frame(s) already computed (key %s)" % (total - len(job.missing), total, job.key))
+    if job.cached or job.reused:  # not the frames Nuke could not bake: failed, never computed
+        reporter.info("CACHE %d of %d frame(s) already computed (key %s)"
+                      % (len(job.cached) + len(job.reused), total, job.key))
     if job.commands:
         reporter.stage("computing %d frame(s)" % len(job.missing))
 

@@ -658,6 +658,18 @@ def test_write_trimap_usage_errors(shot: Path, argv: list[str], message: str, ca
     assert (shot / "trimap.1001.png").read_bytes() == before
 
 
+def test_write_trimap_sequence_for_single_files_is_a_usage_error(shot: Path, capsys) -> None:
+    # As --out out.####.exr is: without a frame to fill in, the token would name one file,
+    # literally 't.####.png'.
+    argv = ["matte", "--plate", str(shot / "plate.1001.exr"), "--trimap", str(shot / "trimap.1001.png"),
+            "--out", str(shot / "o.exr"), "--write-trimap", str(shot / "t.####.png"), "--weights", "no-such-bundle",
+            "--no-progress"]
+    assert cli.main(argv) == 2
+    assert (f"ERROR: --write-trimap {shot / 't.####.png'} is a frame sequence but the plate and trimap are single "
+            "files") in capsys.readouterr().out
+    assert not (shot / "t.####.png").exists() and not (shot / "o.exr").exists()
+
+
 _FAULTS = """
 import resource, sys
 import numpy as np

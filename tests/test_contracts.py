@@ -89,6 +89,10 @@ FRAME_STRINGS = [
     "1-100000",  # exactly the most frames one run renders
     "1.5", "1-3x0.5", "1-2x0.5", "1-3x0.25", "1-10x2.5", "1-10x-2", "1-3x0", "x", "1-", "10-x", "", ",", "1-3y1",
     "#FRAME_START#-#FRAME_END#", "0-100000", "1-100000001",
+    # where fileseq's FrameSet alone went wrong: padding characters dropped ('1@0@0@1' was 1001), a
+    # subframe overlapping an earlier part lost or made up, a frame moved; a subframe named as typed
+    "1001-1100#", "@1001", "1@0@0@1", "1-3,2.5", "1.5,1-3", "2-1.5,9-0.1", "1--1.5,-3-6",
+    "1-10:1.5", "1-3y1.5", "1.50", "1-3x0.50", "0.1-12x0.25", "-1.5-0.25:2", "0.0000001",
 ]
 
 

@@ -593,8 +593,26 @@ def test_frame_tokens_count_only_in_the_file_name(tmp_path: Path) -> None:
     d = tmp_path / "sh#010"
     d.mkdir()
     (d / "p.0001.exr").write_bytes(b"")
-    with pytest.raises(InputError, match=r"sh#010.*p\.####\.exr.*folder.*--frames"):
-        io.expand_sequence(d / "p.####.exr")
+    # found on disk too (was: "cannot search the disk ... give the frames with --frames")
+    assert io.expand_sequence(d / "p.####.exr") == [(1, d / "p.0001.exr")]
+
+
+def test_frames_on_disk_are_found_whatever_the_names_hold(tmp_path: Path) -> None:
+    # fileseq's findSequenceOnDisk globs: '[v2]' in a folder's name (or '[1]' in a file's) is a
+    # character class there, so a plate folder 'plates [v2]' had "no frames found on disk", and
+    # 'a*b/' read the frames of 'axb/' too.
+    for folder, name in (("plates [v2]", "p.####.exr"), ("a*b", "p.####.exr"), ("plain", "p[1].%04d.exr"),
+                         ("q?", "p{a,b}.####.exr")):
+        d = tmp_path / folder
+        d.mkdir()
+        for f in (1, 3):
+            (d / name.replace("####", f"{f:04d}").replace("%04d", f"{f:04d}")).write_bytes(b"")
+        (d / name.replace("####", "0002").replace("%04d", "0002").replace(".exr", ".png")).write_bytes(b"")
+        (d / name.replace("####", "7").replace("%04d", "7")).write_bytes(b"")  # other padding: not frame 7
+        assert io.find_frames(d / name) == [1, 2, 3], folder
+    (tmp_path / "axb").mkdir()
+    (tmp_path / "axb" / "p.0009.exr").write_bytes(b"")
+    assert io.find_frames(tmp_path / "a*b" / "p.####.exr") == [1, 2, 3]
 
 
 def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
@@ -606,6 +624,12 @@ def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
     assert got[2] == (1003, tmp_path / "p.1003.exr") and not got[2][1].exists()
     with pytest.raises(InputError, match=r"no frames found on disk for .*q\.####\.exr"):
         io.expand_sequence(str(tmp_path / "q.####.exr"))
+    # files of the sequence with other padding only: named, with what is wrong
+    with pytest.raises(InputError) as caught:
+        io.expand_sequence(str(tmp_path / "p.#####.exr"))
+    assert str(caught.value) == (f"no frames found on disk for {tmp_path / 'p.#####.exr'}: {tmp_path / 'p.1001.exr'} "
+                                 "and the like have other padding than its frame token '#####' (5 digit(s)): give "
+                                 "a token of the files' padding (one '#' per digit)")
 
 
 def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Path, capfd) -> None:
@@ -753,17 +777,21 @@ def test_frame_ranges_keep_the_order_given_and_refuse_subframes() -> None:
         "1-3,2-5": [1, 2, 3, 4, 5],  # a frame named twice renders once
         "-5--3": [-5, -4, -3],
         "1.0": [1],
+        "2-1.5,9-0.1": [2, 9, 8, 7, 6, 5, 4, 3, 1],  # fileseq's FrameSet alone gave 0 for 1
     }
     for text, frames in known.items():
         assert io.parse_frames(text) == frames, text
     for text, shown in (("1.5", "1.5"), ("1-3x0.5", "1.5, 2.5"), ("1-3x1.5", "2.5"),
-                        ("1-2x0.25", "1.25, 1.50, 1.75"), ("1-3x0.25", "1.25, 1.50, 1.75, ...")):  # three shown
+                        ("1-2x0.25", "1.25, 1.5, 1.75"), ("1-3x0.25", "1.25, 1.5, 1.75, ..."),  # three shown
+                        ("1-3,2.5", "2.5"), ("1.5,1-3", "1.5"), ("1.50", "1.5")):  # each part read alone, as typed
         with pytest.raises(InputError) as caught:
             io.parse_frames(text)
         assert str(caught.value) == (f"the frame range {text!r} holds subframes ({shown}): LBSMatte renders whole "
                                      "frames (e.g. 1001-1100, 1-10x2 or 1,3,5)")
     with pytest.raises(InputError, match=r"cannot understand the frame range '1-10x0'"):
         io.parse_frames("1-10x0")
+    with pytest.raises(InputError, match=r"cannot understand the frame range '1001-1100#'"):
+        io.parse_frames("1001-1100#")  # fileseq drops '#' and '@' ('1@0@0@1' was frame 1001)
 
 
 def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_literally() -> None:
@@ -781,8 +809,38 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
                                      "all be one file of that literal name")
     assert io.frame_path("matte_####.exr", 7) == Path("matte_0007.exr")
     assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
+    # An '@' elsewhere in the name keeps fileseq from finding a token that is in its place: said so,
+    # not that the token is misplaced.
+    for name, token in (("plate@2x.####.exr", "####"), ("sh010@v2.%04d.exr", "%04d")):
+        with pytest.raises(InputError) as caught:
+            io.has_frame_token(name)
+        assert str(caught.value) == (f"{name}: its file name holds '@' besides the frame token {token!r}; '@' is a "
+                                     "frame token too (plate.@@@@.exr), so the name cannot be read: name the files "
+                                     "without it (plate_2x.####.exr)")
     for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
         assert not io.has_frame_token(single)
+
+
+def test_digits_right_before_the_frame_token_are_refused_not_taken_literally() -> None:
+    # fileseq reads 'plate2####.exr' as 'plate' with frame 2 and no frame to fill in: the name was
+    # one file, so '--frames 1001' wrote a file literally named 'plate2####.exr' (Nuke fills the
+    # token: plate21001.exr), and on disk plate20001.exr was frame 20001. 'p.1001-1100#.exr'
+    # (fileseq's own range-in-name) the same.
+    # With a '-' between ('plate-v2-####.exr', 'sh-010-%04d.exr') fileseq reads '2-' as a range and
+    # cannot parse the name: that was said to be a token not right before the extension.
+    for name, token in (("plate2####.exr", "####"), ("sh010_v2%04d.exr", "%04d"), ("v2$F4.exr", "$F4"),
+                        ("v2@@@@.exr", "@@@@"), ("p.1001-1100#.exr", "#"), ("plate-v2-####.exr", "####"),
+                        ("sh-010-%04d.exr", "%04d"), ("sh-010-####.beauty.exr", "####")):
+        for call, args in ((io.frame_path, (name, 7)), (io.expand_sequence, (name, "1-3")),
+                           (io.has_frame_token, (name,))):
+            with pytest.raises(InputError) as caught:
+                call(*args)
+            assert str(caught.value) == (f"{name}: the digits right before the frame token {token!r} are read as "
+                                         "frame numbers (as in fileseq's plate.1-100#.exr), not as part of the "
+                                         "name: put a '.' or '_' before the token (plate2.####.exr, "
+                                         "plate2_####.exr) and give the frames with --frames")
+    assert io.frame_path("plate2.####.exr", 7) == Path("plate2.0007.exr")
+    assert io.frame_path("plate2_####.exr", 7) == Path("plate2_0007.exr")
 
 
 def test_a_file_name_with_two_frame_tokens_is_refused() -> None:

@@ -211,6 +211,24 @@ def test_a_missing_input_frame_fails_that_frame_and_the_others_compute(fake_nuke
     assert retry.ok and retry.computed == [1002] and sorted(_frames_of(node)) == [1001, 1002, 1003]
 
 
+def test_a_frame_nuke_could_not_bake_is_never_counted_as_computed(fake_nuke, lbs_env, sequences, capsys):
+    # The farm log of a rerun said "CACHE 3 of 3 frame(s) already computed" with the plate of 1002
+    # missing: that frame was never computed.
+    plate_1002 = cache.frame_path(sequences["plate"], 1002)
+    os.rename(plate_1002, plate_1002 + ".away")
+    node = make_graph(fake_nuke, sequences)
+    compute.compute(node, reporter=PrintReporter())
+    capsys.readouterr()
+    again = compute.compute(node, reporter=PrintReporter())
+    assert not again.ok and again.missing == [1002] and sorted(again.job.cached) == [1001, 1003]
+    out = capsys.readouterr().out
+    assert "LBSMATTE CACHE 2 of 3 frame(s) already computed" in out
+    assert "ERROR: frame 1002: could not bake the plate" in out
+    # each frame of the range has its PROGRESS line, the failed one too (as lbsmatte matte prints them)
+    assert sorted(line.split()[2] for line in out.splitlines() if line.startswith("LBSMATTE PROGRESS")) == [
+        "1001", "1002", "1003"]
+
+
 def test_nothing_to_bake_fails_the_compute_naming_the_first_frame(fake_nuke, lbs_env, sequences):
     for frame in range(1001, 1004):
         os.remove(cache.frame_path(sequences["trimap"], frame))

@@ -9,7 +9,7 @@ arguments it was given). ``--edge`` makes the trimap with the real ``core.trimap
 
 It writes what the real tool writes — EXR with ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``,
 atomically — with a trivial "matte": alpha from the trimap (unknown -> 0.5), FG = plate,
-BG = plate / 2. It prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` per frame and ``ERROR: ...``
+BG = plate / 2. It prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame (failed ones too) and ``ERROR: ...``
 per failure, and exits 0 only when every frame was written.
 
 Test knobs (environment): ``FAKE_CLI_LOG`` (append each call's arguments as a JSON line),
@@ -164,10 +164,10 @@ def main(argv):
                       ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"), how)
             if delay:
                 time.sleep(delay)
-            print(f"LBSMATTE PROGRESS {frame} {i}/{len(frames)}", flush=True)
         except OSError as exc:
             failed += 1
             print(f"ERROR: {exc}", flush=True)
+        print(f"LBSMATTE PROGRESS {frame} {i}/{len(frames)}", flush=True)  # after each frame, written or failed
     return 1 if failed else 0
 
 
