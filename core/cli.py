@@ -270,7 +270,8 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--levels", type=levels_argument, default=None, metavar="BLACK,WHITE",
                    help="black and white points of the refined alpha, as a Grade on the matte: "
                         "(alpha - BLACK) / (WHITE - BLACK), clipped to 0..1 (default: the bundle's recorded points, "
-                        "chosen by cross-validation; 0,1: the refinement's alpha as it is)")
+                        "chosen by cross-validation; 0,1: the refinement's alpha as it is; refused with --rounds 0, which runs no "
+                        "refinement, as --knn, --knn-band and --knn-stride are)")
     p.add_argument("--edge", type=edge_argument, default=None, metavar="PX",
                    help="TRIMAP is a rough matte (a roto or garbage matte, binary or soft; its channel chosen by "
                         "--trimap-channel): make the trimap from it, unknown PX pixels each side of its 0.5 edge")
@@ -771,6 +772,7 @@ def run_matte(args: argparse.Namespace) -> int:
 
     try:
         _check_fg_solve(args)
+        _check_no_rounds(args)
         try:
             check_colour(args.colour)
         except InputError as exc:
@@ -817,6 +819,25 @@ def _check_fg_solve(args: argparse.Namespace) -> None:
         given = (f"the {args.rounds} alternating round(s) (--rounds {args.rounds})" if args.rounds is not None
                  else "the alternating rounds the bundle records (the default)")
         raise InputError(f"--fg-solve 0 needs --rounds 0: {given} solve the foreground with its weight, so it must be > 0")
+
+
+def _check_no_rounds(args: argparse.Namespace) -> None:
+    """``--levels`` and the KNN flags only with rounds to act on (checked before the networks load):
+    they shape the refinement's rounds, and ``--rounds 0`` runs none, so they would be dropped
+    without a word (``--levels 0,1`` and ``--knn 0``, which ask for nothing, pass)."""
+    if args.rounds != 0:
+        return
+    unused = []
+    if args.levels is not None and tuple(args.levels) != (0.0, 1.0):
+        unused.append(f"--levels {args.levels[0]:g},{args.levels[1]:g}")
+    if args.knn:
+        unused.append(f"--knn {args.knn:g}")
+    unused += [f"{flag} {value}" for flag, value in (("--knn-band", args.knn_band), ("--knn-stride", args.knn_stride))
+               if value is not None]
+    if unused:
+        raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the refinement's rounds, and "
+                         "--rounds 0 runs none (the matting network's alpha as it is): leave "
+                         f"{'it' if len(unused) == 1 else 'them'} out, or give --rounds 1 or more")
 
 
 class _Terminated(BaseException):

@@ -447,7 +447,9 @@ class Matter:
     rounds:
         Rounds of :func:`core.compositing.refine` after the networks: F solved for alpha, alpha
         read off the compositing equation and smoothed with the matting Laplacian (default
-        :data:`core.compositing.ROUNDS`; ``0``: the matting network's alpha as it is, the fast path).
+        :data:`core.compositing.ROUNDS`; ``0``: the matting network's alpha as it is, the fast path, and
+        then the settings only the rounds use — levels, the KNN term, ``smoothing``, ``tolerance`` ... —
+        are refused rather than dropped when given).
     smoothing:
         λ of those rounds, the compositing equation's weight against the Laplacian (default
         :data:`core.compositing.SMOOTHING`).
@@ -552,6 +554,20 @@ class Matter:
                 f"rounds={self.refinement.rounds} alternate the foreground solve with alpha, so fg_solve "
                 "must be > 0; pass rounds=0 to keep the foreground network's colours as they are"
             )
+        if not self.refinement.rounds:
+            # Settings only the rounds use: with none they would be dropped without a word. Those
+            # that ask for nothing (no levels, no KNN term, no network data term) pass.
+            off = {"black_point": 0.0, "white_point": 1.0, "knn": 0.0, "network_weight": 0.0, "sample_alpha": "network"}
+            given = {"smoothing": smoothing, "confidence_scale": confidence_scale, "tolerance": tolerance,
+                     "knn": knn, "knn_neighbours": knn_neighbours, "knn_position": knn_position, "knn_band": knn_band,
+                     "knn_stride": knn_stride, "network_weight": network_weight, "black_point": black_point,
+                     "white_point": white_point, "sample_alpha": sample_alpha}
+            unused = [f"{name}={value!r}" for name, value in given.items()
+                      if value is not None and (name not in off or value != off[name])]
+            if unused:
+                them = "it" if len(unused) == 1 else "them"
+                raise InputError(f"{', '.join(unused)}: only the refinement's rounds use {them}, and rounds is 0 "
+                                 f"(the matting network's alpha as it is); leave {them} out or pass rounds >= 1")
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
         if not self.bundle.manifest.get("trained", False) and not allow_untrained:

@@ -117,6 +117,10 @@ def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: P
         (["--levels", "0.5,0.4"], "--levels takes BLACK,WHITE with 0 <= BLACK < WHITE <= 1 (0,1: none), not '0.5,0.4'"),
         (["--levels", "a,b"], "--levels takes BLACK,WHITE"),
         (["--colour", "rec709"], "--colour rec709: unknown colour 'rec709'"),
+        (["--rounds", "0", "--levels", "0.1,0.9"], "--levels 0.1,0.9 shapes the refinement's rounds, and --rounds 0 runs "
+                                                   "none (the matting network's alpha as it is): leave it out"),
+        (["--rounds", "0", "--knn", "0.5", "--knn-band", "4", "--knn-stride", "2"],
+         "--knn 0.5, --knn-band 4, --knn-stride 2 shape the refinement's rounds, and --rounds 0 runs none"),
     ],
 )
 def test_arguments_are_checked_before_the_networks_load(shot, argv, message, capsys) -> None:
@@ -130,6 +134,11 @@ def test_arguments_are_checked_before_the_networks_load(shot, argv, message, cap
 
 def test_fg_solve_zero_with_rounds_zero_runs(shot, small_bundle, untrained_ok) -> None:
     assert _matte(shot, small_bundle, "--frames", "1001", "--fg-solve", "0", "--rounds", "0") == 0
+    assert (shot / "out" / "matte.1001.exr").is_file()
+
+
+def test_rounds_zero_with_levels_and_knn_that_ask_for_nothing_runs(shot, small_bundle, untrained_ok) -> None:
+    assert _matte(shot, small_bundle, "--frames", "1001", "--rounds", "0", "--levels", "0,1", "--knn", "0") == 0
     assert (shot / "out" / "matte.1001.exr").is_file()
 
 

@@ -163,3 +163,22 @@ def test_the_shipped_refinement_is_quoted_as_the_manifest_records_it() -> None:
         a for a in build_parser("matte")._actions if a.dest == "command").choices["matte"]._actions))
     assert f"{r['knn_band']} px for the shipped bundle" in help_text
     assert f"stride, {r['knn_stride']} for the shipped bundle" in help_text
+
+
+def test_the_trimap_channel_auto_rule_is_stated_as_normalise_trimap_applies_it() -> None:
+    # The knob's tooltip and docs/nuke.md said "auto: alpha when it has one": a trimap in rgb with
+    # an opaque alpha (a Read's, a paint node's) would read as all foreground. normalise_trimap
+    # skips a constant alpha, and the text must say so.
+    import numpy as np
+
+    from core.trimap import normalise_trimap
+
+    grey = np.array([[0.0, 0.5, 1.0]], np.float32)
+    opaque = np.concatenate([np.repeat(grey[..., None], 3, axis=2), np.ones((1, 3, 1), np.float32)], axis=2)
+    assert normalise_trimap(opaque).tolist() == [[0.0, 0.5, 1.0]]
+    gizmo = (ROOT / "gizmos" / "LBSMatte.gizmo").read_text(encoding="utf-8")
+    tooltip = re.search(r'addUserKnob \{4 trimap_channel [^}]* t "([^"]*)"', gizmo).group(1)
+    nuke = (ROOT / "docs" / "nuke.md").read_text(encoding="utf-8")
+    row = next(line for line in nuke.splitlines() if line.startswith("| trimap channel |"))
+    for text in (tooltip, row):
+        assert "alpha when it varies" in text and "constant alpha" in text, text

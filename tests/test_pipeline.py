@@ -471,6 +471,24 @@ def test_rounds_need_the_foreground_solve_and_sane_settings(small_bundle) -> Non
         Matter(small_bundle, device="cpu", allow_untrained=True, smoothing=0)
 
 
+def test_settings_only_the_rounds_use_are_refused_with_rounds_0_not_dropped(small_bundle) -> None:
+    # rounds=0 with levels (or a KNN term) returned the network's alpha untouched: the levels asked
+    # for were dropped without a word.
+    plate, trimap = _scene()
+    with pytest.raises(InputError, match=r"^black_point=0\.2, white_point=0\.8: only the refinement's rounds use "
+                                         r"them, and rounds is 0 .*leave them out or pass rounds >= 1"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, black_point=0.2, white_point=0.8)
+    for given in ({"knn": 0.01}, {"knn_band": 8}, {"knn_stride": 2}, {"smoothing": 1e-3}, {"sample_alpha": "half"}):
+        name = next(iter(given))
+        with pytest.raises(InputError, match=rf"^{name}=.*only the refinement's rounds use it, and rounds is 0"):
+            Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, **given)
+    # Those that ask for nothing still run, as without them.
+    plain = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap)
+    none_asked = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, knn=0, black_point=0.0,
+                        white_point=1.0, network_weight=0, sample_alpha="network").matte(plate, trimap)
+    assert np.array_equal(plain.alpha, none_asked.alpha)
+
+
 def test_the_matting_network_runs_on_the_unknown_box_plus_its_own_smaller_context(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=64, alpha_context=8, rounds=0)
     recorders = {"background": _Recorder(3), "foreground": _Recorder(3), "alpha": _Recorder(1)}
