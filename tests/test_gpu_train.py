@@ -98,7 +98,8 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     # pool (pymatting in other tests), after which the processes it forks would be killed.
     done = subprocess.run([sys.executable, str(REPO / "tools" / "gpu_train.py"), "run", "--data", str(data), "--out",
                            str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TMPDIR=str(tmp_path)))  # its workers' pymp-* folders stay there
     assert done.returncode == 0, done.stdout + done.stderr
     assert "tiny: bundle written with steps [2, 1, 3]" in done.stdout
     summary = json.loads((out / "summary.json").read_text())
