@@ -376,6 +376,12 @@ def evaluate_dataset(
     matter = _load_matter(weights, device, rounds, space, precision, layers, layer_prior) if use_lbsmatte else None
     if ablations and matter is None:
         raise InputError("the ablations are of LBSMatte's pipeline: leave out --no-lbsmatte to score them")
+    if ablations:
+        from core.nets.priors import PriorBundle
+
+        if isinstance(matter.bundle, PriorBundle):  # its "networks alone" would be alpha 0.5, named as the networks
+            raise InputError("the ablations take a bundle's networks apart, and --weights none has no networks "
+                             "(it is the no_networks ablation itself): give --weights a bundle to score them")
     matters = {LBSMATTE: matter} if matter is not None else {}
     if ablations:
         from core.pipeline import Matter

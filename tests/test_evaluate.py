@@ -593,3 +593,11 @@ def test_the_sheets_best_baseline_is_a_baseline_not_an_ablation(tmp_path: Path, 
     _write_sheet(tmp_path / "s.png", rgb, grey, grey, scores, outputs)
     assert seen[0][3] == "best baseline: closed_form alpha, SAD 2.00"
     assert seen[0][6] == "LBSMatte alpha, SAD 1.00"
+
+
+def test_ablations_need_networks_to_take_apart(dataset: Path) -> None:
+    # --weights none --ablations scored the priors' alpha 0.5 as "networks_alone", and no_networks
+    # as a copy of the lbsmatte row
+    with pytest.raises(InputError, match="--weights none has no networks"):
+        evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", progress=False,
+                         stream=io.StringIO(), ablations=True)
