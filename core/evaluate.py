@@ -155,6 +155,11 @@ def find_samples(
         if missing:
             raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")
         chosen = list(dict.fromkeys(wanted_names))  # a name given twice is scored once
+    else:  # ground truth or a trimap whose image is missing: said so, as an image without its alpha is
+        for name in sorted({*alphas, *(n for files in variants.values() for n in files)} - set(images)):
+            found = ([alphas[name]] if name in alphas else []) + [f[name] for f in variants.values() if name in f]
+            log.warning("%s: no image/%s.* for %s, not scored", root, name,
+                        ", ".join(str(p.relative_to(root)) for p in found))
     fgs, bgs = _by_stem(root / "fg"), _by_stem(root / "bg")
     samples = []
     for name in chosen:
@@ -165,6 +170,10 @@ def find_samples(
         if not tri:
             log.warning("%s: no trimap for %s in %s, not scored", root, name, ", ".join(variants))
             continue
+        for variant in (v for v in variants if v not in tri):  # that variant's means leave it out
+            folder = trimap_root if variant == FLAT_VARIANT else trimap_root / variant
+            log.warning("%s: no trimap %s/%s.*, %s not scored with %s", root, folder.relative_to(root), name, name,
+                        variant)
         samples.append(Sample(name, images[name], alphas[name], tri, fgs.get(name), bgs.get(name)))
     if not samples:
         raise InputError(f"{root}: no image has both a ground-truth alpha and a trimap")

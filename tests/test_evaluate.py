@@ -601,3 +601,28 @@ def test_ablations_need_networks_to_take_apart(dataset: Path) -> None:
     with pytest.raises(InputError, match="--weights none has no networks"):
         evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", progress=False,
                          stream=io.StringIO(), ablations=True)
+
+
+def test_an_image_missing_from_image_or_from_a_trimap_variant_is_named(tmp_path: Path, caplog) -> None:
+    # Ground truth and trimaps without their image, and an image without one variant's trimap,
+    # were left out of the scores without a word (a variant's mean over fewer images)
+    for seed, name in enumerate(["A01", "B02", "C03"]):
+        ex = _example(seed)
+        if name != "B02":
+            write_image(tmp_path / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(tmp_path / "alpha" / f"{name}.png", ex["alpha"], ["Y"])
+        for variant in ("Trimap1", "Trimap2"):
+            if (name, variant) != ("C03", "Trimap2"):
+                write_image(tmp_path / "trimap" / variant / f"{name}.png", ex[variant], ["Y"])
+    with caplog.at_level("WARNING", logger="core.evaluate"):
+        samples, variants = find_samples(tmp_path)
+    assert [s.name for s in samples] == ["A01", "C03"] and variants == ["Trimap1", "Trimap2"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert (f"{tmp_path}: no image/B02.* for alpha/B02.png, trimap/Trimap1/B02.png, trimap/Trimap2/B02.png, "
+            "not scored") in messages
+    assert f"{tmp_path}: no trimap trimap/Trimap2/C03.*, C03 not scored with Trimap2" in messages
+    assert len(messages) == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="core.evaluate"):
+        find_samples(tmp_path, names=["A01"], trimaps=["Trimap1"])  # what was asked for is all there
+    assert not caplog.records
