@@ -62,7 +62,7 @@ NO_NETWORKS = "no_networks"
 #: The plate itself taken as the foreground and as the background layer (no alpha).
 PLATE = "plate"
 
-#: Extensions looked for, in this order, when matching files by name.
+#: Extensions looked for when matching files by name.
 EXTENSIONS = (".png", ".exr", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx", ".bmp")
 
 #: The trimap "variant" name of a flat ``trimap/NAME.png`` layout.
@@ -96,17 +96,21 @@ class Sample:
 
 # -- finding the files ----------------------------------------------------------------------------
 def _by_stem(folder: Path) -> dict[str, Path]:
-    """``{stem: path}`` of the image files directly in ``folder`` (first extension of :data:`EXTENSIONS` wins)."""
+    """``{stem: path}`` of the image files (:data:`EXTENSIONS`) directly in ``folder``.
+
+    Two of one stem (``sh010.exr`` and a ``sh010.png`` proxy, an EXR matte and its 8-bit preview)
+    are an :class:`InputError` naming them, as for ``lbsmatte finetune``: which one is the data
+    set's cannot be told (the first extension of :data:`EXTENSIONS` was taken without a word)."""
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
-    rank = {ext: i for i, ext in enumerate(EXTENSIONS)}
     for path in sorted(folder.iterdir()):
-        ext = path.suffix.lower()
-        if path.is_file() and ext in rank and not path.name.startswith("."):
+        if path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith("."):
             old = found.get(path.stem)
-            if old is None or rank[ext] < rank[old.suffix.lower()]:
-                found[path.stem] = path
+            if old is not None:
+                raise InputError(f"{folder} holds two files named {path.stem}: {old.name} and {path.name}; "
+                                 "keep only the one to evaluate there")
+            found[path.stem] = path
     return found
 
 

@@ -626,3 +626,18 @@ def test_an_image_missing_from_image_or_from_a_trimap_variant_is_named(tmp_path:
     with caplog.at_level("WARNING", logger="core.evaluate"):
         find_samples(tmp_path, names=["A01"], trimaps=["Trimap1"])  # what was asked for is all there
     assert not caplog.records
+
+
+def test_two_files_of_one_name_are_refused_naming_them(tmp_path: Path) -> None:
+    # alpha/A01.exr beside its 8-bit preview alpha/A01.png: the PNG was scored without a word
+    ex = _example(0)
+    write_image(tmp_path / "image" / "A01.png", ex["image"], ["R", "G", "B"])
+    write_image(tmp_path / "alpha" / "A01.exr", ex["alpha"], ["Y"], pixel_type="float")
+    write_image(tmp_path / "alpha" / "A01.png", ex["alpha"], ["Y"])
+    write_image(tmp_path / "trimap" / "A01.png", ex["Trimap1"], ["Y"])
+    (tmp_path / "image" / "A01.json").write_text("{}")  # a sidecar is no image: not counted
+    with pytest.raises(InputError, match=r"alpha holds two files named A01: A01\.exr and A01\.png; keep only"):
+        find_samples(tmp_path)
+    (tmp_path / "alpha" / "A01.png").unlink()
+    samples, _ = find_samples(tmp_path)
+    assert samples[0].alpha == tmp_path / "alpha" / "A01.exr" and samples[0].image.name == "A01.png"
