@@ -456,12 +456,18 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
     if matter is None:
         return None
     bundle = matter.bundle
+    refinement = getattr(matter, "refinement", None)
+    dtype = getattr(matter, "dtype", None)
     return {
         "name": getattr(bundle, "name", None),
         "path": str(getattr(bundle, "path", "")),
         "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
-        "rounds": getattr(getattr(matter, "refinement", None), "rounds", None),
+        "rounds": getattr(refinement, "rounds", None),
         "space": getattr(matter, "space", None),
+        # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two
+        # runs' files otherwise read the same whatever those flags were.
+        "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
+        "refinement": dataclasses.asdict(refinement) if dataclasses.is_dataclass(refinement) else None,
     }
 
 

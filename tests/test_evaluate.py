@@ -641,3 +641,19 @@ def test_two_files_of_one_name_are_refused_naming_them(tmp_path: Path) -> None:
     (tmp_path / "alpha" / "A01.png").unlink()
     samples, _ = find_samples(tmp_path)
     assert samples[0].alpha == tmp_path / "alpha" / "A01.exr" and samples[0].image.name == "A01.png"
+
+
+def test_the_json_records_the_settings_the_flags_chose(dataset: Path, tmp_path: Path) -> None:
+    # --layers, --layer-prior and --precision changed the scores but not the file's record of the
+    # run: two runs' JSON could not be told apart
+    records = []
+    for i, flags in enumerate(({}, {"layers": "solve", "layer_prior": 0.3, "rounds": 2, "precision": "fp32"})):
+        evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                         json_path=tmp_path / f"{i}.json", progress=False, stream=io.StringIO(), **flags)
+        records.append(json.loads((tmp_path / f"{i}.json").read_text())["weights"])
+    default, chosen = records
+    assert chosen["precision"] == "float32"
+    assert (chosen["refinement"]["layers"], chosen["refinement"]["layer_prior"], chosen["rounds"]) == ("solve", 0.3, 2)
+    assert chosen["refinement"]["rounds"] == 2 and default["refinement"] != chosen["refinement"]
+    assert {k: v for k, v in chosen["refinement"].items() if k not in ("layers", "layer_prior", "rounds")} == {
+        k: v for k, v in default["refinement"].items() if k not in ("layers", "layer_prior", "rounds")}
