@@ -675,7 +675,7 @@ def _check_outside_data(path: Path, folder: Path, what: str, written: Path | Non
 def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) -> None:
     """Refuse, before any work, a contact sheet (``out/<variant>/NAME.png``) that is one of the data
     set's files through a symbolic or hard link (the folder checks see the folders, not a sheet
-    linked back to its own ground truth), or that is the ``--json`` file."""
+    linked back to its own ground truth), that is the ``--json`` file, or that is a folder."""
     from core.io import InputFiles, output_key
 
     inputs = InputFiles(p for s in samples for p in (s.image, s.alpha, s.fg, s.bg, *s.trimaps.values()) if p is not None)
@@ -683,6 +683,9 @@ def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) 
     for sample in samples:
         for variant in sample.trimaps:
             sheet = out_dir / variant / f"{sample.name}.png"
+            if sheet.is_dir():  # found only when writing it, after the image's work, and the run stopped there
+                raise InputError(f"refusing to write --out {out_dir}: its contact sheet {sheet} is a folder; "
+                                 "write the sheets to a folder of their own")
             found = inputs.find(sheet)
             if found is not None:
                 raise InputError(f"refusing to write --out {out_dir}: its contact sheet {sheet} is one of the data "

@@ -657,3 +657,15 @@ def test_the_json_records_the_settings_the_flags_chose(dataset: Path, tmp_path: 
     assert chosen["refinement"]["rounds"] == 2 and default["refinement"] != chosen["refinement"]
     assert {k: v for k, v in chosen["refinement"].items() if k not in ("layers", "layer_prior", "rounds")} == {
         k: v for k, v in default["refinement"].items() if k not in ("layers", "layer_prior", "rounds")}
+
+
+def test_a_contact_sheet_that_is_a_folder_is_refused_before_any_work(dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    # out/Trimap1/B02.png a folder: the run stopped at B02 with an OutputError, after A01's work,
+    # with no tables and no JSON
+    (tmp_path / "sheets" / "Trimap1" / "B02.png").mkdir(parents=True)
+    monkeypatch.setitem(baselines_module.BASELINES, "clustering",
+                        lambda *a: pytest.fail("the check comes before any work"))
+    with pytest.raises(InputError, match=r"its contact sheet .*B02\.png is a folder"):
+        evaluate_dataset(dataset, weights=None, baselines="clustering", trimaps="Trimap1", out=tmp_path / "sheets",
+                         json_path=tmp_path / "r.json", progress=False, stream=io.StringIO())
+    assert not (tmp_path / "r.json").exists()
