@@ -45,7 +45,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from core.errors import InputError, LBSMatteError, OutputError
+from core.errors import InputError, LBSMatteError, OutputError, WeightsError
 from core.trimap import EIGHT_BIT_SCALE_ABOVE  # a float file above it is on the 8-bit scale 0..255
 
 #: The data set's own folders (:func:`find_samples`): the evaluation's inputs.
@@ -792,7 +792,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except LBSMatteError as exc:
         hint = ""
-        if "weights" in str(exc).lower() or "bundle" in str(exc).lower():
+        if isinstance(exc, WeightsError) and not getattr(args, "no_lbsmatte", False):  # not for any message that says "bundle"
             hint = " (use --no-lbsmatte to score the baselines only)"
         print(f"ERROR: {exc}{hint}", flush=True)
         return exit_code(exc)

@@ -669,3 +669,18 @@ def test_a_contact_sheet_that_is_a_folder_is_refused_before_any_work(dataset: Pa
         evaluate_dataset(dataset, weights=None, baselines="clustering", trimaps="Trimap1", out=tmp_path / "sheets",
                          json_path=tmp_path / "r.json", progress=False, stream=io.StringIO())
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_no_lbsmatte_hint_is_for_weights_that_cannot_be_used_only(dataset: Path, tmp_path: Path, capsys) -> None:
+    # Any message naming a bundle got "(use --no-lbsmatte ...)": a --json among the packaged
+    # bundles with --no-lbsmatte given already, --ablations with --weights none
+    import core.weights
+
+    packaged = Path(core.weights.__file__).resolve().parent / "bundles"
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--json",
+                     str(packaged / "r.json"), "--no-progress")) == 2
+    assert run(_args(str(dataset), "--weights", "none", "--ablations", "--baselines", "none", "--no-progress")) == 2
+    out = capsys.readouterr().out
+    assert out.count("ERROR:") == 2 and "packaged bundles" in out and "--no-lbsmatte to score" not in out
+    assert run(_args(str(dataset), "--weights", str(tmp_path / "no_such_bundle"), "--no-progress")) == 1
+    assert "(use --no-lbsmatte to score the baselines only)" in capsys.readouterr().out
