@@ -78,7 +78,7 @@ UNITS = {
     "fg_mse": "mean over the unknown region and RGB of gt_alpha * (F - F_gt)^2 (sRGB)",
     "bg_sad": "sum over the unknown region and RGB of (1 - gt_alpha) * |B - B_gt| (sRGB), / 1000",
     "bg_mse": "mean over the unknown region and RGB of (1 - gt_alpha) * (B - B_gt)^2 (sRGB)",
-    "seconds": "wall-clock seconds to compute the alpha (LBSMatte: BG, FG and alpha)",
+    "seconds": "wall-clock seconds to compute the alpha (LBSMatte: BG, FG and alpha), after an untimed first call",
 }
 
 
