@@ -9,7 +9,8 @@ A data set is a folder::
     <set>/bg/NAME.png             ground-truth background colour, when known (optional)
 
 (``.png``, ``.exr``, ``.tif``, ``.jpg``, ``.dpx`` or ``.bmp``: :data:`EXTENSIONS`, not every file
-:func:`core.io.read_image` reads; the same stem links the files). For every image and trimap variant, LBSMatte (one :class:`core.pipeline.Matter`, loaded once) and each baseline of
+:func:`core.io.read_image` reads; the same stem links the files). For every image and trimap variant,
+LBSMatte (one :class:`core.pipeline.Matter`, loaded once) and each baseline of
 :data:`core.baselines.BASELINES` matte the same plate and trimap; :func:`core.metrics.alpha_errors`
 scores the alphas over the trimap's unknown region, and where ``fg/`` exists the foreground colour
 is scored too (:func:`core.metrics.foreground_error`; baselines get their foreground from
