@@ -62,6 +62,8 @@ NETWORKS_ALONE = "networks_alone"
 NO_NETWORKS = "no_networks"
 #: The plate itself taken as the foreground and as the background layer (no alpha).
 PLATE = "plate"
+#: The ``method`` of a failure to write an image's contact sheet.
+SHEET = "contact sheet"
 
 #: Extensions looked for when matching files by name.
 EXTENSIONS = (".png", ".exr", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx", ".bmp")
@@ -355,7 +357,8 @@ def evaluate_dataset(
         names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
         floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
         ``{"variant", "image", "method", "error"}`` for any method that raised on an image, with
-        ``method`` None where the image's own files could not be used (it is then not scored).
+        ``method`` None where the image's own files could not be used (it is then not scored) and
+        :data:`SHEET` where its contact sheet could not be written (its scores are kept).
     """
     from tqdm import tqdm
 
@@ -569,7 +572,10 @@ def _evaluate_one(
     if fg_gt is not None or bg_gt is not None:
         scores[PLATE] = layer_errors(display, display)
     if out_dir is not None and outputs:
-        _write_sheet(out_dir / variant / f"{sample.name}.png", display, trimap, alpha_gt, scores, outputs)
+        try:
+            _write_sheet(out_dir / variant / f"{sample.name}.png", display, trimap, alpha_gt, scores, outputs)
+        except OutputError as exc:  # a full disk: the scores so far and the others' are kept
+            fail(SHEET, exc)
     return scores
 
 

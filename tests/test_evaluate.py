@@ -705,3 +705,26 @@ def test_the_seconds_leave_out_a_methods_first_call_costs(dataset: Path, monkeyp
                                progress=False, stream=io.StringIO())
     assert len(calls) == 2 and calls[1] == (SIZE, SIZE, 3)  # an untimed first call, then the image's
     assert results["variants"]["Trimap1"]["images"]["A01"]["clustering"]["seconds"] < 0.5
+
+
+def test_a_contact_sheet_that_cannot_be_written_is_a_failure_of_its_image_only(dataset: Path, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    # An OutputError writing one sheet (a full disk) ended the run: no tables, no JSON, every
+    # image's scores lost
+    import core.contact_sheet
+    from core.errors import OutputError
+
+    real = core.contact_sheet.write_contact_sheet
+
+    def full_at_a01(path, *args, **kwargs):
+        if Path(path).stem == "A01":
+            raise OutputError(f"cannot write {path}: No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(core.contact_sheet, "write_contact_sheet", full_at_a01)
+    results = evaluate_dataset(dataset, weights=None, baselines="clustering", trimaps="Trimap1", out=tmp_path / "s",
+                               json_path=tmp_path / "r.json", progress=False, stream=io.StringIO())
+    assert set(results["variants"]["Trimap1"]["images"]) == {"A01", "B02"}
+    assert results["failures"] == [{"variant": "Trimap1", "image": "A01", "method": "contact sheet",
+                                    "error": f"cannot write {tmp_path / 's' / 'Trimap1' / 'A01.png'}: No space left on device"}]
+    assert (tmp_path / "s" / "Trimap1" / "B02.png").is_file() and (tmp_path / "r.json").is_file()
