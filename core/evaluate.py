@@ -414,6 +414,9 @@ def evaluate_dataset(
             # priors' alpha is a constant 0.5, and a pull toward it would only handicap them.
             same["network_weight"] = 0.0
             matters[NO_NETWORKS] = Matter("none", device=device, space=space, **same)
+        else:  # the row was missing without a word
+            log.warning("no refinement rounds (--rounds 0, or as the bundle records): the pipeline is the networks alone, "
+                        "and %s (the priors with no refinement, alpha 0.5) is no matte: not scored", NO_NETWORKS)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the

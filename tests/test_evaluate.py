@@ -420,13 +420,17 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
 
 
 def test_with_no_refinement_rounds_there_is_no_pipeline_without_networks(dataset: Path, small_bundle,
-                                                                          monkeypatch) -> None:
+                                                                          monkeypatch, caplog) -> None:
     # --rounds 0: the pipeline is the networks alone; the priors with no refinement would be no matte
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
-    results = evaluate_dataset(dataset, weights=str(small_bundle.path), baselines="none", device="cpu", names="A01",
-                               trimaps="Trimap1", progress=False, stream=io.StringIO(), ablations=True, rounds=0)
+    with caplog.at_level("WARNING", logger="core.evaluate"):
+        results = evaluate_dataset(dataset, weights=str(small_bundle.path), baselines="none", device="cpu",
+                                   names="A01", trimaps="Trimap1", progress=False, stream=io.StringIO(),
+                                   ablations=True, rounds=0)
     assert results["methods"] == ["lbsmatte", "networks_alone"]
     assert not results["failures"]
+    # said so: the row asked for is not silently missing
+    assert any("--rounds 0" in r.getMessage() and "no_networks" in r.getMessage() for r in caplog.records)
 
 
 def test_ablations_need_lbsmatte(dataset: Path) -> None:
