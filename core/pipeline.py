@@ -601,7 +601,8 @@ class Matter:
             scaled by its maximum; or bool (True = FG). A float trimap on the 8-bit scale
             (values above :data:`core.trimap.EIGHT_BIT_SCALE_ABOVE`) is refused.
         colour:
-            ``linear``, ``srgb`` or an OpenColorIO colourspace name.
+            ``linear``, ``srgb`` or an OpenColorIO colourspace name (not ``auto``, which reads a
+            file's type: :func:`core.colour.resolve_colour`).
 
         Returns
         -------
@@ -614,14 +615,31 @@ class Matter:
         ------
         InputError
             Naming the argument: a plate or trimap of another shape or dtype, sizes that differ,
-            an unknown ``colour``. :class:`core.errors.TrimapError` (an InputError): NaN in the trimap.
+            an unknown ``colour`` (or ``auto``), checked on every frame. :class:`core.errors.TrimapError`
+            (an InputError): NaN in the trimap.
         """
-        from core.colour import from_display, from_linear, sanitise, scale_integers, to_display, to_linear
+        from core.colour import (
+            check_colour,
+            from_display,
+            from_linear,
+            sanitise,
+            scale_integers,
+            to_display,
+            to_linear,
+        )
         from core.trimap import normalise_trimap
 
         self.stats = RunStats()
         self._clock = time.perf_counter()
         start = self._clock
+        # Checked first, so that a frame with no unknown pixel (no colour conversion) does not
+        # accept a misspelt colour that the next frame refuses.
+        if check_colour(colour) == "auto":
+            # The command line's auto reads the encoding off the file's type; an array does not say it.
+            raise InputError(
+                "colour='auto' is for files (linear for float files, srgb for 8/16-bit ones); an array does not "
+                "say its encoding: pass colour='linear' (scene-linear) or 'srgb', or "
+                "core.colour.resolve_colour('auto', image.info.is_float) for an image from core.read_image")
         plate = scale_integers(plate, "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
         if plate.dtype.kind not in "fb":
             raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
@@ -1055,8 +1073,9 @@ def matte(
         ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     colour:
         Encoding of ``plate``: ``linear`` (scene-linear, Nuke's working space), ``srgb``, or an
-        OpenColorIO colourspace name when ``$OCIO`` names a config. The networks see it
-        display-encoded; FG and BG come back in this encoding.
+        OpenColorIO colourspace name when ``$OCIO`` names a config (not ``auto``, which reads a
+        file's type: :func:`core.colour.resolve_colour`). The networks see it display-encoded; FG
+        and BG come back in this encoding.
     **options:
         Keyword arguments of :class:`Matter` (``rounds``, ``tile``, ``precision`` ...); a
         misspelt one raises :class:`TypeError`, a bad value :class:`core.errors.InputError`

@@ -906,6 +906,19 @@ def test_bad_keyword_values_are_refused_naming_the_keyword(small_bundle, given, 
         Matter(given.pop("weights"), given.pop("device"), allow_untrained=True, **given)
 
 
+def test_a_bad_or_auto_colour_is_refused_on_every_frame_naming_what_to_pass(matter: Matter) -> None:
+    # "auto" was refused with "expected one of auto, linear, srgb", and a misspelt colour was
+    # accepted on a frame with no unknown pixel (no conversion ran), then refused on the next.
+    plate, trimap = _scene()
+    for tri in (trimap, (trimap == 1).astype(np.float32)):
+        with pytest.raises(InputError, match=r"unknown colour 'lineer'"):
+            matter.matte(plate, tri, colour="lineer")
+        for auto in ("auto", " Auto"):
+            with pytest.raises(InputError, match=r"colour='auto' is for files .*pass colour='linear' .*or 'srgb'"):
+                matter.matte(plate, tri, colour=auto)
+    assert np.array_equal(matter.matte(plate, trimap, colour=" sRGB").alpha, matter.matte(plate, trimap, colour="srgb").alpha)
+
+
 def test_a_misspelt_keyword_is_a_type_error(small_bundle) -> None:
     from core.pipeline import matte
 
