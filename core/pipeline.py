@@ -655,10 +655,9 @@ class Matter:
             if note:
                 messages.append(note)
         plate = plate[..., :3]
-        # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
+        # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1]
+        # and reads a bool mask as FG where True.
         trimap = np.asarray(trimap)
-        if trimap.dtype.kind == "b":
-            trimap = trimap.astype(np.float32)
         if trimap.ndim not in (2, 3) or (trimap.ndim == 3 and trimap.shape[2] > 4):
             raise InputError(
                 f"the trimap must be H×W, H×W×1 or H×W×C with C <= 4 (see core.trimap.normalise_trimap for "

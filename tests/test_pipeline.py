@@ -851,6 +851,14 @@ def test_integer_arrays_other_than_8_and_16_bit_are_refused_not_read_as_black(ma
     assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
 
 
+def test_a_bool_trimap_is_foreground_where_true(matter: Matter) -> None:
+    plate, trimap = _scene()
+    mask = trimap == 1
+    for tri in (mask, mask[..., None]):
+        got, want = matter.matte(plate, tri), matter.matte(plate, mask.astype(np.float32))
+        assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.alpha, mask)
+
+
 def test_a_grey_plate_as_h_w_1_is_matted_as_h_w(matter: Matter) -> None:
     # read_image's pixels of a 1-channel file are H×W×1: refused as "must be H×W×3 or H×W×4 (or
     # H×W grey)" although the same pixels as H×W were matted.
