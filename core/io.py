@@ -1015,8 +1015,8 @@ def write_image(
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
     Integer formats (PNG 8-bit, JPEG 8-bit, TIFF 16-bit, DPX 10-bit by default; ``pixel_type``
-    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides) get values clipped to [0, 1]
-    and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
+    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides; a name OpenImageIO does not
+    know raises :class:`OutputError`) get values clipped to [0, 1] and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
     ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
     premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
@@ -1036,7 +1036,10 @@ def write_image(
         raise OutputError(f"cannot write {dest}: JPEG holds 1 or 3 channels, not {px.shape[2]} ({', '.join(channels)})")
     kind = pixel_type or WRITE_FORMATS[ext]
     bits = 10 if kind == "uint10" else None
-    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else kind)
+    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else str(kind))
+    if fmt.basetype == oiio.UNKNOWN:  # OIIO would write its default depth: a typo must not give 8-bit or half
+        raise OutputError(f"cannot write {dest}: unknown pixel_type {pixel_type!r} "
+                          "(uint8, uint16, uint10, half or float)")
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
     elif fmt.basetype == oiio.HALF:

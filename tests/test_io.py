@@ -422,6 +422,13 @@ def test_write_image_quantises_and_clips(tmp_path: Path) -> None:
         io.write_image(tmp_path / "a.jpg", np.zeros((2, 2, 4), np.float32), ["R", "G", "B", "A"])
     with pytest.raises(OutputError, match="unsupported extension '.gif'"):
         io.write_image(tmp_path / "a.gif", px, ["R", "G", "B"])
+    # A misspelt pixel_type was written in the format's default depth: 8-bit for "unit16", half for "flaot".
+    for name, typo in (("t.tif", "unit16"), ("f.exr", "flaot"), ("u.png", "UINT8")):
+        with pytest.raises(OutputError, match=rf"cannot write .*{name}: unknown pixel_type '{typo}' \(uint8, uint16"):
+            io.write_image(tmp_path / name, px, ["R", "G", "B"], pixel_type=typo)
+        assert not (tmp_path / name).exists()
+    io.write_image(tmp_path / "f.exr", px, ["R", "G", "B"], pixel_type="float")
+    np.testing.assert_array_equal(io.read_image(tmp_path / "f.exr").pixels, px)
 
 
 def test_write_png_rgba_premultiplied_round_trip(tmp_path: Path) -> None:
