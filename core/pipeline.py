@@ -426,7 +426,8 @@ class Matter:
     allow_untrained:
         Run a bundle whose manifest says it is untrained (tests only; also ``LBSMATTE_ALLOW_UNTRAINED=1``).
     threads:
-        CPU threads of torch's intra-op pool, set once here (default: torch's own, one per core).
+        CPU threads of torch's intra-op pool while :meth:`matte` runs; the caller's count is put
+        back when it returns (default: the caller's, torch's own one per core unless it was set).
     precision:
         ``auto`` (float16 autocast on CUDA; on the CPU bfloat16 where it is native, AVX512-BF16
         or AMX, else float32), ``fp32``, ``fp16`` or ``bf16``. Autocast of the networks only;
@@ -560,8 +561,7 @@ class Matter:
                 "LBSMatte will not present their output as a matte. Install a trained bundle "
                 "(the packaged 'default', or one on LBSMATTE_WEIGHTS_PATH)."
             )
-        if threads:
-            torch.set_num_threads(int(threads))
+        self.threads = None if threads is None else int(threads)
         self.fallback = fallback
         self.device = resolve_device(device, fallback=fallback)
         self.dtype = _autocast_dtype(precision, self.device)
@@ -618,6 +618,19 @@ class Matter:
             an unknown ``colour`` (or ``auto``), checked on every frame. :class:`core.errors.TrimapError`
             (an InputError): NaN in the trimap.
         """
+        # torch's thread count is the caller's state (per calling thread): set for this call only,
+        # so that another Matter, or the caller's own torch work, keeps its own count.
+        previous = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._matte(plate, trimap, colour)
+        finally:
+            if self.threads is not None:
+                torch.set_num_threads(previous)
+
+    def _matte(self, plate: np.ndarray, trimap: np.ndarray, colour: str) -> Matte:
+        """The body of :meth:`matte`, with torch's threads set."""
         from core.colour import (
             check_colour,
             from_display,

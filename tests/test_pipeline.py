@@ -927,6 +927,33 @@ def test_a_bad_or_auto_colour_is_refused_on_every_frame_naming_what_to_pass(matt
     assert np.array_equal(matter.matte(plate, trimap, colour=" sRGB").alpha, matter.matte(plate, trimap, colour="srgb").alpha)
 
 
+def test_threads_apply_while_matte_runs_and_the_callers_count_comes_back(small_bundle, monkeypatch) -> None:
+    # Matter(threads=1) set torch's count for good: core.matte(..., threads=1) left the caller's
+    # process on one thread, and a later Matter() ran on it instead of "torch's own".
+    from core import pipeline
+
+    plate, trimap = _scene()
+    caller = torch.get_num_threads()
+    seen: list[int] = []
+    real = pipeline.Matter._run
+
+    def run(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.Matter, "_run", run)
+    wanted = caller + 1
+    pipeline.matte(plate, trimap, weights=small_bundle, device="cpu", allow_untrained=True, threads=wanted)
+    assert seen == [wanted] and torch.get_num_threads() == caller
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, threads=wanted)
+    assert torch.get_num_threads() == caller
+    with pytest.raises(InputError):
+        m.matte(plate, trimap, colour="lineer")  # an error on the way out puts the count back too
+    assert torch.get_num_threads() == caller
+    Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap)
+    assert seen == [wanted, caller]
+
+
 def test_a_misspelt_keyword_is_a_type_error(small_bundle) -> None:
     from core.pipeline import matte
 
