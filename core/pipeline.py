@@ -393,6 +393,22 @@ def plate_alpha_note(alpha: np.ndarray) -> str:
             "where alpha is below 1): the matte comes from the trimap")
 
 
+def _pixels(value: Any, what: str, of_image: str) -> np.ndarray:
+    """``value`` (an array, a list, a CPU tensor) as a numpy array, or :class:`InputError` naming
+    ``what``: numpy's and torch's own errors (a ragged list, a tensor on the GPU or one that
+    requires grad) and a lone object (a :class:`core.io.Image`, a path) do not say which argument
+    is wrong nor what to pass (``of_image``: what to pass of an image from :func:`core.io.read_image`)."""
+    try:
+        x = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{what} cannot be read as an array of pixels ({type(value).__name__}): {exc}") from exc
+    if x.ndim == 0 and x.dtype.kind in "OUS":
+        kind = type(value)
+        raise InputError(f"{what} must be a numpy array of pixels, not a {kind.__module__}.{kind.__qualname__} "
+                         f"(for an image from core.read_image, pass {of_image})")
+    return x
+
+
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(1))
     cols = np.flatnonzero(mask.any(0))
@@ -614,7 +630,8 @@ class Matter:
         Raises
         ------
         InputError
-            Naming the argument: a plate or trimap of another shape or dtype, sizes that differ,
+            Naming the argument: a plate or trimap that is not an array (a :class:`core.io.Image`:
+            pass ``image.rgb()`` / ``image.pixels``) or of another shape or dtype, sizes that differ,
             an unknown ``colour`` (or ``auto``), checked on every frame. :class:`core.errors.TrimapError`
             (an InputError): NaN in the trimap.
         """
@@ -653,7 +670,7 @@ class Matter:
                 "colour='auto' is for files (linear for float files, srgb for 8/16-bit ones); an array does not "
                 "say its encoding: pass colour='linear' (scene-linear) or 'srgb', or "
                 "core.colour.resolve_colour('auto', image.info.is_float) for an image from core.read_image")
-        plate = scale_integers(plate, "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
+        plate = scale_integers(_pixels(plate, "the plate", "image.rgb()"), "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
         if plate.dtype.kind not in "fb":
             raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
         plate = plate.astype(np.float32, copy=False)
@@ -670,7 +687,7 @@ class Matter:
         plate = plate[..., :3]
         # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1]
         # and reads a bool mask as FG where True.
-        trimap = np.asarray(trimap)
+        trimap = _pixels(trimap, "the trimap", "image.pixels")
         if trimap.ndim not in (2, 3) or (trimap.ndim == 3 and trimap.shape[2] > 4):
             raise InputError(
                 f"the trimap must be H×W, H×W×1 or H×W×C with C <= 4 (see core.trimap.normalise_trimap for "

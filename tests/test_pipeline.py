@@ -833,6 +833,32 @@ def test_arrays_of_the_wrong_shape_are_refused_naming_the_argument(matter: Matte
         matter.matte(np.zeros(plate_shape, np.float32), np.full(trimap_shape, 0.5, np.float32))
 
 
+def test_what_is_not_an_array_is_refused_naming_the_argument_and_what_to_pass(matter: Matter, tmp_path) -> None:
+    # An Image from read_image passed as it is gave "must hold numbers, got an array of dtype
+    # object" (plate) and "got an array of shape ()" (trimap); a ragged list numpy's ValueError and
+    # a tensor that requires grad torch's RuntimeError, neither naming the argument.
+    from core.io import read_image, write_image
+
+    plate, trimap = _scene()
+    write_image(tmp_path / "p.exr", plate, ["R", "G", "B"])
+    image = read_image(tmp_path / "p.exr")
+    with pytest.raises(InputError, match=r"^the plate must be a numpy array of pixels, not a core\.io\.Image "
+                                         r"\(for an image from core\.read_image, pass image\.rgb\(\)\)"):
+        matter.matte(image, trimap)
+    with pytest.raises(InputError, match=r"^the trimap must be a numpy array of pixels, not a core\.io\.Image .*image\.pixels"):
+        matter.matte(plate, image)
+    with pytest.raises(InputError, match=r"^the plate must be a numpy array of pixels, not a builtins\.str"):
+        matter.matte(str(tmp_path / "p.exr"), trimap)
+    with pytest.raises(InputError, match=r"^the trimap cannot be read as an array of pixels \(list\): "):
+        matter.matte(plate, [[0.0, 0.5], [1.0]])
+    with pytest.raises(InputError, match=r"^the plate cannot be read as an array of pixels \(Tensor\): .*requires grad"):
+        matter.matte(torch.from_numpy(plate).requires_grad_(), trimap)
+    # What numpy reads as pixels still works: lists and CPU tensors.
+    want = matter.matte(plate, trimap)
+    got = matter.matte(torch.from_numpy(plate), trimap.tolist())
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32])
 def test_integer_arrays_other_than_8_and_16_bit_are_refused_not_read_as_black(matter: Matter, dtype) -> None:
     # np.array of Python ints is int64: 0/128/255 scaled by int64's maximum was all 0, so a trimap
