@@ -963,7 +963,7 @@ def write_matte_exr(
     Parameters
     ----------
     path:
-        Destination ``.exr``; written atomically.
+        Destination ``.exr`` (another extension raises :class:`OutputError`); written atomically.
     matte:
         Any object with ``alpha`` (``H×W``), ``fg`` and ``bg`` (``H×W×3``) float arrays, in the
         encoding the file should hold (scene-linear for Nuke); e.g. :class:`core.pipeline.Matte`.
@@ -981,6 +981,11 @@ def write_matte_exr(
         with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
         and display windows, filled from these pixels, so overscan is written back.
     """
+    if os.path.splitext(os.fspath(path))[1].lower() != ".exr":
+        # OIIO would write the ten channels into whatever the extension names (a half-float TIFF
+        # whose layers Nuke does not read), or fail naming the hidden temporary file.
+        raise OutputError(f"cannot write {os.fspath(path)}: write_matte_exr writes OpenEXR, name the file .exr "
+                          "(other formats: write_image(path, matte.rgba(), ['R', 'G', 'B', 'A']))")
     alpha = np.asarray(matte.alpha, dtype=np.float32)
     fg = np.asarray(matte.fg, dtype=np.float32)
     bg = np.asarray(matte.bg, dtype=np.float32)

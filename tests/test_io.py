@@ -403,6 +403,13 @@ def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="3x2 .* is 4x2"):
         io.write_matte_exr(tmp_path / "n.exr", m, like=other)
     assert not (tmp_path / "n.exr").exists()
+    # Another extension wrote the ten channels as a half-float TIFF, or failed naming the temporary file.
+    for name in ("m.tif", "m", "m.png"):
+        with pytest.raises(OutputError, match=rf"cannot write .*{re.escape(os.sep + name)}: write_matte_exr writes OpenEXR"):
+            io.write_matte_exr(tmp_path / name, m)
+        assert not (tmp_path / name).exists()
+    io.write_matte_exr(tmp_path / "upper.EXR", m)
+    assert io.read_image(tmp_path / "upper.EXR").channels[4:] == ["bg.R", "bg.G", "bg.B", "fg.R", "fg.G", "fg.B"]
 
 
 def test_write_image_quantises_and_clips(tmp_path: Path) -> None:
