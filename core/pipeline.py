@@ -426,6 +426,10 @@ class Matter:
         (a diagnostic: what the pipeline does without learning).
     device:
         ``auto``, ``cpu`` or ``cuda``; CUDA absent -> CPU with a message unless ``fallback=False``.
+    fallback:
+        On CUDA trouble carry on degraded, saying so: CUDA absent -> the CPU, out of GPU memory ->
+        smaller tiles, then the refinement on the CPU (:attr:`RunStats.degraded`). False: raise
+        :class:`core.errors.InputError` / :class:`core.errors.ResourceError` instead.
     tile:
         Largest side, in pixels, of the region sent through a network at once; bigger regions
         are cut into overlapping tiles; rounded down to a multiple of the networks' stride, and
@@ -468,6 +472,12 @@ class Matter:
     smoothing:
         λ of those rounds, the compositing equation's weight against the Laplacian (default
         :data:`core.compositing.SMOOTHING`).
+    space:
+        Where the compositing equation is solved (:meth:`solve_space`): ``auto`` (linear light,
+        except for an ``srgb`` plate: its display encoding), ``linear`` or ``display``.
+    confidence_scale:
+        σ² of those rounds (:class:`core.compositing.Settings`; default: what the bundle records,
+        else :data:`core.compositing.CONFIDENCE_SCALE`).
     layers, layer_prior, layer_space, agree_ratio:
         How the final F and B are made (:class:`core.compositing.Settings`; default: what the
         bundle records, else ``solve``, 0.1, ``solve``, 3).
