@@ -23,6 +23,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import re
 import shutil
@@ -415,11 +416,24 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     if window == "union":
         window = info.union_window
         _check_union_size(p, info)
-    if isinstance(window, str) or len(window) != 4 or window[2] <= 0 or window[3] <= 0:
-        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
-    box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
+    box = None if isinstance(window, str) else _window_box(window)
+    if box is None:
+        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height) in "
+                         f"whole pixels, width and height > 0, not {window!r}")
     _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+def _window_box(window: Any) -> tuple[int, int, int, int] | None:
+    """``window`` as ``(x, y, width, height)`` whole numbers with width and height > 0, else None
+    (None, a number, a float such as 10.7 that would be cut to 10, too few values)."""
+    try:
+        box = tuple(operator.index(v) for v in window)
+    except TypeError:
+        return None
+    if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+        return None
+    return box  # type: ignore[return-value]
 
 
 #: The most pixels a window of an image read may hold (16384 x 16384; 8K UHD is 33 M), and the

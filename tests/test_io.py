@@ -220,8 +220,12 @@ def test_read_over_the_union_window_keeps_overscan(tmp_path: Path) -> None:
     # any window, e.g. another image's
     other = io.read_image(tmp_path / "over.exr", window=(-3, 0, 4, 2))
     np.testing.assert_array_equal(other.pixels[..., 0], [[0, 11, 12, 13], [0, 21, 22, 23]])
-    with pytest.raises(InputError, match=r"over\.exr: window must be 'display', 'union' or \(x, y, width, height\)"):
-        io.read_image(tmp_path / "over.exr", window="overscan")
+    # None, a number or a string in the box raised Python's TypeError; 10.7 px was cut to 10 silently.
+    for bad in ("overscan", None, 5, (0, 0, "a", 1), (0, 0, 10.7, 2), (0, 0, 4), (0, 0, 0, 2)):
+        with pytest.raises(InputError, match=r"over\.exr: window must be 'display', 'union' or \(x, y, width, height\)"):
+            io.read_image(tmp_path / "over.exr", window=bad)  # type: ignore[arg-type]
+    same = io.read_image(tmp_path / "over.exr", window=[np.int64(-3), 0, 4, 2])
+    assert same.window == (-3, 0, 4, 2) and np.array_equal(same.pixels, other.pixels)
 
 
 def test_a_bounding_box_far_off_the_frame_is_refused_before_its_empty_union_is_allocated(tmp_path: Path) -> None:
