@@ -23,6 +23,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import re
 import shutil
@@ -415,11 +416,24 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     if window == "union":
         window = info.union_window
         _check_union_size(p, info)
-    if isinstance(window, str) or len(window) != 4 or window[2] <= 0 or window[3] <= 0:
-        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
-    box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
+    box = None if isinstance(window, str) else _window_box(window)
+    if box is None:
+        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height) in "
+                         f"whole pixels, width and height > 0, not {window!r}")
     _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+def _window_box(window: Any) -> tuple[int, int, int, int] | None:
+    """``window`` as ``(x, y, width, height)`` whole numbers with width and height > 0, else None
+    (None, a number, a float such as 10.7 that would be cut to 10, too few values)."""
+    try:
+        box = tuple(operator.index(v) for v in window)
+    except TypeError:
+        return None
+    if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+        return None
+    return box  # type: ignore[return-value]
 
 
 #: The most pixels a window of an image read may hold (16384 x 16384; 8K UHD is 33 M), and the
@@ -963,7 +977,7 @@ def write_matte_exr(
     Parameters
     ----------
     path:
-        Destination ``.exr``; written atomically.
+        Destination ``.exr`` (another extension raises :class:`OutputError`); written atomically.
     matte:
         Any object with ``alpha`` (``H×W``), ``fg`` and ``bg`` (``H×W×3``) float arrays, in the
         encoding the file should hold (scene-linear for Nuke); e.g. :class:`core.pipeline.Matte`.
@@ -981,6 +995,11 @@ def write_matte_exr(
         with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
         and display windows, filled from these pixels, so overscan is written back.
     """
+    if os.path.splitext(os.fspath(path))[1].lower() != ".exr":
+        # OIIO would write the ten channels into whatever the extension names (a half-float TIFF
+        # whose layers Nuke does not read), or fail naming the hidden temporary file.
+        raise OutputError(f"cannot write {os.fspath(path)}: write_matte_exr writes OpenEXR, name the file .exr "
+                          "(other formats: write_image(path, matte.rgba(), ['R', 'G', 'B', 'A']))")
     alpha = np.asarray(matte.alpha, dtype=np.float32)
     fg = np.asarray(matte.fg, dtype=np.float32)
     bg = np.asarray(matte.bg, dtype=np.float32)
@@ -1015,8 +1034,8 @@ def write_image(
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
     Integer formats (PNG 8-bit, JPEG 8-bit, TIFF 16-bit, DPX 10-bit by default; ``pixel_type``
-    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides) get values clipped to [0, 1]
-    and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
+    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides; a name OpenImageIO does not
+    know raises :class:`OutputError`) get values clipped to [0, 1] and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
     ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
     premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
@@ -1036,7 +1055,10 @@ def write_image(
         raise OutputError(f"cannot write {dest}: JPEG holds 1 or 3 channels, not {px.shape[2]} ({', '.join(channels)})")
     kind = pixel_type or WRITE_FORMATS[ext]
     bits = 10 if kind == "uint10" else None
-    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else kind)
+    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else str(kind))
+    if fmt.basetype == oiio.UNKNOWN:  # OIIO would write its default depth: a typo must not give 8-bit or half
+        raise OutputError(f"cannot write {dest}: unknown pixel_type {pixel_type!r} "
+                          "(uint8, uint16, uint10, half or float)")
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
     elif fmt.basetype == oiio.HALF:
