@@ -146,6 +146,40 @@ def test_a_bad_setting_fails_cleanly(fake_nuke, lbs_env, sequences, tmp_path, ca
     assert "ERROR: weights bundle 'no_such_bundle' not found" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("where", ["LBSMATTE_CACHE", "knob"])
+def test_a_relative_cache_folder_is_the_same_folder_for_the_farm_and_the_comp_render(fake_nuke, lbs_env, shot,
+                                                                                   tmp_path, monkeypatch, capsys, where):
+    # The farm task, the comp render and the artist's Nuke each start in a folder of their own: a
+    # relative cache folder read from the current folder put the results where the comp render
+    # did not look (LBSMATTE_CACHE: "frame 1001 has no result"; the knob: each machine its own cache).
+    if where == "knob":
+        text = open(shot).read().replace(" weights ", " cache_dir lbsmatte_shared\n weights ", 1)
+        with open(shot, "w") as handle:
+            handle.write(text)
+    else:
+        monkeypatch.setenv("LBSMATTE_CACHE", "lbsmatte_shared")
+    farm = tmp_path / "farm_task"
+    farm.mkdir()
+    monkeypatch.chdir(farm)
+    comp = str(tmp_path / "comp" / "shot.lbsmatte.nk")
+    os.mkdir(os.path.dirname(comp))
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", comp]) == batch.EXIT_OK
+    result = os.path.join(os.path.dirname(shot), "lbsmatte_shared")
+    assert f"LBSMATTE RESULT {result}/" in capsys.readouterr().out  # next to the script, as the default is
+    assert not os.listdir(str(farm))
+
+    render = tmp_path / "render_task"
+    render.mkdir()
+    monkeypatch.chdir(render)
+    node = _reopen(fake_nuke, comp)
+    write = fake_nuke.nodes.Write()
+    write.setInput(0, node)
+    write["file"].setValue(str(tmp_path / "comp.####.exr"))
+    write["file_type"].setValue("exr")
+    fake_nuke.execute(write, 1001, 1003, 1)  # the render check finds every frame of the result
+    assert os.path.isfile(str(tmp_path / "comp.1003.exr"))
+
+
 def test_as_a_separate_process(lbs_env, sequences, tmp_path):
     """``python nuke_plugin/batch.py`` with the fake nuke on PYTHONPATH, as ``nuke -t`` runs it."""
     shot = write_shot(str(tmp_path / "proc.nk"), sequences)
