@@ -126,6 +126,33 @@ def test_a_script_saved_meanwhile_gives_no_copy(fake_nuke, lbs_env, shot, capsys
     assert open(shot).read().endswith("# saved by someone else\n") and not os.path.exists(comp)
 
 
+def test_a_save_as_copy_that_cannot_be_written_is_refused_before_any_work(fake_nuke, lbs_env, shot, capsys):
+    # The copy is written after the whole shot is computed: a folder missing there (a typo in the
+    # farm template) ended hours of work in a traceback, with no ERROR: line for the farm manager.
+    missing = os.path.join(os.path.dirname(shot), "no_such_folder", "shot.lbsmatte.nk")
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", missing]) == batch.EXIT_USAGE
+    assert capsys.readouterr().out == (f"ERROR: --save-as {missing} cannot be written: its folder "
+                                       f"{os.path.dirname(missing)} does not exist\n")
+    folder = os.path.join(os.path.dirname(shot), "a_folder.nk")
+    os.mkdir(folder)
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", folder]) == batch.EXIT_USAGE
+    assert capsys.readouterr().out == f"ERROR: --save-as {folder} cannot be written: it is a folder\n"
+    assert cli_calls(lbs_env) == []
+
+
+def test_a_copy_nuke_cannot_save_after_the_work_is_an_error_line_and_exit_1(fake_nuke, lbs_env, shot, capsys,
+                                                                           monkeypatch):
+    def refuse(filename=None):
+        raise RuntimeError(f"{filename}: Permission denied")
+
+    monkeypatch.setattr(fake_nuke, "scriptSave", refuse)
+    comp = shot.replace("shot.nk", "shot.lbsmatte.nk")
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", comp]) == batch.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "LBSMATTE PROGRESS 1003 3/3" in out
+    assert f"\nERROR: {comp} not written: {comp}: Permission denied. The results are in " in out
+
+
 def test_an_unexpected_error_is_an_error_line_and_exit_1(fake_nuke, lbs_env, shot, capsys, monkeypatch):
     """E.g. a key folder another artist made, not writable by the farm user: farm managers watch
     for ERROR: lines and the exit status, not for a Python traceback."""
