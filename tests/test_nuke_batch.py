@@ -126,6 +126,17 @@ def test_a_script_saved_meanwhile_gives_no_copy(fake_nuke, lbs_env, shot, capsys
     assert open(shot).read().endswith("# saved by someone else\n") and not os.path.exists(comp)
 
 
+def test_the_tools_warnings_reach_the_farm_log(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+    # A soft matte wired in as the trimap, the CPU for lack of CUDA, a frame cut in smaller tiles
+    # for lack of GPU memory: the frame is made, and the farm's log said nothing of it.
+    monkeypatch.setenv("FAKE_CLI_WARN_FRAMES", "1001,1003")
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    warnings = [line for line in out if line.startswith("WARNING: ")]
+    assert [line.split(":")[1].strip() for line in warnings] == ["frame 1001", "frame 1003"]
+    assert out.index(warnings[0]) < out.index("LBSMATTE PROGRESS 1001 1/3")  # before its frame's progress
+
+
 def test_a_save_as_copy_that_cannot_be_written_is_refused_before_any_work(fake_nuke, lbs_env, shot, capsys):
     # The copy is written after the whole shot is computed: a folder missing there (a typo in the
     # farm template) ended hours of work in a traceback, with no ERROR: line for the farm manager.
@@ -246,7 +257,7 @@ def _farm_regexes():
     import re
 
     text = open(os.path.join(REPO, "docs", "nuke.md"), encoding="utf-8").read()
-    rows = re.findall(r"^\s*\| (progress|a failure|the result) \| `([^`]+)` \|", text, re.M)
+    rows = re.findall(r"^\s*\| (progress|a failure|the result|a warning) \| `([^`]+)` \|", text, re.M)
     return {name: re.compile(pattern) for name, pattern in rows}
 
 
@@ -254,9 +265,9 @@ def test_the_farm_regexes_of_the_docs_match_what_batch_prints(lbs_env, sequences
     """Run as the farm runs it (a separate process, stdout a pipe), one frame failing, negative
     frames too: each line the regexes are for is matched, with the numbers a plugin reads."""
     regexes = _farm_regexes()
-    assert sorted(regexes) == ["a failure", "progress", "the result"]
+    assert sorted(regexes) == ["a failure", "a warning", "progress", "the result"]
     shot = write_shot(str(tmp_path / "farm.nk"), sequences)
-    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_FAIL_FRAMES="1002")
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_FAIL_FRAMES="1002", FAKE_CLI_WARN_FRAMES="1003")
     done = subprocess.run([sys.executable, os.path.join(REPO, "nuke_plugin", "batch.py"), shot,
                            "--node", "LBSMatte1", "--frames", "1001-1003"],
                           env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
@@ -268,6 +279,8 @@ def test_the_farm_regexes_of_the_docs_match_what_batch_prints(lbs_env, sequences
     errors = [m.group(1) for m in map(regexes["a failure"].match, lines) if m]
     assert errors[0].startswith("frame 1002: ") and errors[-1] == "1 of 3 frames not computed: 1002"
     assert len(errors) == len([line for line in lines if line.startswith("ERROR")])
+    warnings = [m.group(1) for m in map(regexes["a warning"].match, lines) if m]
+    assert len(warnings) == 1 and warnings[0].startswith("frame 1003: trimap ")
     results = [m.group(1) for m in map(regexes["the result"].match, lines) if m]
     assert len(results) == 1 and results[0].endswith("/lbsmatte.####.exr")
     # nothing else matches: a STAGE or CACHE line is not progress, a progress line is not an error
