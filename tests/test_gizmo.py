@@ -238,17 +238,7 @@ def test_a_new_nodes_settings_run_the_tool_with_the_command_lines_defaults(fake_
     assert node["edge_width"].value() == 8  # with a rough matte: --edge has no default of its own
 
 
-def test_the_trimap_channel_and_clear_cache_tooltips_say_what_the_code_does(gizmo):
-    import numpy as np
-
-    from core.trimap import normalise_trimap
-
-    knobs = dict((k.name, k) for k in gizmo["header"].user_knobs())
-    # auto skips an alpha that is the same everywhere (a Constant's under a roto drawn in RGB)
-    grey = np.array([[0.0, 0.5, 1.0]], np.float32)
-    rgba = np.stack([grey, grey, grey, np.ones_like(grey)], axis=2)
-    assert normalise_trimap(rgba, "auto", ["R", "G", "B", "A"]).tolist() == [[0.0, 0.5, 1.0]]
-    assert "auto: the alpha when it has one that is not the same everywhere, else luminance" \
-        in knobs["trimap_channel"].tooltip
+def test_the_clear_cache_tooltip_says_it_keeps_what_another_node_shows(gizmo):
     # Clear cache keeps a folder another node shows (tests/test_nuke_compute.py checks the code)
+    knobs = dict((k.name, k) for k in gizmo["header"].user_knobs())
     assert "When another LBSMatte node of the script shows them too" in knobs["clear_cache"].tooltip
