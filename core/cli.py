@@ -697,7 +697,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
-    colour = resolve_colour(args.colour, plate.info.is_float)
+    colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
     # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
     # warns when it is not opaque (core.pipeline.plate_alpha_note).
     pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)

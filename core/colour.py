@@ -167,10 +167,19 @@ def check_colour(colour: str) -> str:
     return _check(colour)
 
 
-def resolve_colour(colour: str, is_float: bool) -> str:
+def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
     """``auto`` -> ``linear`` for float files (EXR, float TIFF), ``srgb`` for integer files
-    (PNG, JPEG, DPX, integer TIFF), as Nuke's Read does; any other value is validated and returned."""
+    (PNG, JPEG, DPX, integer TIFF), as Nuke's Read does; any other value is validated and returned.
+
+    ``log``: what says the file is log-encoded (:attr:`core.io.ImageInfo.log_encoding`); ``auto``
+    is then refused with :class:`InputError`, as it would read a film scan's log values as sRGB."""
     if str(colour).strip().lower() == "auto":
+        if log:
+            raise InputError(
+                f"{log}: --colour auto reads integer files as sRGB, which would matte log values as sRGB "
+                "and write a result neither linear nor log; name the plate's encoding with --colour and an "
+                "OpenColorIO colourspace ($OCIO set; Cineon in Nuke's default config), or convert it to a "
+                "linear EXR first")
         return "linear" if is_float else "srgb"
     return _check(colour)
 

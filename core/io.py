@@ -79,6 +79,10 @@ _DROP_ATTRIBUTES = {
 }
 _DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "Exif:ColorSpace", "photoshop:", "ICCProfile:")
 
+#: Header values that say a file's values are log-encoded (a film scan's DPX: Cineon printing
+#: density), which ``--colour auto`` cannot read as sRGB (:attr:`ImageInfo.log_encoding`).
+_LOG_MARKS = {"dpx:Transfer": ("Logarithmic", "Printing density"), "oiio:ColorSpace": ("KodakLog", "Cineon")}
+
 
 @dataclass
 class ImageInfo:
@@ -138,6 +142,16 @@ class ImageInfo:
     def data_matches_display(self) -> bool:
         return (self.x, self.y, self.width, self.height) == (
             self.full_x, self.full_y, self.full_width, self.full_height)
+
+    @property
+    def log_encoding(self) -> str | None:
+        """What the header says when the file's values are log-encoded (a DPX film scan's
+        ``dpx:Transfer 'Logarithmic'``), naming the file; None otherwise."""
+        for name, values in _LOG_MARKS.items():
+            value = self.attribute(name)
+            if value is not None and str(value) in values:
+                return f"{self.path} is log-encoded ({name} {str(value)!r})"
+        return None
 
     def attribute(self, name: str, default: Any = None) -> Any:
         """The value of metadata attribute ``name`` (case-sensitive), or ``default``."""

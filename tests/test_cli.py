@@ -472,6 +472,27 @@ def test_srgb_plate_to_exr_is_linearised(tmp_path: Path, small_bundle, untrained
     np.testing.assert_allclose(fg[t == 1.0], _half(expected[t == 1.0]), rtol=1e-3)
 
 
+def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    # A film scan's DPX says it is log-encoded (dpx:Transfer 'Logarithmic'); auto took every integer
+    # file as sRGB, so its log values were matted as sRGB and 'linearised' into the EXR without a word.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "scan.dpx", plate, ["R", "G", "B"], "uint16",
+           {"oiio:BitsPerSample": 10, "oiio:ColorSpace": "KodakLog"})
+    _write(tmp_path / "video.dpx", plate, ["R", "G", "B"], "uint16", {"oiio:BitsPerSample": 10})
+    assert read_image(tmp_path / "scan.dpx").info.attribute("dpx:Transfer") == "Logarithmic"
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    assert cli.main([*args, "--plate", str(tmp_path / "scan.dpx"), "--out", str(tmp_path / "scan.exr")]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'scan.dpx'} is log-encoded (dpx:Transfer 'Logarithmic'): --colour auto" in out
+    assert "name the plate's encoding with --colour" in out
+    assert not (tmp_path / "scan.exr").exists()
+    # Named, it is matted as asked; a DPX that does not say log is sRGB under auto, as before.
+    assert cli.main([*args, "--plate", str(tmp_path / "scan.dpx"), "--out", str(tmp_path / "scan.exr"),
+                     "--colour", "srgb"]) == 0
+    assert cli.main([*args, "--plate", str(tmp_path / "video.dpx"), "--out", str(tmp_path / "video.exr")]) == 0
+
+
 # -- premultiplied and unpremultiplied output ------------------------------------------------------
 def test_unpremultiplied_exr_holds_fg_in_rgb(shot: Path, small_bundle, untrained_ok) -> None:
     assert _matte(shot, small_bundle, "--frames", "1001", out="pre/m.####.exr") == 0
