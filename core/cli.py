@@ -214,7 +214,8 @@ def _add_matte(sub: Any) -> None:
         help="matte a plate (single file or frame sequence) with a trimap",
         description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
         "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float (--float: 32-bit), "
-        "scene-linear (an sRGB plate is linearised; a linear or OCIO plate keeps its encoding); "
+        "scene-linear (an sRGB integer file - PNG, JPEG, 8/16-bit TIFF - is linearised, as Nuke's Read does; "
+        "a float file, a linear or an OCIO plate keeps its encoding); "
         ".png/.tif/.dpx get RGBA, sRGB-encoded.",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
@@ -637,17 +638,21 @@ class _FramePrefix(logging.Filter):
         return True
 
 
-def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
+def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
     """FG/BG from the plate's encoding to the output's.
 
-    EXR: scene-linear — an sRGB plate is linearised; a linear or OpenColorIO plate keeps its own
-    encoding, so the known regions equal the plate and the result sits in the comp's working
-    space. Other formats: sRGB-encoded, clipped to [0, 1].
+    EXR: what Nuke's Read makes of the plate — an sRGB integer file (PNG, JPEG, 8/16-bit TIFF,
+    DPX) is linearised; a float file (``float_plate``: EXR, float TIFF), which the Read takes as it
+    is, and a linear or OpenColorIO plate keep the plate's own encoding, so the known regions equal
+    the plate and the result sits in the comp's space beside it (the Nuke node bakes its input to
+    a float EXR: with input colour ``srgb`` the result stays sRGB-encoded, as its input is). Other
+    formats: sRGB-encoded, clipped to [0, 1].
     """
     from core.colour import to_display, to_linear
 
     if exr:
-        return to_linear(values, colour) if colour == "srgb" else np.asarray(values, dtype=np.float32)
+        linearise = colour == "srgb" and not float_plate
+        return to_linear(values, colour) if linearise else np.asarray(values, dtype=np.float32)
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 
@@ -708,9 +713,9 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
-    fg = _to_output(result.fg, colour, exr)
+    fg = _to_output(result.fg, colour, exr, plate.info.is_float)
     if exr:
-        layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
+        layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr, plate.info.is_float))
         # Only this run's conditions: a plate that is an earlier result carries its own attribute.
         metadata = [m for m in plate.info.metadata if m[0] != DEGRADED_ATTRIBUTE]
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)

@@ -472,6 +472,24 @@ def test_srgb_plate_to_exr_is_linearised(tmp_path: Path, small_bundle, untrained
     np.testing.assert_allclose(fg[t == 1.0], _half(expected[t == 1.0]), rtol=1e-3)
 
 
+def test_an_srgb_encoded_exr_plate_keeps_its_encoding_in_the_exr(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    # A float file holding sRGB-encoded values (what the Nuke node bakes with input colour srgb:
+    # its input's values, raw) is read by Nuke's Read as it is; its result was linearised, so the
+    # node's fg layer, and its rgba where the trimap says FG, no longer equalled its input there.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--colour", "srgb", "--weights", str(small_bundle.path),
+                     "--no-progress"]) == 0
+    img = read_image(tmp_path / "out.exr")
+    fg = np.dstack([img.channel(f"fg.{c}") for c in "RGB"])
+    bg = np.dstack([img.channel(f"bg.{c}") for c in "RGB"])
+    t = _trimap(0)
+    np.testing.assert_array_equal(fg[t == 1.0], _half(plate)[t == 1.0])
+    np.testing.assert_array_equal(bg[t == 0.0], _half(plate)[t == 0.0])
+
+
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A film scan's DPX says it is log-encoded (dpx:Transfer 'Logarithmic'); auto took every integer
     # file as sRGB, so its log values were matted as sRGB and 'linearised' into the EXR without a word.
