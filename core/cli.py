@@ -638,21 +638,23 @@ class _FramePrefix(logging.Filter):
         return True
 
 
-def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
-    """FG/BG from the plate's encoding to the output's.
+def _linearised(colour: str, float_plate: bool) -> bool:
+    """Whether an EXR result is the plate linearised: what Nuke's Read makes of the plate. An sRGB
+    integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised; a float file (``float_plate``: EXR,
+    float TIFF), which the Read takes as it is, and a linear or OpenColorIO plate keep the plate's
+    own encoding, so the known regions equal the plate and the result sits in the comp's space
+    beside it (the Nuke node bakes its input to a float EXR: with input colour ``srgb`` the result
+    stays sRGB-encoded, as its input is)."""
+    return colour == "srgb" and not float_plate
 
-    EXR: what Nuke's Read makes of the plate — an sRGB integer file (PNG, JPEG, 8/16-bit TIFF,
-    DPX) is linearised; a float file (``float_plate``: EXR, float TIFF), which the Read takes as it
-    is, and a linear or OpenColorIO plate keep the plate's own encoding, so the known regions equal
-    the plate and the result sits in the comp's space beside it (the Nuke node bakes its input to
-    a float EXR: with input colour ``srgb`` the result stays sRGB-encoded, as its input is). Other
-    formats: sRGB-encoded, clipped to [0, 1].
-    """
+
+def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
+    """FG/BG from the plate's encoding to the output's. EXR: linearised or as it is
+    (:func:`_linearised`); other formats: sRGB-encoded, clipped to [0, 1]."""
     from core.colour import to_display, to_linear
 
     if exr:
-        linearise = colour == "srgb" and not float_plate
-        return to_linear(values, colour) if linearise else np.asarray(values, dtype=np.float32)
+        return to_linear(values, colour) if _linearised(colour, float_plate) else np.asarray(values, dtype=np.float32)
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 
@@ -721,14 +723,17 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
         if degraded:
             metadata.append((DEGRADED_ATTRIBUTE, "string", "; ".join(degraded)))
+        # The header says what the layers hold: linear Rec.709 when linearised, else the plate's own tag.
+        linearised = _linearised(colour, plate.info.is_float)
+        space = "lin_rec709_scene" if linearised else plate.info.attribute("colorInteropID")
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
-                        protect=protect, window=plate.window)
+                        protect=protect, window=plate.window, colourspace=space)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
-                    unassociated_alpha=not premultiplied, window=plate.window)
+                    unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
 
 
 #: The share of stray greys (:func:`core.trimap.stray_share`) above which a trimap is said to look

@@ -490,6 +490,26 @@ def test_an_srgb_encoded_exr_plate_keeps_its_encoding_in_the_exr(tmp_path: Path,
     np.testing.assert_array_equal(bg[t == 0.0], _half(plate)[t == 0.0])
 
 
+def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small_bundle, untrained_ok) -> None:
+    # OpenImageIO tags a file with its colour space (colorInteropID); the plate's tag was copied onto
+    # results in another encoding: the sRGB PNG of a linear EXR said lin_rec709_scene, the linearised
+    # EXR of a tagged PNG said srgb_rec709_scene (and OIIO read that EXR back as sRGB).
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "lin.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "lin_rec709_scene"})
+    _write(tmp_path / "ap1.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "ACEScg"})
+    _write(tmp_path / "srgb.png", plate, ["R", "G", "B"], "uint8", {"colorInteropID": "srgb_rec709_scene"})
+    assert read_image(tmp_path / "srgb.png").info.attribute("colorInteropID") == "srgb_rec709_scene"
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    for plate_name, out, expected in (("lin.exr", "lin.png", None), ("srgb.png", "srgb.exr", "lin_rec709_scene"),
+                                      ("ap1.exr", "ap1.exr.exr", "lin_ap1_scene"), ("lin.exr", "lin.exr.exr",
+                                                                                     "lin_rec709_scene")):
+        assert cli.main([*args, "--plate", str(tmp_path / plate_name), "--out", str(tmp_path / out)]) == 0
+        info = read_image(tmp_path / out).info
+        assert info.attribute("colorInteropID") == expected, (plate_name, out)
+        assert info.attribute("oiio:ColorSpace") == (expected or "srgb_rec709_scene"), (plate_name, out)
+
+
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A film scan's DPX says it is log-encoded (dpx:Transfer 'Logarithmic'); auto took every integer
     # file as sRGB, so its log values were matted as sRGB and 'linearised' into the EXR without a word.
