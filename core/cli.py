@@ -648,6 +648,33 @@ def _linearised(colour: str, float_plate: bool) -> bool:
     return colour == "srgb" and not float_plate
 
 
+def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, matter: Any
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """FG and BG of an sRGB plate (``result``'s, solved in the sRGB encoding in the least-squares
+    sense) moved, as little as the agreement's weights allow, so that ``αF + (1 − α)B`` gives the
+    plate back in linear light, where Nuke composites the EXR's layers
+    (:func:`core.compositing.agree_with_plate`, the last step a linear plate gets in the
+    pipeline); sRGB-encoded again. Only the trimap's unknown pixels change (the known ones are the
+    plate); ``--fg-solve 0`` (the networks' colours as they are) leaves them all."""
+    import torch
+
+    from core.colour import from_linear, to_linear
+    from core.compositing import FG_SOLVE_BG_RATIO, agree_with_plate
+    from core.trimap import split_trimap
+
+    alpha = np.asarray(result.alpha, dtype=np.float32)[..., None]
+    weight = float(getattr(matter, "fg_solve", 0.0) or 0.0)
+    band = split_trimap(np.asarray(trimap))[2][..., None]
+    if weight <= 0 or not band.any():
+        return result.fg, result.bg
+    ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
+    tensors = [torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb"))) for x in (plate[..., :3], result.fg,
+                                                                                       result.bg)]
+    fg, bg = agree_with_plate(tensors[0], torch.from_numpy(alpha), tensors[1], tensors[2], weight, ratio)
+    return (np.where(band, from_linear(fg.numpy(), "srgb"), result.fg).astype(np.float32),
+            np.where(band, from_linear(bg.numpy(), "srgb"), result.bg).astype(np.float32))
+
+
 def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
     """FG/BG from the plate's encoding to the output's. EXR: linearised or as it is
     (:func:`_linearised`); other formats: sRGB-encoded, clipped to [0, 1]."""
@@ -715,9 +742,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
-    fg = _to_output(result.fg, colour, exr, plate.info.is_float)
+    fg, bg = result.fg, result.bg
+    if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite in linear light too
+        fg, bg = _agree_in_linear_light(pixels, trimap, result, matter)
+    fg = _to_output(fg, colour, exr, plate.info.is_float)
     if exr:
-        layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr, plate.info.is_float))
+        layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
         # Only this run's conditions: a plate that is an earlier result carries its own attribute.
         metadata = [m for m in plate.info.metadata if m[0] != DEGRADED_ATTRIBUTE]
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
