@@ -732,6 +732,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
+    declared = _declared_colourspace(plate.info) if colour == "linear" and args.colour.strip().lower() == "auto" else None
+    if declared:
+        log.warning("plate %s: its header says its colours are not linear Rec.709 (%s), but --colour auto reads a "
+                    "float file as linear Rec.709, as Nuke's Read does: the networks see its colours shifted. Name "
+                    "its colourspace with --colour (ACEScg for ACES AP1, with $OCIO set)", job.plate, declared)
     # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
     # warns when it is not opaque (core.pipeline.plate_alpha_note).
     pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)
@@ -764,6 +769,26 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
+
+
+#: ``colorInteropID`` values (OpenImageIO's colour-space tag) of linear Rec.709, what ``--colour
+#: auto`` reads a float file as, and the Rec.709 primaries and D65 white of EXR's ``chromaticities``.
+LINEAR_REC709_TAGS = ("lin_rec709_scene", "lin_rec709", "linear")
+REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+
+
+def _declared_colourspace(info: Any) -> str | None:
+    """What a plate's header says of its colours when that is not linear Rec.709 (the tag
+    ``colorInteropID``, other ``chromaticities``), or None: said, not acted on (Nuke's Read
+    ignores both)."""
+    tag = info.attribute("colorInteropID")
+    if tag and str(tag).lower() not in LINEAR_REC709_TAGS:
+        return f"colorInteropID {str(tag)!r}"
+    chromaticities = info.attribute("chromaticities")
+    if chromaticities is not None and not np.allclose(np.asarray(chromaticities, dtype=np.float64).ravel(),
+                                                      REC709_CHROMATICITIES, atol=2e-3):
+        return "chromaticities " + ", ".join(f"{v:.4g}" for v in np.asarray(chromaticities).ravel())
+    return None
 
 
 #: The share of stray greys (:func:`core.trimap.stray_share`) above which a trimap is said to look

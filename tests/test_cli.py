@@ -541,6 +541,36 @@ def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small
         assert info.attribute("oiio:ColorSpace") == (expected or "srgb_rec709_scene"), (plate_name, out)
 
 
+def test_auto_on_a_float_plate_whose_header_says_another_colourspace_warns(tmp_path: Path, small_bundle, untrained_ok,
+                                                                            capsys) -> None:
+    # An ACEScg EXR says so in its header (OpenImageIO's colorInteropID, EXR's chromaticities); auto
+    # reads it as linear Rec.709 (as Nuke's Read does) and the networks saw AP1 values as Rec.709
+    # without a word. Linear Rec.709 tags, and a colour named on the command line, say nothing.
+    plate = np.clip(_plate(0), 0, 1)
+    ap1 = [0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767]
+    _write(tmp_path / "tagged.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "ACEScg"})
+    out = oiio.ImageOutput.create(str(tmp_path / "chroma.exr"))
+    spec = oiio.ImageSpec(W, H, 3, oiio.HALF)
+    spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), ap1)
+    assert out.open(str(tmp_path / "chroma.exr"), spec) and out.write_image(plate)
+    out.close()
+    _write(tmp_path / "linear.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "lin_rec709_scene"})
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    for name, said in (("tagged.exr", "colorInteropID 'lin_ap1_scene'"), ("chroma.exr", "chromaticities 0.713, 0.293"),
+                       ("linear.exr", None)):
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(tmp_path / f"out_{name}")]) == 0
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING:")]
+        if said is None:
+            assert lines == []
+        else:
+            assert len(lines) == 1 and f"plate {tmp_path / name}: its header says its colours are not linear " \
+                f"Rec.709 ({said}" in lines[0] and "--colour auto reads a float file as linear Rec.709" in lines[0]
+    assert cli.main([*args, "--plate", str(tmp_path / "tagged.exr"), "--out", str(tmp_path / "named.exr"),
+                     "--colour", "linear"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A film scan's DPX says it is log-encoded (dpx:Transfer 'Logarithmic'); auto took every integer
     # file as sRGB, so its log values were matted as sRGB and 'linearised' into the EXR without a word.
