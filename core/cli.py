@@ -658,7 +658,7 @@ def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, m
     plate); ``--fg-solve 0`` (the networks' colours as they are) leaves them all."""
     import torch
 
-    from core.colour import from_linear, to_linear
+    from core.colour import from_linear, sanitise, to_linear
     from core.compositing import FG_SOLVE_BG_RATIO, agree_with_plate
     from core.trimap import split_trimap
 
@@ -668,8 +668,9 @@ def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, m
     if weight <= 0 or not band.any():
         return result.fg, result.bg
     ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
-    tensors = [torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb"))) for x in (plate[..., :3], result.fg,
-                                                                                       result.bg)]
+    # The plate as the pipeline matted it: NaN, infinities and negatives replaced (a float file's).
+    clean = sanitise(plate[..., :3])[0]
+    tensors = [torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb"))) for x in (clean, result.fg, result.bg)]
     fg, bg = agree_with_plate(tensors[0], torch.from_numpy(alpha), tensors[1], tensors[2], weight, ratio)
     return (np.where(band, from_linear(fg.numpy(), "srgb"), result.fg).astype(np.float32),
             np.where(band, from_linear(bg.numpy(), "srgb"), result.bg).astype(np.float32))

@@ -503,6 +503,23 @@ def test_the_layers_of_an_srgb_plate_recomposite_it_in_linear_light(tmp_path: Pa
     np.testing.assert_allclose((alpha * fg + (1 - alpha) * bg)[band], linear[band], rtol=2e-3, atol=2e-4)
 
 
+def test_an_srgb_float_plate_with_nan_and_inf_in_the_band_gives_a_finite_exr(tmp_path: Path, small_bundle,
+                                                                             untrained_ok) -> None:
+    # The linear-light agreement of an sRGB plate's layers works on the plate as the pipeline
+    # matted it (sanitised): on the raw values an inf in the band made F and B inf and NaN.
+    plate = np.clip(_plate(0), 0, 1)
+    band = np.argwhere((_trimap(0) > 0) & (_trimap(0) < 1))
+    (y0, x0), (y1, x1) = band[0], band[len(band) // 2]
+    plate[y0, x0] = [np.inf, np.nan, -1.0]
+    plate[y1, x1, 0] = np.inf
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--colour", "srgb", "--weights", str(small_bundle.path),
+                     "--no-progress"]) == 0
+    assert np.isfinite(read_image(tmp_path / "out.exr").pixels).all()
+
+
 def test_an_srgb_encoded_exr_plate_keeps_its_encoding_in_the_exr(tmp_path: Path, small_bundle, untrained_ok) -> None:
     # A float file holding sRGB-encoded values (what the Nuke node bakes with input colour srgb:
     # its input's values, raw) is read by Nuke's Read as it is; its result was linearised, so the
