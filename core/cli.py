@@ -733,11 +733,10 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
     colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
-    declared = _declared_colourspace(plate.info) if colour == "linear" and args.colour.strip().lower() == "auto" else None
+    declared = _declared_colourspace(plate.info, colour) if args.colour.strip().lower() == "auto" else None
     if declared:
-        log.warning("plate %s: its header says its colours are not linear Rec.709 (%s), but --colour auto reads a "
-                    "float file as linear Rec.709, as Nuke's Read does: the networks see its colours shifted. Name "
-                    "its colourspace with --colour (ACEScg for ACES AP1, with $OCIO set)", job.plate, declared)
+        log.warning("plate %s: its header says %s, but --colour auto reads %s: name its colourspace with "
+                    "--colour (%s)", job.plate, *declared)
     # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
     # warns when it is not opaque (core.pipeline.plate_alpha_note).
     pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)
@@ -778,17 +777,26 @@ LINEAR_REC709_TAGS = ("lin_rec709_scene", "lin_rec709", "linear")
 REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
 
 
-def _declared_colourspace(info: Any) -> str | None:
-    """What a plate's header says of its colours when that is not linear Rec.709 (the tag
-    ``colorInteropID``, other ``chromaticities``), or None: said, not acted on (Nuke's Read
-    ignores both)."""
-    tag = info.attribute("colorInteropID")
-    if tag and str(tag).lower() not in LINEAR_REC709_TAGS:
-        return f"colorInteropID {str(tag)!r}"
+def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None:
+    """When a plate's header says its values are not what ``--colour auto`` read them as
+    (``colour``): a float file (linear Rec.709) tagged otherwise (``colorInteropID``) or with other
+    ``chromaticities``, an integer file (sRGB) whose DPX header or tag says linear. The warning's
+    words (what the header says, what auto read, what to name), or None: said, not acted on
+    (Nuke's Read ignores them)."""
+    tag = str(info.attribute("colorInteropID") or "")
+    if colour == "srgb":
+        transfer = info.attribute("dpx:Transfer")
+        said = (f"its values are linear (dpx:Transfer {transfer!r})" if transfer == "Linear" else
+                f"its values are linear (colorInteropID {tag!r})" if tag.lower().startswith("lin_") else None)
+        return (said, "an integer file as sRGB", "linear, or an OCIO colourspace") if said else None
+    words = ("a float file as linear Rec.709, as Nuke's Read does", "ACEScg for ACES AP1, with $OCIO set")
+    if tag and tag.lower() not in LINEAR_REC709_TAGS:
+        return (f"its colours are not linear Rec.709 (colorInteropID {tag!r})", *words)
     chromaticities = info.attribute("chromaticities")
     if chromaticities is not None and not np.allclose(np.asarray(chromaticities, dtype=np.float64).ravel(),
                                                       REC709_CHROMATICITIES, atol=2e-3):
-        return "chromaticities " + ", ".join(f"{v:.4g}" for v in np.asarray(chromaticities).ravel())
+        values = ", ".join(f"{v:.4g}" for v in np.asarray(chromaticities).ravel())
+        return (f"its colours are not linear Rec.709 (chromaticities {values})", *words)
     return None
 
 

@@ -558,7 +558,7 @@ def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small
         assert info.attribute("oiio:ColorSpace") == (expected or "srgb_rec709_scene"), (plate_name, out)
 
 
-def test_auto_on_a_float_plate_whose_header_says_another_colourspace_warns(tmp_path: Path, small_bundle, untrained_ok,
+def test_auto_on_a_plate_whose_header_says_another_colourspace_warns(tmp_path: Path, small_bundle, untrained_ok,
                                                                             capsys) -> None:
     # An ACEScg EXR says so in its header (OpenImageIO's colorInteropID, EXR's chromaticities); auto
     # reads it as linear Rec.709 (as Nuke's Read does) and the networks saw AP1 values as Rec.709
@@ -583,6 +583,13 @@ def test_auto_on_a_float_plate_whose_header_says_another_colourspace_warns(tmp_p
         else:
             assert len(lines) == 1 and f"plate {tmp_path / name}: its header says its colours are not linear " \
                 f"Rec.709 ({said}" in lines[0] and "--colour auto reads a float file as linear Rec.709" in lines[0]
+    # An integer file auto reads as sRGB whose DPX header says linear: its values were linearised twice.
+    _write(tmp_path / "linear.dpx", plate, ["R", "G", "B"], "uint16",
+           {"oiio:BitsPerSample": 10, "oiio:ColorSpace": "lin_rec709_scene"})
+    assert cli.main([*args, "--plate", str(tmp_path / "linear.dpx"), "--out", str(tmp_path / "out_dpx.exr")]) == 0
+    assert (f"WARNING: frame -: plate {tmp_path / 'linear.dpx'}: its header says its values are linear (dpx:Transfer "
+            "'Linear'), but --colour auto reads an integer file as sRGB: name its colourspace with --colour (linear"
+            ) in capsys.readouterr().out
     assert cli.main([*args, "--plate", str(tmp_path / "tagged.exr"), "--out", str(tmp_path / "named.exr"),
                      "--colour", "linear"]) == 0
     assert "WARNING" not in capsys.readouterr().out
