@@ -194,7 +194,7 @@ def _read_plate(path: Path) -> tuple[np.ndarray, str]:
     from core.io import read_image
 
     image = read_image(path)
-    return image.rgb(), resolve_colour("auto", image.info.is_float)
+    return image.rgb(), resolve_colour("auto", image.info.is_float, image.info.log_encoding)
 
 
 def _unit_scale(pixels: np.ndarray, path: Path, is_float: bool, what: str) -> np.ndarray:

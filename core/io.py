@@ -77,8 +77,16 @@ _DROP_ATTRIBUTES = {
     "openexr:zipCompressionLevel",
     "PixelFormat",
     "DateTime",
+    # The colour space OpenImageIO tags a file with (EXR's header, a PNG's text): the plate's,
+    # which a result in another encoding (a linearised PNG, an sRGB PNG of a linear EXR) does not
+    # hold. The writers' ``colourspace`` says what the result holds.
+    "colorInteropID",
 }
 _DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "Exif:ColorSpace", "photoshop:", "ICCProfile:")
+
+#: Header values that say a file's values are log-encoded (a film scan's DPX: Cineon printing
+#: density), which ``--colour auto`` cannot read as sRGB (:attr:`ImageInfo.log_encoding`).
+_LOG_MARKS = {"dpx:Transfer": ("Logarithmic", "Printing density"), "oiio:ColorSpace": ("KodakLog", "Cineon")}
 
 
 @dataclass
@@ -139,6 +147,16 @@ class ImageInfo:
     def data_matches_display(self) -> bool:
         return (self.x, self.y, self.width, self.height) == (
             self.full_x, self.full_y, self.full_width, self.full_height)
+
+    @property
+    def log_encoding(self) -> str | None:
+        """What the header says when the file's values are log-encoded (a DPX film scan's
+        ``dpx:Transfer 'Logarithmic'``), naming the file; None otherwise."""
+        for name, values in _LOG_MARKS.items():
+            value = self.attribute(name)
+            if value is not None and str(value) in values:
+                return f"{self.path} is log-encoded ({name} {str(value)!r})"
+        return None
 
     def attribute(self, name: str, default: Any = None) -> Any:
         """The value of metadata attribute ``name`` (case-sensitive), or ``default``."""
@@ -853,7 +871,9 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
         lock.release()
 
 
-def _copy_metadata(spec: Any, like: ImageInfo | None) -> None:
+def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None) -> None:
+    if colourspace:  # OIIO writes it as the format's own tag (EXR's colorInteropID, TIFF's Exif)
+        spec.attribute("oiio:ColorSpace", colourspace)
     if like is None:
         return
     for name, type_name, value in like.metadata:
@@ -971,6 +991,7 @@ def write_matte_exr(
     half: bool = True,
     protect: Iterable[str | os.PathLike[str]] = (),
     window: tuple[int, int, int, int] | None = None,
+    colourspace: str | None = None,
 ) -> None:
     """Write a matte as a multi-layer OpenEXR: ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``.
 
@@ -994,6 +1015,10 @@ def write_matte_exr(
         ``(x, y, width, height)`` the matte's pixels cover (e.g. ``Image.window`` of a plate read
         with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
         and display windows, filled from these pixels, so overscan is written back.
+    colourspace:
+        The colour space the layers are in, for the header (``oiio:ColorSpace``, which OIIO writes
+        as ``colorInteropID``: ``lin_rec709_scene``, ``lin_ap1_scene`` ...); default none said.
+        ``like``'s own is never copied: the layers need not be in the plate's encoding.
     """
     if os.path.splitext(os.fspath(path))[1].lower() != ".exr":
         # OIIO would write the ten channels into whatever the extension names (a half-float TIFF
@@ -1014,7 +1039,7 @@ def write_matte_exr(
     if half:
         pixels = _fit_half(pixels, MATTE_CHANNELS, os.fspath(path))
     spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True, window)
-    _copy_metadata(spec, like)
+    _copy_metadata(spec, like, colourspace)
     spec.attribute("compression", "zip")
     with _atomic(path, protect) as tmp:
         _write_pixels(tmp, spec, data, os.fspath(path))
@@ -1030,6 +1055,7 @@ def write_image(
     pixel_type: str | None = None,
     unassociated_alpha: bool = False,
     window: tuple[int, int, int, int] | None = None,
+    colourspace: str | None = None,
 ) -> None:
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
@@ -1041,6 +1067,8 @@ def write_image(
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
     ``window``: the ``(x, y, width, height)`` ``pixels`` cover (default ``like``'s display
     window); EXR gets ``like``'s windows filled from them, other formats the display window.
+    ``colourspace``: the colour space of ``pixels`` for the file's header (``srgb_rec709_scene``,
+    as for :func:`write_matte_exr`); ``like``'s own is never copied.
     """
     dest = os.fspath(path)
     ext = os.path.splitext(dest)[1].lower()
@@ -1064,7 +1092,7 @@ def write_image(
     elif fmt.basetype == oiio.HALF:
         px = _fit_half(px, channels, dest)
     spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)
-    _copy_metadata(spec, like)
+    _copy_metadata(spec, like, colourspace)
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)
     if unassociated_alpha:

@@ -921,7 +921,7 @@ class ShowDataset:
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
                              "(fix the file or take it out of the data set)")
-        colour = resolve_colour(self.colour, image.info.is_float)  # auto: as lbsmatte matte reads it
+        colour = resolve_colour(self.colour, image.info.is_float, image.info.log_encoding)  # auto: as lbsmatte matte reads it
         if colour != "srgb":
             rgb = to_display(rgb, colour)
         return np.clip(rgb, 0.0, 1.0).astype(np.float32), colour
