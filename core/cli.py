@@ -662,18 +662,25 @@ def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, m
     from core.compositing import FG_SOLVE_BG_RATIO, agree_with_plate
     from core.trimap import split_trimap
 
-    alpha = np.asarray(result.alpha, dtype=np.float32)[..., None]
     weight = float(getattr(matter, "fg_solve", 0.0) or 0.0)
-    band = split_trimap(np.asarray(trimap))[2][..., None]
+    band = split_trimap(np.asarray(trimap))[2]
     if weight <= 0 or not band.any():
         return result.fg, result.bg
     ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
-    # The plate as the pipeline matted it: NaN, infinities and negatives replaced (a float file's).
-    clean = sanitise(plate[..., :3])[0]
-    tensors = [torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb"))) for x in (clean, result.fg, result.bg)]
-    fg, bg = agree_with_plate(tensors[0], torch.from_numpy(alpha), tensors[1], tensors[2], weight, ratio)
-    return (np.where(band, from_linear(fg.numpy(), "srgb"), result.fg).astype(np.float32),
-            np.where(band, from_linear(bg.numpy(), "srgb"), result.bg).astype(np.float32))
+    # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
+    # whole frame's encodings took seconds at 1080p. The plate as the pipeline matted it: NaN,
+    # infinities and negatives replaced (a float file's).
+    clean = np.asarray(plate)[band][:, :3]
+    if not np.isfinite(clean).all() or (clean < 0).any():  # +inf is the whole plate's largest finite value
+        clean = sanitise(np.asarray(plate)[..., :3])[0][band]
+    alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
+    image, fg, bg = (torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb")))
+                     for x in (clean, np.asarray(result.fg)[band], np.asarray(result.bg)[band]))
+    fg, bg = agree_with_plate(image, alpha, fg, bg, weight, ratio)
+    out_fg, out_bg = (np.array(x, dtype=np.float32) for x in (result.fg, result.bg))
+    out_fg[band] = from_linear(fg.numpy(), "srgb")
+    out_bg[band] = from_linear(bg.numpy(), "srgb")
+    return out_fg, out_bg
 
 
 def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
