@@ -241,3 +241,33 @@ def test_a_sigterm_while_the_colours_are_estimated_stops_the_workers_and_exits_3
         os.kill(pid, 9)
         raise AssertionError(f"estimating worker {pid} went on after run stopped")
     assert not (tmp_path / "runs").exists()
+
+
+def test_prepare_counts_the_checkout_that_travels_with_the_payload(tmp_path, monkeypatch) -> None:
+    # The lent machine takes the checkout's tracked and untracked-not-ignored files as well as the
+    # carried payload, all in 64 MiB: a payload that fits alone can still make the call refused.
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    checkout = tmp_path / "checkout"
+    (checkout / "docs").mkdir(parents=True)
+    (checkout / "docs" / "big.json").write_bytes(b"x" * 50_000)
+    (checkout / "notes.txt").write_bytes(b"y" * 1_000)  # untracked, not ignored: travels too
+    (checkout / ".gitignore").write_text("/gpu_payload/\n")
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "add", "docs", ".gitignore"], check=True)
+    out = checkout / "gpu_payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0
+    payload = json.loads((out / "PAYLOAD.json").read_text())
+    assert payload["checkout_bytes"] == 50_000 + 1_000 + len("/gpu_payload/\n")
+    (out / "wheels").mkdir()
+    (out / "wheels" / "a.whl").write_bytes(b"w" * 2_000)
+    old = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 40_000)  # the payload alone fits
+    with pytest.raises(SystemExit, match=r"with 0\.0 MiB beside it .* of checkout \(largest: docs 0\.0 MiB, \. 0\.0 MiB\): "):
+        tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"])
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == old
+    monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 52_500)  # the checkout fits, the wheels not
+    with pytest.raises(SystemExit, match=r"over the 0 MiB"):
+        tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"])
+    monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 56_000)
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0

@@ -96,10 +96,17 @@ def prepare(args: argparse.Namespace) -> int:
                 im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
             im.save(out / "backgrounds" / f"{photo.stem}.jpg", quality=args.quality)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    if size > CARRY_LIMIT:
+    # The rest of the payload folder (the wheels) and the checkout travel in the same 64 MiB.
+    beside = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file() and not p.is_relative_to(out)
+                 and not p.is_relative_to(final) and p != args.out / "PAYLOAD.json")
+    checkout, largest = _checkout_bytes(args.out)
+    if size + beside + checkout > CARRY_LIMIT:
         shutil.rmtree(out)
-        raise SystemExit(f"the payload would be {size / 2**20:.1f} MiB, over the {CARRY_LIMIT / 2**20:.0f} MiB that travel "
-                         f"with the checkout: use a smaller --max-side (now {args.max_side}) or --quality (now {args.quality})")
+        raise SystemExit(f"the payload would be {size / 2**20:.1f} MiB, with {beside / 2**20:.1f} MiB beside it in "
+                         f"{args.out} and {checkout / 2**20:.1f} MiB of checkout ({largest}): "
+                         f"{(size + beside + checkout) / 2**20:.1f} MiB in all, over the {CARRY_LIMIT / 2**20:.0f} MiB "
+                         f"that travel with the checkout: use a smaller --max-side (now {args.max_side}) or --quality "
+                         f"(now {args.quality}), or make the checkout smaller")
     (args.out / "PAYLOAD.json").unlink(missing_ok=True)
     if final.exists():
         shutil.rmtree(final)
@@ -108,10 +115,32 @@ def prepare(args: argparse.Namespace) -> int:
     (args.out / "PAYLOAD.json").write_text(json.dumps({
         "source": str(source.resolve()), "objects": objects, "backgrounds": len(photos),
         "backgrounds_note": f"re-encoded as JPEG quality {args.quality}, long side at most {args.max_side} px",
-        "bytes": size,
+        "bytes": size, "checkout_bytes": checkout,
     }, indent=1), encoding="utf-8")
     print(f"copied {len(objects)} objects and {len(photos)} background photos into {out} ({size / 1e6:.1f} MB)")
     return 0
+
+
+def _checkout_bytes(payload: Path) -> tuple[int, str]:
+    """The bytes of the git checkout holding ``payload`` that travel to a GPU machine whatever is
+    carried (tracked files and untracked ones git does not ignore; ``payload`` itself left out), and
+    its largest folders in words. Nothing where ``payload`` lies in no checkout."""
+    payload = payload.resolve()
+    folder = next((p for p in (payload, *payload.parents) if p.exists()), payload)
+    found = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if found.returncode != 0:
+        return 0, "none: not in a git checkout"
+    root = Path(found.stdout.strip())
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    folders: dict[str, int] = {}
+    for name in filter(None, listed):
+        path = root / name
+        if path.is_file() and not path.is_symlink() and not path.resolve().is_relative_to(payload):
+            top = "/".join(Path(name).parent.parts[:3]) or "."
+            folders[top] = folders.get(top, 0) + path.stat().st_size
+    largest = sorted(folders.items(), key=lambda item: -item[1])[:2]
+    return sum(folders.values()), "largest: " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in largest)
 
 
 def _estimate(paths: tuple[str, str]) -> str:
