@@ -271,3 +271,23 @@ def test_prepare_counts_the_checkout_that_travels_with_the_payload(tmp_path, mon
         tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"])
     monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 56_000)
     assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0
+
+
+def test_run_refuses_a_machine_without_cuda_or_the_packages_before_any_work(tmp_path, monkeypatch) -> None:
+    # On a lent GPU machine a job's --device cuda without CUDA would train on the CPU for the whole
+    # run (train falls back with a warning in the job's log), and a missing OpenImageIO or pymatting
+    # ended it in a traceback from the colour estimation's workers.
+    import torch
+
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    base = ["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--estimate-workers", "1"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for job in ("gpu=--batch 2 --device cuda", "gpu=--device=cuda:0"):
+        with pytest.raises(SystemExit, match=r"--job gpu asks for --device cuda, but .* has no CUDA \(.*\): the trainings "
+                                             r"would run on the CPU"):
+            tool.main(base + ["--job", "cpu=--device cpu", "--job", job])
+    monkeypatch.setitem(sys.modules, "pymatting", None)  # import pymatting raises ImportError
+    with pytest.raises(SystemExit, match=r"cannot import pymatting \(.*\): carry the wheels in gpu_payload/wheels"):
+        tool.main(base + ["--job", "cpu=--device cpu"])
+    assert not (tmp_path / "runs").exists()

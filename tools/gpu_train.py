@@ -258,6 +258,38 @@ def _stop(signum: int, frame: Any) -> None:
                 child.send_signal(signum)
 
 
+#: What the training imports beyond PyTorch's image on a lent GPU machine: it reads the images with
+#: OpenImageIO and estimates the objects' colours with pymatting.
+NEEDED = ("OpenImageIO", "pymatting")
+
+
+def _check_machine(jobs: list[tuple[str, list[str]]]) -> None:
+    """Refuse, before any work, a machine that lacks a package the training imports or the CUDA a job
+    asks for: without CUDA ``lbsmatte train --device cuda`` falls back to the CPU, and the run would
+    spend its minutes training there."""
+    import importlib
+
+    missing = []
+    for name in NEEDED:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+    if missing:
+        raise SystemExit(f"{sys.executable} cannot import {', '.join(missing)}: carry the wheels in gpu_payload/wheels "
+                         "and install them first (README, GPU: python3 -m pip install --no-index --no-deps --target "
+                         "/tmp/site gpu_payload/wheels/*.whl && export PYTHONPATH=/tmp/site)")
+    asked = [name for name, argv in jobs for i, a in enumerate(argv)
+             if (a == "--device" and i + 1 < len(argv) and argv[i + 1].startswith("cuda")) or a.startswith("--device=cuda")]
+    if asked:
+        import torch
+
+        if not torch.cuda.is_available():
+            why = "a CPU-only PyTorch build" if torch.version.cuda is None else f"PyTorch {torch.__version__} sees no GPU"
+            raise SystemExit(f"--job {', '.join(asked)} asks for --device cuda, but {sys.executable} has no CUDA ({why}): "
+                             "the trainings would run on the CPU")
+
+
 def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict) -> None:
     argv, caps = _caps(argv)
     run_dir, bundle = out / name / "run", out / name / "bundle"
@@ -295,6 +327,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--job names must differ: {', '.join(twice)} given more than once")
     if args.estimate_workers < 1:
         raise SystemExit(f"--estimate-workers must be at least 1, not {args.estimate_workers}")
+    _check_machine(args.job)
     am = args.data / "alphamatting"
     pairs = [(str(p), str(am / "alpha" / p.name)) for p in sorted((am / "image").glob("*.png")) if (am / "alpha" / p.name).exists()]
     if not pairs or not (args.data / "backgrounds").is_dir():
