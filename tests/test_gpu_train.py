@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -86,7 +87,8 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     # A process of its own, as the tool runs: this test process may already have used numba's OpenMP
     # pool (pymatting in other tests), after which the processes it forks would be killed.
     done = subprocess.run([sys.executable, str(REPO / "tools" / "gpu_train.py"), "run", "--data", str(data), "--out",
-                           str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1"],
+                           str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1",
+                           "--return-to", str(tmp_path / "OUT")],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "tiny: bundle written with steps [2, 1, 3]" in done.stdout
@@ -98,6 +100,33 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     assert {r: s["step"] for r, s in bundle.manifest["training"]["stages"].items()} == {
         "background": 2, "foreground": 1, "alpha": 3}
     assert bundle.manifest["training"]["data"]["workers"]["processes"] == 1
+    _check_the_bundle_comes_back(_tool(), out / "tiny" / "bundle", tmp_path / "OUT", tmp_path)
+
+
+def _check_the_bundle_comes_back(tool, bundle: Path, returned: Path, tmp_path: Path) -> None:
+    """What a lent GPU machine's $OUT brings back (8 files of at most 16 MiB, no checkpoints) holds
+    the bundle whole, and ``unpack`` makes the folder that ``--weights`` loads."""
+    from core.weights import load_bundle
+
+    assert sorted(p.name for p in returned.iterdir()) == ["summary.json", "tiny.zip.001"]
+    assert json.loads((returned / "summary.json").read_text())["stages"]["tiny"]["bundle"]["exit"] == 0
+    assert tool.main(["unpack", str(returned / "tiny.zip.001"), "--out", str(tmp_path / "back")]) == 0
+    files = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    assert {p.name: p.read_bytes() for p in (tmp_path / "back").iterdir()} == files
+    # A paper bundle is 67 MiB: it comes back in parts, all of which unpack needs.
+    tool.RETURN_FILE_LIMIT = max(len(b) for b in files.values()) // 3
+    (tmp_path / "parts").mkdir()
+    parts = tool._pack(bundle, tmp_path / "parts", "tiny")
+    assert len(parts) > 3 and all(p.stat().st_size <= tool.RETURN_FILE_LIMIT for p in parts)
+    assert tool.main(["unpack", *map(str, reversed(parts)), "--out", str(tmp_path / "back2")]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "back2").iterdir()} == files
+    assert load_bundle(tmp_path / "back2").manifest["name"] == "tiny"
+    with pytest.raises(SystemExit, match="parts of tiny.zip missing: 002 "):
+        tool.main(["unpack", str(parts[0]), *map(str, parts[2:]), "--out", str(tmp_path / "back3")])
+    with pytest.raises(SystemExit, match=r"tiny\.zip\.\*: not a whole bundle .*was the last part cut short"):
+        tool.main(["unpack", *map(str, parts[:-1]), "--out", str(tmp_path / "back3")])
+    with pytest.raises(SystemExit, match=f"--out {tmp_path / 'back2'} is not empty"):
+        tool.main(["unpack", *map(str, parts), "--out", str(tmp_path / "back2")])
 
 
 def test_prepare_never_deletes_the_data_it_copies(tmp_path) -> None:
@@ -291,3 +320,58 @@ def test_run_refuses_a_machine_without_cuda_or_the_packages_before_any_work(tmp_
     with pytest.raises(SystemExit, match=r"cannot import pymatting \(.*\): carry the wheels in gpu_payload/wheels"):
         tool.main(base + ["--job", "cpu=--device cpu"])
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_budget_cuts_the_stages_boxes_and_the_bundle_is_still_written(tmp_path, monkeypatch) -> None:
+    # The device's limit stops the command whatever it is doing: the run must end itself in time, with
+    # a bundle of the steps reached, however long the colours or the trainings' start-up took.
+    tool = _tool()
+    clock = [1000.0]
+    calls: list[list[str]] = []
+
+    def call(command, stream):
+        calls.append(command)
+        if "--max-minutes" in command:
+            clock[0] += 60 * float(command[command.index("--max-minutes") + 1]) + 5  # + the process's start-up
+        return 0
+
+    monkeypatch.setattr(tool.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tool, "_call", call)
+    monkeypatch.setattr(tool, "_progress", lambda run_dir: [7, 0, 0])
+    log: dict = {}
+    tool._train("a", ["--batch", "2"], tmp_path / "data", tmp_path / "runs", [70, 100, 200], log, deadline=1000 + 120)
+    boxes = [round(60 * float(c[c.index("--max-minutes") + 1])) for c in calls if "--max-minutes" in c]
+    assert boxes == [70, 45]  # the foreground gets what is left; the alpha stage, under a second, none
+    assert log["a"]["alpha"]["skipped"] == "--budget spent"
+    assert "--max-minutes" not in calls[-1] and calls[-1][calls[-1].index("--steps") + 1] == "7,0,0"
+    assert log["a"]["bundle"]["exit"] == 0
+    with pytest.raises(SystemExit, match="--budget must be a positive number of seconds, not 0.0"):
+        tool.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "runs"), "--job", "a=--batch 2", "--budget", "0"])
+
+
+def test_the_readme_s_gpu_commands_parse_and_the_device_command_fits(monkeypatch) -> None:
+    # The device call takes one command of at most 2,000 characters and has 600 s at most; what it
+    # brings back is $OUT alone. The README's steps must be what the tool takes.
+    tool = _tool()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("### Training on a GPU machine"):]
+    block = block[block.index("```bash\n") + 8:]
+    lines = block[:block.index("```")].replace("\\\n", " ").splitlines()
+    device = next(line for line in lines if "pip install" in line)
+    assert len(device) <= 2000 and "gpu_payload/wheels/*.whl" in device
+    seen: dict = {}
+    for command in ("prepare", "run", "unpack"):
+        monkeypatch.setattr(tool, command, lambda args, command=command: seen.setdefault(command, args) and 0)
+    prepare = next(line for line in lines if "gpu_train.py prepare" in line)
+    unpack = next(line for line in lines if "gpu_train.py unpack" in line)
+    download = next(line for line in lines if "pip download" in line)
+    for line in (prepare, device, unpack):
+        tool.main(shlex.split(line.split("tools/gpu_train.py ", 1)[1]))
+    assert seen["prepare"].out == REPO / "gpu_payload" and "-d gpu_payload/wheels " in download
+    args = seen["run"]
+    assert args.data == Path("gpu_payload/data") and args.return_to == Path("$OUT")
+    stages = [float(v) for v in args.stage_seconds.split(",")]
+    assert sum(stages) <= args.budget <= 600 - 120  # the bundle written and packed well before the limit
+    assert [name for name, _ in args.job] == ["paper0"] and "--device" in args.job[0][1]
+    assert seen["unpack"].parts == [Path("FILES_AT/paper0.zip.*")]
+    assert f"--weights {seen['unpack'].out}" in next(line for line in lines if "lbsmatte evaluate" in line)

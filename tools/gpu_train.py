@@ -29,6 +29,7 @@ A job is ``NAME=ARGS``: the arguments of ``lbsmatte train`` for that job, e.g.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import multiprocessing
 import shlex
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,8 @@ ROLES = ("background", "foreground", "alpha")
 NO_CAP = 1_000_000
 #: What a lent GPU machine takes with the checkout (its ``carry``: 64 MiB in all).
 CARRY_LIMIT = 64 * 2**20
+#: What comes back from a lent GPU machine's ``$OUT``: at most 8 files of at most 16 MiB, 64 MiB in all.
+RETURN_FILES, RETURN_FILE_LIMIT, RETURN_LIMIT = 8, 16 * 2**20, 64 * 2**20
 #: Arguments of ``lbsmatte train`` that this tool sets for every job (where a job's data, bundle
 #: and run folder are): a job that gave them would train on other data or write elsewhere.
 RESERVED = ("--data", "--out", "--run-dir", "--name", "--overwrite", "--max-minutes")
@@ -290,7 +294,11 @@ def _check_machine(jobs: list[tuple[str, list[str]]]) -> None:
                              "the trainings would run on the CPU")
 
 
-def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict) -> None:
+def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict,
+           deadline: float | None = None) -> None:
+    """Train one job stage after stage, each until its cap or its time box, the box cut to what is left
+    before ``deadline`` (``time.monotonic()``; a stage with less than a second left is not started),
+    then write its bundle at the steps reached."""
     argv, caps = _caps(argv)
     run_dir, bundle = out / name / "run", out / name / "bundle"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +309,12 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
             done = _progress(run_dir)
             steps = done[:index] + [caps[index]] + [0] * (2 - index)
             started = time.monotonic()
-            code = _call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{budgets[index] / 60:.4f}"], stream)
+            box = budgets[index] if deadline is None else min(budgets[index], deadline - started)
+            if box < 1:
+                log.setdefault(name, {})[role] = {"exit": None, "step": done[index], "seconds": 0, "skipped": "--budget spent"}
+                print(f"{name}: {role} not trained further: the --budget is spent (step {done[index]})", flush=True)
+                continue
+            code = _call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{box / 60:.4f}"], stream)
             reached, seconds = _progress(run_dir)[index], time.monotonic() - started
             log.setdefault(name, {})[role] = {"exit": code, "step": reached, "seconds": round(seconds, 1)}
             print(f"{name}: {role} at step {reached} ({seconds:.0f} s, exit {code})", flush=True)
@@ -325,6 +338,8 @@ def run(args: argparse.Namespace) -> int:
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:  # two jobs in one run folder would train over each other's checkpoints
         raise SystemExit(f"--job names must differ: {', '.join(twice)} given more than once")
+    if args.budget is not None and not args.budget > 0:
+        raise SystemExit(f"--budget must be a positive number of seconds, not {args.budget}")
     if args.estimate_workers < 1:
         raise SystemExit(f"--estimate-workers must be at least 1, not {args.estimate_workers}")
     _check_machine(args.job)
@@ -343,8 +358,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"estimated the colours of {len(names)} objects in {time.monotonic() - started:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     log: dict = {}
-    threads = [threading.Thread(target=_train, args=(name, argv, args.data.resolve(), args.out.resolve(), budgets, log))
-               for name, argv in args.job]
+    deadline = None if args.budget is None else started + args.budget
+    threads = [threading.Thread(target=_train, args=(name, argv, args.data.resolve(), args.out.resolve(), budgets, log,
+                                                     deadline)) for name, argv in args.job]
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for thread in threads:
@@ -356,6 +372,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     (args.out / "summary.json").write_text(json.dumps({"stage_seconds": budgets, "jobs": dict(args.job), "stages": log},
                                                       indent=1), encoding="utf-8")
+    if args.return_to is not None:
+        _return(args, log)
     failed = [name for name, _ in args.job if (log.get(name, {}).get("bundle") or {}).get("exit") != 0]
     if _STOPPING.is_set():
         print(f"stopped after {time.monotonic() - started:.0f} s: every training checkpointed; run the same command "
@@ -363,6 +381,82 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(f"done in {time.monotonic() - started:.0f} s; " + (f"no bundle for {', '.join(failed)}" if failed else "every bundle written"))
     return 1 if failed else 0
+
+
+def _pack(bundle: Path, folder: Path, name: str) -> list[Path]:
+    """The bundle folder zipped (deflated) and cut in parts that come back from ``$OUT``:
+    ``folder/NAME.zip.001``, ``.002``, ... of at most :data:`RETURN_FILE_LIMIT` bytes each (a
+    ``paper`` bundle in float16 is 67 MiB, its matting network alone 51 MiB)."""
+    whole = folder / f"{name}.zip.partial"
+    with zipfile.ZipFile(whole, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(bundle.iterdir()):
+            if path.is_file():
+                archive.write(path, path.name)
+    for old in folder.glob(f"{name}.zip.[0-9][0-9][0-9]"):
+        old.unlink()
+    parts = []
+    with open(whole, "rb") as stream:
+        while chunk := stream.read(RETURN_FILE_LIMIT):
+            parts.append(folder / f"{name}.zip.{len(parts) + 1:03d}")
+            parts[-1].write_bytes(chunk)
+    whole.unlink()
+    return parts
+
+
+def _return(args: argparse.Namespace, log: dict) -> None:
+    """Pack every bundle written, and ``summary.json``, into ``--return-to`` (the device's ``$OUT``);
+    the train.log of a job that wrote none. Says what will not come back."""
+    folder = args.return_to
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(args.out / "summary.json", folder / "summary.json")
+    for name, _ in args.job:
+        if (log.get(name, {}).get("bundle") or {}).get("exit") == 0:
+            parts = _pack(args.out / name / "bundle", folder, name)
+            print(f"{name}: bundle packed into {', '.join(p.name for p in parts)} in {folder} (unpack it with "
+                  f"python tools/gpu_train.py unpack {name}.zip.* --out DIR)", flush=True)
+        elif (args.out / name / "train.log").exists():
+            shutil.copy2(args.out / name / "train.log", folder / f"{name}.train.log")
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    if len(files) > RETURN_FILES or total > RETURN_LIMIT:
+        print(f"WARNING: {folder} holds {len(files)} files, {total / 2**20:.1f} MiB: more than the "
+              f"{RETURN_FILES} files and {RETURN_LIMIT / 2**20:.0f} MiB that come back from a lent GPU machine; "
+              "run fewer jobs (or --storage float16)", flush=True)
+
+
+def unpack(args: argparse.Namespace) -> int:
+    """Join the parts that ``run --return-to`` wrote and unzip the bundle into ``--out``."""
+    from core.weights import load_bundle
+
+    parts = sorted(args.parts, key=lambda p: p.name)
+    stems = {p.name.rsplit(".", 1)[0] for p in parts}
+    numbers = [p.name.rsplit(".", 1)[-1] for p in parts]
+    if len(stems) != 1 or not all(n.isdigit() for n in numbers):
+        raise SystemExit(f"unpack takes the parts of one bundle (NAME.zip.001, NAME.zip.002, ...), got "
+                         f"{', '.join(str(p) for p in args.parts)}")
+    expected = [f"{i:03d}" for i in range(1, len(parts) + 1)]
+    if numbers != expected:
+        missing = sorted(set(expected) - set(numbers)) or [f"{len(parts) + 1:03d}"]
+        raise SystemExit(f"parts of {stems.pop()} missing: {', '.join(missing)} (given {', '.join(numbers)})")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise SystemExit(f"--out {args.out} is not empty: choose a new folder")
+    joined = io.BytesIO(b"".join(p.read_bytes() for p in parts))
+    try:
+        with zipfile.ZipFile(joined) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"{bad} is damaged")
+            args.out.mkdir(parents=True, exist_ok=True)
+            for member in archive.namelist():  # flat: a bundle's files, never a path
+                (args.out / Path(member).name).write_bytes(archive.read(member))
+    except zipfile.BadZipFile as exc:
+        raise SystemExit(f"{parts[0].parent / stems.pop()}.*: not a whole bundle ({exc}): was the last part "
+                         "cut short?") from None
+    bundle = load_bundle(args.out)
+    steps = {role: stage.get("step") for role, stage in bundle.manifest.get("training", {}).get("stages", {}).items()}
+    print(f"unpacked bundle {bundle.manifest.get('name')!r} (steps {steps}) into {args.out}: score it with "
+          f"lbsmatte evaluate DATASET --weights {args.out} --device cpu")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,13 +472,23 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--job", type=_job, action="append", required=True, metavar="NAME=ARGS")
     r.add_argument("--stage-seconds", default="80,80,200", help="time box of each stage, BG,FG,alpha (default 80,80,200)")
+    r.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="wall-clock seconds for the colours and every stage, from the start: each stage's box is cut "
+                        "to what is left (the bundles are written after it; leave them a minute before the device's "
+                        "time limit, which stops the run without one)")
     r.add_argument("--estimate-workers", type=int, default=8, help="processes estimating the objects' colours")
+    r.add_argument("--return-to", type=Path, metavar="DIR",
+                   help="pack each bundle (zipped, in parts of at most 16 MiB) and summary.json into DIR, the "
+                        "device's $OUT: the run folder's checkpoints are far more than comes back")
+    u = sub.add_parser("unpack", help="join the parts run --return-to wrote into a bundle folder")
+    u.add_argument("parts", type=Path, nargs="+", help="NAME.zip.001 NAME.zip.002 ... (NAME.zip.* in a shell)")
+    u.add_argument("--out", type=Path, required=True, help="the bundle folder to write (new or empty)")
     args = parser.parse_args(argv)
     if args.command == "prepare" and args.max_side < 1:
         p.error(f"--max-side must be at least 1, not {args.max_side}")
     if args.command == "prepare" and not 1 <= args.quality <= 100:
         p.error(f"--quality must be between 1 and 100, not {args.quality}")
-    return prepare(args) if args.command == "prepare" else run(args)
+    return {"prepare": prepare, "run": run, "unpack": unpack}[args.command](args)
 
 
 if __name__ == "__main__":
