@@ -375,3 +375,22 @@ def test_the_readme_s_gpu_commands_parse_and_the_device_command_fits(monkeypatch
     assert [name for name, _ in args.job] == ["paper0"] and "--device" in args.job[0][1]
     assert seen["unpack"].parts == [Path("FILES_AT/paper0.zip.*")]
     assert f"--weights {seen['unpack'].out}" in next(line for line in lines if "lbsmatte evaluate" in line)
+
+
+def test_a_failed_stage_says_why_on_the_console(tmp_path, monkeypatch, capsys) -> None:
+    # A device call shows the console's tail, not the job's train.log: out of GPU memory must be read there.
+    tool = _tool()
+    oom = ("ERROR: out of memory on cuda training the background network at step 12, with batches of 16 crops of "
+           "192 px (--batch 16 --crop 192; paper networks, bf16); no checkpoint was written yet")
+
+    def call(command, stream):
+        stream.write("some progress\n" + oom + "\n")
+        stream.flush()
+        return 1
+
+    monkeypatch.setattr(tool, "_call", call)
+    monkeypatch.setattr(tool, "_progress", lambda run_dir: [0, 0, 0])
+    log: dict = {}
+    tool._train("a", ["--batch", "16"], tmp_path / "data", tmp_path / "runs", [70, 100, 200], log)
+    assert capsys.readouterr().out.splitlines() == ["a: background at step 0 (0 s, exit 1)", f"a: {oom}"]
+    assert log["a"]["background"]["exit"] == 1 and "bundle" not in log["a"]

@@ -318,6 +318,8 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
             reached, seconds = _progress(run_dir)[index], time.monotonic() - started
             log.setdefault(name, {})[role] = {"exit": code, "step": reached, "seconds": round(seconds, 1)}
             print(f"{name}: {role} at step {reached} ({seconds:.0f} s, exit {code})", flush=True)
+            if code not in (0, 3):
+                _say_why(name, out / name / "train.log")
             if code not in (0, 3) or _STOPPING.is_set():
                 return
         # Every stage is done at the step it reached: write the bundle.
@@ -325,6 +327,17 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
         code = _call(base + ["--steps", ",".join(map(str, done))], stream)
         log[name]["bundle"] = {"exit": code, "path": str(bundle), "steps": done}
         print(f"{name}: bundle {'written' if code == 0 else f'failed (exit {code})'} with steps {done}", flush=True)
+        if code != 0:
+            _say_why(name, out / name / "train.log")
+
+
+def _say_why(name: str, log_path: Path) -> None:
+    """Print the last ``ERROR:`` line of a job's train.log (out of GPU memory, a bad argument): the
+    console is what a device call shows; the log stays on the machine."""
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines() if log_path.exists() else []
+    errors = [line for line in lines if line.startswith("ERROR:")] or lines[-1:]
+    if errors:
+        print(f"{name}: {errors[-1]}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
