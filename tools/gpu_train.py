@@ -15,11 +15,16 @@ of MB that travel). ``gpu_payload/PAYLOAD.json`` says what was copied and how.
 its step count or its time box (``--stage-seconds``), whichever comes first, and then counts as
 done at the step it reached (its weight average is what the next stage and the bundle get).
 Each job writes its bundle to ``OUT/<name>/bundle`` and its checkpoints, log and losses to
-``OUT/<name>/run``; ``OUT/summary.json`` lists the steps and seconds of every stage.
+``OUT/<name>/run``; ``OUT/summary.json`` lists the steps and seconds of every stage. ``--budget``
+bounds the whole run on the wall clock (each stage's box cut to what is left; the bundles are still
+written). ``--return-to`` packs each bundle (zipped, in parts of at most 16 MiB) and the summary
+into the folder that comes back from the machine (its ``$OUT``); ``unpack`` (here) joins the parts
+into a bundle folder.
 
 A job is ``NAME=ARGS``: the arguments of ``lbsmatte train`` for that job, e.g.
 
-    python tools/gpu_train.py run --data gpu_payload/data --out runs/gpu --stage-seconds 80,80,200 \\
+    python tools/gpu_train.py run --data gpu_payload/data --out runs/gpu --budget 450 \\
+        --stage-seconds 80,80,200 \\
         --job "paper0=--size paper --hold-out GT01,GT06,GT10,GT15,GT19,GT24 --batch 16 --workers 6" \\
         --job "small0=--hold-out GT01,GT06,GT10,GT15,GT19,GT24 --steps 1000,1000,900 --workers 3"
 
