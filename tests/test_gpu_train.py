@@ -72,7 +72,7 @@ def test_a_job_is_a_plain_name_and_the_arguments_of_lbsmatte_train() -> None:
     assert tool._caps(["--batch", "2"]) == (["--batch", "2"], [tool.NO_CAP] * 3)
     import argparse
 
-    for bad in ("no-equals-sign", "=--batch 2", "a/b=--batch 2"):
+    for bad in ("no-equals-sign", "=--batch 2", "a/b=--batch 2", "pàper=--batch 2"):
         with pytest.raises(argparse.ArgumentTypeError, match="NAME=ARGS"):
             tool._job(bad)
 
@@ -114,10 +114,11 @@ def _check_the_bundle_comes_back(tool, bundle: Path, returned: Path, tmp_path: P
     files = {p.name: p.read_bytes() for p in bundle.iterdir()}
     assert {p.name: p.read_bytes() for p in (tmp_path / "back").iterdir()} == files
     # A paper bundle is 67 MiB: it comes back in parts, all of which unpack needs.
-    tool.RETURN_FILE_LIMIT = max(len(b) for b in files.values()) // 3
+    assert tool.PART_SIZE < tool.RETURN_FILE_LIMIT
+    tool.PART_SIZE = max(len(b) for b in files.values()) // 3
     (tmp_path / "parts").mkdir()
     parts = tool._pack(bundle, tmp_path / "parts", "tiny")
-    assert len(parts) > 3 and all(p.stat().st_size <= tool.RETURN_FILE_LIMIT for p in parts)
+    assert len(parts) > 3 and all(p.stat().st_size <= tool.PART_SIZE for p in parts)
     assert tool.main(["unpack", *map(str, reversed(parts)), "--out", str(tmp_path / "back2")]) == 0
     assert {p.name: p.read_bytes() for p in (tmp_path / "back2").iterdir()} == files
     assert load_bundle(tmp_path / "back2").manifest["name"] == "tiny"
@@ -306,20 +307,55 @@ def test_run_refuses_a_machine_without_cuda_or_the_packages_before_any_work(tmp_
     # On a lent GPU machine a job's --device cuda without CUDA would train on the CPU for the whole
     # run (train falls back with a warning in the job's log), and a missing OpenImageIO or pymatting
     # ended it in a traceback from the colour estimation's workers.
-    import torch
+    import os
 
     tool = _tool()
     data = _data(tmp_path / "data")
     base = ["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--estimate-workers", "1"]
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    probe = tool._probe()  # this machine's, in a process of its own
+    assert probe["missing"] == {}
+    monkeypatch.setattr(tool, "_probe", lambda: probe | {"cuda": False, "build": None})
     for job in ("gpu=--batch 2 --device cuda", "gpu=--device=cuda:0"):
-        with pytest.raises(SystemExit, match=r"--job gpu asks for --device cuda, but .* has no CUDA \(.*\): the trainings "
-                                             r"would run on the CPU"):
+        with pytest.raises(SystemExit, match=r"--job gpu asks for --device cuda, but .* has no CUDA \(a CPU-only PyTorch "
+                                             r"build\): the trainings would run on the CPU"):
             tool.main(base + ["--job", "cpu=--device cpu", "--job", job])
-    monkeypatch.setitem(sys.modules, "pymatting", None)  # import pymatting raises ImportError
-    with pytest.raises(SystemExit, match=r"cannot import pymatting \(.*\): carry the wheels in gpu_payload/wheels"):
+    monkeypatch.undo()
+    blocked = tmp_path / "blocked" / "pymatting"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pymatting'\", name='pymatting')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(blocked.parent), os.environ.get("PYTHONPATH", "")]))
+    with pytest.raises(SystemExit, match=r"cannot import pymatting \(No module named 'pymatting'\): carry the wheels "
+                                         r"in gpu_payload/wheels"):
         tool.main(base + ["--job", "cpu=--device cpu"])
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_machine_check_leaves_the_colour_estimation_s_workers_working(tmp_path) -> None:
+    # Importing pymatting in run's own process to check it took GNU OpenMP's pool there: every
+    # forked estimating worker was killed at its first numba kernel and respawned, for ever.
+    script = tmp_path / "check.py"
+    script.write_text(f"""
+import multiprocessing, sys
+import numpy as np
+sys.path.insert(0, {str(REPO / "tools")!r})
+import gpu_train
+
+def estimate(_):
+    from pymatting import estimate_foreground_ml
+    rng = np.random.default_rng(0)
+    estimate_foreground_ml(rng.random((40, 40, 3)), rng.random((40, 40)))
+    return "estimated"
+
+if __name__ == "__main__":
+    gpu_train._check_machine([("cpu", ["--device", "cpu"])])
+    pool = multiprocessing.Pool(1, initializer=gpu_train._estimate_worker_init)
+    try:
+        print(pool.map_async(estimate, [0]).get(timeout=120)[0], flush=True)
+    finally:
+        pool.terminate()
+""")
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "estimated", done.stdout + done.stderr
 
 
 def test_the_budget_cuts_the_stages_boxes_and_the_bundle_is_still_written(tmp_path, monkeypatch) -> None:

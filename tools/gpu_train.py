@@ -17,7 +17,7 @@ done at the step it reached (its weight average is what the next stage and the b
 Each job writes its bundle to ``OUT/<name>/bundle`` and its checkpoints, log and losses to
 ``OUT/<name>/run``; ``OUT/summary.json`` lists the steps and seconds of every stage. ``--budget``
 bounds the whole run on the wall clock (each stage's box cut to what is left; the bundles are still
-written). ``--return-to`` packs each bundle (zipped, in parts of at most 16 MiB) and the summary
+written). ``--return-to`` packs each bundle (zipped, in parts of 15 MiB) and the summary
 into the folder that comes back from the machine (its ``$OUT``); ``unpack`` (here) joins the parts
 into a bundle folder.
 
@@ -57,6 +57,8 @@ NO_CAP = 1_000_000
 CARRY_LIMIT = 64 * 2**20
 #: What comes back from a lent GPU machine's ``$OUT``: at most 8 files of at most 16 MiB, 64 MiB in all.
 RETURN_FILES, RETURN_FILE_LIMIT, RETURN_LIMIT = 8, 16 * 2**20, 64 * 2**20
+#: The parts a bundle is cut in for ``$OUT``: a margin under the 16 MiB a file may have.
+PART_SIZE = 15 * 2**20
 #: Arguments of ``lbsmatte train`` that this tool sets for every job (where a job's data, bundle
 #: and run folder are): a job that gave them would train on other data or write elsewhere.
 RESERVED = ("--data", "--out", "--run-dir", "--name", "--overwrite", "--max-minutes")
@@ -199,7 +201,8 @@ def _estimate_all(pairs: list[tuple[str, str]], workers: int) -> list[str]:
 
 def _job(text: str) -> tuple[str, list[str]]:
     name, sep, rest = text.partition("=")
-    if not sep or not name.strip() or not name.strip().replace("_", "").replace("-", "").isalnum():
+    plain = name.strip().replace("_", "").replace("-", "")
+    if not sep or not plain.isascii() or not plain.isalnum():  # it names files that come back from $OUT
         raise argparse.ArgumentTypeError(f"--job must be NAME=ARGS with a plain NAME, got {text!r}")
     try:
         argv = shlex.split(rest)
@@ -272,31 +275,48 @@ def _stop(signum: int, frame: Any) -> None:
 NEEDED = ("OpenImageIO", "pymatting")
 
 
+#: Run by :func:`_probe` in a process of its own: importing pymatting here would take GNU OpenMP's
+#: pool into this process, and the colour estimation's forked workers would then be killed at
+#: their first numba kernel ("fork() called from a process already using GNU OpenMP"), respawned
+#: and killed again, the run hanging until the device's limit.
+_PROBE = """
+import importlib, json, sys
+missing = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        missing[name] = str(exc)
+import torch
+print(json.dumps({"missing": missing, "cuda": torch.cuda.is_available(), "build": torch.version.cuda,
+                  "torch": torch.__version__}))
+"""
+
+
+def _probe() -> dict[str, Any]:
+    """What this machine's Python can import of :data:`NEEDED`, and whether PyTorch sees CUDA."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, *NEEDED], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{sys.executable} cannot import PyTorch: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def _check_machine(jobs: list[tuple[str, list[str]]]) -> None:
     """Refuse, before any work, a machine that lacks a package the training imports or the CUDA a job
     asks for: without CUDA ``lbsmatte train --device cuda`` falls back to the CPU, and the run would
     spend its minutes training there."""
-    import importlib
-
-    missing = []
-    for name in NEEDED:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            missing.append(f"{name} ({exc})")
-    if missing:
-        raise SystemExit(f"{sys.executable} cannot import {', '.join(missing)}: carry the wheels in gpu_payload/wheels "
+    found = _probe()
+    if found["missing"]:
+        missing = ", ".join(f"{name} ({why})" for name, why in found["missing"].items())
+        raise SystemExit(f"{sys.executable} cannot import {missing}: carry the wheels in gpu_payload/wheels "
                          "and install them first (README, GPU: python3 -m pip install --no-index --no-deps --target "
                          "/tmp/site gpu_payload/wheels/*.whl && export PYTHONPATH=/tmp/site)")
     asked = [name for name, argv in jobs for i, a in enumerate(argv)
              if (a == "--device" and i + 1 < len(argv) and argv[i + 1].startswith("cuda")) or a.startswith("--device=cuda")]
-    if asked:
-        import torch
-
-        if not torch.cuda.is_available():
-            why = "a CPU-only PyTorch build" if torch.version.cuda is None else f"PyTorch {torch.__version__} sees no GPU"
-            raise SystemExit(f"--job {', '.join(asked)} asks for --device cuda, but {sys.executable} has no CUDA ({why}): "
-                             "the trainings would run on the CPU")
+    if asked and not found["cuda"]:
+        why = "a CPU-only PyTorch build" if found["build"] is None else f"PyTorch {found['torch']} sees no GPU"
+        raise SystemExit(f"--job {', '.join(asked)} asks for --device cuda, but {sys.executable} has no CUDA ({why}): "
+                         "the trainings would run on the CPU")
 
 
 def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict,
@@ -403,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _pack(bundle: Path, folder: Path, name: str) -> list[Path]:
     """The bundle folder zipped (deflated) and cut in parts that come back from ``$OUT``:
-    ``folder/NAME.zip.001``, ``.002``, ... of at most :data:`RETURN_FILE_LIMIT` bytes each (a
+    ``folder/NAME.zip.001``, ``.002``, ... of at most :data:`PART_SIZE` bytes each (a
     ``paper`` bundle in float16 is 67 MiB, its matting network alone 51 MiB)."""
     whole = folder / f"{name}.zip.partial"
     with zipfile.ZipFile(whole, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -414,7 +434,7 @@ def _pack(bundle: Path, folder: Path, name: str) -> list[Path]:
         old.unlink()
     parts = []
     with open(whole, "rb") as stream:
-        while chunk := stream.read(RETURN_FILE_LIMIT):
+        while chunk := stream.read(PART_SIZE):
             parts.append(folder / f"{name}.zip.{len(parts) + 1:03d}")
             parts[-1].write_bytes(chunk)
     whole.unlink()
@@ -436,7 +456,7 @@ def _return(args: argparse.Namespace, log: dict) -> None:
             shutil.copy2(args.out / name / "train.log", folder / f"{name}.train.log")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in files)
-    if len(files) > RETURN_FILES or total > RETURN_LIMIT:
+    if len(files) > RETURN_FILES or total > RETURN_LIMIT or max(p.stat().st_size for p in files) > RETURN_FILE_LIMIT:
         print(f"WARNING: {folder} holds {len(files)} files, {total / 2**20:.1f} MiB: more than the "
               f"{RETURN_FILES} files and {RETURN_LIMIT / 2**20:.0f} MiB that come back from a lent GPU machine; "
               "run fewer jobs (or --storage float16)", flush=True)
@@ -496,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
                         "time limit, which stops the run without one)")
     r.add_argument("--estimate-workers", type=int, default=8, help="processes estimating the objects' colours")
     r.add_argument("--return-to", type=Path, metavar="DIR",
-                   help="pack each bundle (zipped, in parts of at most 16 MiB) and summary.json into DIR, the "
+                   help="pack each bundle (zipped, in parts of 15 MiB) and summary.json into DIR, the "
                         "device's $OUT: the run folder's checkpoints are far more than comes back")
     u = sub.add_parser("unpack", help="join the parts run --return-to wrote into a bundle folder")
     u.add_argument("parts", type=Path, nargs="+", help="NAME.zip.001 NAME.zip.002 ... (NAME.zip.* in a shell)")
