@@ -303,6 +303,19 @@ def test_prepare_counts_the_checkout_that_travels_with_the_payload(tmp_path, mon
     assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0
 
 
+def test_prepare_warns_when_the_wheels_the_gpu_machine_lacks_are_not_beside_the_data(tmp_path, capsys) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out)]) == 0
+    assert f"WARNING: no wheel of OpenImageIO, pymatting in {out / 'wheels'}" in capsys.readouterr().out
+    (out / "wheels").mkdir()
+    (out / "wheels" / "openimageio-3.2.2.0-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    (out / "wheels" / "pymatting-1.1.16-py3-none-any.whl").write_bytes(b"")
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out)]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_run_refuses_a_machine_without_cuda_or_the_packages_before_any_work(tmp_path, monkeypatch) -> None:
     # On a lent GPU machine a job's --device cuda without CUDA would train on the CPU for the whole
     # run (train falls back with a warning in the job's log), and a missing OpenImageIO or pymatting

@@ -129,6 +129,11 @@ def prepare(args: argparse.Namespace) -> int:
         "bytes": size, "checkout_bytes": checkout,
     }, indent=1), encoding="utf-8")
     print(f"copied {len(objects)} objects and {len(photos)} background photos into {out} ({size / 1e6:.1f} MB)")
+    wheels = {w.name.split("-")[0].lower() for w in (args.out / "wheels").glob("*.whl")}
+    lacking = [name for name in NEEDED if name.lower() not in wheels]
+    if lacking:  # the lent GPU machine's Python has neither, and no package index to get them from
+        print(f"WARNING: no wheel of {', '.join(lacking)} in {args.out / 'wheels'}: the GPU machine's Python lacks "
+              "them and cannot download them (README, GPU: python -m pip download ... -d gpu_payload/wheels)", flush=True)
     return 0
 
 
