@@ -385,20 +385,21 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--budget must be a positive number of seconds, not {args.budget}")
     if args.estimate_workers < 1:
         raise SystemExit(f"--estimate-workers must be at least 1, not {args.estimate_workers}")
+    started = time.monotonic()  # --budget counts from here: the check below imports torch (seconds)
     _check_machine(args.job)
     am = args.data / "alphamatting"
     pairs = [(str(p), str(am / "alpha" / p.name)) for p in sorted((am / "image").glob("*.png")) if (am / "alpha" / p.name).exists()]
     if not pairs or not (args.data / "backgrounds").is_dir():
         raise SystemExit(f"no training data in {args.data}: expected alphamatting/image, alphamatting/alpha and "
                          "backgrounds/ (python tools/gpu_train.py prepare makes them in gpu_payload/data)")
-    started = time.monotonic()
+    estimating = time.monotonic()
     try:
         names = _estimate_all(pairs, args.estimate_workers)
     except _Stopped:
         print("stopped while estimating the objects' colours (those done are cached in .cache/fg); run the same "
               "command again to continue", flush=True)
         return 3
-    print(f"estimated the colours of {len(names)} objects in {time.monotonic() - started:.0f} s", flush=True)
+    print(f"estimated the colours of {len(names)} objects in {time.monotonic() - estimating:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     log: dict = {}
     deadline = None if args.budget is None else started + args.budget
