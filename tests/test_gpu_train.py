@@ -443,3 +443,21 @@ def test_a_failed_stage_says_why_on_the_console(tmp_path, monkeypatch, capsys) -
     tool._train("a", ["--batch", "16"], tmp_path / "data", tmp_path / "runs", [70, 100, 200], log)
     assert capsys.readouterr().out.splitlines() == ["a: background at step 0 (0 s, exit 1)", f"a: {oom}"]
     assert log["a"]["background"]["exit"] == 1 and "bundle" not in log["a"]
+
+
+def test_a_job_without_a_bundle_returns_its_log_and_too_much_is_named(tmp_path, capsys) -> None:
+    import argparse
+
+    tool = _tool()
+    out, back = tmp_path / "runs", tmp_path / "OUT"
+    (out / "a").mkdir(parents=True)
+    (out / "a" / "train.log").write_text("ERROR: out of memory on cuda ...\n")
+    (out / "summary.json").write_text("{}")
+    args = argparse.Namespace(return_to=back, out=out, job=[("a", ["--batch", "16"])])
+    tool._return(args, {"a": {"background": {"exit": 1, "step": 0, "seconds": 3.0}}})
+    assert sorted(p.name for p in back.iterdir()) == ["a.train.log", "summary.json"]
+    assert "WARNING" not in capsys.readouterr().out
+    for i in range(7):
+        (back / f"extra{i}").write_bytes(b"")
+    tool._return(args, {"a": {}})
+    assert "WARNING: " + str(back) + " holds 9 files" in capsys.readouterr().out
