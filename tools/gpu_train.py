@@ -302,7 +302,7 @@ def _probe() -> dict[str, Any]:
     """What this machine's Python can import of :data:`NEEDED`, and whether PyTorch sees CUDA."""
     done = subprocess.run([sys.executable, "-c", _PROBE, *NEEDED], cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"{sys.executable} cannot import PyTorch: {done.stderr.strip().splitlines()[-1:]}")
+        raise SystemExit(f"{sys.executable} cannot import PyTorch: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     return json.loads(done.stdout.splitlines()[-1])
 
 
