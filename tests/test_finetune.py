@@ -605,3 +605,21 @@ def test_the_packaged_bundles_are_never_written_even_with_overwrite(tmp_path, sm
     assert f"refusing to write {packaged / 'run'}: it is inside LBSMatte's packaged bundles" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in packaged.iterdir()} == before
     assert not (tmp_path / "run").exists() and not (tmp_path / "mine").exists()
+
+
+def test_files_the_operating_system_leaves_in_the_data_are_passed_over(tmp_path, rng) -> None:
+    # A show folder browsed on a Mac or in Windows Explorer: .DS_Store, ._NAME resource forks and
+    # Thumbs.db in image/ and alpha/ alike paired up as plates, and the fine-tune stopped failing
+    # to read them as images; a viewer's hidden trimap/.thumbnails/ was read as a trimap variant.
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    for folder in ("image", "alpha"):
+        for junk in (".DS_Store", "._shot010.png", "Thumbs.db", "desktop.ini"):
+            (tmp_path / "show" / folder / junk).write_bytes(b"\0\5\26\7 not an image")
+    (tmp_path / "show" / "trimap" / ".thumbnails").mkdir(parents=True)
+    (tmp_path / "show" / "trimap" / ".thumbnails" / "shot010.png").write_bytes(b"not an image")
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    assert data.names == ["shot010", "shot020"] and data.unmatched == []
+    data.check()
+    assert data._item("shot010").trimaps == []

@@ -760,6 +760,21 @@ class CompositeSampler:
 # a show's own plates
 
 
+#: Files an operating system writes into a folder of images on its own (Windows Explorer's
+#: thumbnail caches, a folder's view settings): never a show's plate or matte.
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
+
+
+def _show_files(folder: Path) -> list[Path]:
+    """The files of a show data set's ``folder`` that may be plates, mattes, trimaps or layers, in
+    name order: not hidden ones (macOS's ``.DS_Store`` and ``._NAME`` resource forks, a killed
+    write's temporary) nor :data:`SYSTEM_FILES`, which ``lbsmatte evaluate`` passes over too. Both
+    were taken for plates: in ``image/`` and ``alpha/`` alike they paired up (``.DS_Store``,
+    ``Thumbs``) and the fine-tune stopped failing to read them as images."""
+    return [p for p in sorted(folder.iterdir())
+            if not p.name.startswith(".") and p.name.lower() not in SYSTEM_FILES and p.is_file()]
+
+
 def _find_file(folder: Path, stem: str) -> Path | None:
     """The file of ``folder`` named ``stem`` (any extension), or None; :class:`InputError` when
     several are (``sh010.exr`` and a ``sh010.jpg`` proxy): which one is the plate's cannot be
@@ -767,7 +782,7 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     read as an image) while the plate was drawn once for each."""
     if not folder.is_dir():
         return None
-    found = [p for p in sorted(folder.iterdir()) if p.stem == stem and p.is_file()]
+    found = [p for p in _show_files(folder) if p.stem == stem]
     if len(found) > 1:
         raise InputError(f"{folder} holds {len(found)} files named {stem}: {', '.join(p.name for p in found)}; "
                          "keep only the one to train on there")
@@ -846,7 +861,7 @@ class ShowDataset:
         image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
         if not image_dir.is_dir() or not alpha_dir.is_dir():
             raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
-        plates = list(dict.fromkeys(p.stem for p in sorted(image_dir.iterdir()) if p.is_file()))
+        plates = list(dict.fromkeys(p.stem for p in _show_files(image_dir)))
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
         if not self.names:
@@ -962,7 +977,9 @@ class ShowDataset:
                                              cache_dir=self.cache_dir)
             fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
-        folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir()) if trimap_dir.is_dir() else [])
+        # Hidden sub-folders (a viewer's .thumbnails) are no trimap variants, as for lbsmatte evaluate.
+        folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+                                  if trimap_dir.is_dir() else [])
         trimaps = []
         for folder in folders:
             trimap_path = _find_file(folder, name)
