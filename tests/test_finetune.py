@@ -623,3 +623,23 @@ def test_files_the_operating_system_leaves_in_the_data_are_passed_over(tmp_path,
     assert data.names == ["shot010", "shot020"] and data.unmatched == []
     data.check()
     assert data._item("shot010").trimaps == []
+
+
+def test_mattes_named_otherwise_than_their_plates_are_refused_naming_both(tmp_path, rng) -> None:
+    # alpha/shot010_matte.png beside image/shot010.png: the refusal named only the two folders,
+    # not what in them fails to pair up.
+    from core.errors import InputError
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    for matte in sorted((tmp_path / "show" / "alpha").iterdir()):
+        matte.rename(matte.with_name(matte.stem + "_matte.png"))
+    with pytest.raises(InputError) as caught:
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    said = str(caught.value)
+    assert "(the plates: shot010.png, shot020.png; the mattes: shot010_matte.png, shot020_matte.png)" in said
+    assert "name each matte as its plate" in said
+    for i in range(3, 9):
+        _write_png(tmp_path / "show" / "image" / f"shot0{i}0.png", np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(InputError, match="the plates: shot010.png, shot020.png, shot030.png, shot040.png and 4 more;"):
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)

@@ -865,7 +865,14 @@ class ShowDataset:
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
         if not self.names:
-            raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir}")
+            def listed(folder: Path) -> str:  # what is there, so that the names that do not pair up are seen
+                files = [f.name for f in _show_files(folder)]
+                more = f" and {len(files) - 4} more" if len(files) > 5 else ""
+                return ", ".join(files[:4] if more else files) + more if files else "nothing"
+
+            raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir} (the plates: "
+                             f"{listed(image_dir)}; the mattes: {listed(alpha_dir)}): name each matte as its plate, "
+                             "whatever its extension (image/sh010.exr and alpha/sh010.png)")
         if names is not None:
             missing = sorted(set(names) - set(self.names))
             if missing:
