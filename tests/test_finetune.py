@@ -643,3 +643,22 @@ def test_mattes_named_otherwise_than_their_plates_are_refused_naming_both(tmp_pa
         _write_png(tmp_path / "show" / "image" / f"shot0{i}0.png", np.zeros((4, 4, 3), np.float32))
     with pytest.raises(InputError, match="the plates: shot010.png, shot020.png, shot030.png, shot040.png and 4 more;"):
         ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+
+
+def test_the_bundle_records_the_data_folder_whole_when_given_relative(tmp_path, small_bundle, rng, monkeypatch,
+                                                                      capsys) -> None:
+    # '--data show' from the show's folder: the manifest said the data was 'show', and the
+    # description 'fine-tuned from ... on show', whichever folder the bundle was later used from.
+    _show(tmp_path / "show", rng)
+    monkeypatch.chdir(tmp_path)
+    assert _finetune(tmp_path, small_bundle.path, "show", tmp_path / "w") == 0
+    manifest = load_bundle(tmp_path / "w").manifest
+    assert manifest["training"]["data"]["show_data"] == str(tmp_path.resolve() / "show")
+    assert manifest["training"]["data"]["folder"] == str(tmp_path.resolve() / "show")
+    assert manifest["description"] == f"fine-tuned from {small_bundle.name} on {tmp_path.resolve() / 'show'}"
+    # A file given as --data is named as one, not as missing.
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show" / "image" / "shot010.png", tmp_path / "w2",
+                     "--run-dir", str(tmp_path / "run2")) == 2
+    assert f"fine-tuning data folder {tmp_path / 'show' / 'image' / 'shot010.png'} is a file, not a folder" in \
+        capsys.readouterr().out

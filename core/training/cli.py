@@ -438,7 +438,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.description:
         description = args.description
     elif args.command == "finetune" and parent is not None:
-        description = f"fine-tuned from {parent.name} on {args.data}"
+        description = f"fine-tuned from {parent.name} on {Path(args.data).resolve()}"
     elif parent is not None:
         description = f"{settings.size} networks of {parent.name}, trained further on composites of real and procedural foregrounds"
     else:
@@ -711,7 +711,8 @@ def _show_batches(seed: int, *, data: Path, crop: int, colour: str, names: list[
 
 def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     if not args.data.is_dir():
-        raise InputError(f"fine-tuning data folder {args.data} does not exist")
+        raise InputError(f"fine-tuning data folder {args.data} "
+                         f"{'is a file, not a folder' if args.data.exists() else 'does not exist'}")
     from core.colour import check_colour
 
     try:
@@ -734,7 +735,11 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
     # The workers draw from the plates the first data set's check() kept.
     make = functools.partial(_show_batches, names=list(first.dataset.names), **options)
-    return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
+    # The folder the bundle records, absolute: '--data show' named no folder once the bundle was
+    # used from another one (the run folder it records is absolute too).
+    folder = str(Path(args.data).resolve())
+    summary = {"show_data": folder, **first.dataset.describe(), "folder": folder}
+    return _in_workers(make, first, seed, args, settings), None, summary
 
 
 def _in_workers(make: Any, first: Any, seed: int, args: argparse.Namespace, settings: Any) -> Any:
