@@ -662,3 +662,20 @@ def test_the_bundle_records_the_data_folder_whole_when_given_relative(tmp_path, 
                      "--run-dir", str(tmp_path / "run2")) == 2
     assert f"fine-tuning data folder {tmp_path / 'show' / 'image' / 'shot010.png'} is a file, not a folder" in \
         capsys.readouterr().out
+
+
+def test_an_out_that_is_a_file_or_another_folder_is_named_as_such_without_overwrite(tmp_path, small_bundle, rng,
+                                                                                    capsys) -> None:
+    # Without --overwrite these were told "pass --overwrite to replace it", which was refused then.
+    _show(tmp_path / "show", rng)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "notes.txt") == 2
+    said = capsys.readouterr().out
+    assert f"cannot write a weights bundle to {tmp_path / 'notes.txt'}: it exists and is not a folder" in said
+    assert "--overwrite" not in said
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "shots" / "todo.txt").write_text("mine")
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "shots") == 2
+    said = capsys.readouterr().out
+    assert f"refusing to replace {tmp_path / 'shots'}: it is not a weights bundle" in said and "--overwrite" not in said
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "shots" / "todo.txt").read_text() == "mine"

@@ -322,12 +322,13 @@ def _run(args: argparse.Namespace) -> int:
         check_not_packaged(run_dir)
     except LBSMatteError as exc:
         raise InputError(str(exc)) from None
-    if args.out.exists() and not args.overwrite:
-        raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
-    try:  # with --overwrite: a folder that is not a bundle is refused now, not after the training
-        check_destination(args.out, args.overwrite)
+    try:  # a file or a folder that is not a bundle is refused now, not after the training, and
+        # named as such before --overwrite is suggested (which would only be refused then)
+        check_destination(args.out, True)
     except LBSMatteError as exc:
         raise InputError(str(exc)) from None
+    if args.out.exists() and not args.overwrite:
+        raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
     _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
