@@ -679,3 +679,24 @@ def test_an_out_that_is_a_file_or_another_folder_is_named_as_such_without_overwr
     said = capsys.readouterr().out
     assert f"refusing to replace {tmp_path / 'shots'}: it is not a weights bundle" in said and "--overwrite" not in said
     assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "shots" / "todo.txt").read_text() == "mine"
+
+
+def test_checkpoints_of_a_data_set_changed_since_are_not_continued(tmp_path, small_bundle, rng, capsys) -> None:
+    # Plates added to the data folder (or a matte fixed) and the same command run again with
+    # --overwrite: the finished checkpoints were written out at once as the new bundle, whose
+    # manifest listed the new plates that its networks had never seen.
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--overwrite") == 0  # unchanged
+    capsys.readouterr()
+    h, w = 48, 64
+    _write_png(tmp_path / "show" / "image" / "shot030.png", rng.random((h, w, 3), dtype=np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "shot030.png", rng.random((h, w), dtype=np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", rng.random((h, w), dtype=np.float32))
+    before = (tmp_path / "w" / "manifest.json").read_bytes()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--overwrite") == 2
+    said = capsys.readouterr().out
+    assert (f"{tmp_path / 'run'} holds the checkpoints of another run (files of the data set since the checkpoints "
+            "were made: added alpha/shot030.png, image/shot030.png; changed alpha/shot010.png)") in said
+    assert (tmp_path / "w" / "manifest.json").read_bytes() == before
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["plates"] == ["shot010", "shot020"]

@@ -218,14 +218,16 @@ def run(args: argparse.Namespace) -> int:
 #: refused when a continuation asks for another (a fold continued with another --hold-out would
 #: train on the objects it holds out, and its bundle would record only the last).
 RECIPE = ("hold_out", "procedural", "real_photos", "wide_trimaps", "rendered", "rendered_fraction",
-          "sampling_scale", "colour")
+          "sampling_scale", "colour", "files")
 
 
 def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any) -> dict[str, Any]:
     """The :data:`RECIPE` values of this command (the effective ones: the held-out objects, the
     scale the sampling networks run at)."""
     if args.command == "finetune":
-        return {"colour": args.colour}
+        from core.training.data import show_files_sha256
+
+        return {"colour": args.colour, "files": show_files_sha256(args.data)}
     from core.nets import network_config
     from core.nets.config import role_sizes
     from core.training.data import VALIDATION_OBJECTS
@@ -274,7 +276,7 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
         now_source = json.loads(json.dumps(source))
         # The data recipe (RECIPE) is compared where the folder records it (folders written before
         # it was recorded continue as they did).
-        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in now_source.items()
+        differences += [_difference(k, before.get(k), v) for k, v in now_source.items()
                         if (k in before or k not in RECIPE) and before.get(k) != v]
     recorded = run_dir / "settings.json"
     if recorded.is_file():
@@ -285,6 +287,18 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     if differences:
         raise InputError(f"{run_dir} holds the checkpoints of another run ({'; '.join(differences)}): give this run "
                          f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
+
+
+def _difference(key: str, before: Any, now: Any) -> str:
+    """A recorded setting and this command's, in words; for the data set's files (a table of
+    hashes) the files added, removed and changed, a few of each."""
+    if not (isinstance(before, dict) and isinstance(now, dict)):
+        return f"{key} {before!r}, now {now!r}"
+    changes = (("added", sorted(now.keys() - before.keys())), ("removed", sorted(before.keys() - now.keys())),
+               ("changed", sorted(k for k in now.keys() & before.keys() if now[k] != before[k])))
+    return f"{key} of the data set since the checkpoints were made: " + "; ".join(
+        f"{how} {', '.join(names[:4] if len(names) > 5 else names)}{f' and {len(names) - 4} more' if len(names) > 5 else ''}"
+        for how, names in changes if names)
 
 
 def _check_name_free(name: str, out: Path) -> None:

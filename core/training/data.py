@@ -775,6 +775,30 @@ def _show_files(folder: Path) -> list[Path]:
             if not p.name.startswith(".") and p.name.lower() not in SYSTEM_FILES and p.is_file()]
 
 
+def show_files_sha256(folder: Path | str) -> dict[str, str]:
+    """``{path relative to folder: SHA-256}`` of every file a show data set trains on or could
+    (``image/``, ``alpha/``, ``trimap/`` and its variants, ``fg/``, ``bg/``): what a fine-tune's
+    checkpoints are recorded as made from, so that a continuation on a data set changed since
+    (plates added, a matte fixed) is refused instead of shipping the earlier networks as trained
+    on the new files. ``{}`` for a folder that is not there (refused later, by name)."""
+    root = Path(folder)
+    folders = [root / name for name in ("image", "alpha", "trimap", "fg", "bg")]
+    if (root / "trimap").is_dir():
+        folders += [p for p in sorted((root / "trimap").iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    found = {}
+    for sub in folders:
+        for path in _show_files(sub) if sub.is_dir() else []:
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as f:
+                    for block in iter(lambda f=f: f.read(1 << 20), b""):
+                        digest.update(block)
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            found[path.relative_to(root).as_posix()] = digest.hexdigest()
+    return found
+
+
 def _find_file(folder: Path, stem: str) -> Path | None:
     """The file of ``folder`` named ``stem`` (any extension), or None; :class:`InputError` when
     several are (``sh010.exr`` and a ``sh010.jpg`` proxy): which one is the plate's cannot be
