@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
@@ -700,3 +701,25 @@ def test_checkpoints_of_a_data_set_changed_since_are_not_continued(tmp_path, sma
             "were made: added alpha/shot030.png, image/shot030.png; changed alpha/shot010.png)") in said
     assert (tmp_path / "w" / "manifest.json").read_bytes() == before
     assert load_bundle(tmp_path / "w").manifest["training"]["data"]["plates"] == ["shot010", "shot020"]
+
+
+def test_the_checkpoints_never_replace_a_bundles_network_files(tmp_path, small_bundle, rng, capsys,
+                                                               monkeypatch) -> None:
+    # 'lbsmatte train --out runs/base', then 'finetune --from runs/base --out .../base': the run
+    # folder runs/base was the --from bundle, whose network files the checkpoints replaced (its
+    # checksums then failed: the bundle was lost). The same for --run-dir naming any bundle.
+    import shutil
+
+    _show(tmp_path / "show", rng)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(small_bundle.path, tmp_path / "runs" / "base")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "runs" / "base").iterdir()}
+    code = main(["finetune", "--from", "runs/base", "--data", "show", "--out", str(tmp_path / "weights" / "base"),
+                 "--steps", "1", "--crop", "32", "--batch", "2", "--no-progress"])
+    assert code == 2
+    said = capsys.readouterr().out
+    assert f"the checkpoints' folder {Path('runs') / 'base'} holds a manifest.json, a weights bundle's folder" in said
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--run-dir",
+                     str(tmp_path / "runs" / "base")) == 2
+    assert {p.name: p.read_bytes() for p in (tmp_path / "runs" / "base").iterdir()} == before
+    assert not (tmp_path / "weights").exists()

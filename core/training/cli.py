@@ -343,6 +343,13 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from None
     if args.out.exists() and not args.overwrite:
         raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
+    if (run_dir / "manifest.json").is_file():
+        # A bundle's folder (the --from bundle's, say: 'train --out runs/base' then 'finetune --from
+        # runs/base --out .../base' checkpointed in runs/base): the checkpoints, <role>.safetensors,
+        # replaced its network files and the bundle no longer loaded.
+        raise InputError(f"the checkpoints' folder {run_dir} holds a manifest.json, a weights bundle's folder: the "
+                         "checkpoints (background.safetensors, ...) would replace its network files; give the run a "
+                         "folder of its own (--run-dir)")
     _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
