@@ -723,3 +723,16 @@ def test_the_checkpoints_never_replace_a_bundles_network_files(tmp_path, small_b
                      str(tmp_path / "runs" / "base")) == 2
     assert {p.name: p.read_bytes() for p in (tmp_path / "runs" / "base").iterdir()} == before
     assert not (tmp_path / "weights").exists()
+
+
+def test_a_continued_fine_tune_records_the_seed_its_batches_were_drawn_from(tmp_path, small_bundle, rng) -> None:
+    # The batches of a continued run go on from the random state of the checkpoint, which the
+    # first run's --seed began: the manifest named the seed the continuation made for itself
+    # (--seed + 7919 x the steps done), which drew nothing.
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--seed", "5") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["seed"] == 5
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--seed", "5", "--steps", "2",
+                     "--overwrite") == 0
+    data = load_bundle(tmp_path / "w").manifest["training"]["data"]
+    assert data["seed"] == 5

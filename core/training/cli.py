@@ -761,6 +761,12 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
     # used from another one (the run folder it records is absolute too).
     folder = str(Path(args.data).resolve())
     summary = {"show_data": folder, **first.dataset.describe(), "folder": folder}
+    if not getattr(args, "workers", 0):
+        # Drawn here, a continued run's batches go on from the random state in the checkpoint:
+        # they all descend from --seed (this process's own seed, which a continuation sets, drew
+        # nothing; the manifest of a run stopped and continued named it while an uninterrupted
+        # run's, of the same weights, said 0).
+        summary["seed"] = settings.seed
     return _in_workers(make, first, seed, args, settings), None, summary
 
 
