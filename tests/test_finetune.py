@@ -268,11 +268,15 @@ def test_bad_show_data_is_refused_by_name_before_training(tmp_path, small_bundle
     write_image(tmp_path / "show" / "image" / "shot030.exr", plate, ["R", "G", "B"], pixel_type="float")
     _write_png(tmp_path / "show" / "alpha" / "shot030.png", np.zeros((48, 64), np.float32))
     _write_png(tmp_path / "show" / "image" / "orphan.png", np.zeros((48, 64, 3), np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "sh099.png", np.zeros((48, 64), np.float32))
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 2
     said = capsys.readouterr()
     assert f"{tmp_path / 'show' / 'image' / 'shot030.exr'}: 3 value(s) are NaN or infinite" in said.out
     assert "1 plate(s) in" in caplog.text and "have no matte of the same name" in caplog.text
-    assert caplog.text.rstrip().endswith("are not trained on: orphan")
+    assert "are not trained on: orphan\n" in caplog.text
+    # A matte whose plate is not there is named too (it was passed over without a word).
+    assert (f"1 matte(s) in {tmp_path / 'show' / 'alpha'} have no plate of the same name in "
+            f"{tmp_path / 'show' / 'image'} and are not trained on: sh099.png") in caplog.text
     assert not (tmp_path / "w").exists() and not (tmp_path / "run" / "background.json").exists()
 
 

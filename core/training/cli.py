@@ -749,6 +749,11 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
         logging.getLogger(__name__).warning(
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
             len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
+    if first.dataset.orphan_mattes:
+        logging.getLogger(__name__).warning(
+            "%d matte(s) in %s have no plate of the same name in %s and are not trained on: %s",
+            len(first.dataset.orphan_mattes), args.data / "alpha", args.data / "image",
+            ", ".join(first.dataset.orphan_mattes))
     first.dataset.check()  # every plate read now: a bad file stops the run before it starts
     if first.dataset.constant:
         logging.getLogger(__name__).warning(

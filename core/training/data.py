@@ -888,6 +888,8 @@ class ShowDataset:
         plates = list(dict.fromkeys(p.stem for p in _show_files(image_dir)))
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
+        #: Mattes of ``alpha/`` with no plate of their name (a plate not copied, a name mistyped).
+        self.orphan_mattes = [f.name for f in _show_files(alpha_dir) if f.stem not in plates]
         if not self.names:
             def listed(folder: Path) -> str:  # what is there, so that the names that do not pair up are seen
                 files = [f.name for f in _show_files(folder)]
