@@ -292,7 +292,7 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
 def _difference(key: str, before: Any, now: Any) -> str:
     """A recorded setting and this command's, in words; for the data set's files (a table of
     hashes) the files added, removed and changed, a few of each."""
-    if not (isinstance(before, dict) and isinstance(now, dict)):
+    if key != "files" or not (isinstance(before, dict) and isinstance(now, dict)):
         return f"{key} {before!r}, now {now!r}"
     changes = (("added", sorted(now.keys() - before.keys())), ("removed", sorted(before.keys() - now.keys())),
                ("changed", sorted(k for k in now.keys() & before.keys() if now[k] != before[k])))
