@@ -693,7 +693,7 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
                 val_cache["batch"] = val_sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
         return val_cache["batch"]
 
-    summary = {"root": str(root), **train_sampler.describe(),
+    summary = {"root": str(Path(root).resolve()), **train_sampler.describe(),  # '--data data' names no folder elsewhere
                "validation": getattr(args, "validation", "composites")}
     # train_sampler draws without jitter; the foreground network's composites come from its jittered twin
     summary["jitter"] = JITTER_NOTE
