@@ -239,9 +239,14 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     the convolutions), on the CPU, in float32; not yet scripted. An untrained bundle is refused
     unless ``allow_untrained`` (or ``LBSMATTE_ALLOW_UNTRAINED=1``)."""
     from core.errors import WeightsError
+    from core.nets.priors import PriorBundle
     from core.pipeline import ALLOW_UNTRAINED_ENV, _bundle, _for_inference, refinement_settings
 
     bundle = _bundle(weights)
+    if isinstance(bundle, PriorBundle):
+        # The diagnostic without networks (lbsmatte matte/evaluate --weights none): nothing to export.
+        raise InputError("--weights none is the parameter-free priors, a diagnostic of lbsmatte matte and evaluate "
+                         "with no networks: there is nothing to export; give a weights bundle's name or folder")
     if allow_untrained is None:
         allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
     if not bundle.manifest.get("trained", False) and not allow_untrained:

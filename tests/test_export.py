@@ -279,3 +279,13 @@ def test_export_never_writes_into_the_packaged_bundles(tmp_path, monkeypatch, ca
     assert (f"ERROR: --out: refusing to write {packaged / 'lbsmatte.pt'}: it is inside LBSMatte's packaged bundles"
             in capsys.readouterr().out)
     assert list(packaged.iterdir()) == []
+
+
+@pytest.mark.parametrize("weights", ["none", "None"])
+def test_weights_none_is_refused_naming_it_not_a_traceback(weights: str, tmp_path, capsys) -> None:
+    """``--weights none`` is matte's and evaluate's diagnostic without networks: nothing to export."""
+    out = tmp_path / "lbsmatte.pt"
+    assert main(["export", "--out", str(out), "--weights", weights]) == 2
+    said = capsys.readouterr().out
+    assert said.startswith("ERROR: --weights none is the parameter-free priors") and "nothing to export" in said
+    assert list(tmp_path.iterdir()) == []
