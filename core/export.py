@@ -15,8 +15,9 @@ three networks and the refinement, to be turned into a ``.cat`` file by Nuke's C
 - **output** ``1×7×H×W`` in the input's dtype and on its device: alpha, fg.R, fg.G, fg.B, bg.R,
   bg.G, bg.B; scene-linear, FG unpremultiplied. Alpha is exactly 0 / 1 and FG / BG exactly the
   plate where the trimap says so (the plate's own values, HDR and negatives included); no NaN or
-  infinity ever (NaN and infinite plate pixels are sanitised as :func:`core.colour.sanitise` does;
-  half-precision output is clamped to half's finite range).
+  infinity ever (NaN and infinite plate pixels are sanitised as :func:`core.colour.sanitise` does,
+  values beyond ±:data:`core.pipeline.SOLVE_LIMIT` clamped to it for the refinement as the
+  pipeline does; half-precision output is clamped to half's finite range).
 
 It computes what :meth:`core.pipeline.Matter.matte` does for a ``linear`` plate (same crop to the
 unknown region plus :func:`core.pipeline.context_margin`, same padding, networks, display
@@ -63,7 +64,7 @@ from core.compositing import (
     refine_with,
 )
 from core.errors import InputError, LBSMatteError, WeightsError
-from core.pipeline import context_margin
+from core.pipeline import SOLVE_LIMIT, context_margin
 from core.trimap import split_trimap_tensor
 
 #: Channels of the module's input and output tensors, in order.
@@ -130,6 +131,7 @@ class LBSMatteModule(nn.Module):
         self.black_point: float = settings.black_point
         self.white_point: float = settings.white_point
         self.half_samples: bool = settings.sample_alpha == "half"
+        self.solve_limit: float = SOLVE_LIMIT
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -174,8 +176,11 @@ class LBSMatteModule(nn.Module):
             y0, y1 = max(0, y0 - margin), min(height, y1 + margin)
             x0, x1 = max(0, x0 - margin), min(width, x1 + margin)
             tri = fg_known.to(own.dtype) + 0.5 * unknown.to(own.dtype)  # normalised: 0, 0.5, 1
-            a_box, f_box, b_box = self.region(clean[:, :, y0:y1, x0:x1], own[:, :, y0:y1, x0:x1],
-                                              tri[:, :, y0:y1, x0:x1])
+            # The refinement's plate clamped to ±SOLVE_LIMIT, as the pipeline's (core.pipeline._bounded):
+            # float32 squares of larger values overflow, and one such pixel (an unpremultiplied
+            # near-zero alpha) spread NaN through the unknown region's solve.
+            solve = own[:, :, y0:y1, x0:x1].clamp(-self.solve_limit, self.solve_limit)
+            a_box, f_box, b_box = self.region(clean[:, :, y0:y1, x0:x1], solve, tri[:, :, y0:y1, x0:x1])
             u = unknown[:, :, y0:y1, x0:x1]
             alpha[:, :, y0:y1, x0:x1] = torch.where(u, a_box, alpha[:, :, y0:y1, x0:x1])
             fg[:, :, y0:y1, x0:x1] = torch.where(fg_known[:, :, y0:y1, x0:x1], own[:, :, y0:y1, x0:x1], f_box)

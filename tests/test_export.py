@@ -289,3 +289,21 @@ def test_weights_none_is_refused_naming_it_not_a_traceback(weights: str, tmp_pat
     said = capsys.readouterr().out
     assert said.startswith("ERROR: --weights none is the parameter-free priors") and "nothing to export" in said
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_value_in_the_unknown_region_is_clamped_for_the_refinement_as_the_pipeline_does(exported, matter) -> None:
+    """One pixel past core.pipeline.SOLVE_LIMIT (an unpremultiplied near-zero alpha): its float32
+    squares overflowed and NaN spread through the whole unknown region's solve."""
+    plate, trimap = _demo(61, 127)
+    unknown = trimap == 0.5
+    y, x = np.argwhere(unknown)[unknown.sum() // 2]
+    plate = plate.copy()
+    plate[y, x] = [1e20, 0.2, 0.2]
+    out = _run(exported[1], plate, trimap)
+    ref = matter.matte(plate, trimap, colour="linear")
+    assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < AGREEMENT
+    # The layers as the pipeline's, away from the pixel whose colour the layers carry around it.
+    plain = unknown & (np.abs(ref.fg).max(2) < 10) & (np.abs(ref.bg).max(2) < 10)
+    assert plain.sum() > 0.9 * unknown.sum()
+    assert np.abs(out[..., 1:4] - ref.fg)[plain].max() < 0.05 and np.abs(out[..., 4:7] - ref.bg)[plain].max() < 0.05
+    _check_known(out, plate, trimap)
