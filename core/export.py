@@ -276,7 +276,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.io import _atomic
+    from core.io import _atomic, check_output_folder
     from core.pipeline import _bundle, refinement_settings
     from core.weights import check_not_packaged
 
@@ -290,6 +290,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         check_not_packaged(out)
     except WeightsError as exc:
         raise InputError(f"--out: {exc}") from None
+    check_output_folder(out)  # its folder made, or a link into a missing one refused, as matte's --out
     bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
     module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
     scripted = torch.jit.script(module.eval())

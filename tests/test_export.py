@@ -307,3 +307,19 @@ def test_a_huge_value_in_the_unknown_region_is_clamped_for_the_refinement_as_the
     assert plain.sum() > 0.9 * unknown.sum()
     assert np.abs(out[..., 1:4] - ref.fg)[plain].max() < 0.05 and np.abs(out[..., 4:7] - ref.bg)[plain].max() < 0.05
     _check_known(out, plate, trimap)
+
+
+def test_an_out_link_into_a_missing_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys) -> None:
+    """As ``matte --out``: a broken link (a share not mounted) is named before the networks are scripted."""
+    import core.export
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the module was built before --out was checked")
+
+    monkeypatch.setattr(core.export, "build_module", no_work)
+    link = tmp_path / "lbsmatte.pt"
+    link.symlink_to(tmp_path / "unmounted" / "lbsmatte.pt")
+    assert main(["export", "--out", str(link)]) == 1
+    assert (f"ERROR: cannot write {link} (a symbolic link to {tmp_path / 'unmounted' / 'lbsmatte.pt'}): the folder "
+            f"{tmp_path / 'unmounted'} does not exist" in capsys.readouterr().out)
+    assert not (tmp_path / "unmounted").exists()
