@@ -348,7 +348,8 @@ def run(args: argparse.Namespace) -> int:
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return exit_code(exc)
-    if info["knn_left_out"] > 0:
+    # Only the rounds use the KNN term: with none, the module is lbsmatte matte --rounds 0's matte.
+    if info["knn_left_out"] > 0 and info["knobs"]["rounds"] > 0:
         print(f"WARNING: the bundle's refinement adds the KNN term (knn={info['knn_left_out']:g}); the exported "
               "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Export the module': "
               "the row 'KNN term')", flush=True)

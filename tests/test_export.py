@@ -323,3 +323,13 @@ def test_an_out_link_into_a_missing_folder_is_refused_before_any_work(tmp_path, 
     assert (f"ERROR: cannot write {link} (a symbolic link to {tmp_path / 'unmounted' / 'lbsmatte.pt'}): the folder "
             f"{tmp_path / 'unmounted'} does not exist" in capsys.readouterr().out)
     assert not (tmp_path / "unmounted").exists()
+
+
+def test_no_knn_warning_when_the_module_has_no_rounds(tmp_path, capsys) -> None:
+    """With ``--rounds 0`` nothing uses the KNN term, in the module or in ``lbsmatte matte --rounds 0``:
+    the warning that the module's matte is not lbsmatte matte's was false."""
+    out = tmp_path / "fast.pt"
+    assert main(["export", "--out", str(out), "--rounds", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "WARNING" not in said and said.startswith(f"wrote {out} ")
+    assert read_export_info(out)["knobs"]["rounds"] == 0
