@@ -333,3 +333,28 @@ def test_no_knn_warning_when_the_module_has_no_rounds(tmp_path, capsys) -> None:
     said = capsys.readouterr().out
     assert "WARNING" not in said and said.startswith(f"wrote {out} ")
     assert read_export_info(out)["knobs"]["rounds"] == 0
+
+
+def test_the_file_runs_where_lbsmatte_is_not_installed(exported, tmp_path) -> None:
+    """Nuke loads the file with its own torch and no LBSMatte: a fresh process where ``core`` cannot
+    be imported gives the values this one does."""
+    import subprocess
+    import sys
+
+    plate, trimap = _demo(37, 53)
+    x = np.concatenate([plate, trimap[..., None]], 2).transpose(2, 0, 1)[None].astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys\n"
+        "sys.modules['core'] = sys.modules['nuke_plugin'] = None  # not importable\n"
+        "import numpy as np, torch\n"
+        "m = torch.jit.load(sys.argv[1], map_location='cpu')\n"
+        "with torch.no_grad(), torch.jit.optimized_execution(False):\n"
+        "    y = m(torch.from_numpy(np.load(sys.argv[2])))\n"
+        "np.save(sys.argv[3], y.numpy())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-I", "-c", script, exported[0], str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                   check=True, cwd=tmp_path, env=env, timeout=300)
+    there = np.load(tmp_path / "y.npy")[0].transpose(1, 2, 0)
+    assert np.array_equal(there, _run(exported[1], plate, trimap))
