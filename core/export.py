@@ -290,9 +290,11 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         check_not_packaged(out)
     except WeightsError as exc:
         raise InputError(f"--out: {exc}") from None
-    check_output_folder(out)  # its folder made, or a link into a missing one refused, as matte's --out
     bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
     module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
+    # Before the scripting, once the weights are known good: its folder made, or a link into a
+    # missing one refused, as matte's --out.
+    check_output_folder(out)
     scripted = torch.jit.script(module.eval())
     info = {
         "format": "lbsmatte-torchscript",

@@ -310,13 +310,12 @@ def test_a_huge_value_in_the_unknown_region_is_clamped_for_the_refinement_as_the
 
 
 def test_an_out_link_into_a_missing_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys) -> None:
-    """As ``matte --out``: a broken link (a share not mounted) is named before the networks are scripted."""
-    import core.export
-
+    """As ``matte --out``: a broken link (a share not mounted) is named before the module is scripted
+    and saved."""
     def no_work(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the module was built before --out was checked")
+        raise AssertionError("the module was scripted before --out was checked")
 
-    monkeypatch.setattr(core.export, "build_module", no_work)
+    monkeypatch.setattr(torch.jit, "script", no_work)
     link = tmp_path / "lbsmatte.pt"
     link.symlink_to(tmp_path / "unmounted" / "lbsmatte.pt")
     assert main(["export", "--out", str(link)]) == 1
@@ -358,3 +357,10 @@ def test_the_file_runs_where_lbsmatte_is_not_installed(exported, tmp_path) -> No
                    check=True, cwd=tmp_path, env=env, timeout=300)
     there = np.load(tmp_path / "y.npy")[0].transpose(1, 2, 0)
     assert np.array_equal(there, _run(exported[1], plate, trimap))
+
+
+def test_a_weights_typo_leaves_no_out_folder_behind(tmp_path, capsys) -> None:
+    out = tmp_path / "exports" / "lbsmatte.pt"
+    assert main(["export", "--out", str(out), "--weights", "no-such-bundle"]) == 1
+    assert "no weights bundle named 'no-such-bundle'" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
