@@ -135,7 +135,7 @@ def measure_pipeline(frame_dir: Path, settings: dict[str, Any]) -> dict[str, Any
     out: dict[str, Any] = {
         "device": str(matter.device),
         "device_name": torch.cuda.get_device_name(matter.device) if cuda else _cpu_name(),
-        "threads": torch.get_num_threads(),
+        "threads": matter.threads or torch.get_num_threads(),  # Matter sets its threads per call only
         "precision": str(matter.dtype).replace("torch.", "") if matter.dtype is not None else "float32",
         "channels_last": matter.channels_last,
         "load_seconds": load_s,

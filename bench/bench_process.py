@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
           f"ratio of the medians {med['ratio']:.2f} (pairs {med['pair_ratio_min']:.2f}-{med['pair_ratio_max']:.2f}); "
           f"peak memory of one process {med['lbsmatte_gib']:.2f} / {med['closed_form_gib']:.2f} GiB")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # as bench_pipeline.py: not a traceback after the run
         Path(args.json).write_text(json.dumps({"setup": setup, "runs": rows, "median": med, "cpus": os.cpu_count(),
                                                "machine": before, "load_after": machine()["load"],
                                                "command": ["bench_process.py", *(sys.argv[1:] if argv is None else argv)]},

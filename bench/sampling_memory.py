@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{r['role']:<12}{r['size']:<8}{r['width']:>6}x{r['height']:<5}{r['seconds']:>10.2f}"
               f"{r['peak_rss_gib']:>14.2f}{r['attention_rate']:>10}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # as bench_pipeline.py: not a traceback after the run
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=1)
     return rows

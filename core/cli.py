@@ -214,7 +214,8 @@ def _add_matte(sub: Any) -> None:
         help="matte a plate (single file or frame sequence) with a trimap",
         description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
         "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float (--float: 32-bit), "
-        "scene-linear (an sRGB plate is linearised; a linear or OCIO plate keeps its encoding); "
+        "scene-linear (an sRGB integer file - PNG, JPEG, 8/16-bit TIFF - is linearised, as Nuke's Read does; "
+        "a float file, a linear or an OCIO plate keeps its encoding); "
         ".png/.tif/.dpx get RGBA, sRGB-encoded.",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
@@ -637,17 +638,58 @@ class _FramePrefix(logging.Filter):
         return True
 
 
-def _to_output(values: np.ndarray, colour: str, exr: bool) -> np.ndarray:
-    """FG/BG from the plate's encoding to the output's.
+def _linearised(colour: str, float_plate: bool) -> bool:
+    """Whether an EXR result is the plate linearised: what Nuke's Read makes of the plate. An sRGB
+    integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised; a float file (``float_plate``: EXR,
+    float TIFF), which the Read takes as it is, and a linear or OpenColorIO plate keep the plate's
+    own encoding, so the known regions equal the plate and the result sits in the comp's space
+    beside it (the Nuke node bakes its input to a float EXR: with input colour ``srgb`` the result
+    stays sRGB-encoded, as its input is)."""
+    return colour == "srgb" and not float_plate
 
-    EXR: scene-linear — an sRGB plate is linearised; a linear or OpenColorIO plate keeps its own
-    encoding, so the known regions equal the plate and the result sits in the comp's working
-    space. Other formats: sRGB-encoded, clipped to [0, 1].
-    """
+
+def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, matter: Any
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """FG and BG of an sRGB plate (``result``'s, solved in the sRGB encoding in the least-squares
+    sense) moved, as little as the agreement's weights allow, so that ``αF + (1 − α)B`` gives the
+    plate back in linear light, where Nuke composites the EXR's layers
+    (:func:`core.compositing.agree_with_plate`, the last step a linear plate gets in the
+    pipeline); sRGB-encoded again. Only the trimap's unknown pixels change (the known ones are the
+    plate); ``--fg-solve 0`` (the networks' colours as they are) leaves them all."""
+    import torch
+
+    from core.colour import from_linear, sanitise, to_linear
+    from core.compositing import FG_SOLVE_BG_RATIO, agree_with_plate
+    from core.trimap import split_trimap
+
+    weight = float(getattr(matter, "fg_solve", 0.0) or 0.0)
+    band = split_trimap(np.asarray(trimap))[2]
+    if weight <= 0 or not band.any():
+        return result.fg, result.bg
+    ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
+    # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
+    # whole frame's encodings took seconds at 1080p. The plate as the pipeline matted it: NaN,
+    # infinities and negatives replaced (a float file's).
+    clean = np.asarray(plate)[band][:, :3]
+    if not np.isfinite(clean).all() or (clean < 0).any():  # +inf is the whole plate's largest finite value
+        clean = sanitise(np.asarray(plate)[..., :3])[0][band]
+    alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
+    image, fg, bg = (torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb")))
+                     for x in (clean, np.asarray(result.fg)[band], np.asarray(result.bg)[band]))
+    fg, bg = agree_with_plate(image, alpha, fg, bg, weight, ratio)
+    out_fg, out_bg = (np.array(x, dtype=np.float32) for x in (result.fg, result.bg))
+    out_fg[band] = from_linear(fg.numpy(), "srgb")
+    out_bg[band] = from_linear(bg.numpy(), "srgb")
+    return out_fg, out_bg
+
+
+def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
+    """FG/BG from the plate's encoding to the output's. EXR: linearised or as it is
+    (:func:`_linearised`); other formats: sRGB-encoded, clipped to [0, 1]."""
     from core.colour import to_display, to_linear
 
     if exr:
-        return to_linear(values, colour) if colour == "srgb" else np.asarray(values, dtype=np.float32)
+        return to_linear(values, colour) if _linearised(colour, float_plate) else np.asarray(values, dtype=np.float32)
     return np.clip(to_display(values, colour), 0.0, 1.0)
 
 
@@ -697,7 +739,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect | {job.out}, window=plate.window)
-    colour = resolve_colour(args.colour, plate.info.is_float)
+    colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
+    declared = _declared_colourspace(plate.info, colour) if args.colour.strip().lower() == "auto" else None
+    if declared:
+        log.warning("plate %s: its header says %s, but --colour auto reads %s: name its colourspace with "
+                    "--colour (%s)", job.plate, *declared)
     # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
     # warns when it is not opaque (core.pipeline.plate_alpha_note).
     pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)
@@ -708,22 +754,57 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     premultiplied = not args.unpremultiply
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
-    fg = _to_output(result.fg, colour, exr)
+    fg, bg = result.fg, result.bg
+    if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite in linear light too
+        fg, bg = _agree_in_linear_light(pixels, trimap, result, matter)
+    fg = _to_output(fg, colour, exr, plate.info.is_float)
     if exr:
-        layers = _Layers(alpha, fg, _to_output(result.bg, colour, exr))
+        layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
         # Only this run's conditions: a plate that is an earlier result carries its own attribute.
         metadata = [m for m in plate.info.metadata if m[0] != DEGRADED_ATTRIBUTE]
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
         if degraded:
             metadata.append((DEGRADED_ATTRIBUTE, "string", "; ".join(degraded)))
+        # The header says what the layers hold: linear Rec.709 when linearised, else the plate's own tag.
+        linearised = _linearised(colour, plate.info.is_float)
+        space = "lin_rec709_scene" if linearised else plate.info.attribute("colorInteropID")
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
-                        protect=protect, window=plate.window)
+                        protect=protect, window=plate.window, colourspace=space)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
-                    unassociated_alpha=not premultiplied, window=plate.window)
+                    unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
+
+
+#: ``colorInteropID`` values (OpenImageIO's colour-space tag) of linear Rec.709, what ``--colour
+#: auto`` reads a float file as, and the Rec.709 primaries and D65 white of EXR's ``chromaticities``.
+LINEAR_REC709_TAGS = ("lin_rec709_scene", "lin_rec709", "linear")
+REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+
+
+def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None:
+    """When a plate's header says its values are not what ``--colour auto`` read them as
+    (``colour``): a float file (linear Rec.709) tagged otherwise (``colorInteropID``) or with other
+    ``chromaticities``, an integer file (sRGB) whose DPX header or tag says linear. The warning's
+    words (what the header says, what auto read, what to name), or None: said, not acted on
+    (Nuke's Read ignores them)."""
+    tag = str(info.attribute("colorInteropID") or "")
+    if colour == "srgb":
+        transfer = info.attribute("dpx:Transfer")
+        said = (f"its values are linear (dpx:Transfer {transfer!r})" if transfer == "Linear" else
+                f"its values are linear (colorInteropID {tag!r})" if tag.lower().startswith("lin_") else None)
+        return (said, "an integer file as sRGB", "linear, or an OCIO colourspace") if said else None
+    words = ("a float file as linear Rec.709, as Nuke's Read does", "ACEScg for ACES AP1, with $OCIO set")
+    if tag and tag.lower() not in LINEAR_REC709_TAGS:
+        return (f"its colours are not linear Rec.709 (colorInteropID {tag!r})", *words)
+    chromaticities = info.attribute("chromaticities")
+    if chromaticities is not None and not np.allclose(np.asarray(chromaticities, dtype=np.float64).ravel(),
+                                                      REC709_CHROMATICITIES, atol=2e-3):
+        values = ", ".join(f"{v:.4g}" for v in np.asarray(chromaticities).ravel())
+        return (f"its colours are not linear Rec.709 (chromaticities {values})", *words)
+    return None
 
 
 #: The share of stray greys (:func:`core.trimap.stray_share`) above which a trimap is said to look

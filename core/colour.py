@@ -137,6 +137,26 @@ def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
     return out
 
 
+def _not_a_colourspace(config: Any, key: str, names: list[str]) -> str:
+    """What ``key``, no colourspace of ``config``, is there instead (a view of a display, a named
+    transform), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""
+    import difflib
+
+    lower = key.lower()
+    for display in config.getDisplays():
+        for view in config.getViews(display):
+            if str(view).lower() == lower:
+                return (f" (in the OpenColorIO config it is a view of the display {str(display)!r}: how images are "
+                        "shown, not the colourspace the plate's values are in)")
+    if hasattr(config, "getNamedTransform") and config.getNamedTransform(key) is not None:
+        return " (in the OpenColorIO config it is a named transform, not a colourspace)"
+    spellings = {name.lower(): name for name in names}
+    for cs in config.getColorSpaces():
+        spellings.update({str(alias).lower(): str(alias) for alias in cs.getAliases()})
+    close = difflib.get_close_matches(lower, list(spellings), n=3, cutoff=0.75)
+    return f" (did you mean {' or '.join(repr(spellings[c]) for c in close)}?)" if close else ""
+
+
 def _check(colour: str) -> str:
     """The canonical name of ``colour`` (``linear``, ``srgb`` or an OCIO colourspace name)."""
     key = str(colour).strip()
@@ -150,9 +170,9 @@ def _check(colour: str) -> str:
         names = [cs.getName() for cs in config.getColorSpaces()]
         roles = [str(role) for role, _ in config.getRoles()]
         raise InputError(
-            f"unknown colour {colour!r}: expected auto, linear, srgb or a colourspace of the OpenColorIO "
-            f"config $OCIO={os.environ.get('OCIO')!r}: {', '.join(names)} (or an alias of one, or one of "
-            f"the roles it defines: {', '.join(roles) or 'none'})"
+            f"unknown colour {colour!r}{_not_a_colourspace(config, key, names)}: expected auto, linear, srgb or a "
+            f"colourspace of the OpenColorIO config $OCIO={os.environ.get('OCIO')!r}: {', '.join(names)} (or an "
+            f"alias of one, or one of the roles it defines: {', '.join(roles) or 'none'})"
         )
     raise InputError(
         f"unknown colour {colour!r}: expected one of auto, linear, srgb "
@@ -167,10 +187,19 @@ def check_colour(colour: str) -> str:
     return _check(colour)
 
 
-def resolve_colour(colour: str, is_float: bool) -> str:
+def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
     """``auto`` -> ``linear`` for float files (EXR, float TIFF), ``srgb`` for integer files
-    (PNG, JPEG, DPX, integer TIFF), as Nuke's Read does; any other value is validated and returned."""
+    (PNG, JPEG, DPX, integer TIFF), as Nuke's Read does; any other value is validated and returned.
+
+    ``log``: what says the file is log-encoded (:attr:`core.io.ImageInfo.log_encoding`); ``auto``
+    is then refused with :class:`InputError`, as it would read a film scan's log values as sRGB."""
     if str(colour).strip().lower() == "auto":
+        if log:
+            raise InputError(
+                f"{log}: --colour auto reads integer files as sRGB, which would matte log values as sRGB "
+                "and write a result neither linear nor log; name the plate's encoding with --colour and an "
+                "OpenColorIO colourspace ($OCIO set; Cineon in Nuke's default config), or convert it to a "
+                "linear EXR first")
         return "linear" if is_float else "srgb"
     return _check(colour)
 

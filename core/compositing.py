@@ -30,8 +30,11 @@ foreground network's colours, B is the background network's.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
@@ -590,6 +593,24 @@ def laplacian_rows(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.T
     return entries, columns, pull, index
 
 
+#: Held while torch's sparse-tensor warnings are silenced. ``warnings.catch_warnings`` saves the
+#: process's whole filter list and puts it back on leaving: two such blocks overlapping in two
+#: threads (two Matters at once) put back each other's list, and "ignore UserWarning" stayed in
+#: the caller's process for good.
+_WARNING_FILTERS_HELD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _sparse_warnings_silenced() -> Iterator[None]:
+    """torch's "sparse CSR support is in beta" and "sparse invariant checks are implicitly
+    disabled" warnings silenced (CSR is what runs on every device; the matrices are built valid),
+    one thread at a time, and only those: another thread's warnings still show."""
+    with _WARNING_FILTERS_HELD, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Sparse (CSR tensor support is in beta|invariant checks are implicitly)",
+                                UserWarning)
+        yield
+
+
 def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torch.Tensor,
                       epsilon: float = EPSILON) -> Laplacian:
     """The rows of the matting Laplacian (Levin et al. 2008, eq. 12) at the unknown pixels.
@@ -621,8 +642,7 @@ def matting_laplacian(image: torch.Tensor, unknown: torch.Tensor, fg_known: torc
     crow = torch.zeros(n + 1, dtype=index_type, device=image.device)
     crow[1:] = torch.cumsum(keep.sum(1), 0)
     rows = entries.to(torch.float32)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what runs on every device
-        warnings.simplefilter("ignore", UserWarning)
+    with _sparse_warnings_silenced():
         kept = keep.reshape(-1).nonzero().reshape(-1)  # one pass over the mask for both gathers
         matrix = torch.sparse_csr_tensor(crow, columns.reshape(-1).index_select(0, kept).to(index_type),
                                          rows.reshape(-1).index_select(0, kept), (n, n))
@@ -651,8 +671,7 @@ def add_knn(laplacian: Laplacian, term: Any, weight: float) -> Tuple[torch.Tenso
     total.sort_indices()
     index_type = np.int32 if total.nnz < 2**31 else np.int64
     device = laplacian.pull.device
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what runs on every device
-        warnings.simplefilter("ignore", UserWarning)
+    with _sparse_warnings_silenced():
         matrix = torch.sparse_csr_tensor(torch.from_numpy(total.indptr.astype(index_type)),
                                          torch.from_numpy(total.indices.astype(index_type)),
                                          torch.from_numpy(total.data.astype(np.float32)), (n, n)).to(device)

@@ -8,8 +8,9 @@ A data set is a folder::
     <set>/fg/NAME.png             ground-truth foreground colour, when known (optional)
     <set>/bg/NAME.png             ground-truth background colour, when known (optional)
 
-(any extension :func:`core.io.read_image` reads; the same stem links the files). For every image
-and trimap variant, LBSMatte (one :class:`core.pipeline.Matter`, loaded once) and each baseline of
+(``.png``, ``.exr``, ``.tif``, ``.jpg``, ``.dpx`` or ``.bmp``: :data:`EXTENSIONS`, not every file
+:func:`core.io.read_image` reads; the same stem links the files). For every image and trimap variant,
+LBSMatte (one :class:`core.pipeline.Matter`, loaded once) and each baseline of
 :data:`core.baselines.BASELINES` matte the same plate and trimap; :func:`core.metrics.alpha_errors`
 scores the alphas over the trimap's unknown region, and where ``fg/`` exists the foreground colour
 is scored too (:func:`core.metrics.foreground_error`; baselines get their foreground from
@@ -45,7 +46,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from core.errors import InputError, LBSMatteError, OutputError
+from core.errors import InputError, LBSMatteError, OutputError, WeightsError
 from core.trimap import EIGHT_BIT_SCALE_ABOVE  # a float file above it is on the 8-bit scale 0..255
 
 #: The data set's own folders (:func:`find_samples`): the evaluation's inputs.
@@ -61,8 +62,10 @@ NETWORKS_ALONE = "networks_alone"
 NO_NETWORKS = "no_networks"
 #: The plate itself taken as the foreground and as the background layer (no alpha).
 PLATE = "plate"
+#: The ``method`` of a failure to write an image's contact sheet.
+SHEET = "contact sheet"
 
-#: Extensions looked for, in this order, when matching files by name.
+#: Extensions looked for when matching files by name.
 EXTENSIONS = (".png", ".exr", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx", ".bmp")
 
 #: The trimap "variant" name of a flat ``trimap/NAME.png`` layout.
@@ -78,7 +81,7 @@ UNITS = {
     "fg_mse": "mean over the unknown region and RGB of gt_alpha * (F - F_gt)^2 (sRGB)",
     "bg_sad": "sum over the unknown region and RGB of (1 - gt_alpha) * |B - B_gt| (sRGB), / 1000",
     "bg_mse": "mean over the unknown region and RGB of (1 - gt_alpha) * (B - B_gt)^2 (sRGB)",
-    "seconds": "wall-clock seconds to compute the alpha (LBSMatte: BG, FG and alpha)",
+    "seconds": "wall-clock seconds to compute the alpha (LBSMatte: BG, FG and alpha), after an untimed first call",
 }
 
 
@@ -96,17 +99,21 @@ class Sample:
 
 # -- finding the files ----------------------------------------------------------------------------
 def _by_stem(folder: Path) -> dict[str, Path]:
-    """``{stem: path}`` of the image files directly in ``folder`` (first extension of :data:`EXTENSIONS` wins)."""
+    """``{stem: path}`` of the image files (:data:`EXTENSIONS`) directly in ``folder``.
+
+    Two of one stem (``sh010.exr`` and a ``sh010.png`` proxy, an EXR matte and its 8-bit preview)
+    are an :class:`InputError` naming them, as for ``lbsmatte finetune``: which one is the data
+    set's cannot be told (the first extension of :data:`EXTENSIONS` was taken without a word)."""
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
-    rank = {ext: i for i, ext in enumerate(EXTENSIONS)}
     for path in sorted(folder.iterdir()):
-        ext = path.suffix.lower()
-        if path.is_file() and ext in rank and not path.name.startswith("."):
+        if path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith("."):
             old = found.get(path.stem)
-            if old is None or rank[ext] < rank[old.suffix.lower()]:
-                found[path.stem] = path
+            if old is not None:
+                raise InputError(f"{folder} holds two files named {path.stem}: {old.name} and {path.name}; "
+                                 "keep only the one to evaluate there")
+            found[path.stem] = path
     return found
 
 
@@ -155,6 +162,11 @@ def find_samples(
         if missing:
             raise InputError(f"{root}: no image {', '.join(missing)} in {root / 'image'} (there is: {', '.join(sorted(images))})")
         chosen = list(dict.fromkeys(wanted_names))  # a name given twice is scored once
+    else:  # ground truth or a trimap whose image is missing: said so, as an image without its alpha is
+        for name in sorted({*alphas, *(n for files in variants.values() for n in files)} - set(images)):
+            found = ([alphas[name]] if name in alphas else []) + [f[name] for f in variants.values() if name in f]
+            log.warning("%s: no image/%s.* for %s, not scored", root, name,
+                        ", ".join(str(p.relative_to(root)) for p in found))
     fgs, bgs = _by_stem(root / "fg"), _by_stem(root / "bg")
     samples = []
     for name in chosen:
@@ -165,6 +177,10 @@ def find_samples(
         if not tri:
             log.warning("%s: no trimap for %s in %s, not scored", root, name, ", ".join(variants))
             continue
+        for variant in (v for v in variants if v not in tri):  # that variant's means leave it out
+            folder = trimap_root if variant == FLAT_VARIANT else trimap_root / variant
+            log.warning("%s: no trimap %s/%s.*, %s not scored with %s", root, folder.relative_to(root), name, name,
+                        variant)
         samples.append(Sample(name, images[name], alphas[name], tri, fgs.get(name), bgs.get(name)))
     if not samples:
         raise InputError(f"{root}: no image has both a ground-truth alpha and a trimap")
@@ -178,7 +194,7 @@ def _read_plate(path: Path) -> tuple[np.ndarray, str]:
     from core.io import read_image
 
     image = read_image(path)
-    return image.rgb(), resolve_colour("auto", image.info.is_float)
+    return image.rgb(), resolve_colour("auto", image.info.is_float, image.info.log_encoding)
 
 
 def _unit_scale(pixels: np.ndarray, path: Path, is_float: bool, what: str) -> np.ndarray:
@@ -341,7 +357,8 @@ def evaluate_dataset(
         names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
         floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
         ``{"variant", "image", "method", "error"}`` for any method that raised on an image, with
-        ``method`` None where the image's own files could not be used (it is then not scored).
+        ``method`` None where the image's own files could not be used (it is then not scored) and
+        :data:`SHEET` where its contact sheet could not be written (its scores are kept).
     """
     from tqdm import tqdm
 
@@ -376,6 +393,12 @@ def evaluate_dataset(
     matter = _load_matter(weights, device, rounds, space, precision, layers, layer_prior) if use_lbsmatte else None
     if ablations and matter is None:
         raise InputError("the ablations are of LBSMatte's pipeline: leave out --no-lbsmatte to score them")
+    if ablations:
+        from core.nets.priors import PriorBundle
+
+        if isinstance(matter.bundle, PriorBundle):  # its "networks alone" would be alpha 0.5, named as the networks
+            raise InputError("the ablations take a bundle's networks apart, and --weights none has no networks "
+                             "(it is the no_networks ablation itself): give --weights a bundle to score them")
     matters = {LBSMATTE: matter} if matter is not None else {}
     if ablations:
         from core.pipeline import Matter
@@ -391,6 +414,9 @@ def evaluate_dataset(
             # priors' alpha is a constant 0.5, and a pull toward it would only handicap them.
             same["network_weight"] = 0.0
             matters[NO_NETWORKS] = Matter("none", device=device, space=space, **same)
+        else:  # the row was missing without a word
+            log.warning("no refinement rounds (--rounds 0, or as the bundle records): the pipeline is the networks alone, "
+                        "and %s (the priors with no refinement, alpha 0.5) is no matte: not scored", NO_NETWORKS)
     has_fg = any(s.fg is not None for s in samples)
     has_bg = any(s.bg is not None for s in samples)
     # With true layers, the plate itself is scored as the foreground and as the background: the
@@ -407,6 +433,7 @@ def evaluate_dataset(
         "variants": {v: {"images": {}, "mean": {}} for v in variants},
         "failures": [],
     }
+    _warm_up(matters, chosen)
     jobs = [(s, v) for v in variants for s in samples if v in s.trimaps]
     bar = tqdm(total=len(jobs), desc="evaluate", unit="image", disable=not progress, file=sys.stderr)
     try:
@@ -433,16 +460,45 @@ def evaluate_dataset(
     return results
 
 
+def _warm_up(matters: dict[str, Any], baselines: dict[str, Any]) -> None:
+    """Run every method once, untimed, on a small plate of its own (a soft edge over a ramp), so that
+    the first image's seconds are its own: they counted the methods' first-call costs — pymatting's
+    numba kernels loaded from their cache (about 3 s here; compiled, a minute or more, where no cache
+    holds them), scikit-learn's import, torch's first convolutions (about 1 s). A failure here is
+    left to the images, where it is reported."""
+    yy, xx = np.mgrid[0:96, 0:96].astype(np.float32) / 95.0
+    alpha = np.clip((xx - 0.4) / 0.2, 0.0, 1.0)[..., None]
+    plate = (alpha * np.array([0.8, 0.5, 0.3], np.float32) + (1.0 - alpha) * np.stack([yy, xx, 0.5 + 0 * xx], -1))
+    plate = plate.astype(np.float32)
+    trimap = np.where(xx < 0.3, 0.0, np.where(xx > 0.7, 1.0, 0.5)).astype(np.float32)
+    for matter in matters.values():
+        try:
+            matter.matte(plate, trimap, colour="srgb")
+        except Exception:  # scored and reported on the images
+            pass
+    for fn in baselines.values():
+        try:
+            fn(plate, trimap)
+        except Exception:  # likewise
+            pass
+
+
 def _weights_record(matter: Any) -> dict[str, Any] | None:
     if matter is None:
         return None
     bundle = matter.bundle
+    refinement = getattr(matter, "refinement", None)
+    dtype = getattr(matter, "dtype", None)
     return {
         "name": getattr(bundle, "name", None),
         "path": str(getattr(bundle, "path", "")),
         "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
-        "rounds": getattr(getattr(matter, "refinement", None), "rounds", None),
+        "rounds": getattr(refinement, "rounds", None),
         "space": getattr(matter, "space", None),
+        # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two
+        # runs' files otherwise read the same whatever those flags were.
+        "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
+        "refinement": dataclasses.asdict(refinement) if dataclasses.is_dataclass(refinement) else None,
     }
 
 
@@ -519,7 +575,10 @@ def _evaluate_one(
     if fg_gt is not None or bg_gt is not None:
         scores[PLATE] = layer_errors(display, display)
     if out_dir is not None and outputs:
-        _write_sheet(out_dir / variant / f"{sample.name}.png", display, trimap, alpha_gt, scores, outputs)
+        try:
+            _write_sheet(out_dir / variant / f"{sample.name}.png", display, trimap, alpha_gt, scores, outputs)
+        except OutputError as exc:  # a full disk: the scores so far and the others' are kept
+            fail(SHEET, exc)
     return scores
 
 
@@ -650,7 +709,7 @@ def _check_outside_data(path: Path, folder: Path, what: str, written: Path | Non
 def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) -> None:
     """Refuse, before any work, a contact sheet (``out/<variant>/NAME.png``) that is one of the data
     set's files through a symbolic or hard link (the folder checks see the folders, not a sheet
-    linked back to its own ground truth), or that is the ``--json`` file."""
+    linked back to its own ground truth), that is the ``--json`` file, or that is a folder."""
     from core.io import InputFiles, output_key
 
     inputs = InputFiles(p for s in samples for p in (s.image, s.alpha, s.fg, s.bg, *s.trimaps.values()) if p is not None)
@@ -658,6 +717,9 @@ def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) 
     for sample in samples:
         for variant in sample.trimaps:
             sheet = out_dir / variant / f"{sample.name}.png"
+            if sheet.is_dir():  # found only when writing it, after the image's work, and the run stopped there
+                raise InputError(f"refusing to write --out {out_dir}: its contact sheet {sheet} is a folder; "
+                                 "write the sheets to a folder of their own")
             found = inputs.find(sheet)
             if found is not None:
                 raise InputError(f"refusing to write --out {out_dir}: its contact sheet {sheet} is one of the data "
@@ -764,7 +826,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except LBSMatteError as exc:
         hint = ""
-        if "weights" in str(exc).lower() or "bundle" in str(exc).lower():
+        if isinstance(exc, WeightsError) and not getattr(args, "no_lbsmatte", False):  # not for any message that says "bundle"
             hint = " (use --no-lbsmatte to score the baselines only)"
         print(f"ERROR: {exc}{hint}", flush=True)
         return exit_code(exc)

@@ -15,8 +15,9 @@ three networks and the refinement, to be turned into a ``.cat`` file by Nuke's C
 - **output** ``1×7×H×W`` in the input's dtype and on its device: alpha, fg.R, fg.G, fg.B, bg.R,
   bg.G, bg.B; scene-linear, FG unpremultiplied. Alpha is exactly 0 / 1 and FG / BG exactly the
   plate where the trimap says so (the plate's own values, HDR and negatives included); no NaN or
-  infinity ever (NaN and infinite plate pixels are sanitised as :func:`core.colour.sanitise` does;
-  half-precision output is clamped to half's finite range).
+  infinity ever (NaN and infinite plate pixels are sanitised as :func:`core.colour.sanitise` does,
+  values beyond ±:data:`core.pipeline.SOLVE_LIMIT` clamped to it for the refinement as the
+  pipeline does; half-precision output is clamped to half's finite range).
 
 It computes what :meth:`core.pipeline.Matter.matte` does for a ``linear`` plate (same crop to the
 unknown region plus :func:`core.pipeline.context_margin`, same padding, networks, display
@@ -63,7 +64,7 @@ from core.compositing import (
     refine_with,
 )
 from core.errors import InputError, LBSMatteError, WeightsError
-from core.pipeline import context_margin
+from core.pipeline import SOLVE_LIMIT, context_margin
 from core.trimap import split_trimap_tensor
 
 #: Channels of the module's input and output tensors, in order.
@@ -130,6 +131,7 @@ class LBSMatteModule(nn.Module):
         self.black_point: float = settings.black_point
         self.white_point: float = settings.white_point
         self.half_samples: bool = settings.sample_alpha == "half"
+        self.solve_limit: float = SOLVE_LIMIT
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -174,8 +176,11 @@ class LBSMatteModule(nn.Module):
             y0, y1 = max(0, y0 - margin), min(height, y1 + margin)
             x0, x1 = max(0, x0 - margin), min(width, x1 + margin)
             tri = fg_known.to(own.dtype) + 0.5 * unknown.to(own.dtype)  # normalised: 0, 0.5, 1
-            a_box, f_box, b_box = self.region(clean[:, :, y0:y1, x0:x1], own[:, :, y0:y1, x0:x1],
-                                              tri[:, :, y0:y1, x0:x1])
+            # The refinement's plate clamped to ±SOLVE_LIMIT, as the pipeline's (core.pipeline._bounded):
+            # float32 squares of larger values overflow, and one such pixel (an unpremultiplied
+            # near-zero alpha) spread NaN through the unknown region's solve.
+            solve = own[:, :, y0:y1, x0:x1].clamp(-self.solve_limit, self.solve_limit)
+            a_box, f_box, b_box = self.region(clean[:, :, y0:y1, x0:x1], solve, tri[:, :, y0:y1, x0:x1])
             u = unknown[:, :, y0:y1, x0:x1]
             alpha[:, :, y0:y1, x0:x1] = torch.where(u, a_box, alpha[:, :, y0:y1, x0:x1])
             fg[:, :, y0:y1, x0:x1] = torch.where(fg_known[:, :, y0:y1, x0:x1], own[:, :, y0:y1, x0:x1], f_box)
@@ -239,9 +244,14 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     the convolutions), on the CPU, in float32; not yet scripted. An untrained bundle is refused
     unless ``allow_untrained`` (or ``LBSMATTE_ALLOW_UNTRAINED=1``)."""
     from core.errors import WeightsError
+    from core.nets.priors import PriorBundle
     from core.pipeline import ALLOW_UNTRAINED_ENV, _bundle, _for_inference, refinement_settings
 
     bundle = _bundle(weights)
+    if isinstance(bundle, PriorBundle):
+        # The diagnostic without networks (lbsmatte matte/evaluate --weights none): nothing to export.
+        raise InputError("--weights none is the parameter-free priors, a diagnostic of lbsmatte matte and evaluate "
+                         "with no networks: there is nothing to export; give a weights bundle's name or folder")
     if allow_untrained is None:
         allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
     if not bundle.manifest.get("trained", False) and not allow_untrained:
@@ -266,7 +276,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.io import _atomic
+    from core.io import _atomic, check_output_folder
     from core.pipeline import _bundle, refinement_settings
     from core.weights import check_not_packaged
 
@@ -282,6 +292,9 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         raise InputError(f"--out: {exc}") from None
     bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
     module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
+    # Before the scripting, once the weights are known good: its folder made, or a link into a
+    # missing one refused, as matte's --out.
+    check_output_folder(out)
     scripted = torch.jit.script(module.eval())
     info = {
         "format": "lbsmatte-torchscript",
@@ -337,7 +350,8 @@ def run(args: argparse.Namespace) -> int:
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return exit_code(exc)
-    if info["knn_left_out"] > 0:
+    # Only the rounds use the KNN term: with none, the module is lbsmatte matte --rounds 0's matte.
+    if info["knn_left_out"] > 0 and info["knobs"]["rounds"] > 0:
         print(f"WARNING: the bundle's refinement adds the KNN term (knn={info['knn_left_out']:g}); the exported "
               "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Export the module': "
               "the row 'KNN term')", flush=True)

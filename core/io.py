@@ -23,6 +23,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import re
 import shutil
@@ -76,8 +77,16 @@ _DROP_ATTRIBUTES = {
     "openexr:zipCompressionLevel",
     "PixelFormat",
     "DateTime",
+    # The colour space OpenImageIO tags a file with (EXR's header, a PNG's text): the plate's,
+    # which a result in another encoding (a linearised PNG, an sRGB PNG of a linear EXR) does not
+    # hold. The writers' ``colourspace`` says what the result holds.
+    "colorInteropID",
 }
 _DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "Exif:ColorSpace", "photoshop:", "ICCProfile:")
+
+#: Header values that say a file's values are log-encoded (a film scan's DPX: Cineon printing
+#: density), which ``--colour auto`` cannot read as sRGB (:attr:`ImageInfo.log_encoding`).
+_LOG_MARKS = {"dpx:Transfer": ("Logarithmic", "Printing density"), "oiio:ColorSpace": ("KodakLog", "Cineon")}
 
 
 @dataclass
@@ -138,6 +147,16 @@ class ImageInfo:
     def data_matches_display(self) -> bool:
         return (self.x, self.y, self.width, self.height) == (
             self.full_x, self.full_y, self.full_width, self.full_height)
+
+    @property
+    def log_encoding(self) -> str | None:
+        """What the header says when the file's values are log-encoded (a DPX film scan's
+        ``dpx:Transfer 'Logarithmic'``), naming the file; None otherwise."""
+        for name, values in _LOG_MARKS.items():
+            value = self.attribute(name)
+            if value is not None and str(value) in values:
+                return f"{self.path} is log-encoded ({name} {str(value)!r})"
+        return None
 
     def attribute(self, name: str, default: Any = None) -> Any:
         """The value of metadata attribute ``name`` (case-sensitive), or ``default``."""
@@ -415,11 +434,24 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     if window == "union":
         window = info.union_window
         _check_union_size(p, info)
-    if isinstance(window, str) or len(window) != 4 or window[2] <= 0 or window[3] <= 0:
-        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height), not {window!r}")
-    box = (int(window[0]), int(window[1]), int(window[2]), int(window[3]))
+    box = None if isinstance(window, str) else _window_box(window)
+    if box is None:
+        raise InputError(f"cannot read image {p}: window must be 'display', 'union' or (x, y, width, height) in "
+                         f"whole pixels, width and height > 0, not {window!r}")
     _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+def _window_box(window: Any) -> tuple[int, int, int, int] | None:
+    """``window`` as ``(x, y, width, height)`` whole numbers with width and height > 0, else None
+    (None, a number, a float such as 10.7 that would be cut to 10, too few values)."""
+    try:
+        box = tuple(operator.index(v) for v in window)
+    except TypeError:
+        return None
+    if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+        return None
+    return box  # type: ignore[return-value]
 
 
 #: The most pixels a window of an image read may hold (16384 x 16384; 8K UHD is 33 M), and the
@@ -839,7 +871,9 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
         lock.release()
 
 
-def _copy_metadata(spec: Any, like: ImageInfo | None) -> None:
+def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None) -> None:
+    if colourspace:  # OIIO writes it as the format's own tag (EXR's colorInteropID, TIFF's Exif)
+        spec.attribute("oiio:ColorSpace", colourspace)
     if like is None:
         return
     for name, type_name, value in like.metadata:
@@ -957,13 +991,14 @@ def write_matte_exr(
     half: bool = True,
     protect: Iterable[str | os.PathLike[str]] = (),
     window: tuple[int, int, int, int] | None = None,
+    colourspace: str | None = None,
 ) -> None:
     """Write a matte as a multi-layer OpenEXR: ``R G B A fg.R fg.G fg.B bg.R bg.G bg.B``.
 
     Parameters
     ----------
     path:
-        Destination ``.exr``; written atomically.
+        Destination ``.exr`` (another extension raises :class:`OutputError`); written atomically.
     matte:
         Any object with ``alpha`` (``H×W``), ``fg`` and ``bg`` (``H×W×3``) float arrays, in the
         encoding the file should hold (scene-linear for Nuke); e.g. :class:`core.pipeline.Matte`.
@@ -980,7 +1015,16 @@ def write_matte_exr(
         ``(x, y, width, height)`` the matte's pixels cover (e.g. ``Image.window`` of a plate read
         with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
         and display windows, filled from these pixels, so overscan is written back.
+    colourspace:
+        The colour space the layers are in, for the header (``oiio:ColorSpace``, which OIIO writes
+        as ``colorInteropID``: ``lin_rec709_scene``, ``lin_ap1_scene`` ...); default none said.
+        ``like``'s own is never copied: the layers need not be in the plate's encoding.
     """
+    if os.path.splitext(os.fspath(path))[1].lower() != ".exr":
+        # OIIO would write the ten channels into whatever the extension names (a half-float TIFF
+        # whose layers Nuke does not read), or fail naming the hidden temporary file.
+        raise OutputError(f"cannot write {os.fspath(path)}: write_matte_exr writes OpenEXR, name the file .exr "
+                          "(other formats: write_image(path, matte.rgba(), ['R', 'G', 'B', 'A']))")
     alpha = np.asarray(matte.alpha, dtype=np.float32)
     fg = np.asarray(matte.fg, dtype=np.float32)
     bg = np.asarray(matte.bg, dtype=np.float32)
@@ -995,7 +1039,7 @@ def write_matte_exr(
     if half:
         pixels = _fit_half(pixels, MATTE_CHANNELS, os.fspath(path))
     spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True, window)
-    _copy_metadata(spec, like)
+    _copy_metadata(spec, like, colourspace)
     spec.attribute("compression", "zip")
     with _atomic(path, protect) as tmp:
         _write_pixels(tmp, spec, data, os.fspath(path))
@@ -1011,17 +1055,20 @@ def write_image(
     pixel_type: str | None = None,
     unassociated_alpha: bool = False,
     window: tuple[int, int, int, int] | None = None,
+    colourspace: str | None = None,
 ) -> None:
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
     Integer formats (PNG 8-bit, JPEG 8-bit, TIFF 16-bit, DPX 10-bit by default; ``pixel_type``
-    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides) get values clipped to [0, 1]
-    and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
+    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides; a name OpenImageIO does not
+    know raises :class:`OutputError`) get values clipped to [0, 1] and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
     ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
     premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
     ``window``: the ``(x, y, width, height)`` ``pixels`` cover (default ``like``'s display
     window); EXR gets ``like``'s windows filled from them, other formats the display window.
+    ``colourspace``: the colour space of ``pixels`` for the file's header (``srgb_rec709_scene``,
+    as for :func:`write_matte_exr`); ``like``'s own is never copied.
     """
     dest = os.fspath(path)
     ext = os.path.splitext(dest)[1].lower()
@@ -1036,13 +1083,16 @@ def write_image(
         raise OutputError(f"cannot write {dest}: JPEG holds 1 or 3 channels, not {px.shape[2]} ({', '.join(channels)})")
     kind = pixel_type or WRITE_FORMATS[ext]
     bits = 10 if kind == "uint10" else None
-    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else kind)
+    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else str(kind))
+    if fmt.basetype == oiio.UNKNOWN:  # OIIO would write its default depth: a typo must not give 8-bit or half
+        raise OutputError(f"cannot write {dest}: unknown pixel_type {pixel_type!r} "
+                          "(uint8, uint16, uint10, half or float)")
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
     elif fmt.basetype == oiio.HALF:
         px = _fit_half(px, channels, dest)
     spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)
-    _copy_metadata(spec, like)
+    _copy_metadata(spec, like, colourspace)
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)
     if unassociated_alpha:

@@ -393,6 +393,22 @@ def plate_alpha_note(alpha: np.ndarray) -> str:
             "where alpha is below 1): the matte comes from the trimap")
 
 
+def _pixels(value: Any, what: str, of_image: str) -> np.ndarray:
+    """``value`` (an array, a list, a CPU tensor) as a numpy array, or :class:`InputError` naming
+    ``what``: numpy's and torch's own errors (a ragged list, a tensor on the GPU or one that
+    requires grad) and a lone object (a :class:`core.io.Image`, a path) do not say which argument
+    is wrong nor what to pass (``of_image``: what to pass of an image from :func:`core.io.read_image`)."""
+    try:
+        x = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{what} cannot be read as an array of pixels ({type(value).__name__}): {exc}") from exc
+    if x.ndim == 0 and x.dtype.kind in "OUS":
+        kind = type(value)
+        raise InputError(f"{what} must be a numpy array of pixels, not a {kind.__module__}.{kind.__qualname__} "
+                         f"(for an image from core.read_image, pass {of_image})")
+    return x
+
+
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(1))
     cols = np.flatnonzero(mask.any(0))
@@ -410,6 +426,10 @@ class Matter:
         (a diagnostic: what the pipeline does without learning).
     device:
         ``auto``, ``cpu`` or ``cuda``; CUDA absent -> CPU with a message unless ``fallback=False``.
+    fallback:
+        On CUDA trouble carry on degraded, saying so: CUDA absent -> the CPU, out of GPU memory ->
+        smaller tiles, then the refinement on the CPU (:attr:`RunStats.degraded`). False: raise
+        :class:`core.errors.InputError` / :class:`core.errors.ResourceError` instead.
     tile:
         Largest side, in pixels, of the region sent through a network at once; bigger regions
         are cut into overlapping tiles; rounded down to a multiple of the networks' stride, and
@@ -426,7 +446,8 @@ class Matter:
     allow_untrained:
         Run a bundle whose manifest says it is untrained (tests only; also ``LBSMATTE_ALLOW_UNTRAINED=1``).
     threads:
-        CPU threads of torch's intra-op pool, set once here (default: torch's own, one per core).
+        CPU threads of torch's intra-op pool while :meth:`matte` runs; the caller's count is put
+        back when it returns (default: the caller's, torch's own one per core unless it was set).
     precision:
         ``auto`` (float16 autocast on CUDA; on the CPU bfloat16 where it is native, AVX512-BF16
         or AMX, else float32), ``fp32``, ``fp16`` or ``bf16``. Autocast of the networks only;
@@ -453,6 +474,12 @@ class Matter:
     smoothing:
         λ of those rounds, the compositing equation's weight against the Laplacian (default
         :data:`core.compositing.SMOOTHING`).
+    space:
+        Where the compositing equation is solved (:meth:`solve_space`): ``auto`` (linear light,
+        except for an ``srgb`` plate: its display encoding), ``linear`` or ``display``.
+    confidence_scale:
+        σ² of those rounds (:class:`core.compositing.Settings`; default: what the bundle records,
+        else :data:`core.compositing.CONFIDENCE_SCALE`).
     layers, layer_prior, layer_space, agree_ratio:
         How the final F and B are made (:class:`core.compositing.Settings`; default: what the
         bundle records, else ``solve``, 0.1, ``solve``, 3).
@@ -576,8 +603,7 @@ class Matter:
                 "LBSMatte will not present their output as a matte. Install a trained bundle "
                 "(the packaged 'default', or one on LBSMATTE_WEIGHTS_PATH)."
             )
-        if threads:
-            torch.set_num_threads(int(threads))
+        self.threads = None if threads is None else int(threads)
         self.fallback = fallback
         self.device = resolve_device(device, fallback=fallback)
         self.dtype = _autocast_dtype(precision, self.device)
@@ -617,7 +643,8 @@ class Matter:
             scaled by its maximum; or bool (True = FG). A float trimap on the 8-bit scale
             (values above :data:`core.trimap.EIGHT_BIT_SCALE_ABOVE`) is refused.
         colour:
-            ``linear``, ``srgb`` or an OpenColorIO colourspace name.
+            ``linear``, ``srgb`` or an OpenColorIO colourspace name (not ``auto``, which reads a
+            file's type: :func:`core.colour.resolve_colour`).
 
         Returns
         -------
@@ -629,16 +656,47 @@ class Matter:
         Raises
         ------
         InputError
-            Naming the argument: a plate or trimap of another shape or dtype, sizes that differ,
-            an unknown ``colour``. :class:`core.errors.TrimapError` (an InputError): NaN in the trimap.
+            Naming the argument: a plate or trimap that is not an array (a :class:`core.io.Image`:
+            pass ``image.rgb()`` / ``image.pixels``) or of another shape or dtype, sizes that differ,
+            an unknown ``colour`` (or ``auto``), checked on every frame. :class:`core.errors.TrimapError`
+            (an InputError): NaN in the trimap.
         """
-        from core.colour import from_display, from_linear, sanitise, scale_integers, to_display, to_linear
+        # torch's thread count is the caller's state (per calling thread): set for this call only,
+        # so that another Matter, or the caller's own torch work, keeps its own count.
+        previous = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._matte(plate, trimap, colour)
+        finally:
+            if self.threads is not None:
+                torch.set_num_threads(previous)
+
+    def _matte(self, plate: np.ndarray, trimap: np.ndarray, colour: str) -> Matte:
+        """The body of :meth:`matte`, with torch's threads set."""
+        from core.colour import (
+            check_colour,
+            from_display,
+            from_linear,
+            sanitise,
+            scale_integers,
+            to_display,
+            to_linear,
+        )
         from core.trimap import normalise_trimap
 
         self.stats = RunStats()
         self._clock = time.perf_counter()
         start = self._clock
-        plate = scale_integers(plate, "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
+        # Checked first, so that a frame with no unknown pixel (no colour conversion) does not
+        # accept a misspelt colour that the next frame refuses.
+        if check_colour(colour) == "auto":
+            # The command line's auto reads the encoding off the file's type; an array does not say it.
+            raise InputError(
+                "colour='auto' is for files (linear for float files, srgb for 8/16-bit ones); an array does not "
+                "say its encoding: pass colour='linear' (scene-linear) or 'srgb', or "
+                "core.colour.resolve_colour('auto', image.info.is_float) for an image from core.read_image")
+        plate = scale_integers(_pixels(plate, "the plate", "image.rgb()"), "the plate")  # 8/16-bit pixels, as normalise_trimap reads a trimap's
         if plate.dtype.kind not in "fb":
             raise InputError(f"the plate must hold numbers, got an array of dtype {plate.dtype}")
         plate = plate.astype(np.float32, copy=False)
@@ -653,10 +711,9 @@ class Matter:
             if note:
                 messages.append(note)
         plate = plate[..., :3]
-        # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1].
-        trimap = np.asarray(trimap)
-        if trimap.dtype.kind == "b":
-            trimap = trimap.astype(np.float32)
+        # Not cast to float here: normalise_trimap scales integer trimaps (0/128/255) to [0, 1]
+        # and reads a bool mask as FG where True.
+        trimap = _pixels(trimap, "the trimap", "image.pixels")
         if trimap.ndim not in (2, 3) or (trimap.ndim == 3 and trimap.shape[2] > 4):
             raise InputError(
                 f"the trimap must be H×W, H×W×1 or H×W×C with C <= 4 (see core.trimap.normalise_trimap for "
@@ -1071,8 +1128,9 @@ def matte(
         ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     colour:
         Encoding of ``plate``: ``linear`` (scene-linear, Nuke's working space), ``srgb``, or an
-        OpenColorIO colourspace name when ``$OCIO`` names a config. The networks see it
-        display-encoded; FG and BG come back in this encoding.
+        OpenColorIO colourspace name when ``$OCIO`` names a config (not ``auto``, which reads a
+        file's type: :func:`core.colour.resolve_colour`). The networks see it display-encoded; FG
+        and BG come back in this encoding.
     **options:
         Keyword arguments of :class:`Matter` (``rounds``, ``tile``, ``precision`` ...); a
         misspelt one raises :class:`TypeError`, a bad value :class:`core.errors.InputError`

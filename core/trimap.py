@@ -166,6 +166,8 @@ def _plane(pixels: np.ndarray, channel: str, channels: Sequence[str] | None, wha
         x = scale_integers(pixels, f"the {what}")
     except InputError as exc:
         raise TrimapError(str(exc)) from exc
+    if x.dtype.kind == "b":  # a binary mask (roto > 0.5): True is inside, foreground
+        x = x.astype(np.float32)
     if x.dtype.kind != "f":
         raise TrimapError(f"the {what} must hold numbers, got an array of dtype {x.dtype}")
     x = x.astype(np.float32, copy=False)
@@ -195,7 +197,8 @@ def normalise_trimap(
     ----------
     pixels:
         ``H×W`` or ``H×W×C`` array: floats in [0, 1] (values outside are clamped by the
-        tolerance rule; above :data:`EIGHT_BIT_SCALE_ABOVE` refused) or ``uint8``/``uint16`` integers (scaled by their maximum).
+        tolerance rule; above :data:`EIGHT_BIT_SCALE_ABOVE` refused), ``uint8``/``uint16`` integers (scaled by their maximum)
+        or bool (True = FG).
     channel:
         ``auto`` (one channel: that one; a non-constant alpha: alpha; grey RGB: red; colour RGB:
         luminance), ``alpha``, ``red``, ``luminance``, or the name of a channel in ``channels``.
@@ -280,8 +283,8 @@ def trimap_from_matte(
     Parameters
     ----------
     matte:
-        ``H×W`` or ``H×W×C`` float (0-1, soft or binary) or integer image; the plane is picked as
-        by :func:`normalise_trimap` (``channel``, ``channels``).
+        ``H×W`` or ``H×W×C`` float (0-1, soft or binary), integer or bool (True inside) image; the
+        plane is picked as by :func:`normalise_trimap` (``channel``, ``channels``).
     edge_px:
         Half the band's width, a whole number of pixels > 0.
 

@@ -444,6 +444,10 @@ def load_bundle(name_or_path: str | os.PathLike[str]) -> Bundle:
         if not Path(text).is_dir():
             raise WeightsError(_unknown_name_message(text))
     folder = Path(text).expanduser()
+    if folder.exists() and not folder.is_dir():
+        hint = f"; pass its folder, {folder.parent}" if folder.name == MANIFEST else ""
+        raise WeightsError(f"weights bundle {folder} is a file, not a bundle folder (a folder holding {MANIFEST} "
+                           f"and the networks' files){hint}")
     if not folder.is_dir():
         raise WeightsError(f"weights bundle folder {folder} does not exist")
     name = DEFAULT_NAME if _same_path(folder, default_bundle_path()) else None

@@ -20,9 +20,10 @@ Output for farm managers, flushed line by line::
     LBSMATTE RESULT <folder>/lbsmatte.####.exr
     ERROR: <message>
 
-Exit status: 0 every frame written; 1 some frames failed or the job was cancelled; 2 bad
-arguments, script or node; 3 computed but the script changed meanwhile and the copy was not
-written.
+Exit status: 0 every frame written; 1 some frames failed, the job was cancelled or the copy
+could not be written; 2 bad arguments, script or node, or a ``--save-as`` folder that is missing
+or not writable (checked before any work); 3 computed but the script changed meanwhile and the
+copy was not written.
 """
 
 import argparse
@@ -30,6 +31,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import traceback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
@@ -218,6 +220,10 @@ def main(argv=None):
         reporter.error("--save-as %s is the script itself: the artist's script is never saved; name a copy"
                        % args.save_as)
         return EXIT_USAGE
+    unwritable = _unwritable_copy(copy) if copy is not None else None
+    if unwritable:  # before any work: the copy is written only after the whole shot is computed
+        reporter.error("--save-as %s cannot be written: %s" % (args.save_as, unwritable))
+        return EXIT_USAGE
     before = _stamp(script)
     try:
         nuke.scriptOpen(script)
@@ -259,9 +265,30 @@ def main(argv=None):
             reporter.error("%s was saved by someone else while this job ran: %s not written (it would lack "
                            "those changes). The results are in %s" % (script, copy, job.folder))
             return status if status != EXIT_OK else EXIT_NOT_SAVED
-        nuke.scriptSave(copy)
+        try:
+            nuke.scriptSave(copy)
+        except (RuntimeError, OSError) as exc:  # the folder went away or was locked meanwhile
+            reporter.error("%s not written: %s. The results are in %s" % (copy, exc, job.folder))
+            return EXIT_FAILED
         reporter.info("SAVED %s" % copy)
     return status
+
+
+def _unwritable_copy(copy):
+    """Why the ``--save-as`` copy could not be written, or ``""``: its folder is missing or not
+    writable (tried with a new file of a random name), or the copy is a folder."""
+    folder = os.path.dirname(copy)
+    if not os.path.isdir(folder):
+        return "its folder %s does not exist" % folder
+    if os.path.isdir(copy):
+        return "it is a folder"
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        return "its folder %s is not writable (%s)" % (folder, exc)
+    return ""
 
 
 def _ranges(frames):

@@ -203,15 +203,29 @@ def trimap_pattern(folder):
 def default_cache_dir(script_path="", environ=None):
     """Where results go when the *cache folder* knob is empty.
 
-    ``$LBSMATTE_CACHE`` if set; else ``lbsmatte_cache`` next to the saved script (on the farm,
-    shared storage next to the shot); else ``<tmp>/lbsmatte_cache`` for an unsaved script.
+    ``$LBSMATTE_CACHE`` if set (a relative one read as :func:`absolute_cache_dir` reads it); else
+    ``lbsmatte_cache`` next to the saved script (on the farm, shared storage next to the shot);
+    else ``<tmp>/lbsmatte_cache`` for an unsaved script.
     """
     env = os.environ if environ is None else environ
     if env.get(CACHE_ENV, "").strip():
-        return os.path.expanduser(env[CACHE_ENV].strip())
+        return absolute_cache_dir(env[CACHE_ENV].strip(), script_path)
     if script_path:
         return os.path.join(os.path.dirname(os.path.abspath(script_path)), "lbsmatte_cache")
     return os.path.join(tempfile.gettempdir(), "lbsmatte_cache")
+
+
+def absolute_cache_dir(folder, script_path=""):
+    """``folder`` (the *cache folder* knob, or ``$LBSMATTE_CACHE``) as an absolute path, ``~``
+    expanded: a relative one is read from the saved script's folder, as the default
+    ``lbsmatte_cache`` is, so that every machine that opens the script (the artist's Nuke, the
+    farm's ``batch.py`` and comp render, each started in a folder of its own) finds the same
+    cache; the current folder only for an unsaved script. The ``Read`` is pointed at the result
+    by this absolute path."""
+    folder = os.path.expanduser(folder)
+    if script_path and not os.path.isabs(folder):
+        folder = os.path.join(os.path.dirname(os.path.abspath(script_path)), folder)
+    return os.path.abspath(folder)
 
 
 def missing_frames(folder, frames):

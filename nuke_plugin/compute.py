@@ -319,6 +319,8 @@ def run(job, reporter=None):
             reporter.frame_done(parsed[1], min(done[0], total), total)
         elif parsed[0] == "error":
             reporter.error(parsed[1])
+        elif parsed[0] == "warning":  # the farm's log, as lbsmatte matte prints it (the GUI: the status line)
+            reporter.warning(parsed[1])
 
     for command in job.commands:
         outcome = runner.run(command, env=job.env, on_line=on_line, is_cancelled=reporter.cancelled)

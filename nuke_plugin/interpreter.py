@@ -74,10 +74,15 @@ def write_config(path=None, python=None, core=None):
     target = path or config_path()
     data = {"python": python, "core_dir": core}
     tmp = target + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return target
 
 
@@ -224,7 +229,13 @@ def main(argv=None):
     """``python -m nuke_plugin.interpreter [--write-config]``: show or record the interpreter."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--write-config"]:
-        print("wrote %s" % write_config())
+        try:
+            print("wrote %s" % write_config())
+        except OSError as exc:  # a read-only install (artists' view of a studio checkout)
+            print("ERROR: cannot write the install config %s: %s. Run this as a user who may write there, or "
+                  "set LBSMATTE_PYTHON=%s in Nuke's environment instead" % (config_path(), exc, sys.executable),
+                  file=sys.stderr)
+            return 1
         return 0
     if args:
         print("usage: python -m nuke_plugin.interpreter [--write-config]", file=sys.stderr)

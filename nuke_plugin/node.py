@@ -133,12 +133,14 @@ def frame_range(node):
 
 
 def cache_dir(node):
-    """The *cache folder* knob (TCL evaluated), or the default next to the script."""
+    """The *cache folder* knob (TCL evaluated; a relative folder is read from the script's folder,
+    :func:`nuke_plugin.cache.absolute_cache_dir`), or the default next to the script."""
     knob = node["cache_dir"]
     value = (knob.evaluate() or "").strip() if knob.value().strip() else ""
+    script = nuke.root()["name"].value()
     if value:
-        return os.path.abspath(os.path.expanduser(value))
-    return cache.default_cache_dir(nuke.root()["name"].value())
+        return cache.absolute_cache_dir(value, script)
+    return cache.default_cache_dir(script)
 
 
 def input_node(node, index):

@@ -6,6 +6,7 @@ managers parse (``print(..., flush=True)``, as deadline-cloud-for-nuke's adaptor
 
     LBSMATTE PROGRESS <frame> <i>/<n>     one per frame of the job, cached frames included
     LBSMATTE <word> ...                    information (CACHE, RESULT, BAKE)
+    WARNING: <message>                     the tool's warnings: the frame was made, but a TD should know
     ERROR: <message>                       one per failure; the process then exits non-zero
 """
 
@@ -23,6 +24,10 @@ class Reporter(object):
 
     def frame_done(self, frame, done, total):
         """``frame`` is available; ``done`` of ``total`` frames of the job are."""
+
+    def warning(self, text):
+        """The tool's warning: a frame was made, but not quite as asked (a soft matte wired in as
+        the trimap, the CPU for lack of CUDA, smaller tiles for lack of GPU memory)."""
 
     def error(self, text):
         """A failure, one line per problem."""
@@ -54,6 +59,10 @@ class PrintReporter(Reporter):
 
     def frame_done(self, frame, done, total):
         self._print("LBSMATTE PROGRESS %d %d/%d" % (frame, done, total))
+
+    def warning(self, text):
+        for line in str(text).splitlines() or [""]:
+            self._print("WARNING: %s" % line)
 
     def error(self, text):
         for line in str(text).splitlines() or [""]:

@@ -178,7 +178,7 @@ def test_process_bench_alternates_the_sides_and_does_not_count_the_warm_up(tmp_p
 
     monkeypatch.setattr(bench, "_run", fake_run)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    out = tmp_path / "process.json"
+    out = tmp_path / "results" / "process.json"  # a folder not made yet, as bench_pipeline.py's default
     assert bench.main(["--frames", "1", "--size", "64x36", "--pairs", "3", "--json", str(out)]) == 0
     assert order == ["lbs", "cf"] * 4  # one warm-up pair, then three counted pairs, in turn
     printed = capsys.readouterr().out
@@ -237,11 +237,11 @@ def test_pipeline_bench_child_reports_its_own_peak_not_its_parents(tmp_path: Pat
 def test_sampling_memory_reports_the_median_after_a_warm_up_and_its_own_peak(tmp_path: Path) -> None:
     bench = _load("sampling_memory")
     _raise_own_high_water_mark(1.5)
-    (row,) = bench.main(["--sizes", "64x48", "--repeats", "3", "--warmup", "1", "--json", str(tmp_path / "m.json")])
+    (row,) = bench.main(["--sizes", "64x48", "--repeats", "3", "--warmup", "1", "--json", str(tmp_path / "new" / "m.json")])
     assert row["warmup"] == 1 and len(row["all_seconds"]) == 3
     assert row["seconds"] == pytest.approx(sorted(row["all_seconds"])[1])
     assert 0 < row["peak_rss_gib"] < 1.2, row["peak_rss_gib"]
-    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == [row]
+    assert json.loads((tmp_path / "new" / "m.json").read_text(encoding="utf-8")) == [row]
 
 
 # -- a stopped benchmark leaves no process and no files behind ----------------------------------------

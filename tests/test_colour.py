@@ -259,3 +259,20 @@ def test_the_tensor_curves_are_the_numpy_ones() -> None:
     np.testing.assert_allclose(decode_srgb(encode_srgb(torch.from_numpy(x))).numpy(), x, rtol=2e-6, atol=1e-7)
     # NaN and negatives to 0, as the numpy curve
     assert encode_srgb(torch.tensor([float("nan"), -2.0])).tolist() == [0.0, 0.0]
+
+
+def test_an_ocio_view_or_a_misspelt_colourspace_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A view (what a compositor picks in the viewer) and a named transform exist in the config but
+    # are not colourspaces: 'unknown colour' alone sent them looking for a typo. A typo gets the
+    # colourspaces and aliases spelt like it.
+    monkeypatch.setenv("OCIO", "ocio://studio-config-latest")
+    with pytest.raises(InputError, match=r"unknown colour 'ACES 2.0 - SDR 100 nits \(Rec.709\)' \(in the OpenColorIO "
+                                         r"config it is a view of the display 'sRGB - Display': how images are shown"):
+        check_colour("ACES 2.0 - SDR 100 nits (Rec.709)")
+    with pytest.raises(InputError, match=r"unknown colour 'ARRI LogC3 - Curve \(EI800\)' \(in the OpenColorIO config "
+                                         r"it is a named transform, not a colourspace\)"):
+        check_colour("ARRI LogC3 - Curve (EI800)")
+    with pytest.raises(InputError, match=r"unknown colour 'ACEScgg' \(did you mean 'ACEScg' or 'ACEScc'\?\): expected"):
+        check_colour("ACEScgg")
+    with pytest.raises(InputError, match=r"unknown colour 'zzz': expected auto"):
+        check_colour("zzz")

@@ -549,6 +549,40 @@ def test_a_fold_trained_anew_keeps_no_scores_of_earlier_networks(tmp_path: Path,
     assert (fold / "grid_heldout_none.json").exists() and (fold / "levels_knn.json").exists()
 
 
+def test_gzipped_score_caches_are_read_superseded_and_made_stale_like_plain_ones(tmp_path: Path, monkeypatch) -> None:
+    import gzip
+
+    fold = tmp_path / "cv" / "fold0"
+    fold.mkdir(parents=True)
+    scores = {"GT01/Trimap1": {"a": [1.5, 2.5]}}
+    for name in ("grid_heldout.json", "grid_heldout_none.json"):
+        with gzip.open(fold / f"{name}.gz", "wt", encoding="utf-8") as f:
+            json.dump(scores, f)
+    assert cv._read_json(fold / "grid_heldout.json", {}) == scores
+    assert cv._read_json(fold / "missing.json", {}) == {}
+    # a plain file written now supersedes the kept gzipped copy, which is removed
+    cv._atomic_json(fold / "grid_heldout_none.json", {"new": 1})
+    assert cv._read_json(fold / "grid_heldout_none.json") == {"new": 1}
+    assert not (fold / "grid_heldout_none.json.gz").exists()
+    # new networks: their gzipped grid scores are stale too
+    (fold / "scored_by.json").write_text(json.dumps({"networks": {"old": "0"}}))
+    monkeypatch.setattr(cv, "_train", lambda command: _fold_with_networks(fold, "new") or 0)
+    args = argparse.Namespace(steps="1,1,1", real_photos=0.5, ema=0.99, seed=0, precision="fp32", threads=None,
+                              decay_steps=0, continue_from=None, data=None, max_minutes=None)
+    cv.train(fold, ["GT01"], args)
+    assert not (fold / "grid_heldout.json.gz").exists()
+
+
+def test_the_kept_folds_grid_scores_are_gzipped_and_read_whole() -> None:
+    # 9 MB of JSON each: plain, the checkout was too large to travel to a GPU machine (64 MiB)
+    folds = Path(__file__).resolve().parents[1] / "docs" / "cross_validation" / "folds"
+    for i in range(3):
+        for name in ("grid_heldout.json", "grid_heldout_none.json"):
+            assert not (folds / f"fold{i}" / name).exists()
+            table = cv._read_json(folds / f"fold{i}" / name)
+            assert len(table) == 12 and all(len(scores) > 1000 for scores in table.values())
+
+
 def test_a_fold_whose_training_stopped_early_exits_3_as_lbsmatte_train_does(tmp_path: Path, monkeypatch, capsys) -> None:
     # --max-minutes or a SIGTERM: checkpointed, the same command continues; not a failure (exit 1).
     monkeypatch.setattr(cv, "objects", lambda root: [f"GT0{i}" for i in range(1, 7)])

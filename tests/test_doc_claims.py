@@ -184,6 +184,18 @@ def test_the_trimap_channel_auto_rule_is_stated_as_normalise_trimap_applies_it()
         assert "alpha when it varies" in text and "constant alpha" in text, text
 
 
+def test_the_live_nodes_trimap_channel_says_an_rgb_trimap_file_needs_red() -> None:
+    # LBSMatteLive has no 'auto' (its default is alpha): a painted RGB trimap's alpha (none, read
+    # as 0, or an opaque auto alpha) gave an all-background or all-foreground matte, and neither
+    # the tooltip nor docs/nuke.md said to pick red for it.
+    gizmo = (ROOT / "gizmos" / "LBSMatteLive.gizmo").read_text(encoding="utf-8")
+    tooltip = re.search(r'addUserKnob \{4 trimap_channel [^}]* t "([^"]*)"[^}]*M \{alpha red\}', gizmo).group(1)
+    nuke = _flat((ROOT / "docs" / "nuke.md").read_text(encoding="utf-8"))
+    section = nuke[nuke.index("### 3. Use it: `LBSMatteLive`"):nuke.index("### Which torch to export with")]
+    assert "red: a trimap read from an RGB file" in tooltip and "all background or all foreground" in tooltip
+    assert "trimap read from an RGB file" in section and "choose `red` for it" in section
+
+
 def test_ci_runs_the_readmes_test_command_and_nothing_else() -> None:
     # README: "CI (.ci/run) runs exactly this command on a clean clone." Besides it, the script
     # only stops at the first error and runs from the clone's root: no variable a reader who

@@ -420,13 +420,17 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
 
 
 def test_with_no_refinement_rounds_there_is_no_pipeline_without_networks(dataset: Path, small_bundle,
-                                                                          monkeypatch) -> None:
+                                                                          monkeypatch, caplog) -> None:
     # --rounds 0: the pipeline is the networks alone; the priors with no refinement would be no matte
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
-    results = evaluate_dataset(dataset, weights=str(small_bundle.path), baselines="none", device="cpu", names="A01",
-                               trimaps="Trimap1", progress=False, stream=io.StringIO(), ablations=True, rounds=0)
+    with caplog.at_level("WARNING", logger="core.evaluate"):
+        results = evaluate_dataset(dataset, weights=str(small_bundle.path), baselines="none", device="cpu",
+                                   names="A01", trimaps="Trimap1", progress=False, stream=io.StringIO(),
+                                   ablations=True, rounds=0)
     assert results["methods"] == ["lbsmatte", "networks_alone"]
     assert not results["failures"]
+    # said so: the row asked for is not silently missing
+    assert any("--rounds 0" in r.getMessage() and "no_networks" in r.getMessage() for r in caplog.records)
 
 
 def test_ablations_need_lbsmatte(dataset: Path) -> None:
@@ -474,10 +478,10 @@ def test_a_methods_scores_are_the_metrics_over_the_trimaps_unknown_pixels(datase
 
 
 def test_a_name_given_twice_is_scored_once(dataset: Path, monkeypatch) -> None:
-    calls: list[int] = []
+    calls: list[tuple[int, ...]] = []
 
     def grey(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        calls.append(1)
+        calls.append(image.shape)
         return np.full(trimap.shape, 0.5)
 
     monkeypatch.setitem(baselines_module.BASELINES, "grey", grey)
@@ -485,7 +489,8 @@ def test_a_name_given_twice_is_scored_once(dataset: Path, monkeypatch) -> None:
     assert [s.name for s in samples] == ["B02", "A01"]
     results = evaluate_dataset(dataset, weights=None, baselines="grey", names="A01,A01", trimaps="Trimap1",
                                progress=False, stream=io.StringIO())
-    assert len(calls) == 1 and results["variants"]["Trimap1"]["mean"]["grey"]["images"] == 1
+    # the image's call (the other is the untimed warm-up's, on a plate of its own)
+    assert calls.count((SIZE, SIZE, 3)) == 1 and results["variants"]["Trimap1"]["mean"]["grey"]["images"] == 1
 
 
 def test_the_means_have_every_metric_of_the_images_even_when_the_first_lacks_some(
@@ -593,3 +598,137 @@ def test_the_sheets_best_baseline_is_a_baseline_not_an_ablation(tmp_path: Path, 
     _write_sheet(tmp_path / "s.png", rgb, grey, grey, scores, outputs)
     assert seen[0][3] == "best baseline: closed_form alpha, SAD 2.00"
     assert seen[0][6] == "LBSMatte alpha, SAD 1.00"
+
+
+def test_ablations_need_networks_to_take_apart(dataset: Path) -> None:
+    # --weights none --ablations scored the priors' alpha 0.5 as "networks_alone", and no_networks
+    # as a copy of the lbsmatte row
+    with pytest.raises(InputError, match="--weights none has no networks"):
+        evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", progress=False,
+                         stream=io.StringIO(), ablations=True)
+
+
+def test_an_image_missing_from_image_or_from_a_trimap_variant_is_named(tmp_path: Path, caplog) -> None:
+    # Ground truth and trimaps without their image, and an image without one variant's trimap,
+    # were left out of the scores without a word (a variant's mean over fewer images)
+    for seed, name in enumerate(["A01", "B02", "C03"]):
+        ex = _example(seed)
+        if name != "B02":
+            write_image(tmp_path / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(tmp_path / "alpha" / f"{name}.png", ex["alpha"], ["Y"])
+        for variant in ("Trimap1", "Trimap2"):
+            if (name, variant) != ("C03", "Trimap2"):
+                write_image(tmp_path / "trimap" / variant / f"{name}.png", ex[variant], ["Y"])
+    with caplog.at_level("WARNING", logger="core.evaluate"):
+        samples, variants = find_samples(tmp_path)
+    assert [s.name for s in samples] == ["A01", "C03"] and variants == ["Trimap1", "Trimap2"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert (f"{tmp_path}: no image/B02.* for alpha/B02.png, trimap/Trimap1/B02.png, trimap/Trimap2/B02.png, "
+            "not scored") in messages
+    assert f"{tmp_path}: no trimap trimap/Trimap2/C03.*, C03 not scored with Trimap2" in messages
+    assert len(messages) == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="core.evaluate"):
+        find_samples(tmp_path, names=["A01"], trimaps=["Trimap1"])  # what was asked for is all there
+    assert not caplog.records
+
+
+def test_two_files_of_one_name_are_refused_naming_them(tmp_path: Path) -> None:
+    # alpha/A01.exr beside its 8-bit preview alpha/A01.png: the PNG was scored without a word
+    ex = _example(0)
+    write_image(tmp_path / "image" / "A01.png", ex["image"], ["R", "G", "B"])
+    write_image(tmp_path / "alpha" / "A01.exr", ex["alpha"], ["Y"], pixel_type="float")
+    write_image(tmp_path / "alpha" / "A01.png", ex["alpha"], ["Y"])
+    write_image(tmp_path / "trimap" / "A01.png", ex["Trimap1"], ["Y"])
+    (tmp_path / "image" / "A01.json").write_text("{}")  # a sidecar is no image: not counted
+    with pytest.raises(InputError, match=r"alpha holds two files named A01: A01\.exr and A01\.png; keep only"):
+        find_samples(tmp_path)
+    (tmp_path / "alpha" / "A01.png").unlink()
+    samples, _ = find_samples(tmp_path)
+    assert samples[0].alpha == tmp_path / "alpha" / "A01.exr" and samples[0].image.name == "A01.png"
+
+
+def test_the_json_records_the_settings_the_flags_chose(dataset: Path, tmp_path: Path) -> None:
+    # --layers, --layer-prior and --precision changed the scores but not the file's record of the
+    # run: two runs' JSON could not be told apart
+    records = []
+    for i, flags in enumerate(({}, {"layers": "solve", "layer_prior": 0.3, "rounds": 2, "precision": "fp32"})):
+        evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                         json_path=tmp_path / f"{i}.json", progress=False, stream=io.StringIO(), **flags)
+        records.append(json.loads((tmp_path / f"{i}.json").read_text())["weights"])
+    default, chosen = records
+    assert chosen["precision"] == "float32"
+    assert (chosen["refinement"]["layers"], chosen["refinement"]["layer_prior"], chosen["rounds"]) == ("solve", 0.3, 2)
+    assert chosen["refinement"]["rounds"] == 2 and default["refinement"] != chosen["refinement"]
+    assert {k: v for k, v in chosen["refinement"].items() if k not in ("layers", "layer_prior", "rounds")} == {
+        k: v for k, v in default["refinement"].items() if k not in ("layers", "layer_prior", "rounds")}
+
+
+def test_a_contact_sheet_that_is_a_folder_is_refused_before_any_work(dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    # out/Trimap1/B02.png a folder: the run stopped at B02 with an OutputError, after A01's work,
+    # with no tables and no JSON
+    (tmp_path / "sheets" / "Trimap1" / "B02.png").mkdir(parents=True)
+    monkeypatch.setitem(baselines_module.BASELINES, "clustering",
+                        lambda *a: pytest.fail("the check comes before any work"))
+    with pytest.raises(InputError, match=r"its contact sheet .*B02\.png is a folder"):
+        evaluate_dataset(dataset, weights=None, baselines="clustering", trimaps="Trimap1", out=tmp_path / "sheets",
+                         json_path=tmp_path / "r.json", progress=False, stream=io.StringIO())
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_the_no_lbsmatte_hint_is_for_weights_that_cannot_be_used_only(dataset: Path, tmp_path: Path, capsys) -> None:
+    # Any message naming a bundle got "(use --no-lbsmatte ...)": a --json among the packaged
+    # bundles with --no-lbsmatte given already, --ablations with --weights none
+    import core.weights
+
+    packaged = Path(core.weights.__file__).resolve().parent / "bundles"
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--json",
+                     str(packaged / "r.json"), "--no-progress")) == 2
+    assert run(_args(str(dataset), "--weights", "none", "--ablations", "--baselines", "none", "--no-progress")) == 2
+    out = capsys.readouterr().out
+    assert out.count("ERROR:") == 2 and "packaged bundles" in out and "--no-lbsmatte to score" not in out
+    assert run(_args(str(dataset), "--weights", str(tmp_path / "no_such_bundle"), "--no-progress")) == 1
+    assert "(use --no-lbsmatte to score the baselines only)" in capsys.readouterr().out
+
+
+def test_the_seconds_leave_out_a_methods_first_call_costs(dataset: Path, monkeypatch) -> None:
+    # pymatting's numba kernels load (or compile) and scikit-learn imports at a baseline's first
+    # call: about 3 s, a minute or more uncached, all counted in the first image's seconds
+    import time
+
+    calls = []
+
+    def slow_at_first(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        if not calls:
+            time.sleep(1.0)
+        calls.append(image.shape)
+        return np.clip(trimap, 0.0, 1.0).astype(np.float32)
+
+    monkeypatch.setitem(baselines_module.BASELINES, "clustering", slow_at_first)
+    results = evaluate_dataset(dataset, weights=None, baselines="clustering", names="A01", trimaps="Trimap1",
+                               progress=False, stream=io.StringIO())
+    assert len(calls) == 2 and calls[1] == (SIZE, SIZE, 3)  # an untimed first call, then the image's
+    assert results["variants"]["Trimap1"]["images"]["A01"]["clustering"]["seconds"] < 0.5
+
+
+def test_a_contact_sheet_that_cannot_be_written_is_a_failure_of_its_image_only(dataset: Path, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    # An OutputError writing one sheet (a full disk) ended the run: no tables, no JSON, every
+    # image's scores lost
+    import core.contact_sheet
+    from core.errors import OutputError
+
+    real = core.contact_sheet.write_contact_sheet
+
+    def full_at_a01(path, *args, **kwargs):
+        if Path(path).stem == "A01":
+            raise OutputError(f"cannot write {path}: No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(core.contact_sheet, "write_contact_sheet", full_at_a01)
+    results = evaluate_dataset(dataset, weights=None, baselines="clustering", trimaps="Trimap1", out=tmp_path / "s",
+                               json_path=tmp_path / "r.json", progress=False, stream=io.StringIO())
+    assert set(results["variants"]["Trimap1"]["images"]) == {"A01", "B02"}
+    assert results["failures"] == [{"variant": "Trimap1", "image": "A01", "method": "contact sheet",
+                                    "error": f"cannot write {tmp_path / 's' / 'Trimap1' / 'A01.png'}: No space left on device"}]
+    assert (tmp_path / "s" / "Trimap1" / "B02.png").is_file() and (tmp_path / "r.json").is_file()

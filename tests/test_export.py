@@ -282,3 +282,88 @@ def test_export_never_writes_into_the_packaged_bundles(tmp_path, monkeypatch, ca
     assert (f"ERROR: --out: refusing to write {packaged / 'lbsmatte.pt'}: it is inside LBSMatte's packaged bundles"
             in capsys.readouterr().out)
     assert list(packaged.iterdir()) == []
+
+
+@pytest.mark.parametrize("weights", ["none", "None"])
+def test_weights_none_is_refused_naming_it_not_a_traceback(weights: str, tmp_path, capsys) -> None:
+    """``--weights none`` is matte's and evaluate's diagnostic without networks: nothing to export."""
+    out = tmp_path / "lbsmatte.pt"
+    assert main(["export", "--out", str(out), "--weights", weights]) == 2
+    said = capsys.readouterr().out
+    assert said.startswith("ERROR: --weights none is the parameter-free priors") and "nothing to export" in said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_value_in_the_unknown_region_is_clamped_for_the_refinement_as_the_pipeline_does(exported, matter) -> None:
+    """One pixel past core.pipeline.SOLVE_LIMIT (an unpremultiplied near-zero alpha): its float32
+    squares overflowed and NaN spread through the whole unknown region's solve."""
+    plate, trimap = _demo(61, 127)
+    unknown = trimap == 0.5
+    y, x = np.argwhere(unknown)[unknown.sum() // 2]
+    plate = plate.copy()
+    plate[y, x] = [1e20, 0.2, 0.2]
+    out = _run(exported[1], plate, trimap)
+    ref = matter.matte(plate, trimap, colour="linear")
+    assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < AGREEMENT
+    # The layers as the pipeline's, away from the pixel whose colour the layers carry around it.
+    plain = unknown & (np.abs(ref.fg).max(2) < 10) & (np.abs(ref.bg).max(2) < 10)
+    assert plain.sum() > 0.9 * unknown.sum()
+    assert np.abs(out[..., 1:4] - ref.fg)[plain].max() < 0.05 and np.abs(out[..., 4:7] - ref.bg)[plain].max() < 0.05
+    _check_known(out, plate, trimap)
+
+
+def test_an_out_link_into_a_missing_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys) -> None:
+    """As ``matte --out``: a broken link (a share not mounted) is named before the module is scripted
+    and saved."""
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the module was scripted before --out was checked")
+
+    monkeypatch.setattr(torch.jit, "script", no_work)
+    link = tmp_path / "lbsmatte.pt"
+    link.symlink_to(tmp_path / "unmounted" / "lbsmatte.pt")
+    assert main(["export", "--out", str(link)]) == 1
+    assert (f"ERROR: cannot write {link} (a symbolic link to {tmp_path / 'unmounted' / 'lbsmatte.pt'}): the folder "
+            f"{tmp_path / 'unmounted'} does not exist" in capsys.readouterr().out)
+    assert not (tmp_path / "unmounted").exists()
+
+
+def test_no_knn_warning_when_the_module_has_no_rounds(tmp_path, capsys) -> None:
+    """With ``--rounds 0`` nothing uses the KNN term, in the module or in ``lbsmatte matte --rounds 0``:
+    the warning that the module's matte is not lbsmatte matte's was false."""
+    out = tmp_path / "fast.pt"
+    assert main(["export", "--out", str(out), "--rounds", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "WARNING" not in said and said.startswith(f"wrote {out} ")
+    assert read_export_info(out)["knobs"]["rounds"] == 0
+
+
+def test_the_file_runs_where_lbsmatte_is_not_installed(exported, tmp_path) -> None:
+    """Nuke loads the file with its own torch and no LBSMatte: a fresh process where ``core`` cannot
+    be imported gives the values this one does."""
+    import subprocess
+    import sys
+
+    plate, trimap = _demo(37, 53)
+    x = np.concatenate([plate, trimap[..., None]], 2).transpose(2, 0, 1)[None].astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys\n"
+        "sys.modules['core'] = sys.modules['nuke_plugin'] = None  # not importable\n"
+        "import numpy as np, torch\n"
+        "m = torch.jit.load(sys.argv[1], map_location='cpu')\n"
+        "with torch.no_grad(), torch.jit.optimized_execution(False):\n"
+        "    y = m(torch.from_numpy(np.load(sys.argv[2])))\n"
+        "np.save(sys.argv[3], y.numpy())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-I", "-c", script, exported[0], str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                   check=True, cwd=tmp_path, env=env, timeout=300)
+    there = np.load(tmp_path / "y.npy")[0].transpose(1, 2, 0)
+    assert np.array_equal(there, _run(exported[1], plate, trimap))
+
+
+def test_a_weights_typo_leaves_no_out_folder_behind(tmp_path, capsys) -> None:
+    out = tmp_path / "exports" / "lbsmatte.pt"
+    assert main(["export", "--out", str(out), "--weights", "no-such-bundle"]) == 1
+    assert "no weights bundle named 'no-such-bundle'" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
@@ -267,11 +268,15 @@ def test_bad_show_data_is_refused_by_name_before_training(tmp_path, small_bundle
     write_image(tmp_path / "show" / "image" / "shot030.exr", plate, ["R", "G", "B"], pixel_type="float")
     _write_png(tmp_path / "show" / "alpha" / "shot030.png", np.zeros((48, 64), np.float32))
     _write_png(tmp_path / "show" / "image" / "orphan.png", np.zeros((48, 64, 3), np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "sh099.png", np.zeros((48, 64), np.float32))
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 2
     said = capsys.readouterr()
     assert f"{tmp_path / 'show' / 'image' / 'shot030.exr'}: 3 value(s) are NaN or infinite" in said.out
     assert "1 plate(s) in" in caplog.text and "have no matte of the same name" in caplog.text
-    assert caplog.text.rstrip().endswith("are not trained on: orphan")
+    assert "are not trained on: orphan\n" in caplog.text
+    # A matte whose plate is not there is named too (it was passed over without a word).
+    assert (f"1 matte(s) in {tmp_path / 'show' / 'alpha'} have no plate of the same name in "
+            f"{tmp_path / 'show' / 'image'} and are not trained on: sh099.png") in caplog.text
     assert not (tmp_path / "w").exists() and not (tmp_path / "run" / "background.json").exists()
 
 
@@ -605,3 +610,133 @@ def test_the_packaged_bundles_are_never_written_even_with_overwrite(tmp_path, sm
     assert f"refusing to write {packaged / 'run'}: it is inside LBSMatte's packaged bundles" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in packaged.iterdir()} == before
     assert not (tmp_path / "run").exists() and not (tmp_path / "mine").exists()
+
+
+def test_files_the_operating_system_leaves_in_the_data_are_passed_over(tmp_path, rng) -> None:
+    # A show folder browsed on a Mac or in Windows Explorer: .DS_Store, ._NAME resource forks and
+    # Thumbs.db in image/ and alpha/ alike paired up as plates, and the fine-tune stopped failing
+    # to read them as images; a viewer's hidden trimap/.thumbnails/ was read as a trimap variant.
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    for folder in ("image", "alpha"):
+        for junk in (".DS_Store", "._shot010.png", "Thumbs.db", "desktop.ini"):
+            (tmp_path / "show" / folder / junk).write_bytes(b"\0\5\26\7 not an image")
+    (tmp_path / "show" / "trimap" / ".thumbnails").mkdir(parents=True)
+    (tmp_path / "show" / "trimap" / ".thumbnails" / "shot010.png").write_bytes(b"not an image")
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    assert data.names == ["shot010", "shot020"] and data.unmatched == []
+    data.check()
+    assert data._item("shot010").trimaps == []
+
+
+def test_mattes_named_otherwise_than_their_plates_are_refused_naming_both(tmp_path, rng) -> None:
+    # alpha/shot010_matte.png beside image/shot010.png: the refusal named only the two folders,
+    # not what in them fails to pair up.
+    from core.errors import InputError
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    for matte in sorted((tmp_path / "show" / "alpha").iterdir()):
+        matte.rename(matte.with_name(matte.stem + "_matte.png"))
+    with pytest.raises(InputError) as caught:
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    said = str(caught.value)
+    assert "(the plates: shot010.png, shot020.png; the mattes: shot010_matte.png, shot020_matte.png)" in said
+    assert "name each matte as its plate" in said
+    for i in range(3, 9):
+        _write_png(tmp_path / "show" / "image" / f"shot0{i}0.png", np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(InputError, match="the plates: shot010.png, shot020.png, shot030.png, shot040.png and 4 more;"):
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+
+
+def test_the_bundle_records_the_data_folder_whole_when_given_relative(tmp_path, small_bundle, rng, monkeypatch,
+                                                                      capsys) -> None:
+    # '--data show' from the show's folder: the manifest said the data was 'show', and the
+    # description 'fine-tuned from ... on show', whichever folder the bundle was later used from.
+    _show(tmp_path / "show", rng)
+    monkeypatch.chdir(tmp_path)
+    assert _finetune(tmp_path, small_bundle.path, "show", tmp_path / "w") == 0
+    manifest = load_bundle(tmp_path / "w").manifest
+    assert manifest["training"]["data"]["show_data"] == str(tmp_path.resolve() / "show")
+    assert manifest["training"]["data"]["folder"] == str(tmp_path.resolve() / "show")
+    assert manifest["description"] == f"fine-tuned from {small_bundle.name} on {tmp_path.resolve() / 'show'}"
+    # A file given as --data is named as one, not as missing.
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show" / "image" / "shot010.png", tmp_path / "w2",
+                     "--run-dir", str(tmp_path / "run2")) == 2
+    assert f"fine-tuning data folder {tmp_path / 'show' / 'image' / 'shot010.png'} is a file, not a folder" in \
+        capsys.readouterr().out
+
+
+def test_an_out_that_is_a_file_or_another_folder_is_named_as_such_without_overwrite(tmp_path, small_bundle, rng,
+                                                                                    capsys) -> None:
+    # Without --overwrite these were told "pass --overwrite to replace it", which was refused then.
+    _show(tmp_path / "show", rng)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "notes.txt") == 2
+    said = capsys.readouterr().out
+    assert f"cannot write a weights bundle to {tmp_path / 'notes.txt'}: it exists and is not a folder" in said
+    assert "--overwrite" not in said
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "shots" / "todo.txt").write_text("mine")
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "shots") == 2
+    said = capsys.readouterr().out
+    assert f"refusing to replace {tmp_path / 'shots'}: it is not a weights bundle" in said and "--overwrite" not in said
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "shots" / "todo.txt").read_text() == "mine"
+
+
+def test_checkpoints_of_a_data_set_changed_since_are_not_continued(tmp_path, small_bundle, rng, capsys) -> None:
+    # Plates added to the data folder (or a matte fixed) and the same command run again with
+    # --overwrite: the finished checkpoints were written out at once as the new bundle, whose
+    # manifest listed the new plates that its networks had never seen.
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--overwrite") == 0  # unchanged
+    capsys.readouterr()
+    h, w = 48, 64
+    _write_png(tmp_path / "show" / "image" / "shot030.png", rng.random((h, w, 3), dtype=np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "shot030.png", rng.random((h, w), dtype=np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", rng.random((h, w), dtype=np.float32))
+    before = (tmp_path / "w" / "manifest.json").read_bytes()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--overwrite") == 2
+    said = capsys.readouterr().out
+    assert (f"{tmp_path / 'run'} holds the checkpoints of another run (files of the data set since the checkpoints "
+            "were made: added alpha/shot030.png, image/shot030.png; changed alpha/shot010.png)") in said
+    assert (tmp_path / "w" / "manifest.json").read_bytes() == before
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["plates"] == ["shot010", "shot020"]
+
+
+def test_the_checkpoints_never_replace_a_bundles_network_files(tmp_path, small_bundle, rng, capsys,
+                                                               monkeypatch) -> None:
+    # 'lbsmatte train --out runs/base', then 'finetune --from runs/base --out .../base': the run
+    # folder runs/base was the --from bundle, whose network files the checkpoints replaced (its
+    # checksums then failed: the bundle was lost). The same for --run-dir naming any bundle.
+    import shutil
+
+    _show(tmp_path / "show", rng)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(small_bundle.path, tmp_path / "runs" / "base")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "runs" / "base").iterdir()}
+    code = main(["finetune", "--from", "runs/base", "--data", "show", "--out", str(tmp_path / "weights" / "base"),
+                 "--steps", "1", "--crop", "32", "--batch", "2", "--no-progress"])
+    assert code == 2
+    said = capsys.readouterr().out
+    assert f"the checkpoints' folder {Path('runs') / 'base'} holds a manifest.json, a weights bundle's folder" in said
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--run-dir",
+                     str(tmp_path / "runs" / "base")) == 2
+    assert {p.name: p.read_bytes() for p in (tmp_path / "runs" / "base").iterdir()} == before
+    assert not (tmp_path / "weights").exists()
+
+
+def test_a_continued_fine_tune_records_the_seed_its_batches_were_drawn_from(tmp_path, small_bundle, rng) -> None:
+    # The batches of a continued run go on from the random state of the checkpoint, which the
+    # first run's --seed began: the manifest named the seed the continuation made for itself
+    # (--seed + 7919 x the steps done), which drew nothing.
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--seed", "5") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["seed"] == 5
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--seed", "5", "--steps", "2",
+                     "--overwrite") == 0
+    data = load_bundle(tmp_path / "w").manifest["training"]["data"]
+    assert data["seed"] == 5

@@ -207,3 +207,38 @@ def test_the_rounds_tooltip_gives_the_shipped_bundles_recorded_rounds(gizmo):
     with open(os.path.join(REPO, "core", "bundles", "default", "manifest.json"), encoding="utf-8") as f:
         rounds = json.load(f)["refinement"]["rounds"]
     assert f"cross-validation ({rounds} for the shipped bundle)" in gizmo["text"]
+
+
+def test_a_new_nodes_settings_run_the_tool_with_the_command_lines_defaults(fake_nuke, monkeypatch):
+    # One result, whichever way a show makes it: a new node's command line parses to what a bare
+    # `lbsmatte matte` defaults to. Only what the node sets for its own reasons differs: the range
+    # it computes, the trimap it writes to show, and the colour of its bake (a float EXR, which
+    # --colour auto reads as linear).
+    from core.cli import build_parser
+    from core.colour import resolve_colour
+    from nuke_plugin import interpreter, runner
+    from nuke_plugin import node as lbs_node
+
+    monkeypatch.setattr(interpreter, "core_dir", lambda *args, **kwargs: None)  # no bundle scan
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    settings, _ = lbs_node.read_settings(node)
+    command = runner.matte_command(
+        "python", "p.####.exr", "t.####.exr", "o.####.exr", 1001, 1100, settings.weights,
+        device=settings.device, colour=settings.colour, trimap_channel=settings.trimap_channel,
+        premultiply=settings.premultiply, rounds=settings.rounds, edge=settings.edge_px,
+        write_trimap="w.####.exr")
+    assert command[1:3] == ["-m", "core.cli"]
+    parser = build_parser("matte")
+    ours = vars(parser.parse_args(command[3:]))
+    bare = vars(parser.parse_args(["matte", "--plate", "p.####.exr", "--trimap", "t.####.exr", "--out", "o.####.exr"]))
+    assert (ours.pop("frames"), bare.pop("frames")) == ("1001-1100", None)
+    assert (ours.pop("write_trimap"), bare.pop("write_trimap")) == ("w.####.exr", None)
+    assert ours.pop("colour") == resolve_colour(bare.pop("colour"), is_float=True) == "linear"
+    assert ours == bare
+    assert node["edge_width"].value() == 8  # with a rough matte: --edge has no default of its own
+
+
+def test_the_clear_cache_tooltip_says_it_keeps_what_another_node_shows(gizmo):
+    # Clear cache keeps a folder another node shows (tests/test_nuke_compute.py checks the code)
+    knobs = dict((k.name, k) for k in gizmo["header"].user_knobs())
+    assert "When another LBSMatte node of the script shows them too" in knobs["clear_cache"].tooltip

@@ -83,6 +83,11 @@ def test_plate_and_trimap_are_packed_into_the_four_channels_the_cat_reads(gizmo)
     assert erode["Inside"].get("size") == "{parent.edge_width}" and erode["Outside"].get("size") == "{-parent.edge_width}"
     assert sorted(graph["Band"]) == ["Inside", "Outside"] and graph["Inside"] == graph["Outside"] == ["Hard"]
     assert _nodes(gizmo, "MergeExpression")["Band"].get("expr3") == "(Aa + Ba) / 2"
+    # The rough matte is cut where lbsmatte matte --edge cuts it (core.trimap.trimap_from_matte: >= 0.5
+    # inside); "a > 0.5" put a matte's pixels at exactly 0.5 (an edge through pixel centres) outside.
+    from core.trimap import MATTE_EDGE
+
+    assert _nodes(gizmo, "Expression")["Hard"].get("expr3") == f"a >= {MATTE_EDGE:g} ? 1 : 0"
 
 
 def test_the_inference_node_runs_the_cat_and_its_seven_channels_are_shuffled_out(gizmo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def test_a_job_is_a_plain_name_and_the_arguments_of_lbsmatte_train() -> None:
     assert tool._caps(["--batch", "2"]) == (["--batch", "2"], [tool.NO_CAP] * 3)
     import argparse
 
-    for bad in ("no-equals-sign", "=--batch 2", "a/b=--batch 2"):
+    for bad in ("no-equals-sign", "=--batch 2", "a/b=--batch 2", "pàper=--batch 2"):
         with pytest.raises(argparse.ArgumentTypeError, match="NAME=ARGS"):
             tool._job(bad)
 
@@ -97,7 +98,8 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     # A process of its own, as the tool runs: this test process may already have used numba's OpenMP
     # pool (pymatting in other tests), after which the processes it forks would be killed.
     done = subprocess.run([sys.executable, str(REPO / "tools" / "gpu_train.py"), "run", "--data", str(data), "--out",
-                           str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1"],
+                           str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1",
+                           "--return-to", str(tmp_path / "OUT")],
                           cwd=REPO, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, TMPDIR=str(tmp_path)))  # its workers' pymp-* folders stay there
     assert done.returncode == 0, done.stdout + done.stderr
@@ -115,6 +117,34 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     assert CACHE_DIR == Path(os.environ["LBSMATTE_COLOUR_CACHE"])
     assert all((CACHE_DIR / f"{key}_fg.npy").is_file() for key in keys)
     assert _stamps(REPO / ".cache" / "fg", keys) == in_checkout
+    _check_the_bundle_comes_back(_tool(), out / "tiny" / "bundle", tmp_path / "OUT", tmp_path)
+
+
+def _check_the_bundle_comes_back(tool, bundle: Path, returned: Path, tmp_path: Path) -> None:
+    """What a lent GPU machine's $OUT brings back (8 files of at most 16 MiB, no checkpoints) holds
+    the bundle whole, and ``unpack`` makes the folder that ``--weights`` loads."""
+    from core.weights import load_bundle
+
+    assert sorted(p.name for p in returned.iterdir()) == ["summary.json", "tiny.zip.001"]
+    assert json.loads((returned / "summary.json").read_text())["stages"]["tiny"]["bundle"]["exit"] == 0
+    assert tool.main(["unpack", str(returned / "tiny.zip.001"), "--out", str(tmp_path / "back")]) == 0
+    files = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    assert {p.name: p.read_bytes() for p in (tmp_path / "back").iterdir()} == files
+    # A paper bundle is 67 MiB: it comes back in parts, all of which unpack needs.
+    assert tool.PART_SIZE < tool.RETURN_FILE_LIMIT
+    tool.PART_SIZE = max(len(b) for b in files.values()) // 3
+    (tmp_path / "parts").mkdir()
+    parts = tool._pack(bundle, tmp_path / "parts", "tiny")
+    assert len(parts) > 3 and all(p.stat().st_size <= tool.PART_SIZE for p in parts)
+    assert tool.main(["unpack", *map(str, reversed(parts)), "--out", str(tmp_path / "back2")]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "back2").iterdir()} == files
+    assert load_bundle(tmp_path / "back2").manifest["name"] == "tiny"
+    with pytest.raises(SystemExit, match="parts of tiny.zip missing: 002 "):
+        tool.main(["unpack", str(parts[0]), *map(str, parts[2:]), "--out", str(tmp_path / "back3")])
+    with pytest.raises(SystemExit, match=r"tiny\.zip\.\*: not a whole bundle .*was the last part cut short"):
+        tool.main(["unpack", *map(str, parts[:-1]), "--out", str(tmp_path / "back3")])
+    with pytest.raises(SystemExit, match=f"--out {tmp_path / 'back2'} is not empty"):
+        tool.main(["unpack", *map(str, parts), "--out", str(tmp_path / "back2")])
 
 
 def test_prepare_never_deletes_the_data_it_copies(tmp_path) -> None:
@@ -258,3 +288,193 @@ def test_a_sigterm_while_the_colours_are_estimated_stops_the_workers_and_exits_3
         os.kill(pid, 9)
         raise AssertionError(f"estimating worker {pid} went on after run stopped")
     assert not (tmp_path / "runs").exists()
+
+
+def test_prepare_counts_the_checkout_that_travels_with_the_payload(tmp_path, monkeypatch) -> None:
+    # The lent machine takes the checkout's tracked and untracked-not-ignored files as well as the
+    # carried payload, all in 64 MiB: a payload that fits alone can still make the call refused.
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    checkout = tmp_path / "checkout"
+    (checkout / "docs").mkdir(parents=True)
+    (checkout / "docs" / "big.json").write_bytes(b"x" * 50_000)
+    (checkout / "notes.txt").write_bytes(b"y" * 1_000)  # untracked, not ignored: travels too
+    (checkout / ".gitignore").write_text("/gpu_payload/\n")
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "add", "docs", ".gitignore"], check=True)
+    out = checkout / "gpu_payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0
+    payload = json.loads((out / "PAYLOAD.json").read_text())
+    assert payload["checkout_bytes"] == 50_000 + 1_000 + len("/gpu_payload/\n")
+    (out / "wheels").mkdir()
+    (out / "wheels" / "a.whl").write_bytes(b"w" * 2_000)
+    old = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 40_000)  # the payload alone fits
+    with pytest.raises(SystemExit, match=r"with 0\.0 MiB beside it .* of checkout \(largest: docs 0\.0 MiB, \. 0\.0 MiB\): "):
+        tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"])
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == old
+    monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 52_500)  # the checkout fits, the wheels not
+    with pytest.raises(SystemExit, match=r"over the 0 MiB"):
+        tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"])
+    monkeypatch.setattr(tool, "CARRY_LIMIT", payload["bytes"] + 56_000)
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "50"]) == 0
+
+
+def test_prepare_warns_when_the_wheels_the_gpu_machine_lacks_are_not_beside_the_data(tmp_path, capsys) -> None:
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out)]) == 0
+    assert f"WARNING: no wheel of OpenImageIO, pymatting in {out / 'wheels'}" in capsys.readouterr().out
+    (out / "wheels").mkdir()
+    (out / "wheels" / "openimageio-3.2.2.0-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    (out / "wheels" / "pymatting-1.1.16-py3-none-any.whl").write_bytes(b"")
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out)]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_run_refuses_a_machine_without_cuda_or_the_packages_before_any_work(tmp_path, monkeypatch) -> None:
+    # On a lent GPU machine a job's --device cuda without CUDA would train on the CPU for the whole
+    # run (train falls back with a warning in the job's log), and a missing OpenImageIO or pymatting
+    # ended it in a traceback from the colour estimation's workers.
+    import os
+
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    base = ["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--estimate-workers", "1"]
+    probe = tool._probe()  # this machine's, in a process of its own
+    assert probe["missing"] == {}
+    monkeypatch.setattr(tool, "_probe", lambda: probe | {"cuda": False, "build": None})
+    for job in ("gpu=--batch 2 --device cuda", "gpu=--device=cuda:0"):
+        with pytest.raises(SystemExit, match=r"--job gpu asks for --device cuda, but .* has no CUDA \(a CPU-only PyTorch "
+                                             r"build\): the trainings would run on the CPU"):
+            tool.main(base + ["--job", "cpu=--device cpu", "--job", job])
+    monkeypatch.undo()
+    blocked = tmp_path / "blocked" / "pymatting"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pymatting'\", name='pymatting')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(blocked.parent), os.environ.get("PYTHONPATH", "")]))
+    with pytest.raises(SystemExit, match=r"cannot import pymatting \(No module named 'pymatting'\): carry the wheels "
+                                         r"in gpu_payload/wheels"):
+        tool.main(base + ["--job", "cpu=--device cpu"])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_machine_check_leaves_the_colour_estimation_s_workers_working(tmp_path) -> None:
+    # Importing pymatting in run's own process to check it took GNU OpenMP's pool there: every
+    # forked estimating worker was killed at its first numba kernel and respawned, for ever.
+    script = tmp_path / "check.py"
+    script.write_text(f"""
+import multiprocessing, sys
+import numpy as np
+sys.path.insert(0, {str(REPO / "tools")!r})
+import gpu_train
+
+def estimate(_):
+    from pymatting import estimate_foreground_ml
+    rng = np.random.default_rng(0)
+    estimate_foreground_ml(rng.random((40, 40, 3)), rng.random((40, 40)))
+    return "estimated"
+
+if __name__ == "__main__":
+    gpu_train._check_machine([("cpu", ["--device", "cpu"])])
+    pool = multiprocessing.Pool(1, initializer=gpu_train._estimate_worker_init)
+    try:
+        print(pool.map_async(estimate, [0]).get(timeout=120)[0], flush=True)
+    finally:
+        pool.terminate()
+""")
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "estimated", done.stdout + done.stderr
+
+
+def test_the_budget_cuts_the_stages_boxes_and_the_bundle_is_still_written(tmp_path, monkeypatch) -> None:
+    # The device's limit stops the command whatever it is doing: the run must end itself in time, with
+    # a bundle of the steps reached, however long the colours or the trainings' start-up took.
+    tool = _tool()
+    clock = [1000.0]
+    calls: list[list[str]] = []
+
+    def call(command, stream):
+        calls.append(command)
+        if "--max-minutes" in command:
+            clock[0] += 60 * float(command[command.index("--max-minutes") + 1]) + 5  # + the process's start-up
+        return 0
+
+    monkeypatch.setattr(tool.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tool, "_call", call)
+    monkeypatch.setattr(tool, "_progress", lambda run_dir: [7, 0, 0])
+    log: dict = {}
+    tool._train("a", ["--batch", "2"], tmp_path / "data", tmp_path / "runs", [70, 100, 200], log, deadline=1000 + 120)
+    boxes = [round(60 * float(c[c.index("--max-minutes") + 1])) for c in calls if "--max-minutes" in c]
+    assert boxes == [70, 45]  # the foreground gets what is left; the alpha stage, under a second, none
+    assert log["a"]["alpha"]["skipped"] == "--budget spent"
+    assert "--max-minutes" not in calls[-1] and calls[-1][calls[-1].index("--steps") + 1] == "7,0,0"
+    assert log["a"]["bundle"]["exit"] == 0
+    with pytest.raises(SystemExit, match="--budget must be a positive number of seconds, not 0.0"):
+        tool.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "runs"), "--job", "a=--batch 2", "--budget", "0"])
+
+
+def test_the_readme_s_gpu_commands_parse_and_the_device_command_fits(monkeypatch) -> None:
+    # The device call takes one command of at most 2,000 characters and has 600 s at most; what it
+    # brings back is $OUT alone. The README's steps must be what the tool takes.
+    tool = _tool()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("### Training on a GPU machine"):]
+    block = block[block.index("```bash\n") + 8:]
+    lines = block[:block.index("```")].replace("\\\n", " ").splitlines()
+    device = next(line for line in lines if "pip install" in line)
+    assert len(device) <= 2000 and "gpu_payload/wheels/*.whl" in device
+    seen: dict = {}
+    for command in ("prepare", "run", "unpack"):
+        monkeypatch.setattr(tool, command, lambda args, command=command: seen.setdefault(command, args) and 0)
+    prepare = next(line for line in lines if "gpu_train.py prepare" in line)
+    unpack = next(line for line in lines if "gpu_train.py unpack" in line)
+    download = next(line for line in lines if "pip download" in line)
+    for line in (prepare, device, unpack):
+        tool.main(shlex.split(line.split("tools/gpu_train.py ", 1)[1]))
+    assert seen["prepare"].out == REPO / "gpu_payload" and "-d gpu_payload/wheels " in download
+    args = seen["run"]
+    assert args.data == Path("gpu_payload/data") and args.return_to == Path("$OUT")
+    stages = [float(v) for v in args.stage_seconds.split(",")]
+    assert sum(stages) <= args.budget <= 600 - 120  # the bundle written and packed well before the limit
+    assert [name for name, _ in args.job] == ["paper0"] and "--device" in args.job[0][1]
+    assert seen["unpack"].parts == [Path("FILES_AT/paper0.zip.*")]
+    assert f"--weights {seen['unpack'].out}" in next(line for line in lines if "lbsmatte evaluate" in line)
+
+
+def test_a_failed_stage_says_why_on_the_console(tmp_path, monkeypatch, capsys) -> None:
+    # A device call shows the console's tail, not the job's train.log: out of GPU memory must be read there.
+    tool = _tool()
+    oom = ("ERROR: out of memory on cuda training the background network at step 12, with batches of 16 crops of "
+           "192 px (--batch 16 --crop 192; paper networks, bf16); no checkpoint was written yet")
+
+    def call(command, stream):
+        stream.write("some progress\n" + oom + "\n")
+        stream.flush()
+        return 1
+
+    monkeypatch.setattr(tool, "_call", call)
+    monkeypatch.setattr(tool, "_progress", lambda run_dir: [0, 0, 0])
+    log: dict = {}
+    tool._train("a", ["--batch", "16"], tmp_path / "data", tmp_path / "runs", [70, 100, 200], log)
+    assert capsys.readouterr().out.splitlines() == ["a: background at step 0 (0 s, exit 1)", f"a: {oom}"]
+    assert log["a"]["background"]["exit"] == 1 and "bundle" not in log["a"]
+
+
+def test_a_job_without_a_bundle_returns_its_log_and_too_much_is_named(tmp_path, capsys) -> None:
+    import argparse
+
+    tool = _tool()
+    out, back = tmp_path / "runs", tmp_path / "OUT"
+    (out / "a").mkdir(parents=True)
+    (out / "a" / "train.log").write_text("ERROR: out of memory on cuda ...\n")
+    (out / "summary.json").write_text("{}")
+    args = argparse.Namespace(return_to=back, out=out, job=[("a", ["--batch", "16"])])
+    tool._return(args, {"a": {"background": {"exit": 1, "step": 0, "seconds": 3.0}}})
+    assert sorted(p.name for p in back.iterdir()) == ["a.train.log", "summary.json"]
+    assert "WARNING" not in capsys.readouterr().out
+    for i in range(7):
+        (back / f"extra{i}").write_bytes(b"")
+    tool._return(args, {"a": {}})
+    assert "WARNING: " + str(back) + " holds 9 files" in capsys.readouterr().out

@@ -220,8 +220,12 @@ def test_read_over_the_union_window_keeps_overscan(tmp_path: Path) -> None:
     # any window, e.g. another image's
     other = io.read_image(tmp_path / "over.exr", window=(-3, 0, 4, 2))
     np.testing.assert_array_equal(other.pixels[..., 0], [[0, 11, 12, 13], [0, 21, 22, 23]])
-    with pytest.raises(InputError, match=r"over\.exr: window must be 'display', 'union' or \(x, y, width, height\)"):
-        io.read_image(tmp_path / "over.exr", window="overscan")
+    # None, a number or a string in the box raised Python's TypeError; 10.7 px was cut to 10 silently.
+    for bad in ("overscan", None, 5, (0, 0, "a", 1), (0, 0, 10.7, 2), (0, 0, 4), (0, 0, 0, 2)):
+        with pytest.raises(InputError, match=r"over\.exr: window must be 'display', 'union' or \(x, y, width, height\)"):
+            io.read_image(tmp_path / "over.exr", window=bad)  # type: ignore[arg-type]
+    same = io.read_image(tmp_path / "over.exr", window=[np.int64(-3), 0, 4, 2])
+    assert same.window == (-3, 0, 4, 2) and np.array_equal(same.pixels, other.pixels)
 
 
 def test_a_bounding_box_far_off_the_frame_is_refused_before_its_empty_union_is_allocated(tmp_path: Path) -> None:
@@ -403,6 +407,13 @@ def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="3x2 .* is 4x2"):
         io.write_matte_exr(tmp_path / "n.exr", m, like=other)
     assert not (tmp_path / "n.exr").exists()
+    # Another extension wrote the ten channels as a half-float TIFF, or failed naming the temporary file.
+    for name in ("m.tif", "m", "m.png"):
+        with pytest.raises(OutputError, match=rf"cannot write .*{re.escape(os.sep + name)}: write_matte_exr writes OpenEXR"):
+            io.write_matte_exr(tmp_path / name, m)
+        assert not (tmp_path / name).exists()
+    io.write_matte_exr(tmp_path / "upper.EXR", m)
+    assert io.read_image(tmp_path / "upper.EXR").channels[4:] == ["bg.R", "bg.G", "bg.B", "fg.R", "fg.G", "fg.B"]
 
 
 def test_write_image_quantises_and_clips(tmp_path: Path) -> None:
@@ -422,6 +433,13 @@ def test_write_image_quantises_and_clips(tmp_path: Path) -> None:
         io.write_image(tmp_path / "a.jpg", np.zeros((2, 2, 4), np.float32), ["R", "G", "B", "A"])
     with pytest.raises(OutputError, match="unsupported extension '.gif'"):
         io.write_image(tmp_path / "a.gif", px, ["R", "G", "B"])
+    # A misspelt pixel_type was written in the format's default depth: 8-bit for "unit16", half for "flaot".
+    for name, typo in (("t.tif", "unit16"), ("f.exr", "flaot"), ("u.png", "UINT8")):
+        with pytest.raises(OutputError, match=rf"cannot write .*{name}: unknown pixel_type '{typo}' \(uint8, uint16"):
+            io.write_image(tmp_path / name, px, ["R", "G", "B"], pixel_type=typo)
+        assert not (tmp_path / name).exists()
+    io.write_image(tmp_path / "f.exr", px, ["R", "G", "B"], pixel_type="float")
+    np.testing.assert_array_equal(io.read_image(tmp_path / "f.exr").pixels, px)
 
 
 def test_write_png_rgba_premultiplied_round_trip(tmp_path: Path) -> None:

@@ -302,3 +302,26 @@ def test_sampling_network_stages_are_clipped_not_squashed() -> None:
     with torch.inference_mode():
         coarse, fine = net.forward_stages(torch.cat([image, mask], 1))
     assert torch.equal(coarse, fine)
+
+
+@pytest.mark.parametrize("role", ["background", "alpha"])
+def test_a_torch_without_device_contexts_builds_the_networks(role: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/nuke.md exports for Nuke 14 and 15.0 with torch 1.12.1, whose ``torch.device`` is no
+    context manager (torch 2.0 made it one): ``with torch.device("meta")`` ended that export in
+    ``AttributeError: __enter__`` before the networks were built."""
+    import types
+
+    import core.nets
+
+    def device_without_context(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("torch.device used as a context manager, which torch 1.12 has not")
+
+    old = types.SimpleNamespace(**{name: getattr(torch, name) for name in dir(torch) if not name.startswith("__")})
+    old.device = device_without_context
+    monkeypatch.setattr(core.nets, "torch", old)
+    config = network_config(role, "small")
+    net = build_network(config)
+    monkeypatch.undo()
+    want = build_network(config)
+    assert [(n, p.shape) for n, p in net.named_parameters()] == [(n, p.shape) for n, p in want.named_parameters()]
+    assert all(p.device.type == "cpu" for p in net.parameters())

@@ -126,6 +126,44 @@ def test_a_script_saved_meanwhile_gives_no_copy(fake_nuke, lbs_env, shot, capsys
     assert open(shot).read().endswith("# saved by someone else\n") and not os.path.exists(comp)
 
 
+def test_the_tools_warnings_reach_the_farm_log(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+    # A soft matte wired in as the trimap, the CPU for lack of CUDA, a frame cut in smaller tiles
+    # for lack of GPU memory: the frame is made, and the farm's log said nothing of it.
+    monkeypatch.setenv("FAKE_CLI_WARN_FRAMES", "1001,1003")
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    warnings = [line for line in out if line.startswith("WARNING: ")]
+    assert [line.split(":")[1].strip() for line in warnings] == ["frame 1001", "frame 1003"]
+    assert out.index(warnings[0]) < out.index("LBSMATTE PROGRESS 1001 1/3")  # before its frame's progress
+
+
+def test_a_save_as_copy_that_cannot_be_written_is_refused_before_any_work(fake_nuke, lbs_env, shot, capsys):
+    # The copy is written after the whole shot is computed: a folder missing there (a typo in the
+    # farm template) ended hours of work in a traceback, with no ERROR: line for the farm manager.
+    missing = os.path.join(os.path.dirname(shot), "no_such_folder", "shot.lbsmatte.nk")
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", missing]) == batch.EXIT_USAGE
+    assert capsys.readouterr().out == (f"ERROR: --save-as {missing} cannot be written: its folder "
+                                       f"{os.path.dirname(missing)} does not exist\n")
+    folder = os.path.join(os.path.dirname(shot), "a_folder.nk")
+    os.mkdir(folder)
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", folder]) == batch.EXIT_USAGE
+    assert capsys.readouterr().out == f"ERROR: --save-as {folder} cannot be written: it is a folder\n"
+    assert cli_calls(lbs_env) == []
+
+
+def test_a_copy_nuke_cannot_save_after_the_work_is_an_error_line_and_exit_1(fake_nuke, lbs_env, shot, capsys,
+                                                                           monkeypatch):
+    def refuse(filename=None):
+        raise RuntimeError(f"{filename}: Permission denied")
+
+    monkeypatch.setattr(fake_nuke, "scriptSave", refuse)
+    comp = shot.replace("shot.nk", "shot.lbsmatte.nk")
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", comp]) == batch.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "LBSMATTE PROGRESS 1003 3/3" in out
+    assert f"\nERROR: {comp} not written: {comp}: Permission denied. The results are in " in out
+
+
 def test_an_unexpected_error_is_an_error_line_and_exit_1(fake_nuke, lbs_env, shot, capsys, monkeypatch):
     """E.g. a key folder another artist made, not writable by the farm user: farm managers watch
     for ERROR: lines and the exit status, not for a Python traceback."""
@@ -144,6 +182,40 @@ def test_a_bad_setting_fails_cleanly(fake_nuke, lbs_env, sequences, tmp_path, ca
     path = write_shot(str(tmp_path / "bad.nk"), sequences, weights="no_such_bundle")
     assert batch.main([path, "--node", "LBSMatte1"]) == batch.EXIT_FAILED
     assert "ERROR: weights bundle 'no_such_bundle' not found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["LBSMATTE_CACHE", "knob"])
+def test_a_relative_cache_folder_is_the_same_folder_for_the_farm_and_the_comp_render(fake_nuke, lbs_env, shot,
+                                                                                   tmp_path, monkeypatch, capsys, where):
+    # The farm task, the comp render and the artist's Nuke each start in a folder of their own: a
+    # relative cache folder read from the current folder put the results where the comp render
+    # did not look (LBSMATTE_CACHE: "frame 1001 has no result"; the knob: each machine its own cache).
+    if where == "knob":
+        text = open(shot).read().replace(" weights ", " cache_dir lbsmatte_shared\n weights ", 1)
+        with open(shot, "w") as handle:
+            handle.write(text)
+    else:
+        monkeypatch.setenv("LBSMATTE_CACHE", "lbsmatte_shared")
+    farm = tmp_path / "farm_task"
+    farm.mkdir()
+    monkeypatch.chdir(farm)
+    comp = str(tmp_path / "comp" / "shot.lbsmatte.nk")
+    os.mkdir(os.path.dirname(comp))
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", comp]) == batch.EXIT_OK
+    result = os.path.join(os.path.dirname(shot), "lbsmatte_shared")
+    assert f"LBSMATTE RESULT {result}/" in capsys.readouterr().out  # next to the script, as the default is
+    assert not os.listdir(str(farm))
+
+    render = tmp_path / "render_task"
+    render.mkdir()
+    monkeypatch.chdir(render)
+    node = _reopen(fake_nuke, comp)
+    write = fake_nuke.nodes.Write()
+    write.setInput(0, node)
+    write["file"].setValue(str(tmp_path / "comp.####.exr"))
+    write["file_type"].setValue("exr")
+    fake_nuke.execute(write, 1001, 1003, 1)  # the render check finds every frame of the result
+    assert os.path.isfile(str(tmp_path / "comp.1003.exr"))
 
 
 def test_as_a_separate_process(lbs_env, sequences, tmp_path):
@@ -185,7 +257,7 @@ def _farm_regexes():
     import re
 
     text = open(os.path.join(REPO, "docs", "nuke.md"), encoding="utf-8").read()
-    rows = re.findall(r"^\s*\| (progress|a failure|the result) \| `([^`]+)` \|", text, re.M)
+    rows = re.findall(r"^\s*\| (progress|a failure|the result|a warning) \| `([^`]+)` \|", text, re.M)
     return {name: re.compile(pattern) for name, pattern in rows}
 
 
@@ -193,9 +265,9 @@ def test_the_farm_regexes_of_the_docs_match_what_batch_prints(lbs_env, sequences
     """Run as the farm runs it (a separate process, stdout a pipe), one frame failing, negative
     frames too: each line the regexes are for is matched, with the numbers a plugin reads."""
     regexes = _farm_regexes()
-    assert sorted(regexes) == ["a failure", "progress", "the result"]
+    assert sorted(regexes) == ["a failure", "a warning", "progress", "the result"]
     shot = write_shot(str(tmp_path / "farm.nk"), sequences)
-    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_FAIL_FRAMES="1002")
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_FAIL_FRAMES="1002", FAKE_CLI_WARN_FRAMES="1003")
     done = subprocess.run([sys.executable, os.path.join(REPO, "nuke_plugin", "batch.py"), shot,
                            "--node", "LBSMatte1", "--frames", "1001-1003"],
                           env=env, capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
@@ -207,6 +279,8 @@ def test_the_farm_regexes_of_the_docs_match_what_batch_prints(lbs_env, sequences
     errors = [m.group(1) for m in map(regexes["a failure"].match, lines) if m]
     assert errors[0].startswith("frame 1002: ") and errors[-1] == "1 of 3 frames not computed: 1002"
     assert len(errors) == len([line for line in lines if line.startswith("ERROR")])
+    warnings = [m.group(1) for m in map(regexes["a warning"].match, lines) if m]
+    assert len(warnings) == 1 and warnings[0].startswith("frame 1003: trimap ")
     results = [m.group(1) for m in map(regexes["the result"].match, lines) if m]
     assert len(results) == 1 and results[0].endswith("/lbsmatte.####.exr")
     # nothing else matches: a STAGE or CACHE line is not progress, a progress line is not an error

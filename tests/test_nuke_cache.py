@@ -123,6 +123,12 @@ def test_default_cache_dir(tmp_path):
     script = str(tmp_path / "shots" / "a.nk")
     assert cache.default_cache_dir(script, {}) == str(tmp_path / "shots" / "lbsmatte_cache")
     assert cache.default_cache_dir("", {}).endswith("lbsmatte_cache")
+    # relative: from the script's folder, whatever folder Nuke started in; else from the current one
+    assert cache.default_cache_dir(script, {"LBSMATTE_CACHE": "../cache"}) == str(tmp_path / "cache")
+    assert cache.default_cache_dir("", {"LBSMATTE_CACHE": "cache"}) == os.path.join(os.getcwd(), "cache")
+    assert cache.absolute_cache_dir("sh010/cache", script) == str(tmp_path / "shots" / "sh010" / "cache")
+    assert cache.absolute_cache_dir(str(tmp_path / "abs"), script) == str(tmp_path / "abs")
+    assert cache.absolute_cache_dir("~/c", script) == os.path.join(os.path.expanduser("~"), "c")
 
 
 @pytest.mark.skipif(os.name == "nt", reason="the sweep needs flock (POSIX)")

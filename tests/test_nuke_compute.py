@@ -435,6 +435,37 @@ def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, small_bundle
     assert compute.prepare(node).key != result.job.key
 
 
+def test_input_colour_srgb_gives_a_result_in_the_inputs_encoding(fake_nuke, sequences, small_bundle, monkeypatch,
+                                                                 tmp_path):
+    """With input colour ``srgb`` the input's values are sRGB-encoded; the node's output replaces
+    them in the stream, so it must be sRGB-encoded too. The real core linearised it: the fg
+    layer (and rgba) where the trimap says FG was the input linearised, not the input."""
+    import sys
+
+    from fake_nuke.fixtures import FRAMES, SIZE, make_trimap
+
+    monkeypatch.setenv("LBSMATTE_PYTHON", sys.executable)
+    monkeypatch.setenv("LBSMATTE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    monkeypatch.delenv("LBSMATTE_WEIGHTS_PATH", raising=False)
+    node = make_graph(fake_nuke, sequences, weights=str(small_bundle.path))
+    node["colour"].setValue("srgb")
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(FRAMES[0])
+    node["last_frame"].setValue(FRAMES[0])
+    result = compute.compute(node)
+    assert result.ok, result.errors
+    pixels, names = _frames_of(node)[FRAMES[0]]
+    fg = pixels[:, :, [names.index("fg." + c) for c in "RGB"]]
+    bg = pixels[:, :, [names.index("bg." + c) for c in "RGB"]]
+    plate, _ = read_exr(sequences["plate"].replace("####", f"{FRAMES[0]:04d}"))
+    trimap = make_trimap(*SIZE, 0)
+    fg_known, bg_known = trimap == 1.0, trimap == 0.0
+    assert (plate[fg_known] > 0.01).any()  # values the sRGB curve would move
+    np.testing.assert_array_equal(fg[fg_known], plate[fg_known])
+    np.testing.assert_array_equal(bg[bg_known], plate[bg_known])
+
+
 def test_rough_matte_reaches_the_tool_as_edge_and_its_trimap_can_be_shown(fake_nuke, lbs_env, sequences):
     from core.trimap import trimap_from_matte
 

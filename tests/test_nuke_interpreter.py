@@ -35,6 +35,18 @@ def test_write_config_records_this_python_and_core(tmp_path):
     assert interpreter.read_config(path) == data
 
 
+def test_write_config_where_it_cannot_write_says_so_and_what_to_do_instead(tmp_path, monkeypatch, capsys):
+    # A studio checkout read-only to the user who runs the install step: a bare PermissionError
+    # traceback, and nothing said of LBSMATTE_PYTHON, which needs no file there.
+    target = tmp_path / "read_only" / "lbsmatte.json"  # a folder that cannot be written in
+    monkeypatch.setattr(interpreter, "config_path", lambda: str(target))
+    assert interpreter.main(["--write-config"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"ERROR: cannot write the install config {target}: ")
+    assert captured.err.rstrip().endswith(f"set LBSMATTE_PYTHON={sys.executable} in Nuke's environment instead")
+
+
 def test_core_dir_next_to_the_plugin():
     assert interpreter.core_dir() == os.path.join(interpreter.plugin_root(), "core")
 

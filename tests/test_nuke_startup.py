@@ -48,6 +48,11 @@ def test_menu_only_in_the_gui(fake_nuke, monkeypatch):
     item.invoke()
     created = fake_nuke.allNodes("LBSMatte")
     assert len(created) == 1 and created[0].shown()  # opened in the panel as Nuke does
+    # the native node too, which docs/nuke.md tells the compositor to create
+    live = fake_nuke.menu("Nodes").findItem("LBSMatte/LBSMatteLive")
+    assert live is not None and live.icon() == "LBSMatte.png"
+    assert live.script() == "nuke.createNode('LBSMatteLive')"
+    assert os.path.isfile(os.path.join(REPO, "gizmos", "LBSMatteLive.gizmo"))
 
 
 def test_weights_menu_lists_bundles_default_first_and_refreshes_on_show_panel(fake_nuke, lbs_env):

@@ -859,6 +859,32 @@ def test_arrays_of_the_wrong_shape_are_refused_naming_the_argument(matter: Matte
         matter.matte(np.zeros(plate_shape, np.float32), np.full(trimap_shape, 0.5, np.float32))
 
 
+def test_what_is_not_an_array_is_refused_naming_the_argument_and_what_to_pass(matter: Matter, tmp_path) -> None:
+    # An Image from read_image passed as it is gave "must hold numbers, got an array of dtype
+    # object" (plate) and "got an array of shape ()" (trimap); a ragged list numpy's ValueError and
+    # a tensor that requires grad torch's RuntimeError, neither naming the argument.
+    from core.io import read_image, write_image
+
+    plate, trimap = _scene()
+    write_image(tmp_path / "p.exr", plate, ["R", "G", "B"])
+    image = read_image(tmp_path / "p.exr")
+    with pytest.raises(InputError, match=r"^the plate must be a numpy array of pixels, not a core\.io\.Image "
+                                         r"\(for an image from core\.read_image, pass image\.rgb\(\)\)"):
+        matter.matte(image, trimap)
+    with pytest.raises(InputError, match=r"^the trimap must be a numpy array of pixels, not a core\.io\.Image .*image\.pixels"):
+        matter.matte(plate, image)
+    with pytest.raises(InputError, match=r"^the plate must be a numpy array of pixels, not a builtins\.str"):
+        matter.matte(str(tmp_path / "p.exr"), trimap)
+    with pytest.raises(InputError, match=r"^the trimap cannot be read as an array of pixels \(list\): "):
+        matter.matte(plate, [[0.0, 0.5], [1.0]])
+    with pytest.raises(InputError, match=r"^the plate cannot be read as an array of pixels \(Tensor\): .*requires grad"):
+        matter.matte(torch.from_numpy(plate).requires_grad_(), trimap)
+    # What numpy reads as pixels still works: lists and CPU tensors.
+    want = matter.matte(plate, trimap)
+    got = matter.matte(torch.from_numpy(plate), trimap.tolist())
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32])
 def test_integer_arrays_other_than_8_and_16_bit_are_refused_not_read_as_black(matter: Matter, dtype) -> None:
     # np.array of Python ints is int64: 0/128/255 scaled by int64's maximum was all 0, so a trimap
@@ -875,6 +901,14 @@ def test_integer_arrays_other_than_8_and_16_bit_are_refused_not_read_as_black(ma
     want = matter.matte(eight_bit / 255, tri8 / 255)
     got = matter.matte(eight_bit.astype(np.uint8), tri8.astype(np.uint8))
     assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+
+
+def test_a_bool_trimap_is_foreground_where_true(matter: Matter) -> None:
+    plate, trimap = _scene()
+    mask = trimap == 1
+    for tri in (mask, mask[..., None]):
+        got, want = matter.matte(plate, tri), matter.matte(plate, mask.astype(np.float32))
+        assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.alpha, mask)
 
 
 def test_a_grey_plate_as_h_w_1_is_matted_as_h_w(matter: Matter) -> None:
@@ -930,6 +964,46 @@ def test_bad_keyword_values_are_refused_naming_the_keyword(small_bundle, given, 
     given = {"weights": small_bundle, "device": "cpu"} | given
     with pytest.raises(InputError, match=named):
         Matter(given.pop("weights"), given.pop("device"), allow_untrained=True, **given)
+
+
+def test_a_bad_or_auto_colour_is_refused_on_every_frame_naming_what_to_pass(matter: Matter) -> None:
+    # "auto" was refused with "expected one of auto, linear, srgb", and a misspelt colour was
+    # accepted on a frame with no unknown pixel (no conversion ran), then refused on the next.
+    plate, trimap = _scene()
+    for tri in (trimap, (trimap == 1).astype(np.float32)):
+        with pytest.raises(InputError, match=r"unknown colour 'lineer'"):
+            matter.matte(plate, tri, colour="lineer")
+        for auto in ("auto", " Auto"):
+            with pytest.raises(InputError, match=r"colour='auto' is for files .*pass colour='linear' .*or 'srgb'"):
+                matter.matte(plate, tri, colour=auto)
+    assert np.array_equal(matter.matte(plate, trimap, colour=" sRGB").alpha, matter.matte(plate, trimap, colour="srgb").alpha)
+
+
+def test_threads_apply_while_matte_runs_and_the_callers_count_comes_back(small_bundle, monkeypatch) -> None:
+    # Matter(threads=1) set torch's count for good: core.matte(..., threads=1) left the caller's
+    # process on one thread, and a later Matter() ran on it instead of "torch's own".
+    from core import pipeline
+
+    plate, trimap = _scene()
+    caller = torch.get_num_threads()
+    seen: list[int] = []
+    real = pipeline.Matter._run
+
+    def run(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.Matter, "_run", run)
+    wanted = caller + 1
+    pipeline.matte(plate, trimap, weights=small_bundle, device="cpu", allow_untrained=True, threads=wanted)
+    assert seen == [wanted] and torch.get_num_threads() == caller
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, threads=wanted)
+    assert torch.get_num_threads() == caller
+    with pytest.raises(InputError):
+        m.matte(plate, trimap, colour="lineer")  # an error on the way out puts the count back too
+    assert torch.get_num_threads() == caller
+    Matter(small_bundle, device="cpu", allow_untrained=True).matte(plate, trimap)
+    assert seen == [wanted, caller]
 
 
 def test_a_misspelt_keyword_is_a_type_error(small_bundle) -> None:

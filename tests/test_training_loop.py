@@ -579,6 +579,21 @@ def test_lbsmatte_train_continued_after_every_step_draws_the_batches_of_an_unint
     assert all(torch.equal(whole[k], pieces[k]) for k in whole if k.startswith("model."))
 
 
+def test_the_bundle_records_the_training_data_folder_whole_when_given_relative(tmp_path, monkeypatch) -> None:
+    from core.cli import main
+    from core.training.data import default_data_root
+
+    data = default_data_root()
+    if not (data / "alphamatting").is_dir() or not (data / "backgrounds").is_dir():
+        pytest.skip(f"training data not found in {data}")
+    monkeypatch.chdir(data.parent)
+    assert main(["train", "--data", data.name, "--steps", "1,0,0", "--crop", "32", "--batch", "2", "--backgrounds", "1",
+                 "--hold-out", "all", "--procedural", "1", "--threads", "1", "--no-progress", "--device", "cpu",
+                 "--out", str(tmp_path / "b"), "--run-dir", str(tmp_path / "run")]) == 0
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["training"]["data"]["root"] == str(data.resolve())
+
+
 def test_a_run_continued_with_another_data_recipe_is_refused_by_name(tmp_path, capsys) -> None:
     """--hold-out, --procedural, --real-photos, --wide-trimaps, --rendered and the sampling scale say
     what a run's batches are: a fold continued with another --hold-out trained on the objects it

@@ -189,6 +189,18 @@ def test_soft_matte_is_cut_at_one_half_and_its_channel_chosen() -> None:
     np.testing.assert_array_equal(trimap_from_matte((alpha * 255).round().astype(np.uint8), 3), t)
 
 
+def test_a_bool_mask_is_a_binary_matte_and_a_two_level_trimap() -> None:
+    # "must hold numbers, got an array of dtype bool" for trimap_from_matte(roto > 0.5, ...), the
+    # most direct rough matte there is, while Matter.matte took the same bool array as a trimap.
+    mask = np.zeros((6, 20), bool)
+    mask[:, 10:] = True
+    as_float = mask.astype(np.float32)
+    np.testing.assert_array_equal(trimap_from_matte(mask, 3), trimap_from_matte(as_float, 3))
+    np.testing.assert_array_equal(trimap_from_matte(mask[..., None], 3), trimap_from_matte(as_float, 3))
+    out = normalise_trimap(mask)
+    assert out.dtype == np.float32 and np.array_equal(out, as_float)
+
+
 def test_disc_band_is_round_and_the_border_is_no_edge() -> None:
     yy, xx = np.mgrid[0:101, 0:101]
     r = np.hypot(yy - 50, xx - 50)

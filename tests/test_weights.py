@@ -366,6 +366,14 @@ def test_manifest_without_config_or_with_escaping_file_name(tmp_path: Path, smal
 def test_missing_folder_and_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="does not exist"):
         load_bundle(tmp_path / "nowhere")
+    # A file (the manifest itself, most likely) was reported as a folder that "does not exist".
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "manifest.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(WeightsError, match=r"manifest\.json is a file, not a bundle folder .*; pass its folder, .*b$"):
+        load_bundle(tmp_path / "b" / "manifest.json")
+    with pytest.raises(WeightsError, match=r"notes\.txt is a file, not a bundle folder \(a folder holding manifest\.json .*files\)$"):
+        load_bundle(tmp_path / "notes.txt")
     (tmp_path / "empty").mkdir()
     with pytest.raises(WeightsError, match=r"'empty'.*manifest\.json is missing"):
         load_bundle(tmp_path / "empty")

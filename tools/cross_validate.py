@@ -143,6 +143,31 @@ def _atomic_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     replace_file(tmp, path)  # core's one os.replace: retried on Windows while a reader holds the file
+    _gzipped(path).unlink(missing_ok=True)  # the plain file made now supersedes a kept copy
+
+
+def _gzipped(path: Path) -> Path:
+    """Where a score cache ``path`` is kept gzipped. docs/cross_validation/folds keeps the grid
+    scores so (9 MB of JSON each, 0.5 MB gzipped): the checkout must be small enough to travel to
+    a GPU machine with its payload (64 MiB in all, tools/gpu_train.py)."""
+    return path.with_name(path.name + ".gz")
+
+
+def _exists(path: Path) -> bool:
+    """A score cache at ``path``, plain or gzipped (:func:`_gzipped`)."""
+    return path.exists() or _gzipped(path).exists()
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    """The JSON at ``path``, else at its gzipped copy (:func:`_gzipped`), else ``default``."""
+    import gzip
+
+    if path.exists():
+        return json.loads(path.read_text())
+    if _gzipped(path).exists():
+        with gzip.open(_gzipped(path), "rt", encoding="utf-8") as f:
+            return json.load(f)
+    return default
 
 
 def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
@@ -289,7 +314,7 @@ def grid_scores(bundle: Path, names: list[str], data_root: Path, cache: Path) ->
     from core.pipeline import Matter
     from core.trimap import split_trimap
 
-    done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
+    done: dict[str, Any] = _read_json(cache, {})
     keys = [json.dumps(s, sort_keys=True) for s in settings_grid()]
     priors = str(bundle).strip().lower() == "none"
     frames = [(n, v) for n in names for v in VARIANTS]
@@ -430,7 +455,7 @@ def layer_scores(bundle: Path, names: list[str], composites: Path, cache: Path) 
     from core.trimap import split_trimap
 
     samples, _ = find_samples(composites, _composites_of(composites, names), list(VARIANTS))
-    done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
+    done: dict[str, Any] = _read_json(cache, {})
     keys = [layer_key(e) for e in LAYER_GRID]
     frames = [(s, v) for s in samples for v in VARIANTS]
     matters = None
@@ -532,7 +557,7 @@ def own_scores(fold: Path, bundle: Path) -> None:
     if path.exists():
         if json.loads(path.read_text()).get("networks") == networks:
             return
-        stale = [name for name in NETWORK_RESULTS if (fold / name).exists()]
+        stale = [name for name in NETWORK_RESULTS if _exists(fold / name)]
         if stale:
             print(f"{fold.name}: {', '.join(stale)} made by other networks than {bundle}'s: made again", flush=True)
         _unlink(*(fold / name for name in NETWORK_RESULTS))
@@ -560,6 +585,7 @@ def _fold_layer_scores(out: Path, parts: list[list[str]], composites: Path) -> l
 def _unlink(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+        _gzipped(path).unlink(missing_ok=True)
 
 
 def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Path | None) -> None:
@@ -633,7 +659,7 @@ def levels_scores(method: str, names: list[str], data_root: Path, cache: Path) -
 
     levels = [{"black_point": b, "white_point": w} for b in GRID["black_point"] for w in GRID["white_point"]]
     keys = [json.dumps(x, sort_keys=True) for x in levels]
-    done: dict[str, Any] = json.loads(cache.read_text()) if cache.exists() else {}
+    done: dict[str, Any] = _read_json(cache, {})
     frames = [(n, v) for n in names for v in VARIANTS]
     for name, variant in tqdm(frames, desc=f"{method} levels", unit="frame", file=sys.stderr):
         scores = done.get(f"{name}/{variant}", {})

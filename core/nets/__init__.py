@@ -6,6 +6,7 @@ manifest) into a module; the module keeps its config at ``.config`` so it can be
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -50,12 +51,15 @@ def build_network(config: dict[str, Any]) -> nn.Module:
     try:
         check_bounds(config)
         # Sized first on the meta device (shapes only, no memory): a config within every bound
-        # may still multiply up to more parameters than any network of ours has.
-        with torch.device("meta"):
-            count = sum(p.numel() for p in _ARCHITECTURES[arch](config).parameters())
+        # may still multiply up to more parameters than any network of ours has. The torch of
+        # Nuke 14's export (1.12, docs/nuke.md) has no device context: there it is counted built.
+        meta = hasattr(torch.device, "__enter__")
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            net = _ARCHITECTURES[arch](config)
+        count = sum(p.numel() for p in net.parameters())
         if count > MAX_PARAMETERS:
             raise WeightsError(f"it describes a network of {count:,} parameters, more than the {MAX_PARAMETERS:,} "
                                "allowed")
-        return _ARCHITECTURES[arch](config)
+        return _ARCHITECTURES[arch](config) if meta else net
     except (WeightsError, KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"invalid {arch} network config: {exc}") from exc

@@ -218,14 +218,16 @@ def run(args: argparse.Namespace) -> int:
 #: refused when a continuation asks for another (a fold continued with another --hold-out would
 #: train on the objects it holds out, and its bundle would record only the last).
 RECIPE = ("hold_out", "procedural", "real_photos", "wide_trimaps", "rendered", "rendered_fraction",
-          "sampling_scale", "colour")
+          "sampling_scale", "colour", "files")
 
 
 def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any) -> dict[str, Any]:
     """The :data:`RECIPE` values of this command (the effective ones: the held-out objects, the
     scale the sampling networks run at)."""
     if args.command == "finetune":
-        return {"colour": args.colour}
+        from core.training.data import show_files_sha256
+
+        return {"colour": args.colour, "files": show_files_sha256(args.data)}
     from core.nets import network_config
     from core.nets.config import role_sizes
     from core.training.data import VALIDATION_OBJECTS
@@ -274,7 +276,7 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
         now_source = json.loads(json.dumps(source))
         # The data recipe (RECIPE) is compared where the folder records it (folders written before
         # it was recorded continue as they did).
-        differences += [f"{k} {before.get(k)!r}, now {v!r}" for k, v in now_source.items()
+        differences += [_difference(k, before.get(k), v) for k, v in now_source.items()
                         if (k in before or k not in RECIPE) and before.get(k) != v]
     recorded = run_dir / "settings.json"
     if recorded.is_file():
@@ -285,6 +287,18 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     if differences:
         raise InputError(f"{run_dir} holds the checkpoints of another run ({'; '.join(differences)}): give this run "
                          f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
+
+
+def _difference(key: str, before: Any, now: Any) -> str:
+    """A recorded setting and this command's, in words; for the data set's files (a table of
+    hashes) the files added, removed and changed, a few of each."""
+    if key != "files" or not (isinstance(before, dict) and isinstance(now, dict)):
+        return f"{key} {before!r}, now {now!r}"
+    changes = (("added", sorted(now.keys() - before.keys())), ("removed", sorted(before.keys() - now.keys())),
+               ("changed", sorted(k for k in now.keys() & before.keys() if now[k] != before[k])))
+    return f"{key} of the data set since the checkpoints were made: " + "; ".join(
+        f"{how} {', '.join(names[:4] if len(names) > 5 else names)}{f' and {len(names) - 4} more' if len(names) > 5 else ''}"
+        for how, names in changes if names)
 
 
 def _check_name_free(name: str, out: Path) -> None:
@@ -322,12 +336,20 @@ def _run(args: argparse.Namespace) -> int:
         check_not_packaged(run_dir)
     except LBSMatteError as exc:
         raise InputError(str(exc)) from None
-    if args.out.exists() and not args.overwrite:
-        raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
-    try:  # with --overwrite: a folder that is not a bundle is refused now, not after the training
-        check_destination(args.out, args.overwrite)
+    try:  # a file or a folder that is not a bundle is refused now, not after the training, and
+        # named as such before --overwrite is suggested (which would only be refused then)
+        check_destination(args.out, True)
     except LBSMatteError as exc:
         raise InputError(str(exc)) from None
+    if args.out.exists() and not args.overwrite:
+        raise InputError(f"bundle folder {args.out} already exists; pass --overwrite to replace it")
+    if (run_dir / "manifest.json").is_file():
+        # A bundle's folder (the --from bundle's, say: 'train --out runs/base' then 'finetune --from
+        # runs/base --out .../base' checkpointed in runs/base): the checkpoints, <role>.safetensors,
+        # replaced its network files and the bundle no longer loaded.
+        raise InputError(f"the checkpoints' folder {run_dir} holds a manifest.json, a weights bundle's folder: the "
+                         "checkpoints (background.safetensors, ...) would replace its network files; give the run a "
+                         "folder of its own (--run-dir)")
     _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
@@ -438,7 +460,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.description:
         description = args.description
     elif args.command == "finetune" and parent is not None:
-        description = f"fine-tuned from {parent.name} on {args.data}"
+        description = f"fine-tuned from {parent.name} on {Path(args.data).resolve()}"
     elif parent is not None:
         description = f"{settings.size} networks of {parent.name}, trained further on composites of real and procedural foregrounds"
     else:
@@ -671,7 +693,7 @@ def _composite_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, 
                 val_cache["batch"] = val_sampler.sample(settings.batch_size, n_backgrounds=settings.n_backgrounds)
         return val_cache["batch"]
 
-    summary = {"root": str(root), **train_sampler.describe(),
+    summary = {"root": str(Path(root).resolve()), **train_sampler.describe(),  # '--data data' names no folder elsewhere
                "validation": getattr(args, "validation", "composites")}
     # train_sampler draws without jitter; the foreground network's composites come from its jittered twin
     summary["jitter"] = JITTER_NOTE
@@ -711,7 +733,8 @@ def _show_batches(seed: int, *, data: Path, crop: int, colour: str, names: list[
 
 def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[str, Any]]:
     if not args.data.is_dir():
-        raise InputError(f"fine-tuning data folder {args.data} does not exist")
+        raise InputError(f"fine-tuning data folder {args.data} "
+                         f"{'is a file, not a folder' if args.data.exists() else 'does not exist'}")
     from core.colour import check_colour
 
     try:
@@ -726,6 +749,11 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
         logging.getLogger(__name__).warning(
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
             len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
+    if first.dataset.orphan_mattes:
+        logging.getLogger(__name__).warning(
+            "%d matte(s) in %s have no plate of the same name in %s and are not trained on: %s",
+            len(first.dataset.orphan_mattes), args.data / "alpha", args.data / "image",
+            ", ".join(first.dataset.orphan_mattes))
     first.dataset.check()  # every plate read now: a bad file stops the run before it starts
     if first.dataset.constant:
         logging.getLogger(__name__).warning(
@@ -734,7 +762,17 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
             ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
     # The workers draw from the plates the first data set's check() kept.
     make = functools.partial(_show_batches, names=list(first.dataset.names), **options)
-    return _in_workers(make, first, seed, args, settings), None, {"show_data": str(args.data), **first.dataset.describe()}
+    # The folder the bundle records, absolute: '--data show' named no folder once the bundle was
+    # used from another one (the run folder it records is absolute too).
+    folder = str(Path(args.data).resolve())
+    summary = {"show_data": folder, **first.dataset.describe(), "folder": folder}
+    if not getattr(args, "workers", 0):
+        # Drawn here, a continued run's batches go on from the random state in the checkpoint:
+        # they all descend from --seed (this process's own seed, which a continuation sets, drew
+        # nothing; the manifest of a run stopped and continued named it while an uninterrupted
+        # run's, of the same weights, said 0).
+        summary["seed"] = settings.seed
+    return _in_workers(make, first, seed, args, settings), None, summary
 
 
 def _in_workers(make: Any, first: Any, seed: int, args: argparse.Namespace, settings: Any) -> Any:

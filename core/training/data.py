@@ -764,6 +764,45 @@ class CompositeSampler:
 # a show's own plates
 
 
+#: Files an operating system writes into a folder of images on its own (Windows Explorer's
+#: thumbnail caches, a folder's view settings): never a show's plate or matte.
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
+
+
+def _show_files(folder: Path) -> list[Path]:
+    """The files of a show data set's ``folder`` that may be plates, mattes, trimaps or layers, in
+    name order: not hidden ones (macOS's ``.DS_Store`` and ``._NAME`` resource forks, a killed
+    write's temporary) nor :data:`SYSTEM_FILES`, which ``lbsmatte evaluate`` passes over too. Both
+    were taken for plates: in ``image/`` and ``alpha/`` alike they paired up (``.DS_Store``,
+    ``Thumbs``) and the fine-tune stopped failing to read them as images."""
+    return [p for p in sorted(folder.iterdir())
+            if not p.name.startswith(".") and p.name.lower() not in SYSTEM_FILES and p.is_file()]
+
+
+def show_files_sha256(folder: Path | str) -> dict[str, str]:
+    """``{path relative to folder: SHA-256}`` of every file a show data set trains on or could
+    (``image/``, ``alpha/``, ``trimap/`` and its variants, ``fg/``, ``bg/``): what a fine-tune's
+    checkpoints are recorded as made from, so that a continuation on a data set changed since
+    (plates added, a matte fixed) is refused instead of shipping the earlier networks as trained
+    on the new files. ``{}`` for a folder that is not there (refused later, by name)."""
+    root = Path(folder)
+    folders = [root / name for name in ("image", "alpha", "trimap", "fg", "bg")]
+    if (root / "trimap").is_dir():
+        folders += [p for p in sorted((root / "trimap").iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    found = {}
+    for sub in folders:
+        for path in _show_files(sub) if sub.is_dir() else []:
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as f:
+                    for block in iter(lambda f=f: f.read(1 << 20), b""):
+                        digest.update(block)
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            found[path.relative_to(root).as_posix()] = digest.hexdigest()
+    return found
+
+
 def _find_file(folder: Path, stem: str) -> Path | None:
     """The file of ``folder`` named ``stem`` (any extension), or None; :class:`InputError` when
     several are (``sh010.exr`` and a ``sh010.jpg`` proxy): which one is the plate's cannot be
@@ -771,7 +810,7 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     read as an image) while the plate was drawn once for each."""
     if not folder.is_dir():
         return None
-    found = [p for p in sorted(folder.iterdir()) if p.stem == stem and p.is_file()]
+    found = [p for p in _show_files(folder) if p.stem == stem]
     if len(found) > 1:
         raise InputError(f"{folder} holds {len(found)} files named {stem}: {', '.join(p.name for p in found)}; "
                          "keep only the one to train on there")
@@ -850,11 +889,20 @@ class ShowDataset:
         image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
         if not image_dir.is_dir() or not alpha_dir.is_dir():
             raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
-        plates = list(dict.fromkeys(p.stem for p in sorted(image_dir.iterdir()) if p.is_file()))
+        plates = list(dict.fromkeys(p.stem for p in _show_files(image_dir)))
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
+        #: Mattes of ``alpha/`` with no plate of their name (a plate not copied, a name mistyped).
+        self.orphan_mattes = [f.name for f in _show_files(alpha_dir) if f.stem not in plates]
         if not self.names:
-            raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir}")
+            def listed(folder: Path) -> str:  # what is there, so that the names that do not pair up are seen
+                files = [f.name for f in _show_files(folder)]
+                more = f" and {len(files) - 4} more" if len(files) > 5 else ""
+                return ", ".join(files[:4] if more else files) + more if files else "nothing"
+
+            raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir} (the plates: "
+                             f"{listed(image_dir)}; the mattes: {listed(alpha_dir)}): name each matte as its plate, "
+                             "whatever its extension (image/sh010.exr and alpha/sh010.png)")
         if names is not None:
             missing = sorted(set(names) - set(self.names))
             if missing:
@@ -925,7 +973,7 @@ class ShowDataset:
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
                              "(fix the file or take it out of the data set)")
-        colour = resolve_colour(self.colour, image.info.is_float)  # auto: as lbsmatte matte reads it
+        colour = resolve_colour(self.colour, image.info.is_float, image.info.log_encoding)  # auto: as lbsmatte matte reads it
         if colour != "srgb":
             rgb = to_display(rgb, colour)
         return np.clip(rgb, 0.0, 1.0).astype(np.float32), colour
@@ -966,7 +1014,9 @@ class ShowDataset:
                                              cache_dir=self.cache_dir)
             fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
-        folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir()) if trimap_dir.is_dir() else [])
+        # Hidden sub-folders (a viewer's .thumbnails) are no trimap variants, as for lbsmatte evaluate.
+        folders = [trimap_dir] + (sorted(p for p in trimap_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+                                  if trimap_dir.is_dir() else [])
         trimaps = []
         for folder in folders:
             trimap_path = _find_file(folder, name)
