@@ -130,6 +130,36 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
+#: ``core.training.data.CACHE_ENV``, spelled here so that this file imports no torch.
+COLOUR_CACHE_ENV = "LBSMATTE_COLOUR_CACHE"
+_colour_cache: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The training data's estimated colours are cached in a folder of this session's, not in the
+    checkout's ``.cache/fg``: a test run writes nothing into the repository, and the colours a test
+    checks are estimated by the code under test, not read back from an earlier run's cache. Set
+    before any test module imports ``core.training.data``; the processes tests start inherit it."""
+    import tempfile
+
+    _colour_cache["before"] = os.environ.get(COLOUR_CACHE_ENV)
+    _colour_cache["folder"] = tempfile.mkdtemp(prefix="lbsmatte-test-colours-")
+    os.environ[COLOUR_CACHE_ENV] = _colour_cache["folder"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    if "folder" not in _colour_cache:
+        return
+    shutil.rmtree(_colour_cache.pop("folder"), ignore_errors=True)
+    before = _colour_cache.pop("before")
+    if before is None:
+        os.environ.pop(COLOUR_CACHE_ENV, None)
+    else:
+        os.environ[COLOUR_CACHE_ENV] = before
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip ``gpu`` tests without CUDA and ``nuke`` tests without ``LBSMATTE_NUKE_EXE``, saying why."""
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]

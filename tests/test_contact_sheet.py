@@ -16,9 +16,14 @@ def _ink(region: np.ndarray) -> float:
     return float(((region[..., 0] - PAPER) / (0.92 - PAPER)).clip(0, 1).sum())
 
 
+def _assert_font() -> None:
+    # matplotlib is a requirement and ships DejaVu Sans: without the font the sheets lose their
+    # labels without a word (_font logs at debug level), so its absence fails rather than skips.
+    assert contact_sheet._font() is not None, "no font for labels: matplotlib's DejaVu Sans did not load"
+
+
 def test_a_label_wider_than_a_40_px_tile_wraps_whole_above_it() -> None:
-    if contact_sheet._font() is None:
-        pytest.skip("no font for labels (matplotlib's DejaVu Sans)")
+    _assert_font()
     whole = float(contact_sheet._text_bitmap(LABEL).sum())
     image = np.full((30, 40), 0.5, np.float32)
     sheet = make_contact_sheet([(LABEL, image)])
@@ -41,8 +46,7 @@ def test_labels_that_fit_keep_one_line_strips() -> None:
 
 
 def test_a_label_that_just_fits_keeps_one_line_and_a_tile_narrower_than_a_letter_gets_one_a_line() -> None:
-    if contact_sheet._font() is None:
-        pytest.skip("no font for labels (matplotlib's DejaVu Sans)")
+    _assert_font()
     width = contact_sheet._text_width("plate")
     assert contact_sheet._wrap("plate", width) == ["plate"]
     assert contact_sheet._wrap("plate", width - 1) == ["plat", "e"]

@@ -194,3 +194,17 @@ def test_the_live_nodes_trimap_channel_says_an_rgb_trimap_file_needs_red() -> No
     section = nuke[nuke.index("### 3. Use it: `LBSMatteLive`"):nuke.index("### Which torch to export with")]
     assert "red: a trimap read from an RGB file" in tooltip and "all background or all foreground" in tooltip
     assert "trimap read from an RGB file" in section and "choose `red` for it" in section
+
+
+def test_ci_runs_the_readmes_test_command_and_nothing_else() -> None:
+    # README: "CI (.ci/run) runs exactly this command on a clean clone." Besides it, the script
+    # only stops at the first error and runs from the clone's root: no variable a reader who
+    # copies the command would not have set (QT_QPA_PLATFORM was; the panel's test sets it itself).
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Install and run the tests:**", 1)[1].split("```", 2)[1]
+    command = block.split("\n", 1)[1].strip()
+    assert command.startswith("python3 -m venv ") and command.endswith("&& python -m pytest"), command
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert script[0] == "#!/usr/bin/env bash"
+    steps = [line for line in script if line.strip() and not line.lstrip().startswith("#")]
+    assert steps == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', command]

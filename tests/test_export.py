@@ -19,7 +19,10 @@ from core.cli import main
 from core.export import INFO_FILE, NUKE_CHANNELS_OUT, OUTPUT_CHANNELS, read_export_info
 
 #: Mean alpha difference over the unknown region allowed between the module and the pipeline.
-AGREEMENT = 0.02
+#: Measured: 8e-5 on GT01, 1e-5 and 2e-8 on the odd sizes, 6e-5 from half-precision input. At 0.02
+#: a module with the wrong levels (white point 0.96 for the bundle's 0.92) or a CG tolerance 30
+#: times the bundle's passed as "the same result as lbsmatte matte".
+AGREEMENT = 1e-3
 
 
 @pytest.fixture(scope="module")

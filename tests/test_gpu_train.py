@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -77,19 +78,30 @@ def test_a_job_is_a_plain_name_and_the_arguments_of_lbsmatte_train() -> None:
             tool._job(bad)
 
 
+def _stamps(folder: Path, keys: list[str]) -> dict[str, float | None]:
+    """The modification times of the cached colours of ``keys`` in ``folder`` (None: absent)."""
+    return {key: (folder / f"{key}_fg.npy").stat().st_mtime if (folder / f"{key}_fg.npy").exists() else None
+            for key in keys}
+
+
 def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> None:
+    from core.training.data import CACHE_DIR, _file_key
     from core.weights import load_bundle
 
     data = _data(tmp_path / "data")
     out = tmp_path / "runs"
     job = ("tiny=--hold-out '' --steps 2,1,3 --batch 2 --crop 32 --backgrounds 1 --device cpu --threads 1 "
            "--workers 1 --procedural 0.5")
+    am = data / "alphamatting"
+    keys = [_file_key(am / "image" / f"{name}.png", am / "alpha" / f"{name}.png") + "_clean1" for name in ("GT01", "GT02")]
+    in_checkout = _stamps(REPO / ".cache" / "fg", keys)
     # A process of its own, as the tool runs: this test process may already have used numba's OpenMP
     # pool (pymatting in other tests), after which the processes it forks would be killed.
     done = subprocess.run([sys.executable, str(REPO / "tools" / "gpu_train.py"), "run", "--data", str(data), "--out",
                            str(out), "--job", job, "--stage-seconds", "60,60,60", "--estimate-workers", "1",
                            "--return-to", str(tmp_path / "OUT")],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TMPDIR=str(tmp_path)))  # its workers' pymp-* folders stay there
     assert done.returncode == 0, done.stdout + done.stderr
     assert "tiny: bundle written with steps [2, 1, 3]" in done.stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -100,6 +112,11 @@ def test_run_trains_each_stage_to_its_cap_and_writes_the_bundle(tmp_path) -> Non
     assert {r: s["step"] for r, s in bundle.manifest["training"]["stages"].items()} == {
         "background": 2, "foreground": 1, "alpha": 3}
     assert bundle.manifest["training"]["data"]["workers"]["processes"] == 1
+    # The colours estimated up front are cached where the trainings read them ($LBSMATTE_COLOUR_CACHE,
+    # conftest's folder, inherited), not in the checkout's .cache/fg whatever the variable says.
+    assert CACHE_DIR == Path(os.environ["LBSMATTE_COLOUR_CACHE"])
+    assert all((CACHE_DIR / f"{key}_fg.npy").is_file() for key in keys)
+    assert _stamps(REPO / ".cache" / "fg", keys) == in_checkout
     _check_the_bundle_comes_back(_tool(), out / "tiny" / "bundle", tmp_path / "OUT", tmp_path)
 
 

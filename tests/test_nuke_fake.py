@@ -72,13 +72,13 @@ def test_every_public_name_of_the_fake_exists_in_the_stubs(fake_nuke):
 
 
 def test_unknown_names_raise(fake_nuke):
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="createNodes"):
         fake_nuke.createNodes  # noqa: B018 - a typo must fail
     read = fake_nuke.createNode("Read", inpanel=False)
-    with pytest.raises(NameError):
+    with pytest.raises(NameError, match="knob fille does not exist"):
         read["fille"]
     assert read.knob("fille") is None
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="nodes"):
         read.nodes  # noqa: B018 - a Read is not a group
     with pytest.raises(RuntimeError, match="Unknown command"):
         fake_nuke.createNode("NoSuchNode", inpanel=False)
@@ -87,7 +87,7 @@ def test_unknown_names_raise(fake_nuke):
 def test_nodes_constructor(fake_nuke):
     read = fake_nuke.nodes.Read(file="/x/a.####.exr", first=1001, name="Plate")
     assert read.name() == "Plate" and read["first"].value() == 1001 and read.parent() is fake_nuke.root()
-    with pytest.raises(NameError):
+    with pytest.raises(NameError, match="knob fille does not exist"):
         fake_nuke.nodes.Read(fille="x")
     with pytest.raises(RuntimeError, match="Unknown command"):
         fake_nuke.nodes.Writ()
@@ -95,11 +95,11 @@ def test_nodes_constructor(fake_nuke):
 
 def test_knobs_are_typed(fake_nuke):
     write = fake_nuke.createNode("Write", inpanel=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="datatype: '8 bit' is not one of"):
         write["datatype"].setValue("8 bit")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="file: string expected, got 3"):
         write["file"].setValue(3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="first: int expected, got '1'"):
         write["first"].setValue("1")
     write["datatype"].setValue("32 bit float")
     assert write["datatype"].value() == "32 bit float"
@@ -117,7 +117,7 @@ def test_groups_give_context_and_names(fake_nuke):
     assert fake_nuke.toNode("Result") is None
     node.begin()
     node.end()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"LBSMatte1\.end\(\) without begin\(\)"):
         node.end()
     fake_nuke.delete(inner)
     assert node.node("Dot1") is None
@@ -207,10 +207,10 @@ def test_script_round_trip(fake_nuke, sequences, tmp_path):
 def test_layers_progress_and_main_thread_queue(fake_nuke):
     layer = fake_nuke.Layer("fg", ["fg.red", "fg.green", "fg.blue"])
     assert layer.channels() == ["fg.red", "fg.green", "fg.blue"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="layer fg exists with channels"):
         fake_nuke.Layer("fg", ["fg.red"])
     task = fake_nuke.ProgressTask("x")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="progress must be an int in 0..100, got 101"):
         task.setProgress(101)
     assert not task.isCancelled()
     fake_nuke._cancel_hook = lambda t: True
@@ -231,7 +231,7 @@ def test_write_refuses_what_the_fake_cannot_do(fake_nuke, tmp_path):
     write.setInput(0, read)
     write["file"].setValue(str(tmp_path / "x.png"))
     write["file_type"].setValue("png")
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="Write writes exr only, not 'png'"):
         fake_nuke.execute(write, 1, 1)
     with pytest.raises(RuntimeError, match="cannot be executed"):
         fake_nuke.execute(read, 1, 1)
@@ -261,7 +261,7 @@ def test_op_hashes_follow_knobs_inputs_and_frame_not_name_or_position(fake_nuke,
     other["file"].setValue(sequences["trimap"])
     grade.setInput(0, other)
     assert grade.opHashes() != first
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="opHash"):
         fake_nuke.opHash  # noqa: B018 (strict: no such function in Nuke)
 
 

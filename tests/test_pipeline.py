@@ -375,7 +375,15 @@ def test_profile_records_the_region_and_each_network(small_bundle) -> None:
 def test_bf16_autocast_stays_close_to_float32(small_bundle) -> None:
     plate, trimap = _scene()
     exact = Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp32").matte(plate, trimap, colour="srgb")
-    half = Matter(small_bundle, device="cpu", allow_untrained=True, precision="bf16").matte(plate, trimap, colour="srgb")
+    bf16 = Matter(small_bundle, device="cpu", allow_untrained=True, precision="bf16")
+    # The networks' convolutions really run in bfloat16 (with the precision ignored, the closeness
+    # below held trivially), as forward hooks on each network's first convolution see them.
+    seen: dict[str, set[torch.dtype]] = {}
+    for role, net in bf16.nets.items():
+        first = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+        first.register_forward_hook(lambda module, inputs, output, role=role: seen.setdefault(role, set()).add(output.dtype))
+    half = bf16.matte(plate, trimap, colour="srgb")
+    assert seen == {role: {torch.bfloat16} for role in ("background", "foreground", "alpha")}
     assert np.abs(half.alpha - exact.alpha).max() < 0.02
     assert np.array_equal(half.fg[trimap == 1], exact.fg[trimap == 1])  # known regions: the plate, exactly
     with pytest.raises(InputError, match="unknown precision"):

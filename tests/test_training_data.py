@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -55,6 +56,35 @@ def _check_batch(batch: dict[str, torch.Tensor], n: int, size: int) -> None:
     assert torch.equal(batch["trimap"][known], alpha[known])
     composite = alpha * batch["fg"] + (1 - alpha) * batch["bg"]
     assert float((composite - batch["image"]).abs().max()) <= 1e-5
+
+
+def test_the_colour_cache_is_the_sessions_own_not_the_checkouts():
+    # conftest points $LBSMATTE_COLOUR_CACHE at a temporary folder: the suite wrote about 200 MB of
+    # estimated colours into the checkout's .cache/fg, and a later run read them back instead of
+    # estimating them with the code under test.
+    from core.training import data
+
+    assert data.CACHE_DIR == Path(os.environ[data.CACHE_ENV])
+    assert not data.CACHE_DIR.resolve().is_relative_to(data.REPO_ROOT.resolve())
+    for user in (data.estimate_layers, CompositeSampler, ShowDataset):
+        assert inspect.signature(user).parameters["cache_dir"].default == data.CACHE_DIR, user
+
+
+def test_the_colour_cache_is_beside_the_code_unless_its_variable_names_another(tmp_path):
+    import subprocess
+    import sys
+
+    from core.training import data
+
+    code = "from core.training.data import CACHE_DIR; print(CACHE_DIR)"
+    env = {k: v for k, v in os.environ.items() if k != data.CACHE_ENV}
+    for value, expected in ((None, data.REPO_ROOT / ".cache" / "fg"), ("", data.REPO_ROOT / ".cache" / "fg"),
+                            (str(tmp_path / "colours"), tmp_path / "colours")):
+        run_env = env if value is None else dict(env, **{data.CACHE_ENV: value})
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=run_env,
+                              cwd=data.REPO_ROOT, check=True)
+        assert done.stdout.strip() == str(expected), value
+    assert not (tmp_path / "colours").exists()  # named, not made: made at the first estimate
 
 
 @needs_data

@@ -10,7 +10,7 @@ at most ``--max-side`` pixels (the training crops are 192 px; the copy has to fi
 of MB that travel). ``gpu_payload/PAYLOAD.json`` says what was copied and how.
 
 ``run`` (on the GPU machine) first estimates the objects' foreground colours once, in parallel
-(``estimate_layers``, cached in ``.cache/fg``, so the runs do not each do it), then trains every
+(``estimate_layers``, cached in ``.cache/fg`` or ``$LBSMATTE_COLOUR_CACHE``, so the runs do not each do it), then trains every
 ``--job`` at the same time, each with ``lbsmatte train`` stage after stage: a stage trains until
 its step count or its time box (``--stage-seconds``), whichever comes first, and then counts as
 done at the step it reached (its weight average is what the next stage and the bundle get).
@@ -161,11 +161,11 @@ def _checkout_bytes(payload: Path) -> tuple[int, str]:
 
 def _estimate(paths: tuple[str, str]) -> str:
     """Cache an object's colours as the composites (cleaned alpha) and its own photo's crops use them."""
-    from core.training.data import ShowDataset, _RealObject
+    from core.training.data import CACHE_DIR, ShowDataset, _RealObject
 
     image = Path(paths[0])
     obj = _RealObject(image.stem, image, Path(paths[1]))
-    obj.load(REPO / ".cache" / "fg")
+    obj.load(CACHE_DIR)  # where the trainings read them: .cache/fg, or $LBSMATTE_COLOUR_CACHE
     ShowDataset(image.parent.parent, crop=64, seed=0, names=[image.stem])._item(image.stem)
     return obj.name
 
@@ -396,7 +396,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         names = _estimate_all(pairs, args.estimate_workers)
     except _Stopped:
-        print("stopped while estimating the objects' colours (those done are cached in .cache/fg); run the same "
+        from core.training.data import CACHE_DIR
+
+        print(f"stopped while estimating the objects' colours (those done are cached in {CACHE_DIR}); run the same "
               "command again to continue", flush=True)
         return 3
     print(f"estimated the colours of {len(names)} objects in {time.monotonic() - estimating:.0f} s", flush=True)

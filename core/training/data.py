@@ -65,8 +65,12 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Derived data (estimated foreground colours); git-ignored.
-CACHE_DIR = REPO_ROOT / ".cache" / "fg"
+#: The environment variable that moves :data:`CACHE_DIR` (a read-only install; the test suite
+#: points it at a temporary folder, so that a test run writes nothing into the checkout).
+CACHE_ENV = "LBSMATTE_COLOUR_CACHE"
+#: Derived data (estimated foreground colours): ``$LBSMATTE_COLOUR_CACHE``, else ``.cache/fg``
+#: beside the code (git-ignored). Read once, when this module is imported.
+CACHE_DIR = Path(os.environ.get(CACHE_ENV) or REPO_ROOT / ".cache" / "fg")
 
 # alphamatting.com objects held out of training. The suggested GT04, GT13, GT24, GT27 (trolls'
 # hair, a plant, a plush toy, woollen strands) hold no translucent and no solid object. Instead:
