@@ -648,14 +648,16 @@ def _linearised(colour: str, float_plate: bool) -> bool:
     return colour == "srgb" and not float_plate
 
 
-def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, matter: Any
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def _agree_as_stored(plate: np.ndarray, trimap: np.ndarray, result: Any, matter: Any, linear: bool
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """FG and BG of an sRGB plate (``result``'s, solved in the sRGB encoding in the least-squares
     sense) moved, as little as the agreement's weights allow, so that ``αF + (1 − α)B`` gives the
-    plate back in linear light, where Nuke composites the EXR's layers
-    (:func:`core.compositing.agree_with_plate`, the last step a linear plate gets in the
-    pipeline); sRGB-encoded again. Only the trimap's unknown pixels change (the known ones are the
-    plate); ``--fg-solve 0`` (the networks' colours as they are) leaves them all."""
+    plate back where Nuke composites the EXR's layers (:func:`core.compositing.agree_with_plate`,
+    the last step a linear plate gets in the pipeline): in linear light when the EXR holds them
+    linearised (``linear``, an sRGB integer file), else in the sRGB encoding the EXR keeps (a float
+    file with ``--colour srgb``, the Nuke node's input colour srgb). Only the trimap's unknown
+    pixels change (the known ones are the plate); ``--fg-solve 0`` (the networks' colours as they
+    are) leaves them all."""
     import torch
 
     from core.colour import from_linear, sanitise, to_linear
@@ -673,13 +675,15 @@ def _agree_in_linear_light(plate: np.ndarray, trimap: np.ndarray, result: Any, m
     clean = np.asarray(plate)[band][:, :3]
     if not np.isfinite(clean).all() or (clean < 0).any():  # +inf is the whole plate's largest finite value
         clean = sanitise(np.asarray(plate)[..., :3])[0][band]
+    into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
     alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
-    image, fg, bg = (torch.from_numpy(np.ascontiguousarray(to_linear(x, "srgb")))
+    image, fg, bg = (torch.from_numpy(np.ascontiguousarray(into(x), dtype=np.float32))
                      for x in (clean, np.asarray(result.fg)[band], np.asarray(result.bg)[band]))
     fg, bg = agree_with_plate(image, alpha, fg, bg, weight, ratio)
+    back = (lambda x: from_linear(x, "srgb")) if linear else (lambda x: x)
     out_fg, out_bg = (np.array(x, dtype=np.float32) for x in (result.fg, result.bg))
-    out_fg[band] = from_linear(fg.numpy(), "srgb")
-    out_bg[band] = from_linear(bg.numpy(), "srgb")
+    out_fg[band] = back(fg.numpy())
+    out_bg[band] = back(bg.numpy())
     return out_fg, out_bg
 
 
@@ -755,8 +759,8 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     exr = job.out.suffix.lower() == ".exr"
     alpha = np.asarray(result.alpha, dtype=np.float32)
     fg, bg = result.fg, result.bg
-    if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite in linear light too
-        fg, bg = _agree_in_linear_light(pixels, trimap, result, matter)
+    if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite the plate as the EXR holds it
+        fg, bg = _agree_as_stored(pixels, trimap, result, matter, _linearised(colour, plate.info.is_float))
     fg = _to_output(fg, colour, exr, plate.info.is_float)
     if exr:
         layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
