@@ -214,8 +214,9 @@ def _add_matte(sub: Any) -> None:
         help="matte a plate (single file or frame sequence) with a trimap",
         description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
         "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float (--float: 32-bit), "
-        "scene-linear (an sRGB integer file - PNG, JPEG, 8/16-bit TIFF - is linearised, as Nuke's Read does; "
-        "a float file, a linear or an OCIO plate keeps its encoding); "
+        "in what Nuke's Read makes of the plate: an sRGB integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised "
+        "to scene-linear; a float file (EXR, float TIFF) keeps its own encoding (scene-linear under --colour auto "
+        "or linear; with --colour srgb it stays sRGB-encoded), and so does an OCIO plate; "
         ".png/.tif/.dpx get RGBA, sRGB-encoded.",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
@@ -237,7 +238,8 @@ def _add_matte(sub: Any) -> None:
                         "AVX512-BF16 or AMX, else fp32); the refinement is always fp32")
     p.add_argument("--colour", "--color", dest="colour", default="auto", metavar="COLOUR",
                    help="plate encoding: auto (float files linear, integer files sRGB, as Nuke's Read), "
-                   "linear, srgb, or an OpenColorIO colourspace when $OCIO is set")
+                   "linear, srgb (an EXR OUT of a float file then holds sRGB-encoded layers, as the plate is), "
+                   "or an OpenColorIO colourspace when $OCIO is set")
     p.add_argument("--trimap-channel", default="auto", type=trimap_channel_argument, metavar="CHANNEL",
                    help="which channel of the trimap file holds the trimap: auto (default), alpha, red, luminance, "
                         "or a channel's name, such as matte.A of a layered EXR")
