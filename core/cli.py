@@ -214,8 +214,9 @@ def _add_matte(sub: Any) -> None:
         help="matte a plate (single file or frame sequence) with a trimap",
         description="Estimate background, foreground and alpha for each frame of PLATE with TRIMAP and "
         "write them to OUT. OUT ending in .exr gets R G B A fg.R fg.G fg.B bg.R bg.G bg.B, half float (--float: 32-bit), "
-        "scene-linear (an sRGB integer file - PNG, JPEG, 8/16-bit TIFF - is linearised, as Nuke's Read does; "
-        "a float file, a linear or an OCIO plate keeps its encoding); "
+        "in what Nuke's Read makes of the plate: an sRGB integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised "
+        "to scene-linear; a float file (EXR, float TIFF) keeps its own encoding (scene-linear under --colour auto "
+        "or linear; with --colour srgb it stays sRGB-encoded), and so does an OCIO plate; "
         ".png/.tif/.dpx get RGBA, sRGB-encoded.",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
@@ -237,7 +238,8 @@ def _add_matte(sub: Any) -> None:
                         "AVX512-BF16 or AMX, else fp32); the refinement is always fp32")
     p.add_argument("--colour", "--color", dest="colour", default="auto", metavar="COLOUR",
                    help="plate encoding: auto (float files linear, integer files sRGB, as Nuke's Read), "
-                   "linear, srgb, or an OpenColorIO colourspace when $OCIO is set")
+                   "linear, srgb (an EXR OUT of a float file then holds sRGB-encoded layers, as the plate is), "
+                   "or an OpenColorIO colourspace when $OCIO is set")
     p.add_argument("--trimap-channel", default="auto", type=trimap_channel_argument, metavar="CHANNEL",
                    help="which channel of the trimap file holds the trimap: auto (default), alpha, red, luminance, "
                         "or a channel's name, such as matte.A of a layered EXR")
@@ -263,11 +265,11 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--knn-band", type=knn_band_argument, default=None, metavar="PX",
                    help="the KNN term looks for known pixels only within PX pixels of the unknown region "
                         "(default: the bundle's recorded width, chosen by cross-validation: 32 px for the shipped "
-                        "bundle; 0: anywhere in the crop, slower on large frames)")
+                        "bundle; 0: anywhere in the crop, slower on large frames; refused with --knn 0)")
     p.add_argument("--knn-stride", type=knn_stride_argument, default=None, metavar="N",
                    help="only the unknown pixels on every N-th row and column search for the KNN term's neighbours, "
                         "each pair counting N*N times (default: the bundle's recorded stride, 3 for the shipped "
-                        "bundle; 1: every unknown pixel, about 1.6 times a 1080p frame's time)")
+                        "bundle; 1: every unknown pixel, about 1.6 times a 1080p frame's time; refused with --knn 0)")
     p.add_argument("--levels", type=levels_argument, default=None, metavar="BLACK,WHITE",
                    help="black and white points of the refined alpha, as a Grade on the matte: "
                         "(alpha - BLACK) / (WHITE - BLACK), clipped to 0..1 (default: the bundle's recorded points, "
@@ -858,6 +860,7 @@ def run_matte(args: argparse.Namespace) -> int:
     try:
         _check_fg_solve(args)
         _check_no_rounds(args)
+        _check_no_knn(args)
         try:
             check_colour(args.colour)
         except InputError as exc:
@@ -923,6 +926,20 @@ def _check_no_rounds(args: argparse.Namespace) -> None:
         raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the refinement's rounds, and "
                          "--rounds 0 runs none (the matting network's alpha as it is): leave "
                          f"{'it' if len(unused) == 1 else 'them'} out, or give --rounds 1 or more")
+
+
+def _check_no_knn(args: argparse.Namespace) -> None:
+    """``--knn-band`` and ``--knn-stride`` only with a KNN term to shape (checked before the networks
+    load): ``--knn 0`` turns the term off, so they would be dropped without a word (with ``--rounds 0``
+    :func:`_check_no_rounds` has said so already)."""
+    if args.knn != 0 or args.rounds == 0:
+        return
+    unused = [f"{flag} {value}" for flag, value in (("--knn-band", args.knn_band), ("--knn-stride", args.knn_stride))
+              if value is not None]
+    if unused:
+        raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the KNN term's neighbour "
+                         "searches, and --knn 0 turns the term off (the matting Laplacian alone): leave "
+                         f"{'it' if len(unused) == 1 else 'them'} out, or give --knn a weight > 0")
 
 
 class _Terminated(BaseException):

@@ -413,6 +413,9 @@ def evaluate_dataset(
             # The matting network's alpha as a data term (μ) is part of what the networks bring: the
             # priors' alpha is a constant 0.5, and a pull toward it would only handicap them.
             same["network_weight"] = 0.0
+            if not same["knn"]:  # no KNN term: its searches' settings are refused (Matter), not dropped
+                for key in ("knn_neighbours", "knn_position", "knn_band", "knn_stride"):
+                    del same[key]
             matters[NO_NETWORKS] = Matter("none", device=device, space=space, **same)
         else:  # the row was missing without a word
             log.warning("no refinement rounds (--rounds 0, or as the bundle records): the pipeline is the networks alone, "

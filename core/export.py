@@ -28,7 +28,8 @@ as a 25-point stencil (:func:`core.compositing.stencil_product`) instead of a sp
 the torch of Nuke 13 and 14 has no sparse CSR tensors (the same operator, the same numbers to
 float rounding). The refinement's KNN term (:mod:`core.knn`, ``knn`` in the bundle's settings) is
 left out: its neighbour search needs a k-d tree; the file's record says so (``knn_left_out``) and
-``lbsmatte export`` warns.
+``lbsmatte export`` warns (with ``--rounds 0`` too: the module then has no rounds to miss it in, but
+its ``rounds`` knob raised in Nuke runs them without it).
 
 The module's attributes ``rounds``, ``max_iterations`` and ``smoothing`` can be made knobs in
 CatFileCreator; ``torch_version``, ``lbsmatte_version`` and ``weights`` say what it was made with
@@ -350,11 +351,17 @@ def run(args: argparse.Namespace) -> int:
     except LBSMatteError as exc:
         print(f"ERROR: {exc}", flush=True)
         return exit_code(exc)
-    # Only the rounds use the KNN term: with none, the module is lbsmatte matte --rounds 0's matte.
+    # Only the rounds use the KNN term: with none, the module is lbsmatte matte --rounds 0's matte,
+    # until its 'rounds' knob is raised in Nuke; its rounds then run without the term too.
+    where = "(docs/nuke.md, 'Export the module': the row 'KNN term')"
     if info["knn_left_out"] > 0 and info["knobs"]["rounds"] > 0:
         print(f"WARNING: the bundle's refinement adds the KNN term (knn={info['knn_left_out']:g}); the exported "
-              "module runs without it, so its matte is not lbsmatte matte's (docs/nuke.md, 'Export the module': "
-              "the row 'KNN term')", flush=True)
+              f"module runs without it, so its matte is not lbsmatte matte's {where}", flush=True)
+    elif info["knn_left_out"] > 0:
+        print("WARNING: with --rounds 0 the module gives lbsmatte matte --rounds 0's matte; its 'rounds' knob, "
+              "raised in Nuke, runs the refinement without the bundle's KNN term "
+              f"(knn={info['knn_left_out']:g}), which the module cannot hold: lbsmatte matte --knn 0's matte, "
+              f"not lbsmatte matte's {where}", flush=True)
     print(f"wrote {Path(args.out)} (torch {info['torch_version']}, weights {info['weights']}, "
           f"rounds {info['knobs']['rounds']}); make the .cat with CatFileCreator: "
           f"Channels In {','.join(NUKE_CHANNELS_IN)}, Channels Out {','.join(NUKE_CHANNELS_OUT)}", flush=True)

@@ -492,7 +492,8 @@ class Matter:
         records, else 0, off).
     knn_neighbours, knn_position:
         The KNN term's searches (:func:`core.knn.searches`; default: what the bundle records,
-        else 20 and 2.0).
+        else 20 and 2.0). These two, ``knn_band`` and ``knn_stride`` are refused rather than
+        dropped when given with no KNN term (``knn`` 0, given or as the bundle records).
     knn_band:
         The KNN term's searches find known pixels only within this many px of the unknown region
         (:class:`core.compositing.Settings`; default: what the bundle records, else 0: anywhere
@@ -595,6 +596,16 @@ class Matter:
                 them = "it" if len(unused) == 1 else "them"
                 raise InputError(f"{', '.join(unused)}: only the refinement's rounds use {them}, and rounds is 0 "
                                  f"(the matting network's alpha as it is); leave {them} out or pass rounds >= 1")
+        elif not self.refinement.knn:
+            # The KNN term's own settings with no term (knn 0, given or as the bundle records): they
+            # would be dropped without a word too.
+            given = {"knn_neighbours": knn_neighbours, "knn_position": knn_position, "knn_band": knn_band,
+                     "knn_stride": knn_stride}
+            unused = [f"{name}={value!r}" for name, value in given.items() if value is not None]
+            if unused:
+                them = "it" if len(unused) == 1 else "them"
+                raise InputError(f"{', '.join(unused)}: only the refinement's KNN term uses {them}, and knn is 0 "
+                                 f"(the matting Laplacian alone); leave {them} out or pass knn > 0")
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
         if not self.bundle.manifest.get("trained", False) and not allow_untrained:

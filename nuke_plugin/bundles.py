@@ -322,11 +322,24 @@ def _name_for(folder, manifest):
     return name if isinstance(name, str) and name else os.path.basename(os.path.normpath(folder))
 
 
-def resolve_bundle(name_or_path, core_dir=None, environ=None):
+def knob_folder(text, base=None):
+    """The folder a ``weights`` knob value names, read as a folder: ``~`` expanded, a relative one
+    read from ``base`` (the saved script's folder, as the *cache folder* knob is read:
+    ``nuke_plugin.cache.absolute_cache_dir``), from the current folder when ``base`` is None."""
+    folder = os.path.expanduser(str(text).strip())
+    if base and not os.path.isabs(folder):
+        folder = os.path.join(base, folder)
+    return folder
+
+
+def resolve_bundle(name_or_path, core_dir=None, environ=None, base=None):
     """The bundle a ``weights`` knob value names, or ``None`` when none is found.
 
     A value containing a path separator is a folder; a plain value is a name first, then a
-    folder (``core.weights.load_bundle``'s rule).
+    folder (``core.weights.load_bundle``'s rule). A relative folder is read from ``base`` (the
+    saved script's folder: the artist's Nuke, the farm's ``batch.py`` and the comp render each
+    start in a folder of their own), from the current folder when ``base`` is None
+    (:func:`knob_folder`).
     """
     text = str(name_or_path or "").strip()
     if not text:
@@ -336,7 +349,7 @@ def resolve_bundle(name_or_path, core_dir=None, environ=None):
         for bundle in find_bundles(core_dir, environ):
             if bundle.name == text:
                 return bundle
-    folder = os.path.expanduser(text)
+    folder = knob_folder(text, base)
     if os.path.isdir(folder):
         manifest = read_manifest(folder)
         if manifest is not None:

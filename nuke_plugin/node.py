@@ -79,14 +79,16 @@ def read_settings(node):
 
     weights = weights_value(node)
     core = interpreter.core_dir()
-    bundle = bundles.resolve_bundle(weights, core_dir=core)
+    base = script_folder()
+    bundle = bundles.resolve_bundle(weights, core_dir=core, base=base)
     if bundle is None and (core is not None or weights != bundles.DEFAULT_NAME):
         found = [b.name for b in bundles.find_bundles(core_dir=core)]
         raise NodeError(
-            "weights bundle %r not found.\nFound: %s\nSearched: %s and %s=%s"
+            "weights bundle %r not found.\nFound: %s\nSearched: %s and %s=%s, and the folder %s"
             % (weights, ", ".join(found) or "none",
                bundles.default_bundle_dir(core) or "(the core package was not found)",
-               bundles.WEIGHTS_PATH_ENV, os.environ.get(bundles.WEIGHTS_PATH_ENV, ""))
+               bundles.WEIGHTS_PATH_ENV, os.environ.get(bundles.WEIGHTS_PATH_ENV, ""),
+               os.path.abspath(bundles.knob_folder(weights, base)))
         )
     colour = node["colour"].value()
     if colour == "ocio":
@@ -130,6 +132,13 @@ def frame_range(node):
     if last < first:
         raise NodeError("frame range %d-%d is empty (last frame before first)" % (first, last))
     return first, last
+
+
+def script_folder():
+    """The saved script's folder, from which a relative folder in the *weights* and *cache folder*
+    knobs is read (None for an unsaved script: then from the current folder)."""
+    script = nuke.root()["name"].value()
+    return os.path.dirname(os.path.abspath(script)) if script else None
 
 
 def cache_dir(node):

@@ -168,8 +168,9 @@ def check_probe(info, python="python"):
     return checks
 
 
-def check_bundles(weights=None, core_dir=None):
-    """Findings about the bundles found and the one selected (manifests only, no checksums)."""
+def check_bundles(weights=None, core_dir=None, base=None):
+    """Findings about the bundles found and the one selected (manifests only, no checksums); a
+    relative folder in ``weights`` is read from ``base`` (the script's folder, as Compute reads it)."""
     checks = []
     skipped = []
     try:
@@ -197,7 +198,7 @@ def check_bundles(weights=None, core_dir=None):
         title += " (the packaged default bundle is missing)"
     checks.append(Check(status, title))
     if weights:
-        selected = bundles.resolve_bundle(weights, core_dir=core_dir)
+        selected = bundles.resolve_bundle(weights, core_dir=core_dir, base=base)
         if selected is None:
             checks.append(Check(FAIL, "the weights knob names %r, which is not found" % weights,
                                 "Pick a bundle with Browse..., or add its folder to %s." % bundles.WEIGHTS_PATH_ENV))
@@ -229,8 +230,9 @@ def check_cache(folder):
     return Check(OK, "cache folder %s (%.0f GiB free)" % (folder, free))
 
 
-def check_install(weights=None, cache_folder=None, run_probe=True):
-    """Every check that does not need Nuke; a list of :class:`Check`. Never raises."""
+def check_install(weights=None, cache_folder=None, run_probe=True, base=None):
+    """Every check that does not need Nuke; a list of :class:`Check`. Never raises. A relative
+    folder in ``weights`` is read from ``base`` (the node's script's folder), as Compute reads it."""
     checks = [Check(OK, "Nuke-side Python %d.%d.%d, nuke_plugin at %s"
                     % (sys.version_info[0], sys.version_info[1], sys.version_info[2],
                        os.path.dirname(os.path.abspath(__file__))))]
@@ -240,12 +242,14 @@ def check_install(weights=None, cache_folder=None, run_probe=True):
         interp = check_interpreter(python, source)
         checks.append(interp)
         if interp.status == OK and run_probe:
-            checks.extend(check_probe(probe(python, weights), python))
+            named_folder = weights and any(sep and sep in weights for sep in (os.sep, os.altsep, "/"))
+            checks.extend(check_probe(probe(python, bundles.knob_folder(weights, base) if named_folder else weights),
+                                      python))
     except Exception as exc:
         checks.append(_crashed("the LBSMatte Python", exc))
     try:
         core = interpreter.core_dir(python) if interp is not None and interp.status == OK else None
-        found = check_bundles(weights, core)
+        found = check_bundles(weights, core, base)
         if any(c.title == PROBE_BUNDLE_TITLE for c in checks):  # the probe said it already, in full
             found = [c for c in found if not c.title.startswith("the selected weights bundle")]
         checks.extend(found)
@@ -298,7 +302,8 @@ def troubleshoot_node(node, run_probe=True):
     except Exception as exc:  # a TCL error in the knob
         checks.append(Check(FAIL, "cache folder knob cannot be evaluated", str(exc)))
         cache_folder = None
-    checks.extend(check_install(lbs_node.weights_value(node), cache_folder, run_probe=run_probe))
+    checks.extend(check_install(lbs_node.weights_value(node), cache_folder, run_probe=run_probe,
+                                base=lbs_node.script_folder()))
     return format_checks(checks)
 
 

@@ -540,6 +540,19 @@ def test_an_srgb_encoded_exr_plate_keeps_its_encoding_in_the_exr(tmp_path: Path,
     np.testing.assert_array_equal(bg[t == 0.0], _half(plate)[t == 0.0])
 
 
+def test_matte_help_says_what_an_exr_result_holds_as_the_code_writes_it() -> None:
+    # The help called every EXR result scene-linear, while a float plate matted with --colour srgb
+    # (the Nuke node's input colour srgb) keeps its sRGB encoding in the EXR (the test above).
+    matte = next(a for a in cli.build_parser("matte")._actions if a.dest == "command").choices["matte"]
+    colour = next(a for a in matte._actions if a.dest == "colour")
+    assert cli._linearised("srgb", float_plate=False) and not cli._linearised("srgb", float_plate=True)
+    assert "an sRGB integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised to scene-linear" in matte.description
+    assert "a float file (EXR, float TIFF) keeps its own encoding" in matte.description
+    assert "with --colour srgb it stays sRGB-encoded" in matte.description
+    assert "an EXR OUT of a float file then holds sRGB-encoded layers" in colour.help
+    assert "bg.G bg.B, half float (--float: 32-bit), scene-linear" not in matte.description
+
+
 def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small_bundle, untrained_ok) -> None:
     # OpenImageIO tags a file with its colour space (colorInteropID); the plate's tag was copied onto
     # results in another encoding: the sRGB PNG of a linear EXR said lin_rec709_scene, the linearised

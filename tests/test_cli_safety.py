@@ -122,6 +122,11 @@ def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: P
                                                    "none (the matting network's alpha as it is): leave it out"),
         (["--rounds", "0", "--knn", "0.5", "--knn-band", "4", "--knn-stride", "2"],
          "--knn 0.5, --knn-band 4, --knn-stride 2 shape the refinement's rounds, and --rounds 0 runs none"),
+        # --knn 0 turns the term off: its searches' flags were dropped without a word.
+        (["--knn", "0", "--knn-band", "4", "--knn-stride", "2"],
+         "--knn-band 4, --knn-stride 2 shape the KNN term's neighbour searches, and --knn 0 turns the term off "
+         "(the matting Laplacian alone): leave them out, or give --knn a weight > 0"),
+        (["--knn", "0", "--knn-stride", "1"], "--knn-stride 1 shapes the KNN term's neighbour searches, and --knn 0"),
     ],
 )
 def test_arguments_are_checked_before_the_networks_load(shot, argv, message, capsys) -> None:

@@ -355,6 +355,10 @@ def test_weights_none_is_the_pipeline_without_networks_plainly_labelled(dataset:
     assert record["weights"]["name"] == "none" and record["methods"] == ["lbsmatte"]
 
 
+#: The KNN term's neighbour searches' settings (:class:`core.compositing.Settings`).
+KNN_SEARCH = ("knn_neighbours", "knn_position", "knn_band", "knn_stride")
+
+
 def test_ablations_score_the_networks_alone_and_the_pipeline_without_them_on_the_same_inputs(
     dataset: Path, small_bundle, monkeypatch
 ) -> None:
@@ -379,6 +383,9 @@ def test_ablations_score_the_networks_alone_and_the_pipeline_without_them_on_the
     # The bundle records no refinement: both it and the priors run the module defaults.
     settings = dataclasses.asdict(Matter(str(small_bundle.path), device="cpu").refinement)
     settings.pop("max_iterations")
+    assert settings["knn"] == 0  # no KNN term: its searches' settings are refused, not passed (Matter)
+    for key in KNN_SEARCH:
+        settings.pop(key)
     for method, matter in (("networks_alone", Matter(str(small_bundle.path), device="cpu", rounds=0)),
                            ("no_networks", Matter("none", device="cpu", **settings))):
         alpha = matter.matte(plate, trimap, colour="srgb").alpha
@@ -415,7 +422,11 @@ def test_the_pipeline_without_networks_refines_and_makes_layers_as_the_bundle_re
     # Everything the bundle records but the matting network's own data term (μ): no network, no term.
     assert pipeline.refinement.network_weight == 0.001
     assert without.bundle.name != pipeline.bundle.name
-    assert without.refinement == dataclasses.replace(pipeline.refinement, network_weight=0.0)
+    # The KNN term's searches aside: the bundle records no term (knn 0), and Matter refuses its
+    # searches' settings without one, so the priors keep the default bundle's, which act on nothing.
+    assert pipeline.refinement.knn == without.refinement.knn == 0
+    searches = {key: getattr(without.refinement, key) for key in KNN_SEARCH}
+    assert without.refinement == dataclasses.replace(pipeline.refinement, network_weight=0.0, **searches)
     assert (alone.refinement.rounds, alone.refinement.layers, alone.refinement.agree_ratio) == (0, "solve", 0.01)
 
 

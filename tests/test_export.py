@@ -327,14 +327,35 @@ def test_an_out_link_into_a_missing_folder_is_refused_before_any_work(tmp_path, 
     assert not (tmp_path / "unmounted").exists()
 
 
-def test_no_knn_warning_when_the_module_has_no_rounds(tmp_path, capsys) -> None:
+def test_a_module_without_rounds_says_its_rounds_knob_runs_them_without_the_knn_term(tmp_path, capsys) -> None:
     """With ``--rounds 0`` nothing uses the KNN term, in the module or in ``lbsmatte matte --rounds 0``:
-    the warning that the module's matte is not lbsmatte matte's was false."""
+    the warning that the module's matte is not lbsmatte matte's was false. But its ``rounds`` knob,
+    raised in Nuke, runs the bundle's refinement without the term, and the export said nothing of it."""
+    from core.pipeline import Matter
+
     out = tmp_path / "fast.pt"
     assert main(["export", "--out", str(out), "--rounds", "0"]) == 0
     said = capsys.readouterr().out
-    assert "WARNING" not in said and said.startswith(f"wrote {out} ")
-    assert read_export_info(out)["knobs"]["rounds"] == 0
+    knn = read_export_info(out)["knn_left_out"]
+    assert read_export_info(out)["knobs"]["rounds"] == 0 and knn > 0
+    assert "so its matte is not lbsmatte matte's" not in said and f"\nwrote {out} " in said
+    assert said.startswith("WARNING: with --rounds 0 the module gives lbsmatte matte --rounds 0's matte; its 'rounds' "
+                           "knob, raised in Nuke, runs the refinement without the bundle's KNN term "
+                           f"(knn={knn:g}), which the module cannot hold: lbsmatte matte --knn 0's matte, not "
+                           "lbsmatte matte's (docs/nuke.md, 'Export the module': the row 'KNN term')")
+    # What it says is so: the module with rounds 0 is the networks alone; with its rounds raised, the
+    # refinement without the KNN term, which is not the bundle's refinement with it.
+    module = torch.jit.load(str(out))
+    plate, trimap = _demo(61, 127)
+    unknown = trimap == 0.5
+    alone = Matter("default", "cpu", rounds=0).matte(plate, trimap, colour="linear").alpha
+    assert float(np.abs(_run(module, plate, trimap)[..., 0] - alone)[unknown].mean()) < AGREEMENT
+    module.rounds = 1
+    raised = _run(module, plate, trimap)[..., 0]
+    without = Matter("default", "cpu", rounds=1, knn=0).matte(plate, trimap, colour="linear").alpha
+    recorded = Matter("default", "cpu", rounds=1).matte(plate, trimap, colour="linear").alpha
+    assert float(np.abs(raised - without)[unknown].mean()) < AGREEMENT
+    assert float(np.abs(raised - recorded)[unknown].mean()) > 10 * AGREEMENT
 
 
 def test_the_file_runs_where_lbsmatte_is_not_installed(exported, tmp_path) -> None:

@@ -218,6 +218,40 @@ def test_a_relative_cache_folder_is_the_same_folder_for_the_farm_and_the_comp_re
     assert os.path.isfile(str(tmp_path / "comp.1003.exr"))
 
 
+def test_a_relative_weights_folder_is_read_from_the_scripts_folder_as_the_cache_folder_is(
+        fake_nuke, lbs_env, sequences, tmp_path, monkeypatch, capsys):
+    # A show keeps its bundle next to its scripts and types a relative folder in the weights knob:
+    # it was read from the folder Nuke started in (the farm task's own), "not found" there, while
+    # a relative cache folder is read from the script's folder.
+    from fake_nuke.fixtures import write_test_bundle
+
+    from nuke_plugin import troubleshoot
+
+    shot_dir = tmp_path / "shots" / "sh010"
+    write_test_bundle(shot_dir / "weights" / "sh010_v1", name="sh010_v1")
+    path = write_shot(str(shot_dir / "sh010.nk"), sequences, weights=os.path.join("weights", "sh010_v1"))
+    farm = tmp_path / "farm_task"
+    farm.mkdir()
+    monkeypatch.chdir(farm)
+    assert batch.main([path, "--node", "LBSMatte1", "--frames", "1001"]) == batch.EXIT_OK, capsys.readouterr().out
+    command = cli_calls(lbs_env)[-1]
+    assert command[command.index("--weights") + 1] == str(shot_dir / "weights" / "sh010_v1")
+    # Troubleshoot finds it where Compute does, and has the core check that folder.
+    asked = []
+    monkeypatch.setattr(troubleshoot, "probe", lambda python, weights=None: asked.append(weights) or {"error": "x"})
+    monkeypatch.setenv("LBSMATTE_PYTHON", sys.executable)
+    node = _reopen(fake_nuke, path)
+    text = troubleshoot.troubleshoot_node(node)
+    assert "the weights knob names" not in text and asked == [str(shot_dir / "weights" / "sh010_v1")], (text, asked)
+    # Not there: the message names the folder it was looked for in.
+    node["weights"].setValue(os.path.join("weights", "sh010_v2"))
+    from nuke_plugin import node as lbs_node
+    from nuke_plugin.errors import NodeError
+
+    with pytest.raises(NodeError, match="and the folder " + str(shot_dir / "weights" / "sh010_v2") + "$"):
+        lbs_node.read_settings(node)
+
+
 def test_as_a_separate_process(lbs_env, sequences, tmp_path):
     """``python nuke_plugin/batch.py`` with the fake nuke on PYTHONPATH, as ``nuke -t`` runs it."""
     shot = write_shot(str(tmp_path / "proc.nk"), sequences)

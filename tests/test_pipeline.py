@@ -497,6 +497,23 @@ def test_settings_only_the_rounds_use_are_refused_with_rounds_0_not_dropped(smal
     assert np.array_equal(plain.alpha, none_asked.alpha)
 
 
+def test_the_knn_terms_settings_are_refused_with_no_knn_term_not_dropped(small_bundle) -> None:
+    # knn=0 (given, or as the bundle records: small_bundle records none, so 0) with the term's own
+    # settings ran the Laplacian alone: the band or stride asked for was dropped without a word.
+    assert refinement_settings(small_bundle).knn == 0 and refinement_settings(small_bundle).rounds > 0
+    for given in ({"knn": 0, "knn_band": 8}, {"knn_stride": 2}, {"knn": 0.0, "knn_neighbours": 10},
+                  {"knn_position": 0.05}):
+        name = next(k for k in given if k != "knn")
+        with pytest.raises(InputError, match=rf"^{name}=.*only the refinement's KNN term uses it, and knn is 0 "
+                                             r"\(the matting Laplacian alone\); leave it out or pass knn > 0"):
+            Matter(small_bundle, device="cpu", allow_untrained=True, rounds=1, **given)
+    with pytest.raises(InputError, match=r"^knn_band=0, knn_stride=3: only the refinement's KNN term uses them"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, knn=0, knn_band=0, knn_stride=3)
+    # With the term on they are taken.
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, knn=0.01, knn_band=8, knn_stride=2)
+    assert (matter.refinement.knn_band, matter.refinement.knn_stride) == (8, 2)
+
+
 def test_the_matting_network_runs_on_the_unknown_box_plus_its_own_smaller_context(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=64, alpha_context=8, rounds=0)
     recorders = {"background": _Recorder(3), "foreground": _Recorder(3), "alpha": _Recorder(1)}
