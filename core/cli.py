@@ -306,7 +306,7 @@ def _add_fingerprint(sub: Any) -> None:
     p.add_argument("--weights", default="default", metavar="NAME", help="weights bundle name or folder")
     p.add_argument("--device", default="auto", type=device_argument, help="as for 'matte'")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="as for 'matte'")
-    p.add_argument("--colour", "--color", dest="colour", default="linear", metavar="COLOUR", help="as for 'matte'")
+    p.add_argument("--colour", "--color", dest="colour", default="auto", metavar="COLOUR", help="as for 'matte'")
     p.set_defaults(handler=run_fingerprint)
 
 

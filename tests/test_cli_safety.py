@@ -4,6 +4,7 @@ output, and the fingerprint the Nuke node's cache key is made of."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -555,3 +556,13 @@ def test_a_multi_line_message_is_one_protocol_line(shot, small_bundle, untrained
                                "argument types are supported: 1. open(filename: str) -> ImageInput Invoked with types: "
                                "str (plate ") for line in lines), lines
     assert "WARNING: frame 1003: first line second line" in lines
+
+
+def test_fingerprints_options_said_to_be_as_for_matte_have_matte_s_defaults() -> None:
+    # --colour defaulted to linear while matte's is auto, and its help said "as for 'matte'"
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    matte, printed = commands["matte"], commands["fingerprint"]
+    said = [a for a in printed._actions if a.help == "as for 'matte'"]
+    assert {a.dest for a in said} >= {"device", "precision", "colour"}
+    for action in said:
+        assert action.default == matte.get_default(action.dest), action.dest
