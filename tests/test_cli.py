@@ -886,6 +886,17 @@ def test_a_soft_matte_given_as_the_trimap_is_said_to_look_like_one(tmp_path: Pat
     assert "--edge PX makes the trimap from it" in out
     assert cli.main(base + ["--trimap", str(tmp_path / "trimap.png"), "--out", str(tmp_path / "b.exr")]) == 0
     assert "grey levels" not in capsys.readouterr().out
+    # That trimap as the Nuke node bakes it from a Read of the PNG (linearised: its grey 0.216), and
+    # as a Nuke Write stores a trimap's 0.5 in a PNG (188): no warning. Each was said to be a soft
+    # matte, pointing the compositor to --edge (the node's rough matte).
+    from core.colour import from_linear, to_linear
+
+    _write(tmp_path / "baked.exr", np.repeat(to_linear(_trimap(0), "srgb")[..., None], 3, axis=2), ["R", "G", "B"],
+           "half")
+    _write(tmp_path / "written.png", from_linear(np.round(_trimap(0) * 2) / 2, "srgb")[..., None], ["Y"], "uint8")
+    for name in ("baked.exr", "written.png"):
+        assert cli.main(base + ["--trimap", str(tmp_path / name), "--out", str(tmp_path / "c.exr")]) == 0
+        assert "grey levels" not in capsys.readouterr().out
 
 
 def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:

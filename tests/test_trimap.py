@@ -235,7 +235,7 @@ def test_rough_matte_errors_say_rough_matte() -> None:
 
 
 def test_stray_greys_tell_a_soft_matte_from_a_trimap() -> None:
-    from core.trimap import STRAY_GREY, TOLERANCE, stray_share
+    from core.trimap import SRGB_UNKNOWN_TOLERANCE, STRAY_GREY, TOLERANCE, stray_share
 
     rng = np.random.default_rng(5)
     trimap = np.zeros((40, 50), np.float32)
@@ -246,11 +246,13 @@ def test_stray_greys_tell_a_soft_matte_from_a_trimap() -> None:
     noisy = np.clip(trimap + rng.uniform(-0.03, 0.03, trimap.shape), 0, 1).astype(np.float32)
     assert stray_share(noisy) == 0.0
     assert stray_share(np.round(trimap * 255).astype(np.uint8)) == 0.0
-    # A ramp from black to white: everything between the tolerance and 0.5 ± STRAY_GREY is stray.
+    # A ramp from black to white: everything between the tolerance and 0.5 ± STRAY_GREY is stray,
+    # but for SRGB_UNKNOWN_TOLERANCE each side of 0.5 through the sRGB curve (SRGB_UNKNOWNS).
     ramp = np.tile(np.linspace(0, 1, 1001, dtype=np.float32), (3, 1))
-    assert stray_share(ramp) == pytest.approx(1 - 2 * TOLERANCE - 2 * STRAY_GREY, abs=4e-3)  # ± the ends
+    assert stray_share(ramp) == pytest.approx(1 - 2 * TOLERANCE - 2 * STRAY_GREY - 2 * 2 * SRGB_UNKNOWN_TOLERANCE,
+                                              abs=4e-3)
     # One stray pixel of 2000.
-    trimap[0, 0] = 0.2
+    trimap[0, 0] = 0.3
     assert stray_share(trimap) == pytest.approx(1 / 2000)
 
 
@@ -267,3 +269,23 @@ def test_a_float_trimap_above_one_and_a_half_is_refused_only_in_its_own_channel(
     assert normalise_trimap(rgba, "alpha").tolist() == [[0.0, 0.5, 1.0]]
     # integers are scaled by their maximum, never refused
     assert normalise_trimap(np.array([[0, 128, 255]], np.uint8)).tolist() == [[0.0, 0.5, 1.0]]
+
+
+def test_a_trimap_through_the_srgb_curve_has_no_stray_greys() -> None:
+    # A painted 0/128/255 PNG read by Nuke's Read (linearised: its grey 0.216) and baked by the node,
+    # or a Nuke trimap's 0.5 written to a PNG by a Write (encoded: 188/255): its unknown band was all
+    # "stray", and the status line asked whether it was a soft matte, pointing to rough matte.
+    from core.colour import from_linear, to_linear
+    from core.trimap import stray_share
+
+    trimap = np.zeros((40, 50), np.float32)
+    trimap[10:30, 10:40] = 0.5
+    trimap[15:25, 20:30] = 1.0
+    painted = np.round(trimap * 255) / 255
+    for through in (to_linear(painted, "srgb"), np.round(from_linear(trimap, "srgb") * 255).astype(np.uint8)):
+        np.testing.assert_array_equal(normalise_trimap(through), trimap)
+        assert stray_share(through) == 0.0
+    # A soft matte stays a soft matte whichever way its greys went through the curve.
+    ramp = np.tile(np.linspace(0, 1, 1001, dtype=np.float32), (3, 1))
+    for soft in (ramp, to_linear(ramp, "srgb"), from_linear(ramp, "srgb")):
+        assert stray_share(soft) > 0.3
