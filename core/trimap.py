@@ -264,6 +264,32 @@ def stray_share(pixels: np.ndarray, channel: str = "auto", channels: Sequence[st
     return float(np.count_nonzero(stray)) / max(plane.size, 1)
 
 
+def unknown_in_colour(pixels: np.ndarray, channels: Sequence[str] | None = None) -> int:
+    """The unknown pixels the colour channels of ``pixels`` hold where ``auto`` reads a varying
+    alpha that holds none; 0 otherwise (the alpha has unknown pixels, or ``auto`` does not read it).
+
+    A trimap painted in RGB over transparency (alpha 0 in the background, 1 elsewhere) is read by
+    ``auto`` from its alpha: a trimap with no unknown pixel, a binary matte, while its colour holds
+    the unknown band. ``--trimap-channel red`` reads the colour. Same arguments as
+    :func:`normalise_trimap` (``channels``: the names; None: assumed from the count)."""
+    x = np.asarray(pixels)
+    if x.ndim != 3 or x.shape[2] < 2:
+        return 0
+    names = list(channels) if channels is not None else _default_names(x.shape[2])
+    a = _find(names, _ALPHA_NAMES)
+    if a is None or len(names) != x.shape[2]:
+        return 0
+    alpha = _plane(x[..., a], "auto", None, "trimap")
+    if alpha.max() == alpha.min() or split_trimap(alpha)[2].any():
+        return 0  # a constant alpha is not read; one with unknown pixels is a trimap
+    colour = [i for i in range(x.shape[2]) if i != a]
+    try:
+        plane = _plane(x[..., colour], "auto", [names[i] for i in colour], "trimap")
+    except TrimapError:
+        return 0
+    return int(np.count_nonzero(split_trimap(plane)[2]))
+
+
 def check_edge(edge_px: object) -> int:
     """``edge_px`` (an int, a whole float such as Nuke's ``4.0``, or text) as an int > 0.
 

@@ -899,6 +899,29 @@ def test_a_soft_matte_given_as_the_trimap_is_said_to_look_like_one(tmp_path: Pat
         assert "grey levels" not in capsys.readouterr().out
 
 
+def test_a_trimap_in_rgb_over_a_transparent_background_is_named(tmp_path: Path, small_bundle, untrained_ok,
+                                                                capsys) -> None:
+    # A trimap painted in RGB on a layer over transparency (alpha 0 in the background, 1 elsewhere):
+    # --trimap-channel auto reads the varying alpha, which has no unknown pixel, and the matte came
+    # back binary with only "trimap has no unknown pixels", naming neither the file nor the channel.
+    trimap = _trimap(0)
+    alpha = (trimap > 0).astype(np.float32)
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "painted.png", np.dstack([trimap, trimap, trimap, alpha]), ["R", "G", "B", "A"], "uint8")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "painted.png"),
+            "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]
+    assert cli.main(base + ["--out", str(tmp_path / "a.exr")]) == 0
+    out = capsys.readouterr().out
+    assert (f"WARNING: frame -: trimap {tmp_path / 'painted.png'}: --trimap-channel auto reads its alpha, which "
+            f"varies but has no unknown pixel; its colour channels hold {int((trimap == 128 / 255).sum())}") in out
+    assert "--trimap-channel red" in out
+    assert cli.main(base + ["--out", str(tmp_path / "b.exr"), "--trimap-channel", "red"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    # A roto in alpha with --edge: a binary alpha is what is expected
+    assert cli.main(base + ["--out", str(tmp_path / "c.exr"), "--edge", "3"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A farm fills in "--frames <START>-<END>"; for a shot at negative frames that is "--frames -2--1",
     # which argparse took for an option ("expected one argument", exit 2). nuke_plugin/batch.py

@@ -289,3 +289,20 @@ def test_a_trimap_through_the_srgb_curve_has_no_stray_greys() -> None:
     ramp = np.tile(np.linspace(0, 1, 1001, dtype=np.float32), (3, 1))
     for soft in (ramp, to_linear(ramp, "srgb"), from_linear(ramp, "srgb")):
         assert stray_share(soft) > 0.3
+
+
+def test_unknown_in_colour_finds_a_trimap_painted_over_transparency() -> None:
+    from core.trimap import unknown_in_colour
+
+    grey = np.array([[0.0, 0.5, 0.5, 1.0]], np.float32)
+    over_transparency = (grey > 0).astype(np.float32)
+    painted = np.dstack([grey, grey, grey, over_transparency])
+    assert normalise_trimap(painted).tolist() == [[0.0, 1.0, 1.0, 1.0]]  # auto reads the alpha
+    assert unknown_in_colour(painted) == 2
+    assert unknown_in_colour(painted[..., ::-1], ["A", "B", "G", "R"]) == 2  # EXR's order
+    assert unknown_in_colour(np.dstack([grey, over_transparency])) == 2  # grey and alpha (Y, A)
+    # auto reads the colour, or an alpha that is the trimap: nothing hidden
+    assert unknown_in_colour(np.dstack([grey, grey, grey, np.ones_like(grey)])) == 0  # opaque
+    assert unknown_in_colour(np.dstack([np.zeros((1, 4, 3), np.float32), grey])) == 0  # the trimap in alpha
+    assert unknown_in_colour(np.dstack([grey] * 3)) == 0  # no alpha
+    assert unknown_in_colour(np.dstack([over_transparency] * 4)) == 0  # a roto in both: no unknown anywhere
