@@ -706,7 +706,13 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
     from core.colour import premultiply, resolve_colour
     from core.io import read_image, write_image, write_matte_exr
-    from core.trimap import normalise_trimap, stray_share, trimap_from_matte, unknown_in_colour
+    from core.trimap import (
+        mid_grey_share,
+        normalise_trimap,
+        stray_share,
+        trimap_from_matte,
+        unknown_in_colour,
+    )
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
@@ -732,6 +738,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     try:
         if args.edge is not None:
             trimap = trimap_from_matte(trimap_image.pixels, args.edge, args.trimap_channel, trimap_image.channels)
+            mid = mid_grey_share(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+            if mid > STRAY_WARNING:
+                log.warning("rough matte %s: %.0f%% of its pixels are mid grey, as a trimap's unknown band (a matte is "
+                            "0.5 only along its edge): is it a trimap? With --edge its grey is cut into the inside and "
+                            "the band is made around it; without --edge (the node's trimap input 'trimap') it is "
+                            "matted as the trimap it is", job.trimap, 100 * mid)
         else:
             trimap = normalise_trimap(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
             hidden = unknown_in_colour(trimap_image.pixels, trimap_image.channels) if args.trimap_channel == "auto" else 0

@@ -764,6 +764,25 @@ def test_edge_makes_the_trimap_from_a_rough_matte(tmp_path: Path, small_bundle, 
     assert made[1, 1] == 0.5  # 0.3 < 0.5: a hole, outside, with a band of its own (inside it would be 1)
 
 
+def test_a_trimap_given_as_the_rough_matte_is_said_to_look_like_one(tmp_path: Path, small_bundle, untrained_ok,
+                                                                   capsys) -> None:
+    # --edge (the node's trimap input 'rough matte') with a trimap wired in: its unknown band is cut
+    # into the inside and a band made around its outside, the band drawn by hand lost, without a word.
+    yy, xx = np.mgrid[0:H, 0:W]
+    soft = np.clip(1.2 - np.hypot(yy - H / 2, xx - W / 2) / 12, 0, 1).astype(np.float32)  # a blurred disc
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    _write(tmp_path / "soft.png", soft[..., None], ["Y"], "uint8")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--edge", "3", "--weights", str(small_bundle.path),
+            "--device", "cpu", "--no-progress"]
+    assert cli.main(base + ["--trimap", str(tmp_path / "trimap.png"), "--out", str(tmp_path / "a.exr")]) == 0
+    out = capsys.readouterr().out
+    assert (f"WARNING: frame -: rough matte {tmp_path / 'trimap.png'}: 20% of its pixels are mid grey, as a "
+            "trimap's unknown band") in out and "without --edge" in out
+    assert cli.main(base + ["--trimap", str(tmp_path / "soft.png"), "--out", str(tmp_path / "b.exr")]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_write_trimap_without_edge_is_the_normalised_trimap(tmp_path: Path, small_bundle, untrained_ok) -> None:
     _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
     _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")

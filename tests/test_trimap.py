@@ -306,3 +306,22 @@ def test_unknown_in_colour_finds_a_trimap_painted_over_transparency() -> None:
     assert unknown_in_colour(np.dstack([np.zeros((1, 4, 3), np.float32), grey])) == 0  # the trimap in alpha
     assert unknown_in_colour(np.dstack([grey] * 3)) == 0  # no alpha
     assert unknown_in_colour(np.dstack([over_transparency] * 4)) == 0  # a roto in both: no unknown anywhere
+
+
+def test_mid_grey_share_tells_a_trimap_from_a_rough_matte() -> None:
+    from core.colour import to_linear
+    from core.trimap import mid_grey_share
+
+    trimap = np.zeros((40, 50), np.float32)
+    trimap[10:30, 10:40] = 0.5
+    trimap[15:25, 20:30] = 1.0
+    share = (20 * 30 - 10 * 10) / (40 * 50)
+    assert mid_grey_share(trimap) == share
+    assert mid_grey_share(np.round(trimap * 255).astype(np.uint8)) == share  # 128/255
+    assert mid_grey_share(to_linear(np.round(trimap * 255) / 255, "srgb")) == share  # as the Nuke node bakes a PNG's
+    # a roto, binary or with a soft edge: mid grey only along its edge
+    roto = np.zeros((40, 50), np.float32)
+    roto[:, 25:] = 1.0
+    assert mid_grey_share(roto) == 0.0
+    roto[:, 20:30] = np.linspace(0, 1, 10, dtype=np.float32)
+    assert mid_grey_share(roto) == 1 / 50  # one column of its ramp, 0.222, is within 5/255 of 0.214
