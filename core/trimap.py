@@ -292,11 +292,11 @@ def unknown_in_colour(pixels: np.ndarray, channels: Sequence[str] | None = None)
     a = _find(names, _ALPHA_NAMES)
     if a is None or len(names) != x.shape[2]:
         return 0
-    alpha = _plane(x[..., a], "auto", None, "trimap")
-    if alpha.max() == alpha.min() or split_trimap(alpha)[2].any():
-        return 0  # a constant alpha is not read; one with unknown pixels is a trimap
     colour = [i for i in range(x.shape[2]) if i != a]
-    try:
+    try:  # a plane normalise_trimap did not read may hold NaN: no warning then, nor an error of its own
+        alpha = _plane(x[..., a], "auto", None, "trimap")
+        if alpha.max() == alpha.min() or split_trimap(alpha)[2].any():
+            return 0  # a constant alpha is not read; one with unknown pixels is a trimap
         plane = _plane(x[..., colour], "auto", [names[i] for i in colour], "trimap")
     except TrimapError:
         return 0

@@ -306,6 +306,10 @@ def test_unknown_in_colour_finds_a_trimap_painted_over_transparency() -> None:
     assert unknown_in_colour(np.dstack([np.zeros((1, 4, 3), np.float32), grey])) == 0  # the trimap in alpha
     assert unknown_in_colour(np.dstack([grey] * 3)) == 0  # no alpha
     assert unknown_in_colour(np.dstack([over_transparency] * 4)) == 0  # a roto in both: no unknown anywhere
+    # NaN where auto does not read (a constant alpha but for NaN: the colour is read) is no error here
+    nan_alpha = np.dstack([grey, grey, grey, np.array([[1.0, np.nan, 1.0, 1.0]], np.float32)])
+    assert normalise_trimap(nan_alpha).tolist() == [[0.0, 0.5, 0.5, 1.0]]
+    assert unknown_in_colour(nan_alpha) == 0
 
 
 def test_mid_grey_share_tells_a_trimap_from_a_rough_matte() -> None:
