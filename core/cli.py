@@ -241,7 +241,8 @@ def _add_matte(sub: Any) -> None:
                    "linear, srgb (an EXR OUT of a float file then holds sRGB-encoded layers, as the plate is), "
                    "or an OpenColorIO colourspace when $OCIO is set")
     p.add_argument("--trimap-channel", default="auto", type=trimap_channel_argument, metavar="CHANNEL",
-                   help="which channel of the trimap file holds the trimap: auto (default), alpha, red, luminance, "
+                   help="which channel of the trimap file holds the trimap: auto (default: the alpha where it "
+                        "varies, else a grey file's red or one channel, else the luminance), alpha, red, luminance, "
                         "or a channel's name, such as matte.A of a layered EXR")
     p.add_argument("--plate-layer", default=None, type=plate_layer_argument, metavar="LAYER",
                    help="the plate's layer holding its colour, such as beauty of a layered or multi-part EXR's "
@@ -707,7 +708,13 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[Path]) -> None:
     from core.colour import premultiply, resolve_colour
     from core.io import read_image, write_image, write_matte_exr
-    from core.trimap import normalise_trimap, stray_share, trimap_from_matte
+    from core.trimap import (
+        mid_grey_share,
+        normalise_trimap,
+        stray_share,
+        trimap_from_matte,
+        unknown_in_colour,
+    )
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
@@ -733,8 +740,19 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     try:
         if args.edge is not None:
             trimap = trimap_from_matte(trimap_image.pixels, args.edge, args.trimap_channel, trimap_image.channels)
+            mid = mid_grey_share(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+            if mid > STRAY_WARNING:
+                log.warning("rough matte %s: %.0f%% of its pixels are mid grey, as a trimap's unknown band (a matte is "
+                            "0.5 only along its edge): is it a trimap? With --edge its grey is cut into the inside and "
+                            "the band is made around it; without --edge (the node's trimap input 'trimap') it is "
+                            "matted as the trimap it is", job.trimap, 100 * mid)
         else:
             trimap = normalise_trimap(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
+            hidden = unknown_in_colour(trimap_image.pixels, trimap_image.channels) if args.trimap_channel == "auto" else 0
+            if hidden:
+                log.warning("trimap %s: --trimap-channel auto reads its alpha, which varies but has no unknown pixel; "
+                            "its colour channels hold %d: a trimap painted over transparency? --trimap-channel red "
+                            "(or luminance) reads them", job.trimap, hidden)
             stray = stray_share(trimap_image.pixels, args.trimap_channel, trimap_image.channels)
             if stray > STRAY_WARNING:
                 log.warning("trimap %s: %.0f%% of its pixels are grey levels a trimap does not use (neither black, "

@@ -777,6 +777,25 @@ def test_edge_makes_the_trimap_from_a_rough_matte(tmp_path: Path, small_bundle, 
     assert made[1, 1] == 0.5  # 0.3 < 0.5: a hole, outside, with a band of its own (inside it would be 1)
 
 
+def test_a_trimap_given_as_the_rough_matte_is_said_to_look_like_one(tmp_path: Path, small_bundle, untrained_ok,
+                                                                   capsys) -> None:
+    # --edge (the node's trimap input 'rough matte') with a trimap wired in: its unknown band is cut
+    # into the inside and a band made around its outside, the band drawn by hand lost, without a word.
+    yy, xx = np.mgrid[0:H, 0:W]
+    soft = np.clip(1.2 - np.hypot(yy - H / 2, xx - W / 2) / 12, 0, 1).astype(np.float32)  # a blurred disc
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    _write(tmp_path / "soft.png", soft[..., None], ["Y"], "uint8")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--edge", "3", "--weights", str(small_bundle.path),
+            "--device", "cpu", "--no-progress"]
+    assert cli.main(base + ["--trimap", str(tmp_path / "trimap.png"), "--out", str(tmp_path / "a.exr")]) == 0
+    out = capsys.readouterr().out
+    assert (f"WARNING: frame -: rough matte {tmp_path / 'trimap.png'}: 20% of its pixels are mid grey, as a "
+            "trimap's unknown band") in out and "without --edge" in out
+    assert cli.main(base + ["--trimap", str(tmp_path / "soft.png"), "--out", str(tmp_path / "b.exr")]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_write_trimap_without_edge_is_the_normalised_trimap(tmp_path: Path, small_bundle, untrained_ok) -> None:
     _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
     _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
@@ -899,6 +918,40 @@ def test_a_soft_matte_given_as_the_trimap_is_said_to_look_like_one(tmp_path: Pat
     assert "--edge PX makes the trimap from it" in out
     assert cli.main(base + ["--trimap", str(tmp_path / "trimap.png"), "--out", str(tmp_path / "b.exr")]) == 0
     assert "grey levels" not in capsys.readouterr().out
+    # That trimap as the Nuke node bakes it from a Read of the PNG (linearised: its grey 0.216), and
+    # as a Nuke Write stores a trimap's 0.5 in a PNG (188): no warning. Each was said to be a soft
+    # matte, pointing the compositor to --edge (the node's rough matte).
+    from core.colour import from_linear, to_linear
+
+    _write(tmp_path / "baked.exr", np.repeat(to_linear(_trimap(0), "srgb")[..., None], 3, axis=2), ["R", "G", "B"],
+           "half")
+    _write(tmp_path / "written.png", from_linear(np.round(_trimap(0) * 2) / 2, "srgb")[..., None], ["Y"], "uint8")
+    for name in ("baked.exr", "written.png"):
+        assert cli.main(base + ["--trimap", str(tmp_path / name), "--out", str(tmp_path / "c.exr")]) == 0
+        assert "grey levels" not in capsys.readouterr().out
+
+
+def test_a_trimap_in_rgb_over_a_transparent_background_is_named(tmp_path: Path, small_bundle, untrained_ok,
+                                                                capsys) -> None:
+    # A trimap painted in RGB on a layer over transparency (alpha 0 in the background, 1 elsewhere):
+    # --trimap-channel auto reads the varying alpha, which has no unknown pixel, and the matte came
+    # back binary with only "trimap has no unknown pixels", naming neither the file nor the channel.
+    trimap = _trimap(0)
+    alpha = (trimap > 0).astype(np.float32)
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "painted.png", np.dstack([trimap, trimap, trimap, alpha]), ["R", "G", "B", "A"], "uint8")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "painted.png"),
+            "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]
+    assert cli.main(base + ["--out", str(tmp_path / "a.exr")]) == 0
+    out = capsys.readouterr().out
+    assert (f"WARNING: frame -: trimap {tmp_path / 'painted.png'}: --trimap-channel auto reads its alpha, which "
+            f"varies but has no unknown pixel; its colour channels hold {int((trimap == 128 / 255).sum())}") in out
+    assert "--trimap-channel red" in out
+    assert cli.main(base + ["--out", str(tmp_path / "b.exr"), "--trimap-channel", "red"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    # A roto in alpha with --edge: a binary alpha is what is expected
+    assert cli.main(base + ["--out", str(tmp_path / "c.exr"), "--edge", "3"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
 
 
 def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:

@@ -25,8 +25,10 @@ def test_os_replace_only_in_core_io_replace_file() -> None:
 
 def test_no_trimap_threshold_outside_split_trimap() -> None:
     # What counts as known is core.trimap.split_trimap's: no hand-made `trimap > 0.01` elsewhere.
+    # The Nuke layer too: it hands the trimap to the tool as baked and must not classify it itself.
     pattern = re.compile(r"\btri(map)?\w*\s*[<>]=?\s*(0\.\d+|\d+\s*/\s*255)")
-    offenders = [f"{f.relative_to(ROOT)}:{n}" for f in _product_sources() if f != ROOT / "core" / "trimap.py"
+    sources = _product_sources() + sorted((ROOT / "nuke_plugin").glob("*.py"))
+    offenders = [f"{f.relative_to(ROOT)}:{n}" for f in sources if f != ROOT / "core" / "trimap.py"
                  for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert offenders == []
 

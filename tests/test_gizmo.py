@@ -84,6 +84,11 @@ def test_knob_types(gizmo, fake_nuke):
 
     assert menus["device"] == list(lbs_node.DEVICES)
     assert menus["trimap_channel"] == list(lbs_node.TRIMAP_CHANNELS)
+    # the node (which cannot import core) keeps a twin of the channels the core reads: one the core
+    # renamed or dropped would be offered, and fail every Compute as an unknown channel name
+    from core.trimap import CHANNELS
+
+    assert lbs_node.TRIMAP_CHANNELS == CHANNELS
     assert menus["colour"] == list(lbs_node.COLOURS)
     assert menus["trimap_input"] == list(lbs_node.TRIMAP_INPUTS) == ["trimap", "rough matte"]
     assert menus["weights_list"][0] == "default"

@@ -235,7 +235,7 @@ def test_rough_matte_errors_say_rough_matte() -> None:
 
 
 def test_stray_greys_tell_a_soft_matte_from_a_trimap() -> None:
-    from core.trimap import STRAY_GREY, TOLERANCE, stray_share
+    from core.trimap import SRGB_UNKNOWN_TOLERANCE, STRAY_GREY, TOLERANCE, stray_share
 
     rng = np.random.default_rng(5)
     trimap = np.zeros((40, 50), np.float32)
@@ -246,11 +246,13 @@ def test_stray_greys_tell_a_soft_matte_from_a_trimap() -> None:
     noisy = np.clip(trimap + rng.uniform(-0.03, 0.03, trimap.shape), 0, 1).astype(np.float32)
     assert stray_share(noisy) == 0.0
     assert stray_share(np.round(trimap * 255).astype(np.uint8)) == 0.0
-    # A ramp from black to white: everything between the tolerance and 0.5 ± STRAY_GREY is stray.
+    # A ramp from black to white: everything between the tolerance and 0.5 ± STRAY_GREY is stray,
+    # but for SRGB_UNKNOWN_TOLERANCE each side of 0.5 through the sRGB curve (SRGB_UNKNOWNS).
     ramp = np.tile(np.linspace(0, 1, 1001, dtype=np.float32), (3, 1))
-    assert stray_share(ramp) == pytest.approx(1 - 2 * TOLERANCE - 2 * STRAY_GREY, abs=4e-3)  # ± the ends
+    assert stray_share(ramp) == pytest.approx(1 - 2 * TOLERANCE - 2 * STRAY_GREY - 2 * 2 * SRGB_UNKNOWN_TOLERANCE,
+                                              abs=4e-3)
     # One stray pixel of 2000.
-    trimap[0, 0] = 0.2
+    trimap[0, 0] = 0.3
     assert stray_share(trimap) == pytest.approx(1 / 2000)
 
 
@@ -267,3 +269,63 @@ def test_a_float_trimap_above_one_and_a_half_is_refused_only_in_its_own_channel(
     assert normalise_trimap(rgba, "alpha").tolist() == [[0.0, 0.5, 1.0]]
     # integers are scaled by their maximum, never refused
     assert normalise_trimap(np.array([[0, 128, 255]], np.uint8)).tolist() == [[0.0, 0.5, 1.0]]
+
+
+def test_a_trimap_through_the_srgb_curve_has_no_stray_greys() -> None:
+    # A painted 0/128/255 PNG read by Nuke's Read (linearised: its grey 0.216) and baked by the node,
+    # or a Nuke trimap's 0.5 written to a PNG by a Write (encoded: 188/255): its unknown band was all
+    # "stray", and the status line asked whether it was a soft matte, pointing to rough matte.
+    from core.colour import from_linear, to_linear
+    from core.trimap import stray_share
+
+    trimap = np.zeros((40, 50), np.float32)
+    trimap[10:30, 10:40] = 0.5
+    trimap[15:25, 20:30] = 1.0
+    painted = np.round(trimap * 255) / 255
+    for through in (to_linear(painted, "srgb"), np.round(from_linear(trimap, "srgb") * 255).astype(np.uint8)):
+        np.testing.assert_array_equal(normalise_trimap(through), trimap)
+        assert stray_share(through) == 0.0
+    # A soft matte stays a soft matte whichever way its greys went through the curve.
+    ramp = np.tile(np.linspace(0, 1, 1001, dtype=np.float32), (3, 1))
+    for soft in (ramp, to_linear(ramp, "srgb"), from_linear(ramp, "srgb")):
+        assert stray_share(soft) > 0.3
+
+
+def test_unknown_in_colour_finds_a_trimap_painted_over_transparency() -> None:
+    from core.trimap import unknown_in_colour
+
+    grey = np.array([[0.0, 0.5, 0.5, 1.0]], np.float32)
+    over_transparency = (grey > 0).astype(np.float32)
+    painted = np.dstack([grey, grey, grey, over_transparency])
+    assert normalise_trimap(painted).tolist() == [[0.0, 1.0, 1.0, 1.0]]  # auto reads the alpha
+    assert unknown_in_colour(painted) == 2
+    assert unknown_in_colour(painted[..., ::-1], ["A", "B", "G", "R"]) == 2  # EXR's order
+    assert unknown_in_colour(np.dstack([grey, over_transparency])) == 2  # grey and alpha (Y, A)
+    # auto reads the colour, or an alpha that is the trimap: nothing hidden
+    assert unknown_in_colour(np.dstack([grey, grey, grey, np.ones_like(grey)])) == 0  # opaque
+    assert unknown_in_colour(np.dstack([np.zeros((1, 4, 3), np.float32), grey])) == 0  # the trimap in alpha
+    assert unknown_in_colour(np.dstack([grey] * 3)) == 0  # no alpha
+    assert unknown_in_colour(np.dstack([over_transparency] * 4)) == 0  # a roto in both: no unknown anywhere
+    # NaN where auto does not read (a constant alpha but for NaN: the colour is read) is no error here
+    nan_alpha = np.dstack([grey, grey, grey, np.array([[1.0, np.nan, 1.0, 1.0]], np.float32)])
+    assert normalise_trimap(nan_alpha).tolist() == [[0.0, 0.5, 0.5, 1.0]]
+    assert unknown_in_colour(nan_alpha) == 0
+
+
+def test_mid_grey_share_tells_a_trimap_from_a_rough_matte() -> None:
+    from core.colour import to_linear
+    from core.trimap import mid_grey_share
+
+    trimap = np.zeros((40, 50), np.float32)
+    trimap[10:30, 10:40] = 0.5
+    trimap[15:25, 20:30] = 1.0
+    share = (20 * 30 - 10 * 10) / (40 * 50)
+    assert mid_grey_share(trimap) == share
+    assert mid_grey_share(np.round(trimap * 255).astype(np.uint8)) == share  # 128/255
+    assert mid_grey_share(to_linear(np.round(trimap * 255) / 255, "srgb")) == share  # as the Nuke node bakes a PNG's
+    # a roto, binary or with a soft edge: mid grey only along its edge
+    roto = np.zeros((40, 50), np.float32)
+    roto[:, 25:] = 1.0
+    assert mid_grey_share(roto) == 0.0
+    roto[:, 20:30] = np.linspace(0, 1, 10, dtype=np.float32)
+    assert mid_grey_share(roto) == 1 / 50  # one column of its ramp, 0.222, is within 5/255 of 0.214
