@@ -54,6 +54,8 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 _ALPHA_NAMES = ("a", "alpha")
 _RED_NAMES = ("r", "red", "y")
+#: Nuke's names of the rgba layer's channels, and the names a file's channels take for them.
+_NUKE_RGBA = {"red": _RED_NAMES, "green": ("g", "green"), "blue": ("b", "blue"), "alpha": _ALPHA_NAMES}
 
 
 def _default_names(n: int) -> list[str]:
@@ -111,6 +113,9 @@ def _select(x: np.ndarray, channel: str, names: list[str]) -> np.ndarray:
             return rgb[..., 0]  # grey: red is exact, no rounding through the luma weights
         return rgb @ _LUMA
     idx = _find(names, [channel.lower()])
+    layer, _, name = channel.lower().partition(".")
+    if idx is None and layer == "rgba" and name in _NUKE_RGBA:
+        idx = _find(names, _NUKE_RGBA[name])  # Nuke's name of a file's R, G, B or A (rgba.alpha: A)
     if idx is None:
         raise TrimapError(
             f"the trimap has no channel {channel!r} (its channels: {listing}; "

@@ -71,6 +71,23 @@ def test_channels_found_by_name_in_exr_order() -> None:
     assert normalise_trimap(pixels, "alpha", ["matte.A", "B", "G", "R"]).tolist() == [[0.0, 0.5, 1.0]]
 
 
+def test_nukes_names_of_the_rgba_channels_pick_a_files_r_g_b_a() -> None:
+    # a compositor types Nuke's name: rgba.alpha was "no channel 'rgba.alpha'" for a PNG's R, G, B, A
+    alpha = np.array([[0.0, 0.5, 1.0]], np.float32)
+    rgba = np.dstack([alpha[..., None] * 0 + 1.0, np.dstack([alpha, 1 - alpha]), alpha])
+    assert normalise_trimap(rgba, "rgba.alpha").tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(rgba, "rgba.red").tolist() == [[1.0, 1.0, 1.0]]
+    assert normalise_trimap(rgba, "rgba.green").tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(rgba, "rgba.blue").tolist() == [[1.0, 0.5, 0.0]]
+    exr = rgba[..., ::-1]  # OpenEXR's order A, B, G, R
+    assert normalise_trimap(exr, "rgba.alpha", ["A", "B", "G", "R"]).tolist() == [[0.0, 0.5, 1.0]]
+    # a channel really named so is read as named
+    named = np.dstack([alpha, 1 - alpha])
+    assert normalise_trimap(named, "rgba.alpha", ["A", "rgba.alpha"]).tolist() == [[1.0, 0.5, 0.0]]
+    with pytest.raises(TrimapError, match="no channel 'rgba.alpha'"):
+        normalise_trimap(rgba[..., :3], "rgba.alpha")
+
+
 def test_single_channel_any_name() -> None:
     t = np.array([[[0.0], [0.5], [1.0]]], np.float32)
     for channel in ("auto", "red", "luminance"):
