@@ -199,3 +199,45 @@ def test_integer_mattes_and_trimaps_are_scaled_by_their_maximum(rng, dtype) -> N
     got = alpha_errors(alpha, gt, tri)
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert unknown_region(tri).sum() == 16 * 16 - 8 * 8
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32])
+def test_other_integer_types_are_refused_not_scaled_by_their_maximum(dtype) -> None:
+    # np.array of Python ints is int64 (and PIL's mode "I" int32): divided by int64's maximum,
+    # 0/128/255 all read as about 0, a trimap as all background and every error 0.
+    tri = np.array([[0, 128, 255, 128]])
+    gt = np.array([[0, 51, 255, 102]])
+    alpha = np.array([[0, 102, 255, 102]])
+    assert sad(alpha.astype(np.uint8), gt.astype(np.uint8), tri.astype(np.uint8)) == pytest.approx(0.2 / 1000)
+    for args, what in (((alpha.astype(dtype), gt.astype(np.uint8), tri.astype(np.uint8)), "the alpha"),
+                       ((alpha.astype(np.uint8), gt.astype(dtype), tri.astype(np.uint8)), "the ground-truth alpha"),
+                       ((alpha.astype(np.uint8), gt.astype(np.uint8), tri.astype(dtype)), "the trimap")):
+        with pytest.raises(InputError, match=f"{what} is an array of {np.dtype(dtype)}"):
+            alpha_errors(*args)
+
+
+def test_float_mattes_on_the_8bit_scale_are_refused() -> None:
+    # 0..255 floats (np.asarray(Image.open(...)).astype(float), as the reference code's inputs) taken
+    # as 0..1: a trimap with no unknown pixel (every error 0), an alpha error 255 times too large.
+    tri = np.array([[0.0, 128.0, 255.0, 128.0]])
+    gt = np.array([[0.0, 51.0, 255.0, 102.0]])
+    alpha = np.array([[0.0, 102.0, 255.0, 102.0]])
+    with pytest.raises(InputError, match="the trimap holds float values up to 255"):
+        sad(alpha / 255, gt / 255, tri)
+    with pytest.raises(InputError, match="the alpha holds float values up to 255.*divide it by 255"):
+        mse(alpha, gt / 255, tri / 255)
+    with pytest.raises(InputError, match="the ground-truth alpha holds float values up to 255"):
+        foreground_error(np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), gt, tri / 255)
+    # Slightly above 1 (an unclamped prediction) is still an alpha, and colours may exceed 1.
+    assert sad(alpha / 255 * 1.2, gt / 255, tri / 255) > 0
+    hdr = np.full((1, 4, 3), 4.0)
+    assert foreground_error(hdr, hdr + 1, gt / 255, tri / 255)["fg_sad"] == pytest.approx(3 * (0.2 + 0.4) / 1000)
+
+
+def test_background_error_names_the_background() -> None:
+    from core.metrics import background_error
+
+    with pytest.raises(InputError, match="^background"):
+        background_error(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)), np.zeros((4, 4)), np.zeros((4, 4)))
+    with pytest.raises(InputError, match="the ground-truth background is an array of int64"):
+        background_error(np.zeros((4, 4, 3)), np.zeros((4, 4, 3), np.int64), np.zeros((4, 4)), np.zeros((4, 4)))
