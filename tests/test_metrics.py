@@ -241,3 +241,65 @@ def test_background_error_names_the_background() -> None:
         background_error(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)), np.zeros((4, 4)), np.zeros((4, 4)))
     with pytest.raises(InputError, match="the ground-truth background is an array of int64"):
         background_error(np.zeros((4, 4, 3)), np.zeros((4, 4, 3), np.int64), np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_gaussian_derivative_kernel_values_are_gaussgradient_m() -> None:
+    # gaussgradient.m written out: hx(i, j) = gauss(i − 5)·dgauss(j − 5) for i, j = 1..9 (σ = 1.4),
+    # gauss(x) = exp(−x²/2σ²)/(σ·sqrt(2π)), dgauss(x) = −x·gauss(x)/σ², then hx / sqrt(Σ hx²).
+    sigma = 1.4
+
+    def gauss(x: float) -> float:
+        return math.exp(-x * x / (2 * sigma * sigma)) / (sigma * math.sqrt(2 * math.pi))
+
+    hx = np.array([[gauss(i - 4) * (-(j - 4) * gauss(j - 4) / sigma**2) for j in range(9)] for i in range(9)])
+    hx /= math.sqrt((hx * hx).sum())
+    np.testing.assert_allclose(gaussian_derivative_kernel(1.4), hx, rtol=1e-12, atol=1e-15)
+    assert hx[4, 3] > 0 > hx[4, 5]  # −x·G: positive left of the centre column, as the reference's
+
+
+def test_no_unknown_pixel_scores_zero_on_every_metric(rng) -> None:
+    from core.metrics import background_error
+
+    gt = rng.random((16, 16))
+    alpha = 1.0 - gt  # wrong everywhere, but nothing is unknown
+    tri = np.where(gt > 0.5, 1.0, 0.0)
+    assert alpha_errors(alpha, gt, tri) == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0}
+    colours = rng.random((16, 16, 3))
+    assert foreground_error(colours, 1 - colours, gt, tri) == {"fg_sad": 0.0, "fg_mse": 0.0}
+    assert background_error(colours, 1 - colours, gt, tri) == {"bg_sad": 0.0, "bg_mse": 0.0}
+
+
+def test_gradient_error_sees_known_pixels_only_through_the_kernel(rng) -> None:
+    # As the reference: gradients of the whole mattes, summed over the unknown pixels. A change
+    # more than the kernel's half size (4 px) from the unknown region changes nothing; one within
+    # it changes the unknown pixels' gradients.
+    gt = np.full((40, 40), 0.5)
+    alpha = np.tile(0.3 + 0.01 * np.arange(40.0), (40, 1))
+    tri = _trimap(40, 40, (15, 25, 15, 25))
+    base = gradient_error(alpha, gt, tri)
+    far = alpha.copy()
+    far[:10] = rng.random((10, 40))  # rows 0..9: 5 or more rows from row 15
+    far[:, 30:] = rng.random((40, 10))
+    assert gradient_error(far, gt, tri) == pytest.approx(base, rel=1e-12)
+    near = alpha.copy()
+    near[12, 20] = 1.0  # 3 rows above the region
+    assert gradient_error(near, gt, tri) > base * 1.01
+
+
+def test_connectivity_level_of_a_blob_held_by_a_weak_bridge() -> None:
+    # A body, and a blob joined to it by a bridge: in the GT the bridge is 0.9, in the prediction
+    # 0.35. Ω keeps bridge and blob up to t = 0.3 (both ≥ t) and loses them at 0.4, so l = 0.3 there.
+    # Blob (α = α_gt = 0.9): d = 0.6 for both, φ equal, no error. Bridge: d(α) = 0.05 < θ = 0.15,
+    # φ(α) = 1; d(α_gt) = 0.6, φ(α_gt) = 0.4: |Δφ| = 0.6 on its 2 × 10 pixels.
+    gt = np.zeros((30, 40))
+    gt[5:25, 5:15] = 1.0
+    gt[14:16, 15:25] = 0.9
+    gt[10:20, 25:32] = 0.9
+    alpha = gt.copy()
+    alpha[14:16, 15:25] = 0.35
+    tri = np.full(gt.shape, 0.5)
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(20 * 0.6 / 1000, abs=1e-12)
+    # Only the bridge's pixels are scored when only they are unknown.
+    tri_bridge = np.zeros(gt.shape)
+    tri_bridge[14:16, 15:25] = 0.5
+    assert connectivity_error(alpha, gt, tri_bridge) == pytest.approx(20 * 0.6 / 1000, abs=1e-12)
