@@ -167,14 +167,15 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     """Largest 4-connected component of ``mask`` (empty when ``mask`` is empty).
 
     As MATLAB's ``bwconncomp(·, 4)`` in the reference code: only ``True`` pixels form
-    components (some Python ports count the background as a component; we do not).
+    components (some Python ports count the background as a component; we do not), numbered in
+    MATLAB's column-major scan, so that of equally large ones ``max`` takes the same (the first).
     """
-    labels, n = ndimage.label(mask)  # default structure = 4-connectivity
+    labels, n = ndimage.label(mask.T)  # default structure = 4-connectivity; the transpose: column-major
     if n == 0:
         return np.zeros_like(mask, dtype=bool)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return labels == int(np.argmax(sizes))
+    return (labels == int(np.argmax(sizes))).T
 
 
 def connectivity_error(

@@ -303,3 +303,19 @@ def test_connectivity_level_of_a_blob_held_by_a_weak_bridge() -> None:
     tri_bridge = np.zeros(gt.shape)
     tri_bridge[14:16, 15:25] = 0.5
     assert connectivity_error(alpha, gt, tri_bridge) == pytest.approx(20 * 0.6 / 1000, abs=1e-12)
+
+
+def test_connectivity_ties_go_to_the_first_component_in_column_major_order() -> None:
+    # bwconncomp numbers components in MATLAB's column-major scan and max() takes the first of
+    # equal sizes: of two equally large blobs the left one is Ω, even when the other starts higher.
+    # A (top right): α_gt 0.9, α 0.8. B (bottom left): α_gt 0.9, α 0.5. Both 3×3, tied up to t = 0.5.
+    gt = np.zeros((12, 12))
+    gt[1:4, 7:10] = 0.9
+    gt[7:10, 1:4] = 0.9
+    alpha = gt.copy()
+    alpha[1:4, 7:10] = 0.8
+    alpha[7:10, 1:4] = 0.5
+    tri = np.full(gt.shape, 0.5)
+    # Ω = B up to 0.5: A leaves at 0.1 (l = 0; φ(α) = 0.2, φ(α_gt) = 0.1), B at 0.6 (l = 0.5;
+    # φ(α) = 1, φ(α_gt) = 0.6). Had A been taken (row-major order), B's l = 0 and A's 0.8: 9 · 0.4.
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(9 * (0.1 + 0.4) / 1000, abs=1e-12)
