@@ -3,10 +3,11 @@
 Every baseline has the same signature, ``fn(image, trimap) -> alpha``:
 
 image
-    ``H×W×3`` float in [0, 1], display-encoded (sRGB), as the networks see it.
+    ``H×W×3`` float in [0, 1], display-encoded (sRGB), as the networks see it; or ``uint8`` /
+    ``uint16``, scaled by their maximum.
 trimap
     ``H×W`` float, 0 = BG, 1 = FG, strictly between = unknown (normalised by
-    :func:`core.trimap.normalise_trimap`, so 8-bit 0/128/255 files work as read).
+    :func:`core.trimap.normalise_trimap`, so 8-bit 0/128/255 files work as read, ``uint8`` too).
 alpha
     ``H×W`` float32 in [0, 1]; exactly the trimap's 0/1 in its known regions.
 
@@ -39,6 +40,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from core.colour import scale_integers
 from core.errors import InputError
 from core.trimap import split_trimap
 
@@ -48,8 +50,9 @@ Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _prepare(image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float64 ``H×W×3`` image and an exact {0, 0.5, 1} float64 trimap."""
-    img = np.asarray(image, dtype=np.float64)
+    """float64 ``H×W×3`` image and an exact {0, 0.5, 1} float64 trimap (``uint8``/``uint16`` arrays
+    of either scaled by their maximum, :func:`core.colour.scale_integers`)."""
+    img = np.asarray(scale_integers(image, "the image"), dtype=np.float64)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] < 3:
@@ -57,7 +60,8 @@ def _prepare(image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndar
     img = np.clip(np.nan_to_num(img[..., :3], nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     from core.trimap import normalise_trimap
 
-    clean = normalise_trimap(np.asarray(trimap, dtype=np.float32)).astype(np.float64)
+    # As given: cast to float first, a uint8 0/128/255 trimap was refused as a float one of 0..255.
+    clean = normalise_trimap(np.asarray(trimap)).astype(np.float64)
     if clean.shape != img.shape[:2]:
         raise InputError(
             f"image and trimap differ in size: image is {img.shape[1]}x{img.shape[0]}, "
@@ -211,8 +215,8 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarra
     """
     from pymatting import estimate_foreground_ml
 
-    img = np.clip(np.asarray(image, dtype=np.float64)[..., :3], 0.0, 1.0)
-    a = np.clip(np.asarray(alpha, dtype=np.float64), 0.0, 1.0)
+    img = np.clip(np.asarray(scale_integers(image, "the image"), dtype=np.float64)[..., :3], 0.0, 1.0)
+    a = np.clip(np.asarray(scale_integers(alpha, "the alpha"), dtype=np.float64), 0.0, 1.0)
     fg, bg = estimate_foreground_ml(img, a, return_background=True)
     fg = np.clip(np.asarray(fg, dtype=np.float32), 0.0, 1.0)
     bg = np.clip(np.asarray(bg, dtype=np.float32), 0.0, 1.0)

@@ -10,12 +10,14 @@ name      definition                                                            
 ``sad``   Σ |α − α_gt|                                                           ÷ 1000
 ``mse``   mean (α − α_gt)² (over the unknown pixels)                             none
 ``grad``  Σ (|∇α| − |∇α_gt|)², Gaussian-derivative gradients with σ = 1.4        ÷ 1000
-``conn``  Σ |φ(α) − φ(α_gt)|, connectivity with threshold step θ = 0.1, p = 1     ÷ 1000
+``conn``  Σ |φ(α) − φ(α_gt)|, connectivity: threshold step 0.1, θ = 0.15, p = 1   ÷ 1000
 ========  =====================================================================  ===========
 
 Alphas are ``H×W`` floats in [0, 1] (not 0..255: the reference code divides 8-bit mattes by 255
 first, so the numbers are the same); integer arrays (``uint8``/``uint16`` as PIL or OpenCV read
-8- and 16-bit files) are divided by their type's maximum first, trimaps too. The region is either
+8- and 16-bit files) are divided by their type's maximum first, trimaps too. Other integer types,
+and float alphas or trimaps above 1.5 (0..255 floats), are refused with :class:`InputError`
+rather than scored as something they are not. The region is either
 a boolean ``H×W`` mask or a trimap split as everywhere else by :func:`core.trimap.split_trimap`
 (unknown: strictly between 10/255 and 245/255; 8-bit trimaps read as 128/255 count as unknown).
 
@@ -35,8 +37,9 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
+from core.colour import scale_integers
 from core.errors import InputError
-from core.trimap import split_trimap
+from core.trimap import EIGHT_BIT_SCALE_ABOVE, split_trimap
 
 #: Names of the alpha metrics, in the order tables show them.
 ALPHA_METRICS = ("sad", "mse", "grad", "conn")
@@ -48,13 +51,25 @@ FG_METRICS = ("fg_sad", "fg_mse")
 BG_METRICS = ("bg_sad", "bg_mse")
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    """``x`` as float64, integer arrays (8- or 16-bit files as read by PIL/OpenCV) divided by their
-    type's maximum, as the reference code divides 8-bit mattes by 255: never 0..255 taken as alpha."""
+def _unit(x: np.ndarray, what: str, matte: bool = True) -> np.ndarray:
+    """``x`` as float64, ``uint8``/``uint16`` arrays (8- or 16-bit files as read by PIL/OpenCV)
+    divided by their type's maximum, as the reference code divides 8-bit mattes by 255: never
+    0..255 taken as alpha. Other integer types are refused (:func:`core.colour.scale_integers`,
+    the one rule: by ``int64``'s maximum 0/128/255 would all read as 0), and so is a float
+    ``matte`` (an alpha or trimap) above :data:`EIGHT_BIT_SCALE_ABOVE`: 0..255 floats would
+    multiply SAD by 255, or leave a trimap with no unknown pixel and every error 0."""
     a = np.asarray(x)
     if a.dtype.kind in "ui":
+        if a.dtype not in (np.uint8, np.uint16):
+            scale_integers(a, what)  # raises InputError, naming what
         return a.astype(np.float64) / float(np.iinfo(a.dtype).max)
-    return a.astype(np.float64)
+    a = a.astype(np.float64)
+    top = float(np.nanmax(a, initial=-np.inf)) if matte and a.size else 0.0
+    if top > EIGHT_BIT_SCALE_ABOVE:
+        raise InputError(
+            f"{what} holds float values up to {top:g}: it must be 0..1; for one on the 8-bit scale 0..255, "
+            "divide it by 255 (or pass it as uint8)")
+    return a
 
 
 def unknown_region(trimap: np.ndarray) -> np.ndarray:
@@ -71,12 +86,12 @@ def unknown_region(trimap: np.ndarray) -> np.ndarray:
         raise InputError(f"a trimap or region mask must be H×W, got shape {t.shape}")
     if t.dtype == bool:
         return t
-    return split_trimap(_unit(t))[2]
+    return split_trimap(_unit(t, "the trimap"))[2]
 
 
 def _check(alpha: np.ndarray, alpha_gt: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = _unit(alpha)
-    g = _unit(alpha_gt)
+    a = _unit(alpha, "the alpha")
+    g = _unit(alpha_gt, "the ground-truth alpha")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if g.ndim == 3 and g.shape[2] == 1:
@@ -152,14 +167,15 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     """Largest 4-connected component of ``mask`` (empty when ``mask`` is empty).
 
     As MATLAB's ``bwconncomp(·, 4)`` in the reference code: only ``True`` pixels form
-    components (some Python ports count the background as a component; we do not).
+    components (some Python ports count the background as a component; we do not), numbered in
+    MATLAB's column-major scan, so that of equally large ones ``max`` takes the same (the first).
     """
-    labels, n = ndimage.label(mask)  # default structure = 4-connectivity
+    labels, n = ndimage.label(mask.T)  # default structure = 4-connectivity; the transpose: column-major
     if n == 0:
         return np.zeros_like(mask, dtype=bool)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return labels == int(np.argmax(sizes))
+    return (labels == int(np.argmax(sizes))).T
 
 
 def connectivity_error(
@@ -223,26 +239,7 @@ def foreground_error(
     unknown:
         Boolean ``H×W`` mask or trimap (see :func:`unknown_region`).
     """
-    f = _unit(fg)[..., :3]
-    t = _unit(fg_gt)[..., :3]
-    w = _unit(alpha_gt)
-    if w.ndim == 3 and w.shape[2] == 1:
-        w = w[..., 0]
-    region = unknown_region(unknown)
-    if f.shape != t.shape or f.ndim != 3 or f.shape[:2] != w.shape or w.shape != region.shape:
-        raise InputError(
-            f"foreground {np.shape(fg)}, ground truth {np.shape(fg_gt)}, alpha {np.shape(alpha_gt)} and "
-            f"region {np.shape(unknown)} do not match (expected H×W×3, H×W×3, H×W, H×W)"
-        )
-    n = int(region.sum())
-    if n == 0:
-        return {"fg_sad": 0.0, "fg_mse": 0.0}
-    weight = w[region][:, None]
-    diff = f[region] - t[region]
-    return {
-        "fg_sad": float((weight * np.abs(diff)).sum() / 1000.0),
-        "fg_mse": float((weight * np.square(diff)).sum() / (n * diff.shape[1])),
-    }
+    return dict(zip(FG_METRICS, _weighted_error(fg, fg_gt, alpha_gt, unknown, "foreground"), strict=True))
 
 
 def background_error(
@@ -253,6 +250,30 @@ def background_error(
 
     Returns ``{"bg_sad", "bg_mse"}``, scaled as ``fg_sad`` and ``fg_mse``.
     """
-    w = _unit(alpha_gt)
-    out = foreground_error(bg, bg_gt, 1.0 - (w[..., 0] if w.ndim == 3 else w), unknown)
-    return {"bg_sad": out["fg_sad"], "bg_mse": out["fg_mse"]}
+    return dict(zip(BG_METRICS, _weighted_error(bg, bg_gt, alpha_gt, unknown, "background"), strict=True))
+
+
+def _weighted_error(
+    layer: np.ndarray, layer_gt: np.ndarray, alpha_gt: np.ndarray, unknown: np.ndarray, which: str
+) -> tuple[float, float]:
+    """``(SAD / 1000, MSE)`` of a colour layer over the unknown region, each pixel weighted by
+    ``α_gt`` (``which`` ``"foreground"``) or ``1 − α_gt`` (``"background"``)."""
+    f = _unit(layer, f"the {which}", matte=False)[..., :3]
+    t = _unit(layer_gt, f"the ground-truth {which}", matte=False)[..., :3]
+    w = _unit(alpha_gt, "the ground-truth alpha")
+    if w.ndim == 3 and w.shape[2] == 1:
+        w = w[..., 0]
+    if which == "background":
+        w = 1.0 - w
+    region = unknown_region(unknown)
+    if f.shape != t.shape or f.ndim != 3 or f.shape[:2] != w.shape or w.shape != region.shape:
+        raise InputError(
+            f"{which} {np.shape(layer)}, ground truth {np.shape(layer_gt)}, alpha {np.shape(alpha_gt)} and "
+            f"region {np.shape(unknown)} do not match (expected H×W×3, H×W×3, H×W, H×W)"
+        )
+    n = int(region.sum())
+    if n == 0:
+        return 0.0, 0.0
+    weight = w[region][:, None]
+    diff = f[region] - t[region]
+    return float((weight * np.abs(diff)).sum() / 1000.0), float((weight * np.square(diff)).sum() / (n * diff.shape[1]))

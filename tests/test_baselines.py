@@ -95,3 +95,23 @@ def test_estimate_foreground_recovers_flat_colours() -> None:
     assert fg.shape == bg.shape == image.shape and fg.dtype == np.float32
     assert np.abs(fg - F)[alpha > 0.05].max() < 1e-3
     assert np.abs(bg - B)[alpha < 0.95].max() < 1e-3
+
+
+@pytest.mark.parametrize("name", ["clustering", "closed_form"])
+def test_8bit_arrays_as_pil_reads_them(name: str) -> None:
+    # A uint8 trimap was cast to float first and refused as a 0..255 float one ("pass it as
+    # uint8"), and a uint8 image clipped to [0, 1] (almost all white): both are scaled by 255.
+    image, trimap, _ = _ramp_example()
+    image8 = np.round(image * 255).astype(np.uint8)
+    trimap8 = np.round(trimap * 255).astype(np.uint8)  # 0/128/255
+    want = BASELINES[name](image8.astype(np.float32) / 255, trimap8.astype(np.float32) / 255)
+    np.testing.assert_allclose(BASELINES[name](image8, trimap8), want, atol=1e-6)
+
+
+def test_estimate_foreground_scales_8bit_arrays() -> None:
+    image, _, alpha = _ramp_example()
+    image8, alpha8 = np.round(image * 255).astype(np.uint8), np.round(alpha * 255).astype(np.uint8)
+    fg, bg = estimate_foreground(image8, alpha8)
+    want_fg, want_bg = estimate_foreground(image8.astype(np.float32) / 255, alpha8.astype(np.float32) / 255)
+    np.testing.assert_allclose(fg, want_fg, atol=1e-6)
+    np.testing.assert_allclose(bg, want_bg, atol=1e-6)

@@ -743,3 +743,33 @@ def test_a_contact_sheet_that_cannot_be_written_is_a_failure_of_its_image_only(d
     assert results["failures"] == [{"variant": "Trimap1", "image": "A01", "method": "contact sheet",
                                     "error": f"cannot write {tmp_path / 's' / 'Trimap1' / 'A01.png'}: No space left on device"}]
     assert (tmp_path / "s" / "Trimap1" / "B02.png").is_file() and (tmp_path / "r.json").is_file()
+
+
+def test_layers_of_a_linear_set_are_scored_in_the_srgb_encoding(tmp_path: Path) -> None:
+    # As README's Evaluation and the JSON's units say: an EXR set's plate, F and B (scene-linear)
+    # are sRGB-encoded and clipped to [0, 1] before the α- and (1 − α)-weighted errors.
+    from core.colour import to_display, to_linear
+
+    ex = _example(5)
+    f_lin, b_lin = to_linear(ex["fg"], "srgb"), to_linear(ex["bg"], "srgb")
+    f_lin[:, : SIZE // 2] *= 3.0  # highlights above 1 on the left: clipped once encoded
+    a = ex["alpha"][..., None]
+    plate = a * f_lin + (1 - a) * b_lin
+    for folder, layer in (("image", plate), ("fg", f_lin), ("bg", b_lin)):
+        write_image(tmp_path / folder / "L01.exr", layer.astype(np.float32), ["R", "G", "B"], pixel_type="float")
+    write_image(tmp_path / "alpha" / "L01.exr", ex["alpha"].astype(np.float32), ["Y"], pixel_type="float")
+    write_image(tmp_path / "trimap" / "L01.exr", ex["Trimap1"].astype(np.float32), ["Y"], pixel_type="float")
+    results = evaluate_dataset(tmp_path, weights=None, baselines="clustering", progress=False, stream=io.StringIO())
+    got = results["variants"]["trimap"]["images"]["L01"]["plate"]
+
+    unknown = ex["Trimap1"] == 0.5
+    w = ex["alpha"][unknown][:, None]
+
+    def encoded(x: np.ndarray) -> np.ndarray:
+        return np.clip(to_display(x.astype(np.float32), "linear"), 0, 1)[unknown]
+
+    fg_err, bg_err = np.abs(encoded(plate) - encoded(f_lin)), np.abs(encoded(plate) - encoded(b_lin))
+    assert got["fg_sad"] == pytest.approx((w * fg_err).sum() / 1000, rel=1e-4)
+    assert got["bg_sad"] == pytest.approx(((1 - w) * bg_err).sum() / 1000, rel=1e-4)
+    linear_fg_sad = (w * np.abs(plate[unknown] - f_lin[unknown])).sum() / 1000
+    assert abs(got["fg_sad"] - linear_fg_sad) > 0.05 * linear_fg_sad  # not the linear-light error

@@ -199,3 +199,123 @@ def test_integer_mattes_and_trimaps_are_scaled_by_their_maximum(rng, dtype) -> N
     got = alpha_errors(alpha, gt, tri)
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert unknown_region(tri).sum() == 16 * 16 - 8 * 8
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32])
+def test_other_integer_types_are_refused_not_scaled_by_their_maximum(dtype) -> None:
+    # np.array of Python ints is int64 (and PIL's mode "I" int32): divided by int64's maximum,
+    # 0/128/255 all read as about 0, a trimap as all background and every error 0.
+    tri = np.array([[0, 128, 255, 128]])
+    gt = np.array([[0, 51, 255, 102]])
+    alpha = np.array([[0, 102, 255, 102]])
+    assert sad(alpha.astype(np.uint8), gt.astype(np.uint8), tri.astype(np.uint8)) == pytest.approx(0.2 / 1000)
+    for args, what in (((alpha.astype(dtype), gt.astype(np.uint8), tri.astype(np.uint8)), "the alpha"),
+                       ((alpha.astype(np.uint8), gt.astype(dtype), tri.astype(np.uint8)), "the ground-truth alpha"),
+                       ((alpha.astype(np.uint8), gt.astype(np.uint8), tri.astype(dtype)), "the trimap")):
+        with pytest.raises(InputError, match=f"{what} is an array of {np.dtype(dtype)}"):
+            alpha_errors(*args)
+
+
+def test_float_mattes_on_the_8bit_scale_are_refused() -> None:
+    # 0..255 floats (np.asarray(Image.open(...)).astype(float), as the reference code's inputs) taken
+    # as 0..1: a trimap with no unknown pixel (every error 0), an alpha error 255 times too large.
+    tri = np.array([[0.0, 128.0, 255.0, 128.0]])
+    gt = np.array([[0.0, 51.0, 255.0, 102.0]])
+    alpha = np.array([[0.0, 102.0, 255.0, 102.0]])
+    with pytest.raises(InputError, match="the trimap holds float values up to 255"):
+        sad(alpha / 255, gt / 255, tri)
+    with pytest.raises(InputError, match="the alpha holds float values up to 255.*divide it by 255"):
+        mse(alpha, gt / 255, tri / 255)
+    with pytest.raises(InputError, match="the ground-truth alpha holds float values up to 255"):
+        foreground_error(np.zeros((1, 4, 3)), np.zeros((1, 4, 3)), gt, tri / 255)
+    # Slightly above 1 (an unclamped prediction) is still an alpha, and colours may exceed 1.
+    assert sad(alpha / 255 * 1.2, gt / 255, tri / 255) > 0
+    hdr = np.full((1, 4, 3), 4.0)
+    assert foreground_error(hdr, hdr + 1, gt / 255, tri / 255)["fg_sad"] == pytest.approx(3 * (0.2 + 0.4) / 1000)
+
+
+def test_background_error_names_the_background() -> None:
+    from core.metrics import background_error
+
+    with pytest.raises(InputError, match="^background"):
+        background_error(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)), np.zeros((4, 4)), np.zeros((4, 4)))
+    with pytest.raises(InputError, match="the ground-truth background is an array of int64"):
+        background_error(np.zeros((4, 4, 3)), np.zeros((4, 4, 3), np.int64), np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_gaussian_derivative_kernel_values_are_gaussgradient_m() -> None:
+    # gaussgradient.m written out: hx(i, j) = gauss(i − 5)·dgauss(j − 5) for i, j = 1..9 (σ = 1.4),
+    # gauss(x) = exp(−x²/2σ²)/(σ·sqrt(2π)), dgauss(x) = −x·gauss(x)/σ², then hx / sqrt(Σ hx²).
+    sigma = 1.4
+
+    def gauss(x: float) -> float:
+        return math.exp(-x * x / (2 * sigma * sigma)) / (sigma * math.sqrt(2 * math.pi))
+
+    hx = np.array([[gauss(i - 4) * (-(j - 4) * gauss(j - 4) / sigma**2) for j in range(9)] for i in range(9)])
+    hx /= math.sqrt((hx * hx).sum())
+    np.testing.assert_allclose(gaussian_derivative_kernel(1.4), hx, rtol=1e-12, atol=1e-15)
+    assert hx[4, 3] > 0 > hx[4, 5]  # −x·G: positive left of the centre column, as the reference's
+
+
+def test_no_unknown_pixel_scores_zero_on_every_metric(rng) -> None:
+    from core.metrics import background_error
+
+    gt = rng.random((16, 16))
+    alpha = 1.0 - gt  # wrong everywhere, but nothing is unknown
+    tri = np.where(gt > 0.5, 1.0, 0.0)
+    assert alpha_errors(alpha, gt, tri) == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0}
+    colours = rng.random((16, 16, 3))
+    assert foreground_error(colours, 1 - colours, gt, tri) == {"fg_sad": 0.0, "fg_mse": 0.0}
+    assert background_error(colours, 1 - colours, gt, tri) == {"bg_sad": 0.0, "bg_mse": 0.0}
+
+
+def test_gradient_error_sees_known_pixels_only_through_the_kernel(rng) -> None:
+    # As the reference: gradients of the whole mattes, summed over the unknown pixels. A change
+    # more than the kernel's half size (4 px) from the unknown region changes nothing; one within
+    # it changes the unknown pixels' gradients.
+    gt = np.full((40, 40), 0.5)
+    alpha = np.tile(0.3 + 0.01 * np.arange(40.0), (40, 1))
+    tri = _trimap(40, 40, (15, 25, 15, 25))
+    base = gradient_error(alpha, gt, tri)
+    far = alpha.copy()
+    far[:10] = rng.random((10, 40))  # rows 0..9: 5 or more rows from row 15
+    far[:, 30:] = rng.random((40, 10))
+    assert gradient_error(far, gt, tri) == pytest.approx(base, rel=1e-12)
+    near = alpha.copy()
+    near[12, 20] = 1.0  # 3 rows above the region
+    assert gradient_error(near, gt, tri) > base * 1.01
+
+
+def test_connectivity_level_of_a_blob_held_by_a_weak_bridge() -> None:
+    # A body, and a blob joined to it by a bridge: in the GT the bridge is 0.9, in the prediction
+    # 0.35. Ω keeps bridge and blob up to t = 0.3 (both ≥ t) and loses them at 0.4, so l = 0.3 there.
+    # Blob (α = α_gt = 0.9): d = 0.6 for both, φ equal, no error. Bridge: d(α) = 0.05 < θ = 0.15,
+    # φ(α) = 1; d(α_gt) = 0.6, φ(α_gt) = 0.4: |Δφ| = 0.6 on its 2 × 10 pixels.
+    gt = np.zeros((30, 40))
+    gt[5:25, 5:15] = 1.0
+    gt[14:16, 15:25] = 0.9
+    gt[10:20, 25:32] = 0.9
+    alpha = gt.copy()
+    alpha[14:16, 15:25] = 0.35
+    tri = np.full(gt.shape, 0.5)
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(20 * 0.6 / 1000, abs=1e-12)
+    # Only the bridge's pixels are scored when only they are unknown.
+    tri_bridge = np.zeros(gt.shape)
+    tri_bridge[14:16, 15:25] = 0.5
+    assert connectivity_error(alpha, gt, tri_bridge) == pytest.approx(20 * 0.6 / 1000, abs=1e-12)
+
+
+def test_connectivity_ties_go_to_the_first_component_in_column_major_order() -> None:
+    # bwconncomp numbers components in MATLAB's column-major scan and max() takes the first of
+    # equal sizes: of two equally large blobs the left one is Ω, even when the other starts higher.
+    # A (top right): α_gt 0.9, α 0.8. B (bottom left): α_gt 0.9, α 0.5. Both 3×3, tied up to t = 0.5.
+    gt = np.zeros((12, 12))
+    gt[1:4, 7:10] = 0.9
+    gt[7:10, 1:4] = 0.9
+    alpha = gt.copy()
+    alpha[1:4, 7:10] = 0.8
+    alpha[7:10, 1:4] = 0.5
+    tri = np.full(gt.shape, 0.5)
+    # Ω = B up to 0.5: A leaves at 0.1 (l = 0; φ(α) = 0.2, φ(α_gt) = 0.1), B at 0.6 (l = 0.5;
+    # φ(α) = 1, φ(α_gt) = 0.6). Had A been taken (row-major order), B's l = 0 and A's 0.8: 9 · 0.4.
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(9 * (0.1 + 0.4) / 1000, abs=1e-12)
