@@ -313,6 +313,32 @@ def test_a_fold_continues_from_the_same_fold_of_an_earlier_run(tmp_path: Path, m
         cv.train(tmp_path / "result" / "fold2", ["GT04"], args)
 
 
+def test_a_bundle_that_learnt_a_folds_held_out_objects_is_never_scored_for_it(tmp_path: Path, monkeypatch) -> None:
+    """A fold's bundle was taken as found in its folder, whatever it had trained on: the folds of a
+    run with another --folds (or --data) in the same --out, or an earlier run's given by
+    --continue-from, scored held-out objects with networks that had learnt them."""
+    three, four = cv.folds(NAMES, 3), cv.folds(NAMES, 4)
+    out = tmp_path / "cv"
+    for i, held in enumerate(three):
+        (out / f"fold{i}" / "bundle").mkdir(parents=True)
+        (out / f"fold{i}" / "bundle" / "manifest.json").write_text(json.dumps({"name": f"fold{i}", "training": {
+            "data": {"objects": [n for n in NAMES if n not in held], "validation_objects": held}}}))
+    monkeypatch.setattr(cv, "_train", lambda command: pytest.fail(f"trained: {command}"))
+    monkeypatch.setattr(cv, "grid_scores", lambda bundle, held, root, cache: {})
+    args = argparse.Namespace(steps="0,0,400", real_photos=0.5, ema=0.99, seed=1, precision="fp32", threads=2,
+                              decay_steps=0, continue_from=None, data=None, max_minutes=None)
+    assert cv.train(out / "fold0", three[0], args) == out / "fold0" / "bundle"  # its own fold's objects held out
+    assert len(cv._fold_tables(out, 3, NAMES, tmp_path / "data")) == 3
+    said = r"fold0/bundle was trained on GT07, GT13, GT25 \(its manifest's training data\), which this fold holds out"
+    with pytest.raises(SystemExit, match=said):
+        cv.train(out / "fold0", four[0], args)
+    with pytest.raises(SystemExit, match=said):
+        cv._fold_tables(out, 4, NAMES, tmp_path / "data")
+    args.continue_from = out
+    with pytest.raises(SystemExit, match=said):
+        cv.train(tmp_path / "next" / "fold0", four[0], args)
+
+
 def test_the_pipeline_without_networks_gets_the_same_nested_choice(tmp_path: Path, monkeypatch) -> None:
     # Two settings; the networks' folds and the priors' folds each prefer a different one, and each
     # fold is scored with the setting the *other* folds chose.

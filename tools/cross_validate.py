@@ -170,10 +170,27 @@ def _read_json(path: Path, default: Any = None) -> Any:
     return default
 
 
+def check_held_out(bundle: Path, held_out: list[str]) -> None:
+    """Refuse a fold's ``bundle`` whose networks were trained on any of the fold's ``held_out``
+    objects, as its manifest records them (:func:`core.training.cli.trained_objects`, the bundles
+    it was trained on from included): one found in the fold's folder (a fold of a run with another
+    ``--folds`` or ``--data``, a bundle copied in) or given by ``--continue-from`` would score its
+    held-out objects with networks that learnt them."""
+    from core.training.cli import trained_objects
+
+    path = bundle / "manifest.json"
+    seen = sorted(set(held_out) & trained_objects(json.loads(path.read_text())))
+    if seen:
+        raise SystemExit(f"{bundle} was trained on {', '.join(seen)} (its manifest's training data), which this fold "
+                         f"holds out ({', '.join(held_out)}): its scores would not be held out; train the fold anew "
+                         "in another --out, or run with the --folds and --data of the run that trained it")
+
+
 def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
-    """The fold's bundle (trained now, or resumed, or found)."""
+    """The fold's bundle (trained now, or resumed, or found; never one trained on ``held_out``)."""
     bundle = out / "bundle"
     if (bundle / "manifest.json").exists():
+        check_held_out(bundle, held_out)
         return bundle
     # Networks trained now: whatever an earlier bundle in this folder scored is not theirs.
     _unlink(*(out / name for name in (*NETWORK_RESULTS, SCORED_BY)))
@@ -191,6 +208,7 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
         parent = args.continue_from / out.name / "bundle"
         if not (parent / "manifest.json").exists():
             raise SystemExit(f"--continue-from: no bundle at {parent}")
+        check_held_out(parent, held_out)
         command += ["--from", str(parent)]
         if getattr(args, "result_weight", 0.0):
             # Trained for the result of the refinement that fold's bundle runs (chosen by the earlier
@@ -571,6 +589,7 @@ def _fold_tables(out: Path, k: int, names: list[str], data_root: Path) -> list[d
         bundle = out / f"fold{i}" / "bundle"
         if not (bundle / "manifest.json").exists():
             raise SystemExit(f"fold {i} is not trained yet ({bundle} missing): run --fold {i}")
+        check_held_out(bundle, held)
         own_scores(out / f"fold{i}", bundle)
         tables.append(grid_scores(bundle, held, data_root, out / f"fold{i}" / "grid_heldout.json"))
     return tables
