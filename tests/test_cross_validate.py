@@ -339,6 +339,51 @@ def test_a_bundle_that_learnt_a_folds_held_out_objects_is_never_scored_for_it(tm
         cv.train(tmp_path / "next" / "fold0", four[0], args)
 
 
+def test_a_folds_evaluation_of_objects_it_does_not_hold_out_is_made_again_never_reported(tmp_path: Path, monkeypatch) -> None:
+    """A fold's evaluation.json and composites.json were kept whatever objects they scored: made when
+    the fold held out others (another --folds or --data, with networks trained on none of the
+    objects: --hold-out all), they were reported as this fold's held-out scores."""
+    import core.evaluate
+
+    names = NAMES[:6]
+    parts = cv.folds(names, 3)
+    a = json.dumps({"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.1, "tolerance": 0.001}, sort_keys=True)
+    scores = {m: {"sad": 1.0, "mse": 0.1, "grad": 1.0, "conn": 1.0, "fg_sad": 1.0, "bg_sad": 1.0} for m in cv.METHODS}
+
+    def evaluation(images: list[str]) -> str:
+        return json.dumps({"variants": {v: {"images": {n: scores for n in images}} for v in cv.VARIANTS}})
+
+    for i, held in enumerate(parts):
+        (tmp_path / f"fold{i}" / "bundle").mkdir(parents=True)
+        (tmp_path / f"fold{i}" / "bundle" / "manifest.json").write_text(json.dumps({"name": f"fold{i}"}))
+        (tmp_path / f"fold{i}" / "evaluation.json").write_text(evaluation(held))
+        (tmp_path / f"fold{i}" / "composites.json").write_text(evaluation([f"{n}_bg1" for n in held]))
+    monkeypatch.setattr(cv, "grid_scores", lambda bundle, held, root, cache: {a: {"sad": [1.0], "grad": [0.0]}})
+    evaluated: list[tuple[str, str, list[str]]] = []
+
+    def fake_evaluate(folder, *, weights, names, json_path, **kwargs):
+        evaluated.append((Path(weights).parent.name, Path(json_path).name, list(names)))
+        Path(json_path).write_text(evaluation(names))
+
+    monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    evaluated.clear()  # the choices written: the evaluations made for them
+    cv.report(tmp_path, 3, names)
+    stale = tmp_path / "fold1" / "evaluation.json"
+    stale.write_text(evaluation(["GT01", *parts[1]]))  # GT01: fold 0's
+    (tmp_path / "fold2" / "composites.json").write_text(evaluation(["GT03_bg1", *(f"{n}_bg1" for n in parts[2])]))
+    with pytest.raises(SystemExit, match=r"fold1/evaluation\.json scores GT01, which fold 1 does not hold out"):
+        cv.report(tmp_path, 3, names)
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    assert evaluated == [("fold1", "evaluation.json", parts[1])]
+    assert not (tmp_path / "fold2" / "composites.json").exists()  # made again by --report --composites
+    for i, held in enumerate(parts):  # as --report --composites makes them, fold 2's of another fold's object
+        (tmp_path / f"fold{i}" / "composites.json").write_text(evaluation([f"{n}_bg1" for n in held]))
+    (tmp_path / "fold2" / "composites.json").write_text(evaluation(["GT03_bg1"]))
+    with pytest.raises(SystemExit, match=r"fold2/composites\.json scores GT03_bg1, of objects fold 2 does not hold out"):
+        cv.report(tmp_path, 3, names)
+
+
 def test_the_pipeline_without_networks_gets_the_same_nested_choice(tmp_path: Path, monkeypatch) -> None:
     # Two settings; the networks' folds and the priors' folds each prefer a different one, and each
     # fold is scored with the setting the *other* folds chose.

@@ -631,6 +631,9 @@ def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Pa
             print(f"fold{i}: layers chosen on the other folds' composites: {key}", flush=True)
     for i, held in enumerate(parts):
         fold, bundle = out / f"fold{i}", out / f"fold{i}" / "bundle"
+        for name in ("evaluation.json", "composites.json"):
+            if _scored_beyond(fold / name, held):  # made when the fold held out other objects: made again
+                (fold / name).unlink()
         if not (fold / "evaluation.json").exists():
             evaluate_dataset(data_root / "alphamatting", weights=str(bundle), baselines="closed_form,knn",
                              device="cpu", names=held, trimaps=list(VARIANTS), ablations=True,
@@ -641,6 +644,17 @@ def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Pa
             # alpha is scored on the photographs; on the composites it would double the time).
             evaluate_dataset(composites, weights=str(bundle), baselines="closed_form", device="cpu", names=mine,
                              trimaps=list(VARIANTS), ablations=True, json_path=fold / "composites.json", progress=True)
+
+
+def _scored_beyond(path: Path, objects: list[str]) -> list[str]:
+    """The images an evaluation at ``path`` (``lbsmatte evaluate --json``: the photographs
+    ``GT01``, the composites ``GT01_bg1``) scored of objects not among ``objects``: a fold's kept
+    evaluation made when it held out others (another ``--folds`` or ``--data``, with networks
+    trained on none of them)."""
+    if not path.exists():
+        return []
+    variants = json.loads(path.read_text()).get("variants") or {}
+    return sorted({n for block in variants.values() for n in block.get("images", {}) if n.split("_")[0] not in objects})
 
 
 def run_final(out: Path, k: int, names: list[str], args: argparse.Namespace) -> None:
@@ -741,6 +755,10 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
         if not path.exists():
             raise SystemExit(f"fold {i} is not evaluated yet ({path} missing): run --fold {i}")
         results = json.loads(path.read_text())
+        beyond = _scored_beyond(path, fold)
+        if beyond:
+            raise SystemExit(f"{path} scores {', '.join(beyond)}, which fold {i} does not hold out ({', '.join(fold)}): "
+                             "it was made for other folds; run --report to evaluate the fold again")
         held[f"fold{i}"] = fold
         manifest = json.loads((out / f"fold{i}" / "bundle" / "manifest.json").read_text())
         choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in (*GRID, *LAYER_KEYS)
@@ -775,7 +793,7 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
     lines += ["", "Held out: " + "; ".join(f"{f}: {', '.join(o)}" for f, o in held.items()),
               "Refinement chosen for each fold on the other folds' held-out objects: "
               + "; ".join(f"{f}: {c}" for f, c in choices.items())]
-    layers = _layer_means(out, k)
+    layers = _layer_means(out, k, folds(names, k))
     if layers:
         lines += ["", "Composites in linear light with true F and B (held-out objects over held-out photos):", "",
                   "| trimap | method | alpha SAD | FG SAD (α-weighted) | BG SAD ((1−α)-weighted) | images |",
@@ -794,11 +812,16 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
     return means
 
 
-def _layer_means(out: Path, k: int) -> dict[str, dict[str, dict[str, float]]]:
+def _layer_means(out: Path, k: int, parts: list[list[str]]) -> dict[str, dict[str, dict[str, float]]]:
     """Means over every fold's ``composites.json`` (empty unless all folds have one)."""
     paths = [out / f"fold{i}" / "composites.json" for i in range(k)]
     if not all(p.exists() for p in paths):
         return {}
+    for i, path in enumerate(paths):
+        beyond = _scored_beyond(path, parts[i])
+        if beyond:
+            raise SystemExit(f"{path} scores {', '.join(beyond)}, of objects fold {i} does not hold out "
+                             f"({', '.join(parts[i])}): it was made for other folds; run --report to evaluate the fold again")
     rows: dict[str, dict[str, dict[str, list[float]]]] = {}
     for path in paths:
         for variant, block in json.loads(path.read_text())["variants"].items():
