@@ -339,6 +339,19 @@ def test_a_bundle_that_learnt_a_folds_held_out_objects_is_never_scored_for_it(tm
         cv.train(tmp_path / "next" / "fold0", four[0], args)
 
 
+def test_the_kept_folds_were_trained_without_their_held_out_objects() -> None:
+    """docs/cross_validation/folds: each bundle's manifest records training on the other 12 objects
+    only (composites, real-photo crops, and no bundle trained from), and holds out its fold's six."""
+    from core.training.cli import trained_objects
+
+    kept = Path(__file__).resolve().parents[1] / "docs" / "cross_validation" / "folds"
+    for i, held in enumerate(cv.folds(NAMES, 3)):
+        cv.check_held_out(kept / f"fold{i}" / "bundle", held)
+        manifest = json.loads((kept / f"fold{i}" / "bundle" / "manifest.json").read_text())
+        assert trained_objects(manifest) == set(NAMES) - set(held)
+        assert manifest["training"]["data"]["validation_objects"] == held and manifest["parent"] is None
+
+
 def test_a_folds_evaluation_of_objects_it_does_not_hold_out_is_made_again_never_reported(tmp_path: Path, monkeypatch) -> None:
     """A fold's evaluation.json and composites.json were kept whatever objects they scored: made when
     the fold held out others (another --folds or --data, with networks trained on none of the
