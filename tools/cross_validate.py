@@ -24,7 +24,10 @@ trusting the networks: they have learnt those objects. On fold 0 (stop 21) that 
 3.05 SAD on the held-out objects where the held-out objects' own best setting scored 2.64.
 
 Each step is skipped when its output exists, training resumes from its checkpoints, and scores
-are cached per frame, so the same command continues after an interruption::
+are cached per frame, so the same command continues after an interruption. A fold's bundle found
+there (or given by ``--continue-from``) whose manifest records training on any of the fold's
+held-out objects is refused, and an evaluation of objects the fold does not hold out is made
+again::
 
     python tools/cross_validate.py --out runs/cv --fold 0      # then --fold 1, --fold 2
     python tools/cross_validate.py --out runs/cv --report      # runs/cv/report.md and .json
