@@ -313,6 +313,90 @@ def test_a_fold_continues_from_the_same_fold_of_an_earlier_run(tmp_path: Path, m
         cv.train(tmp_path / "result" / "fold2", ["GT04"], args)
 
 
+def test_a_bundle_that_learnt_a_folds_held_out_objects_is_never_scored_for_it(tmp_path: Path, monkeypatch) -> None:
+    """A fold's bundle was taken as found in its folder, whatever it had trained on: the folds of a
+    run with another --folds (or --data) in the same --out, or an earlier run's given by
+    --continue-from, scored held-out objects with networks that had learnt them."""
+    three, four = cv.folds(NAMES, 3), cv.folds(NAMES, 4)
+    out = tmp_path / "cv"
+    for i, held in enumerate(three):
+        (out / f"fold{i}" / "bundle").mkdir(parents=True)
+        (out / f"fold{i}" / "bundle" / "manifest.json").write_text(json.dumps({"name": f"fold{i}", "training": {
+            "data": {"objects": [n for n in NAMES if n not in held], "validation_objects": held}}}))
+    monkeypatch.setattr(cv, "_train", lambda command: pytest.fail(f"trained: {command}"))
+    monkeypatch.setattr(cv, "grid_scores", lambda bundle, held, root, cache: {})
+    args = argparse.Namespace(steps="0,0,400", real_photos=0.5, ema=0.99, seed=1, precision="fp32", threads=2,
+                              decay_steps=0, continue_from=None, data=None, max_minutes=None)
+    assert cv.train(out / "fold0", three[0], args) == out / "fold0" / "bundle"  # its own fold's objects held out
+    assert len(cv._fold_tables(out, 3, NAMES, tmp_path / "data")) == 3
+    said = r"fold0/bundle was trained on GT07, GT13, GT25 \(its manifest's training data\), which this fold holds out"
+    with pytest.raises(SystemExit, match=said):
+        cv.train(out / "fold0", four[0], args)
+    with pytest.raises(SystemExit, match=said):
+        cv._fold_tables(out, 4, NAMES, tmp_path / "data")
+    args.continue_from = out
+    with pytest.raises(SystemExit, match=said):
+        cv.train(tmp_path / "next" / "fold0", four[0], args)
+
+
+def test_the_kept_folds_were_trained_without_their_held_out_objects() -> None:
+    """docs/cross_validation/folds: each bundle's manifest records training on the other 12 objects
+    only (composites, real-photo crops, and no bundle trained from), and holds out its fold's six."""
+    from core.training.cli import trained_objects
+
+    kept = Path(__file__).resolve().parents[1] / "docs" / "cross_validation" / "folds"
+    for i, held in enumerate(cv.folds(NAMES, 3)):
+        cv.check_held_out(kept / f"fold{i}" / "bundle", held)
+        manifest = json.loads((kept / f"fold{i}" / "bundle" / "manifest.json").read_text())
+        assert trained_objects(manifest) == set(NAMES) - set(held)
+        assert manifest["training"]["data"]["validation_objects"] == held and manifest["parent"] is None
+
+
+def test_a_folds_evaluation_of_objects_it_does_not_hold_out_is_made_again_never_reported(tmp_path: Path, monkeypatch) -> None:
+    """A fold's evaluation.json and composites.json were kept whatever objects they scored: made when
+    the fold held out others (another --folds or --data, with networks trained on none of the
+    objects: --hold-out all), they were reported as this fold's held-out scores."""
+    import core.evaluate
+
+    names = NAMES[:6]
+    parts = cv.folds(names, 3)
+    a = json.dumps({"rounds": 1, "smoothing": 0.001, "confidence_scale": 0.1, "tolerance": 0.001}, sort_keys=True)
+    scores = {m: {"sad": 1.0, "mse": 0.1, "grad": 1.0, "conn": 1.0, "fg_sad": 1.0, "bg_sad": 1.0} for m in cv.METHODS}
+
+    def evaluation(images: list[str]) -> str:
+        return json.dumps({"variants": {v: {"images": {n: scores for n in images}} for v in cv.VARIANTS}})
+
+    for i, held in enumerate(parts):
+        (tmp_path / f"fold{i}" / "bundle").mkdir(parents=True)
+        (tmp_path / f"fold{i}" / "bundle" / "manifest.json").write_text(json.dumps({"name": f"fold{i}"}))
+        (tmp_path / f"fold{i}" / "evaluation.json").write_text(evaluation(held))
+        (tmp_path / f"fold{i}" / "composites.json").write_text(evaluation([f"{n}_bg1" for n in held]))
+    monkeypatch.setattr(cv, "grid_scores", lambda bundle, held, root, cache: {a: {"sad": [1.0], "grad": [0.0]}})
+    evaluated: list[tuple[str, str, list[str]]] = []
+
+    def fake_evaluate(folder, *, weights, names, json_path, **kwargs):
+        evaluated.append((Path(weights).parent.name, Path(json_path).name, list(names)))
+        Path(json_path).write_text(evaluation(names))
+
+    monkeypatch.setattr(core.evaluate, "evaluate_dataset", fake_evaluate)
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    evaluated.clear()  # the choices written: the evaluations made for them
+    cv.report(tmp_path, 3, names)
+    stale = tmp_path / "fold1" / "evaluation.json"
+    stale.write_text(evaluation(["GT01", *parts[1]]))  # GT01: fold 0's
+    (tmp_path / "fold2" / "composites.json").write_text(evaluation(["GT03_bg1", *(f"{n}_bg1" for n in parts[2])]))
+    with pytest.raises(SystemExit, match=r"fold1/evaluation\.json scores GT01, which fold 1 does not hold out"):
+        cv.report(tmp_path, 3, names)
+    cv.prepare(tmp_path, 3, names, tmp_path / "data", None)
+    assert evaluated == [("fold1", "evaluation.json", parts[1])]
+    assert not (tmp_path / "fold2" / "composites.json").exists()  # made again by --report --composites
+    for i, held in enumerate(parts):  # as --report --composites makes them, fold 2's of another fold's object
+        (tmp_path / f"fold{i}" / "composites.json").write_text(evaluation([f"{n}_bg1" for n in held]))
+    (tmp_path / "fold2" / "composites.json").write_text(evaluation(["GT03_bg1"]))
+    with pytest.raises(SystemExit, match=r"fold2/composites\.json scores GT03_bg1, of objects fold 2 does not hold out"):
+        cv.report(tmp_path, 3, names)
+
+
 def test_the_pipeline_without_networks_gets_the_same_nested_choice(tmp_path: Path, monkeypatch) -> None:
     # Two settings; the networks' folds and the priors' folds each prefer a different one, and each
     # fold is scored with the setting the *other* folds chose.

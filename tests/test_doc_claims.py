@@ -94,6 +94,33 @@ def test_readme_held_out_table_is_the_kept_report() -> None:
     assert checked == 15
 
 
+def test_readme_shared_backdrop_figures_are_the_kept_folds_scores() -> None:
+    """(d) of what the nesting does not cover: LBSMatte / no networks over the held-out objects
+    whose backdrop another fold trains on, and over the others, from the folds' kept evaluations."""
+    import json
+
+    import numpy as np
+
+    frames: dict[str, list[tuple[float, float, float, float]]] = {}
+    for fold in sorted((ROOT / "docs" / "cross_validation" / "folds").glob("fold*")):
+        evaluation = json.loads((fold / "evaluation.json").read_text(encoding="utf-8"))
+        for block in evaluation["variants"].values():
+            for name, s in block["images"].items():
+                frames.setdefault(name, []).append((s["lbsmatte"]["sad"], s["lbsmatte"]["grad"],
+                                                    s["no_networks"]["sad"], s["no_networks"]["grad"]))
+    shared = {"GT04", "GT06", "GT07", "GT19", "GT22", "GT24", "GT25", "GT27"}
+
+    def ratios(names: set[str]) -> str:
+        rows = np.array([f for n in sorted(names) for f in frames[n]])
+        return f"{rows[:, 0].mean() / rows[:, 2].mean():.3f} / {rows[:, 1].mean() / rows[:, 3].mean():.3f}"
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    others = set(frames) - shared
+    assert len(frames) == 18 and len(others) == 10
+    assert (f"LBSMatte / no networks is {ratios(shared)} (SAD / Grad) over the 8 objects' 16 frames and "
+            f"{ratios(others)} over the other 10 ({ratios(others - {'GT16'})} without GT16)") in text
+
+
 def test_readme_composites_table_is_the_kept_report() -> None:
     import json
 

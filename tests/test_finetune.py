@@ -104,6 +104,31 @@ def test_train_from_a_bundle_continues_it_and_keeps_its_history(tmp_path, small_
     assert any(not torch.equal(parent_alpha[k].half().float(), child_alpha[k]) for k in parent_alpha)
 
 
+def test_a_fold_from_a_bundle_that_learnt_its_held_out_objects_is_refused(tmp_path, make_small_networks, capsys) -> None:
+    """``--hold-out`` with ``--from`` a bundle trained on those objects (``default``: all 18) made a
+    "fold" whose networks had learnt the objects its manifest named as held out; the bundles it was
+    trained on from count too. A bundle trained without them is continued."""
+    from core.weights import save_bundle
+    from tests.test_gpu_train import _data
+
+    learnt = {"data": {"objects": ["GT01", "GT03"], "real_photos": {"plates": ["GT01", "GT03"]}}}
+    everything = save_bundle(tmp_path / "all", make_small_networks(seed=0), name="all", description="x",
+                             training=learnt)
+    grandchild = save_bundle(tmp_path / "on", make_small_networks(seed=1), name="on", description="x",
+                             training={"data": {"objects": ["GT03"]}, "continued_from": {"name": "all", "training": learnt}})
+    data = _data(tmp_path / "data")  # GT01 and GT02
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "fold"), "--steps", "0,0,1", "--crop", "32",
+            "--batch", "2", "--backgrounds", "1", "--run-dir", str(tmp_path / "run"), "--no-progress", "--threads", "1"]
+    for parent, hold_out in ((everything, "GT01,GT02"), (grandchild, "GT01,GT02"), (everything, "all")):
+        assert main([*args, "--from", str(parent.path), "--hold-out", hold_out, "--procedural", "1"]) == 2
+        said = capsys.readouterr().out
+        assert f"--from bundle {parent.path} was trained on GT01 (its manifest's training data)" in said, said
+        assert "background, foreground, alpha networks would carry it into this one" in said
+        assert not (tmp_path / "fold").exists() and not (tmp_path / "run").exists()
+    assert main([*args, "--from", str(everything.path), "--hold-out", "GT02"]) == 0
+    assert load_bundle(tmp_path / "fold").manifest["training"]["data"]["validation_objects"] == ["GT02"]
+
+
 def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path, small_bundle, capsys) -> None:
     import pytest
 

@@ -65,6 +65,26 @@ def test_prepare_copies_the_objects_byte_for_byte_and_shrinks_the_backgrounds(tm
     assert "long side at most 150 px" in payload["backgrounds_note"]
 
 
+def test_prepare_keeps_the_background_photos_names_and_so_their_split(tmp_path) -> None:
+    """The photos' training/validation split is made by their names: prepare saved every photo as
+    NAME.jpg, so a .png or .jpeg photo was split otherwise on the GPU machine (a fold trained there
+    drew photos the composites made here hold out), and a.png beside a.jpg became one photo."""
+    from core.training.data import _background_split, background_photos
+
+    tool = _tool()
+    data = _data(tmp_path / "data")
+    rng = np.random.default_rng(2)
+    for name in ("bg0.png", "pier.jpeg", "roof.png", "wall.png"):
+        Image.fromarray((rng.random((60, 80, 3)) * 255).astype(np.uint8)).save(data / "backgrounds" / name)
+    (data / "backgrounds" / "._bg1.jpg").write_bytes(b"\0\5\26\7 a macOS resource fork")
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(data), "--out", str(out), "--max-side", "150"]) == 0
+    here, there = (background_photos(d / "backgrounds") for d in (data, out / "data"))
+    assert there == here == ["bg0.jpg", "bg0.png", "bg1.jpg", "bg2.jpg", "pier.jpeg", "roof.png", "wall.png"]
+    assert _background_split(there) == _background_split(here)
+    assert Image.open(out / "data" / "backgrounds" / "roof.png").format == "PNG"
+
+
 def test_a_job_is_a_plain_name_and_the_arguments_of_lbsmatte_train() -> None:
     tool = _tool()
     assert tool._job("paper0=--size paper --batch 16") == ("paper0", ["--size", "paper", "--batch", "16"])

@@ -66,3 +66,33 @@ def test_a_rerun_replaces_the_set_and_one_cut_short_leaves_the_old_one(tmp_path:
     monkeypatch.undo()
     assert mvc.main(["--data", str(data), "--out", str(out), "--objects", "GT02", "--per-object", "1"]) == 0
     assert "image/GT02_bg1.png" in _files(out) and not (tmp_path / ".set.partial").exists()
+
+
+def test_the_composites_lie_over_photos_no_training_draws(tmp_path: Path) -> None:
+    """The held-out composites' backgrounds are the validation split of the photos the training
+    sampler splits. The tool listed .jpg and .png only and the sampler .jpeg too: the split's size
+    and order differ with a .jpeg among them, and a composite went over a photo training draws."""
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from core.training.data import CompositeSampler
+
+    data = _data(tmp_path / "data")
+    backgrounds = data / "backgrounds"
+    rng = np.random.default_rng(1)
+    # The photo of the smallest CRC32 (the first held out) a .jpeg; ten photos hold out one.
+    first = min((f"extra{i}.jpeg" for i in range(100)), key=lambda n: zlib.crc32(n.encode()))
+    for name in (first, "more0.png", "more1.png", "more2.jpg", "more3.jpg", "more4.png", "more5.jpg"):
+        Image.fromarray((rng.random((90, 120, 3)) * 255).astype(np.uint8)).save(
+            backgrounds / name, format="PNG" if name.endswith(".png") else "JPEG")
+    (backgrounds / "._bg0.jpg").write_bytes(b"\0\5\26\7 a macOS resource fork")  # not a photo
+    train = CompositeSampler(data, split="train", crop=32, held_out=("GT02",))
+    val = CompositeSampler(data, split="val", crop=32, held_out=("GT02",))
+    assert len(train.backgrounds) + len(val.backgrounds) == 10 and "._bg0.jpg" not in {p.name for p in train.backgrounds}
+    out = tmp_path / "set"
+    assert mvc.main(["--data", str(data), "--out", str(out), "--objects", "all", "--per-object", "2"]) == 0
+    used = set(json.loads((out / "source.json").read_text())["images"].values())
+    assert used == {p.name for p in val.backgrounds} == {first}
+    assert not used & {p.name for p in train.backgrounds}

@@ -151,6 +151,54 @@ def test_a_cross_validation_fold_holds_out_its_own_objects():
         CompositeSampler(DATA, split="train", crop=64, held_out=("GT99",))
 
 
+_OPENED: list[str] | None = None  # the files opened while a test records them (_record_opens)
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def test_a_folds_held_out_objects_are_never_opened_for_its_training_batches(tmp_path, monkeypatch) -> None:
+    """What a fold trains on, instrumented: every file the training batches open (Python's own
+    opens, through an audit hook, and core.io.read_image's, which OpenImageIO opens in C++) over
+    composites, procedural foregrounds coloured by the objects, and crops of the objects' own
+    photographs. The held-out object's image, alpha and trimaps are never among them; its
+    validation batch opens them (so the record would see them)."""
+    import sys
+
+    import core.io
+    from core.training.cli import _composite_batches
+    from tests.test_gpu_train import _data
+
+    global _OPENED
+    data = _data(tmp_path / "data")  # objects GT01 and GT02, three background photos
+    read_image = core.io.read_image
+    monkeypatch.setattr(core.io, "read_image", lambda path, *a, **k: _OPENED.append(str(path)) or read_image(path, *a, **k))
+    sys.addaudithook(_audit)  # for the whole process: it records only while _OPENED is a list
+    kwargs = {"crop": 32, "procedural_fraction": 0.5, "held_out": ("GT02",), "wide_trimaps": 0.5}
+    _OPENED = []
+    try:
+        batches = _composite_batches(0, root=data, kwargs=kwargs, rendered={}, fraction=0.5, crop=32, batch_size=4,
+                                     n_backgrounds=2)
+        for _ in range(12):
+            for role in ("background", "foreground", "alpha"):
+                batches(role)
+        trained = list(_OPENED)
+        _OPENED = []
+        CompositeSampler(data, split="val", seed=1234, **kwargs).sample(4, n_backgrounds=2)
+        ShowDataset(data / "alphamatting", crop=32, names=["GT02"], given_trimaps=1.0).sample(2)
+        validated = list(_OPENED)
+    finally:
+        _OPENED = None
+    am = data / "alphamatting"
+    files = {name: {str(p) for p in am.rglob(f"{name}.png")} for name in ("GT01", "GT02")}
+    assert len(files["GT02"]) == 4 and files["GT01"] <= set(trained)  # image, alpha, Trimap1, Trimap2
+    leaked = sorted(files["GT02"] & set(trained))
+    assert not leaked, f"the training batches opened the held-out object's {leaked}"
+    assert files["GT02"] <= set(validated)
+
+
 @needs_data
 def test_same_seed_same_batches():
     a = _sampler(seed=7).sample(4, n_backgrounds=2)

@@ -24,7 +24,10 @@ trusting the networks: they have learnt those objects. On fold 0 (stop 21) that 
 3.05 SAD on the held-out objects where the held-out objects' own best setting scored 2.64.
 
 Each step is skipped when its output exists, training resumes from its checkpoints, and scores
-are cached per frame, so the same command continues after an interruption::
+are cached per frame, so the same command continues after an interruption. A fold's bundle found
+there (or given by ``--continue-from``) whose manifest records training on any of the fold's
+held-out objects is refused, and an evaluation of objects the fold does not hold out is made
+again::
 
     python tools/cross_validate.py --out runs/cv --fold 0      # then --fold 1, --fold 2
     python tools/cross_validate.py --out runs/cv --report      # runs/cv/report.md and .json
@@ -170,10 +173,27 @@ def _read_json(path: Path, default: Any = None) -> Any:
     return default
 
 
+def check_held_out(bundle: Path, held_out: list[str]) -> None:
+    """Refuse a fold's ``bundle`` whose networks were trained on any of the fold's ``held_out``
+    objects, as its manifest records them (:func:`core.training.cli.trained_objects`, the bundles
+    it was trained on from included): one found in the fold's folder (a fold of a run with another
+    ``--folds`` or ``--data``, a bundle copied in) or given by ``--continue-from`` would score its
+    held-out objects with networks that learnt them."""
+    from core.training.cli import trained_objects
+
+    path = bundle / "manifest.json"
+    seen = sorted(set(held_out) & trained_objects(json.loads(path.read_text())))
+    if seen:
+        raise SystemExit(f"{bundle} was trained on {', '.join(seen)} (its manifest's training data), which this fold "
+                         f"holds out ({', '.join(held_out)}): its scores would not be held out; train the fold anew "
+                         "in another --out, or run with the --folds and --data of the run that trained it")
+
+
 def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
-    """The fold's bundle (trained now, or resumed, or found)."""
+    """The fold's bundle (trained now, or resumed, or found; never one trained on ``held_out``)."""
     bundle = out / "bundle"
     if (bundle / "manifest.json").exists():
+        check_held_out(bundle, held_out)
         return bundle
     # Networks trained now: whatever an earlier bundle in this folder scored is not theirs.
     _unlink(*(out / name for name in (*NETWORK_RESULTS, SCORED_BY)))
@@ -191,6 +211,7 @@ def train(out: Path, held_out: list[str], args: argparse.Namespace) -> Path:
         parent = args.continue_from / out.name / "bundle"
         if not (parent / "manifest.json").exists():
             raise SystemExit(f"--continue-from: no bundle at {parent}")
+        check_held_out(parent, held_out)
         command += ["--from", str(parent)]
         if getattr(args, "result_weight", 0.0):
             # Trained for the result of the refinement that fold's bundle runs (chosen by the earlier
@@ -571,6 +592,7 @@ def _fold_tables(out: Path, k: int, names: list[str], data_root: Path) -> list[d
         bundle = out / f"fold{i}" / "bundle"
         if not (bundle / "manifest.json").exists():
             raise SystemExit(f"fold {i} is not trained yet ({bundle} missing): run --fold {i}")
+        check_held_out(bundle, held)
         own_scores(out / f"fold{i}", bundle)
         tables.append(grid_scores(bundle, held, data_root, out / f"fold{i}" / "grid_heldout.json"))
     return tables
@@ -612,6 +634,9 @@ def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Pa
             print(f"fold{i}: layers chosen on the other folds' composites: {key}", flush=True)
     for i, held in enumerate(parts):
         fold, bundle = out / f"fold{i}", out / f"fold{i}" / "bundle"
+        for name in ("evaluation.json", "composites.json"):
+            if _scored_beyond(fold / name, held):  # made when the fold held out other objects: made again
+                (fold / name).unlink()
         if not (fold / "evaluation.json").exists():
             evaluate_dataset(data_root / "alphamatting", weights=str(bundle), baselines="closed_form,knn",
                              device="cpu", names=held, trimaps=list(VARIANTS), ablations=True,
@@ -622,6 +647,17 @@ def prepare(out: Path, k: int, names: list[str], data_root: Path, composites: Pa
             # alpha is scored on the photographs; on the composites it would double the time).
             evaluate_dataset(composites, weights=str(bundle), baselines="closed_form", device="cpu", names=mine,
                              trimaps=list(VARIANTS), ablations=True, json_path=fold / "composites.json", progress=True)
+
+
+def _scored_beyond(path: Path, objects: list[str]) -> list[str]:
+    """The images an evaluation at ``path`` (``lbsmatte evaluate --json``: the photographs
+    ``GT01``, the composites ``GT01_bg1``) scored of objects not among ``objects``: a fold's kept
+    evaluation made when it held out others (another ``--folds`` or ``--data``, with networks
+    trained on none of them)."""
+    if not path.exists():
+        return []
+    variants = json.loads(path.read_text()).get("variants") or {}
+    return sorted({n for block in variants.values() for n in block.get("images", {}) if n.split("_")[0] not in objects})
 
 
 def run_final(out: Path, k: int, names: list[str], args: argparse.Namespace) -> None:
@@ -722,6 +758,10 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
         if not path.exists():
             raise SystemExit(f"fold {i} is not evaluated yet ({path} missing): run --fold {i}")
         results = json.loads(path.read_text())
+        beyond = _scored_beyond(path, fold)
+        if beyond:
+            raise SystemExit(f"{path} scores {', '.join(beyond)}, which fold {i} does not hold out ({', '.join(fold)}): "
+                             "it was made for other folds; run --report to evaluate the fold again")
         held[f"fold{i}"] = fold
         manifest = json.loads((out / f"fold{i}" / "bundle" / "manifest.json").read_text())
         choices[f"fold{i}"] = {key: manifest["refinement"][key] for key in (*GRID, *LAYER_KEYS)
@@ -756,7 +796,7 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
     lines += ["", "Held out: " + "; ".join(f"{f}: {', '.join(o)}" for f, o in held.items()),
               "Refinement chosen for each fold on the other folds' held-out objects: "
               + "; ".join(f"{f}: {c}" for f, c in choices.items())]
-    layers = _layer_means(out, k)
+    layers = _layer_means(out, k, folds(names, k))
     if layers:
         lines += ["", "Composites in linear light with true F and B (held-out objects over held-out photos):", "",
                   "| trimap | method | alpha SAD | FG SAD (α-weighted) | BG SAD ((1−α)-weighted) | images |",
@@ -775,11 +815,16 @@ def report(out: Path, k: int, names: list[str]) -> dict[str, Any]:
     return means
 
 
-def _layer_means(out: Path, k: int) -> dict[str, dict[str, dict[str, float]]]:
+def _layer_means(out: Path, k: int, parts: list[list[str]]) -> dict[str, dict[str, dict[str, float]]]:
     """Means over every fold's ``composites.json`` (empty unless all folds have one)."""
     paths = [out / f"fold{i}" / "composites.json" for i in range(k)]
     if not all(p.exists() for p in paths):
         return {}
+    for i, path in enumerate(paths):
+        beyond = _scored_beyond(path, parts[i])
+        if beyond:
+            raise SystemExit(f"{path} scores {', '.join(beyond)}, of objects fold {i} does not hold out "
+                             f"({', '.join(parts[i])}): it was made for other folds; run --report to evaluate the fold again")
     rows: dict[str, dict[str, dict[str, list[float]]]] = {}
     for path in paths:
         for variant, block in json.loads(path.read_text())["variants"].items():

@@ -98,14 +98,19 @@ def prepare(args: argparse.Namespace) -> int:
             if (trimap_dir / f"{name}.png").exists():
                 shutil.copy2(trimap_dir / f"{name}.png", out / "alphamatting" / "trimap" / trimap_dir.name / f"{name}.png")
     (out / "backgrounds").mkdir(parents=True)
-    photos = sorted(p for p in (source / "backgrounds").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    from core.training.data import background_photos
+
+    photos = background_photos(source / "backgrounds")
     for photo in photos:
-        with Image.open(photo) as im:
+        with Image.open(source / "backgrounds" / photo) as im:
             im = im.convert("RGB")
             scale = args.max_side / max(im.size)
             if scale < 1:
                 im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
-            im.save(out / "backgrounds" / f"{photo.stem}.jpg", quality=args.quality)
+            # Under its own name (a .png stays PNG): the training/validation split is made by the
+            # names, and a photo renamed there would move it, so that a fold trained on the GPU
+            # draws photos the composites made here hold out (and a.png beside a.jpg, one file).
+            im.save(out / "backgrounds" / photo, quality=args.quality)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     # The rest of the payload folder (the wheels) and the checkout travel in the same 64 MiB.
     beside = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file() and not p.is_relative_to(out)
@@ -125,7 +130,8 @@ def prepare(args: argparse.Namespace) -> int:
     out = final
     (args.out / "PAYLOAD.json").write_text(json.dumps({
         "source": str(source.resolve()), "objects": objects, "backgrounds": len(photos),
-        "backgrounds_note": f"re-encoded as JPEG quality {args.quality}, long side at most {args.max_side} px",
+        "backgrounds_note": f"re-encoded under their own names (JPEG quality {args.quality}; PNG stays PNG), "
+                            f"long side at most {args.max_side} px",
         "bytes": size, "checkout_bytes": checkout,
     }, indent=1), encoding="utf-8")
     print(f"copied {len(objects)} objects and {len(photos)} background photos into {out} ({size / 1e6:.1f} MB)")

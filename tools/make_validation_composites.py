@@ -41,6 +41,7 @@ from core.training.data import (  # noqa: E402
     _file_key,
     _read_grey8,
     _read_rgb8,
+    background_photos,
     clean_measured_alpha,
     default_data_root,
     estimate_layers,
@@ -82,8 +83,8 @@ def make_set(data: Path, out: Path, per_object: int, objects: tuple[str, ...] = 
     from core.io import write_image
 
     am = data / "alphamatting"
-    backgrounds = sorted(p.name for p in (data / "backgrounds").iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    _, val_backgrounds = _background_split(backgrounds)
+    # The photos the training sampler splits, so that these are photos no training draws.
+    _, val_backgrounds = _background_split(background_photos(data / "backgrounds"))
     if not val_backgrounds:
         raise SystemExit(f"no validation background photos in {data / 'backgrounds'}")
     names: list[str] = []

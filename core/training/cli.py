@@ -249,6 +249,42 @@ def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any
             "sampling_scale": scale}
 
 
+def trained_objects(manifest: dict[str, Any]) -> set[str]:
+    """The names of the objects a bundle's networks have been trained on, as its manifest records
+    them: its training composites' objects (``training.data.objects``), the photographs of its
+    real-photo crops (``real_photos.plates``) and a fine-tune's plates (``plates``), and those of
+    every bundle it was trained on from (``training.continued_from``). Empty where nothing is recorded."""
+    seen: set[str] = set()
+    training = manifest.get("training") or {}
+    while isinstance(training, dict) and training:
+        data = training.get("data") or {}
+        seen |= {str(n) for n in data.get("objects") or []}
+        seen |= {str(n) for n in data.get("plates") or []}
+        seen |= {str(n) for n in (data.get("real_photos") or {}).get("plates") or []}
+        training = (training.get("continued_from") or {}).get("training") or {}
+    return seen
+
+
+def _check_from_held_out(args: argparse.Namespace, parent: Any, kept: list[str]) -> None:
+    """Refuse ``--hold-out`` objects that the ``--from`` bundle's ``kept`` networks were trained on:
+    a network continued from it has seen them, and the new bundle's manifest would name them as
+    held out (a cross-validation fold started from ``default``, which saw all 18, scores its
+    held-out objects with networks that learnt them)."""
+    held_out = getattr(args, "hold_out", None)
+    if args.command == "finetune" or held_out is None or not kept:
+        return  # the default validation objects are a validation loss's, not a claim about the bundle
+    if tuple(held_out) == ("all",):
+        from core.training.data import object_names
+
+        held_out = object_names((args.data or default_data_root()) / "alphamatting")
+    seen = sorted(set(held_out) & trained_objects(parent.manifest))
+    if seen:
+        raise InputError(f"--hold-out {','.join(held_out)}: the --from bundle {parent.path} was trained on "
+                         f"{', '.join(seen)} (its manifest's training data), and its {', '.join(kept)} "
+                         f"network{'s' if len(kept) > 1 else ''} would carry {'them' if len(seen) > 1 else 'it'} into "
+                         "this one: train from scratch, or from a bundle trained without them")
+
+
 def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
     """Refuse to continue checkpoints in ``run_dir`` that another run made: other data, another
     starting bundle, other settings (but :data:`RESUMABLE`). Each checkpoint folder records both
@@ -416,6 +452,7 @@ def _run(args: argparse.Namespace) -> int:
         for net in init.values():
             net.train()
         sizes = [str(parent.config(role).get("size", "custom")) for role in ROLE_ORDER]
+        kept = list(ROLE_ORDER)  # the networks that continue from the bundle's
         asked = getattr(args, "size", None)
         if asked:
             import torch
@@ -429,6 +466,8 @@ def _run(args: argparse.Namespace) -> int:
                     torch.manual_seed(settings.seed + index)
                     init[role] = build_network(network_config(role, size)).train()
                     sizes[index] = size
+                    kept.remove(role)
+        _check_from_held_out(args, parent, kept)
         settings.size = sizes[0] if len(set(sizes)) == 1 else ",".join(sizes)
     if getattr(args, "sampling_scale", None) is not None:
         init = _rescaled(init, settings, args.sampling_scale)

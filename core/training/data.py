@@ -55,6 +55,7 @@ __all__ = [
     "CompositeSampler",
     "adjust_colours",
     "ShowDataset",
+    "background_photos",
     "clean_measured_alpha",
     "default_data_root",
     "estimate_layers",
@@ -461,6 +462,20 @@ def rendered_foregrounds(folder: Path | str) -> list[Path]:
     return paths
 
 
+#: What counts as a background photo in ``backgrounds/`` (:func:`background_photos`).
+BACKGROUND_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def background_photos(folder: Path | str) -> list[str]:
+    """The background photos' file names in ``folder``, sorted: ``.jpg``, ``.jpeg`` and ``.png``
+    files, hidden ones (macOS's ``._NAME`` resource forks) passed over. The one list the
+    training/validation split (:func:`_background_split`) is made from, by the training sampler
+    and by ``tools/make_validation_composites.py`` alike: the split depends on how many photos
+    there are, so two lists that differ put a held-out composite over a training photo."""
+    return sorted(p.name for p in Path(folder).iterdir()
+                  if p.suffix.lower() in BACKGROUND_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
 def _background_split(names: list[str]) -> tuple[list[str], list[str]]:
     """(train, val) background file names; val is the 10 % with the smallest CRC32 of the name."""
     ranked = sorted(names, key=lambda n: (zlib.crc32(n.encode()), n))
@@ -583,8 +598,7 @@ class CompositeSampler:
         self.objects = [_RealObject(n, am / "image" / f"{n}.png", am / "alpha" / f"{n}.png") for n in in_split]
         if not self.objects and self.procedural_fraction < 1.0:
             raise InputError(f"no {split} foreground objects in {am}; use procedural_fraction=1")
-        photos = [p.name for p in bg_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-        train_bg, val_bg = _background_split(photos)
+        train_bg, val_bg = _background_split(background_photos(bg_dir))
         self.backgrounds = [bg_dir / n for n in (train_bg if split == "train" else val_bg)]
         if not self.backgrounds:
             raise InputError(f"no {split} background photos in {bg_dir}")
