@@ -175,3 +175,47 @@ def test_a_negative_worker_count_is_refused_by_name(tmp_path, capsys) -> None:
     assert code != 0
     said = capsys.readouterr()
     assert "--workers must be 0 or more, not -1" in said.out + said.err
+
+
+def _failing_factory(seed: int):
+    """:func:`_factory`'s batches, each worker's second one failing (a plate that cannot be read, say)."""
+    drawn = _factory(seed)
+    count = iter(range(10**6))
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        if next(count):
+            raise ValueError(f"no second batch ({role})")
+        return drawn(role)
+
+    return batches
+
+
+@pytest.mark.parametrize("ending", ["done", "error"])
+def test_workers_leave_no_multiprocessing_folder_in_tmpdir(tmp_path, ending) -> None:
+    # The training process ends with the last stage's workers still drawing (terminated as it exits),
+    # or with a worker's error after they handed batches over: each worker made a pymp-* folder of its own in $TMPDIR for the
+    # socket it hands batches over on, and one terminated left it there, a few a run.
+    import textwrap
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    script = tmp_path / "ending.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_parallel_batches import _factory, _failing_factory
+        from core.training.data import ParallelBatches
+        source = ParallelBatches({'_factory' if ending == 'done' else '_failing_factory'}, workers=2, seed=3,
+                                 prefetch=1)
+        for role in ("background", "foreground", "foreground", "foreground"):  # the workers' first batches, then an error
+            source(role)
+        print("drawn", flush=True)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env=dict(os.environ, TMPDIR=str(tmp)))
+    if ending == "done":
+        assert done.returncode == 0 and done.stdout.split() == ["drawn"], done.stdout + done.stderr
+    else:
+        assert done.returncode == 1 and "no second batch (foreground)" in done.stderr, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("pymp-")) == []
+

@@ -1154,6 +1154,13 @@ class ParallelBatches:
                 _BatchStream(self.factory, role, self.seed), batch_size=None, num_workers=self.workers,
                 prefetch_factor=self.prefetch, pin_memory=self.pin_memory,
             )
+            # This process's multiprocessing folder (pymp-*, removed as it exits, after an error or a
+            # SIGTERM too), made before the workers fork: they share it. Otherwise each worker made
+            # its own for the socket it hands batches over on, and a worker ended by terminate()
+            # (the last stage's, as the run exits) left it behind in $TMPDIR, one per worker a run.
+            import multiprocessing.util
+
+            multiprocessing.util.get_temp_dir()
             self._iterator = iter(self._loader)
             self._role = role
         return next(self._iterator)
