@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
 import tempfile
 import zlib
 from collections import OrderedDict
@@ -1103,18 +1104,36 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # pymatting's numba kernels (estimating a cold cache's colours) would take GNU OpenMP's
             # thread pool, which the forked worker inherits broken from its parent: they hang there.
             os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-            # A process group of its own: SIGTERM and Ctrl-C sent to the run's group (a farm's kill,
-            # a terminal) are the parent's to handle (it checkpoints, then stops the workers); a
-            # worker killed by them ended the run with "DataLoader worker ... killed by signal"
-            # instead of the clean stop. (Not ignored: the parent's own terminate() must still end a
-            # worker, or the interpreter's exit waits for it forever.) The workers still end with
-            # the parent (torch's watchdog) or when it closes them.
-            if hasattr(os, "setpgid"):  # not on Windows, where a console's Ctrl-C reaches every process
-                os.setpgid(0, 0)       # attached to it, workers included (SIGTERM is not sent there)
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:
             yield batches(self.role)
+
+
+#: The signals a farm's kill and a terminal's Ctrl-C send to the run's whole process group: the
+#: training process's to handle (it checkpoints, then stops the workers), never a worker's.
+_GROUP_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name))
+
+
+def _start_worker(worker_id: int) -> None:
+    """A batch worker's start (torch's ``worker_init_fn``): a process group of its own, so that
+    SIGTERM and Ctrl-C sent to the run's group (a farm's kill, a terminal) are the parent's to handle;
+    a worker killed by them ended the run with "DataLoader worker ... killed by signal" instead of
+    the clean stop. (Not ignored: the parent's own terminate() must still end a worker, or the
+    interpreter's exit waits for it forever.) The workers still end with the parent (torch's
+    watchdog) or when it closes them.
+
+    The parent starts the workers with those signals blocked (:meth:`ParallelBatches.__call__`):
+    one sent to the group while a worker was still starting, before it took its group (at a stage's
+    start), killed it. Held pending here, the group's signal is the parent's alone: it is taken
+    off this process's pending ones before they are let through again."""
+    if not hasattr(os, "setpgid"):  # Windows, where a console's Ctrl-C reaches every process attached to
+        return                      # it, workers included (SIGTERM is not sent there)
+    os.setpgid(0, 0)
+    if hasattr(signal, "pthread_sigmask"):
+        for signum in sorted(signal.sigpending() & _GROUP_SIGNALS):
+            signal.sigwait({signum})  # pending (and blocked): taken at once, never acted on
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)
 
 
 class ParallelBatches:
@@ -1152,7 +1171,7 @@ class ParallelBatches:
             self.close()
             self._loader = torch.utils.data.DataLoader(
                 _BatchStream(self.factory, role, self.seed), batch_size=None, num_workers=self.workers,
-                prefetch_factor=self.prefetch, pin_memory=self.pin_memory,
+                prefetch_factor=self.prefetch, pin_memory=self.pin_memory, worker_init_fn=_start_worker,
             )
             # This process's multiprocessing folder (pymp-*, removed as it exits, after an error or a
             # SIGTERM too), made before the workers fork: they share it. Otherwise each worker made
@@ -1161,7 +1180,15 @@ class ParallelBatches:
             import multiprocessing.util
 
             multiprocessing.util.get_temp_dir()
-            self._iterator = iter(self._loader)
+            # The workers fork with the group's signals blocked, until each has taken a group of its
+            # own (_start_worker); this process gets one sent meanwhile once they have started.
+            held = (signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+                    if hasattr(signal, "pthread_sigmask") else None)
+            try:
+                self._iterator = iter(self._loader)
+            finally:
+                if held is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
             self._role = role
         return next(self._iterator)
 
