@@ -391,6 +391,44 @@ def test_an_rgba_matte_is_read_as_evaluate_reads_it(tmp_path, rng) -> None:
     assert 0.2 < float(data._item("shot010").alpha.mean()) < 0.8
 
 
+
+@pytest.mark.parametrize("ext", [".exr", ".tif"])
+def test_float_mattes_and_trimaps_saved_0_to_255_are_read_as_evaluate_reads_them(tmp_path, rng, caplog, ext) -> None:
+    # A float matte holding 0..255 was clipped to 1 wherever it was not 0 (an edge of 1/255 read as
+    # opaque), and the networks learnt that without a word; a float trimap 0/128/255 was refused
+    # naming no file. lbsmatte evaluate divides both by 255, saying so, and so does a fine-tune now.
+    import logging
+
+    from core.errors import InputError
+    from core.evaluate import _read_alpha
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    png = tmp_path / "show" / "alpha" / "shot010.png"
+    alpha8 = read_image(png).pixels[..., 0]
+    png.unlink()
+    matte = tmp_path / "show" / "alpha" / f"shot010{ext}"
+    write_image(matte, np.round(alpha8 * 255), ["Y"], pixel_type="float")
+    trimap = tmp_path / "show" / "trimap" / f"shot010{ext}"
+    trimap.parent.mkdir()
+    known = np.where(alpha8 >= 1, 255.0, 0.0)
+    write_image(trimap, np.where((alpha8 > 0) & (alpha8 < 1), 128.0, known), ["Y"], pixel_type="float")
+    assert read_image(matte).info.is_float and float(read_image(matte).pixels.max()) == 255
+    with caplog.at_level(logging.WARNING):
+        item = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(item.alpha, alpha8, atol=1.5 / 1024)
+    np.testing.assert_allclose(item.alpha, _read_alpha(matte), atol=1.5 / 1024)
+    assert 0.2 < float(item.alpha.mean()) < 0.8
+    assert len(item.trimaps) == 1 and set(np.unique(item.trimaps[0])) == {0.0, 0.5, 1.0}
+    said = [r.getMessage() for r in caplog.records]
+    assert any(str(matte) in m and "divided by 255" in m for m in said), said
+    assert any(str(trimap) in m and "divided by 255" in m for m in said), said
+    # Past 255 it is neither scale: refused, naming the file and the value.
+    write_image(matte, np.round(alpha8 * 1000), ["Y"], pixel_type="float")
+    with pytest.raises(InputError, match=rf"shot010\{ext}: the matte holds values up to 1000"):
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None).check()
+
 def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp_path, small_bundle, rng, capsys,
                                                                             caplog) -> None:
     # All-0 / all-1 mattes have no edge: no unknown pixel, nothing for the losses. A set of only

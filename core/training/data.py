@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from core.errors import InputError
+from core.errors import InputError, TrimapError
 from core.training.procedural import _smooth_noise, generate_foreground
 from core.trimap import split_trimap
 
@@ -984,16 +984,20 @@ class ShowDataset:
             self._items.move_to_end(name)
             return self._items[name]
         from core.io import read_image
-        from core.trimap import normalise_trimap
+        from core.trimap import normalise_trimap, unit_scale
 
         d = self.folder
         image_path = _find_file(d / "image", name)
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
         image, encoding = self._read_colour_as(image_path)
-        a = read_image(alpha_path).matte()  # the channel lbsmatte evaluate scores against
+        matte = read_image(alpha_path)
+        a = matte.matte()  # the channel lbsmatte evaluate scores against
         if not np.isfinite(a).all():
             raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
+        # A float matte saved 0..255 is read as lbsmatte evaluate reads it: clipped to 0..1, it was
+        # all 1 wherever it was not 0, and the networks learnt that without a word.
+        a = unit_scale(a, alpha_path, matte.info.is_float, "matte")
         alpha = _snap(np.ascontiguousarray(a, dtype=np.float32).copy())
         if alpha.shape != image.shape[:2]:
             raise InputError(f"{alpha_path} is {alpha.shape[1]}×{alpha.shape[0]} but {image_path} is "
@@ -1023,7 +1027,11 @@ class ShowDataset:
             trimap_path = _find_file(folder, name)
             if trimap_path is not None:
                 t = read_image(trimap_path)
-                trimap = normalise_trimap(t.pixels, channels=t.channels)
+                try:  # a float trimap 0/128/255 as lbsmatte evaluate reads it (refused, unnamed, before)
+                    trimap = normalise_trimap(unit_scale(t.pixels, trimap_path, t.info.is_float, "trimap"),
+                                              channels=t.channels)
+                except TrimapError as exc:
+                    raise InputError(f"{trimap_path}: {exc}") from None
                 if trimap.shape != alpha.shape:
                     raise InputError(f"{trimap_path} is {trimap.shape[1]}×{trimap.shape[0]} but {image_path} is "
                                      f"{image.shape[1]}×{image.shape[0]}")
