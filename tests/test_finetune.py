@@ -449,6 +449,28 @@ def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp
     assert not (tmp_path / "w2").exists() and not (tmp_path / "run2").exists()
 
 
+
+def test_a_trimap_with_no_unknown_pixel_is_refused_by_name_before_training(tmp_path, small_bundle, rng, capsys) -> None:
+    # The losses are taken over the trimap's unknown region: a plate's own trimap with none (a roto,
+    # or a 0/1/2 label map saved 8-bit, given as the trimap) made every loss 0, and a bundle that had
+    # learnt nothing was written, exit 0, as fine-tuned.
+    _show(tmp_path / "show", rng)
+    for name in ("shot010", "shot020"):
+        alpha = oiio.ImageBuf(str(tmp_path / "show" / "alpha" / f"{name}.png")).get_pixels(oiio.FLOAT)[..., 0]
+        _write_png(tmp_path / "show" / "trimap" / f"{name}.png", np.where(alpha > 0, 1 / 255, 0.0))  # labels 0/1
+    code = _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w")
+    said = capsys.readouterr().out
+    assert code == 2, said
+    assert f"ERROR: {tmp_path / 'show' / 'trimap' / 'shot010.png'}: the trimap has no unknown pixel" in said
+    assert not (tmp_path / "w").exists()
+    # A matte all 0 with an all-background trimap (the object out of frame) is still only left out.
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", np.zeros((48, 64), np.float32))
+    _write_png(tmp_path / "show" / "trimap" / "shot010.png", np.zeros((48, 64), np.float32))
+    (tmp_path / "show" / "trimap" / "shot020.png").unlink()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w2", "--run-dir",
+                     str(tmp_path / "run2")) == 0
+    assert load_bundle(tmp_path / "w2").manifest["training"]["data"]["plates"] == ["shot020"]
+
 def test_output_folders_that_cannot_be_written_or_lie_in_the_data_are_refused_before_training(
         tmp_path, small_bundle, rng, capsys) -> None:
     # An --out or --run-dir that cannot be created was found only when written: the bundle after

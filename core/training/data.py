@@ -1035,6 +1035,15 @@ class ShowDataset:
                 if trimap.shape != alpha.shape:
                     raise InputError(f"{trimap_path} is {trimap.shape[1]}×{trimap.shape[0]} but {image_path} is "
                                      f"{image.shape[1]}×{image.shape[0]}")
+                if not split_trimap(trimap)[2].any() and not float(alpha.min()) == float(alpha.max()) in (0.0, 1.0):
+                    # The losses are taken over the unknown region: every crop cut with it taught
+                    # nothing (a roto or a 0/1/2 label map given as the trimap: all losses 0, and a
+                    # "fine-tuned" bundle written without a word). lbsmatte evaluate refuses it too.
+                    # (A matte all 0 or all 1 is left out by check(), trimap or not.)
+                    raise InputError(f"{trimap_path}: the trimap has no unknown pixel (0.5, or 128 of 255) although "
+                                     f"the matte {alpha_path} has an edge: the networks learn only where the trimap "
+                                     "is unknown, so the plate would teach nothing; mark the band they must decide "
+                                     "in grey, or take the trimap out to have trimaps drawn from the matte")
                 trimaps.append(trimap)
         if trimaps:
             centres = np.flatnonzero(np.any([split_trimap(t)[2] for t in trimaps], axis=0))
