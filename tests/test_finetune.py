@@ -450,6 +450,30 @@ def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp
 
 
 
+
+def test_layers_cached_for_a_0_to_255_matte_read_clipped_are_estimated_again(tmp_path, rng) -> None:
+    # The colours estimated for a plate are cached by its files' contents: those estimated while a
+    # float matte holding 0..255 was read clipped to 1 would have been taken again for it now.
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset, _file_key
+
+    _show(tmp_path / "show", rng)
+    png = tmp_path / "show" / "alpha" / "shot010.png"
+    alpha8 = read_image(png).pixels[..., 0]
+    png.unlink()
+    matte = tmp_path / "show" / "alpha" / "shot010.exr"
+    write_image(matte, np.round(alpha8 * 255), ["Y"], pixel_type="float")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = _file_key(tmp_path / "show" / "image" / "shot010.png", matte, salt="srgb")  # the key they had
+    for layer in ("fg", "bg"):
+        np.save(cache / f"{stale}_{layer}.npy", np.zeros((48, 64, 3), np.float32))
+    cached = ShowDataset(tmp_path / "show", crop=32, cache_dir=cache)._item("shot010")
+    fresh = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(cached.fg, fresh.fg, atol=1e-6)
+    np.testing.assert_allclose(cached.bg, fresh.bg, atol=1e-6)
+    assert float(fresh.bg.max()) > 0.1
+
 def test_a_trimap_with_no_unknown_pixel_is_refused_by_name_before_training(tmp_path, small_bundle, rng, capsys) -> None:
     # The losses are taken over the trimap's unknown region: a plate's own trimap with none (a roto,
     # or a 0/1/2 label map saved 8-bit, given as the trimap) made every loss 0, and a bundle that had

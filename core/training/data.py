@@ -997,6 +997,7 @@ class ShowDataset:
             raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
         # A float matte saved 0..255 is read as lbsmatte evaluate reads it: clipped to 0..1, it was
         # all 1 wherever it was not 0, and the networks learnt that without a word.
+        read = a
         a = unit_scale(a, alpha_path, matte.info.is_float, "matte")
         alpha = _snap(np.ascontiguousarray(a, dtype=np.float32).copy())
         if alpha.shape != image.shape[:2]:
@@ -1014,8 +1015,10 @@ class ShowDataset:
             fg, bg = given["fg"], given["bg"]
         else:
             # The plate's encoding is in the key: the same file read as sRGB and as linear gives
-            # other display colours, whose layers a cache keyed by the files alone mixed up.
-            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=encoding),
+            # other display colours, whose layers a cache keyed by the files alone mixed up. So is a
+            # 0..255 matte's division: its layers cached before were estimated for the matte clipped.
+            salt = encoding if a is read else f"{encoding};matte/255"
+            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=salt),
                                              cache_dir=self.cache_dir)
             fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
