@@ -160,8 +160,9 @@ def test_train_with_workers_writes_a_bundle_and_says_so(tmp_path) -> None:
         "2", "--backgrounds", "1", "--procedural", "0.5", "--real-photos", "0.5", "--workers", "2",
         "--run-dir", str(tmp_path / "run"), "--no-progress",
     ], cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, TMPDIR=str(tmp_path)))  # torch's stopped workers leave their pymp-* folders there
+        env=dict(os.environ, TMPDIR=str(tmp_path)))  # a $TMPDIR of its own: what the run leaves there is seen
     assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.glob("pymp-*")) == []  # the workers' multiprocessing folder removed
     manifest = load_bundle(out).manifest
     assert manifest["training"]["data"]["workers"]["processes"] == 2
     assert manifest["training"]["stages"]["alpha"]["step"] == 2
