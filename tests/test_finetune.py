@@ -574,6 +574,25 @@ def test_a_grey_plate_with_alpha_is_read_as_matte_reads_it(tmp_path, rng) -> Non
     assert data.sample(2)["image"].shape == (2, 3, 32, 32)
 
 
+
+def test_a_plate_of_several_colour_layers_is_refused_saying_what_a_fine_tune_can_do(tmp_path, rng) -> None:
+    # lbsmatte matte's refusal told the compositor to name the layer with --plate-layer, which a
+    # fine-tune does not take.
+    from core.errors import InputError
+    from core.io import write_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    plate = tmp_path / "show" / "image" / "shot010.png"
+    plate.unlink()
+    write_image(plate.with_suffix(".exr"), rng.random((48, 64, 6), dtype=np.float32),
+                ["beauty.R", "beauty.G", "beauty.B", "diffuse.R", "diffuse.G", "diffuse.B"])
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    with pytest.raises(InputError, match=r"shot010\.exr: no R, G, B channels and colour in several layers "
+                                         r"\(beauty, diffuse\).*Shuffle") as caught:
+        data.check()
+    assert "--plate-layer" not in str(caught.value)
+
 def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_path, rng) -> None:
     # fg/ and bg/ files were cut at the plate's positions whatever their size: misaligned layers,
     # silently, where a matte of another size is refused.

@@ -969,7 +969,16 @@ class ShowDataset:
         image = read_image(path)
         # The colour channels as lbsmatte matte finds them (a grey plate with alpha is Y, A: the
         # first three channels were two, and the first batch failed with an IndexError).
-        rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
+        try:
+            rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
+        except InputError:
+            layers = image._colour_layers()
+            if len(layers) < 2:
+                raise
+            # lbsmatte matte's refusal names its --plate-layer, which a fine-tune has not.
+            raise InputError(f"{path}: no R, G, B channels and colour in several layers ({', '.join(layers)}): "
+                             "cannot tell which to train on; a fine-tune reads a file's R, G, B: write the layer "
+                             "to train on as them (in Nuke, a Shuffle of it into rgba before the Write)") from None
         bad = rgb.size - np.count_nonzero(np.isfinite(rgb))
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
