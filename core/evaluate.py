@@ -47,7 +47,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from core.errors import InputError, LBSMatteError, OutputError, WeightsError
-from core.trimap import EIGHT_BIT_SCALE_ABOVE  # a float file above it is on the 8-bit scale 0..255
+from core.trimap import unit_scale  # a float matte or trimap on the 8-bit scale 0..255: divided by 255
 
 #: The data set's own folders (:func:`find_samples`): the evaluation's inputs.
 DATA_FOLDERS = ("image", "alpha", "trimap", "fg", "bg")
@@ -197,28 +197,14 @@ def _read_plate(path: Path) -> tuple[np.ndarray, str]:
     return image.rgb(), resolve_colour("auto", image.info.is_float, image.info.log_encoding)
 
 
-def _unit_scale(pixels: np.ndarray, path: Path, is_float: bool, what: str) -> np.ndarray:
-    """``pixels`` of a float file holding 0..255 (:data:`EIGHT_BIT_SCALE_ABOVE`) divided by 255,
-    with a warning; other values as they are. Integer files are already in [0, 1] as read."""
-    if not is_float or pixels.size == 0:
-        return pixels
-    top = float(np.nanmax(pixels)) if not np.isnan(pixels).all() else 0.0
-    if top <= EIGHT_BIT_SCALE_ABOVE:
-        return pixels
-    if top > 255.5:
-        raise InputError(f"{path}: the {what} holds values up to {top:g}: expected 0..1 (or 0..255)")
-    log.warning("%s: the %s holds values up to %g: read as 0..255 and divided by 255", path, what, top)
-    return pixels / np.float32(255.0)
-
-
 def _read_alpha(path: Path) -> np.ndarray:
     """Ground-truth alpha ``H×W`` float32 in [0, 1]: the A channel when the file has a varying one,
     else the first channel (mattes are usually stored grey); a float file holding 0..255 is
-    divided by 255 (:func:`_unit_scale`)."""
+    divided by 255 (:func:`core.trimap.unit_scale`)."""
     from core.io import read_image
 
     image = read_image(path)
-    a = _unit_scale(image.matte().astype(np.float32), path, image.info.is_float, "ground-truth alpha")
+    a = unit_scale(image.matte().astype(np.float32), path, image.info.is_float, "ground-truth alpha")
     return np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0)
 
 
@@ -229,7 +215,7 @@ def _read_trimap(path: Path) -> np.ndarray:
 
     image = read_image(path)
     try:
-        trimap = normalise_trimap(_unit_scale(image.pixels, path, image.info.is_float, "trimap"), "auto",
+        trimap = normalise_trimap(unit_scale(image.pixels, path, image.info.is_float, "trimap"), "auto",
                                   image.channels)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc

@@ -21,6 +21,7 @@ edge (``lbsmatte matte --edge PX``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Tuple, overload
 
@@ -32,6 +33,8 @@ from core.errors import InputError, TrimapError
 if TYPE_CHECKING:
     import torch
 
+_log = logging.getLogger(__name__)
+
 #: Values within this distance of 0 (or 1) count as known background (or foreground).
 TOLERANCE = 10.0 / 255.0
 #: A trimap value ``<= BACKGROUND_MAX`` is known background.
@@ -42,7 +45,8 @@ FOREGROUND_MIN = 1.0 - TOLERANCE
 UNKNOWN = 0.5
 #: A float trimap or matte whose values reach above this is on the 8-bit scale (0/128/255), not
 #: 0..1 (no coverage is 1.5): :meth:`core.pipeline.Matter.matte` refuses such a trimap rather than
-#: read every grey as foreground; the evaluation divides such data-set files by 255.
+#: read every grey as foreground; a data set's files (evaluation, fine-tuning) are divided by 255
+#: (:func:`unit_scale`).
 EIGHT_BIT_SCALE_ABOVE = 1.5
 #: Where a rough matte is cut into inside and outside by :func:`trimap_from_matte`.
 MATTE_EDGE = 0.5
@@ -306,6 +310,32 @@ def unknown_in_colour(pixels: np.ndarray, channels: Sequence[str] | None = None)
     except TrimapError:
         return 0
     return int(np.count_nonzero(split_trimap(plane)[2]))
+
+
+def unit_scale(pixels: np.ndarray, path: Any, is_float: bool, what: str) -> np.ndarray:
+    """``pixels`` of a data set's float matte or trimap (``lbsmatte evaluate``'s ground truth, a
+    fine-tune's ``alpha/`` and ``trimap/``) holding 0..255, above :data:`EIGHT_BIT_SCALE_ABOVE`,
+    divided by 255 with a warning naming ``path`` (once a process: a fine-tune reads a plate again
+    once its memory is wanted, and its workers, forked, know it was said); other values as they are. Integer files are
+    already in [0, 1] as read. :class:`InputError` naming ``path`` above 255 (no scale of either).
+
+    The one rule for every reader of such files: read otherwise, a float matte saved 0..255 was
+    clipped to 1 wherever it was not 0 (a fine-tune learnt from that, without a word), and a float
+    trimap 0/128/255 was all foreground."""
+    if not is_float or pixels.size == 0:
+        return pixels
+    top = float(np.nanmax(pixels)) if not np.isnan(pixels).all() else 0.0
+    if top <= EIGHT_BIT_SCALE_ABOVE:
+        return pixels
+    if top > 255.5:
+        raise InputError(f"{path}: the {what} holds values up to {top:g}: expected 0..1 (or 0..255)")
+    if (str(path), what) not in _SAID_EIGHT_BIT:
+        _SAID_EIGHT_BIT.add((str(path), what))
+        _log.warning("%s: the %s holds values up to %g: read as 0..255 and divided by 255", path, what, top)
+    return pixels / np.float32(255.0)
+
+
+_SAID_EIGHT_BIT: set[tuple[str, str]] = set()
 
 
 def check_edge(edge_px: object) -> int:

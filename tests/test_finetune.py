@@ -416,6 +416,44 @@ def test_an_rgba_matte_is_read_as_evaluate_reads_it(tmp_path, rng) -> None:
     assert 0.2 < float(data._item("shot010").alpha.mean()) < 0.8
 
 
+
+@pytest.mark.parametrize("ext", [".exr", ".tif"])
+def test_float_mattes_and_trimaps_saved_0_to_255_are_read_as_evaluate_reads_them(tmp_path, rng, caplog, ext) -> None:
+    # A float matte holding 0..255 was clipped to 1 wherever it was not 0 (an edge of 1/255 read as
+    # opaque), and the networks learnt that without a word; a float trimap 0/128/255 was refused
+    # naming no file. lbsmatte evaluate divides both by 255, saying so, and so does a fine-tune now.
+    import logging
+
+    from core.errors import InputError
+    from core.evaluate import _read_alpha
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    png = tmp_path / "show" / "alpha" / "shot010.png"
+    alpha8 = read_image(png).pixels[..., 0]
+    png.unlink()
+    matte = tmp_path / "show" / "alpha" / f"shot010{ext}"
+    write_image(matte, np.round(alpha8 * 255), ["Y"], pixel_type="float")
+    trimap = tmp_path / "show" / "trimap" / f"shot010{ext}"
+    trimap.parent.mkdir()
+    known = np.where(alpha8 >= 1, 255.0, 0.0)
+    write_image(trimap, np.where((alpha8 > 0) & (alpha8 < 1), 128.0, known), ["Y"], pixel_type="float")
+    assert read_image(matte).info.is_float and float(read_image(matte).pixels.max()) == 255
+    with caplog.at_level(logging.WARNING):
+        item = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(item.alpha, alpha8, atol=1.5 / 1024)
+    np.testing.assert_allclose(item.alpha, _read_alpha(matte), atol=1.5 / 1024)
+    assert 0.2 < float(item.alpha.mean()) < 0.8
+    assert len(item.trimaps) == 1 and set(np.unique(item.trimaps[0])) == {0.0, 0.5, 1.0}
+    said = [r.getMessage() for r in caplog.records]
+    assert any(str(matte) in m and "divided by 255" in m for m in said), said
+    assert any(str(trimap) in m and "divided by 255" in m for m in said), said
+    # Past 255 it is neither scale: refused, naming the file and the value.
+    write_image(matte, np.round(alpha8 * 1000), ["Y"], pixel_type="float")
+    with pytest.raises(InputError, match=rf"shot010\{ext}: the matte holds values up to 1000"):
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None).check()
+
 def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp_path, small_bundle, rng, capsys,
                                                                             caplog) -> None:
     # All-0 / all-1 mattes have no edge: no unknown pixel, nothing for the losses. A set of only
@@ -435,6 +473,52 @@ def test_mattes_of_one_value_are_left_out_and_a_set_of_only_those_is_refused(tmp
     assert f"{tmp_path / 'show' / 'alpha' / 'shot020.png'} (all 1)" in said
     assert not (tmp_path / "w2").exists() and not (tmp_path / "run2").exists()
 
+
+
+
+def test_layers_cached_for_a_0_to_255_matte_read_clipped_are_estimated_again(tmp_path, rng) -> None:
+    # The colours estimated for a plate are cached by its files' contents: those estimated while a
+    # float matte holding 0..255 was read clipped to 1 would have been taken again for it now.
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset, _file_key
+
+    _show(tmp_path / "show", rng)
+    png = tmp_path / "show" / "alpha" / "shot010.png"
+    alpha8 = read_image(png).pixels[..., 0]
+    png.unlink()
+    matte = tmp_path / "show" / "alpha" / "shot010.exr"
+    write_image(matte, np.round(alpha8 * 255), ["Y"], pixel_type="float")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = _file_key(tmp_path / "show" / "image" / "shot010.png", matte, salt="srgb")  # the key they had
+    for layer in ("fg", "bg"):
+        np.save(cache / f"{stale}_{layer}.npy", np.zeros((48, 64, 3), np.float32))
+    cached = ShowDataset(tmp_path / "show", crop=32, cache_dir=cache)._item("shot010")
+    fresh = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(cached.fg, fresh.fg, atol=1e-6)
+    np.testing.assert_allclose(cached.bg, fresh.bg, atol=1e-6)
+    assert float(fresh.bg.max()) > 0.1
+
+def test_a_trimap_with_no_unknown_pixel_is_refused_by_name_before_training(tmp_path, small_bundle, rng, capsys) -> None:
+    # The losses are taken over the trimap's unknown region: a plate's own trimap with none (a roto,
+    # or a 0/1/2 label map saved 8-bit, given as the trimap) made every loss 0, and a bundle that had
+    # learnt nothing was written, exit 0, as fine-tuned.
+    _show(tmp_path / "show", rng)
+    for name in ("shot010", "shot020"):
+        alpha = oiio.ImageBuf(str(tmp_path / "show" / "alpha" / f"{name}.png")).get_pixels(oiio.FLOAT)[..., 0]
+        _write_png(tmp_path / "show" / "trimap" / f"{name}.png", np.where(alpha > 0, 1 / 255, 0.0))  # labels 0/1
+    code = _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w")
+    said = capsys.readouterr().out
+    assert code == 2, said
+    assert f"ERROR: {tmp_path / 'show' / 'trimap' / 'shot010.png'}: the trimap has no unknown pixel" in said
+    assert not (tmp_path / "w").exists()
+    # A matte all 0 with an all-background trimap (the object out of frame) is still only left out.
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", np.zeros((48, 64), np.float32))
+    _write_png(tmp_path / "show" / "trimap" / "shot010.png", np.zeros((48, 64), np.float32))
+    (tmp_path / "show" / "trimap" / "shot020.png").unlink()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w2", "--run-dir",
+                     str(tmp_path / "run2")) == 0
+    assert load_bundle(tmp_path / "w2").manifest["training"]["data"]["plates"] == ["shot020"]
 
 def test_output_folders_that_cannot_be_written_or_lie_in_the_data_are_refused_before_training(
         tmp_path, small_bundle, rng, capsys) -> None:
@@ -514,6 +598,25 @@ def test_a_grey_plate_with_alpha_is_read_as_matte_reads_it(tmp_path, rng) -> Non
     np.testing.assert_allclose(data._item("shot010").image, read_image(plate).rgb(), atol=1e-6)
     assert data.sample(2)["image"].shape == (2, 3, 32, 32)
 
+
+
+def test_a_plate_of_several_colour_layers_is_refused_saying_what_a_fine_tune_can_do(tmp_path, rng) -> None:
+    # lbsmatte matte's refusal told the compositor to name the layer with --plate-layer, which a
+    # fine-tune does not take.
+    from core.errors import InputError
+    from core.io import write_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    plate = tmp_path / "show" / "image" / "shot010.png"
+    plate.unlink()
+    write_image(plate.with_suffix(".exr"), rng.random((48, 64, 6), dtype=np.float32),
+                ["beauty.R", "beauty.G", "beauty.B", "diffuse.R", "diffuse.G", "diffuse.B"])
+    data = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    with pytest.raises(InputError, match=r"shot010\.exr: no R, G, B channels and colour in several layers "
+                                         r"\(beauty, diffuse\).*Shuffle") as caught:
+        data.check()
+    assert "--plate-layer" not in str(caught.value)
 
 def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_path, rng) -> None:
     # fg/ and bg/ files were cut at the plate's positions whatever their size: misaligned layers,

@@ -160,8 +160,9 @@ def test_train_with_workers_writes_a_bundle_and_says_so(tmp_path) -> None:
         "2", "--backgrounds", "1", "--procedural", "0.5", "--real-photos", "0.5", "--workers", "2",
         "--run-dir", str(tmp_path / "run"), "--no-progress",
     ], cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, TMPDIR=str(tmp_path)))  # torch's stopped workers leave their pymp-* folders there
+        env=dict(os.environ, TMPDIR=str(tmp_path)))  # a $TMPDIR of its own: what the run leaves there is seen
     assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.glob("pymp-*")) == []  # the workers' multiprocessing folder removed
     manifest = load_bundle(out).manifest
     assert manifest["training"]["data"]["workers"]["processes"] == 2
     assert manifest["training"]["stages"]["alpha"]["step"] == 2
@@ -175,3 +176,93 @@ def test_a_negative_worker_count_is_refused_by_name(tmp_path, capsys) -> None:
     assert code != 0
     said = capsys.readouterr()
     assert "--workers must be 0 or more, not -1" in said.out + said.err
+
+
+def _failing_factory(seed: int):
+    """:func:`_factory`'s batches, each worker's second one failing (a plate that cannot be read, say)."""
+    drawn = _factory(seed)
+    count = iter(range(10**6))
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        if next(count):
+            raise ValueError(f"no second batch ({role})")
+        return drawn(role)
+
+    return batches
+
+
+@pytest.mark.parametrize("ending", ["done", "error"])
+def test_workers_leave_no_multiprocessing_folder_in_tmpdir(tmp_path, ending) -> None:
+    # The training process ends with the last stage's workers still drawing (terminated as it exits),
+    # or with a worker's error after they handed batches over: each worker made a pymp-* folder of its own in $TMPDIR for the
+    # socket it hands batches over on, and one terminated left it there, a few a run.
+    import textwrap
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    script = tmp_path / "ending.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_parallel_batches import _factory, _failing_factory
+        from core.training.data import ParallelBatches
+        source = ParallelBatches({'_factory' if ending == 'done' else '_failing_factory'}, workers=2, seed=3,
+                                 prefetch=1)
+        for role in ("background", "foreground", "foreground", "foreground"):  # the workers' first batches, then an error
+            source(role)
+        print("drawn", flush=True)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env=dict(os.environ, TMPDIR=str(tmp)))
+    if ending == "done":
+        assert done.returncode == 0 and done.stdout.split() == ["drawn"], done.stdout + done.stderr
+    else:
+        assert done.returncode == 1 and "no second batch (foreground)" in done.stderr, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("pymp-")) == []
+
+
+def test_a_group_sigterm_as_a_stage_s_workers_start_stops_the_run_cleanly(tmp_path, small_bundle, rng) -> None:
+    # A farm's SIGTERM to the run's process group reached the foreground stage's workers before
+    # they had taken a group of their own: they died of it, and the run ended with "DataLoader
+    # worker ... killed by signal: Terminated" and a traceback (exit 1) instead of the clean stop:
+    # checkpointed, exit 3, the same command continuing it. Sent here by the stage's first worker as
+    # it starts, so that it lands in that window every time.
+    import textwrap
+
+    from test_finetune import _show
+
+    _show(tmp_path / "show", rng)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    marks = tmp_path / "signalled"
+    wrapper = tmp_path / "farm.py"
+    wrapper.write_text(textwrap.dedent(f"""
+        import os, signal, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from pathlib import Path
+        from torch.utils.data import get_worker_info
+        started, setpgid = Path({str(marks)!r} + ".background"), os.setpgid
+        def signalled_first(pid, group):  # the first worker of the stage after the first one
+            info = get_worker_info()
+            if info is not None and info.id == 0 and started.exists() and not Path({str(marks)!r}).exists():
+                Path({str(marks)!r}).touch()
+                os.killpg(os.getpgid(0), signal.SIGTERM)
+                time.sleep(1)
+            started.touch()
+            return setpgid(pid, group)
+        os.setpgid = signalled_first
+        from core.cli import main
+        sys.exit(main(sys.argv[1:]))
+    """))
+    run = tmp_path / "run"
+    command = [sys.executable, str(wrapper), "finetune", "--from", str(small_bundle.path), "--data",
+               str(tmp_path / "show"), "--out", str(tmp_path / "out"), "--steps", "2,1,1", "--crop", "32", "--batch",
+               "2", "--workers", "2", "--threads", "1", "--run-dir", str(run), "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, start_new_session=True,
+                          env=dict(os.environ, TMPDIR=str(tmp), OMP_NUM_THREADS="1"))
+    assert marks.exists()  # the signal was sent
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "SIGTERM: stopping after this step" in done.stderr
+    assert (run / "background.safetensors").is_file() and (run / "foreground.safetensors").is_file()
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("pymp-")) == []

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
 import tempfile
 import zlib
 from collections import OrderedDict
@@ -46,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from core.errors import InputError
+from core.errors import InputError, TrimapError
 from core.training.procedural import _smooth_noise, generate_foreground
 from core.trimap import split_trimap
 
@@ -982,7 +983,16 @@ class ShowDataset:
         image = read_image(path)
         # The colour channels as lbsmatte matte finds them (a grey plate with alpha is Y, A: the
         # first three channels were two, and the first batch failed with an IndexError).
-        rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
+        try:
+            rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
+        except InputError:
+            layers = image._colour_layers()
+            if len(layers) < 2:
+                raise
+            # lbsmatte matte's refusal names its --plate-layer, which a fine-tune has not.
+            raise InputError(f"{path}: no R, G, B channels and colour in several layers ({', '.join(layers)}): "
+                             "cannot tell which to train on; a fine-tune reads a file's R, G, B: write the layer "
+                             "to train on as them (in Nuke, a Shuffle of it into rgba before the Write)") from None
         bad = rgb.size - np.count_nonzero(np.isfinite(rgb))
         if bad:  # a NaN reaches every weight through the loss: the run would end with a broken bundle
             raise InputError(f"{path}: {bad} value(s) are NaN or infinite; training needs finite plates "
@@ -997,16 +1007,21 @@ class ShowDataset:
             self._items.move_to_end(name)
             return self._items[name]
         from core.io import read_image
-        from core.trimap import normalise_trimap
+        from core.trimap import normalise_trimap, unit_scale
 
         d = self.folder
         image_path = _find_file(d / "image", name)
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
         image, encoding = self._read_colour_as(image_path)
-        a = read_image(alpha_path).matte()  # the channel lbsmatte evaluate scores against
+        matte = read_image(alpha_path)
+        a = matte.matte()  # the channel lbsmatte evaluate scores against
         if not np.isfinite(a).all():
             raise InputError(f"{alpha_path}: the matte holds NaN or infinite values")
+        # A float matte saved 0..255 is read as lbsmatte evaluate reads it: clipped to 0..1, it was
+        # all 1 wherever it was not 0, and the networks learnt that without a word.
+        read = a
+        a = unit_scale(a, alpha_path, matte.info.is_float, "matte")
         alpha = _snap(np.ascontiguousarray(a, dtype=np.float32).copy())
         if alpha.shape != image.shape[:2]:
             raise InputError(f"{alpha_path} is {alpha.shape[1]}×{alpha.shape[0]} but {image_path} is "
@@ -1023,8 +1038,10 @@ class ShowDataset:
             fg, bg = given["fg"], given["bg"]
         else:
             # The plate's encoding is in the key: the same file read as sRGB and as linear gives
-            # other display colours, whose layers a cache keyed by the files alone mixed up.
-            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=encoding),
+            # other display colours, whose layers a cache keyed by the files alone mixed up. So is a
+            # 0..255 matte's division: its layers cached before were estimated for the matte clipped.
+            salt = encoding if a is read else f"{encoding};matte/255"
+            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=salt),
                                              cache_dir=self.cache_dir)
             fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
@@ -1036,10 +1053,23 @@ class ShowDataset:
             trimap_path = _find_file(folder, name)
             if trimap_path is not None:
                 t = read_image(trimap_path)
-                trimap = normalise_trimap(t.pixels, channels=t.channels)
+                try:  # a float trimap 0/128/255 as lbsmatte evaluate reads it (refused, unnamed, before)
+                    trimap = normalise_trimap(unit_scale(t.pixels, trimap_path, t.info.is_float, "trimap"),
+                                              channels=t.channels)
+                except TrimapError as exc:
+                    raise InputError(f"{trimap_path}: {exc}") from None
                 if trimap.shape != alpha.shape:
                     raise InputError(f"{trimap_path} is {trimap.shape[1]}×{trimap.shape[0]} but {image_path} is "
                                      f"{image.shape[1]}×{image.shape[0]}")
+                if not split_trimap(trimap)[2].any() and not float(alpha.min()) == float(alpha.max()) in (0.0, 1.0):
+                    # The losses are taken over the unknown region: every crop cut with it taught
+                    # nothing (a roto or a 0/1/2 label map given as the trimap: all losses 0, and a
+                    # "fine-tuned" bundle written without a word). lbsmatte evaluate refuses it too.
+                    # (A matte all 0 or all 1 is left out by check(), trimap or not.)
+                    raise InputError(f"{trimap_path}: the trimap has no unknown pixel (0.5, or 128 of 255) although "
+                                     f"the matte {alpha_path} has an edge: the networks learn only where the trimap "
+                                     "is unknown, so the plate would teach nothing; mark the band they must decide "
+                                     "in grey, or take the trimap out to have trimaps drawn from the matte")
                 trimaps.append(trimap)
         if trimaps:
             centres = np.flatnonzero(np.any([split_trimap(t)[2] for t in trimaps], axis=0))
@@ -1117,18 +1147,36 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # pymatting's numba kernels (estimating a cold cache's colours) would take GNU OpenMP's
             # thread pool, which the forked worker inherits broken from its parent: they hang there.
             os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-            # A process group of its own: SIGTERM and Ctrl-C sent to the run's group (a farm's kill,
-            # a terminal) are the parent's to handle (it checkpoints, then stops the workers); a
-            # worker killed by them ended the run with "DataLoader worker ... killed by signal"
-            # instead of the clean stop. (Not ignored: the parent's own terminate() must still end a
-            # worker, or the interpreter's exit waits for it forever.) The workers still end with
-            # the parent (torch's watchdog) or when it closes them.
-            if hasattr(os, "setpgid"):  # not on Windows, where a console's Ctrl-C reaches every process
-                os.setpgid(0, 0)       # attached to it, workers included (SIGTERM is not sent there)
         # A seed of its own per worker (and per stage), so no two workers draw the same crops.
         batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
         while True:
             yield batches(self.role)
+
+
+#: The signals a farm's kill and a terminal's Ctrl-C send to the run's whole process group: the
+#: training process's to handle (it checkpoints, then stops the workers), never a worker's.
+_GROUP_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name))
+
+
+def _start_worker(worker_id: int) -> None:
+    """A batch worker's start (torch's ``worker_init_fn``): a process group of its own, so that
+    SIGTERM and Ctrl-C sent to the run's group (a farm's kill, a terminal) are the parent's to handle;
+    a worker killed by them ended the run with "DataLoader worker ... killed by signal" instead of
+    the clean stop. (Not ignored: the parent's own terminate() must still end a worker, or the
+    interpreter's exit waits for it forever.) The workers still end with the parent (torch's
+    watchdog) or when it closes them.
+
+    The parent starts the workers with those signals blocked (:meth:`ParallelBatches.__call__`):
+    one sent to the group while a worker was still starting, before it took its group (at a stage's
+    start), killed it. Held pending here, the group's signal is the parent's alone: it is taken
+    off this process's pending ones before they are let through again."""
+    if not hasattr(os, "setpgid"):  # Windows, where a console's Ctrl-C reaches every process attached to
+        return                      # it, workers included (SIGTERM is not sent there)
+    os.setpgid(0, 0)
+    if hasattr(signal, "pthread_sigmask"):
+        for signum in sorted(signal.sigpending() & _GROUP_SIGNALS):
+            signal.sigwait({signum})  # pending (and blocked): taken at once, never acted on
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _GROUP_SIGNALS)
 
 
 class ParallelBatches:
@@ -1166,9 +1214,24 @@ class ParallelBatches:
             self.close()
             self._loader = torch.utils.data.DataLoader(
                 _BatchStream(self.factory, role, self.seed), batch_size=None, num_workers=self.workers,
-                prefetch_factor=self.prefetch, pin_memory=self.pin_memory,
+                prefetch_factor=self.prefetch, pin_memory=self.pin_memory, worker_init_fn=_start_worker,
             )
-            self._iterator = iter(self._loader)
+            # This process's multiprocessing folder (pymp-*, removed as it exits, after an error or a
+            # SIGTERM too), made before the workers fork: they share it. Otherwise each worker made
+            # its own for the socket it hands batches over on, and a worker ended by terminate()
+            # (the last stage's, as the run exits) left it behind in $TMPDIR, one per worker a run.
+            import multiprocessing.util
+
+            multiprocessing.util.get_temp_dir()
+            # The workers fork with the group's signals blocked, until each has taken a group of its
+            # own (_start_worker); this process gets one sent meanwhile once they have started.
+            held = (signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+                    if hasattr(signal, "pthread_sigmask") else None)
+            try:
+                self._iterator = iter(self._loader)
+            finally:
+                if held is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
             self._role = role
         return next(self._iterator)
 
