@@ -515,6 +515,23 @@ def test_a_grey_plate_with_alpha_is_read_as_matte_reads_it(tmp_path, rng) -> Non
     assert data.sample(2)["image"].shape == (2, 3, 32, 32)
 
 
+def test_a_foreground_cut_out_with_straight_alpha_trains_on_its_stored_colour(tmp_path, rng) -> None:
+    # fg/NAME.png saved as a cut-out with its alpha (RGBA PNG: straight colour). It was read
+    # premultiplied by that alpha, so the FG network's target in the band was F·α, darker, and
+    # 0 where the cut-out is transparent: a show's fine-tune taught it to darken edges.
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    alpha = read_image(tmp_path / "show" / "alpha" / "shot010.png").pixels[..., 0]
+    assert ((alpha > 0) & (alpha < 1)).any()
+    colour = np.broadcast_to(np.array([0.8, 0.4, 0.2], np.float32), alpha.shape + (3,))
+    write_image(tmp_path / "show" / "fg" / "shot010.png", np.dstack([colour, alpha]), ["R", "G", "B", "A"],
+                unassociated_alpha=True)
+    fg = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010").fg
+    np.testing.assert_allclose(fg, np.round(colour * 255) / 255, atol=1e-6)
+
+
 def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_path, rng) -> None:
     # fg/ and bg/ files were cut at the plate's positions whatever their size: misaligned layers,
     # silently, where a matte of another size is refused.
