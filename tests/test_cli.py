@@ -143,6 +143,9 @@ def test_png_output_is_srgb_rgba(tmp_path: Path, small_bundle, untrained_ok, cap
     diff = np.abs(straight[..., :3].astype(int) - stored[..., :3].astype(int))[seen]
     assert diff.max() <= 2
     np.testing.assert_array_equal(stored[..., :3][fg_known], plate8[fg_known])
+    # --help said the default writes FG·alpha in RGB: a PNG holds FG, which Nuke reads straight.
+    matte = next(a for a in cli.build_parser("matte")._actions if a.dest == "command").choices["matte"]
+    assert "a PNG OUT holds FG, straight, either way" in next(a.help for a in matte._actions if a.dest == "unpremultiply")
 
 
 def test_missing_frame_errors_and_the_others_render(shot: Path, small_bundle, untrained_ok, capsys) -> None:
