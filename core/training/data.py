@@ -1023,9 +1023,11 @@ class ShowDataset:
             fg, bg = given["fg"], given["bg"]
         else:
             # The plate's encoding is in the key: the same file read as sRGB and as linear gives
-            # other display colours, whose layers a cache keyed by the files alone mixed up.
-            est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=encoding),
-                                             cache_dir=self.cache_dir)
+            # other display colours, whose layers a cache keyed by the files alone mixed up. So is
+            # the reading of a straight alpha's colour (as stored, no longer premultiplied): the
+            # layers cached from a PNG plate with alpha read premultiplied are not these colours'.
+            key = _file_key(image_path, alpha_path, salt=f"{encoding}, colour as stored")
+            est_fg, est_bg = estimate_layers(image, alpha, key=key, cache_dir=self.cache_dir)
             fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)
         trimap_dir = d / "trimap"
         # Hidden sub-folders (a viewer's .thumbnails) are no trimap variants, as for lbsmatte evaluate.
