@@ -250,7 +250,9 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--float", dest="float_exr", action="store_true",
                    help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to 65504)")
     p.add_argument("--unpremultiply", action="store_true",
-                   help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention)")
+                   help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention; a PNG "
+                        "OUT holds FG, straight, either way: the format stores no premultiplied colour, and Nuke's "
+                        "Read gives it straight)")
     p.add_argument("--fg-solve", type=fg_solve_argument, default=None, metavar="WEIGHT",
                    help="weight of the foreground network's colours when the foreground is made to agree with "
                         "plate, background and alpha (default 0.1; 0: the network's colours as they are, needs --rounds 0)")

@@ -6,7 +6,10 @@ window — zeros where the data window does not cover it — with the channel na
 With ``window="union"`` (or an explicit window) it reads over the union of the data and display
 windows instead, so that overscan — pixels outside the format, Nuke's bounding box beyond the
 frame — is kept; the writers take the same ``window`` and write the plate's windows back.
-Integer files (PNG, JPEG, DPX, integer TIFF) are normalised to [0, 1].
+Integer files (PNG, JPEG, DPX, integer TIFF) are normalised to [0, 1]. Colour is read as the
+file stores it, as Nuke's Read gives it (its ``premultiplied`` knob off, the default): the
+straight (unassociated) colour of a PNG, TGA or unassociated TIFF with alpha is not multiplied
+by its alpha, as OpenImageIO would do unless told not to (:data:`_READ_CONFIG`).
 
 Writing: :func:`write_matte_exr` (the ten channels of SPEC §5) and :func:`write_image` write to a
 temporary file in the destination folder (``.NAME.tmp-XXXX.EXT``) and rename it over the
@@ -83,6 +86,14 @@ _DROP_ATTRIBUTES = {
     "colorInteropID",
 }
 _DROP_PREFIXES = ("oiio:", "tiff:", "png:", "jpeg:", "dpx:", "Exif:ColorSpace", "photoshop:", "ICCProfile:")
+
+#: How every file is opened: ``oiio:UnassociatedAlpha`` keeps the straight colour of a file with
+#: unassociated alpha (PNG, TGA, a TIFF marked so) as stored, as Nuke's Read brings it in, where
+#: OpenImageIO by default premultiplies it (a PNG plate's pixels at alpha 0.5 read half as bright
+#: as the node bakes them, and a trimap's red 1 at alpha 0.5 read unknown). Files that store
+#: premultiplied colour (EXR) are read as they are either way.
+_READ_CONFIG = oiio.ImageSpec()
+_READ_CONFIG.attribute("oiio:UnassociatedAlpha", 1)
 
 #: Header values that say a file's values are log-encoded (a film scan's DPX: Cineon printing
 #: density), which ``--colour auto`` cannot read as sRGB (:attr:`ImageInfo.log_encoding`).
@@ -378,7 +389,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     -------
     Image
         ``pixels`` ``H×W×C`` float32 (integer formats scaled to [0, 1]; float formats as
-        stored, scene-linear values above 1 kept), ``channels``, ``info``.
+        stored, scene-linear values above 1 kept; colour as stored: a PNG's straight colour is
+        not premultiplied by its alpha, as in Nuke's Read), ``channels``, ``info``.
 
     Raises
     ------
@@ -395,7 +407,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     # JPEG file') would go to stderr, which carries only the progress bar; OIIO's error, in our
     # message naming the file, says the same.
     with _library_stderr_held():
-        inp = oiio.ImageInput.open(p)
+        inp = oiio.ImageInput.open(p, _READ_CONFIG)
         if inp is None:
             raise InputError(f"cannot read image {p}: {_oiio_error()}")
         try:

@@ -366,9 +366,11 @@ def plate_alpha_note(alpha: np.ndarray) -> str:
     """The warning for a plate whose alpha channel is below 1 somewhere, or ``""``.
 
     The one rule for a plate's alpha: LBSMatte ignores it. The matte comes from the trimap and
-    the networks, and the plate's colour is matted as given; where the plate is (semi-)transparent
-    that colour is premultiplied — darker, black where alpha is 0 — and the FG, BG and alpha
-    found there say nothing about what lies behind. A keyer in Nuke ignores its input's alpha
+    the networks, and the plate's colour is matted as given — a file's as it stores it, as Nuke's
+    Read gives it (:func:`core.io.read_image`): premultiplied in an EXR, darker and black where
+    alpha is 0; straight in a PNG (TGA, unassociated TIFF), never multiplied by its alpha on
+    reading. Where the plate is (semi-)transparent the FG, BG and alpha found there say nothing
+    about what lies behind. A keyer in Nuke ignores its input's alpha
     the same way; the warning says so because a plate with holes in its alpha is usually a
     mistake (a premultiplied element, a CG render instead of the plate).
 
@@ -389,8 +391,9 @@ def plate_alpha_note(alpha: np.ndarray) -> str:
     if not below:
         return ""
     return (f"plate: its alpha channel is below 1 at {below} of {a.size} pixel(s) (0 at {int(np.count_nonzero(a <= 0))}); "
-            "LBSMatte ignores the plate's alpha and mattes its colour as given (premultiplied colour is darker "
-            "where alpha is below 1): the matte comes from the trimap")
+            "LBSMatte ignores the plate's alpha and mattes its colour as given (a file's as stored, as Nuke's "
+            "Read gives it: an EXR's premultiplied colour is darker where alpha is below 1, a PNG's straight "
+            "colour is not): the matte comes from the trimap")
 
 
 def _pixels(value: Any, what: str, of_image: str) -> np.ndarray:

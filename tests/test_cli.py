@@ -143,6 +143,9 @@ def test_png_output_is_srgb_rgba(tmp_path: Path, small_bundle, untrained_ok, cap
     diff = np.abs(straight[..., :3].astype(int) - stored[..., :3].astype(int))[seen]
     assert diff.max() <= 2
     np.testing.assert_array_equal(stored[..., :3][fg_known], plate8[fg_known])
+    # --help said the default writes FG·alpha in RGB: a PNG holds FG, which Nuke reads straight.
+    matte = next(a for a in cli.build_parser("matte")._actions if a.dest == "command").choices["matte"]
+    assert "a PNG OUT holds FG, straight, either way" in next(a.help for a in matte._actions if a.dest == "unpremultiply")
 
 
 def test_missing_frame_errors_and_the_others_render(shot: Path, small_bundle, untrained_ok, capsys) -> None:
@@ -1110,6 +1113,34 @@ def test_a_plate_with_alpha_below_1_is_matted_from_its_colour_with_a_warning(tmp
     bg = [holed.channels.index(c) for c in ("bg.R", "bg.G", "bg.B")]
     known = trimap[..., 0] == 0
     np.testing.assert_array_equal(holed.pixels[..., bg][known], plate[known].astype(np.float16))
+
+
+def test_a_png_plate_with_alpha_is_matted_on_its_stored_colour_as_the_node_bakes_it(tmp_path: Path, small_bundle,
+                                                                                   untrained_ok, capsys) -> None:
+    # A PNG stores straight colour; Nuke's Read brings it in as stored and the node bakes that.
+    # The CLI read it premultiplied by its alpha (OpenImageIO's default): where the alpha is 0.5
+    # the plate was matted half as bright and the FG passed through the known FG was F·alpha.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    alpha = np.ones((H, W, 1), np.float32)
+    alpha[:, W // 2:] = 0.5  # through the disc: known FG, unknown band and BG at alpha 0.5
+    _write(tmp_path / "opaque.png", plate, ["R", "G", "B"], "uint8")
+    _write(tmp_path / "straight.png", np.dstack([plate, alpha]), ["R", "G", "B", "A"], "uint8",
+           {"oiio:UnassociatedAlpha": 1})
+    for name in ("opaque", "straight"):
+        code = cli.main(["matte", "--plate", str(tmp_path / f"{name}.png"), "--trimap", str(tmp_path / "trimap.png"),
+                         "--out", str(tmp_path / f"{name}_matte.exr"), "--weights", str(small_bundle.path),
+                         "--device", "cpu", "--no-progress"])
+        assert code == 0
+        out = capsys.readouterr().out
+        assert ("LBSMatte ignores the plate's alpha" in out) == (name == "straight"), out
+    opaque, straight = read_image(tmp_path / "opaque_matte.exr"), read_image(tmp_path / "straight_matte.exr")
+    np.testing.assert_array_equal(straight.pixels, opaque.pixels)
+    fg = np.dstack([straight.channel(f"fg.{c}") for c in "RGB"])
+    inside = (_trimap(0) == 1.0) & (alpha[..., 0] < 1)
+    assert inside.any()
+    opaque_fg = fg[(_trimap(0) == 1.0) & (alpha[..., 0] == 1)].mean(axis=0)  # the disc is one colour
+    np.testing.assert_allclose(fg[inside], np.broadcast_to(opaque_fg, fg[inside].shape), atol=1e-3)
 
 
 def test_plate_layer_takes_that_layers_alpha_for_the_plate_alpha_warning(tmp_path: Path, small_bundle,

@@ -773,3 +773,25 @@ def test_layers_of_a_linear_set_are_scored_in_the_srgb_encoding(tmp_path: Path) 
     assert got["bg_sad"] == pytest.approx(((1 - w) * bg_err).sum() / 1000, rel=1e-4)
     linear_fg_sad = (w * np.abs(plate[unknown] - f_lin[unknown])).sum() / 1000
     assert abs(got["fg_sad"] - linear_fg_sad) > 0.05 * linear_fg_sad  # not the linear-light error
+
+
+def test_a_ground_truth_foreground_with_straight_alpha_is_scored_against_its_stored_colour(tmp_path: Path) -> None:
+    # fg/NAME.png as a cut-out saved with its alpha (RGBA, PNG: straight colour). It was read
+    # premultiplied by that alpha (OpenImageIO's default): the ground truth was F·α, darker in the
+    # band, and every method's FG error was measured against it (the plate's too).
+    from core.metrics import foreground_error
+
+    ex = _example(6)
+    write_image(tmp_path / "image" / "S01.png", ex["image"], ["R", "G", "B"])
+    write_image(tmp_path / "alpha" / "S01.png", ex["alpha"], ["Y"])
+    write_image(tmp_path / "trimap" / "S01.png", ex["Trimap1"], ["Y"])
+    write_image(tmp_path / "fg" / "S01.png", np.dstack([ex["fg"], ex["alpha"]]), ["R", "G", "B", "A"],
+                unassociated_alpha=True)
+    results = evaluate_dataset(tmp_path, weights=None, baselines="clustering", progress=False, stream=io.StringIO())
+    got = results["variants"]["trimap"]["images"]["S01"]["plate"]
+    stored = np.round(ex["fg"] * 255) / 255  # the 8-bit colour, whatever the alpha
+    plate = read_image(tmp_path / "image" / "S01.png").rgb()
+    alpha = read_image(tmp_path / "alpha" / "S01.png").pixels[..., 0]
+    want = foreground_error(plate, stored.astype(np.float32), alpha, ex["Trimap1"].astype(np.float32))
+    assert got["fg_sad"] == pytest.approx(want["fg_sad"], rel=1e-4)
+    assert got["fg_mse"] == pytest.approx(want["fg_mse"], rel=1e-4)

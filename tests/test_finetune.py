@@ -618,6 +618,48 @@ def test_a_plate_of_several_colour_layers_is_refused_saying_what_a_fine_tune_can
         data.check()
     assert "--plate-layer" not in str(caught.value)
 
+
+def test_a_foreground_cut_out_with_straight_alpha_trains_on_its_stored_colour(tmp_path, rng) -> None:
+    # fg/NAME.png saved as a cut-out with its alpha (RGBA PNG: straight colour). It was read
+    # premultiplied by that alpha, so the FG network's target in the band was F·α, darker, and
+    # 0 where the cut-out is transparent: a show's fine-tune taught it to darken edges.
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    alpha = read_image(tmp_path / "show" / "alpha" / "shot010.png").pixels[..., 0]
+    assert ((alpha > 0) & (alpha < 1)).any()
+    colour = np.broadcast_to(np.array([0.8, 0.4, 0.2], np.float32), alpha.shape + (3,))
+    write_image(tmp_path / "show" / "fg" / "shot010.png", np.dstack([colour, alpha]), ["R", "G", "B", "A"],
+                unassociated_alpha=True)
+    fg = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010").fg
+    np.testing.assert_allclose(fg, np.round(colour * 255) / 255, atol=1e-6)
+
+
+def test_layers_cached_from_a_plate_read_premultiplied_are_not_reused(tmp_path, rng) -> None:
+    # A PNG plate with alpha was read premultiplied by it, and its estimated F and B cached under
+    # a key of the files and the encoding; read as stored now, the same key served the layers of
+    # the darker colours.
+    from core.io import read_image, write_image
+    from core.training.data import ShowDataset, _file_key
+
+    _show(tmp_path / "show", rng)
+    plate = tmp_path / "show" / "image" / "shot010.png"
+    colour = read_image(plate).rgb()
+    write_image(plate, np.dstack([colour, np.full(colour.shape[:2], 0.5, np.float32)]), ["R", "G", "B", "A"],
+                unassociated_alpha=True)
+    cache = tmp_path / "cache"
+    old = _file_key(plate, tmp_path / "show" / "alpha" / "shot010.png", salt="srgb")
+    cache.mkdir()
+    for layer in ("fg", "bg"):  # what the earlier reading left there: the layers of F·alpha
+        np.save(cache / f"{old}_{layer}.npy", np.zeros(colour.shape, np.float32))
+    item = ShowDataset(tmp_path / "show", crop=32, cache_dir=cache)._item("shot010")
+    fresh = ShowDataset(tmp_path / "show", crop=32, cache_dir=None)._item("shot010")
+    np.testing.assert_allclose(item.image, colour, atol=1e-6)
+    np.testing.assert_allclose(item.fg, fresh.fg, atol=1e-6)
+    np.testing.assert_allclose(item.bg, fresh.bg, atol=1e-6)
+
+
 def test_a_foreground_or_background_file_of_another_size_is_refused_by_name(tmp_path, rng) -> None:
     # fg/ and bg/ files were cut at the plate's positions whatever their size: misaligned layers,
     # silently, where a matte of another size is refused.

@@ -443,8 +443,8 @@ def test_write_image_quantises_and_clips(tmp_path: Path) -> None:
 
 
 def test_write_png_rgba_premultiplied_round_trip(tmp_path: Path) -> None:
-    # PNG holds unpremultiplied colour: OIIO unpremultiplies on writing and premultiplies again
-    # when reading (read_image), as Nuke does.
+    # PNG holds unpremultiplied colour: OIIO unpremultiplies on writing; read_image gives the
+    # colour back as the file stores it (straight), as Nuke's Read does.
     rgba = np.array([[[0.25, 0.1, 0.0, 0.5]]], np.float32)
     io.write_image(tmp_path / "p.png", rgba, ["R", "G", "B", "A"])
     config = oiio.ImageSpec()
@@ -452,10 +452,46 @@ def test_write_png_rgba_premultiplied_round_trip(tmp_path: Path) -> None:
     raw = oiio.ImageInput.open(str(tmp_path / "p.png"), config)
     assert raw.read_image(oiio.UINT8).tolist() == [[[128, 51, 0, 128]]]
     raw.close()
-    np.testing.assert_allclose(io.read_image(tmp_path / "p.png").pixels, [[[64 / 255, 26 / 255, 0, 128 / 255]]], atol=1e-6)
+    np.testing.assert_allclose(io.read_image(tmp_path / "p.png").pixels, [[[128 / 255, 51 / 255, 0, 128 / 255]]],
+                               atol=1e-6)
     straight = np.array([[[0.5, 0.2, 0.0, 0.5]]], np.float32)
     io.write_image(tmp_path / "s.png", straight, ["R", "G", "B", "A"], unassociated_alpha=True)
     assert (tmp_path / "s.png").read_bytes() == (tmp_path / "p.png").read_bytes()
+
+
+@pytest.mark.parametrize("ext", ["png", "tif", "tga"])
+def test_straight_alpha_files_are_read_as_stored_as_nukes_read_does(tmp_path: Path, ext: str) -> None:
+    # A PNG (TGA, TIFF marked unassociated) stores straight colour; Nuke's Read brings it in as
+    # stored (its premultiplied knob off), so the node bakes these values. OpenImageIO would
+    # premultiply them on reading (200 at alpha 0.5 read as 100, 0 at alpha 0): the CLI matted
+    # other colours than the node, and a trimap's white at alpha 0.5 read as unknown grey.
+    stored = np.array([[[200, 100, 50, 128], [200, 100, 50, 0]], [[255, 255, 255, 128], [10, 20, 30, 255]]], np.uint8)
+    _write_raw(tmp_path / f"s.{ext}", stored / 255.0, ["R", "G", "B", "A"], "uint8",
+               attributes={"oiio:UnassociatedAlpha": 1})
+    image = io.read_image(tmp_path / f"s.{ext}")
+    np.testing.assert_allclose(image.pixels, stored / 255.0, atol=1e-6)
+    np.testing.assert_allclose(image.rgb(), stored[..., :3] / 255.0, atol=1e-6)
+    # An EXR holds premultiplied colour: read as it is, never divided.
+    premultiplied = np.array([[[0.2, 0.1, 0.05, 0.5]]], np.float32)
+    _write_raw(tmp_path / "p.exr", premultiplied, ["R", "G", "B", "A"], "float")
+    np.testing.assert_array_equal(io.read_image(tmp_path / "p.exr").pixels, premultiplied)
+    # The hint is OpenImageIO's, never carried onto a result written like the file.
+    io.write_image(tmp_path / "out.exr", image.pixels, image.channels, like=image.info)
+    assert "oiio:UnassociatedAlpha" not in [m[0] for m in io.read_image(tmp_path / "out.exr").info.metadata]
+
+
+def test_a_trimap_painted_in_rgb_over_soft_transparency_keeps_its_colour(tmp_path: Path) -> None:
+    # Painted white (FG) and mid grey (unknown) with a soft brush over transparency: the red
+    # channel is read as painted, as the node's bake reads it, not multiplied by the alpha.
+    from core.trimap import normalise_trimap
+
+    red = np.array([[255, 128, 0, 255]], np.uint8)
+    alpha = np.array([[255, 255, 0, 64]], np.uint8)
+    stored = np.dstack([red, red, red, alpha])
+    _write_raw(tmp_path / "t.png", stored / 255.0, ["R", "G", "B", "A"], "uint8",
+               attributes={"oiio:UnassociatedAlpha": 1})
+    t = io.read_image(tmp_path / "t.png")
+    np.testing.assert_array_equal(normalise_trimap(t.pixels, "red", t.channels), [[1.0, 0.5, 0.0, 1.0]])
 
 
 def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -466,6 +466,56 @@ def test_input_colour_srgb_gives_a_result_in_the_inputs_encoding(fake_nuke, sequ
     np.testing.assert_array_equal(bg[bg_known], plate[bg_known])
 
 
+def test_a_png_plate_with_alpha_gives_the_node_and_the_command_line_one_result(fake_nuke, sequences, small_bundle,
+                                                                              monkeypatch, tmp_path):
+    """A PNG plate whose (straight) alpha is below 1: Nuke's Read brings its colour in as stored
+    and the node bakes that; ``lbsmatte matte`` on the same PNG read it premultiplied by its
+    alpha (OpenImageIO's default), so the farm's command line and the artist's node matted other
+    colours and gave other layers. Input colour ``linear`` on both: the fake Read does not
+    linearise a PNG, so both matte the file's values as they are."""
+    import sys
+
+    import OpenImageIO as oiio
+    from fake_nuke.fixtures import FRAMES, SIZE, make_trimap
+
+    from core import cli
+
+    monkeypatch.setenv("LBSMATTE_PYTHON", sys.executable)
+    monkeypatch.setenv("LBSMATTE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    monkeypatch.delenv("LBSMATTE_WEIGHTS_PATH", raising=False)
+    h, w = SIZE
+    rgb = np.random.default_rng(3).integers(0, 256, size=(h, w, 3)).astype(np.uint8)
+    alpha = np.full((h, w, 1), 255, np.uint8)
+    alpha[:, w // 2:] = 128
+    png = str(sequences["folder"] / f"straight.{FRAMES[0]:04d}.png")
+    spec = oiio.ImageSpec(w, h, 4, oiio.UINT8)
+    spec.attribute("oiio:UnassociatedAlpha", 1)  # stored as given: straight colour
+    out = oiio.ImageOutput.create(png)
+    assert out.open(png, spec) and out.write_image(np.dstack([rgb, alpha]))
+    out.close()
+    seq = dict(sequences, plate=str(sequences["folder"] / "straight.####.png"))
+    node = make_graph(fake_nuke, seq, weights=str(small_bundle.path))
+    node["colour"].setValue("linear")
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(FRAMES[0])
+    node["last_frame"].setValue(FRAMES[0])
+    result = compute.compute(node)
+    assert result.ok, result.errors
+    nodes_pixels, names = _frames_of(node)[FRAMES[0]]
+    command_line = str(tmp_path / "cli.####.exr")
+    assert cli.main(["matte", "--plate", seq["plate"], "--trimap", seq["trimap"], "--out", command_line,
+                     "--frames", str(FRAMES[0]), "--weights", str(small_bundle.path), "--colour", "linear",
+                     "--no-progress"]) == 0
+    pixels, cli_names = read_exr(command_line.replace("####", f"{FRAMES[0]:04d}"))
+    assert cli_names == names
+    np.testing.assert_array_equal(pixels, nodes_pixels)
+    fg = pixels[:, :, [names.index("fg." + c) for c in "RGB"]]
+    fg_known = make_trimap(h, w, 0) == 1.0
+    assert (fg_known & (alpha[..., 0] < 255)).any()
+    np.testing.assert_allclose(fg[fg_known], rgb[fg_known] / 255.0, atol=1e-3)  # the stored colour, half float
+
+
 def test_rough_matte_reaches_the_tool_as_edge_and_its_trimap_can_be_shown(fake_nuke, lbs_env, sequences):
     from core.trimap import trimap_from_matte
 

@@ -104,8 +104,9 @@ def test_a_plates_alpha_is_ignored_and_warned_about_only_when_below_1(matter: Ma
             assert np.array_equal(getattr(result, name), getattr(rgb, name))
     assert holed.messages == [
         "plate: its alpha channel is below 1 at 640 of 5120 pixel(s) (0 at 3); LBSMatte ignores the plate's "
-        "alpha and mattes its colour as given (premultiplied colour is darker where alpha is below 1): the "
-        "matte comes from the trimap"]
+        "alpha and mattes its colour as given (a file's as stored, as Nuke's Read gives it: an EXR's "
+        "premultiplied colour is darker where alpha is below 1, a PNG's straight colour is not): the matte "
+        "comes from the trimap"]
     # Also when the trimap leaves nothing to matte.
     assert holed.messages[0] in matter.matte(np.dstack([plate, alpha]), np.ones_like(trimap)).messages
 

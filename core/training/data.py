@@ -1039,8 +1039,10 @@ class ShowDataset:
         else:
             # The plate's encoding is in the key: the same file read as sRGB and as linear gives
             # other display colours, whose layers a cache keyed by the files alone mixed up. So is a
-            # 0..255 matte's division: its layers cached before were estimated for the matte clipped.
-            salt = encoding if a is read else f"{encoding};matte/255"
+            # 0..255 matte's division (its layers cached before were estimated for the matte clipped)
+            # and the reading of a straight alpha's colour (as stored, no longer premultiplied: the
+            # layers cached from a PNG plate with alpha read premultiplied are not these colours').
+            salt = f"{encoding}, colour as stored" + ("" if a is read else ";matte/255")
             est_fg, est_bg = estimate_layers(image, alpha, key=_file_key(image_path, alpha_path, salt=salt),
                                              cache_dir=self.cache_dir)
             fg, bg = given.get("fg", est_fg), given.get("bg", est_bg)

@@ -707,7 +707,10 @@ _UNHASHED = ("name", "xpos", "ypos", "selected", "label", "tile_color", "help")
 
 
 def _read_image(path, who):
-    image = _oiio.ImageInput.open(path)
+    # As Nuke's Read (premultiplied knob off): a PNG's straight colour as stored, not premultiplied.
+    config = _oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    image = _oiio.ImageInput.open(path, config)
     if image is None:
         raise RuntimeError("%s: cannot read %s: %s" % (who, path, _oiio.geterror()))
     try:
