@@ -149,8 +149,8 @@ def _check_full_resolution(node):
 
 def _writable_dir(folder):
     try:
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
+        # exist_ok: another artist's session (or a farm task) sharing the cache may make it first
+        os.makedirs(folder, exist_ok=True)
         # a new file of a random name (O_EXCL): a shared cache folder may hold a link another
         # user planted at any predictable name, which open(name, "w") would follow and truncate
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
@@ -230,8 +230,7 @@ def prepare(node, frames=None, reporter=None):
         frame_keys = dict((f, cache.frame_key(settings_key, hashes[f][0], hashes[f][1])) for f in baked)
         job.key = cache.folder_key(settings_key, frame_keys)
         job.folder = os.path.join(job.cache_dir, job.key)
-        if not os.path.isdir(job.folder):
-            os.makedirs(job.folder)
+        os.makedirs(job.folder, exist_ok=True)  # another session computing this key may make it first
         cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
             "core": job.core,
             "bundle_path": job.bundle.path if job.bundle is not None else None,

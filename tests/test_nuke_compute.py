@@ -820,3 +820,32 @@ def test_an_ocio_colourspace_that_takes_no_part_leaves_the_result_current(fake_n
     assert compute.compute(node).ok
     node["ocio_colourspace"].setValue("ACES - ACEScg")
     assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_cache_folder_another_session_makes_first_is_no_failure(fake_nuke, lbs_env, sequences, monkeypatch):
+    """Two artists (or a farm task and an artist) Computing one node of a shared script: both find
+    the cache folder and the key's folder missing, and the other makes each first, between this
+    session's look and its own mkdir. That is no failure: no 'not writable: File exists', no
+    FileExistsError traceback."""
+    import shutil
+
+    from nuke_plugin import troubleshoot
+
+    shutil.rmtree(lbs_env["cache"], ignore_errors=True)
+    real_makedirs = os.makedirs
+    beaten = []
+
+    def the_other_session_first(path, *args, **kwargs):
+        name = os.path.basename(os.path.normpath(path))
+        if os.path.normpath(path) == os.path.normpath(lbs_env["cache"]) or len(name) == cache.KEY_LENGTH:
+            if not os.path.isdir(path):
+                real_makedirs(path)
+                beaten.append(name)
+        return real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", the_other_session_first)
+    result = compute.compute(make_graph(fake_nuke, sequences), reporter=PrintReporter())
+    assert result.ok and sorted(result.computed) == [1001, 1002, 1003]
+    assert beaten == ["cache", result.job.key]
+    shutil.rmtree(lbs_env["cache"])
+    assert troubleshoot.check_cache(lbs_env["cache"]).status in (troubleshoot.OK, troubleshoot.WARN)
