@@ -22,6 +22,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 
 from __future__ import annotations
 
+import errno
 import logging
 import operator
 import os
@@ -831,7 +832,8 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
     :class:`OutputError` naming the lock file and the process holding it. The lock is the
     operating system's (``filelock``): a run that is killed, even with SIGKILL, releases it.
     The lock file is removed when the run ends normally; one left by a killed run holds no lock
-    and is taken over by the next run.
+    and is taken over by the next run; one that another user's killed run left, which this user
+    may not open for writing, is removed and made again (:func:`_remove_stale_lock`).
     """
     import socket
     import time
@@ -848,7 +850,12 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
 
     lock = FileLock(path, timeout=0, on_acquired=record_owner)
     try:
-        lock.acquire()
+        try:
+            lock.acquire()
+        except PermissionError:  # a lock file this user cannot open for writing: another user's
+            if not _remove_stale_lock(path):
+                raise
+            lock.acquire()
     except Timeout:
         try:
             owner = path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
@@ -859,7 +866,10 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
             "wait for it to finish or stop it"
         ) from None
     except OSError as exc:
-        raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}") from exc
+        stale = ("; it is another user's lock file, left by a run that was killed (no run holds it), which this user "
+                 "may not remove here: ask its owner to"
+                 if isinstance(exc, PermissionError) and _held(path) is False else "")
+        raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}{stale}") from exc
     try:
         yield path
     finally:
@@ -869,6 +879,65 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError:
                 pass
         lock.release()
+
+
+def _held(path: Path) -> bool | None:
+    """Whether a run holds lock file ``path`` (opened read-only: another user's file, which this
+    user may not open for writing); None where that cannot be told (no ``flock``: Windows; an NFS
+    share, where ``flock`` needs the file open for writing; no such file)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return True if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK) else None
+    finally:
+        os.close(fd)  # lets go of a lock the probe took
+    return False
+
+
+def _remove_stale_lock(path: Path) -> bool:
+    """Remove lock file ``path`` that this user cannot open for writing when no run holds it: one
+    that another user's run left when it was killed (its mode that user's umask's, ``0644``), which
+    would fail the frame for everyone else, run after run. True when removed (the lock can be taken
+    now); raises filelock's ``Timeout`` when a run holds it (that run is writing the output).
+
+    The file is removed while this process holds its ``flock`` and only if it is still the file at
+    ``path``: no other run can hold it or have put another in its place meanwhile (a run that opened
+    it before sees an unlinked file, which filelock never takes as the lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    from filelock import Timeout
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise Timeout(os.fspath(path)) from None
+            return False  # an NFS share: flock there needs the file open for writing
+        try:
+            if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+                return False
+            os.unlink(path)
+        except OSError:  # a folder with the sticky bit: only the file's owner may remove it
+            return False
+        log.warning("removed the lock file %s, left by another user's run that was killed", path)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None) -> None:
