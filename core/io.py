@@ -803,6 +803,9 @@ def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Remove the leftover temporary files of ``paths`` (see :func:`temp_files`); returns them.
 
     Only safe while holding :func:`lock_output` for those paths: then no other run is writing them.
+    One that cannot be removed (another user's, in a folder with the sticky bit) stays, with a
+    warning: it is hidden and never read as the output, which is written through a temporary
+    file of its own all the same.
     """
     removed = []
     for path in paths:
@@ -813,7 +816,8 @@ def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise OutputError(f"cannot remove the stale temporary file {tmp}: {exc.strerror or exc}") from exc
+                log.warning("cannot remove %s, left by an earlier run that was killed (%s): it stays",
+                            tmp, exc.strerror or exc)
     return removed
 
 

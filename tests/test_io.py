@@ -936,3 +936,29 @@ def test_a_lock_file_another_users_killed_run_left_is_taken_over(tmp_path: Path,
                                                     "it), which this user may not remove here: ask its owner to")):
         with io.lock_output(out):
             pass
+
+
+def test_a_stale_temporary_that_cannot_be_removed_does_not_fail_the_frame(tmp_path: Path, monkeypatch,
+                                                                          caplog) -> None:
+    # Another user's run killed with SIGKILL left .NAME.tmp-XXXX.EXT in a folder with the sticky bit
+    # (only its owner may remove it): the frame failed with 'cannot remove the stale temporary file',
+    # run after run, though it is written through a temporary file of its own.
+    out = tmp_path / "m.1001.png"
+    theirs, ours = tmp_path / ".m.1001.png.tmp-farm07.png", tmp_path / ".m.1001.png.tmp-ours.png"
+    theirs.write_bytes(b"half a frame")
+    ours.write_bytes(b"half a frame")
+    real_unlink = Path.unlink
+
+    def sticky(self, *args, **kwargs):
+        if self == theirs:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", sticky)
+    with caplog.at_level("WARNING", logger="core.io"):
+        assert io.remove_stale_temps([out]) == [ours]
+    assert theirs.is_file() and not ours.exists()
+    assert f"cannot remove {theirs}, left by an earlier run that was killed (Operation not permitted): it stays" \
+        in caplog.text
+    io.write_image(out, np.full((2, 2, 3), 0.5, np.float32), ["R", "G", "B"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name, out.name]
