@@ -837,7 +837,7 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
     operating system's (``filelock``): a run that is killed, even with SIGKILL, releases it.
     The lock file is removed when the run ends normally; one left by a killed run holds no lock
     and is taken over by the next run; one that another user's killed run left, which this user
-    may not open for writing, is removed and made again (:func:`_remove_stale_lock`).
+    may not open for writing, is removed and made again (:func:`_take_over_stale_lock`).
     """
     import socket
     import time
@@ -856,9 +856,10 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         try:
             lock.acquire()
-        except PermissionError:  # a lock file this user cannot open for writing: another user's
-            if not _remove_stale_lock(path):
-                raise
+        except PermissionError as exc:  # a lock file this user may not open for writing: another user's
+            why = _take_over_stale_lock(path)
+            if why is not None:
+                raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}{why}") from exc
             lock.acquire()
     except Timeout:
         try:
@@ -870,10 +871,7 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
             "wait for it to finish or stop it"
         ) from None
     except OSError as exc:
-        stale = ("; it is another user's lock file, left by a run that was killed (no run holds it), which this user "
-                 "may not remove here: ask its owner to"
-                 if isinstance(exc, PermissionError) and _held(path) is False else "")
-        raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}{stale}") from exc
+        raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}") from exc
     try:
         yield path
     finally:
@@ -885,32 +883,13 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
         lock.release()
 
 
-def _held(path: Path) -> bool | None:
-    """Whether a run holds lock file ``path`` (opened read-only: another user's file, which this
-    user may not open for writing); None where that cannot be told (no ``flock``: Windows; an NFS
-    share, where ``flock`` needs the file open for writing; no such file)."""
-    try:
-        import fcntl
-    except ImportError:
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        return True if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK) else None
-    finally:
-        os.close(fd)  # lets go of a lock the probe took
-    return False
-
-
-def _remove_stale_lock(path: Path) -> bool:
-    """Remove lock file ``path`` that this user cannot open for writing when no run holds it: one
-    that another user's run left when it was killed (its mode that user's umask's, ``0644``), which
-    would fail the frame for everyone else, run after run. True when removed (the lock can be taken
-    now); raises filelock's ``Timeout`` when a run holds it (that run is writing the output).
+def _take_over_stale_lock(path: Path) -> str | None:
+    """Remove lock file ``path``, which this user may not open for writing, when no run holds it:
+    one that another user's run left when it was killed (its mode that user's umask's, ``0644``),
+    which would fail the frame for everyone else, run after run. None when removed (the lock can be
+    taken now); else why not, for the message (``""`` where it cannot be told: no ``flock`` on
+    Windows, an NFS share where ``flock`` needs the file open for writing); raises filelock's
+    ``Timeout`` when a run holds it (that run is writing the output).
 
     The file is removed while this process holds its ``flock`` and only if it is still the file at
     ``path``: no other run can hold it or have put another in its place meanwhile (a run that opened
@@ -918,28 +897,29 @@ def _remove_stale_lock(path: Path) -> bool:
     try:
         import fcntl
     except ImportError:
-        return False
+        return ""
     from filelock import Timeout
 
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return False
+        return ""
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise Timeout(os.fspath(path)) from None
-            return False  # an NFS share: flock there needs the file open for writing
+            return ""
         try:
             if not os.path.samestat(os.fstat(fd), os.lstat(path)):
-                return False
+                return ""
             os.unlink(path)
         except OSError:  # a folder with the sticky bit: only the file's owner may remove it
-            return False
+            return ("; it is another user's lock file, left by a run that was killed (no run holds it), which this "
+                    "user may not remove here: ask its owner to")
         log.warning("removed the lock file %s, left by another user's run that was killed", path)
-        return True
+        return None
     finally:
         os.close(fd)
 
