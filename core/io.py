@@ -25,6 +25,7 @@ as in Nuke: ``####`` is 4 digits; ``@`` is unpadded).
 
 from __future__ import annotations
 
+import errno
 import logging
 import operator
 import os
@@ -814,6 +815,9 @@ def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Remove the leftover temporary files of ``paths`` (see :func:`temp_files`); returns them.
 
     Only safe while holding :func:`lock_output` for those paths: then no other run is writing them.
+    One that cannot be removed (another user's, in a folder with the sticky bit) stays, with a
+    warning: it is hidden and never read as the output, which is written through a temporary
+    file of its own all the same.
     """
     removed = []
     for path in paths:
@@ -824,7 +828,8 @@ def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise OutputError(f"cannot remove the stale temporary file {tmp}: {exc.strerror or exc}") from exc
+                log.warning("cannot remove %s, left by an earlier run that was killed (%s): it stays",
+                            tmp, exc.strerror or exc)
     return removed
 
 
@@ -843,7 +848,8 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
     :class:`OutputError` naming the lock file and the process holding it. The lock is the
     operating system's (``filelock``): a run that is killed, even with SIGKILL, releases it.
     The lock file is removed when the run ends normally; one left by a killed run holds no lock
-    and is taken over by the next run.
+    and is taken over by the next run; one that another user's killed run left, which this user
+    may not open for writing, is removed and made again (:func:`_take_over_stale_lock`).
     """
     import socket
     import time
@@ -860,7 +866,13 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
 
     lock = FileLock(path, timeout=0, on_acquired=record_owner)
     try:
-        lock.acquire()
+        try:
+            lock.acquire()
+        except PermissionError as exc:  # a lock file this user may not open for writing: another user's
+            why = _take_over_stale_lock(path)
+            if why is not None:
+                raise OutputError(f"cannot lock {os.fspath(out)} ({path}): {exc.strerror or exc}{why}") from exc
+            lock.acquire()
     except Timeout:
         try:
             owner = path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
@@ -881,6 +893,47 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError:
                 pass
         lock.release()
+
+
+def _take_over_stale_lock(path: Path) -> str | None:
+    """Remove lock file ``path``, which this user may not open for writing, when no run holds it:
+    one that another user's run left when it was killed (its mode that user's umask's, ``0644``),
+    which would fail the frame for everyone else, run after run. None when removed (the lock can be
+    taken now); else why not, for the message (``""`` where it cannot be told: no ``flock`` on
+    Windows, an NFS share where ``flock`` needs the file open for writing); raises filelock's
+    ``Timeout`` when a run holds it (that run is writing the output).
+
+    The file is removed while this process holds its ``flock`` and only if it is still the file at
+    ``path``: no other run can hold it or have put another in its place meanwhile (a run that opened
+    it before sees an unlinked file, which filelock never takes as the lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return ""
+    from filelock import Timeout
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise Timeout(os.fspath(path)) from None
+            return ""
+        try:
+            if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+                return ""
+            os.unlink(path)
+        except OSError:  # a folder with the sticky bit: only the file's owner may remove it
+            return ("; it is another user's lock file, left by a run that was killed (no run holds it), which this "
+                    "user may not remove here: ask its owner to")
+        log.warning("removed the lock file %s, left by another user's run that was killed", path)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None) -> None:

@@ -149,8 +149,8 @@ def _check_full_resolution(node):
 
 def _writable_dir(folder):
     try:
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
+        # exist_ok: another artist's session (or a farm task) sharing the cache may make it first
+        os.makedirs(folder, exist_ok=True)
         # a new file of a random name (O_EXCL): a shared cache folder may hold a link another
         # user planted at any predictable name, which open(name, "w") would follow and truncate
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
@@ -230,8 +230,7 @@ def prepare(node, frames=None, reporter=None):
         frame_keys = dict((f, cache.frame_key(settings_key, hashes[f][0], hashes[f][1])) for f in baked)
         job.key = cache.folder_key(settings_key, frame_keys)
         job.folder = os.path.join(job.cache_dir, job.key)
-        if not os.path.isdir(job.folder):
-            os.makedirs(job.folder)
+        os.makedirs(job.folder, exist_ok=True)  # another session computing this key may make it first
         cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
             "core": job.core,
             "bundle_path": job.bundle.path if job.bundle is not None else None,
@@ -313,10 +312,17 @@ def run(job, reporter=None):
     if job.commands:
         reporter.stage("computing %d frame(s)" % len(job.missing))
 
+    busy = {}  # {frame: the tool's ERROR}: frames another run was writing; failed only if still missing at the end
+    summaries = []  # the tool's "N of M frame(s) failed: ..." lines, said at the end (they may name only those)
+
     def on_line(parsed):
         if parsed[0] == "progress":  # after each frame, written or failed
             done[0] += 1
             reporter.frame_done(parsed[1], min(done[0], total), total)
+        elif parsed[0] == "error" and _busy_frame(parsed[1]) is not None:
+            busy[_busy_frame(parsed[1])] = parsed[1]
+        elif parsed[0] == "error" and _FAILED_SUMMARY.match(parsed[1]):
+            summaries.append(parsed[1])
         elif parsed[0] == "error":
             reporter.error(parsed[1])
         elif parsed[0] == "warning":  # the farm's log, as lbsmatte matte prints it (the GUI: the status line)
@@ -332,14 +338,43 @@ def run(job, reporter=None):
             message = outcome.describe()
             reporter.error(message)
             result.errors.append(message)
-        result.errors.extend(outcome.errors)
+        result.errors.extend(e for e in outcome.errors if _busy_frame(e) is None and not _FAILED_SUMMARY.match(e))
         result.warnings.extend(outcome.warnings)
     for frame in cache.copy_frames(job.folder, job.copies):
         done[0] += 1
         reporter.frame_done(frame, min(done[0], total), total)
     result.missing = cache.missing_frames(job.folder, job.frames)
     result.computed = [f for f in job.missing if f not in result.missing]
+    # Another run writing a frame of this key's folder is another session computing the same key
+    # (an artist's Compute, the farm's batch.py): its frame is this key's result. Two such runs
+    # overtake each other frame by frame, each failing the frame the other holds; a frame that is
+    # there now is no failure of this job's.
+    made = sorted(f for f in busy if f not in result.missing)
+    if made:
+        reporter.info("%d frame(s) computed by another session at the same time: %s"
+                      % (len(made), ", ".join("%d" % f for f in made)))
+    failed_busy = [busy[f] for f in sorted(busy) if f in result.missing]
+    for message in failed_busy:
+        reporter.error(message)
+    result.errors.extend(failed_busy)
+    for line in summaries:
+        listed = set(_FAILED_SUMMARY.match(line).group(1).split(", "))
+        if listed - set("%d" % f for f in made):
+            reporter.error(line)
+            result.errors.append(line)
     return result
+
+
+#: The core's words for a frame that another run holds the lock of (``core.io.lock_output``;
+#: ``tests/test_nuke_compute.py`` holds them to its message) and its last line when frames failed.
+_BUSY_RE = re.compile(r"^frame (-?\d+): .* is being written by another lbsmatte run ")
+_FAILED_SUMMARY = re.compile(r"^\d+ of \d+ frame\(s\) failed: (.*)$")
+
+
+def _busy_frame(message):
+    """The frame of the tool's ERROR message that another run was writing it, else None."""
+    match = _BUSY_RE.match(message)
+    return int(match.group(1)) if match else None
 
 
 def finish(node, job, result):

@@ -215,8 +215,7 @@ def check_bundles(weights=None, core_dir=None, base=None):
 def check_cache(folder):
     """The cache folder: creatable, writable, free space."""
     try:
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
+        os.makedirs(folder, exist_ok=True)  # made meanwhile by another session: no failure
         # O_EXCL, a random name: never a link planted in a shared folder (see compute._writable_dir)
         fd, probe_file = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-troubleshoot-")
         os.close(fd)

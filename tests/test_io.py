@@ -923,3 +923,78 @@ def test_only_the_exif_orientations_that_turn_a_quarter_turn_count_as_turned(tmp
         path = tmp_path / f"o{orientation}.exr"
         _write_raw(path, np.zeros((2, 3, 3), np.float32), ["R", "G", "B"], attributes={"Orientation": orientation})
         assert io.read_image(path).info.turned == (orientation >= 5), orientation
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock: POSIX; Windows removes a lock file when its run lets go")
+def test_a_lock_file_another_users_killed_run_left_is_taken_over(tmp_path: Path, monkeypatch) -> None:
+    # A shared output folder (a show's share, the Nuke cache): a run of the farm's user killed with
+    # SIGKILL leaves .NAME.lock with that user's umask's mode (0644). Another user may not open it
+    # for writing, and the frame failed for everyone else with 'cannot lock ...: Permission denied',
+    # run after run, though no run held it. Whether this user may write it is what os.open is made
+    # to refuse here (root may write any file).
+    import fcntl
+
+    out = tmp_path / "m.1001.exr"
+    lock = io.lock_path(out)
+    theirs = b"pid 4242 on farm07 since 2026-01-01 00:00:00"
+    real_open = os.open
+
+    def as_another_user(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR) and os.fspath(path) == os.fspath(lock) and lock.is_file() \
+                and lock.read_bytes() == theirs:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", as_another_user)
+    lock.write_bytes(theirs)
+    with io.lock_output(out) as held:  # no run holds it: removed, made again and held
+        assert held == lock and lock.read_text().startswith(f"pid {os.getpid()} on ")
+    assert not lock.exists()
+
+    lock.write_bytes(theirs)  # their run is writing the frame now: refused as any run's would be
+    holder = real_open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(OutputError, match=re.escape(f"{out} is being written by another lbsmatte run "
+                                                        f"({theirs.decode()}; lock {lock})")):
+            with io.lock_output(out):
+                pass
+        assert lock.read_bytes() == theirs
+    finally:
+        os.close(holder)
+
+    # A folder with the sticky bit: only its owner may remove it; the message says whose it is to remove.
+    real_unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda path, *a, **k: (_ for _ in ()).throw(PermissionError(1, "no"))
+                        if os.fspath(path) == os.fspath(lock) else real_unlink(path, *a, **k))
+    with pytest.raises(OutputError, match=re.escape(f"cannot lock {out} ({lock}): Permission denied; it is another "
+                                                    "user's lock file, left by a run that was killed (no run holds "
+                                                    "it), which this user may not remove here: ask its owner to")):
+        with io.lock_output(out):
+            pass
+
+
+def test_a_stale_temporary_that_cannot_be_removed_does_not_fail_the_frame(tmp_path: Path, monkeypatch,
+                                                                          caplog) -> None:
+    # Another user's run killed with SIGKILL left .NAME.tmp-XXXX.EXT in a folder with the sticky bit
+    # (only its owner may remove it): the frame failed with 'cannot remove the stale temporary file',
+    # run after run, though it is written through a temporary file of its own.
+    out = tmp_path / "m.1001.png"
+    theirs, ours = tmp_path / ".m.1001.png.tmp-farm07.png", tmp_path / ".m.1001.png.tmp-ours.png"
+    theirs.write_bytes(b"half a frame")
+    ours.write_bytes(b"half a frame")
+    real_unlink = Path.unlink
+
+    def sticky(self, *args, **kwargs):
+        if self == theirs:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", sticky)
+    with caplog.at_level("WARNING", logger="core.io"):
+        assert io.remove_stale_temps([out]) == [ours]
+    assert theirs.is_file() and not ours.exists()
+    assert f"cannot remove {theirs}, left by an earlier run that was killed (Operation not permitted): it stays" \
+        in caplog.text
+    io.write_image(out, np.full((2, 2, 3), 0.5, np.float32), ["R", "G", "B"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name, out.name]

@@ -870,3 +870,83 @@ def test_an_ocio_colourspace_that_takes_no_part_leaves_the_result_current(fake_n
     assert compute.compute(node).ok
     node["ocio_colourspace"].setValue("ACES - ACEScg")
     assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_cache_folder_another_session_makes_first_is_no_failure(fake_nuke, lbs_env, sequences, monkeypatch):
+    """Two artists (or a farm task and an artist) Computing one node of a shared script: both find
+    the cache folder and the key's folder missing, and the other makes each first, between this
+    session's look and its own mkdir. That is no failure: no 'not writable: File exists', no
+    FileExistsError traceback."""
+    import shutil
+
+    from nuke_plugin import troubleshoot
+
+    shutil.rmtree(lbs_env["cache"], ignore_errors=True)
+    real_makedirs = os.makedirs
+    beaten = []
+
+    def the_other_session_first(path, *args, **kwargs):
+        name = os.path.basename(os.path.normpath(path))
+        if os.path.normpath(path) == os.path.normpath(lbs_env["cache"]) or len(name) == cache.KEY_LENGTH:
+            if not os.path.isdir(path):
+                real_makedirs(path)
+                beaten.append(name)
+        return real_makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", the_other_session_first)
+    result = compute.compute(make_graph(fake_nuke, sequences), reporter=PrintReporter())
+    assert result.ok and sorted(result.computed) == [1001, 1002, 1003]
+    assert beaten == ["cache", result.job.key]
+    shutil.rmtree(lbs_env["cache"])
+    assert troubleshoot.check_cache(lbs_env["cache"]).status in (troubleshoot.OK, troubleshoot.WARN)
+
+
+def test_a_frame_another_session_was_computing_is_no_failure_once_it_is_there(fake_nuke, lbs_env, sequences,
+                                                                              monkeypatch, capsys):
+    """Two sessions computing one key (two artists, or the farm's batch.py and an artist): each core
+    run fails the frame the other holds the lock of, and the two overtake each other frame by frame,
+    so both Computes ended FAILED (a popup in the GUI, exit 1 on the farm) with every frame there.
+    A frame the other session has written by the end is no failure; one it has not is."""
+    monkeypatch.setenv("FAKE_CLI_BUSY_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node, reporter=PrintReporter())
+    out = capsys.readouterr().out
+    assert result.ok and result.errors == [] and sorted(result.computed) == [1001, 1002, 1003], result.errors
+    assert "ERROR" not in out and "LBSMATTE 1 frame(s) computed by another session at the same time: 1002" in out
+    assert "ready" in node["status"].value()
+
+    compute.clear_cache(node)
+    monkeypatch.setenv("FAKE_CLI_BUSY_FRAMES", "")
+    monkeypatch.setenv("FAKE_CLI_BUSY_UNFINISHED", "1002")  # the other session is still on it
+    result = compute.compute(node, reporter=PrintReporter())
+    out = capsys.readouterr().out
+    assert not result.ok and result.missing == [1002]
+    assert [e.split(" is ")[0] for e in result.errors] == ["frame 1002: " + cache.frame_path(result.job.out_pattern,
+                                                                                               1002),
+                                                           "1 of 3 frame(s) failed: 1002"]
+    assert "being written by another lbsmatte run (pid 4242 on farm07" in node["status"].value()
+    assert "ERROR: 1 of 3 frame(s) failed: 1002" in out
+
+    compute.clear_cache(node)
+    monkeypatch.setenv("FAKE_CLI_BUSY_UNFINISHED", "")
+    monkeypatch.setenv("FAKE_CLI_BUSY_FRAMES", "1001")
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1003")  # a failure of its own is one still
+    result = compute.compute(node, reporter=PrintReporter())
+    assert not result.ok and result.missing == [1003]
+    assert [e.split(":")[0] for e in result.errors] == ["frame 1003", "2 of 3 frame(s) failed"]
+
+
+def test_the_words_of_a_frame_another_run_holds_are_the_cores(tmp_path):
+    # nuke_plugin cannot import core: the core's lock message, as core.cli prints it for a frame,
+    # and its last line when frames failed (tests/test_cli_safety.py holds that one to the core).
+    from core.errors import OutputError
+    from core.io import lock_output
+
+    out = tmp_path / "lbsmatte.1002.exr"
+    with lock_output(out):
+        with pytest.raises(OutputError) as caught:
+            with lock_output(out):
+                pass
+    assert compute._busy_frame(f"frame 1002: {caught.value}") == 1002
+    assert compute._busy_frame("frame 1002: the plate is truncated") is None
+    assert compute._FAILED_SUMMARY.match("1 of 3 frame(s) failed: 1002").group(1) == "1002"

@@ -20,7 +20,8 @@ frame), ``FAKE_CLI_CRASH`` (exit 3 at once with a traceback-like message, no ERR
 ``FAKE_CLI_DEGRADED_FRAMES`` (frames
 "computed" after running out of GPU memory: their header has ``lbsmatte/degraded``, as the real
 tool's then has, and a ``WARNING:`` line), ``FAKE_CLI_TOUCH`` (append a line to that file, as if someone saved the script meanwhile),
-``FAKE_CLI_PIDFILE`` (write the process id there); for ``fingerprint``: ``FAKE_CLI_CORE`` (the
+``FAKE_CLI_PIDFILE`` (write the process id there), ``FAKE_CLI_BUSY_FRAMES`` /
+``FAKE_CLI_BUSY_UNFINISHED`` (frames another run is writing: written by it meanwhile / not yet); for ``fingerprint``: ``FAKE_CLI_CORE`` (the
 core's source hash), ``FAKE_CLI_DEVICE`` (what ``auto`` resolves to), ``FAKE_CLI_FINGERPRINT_FAIL``.
 """
 
@@ -128,9 +129,20 @@ def main(argv):
     warned = set(int(f) for f in os.environ.get("FAKE_CLI_WARN_FRAMES", "").split(",") if f)
     degraded = set(int(f) for f in os.environ.get("FAKE_CLI_DEGRADED_FRAMES", "").split(",") if f)
     delay = float(os.environ.get("FAKE_CLI_SLEEP", "0") or 0)
-    failed = 0
+    # Frames another run (another session computing the same key) is writing: this run's ERROR as the
+    # core's lock words it; that run writes the frame meanwhile, or, for the unfinished ones, not yet.
+    busy = set(int(f) for f in os.environ.get("FAKE_CLI_BUSY_FRAMES", "").split(",") if f)
+    unfinished = set(int(f) for f in os.environ.get("FAKE_CLI_BUSY_UNFINISHED", "").split(",") if f)
+    failed = []
     for i, frame in enumerate(frames, 1):
         try:
+            if frame in busy | unfinished:
+                out = frame_file(args.out, frame)
+                if frame in busy:
+                    write_exr(out, np.zeros((4, 4, 10), np.float32),
+                              ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B"))
+                raise OSError(f"frame {frame}: {out} is being written by another lbsmatte run (pid 4242 on farm07 "
+                              f"since 2026-01-01 00:00:00; lock {out}.lock); wait for it to finish or stop it")
             if frame in failing:
                 raise OSError(f"frame {frame}: the plate {frame_file(args.plate, frame)} is truncated")
             plate, _ = read(frame_file(args.plate, frame))
@@ -165,9 +177,11 @@ def main(argv):
             if delay:
                 time.sleep(delay)
         except OSError as exc:
-            failed += 1
+            failed.append(str(frame))
             print(f"ERROR: {exc}", flush=True)
         print(f"LBSMATTE PROGRESS {frame} {i}/{len(frames)}", flush=True)  # after each frame, written or failed
+    if failed:
+        print(f"ERROR: {len(failed)} of {len(frames)} frame(s) failed: {', '.join(failed)}", flush=True)
     return 1 if failed else 0
 
 
