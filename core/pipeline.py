@@ -306,20 +306,112 @@ def _stride(nets: dict[str, nn.Module]) -> int:
 
 def available_memory(device: torch.device) -> int | None:
     """Bytes free for a new allocation on ``device`` (None when it cannot be told): on CUDA the
-    driver's free memory plus what torch holds cached; on the CPU the kernel's ``MemAvailable``."""
+    driver's free memory plus what torch holds cached; on the CPU the kernel's ``MemAvailable``,
+    or less where this process is held to less: the memory left under its cgroup's limit (a farm
+    job's or a container's, :func:`_cgroup_memory_left`) and the address space left under its
+    ``ulimit -v`` (:func:`_address_space_left`). A node's ``MemAvailable`` says nothing of either,
+    and a job over its cgroup's limit is killed by the kernel without a word."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     if sys.platform == "win32":
         return _windows_available_memory()
+    found = [_meminfo_available(), _cgroup_memory_left(), _address_space_left()]
+    known = [value for value in found if value is not None]
+    return min(known) if known else None  # macOS and other systems without /proc: no check, the frame is tried
+
+
+def _meminfo_available() -> int | None:
+    """The kernel's ``MemAvailable`` (bytes), None without ``/proc/meminfo``."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
-    return None  # macOS and other systems without /proc: no check, the frame is tried
+    return None
+
+
+#: Where the cgroup file systems are mounted (v2's unified tree, v1's ``memory`` controller under
+#: it), and the file naming this process's cgroups.
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_MEMBERSHIP = "/proc/self/cgroup"
+
+
+def _read_bytes(path: str) -> int | None:
+    """The whole number in file ``path`` (None: no such file, ``max`` or not a number)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _reclaimable(path: str, key: str) -> int:
+    """The page cache the kernel drops before it kills (``key`` of the cgroup's ``memory.stat``)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cgroup_memory_left() -> int | None:
+    """Bytes this process's cgroups let it allocate before the kernel kills it: the least, over
+    its cgroup and those above it (a limit set on a farm job's slice holds its children too), of
+    the limit less the usage (less the inactive page cache, which is dropped first). cgroup v2
+    (``memory.max``, ``memory.current``) and v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``);
+    None where no limit is set or no cgroup can be read."""
+    try:
+        with open(CGROUP_MEMBERSHIP, encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    left: list[int] = []
+    for line in lines:
+        number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if number == "0" and controllers == "":  # v2's unified hierarchy
+            folder, files = CGROUP_ROOT, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            folder, files = os.path.join(CGROUP_ROOT, "memory"), (
+                "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        parts = [p for p in path.split("/") if p]
+        for depth in range(len(parts), -1, -1):  # the process's cgroup, then each one above it
+            here = os.path.join(folder, *parts[:depth])
+            limit = _read_bytes(os.path.join(here, files[0]))
+            usage = _read_bytes(os.path.join(here, files[1]))
+            if limit is None or usage is None or limit >= 2**62:  # no limit here (v1 says so with ~2^63)
+                continue
+            left.append(max(0, limit - usage + _reclaimable(os.path.join(here, "memory.stat"), files[2])))
+    return min(left) if left else None
+
+
+def _address_space_left() -> int | None:
+    """Bytes of address space left under this process's ``RLIMIT_AS`` (``ulimit -v``, as some
+    farm managers set it): the limit less ``/proc/self/status``'s ``VmSize``. None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _windows_available_memory() -> int | None:
@@ -915,7 +1007,7 @@ class Matter:
         need = unknown * REFINE_BYTES_PER_UNKNOWN
         free = available_memory(device)
         if free is not None and need > MEMORY_HEADROOM * free:
-            where = "on the GPU" if device.type == "cuda" else "in this machine"
+            where = "on the GPU" if device.type == "cuda" else "for this process (the machine's, within the job's cgroup and ulimit -v)"
             raise ResourceError(
                 f"the refinement of this frame's {unknown} unknown pixels needs about {need / 2**30:.1f} GiB "
                 f"and {free / 2**30:.1f} GiB is free {where}: narrow the trimap's unknown band, render with "

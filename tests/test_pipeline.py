@@ -635,6 +635,83 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
 
 
+def _fake_cgroups(monkeypatch, tmp_path, membership: str, files: dict[str, str]) -> None:
+    """This process in the cgroups ``membership`` names (as /proc/self/cgroup does), their files
+    ``files`` (paths under the cgroup mount), and a node with 64 GiB available."""
+    import core.pipeline as pipeline
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "self_cgroup").write_text(membership)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(pipeline, "CGROUP_MEMBERSHIP", str(tmp_path / "self_cgroup"))
+    monkeypatch.setattr(pipeline, "CGROUP_ROOT", str(tmp_path))
+    monkeypatch.setattr(pipeline, "_meminfo_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(pipeline, "_address_space_left", lambda: None)
+
+
+def test_the_free_memory_is_what_the_farm_jobs_cgroup_leaves_not_the_nodes(small_bundle, monkeypatch, tmp_path) -> None:
+    # A farm job (or a container) held to 4 GiB on a 64 GiB node: MemAvailable said 64 GiB free,
+    # the check let a frame needing 10 GiB through, and the kernel killed the job minutes later
+    # without a word. The limit is the least over the job's cgroup and those above it (here set on
+    # the slice above), less what the cgroup uses, its inactive page cache not counted as used.
+    import core.pipeline as pipeline
+
+    _fake_cgroups(monkeypatch, tmp_path, "0::/farm.slice/job7\n", {
+        "farm.slice/memory.max": str(4 * 2**30), "farm.slice/memory.current": str(2**30),
+        "farm.slice/memory.stat": f"anon 123\ninactive_file {2**29}\nactive_file 5\n",
+        "farm.slice/job7/memory.max": "max", "farm.slice/job7/memory.current": str(2**30),
+    })
+    assert pipeline.available_memory(torch.device("cpu")) == 3.5 * 2**30
+    plate, trimap = _scene()
+    m = Matter(small_bundle, device="cpu", allow_untrained=True)
+    unknown = int((trimap == 0.5).sum())
+    monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 10 * 2**30 // unknown)  # needs 10 GiB
+    with pytest.raises(ResourceError, match=r"needs about 10.0 GiB and 3.5 GiB is free"):
+        m.matte(plate, trimap, colour="srgb")
+    assert m.stats.computed_by == {}  # before the networks
+
+
+def test_the_free_memory_under_a_cgroup_v1_limit(monkeypatch, tmp_path) -> None:
+    # v1's memory controller (its own folder; 'no limit' written as about 2^63), beside others.
+    import core.pipeline as pipeline
+
+    _fake_cgroups(monkeypatch, tmp_path, "5:cpu,cpuacct:/x\n4:memory:/render/task\n0::/\n", {
+        "memory/render/task/memory.limit_in_bytes": "9223372036854771712",
+        "memory/render/task/memory.usage_in_bytes": str(2**30),
+        "memory/render/memory.limit_in_bytes": str(6 * 2**30),
+        "memory/render/memory.usage_in_bytes": str(3 * 2**30),
+        "memory/render/memory.stat": f"cache 9\ninactive_file 7\ntotal_inactive_file {2**30}\n",
+    })
+    assert pipeline.available_memory(torch.device("cpu")) == 4 * 2**30
+    # No limit anywhere (or no cgroup files): the node's MemAvailable.
+    _fake_cgroups(monkeypatch, tmp_path / "none", "4:memory:/render/task\n0::/a\n", {"a/memory.max": "max"})
+    assert pipeline.available_memory(torch.device("cpu")) == 64 * 2**30
+
+
+def test_the_free_memory_under_an_address_space_limit(monkeypatch) -> None:
+    # ulimit -v (RLIMIT_AS), as some farm managers cap a job: past it every allocation fails
+    # (numpy's MemoryError minutes into a 4K frame), whatever the node has free.
+    import resource
+
+    import core.pipeline as pipeline
+
+    def vm_size() -> int:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("no /proc here")
+    limit = vm_size() + 3 * 2**30
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (limit, resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY,) * 2)
+    monkeypatch.setattr(pipeline, "_meminfo_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(pipeline, "_cgroup_memory_left", lambda: None)
+    free = pipeline.available_memory(torch.device("cpu"))
+    assert 2.9 * 2**30 < free <= 3 * 2**30
+
+
 def test_weights_none_runs_the_same_pipeline_with_parameter_free_priors() -> None:
     # The diagnostic without networks: B and F are the pull-push fills of the known layers, alpha
     # starts at 0.5, and the refinement does the rest. A two-colour soft edge: the fills are the
