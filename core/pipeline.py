@@ -414,6 +414,11 @@ def _address_space_left() -> int | None:
     return None
 
 
+def _cpu_allocation_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch's CPU allocator out of memory (a RuntimeError of its own words)."""
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(exc)
+
+
 def _windows_available_memory() -> int | None:
     """Windows' available physical memory (``GlobalMemoryStatusEx``), the ``MemAvailable`` of
     Linux's ``/proc/meminfo``; None if it cannot be asked."""
@@ -771,6 +776,15 @@ class Matter:
             torch.set_num_threads(self.threads)
         try:
             return self._matte(plate, trimap, colour)
+        except (MemoryError, RuntimeError) as exc:
+            # Out of memory on the CPU past the check (an estimate is one): numpy's MemoryError or
+            # torch's allocator's RuntimeError, said as what it is and what to do about it.
+            if not isinstance(exc, MemoryError) and not _cpu_allocation_failed(exc):
+                raise
+            size = "x".join(str(n) for n in np.shape(plate)[1::-1])
+            raise ResourceError(
+                f"out of memory matting this {size} frame ({exc}): narrow the trimap's unknown band, render "
+                "with --rounds 0 (the networks alone), or give the job more memory") from exc
         finally:
             if self.threads is not None:
                 torch.set_num_threads(previous)

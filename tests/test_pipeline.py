@@ -712,6 +712,31 @@ def test_the_free_memory_under_an_address_space_limit(monkeypatch) -> None:
     assert 2.9 * 2**30 < free <= 3 * 2**30
 
 
+@pytest.mark.parametrize("error", [
+    MemoryError("Unable to allocate 990. MiB for an array with shape (129803802,) and data type float64"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)"),
+])
+def test_running_out_of_memory_past_the_check_is_said_as_such(small_bundle, monkeypatch, error) -> None:
+    # A frame the estimate let through that still ran out (under ulimit -v, past its KNN term):
+    # numpy's MemoryError or torch's allocator's RuntimeError reached the command line as
+    # 'MemoryError: Unable to allocate 990. MiB ...', nothing said of the frame's size or what to do.
+    import core.pipeline as pipeline
+
+    def refine(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pipeline, "refine", refine)
+    plate, trimap = _scene()
+    m = Matter(small_bundle, device="cpu", allow_untrained=True)
+    with pytest.raises(ResourceError, match=r"out of memory matting this 80x64 frame \(.*(990|3221225472).*\): "
+                       r"narrow the trimap's unknown band, render with --rounds 0 .*more memory"):
+        m.matte(plate, trimap, colour="srgb")
+    monkeypatch.setattr(pipeline, "refine", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="^a bug$"):  # another RuntimeError is left as it is
+        m.matte(plate, trimap, colour="srgb")
+
+
 def test_weights_none_runs_the_same_pipeline_with_parameter_free_priors() -> None:
     # The diagnostic without networks: B and F are the pull-push fills of the known layers, alpha
     # starts at 0.5, and the refinement does the rest. A two-colour soft edge: the fills are the
