@@ -39,11 +39,24 @@ from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
 
-#: Peak memory of the refinement per unknown pixel (bytes): the Laplacian's assembly and matrix,
-#: the conjugate gradients' vectors. Measured on alphamatting.com frames of 88 000 and 219 000
-#: unknown pixels (3.0 to 3.2 kB), rounded up.
-REFINE_BYTES_PER_UNKNOWN = 3300
-#: Share of the free memory a frame's refinement may plan to use.
+#: A frame's peak memory above what the process holds before it (bytes; :func:`memory_needed`).
+#: Measured with the shipped bundle on the CPU, one thread, in-process peak RSS: 800×563 with 40 %
+#: unknown (0.34 GiB), 1920×1080 with 54 % (1.71 GiB), 3840×2160 with 5.5 % and 9.7 % (1.75 and
+#: 2.35 GiB; lbsmatte matte's whole-process peaks, 0.55-0.65 GiB higher, count its files' reading too):
+#: the estimate is 1.0 to 1.2 times each. Per pixel of the networks' crop, the layers kept from
+#: the networks to the results:
+FRAME_BYTES_PER_PIXEL = 110
+#: per pixel of the networks' largest tile (the crop, when it fits one), their activations, freed
+#: before the refinement:
+NETWORK_BYTES_PER_PIXEL = 350
+#: per unknown pixel, the refinement: the Laplacian's assembly and matrix, the KNN term's
+#: neighbours, the conjugate gradients' vectors (3300 until 2026-12-07, which counted the networks'
+#: and the layers' memory of an 800×563 frame in it: a 3840×2160 frame with a 5.5 % band needed
+#: 1.25 times the 1.40 GiB then estimated, an 8K one with a 2 % band about 3 times):
+REFINE_BYTES_PER_UNKNOWN = 1550
+#: and per pixel of the crop, the refinement's copies of the layers and the KNN term's features.
+REFINE_BYTES_PER_PIXEL = 85
+#: Share of the free memory a frame may plan to use.
 MEMORY_HEADROOM = 0.8
 
 #: Largest magnitude of the plate's values in the refinement's solve space. The refinement works
@@ -412,6 +425,16 @@ def _address_space_left() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def memory_needed(pixels: int, unknown: int, tile_pixels: int | None = None) -> int:
+    """Bytes a frame needs above what the process holds before it: the layers of its crop of
+    ``pixels`` kept throughout, and the larger of the networks' activations over their largest
+    tile of ``tile_pixels`` (None: the networks run elsewhere, on the GPU, or have run) and the
+    refinement of its ``unknown`` pixels (the constants above)."""
+    networks = 0 if tile_pixels is None else NETWORK_BYTES_PER_PIXEL * min(pixels, tile_pixels)
+    refinement = REFINE_BYTES_PER_UNKNOWN * unknown + REFINE_BYTES_PER_PIXEL * pixels
+    return FRAME_BYTES_PER_PIXEL * pixels + max(networks, refinement)
 
 
 def _cpu_allocation_failed(exc: BaseException) -> bool:
@@ -947,7 +970,9 @@ class Matter:
         if self.refinement.rounds and self.fg_solve > 0:
             # Before the networks: a frame whose refinement cannot fit (an 8K plate with a wide band)
             # stops at once, not after minutes of network work on the CPU.
-            self._check_memory(int(unknown.sum()))
+            h, w = unknown.shape
+            self._check_memory(int(unknown.sum()), h * w,
+                               self._largest_tile(h + (-h) % self.stride, w + (-w) % self.stride))
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -1006,24 +1031,34 @@ class Matter:
             torch.cuda.empty_cache()
             log.warning("%s: refining this frame on the CPU", where)
             self.stats.degraded.append("refinement on the CPU (out of GPU memory)")
-            self._check_memory(int(unknown.sum()), torch.device("cpu"))
+            self._check_memory(int(unknown.sum()), unknown.size, None, torch.device("cpu"))
             tri, alpha, fg, bg = (t.cpu() for t in (tri, alpha, fg, bg))
             alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.
         out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
 
-    def _check_memory(self, unknown: int, device: torch.device | None = None) -> None:
-        """Stop, rather than be killed by the kernel, when the refinement of ``unknown`` pixels
-        would need more than :data:`MEMORY_HEADROOM` of the memory free on ``device`` (default:
-        :attr:`device`)."""
+    def _largest_tile(self, h: int, w: int) -> int:
+        """Pixels of the largest tile :meth:`_tiled` cuts an ``h`` × ``w`` input into (stride-padded)."""
+        tile, s = self.tile, self.stride
+        if h <= tile and w <= tile:
+            return h * w
+        overlap = max(s, (tile // 8) // s * s)
+        return _tile_size(h, tile, overlap, s) * _tile_size(w, tile, overlap, s)
+
+    def _check_memory(self, unknown: int, pixels: int, tile_pixels: int | None,
+                      device: torch.device | None = None) -> None:
+        """Stop, rather than be killed by the kernel, when a crop of ``pixels`` with ``unknown``
+        pixels would need (:func:`memory_needed`; the networks' tiles of ``tile_pixels`` counted
+        where they run on the CPU, still to come) more than :data:`MEMORY_HEADROOM` of the memory
+        free on ``device`` (default: :attr:`device`)."""
         device = self.device if device is None else device
-        need = unknown * REFINE_BYTES_PER_UNKNOWN
+        need = memory_needed(pixels, unknown, tile_pixels if device.type == "cpu" else None)
         free = available_memory(device)
         if free is not None and need > MEMORY_HEADROOM * free:
             where = "on the GPU" if device.type == "cuda" else "for this process (the machine's, within the job's cgroup and ulimit -v)"
             raise ResourceError(
-                f"the refinement of this frame's {unknown} unknown pixels needs about {need / 2**30:.1f} GiB "
+                f"this frame ({pixels} pixels matted, {unknown} of them unknown) needs about {need / 2**30:.1f} GiB "
                 f"and {free / 2**30:.1f} GiB is free {where}: narrow the trimap's unknown band, render with "
                 "--rounds 0 (the networks alone), or free memory"
             )

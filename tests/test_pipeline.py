@@ -627,12 +627,40 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     m = Matter(small_bundle, device="cpu", allow_untrained=True)
     unknown = int((trimap == 0.5).sum())
     monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 2**30 // unknown)  # needs 1 GiB
-    with pytest.raises(ResourceError, match=rf"this frame's {unknown} unknown pixels needs about 1.0 GiB and 0.1 GiB is free"):
+    with pytest.raises(ResourceError, match=rf"this frame \({trimap.size} pixels matted, {unknown} of them unknown\) needs about 1.0 GiB and "
+                       r"0.1 GiB is free"):
         m.matte(plate, trimap, colour="srgb")
     assert m.stats.computed_by == {}  # stopped before the networks ran: no minutes lost at 8K
     # The networks alone need no Laplacian: they still run.
     assert Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap).alpha.shape == trimap.shape
     assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
+
+
+def test_the_memory_estimate_counts_the_frame_not_only_its_unknown_pixels(small_bundle, monkeypatch) -> None:
+    # The estimate was 3300 bytes an unknown pixel: a UHD frame with a 5.5 % band was estimated at
+    # 1.40 GiB and needed 1.75 (its layers and the networks' tiles grow with the frame, not the
+    # band); under ulimit -v 4 GiB it passed the check and ran for minutes. Now the crop's layers
+    # and the networks' largest tile count too; a wide band is no longer counted at twice its need.
+    import core.pipeline as pipeline
+
+    plate, trimap = _scene(200, 300)
+    trimap[:] = 0.0
+    trimap[100, 140:150] = 0.5  # ten unknown pixels: 33 kB at 3300 a pixel
+    trimap[90:100, 140:150] = 1.0
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=1000)  # the whole frame matted
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: 20 * 2**20)  # 20 MiB free
+    with pytest.raises(ResourceError, match=r"this frame \(60000 pixels matted, 10 of them unknown\) needs about 0.0 GiB"):
+        m.matte(plate, trimap, colour="srgb")
+    assert m.stats.computed_by == {}
+    assert pipeline.memory_needed(60000, 10, 60000) == 60000 * (pipeline.FRAME_BYTES_PER_PIXEL
+                                                                + pipeline.NETWORK_BYTES_PER_PIXEL)
+    # Close to and above what the frames measured needed (in-process peak RSS above the check's,
+    # the shipped bundle, one thread): pixels matted, unknown, the networks' largest tile, GiB.
+    for pixels, unknown, tile, measured in ((576 * 800, 178728, 576 * 800, 0.34), (1088 * 1920, 1111169, 1088 * 1920, 1.71),
+                                            (2160 * 3696, 455133, 2412544, 1.75), (2160 * 3840, 804637, 2490368, 2.35)):
+        assert 1.0 <= pipeline.memory_needed(pixels, unknown, tile) / 2**30 / measured < 1.25
+    # On the GPU (or once the networks have run) their tiles are not counted.
+    assert pipeline.memory_needed(60000, 10) < pipeline.memory_needed(60000, 10, 60000)
 
 
 def _fake_cgroups(monkeypatch, tmp_path, membership: str, files: dict[str, str]) -> None:
