@@ -331,7 +331,30 @@ def available_memory(device: torch.device) -> int | None:
         return _windows_available_memory()
     found = [_meminfo_available(), _cgroup_memory_left(), _address_space_left()]
     known = [value for value in found if value is not None]
-    return min(known) if known else None  # macOS and other systems without /proc: no check, the frame is tried
+    if not known:
+        return None  # macOS and other systems without /proc: no check, the frame is tried
+    # What this process freed and keeps for its next allocations (the command line keeps it:
+    # core.cli.keep_freed_memory) is free to it, though the kernel counts it as used.
+    return min(known) + _freed_but_kept()
+
+
+def _freed_but_kept() -> int:
+    """Bytes free in this process's C allocator, kept for its next allocations (glibc's
+    ``mallinfo2().fordblks``, over all its arenas; 0 elsewhere): a render's first frame frees
+    hundreds of MB that its next frame reuses, and that the kernel's figures count as used."""
+    import ctypes
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError, TypeError):  # not glibc, or glibc before 2.33
+        return 0
+    mallinfo2.restype = _MallInfo2
+    mallinfo2.argtypes = []
+    return int(mallinfo2().fordblks)
 
 
 def _meminfo_available() -> int | None:
