@@ -42,17 +42,17 @@ log = logging.getLogger(__name__)
 #: A frame's peak memory above what the process holds before it (bytes; :func:`memory_needed`).
 #: Measured with the shipped bundle on the CPU, one thread, in-process peak RSS: 800×563 with 40 %
 #: unknown (0.34 GiB), 1920×1080 with 54 % (1.71 GiB), 3840×2160 with 5.5 % and 9.7 % (1.75 and
-#: 2.35 GiB; lbsmatte matte's whole-process peaks, 0.55-0.65 GiB higher, count its files' reading too):
-#: the estimate is 1.0 to 1.2 times each. Per pixel of the networks' crop, the layers kept from
-#: the networks to the results:
-FRAME_BYTES_PER_PIXEL = 110
+#: 2.35 GiB; lbsmatte matte's whole-process peaks, 0.55-0.65 GiB higher, count its files' reading
+#: too), 4608×2592 with 1.3 % (2.49 GiB): the estimate is 1.0 to 1.25 times each. Per pixel of the
+#: networks' crop, the layers kept from the networks to the results:
+FRAME_BYTES_PER_PIXEL = 120
 #: per pixel of the networks' largest tile (the crop, when it fits one), their activations, freed
 #: before the refinement:
 NETWORK_BYTES_PER_PIXEL = 350
 #: per unknown pixel, the refinement: the Laplacian's assembly and matrix, the KNN term's
 #: neighbours, the conjugate gradients' vectors (3300 until 2026-12-07, which counted the networks'
 #: and the layers' memory of an 800×563 frame in it: a 3840×2160 frame with a 5.5 % band needed
-#: 1.25 times the 1.40 GiB then estimated, an 8K one with a 2 % band about 3 times):
+#: 1.25 times the 1.40 GiB then estimated, a 4608×2592 one with a 1.3 % band 5 times its 0.48 GiB):
 REFINE_BYTES_PER_UNKNOWN = 1550
 #: and per pixel of the crop, the refinement's copies of the layers and the KNN term's features.
 REFINE_BYTES_PER_PIXEL = 85

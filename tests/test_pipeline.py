@@ -637,9 +637,9 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
 
 
 def test_the_memory_estimate_counts_the_frame_not_only_its_unknown_pixels(small_bundle, monkeypatch) -> None:
-    # The estimate was 3300 bytes an unknown pixel: a UHD frame with a 5.5 % band was estimated at
-    # 1.40 GiB and needed 1.75 (its layers and the networks' tiles grow with the frame, not the
-    # band); under ulimit -v 4 GiB it passed the check and ran for minutes. Now the crop's layers
+    # The estimate was 3300 bytes an unknown pixel: a 4608x2592 frame with a 1.3 % band was
+    # estimated at 0.48 GiB and needed 2.49 (its layers and the networks' tiles grow with the
+    # frame, not the band): with 1 GiB free it passed the check and died in the networks. Now the crop's layers
     # and the networks' largest tile count too; a wide band is no longer counted at twice its need.
     import core.pipeline as pipeline
 
@@ -657,7 +657,8 @@ def test_the_memory_estimate_counts_the_frame_not_only_its_unknown_pixels(small_
     # Close to and above what the frames measured needed (in-process peak RSS above the check's,
     # the shipped bundle, one thread): pixels matted, unknown, the networks' largest tile, GiB.
     for pixels, unknown, tile, measured in ((576 * 800, 178728, 576 * 800, 0.34), (1088 * 1920, 1111169, 1088 * 1920, 1.71),
-                                            (2160 * 3696, 455133, 2412544, 1.75), (2160 * 3840, 804637, 2490368, 2.35)):
+                                            (2160 * 3696, 455133, 2412544, 1.75), (2160 * 3840, 804637, 2490368, 2.35),
+                                            (2592 * 4608, 156457, 2437888, 2.49)):
         assert 1.0 <= pipeline.memory_needed(pixels, unknown, tile) / 2**30 / measured < 1.25
     # On the GPU (or once the networks have run) their tiles are not counted.
     assert pipeline.memory_needed(60000, 10) < pipeline.memory_needed(60000, 10, 60000)
