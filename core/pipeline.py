@@ -39,11 +39,24 @@ from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
 
-#: Peak memory of the refinement per unknown pixel (bytes): the Laplacian's assembly and matrix,
-#: the conjugate gradients' vectors. Measured on alphamatting.com frames of 88 000 and 219 000
-#: unknown pixels (3.0 to 3.2 kB), rounded up.
-REFINE_BYTES_PER_UNKNOWN = 3300
-#: Share of the free memory a frame's refinement may plan to use.
+#: A frame's peak memory above what the process holds before it (bytes; :func:`memory_needed`).
+#: Measured with the shipped bundle on the CPU, one thread, in-process peak RSS: 800×563 with 40 %
+#: unknown (0.34 GiB), 1920×1080 with 54 % (1.71 GiB), 3840×2160 with 5.5 % and 9.7 % (1.75 and
+#: 2.35 GiB; lbsmatte matte's whole-process peaks, 0.55-0.65 GiB higher, count its files' reading
+#: too), 4608×2592 with 1.3 % (2.49 GiB): the estimate is 1.0 to 1.25 times each. Per pixel of the
+#: networks' crop, the layers kept from the networks to the results:
+FRAME_BYTES_PER_PIXEL = 120
+#: per pixel of the networks' largest tile (the crop, when it fits one), their activations, freed
+#: before the refinement:
+NETWORK_BYTES_PER_PIXEL = 350
+#: per unknown pixel, the refinement: the Laplacian's assembly and matrix, the KNN term's
+#: neighbours, the conjugate gradients' vectors (3300 until 2026-12-07, which counted the networks'
+#: and the layers' memory of an 800×563 frame in it: a 3840×2160 frame with a 5.5 % band needed
+#: 1.25 times the 1.40 GiB then estimated, a 4608×2592 one with a 1.3 % band 5 times its 0.48 GiB):
+REFINE_BYTES_PER_UNKNOWN = 1550
+#: and per pixel of the crop, the refinement's copies of the layers and the KNN term's features.
+REFINE_BYTES_PER_PIXEL = 85
+#: Share of the free memory a frame may plan to use.
 MEMORY_HEADROOM = 0.8
 
 #: Largest magnitude of the plate's values in the refinement's solve space. The refinement works
@@ -306,20 +319,150 @@ def _stride(nets: dict[str, nn.Module]) -> int:
 
 def available_memory(device: torch.device) -> int | None:
     """Bytes free for a new allocation on ``device`` (None when it cannot be told): on CUDA the
-    driver's free memory plus what torch holds cached; on the CPU the kernel's ``MemAvailable``."""
+    driver's free memory plus what torch holds cached; on the CPU the kernel's ``MemAvailable``,
+    or less where this process is held to less: the memory left under its cgroup's limit (a farm
+    job's or a container's, :func:`_cgroup_memory_left`) and the address space left under its
+    ``ulimit -v`` (:func:`_address_space_left`). A node's ``MemAvailable`` says nothing of either,
+    and a job over its cgroup's limit is killed by the kernel without a word."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     if sys.platform == "win32":
         return _windows_available_memory()
+    found = [_meminfo_available(), _cgroup_memory_left(), _address_space_left()]
+    known = [value for value in found if value is not None]
+    if not known:
+        return None  # macOS and other systems without /proc: no check, the frame is tried
+    # What this process freed and keeps for its next allocations (the command line keeps it:
+    # core.cli.keep_freed_memory) is free to it, though the kernel counts it as used.
+    return min(known) + _freed_but_kept()
+
+
+def _freed_but_kept() -> int:
+    """Bytes free in this process's C allocator, kept for its next allocations (glibc's
+    ``mallinfo2().fordblks``, over all its arenas; 0 elsewhere): a render's first frame frees
+    hundreds of MB that its next frame reuses, and that the kernel's figures count as used."""
+    import ctypes
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError, TypeError):  # not glibc, or glibc before 2.33
+        return 0
+    mallinfo2.restype = _MallInfo2
+    mallinfo2.argtypes = []
+    return int(mallinfo2().fordblks)
+
+
+def _meminfo_available() -> int | None:
+    """The kernel's ``MemAvailable`` (bytes), None without ``/proc/meminfo``."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
-    return None  # macOS and other systems without /proc: no check, the frame is tried
+    return None
+
+
+#: Where the cgroup file systems are mounted (v2's unified tree, v1's ``memory`` controller under
+#: it), and the file naming this process's cgroups.
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_MEMBERSHIP = "/proc/self/cgroup"
+
+
+def _read_bytes(path: str) -> int | None:
+    """The whole number in file ``path`` (None: no such file, ``max`` or not a number)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _reclaimable(path: str, key: str) -> int:
+    """The page cache the kernel drops before it kills (``key`` of the cgroup's ``memory.stat``)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cgroup_memory_left() -> int | None:
+    """Bytes this process's cgroups let it allocate before the kernel kills it: the least, over
+    its cgroup and those above it (a limit set on a farm job's slice holds its children too), of
+    the limit less the usage (less the inactive page cache, which is dropped first). cgroup v2
+    (``memory.max``, ``memory.current``) and v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``);
+    None where no limit is set or no cgroup can be read."""
+    try:
+        with open(CGROUP_MEMBERSHIP, encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    left: list[int] = []
+    for line in lines:
+        number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if number == "0" and controllers == "":  # v2's unified hierarchy
+            folder, files = CGROUP_ROOT, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            folder, files = os.path.join(CGROUP_ROOT, "memory"), (
+                "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        parts = [p for p in path.split("/") if p]
+        for depth in range(len(parts), -1, -1):  # the process's cgroup, then each one above it
+            here = os.path.join(folder, *parts[:depth])
+            limit = _read_bytes(os.path.join(here, files[0]))
+            usage = _read_bytes(os.path.join(here, files[1]))
+            if limit is None or usage is None or limit >= 2**62:  # no limit here (v1 says so with ~2^63)
+                continue
+            left.append(max(0, limit - usage + _reclaimable(os.path.join(here, "memory.stat"), files[2])))
+    return min(left) if left else None
+
+
+def _address_space_left() -> int | None:
+    """Bytes of address space left under this process's ``RLIMIT_AS`` (``ulimit -v``, as some
+    farm managers set it): the limit less ``/proc/self/status``'s ``VmSize``. None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_needed(pixels: int, unknown: int, tile_pixels: int | None = None) -> int:
+    """Bytes a frame needs above what the process holds before it: the layers of its crop of
+    ``pixels`` kept throughout, and the larger of the networks' activations over their largest
+    tile of ``tile_pixels`` (None: the networks run elsewhere, on the GPU, or have run) and the
+    refinement of its ``unknown`` pixels (the constants above)."""
+    networks = 0 if tile_pixels is None else NETWORK_BYTES_PER_PIXEL * min(pixels, tile_pixels)
+    refinement = REFINE_BYTES_PER_UNKNOWN * unknown + REFINE_BYTES_PER_PIXEL * pixels
+    return FRAME_BYTES_PER_PIXEL * pixels + max(networks, refinement)
+
+
+def _cpu_allocation_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch's CPU allocator out of memory (a RuntimeError of its own words)."""
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(exc)
 
 
 def _windows_available_memory() -> int | None:
@@ -682,6 +825,15 @@ class Matter:
             torch.set_num_threads(self.threads)
         try:
             return self._matte(plate, trimap, colour)
+        except (MemoryError, RuntimeError) as exc:
+            # Out of memory on the CPU past the check (an estimate is one): numpy's MemoryError or
+            # torch's allocator's RuntimeError, said as what it is and what to do about it.
+            if not isinstance(exc, MemoryError) and not _cpu_allocation_failed(exc):
+                raise
+            size = "x".join(str(n) for n in np.shape(plate)[1::-1])
+            raise ResourceError(
+                f"out of memory matting this {size} frame ({exc}): narrow the trimap's unknown band, render "
+                "with --rounds 0 (the networks alone), or give the job more memory") from exc
         finally:
             if self.threads is not None:
                 torch.set_num_threads(previous)
@@ -844,7 +996,9 @@ class Matter:
         if self.refinement.rounds and self.fg_solve > 0:
             # Before the networks: a frame whose refinement cannot fit (an 8K plate with a wide band)
             # stops at once, not after minutes of network work on the CPU.
-            self._check_memory(int(unknown.sum()))
+            h, w = unknown.shape
+            self._check_memory(int(unknown.sum()), h * w,
+                               self._largest_tile(h + (-h) % self.stride, w + (-w) % self.stride))
         while True:
             try:
                 layers = self._run_at(image, trimap, self.tile)
@@ -903,24 +1057,34 @@ class Matter:
             torch.cuda.empty_cache()
             log.warning("%s: refining this frame on the CPU", where)
             self.stats.degraded.append("refinement on the CPU (out of GPU memory)")
-            self._check_memory(int(unknown.sum()), torch.device("cpu"))
+            self._check_memory(int(unknown.sum()), unknown.size, None, torch.device("cpu"))
             tri, alpha, fg, bg = (t.cpu() for t in (tri, alpha, fg, bg))
             alpha, fg, bg = self._finish(solve, tri, alpha, fg, bg, _bbox(unknown), linear, knn)
         # One read-back of the three results.
         out = torch.cat([alpha.clamp(0, 1), fg, bg], 1)[0].permute(1, 2, 0).cpu().numpy()
         return out[..., 0], out[..., 1:4], out[..., 4:7]
 
-    def _check_memory(self, unknown: int, device: torch.device | None = None) -> None:
-        """Stop, rather than be killed by the kernel, when the refinement of ``unknown`` pixels
-        would need more than :data:`MEMORY_HEADROOM` of the memory free on ``device`` (default:
-        :attr:`device`)."""
+    def _largest_tile(self, h: int, w: int) -> int:
+        """Pixels of the largest tile :meth:`_tiled` cuts an ``h`` × ``w`` input into (stride-padded)."""
+        tile, s = self.tile, self.stride
+        if h <= tile and w <= tile:
+            return h * w
+        overlap = max(s, (tile // 8) // s * s)
+        return _tile_size(h, tile, overlap, s) * _tile_size(w, tile, overlap, s)
+
+    def _check_memory(self, unknown: int, pixels: int, tile_pixels: int | None,
+                      device: torch.device | None = None) -> None:
+        """Stop, rather than be killed by the kernel, when a crop of ``pixels`` with ``unknown``
+        pixels would need (:func:`memory_needed`; the networks' tiles of ``tile_pixels`` counted
+        where they run on the CPU, still to come) more than :data:`MEMORY_HEADROOM` of the memory
+        free on ``device`` (default: :attr:`device`)."""
         device = self.device if device is None else device
-        need = unknown * REFINE_BYTES_PER_UNKNOWN
+        need = memory_needed(pixels, unknown, tile_pixels if device.type == "cpu" else None)
         free = available_memory(device)
         if free is not None and need > MEMORY_HEADROOM * free:
-            where = "on the GPU" if device.type == "cuda" else "in this machine"
+            where = "on the GPU" if device.type == "cuda" else "for this process (the machine's, within the job's cgroup and ulimit -v)"
             raise ResourceError(
-                f"the refinement of this frame's {unknown} unknown pixels needs about {need / 2**30:.1f} GiB "
+                f"this frame ({pixels} pixels matted, {unknown} of them unknown) needs about {need / 2**30:.1f} GiB "
                 f"and {free / 2**30:.1f} GiB is free {where}: narrow the trimap's unknown band, render with "
                 "--rounds 0 (the networks alone), or free memory"
             )

@@ -628,12 +628,174 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     m = Matter(small_bundle, device="cpu", allow_untrained=True)
     unknown = int((trimap == 0.5).sum())
     monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 2**30 // unknown)  # needs 1 GiB
-    with pytest.raises(ResourceError, match=rf"this frame's {unknown} unknown pixels needs about 1.0 GiB and 0.1 GiB is free"):
+    with pytest.raises(ResourceError, match=rf"this frame \({trimap.size} pixels matted, {unknown} of them unknown\) needs about 1.0 GiB and "
+                       r"0.1 GiB is free"):
         m.matte(plate, trimap, colour="srgb")
     assert m.stats.computed_by == {}  # stopped before the networks ran: no minutes lost at 8K
     # The networks alone need no Laplacian: they still run.
     assert Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0).matte(plate, trimap).alpha.shape == trimap.shape
     assert pipeline.available_memory(torch.device("cpu")) is not None or not os.path.exists("/proc/meminfo")
+
+
+def test_the_memory_estimate_counts_the_frame_not_only_its_unknown_pixels(small_bundle, monkeypatch) -> None:
+    # The estimate was 3300 bytes an unknown pixel: a 4608x2592 frame with a 1.3 % band was
+    # estimated at 0.48 GiB and needed 2.49 (its layers and the networks' tiles grow with the
+    # frame, not the band): with 1 GiB free it passed the check and died in the networks. Now the crop's layers
+    # and the networks' largest tile count too; a wide band is no longer counted at twice its need.
+    import core.pipeline as pipeline
+
+    plate, trimap = _scene(200, 300)
+    trimap[:] = 0.0
+    trimap[100, 140:150] = 0.5  # ten unknown pixels: 33 kB at 3300 a pixel
+    trimap[90:100, 140:150] = 1.0
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=1000)  # the whole frame matted
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: 20 * 2**20)  # 20 MiB free
+    with pytest.raises(ResourceError, match=r"this frame \(60000 pixels matted, 10 of them unknown\) needs about 0.0 GiB"):
+        m.matte(plate, trimap, colour="srgb")
+    assert m.stats.computed_by == {}
+    assert pipeline.memory_needed(60000, 10, 60000) == 60000 * (pipeline.FRAME_BYTES_PER_PIXEL
+                                                                + pipeline.NETWORK_BYTES_PER_PIXEL)
+    # Close to and above what the frames measured needed (in-process peak RSS above the check's,
+    # the shipped bundle, one thread): pixels matted, unknown, the networks' largest tile, GiB.
+    for pixels, unknown, tile, measured in ((576 * 800, 178728, 576 * 800, 0.34), (1088 * 1920, 1111169, 1088 * 1920, 1.71),
+                                            (2160 * 3696, 455133, 2412544, 1.75), (2160 * 3840, 804637, 2490368, 2.35),
+                                            (2592 * 4608, 156457, 2437888, 2.49)):
+        assert 1.0 <= pipeline.memory_needed(pixels, unknown, tile) / 2**30 / measured < 1.25
+    # On the GPU (or once the networks have run) their tiles are not counted.
+    assert pipeline.memory_needed(60000, 10) < pipeline.memory_needed(60000, 10, 60000)
+
+
+def _fake_cgroups(monkeypatch, tmp_path, membership: str, files: dict[str, str]) -> None:
+    """This process in the cgroups ``membership`` names (as /proc/self/cgroup does), their files
+    ``files`` (paths under the cgroup mount), and a node with 64 GiB available."""
+    import core.pipeline as pipeline
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "self_cgroup").write_text(membership)
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(pipeline, "CGROUP_MEMBERSHIP", str(tmp_path / "self_cgroup"))
+    monkeypatch.setattr(pipeline, "CGROUP_ROOT", str(tmp_path))
+    monkeypatch.setattr(pipeline, "_meminfo_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(pipeline, "_address_space_left", lambda: None)
+    monkeypatch.setattr(pipeline, "_freed_but_kept", lambda: 0)
+
+
+def test_the_free_memory_is_what_the_farm_jobs_cgroup_leaves_not_the_nodes(small_bundle, monkeypatch, tmp_path) -> None:
+    # A farm job (or a container) held to 4 GiB on a 64 GiB node: MemAvailable said 64 GiB free,
+    # the check let a frame needing 10 GiB through, and the kernel killed the job minutes later
+    # without a word. The limit is the least over the job's cgroup and those above it (here set on
+    # the slice above), less what the cgroup uses, its inactive page cache not counted as used.
+    import core.pipeline as pipeline
+
+    _fake_cgroups(monkeypatch, tmp_path, "0::/farm.slice/job7\n", {
+        "farm.slice/memory.max": str(4 * 2**30), "farm.slice/memory.current": str(2**30),
+        "farm.slice/memory.stat": f"anon 123\ninactive_file {2**29}\nactive_file 5\n",
+        "farm.slice/job7/memory.max": "max", "farm.slice/job7/memory.current": str(2**30),
+    })
+    assert pipeline.available_memory(torch.device("cpu")) == 3.5 * 2**30
+    plate, trimap = _scene()
+    m = Matter(small_bundle, device="cpu", allow_untrained=True)
+    unknown = int((trimap == 0.5).sum())
+    monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 10 * 2**30 // unknown)  # needs 10 GiB
+    with pytest.raises(ResourceError, match=r"needs about 10.0 GiB and 3.5 GiB is free"):
+        m.matte(plate, trimap, colour="srgb")
+    assert m.stats.computed_by == {}  # before the networks
+
+
+def test_the_free_memory_under_a_cgroup_v1_limit(monkeypatch, tmp_path) -> None:
+    # v1's memory controller (its own folder; 'no limit' written as about 2^63), beside others.
+    import core.pipeline as pipeline
+
+    _fake_cgroups(monkeypatch, tmp_path, "5:cpu,cpuacct:/x\n4:memory:/render/task\n0::/\n", {
+        "memory/render/task/memory.limit_in_bytes": "9223372036854771712",
+        "memory/render/task/memory.usage_in_bytes": str(2**30),
+        "memory/render/memory.limit_in_bytes": str(6 * 2**30),
+        "memory/render/memory.usage_in_bytes": str(3 * 2**30),
+        "memory/render/memory.stat": f"cache 9\ninactive_file 7\ntotal_inactive_file {2**30}\n",
+    })
+    assert pipeline.available_memory(torch.device("cpu")) == 4 * 2**30
+    # No limit anywhere (or no cgroup files): the node's MemAvailable.
+    _fake_cgroups(monkeypatch, tmp_path / "none", "4:memory:/render/task\n0::/a\n", {"a/memory.max": "max"})
+    assert pipeline.available_memory(torch.device("cpu")) == 64 * 2**30
+
+
+def test_the_memory_a_process_freed_and_keeps_is_free_to_its_next_frame(monkeypatch) -> None:
+    # lbsmatte keeps what a frame frees for the next (glibc; core.cli.keep_freed_memory), and the
+    # kernel counts it as used: under ulimit -v 1.5 GiB a 960x540 sequence's first frame was
+    # written and its second refused with '0.0 GiB is free', the memory it needed held by itself.
+    import subprocess
+    import sys
+
+    import core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "_meminfo_available", lambda: 2**30)
+    monkeypatch.setattr(pipeline, "_cgroup_memory_left", lambda: 2**29)
+    monkeypatch.setattr(pipeline, "_address_space_left", lambda: None)
+    monkeypatch.setattr(pipeline, "_freed_but_kept", lambda: 2**28)
+    assert pipeline.available_memory(torch.device("cpu")) == 2**29 + 2**28
+    monkeypatch.setattr(pipeline, "_meminfo_available", lambda: None)
+    monkeypatch.setattr(pipeline, "_cgroup_memory_left", lambda: None)
+    assert pipeline.available_memory(torch.device("cpu")) is None  # nothing known: no check
+    if not (sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION")):
+        return
+    # glibc's own figure: 200 MB freed and kept are counted (in a process of its own: mallopt's
+    # settings are the whole process's).
+    script = ("import numpy as np, core.cli, core.pipeline as p; assert core.cli.keep_freed_memory(); "
+              "before = p._freed_but_kept(); a = np.ones(25 * 2**20); a[:] = 2; del a; "
+              "print(p._freed_but_kept() - before)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout
+    assert int(out.split()[-1]) > 190 * 2**20
+
+
+def test_the_free_memory_under_an_address_space_limit(monkeypatch) -> None:
+    # ulimit -v (RLIMIT_AS), as some farm managers cap a job: past it every allocation fails
+    # (numpy's MemoryError minutes into a 4K frame), whatever the node has free.
+    import resource
+
+    import core.pipeline as pipeline
+
+    def vm_size() -> int:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("no /proc here")
+    limit = vm_size() + 3 * 2**30
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (limit, resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY,) * 2)
+    monkeypatch.setattr(pipeline, "_meminfo_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(pipeline, "_cgroup_memory_left", lambda: None)
+    monkeypatch.setattr(pipeline, "_freed_but_kept", lambda: 0)
+    free = pipeline.available_memory(torch.device("cpu"))
+    assert 2.9 * 2**30 < free <= 3 * 2**30
+
+
+@pytest.mark.parametrize("error", [
+    MemoryError("Unable to allocate 990. MiB for an array with shape (129803802,) and data type float64"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)"),
+])
+def test_running_out_of_memory_past_the_check_is_said_as_such(small_bundle, monkeypatch, error) -> None:
+    # A frame the estimate let through that still ran out (under ulimit -v, past its KNN term):
+    # numpy's MemoryError or torch's allocator's RuntimeError reached the command line as
+    # 'MemoryError: Unable to allocate 990. MiB ...', nothing said of the frame's size or what to do.
+    import core.pipeline as pipeline
+
+    def refine(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pipeline, "refine", refine)
+    plate, trimap = _scene()
+    m = Matter(small_bundle, device="cpu", allow_untrained=True)
+    with pytest.raises(ResourceError, match=r"out of memory matting this 80x64 frame \(.*(990|3221225472).*\): "
+                       r"narrow the trimap's unknown band, render with --rounds 0 .*more memory"):
+        m.matte(plate, trimap, colour="srgb")
+    monkeypatch.setattr(pipeline, "refine", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="^a bug$"):  # another RuntimeError is left as it is
+        m.matte(plate, trimap, colour="srgb")
 
 
 def test_weights_none_runs_the_same_pipeline_with_parameter_free_priors() -> None:
