@@ -1083,10 +1083,14 @@ class Matter:
         free = available_memory(device)
         if free is not None and need > MEMORY_HEADROOM * free:
             where = "on the GPU" if device.type == "cuda" else "for this process (the machine's, within the job's cgroup and ulimit -v)"
+            if REFINE_BYTES_PER_UNKNOWN * unknown >= need / 2:  # the band's refinement needs most of it
+                advice = "narrow the trimap's unknown band, render with --rounds 0 (the networks alone), or free memory"
+            else:  # the frame's size: a narrower band or no rounds would hardly help
+                advice = ("most of it is the frame's size, not its band: give the job more memory, or matte a "
+                          "smaller crop of the frame (its band's bounding box with a margin)")
             raise ResourceError(
                 f"this frame ({pixels} pixels matted, {unknown} of them unknown) needs about {need / 2**30:.1f} GiB "
-                f"and {free / 2**30:.1f} GiB is free {where}: narrow the trimap's unknown band, render with "
-                "--rounds 0 (the networks alone), or free memory"
+                f"and {free / 2**30:.1f} GiB is free {where}: {advice}"
             )
 
     @torch.inference_mode()
