@@ -152,6 +152,7 @@ def _own_foreground_sad(weights: str, folder: Path, names: list[str]) -> list[fl
     from core.pipeline import Matter
 
     matter = Matter(weights, device="cpu", rounds=0, fg_solve=0)
+    matting = matter.nets["alpha"]
     scores = []
     for name in names:
         plate, colour = _read_plate(folder / "image" / f"{name}.exr")
@@ -159,9 +160,28 @@ def _own_foreground_sad(weights: str, folder: Path, names: list[str]) -> list[fl
         fg_true = _display(*_read_plate(folder / "fg" / f"{name}.exr"))
         for variant in ("Trimap1", "Trimap2"):
             trimap = _read_trimap(folder / "trimap" / variant / f"{name}.png")
-            fg = _display(matter.matte(plate, trimap, colour=colour).fg, colour)
-            scores.append(foreground_error(fg, fg_true, alpha, trimap)["fg_sad"])
+            fg = matter.matte(plate, trimap, colour=colour).fg
+            if matter.nets["alpha"] is matting:
+                # The matting network (about 40 % of the three networks' time on these frames) is
+                # left out from here on: the FG scored is the same to the bit without it, as
+                # checked on this first frame.
+                matter.nets["alpha"] = _NoAlpha(getattr(matting, "stride", 1))
+                assert np.array_equal(matter.matte(plate, trimap, colour=colour).fg, fg), (weights, name, variant)
+            scores.append(foreground_error(_display(fg, colour), fg_true, alpha, trimap)["fg_sad"])
     return scores
+
+
+class _NoAlpha(torch.nn.Module):
+    """Stands in for the matting network where only the FG is scored: with ``rounds=0`` and
+    ``fg_solve=0`` the FG is the foreground network's (on the plate and the background network's
+    B), pasted on the known pixels; alpha reaches none of it. Its alpha is 0."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        return x.new_zeros((x.shape[0], 1, *x.shape[2:]))
 
 
 def test_the_foreground_networks_own_colours_beat_the_parameter_free_fill_on_objects_they_never_saw(
