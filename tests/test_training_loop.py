@@ -39,6 +39,24 @@ def _tiny() -> dict[str, torch.nn.Module]:
     }
 
 
+def test_the_loss_plot_is_drawn_at_checkpoints_at_most_so_often_and_when_training_returns(tmp_path, monkeypatch) -> None:
+    # Drawn at every checkpoint, it cost 0.6 s of CPU each: a run checkpointing every step spent
+    # more time drawing than training. Now at most every PLOT_EVERY_SECONDS, and always at the end.
+    import core.training.train as training
+
+    drawn: list[int] = []
+    real = training.plot_losses
+    monkeypatch.setattr(training, "plot_losses", lambda run_dir: drawn.append(len(read_log(run_dir))) or real(run_dir))
+    settings = TrainSettings(steps={"background": 2, "foreground": 1, "alpha": 1}, checkpoint_every=1, validate_every=100)
+    train(tmp_path / "quick", lambda role: _batch(role), settings, init=_tiny(), progress=False)
+    assert drawn == [4]  # once, with every step's loss
+    assert (tmp_path / "quick" / "losses.png").stat().st_size > 1000
+    drawn.clear()
+    monkeypatch.setattr(training, "PLOT_EVERY_SECONDS", 0.0)
+    train(tmp_path / "every", lambda role: _batch(role), settings, init=_tiny(), progress=False)
+    assert drawn == [1, 2, 3, 4, 4]  # every checkpoint, then the end
+
+
 def test_stages_train_in_order_and_resume(tmp_path) -> None:
     run = tmp_path / "run"
     seen: list[str] = []

@@ -354,7 +354,7 @@ def _check_name_free(name: str, out: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from core.pipeline import cpu_has_bf16, resolve_device
-    from core.training.train import TrainSettings, plot_losses, stage_progress, train, write_json
+    from core.training.train import TrainSettings, stage_progress, train, write_json
     from core.weights import check_destination, check_name, check_not_packaged
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -483,7 +483,6 @@ def _run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "source.json", source)
     nets = train(run_dir, batches, settings, init=init, validation=validation, progress=not args.no_progress)
-    plot_losses(run_dir)
     progress = stage_progress(run_dir)
     unfinished = [r for r in ROLE_ORDER if (progress.get(r) or {}).get("step", 0) < settings.steps[r]]
     if unfinished:

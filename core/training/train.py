@@ -334,6 +334,12 @@ def read_log(run_dir: Path) -> list[dict[str, Any]]:
 _WARNED_LOGS: set[str] = set()
 
 
+#: ``losses.png`` is drawn again at a checkpoint at most this often (seconds), and always when
+#: :func:`train` returns: drawing it costs about 0.6 s of CPU, as much as a few training steps of a
+#: small network, and a run checkpointing every few steps spent more on its plot than on training.
+PLOT_EVERY_SECONDS = 30.0
+
+
 def plot_losses(run_dir: Path) -> Path | None:
     """Draw ``losses.png``: training (smoothed) and validation loss per stage against steps."""
     import matplotlib
@@ -395,7 +401,8 @@ def train(
     Parameters
     ----------
     run_dir:
-        Folder of this run: ``settings.json``, ``log.jsonl``, ``losses.png``, one checkpoint per
+        Folder of this run: ``settings.json``, ``log.jsonl``, ``losses.png`` (drawn at checkpoints
+        at most every :data:`PLOT_EVERY_SECONDS`, and when training returns), one checkpoint per
         stage (``<role>.safetensors`` + ``<role>.json``). Running again continues where it stopped.
     batches:
         Training batches (called with the role being trained).
@@ -419,6 +426,7 @@ def train(
     device = torch.device(settings.device)
     nets = _networks_from(init, settings)
     started = time.monotonic()
+    plotted = started  # when losses.png was last drawn (PLOT_EVERY_SECONDS)
     deadline = started + 60 * settings.max_minutes if settings.max_minutes is not None else None
     val_batches = [validation(role) for role in ROLES] if validation else None
     result_settings = refinement_for_result(settings.result_refinement)
@@ -512,7 +520,9 @@ def train(
                                         ema=average.module if average is not None else None)
                     except OutputError as exc:
                         raise OutputError(f"{exc}; {_kept(run_dir)}") from exc
-                    plot_losses(run_dir)
+                    if time.monotonic() - plotted >= PLOT_EVERY_SECONDS:
+                        plot_losses(run_dir)
+                        plotted = time.monotonic()
                 if out_of_time or flag.stop:
                     stopped = True
                     break
@@ -521,6 +531,7 @@ def train(
             if stopped:
                 log.warning("stopped %s network at step %d/%d; run again to continue", role, state["step"], target)
                 break
+    plot_losses(run_dir)  # the whole run's losses, however recently a checkpoint drew them
     return nets
 
 
