@@ -267,10 +267,13 @@ def stray_share(pixels: np.ndarray, channel: str = "auto", channels: Sequence[st
     :func:`normalise_trimap`."""
     plane = _plane(pixels, channel, channels, "trimap")
     _, _, unknown = split_trimap(plane)
-    stray = unknown & (np.abs(plane - UNKNOWN) > STRAY_GREY)
-    for grey in SRGB_UNKNOWNS:
-        stray &= np.abs(plane - grey) > SRGB_UNKNOWN_TOLERANCE
+    stray = unknown & (np.abs(plane - UNKNOWN) > STRAY_GREY) & ~_near_srgb_unknowns(plane)
     return float(np.count_nonzero(stray)) / max(plane.size, 1)
+
+
+def _near_srgb_unknowns(plane: np.ndarray) -> np.ndarray:
+    """Where ``plane`` is within :data:`SRGB_UNKNOWN_TOLERANCE` of one of :data:`SRGB_UNKNOWNS`."""
+    return np.any([np.abs(plane - grey) <= SRGB_UNKNOWN_TOLERANCE for grey in SRGB_UNKNOWNS], axis=0)
 
 
 def mid_grey_share(matte: np.ndarray, channel: str = "auto", channels: Sequence[str] | None = None) -> float:
@@ -280,9 +283,7 @@ def mid_grey_share(matte: np.ndarray, channel: str = "auto", channels: Sequence[
     unknown band is mid grey: a trimap given to :func:`trimap_from_matte` is cut with its band
     inside. Same arguments as :func:`trimap_from_matte` (but ``edge_px``)."""
     plane = _plane(matte, channel, channels, "rough matte")
-    mid = np.abs(plane - UNKNOWN) <= SRGB_UNKNOWN_TOLERANCE
-    for grey in SRGB_UNKNOWNS:
-        mid |= np.abs(plane - grey) <= SRGB_UNKNOWN_TOLERANCE
+    mid = (np.abs(plane - UNKNOWN) <= SRGB_UNKNOWN_TOLERANCE) | _near_srgb_unknowns(plane)
     return float(np.count_nonzero(mid)) / max(plane.size, 1)
 
 

@@ -332,6 +332,12 @@ def knob_folder(text, base=None):
     return folder
 
 
+def names_folder(text):
+    """Whether a ``weights`` knob value names a folder: it holds a path separator (a plain value is
+    a bundle's name first, :func:`resolve_bundle`)."""
+    return any(sep and sep in text for sep in (os.sep, os.altsep, "/"))
+
+
 def resolve_bundle(name_or_path, core_dir=None, environ=None, base=None):
     """The bundle a ``weights`` knob value names, or ``None`` when none is found.
 
@@ -344,8 +350,7 @@ def resolve_bundle(name_or_path, core_dir=None, environ=None, base=None):
     text = str(name_or_path or "").strip()
     if not text:
         return None
-    is_path = any(sep and sep in text for sep in (os.sep, os.altsep, "/"))
-    if not is_path:
+    if not names_folder(text):
         for bundle in find_bundles(core_dir, environ):
             if bundle.name == text:
                 return bundle

@@ -241,7 +241,7 @@ def check_install(weights=None, cache_folder=None, run_probe=True, base=None):
         interp = check_interpreter(python, source)
         checks.append(interp)
         if interp.status == OK and run_probe:
-            named_folder = weights and any(sep and sep in weights for sep in (os.sep, os.altsep, "/"))
+            named_folder = weights and bundles.names_folder(weights)
             checks.extend(check_probe(probe(python, bundles.knob_folder(weights, base) if named_folder else weights),
                                       python))
     except Exception as exc:

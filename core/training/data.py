@@ -1063,7 +1063,8 @@ class ShowDataset:
                 if trimap.shape != alpha.shape:
                     raise InputError(f"{trimap_path} is {trimap.shape[1]}×{trimap.shape[0]} but {image_path} is "
                                      f"{image.shape[1]}×{image.shape[0]}")
-                if not split_trimap(trimap)[2].any() and not float(alpha.min()) == float(alpha.max()) in (0.0, 1.0):
+                flat = float(alpha.min()) == float(alpha.max()) and float(alpha.max()) in (0.0, 1.0)
+                if not split_trimap(trimap)[2].any() and not flat:
                     # The losses are taken over the unknown region: every crop cut with it taught
                     # nothing (a roto or a 0/1/2 label map given as the trimap: all losses 0, and a
                     # "fine-tuned" bundle written without a word). lbsmatte evaluate refuses it too.
