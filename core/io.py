@@ -945,9 +945,25 @@ def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = 
         if name in _DROP_ATTRIBUTES or name.startswith(_DROP_PREFIXES):
             continue
         try:
-            spec.attribute(name, oiio.TypeDesc(type_name), value)
+            spec.attribute(name, _type_desc(type_name), value)
         except Exception:  # an attribute OIIO cannot express again: skip it rather than fail
             continue
+
+
+#: OIIO's names of integer vectors, ``str()`` of the types it reads EXR's ``v2i`` and ``v3i`` as (and
+#: ``box2i`` as two ``v2i``), which ``oiio.TypeDesc()`` does not parse back.
+_INT_VECTORS = {"vector2i": oiio.VEC2, "vectori": oiio.VEC3}
+
+
+def _type_desc(type_name: str) -> Any:
+    """``oiio.TypeDesc`` of an OIIO type string of :attr:`ImageInfo.metadata`, integer vectors and
+    their arrays (``vector2i``, ``vectori``, ``vector2i[2]``) included: parsed as unknown, a plate's
+    ``v2i``, ``v3i`` and ``box2i`` attributes were dropped from the result without a word."""
+    desc = oiio.TypeDesc(type_name)
+    base, _, count = type_name.partition("[")
+    if desc.basetype == oiio.UNKNOWN and base in _INT_VECTORS:
+        desc = oiio.TypeDesc(oiio.INT, _INT_VECTORS[base], oiio.VECTOR, int(count.rstrip("]") or 0))
+    return desc
 
 
 def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:

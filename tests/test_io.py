@@ -339,6 +339,30 @@ def test_the_matte_does_not_claim_the_plates_views_luminance_chroma_or_texture_l
     assert spec.get_float_attribute("PixelAspectRatio") == 2.0
     assert spec.get_string_attribute("Copyright") == "sh010 plates"
 
+def test_the_plates_integer_vector_and_box_attributes_reach_the_matte(tmp_path: Path) -> None:
+    # EXR's v2i, v3i and box2i attributes (OIIO reads them as vector2i, vectori, vector2i[2]) were
+    # dropped from the result without a word: oiio.TypeDesc() does not parse those names back.
+    vec = oiio.TypeDesc(oiio.INT, oiio.VEC2, oiio.VECTOR)
+    attributes = {"studio/offset": (vec, (3, -4)), "studio/cell": (oiio.TypeDesc(oiio.INT, oiio.VEC3, oiio.VECTOR), (1, 2, 3)),
+                  "studio/crop": (oiio.TypeDesc(oiio.INT, oiio.VEC2, oiio.VECTOR, 2), (0, 0, 1919, 1079)),
+                  "studio/centre": (oiio.TypeDesc("float2"), (0.5, 0.25))}
+    spec = oiio.ImageSpec(4, 3, 3, oiio.HALF)
+    spec.channelnames = ("R", "G", "B")
+    for name, (kind, value) in attributes.items():
+        spec.attribute(name, kind, value)
+    plate = str(tmp_path / "plate.exr")
+    out = oiio.ImageOutput.create(plate)
+    assert out.open(plate, spec) and out.write_image(np.ones((3, 4, 3), np.float32)) and out.close()
+    info = io.read_image(plate).info
+    ones = np.ones((3, 4, 3), np.float32)
+    io.write_matte_exr(tmp_path / "m.exr", _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
+    written = oiio.ImageInput.open(str(tmp_path / "m.exr"))
+    kept = {a.name: (str(a.type), a.value) for a in written.spec().extra_attribs}
+    written.close()
+    for name, (kind, value) in attributes.items():
+        assert kept.get(name) == (str(kind), value), name
+
+
 def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
     # Read back with OIIO directly (not core.io): each of the ten channels holds its own layer's
     # value under its own name, and both windows (the display window's origin included) are the plate's.
