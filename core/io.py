@@ -374,7 +374,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
     (``beauty.R`` ...), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
     :meth:`Image.rgb`; ``matte`` of a trimap's ``matte.A``), from its first part holding a channel
-    of that layer.
+    of that layer. Its metadata is that part's and the first part's (where Nuke's Write puts a
+    multi-part file's metadata, and which Nuke's Read shows), the part's own where both have one.
 
     Parameters
     ----------
@@ -414,6 +415,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         try:
             subimage = _rgba_subimage(inp, layer)
             spec = inp.spec(subimage, 0)
+            first = inp.spec(0, 0) if subimage else None
             if spec.deep:
                 raise InputError(f"cannot read image {p}: deep images are not supported")
             if spec.depth > 1:
@@ -433,6 +435,12 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
     bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or spec.format.size() * 8
     metadata = [(str(a.name), str(a.type), a.value) for a in spec.extra_attribs]
+    if first is not None:
+        # Nuke's Write puts a multi-part file's metadata (frame rate, nuke/*, the plate's camera
+        # keys) in its first part only, and Nuke's Read shows that part's: a plate read from a
+        # later part keeps it beside its own.
+        own = {name for name, _, _ in metadata}
+        metadata += [(str(a.name), str(a.type), a.value) for a in first.extra_attribs if str(a.name) not in own]
     channels = [str(c) for c in spec.channelnames]
     info = ImageInfo(
         path=p, format_name=str(format_name),

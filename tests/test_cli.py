@@ -790,6 +790,41 @@ def test_an_anamorphic_plate_is_matted_as_stored_and_its_header_carried(tmp_path
             assert written.getattribute("smpte:TimeCode") == (0x01020304, 0), name
 
 
+def test_a_multi_part_plates_metadata_is_its_first_parts_as_nuke_writes_it(tmp_path: Path, small_bundle,
+                                                                          untrained_ok) -> None:
+    # Nuke's Write (a part per layer, parts in the layers' order: depth before rgba) puts the
+    # metadata in the first part only, and its Read shows that part's: the matte of the rgba part
+    # had lost the plate's frame rate, nuke/* and camera keys.
+    x0, y0, dw, dh = WINDOWS["larger"]
+    specs = []
+    for name, channels, data_type in (("depth.main", ("depth.Z",), "float"), ("rgba.main", ("R", "G", "B", "A"), "half")):
+        spec = oiio.ImageSpec(dw, dh, len(channels), data_type)
+        spec.x, spec.y, spec.full_width, spec.full_height = x0, y0, W, H
+        spec.channelnames = channels
+        spec.attribute("name", name)
+        spec.attribute("PixelAspectRatio", 2.0)
+        specs.append(spec)
+    specs[0].attribute("framesPerSecond", oiio.TypeDesc("rational"), (24000, 1001))
+    specs[0].attribute("nuke/node_hash", "5e1f0c2a")
+    specs[0].attribute("arri/lens", "Master Prime 32mm")
+    path = str(tmp_path / "plate.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs) and out.write_image(np.full((dh, dw, 1), 9.0, np.float32))
+    assert out.open(path, specs[1], "AppendSubimage") and out.write_image(np.full((dh, dw, 4), 0.5, np.float32))
+    assert out.close()
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", path, "--trimap", str(tmp_path / "trimap.png"), "--out",
+                     str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--device", "cpu",
+                     "--no-progress"]) == 0
+    written, layers = _read_data_window(tmp_path / "out.exr")
+    assert written.getattribute("framesPerSecond") == (24000, 1001)
+    assert written.getattribute("nuke/node_hash") == "5e1f0c2a"
+    assert written.getattribute("arri/lens") == "Master Prime 32mm"
+    assert written.get_float_attribute("PixelAspectRatio") == 2.0
+    assert (written.x, written.y, written.width, written.height) == (x0, y0, dw, dh)
+    assert (layers["bg.R"][0] == 0.5).all()  # the rgba part's colour, not the depth part's 9
+
+
 # -- a trimap from a rough matte: --edge -----------------------------------------------------------
 def test_edge_makes_the_trimap_from_a_rough_matte(tmp_path: Path, small_bundle, untrained_ok) -> None:
     from core.trimap import trimap_from_matte
