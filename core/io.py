@@ -413,7 +413,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         if inp is None:
             raise InputError(f"cannot read image {p}: {_oiio_error()}")
         try:
-            subimage = _rgba_subimage(inp, layer)
+            parts = _part_channels(inp)
+            subimage = _rgba_subimage(parts, layer)
             spec = inp.spec(subimage, 0)
             first = inp.spec(0, 0) if subimage else None
             if spec.deep:
@@ -441,7 +442,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         # later part keeps it beside its own.
         own = {name for name, _, _ in metadata}
         metadata += [(str(a.name), str(a.type), a.value) for a in first.extra_attribs if str(a.name) not in own]
-    channels = [str(c) for c in spec.channelnames]
+    channels = parts[subimage]
     info = ImageInfo(
         path=p, format_name=str(format_name),
         x=spec.x, y=spec.y, width=spec.width, height=spec.height,
@@ -497,16 +498,36 @@ _RGBA_NAMES = {"r", "g", "b", "a", "y", "red", "green", "blue", "alpha"} | {
     f"{layer}.{c}" for layer in ("rgba", "rgb") for c in ("r", "g", "b", "a", "red", "green", "blue", "alpha")}
 
 
-def _rgba_subimage(inp: Any, layer: str | None = None) -> int:
-    """The subimage to read: the first that holds an rgba channel (a multi-part EXR whose first
-    part is depth or another pass keeps its colour in a later part, which Nuke shows as rgba),
-    else the first holding R, G and B of one layer (``beauty.R`` ...: a renderer's part named
-    after its pass), else the first. With ``layer`` (not ``rgba``): the first holding a channel of
-    that layer (``beauty`` of ``beauty.R``, ``matte`` of ``matte.A``), if one does."""
+def _part_channels(inp: Any) -> list[list[str]]:
+    """Each part's channel names as Nuke's Read names them. A multi-part file none of whose
+    channels names its layer (``Z``, ``red``: never ``depth.Z``) is how Nuke's Write stores a part
+    per layer ('write full layer names' off, its default): each part named after its layer and
+    view (``fg.main``), its channels without the layer; Nuke's Read takes the layer from the
+    part's name (``fg.red``), so they are named so here (``rgba``'s stay ``R G B A``)."""
+    parts: list[tuple[str, list[str]]] = []
+    while inp.seek_subimage(len(parts), 0):
+        spec = inp.spec()
+        name, view = spec.get_string_attribute("oiio:subimagename"), spec.get_string_attribute("view")
+        if view and name.endswith(f".{view}"):
+            name = name[: -len(view) - 1]
+        parts.append((name, [str(c) for c in spec.channelnames]))
+    inp.geterror()  # seeking past the last subimage leaves an error: clear it
+    if len(parts) < 2 or any("." in c for _, names in parts for c in names):
+        return [names for _, names in parts]
+    return [names if layer.lower() in ("", "rgba", "rgb") else [f"{layer}.{c}" for c in names]
+            for layer, names in parts]
+
+
+def _rgba_subimage(parts: list[list[str]], layer: str | None = None) -> int:
+    """The subimage to read, of the parts' channel names (:func:`_part_channels`): the first that
+    holds an rgba channel (a multi-part EXR whose first part is depth or another pass keeps its
+    colour in a later part, which Nuke shows as rgba), else the first holding R, G and B of one
+    layer (``beauty.R`` ...: a renderer's part named after its pass), else the first. With
+    ``layer`` (not ``rgba``): the first holding a channel of that layer (``beauty`` of
+    ``beauty.R``, ``matte`` of ``matte.A``), if one does."""
     want = None if layer is None or layer.strip().lower() in ("rgba", "rgb") else layer.strip().lower()
-    i, rgba, layered = 0, None, None
-    while inp.seek_subimage(i, 0):
-        names = [str(c) for c in inp.spec().channelnames]
+    rgba, layered = None, None
+    for i, names in enumerate(parts):
         layers = {name.lower() for name in _colour_layers(names)}
         if want is not None and want in {n.rpartition(".")[0].lower() for n in names}:
             return i
@@ -516,8 +537,6 @@ def _rgba_subimage(inp: Any, layer: str | None = None) -> int:
             rgba = i
         if layered is None and layers:
             layered = i
-        i += 1
-    inp.geterror()  # seeking past the last subimage leaves an error: clear it
     return next((part for part in (rgba, layered) if part is not None), 0)
 
 

@@ -181,6 +181,39 @@ def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_
         io.read_image(path, layer="beauty").rgb("beauty")
 
 
+def test_a_multi_part_exr_as_nukes_write_makes_it_is_read_as_nukes_read_shows_it(tmp_path: Path) -> None:
+    # Nuke's Write with 'interleave: channels' writes a part per layer in the layers' order, each
+    # named layer.view, its channels without the layer ('write full layer names' off, the default):
+    # bg.main (red, green, blue), depth.main (Z), fg.main, rgba.main (R, G, B, A), trimap.main
+    # (alpha). Nuke's Read takes the layers from the part names; the plate was read from bg.main,
+    # whose 'red' looked like rgba's, and matted as the plate without a word.
+    path = str(tmp_path / "nuke.exr")
+    parts = [("bg.main", ("red", "green", "blue"), 0.125), ("depth.main", ("Z",), 9.0),
+             ("fg.main", ("red", "green", "blue"), 0.75), ("rgba.main", ("R", "G", "B", "A"), 0.5),
+             ("trimap.main", ("alpha",), 0.25)]
+    specs = []
+    for name, channels, _ in parts:
+        spec = oiio.ImageSpec(4, 3, len(channels), oiio.HALF)
+        spec.channelnames = channels
+        spec.attribute("name", name)
+        spec.attribute("view", "main")
+        specs.append(spec)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    for index, (spec, (_, channels, value)) in enumerate(zip(specs, parts, strict=True)):
+        assert index == 0 or out.open(path, spec, "AppendSubimage")
+        assert out.write_image(np.full((3, 4, len(channels)), value, np.float32))
+    assert out.close()
+    img = io.read_image(path)
+    assert img.channels == ["R", "G", "B", "A"] and img.info.attribute("name") == "rgba.main"
+    np.testing.assert_array_equal(img.rgb()[0, 0], [0.5] * 3)
+    fg = io.read_image(path, layer="fg")
+    assert fg.channels == ["fg.red", "fg.green", "fg.blue"]
+    np.testing.assert_array_equal(fg.rgb("fg")[0, 0], [0.75] * 3)
+    trimap = io.read_image(path, layer="trimap")
+    assert trimap.channels == ["trimap.alpha"] and trimap.channel("trimap.alpha")[0, 0] == 0.25
+
+
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
     px = np.ones((3, 4, 3), np.float32)
     _write_raw(tmp_path / "dw.exr", px, ["R", "G", "B"], data_window=(2, 1), display=(0, 0, 8, 6),
