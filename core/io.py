@@ -510,6 +510,8 @@ def _part_channels(inp: Any) -> list[list[str]]:
         name, view = spec.get_string_attribute("oiio:subimagename"), spec.get_string_attribute("view")
         if view and name.endswith(f".{view}"):
             name = name[: -len(view) - 1]
+        elif view and name == view:  # a part per view ('interleave: channels and layers'): no layer
+            name = ""
         parts.append((name, [str(c) for c in spec.channelnames]))
     inp.geterror()  # seeking past the last subimage leaves an error: clear it
     if len(parts) < 2 or any("." in c for _, names in parts for c in names):

@@ -212,6 +212,21 @@ def test_a_multi_part_exr_as_nukes_write_makes_it_is_read_as_nukes_read_shows_it
     np.testing.assert_array_equal(fg.rgb("fg")[0, 0], [0.75] * 3)
     trimap = io.read_image(path, layer="trimap")
     assert trimap.channels == ["trimap.alpha"] and trimap.channel("trimap.alpha")[0, 0] == 0.25
+    # a part per view ('interleave: channels and layers'), each named after its view: no layer
+    views = str(tmp_path / "views.exr")
+    specs = []
+    for view in ("left", "right"):
+        spec = oiio.ImageSpec(4, 3, 4, oiio.HALF)
+        spec.channelnames = ("R", "G", "B", "A")
+        spec.attribute("name", view)
+        spec.attribute("view", view)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(views)
+    assert out.open(views, specs) and out.write_image(np.full((3, 4, 4), 0.25, np.float32))
+    assert out.open(views, specs[1], "AppendSubimage") and out.write_image(np.ones((3, 4, 4), np.float32))
+    assert out.close()
+    left = io.read_image(views)
+    assert left.channels == ["R", "G", "B", "A"] and left.rgb()[0, 0].tolist() == [0.25] * 3
 
 
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
