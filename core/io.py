@@ -374,7 +374,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
     (``beauty.R`` ...), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
     :meth:`Image.rgb`; ``matte`` of a trimap's ``matte.A``), from its first part holding a channel
-    of that layer.
+    of that layer. Its metadata is that part's and the first part's (where Nuke's Write puts a
+    multi-part file's metadata, and which Nuke's Read shows), the part's own where both have one.
 
     Parameters
     ----------
@@ -412,8 +413,10 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         if inp is None:
             raise InputError(f"cannot read image {p}: {_oiio_error()}")
         try:
-            subimage = _rgba_subimage(inp, layer)
+            parts = _part_channels(inp)
+            subimage = _rgba_subimage(parts, layer)
             spec = inp.spec(subimage, 0)
+            first = inp.spec(0, 0) if subimage else None
             if spec.deep:
                 raise InputError(f"cannot read image {p}: deep images are not supported")
             if spec.depth > 1:
@@ -433,7 +436,13 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
     bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or spec.format.size() * 8
     metadata = [(str(a.name), str(a.type), a.value) for a in spec.extra_attribs]
-    channels = [str(c) for c in spec.channelnames]
+    if first is not None:
+        # Nuke's Write puts a multi-part file's metadata (frame rate, nuke/*, the plate's camera
+        # keys) in its first part only, and Nuke's Read shows that part's: a plate read from a
+        # later part keeps it beside its own.
+        own = {name for name, _, _ in metadata}
+        metadata += [(str(a.name), str(a.type), a.value) for a in first.extra_attribs if str(a.name) not in own]
+    channels = parts[subimage]
     info = ImageInfo(
         path=p, format_name=str(format_name),
         x=spec.x, y=spec.y, width=spec.width, height=spec.height,
@@ -489,16 +498,38 @@ _RGBA_NAMES = {"r", "g", "b", "a", "y", "red", "green", "blue", "alpha"} | {
     f"{layer}.{c}" for layer in ("rgba", "rgb") for c in ("r", "g", "b", "a", "red", "green", "blue", "alpha")}
 
 
-def _rgba_subimage(inp: Any, layer: str | None = None) -> int:
-    """The subimage to read: the first that holds an rgba channel (a multi-part EXR whose first
-    part is depth or another pass keeps its colour in a later part, which Nuke shows as rgba),
-    else the first holding R, G and B of one layer (``beauty.R`` ...: a renderer's part named
-    after its pass), else the first. With ``layer`` (not ``rgba``): the first holding a channel of
-    that layer (``beauty`` of ``beauty.R``, ``matte`` of ``matte.A``), if one does."""
+def _part_channels(inp: Any) -> list[list[str]]:
+    """Each part's channel names as Nuke's Read names them. A multi-part file none of whose
+    channels names its layer (``Z``, ``red``: never ``depth.Z``) is how Nuke's Write stores a part
+    per layer ('write full layer names' off, its default): each part named after its layer and
+    view (``fg.main``), its channels without the layer; Nuke's Read takes the layer from the
+    part's name (``fg.red``), so they are named so here (``rgba``'s stay ``R G B A``)."""
+    parts: list[tuple[str, list[str]]] = []
+    while inp.seek_subimage(len(parts), 0):
+        spec = inp.spec()
+        name, view = spec.get_string_attribute("oiio:subimagename"), spec.get_string_attribute("view")
+        if view and name.endswith(f".{view}"):
+            name = name[: -len(view) - 1]
+        elif view and name == view:  # a part per view ('interleave: channels and layers'): no layer
+            name = ""
+        parts.append((name, [str(c) for c in spec.channelnames]))
+    inp.geterror()  # seeking past the last subimage leaves an error: clear it
+    if len(parts) < 2 or any("." in c for _, names in parts for c in names):
+        return [names for _, names in parts]
+    return [names if layer.lower() in ("", "rgba", "rgb") else [f"{layer}.{c}" for c in names]
+            for layer, names in parts]
+
+
+def _rgba_subimage(parts: list[list[str]], layer: str | None = None) -> int:
+    """The subimage to read, of the parts' channel names (:func:`_part_channels`): the first that
+    holds an rgba channel (a multi-part EXR whose first part is depth or another pass keeps its
+    colour in a later part, which Nuke shows as rgba), else the first holding R, G and B of one
+    layer (``beauty.R`` ...: a renderer's part named after its pass), else the first. With
+    ``layer`` (not ``rgba``): the first holding a channel of that layer (``beauty`` of
+    ``beauty.R``, ``matte`` of ``matte.A``), if one does."""
     want = None if layer is None or layer.strip().lower() in ("rgba", "rgb") else layer.strip().lower()
-    i, rgba, layered = 0, None, None
-    while inp.seek_subimage(i, 0):
-        names = [str(c) for c in inp.spec().channelnames]
+    rgba, layered = None, None
+    for i, names in enumerate(parts):
         layers = {name.lower() for name in _colour_layers(names)}
         if want is not None and want in {n.rpartition(".")[0].lower() for n in names}:
             return i
@@ -508,8 +539,6 @@ def _rgba_subimage(inp: Any, layer: str | None = None) -> int:
             rgba = i
         if layered is None and layers:
             layered = i
-        i += 1
-    inp.geterror()  # seeking past the last subimage leaves an error: clear it
     return next((part for part in (rgba, layered) if part is not None), 0)
 
 
@@ -945,9 +974,25 @@ def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = 
         if name in _DROP_ATTRIBUTES or name.startswith(_DROP_PREFIXES):
             continue
         try:
-            spec.attribute(name, oiio.TypeDesc(type_name), value)
+            spec.attribute(name, _type_desc(type_name), value)
         except Exception:  # an attribute OIIO cannot express again: skip it rather than fail
             continue
+
+
+#: OIIO's names of integer vectors, ``str()`` of the types it reads EXR's ``v2i`` and ``v3i`` as (and
+#: ``box2i`` as two ``v2i``), which ``oiio.TypeDesc()`` does not parse back.
+_INT_VECTORS = {"vector2i": oiio.VEC2, "vectori": oiio.VEC3}
+
+
+def _type_desc(type_name: str) -> Any:
+    """``oiio.TypeDesc`` of an OIIO type string of :attr:`ImageInfo.metadata`, integer vectors and
+    their arrays (``vector2i``, ``vectori``, ``vector2i[2]``) included: parsed as unknown, a plate's
+    ``v2i``, ``v3i`` and ``box2i`` attributes were dropped from the result without a word."""
+    desc = oiio.TypeDesc(type_name)
+    base, _, count = type_name.partition("[")
+    if desc.basetype == oiio.UNKNOWN and base in _INT_VECTORS:
+        desc = oiio.TypeDesc(oiio.INT, _INT_VECTORS[base], oiio.VECTOR, int(count.rstrip("]") or 0))
+    return desc
 
 
 def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:

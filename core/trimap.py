@@ -60,6 +60,8 @@ _ALPHA_NAMES = ("a", "alpha")
 _RED_NAMES = ("r", "red", "y")
 #: Nuke's names of the rgba layer's channels, and the names a file's channels take for them.
 _NUKE_RGBA = {"red": _RED_NAMES, "green": ("g", "green"), "blue": ("b", "blue"), "alpha": _ALPHA_NAMES}
+#: The two spellings of another layer's R, G, B, A: Nuke shows a file's ``matte.A`` as ``matte.alpha``.
+_LAYER_SPELLINGS = {name: pair for pair in (("r", "red"), ("g", "green"), ("b", "blue"), ("a", "alpha")) for name in pair}
 
 
 def _default_names(n: int) -> list[str]:
@@ -120,6 +122,9 @@ def _select(x: np.ndarray, channel: str, names: list[str]) -> np.ndarray:
     layer, _, name = channel.lower().partition(".")
     if idx is None and layer == "rgba" and name in _NUKE_RGBA:
         idx = _find(names, _NUKE_RGBA[name])  # Nuke's name of a file's R, G, B or A (rgba.alpha: A)
+    if idx is None and layer not in ("", "rgba") and name in _LAYER_SPELLINGS:
+        # Nuke's name of a layer's channel (matte.alpha) for the file's (matte.A), and the other way round
+        idx = _find(names, [f"{layer}.{spelling}" for spelling in _LAYER_SPELLINGS[name]])
     if idx is None:
         raise TrimapError(
             f"the trimap has no channel {channel!r} (its channels: {listing}; "

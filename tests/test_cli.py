@@ -758,6 +758,73 @@ def test_overscan_plate_with_a_format_sized_trimap_and_png_output(tmp_path: Path
     assert read_image(tmp_path / "out.png").pixels.shape == (H, W, 4)
 
 
+def test_an_anamorphic_plate_is_matted_as_stored_and_its_header_carried(tmp_path: Path, small_bundle,
+                                                                        untrained_ok) -> None:
+    # As the README says: a 2:1 anamorphic plate with overscan, as Nuke's Write bakes it, is matted
+    # pixel for pixel as stored (no desqueeze), and its pixel aspect, time code and frame rate reach
+    # the EXR (with its windows), DPX and PNG results, so Nuke's Read gives them the plate's format.
+    x0, y0, dw, dh = WINDOWS["larger"]
+    yy, xx = np.mgrid[y0:y0 + dh, x0:x0 + dw].astype(np.float32)
+    plate = _half(np.dstack([0.2 + 0.01 * (xx - x0), 0.1 + 0.02 * (yy - y0), np.full_like(xx, 0.3)]))
+    spec = oiio.ImageSpec(dw, dh, 3, oiio.HALF)
+    spec.x, spec.y, spec.full_width, spec.full_height = x0, y0, W, H
+    spec.channelnames = ("R", "G", "B")
+    spec.attribute("PixelAspectRatio", 2.0)
+    spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x01020304, 0))
+    spec.attribute("framesPerSecond", oiio.TypeDesc("rational"), (24000, 1001))
+    out = oiio.ImageOutput.create(str(tmp_path / "plate.exr"))
+    assert out.open(str(tmp_path / "plate.exr"), spec) and out.write_image(plate) and out.close()
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+            "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]
+    for name in ("out.exr", "out.dpx", "out.png"):
+        assert cli.main(args + ["--out", str(tmp_path / name)]) == 0
+        written, layers = _read_data_window(tmp_path / name)
+        assert written.get_float_attribute("PixelAspectRatio") == 2.0, name
+        assert (written.full_width, written.full_height) == (W, H), name  # not desqueezed to 2W
+        if name == "out.exr":
+            assert (written.x, written.y, written.width, written.height) == (x0, y0, dw, dh)
+            assert written.getattribute("framesPerSecond") == (24000, 1001)
+            np.testing.assert_array_equal(layers["bg.G"][0], plate[0, :, 1])  # overscan, BG: passed through
+        if name != "out.png":
+            assert written.getattribute("smpte:TimeCode") == (0x01020304, 0), name
+
+
+def test_a_multi_part_plates_metadata_is_its_first_parts_as_nuke_writes_it(tmp_path: Path, small_bundle,
+                                                                          untrained_ok) -> None:
+    # Nuke's Write (a part per layer, parts in the layers' order: depth before rgba) puts the
+    # metadata in the first part only, and its Read shows that part's: the matte of the rgba part
+    # had lost the plate's frame rate, nuke/* and camera keys.
+    x0, y0, dw, dh = WINDOWS["larger"]
+    specs = []
+    for name, channels, data_type in (("depth.main", ("depth.Z",), "float"), ("rgba.main", ("R", "G", "B", "A"), "half")):
+        spec = oiio.ImageSpec(dw, dh, len(channels), data_type)
+        spec.x, spec.y, spec.full_width, spec.full_height = x0, y0, W, H
+        spec.channelnames = channels
+        spec.attribute("name", name)
+        spec.attribute("PixelAspectRatio", 2.0)
+        specs.append(spec)
+    specs[0].attribute("framesPerSecond", oiio.TypeDesc("rational"), (24000, 1001))
+    specs[0].attribute("nuke/node_hash", "5e1f0c2a")
+    specs[0].attribute("arri/lens", "Master Prime 32mm")
+    path = str(tmp_path / "plate.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs) and out.write_image(np.full((dh, dw, 1), 9.0, np.float32))
+    assert out.open(path, specs[1], "AppendSubimage") and out.write_image(np.full((dh, dw, 4), 0.5, np.float32))
+    assert out.close()
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", path, "--trimap", str(tmp_path / "trimap.png"), "--out",
+                     str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--device", "cpu",
+                     "--no-progress"]) == 0
+    written, layers = _read_data_window(tmp_path / "out.exr")
+    assert written.getattribute("framesPerSecond") == (24000, 1001)
+    assert written.getattribute("nuke/node_hash") == "5e1f0c2a"
+    assert written.getattribute("arri/lens") == "Master Prime 32mm"
+    assert written.get_float_attribute("PixelAspectRatio") == 2.0
+    assert (written.x, written.y, written.width, written.height) == (x0, y0, dw, dh)
+    assert (layers["bg.R"][0] == 0.5).all()  # the rgba part's colour, not the depth part's 9
+
+
 # -- a trimap from a rough matte: --edge -----------------------------------------------------------
 def test_edge_makes_the_trimap_from_a_rough_matte(tmp_path: Path, small_bundle, untrained_ok) -> None:
     from core.trimap import trimap_from_matte

@@ -181,6 +181,54 @@ def test_a_named_layer_is_read_from_the_part_of_a_multi_part_exr_holding_it(tmp_
         io.read_image(path, layer="beauty").rgb("beauty")
 
 
+def test_a_multi_part_exr_as_nukes_write_makes_it_is_read_as_nukes_read_shows_it(tmp_path: Path) -> None:
+    # Nuke's Write with 'interleave: channels' writes a part per layer in the layers' order, each
+    # named layer.view, its channels without the layer ('write full layer names' off, the default):
+    # bg.main (red, green, blue), depth.main (Z), fg.main, rgba.main (R, G, B, A), trimap.main
+    # (alpha). Nuke's Read takes the layers from the part names; the plate was read from bg.main,
+    # whose 'red' looked like rgba's, and matted as the plate without a word.
+    path = str(tmp_path / "nuke.exr")
+    parts = [("bg.main", ("red", "green", "blue"), 0.125), ("depth.main", ("Z",), 9.0),
+             ("fg.main", ("red", "green", "blue"), 0.75), ("rgba.main", ("R", "G", "B", "A"), 0.5),
+             ("trimap.main", ("alpha",), 0.25)]
+    specs = []
+    for name, channels, _ in parts:
+        spec = oiio.ImageSpec(4, 3, len(channels), oiio.HALF)
+        spec.channelnames = channels
+        spec.attribute("name", name)
+        spec.attribute("view", "main")
+        specs.append(spec)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    for index, (spec, (_, channels, value)) in enumerate(zip(specs, parts, strict=True)):
+        assert index == 0 or out.open(path, spec, "AppendSubimage")
+        assert out.write_image(np.full((3, 4, len(channels)), value, np.float32))
+    assert out.close()
+    img = io.read_image(path)
+    assert img.channels == ["R", "G", "B", "A"] and img.info.attribute("name") == "rgba.main"
+    np.testing.assert_array_equal(img.rgb()[0, 0], [0.5] * 3)
+    fg = io.read_image(path, layer="fg")
+    assert fg.channels == ["fg.red", "fg.green", "fg.blue"]
+    np.testing.assert_array_equal(fg.rgb("fg")[0, 0], [0.75] * 3)
+    trimap = io.read_image(path, layer="trimap")
+    assert trimap.channels == ["trimap.alpha"] and trimap.channel("trimap.alpha")[0, 0] == 0.25
+    # a part per view ('interleave: channels and layers'), each named after its view: no layer
+    views = str(tmp_path / "views.exr")
+    specs = []
+    for view in ("left", "right"):
+        spec = oiio.ImageSpec(4, 3, 4, oiio.HALF)
+        spec.channelnames = ("R", "G", "B", "A")
+        spec.attribute("name", view)
+        spec.attribute("view", view)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(views)
+    assert out.open(views, specs) and out.write_image(np.full((3, 4, 4), 0.25, np.float32))
+    assert out.open(views, specs[1], "AppendSubimage") and out.write_image(np.ones((3, 4, 4), np.float32))
+    assert out.close()
+    left = io.read_image(views)
+    assert left.channels == ["R", "G", "B", "A"] and left.rgb()[0, 0].tolist() == [0.25] * 3
+
+
 def test_data_window_padded_to_display_window(tmp_path: Path) -> None:
     px = np.ones((3, 4, 3), np.float32)
     _write_raw(tmp_path / "dw.exr", px, ["R", "G", "B"], data_window=(2, 1), display=(0, 0, 8, 6),
@@ -338,6 +386,30 @@ def test_the_matte_does_not_claim_the_plates_views_luminance_chroma_or_texture_l
     assert not {a.name for a in spec.extra_attribs} & {"multiView", "openexr:luminancechroma", "textureformat"}
     assert spec.get_float_attribute("PixelAspectRatio") == 2.0
     assert spec.get_string_attribute("Copyright") == "sh010 plates"
+
+def test_the_plates_integer_vector_and_box_attributes_reach_the_matte(tmp_path: Path) -> None:
+    # EXR's v2i, v3i and box2i attributes (OIIO reads them as vector2i, vectori, vector2i[2]) were
+    # dropped from the result without a word: oiio.TypeDesc() does not parse those names back.
+    vec = oiio.TypeDesc(oiio.INT, oiio.VEC2, oiio.VECTOR)
+    attributes = {"studio/offset": (vec, (3, -4)), "studio/cell": (oiio.TypeDesc(oiio.INT, oiio.VEC3, oiio.VECTOR), (1, 2, 3)),
+                  "studio/crop": (oiio.TypeDesc(oiio.INT, oiio.VEC2, oiio.VECTOR, 2), (0, 0, 1919, 1079)),
+                  "studio/centre": (oiio.TypeDesc("float2"), (0.5, 0.25))}
+    spec = oiio.ImageSpec(4, 3, 3, oiio.HALF)
+    spec.channelnames = ("R", "G", "B")
+    for name, (kind, value) in attributes.items():
+        spec.attribute(name, kind, value)
+    plate = str(tmp_path / "plate.exr")
+    out = oiio.ImageOutput.create(plate)
+    assert out.open(plate, spec) and out.write_image(np.ones((3, 4, 3), np.float32)) and out.close()
+    info = io.read_image(plate).info
+    ones = np.ones((3, 4, 3), np.float32)
+    io.write_matte_exr(tmp_path / "m.exr", _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
+    written = oiio.ImageInput.open(str(tmp_path / "m.exr"))
+    kept = {a.name: (str(a.type), a.value) for a in written.spec().extra_attribs}
+    written.close()
+    for name, (kind, value) in attributes.items():
+        assert kept.get(name) == (str(kind), value), name
+
 
 def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
     # Read back with OIIO directly (not core.io): each of the ten channels holds its own layer's

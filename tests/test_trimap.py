@@ -88,6 +88,24 @@ def test_nukes_names_of_the_rgba_channels_pick_a_files_r_g_b_a() -> None:
         normalise_trimap(rgba[..., :3], "rgba.alpha")
 
 
+def test_nukes_name_of_a_layers_channel_picks_the_files_spelling_of_it() -> None:
+    # Nuke shows a file's matte.A as matte.alpha: a compositor typing it got "no channel 'matte.alpha'"
+    # (its channels: ..., matte.A), and matte.A, as the README spells it, was refused for a file
+    # holding matte.alpha; rgba.alpha alone took either spelling.
+    alpha = np.array([[0.0, 0.5, 1.0]], np.float32)
+    pixels = np.dstack([np.ones_like(alpha), 1 - alpha, alpha])
+    short = ["R", "other.A", "matte.A"]
+    assert normalise_trimap(pixels, "matte.alpha", short).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(pixels, "Matte.Alpha", short).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(pixels, "other.alpha", short).tolist() == [[1.0, 0.5, 0.0]]
+    long = ["R", "other.alpha", "matte.alpha"]
+    assert normalise_trimap(pixels, "matte.A", long).tolist() == [[0.0, 0.5, 1.0]]
+    red = ["matte.red", "other.alpha", "matte.alpha"]
+    assert normalise_trimap(pixels, "matte.R", red).tolist() == [[1.0, 1.0, 1.0]]
+    with pytest.raises(TrimapError, match="no channel 'depth.alpha'"):  # another layer's alpha is not it
+        normalise_trimap(pixels, "depth.alpha", short)
+
+
 def test_single_channel_any_name() -> None:
     t = np.array([[[0.0], [0.5], [1.0]]], np.float32)
     for channel in ("auto", "red", "luminance"):
