@@ -248,7 +248,8 @@ def _add_matte(sub: Any) -> None:
                    help="the plate's layer holding its colour, such as beauty of a layered or multi-part EXR's "
                         "beauty.R, or rgba (default: R, G, B, else the file's one colour layer)")
     p.add_argument("--float", dest="float_exr", action="store_true",
-                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to 65504)")
+                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to ±65504: "
+                        "one beyond it, a linear highlight, is written as ±65504 with a WARNING, never as inf)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention; a PNG "
                         "OUT holds FG, straight, either way: the format stores no premultiplied colour, and Nuke's "

@@ -658,6 +658,13 @@ def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle
     assert cli.main([*args, "--plate", str(tmp_path / "video.dpx"), "--out", str(tmp_path / "video.exr")]) == 0
 
 
+def test_float_help_says_what_half_float_does_with_a_value_beyond_its_range() -> None:
+    # The help named half float's 65504 but not what becomes of a highlight beyond it (the test
+    # above: written as 65504, with a warning), which decides whether a shot needs --float.
+    matte = next(a for a in cli.build_parser("matte")._actions if a.dest == "command").choices["matte"]
+    text = " ".join(next(a for a in matte._actions if a.dest == "float_exr").help.split())
+    assert "is written as ±65504 with a WARNING, never as inf" in text
+
 # -- premultiplied and unpremultiplied output ------------------------------------------------------
 def test_unpremultiplied_exr_holds_fg_in_rgb(shot: Path, small_bundle, untrained_ok) -> None:
     assert _matte(shot, small_bundle, "--frames", "1001", out="pre/m.####.exr") == 0
