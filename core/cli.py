@@ -248,7 +248,8 @@ def _add_matte(sub: Any) -> None:
                    help="the plate's layer holding its colour, such as beauty of a layered or multi-part EXR's "
                         "beauty.R, or rgba (default: R, G, B, else the file's one colour layer)")
     p.add_argument("--float", dest="float_exr", action="store_true",
-                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to 65504)")
+                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to ±65504: "
+                        "one beyond it, a linear highlight, is written as ±65504 with a WARNING, never as inf)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention; a PNG "
                         "OUT holds FG, straight, either way: the format stores no premultiplied colour, and Nuke's "
@@ -675,11 +676,12 @@ def _agree_as_stored(plate: np.ndarray, trimap: np.ndarray, result: Any, matter:
         return result.fg, result.bg
     ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
     # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
-    # whole frame's encodings took seconds at 1080p. The plate as the pipeline matted it: NaN,
-    # infinities and negatives replaced (a float file's).
+    # whole frame's encodings took seconds at 1080p. The plate as the pipeline solved against it:
+    # its own values where finite (a float file's negatives included, which the solve keeps), NaN
+    # and infinities replaced as for the networks.
     clean = np.asarray(plate)[band][:, :3]
-    if not np.isfinite(clean).all() or (clean < 0).any():  # +inf is the whole plate's largest finite value
-        clean = sanitise(np.asarray(plate)[..., :3])[0][band]
+    if not np.isfinite(clean).all():  # +inf is the whole plate's largest finite value
+        clean = np.where(np.isfinite(clean), clean, sanitise(np.asarray(plate)[..., :3])[0][band])
     into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
     alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
     image, fg, bg = (torch.from_numpy(np.ascontiguousarray(into(x), dtype=np.float32))

@@ -525,6 +525,30 @@ def test_an_srgb_float_plate_with_nan_and_inf_in_the_band_gives_a_finite_exr(tmp
     assert np.isfinite(read_image(tmp_path / "out.exr").pixels).all()
 
 
+def test_an_srgb_float_plates_negatives_in_the_band_are_given_back_by_its_layers(tmp_path: Path, small_bundle,
+                                                                                 untrained_ok) -> None:
+    # A float plate matted with --colour srgb (the Nuke node's input colour srgb) keeps its
+    # encoding in the EXR, and A·fg + (1 − A)·bg gives the stored plate back: also where the band
+    # holds a negative value (a graded plate's lifted black), which the pipeline keeps in the solve.
+    # The agreement worked on the plate sanitised for the networks, negatives set to 0, and those
+    # pixels came back 0 instead (-0.125 here), the band's composite off by the negative value.
+    from core.trimap import split_trimap
+
+    plate = np.clip(_plate(0), 0, 1)
+    band = split_trimap(_trimap(0))[2]
+    where = np.argwhere(band)[::7]
+    plate[where[:, 0], where[:, 1], 1] = -0.125  # exact in half float
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--colour", "srgb", "--float",
+                     "--weights", str(small_bundle.path), "--no-progress"]) == 0
+    img = read_image(tmp_path / "out.exr")
+    alpha = img.channel("A")[..., None]
+    fg, bg = (np.dstack([img.channel(f"{layer}.{c}") for c in "RGB"]) for layer in ("fg", "bg"))
+    np.testing.assert_allclose((alpha * fg + (1 - alpha) * bg)[band], _half(plate)[band], rtol=1e-4, atol=1e-5)
+
+
 def test_an_srgb_encoded_exr_plate_keeps_its_encoding_in_the_exr(tmp_path: Path, small_bundle, untrained_ok) -> None:
     # A float file holding sRGB-encoded values (what the Nuke node bakes with input colour srgb:
     # its input's values, raw) is read by Nuke's Read as it is; its result was linearised, so the
@@ -633,6 +657,13 @@ def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle
                      "--colour", "srgb"]) == 0
     assert cli.main([*args, "--plate", str(tmp_path / "video.dpx"), "--out", str(tmp_path / "video.exr")]) == 0
 
+
+def test_float_help_says_what_half_float_does_with_a_value_beyond_its_range() -> None:
+    # The help named half float's 65504 but not what becomes of a highlight beyond it (the test
+    # above: written as 65504, with a warning), which decides whether a shot needs --float.
+    matte = next(a for a in cli.build_parser("matte")._actions if a.dest == "command").choices["matte"]
+    text = " ".join(next(a for a in matte._actions if a.dest == "float_exr").help.split())
+    assert "is written as ±65504 with a WARNING, never as inf" in text
 
 # -- premultiplied and unpremultiplied output ------------------------------------------------------
 def test_unpremultiplied_exr_holds_fg_in_rgb(shot: Path, small_bundle, untrained_ok) -> None:
