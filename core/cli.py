@@ -11,7 +11,7 @@
     lbsmatte demo | evaluate | train | finetune | export ...
 
 Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
-modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr):
+modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
 **every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
 people at a terminal; ``--no-progress`` turns it off) and a Python traceback if the tool itself
@@ -377,6 +377,28 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         if isinstance(sys.exc_info()[1], OSError):
             raise  # handleError runs inside logging's except block: the OSError
         super().handleError(record)
+
+
+class _LevelFormatter(logging.Formatter):
+    """A log record as its message, a warning or worse with its level in front (``WARNING: ...``),
+    as every command prints its warnings; information (``resumed background network at step
+    40``) as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return line if record.levelno < logging.WARNING else f"{record.levelname}: {line}"
+
+
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """Log records from ``level`` up as lines on stderr, for the commands that log on their own
+    (``demo``, ``evaluate``, ``train``, ``finetune``): warnings as ``WARNING: ...`` lines, as
+    ``matte`` prints them. Without it a warning reached stderr as its bare message (logging's
+    last-resort handler, or the training's ``basicConfig(format="%(message)s")``), with nothing
+    that a farm's log filter or a person could tell from a progress line. Nothing is done when
+    the root logger has handlers already (an embedding program's, pytest's)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelFormatter("%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @contextlib.contextmanager

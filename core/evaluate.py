@@ -793,7 +793,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``lbsmatte evaluate``; 0 when every method scored every image, 1 otherwise, 2 for a usage
     error (a bad value, a data set folder that is not there, --json or --out among its inputs) as
     ``lbsmatte matte`` (:func:`core.cli.exit_code`; ``ERROR:`` lines say why)."""
-    from core.cli import exit_code
+    from core.cli import exit_code, log_to_stderr
+
+    log_to_stderr()
 
     try:
         results = evaluate_dataset(

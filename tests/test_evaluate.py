@@ -795,3 +795,21 @@ def test_a_ground_truth_foreground_with_straight_alpha_is_scored_against_its_sto
     want = foreground_error(plate, stored.astype(np.float32), alpha, ex["Trimap1"].astype(np.float32))
     assert got["fg_sad"] == pytest.approx(want["fg_sad"], rel=1e-4)
     assert got["fg_mse"] == pytest.approx(want["fg_mse"], rel=1e-4)
+
+
+def test_a_warning_on_stderr_carries_the_warning_prefix(tmp_path: Path) -> None:
+    # As every command prints its warnings: logging's last-resort handler wrote the bare message.
+    import os
+    import subprocess
+    import sys
+
+    ex = _example(0)
+    for name in ("A01", "B02"):
+        write_image(tmp_path / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(tmp_path / "trimap" / f"{name}.png", ex["Trimap1"], ["Y"])
+    write_image(tmp_path / "alpha" / "A01.png", ex["alpha"], ["Y"])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "core.cli", "evaluate", str(tmp_path), "--no-lbsmatte", "--baselines",
+                           "knn", "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"WARNING: {tmp_path}: no ground-truth alpha/B02.*, not scored" in done.stderr.splitlines()
