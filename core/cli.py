@@ -951,11 +951,13 @@ def _check_fg_solve(args: argparse.Namespace) -> None:
         raise InputError(f"--fg-solve 0 needs --rounds 0: {given} solve the foreground with its weight, so it must be > 0")
 
 
-def _check_no_rounds(args: argparse.Namespace) -> None:
+def _check_no_rounds(args: argparse.Namespace, bundle: Any = None) -> None:
     """``--levels`` and the KNN flags only with rounds to act on (checked before the networks load):
     they shape the refinement's rounds, and ``--rounds 0`` runs none, so they would be dropped
-    without a word (``--levels 0,1`` and ``--knn 0``, which ask for nothing, pass)."""
-    if args.rounds != 0:
+    without a word (``--levels 0,1`` and ``--knn 0``, which ask for nothing, pass). Given the
+    resolved ``bundle``, a ``--rounds`` left out is the one its manifest records."""
+    rounds, why = _refinement_value(args, bundle, "rounds")
+    if rounds != 0:
         return
     unused = []
     if args.levels is not None and tuple(args.levels) != (0.0, 1.0):
@@ -966,22 +968,39 @@ def _check_no_rounds(args: argparse.Namespace) -> None:
                if value is not None]
     if unused:
         raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the refinement's rounds, and "
-                         "--rounds 0 runs none (the matting network's alpha as it is): leave "
+                         f"{why} runs none (the matting network's alpha as it is): leave "
                          f"{'it' if len(unused) == 1 else 'them'} out, or give --rounds 1 or more")
 
 
-def _check_no_knn(args: argparse.Namespace) -> None:
+def _check_no_knn(args: argparse.Namespace, bundle: Any = None) -> None:
     """``--knn-band`` and ``--knn-stride`` only with a KNN term to shape (checked before the networks
     load): ``--knn 0`` turns the term off, so they would be dropped without a word (with ``--rounds 0``
-    :func:`_check_no_rounds` has said so already)."""
-    if args.knn != 0 or args.rounds == 0:
+    :func:`_check_no_rounds` has said so already). Given the resolved ``bundle``, a ``--knn`` (or
+    ``--rounds``) left out is the one its manifest records."""
+    knn, why = _refinement_value(args, bundle, "knn")
+    if knn != 0 or _refinement_value(args, bundle, "rounds")[0] == 0:
         return
     unused = [f"{flag} {value}" for flag, value in (("--knn-band", args.knn_band), ("--knn-stride", args.knn_stride))
               if value is not None]
     if unused:
         raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the KNN term's neighbour "
-                         "searches, and --knn 0 turns the term off (the matting Laplacian alone): leave "
+                         f"searches, and {why} turns the term off (the matting Laplacian alone): leave "
                          f"{'it' if len(unused) == 1 else 'them'} out, or give --knn a weight > 0")
+
+
+def _refinement_value(args: argparse.Namespace, bundle: Any, name: str) -> tuple[Any, str]:
+    """The refinement setting ``name`` (``rounds``, ``knn``) the run will use, and how to say where
+    it comes from: its flag's value when given; else, with a ``bundle``, what the bundle records
+    (``--knn-band 32`` with a bundle recording knn 0 was refused as 'knn_band=32: ... knn is 0', the
+    Python API's spelling of neither the flag given nor where the 0 came from); else None (the
+    check waits for the bundle)."""
+    given = getattr(args, name)
+    if given is not None or bundle is None:
+        return given, f"--{name} {given:g}" if given is not None else ""
+    from core.pipeline import refinement_settings
+
+    value = getattr(refinement_settings(bundle), name)
+    return value, f"{name} {value:g}, as the weights bundle {bundle.name!r} records it,"
 
 
 class _Terminated(BaseException):
@@ -1024,9 +1043,12 @@ def _frame_locked(job: FrameJob) -> Any:
 
 def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:
     try:
-        from core.pipeline import Matter
+        from core.pipeline import Matter, _bundle
 
-        matter = Matter(args.weights, device=args.device, precision=getattr(args, "precision", "auto"),
+        bundle = _bundle(args.weights)
+        _check_no_rounds(args, bundle)  # what the bundle records, said with the flags' names
+        _check_no_knn(args, bundle)
+        matter = Matter(bundle, device=args.device, precision=getattr(args, "precision", "auto"),
                         fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn, knn_band=args.knn_band,
                         knn_stride=args.knn_stride,
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
