@@ -1208,9 +1208,18 @@ def _sequence(pattern: str) -> Any | None:
 def _digits_before_token(pattern: str, token: str) -> str:
     """The message for digits right before the frame token ``token`` of ``pattern``, which fileseq
     reads as frames: ``plate2####.exr`` is 'plate' frame 2, ``plate-v2-####.exr`` cannot be read."""
-    return (f"{pattern}: the digits right before the frame token {token!r} are read as frame numbers (as in "
-            "fileseq's plate.1-100#.exr), not as part of the name: put a '.' or '_' before the token "
-            "(plate2.####.exr, plate2_####.exr) and give the frames with --frames")
+    before, _, after = os.path.basename(pattern).partition(token)
+    what = (f"{pattern}: the digits right before the frame token {token!r} are read as frame numbers (as in "
+            "fileseq's plate.1-100#.exr), not as part of the name: ")
+    span = re.search(r"\.(-?\d+)-(-?\d+)$", before)
+    if span:  # 'p.1001-1100#.exr': fileseq's range in the name
+        return what + f"name the sequence {before[:span.start()]}.{token}{after} and give the frames with --frames " \
+                      f"{span.group(1)}-{span.group(2)}"
+    # The files' own name, with a '.' or '_' before the token: 'plate-v2-####.exr' was told to be
+    # named 'plate2.####.exr', another shot's name.
+    stem = before[:-1] if before.endswith("-") else before
+    return what + (f"name the files with a '.' or '_' before the token ({stem}.{token}{after} or "
+                   f"{stem}_{token}{after}); Nuke reads them as they are, lbsmatte reads sequences as fileseq does")
 
 
 def _misplaced_token(pattern: str, token: str) -> str:
@@ -1222,7 +1231,8 @@ def _misplaced_token(pattern: str, token: str) -> str:
         return _digits_before_token(pattern, token)
     if "@" in before + after:  # 'plate@2x.####.exr': fileseq's own token
         return (f"{pattern}: its file name holds '@' besides the frame token {token!r}; '@' is a frame token "
-                "too (plate.@@@@.exr), so the name cannot be read: name the files without it (plate_2x.####.exr)")
+                f"too (plate.@@@@.exr), so the name cannot be read: name the files without it "
+                f"({before.replace('@', '_')}{token}{after.replace('@', '_')})")
     return (f"{pattern}: the frame token {token!r} must come right before the extension "
             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
             "be one file of that literal name")
