@@ -1012,3 +1012,16 @@ def test_a_stale_temporary_that_cannot_be_removed_does_not_fail_the_frame(tmp_pa
         in caplog.text
     io.write_image(out, np.full((2, 2, 3), 0.5, np.float32), ["R", "G", "B"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name, out.name]
+
+
+@pytest.mark.parametrize("width", [1, 4, 5, 7, 6])
+def test_a_10_bit_rgba_dpx_reads_its_last_columns_alpha(tmp_path: Path, width: int) -> None:
+    # A row of 4·W 10-bit samples with W % 3 == 1 leaves one sample in its last 32-bit word, and
+    # OpenImageIO's reader gave 0 for it: an RGBA DPX's last column read as alpha 0 (an opaque
+    # trimap's alpha then varied, and --trimap-channel auto took it for the trimap). The file holds it.
+    rng = np.random.default_rng(width)
+    pixels = (np.round(rng.uniform(0.5, 1.0, (5, width, 4)) * 1023) / 1023).astype(np.float32)  # 10-bit codes
+    io.write_image(tmp_path / "rgba.dpx", pixels, ["R", "G", "B", "A"], unassociated_alpha=True)
+    got = io.read_image(tmp_path / "rgba.dpx")
+    assert got.info.bit_depth == 10 and got.channels == ["R", "G", "B", "A"]
+    np.testing.assert_allclose(got.pixels, pixels, atol=1 / 1023 / 2)
