@@ -792,6 +792,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     if declared:
         log.warning("plate %s: its header says %s, but --colour auto reads %s: name its colourspace with "
                     "--colour (%s)", job.plate, *declared)
+    elif colour == "srgb" and args.colour.strip().lower() == "auto" and _untagged_dpx(plate.info):
+        log.warning("plate %s: a DPX whose header names no encoding (dpx:Transfer %r), read as sRGB by --colour "
+                    "auto; Nuke's Read reads a DPX as Cineon log by default (the project's 'log files' setting; "
+                    "with an OCIO config, as its file rules say): if the plate is log, name its colourspace with "
+                    "--colour (Cineon in Nuke's default OCIO config, $OCIO set)", job.plate,
+                    plate.info.attribute("dpx:Transfer"))
     # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
     # warns when it is not opaque (core.pipeline.plate_alpha_note).
     pixels, plate_alpha = plate.rgb(args.plate_layer), plate.alpha(args.plate_layer)
@@ -853,6 +859,19 @@ def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None
         values = ", ".join(f"{v:.4g}" for v in np.asarray(chromaticities).ravel())
         return (f"its colours are not linear Rec.709 (chromaticities {values})", *words)
     return None
+
+
+#: ``dpx:Transfer`` values (OpenImageIO's names) that say nothing of a DPX's encoding.
+UNSTATED_DPX_TRANSFERS = (None, "Undefined", "User defined", "Unspecified video")
+
+
+def _untagged_dpx(info: Any) -> bool:
+    """True for an integer DPX whose header names no encoding (no transfer, no colour-space tag):
+    ``--colour auto`` reads it as sRGB, as any integer file, where Nuke's Read takes a DPX as
+    Cineon log by default (nuke-default's ``logLut``), so the two may disagree without a word."""
+    return (str(info.format_name).lower() == "dpx" and not info.is_float
+            and info.attribute("dpx:Transfer") in UNSTATED_DPX_TRANSFERS
+            and not info.attribute("colorInteropID") and not info.attribute("oiio:ColorSpace"))
 
 
 #: The share of stray greys (:func:`core.trimap.stray_share`) above which a trimap is said to look
