@@ -665,6 +665,31 @@ def test_float_help_says_what_half_float_does_with_a_value_beyond_its_range() ->
     text = " ".join(next(a for a in matte._actions if a.dest == "float_exr").help.split())
     assert "is written as ±65504 with a WARNING, never as inf" in text
 
+
+def test_an_untagged_dpx_under_auto_warns_that_nukes_read_takes_it_as_log(tmp_path: Path, small_bundle, untrained_ok,
+                                                                           capsys) -> None:
+    # A DPX whose header names no encoding was matted as sRGB without a word, where Nuke's Read
+    # takes a DPX as Cineon log by default: the node (which bakes what the Read made) and the
+    # command line could disagree on the same file. One tagged Rec.709, or a colour named, says nothing.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "untagged.dpx", plate, ["R", "G", "B"], "uint16", {"oiio:BitsPerSample": 10})
+    _write(tmp_path / "video.dpx", plate, ["R", "G", "B"], "uint16",
+           {"oiio:BitsPerSample": 10, "oiio:ColorSpace": "srgb_rec709_scene"})
+    assert read_image(tmp_path / "untagged.dpx").info.attribute("dpx:Transfer") == "Undefined"
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    assert cli.main([*args, "--plate", str(tmp_path / "untagged.dpx"), "--out", str(tmp_path / "a.exr")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING:")]
+    assert lines == [f"WARNING: frame -: plate {tmp_path / 'untagged.dpx'}: a DPX whose header names no encoding "
+                     "(dpx:Transfer 'Undefined'), read as sRGB by --colour auto; Nuke's Read reads a DPX as Cineon log "
+                     "by default (the project's 'log files' setting; with an OCIO config, as its file rules say): if the "
+                     "plate is log, name its colourspace with --colour (Cineon in Nuke's default OCIO config, $OCIO set)"]
+    for name, extra in (("untagged.dpx", ["--colour", "srgb"]), ("video.dpx", [])):
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(tmp_path / "b.exr"), *extra]) == 0
+        assert "WARNING" not in capsys.readouterr().out
+        (tmp_path / "b.exr").unlink()
+
+
 # -- premultiplied and unpremultiplied output ------------------------------------------------------
 def test_unpremultiplied_exr_holds_fg_in_rgb(shot: Path, small_bundle, untrained_ok) -> None:
     assert _matte(shot, small_bundle, "--frames", "1001", out="pre/m.####.exr") == 0
