@@ -316,7 +316,17 @@ class EvalString_Knob(String_Knob):
 
 
 class File_Knob(EvalString_Knob):
-    pass
+    def evaluate(self):
+        # As in Nuke: the TCL evaluated and the current frame's number put in for each '#' run
+        # (as many digits) and printf token (%d, %04d), wherever they are in the path ("Evaluate
+        # the string, performing substitutions": https://learn.foundry.com/nuke/developers/130/
+        # pythondevguide/_autosummary/nuke.File_Knob.html; pipelines rely on it, e.g.
+        # os.path.isfile(node['file'].evaluate())). The sequence's pattern is value().
+        return _frame_file(self._pattern(), _eval_time[-1] if _eval_time else _frame)
+
+    def _pattern(self):
+        """The TCL evaluated, frame tokens kept (what the fake's Read and Write read frames of)."""
+        return EvalString_Knob.evaluate(self)
 
 
 class Script_Knob(String_Knob):
@@ -670,13 +680,10 @@ def _exr_channel(nuke_name):
 
 
 def _frame_file(pattern, frame):
-    if "%04d" in pattern:
-        return pattern.replace("%04d", "%04d" % frame)
-    count = pattern.count("#")
-    if count:
-        start = pattern.index("#")
-        return pattern[:start] + "%0*d" % (count, frame) + pattern[start + count:]
-    return pattern
+    """``pattern`` at ``frame``: each run of '#' is the frame padded to as many digits, each %d / %0Nd printf's."""
+    frame = int(frame)
+    pattern = re.sub(r"%(0\d+)?d", lambda m: m.group(0) % frame, pattern)
+    return re.sub(r"#+", lambda m: "%0*d" % (len(m.group(0)), frame), pattern)
 
 
 class _Image(object):
@@ -938,7 +945,7 @@ class _Read(Node):
     def _own_hash_parts(self, frame):
         first, last = self.firstFrame(), self.lastFrame()
         try:
-            pattern = self["file"].evaluate()
+            pattern = self["file"]._pattern()
         except RuntimeError as exc:
             pattern = "error:%s" % exc
         return ["file@%d=%s" % (frame, _frame_file(pattern, min(max(frame, first), last))), "reload=%d" % self._reloads]
@@ -955,7 +962,7 @@ class _Read(Node):
             if mode != "hold":
                 raise _FakeLimit("fake nuke: Read before/after %s" % mode)
             frame = first if frame < first else last
-        pattern = self["file"].evaluate()
+        pattern = self["file"]._pattern()
         if not pattern:
             raise RuntimeError("%s: no file" % self.name())
         path = _frame_file(pattern, frame)
@@ -1010,7 +1017,7 @@ class _Write(Node):
                 planes.append(_np.zeros((h, w), _np.float32))
         pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
         upstream_hash = self.input(0)._op_hash(frame) if self.input(0) is not None else 0
-        path = _frame_file(self["file"].evaluate(), frame)
+        path = _frame_file(self["file"]._pattern(), frame)
         folder = os.path.dirname(path)
         if folder and not os.path.isdir(folder):
             if not self["create_directories"].value():
