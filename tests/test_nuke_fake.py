@@ -457,3 +457,12 @@ def test_a_file_knob_evaluates_to_the_file_of_the_current_frame(fake_nuke, tmp_p
     read["file"].setValue("/jobs/%02d/plate.%04d.exr")
     fake_nuke.frame(7)
     assert read["file"].evaluate() == "/jobs/07/plate.0007.exr"
+
+
+def test_all_nodes_recursing_groups_goes_into_gizmos_too(fake_nuke):
+    """nuke.allNodes(recurseGroups=True) returns "all child nodes within any group nodes", and a
+    gizmo is a Group (nuke.Gizmo's base): the LBSMatte gizmo's own Reads are among them."""
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    assert [n.fullName() for n in fake_nuke.allNodes("Read")] == []
+    found = sorted(n.fullName() for n in fake_nuke.allNodes("Read", recurseGroups=True))
+    assert found == [f"{node.name()}.Result", f"{node.name()}.Trimap"]

@@ -11,13 +11,16 @@ matters to them:
   hand out a new Python object for a node on each call: ``==`` and ``hash()`` follow the node,
   ``is`` and ``id()`` do not;
 - nodes, knobs, groups with ``with group:`` / ``begin()`` / ``end()``, ``createNode``,
-  ``toNode``, ``allNodes``, ``delete``; gizmos are built from the ``.gizmo`` file found on
-  the plugin path (``pluginAddPath``), inside and out;
+  ``toNode``, ``allNodes`` (``recurseGroups`` goes into gizmos too: a gizmo is a group),
+  ``delete``; gizmos are built from the ``.gizmo`` file found on the plugin path
+  (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
   ``execute`` of a ``Write`` writes real EXR frames from its input;
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
+  a ``File_Knob``'s ``evaluate()`` is the file of the current frame (each ``#`` run and ``%0Nd``
+  filled in, a folder's name too), as Nuke's; ``value()`` keeps the pattern;
   an expression reads a knob as Nuke's ``getValue`` does (a menu's index, 0/1); numbers only
   are animated, and only after ``setAnimated``; what Nuke's docs leave open (keys on strings,
   curve letters, time nodes off their documented cases) raises ``NotImplementedError``;
@@ -1685,12 +1688,15 @@ def toNode(s):
 
 
 def allNodes(filter=None, group=None, recurseGroups=False):
+    # recurseGroups: "all child nodes within any group nodes", recursively; a gizmo is a group
+    # (nuke.Gizmo's base is Group): https://learn.foundry.com/nuke/developers/140/pythondevguide/
+    # _autosummary/nuke.allNodes.html, .../131/pythondevguide/_autosummary/nuke.Gizmo.html
     where = group if group is not None else _context[-1]
     found = []
     for node in where.nodes():
         if filter is None or node.Class() == filter:
             found.append(node)
-        if recurseGroups and isinstance(node, Group) and not isinstance(node, Gizmo):
+        if recurseGroups and isinstance(node, Group):
             found.extend(allNodes(filter, node, True))
     return found
 
