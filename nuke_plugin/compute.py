@@ -374,7 +374,8 @@ def finish(node, job, result):
     present = len(job.frames) - len(result.missing)
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
-        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash)
+        bundle = (job.bundle.path, job.settings.bundle_sha256) if job.bundle is not None else None
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, bundle)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")

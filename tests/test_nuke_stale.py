@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_shot
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_shot, write_test_bundle
 
 from nuke_plugin import cache, compute, exr, runner
 from nuke_plugin import node as lbs_node
@@ -228,6 +228,38 @@ def test_a_result_without_a_record_is_stale(fake_nuke, lbs_env, sequences):
     reason, frames = lbs_node.find_stale(node)
     assert reason.startswith("no record of the inputs") and frames == [1001, 1002, 1003]
 
+
+
+def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # The knob holds the bundle's name only: a new fine-tune saved under it (finetune --overwrite) is
+    # another key at Compute, and the result of the old weights must not be shown or rendered as current.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.ok
+    fake_nuke.frame(1002)
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+    folder = os.path.join(lbs_env["bundles"], "testbundle")
+    write_test_bundle(folder, description="the show's second fine-tune")
+    fake_nuke._update_ui()
+    assert node["status"].value() == (f"STALE: LBSMatte1: weights bundle {folder} changed since Compute at frame(s) "
+                                      "1001-1003 - press Compute")
+    with pytest.raises(RuntimeError, match="Read error: STALE - LBSMatte1: weights bundle"):
+        node._image(1002)
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    with pytest.raises(RuntimeError, match="stale or missing result: LBSMatte1: weights bundle"):
+        fake_nuke.execute(write, 1001, 1003)
+    assert f"ERROR: LBSMatte1: weights bundle {folder} changed since Compute at frame(s) 1001-1003" \
+        in capsys.readouterr().out
+    again = compute.compute(node)
+    assert again.job.key != first.job.key and again.computed == [1001, 1002, 1003]
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and "ready" in node["status"].value()
+    # A bundle folder this machine does not have (the artist's, on the farm) tells nothing: current.
+    record = lbs_node.recorded_inputs(node)
+    record["bundle"]["path"] = str(tmp_path / "elsewhere" / "testbundle")
+    node["result_inputs"].setValue(json.dumps(record))
+    assert lbs_node.find_stale(node) == ("", [])
 
 # -- the fingerprint in the key -----------------------------------------------------------------------
 def test_a_new_core_or_another_resolved_device_is_a_new_key(fake_nuke, lbs_env, sequences, monkeypatch):
