@@ -61,11 +61,15 @@ def _warn(what):
 
 
 def on_create():
-    """New node or script load: the weights menu shows the current value only (no scan)."""
+    """New node or script load: the weights menu shows the current value only (no scan); a status
+    line saved while a Compute ran no longer says 'computing' (:func:`nuke_plugin.compute.interrupted`)."""
     try:
+        from nuke_plugin import compute
+
         node = nuke.thisNode()
         lbs_node.show_weights_value(node)
         update_frame_knobs(node)
+        compute.interrupted(node)
     except Exception:
         _warn("onCreate")
 

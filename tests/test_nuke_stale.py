@@ -355,6 +355,31 @@ def test_closing_the_script_stops_the_core_process(fake_nuke, lbs_env, sequences
     assert compute._running == []
 
 
+
+def test_a_script_saved_while_computing_does_not_say_computing_when_reopened(fake_nuke, lbs_env, sequences,
+                                                                            monkeypatch, tmp_path):
+    # Saved while a Compute runs (an autosave, Ctrl+S), reopened later: nothing computes then, and a
+    # status line that still said 'computing 3 frame(s)...' over a black node would wait for nothing.
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    shot = str(tmp_path / "shot.nk")
+    thread = compute.compute_in_background(node)
+    assert node["status"].value() == "computing 3 frame(s) of 1001-1003..."
+    fake_nuke.scriptSave(shot)
+    thread.join(30)
+    fake_nuke._run_main_queue()
+    assert "ready" in node["status"].value()
+    fake_nuke.scriptClose()
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    fake_nuke._update_ui()
+    assert node["status"].value() == ("not finished here: saved or copied while computing 3 frame(s) of 1001-1003; "
+                                      "press Compute (the frames it made are cached)")
+    assert not node["result_ready"].value()
+    assert compute.compute(node).computed == []  # the frames it made
+    assert "ready" in node["status"].value()
+
 _QUIT = textwrap.dedent("""
     import sys, threading, time
     sys.path[:0] = [%(fake)r, %(repo)r]
