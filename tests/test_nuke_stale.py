@@ -750,6 +750,39 @@ def test_a_render_through_a_frame_hold_with_an_increment_sees_the_stale_frame_it
     assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in capsys.readouterr().out
 
 
+
+def test_a_render_of_current_frames_renders_them_while_the_viewer_flagged_another(fake_nuke, lbs_env, sequences,
+                                                                                 tmp_path, capsys):
+    # The viewer stood at the stale 1003 (the Read switched to the STALE message for every frame) and the
+    # script was saved so: a farm render of 1001-1002, current, passed the check and then failed on the
+    # Read's STALE message, as did a render of them from the open script.
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok  # 1001-1003
+    control["white"].setAnimated()
+    control["white"].setValueAt(1.0, 1002)
+    control["white"].setValueAt(3.0, 1003)  # frame 1003 of the result is stale, 1001-1002 current
+    fake_nuke.frame(1003)
+    fake_nuke._update_ui()
+    assert node["status"].value().startswith("STALE: LBSMatte1: settings changed since Compute at frame(s) 1003")
+    fake_nuke.scriptSave(shot)
+    fake_nuke.execute(_comp(fake_nuke, node, str(tmp_path / "gui.####.exr")), 1001, 1002)
+    assert os.path.isfile(str(tmp_path / "gui.1002.exr"))
+    fake_nuke._reset()
+    fake_nuke._startup()
+    fake_nuke.scriptOpen(shot)  # nuke -x on the farm: no idle loop
+    write = _comp(fake_nuke, fake_nuke.toNode("LBSMatte1"), str(tmp_path / "farm.####.exr"))
+    fake_nuke.execute(write, 1001, 1002)
+    assert os.path.isfile(str(tmp_path / "farm.1002.exr"))
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(write, 1003, 1003)  # still stopped by the check, naming the stale frame
+    assert "ERROR: LBSMatte1: settings changed since Compute at frame(s) 1003;" in capsys.readouterr().out
+
 def test_a_render_through_a_retime_checks_every_computed_frame(fake_nuke, lbs_env, sequences, tmp_path, capsys):
     # Retime's frame mapping (speed curves, ranges, blending) is not followed: frame 1002 at speed 2
     # reads the node's 1003, which is stale; checking the frame rendered (1002) let it through.
