@@ -330,15 +330,22 @@ def _manifest_sha256(folder):
     return known[1]
 
 
-def bundle_replaced(record):
-    """The bundle folder of ``record`` (:func:`recorded_inputs`) when its ``manifest.json`` now
-    holds other weights than the result was computed with (a fine-tune saved over it with
-    ``--overwrite``, another release's bundle copied in), else ``""``."""
+def bundle_replaced(node, record):
+    """The bundle folder the result of ``node`` was computed with (``record``, :func:`recorded_inputs`)
+    when its ``manifest.json`` now holds other weights (a fine-tune saved over it with
+    ``--overwrite``, another release's bundle copied in), else ``""``. A *weights* knob naming a
+    folder is read as Compute reads it, from the script's folder when relative: a script saved
+    elsewhere may name another bundle with the same text. A bundle name is not looked up (that
+    scans the bundle folders): the folder Compute found it in is read."""
     bundle = record.get("bundle")
     if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
         return ""
-    now = _manifest_sha256(bundle["path"])
-    return bundle["path"] if now is not None and now != bundle.get("sha256") else ""
+    folder = bundle["path"]
+    text = weights_value(node)
+    if bundles.names_folder(text):
+        folder = os.path.abspath(bundles.knob_folder(text, script_folder()))
+    now = _manifest_sha256(folder)
+    return folder if now is not None and now != bundle.get("sha256") else ""
 
 
 def recorded_inputs(node):
@@ -368,9 +375,9 @@ def find_stale(node, frames=None, here_only=False):
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
     if record.get("settings") not in (settings_hash(node, frame=first), settings_hash(node, legacy=True)):
         return "settings changed since Compute", every
-    replaced = bundle_replaced(record)
+    replaced = bundle_replaced(node, record)
     if replaced:
-        return "weights bundle %s changed since Compute" % replaced, every
+        return "weights changed since Compute (bundle %s)" % replaced, every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
     wanted = [f for f in (every if frames is None else frames) if first <= f <= last]

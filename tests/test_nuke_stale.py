@@ -242,14 +242,14 @@ def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs
     folder = os.path.join(lbs_env["bundles"], "testbundle")
     write_test_bundle(folder, description="the show's second fine-tune")
     fake_nuke._update_ui()
-    assert node["status"].value() == (f"STALE: LBSMatte1: weights bundle {folder} changed since Compute at frame(s) "
+    assert node["status"].value() == (f"STALE: LBSMatte1: weights changed since Compute (bundle {folder}) at frame(s) "
                                       "1001-1003 - press Compute")
-    with pytest.raises(RuntimeError, match="Read error: STALE - LBSMatte1: weights bundle"):
+    with pytest.raises(RuntimeError, match="Read error: STALE - LBSMatte1: weights changed since Compute"):
         node._image(1002)
     write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
-    with pytest.raises(RuntimeError, match="stale or missing result: LBSMatte1: weights bundle"):
+    with pytest.raises(RuntimeError, match="stale or missing result: LBSMatte1: weights changed since Compute"):
         fake_nuke.execute(write, 1001, 1003)
-    assert f"ERROR: LBSMatte1: weights bundle {folder} changed since Compute at frame(s) 1001-1003" \
+    assert f"ERROR: LBSMatte1: weights changed since Compute (bundle {folder}) at frame(s) 1001-1003" \
         in capsys.readouterr().out
     again = compute.compute(node)
     assert again.job.key != first.job.key and again.computed == [1001, 1002, 1003]
@@ -260,6 +260,32 @@ def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs
     record["bundle"]["path"] = str(tmp_path / "elsewhere" / "testbundle")
     node["result_inputs"].setValue(json.dumps(record))
     assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_weights_folder_read_from_another_script_folder_makes_the_result_stale(fake_nuke, lbs_env, sequences,
+                                                                                 tmp_path):
+    # The weights knob names a folder relative to the script, as Compute reads it: the script copied
+    # to another shot's folder (and opened there) names that folder's bundle with the same text.
+    here, there = tmp_path / "sh010", tmp_path / "sh020"
+    write_test_bundle(here / "weights" / "show")
+    write_test_bundle(there / "weights" / "show", description="sh020's own fine-tune")
+    shot = write_shot(str(here / "shot.nk"), sequences, weights="weights/show")
+    fake_nuke.scriptOpen(shot)
+    assert compute.compute(fake_nuke.toNode("LBSMatte1")).ok
+    fake_nuke.scriptSave(shot)
+    fake_nuke.scriptSave(str(there / "shot.nk"))  # the copy: the knob's text, the result's folder kept
+
+    def reopened(path):
+        fake_nuke._reset()
+        fake_nuke._startup()
+        fake_nuke.scriptOpen(path)
+        return fake_nuke.toNode("LBSMatte1")
+
+    assert lbs_node.find_stale(reopened(shot)) == ("", [])
+    assert lbs_node.find_stale(reopened(str(there / "shot.nk"))) == (
+        "weights changed since Compute (bundle %s)" % (there / "weights" / "show"), [1001, 1002, 1003])
+    write_test_bundle(there / "weights" / "show")  # the same weights there: current
+    assert lbs_node.find_stale(reopened(str(there / "shot.nk"))) == ("", [])
 
 # -- the fingerprint in the key -----------------------------------------------------------------------
 def test_a_new_core_or_another_resolved_device_is_a_new_key(fake_nuke, lbs_env, sequences, monkeypatch):
