@@ -109,6 +109,22 @@ def test_a_new_plate_version_makes_it_stale_and_compute_makes_it_current(fake_nu
     assert node["result_stale"].value() is False
 
 
+
+def test_a_reads_colourspace_changed_makes_the_result_stale_and_compute_a_new_key(fake_nuke, lbs_env, sequences):
+    # The plate's Read reads its file as sRGB now: other pixels in the working space, as Nuke's Read
+    # gives them (its colorspace knob is in its op hash); the node must not go on showing the linear one's.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.ok
+    fake_nuke.frame(1002)
+    node.input(0)["colorspace"].setValue("sRGB")
+    fake_nuke._update_ui()
+    assert node["status"].value().startswith("STALE: LBSMatte1: plate or trimap changed since Compute at frame(s) 1002")
+    again = compute.compute(node)
+    assert again.job.key != first.job.key and again.computed == [1001, 1002, 1003]
+    node.input(0)["colorspace"].setValue("default")  # back: the first result, from the cache
+    assert compute.compute(node).job.key == first.job.key
+
 def test_accept_stale_shows_the_old_result_but_says_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     grade = _with_grade(fake_nuke, node)
