@@ -235,6 +235,14 @@ def main(argv=None):
     """``python -m nuke_plugin.interpreter [--write-config]``: show or record the interpreter."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--write-config"]:
+        if not os.path.isfile(os.path.join(plugin_root(), "init.py")):
+            # An installed wheel's nuke_plugin, which Nuke never loads: it reads the config beside
+            # the nuke_plugin of the folder on NUKE_PATH, and pip uninstall would leave this one.
+            print("ERROR: %s is an installed package, not the LBSMatte folder on NUKE_PATH whose config Nuke "
+                  "reads: run this in that folder (cd <LBSMatte folder> && %s -m nuke_plugin.interpreter "
+                  "--write-config), or set LBSMATTE_PYTHON=%s in Nuke's environment instead"
+                  % (os.path.dirname(config_path()), sys.executable, sys.executable), file=sys.stderr)
+            return 1
         try:
             print("wrote %s" % write_config())
         except OSError as exc:  # a read-only install (artists' view of a studio checkout)
