@@ -1168,7 +1168,7 @@ def _fit_threads() -> Callable[[], None] | None:
     cgroup) the quota's count (:func:`core.pipeline.job_threads`; torch counts the cores of the
     node, which a quota leaves visible), unless ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` holds a
     count, which wins (as ``train --threads`` does, set later). An ``OMP_NUM_THREADS`` that holds
-    none (``0``, ``abc``), which OpenMP and torch ignore, is said as a ``WARNING:`` line. Returns
+    none (``0``, ``abc``, empty), which OpenMP and torch ignore, is said as a ``WARNING:`` line. Returns
     what puts the caller's count back (``main`` called in-process), or None where nothing changed."""
     try:
         import torch
@@ -1179,7 +1179,7 @@ def _fit_threads() -> Callable[[], None] | None:
     previous = torch.get_num_threads()
     threads = job_threads()
     given = os.environ.get("OMP_NUM_THREADS")
-    if given is not None and given.strip() and env_threads() is None:
+    if given is not None and env_threads() is None:  # an empty one too: OMP_NUM_THREADS=$NSLOTS, NSLOTS unset
         _say(f"WARNING: OMP_NUM_THREADS={given!r} is not a whole number >= 1, and torch ignores it: running "
              f"{threads or previous} CPU thread(s) (one per CPU this job may use); set it to the job's cores")
     if threads is None:

@@ -443,7 +443,7 @@ def test_matte_runs_as_many_threads_as_the_jobs_cpu_quota(shot: Path, small_bund
     assert "WARNING" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("value", ["0", "abc", "-2"])
+@pytest.mark.parametrize("value", ["0", "abc", "-2", ""])  # "": a template's OMP_NUM_THREADS=$NSLOTS, NSLOTS unset
 def test_an_omp_num_threads_that_holds_no_count_is_said(shot: Path, small_bundle, untrained_ok, threads_unset,
                                                         monkeypatch, capsys, value: str) -> None:
     # OpenMP and torch ignore such a value (a line of libgomp's on stderr, the progress bar's
