@@ -675,7 +675,8 @@ class Matter:
         Run a bundle whose manifest says it is untrained (tests only; also ``LBSMATTE_ALLOW_UNTRAINED=1``).
     threads:
         CPU threads of torch's intra-op pool while :meth:`matte` runs; the caller's count is put
-        back when it returns (default: the caller's, torch's own one per core unless it was set).
+        back when it returns (default: the caller's, torch's own one per core unless it was set;
+        under a cgroup CPU quota, which torch ignores, ``lbsmatte`` sets it to :func:`job_threads`).
     precision:
         ``auto`` (float16 autocast on CUDA; on the CPU bfloat16 where it is native, AVX512-BF16
         or AMX, else float32), ``fp32``, ``fp16`` or ``bf16``. Autocast of the networks only;
