@@ -1190,6 +1190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    restore_threads = _fit_threads() if args.handler not in (run_weights, run_fingerprint) else None
     # matte says which frames are complete itself; the others (demo, export, evaluate, a bundle being
     # written) unwind too, so that a file being written removes its temporary (SIGTERM's default
     # would kill the process in the middle and leave it). train's loop takes SIGTERM over while
@@ -1220,6 +1221,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if restore_threads is not None:
+            restore_threads()
+
+
+def _fit_threads() -> Callable[[], None] | None:
+    """Fit torch's CPU threads to what the job was given, before a command that runs the networks,
+    the refinement or a training: under a cgroup CPU quota (Docker ``--cpus``, a farm manager's
+    cgroup) the quota's count (:func:`core.pipeline.job_threads`; torch counts the cores of the
+    node, which a quota leaves visible), unless ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` holds a
+    count, which wins (as ``train --threads`` does, set later). An ``OMP_NUM_THREADS`` that holds
+    none (``0``, ``abc``, empty), which OpenMP and torch ignore, is said as a ``WARNING:`` line. Returns
+    what puts the caller's count back (``main`` called in-process), or None where nothing changed."""
+    try:
+        import torch
+
+        from core.pipeline import env_threads, job_threads
+    except ImportError:  # no torch: the command says so itself
+        return None
+    previous = torch.get_num_threads()
+    threads = job_threads()
+    given = os.environ.get("OMP_NUM_THREADS")
+    if given is not None and env_threads() is None:  # an empty one too: OMP_NUM_THREADS=$NSLOTS, NSLOTS unset
+        _say(f"WARNING: OMP_NUM_THREADS={given!r} is not a whole number >= 1, and torch ignores it: running "
+             f"{threads or previous} CPU thread(s) (one per CPU this job may use); set it to the job's cores")
+    if threads is None:
+        return None
+    torch.set_num_threads(threads)
+    return lambda: torch.set_num_threads(previous)
 
 
 def _silence_stdout() -> None:

@@ -62,6 +62,7 @@ def test_child_environment_drops_nukes_python_and_libraries(tmp_path):
         "PATH": os.pathsep.join([str(nuke_dir), "/usr/bin"]),
         "DYLD_LIBRARY_PATH": str(nuke_dir),
         "OCIO": "/studio/config.ocio", "LBSMATTE_WEIGHTS_PATH": "/show/weights",
+        "OMP_NUM_THREADS": "4",  # the farm task's cores (docs/nuke.md, On the farm)
     }
     env = interpreter.child_environment(environ, nuke_dir=str(nuke_dir))
     assert "PYTHONHOME" not in env and "PYTHONSTARTUP" not in env
@@ -70,6 +71,7 @@ def test_child_environment_drops_nukes_python_and_libraries(tmp_path):
     assert env["PATH"] == "/usr/bin"
     assert "DYLD_LIBRARY_PATH" not in env
     assert env["OCIO"] == "/studio/config.ocio" and env["LBSMATTE_WEIGHTS_PATH"] == "/show/weights"
+    assert env["OMP_NUM_THREADS"] == "4"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert environ["PYTHONHOME"]  # the input is not modified
     extra = interpreter.child_environment(dict(environ, LBSMATTE_PYTHONPATH="/studio/py"), nuke_dir=str(nuke_dir))
