@@ -454,16 +454,22 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
             # views Nuke renders them all into one multi-view EXR, whose first view the core mattes)
             _bake_input(node, source, label, pattern, channels, datatype, first, last, failed,
                         views[:1] if len(views) > 1 else None)
-            if len(failed) == last - first + 1:  # nothing of the range: the whole Compute fails
-                frame = min(failed)
-                raise NodeError("%s: no frame of %d-%d could be baked; frame %d: %s"
-                                % (node.name(), first, last, frame, failed[frame]))
+            _check_some_baked(node, first, last, failed)
             patterns.append(pattern)
         for view in views[1:]:
             for index, (label, source, channels, datatype) in enumerate(jobs):
                 _check_same_view(node, folder, source, label, patterns[index], channels, datatype, first, last,
                                  failed, views[0], view)
+                _check_some_baked(node, first, last, failed)
     return patterns[0], patterns[1], failed
+
+
+def _check_some_baked(node, first, last, failed):
+    """Nothing of the range baked (``failed`` holds every frame): the whole Compute fails."""
+    if len(failed) == last - first + 1:
+        frame = min(failed)
+        raise NodeError("%s: no frame of %d-%d could be baked; frame %d: %s"
+                        % (node.name(), first, last, frame, failed[frame]))
 
 
 def _bake_pattern(folder, label):

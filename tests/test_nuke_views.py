@@ -25,8 +25,8 @@ def _stereo_plates(sequences):
     folder = sequences["folder"]
     for frame in range(FRAMES[0], FRAMES[1] + 1):
         pixels, names = read_exr(cache.frame_path(sequences["plate"], frame))
-        write_exr(str(folder / ("plate.left.%04d.exr" % frame)), pixels, names)
-        write_exr(str(folder / ("plate.right.%04d.exr" % frame)), np.roll(pixels, 3, axis=1), names)
+        write_exr(str(folder / f"plate.left.{frame:04d}.exr"), pixels, names)
+        write_exr(str(folder / f"plate.right.{frame:04d}.exr"), np.roll(pixels, 3, axis=1), names)
     return str(folder / "plate.%V.####.exr")
 
 
@@ -82,3 +82,23 @@ def test_the_farm_refuses_a_stereo_shot_whose_views_differ(fake_nuke, lbs_env, s
     errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
     assert errors and "left and right" in errors[0] and "OneView" in errors[0], errors
     assert cli_calls(lbs_env) == []
+
+
+def test_a_frame_missing_in_one_view_fails_that_frame_naming_the_view(fake_nuke, lbs_env, sequences):
+    fake_nuke.root()["views"].fromScript(STEREO)
+    pattern = _stereo_plates(sequences)
+    for frame in range(FRAMES[0], FRAMES[1] + 1):  # the right eye the same as the left
+        os.replace(pattern.replace("%V", "left").replace("####", f"{frame:04d}"),
+                   pattern.replace("%V", "right").replace("####", f"{frame:04d}"))
+        write_exr(pattern.replace("%V", "left").replace("####", f"{frame:04d}"),
+                  *read_exr(pattern.replace("%V", "right").replace("####", f"{frame:04d}")))
+    os.remove(pattern.replace("%V", "right").replace("####", "1002"))
+    node = make_graph(fake_nuke, dict(sequences, plate=pattern))
+    result = compute.compute(node)
+    assert not result.ok and result.missing == [1002] and sorted(result.computed) == [1001, 1003]
+    assert "frame 1002: could not bake the plate, view right" in result.errors[0], result.errors
+    for frame in (1001, 1003):
+        os.remove(pattern.replace("%V", "right").replace("####", f"{frame:04d}"))
+    with pytest.raises(NodeError, match="no frame of 1001-1003 could be baked; frame 1001: could not bake the "
+                                        "plate, view right"):
+        compute.compute(node)
