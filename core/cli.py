@@ -813,13 +813,24 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
 
 
-def _file_views(info: Any) -> list[str]:
-    """The views of a multi-view EXR (its ``multiView`` attribute, as Nuke's Write of several views
-    into one file makes it), else ``[]``. The first is the default view: OpenEXR stores its channels
-    without the view's name (``R``), the others' with it (``right.R``)."""
+def _file_views(image: Any) -> tuple[list[str], str | None]:
+    """The views of a multi-view EXR, and the view of the part read when it holds a part per view.
+
+    One part (Nuke's Write of several views into one file, by default): its ``multiView`` attribute
+    lists the views, the first the default one, whose channels OpenEXR stores without the view's
+    name (``R``), the others' with it (``right.R``); a ``multiView`` naming views without channels
+    here (an attribute carried over from another file) makes no view. A part per view (Nuke's
+    ``interleave`` 'channels and layers'): the part read, its first, names its ``view``.
+    ``([], None)`` for a file of one view."""
+    info = image.info
     views = info.attribute("multiView")
-    views = (views,) if isinstance(views, str) else views or ()
-    return [str(v) for v in views] if len(views) > 1 else []
+    views = [str(v) for v in ((views,) if isinstance(views, str) else views or ())]
+    part = info.attribute("view")
+    if isinstance(part, str) and part and (info.attribute("oiio:subimages") or 1) > 1:
+        return (views if part in views else [part]), part
+    if len(views) > 1 and any(c.partition(".")[0] in views[1:] for c in image.channels):
+        return views, None
+    return [], None
 
 
 def _split_view(views: list[str], name: str) -> tuple[str | None, str]:
@@ -855,15 +866,15 @@ def _views_read(job: FrameJob, plate: Any, trimap: Any, args: argparse.Namespace
     """
     layer, channel = args.plate_layer, args.trimap_channel
     pixels, channels = trimap.pixels, trimap.channels
-    plate_views, trimap_views = _file_views(plate.info), _file_views(trimap.info)
-    plate_view = None
-    if plate_views:
+    (plate_views, plate_part), (trimap_views, trimap_part) = _file_views(plate), _file_views(trimap)
+    plate_view = plate_part
+    if plate_views and plate_part is None:
         plate_view, inside = _split_view(plate_views, layer or "")
         if plate_view == plate_views[0]:
             layer = inside or None  # the default view's layers carry no view name: left is rgba
         plate_view = plate_view or plate_views[0]
-    trimap_view = None
-    if trimap_views:
+    trimap_view = trimap_part
+    if trimap_views and trimap_part is None:
         named, channel = _split_view(trimap_views, channel)
         trimap_view = named or (plate_view if plate_view in trimap_views else trimap_views[0])
         if named and plate_view is not None and named != plate_view:
@@ -872,17 +883,24 @@ def _views_read(job: FrameJob, plate: Any, trimap: Any, args: argparse.Namespace
                 f"reads the trimap {job.trimap} in its view {named}: the matte of one view with the trimap of "
                 f"another; give --trimap-channel {plate_view}.{channel} (or {channel}: the plate's view)")
         pixels, channels = _view_channels(trimap, trimap_views, trimap_view)
+    elif trimap_part is not None and plate_view is not None and trimap_part != plate_view:
+        raise InputError(
+            f"plate {job.plate} is matted in its view {plate_view} but the trimap {job.trimap} holds a part per "
+            f"view and its first, {trimap_part}, is read: the matte of one view with the trimap of another; write "
+            f"the trimap of view {plate_view} to a file of its own")
+    parts = " (a part per view: its first is read)"
     if plate_views:
-        other = next(v for v in plate_views if v != plate_view)
-        log.warning("plate %s is a multi-view EXR (views %s): its view %s is matted%s, and the result holds that "
-                    "view only; matte each other view to an output of its own (--plate-layer %s)",
-                    job.plate, ", ".join(plate_views), plate_view,
-                    f" with the trimap's view {trimap_view}" if trimap_view else "", other)
+        other = next((v for v in plate_views if v != plate_view), None)
+        log.warning("plate %s is a multi-view EXR (views %s)%s: its view %s is matted%s, and the result holds that "
+                    "view only; matte each other view to an output of its own%s",
+                    job.plate, ", ".join(plate_views), parts if plate_part else "", plate_view,
+                    f" with the trimap's view {trimap_view}" if trimap_view else "",
+                    " (write it to a file of its own)" if plate_part else f" (--plate-layer {other})")
     elif trimap_views:
-        other = next(v for v in trimap_views if v != trimap_view)
-        log.warning("trimap %s is a multi-view EXR (views %s): its view %s is read for the plate %s, a file of one "
-                    "view; --trimap-channel names another view's channel (e.g. %s.A)", job.trimap,
-                    ", ".join(trimap_views), trimap_view, job.plate, other)
+        other = next((v for v in trimap_views if v != trimap_view), None)
+        log.warning("trimap %s is a multi-view EXR (views %s)%s: its view %s is read for the plate %s, a file of one "
+                    "view%s", job.trimap, ", ".join(trimap_views), parts if trimap_part else "", trimap_view,
+                    job.plate, "" if trimap_part else f"; --trimap-channel names another view's channel (e.g. {other}.A)")
     return layer, channel, pixels, channels
 
 

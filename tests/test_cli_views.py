@@ -107,3 +107,49 @@ def test_a_nuke_view_variable_in_a_path_is_refused_saying_what_to_do(tmp_path: P
     out = capsys.readouterr().out
     assert f"ERROR: {flag} {tmp_path / paths[flag]} holds %V, Nuke's view variable" in out
     assert "it mattes one view per run" in out
+
+
+def _write_parts(path: Path, views: dict[str, np.ndarray], channels: list[str]) -> None:
+    """A multi-part EXR of a part per view (Nuke's Write, interleave 'channels and layers')."""
+    specs = []
+    for view, pixels in views.items():
+        spec = oiio.ImageSpec(W, H, pixels.shape[2], oiio.HALF)
+        spec.channelnames = tuple(channels)
+        spec.attribute("oiio:subimagename", view)
+        spec.attribute("view", view)
+        spec.attribute("multiView", oiio.TypeDesc(f"string[{len(views)}]"), tuple(views))
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs), oiio.geterror()
+    for i, pixels in enumerate(views.values()):
+        if i:
+            assert out.open(str(path), specs[i], "AppendSubimage")
+        assert out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+    out.close()
+
+
+def test_a_part_per_view_is_said_and_a_trimap_of_another_view_refused(stereo: Path, capsys) -> None:
+    # A part per view: its first part (left) is read, and was matted without a word; with the
+    # right eye's plate, its left trimap would make the right eye's matte of the left eye's trimap.
+    both = read_image(stereo / "stereo.exr").pixels
+    _write_parts(stereo / "parts.exr", {"left": both[..., :3], "right": both[..., 3:]}, ["R", "G", "B"])
+    _write_parts(stereo / "parts_trimap.exr", {"left": _trimap(8), "right": _trimap(18)}, ["A"])
+    assert cli.main(["matte", "--plate", str(stereo / "parts.exr"), "--trimap", str(stereo / "parts_trimap.exr"),
+                     "--out", str(stereo / "parts_out.exr"), "--weights", "none", "--no-progress"]) == 0
+    assert ("plate %s is a multi-view EXR (views left, right) (a part per view: its first is read): its view left "
+            "is matted with the trimap's view left" % (stereo / "parts.exr")) in capsys.readouterr().out
+    assert _matte(stereo, "mixed.exr", "--plate-layer", "right", trimap="parts_trimap.exr") == 1
+    assert ("but the trimap %s holds a part per view and its first, left, is read: the matte of one view with the "
+            "trimap of another" % (stereo / "parts_trimap.exr")) in capsys.readouterr().out
+    assert not (stereo / "mixed.exr").exists()
+
+
+def test_a_multi_view_attribute_without_the_views_channels_is_no_multi_view_file(stereo: Path, capsys) -> None:
+    # A file of one view that carries a multiView attribute from the file it was made from (a
+    # Write keeping its input's metadata) holds no other view: nothing is said of views.
+    plate = read_image(stereo / "stereo.exr").pixels[..., :3]
+    _write(stereo / "one.exr", plate, ["R", "G", "B"], VIEWS)
+    _write(stereo / "one_trimap.exr", _trimap(8), ["A"], VIEWS)
+    assert cli.main(["matte", "--plate", str(stereo / "one.exr"), "--trimap", str(stereo / "one_trimap.exr"),
+                     "--out", str(stereo / "one_out.exr"), "--weights", "none", "--no-progress"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
