@@ -274,12 +274,14 @@ def input_hashes(node, frames):
     return hashes
 
 
-def record_inputs(node, hashes, settings):
+def record_inputs(node, hashes, settings, views=None):
     """Store what the result is made from in ``result_inputs`` (saved with the script).
 
-    ``hashes`` is :func:`input_hashes` and ``settings`` :func:`settings_hash`, both taken when
-    Compute started (a knob turned while it ran makes the result stale, as it should)."""
-    record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes))}
+    ``hashes`` is :func:`input_hashes`, ``settings`` :func:`settings_hash` and ``views`` the
+    script's views (``nuke.views()``; default now), all taken when Compute started (a knob turned
+    while it ran makes the result stale, as it should)."""
+    record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes)),
+              "views": list(nuke.views() if views is None else views)}
     node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
 
 
@@ -312,6 +314,12 @@ def find_stale(node, frames=None, here_only=False):
         return "settings changed since Compute", every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
+    # The result is one view, checked at Compute to hold for each of the script's views then: a
+    # view set up since (a stereo EXR's right eye, a mono script made stereo) was never compared.
+    views = record.get("views")
+    if views is not None and views != list(nuke.views()):
+        return "the script's views changed since Compute (%s, now %s)" % (
+            ", ".join(views), ", ".join(nuke.views())), every
     wanted = [f for f in (every if frames is None else frames) if first <= f <= last]
     if not wanted:
         return "", []

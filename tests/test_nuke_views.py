@@ -13,6 +13,7 @@ from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_
 from fake_nuke.fixtures import FRAMES, cli_calls, make_graph, read_exr, write_exr, write_shot
 
 from nuke_plugin import batch, cache, compute
+from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 
 #: The Root's views knob as Nuke's "Set up views for stereo" writes it in a .nk file.
@@ -102,3 +103,17 @@ def test_a_frame_missing_in_one_view_fails_that_frame_naming_the_view(fake_nuke,
     with pytest.raises(NodeError, match="no frame of 1001-1003 could be baked; frame 1001: could not bake the "
                                         "plate, view right"):
         compute.compute(node)
+
+
+def test_views_set_up_after_compute_make_the_result_stale_until_compute_checks_them(fake_nuke, lbs_env, sequences):
+    # Computed in a mono script, the result was never compared with a right eye: a Read of a stereo
+    # EXR shows each eye once the script has views, its own knobs (and op hashes) unchanged.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    fake_nuke.root()["views"].fromScript(STEREO)
+    reason, frames = lbs_node.find_stale(node)
+    assert reason == "the script's views changed since Compute (main, now left, right)" and frames == [1001, 1002, 1003]
+    lbs_node.check_current_frame(node)
+    assert node["status"].value().startswith("STALE: LBSMatte1: the script's views changed since Compute")
+    again = compute.compute(node)  # both views baked and compared: the same inputs, the same key
+    assert again.ok and again.computed == [] and lbs_node.find_stale(node) == ("", [])
