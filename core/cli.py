@@ -501,13 +501,7 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     from core.io import InputFiles, expand_sequence, frame_path, has_frame_token, parse_frames
 
     for flag, path in (("--plate", plate), ("--trimap", trimap), ("--out", out)):
-        view = re.search(r"%[Vv]", path)
-        if view:
-            raise InputError(
-                f"{flag} {path} holds {view.group(0)}, Nuke's view variable (%V the view's name, %v its first "
-                "letter), which lbsmatte does not fill in: it mattes one view per run. Run it once per view, the "
-                f"view named in each path (--plate {plate.replace('%V', 'left').replace('%v', 'l')} ... --out "
-                f"{out.replace('%V', 'left').replace('%v', 'l')}, then right)")
+        _check_no_view_variable(flag, path)
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
         raise InputError(f"--out {out}: JPEG cannot hold the alpha channel; use .exr, .png, .tif or .dpx")
@@ -546,6 +540,17 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         _claim_output(claimed, "--out", job, job.out)
     check_not_packaged_output("--out", *(job.out for job in jobs))
     return jobs
+
+
+def _check_no_view_variable(flag: str, path: str) -> None:
+    """:class:`InputError` when ``path`` holds Nuke's view variable ``%V`` (the view's name) or ``%v``
+    (its first letter), which a Read or Write of a stereo script fills in and lbsmatte does not."""
+    view = re.search(r"%[Vv]", path)
+    if view:
+        raise InputError(
+            f"{flag} {path} holds {view.group(0)}, Nuke's view variable (%V the view's name, %v its first "
+            "letter), which lbsmatte does not fill in: it mattes one view per run. Run it once per view, the "
+            f"view named in each path ({flag} {path.replace('%V', 'left').replace('%v', 'l')}, then right)")
 
 
 def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path,
@@ -610,6 +615,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
 
     if pattern is None:
         return
+    _check_no_view_variable("--write-trimap", pattern)
     ext = os.path.splitext(pattern)[1].lower()
     if ext not in WRITE_FORMATS:
         raise InputError(f"--write-trimap {pattern}: unsupported extension {ext or '(none)'!r}; "

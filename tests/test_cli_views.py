@@ -98,15 +98,21 @@ def test_a_multi_view_trimap_for_a_plate_of_one_view_says_which_view_it_read(ste
     assert (alpha[:, :18] == 0).all() and (alpha[:, 26:] == 1).all()
 
 
-@pytest.mark.parametrize("flag", ["--plate", "--trimap", "--out"])
+@pytest.mark.parametrize("flag", ["--plate", "--trimap", "--out", "--write-trimap"])
 def test_a_nuke_view_variable_in_a_path_is_refused_saying_what_to_do(tmp_path: Path, flag: str, capsys) -> None:
-    paths = {"--plate": "plate.####.exr", "--trimap": "trimap.####.exr", "--out": "out.####.exr"}
+    paths = {"--plate": "plate.####.exr", "--trimap": "trimap.####.exr", "--out": "out.####.exr",
+             "--write-trimap": "used.####.exr"}
     paths[flag] = paths[flag].replace(".####", ".%V.####")
+    for frame in (1001, 1002):  # the frames on disk: only the view variable is wrong
+        _write(tmp_path / f"plate.{frame}.exr", np.zeros((H, W, 3)), ["R", "G", "B"])
+        _write(tmp_path / f"trimap.{frame}.exr", _trimap(8), ["A"])
     code = cli.main(["matte", *[a for f, p in paths.items() for a in (f, str(tmp_path / p))], "--weights", "none"])
     assert code == 2
     out = capsys.readouterr().out
     assert f"ERROR: {flag} {tmp_path / paths[flag]} holds %V, Nuke's view variable" in out
-    assert "it mattes one view per run" in out
+    assert f"it mattes one view per run. Run it once per view, the view named in each path ({flag} " \
+           f"{tmp_path / paths[flag].replace('%V', 'left')}, then right)" in out
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob("used*"))
 
 
 def _write_parts(path: Path, views: dict[str, np.ndarray], channels: list[str]) -> None:
