@@ -11,7 +11,7 @@
     lbsmatte demo | evaluate | train | finetune | export ...
 
 Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
-modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr):
+modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
 **every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
 people at a terminal; ``--no-progress`` turns it off) and a Python traceback if the tool itself
@@ -248,7 +248,8 @@ def _add_matte(sub: Any) -> None:
                    help="the plate's layer holding its colour, such as beauty of a layered or multi-part EXR's "
                         "beauty.R, or rgba (default: R, G, B, else the file's one colour layer)")
     p.add_argument("--float", dest="float_exr", action="store_true",
-                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to 65504)")
+                   help="an EXR OUT in 32-bit float (default: 16-bit half float, which holds values up to ±65504: "
+                        "one beyond it, a linear highlight, is written as ±65504 with a WARNING, never as inf)")
     p.add_argument("--unpremultiply", action="store_true",
                    help="write unpremultiplied FG in RGB (default: FG·alpha, premultiplied, Nuke's convention; a PNG "
                         "OUT holds FG, straight, either way: the format stores no premultiplied colour, and Nuke's "
@@ -377,6 +378,28 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         if isinstance(sys.exc_info()[1], OSError):
             raise  # handleError runs inside logging's except block: the OSError
         super().handleError(record)
+
+
+class _LevelFormatter(logging.Formatter):
+    """A log record as its message, a warning or worse with its level in front (``WARNING: ...``),
+    as every command prints its warnings; information (``resumed background network at step
+    40``) as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return line if record.levelno < logging.WARNING else f"{record.levelname}: {line}"
+
+
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """Log records from ``level`` up as lines on stderr, for the commands that log on their own
+    (``demo``, ``evaluate``, ``train``, ``finetune``): warnings as ``WARNING: ...`` lines, as
+    ``matte`` prints them. Without it a warning reached stderr as its bare message (logging's
+    last-resort handler, or the training's ``basicConfig(format="%(message)s")``), with nothing
+    that a farm's log filter or a person could tell from a progress line. Nothing is done when
+    the root logger has handlers already (an embedding program's, pytest's)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelFormatter("%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @contextlib.contextmanager
@@ -689,11 +712,12 @@ def _agree_as_stored(plate: np.ndarray, trimap: np.ndarray, result: Any, matter:
         return result.fg, result.bg
     ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
     # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
-    # whole frame's encodings took seconds at 1080p. The plate as the pipeline matted it: NaN,
-    # infinities and negatives replaced (a float file's).
+    # whole frame's encodings took seconds at 1080p. The plate as the pipeline solved against it:
+    # its own values where finite (a float file's negatives included, which the solve keeps), NaN
+    # and infinities replaced as for the networks.
     clean = np.asarray(plate)[band][:, :3]
-    if not np.isfinite(clean).all() or (clean < 0).any():  # +inf is the whole plate's largest finite value
-        clean = sanitise(np.asarray(plate)[..., :3])[0][band]
+    if not np.isfinite(clean).all():  # +inf is the whole plate's largest finite value
+        clean = np.where(np.isfinite(clean), clean, sanitise(np.asarray(plate)[..., :3])[0][band])
     into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
     alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
     image, fg, bg = (torch.from_numpy(np.ascontiguousarray(into(x), dtype=np.float32))
@@ -785,6 +809,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: set[P
     if declared:
         log.warning("plate %s: its header says %s, but --colour auto reads %s: name its colourspace with "
                     "--colour (%s)", job.plate, *declared)
+    elif colour == "srgb" and args.colour.strip().lower() == "auto" and _untagged_dpx(plate.info):
+        log.warning("plate %s: a DPX whose header names no encoding (dpx:Transfer %r), read as sRGB by --colour "
+                    "auto; Nuke's Read reads a DPX as Cineon log by default (the project's 'log files' setting; "
+                    "with an OCIO config, as its file rules say): if the plate is log, name its colourspace with "
+                    "--colour (Cineon in Nuke's default OCIO config, $OCIO set)", job.plate,
+                    plate.info.attribute("dpx:Transfer"))
     # The plate's alpha (its layer's: beauty.A with --plate-layer beauty) is not used; the pipeline
     # warns when it is not opaque (core.pipeline.plate_alpha_note).
     pixels, plate_alpha = plate.rgb(plate_layer), plate.alpha(plate_layer)
@@ -939,6 +969,19 @@ def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None
     return None
 
 
+#: ``dpx:Transfer`` values (OpenImageIO's names) that say nothing of a DPX's encoding.
+UNSTATED_DPX_TRANSFERS = (None, "Undefined", "User defined", "Unspecified video")
+
+
+def _untagged_dpx(info: Any) -> bool:
+    """True for an integer DPX whose header names no encoding (no transfer, no colour-space tag):
+    ``--colour auto`` reads it as sRGB, as any integer file, where Nuke's Read takes a DPX as
+    Cineon log by default (nuke-default's ``logLut``), so the two may disagree without a word."""
+    return (str(info.format_name).lower() == "dpx" and not info.is_float
+            and info.attribute("dpx:Transfer") in UNSTATED_DPX_TRANSFERS
+            and not info.attribute("colorInteropID") and not info.attribute("oiio:ColorSpace"))
+
+
 #: The share of stray greys (:func:`core.trimap.stray_share`) above which a trimap is said to look
 #: like something else: a trimap's anti-aliased or hand-painted edges stay far below it.
 STRAY_WARNING = 0.05
@@ -1035,11 +1078,13 @@ def _check_fg_solve(args: argparse.Namespace) -> None:
         raise InputError(f"--fg-solve 0 needs --rounds 0: {given} solve the foreground with its weight, so it must be > 0")
 
 
-def _check_no_rounds(args: argparse.Namespace) -> None:
+def _check_no_rounds(args: argparse.Namespace, bundle: Any = None) -> None:
     """``--levels`` and the KNN flags only with rounds to act on (checked before the networks load):
     they shape the refinement's rounds, and ``--rounds 0`` runs none, so they would be dropped
-    without a word (``--levels 0,1`` and ``--knn 0``, which ask for nothing, pass)."""
-    if args.rounds != 0:
+    without a word (``--levels 0,1`` and ``--knn 0``, which ask for nothing, pass). Given the
+    resolved ``bundle``, a ``--rounds`` left out is the one its manifest records."""
+    rounds, why = _refinement_value(args, bundle, "rounds")
+    if rounds != 0:
         return
     unused = []
     if args.levels is not None and tuple(args.levels) != (0.0, 1.0):
@@ -1050,22 +1095,39 @@ def _check_no_rounds(args: argparse.Namespace) -> None:
                if value is not None]
     if unused:
         raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the refinement's rounds, and "
-                         "--rounds 0 runs none (the matting network's alpha as it is): leave "
+                         f"{why} runs none (the matting network's alpha as it is): leave "
                          f"{'it' if len(unused) == 1 else 'them'} out, or give --rounds 1 or more")
 
 
-def _check_no_knn(args: argparse.Namespace) -> None:
+def _check_no_knn(args: argparse.Namespace, bundle: Any = None) -> None:
     """``--knn-band`` and ``--knn-stride`` only with a KNN term to shape (checked before the networks
     load): ``--knn 0`` turns the term off, so they would be dropped without a word (with ``--rounds 0``
-    :func:`_check_no_rounds` has said so already)."""
-    if args.knn != 0 or args.rounds == 0:
+    :func:`_check_no_rounds` has said so already). Given the resolved ``bundle``, a ``--knn`` (or
+    ``--rounds``) left out is the one its manifest records."""
+    knn, why = _refinement_value(args, bundle, "knn")
+    if knn != 0 or _refinement_value(args, bundle, "rounds")[0] == 0:
         return
     unused = [f"{flag} {value}" for flag, value in (("--knn-band", args.knn_band), ("--knn-stride", args.knn_stride))
               if value is not None]
     if unused:
         raise InputError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the KNN term's neighbour "
-                         "searches, and --knn 0 turns the term off (the matting Laplacian alone): leave "
+                         f"searches, and {why} turns the term off (the matting Laplacian alone): leave "
                          f"{'it' if len(unused) == 1 else 'them'} out, or give --knn a weight > 0")
+
+
+def _refinement_value(args: argparse.Namespace, bundle: Any, name: str) -> tuple[Any, str]:
+    """The refinement setting ``name`` (``rounds``, ``knn``) the run will use, and how to say where
+    it comes from: its flag's value when given; else, with a ``bundle``, what the bundle records
+    (``--knn-band 32`` with a bundle recording knn 0 was refused as 'knn_band=32: ... knn is 0', the
+    Python API's spelling of neither the flag given nor where the 0 came from); else None (the
+    check waits for the bundle)."""
+    given = getattr(args, name)
+    if given is not None or bundle is None:
+        return given, f"--{name} {given:g}" if given is not None else ""
+    from core.pipeline import refinement_settings
+
+    value = getattr(refinement_settings(bundle), name)
+    return value, f"{name} {value:g}, as the weights bundle {bundle.name!r} records it,"
 
 
 class _Terminated(BaseException):
@@ -1108,9 +1170,12 @@ def _frame_locked(job: FrameJob) -> Any:
 
 def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:
     try:
-        from core.pipeline import Matter
+        from core.pipeline import Matter, _bundle
 
-        matter = Matter(args.weights, device=args.device, precision=getattr(args, "precision", "auto"),
+        bundle = _bundle(args.weights)
+        _check_no_rounds(args, bundle)  # what the bundle records, said with the flags' names
+        _check_no_knn(args, bundle)
+        matter = Matter(bundle, device=args.device, precision=getattr(args, "precision", "auto"),
                         fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn, knn_band=args.knn_band,
                         knn_stride=args.knn_stride,
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))

@@ -233,7 +233,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "demo") -> Non
 def run(args: argparse.Namespace) -> int:
     """Run ``lbsmatte demo``: 0 when the files were written, else the code of :func:`core.cli.exit_code`
     (with an ``ERROR:`` line)."""
-    from core.cli import exit_code
+    from core.cli import exit_code, log_to_stderr
+
+    log_to_stderr()
 
     try:
         run_demo(args.out, weights=args.weights, device=args.device, live_baseline=getattr(args, "live_baseline", False))

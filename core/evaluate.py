@@ -262,8 +262,19 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
 
 def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto",
                  precision: str = "auto", layers: str | None = None, layer_prior: float | None = None) -> Any:
-    from core.pipeline import Matter
+    from core.pipeline import Matter, _bundle, refinement_settings
 
+    if layer_prior is not None and layers != "multilevel":
+        # Said with the flags' names before the pipeline's own check says it with its arguments'.
+        bundle = _bundle(weights)
+        recorded = refinement_settings(bundle).layers
+        if (layers or recorded) != "multilevel":
+            why = (f"--layers {layers}" if layers is not None else
+                   f"layers {recorded}, as the weights bundle {bundle.name!r} records it,")
+            raise InputError(f"--layer-prior {layer_prior:g} weights the networks' colours in the multilevel layers, "
+                             f"and {why} makes the layers per pixel without it: leave it out, or give --layers "
+                             "multilevel")
+        weights = bundle
     return Matter(weights, device=device, rounds=rounds, space=space, precision=precision, layers=layers,
                   layer_prior=layer_prior)
 
@@ -402,6 +413,8 @@ def evaluate_dataset(
             if not same["knn"]:  # no KNN term: its searches' settings are refused (Matter), not dropped
                 for key in ("knn_neighbours", "knn_position", "knn_band", "knn_stride"):
                     del same[key]
+            if same["layers"] != "multilevel":  # the per-pixel layers use no prior: refused too
+                del same["layer_prior"]
             matters[NO_NETWORKS] = Matter("none", device=device, space=space, **same)
         else:  # the row was missing without a word
             log.warning("no refinement rounds (--rounds 0, or as the bundle records): the pipeline is the networks alone, "
@@ -774,7 +787,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--layers", choices=("solve", "multilevel"), default=None,
                         help="how LBSMatte makes the final F and B (default: what the bundle records)")
     parser.add_argument("--layer-prior", type=float, default=None, metavar="W",
-                        help="weight of the networks' colours in multilevel layers (default: what the bundle records)")
+                        help="weight of the networks' colours in multilevel layers (default: what the bundle records; "
+                             "refused with --layers solve, which uses none)")
     from core.cli import rounds_argument
 
     parser.add_argument("--rounds", type=rounds_argument, default=None, metavar="N",
@@ -793,7 +807,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``lbsmatte evaluate``; 0 when every method scored every image, 1 otherwise, 2 for a usage
     error (a bad value, a data set folder that is not there, --json or --out among its inputs) as
     ``lbsmatte matte`` (:func:`core.cli.exit_code`; ``ERROR:`` lines say why)."""
-    from core.cli import exit_code
+    from core.cli import exit_code, log_to_stderr
+
+    log_to_stderr()
 
     try:
         results = evaluate_dataset(

@@ -435,6 +435,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     basetype = spec.format.basetype
     is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
     bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or spec.format.size() * 8
+    if str(format_name) == "dpx" and nch == 4 and bits == 10 and spec.width % 3 == 1:
+        _restore_dpx_last_samples(p, data)
     metadata = [(str(a.name), str(a.type), a.value) for a in spec.extra_attribs]
     if first is not None:
         # Nuke's Write puts a multi-part file's metadata (frame rate, nuke/*, the plate's camera
@@ -462,6 +464,38 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
                          f"whole pixels, width and height > 0, not {window!r}")
     _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+def _restore_dpx_last_samples(path: str, data: np.ndarray) -> None:
+    """Put back the last sample of each row of a 10-bit RGBA DPX ``data`` (``H×W×4``, W % 3 == 1),
+    read from the file itself. Such a row's 4·W samples leave one in its last 32-bit word, and
+    OpenImageIO's reader (3.2) returns 0 for it: the last column's alpha read as 0 (an RGBA
+    trimap's, --trimap-channel auto then taking an opaque alpha for the trimap), though the file
+    holds it (OpenImageIO writes it, and Nuke reads it). Only the common layout is read (one
+    RGBA element, filled method A, no run-length encoding); another is left as OpenImageIO gave it."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(820)
+            order = {b"SDPX": ">", b"XPDS": "<"}.get(header[:4])
+            if order is None or len(header) < 820:
+                return
+            start, = np.frombuffer(header, order + "u4", 1, 4)
+            descriptor, bits = header[800], header[803]
+            packing, encoding = np.frombuffer(header, order + "u2", 2, 804)
+            element_start, padding = np.frombuffer(header, order + "u4", 2, 808)
+            if (descriptor, bits, packing, encoding) != (51, 10, 1, 0):
+                return
+            height, width = data.shape[:2]
+            words = (4 * width + 2) // 3  # a row's 32-bit words, 3 samples each: its last holds 1
+            stride = 4 * words + (0 if padding == 0xFFFFFFFF else int(padding))
+            f.seek(int(element_start or start) + 4 * (words - 1))
+            rows = np.frombuffer(f.read(stride * (height - 1) + 4), np.uint8)
+    except OSError:
+        return
+    if rows.size < stride * (height - 1) + 4:
+        return
+    last = np.lib.stride_tricks.as_strided(rows, (height, 4), (stride, 1)).copy().view(order + "u4")[:, 0]
+    data[:, -1, 3] = ((last >> 22) & 1023) / np.float32(1023)  # the word's first sample: its top 10 bits
 
 
 def _window_box(window: Any) -> tuple[int, int, int, int] | None:
@@ -1253,9 +1287,18 @@ def _sequence(pattern: str) -> Any | None:
 def _digits_before_token(pattern: str, token: str) -> str:
     """The message for digits right before the frame token ``token`` of ``pattern``, which fileseq
     reads as frames: ``plate2####.exr`` is 'plate' frame 2, ``plate-v2-####.exr`` cannot be read."""
-    return (f"{pattern}: the digits right before the frame token {token!r} are read as frame numbers (as in "
-            "fileseq's plate.1-100#.exr), not as part of the name: put a '.' or '_' before the token "
-            "(plate2.####.exr, plate2_####.exr) and give the frames with --frames")
+    before, _, after = os.path.basename(pattern).partition(token)
+    what = (f"{pattern}: the digits right before the frame token {token!r} are read as frame numbers (as in "
+            "fileseq's plate.1-100#.exr), not as part of the name: ")
+    span = re.search(r"\.(-?\d+)-(-?\d+)$", before)
+    if span:  # 'p.1001-1100#.exr': fileseq's range in the name
+        return what + f"name the sequence {before[:span.start()]}.{token}{after} and give the frames with --frames " \
+                      f"{span.group(1)}-{span.group(2)}"
+    # The files' own name, with a '.' or '_' before the token: 'plate-v2-####.exr' was told to be
+    # named 'plate2.####.exr', another shot's name.
+    stem = before[:-1] if before.endswith("-") else before
+    return what + (f"name the files with a '.' or '_' before the token ({stem}.{token}{after} or "
+                   f"{stem}_{token}{after}); Nuke reads them as they are, lbsmatte reads sequences as fileseq does")
 
 
 def _misplaced_token(pattern: str, token: str) -> str:
@@ -1267,7 +1310,8 @@ def _misplaced_token(pattern: str, token: str) -> str:
         return _digits_before_token(pattern, token)
     if "@" in before + after:  # 'plate@2x.####.exr': fileseq's own token
         return (f"{pattern}: its file name holds '@' besides the frame token {token!r}; '@' is a frame token "
-                "too (plate.@@@@.exr), so the name cannot be read: name the files without it (plate_2x.####.exr)")
+                f"too (plate.@@@@.exr), so the name cannot be read: name the files without it "
+                f"({before.replace('@', '_')}{token}{after.replace('@', '_')})")
     return (f"{pattern}: the frame token {token!r} must come right before the extension "
             "(plate.####.exr, plate_####.exr, plate.####.beauty.exr), or the frames would all "
             "be one file of that literal name")

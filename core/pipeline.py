@@ -628,7 +628,8 @@ class Matter:
         else :data:`core.compositing.CONFIDENCE_SCALE`).
     layers, layer_prior, layer_space, agree_ratio:
         How the final F and B are made (:class:`core.compositing.Settings`; default: what the
-        bundle records, else ``solve``, 0.1, ``solve``, 3).
+        bundle records, else ``solve``, 0.1, ``solve``, 3). A ``layer_prior`` given with the
+        layers ``solve`` (given or recorded), which use none, is refused.
     tolerance:
         Relative residual at which each round's conjugate gradients stop (default: what the bundle
         records, else :data:`core.compositing.TOLERANCE`).
@@ -752,6 +753,12 @@ class Matter:
                 them = "it" if len(unused) == 1 else "them"
                 raise InputError(f"{', '.join(unused)}: only the refinement's KNN term uses {them}, and knn is 0 "
                                  f"(the matting Laplacian alone); leave {them} out or pass knn > 0")
+        if layer_prior is not None and self.refinement.layers != "multilevel":
+            # The networks' colours weigh in only on the multilevel layers: W would be dropped
+            # without a word (lbsmatte evaluate --layers solve --layer-prior 0.3 scored as without it).
+            raise InputError(f"layer_prior={layer_prior!r}: only layers='multilevel' uses it, and layers is "
+                             f"{self.refinement.layers!r} (per pixel, against the networks' colours); leave it out "
+                             "or pass layers='multilevel'")
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
         if not self.bundle.manifest.get("trained", False) and not allow_untrained:

@@ -126,18 +126,6 @@ def check_python(python):
         raise NodeError("the LBSMatte Python %r is not on PATH (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
 
 
-def _check_no_frame_token(node, folder):
-    """:class:`NodeError` when ``folder`` holds what Nuke takes for a frame number in a file path,
-    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``): the baked inputs and the results
-    would be written and read elsewhere than the cache."""
-    match = re.search(r"#|%0?\d*d", folder)
-    if match:
-        raise NodeError(
-            "%s: the cache folder %s has %r in it, which Nuke reads as a frame number anywhere in a file path: "
-            "set the node's cache folder (or LBSMATTE_CACHE) to a folder without it"
-            % (node.name(), folder, match.group(0)))
-
-
 def _check_full_resolution(node):
     """:class:`NodeError` in proxy mode: Nuke renders the bake's Writes at the proxy scale, so the
     matte would be computed from a scaled-down plate, cached under that key and read back as the
@@ -209,7 +197,7 @@ def prepare(node, frames=None, reporter=None):
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)
-    _check_no_frame_token(node, job.cache_dir)
+    lbs_node.check_no_frame_token(node, job.cache_dir)
     _writable_dir(job.cache_dir)
     weights = job.bundle.path if job.bundle is not None else job.settings.weights
     job.env = interpreter.child_environment()  # without Nuke's Python and libraries

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 
 import nuke
 
@@ -143,13 +144,35 @@ def script_folder():
 
 def cache_dir(node):
     """The *cache folder* knob (TCL evaluated; a relative folder is read from the script's folder,
-    :func:`nuke_plugin.cache.absolute_cache_dir`), or the default next to the script."""
+    :func:`nuke_plugin.cache.absolute_cache_dir`), or the default next to the script.
+
+    Raises
+    ------
+    NodeError
+        The knob holds a frame number token (:func:`check_no_frame_token`): Nuke's
+        ``File_Knob.evaluate()`` puts the current frame's number in for it, so the folder would
+        be another at each frame Compute is pressed (or ``batch.py`` opens the script) at.
+    """
     knob = node["cache_dir"]
-    value = (knob.evaluate() or "").strip() if knob.value().strip() else ""
+    text = knob.value().strip()
+    check_no_frame_token(node, text)
+    value = (knob.evaluate() or "").strip() if text else ""
     script = nuke.root()["name"].value()
     if value:
         return cache.absolute_cache_dir(value, script)
     return cache.default_cache_dir(script)
+
+
+def check_no_frame_token(node, folder):
+    """:class:`NodeError` when ``folder`` holds what Nuke takes for a frame number in a file path,
+    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``): the baked inputs and the results
+    would be written and read elsewhere than the cache."""
+    match = re.search(r"#|%0?\d*d", folder)
+    if match:
+        raise NodeError(
+            "%s: the cache folder %s has %r in it, which Nuke reads as a frame number anywhere in a file path: "
+            "set the node's cache folder (or LBSMATTE_CACHE) to a folder without it"
+            % (node.name(), folder, match.group(0)))
 
 
 def input_node(node, index):

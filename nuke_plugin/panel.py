@@ -119,9 +119,21 @@ def browse(node, parent=None):
     """Show the panel for an LBSMatte node; set its ``weights`` knob when the user picks one.
 
     Returns the name chosen, or ``None``.
+
+    Raises
+    ------
+    NodeError
+        Without Nuke's interface (``nuke -t``): Qt has no ``QApplication`` there, and making a
+        window without one aborts the whole process (Qt's "Must construct a QApplication before
+        a QWidget"), Nuke and its render with it, without a word to the farm.
     """
     from nuke_plugin import node as lbs_node
+    from nuke_plugin.errors import NodeError
 
+    if QtWidgets.QApplication.instance() is None:
+        raise NodeError("%s: the weights browser needs Nuke's interface, which nuke -t has not: set the weights "
+                        "knob to a bundle's name or folder instead (lbsmatte weights list lists the bundles)"
+                        % node.name())
     problems = []
     found = bundles.find_bundles(problems=problems)
     if parent is None:

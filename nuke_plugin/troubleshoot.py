@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 from nuke_plugin import bundles, interpreter
+from nuke_plugin.errors import NodeError
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 PROBE_BUNDLE_TITLE = "the selected weights bundle has problems"
@@ -298,6 +299,9 @@ def troubleshoot_node(node, run_probe=True):
                                            "add the LBSMatte folder to NUKE_PATH (or nuke.pluginAddPath in init.py)"))
     try:
         cache_folder = lbs_node.cache_dir(node)
+    except NodeError as exc:  # a folder Nuke would put the frame number in: Compute refuses it
+        checks.append(Check(FAIL, "cache folder refused", str(exc)))
+        cache_folder = None
     except Exception as exc:  # a TCL error in the knob
         checks.append(Check(FAIL, "cache folder knob cannot be evaluated", str(exc)))
         cache_folder = None

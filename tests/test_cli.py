@@ -525,6 +525,30 @@ def test_an_srgb_float_plate_with_nan_and_inf_in_the_band_gives_a_finite_exr(tmp
     assert np.isfinite(read_image(tmp_path / "out.exr").pixels).all()
 
 
+def test_an_srgb_float_plates_negatives_in_the_band_are_given_back_by_its_layers(tmp_path: Path, small_bundle,
+                                                                                 untrained_ok) -> None:
+    # A float plate matted with --colour srgb (the Nuke node's input colour srgb) keeps its
+    # encoding in the EXR, and A·fg + (1 − A)·bg gives the stored plate back: also where the band
+    # holds a negative value (a graded plate's lifted black), which the pipeline keeps in the solve.
+    # The agreement worked on the plate sanitised for the networks, negatives set to 0, and those
+    # pixels came back 0 instead (-0.125 here), the band's composite off by the negative value.
+    from core.trimap import split_trimap
+
+    plate = np.clip(_plate(0), 0, 1)
+    band = split_trimap(_trimap(0))[2]
+    where = np.argwhere(band)[::7]
+    plate[where[:, 0], where[:, 1], 1] = -0.125  # exact in half float
+    _write(tmp_path / "plate.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--colour", "srgb", "--float",
+                     "--weights", str(small_bundle.path), "--no-progress"]) == 0
+    img = read_image(tmp_path / "out.exr")
+    alpha = img.channel("A")[..., None]
+    fg, bg = (np.dstack([img.channel(f"{layer}.{c}") for c in "RGB"]) for layer in ("fg", "bg"))
+    np.testing.assert_allclose((alpha * fg + (1 - alpha) * bg)[band], _half(plate)[band], rtol=1e-4, atol=1e-5)
+
+
 def test_an_srgb_encoded_exr_plate_keeps_its_encoding_in_the_exr(tmp_path: Path, small_bundle, untrained_ok) -> None:
     # A float file holding sRGB-encoded values (what the Nuke node bakes with input colour srgb:
     # its input's values, raw) is read by Nuke's Read as it is; its result was linearised, so the
@@ -632,6 +656,38 @@ def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle
     assert cli.main([*args, "--plate", str(tmp_path / "scan.dpx"), "--out", str(tmp_path / "scan.exr"),
                      "--colour", "srgb"]) == 0
     assert cli.main([*args, "--plate", str(tmp_path / "video.dpx"), "--out", str(tmp_path / "video.exr")]) == 0
+
+
+def test_float_help_says_what_half_float_does_with_a_value_beyond_its_range() -> None:
+    # The help named half float's 65504 but not what becomes of a highlight beyond it (the test
+    # above: written as 65504, with a warning), which decides whether a shot needs --float.
+    matte = next(a for a in cli.build_parser("matte")._actions if a.dest == "command").choices["matte"]
+    text = " ".join(next(a for a in matte._actions if a.dest == "float_exr").help.split())
+    assert "is written as ±65504 with a WARNING, never as inf" in text
+
+
+def test_an_untagged_dpx_under_auto_warns_that_nukes_read_takes_it_as_log(tmp_path: Path, small_bundle, untrained_ok,
+                                                                           capsys) -> None:
+    # A DPX whose header names no encoding was matted as sRGB without a word, where Nuke's Read
+    # takes a DPX as Cineon log by default: the node (which bakes what the Read made) and the
+    # command line could disagree on the same file. One tagged Rec.709, or a colour named, says nothing.
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "untagged.dpx", plate, ["R", "G", "B"], "uint16", {"oiio:BitsPerSample": 10})
+    _write(tmp_path / "video.dpx", plate, ["R", "G", "B"], "uint16",
+           {"oiio:BitsPerSample": 10, "oiio:ColorSpace": "srgb_rec709_scene"})
+    assert read_image(tmp_path / "untagged.dpx").info.attribute("dpx:Transfer") == "Undefined"
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    assert cli.main([*args, "--plate", str(tmp_path / "untagged.dpx"), "--out", str(tmp_path / "a.exr")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING:")]
+    assert lines == [f"WARNING: frame -: plate {tmp_path / 'untagged.dpx'}: a DPX whose header names no encoding "
+                     "(dpx:Transfer 'Undefined'), read as sRGB by --colour auto; Nuke's Read reads a DPX as Cineon log "
+                     "by default (the project's 'log files' setting; with an OCIO config, as its file rules say): if the "
+                     "plate is log, name its colourspace with --colour (Cineon in Nuke's default OCIO config, $OCIO set)"]
+    for name, extra in (("untagged.dpx", ["--colour", "srgb"]), ("video.dpx", [])):
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(tmp_path / "b.exr"), *extra]) == 0
+        assert "WARNING" not in capsys.readouterr().out
+        (tmp_path / "b.exr").unlink()
 
 
 # -- premultiplied and unpremultiplied output ------------------------------------------------------

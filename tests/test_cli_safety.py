@@ -139,6 +139,34 @@ def test_arguments_are_checked_before_the_networks_load(shot, argv, message, cap
     assert not list(shot.glob("o.*"))
 
 
+@pytest.mark.parametrize(
+    ("recorded", "argv", "message"),
+    [
+        ({"knn": 0.0, "knn_band": 16}, ["--knn-band", "32"],
+         "--knn-band 32 shapes the KNN term's neighbour searches, and knn 0, as the weights bundle 'recorded' records "
+         "it, turns the term off (the matting Laplacian alone): leave it out, or give --knn a weight > 0"),
+        ({"rounds": 0}, ["--levels", "0.1,0.9"],
+         "--levels 0.1,0.9 shapes the refinement's rounds, and rounds 0, as the weights bundle 'recorded' records it, "
+         "runs none"),
+    ],
+)
+def test_a_setting_the_bundle_records_is_named_with_the_flag_given(tmp_path, shot, small_bundle, untrained_ok, recorded,
+                                                                    argv, message, capsys) -> None:
+    # The pipeline's own check answered 'knn_band=32: only the refinement's KNN term uses it, and
+    # knn is 0': the Python API's spelling, neither the flag typed nor where the 0 came from.
+    bundle = tmp_path / "recorded"
+    shutil.copytree(small_bundle.path, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["name"] = "recorded"
+    manifest["refinement"] = {**(manifest.get("refinement") or {}), **recorded}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
+                     "--out", str(shot / "o.####.exr"), "--weights", str(bundle), "--no-progress", *argv])
+    out = capsys.readouterr().out
+    assert code == 2 and message in out and "_band=" not in out and "rounds=" not in out, out
+    assert not list(shot.glob("o.*"))
+
+
 def test_fg_solve_zero_with_rounds_zero_runs(shot, small_bundle, untrained_ok) -> None:
     assert _matte(shot, small_bundle, "--frames", "1001", "--fg-solve", "0", "--rounds", "0") == 0
     assert (shot / "out" / "matte.1001.exr").is_file()

@@ -235,3 +235,22 @@ def test_ci_runs_the_readmes_test_command_and_nothing_else() -> None:
     assert script[0] == "#!/usr/bin/env bash"
     steps = [line for line in script if line.strip() and not line.lstrip().startswith("#")]
     assert steps == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', command]
+
+
+def test_the_readmes_sequence_names_are_read_as_it_says() -> None:
+    # A '#' in OUT's folder was taken literally without the README saying so; the names it says
+    # are refused are, and those it says to use instead are read.
+    from core import io
+    from core.errors import InputError
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    claim = re.search(r"`--out (\S+)` writes frame (\d+) to `(\S+)`", text)
+    assert claim, "the README says where a '#' in OUT's folder writes"
+    assert io.frame_path(claim.group(1), int(claim.group(2))) == Path(claim.group(3))
+    assert "#" in Path(claim.group(3)).parent.name
+    for refused, renamed in (("plate-v2-####.exr", "plate-v2_####.exr"), ("plate@2x.####.exr", "plate_2x.####.exr"),
+                             ("plate2####.exr", "plate2.####.exr")):
+        assert f"`{refused}`" in text and f"`{renamed}`" in text
+        with pytest.raises(InputError, match=re.escape(renamed)):
+            io.has_frame_token(refused)
+        assert io.has_frame_token(renamed)

@@ -386,6 +386,8 @@ def test_ablations_score_the_networks_alone_and_the_pipeline_without_them_on_the
     assert settings["knn"] == 0  # no KNN term: its searches' settings are refused, not passed (Matter)
     for key in KNN_SEARCH:
         settings.pop(key)
+    assert settings["layers"] == "solve"  # per pixel, with no prior: a layer_prior is refused too
+    settings.pop("layer_prior")
     for method, matter in (("networks_alone", Matter(str(small_bundle.path), device="cpu", rounds=0)),
                            ("no_networks", Matter("none", device="cpu", **settings))):
         alpha = matter.matte(plate, trimap, colour="srgb").alpha
@@ -662,17 +664,51 @@ def test_two_files_of_one_name_are_refused_naming_them(tmp_path: Path) -> None:
 def test_the_json_records_the_settings_the_flags_chose(dataset: Path, tmp_path: Path) -> None:
     # --layers, --layer-prior and --precision changed the scores but not the file's record of the
     # run: two runs' JSON could not be told apart
+    # (--layer-prior only with the multilevel layers, which the default bundle records: with
+    # --layers solve it is refused, test_layer_prior_with_the_layers_solved_per_pixel_is_refused)
     records = []
-    for i, flags in enumerate(({}, {"layers": "solve", "layer_prior": 0.3, "rounds": 2, "precision": "fp32"})):
+    for i, flags in enumerate(({}, {"layers": "solve", "rounds": 2, "precision": "fp32"}, {"layer_prior": 0.3})):
         evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", names="A01", trimaps="Trimap1",
                          json_path=tmp_path / f"{i}.json", progress=False, stream=io.StringIO(), **flags)
         records.append(json.loads((tmp_path / f"{i}.json").read_text())["weights"])
-    default, chosen = records
+    default, chosen, prior = records
     assert chosen["precision"] == "float32"
-    assert (chosen["refinement"]["layers"], chosen["refinement"]["layer_prior"], chosen["rounds"]) == ("solve", 0.3, 2)
+    assert (chosen["refinement"]["layers"], chosen["rounds"]) == ("solve", 2)
     assert chosen["refinement"]["rounds"] == 2 and default["refinement"] != chosen["refinement"]
-    assert {k: v for k, v in chosen["refinement"].items() if k not in ("layers", "layer_prior", "rounds")} == {
-        k: v for k, v in default["refinement"].items() if k not in ("layers", "layer_prior", "rounds")}
+    assert {k: v for k, v in chosen["refinement"].items() if k not in ("layers", "rounds")} == {
+        k: v for k, v in default["refinement"].items() if k not in ("layers", "rounds")}
+    assert default["refinement"]["layers"] == "multilevel" and prior["refinement"]["layer_prior"] == 0.3
+    assert {k: v for k, v in prior["refinement"].items() if k != "layer_prior"} == {
+        k: v for k, v in default["refinement"].items() if k != "layer_prior"}
+
+
+@pytest.mark.parametrize(("recorded", "flags", "message"), [
+    ("multilevel", ["--layers", "solve"], "--layer-prior 0.3 weights the networks' colours in the multilevel layers, "
+     "and --layers solve makes the layers per pixel without it: leave it out, or give --layers multilevel"),
+    ("solve", [], "--layer-prior 0.3 weights the networks' colours in the multilevel layers, and layers solve, as the "
+     "weights bundle 'solved' records it, makes the layers per pixel without it"),
+])
+def test_layer_prior_with_the_layers_solved_per_pixel_is_refused(dataset: Path, tmp_path: Path, small_bundle,
+                                                                 monkeypatch, capsys, recorded, flags, message) -> None:
+    # --layer-prior W was taken and did nothing: the per-pixel solve uses no prior, and the scores
+    # were those without it.
+    import shutil
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")
+    bundle = tmp_path / "solved"
+    shutil.copytree(small_bundle.path, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["name"] = "solved"
+    manifest["refinement"] = {**(manifest.get("refinement") or {}), "layers": recorded}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, "evaluate")
+    args = parser.parse_args([str(dataset), "--weights", str(bundle), "--baselines", "none", "--no-progress",
+                              "--json", str(tmp_path / "r.json"), "--layer-prior", "0.3", *flags])
+    assert run(args) == 2
+    out = capsys.readouterr().out
+    assert message in out and "layer_prior=" not in out
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_a_contact_sheet_that_is_a_folder_is_refused_before_any_work(dataset: Path, tmp_path: Path, monkeypatch) -> None:
@@ -795,3 +831,21 @@ def test_a_ground_truth_foreground_with_straight_alpha_is_scored_against_its_sto
     want = foreground_error(plate, stored.astype(np.float32), alpha, ex["Trimap1"].astype(np.float32))
     assert got["fg_sad"] == pytest.approx(want["fg_sad"], rel=1e-4)
     assert got["fg_mse"] == pytest.approx(want["fg_mse"], rel=1e-4)
+
+
+def test_a_warning_on_stderr_carries_the_warning_prefix(tmp_path: Path) -> None:
+    # As every command prints its warnings: logging's last-resort handler wrote the bare message.
+    import os
+    import subprocess
+    import sys
+
+    ex = _example(0)
+    for name in ("A01", "B02"):
+        write_image(tmp_path / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(tmp_path / "trimap" / f"{name}.png", ex["Trimap1"], ["Y"])
+    write_image(tmp_path / "alpha" / "A01.png", ex["alpha"], ["Y"])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "core.cli", "evaluate", str(tmp_path), "--no-lbsmatte", "--baselines",
+                           "knn", "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"WARNING: {tmp_path}: no ground-truth alpha/B02.*, not scored" in done.stderr.splitlines()

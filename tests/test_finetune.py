@@ -305,6 +305,30 @@ def test_bad_show_data_is_refused_by_name_before_training(tmp_path, small_bundle
     assert not (tmp_path / "w").exists() and not (tmp_path / "run" / "background.json").exists()
 
 
+def test_finetune_warnings_on_stderr_carry_the_warning_prefix(tmp_path, small_bundle, rng) -> None:
+    # As every command prints its warnings (a farm's log filter looks for ^WARNING:): fine-tune's
+    # logging.basicConfig(format="%(message)s") printed them as bare messages.
+    import os
+    import subprocess
+    import sys
+
+    _show(tmp_path / "show", rng)
+    _write_png(tmp_path / "show" / "image" / "orphan.png", np.zeros((48, 64, 3), np.float32))
+    _write_png(tmp_path / "show" / "alpha" / "sh099.png", np.zeros((48, 64), np.float32))
+    _write_png(tmp_path / "show" / "image" / "shot030.png", np.zeros((48, 64, 3), np.float32))
+    (tmp_path / "show" / "alpha" / "shot030.png").write_bytes(b"not a PNG")  # refused before training
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "finetune", "--from", str(small_bundle.path), "--data",
+         str(tmp_path / "show"), "--out", str(tmp_path / "w"), "--steps", "1,1,1", "--crop", "32", "--batch", "2",
+         "--run-dir", str(tmp_path / "run"), "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("WARNING: 1 plate(s) in ") and line.endswith("not trained on: orphan") for line in lines)
+    assert any(line.startswith("WARNING: 1 matte(s) in ") and line.endswith("not trained on: sh099.png")
+               for line in lines)
+
+
 def test_out_may_not_be_the_bundle_it_starts_from_nor_lie_in_the_data(tmp_path, small_bundle, rng, capsys) -> None:
     import shutil
 

@@ -937,12 +937,15 @@ def test_a_frame_token_that_is_not_before_the_extension_is_refused_not_taken_lit
     assert io.frame_path("matte.####.beauty.exr", 7) == Path("matte.0007.beauty.exr")
     # An '@' elsewhere in the name keeps fileseq from finding a token that is in its place: said so,
     # not that the token is misplaced.
-    for name, token in (("plate@2x.####.exr", "####"), ("sh010@v2.%04d.exr", "%04d")):
+    # The name suggested is the files' own without the '@' (sh010@v2 was told 'plate_2x'), and is read.
+    for name, token, renamed in (("plate@2x.####.exr", "####", "plate_2x.####.exr"),
+                                 ("sh010@v2.%04d.exr", "%04d", "sh010_v2.%04d.exr")):
         with pytest.raises(InputError) as caught:
             io.has_frame_token(name)
         assert str(caught.value) == (f"{name}: its file name holds '@' besides the frame token {token!r}; '@' is a "
                                      "frame token too (plate.@@@@.exr), so the name cannot be read: name the files "
-                                     "without it (plate_2x.####.exr)")
+                                     f"without it ({renamed})")
+        assert io.frame_path(renamed, 7) == Path(renamed.replace(token, "0007"))
     for single in ("plate@2x.png", "100%.exr", "plate.1001.exr"):  # no token: single files as ever
         assert not io.has_frame_token(single)
 
@@ -954,17 +957,28 @@ def test_digits_right_before_the_frame_token_are_refused_not_taken_literally() -
     # (fileseq's own range-in-name) the same.
     # With a '-' between ('plate-v2-####.exr', 'sh-010-%04d.exr') fileseq reads '2-' as a range and
     # cannot parse the name: that was said to be a token not right before the extension.
-    for name, token in (("plate2####.exr", "####"), ("sh010_v2%04d.exr", "%04d"), ("v2$F4.exr", "$F4"),
-                        ("v2@@@@.exr", "@@@@"), ("p.1001-1100#.exr", "#"), ("plate-v2-####.exr", "####"),
-                        ("sh-010-%04d.exr", "%04d"), ("sh-010-####.beauty.exr", "####")):
+    # The names suggested are the files' own with a '.' or '_' before the token ('plate-v2-####.exr'
+    # was told 'plate2.####.exr', another shot's name), and are read as sequences.
+    for name, token, stem, after in (("plate2####.exr", "####", "plate2", ".exr"),
+                                     ("sh010_v2%04d.exr", "%04d", "sh010_v2", ".exr"), ("v2$F4.exr", "$F4", "v2", ".exr"),
+                                     ("v2@@@@.exr", "@@@@", "v2", ".exr"), ("plate-v2-####.exr", "####", "plate-v2", ".exr"),
+                                     ("sh-010-%04d.exr", "%04d", "sh-010", ".exr"),
+                                     ("sh-010-####.beauty.exr", "####", "sh-010", ".beauty.exr")):
         for call, args in ((io.frame_path, (name, 7)), (io.expand_sequence, (name, "1-3")),
                            (io.has_frame_token, (name,))):
             with pytest.raises(InputError) as caught:
                 call(*args)
             assert str(caught.value) == (f"{name}: the digits right before the frame token {token!r} are read as "
                                          "frame numbers (as in fileseq's plate.1-100#.exr), not as part of the "
-                                         "name: put a '.' or '_' before the token (plate2.####.exr, "
-                                         "plate2_####.exr) and give the frames with --frames")
+                                         f"name: name the files with a '.' or '_' before the token ({stem}.{token}{after} "
+                                         f"or {stem}_{token}{after}); Nuke reads them as they are, lbsmatte reads "
+                                         "sequences as fileseq does")
+        for renamed, sep in ((f"{stem}.{token}{after}", "."), (f"{stem}_{token}{after}", "_")):
+            assert io.frame_path(renamed, 7) == Path(f"{stem}{sep}0007{after}")
+    with pytest.raises(InputError) as caught:  # fileseq's range in the name: the range is the frames
+        io.has_frame_token("p.1001-1100#.exr")
+    assert str(caught.value).endswith("not as part of the name: name the sequence p.#.exr and give the frames with "
+                                      "--frames 1001-1100")
     assert io.frame_path("plate2.####.exr", 7) == Path("plate2.0007.exr")
     assert io.frame_path("plate2_####.exr", 7) == Path("plate2_0007.exr")
 
@@ -1070,3 +1084,16 @@ def test_a_stale_temporary_that_cannot_be_removed_does_not_fail_the_frame(tmp_pa
         in caplog.text
     io.write_image(out, np.full((2, 2, 3), 0.5, np.float32), ["R", "G", "B"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name, out.name]
+
+
+@pytest.mark.parametrize("width", [1, 4, 5, 7, 6])
+def test_a_10_bit_rgba_dpx_reads_its_last_columns_alpha(tmp_path: Path, width: int) -> None:
+    # A row of 4·W 10-bit samples with W % 3 == 1 leaves one sample in its last 32-bit word, and
+    # OpenImageIO's reader gave 0 for it: an RGBA DPX's last column read as alpha 0 (an opaque
+    # trimap's alpha then varied, and --trimap-channel auto took it for the trimap). The file holds it.
+    rng = np.random.default_rng(width)
+    pixels = (np.round(rng.uniform(0.5, 1.0, (5, width, 4)) * 1023) / 1023).astype(np.float32)  # 10-bit codes
+    io.write_image(tmp_path / "rgba.dpx", pixels, ["R", "G", "B", "A"], unassociated_alpha=True)
+    got = io.read_image(tmp_path / "rgba.dpx")
+    assert got.info.bit_depth == 10 and got.channels == ["R", "G", "B", "A"]
+    np.testing.assert_allclose(got.pixels, pixels, atol=1 / 1023 / 2)

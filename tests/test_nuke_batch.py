@@ -42,7 +42,9 @@ def test_precompute_writes_a_copy_never_the_script_and_reruns_hit_the_cache(fake
     read = node.node("Result")
     assert read["disable"].value() is False
     assert (read.firstFrame(), read.lastFrame()) == (1001, 1003)
-    assert os.path.isfile(read["file"].evaluate().replace("####", "1002"))
+    fake_nuke.frame(1002)
+    path = read["file"].evaluate()  # the file of the current frame, as in Nuke
+    assert path.endswith("/lbsmatte.1002.exr") and os.path.isfile(path)
     assert "fg.red" in node.channels()
 
     fake_nuke._reset()

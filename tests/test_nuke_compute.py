@@ -20,10 +20,18 @@ from nuke_plugin.progress import PrintReporter
 
 def _frames_of(node):
     """``{frame: (pixels, channel names)}`` of the files the internal Read shows."""
+    import nuke
+
     read = node.node("Result")
     assert read["disable"].value() is False, "the Read is switched off"
-    pattern = read["file"].evaluate()
-    return dict((f, read_exr(cache.frame_path(pattern, f))) for f in range(read.firstFrame(), read.lastFrame() + 1))
+    now, frames = nuke.frame(), {}
+    try:
+        for f in range(read.firstFrame(), read.lastFrame() + 1):
+            nuke.frame(f)  # Nuke's File_Knob.evaluate() gives the file of the current frame
+            frames[f] = read_exr(read["file"].evaluate())
+    finally:
+        nuke.frame(now)
+    return frames
 
 
 def _frames_arg(command):

@@ -155,7 +155,8 @@ def test_read_follows_expressions_of_its_group(fake_nuke, sequences):
     node["result_first"].setValue(1001)
     node["result_last"].setValue(1003)
     node["result_ready"].setValue(True)
-    assert read["file"].evaluate() == sequences["trimap"]
+    fake_nuke.frame(1002)
+    assert read["file"].evaluate() == sequences["trimap"].replace("####", "1002")
     assert (read.firstFrame(), read.lastFrame()) == (1001, 1003)
     assert node.channels() == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
     assert node.firstFrame() == 1001
@@ -443,3 +444,25 @@ def test_an_expression_reads_a_menu_as_its_index(fake_nuke):
     switch["which"].setExpression("parent.note")
     with pytest.raises(NotImplementedError, match="reads String_Knob knob note"):
         switch["which"].value()
+
+
+def test_a_file_knob_evaluates_to_the_file_of_the_current_frame(fake_nuke, tmp_path):
+    """As Nuke's File_Knob.evaluate(): TCL evaluated, each '#' run and %d / %0Nd replaced by the current
+    frame wherever it is in the path (a folder's name too); value() keeps the pattern."""
+    read = fake_nuke.createNode("Read", inpanel=False)
+    read["file"].setValue("/shows/sh#01/plate.####.exr")
+    fake_nuke.frame(1002)
+    assert read["file"].evaluate() == "/shows/sh100201/plate.1002.exr"
+    assert read["file"].value() == "/shows/sh#01/plate.####.exr"
+    read["file"].setValue("/jobs/%02d/plate.%04d.exr")
+    fake_nuke.frame(7)
+    assert read["file"].evaluate() == "/jobs/07/plate.0007.exr"
+
+
+def test_all_nodes_recursing_groups_goes_into_gizmos_too(fake_nuke):
+    """nuke.allNodes(recurseGroups=True) returns "all child nodes within any group nodes", and a
+    gizmo is a Group (nuke.Gizmo's base): the LBSMatte gizmo's own Reads are among them."""
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    assert [n.fullName() for n in fake_nuke.allNodes("Read")] == []
+    found = sorted(n.fullName() for n in fake_nuke.allNodes("Read", recurseGroups=True))
+    assert found == [f"{node.name()}.Result", f"{node.name()}.Trimap"]

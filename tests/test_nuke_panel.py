@@ -171,3 +171,24 @@ def test_exec_dialog_takes_either_spelling():
 
     assert qt.exec_dialog(PySide2Dialog()) == "exec_"
     assert qt.exec_dialog(PySide6Dialog()) == "exec"
+
+
+def test_browse_in_terminal_mode_says_why_instead_of_aborting_nuke(lbs_env, tmp_path):
+    """``nuke -t`` has no QApplication: a window made there aborts the process (Qt's 'Must construct
+    a QApplication before a QWidget'), Nuke with it. The button says what to do instead. Run in a
+    process of its own, as this test process has a QApplication."""
+    import subprocess
+
+    from fake_nuke.fixtures import FAKE_DIR
+
+    code = ("import nuke\n"
+            "from nuke_plugin import buttons\n"
+            "node = nuke.createNode('LBSMatte', inpanel=False)\n"
+            "buttons.browse_weights_pressed(node)\n"
+            "print('STATUS ' + node['status'].value())\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([FAKE_DIR, REPO]), NUKE_PATH=REPO, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LBSMatte: LBSMatte1: the weights browser needs Nuke's interface" in done.stdout
+    assert "STATUS ERROR: LBSMatte1: the weights browser needs Nuke's interface" in done.stdout

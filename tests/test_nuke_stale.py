@@ -57,7 +57,7 @@ def test_an_upstream_edit_with_the_panel_closed_shows_stale_in_the_viewer(fake_n
     grade["white"].setValue(1.0)  # undone: the result is current again
     fake_nuke._update_ui()
     assert node["result_stale"].value() is False and node["status"].value().startswith("inputs match the Compute")
-    assert node.node("Result")["file"].evaluate() == node["result_file"].value()
+    assert node.node("Result")["file"].evaluate() == cache.frame_path(node["result_file"].value(), fake_nuke.frame())
 
 
 def test_a_stale_result_is_not_written_again_on_every_idle_tick(fake_nuke, lbs_env, sequences):
@@ -118,7 +118,7 @@ def test_accept_stale_shows_the_old_result_but_says_stale(fake_nuke, lbs_env, se
     fake_nuke.frame(1001)
     fake_nuke._update_ui()
     assert node["status"].value().startswith("STALE (accepted): LBSMatte1: plate or trimap changed")
-    assert node.node("Result")["file"].evaluate() == node["result_file"].value()
+    assert node.node("Result")["file"].evaluate() == cache.frame_path(node["result_file"].value(), fake_nuke.frame())
 
 
 # -- staleness on the farm: nuke -x / -X ------------------------------------------------------------

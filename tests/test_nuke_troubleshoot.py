@@ -189,3 +189,13 @@ def test_a_cache_folder_with_under_5_gib_free_is_a_warning(tmp_path, monkeypatch
         check = ts.check_cache(str(tmp_path / "cache"))
         assert check.status == status, (gib, check.title)
     assert "5 GiB free" in check.title
+
+
+def test_a_cache_folder_knob_nuke_would_put_the_frame_number_in_is_reported_by_name(fake_nuke, lbs_env, tmp_path):
+    # Nuke's File_Knob.evaluate() fills in '#': the folder would be another at each frame.
+    node = fake_nuke.createNode("LBSMatte", inpanel=False)
+    node["cache_dir"].setValue(str(tmp_path / "sh#01" / "cache"))
+    text = ts.troubleshoot_node(node)
+    assert "FAIL  cache folder refused" in text
+    assert f"the cache folder {tmp_path / 'sh#01' / 'cache'} has '#' in it, which Nuke reads as a frame number" in text
+    assert not (tmp_path / "sh#01").exists()

@@ -1218,3 +1218,16 @@ def test_the_public_names_are_reexported_from_core_without_importing_torch() -> 
     code = "import sys, core; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_layer_prior_with_the_layers_solved_per_pixel_is_refused_not_dropped(small_bundle) -> None:
+    # The networks' colours are a prior of the multilevel layers only: with layers='solve' (given,
+    # or as the bundle records: small_bundle records none, so the default 'solve') layer_prior was
+    # taken and changed nothing.
+    assert refinement_settings(small_bundle).layers == "solve"
+    for given in ({"layers": "solve"}, {}):
+        with pytest.raises(InputError, match=r"^layer_prior=0.3: only layers='multilevel' uses it, and layers is "
+                                             r"'solve' .*; leave it out or pass layers='multilevel'"):
+            Matter(small_bundle, device="cpu", allow_untrained=True, layer_prior=0.3, **given)
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True, layers="multilevel", layer_prior=0.3)
+    assert matter.refinement.layer_prior == 0.3

@@ -353,11 +353,12 @@ def _check_name_free(name: str, out: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from core.cli import log_to_stderr
     from core.pipeline import cpu_has_bf16, resolve_device
     from core.training.train import TrainSettings, stage_progress, train, write_json
     from core.weights import check_destination, check_name, check_not_packaged
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log_to_stderr(logging.INFO)
     name = args.name or args.out.name
     try:  # before the name makes a folder (runs/<name>): one like '../x' would lie outside runs/
         check_name(name)

@@ -11,13 +11,16 @@ matters to them:
   hand out a new Python object for a node on each call: ``==`` and ``hash()`` follow the node,
   ``is`` and ``id()`` do not;
 - nodes, knobs, groups with ``with group:`` / ``begin()`` / ``end()``, ``createNode``,
-  ``toNode``, ``allNodes``, ``delete``; gizmos are built from the ``.gizmo`` file found on
-  the plugin path (``pluginAddPath``), inside and out;
+  ``toNode``, ``allNodes`` (``recurseGroups`` goes into gizmos too: a gizmo is a group),
+  ``delete``; gizmos are built from the ``.gizmo`` file found on the plugin path
+  (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
   ``execute`` of a ``Write`` writes real EXR frames from its input;
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
+  a ``File_Knob``'s ``evaluate()`` is the file of the current frame (each ``#`` run and ``%0Nd``
+  filled in, a folder's name too), as Nuke's; ``value()`` keeps the pattern;
   an expression reads a knob as Nuke's ``getValue`` does (a menu's index, 0/1); numbers only
   are animated, and only after ``setAnimated``; what Nuke's docs leave open (keys on strings,
   curve letters, time nodes off their documented cases) raises ``NotImplementedError``;
@@ -316,7 +319,17 @@ class EvalString_Knob(String_Knob):
 
 
 class File_Knob(EvalString_Knob):
-    pass
+    def evaluate(self):
+        # As in Nuke: the TCL evaluated and the current frame's number put in for each '#' run
+        # (as many digits) and printf token (%d, %04d), wherever they are in the path ("Evaluate
+        # the string, performing substitutions": https://learn.foundry.com/nuke/developers/130/
+        # pythondevguide/_autosummary/nuke.File_Knob.html; pipelines rely on it, e.g.
+        # os.path.isfile(node['file'].evaluate())). The sequence's pattern is value().
+        return _frame_file(self._pattern(), _eval_time[-1] if _eval_time else _frame)
+
+    def _pattern(self):
+        """The TCL evaluated, frame tokens kept (what the fake's Read and Write read frames of)."""
+        return EvalString_Knob.evaluate(self)
 
 
 class Script_Knob(String_Knob):
@@ -670,13 +683,10 @@ def _exr_channel(nuke_name):
 
 
 def _frame_file(pattern, frame):
-    if "%04d" in pattern:
-        return pattern.replace("%04d", "%04d" % frame)
-    count = pattern.count("#")
-    if count:
-        start = pattern.index("#")
-        return pattern[:start] + "%0*d" % (count, frame) + pattern[start + count:]
-    return pattern
+    """``pattern`` at ``frame``: each run of '#' is the frame padded to as many digits, each %d / %0Nd printf's."""
+    frame = int(frame)
+    pattern = re.sub(r"%(0\d+)?d", lambda m: m.group(0) % frame, pattern)
+    return re.sub(r"#+", lambda m: "%0*d" % (len(m.group(0)), frame), pattern)
 
 
 class _Image(object):
@@ -938,7 +948,7 @@ class _Read(Node):
     def _own_hash_parts(self, frame):
         first, last = self.firstFrame(), self.lastFrame()
         try:
-            pattern = _view_file(self["file"].evaluate())
+            pattern = _view_file(self["file"]._pattern())
         except RuntimeError as exc:
             pattern = "error:%s" % exc
         return ["file@%d=%s" % (frame, _frame_file(pattern, min(max(frame, first), last))), "reload=%d" % self._reloads]
@@ -955,7 +965,7 @@ class _Read(Node):
             if mode != "hold":
                 raise _FakeLimit("fake nuke: Read before/after %s" % mode)
             frame = first if frame < first else last
-        pattern = _view_file(self["file"].evaluate())
+        pattern = _view_file(self["file"]._pattern())
         if not pattern:
             raise RuntimeError("%s: no file" % self.name())
         path = _frame_file(pattern, frame)
@@ -1010,7 +1020,7 @@ class _Write(Node):
                 planes.append(_np.zeros((h, w), _np.float32))
         pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
         upstream_hash = self.input(0)._op_hash(frame) if self.input(0) is not None else 0
-        path = _frame_file(_view_file(self["file"].evaluate()), frame)
+        path = _frame_file(_view_file(self["file"]._pattern()), frame)
         folder = os.path.dirname(path)
         if folder and not os.path.isdir(folder):
             if not self["create_directories"].value():
@@ -1680,12 +1690,15 @@ def toNode(s):
 
 
 def allNodes(filter=None, group=None, recurseGroups=False):
+    # recurseGroups: "all child nodes within any group nodes", recursively; a gizmo is a group
+    # (nuke.Gizmo's base is Group): https://learn.foundry.com/nuke/developers/140/pythondevguide/
+    # _autosummary/nuke.allNodes.html, .../131/pythondevguide/_autosummary/nuke.Gizmo.html
     where = group if group is not None else _context[-1]
     found = []
     for node in where.nodes():
         if filter is None or node.Class() == filter:
             found.append(node)
-        if recurseGroups and isinstance(node, Group) and not isinstance(node, Gizmo):
+        if recurseGroups and isinstance(node, Group):
             found.extend(allNodes(filter, node, True))
     return found
 
