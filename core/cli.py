@@ -862,7 +862,8 @@ def _file_views(image: Any) -> tuple[list[str], str | None]:
     views = info.attribute("multiView")
     views = [str(v) for v in ((views,) if isinstance(views, str) else views or ())]
     part = info.attribute("view")
-    if isinstance(part, str) and part and (info.attribute("oiio:subimages") or 1) > 1:
+    if isinstance(part, str) and part and (info.attribute("oiio:subimages") or 1) > 1 and (
+            info.attribute("oiio:subimagename") == part or len(views) > 1):  # not a part per layer of one view (rgba.main)
         return (views if part in views else [part]), part
     if len(views) > 1 and any(c.partition(".")[0] in views[1:] for c in image.channels):
         return views, None

@@ -115,15 +115,18 @@ def test_a_nuke_view_variable_in_a_path_is_refused_saying_what_to_do(tmp_path: P
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob("used*"))
 
 
-def _write_parts(path: Path, views: dict[str, np.ndarray], channels: list[str]) -> None:
-    """A multi-part EXR of a part per view (Nuke's Write, interleave 'channels and layers')."""
+def _write_parts(path: Path, views: dict[str, np.ndarray], channels: list[str] | list[list[str]],
+                 names: list[str] | None = None) -> None:
+    """A multi-part EXR of a part per view (Nuke's Write, interleave 'channels and layers'); with
+    ``names``, parts of those names, each of its view (``rgba.main``: a part per layer of one view)."""
     specs = []
-    for view, pixels in views.items():
+    for i, (view, pixels) in enumerate(views.items()):
         spec = oiio.ImageSpec(W, H, pixels.shape[2], oiio.HALF)
-        spec.channelnames = tuple(channels)
-        spec.attribute("oiio:subimagename", view)
-        spec.attribute("view", view)
-        spec.attribute("multiView", oiio.TypeDesc(f"string[{len(views)}]"), tuple(views))
+        spec.channelnames = tuple(channels[i] if isinstance(channels[0], list) else channels)
+        spec.attribute("oiio:subimagename", names[i] if names else view)
+        spec.attribute("view", view.partition("#")[0])
+        if not names:
+            spec.attribute("multiView", oiio.TypeDesc(f"string[{len(views)}]"), tuple(views))
         specs.append(spec)
     out = oiio.ImageOutput.create(str(path))
     assert out.open(str(path), specs), oiio.geterror()
@@ -158,4 +161,15 @@ def test_a_multi_view_attribute_without_the_views_channels_is_no_multi_view_file
     _write(stereo / "one_trimap.exr", _trimap(8), ["A"], VIEWS)
     assert cli.main(["matte", "--plate", str(stereo / "one.exr"), "--trimap", str(stereo / "one_trimap.exr"),
                      "--out", str(stereo / "one_out.exr"), "--weights", "none", "--no-progress"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_a_part_per_layer_of_one_view_is_no_multi_view_file(stereo: Path, capsys) -> None:
+    # Nuke's Write of a mono script, a part per layer: parts rgba.main and depth.main, each of view main.
+    both = read_image(stereo / "stereo.exr").pixels
+    _write_parts(stereo / "layers.exr", {"main": both[..., :3], "main#depth": both[..., 3:4]}, [["R", "G", "B"], ["Z"]],
+                 names=["rgba.main", "depth.main"])
+    _write(stereo / "trimap.exr", _trimap(8), ["A"])
+    assert cli.main(["matte", "--plate", str(stereo / "layers.exr"), "--trimap", str(stereo / "trimap.exr"),
+                     "--out", str(stereo / "layers_out.exr"), "--weights", "none", "--no-progress"]) == 0
     assert "WARNING" not in capsys.readouterr().out
