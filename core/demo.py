@@ -23,9 +23,7 @@ made by untrained networks.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -129,8 +127,7 @@ def run_demo(
         _atomic,
         check_not_input,
         check_writable_dir,
-        lock_output,
-        remove_stale_temps,
+        locked_outputs,
         write_matte_exr,
     )
     from core.metrics import alpha_errors, foreground_error
@@ -178,11 +175,7 @@ def run_demo(
     # Locked as matte locks a frame: a demo killed outright (SIGKILL) while writing left its
     # temporary file in --out for good; once the locks are held, no other demo is writing these
     # files, and what an earlier one left is removed.
-    with contextlib.ExitStack() as held:
-        for path in files.values():
-            held.enter_context(lock_output(path))
-        for leftover in remove_stale_temps(files.values()):
-            logging.getLogger(__name__).warning("removed %s, left by an earlier demo that was killed", leftover)
+    with locked_outputs(files.values()):
         linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(result.fg, "srgb"), bg=to_linear(result.bg, "srgb"))
         write_matte_exr(files["exr"], linear, premultiply=True)
         comp = composite(result.fg, result.alpha)

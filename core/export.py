@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import zipfile
@@ -278,7 +277,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.io import _atomic, check_output_folder, lock_output, remove_stale_temps
+    from core.io import _atomic, check_output_folder, locked_outputs
     from core.pipeline import _bundle, refinement_settings
     from core.weights import check_not_packaged
 
@@ -315,13 +314,10 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     # Locked as matte locks a frame: an export killed outright (SIGKILL, a farm's after its grace
     # period) left its temporary file beside OUT for good; once the lock is held, no other export
     # is writing OUT, and what an earlier one left is removed.
-    with lock_output(out):
-        for leftover in remove_stale_temps([out]):
-            logging.getLogger(__name__).warning("removed %s, left by an earlier export that was killed", leftover)
-        with _atomic(out) as tmp, open(tmp, "wb") as handle:
-            # Saved through a handle: torch names the archive's folder after a path's file name (here the
-            # temporary one), after a handle "archive".
-            torch.jit.save(scripted, handle, _extra_files={INFO_FILE: json.dumps(info, indent=1)})
+    with locked_outputs([out]), _atomic(out) as tmp, open(tmp, "wb") as handle:
+        # Saved through a handle: torch names the archive's folder after a path's file name (here the
+        # temporary one), after a handle "archive".
+        torch.jit.save(scripted, handle, _extra_files={INFO_FILE: json.dumps(info, indent=1)})
     return info
 
 
