@@ -1158,14 +1158,9 @@ def _frame_locked(job: FrameJob) -> Any:
     ``1011-1020``, ... as tasks running at once), which must not refuse each other; only a frame
     that another run is writing at this moment fails (:class:`OutputError`, naming that run),
     and the others still render."""
-    from core.io import lock_output, remove_stale_temps
+    from core.io import locked_outputs
 
-    outputs = [p for p in (job.out, job.trimap_out) if p is not None]
-    with contextlib.ExitStack() as held:
-        for path in outputs:
-            held.enter_context(lock_output(path))
-        for tmp in remove_stale_temps(outputs):
-            log.warning("removed %s, left by an earlier run that was killed", tmp)
+    with locked_outputs(p for p in (job.out, job.trimap_out) if p is not None):
         yield
 
 
