@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -956,6 +956,21 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError:
                 pass
         lock.release()
+
+
+@contextmanager
+def locked_outputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[None]:
+    """Hold the lock of each output in ``paths`` (:func:`lock_output`) while they are written, and,
+    once held, remove their leftover temporary files (:func:`remove_stale_temps`, each with a
+    warning): a run killed with SIGKILL while writing one left it, and no other run is writing
+    them now. ``matte`` holds a frame's outputs so, ``demo``, ``export`` and ``evaluate`` theirs."""
+    paths = list(paths)
+    with ExitStack() as held:
+        for path in paths:
+            held.enter_context(lock_output(path))
+        for tmp in remove_stale_temps(paths):
+            log.warning("removed %s, left by an earlier run that was killed", tmp)
+        yield
 
 
 def _take_over_stale_lock(path: Path) -> str | None:

@@ -17,6 +17,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -397,36 +398,117 @@ def _reclaimable(path: str, key: str) -> int:
     return 0
 
 
-def _cgroup_memory_left() -> int | None:
-    """Bytes this process's cgroups let it allocate before the kernel kills it: the least, over
-    its cgroup and those above it (a limit set on a farm job's slice holds its children too), of
-    the limit less the usage (less the inactive page cache, which is dropped first). cgroup v2
-    (``memory.max``, ``memory.current``) and v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``);
-    None where no limit is set or no cgroup can be read."""
+def _cgroup_folders(controller: str) -> list[tuple[bool, str]]:
+    """The folders of this process's cgroups that hold ``controller``'s files: for each hierarchy,
+    its own cgroup first, then each one above it (a limit set on a farm job's slice holds its
+    children too), each with whether it is cgroup v2's unified hierarchy (else v1's ``controller``
+    mount). [] where no cgroup can be read."""
     try:
         with open(CGROUP_MEMBERSHIP, encoding="ascii") as f:
             lines = f.read().splitlines()
     except OSError:
-        return None
-    left: list[int] = []
+        return []
+    found: list[tuple[bool, str]] = []
     for line in lines:
         number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if number == "0" and controllers == "":  # v2's unified hierarchy
-            folder, files = CGROUP_ROOT, ("memory.max", "memory.current", "inactive_file")
-        elif "memory" in controllers.split(","):
-            folder, files = os.path.join(CGROUP_ROOT, "memory"), (
-                "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+            unified, folder = True, CGROUP_ROOT
+        elif controller in controllers.split(","):
+            unified, folder = False, os.path.join(CGROUP_ROOT, controller)
         else:
             continue
         parts = [p for p in path.split("/") if p]
-        for depth in range(len(parts), -1, -1):  # the process's cgroup, then each one above it
-            here = os.path.join(folder, *parts[:depth])
-            limit = _read_bytes(os.path.join(here, files[0]))
-            usage = _read_bytes(os.path.join(here, files[1]))
-            if limit is None or usage is None or limit >= 2**62:  # no limit here (v1 says so with ~2^63)
-                continue
-            left.append(max(0, limit - usage + _reclaimable(os.path.join(here, "memory.stat"), files[2])))
+        found += [(unified, os.path.join(folder, *parts[:depth])) for depth in range(len(parts), -1, -1)]
+    return found
+
+
+def _cgroup_memory_left() -> int | None:
+    """Bytes this process's cgroups let it allocate before the kernel kills it: the least, over
+    its cgroup and those above it (:func:`_cgroup_folders`), of the limit less the usage (less
+    the inactive page cache, which is dropped first). cgroup v2 (``memory.max``, ``memory.current``)
+    and v1 (``memory.limit_in_bytes``, ``memory.usage_in_bytes``); None where no limit is set or no
+    cgroup can be read."""
+    left: list[int] = []
+    for unified, here in _cgroup_folders("memory"):
+        files = (("memory.max", "memory.current", "inactive_file") if unified else
+                 ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))
+        limit = _read_bytes(os.path.join(here, files[0]))
+        usage = _read_bytes(os.path.join(here, files[1]))
+        if limit is None or usage is None or limit >= 2**62:  # no limit here (v1 says so with ~2^63)
+            continue
+        left.append(max(0, limit - usage + _reclaimable(os.path.join(here, "memory.stat"), files[2])))
     return min(left) if left else None
+
+
+def cgroup_cpus() -> float | None:
+    """CPUs' worth of time a second that this process's cgroups allow it (a CPU quota: Docker's
+    ``--cpus``, Kubernetes' ``limits.cpu``, a farm manager's cgroup): the least, over its cgroup and
+    those above it (:func:`_cgroup_folders`), of the quota over its period, cgroup v2 ``cpu.max``
+    (``"400000 100000"``: 4 CPUs; ``"max 100000"``: none) and v1 ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us`` (-1: none). None where no quota is set or no cgroup can be read.
+
+    A quota leaves every core of the node usable (unlike a CPU affinity mask), so torch and
+    OpenMP, which count cores, start a thread per core of the node; the kernel then lets them run
+    only quota/period of each period, and throttles the job the rest of it."""
+    found: list[float] = []
+    for unified, here in _cgroup_folders("cpu"):
+        try:
+            if unified:
+                with open(os.path.join(here, "cpu.max"), encoding="ascii") as f:
+                    quota_text, period_text = (f.read().split() + ["100000"])[:2]
+            else:
+                with open(os.path.join(here, "cpu.cfs_quota_us"), encoding="ascii") as f:
+                    quota_text = f.read().strip()
+                with open(os.path.join(here, "cpu.cfs_period_us"), encoding="ascii") as f:
+                    period_text = f.read().strip()
+            quota, period = int(quota_text), int(period_text)
+        except (OSError, ValueError):  # no such file here, or "max": no quota
+            continue
+        if quota > 0 and period > 0:
+            found.append(quota / period)
+    return min(found) if found else None
+
+
+#: The environment variables that set torch's CPU threads at its start (its OpenMP pool's and MKL's
+#: count; torch takes the less of the two); where either is set, the job has said its count.
+THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def job_threads() -> int | None:
+    """The CPU threads for torch in a job held to a cgroup CPU quota (:func:`cgroup_cpus`): the
+    quota rounded down, at least 1, where that is fewer than torch's own count (one per core of the
+    process's CPU affinity, which ``taskset``, a cpuset or Slurm's binding already narrow). None
+    where there is no such quota, or where ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` holds a count
+    (:data:`THREAD_ENVS`): what the job says always wins.
+
+    torch and OpenMP ignore a quota: a job given 4 CPUs on a 64-core node (``docker run
+    --cpus=4``) ran 64 threads in turns of 4, throttled, each waiting on the others at every
+    parallel region."""
+    if env_threads() is not None:
+        return None
+    cpus = cgroup_cpus()
+    if cpus is None:
+        return None
+    threads = max(1, int(cpus))
+    return threads if threads < torch.get_num_threads() else None
+
+
+def env_threads() -> int | None:
+    """The CPU thread count the environment gives torch (:data:`THREAD_ENVS`, the first that holds
+    one), or None."""
+    for name in THREAD_ENVS:
+        count = _thread_count(os.environ.get(name))
+        if count is not None:
+            return count
+    return None
+
+
+def _thread_count(text: str | None) -> int | None:
+    """The count an ``OMP_NUM_THREADS``-like value holds, as OpenMP reads it (its first, outermost
+    level: ``"4"`` or ``"4,2"``), or None: unset, empty, or not a whole number >= 1 (``0``, ``abc``;
+    OpenMP and torch ignore such a value, after a line of their own on stderr)."""
+    first = (text or "").split(",")[0].strip()
+    return int(first) if re.fullmatch(r"[0-9]+", first) and int(first) >= 1 else None
 
 
 def _address_space_left() -> int | None:
@@ -593,7 +675,8 @@ class Matter:
         Run a bundle whose manifest says it is untrained (tests only; also ``LBSMATTE_ALLOW_UNTRAINED=1``).
     threads:
         CPU threads of torch's intra-op pool while :meth:`matte` runs; the caller's count is put
-        back when it returns (default: the caller's, torch's own one per core unless it was set).
+        back when it returns (default: the caller's, torch's own one per core unless it was set;
+        under a cgroup CPU quota, which torch ignores, ``lbsmatte`` sets it to :func:`job_threads`).
     precision:
         ``auto`` (float16 autocast on CUDA; on the CPU bfloat16 where it is native, AVX512-BF16
         or AMX, else float32), ``fp32``, ``fp16`` or ``bf16``. Autocast of the networks only;

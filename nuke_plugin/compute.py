@@ -95,6 +95,7 @@ class Job(object):
         self.input_hashes = {}
         self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
         self.settings_hash = ""
+        self.views = []  # the script's views (nuke.views()) when Compute started
         self.core = {}
 
     @property
@@ -211,6 +212,7 @@ def prepare(node, frames=None, reporter=None):
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
     job.settings_hash = lbs_node.settings_hash(node, frame=job.first)
+    job.views = list(nuke.views())
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)
@@ -394,7 +396,7 @@ def finish(node, job, result):
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
         bundle = (job.bundle.path, job.settings.bundle_sha256) if job.bundle is not None else None
-        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, bundle)
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")

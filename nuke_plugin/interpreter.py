@@ -183,7 +183,8 @@ def child_environment(environ=None, nuke_dir=None):
     -------
     dict
         A copy: Nuke's Python variables removed, ``PYTHONPATH`` set to the checkout when ``core``
-        lives next to ``nuke_plugin`` plus ``LBSMATTE_PYTHONPATH`` (for a studio's extra
+        lives next to ``nuke_plugin`` there (not in an installed wheel's ``site-packages``) plus
+        ``LBSMATTE_PYTHONPATH`` (for a studio's extra
         packages), unbuffered UTF-8 output. ``LBSMATTE_*`` and ``OCIO`` pass.
     """
     env = dict(os.environ if environ is None else environ)
@@ -211,7 +212,12 @@ def child_environment(environ=None, nuke_dir=None):
                 env[name] = ""
     paths = []
     root = plugin_root()
-    if os.path.isfile(os.path.join(root, "core", "__init__.py")):
+    # The checkout (the folder on NUKE_PATH, with its init.py), never an install's site-packages:
+    # that would put one environment's compiled packages (torch, OpenImageIO) before another
+    # interpreter's own, and ``python -m nuke_plugin.troubleshoot`` run from a wheel's venv judged
+    # python3 from PATH by the venv's packages (OK without any installed; torch failing to import
+    # where the Pythons' versions differ).
+    if os.path.isfile(os.path.join(root, "core", "__init__.py")) and os.path.isfile(os.path.join(root, "init.py")):
         paths.append(root)
     paths += [p for p in env.get(EXTRA_PATH_ENV, "").split(os.pathsep) if p]
     if paths:
@@ -229,6 +235,14 @@ def main(argv=None):
     """``python -m nuke_plugin.interpreter [--write-config]``: show or record the interpreter."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--write-config"]:
+        if not os.path.isfile(os.path.join(plugin_root(), "init.py")):
+            # An installed wheel's nuke_plugin, which Nuke never loads: it reads the config beside
+            # the nuke_plugin of the folder on NUKE_PATH, and pip uninstall would leave this one.
+            print("ERROR: %s is an installed package, not the LBSMatte folder on NUKE_PATH whose config Nuke "
+                  "reads: run this in that folder (cd <LBSMatte folder> && %s -m nuke_plugin.interpreter "
+                  "--write-config), or set LBSMATTE_PYTHON=%s in Nuke's environment instead"
+                  % (os.path.dirname(config_path()), sys.executable, sys.executable), file=sys.stderr)
+            return 1
         try:
             print("wrote %s" % write_config())
         except OSError as exc:  # a read-only install (artists' view of a studio checkout)

@@ -390,6 +390,74 @@ def test_rounds_reach_the_pipeline(shot: Path, small_bundle, untrained_ok, capsy
     assert a0.shape == a3.shape and np.abs(a0 - a3).max() > 1e-3
 
 
+def _threads_in_matte(monkeypatch) -> list[int]:
+    """torch's CPU threads inside each frame's matte, as the pipeline runs it."""
+    import torch
+
+    import core.pipeline as pipeline
+
+    seen: list[int] = []
+    matte = pipeline.Matter._matte
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return matte(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.Matter, "_matte", spy)
+    return seen
+
+
+@pytest.fixture
+def threads_unset(monkeypatch):
+    """No thread count in the environment, torch at 3 threads (put back after the test)."""
+    import torch
+
+    import core.pipeline as pipeline
+
+    for name in pipeline.THREAD_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_matte_runs_as_many_threads_as_the_jobs_cpu_quota(shot: Path, small_bundle, untrained_ok, threads_unset,
+                                                          monkeypatch, capsys) -> None:
+    # A farm job or container given 2 CPUs by a cgroup quota (docker --cpus=2) on a node whose
+    # cores torch counts (3 here): torch ran a thread per core, throttled by the kernel; the
+    # quota's count now, put back as main returns (called in-process).
+    import torch
+
+    import core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "cgroup_cpus", lambda: 2.0)
+    seen = _threads_in_matte(monkeypatch)
+    assert _matte(shot, small_bundle, "--frames", "1001-1002") == 0
+    assert seen == [2, 2] and torch.get_num_threads() == 3
+    # OMP_NUM_THREADS, the README's way to say the job's cores, wins over the quota.
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    seen.clear()
+    assert _matte(shot, small_bundle, "--frames", "1001", out="omp/m.####.exr") == 0
+    assert seen == [3]
+    assert "WARNING" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "-2", ""])  # "": a template's OMP_NUM_THREADS=$NSLOTS, NSLOTS unset
+def test_an_omp_num_threads_that_holds_no_count_is_said(shot: Path, small_bundle, untrained_ok, threads_unset,
+                                                        monkeypatch, capsys, value: str) -> None:
+    # OpenMP and torch ignore such a value (a line of libgomp's on stderr, the progress bar's
+    # stream) and run a thread per core: the farm's log said nothing of it.
+    import core.pipeline as pipeline
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    monkeypatch.setattr(pipeline, "cgroup_cpus", lambda: None)
+    assert _matte(shot, small_bundle, "--frames", "1001") == 0
+    out = capsys.readouterr().out
+    assert f"WARNING: OMP_NUM_THREADS={value!r} is not a whole number >= 1, and torch ignores it: running 3 CPU " \
+           "thread(s)" in out
+
+
 def test_argparse_errors_and_help(capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr"]) == 2
     out = capsys.readouterr()

@@ -62,6 +62,7 @@ def test_child_environment_drops_nukes_python_and_libraries(tmp_path):
         "PATH": os.pathsep.join([str(nuke_dir), "/usr/bin"]),
         "DYLD_LIBRARY_PATH": str(nuke_dir),
         "OCIO": "/studio/config.ocio", "LBSMATTE_WEIGHTS_PATH": "/show/weights",
+        "OMP_NUM_THREADS": "4",  # the farm task's cores (docs/nuke.md, On the farm)
     }
     env = interpreter.child_environment(environ, nuke_dir=str(nuke_dir))
     assert "PYTHONHOME" not in env and "PYTHONSTARTUP" not in env
@@ -70,10 +71,39 @@ def test_child_environment_drops_nukes_python_and_libraries(tmp_path):
     assert env["PATH"] == "/usr/bin"
     assert "DYLD_LIBRARY_PATH" not in env
     assert env["OCIO"] == "/studio/config.ocio" and env["LBSMATTE_WEIGHTS_PATH"] == "/show/weights"
+    assert env["OMP_NUM_THREADS"] == "4"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert environ["PYTHONHOME"]  # the input is not modified
     extra = interpreter.child_environment(dict(environ, LBSMATTE_PYTHONPATH="/studio/py"), nuke_dir=str(nuke_dir))
     assert extra["PYTHONPATH"] == os.pathsep.join([interpreter.plugin_root(), "/studio/py"])
+
+
+def test_an_installed_wheels_site_packages_is_not_put_on_the_core_pythons_path(tmp_path, monkeypatch):
+    # python -m nuke_plugin.troubleshoot from a wheel's venv probed python3 from PATH with that
+    # venv's whole site-packages on its PYTHONPATH: torch and OpenImageIO of another Python's
+    # build failed to import there, and where none was installed the probe said OK all the same.
+    site = tmp_path / "lib" / "python3.10" / "site-packages"
+    for package in ("core", "nuke_plugin"):
+        (site / package).mkdir(parents=True)
+        (site / package / "__init__.py").write_text("")
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(site))
+    assert "PYTHONPATH" not in interpreter.child_environment({"PATH": "/usr/bin"}, nuke_dir="")
+    (site / "init.py").write_text("")  # a checkout: the folder on NUKE_PATH
+    assert interpreter.child_environment({"PATH": "/usr/bin"}, nuke_dir="")["PYTHONPATH"] == str(site)
+
+
+def test_write_config_from_an_installed_wheel_writes_nothing_nuke_never_reads(tmp_path, monkeypatch, capsys):
+    # From a wheel's venv it wrote site-packages/nuke_plugin/lbsmatte.json, which the nuke_plugin
+    # Nuke loads (the NUKE_PATH folder's) never reads, and pip uninstall left behind.
+    site = tmp_path / "site-packages"
+    (site / "nuke_plugin").mkdir(parents=True)
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(site))
+    monkeypatch.setattr(interpreter, "config_path", lambda: str(site / "nuke_plugin" / "lbsmatte.json"))
+    assert interpreter.main(["--write-config"]) == 1
+    assert not (site / "nuke_plugin" / "lbsmatte.json").exists()
+    err = capsys.readouterr().err
+    assert err.startswith(f"ERROR: {site / 'nuke_plugin'} is an installed package, not the LBSMatte folder on NUKE_PATH")
+    assert err.rstrip().endswith(f"set LBSMATTE_PYTHON={sys.executable} in Nuke's environment instead")
 
 
 def test_inside_nuke_its_folder_is_found_by_itself(tmp_path):

@@ -724,6 +724,48 @@ def test_the_free_memory_under_a_cgroup_v1_limit(monkeypatch, tmp_path) -> None:
     assert pipeline.available_memory(torch.device("cpu")) == 64 * 2**30
 
 
+def test_a_cgroup_cpu_quota_is_read_as_the_cpus_the_job_may_use(monkeypatch, tmp_path) -> None:
+    # A farm job or container given 4 CPUs by a quota (docker run --cpus=4, Kubernetes limits.cpu)
+    # sees every core of the node: the quota is the least over its cgroup and those above it.
+    import core.pipeline as pipeline
+
+    _fake_cgroups(monkeypatch, tmp_path / "v2", "0::/farm.slice/job7\n", {
+        "farm.slice/cpu.max": "400000 100000", "farm.slice/job7/cpu.max": "max 100000"})
+    assert pipeline.cgroup_cpus() == 4.0
+    # v1's cpu controller (its own folder, often mounted as cpu,cpuacct), -1 for no quota.
+    _fake_cgroups(monkeypatch, tmp_path / "v1", "5:cpu,cpuacct:/render/task\n4:memory:/render/task\n0::/\n", {
+        "cpu/render/task/cpu.cfs_quota_us": "-1", "cpu/render/task/cpu.cfs_period_us": "100000",
+        "cpu/render/cpu.cfs_quota_us": "250000", "cpu/render/cpu.cfs_period_us": "100000"})
+    assert pipeline.cgroup_cpus() == 2.5
+    _fake_cgroups(monkeypatch, tmp_path / "none", "5:cpu,cpuacct:/x\n0::/a\n", {"a/cpu.max": "max 100000"})
+    assert pipeline.cgroup_cpus() is None
+
+
+@pytest.mark.parametrize("environ, quota, expected", [
+    ({}, 2.5, 2),                                   # the quota, rounded down
+    ({}, 0.2, 1),                                   # at least one thread
+    ({}, None, None),                               # no quota: torch's own count (the affinity's cores)
+    ({}, 64.0, None),                               # a quota above torch's count changes nothing
+    ({"OMP_NUM_THREADS": "3"}, 2.5, None),          # what the job says wins
+    ({"MKL_NUM_THREADS": "3"}, 2.5, None),
+    ({"OMP_NUM_THREADS": "3,1"}, 2.5, None),        # OpenMP's nested levels: the first is torch's
+    ({"OMP_NUM_THREADS": "0"}, 2.5, 2),             # a value OpenMP ignores says nothing
+    ({"OMP_NUM_THREADS": "abc"}, 2.5, 2),
+])
+def test_the_threads_of_a_job_held_to_a_cpu_quota(monkeypatch, environ, quota, expected) -> None:
+    # torch and OpenMP count the node's cores and ignore a quota: 4 CPUs on a 64-core node ran 64
+    # threads, throttled. The job's count is the quota's, unless the environment names one.
+    import core.pipeline as pipeline
+
+    for name in pipeline.THREAD_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(pipeline, "cgroup_cpus", lambda: quota)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)  # a node of 8 cores
+    assert pipeline.job_threads() == expected
+
+
 def test_the_memory_a_process_freed_and_keeps_is_free_to_its_next_frame(monkeypatch) -> None:
     # lbsmatte keeps what a frame frees for the next (glibc; core.cli.keep_freed_memory), and the
     # kernel counts it as used: under ulimit -v 1.5 GiB a 960x540 sequence's first frame was

@@ -87,6 +87,27 @@ def test_the_colour_cache_is_beside_the_code_unless_its_variable_names_another(t
     assert not (tmp_path / "colours").exists()  # named, not made: made at the first estimate
 
 
+def test_an_installed_package_caches_colours_in_the_users_cache_not_in_site_packages(tmp_path):
+    # Installed from the wheel, "beside the code" was site-packages: a fine-tune wrote its plates'
+    # estimated colours into site-packages/.cache/fg, which pip uninstall left behind.
+    import shutil
+    import subprocess
+    import sys
+
+    from core.training import data
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(data.REPO_ROOT / "core", site / "core",
+                    ignore=shutil.ignore_patterns("__pycache__", "bundles", "examples"))
+    code = "from core.training.data import CACHE_DIR; print(CACHE_DIR)"
+    env = {k: v for k, v in os.environ.items() if k != data.CACHE_ENV}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, check=True)
+    assert done.stdout.strip() == str(tmp_path / "xdg" / "lbsmatte" / "fg")
+    assert data.default_cache_dir(data.REPO_ROOT) == data.REPO_ROOT / ".cache" / "fg"  # a checkout's: as before
+
+
 @needs_data
 def test_batch_shapes_ranges_trimap_and_composite():
     sampler = _sampler(procedural_fraction=0.5)

@@ -58,6 +58,7 @@ __all__ = [
     "ShowDataset",
     "background_photos",
     "clean_measured_alpha",
+    "default_cache_dir",
     "default_data_root",
     "estimate_layers",
     "jitter_colours",
@@ -70,9 +71,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The environment variable that moves :data:`CACHE_DIR` (a read-only install; the test suite
 #: points it at a temporary folder, so that a test run writes nothing into the checkout).
 CACHE_ENV = "LBSMATTE_COLOUR_CACHE"
-#: Derived data (estimated foreground colours): ``$LBSMATTE_COLOUR_CACHE``, else ``.cache/fg``
-#: beside the code (git-ignored). Read once, when this module is imported.
-CACHE_DIR = Path(os.environ.get(CACHE_ENV) or REPO_ROOT / ".cache" / "fg")
+
+
+def default_cache_dir(root: Path = REPO_ROOT) -> Path:
+    """Where estimated colours are cached when ``$LBSMATTE_COLOUR_CACHE`` is not set.
+
+    A checkout's (``root`` holds ``setup.cfg``): ``.cache/fg`` beside the code (git-ignored). An
+    installed package's ``root`` is ``site-packages``, which no run may write into (a top-level
+    ``.cache`` there belongs to no distribution and ``pip uninstall`` leaves it, hundreds of MB of
+    a show's plates): there the user's cache, ``$XDG_CACHE_HOME/lbsmatte/fg`` (``~/.cache``).
+    """
+    if (root / "setup.cfg").is_file():
+        return root / ".cache" / "fg"
+    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(user_cache) / "lbsmatte" / "fg"
+
+
+#: Derived data (estimated foreground colours): ``$LBSMATTE_COLOUR_CACHE``, else
+#: :func:`default_cache_dir`. Read once, when this module is imported.
+CACHE_DIR = Path(os.environ.get(CACHE_ENV) or default_cache_dir())
 
 # alphamatting.com objects held out of training. The suggested GT04, GT13, GT24, GT27 (trolls'
 # hair, a plant, a plush toy, woollen strands) hold no translucent and no solid object. Instead:
@@ -186,7 +203,7 @@ def estimate_layers(
             _save_npy_atomic(fg_path, fg)
             _save_npy_atomic(bg_path, bg)
         except OSError as exc:
-            # The cache lives beside the code: an install a studio keeps read-only must still
+            # A checkout's cache lives beside the code: one a studio keeps read-only must still
             # train. Without it the colours are only estimated again next time.
             import logging
 
@@ -854,7 +871,7 @@ class ShowDataset:
     ``folder/trimap/NAME.*`` (or ``folder/trimap/<variant>/NAME.*``), ``folder/fg/NAME.*`` and ``folder/bg/NAME.*`` are optional. Missing
     foreground *and* background colours are estimated with pymatting's
     ``estimate_foreground_ml(..., return_background=True)`` (so the background is an estimate
-    too) and cached in ``.cache/fg``. Without a trimap, trimaps are drawn from the alpha as in
+    too) and cached in :data:`CACHE_DIR`. Without a trimap, trimaps are drawn from the alpha as in
     :class:`CompositeSampler` (radius 1-19 px).
 
     Unlike :class:`CompositeSampler`, ``image`` is the plate itself (the show's real background),
