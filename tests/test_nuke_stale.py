@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_shot, write_test_bundle
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_exr, write_shot
+from fake_nuke.fixtures import write_test_bundle as write_bundle
 
 from nuke_plugin import cache, compute, exr, runner
 from nuke_plugin import node as lbs_node
@@ -124,6 +125,25 @@ def test_a_reads_colourspace_changed_makes_the_result_stale_and_compute_a_new_ke
     assert again.job.key != first.job.key and again.computed == [1001, 1002, 1003]
     node.input(0)["colorspace"].setValue("default")  # back: the first result, from the cache
     assert compute.compute(node).job.key == first.job.key
+
+
+def test_a_plate_copied_over_with_its_time_kept_is_seen_after_the_reads_reload(fake_nuke, lbs_env, sequences):
+    # As the Nuke guide's known limits say: a file replaced under its name with its modification time
+    # kept (cp -p, rsync -t) is read from Nuke's cache by the viewer and the bake alike until the Read is
+    # reloaded; then the result is stale and Compute computes the frame whose pixels changed.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    path = cache.frame_path(sequences["plate"], 1002)
+    before = os.stat(path)
+    write_exr(path, np.full((24, 32, 3), 0.25, np.float32), ["R", "G", "B"])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert lbs_node.find_stale(node) == ("", [])
+    assert compute.compute(node).job.key == first.job.key
+    node.input(0)["reload"].execute()
+    assert lbs_node.find_stale(node) == ("plate or trimap changed since Compute", [1001, 1002, 1003])
+    again = compute.compute(node)
+    assert again.job.key != first.job.key and again.computed == [1002]
+    assert lbs_node.find_stale(node) == ("", [])
 
 def test_accept_stale_shows_the_old_result_but_says_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
@@ -256,7 +276,7 @@ def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs
     fake_nuke._update_ui()
     assert node["result_stale"].value() is False
     folder = os.path.join(lbs_env["bundles"], "testbundle")
-    write_test_bundle(folder, description="the show's second fine-tune")
+    write_bundle(folder, description="the show's second fine-tune")
     fake_nuke._update_ui()
     assert node["status"].value() == (f"STALE: LBSMatte1: weights changed since Compute (bundle {folder}) at frame(s) "
                                       "1001-1003 - press Compute")
@@ -283,8 +303,8 @@ def test_a_weights_folder_read_from_another_script_folder_makes_the_result_stale
     # The weights knob names a folder relative to the script, as Compute reads it: the script copied
     # to another shot's folder (and opened there) names that folder's bundle with the same text.
     here, there = tmp_path / "sh010", tmp_path / "sh020"
-    write_test_bundle(here / "weights" / "show")
-    write_test_bundle(there / "weights" / "show", description="sh020's own fine-tune")
+    write_bundle(here / "weights" / "show")
+    write_bundle(there / "weights" / "show", description="sh020's own fine-tune")
     shot = write_shot(str(here / "shot.nk"), sequences, weights="weights/show")
     fake_nuke.scriptOpen(shot)
     assert compute.compute(fake_nuke.toNode("LBSMatte1")).ok
@@ -300,7 +320,7 @@ def test_a_weights_folder_read_from_another_script_folder_makes_the_result_stale
     assert lbs_node.find_stale(reopened(shot)) == ("", [])
     assert lbs_node.find_stale(reopened(str(there / "shot.nk"))) == (
         "weights changed since Compute (bundle %s)" % (there / "weights" / "show"), [1001, 1002, 1003])
-    write_test_bundle(there / "weights" / "show")  # the same weights there: current
+    write_bundle(there / "weights" / "show")  # the same weights there: current
     assert lbs_node.find_stale(reopened(str(there / "shot.nk"))) == ("", [])
 
 # -- the fingerprint in the key -----------------------------------------------------------------------
