@@ -52,6 +52,8 @@ def _forget_running(node):
     """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
     with _running_lock:
         _running[:] = [other for other in _running if other is not node]
+
+
 #: How the status line of a node that computes begins (:func:`prepare`, :func:`interrupted`).
 COMPUTING = "computing "
 
