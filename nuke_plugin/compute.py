@@ -52,6 +52,27 @@ def _forget_running(node):
     """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
     with _running_lock:
         _running[:] = [other for other in _running if other is not node]
+
+
+#: How the status line of a node that computes begins (:func:`prepare`, :func:`interrupted`).
+COMPUTING = "computing "
+
+
+def interrupted(node):
+    """A node whose status line says it is computing while no Compute of this session runs on it
+    (the script was saved, or the node copied, while it computed, and is opened or pasted now):
+    say that the Compute did not finish here, not 'computing' for good. Returns whether it did."""
+    status = node["status"].value()
+    if not status.startswith(COMPUTING):
+        return False
+    with _running_lock:
+        if _computing(node):
+            return False
+    lbs_node.set_status(node, "not finished here: saved or copied while %s; press Compute (the frames it made "
+                              "are cached)" % status.rstrip("."))
+    return True
+
+
 class Job(object):
     """One Compute: where things are and what is left to do (built by :func:`prepare`)."""
 
@@ -246,7 +267,7 @@ def prepare(node, frames=None, reporter=None):
         # What the Read shows belongs to other inputs or settings: never show it again.
         lbs_node.hide_result(node)
     if job.missing:
-        lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
+        lbs_node.set_status(node, COMPUTING + "%d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
     for first, last in cache.contiguous_runs(f for f in job.missing if f not in job.copies):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, first, last, weights,
@@ -376,7 +397,8 @@ def finish(node, job, result):
     present = len(job.frames) - len(result.missing)
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
-        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views)
+        bundle = (job.bundle.path, job.settings.bundle_sha256) if job.bundle is not None else None
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")

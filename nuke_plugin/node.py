@@ -297,15 +297,57 @@ def input_hashes(node, frames):
     return hashes
 
 
-def record_inputs(node, hashes, settings, views=None):
+def record_inputs(node, hashes, settings, views=None, bundle=None):
     """Store what the result is made from in ``result_inputs`` (saved with the script).
 
     ``hashes`` is :func:`input_hashes`, ``settings`` :func:`settings_hash` and ``views`` the
     script's views (``nuke.views()``; default now), all taken when Compute started (a knob turned
-    while it ran makes the result stale, as it should)."""
+    while it ran makes the result stale, as it should). ``bundle``: the weights bundle's folder
+    and its ``manifest.json``'s SHA-256 as Compute keyed them (the knob holds only a name: a new
+    fine-tune saved over the bundle keeps it)."""
     record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes)),
               "views": list(nuke.views() if views is None else views)}
+    if bundle is not None:
+        record["bundle"] = {"path": bundle[0], "sha256": bundle[1]}
     node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
+
+
+#: ``{manifest path: (its stat, its SHA-256)}``: the idle check stats a bundle's manifest on each
+#: tick and hashes it again only when the file changed.
+_manifest_hashes = {}
+
+
+def _manifest_sha256(folder):
+    """SHA-256 of ``folder``'s ``manifest.json`` as it is now, or ``None`` when it cannot be read
+    (the folder of another machine, or a bundle removed: nothing to compare with)."""
+    path = os.path.join(folder, bundles.MANIFEST)
+    try:
+        info = os.stat(path)
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        known = _manifest_hashes.get(path)
+        if known is None or known[0] != stamp:
+            known = _manifest_hashes[path] = (stamp, bundles.file_sha256(path))
+    except (OSError, IOError):
+        return None
+    return known[1]
+
+
+def bundle_replaced(node, record):
+    """The bundle folder the result of ``node`` was computed with (``record``, :func:`recorded_inputs`)
+    when its ``manifest.json`` now holds other weights (a fine-tune saved over it with
+    ``--overwrite``, another release's bundle copied in), else ``""``. A *weights* knob naming a
+    folder is read as Compute reads it, from the script's folder when relative: a script saved
+    elsewhere may name another bundle with the same text. A bundle name is not looked up (that
+    scans the bundle folders): the folder Compute found it in is read."""
+    bundle = record.get("bundle")
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
+        return ""
+    folder = bundle["path"]
+    text = weights_value(node)
+    if bundles.names_folder(text):
+        folder = os.path.abspath(bundles.knob_folder(text, script_folder()))
+    now = _manifest_sha256(folder)
+    return folder if now is not None and now != bundle.get("sha256") else ""
 
 
 def recorded_inputs(node):
@@ -335,6 +377,9 @@ def find_stale(node, frames=None, here_only=False):
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
     if record.get("settings") not in (settings_hash(node, frame=first), settings_hash(node, legacy=True)):
         return "settings changed since Compute", every
+    replaced = bundle_replaced(node, record)
+    if replaced:
+        return "weights changed since Compute (bundle %s)" % replaced, every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
     # The result is one view, checked at Compute to hold for each of the script's views then: a

@@ -934,6 +934,9 @@ class _Read(Node):
                      Enumeration_Knob("on_error", values=["error", "black", "checkerboard", "nearest frame"]),
                      Boolean_Knob("raw"), Script_Knob("reload", action=self._reload)):
             self.addKnob(knob)
+        # A few entries of Nuke's colorspace menu: how the file's values become the working space's
+        # (default: an EXR's are linear already); raw on takes them as they are.
+        self.addKnob(Enumeration_Knob("colorspace", values=["default", "linear", "sRGB"]))
 
     def _reload(self):
         self._reloads += 1
@@ -974,7 +977,15 @@ class _Read(Node):
         stamp = (path, os.path.getmtime(path), self._reloads)
         if stamp not in self._cache:
             self._cache[stamp] = _read_image(path, self.name())
-        return self._cache[stamp]
+        image = self._cache[stamp]
+        if self["colorspace"].value() != "sRGB" or self["raw"].value():
+            return image
+        pixels = image.pixels.copy()  # sRGB-encoded values to linear, colour channels only
+        for i, channel in enumerate(image.channels):
+            if channel in _RGBA[:3]:
+                v = pixels[:, :, i]
+                pixels[:, :, i] = _np.where(v <= 0.04045, v / 12.92, ((_np.maximum(v, 0) + 0.055) / 1.055) ** 2.4)
+        return image.like(pixels)
 
 
 class _Write(Node):
