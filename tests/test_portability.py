@@ -546,3 +546,48 @@ def test_a_cache_folder_nuke_would_read_a_frame_number_in_is_refused_by_name(fak
     with pytest.raises(NodeError, match=r"has '#' in it, which Nuke reads as a frame number.*cache folder"):
         compute.compute(node, reporter=PrintReporter())
     assert not (tmp_path / "sh#01").exists()  # nothing baked anywhere
+
+
+# -- nuke -t's stdout on Windows: a farm's log in the ANSI code page ---------------------------------
+def test_batch_lines_naming_a_folder_the_log_encoding_cannot_hold_do_not_end_the_job(lbs_env, sequences,
+                                                                                      tmp_path) -> None:
+    # On Windows nuke -t's stdout into a pipe (a farm's log) is written in cp1252 with errors raised,
+    # as PYTHONIOENCODING=cp1252 makes it here: a WARNING: line of the core naming the shot's folder
+    # (Polish, Czech, Cyrillic, Japanese names) raised UnicodeEncodeError, which ended the job and
+    # terminated the core at its first warning; a missing script was a traceback, not ERROR: and 2.
+    from fake_nuke.fixtures import FAKE_DIR, REPO, write_shot
+
+    from nuke_plugin import batch
+
+    folder = tmp_path / "Złoty"
+    folder.mkdir()
+    shot = write_shot(str(folder / "shot.nk"), sequences)
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, PYTHONIOENCODING="cp1252",
+               FAKE_CLI_WARN_FRAMES="1001")
+    env.pop("LBSMATTE_CACHE", None)  # the default cache, beside the script in Złoty
+    script = os.path.join(REPO, "nuke_plugin", "batch.py")
+    done = subprocess.run([sys.executable, script, shot, "--node", "LBSMatte1", "--frames", "1001-1002"],
+                          env=env, capture_output=True, timeout=120, cwd=str(tmp_path))
+    out = done.stdout.decode("cp1252")
+    assert done.returncode == batch.EXIT_OK, out + done.stderr.decode("utf-8", "replace")
+    assert "LBSMATTE PROGRESS 1002 2/2" in out.splitlines()
+    warnings = [line for line in out.splitlines() if line.startswith("WARNING: ")]
+    assert len(warnings) == 1 and "Z\\u0142oty" in warnings[0], out
+    assert any(line.startswith("LBSMATTE RESULT ") and "Z\\u0142oty" in line for line in out.splitlines()), out
+    missing = subprocess.run([sys.executable, script, str(folder / "other.nk"), "--node", "LBSMatte1"],
+                             env=env, capture_output=True, timeout=120, cwd=str(tmp_path))
+    assert missing.returncode == batch.EXIT_USAGE, missing.stderr.decode("utf-8", "replace")
+    assert missing.stdout.decode("cp1252").startswith("ERROR: script ") and not missing.stderr
+
+
+def test_a_button_without_a_gui_prints_what_the_log_encoding_cannot_hold_escaped(fake_nuke, monkeypatch) -> None:
+    # nuke -t (a studio's script pressing Troubleshoot or Compute) on Windows: stdout in cp1252.
+    import io
+
+    from nuke_plugin import buttons
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    buttons._show("LBSMatte: the cache folder D:/projekty/Złoty/cache is not writable")
+    stdout.seek(0)
+    assert stdout.read() == "LBSMatte: the cache folder D:/projekty/Z\\u0142oty/cache is not writable\n"
