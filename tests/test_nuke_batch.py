@@ -110,6 +110,19 @@ def test_usage_errors_exit_2(fake_nuke, lbs_env, shot, capsys, args, message):
     assert cli_calls(lbs_env) == []
 
 
+def test_save_as_naming_the_script_by_another_name_is_refused(fake_nuke, lbs_env, shot, tmp_path, capsys):
+    """On macOS's and Windows' file systems ``Shot.nk`` is the file ``shot.nk`` (a hard link here: one
+    file, two names, as there): the copy would have been saved over the artist's script."""
+    other_name = str(tmp_path / "Shot.nk")
+    os.link(shot, other_name)
+    before = open(shot, encoding="utf-8").read()
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", other_name]) == batch.EXIT_USAGE
+    assert capsys.readouterr().out == (f"ERROR: --save-as {other_name} is the script itself: the artist's script "
+                                       "is never saved; name a copy\n")
+    assert open(shot, encoding="utf-8").read() == before
+    assert cli_calls(lbs_env) == []
+
+
 def test_failed_frames_exit_1_and_say_which(fake_nuke, lbs_env, shot, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
     before = open(shot).read()
