@@ -591,3 +591,26 @@ def test_a_button_without_a_gui_prints_what_the_log_encoding_cannot_hold_escaped
     buttons._show("LBSMatte: the cache folder D:/projekty/Złoty/cache is not writable")
     stdout.seek(0)
     assert stdout.read() == "LBSMatte: the cache folder D:/projekty/Z\\u0142oty/cache is not writable\n"
+
+
+def test_lbsmatte_python_naming_an_environments_folder_is_told_the_python_in_it(monkeypatch, tmp_path) -> None:
+    # LBSMATTE_PYTHON=C:\envs\lbs: a venv's python on Windows is Scripts\python.exe, a conda env's
+    # python.exe at its top; the fix named <folder>\python.exe, which a venv does not have.
+    from nuke_plugin import troubleshoot
+
+    _as_windows(monkeypatch, troubleshoot)
+    venv, conda = tmp_path / "venv", tmp_path / "conda"
+    (venv / "Scripts").mkdir(parents=True)
+    (venv / "Scripts" / "python.exe").write_bytes(b"")
+    conda.mkdir()
+    (conda / "python.exe").write_bytes(b"")
+    for folder, python in ((venv, venv / "Scripts" / "python.exe"), (conda, conda / "python.exe"),
+                           (tmp_path, tmp_path / "Scripts" / "python.exe")):
+        check = troubleshoot.check_interpreter(str(folder), "LBSMATTE_PYTHON")
+        assert check.status == troubleshoot.FAIL and "is a folder" in check.title
+        assert f"(e.g. {python})" in check.detail, check.detail
+    monkeypatch.undo()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").write_bytes(b"")  # a venv's bin given itself on Linux or macOS
+    for folder, python in ((tmp_path, tmp_path / "bin" / "python3"), (tmp_path / "bin", tmp_path / "bin" / "python3")):
+        assert f"(e.g. {python})" in troubleshoot.check_interpreter(str(folder), "LBSMATTE_PYTHON").detail
