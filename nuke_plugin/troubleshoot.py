@@ -22,6 +22,7 @@ import tempfile
 
 from nuke_plugin import bundles, interpreter
 from nuke_plugin.errors import NodeError
+from nuke_plugin.progress import print_line
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 PROBE_BUNDLE_TITLE = "the selected weights bundle has problems"
@@ -325,7 +326,7 @@ def main(argv=None):
     weights = args[0] if args else None
     folder = args[1] if len(args) > 1 else None
     checks = check_install(weights, folder)
-    print(format_checks(checks))
+    print_line(format_checks(checks))
     return 1 if any(c.status == FAIL for c in checks) else 0
 
 

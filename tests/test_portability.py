@@ -614,3 +614,17 @@ def test_lbsmatte_python_naming_an_environments_folder_is_told_the_python_in_it(
     (tmp_path / "bin" / "python3").write_bytes(b"")  # a venv's bin given itself on Linux or macOS
     for folder, python in ((tmp_path, tmp_path / "bin" / "python3"), (tmp_path / "bin", tmp_path / "bin" / "python3")):
         assert f"(e.g. {python})" in troubleshoot.check_interpreter(str(folder), "LBSMATTE_PYTHON").detail
+
+
+def test_troubleshoot_and_interpreter_reports_piped_in_cp1252_name_every_path(monkeypatch, tmp_path) -> None:
+    # python -m nuke_plugin.troubleshoot > report.txt on Windows: stdout in cp1252, errors raised;
+    # a path naming Złoty ended the report in a traceback and the file held nothing.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONIOENCODING="cp1252",
+               LBSMATTE_PYTHON=str(tmp_path / "Złoty" / "python"))
+    for module, args in (("nuke_plugin.troubleshoot", ["default", str(tmp_path / "Złoty" / "cache")]),
+                         ("nuke_plugin.interpreter", [])):
+        done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, timeout=120, cwd=ROOT,
+                              env=env)
+        assert b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")
+        out = done.stdout.decode("cp1252")
+        assert "Z\\u0142oty" in out and ("FAIL  Python for LBSMatte not found" in out or "python: " in out), out
