@@ -1416,14 +1416,20 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     # The folder is listed, not globbed (fileseq's findSequenceOnDisk): there '[' or '*' in a
     # folder's or a file's name is glob syntax ('plates [v2]/' found nothing, 'a*b/' also read
     # 'axb/'), and '#' or '@' in a folder's name a frame token.
-    numbered = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()))
+    # A file system that ignores case (macOS's, Windows', their shares) lists A001C003.0001.DPX,
+    # which is the pattern's a001c003.0001.dpx there: a listed name in another case is the
+    # pattern's where the file system opens it by the pattern's case (:func:`_in_pattern_case`).
+    folder = os.path.dirname(p) or os.curdir
+    numbered = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()), re.IGNORECASE)
     try:
-        names = os.listdir(os.path.dirname(p) or os.curdir)
+        names = os.listdir(folder)
     except OSError:
         names = []
-    matches = [match for match in map(numbered.fullmatch, sorted(names)) if match]
-    frames = sorted({int(match.group(1)) for match in matches
-                     if os.path.basename(seq.frame(int(match.group(1)))) == match.group(0)})
+    cased = [(match, name) for match in map(numbered.fullmatch, sorted(names))
+             if match and (name := _in_pattern_case(seq, folder, match))]
+    matches = [match for match, _ in cased]
+    frames = sorted({int(match.group(1)) for match, name in cased
+                     if os.path.basename(seq.frame(int(match.group(1)))) == name})
     if not frames and matches:  # 'plate.1.exr' ... for plate.####.exr: say why they are not its frames
         raise InputError(f"no frames found on disk for {p}: {os.path.join(os.path.dirname(p), matches[0].group(0))} "
                          f"and the like have other padding than its frame token {seq.padding()!r} "
@@ -1435,6 +1441,14 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
         raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
                                           last - first + 1))
     return list(range(first, last + 1))
+
+
+def _in_pattern_case(seq: Any, folder: str, match: re.Match[str]) -> str | None:
+    """Listed name ``match`` of :func:`find_frames` (the pattern's name, its case ignored) in the
+    pattern's case: itself when it is in that case, or when the file system ignores case (the name
+    in the pattern's case opens the file there); None where case counts and it differs."""
+    name = seq.basename() + match.group(1) + seq.extension()
+    return name if name == match.group(0) or os.path.isfile(os.path.join(folder, name)) else None
 
 
 def expand_sequence(pattern: str | os.PathLike[str], frames: str | Iterable[int] | None = None) -> list[tuple[int | None, Path]]:
