@@ -233,6 +233,22 @@ def test_a_relative_cache_folder_is_the_same_folder_for_the_farm_and_the_comp_re
     assert os.path.isfile(str(tmp_path / "comp.1003.exr"))
 
 
+def test_a_relative_weights_folder_typed_on_windows_is_found_by_a_linux_farm(fake_nuke, lbs_env, sequences,
+                                                                              tmp_path, monkeypatch, capsys):
+    # The weights knob is a text knob: an artist on Windows types weights\sh010_v1 (Nuke keeps the
+    # backslash), the Linux or macOS farm's batch.py read the whole of it as a bundle name and
+    # failed "not found" (a name never holds a backslash: core.weights.name_problem).
+    from fake_nuke.fixtures import write_test_bundle
+
+    shot_dir = tmp_path / "shots" / "sh010"
+    write_test_bundle(shot_dir / "weights" / "sh010_v1", name="sh010_v1")
+    # as Nuke saves the knob: a backslash escaped in the .nk's quoted text
+    path = write_shot(str(shot_dir / "sh010.nk"), sequences, weights="weights\\\\sh010_v1")
+    assert batch.main([path, "--node", "LBSMatte1", "--frames", "1001"]) == batch.EXIT_OK, capsys.readouterr().out
+    command = cli_calls(lbs_env)[-1]
+    assert command[command.index("--weights") + 1] == str(shot_dir / "weights" / "sh010_v1")
+
+
 def test_a_relative_weights_folder_is_read_from_the_scripts_folder_as_the_cache_folder_is(
         fake_nuke, lbs_env, sequences, tmp_path, monkeypatch, capsys):
     # A show keeps its bundle next to its scripts and types a relative folder in the weights knob:
