@@ -35,6 +35,7 @@ import stat
 import sys
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1417,16 +1418,18 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     # folder's or a file's name is glob syntax ('plates [v2]/' found nothing, 'a*b/' also read
     # 'axb/'), and '#' or '@' in a folder's name a frame token.
     # A file system that ignores case (macOS's, Windows', their shares) lists A001C003.0001.DPX,
-    # which is the pattern's a001c003.0001.dpx there: a listed name in another case is the
-    # pattern's where the file system opens it by the pattern's case (:func:`_in_pattern_case`).
+    # which is the pattern's a001c003.0001.dpx there, and macOS lists café.0001.exr with its 'é'
+    # decomposed, the pattern's composed one there: a listed name in another case or Unicode form
+    # is the pattern's where the file system opens it by the pattern's (:func:`_named_as_pattern`).
     folder = os.path.dirname(p) or os.curdir
-    numbered = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()), re.IGNORECASE)
+    numbered = re.compile(re.escape(_composed(seq.basename())) + r"(-?\d+)" + re.escape(_composed(seq.extension())),
+                          re.IGNORECASE)
     try:
         names = os.listdir(folder)
     except OSError:
         names = []
-    cased = [(match, name) for match in map(numbered.fullmatch, sorted(names))
-             if match and (name := _in_pattern_case(seq, folder, match))]
+    cased = [(match, name) for listed in sorted(names) if (match := numbered.fullmatch(_composed(listed)))
+             and (name := _named_as_pattern(seq, folder, listed, match))]
     matches = [match for match, _ in cased]
     frames = sorted({int(match.group(1)) for match, name in cased
                      if os.path.basename(seq.frame(int(match.group(1)))) == name})
@@ -1443,12 +1446,19 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     return list(range(first, last + 1))
 
 
-def _in_pattern_case(seq: Any, folder: str, match: re.Match[str]) -> str | None:
-    """Listed name ``match`` of :func:`find_frames` (the pattern's name, its case ignored) in the
-    pattern's case: itself when it is in that case, or when the file system ignores case (the name
-    in the pattern's case opens the file there); None where case counts and it differs."""
+def _composed(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC), in which names are compared whatever form a
+    file system lists them in."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _named_as_pattern(seq: Any, folder: str, listed: str, match: re.Match[str]) -> str | None:
+    """Listed name ``listed`` of :func:`find_frames` (``match``: the pattern's name in it, case and
+    Unicode form aside) as the pattern writes it: when it is written so, or when the file system
+    opens it by that name (one that ignores case, or macOS's Unicode forms); None where the
+    difference makes it another file."""
     name = seq.basename() + match.group(1) + seq.extension()
-    return name if name == match.group(0) or os.path.isfile(os.path.join(folder, name)) else None
+    return name if name == listed or os.path.isfile(os.path.join(folder, name)) else None
 
 
 def expand_sequence(pattern: str | os.PathLike[str], frames: str | Iterable[int] | None = None) -> list[tuple[int | None, Path]]:
