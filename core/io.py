@@ -728,7 +728,8 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
     open; Windows refuses while any process holds ``dest`` (or ``tmp``) open without sharing its
     deletion: a virus scanner or the search indexer looking at the new file for a moment,
     another process reading ``dest`` — or a program that keeps it open (a Nuke ``Read`` showing
-    it), which no retry outlasts: the last PermissionError is raised.
+    it), which no retry outlasts: the last PermissionError is raised. A ``dest`` with the
+    read-only attribute, which Windows refuses the same way, is not waited for.
 
     A ``dest`` that exists keeps its permissions and, where this user may set it, its group
     (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared file."""
@@ -741,7 +742,7 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
             os.replace(tmp, dest)
             return
         except PermissionError:
-            if os.name != "nt":
+            if os.name != "nt" or _read_only(dest):  # no retry outlasts a read-only attribute
                 raise
             now = time.monotonic()
             deadline = now + REPLACE_RETRY_S if deadline is None else deadline
@@ -772,9 +773,18 @@ def _keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Non
     os.chmod(tmp, stat.S_IMODE(old.st_mode) & (0o2777 if stat.S_ISDIR(old.st_mode) else 0o777))
 
 
+def _read_only(path: str | os.PathLike[str]) -> bool:
+    """Whether existing file ``path`` has Windows' read-only attribute (``os.access`` reads it there),
+    which makes Windows refuse to replace it with the PermissionError a file held open gives."""
+    return os.path.isfile(path) and not os.access(path, os.W_OK)
+
+
 def _open_elsewhere(dest: str, exc: OSError, what: str | None = None) -> str:
     """Why ``dest`` could not be replaced, for an :class:`OutputError` (naming it as ``what``)."""
     what = dest if what is None else what
+    if os.name == "nt" and isinstance(exc, PermissionError) and _read_only(dest):
+        return (f"cannot write {what}: it is read-only (Windows replaces no read-only file): clear its read-only "
+                "attribute (attrib -R, or its Properties), or write to another name")
     if os.name == "nt" and isinstance(exc, PermissionError) and os.path.exists(dest):
         return (f"cannot write {what}: {exc.strerror or exc}: on Windows a file that another program holds open "
                 "(a Nuke Read or a viewer showing it) cannot be replaced; close it there, or write to another name")

@@ -302,6 +302,29 @@ def test_on_windows_a_file_held_open_elsewhere_is_a_clear_error_and_stays(monkey
     assert core.io.temp_files(dest) == []
 
 
+def test_on_windows_a_read_only_output_is_said_to_be_read_only_and_not_waited_for(monkeypatch, tmp_path) -> None:
+    # Windows refuses to replace a file with the read-only attribute (a publish step's frames) with
+    # the PermissionError a file held open gives: it was waited for 3 s a frame and called held open
+    # by another program ("close it there"), which no program did.
+    import pytest
+
+    import core.io
+    from core.errors import OutputError
+
+    dest = tmp_path / "matte.exr"
+    dest.write_bytes(b"published")
+    calls = _windows_replace(monkeypatch, refusals=-1)
+    monkeypatch.setattr(core.io, "REPLACE_RETRY_S", 30.0)
+    real_access = os.access
+    core.io.os.access = lambda path, mode: mode != os.W_OK and real_access(path, mode)  # attrib +R
+    with pytest.raises(OutputError) as caught:
+        with core.io._atomic(dest) as tmp:
+            Path(tmp).write_bytes(b"new")
+    assert str(caught.value) == (f"cannot write {dest}: it is read-only (Windows replaces no read-only file): clear "
+                                 "its read-only attribute (attrib -R, or its Properties), or write to another name")
+    assert len(calls) == 1 and dest.read_bytes() == b"published" and core.io.temp_files(dest) == []
+
+
 def test_on_posix_a_refused_replace_is_not_retried(monkeypatch, tmp_path) -> None:
     import pytest
 
