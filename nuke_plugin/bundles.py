@@ -325,17 +325,22 @@ def _name_for(folder, manifest):
 def knob_folder(text, base=None):
     """The folder a ``weights`` knob value names, read as a folder: ``~`` expanded, a relative one
     read from ``base`` (the saved script's folder, as the *cache folder* knob is read:
-    ``nuke_plugin.cache.absolute_cache_dir``), from the current folder when ``base`` is None."""
+    ``nuke_plugin.cache.absolute_cache_dir``), from the current folder when ``base`` is None.
+    A backslash separates folders on every system: the knob is text, which Nuke keeps as typed,
+    and ``weights\\sh010_v1`` typed on Windows is the folder a Linux or macOS farm must find."""
     folder = os.path.expanduser(str(text).strip())
+    if os.sep != "\\":
+        folder = folder.replace("\\", "/")
     if base and not os.path.isabs(folder):
         folder = os.path.join(base, folder)
     return folder
 
 
 def names_folder(text):
-    """Whether a ``weights`` knob value names a folder: it holds a path separator (a plain value is
-    a bundle's name first, :func:`resolve_bundle`)."""
-    return any(sep and sep in text for sep in (os.sep, os.altsep, "/"))
+    """Whether a ``weights`` knob value names a folder: it holds a path separator, ``/`` or ``\\``
+    on every system (:func:`knob_folder`; a plain value is a bundle's name first,
+    :func:`resolve_bundle`)."""
+    return any(sep in text for sep in ("/", "\\"))
 
 
 def resolve_bundle(name_or_path, core_dir=None, environ=None, base=None):
