@@ -310,6 +310,34 @@ def find_bundles(core_dir=None, environ=None, problems=None):
     return found
 
 
+def unusable_folder(name, core_dir=None, environ=None, base=None):
+    """``(folder, reason)`` for a folder a ``weights`` knob value names that the search skipped
+    (its manifest missing, damaged or of a newer LBSMatte), else ``None``: the value is then no
+    bundle at all. ``core.weights``' message for an unknown name checks the same folders: the
+    packaged one for ``default``, ``<entry>/<name>`` (or the entry itself so named) on the search
+    path, and the value read as a folder (:func:`knob_folder`; for a plain name, only one holding
+    a manifest: any folder of the script's may share a bundle's name)."""
+    text = str(name or "").strip()
+    if not text:
+        return None
+    folders = []
+    if not names_folder(text):
+        default = default_bundle_dir(core_dir)
+        if text == DEFAULT_NAME and default:
+            folders.append(default)
+        for entry in search_path(environ):
+            folders.append(entry if os.path.basename(os.path.normpath(entry)) == text else os.path.join(entry, text))
+    folder = knob_folder(text, base)
+    if names_folder(text) or os.path.isfile(os.path.join(folder, MANIFEST)):  # a plain name: a bundle's folder only
+        folders.append(folder)
+    for folder in folders:
+        if os.path.isdir(folder):
+            manifest, reason = parse_manifest(folder)
+            if manifest is None:
+                return os.path.abspath(folder), reason
+    return None
+
+
 def _holds_weights(folder):
     try:
         return os.path.isdir(folder) and any(n.endswith(".safetensors") for n in os.listdir(folder))
