@@ -767,11 +767,21 @@ INHERITED = "inherited_from"
 def inherited_refinement(parent: Bundle) -> dict[str, Any] | None:
     """The ``"refinement"`` a bundle trained on from ``parent`` records: the parent's settings (its
     cross-validation chose them for networks these started from, the best known for them until a
-    cross-validation of their own), marked as inherited; ``None`` where the parent records none."""
+    cross-validation of their own), marked as inherited; ``None`` where the parent records none.
+
+    The mark names the bundle whose settings were chosen for its networks: the parent, or where
+    the parent had inherited them itself (a fine-tune of a fine-tune), the bundle it took them
+    from, with the bundles they passed through (``"through"``, oldest first)."""
     recorded = parent.manifest.get("refinement")
     if not isinstance(recorded, dict) or not recorded:
         return None
     settings = {k: v for k, v in recorded.items() if k not in ("chosen_on", INHERITED)}
+    earlier = recorded.get(INHERITED)
+    if isinstance(earlier, dict) and isinstance(earlier.get("bundle"), str):
+        through = earlier.get("through")
+        through = [str(b) for b in through] if isinstance(through, list) else []
+        return settings | {INHERITED: {"bundle": earlier["bundle"], "sha256": str(earlier.get("sha256") or ""),
+                                       "through": [*through, parent.name]}}
     return settings | {INHERITED: {"bundle": parent.name, "sha256": parent.manifest_sha256()}}
 
 
@@ -784,7 +794,9 @@ def _refinement_lines(refinement: Any) -> list[str]:
     lines = ["  refinement:", f"    settings: {_short(settings, limit=400)}"]
     inherited = refinement.get(INHERITED)
     if isinstance(inherited, dict):
-        lines.append(f"    inherited from: {inherited.get('bundle', '?')} (chosen for its networks, not re-chosen for these)")
+        through = inherited.get("through")
+        via = f", through {', '.join(map(str, through))}" if isinstance(through, list) and through else ""
+        lines.append(f"    inherited from: {inherited.get('bundle', '?')}{via} (chosen for its networks, not re-chosen for these)")
     chosen = refinement.get("chosen_on")
     if isinstance(chosen, dict):
         objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []

@@ -666,6 +666,31 @@ def test_summary_shows_the_refinement_a_bundle_runs_with(tmp_path: Path, small_b
     assert lines[at + 3] == "  networks:"
 
 
+def test_a_fine_tune_of_a_fine_tune_names_the_bundle_whose_settings_it_inherits(
+    tmp_path: Path, small_bundle: Bundle, make_small_networks: Any,
+) -> None:
+    # abc_v2 fine-tuned from abc_v1, itself fine-tuned from default: the refinement settings were
+    # chosen for default's networks; `weights show abc_v2` said "inherited from: abc_v1 (chosen for
+    # its networks)", whose networks nothing was ever chosen for.
+    chosen = {"rounds": 1, "knn": 0.01, "knn_band": 32}
+    origin = copy_bundle(small_bundle, tmp_path / "origin", name="origin")
+    edit_manifest(origin, lambda m: m.update(refinement=chosen | {"chosen_on": {"objects": ["GT01"]}}))
+    origin_bundle = load_bundle(origin)
+    v1 = weights.save_bundle(tmp_path / "abc_v1", make_small_networks(), name="abc_v1", description="v1",
+                             parent=origin_bundle, refinement=weights.inherited_refinement(origin_bundle))
+    v2 = weights.save_bundle(tmp_path / "abc_v2", make_small_networks(), name="abc_v2", description="v2",
+                             parent=v1, refinement=weights.inherited_refinement(v1))
+    v3 = weights.save_bundle(tmp_path / "abc_v3", make_small_networks(), name="abc_v3", description="v3",
+                             parent=v2, refinement=weights.inherited_refinement(v2))
+    assert v1.manifest["refinement"] == chosen | {
+        "inherited_from": {"bundle": "origin", "sha256": origin_bundle.manifest_sha256()}}
+    assert v3.manifest["refinement"] == chosen | {
+        "inherited_from": {"bundle": "origin", "sha256": origin_bundle.manifest_sha256(), "through": ["abc_v1", "abc_v2"]}}
+    assert ("    inherited from: origin, through abc_v1, abc_v2 (chosen for its networks, not re-chosen for these)"
+            in v3.summary().splitlines())
+    assert "  parent: abc_v2 (manifest sha256 " in v3.summary()
+
+
 def test_an_unlistable_search_entry_is_skipped_not_fatal(
     tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
