@@ -316,10 +316,15 @@ def find_bundles() -> list[Bundle]:
         if manifest is not None:
             add(Bundle(DEFAULT_NAME, default, manifest))
     for entry in search_path():
-        if not entry.is_dir():
-            _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} is not a folder; ignored")
+        try:  # pathlib raises, not False, for a path inside a folder the user may not enter
+            if not entry.is_dir():
+                _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} is not a folder; ignored")
+                continue
+            single = (entry / MANIFEST).is_file()
+        except OSError as exc:
+            _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} cannot be read ({exc}); ignored")
             continue
-        if (entry / MANIFEST).is_file():
+        if single:
             folders = [entry]
         else:
             try:  # one unreadable folder on a studio's path must not stop every job
@@ -331,7 +336,12 @@ def find_bundles() -> list[Bundle]:
             for child in children:
                 if child.name.startswith("."):  # hidden: a save's temporary folder left by a crash, never a bundle
                     continue
-                if (child / MANIFEST).is_file():
+                try:
+                    has_manifest = (child / MANIFEST).is_file()
+                except OSError as exc:  # another department's folder the user may not enter
+                    _warn_once(f"skipping weights bundle {child}: it cannot be read ({exc})")
+                    continue
+                if has_manifest:
                     folders.append(child)
                 elif _holds_weights(child):  # a copy half done: the weights without their manifest
                     _warn_once(f"skipping weights bundle {child}: {MANIFEST} is missing")
@@ -849,7 +859,11 @@ def _unknown_name_message(name: str) -> str:
     for entry in search_path():
         entries.append(entry if entry.name == name else entry / name)
     for folder in entries:
-        if folder.is_dir():  # its manifest.json missing too (a copy half done, only the weights copied)
+        try:
+            is_dir = folder.is_dir()
+        except OSError:  # inside a folder the user may not enter: the search warned about it
+            continue
+        if is_dir:  # its manifest.json missing too (a copy half done, only the weights copied)
             manifest, problems = _parse_manifest(folder)
             if manifest is None:
                 return f"weights bundle {name!r} ({folder}) cannot be used: {'; '.join(problems)}"
@@ -885,10 +899,13 @@ def _warn_once(message: str) -> None:
 def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """Read and check the top level of ``manifest.json`` (no network entries)."""
     file = folder / MANIFEST
-    if not folder.is_dir():
-        return None, [f"folder {folder} does not exist"]
-    if not file.is_file():
-        return None, [f"{MANIFEST} is missing in {folder}"]
+    try:
+        if not folder.is_dir():
+            return None, [f"folder {folder} does not exist"]
+        if not file.is_file():
+            return None, [f"{MANIFEST} is missing in {folder}"]
+    except OSError as exc:  # a folder the user may not enter
+        return None, [f"{folder} cannot be read: {exc}"]
     try:
         size = file.stat().st_size
         if size > _MAX_MANIFEST:

@@ -719,6 +719,40 @@ def test_an_unlistable_search_entry_is_skipped_not_fatal(
     assert load_bundle("one").name == "one"
 
 
+def test_a_folder_the_user_may_not_enter_is_skipped_not_fatal(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another department's bundle folder (drwx------) in the show's weights folder, or a path entry
+    inside another show's: pathlib raises PermissionError for what lies inside them, which made
+    every command naming a bundle (default too) fail with 'ERROR: Permission denied: .../manifest.json'.
+    Now each is warned about and skipped, as an entry that cannot be listed is."""
+    lib = tmp_path / "lib"
+    copy_bundle(small_bundle, lib / "one", name="one")
+    private = copy_bundle(small_bundle, lib / "private_wip", name="private_wip")
+    other_show = tmp_path / "other_show"
+    copy_bundle(small_bundle, other_show / "weights", name="theirs")
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if private in self.parents or other_show in self.parents:  # what a folder without x permission holds
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{other_show / 'weights'}{weights.os.pathsep}{lib}")
+    with caplog.at_level(logging.WARNING, logger="core.weights"):
+        assert [b.name for b in find_bundles()] == ["one"]
+    assert f"{weights.WEIGHTS_PATH_ENV} entry {other_show / 'weights'} cannot be read" in caplog.text
+    assert f"skipping weights bundle {private}: it cannot be read" in caplog.text
+    assert load_bundle("one").name == "one"
+    with pytest.raises(WeightsError, match=r"'private_wip' \(.*private_wip\) cannot be used: .* cannot be read: "
+                       r".*Permission denied"):
+        load_bundle("private_wip")
+    with pytest.raises(WeightsError, match=r"no weights bundle named 'theirs'"):
+        load_bundle("theirs")
+
+
 def test_weights_list_keeps_one_line_per_bundle(
     tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
