@@ -768,6 +768,31 @@ def test_weights_list_keeps_one_line_per_bundle(
     assert lines[0].split("\t")[3].startswith("line one line two xxx") and len(lines[0]) < 1000
 
 
+def test_weights_list_is_the_documented_table(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # README, Weights bundles: what a TD's script reads -- a line per bundle in the order names are
+    # picked, NAME, trained|UNTRAINED, folder, description tab-separated, skipped and shadowed
+    # bundles said before them on WARNING: lines.
+    from core import cli
+
+    copy_bundle(small_bundle, tmp_path / "a" / "z_last", name="abc_v1")
+    copy_bundle(small_bundle, tmp_path / "a" / "b_first", name="abc_v2", trained=True)
+    copy_bundle(small_bundle, tmp_path / "a" / "c_newer", name="abc_v3", format_version=2)
+    copy_bundle(small_bundle, tmp_path / "b" / "abc_v1", name="abc_v1")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, weights.os.pathsep.join(["a", str(tmp_path / "b")]))
+    assert cli.main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    warnings = [line for line in lines if line.startswith("WARNING: ")]
+    table = [line.split("\t") for line in lines[len(warnings):]]
+    assert len(warnings) == 2 and "c_newer" in warnings[0] and "shadowed" in warnings[1]
+    assert [row[:3] for row in table] == [["abc_v2", "trained", str(Path("a", "b_first"))],
+                                          ["abc_v1", "UNTRAINED", str(Path("a", "z_last"))]]
+    assert all(len(row) == 4 and row[3] for row in table)
+
+
 def test_a_manifest_one_format_version_ahead_is_refused(tmp_path: Path, small_bundle: Bundle) -> None:
     folder = copy_bundle(small_bundle, tmp_path / "ahead")
     manifest = json.loads((folder / "manifest.json").read_text())
