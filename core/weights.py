@@ -867,6 +867,14 @@ def _unknown_name_message(name: str) -> str:
             manifest, problems = _parse_manifest(folder)
             if manifest is None:
                 return f"weights bundle {name!r} ({folder}) cannot be used: {'; '.join(problems)}"
+            named = _name_for(folder, manifest)
+            if named != name:  # a folder renamed (abc_v1 to abc_v1_approved): its manifest keeps the name
+                problem = name_problem(named)
+                if problem:
+                    return f"weights bundle {name!r} ({folder}) cannot be used: its name {named!r} {problem}"
+                return (f"no weights bundle named {name!r}: the folder {folder} holds the bundle {named!r} (a bundle "
+                        f"is picked by the name its {MANIFEST} gives, not by its folder's): select it as {named!r}, "
+                        "or by its folder")
     bundles = find_bundles()
     listed = ", ".join(b.name for b in bundles) or "none"
     path = os.environ.get(WEIGHTS_PATH_ENV)

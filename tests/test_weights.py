@@ -793,6 +793,29 @@ def test_weights_list_is_the_documented_table(
     assert all(len(row) == 4 and row[3] for row in table)
 
 
+def test_a_renamed_bundle_folder_is_named_with_the_bundle_it_holds(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A show renames the folder abc_v1 to abc_v1_approved: its manifest still names abc_v1, and
+    # --weights abc_v1_approved said "no weights bundle named ... (and no folder of that name)".
+    lib = tmp_path / "lib"
+    folder = copy_bundle(small_bundle, lib / "abc_v1_approved", name="abc_v1")
+    copy_bundle(small_bundle, lib / "odd", name="odd:name")
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(lib))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsError) as info:
+        load_bundle("abc_v1_approved")
+    assert str(info.value) == (
+        f"no weights bundle named 'abc_v1_approved': the folder {folder} holds the bundle 'abc_v1' (a bundle is "
+        "picked by the name its manifest.json gives, not by its folder's): select it as 'abc_v1', or by its folder")
+    assert weights.verify_bundle("abc_v1_approved") == [str(info.value)]
+    with pytest.raises(WeightsError, match=r"^weights bundle 'odd' \(.*odd\) cannot be used: its name 'odd:name' holds"):
+        load_bundle("odd")
+    with pytest.raises(WeightsError, match=r"^no weights bundle named 'abc_v2' \(and no folder of that name\)"):
+        load_bundle("abc_v2")
+    assert load_bundle("abc_v1").path == folder
+
+
 def test_a_manifest_one_format_version_ahead_is_refused(tmp_path: Path, small_bundle: Bundle) -> None:
     folder = copy_bundle(small_bundle, tmp_path / "ahead")
     manifest = json.loads((folder / "manifest.json").read_text())
