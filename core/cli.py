@@ -294,7 +294,8 @@ def _add_weights(sub: Any) -> None:
                        description="Weights bundles: the packaged 'default' and those on LBSMATTE_WEIGHTS_PATH.")
     wsub = p.add_subparsers(dest="weights_command", metavar="list | show NAME")
     wsub.required = True
-    wsub.add_parser("list", help="every bundle found, default first")
+    wsub.add_parser("list", help="every bundle found, default first: a line each, NAME, trained|UNTRAINED, folder "
+                                 "and description, tab-separated")
     show = wsub.add_parser("show", help="a bundle's manifest, checked (checksums, architectures, finite weights)")
     show.add_argument("name", metavar="NAME", help="bundle name or folder")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")

@@ -494,7 +494,7 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
     return {
         "name": getattr(bundle, "name", None),
         "path": str(getattr(bundle, "path", "")),
-        "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
+        "trained": getattr(bundle, "manifest", {}).get("trained") is True,
         "rounds": getattr(refinement, "rounds", None),
         "space": getattr(matter, "space", None),
         # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two

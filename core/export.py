@@ -255,7 +255,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
                          "with no networks: there is nothing to export; give a weights bundle's name or folder")
     if allow_untrained is None:
         allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
-    if not bundle.manifest.get("trained", False) and not allow_untrained:
+    if bundle.manifest.get("trained") is not True and not allow_untrained:  # as Bundle.trained reads it
         raise WeightsError(f"weights bundle {bundle.name!r} ({bundle.path}) holds untrained networks; "
                            "LBSMatte will not export them as a matte")
     nets = {role: _for_inference(net, channels_last=False) for role, net in bundle.load_networks("cpu").items()}

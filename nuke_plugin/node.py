@@ -83,6 +83,9 @@ def read_settings(node):
     base = script_folder()
     bundle = bundles.resolve_bundle(weights, core_dir=core, base=base)
     if bundle is None and (core is not None or weights != bundles.DEFAULT_NAME):
+        why = bundles.why_not_found(weights, core_dir=core, base=base)
+        if why is not None:  # a folder of that name skipped, or holding another bundle: say so, not "not found"
+            raise NodeError(why)
         found = [b.name for b in bundles.find_bundles(core_dir=core)]
         raise NodeError(
             "weights bundle %r not found.\nFound: %s\nSearched: %s and %s=%s, and the folder %s"

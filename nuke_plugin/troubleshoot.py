@@ -212,8 +212,10 @@ def check_bundles(weights=None, core_dir=None, base=None):
     if weights:
         selected = bundles.resolve_bundle(weights, core_dir=core_dir, base=base)
         if selected is None:
+            why = bundles.why_not_found(weights, core_dir=core_dir, base=base)  # as Compute says it
             checks.append(Check(FAIL, "the weights knob names %r, which is not found" % weights,
-                                "Pick a bundle with Browse..., or add its folder to %s." % bundles.WEIGHTS_PATH_ENV))
+                                (why + "\n" if why else "")
+                                + "Pick a bundle with Browse..., or add its folder to %s." % bundles.WEIGHTS_PATH_ENV))
         else:
             if selected.problems():
                 checks.append(Check(FAIL, "the selected weights bundle %r is broken (%s)" % (selected.name, selected.path),
