@@ -254,3 +254,41 @@ def test_the_readmes_sequence_names_are_read_as_it_says() -> None:
         with pytest.raises(InputError, match=re.escape(renamed)):
             io.has_frame_token(refused)
         assert io.has_frame_token(renamed)
+
+
+def test_the_readmes_python_example_writes_the_files_lbsmatte_matte_writes(tmp_path: Path, monkeypatch) -> None:
+    # The example wrote an sRGB plate's result with write_matte_exr: an EXR whose FG, BG and RGB
+    # held sRGB-encoded values, which Nuke reads as linear (the demo's known FG 0.29 off, the band's
+    # BG up to 5.4), not the scene-linear layers lbsmatte matte writes from the same plate. Each
+    # file it writes must be the command line's from the plate it read: matte.1001.* from
+    # plate.1001.exr, matte.* from the demo's image.png.
+    import numpy as np
+    import torch
+
+    from core import cli
+    from core.colour import to_linear
+    from core.io import read_image, write_image
+
+    demo = ROOT / "core" / "examples" / "demo"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    example = block.split("matter = core.Matter(", 1)[0].replace("core/examples/demo/", f"{demo.as_posix()}/")
+    monkeypatch.chdir(tmp_path)
+    write_image("plate.1001.exr", to_linear(read_image(demo / "image.png").rgb(), "srgb"), ["R", "G", "B"],
+                pixel_type="float")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        exec(compile(example, "README.md (Python API)", "exec"), {})
+        written = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("matte."))
+        assert written, "the README's example writes no matte file"
+        for name in written:
+            plate = "plate.1001.exr" if ".1001." in name else str(demo / "image.png")
+            out = "cli" + name[len("matte"):]
+            assert cli.main(["matte", "--plate", plate, "--trimap", str(demo / "trimap.png"), "--out", out,
+                             "--no-progress"]) == 0
+            ours, theirs = read_image(name), read_image(out)
+            assert ours.channels == theirs.channels, name
+            assert np.array_equal(ours.pixels, theirs.pixels), (name, float(np.abs(ours.pixels - theirs.pixels).max()))
+    finally:
+        torch.set_num_threads(previous)

@@ -408,6 +408,57 @@ def test_bf16_autocast_stays_close_to_float32(small_bundle) -> None:
         Matter(small_bundle, device="cpu", allow_untrained=True, precision="fp8")
 
 
+def _demo_crop(y: int, x: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` px square of the packaged demo (fur over a photograph, sRGB) and its trimap."""
+    from core.demo import load_example
+
+    example = load_example()
+    return example["image"][y : y + size, x : x + size].copy(), example["trimap"][y : y + size, x : x + size].copy()
+
+
+def _largest_and_mean(a: Matte, b: Matte, unknown: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Largest and mean |a - b| of alpha, FG and BG over the unknown pixels."""
+    return {name: (float(np.abs(getattr(a, name) - getattr(b, name))[unknown].max()),
+                   float(np.abs(getattr(a, name) - getattr(b, name))[unknown].mean())) for name in ("alpha", "fg", "bg")}
+
+
+#: Largest and mean |Δ| of alpha, FG and BG over the band that a farm node of another thread count
+#: or CPU precision may make of one frame on the CPU (README, 'The command line': a frame and the
+#: farm node). Measured with the default bundle on the demo crop below: other thread counts (2, 3,
+#: 4 against 1) at most 1.1e-4, mean 6e-6; bfloat16 against float32 at most 4.4e-4, mean 5.5e-5
+#: (on GT01, GT04 and the whole demo frame: 5.7e-4 / 1.8e-5 and 8.0e-4 / 6.9e-5). Invisible: a
+#: half-float EXR's step near 1 is 4.9e-4; a difference of 1e-2 over hair would flicker.
+NODE_LARGEST, NODE_MEAN = 5e-3, 5e-4
+
+
+def test_a_frame_has_the_same_pixels_alone_and_after_other_frames() -> None:
+    # A farm chunk mattes a frame after others in one process (one Matter, frames of other sizes
+    # before it), an artist's re-render mattes it alone: nothing of one frame carries to the next.
+    plate, trimap = _demo_crop(40, 150, 96)
+    alone = Matter("default", device="cpu", precision="fp32", threads=1).matte(plate, trimap, colour="srgb")
+    chunk = Matter("default", device="cpu", precision="fp32", threads=1)
+    for y, x, size in ((60, 200, 112), (100, 300, 80)):
+        chunk.matte(*_demo_crop(y, x, size), colour="srgb")
+    after = chunk.matte(plate, trimap, colour="srgb")
+    for name in ("alpha", "fg", "bg"):
+        assert np.array_equal(getattr(after, name), getattr(alone, name)), name
+
+
+def test_another_thread_count_or_cpu_precision_changes_a_frame_only_invisibly() -> None:
+    # Chunks of one shot on farm nodes of other core counts, and `--precision auto` resolving to
+    # bfloat16 on a CPU that computes it natively and to float32 elsewhere, must not make the shot
+    # flicker at the chunks' boundaries.
+    plate, trimap = _demo_crop(40, 150, 128)
+    unknown = trimap == 0.5
+    one = Matter("default", device="cpu", precision="fp32", threads=1).matte(plate, trimap, colour="srgb")
+    others = {f"{threads} threads": Matter("default", device="cpu", precision="fp32", threads=threads)
+              for threads in (2, 3)}
+    others["bfloat16"] = Matter("default", device="cpu", precision="bf16", threads=1)
+    for what, matter in others.items():
+        for name, (largest, mean) in _largest_and_mean(matter.matte(plate, trimap, colour="srgb"), one, unknown).items():
+            assert largest < NODE_LARGEST and mean < NODE_MEAN, (what, name, largest, mean)
+
+
 def test_auto_precision_is_bf16_only_on_cpus_that_compute_it_natively(monkeypatch) -> None:
     from core import pipeline
 
