@@ -548,6 +548,10 @@ def _check_some_baked(node, first, last, failed):
                         % (node.name(), first, last, frame, failed[frame]))
 
 
+#: Text knob of a bake Write holding its file pattern as it is (its ``file`` knob reads it with ``[value]``).
+BAKE_FILE_KNOB = "lbsmatte_file"
+
+
 def _bake_pattern(folder, label):
     return (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
 
@@ -559,7 +563,12 @@ def _bake_input(node, source, label, pattern, channels, datatype, first, last, f
     write = nuke.nodes.Write()
     try:
         write.setInput(0, source)
-        write["file"].setValue(pattern)
+        # Nuke evaluates the file knob as TCL: a folder named 'Shot [v2]' would run the command v2 and
+        # 'proj$1' read a variable. The pattern is kept in a text knob and the file knob reads it with
+        # [value], whose result TCL takes as it is (as the gizmo's Reads read result_shown).
+        write.addKnob(nuke.String_Knob(BAKE_FILE_KNOB))
+        write[BAKE_FILE_KNOB].setValue(pattern)
+        write["file"].setValue("[value %s]" % BAKE_FILE_KNOB)
         write["file_type"].setValue("exr")
         write["channels"].setValue(channels)
         write["datatype"].setValue(datatype)
