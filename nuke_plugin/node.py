@@ -156,7 +156,13 @@ def cache_dir(node):
     knob = node["cache_dir"]
     text = knob.value().strip()
     check_no_frame_token(node, text)
-    value = (knob.evaluate() or "").strip() if text else ""
+    try:
+        value = (knob.evaluate() or "").strip() if text else ""
+    except RuntimeError as exc:  # Nuke's TCL error: a folder named 'Shot [v2]' runs the command v2
+        raise NodeError(
+            "%s: the cache folder %s cannot be read: Nuke evaluates the knob as TCL (%s). A folder whose name holds "
+            "[ ] or $ is typed \\[ \\] \\$ in the knob (or set LBSMATTE_CACHE, which is taken as it is), or "
+            "rename the folder" % (node.name(), text, exc)) from exc
     script = nuke.root()["name"].value()
     if value:
         return cache.absolute_cache_dir(value, script)

@@ -74,6 +74,19 @@ def test_the_cache_folder_knob_is_tcl_brackets_escaped_are_a_folders_name(fake_n
     assert lbs_node.shown_folder(node).startswith(str(tmp_path / "Shot [v2]" / "cache") + os.sep)
 
 
+@pytest.mark.parametrize("text, what", [("Shot [v2]", 'unknown command "v2"'), ("proj$1", 'can\'t read "1"')])
+def test_a_cache_folder_knob_tcl_cannot_evaluate_is_a_message_naming_it(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                        text, what):
+    node = make_graph(fake_nuke, sequences)
+    typed = str(tmp_path / text / "cache")
+    node["cache_dir"].setValue(typed)
+    with pytest.raises(NodeError) as error:
+        compute.prepare(node)
+    message = str(error.value)
+    assert typed in message and what in message and "\\[" in message and "\\$" in message
+    assert cli_calls(lbs_env) == []
+
+
 @pytest.mark.parametrize("name", ["Shot [v2]", "proj$1"])
 def test_batch_in_a_script_folder_tcl_would_mangle_and_the_comp_render_reads_it(fake_nuke, lbs_env, sequences,
                                                                                 tmp_path, monkeypatch, capsys, name):
