@@ -19,6 +19,8 @@ matters to them:
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
+  as in Nuke's TCL, a file knob's ``[v2]`` (a folder ``Shot [v2]``) is an unknown command and ``$1`` an unset
+  variable, both errors, ``$env(NAME)`` the environment's, and a backslash before one of ``[ ] $ { }`` or itself the character (``_eval_tcl``);
   a ``File_Knob``'s ``evaluate()`` is the file of the current frame (each ``#`` run and ``%0Nd``
   filled in, a folder's name too), as Nuke's; ``value()`` keeps the pattern;
   an expression reads a knob as Nuke's ``getValue`` does (a menu's index, 0/1); numbers only
