@@ -10,7 +10,7 @@ import os
 
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import cli_calls, make_graph, write_shot
+from fake_nuke.fixtures import cli_calls, make_graph, write_shot, write_test_bundle
 from fake_nuke.nkscript import quote
 
 from nuke_plugin import batch, compute
@@ -44,13 +44,17 @@ def test_compute_in_a_script_folder_tcl_would_mangle(fake_nuke, lbs_env, sequenc
     monkeypatch.delenv("LBSMATTE_CACHE")
     folder = tmp_path / name
     folder.mkdir()
-    node = make_graph(fake_nuke, sequences)
+    weights = write_test_bundle(folder / "weights" / "sh010")  # the weights knob is text, never TCL
+    node = make_graph(fake_nuke, sequences, weights=weights)
     fake_nuke.root()["name"].setValue(str(folder / "shot.nk"))
     result = compute.compute(node)
     assert result.ok, node["status"].value()
     assert sorted(result.computed) == [1001, 1002, 1003]
     cache_dir = str(folder / "lbsmatte_cache")
-    assert _plate_argument(lbs_env).startswith(cache_dir + os.sep)  # the core gets the folder as it is
+    command = cli_calls(lbs_env)[0]  # the core gets every folder as it is
+    for option in ("--plate", "--trimap", "--out", "--write-trimap"):
+        assert command[command.index(option) + 1].startswith(cache_dir + os.sep), option
+    assert command[command.index("--weights") + 1] == weights
     fake_nuke.frame(1002)
     shown = node.node("Result")["file"].evaluate()
     assert shown.startswith(cache_dir + os.sep) and os.path.isfile(shown)
