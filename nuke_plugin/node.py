@@ -159,7 +159,13 @@ def cache_dir(node):
     knob = node["cache_dir"]
     text = knob.value().strip()
     check_no_frame_token(node, text)
-    value = (knob.evaluate() or "").strip() if text else ""
+    try:
+        value = (knob.evaluate() or "").strip() if text else ""
+    except RuntimeError as exc:  # Nuke's TCL error: a folder named 'Shot [v2]' runs the command v2
+        raise NodeError(
+            "%s: the cache folder %s cannot be read: Nuke evaluates the knob as TCL (%s). A folder whose name holds "
+            "[ ] or $ is typed \\[ \\] \\$ in the knob (or set LBSMATTE_CACHE, which is taken as it is), or "
+            "rename the folder" % (node.name(), text, exc)) from exc
     script = nuke.root()["name"].value()
     if value:
         return cache.absolute_cache_dir(value, script)
@@ -551,6 +557,10 @@ def _check_some_baked(node, first, last, failed):
                         % (node.name(), first, last, frame, failed[frame]))
 
 
+#: Text knob of a bake Write holding its file pattern as it is (its ``file`` knob reads it with ``[value]``).
+BAKE_FILE_KNOB = "lbsmatte_file"
+
+
 def _bake_pattern(folder, label):
     return (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
 
@@ -562,7 +572,12 @@ def _bake_input(node, source, label, pattern, channels, datatype, first, last, f
     write = nuke.nodes.Write()
     try:
         write.setInput(0, source)
-        write["file"].setValue(pattern)
+        # Nuke evaluates the file knob as TCL: a folder named 'Shot [v2]' would run the command v2 and
+        # 'proj$1' read a variable. The pattern is kept in a text knob and the file knob reads it with
+        # [value], whose result TCL takes as it is (as the gizmo's Reads read result_shown).
+        write.addKnob(nuke.String_Knob(BAKE_FILE_KNOB))
+        write[BAKE_FILE_KNOB].setValue(pattern)
+        write["file"].setValue("[value %s]" % BAKE_FILE_KNOB)
         write["file_type"].setValue("exr")
         write["channels"].setValue(channels)
         write["datatype"].setValue(datatype)

@@ -19,6 +19,8 @@ matters to them:
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
+  as in Nuke's TCL, a file knob's ``[v2]`` (a folder ``Shot [v2]``) is an unknown command and ``$1`` an unset
+  variable, both errors, ``$env(NAME)`` the environment's, and a backslash before one of ``[ ] $ { }`` or itself the character (``_eval_tcl``);
   a ``File_Knob``'s ``evaluate()`` is the file of the current frame (each ``#`` run and ``%0Nd``
   filled in, a folder's name too), as Nuke's; ``value()`` keeps the pattern;
   an expression reads a knob as Nuke's ``getValue`` does (a menu's index, 0/1); numbers only
@@ -192,13 +194,50 @@ def _eval_expression(node, expr):
 
 
 _TCL_VALUE = re.compile(r"\[value ([A-Za-z_][A-Za-z0-9_.]*)\]")
+#: Commands of Nuke's TCL (https://www.nukepedia.com/reference/Tcl/group__tcl__builtin.html and
+#: group__tcl__native.html) a file path may hold that the fake does not run (it raises _FakeLimit);
+#: any other word in brackets is, as in Nuke, an unknown command: an error.
+_TCL_COMMANDS = frozenset((
+    "value", "knob", "numvalue", "exists", "expression", "expr", "file", "getenv", "python", "string", "lindex",
+    "lrange", "split", "join", "format", "regsub", "regexp", "date", "clock", "if", "return", "set", "topnode",
+    "in", "frame", "basename", "filename", "views", "view", "env", "glob", "llength", "concat", "list", "subst",
+    "eval", "exec", "puts", "catch", "error", "info", "incr", "proc", "global", "upvar", "array", "lsearch",
+))
+#: One TCL substitution in a knob's text, as Tcl's parser takes them (https://www.tcl.tk/man/tcl/TclCmd/Tcl.htm,
+#: rules 5 to 8): a backslash and the character after it; a command in brackets; a variable $name,
+#: ${name} or $name(index) (an array element such as $env(SHOW)).
+_TCL_SUBSTITUTION = re.compile(r"\\(.)|(\[[^\]]*\]?)|\$(?:\{([^}]*)\}|([A-Za-z0-9_]+)(\([^)]*\))?)", re.S)
 
 
 def _eval_tcl(node, text):
-    for segment in re.findall(r"\[[^\]]*\]?", text):
-        if not _TCL_VALUE.fullmatch(segment):
-            raise _FakeLimit("fake nuke: TCL %r in %r" % (segment, text))
-    return _TCL_VALUE.sub(lambda m: str(_lookup_knob(node, m.group(1)).value()), text)
+    """The text as Nuke's TCL substitution gives it (``File_Knob.evaluate``): ``[value x]`` is the knob's value
+    as it is (a command's result is not substituted again); another command Nuke has raises :class:`_FakeLimit`
+    and an unknown one (``[v2]`` of a folder ``Shot [v2]``) fails as in Nuke; ``$env(NAME)`` is the
+    environment variable, another variable (``$1`` of ``proj$1``) fails as Tcl's ``can't read``; a backslash
+    escapes ``[ ] $ { } \\``. Other backslashes are kept (how Nuke takes ``C:\\shows`` is not modelled)."""
+    def substitute(match):
+        escaped, command, braced, name, index = match.groups()
+        if escaped is not None:
+            return escaped if escaped in "[]${}\\" else match.group(0)
+        if command is not None:
+            value = _TCL_VALUE.fullmatch(command)
+            if value:
+                return str(_lookup_knob(node, value.group(1)).value())
+            word = command[1:].strip().split(" ")[0].rstrip("]")
+            if word in _TCL_COMMANDS or not command.endswith("]"):
+                raise _FakeLimit("fake nuke: TCL %r in %r" % (command, text))
+            raise RuntimeError('%s: unknown command "%s" in %r' % (node.name() if node is not None else "", word, text))
+        variable = braced if braced is not None else name
+        if name == "env" and index:
+            key = index[1:-1]
+            if key in os.environ:
+                return os.environ[key]
+            raise RuntimeError('can\'t read "env(%s)": no such variable (in %r)' % (key, text))
+        if braced is None and index:
+            raise _FakeLimit("fake nuke: TCL array %r in %r" % (match.group(0), text))
+        raise RuntimeError('can\'t read "%s": no such variable (in %r)' % (variable, text))
+
+    return _TCL_SUBSTITUTION.sub(substitute, text)
 
 
 # -- knobs ---------------------------------------------------------------------------------------

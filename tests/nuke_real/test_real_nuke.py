@@ -149,6 +149,34 @@ def test_baking_the_same_inputs_twice_gives_the_same_key(tmp_path, shot):
     np.testing.assert_allclose(read_exr(str(tmp_path / "bake" / "a" / "plate.1001.exr"))[0], plate, atol=1e-3)
 
 
+def test_folders_tcl_would_mangle_are_baked_read_and_typed_as_the_fake_assumes(tmp_path, shot):
+    # Nuke evaluates file knobs as TCL: the bake Writes read their pattern with [value], the Result
+    # Read reads result_shown the same way (a command's result is not substituted again), and a
+    # cache folder knob holding \[ \] \$ evaluates to the folder's name (tests/test_nuke_tclpaths.py).
+    folder = tmp_path / "Shot [v2] $1 {b}"
+    (folder / "bake").mkdir(parents=True)
+    result = run_python_in_nuke("""
+        import json, sys, nuke
+        from nuke_plugin import node as lbs_node
+        plate = nuke.nodes.Read(file=sys.argv[1], first=1001, last=1002)
+        trimap = nuke.nodes.Read(file=sys.argv[2], first=1001, last=1002)
+        n = nuke.createNode("LBSMatte", inpanel=False)
+        n.setInput(0, plate)
+        n.setInput(1, trimap)
+        p, t, failed = lbs_node.bake(n, sys.argv[3] + "/bake", 1001, 1002)
+        lbs_node.show_result(n, sys.argv[3] + "/bake", 1001, 1002, "k")
+        nuke.frame(1002)
+        shown = n.node("Result")["file"].evaluate()
+        n["cache_dir"].setValue(sys.argv[3].replace("[", "\\\\[").replace("]", "\\\\]").replace("$", "\\\\$")
+                                .replace("{", "\\\\{").replace("}", "\\\\}"))
+        print("RESULT " + json.dumps({"plate": p, "failed": failed, "shown": shown, "cache": lbs_node.cache_dir(n)}))
+    """, tmp_path, args=[shot["plate"], shot["trimap"], str(folder)])
+    assert result["failed"] == {} and result["plate"] == str(folder / "bake" / "plate.####.exr")
+    assert os.path.isfile(str(folder / "bake" / "plate.1002.exr"))
+    assert result["shown"] == str(folder / "bake" / "lbsmatte.1002.exr")
+    assert result["cache"] == str(folder)
+
+
 def test_batch_end_to_end_then_a_comp_render_reads_the_cache(tmp_path, shot, small_bundle):
     script = write_shot(str(tmp_path / "shot.nk"), shot, weights=str(small_bundle.path), first=1001, last=1002)
     env = {"LBSMATTE_PYTHON": sys.executable, "LBSMATTE_ALLOW_UNTRAINED": "1",
