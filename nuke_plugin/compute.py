@@ -6,8 +6,8 @@ A job has three steps so that the GUI can keep the slow one off Nuke's main thre
     read the knobs, bake plate and trimap with temporary ``Write`` nodes, hash the baked files
     into the cache key (:mod:`nuke_plugin.cache`), find which frames the keyed folder lacks;
 :func:`run` (any thread; no Nuke calls)
-    run ``<python> -m core.cli matte ...`` once per run of missing frames, forwarding progress
-    and honouring cancel;
+    run ``<python> -m core.cli matte ...`` once for the missing frames (``--frames`` listing their
+    runs), forwarding progress and honouring cancel;
 :func:`finish` (main thread)
     point the internal ``Read`` at the keyed folder once frames exist, set the status line,
     remove the baked inputs.
@@ -245,13 +245,15 @@ def prepare(node, frames=None, reporter=None):
         lbs_node.hide_result(node)
     if job.missing:
         lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
-    for first, last in cache.contiguous_runs(f for f in job.missing if f not in job.copies):
+    # One core process for every missing frame (a list of runs), not one a run: each pays its start.
+    runs = cache.contiguous_runs(f for f in job.missing if f not in job.copies)
+    for frames in runner.frame_lists(runs):
         job.commands.append(runner.matte_command(
-            python, job.plate, job.trimap, job.out_pattern, first, last, weights,
+            python, job.plate, job.trimap, job.out_pattern, None, None, weights,
             device=job.settings.device, colour=job.settings.colour,
             trimap_channel=job.settings.trimap_channel, premultiply=job.settings.premultiply,
             rounds=job.settings.rounds, edge=job.settings.edge_px,
-            write_trimap=cache.trimap_pattern(job.folder),
+            write_trimap=cache.trimap_pattern(job.folder), frames=frames,
         ))
     return job
 
