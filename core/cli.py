@@ -521,7 +521,7 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     found, several frames going to one output file, an unsupported output format, or OUT being
     one of the inputs.
     """
-    from core.io import InputFiles, expand_sequence, frame_path, has_frame_token, parse_frames
+    from core.io import InputFiles, expand_sequence, frame_paths, has_frame_token, parse_frames
 
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
@@ -553,7 +553,8 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     problems = [f"{flag} {path}: {why[flag]}" for flag, path in (("--plate", plate), ("--trimap", trimap)) if why.get(flag)]
     if problems:
         raise InputError("; ".join(problems))
-    jobs = [FrameJob(f, frame_path(plate, f), frame_path(trimap, f), frame_path(out, f)) for f in numbers]
+    plates, trimaps, outs = (frame_paths(p, numbers) for p in (plate, trimap, out))
+    jobs = [FrameJob(*paths) for paths in zip(numbers, plates, trimaps, outs, strict=True)]
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
     claimed: dict[str, tuple[FrameJob, Path]] = {}
     for job in jobs:
@@ -621,7 +622,7 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
     to one file, or a path that is an input or the matte output.
     """
-    from core.io import WRITE_FORMATS, InputFiles, frame_path, has_frame_token, output_key
+    from core.io import WRITE_FORMATS, InputFiles, frame_paths, has_frame_token, output_key
 
     if pattern is None:
         return
@@ -638,8 +639,8 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
     mattes = {output_key(job.out): job.out for job in jobs}
     claimed: dict[str, tuple[FrameJob, Path]] = {}
-    for job in jobs:
-        job.trimap_out = frame_path(pattern, job.frame)
+    for job, path in zip(jobs, frame_paths(pattern, [job.frame for job in jobs]), strict=True):
+        job.trimap_out = path
         _check_output("--write-trimap", job.trimap_out, inputs)
         key = output_key(job.trimap_out)
         matte = mattes.get(key)

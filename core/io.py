@@ -1398,10 +1398,15 @@ def _too_many_frames(what: str, count: int | None) -> str:
 
 def frame_path(pattern: str | os.PathLike[str], frame: int | None) -> Path:
     """The path of ``frame`` in ``pattern``; a pattern without a frame token is itself."""
+    return frame_paths(pattern, [frame])[0]
+
+
+def frame_paths(pattern: str | os.PathLike[str], frames: Iterable[int | None]) -> list[Path]:
+    """:func:`frame_path` of each of ``frames``, the pattern read once: fileseq's parser takes a few
+    milliseconds a pattern, which read again for every frame was seconds before a long shot's first
+    frame (7 s for 1000 frames with ``--write-trimap`` here), 11 minutes at the 100 000 a run may hold."""
     seq = _sequence(os.fspath(pattern))
-    if seq is None or frame is None:
-        return Path(pattern)
-    return Path(seq.frame(frame))
+    return [Path(pattern) if seq is None or frame is None else Path(seq.frame(frame)) for frame in frames]
 
 
 def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
