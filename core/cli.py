@@ -1043,10 +1043,11 @@ def _stop_on_sigterm() -> Any:
 
 
 @contextlib.contextmanager
-def _frame_locked(job: FrameJob) -> Any:
+def _frame_locked(job: FrameJob, listed: dict[Path, list[str]] | None = None) -> Any:
     """Hold the locks of ``job``'s output files (the matte, and the trimap of ``--write-trimap``:
     outputs too) while it renders, and remove the leftover temporary files of those files (a run
-    killed with SIGKILL) once they are held.
+    killed with SIGKILL) once they are held (their folders listed once a run: ``listed``,
+    :func:`core.io.remove_stale_temps`).
 
     A lock per frame, not per sequence: a farm renders one OUT in chunks (``--frames 1001-1010``,
     ``1011-1020``, ... as tasks running at once), which must not refuse each other; only a frame
@@ -1058,7 +1059,7 @@ def _frame_locked(job: FrameJob) -> Any:
     with contextlib.ExitStack() as held:
         for path in outputs:
             held.enter_context(lock_output(path))
-        for tmp in remove_stale_temps(outputs):
+        for tmp in remove_stale_temps(outputs, listed):
             log.warning("removed %s, left by an earlier run that was killed", tmp)
         yield
 
@@ -1082,13 +1083,14 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
 
     protect = {p for job in jobs for p in (job.plate, job.trimap)}
     failed: list[str] = []
+    listed: dict[Path, list[str]] = {}  # the output folders' temporary files, each folder listed once
     n = len(jobs)
     bar = tqdm(total=n, file=sys.stderr, unit="frame", desc="lbsmatte", disable=args.no_progress or None)
     try:
         for i, job in enumerate(jobs, 1):
             prefix.frame = job.label
             try:
-                with _frame_locked(job):
+                with _frame_locked(job, listed):
                     _render(job, matter, args, protect)
             except LBSMatteError as exc:
                 failed.append(job.label)

@@ -863,28 +863,44 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
         raise
 
 
-def temp_files(path: str | os.PathLike[str]) -> list[Path]:
+def temp_files(path: str | os.PathLike[str], listed: dict[Path, list[str]] | None = None) -> list[Path]:
     """Temporary files that :func:`_atomic` makes for ``path`` (``.NAME.tmp-XXXX.EXT``) and that
-    are still there: left by a run that was killed (SIGKILL) before it could remove them."""
+    are still there: left by a run that was killed (SIGKILL) before it could remove them.
+
+    ``listed``: the temporary names of each folder, listed once and kept there for a whole run
+    (see :func:`remove_stale_temps`); None lists the folder now."""
     dest = Path(os.path.abspath(output_target(path)))
     if not dest.parent.is_dir():
         return []
+    if listed is None or dest.parent not in listed:
+        names = [name for name in os.listdir(dest.parent) if name.startswith(".") and ".tmp-" in name]
+        if listed is not None:
+            listed[dest.parent] = names
+    else:
+        names = listed[dest.parent]
     prefix, suffix = f".{dest.name}.tmp-", dest.suffix
-    return sorted(p for p in dest.parent.iterdir()
-                  if p.name.startswith(prefix) and p.name.endswith(suffix) and p.is_file())
+    return sorted(dest.parent / name for name in names
+                  if name.startswith(prefix) and name.endswith(suffix) and (dest.parent / name).is_file())
 
 
-def remove_stale_temps(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def remove_stale_temps(paths: Iterable[str | os.PathLike[str]],
+                       listed: dict[Path, list[str]] | None = None) -> list[Path]:
     """Remove the leftover temporary files of ``paths`` (see :func:`temp_files`); returns them.
 
     Only safe while holding :func:`lock_output` for those paths: then no other run is writing them.
     One that cannot be removed (another user's, in a folder with the sticky bit) stays, with a
     warning: it is hidden and never read as the output, which is written through a temporary
     file of its own all the same.
+
+    ``listed`` (an empty dict a run passes for each of its frames): each output folder is listed
+    once, at the run's first frame there, not for every frame: a folder holding a long shot's
+    frames (or many sequences) was listed twice a frame, which grew each frame's time with the
+    frames written (120 ms a frame at 8000 files here, seconds on a slow share). A temporary file
+    that a run killed after that listing leaves is removed by the next run on that frame.
     """
     removed = []
     for path in paths:
-        for tmp in temp_files(path):
+        for tmp in temp_files(path, listed):
             try:
                 tmp.unlink()
                 removed.append(tmp)

@@ -400,6 +400,18 @@ def test_a_long_frame_range_is_checked_against_its_inputs_in_one_pass(tmp_path: 
                         str(tmp_path / "out" / "m.####.exr"), "1-400")
 
 
+def test_a_run_lists_its_output_folder_once(shot, small_bundle, untrained_ok, monkeypatch) -> None:
+    # For a killed run's temporaries, each frame listed the output folder (twice with --write-trimap):
+    # in a long shot's folder, or one holding many sequences, every frame took longer than the last.
+    listings = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path=".": listings.append(os.path.abspath(path)) or real(path))
+    assert test_cli._matte(shot, small_bundle, "--write-trimap", str(shot / "out" / "t.####.png")) == 0
+    assert listings.count(str(shot / "out")) == 1
+    assert sorted(p.name for p in (shot / "out").iterdir()) == [
+        "matte.1001.exr", "matte.1002.exr", "matte.1003.exr", "t.1001.png", "t.1002.png", "t.1003.png"]
+
+
 def test_a_long_frame_range_reads_each_pattern_once(tmp_path: Path, monkeypatch) -> None:
     # Each frame's paths used to parse their patterns again with fileseq (a few ms each): 1000 frames
     # with --write-trimap spent 7 s before the first frame, 100 000 frames (a run's limit) 11 minutes.
