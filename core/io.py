@@ -826,7 +826,7 @@ def check_output_folder(path: str | os.PathLike[str]) -> None:
 
 
 @contextmanager
-def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[str]:
+def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] | InputFiles = ()) -> Iterator[str]:
     """Yield a temporary path next to ``path`` (same extension); on success rename it over
     ``path``, on any error remove it and leave ``path`` untouched. An :class:`OSError` (a full
     disk: ``No space left on device``) becomes an :class:`OutputError` naming ``path``.
@@ -1149,7 +1149,7 @@ def write_matte_exr(
     like: ImageInfo | None = None,
     premultiply: bool = True,
     half: bool = True,
-    protect: Iterable[str | os.PathLike[str]] = (),
+    protect: Iterable[str | os.PathLike[str]] | InputFiles = (),
     window: tuple[int, int, int, int] | None = None,
     colourspace: str | None = None,
 ) -> None:
@@ -1170,7 +1170,8 @@ def write_matte_exr(
     half:
         16-bit half floats (default) or 32-bit floats. Compression is zip.
     protect:
-        Input paths that must not be overwritten (:class:`OutputError`).
+        Input paths that must not be overwritten (:class:`OutputError`); for the many writes of a
+        sequence an :class:`InputFiles`, resolved once, not at every write.
     window:
         ``(x, y, width, height)`` the matte's pixels cover (e.g. ``Image.window`` of a plate read
         with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
@@ -1211,7 +1212,7 @@ def write_image(
     channels: list[str] | tuple[str, ...],
     *,
     like: ImageInfo | None = None,
-    protect: Iterable[str | os.PathLike[str]] = (),
+    protect: Iterable[str | os.PathLike[str]] | InputFiles = (),
     pixel_type: str | None = None,
     unassociated_alpha: bool = False,
     window: tuple[int, int, int, int] | None = None,
