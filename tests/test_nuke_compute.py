@@ -288,6 +288,32 @@ def test_scattered_missing_frames_are_one_core_process(fake_nuke, lbs_env, seque
     assert sorted(_frames_of(node)) == [1001, 1002, 1003]
 
 
+def test_a_long_range_goes_through_its_frame_lists_once(fake_nuke, lbs_env, sequences, monkeypatch):
+    # Each frame of the range was looked up in a list of the missing frames (or in a set made of it
+    # again, frame by frame): quadratic in the range, 26 s of a frozen Nuke at 10 000 frames. Each
+    # such list is now gone through a few times whatever the range, never once a frame.
+    class Counted(list):
+        passes = 0
+
+        def __iter__(self):
+            Counted.passes += 1
+            return super().__iter__()
+
+        def __contains__(self, item):
+            Counted.passes += 1
+            return super().__contains__(item)
+
+    real = cache.missing_frames
+    monkeypatch.setattr(cache, "missing_frames", lambda folder, frames: Counted(real(folder, frames)))
+    node = make_graph(fake_nuke, sequences)
+    frames = 30  # the Reads hold their first and last frames beyond 1001-1003
+    job = compute.prepare(node, frames=(1001, 1000 + frames))
+    job.missing = Counted(job.missing)
+    result = compute.run(job)
+    assert result.ok and len(result.computed) == frames
+    assert Counted.passes < 10, Counted.passes  # 124 when a frame went through them
+
+
 def test_cancel_runs_no_further_command(fake_nuke, lbs_env, sequences, monkeypatch):
     # 1002 computed: 1001 and 1003 are two runs of missing frames, two commands where their list
     # is longer than one command takes; cancelling the first must not start the second.
