@@ -123,7 +123,13 @@ def run_demo(
     from core.cli import check_not_packaged_output
     from core.colour import to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
-    from core.io import _atomic, check_not_input, check_writable_dir, write_matte_exr
+    from core.io import (
+        _atomic,
+        check_not_input,
+        check_writable_dir,
+        locked_outputs,
+        write_matte_exr,
+    )
     from core.metrics import alpha_errors, foreground_error
 
     stream = sys.stdout if stream is None else stream
@@ -166,31 +172,35 @@ def run_demo(
     errors["closed_form"] = {**alpha_errors(cf_alpha, alpha_gt, trimap),
                              **foreground_error(cf_fg, fg_gt, alpha_gt, trimap), "seconds": cf_seconds}
 
-    linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(result.fg, "srgb"), bg=to_linear(result.bg, "srgb"))
-    write_matte_exr(files["exr"], linear, premultiply=True)
-    comp = composite(result.fg, result.alpha)
-    write_png(files["alpha"], result.alpha)
-    write_png(files["fg"], result.fg)
-    write_png(files["bg"], result.bg)
-    write_png(files["composite"], comp)
-    lbs, cf = errors["lbsmatte"], errors["closed_form"]
-    write_contact_sheet(
-        files["contact_sheet"],
-        [
-            ("plate", image),
-            ("trimap", trimap),
-            ("ground-truth alpha", alpha_gt),
-            (f"closed-form alpha, SAD {cf['sad']:.2f}", cf_alpha),
-            ("LBSMatte background", result.bg),
-            ("LBSMatte foreground", result.fg),
-            (f"LBSMatte alpha, SAD {lbs['sad']:.2f}", result.alpha),
-            ("LBSMatte over a new background", comp),
-        ],
-        columns=4,
-    )
-    record = {"example": str(EXAMPLE), "weights": str(getattr(matter.bundle, "name", weights)), **errors}
-    with _atomic(files["errors"]) as tmp:  # a full disk must not leave an empty errors.json
-        Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    # Locked as matte locks a frame: a demo killed outright (SIGKILL) while writing left its
+    # temporary file in --out for good; once the locks are held, no other demo is writing these
+    # files, and what an earlier one left is removed.
+    with locked_outputs(files.values()):
+        linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(result.fg, "srgb"), bg=to_linear(result.bg, "srgb"))
+        write_matte_exr(files["exr"], linear, premultiply=True)
+        comp = composite(result.fg, result.alpha)
+        write_png(files["alpha"], result.alpha)
+        write_png(files["fg"], result.fg)
+        write_png(files["bg"], result.bg)
+        write_png(files["composite"], comp)
+        lbs, cf = errors["lbsmatte"], errors["closed_form"]
+        write_contact_sheet(
+            files["contact_sheet"],
+            [
+                ("plate", image),
+                ("trimap", trimap),
+                ("ground-truth alpha", alpha_gt),
+                (f"closed-form alpha, SAD {cf['sad']:.2f}", cf_alpha),
+                ("LBSMatte background", result.bg),
+                ("LBSMatte foreground", result.fg),
+                (f"LBSMatte alpha, SAD {lbs['sad']:.2f}", result.alpha),
+                ("LBSMatte over a new background", comp),
+            ],
+            columns=4,
+        )
+        record = {"example": str(EXAMPLE), "weights": str(getattr(matter.bundle, "name", weights)), **errors}
+        with _atomic(files["errors"]) as tmp:  # a full disk must not leave an empty errors.json
+            Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files, live_baseline), file=stream, flush=True)
     return {**errors, "files": {k: str(v) for k, v in files.items()}}
 

@@ -494,7 +494,7 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
     return {
         "name": getattr(bundle, "name", None),
         "path": str(getattr(bundle, "path", "")),
-        "trained": bool(getattr(bundle, "manifest", {}).get("trained", False)),
+        "trained": getattr(bundle, "manifest", {}).get("trained") is True,
         "rounds": getattr(refinement, "rounds", None),
         "space": getattr(matter, "space", None),
         # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two
@@ -596,6 +596,7 @@ def _write_sheet(
     composite of the main method (LBSMatte, or the best baseline when LBSMatte was not run)."""
     from core.baselines import estimate_foreground
     from core.contact_sheet import composite, write_contact_sheet
+    from core.io import locked_outputs
 
     # The ablations are LBSMatte's own pipeline in parts, not baselines.
     baselines = sorted((m for m in outputs if m not in (LBSMATTE, NETWORKS_ALONE, NO_NETWORKS)),
@@ -621,7 +622,8 @@ def _write_sheet(
         (f"{label} alpha, SAD {scores[main]['sad']:.2f}", out["alpha"]),
         (f"{label} over a new background", composite(out["fg"], out["alpha"])),
     ]
-    write_contact_sheet(path, tiles, columns=4)
+    with locked_outputs([path]):  # what an evaluation killed while writing it (SIGKILL) left is removed
+        write_contact_sheet(path, tiles, columns=4)
 
 
 # -- reporting ------------------------------------------------------------------------------------
@@ -732,7 +734,7 @@ def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) 
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:
-    from core.io import _atomic
+    from core.io import _atomic, locked_outputs
 
     try:
         text = json.dumps(_finite(results), indent=2, allow_nan=False, default=_jsonable)
@@ -740,7 +742,7 @@ def _write_json(path: Path, results: dict[str, Any]) -> None:
         raise OutputError(f"cannot write {path}: {exc}") from exc
     # A temporary file of its own (a fixed name was shared by two runs writing the same --json:
     # one could rename the other's half-written file into place).
-    with _atomic(path) as tmp:
+    with locked_outputs([path]), _atomic(path) as tmp:  # what an evaluation killed while writing it left is removed
         Path(tmp).write_text(text + "\n", encoding="utf-8")
 
 

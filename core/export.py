@@ -255,7 +255,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
                          "with no networks: there is nothing to export; give a weights bundle's name or folder")
     if allow_untrained is None:
         allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
-    if not bundle.manifest.get("trained", False) and not allow_untrained:
+    if bundle.manifest.get("trained") is not True and not allow_untrained:  # as Bundle.trained reads it
         raise WeightsError(f"weights bundle {bundle.name!r} ({bundle.path}) holds untrained networks; "
                            "LBSMatte will not export them as a matte")
     nets = {role: _for_inference(net, channels_last=False) for role, net in bundle.load_networks("cpu").items()}
@@ -277,7 +277,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.io import _atomic, check_output_folder
+    from core.io import _atomic, check_output_folder, locked_outputs
     from core.pipeline import _bundle, refinement_settings
     from core.weights import check_not_packaged
 
@@ -311,7 +311,10 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         # tree (scipy), which TorchScript has not, and a brute-force search is quadratic in the crop.
         "knn_left_out": refinement_settings(bundle, rounds).knn,
     }
-    with _atomic(out) as tmp, open(tmp, "wb") as handle:
+    # Locked as matte locks a frame: an export killed outright (SIGKILL, a farm's after its grace
+    # period) left its temporary file beside OUT for good; once the lock is held, no other export
+    # is writing OUT, and what an earlier one left is removed.
+    with locked_outputs([out]), _atomic(out) as tmp, open(tmp, "wb") as handle:
         # Saved through a handle: torch names the archive's folder after a path's file name (here the
         # temporary one), after a handle "archive".
         torch.jit.save(scripted, handle, _extra_files={INFO_FILE: json.dumps(info, indent=1)})

@@ -35,8 +35,9 @@ import stat
 import sys
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -727,7 +728,8 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
     open; Windows refuses while any process holds ``dest`` (or ``tmp``) open without sharing its
     deletion: a virus scanner or the search indexer looking at the new file for a moment,
     another process reading ``dest`` — or a program that keeps it open (a Nuke ``Read`` showing
-    it), which no retry outlasts: the last PermissionError is raised.
+    it), which no retry outlasts: the last PermissionError is raised. A ``dest`` with the
+    read-only attribute, which Windows refuses the same way, is not waited for.
 
     A ``dest`` that exists keeps its permissions and, where this user may set it, its group
     (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared file."""
@@ -740,7 +742,7 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
             os.replace(tmp, dest)
             return
         except PermissionError:
-            if os.name != "nt":
+            if os.name != "nt" or _read_only(dest):  # no retry outlasts a read-only attribute
                 raise
             now = time.monotonic()
             deadline = now + REPLACE_RETRY_S if deadline is None else deadline
@@ -771,9 +773,18 @@ def _keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Non
     os.chmod(tmp, stat.S_IMODE(old.st_mode) & (0o2777 if stat.S_ISDIR(old.st_mode) else 0o777))
 
 
+def _read_only(path: str | os.PathLike[str]) -> bool:
+    """Whether existing file ``path`` has Windows' read-only attribute (``os.access`` reads it there),
+    which makes Windows refuse to replace it with the PermissionError a file held open gives."""
+    return os.path.isfile(path) and not os.access(path, os.W_OK)
+
+
 def _open_elsewhere(dest: str, exc: OSError, what: str | None = None) -> str:
     """Why ``dest`` could not be replaced, for an :class:`OutputError` (naming it as ``what``)."""
     what = dest if what is None else what
+    if os.name == "nt" and isinstance(exc, PermissionError) and _read_only(dest):
+        return (f"cannot write {what}: it is read-only (Windows replaces no read-only file): clear its read-only "
+                "attribute (attrib -R, or its Properties), or write to another name")
     if os.name == "nt" and isinstance(exc, PermissionError) and os.path.exists(dest):
         return (f"cannot write {what}: {exc.strerror or exc}: on Windows a file that another program holds open "
                 "(a Nuke Read or a viewer showing it) cannot be replaced; close it there, or write to another name")
@@ -972,6 +983,23 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError:
                 pass
         lock.release()
+
+
+@contextmanager
+def locked_outputs(paths: Iterable[str | os.PathLike[str]],
+                   listed: dict[Path, list[str]] | None = None) -> Iterator[None]:
+    """Hold the lock of each output in ``paths`` (:func:`lock_output`) while they are written, and,
+    once held, remove their leftover temporary files (:func:`remove_stale_temps`, each with a
+    warning): a run killed with SIGKILL while writing one left it, and no other run is writing
+    them now. ``matte`` holds a frame's outputs so (its folders listed once a run: ``listed``),
+    ``demo``, ``export`` and ``evaluate`` theirs."""
+    paths = list(paths)
+    with ExitStack() as held:
+        for path in paths:
+            held.enter_context(lock_output(path))
+        for tmp in remove_stale_temps(paths, listed):
+            log.warning("removed %s, left by an earlier run that was killed", tmp)
+        yield
 
 
 def _take_over_stale_lock(path: Path) -> str | None:
@@ -1438,14 +1466,22 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     # The folder is listed, not globbed (fileseq's findSequenceOnDisk): there '[' or '*' in a
     # folder's or a file's name is glob syntax ('plates [v2]/' found nothing, 'a*b/' also read
     # 'axb/'), and '#' or '@' in a folder's name a frame token.
-    numbered = re.compile(re.escape(seq.basename()) + r"(-?\d+)" + re.escape(seq.extension()))
+    # A file system that ignores case (macOS's, Windows', their shares) lists A001C003.0001.DPX,
+    # which is the pattern's a001c003.0001.dpx there, and macOS lists café.0001.exr with its 'é'
+    # decomposed, the pattern's composed one there: a listed name in another case or Unicode form
+    # is the pattern's where the file system opens it by the pattern's (:func:`_named_as_pattern`).
+    folder = os.path.dirname(p) or os.curdir
+    numbered = re.compile(re.escape(_composed(seq.basename())) + r"(-?\d+)" + re.escape(_composed(seq.extension())),
+                          re.IGNORECASE)
     try:
-        names = os.listdir(os.path.dirname(p) or os.curdir)
+        names = os.listdir(folder)
     except OSError:
         names = []
-    matches = [match for match in map(numbered.fullmatch, sorted(names)) if match]
-    frames = sorted({int(match.group(1)) for match in matches
-                     if os.path.basename(seq.frame(int(match.group(1)))) == match.group(0)})
+    cased = [(match, name) for listed in sorted(names) if (match := numbered.fullmatch(_composed(listed)))
+             and (name := _named_as_pattern(seq, folder, listed, match))]
+    matches = [match for match, _ in cased]
+    frames = sorted({int(match.group(1)) for match, name in cased
+                     if os.path.basename(seq.frame(int(match.group(1)))) == name})
     if not frames and matches:  # 'plate.1.exr' ... for plate.####.exr: say why they are not its frames
         raise InputError(f"no frames found on disk for {p}: {os.path.join(os.path.dirname(p), matches[0].group(0))} "
                          f"and the like have other padding than its frame token {seq.padding()!r} "
@@ -1457,6 +1493,21 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
         raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
                                           last - first + 1))
     return list(range(first, last + 1))
+
+
+def _composed(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC), in which names are compared whatever form a
+    file system lists them in."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _named_as_pattern(seq: Any, folder: str, listed: str, match: re.Match[str]) -> str | None:
+    """Listed name ``listed`` of :func:`find_frames` (``match``: the pattern's name in it, case and
+    Unicode form aside) as the pattern writes it: when it is written so, or when the file system
+    opens it by that name (one that ignores case, or macOS's Unicode forms); None where the
+    difference makes it another file."""
+    name = seq.basename() + match.group(1) + seq.extension()
+    return name if name == listed or os.path.isfile(os.path.join(folder, name)) else None
 
 
 def expand_sequence(pattern: str | os.PathLike[str], frames: str | Iterable[int] | None = None) -> list[tuple[int | None, Path]]:

@@ -844,7 +844,9 @@ class Matter:
                              "or pass layers='multilevel'")
         if allow_untrained is None:
             allow_untrained = os.environ.get(ALLOW_UNTRAINED_ENV, "") == "1"
-        if not self.bundle.manifest.get("trained", False) and not allow_untrained:
+        # Trained only where the manifest says true: "trained": "false" (a hand edit) is untrained,
+        # as 'weights list' and 'show' read it (Bundle.trained).
+        if self.bundle.manifest.get("trained") is not True and not allow_untrained:
             raise WeightsError(
                 f"weights bundle {self.bundle.name!r} ({self.bundle.path}) holds untrained networks; "
                 "LBSMatte will not present their output as a matte. Install a trained bundle "

@@ -316,10 +316,15 @@ def find_bundles() -> list[Bundle]:
         if manifest is not None:
             add(Bundle(DEFAULT_NAME, default, manifest))
     for entry in search_path():
-        if not entry.is_dir():
-            _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} is not a folder; ignored")
+        try:  # pathlib raises, not False, for a path inside a folder the user may not enter
+            if not entry.is_dir():
+                _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} is not a folder; ignored")
+                continue
+            single = (entry / MANIFEST).is_file()
+        except OSError as exc:
+            _warn_once(f"{WEIGHTS_PATH_ENV} entry {entry} cannot be read ({exc}); ignored")
             continue
-        if (entry / MANIFEST).is_file():
+        if single:
             folders = [entry]
         else:
             try:  # one unreadable folder on a studio's path must not stop every job
@@ -331,7 +336,12 @@ def find_bundles() -> list[Bundle]:
             for child in children:
                 if child.name.startswith("."):  # hidden: a save's temporary folder left by a crash, never a bundle
                     continue
-                if (child / MANIFEST).is_file():
+                try:
+                    has_manifest = (child / MANIFEST).is_file()
+                except OSError as exc:  # another department's folder the user may not enter
+                    _warn_once(f"skipping weights bundle {child}: it cannot be read ({exc})")
+                    continue
+                if has_manifest:
                     folders.append(child)
                 elif _holds_weights(child):  # a copy half done: the weights without their manifest
                     _warn_once(f"skipping weights bundle {child}: {MANIFEST} is missing")
@@ -767,11 +777,21 @@ INHERITED = "inherited_from"
 def inherited_refinement(parent: Bundle) -> dict[str, Any] | None:
     """The ``"refinement"`` a bundle trained on from ``parent`` records: the parent's settings (its
     cross-validation chose them for networks these started from, the best known for them until a
-    cross-validation of their own), marked as inherited; ``None`` where the parent records none."""
+    cross-validation of their own), marked as inherited; ``None`` where the parent records none.
+
+    The mark names the bundle whose settings were chosen for its networks: the parent, or where
+    the parent had inherited them itself (a fine-tune of a fine-tune), the bundle it took them
+    from, with the bundles they passed through (``"through"``, oldest first)."""
     recorded = parent.manifest.get("refinement")
     if not isinstance(recorded, dict) or not recorded:
         return None
     settings = {k: v for k, v in recorded.items() if k not in ("chosen_on", INHERITED)}
+    earlier = recorded.get(INHERITED)
+    if isinstance(earlier, dict) and isinstance(earlier.get("bundle"), str):
+        through = earlier.get("through")
+        through = [str(b) for b in through] if isinstance(through, list) else []
+        return settings | {INHERITED: {"bundle": earlier["bundle"], "sha256": str(earlier.get("sha256") or ""),
+                                       "through": [*through, parent.name]}}
     return settings | {INHERITED: {"bundle": parent.name, "sha256": parent.manifest_sha256()}}
 
 
@@ -784,7 +804,9 @@ def _refinement_lines(refinement: Any) -> list[str]:
     lines = ["  refinement:", f"    settings: {_short(settings, limit=400)}"]
     inherited = refinement.get(INHERITED)
     if isinstance(inherited, dict):
-        lines.append(f"    inherited from: {inherited.get('bundle', '?')} (chosen for its networks, not re-chosen for these)")
+        through = inherited.get("through")
+        via = f", through {', '.join(map(str, through))}" if isinstance(through, list) and through else ""
+        lines.append(f"    inherited from: {inherited.get('bundle', '?')}{via} (chosen for its networks, not re-chosen for these)")
     chosen = refinement.get("chosen_on")
     if isinstance(chosen, dict):
         objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []
@@ -837,10 +859,22 @@ def _unknown_name_message(name: str) -> str:
     for entry in search_path():
         entries.append(entry if entry.name == name else entry / name)
     for folder in entries:
-        if folder.is_dir():  # its manifest.json missing too (a copy half done, only the weights copied)
+        try:
+            is_dir = folder.is_dir()
+        except OSError:  # inside a folder the user may not enter: the search warned about it
+            continue
+        if is_dir:  # its manifest.json missing too (a copy half done, only the weights copied)
             manifest, problems = _parse_manifest(folder)
             if manifest is None:
                 return f"weights bundle {name!r} ({folder}) cannot be used: {'; '.join(problems)}"
+            named = _name_for(folder, manifest)
+            if named != name:  # a folder renamed (abc_v1 to abc_v1_approved): its manifest keeps the name
+                problem = name_problem(named)
+                if problem:
+                    return f"weights bundle {name!r} ({folder}) cannot be used: its name {named!r} {problem}"
+                return (f"no weights bundle named {name!r}: the folder {folder} holds the bundle {named!r} (a bundle "
+                        f"is picked by the name its {MANIFEST} gives, not by its folder's): select it as {named!r}, "
+                        "or by its folder")
     bundles = find_bundles()
     listed = ", ".join(b.name for b in bundles) or "none"
     path = os.environ.get(WEIGHTS_PATH_ENV)
@@ -873,10 +907,13 @@ def _warn_once(message: str) -> None:
 def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """Read and check the top level of ``manifest.json`` (no network entries)."""
     file = folder / MANIFEST
-    if not folder.is_dir():
-        return None, [f"folder {folder} does not exist"]
-    if not file.is_file():
-        return None, [f"{MANIFEST} is missing in {folder}"]
+    try:
+        if not folder.is_dir():
+            return None, [f"folder {folder} does not exist"]
+        if not file.is_file():
+            return None, [f"{MANIFEST} is missing in {folder}"]
+    except OSError as exc:  # a folder the user may not enter
+        return None, [f"{folder} cannot be read: {exc}"]
     try:
         size = file.stat().st_size
         if size > _MAX_MANIFEST:

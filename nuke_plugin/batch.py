@@ -216,7 +216,7 @@ def main(argv=None):
         reporter.error("script %s does not exist" % script)
         return EXIT_USAGE
     copy = os.path.abspath(args.save_as) if args.save_as else None
-    if copy is not None and os.path.normcase(os.path.realpath(copy)) == os.path.normcase(os.path.realpath(script)):
+    if copy is not None and _same_file(copy, script):
         reporter.error("--save-as %s is the script itself: the artist's script is never saved; name a copy"
                        % args.save_as)
         return EXIT_USAGE
@@ -272,6 +272,20 @@ def main(argv=None):
             return EXIT_FAILED
         reporter.info("SAVED %s" % copy)
     return status
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file: the same path resolved (Windows' case-folded), or,
+    for a file that exists, the same file by its device and file number, which is how ``Shot.nk``
+    is found to be ``shot.nk`` on macOS's file systems (case-insensitive; ``normcase`` leaves the
+    case there) and a hard link its file. A share whose files have no numbers (0) is not asked."""
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:  # the copy does not exist yet: another file
+        return False
+    return first.st_ino != 0 and os.path.samestat(first, second)
 
 
 def _unwritable_copy(copy):

@@ -310,6 +310,45 @@ def find_bundles(core_dir=None, environ=None, problems=None):
     return found
 
 
+def why_not_found(name, core_dir=None, environ=None, base=None):
+    """Why a ``weights`` knob value that :func:`resolve_bundle` does not find is none, in words,
+    where a folder it names says: the search skipped it (its manifest missing, damaged or of a
+    newer LBSMatte), or it holds a bundle of another name (a folder renamed: its manifest keeps
+    the name); ``None`` when there is no such folder. ``core.weights``' message for an unknown
+    name checks the same folders: the packaged one for ``default``, ``<entry>/<name>`` (or the
+    entry itself so named) on the search path, and the value read as a folder
+    (:func:`knob_folder`; for a plain name, only one holding a manifest: any folder of the
+    script's may share a bundle's name)."""
+    text = str(name or "").strip()
+    if not text:
+        return None
+    folders = []
+    if not names_folder(text):
+        if text == DEFAULT_NAME and default_bundle_dir(core_dir):
+            folders.append(default_bundle_dir(core_dir))
+        for entry in search_path(environ):
+            folders.append(entry if os.path.basename(os.path.normpath(entry)) == text else os.path.join(entry, text))
+    folder = knob_folder(text, base)
+    if names_folder(text) or os.path.isfile(os.path.join(folder, MANIFEST)):  # a plain name: a bundle's folder only
+        folders.append(folder)
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        folder = os.path.abspath(folder)
+        manifest, reason = parse_manifest(folder)
+        if manifest is None:
+            return "weights bundle %r (%s) cannot be used: %s" % (text, folder, reason)
+        default = default_bundle_dir(core_dir)
+        named = DEFAULT_NAME if default and _same_path(folder, default) else _name_for(folder, manifest)
+        if named != text and not names_folder(text):
+            problem = name_problem(named)
+            if problem:
+                return "weights bundle %r (%s) cannot be used: its name %r %s" % (text, folder, named, problem)
+            return ("weights bundle %r not found: the folder %s holds the bundle %r (a bundle is picked by the name "
+                    "its %s gives, not by its folder's): pick %r, or give the folder's path" % (text, folder, named, MANIFEST, named))
+    return None
+
+
 def _holds_weights(folder):
     try:
         return os.path.isdir(folder) and any(n.endswith(".safetensors") for n in os.listdir(folder))
@@ -325,17 +364,22 @@ def _name_for(folder, manifest):
 def knob_folder(text, base=None):
     """The folder a ``weights`` knob value names, read as a folder: ``~`` expanded, a relative one
     read from ``base`` (the saved script's folder, as the *cache folder* knob is read:
-    ``nuke_plugin.cache.absolute_cache_dir``), from the current folder when ``base`` is None."""
+    ``nuke_plugin.cache.absolute_cache_dir``), from the current folder when ``base`` is None.
+    A backslash separates folders on every system: the knob is text, which Nuke keeps as typed,
+    and ``weights\\sh010_v1`` typed on Windows is the folder a Linux or macOS farm must find."""
     folder = os.path.expanduser(str(text).strip())
+    if os.sep != "\\":
+        folder = folder.replace("\\", "/")
     if base and not os.path.isabs(folder):
         folder = os.path.join(base, folder)
     return folder
 
 
 def names_folder(text):
-    """Whether a ``weights`` knob value names a folder: it holds a path separator (a plain value is
-    a bundle's name first, :func:`resolve_bundle`)."""
-    return any(sep and sep in text for sep in (os.sep, os.altsep, "/"))
+    """Whether a ``weights`` knob value names a folder: it holds a path separator, ``/`` or ``\\``
+    on every system (:func:`knob_folder`; a plain value is a bundle's name first,
+    :func:`resolve_bundle`)."""
+    return any(sep in text for sep in ("/", "\\"))
 
 
 def resolve_bundle(name_or_path, core_dir=None, environ=None, base=None):

@@ -12,14 +12,14 @@ import nuke
 from nuke_plugin import compute
 from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
-from nuke_plugin.progress import PrintReporter
+from nuke_plugin.progress import PrintReporter, print_line
 
 
 def _show(text):
     if nuke.GUI:
         nuke.message(text)
     else:
-        print(text)
+        print_line(text)
 
 
 def _guard(action, node):

@@ -61,11 +61,15 @@ def _warn(what):
 
 
 def on_create():
-    """New node or script load: the weights menu shows the current value only (no scan)."""
+    """New node or script load: the weights menu shows the current value only (no scan); a status
+    line saved while a Compute ran no longer says 'computing' (:func:`nuke_plugin.compute.interrupted`)."""
     try:
+        from nuke_plugin import compute
+
         node = nuke.thisNode()
         lbs_node.show_weights_value(node)
         update_frame_knobs(node)
+        compute.interrupted(node)
     except Exception:
         _warn("onCreate")
 
@@ -298,6 +302,10 @@ def _check_frames(node, frames):
         return []
     reason, stale = lbs_node.find_stale(node, present)
     if not reason:
+        # The frames read here are current, but the Read may show the STALE message of another
+        # frame (the viewer's check flagged the frame it stood at, and the script may have been
+        # saved so): the Read must give these frames their result, not fail on that message.
+        lbs_node.show_staleness(node, "", [])
         if whole and len(present) == len(frames):
             _current_throughout.add(node.fullName())
         return []

@@ -52,6 +52,27 @@ def _forget_running(node):
     """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
     with _running_lock:
         _running[:] = [other for other in _running if other is not node]
+
+
+#: How the status line of a node that computes begins (:func:`prepare`, :func:`interrupted`).
+COMPUTING = "computing "
+
+
+def interrupted(node):
+    """A node whose status line says it is computing while no Compute of this session runs on it
+    (the script was saved, or the node copied, while it computed, and is opened or pasted now):
+    say that the Compute did not finish here, not 'computing' for good. Returns whether it did."""
+    status = node["status"].value()
+    if not status.startswith(COMPUTING):
+        return False
+    with _running_lock:
+        if _computing(node):
+            return False
+    lbs_node.set_status(node, "not finished here: saved or copied while %s; press Compute (the frames it made "
+                              "are cached)" % status.rstrip("."))
+    return True
+
+
 class Job(object):
     """One Compute: where things are and what is left to do (built by :func:`prepare`)."""
 
@@ -76,6 +97,7 @@ class Job(object):
         self.input_hashes = {}
         self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
         self.settings_hash = ""
+        self.views = []  # the script's views (nuke.views()) when Compute started
         self.core = {}
 
     @property
@@ -192,6 +214,7 @@ def prepare(node, frames=None, reporter=None):
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
     job.settings_hash = lbs_node.settings_hash(node, frame=job.first)
+    job.views = list(nuke.views())
     python = interpreter.core_python()[0]
     check_python(python)
     job.cache_dir = lbs_node.cache_dir(node)
@@ -247,7 +270,7 @@ def prepare(node, frames=None, reporter=None):
         # What the Read shows belongs to other inputs or settings: never show it again.
         lbs_node.hide_result(node)
     if job.missing:
-        lbs_node.set_status(node, "computing %d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
+        lbs_node.set_status(node, COMPUTING + "%d frame(s) of %d-%d..." % (len(job.missing), job.first, job.last))
     # One core process for every missing frame (a list of runs), not one a run: each pays its start.
     runs = cache.contiguous_runs(f for f in job.missing if f not in job.copies)
     for frames in runner.frame_lists(runs):
@@ -381,7 +404,8 @@ def finish(node, job, result):
     present = len(job.frames) - len(result.missing)
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
-        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash)
+        bundle = (job.bundle.path, job.settings.bundle_sha256) if job.bundle is not None else None
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")

@@ -84,8 +84,9 @@ def string_attribute(path, name):
     return None
 
 
-def content_sha256(path):
-    """Hex SHA-256 of an EXR's pixels and lasting attributes (the whole file if not understood)."""
+def content_sha256(path, ignore=()):
+    """Hex SHA-256 of an EXR's pixels and lasting attributes (the whole file if not understood);
+    attributes named in ``ignore`` are left out too."""
     with open(path, "rb") as handle:
         try:
             attributes = read_header(handle)
@@ -97,7 +98,7 @@ def content_sha256(path):
             return _whole_file(handle)
         digest = hashlib.sha256(b"lbsmatte-exr-content-1")
         for name, kind, value in sorted(attributes):
-            if name in VOLATILE or name.startswith(VOLATILE_PREFIXES):
+            if name in VOLATILE or name in ignore or name.startswith(VOLATILE_PREFIXES):
                 continue
             digest.update(struct.pack("<iii", len(name), len(kind), len(value)))
             digest.update(name.encode("latin-1") + kind.encode("latin-1") + value)

@@ -25,6 +25,8 @@ import os
 import subprocess
 import sys
 
+from nuke_plugin.progress import print_line
+
 PYTHON_ENV = "LBSMATTE_PYTHON"
 #: Extra ``PYTHONPATH`` entries for the core process (Nuke's own PYTHONPATH is never passed on).
 EXTRA_PATH_ENV = "LBSMATTE_PYTHONPATH"
@@ -244,7 +246,7 @@ def main(argv=None):
                   % (os.path.dirname(config_path()), sys.executable, sys.executable), file=sys.stderr)
             return 1
         try:
-            print("wrote %s" % write_config())
+            print_line("wrote %s" % write_config())
         except OSError as exc:  # a read-only install (artists' view of a studio checkout)
             print("ERROR: cannot write the install config %s: %s. Run this as a user who may write there, or "
                   "set LBSMATTE_PYTHON=%s in Nuke's environment instead" % (config_path(), exc, sys.executable),
@@ -255,8 +257,8 @@ def main(argv=None):
         print("usage: python -m nuke_plugin.interpreter [--write-config]", file=sys.stderr)
         return 2
     python, source = core_python()
-    print("python: %s (from %s)" % (python, source))
-    print("core:   %s" % core_dir(python))
+    print_line("python: %s (from %s)" % (python, source))
+    print_line("core:   %s" % core_dir(python))
     return 0
 
 

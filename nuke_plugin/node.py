@@ -19,7 +19,7 @@ import re
 
 import nuke
 
-from nuke_plugin import NODE_CLASS, bundles, cache
+from nuke_plugin import NODE_CLASS, bundles, cache, exr
 from nuke_plugin.errors import NodeError
 
 #: Knobs of the gizmo that the Python reads or writes (``tests/test_gizmo.py`` checks them).
@@ -83,6 +83,9 @@ def read_settings(node):
     base = script_folder()
     bundle = bundles.resolve_bundle(weights, core_dir=core, base=base)
     if bundle is None and (core is not None or weights != bundles.DEFAULT_NAME):
+        why = bundles.why_not_found(weights, core_dir=core, base=base)
+        if why is not None:  # a folder of that name skipped, or holding another bundle: say so, not "not found"
+            raise NodeError(why)
         found = [b.name for b in bundles.find_bundles(core_dir=core)]
         raise NodeError(
             "weights bundle %r not found.\nFound: %s\nSearched: %s and %s=%s, and the folder %s"
@@ -297,13 +300,57 @@ def input_hashes(node, frames):
     return hashes
 
 
-def record_inputs(node, hashes, settings):
+def record_inputs(node, hashes, settings, views=None, bundle=None):
     """Store what the result is made from in ``result_inputs`` (saved with the script).
 
-    ``hashes`` is :func:`input_hashes` and ``settings`` :func:`settings_hash`, both taken when
-    Compute started (a knob turned while it ran makes the result stale, as it should)."""
-    record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes))}
+    ``hashes`` is :func:`input_hashes`, ``settings`` :func:`settings_hash` and ``views`` the
+    script's views (``nuke.views()``; default now), all taken when Compute started (a knob turned
+    while it ran makes the result stale, as it should). ``bundle``: the weights bundle's folder
+    and its ``manifest.json``'s SHA-256 as Compute keyed them (the knob holds only a name: a new
+    fine-tune saved over the bundle keeps it)."""
+    record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes)),
+              "views": list(nuke.views() if views is None else views)}
+    if bundle is not None:
+        record["bundle"] = {"path": bundle[0], "sha256": bundle[1]}
     node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
+
+
+#: ``{manifest path: (its stat, its SHA-256)}``: the idle check stats a bundle's manifest on each
+#: tick and hashes it again only when the file changed.
+_manifest_hashes = {}
+
+
+def _manifest_sha256(folder):
+    """SHA-256 of ``folder``'s ``manifest.json`` as it is now, or ``None`` when it cannot be read
+    (the folder of another machine, or a bundle removed: nothing to compare with)."""
+    path = os.path.join(folder, bundles.MANIFEST)
+    try:
+        info = os.stat(path)
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        known = _manifest_hashes.get(path)
+        if known is None or known[0] != stamp:
+            known = _manifest_hashes[path] = (stamp, bundles.file_sha256(path))
+    except (OSError, IOError):
+        return None
+    return known[1]
+
+
+def bundle_replaced(node, record):
+    """The bundle folder the result of ``node`` was computed with (``record``, :func:`recorded_inputs`)
+    when its ``manifest.json`` now holds other weights (a fine-tune saved over it with
+    ``--overwrite``, another release's bundle copied in), else ``""``. A *weights* knob naming a
+    folder is read as Compute reads it, from the script's folder when relative: a script saved
+    elsewhere may name another bundle with the same text. A bundle name is not looked up (that
+    scans the bundle folders): the folder Compute found it in is read."""
+    bundle = record.get("bundle")
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
+        return ""
+    folder = bundle["path"]
+    text = weights_value(node)
+    if bundles.names_folder(text):
+        folder = os.path.abspath(bundles.knob_folder(text, script_folder()))
+    now = _manifest_sha256(folder)
+    return folder if now is not None and now != bundle.get("sha256") else ""
 
 
 def recorded_inputs(node):
@@ -333,8 +380,17 @@ def find_stale(node, frames=None, here_only=False):
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
     if record.get("settings") not in (settings_hash(node, frame=first), settings_hash(node, legacy=True)):
         return "settings changed since Compute", every
+    replaced = bundle_replaced(node, record)
+    if replaced:
+        return "weights changed since Compute (bundle %s)" % replaced, every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
         return "an input is disconnected", every
+    # The result is one view, checked at Compute to hold for each of the script's views then: a
+    # view set up since (a stereo EXR's right eye, a mono script made stereo) was never compared.
+    views = record.get("views")
+    if views is not None and views != list(nuke.views()):
+        return "the script's views changed since Compute (%s, now %s)" % (
+            ", ".join(views), ", ".join(nuke.views())), every
     wanted = [f for f in (every if frames is None else frames) if first <= f <= last]
     if not wanted:
         return "", []
@@ -467,46 +523,97 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
         ("plate", plate, "rgb", PLATE_DATATYPE),
         ("trimap", trimap, "rgba" if has_alpha else "rgb", "16 bit half"),  # 0, 0.5, 1 exactly
     )
+    views = nuke.views()
     patterns = []
     failed = {}
     with node.parent():
         for label, source, channels, datatype in jobs:
-            pattern = (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
-            # nuke.nodes, not createNode: no auto-connection, no change to the user's selection
-            write = nuke.nodes.Write()
-            try:
-                write.setInput(0, source)
-                write["file"].setValue(pattern)
-                write["file_type"].setValue("exr")
-                write["channels"].setValue(channels)
-                write["datatype"].setValue(datatype)
-                write["metadata"].setValue("all metadata except input/*")
-                write["raw"].setValue(True)
-                _execute_frames(write, first, last, failed, "%s (%s)" % (label, source.name()))
-            except RuntimeError as exc:
-                if "cancel" in str(exc).lower():
-                    raise KeyboardInterrupt("cancelled while baking the %s" % label) from exc
-                raise NodeError("%s: could not bake the %s (%s) for frames %d-%d: %s"
-                                % (node.name(), label, source.name(), first, last, exc)) from exc
-            finally:
-                nuke.delete(write)
-            if len(failed) == last - first + 1:  # nothing of the range: the whole Compute fails
-                frame = min(failed)
-                raise NodeError("%s: no frame of %d-%d could be baked; frame %d: %s"
-                                % (node.name(), first, last, frame, failed[frame]))
+            pattern = _bake_pattern(folder, label)
+            # A script of several views (stereo): the first view, into a file of one view (without
+            # views Nuke renders them all into one multi-view EXR, whose first view the core mattes)
+            _bake_input(node, source, label, pattern, channels, datatype, first, last, failed,
+                        views[:1] if len(views) > 1 else None)
+            _check_some_baked(node, first, last, failed)
             patterns.append(pattern)
+        for view in views[1:]:
+            for index, (label, source, channels, datatype) in enumerate(jobs):
+                _check_same_view(node, folder, source, label, patterns[index], channels, datatype, first, last,
+                                 failed, views[0], view)
+                _check_some_baked(node, first, last, failed)
     return patterns[0], patterns[1], failed
 
 
-def _execute_frames(write, first, last, failed, what):
+def _check_some_baked(node, first, last, failed):
+    """Nothing of the range baked (``failed`` holds every frame): the whole Compute fails."""
+    if len(failed) == last - first + 1:
+        frame = min(failed)
+        raise NodeError("%s: no frame of %d-%d could be baked; frame %d: %s"
+                        % (node.name(), first, last, frame, failed[frame]))
+
+
+def _bake_pattern(folder, label):
+    return (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
+
+
+def _bake_input(node, source, label, pattern, channels, datatype, first, last, failed, views=None):
+    """Render ``source`` to the EXR sequence ``pattern`` with a temporary Write (``views``: those
+    views only; default every view of the script), frame by frame (see :func:`_execute_frames`)."""
+    # nuke.nodes, not createNode: no auto-connection, no change to the user's selection
+    write = nuke.nodes.Write()
+    try:
+        write.setInput(0, source)
+        write["file"].setValue(pattern)
+        write["file_type"].setValue("exr")
+        write["channels"].setValue(channels)
+        write["datatype"].setValue(datatype)
+        write["metadata"].setValue("all metadata except input/*")
+        write["raw"].setValue(True)
+        _execute_frames(write, first, last, failed, "%s (%s)" % (label, source.name()), views)
+    except RuntimeError as exc:
+        if "cancel" in str(exc).lower():
+            raise KeyboardInterrupt("cancelled while baking the %s" % label) from exc
+        raise NodeError("%s: could not bake the %s (%s) for frames %d-%d: %s"
+                        % (node.name(), label, source.name(), first, last, exc)) from exc
+    finally:
+        nuke.delete(write)
+
+
+#: Header attributes that name the view a file holds, not its picture (left out when the views' bakes are compared).
+VIEW_ATTRIBUTES = ("view", "multiView")
+
+
+def _check_same_view(node, folder, source, label, pattern, channels, datatype, first, last, failed, main, view):
+    """:class:`NodeError` when ``source`` differs in ``view`` from ``main`` (the view baked) at a frame
+    of ``first``-``last``: one Compute mattes one view, and its result, a file of one view, is what
+    Nuke's Read shows in every view (``main``'s matte on ``view``). Inputs the same in every view
+    (a OneView node above them, a mono plate in a stereo script) are matted once for all of them."""
+    other = _bake_pattern(folder, "%s_view_%s" % (label, view))
+    _bake_input(node, source, "%s, view %s" % (label, view), other, channels, datatype, first, last, failed, [view])
+    for frame in range(first, last + 1):
+        if frame in failed:
+            continue
+        a, b = cache.frame_path(pattern, frame), cache.frame_path(other, frame)
+        if exr.content_sha256(a, ignore=VIEW_ATTRIBUTES) != exr.content_sha256(b, ignore=VIEW_ATTRIBUTES):
+            raise NodeError(
+                "%s: the %s input (%s) differs between the script's views %s and %s (frame %d), and one LBSMatte "
+                "node mattes one view: its result would show %s's matte in every view. Give each view its own "
+                "LBSMatte node, with a OneView node (view %s, view %s, ...) above its plate and trimap, and join "
+                "their results with a JoinViews node" % (node.name(), label, source.name(), main, view, frame,
+                                                         main, main, view))
+
+
+def _execute_frames(write, first, last, failed, what, views=None):
     """Render ``write`` frame by frame, as the CLI mattes a sequence (SPEC §8): a frame Nuke cannot
     render (a missing or damaged file upstream) is recorded in ``failed`` (``{frame: message}``)
-    and the others still bake. A cancel still stops everything."""
+    and the others still bake. A cancel still stops everything. ``views``: those views only."""
     for frame in range(first, last + 1):
         if frame in failed:  # the plate failed there already: no trimap is needed
             continue
         try:
-            nuke.execute(write, frame, frame, 1)
+            if views is None:
+                nuke.execute(write, frame, frame, 1)
+            else:
+                nuke.execute(write, frame, frame, 1, views)
         except RuntimeError as exc:
             if "cancel" in str(exc).lower():
                 raise

@@ -13,6 +13,21 @@ managers parse (``print(..., flush=True)``, as deadline-cloud-for-nuke's adaptor
 import sys
 
 
+def print_line(text, stream=None):
+    """Print ``text`` and a newline to ``stream`` (default ``sys.stdout``) and flush it; what the
+    stream's encoding cannot hold is written as ``\\uXXXX``. On Windows, ``nuke -t``'s stdout
+    into a pipe or a file (a farm's log) is written in the ANSI code page (cp1252) with errors
+    raised: a line naming ``D:/projekty/Złoty/sh010`` ended the job in a UnicodeEncodeError, the
+    running core process terminated with it (as ``lbsmatte`` itself escapes its own lines)."""
+    stream = stream if stream is not None else sys.stdout
+    try:
+        print(text, file=stream)
+    except UnicodeEncodeError:  # nothing was written: the line is encoded whole before it is
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        print(str(text).encode(encoding, "backslashreplace").decode(encoding), file=stream)
+    stream.flush()
+
+
 class Reporter(object):
     """Interface of a progress reporter; the base class reports nothing and never cancels."""
 
@@ -47,9 +62,7 @@ class PrintReporter(Reporter):
         self._stream = stream
 
     def _print(self, text):
-        stream = self._stream if self._stream is not None else sys.stdout
-        print(text, file=stream)
-        stream.flush()
+        print_line(text, self._stream)
 
     def stage(self, text):
         self._print("LBSMATTE STAGE %s" % text)

@@ -22,6 +22,7 @@ import tempfile
 
 from nuke_plugin import bundles, interpreter
 from nuke_plugin.errors import NodeError
+from nuke_plugin.progress import print_line
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 PROBE_BUNDLE_TITLE = "the selected weights bundle has problems"
@@ -113,12 +114,22 @@ def check_interpreter(python, source):
         return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source), _FIX_PYTHON)
     if os.path.isdir(found):
         return Check(FAIL, "Python for LBSMatte is a folder, not a program: %s (from %s)" % (found, source),
-                     "Name the python executable itself (e.g. %s).\n%s"
-                     % (os.path.join(found, "python.exe" if os.name == "nt" else "bin/python"), _FIX_PYTHON))
+                     "Name the python executable itself (e.g. %s).\n%s" % (_python_in(found), _FIX_PYTHON))
     if not os.access(found, os.X_OK):
         return Check(FAIL, "Python for LBSMatte is not executable: %s (from %s)" % (found, source),
                      "Make it executable (chmod +x) or name another one.\n" + _FIX_PYTHON)
     return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, source))
+
+
+def _python_in(folder):
+    """The python in environment ``folder`` where it has one, else where a virtual environment's
+    would be: a venv's (``Scripts`` on Windows, where ``<folder>/python.exe`` was named and is
+    none), a conda environment's or a Python install's (on Windows at its top), or in the ``bin``
+    folder named itself."""
+    places = ((("Scripts", "python.exe"), ("python.exe",)) if os.name == "nt" else
+              (("bin", "python"), ("bin", "python3"), ("python",), ("python3",)))
+    candidates = [os.path.join(folder, *parts) for parts in places]
+    return next((c for c in candidates if os.path.isfile(c)), candidates[0])
 
 
 def check_probe(info, python="python"):
@@ -201,8 +212,10 @@ def check_bundles(weights=None, core_dir=None, base=None):
     if weights:
         selected = bundles.resolve_bundle(weights, core_dir=core_dir, base=base)
         if selected is None:
+            why = bundles.why_not_found(weights, core_dir=core_dir, base=base)  # as Compute says it
             checks.append(Check(FAIL, "the weights knob names %r, which is not found" % weights,
-                                "Pick a bundle with Browse..., or add its folder to %s." % bundles.WEIGHTS_PATH_ENV))
+                                (why + "\n" if why else "")
+                                + "Pick a bundle with Browse..., or add its folder to %s." % bundles.WEIGHTS_PATH_ENV))
         else:
             if selected.problems():
                 checks.append(Check(FAIL, "the selected weights bundle %r is broken (%s)" % (selected.name, selected.path),
@@ -315,7 +328,7 @@ def main(argv=None):
     weights = args[0] if args else None
     folder = args[1] if len(args) > 1 else None
     checks = check_install(weights, folder)
-    print(format_checks(checks))
+    print_line(format_checks(checks))
     return 1 if any(c.status == FAIL for c in checks) else 0
 
 

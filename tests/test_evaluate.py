@@ -463,6 +463,20 @@ def test_the_json_is_written_through_a_temporary_file_of_its_own(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".r.json.tmp", "r.json"]
 
 
+def test_what_an_evaluation_killed_while_writing_left_is_removed_by_the_next(dataset: Path, tmp_path: Path) -> None:
+    # A SIGKILL (a farm's, after its grace period) while the JSON or a contact sheet was written
+    # left its temporary file (named as core.io._atomic names them) for good, run after run.
+    results, sheets = tmp_path / "r.json", tmp_path / "sheets"
+    (sheets / "Trimap1").mkdir(parents=True)
+    left = [tmp_path / ".r.json.tmp-k3j9x2ab.json", sheets / "Trimap1" / ".A01.png.tmp-0m1x_8qz.png"]
+    for path in left:
+        path.write_bytes(b"half of a killed run's file")
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--names", "A01", "--trimaps",
+                     "Trimap1", "--json", str(results), "--out", str(sheets), "--no-progress")) == 0
+    assert json.loads(results.read_text()) and (sheets / "Trimap1" / "A01.png").is_file()
+    assert [p.name for p in tmp_path.rglob(".*")] == []
+
+
 def test_a_methods_scores_are_the_metrics_over_the_trimaps_unknown_pixels(dataset: Path, monkeypatch) -> None:
     # A stand-in baseline with a known answer (alpha 0.5 everywhere): its row must be
     # core.metrics over this variant's unknown region of the 8-bit files, not over the frame.

@@ -280,6 +280,53 @@ def test_sigterm_while_the_file_is_written_leaves_no_temporary_and_the_previous_
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
 
 
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+def test_an_export_killed_while_writing_leaves_its_temporary_only_until_the_next_export(tmp_path, monkeypatch, capsys) -> None:
+    # A farm's SIGKILL (after its grace period) while the file is written leaves the temporary file
+    # (the size of the export); the next export of that file removes it, as matte does a frame's.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, started = tmp_path / "lbsmatte.pt", tmp_path / "started"
+    out.write_bytes(b"the previous export")
+    script = tmp_path / "killed_while_exporting.py"
+    script.write_text(
+        "import sys, time\n"
+        "import torch\n"
+        "from core.cli import main\n"
+        "def save_and_hang(module, handle, **kwargs):\n"
+        "    handle.write(b'PK half an archive')\n"
+        "    handle.flush()\n"
+        f"    open({str(started)!r}, 'w').close()\n"
+        "    time.sleep(600)\n"
+        "torch.jit.save, torch.jit.script = save_and_hang, lambda module: module\n"
+        f"main(['export', '--out', {str(out)!r}])\n", encoding="utf-8")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1"))
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), f"the export never began writing (exit {child.poll()})"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert out.read_bytes() == b"the previous export"
+    assert len(list(tmp_path.glob(".lbsmatte.pt.tmp-*.pt"))) == 1  # what the kill left
+
+    def saved(module: object, handle: object, **kwargs: object) -> None:
+        handle.write(b"the new export")
+
+    monkeypatch.setattr(torch.jit, "save", saved)
+    monkeypatch.setattr(torch.jit, "script", _not_scripted)
+    assert main(["export", "--out", str(out)]) == 0
+    assert out.read_bytes() == b"the new export"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 def test_export_never_writes_into_the_packaged_bundles(tmp_path, monkeypatch, capsys) -> None:
     import core.weights
 

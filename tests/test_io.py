@@ -741,6 +741,58 @@ def test_frames_on_disk_are_found_whatever_the_names_hold(tmp_path: Path) -> Non
     assert io.find_frames(tmp_path / "a*b" / "p.####.exr") == [1, 2, 3]
 
 
+def test_frames_on_a_file_system_that_ignores_case_are_found_in_any_case(tmp_path: Path, monkeypatch) -> None:
+    # macOS's and Windows' file systems (and their shares) list a name as it was stored and open it in
+    # any case: a DI delivery's A001C003.0001.DPX is the file a001c003.0001.dpx there, and
+    # --plate a001c003.####.dpx (--frames given) matted it, but without --frames it had "no frames
+    # found on disk". Simulated: the files are there in the pattern's case, the listing shows them upper.
+    for f in (1, 2, 4):
+        (tmp_path / f"a001c003.{f:04d}.dpx").write_bytes(b"")
+    (tmp_path / "a001c003.7.dpx").write_bytes(b"")  # other padding: still not frame 7
+    real_listdir = os.listdir
+
+    def listdir(path: str = ".") -> list[str]:
+        names = real_listdir(path)
+        return [n.upper() for n in names] if Path(path) == tmp_path else names
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    pattern = tmp_path / "a001c003.####.dpx"
+    assert io.find_frames(pattern) == [1, 2, 3, 4]
+    assert io.expand_sequence(pattern)[0] == (1, tmp_path / "a001c003.0001.dpx")
+    monkeypatch.undo()
+    # where case counts (Linux), other files are no frames of it
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "A001C003.0001.DPX").write_bytes(b"")
+    with pytest.raises(InputError) as caught:
+        io.find_frames(other / "a001c003.####.dpx")
+    assert str(caught.value) == f"no frames found on disk for {other / 'a001c003.####.dpx'}"
+
+
+def test_frames_listed_decomposed_as_macos_lists_them_are_found(tmp_path: Path, monkeypatch) -> None:
+    # macOS (HFS+, and names a Mac wrote to a share) lists 'é' decomposed (e + U+0301) where the
+    # typed pattern holds it composed, and opens the file by either: --plate café.####.exr (--frames
+    # given) matted it, without --frames "no frames found on disk". Simulated as for case above.
+    import unicodedata
+
+    for f in (1, 2):
+        (tmp_path / f"café.{f:04d}.exr").write_bytes(b"")
+    real_listdir = os.listdir
+
+    def listdir(path: str = ".") -> list[str]:
+        names = real_listdir(path)
+        return [unicodedata.normalize("NFD", n) for n in names] if Path(path) == tmp_path else names
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    assert io.find_frames(tmp_path / "café.####.exr") == [1, 2]
+    monkeypatch.undo()
+    other = tmp_path / "other"  # Linux: a decomposed name is another file
+    other.mkdir()
+    (other / unicodedata.normalize("NFD", "café.0001.exr")).write_bytes(b"")
+    with pytest.raises(InputError, match="no frames found on disk"):
+        io.find_frames(other / "café.####.exr")
+
+
 def test_expand_sequence_from_disk_includes_gaps(tmp_path: Path) -> None:
     for f in (1001, 1002, 1004):
         (tmp_path / f"p.{f:04d}.exr").write_bytes(b"")

@@ -110,6 +110,19 @@ def test_usage_errors_exit_2(fake_nuke, lbs_env, shot, capsys, args, message):
     assert cli_calls(lbs_env) == []
 
 
+def test_save_as_naming_the_script_by_another_name_is_refused(fake_nuke, lbs_env, shot, tmp_path, capsys):
+    """On macOS's and Windows' file systems ``Shot.nk`` is the file ``shot.nk`` (a hard link here: one
+    file, two names, as there): the copy would have been saved over the artist's script."""
+    other_name = str(tmp_path / "Shot.nk")
+    os.link(shot, other_name)
+    before = open(shot, encoding="utf-8").read()
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", other_name]) == batch.EXIT_USAGE
+    assert capsys.readouterr().out == (f"ERROR: --save-as {other_name} is the script itself: the artist's script "
+                                       "is never saved; name a copy\n")
+    assert open(shot, encoding="utf-8").read() == before
+    assert cli_calls(lbs_env) == []
+
+
 def test_failed_frames_exit_1_and_say_which(fake_nuke, lbs_env, shot, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
     before = open(shot).read()
@@ -218,6 +231,22 @@ def test_a_relative_cache_folder_is_the_same_folder_for_the_farm_and_the_comp_re
     write["file_type"].setValue("exr")
     fake_nuke.execute(write, 1001, 1003, 1)  # the render check finds every frame of the result
     assert os.path.isfile(str(tmp_path / "comp.1003.exr"))
+
+
+def test_a_relative_weights_folder_typed_on_windows_is_found_by_a_linux_farm(fake_nuke, lbs_env, sequences,
+                                                                              tmp_path, monkeypatch, capsys):
+    # The weights knob is a text knob: an artist on Windows types weights\sh010_v1 (Nuke keeps the
+    # backslash), the Linux or macOS farm's batch.py read the whole of it as a bundle name and
+    # failed "not found" (a name never holds a backslash: core.weights.name_problem).
+    from fake_nuke.fixtures import write_test_bundle
+
+    shot_dir = tmp_path / "shots" / "sh010"
+    write_test_bundle(shot_dir / "weights" / "sh010_v1", name="sh010_v1")
+    # as Nuke saves the knob: a backslash escaped in the .nk's quoted text
+    path = write_shot(str(shot_dir / "sh010.nk"), sequences, weights="weights\\\\sh010_v1")
+    assert batch.main([path, "--node", "LBSMatte1", "--frames", "1001"]) == batch.EXIT_OK, capsys.readouterr().out
+    command = cli_calls(lbs_env)[-1]
+    assert command[command.index("--weights") + 1] == str(shot_dir / "weights" / "sh010_v1")
 
 
 def test_a_relative_weights_folder_is_read_from_the_scripts_folder_as_the_cache_folder_is(

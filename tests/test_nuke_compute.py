@@ -368,6 +368,45 @@ def test_buttons_show_messages_not_tracebacks(fake_nuke, lbs_env, sequences, mon
     assert "testbundle" in fake_nuke._messages[-1]  # lists what was found
 
 
+def test_a_bundle_the_search_skipped_or_a_renamed_folder_is_named_with_why_not_reported_missing(fake_nuke, lbs_env, sequences):
+    """A script's weights knob naming a bundle on the show's path that this install cannot read (its
+    manifest written by a newer LBSMatte, or damaged) says so, naming the folder, as ``lbsmatte
+    matte --weights`` does: "not found", listing the others, sent the artist looking elsewhere."""
+    import json
+    import re
+
+    from fake_nuke.fixtures import write_test_bundle
+
+    node = make_graph(fake_nuke, sequences)
+    newer = write_test_bundle(os.path.join(lbs_env["bundles"], "abc_v3"), name="abc_v3")
+    manifest = os.path.join(newer, "manifest.json")
+    with open(manifest) as handle:
+        record = json.load(handle)
+    with open(manifest, "w") as handle:
+        json.dump(dict(record, format_version=2), handle)
+    node["weights"].setValue("abc_v3")
+    with pytest.raises(NodeError, match=rf"^weights bundle 'abc_v3' \({re.escape(newer)}\) cannot be used: manifest.json has "
+                       r"format_version 2, newer than this LBSMatte reads \(1\); update LBSMatte$"):
+        lbs_node.read_settings(node)
+    with open(manifest, "w") as handle:
+        handle.write('{"format": "lbsmatte-bundle", ')  # cut short by a copy
+    with pytest.raises(NodeError, match=r"^weights bundle 'abc_v3' \(.*abc_v3\) cannot be used: manifest.json is not valid JSON"):
+        lbs_node.read_settings(node)
+    node["weights"].setValue(newer)  # the folder itself
+    with pytest.raises(NodeError, match=r"cannot be used: manifest.json is not valid JSON"):
+        lbs_node.read_settings(node)
+    renamed = write_test_bundle(os.path.join(lbs_env["bundles"], "abc_v1_approved"), name="abc_v1")
+    node["weights"].setValue("abc_v1_approved")  # a folder renamed: its manifest still names abc_v1
+    with pytest.raises(NodeError, match=rf"^weights bundle 'abc_v1_approved' not found: the folder {re.escape(renamed)} "
+                       r"holds the bundle 'abc_v1' \(a bundle is picked by the name its manifest.json gives, not by "
+                       r"its folder's\): pick 'abc_v1', or give the folder's path$"):
+        lbs_node.read_settings(node)
+    os.mkdir(os.path.join(str(lbs_env["tmp"]), "elsewhere"))  # no bundle of that name anywhere: not found
+    node["weights"].setValue("elsewhere")
+    with pytest.raises(NodeError, match=r"^weights bundle 'elsewhere' not found"):
+        lbs_node.read_settings(node)
+
+
 def test_a_broken_install_shows_a_message(fake_nuke, lbs_env, sequences, monkeypatch):
     import sys
 

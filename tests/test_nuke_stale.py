@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_shot
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, make_graph, read_exr, write_exr, write_shot
+from fake_nuke.fixtures import write_test_bundle as write_bundle
 
 from nuke_plugin import cache, compute, exr, runner
 from nuke_plugin import node as lbs_node
@@ -108,6 +109,41 @@ def test_a_new_plate_version_makes_it_stale_and_compute_makes_it_current(fake_nu
     fake_nuke._update_ui()
     assert node["result_stale"].value() is False
 
+
+
+def test_a_reads_colourspace_changed_makes_the_result_stale_and_compute_a_new_key(fake_nuke, lbs_env, sequences):
+    # The plate's Read reads its file as sRGB now: other pixels in the working space, as Nuke's Read
+    # gives them (its colorspace knob is in its op hash); the node must not go on showing the linear one's.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.ok
+    fake_nuke.frame(1002)
+    node.input(0)["colorspace"].setValue("sRGB")
+    fake_nuke._update_ui()
+    assert node["status"].value().startswith("STALE: LBSMatte1: plate or trimap changed since Compute at frame(s) 1002")
+    again = compute.compute(node)
+    assert again.job.key != first.job.key and again.computed == [1001, 1002, 1003]
+    node.input(0)["colorspace"].setValue("default")  # back: the first result, from the cache
+    assert compute.compute(node).job.key == first.job.key
+
+
+def test_a_plate_copied_over_with_its_time_kept_is_seen_after_the_reads_reload(fake_nuke, lbs_env, sequences):
+    # As the Nuke guide's known limits say: a file replaced under its name with its modification time
+    # kept (cp -p, rsync -t) is read from Nuke's cache by the viewer and the bake alike until the Read is
+    # reloaded; then the result is stale and Compute computes the frame whose pixels changed.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    path = cache.frame_path(sequences["plate"], 1002)
+    before = os.stat(path)
+    write_exr(path, np.full((24, 32, 3), 0.25, np.float32), ["R", "G", "B"])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert lbs_node.find_stale(node) == ("", [])
+    assert compute.compute(node).job.key == first.job.key
+    node.input(0)["reload"].execute()
+    assert lbs_node.find_stale(node) == ("plate or trimap changed since Compute", [1001, 1002, 1003])
+    again = compute.compute(node)
+    assert again.job.key != first.job.key and again.computed == [1002]
+    assert lbs_node.find_stale(node) == ("", [])
 
 def test_accept_stale_shows_the_old_result_but_says_stale(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
@@ -229,6 +265,64 @@ def test_a_result_without_a_record_is_stale(fake_nuke, lbs_env, sequences):
     assert reason.startswith("no record of the inputs") and frames == [1001, 1002, 1003]
 
 
+
+def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # The knob holds the bundle's name only: a new fine-tune saved under it (finetune --overwrite) is
+    # another key at Compute, and the result of the old weights must not be shown or rendered as current.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.ok
+    fake_nuke.frame(1002)
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+    folder = os.path.join(lbs_env["bundles"], "testbundle")
+    write_bundle(folder, description="the show's second fine-tune")
+    fake_nuke._update_ui()
+    assert node["status"].value() == (f"STALE: LBSMatte1: weights changed since Compute (bundle {folder}) at frame(s) "
+                                      "1001-1003 - press Compute")
+    with pytest.raises(RuntimeError, match="Read error: STALE - LBSMatte1: weights changed since Compute"):
+        node._image(1002)
+    write = _comp(fake_nuke, node, str(tmp_path / "comp.####.exr"))
+    with pytest.raises(RuntimeError, match="stale or missing result: LBSMatte1: weights changed since Compute"):
+        fake_nuke.execute(write, 1001, 1003)
+    assert f"ERROR: LBSMatte1: weights changed since Compute (bundle {folder}) at frame(s) 1001-1003" \
+        in capsys.readouterr().out
+    again = compute.compute(node)
+    assert again.job.key != first.job.key and again.computed == [1001, 1002, 1003]
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and "ready" in node["status"].value()
+    # A bundle folder this machine does not have (the artist's, on the farm) tells nothing: current.
+    record = lbs_node.recorded_inputs(node)
+    record["bundle"]["path"] = str(tmp_path / "elsewhere" / "testbundle")
+    node["result_inputs"].setValue(json.dumps(record))
+    assert lbs_node.find_stale(node) == ("", [])
+
+
+def test_a_weights_folder_read_from_another_script_folder_makes_the_result_stale(fake_nuke, lbs_env, sequences,
+                                                                                 tmp_path):
+    # The weights knob names a folder relative to the script, as Compute reads it: the script copied
+    # to another shot's folder (and opened there) names that folder's bundle with the same text.
+    here, there = tmp_path / "sh010", tmp_path / "sh020"
+    write_bundle(here / "weights" / "show")
+    write_bundle(there / "weights" / "show", description="sh020's own fine-tune")
+    shot = write_shot(str(here / "shot.nk"), sequences, weights="weights/show")
+    fake_nuke.scriptOpen(shot)
+    assert compute.compute(fake_nuke.toNode("LBSMatte1")).ok
+    fake_nuke.scriptSave(shot)
+    fake_nuke.scriptSave(str(there / "shot.nk"))  # the copy: the knob's text, the result's folder kept
+
+    def reopened(path):
+        fake_nuke._reset()
+        fake_nuke._startup()
+        fake_nuke.scriptOpen(path)
+        return fake_nuke.toNode("LBSMatte1")
+
+    assert lbs_node.find_stale(reopened(shot)) == ("", [])
+    assert lbs_node.find_stale(reopened(str(there / "shot.nk"))) == (
+        "weights changed since Compute (bundle %s)" % (there / "weights" / "show"), [1001, 1002, 1003])
+    write_bundle(there / "weights" / "show")  # the same weights there: current
+    assert lbs_node.find_stale(reopened(str(there / "shot.nk"))) == ("", [])
+
 # -- the fingerprint in the key -----------------------------------------------------------------------
 def test_a_new_core_or_another_resolved_device_is_a_new_key(fake_nuke, lbs_env, sequences, monkeypatch):
     node = make_graph(fake_nuke, sequences)
@@ -322,6 +416,31 @@ def test_closing_the_script_stops_the_core_process(fake_nuke, lbs_env, sequences
     fake_nuke._run_main_queue()  # Nuke's main loop goes on: the Compute is no longer counted as running
     assert compute._running == []
 
+
+
+def test_a_script_saved_while_computing_does_not_say_computing_when_reopened(fake_nuke, lbs_env, sequences,
+                                                                            monkeypatch, tmp_path):
+    # Saved while a Compute runs (an autosave, Ctrl+S), reopened later: nothing computes then, and a
+    # status line that still said 'computing 3 frame(s)...' over a black node would wait for nothing.
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.3")
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    shot = str(tmp_path / "shot.nk")
+    thread = compute.compute_in_background(node)
+    assert node["status"].value() == "computing 3 frame(s) of 1001-1003..."
+    fake_nuke.scriptSave(shot)
+    thread.join(30)
+    fake_nuke._run_main_queue()
+    assert "ready" in node["status"].value()
+    fake_nuke.scriptClose()
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    fake_nuke._update_ui()
+    assert node["status"].value() == ("not finished here: saved or copied while computing 3 frame(s) of 1001-1003; "
+                                      "press Compute (the frames it made are cached)")
+    assert not node["result_ready"].value()
+    assert compute.compute(node).computed == []  # the frames it made
+    assert "ready" in node["status"].value()
 
 _QUIT = textwrap.dedent("""
     import sys, threading, time
@@ -692,6 +811,39 @@ def test_a_render_through_a_frame_hold_with_an_increment_sees_the_stale_frame_it
         fake_nuke.execute(write, 1004, 1004)  # holds 1003: stale
     assert "ERROR: LBSMatte1: plate or trimap changed since Compute at frame(s) 1003;" in capsys.readouterr().out
 
+
+
+def test_a_render_of_current_frames_renders_them_while_the_viewer_flagged_another(fake_nuke, lbs_env, sequences,
+                                                                                 tmp_path, capsys):
+    # The viewer stood at the stale 1003 (the Read switched to the STALE message for every frame) and the
+    # script was saved so: a farm render of 1001-1002, current, passed the check and then failed on the
+    # Read's STALE message, as did a render of them from the open script.
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    fake_nuke.scriptOpen(shot)
+    node = fake_nuke.toNode("LBSMatte1")
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok  # 1001-1003
+    control["white"].setAnimated()
+    control["white"].setValueAt(1.0, 1002)
+    control["white"].setValueAt(3.0, 1003)  # frame 1003 of the result is stale, 1001-1002 current
+    fake_nuke.frame(1003)
+    fake_nuke._update_ui()
+    assert node["status"].value().startswith("STALE: LBSMatte1: settings changed since Compute at frame(s) 1003")
+    fake_nuke.scriptSave(shot)
+    fake_nuke.execute(_comp(fake_nuke, node, str(tmp_path / "gui.####.exr")), 1001, 1002)
+    assert os.path.isfile(str(tmp_path / "gui.1002.exr"))
+    fake_nuke._reset()
+    fake_nuke._startup()
+    fake_nuke.scriptOpen(shot)  # nuke -x on the farm: no idle loop
+    write = _comp(fake_nuke, fake_nuke.toNode("LBSMatte1"), str(tmp_path / "farm.####.exr"))
+    fake_nuke.execute(write, 1001, 1002)
+    assert os.path.isfile(str(tmp_path / "farm.1002.exr"))
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="stale or missing result"):
+        fake_nuke.execute(write, 1003, 1003)  # still stopped by the check, naming the stale frame
+    assert "ERROR: LBSMatte1: settings changed since Compute at frame(s) 1003;" in capsys.readouterr().out
 
 def test_a_render_through_a_retime_checks_every_computed_frame(fake_nuke, lbs_env, sequences, tmp_path, capsys):
     # Retime's frame mapping (speed curves, ranges, blending) is not followed: frame 1002 at speed 2

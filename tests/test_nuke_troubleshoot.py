@@ -4,6 +4,7 @@ import os
 import sys
 
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import write_test_bundle
 
 from nuke_plugin import troubleshoot as ts
 
@@ -45,6 +46,11 @@ def test_bundle_findings(lbs_env, tmp_path, monkeypatch):
     assert checks[0].status == ts.WARN and "default bundle is missing" in checks[0].title
     assert any("untrained" in c.title for c in checks)
     assert any(c.status == ts.FAIL for c in ts.check_bundles("nope", core_dir=str(core)))
+    # A folder renamed on the show's path: its manifest keeps the name; said as Compute says it.
+    write_test_bundle(os.path.join(lbs_env["bundles"], "abc_v1_approved"), name="abc_v1")
+    failed = [c for c in ts.check_bundles("abc_v1_approved", core_dir=str(core)) if c.status == ts.FAIL]
+    assert failed[0].title == "the weights knob names 'abc_v1_approved', which is not found"
+    assert "holds the bundle 'abc_v1' (a bundle is picked by the name its manifest.json gives" in failed[0].detail
     monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", str(tmp_path / "empty"))
     checks = ts.check_bundles("default", core_dir=str(core))
     assert checks[0].status == ts.WARN and "not a folder" in checks[0].title

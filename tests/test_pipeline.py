@@ -182,6 +182,23 @@ def test_untrained_bundle_is_refused(small_bundle, monkeypatch) -> None:
         Matter(small_bundle, device="cpu")
 
 
+@pytest.mark.parametrize("trained", ["false", "no", 1])
+def test_a_manifest_not_saying_trained_true_is_untrained_as_weights_list_says(small_bundle, monkeypatch, trained) -> None:
+    # "trained": "false" (a hand edit marking a bundle not for use): 'weights list' said UNTRAINED and
+    # 'weights show' that the pipeline refuses it, and the pipeline ran it (the string is truthy).
+    from dataclasses import replace
+
+    from core.export import build_module
+
+    monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
+    bundle = replace(small_bundle, manifest=small_bundle.manifest | {"trained": trained})
+    assert not bundle.trained
+    with pytest.raises(WeightsError, match="untrained"):
+        Matter(bundle, device="cpu")
+    with pytest.raises(WeightsError, match="untrained"):
+        build_module(bundle)
+
+
 @pytest.mark.parametrize(("build", "reason"), [
     (None, "this PyTorch is a CPU-only build"),
     ("12.8", "PyTorch .* \\(CUDA 12.8\\) sees no CUDA GPU: none installed, no driver, or CUDA_VISIBLE_DEVICES hides it"),

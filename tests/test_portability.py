@@ -302,6 +302,29 @@ def test_on_windows_a_file_held_open_elsewhere_is_a_clear_error_and_stays(monkey
     assert core.io.temp_files(dest) == []
 
 
+def test_on_windows_a_read_only_output_is_said_to_be_read_only_and_not_waited_for(monkeypatch, tmp_path) -> None:
+    # Windows refuses to replace a file with the read-only attribute (a publish step's frames) with
+    # the PermissionError a file held open gives: it was waited for 3 s a frame and called held open
+    # by another program ("close it there"), which no program did.
+    import pytest
+
+    import core.io
+    from core.errors import OutputError
+
+    dest = tmp_path / "matte.exr"
+    dest.write_bytes(b"published")
+    calls = _windows_replace(monkeypatch, refusals=-1)
+    monkeypatch.setattr(core.io, "REPLACE_RETRY_S", 30.0)
+    real_access = os.access
+    core.io.os.access = lambda path, mode: mode != os.W_OK and real_access(path, mode)  # attrib +R
+    with pytest.raises(OutputError) as caught:
+        with core.io._atomic(dest) as tmp:
+            Path(tmp).write_bytes(b"new")
+    assert str(caught.value) == (f"cannot write {dest}: it is read-only (Windows replaces no read-only file): clear "
+                                 "its read-only attribute (attrib -R, or its Properties), or write to another name")
+    assert len(calls) == 1 and dest.read_bytes() == b"published" and core.io.temp_files(dest) == []
+
+
 def test_on_posix_a_refused_replace_is_not_retried(monkeypatch, tmp_path) -> None:
     import pytest
 
@@ -546,3 +569,85 @@ def test_a_cache_folder_nuke_would_read_a_frame_number_in_is_refused_by_name(fak
     with pytest.raises(NodeError, match=r"has '#' in it, which Nuke reads as a frame number.*cache folder"):
         compute.compute(node, reporter=PrintReporter())
     assert not (tmp_path / "sh#01").exists()  # nothing baked anywhere
+
+
+# -- nuke -t's stdout on Windows: a farm's log in the ANSI code page ---------------------------------
+def test_batch_lines_naming_a_folder_the_log_encoding_cannot_hold_do_not_end_the_job(lbs_env, sequences,
+                                                                                      tmp_path) -> None:
+    # On Windows nuke -t's stdout into a pipe (a farm's log) is written in cp1252 with errors raised,
+    # as PYTHONIOENCODING=cp1252 makes it here: a WARNING: line of the core naming the shot's folder
+    # (Polish, Czech, Cyrillic, Japanese names) raised UnicodeEncodeError, which ended the job and
+    # terminated the core at its first warning; a missing script was a traceback, not ERROR: and 2.
+    from fake_nuke.fixtures import FAKE_DIR, REPO, write_shot
+
+    from nuke_plugin import batch
+
+    folder = tmp_path / "Złoty"
+    folder.mkdir()
+    shot = write_shot(str(folder / "shot.nk"), sequences)
+    env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, PYTHONIOENCODING="cp1252",
+               FAKE_CLI_WARN_FRAMES="1001")
+    env.pop("LBSMATTE_CACHE", None)  # the default cache, beside the script in Złoty
+    script = os.path.join(REPO, "nuke_plugin", "batch.py")
+    done = subprocess.run([sys.executable, script, shot, "--node", "LBSMatte1", "--frames", "1001-1002"],
+                          env=env, capture_output=True, timeout=120, cwd=str(tmp_path))
+    out = done.stdout.decode("cp1252")
+    assert done.returncode == batch.EXIT_OK, out + done.stderr.decode("utf-8", "replace")
+    assert "LBSMATTE PROGRESS 1002 2/2" in out.splitlines()
+    warnings = [line for line in out.splitlines() if line.startswith("WARNING: ")]
+    assert len(warnings) == 1 and "Z\\u0142oty" in warnings[0], out
+    assert any(line.startswith("LBSMATTE RESULT ") and "Z\\u0142oty" in line for line in out.splitlines()), out
+    missing = subprocess.run([sys.executable, script, str(folder / "other.nk"), "--node", "LBSMatte1"],
+                             env=env, capture_output=True, timeout=120, cwd=str(tmp_path))
+    assert missing.returncode == batch.EXIT_USAGE, missing.stderr.decode("utf-8", "replace")
+    assert missing.stdout.decode("cp1252").startswith("ERROR: script ") and not missing.stderr
+
+
+def test_a_button_without_a_gui_prints_what_the_log_encoding_cannot_hold_escaped(fake_nuke, monkeypatch) -> None:
+    # nuke -t (a studio's script pressing Troubleshoot or Compute) on Windows: stdout in cp1252.
+    import io
+
+    from nuke_plugin import buttons
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    buttons._show("LBSMatte: the cache folder D:/projekty/Złoty/cache is not writable")
+    stdout.seek(0)
+    assert stdout.read() == "LBSMatte: the cache folder D:/projekty/Z\\u0142oty/cache is not writable\n"
+
+
+def test_lbsmatte_python_naming_an_environments_folder_is_told_the_python_in_it(monkeypatch, tmp_path) -> None:
+    # LBSMATTE_PYTHON=C:\envs\lbs: a venv's python on Windows is Scripts\python.exe, a conda env's
+    # python.exe at its top; the fix named <folder>\python.exe, which a venv does not have.
+    from nuke_plugin import troubleshoot
+
+    _as_windows(monkeypatch, troubleshoot)
+    venv, conda = tmp_path / "venv", tmp_path / "conda"
+    (venv / "Scripts").mkdir(parents=True)
+    (venv / "Scripts" / "python.exe").write_bytes(b"")
+    conda.mkdir()
+    (conda / "python.exe").write_bytes(b"")
+    for folder, python in ((venv, venv / "Scripts" / "python.exe"), (conda, conda / "python.exe"),
+                           (tmp_path, tmp_path / "Scripts" / "python.exe")):
+        check = troubleshoot.check_interpreter(str(folder), "LBSMATTE_PYTHON")
+        assert check.status == troubleshoot.FAIL and "is a folder" in check.title
+        assert f"(e.g. {python})" in check.detail, check.detail
+    monkeypatch.undo()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").write_bytes(b"")  # a venv's bin given itself on Linux or macOS
+    for folder, python in ((tmp_path, tmp_path / "bin" / "python3"), (tmp_path / "bin", tmp_path / "bin" / "python3")):
+        assert f"(e.g. {python})" in troubleshoot.check_interpreter(str(folder), "LBSMATTE_PYTHON").detail
+
+
+def test_troubleshoot_and_interpreter_reports_piped_in_cp1252_name_every_path(monkeypatch, tmp_path) -> None:
+    # python -m nuke_plugin.troubleshoot > report.txt on Windows: stdout in cp1252, errors raised;
+    # a path naming Złoty ended the report in a traceback and the file held nothing.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONIOENCODING="cp1252",
+               LBSMATTE_PYTHON=str(tmp_path / "Złoty" / "python"))
+    for module, args in (("nuke_plugin.troubleshoot", ["default", str(tmp_path / "Złoty" / "cache")]),
+                         ("nuke_plugin.interpreter", [])):
+        done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, timeout=120, cwd=ROOT,
+                              env=env)
+        assert b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")
+        out = done.stdout.decode("cp1252")
+        assert "Z\\u0142oty" in out and ("FAIL  Python for LBSMatte not found" in out or "python: " in out), out

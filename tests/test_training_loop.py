@@ -836,6 +836,85 @@ def test_ctrl_c_and_sigterm_stop_at_a_checkpoint_said_at_once_and_the_run_contin
             assert torch.equal(a, b), f"{role} {name}"
 
 
+#: A training run that stops, killed, in the middle of a write: ``argv`` the run folder, the file it
+#: writes once the write has begun, and what it is writing (``checkpoint`` or ``plot``).
+_KILLED_WHILE_WRITING = """
+import sys, time
+from pathlib import Path
+
+import matplotlib.figure
+import core.training.checkpoint as checkpoint
+from core.training.train import TrainSettings, train
+from test_training_loop import _batch, _tiny
+
+run, started, what = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+
+
+def begun():
+    started.write_text("writing")
+    time.sleep(600)
+
+
+def save_and_hang(tensors, path, metadata=None):
+    # as safetensors 0.5 and later do: through a temporary file of their own beside the one named
+    Path(path).with_name(".tmpk3J9xq").write_bytes(b"half a checkpoint")
+    begun()
+
+
+def draw_and_hang(figure, path, **kwargs):
+    Path(path).write_bytes(b"\\x89PNG half a plot")
+    begun()
+
+
+if what == "checkpoint":
+    checkpoint.save_file = save_and_hang
+else:
+    matplotlib.figure.Figure.savefig = draw_and_hang
+train(run, _batch, TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}), init=_tiny(), progress=False)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+@pytest.mark.parametrize("what", ["checkpoint", "plot"])
+def test_a_run_killed_while_writing_leaves_no_half_file_and_the_next_removes_its_temporaries(tmp_path, what) -> None:
+    # A farm's SIGKILL after its grace period can land while a checkpoint is written (a second or
+    # more for the paper networks' hundreds of MB) or losses.png is drawn: the checkpoint's
+    # temporary files stayed hidden in the run folder for good, run after run, and losses.png was
+    # left cut short under its own name.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    run, started = tmp_path / "run", tmp_path / "started"
+    script = tmp_path / "killed_while_writing.py"
+    script.write_text(_KILLED_WHILE_WRITING, encoding="utf-8")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(tests), tests]), OMP_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, str(script), str(run), str(started), what], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), f"the run never began writing its {what} (exit {child.poll()})"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert not (run / "losses.png").exists()  # never a plot cut short under its own name
+    if what == "checkpoint":
+        assert not (run / "background.safetensors").exists()
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")]  # what the kill left
+
+    train(run, _batch, TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}), init=_tiny(), progress=False)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+    assert json.loads((run / "background.json").read_text())["step"] == 1
+    with Image.open(run / "losses.png") as plot:
+        plot.verify()
+
+
 def test_steps_taken_again_after_a_crash_past_the_last_checkpoint_are_logged_once(tmp_path) -> None:
     # Killed (or out of memory) at step 4 with the last checkpoint at step 2: the continuation takes
     # step 3 again. The log keeps one record a step, the continuation's, so losses.png and the

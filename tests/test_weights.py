@@ -666,6 +666,31 @@ def test_summary_shows_the_refinement_a_bundle_runs_with(tmp_path: Path, small_b
     assert lines[at + 3] == "  networks:"
 
 
+def test_a_fine_tune_of_a_fine_tune_names_the_bundle_whose_settings_it_inherits(
+    tmp_path: Path, small_bundle: Bundle, make_small_networks: Any,
+) -> None:
+    # abc_v2 fine-tuned from abc_v1, itself fine-tuned from default: the refinement settings were
+    # chosen for default's networks; `weights show abc_v2` said "inherited from: abc_v1 (chosen for
+    # its networks)", whose networks nothing was ever chosen for.
+    chosen = {"rounds": 1, "knn": 0.01, "knn_band": 32}
+    origin = copy_bundle(small_bundle, tmp_path / "origin", name="origin")
+    edit_manifest(origin, lambda m: m.update(refinement=chosen | {"chosen_on": {"objects": ["GT01"]}}))
+    origin_bundle = load_bundle(origin)
+    v1 = weights.save_bundle(tmp_path / "abc_v1", make_small_networks(), name="abc_v1", description="v1",
+                             parent=origin_bundle, refinement=weights.inherited_refinement(origin_bundle))
+    v2 = weights.save_bundle(tmp_path / "abc_v2", make_small_networks(), name="abc_v2", description="v2",
+                             parent=v1, refinement=weights.inherited_refinement(v1))
+    v3 = weights.save_bundle(tmp_path / "abc_v3", make_small_networks(), name="abc_v3", description="v3",
+                             parent=v2, refinement=weights.inherited_refinement(v2))
+    assert v1.manifest["refinement"] == chosen | {
+        "inherited_from": {"bundle": "origin", "sha256": origin_bundle.manifest_sha256()}}
+    assert v3.manifest["refinement"] == chosen | {
+        "inherited_from": {"bundle": "origin", "sha256": origin_bundle.manifest_sha256(), "through": ["abc_v1", "abc_v2"]}}
+    assert ("    inherited from: origin, through abc_v1, abc_v2 (chosen for its networks, not re-chosen for these)"
+            in v3.summary().splitlines())
+    assert "  parent: abc_v2 (manifest sha256 " in v3.summary()
+
+
 def test_an_unlistable_search_entry_is_skipped_not_fatal(
     tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -694,6 +719,40 @@ def test_an_unlistable_search_entry_is_skipped_not_fatal(
     assert load_bundle("one").name == "one"
 
 
+def test_a_folder_the_user_may_not_enter_is_skipped_not_fatal(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another department's bundle folder (drwx------) in the show's weights folder, or a path entry
+    inside another show's: pathlib raises PermissionError for what lies inside them, which made
+    every command naming a bundle (default too) fail with 'ERROR: Permission denied: .../manifest.json'.
+    Now each is warned about and skipped, as an entry that cannot be listed is."""
+    lib = tmp_path / "lib"
+    copy_bundle(small_bundle, lib / "one", name="one")
+    private = copy_bundle(small_bundle, lib / "private_wip", name="private_wip")
+    other_show = tmp_path / "other_show"
+    copy_bundle(small_bundle, other_show / "weights", name="theirs")
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if private in self.parents or other_show in self.parents:  # what a folder without x permission holds
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, f"{other_show / 'weights'}{weights.os.pathsep}{lib}")
+    with caplog.at_level(logging.WARNING, logger="core.weights"):
+        assert [b.name for b in find_bundles()] == ["one"]
+    assert f"{weights.WEIGHTS_PATH_ENV} entry {other_show / 'weights'} cannot be read" in caplog.text
+    assert f"skipping weights bundle {private}: it cannot be read" in caplog.text
+    assert load_bundle("one").name == "one"
+    with pytest.raises(WeightsError, match=r"'private_wip' \(.*private_wip\) cannot be used: .* cannot be read: "
+                       r".*Permission denied"):
+        load_bundle("private_wip")
+    with pytest.raises(WeightsError, match=r"no weights bundle named 'theirs'"):
+        load_bundle("theirs")
+
+
 def test_weights_list_keeps_one_line_per_bundle(
     tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -707,6 +766,54 @@ def test_weights_list_keeps_one_line_per_bundle(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].split("\t")[0] == "huge" and len(lines[0].split("\t")) == 4
     assert lines[0].split("\t")[3].startswith("line one line two xxx") and len(lines[0]) < 1000
+
+
+def test_weights_list_is_the_documented_table(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # README, Weights bundles: what a TD's script reads -- a line per bundle in the order names are
+    # picked, NAME, trained|UNTRAINED, folder, description tab-separated, skipped and shadowed
+    # bundles said before them on WARNING: lines.
+    from core import cli
+
+    copy_bundle(small_bundle, tmp_path / "a" / "z_last", name="abc_v1")
+    copy_bundle(small_bundle, tmp_path / "a" / "b_first", name="abc_v2", trained=True)
+    copy_bundle(small_bundle, tmp_path / "a" / "c_newer", name="abc_v3", format_version=2)
+    copy_bundle(small_bundle, tmp_path / "b" / "abc_v1", name="abc_v1")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, weights.os.pathsep.join(["a", str(tmp_path / "b")]))
+    assert cli.main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    warnings = [line for line in lines if line.startswith("WARNING: ")]
+    table = [line.split("\t") for line in lines[len(warnings):]]
+    assert len(warnings) == 2 and "c_newer" in warnings[0] and "shadowed" in warnings[1]
+    assert [row[:3] for row in table] == [["abc_v2", "trained", str(Path("a", "b_first"))],
+                                          ["abc_v1", "UNTRAINED", str(Path("a", "z_last"))]]
+    assert all(len(row) == 4 and row[3] for row in table)
+
+
+def test_a_renamed_bundle_folder_is_named_with_the_bundle_it_holds(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A show renames the folder abc_v1 to abc_v1_approved: its manifest still names abc_v1, and
+    # --weights abc_v1_approved said "no weights bundle named ... (and no folder of that name)".
+    lib = tmp_path / "lib"
+    folder = copy_bundle(small_bundle, lib / "abc_v1_approved", name="abc_v1")
+    copy_bundle(small_bundle, lib / "odd", name="odd:name")
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(lib))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsError) as info:
+        load_bundle("abc_v1_approved")
+    assert str(info.value) == (
+        f"no weights bundle named 'abc_v1_approved': the folder {folder} holds the bundle 'abc_v1' (a bundle is "
+        "picked by the name its manifest.json gives, not by its folder's): select it as 'abc_v1', or by its folder")
+    assert weights.verify_bundle("abc_v1_approved") == [str(info.value)]
+    with pytest.raises(WeightsError, match=r"^weights bundle 'odd' \(.*odd\) cannot be used: its name 'odd:name' holds"):
+        load_bundle("odd")
+    with pytest.raises(WeightsError, match=r"^no weights bundle named 'abc_v2' \(and no folder of that name\)"):
+        load_bundle("abc_v2")
+    assert load_bundle("abc_v1").path == folder
 
 
 def test_a_manifest_one_format_version_ahead_is_refused(tmp_path: Path, small_bundle: Bundle) -> None:

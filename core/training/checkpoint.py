@@ -8,9 +8,13 @@ history, config). Like weights bundles, nothing here can execute code when loade
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
+import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +29,60 @@ from core.errors import OutputError, TrainingError
 STATE_KEY = "lbsmatte_state"
 
 
+#: The private folder a checkpoint file is written in before it is renamed into place:
+#: ``.<name>.tmp-XXXXXXXX`` beside it (``.background.safetensors.tmp-k3j9x2ab``).
+_TEMP_FOLDER = re.compile(r"^\..+\.tmp-[a-z0-9_]{8}$")
+
+
 def _atomic_write_bytes(path: Path, write: Any) -> None:
     """``write(tmp)`` then rename ``tmp`` over ``path``. A full disk (an :class:`OSError`, or
-    safetensors' error saying so) is an :class:`OutputError` naming ``path``; ``path`` stays."""
+    safetensors' error saying so) is an :class:`OutputError` naming ``path``; ``path`` stays.
+
+    ``tmp`` lies in a private folder beside ``path`` (see :data:`_TEMP_FOLDER`), with whatever the
+    writer makes beside it (safetensors 0.5 and later write through a ``.tmpXXXXXX`` file of their
+    own): a run killed meanwhile (SIGKILL, after a farm's grace period) leaves that one folder, and
+    the next run on the run folder removes it (:func:`remove_stale_temps`)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        folder = tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write the checkpoint {path}: {exc.strerror or exc}") from exc
-    os.close(fd)
+    tmp = os.path.join(folder, f".{path.name}")
     try:
         write(tmp)
-        # mkstemp (and safetensors) make it 0600: a run folder one user started must stay readable
+        # safetensors makes it 0600: a run folder one user started must stay readable
         # by another continuing it (a TD after the farm's user), as the bundle's files are.
         from core.io import _umask, replace_file
 
         os.chmod(tmp, 0o666 & ~_umask())
         replace_file(tmp, path)
     except (OSError, SafetensorError) as exc:
-        Path(tmp).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
         cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise OutputError(f"cannot write the checkpoint {path}: {cause}") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_temps(stems: Iterable[Path]) -> list[Path]:
+    """Remove the private folders of writes of the checkpoints ``stems`` (:func:`_atomic_write_bytes`)
+    that a run killed with SIGKILL left; returns them. A run folder is one run's: called as a run
+    starts on it, before it writes anything, when no write of its own can be under way."""
+    removed = []
+    for stem in stems:
+        for path in (stem.with_suffix(".safetensors"), stem.with_suffix(".json")):
+            try:
+                entries = list(path.parent.glob(f".{glob.escape(path.name)}.tmp-*"))
+            except OSError:
+                continue
+            for entry in entries:
+                if _TEMP_FOLDER.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                    if not entry.exists():
+                        removed.append(entry)
+    return removed
 
 
 def save_checkpoint(

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from core.compositing import paste_known
 from core.errors import OutputError, ResourceError, TrainingError
 from core.nets import ROLES, build_network, network_config
-from core.training.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from core.training.checkpoint import checkpoint_exists, load_checkpoint, remove_stale_temps, save_checkpoint
 from core.trimap import split_trimap
 
 log = logging.getLogger(__name__)
@@ -372,9 +372,27 @@ def plot_losses(run_dir: Path) -> Path | None:
             ax.legend()
     fig.tight_layout()
     out = Path(run_dir) / "losses.png"
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    from core.io import _atomic
+
+    try:  # whole or not at all: a run killed while drawing it left a truncated losses.png
+        with _atomic(out) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
+    finally:
+        plt.close(fig)
     return out
+
+
+def _remove_killed_writes(run_dir: Path) -> None:
+    """Remove what a run on ``run_dir`` killed with SIGKILL while writing left there: a
+    checkpoint's temporary folder (up to the checkpoint's size, hundreds of MB for the paper
+    networks), and the temporary files of ``settings.json``, ``source.json`` and ``losses.png``.
+    Called as a run starts on the folder, before any write of its own."""
+    from core.io import remove_stale_temps as remove_stale_files
+
+    removed = remove_stale_temps(run_dir / role for role in ROLES) + remove_stale_files(
+        run_dir / name for name in ("settings.json", "source.json", "losses.png"))
+    for path in removed:
+        log.info("removed %s, left by an earlier run that was killed", path)
 
 
 def _networks_from(init: dict[str, nn.Module] | None, settings: TrainSettings) -> dict[str, nn.Module]:
@@ -420,6 +438,7 @@ def train(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _remove_killed_writes(run_dir)
     write_json(run_dir / "settings.json", settings.to_json())
     if settings.threads:
         torch.set_num_threads(settings.threads)

@@ -934,6 +934,9 @@ class _Read(Node):
                      Enumeration_Knob("on_error", values=["error", "black", "checkerboard", "nearest frame"]),
                      Boolean_Knob("raw"), Script_Knob("reload", action=self._reload)):
             self.addKnob(knob)
+        # A few entries of Nuke's colorspace menu: how the file's values become the working space's
+        # (default: an EXR's are linear already); raw on takes them as they are.
+        self.addKnob(Enumeration_Knob("colorspace", values=["default", "linear", "sRGB"]))
 
     def _reload(self):
         self._reloads += 1
@@ -948,7 +951,7 @@ class _Read(Node):
     def _own_hash_parts(self, frame):
         first, last = self.firstFrame(), self.lastFrame()
         try:
-            pattern = self["file"]._pattern()
+            pattern = _view_file(self["file"]._pattern())
         except RuntimeError as exc:
             pattern = "error:%s" % exc
         return ["file@%d=%s" % (frame, _frame_file(pattern, min(max(frame, first), last))), "reload=%d" % self._reloads]
@@ -965,7 +968,7 @@ class _Read(Node):
             if mode != "hold":
                 raise _FakeLimit("fake nuke: Read before/after %s" % mode)
             frame = first if frame < first else last
-        pattern = self["file"]._pattern()
+        pattern = _view_file(self["file"]._pattern())
         if not pattern:
             raise RuntimeError("%s: no file" % self.name())
         path = _frame_file(pattern, frame)
@@ -974,7 +977,15 @@ class _Read(Node):
         stamp = (path, os.path.getmtime(path), self._reloads)
         if stamp not in self._cache:
             self._cache[stamp] = _read_image(path, self.name())
-        return self._cache[stamp]
+        image = self._cache[stamp]
+        if self["colorspace"].value() != "sRGB" or self["raw"].value():
+            return image
+        pixels = image.pixels.copy()  # sRGB-encoded values to linear, colour channels only
+        for i, channel in enumerate(image.channels):
+            if channel in _RGBA[:3]:
+                v = pixels[:, :, i]
+                pixels[:, :, i] = _np.where(v <= 0.04045, v / 12.92, ((_np.maximum(v, 0) + 0.055) / 1.055) ** 2.4)
+        return image.like(pixels)
 
 
 class _Write(Node):
@@ -1020,7 +1031,7 @@ class _Write(Node):
                 planes.append(_np.zeros((h, w), _np.float32))
         pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
         upstream_hash = self.input(0)._op_hash(frame) if self.input(0) is not None else 0
-        path = _frame_file(self["file"]._pattern(), frame)
+        path = _frame_file(_view_file(self["file"]._pattern()), frame)
         folder = os.path.dirname(path)
         if folder and not os.path.isdir(folder):
             if not self["create_directories"].value():
@@ -1406,7 +1417,9 @@ class Root(Group):
         Group.__init__(self, "Root")
         self._knobs["name"]._value = ""
         # ``proxy``: Nuke's proxy mode switch (Ctrl/Cmd+P); the fake renders nothing in it (see execute)
-        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100), Boolean_Knob("proxy")):
+        # ``views``: the script's views (Project Settings > Views), as a .nk file writes them (see views())
+        for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100), Boolean_Knob("proxy"),
+                     String_Knob("views", value='{{main ""}}')):
             self.addKnob(knob)
 
     def name(self):
@@ -1722,6 +1735,7 @@ def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
         raise RuntimeError("node was deleted")
     if _root["proxy"].value():  # Nuke renders at the proxy scale (to the proxy file): not faked
         raise _FakeLimit("fake nuke: execute in proxy mode")
+    chosen = _views_to_render(node, views)
     global _frame
     _render_callback("beforeRender", node)
     now = _frame
@@ -1729,9 +1743,52 @@ def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
         for number in range(int(start), int(end) + 1, int(incr)):
             _frame = number
             _render_callback("beforeFrameRender", node)
-            node._write_frame(number)
+            for view in chosen:
+                _rendering_view.append(view)
+                try:
+                    node._write_frame(number)
+                finally:
+                    _rendering_view.pop()
     finally:
         _frame = now
+
+
+# -- views (stereo and multi-view scripts) ------------------------------------------------------------
+# As Nuke documents them: the Root's ``views`` knob lists the script's views (``{{left #ff0000}
+# {right #00ff00}}`` in a .nk file; a new script has one, ``main``) and ``nuke.views()`` their names
+# (learn.foundry.com/nuke/content/comp_environment/stereoscopic_films/stereo_projects.html); ``%V`` in
+# a Read's or Write's file is the view's name, ``%v`` its first letter (.../loading_multi_view_images.html);
+# ``nuke.execute(..., views=None)`` renders every view, or those listed (pythondevguide nuke.execute /
+# nuke.executeMultiple: "views - Optional list of views. Default is None. Execute for all."). A Write
+# of several views into one file without %V is a multi-view EXR in Nuke (.../rendering_stereo_images.html),
+# which the fake does not write.
+_rendering_view = []  # the view execute() renders now (innermost last)
+
+
+def views():
+    """The script's view names, in the order of the Root's ``views`` knob."""
+    text = _root["views"].value()
+    names = re.findall(r"\{\s*([^\s{}\"]+)", text) if "{" in text else [line.split()[0] for line in
+                                                                     text.splitlines() if line.strip()]
+    return names or ["main"]
+
+
+def _view_file(path):
+    """``path`` with ``%V`` / ``%v`` filled in for the view rendered now (else the script's first view)."""
+    view = _rendering_view[-1] if _rendering_view else views()[0]
+    return path.replace("%V", view).replace("%v", view[:1])
+
+
+def _views_to_render(node, chosen):
+    names = views()
+    if chosen is None:
+        chosen = names
+    unknown = [v for v in chosen if v not in names]
+    if unknown:
+        raise _FakeLimit("fake nuke: execute of views %s, which the script lacks (%s)" % (unknown, names))
+    if len(chosen) > 1 and not re.search("%[Vv]", node["file"].value()):
+        raise _FakeLimit("fake nuke: a Write of views %s into one file (Nuke writes one multi-view EXR)" % chosen)
+    return list(chosen)
 
 
 def _render_callback(kind, node):

@@ -137,7 +137,7 @@ def test_baking_the_same_inputs_twice_gives_the_same_key(tmp_path, shot):
         keys = []
         for name in ("a", "b"):
             folder = sys.argv[3] + "/" + name
-            p, t = lbs_node.bake(n, folder, 1001, 1002)
+            p, t, _ = lbs_node.bake(n, folder, 1001, 1002)
             keys.append(cache.hash_inputs(p, t, [1001, 1002]))
         print("RESULT " + json.dumps({"same": keys[0] == keys[1], "nodes": [x.Class() for x in nuke.allNodes()]}))
     """, tmp_path, args=[shot["plate"], shot["trimap"], str(tmp_path / "bake")])
@@ -262,3 +262,39 @@ def test_knob_numbers_and_time_offsets_as_the_fake_has_them(tmp_path, shot):
     assert got["linked"] == 1
     assert got["held"][0] == got["held"][1]
     assert got["group"][0] and got["group"][0] != got["group"][1]
+
+
+def test_a_stereo_script_bakes_one_view_and_refuses_inputs_that_differ_between_views(tmp_path, shot):
+    """What the fake assumes of views: ``nuke.views()`` after ``addView``/``deleteView``, a Read's
+    ``%V``, ``nuke.execute(..., views)`` writing a file of one view whose header (``view``,
+    ``multiView`` left out) hashes as the other view's when the picture is the same."""
+    folder = os.path.dirname(shot["plate"])
+    for frame in (1001, 1002):
+        pixels, names = read_exr(shot["plate"].replace("####", str(frame)))
+        write_exr(os.path.join(folder, f"plate.left.{frame}.exr"), pixels, names)
+        write_exr(os.path.join(folder, f"plate.right.{frame}.exr"), np.roll(pixels, 3, axis=1), names)
+    result = run_python_in_nuke("""
+        import json, sys, nuke
+        from nuke_plugin import node as lbs_node
+        from nuke_plugin.errors import NodeError
+        nuke.addView("left")
+        nuke.addView("right")
+        nuke.deleteView("main")
+        trimap = nuke.nodes.Read(file=sys.argv[2], first=1001, last=1002)
+        got = {"views": nuke.views()}
+        for name, plate_file in (("same", sys.argv[1]), ("stereo", sys.argv[1].replace("plate.", "plate.%V."))):
+            n = nuke.createNode("LBSMatte", inpanel=False)
+            n.setInput(0, nuke.nodes.Read(file=plate_file, first=1001, last=1002))
+            n.setInput(1, trimap)
+            try:
+                lbs_node.bake(n, sys.argv[3] + "/" + name, 1001, 1002)
+                got[name] = "baked"
+            except NodeError as exc:
+                got[name] = str(exc)
+        print("RESULT " + json.dumps(got))
+    """, tmp_path, args=[shot["plate"], shot["trimap"], str(tmp_path / "bake")])
+    assert result["views"] == ["left", "right"]
+    assert result["same"] == "baked", result["same"]
+    assert "differs between the script's views left and right (frame 1001)" in result["stereo"], result["stereo"]
+    baked, names = read_exr(str(tmp_path / "bake" / "same" / "plate.1001.exr"))
+    assert names == ["R", "G", "B"], "a file of one view, no right.R"
