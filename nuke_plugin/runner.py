@@ -3,7 +3,7 @@
 The command (``core/cli.py`` keeps these spellings)::
 
     <python> -m core.cli matte --plate P --trimap T --out <folder>/lbsmatte.####.exr
-        --frames A-B --weights NAME --device D --colour C --trimap-channel CH [--rounds N] [--unpremultiply]
+        --frames A-B[,C-D,...] --weights NAME --device D --colour C --trimap-channel CH [--rounds N] [--unpremultiply]
         [--edge PX] [--write-trimap TRIMAP_OUT]
 
 On stdout the tool prints ``LBSMATTE PROGRESS <frame> <i>/<n>`` after each frame and
@@ -79,17 +79,43 @@ class RunResult(object):
         return "ok"
 
 
+#: The longest ``--frames`` value of one command (:func:`frame_lists`): Windows takes a command line of
+#: 32767 characters at most, Linux an argument of 128 kB; the rest of the command is a few paths.
+MAX_FRAMES_ARGUMENT = 8000
+
+
+def frame_lists(runs, limit=None):
+    """``--frames`` values for runs of frames ``[(first, last), ...]``: as few as fit ``limit``
+    characters each (``1001-1003,1007,1010-1012``), in order.
+
+    Each value is one core process, which pays its start (Python, torch, the networks' load: about
+    as long as several small frames, longer on a GPU) once: frames scattered over a long shot (those
+    a paint fix changed, those a failed or busy run left) are one process, not one each."""
+    limit = MAX_FRAMES_ARGUMENT if limit is None else limit
+    lists, current = [], ""
+    for first, last in runs:
+        part = ("%d" % first) if first == last else ("%d-%d" % (first, last))
+        if current and len(current) + 1 + len(part) > limit:
+            lists.append(current)
+            current = ""
+        current = part if not current else current + "," + part
+    if current:
+        lists.append(current)
+    return lists
+
+
 def matte_command(python, plate, trimap, out, first, last, weights, device="auto", colour="linear",
-                  trimap_channel="auto", premultiply=True, rounds=-1, edge=None, write_trimap=None):
+                  trimap_channel="auto", premultiply=True, rounds=-1, edge=None, write_trimap=None, frames=None):
     """The ``core.cli matte`` command line as a list (no shell involved). ``rounds`` < 0: no
-    ``--rounds``, so the tool uses the number the bundle records."""
+    ``--rounds``, so the tool uses the number the bundle records. ``frames``: the ``--frames``
+    value (one of :func:`frame_lists`) in place of ``first``-``last``."""
     command = [
         python, "-m", "core.cli", "matte",
         "--plate", plate,
         "--trimap", trimap,
         "--out", out,
         # One argument with "=": argparse reads a value starting with "-" ("-5--1") as an option.
-        "--frames=%d-%d" % (first, last),
+        "--frames=%s" % (frames if frames is not None else "%d-%d" % (first, last)),
         "--weights", weights,
         "--device", device,
         "--colour", colour,

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import cli_calls, make_graph, read_exr
+from fake_nuke.fixtures import SIZE, cli_calls, make_graph, read_exr, write_exr
 
 from nuke_plugin import buttons, cache, compute
 from nuke_plugin import node as lbs_node
@@ -183,7 +183,7 @@ def test_a_longer_range_reuses_computed_frames(fake_nuke, lbs_env, sequences):
     longer = compute.compute(node, frames=(1001, 1003))
     assert longer.ok and longer.computed == [1003] and sorted(longer.job.reused) == [1001, 1002]
     assert "1 computed, 2 cached" in node["status"].value()  # reused frames count as cached
-    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1003-1003"
+    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1003"
 
 
 def test_a_failed_frame_fails_the_job_but_keeps_the_others(fake_nuke, lbs_env, sequences, monkeypatch, capsys):
@@ -212,7 +212,7 @@ def test_a_missing_input_frame_fails_that_frame_and_the_others_compute(fake_nuke
     assert node["status"].value().startswith("FAILED") and "2 of 3" in node["status"].value()
     written = [f for f in (1001, 1002, 1003) if os.path.isfile(cache.frame_path(cache.result_pattern(result.job.folder), f))]
     assert written == [1001, 1003]
-    assert [_frames_arg(c) for c in cli_calls(lbs_env)] == ["1001-1001", "1003-1003"]
+    assert [_frames_arg(c) for c in cli_calls(lbs_env)] == ["1001,1003"]  # one core process
     os.rename(plate_1002 + ".away", plate_1002)  # the frame is back: only it is computed
     fake_nuke.toNode("Read1")["reload"].execute()
     retry = compute.compute(node)
@@ -271,9 +271,53 @@ def test_cancel_kills_the_subprocess(fake_nuke, lbs_env, sequences, monkeypatch)
     assert result.missing, "a 30 s frame cannot have finished"
 
 
+def test_scattered_missing_frames_are_one_core_process(fake_nuke, lbs_env, sequences):
+    # A long shot's frames missing here and there (a paint fix on single frames upstream, frames a
+    # failed or busy run left) are computed by one core process, which pays its start (Python,
+    # torch, the networks) once: a process a run of frames paid it for each.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    rng = np.random.default_rng(3)
+    for frame in (1001, 1003):  # fixed upstream on these frames only
+        write_exr(cache.frame_path(sequences["plate"], frame), rng.uniform(0.0, 1.5, SIZE + (3,)), ["R", "G", "B"])
+    fake_nuke.toNode("Read1")["reload"].execute()
+    result = compute.compute(node)
+    assert result.ok and sorted(result.computed) == [1001, 1003] and result.job.reused == [1002]
+    mattes = [c for c in cli_calls(lbs_env) if "matte" in c]
+    assert len(mattes) == 2 and _frames_arg(mattes[-1]) == "1001,1003"
+    assert sorted(_frames_of(node)) == [1001, 1002, 1003]
+
+
+def test_a_long_range_goes_through_its_frame_lists_once(fake_nuke, lbs_env, sequences, monkeypatch):
+    # Each frame of the range was looked up in a list of the missing frames (or in a set made of it
+    # again, frame by frame): quadratic in the range, 26 s of a frozen Nuke at 10 000 frames. Each
+    # such list is now gone through a few times whatever the range, never once a frame.
+    class Counted(list):
+        passes = 0
+
+        def __iter__(self):
+            Counted.passes += 1
+            return super().__iter__()
+
+        def __contains__(self, item):
+            Counted.passes += 1
+            return super().__contains__(item)
+
+    real = cache.missing_frames
+    monkeypatch.setattr(cache, "missing_frames", lambda folder, frames: Counted(real(folder, frames)))
+    node = make_graph(fake_nuke, sequences)
+    frames = 30  # the Reads hold their first and last frames beyond 1001-1003
+    job = compute.prepare(node, frames=(1001, 1000 + frames))
+    job.missing = Counted(job.missing)
+    result = compute.run(job)
+    assert result.ok and len(result.computed) == frames
+    assert Counted.passes < 10, Counted.passes  # 124 when a frame went through them
+
+
 def test_cancel_runs_no_further_command(fake_nuke, lbs_env, sequences, monkeypatch):
-    # 1002 computed: 1001 and 1003 are two runs of missing frames, two commands; cancelling the
-    # first must not start the second.
+    # 1002 computed: 1001 and 1003 are two runs of missing frames, two commands where their list
+    # is longer than one command takes; cancelling the first must not start the second.
+    monkeypatch.setattr(compute.runner, "MAX_FRAMES_ARGUMENT", len("1001"))
     node = make_graph(fake_nuke, sequences)
     compute.compute(node, frames=(1002, 1002))
     job = compute.prepare(node, frames=(1001, 1003))
@@ -807,7 +851,7 @@ def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequen
     result = compute.compute(node)
     assert result.ok and result.computed == [1001, 1002, 1003]
     mattes = [c for c in cli_calls(lbs_env) if "matte" in c]
-    assert len(mattes) == 1 and "--frames=1001-1001" in mattes[0]  # not three times the same frame
+    assert len(mattes) == 1 and "--frames=1001" in mattes[0]  # not three times the same frame
     folder = result.job.folder
     for frame in (1002, 1003):
         for pattern in (cache.result_pattern(folder), cache.trimap_pattern(folder)):
@@ -849,7 +893,7 @@ def test_a_frame_computed_after_running_out_of_gpu_memory_is_not_served_as_the_k
     again = compute.compute(node, frames=(1001, 1002))
     assert again.ok and again.job.key == first.job.key and again.job.redo == [1002]
     assert again.job.cached == [1001] and again.computed == [1002]
-    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1002-1002"
+    assert _frames_arg(cli_calls(lbs_env)[-1]) == "1002"
     assert cache.degraded_frames(first.job.folder, [1001, 1002]) == {}
     assert compute.compute(node, frames=(1001, 1002)).computed == []  # computed as asked: cached now
 

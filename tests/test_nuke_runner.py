@@ -36,6 +36,25 @@ def test_negative_frames_reach_the_core_as_one_argument():
     assert build_parser().parse_args(command[3:]).frames == "-2-3"
 
 
+def test_frame_lists_put_runs_in_as_few_commands_as_fit():
+    """Scattered missing frames are one ``--frames`` list (one core process, one start), split only
+    where a list would outgrow a command line (Windows: 32767 characters), and the core reads it."""
+    from core.cli import build_parser
+    from core.io import parse_frames
+
+    assert runner.frame_lists([(1001, 1003), (1007, 1007), (1010, 1012)]) == ["1001-1003,1007,1010-1012"]
+    assert runner.frame_lists([]) == []
+    assert runner.frame_lists([(1, 1), (3, 3), (5, 6)], limit=5) == ["1,3", "5-6"]
+    scattered = [(f, f) for f in range(1001, 1001 + 2 * 20000, 2)]  # every other frame of a long shot
+    lists = runner.frame_lists(scattered)
+    assert all(len(text) <= runner.MAX_FRAMES_ARGUMENT for text in lists) and 1 < len(lists) < 20
+    assert [f for text in lists for f in parse_frames(text)] == [f for f, _ in scattered]
+    command = runner.matte_command("p", "a.####.exr", "b.####.exr", "c.####.exr", None, None, "default",
+                                   frames=runner.frame_lists([(-5, -3), (-1, -1), (2, 2)])[0])
+    frames = build_parser().parse_args(command[3:]).frames
+    assert frames == "-5--3,-1,2" and parse_frames(frames) == [-5, -4, -3, -1, 2]
+
+
 def test_parse_line():
     assert runner.parse_line("LBSMATTE PROGRESS 1001 1/100\n") == ("progress", 1001, 1, 100)
     assert runner.parse_line("LBSMATTE PROGRESS -5 2/3") == ("progress", -5, 2, 3)

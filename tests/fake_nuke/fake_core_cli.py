@@ -1,7 +1,7 @@
 """A stand-in for ``python -m core.cli matte`` written to its contract (SPEC §10-11), so the Nuke
 layer's subprocess, progress, cancel, cache and read-back paths are tested without torch.
 
-Run as ``<this file> -m core.cli matte --plate ... --trimap ... --out ... --frames A-B
+Run as ``<this file> -m core.cli matte --plate ... --trimap ... --out ... --frames A-B[,C-D,...]
 --weights W --device D --colour C --trimap-channel T [--unpremultiply] [--edge PX]
 [--write-trimap PATTERN]`` (tests install a ``python`` wrapper that runs this file with the
 arguments it was given). ``--edge`` makes the trimap with the real ``core.trimap.trimap_from_matte``
@@ -123,8 +123,10 @@ def main(argv):
     if os.sep in args.weights and not os.path.isfile(os.path.join(args.weights, "manifest.json")):
         print(f"ERROR: weights bundle folder {args.weights} has no manifest.json")
         return 1
-    first, last = re.match(r"^(-?\d+)(?:-(-?\d+))?$", args.frames).groups()  # "1001-1100", "-5--1", "7"
-    frames = list(range(int(first), int(last or first) + 1))
+    frames = []
+    for part in args.frames.split(","):  # "1001-1100", "-5--1", "7", "1001-1003,1007"
+        first, last = re.match(r"^(-?\d+)(?:-(-?\d+))?$", part).groups()
+        frames.extend(range(int(first), int(last or first) + 1))
     failing = set(int(f) for f in os.environ.get("FAKE_CLI_FAIL_FRAMES", "").split(",") if f)
     warned = set(int(f) for f in os.environ.get("FAKE_CLI_WARN_FRAMES", "").split(",") if f)
     degraded = set(int(f) for f in os.environ.get("FAKE_CLI_DEGRADED_FRAMES", "").split(",") if f)
