@@ -125,6 +125,36 @@ def stopped_by_sigterm(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
+def killed_once_started() -> Any:
+    """``kill(script, started, *args, env=None, what="")``: run ``script`` (a Python file) with
+    ``args`` in a process of its own (the checkout on its ``PYTHONPATH``, one thread, more of
+    ``env``), wait for it to create the file ``started`` (it begins writing there, then hangs), and
+    SIGKILL it: a farm's kill after its grace period, landing in the middle of a write. Fails,
+    naming ``what``, if the file never appears."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = str(Path(__file__).resolve().parents[1])
+
+    def kill(script: Path, started: Path, *args: str, env: dict[str, str] | None = None, what: str = "") -> None:
+        environ = {**os.environ, "PYTHONPATH": repo, "OMP_NUM_THREADS": "1", **(env or {})}
+        child = subprocess.Popen([sys.executable, str(script), *args], env=environ)
+        try:
+            deadline = time.monotonic() + 120
+            while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert started.exists(), f"the {what or 'child'} never began writing (exit {child.poll()})"
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.kill()
+            child.wait()
+
+    return kill
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     """A fresh ``numpy.random.default_rng(0)`` for each test."""
     return np.random.default_rng(0)

@@ -190,13 +190,9 @@ def test_a_full_disk_at_errors_json_is_an_error_naming_it_and_the_old_one_stays(
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
-def test_a_demo_killed_while_writing_leaves_its_temporary_only_until_the_next_demo(tmp_path: Path) -> None:
+def test_a_demo_killed_while_writing_leaves_its_temporary_only_until_the_next_demo(tmp_path: Path, killed_once_started) -> None:
     # A SIGKILL while demo.exr is written left its temporary file in --out for good, run after run;
     # the next demo into that folder removes it, as matte does a frame's.
-    import signal
-    import subprocess
-    import time
-
     out, started = tmp_path / "demo", tmp_path / "started"
     script = tmp_path / "killed_while_writing.py"
     script.write_text(
@@ -210,17 +206,7 @@ def test_a_demo_killed_while_writing_leaves_its_temporary_only_until_the_next_de
         "        time.sleep(600)\n"
         "core.io.write_matte_exr = write_and_hang\n"
         f"main(['demo', '--out', {str(out)!r}, '--weights', 'none', '--device', 'cpu'])\n", encoding="utf-8")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    child = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1"))
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert started.exists(), f"the demo never began writing (exit {child.poll()})"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
+    killed_once_started(script, started, what="demo")
     assert [p.name for p in out.glob(".demo.exr.tmp-*.exr")]  # what the kill left
     assert run(_args("--out", str(out), "--weights", "none", "--device", "cpu")) == 0
     assert (out / "demo.exr").is_file() and not list(out.glob(".*"))

@@ -281,14 +281,10 @@ def test_sigterm_while_the_file_is_written_leaves_no_temporary_and_the_previous_
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
-def test_an_export_killed_while_writing_leaves_its_temporary_only_until_the_next_export(tmp_path, monkeypatch, capsys) -> None:
+def test_an_export_killed_while_writing_leaves_its_temporary_only_until_the_next_export(tmp_path, monkeypatch, capsys,
+                                                                                       killed_once_started) -> None:
     # A farm's SIGKILL (after its grace period) while the file is written leaves the temporary file
     # (the size of the export); the next export of that file removes it, as matte does a frame's.
-    import signal
-    import subprocess
-    import sys
-    import time
-
     out, started = tmp_path / "lbsmatte.pt", tmp_path / "started"
     out.write_bytes(b"the previous export")
     script = tmp_path / "killed_while_exporting.py"
@@ -303,17 +299,7 @@ def test_an_export_killed_while_writing_leaves_its_temporary_only_until_the_next
         "    time.sleep(600)\n"
         "torch.jit.save, torch.jit.script = save_and_hang, lambda module: module\n"
         f"main(['export', '--out', {str(out)!r}])\n", encoding="utf-8")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    child = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1"))
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert started.exists(), f"the export never began writing (exit {child.poll()})"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
+    killed_once_started(script, started, what="export")
     assert out.read_bytes() == b"the previous export"
     assert len(list(tmp_path.glob(".lbsmatte.pt.tmp-*.pt"))) == 1  # what the kill left
 

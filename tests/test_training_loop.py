@@ -876,15 +876,12 @@ train(run, _batch, TrainSettings(steps={"background": 1, "foreground": 0, "alpha
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
 @pytest.mark.parametrize("what", ["checkpoint", "plot"])
-def test_a_run_killed_while_writing_leaves_no_half_file_and_the_next_removes_its_temporaries(tmp_path, what) -> None:
+def test_a_run_killed_while_writing_leaves_no_half_file_and_the_next_removes_its_temporaries(tmp_path, what,
+                                                                                            killed_once_started) -> None:
     # A farm's SIGKILL after its grace period can land while a checkpoint is written (a second or
     # more for the paper networks' hundreds of MB) or losses.png is drawn: the checkpoint's
     # temporary files stayed hidden in the run folder for good, run after run, and losses.png was
     # left cut short under its own name.
-    import signal
-    import subprocess
-    import sys
-    import time
 
     from PIL import Image
 
@@ -892,17 +889,8 @@ def test_a_run_killed_while_writing_leaves_no_half_file_and_the_next_removes_its
     script = tmp_path / "killed_while_writing.py"
     script.write_text(_KILLED_WHILE_WRITING, encoding="utf-8")
     tests = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(tests), tests]), OMP_NUM_THREADS="1")
-    child = subprocess.Popen([sys.executable, str(script), str(run), str(started), what], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert started.exists(), f"the run never began writing its {what} (exit {child.poll()})"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
+    killed_once_started(script, started, str(run), str(started), what,
+                        env={"PYTHONPATH": os.pathsep.join([os.path.dirname(tests), tests])}, what=f"run's {what}")
     assert not (run / "losses.png").exists()  # never a plot cut short under its own name
     if what == "checkpoint":
         assert not (run / "background.safetensors").exists()
