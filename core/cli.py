@@ -1187,8 +1187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 @contextlib.contextmanager
 def _start_up_uncollected() -> Iterator[Callable[[], None]]:
     """Python's cyclic garbage collector off while the process starts, until the ``started``
-    callable it gives is called; then what exists is frozen (:func:`gc.freeze`) and collection
-    goes on as before for what the run makes.
+    callable it gives is called (never, by ``weights`` and ``fingerprint``: short, they run
+    without); then what exists is frozen (:func:`gc.freeze`) and collection goes on as before for
+    what the run makes.
 
     Importing torch makes some 200,000 objects, and as they pile up the collector walks them all
     again and again (three full collections and dozens of younger ones, 0.3-0.9 s of a render
@@ -1211,8 +1212,9 @@ def _start_up_uncollected() -> Iterator[Callable[[], None]]:
     try:
         yield started
     finally:
-        if frozen:
-            gc.unfreeze()
+        if not frozen:  # what the command made, to the oldest generation: not walked all at once as
+            gc.freeze()  # young objects by the first collection after it (0.7 s after fingerprint)
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
@@ -1229,8 +1231,13 @@ def _main(argv: Sequence[str] | None, started: Callable[[], None]) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    restore_threads = _fit_threads() if args.handler not in (run_weights, run_fingerprint) else None
-    started()  # torch imported (by _fit_threads): collection on again, for what the command makes
+    if args.handler in (run_weights, run_fingerprint):
+        # Short commands that render nothing (the Nuke node runs fingerprint at each Compute):
+        # without collections to their end, the torch they import included.
+        restore_threads = None
+    else:
+        restore_threads = _fit_threads()
+        started()  # torch imported (by _fit_threads): collection on again, for what the command makes
     # matte says which frames are complete itself; the others (demo, export, evaluate, a bundle being
     # written) unwind too, so that a file being written removes its temporary (SIGTERM's default
     # would kill the process in the middle and leave it). train's loop takes SIGTERM over while

@@ -496,6 +496,39 @@ def test_start_up_runs_without_the_garbage_collector_and_main_puts_it_back(shot:
     assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
+def test_fingerprint_runs_without_the_garbage_collector_and_leaves_no_young_objects_to_walk(small_bundle, monkeypatch,
+                                                                                           capsys) -> None:
+    # The Nuke node runs `lbsmatte fingerprint` at each Compute (a process importing torch): it
+    # runs without collections to its end, and what it made is moved to the oldest generation
+    # as collection comes back, not walked as young objects by the first collection after it
+    # (0.7 s, more than the collections it saved).
+    import gc
+
+    import core.fingerprint
+
+    seen = []
+    record = core.fingerprint.fingerprint
+
+    def fingerprint(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(core.fingerprint, "fingerprint", fingerprint)
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu"]) == 0
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() == 0
+    assert '"fingerprint"' in capsys.readouterr().out
+    # In a process of its own, as Nuke runs it: torch's objects are in the oldest generation, so
+    # the first collection after it (listing generation 1 starts one) has none to move there.
+    code = ("import gc, sys\nfrom core import cli\n"
+            "rc = cli.main(['fingerprint', '--weights', sys.argv[1], '--device', 'cpu'])\n"
+            "print(rc, gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects(1)), len(gc.get_objects(2)))")
+    done = subprocess.run([sys.executable, "-c", code, str(small_bundle.path)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])})
+    rc, enabled, frozen, middle, oldest = done.stdout.split()[-5:]
+    assert (rc, enabled, frozen) == ("0", "True", "0"), done.stdout + done.stderr
+    assert int(middle) < 10_000 < int(oldest), done.stdout
+
+
 def test_argparse_errors_and_help(capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr"]) == 2
     out = capsys.readouterr()
