@@ -1140,6 +1140,21 @@ def test_freed_memory_is_reused_without_page_faults(setting: str) -> None:
         assert applied == "False" and int(faults) > 50  # 64 at least, with 2 MB pages
 
 
+def test_help_and_weights_list_start_without_modules_they_never_use(tmp_path: Path) -> None:
+    # Every lbsmatte command starts through main, which keeps freed memory (mallopt): it found the
+    # C library with ctypes.util.find_library, importing subprocess and running ldconfig at each
+    # start; nor do the commands that render nothing import torch, scipy or matplotlib.
+    code = ("import contextlib, io, sys\nfrom core import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    codes = [cli.main(['--help']), cli.main(['weights', 'list'])]\n"
+            "print(codes, sorted(m for m in ('ctypes.util', 'subprocess', 'torch', 'scipy', 'matplotlib', 'OpenImageIO')"
+            " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "LBSMATTE_WEIGHTS_PATH": str(tmp_path)},
+                          cwd=Path(cli.__file__).resolve().parents[1])
+    assert done.stdout.split("\n")[-2] == "[0, 0] []", done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
 def test_bad_export_iterations_is_a_usage_error_in_the_flags_spelling(value: str, tmp_path: Path, capsys) -> None:
     assert cli.main(["export", "--out", str(tmp_path / "m.pt"), "--max-iterations", value]) == 2
