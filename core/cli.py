@@ -1179,13 +1179,18 @@ def _escape_unencodable_output() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    with _start_up_uncollected() as started:
+    """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Without ``argv`` it is the process's own command (the console script, ``python -m core.cli``),
+    which ends as it returns: what the process made is left frozen for its exit
+    (:func:`_start_up_uncollected`). Given ``argv`` (called in-process), the caller gets Python's
+    garbage collector back as it was."""
+    with _start_up_uncollected(exiting=argv is None) as started:
         return _main(argv, started)
 
 
 @contextlib.contextmanager
-def _start_up_uncollected() -> Iterator[Callable[[], None]]:
+def _start_up_uncollected(exiting: bool = False) -> Iterator[Callable[[], None]]:
     """Python's cyclic garbage collector off while the process starts, until the ``started``
     callable it gives is called (never, by ``weights`` and ``fingerprint``: short, they run
     without); then what exists is frozen (:func:`gc.freeze`) and collection goes on as before for
@@ -1195,8 +1200,11 @@ def _start_up_uncollected() -> Iterator[Callable[[], None]]:
     again and again (three full collections and dozens of younger ones, 0.3-0.9 s of a render
     process on a shared 2-core machine, each farm task paying it); frozen, later collections
     skip them. What start-up left as cyclic garbage (a few thousand objects) stays allocated.
-    The caller's state is put back on the way out (``main`` called in-process, the tests):
-    its collector enabled or not as it was, nothing left frozen."""
+    On the way out everything is frozen; ``exiting`` (the process ends next) leaves it so, and
+    the interpreter's exit does not walk and free it object by object (a collection over all of
+    torch's objects: most of what freezing saves, had they been put back). Otherwise (``main``
+    called in-process, the tests) the caller's state is put back: its collector enabled or not
+    as it was, nothing left frozen."""
     enabled = gc.isenabled()
     frozen = False
 
@@ -1212,9 +1220,11 @@ def _start_up_uncollected() -> Iterator[Callable[[], None]]:
     try:
         yield started
     finally:
-        if not frozen:  # what the command made, to the oldest generation: not walked all at once as
-            gc.freeze()  # young objects by the first collection after it (0.7 s after fingerprint)
-        gc.unfreeze()
+        # What the command made, frozen: for the exit, or to be put in the oldest generation, not
+        # walked all at once as young objects by the first collection after it (0.7 s after fingerprint).
+        gc.freeze()
+        if not exiting:
+            gc.unfreeze()
         if enabled:
             gc.enable()
 

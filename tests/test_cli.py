@@ -501,7 +501,8 @@ def test_fingerprint_runs_without_the_garbage_collector_and_leaves_no_young_obje
     # The Nuke node runs `lbsmatte fingerprint` at each Compute (a process importing torch): it
     # runs without collections to its end, and what it made is moved to the oldest generation
     # as collection comes back, not walked as young objects by the first collection after it
-    # (0.7 s, more than the collections it saved).
+    # (0.7 s, more than the collections it saved).  Run as the process's command, it leaves it
+    # all frozen for the exit.
     import gc
 
     import core.fingerprint
@@ -527,6 +528,15 @@ def test_fingerprint_runs_without_the_garbage_collector_and_leaves_no_young_obje
     rc, enabled, frozen, middle, oldest = done.stdout.split()[-5:]
     assert (rc, enabled, frozen) == ("0", "True", "0"), done.stdout + done.stderr
     assert int(middle) < 10_000 < int(oldest), done.stdout
+    # As the process's own command (no argv: the console script, python -m core.cli), which ends
+    # as main returns: what it made stays frozen, so that the exit does not walk and free it.
+    code = ("import gc, sys\nfrom core import cli\n"
+            "sys.argv = ['lbsmatte', 'fingerprint', '--weights', sys.argv[1], '--device', 'cpu']\n"
+            "rc = cli.main()\nprint(rc, gc.isenabled(), gc.get_freeze_count())")
+    done = subprocess.run([sys.executable, "-c", code, str(small_bundle.path)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])})
+    rc, enabled, frozen = done.stdout.split()[-3:]
+    assert (rc, enabled) == ("0", "True") and int(frozen) > 100_000, done.stdout + done.stderr
 
 
 def test_argparse_errors_and_help(capsys) -> None:
