@@ -1182,9 +1182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
     Without ``argv`` it is the process's own command (the console script, ``python -m core.cli``),
-    which ends as it returns: what the process made is left frozen for its exit
-    (:func:`_start_up_uncollected`). Given ``argv`` (called in-process), the caller gets Python's
-    garbage collector back as it was."""
+    which ends as it returns: ``weights`` and ``fingerprint`` leave what the process made frozen
+    for its exit (:func:`_start_up_uncollected`). Given ``argv`` (called in-process), the caller
+    gets Python's garbage collector back as it was."""
     with _start_up_uncollected(exiting=argv is None) as started:
         return _main(argv, started)
 
@@ -1200,11 +1200,14 @@ def _start_up_uncollected(exiting: bool = False) -> Iterator[Callable[[], None]]
     again and again (three full collections and dozens of younger ones, 0.3-0.9 s of a render
     process on a shared 2-core machine, each farm task paying it); frozen, later collections
     skip them. What start-up left as cyclic garbage (a few thousand objects) stays allocated.
-    On the way out everything is frozen; ``exiting`` (the process ends next) leaves it so, and
-    the interpreter's exit does not walk and free it object by object (a collection over all of
-    torch's objects: most of what freezing saves, had they been put back). Otherwise (``main``
-    called in-process, the tests) the caller's state is put back: its collector enabled or not
-    as it was, nothing left frozen."""
+    On the way out everything is frozen. ``exiting`` (the process ends next) with ``started``
+    never called (``weights``, ``fingerprint``: they read no image) leaves it so, and the
+    interpreter's exit does not walk and free torch's objects one by one (0.6 s of the Nuke
+    node's fingerprint process). A command that started (it reads or writes images) puts it
+    back for the exit to free: left frozen, OpenImageIO's objects are never freed, and its
+    bindings (nanobind) print a 'leaked instances' report on stderr as the process ends. Nor
+    is anything left frozen for ``main`` called in-process (the tests): the caller gets its
+    collector back as it was, enabled or not."""
     enabled = gc.isenabled()
     frozen = False
 
@@ -1223,7 +1226,7 @@ def _start_up_uncollected(exiting: bool = False) -> Iterator[Callable[[], None]]
         # What the command made, frozen: for the exit, or to be put in the oldest generation, not
         # walked all at once as young objects by the first collection after it (0.7 s after fingerprint).
         gc.freeze()
-        if not exiting:
+        if frozen or not exiting:
             gc.unfreeze()
         if enabled:
             gc.enable()
