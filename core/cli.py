@@ -1183,56 +1183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Without ``argv`` it is the process's own command (the console script, ``python -m core.cli``),
     which ends as it returns: ``weights`` and ``fingerprint`` leave what the process made frozen
-    for its exit (:func:`_start_up_uncollected`). Given ``argv`` (called in-process), the caller
-    gets Python's garbage collector back as it was."""
-    with _start_up_uncollected(exiting=argv is None) as started:
-        return _main(argv, started)
-
-
-@contextlib.contextmanager
-def _start_up_uncollected(exiting: bool = False) -> Iterator[Callable[[], None]]:
-    """Python's cyclic garbage collector off while the process starts, until the ``started``
-    callable it gives is called (never, by ``weights`` and ``fingerprint``: short, they run
-    without); then what exists is frozen (:func:`gc.freeze`) and collection goes on as before for
-    what the run makes.
-
-    Importing torch makes some 200,000 objects, and as they pile up the collector walks them all
-    again and again (three full collections and dozens of younger ones, 0.3-0.9 s of a render
-    process on a shared 2-core machine, each farm task paying it); frozen, later collections
-    skip them. What start-up left as cyclic garbage (a few thousand objects) stays allocated.
-    On the way out everything is frozen. ``exiting`` (the process ends next) with ``started``
-    never called (``weights``, ``fingerprint``: they read no image) leaves it so, and the
-    interpreter's exit does not walk and free torch's objects one by one (0.6 s of the Nuke
-    node's fingerprint process). A command that started (it reads or writes images) puts it
-    back for the exit to free: left frozen, OpenImageIO's objects are never freed, and its
-    bindings (nanobind) print a 'leaked instances' report on stderr as the process ends. Nor
-    is anything left frozen for ``main`` called in-process (the tests): the caller gets its
-    collector back as it was, enabled or not."""
-    enabled = gc.isenabled()
-    frozen = False
-
-    def started() -> None:
-        nonlocal frozen
-        if not frozen:
-            frozen = True
-            gc.freeze()
-            if enabled:
-                gc.enable()
-
-    gc.disable()
-    try:
-        yield started
-    finally:
-        # What the command made, frozen: for the exit, or to be put in the oldest generation, not
-        # walked all at once as young objects by the first collection after it (0.7 s after fingerprint).
-        gc.freeze()
-        if frozen or not exiting:
-            gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
-def _main(argv: Sequence[str] | None, started: Callable[[], None]) -> int:
+    for its exit (:func:`_uncollected`). Given ``argv`` (called in-process), the caller gets
+    Python's garbage collector back as it was."""
+    exiting = argv is None
     argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
     _escape_unencodable_output()
     os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
@@ -1244,20 +1197,16 @@ def _main(argv: Sequence[str] | None, started: Callable[[], None]) -> int:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    if args.handler in (run_weights, run_fingerprint):
-        # Short commands that render nothing (the Nuke node runs fingerprint at each Compute):
-        # without collections to their end, the torch they import included.
-        restore_threads = None
-    else:
-        restore_threads = _fit_threads()
-        started()  # torch imported (by _fit_threads): collection on again, for what the command makes
+    quick = args.handler in (run_weights, run_fingerprint)  # they read no image and render nothing
+    restore_threads = None if quick else _fit_threads()
     # matte says which frames are complete itself; the others (demo, export, evaluate, a bundle being
     # written) unwind too, so that a file being written removes its temporary (SIGTERM's default
     # would kill the process in the middle and leave it). train's loop takes SIGTERM over while
     # it runs, to checkpoint and stop with exit 3.
     previous = None if args.handler is run_matte else _stop_on_sigterm()
     try:
-        return int(args.handler(args))
+        with _uncollected(exiting) if quick else contextlib.nullcontext():
+            return int(args.handler(args))
     except _Terminated:
         print("ERROR: stopped by SIGTERM; no file was left half-written", flush=True)
         return EXIT_TERMINATED
@@ -1283,6 +1232,33 @@ def _main(argv: Sequence[str] | None, started: Callable[[], None]) -> int:
             signal.signal(signal.SIGTERM, previous)
         if restore_threads is not None:
             restore_threads()
+
+
+@contextlib.contextmanager
+def _uncollected(exiting: bool) -> Iterator[None]:
+    """Python's cyclic garbage collector off for a command that reads no image (``weights``,
+    ``fingerprint``: the Nuke node runs fingerprint, a process of its own, at each Compute).
+
+    The torch they import makes some 200,000 objects, which the collector walked again and again
+    as they piled up, and the interpreter's exit walked and freed them one by one: the
+    fingerprint process took 3.2 s, 2.4 s without both (whole process, medians of 7 pairs). On the
+    way out what exists is frozen (:func:`gc.freeze`): ``exiting`` (the process ends next) leaves
+    it so, for the exit; otherwise (``main`` called in-process, the tests) it goes back to the
+    oldest generation (:func:`gc.unfreeze`; not walked all at once as young objects by the next
+    collection) and the caller's collector is enabled or not as it was. Not for the commands that
+    read images: left frozen, OpenImageIO's objects are never freed, and its bindings (nanobind)
+    print a 'leaked instances' report on stderr as the process ends; nor did running ``matte``'s
+    start-up without collections make it faster."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if not exiting:
+            gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def _fit_threads() -> Callable[[], None] | None:
