@@ -458,6 +458,74 @@ def test_an_omp_num_threads_that_holds_no_count_is_said(shot: Path, small_bundle
            "thread(s)" in out
 
 
+def test_matte_leaves_the_garbage_collector_as_it_was_and_its_process_says_nothing_on_stderr(
+        shot: Path, small_bundle, untrained_ok) -> None:
+    # matte runs with Python's collector as it is (only weights and fingerprint run without):
+    # main called in-process gives it back as it found it, nothing frozen.
+    import gc
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert _matte(shot, small_bundle, "--frames", "1001") == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        assert _matte(shot, small_bundle, "--frames", "1002") == 0
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+    # As its process's command (python -m core.cli): nothing on stderr but the progress bar, turned
+    # off here. Left frozen for the exit, OpenImageIO's objects were never freed, and its bindings
+    # said so on stderr ('nanobind: leaked 269 instances!', ...) as the process ended.
+    done = subprocess.run([sys.executable, "-m", "core.cli", "matte", "--plate", str(shot / "plate.####.exr"),
+                           "--trimap", str(shot / "trimap.####.png"), "--out", str(shot / "p/m.####.exr"),
+                           "--frames", "1001", "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"],
+                          capture_output=True, text=True, cwd=Path(cli.__file__).resolve().parents[1])
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
+
+
+def test_fingerprint_runs_without_the_garbage_collector_and_leaves_no_young_objects_to_walk(small_bundle, monkeypatch,
+                                                                                           capsys) -> None:
+    # The Nuke node runs `lbsmatte fingerprint` at each Compute (a process importing torch): it
+    # runs without collections to its end, and what it made is moved to the oldest generation
+    # as collection comes back, not walked as young objects by the first collection after it
+    # (0.7 s, more than the collections it saved).  Run as the process's command, it leaves it
+    # all frozen for the exit.
+    import gc
+
+    import core.fingerprint
+
+    seen = []
+    record = core.fingerprint.fingerprint
+
+    def fingerprint(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(core.fingerprint, "fingerprint", fingerprint)
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu"]) == 0
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() == 0
+    assert '"fingerprint"' in capsys.readouterr().out
+    # In a process of its own, as Nuke runs it: torch's objects are in the oldest generation, so
+    # the first collection after it (listing generation 1 starts one) has none to move there.
+    code = ("import gc, sys\nfrom core import cli\n"
+            "rc = cli.main(['fingerprint', '--weights', sys.argv[1], '--device', 'cpu'])\n"
+            "print(rc, gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects(1)), len(gc.get_objects(2)))")
+    done = subprocess.run([sys.executable, "-c", code, str(small_bundle.path)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])})
+    rc, enabled, frozen, middle, oldest = done.stdout.split()[-5:]
+    assert (rc, enabled, frozen) == ("0", "True", "0"), done.stdout + done.stderr
+    assert int(middle) < 10_000 < int(oldest), done.stdout
+    # As the process's own command (no argv: the console script, python -m core.cli), which ends
+    # as main returns: what it made stays frozen, so that the exit does not walk and free it.
+    code = ("import gc, sys\nfrom core import cli\n"
+            "sys.argv = ['lbsmatte', 'fingerprint', '--weights', sys.argv[1], '--device', 'cpu']\n"
+            "rc = cli.main()\nprint(rc, gc.isenabled(), gc.get_freeze_count())")
+    done = subprocess.run([sys.executable, "-c", code, str(small_bundle.path)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])})
+    rc, enabled, frozen = done.stdout.split()[-3:]
+    assert (rc, enabled) == ("0", "True") and int(frozen) > 100_000, done.stdout + done.stderr
+
+
 def test_argparse_errors_and_help(capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr"]) == 2
     out = capsys.readouterr()
@@ -1067,6 +1135,21 @@ def test_freed_memory_is_reused_without_page_faults(setting: str) -> None:
         assert applied == "True" and int(faults) < 20
     else:
         assert applied == "False" and int(faults) > 50  # 64 at least, with 2 MB pages
+
+
+def test_help_and_weights_list_start_without_modules_they_never_use(tmp_path: Path) -> None:
+    # Every lbsmatte command starts through main, which keeps freed memory (mallopt): it found the
+    # C library with ctypes.util.find_library, importing subprocess and running ldconfig at each
+    # start; nor do the commands that render nothing import torch, scipy or matplotlib.
+    code = ("import contextlib, io, sys\nfrom core import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    codes = [cli.main(['--help']), cli.main(['weights', 'list'])]\n"
+            "print(codes, sorted(m for m in ('ctypes.util', 'subprocess', 'torch', 'scipy', 'matplotlib', 'OpenImageIO')"
+            " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "LBSMATTE_WEIGHTS_PATH": str(tmp_path)},
+                          cwd=Path(cli.__file__).resolve().parents[1])
+    assert done.stdout.split("\n")[-2] == "[0, 0] []", done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
