@@ -1041,3 +1041,21 @@ def test_the_words_of_a_frame_another_run_holds_are_the_cores(tmp_path):
     assert compute._busy_frame(f"frame 1002: {caught.value}") == 1002
     assert compute._busy_frame("frame 1002: the plate is truncated") is None
     assert compute._FAILED_SUMMARY.match("1 of 3 frame(s) failed: 1002").group(1) == "1002"
+
+
+def test_a_warning_reaches_the_artist_when_another_frame_fails(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A Roto that exists on 1001 only (the tool warns that the other frames' trimap is empty) and a
+    # plate frame missing on 1002: the Compute fails, and the warning must still be on the node and
+    # in the message, not only in a log the artist never sees.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_WARN_FRAMES", "1001,1003")
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    worker = [t for t in threading.enumerate() if t.name.startswith("LBSMatte")][0]
+    worker.join(30)
+    fake_nuke._run_main_queue()
+    status = node["status"].value()
+    assert status.startswith("FAILED") and "2 of 3" in status
+    assert "; WARNING: frame 1001: trimap " in status and status.endswith("(and 1 more)")
+    assert "WARNING: frame 1001: trimap " in fake_nuke._messages[-1]
