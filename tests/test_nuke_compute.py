@@ -1059,3 +1059,22 @@ def test_a_warning_reaches_the_artist_when_another_frame_fails(fake_nuke, lbs_en
     assert status.startswith("FAILED") and "2 of 3" in status
     assert "; WARNING: frame 1001: trimap " in status and status.endswith("(and 1 more)")
     assert "WARNING: frame 1001: trimap " in fake_nuke._messages[-1]
+
+
+def test_trimap_channel_alpha_on_a_trimap_without_alpha_names_the_input_and_the_way_out(fake_nuke, lbs_env,
+                                                                                          sequences, monkeypatch):
+    # A painted RGB trimap (no alpha) with the trimap channel menu left at 'alpha' from a Roto before it.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    for frame in range(1001, 1004):
+        path = cache.frame_path(sequences["trimap"], frame)
+        pixels, _ = read_exr(path)
+        write_exr(path, pixels[:, :, :3], ["R", "G", "B"])
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_channel"].setValue("alpha")
+    node["compute"].execute()
+    message = fake_nuke._messages[-1]
+    assert "Traceback" not in message
+    assert ("trimap channel is 'alpha' but the trimap input (Read2) has no alpha channel: set trimap channel to "
+            "auto or red") in message
+    assert node["status"].value().startswith("ERROR: LBSMatte1: trimap channel is 'alpha'")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]
