@@ -752,6 +752,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     from core.colour import premultiply, resolve_colour
     from core.io import check_not_input, read_image, write_image, write_matte_exr
     from core.trimap import (
+        matte_in_alpha,
         mid_grey_share,
         normalise_trimap,
         stray_share,
@@ -782,6 +783,10 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         )
     plate_layer, trimap_channel, tri_pixels, tri_channels = _views_read(job, plate, trimap_image, args)
     try:
+        if matte_in_alpha(tri_pixels, trimap_channel, tri_channels):
+            log.warning("trimap %s: --trimap-channel %s reads a constant plane, but its alpha varies: a Roto's "
+                        "matte (its colour black)? --trimap-channel alpha (or auto) reads it", job.trimap,
+                        trimap_channel)
         if args.edge is not None:
             trimap = trimap_from_matte(tri_pixels, args.edge, trimap_channel, tri_channels)
             mid = mid_grey_share(tri_pixels, trimap_channel, tri_channels)

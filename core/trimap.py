@@ -318,6 +318,26 @@ def unknown_in_colour(pixels: np.ndarray, channels: Sequence[str] | None = None)
     return int(np.count_nonzero(split_trimap(plane)[2]))
 
 
+def matte_in_alpha(pixels: np.ndarray, channel: str, channels: Sequence[str] | None = None) -> bool:
+    """Whether ``channel`` (``red`` or ``luminance``) reads a constant plane of ``pixels`` while their
+    alpha varies: a Roto's output (its shape in alpha, its colour black) read from the colour with
+    the channel a painted trimap needed, every pixel background (or foreground) with no word of
+    why. Same arguments as :func:`normalise_trimap`; ``False`` for ``auto``, ``alpha`` or a named channel."""
+    x = np.asarray(pixels)
+    if channel not in ("red", "luminance") or x.ndim != 3 or x.shape[2] < 2:
+        return False
+    names = list(channels) if channels is not None else _default_names(x.shape[2])
+    a = _find(names, _ALPHA_NAMES)
+    if a is None or len(names) != x.shape[2]:
+        return False
+    try:
+        plane = _plane(x, channel, names, "trimap")
+        alpha = _plane(x[..., a], "auto", None, "trimap")
+    except TrimapError:
+        return False
+    return bool(plane.max() == plane.min() and alpha.max() != alpha.min())
+
+
 def unit_scale(pixels: np.ndarray, path: Any, is_float: bool, what: str) -> np.ndarray:
     """``pixels`` of a data set's float matte or trimap (``lbsmatte evaluate``'s ground truth, a
     fine-tune's ``alpha/`` and ``trimap/``) holding 0..255, above :data:`EIGHT_BIT_SCALE_ABOVE`,

@@ -413,14 +413,17 @@ def finish(node, job, result):
         reused = len(job.cached) + len(job.reused)
         text = "%d-%d ready at %s: %d computed, %d cached (key %s)" % (
             job.first, job.last, when, len(result.computed), reused, job.key)
-        if result.warnings:  # on the node, where the artist looks: the first, and how many more
-            more = len(result.warnings) - 1
-            text += "; WARNING: %s%s" % (result.warnings[0], " (and %d more)" % more if more else "")
     elif result.cancelled:
         text = "cancelled at %s: %d of %d frames ready (key %s)" % (when, present, len(job.frames), job.key)
     else:
         first_error = result.errors[0].splitlines()[0] if result.errors else "frames missing"
         text = "FAILED at %s: %d of %d frames ready; %s" % (when, present, len(job.frames), first_error)
+    if result.warnings:
+        # On the node, where the artist looks (and in the GUI's message of a failed Compute): the
+        # first, and how many more. A frame that failed must not hide another's warning (a Roto
+        # missing on some frames, their matte all background) the artist would otherwise never see.
+        more = len(result.warnings) - 1
+        text += "; WARNING: %s%s" % (result.warnings[0], " (and %d more)" % more if more else "")
     lbs_node.set_status(node, text)
     return text
 

@@ -524,7 +524,8 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
     trimap = input_node(node, TRIMAP_INPUT)
     has_alpha = "rgba.alpha" in trimap.channels()
     if trimap_channel == "alpha" and not has_alpha:
-        raise NodeError("%s: trimap channel is 'alpha' but the trimap input has no alpha channel" % node.name())
+        raise NodeError("%s: trimap channel is 'alpha' but the trimap input (%s) has no alpha channel: set trimap "
+                        "channel to auto or red, or give the trimap an alpha" % (node.name(), trimap.name()))
     jobs = (
         ("plate", plate, "rgb", PLATE_DATATYPE),
         ("trimap", trimap, "rgba" if has_alpha else "rgb", "16 bit half"),  # 0, 0.5, 1 exactly

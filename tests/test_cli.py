@@ -1231,6 +1231,25 @@ def test_a_trimap_in_rgb_over_a_transparent_background_is_named(tmp_path: Path, 
     assert "WARNING" not in capsys.readouterr().out
 
 
+def test_a_roto_read_through_its_black_colour_is_named(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
+    # A Roto's output (its shape in alpha, its colour black) given with --trimap-channel red, kept from
+    # a painted trimap: every pixel background, and the only word was "trimap has no unknown pixels".
+    trimap = _trimap(0)
+    roto = np.dstack([np.zeros_like(trimap)] * 3 + [trimap])
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "roto.exr", roto, ["R", "G", "B", "A"], "half")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "roto.exr"),
+            "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]
+    for channel, edge in (("red", []), ("luminance", ["--edge", "3"])):
+        assert cli.main(base + ["--out", str(tmp_path / f"{channel}.exr"), "--trimap-channel", channel] + edge) == 0
+        assert (f"WARNING: frame -: trimap {tmp_path / 'roto.exr'}: --trimap-channel {channel} reads a constant plane, "
+                "but its alpha varies: a Roto's matte (its colour black)? --trimap-channel alpha (or auto) reads "
+                "it") in capsys.readouterr().out
+    for channel in ("auto", "alpha"):  # the alpha read: nothing to say
+        assert cli.main(base + ["--out", str(tmp_path / f"{channel}.exr"), "--trimap-channel", channel]) == 0
+        assert "reads a constant plane" not in capsys.readouterr().out
+
+
 def test_negative_frames_as_a_farm_template_fills_them_in(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A farm fills in "--frames <START>-<END>"; for a shot at negative frames that is "--frames -2--1",
     # which argparse took for an option ("expected one argument", exit 2). nuke_plugin/batch.py

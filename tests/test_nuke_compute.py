@@ -1041,3 +1041,40 @@ def test_the_words_of_a_frame_another_run_holds_are_the_cores(tmp_path):
     assert compute._busy_frame(f"frame 1002: {caught.value}") == 1002
     assert compute._busy_frame("frame 1002: the plate is truncated") is None
     assert compute._FAILED_SUMMARY.match("1 of 3 frame(s) failed: 1002").group(1) == "1002"
+
+
+def test_a_warning_reaches_the_artist_when_another_frame_fails(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A Roto that exists on 1001 only (the tool warns that the other frames' trimap is empty) and a
+    # plate frame missing on 1002: the Compute fails, and the warning must still be on the node and
+    # in the message, not only in a log the artist never sees.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_WARN_FRAMES", "1001,1003")
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    node = make_graph(fake_nuke, sequences)
+    node["compute"].execute()
+    worker = [t for t in threading.enumerate() if t.name.startswith("LBSMatte")][0]
+    worker.join(30)
+    fake_nuke._run_main_queue()
+    status = node["status"].value()
+    assert status.startswith("FAILED") and "2 of 3" in status
+    assert "; WARNING: frame 1001: trimap " in status and status.endswith("(and 1 more)")
+    assert "WARNING: frame 1001: trimap " in fake_nuke._messages[-1]
+
+
+def test_trimap_channel_alpha_on_a_trimap_without_alpha_names_the_input_and_the_way_out(fake_nuke, lbs_env,
+                                                                                          sequences, monkeypatch):
+    # A painted RGB trimap (no alpha) with the trimap channel menu left at 'alpha' from a Roto before it.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    for frame in range(1001, 1004):
+        path = cache.frame_path(sequences["trimap"], frame)
+        pixels, _ = read_exr(path)
+        write_exr(path, pixels[:, :, :3], ["R", "G", "B"])
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_channel"].setValue("alpha")
+    node["compute"].execute()
+    message = fake_nuke._messages[-1]
+    assert "Traceback" not in message
+    assert ("trimap channel is 'alpha' but the trimap input (Read2) has no alpha channel: set trimap channel to "
+            "auto or red") in message
+    assert node["status"].value().startswith("ERROR: LBSMatte1: trimap channel is 'alpha'")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]

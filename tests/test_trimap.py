@@ -347,6 +347,20 @@ def test_unknown_in_colour_finds_a_trimap_painted_over_transparency() -> None:
     assert unknown_in_colour(nan_alpha) == 0
 
 
+def test_matte_in_alpha_finds_a_roto_read_through_its_colour() -> None:
+    from core.trimap import matte_in_alpha
+
+    grey = np.array([[0.0, 0.5, 0.5, 1.0]], np.float32)
+    black = np.zeros_like(grey)
+    roto = np.dstack([black, black, black, grey])
+    assert matte_in_alpha(roto, "red") and matte_in_alpha(roto, "luminance")
+    assert matte_in_alpha(roto[..., ::-1], "red", ["A", "B", "G", "R"])  # EXR's order
+    assert not matte_in_alpha(roto, "auto") and not matte_in_alpha(roto, "alpha")
+    assert not matte_in_alpha(np.dstack([grey, grey, grey, grey]), "red")  # the colour holds it too
+    assert not matte_in_alpha(np.dstack([black, black, black, black]), "red")  # empty everywhere: nothing hidden
+    assert not matte_in_alpha(np.dstack([black] * 3), "red")  # no alpha
+
+
 def test_mid_grey_share_tells_a_trimap_from_a_rough_matte() -> None:
     from core.colour import to_linear
     from core.trimap import mid_grey_share
