@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,32 @@ def test_documented_command_lines_parse(line: str) -> None:
     argv = shlex.split(line, comments=True)[1:]
     build_parser(argv[0]).parse_args(argv)
 
+
+
+def test_what_the_documented_commands_write_in_the_checkout_is_ignored_by_git() -> None:
+    # a reader runs the examples from the checkout's root: what they write there (the exported
+    # modules show_xyz.pt, lbsmatte_nuke14.pt, ...) must not turn up as untracked files, which
+    # `git status` lists and a GPU device call carries with the checkout (README, GPU)
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    lines = _documented_commands()
+    for doc in DOCS:  # `python -m core.cli ...` is the same command line (the Nuke guide's torch 1.12 export)
+        lines += ["lbsmatte " + m for m in re.findall(r"-m core\.cli (.+)", doc.read_text(encoding="utf-8"))]
+    written = set()
+    for line in lines:
+        argv = shlex.split(line, comments=True)[1:]
+        args = build_parser(argv[0]).parse_args(argv)
+        for dest in ("out", "json_path", "write_trimap", "run_dir"):
+            path = getattr(args, dest, None)
+            if path is not None and not Path(path).is_absolute() and not str(path).startswith(".."):
+                written.add(str(path))
+    assert "show_xyz.pt" in written and "lbsmatte_nuke14.pt" in written, written
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", path]).returncode == 0
+
+    # a folder's path is ignored through an entry in it (a pattern such as /runs/ matches folders only)
+    assert [p for p in sorted(written) if not (ignored(p) or ignored(p + "/x"))] == []
 
 # -- the cross-validation figures: one measurement, the same wherever it is quoted ---------------
 
