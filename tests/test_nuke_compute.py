@@ -1078,3 +1078,31 @@ def test_trimap_channel_alpha_on_a_trimap_without_alpha_names_the_input_and_the_
             "auto or red") in message
     assert node["status"].value().startswith("ERROR: LBSMatte1: trimap channel is 'alpha'")
     assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+
+
+def test_clear_cache_keeps_a_folder_another_node_is_computing_into(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A second node on the same plate and trimap with the same settings (made afresh, not a copy:
+    # it shows no result yet) computes the frame the first node's Compute failed, into the folder
+    # the first one shows. Clear cache on the first must not delete it under the running core.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    first = make_graph(fake_nuke, sequences)
+    one = compute.compute(first)
+    assert one.missing == [1002] and first["result_ready"].value()
+    second = fake_nuke.createNode("LBSMatte", inpanel=False)
+    second.setInput(0, first.input(0))
+    second.setInput(1, first.input(1))
+    second["weights"].setValue("testbundle")
+    monkeypatch.delenv("FAKE_CLI_FAIL_FRAMES")
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.5")
+    second["compute"].execute()
+    first["clear_cache"].execute()
+    assert os.path.isdir(one.job.folder)
+    assert first["status"].value() == "result switched off; its cache is kept: LBSMatte2 is computing into it"
+    assert first["result_ready"].value() is False
+    for worker in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")]:
+        worker.join(30)
+    fake_nuke._run_main_queue()
+    assert "ready" in second["status"].value() and sorted(_frames_of(second)) == [1001, 1002, 1003]
+    second["clear_cache"].execute()  # done computing, shown by no other node: deleted
+    assert second["status"].value() == "cache cleared" and not os.path.exists(one.job.folder)
