@@ -199,6 +199,7 @@ def prepare(node, frames=None, reporter=None):
     reporter = reporter or Reporter()
     job = Job()
     job.node_name = node.fullName()
+    lbs_node.check_not_in_gizmo(node)
     _check_full_resolution(node)
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:

@@ -1106,3 +1106,61 @@ def test_clear_cache_keeps_a_folder_another_node_is_computing_into(fake_nuke, lb
     assert "ready" in second["status"].value() and sorted(_frames_of(second)) == [1001, 1002, 1003]
     second["clear_cache"].execute()  # done computing, shown by no other node: deleted
     assert second["status"].value() == "cache cleared" and not os.path.exists(one.job.folder)
+
+
+_SHOW_GIZMO = """version 15.1 v1
+Gizmo {
+ inputs 2
+}
+ Input {
+  inputs 0
+  name trimap
+  number 1
+ }
+ Input {
+  inputs 0
+  name plate
+ }
+ LBSMatte {
+  inputs 2
+  weights testbundle
+  name LBSMatte1
+ }
+ Output {
+  name Output1
+ }
+end_group
+"""
+
+
+def test_compute_inside_a_gizmo_is_refused_before_anything_runs(fake_nuke, lbs_env, sequences, tmp_path):
+    # A show's gizmo made of an LBSMatte node ('export as gizmo'): Nuke saves only the gizmo's own
+    # knobs and rebuilds its inside from the .gizmo file when the script opens, so the inner node's
+    # result (its hidden result knobs) would be gone after a save and reopen, and the farm's comp
+    # render of a batch.py --save-as copy would have none. Said at Compute, with the way out.
+    plugins = tmp_path / "show_plugins"
+    plugins.mkdir()
+    (plugins / "ShowKeyer.gizmo").write_text(_SHOW_GIZMO)
+    fake_nuke.pluginAddPath(str(plugins))
+    outer = make_graph(fake_nuke, sequences)
+    keyer = fake_nuke.createNode("ShowKeyer", inpanel=False)
+    keyer.setInput(0, outer.input(0))
+    keyer.setInput(1, outer.input(1))
+    inner = keyer.node("LBSMatte1")
+    with pytest.raises(NodeError, match=r"^ShowKeyer1\.LBSMatte1 is inside the gizmo ShowKeyer1 "
+                                        r"\(.*ShowKeyer\.gizmo\).*Group"):
+        compute.prepare(inner)
+    assert cli_calls(lbs_env) == [] and not os.path.exists(lbs_env["cache"])
+    buttons.compute_pressed(inner)  # the button: a message and the status line, no traceback
+    assert inner["status"].value().startswith("ERROR: ShowKeyer1.LBSMatte1 is inside the gizmo ShowKeyer1")
+    # Inside a Group (its inside is saved with the script) it computes.
+    group = fake_nuke.nodes.Group()
+    with group:
+        trimap, plate = fake_nuke.nodes.Input(name="trimap", number=1), fake_nuke.nodes.Input(name="plate")
+        node = fake_nuke.nodes.LBSMatte(weights="testbundle")
+        node.setInput(0, plate)
+        node.setInput(1, trimap)
+        fake_nuke.nodes.Output().setInput(0, node)
+    group.setInput(0, outer.input(0))
+    group.setInput(1, outer.input(1))
+    assert compute.compute(node).ok
