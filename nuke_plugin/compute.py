@@ -574,6 +574,16 @@ def clear_cache(node):
     # an edited script's hidden knob might name.
     if folder and cache.is_result_folder(os.path.dirname(folder), folder) \
             and cache.read_record(folder).get("key") == os.path.basename(os.path.normpath(folder)):
+        # A folder of another cache folder than this node's is another script's (a node pasted from
+        # a script elsewhere, or from another show's, shows that script's result): its nodes need it.
+        try:
+            own = lbs_node.cache_dir(node)
+        except NodeError:
+            own = ""
+        if not own or not _same_folder(os.path.dirname(os.path.normpath(folder)), own):
+            lbs_node.set_status(node, "result switched off; its cache is kept: it is in the cache folder %s, not "
+                                      "this node's (%s)" % (os.path.dirname(os.path.normpath(folder)), own or "?"))
+            return ""
         cache.remove_folder(folder)
         removed = folder
     lbs_node.set_status(node, "cache cleared" if removed else "nothing cached")

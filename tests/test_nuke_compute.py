@@ -1164,3 +1164,18 @@ def test_compute_inside_a_gizmo_is_refused_before_anything_runs(fake_nuke, lbs_e
     group.setInput(0, outer.input(0))
     group.setInput(1, outer.input(1))
     assert compute.compute(node).ok
+
+
+def test_clear_cache_keeps_a_folder_of_another_cache_folder(fake_nuke, lbs_env, sequences, monkeypatch, tmp_path):
+    # A node copied from another show's script (its cache folder elsewhere) and pasted here shows
+    # the result in that script's cache: Clear cache here must not delete it under that script's node.
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node)
+    assert result.ok
+    monkeypatch.setenv("LBSMATTE_CACHE", str(tmp_path / "this_show_cache"))  # the session the node is pasted into
+    buttons.clear_cache_pressed(node)
+    assert os.path.isfile(cache.frame_path(result.job.out_pattern, 1001))
+    assert node["result_ready"].value() is False and node["result_file"].value() == ""
+    assert node["status"].value() == (
+        f"result switched off; its cache is kept: it is in the cache folder {lbs_env['cache']}, "
+        f"not this node's ({tmp_path / 'this_show_cache'})")
