@@ -34,6 +34,9 @@ from nuke_plugin.progress import Reporter, TaskReporter
 #: ``==`` (Node.__eq__ follows the node), not by name, since the artist may rename a node while it
 #: computes and another node may take the old name. Guarded by ``_running_lock``.
 _running = []
+#: ``[(node, job)]``: the jobs of those nodes whose core processes run, each writing into its key
+#: folder (*Clear cache* on another node showing that folder must leave it). Guarded by ``_running_lock``.
+_running_jobs = []
 _running_lock = threading.Lock()
 
 
@@ -52,6 +55,7 @@ def _forget_running(node):
     """``node`` (the very object :func:`compute_in_background` added) no longer computes."""
     with _running_lock:
         _running[:] = [other for other in _running if other is not node]
+        _running_jobs[:] = [(other, job) for other, job in _running_jobs if other is not node]
 
 
 #: How the status line of a node that computes begins (:func:`prepare`, :func:`interrupted`).
@@ -195,6 +199,7 @@ def prepare(node, frames=None, reporter=None):
     reporter = reporter or Reporter()
     job = Job()
     job.node_name = node.fullName()
+    lbs_node.check_not_in_gizmo(node)
     _check_full_resolution(node)
     job.first, job.last = frames if frames is not None else lbs_node.frame_range(node)
     if job.last < job.first:
@@ -482,6 +487,8 @@ def compute_in_background(node):
         finish(node, job, JobResult(job))
         return None
 
+    with _running_lock:
+        _running_jobs.append((node, job))
     title = "LBSMatte %s" % node.name()  # no Nuke calls in the worker thread but ProgressTask's
     script = _scripts_closed[0]
 
@@ -556,26 +563,59 @@ def clear_cache(node):
     if sharing:
         lbs_node.set_status(node, "result switched off; its cache is kept: %s shows it too" % ", ".join(sharing))
         return ""
+    # Another node with the same inputs and settings computing now writes into this very folder
+    # (the frames this node's Compute failed): deleting it would fail that Compute under its core.
+    writing = _nodes_computing_into(folder) if folder else []
+    if writing:
+        lbs_node.set_status(node, "result switched off; its cache is kept: %s %s computing into it"
+                            % (", ".join(writing), "is" if len(writing) == 1 else "are"))
+        return ""
     # Only a folder LBSMatte made (a key name and the record of that key), never another folder
     # an edited script's hidden knob might name.
     if folder and cache.is_result_folder(os.path.dirname(folder), folder) \
             and cache.read_record(folder).get("key") == os.path.basename(os.path.normpath(folder)):
+        # A folder of another cache folder than this node's is another script's (a node pasted from
+        # a script elsewhere, or from another show's, shows that script's result): its nodes need it.
+        try:
+            own = lbs_node.cache_dir(node)
+        except NodeError:
+            own = ""
+        if not own or not _same_folder(os.path.dirname(os.path.normpath(folder)), own):
+            lbs_node.set_status(node, "result switched off; its cache is kept: it is in the cache folder %s, not "
+                                      "this node's (%s)" % (os.path.dirname(os.path.normpath(folder)), own or "?"))
+            return ""
         cache.remove_folder(folder)
         removed = folder
     lbs_node.set_status(node, "cache cleared" if removed else "nothing cached")
     return removed
 
 
+def _same_folder(a, b):
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _nodes_computing_into(folder):
+    """Names of the nodes whose background Compute writes into ``folder`` (the name it had when
+    Compute was pressed, for a node deleted since: its core process still runs)."""
+    with _running_lock:
+        jobs = list(_running_jobs)
+    names = []
+    for started, job in jobs:
+        if job.folder and _same_folder(job.folder, folder):
+            try:
+                names.append(started.fullName())
+            except ValueError:  # deleted while computing
+                names.append(job.node_name)
+    return names
+
+
 def _nodes_showing(folder, besides):
     """Full names of the other LBSMatte nodes of the script whose result is in ``folder``."""
-    def same(a, b):
-        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
-
     names = []
     for other in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True):
         if other is besides or other.fullName() == besides.fullName():
             continue
         theirs = lbs_node.shown_folder(other)
-        if theirs and same(theirs, folder):
+        if theirs and _same_folder(theirs, folder):
             names.append(other.fullName())
     return names

@@ -184,6 +184,33 @@ def check_no_frame_token(node, folder):
             % (node.name(), folder, match.group(0)))
 
 
+def enclosing_gizmo(node):
+    """The gizmo ``node`` sits in (at any depth; a Group is not one), or None.
+
+    Nuke saves only a gizmo's own knobs with the script and rebuilds its inside from the
+    ``.gizmo`` file when the script opens: the hidden result knobs of an LBSMatte node in there
+    would be lost, as this module's notes say of the LBSMatte gizmo's own inside."""
+    parent = node.parent()
+    while parent is not None and not isinstance(parent, nuke.Root):
+        if isinstance(parent, nuke.Gizmo):
+            return parent
+        parent = parent.parent()
+    return None
+
+
+def check_not_in_gizmo(node):
+    """:class:`NodeError` when ``node`` is inside a gizmo (:func:`enclosing_gizmo`): its result
+    would not be saved with the script, and a farm render of it would have none."""
+    gizmo = enclosing_gizmo(node)
+    if gizmo is not None:
+        raise NodeError(
+            "%s is inside the gizmo %s (%s), whose inside Nuke rebuilds from that file when the script opens: "
+            "its result would not be saved with the script, and a render of the script would have none. "
+            "Make the gizmo a Group (a show's gizmo: export it as a Group, or copy it to a group in the "
+            "script) or put the LBSMatte node outside it"
+            % (node.fullName(), gizmo.fullName(), gizmo.filename()))
+
+
 def input_node(node, index):
     """The node connected to input ``index`` (0 plate, 1 trimap); :class:`NodeError` if none."""
     upstream = node.input(index)

@@ -1078,3 +1078,104 @@ def test_trimap_channel_alpha_on_a_trimap_without_alpha_names_the_input_and_the_
             "auto or red") in message
     assert node["status"].value().startswith("ERROR: LBSMatte1: trimap channel is 'alpha'")
     assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+
+
+def test_clear_cache_keeps_a_folder_another_node_is_computing_into(fake_nuke, lbs_env, sequences, monkeypatch):
+    # A second node on the same plate and trimap with the same settings (made afresh, not a copy:
+    # it shows no result yet) computes the frame the first node's Compute failed, into the folder
+    # the first one shows. Clear cache on the first must not delete it under the running core.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    monkeypatch.setenv("FAKE_CLI_FAIL_FRAMES", "1002")
+    first = make_graph(fake_nuke, sequences)
+    one = compute.compute(first)
+    assert one.missing == [1002] and first["result_ready"].value()
+    second = fake_nuke.createNode("LBSMatte", inpanel=False)
+    second.setInput(0, first.input(0))
+    second.setInput(1, first.input(1))
+    second["weights"].setValue("testbundle")
+    monkeypatch.delenv("FAKE_CLI_FAIL_FRAMES")
+    monkeypatch.setenv("FAKE_CLI_SLEEP", "0.5")
+    second["compute"].execute()
+    first["clear_cache"].execute()
+    assert os.path.isdir(one.job.folder)
+    assert first["status"].value() == "result switched off; its cache is kept: LBSMatte2 is computing into it"
+    assert first["result_ready"].value() is False
+    for worker in [t for t in threading.enumerate() if t.name.startswith("LBSMatte")]:
+        worker.join(30)
+    fake_nuke._run_main_queue()
+    assert "ready" in second["status"].value() and sorted(_frames_of(second)) == [1001, 1002, 1003]
+    second["clear_cache"].execute()  # done computing, shown by no other node: deleted
+    assert second["status"].value() == "cache cleared" and not os.path.exists(one.job.folder)
+
+
+_SHOW_GIZMO = """version 15.1 v1
+Gizmo {
+ inputs 2
+}
+ Input {
+  inputs 0
+  name trimap
+  number 1
+ }
+ Input {
+  inputs 0
+  name plate
+ }
+ LBSMatte {
+  inputs 2
+  weights testbundle
+  name LBSMatte1
+ }
+ Output {
+  name Output1
+ }
+end_group
+"""
+
+
+def test_compute_inside_a_gizmo_is_refused_before_anything_runs(fake_nuke, lbs_env, sequences, tmp_path):
+    # A show's gizmo made of an LBSMatte node ('export as gizmo'): Nuke saves only the gizmo's own
+    # knobs and rebuilds its inside from the .gizmo file when the script opens, so the inner node's
+    # result (its hidden result knobs) would be gone after a save and reopen, and the farm's comp
+    # render of a batch.py --save-as copy would have none. Said at Compute, with the way out.
+    plugins = tmp_path / "show_plugins"
+    plugins.mkdir()
+    (plugins / "ShowKeyer.gizmo").write_text(_SHOW_GIZMO)
+    fake_nuke.pluginAddPath(str(plugins))
+    outer = make_graph(fake_nuke, sequences)
+    keyer = fake_nuke.createNode("ShowKeyer", inpanel=False)
+    keyer.setInput(0, outer.input(0))
+    keyer.setInput(1, outer.input(1))
+    inner = keyer.node("LBSMatte1")
+    with pytest.raises(NodeError, match=r"^ShowKeyer1\.LBSMatte1 is inside the gizmo ShowKeyer1 "
+                                        r"\(.*ShowKeyer\.gizmo\).*Group"):
+        compute.prepare(inner)
+    assert cli_calls(lbs_env) == [] and not os.path.exists(lbs_env["cache"])
+    buttons.compute_pressed(inner)  # the button: a message and the status line, no traceback
+    assert inner["status"].value().startswith("ERROR: ShowKeyer1.LBSMatte1 is inside the gizmo ShowKeyer1")
+    # Inside a Group (its inside is saved with the script) it computes.
+    group = fake_nuke.nodes.Group()
+    with group:
+        trimap, plate = fake_nuke.nodes.Input(name="trimap", number=1), fake_nuke.nodes.Input(name="plate")
+        node = fake_nuke.nodes.LBSMatte(weights="testbundle")
+        node.setInput(0, plate)
+        node.setInput(1, trimap)
+        fake_nuke.nodes.Output().setInput(0, node)
+    group.setInput(0, outer.input(0))
+    group.setInput(1, outer.input(1))
+    assert compute.compute(node).ok
+
+
+def test_clear_cache_keeps_a_folder_of_another_cache_folder(fake_nuke, lbs_env, sequences, monkeypatch, tmp_path):
+    # A node copied from another show's script (its cache folder elsewhere) and pasted here shows
+    # the result in that script's cache: Clear cache here must not delete it under that script's node.
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node)
+    assert result.ok
+    monkeypatch.setenv("LBSMATTE_CACHE", str(tmp_path / "this_show_cache"))  # the session the node is pasted into
+    buttons.clear_cache_pressed(node)
+    assert os.path.isfile(cache.frame_path(result.job.out_pattern, 1001))
+    assert node["result_ready"].value() is False and node["result_file"].value() == ""
+    assert node["status"].value() == (
+        f"result switched off; its cache is kept: it is in the cache folder {lbs_env['cache']}, "
+        f"not this node's ({tmp_path / 'this_show_cache'})")
