@@ -76,12 +76,24 @@ def checker_background(height: int, width: int, square: int = 16) -> np.ndarray:
     return out
 
 
-def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray | None = None) -> np.ndarray:
-    """``α·F + (1 − α)·B`` (``H×W×3`` float32); ``bg`` defaults to :func:`checker_background`."""
+def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray | None = None, *,
+              colour: str | None = None) -> np.ndarray:
+    """``α·F + (1 − α)·B`` (``H×W×3`` float32) of straight (unpremultiplied) ``fg``; ``bg``
+    (display-encoded, as the sheet's tiles) defaults to :func:`checker_background`.
+
+    ``colour``: the encoding ``fg`` is in (``linear``, ``srgb`` or an OpenColorIO name), where the
+    matte's F and B recomposite the plate; the composite is made in it, as Nuke's Merge over
+    composites the layers (in linear light for a scene-linear plate), and returned display-encoded
+    in [0, 1] for a sheet. ``None``: ``fg`` is display-encoded and composited as it is."""
     a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)[..., None]
     f = np.asarray(fg, dtype=np.float32)[..., :3]
     b = checker_background(*a.shape[:2]) if bg is None else np.asarray(bg, dtype=np.float32)[..., :3]
-    return (a * f + (1.0 - a) * b).astype(np.float32)
+    if colour is None:
+        return (a * f + (1.0 - a) * b).astype(np.float32)
+    from core.colour import from_display, to_display
+
+    mixed = a * f + (1.0 - a) * from_display(b, colour)
+    return np.clip(np.nan_to_num(to_display(mixed, colour), nan=0.0), 0.0, 1.0).astype(np.float32)
 
 
 def make_contact_sheet(tiles: Sequence[Tile], *, columns: int = 4, max_tile: int | None = 360) -> np.ndarray:

@@ -9,7 +9,8 @@ so that a fresh install's first demo compiles nothing; ``--live-baseline`` compu
 Writes into ``--out`` (default ``./lbsmatte_demo``):
 
 ``demo.exr``            the matte as Nuke reads it (SPEC §5): premultiplied ``RGBA`` plus the ``fg``
-                        and ``bg`` layers, scene-linear half float
+                        and ``bg`` layers, scene-linear half float, as ``lbsmatte matte`` writes it:
+                        ``A·fg + (1 − A)·bg`` gives the linearised plate back
 ``alpha.png``           alpha
 ``fg.png``, ``bg.png``  foreground and background colours (sRGB)
 ``composite.png``       the foreground over a new (checkerboard) background
@@ -120,7 +121,7 @@ def run_demo(
         seconds`` (see :mod:`core.metrics`), plus ``"files"``: the paths written.
     """
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
-    from core.cli import check_not_packaged_output
+    from core.cli import _agree_as_stored, check_not_packaged_output
     from core.colour import to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
     from core.io import (
@@ -176,7 +177,10 @@ def run_demo(
     # temporary file in --out for good; once the locks are held, no other demo is writing these
     # files, and what an earlier one left is removed.
     with locked_outputs(files.values()):
-        linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(result.fg, "srgb"), bg=to_linear(result.bg, "srgb"))
+        # As lbsmatte matte writes an sRGB plate's EXR: F and B of the sRGB solve moved so that
+        # A·fg + (1 − A)·bg of the linearised layers, Nuke's Merge of them, gives the linearised plate.
+        fg, bg = _agree_as_stored(image, trimap, result, matter, linear=True)
+        linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(fg, "srgb"), bg=to_linear(bg, "srgb"))
         write_matte_exr(files["exr"], linear, premultiply=True)
         comp = composite(result.fg, result.alpha)
         write_png(files["alpha"], result.alpha)

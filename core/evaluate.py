@@ -514,6 +514,7 @@ def _evaluate_one(
 ) -> dict[str, dict[str, float]]:
     """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet."""
     from core.baselines import estimate_foreground
+    from core.contact_sheet import composite
     from core.metrics import alpha_errors, background_error, foreground_error
     from core.trimap import split_trimap
 
@@ -558,7 +559,10 @@ def _evaluate_one(
             bg = _display(result.bg, colour)
             scores[method] = {**alpha_errors(result.alpha, alpha_gt, trimap), "seconds": seconds,
                               **layer_errors(fg, bg)}
-            outputs[method] = {"alpha": result.alpha, "fg": fg, "bg": bg}
+            # Over a new background in the plate's encoding, where F and B recomposite it (linear
+            # light for an EXR), as Nuke's Merge over composites the result; not of the sRGB tiles.
+            outputs[method] = {"alpha": result.alpha, "fg": fg, "bg": bg,
+                               "composite": composite(result.fg, result.alpha, colour=colour)}
         except Exception as exc:  # one failure must not stop a long evaluation
             fail(method, exc)
     for name, fn in baselines.items():
@@ -620,7 +624,7 @@ def _write_sheet(
         (f"{label} background", out["bg"]),
         (f"{label} foreground", out["fg"]),
         (f"{label} alpha, SAD {scores[main]['sad']:.2f}", out["alpha"]),
-        (f"{label} over a new background", composite(out["fg"], out["alpha"])),
+        (f"{label} over a new background", out["composite"] if "composite" in out else composite(out["fg"], out["alpha"])),
     ]
     with locked_outputs([path]):  # what an evaluation killed while writing it (SIGKILL) left is removed
         write_contact_sheet(path, tiles, columns=4)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.colour import to_linear
 from core.contact_sheet import sheet_size
 from core.demo import EXAMPLE, EXAMPLE_FILES, add_arguments, load_example, run, run_demo
 from core.io import read_image
@@ -136,10 +137,15 @@ def test_demo_writes_everything(tmp_path: Path, small_bundle) -> None:
     alpha = exr.pixels[..., exr.channels.index("A")]
     np.testing.assert_allclose(layer(""), layer("fg.") * alpha[..., None], rtol=2e-3, atol=1e-3)
     srgb = {name: np.clip(from_linear(layer(name + "."), "srgb"), 0, 1) for name in ("fg", "bg")}
+    # The PNGs hold the sRGB solve's layers, as lbsmatte matte's PNG; the EXR's are moved in the
+    # unknown band to recomposite the linearised plate (test below), so they agree where known.
+    known = (ex["trimap"] == 0) | (ex["trimap"] == 1)
     for name in ("fg", "bg"):
-        np.testing.assert_allclose(read_image(tmp_path / f"{name}.png").pixels[..., :3], srgb[name], atol=3 / 255)
+        np.testing.assert_allclose(read_image(tmp_path / f"{name}.png").pixels[..., :3][known], srgb[name][known],
+                                   atol=3 / 255)
     np.testing.assert_allclose(read_image(tmp_path / "alpha.png").pixels[..., 0], alpha, atol=1 / 255)
-    np.testing.assert_allclose(read_image(tmp_path / "composite.png").pixels[..., :3], composite(srgb["fg"], alpha),
+    fg_png = read_image(tmp_path / "fg.png").pixels[..., :3]
+    np.testing.assert_allclose(read_image(tmp_path / "composite.png").pixels[..., :3], composite(fg_png, alpha),
                                atol=3 / 255)
 
 
@@ -237,3 +243,26 @@ def test_the_closed_form_reference_of_a_missing_example_is_a_usage_error(tmp_pat
         make_demo_example.main(["--closed-form", "--out", str(tmp_path / "none")])
     assert f"--closed-form needs an example in {tmp_path / 'none'}" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_demo_exr_layers_recomposite_the_linearised_plate(tmp_path: Path, small_bundle) -> None:
+    """demo.exr ('the result as Nuke reads it') held the sRGB solve's F and B linearised as they
+    were, so A·fg + (1 − A)·bg, Nuke's Merge of its layers, missed the linearised plate in the
+    unknown band (by up to 0.23 on the demo), where lbsmatte matte's EXR of the same plate gives
+    it back: the demo's layers get the same agreement, and RGB stays fg·A."""
+    from core.pipeline import Matter
+
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True)
+    run_demo(tmp_path, matter=matter, stream=io.StringIO())
+    exr = read_image(tmp_path / "demo.exr")
+
+    def layer(prefix: str) -> np.ndarray:
+        return np.dstack([exr.pixels[..., exr.channels.index(prefix + c)] for c in "RGB"])
+
+    alpha = exr.pixels[..., exr.channels.index("A")][..., None]
+    ex = load_example()
+    plate = to_linear(ex["image"], "srgb")
+    band = (ex["trimap"] > 0) & (ex["trimap"] < 1)
+    recomposite = alpha * layer("fg.") + (1 - alpha) * layer("bg.")
+    np.testing.assert_allclose(recomposite[band], plate[band], atol=2e-3)  # half floats
+    np.testing.assert_allclose(layer(""), layer("fg.") * alpha, rtol=2e-3, atol=1e-3)

@@ -863,3 +863,35 @@ def test_a_warning_on_stderr_carries_the_warning_prefix(tmp_path: Path) -> None:
                            "knn", "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"WARNING: {tmp_path}: no ground-truth alpha/B02.*, not scored" in done.stderr.splitlines()
+
+
+def test_a_linear_data_sets_sheet_composites_the_matte_in_linear_light(tmp_path: Path, monkeypatch) -> None:
+    """The sheet's 'over a new background' tile of a scene-linear (EXR) plate was α·F + (1 − α)·B
+    of the sRGB-encoded layers, where the matte's F and B recomposite the plate in linear light and
+    Nuke's Merge over composites them there: a bright edge showed darker than it comps. It is made
+    in the plate's encoding (linear light here), then encoded for the sheet."""
+    import core.contact_sheet
+    from core.colour import from_display, to_display
+    from core.contact_sheet import checker_background
+
+    ex = _example(5)
+    for folder, layer in (("image", ex["image"]), ("fg", ex["fg"])):
+        write_image(tmp_path / "set" / folder / "L01.exr", layer.astype(np.float32), ["R", "G", "B"], pixel_type="float")
+    write_image(tmp_path / "set" / "alpha" / "L01.exr", ex["alpha"].astype(np.float32), ["Y"], pixel_type="float")
+    write_image(tmp_path / "set" / "trimap" / "L01.exr", ex["Trimap1"].astype(np.float32), ["Y"], pixel_type="float")
+    seen: list[dict[str, np.ndarray]] = []
+    monkeypatch.setattr(core.contact_sheet, "write_contact_sheet",
+                        lambda path, tiles, columns: seen.append({label.split(",")[0]: t for label, t in tiles}))
+    evaluate_dataset(tmp_path / "set", weights="none", baselines="none", device="cpu", out=tmp_path / "sheets",
+                     progress=False, stream=io.StringIO())
+    tiles = seen[0]
+    alpha = tiles["LBSMatte alpha"][..., None]
+    fg = from_display(tiles["LBSMatte foreground"], "linear")  # F <= 0.9: the display tile is not clipped
+    assert fg.max() < 1.0
+    band = (alpha[..., 0] > 0.2) & (alpha[..., 0] < 0.8)
+    assert band.sum() > 20
+    checker = checker_background(*alpha.shape[:2])
+    linear = to_display(alpha * fg + (1 - alpha) * from_display(checker, "linear"), "linear")
+    np.testing.assert_allclose(tiles["LBSMatte over a new background"], linear, atol=1e-5)
+    encoded = alpha * tiles["LBSMatte foreground"] + (1 - alpha) * checker  # the composite it was
+    assert np.abs(tiles["LBSMatte over a new background"] - encoded)[band].max() > 0.02
