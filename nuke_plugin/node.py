@@ -273,7 +273,9 @@ def settings_hash(node, legacy=False, frame=None):
     (keyframes, expression) counts with its value at ``frame`` (the first frame of the result; default the current frame) as well as its
     script: an expression linked to another knob reads the same when that knob changes.
     ``legacy``: every knob as written (what LBSMatte recorded before), so that results of saved
-    scripts are not made stale by the upgrade.
+    scripts are not made stale by the upgrade (:func:`find_stale` takes it only where no knob in
+    use is animated: it holds an expression's text, not the value it gave, and keys read at the
+    frame Compute was pressed at).
     """
     names = SETTING_KNOBS if legacy else settings_in_use(node, frame)
     values = dict((name, node[name].toScript()) for name in names)
@@ -384,8 +386,16 @@ def find_stale(node, frames=None, here_only=False):
     stored = record.get("frames")
     if not isinstance(stored, dict) or not stored:
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
-    if record.get("settings") not in (settings_hash(node, frame=first), settings_hash(node, legacy=True)):
-        return "settings changed since Compute", every
+    if record.get("settings") != settings_hash(node, frame=first):
+        if record.get("settings") != settings_hash(node, legacy=True):
+            return "settings changed since Compute", every
+        # The record of an older LBSMatte hashed each knob's script: an expression's text, not the
+        # value it gave at Compute (a knob linked to another reads the same when that one changed),
+        # and keyframes read at whatever frame Compute was pressed at, not at the range's first.
+        animated = [node[name].label() or name for name in animated_settings(node, first)]
+        if animated:
+            return ("the %s knob%s keyframes or an expression, whose value at Compute an older LBSMatte did not "
+                    "record" % (", ".join(animated), "s have" if len(animated) > 1 else " has")), every
     replaced = bundle_replaced(node, record)
     if replaced:
         return "weights changed since Compute (bundle %s)" % replaced, every
