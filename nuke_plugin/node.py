@@ -343,14 +343,47 @@ def _manifest_sha256(folder):
     return known[1]
 
 
+#: ``{lbsmatte.json path: (its stat, {"path", "sha256"} or None)}``: the bundle a result folder's
+#: record names (:func:`_folder_bundle`), read again only when the file changed.
+_folder_bundles = {}
+
+
+def _folder_bundle(node):
+    """The weights bundle's folder and manifest SHA-256 (``{"path", "sha256"}``) that the cache
+    folder of the result shown records in its ``lbsmatte.json`` (``bundle_path``, and
+    ``settings.bundle_sha256``, written by every LBSMatte that recorded ``result_inputs``), or
+    ``None`` (no such file, or the record of another key)."""
+    folder = shown_folder(node)
+    path = os.path.join(folder, cache.RECORD_NAME)
+    try:
+        info = os.stat(path) if folder else None
+    except (OSError, IOError):
+        info = None
+    if info is None:
+        return None
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    known = _folder_bundles.get(path)
+    if known is None or known[0] != stamp:
+        record = cache.read_record(folder)
+        settings = record.get("settings")
+        where = record.get("bundle_path")
+        sha = settings.get("bundle_sha256") if isinstance(settings, dict) else None
+        found = None
+        if isinstance(where, str) and isinstance(sha, str) and record.get("key") == os.path.basename(folder):
+            found = {"path": where, "sha256": sha}
+        known = _folder_bundles[path] = (stamp, found)
+    return known[1]
+
+
 def bundle_replaced(node, record):
     """The bundle folder the result of ``node`` was computed with (``record``, :func:`recorded_inputs`)
     when its ``manifest.json`` now holds other weights (a fine-tune saved over it with
     ``--overwrite``, another release's bundle copied in), else ``""``. A *weights* knob naming a
     folder is read as Compute reads it, from the script's folder when relative: a script saved
     elsewhere may name another bundle with the same text. A bundle name is not looked up (that
-    scans the bundle folders): the folder Compute found it in is read."""
-    bundle = record.get("bundle")
+    scans the bundle folders): the folder Compute found it in is read. A record an older
+    LBSMatte wrote holds no bundle: the result's cache folder records it (:func:`_folder_bundle`)."""
+    bundle = record.get("bundle") if "bundle" in record else _folder_bundle(node)
     if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
         return ""
     folder = bundle["path"]

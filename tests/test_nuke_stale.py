@@ -298,6 +298,27 @@ def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs
     assert lbs_node.find_stale(node) == ("", [])
 
 
+def test_a_fine_tune_saved_over_the_bundle_after_an_older_compute_makes_the_result_stale(fake_nuke, lbs_env,
+                                                                                         sequences):
+    # The node's record of an LBSMatte before 6c2bc1b holds no bundle; the result's cache folder
+    # records it (lbsmatte.json's bundle_path and settings.bundle_sha256, since a5706b3).
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    record = lbs_node.recorded_inputs(node)
+    del record["bundle"], record["views"]  # as written then
+    node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
+    assert lbs_node.find_stale(node) == ("", [])
+    folder = os.path.join(lbs_env["bundles"], "testbundle")
+    write_bundle(folder, description="the show's second fine-tune")
+    assert lbs_node.find_stale(node) == (f"weights changed since Compute (bundle {folder})", [1001, 1002, 1003])
+    # The cache folder's record of another key (a hidden knob edited) tells nothing.
+    shown = lbs_node.shown_folder(node)
+    cached = cache.read_record(shown)
+    cache.write_record(shown, "0123456789abcdef", cache.Settings(bundle_sha256="x"), {}, extra=dict(
+        bundle_path=cached["bundle_path"]))
+    assert lbs_node.find_stale(node) == ("", [])
+
+
 def test_a_weights_folder_read_from_another_script_folder_makes_the_result_stale(fake_nuke, lbs_env, sequences,
                                                                                  tmp_path):
     # The weights knob names a folder relative to the script, as Compute reads it: the script copied
