@@ -300,7 +300,9 @@ def settings_hash(node, legacy=False, frame=None):
     (keyframes, expression) counts with its value at ``frame`` (the first frame of the result; default the current frame) as well as its
     script: an expression linked to another knob reads the same when that knob changes.
     ``legacy``: every knob as written (what LBSMatte recorded before), so that results of saved
-    scripts are not made stale by the upgrade.
+    scripts are not made stale by the upgrade (:func:`find_stale` takes it only where no knob in
+    use is animated: it holds an expression's text, not the value it gave, and keys read at the
+    frame Compute was pressed at).
     """
     names = SETTING_KNOBS if legacy else settings_in_use(node, frame)
     values = dict((name, node[name].toScript()) for name in names)
@@ -368,14 +370,47 @@ def _manifest_sha256(folder):
     return known[1]
 
 
+#: ``{lbsmatte.json path: (its stat, {"path", "sha256"} or None)}``: the bundle a result folder's
+#: record names (:func:`_folder_bundle`), read again only when the file changed.
+_folder_bundles = {}
+
+
+def _folder_bundle(node):
+    """The weights bundle's folder and manifest SHA-256 (``{"path", "sha256"}``) that the cache
+    folder of the result shown records in its ``lbsmatte.json`` (``bundle_path``, and
+    ``settings.bundle_sha256``, written by every LBSMatte that recorded ``result_inputs``), or
+    ``None`` (no such file, or the record of another key)."""
+    folder = shown_folder(node)
+    path = os.path.join(folder, cache.RECORD_NAME)
+    try:
+        info = os.stat(path) if folder else None
+    except (OSError, IOError):
+        info = None
+    if info is None:
+        return None
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    known = _folder_bundles.get(path)
+    if known is None or known[0] != stamp:
+        record = cache.read_record(folder)
+        settings = record.get("settings")
+        where = record.get("bundle_path")
+        sha = settings.get("bundle_sha256") if isinstance(settings, dict) else None
+        found = None
+        if isinstance(where, str) and isinstance(sha, str) and record.get("key") == os.path.basename(folder):
+            found = {"path": where, "sha256": sha}
+        known = _folder_bundles[path] = (stamp, found)
+    return known[1]
+
+
 def bundle_replaced(node, record):
     """The bundle folder the result of ``node`` was computed with (``record``, :func:`recorded_inputs`)
     when its ``manifest.json`` now holds other weights (a fine-tune saved over it with
     ``--overwrite``, another release's bundle copied in), else ``""``. A *weights* knob naming a
     folder is read as Compute reads it, from the script's folder when relative: a script saved
     elsewhere may name another bundle with the same text. A bundle name is not looked up (that
-    scans the bundle folders): the folder Compute found it in is read."""
-    bundle = record.get("bundle")
+    scans the bundle folders): the folder Compute found it in is read. A record an older
+    LBSMatte wrote holds no bundle: the result's cache folder records it (:func:`_folder_bundle`)."""
+    bundle = record.get("bundle") if "bundle" in record else _folder_bundle(node)
     if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
         return ""
     folder = bundle["path"]
@@ -411,8 +446,16 @@ def find_stale(node, frames=None, here_only=False):
     stored = record.get("frames")
     if not isinstance(stored, dict) or not stored:
         return "no record of the inputs it was made from (computed by an older LBSMatte)", every
-    if record.get("settings") not in (settings_hash(node, frame=first), settings_hash(node, legacy=True)):
-        return "settings changed since Compute", every
+    if record.get("settings") != settings_hash(node, frame=first):
+        if record.get("settings") != settings_hash(node, legacy=True):
+            return "settings changed since Compute", every
+        # The record of an older LBSMatte hashed each knob's script: an expression's text, not the
+        # value it gave at Compute (a knob linked to another reads the same when that one changed),
+        # and keyframes read at whatever frame Compute was pressed at, not at the range's first.
+        animated = [node[name].label() or name for name in animated_settings(node, first)]
+        if animated:
+            return ("the %s knob%s keyframes or an expression, whose value at Compute an older LBSMatte did not "
+                    "record" % (", ".join(animated), "s have" if len(animated) > 1 else " has")), every
     replaced = bundle_replaced(node, record)
     if replaced:
         return "weights changed since Compute (bundle %s)" % replaced, every

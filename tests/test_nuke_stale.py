@@ -298,6 +298,27 @@ def test_a_fine_tune_saved_over_the_bundle_makes_the_result_stale(fake_nuke, lbs
     assert lbs_node.find_stale(node) == ("", [])
 
 
+def test_a_fine_tune_saved_over_the_bundle_after_an_older_compute_makes_the_result_stale(fake_nuke, lbs_env,
+                                                                                         sequences):
+    # The node's record of an LBSMatte before 6c2bc1b holds no bundle; the result's cache folder
+    # records it (lbsmatte.json's bundle_path and settings.bundle_sha256, since a5706b3).
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    record = lbs_node.recorded_inputs(node)
+    del record["bundle"], record["views"]  # as written then
+    node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
+    assert lbs_node.find_stale(node) == ("", [])
+    folder = os.path.join(lbs_env["bundles"], "testbundle")
+    write_bundle(folder, description="the show's second fine-tune")
+    assert lbs_node.find_stale(node) == (f"weights changed since Compute (bundle {folder})", [1001, 1002, 1003])
+    # The cache folder's record of another key (a hidden knob edited) tells nothing.
+    shown = lbs_node.shown_folder(node)
+    cached = cache.read_record(shown)
+    cache.write_record(shown, "0123456789abcdef", cache.Settings(bundle_sha256="x"), {}, extra=dict(
+        bundle_path=cached["bundle_path"]))
+    assert lbs_node.find_stale(node) == ("", [])
+
+
 def test_a_weights_folder_read_from_another_script_folder_makes_the_result_stale(fake_nuke, lbs_env, sequences,
                                                                                  tmp_path):
     # The weights knob names a folder relative to the script, as Compute reads it: the script copied
@@ -586,6 +607,44 @@ def test_a_result_recorded_by_the_previous_settings_hash_stays_current(fake_nuke
     assert lbs_node.find_stale(node) == ("", [])
     node["edge_width"].setValue(5)  # a change after the upgrade is judged by the new hash only
     assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+
+
+def _record_as_written_before_the_upgrade(node):
+    """``result_inputs`` as LBSMatte wrote it before the stale check read knobs' values (cca5352^):
+    the SHA-256 of every setting knob's script, an expression's text as it is."""
+    import hashlib
+
+    record = lbs_node.recorded_inputs(node)
+    values = dict((name, node[name].toScript()) for name in lbs_node.SETTING_KNOBS)
+    record["settings"] = hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    record.pop("bundle", None), record.pop("views", None)  # fields added since
+    node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
+
+
+def test_an_older_record_of_an_animated_setting_is_stale(fake_nuke, lbs_env, sequences):
+    # The older record holds the expression's text, which reads the same whatever the knob it follows
+    # was at Compute (and keys it read at the frame Compute was pressed at): whether the matte was
+    # made with today's value cannot be told, so it is stale, as docs/nuke.md says.
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok
+    _record_as_written_before_the_upgrade(node)
+    control["white"].setValue(2.0)  # the matte was made with 1 round; the node would now run 2
+    assert lbs_node.find_stale(node) == (
+        "the refine rounds knob has keyframes or an expression, whose value at Compute an older LBSMatte did not "
+        "record", [1001, 1002, 1003])
+    node["rounds"].clearAnimated()
+    node["rounds"].setAnimated()  # keys: an older Compute read them at the frame it was pressed at
+    node["rounds"].setValueAt(1, 1001)
+    node["rounds"].setValueAt(2, 1003)
+    _record_as_written_before_the_upgrade(node)
+    assert lbs_node.find_stale(node)[0].startswith("the refine rounds knob has keyframes or an expression")
+    node["rounds"].clearAnimated()
+    node["rounds"].setValue(1)  # a plain value: the older record's hash of it is trusted
+    _record_as_written_before_the_upgrade(node)
+    assert lbs_node.find_stale(node) == ("", [])
 
 
 def test_a_render_at_a_frame_the_compute_could_not_make_names_the_node(fake_nuke, lbs_env, sequences, tmp_path,

@@ -657,6 +657,41 @@ def test_checkpoints_are_written_every_checkpoint_every_steps_and_at_the_end(tmp
     assert saved == [2, 4, 5]
 
 
+def test_a_checkpoint_of_an_earlier_lbsmattes_network_is_refused_naming_what_changed(tmp_path) -> None:
+    # A run folder from before the sampling networks corrected a pull-push fill (678e7aa) and ran
+    # at half resolution (32db408): the same weights' shapes, so torch would load them, and the
+    # network would go on training as another function than the one it learnt as.
+    from safetensors.torch import load_file, save_file
+
+    from core.errors import TrainingError
+
+    settings = TrainSettings(steps={"background": 1, "foreground": 0, "alpha": 0}, checkpoint_every=1, ema=None)
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    stem = tmp_path / "background"
+    state = json.loads(stem.with_suffix(".json").read_text())
+    before = {k: v for k, v in state["config"].items() if k not in ("prior_fill", "scale")}
+    # As LBSMatte wrote it then: the state in the .json only, the tensors' file without it.
+    tensors = load_file(str(stem.with_suffix(".safetensors")))
+    save_file(tensors, str(stem.with_suffix(".safetensors")))
+    stem.with_suffix(".json").write_text(json.dumps(dict(state, config=before)))
+    settings.steps["background"] = 2
+    with pytest.raises(TrainingError) as caught:
+        train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert str(caught.value) == (
+        f"the checkpoint {stem}.json holds a background network of another configuration than this run's "
+        "(prior_fill False, now True; scale 1.0, now 0.5): an earlier LBSMatte's, or another run's. Continue it "
+        f"with the LBSMatte that made it, or give this run a folder of its own (--run-dir), or remove {tmp_path} "
+        "to start it again")
+    assert json.loads(stem.with_suffix(".json").read_text())["step"] == 1  # nothing trained or written over
+    # A key naming the config only (an older config without its size), or one the networks take the
+    # same value for where it is absent, continues.
+    same = dict(state["config"])
+    del same["size"]
+    stem.with_suffix(".json").write_text(json.dumps(dict(state, config=same)))
+    train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert json.loads(stem.with_suffix(".json").read_text())["step"] == 2
+
+
 @pytest.mark.parametrize(
     "state,expected",
     [

@@ -148,6 +148,29 @@ def role_sizes(text: str) -> dict[str, str]:
     return dict(zip(ROLES, parts, strict=True))
 
 
+#: Keys the configs of an earlier LBSMatte lack (``prior_fill`` since 678e7aa, ``scale`` since
+#: 132ab1e), with the value the networks take where a config has none: what those networks were.
+IMPLICIT = {"prior_fill": False, "scale": 1.0, "colour_line_feature": False, "refine": False}
+#: Keys that name a config without changing the network built from it.
+LABELS = ("size",)
+
+
+def config_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The keys in which the network built from config ``before`` (an earlier run's, an earlier
+    LBSMatte's) differs from that built from ``now``, in words (``"scale 1.0, now 0.5"``); empty
+    when they build the same network. A key either lacks counts with its :data:`IMPLICIT` value.
+
+    >>> config_differences({"width": 16}, {"width": 16, "prior_fill": True})
+    ['prior_fill False, now True']
+    """
+    differences = []
+    for key in sorted((set(before) | set(now)) - set(LABELS)):
+        old, new = before.get(key, IMPLICIT.get(key)), now.get(key, IMPLICIT.get(key))
+        if old != new:
+            differences.append(f"{key} {old!r}, now {new!r}")
+    return differences
+
+
 #: Bounds on a config's numbers, checked before a network is built from it (:func:`check_bounds`):
 #: a manifest comes from whoever made the bundle, and ``"width": 1000000000`` would otherwise
 #: allocate terabytes (or ``"blocks": [1e9, ...]`` build a billion modules) before any check on

@@ -129,10 +129,16 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    stem: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ema: nn.Module | None = None
+    stem: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, ema: nn.Module | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Restore ``model`` (and ``optimizer``, and ``ema`` when the checkpoint has one) from ``stem``;
-    return the saved state dict. ``meta["has_ema"]`` says whether an average was restored."""
+    return the saved state dict. ``meta["has_ema"]`` says whether an average was restored.
+
+    ``config``: the network configuration ``model`` was built from; a checkpoint recording another
+    (an earlier LBSMatte's networks, of other sizes or computing otherwise with the same weights)
+    is a :class:`TrainingError` naming the differences, before any weight is loaded: continued,
+    it would be trained on as another network than the one it learnt as."""
     tensors_path = str(stem.with_suffix(".safetensors"))
     try:
         with safe_open(tensors_path, framework="pt") as handle:
@@ -140,7 +146,8 @@ def load_checkpoint(
         # Checkpoints written before the state went into the tensors' file have it in the .json only.
         where = tensors_path if record is not None else str(stem.with_suffix(".json"))
         meta = _parse_state(record if record is not None else Path(where).read_text(encoding="utf-8"),
-                            where, len([p for g in optimizer.param_groups for p in g["params"]]) if optimizer else None)
+                            where, len([p for g in optimizer.param_groups for p in g["params"]]) if optimizer else None,
+                            config)
         tensors = load_file(tensors_path)
     except (SafetensorError, OSError, UnicodeDecodeError) as exc:
         raise TrainingError(f"cannot read the checkpoint {tensors_path}: {exc}") from exc
@@ -165,10 +172,12 @@ def load_checkpoint(
     return meta
 
 
-def _parse_state(text: str, where: str, n_params: int | None) -> dict[str, Any]:
+def _parse_state(text: str, where: str, n_params: int | None, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint's state from its JSON (never evaluated), checked for what
-    :func:`load_checkpoint` takes from it: a step, and optimizer settings that are numbers (no
-    ``params``, which would replace the optimizer's tensors) with one step per parameter."""
+    :func:`load_checkpoint` takes from it: a step, the network's configuration (``config`` when
+    given: before the optimizer's, whose parameters another network has other numbers of), and
+    optimizer settings that are numbers (no ``params``, which would replace the optimizer's
+    tensors) with one step per parameter."""
     from core.weights import _json_loads
 
     def bad(why: str) -> TrainingError:
@@ -183,6 +192,17 @@ def _parse_state(text: str, where: str, n_params: int | None) -> dict[str, Any]:
     step = meta.get("step", 0)
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise bad(f"step {step!r}")
+    recorded = meta.get("config")
+    if config is not None and isinstance(recorded, dict):
+        from core.nets.config import config_differences
+
+        differences = config_differences(recorded, config)
+        if differences:
+            raise TrainingError(
+                f"the checkpoint {where} holds a {recorded.get('role', 'network')} network of another configuration "
+                f"than this run's ({'; '.join(differences)}): an earlier LBSMatte's, or another run's. Continue it "
+                f"with the LBSMatte that made it, or give this run a folder of its own (--run-dir), or remove "
+                f"{Path(where).parent} to start it again")
     if "optimizer" in meta:
         saved = meta["optimizer"]
         groups = saved.get("param_groups") if isinstance(saved, dict) else None

@@ -464,7 +464,8 @@ def train(
             state: dict[str, Any] = {"role": role, "step": 0, "seconds": 0.0, "config": net.config}
             average = WeightAverage(net, settings.ema) if settings.ema else None
             if checkpoint_exists(stem):
-                state = load_checkpoint(stem, net, optimizer, ema=average.module if average else None)
+                state = load_checkpoint(stem, net, optimizer, ema=average.module if average else None,
+                                        config=net.config)
                 restored = state.pop("has_ema")
                 if average is not None:
                     if restored:
