@@ -165,6 +165,15 @@ def _check(colour: str) -> str:
     config = _ocio_config()
     if config is not None:
         space = config.getColorSpace(key)
+        if space is not None and space.isData():
+            # OpenColorIO converts a data colourspace to nothing (every processor from it is the
+            # identity), so its values would reach the networks as sRGB-encoded colour unsaid.
+            via = "" if str(space.getName()).lower() == key.lower() else f" ({str(space.getName())!r})"
+            raise InputError(
+                f"colour {colour!r}{via} is a data colourspace of the OpenColorIO config "
+                f"$OCIO={os.environ.get('OCIO')!r} (isdata: normals, depth, IDs, mattes), which OpenColorIO never "
+                "converts: there is no colour in it to matte. Name the plate's colourspace (the one its Read uses), "
+                "or srgb or linear to take its values as they are")
         if space is not None:
             return str(space.getName())
         names = [cs.getName() for cs in config.getColorSpaces()]

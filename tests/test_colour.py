@@ -276,3 +276,24 @@ def test_an_ocio_view_or_a_misspelt_colourspace_is_named_as_such(monkeypatch: py
         check_colour("ACEScgg")
     with pytest.raises(InputError, match=r"unknown colour 'zzz': expected auto"):
         check_colour("zzz")
+
+
+def test_a_data_colourspace_is_refused(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A data colourspace (isdata: Raw, the 'data' role) is one OpenColorIO never converts: it was
+    # accepted and the plate's values reached the networks as sRGB colour, unsaid, whatever they were.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    x = np.full((1, 1, 3), 0.18, np.float32)
+    with pytest.raises(InputError, match=r"colour 'raw' is a data colourspace of the OpenColorIO config .*config.ocio"
+                                         r".*never converts.*srgb or linear"):
+        to_display(x, "raw")
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    for name in ("Raw", "data"):  # by name and by its role
+        with pytest.raises(InputError, match=r"is a data colourspace"):
+            check_colour(name)
+        with pytest.raises(InputError, match=r"is a data colourspace"):
+            resolve_colour(name, is_float=True)
+    with pytest.raises(InputError, match=r"colour 'data' \('Raw'\) is a data colourspace"):
+        to_linear(x, "data")
+    assert check_colour("ACEScg") == "ACEScg"  # the config's colour spaces still are
