@@ -138,12 +138,15 @@ def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
 
 
 def _not_a_colourspace(config: Any, key: str, names: list[str]) -> str:
-    """What ``key``, no colourspace of ``config``, is there instead (a view of a display, a named
+    """What ``key``, no colourspace of ``config``, is there instead (a display, a view of one, a named
     transform), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""
     import difflib
 
     lower = key.lower()
     for display in config.getDisplays():
+        if str(display).lower() == lower:
+            return (" (in the OpenColorIO config it is a display, the device images are shown on, not the colourspace "
+                    "the plate's values are in)")
         for view in config.getViews(display):
             if str(view).lower() == lower:
                 return (f" (in the OpenColorIO config it is a view of the display {str(display)!r}: how images are "

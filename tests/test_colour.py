@@ -297,3 +297,17 @@ def test_a_data_colourspace_is_refused(tmp_path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(InputError, match=r"colour 'data' \('Raw'\) is a data colourspace"):
         to_linear(x, "data")
     assert check_colour("ACEScg") == "ACEScg"  # the config's colour spaces still are
+
+
+def test_an_ocio_display_given_as_the_colour_is_named_as_such(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An ACES 1.x style config names its display 'ACES' (views sRGB, Rec.709): given as --colour it
+    # was 'unknown colour' with 'did you mean ACEScg?', as if a typo, not what it is.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG.replace("  sRGB:\n", "  ACES:\n").replace("name: lin\n", "name: ACEScg\n")
+                      .replace("scene_linear: lin", "scene_linear: ACEScg"))
+    monkeypatch.setenv("OCIO", str(config))
+    with pytest.raises(InputError, match=r"unknown colour 'ACES' \(in the OpenColorIO config it is a display, the device "
+                                         r"images are shown on, not the colourspace"):
+        check_colour("ACES")
+    with pytest.raises(InputError, match=r"unknown colour 'ACEScgg' \(did you mean 'ACEScg'\?\)"):
+        check_colour("ACEScgg")
