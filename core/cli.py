@@ -749,7 +749,7 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
-    from core.colour import premultiply, resolve_colour
+    from core.colour import interop_id, premultiply, resolve_colour
     from core.io import check_not_input, read_image, write_image, write_matte_exr
     from core.trimap import (
         matte_in_alpha,
@@ -845,9 +845,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
         if degraded:
             metadata.append((DEGRADED_ATTRIBUTE, "string", "; ".join(degraded)))
-        # The header says what the layers hold: linear Rec.709 when linearised, else the plate's own tag.
+        # The header says what the layers hold: linear Rec.709 when linearised, an OCIO colourspace's
+        # interop ID when the config gives one (the plate's own tag may be absent, or what --colour
+        # overrode), else the plate's own tag.
         linearised = _linearised(colour, plate.info.is_float)
-        space = "lin_rec709_scene" if linearised else plate.info.attribute("colorInteropID")
+        space = "lin_rec709_scene" if linearised else (interop_id(colour) or plate.info.attribute("colorInteropID"))
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
                         protect=protect, window=plate.window, colourspace=space)

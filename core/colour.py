@@ -216,6 +216,19 @@ def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
     return _check(colour)
 
 
+def interop_id(colour: str) -> str | None:
+    """The colour-interop ID (``lin_ap1_scene`` for ACEScg: what OpenImageIO writes as an EXR's
+    ``colorInteropID``) that the OpenColorIO config gives the colourspace ``colour``; None for
+    ``linear``/``srgb`` (what they are tagged depends on the file), or where the config gives none
+    (configs before OCIO 2.5's, or a space it leaves untagged)."""
+    name = _check(colour)
+    if name in BUILTIN:
+        return None
+    space = _ocio_config().getColorSpace(name)
+    interop = str(space.getInteropID() or "") if hasattr(space, "getInteropID") else ""
+    return interop or None
+
+
 def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
     """Encode ``pixels`` (``H×W×C`` float32, in ``colour``) to the sRGB display encoding.
 

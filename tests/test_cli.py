@@ -736,6 +736,28 @@ def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small
         assert info.attribute("oiio:ColorSpace") == (expected or "srgb_rec709_scene"), (plate_name, out)
 
 
+def test_an_ocio_plates_result_is_tagged_with_the_colourspace_named(tmp_path: Path, small_bundle, untrained_ok,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The EXR of a plate matted with --colour ACEScg holds ACEScg values but carried the plate's own
+    # tag: none for an untagged render, lin_rec709_scene where --colour corrected a wrong one; the
+    # config gives the colourspace's interop ID (OCIO 2.5's studio config: lin_ap1_scene). And an ID
+    # that OpenImageIO's own colour config does not know (a show's, a camera log's) was dropped.
+    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "untagged.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "mistagged.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "lin_rec709_scene"})
+    _write(tmp_path / "show.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "show:lin_plate_scene"})
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    for name, colour, expected in (("untagged.exr", "ACEScg", "lin_ap1_scene"), ("mistagged.exr", "lin_ap1", "lin_ap1_scene"),
+                                   ("untagged.exr", "ARRI LogC4", "ocio:arrilogc4_awg4_scene"),
+                                   ("mistagged.exr", "linear", "lin_rec709_scene"), ("untagged.exr", "linear", None),
+                                   ("show.exr", "linear", "show:lin_plate_scene")):
+        out = tmp_path / f"out_{colour}_{name}"
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(out), "--colour", colour]) == 0
+        assert read_image(out).info.attribute("colorInteropID") == expected, (name, colour)
+
+
 def test_auto_on_a_plate_whose_header_says_another_colourspace_warns(tmp_path: Path, small_bundle, untrained_ok,
                                                                             capsys) -> None:
     # An ACEScg EXR says so in its header (OpenImageIO's colorInteropID, EXR's chromaticities); auto
