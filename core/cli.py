@@ -964,6 +964,8 @@ def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None
     ``chromaticities``, an integer file (sRGB) whose DPX header or tag says linear. The warning's
     words (what the header says, what auto read, what to name), or None: said, not acted on
     (Nuke's Read ignores them)."""
+    from core.colour import colourspace_for_tag
+
     tag = str(info.attribute("colorInteropID") or "")
     if colour == "srgb":
         transfer = info.attribute("dpx:Transfer")
@@ -972,7 +974,9 @@ def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None
         return (said, "an integer file as sRGB", "linear, or an OCIO colourspace") if said else None
     words = ("a float file as linear Rec.709, as Nuke's Read does", "ACEScg for ACES AP1, with $OCIO set")
     if tag and tag.lower() not in LINEAR_REC709_TAGS:
-        return (f"its colours are not linear Rec.709 (colorInteropID {tag!r})", *words)
+        named = colourspace_for_tag(tag)  # a log or camera tag is no ACEScg: name the config's space
+        return (f"its colours are not linear Rec.709 (colorInteropID {tag!r})", words[0],
+                f"{named!r}, the colourspace of $OCIO's config it names" if named else words[1])
     chromaticities = info.attribute("chromaticities")
     if chromaticities is not None and not np.allclose(np.asarray(chromaticities, dtype=np.float64).ravel(),
                                                       REC709_CHROMATICITIES, atol=2e-3):

@@ -229,6 +229,25 @@ def interop_id(colour: str) -> str | None:
     return interop or None
 
 
+def colourspace_for_tag(tag: str) -> str | None:
+    """The colourspace of the ``$OCIO`` config that a file's colour-space tag (``colorInteropID``:
+    ``lin_ap1_scene``, ``ocio:arrilogc4_awg4_scene``) names, by name, alias or interop ID, for a
+    message to suggest; None without ``$OCIO``, with a config that does not load, for a data
+    colourspace, or where none matches."""
+    tag = str(tag or "").strip()
+    try:
+        config = _ocio_config() if tag else None
+    except InputError:
+        return None
+    if config is None:
+        return None
+    space = config.getColorSpace(tag)  # a name or an alias (OCIO 2.5's configs alias their interop IDs)
+    if space is None:  # else an interop ID that is no alias (OCIO 2.5's getInteropID)
+        space = next((cs for cs in config.getColorSpaces()
+                      if str(getattr(cs, "getInteropID", lambda: "")() or "").lower() == tag.lower()), None)
+    return str(space.getName()) if space is not None and not space.isData() else None
+
+
 def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
     """Encode ``pixels`` (``H×W×C`` float32, in ``colour``) to the sRGB display encoding.
 

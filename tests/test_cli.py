@@ -795,6 +795,25 @@ def test_auto_on_a_plate_whose_header_says_another_colourspace_warns(tmp_path: P
     assert "WARNING" not in capsys.readouterr().out
 
 
+def test_auto_names_the_colourspace_a_plates_tag_names_in_the_ocio_config(tmp_path: Path, small_bundle, untrained_ok,
+                                                                           capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An ARRI LogC4 EXR (colorInteropID ocio:arrilogc4_awg4_scene) matted under auto was told to name
+    # "ACEScg for ACES AP1": wrong advice for a log plate, when $OCIO's config says which space it is.
+    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "logc4.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "ocio:arrilogc4_awg4_scene"})
+    _write(tmp_path / "ap1.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "lin_ap1_scene"})
+    _write(tmp_path / "show.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "show:plate_log"})
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    for name, named in (("logc4.exr", "('ARRI LogC4', the colourspace of $OCIO's config it names)"),
+                        ("ap1.exr", "('ACEScg', the colourspace of $OCIO's config it names)"),
+                        ("show.exr", "(ACEScg for ACES AP1, with $OCIO set)")):
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(tmp_path / f"out_{name}")]) == 0
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING:")]
+        assert len(lines) == 1 and lines[0].endswith(f"name its colourspace with --colour {named}"), lines
+
+
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A film scan's DPX says it is log-encoded (dpx:Transfer 'Logarithmic'); auto took every integer
     # file as sRGB, so its log values were matted as sRGB and 'linearised' into the EXR without a word.

@@ -311,3 +311,16 @@ def test_an_ocio_display_given_as_the_colour_is_named_as_such(tmp_path, monkeypa
         check_colour("ACES")
     with pytest.raises(InputError, match=r"unknown colour 'ACEScgg' \(did you mean 'ACEScg'\?\)"):
         check_colour("ACEScgg")
+
+
+def test_colourspace_for_tag_finds_a_files_tag_in_the_config(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.colour import colourspace_for_tag
+
+    assert colourspace_for_tag("lin_ap1_scene") is None  # no $OCIO
+    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    assert colourspace_for_tag("lin_ap1_scene") == "ACEScg"
+    assert colourspace_for_tag("ocio:arrilogc4_awg4_scene") == "ARRI LogC4"
+    assert colourspace_for_tag("ACEScct") == "ACEScct"
+    assert colourspace_for_tag("data") is None and colourspace_for_tag("show:plate") is None
+    monkeypatch.setenv("OCIO", str(tmp_path / "missing.ocio"))  # a message's helper: never an error of its own
+    assert colourspace_for_tag("lin_ap1_scene") is None
