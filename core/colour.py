@@ -192,11 +192,28 @@ def _check(colour: str) -> str:
     )
 
 
+def _check_convertible(name: str) -> str:
+    """``name`` once OpenColorIO has built its conversions to the networks' space and back: a LUT
+    file the colourspace names that is missing, or a config without an sRGB-encoded space, is an
+    :class:`InputError` here, before any work, not at every frame's conversion."""
+    if name in BUILTIN:
+        return name
+    config = _ocio_config()
+    display = _display_space(config)
+    for src, dst in ((name, display), (display, name)):
+        try:
+            config.getProcessor(src, dst)
+        except Exception as exc:  # OCIO raises its own Exception type
+            raise InputError(f"OpenColorIO cannot convert {src!r} to {dst!r}: {exc}") from exc
+    return name
+
+
 def check_colour(colour: str) -> str:
-    """Validate a ``--colour`` value; returns it (``auto`` included) or raises :class:`InputError`."""
+    """Validate a ``--colour`` value; returns it (``auto`` included) or raises :class:`InputError`,
+    for an OpenColorIO colourspace also when the config cannot convert it (a missing LUT file)."""
     if str(colour).strip().lower() == "auto":
         return "auto"
-    return _check(colour)
+    return _check_convertible(_check(colour))
 
 
 def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
@@ -213,7 +230,7 @@ def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
                 "OpenColorIO colourspace ($OCIO set; Cineon in Nuke's default config), or convert it to a "
                 "linear EXR first")
         return "linear" if is_float else "srgb"
-    return _check(colour)
+    return _check_convertible(_check(colour))
 
 
 def interop_id(colour: str) -> str | None:

@@ -814,6 +814,27 @@ def test_auto_names_the_colourspace_a_plates_tag_names_in_the_ocio_config(tmp_pa
         assert len(lines) == 1 and lines[0].endswith(f"name its colourspace with --colour {named}"), lines
 
 
+def test_a_colourspace_whose_lut_is_missing_is_a_usage_error_before_any_frame(tmp_path: Path, small_bundle,
+                                                                              capsys, monkeypatch) -> None:
+    # --colour passed its check and every frame failed in turn at OpenColorIO's conversion.
+    (tmp_path / "config.ocio").write_text(
+        "ocio_profile_version: 2\nroles: {default: lin, scene_linear: lin}\ndisplays: {sRGB: [!<View> {name: Raw, "
+        "colorspace: lin}]}\ncolorspaces:\n  - !<ColorSpace> {name: lin}\n  - !<ColorSpace> {name: sRGB - Texture, "
+        "to_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055}}\n"
+        "  - !<ColorSpace> {name: cam_log, to_scene_reference: !<FileTransform> {src: luts/cam.cube}}\n")
+    monkeypatch.setenv("OCIO", str(tmp_path / "config.ocio"))
+    _write(tmp_path / "plate.exr", np.clip(_plate(0), 0, 1), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress",
+                     "--colour", "cam_log"]) == cli.EXIT_USAGE
+    out = capsys.readouterr().out
+    assert "ERROR: --colour cam_log: OpenColorIO cannot convert 'cam_log' to 'sRGB - Texture': " in out
+    assert "cam.cube" in out and not (tmp_path / "out.exr").exists()
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--colour", "cam_log"]) == cli.EXIT_USAGE
+    assert "ERROR: --colour: OpenColorIO cannot convert 'cam_log'" in capsys.readouterr().out
+
+
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     # A film scan's DPX says it is log-encoded (dpx:Transfer 'Logarithmic'); auto took every integer
     # file as sRGB, so its log values were matted as sRGB and 'linearised' into the EXR without a word.

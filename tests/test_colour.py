@@ -324,3 +324,25 @@ def test_colourspace_for_tag_finds_a_files_tag_in_the_config(tmp_path, monkeypat
     assert colourspace_for_tag("data") is None and colourspace_for_tag("show:plate") is None
     monkeypatch.setenv("OCIO", str(tmp_path / "missing.ocio"))  # a message's helper: never an error of its own
     assert colourspace_for_tag("lin_ap1_scene") is None
+
+
+def test_a_colourspace_the_config_cannot_convert_is_refused_when_checked(tmp_path, monkeypatch: pytest.MonkeyPatch
+                                                                          ) -> None:
+    # A colourspace whose LUT file is missing passed --colour's check; the conversion failed at
+    # every frame after the networks had loaded (and the Nuke node's, after baking the plate).
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG + "  - !<ColorSpace>\n    name: cam_log\n"
+                      "    to_scene_reference: !<FileTransform> {src: cam_log.cube}\n")
+    monkeypatch.setenv("OCIO", str(config))
+    for check in (check_colour, lambda c: resolve_colour(c, is_float=True)):
+        with pytest.raises(InputError, match=r"OpenColorIO cannot convert 'cam_log' to 'srgb_tex': .*cam_log.cube"):
+            check("cam_log")
+    assert check_colour("double_lin") == "double_lin"  # the others still convert
+    lut = "LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
+    (tmp_path / "show").mkdir()
+    (tmp_path / "show" / "cam_log.cube").write_text(lut)  # an identity 3D LUT: inverted for the way back
+    (tmp_path / "show" / "config.ocio").write_text(config.read_text())
+    monkeypatch.setenv("OCIO", str(tmp_path / "show" / "config.ocio"))
+    assert check_colour("cam_log") == "cam_log"
+    x = np.array([[[0.2, 0.3, 0.4], [0.8, 0.1, 0.5]]], np.float32)
+    np.testing.assert_allclose(from_linear(to_linear(x, "cam_log"), "cam_log"), x, atol=1e-5)
