@@ -139,7 +139,7 @@ def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
 
 def _not_a_colourspace(config: Any, key: str, names: list[str]) -> str:
     """What ``key``, no colourspace of ``config``, is there instead (a display, a view of one, a named
-    transform), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""
+    transform, a view transform, a look), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""
     import difflib
 
     lower = key.lower()
@@ -153,6 +153,11 @@ def _not_a_colourspace(config: Any, key: str, names: list[str]) -> str:
                         "shown, not the colourspace the plate's values are in)")
     if hasattr(config, "getNamedTransform") and config.getNamedTransform(key) is not None:
         return " (in the OpenColorIO config it is a named transform, not a colourspace)"
+    if any(str(name).lower() == lower for name in config.getViewTransformNames()):
+        return (" (in the OpenColorIO config it is a view transform, how scene-linear is rendered for a display, "
+                "not the colourspace the plate's values are in)")
+    if any(str(look.getName()).lower() == lower for look in config.getLooks()):
+        return " (in the OpenColorIO config it is a look, a grade applied to images, not a colourspace)"
     spellings = {name.lower(): name for name in names}
     for cs in config.getColorSpaces():
         spellings.update({str(alias).lower(): str(alias) for alias in cs.getAliases()})

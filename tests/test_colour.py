@@ -346,3 +346,19 @@ def test_a_colourspace_the_config_cannot_convert_is_refused_when_checked(tmp_pat
     assert check_colour("cam_log") == "cam_log"
     x = np.array([[[0.2, 0.3, 0.4], [0.8, 0.1, 0.5]]], np.float32)
     np.testing.assert_allclose(from_linear(to_linear(x, "cam_log"), "cam_log"), x, atol=1e-5)
+
+
+def test_an_ocio_view_transform_or_look_given_as_the_colour_is_named_as_such(tmp_path, monkeypatch) -> None:
+    # A view transform whose name no view shares, and a look, were 'unknown colour' like a typo.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG.replace("displays:", "view_transforms:\n  - !<ViewTransform>\n    name: Filmic Base\n"
+                                          "    from_scene_reference: !<ExponentTransform> {value: 2.2}\n"
+                                          "looks:\n  - !<Look>\n    name: Show Grade\n    process_space: lin\n"
+                                          "    transform: !<ExponentTransform> {value: 1.1}\ndisplays:"))
+    monkeypatch.setenv("OCIO", str(config))
+    with pytest.raises(InputError, match=r"unknown colour 'filmic base' \(in the OpenColorIO config it is a view "
+                                         r"transform, how scene-linear is rendered for a display, not the colourspace"):
+        check_colour("filmic base")
+    with pytest.raises(InputError, match=r"unknown colour 'Show Grade' \(in the OpenColorIO config it is a look, a "
+                                         r"grade applied to images, not a colourspace\)"):
+        check_colour("Show Grade")
