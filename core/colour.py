@@ -289,15 +289,16 @@ def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
 
 def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
     """Decode sRGB display-encoded ``pixels`` back to ``colour``: the inverse of :func:`to_display`
-    (``from_display(to_display(x, c), c) == x`` for ``x >= 0``, above 1 included)."""
+    (``from_display(to_display(x, c), c) == x`` for ``x >= 0``, above 1 included). For an
+    OpenColorIO colourspace negatives are kept (NaN becomes 0): a colour outside the sRGB gamut
+    (a saturated ACEScg light) is negative in the display encoding, and comes back from it."""
     name = _check(colour)
     if name == "srgb":
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "linear":
         return _srgb_to_linear(pixels)
     config = _ocio_config()
-    return _ocio_apply(np.maximum(np.nan_to_num(pixels, nan=0.0, neginf=0.0, posinf=np.inf), 0.0),
-                       _display_space(config), name)
+    return _ocio_apply(np.nan_to_num(pixels, nan=0.0, neginf=-np.inf, posinf=np.inf), _display_space(config), name)
 
 
 def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:

@@ -362,3 +362,14 @@ def test_an_ocio_view_transform_or_look_given_as_the_colour_is_named_as_such(tmp
     with pytest.raises(InputError, match=r"unknown colour 'Show Grade' \(in the OpenColorIO config it is a look, a "
                                          r"grade applied to images, not a colourspace\)"):
         check_colour("Show Grade")
+
+
+def test_ocio_display_round_trip_keeps_colours_outside_srgb(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A saturated ACEScg colour is negative in the sRGB display encoding; from_display clamped that
+    # to 0, so from_display(to_display(x)) was x >= 0 no more (1.9 off here), as its docstring says.
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    x = np.array([[[3.0, 0.1, 0.05], [0.02, 2.5, 0.01], [0.0, 0.5, 0.5], [0.18, 0.18, 0.18]]], np.float32)
+    shown = to_display(x, "ACEScg")
+    assert (shown < 0).any()
+    np.testing.assert_allclose(from_display(shown, "ACEScg"), x, atol=1e-5)
+    np.testing.assert_array_equal(from_display(np.full((1, 1, 3), np.nan, np.float32), "ACEScg"), 0.0)
