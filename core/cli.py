@@ -749,7 +749,7 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
-    from core.colour import premultiply, resolve_colour
+    from core.colour import interop_id, premultiply, resolve_colour
     from core.io import check_not_input, read_image, write_image, write_matte_exr
     from core.trimap import (
         matte_in_alpha,
@@ -845,9 +845,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
         if degraded:
             metadata.append((DEGRADED_ATTRIBUTE, "string", "; ".join(degraded)))
-        # The header says what the layers hold: linear Rec.709 when linearised, else the plate's own tag.
+        # The header says what the layers hold: linear Rec.709 when linearised, an OCIO colourspace's
+        # interop ID when the config gives one (the plate's own tag may be absent, or what --colour
+        # overrode), else the plate's own tag.
         linearised = _linearised(colour, plate.info.is_float)
-        space = "lin_rec709_scene" if linearised else plate.info.attribute("colorInteropID")
+        space = "lin_rec709_scene" if linearised else (interop_id(colour) or plate.info.attribute("colorInteropID"))
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
                         protect=protect, window=plate.window, colourspace=space)
@@ -962,6 +964,8 @@ def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None
     ``chromaticities``, an integer file (sRGB) whose DPX header or tag says linear. The warning's
     words (what the header says, what auto read, what to name), or None: said, not acted on
     (Nuke's Read ignores them)."""
+    from core.colour import colourspace_for_tag
+
     tag = str(info.attribute("colorInteropID") or "")
     if colour == "srgb":
         transfer = info.attribute("dpx:Transfer")
@@ -970,7 +974,9 @@ def _declared_colourspace(info: Any, colour: str) -> tuple[str, str, str] | None
         return (said, "an integer file as sRGB", "linear, or an OCIO colourspace") if said else None
     words = ("a float file as linear Rec.709, as Nuke's Read does", "ACEScg for ACES AP1, with $OCIO set")
     if tag and tag.lower() not in LINEAR_REC709_TAGS:
-        return (f"its colours are not linear Rec.709 (colorInteropID {tag!r})", *words)
+        named = colourspace_for_tag(tag)  # a log or camera tag is no ACEScg: name the config's space
+        return (f"its colours are not linear Rec.709 (colorInteropID {tag!r})", words[0],
+                f"{named!r}, the colourspace of $OCIO's config it names" if named else words[1])
     chromaticities = info.attribute("chromaticities")
     if chromaticities is not None and not np.allclose(np.asarray(chromaticities, dtype=np.float64).ravel(),
                                                       REC709_CHROMATICITIES, atol=2e-3):

@@ -138,18 +138,26 @@ def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
 
 
 def _not_a_colourspace(config: Any, key: str, names: list[str]) -> str:
-    """What ``key``, no colourspace of ``config``, is there instead (a view of a display, a named
-    transform), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""
+    """What ``key``, no colourspace of ``config``, is there instead (a display, a view of one, a named
+    transform, a view transform, a look), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""
     import difflib
 
     lower = key.lower()
     for display in config.getDisplays():
+        if str(display).lower() == lower:
+            return (" (in the OpenColorIO config it is a display, the device images are shown on, not the colourspace "
+                    "the plate's values are in)")
         for view in config.getViews(display):
             if str(view).lower() == lower:
                 return (f" (in the OpenColorIO config it is a view of the display {str(display)!r}: how images are "
                         "shown, not the colourspace the plate's values are in)")
     if hasattr(config, "getNamedTransform") and config.getNamedTransform(key) is not None:
         return " (in the OpenColorIO config it is a named transform, not a colourspace)"
+    if any(str(name).lower() == lower for name in config.getViewTransformNames()):
+        return (" (in the OpenColorIO config it is a view transform, how scene-linear is rendered for a display, "
+                "not the colourspace the plate's values are in)")
+    if any(str(look.getName()).lower() == lower for look in config.getLooks()):
+        return " (in the OpenColorIO config it is a look, a grade applied to images, not a colourspace)"
     spellings = {name.lower(): name for name in names}
     for cs in config.getColorSpaces():
         spellings.update({str(alias).lower(): str(alias) for alias in cs.getAliases()})
@@ -165,6 +173,15 @@ def _check(colour: str) -> str:
     config = _ocio_config()
     if config is not None:
         space = config.getColorSpace(key)
+        if space is not None and space.isData():
+            # OpenColorIO converts a data colourspace to nothing (every processor from it is the
+            # identity), so its values would reach the networks as sRGB-encoded colour unsaid.
+            via = "" if str(space.getName()).lower() == key.lower() else f" ({str(space.getName())!r})"
+            raise InputError(
+                f"colour {colour!r}{via} is a data colourspace of the OpenColorIO config "
+                f"$OCIO={os.environ.get('OCIO')!r} (isdata: normals, depth, IDs, mattes), which OpenColorIO never "
+                "converts: there is no colour in it to matte. Name the plate's colourspace (the one its Read uses), "
+                "or srgb or linear to take its values as they are")
         if space is not None:
             return str(space.getName())
         names = [cs.getName() for cs in config.getColorSpaces()]
@@ -180,11 +197,28 @@ def _check(colour: str) -> str:
     )
 
 
+def _check_convertible(name: str) -> str:
+    """``name`` once OpenColorIO has built its conversions to the networks' space and back: a LUT
+    file the colourspace names that is missing, or a config without an sRGB-encoded space, is an
+    :class:`InputError` here, before any work, not at every frame's conversion."""
+    if name in BUILTIN:
+        return name
+    config = _ocio_config()
+    display = _display_space(config)
+    for src, dst in ((name, display), (display, name)):
+        try:
+            config.getProcessor(src, dst)
+        except Exception as exc:  # OCIO raises its own Exception type
+            raise InputError(f"OpenColorIO cannot convert {src!r} to {dst!r}: {exc}") from exc
+    return name
+
+
 def check_colour(colour: str) -> str:
-    """Validate a ``--colour`` value; returns it (``auto`` included) or raises :class:`InputError`."""
+    """Validate a ``--colour`` value; returns it (``auto`` included) or raises :class:`InputError`,
+    for an OpenColorIO colourspace also when the config cannot convert it (a missing LUT file)."""
     if str(colour).strip().lower() == "auto":
         return "auto"
-    return _check(colour)
+    return _check_convertible(_check(colour))
 
 
 def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
@@ -201,7 +235,39 @@ def resolve_colour(colour: str, is_float: bool, log: str | None = None) -> str:
                 "OpenColorIO colourspace ($OCIO set; Cineon in Nuke's default config), or convert it to a "
                 "linear EXR first")
         return "linear" if is_float else "srgb"
-    return _check(colour)
+    return _check_convertible(_check(colour))
+
+
+def interop_id(colour: str) -> str | None:
+    """The colour-interop ID (``lin_ap1_scene`` for ACEScg: what OpenImageIO writes as an EXR's
+    ``colorInteropID``) that the OpenColorIO config gives the colourspace ``colour``; None for
+    ``linear``/``srgb`` (what they are tagged depends on the file), or where the config gives none
+    (configs before OCIO 2.5's, or a space it leaves untagged)."""
+    name = _check(colour)
+    if name in BUILTIN:
+        return None
+    space = _ocio_config().getColorSpace(name)
+    interop = str(space.getInteropID() or "") if hasattr(space, "getInteropID") else ""
+    return interop or None
+
+
+def colourspace_for_tag(tag: str) -> str | None:
+    """The colourspace of the ``$OCIO`` config that a file's colour-space tag (``colorInteropID``:
+    ``lin_ap1_scene``, ``ocio:arrilogc4_awg4_scene``) names, by name, alias or interop ID, for a
+    message to suggest; None without ``$OCIO``, with a config that does not load, for a data
+    colourspace, or where none matches."""
+    tag = str(tag or "").strip()
+    try:
+        config = _ocio_config() if tag else None
+    except InputError:
+        return None
+    if config is None:
+        return None
+    space = config.getColorSpace(tag)  # a name or an alias (OCIO 2.5's configs alias their interop IDs)
+    if space is None:  # else an interop ID that is no alias (OCIO 2.5's getInteropID)
+        space = next((cs for cs in config.getColorSpaces()
+                      if str(getattr(cs, "getInteropID", lambda: "")() or "").lower() == tag.lower()), None)
+    return str(space.getName()) if space is not None and not space.isData() else None
 
 
 def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
@@ -223,15 +289,16 @@ def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
 
 def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
     """Decode sRGB display-encoded ``pixels`` back to ``colour``: the inverse of :func:`to_display`
-    (``from_display(to_display(x, c), c) == x`` for ``x >= 0``, above 1 included)."""
+    (``from_display(to_display(x, c), c) == x`` for ``x >= 0``, above 1 included). For an
+    OpenColorIO colourspace negatives are kept (NaN becomes 0): a colour outside the sRGB gamut
+    (a saturated ACEScg light) is negative in the display encoding, and comes back from it."""
     name = _check(colour)
     if name == "srgb":
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "linear":
         return _srgb_to_linear(pixels)
     config = _ocio_config()
-    return _ocio_apply(np.maximum(np.nan_to_num(pixels, nan=0.0, neginf=0.0, posinf=np.inf), 0.0),
-                       _display_space(config), name)
+    return _ocio_apply(np.nan_to_num(pixels, nan=0.0, neginf=-np.inf, posinf=np.inf), _display_space(config), name)
 
 
 def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:

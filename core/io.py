@@ -1205,8 +1205,9 @@ def write_matte_exr(
         with ``window="union"``); default ``like``'s display window. The file gets ``like``'s data
         and display windows, filled from these pixels, so overscan is written back.
     colourspace:
-        The colour space the layers are in, for the header (``oiio:ColorSpace``, which OIIO writes
-        as ``colorInteropID``: ``lin_rec709_scene``, ``lin_ap1_scene`` ...); default none said.
+        The colour interop ID of the space the layers are in, for the header (``colorInteropID``,
+        written as given, and ``oiio:ColorSpace``: ``lin_rec709_scene``, ``lin_ap1_scene``,
+        ``ocio:arrilogc4_awg4_scene`` ...); default none said.
         ``like``'s own is never copied: the layers need not be in the plate's encoding.
     """
     if os.path.splitext(os.fspath(path))[1].lower() != ".exr":
@@ -1229,6 +1230,11 @@ def write_matte_exr(
         pixels = _fit_half(pixels, MATTE_CHANNELS, os.fspath(path))
     spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True, window)
     _copy_metadata(spec, like, colourspace)
+    if colourspace:
+        # As it is: from oiio:ColorSpace alone OIIO writes only an ID its own colour config (the
+        # $OCIO of its first use in the process, else its built-in one) knows, and dropped a camera
+        # log's ('ocio:arrilogc4_awg4_scene'), or a plate's own, without a word.
+        spec.attribute("colorInteropID", colourspace)
     spec.attribute("compression", "zip")
     with _atomic(path, protect) as tmp:
         _write_pixels(tmp, spec, data, os.fspath(path))

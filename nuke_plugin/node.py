@@ -74,7 +74,7 @@ def read_settings(node):
     ------
     NodeError
         When the ``weights`` knob names no bundle that can be found (listing those found), or
-        the OCIO colourspace is empty.
+        the OCIO colourspace is empty, or given while ``$OCIO`` is not set.
     """
     from nuke_plugin import interpreter
 
@@ -99,6 +99,12 @@ def read_settings(node):
         colour = node["ocio_colourspace"].value().strip()
         if not colour:
             raise NodeError("input colour is 'ocio' but no OCIO colourspace is given")
+        if not os.environ.get("OCIO", "").strip() and colour.lower() not in ("linear", "srgb"):
+            # The core runs outside Nuke: a config chosen in the Project Settings alone is not its.
+            raise NodeError("input colour is 'ocio' (%r) but $OCIO is not set: the core runs outside Nuke and reads "
+                            "the OpenColorIO config from $OCIO, not from the Project Settings; set OCIO to the config "
+                            "file (or a built-in config such as ocio://studio-config-latest) before starting Nuke"
+                            % colour)
     rounds = node["rounds"].value()
     if rounds != int(rounds) or rounds < -1:
         raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), or -1 for the "

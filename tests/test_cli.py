@@ -736,6 +736,28 @@ def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small
         assert info.attribute("oiio:ColorSpace") == (expected or "srgb_rec709_scene"), (plate_name, out)
 
 
+def test_an_ocio_plates_result_is_tagged_with_the_colourspace_named(tmp_path: Path, small_bundle, untrained_ok,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The EXR of a plate matted with --colour ACEScg holds ACEScg values but carried the plate's own
+    # tag: none for an untagged render, lin_rec709_scene where --colour corrected a wrong one; the
+    # config gives the colourspace's interop ID (OCIO 2.5's studio config: lin_ap1_scene). And an ID
+    # that OpenImageIO's own colour config does not know (a show's, a camera log's) was dropped.
+    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "untagged.exr", plate, ["R", "G", "B"], "half")
+    _write(tmp_path / "mistagged.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "lin_rec709_scene"})
+    _write(tmp_path / "show.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "show:lin_plate_scene"})
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    for name, colour, expected in (("untagged.exr", "ACEScg", "lin_ap1_scene"), ("mistagged.exr", "lin_ap1", "lin_ap1_scene"),
+                                   ("untagged.exr", "ARRI LogC4", "ocio:arrilogc4_awg4_scene"),
+                                   ("mistagged.exr", "linear", "lin_rec709_scene"), ("untagged.exr", "linear", None),
+                                   ("show.exr", "linear", "show:lin_plate_scene")):
+        out = tmp_path / f"out_{colour}_{name}"
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(out), "--colour", colour]) == 0
+        assert read_image(out).info.attribute("colorInteropID") == expected, (name, colour)
+
+
 def test_auto_on_a_plate_whose_header_says_another_colourspace_warns(tmp_path: Path, small_bundle, untrained_ok,
                                                                             capsys) -> None:
     # An ACEScg EXR says so in its header (OpenImageIO's colorInteropID, EXR's chromaticities); auto
@@ -771,6 +793,46 @@ def test_auto_on_a_plate_whose_header_says_another_colourspace_warns(tmp_path: P
     assert cli.main([*args, "--plate", str(tmp_path / "tagged.exr"), "--out", str(tmp_path / "named.exr"),
                      "--colour", "linear"]) == 0
     assert "WARNING" not in capsys.readouterr().out
+
+
+def test_auto_names_the_colourspace_a_plates_tag_names_in_the_ocio_config(tmp_path: Path, small_bundle, untrained_ok,
+                                                                           capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An ARRI LogC4 EXR (colorInteropID ocio:arrilogc4_awg4_scene) matted under auto was told to name
+    # "ACEScg for ACES AP1": wrong advice for a log plate, when $OCIO's config says which space it is.
+    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    plate = np.clip(_plate(0), 0, 1)
+    _write(tmp_path / "logc4.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "ocio:arrilogc4_awg4_scene"})
+    _write(tmp_path / "ap1.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "lin_ap1_scene"})
+    _write(tmp_path / "show.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "show:plate_log"})
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--no-progress"]
+    for name, named in (("logc4.exr", "('ARRI LogC4', the colourspace of $OCIO's config it names)"),
+                        ("ap1.exr", "('ACEScg', the colourspace of $OCIO's config it names)"),
+                        ("show.exr", "(ACEScg for ACES AP1, with $OCIO set)")):
+        assert cli.main([*args, "--plate", str(tmp_path / name), "--out", str(tmp_path / f"out_{name}")]) == 0
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING:")]
+        assert len(lines) == 1 and lines[0].endswith(f"name its colourspace with --colour {named}"), lines
+
+
+def test_a_colourspace_whose_lut_is_missing_is_a_usage_error_before_any_frame(tmp_path: Path, small_bundle,
+                                                                              capsys, monkeypatch) -> None:
+    # --colour passed its check and every frame failed in turn at OpenColorIO's conversion.
+    (tmp_path / "config.ocio").write_text(
+        "ocio_profile_version: 2\nroles: {default: lin, scene_linear: lin}\ndisplays: {sRGB: [!<View> {name: Raw, "
+        "colorspace: lin}]}\ncolorspaces:\n  - !<ColorSpace> {name: lin}\n  - !<ColorSpace> {name: sRGB - Texture, "
+        "to_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055}}\n"
+        "  - !<ColorSpace> {name: cam_log, to_scene_reference: !<FileTransform> {src: luts/cam.cube}}\n")
+    monkeypatch.setenv("OCIO", str(tmp_path / "config.ocio"))
+    _write(tmp_path / "plate.exr", np.clip(_plate(0), 0, 1), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--no-progress",
+                     "--colour", "cam_log"]) == cli.EXIT_USAGE
+    out = capsys.readouterr().out
+    assert "ERROR: --colour cam_log: OpenColorIO cannot convert 'cam_log' to 'sRGB - Texture': " in out
+    assert "cam.cube" in out and not (tmp_path / "out.exr").exists()
+    assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--colour", "cam_log"]) == cli.EXIT_USAGE
+    assert "ERROR: --colour: OpenColorIO cannot convert 'cam_log'" in capsys.readouterr().out
 
 
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:

@@ -276,3 +276,100 @@ def test_an_ocio_view_or_a_misspelt_colourspace_is_named_as_such(monkeypatch: py
         check_colour("ACEScgg")
     with pytest.raises(InputError, match=r"unknown colour 'zzz': expected auto"):
         check_colour("zzz")
+
+
+def test_a_data_colourspace_is_refused(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A data colourspace (isdata: Raw, the 'data' role) is one OpenColorIO never converts: it was
+    # accepted and the plate's values reached the networks as sRGB colour, unsaid, whatever they were.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    x = np.full((1, 1, 3), 0.18, np.float32)
+    with pytest.raises(InputError, match=r"colour 'raw' is a data colourspace of the OpenColorIO config .*config.ocio"
+                                         r".*never converts.*srgb or linear"):
+        to_display(x, "raw")
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    for name in ("Raw", "data"):  # by name and by its role
+        with pytest.raises(InputError, match=r"is a data colourspace"):
+            check_colour(name)
+        with pytest.raises(InputError, match=r"is a data colourspace"):
+            resolve_colour(name, is_float=True)
+    with pytest.raises(InputError, match=r"colour 'data' \('Raw'\) is a data colourspace"):
+        to_linear(x, "data")
+    assert check_colour("ACEScg") == "ACEScg"  # the config's colour spaces still are
+
+
+def test_an_ocio_display_given_as_the_colour_is_named_as_such(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An ACES 1.x style config names its display 'ACES' (views sRGB, Rec.709): given as --colour it
+    # was 'unknown colour' with 'did you mean ACEScg?', as if a typo, not what it is.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG.replace("  sRGB:\n", "  ACES:\n").replace("name: lin\n", "name: ACEScg\n")
+                      .replace("scene_linear: lin", "scene_linear: ACEScg"))
+    monkeypatch.setenv("OCIO", str(config))
+    with pytest.raises(InputError, match=r"unknown colour 'ACES' \(in the OpenColorIO config it is a display, the device "
+                                         r"images are shown on, not the colourspace"):
+        check_colour("ACES")
+    with pytest.raises(InputError, match=r"unknown colour 'ACEScgg' \(did you mean 'ACEScg'\?\)"):
+        check_colour("ACEScgg")
+
+
+def test_colourspace_for_tag_finds_a_files_tag_in_the_config(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.colour import colourspace_for_tag
+
+    assert colourspace_for_tag("lin_ap1_scene") is None  # no $OCIO
+    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    assert colourspace_for_tag("lin_ap1_scene") == "ACEScg"
+    assert colourspace_for_tag("ocio:arrilogc4_awg4_scene") == "ARRI LogC4"
+    assert colourspace_for_tag("ACEScct") == "ACEScct"
+    assert colourspace_for_tag("data") is None and colourspace_for_tag("show:plate") is None
+    monkeypatch.setenv("OCIO", str(tmp_path / "missing.ocio"))  # a message's helper: never an error of its own
+    assert colourspace_for_tag("lin_ap1_scene") is None
+
+
+def test_a_colourspace_the_config_cannot_convert_is_refused_when_checked(tmp_path, monkeypatch: pytest.MonkeyPatch
+                                                                          ) -> None:
+    # A colourspace whose LUT file is missing passed --colour's check; the conversion failed at
+    # every frame after the networks had loaded (and the Nuke node's, after baking the plate).
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG + "  - !<ColorSpace>\n    name: cam_log\n"
+                      "    to_scene_reference: !<FileTransform> {src: cam_log.cube}\n")
+    monkeypatch.setenv("OCIO", str(config))
+    for check in (check_colour, lambda c: resolve_colour(c, is_float=True)):
+        with pytest.raises(InputError, match=r"OpenColorIO cannot convert 'cam_log' to 'srgb_tex': .*cam_log.cube"):
+            check("cam_log")
+    assert check_colour("double_lin") == "double_lin"  # the others still convert
+    lut = "LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
+    (tmp_path / "show").mkdir()
+    (tmp_path / "show" / "cam_log.cube").write_text(lut)  # an identity 3D LUT: inverted for the way back
+    (tmp_path / "show" / "config.ocio").write_text(config.read_text())
+    monkeypatch.setenv("OCIO", str(tmp_path / "show" / "config.ocio"))
+    assert check_colour("cam_log") == "cam_log"
+    x = np.array([[[0.2, 0.3, 0.4], [0.8, 0.1, 0.5]]], np.float32)
+    np.testing.assert_allclose(from_linear(to_linear(x, "cam_log"), "cam_log"), x, atol=1e-5)
+
+
+def test_an_ocio_view_transform_or_look_given_as_the_colour_is_named_as_such(tmp_path, monkeypatch) -> None:
+    # A view transform whose name no view shares, and a look, were 'unknown colour' like a typo.
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG.replace("displays:", "view_transforms:\n  - !<ViewTransform>\n    name: Filmic Base\n"
+                                          "    from_scene_reference: !<ExponentTransform> {value: 2.2}\n"
+                                          "looks:\n  - !<Look>\n    name: Show Grade\n    process_space: lin\n"
+                                          "    transform: !<ExponentTransform> {value: 1.1}\ndisplays:"))
+    monkeypatch.setenv("OCIO", str(config))
+    with pytest.raises(InputError, match=r"unknown colour 'filmic base' \(in the OpenColorIO config it is a view "
+                                         r"transform, how scene-linear is rendered for a display, not the colourspace"):
+        check_colour("filmic base")
+    with pytest.raises(InputError, match=r"unknown colour 'Show Grade' \(in the OpenColorIO config it is a look, a "
+                                         r"grade applied to images, not a colourspace\)"):
+        check_colour("Show Grade")
+
+
+def test_ocio_display_round_trip_keeps_colours_outside_srgb(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A saturated ACEScg colour is negative in the sRGB display encoding; from_display clamped that
+    # to 0, so from_display(to_display(x)) was x >= 0 no more (1.9 off here), as its docstring says.
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    x = np.array([[[3.0, 0.1, 0.05], [0.02, 2.5, 0.01], [0.0, 0.5, 0.5], [0.18, 0.18, 0.18]]], np.float32)
+    shown = to_display(x, "ACEScg")
+    assert (shown < 0).any()
+    np.testing.assert_allclose(from_display(shown, "ACEScg"), x, atol=1e-5)
+    np.testing.assert_array_equal(from_display(np.full((1, 1, 3), np.nan, np.float32), "ACEScg"), 0.0)

@@ -430,7 +430,7 @@ def test_clear_cache(fake_nuke, lbs_env, sequences):
     assert compute.clear_cache(node) == "" and node["status"].value() == "nothing cached"
 
 
-def test_frame_ranges_and_colour_knobs(fake_nuke, lbs_env, sequences):
+def test_frame_ranges_and_colour_knobs(fake_nuke, lbs_env, sequences, monkeypatch):
     node = make_graph(fake_nuke, sequences)
     assert lbs_node.frame_range(node) == (1001, 1003)
     node["frame_range"].setValue("custom")
@@ -448,6 +448,13 @@ def test_frame_ranges_and_colour_knobs(fake_nuke, lbs_env, sequences):
     with pytest.raises(NodeError, match="^input colour is 'ocio' but no OCIO colourspace is given$"):
         lbs_node.read_settings(node)
     node["ocio_colourspace"].setValue("ACES - ACEScg")
+    # Without $OCIO the core knows no OCIO colourspace: said at once, with where the config comes from
+    # (a config picked in the Project Settings alone is not the core's), not as 'unknown colour'.
+    monkeypatch.delenv("OCIO", raising=False)
+    with pytest.raises(NodeError, match=r"^input colour is 'ocio' \('ACES - ACEScg'\) but \$OCIO is not set: the core "
+                                        r"runs outside Nuke .* not from the Project Settings; set OCIO"):
+        lbs_node.read_settings(node)
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
     node["trimap_channel"].setValue("red")
     node["device"].setValue("cpu")
     result = compute.compute(node)
