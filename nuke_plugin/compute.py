@@ -99,6 +99,7 @@ class Job(object):
         self.commands = []
         self.env = None
         self.input_hashes = {}
+        self.proxy_hashes = None  # (proxy settings, {frame: hash}) in proxy mode (node.proxy_input_hashes)
         self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
         self.settings_hash = ""
         self.views = []  # the script's views (nuke.views()) when Compute started
@@ -218,6 +219,7 @@ def prepare(node, frames=None, reporter=None):
     job.frames = list(range(job.first, job.last + 1))
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
+    job.proxy_hashes = lbs_node.proxy_input_hashes(node, job.frames)  # for the check in proxy mode
     job.settings_hash = lbs_node.settings_hash(node, frame=job.first)
     job.views = list(nuke.views())
     python = interpreter.core_python()[0]
@@ -410,7 +412,7 @@ def finish(node, job, result):
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
         bundle = (job.bundle.path, job.settings.bundle_sha256) if job.bundle is not None else None
-        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle)
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle, job.proxy_hashes)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")
