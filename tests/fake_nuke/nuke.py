@@ -2006,7 +2006,12 @@ def scriptSave(filename=None):
         raise RuntimeError("script has no name")
     lines = ["#! %s -nx" % EXE_PATH, "version %s" % NUKE_VERSION_STRING.replace("v", " v"), "Root {", " inputs 0",
              " name %s" % _nk.quote(os.path.abspath(path)),
-             " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value(), "}"]
+             " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value()]
+    fresh = Root()
+    for name in ("proxy", "proxy_type", "proxy_scale", "proxy_format"):  # as Nuke: only those not at their default
+        if _root[name].toScript() != fresh[name].toScript():
+            lines.append(" %s %s" % (name, _root[name].toScript()))
+    lines.append("}")
     ids = {}
     for node in _root.nodes():
         if isinstance(node, Group) and not isinstance(node, Gizmo):
