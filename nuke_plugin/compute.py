@@ -101,6 +101,7 @@ class Job(object):
         self.input_hashes = {}
         self.proxy_hashes = None  # (proxy settings, {frame: hash}) in proxy mode (node.proxy_input_hashes)
         self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
+        self.warnings = []  # what the artist should know of frames made anyway (outside the plate's range)
         self.settings_hash = ""
         self.views = []  # the script's views (nuke.views()) when Compute started
         self.core = {}
@@ -134,7 +135,7 @@ class JobResult(object):
         self.cancelled = False
         # A frame whose inputs Nuke could not render has failed before anything ran; the others go on.
         self.errors = ["frame %d: %s" % (f, job.unbaked[f]) for f in sorted(job.unbaked)]
-        self.warnings = []
+        self.warnings = list(job.warnings)
         self.missing = sorted(set(job.missing) | set(job.unbaked))
         self.computed = []
 
@@ -242,6 +243,9 @@ def prepare(node, frames=None, reporter=None):
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
             node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
         _check_formats(node, job)
+        outside = lbs_node.outside_plate_range(node, job.first, job.last)
+        if outside:
+            job.warnings.append(outside)
         baked = [f for f in job.frames if f not in job.unbaked]
         settings_key = job.settings.key()
         hashes = cache.hash_inputs(job.plate, job.trimap, baked)
@@ -323,6 +327,8 @@ def run(job, reporter=None):
     result = JobResult(job)
     for message in result.errors:  # the frames Nuke could not render the inputs of
         reporter.error(message)
+    for message in result.warnings:
+        reporter.warning(message)
     total = len(job.frames)
     done = [0]
     missing = set(job.missing)

@@ -138,6 +138,20 @@ def frame_range(node):
     return first, last
 
 
+def outside_plate_range(node, first, last):
+    """Why frames of ``first``-``last`` (a custom or the script's range) may not be what the artist
+    means, or ``""``: they are outside the plate input's frame range, where Nuke gives what its
+    nodes give there (a Read holds its first or last frame, or black), which is matted as it is."""
+    plate = input_node(node, PLATE_INPUT)
+    start, end = int(plate.firstFrame()), int(plate.lastFrame())
+    outside = [f for f in range(first, last + 1) if not start <= f <= end]
+    if not outside:
+        return ""
+    return ("frame(s) %s are outside the plate's frame range %d-%d (%s): they are matted from what Nuke gives "
+            "there (a Read holds its first or last frame, or gives black)"
+            % (frame_ranges(outside), start, end, plate.name()))
+
+
 def script_folder():
     """The saved script's folder, from which a relative folder in the *weights* and *cache folder*
     knobs is read (None for an unsaved script: then from the current folder)."""
