@@ -12,7 +12,9 @@ records what it was made from, for the comp render (``nuke -X Write1 comp.nk``);
 not written if someone saved ``shot.nk`` while the job ran (its changes would be missing from
 the copy: exit status 3 then). ``--save-as`` naming the script itself is refused. Without
 ``--save-as`` the results are in the cache, and the artist's next Compute finds them there.
-``--no-save`` is accepted for old submissions (not saving is the default).
+``--no-save`` is accepted for old submissions (not saving is the default). A script saved in
+proxy mode is computed at full resolution, as *Compute* computes (proxy mode is turned off for it
+and back on before the copy is written).
 
 Output for farm managers, flushed line by line::
 
@@ -237,6 +239,13 @@ def main(argv=None):
         reporter.error("%s has no %s node named %r (found: %s)"
                        % (script, NODE_CLASS, args.node, ", ".join(found) or "none"))
         return EXIT_USAGE
+    # A script saved in proxy mode opens in it (nuke -t): Compute bakes at full resolution only, and
+    # refuses proxy mode. The artist's script is never saved; the copy keeps proxy mode as saved.
+    proxy = nuke.root()["proxy"]
+    in_proxy = bool(proxy.value())
+    if in_proxy:
+        reporter.info("proxy mode is on in %s: computing %s at full resolution" % (script, node.fullName()))
+        proxy.setValue(False)
     previous = _stop_on_sigterm()
     try:
         result = compute.compute(node, frames, reporter)
@@ -253,6 +262,8 @@ def main(argv=None):
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if in_proxy:
+            proxy.setValue(True)
     job = result.job
     if lbs_node.shown_key(node):
         reporter.info("RESULT %s" % job.out_pattern)

@@ -99,7 +99,9 @@ class Job(object):
         self.commands = []
         self.env = None
         self.input_hashes = {}
+        self.proxy_hashes = None  # (proxy settings, {frame: hash}) in proxy mode (node.proxy_input_hashes)
         self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
+        self.warnings = []  # what the artist should know of frames made anyway (outside the plate's range)
         self.settings_hash = ""
         self.views = []  # the script's views (nuke.views()) when Compute started
         self.core = {}
@@ -133,7 +135,7 @@ class JobResult(object):
         self.cancelled = False
         # A frame whose inputs Nuke could not render has failed before anything ran; the others go on.
         self.errors = ["frame %d: %s" % (f, job.unbaked[f]) for f in sorted(job.unbaked)]
-        self.warnings = []
+        self.warnings = list(job.warnings)
         self.missing = sorted(set(job.missing) | set(job.unbaked))
         self.computed = []
 
@@ -218,6 +220,7 @@ def prepare(node, frames=None, reporter=None):
     job.frames = list(range(job.first, job.last + 1))
     # What the result is made from, as Nuke sees it now (the stale check compares with it).
     job.input_hashes = lbs_node.input_hashes(node, job.frames)
+    job.proxy_hashes = lbs_node.proxy_input_hashes(node, job.frames)  # for the check in proxy mode
     job.settings_hash = lbs_node.settings_hash(node, frame=job.first)
     job.views = list(nuke.views())
     python = interpreter.core_python()[0]
@@ -240,6 +243,9 @@ def prepare(node, frames=None, reporter=None):
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
             node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
         _check_formats(node, job)
+        outside = lbs_node.outside_plate_range(node, job.first, job.last)
+        if outside:
+            job.warnings.append(outside)
         baked = [f for f in job.frames if f not in job.unbaked]
         settings_key = job.settings.key()
         hashes = cache.hash_inputs(job.plate, job.trimap, baked)
@@ -321,6 +327,8 @@ def run(job, reporter=None):
     result = JobResult(job)
     for message in result.errors:  # the frames Nuke could not render the inputs of
         reporter.error(message)
+    for message in result.warnings:
+        reporter.warning(message)
     total = len(job.frames)
     done = [0]
     missing = set(job.missing)
@@ -410,7 +418,7 @@ def finish(node, job, result):
     if present:
         lbs_node.show_result(node, job.folder, job.first, job.last, job.key)
         bundle = (job.bundle.path, job.settings.bundle_sha256) if job.bundle is not None else None
-        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle)
+        lbs_node.record_inputs(node, job.input_hashes, job.settings_hash, job.views, bundle, job.proxy_hashes)
     else:
         lbs_node.hide_result(node)
     when = time.strftime("%H:%M")

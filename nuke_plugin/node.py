@@ -144,6 +144,20 @@ def frame_range(node):
     return first, last
 
 
+def outside_plate_range(node, first, last):
+    """Why frames of ``first``-``last`` (a custom or the script's range) may not be what the artist
+    means, or ``""``: they are outside the plate input's frame range, where Nuke gives what its
+    nodes give there (a Read holds its first or last frame, or black), which is matted as it is."""
+    plate = input_node(node, PLATE_INPUT)
+    start, end = int(plate.firstFrame()), int(plate.lastFrame())
+    outside = [f for f in range(first, last + 1) if not start <= f <= end]
+    if not outside:
+        return ""
+    return ("frame(s) %s are outside the plate's frame range %d-%d (%s): they are matted from what Nuke gives "
+            "there (a Read holds its first or last frame, or gives black)"
+            % (frame_ranges(outside), start, end, plate.name()))
+
+
 def script_folder():
     """The saved script's folder, from which a relative folder in the *weights* and *cache folder*
     knobs is read (None for an unsaved script: then from the current folder)."""
@@ -341,18 +355,58 @@ def input_hashes(node, frames):
     return hashes
 
 
-def record_inputs(node, hashes, settings, views=None, bundle=None):
+#: The Root's knobs (Project Settings) that make up the proxy context Nuke builds ops for in proxy
+#: mode; those a script's Root lacks (another Nuke version) are left out.
+PROXY_KNOBS = ("proxy_type", "proxy_scale", "proxy_format", "proxySetting")
+
+
+def proxy_settings():
+    """``None`` at full resolution (proxy mode off), else ``{knob: value as saved}`` of
+    :data:`PROXY_KNOBS`: what Nuke's op hashes depend on in proxy mode besides the inputs (every op
+    is built for the proxy context, and its hash holds that context)."""
+    root = nuke.root()
+    if not root["proxy"].value():
+        return None
+    return dict((name, root.knob(name).toScript()) for name in PROXY_KNOBS if root.knob(name) is not None)
+
+
+def _describe_proxy(settings):
+    """``proxy scale 0.5`` or ``proxy format <format>`` of :func:`proxy_settings`."""
+    if settings.get("proxy_type") == "format":
+        return "proxy format %s" % settings.get("proxy_format", "?")
+    return "proxy scale %s" % settings.get("proxy_scale", "?")
+
+
+def proxy_input_hashes(node, frames):
+    """``(proxy_settings(), input_hashes(node, frames))`` as Nuke's op hashes read in proxy mode at
+    the script's proxy settings: proxy mode is turned on for the reading, and off again. Compute
+    runs at full resolution; these let the stale check compare when the artist works in proxy
+    mode, where every op hash differs from full resolution's."""
+    knob = nuke.root()["proxy"]
+    if knob.value():
+        return proxy_settings(), input_hashes(node, frames)
+    knob.setValue(True)
+    try:
+        return proxy_settings(), input_hashes(node, frames)
+    finally:
+        knob.setValue(False)
+
+
+def record_inputs(node, hashes, settings, views=None, bundle=None, proxy=None):
     """Store what the result is made from in ``result_inputs`` (saved with the script).
 
     ``hashes`` is :func:`input_hashes`, ``settings`` :func:`settings_hash` and ``views`` the
     script's views (``nuke.views()``; default now), all taken when Compute started (a knob turned
     while it ran makes the result stale, as it should). ``bundle``: the weights bundle's folder
     and its ``manifest.json``'s SHA-256 as Compute keyed them (the knob holds only a name: a new
-    fine-tune saved over the bundle keeps it)."""
+    fine-tune saved over the bundle keeps it). ``proxy``: :func:`proxy_input_hashes`, the inputs'
+    op hashes in proxy mode (the stale check's in proxy mode)."""
     record = {"settings": settings, "frames": dict((str(f), hashes[f]) for f in sorted(hashes)),
               "views": list(nuke.views() if views is None else views)}
     if bundle is not None:
         record["bundle"] = {"path": bundle[0], "sha256": bundle[1]}
+    if proxy is not None:
+        record["proxy"] = {"settings": proxy[0], "frames": dict((str(f), proxy[1][f]) for f in sorted(proxy[1]))}
     node["result_inputs"].setValue(json.dumps(record, sort_keys=True))
 
 
@@ -484,6 +538,19 @@ def find_stale(node, frames=None, here_only=False):
         return "settings changed since Compute", varied
     if here_only:
         wanted = [f for f in wanted if f == nuke.frame()]
+    proxy = proxy_settings()
+    if proxy is not None and wanted:
+        # In proxy mode every op hash holds the proxy context: compare with those Compute read in
+        # proxy mode, at these proxy settings (full resolution's differ whatever the inputs).
+        recorded = record.get("proxy")
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("frames"), dict):
+            return ("proxy mode is on, and Compute recorded the inputs at full resolution only (an older "
+                    "LBSMatte): turn proxy mode off to check them"), wanted
+        if recorded.get("settings") != proxy:
+            return ("proxy mode is on at %s, where Compute did not record the inputs (it did at %s): turn proxy "
+                    "mode off, or set the proxy settings back, to check them"
+                    % (_describe_proxy(proxy), _describe_proxy(recorded.get("settings") or {}))), wanted
+        stored = recorded["frames"]
     current = input_hashes(node, wanted)
     changed = [f for f in wanted if stored.get(str(f)) != current[f]]
     return ("plate or trimap changed since Compute" if changed else ""), changed

@@ -11,6 +11,7 @@ from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_
 from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, write_shot
 
 from nuke_plugin import batch
+from nuke_plugin import node as lbs_node
 
 
 @pytest.fixture
@@ -354,3 +355,24 @@ def test_the_farm_regexes_of_the_docs_match_what_batch_prints(lbs_env, sequences
         assert len(matched) <= 1, line
     assert regexes["progress"].match("LBSMATTE PROGRESS -5 1/5").groups() == ("-5", "1", "5")
     assert not regexes["progress"].match("LBSMATTE STAGE computing 3 frame(s)")
+
+
+def test_a_script_saved_in_proxy_mode_is_computed_at_full_resolution(fake_nuke, lbs_env, shot, capsys):
+    # The artist saved the shot in proxy mode (Ctrl/Cmd+P, a proxy scale of 0.25): nuke -t opens it
+    # so. The farm computes at full resolution, as Compute does, and the copy keeps proxy mode.
+    text = open(shot).read().replace(" first_frame 1001\n", " first_frame 1001\n proxy true\n proxy_scale 0.25\n", 1)
+    with open(shot, "w") as handle:
+        handle.write(text)
+    comp = shot.replace("shot.nk", "shot.lbsmatte.nk")
+    assert batch.main([shot, "--node", "LBSMatte1", "--save-as", comp]) == batch.EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert f"LBSMATTE proxy mode is on in {shot}: computing LBSMatte1 at full resolution" in out
+    assert not [line for line in out if line.startswith("ERROR")] and f"LBSMATTE SAVED {comp}" in out
+    assert open(shot).read() == text
+
+    node = _reopen(fake_nuke, comp)  # as the artist saved it: in proxy mode, and the result current there
+    root = fake_nuke.root()
+    assert root["proxy"].value() is True and root["proxy_scale"].value() == 0.25
+    assert node["result_ready"].value() and lbs_node.find_stale(node) == ("", [])
+    root["proxy"].setValue(False)
+    assert lbs_node.find_stale(node) == ("", [])

@@ -1186,3 +1186,20 @@ def test_clear_cache_keeps_a_folder_of_another_cache_folder(fake_nuke, lbs_env, 
     assert node["status"].value() == (
         f"result switched off; its cache is kept: it is in the cache folder {lbs_env['cache']}, "
         f"not this node's ({tmp_path / 'this_show_cache'})")
+
+
+def test_a_range_reaching_past_the_plates_frames_is_computed_with_a_warning_naming_them(fake_nuke, lbs_env, sequences):
+    # A custom (or the script's) range past the plate's 1001-1003: its Reads hold their last frame
+    # there, which is matted too, but the artist is told, not left with a held matte unawares.
+    node = make_graph(fake_nuke, sequences)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1001)
+    node["last_frame"].setValue(1005)
+    result = compute.compute(node)
+    warning = ("frame(s) 1004-1005 are outside the plate's frame range 1001-1003 (Read1): they are matted from "
+               "what Nuke gives there (a Read holds its first or last frame, or gives black)")
+    assert result.ok and result.warnings == [warning]
+    assert node["status"].value().endswith("; WARNING: " + warning)
+    node["first_frame"].setValue(1002)
+    node["last_frame"].setValue(1003)
+    assert compute.compute(node).warnings == []

@@ -1118,3 +1118,41 @@ def test_an_accepted_render_warns_of_a_stale_frame_and_of_a_missing_one(fake_nuk
             "rendering the old result)") in out
     assert ("WARNING: LBSMatte1: frame 1004 is outside its computed range 1001-1003 (accept stale result is on: "
             "rendering black there)") in out
+
+
+# -- proxy mode --------------------------------------------------------------------------------------
+def test_a_result_computed_at_full_resolution_stays_current_in_proxy_mode(fake_nuke, lbs_env, sequences):
+    # Compute runs at full resolution only; the artist then works in proxy mode (Ctrl/Cmd+P), where
+    # Nuke builds every op for the proxy context and its op hashes differ from full resolution's.
+    node = make_graph(fake_nuke, sequences)
+    grade = _with_grade(fake_nuke, node)
+    assert compute.compute(node).ok
+    status = node["status"].value()
+    fake_nuke.frame(1002)
+    fake_nuke.root()["proxy"].setValue(True)
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and node["status"].value() == status
+    assert "fg.red" in node._image(1002).channels
+    assert lbs_node.find_stale(node) == ("", [])  # the render check, every frame
+    grade["white"].setValue(2.0)  # an upstream edit in proxy mode is still caught
+    fake_nuke._update_ui()
+    assert node["status"].value() == ("STALE: LBSMatte1: plate or trimap changed since Compute at frame(s) 1002"
+                                      " - press Compute")
+    grade["white"].setValue(1.0)
+    fake_nuke.root()["proxy"].setValue(False)  # and back at full resolution, current again
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False and lbs_node.find_stale(node) == ("", [])
+    assert fake_nuke.root()["proxy"].value() is False
+
+
+def test_proxy_settings_other_than_computed_at_say_the_inputs_cannot_be_checked(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    fake_nuke.root()["proxy"].setValue(True)
+    fake_nuke.root()["proxy_scale"].setValue(0.25)  # Compute recorded the inputs at the script's 0.5
+    reason, frames = lbs_node.find_stale(node)
+    assert reason == ("proxy mode is on at proxy scale 0.25, where Compute did not record the inputs (it did at "
+                      "proxy scale 0.5): turn proxy mode off, or set the proxy settings back, to check them")
+    assert frames == list(range(1001, 1004))
+    fake_nuke.root()["proxy_scale"].setValue(0.5)
+    assert lbs_node.find_stale(node) == ("", [])

@@ -37,7 +37,9 @@ matters to them:
 - ``opHashes()`` as in Nuke: a hash of the node's knobs (not name or position) and of its inputs'
   hashes at the current frame (``nuke.frame()``); a ``Read``'s includes the file of that frame
   and its reload count, so a new plate version, a changed knob upstream or a reconnection
-  changes it; stable across sessions (a saved script compares with a later one);
+  changes it; stable across sessions (a saved script compares with a later one); in proxy mode
+  (the Root's ``proxy``) every op's hash holds the proxy context too (``proxy_type`` and its
+  ``proxy_scale`` or ``proxy_format``), as Nuke builds ops for it;
 - images keep Nuke's windows and metadata: a ``Read`` gives the file's display window (format),
   data window (bounding box, overscan included) and metadata (the file's attributes as
   ``exr/<name>``, plus ``input/filename``, ``input/mtime``, ``input/ctime``, ``input/filesize``,
@@ -751,6 +753,20 @@ def _stable_hash(text):
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:15], 16)
 
 
+def _proxy_hash_parts():
+    """What Nuke appends to every op's hash in proxy mode: the proxy context the op is built for
+    (NDK: "Every Op, after it has been constructed for a particular OutputContext (frame/view/proxy
+    setting) has a hash", its inputs' "generated for the same frame/view/proxy setting";
+    ``ProxyContext::appendProxy(Hash&)``), so that an op's hash differs in proxy mode from full
+    resolution, and between proxy scales. Nothing at full resolution (a hash saved before the knobs
+    existed stays)."""
+    if not _root["proxy"].value():
+        return []
+    kind = _root["proxy_type"].value()
+    size = _root["proxy_scale"].value() if kind == "scale" else _root["proxy_format"].value()
+    return ["proxy=%s:%s" % (kind, size)]
+
+
 #: Knobs that do not change an op's hash (as in Nuke: name, position, selection, looks).
 _UNHASHED = ("name", "xpos", "ypos", "selected", "label", "tile_color", "help")
 
@@ -942,6 +958,7 @@ class Node(object):
                 parts.append("%s=%s" % (name, knob.toScript()))
         parts += ["%d:%s" % (i, n._op_hash(frame) if n is not None else "-") for i, n in enumerate(self._inputs)]
         parts += self._own_hash_parts(frame)
+        parts += _proxy_hash_parts()
         return _stable_hash("|".join(parts))
 
     def _own_hash_parts(self, frame):
@@ -1456,8 +1473,13 @@ class Root(Group):
         Group.__init__(self, "Root")
         self._knobs["name"]._value = ""
         # ``proxy``: Nuke's proxy mode switch (Ctrl/Cmd+P); the fake renders nothing in it (see execute)
+        # ``proxy_type``, ``proxy_scale``, ``proxy_format``: Project Settings' proxy mode (scale, or a
+        # format; Nuke's default scale 0.5), in the op hashes while proxy mode is on (_proxy_hash_parts).
+        # Nuke's proxy_format is a Format_Knob: here its text as a .nk file writes it.
         # ``views``: the script's views (Project Settings > Views), as a .nk file writes them (see views())
+        proxy_type = Enumeration_Knob("proxy_type", values=["scale", "format"])
         for knob in (Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100), Boolean_Knob("proxy"),
+                     proxy_type, Double_Knob("proxy_scale", value=0.5), String_Knob("proxy_format"),
                      String_Knob("views", value='{{main ""}}')):
             self.addKnob(knob)
 
@@ -1984,7 +2006,12 @@ def scriptSave(filename=None):
         raise RuntimeError("script has no name")
     lines = ["#! %s -nx" % EXE_PATH, "version %s" % NUKE_VERSION_STRING.replace("v", " v"), "Root {", " inputs 0",
              " name %s" % _nk.quote(os.path.abspath(path)),
-             " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value(), "}"]
+             " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value()]
+    fresh = Root()
+    for name in ("proxy", "proxy_type", "proxy_scale", "proxy_format"):  # as Nuke: only those not at their default
+        if _root[name].toScript() != fresh[name].toScript():
+            lines.append(" %s %s" % (name, _root[name].toScript()))
+    lines.append("}")
     ids = {}
     for node in _root.nodes():
         if isinstance(node, Group) and not isinstance(node, Gizmo):
