@@ -14,7 +14,7 @@ Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage er
 modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
 **every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
-people at a terminal; ``--no-progress`` turns it off) and a Python traceback if the tool itself
+people at a terminal: none where stderr is a file or a pipe; ``--no-progress`` turns it off) and a Python traceback if the tool itself
 crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` hides only the bar.
 
 ``matte`` output, for farm tools::
