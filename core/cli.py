@@ -14,7 +14,7 @@ Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage er
 modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
 **every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
-people at a terminal; ``--no-progress`` turns it off) and a Python traceback if the tool itself
+people at a terminal: none where stderr is a file or a pipe; ``--no-progress`` turns it off) and a Python traceback if the tool itself
 crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` hides only the bar.
 
 ``matte`` output, for farm tools::
@@ -1308,25 +1308,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     for its exit (:func:`_uncollected`). Given ``argv`` (called in-process), the caller gets
     Python's garbage collector back as it was."""
     exiting = argv is None
-    argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
-    _escape_unencodable_output()
-    os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
-    keep_freed_memory()
-    parser = build_parser(_chosen_command(argv))
-    try:
-        args, unknown = parser.parse_known_args(argv)
-        if unknown and not getattr(args, "accepts_any_arguments", False):
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    quick = args.handler in (run_weights, run_fingerprint)  # they read no image and render nothing
-    restore_threads = None if quick else _fit_threads()
+    # From the start: a farm stopping the task (SIGTERM) or Ctrl-C in the first seconds, while torch
+    # imports, killed the process without a line (SIGTERM's default) or ended it in a traceback.
     # matte says which frames are complete itself; the others (demo, export, evaluate, a bundle being
     # written) unwind too, so that a file being written removes its temporary (SIGTERM's default
     # would kill the process in the middle and leave it). train's loop takes SIGTERM over while
     # it runs, to checkpoint and stop with exit 3.
-    previous = None if args.handler is run_matte else _stop_on_sigterm()
+    previous = _stop_on_sigterm()
+    restore_threads = None
     try:
+        argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
+        _escape_unencodable_output()
+        os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
+        keep_freed_memory()
+        parser = build_parser(_chosen_command(argv))
+        try:
+            args, unknown = parser.parse_known_args(argv)
+            if unknown and not getattr(args, "accepts_any_arguments", False):
+                parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
+            return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+        quick = args.handler in (run_weights, run_fingerprint)  # they read no image and render nothing
+        restore_threads = None if quick else _fit_threads()
         with _uncollected(exiting) if quick else contextlib.nullcontext():
             return int(args.handler(args))
     except _Terminated:

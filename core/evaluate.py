@@ -437,7 +437,9 @@ def evaluate_dataset(
     }
     _warm_up(matters, chosen)
     jobs = [(s, v) for v in variants for s in samples if v in s.trimaps]
-    bar = tqdm(total=len(jobs), desc="evaluate", unit="image", disable=not progress, file=sys.stderr)
+    # disable=None: tqdm draws the bar only on a terminal; into a farm's log file it wrote a
+    # carriage-return line per update (as matte's bar, which --no-progress turns off at a terminal too).
+    bar = tqdm(total=len(jobs), desc="evaluate", unit="image", disable=None if progress else True, file=sys.stderr)
     try:
         for sample, variant in jobs:
             bar.set_postfix_str(f"{variant}/{sample.name}")

@@ -22,10 +22,11 @@ Output for farm managers, flushed line by line::
     LBSMATTE RESULT <folder>/lbsmatte.####.exr
     ERROR: <message>
 
-Exit status: 0 every frame written; 1 some frames failed, the job was cancelled or the copy
-could not be written; 2 bad arguments, script or node, or a ``--save-as`` folder that is missing
-or not writable (checked before any work); 3 computed but the script changed meanwhile and the
-copy was not written.
+Exit status: 0 every frame written; 1 some frames failed or the copy could not be written; 2 bad
+arguments, script or node, or a ``--save-as`` folder that is missing or not writable (checked
+before any work); 3 computed but the script changed meanwhile and the copy was not written; 143
+stopped by SIGTERM (a farm stopping the task) and 130 interrupted (Ctrl-C), as ``lbsmatte``: the
+core process is stopped too, the frames written so far stay in the cache.
 """
 
 import argparse
@@ -37,6 +38,7 @@ import tempfile
 import traceback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, SIGTERM: lbsmatte's codes
 
 
 def _make_importable():
@@ -172,8 +174,13 @@ def _join_frames(argv):
     return argv
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds as Ctrl-C does (the core process is stopped, the bake removed), and
+    ends the job with :data:`EXIT_TERMINATED`, not the code of a failed frame."""
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt("signal %d" % signum)
+    raise _Terminated("signal %d" % signum)
 
 
 def _stop_on_sigterm():
@@ -252,9 +259,12 @@ def main(argv=None):
     except NodeError as exc:
         reporter.error(str(exc))
         return EXIT_FAILED
+    except _Terminated:  # a farm's render manager stopping the task: told apart from a failed frame
+        reporter.error("stopped by SIGTERM; the frames written so far are in the cache")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        reporter.error("cancelled")
-        return EXIT_FAILED
+        reporter.error("interrupted; the frames written so far are in the cache")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # an ERROR: line and exit 1 for the farm manager, not a bare traceback
         traceback.print_exc()
         reporter.error("%s: %s" % (type(exc).__name__, exc))

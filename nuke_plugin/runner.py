@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -73,10 +74,30 @@ class RunResult(object):
         if self.returncode is None:
             return "the LBSMatte process could not be started"
         if self.returncode != 0:
-            tail = "\n".join(list(self.tail)[-10:])
-            return "the LBSMatte process exited with status %s%s" % (
-                self.returncode, (":\n" + tail) if tail else " (no output)")
+            # Its last words, less the progress lines, which were reported as they came (batch.py
+            # printed them again as 'ERROR: LBSMATTE PROGRESS ...' lines).
+            said = [line for line in self.tail if parse_line(line)[0] != "progress"]
+            tail = "\n".join(said[-10:])
+            return "the LBSMatte process %s%s" % (ended(self.returncode), (":\n" + tail) if tail else " (no output)")
         return "ok"
+
+
+def ended(returncode):
+    """How a process that returned ``returncode`` ended, in words: its exit status, or the signal
+    that killed it (a negative ``returncode``, POSIX). A core process killed with SIGKILL was said
+    to have 'exited with status -9', where the likeliest cause on a render node is memory: the
+    kernel's out-of-memory killer, or the job's memory limit (a cgroup), sends SIGKILL."""
+    if returncode is None or returncode >= 0:
+        return "exited with status %s" % returncode
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = "a signal"
+    words = "was killed by %s (signal %d)" % (name, -returncode)
+    if -returncode == getattr(signal, "SIGKILL", None):
+        words += (", which is what the system's out-of-memory killer and a job's memory limit send: where no one "
+                  "stopped it, the job needs more memory (the README's 'Threads and memory on a render node')")
+    return words
 
 
 #: The longest ``--frames`` value of one command (:func:`frame_lists`): Windows takes a command line of

@@ -355,6 +355,29 @@ _KILL_DURING_WRITE = textwrap.dedent("""
 """)
 
 
+_SIGNAL_AT_START = textwrap.dedent("""
+    import os, signal, sys
+    from core import cli
+    def signalled():  # while torch imports, the first seconds of every command that renders
+        os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL"]))
+    cli._fit_threads = signalled
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize(("name", "code", "line"), [("SIGTERM", 143, "ERROR: stopped by SIGTERM; no file was left "
+                                                     "half-written"), ("SIGINT", 130, "ERROR: interrupted")])
+def test_a_task_stopped_as_it_starts_exits_with_its_code_and_a_line(tmp_path, name, code, line) -> None:
+    # A farm stopping the task in its first seconds killed it without a word (SIGTERM's default
+    # action, exit -15), or Ctrl-C ended it in a traceback of torch's import.
+    argv = ("matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+            "--out", str(tmp_path / "out.exr"))
+    proc = _run_cli(*argv, code=_SIGNAL_AT_START, env={"SIGNAL": name})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (code, line + "\n", "")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 def test_sigterm_leaves_no_temporary_file_and_sigkill_leftovers_are_removed_next_run(shot, small_bundle) -> None:
     argv = ("matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),

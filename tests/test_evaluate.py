@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -895,3 +896,24 @@ def test_a_linear_data_sets_sheet_composites_the_matte_in_linear_light(tmp_path:
     np.testing.assert_allclose(tiles["LBSMatte over a new background"], linear, atol=1e-5)
     encoded = alpha * tiles["LBSMatte foreground"] + (1 - alpha) * checker  # the composite it was
     assert np.abs(tiles["LBSMatte over a new background"] - encoded)[band].max() > 0.02
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(dataset: Path, monkeypatch, capsys) -> None:
+    # Run on a farm (stderr a log file), the bar wrote a carriage-return line per image into the
+    # log; as matte's, it is for people at a terminal, where --no-progress still turns it off.
+    args = (str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--names", "A01", "--trimaps", "Trimap1")
+    assert run(_args(*args)) == 0
+    assert capsys.readouterr().err == ""  # stderr not a terminal (captured, as a log file)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert run(_args(*args)) == 0
+    assert "\revaluate: 100%" in terminal.getvalue()
+    terminal.seek(0)
+    terminal.truncate()
+    assert run(_args(*args, "--no-progress")) == 0
+    assert terminal.getvalue() == ""

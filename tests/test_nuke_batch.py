@@ -300,7 +300,12 @@ def test_as_a_separate_process(lbs_env, sequences, tmp_path):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
-def test_sigterm_from_the_farm_stops_the_computation(lbs_env, sequences, tmp_path):
+@pytest.mark.parametrize(("name", "code", "line"), [
+    ("SIGTERM", 143, "ERROR: stopped by SIGTERM; the frames written so far are in the cache"),
+    ("SIGINT", 130, "ERROR: interrupted; the frames written so far are in the cache")])
+def test_sigterm_from_the_farm_stops_the_computation(lbs_env, sequences, tmp_path, name, code, line):
+    # Both exited 1 with 'ERROR: cancelled', the code of a failed frame: a render manager (or the
+    # TD reading its log) could not tell a task it stopped from one that failed. lbsmatte's codes now.
     shot = write_shot(str(tmp_path / "term.nk"), sequences)
     pidfile = tmp_path / "cli.pid"
     env = dict(os.environ, PYTHONPATH=FAKE_DIR, NUKE_PATH=REPO, FAKE_CLI_SLEEP="60", FAKE_CLI_PIDFILE=str(pidfile))
@@ -311,9 +316,9 @@ def test_sigterm_from_the_farm_stops_the_computation(lbs_env, sequences, tmp_pat
         time.sleep(0.05)
     assert pidfile.exists(), "the computation never started"
     time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, name))
     out, _ = process.communicate(timeout=30)
-    assert process.returncode == batch.EXIT_FAILED and "ERROR: cancelled" in out
+    assert process.returncode == code and line in out.splitlines(), out
     with pytest.raises(ProcessLookupError):
         os.kill(int(pidfile.read_text()), 0)
 

@@ -1002,3 +1002,23 @@ def test_a_full_disk_when_the_log_is_appended_names_it_and_says_the_checkpoints_
     assert json.loads((tmp_path / "background.json").read_text())["step"] == 2
     train(tmp_path, _batch, settings, init=_tiny(), progress=False)
     assert [r["step"] for r in read_log(tmp_path)] == [1, 2, 3]
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path, monkeypatch, capsys) -> None:
+    # A training on a farm (stderr a log file) wrote a carriage-return line per step into the log,
+    # for hours; the bar is for people at a terminal (log.jsonl has every step for machines).
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    settings = TrainSettings(steps={"background": 2, "foreground": 0, "alpha": 0}, checkpoint_every=100,
+                             validate_every=100)
+    train(tmp_path / "log", _batch, settings, init=_tiny())
+    assert "\r" not in capsys.readouterr().err  # stderr not a terminal (captured, as a log file)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train(tmp_path / "terminal", _batch, settings, init=_tiny())
+    assert "\rbackground: 100%" in terminal.getvalue()

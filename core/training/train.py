@@ -17,6 +17,7 @@ import json
 import logging
 import platform
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -484,7 +485,10 @@ def train(
                 net.eval()
                 continue
             net.train()
-            bar = tqdm(total=target, initial=state["step"], desc=f"{role:>10}", disable=not progress, unit="step")
+            # disable=None: a bar on a terminal only; a farm's log file got a carriage-return line
+            # per step, hours of them (log.jsonl records every step for machines).
+            bar = tqdm(total=target, initial=state["step"], desc=f"{role:>10}", disable=None if progress else True,
+                       unit="step", file=sys.stderr)
             stage_start = time.monotonic()
             seconds_before = float(state.get("seconds", 0.0))
             stopped = False
