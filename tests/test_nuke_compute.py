@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import SIZE, cli_calls, make_graph, read_exr, write_exr
+from fake_nuke.fixtures import SIZE, cli_calls, fill_cache_disk, make_graph, read_exr, write_exr
 
 from nuke_plugin import buttons, cache, compute
 from nuke_plugin import node as lbs_node
@@ -907,21 +907,50 @@ def test_a_frame_computed_after_running_out_of_gpu_memory_is_not_served_as_the_k
 
 
 def test_an_unexpected_error_is_on_the_nodes_status_too(fake_nuke, lbs_env, sequences, monkeypatch):
-    # A full disk while Compute writes the cache's record: the message box shows the traceback,
+    # A bug while Compute writes the cache's record: the message box shows the traceback,
     # and the status line no longer says the result from before is ready.
     monkeypatch.setattr(fake_nuke, "GUI", True)
     node = make_graph(fake_nuke, sequences)
     assert compute.compute(node).ok and "ready" in node["status"].value()
 
-    def full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def broken(*args, **kwargs):
+        raise KeyError("settings")
 
-    monkeypatch.setattr(cache, "write_record", full)
+    monkeypatch.setattr(cache, "write_record", broken)
     node["rounds"].setValue(0)
     node["compute"].execute()
     assert "Traceback" in fake_nuke._messages[-1]
-    assert node["status"].value() == ("ERROR: OSError: [Errno 28] No space left on device (Troubleshoot checks the "
-                                      "installation)")
+    assert node["status"].value() == "ERROR: KeyError: 'settings' (Troubleshoot checks the installation)"
+
+
+@pytest.mark.parametrize("errno_, text", [(28, "No space left on device"), (122, "Disk quota exceeded")])
+def test_a_full_cache_disk_is_a_message_naming_the_record_and_the_cause(
+        fake_nuke, lbs_env, sequences, monkeypatch, errno_, text):
+    # The cache's share is full (or the show's quota is reached) as Compute writes the record of
+    # a new key: the artist read "unexpected error (Troubleshoot checks the installation)" and a
+    # traceback that named no file. Now: the record's path, the cause and the way out, on the node
+    # and in the message; the earlier result's record untouched, no temporary file left.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.ok
+    record = os.path.join(first.job.folder, cache.RECORD_NAME)
+    with open(record, "rb") as handle:
+        before = handle.read()
+    fill_cache_disk(monkeypatch, lbs_env["cache"], errno_, text)
+    node["rounds"].setValue(0)  # another key: a new folder and record
+    node["compute"].execute()
+    message = fake_nuke._messages[-1]
+    assert "Traceback" not in message and "Troubleshoot" not in message
+    status = node["status"].value()
+    assert status.startswith(f"ERROR: LBSMatte1: cannot write {lbs_env['cache']}"), status
+    assert status.endswith(f"lbsmatte.json: {text}; make room there (or set the cache folder knob, or LBSMATTE_CACHE, "
+                           "to a folder with space) and press Compute again"), status
+    with open(record, "rb") as handle:
+        assert handle.read() == before
+    left = [name for _, _, names in os.walk(lbs_env["cache"]) for name in names if name.endswith(".tmp")]
+    assert left == []
+    assert not os.listdir(os.path.join(lbs_env["cache"], cache.BAKE_FOLDER))  # baked inputs removed
 
 
 def test_a_setting_that_changes_over_the_range_is_refused_naming_it_and_the_frames(fake_nuke, lbs_env, sequences):
