@@ -376,9 +376,15 @@ def run(job, reporter=None):
             result.errors.append(message)
         result.errors.extend(e for e in outcome.errors if _busy_frame(e) is None and not _FAILED_SUMMARY.match(e))
         result.warnings.extend(outcome.warnings)
-    for frame in cache.copy_frames(job.folder, job.copies):
+    not_copied = {}
+    for frame in cache.copy_frames(job.folder, job.copies, not_copied):
         done[0] += 1
         reporter.frame_done(frame, min(done[0], total), total)
+    for frame in sorted(not_copied):  # a full disk: said with its file and cause, not "frames missing"
+        message = "frame %d: %s (the result of frame %d, whose inputs it holds)" % (
+            frame, not_copied[frame], job.copies[frame])
+        reporter.error(message)
+        result.errors.append(message)
     result.missing = cache.missing_frames(job.folder, job.frames)
     still_missing = set(result.missing)
     result.computed = [f for f in job.missing if f not in still_missing]

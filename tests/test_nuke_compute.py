@@ -858,6 +858,49 @@ def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequen
             with open(cache.frame_path(pattern, frame), "rb") as copy, open(cache.frame_path(pattern, 1001), "rb") as one:
                 assert copy.read() == one.read()
     assert node["status"].value().startswith("1001-1003 ready at ") and ": 3 computed, 0 cached" in node["status"].value()
+def test_a_held_frame_that_cannot_be_copied_on_a_full_disk_names_the_file_and_the_cause(
+        fake_nuke, lbs_env, sequences, monkeypatch):
+    # A still held over 1001-1003 on a share that refuses hard links: 1002 and 1003 are copies of
+    # 1001's result. The disk filled while copying: the status said "FAILED ...; frames missing" and
+    # the farm's log "2 of 3 frames not computed", naming neither the file nor the cause.
+    import errno
+    import shutil
+
+    node = make_graph(fake_nuke, sequences)
+    for index in (0, 1):
+        node.input(index)["first"].setValue(1001)
+        node.input(index)["last"].setValue(1001)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1001)
+    node["last_frame"].setValue(1003)
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def full(source, target, *args, **kwargs):
+        with open(target, "wb") as handle:  # a part of the file fits
+            handle.write(b"\x76\x2f\x31\x01")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    copyfile = shutil.copyfile
+    monkeypatch.setattr(cache.os, "link", no_links)
+    monkeypatch.setattr(cache.shutil, "copyfile", full)
+    result = compute.compute(node)
+    monkeypatch.setattr(cache.shutil, "copyfile", copyfile)
+    assert not result.ok and result.computed == [1001] and result.missing == [1002, 1003]
+    folder = result.job.folder
+    said = [f"frame {f}: cannot write {cache.frame_path(cache.trimap_pattern(folder), f)}: No space left on device "
+            "(the result of frame 1001, whose inputs it holds)" for f in (1002, 1003)]
+    assert result.errors == said
+    assert node["status"].value().endswith(f"1 of 3 frames ready; {said[0]}")
+    assert sorted(os.listdir(folder)) == sorted([cache.RECORD_NAME, os.path.basename(
+        cache.frame_path(cache.result_pattern(folder), 1001)), os.path.basename(
+        cache.frame_path(cache.trimap_pattern(folder), 1001))])  # no half copy, no temporary file
+
+    again = compute.compute(node)  # room again
+    assert again.ok and again.computed == [1002, 1003], again.errors
+
+
 def test_the_plate_is_baked_with_values_beyond_half_float_as_they_are(fake_nuke, lbs_env, sequences):
     # A linear highlight of 1e5 (or a value past the core's ±1e16 solve limit) reaches the core as
     # it is, which keeps, clamps and warns by its own rules; baked in half it would be inf, a
