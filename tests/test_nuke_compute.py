@@ -858,6 +858,28 @@ def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequen
             with open(cache.frame_path(pattern, frame), "rb") as copy, open(cache.frame_path(pattern, 1001), "rb") as one:
                 assert copy.read() == one.read()
     assert node["status"].value().startswith("1001-1003 ready at ") and ": 3 computed, 0 cached" in node["status"].value()
+def test_a_bake_folder_a_full_cache_disk_cannot_hold_is_named(fake_nuke, lbs_env, sequences, monkeypatch):
+    # The disk is full before the bake: its folder cannot be made (a folder takes a block too).
+    import errno
+
+    node = make_graph(fake_nuke, sequences)
+    makedirs = os.makedirs
+
+    def full(path, *args, **kwargs):
+        if os.sep + cache.BAKE_FOLDER + os.sep in os.fspath(path):
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        return makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(cache.os, "makedirs", full)
+    bake = os.path.join(lbs_env["cache"], cache.BAKE_FOLDER)
+    with pytest.raises(NodeError) as caught:
+        compute.prepare(node)
+    assert str(caught.value) == (f"LBSMatte1: cannot write {bake}: No space left on device; make room there (or set "
+                                 "the cache folder knob, or LBSMATTE_CACHE, to a folder with space) and press "
+                                 "Compute again")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+
+
 def test_a_held_frame_that_cannot_be_copied_on_a_full_disk_names_the_file_and_the_cause(
         fake_nuke, lbs_env, sequences, monkeypatch):
     # A still held over 1001-1003 on a share that refuses hard links: 1002 and 1003 are copies of
