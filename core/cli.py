@@ -1176,8 +1176,25 @@ def _frame_locked(job: FrameJob, listed: dict[Path, list[str]] | None = None) ->
     and the others still render."""
     from core.io import locked_outputs
 
-    with locked_outputs((p for p in (job.out, job.trimap_out) if p is not None), listed):
+    outputs = [p for p in (job.out, job.trimap_out) if p is not None]
+    _check_folders_still_there(outputs)
+    with locked_outputs(outputs, listed):
         yield
+
+
+def _check_folders_still_there(outputs: list[Path]) -> None:
+    """:class:`OutputError` when the folder of an output, there (made or checked) before the first
+    frame, is gone: removed while the run renders, or its share unmounted (the empty mount point
+    left). Made again, it took the rest of the shot on to the machine's own disk, or into a folder
+    a wrangler had just cleared, and the run said it wrote every frame."""
+    from core.io import output_target
+
+    for path in outputs:
+        folder = os.path.dirname(os.path.abspath(output_target(path)))
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot write {path}: its folder {folder} was removed while this run was writing "
+                              "(or the share holding it is no longer mounted); it is not made again: make it, or "
+                              "mount the share, and render the missing frames again")
 
 
 def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:

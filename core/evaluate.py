@@ -845,6 +845,8 @@ def run(args: argparse.Namespace) -> int:
         return exit_code(exc)
     if args.json_path is not None:
         print(f"wrote {args.json_path}", flush=True)
-    if args.out is not None:
-        print(f"contact sheets in {args.out}", flush=True)
+    if args.out is not None:  # a full disk may have refused some (or all): not said as if all were there
+        unwritten = sum(1 for failure in results["failures"] if failure["method"] == SHEET)
+        print(f"contact sheets in {args.out}" + (f" ({unwritten} not written: see the ERROR lines above)"
+                                                 if unwritten else ""), flush=True)
     return 1 if results["failures"] else 0

@@ -949,10 +949,20 @@ def lock_output(out: str | os.PathLike[str]) -> Iterator[Path]:
     path = lock_path(out)
 
     def record_owner(fd: int) -> None:
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-                 .encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                     .encode())
+        except OSError:
+            # A full disk or a quota: the frame fails (cannot lock ...), and the empty lock file must
+            # not stay, one a frame in the user's output folder. Removed while still held, as at the end.
+            if os.name != "nt":
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            raise
 
     lock = FileLock(path, timeout=0, on_acquired=record_owner)
     try:

@@ -383,29 +383,40 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
     return reused
 
 
-def copy_frames(folder, copies):
+def copy_frames(folder, copies, failures=None):
     """Link (else copy) within ``folder`` the result of frame ``copies[f]`` as frame ``f``, for
     frames with the same key (a still plate and trimap held over the range): computed once.
 
-    Returns the frames made; a frame whose source was not made (failed, cancelled) is left out."""
-    return [frame for frame in sorted(copies) if _link_frame(folder, copies[frame], folder, frame)]
+    Returns the frames made; a frame whose source was not made (failed, cancelled) is left out.
+    ``failures``: a dict given gets ``{frame: why}`` for each frame whose source was made but
+    could not be linked or copied (a full disk, a quota, the folder removed meanwhile)."""
+    made = []
+    for frame in sorted(copies):
+        why = []
+        if _link_frame(folder, copies[frame], folder, frame, why):
+            made.append(frame)
+        elif why and failures is not None:
+            failures[frame] = why[0]
+    return made
 
 
-def _link_frame(source_folder, source_frame, folder, frame):
+def _link_frame(source_folder, source_frame, folder, frame, why=None):
     """Give ``folder`` the result of ``source_frame`` in ``source_folder`` (and the trimap beside
-    it) as ``frame``; False when that result is missing or cannot be linked or copied."""
+    it) as ``frame``; False when that result is missing or cannot be linked or copied (then the
+    reason is appended to the list ``why``, if given)."""
     source = frame_path(result_pattern(source_folder), source_frame)
     if not os.path.isfile(source):
         return False
     # the trimap first, so a frame never shows without it
     trimap = frame_path(trimap_pattern(source_folder), source_frame)
-    if os.path.isfile(trimap) and not _link_or_copy(trimap, frame_path(trimap_pattern(folder), frame)):
+    if os.path.isfile(trimap) and not _link_or_copy(trimap, frame_path(trimap_pattern(folder), frame), why):
         return False
-    return _link_or_copy(source, frame_path(result_pattern(folder), frame))
+    return _link_or_copy(source, frame_path(result_pattern(folder), frame), why)
 
 
-def _link_or_copy(source, target):
-    """Hard-link (else copy) ``source`` to ``target`` through a temporary name; False on failure."""
+def _link_or_copy(source, target, why=None):
+    """Hard-link (else copy) ``source`` to ``target`` through a temporary name; False on failure,
+    with ``cannot write TARGET: CAUSE`` appended to the list ``why``, if given."""
     tmp = "%s.%s.tmp" % (target, uuid.uuid4().hex[:8])
     try:
         try:
@@ -415,8 +426,10 @@ def _link_or_copy(source, target):
             shutil.copyfile(source, tmp)
             linked = False
         _replace(tmp, target, keep_mode=not linked)  # a link's mode is its source's: left alone
-    except (OSError, IOError):
+    except (OSError, IOError) as exc:
         _remove_quietly(tmp)
+        if why is not None:
+            why.append("cannot write %s: %s" % (target, getattr(exc, "strerror", None) or exc))
         return False
     return True
 

@@ -16,6 +16,7 @@ A job has three steps so that the GUI can keep the slow one off Nuke's main thre
 what the *Compute* button uses in the GUI.
 """
 
+import errno
 import os
 import re
 import shutil
@@ -176,6 +177,18 @@ def _writable_dir(folder):
         raise NodeError("the cache folder %s is not writable: %s" % (folder, exc)) from exc
 
 
+def _cache_write_error(node, path, exc):
+    """A :class:`NodeError` for a cache write that failed (a full disk, a quota, a folder made
+    read-only or removed while Compute ran), naming the path and the cause: something the artist
+    fixes on the disk, not a fault of the installation with a traceback."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        way = "make room there (or set the cache folder knob, or LBSMATTE_CACHE, to a folder with space)"
+    else:
+        way = "make the folder writable (or set the cache folder knob, or LBSMATTE_CACHE, to another folder)"
+    return NodeError("%s: cannot write %s: %s; %s and press Compute again"
+                     % (node.name(), path, getattr(exc, "strerror", None) or exc, way))
+
+
 def prepare(node, frames=None, reporter=None):
     """Bake the inputs and work out the key and what is left to compute (main thread).
 
@@ -237,7 +250,10 @@ def prepare(node, frames=None, reporter=None):
     except RuntimeError as exc:
         raise NodeError("%s: the LBSMatte core cannot run: %s" % (node.name(), exc)) from exc
     job.settings.fingerprint = job.core["fingerprint"]
-    job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())
+    try:
+        job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())
+    except (OSError, IOError) as exc:
+        raise _cache_write_error(node, os.path.join(job.cache_dir, cache.BAKE_FOLDER), exc) from exc
     try:
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
@@ -252,13 +268,16 @@ def prepare(node, frames=None, reporter=None):
         frame_keys = dict((f, cache.frame_key(settings_key, hashes[f][0], hashes[f][1])) for f in baked)
         job.key = cache.folder_key(settings_key, frame_keys)
         job.folder = os.path.join(job.cache_dir, job.key)
-        os.makedirs(job.folder, exist_ok=True)  # another session computing this key may make it first
-        cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
-            "core": job.core,
-            "bundle_path": job.bundle.path if job.bundle is not None else None,
-            "script": nuke.root()["name"].value(),
-            "node": job.node_name,
-        })
+        try:
+            os.makedirs(job.folder, exist_ok=True)  # another session computing this key may make it first
+            cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
+                "core": job.core,
+                "bundle_path": job.bundle.path if job.bundle is not None else None,
+                "script": nuke.root()["name"].value(),
+                "node": job.node_name,
+            })
+        except (OSError, IOError) as exc:  # the cache's disk full, over quota, made read-only meanwhile
+            raise _cache_write_error(node, os.path.join(job.folder, cache.RECORD_NAME), exc) from exc
         # Sets, made once: a list looked up (or made into a set) for each frame was quadratic in the
         # range, seconds of a frozen Nuke for a long shot (26 s at 10 000 frames).
         absent = set(cache.missing_frames(job.folder, baked))
@@ -370,9 +389,15 @@ def run(job, reporter=None):
             result.errors.append(message)
         result.errors.extend(e for e in outcome.errors if _busy_frame(e) is None and not _FAILED_SUMMARY.match(e))
         result.warnings.extend(outcome.warnings)
-    for frame in cache.copy_frames(job.folder, job.copies):
+    not_copied = {}
+    for frame in cache.copy_frames(job.folder, job.copies, not_copied):
         done[0] += 1
         reporter.frame_done(frame, min(done[0], total), total)
+    for frame in sorted(not_copied):  # a full disk: said with its file and cause, not "frames missing"
+        message = "frame %d: %s (the result of frame %d, whose inputs it holds)" % (
+            frame, not_copied[frame], job.copies[frame])
+        reporter.error(message)
+        result.errors.append(message)
     result.missing = cache.missing_frames(job.folder, job.frames)
     still_missing = set(result.missing)
     result.computed = [f for f in job.missing if f not in still_missing]

@@ -630,6 +630,32 @@ def test_write_trimap_files_are_outputs_too_locked_and_their_leftovers_removed(s
         f"{kind}.{f}.{ext}" for kind, ext in (("matte", "exr"), ("t", "png")) for f in (1001, 1002, 1003)]
 
 
+def test_an_output_folder_removed_while_the_shot_renders_is_not_made_again(shot, small_bundle, untrained_ok, capsys,
+                                                                          monkeypatch) -> None:
+    # The output folder goes after frame 1001 (a wrangler clears the version, or the share holding
+    # it unmounts and leaves its empty mount point): the run made it again, wrote 1002 and 1003 into
+    # it (on a farm node's own disk, for an unmounted share) and said "wrote 3 frame(s)", exit 0.
+    import shutil
+
+    out = shot / "out"
+    render = cli._render
+
+    def then_removed(job, *args, **kwargs):
+        done = render(job, *args, **kwargs)
+        if job.frame == 1001:
+            shutil.rmtree(out)
+        return done
+
+    monkeypatch.setattr(cli, "_render", then_removed)
+    assert _matte(shot, small_bundle, "--write-trimap", str(out / "t.####.png")) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+    assert lines == [f"ERROR: frame {f}: cannot write {out / f'matte.{f}.exr'}: its folder {out} was removed while "
+                     "this run was writing (or the share holding it is no longer mounted); it is not made again: "
+                     "make it, or mount the share, and render the missing frames again" for f in (1002, 1003)] + [
+        "ERROR: 2 of 3 frame(s) failed: 1002, 1003"]
+    assert not out.exists()
+
+
 def test_a_multi_line_message_is_one_protocol_line(shot, small_bundle, untrained_ok, capsys, monkeypatch) -> None:
     # A farm adaptor reads stdout line by line: an error whose message spans lines (pybind11's
     # "incompatible function arguments" lists the overloads, one a line) left lines that

@@ -796,6 +796,30 @@ def test_a_contact_sheet_that_cannot_be_written_is_a_failure_of_its_image_only(d
     assert (tmp_path / "s" / "Trimap1" / "B02.png").is_file() and (tmp_path / "r.json").is_file()
 
 
+def test_the_last_line_says_how_many_contact_sheets_a_full_disk_refused(dataset: Path, tmp_path: Path, monkeypatch,
+                                                                        capsys) -> None:
+    # Every sheet refused by a full disk, and the run still ended "contact sheets in OUT", as if
+    # they were all there.
+    import core.contact_sheet
+    from core.errors import OutputError
+
+    def full(path, *args, **kwargs):
+        raise OutputError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(core.contact_sheet, "write_contact_sheet", full)
+    sheets = tmp_path / "s"
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1", "--out",
+                     str(sheets), "--no-progress")) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"ERROR: Trimap1/B02 contact sheet: cannot write {sheets / 'Trimap1' / 'B02.png'}: No space left on device" \
+        in lines
+    assert lines[-1] == f"contact sheets in {sheets} (2 not written: see the ERROR lines above)"
+    monkeypatch.undo()
+    assert run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1", "--out",
+                     str(sheets), "--no-progress")) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"contact sheets in {sheets}"
+
+
 def test_layers_of_a_linear_set_are_scored_in_the_srgb_encoding(tmp_path: Path) -> None:
     # As README's Evaluation and the JSON's units say: an EXR set's plate, F and B (scene-linear)
     # are sRGB-encoded and clipped to [0, 1] before the α- and (1 − α)-weighted errors.

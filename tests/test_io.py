@@ -1063,6 +1063,32 @@ def test_only_the_exif_orientations_that_turn_a_quarter_turn_count_as_turned(tmp
         assert io.read_image(path).info.turned == (orientation >= 5), orientation
 
 
+@pytest.mark.parametrize("errno_, text", [(28, "No space left on device"), (122, "Disk quota exceeded")])
+def test_a_full_disk_while_locking_names_the_lock_and_leaves_no_lock_file(tmp_path: Path, monkeypatch, errno_,
+                                                                         text) -> None:
+    # A full output disk (or a show's quota): the lock file is made (an empty file still fits) but
+    # its owner record is refused. Each frame of 'matte' failed so and left its empty .NAME.lock in
+    # the user's output folder, a thousand of them for a thousand-frame shot; evaluate --json one too.
+    out = tmp_path / "m.1001.exr"
+    lock = io.lock_path(out)
+    real_write = os.write
+
+    def full(fd, data):
+        if lock.exists() and os.path.samestat(os.fstat(fd), os.stat(lock)):
+            raise OSError(errno_, text)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OutputError, match=re.escape(f"cannot lock {out} ({lock}): {text}")):
+        with io.lock_output(out):
+            pass
+    assert sorted(os.listdir(tmp_path)) == []
+    monkeypatch.setattr(os, "write", real_write)
+    with io.lock_output(out) as held:  # room again: locked as ever
+        assert held == lock and lock.read_text().startswith(f"pid {os.getpid()} on ")
+    assert not lock.exists()
+
+
 @pytest.mark.skipif(os.name == "nt", reason="flock: POSIX; Windows removes a lock file when its run lets go")
 def test_a_lock_file_another_users_killed_run_left_is_taken_over(tmp_path: Path, monkeypatch) -> None:
     # A shared output folder (a show's share, the Nuke cache): a run of the farm's user killed with

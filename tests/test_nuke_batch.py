@@ -8,7 +8,7 @@ import time
 
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, write_shot
+from fake_nuke.fixtures import FAKE_DIR, REPO, cli_calls, fill_cache_disk, write_shot
 
 from nuke_plugin import batch
 from nuke_plugin import node as lbs_node
@@ -133,6 +133,21 @@ def test_failed_frames_exit_1_and_say_which(fake_nuke, lbs_env, shot, capsys, mo
     assert open(shot).read() == before
 
 
+def test_a_full_cache_disk_fails_the_job_naming_the_record_and_the_cause(fake_nuke, lbs_env, shot, capsys,
+                                                                          monkeypatch):
+    # The farm's cache share is full: the job's log held a traceback and "ERROR: OSError: [Errno 28]
+    # No space left on device", naming no file. Now one ERROR line naming it, the cause and the way out.
+    fill_cache_disk(monkeypatch, lbs_env["cache"])
+    assert batch.main([shot, "--node", "LBSMatte1", "--no-save"]) == batch.EXIT_FAILED
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    errors = [line for line in out.out.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and errors[0].startswith(f"ERROR: LBSMatte1: cannot write {lbs_env['cache']}")
+    assert errors[0].endswith("lbsmatte.json: No space left on device; make room there (or set the cache folder "
+                              "knob, or LBSMATTE_CACHE, to a folder with space) and press Compute again")
+    assert cli_calls(lbs_env) == []  # nothing rendered into a cache that cannot hold it
+
+
 def test_a_script_saved_meanwhile_gives_no_copy(fake_nuke, lbs_env, shot, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_CLI_TOUCH", shot)
     comp = shot + ".comp.nk"
@@ -181,8 +196,20 @@ def test_a_copy_nuke_cannot_save_after_the_work_is_an_error_line_and_exit_1(fake
 
 
 def test_an_unexpected_error_is_an_error_line_and_exit_1(fake_nuke, lbs_env, shot, capsys, monkeypatch):
-    """E.g. a key folder another artist made, not writable by the farm user: farm managers watch
-    for ERROR: lines and the exit status, not for a Python traceback."""
+    """A bug: farm managers watch for ERROR: lines and the exit status, not for a Python traceback."""
+    from nuke_plugin import cache
+
+    def broken(folder, *args, **kwargs):
+        raise KeyError("settings")
+
+    monkeypatch.setattr(cache, "write_record", broken)
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "ERROR: KeyError: 'settings'" in out
+
+
+def test_a_key_folder_the_farm_user_may_not_write_is_named(fake_nuke, lbs_env, shot, capsys, monkeypatch):
+    """A key folder another artist made, not writable by the farm user: the ERROR line names the file."""
     from nuke_plugin import cache
 
     def refuse(folder, *args, **kwargs):
@@ -190,8 +217,10 @@ def test_an_unexpected_error_is_an_error_line_and_exit_1(fake_nuke, lbs_env, sho
 
     monkeypatch.setattr(cache, "write_record", refuse)
     assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_FAILED
-    out = capsys.readouterr().out
-    assert "ERROR: PermissionError: [Errno 13] Permission denied" in out
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR"))
+    assert line.startswith(f"ERROR: LBSMatte1: cannot write {lbs_env['cache']}")
+    assert line.endswith("lbsmatte.json: Permission denied; make the folder writable (or set the cache folder knob, "
+                         "or LBSMATTE_CACHE, to another folder) and press Compute again")
 
 
 def test_a_bad_setting_fails_cleanly(fake_nuke, lbs_env, sequences, tmp_path, capsys):

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import SIZE, cli_calls, make_graph, read_exr, write_exr
+from fake_nuke.fixtures import SIZE, cli_calls, fill_cache_disk, make_graph, read_exr, write_exr
 
 from nuke_plugin import buttons, cache, compute
 from nuke_plugin import node as lbs_node
@@ -865,6 +865,71 @@ def test_a_still_held_over_the_range_is_computed_once(fake_nuke, lbs_env, sequen
             with open(cache.frame_path(pattern, frame), "rb") as copy, open(cache.frame_path(pattern, 1001), "rb") as one:
                 assert copy.read() == one.read()
     assert node["status"].value().startswith("1001-1003 ready at ") and ": 3 computed, 0 cached" in node["status"].value()
+def test_a_bake_folder_a_full_cache_disk_cannot_hold_is_named(fake_nuke, lbs_env, sequences, monkeypatch):
+    # The disk is full before the bake: its folder cannot be made (a folder takes a block too).
+    import errno
+
+    node = make_graph(fake_nuke, sequences)
+    makedirs = os.makedirs
+
+    def full(path, *args, **kwargs):
+        if os.sep + cache.BAKE_FOLDER + os.sep in os.fspath(path):
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        return makedirs(path, *args, **kwargs)
+
+    monkeypatch.setattr(cache.os, "makedirs", full)
+    bake = os.path.join(lbs_env["cache"], cache.BAKE_FOLDER)
+    with pytest.raises(NodeError) as caught:
+        compute.prepare(node)
+    assert str(caught.value) == (f"LBSMatte1: cannot write {bake}: No space left on device; make room there (or set "
+                                 "the cache folder knob, or LBSMATTE_CACHE, to a folder with space) and press "
+                                 "Compute again")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+
+
+def test_a_held_frame_that_cannot_be_copied_on_a_full_disk_names_the_file_and_the_cause(
+        fake_nuke, lbs_env, sequences, monkeypatch):
+    # A still held over 1001-1003 on a share that refuses hard links: 1002 and 1003 are copies of
+    # 1001's result. The disk filled while copying: the status said "FAILED ...; frames missing" and
+    # the farm's log "2 of 3 frames not computed", naming neither the file nor the cause.
+    import errno
+    import shutil
+
+    node = make_graph(fake_nuke, sequences)
+    for index in (0, 1):
+        node.input(index)["first"].setValue(1001)
+        node.input(index)["last"].setValue(1001)
+    node["frame_range"].setValue("custom")
+    node["first_frame"].setValue(1001)
+    node["last_frame"].setValue(1003)
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def full(source, target, *args, **kwargs):
+        with open(target, "wb") as handle:  # a part of the file fits
+            handle.write(b"\x76\x2f\x31\x01")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    copyfile = shutil.copyfile
+    monkeypatch.setattr(cache.os, "link", no_links)
+    monkeypatch.setattr(cache.shutil, "copyfile", full)
+    result = compute.compute(node)
+    monkeypatch.setattr(cache.shutil, "copyfile", copyfile)
+    assert not result.ok and result.computed == [1001] and result.missing == [1002, 1003]
+    folder = result.job.folder
+    said = [f"frame {f}: cannot write {cache.frame_path(cache.trimap_pattern(folder), f)}: No space left on device "
+            "(the result of frame 1001, whose inputs it holds)" for f in (1002, 1003)]
+    assert result.errors == said
+    assert node["status"].value().endswith(f"1 of 3 frames ready; {said[0]}")
+    assert sorted(os.listdir(folder)) == sorted([cache.RECORD_NAME, os.path.basename(
+        cache.frame_path(cache.result_pattern(folder), 1001)), os.path.basename(
+        cache.frame_path(cache.trimap_pattern(folder), 1001))])  # no half copy, no temporary file
+
+    again = compute.compute(node)  # room again
+    assert again.ok and again.computed == [1002, 1003], again.errors
+
+
 def test_the_plate_is_baked_with_values_beyond_half_float_as_they_are(fake_nuke, lbs_env, sequences):
     # A linear highlight of 1e5 (or a value past the core's ±1e16 solve limit) reaches the core as
     # it is, which keeps, clamps and warns by its own rules; baked in half it would be inf, a
@@ -914,21 +979,50 @@ def test_a_frame_computed_after_running_out_of_gpu_memory_is_not_served_as_the_k
 
 
 def test_an_unexpected_error_is_on_the_nodes_status_too(fake_nuke, lbs_env, sequences, monkeypatch):
-    # A full disk while Compute writes the cache's record: the message box shows the traceback,
+    # A bug while Compute writes the cache's record: the message box shows the traceback,
     # and the status line no longer says the result from before is ready.
     monkeypatch.setattr(fake_nuke, "GUI", True)
     node = make_graph(fake_nuke, sequences)
     assert compute.compute(node).ok and "ready" in node["status"].value()
 
-    def full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def broken(*args, **kwargs):
+        raise KeyError("settings")
 
-    monkeypatch.setattr(cache, "write_record", full)
+    monkeypatch.setattr(cache, "write_record", broken)
     node["rounds"].setValue(0)
     node["compute"].execute()
     assert "Traceback" in fake_nuke._messages[-1]
-    assert node["status"].value() == ("ERROR: OSError: [Errno 28] No space left on device (Troubleshoot checks the "
-                                      "installation)")
+    assert node["status"].value() == "ERROR: KeyError: 'settings' (Troubleshoot checks the installation)"
+
+
+@pytest.mark.parametrize("errno_, text", [(28, "No space left on device"), (122, "Disk quota exceeded")])
+def test_a_full_cache_disk_is_a_message_naming_the_record_and_the_cause(
+        fake_nuke, lbs_env, sequences, monkeypatch, errno_, text):
+    # The cache's share is full (or the show's quota is reached) as Compute writes the record of
+    # a new key: the artist read "unexpected error (Troubleshoot checks the installation)" and a
+    # traceback that named no file. Now: the record's path, the cause and the way out, on the node
+    # and in the message; the earlier result's record untouched, no temporary file left.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    assert first.ok
+    record = os.path.join(first.job.folder, cache.RECORD_NAME)
+    with open(record, "rb") as handle:
+        before = handle.read()
+    fill_cache_disk(monkeypatch, lbs_env["cache"], errno_, text)
+    node["rounds"].setValue(0)  # another key: a new folder and record
+    node["compute"].execute()
+    message = fake_nuke._messages[-1]
+    assert "Traceback" not in message and "Troubleshoot" not in message
+    status = node["status"].value()
+    assert status.startswith(f"ERROR: LBSMatte1: cannot write {lbs_env['cache']}"), status
+    assert status.endswith(f"lbsmatte.json: {text}; make room there (or set the cache folder knob, or LBSMATTE_CACHE, "
+                           "to a folder with space) and press Compute again"), status
+    with open(record, "rb") as handle:
+        assert handle.read() == before
+    left = [name for _, _, names in os.walk(lbs_env["cache"]) for name in names if name.endswith(".tmp")]
+    assert left == []
+    assert not os.listdir(os.path.join(lbs_env["cache"], cache.BAKE_FOLDER))  # baked inputs removed
 
 
 def test_a_setting_that_changes_over_the_range_is_refused_naming_it_and_the_frames(fake_nuke, lbs_env, sequences):

@@ -975,6 +975,30 @@ def test_a_step_logged_again_keeps_the_place_of_its_first_record(tmp_path) -> No
         ("train", 1, 1.0), ("train", 3, 4.0), ("val", 3, 5.0)]
 
 
+def test_a_full_disk_when_the_losses_are_drawn_says_the_checkpoints_are_kept(tmp_path, monkeypatch) -> None:
+    # losses.png, drawn as each run ends, on a disk that filled: the run stopped with "cannot write
+    # .../losses.png: No space left on device" alone, where the log's and a checkpoint's say what
+    # is kept and how to go on.
+    import core.io
+    from core.errors import OutputError
+
+    settings = TrainSettings(steps={"background": 2, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None)
+    real = core.io._atomic
+
+    def full(path, *args, **kwargs):
+        if Path(path).name == "losses.png":
+            raise OutputError(f"cannot write {path}: No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(core.io, "_atomic", full)
+    with pytest.raises(OutputError) as caught:
+        train(tmp_path, _batch, settings, init=_tiny(), progress=False)
+    assert str(caught.value) == (f"cannot write {tmp_path / 'losses.png'}: No space left on device; the checkpoints "
+                                 f"already in {tmp_path} are whole and kept: make room (or make the folder writable) "
+                                 "and run the same command again to continue from them")
+    assert json.loads((tmp_path / "background.json").read_text())["step"] == 2
+
+
 def test_a_full_disk_when_the_log_is_appended_names_it_and_says_the_checkpoints_are_kept(tmp_path,
                                                                                       monkeypatch) -> None:
     # log.jsonl is written every step, so on a filling disk it is what fails first: that ended the

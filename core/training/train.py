@@ -545,7 +545,7 @@ def train(
                     except OutputError as exc:
                         raise OutputError(f"{exc}; {_kept(run_dir)}") from exc
                     if time.monotonic() - plotted >= PLOT_EVERY_SECONDS:
-                        plot_losses(run_dir)
+                        _plot_losses_or_stop(run_dir)
                         plotted = time.monotonic()
                 if out_of_time or flag.stop:
                     stopped = True
@@ -555,8 +555,17 @@ def train(
             if stopped:
                 log.warning("stopped %s network at step %d/%d; run again to continue", role, state["step"], target)
                 break
-    plot_losses(run_dir)  # the whole run's losses, however recently a checkpoint drew them
+    _plot_losses_or_stop(run_dir)  # the whole run's losses, however recently a checkpoint drew them
     return nets
+
+
+def _plot_losses_or_stop(run_dir: Path) -> None:
+    """:func:`plot_losses`; a full disk stops the run as a checkpoint's or the log's does, saying
+    that the checkpoints are kept and how to go on (it said only 'cannot write .../losses.png')."""
+    try:
+        plot_losses(run_dir)
+    except OutputError as exc:
+        raise OutputError(f"{exc}; {_kept(run_dir)}") from exc
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:

@@ -204,3 +204,33 @@ def make_graph(nuke, seq, first=FRAMES[0], last=FRAMES[1], weights="testbundle")
     node.setInput(1, trimap)
     node["weights"].setValue(weights)
     return node
+
+
+def fill_cache_disk(monkeypatch, cache_dir, errno_=28, text="No space left on device"):
+    """Files ``nuke_plugin.cache`` writes under ``cache_dir`` are made but their writes fail as on a
+    full disk (or over quota: an empty file still fits); reads and other folders are untouched."""
+    real_open = open
+    root = os.path.realpath(cache_dir)
+
+    class Full:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno_, text)
+
+    def full_open(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        if any(m in mode for m in "wax") and os.path.realpath(os.fspath(path)).startswith(root + os.sep):
+            return Full(handle)
+        return handle
+
+    from nuke_plugin import cache
+
+    monkeypatch.setattr(cache, "open", full_open, raising=False)
