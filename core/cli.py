@@ -523,10 +523,18 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
     found, several frames going to one output file, an unsupported output format, or OUT being
     one of the inputs.
     """
-    from core.io import InputFiles, expand_sequence, frame_paths, has_frame_token, parse_frames
+    from core.io import (
+        InputFiles,
+        check_utf8_path,
+        expand_sequence,
+        frame_paths,
+        has_frame_token,
+        parse_frames,
+    )
 
     for flag, path in (("--plate", plate), ("--trimap", trimap), ("--out", out)):
         _check_no_view_variable(flag, path)
+        check_utf8_path(path, flag)
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
         raise InputError(f"--out {out}: JPEG cannot hold the alpha channel; use .exr, .png, .tif or .dpx")
@@ -637,11 +645,12 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     Raises :class:`InputError` (a usage error) for an unsupported extension, several frames going
     to one file, or a path that is an input or the matte output.
     """
-    from core.io import WRITE_FORMATS, InputFiles, frame_paths, has_frame_token, output_key
+    from core.io import WRITE_FORMATS, InputFiles, check_utf8_path, frame_paths, has_frame_token, output_key
 
     if pattern is None:
         return
     _check_no_view_variable("--write-trimap", pattern)
+    check_utf8_path(pattern, "--write-trimap")
     ext = os.path.splitext(pattern)[1].lower()
     if ext not in WRITE_FORMATS:
         raise InputError(f"--write-trimap {pattern}: unsupported extension {ext or '(none)'!r}; "

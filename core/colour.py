@@ -172,6 +172,15 @@ def _check(colour: str) -> str:
         return key.lower()
     config = _ocio_config()
     if config is not None:
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            # A command line's bytes that are not UTF-8 (a Latin-1 terminal's 'caméra'), which Python
+            # keeps as lone surrogates: no colourspace is named so, and OpenColorIO's getColorSpace
+            # raised a TypeError on them (a traceback).
+            raise InputError(f"unknown colour {colour!r}: it holds bytes that are not UTF-8 text; expected auto, "
+                             "linear, srgb or a colourspace of the OpenColorIO config "
+                             f"$OCIO={os.environ.get('OCIO')!r}, spelt in UTF-8") from None
         space = config.getColorSpace(key)
         if space is not None and space.isData():
             # OpenColorIO converts a data colourspace to nothing (every processor from it is the

@@ -169,7 +169,9 @@ class Settings:
         for name, low in (("rounds", 0), ("max_iterations", 1), ("knn_neighbours", 2), ("knn_band", 0),
                           ("knn_stride", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (isinstance(value, float) and not math.isfinite(value))
+                    or int(value) != value or value < low):  # int() of inf or NaN raised OverflowError, ValueError
                 raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
             setattr(self, name, int(value))
         for name, zero_ok in (("smoothing", False), ("confidence_scale", False), ("tolerance", False),

@@ -367,6 +367,21 @@ def _library_stderr_held() -> Iterator[None]:
                     log.debug("image library said: %s", held)
 
 
+def check_utf8_path(path: str | os.PathLike[str], what: str = "") -> None:
+    """:class:`InputError` when ``path`` holds bytes that are not UTF-8 (a file named on a Latin-1
+    system: Python keeps such bytes as lone surrogates), naming it and the way out (``what``: the
+    flag, ``--plate``, that gave it). OpenImageIO takes UTF-8 paths only: it raised a TypeError
+    ("incompatible function arguments") that said neither, and an output so named failed only
+    after its frame was matted."""
+    p = os.fspath(path)
+    try:
+        p.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InputError(f"{what + ' ' if what else ''}{shown}: the path holds bytes that are not UTF-8 text, which "
+                         "OpenImageIO cannot open: rename the file (or its folder) in UTF-8") from None
+
+
 def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, int] = "display",
                layer: str | None = None) -> Image:
     """Read an EXR, DPX, TIFF, PNG or JPEG file as float32 over its display window.
@@ -404,6 +419,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     p = os.fspath(path)
     if not os.path.exists(p):
         raise InputError(f"file not found: {p}")
+    check_utf8_path(p)
     if os.path.isdir(p):
         raise InputError(f"{p} is a folder, not an image file")
     # The image libraries' own messages (libpng's 'libpng error: ...', libjpeg's 'Premature end of
@@ -844,6 +860,10 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
     A ``path`` that is a symbolic link is written through: the temporary file goes next to the
     file it points to (:func:`output_target`) and replaces that file; the link stays."""
     dest = os.fspath(path)
+    try:
+        check_utf8_path(dest)
+    except InputError as exc:
+        raise OutputError(f"cannot write {exc}") from None
     check_not_input(dest, protect)
     target = output_target(dest)
     what = _describe_output(dest, target)

@@ -273,14 +273,19 @@ def refinement_settings(bundle: Any, rounds: int | None = None, **given: Any) ->
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise InputError(f"not refinement settings: {', '.join(unknown)}")
-    chosen = dict(getattr(bundle, "manifest", {}).get("refinement") or {})
+    chosen = getattr(bundle, "manifest", {}).get("refinement") or {}
+    label = f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}"
+    if not isinstance(chosen, dict):  # a hand-edited manifest's 3 or [...]: dict() of it was a TypeError
+        raise WeightsError(f"{label}: the manifest's refinement must be a table of settings (a JSON object)")
     defaults = Settings()
     try:
-        # Through each field's type, so that a manifest's "3" or 3.0 rounds is read as Settings would.
-        recorded = {name: type(getattr(defaults, name))(chosen[name]) for name in names if name in chosen}
+        # Text through each field's type ("3" rounds is 3); other values as they are, for Settings to
+        # check: int() of 1.7 rounds was 1 without a word, of -Infinity an OverflowError.
+        recorded = {name: type(getattr(defaults, name))(chosen[name]) if isinstance(chosen[name], str) else chosen[name]
+                    for name in names if name in chosen}
         recorded = dataclasses.asdict(Settings(**recorded))
-    except (TypeError, ValueError, InputError) as exc:
-        raise WeightsError(f"weights bundle {getattr(bundle, 'name', '?')!r}: bad refinement settings {chosen!r}: {exc}") from exc
+    except (TypeError, ValueError, OverflowError, InputError) as exc:
+        raise WeightsError(f"{label}: {exc}") from exc
     return Settings(**(recorded | {name: value for name, value in given.items() if value is not None}))
 
 

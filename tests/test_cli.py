@@ -319,6 +319,22 @@ def test_unwritable_output_folder_fails_before_any_work(shot: Path, capsys) -> N
     assert "LBSMATTE PROGRESS" not in stdout
 
 
+@pytest.mark.parametrize("flag", ["--plate", "--out", "--write-trimap"])
+def test_a_path_of_bytes_that_are_not_utf8_is_a_usage_error_before_any_work(shot: Path, flag: str, capsys) -> None:
+    """A file named on a Latin-1 system (b'cam\\xe9ra'): OpenImageIO takes UTF-8 paths only. The
+    plate's frame failed with "TypeError: open(): incompatible function arguments", an output's
+    only after its frame was matted; the weights are bogus here: the check comes first."""
+    latin1 = os.fsdecode(os.fsencode(str(shot)) + b"/cam\xe9ra.####.exr")
+    paths = {"--plate": str(shot / "plate.####.exr"), "--out": str(shot / "m.####.exr"), "--write-trimap": None}
+    paths[flag] = latin1
+    argv = ["matte", "--plate", paths["--plate"], "--trimap", str(shot / "trimap.####.png"), "--out", paths["--out"],
+            "--weights", "no-such-bundle", "--no-progress"] + (["--write-trimap", latin1] if flag == "--write-trimap" else [])
+    assert cli.main(argv) == 2
+    stdout = capsys.readouterr().out
+    assert f"ERROR: {flag} {shot}/cam\\xe9ra.####.exr: the path holds bytes that are not UTF-8 text" in stdout
+    assert "TypeError" not in stdout and "no-such-bundle" not in stdout and "LBSMATTE PROGRESS" not in stdout
+
+
 def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypatch, capsys) -> None:
     monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
     assert _matte(shot, small_bundle) == 1

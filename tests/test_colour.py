@@ -139,6 +139,22 @@ def test_ocio_builtin_config_works_offline(monkeypatch: pytest.MonkeyPatch) -> N
         check_colour("compositing_linear")
 
 
+def test_a_colour_of_bytes_that_are_not_utf8_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
+    """``--colour`` typed in a Latin-1 terminal reaches Python as lone surrogates ('cam\\udce9ra'):
+    with $OCIO set, OpenColorIO's getColorSpace raised a TypeError, a traceback out of lbsmatte."""
+    from core import cli
+
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    with pytest.raises(InputError, match=r"unknown colour 'cam\\udce9ra': it holds bytes that are not UTF-8 text.*"
+                                         r"OpenColorIO config \$OCIO='ocio://cg-config-latest'"):
+        check_colour("cam\udce9ra")
+    assert check_colour(" ACEScg ") == "ACEScg"  # names in UTF-8 as before
+    code = cli.main(["matte", "--plate", str(tmp_path / "p.exr"), "--trimap", str(tmp_path / "t.exr"),
+                     "--out", str(tmp_path / "out.exr"), "--colour", "cam\udce9ra"])
+    assert code == 2
+    assert "ERROR: --colour cam\\udce9ra: unknown colour" in capsys.readouterr().out
+
+
 def test_ocio_to_linear_keeps_negatives_and_out_of_gamut_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     """An ACEScg plate's negatives and its colours outside the sRGB gamut survive the trip to the
     solve space and back: the pipeline solves the compositing equation against them."""

@@ -1195,3 +1195,19 @@ def test_a_10_bit_rgba_dpx_reads_its_last_columns_alpha(tmp_path: Path, width: i
     got = io.read_image(tmp_path / "rgba.dpx")
     assert got.info.bit_depth == 10 and got.channels == ["R", "G", "B", "A"]
     np.testing.assert_allclose(got.pixels, pixels, atol=1 / 1023 / 2)
+
+
+def test_a_path_of_bytes_that_are_not_utf8_is_named_on_read_and_write(tmp_path: Path) -> None:
+    """OpenImageIO takes UTF-8 paths only: a file named on a Latin-1 system (b'cam\\xe9ra.exr')
+    raised its TypeError ("incompatible function arguments"), naming neither file nor fix."""
+    good = tmp_path / "plate.exr"
+    io.write_image(good, np.full((2, 3, 3), 0.25, np.float32), ["R", "G", "B"])
+    latin1 = os.fsdecode(os.fsencode(str(tmp_path)) + b"/cam\xe9ra.exr")
+    os.link(good, latin1)
+    with pytest.raises(InputError, match=re.escape(f"{tmp_path}/cam\\xe9ra.exr: the path holds bytes that are not "
+                                                   "UTF-8 text, which OpenImageIO cannot open: rename")):
+        io.read_image(latin1)
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/out\xe9.exr")
+    with pytest.raises(OutputError, match=re.escape(f"cannot write {tmp_path}/out\\xe9.exr: the path holds bytes")):
+        io.write_image(out, np.zeros((2, 3, 3), np.float32), ["R", "G", "B"])
+    assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == sorted([b"cam\xe9ra.exr", b"plate.exr"])  # nothing left behind

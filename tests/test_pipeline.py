@@ -997,6 +997,33 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     assert (ROUNDS, CONFIDENCE_SCALE) == (3, 0.1)
 
 
+@pytest.mark.parametrize("refinement, named", [
+    (3, "must be a table of settings"),  # dict(3) was a TypeError's traceback
+    (["rounds", 1], "must be a table of settings"),
+    ({"knn_band": float("-inf")}, "knn_band must be a whole number >= 0, not -inf"),  # int(): an OverflowError
+    ({"rounds": float("inf")}, "rounds must be a whole number >= 0, not inf"),
+    ({"rounds": 1.7}, "rounds must be a whole number >= 0, not 1.7"),  # int() made it 1 without a word
+    ({"knn_stride": True}, "knn_stride must be a whole number >= 1, not True"),  # int() made it 1
+])
+def test_a_manifests_malformed_refinement_is_named_not_a_traceback(small_bundle, tmp_path, refinement, named) -> None:
+    import json
+    import shutil
+
+    from core.weights import load_bundle
+
+    folder = tmp_path / "hand_edited"
+    shutil.copytree(small_bundle.path, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["refinement"] = refinement
+    (folder / "manifest.json").write_text(json.dumps(manifest))  # -Infinity and Infinity, as Python writes them
+    with pytest.raises(WeightsError, match=r"bad refinement settings .*" + re.escape(named)):
+        refinement_settings(load_bundle(folder))
+    manifest["refinement"] = {"rounds": "2", "knn_band": 16.0}  # text and whole floats still read as Settings reads them
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    settings = refinement_settings(load_bundle(folder))
+    assert (settings.rounds, settings.knn_band) == (2, 16) and isinstance(settings.knn_band, int)
+
+
 def _out_of_gpu_memory(small_bundle, monkeypatch, **kwargs) -> tuple[Matter, list[int]]:
     """A Matter that takes itself for CUDA and whose every tile runs out of GPU memory; the tile
     sizes it tried are recorded."""
