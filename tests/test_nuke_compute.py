@@ -921,7 +921,7 @@ def test_a_held_frame_that_cannot_be_copied_on_a_full_disk_names_the_file_and_th
     said = [f"frame {f}: cannot write {cache.frame_path(cache.trimap_pattern(folder), f)}: No space left on device "
             "(the result of frame 1001, whose inputs it holds)" for f in (1002, 1003)]
     assert result.errors == said
-    assert node["status"].value().endswith(f"1 of 3 frames ready; {said[0]}")
+    assert f"1 of 3 frames ready; {said[0]}" in node["status"].value()  # then the warning: frames past the Read's
     assert sorted(os.listdir(folder)) == sorted([cache.RECORD_NAME, os.path.basename(
         cache.frame_path(cache.result_pattern(folder), 1001)), os.path.basename(
         cache.frame_path(cache.trimap_pattern(folder), 1001))])  # no half copy, no temporary file
