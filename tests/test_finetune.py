@@ -934,3 +934,27 @@ def test_a_continued_fine_tune_records_the_seed_its_batches_were_drawn_from(tmp_
                      "--overwrite") == 0
     data = load_bundle(tmp_path / "w").manifest["training"]["data"]
     assert data["seed"] == 5
+
+
+def test_a_plate_linked_onto_a_share_that_cannot_be_reached_is_refused_by_name(tmp_path, small_bundle, rng,
+                                                                               capsys) -> None:
+    # A data set of links onto the show's share, run where the share is not mounted: the dangling
+    # link was passed over as "not a file", its matte only warned of as having no plate, and the
+    # fine-tune trained on the rest and wrote a bundle without a word about the missing plate.
+    import os
+
+    _show(tmp_path / "show", rng)
+    os.symlink(tmp_path / "share" / "sh030_plate_v003.1001.exr", tmp_path / "show" / "image" / "shot030.exr")
+    _write_png(tmp_path / "show" / "alpha" / "shot030.png", np.zeros((48, 64), np.float32))
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 2
+    said = capsys.readouterr().out
+    assert (f"ERROR: {tmp_path / 'show' / 'image' / 'shot030.exr'} is a link to "
+            f"{tmp_path / 'share' / 'sh030_plate_v003.1001.exr'}, which cannot be reached") in said
+    assert not (tmp_path / "w").exists() and not (tmp_path / "run" / "background.json").exists()
+    # Reached again (the share mounted), the link is a plate like any other.
+    (tmp_path / "share").mkdir()
+    _write_png(tmp_path / "share" / "sh030_plate_v003.1001.png", rng.random((48, 64, 3), dtype=np.float32))
+    (tmp_path / "share" / "sh030_plate_v003.1001.png").rename(tmp_path / "share" / "sh030_plate_v003.1001.exr")
+    from core.training.data import ShowDataset
+
+    assert ShowDataset(tmp_path / "show", crop=32, cache_dir=None).names == ["shot010", "shot020", "shot030"]

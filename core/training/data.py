@@ -806,9 +806,22 @@ def _show_files(folder: Path) -> list[Path]:
     name order: not hidden ones (macOS's ``.DS_Store`` and ``._NAME`` resource forks, a killed
     write's temporary) nor :data:`SYSTEM_FILES`, which ``lbsmatte evaluate`` passes over too. Both
     were taken for plates: in ``image/`` and ``alpha/`` alike they paired up (``.DS_Store``,
-    ``Thumbs``) and the fine-tune stopped failing to read them as images."""
-    return [p for p in sorted(folder.iterdir())
-            if not p.name.startswith(".") and p.name.lower() not in SYSTEM_FILES and p.is_file()]
+    ``Thumbs``) and the fine-tune stopped failing to read them as images.
+
+    :class:`InputError` naming a link whose target cannot be reached (a data set of links onto a
+    show's share that is not mounted here): passed over as "not a file", its plate was left out
+    without a word (its matte only warned of as having no plate) and the run trained on the rest."""
+    files = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.name.lower() in SYSTEM_FILES:
+            continue
+        if p.is_symlink() and not p.exists():
+            raise InputError(f"{p} is a link to {os.readlink(p)}, which cannot be reached (a share not mounted "
+                             "here, a file moved or removed): mount it or fix the link, or take the link out "
+                             "of the data set")
+        if p.is_file():
+            files.append(p)
+    return files
 
 
 def show_files_sha256(folder: Path | str) -> dict[str, str]:
