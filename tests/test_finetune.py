@@ -958,3 +958,43 @@ def test_a_plate_linked_onto_a_share_that_cannot_be_reached_is_refused_by_name(t
     from core.training.data import ShowDataset
 
     assert ShowDataset(tmp_path / "show", crop=32, cache_dir=None).names == ["shot010", "shot020", "shot030"]
+
+
+def test_a_data_set_laid_out_otherwise_is_told_what_it_lacks_and_holds(tmp_path, rng, small_bundle, capsys,
+                                                                       caplog) -> None:
+    # Every layout that was not image/ + alpha/ got "must hold image/ and alpha/ folders": the
+    # plates with the matte in their own alpha and no alpha/ folder, --data naming image/ itself,
+    # a shot's sequence in a folder of its own inside image/ ("the plates: nothing"), whose frames,
+    # beside plates that did pair up, were left out without a word.
+    from core.errors import InputError
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    with pytest.raises(InputError) as caught:
+        ShowDataset(tmp_path / "show" / "image", crop=32, cache_dir=None)
+    assert str(caught.value) == (
+        f"{tmp_path / 'show' / 'image'} has no image/ and no alpha/ folder: a fine-tune's data set is a folder "
+        "holding image/ (the plates) and alpha/ (their mattes, each named as its plate), optionally trimap/, fg/ "
+        f"and bg/ (SPEC §9 layout); it holds no folder: give --data {tmp_path / 'show'}, the folder holding image/ "
+        "and alpha/")
+    (tmp_path / "show" / "alpha").rename(tmp_path / "show" / "mattes")
+    with pytest.raises(InputError, match=r"show has no alpha/ folder: .*; it holds the folders image/, mattes/$"):
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    (tmp_path / "show" / "mattes").rename(tmp_path / "show" / "alpha")
+    # A shot's frames in a folder of their own are named, whether or not other plates pair up.
+    for sub in ("image", "alpha"):
+        (tmp_path / "show" / sub / "sh030").mkdir()
+        (tmp_path / "show" / sub / "sh030" / "sh030.1001.png").write_bytes((tmp_path / "show" / sub / "shot010.png")
+                                                                            .read_bytes())
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert ("2 folder(s) inside image/ or alpha/ are not read, their files not trained on (the plates and mattes "
+            "are files directly in image/ and alpha/, a frame a file): "
+            f"{tmp_path / 'show' / 'image' / 'sh030'}/, {tmp_path / 'show' / 'alpha' / 'sh030'}/") in caplog.text
+    for sub in ("image", "alpha"):
+        for plate in ("shot010", "shot020"):
+            (tmp_path / "show" / sub / f"{plate}.png").unlink()
+    with pytest.raises(InputError) as caught:
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    assert "(the plates: only the folders sh030/; the mattes: only the folders sh030/)" in str(caught.value)
+    assert str(caught.value).endswith("the files inside folders there are not read: put the plates and mattes "
+                                      "directly in image/ and alpha/, a frame a file (image/sh010.1001.exr)")

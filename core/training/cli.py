@@ -788,6 +788,11 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
         logging.getLogger(__name__).warning(
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
             len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
+    if first.dataset.skipped_folders:
+        logging.getLogger(__name__).warning(
+            "%d folder(s) inside image/ or alpha/ are not read, their files not trained on (the plates and mattes "
+            "are files directly in image/ and alpha/, a frame a file): %s", len(first.dataset.skipped_folders),
+            ", ".join(first.dataset.skipped_folders))
     if first.dataset.orphan_mattes:
         logging.getLogger(__name__).warning(
             "%d matte(s) in %s have no plate of the same name in %s and are not trained on: %s",

@@ -801,6 +801,10 @@ class CompositeSampler:
 SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
 
 
+#: The folders of a show data set (SPEC §9): ``image/`` and ``alpha/`` required, the others optional.
+SHOW_FOLDERS = ("image", "alpha", "trimap", "fg", "bg")
+
+
 def _show_files(folder: Path) -> list[Path]:
     """The files of a show data set's ``folder`` that may be plates, mattes, trimaps or layers, in
     name order: not hidden ones (macOS's ``.DS_Store`` and ``._NAME`` resource forks, a killed
@@ -831,7 +835,7 @@ def show_files_sha256(folder: Path | str) -> dict[str, str]:
     (plates added, a matte fixed) is refused instead of shipping the earlier networks as trained
     on the new files. ``{}`` for a folder that is not there (refused later, by name)."""
     root = Path(folder)
-    folders = [root / name for name in ("image", "alpha", "trimap", "fg", "bg")]
+    folders = [root / name for name in SHOW_FOLDERS]
     if (root / "trimap").is_dir():
         folders += [p for p in sorted((root / "trimap").iterdir()) if p.is_dir() and not p.name.startswith(".")]
     found = {}
@@ -860,6 +864,39 @@ def _find_file(folder: Path, stem: str) -> Path | None:
         raise InputError(f"{folder} holds {len(found)} files named {stem}: {', '.join(p.name for p in found)}; "
                          "keep only the one to train on there")
     return found[0] if found else None
+
+
+def _listed(names: list[str]) -> str:
+    """``names`` in a message: the first four and how many more when there are over five."""
+    return ", ".join(names[:4]) + f" and {len(names) - 4} more" if len(names) > 5 else ", ".join(names)
+
+
+def _subfolders(folder: Path) -> list[str]:
+    """The names of ``folder``'s folders that are not hidden, in name order."""
+    return [p.name for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+
+
+def _layout_error(folder: Path) -> str:
+    """Why ``folder`` is no show data set, in words: which of ``image/`` and ``alpha/`` it lacks
+    (a link to one that cannot be reached named as such), what it holds instead, and the folder
+    above where ``--data`` named one of the data set's own folders (``--data show/image``). It said
+    only "must hold image/ and alpha/ folders", whatever was there."""
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    missing = []
+    for name in ("image", "alpha"):
+        sub = folder / name
+        if sub.is_symlink() and not sub.exists():
+            missing.append(f"{name}/ (a link to {os.readlink(sub)}, which cannot be reached)")
+        elif not sub.is_dir():
+            missing.append(f"{name}/" if not sub.exists() else f"{name}/ ({sub} is a file)")
+    held = [f"{n}/" for n in _subfolders(folder)]
+    said = (f"{folder} has no {' and no '.join(missing)} folder: a fine-tune's data set is a folder holding image/ "
+            "(the plates) and alpha/ (their mattes, each named as its plate), optionally trimap/, fg/ and bg/ "
+            f"(SPEC §9 layout); it holds " + (f"the folders {_listed(held)}" if held else "no folder"))
+    if folder.name in SHOW_FOLDERS and (folder.parent / "image").is_dir() and (folder.parent / "alpha").is_dir():
+        said += f": give --data {folder.parent}, the folder holding image/ and alpha/"
+    return said
 
 
 @dataclass
@@ -933,21 +970,31 @@ class ShowDataset:
         self.rng = np.random.default_rng(self.seed)
         image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
         if not image_dir.is_dir() or not alpha_dir.is_dir():
-            raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
+            raise InputError(_layout_error(self.folder))
         plates = list(dict.fromkeys(p.stem for p in _show_files(image_dir)))
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
+        #: Folders inside ``image/`` and ``alpha/`` (``image/sh020/``, a shot's sequence in a folder of
+        #: its own): their files are not read, so their frames are not trained on.
+        self.skipped_folders = [f"{sub}/{n}/" for sub in (image_dir, alpha_dir) for n in _subfolders(sub)]
         #: Mattes of ``alpha/`` with no plate of their name (a plate not copied, a name mistyped).
         self.orphan_mattes = [f.name for f in _show_files(alpha_dir) if f.stem not in plates]
         if not self.names:
             def listed(folder: Path) -> str:  # what is there, so that the names that do not pair up are seen
                 files = [f.name for f in _show_files(folder)]
                 more = f" and {len(files) - 4} more" if len(files) > 5 else ""
-                return ", ".join(files[:4] if more else files) + more if files else "nothing"
+                if not files:
+                    # A sequence per shot in a folder of its own (image/sh010/sh010.1001.exr): "nothing".
+                    folders = _subfolders(folder)
+                    return f"only the folders {_listed([f'{n}/' for n in folders])}" if folders else "nothing"
+                return ", ".join(files[:4] if more else files) + more
 
             raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir} (the plates: "
                              f"{listed(image_dir)}; the mattes: {listed(alpha_dir)}): name each matte as its plate, "
-                             "whatever its extension (image/sh010.exr and alpha/sh010.png)")
+                             "whatever its extension (image/sh010.exr and alpha/sh010.png)"
+                             + ("; the files inside folders there are not read: put the plates and mattes directly "
+                                "in image/ and alpha/, a frame a file (image/sh010.1001.exr)"
+                                if _subfolders(image_dir) or _subfolders(alpha_dir) else ""))
         if names is not None:
             missing = sorted(set(names) - set(self.names))
             if missing:
