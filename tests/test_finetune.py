@@ -375,6 +375,9 @@ def test_show_plates_are_read_as_matte_reads_them(tmp_path, capsys) -> None:
     data.check()
     for name in ("lin", "disp"):
         assert np.allclose(data._item(name).image, 0.5, atol=3e-3), name
+    # What the bundle records of it: how each plate was read, not only "auto".
+    assert data.describe()["colour"] == "auto"
+    assert data.describe()["read_as"] == {"srgb": ["disp"], "linear": ["lin"]}
     assert main(["finetune", "--from", "default", "--data", str(tmp_path / "show"), "--out", str(tmp_path / "w"),
                  "--colour", "rec709ish"]) == 2
     assert "--colour rec709ish: unknown colour" in capsys.readouterr().out
@@ -854,6 +857,7 @@ def test_the_bundle_records_the_data_folder_whole_when_given_relative(tmp_path, 
     manifest = load_bundle(tmp_path / "w").manifest
     assert manifest["training"]["data"]["show_data"] == str(tmp_path.resolve() / "show")
     assert manifest["training"]["data"]["folder"] == str(tmp_path.resolve() / "show")
+    assert manifest["training"]["data"]["read_as"] == {"srgb": ["shot010", "shot020"]}
     assert manifest["description"] == f"fine-tuned from {small_bundle.name} on {tmp_path.resolve() / 'show'}"
     # A file given as --data is named as one, not as missing.
     capsys.readouterr()

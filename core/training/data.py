@@ -1011,6 +1011,9 @@ class ShowDataset:
         self.max_bytes = int(max_bytes)
         #: Plates left out by :meth:`check`: their matte is all 0 or all 1 (name -> that value).
         self.constant: dict[str, float] = {}
+        #: The encoding each plate read was taken to be in (``linear``, ``srgb``, an OCIO name):
+        #: under ``--colour auto`` a folder of EXRs and PNGs holds both.
+        self.encodings: dict[str, str] = {}
 
     def check(self) -> None:
         """Read every plate with its matte, trimaps and colours now (keeping them up to
@@ -1039,9 +1042,16 @@ class ShowDataset:
         self.names = [n for n in self.names if n not in constant]
 
     def describe(self) -> dict[str, Any]:
-        """JSON-serialisable summary of the data set."""
+        """JSON-serialisable summary of the data set; after :meth:`check`, ``read_as`` names the
+        plates read in each encoding (``--colour auto`` recorded only as "auto": whether a show's
+        EXRs had been read scene-linear, or its PNGs sRGB, the bundle could not say)."""
+        read_as: dict[str, list[str]] = {}
+        for name in self.names:
+            if name in self.encodings:
+                read_as.setdefault(self.encodings[name], []).append(name)
         return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
-                "colour": self.colour, "given_trimaps": self.given_trimaps, "min_scale": self.min_scale}
+                "colour": self.colour, "read_as": read_as, "given_trimaps": self.given_trimaps,
+                "min_scale": self.min_scale}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state}
@@ -1091,6 +1101,7 @@ class ShowDataset:
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
         image, encoding = self._read_colour_as(image_path)
+        self.encodings[name] = encoding
         matte = read_image(alpha_path)
         a = matte.matte()  # the channel lbsmatte evaluate scores against
         if not np.isfinite(a).all():
