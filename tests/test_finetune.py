@@ -1002,3 +1002,33 @@ def test_a_data_set_laid_out_otherwise_is_told_what_it_lacks_and_holds(tmp_path,
     assert "(the plates: only the folders sh030/; the mattes: only the folders sh030/)" in str(caught.value)
     assert str(caught.value).endswith("the files inside folders there are not read: put the plates and mattes "
                                       "directly in image/ and alpha/, a frame a file (image/sh010.1001.exr)")
+
+
+def test_a_fine_tune_continues_on_its_data_set_moved_elsewhere_but_not_on_other_files(tmp_path, small_bundle, rng,
+                                                                                     capsys, caplog) -> None:
+    # The data set copied to a farm node's local disk (or the share mounted at another path there)
+    # and the same command run on it: refused as "another run" by the folder's name alone, although
+    # every file the checkpoints had learnt from was the same.
+    import logging
+    import shutil
+
+    tmp_path = tmp_path.resolve()  # as the run records its data folder
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    shutil.copytree(tmp_path / "show", tmp_path / "scratch" / "show")
+    with caplog.at_level(logging.INFO):
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "scratch" / "show", tmp_path / "w", "--steps", "2,1,1",
+                         "--overwrite") == 0
+    assert (f"continuing {tmp_path / 'run'} on the data set the checkpoints were made from, now in "
+            f"{tmp_path / 'scratch' / 'show'} (was {tmp_path / 'show'}): the same files") in caplog.text
+    data = load_bundle(tmp_path / "w").manifest["training"]
+    assert data["data"]["show_data"] == str(tmp_path / "scratch" / "show")
+    assert data["stages"]["background"]["step"] == 2 and data["stages"]["alpha"]["step"] == 1
+    # Moved and changed: refused, naming both.
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", rng.random((48, 64), dtype=np.float32))
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "3,1,1",
+                     "--overwrite") == 2
+    said = capsys.readouterr().out
+    assert f"data {str(tmp_path / 'scratch' / 'show')!r}, now {str(tmp_path / 'show')!r}" in said
+    assert "changed alpha/shot010.png" in said
