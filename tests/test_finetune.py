@@ -375,6 +375,9 @@ def test_show_plates_are_read_as_matte_reads_them(tmp_path, capsys) -> None:
     data.check()
     for name in ("lin", "disp"):
         assert np.allclose(data._item(name).image, 0.5, atol=3e-3), name
+    # What the bundle records of it: how each plate was read, not only "auto".
+    assert data.describe()["colour"] == "auto"
+    assert data.describe()["read_as"] == {"srgb": ["disp"], "linear": ["lin"]}
     assert main(["finetune", "--from", "default", "--data", str(tmp_path / "show"), "--out", str(tmp_path / "w"),
                  "--colour", "rec709ish"]) == 2
     assert "--colour rec709ish: unknown colour" in capsys.readouterr().out
@@ -854,6 +857,7 @@ def test_the_bundle_records_the_data_folder_whole_when_given_relative(tmp_path, 
     manifest = load_bundle(tmp_path / "w").manifest
     assert manifest["training"]["data"]["show_data"] == str(tmp_path.resolve() / "show")
     assert manifest["training"]["data"]["folder"] == str(tmp_path.resolve() / "show")
+    assert manifest["training"]["data"]["read_as"] == {"srgb": ["shot010", "shot020"]}
     assert manifest["description"] == f"fine-tuned from {small_bundle.name} on {tmp_path.resolve() / 'show'}"
     # A file given as --data is named as one, not as missing.
     capsys.readouterr()
@@ -934,3 +938,97 @@ def test_a_continued_fine_tune_records_the_seed_its_batches_were_drawn_from(tmp_
                      "--overwrite") == 0
     data = load_bundle(tmp_path / "w").manifest["training"]["data"]
     assert data["seed"] == 5
+
+
+def test_a_plate_linked_onto_a_share_that_cannot_be_reached_is_refused_by_name(tmp_path, small_bundle, rng,
+                                                                               capsys) -> None:
+    # A data set of links onto the show's share, run where the share is not mounted: the dangling
+    # link was passed over as "not a file", its matte only warned of as having no plate, and the
+    # fine-tune trained on the rest and wrote a bundle without a word about the missing plate.
+    import os
+
+    _show(tmp_path / "show", rng)
+    os.symlink(tmp_path / "share" / "sh030_plate_v003.1001.exr", tmp_path / "show" / "image" / "shot030.exr")
+    _write_png(tmp_path / "show" / "alpha" / "shot030.png", np.zeros((48, 64), np.float32))
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 2
+    said = capsys.readouterr().out
+    assert (f"ERROR: {tmp_path / 'show' / 'image' / 'shot030.exr'} is a link to "
+            f"{tmp_path / 'share' / 'sh030_plate_v003.1001.exr'}, which cannot be reached") in said
+    assert not (tmp_path / "w").exists() and not (tmp_path / "run" / "background.json").exists()
+    # Reached again (the share mounted), the link is a plate like any other.
+    (tmp_path / "share").mkdir()
+    _write_png(tmp_path / "share" / "sh030_plate_v003.1001.png", rng.random((48, 64, 3), dtype=np.float32))
+    (tmp_path / "share" / "sh030_plate_v003.1001.png").rename(tmp_path / "share" / "sh030_plate_v003.1001.exr")
+    from core.training.data import ShowDataset
+
+    assert ShowDataset(tmp_path / "show", crop=32, cache_dir=None).names == ["shot010", "shot020", "shot030"]
+
+
+def test_a_data_set_laid_out_otherwise_is_told_what_it_lacks_and_holds(tmp_path, rng, small_bundle, capsys,
+                                                                       caplog) -> None:
+    # Every layout that was not image/ + alpha/ got "must hold image/ and alpha/ folders": the
+    # plates with the matte in their own alpha and no alpha/ folder, --data naming image/ itself,
+    # a shot's sequence in a folder of its own inside image/ ("the plates: nothing"), whose frames,
+    # beside plates that did pair up, were left out without a word.
+    from core.errors import InputError
+    from core.training.data import ShowDataset
+
+    _show(tmp_path / "show", rng)
+    with pytest.raises(InputError) as caught:
+        ShowDataset(tmp_path / "show" / "image", crop=32, cache_dir=None)
+    assert str(caught.value) == (
+        f"{tmp_path / 'show' / 'image'} has no image/ and no alpha/ folder: a fine-tune's data set is a folder "
+        "holding image/ (the plates) and alpha/ (their mattes, each named as its plate), optionally trimap/, fg/ "
+        f"and bg/ (SPEC §9 layout); it holds no folder: give --data {tmp_path / 'show'}, the folder holding image/ "
+        "and alpha/")
+    (tmp_path / "show" / "alpha").rename(tmp_path / "show" / "mattes")
+    with pytest.raises(InputError, match=r"show has no alpha/ folder: .*; it holds the folders image/, mattes/$"):
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    (tmp_path / "show" / "mattes").rename(tmp_path / "show" / "alpha")
+    # A shot's frames in a folder of their own are named, whether or not other plates pair up.
+    for sub in ("image", "alpha"):
+        (tmp_path / "show" / sub / "sh030").mkdir()
+        (tmp_path / "show" / sub / "sh030" / "sh030.1001.png").write_bytes((tmp_path / "show" / sub / "shot010.png")
+                                                                            .read_bytes())
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert ("2 folder(s) inside image/ or alpha/ are not read, their files not trained on (the plates and mattes "
+            "are files directly in image/ and alpha/, a frame a file): "
+            f"{tmp_path / 'show' / 'image' / 'sh030'}/, {tmp_path / 'show' / 'alpha' / 'sh030'}/") in caplog.text
+    for sub in ("image", "alpha"):
+        for plate in ("shot010", "shot020"):
+            (tmp_path / "show" / sub / f"{plate}.png").unlink()
+    with pytest.raises(InputError) as caught:
+        ShowDataset(tmp_path / "show", crop=32, cache_dir=None)
+    assert "(the plates: only the folders sh030/; the mattes: only the folders sh030/)" in str(caught.value)
+    assert str(caught.value).endswith("the files inside folders there are not read: put the plates and mattes "
+                                      "directly in image/ and alpha/, a frame a file (image/sh010.1001.exr)")
+
+
+def test_a_fine_tune_continues_on_its_data_set_moved_elsewhere_but_not_on_other_files(tmp_path, small_bundle, rng,
+                                                                                     capsys, caplog) -> None:
+    # The data set copied to a farm node's local disk (or the share mounted at another path there)
+    # and the same command run on it: refused as "another run" by the folder's name alone, although
+    # every file the checkpoints had learnt from was the same.
+    import logging
+    import shutil
+
+    tmp_path = tmp_path.resolve()  # as the run records its data folder
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    shutil.copytree(tmp_path / "show", tmp_path / "scratch" / "show")
+    with caplog.at_level(logging.INFO):
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "scratch" / "show", tmp_path / "w", "--steps", "2,1,1",
+                         "--overwrite") == 0
+    assert (f"continuing {tmp_path / 'run'} on the data set the checkpoints were made from, now in "
+            f"{tmp_path / 'scratch' / 'show'} (was {tmp_path / 'show'}): the same files") in caplog.text
+    data = load_bundle(tmp_path / "w").manifest["training"]
+    assert data["data"]["show_data"] == str(tmp_path / "scratch" / "show")
+    assert data["stages"]["background"]["step"] == 2 and data["stages"]["alpha"]["step"] == 1
+    # Moved and changed: refused, naming both.
+    _write_png(tmp_path / "show" / "alpha" / "shot010.png", rng.random((48, 64), dtype=np.float32))
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "3,1,1",
+                     "--overwrite") == 2
+    said = capsys.readouterr().out
+    assert f"data {str(tmp_path / 'scratch' / 'show')!r}, now {str(tmp_path / 'show')!r}" in said
+    assert "changed alpha/shot010.png" in said

@@ -402,7 +402,7 @@ def test_show_dataset_batches(tmp_path):
     composite = batch["alpha"] * batch["fg"] + (1 - batch["alpha"]) * batch["bg"]
     assert float((composite - batch["image"])[u].abs().mean()) < 0.02
     assert any((tmp_path / "cache").glob("*_bg.npy"))
-    with pytest.raises(InputError, match=r"image must hold image/ and alpha/ folders"):
+    with pytest.raises(InputError, match=r"image has no image/ and no alpha/ folder: .* give --data "):
         ShowDataset(tmp_path / "image")
 
 

@@ -312,8 +312,17 @@ def _check_resume(run_dir: Path, settings: Any, source: dict[str, Any]) -> None:
         now_source = json.loads(json.dumps(source))
         # The data recipe (RECIPE) is compared where the folder records it (folders written before
         # it was recorded continue as they did).
+        # A fine-tune's data set moved (copied to a farm node's local disk, the share mounted at
+        # another path there) is the same data set when every file is: it was refused as "another
+        # run" by its folder's name alone, though its checkpoints had learnt from those very bytes.
+        moved = (now_source.get("command") == "finetune" and before.get("data") != now_source.get("data")
+                 and isinstance(before.get("files"), dict) and before.get("files") == now_source.get("files"))
         differences += [_difference(k, before.get(k), v) for k, v in now_source.items()
-                        if (k in before or k not in RECIPE) and before.get(k) != v]
+                        if (k in before or k not in RECIPE) and before.get(k) != v and not (moved and k == "data")]
+        if moved and not differences:
+            logging.getLogger(__name__).info(
+                "continuing %s on the data set the checkpoints were made from, now in %s (was %s): the same files",
+                run_dir, now_source["data"], before.get("data"))
     recorded = run_dir / "settings.json"
     if recorded.is_file():
         before = recorded_json(recorded)
@@ -788,6 +797,11 @@ def _show_data(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, dict[
         logging.getLogger(__name__).warning(
             "%d plate(s) in %s have no matte of the same name in %s and are not trained on: %s",
             len(first.dataset.unmatched), args.data / "image", args.data / "alpha", ", ".join(first.dataset.unmatched))
+    if first.dataset.skipped_folders:
+        logging.getLogger(__name__).warning(
+            "%d folder(s) inside image/ or alpha/ are not read, their files not trained on (the plates and mattes "
+            "are files directly in image/ and alpha/, a frame a file): %s", len(first.dataset.skipped_folders),
+            ", ".join(first.dataset.skipped_folders))
     if first.dataset.orphan_mattes:
         logging.getLogger(__name__).warning(
             "%d matte(s) in %s have no plate of the same name in %s and are not trained on: %s",

@@ -801,14 +801,31 @@ class CompositeSampler:
 SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
 
 
+#: The folders of a show data set (SPEC §9): ``image/`` and ``alpha/`` required, the others optional.
+SHOW_FOLDERS = ("image", "alpha", "trimap", "fg", "bg")
+
+
 def _show_files(folder: Path) -> list[Path]:
     """The files of a show data set's ``folder`` that may be plates, mattes, trimaps or layers, in
     name order: not hidden ones (macOS's ``.DS_Store`` and ``._NAME`` resource forks, a killed
     write's temporary) nor :data:`SYSTEM_FILES`, which ``lbsmatte evaluate`` passes over too. Both
     were taken for plates: in ``image/`` and ``alpha/`` alike they paired up (``.DS_Store``,
-    ``Thumbs``) and the fine-tune stopped failing to read them as images."""
-    return [p for p in sorted(folder.iterdir())
-            if not p.name.startswith(".") and p.name.lower() not in SYSTEM_FILES and p.is_file()]
+    ``Thumbs``) and the fine-tune stopped failing to read them as images.
+
+    :class:`InputError` naming a link whose target cannot be reached (a data set of links onto a
+    show's share that is not mounted here): passed over as "not a file", its plate was left out
+    without a word (its matte only warned of as having no plate) and the run trained on the rest."""
+    files = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.name.lower() in SYSTEM_FILES:
+            continue
+        if p.is_symlink() and not p.exists():
+            raise InputError(f"{p} is a link to {os.readlink(p)}, which cannot be reached (a share not mounted "
+                             "here, a file moved or removed): mount it or fix the link, or take the link out "
+                             "of the data set")
+        if p.is_file():
+            files.append(p)
+    return files
 
 
 def show_files_sha256(folder: Path | str) -> dict[str, str]:
@@ -818,7 +835,7 @@ def show_files_sha256(folder: Path | str) -> dict[str, str]:
     (plates added, a matte fixed) is refused instead of shipping the earlier networks as trained
     on the new files. ``{}`` for a folder that is not there (refused later, by name)."""
     root = Path(folder)
-    folders = [root / name for name in ("image", "alpha", "trimap", "fg", "bg")]
+    folders = [root / name for name in SHOW_FOLDERS]
     if (root / "trimap").is_dir():
         folders += [p for p in sorted((root / "trimap").iterdir()) if p.is_dir() and not p.name.startswith(".")]
     found = {}
@@ -847,6 +864,39 @@ def _find_file(folder: Path, stem: str) -> Path | None:
         raise InputError(f"{folder} holds {len(found)} files named {stem}: {', '.join(p.name for p in found)}; "
                          "keep only the one to train on there")
     return found[0] if found else None
+
+
+def _listed(names: list[str]) -> str:
+    """``names`` in a message: the first four and how many more when there are over five."""
+    return ", ".join(names[:4]) + f" and {len(names) - 4} more" if len(names) > 5 else ", ".join(names)
+
+
+def _subfolders(folder: Path) -> list[str]:
+    """The names of ``folder``'s folders that are not hidden, in name order."""
+    return [p.name for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+
+
+def _layout_error(folder: Path) -> str:
+    """Why ``folder`` is no show data set, in words: which of ``image/`` and ``alpha/`` it lacks
+    (a link to one that cannot be reached named as such), what it holds instead, and the folder
+    above where ``--data`` named one of the data set's own folders (``--data show/image``). It said
+    only "must hold image/ and alpha/ folders", whatever was there."""
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    missing = []
+    for name in ("image", "alpha"):
+        sub = folder / name
+        if sub.is_symlink() and not sub.exists():
+            missing.append(f"{name}/ (a link to {os.readlink(sub)}, which cannot be reached)")
+        elif not sub.is_dir():
+            missing.append(f"{name}/" if not sub.exists() else f"{name}/ ({sub} is a file)")
+    held = [f"{n}/" for n in _subfolders(folder)]
+    said = (f"{folder} has no {' and no '.join(missing)} folder: a fine-tune's data set is a folder holding image/ "
+            "(the plates) and alpha/ (their mattes, each named as its plate), optionally trimap/, fg/ and bg/ "
+            f"(SPEC §9 layout); it holds " + (f"the folders {_listed(held)}" if held else "no folder"))
+    if folder.name in SHOW_FOLDERS and (folder.parent / "image").is_dir() and (folder.parent / "alpha").is_dir():
+        said += f": give --data {folder.parent}, the folder holding image/ and alpha/"
+    return said
 
 
 @dataclass
@@ -920,21 +970,31 @@ class ShowDataset:
         self.rng = np.random.default_rng(self.seed)
         image_dir, alpha_dir = self.folder / "image", self.folder / "alpha"
         if not image_dir.is_dir() or not alpha_dir.is_dir():
-            raise InputError(f"{self.folder} must hold image/ and alpha/ folders (SPEC §9 layout)")
+            raise InputError(_layout_error(self.folder))
         plates = list(dict.fromkeys(p.stem for p in _show_files(image_dir)))
         self.names = [n for n in plates if _find_file(alpha_dir, n)]
         self.unmatched = [n for n in plates if n not in self.names]  # plates without a matte: not trained on
+        #: Folders inside ``image/`` and ``alpha/`` (``image/sh020/``, a shot's sequence in a folder of
+        #: its own): their files are not read, so their frames are not trained on.
+        self.skipped_folders = [f"{sub}/{n}/" for sub in (image_dir, alpha_dir) for n in _subfolders(sub)]
         #: Mattes of ``alpha/`` with no plate of their name (a plate not copied, a name mistyped).
         self.orphan_mattes = [f.name for f in _show_files(alpha_dir) if f.stem not in plates]
         if not self.names:
             def listed(folder: Path) -> str:  # what is there, so that the names that do not pair up are seen
                 files = [f.name for f in _show_files(folder)]
                 more = f" and {len(files) - 4} more" if len(files) > 5 else ""
-                return ", ".join(files[:4] if more else files) + more if files else "nothing"
+                if not files:
+                    # A sequence per shot in a folder of its own (image/sh010/sh010.1001.exr): "nothing".
+                    folders = _subfolders(folder)
+                    return f"only the folders {_listed([f'{n}/' for n in folders])}" if folders else "nothing"
+                return ", ".join(files[:4] if more else files) + more
 
             raise InputError(f"no plate in {image_dir} has a matte of the same name in {alpha_dir} (the plates: "
                              f"{listed(image_dir)}; the mattes: {listed(alpha_dir)}): name each matte as its plate, "
-                             "whatever its extension (image/sh010.exr and alpha/sh010.png)")
+                             "whatever its extension (image/sh010.exr and alpha/sh010.png)"
+                             + ("; the files inside folders there are not read: put the plates and mattes directly "
+                                "in image/ and alpha/, a frame a file (image/sh010.1001.exr)"
+                                if _subfolders(image_dir) or _subfolders(alpha_dir) else ""))
         if names is not None:
             missing = sorted(set(names) - set(self.names))
             if missing:
@@ -951,6 +1011,9 @@ class ShowDataset:
         self.max_bytes = int(max_bytes)
         #: Plates left out by :meth:`check`: their matte is all 0 or all 1 (name -> that value).
         self.constant: dict[str, float] = {}
+        #: The encoding each plate read was taken to be in (``linear``, ``srgb``, an OCIO name):
+        #: under ``--colour auto`` a folder of EXRs and PNGs holds both.
+        self.encodings: dict[str, str] = {}
 
     def check(self) -> None:
         """Read every plate with its matte, trimaps and colours now (keeping them up to
@@ -979,9 +1042,16 @@ class ShowDataset:
         self.names = [n for n in self.names if n not in constant]
 
     def describe(self) -> dict[str, Any]:
-        """JSON-serialisable summary of the data set."""
+        """JSON-serialisable summary of the data set; after :meth:`check`, ``read_as`` names the
+        plates read in each encoding (``--colour auto`` recorded only as "auto": whether a show's
+        EXRs had been read scene-linear, or its PNGs sRGB, the bundle could not say)."""
+        read_as: dict[str, list[str]] = {}
+        for name in self.names:
+            if name in self.encodings:
+                read_as.setdefault(self.encodings[name], []).append(name)
         return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
-                "colour": self.colour, "given_trimaps": self.given_trimaps, "min_scale": self.min_scale}
+                "colour": self.colour, "read_as": read_as, "given_trimaps": self.given_trimaps,
+                "min_scale": self.min_scale}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state}
@@ -1031,6 +1101,7 @@ class ShowDataset:
         alpha_path = _find_file(d / "alpha", name)
         assert image_path is not None and alpha_path is not None
         image, encoding = self._read_colour_as(image_path)
+        self.encodings[name] = encoding
         matte = read_image(alpha_path)
         a = matte.matte()  # the channel lbsmatte evaluate scores against
         if not np.isfinite(a).all():
