@@ -347,6 +347,14 @@ def test_out_may_not_be_the_bundle_it_starts_from_nor_lie_in_the_data(tmp_path, 
     assert _finetune(tmp_path, parent, tmp_path / "show", tmp_path / "notes", "--overwrite") == 2
     assert "it is not a weights bundle" in capsys.readouterr().out
     assert (tmp_path / "notes" / "todo.txt").read_text() == "mine" and not (tmp_path / "run").exists()
+    # --overwrite onto a bundle folder that holds the user's files too (an evaluation's --json put
+    # beside the weights): refused before training; the replaced folder took them with it.
+    shown = tmp_path / "v2"
+    shutil.copytree(small_bundle.path, shown)
+    (shown / "scores.json").write_text("mine")
+    assert _finetune(tmp_path, parent, tmp_path / "show", shown, "--overwrite") == 2
+    assert f"refusing to replace {shown}: besides the weights bundle it holds scores.json" in capsys.readouterr().out
+    assert (shown / "scores.json").read_text() == "mine" and not (tmp_path / "run").exists()
 
 
 def test_bad_numbers_are_usage_errors_in_the_flags_words(tmp_path, capsys) -> None:
