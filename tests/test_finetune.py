@@ -357,6 +357,27 @@ def test_out_may_not_be_the_bundle_it_starts_from_nor_lie_in_the_data(tmp_path, 
     assert (shown / "scores.json").read_text() == "mine" and not (tmp_path / "run").exists()
 
 
+def test_a_run_dir_holding_the_users_files_of_a_runs_names_is_refused_and_they_stay(
+        tmp_path, small_bundle, rng, capsys) -> None:
+    # --run-dir naming a folder of the user's (a project holding its own settings.json): the run
+    # replaced settings.json and losses.png there, and an alpha.json that is not JSON stopped it
+    # with a traceback. A run's own folder is continued as before.
+    _show(tmp_path / "show", rng)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "settings.json").write_text('{"editor.tabSize": 4}')
+    (project / "alpha.json").write_text("not json")
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--run-dir", str(project)) == 2
+    said = capsys.readouterr().out
+    assert (f"the checkpoints' folder {project} holds settings.json, alpha.json, which no LBSMatte training wrote "
+            "there and the run would replace; give the run a folder of its own (--run-dir)") in said
+    assert sorted(p.name for p in project.iterdir()) == ["alpha.json", "settings.json"]
+    assert (project / "settings.json").read_text() == '{"editor.tabSize": 4}' and not (tmp_path / "w").exists()
+
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--overwrite") == 0  # its own
+
+
 def test_bad_numbers_are_usage_errors_in_the_flags_words(tmp_path, capsys) -> None:
     for flag, value, said in (("--lr", "0", "--lr takes a number > 0, not '0'"), ("--lr", "nan", "--lr takes a number > 0"),
                               ("--crop", "7", "--crop takes a whole number of pixels, a multiple of 32"),

@@ -194,6 +194,37 @@ def run_folder(args: argparse.Namespace) -> Path:
     return Path(run)
 
 
+#: The files a training run writes in its folder (:func:`run_folder`), replacing any there.
+RUN_FILES = ("settings.json", "source.json", "log.jsonl", "losses.png",
+             *(f"{role}.{ext}" for role in ROLE_ORDER for ext in ("safetensors", "json")))
+
+
+def _not_a_runs(run_dir: Path) -> list[str]:
+    """The names of :data:`RUN_FILES` in ``run_dir`` when no training run wrote them: a
+    ``--run-dir`` naming a folder of the user's (``--run-dir .`` in a project holding its own
+    ``settings.json``) had them replaced, and a ``background.json`` there that is not JSON
+    stopped the run with a traceback. A run's folder holds its ``settings.json`` (written as the
+    run starts, just after ``source.json``) or a checkpoint's ``<role>.json``. Empty when nothing
+    would be replaced."""
+    there = [name for name in RUN_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]
+
+    def record(name: str) -> dict[str, Any]:
+        try:
+            with open(run_dir / name, "rb") as handle:
+                value = json.loads(handle.read(16_000_000).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    if not there or {"steps", "lr", "batch_size"} <= record("settings.json").keys():
+        return []
+    if record("source.json").get("command") in ("train", "finetune"):  # written just before settings.json
+        return []
+    if any({"step", "optimizer"} <= record(f"{role}.json").keys() for role in ROLE_ORDER):
+        return []
+    return there
+
+
 #: Settings a resumed run may change: how long it goes on, where and on how many threads it runs.
 RESUMABLE = ("steps", "max_minutes", "threads", "device", "checkpoint_every", "validate_every")
 #: A stopped run (``--max-minutes``, SIGTERM): its checkpoints are kept, the same command continues it.
@@ -387,6 +418,10 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"the checkpoints' folder {run_dir} holds a manifest.json, a weights bundle's folder: the "
                          "checkpoints (background.safetensors, ...) would replace its network files; give the run a "
                          "folder of its own (--run-dir)")
+    theirs = _not_a_runs(run_dir)
+    if theirs:
+        raise InputError(f"the checkpoints' folder {run_dir} holds {', '.join(theirs)}, which no LBSMatte training "
+                         "wrote there and the run would replace; give the run a folder of its own (--run-dir)")
     _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
