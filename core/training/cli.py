@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, LBSMatteError, OutputError
+from core.errors import InputError, LBSMatteError, OutputError, WeightsError
 
 ROLE_ORDER = ("background", "foreground", "alpha")
 
@@ -462,7 +462,6 @@ def _run(args: argparse.Namespace) -> int:
         # worker processes. pymatting's kernels (the objects' colours) then use numba's own pool.
         os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     if getattr(args, "size", None):
-        from core.errors import WeightsError
         from core.nets.config import role_sizes
 
         try:
@@ -551,7 +550,8 @@ def _run(args: argparse.Namespace) -> int:
             trained=True, overwrite=args.overwrite, storage=args.storage,
             refinement=inherited_refinement(source) if source is not None else None,
         )
-    except OutputError as exc:  # a full disk: the training is not lost, its checkpoints are there
+    except (OutputError, WeightsError) as exc:  # a full disk, or --out taken or given files of the user's
+        # meanwhile: the training is not lost, its checkpoints are there
         print(f"ERROR: {exc}; the trained networks are kept in {run_dir}: run the same command again "
               "to write the bundle", flush=True)
         return 1
