@@ -17,6 +17,9 @@ Writes into ``--out`` (default ``./lbsmatte_demo``):
 ``contact_sheet.png``   plate, trimap, ground truth, closed-form alpha, BG, FG, alpha, composite
 ``errors.json``         the numbers printed
 
+A rerun into the same folder replaces them; a folder that holds files of those names an earlier
+demo did not write (no demo ``errors.json`` or ``demo.exr`` beside them) is refused, naming them.
+
 Without a trained default bundle the demo says so and exits non-zero: it never shows a matte
 made by untrained networks.
 """
@@ -150,6 +153,11 @@ def run_demo(
             check_not_input(path, [EXAMPLE / name for name in EXAMPLE_FILES])
         except OutputError as exc:  # a usage error, as 'matte --out' an input
             raise InputError(str(exc)) from exc
+    theirs = _not_a_demos(out, files)
+    if theirs:
+        raise InputError(f"refusing to write the demo into --out {out}: it holds {', '.join(theirs)}, which the demo "
+                         "would replace and an earlier demo did not write (its errors.json is not there); give the "
+                         "demo a new or empty folder")
     check_writable_dir(out)
     if matter is None:
         matter = _load_matter(weights, device)
@@ -207,6 +215,24 @@ def run_demo(
             Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files, live_baseline), file=stream, flush=True)
     return {**errors, "files": {k: str(v) for k, v in files.items()}}
+
+
+def _not_a_demos(out: Path, files: dict[str, Path]) -> list[str]:
+    """The names of ``files`` already in ``out`` when an earlier demo did not write them: the
+    demo's names are common ones (``alpha.png``, ``composite.png``), and ``--out .`` in a shot's
+    folder replaced the artist's files of those names. A folder an earlier demo wrote into holds
+    its ``errors.json`` (written last), or ``demo.exr`` (written first) when it was stopped
+    between them: its files are the demo's to replace. Empty when nothing would be replaced."""
+    there = [path.name for path in files.values() if path.exists() or path.is_symlink()]
+    if not there or (out / "demo.exr").is_file():
+        return []
+    try:
+        with open(out / "errors.json", "rb") as handle:
+            record = json.loads(handle.read(1_000_000).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return there
+    demo = isinstance(record, dict) and "example" in record and isinstance(record.get("lbsmatte"), dict)
+    return [] if demo else there
 
 
 def format_report(errors: dict[str, dict[str, float]], bundle: str, files: dict[str, Path], live: bool = True) -> str:

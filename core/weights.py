@@ -1144,6 +1144,36 @@ def check_destination(folder: Path, overwrite: bool, *, packaged: bool = False) 
             f"refusing to replace {folder}: it is not a weights bundle (its {MANIFEST} is not an LBSMatte bundle "
             "manifest)"
         )
+    # The folder is replaced whole: anything else in it (an evaluation's --json or sheets, an
+    # export's .pt, notes put beside the weights) would be deleted with the old bundle.
+    others = _not_bundle_files(folder, manifest)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise WeightsError(
+            f"refusing to replace {folder}: besides the weights bundle it holds {shown}, which --overwrite "
+            "would delete with the old bundle; move them out of the folder, or write the bundle elsewhere"
+        )
+
+
+#: Files an operating system's file browser leaves in any folder it shows: no one's work, replaced
+#: with the bundle as they were.
+_OS_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".directory"})
+
+
+def _not_bundle_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """Names in bundle folder ``folder`` (sorted) that are not the bundle's own: its manifest, the
+    files its ``manifest`` names, the network files a bundle is written with, the files macOS,
+    Windows and KDE leave in folders they show (``.DS_Store``, ``._NAME``, ``Thumbs.db``, ...)."""
+    networks = manifest.get("networks")
+    own = {MANIFEST, *(f"{role}.safetensors" for role in ROLES)}
+    if isinstance(networks, dict):
+        own.update(e["file"] for e in networks.values() if isinstance(e, dict) and isinstance(e.get("file"), str))
+    try:
+        names = sorted(entry.name for entry in folder.iterdir())
+    except OSError:
+        return []
+    return [name + ("/" if (folder / name).is_dir() and not (folder / name).is_symlink() else "") for name in names
+            if name not in own and name not in _OS_FILES and not name.startswith("._")]
 
 
 def _write_text(path: Path, text: str) -> None:

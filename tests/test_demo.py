@@ -179,7 +179,8 @@ def test_a_full_disk_at_errors_json_is_an_error_naming_it_and_the_old_one_stays(
                                                                                  capsys) -> None:
     import errno
 
-    (tmp_path / "errors.json").write_text("previous\n")
+    previous = json.dumps({"example": str(EXAMPLE), "weights": "none", "lbsmatte": {}, "closed_form": {}}) + "\n"
+    (tmp_path / "errors.json").write_text(previous)  # an earlier demo's
     real_write_text = Path.write_text
 
     def full_disk(self: Path, text: str, *args, **kwargs) -> int:
@@ -191,8 +192,37 @@ def test_a_full_disk_at_errors_json_is_an_error_naming_it_and_the_old_one_stays(
     monkeypatch.setattr(Path, "write_text", full_disk)
     assert run(_args("--out", str(tmp_path), "--weights", "none", "--device", "cpu")) == 1
     assert f"ERROR: cannot write {tmp_path / 'errors.json'}: No space left on device" in capsys.readouterr().out
-    assert (tmp_path / "errors.json").read_text() == "previous\n"
+    assert (tmp_path / "errors.json").read_text() == previous
     assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_out_a_folder_holding_the_users_files_of_the_demos_names_is_refused_and_they_stay(
+        tmp_path: Path, small_bundle, capsys) -> None:
+    """``lbsmatte demo --out .`` in a shot's folder replaced the artist's alpha.png and
+    composite.png (the demo's names are common ones) without a word. A folder an earlier demo
+    wrote into (its errors.json, or demo.exr of one stopped before errors.json) is rewritten."""
+    from core.pipeline import Matter
+
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    (shot / "composite.png").write_bytes(b"the artist's")
+    (shot / "errors.json").write_text('{"notes": "mine"}')
+    assert run(_args("--out", str(shot), "--weights", "none", "--device", "cpu")) == 2
+    said = capsys.readouterr().out
+    assert (f"ERROR: refusing to write the demo into --out {shot}: it holds composite.png, errors.json, which the "
+            "demo would replace and an earlier demo did not write") in said
+    assert (shot / "composite.png").read_bytes() == b"the artist's"
+    assert sorted(p.name for p in shot.iterdir()) == ["composite.png", "errors.json"]
+
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True)
+    run_demo(tmp_path / "demo", matter=matter, stream=io.StringIO())
+    run_demo(tmp_path / "demo", matter=matter, stream=io.StringIO())  # a rerun: its own files
+    stopped = tmp_path / "stopped"  # a demo stopped after demo.exr, before errors.json
+    stopped.mkdir()
+    for name in ("demo.exr", "alpha.png"):
+        (stopped / name).write_bytes((tmp_path / "demo" / name).read_bytes())
+    run_demo(stopped, matter=matter, stream=io.StringIO())
+    assert json.loads((stopped / "errors.json").read_text())["example"] == str(EXAMPLE)
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")

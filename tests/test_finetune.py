@@ -347,6 +347,66 @@ def test_out_may_not_be_the_bundle_it_starts_from_nor_lie_in_the_data(tmp_path, 
     assert _finetune(tmp_path, parent, tmp_path / "show", tmp_path / "notes", "--overwrite") == 2
     assert "it is not a weights bundle" in capsys.readouterr().out
     assert (tmp_path / "notes" / "todo.txt").read_text() == "mine" and not (tmp_path / "run").exists()
+    # --overwrite onto a bundle folder that holds the user's files too (an evaluation's --json put
+    # beside the weights): refused before training; the replaced folder took them with it.
+    shown = tmp_path / "v2"
+    shutil.copytree(small_bundle.path, shown)
+    (shown / "scores.json").write_text("mine")
+    assert _finetune(tmp_path, parent, tmp_path / "show", shown, "--overwrite") == 2
+    assert f"refusing to replace {shown}: besides the weights bundle it holds scores.json" in capsys.readouterr().out
+    assert (shown / "scores.json").read_text() == "mine" and not (tmp_path / "run").exists()
+
+
+def test_a_file_of_the_users_put_in_the_bundle_folder_while_it_trains_is_kept_and_so_is_the_training(
+        tmp_path, small_bundle, rng, monkeypatch, capsys) -> None:
+    # Checked before training, the folder then given a file of the user's (an evaluation's --json of
+    # the old bundle): the write at the end is refused, the file stays, and the same command writes
+    # the bundle from the checkpoints once it is moved out.
+    import shutil
+
+    import core.training.train as train_module
+
+    _show(tmp_path / "show", rng)
+    target = tmp_path / "v2"
+    shutil.copytree(small_bundle.path, target)
+    real = train_module.train
+
+    def meanwhile(*args, **kwargs):
+        nets = real(*args, **kwargs)
+        (target / "scores.json").write_text("mine")
+        return nets
+
+    monkeypatch.setattr(train_module, "train", meanwhile)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", target, "--overwrite") == 1
+    said = capsys.readouterr().out
+    assert (f"ERROR: refusing to replace {target}: besides the weights bundle it holds scores.json" in said
+            and f"the trained networks are kept in {tmp_path / 'run'}: run the same command again" in said)
+    assert (target / "scores.json").read_text() == "mine"
+    monkeypatch.undo()
+    (target / "scores.json").unlink()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", target, "--overwrite") == 0
+    assert "wrote bundle 'v2'" in capsys.readouterr().out
+
+
+def test_a_run_dir_holding_the_users_files_of_a_runs_names_is_refused_and_they_stay(
+        tmp_path, small_bundle, rng, capsys) -> None:
+    # --run-dir naming a folder of the user's (a project holding its own settings.json): the run
+    # replaced settings.json and losses.png there, and an alpha.json that is not JSON stopped it
+    # with a traceback. A run's own folder is continued as before.
+    _show(tmp_path / "show", rng)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "settings.json").write_text('{"editor.tabSize": 4}')
+    (project / "alpha.json").write_text("not json")
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--run-dir", str(project)) == 2
+    said = capsys.readouterr().out
+    assert (f"the checkpoints' folder {project} holds settings.json, alpha.json, which no LBSMatte training wrote "
+            "there and the run would replace; give the run a folder of its own (--run-dir)") in said
+    assert sorted(p.name for p in project.iterdir()) == ["alpha.json", "settings.json"]
+    assert (project / "settings.json").read_text() == '{"editor.tabSize": 4}' and not (tmp_path / "w").exists()
+
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--overwrite") == 0  # its own
 
 
 def test_bad_numbers_are_usage_errors_in_the_flags_words(tmp_path, capsys) -> None:

@@ -178,6 +178,29 @@ def test_prepare_never_deletes_the_data_it_copies(tmp_path) -> None:
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
 
 
+def test_prepare_replaces_only_a_data_folder_it_made(tmp_path) -> None:
+    # --out a folder of the user's holding a data/ of its own (a project folder): prepare deleted
+    # it, with everything in it, to put the payload there.
+    tool = _tool()
+    source = _data(tmp_path / "source")
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "shots.csv").write_text("mine")
+    with pytest.raises(SystemExit, match=f"--out {project} holds {project / 'data'}, which prepare did not make"):
+        tool.main(["prepare", "--data", str(source), "--out", str(project)])
+    assert sorted(p.name for p in project.rglob("*")) == ["data", "shots.csv"]
+    (project / "data.partial").mkdir()
+    with pytest.raises(SystemExit, match=f"holds {project / 'data'} and {project / 'data.partial'}, which prepare"):
+        tool.main(["prepare", "--data", str(source), "--out", str(project)])
+    # Its own payload, and one an earlier prepare made (no mark, PAYLOAD.json beside it), are replaced.
+    out = tmp_path / "payload"
+    assert tool.main(["prepare", "--data", str(source), "--out", str(out)]) == 0
+    assert tool.main(["prepare", "--data", str(source), "--out", str(out)]) == 0
+    (out / "data" / tool.PAYLOAD_MARK).unlink()
+    assert tool.main(["prepare", "--data", str(source), "--out", str(out), "--max-side", "50"]) == 0
+    assert (out / "data" / tool.PAYLOAD_MARK).is_file() and not (out / "data.partial").exists()
+
+
 def test_prepare_names_missing_parts_before_touching_the_old_payload(tmp_path) -> None:
     tool = _tool()
     data = _data(tmp_path / "data")

@@ -618,6 +618,33 @@ def test_overwrite_never_replaces_a_folder_whose_manifest_json_is_another_tools(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["webapp"]
 
 
+def test_overwrite_refuses_a_bundle_folder_holding_the_users_own_files(tmp_path: Path, small_bundle: Bundle) -> None:
+    """A bundle folder is replaced whole: an evaluation's --json, an export's .pt or a notes file
+    put in it were deleted with the old bundle by --overwrite. They are named and kept; the files
+    a file browser leaves (.DS_Store, ._NAME, Thumbs.db) are no one's work and do not stop it."""
+    nets = small_bundle.load_networks()
+    target = tmp_path / "show"
+    save_bundle(target, nets, name="show", description="first")
+    (target / "scores.json").write_text("mine")
+    (target / "sheets").mkdir()
+    (target / "sheets" / "GT04.png").write_bytes(b"mine")
+    before = (target / "manifest.json").read_bytes()
+    with pytest.raises(WeightsError, match=r"refusing to replace .*show: besides the weights bundle it holds "
+                                           r"scores\.json, sheets/, which --overwrite would delete"):
+        save_bundle(target, nets, name="show", description="second", overwrite=True)
+    assert (target / "scores.json").read_text() == "mine"
+    assert (target / "sheets" / "GT04.png").read_bytes() == b"mine"
+    assert (target / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show"]
+
+    (target / "scores.json").unlink()
+    shutil.rmtree(target / "sheets")
+    for junk in (".DS_Store", "._alpha.safetensors", "Thumbs.db"):
+        (target / junk).write_bytes(b"")
+    save_bundle(target, nets, name="show", description="second", overwrite=True)
+    assert load_bundle(target).manifest["description"] == "second"
+
+
 def test_half_storage_halves_the_files_and_loads_as_float32(tmp_path: Path, make_small_networks: Any) -> None:
     nets = make_small_networks(seed=5)
     full = save_bundle(tmp_path / "full", nets, name="full", description="f32", trained=False)

@@ -59,6 +59,9 @@ CARRY_LIMIT = 64 * 2**20
 RETURN_FILES, RETURN_FILE_LIMIT, RETURN_LIMIT = 8, 16 * 2**20, 64 * 2**20
 #: The parts a bundle is cut in for ``$OUT``: a margin under the 16 MiB a file may have.
 PART_SIZE = 15 * 2**20
+#: An empty file in the payload's data folder (and its ``data.partial``): prepare replaces only
+#: folders holding it (or a payload's beside ``PAYLOAD.json``, made before it was written).
+PAYLOAD_MARK = ".gpu_payload"
 #: Arguments of ``lbsmatte train`` that this tool sets for every job (where a job's data, bundle
 #: and run folder are): a job that gave them would train on other data or write elsewhere.
 RESERVED = ("--data", "--out", "--run-dir", "--name", "--overwrite", "--max-minutes")
@@ -86,8 +89,18 @@ def prepare(args: argparse.Namespace) -> int:
     # Built beside the old payload and swapped in when whole: a prepare cut short leaves the old
     # payload as it was (or none), never a part of one that a run would train on.
     out = args.out / "data.partial"
+    # Both folders are deleted whole: only when prepare made them (a folder of the user's named
+    # data, in an --out that was not made for the payload, was deleted with everything in it).
+    theirs = [str(folder) for folder, made in ((final, args.out / "PAYLOAD.json"), (out, None))
+              if (folder.exists() or folder.is_symlink()) and not (folder / PAYLOAD_MARK).is_file()
+              and not (made is not None and made.is_file() and folder.is_dir() and not folder.is_symlink())]
+    if theirs:
+        raise SystemExit(f"--out {args.out} holds {' and '.join(theirs)}, which prepare did not make and would replace "
+                         "with the payload: choose another --out (the default is gpu_payload/)")
     if out.exists():
         shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / PAYLOAD_MARK).write_bytes(b"")
     for sub in ("image", "alpha"):
         (out / "alphamatting" / sub).mkdir(parents=True)
         for name in objects:

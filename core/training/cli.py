@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, LBSMatteError, OutputError
+from core.errors import InputError, LBSMatteError, OutputError, WeightsError
 
 ROLE_ORDER = ("background", "foreground", "alpha")
 
@@ -192,6 +192,37 @@ def run_folder(args: argparse.Namespace) -> Path:
         raise InputError(f"the checkpoints' folder {run} and the bundle's --out {out} overlap: give each a folder "
                          "of its own (--run-dir)")
     return Path(run)
+
+
+#: The files a training run writes in its folder (:func:`run_folder`), replacing any there.
+RUN_FILES = ("settings.json", "source.json", "log.jsonl", "losses.png",
+             *(f"{role}.{ext}" for role in ROLE_ORDER for ext in ("safetensors", "json")))
+
+
+def _not_a_runs(run_dir: Path) -> list[str]:
+    """The names of :data:`RUN_FILES` in ``run_dir`` when no training run wrote them: a
+    ``--run-dir`` naming a folder of the user's (``--run-dir .`` in a project holding its own
+    ``settings.json``) had them replaced, and a ``background.json`` there that is not JSON
+    stopped the run with a traceback. A run's folder holds its ``settings.json`` (written as the
+    run starts, just after ``source.json``) or a checkpoint's ``<role>.json``. Empty when nothing
+    would be replaced."""
+    there = [name for name in RUN_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]
+
+    def record(name: str) -> dict[str, Any]:
+        try:
+            with open(run_dir / name, "rb") as handle:
+                value = json.loads(handle.read(16_000_000).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    if not there or {"steps", "lr", "batch_size"} <= record("settings.json").keys():
+        return []
+    if record("source.json").get("command") in ("train", "finetune"):  # written just before settings.json
+        return []
+    if any({"step", "optimizer"} <= record(f"{role}.json").keys() for role in ROLE_ORDER):
+        return []
+    return there
 
 
 #: Settings a resumed run may change: how long it goes on, where and on how many threads it runs.
@@ -396,6 +427,10 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"the checkpoints' folder {run_dir} holds a manifest.json, a weights bundle's folder: the "
                          "checkpoints (background.safetensors, ...) would replace its network files; give the run a "
                          "folder of its own (--run-dir)")
+    theirs = _not_a_runs(run_dir)
+    if theirs:
+        raise InputError(f"the checkpoints' folder {run_dir} holds {', '.join(theirs)}, which no LBSMatte training "
+                         "wrote there and the run would replace; give the run a folder of its own (--run-dir)")
     _check_name_free(name, args.out)
     data = getattr(args, "data", None)
     if data is not None and _overlap(args.out, Path(data)):
@@ -436,7 +471,6 @@ def _run(args: argparse.Namespace) -> int:
         # worker processes. pymatting's kernels (the objects' colours) then use numba's own pool.
         os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     if getattr(args, "size", None):
-        from core.errors import WeightsError
         from core.nets.config import role_sizes
 
         try:
@@ -525,7 +559,8 @@ def _run(args: argparse.Namespace) -> int:
             trained=True, overwrite=args.overwrite, storage=args.storage,
             refinement=inherited_refinement(source) if source is not None else None,
         )
-    except OutputError as exc:  # a full disk: the training is not lost, its checkpoints are there
+    except (OutputError, WeightsError) as exc:  # a full disk, or --out taken or given files of the user's
+        # meanwhile: the training is not lost, its checkpoints are there
         print(f"ERROR: {exc}; the trained networks are kept in {run_dir}: run the same command again "
               "to write the bundle", flush=True)
         return 1
