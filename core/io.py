@@ -342,11 +342,35 @@ def _oiio_error(obj: Any = None) -> str:
 
 _STDERR_LOCK = threading.Lock()
 
+#: The first bytes of a PNG file. libpng is the one image library under OpenImageIO that writes
+#: to file descriptor 2 itself ('libpng error: ...', 'libpng warning: ...'); libjpeg's, libtiff's,
+#: OpenEXR's and the DPX and TGA readers' messages reach OIIO's error (checked with OIIO 3.2 on
+#: truncated and damaged files of each).
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: str) -> bool:
+    """Whether ``path`` starts as a PNG file does (whatever its name)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+    except OSError:
+        return False
+
 
 @contextmanager
-def _library_stderr_held() -> Iterator[None]:
-    """Hold what C libraries write to file descriptor 2 meanwhile, and drop it (logged at debug
-    level). Python's own ``sys.stderr`` is flushed first and unaffected afterwards."""
+def _library_stderr_held(path: str) -> Iterator[None]:
+    """Hold what libpng writes to file descriptor 2 while ``path``, a PNG, is read, and drop it
+    (logged at debug level); other files are read without touching file descriptor 2.
+
+    File descriptor 2 is the process's, not the thread's: what other threads write to stderr
+    meanwhile (a pipeline's log handler, a progress bar) is held too, and written to stderr once
+    the file is read, all but libpng's own lines. Reading an EXR held it too, and one at a time:
+    a tool reading frames in a thread pool read them in turn, and the warnings its other threads
+    logged to stderr meanwhile went to the debug log instead."""
+    if not _is_png(path):
+        yield
+        return
     with _STDERR_LOCK:
         try:
             sys.stderr.flush()
@@ -359,10 +383,22 @@ def _library_stderr_held() -> Iterator[None]:
             try:
                 yield
             finally:
+                try:
+                    sys.stderr.flush()  # what Python's stderr buffered meanwhile belongs in the sink
+                except (OSError, ValueError):
+                    pass
                 os.dup2(saved, 2)
                 os.close(saved)
                 sink.seek(0)
-                held = sink.read().decode("utf-8", "replace").strip()
+                lines = sink.read().splitlines(keepends=True)
+                library = [line for line in lines if line.startswith(b"libpng ")]
+                others = b"".join(line for line in lines if not line.startswith(b"libpng "))
+                try:
+                    while others:
+                        others = others[os.write(2, others):]
+                except OSError:
+                    pass
+                held = b"".join(library).decode("utf-8", "replace").strip()
                 if held:
                     log.debug("image library said: %s", held)
 
@@ -409,7 +445,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     # The image libraries' own messages (libpng's 'libpng error: ...', libjpeg's 'Premature end of
     # JPEG file') would go to stderr, which carries only the progress bar; OIIO's error, in our
     # message naming the file, says the same.
-    with _library_stderr_held():
+    with _library_stderr_held(p):
         inp = oiio.ImageInput.open(p, _READ_CONFIG)
         if inp is None:
             raise InputError(f"cannot read image {p}: {_oiio_error()}")

@@ -822,6 +822,70 @@ def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Pa
     assert capfd.readouterr().err == "python's own stderr still works\n"
 
 
+def _reading_held(monkeypatch) -> tuple[Any, Any]:
+    """``(inside, release)``: read_image calls wait, once inside the file's reading, for ``release``
+    (each sets ``inside`` on arriving)."""
+    import threading
+
+    inside, release = threading.Semaphore(0), threading.Event()
+    part_channels = io._part_channels
+
+    def waiting(inp: Any) -> Any:
+        inside.release()
+        assert release.wait(20)
+        return part_channels(inp)
+
+    monkeypatch.setattr(io, "_part_channels", waiting)
+    return inside, release
+
+
+@pytest.mark.parametrize("name", ["plate.exr", "plate.png"])
+def test_what_other_threads_write_to_stderr_while_a_file_is_read_still_shows(tmp_path: Path, capfd, monkeypatch,
+                                                                               name: str) -> None:
+    # A tool reading frames in a thread pool while other threads log to stderr: reading an EXR
+    # sent the whole process's stderr to a sink for the read, so their warnings went to the
+    # debug log. Now an EXR leaves stderr alone, and a PNG's read (libpng's own lines held)
+    # writes the rest back.
+    import threading
+
+    io.write_image(tmp_path / name, np.full((4, 5, 3), 0.5, np.float32), ["R", "G", "B"])
+    inside, release = _reading_held(monkeypatch)
+    got: list[Any] = []
+    reader = threading.Thread(target=lambda: got.append(io.read_image(tmp_path / name)))
+    reader.start()
+    try:
+        assert inside.acquire(timeout=20)
+        # What a log handler on sys.stderr writes, outside pytest: file descriptor 2
+        os.write(2, b"WARNING: frame 1003: plate sanitised\n")
+    finally:
+        release.set()
+        reader.join(20)
+    assert got and got[0].pixels.shape == (4, 5, 3)
+    assert capfd.readouterr().err == "WARNING: frame 1003: plate sanitised\n"
+
+
+def test_exrs_are_read_by_several_threads_at_once(tmp_path: Path, monkeypatch) -> None:
+    # A thread pool over frames read one EXR at a time (a process-wide lock held for each read).
+    import threading
+
+    for n in (1, 2):
+        io.write_image(tmp_path / f"plate.{n}.exr", np.full((4, 5, 3), 0.25 * n, np.float32), ["R", "G", "B"])
+    inside, release = _reading_held(monkeypatch)
+    got: dict[int, Any] = {}
+    readers = [threading.Thread(target=lambda n=n: got.__setitem__(n, io.read_image(tmp_path / f"plate.{n}.exr")))
+               for n in (1, 2)]
+    for reader in readers:
+        reader.start()
+    try:
+        both = inside.acquire(timeout=20) and inside.acquire(timeout=20)  # both inside their reads at once
+    finally:
+        release.set()
+        for reader in readers:
+            reader.join(20)
+    assert both
+    assert {n: float(image.pixels[0, 0, 0]) for n, image in got.items()} == {1: 0.25, 2: 0.5}
+
+
 def test_atomic_writes_go_to_a_hidden_temporary_file_beside_the_destination(tmp_path: Path) -> None:
     # Beside it (same folder, so the rename is atomic and never crosses file systems) and named
     # .NAME.tmp-XXXX.EXT, which temp_files finds (stale ones are removed by that name).
