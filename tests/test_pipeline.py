@@ -364,6 +364,21 @@ def test_8_bit_trimaps_and_plates_are_scaled_as_normalise_trimap_says(matter: Ma
         matter.matte(np.full((4, 4, 3), "a"), np.zeros((4, 4), np.float32))
 
 
+def test_big_endian_16_bit_plates_and_trimaps_are_uint16_too(matter: Matter) -> None:
+    # A 16-bit DPX's or PNG's samples read with np.frombuffer(..., ">u2") are uint16 in the file's
+    # byte order: refused as "an array of >u2: integer pixels must be uint8 or uint16".
+    plate, trimap = _scene()
+    pixels = np.round(np.clip(plate, 0, 1) * 65535).astype(np.uint16)
+    levels = np.where(trimap == 0.5, 32768, trimap * 65535).astype(np.uint16)
+    want = matter.matte(pixels, levels, colour="srgb")
+    got = matter.matte(pixels.astype(">u2"), levels.astype(">u2"), colour="srgb")
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+    assert np.array_equal(got.bg, want.bg) and got.messages == want.messages
+    assert np.array_equal(got.fg[trimap == 1], pixels[trimap == 1] / np.float32(65535))
+    with pytest.raises(InputError, match="the plate is an array of >i2: integer pixels must be uint8 or uint16"):
+        matter.matte(pixels.astype(">i2"), trimap, colour="srgb")
+
+
 def test_profile_records_the_region_and_each_network(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
     seen: list[str] = []
