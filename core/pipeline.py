@@ -19,6 +19,7 @@ import numbers
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -743,8 +744,10 @@ class Matter:
     Attributes
     ----------
     stats:
-        :class:`RunStats` of the last :meth:`matte` call: region computed, and with ``profile``
-        the seconds of each step.
+        :class:`RunStats` of the calling thread's last :meth:`matte` call: region computed, what
+        was degraded, and with ``profile`` the seconds of each step. Each thread of a pool that
+        shares one Matter reads its own frame's (a thread that has made no call, the last call
+        begun in any thread).
     stage_context:
         Optional ``callable(stage) -> context manager`` entered around each network's run
         (``stage`` is ``"background"``, ``"foreground"`` or ``"alpha"``); the benchmark counts
@@ -870,9 +873,31 @@ class Matter:
         self.context = None if context is None else int(context)
         self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
+        # Each calling thread's own stats and profile clock: frames matted at once in a thread
+        # pool wrote into one another's stats (one frame's size, box and degraded steps read
+        # back as another's) and timed their steps against one another's clock.
+        self._calls = threading.local()
+        self._last_stats = RunStats()
         self.stats = RunStats()
         self._clock = 0.0
         self.stage_context: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
+
+    @property
+    def stats(self) -> RunStats:
+        """:class:`RunStats` of this thread's last :meth:`matte` call (see the class's attributes)."""
+        return getattr(self._calls, "stats", self._last_stats)
+
+    @stats.setter
+    def stats(self, value: RunStats) -> None:
+        self._calls.stats = self._last_stats = value
+
+    @property
+    def _clock(self) -> float:
+        return getattr(self._calls, "clock", 0.0)
+
+    @_clock.setter
+    def _clock(self, value: float) -> None:
+        self._calls.clock = value
 
     # -- public -----------------------------------------------------------------------------
     def matte(self, plate: np.ndarray, trimap: np.ndarray, colour: str = "linear") -> Matte:

@@ -379,6 +379,41 @@ def test_big_endian_16_bit_plates_and_trimaps_are_uint16_too(matter: Matter) -> 
         matter.matte(pixels.astype(">i2"), trimap, colour="srgb")
 
 
+def test_threads_sharing_a_matter_each_read_their_own_frames_stats(small_bundle) -> None:
+    # A tool matting frames in a thread pool with one Matter: a frame begun while another ran
+    # replaced the stats the first was writing, so the first read back the second's size and box
+    # (and its degraded steps: a frame computed otherwise than asked would pass as computed as asked).
+    import threading
+
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
+    other_done = threading.Event()
+
+    def stage(role: str) -> contextlib.AbstractContextManager[None]:
+        if role == "alpha" and threading.current_thread().name == "first":
+            assert other_done.wait(60)  # the other frame begins and ends while this one runs
+        return contextlib.nullcontext()
+
+    m.stage_context = stage
+    read: dict[str, tuple] = {}
+
+    def first() -> None:
+        m.matte(*_scene(64, 80), colour="srgb")
+        read["first"] = (m.stats.frame, m.stats.box, sorted(m.stats.computed_by), "total" in m.stats.seconds)
+
+    worker = threading.Thread(target=first, name="first")
+    worker.start()
+    try:
+        plate, trimap = _scene(48, 56)
+        m.matte(plate, trimap, colour="srgb")
+        read["other"] = (m.stats.frame, m.stats.box, sorted(m.stats.computed_by), "total" in m.stats.seconds)
+    finally:
+        other_done.set()
+        worker.join(60)
+    roles = ["alpha", "background", "foreground"]
+    assert read == {"first": ((64, 80), (8, 56, 12, 68), roles, True), "other": ((48, 56), (8, 48, 12, 56), roles, True)}
+    assert m.stats.frame == (48, 56)  # this thread's own last frame, whichever ended last
+
+
 def test_profile_records_the_region_and_each_network(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
     seen: list[str] = []
