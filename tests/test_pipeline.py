@@ -1188,7 +1188,13 @@ def test_frames_whose_networks_ran_in_halved_tiles_say_so_every_one(small_bundle
 @pytest.mark.parametrize(("plate_shape", "trimap_shape", "named"), [
     ((64, 80, 5), (64, 80), r"the plate must be H×W×3 or H×W×4 .*\(64, 80, 5\)"),
     ((64, 80, 2), (64, 80), r"the plate must be H×W×3 or H×W×4 .*\(64, 80, 2\)"),
-    ((1, 64, 80, 3), (64, 80), r"the plate must be .*\(1, 64, 80, 3\)"),
+    ((1, 64, 80, 3), (64, 80), r"the plate must be .*\(1, 64, 80, 3\) \(a batch of one frame: pass plate\[0\]\)$"),
+    # channels first, as torch holds images (a tensor's .numpy()): said so, with what to pass
+    ((3, 64, 80), (64, 80), r"the plate must be .*\(3, 64, 80\) \(channels first, 3×H×W as torch holds images; "
+                            r"channels come last: pass plate\.transpose\(1, 2, 0\)\)$"),
+    ((4, 64, 80), (64, 80), r"\(4, 64, 80\) \(channels first, .*pass plate\.transpose\(1, 2, 0\)\)$"),
+    ((64, 80, 3), (1, 64, 80), r"the trimap must be .*\(1, 64, 80\) \(channels first, .*pass trimap\[0\]\)$"),
+    ((64, 80, 3), (3, 64, 80), r"the trimap must be .*\(3, 64, 80\) \(channels first, .*pass trimap\.transpose\(1, 2, 0\)\)$"),
     ((0, 0, 3), (0, 0), r"the plate must be .*\(0, 0, 3\)"),
     ((64, 80, 3), (1, 64, 80, 1), r"the trimap must be H×W, H×W×1 .*\(1, 64, 80, 1\)"),
     ((64, 80, 3), (64 * 80,), r"the trimap must be H×W, H×W×1 .*\(5120,\)"),
