@@ -358,6 +358,16 @@ def _is_png(path: str) -> bool:
         return False
 
 
+def _flush_stderr() -> None:
+    """Flush Python's ``sys.stderr``, where there is one: None under ``pythonw`` and in some GUI
+    hosts embedding Python (reading a PNG there failed with 'NoneType' object has no attribute
+    'flush'), closed or replaced by one without ``flush`` elsewhere."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 @contextmanager
 def _library_stderr_held(path: str) -> Iterator[None]:
     """Hold what libpng writes to file descriptor 2 while ``path``, a PNG, is read, and drop it
@@ -372,10 +382,10 @@ def _library_stderr_held(path: str) -> Iterator[None]:
         yield
         return
     with _STDERR_LOCK:
+        _flush_stderr()
         try:
-            sys.stderr.flush()
             saved = os.dup(2)
-        except (OSError, ValueError):  # no stderr at all: nothing to hold
+        except OSError:  # no stderr at all: nothing to hold
             yield
             return
         with tempfile.TemporaryFile() as sink:
@@ -383,10 +393,7 @@ def _library_stderr_held(path: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                try:
-                    sys.stderr.flush()  # what Python's stderr buffered meanwhile belongs in the sink
-                except (OSError, ValueError):
-                    pass
+                _flush_stderr()  # what Python's stderr buffered meanwhile belongs in the sink
                 os.dup2(saved, 2)
                 os.close(saved)
                 sink.seek(0)

@@ -864,6 +864,15 @@ def test_what_other_threads_write_to_stderr_while_a_file_is_read_still_shows(tmp
     assert capfd.readouterr().err == "WARNING: frame 1003: plate sanitised\n"
 
 
+def test_a_png_is_read_where_python_has_no_stderr(tmp_path: Path, monkeypatch) -> None:
+    # pythonw, and GUI hosts embedding Python, set sys.stderr to None: reading a PNG (whose
+    # libpng lines are held) failed with "'NoneType' object has no attribute 'flush'".
+    io.write_image(tmp_path / "trimap.png", np.full((4, 5, 3), 0.5, np.float32), ["R", "G", "B"])
+    monkeypatch.setattr(sys, "stderr", None)
+    image = io.read_image(tmp_path / "trimap.png")
+    assert image.pixels.shape == (4, 5, 3) and float(image.pixels[0, 0, 0]) == pytest.approx(128 / 255)
+
+
 def test_exrs_are_read_by_several_threads_at_once(tmp_path: Path, monkeypatch) -> None:
     # A thread pool over frames read one EXR at a time (a process-wide lock held for each read).
     import threading
