@@ -755,9 +755,29 @@ def check_creatable_dir(path: str | os.PathLike[str]) -> None:
     os.rmdir(probe)
 
 
+#: Held while the umask is read by setting it (where the system gives no other way).
+_UMASK_HELD = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+    """The process's umask, for the mode a written file gets (``0o666 & ~umask``).
+
+    Read from ``/proc/self/status`` (Linux 4.7 and later) without touching it: reading it the
+    only portable way, by setting it and setting it back, left it 0 for a moment for the whole
+    process, and a thread pool writing frames lost it for good (a second thread read the first
+    one's 0 and put that back): every file and folder the process made afterwards was world
+    writable. Elsewhere it is still read that way, one thread at a time, with 0o077 (no one else
+    may read or write a file another thread makes meanwhile) in place of 0."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_HELD:
+        mask = os.umask(0o077)
+        os.umask(mask)
     return mask
 
 

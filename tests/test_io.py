@@ -629,6 +629,49 @@ def test_written_file_mode_follows_umask(tmp_path: Path) -> None:
     assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux says the umask in /proc/self/status")
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o027])
+def test_writing_a_file_never_sets_the_process_umask_not_even_for_a_moment(tmp_path: Path, monkeypatch,
+                                                                          mask: int) -> None:
+    # The mode of a new file was found by setting the umask to 0 and back: meanwhile every file
+    # and folder another thread made was world writable, and two threads writing frames at once
+    # left it 0 for good (the second read the first one's 0 and put that back).
+    old = os.umask(mask)
+    set_to: list[int] = []
+    umask = os.umask
+    monkeypatch.setattr(os, "umask", lambda value: set_to.append(value) or umask(value))
+    try:
+        io.write_image(tmp_path / "m.png", np.zeros((2, 2, 3), np.float32), ["R", "G", "B"])
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert set_to == []
+    assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_umask_read_elsewhere_is_put_back_and_never_0_meanwhile(monkeypatch) -> None:
+    # Where /proc/self/status says nothing (macOS, Windows) it is read by setting it: to 0o077,
+    # never 0, and put back.
+    real_open = open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path) == "/proc/self/status":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    old = os.umask(0o027)
+    try:
+        set_to: list[int] = []
+        umask = os.umask
+        monkeypatch.setattr(os, "umask", lambda value: set_to.append(value) or umask(value))
+        assert io._umask() == 0o027
+        monkeypatch.setattr(os, "umask", umask)
+        assert set_to == [0o077, 0o027] and os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and groups")
 def test_a_replaced_file_keeps_its_permissions_and_group(tmp_path: Path) -> None:
     # A group-writable frame on a show's share became 0644 on a rerun (--overwrite, or a frame
