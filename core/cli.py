@@ -1330,9 +1330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lbsmatte`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
     Without ``argv`` it is the process's own command (the console script, ``python -m core.cli``),
-    which ends as it returns: ``weights`` and ``fingerprint`` leave what the process made frozen
-    for its exit (:func:`_uncollected`). Given ``argv`` (called in-process), the caller gets
-    Python's garbage collector back as it was."""
+    which ends as it returns: it sets the process up for rendering (torch's huge pages,
+    :data:`HUGE_PAGES_ENV`; glibc keeping freed memory, :func:`keep_freed_memory`), and ``weights``
+    and ``fingerprint`` leave what the process made frozen for its exit (:func:`_uncollected`).
+    Given ``argv`` (called in-process), the caller's process is left as it was: its environment,
+    its allocator and Python's garbage collector (the frames' pixels are the same either way)."""
     exiting = argv is None
     # From the start: a farm stopping the task (SIGTERM) or Ctrl-C in the first seconds, while torch
     # imports, killed the process without a line (SIGTERM's default) or ended it in a traceback.
@@ -1345,8 +1347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
         _escape_unencodable_output()
-        os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
-        keep_freed_memory()
+        if exiting:
+            # Not in a caller's process: the variable would pass to every process it starts, and glibc
+            # would keep the largest frame's memory, never trimmed, for as long as a pipeline tool runs.
+            os.environ.setdefault(HUGE_PAGES_ENV, "1")  # before torch's first large allocation
+            keep_freed_memory()
         parser = build_parser(_chosen_command(argv))
         try:
             args, unknown = parser.parse_known_args(argv)

@@ -348,6 +348,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def is_8_or_16_bit(dtype: np.dtype[Any]) -> bool:
+    """Whether ``dtype`` holds 8- or 16-bit image data (:func:`scale_integers`): ``uint8`` or
+    ``uint16`` in either byte order. A big-endian ``>u2`` (a 16-bit DPX or PNG's samples read with
+    ``np.frombuffer``) is ``uint16`` as much as ``<u2``, though numpy's ``==`` with ``np.uint16``
+    says otherwise on a little-endian machine: such a plate was refused as not ``uint16``."""
+    return dtype.kind == "u" and dtype.itemsize in (1, 2)
+
+
 def scale_integers(pixels: np.ndarray, what: str) -> np.ndarray:
     """``pixels`` as floats: ``uint8``/``uint16`` scaled by their maximum to [0, 1] (8/16-bit
     image data), floats as they are. The one rule for integer plates and trimaps.
@@ -362,7 +370,7 @@ def scale_integers(pixels: np.ndarray, what: str) -> np.ndarray:
     [0.0, 1.0]
     """
     x = np.asarray(pixels)
-    if x.dtype in (np.uint8, np.uint16):
+    if is_8_or_16_bit(x.dtype):
         return x.astype(np.float32) / float(np.iinfo(x.dtype).max)
     if x.dtype.kind in "ui":
         raise InputError(

@@ -342,16 +342,50 @@ def _oiio_error(obj: Any = None) -> str:
 
 _STDERR_LOCK = threading.Lock()
 
+#: The first bytes of a PNG file. libpng is the one image library under OpenImageIO that writes
+#: to file descriptor 2 itself ('libpng error: ...', 'libpng warning: ...'); libjpeg's, libtiff's,
+#: OpenEXR's and the DPX and TGA readers' messages reach OIIO's error (checked with OIIO 3.2 on
+#: truncated and damaged files of each).
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: str) -> bool:
+    """Whether ``path`` starts as a PNG file does (whatever its name)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+    except OSError:
+        return False
+
+
+def _flush_stderr() -> None:
+    """Flush Python's ``sys.stderr``, where there is one: None under ``pythonw`` and in some GUI
+    hosts embedding Python (reading a PNG there failed with 'NoneType' object has no attribute
+    'flush'), closed or replaced by one without ``flush`` elsewhere."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
 
 @contextmanager
-def _library_stderr_held() -> Iterator[None]:
-    """Hold what C libraries write to file descriptor 2 meanwhile, and drop it (logged at debug
-    level). Python's own ``sys.stderr`` is flushed first and unaffected afterwards."""
+def _library_stderr_held(path: str) -> Iterator[None]:
+    """Hold what libpng writes to file descriptor 2 while ``path``, a PNG, is read, and drop it
+    (logged at debug level); other files are read without touching file descriptor 2.
+
+    File descriptor 2 is the process's, not the thread's: what other threads write to stderr
+    meanwhile (a pipeline's log handler, a progress bar) is held too, and written to stderr once
+    the file is read, all but libpng's own lines. Reading an EXR held it too, and one at a time:
+    a tool reading frames in a thread pool read them in turn, and the warnings its other threads
+    logged to stderr meanwhile went to the debug log instead."""
+    if not _is_png(path):
+        yield
+        return
     with _STDERR_LOCK:
+        _flush_stderr()
         try:
-            sys.stderr.flush()
             saved = os.dup(2)
-        except (OSError, ValueError):  # no stderr at all: nothing to hold
+        except OSError:  # no stderr at all: nothing to hold
             yield
             return
         with tempfile.TemporaryFile() as sink:
@@ -359,10 +393,19 @@ def _library_stderr_held() -> Iterator[None]:
             try:
                 yield
             finally:
+                _flush_stderr()  # what Python's stderr buffered meanwhile belongs in the sink
                 os.dup2(saved, 2)
                 os.close(saved)
                 sink.seek(0)
-                held = sink.read().decode("utf-8", "replace").strip()
+                lines = sink.read().splitlines(keepends=True)
+                library = [line for line in lines if line.startswith(b"libpng ")]
+                others = b"".join(line for line in lines if not line.startswith(b"libpng "))
+                try:
+                    while others:
+                        others = others[os.write(2, others):]
+                except OSError:
+                    pass
+                held = b"".join(library).decode("utf-8", "replace").strip()
                 if held:
                     log.debug("image library said: %s", held)
 
@@ -425,7 +468,7 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     # The image libraries' own messages (libpng's 'libpng error: ...', libjpeg's 'Premature end of
     # JPEG file') would go to stderr, which carries only the progress bar; OIIO's error, in our
     # message naming the file, says the same.
-    with _library_stderr_held():
+    with _library_stderr_held(p):
         inp = oiio.ImageInput.open(p, _READ_CONFIG)
         if inp is None:
             raise InputError(f"cannot read image {p}: {_oiio_error()}")
@@ -728,9 +771,29 @@ def check_creatable_dir(path: str | os.PathLike[str]) -> None:
     os.rmdir(probe)
 
 
+#: Held while the umask is read by setting it (where the system gives no other way).
+_UMASK_HELD = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
+    """The process's umask, for the mode a written file gets (``0o666 & ~umask``).
+
+    Read from ``/proc/self/status`` (Linux 4.7 and later) without touching it: reading it the
+    only portable way, by setting it and setting it back, left it 0 for a moment for the whole
+    process, and a thread pool writing frames lost it for good (a second thread read the first
+    one's 0 and put that back): every file and folder the process made afterwards was world
+    writable. Elsewhere it is still read that way, one thread at a time, with 0o077 (no one else
+    may read or write a file another thread makes meanwhile) in place of 0."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_HELD:
+        mask = os.umask(0o077)
+        os.umask(mask)
     return mask
 
 

@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from core.colour import scale_integers
+from core.colour import is_8_or_16_bit, scale_integers
 from core.errors import InputError
 from core.trimap import EIGHT_BIT_SCALE_ABOVE, split_trimap
 
@@ -60,7 +60,7 @@ def _unit(x: np.ndarray, what: str, matte: bool = True) -> np.ndarray:
     multiply SAD by 255, or leave a trimap with no unknown pixel and every error 0."""
     a = np.asarray(x)
     if a.dtype.kind in "ui":
-        if a.dtype not in (np.uint8, np.uint16):
+        if not is_8_or_16_bit(a.dtype):
             scale_integers(a, what)  # raises InputError, naming what
         return a.astype(np.float64) / float(np.iinfo(a.dtype).max)
     a = a.astype(np.float64)

@@ -19,6 +19,7 @@ import numbers
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -642,6 +643,18 @@ def _pixels(value: Any, what: str, of_image: str) -> np.ndarray:
     return x
 
 
+def _layout_hint(x: np.ndarray, name: str, of_image: str) -> str:
+    """What to pass instead of ``x``, an array of the wrong shape for ``name``: channels first
+    (``C×H×W``, as torch and some readers hold images, where the pipeline wants channels last),
+    a batch of one frame, else what to pass of an image from :func:`core.io.read_image`."""
+    if x.ndim == 4 and x.shape[0] == 1:
+        return f"a batch of one frame: pass {name}[0]"
+    if x.ndim == 3 and x.shape[0] in (1, 3, 4) and x.shape[2] > 4:
+        fix = f"{name}[0]" if x.shape[0] == 1 else f"{name}.transpose(1, 2, 0)"
+        return f"channels first, {x.shape[0]}×H×W as torch holds images; channels come last: pass {fix}"
+    return f"for an image from core.io.read_image, pass {of_image}"
+
+
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(mask.any(1))
     cols = np.flatnonzero(mask.any(0))
@@ -748,8 +761,10 @@ class Matter:
     Attributes
     ----------
     stats:
-        :class:`RunStats` of the last :meth:`matte` call: region computed, and with ``profile``
-        the seconds of each step.
+        :class:`RunStats` of the calling thread's last :meth:`matte` call: region computed, what
+        was degraded, and with ``profile`` the seconds of each step. Each thread of a pool that
+        shares one Matter reads its own frame's (a thread that has made no call, the last call
+        begun in any thread).
     stage_context:
         Optional ``callable(stage) -> context manager`` entered around each network's run
         (``stage`` is ``"background"``, ``"foreground"`` or ``"alpha"``); the benchmark counts
@@ -875,9 +890,31 @@ class Matter:
         self.context = None if context is None else int(context)
         self.alpha_context = None if alpha_context is None else int(alpha_context)
         self.profile = profile
+        # Each calling thread's own stats and profile clock: frames matted at once in a thread
+        # pool wrote into one another's stats (one frame's size, box and degraded steps read
+        # back as another's) and timed their steps against one another's clock.
+        self._calls = threading.local()
+        self._last_stats = RunStats()
         self.stats = RunStats()
         self._clock = 0.0
         self.stage_context: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
+
+    @property
+    def stats(self) -> RunStats:
+        """:class:`RunStats` of this thread's last :meth:`matte` call (see the class's attributes)."""
+        return getattr(self._calls, "stats", self._last_stats)
+
+    @stats.setter
+    def stats(self, value: RunStats) -> None:
+        self._calls.stats = self._last_stats = value
+
+    @property
+    def _clock(self) -> float:
+        return getattr(self._calls, "clock", 0.0)
+
+    @_clock.setter
+    def _clock(self, value: float) -> None:
+        self._calls.clock = value
 
     # -- public -----------------------------------------------------------------------------
     def matte(self, plate: np.ndarray, trimap: np.ndarray, colour: str = "linear") -> Matte:
@@ -967,7 +1004,7 @@ class Matter:
             plate = np.repeat(plate.reshape(plate.shape[:2] + (1,)), 3, axis=2)
         if plate.ndim != 3 or plate.shape[2] not in (3, 4) or plate.size == 0:
             raise InputError(f"the plate must be H×W×3 or H×W×4 (or H×W / H×W×1 grey), got an array of shape {plate.shape} "
-                             "(for an image from core.io.read_image, pass image.rgb())")
+                             f"({_layout_hint(plate, 'plate', 'image.rgb()')})")
         messages: list[str] = []
         if plate.shape[2] == 4:
             note = plate_alpha_note(plate[..., 3])
@@ -980,7 +1017,7 @@ class Matter:
         if trimap.ndim not in (2, 3) or (trimap.ndim == 3 and trimap.shape[2] > 4):
             raise InputError(
                 f"the trimap must be H×W, H×W×1 or H×W×C with C <= 4 (see core.trimap.normalise_trimap for "
-                f"named channels), got an array of shape {trimap.shape}")
+                f"named channels), got an array of shape {trimap.shape} ({_layout_hint(trimap, 'trimap', 'image.pixels')})")
         if trimap.ndim == 3 and trimap.shape[2] == 1:
             trimap = trimap[..., 0]
         if trimap.shape[:2] != plate.shape[:2]:

@@ -542,6 +542,27 @@ def test_fingerprint_runs_without_the_garbage_collector_and_leaves_no_young_obje
     assert (rc, enabled) == ("0", "True") and int(frozen) > 100_000, done.stdout + done.stderr
 
 
+def test_main_in_process_leaves_the_callers_environment_and_allocator_as_they_were(monkeypatch, capsys) -> None:
+    # A pipeline tool calling cli.main([...]) in its own long-running process got
+    # THP_MEM_ALLOC_ENABLE=1 in its environment (passed on to every process it starts) and glibc
+    # set never to trim or unmap what it frees (its largest frame's memory held to its end).
+    monkeypatch.delenv(cli.HUGE_PAGES_ENV, raising=False)
+    applied: list[bool] = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: applied.append(True) or True)
+    environ = dict(os.environ)
+    assert cli.main(["weights", "list"]) == 0
+    assert dict(os.environ) == environ and applied == []
+    assert "default" in capsys.readouterr().out
+    # As the process's own command, which ends as main returns: set up for rendering.
+    code = ("import os, sys\nfrom core import cli\nsys.argv = ['lbsmatte', 'weights', 'list']\n"
+            "kept = []\nkeep = cli.keep_freed_memory\ncli.keep_freed_memory = lambda: kept.append(keep()) or True\n"
+            "rc = cli.main()\nprint(rc, os.environ.get(cli.HUGE_PAGES_ENV), kept == [sys.platform.startswith('linux')])")
+    env = {k: v for k, v in os.environ.items() if k not in (cli.HUGE_PAGES_ENV, cli.KEEP_MEMORY_ENV)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])})
+    assert done.stdout.split()[-3:] == ["0", "1", "True"], done.stdout + done.stderr
+
+
 def test_argparse_errors_and_help(capsys) -> None:
     assert cli.main(["matte", "--plate", "p.exr"]) == 2
     out = capsys.readouterr()

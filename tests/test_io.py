@@ -629,6 +629,49 @@ def test_written_file_mode_follows_umask(tmp_path: Path) -> None:
     assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux says the umask in /proc/self/status")
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o027])
+def test_writing_a_file_never_sets_the_process_umask_not_even_for_a_moment(tmp_path: Path, monkeypatch,
+                                                                          mask: int) -> None:
+    # The mode of a new file was found by setting the umask to 0 and back: meanwhile every file
+    # and folder another thread made was world writable, and two threads writing frames at once
+    # left it 0 for good (the second read the first one's 0 and put that back).
+    old = os.umask(mask)
+    set_to: list[int] = []
+    umask = os.umask
+    monkeypatch.setattr(os, "umask", lambda value: set_to.append(value) or umask(value))
+    try:
+        io.write_image(tmp_path / "m.png", np.zeros((2, 2, 3), np.float32), ["R", "G", "B"])
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert set_to == []
+    assert (tmp_path / "m.png").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_umask_read_elsewhere_is_put_back_and_never_0_meanwhile(monkeypatch) -> None:
+    # Where /proc/self/status says nothing (macOS, Windows) it is read by setting it: to 0o077,
+    # never 0, and put back.
+    real_open = open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path) == "/proc/self/status":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    old = os.umask(0o027)
+    try:
+        set_to: list[int] = []
+        umask = os.umask
+        monkeypatch.setattr(os, "umask", lambda value: set_to.append(value) or umask(value))
+        assert io._umask() == 0o027
+        monkeypatch.setattr(os, "umask", umask)
+        assert set_to == [0o077, 0o027] and os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and groups")
 def test_a_replaced_file_keeps_its_permissions_and_group(tmp_path: Path) -> None:
     # A group-writable frame on a show's share became 0644 on a rerun (--overwrite, or a frame
@@ -820,6 +863,79 @@ def test_a_damaged_png_is_one_error_naming_it_and_nothing_on_stderr(tmp_path: Pa
     assert capfd.readouterr().err == ""
     print("python's own stderr still works", file=sys.stderr)
     assert capfd.readouterr().err == "python's own stderr still works\n"
+
+
+def _reading_held(monkeypatch) -> tuple[Any, Any]:
+    """``(inside, release)``: read_image calls wait, once inside the file's reading, for ``release``
+    (each sets ``inside`` on arriving)."""
+    import threading
+
+    inside, release = threading.Semaphore(0), threading.Event()
+    part_channels = io._part_channels
+
+    def waiting(inp: Any) -> Any:
+        inside.release()
+        assert release.wait(20)
+        return part_channels(inp)
+
+    monkeypatch.setattr(io, "_part_channels", waiting)
+    return inside, release
+
+
+@pytest.mark.parametrize("name", ["plate.exr", "plate.png"])
+def test_what_other_threads_write_to_stderr_while_a_file_is_read_still_shows(tmp_path: Path, capfd, monkeypatch,
+                                                                               name: str) -> None:
+    # A tool reading frames in a thread pool while other threads log to stderr: reading an EXR
+    # sent the whole process's stderr to a sink for the read, so their warnings went to the
+    # debug log. Now an EXR leaves stderr alone, and a PNG's read (libpng's own lines held)
+    # writes the rest back.
+    import threading
+
+    io.write_image(tmp_path / name, np.full((4, 5, 3), 0.5, np.float32), ["R", "G", "B"])
+    inside, release = _reading_held(monkeypatch)
+    got: list[Any] = []
+    reader = threading.Thread(target=lambda: got.append(io.read_image(tmp_path / name)))
+    reader.start()
+    try:
+        assert inside.acquire(timeout=20)
+        # What a log handler on sys.stderr writes, outside pytest: file descriptor 2
+        os.write(2, b"WARNING: frame 1003: plate sanitised\n")
+    finally:
+        release.set()
+        reader.join(20)
+    assert got and got[0].pixels.shape == (4, 5, 3)
+    assert capfd.readouterr().err == "WARNING: frame 1003: plate sanitised\n"
+
+
+def test_a_png_is_read_where_python_has_no_stderr(tmp_path: Path, monkeypatch) -> None:
+    # pythonw, and GUI hosts embedding Python, set sys.stderr to None: reading a PNG (whose
+    # libpng lines are held) failed with "'NoneType' object has no attribute 'flush'".
+    io.write_image(tmp_path / "trimap.png", np.full((4, 5, 3), 0.5, np.float32), ["R", "G", "B"])
+    monkeypatch.setattr(sys, "stderr", None)
+    image = io.read_image(tmp_path / "trimap.png")
+    assert image.pixels.shape == (4, 5, 3) and float(image.pixels[0, 0, 0]) == pytest.approx(128 / 255)
+
+
+def test_exrs_are_read_by_several_threads_at_once(tmp_path: Path, monkeypatch) -> None:
+    # A thread pool over frames read one EXR at a time (a process-wide lock held for each read).
+    import threading
+
+    for n in (1, 2):
+        io.write_image(tmp_path / f"plate.{n}.exr", np.full((4, 5, 3), 0.25 * n, np.float32), ["R", "G", "B"])
+    inside, release = _reading_held(monkeypatch)
+    got: dict[int, Any] = {}
+    readers = [threading.Thread(target=lambda n=n: got.__setitem__(n, io.read_image(tmp_path / f"plate.{n}.exr")))
+               for n in (1, 2)]
+    for reader in readers:
+        reader.start()
+    try:
+        both = inside.acquire(timeout=20) and inside.acquire(timeout=20)  # both inside their reads at once
+    finally:
+        release.set()
+        for reader in readers:
+            reader.join(20)
+    assert both
+    assert {n: float(image.pixels[0, 0, 0]) for n, image in got.items()} == {1: 0.25, 2: 0.5}
 
 
 def test_atomic_writes_go_to_a_hidden_temporary_file_beside_the_destination(tmp_path: Path) -> None:

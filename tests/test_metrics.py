@@ -184,10 +184,11 @@ def test_connectivity_thresholds_are_the_exact_tenths() -> None:
     assert connectivity_error(alpha, gt, tri) == pytest.approx(10 * 0.4 / 1000, abs=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.dtype(">u2")])
 def test_integer_mattes_and_trimaps_are_scaled_by_their_maximum(rng, dtype) -> None:
     # The reference code takes 8-bit files as read and divides by 255 itself; an integer array
     # given here means the same (not alpha 0..255, nor a 128 unknown that reads as foreground).
+    # Big-endian 16-bit samples (np.frombuffer(..., ">u2")) too: refused as not uint16 before.
     top = np.iinfo(dtype).max
     gt = rng.integers(0, top, (24, 24), endpoint=True).astype(dtype)
     alpha = rng.integers(0, top, (24, 24), endpoint=True).astype(dtype)

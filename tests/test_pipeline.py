@@ -364,6 +364,56 @@ def test_8_bit_trimaps_and_plates_are_scaled_as_normalise_trimap_says(matter: Ma
         matter.matte(np.full((4, 4, 3), "a"), np.zeros((4, 4), np.float32))
 
 
+def test_big_endian_16_bit_plates_and_trimaps_are_uint16_too(matter: Matter) -> None:
+    # A 16-bit DPX's or PNG's samples read with np.frombuffer(..., ">u2") are uint16 in the file's
+    # byte order: refused as "an array of >u2: integer pixels must be uint8 or uint16".
+    plate, trimap = _scene()
+    pixels = np.round(np.clip(plate, 0, 1) * 65535).astype(np.uint16)
+    levels = np.where(trimap == 0.5, 32768, trimap * 65535).astype(np.uint16)
+    want = matter.matte(pixels, levels, colour="srgb")
+    got = matter.matte(pixels.astype(">u2"), levels.astype(">u2"), colour="srgb")
+    assert np.array_equal(got.alpha, want.alpha) and np.array_equal(got.fg, want.fg)
+    assert np.array_equal(got.bg, want.bg) and got.messages == want.messages
+    assert np.array_equal(got.fg[trimap == 1], pixels[trimap == 1] / np.float32(65535))
+    with pytest.raises(InputError, match="the plate is an array of >i2: integer pixels must be uint8 or uint16"):
+        matter.matte(pixels.astype(">i2"), trimap, colour="srgb")
+
+
+def test_threads_sharing_a_matter_each_read_their_own_frames_stats(small_bundle) -> None:
+    # A tool matting frames in a thread pool with one Matter: a frame begun while another ran
+    # replaced the stats the first was writing, so the first read back the second's size and box
+    # (and its degraded steps: a frame computed otherwise than asked would pass as computed as asked).
+    import threading
+
+    m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
+    other_done = threading.Event()
+
+    def stage(role: str) -> contextlib.AbstractContextManager[None]:
+        if role == "alpha" and threading.current_thread().name == "first":
+            assert other_done.wait(60)  # the other frame begins and ends while this one runs
+        return contextlib.nullcontext()
+
+    m.stage_context = stage
+    read: dict[str, tuple] = {}
+
+    def first() -> None:
+        m.matte(*_scene(64, 80), colour="srgb")
+        read["first"] = (m.stats.frame, m.stats.box, sorted(m.stats.computed_by), "total" in m.stats.seconds)
+
+    worker = threading.Thread(target=first, name="first")
+    worker.start()
+    try:
+        plate, trimap = _scene(48, 56)
+        m.matte(plate, trimap, colour="srgb")
+        read["other"] = (m.stats.frame, m.stats.box, sorted(m.stats.computed_by), "total" in m.stats.seconds)
+    finally:
+        other_done.set()
+        worker.join(60)
+    roles = ["alpha", "background", "foreground"]
+    assert read == {"first": ((64, 80), (8, 56, 12, 68), roles, True), "other": ((48, 56), (8, 48, 12, 56), roles, True)}
+    assert m.stats.frame == (48, 56)  # this thread's own last frame, whichever ended last
+
+
 def test_profile_records_the_region_and_each_network(small_bundle) -> None:
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=8, profile=True)
     seen: list[str] = []
@@ -1165,7 +1215,13 @@ def test_frames_whose_networks_ran_in_halved_tiles_say_so_every_one(small_bundle
 @pytest.mark.parametrize(("plate_shape", "trimap_shape", "named"), [
     ((64, 80, 5), (64, 80), r"the plate must be H×W×3 or H×W×4 .*\(64, 80, 5\)"),
     ((64, 80, 2), (64, 80), r"the plate must be H×W×3 or H×W×4 .*\(64, 80, 2\)"),
-    ((1, 64, 80, 3), (64, 80), r"the plate must be .*\(1, 64, 80, 3\)"),
+    ((1, 64, 80, 3), (64, 80), r"the plate must be .*\(1, 64, 80, 3\) \(a batch of one frame: pass plate\[0\]\)$"),
+    # channels first, as torch holds images (a tensor's .numpy()): said so, with what to pass
+    ((3, 64, 80), (64, 80), r"the plate must be .*\(3, 64, 80\) \(channels first, 3×H×W as torch holds images; "
+                            r"channels come last: pass plate\.transpose\(1, 2, 0\)\)$"),
+    ((4, 64, 80), (64, 80), r"\(4, 64, 80\) \(channels first, .*pass plate\.transpose\(1, 2, 0\)\)$"),
+    ((64, 80, 3), (1, 64, 80), r"the trimap must be .*\(1, 64, 80\) \(channels first, .*pass trimap\[0\]\)$"),
+    ((64, 80, 3), (3, 64, 80), r"the trimap must be .*\(3, 64, 80\) \(channels first, .*pass trimap\.transpose\(1, 2, 0\)\)$"),
     ((0, 0, 3), (0, 0), r"the plate must be .*\(0, 0, 3\)"),
     ((64, 80, 3), (1, 64, 80, 1), r"the trimap must be H×W, H×W×1 .*\(1, 64, 80, 1\)"),
     ((64, 80, 3), (64 * 80,), r"the trimap must be H×W, H×W×1 .*\(5120,\)"),
