@@ -702,46 +702,6 @@ def _linearised(colour: str, float_plate: bool) -> bool:
     return colour == "srgb" and not float_plate
 
 
-def _agree_as_stored(plate: np.ndarray, trimap: np.ndarray, result: Any, matter: Any, linear: bool
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """FG and BG of an sRGB plate (``result``'s, solved in the sRGB encoding in the least-squares
-    sense) moved, as little as the agreement's weights allow, so that ``αF + (1 − α)B`` gives the
-    plate back where Nuke composites the EXR's layers (:func:`core.compositing.agree_with_plate`,
-    the last step a linear plate gets in the pipeline): in linear light when the EXR holds them
-    linearised (``linear``, an sRGB integer file), else in the sRGB encoding the EXR keeps (a float
-    file with ``--colour srgb``, the Nuke node's input colour srgb). Only the trimap's unknown
-    pixels change (the known ones are the plate); ``--fg-solve 0`` (the networks' colours as they
-    are) leaves them all."""
-    import torch
-
-    from core.colour import from_linear, sanitise, to_linear
-    from core.compositing import FG_SOLVE_BG_RATIO, agree_with_plate
-    from core.trimap import split_trimap
-
-    weight = float(getattr(matter, "fg_solve", 0.0) or 0.0)
-    band = split_trimap(np.asarray(trimap))[2]
-    if weight <= 0 or not band.any():
-        return result.fg, result.bg
-    ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
-    # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
-    # whole frame's encodings took seconds at 1080p. The plate as the pipeline solved against it:
-    # its own values where finite (a float file's negatives included, which the solve keeps), NaN
-    # and infinities replaced as for the networks.
-    clean = np.asarray(plate)[band][:, :3]
-    if not np.isfinite(clean).all():  # +inf is the whole plate's largest finite value
-        clean = np.where(np.isfinite(clean), clean, sanitise(np.asarray(plate)[..., :3])[0][band])
-    into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
-    alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
-    image, fg, bg = (torch.from_numpy(np.ascontiguousarray(into(x), dtype=np.float32))
-                     for x in (clean, np.asarray(result.fg)[band], np.asarray(result.bg)[band]))
-    fg, bg = agree_with_plate(image, alpha, fg, bg, weight, ratio)
-    back = (lambda x: from_linear(x, "srgb")) if linear else (lambda x: x)
-    out_fg, out_bg = (np.array(x, dtype=np.float32) for x in (result.fg, result.bg))
-    out_fg[band] = back(fg.numpy())
-    out_bg[band] = back(bg.numpy())
-    return out_fg, out_bg
-
-
 def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
     """FG/BG from the plate's encoding to the output's. EXR: linearised or as it is
     (:func:`_linearised`); other formats: sRGB-encoded, clipped to [0, 1]."""
@@ -845,7 +805,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     alpha = np.asarray(result.alpha, dtype=np.float32)
     fg, bg = result.fg, result.bg
     if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite the plate as the EXR holds it
-        fg, bg = _agree_as_stored(pixels, trimap, result, matter, _linearised(colour, plate.info.is_float))
+        fg, bg = matter.agree_as_stored(pixels, trimap, result, _linearised(colour, plate.info.is_float))
     fg = _to_output(fg, colour, exr, plate.info.is_float)
     if exr:
         layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
