@@ -531,9 +531,10 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         has_frame_token,
         parse_frames,
     )
+    from core.views import check_no_view_variable
 
     for flag, path in (("--plate", plate), ("--trimap", trimap), ("--out", out)):
-        _check_no_view_variable(flag, path)
+        check_no_view_variable(flag, path)
         check_utf8_path(path, flag)
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
@@ -574,17 +575,6 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         _claim_output(claimed, "--out", job, job.out)
     check_not_packaged_output("--out", *(job.out for job in jobs))
     return jobs
-
-
-def _check_no_view_variable(flag: str, path: str) -> None:
-    """:class:`InputError` when ``path`` holds Nuke's view variable ``%V`` (the view's name) or ``%v``
-    (its first letter), which a Read or Write of a stereo script fills in and lbsmatte does not."""
-    view = re.search(r"%[Vv]", path)
-    if view:
-        raise InputError(
-            f"{flag} {path} holds {view.group(0)}, Nuke's view variable (%V the view's name, %v its first "
-            "letter), which lbsmatte does not fill in: it mattes one view per run. Run it once per view, the "
-            f"view named in each path ({flag} {path.replace('%V', 'left').replace('%v', 'l')}, then right)")
 
 
 def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path,
@@ -646,10 +636,11 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     to one file, or a path that is an input or the matte output.
     """
     from core.io import WRITE_FORMATS, InputFiles, check_utf8_path, frame_paths, has_frame_token, output_key
+    from core.views import check_no_view_variable
 
     if pattern is None:
         return
-    _check_no_view_variable("--write-trimap", pattern)
+    check_no_view_variable("--write-trimap", pattern)
     check_utf8_path(pattern, "--write-trimap")
     ext = os.path.splitext(pattern)[1].lower()
     if ext not in WRITE_FORMATS:
@@ -728,6 +719,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         trimap_from_matte,
         unknown_in_colour,
     )
+    from core.views import choose_views
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
@@ -750,7 +742,8 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
             f"plate and trimap have their display windows at different places: plate {job.plate} starts at "
             f"({px}, {py}), trimap {job.trimap} at ({tx}, {ty}); the trimap would not line up with the plate"
         )
-    plate_layer, trimap_channel, tri_pixels, tri_channels = _views_read(job, plate, trimap_image, args)
+    plate_layer, trimap_channel, tri_pixels, tri_channels = choose_views(
+        plate, trimap_image, args.plate_layer, args.trimap_channel, job.plate, job.trimap)
     try:
         if matte_in_alpha(tri_pixels, trimap_channel, tri_channels):
             log.warning("trimap %s: --trimap-channel %s reads a constant plane, but its alpha varies: a Roto's "
@@ -827,98 +820,6 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
-
-
-def _file_views(image: Any) -> tuple[list[str], str | None]:
-    """The views of a multi-view EXR, and the view of the part read when it holds a part per view.
-
-    One part (Nuke's Write of several views into one file, by default): its ``multiView`` attribute
-    lists the views, the first the default one, whose channels OpenEXR stores without the view's
-    name (``R``), the others' with it (``right.R``); a ``multiView`` naming views without channels
-    here (an attribute carried over from another file) makes no view. A part per view (Nuke's
-    ``interleave`` 'channels and layers'): the part read, its first, names its ``view``.
-    ``([], None)`` for a file of one view."""
-    info = image.info
-    views = info.attribute("multiView")
-    views = [str(v) for v in ((views,) if isinstance(views, str) else views or ())]
-    part = info.attribute("view")
-    if isinstance(part, str) and part and (info.attribute("oiio:subimages") or 1) > 1 and (
-            info.attribute("oiio:subimagename") == part or len(views) > 1):  # not a part per layer of one view (rgba.main)
-        return (views if part in views else [part]), part
-    if len(views) > 1 and any(c.partition(".")[0] in views[1:] for c in image.channels):
-        return views, None
-    return [], None
-
-
-def _split_view(views: list[str], name: str) -> tuple[str | None, str]:
-    """``(view, the name within it)`` of a layer or channel name of a file of ``views``: ``right.A`` is
-    ``A`` of ``right``, ``left.A`` (the default view) ``A`` of ``left``; ``(None, name)`` when it names
-    no view."""
-    head, _, rest = name.partition(".")
-    return (head, rest) if head in views else (None, name)
-
-
-def _view_channels(image: Any, views: list[str], view: str) -> tuple[np.ndarray, list[str]]:
-    """Pixels and channel names of ``view`` of a multi-view image, without the view's name."""
-    if view == views[0]:
-        keep = [i for i, c in enumerate(image.channels) if c.partition(".")[0] not in views[1:]]
-        names = [image.channels[i] for i in keep]
-    else:
-        keep = [i for i, c in enumerate(image.channels) if c.startswith(view + ".")]
-        names = [image.channels[i][len(view) + 1:] for i in keep]
-    return np.ascontiguousarray(image.pixels[..., keep]), names
-
-
-def _views_read(job: FrameJob, plate: Any, trimap: Any, args: argparse.Namespace
-                ) -> tuple[str | None, str, np.ndarray, list[str]]:
-    """Which view of a multi-view EXR plate or trimap is matted, said as a warning (the result is one
-    view: Nuke's Read of it shows that view's matte in every view of a stereo script).
-
-    The plate's view is the one ``--plate-layer`` names (``right``, ``right.beauty``), else its default
-    view; a multi-view trimap is read in the plate's view unless ``--trimap-channel`` names another
-    (``right.A``), which is an :class:`InputError`: the matte of one eye with the trimap of the other.
-
-    Returns the plate's layer to read, the trimap channel and the trimap's pixels and channel names
-    (of its view only, without the view's name, so that ``auto`` never reads another view's alpha).
-    """
-    layer, channel = args.plate_layer, args.trimap_channel
-    pixels, channels = trimap.pixels, trimap.channels
-    (plate_views, plate_part), (trimap_views, trimap_part) = _file_views(plate), _file_views(trimap)
-    plate_view = plate_part
-    if plate_views and plate_part is None:
-        plate_view, inside = _split_view(plate_views, layer or "")
-        if plate_view == plate_views[0]:
-            layer = inside or None  # the default view's layers carry no view name: left is rgba
-        plate_view = plate_view or plate_views[0]
-    trimap_view = trimap_part
-    if trimap_views and trimap_part is None:
-        named, channel = _split_view(trimap_views, channel)
-        trimap_view = named or (plate_view if plate_view in trimap_views else trimap_views[0])
-        if named and plate_view is not None and named != plate_view:
-            raise InputError(
-                f"plate {job.plate} is matted in its view {plate_view} but --trimap-channel {args.trimap_channel} "
-                f"reads the trimap {job.trimap} in its view {named}: the matte of one view with the trimap of "
-                f"another; give --trimap-channel {plate_view}.{channel} (or {channel}: the plate's view)")
-        pixels, channels = _view_channels(trimap, trimap_views, trimap_view)
-    elif trimap_part is not None and plate_view is not None and trimap_part != plate_view:
-        raise InputError(
-            f"plate {job.plate} is matted in its view {plate_view} but the trimap {job.trimap} holds a part per "
-            f"view and its first, {trimap_part}, is read: the matte of one view with the trimap of another; write "
-            f"the trimap of view {plate_view} to a file of its own")
-    parts = " (a part per view: its first is read)"
-    if plate_views:
-        other = next((v for v in plate_views if v != plate_view), None)
-        log.warning("plate %s is a multi-view EXR (views %s)%s: its view %s is matted%s, and the result holds that "
-                    "view only; matte each other view to an output of its own%s",
-                    job.plate, ", ".join(plate_views), parts if plate_part else "", plate_view,
-                    f" with the trimap's view {trimap_view}" if trimap_view else "",
-                    " (write it to a file of its own)" if plate_part else f" (--plate-layer {other})")
-    elif trimap_views:
-        other = next((v for v in trimap_views if v != trimap_view), None)
-        log.warning("trimap %s is a multi-view EXR (views %s)%s: its view %s is read for the plate %s, a file of one "
-                    "view%s", job.trimap, ", ".join(trimap_views), parts if trimap_part else "", trimap_view,
-                    job.plate, "" if trimap_part else f"; --trimap-channel names another view's channel (e.g. {other}.A)")
-    return layer, channel, pixels, channels
 
 
 #: ``colorInteropID`` values (OpenImageIO's colour-space tag) of linear Rec.709, what ``--colour
