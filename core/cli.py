@@ -937,6 +937,7 @@ def run_matte(args: argparse.Namespace) -> int:
     except OutputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_FAILED
+    getattr(args, "fit_threads", lambda: None)()  # torch's first import (main's): every argument is checked
     prefix = _FramePrefix()
     handler = _StdoutHandler("%(levelname)s: %(frame_prefix)s%(message)s")
     handler.addFilter(prefix)
@@ -1202,7 +1203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # would kill the process in the middle and leave it). train's loop takes SIGTERM over while
     # it runs, to checkpoint and stop with exit 3.
     previous = _stop_on_sigterm()
-    restore_threads = None
+    threads = None
     try:
         argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
         _escape_unencodable_output()
@@ -1216,7 +1217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
             return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
         quick = args.handler in (run_weights, run_fingerprint)  # they read no image and render nothing
-        restore_threads = None if quick else _fit_threads()
+        # torch (a second or more to import) only for a command about to run it: matte fits the
+        # threads once its arguments are checked, before its networks load (run_matte), so that a
+        # usage error says so at once; the lazy commands (demo, evaluate, train, finetune,
+        # export) all run torch, and fit them here.
+        threads = _ThreadFitting()
+        args.fit_threads = threads.fit
+        if not quick and args.handler is not run_matte:
+            threads.fit()
         with _uncollected(exiting) if quick else contextlib.nullcontext():
             return int(args.handler(args))
     except _Terminated:
@@ -1242,8 +1250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        if restore_threads is not None:
-            restore_threads()
+        if threads is not None:
+            threads.restore()
 
 
 @contextlib.contextmanager
@@ -1271,6 +1279,25 @@ def _uncollected(exiting: bool) -> Iterator[None]:
             gc.unfreeze()
         if enabled:
             gc.enable()
+
+
+class _ThreadFitting:
+    """torch's CPU threads fitted to the job (:func:`_fit_threads`) at most once in a :func:`main`
+    call, when its command is about to run torch, and put back as ``main`` returns."""
+
+    def __init__(self) -> None:
+        self._fitted = False
+        self._restore: Callable[[], None] | None = None
+
+    def fit(self) -> None:
+        if not self._fitted:
+            self._fitted = True
+            self._restore = _fit_threads()
+
+    def restore(self) -> None:
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
 
 
 def _fit_threads() -> Callable[[], None] | None:
