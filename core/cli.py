@@ -531,9 +531,10 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         has_frame_token,
         parse_frames,
     )
+    from core.views import check_no_view_variable
 
     for flag, path in (("--plate", plate), ("--trimap", trimap), ("--out", out)):
-        _check_no_view_variable(flag, path)
+        check_no_view_variable(flag, path)
         check_utf8_path(path, flag)
     ext = os.path.splitext(out)[1].lower()
     if ext in (".jpg", ".jpeg"):
@@ -574,17 +575,6 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         _claim_output(claimed, "--out", job, job.out)
     check_not_packaged_output("--out", *(job.out for job in jobs))
     return jobs
-
-
-def _check_no_view_variable(flag: str, path: str) -> None:
-    """:class:`InputError` when ``path`` holds Nuke's view variable ``%V`` (the view's name) or ``%v``
-    (its first letter), which a Read or Write of a stereo script fills in and lbsmatte does not."""
-    view = re.search(r"%[Vv]", path)
-    if view:
-        raise InputError(
-            f"{flag} {path} holds {view.group(0)}, Nuke's view variable (%V the view's name, %v its first "
-            "letter), which lbsmatte does not fill in: it mattes one view per run. Run it once per view, the "
-            f"view named in each path ({flag} {path.replace('%V', 'left').replace('%v', 'l')}, then right)")
 
 
 def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path,
@@ -646,10 +636,11 @@ def plan_trimap_outputs(jobs: list[FrameJob], pattern: str | None) -> None:
     to one file, or a path that is an input or the matte output.
     """
     from core.io import WRITE_FORMATS, InputFiles, check_utf8_path, frame_paths, has_frame_token, output_key
+    from core.views import check_no_view_variable
 
     if pattern is None:
         return
-    _check_no_view_variable("--write-trimap", pattern)
+    check_no_view_variable("--write-trimap", pattern)
     check_utf8_path(pattern, "--write-trimap")
     ext = os.path.splitext(pattern)[1].lower()
     if ext not in WRITE_FORMATS:
@@ -702,46 +693,6 @@ def _linearised(colour: str, float_plate: bool) -> bool:
     return colour == "srgb" and not float_plate
 
 
-def _agree_as_stored(plate: np.ndarray, trimap: np.ndarray, result: Any, matter: Any, linear: bool
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """FG and BG of an sRGB plate (``result``'s, solved in the sRGB encoding in the least-squares
-    sense) moved, as little as the agreement's weights allow, so that ``αF + (1 − α)B`` gives the
-    plate back where Nuke composites the EXR's layers (:func:`core.compositing.agree_with_plate`,
-    the last step a linear plate gets in the pipeline): in linear light when the EXR holds them
-    linearised (``linear``, an sRGB integer file), else in the sRGB encoding the EXR keeps (a float
-    file with ``--colour srgb``, the Nuke node's input colour srgb). Only the trimap's unknown
-    pixels change (the known ones are the plate); ``--fg-solve 0`` (the networks' colours as they
-    are) leaves them all."""
-    import torch
-
-    from core.colour import from_linear, sanitise, to_linear
-    from core.compositing import FG_SOLVE_BG_RATIO, agree_with_plate
-    from core.trimap import split_trimap
-
-    weight = float(getattr(matter, "fg_solve", 0.0) or 0.0)
-    band = split_trimap(np.asarray(trimap))[2]
-    if weight <= 0 or not band.any():
-        return result.fg, result.bg
-    ratio = float(getattr(getattr(matter, "refinement", None), "agree_ratio", FG_SOLVE_BG_RATIO))
-    # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
-    # whole frame's encodings took seconds at 1080p. The plate as the pipeline solved against it:
-    # its own values where finite (a float file's negatives included, which the solve keeps), NaN
-    # and infinities replaced as for the networks.
-    clean = np.asarray(plate)[band][:, :3]
-    if not np.isfinite(clean).all():  # +inf is the whole plate's largest finite value
-        clean = np.where(np.isfinite(clean), clean, sanitise(np.asarray(plate)[..., :3])[0][band])
-    into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
-    alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
-    image, fg, bg = (torch.from_numpy(np.ascontiguousarray(into(x), dtype=np.float32))
-                     for x in (clean, np.asarray(result.fg)[band], np.asarray(result.bg)[band]))
-    fg, bg = agree_with_plate(image, alpha, fg, bg, weight, ratio)
-    back = (lambda x: from_linear(x, "srgb")) if linear else (lambda x: x)
-    out_fg, out_bg = (np.array(x, dtype=np.float32) for x in (result.fg, result.bg))
-    out_fg[band] = back(fg.numpy())
-    out_bg[band] = back(bg.numpy())
-    return out_fg, out_bg
-
-
 def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
     """FG/BG from the plate's encoding to the output's. EXR: linearised or as it is
     (:func:`_linearised`); other formats: sRGB-encoded, clipped to [0, 1]."""
@@ -768,6 +719,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         trimap_from_matte,
         unknown_in_colour,
     )
+    from core.views import choose_views
 
     # Over the union of the plate's data and display windows: overscan (Nuke's bounding box
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
@@ -790,7 +742,8 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
             f"plate and trimap have their display windows at different places: plate {job.plate} starts at "
             f"({px}, {py}), trimap {job.trimap} at ({tx}, {ty}); the trimap would not line up with the plate"
         )
-    plate_layer, trimap_channel, tri_pixels, tri_channels = _views_read(job, plate, trimap_image, args)
+    plate_layer, trimap_channel, tri_pixels, tri_channels = choose_views(
+        plate, trimap_image, args.plate_layer, args.trimap_channel, job.plate, job.trimap)
     try:
         if matte_in_alpha(tri_pixels, trimap_channel, tri_channels):
             log.warning("trimap %s: --trimap-channel %s reads a constant plane, but its alpha varies: a Roto's "
@@ -845,7 +798,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     alpha = np.asarray(result.alpha, dtype=np.float32)
     fg, bg = result.fg, result.bg
     if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite the plate as the EXR holds it
-        fg, bg = _agree_as_stored(pixels, trimap, result, matter, _linearised(colour, plate.info.is_float))
+        fg, bg = matter.agree_as_stored(pixels, trimap, result, _linearised(colour, plate.info.is_float))
     fg = _to_output(fg, colour, exr, plate.info.is_float)
     if exr:
         layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
@@ -867,98 +820,6 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
-
-
-def _file_views(image: Any) -> tuple[list[str], str | None]:
-    """The views of a multi-view EXR, and the view of the part read when it holds a part per view.
-
-    One part (Nuke's Write of several views into one file, by default): its ``multiView`` attribute
-    lists the views, the first the default one, whose channels OpenEXR stores without the view's
-    name (``R``), the others' with it (``right.R``); a ``multiView`` naming views without channels
-    here (an attribute carried over from another file) makes no view. A part per view (Nuke's
-    ``interleave`` 'channels and layers'): the part read, its first, names its ``view``.
-    ``([], None)`` for a file of one view."""
-    info = image.info
-    views = info.attribute("multiView")
-    views = [str(v) for v in ((views,) if isinstance(views, str) else views or ())]
-    part = info.attribute("view")
-    if isinstance(part, str) and part and (info.attribute("oiio:subimages") or 1) > 1 and (
-            info.attribute("oiio:subimagename") == part or len(views) > 1):  # not a part per layer of one view (rgba.main)
-        return (views if part in views else [part]), part
-    if len(views) > 1 and any(c.partition(".")[0] in views[1:] for c in image.channels):
-        return views, None
-    return [], None
-
-
-def _split_view(views: list[str], name: str) -> tuple[str | None, str]:
-    """``(view, the name within it)`` of a layer or channel name of a file of ``views``: ``right.A`` is
-    ``A`` of ``right``, ``left.A`` (the default view) ``A`` of ``left``; ``(None, name)`` when it names
-    no view."""
-    head, _, rest = name.partition(".")
-    return (head, rest) if head in views else (None, name)
-
-
-def _view_channels(image: Any, views: list[str], view: str) -> tuple[np.ndarray, list[str]]:
-    """Pixels and channel names of ``view`` of a multi-view image, without the view's name."""
-    if view == views[0]:
-        keep = [i for i, c in enumerate(image.channels) if c.partition(".")[0] not in views[1:]]
-        names = [image.channels[i] for i in keep]
-    else:
-        keep = [i for i, c in enumerate(image.channels) if c.startswith(view + ".")]
-        names = [image.channels[i][len(view) + 1:] for i in keep]
-    return np.ascontiguousarray(image.pixels[..., keep]), names
-
-
-def _views_read(job: FrameJob, plate: Any, trimap: Any, args: argparse.Namespace
-                ) -> tuple[str | None, str, np.ndarray, list[str]]:
-    """Which view of a multi-view EXR plate or trimap is matted, said as a warning (the result is one
-    view: Nuke's Read of it shows that view's matte in every view of a stereo script).
-
-    The plate's view is the one ``--plate-layer`` names (``right``, ``right.beauty``), else its default
-    view; a multi-view trimap is read in the plate's view unless ``--trimap-channel`` names another
-    (``right.A``), which is an :class:`InputError`: the matte of one eye with the trimap of the other.
-
-    Returns the plate's layer to read, the trimap channel and the trimap's pixels and channel names
-    (of its view only, without the view's name, so that ``auto`` never reads another view's alpha).
-    """
-    layer, channel = args.plate_layer, args.trimap_channel
-    pixels, channels = trimap.pixels, trimap.channels
-    (plate_views, plate_part), (trimap_views, trimap_part) = _file_views(plate), _file_views(trimap)
-    plate_view = plate_part
-    if plate_views and plate_part is None:
-        plate_view, inside = _split_view(plate_views, layer or "")
-        if plate_view == plate_views[0]:
-            layer = inside or None  # the default view's layers carry no view name: left is rgba
-        plate_view = plate_view or plate_views[0]
-    trimap_view = trimap_part
-    if trimap_views and trimap_part is None:
-        named, channel = _split_view(trimap_views, channel)
-        trimap_view = named or (plate_view if plate_view in trimap_views else trimap_views[0])
-        if named and plate_view is not None and named != plate_view:
-            raise InputError(
-                f"plate {job.plate} is matted in its view {plate_view} but --trimap-channel {args.trimap_channel} "
-                f"reads the trimap {job.trimap} in its view {named}: the matte of one view with the trimap of "
-                f"another; give --trimap-channel {plate_view}.{channel} (or {channel}: the plate's view)")
-        pixels, channels = _view_channels(trimap, trimap_views, trimap_view)
-    elif trimap_part is not None and plate_view is not None and trimap_part != plate_view:
-        raise InputError(
-            f"plate {job.plate} is matted in its view {plate_view} but the trimap {job.trimap} holds a part per "
-            f"view and its first, {trimap_part}, is read: the matte of one view with the trimap of another; write "
-            f"the trimap of view {plate_view} to a file of its own")
-    parts = " (a part per view: its first is read)"
-    if plate_views:
-        other = next((v for v in plate_views if v != plate_view), None)
-        log.warning("plate %s is a multi-view EXR (views %s)%s: its view %s is matted%s, and the result holds that "
-                    "view only; matte each other view to an output of its own%s",
-                    job.plate, ", ".join(plate_views), parts if plate_part else "", plate_view,
-                    f" with the trimap's view {trimap_view}" if trimap_view else "",
-                    " (write it to a file of its own)" if plate_part else f" (--plate-layer {other})")
-    elif trimap_views:
-        other = next((v for v in trimap_views if v != trimap_view), None)
-        log.warning("trimap %s is a multi-view EXR (views %s)%s: its view %s is read for the plate %s, a file of one "
-                    "view%s", job.trimap, ", ".join(trimap_views), parts if trimap_part else "", trimap_view,
-                    job.plate, "" if trimap_part else f"; --trimap-channel names another view's channel (e.g. {other}.A)")
-    return layer, channel, pixels, channels
 
 
 #: ``colorInteropID`` values (OpenImageIO's colour-space tag) of linear Rec.709, what ``--colour
@@ -1076,6 +937,7 @@ def run_matte(args: argparse.Namespace) -> int:
     except OutputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_FAILED
+    getattr(args, "fit_threads", lambda: None)()  # torch's first import (main's): every argument is checked
     prefix = _FramePrefix()
     handler = _StdoutHandler("%(levelname)s: %(frame_prefix)s%(message)s")
     handler.addFilter(prefix)
@@ -1343,7 +1205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # would kill the process in the middle and leave it). train's loop takes SIGTERM over while
     # it runs, to checkpoint and stop with exit 3.
     previous = _stop_on_sigterm()
-    restore_threads = None
+    threads = None
     try:
         argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
         _escape_unencodable_output()
@@ -1360,7 +1222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2, its ERROR: line printed)
             return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
         quick = args.handler in (run_weights, run_fingerprint)  # they read no image and render nothing
-        restore_threads = None if quick else _fit_threads()
+        # torch (a second or more to import) only for a command about to run it: matte fits the
+        # threads once its arguments are checked, before its networks load (run_matte), so that a
+        # usage error says so at once; the lazy commands (demo, evaluate, train, finetune,
+        # export) all run torch, and fit them here.
+        threads = _ThreadFitting()
+        args.fit_threads = threads.fit
+        if not quick and args.handler is not run_matte:
+            threads.fit()
         with _uncollected(exiting) if quick else contextlib.nullcontext():
             return int(args.handler(args))
     except _Terminated:
@@ -1386,8 +1255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        if restore_threads is not None:
-            restore_threads()
+        if threads is not None:
+            threads.restore()
 
 
 @contextlib.contextmanager
@@ -1415,6 +1284,25 @@ def _uncollected(exiting: bool) -> Iterator[None]:
             gc.unfreeze()
         if enabled:
             gc.enable()
+
+
+class _ThreadFitting:
+    """torch's CPU threads fitted to the job (:func:`_fit_threads`) at most once in a :func:`main`
+    call, when its command is about to run torch, and put back as ``main`` returns."""
+
+    def __init__(self) -> None:
+        self._fitted = False
+        self._restore: Callable[[], None] | None = None
+
+    def fit(self) -> None:
+        if not self._fitted:
+            self._fitted = True
+            self._restore = _fit_threads()
+
+    def restore(self) -> None:
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
 
 
 def _fit_threads() -> Callable[[], None] | None:

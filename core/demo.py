@@ -124,7 +124,7 @@ def run_demo(
         seconds`` (see :mod:`core.metrics`), plus ``"files"``: the paths written.
     """
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
-    from core.cli import _agree_as_stored, check_not_packaged_output
+    from core.cli import check_not_packaged_output
     from core.colour import to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
     from core.io import (
@@ -187,7 +187,7 @@ def run_demo(
     with locked_outputs(files.values()):
         # As lbsmatte matte writes an sRGB plate's EXR: F and B of the sRGB solve moved so that
         # A·fg + (1 − A)·bg of the linearised layers, Nuke's Merge of them, gives the linearised plate.
-        fg, bg = _agree_as_stored(image, trimap, result, matter, linear=True)
+        fg, bg = matter.agree_as_stored(image, trimap, result, linear=True)
         linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(fg, "srgb"), bg=to_linear(bg, "srgb"))
         write_matte_exr(files["exr"], linear, premultiply=True)
         comp = composite(result.fg, result.alpha)

@@ -33,6 +33,7 @@ from torch import nn
 from core.compositing import (
     FG_SOLVE_WEIGHT,
     Settings,
+    agree_with_plate,
     paste_known,
     refine,
 )
@@ -1117,6 +1118,66 @@ class Matter:
         if self.space != "auto":
             return self.space
         return "display" if str(colour).strip().lower() == "srgb" else "linear"
+
+    def agree_as_stored(self, plate: np.ndarray, trimap: np.ndarray, result: Matte, linear: bool
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """FG and BG of a result solved in the sRGB encoding, moved so that the compositing
+        equation gives the plate back in the encoding a file stores them in.
+
+        :meth:`matte` solves an sRGB plate's layers in its display encoding (:meth:`solve_space`),
+        where ``αF + (1 − α)B`` equals the plate in the least-squares sense; Nuke composites an
+        EXR's layers in the encoding the EXR holds them in. This is the last step a linear plate
+        gets inside the pipeline (:func:`core.compositing.agree_with_plate`, with this object's
+        ``fg_solve`` weight and ``agree_ratio``), done in that encoding: in linear light when the
+        layers are stored linearised (``linear``: ``lbsmatte matte``'s EXR of an sRGB integer
+        file, the demo's ``demo.exr``), else in the sRGB encoding itself (a float file read with
+        ``--colour srgb``, the Nuke node's input colour ``srgb``).
+
+        Parameters
+        ----------
+        plate:
+            ``H×W×3`` (or ``H×W×4``, alpha ignored) sRGB-encoded values, as given to :meth:`matte`
+            (a float file's values outside [0, 1] as they are; NaN and ±inf replaced as
+            :meth:`matte` replaced them for the networks).
+        trimap:
+            ``H×W`` trimap as given to :meth:`matte` (:func:`core.trimap.split_trimap`'s encodings).
+        result:
+            What :meth:`matte` returned for them: alpha ``H×W``, FG and BG ``H×W×3``, sRGB-encoded.
+        linear:
+            Agree in linear light (the layers will be stored linearised), else in the sRGB encoding.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            New ``H×W×3`` float32 FG and BG, still sRGB-encoded (the caller encodes them for its
+            file). Only the trimap's unknown pixels differ from ``result``'s: they move as little as
+            the agreement's weights allow so that ``αF + (1 − α)B`` of their ``linear`` (or sRGB)
+            values is the plate's there; the known pixels are ``result``'s, which are the plate.
+            With ``fg_solve=0`` (the networks' colours as they are), or no unknown pixel,
+            ``result``'s own FG and BG.
+        """
+        from core.colour import from_linear, sanitise, to_linear
+
+        band = split_trimap(np.asarray(trimap))[2]
+        if self.fg_solve <= 0 or not band.any():
+            return result.fg, result.bg
+        # The unknown pixels alone (a tenth of a typical frame): the step is per pixel, and the
+        # whole frame's encodings took seconds at 1080p. The plate as the pipeline solved against it:
+        # its own values where finite (a float file's negatives included, which the solve keeps), NaN
+        # and infinities replaced as for the networks.
+        clean = np.asarray(plate)[band][:, :3]
+        if not np.isfinite(clean).all():  # +inf is the whole plate's largest finite value
+            clean = np.where(np.isfinite(clean), clean, sanitise(np.asarray(plate)[..., :3])[0][band])
+        into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
+        alpha = torch.from_numpy(np.asarray(result.alpha, dtype=np.float32)[band][:, None])
+        image, fg, bg = (torch.from_numpy(np.ascontiguousarray(into(x), dtype=np.float32))
+                         for x in (clean, np.asarray(result.fg)[band], np.asarray(result.bg)[band]))
+        fg, bg = agree_with_plate(image, alpha, fg, bg, self.fg_solve, self.refinement.agree_ratio)
+        back = (lambda x: from_linear(x, "srgb")) if linear else (lambda x: x)
+        out_fg, out_bg = (np.array(x, dtype=np.float32) for x in (result.fg, result.bg))
+        out_fg[band] = back(fg.numpy())
+        out_bg[band] = back(bg.numpy())
+        return out_fg, out_bg
 
     def _run(self, image: np.ndarray, solve: np.ndarray, trimap: np.ndarray, linear: bool,
              placement: tuple[int, int, int, int], shown: np.ndarray | None = None

@@ -358,11 +358,31 @@ _KILL_DURING_WRITE = textwrap.dedent("""
 _SIGNAL_AT_START = textwrap.dedent("""
     import os, signal, sys
     from core import cli
-    def signalled():  # while torch imports, the first seconds of every command that renders
+    def signalled():  # while torch imports, the first seconds of every command that renders once checked
         os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL"]))
     cli._fit_threads = signalled
     sys.exit(cli.main(sys.argv[1:]))
 """)
+
+
+_TORCH_AFTER = textwrap.dedent("""
+    import sys
+    from core import cli
+    code = cli.main(sys.argv[1:])
+    print("torch imported:", "torch" in sys.modules)
+    sys.exit(code)
+""")
+
+
+def test_a_matte_usage_error_is_said_without_importing_torch(tmp_path) -> None:
+    # Every command but weights and fingerprint imported torch (a second or more; several on a
+    # busy farm node) to fit its threads before anything else, so a TD's typo in a plate path
+    # waited for it before its ERROR line. The threads are fitted once the arguments are checked.
+    proc = _run_cli("matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                    "--out", str(tmp_path / "out.exr"), code=_TORCH_AFTER, env={"OMP_NUM_THREADS": "abc"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [f"ERROR: --plate {tmp_path / 'plate.exr'}: no such file; --trimap "
+                                        f"{tmp_path / 'trimap.png'}: no such file", "torch imported: False"]
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
@@ -371,7 +391,10 @@ _SIGNAL_AT_START = textwrap.dedent("""
 def test_a_task_stopped_as_it_starts_exits_with_its_code_and_a_line(tmp_path, name, code, line) -> None:
     # A farm stopping the task in its first seconds killed it without a word (SIGTERM's default
     # action, exit -15), or Ctrl-C ended it in a traceback of torch's import.
-    argv = ("matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+    # Inputs that pass the checks: torch imports (the threads fitted) before the networks load.
+    from core.demo import EXAMPLE
+
+    argv = ("matte", "--plate", str(EXAMPLE / "image.png"), "--trimap", str(EXAMPLE / "trimap.png"),
             "--out", str(tmp_path / "out.exr"))
     proc = _run_cli(*argv, code=_SIGNAL_AT_START, env={"SIGNAL": name})
     assert (proc.returncode, proc.stdout, proc.stderr) == (code, line + "\n", "")

@@ -118,3 +118,19 @@ def test_the_nuke_layer_bounds_frames_as_the_core_does() -> None:
     from nuke_plugin import cache
 
     assert cache.MAX_FRAMES == MAX_FRAMES
+
+
+def test_no_module_below_the_cli_imports_its_private_names() -> None:
+    # core.cli is the top of the data flow: a step the demo shares with it (the sRGB layers'
+    # agreement with the plate as an EXR stores them) has one public home below it, not a private
+    # name of the CLI's (core.demo imported core.cli._agree_as_stored).
+    import ast
+
+    offenders = []
+    for f in _product_sources():
+        if f == ROOT / "core" / "cli.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "core.cli":
+                offenders += [f"{f.relative_to(ROOT)}: {a.name}" for a in node.names if a.name.startswith("_")]
+    assert offenders == []

@@ -1424,3 +1424,32 @@ def test_a_layer_prior_with_the_layers_solved_per_pixel_is_refused_not_dropped(s
             Matter(small_bundle, device="cpu", allow_untrained=True, layer_prior=0.3, **given)
     matter = Matter(small_bundle, device="cpu", allow_untrained=True, layers="multilevel", layer_prior=0.3)
     assert matter.refinement.layer_prior == 0.3
+
+
+@pytest.mark.parametrize("linear", [True, False])
+def test_agree_as_stored_makes_the_layers_recomposite_the_plate_in_the_stored_encoding(small_bundle, linear) -> None:
+    # An sRGB plate's F and B are solved in its encoding; an EXR holds them linearised (an sRGB
+    # integer file) or as they are (a float file read as sRGB), and Nuke composites them there.
+    from core.colour import to_linear
+
+    rng = np.random.default_rng(3)
+    plate = rng.random((6, 7, 3), dtype=np.float32)
+    trimap = np.full((6, 7), 0.5, np.float32)
+    trimap[0], trimap[-1] = 0.0, 1.0
+    alpha = rng.random((6, 7), dtype=np.float32)
+    alpha[0], alpha[-1] = 0.0, 1.0
+    fg, bg = rng.random((6, 7, 3), dtype=np.float32), rng.random((6, 7, 3), dtype=np.float32)
+    fg[-1], bg[0] = plate[-1], plate[0]
+    result = Matte(alpha, fg.copy(), bg.copy())
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True)
+    out_fg, out_bg = matter.agree_as_stored(plate, trimap, result, linear)
+    assert out_fg.dtype == out_bg.dtype == np.float32 and out_fg.shape == out_bg.shape == (6, 7, 3)
+    into = (lambda x: to_linear(x, "srgb")) if linear else (lambda x: x)
+    a = alpha[..., None]
+    np.testing.assert_allclose((a * into(out_fg) + (1 - a) * into(out_bg))[1:-1], into(plate)[1:-1], atol=1e-5)
+    assert np.array_equal(out_fg[[0, -1]], fg[[0, -1]]) and np.array_equal(out_bg[[0, -1]], bg[[0, -1]])
+    assert np.array_equal(result.fg, fg) and np.array_equal(result.bg, bg)  # the result is not changed
+    # The networks' colours as they are (fg_solve 0): nothing moves.
+    as_they_are = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=0)
+    assert all(x is y for x, y in zip(as_they_are.agree_as_stored(plate, trimap, result, linear),
+                                      (result.fg, result.bg), strict=True))
