@@ -349,7 +349,11 @@ def evaluate_dataset(
     Returns
     -------
     dict
-        ``{"dataset", "weights", "device", "methods", "metrics", "units", "variants", "failures"}``;
+        ``{"lbsmatte_version", "dataset", "weights", "device", "methods", "metrics", "units", "variants",
+        "failures"}``; ``weights`` is None without LBSMatte, else the bundle's ``name``, ``path``,
+        ``manifest_sha256`` (which networks, whatever their name; None for ``"none"``), ``parent``
+        (a fine-tune's, as its manifest records it), ``trained`` and the settings the run used
+        (``rounds``, ``space``, ``precision``, ``refinement``);
         ``variants[V]["images"][NAME][METHOD]`` and ``variants[V]["mean"][METHOD]`` map metric
         names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
         floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
@@ -359,6 +363,7 @@ def evaluate_dataset(
     """
     from tqdm import tqdm
 
+    from core import __version__
     from core.cli import check_not_packaged_output
     from core.metrics import ALPHA_METRICS, BG_METRICS, FG_METRICS
 
@@ -426,6 +431,7 @@ def evaluate_dataset(
     methods = list(matters) + list(chosen) + ([PLATE] if has_fg or has_bg else [])
     metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else []) + (list(BG_METRICS) if has_bg else [])
     results: dict[str, Any] = {
+        "lbsmatte_version": __version__,
         "dataset": str(Path(folder).resolve()),
         "weights": _weights_record(matter),
         "device": str(matter.device) if matter is not None else None,
@@ -493,10 +499,18 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
     bundle = matter.bundle
     refinement = getattr(matter, "refinement", None)
     dtype = getattr(matter, "dtype", None)
+    path = getattr(bundle, "path", None)
+    manifest = getattr(bundle, "manifest", {})
+    sha = getattr(bundle, "manifest_sha256", None)
     return {
         "name": getattr(bundle, "name", None),
-        "path": str(getattr(bundle, "path", "")),
-        "trained": getattr(bundle, "manifest", {}).get("trained") is True,
+        "path": str(path) if path is not None else None,  # --weights none has no folder ("None" was written)
+        # Which networks these were, whatever the bundle is named: a show's abc_v1 fine-tuned again
+        # under the same name (or another folder of that name on LBSMATTE_WEIGHTS_PATH) read the same
+        # as the one scored last week, and two runs' files could not be told apart.
+        "manifest_sha256": sha() if callable(sha) else None,
+        "parent": manifest.get("parent"),
+        "trained": manifest.get("trained") is True,
         "rounds": getattr(refinement, "rounds", None),
         "space": getattr(matter, "space", None),
         # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two

@@ -354,6 +354,8 @@ def test_weights_none_is_the_pipeline_without_networks_plainly_labelled(dataset:
     assert "--weights none, NO NETWORKS" in out and "a diagnostic" in out
     record = json.loads(json_path.read_text())
     assert record["weights"]["name"] == "none" and record["methods"] == ["lbsmatte"]
+    # no folder and no manifest file, said as null (the path was the string "None")
+    assert record["weights"]["path"] is None and record["weights"]["manifest_sha256"] is None
 
 
 #: The KNN term's neighbour searches' settings (:class:`core.compositing.Settings`).
@@ -941,3 +943,29 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(dataset: Path, monkeypatch
     terminal.truncate()
     assert run(_args(*args, "--no-progress")) == 0
     assert terminal.getvalue() == ""
+
+
+def test_the_json_says_which_networks_and_which_lbsmatte_scored(dataset: Path, small_bundle, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    # A show compares its fine-tune's file with one written weeks before: the record gave the
+    # bundle's name and folder only, and abc_v1 fine-tuned again under that name read the same.
+    from core import __version__
+    from core.weights import load_bundle, save_bundle
+    from tests.conftest import build_small_networks
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # small_bundle is untrained on purpose
+    again = save_bundle(tmp_path / "again", build_small_networks(seed=1), name="small-test",
+                        description="the same name, other networks", parent=load_bundle(str(small_bundle.path)),
+                        trained=False)
+    records = []
+    for i, weights in enumerate((str(small_bundle.path), str(again.path))):
+        evaluate_dataset(dataset, weights=weights, baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                         json_path=tmp_path / f"{i}.json", progress=False, stream=io.StringIO(), rounds=0)
+        records.append(json.loads((tmp_path / f"{i}.json").read_text()))
+    first, second = records
+    assert first["lbsmatte_version"] == second["lbsmatte_version"] == __version__
+    assert first["weights"]["name"] == second["weights"]["name"] == "small-test"
+    assert first["weights"]["manifest_sha256"] == small_bundle.manifest_sha256()
+    assert second["weights"]["manifest_sha256"] == again.manifest_sha256() != small_bundle.manifest_sha256()
+    assert first["weights"]["parent"] is None
+    assert second["weights"]["parent"] == {"name": "small-test", "sha256": small_bundle.manifest_sha256()}
