@@ -117,6 +117,16 @@ def _by_stem(folder: Path) -> dict[str, Path]:
     return found
 
 
+def _holds(root: Path) -> str:
+    """What the data set folder ``root`` holds, for a message saying what it lacks, and the folder
+    above where ``root`` is one of a data set's own folders (``lbsmatte evaluate show/image``)."""
+    held = [f"{p.name}/" for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    said = f"; {root} holds " + (f"the folders {', '.join(held)}" if held else "no folder")
+    if root.name in DATA_FOLDERS and (root.parent / "image").is_dir():
+        said += f": give {root.parent}, the folder holding image/"
+    return said
+
+
 def find_samples(
     folder: str | os.PathLike[str], names: Iterable[str] | None = None, trimaps: Iterable[str] | None = None
 ) -> tuple[list[Sample], list[str]]:
@@ -131,8 +141,13 @@ def find_samples(
         raise InputError(f"data set folder not found: {root}")
     images = _by_stem(root / "image")
     if not images:
-        raise InputError(f"{root}: no images in {root / 'image'} (expected image/NAME.png, SPEC §9 layout)")
+        raise InputError(f"{root}: no images in {root / 'image'} (expected image/NAME.png, SPEC §9 layout)"
+                         + _holds(root))
     alphas = _by_stem(root / "alpha")
+    if not alphas:  # every image was warned of alone, then "no image has both a ground-truth alpha and a trimap"
+        raise InputError(f"{root}: no ground-truth mattes in {root / 'alpha'} (expected alpha/NAME.png, each named "
+                         "as its image; a matte in the plate's own alpha is read from alpha/ too: link or copy the "
+                         "plate there)" + _holds(root))
     trimap_root = root / "trimap"
     variants: dict[str, dict[str, Path]] = {}
     flat = _by_stem(trimap_root)
@@ -143,8 +158,11 @@ def find_samples(
             files = _by_stem(sub)
             if files:
                 variants[sub.name] = files
-    if not variants:
-        raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png)")
+    if not variants:  # a fine-tune's data set may have none: it draws them from the mattes
+        raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
+                         "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the "
+                         "evaluation draws none from the mattes; give each image the trimap it is to be matted "
+                         "with" + _holds(root))
     if trimaps is not None:
         wanted = [t for t in trimaps if t]
         if not wanted:  # '--trimaps ""' chose nothing: said so, not "no image has a trimap"

@@ -969,3 +969,35 @@ def test_the_json_says_which_networks_and_which_lbsmatte_scored(dataset: Path, s
     assert second["weights"]["manifest_sha256"] == again.manifest_sha256() != small_bundle.manifest_sha256()
     assert first["weights"]["parent"] is None
     assert second["weights"]["parent"] == {"name": "small-test", "sha256": small_bundle.manifest_sha256()}
+
+
+def test_a_fine_tunes_data_set_without_trimaps_or_mattes_is_told_what_it_lacks(tmp_path: Path, caplog,
+                                                                             capsys) -> None:
+    # A show's fine-tune data (image/ and alpha/, the trimaps drawn from the mattes) was refused
+    # with "no trimaps" only; without alpha/ each image was warned of alone, then "no image has
+    # both a ground-truth alpha and a trimap"; the data set's image/ folder given for the set
+    # looked for image/image/.
+    ex = _example(0)
+    for frame in (1001, 1002):
+        write_image(tmp_path / "image" / f"sh010.{frame}.exr", ex["image"], ["R", "G", "B"], pixel_type="float")
+        write_image(tmp_path / "alpha" / f"sh010.{frame}.exr", ex["alpha"], ["Y"], pixel_type="float")
+    with pytest.raises(InputError) as caught:
+        find_samples(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: no trimaps in {tmp_path / 'trimap'} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
+        "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the evaluation draws none "
+        f"from the mattes; give each image the trimap it is to be matted with; {tmp_path} holds the folders "
+        "alpha/, image/")
+    assert run(_args(str(tmp_path), "--baselines", "none", "--no-progress")) == 2
+    assert "unlike 'lbsmatte finetune'" in capsys.readouterr().out
+    for frame in (1001, 1002):
+        write_image(tmp_path / "trimap" / f"sh010.{frame}.png", ex["Trimap1"], ["Y"])
+        (tmp_path / "alpha" / f"sh010.{frame}.exr").unlink()
+    with caplog.at_level("WARNING", logger="core.evaluate"), pytest.raises(InputError) as caught:
+        find_samples(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}: no ground-truth mattes in {tmp_path / 'alpha'} (expected "
+                                        "alpha/NAME.png, each named as its image;")
+    assert str(caught.value).endswith(f"; {tmp_path} holds the folders alpha/, image/, trimap/")
+    assert not caplog.records  # said once, not a warning per frame
+    with pytest.raises(InputError, match=rf"holds no folder: give {tmp_path}, the folder holding image/$"):
+        find_samples(tmp_path / "image")
