@@ -103,11 +103,19 @@ def _by_stem(folder: Path) -> dict[str, Path]:
 
     Two of one stem (``sh010.exr`` and a ``sh010.png`` proxy, an EXR matte and its 8-bit preview)
     are an :class:`InputError` naming them, as for ``lbsmatte finetune``: which one is the data
-    set's cannot be told (the first extension of :data:`EXTENSIONS` was taken without a word)."""
+    set's cannot be told (the first extension of :data:`EXTENSIONS` was taken without a word).
+    A link whose target cannot be reached (a data set of links onto a show's share not mounted
+    here) is an :class:`InputError` naming it, as for ``lbsmatte finetune``: passed over, its frame
+    was said to have no image or no ground truth, or left out of the scores."""
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
     for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in EXTENSIONS and not path.name.startswith(".") and path.is_symlink() \
+                and not path.exists():  # passed over as "not a file": "no image/NAME.*" or a frame left out
+            raise InputError(f"{path} is a link to {os.readlink(path)}, which cannot be reached (a share not mounted "
+                             "here, a file moved or removed): mount it or fix the link, or take the link out of "
+                             "the data set")
         if path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith("."):
             old = found.get(path.stem)
             if old is not None:

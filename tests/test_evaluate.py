@@ -1001,3 +1001,29 @@ def test_a_fine_tunes_data_set_without_trimaps_or_mattes_is_told_what_it_lacks(t
     assert not caplog.records  # said once, not a warning per frame
     with pytest.raises(InputError, match=rf"holds no folder: give {tmp_path}, the folder holding image/$"):
         find_samples(tmp_path / "image")
+
+
+def test_a_link_onto_a_share_not_mounted_is_refused_naming_it(tmp_path: Path, caplog) -> None:
+    # A data set of links onto the show's share, run where it is not mounted: a plate's dangling
+    # link was passed over and its frame warned of as having "no image" (a matte's: "no
+    # ground-truth alpha"), and the evaluation went on over the frames that were left.
+    for seed, name in enumerate(["sh010.1001", "sh010.1002"]):
+        ex = _example(seed)
+        write_image(tmp_path / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(tmp_path / "trimap" / f"{name}.png", ex["Trimap1"], ["Y"])
+        write_image(tmp_path / "alpha" / f"{name}.png", ex["alpha"], ["Y"])
+    for folder in ("image", "alpha"):
+        link = tmp_path / folder / "sh010.1002.png"
+        link.unlink()
+        link.symlink_to("/mnt/unmounted_share/sh010.1002.png")
+        with caplog.at_level("WARNING", logger="core.evaluate"), pytest.raises(InputError) as caught:
+            find_samples(tmp_path)
+        assert str(caught.value) == (f"{link} is a link to /mnt/unmounted_share/sh010.1002.png, which cannot be "
+                                     "reached (a share not mounted here, a file moved or removed): mount it or fix "
+                                     "the link, or take the link out of the data set")
+        assert not caplog.records
+        link.unlink()
+        write_image(link, _example(1)["image" if folder == "image" else "alpha"], ["R", "G", "B"] if folder == "image"
+                    else ["Y"])
+    (tmp_path / "image" / "notes.txt").symlink_to("/mnt/unmounted_share/notes.txt")  # no image: passed over
+    assert [s.name for s in find_samples(tmp_path)[0]] == ["sh010.1001", "sh010.1002"]
