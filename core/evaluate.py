@@ -709,9 +709,21 @@ def format_tables(results: dict[str, Any]) -> str:
     methods = results["methods"]
     keys = results["metrics"] + ["seconds", "images"]
     blocks = []
-    if (results.get("weights") or {}).get("name") == "none":
+    weights = results.get("weights") or {}
+    if weights.get("name") == "none":
         blocks.append("lbsmatte: --weights none, NO NETWORKS (pull-push fill for B and F, alpha 0.5, then the "
                       "refinement with the default bundle's settings): a diagnostic of what the networks add")
+    elif weights:  # a show's bundle's table and the default's read alike: every row was "lbsmatte"
+        sha = weights.get("manifest_sha256")
+        blocks.append(f"lbsmatte: weights bundle {weights.get('name')!r} ({weights.get('path')}"
+                      + (f", manifest sha256 {sha[:12]}" if sha else "") + f"), {weights.get('rounds')} refinement "
+                      f"round(s), {weights.get('precision')}")
+    # What the numbers are: the columns carried no unit, and SAD read as a plain sum.
+    layers = [k.split("_")[0].upper() for k in results["metrics"] if k.endswith("_sad")]
+    blocks.append("SAD, Grad, Conn" + "".join(f", {k} SAD" for k in layers) + ": sums over the unknown region / "
+                  "1000; MSE" + "".join(f", {k} MSE" for k in layers) + ": means there; alpha in 0..1 whatever "
+                  "the plates' encoding" + (f", {'/'.join(layers)} colours in the sRGB encoding" if layers else "")
+                  + "; s/image: seconds")
     for variant, block in results["variants"].items():
         n = len(block["images"])
         title = f"== {variant}: {n} image{'s' if n != 1 else ''} (metrics over the trimap's unknown region) =="

@@ -1027,3 +1027,25 @@ def test_a_link_onto_a_share_not_mounted_is_refused_naming_it(tmp_path: Path, ca
                     else ["Y"])
     (tmp_path / "image" / "notes.txt").symlink_to("/mnt/unmounted_share/notes.txt")  # no image: passed over
     assert [s.name for s in find_samples(tmp_path)[0]] == ["sh010.1001", "sh010.1002"]
+
+
+def test_the_printed_tables_say_which_weights_scored_and_what_the_numbers_are(dataset_with_fg: Path) -> None:
+    # --weights abc_v1's table and --weights default's read alike (every row "lbsmatte"), and no
+    # column said SAD was divided by 1000 or that the layers' errors are of sRGB-encoded colours.
+    results = {"weights": {"name": "abc_v1", "path": "/shows/abc/lbsmatte_weights/abc_v1",
+                           "manifest_sha256": "0123456789abcdef" * 4, "rounds": 3, "precision": "float32"},
+               "methods": ["lbsmatte"], "metrics": ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse"],
+               "variants": {}, "failures": []}
+    from core.evaluate import format_tables
+
+    assert format_tables(results).splitlines() == [
+        "lbsmatte: weights bundle 'abc_v1' (/shows/abc/lbsmatte_weights/abc_v1, manifest sha256 0123456789ab), "
+        "3 refinement round(s), float32",
+        "",
+        "SAD, Grad, Conn, FG SAD: sums over the unknown region / 1000; MSE, FG MSE: means there; alpha in 0..1 "
+        "whatever the plates' encoding, FG colours in the sRGB encoding; s/image: seconds"]
+    table = io.StringIO()
+    evaluate_dataset(dataset_with_fg, weights=None, baselines="clustering", progress=False, stream=table)
+    lines = table.getvalue().splitlines()
+    assert not lines[0].startswith("lbsmatte") and lines[0].startswith("SAD, Grad, Conn, FG SAD, BG SAD: ")
+    assert "FG/BG colours in the sRGB encoding" in lines[0]
