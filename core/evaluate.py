@@ -103,11 +103,19 @@ def _by_stem(folder: Path) -> dict[str, Path]:
 
     Two of one stem (``sh010.exr`` and a ``sh010.png`` proxy, an EXR matte and its 8-bit preview)
     are an :class:`InputError` naming them, as for ``lbsmatte finetune``: which one is the data
-    set's cannot be told (the first extension of :data:`EXTENSIONS` was taken without a word)."""
+    set's cannot be told (the first extension of :data:`EXTENSIONS` was taken without a word).
+    A link whose target cannot be reached (a data set of links onto a show's share not mounted
+    here) is an :class:`InputError` naming it, as for ``lbsmatte finetune``: passed over, its frame
+    was said to have no image or no ground truth, or left out of the scores."""
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
     for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in EXTENSIONS and not path.name.startswith(".") and path.is_symlink() \
+                and not path.exists():  # passed over as "not a file": "no image/NAME.*" or a frame left out
+            raise InputError(f"{path} is a link to {os.readlink(path)}, which cannot be reached (a share not mounted "
+                             "here, a file moved or removed): mount it or fix the link, or take the link out of "
+                             "the data set")
         if path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith("."):
             old = found.get(path.stem)
             if old is not None:
@@ -115,6 +123,16 @@ def _by_stem(folder: Path) -> dict[str, Path]:
                                  "keep only the one to evaluate there")
             found[path.stem] = path
     return found
+
+
+def _holds(root: Path) -> str:
+    """What the data set folder ``root`` holds, for a message saying what it lacks, and the folder
+    above where ``root`` is one of a data set's own folders (``lbsmatte evaluate show/image``)."""
+    held = [f"{p.name}/" for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    said = f"; {root} holds " + (f"the folders {', '.join(held)}" if held else "no folder")
+    if root.name in DATA_FOLDERS and (root.parent / "image").is_dir():
+        said += f": give {root.parent}, the folder holding image/"
+    return said
 
 
 def find_samples(
@@ -131,8 +149,13 @@ def find_samples(
         raise InputError(f"data set folder not found: {root}")
     images = _by_stem(root / "image")
     if not images:
-        raise InputError(f"{root}: no images in {root / 'image'} (expected image/NAME.png, SPEC §9 layout)")
+        raise InputError(f"{root}: no images in {root / 'image'} (expected image/NAME.png, SPEC §9 layout)"
+                         + _holds(root))
     alphas = _by_stem(root / "alpha")
+    if not alphas:  # every image was warned of alone, then "no image has both a ground-truth alpha and a trimap"
+        raise InputError(f"{root}: no ground-truth mattes in {root / 'alpha'} (expected alpha/NAME.png, each named "
+                         "as its image; a matte in the plate's own alpha is read from alpha/ too: link or copy the "
+                         "plate there)" + _holds(root))
     trimap_root = root / "trimap"
     variants: dict[str, dict[str, Path]] = {}
     flat = _by_stem(trimap_root)
@@ -143,8 +166,11 @@ def find_samples(
             files = _by_stem(sub)
             if files:
                 variants[sub.name] = files
-    if not variants:
-        raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png)")
+    if not variants:  # a fine-tune's data set may have none: it draws them from the mattes
+        raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
+                         "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the "
+                         "evaluation draws none from the mattes; give each image the trimap it is to be matted "
+                         "with" + _holds(root))
     if trimaps is not None:
         wanted = [t for t in trimaps if t]
         if not wanted:  # '--trimaps ""' chose nothing: said so, not "no image has a trimap"
@@ -349,7 +375,11 @@ def evaluate_dataset(
     Returns
     -------
     dict
-        ``{"dataset", "weights", "device", "methods", "metrics", "units", "variants", "failures"}``;
+        ``{"lbsmatte_version", "dataset", "weights", "device", "methods", "metrics", "units", "variants",
+        "failures"}``; ``weights`` is None without LBSMatte, else the bundle's ``name``, ``path``,
+        ``manifest_sha256`` (which networks, whatever their name; None for ``"none"``), ``parent``
+        (a fine-tune's, as its manifest records it), ``trained`` and the settings the run used
+        (``rounds``, ``space``, ``precision``, ``refinement``);
         ``variants[V]["images"][NAME][METHOD]`` and ``variants[V]["mean"][METHOD]`` map metric
         names (``sad mse grad conn``, ``fg_sad fg_mse`` where ``fg/`` exists, ``seconds``) to
         floats; ``mean`` also has ``images`` (how many were scored). ``failures`` lists
@@ -359,6 +389,7 @@ def evaluate_dataset(
     """
     from tqdm import tqdm
 
+    from core import __version__
     from core.cli import check_not_packaged_output
     from core.metrics import ALPHA_METRICS, BG_METRICS, FG_METRICS
 
@@ -426,6 +457,7 @@ def evaluate_dataset(
     methods = list(matters) + list(chosen) + ([PLATE] if has_fg or has_bg else [])
     metrics = list(ALPHA_METRICS) + (list(FG_METRICS) if has_fg else []) + (list(BG_METRICS) if has_bg else [])
     results: dict[str, Any] = {
+        "lbsmatte_version": __version__,
         "dataset": str(Path(folder).resolve()),
         "weights": _weights_record(matter),
         "device": str(matter.device) if matter is not None else None,
@@ -493,10 +525,18 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
     bundle = matter.bundle
     refinement = getattr(matter, "refinement", None)
     dtype = getattr(matter, "dtype", None)
+    path = getattr(bundle, "path", None)
+    manifest = getattr(bundle, "manifest", {})
+    sha = getattr(bundle, "manifest_sha256", None)
     return {
         "name": getattr(bundle, "name", None),
-        "path": str(getattr(bundle, "path", "")),
-        "trained": getattr(bundle, "manifest", {}).get("trained") is True,
+        "path": str(path) if path is not None else None,  # --weights none has no folder ("None" was written)
+        # Which networks these were, whatever the bundle is named: a show's abc_v1 fine-tuned again
+        # under the same name (or another folder of that name on LBSMATTE_WEIGHTS_PATH) read the same
+        # as the one scored last week, and two runs' files could not be told apart.
+        "manifest_sha256": sha() if callable(sha) else None,
+        "parent": manifest.get("parent"),
+        "trained": manifest.get("trained") is True,
         "rounds": getattr(refinement, "rounds", None),
         "space": getattr(matter, "space", None),
         # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two
@@ -669,9 +709,21 @@ def format_tables(results: dict[str, Any]) -> str:
     methods = results["methods"]
     keys = results["metrics"] + ["seconds", "images"]
     blocks = []
-    if (results.get("weights") or {}).get("name") == "none":
+    weights = results.get("weights") or {}
+    if weights.get("name") == "none":
         blocks.append("lbsmatte: --weights none, NO NETWORKS (pull-push fill for B and F, alpha 0.5, then the "
                       "refinement with the default bundle's settings): a diagnostic of what the networks add")
+    elif weights:  # a show's bundle's table and the default's read alike: every row was "lbsmatte"
+        sha = weights.get("manifest_sha256")
+        blocks.append(f"lbsmatte: weights bundle {weights.get('name')!r} ({weights.get('path')}"
+                      + (f", manifest sha256 {sha[:12]}" if sha else "") + f"), {weights.get('rounds')} refinement "
+                      f"round(s), {weights.get('precision')}")
+    # What the numbers are: the columns carried no unit, and SAD read as a plain sum.
+    layers = [k.split("_")[0].upper() for k in results["metrics"] if k.endswith("_sad")]
+    blocks.append("SAD, Grad, Conn" + "".join(f", {k} SAD" for k in layers) + ": sums over the unknown region / "
+                  "1000; MSE" + "".join(f", {k} MSE" for k in layers) + ": means there; alpha in 0..1 whatever "
+                  "the plates' encoding" + (f", {'/'.join(layers)} colours in the sRGB encoding" if layers else "")
+                  + "; s/image: seconds")
     for variant, block in results["variants"].items():
         n = len(block["images"])
         title = f"== {variant}: {n} image{'s' if n != 1 else ''} (metrics over the trimap's unknown region) =="

@@ -354,6 +354,8 @@ def test_weights_none_is_the_pipeline_without_networks_plainly_labelled(dataset:
     assert "--weights none, NO NETWORKS" in out and "a diagnostic" in out
     record = json.loads(json_path.read_text())
     assert record["weights"]["name"] == "none" and record["methods"] == ["lbsmatte"]
+    # no folder and no manifest file, said as null (the path was the string "None")
+    assert record["weights"]["path"] is None and record["weights"]["manifest_sha256"] is None
 
 
 #: The KNN term's neighbour searches' settings (:class:`core.compositing.Settings`).
@@ -941,3 +943,109 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(dataset: Path, monkeypatch
     terminal.truncate()
     assert run(_args(*args, "--no-progress")) == 0
     assert terminal.getvalue() == ""
+
+
+def test_the_json_says_which_networks_and_which_lbsmatte_scored(dataset: Path, small_bundle, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    # A show compares its fine-tune's file with one written weeks before: the record gave the
+    # bundle's name and folder only, and abc_v1 fine-tuned again under that name read the same.
+    from core import __version__
+    from core.weights import load_bundle, save_bundle
+    from tests.conftest import build_small_networks
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # small_bundle is untrained on purpose
+    again = save_bundle(tmp_path / "again", build_small_networks(seed=1), name="small-test",
+                        description="the same name, other networks", parent=load_bundle(str(small_bundle.path)),
+                        trained=False)
+    records = []
+    for i, weights in enumerate((str(small_bundle.path), str(again.path))):
+        evaluate_dataset(dataset, weights=weights, baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                         json_path=tmp_path / f"{i}.json", progress=False, stream=io.StringIO(), rounds=0)
+        records.append(json.loads((tmp_path / f"{i}.json").read_text()))
+    first, second = records
+    assert first["lbsmatte_version"] == second["lbsmatte_version"] == __version__
+    assert first["weights"]["name"] == second["weights"]["name"] == "small-test"
+    assert first["weights"]["manifest_sha256"] == small_bundle.manifest_sha256()
+    assert second["weights"]["manifest_sha256"] == again.manifest_sha256() != small_bundle.manifest_sha256()
+    assert first["weights"]["parent"] is None
+    assert second["weights"]["parent"] == {"name": "small-test", "sha256": small_bundle.manifest_sha256()}
+
+
+def test_a_fine_tunes_data_set_without_trimaps_or_mattes_is_told_what_it_lacks(tmp_path: Path, caplog,
+                                                                             capsys) -> None:
+    # A show's fine-tune data (image/ and alpha/, the trimaps drawn from the mattes) was refused
+    # with "no trimaps" only; without alpha/ each image was warned of alone, then "no image has
+    # both a ground-truth alpha and a trimap"; the data set's image/ folder given for the set
+    # looked for image/image/.
+    ex = _example(0)
+    for frame in (1001, 1002):
+        write_image(tmp_path / "image" / f"sh010.{frame}.exr", ex["image"], ["R", "G", "B"], pixel_type="float")
+        write_image(tmp_path / "alpha" / f"sh010.{frame}.exr", ex["alpha"], ["Y"], pixel_type="float")
+    with pytest.raises(InputError) as caught:
+        find_samples(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: no trimaps in {tmp_path / 'trimap'} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
+        "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the evaluation draws none "
+        f"from the mattes; give each image the trimap it is to be matted with; {tmp_path} holds the folders "
+        "alpha/, image/")
+    assert run(_args(str(tmp_path), "--baselines", "none", "--no-progress")) == 2
+    assert "unlike 'lbsmatte finetune'" in capsys.readouterr().out
+    for frame in (1001, 1002):
+        write_image(tmp_path / "trimap" / f"sh010.{frame}.png", ex["Trimap1"], ["Y"])
+        (tmp_path / "alpha" / f"sh010.{frame}.exr").unlink()
+    with caplog.at_level("WARNING", logger="core.evaluate"), pytest.raises(InputError) as caught:
+        find_samples(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}: no ground-truth mattes in {tmp_path / 'alpha'} (expected "
+                                        "alpha/NAME.png, each named as its image;")
+    assert str(caught.value).endswith(f"; {tmp_path} holds the folders alpha/, image/, trimap/")
+    assert not caplog.records  # said once, not a warning per frame
+    with pytest.raises(InputError, match=rf"holds no folder: give {tmp_path}, the folder holding image/$"):
+        find_samples(tmp_path / "image")
+
+
+def test_a_link_onto_a_share_not_mounted_is_refused_naming_it(tmp_path: Path, caplog) -> None:
+    # A data set of links onto the show's share, run where it is not mounted: a plate's dangling
+    # link was passed over and its frame warned of as having "no image" (a matte's: "no
+    # ground-truth alpha"), and the evaluation went on over the frames that were left.
+    for seed, name in enumerate(["sh010.1001", "sh010.1002"]):
+        ex = _example(seed)
+        write_image(tmp_path / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(tmp_path / "trimap" / f"{name}.png", ex["Trimap1"], ["Y"])
+        write_image(tmp_path / "alpha" / f"{name}.png", ex["alpha"], ["Y"])
+    for folder in ("image", "alpha"):
+        link = tmp_path / folder / "sh010.1002.png"
+        link.unlink()
+        link.symlink_to("/mnt/unmounted_share/sh010.1002.png")
+        with caplog.at_level("WARNING", logger="core.evaluate"), pytest.raises(InputError) as caught:
+            find_samples(tmp_path)
+        assert str(caught.value) == (f"{link} is a link to /mnt/unmounted_share/sh010.1002.png, which cannot be "
+                                     "reached (a share not mounted here, a file moved or removed): mount it or fix "
+                                     "the link, or take the link out of the data set")
+        assert not caplog.records
+        link.unlink()
+        write_image(link, _example(1)["image" if folder == "image" else "alpha"], ["R", "G", "B"] if folder == "image"
+                    else ["Y"])
+    (tmp_path / "image" / "notes.txt").symlink_to("/mnt/unmounted_share/notes.txt")  # no image: passed over
+    assert [s.name for s in find_samples(tmp_path)[0]] == ["sh010.1001", "sh010.1002"]
+
+
+def test_the_printed_tables_say_which_weights_scored_and_what_the_numbers_are(dataset_with_fg: Path) -> None:
+    # --weights abc_v1's table and --weights default's read alike (every row "lbsmatte"), and no
+    # column said SAD was divided by 1000 or that the layers' errors are of sRGB-encoded colours.
+    results = {"weights": {"name": "abc_v1", "path": "/shows/abc/lbsmatte_weights/abc_v1",
+                           "manifest_sha256": "0123456789abcdef" * 4, "rounds": 3, "precision": "float32"},
+               "methods": ["lbsmatte"], "metrics": ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse"],
+               "variants": {}, "failures": []}
+    from core.evaluate import format_tables
+
+    assert format_tables(results).splitlines() == [
+        "lbsmatte: weights bundle 'abc_v1' (/shows/abc/lbsmatte_weights/abc_v1, manifest sha256 0123456789ab), "
+        "3 refinement round(s), float32",
+        "",
+        "SAD, Grad, Conn, FG SAD: sums over the unknown region / 1000; MSE, FG MSE: means there; alpha in 0..1 "
+        "whatever the plates' encoding, FG colours in the sRGB encoding; s/image: seconds"]
+    table = io.StringIO()
+    evaluate_dataset(dataset_with_fg, weights=None, baselines="clustering", progress=False, stream=table)
+    lines = table.getvalue().splitlines()
+    assert not lines[0].startswith("lbsmatte") and lines[0].startswith("SAD, Grad, Conn, FG SAD, BG SAD: ")
+    assert "FG/BG colours in the sRGB encoding" in lines[0]
