@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 #: Channel names of the matte EXR, in this order (Nuke reads them as the rgba, fg and bg layers).
 MATTE_CHANNELS = ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
 
+#: Pixel types of fewer bits than their container (DPX's 10 and 12 bits), written as uint16 with
+#: ``oiio:BitsPerSample``.
+_PACKED_BITS = {"uint10": 10, "uint12": 12}
+
 #: Extensions :func:`write_image` writes, and the pixel type each gets by default.
 WRITE_FORMATS = {
     ".exr": "half",
@@ -1285,8 +1289,9 @@ def write_image(
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
     Integer formats (PNG 8-bit, JPEG 8-bit, TIFF 16-bit, DPX 10-bit by default; ``pixel_type``
-    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides; a name OpenImageIO does not
-    know raises :class:`OutputError`) get values clipped to [0, 1] and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
+    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides, and ``"uint10"``/``"uint12"``
+    for DPX; a name OpenImageIO does not know raises :class:`OutputError`) get values clipped to
+    [0, 1] and rounded to the nearest code value. EXR is half float, zip-compressed, with ``like``'s windows.
     ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
     premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
@@ -1307,13 +1312,19 @@ def write_image(
     if ext in (".jpg", ".jpeg") and px.shape[2] not in (1, 3):
         raise OutputError(f"cannot write {dest}: JPEG holds 1 or 3 channels, not {px.shape[2]} ({', '.join(channels)})")
     kind = pixel_type or WRITE_FORMATS[ext]
-    bits = 10 if kind == "uint10" else None
-    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else str(kind))
+    bits = _PACKED_BITS.get(kind)
+    fmt = oiio.TypeDesc("uint16" if bits else str(kind))
     if fmt.basetype == oiio.UNKNOWN:  # OIIO would write its default depth: a typo must not give 8-bit or half
         raise OutputError(f"cannot write {dest}: unknown pixel_type {pixel_type!r} "
-                          "(uint8, uint16, uint10, half or float)")
+                          "(uint8, uint16, uint10, uint12, half or float)")
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
+    if bits:
+        # OIIO (3.2) rounds to 16 bits and keeps the top ``bits`` of that, which truncates (and
+        # maps by 2^bits rather than 2^bits - 1): 10-bit 1.94 written as 1, 1021.4 as 1022. Rounded
+        # here to the code value, the 16-bit value OIIO makes of it keeps that code in its top bits.
+        scale = np.float32(2**bits - 1)
+        px = np.round(px * scale) / scale
     elif fmt.basetype == oiio.HALF:
         px = _fit_half(px, channels, dest)
     spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)
