@@ -218,7 +218,7 @@ def _add_matte(sub: Any) -> None:
         "in what Nuke's Read makes of the plate: an sRGB integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised "
         "to scene-linear; a float file (EXR, float TIFF) keeps its own encoding (scene-linear under --colour auto "
         "or linear; with --colour srgb it stays sRGB-encoded), and so does an OCIO plate; "
-        ".png/.tif/.dpx get RGBA, sRGB-encoded.",
+        ".png/.tif/.dpx get RGBA, sRGB-encoded, 8/16/10-bit (an integer plate of more bits: as many).",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
                    help="plate file or sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr)")
@@ -759,7 +759,7 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
     from core.colour import interop_id, premultiply, resolve_colour
-    from core.io import check_not_input, read_image, write_image, write_matte_exr
+    from core.io import check_not_input, output_pixel_type, read_image, write_image, write_matte_exr
     from core.trimap import (
         matte_in_alpha,
         mid_grey_share,
@@ -866,6 +866,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
+                    pixel_type=output_pixel_type(job.out, plate.info),
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
 
 

@@ -68,6 +68,15 @@ WRITE_FORMATS = {
     ".dpx": "uint10",
 }
 
+#: The integer depths each format holds, by the pixel type :func:`write_image` takes for them.
+_FORMAT_DEPTHS = {
+    ".png": {8: "uint8", 16: "uint16"},
+    ".tif": {8: "uint8", 16: "uint16"},
+    ".tiff": {8: "uint8", 16: "uint16"},
+    ".dpx": {8: "uint8", 10: "uint10", 12: "uint12", 16: "uint16"},
+}
+
+
 # Metadata that describes the file rather than the picture, or that would contradict the file we
 # write (its compression, channels, bit depth, colour encoding, views, luminance-chroma or texture
 # layout: the result is one view, RGB, scanline): never copied from the plate.
@@ -1272,6 +1281,27 @@ def write_matte_exr(
     spec.attribute("compression", "zip")
     with _atomic(path, protect) as tmp:
         _write_pixels(tmp, spec, data, os.fspath(path))
+
+
+def output_pixel_type(path: str | os.PathLike[str], like: ImageInfo | None = None) -> str:
+    """The pixel type of a result written to ``path`` (by its extension) from a plate ``like``.
+
+    The format's default (:data:`WRITE_FORMATS`: PNG 8-bit, TIFF 16-bit, DPX 10-bit, EXR half),
+    or, for an integer plate of more bits than that, the format's depth that holds them (its
+    deepest, if none does): a 16-bit PNG plate gives a 16-bit PNG, a 12- or 16-bit DPX a 12- or
+    16-bit DPX, a 10- or 12-bit DPX a 16-bit PNG, so that the known regions keep the plate's values
+    rather than being quantised to fewer bits. A float plate gets the default.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    default = WRITE_FORMATS.get(ext, "")
+    depths = _FORMAT_DEPTHS.get(ext)
+    if not depths or like is None or like.is_float:
+        return default
+    default_bits = next(bits for bits, kind in depths.items() if kind == default)
+    if like.bit_depth <= default_bits:
+        return default
+    holding = [bits for bits in depths if bits >= like.bit_depth]
+    return depths[min(holding) if holding else max(depths)]
 
 
 def write_image(

@@ -1224,3 +1224,16 @@ def test_a_dpx_of_10_or_12_bits_rounds_to_the_nearest_code_value(tmp_path: Path,
     got = io.read_image(tmp_path / "m.dpx")
     assert got.info.bit_depth == bits
     np.testing.assert_array_equal(np.round(got.pixels * top), np.repeat(np.round(codes)[None, :, None], 4, axis=2))
+
+
+def test_output_pixel_type_is_the_formats_unless_an_integer_plate_has_more_bits() -> None:
+    def plate(bits: int, is_float: bool = False) -> io.ImageInfo:
+        return io.ImageInfo(path="p", format_name="x", x=0, y=0, width=1, height=1, full_x=0, full_y=0,
+                            full_width=1, full_height=1, channels=["R"], metadata=[], is_float=is_float,
+                            bit_depth=bits, pixel_type="")
+    assert [io.output_pixel_type("o.png", plate(b)) for b in (8, 10, 16, 32)] == ["uint8", "uint16", "uint16", "uint16"]
+    assert [io.output_pixel_type("o.DPX", plate(b)) for b in (8, 10, 12, 16)] == ["uint10", "uint10", "uint12", "uint16"]
+    assert io.output_pixel_type("o.tif", plate(8)) == "uint16"
+    assert io.output_pixel_type("o.png", plate(32, is_float=True)) == "uint8"  # a float plate: the format's
+    assert io.output_pixel_type("o.exr", plate(16)) == "half"
+    assert io.output_pixel_type("o.png") == "uint8"
