@@ -1063,7 +1063,11 @@ def run_matte(args: argparse.Namespace) -> int:
         jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
         plan_trimap_outputs(jobs, args.write_trimap)
         if args.float_exr and os.path.splitext(args.out)[1].lower() != ".exr":
-            raise InputError(f"--float: only an EXR --out holds float values, not {args.out}")
+            # A float TIFF would be read as scene-linear (by Nuke's Read, and by --colour auto), but
+            # these results hold the sRGB encoding: integers are what they are written as.
+            raise InputError(f"--float: only an EXR --out is written in float, not {args.out}: a PNG, TIFF "
+                             "or DPX result holds sRGB-encoded integers (16-bit TIFF, 8- or 16-bit PNG, "
+                             "10- to 16-bit DPX)")
     except InputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_USAGE

@@ -394,7 +394,10 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
         (["--trimap", "{shot}", "--out", "{shot}/o.exr", "--plate", "{shot}/plate.1001.exr"],
          "--trimap {shot}: is a folder, not an image file"),
         (["--plate-layer", " "], "--plate-layer takes the name of the plate's colour layer"),
-        (["--float", "--out", "{shot}/o.####.png"], "--float: only an EXR --out holds float values, not {shot}/o.####.png"),
+        (["--float", "--out", "{shot}/o.####.png"], "--float: only an EXR --out is written in float, not {shot}/o.####.png"),
+        # A TIFF holds floats, but these results are sRGB-encoded: the message said a TIFF could not.
+        (["--float", "--out", "{shot}/o.####.tif"], "--float: only an EXR --out is written in float, not "
+                                                    "{shot}/o.####.tif: a PNG, TIFF or DPX result holds sRGB-encoded"),
     ],
 )
 def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) -> None:
@@ -974,7 +977,7 @@ def test_float_writes_a_32_bit_exr_that_keeps_values_beyond_half(tmp_path: Path,
     assert read_image(tmp_path / "half.exr").channel("fg.R")[H // 2, W // 2] == 65504.0
     assert "beyond half float" in capsys.readouterr().out
     assert cli.main([*args, "--out", str(tmp_path / "m.png"), "--float"]) == 2
-    assert f"ERROR: --float: only an EXR --out holds float values, not {tmp_path / 'm.png'}" in capsys.readouterr().out
+    assert f"ERROR: --float: only an EXR --out is written in float, not {tmp_path / 'm.png'}" in capsys.readouterr().out
     assert not (tmp_path / "m.png").exists()
 
 # -- overscan and data windows --------------------------------------------------------------------
