@@ -218,7 +218,7 @@ def _add_matte(sub: Any) -> None:
         "in what Nuke's Read makes of the plate: an sRGB integer file (PNG, JPEG, 8/16-bit TIFF, DPX) is linearised "
         "to scene-linear; a float file (EXR, float TIFF) keeps its own encoding (scene-linear under --colour auto "
         "or linear; with --colour srgb it stays sRGB-encoded), and so does an OCIO plate; "
-        ".png/.tif/.dpx get RGBA, sRGB-encoded.",
+        ".png/.tif/.dpx get RGBA, sRGB-encoded, 8/16/10-bit (an integer plate of more bits: as many).",
     )
     p.add_argument("--plate", required=True, metavar="PLATE",
                    help="plate file or sequence (plate.####.exr, plate.%%04d.exr, plate.@.exr)")
@@ -710,7 +710,7 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
     from core.colour import interop_id, premultiply, resolve_colour
-    from core.io import check_not_input, read_image, write_image, write_matte_exr
+    from core.io import check_not_input, output_pixel_type, read_image, write_image, write_matte_exr
     from core.trimap import (
         matte_in_alpha,
         mid_grey_share,
@@ -819,6 +819,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
+                    pixel_type=output_pixel_type(job.out, plate.info),
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
 
 
@@ -923,7 +924,11 @@ def run_matte(args: argparse.Namespace) -> int:
         jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
         plan_trimap_outputs(jobs, args.write_trimap)
         if args.float_exr and os.path.splitext(args.out)[1].lower() != ".exr":
-            raise InputError(f"--float: only an EXR --out holds float values, not {args.out}")
+            # A float TIFF would be read as scene-linear (by Nuke's Read, and by --colour auto), but
+            # these results hold the sRGB encoding: integers are what they are written as.
+            raise InputError(f"--float: only an EXR --out is written in float, not {args.out}: a PNG, TIFF "
+                             "or DPX result holds sRGB-encoded integers (16-bit TIFF, 8- or 16-bit PNG, "
+                             "10- to 16-bit DPX)")
     except InputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_USAGE

@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 #: Channel names of the matte EXR, in this order (Nuke reads them as the rgba, fg and bg layers).
 MATTE_CHANNELS = ("R", "G", "B", "A", "fg.R", "fg.G", "fg.B", "bg.R", "bg.G", "bg.B")
 
+#: Pixel types of fewer bits than their container (DPX's 10 and 12 bits), written as uint16 with
+#: ``oiio:BitsPerSample``.
+_PACKED_BITS = {"uint10": 10, "uint12": 12}
+
 #: Extensions :func:`write_image` writes, and the pixel type each gets by default.
 WRITE_FORMATS = {
     ".exr": "half",
@@ -63,6 +67,15 @@ WRITE_FORMATS = {
     ".tiff": "uint16",
     ".dpx": "uint10",
 }
+
+#: The integer depths each format holds, by the pixel type :func:`write_image` takes for them.
+_FORMAT_DEPTHS = {
+    ".png": {8: "uint8", 16: "uint16"},
+    ".tif": {8: "uint8", 16: "uint16"},
+    ".tiff": {8: "uint8", 16: "uint16"},
+    ".dpx": {8: "uint8", 10: "uint10", 12: "uint12", 16: "uint16"},
+}
+
 
 # Metadata that describes the file rather than the picture, or that would contradict the file we
 # write (its compression, channels, bit depth, colour encoding, views, luminance-chroma or texture
@@ -1333,6 +1346,27 @@ def write_matte_exr(
         _write_pixels(tmp, spec, data, os.fspath(path))
 
 
+def output_pixel_type(path: str | os.PathLike[str], like: ImageInfo | None = None) -> str:
+    """The pixel type of a result written to ``path`` (by its extension) from a plate ``like``.
+
+    The format's default (:data:`WRITE_FORMATS`: PNG 8-bit, TIFF 16-bit, DPX 10-bit, EXR half),
+    or, for an integer plate of more bits than that, the format's depth that holds them (its
+    deepest, if none does): a 16-bit PNG plate gives a 16-bit PNG, a 12- or 16-bit DPX a 12- or
+    16-bit DPX, a 10- or 12-bit DPX a 16-bit PNG, so that the known regions keep the plate's values
+    rather than being quantised to fewer bits. A float plate gets the default.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    default = WRITE_FORMATS.get(ext, "")
+    depths = _FORMAT_DEPTHS.get(ext)
+    if not depths or like is None or like.is_float:
+        return default
+    default_bits = next(bits for bits, kind in depths.items() if kind == default)
+    if like.bit_depth <= default_bits:
+        return default
+    holding = [bits for bits in depths if bits >= like.bit_depth]
+    return depths[min(holding) if holding else max(depths)]
+
+
 def write_image(
     path: str | os.PathLike[str],
     pixels: np.ndarray,
@@ -1348,8 +1382,9 @@ def write_image(
     """Write ``pixels`` (``H×W×C`` float) as PNG, JPEG, TIFF, DPX or EXR, atomically.
 
     Integer formats (PNG 8-bit, JPEG 8-bit, TIFF 16-bit, DPX 10-bit by default; ``pixel_type``
-    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides; a name OpenImageIO does not
-    know raises :class:`OutputError`) get values clipped to [0, 1] and quantised (rounded). EXR is half float, zip-compressed, with ``like``'s windows.
+    such as ``"uint8"``/``"uint16"``/``"half"``/``"float"`` overrides, and ``"uint10"``/``"uint12"``
+    for DPX; a name OpenImageIO does not know raises :class:`OutputError`) get values clipped to
+    [0, 1] and rounded to the nearest code value. EXR is half float, zip-compressed, with ``like``'s windows.
     ``like``'s metadata is carried over. With an alpha channel, OIIO takes the colour as
     premultiplied and stores it the way the format wants (PNG holds unpremultiplied colour);
     ``unassociated_alpha=True`` says the colour given is already unpremultiplied.
@@ -1370,13 +1405,19 @@ def write_image(
     if ext in (".jpg", ".jpeg") and px.shape[2] not in (1, 3):
         raise OutputError(f"cannot write {dest}: JPEG holds 1 or 3 channels, not {px.shape[2]} ({', '.join(channels)})")
     kind = pixel_type or WRITE_FORMATS[ext]
-    bits = 10 if kind == "uint10" else None
-    fmt = oiio.TypeDesc("uint16" if kind == "uint10" else str(kind))
+    bits = _PACKED_BITS.get(kind)
+    fmt = oiio.TypeDesc("uint16" if bits else str(kind))
     if fmt.basetype == oiio.UNKNOWN:  # OIIO would write its default depth: a typo must not give 8-bit or half
         raise OutputError(f"cannot write {dest}: unknown pixel_type {pixel_type!r} "
-                          "(uint8, uint16, uint10, half or float)")
+                          "(uint8, uint16, uint10, uint12, half or float)")
     if fmt.basetype not in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE):
         px = np.clip(np.nan_to_num(px, nan=0.0), 0.0, 1.0)
+    if bits:
+        # OIIO (3.2) rounds to 16 bits and keeps the top ``bits`` of that, which truncates (and
+        # maps by 2^bits rather than 2^bits - 1): 10-bit 1.94 written as 1, 1021.4 as 1022. Rounded
+        # here to the code value, the 16-bit value OIIO makes of it keeps that code in its top bits.
+        scale = np.float32(2**bits - 1)
+        px = np.round(px * scale) / scale
     elif fmt.basetype == oiio.HALF:
         px = _fit_half(px, channels, dest)
     spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)

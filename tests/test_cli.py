@@ -219,6 +219,37 @@ def test_trimap_whose_display_window_starts_elsewhere_is_refused(tmp_path: Path,
     assert not (tmp_path / "out.exr").exists()
 
 
+@pytest.mark.parametrize(("plate_file", "fmt", "bits", "out_file", "out_bits"), [
+    ("plate.png", "uint16", 16, "out.png", 16),  # was an 8-bit PNG
+    ("plate.dpx", "uint16", 12, "out.dpx", 12),  # was a 10-bit DPX
+    ("plate.dpx", "uint16", 16, "out.dpx", 16),
+    ("plate.dpx", "uint16", 12, "out.png", 16),
+    ("plate.png", "uint8", 8, "out.dpx", 10),    # the format's own depth: never fewer bits
+])
+def test_an_integer_result_keeps_the_plates_bits(tmp_path: Path, capsys, plate_file: str, fmt: str, bits: int,
+                                                 out_file: str, out_bits: int) -> None:
+    # A 16-bit PNG plate matted to a PNG got an 8-bit PNG, a 12- or 16-bit DPX a 10-bit DPX: the
+    # known FG, documented to be the plate's own values, came out quantised to fewer bits.
+    rng = np.random.default_rng(3)
+    top = 2**bits - 1
+    plate = (np.round(rng.uniform(0.05, 0.95, (H, W, 3)) * top) / top).astype(np.float32)
+    attributes = {"oiio:BitsPerSample": bits, "dpx:Transfer": "Unspecified video"} if bits == 12 else None
+    _write(tmp_path / plate_file, plate, ["R", "G", "B"], fmt, attributes)
+    trimap = _trimap(0)
+    _write(tmp_path / "trimap.png", trimap[..., None], ["Y"], "uint8")
+    code = cli.main(["matte", "--plate", str(tmp_path / plate_file), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / out_file), "--weights", "none", "--no-progress"])
+    assert code == 0, capsys.readouterr().out
+    result = read_image(tmp_path / out_file)
+    assert result.info.bit_depth == out_bits
+    fg_known = trimap == 1.0
+    np.testing.assert_array_equal(result.channel("A")[fg_known], 1.0)
+    # The plate's own values; to the result's rounding where it has more bits (8-bit codes in 10 bits).
+    atol = 0.0 if out_bits == bits else 0.5 / (2**out_bits - 1) + 1e-7
+    np.testing.assert_allclose(result.rgb()[fg_known], read_image(tmp_path / plate_file).rgb()[fg_known],
+                               rtol=0, atol=atol)
+
+
 def test_bad_plate_values_are_reported_never_written(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
     plate = _plate(0)
     t = _trimap(0)
@@ -363,7 +394,10 @@ def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypat
         (["--trimap", "{shot}", "--out", "{shot}/o.exr", "--plate", "{shot}/plate.1001.exr"],
          "--trimap {shot}: is a folder, not an image file"),
         (["--plate-layer", " "], "--plate-layer takes the name of the plate's colour layer"),
-        (["--float", "--out", "{shot}/o.####.png"], "--float: only an EXR --out holds float values, not {shot}/o.####.png"),
+        (["--float", "--out", "{shot}/o.####.png"], "--float: only an EXR --out is written in float, not {shot}/o.####.png"),
+        # A TIFF holds floats, but these results are sRGB-encoded: the message said a TIFF could not.
+        (["--float", "--out", "{shot}/o.####.tif"], "--float: only an EXR --out is written in float, not "
+                                                    "{shot}/o.####.tif: a PNG, TIFF or DPX result holds sRGB-encoded"),
     ],
 )
 def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) -> None:
@@ -964,7 +998,7 @@ def test_float_writes_a_32_bit_exr_that_keeps_values_beyond_half(tmp_path: Path,
     assert read_image(tmp_path / "half.exr").channel("fg.R")[H // 2, W // 2] == 65504.0
     assert "beyond half float" in capsys.readouterr().out
     assert cli.main([*args, "--out", str(tmp_path / "m.png"), "--float"]) == 2
-    assert f"ERROR: --float: only an EXR --out holds float values, not {tmp_path / 'm.png'}" in capsys.readouterr().out
+    assert f"ERROR: --float: only an EXR --out is written in float, not {tmp_path / 'm.png'}" in capsys.readouterr().out
     assert not (tmp_path / "m.png").exists()
 
 # -- overscan and data windows --------------------------------------------------------------------

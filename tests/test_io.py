@@ -1327,3 +1327,29 @@ def test_a_path_of_bytes_that_are_not_utf8_is_named_on_read_and_write(tmp_path: 
     with pytest.raises(OutputError, match=re.escape(f"cannot write {tmp_path}/out\\xe9.exr: the path holds bytes")):
         io.write_image(out, np.zeros((2, 3, 3), np.float32), ["R", "G", "B"])
     assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == sorted([b"cam\xe9ra.exr", b"plate.exr"])  # nothing left behind
+
+
+@pytest.mark.parametrize(("pixel_type", "bits"), [("uint10", 10), ("uint12", 12)])
+def test_a_dpx_of_10_or_12_bits_rounds_to_the_nearest_code_value(tmp_path: Path, pixel_type: str, bits: int) -> None:
+    # OIIO rounds to 16 bits and keeps the top bits: 10-bit 1.94 (an alpha of 0.0019) was written as
+    # 1 and 1021.4 as 1022, a code off in the matte's soft edge; every value is now its nearest code.
+    top = 2**bits - 1
+    codes = np.array([0.0, 0.4, 0.6, 1.4, 1.94, 300.5001, top / 2, top - 1.6, top - 1.4, top - 0.4, top], np.float32)
+    px = np.repeat((codes / top)[None, :, None], 4, axis=2)
+    io.write_image(tmp_path / "m.dpx", px, ["R", "G", "B", "A"], pixel_type=pixel_type)
+    got = io.read_image(tmp_path / "m.dpx")
+    assert got.info.bit_depth == bits
+    np.testing.assert_array_equal(np.round(got.pixels * top), np.repeat(np.round(codes)[None, :, None], 4, axis=2))
+
+
+def test_output_pixel_type_is_the_formats_unless_an_integer_plate_has_more_bits() -> None:
+    def plate(bits: int, is_float: bool = False) -> io.ImageInfo:
+        return io.ImageInfo(path="p", format_name="x", x=0, y=0, width=1, height=1, full_x=0, full_y=0,
+                            full_width=1, full_height=1, channels=["R"], metadata=[], is_float=is_float,
+                            bit_depth=bits, pixel_type="")
+    assert [io.output_pixel_type("o.png", plate(b)) for b in (8, 10, 16, 32)] == ["uint8", "uint16", "uint16", "uint16"]
+    assert [io.output_pixel_type("o.DPX", plate(b)) for b in (8, 10, 12, 16)] == ["uint10", "uint10", "uint12", "uint16"]
+    assert io.output_pixel_type("o.tif", plate(8)) == "uint16"
+    assert io.output_pixel_type("o.png", plate(32, is_float=True)) == "uint8"  # a float plate: the format's
+    assert io.output_pixel_type("o.exr", plate(16)) == "half"
+    assert io.output_pixel_type("o.png") == "uint8"
