@@ -318,7 +318,7 @@ def troubleshoot_node(node, run_probe=True):
     except Exception as exc:  # a TCL error in the knob
         checks.append(Check(FAIL, "cache folder knob cannot be evaluated", str(exc)))
         cache_folder = None
-    checks.extend(check_install(lbs_node.weights_value(node), cache_folder, run_probe=run_probe,
+    checks.extend(check_install(lbs_node.weights_folder_text(node), cache_folder, run_probe=run_probe,
                                 base=lbs_node.script_folder()))
     return format_checks(checks)
 

@@ -31,6 +31,8 @@ matters to them:
   for knobs set inside a knobChanged callback;
 - ``scriptOpen`` / ``scriptSave`` read and write ``.nk`` files (stack syntax, gizmo nodes by
   class with their non-default knobs);
+- filename filters (``addFilenameFilter``, a studio's path remapping): ``filenameFilter`` runs
+  them, and a ``Read`` or ``Write`` opens its file through them, as in Nuke;
 - start-up as Nuke does it: ``init.py`` of each ``NUKE_PATH`` folder (and of folders added
   with ``pluginAddPath``), ``menu.py`` too when ``GUI``.
 
@@ -82,11 +84,13 @@ def _reset():
     """Forget everything: a new, empty Nuke session (not started up)."""
     global _root, _context, _callbacks, _plugin_path, _inits_run, _messages, _executions
     global _progress_tasks, _cancel_hook, _main_queue, _layers, _menus, _this, _in_knob_changed, _frame
+    global _filename_filters
     _root = Root()
     _context = [_root]
     _frame = 1
     _callbacks = dict((kind, []) for kind in _CALLBACK_KINDS)
     _plugin_path = []
+    _filename_filters = []
     _inits_run = set()
     _messages = []
     _executions = []
@@ -1024,7 +1028,7 @@ class _Read(Node):
             if mode != "hold":
                 raise _FakeLimit("fake nuke: Read before/after %s" % mode)
             frame = first if frame < first else last
-        pattern = _view_file(self["file"]._pattern())
+        pattern = _node_filename(self, _view_file(self["file"]._pattern()))
         if not pattern:
             raise RuntimeError("%s: no file" % self.name())
         path = _frame_file(pattern, frame)
@@ -1087,7 +1091,7 @@ class _Write(Node):
                 planes.append(_np.zeros((h, w), _np.float32))
         pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
         upstream_hash = self.input(0)._op_hash(frame) if self.input(0) is not None else 0
-        path = _frame_file(_view_file(self["file"]._pattern()), frame)
+        path = _frame_file(_node_filename(self, _view_file(self["file"]._pattern())), frame)
         folder = os.path.dirname(path)
         if folder and not os.path.isdir(folder):
             if not self["create_directories"].value():
@@ -1682,6 +1686,30 @@ def addBeforeRender(call, args=(), kwargs=None, nodeClass="Write"):
 
 def addBeforeFrameRender(call, args=(), kwargs=None, nodeClass="Write"):
     _callbacks["beforeFrameRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addFilenameFilter(call, args=(), kwargs=None, nodeClass="*"):
+    _filename_filters.append((call, tuple(args), dict(kwargs or {}), nodeClass))
+
+
+def filenameFilter(filename):
+    """``filename`` through the filters of ``addFilenameFilter`` (a studio's path remapping):
+    those of the current node's class, then those of every class; ``None`` leaves it as it is."""
+    return _filtered(filename, thisNode().Class())
+
+
+def _filtered(filename, cls):
+    for wanted in (cls, "*"):
+        for call, args, kwargs, node_class in list(_filename_filters):
+            if node_class == wanted:
+                changed = call(filename, *args, **kwargs)
+                filename = filename if changed is None else changed
+    return filename
+
+
+def _node_filename(node, filename):
+    """As Nuke's Read and Write open files: through the filename filters, with the node's class."""
+    return _filtered(filename, node.Class()) if filename else filename
 
 
 def addOnScriptClose(call, args=(), kwargs=None, nodeClass="Root"):
