@@ -299,6 +299,32 @@ def format_checks(checks):
     return "\n".join(lines)
 
 
+def check_copies(plugin_path, gizmo_dir=None):
+    """Findings when LBSMatte is on the plugin path more than once (two versions: ``init.py`` loads
+    the first and says so, :file:`init.py`), or its gizmo comes from another LBSMatte folder than
+    the Python code in use (``gizmo_dir``: the folder the ``LBSMatte.gizmo`` in use is in)."""
+    mine = os.path.realpath(interpreter.plugin_root())
+    copies = []
+    for folder in plugin_path:
+        if os.path.isfile(os.path.join(folder, "nuke_plugin", "interpreter.py")) \
+                and os.path.realpath(folder) not in [os.path.realpath(c) for c in copies]:
+            copies.append(folder)
+    checks = []
+    others = [c for c in copies if os.path.realpath(c) != mine]
+    if others:
+        checks.append(Check(WARN, "LBSMatte is on the plugin path %d times: %s is used, %s ignored"
+                            % (len(copies), interpreter.plugin_root(), ", ".join(others)),
+                            "Remove the one not wanted from NUKE_PATH (or the init.py that adds it with "
+                            "nuke.pluginAddPath): the\nartists' and the farm's Nuke may otherwise load different "
+                            "versions."))
+    if gizmo_dir and os.path.realpath(os.path.dirname(os.path.normpath(gizmo_dir))) != mine:
+        checks.append(Check(FAIL, "LBSMatte.gizmo comes from %s, but the node's Python from %s"
+                            % (gizmo_dir, interpreter.plugin_root()),
+                            "Put one LBSMatte folder on the plugin path (NUKE_PATH), not a gizmos folder of "
+                            "another version."))
+    return checks
+
+
 def troubleshoot_node(node, run_probe=True):
     """All checks for one LBSMatte node (its weights and cache folder), as text."""
     import nuke
@@ -310,6 +336,7 @@ def troubleshoot_node(node, run_probe=True):
     checks.append(Check(OK, "Nuke %s, gizmo from %s" % (nuke.NUKE_VERSION_STRING, gizmo_dirs[0]))
                   if gizmo_dirs else Check(WARN, "Nuke %s: LBSMatte.gizmo is not on the plugin path" % nuke.NUKE_VERSION_STRING,
                                            "add the LBSMatte folder to NUKE_PATH (or nuke.pluginAddPath in init.py)"))
+    checks.extend(check_copies(nuke.pluginPath(), gizmo_dirs[0] if gizmo_dirs else None))
     try:
         cache_folder = lbs_node.cache_dir(node)
     except NodeError as exc:  # a folder Nuke would put the frame number in: Compute refuses it

@@ -108,11 +108,16 @@ def _startup(gui=None):
     global GUI
     if gui is not None:
         GUI = bool(gui)
-    folders = [p for p in os.environ.get("NUKE_PATH", "").split(os.pathsep) if p]
+    folders = [os.path.abspath(p) for p in os.environ.get("NUKE_PATH", "").split(os.pathsep) if p]
+    # The plugin path is NUKE_PATH in order (the first folder's plug-ins win), but "NUKE_PATH is
+    # parsed in reverse order when loading init.py and menu.py": the last folder's init.py runs
+    # first, the first folder's last (learn.foundry.com, "Defining the Nuke Plug-in Path").
     for folder in folders:
-        _add_plugin_folder(folder, append=True)
+        _add_plugin_folder(folder, append=True, run_init=False)
+    for folder in reversed(folders):
+        _run_init(folder)
     if GUI:
-        for folder in list(_plugin_path):
+        for folder in reversed(list(_plugin_path)):
             _run_file(os.path.join(folder, "menu.py"))
 
 
@@ -124,15 +129,22 @@ def _run_file(path):
         exec(code, namespace)
 
 
-def _add_plugin_folder(folder, append=False):
+def _add_plugin_folder(folder, append=False, run_init=True):
     folder = os.path.abspath(folder)
-    if folder not in _plugin_path:
-        if append:
+    if append:
+        if folder not in _plugin_path:
             _plugin_path.append(folder)
-        else:
-            _plugin_path.insert(0, folder)
+    else:  # pluginAddPath: "If the path already exists in the list of plugin paths, it is moved to the start"
+        if folder in _plugin_path:
+            _plugin_path.remove(folder)
+        _plugin_path.insert(0, folder)
     if folder not in sys.path:
         sys.path.append(folder) if append else sys.path.insert(0, folder)
+    if run_init:
+        _run_init(folder)
+
+
+def _run_init(folder):
     init = os.path.join(folder, "init.py")
     if os.path.isfile(init) and init not in _inits_run:
         _inits_run.add(init)

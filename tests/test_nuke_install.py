@@ -1,0 +1,92 @@
+"""Installing LBSMatte as a studio does: site-wide ``NUKE_PATH`` folders, two versions on it.
+
+Each run starts a fresh Python with the fake ``nuke`` (``tests/fake_nuke``), copies of the
+checkout's start-up files in folders of their own, and Nuke's start-up order: the plugin path is
+``NUKE_PATH`` in order, but the last folder's ``init.py`` runs first.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from fake_nuke.fixtures import FAKE_DIR, REPO
+
+_PROBE = r"""
+import json, os, sys
+import nuke
+nuke._reset()
+nuke._startup()
+import nuke_plugin
+from nuke_plugin import troubleshoot
+node = nuke.createNode("LBSMatte", inpanel=False)
+report = troubleshoot.troubleshoot_node(node, run_probe=False)
+print("RESULT " + json.dumps({
+    "nuke_plugin": os.path.dirname(os.path.dirname(os.path.abspath(nuke_plugin.__file__))),
+    "gizmo": nuke._find_gizmo("LBSMatte"),
+    "on_create": len(nuke._callbacks["onCreate"]),
+    "report": report,
+}))
+"""
+
+
+def _copy_install(folder, version):
+    """An LBSMatte folder as a studio installs one: start-up files, nuke_plugin, gizmos."""
+    os.makedirs(folder)
+    for name in ("init.py", "menu.py"):
+        shutil.copy(os.path.join(REPO, name), folder)
+    for name in ("nuke_plugin", "gizmos"):
+        shutil.copytree(os.path.join(REPO, name), os.path.join(folder, name),
+                        ignore=shutil.ignore_patterns("__pycache__", "lbsmatte.json"))
+    with open(os.path.join(folder, "nuke_plugin", "__init__.py"), "a") as handle:
+        handle.write(f"__version__ = {version!r}\n")
+    return folder
+
+
+def _start(tmp_path, nuke_path, pythonpath=()):
+    env = dict(os.environ, NUKE_PATH=os.pathsep.join(nuke_path),
+               PYTHONPATH=os.pathsep.join([FAKE_DIR] + list(pythonpath)), PYTHONIOENCODING="utf-8",
+               LBSMATTE_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=str(tmp_path), encoding="utf-8")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads([line for line in done.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+    return result, done.stderr
+
+
+@pytest.mark.parametrize("pythonpath_has_the_other", [False, True])
+def test_two_versions_on_nuke_path_the_first_is_used_whole_and_the_other_is_named(tmp_path, pythonpath_has_the_other):
+    show = _copy_install(str(tmp_path / "show tools" / "LBSMatte 1.1 ü"), "1.1")  # spaces, non-ASCII
+    site = _copy_install(str(tmp_path / "site" / "lbsmatte-1.0"), "1.0")
+    # The site's copy on PYTHONPATH too (a TD's setting for the lbsmatte command line) must not
+    # slip its Python under the show's gizmo.
+    result, err = _start(tmp_path, [show, site], [site] if pythonpath_has_the_other else [])
+    assert result["nuke_plugin"] == show
+    assert result["gizmo"] == os.path.join(show, "gizmos", "LBSMatte.gizmo")
+    assert result["on_create"] == 1  # the callbacks once, the show's
+    assert f"LBSMatte: {site} not loaded: {show} comes first on the plugin path and is used" in err
+    assert f"LBSMatte is on the plugin path 2 times: {show} is used, {site} ignored" in result["report"]
+    assert "LBSMatte.gizmo comes from" not in result["report"]
+
+
+def test_one_install_loads_without_a_word(tmp_path):
+    only = _copy_install(str(tmp_path / "LBSMatte ü"), "1.1")
+    result, err = _start(tmp_path, [only, str(tmp_path)])  # another studio folder after it
+    assert result["nuke_plugin"] == only and result["on_create"] == 1
+    assert "LBSMatte" not in err, err
+    assert "plugin path 2 times" not in result["report"] and "WARN  LBSMatte is on" not in result["report"]
+
+
+def test_troubleshoot_fails_a_gizmo_from_another_lbsmatte_folder(tmp_path):
+    from nuke_plugin import interpreter, troubleshoot
+
+    old = _copy_install(str(tmp_path / "lbsmatte-1.0"), "1.0")  # its gizmos/ added to the path by hand
+    checks = troubleshoot.check_copies([os.path.join(old, "gizmos"), interpreter.plugin_root(), old],
+                                       os.path.join(old, "gizmos"))
+    assert [c.status for c in checks] == ["WARN", "FAIL"]
+    assert checks[0].title == f"LBSMatte is on the plugin path 2 times: {REPO} is used, {old} ignored"
+    assert checks[1].title == (
+        f"LBSMatte.gizmo comes from {os.path.join(old, 'gizmos')}, but the node's Python from {REPO}")
+    assert troubleshoot.check_copies([interpreter.plugin_root()], os.path.join(REPO, "gizmos")) == []
