@@ -149,7 +149,9 @@ def check_python(python):
     """:class:`NodeError` unless ``python`` names an existing executable."""
     if os.path.dirname(python):
         if interpreter.executable_file(python) is None:
-            raise NodeError("the LBSMatte Python %s does not exist (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
+            why = interpreter.why_missing(python)
+            raise NodeError("the LBSMatte Python %s %s (set LBSMATTE_PYTHON, or run Troubleshoot)"
+                            % (python, "cannot run: " + why if why else "does not exist"))
     elif shutil.which(python) is None:
         raise NodeError("the LBSMatte Python %r is not on PATH (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
 

@@ -109,6 +109,38 @@ def executable_file(python):
     return None
 
 
+def why_missing(python):
+    """Why ``python`` (a path, not found by :func:`executable_file`) cannot be started, beyond
+    "it does not exist", or ``""``: a relative path (read from the folder Nuke was started in,
+    which differs between the artist's Nuke, the farm and a terminal), or a virtual environment's
+    link to the Python it was made from, missing on this machine (a venv made on the TD's
+    workstation and shared: ``ls`` shows the file, but it leads nowhere)."""
+    if not os.path.isabs(os.path.expanduser(python)):
+        return ("it is a relative path, read from the folder Nuke was started in (%s): give an absolute path"
+                % os.getcwd())
+    if os.path.islink(python) and not os.path.exists(python):
+        target = os.path.realpath(python)
+        home = _venv_home(os.path.dirname(os.path.dirname(python)))
+        return ("it is a link to %s, which does not exist on this machine: a virtual environment runs the "
+                "Python it was made from%s. Install that Python at the same path on every machine, or make "
+                "the environment with a Python on the share" % (target, " (%s)" % home if home else ""))
+    return ""
+
+
+def _venv_home(env_dir):
+    """``home = ...`` of ``<env_dir>/pyvenv.cfg`` (where the venv's Python came from), or ``""``."""
+    try:
+        with open(os.path.join(env_dir, "pyvenv.cfg"), "rb") as handle:
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except (OSError, IOError):
+        return ""
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            return "pyvenv.cfg: home = %s" % value.strip()
+    return ""
+
+
 def _venv_python(root):
     if os.name == "nt":
         candidate = os.path.join(root, ".venv", "Scripts", "python.exe")

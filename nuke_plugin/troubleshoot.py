@@ -111,14 +111,25 @@ def check_interpreter(python, source):
     else:
         found = shutil.which(python)
     if not found:
-        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source), _FIX_PYTHON)
+        why = interpreter.why_missing(python) if os.path.dirname(python) else ""
+        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, _source(source)),
+                     (why[0].upper() + why[1:] + ".\n" if why else "") + _FIX_PYTHON)
     if os.path.isdir(found):
-        return Check(FAIL, "Python for LBSMatte is a folder, not a program: %s (from %s)" % (found, source),
+        return Check(FAIL, "Python for LBSMatte is a folder, not a program: %s (from %s)" % (found, _source(source)),
                      "Name the python executable itself (e.g. %s).\n%s" % (_python_in(found), _FIX_PYTHON))
     if not os.access(found, os.X_OK):
-        return Check(FAIL, "Python for LBSMatte is not executable: %s (from %s)" % (found, source),
+        return Check(FAIL, "Python for LBSMatte is not executable: %s (from %s)" % (found, _source(source)),
                      "Make it executable (chmod +x) or name another one.\n" + _FIX_PYTHON)
-    return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, source))
+    if os.path.dirname(python) and not os.path.isabs(os.path.expanduser(python)):
+        return Check(WARN, "Python for LBSMatte is a relative path: %s (from %s)" % (python, _source(source)),
+                     "It is found from the folder Nuke was started in (%s) only: a Nuke started elsewhere (the farm,\n"
+                     "another shot's folder) does not find it. Give an absolute path." % os.getcwd())
+    return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, _source(source)))
+
+
+def _source(source):
+    """Where the interpreter came from, for people: the install config by its file."""
+    return "the install config %s" % interpreter.config_path() if source == "config" else source
 
 
 def _python_in(folder):

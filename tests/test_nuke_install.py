@@ -90,3 +90,64 @@ def test_troubleshoot_fails_a_gizmo_from_another_lbsmatte_folder(tmp_path):
     assert checks[1].title == (
         f"LBSMatte.gizmo comes from {os.path.join(old, 'gizmos')}, but the node's Python from {REPO}")
     assert troubleshoot.check_copies([interpreter.plugin_root()], os.path.join(REPO, "gizmos")) == []
+
+
+def _shared_venv(tmp_path):
+    """A venv made on the TD's workstation and put on a share: its python is a link to the Python
+    it was made from, which this machine does not have."""
+    env = tmp_path / "share" / "lbsmatte" / ".venv"
+    (env / "bin").mkdir(parents=True)
+    gone = tmp_path / "td-workstation" / "python3.11" / "bin"
+    (env / "pyvenv.cfg").write_text(f"home = {gone}\ninclude-system-site-packages = false\nversion = 3.11.7\n")
+    os.symlink(str(gone / "python3.11"), str(env / "bin" / "python"))
+    return str(env / "bin" / "python"), str(gone)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX venv's link")
+def test_a_shared_venv_whose_python_this_machine_lacks_is_named_as_such(tmp_path):
+    from nuke_plugin import compute
+    from nuke_plugin import troubleshoot as ts
+    from nuke_plugin.errors import NodeError
+
+    python, gone = _shared_venv(tmp_path)
+    assert os.path.lexists(python)  # the TD's `ls` shows it
+    check = ts.check_interpreter(python, "LBSMATTE_PYTHON")
+    assert check.status == ts.FAIL and check.title.startswith(f"Python for LBSMatte not found: {python}")
+    assert f"It is a link to {os.path.join(gone, 'python3.11')}, which does not exist on this machine" in check.detail
+    assert f"(pyvenv.cfg: home = {gone})" in check.detail and "LBSMATTE_PYTHON" in check.detail
+    with pytest.raises(NodeError) as caught:
+        compute.check_python(python)
+    assert f"the LBSMatte Python {python} cannot run: it is a link to {os.path.join(gone, 'python3.11')}" in str(
+        caught.value)
+
+
+def test_a_relative_interpreter_path_is_named_relative_to_where_nuke_started(tmp_path, monkeypatch):
+    from nuke_plugin import compute
+    from nuke_plugin import troubleshoot as ts
+    from nuke_plugin.errors import NodeError
+
+    started = tmp_path / "shots" / "sh010"  # Nuke started from a shot's folder
+    started.mkdir(parents=True)
+    monkeypatch.chdir(started)
+    relative = os.path.join(".venv", "bin", "python")
+    check = ts.check_interpreter(relative, "LBSMATTE_PYTHON")
+    assert check.status == ts.FAIL
+    assert f"It is a relative path, read from the folder Nuke was started in ({started})" in check.detail
+    with pytest.raises(NodeError, match="cannot run: it is a relative path"):
+        compute.check_python(relative)
+    # found there by chance: works here, not on the farm
+    (started / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(sys.executable, str(started / relative))
+    check = ts.check_interpreter(relative, "LBSMATTE_PYTHON")
+    assert check.status == ts.WARN and check.title.startswith("Python for LBSMatte is a relative path")
+    assert "Give an absolute path" in check.detail
+
+
+def test_the_install_config_is_named_by_its_file(tmp_path):
+    from nuke_plugin import interpreter
+    from nuke_plugin import troubleshoot as ts
+
+    check = ts.check_interpreter(str(tmp_path / "old-venv" / "bin" / "python"), "config")
+    assert check.status == ts.FAIL and f"(from the install config {interpreter.config_path()})" in check.title
+    assert ts.check_interpreter(sys.executable, "config").title.endswith(
+        f"(from the install config {interpreter.config_path()})")
