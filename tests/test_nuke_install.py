@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from fake_nuke.fixtures import FAKE_DIR, REPO
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import FAKE_DIR, REPO, write_shot
 
 _PROBE = r"""
 import json, os, sys
@@ -151,3 +152,18 @@ def test_the_install_config_is_named_by_its_file(tmp_path):
     assert check.status == ts.FAIL and f"(from the install config {interpreter.config_path()})" in check.title
     assert ts.check_interpreter(sys.executable, "config").title.endswith(
         f"(from the install config {interpreter.config_path()})")
+
+
+def test_batch_on_a_farm_machine_without_lbsmatte_on_nuke_path_says_so(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                       monkeypatch, capsys):
+    from nuke_plugin import batch
+
+    shot = write_shot(str(tmp_path / "shot.nk"), sequences)
+    monkeypatch.setenv("NUKE_PATH", str(tmp_path / "studio_nuke"))  # the farm's NUKE_PATH, without LBSMatte
+    fake_nuke._reset()
+    fake_nuke._startup()
+    assert batch.main([shot, "--node", "LBSMatte1"]) == batch.EXIT_USAGE
+    out = capsys.readouterr().out
+    assert out.startswith(f"ERROR: LBSMatte is not on this Nuke's plugin path (NUKE_PATH={tmp_path / 'studio_nuke'}): "
+                          f"add the LBSMatte folder ({REPO}) to NUKE_PATH on this machine")
+    assert "Unknown command" not in out
