@@ -10,6 +10,9 @@ order:
 
        python -m nuke_plugin.interpreter --write-config
 
+   (one entry per system, :func:`configured`: a shared folder's config written on Windows is
+   not run on Linux);
+
 3. a virtual environment next to the checkout: ``<repo>/.venv/bin/python``
    (``.venv\\Scripts\\python.exe`` on Windows);
 4. ``python3`` from ``PATH`` (``python`` on Windows).
@@ -22,6 +25,7 @@ own to the child's ``PYTHONPATH``.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -74,7 +78,12 @@ def write_config(path=None, python=None, core=None):
         except ImportError:
             core = None
     target = path or config_path()
-    data = {"python": python, "core_dir": core}
+    # One config for the artists' Windows and the farm's Linux reading the same shared folder:
+    # each system's entry is kept, ``--write-config`` run on each adds its own.
+    old = read_config(target)
+    platforms = old.get("platforms") if isinstance(old.get("platforms"), dict) else {}
+    platforms = dict(platforms, **{platform_key(): {"python": python, "core_dir": core}})
+    data = {"python": python, "core_dir": core, "platforms": platforms}
     tmp = target + ".tmp"
     try:
         with open(tmp, "w") as handle:
@@ -86,6 +95,37 @@ def write_config(path=None, python=None, core=None):
             os.remove(tmp)
         raise
     return target
+
+
+def platform_key():
+    """This system's entry in the install config: ``windows``, ``linux``, ``darwin``."""
+    return "windows" if os.name == "nt" else sys.platform.rstrip("0123456789")
+
+
+def _foreign(path):
+    """Whether ``path`` is another system's absolute path: ``C:\\...`` or ``\\\\server`` on Linux or
+    macOS, ``/...`` on Windows."""
+    if os.name == "nt":
+        return path.startswith("/")
+    return bool(re.match(r"^([A-Za-z]:[\\/]|\\\\)", path))
+
+
+def configured(key, config=None):
+    """``key`` (``python`` or ``core_dir``) of the install config for this system, and the value
+    recorded for another system and so ignored (or ``None``): ``(value or None, foreign or None)``.
+
+    The entry of this system (``platforms``) first; else the one written last, unless it is
+    another system's path (the config of a shared folder written on the artists' Windows, read
+    by the Linux farm)."""
+    config = read_config() if config is None else config
+    platforms = config.get("platforms")
+    mine = platforms.get(platform_key()) if isinstance(platforms, dict) else None
+    if isinstance(mine, dict) and isinstance(mine.get(key), str) and mine.get(key):
+        return mine[key], None
+    value = config.get(key)
+    if not isinstance(value, str) or not value:
+        return None, None
+    return (None, value) if _foreign(value) else (value, None)
 
 
 #: ``creationflags`` of CREATE_NO_WINDOW: a console program started from Nuke on Windows would
@@ -166,9 +206,9 @@ def core_python(environ=None):
         value = value[1:-1].strip()
     if value:
         return value, PYTHON_ENV
-    configured = read_config().get("python")
-    if isinstance(configured, str) and configured:
-        return configured, "config"
+    python = configured("python")[0]
+    if python:
+        return python, "config"
     venv = _venv_python(plugin_root())
     if venv:
         return venv, "venv"
@@ -184,9 +224,9 @@ def core_dir(python=None, timeout=30):
     sibling = os.path.join(plugin_root(), "core")
     if os.path.isfile(os.path.join(sibling, "__init__.py")):
         return sibling
-    configured = read_config().get("core_dir")
-    if isinstance(configured, str) and os.path.isdir(configured):
-        return configured
+    folder = configured("core_dir")[0]
+    if folder and os.path.isdir(folder):
+        return folder
     python = python or core_python()[0]
     if python not in _core_dir_cache:
         code = "import core, os; print(os.path.dirname(os.path.abspath(core.__file__)))"

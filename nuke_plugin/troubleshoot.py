@@ -265,6 +265,12 @@ def check_install(weights=None, cache_folder=None, run_probe=True, base=None):
         python, source = interpreter.core_python()
         interp = check_interpreter(python, source)
         checks.append(interp)
+        foreign = interpreter.configured("python")[1] if source != "config" else None
+        if foreign:  # a shared folder's config written on another system: said, as it is ignored
+            checks.append(Check(WARN, "the install config %s holds the python of another system (%s), none for "
+                                      "this %s machine" % (interpreter.config_path(), foreign, interpreter.platform_key()),
+                                "Run `python -m nuke_plugin.interpreter --write-config` on this machine too, with its "
+                                "Python 3.10+\n(each system keeps its own entry), or set LBSMATTE_PYTHON here."))
         if interp.status == OK and run_probe:
             named_folder = weights and bundles.names_folder(weights)
             checks.extend(check_probe(probe(python, bundles.knob_folder(weights, base) if named_folder else weights),
