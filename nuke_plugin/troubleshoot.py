@@ -145,8 +145,9 @@ def _python_in(folder):
 
 def check_probe(info, python="python"):
     """Turn the probe's answer into findings (``python``: the interpreter, named in the fixes)."""
-    install = ("Install LBSMatte's requirements into that Python (%s -m pip install -e <LBSMatte folder>),\n"
-               "or set LBSMATTE_PYTHON to the python of the environment where they are installed." % python)
+    folder = _checkout()
+    install = ("Install LBSMatte's requirements into that Python (%s -m pip install -e %s),\n"
+               "or set LBSMATTE_PYTHON to the python of the environment where they are installed." % (python, folder))
     if "error" in info:
         return [Check(FAIL, "the LBSMatte Python does not run", info["error"] + "\n"
                       + "Check that %s is a Python 3.10+ interpreter: run `%s -c \"import core, torch\"`.\n%s"
@@ -158,6 +159,10 @@ def check_probe(info, python="python"):
         version = (0, 0, 0)
     if version < (3, 10):
         checks.append(Check(FAIL, "Python %s is too old: core needs 3.10 or newer" % info.get("python"), _FIX_PYTHON))
+        # pip refuses LBSMatte there ("requires a different Python"): no package failure below is fixed so
+        install = ("Installing into Python %s cannot fix this (core needs 3.10 or newer): make an environment with a\n"
+                   "Python 3.10+ (python3.11 -m venv <env>; <env>/bin/python -m pip install -e %s) and set\n"
+                   "LBSMATTE_PYTHON to its python." % (info.get("python"), folder))
     else:
         checks.append(Check(OK, "Python %s" % info.get("python")))
     if "core_error" in info:
@@ -189,6 +194,15 @@ def check_probe(info, python="python"):
         checks.append(Check(FAIL, PROBE_BUNDLE_TITLE, "\n".join(problems) + "\n"
                             + _FIX_COPY + " Or pick another with Browse..."))
     return checks
+
+
+def _checkout():
+    """The LBSMatte folder to ``pip install -e`` (quoted when it holds a space), or a placeholder
+    where this ``nuke_plugin`` is an installed package's."""
+    root = interpreter.plugin_root()
+    if not os.path.isfile(os.path.join(root, "init.py")):
+        return "<LBSMatte folder>"
+    return '"%s"' % root if " " in root else root
 
 
 def check_bundles(weights=None, core_dir=None, base=None):

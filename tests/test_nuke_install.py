@@ -167,3 +167,17 @@ def test_batch_on_a_farm_machine_without_lbsmatte_on_nuke_path_says_so(fake_nuke
     assert out.startswith(f"ERROR: LBSMatte is not on this Nuke's plugin path (NUKE_PATH={tmp_path / 'studio_nuke'}): "
                           f"add the LBSMatte folder ({REPO}) to NUKE_PATH on this machine")
     assert "Unknown command" not in out
+
+
+def test_the_install_fix_names_a_folder_with_spaces_quoted(tmp_path, monkeypatch):
+    from nuke_plugin import interpreter
+    from nuke_plugin import troubleshoot as ts
+
+    folder = tmp_path / "Studio Tools" / "LBSMatte ü"
+    folder.mkdir(parents=True)
+    (folder / "init.py").write_text("")
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(folder))
+    checks = ts.check_probe({"python": "3.11.4", "oiio_error": "ModuleNotFoundError: No module named 'OpenImageIO'"},
+                            "/opt/py/bin/python")
+    oiio = [c for c in checks if c.title == "OpenImageIO does not import"][0]
+    assert f'/opt/py/bin/python -m pip install -e "{folder}")' in oiio.detail  # a command that runs as pasted
