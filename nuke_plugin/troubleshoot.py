@@ -338,6 +338,7 @@ def check_copies(plugin_path, gizmo_dir=None):
     copies = []
     for folder in plugin_path:
         if os.path.isfile(os.path.join(folder, "nuke_plugin", "interpreter.py")) \
+                and os.path.isfile(os.path.join(folder, "init.py")) \
                 and os.path.realpath(folder) not in [os.path.realpath(c) for c in copies]:
             copies.append(folder)
     checks = []
