@@ -215,6 +215,11 @@ def check_bundles(weights=None, core_dir=None, base=None):
     except Exception as exc:  # never let Troubleshoot itself fail
         return [Check(FAIL, "the weights bundles cannot be searched", "%s: %s" % (type(exc).__name__, exc))]
     path = os.environ.get(bundles.WEIGHTS_PATH_ENV, "")
+    for entry in bundles.search_path():
+        if not os.path.isabs(entry):  # found, or not, by where Nuke was started: the farm starts elsewhere
+            checks.append(Check(WARN, "%s entry %s is a relative path" % (bundles.WEIGHTS_PATH_ENV, entry),
+                                "It is read from the folder Nuke was started in (%s), which differs between the "
+                                "artists' Nuke\nand the farm's: give an absolute path." % os.getcwd()))
     for folder, reason in skipped:
         if "shadowed" in reason:
             checks.append(Check(WARN, "%s ignored" % folder, reason + "\nRename one of the two (the manifest's name) "

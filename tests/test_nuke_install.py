@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import FAKE_DIR, REPO, write_shot
+from fake_nuke.fixtures import FAKE_DIR, REPO, write_shot, write_test_bundle
 
 _PROBE = r"""
 import json, os, sys
@@ -192,3 +192,17 @@ def test_a_folder_with_a_nuke_plugin_but_no_init_py_before_the_install_does_not_
     result, err = _start(tmp_path, [str(wheel), only])
     assert result["nuke_plugin"] == only and result["on_create"] == 1
     assert "LBSMatte" not in err, err
+
+
+def test_a_relative_weights_path_entry_is_a_troubleshoot_warning(tmp_path, monkeypatch):
+    from nuke_plugin import troubleshoot as ts
+
+    started = tmp_path / "show"
+    write_test_bundle(str(started / "weights" / "showbundle"), name="showbundle")
+    monkeypatch.chdir(started)  # found from here, by chance
+    monkeypatch.setenv("LBSMATTE_WEIGHTS_PATH", os.pathsep.join(["weights", str(tmp_path)]))
+    checks = ts.check_bundles(core_dir=str(tmp_path / "no-core"))
+    relative = [c for c in checks if "relative" in c.title]
+    assert [(c.status, c.title) for c in relative] == [(ts.WARN, "LBSMATTE_WEIGHTS_PATH entry weights is a relative path")]
+    assert f"read from the folder Nuke was started in ({started})" in relative[0].detail
+    assert any(c.title.startswith("bundles: showbundle") for c in checks)  # still listed: it is found here
