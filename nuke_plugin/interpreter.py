@@ -169,6 +169,12 @@ def why_missing(python):
 
 def _venv_home(env_dir):
     """``home = ...`` of ``<env_dir>/pyvenv.cfg`` (where the venv's Python came from), or ``""``."""
+    home = venv_home(env_dir)
+    return "pyvenv.cfg: home = %s" % home if home else ""
+
+
+def venv_home(env_dir):
+    """The folder ``<env_dir>/pyvenv.cfg`` says the environment's Python came from, or ``""``."""
     try:
         with open(os.path.join(env_dir, "pyvenv.cfg"), "rb") as handle:
             lines = handle.read().decode("utf-8", "replace").splitlines()
@@ -177,8 +183,18 @@ def _venv_home(env_dir):
     for line in lines:
         key, _, value = line.partition("=")
         if key.strip() == "home":
-            return "pyvenv.cfg: home = %s" % value.strip()
+            return value.strip()
     return ""
+
+
+def missing_base(python):
+    """For the python of a virtual environment whose base Python (``pyvenv.cfg``'s ``home``) this
+    machine lacks, that folder; else ``""``. Such a python (a copy, ``venv --copies``, or a
+    Windows venv's launcher) exists, and fails to start without its standard library."""
+    if not os.path.dirname(python):
+        return ""
+    home = venv_home(os.path.dirname(os.path.dirname(os.path.abspath(python))))
+    return home if home and not os.path.isdir(home) else ""
 
 
 def _venv_python(root):

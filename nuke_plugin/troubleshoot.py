@@ -149,6 +149,11 @@ def check_probe(info, python="python"):
     install = ("Install LBSMatte's requirements into that Python (%s -m pip install -e %s),\n"
                "or set LBSMATTE_PYTHON to the python of the environment where they are installed." % (python, folder))
     if "error" in info:
+        base = interpreter.missing_base(python)
+        if base:
+            info = dict(info, error=info["error"] + "\nIts virtual environment was made from the Python in %s, which "
+                        "this machine lacks:\ninstall that Python at the same path on every machine, or make the "
+                        "environment with a Python on the share." % base)
         return [Check(FAIL, "the LBSMatte Python does not run", info["error"] + "\n"
                       + "Check that %s is a Python 3.10+ interpreter: run `%s -c \"import core, torch\"`.\n%s"
                       % (python, python, _FIX_PYTHON))]

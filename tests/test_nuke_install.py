@@ -206,3 +206,21 @@ def test_a_relative_weights_path_entry_is_a_troubleshoot_warning(tmp_path, monke
     assert [(c.status, c.title) for c in relative] == [(ts.WARN, "LBSMATTE_WEIGHTS_PATH entry weights is a relative path")]
     assert f"read from the folder Nuke was started in ({started})" in relative[0].detail
     assert any(c.title.startswith("bundles: showbundle") for c in checks)  # still listed: it is found here
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX shell stands in for the copied python")
+def test_a_copied_venv_python_whose_base_python_is_missing_is_named(tmp_path):
+    from nuke_plugin import troubleshoot as ts
+
+    env = tmp_path / "share" / "venv"
+    (env / "bin").mkdir(parents=True)
+    gone = tmp_path / "td-workstation" / "python3.11" / "bin"
+    (env / "pyvenv.cfg").write_text(f"home = {gone}\n")
+    python = env / "bin" / "python"  # venv --copies: a file, which cannot find its standard library
+    python.write_text("#!/bin/sh\necho 'Could not find platform independent libraries <prefix>' >&2\nexit 1\n")
+    os.chmod(str(python), 0o755)
+    assert ts.check_interpreter(str(python), "LBSMATTE_PYTHON").status == ts.OK
+    [check] = ts.check_probe(ts.probe(str(python)), str(python))
+    assert check.status == ts.FAIL and check.title == "the LBSMatte Python does not run"
+    assert "Could not find platform independent libraries" in check.detail
+    assert f"Its virtual environment was made from the Python in {gone}, which this machine lacks" in check.detail
