@@ -250,7 +250,10 @@ def prepare(node, frames=None, reporter=None):
         job.core = runner.fingerprint(
             runner.fingerprint_command(python, weights, job.settings.device, job.settings.colour), env=job.env)
     except RuntimeError as exc:
-        raise NodeError("%s: the LBSMatte core cannot run: %s" % (node.name(), exc)) from exc
+        base = interpreter.missing_base(python)  # a shared venv made from a Python this machine lacks
+        raise NodeError("%s: the LBSMatte core cannot run: %s%s" % (
+            node.name(), exc, "; the virtual environment of %s was made from the Python in %s, which this machine "
+            "lacks (run Troubleshoot)" % (python, base) if base else "")) from exc
     job.settings.fingerprint = job.core["fingerprint"]
     try:
         job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())

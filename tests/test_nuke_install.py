@@ -208,10 +208,7 @@ def test_a_relative_weights_path_entry_is_a_troubleshoot_warning(tmp_path, monke
     assert any(c.title.startswith("bundles: showbundle") for c in checks)  # still listed: it is found here
 
 
-@pytest.mark.skipif(os.name == "nt", reason="a POSIX shell stands in for the copied python")
-def test_a_copied_venv_python_whose_base_python_is_missing_is_named(tmp_path):
-    from nuke_plugin import troubleshoot as ts
-
+def _copied_venv(tmp_path):
     env = tmp_path / "share" / "venv"
     (env / "bin").mkdir(parents=True)
     gone = tmp_path / "td-workstation" / "python3.11" / "bin"
@@ -219,8 +216,36 @@ def test_a_copied_venv_python_whose_base_python_is_missing_is_named(tmp_path):
     python = env / "bin" / "python"  # venv --copies: a file, which cannot find its standard library
     python.write_text("#!/bin/sh\necho 'Could not find platform independent libraries <prefix>' >&2\nexit 1\n")
     os.chmod(str(python), 0o755)
+    return python, gone
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX shell stands in for the copied python")
+def test_a_copied_venv_python_whose_base_python_is_missing_is_named(tmp_path):
+    from nuke_plugin import troubleshoot as ts
+
+    python, gone = _copied_venv(tmp_path)
     assert ts.check_interpreter(str(python), "LBSMATTE_PYTHON").status == ts.OK
     [check] = ts.check_probe(ts.probe(str(python)), str(python))
     assert check.status == ts.FAIL and check.title == "the LBSMatte Python does not run"
     assert "Could not find platform independent libraries" in check.detail
     assert f"Its virtual environment was made from the Python in {gone}, which this machine lacks" in check.detail
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX shell stands in for the copied python")
+def test_compute_with_a_copied_venv_python_whose_base_python_is_missing_says_so(fake_nuke, lbs_env, sequences,
+                                                                                tmp_path, monkeypatch):
+    from fake_nuke.fixtures import make_graph
+
+    from nuke_plugin import compute
+    from nuke_plugin.errors import NodeError
+
+    python, gone = _copied_venv(tmp_path)
+    monkeypatch.setenv("LBSMATTE_PYTHON", str(python))
+    node = make_graph(fake_nuke, sequences)
+    with pytest.raises(NodeError) as caught:
+        compute.prepare(node)
+    message = str(caught.value)
+    assert message.startswith("LBSMatte1: the LBSMatte core cannot run: ")
+    assert "Could not find platform independent libraries" in message
+    assert message.endswith(f"; the virtual environment of {python} was made from the Python in {gone}, which this "
+                            "machine lacks (run Troubleshoot)")
