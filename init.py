@@ -17,8 +17,8 @@ except NameError:  # very old Nukes run init.py without __file__
 try:
     # Two LBSMatte folders on the plugin path (two versions): the first is used, as Nuke's gizmo lookup
     # does; Nuke runs the last one's init.py first, and its Python must not serve the other's gizmo.
-    _first = next((os.path.abspath(p) for p in nuke.pluginPath() if os.path.isfile(os.path.join(p, "init.py"))
-                   and os.path.isfile(os.path.join(p, "nuke_plugin", "interpreter.py"))), _here)
+    _first = next((os.path.abspath(p) for p in nuke.pluginPath() if all(os.path.isfile(os.path.join(p, f)) for f in
+                   ("init.py", "nuke_plugin/interpreter.py", "gizmos/LBSMatte.gizmo"))), _here)
     if os.path.realpath(_first) != os.path.realpath(_here):
         sys.stderr.write("LBSMatte: %s not loaded: %s comes first on the plugin path and is used\n" % (_here, _first))
     else:

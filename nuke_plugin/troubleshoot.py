@@ -347,8 +347,8 @@ def check_copies(plugin_path, gizmo_dir=None):
     mine = os.path.realpath(interpreter.plugin_root())
     copies = []
     for folder in plugin_path:
-        if os.path.isfile(os.path.join(folder, "nuke_plugin", "interpreter.py")) \
-                and os.path.isfile(os.path.join(folder, "init.py")) \
+        if all(os.path.isfile(os.path.join(folder, *f)) for f in
+               (("init.py",), ("nuke_plugin", "interpreter.py"), ("gizmos", "LBSMatte.gizmo"))) \
                 and os.path.realpath(folder) not in [os.path.realpath(c) for c in copies]:
             copies.append(folder)
     checks = []

@@ -183,13 +183,17 @@ def test_the_install_fix_names_a_folder_with_spaces_quoted(tmp_path, monkeypatch
     assert f'/opt/py/bin/python -m pip install -e "{folder}")' in oiio.detail  # a command that runs as pasted
 
 
-def test_a_folder_with_a_nuke_plugin_but_no_init_py_before_the_install_does_not_switch_it_off(tmp_path):
-    # e.g. an environment's site-packages (an installed wheel: nuke_plugin, no init.py) put on NUKE_PATH
+def test_a_folder_with_a_nuke_plugin_but_no_lbsmatte_init_before_the_install_does_not_switch_it_off(tmp_path):
+    # an environment's site-packages (an installed wheel: nuke_plugin, no init.py) put on NUKE_PATH, and
+    # an artist's ~/.nuke with their own init.py and a nuke_plugin copied in by hand (no gizmo)
     wheel = tmp_path / "venv-site-packages"
-    shutil.copytree(os.path.join(REPO, "nuke_plugin"), str(wheel / "nuke_plugin"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    home = tmp_path / "home" / ".nuke"
+    for folder in (wheel, home):
+        shutil.copytree(os.path.join(REPO, "nuke_plugin"), str(folder / "nuke_plugin"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (home / "init.py").write_text("import nuke\n")
     only = _copy_install(str(tmp_path / "lbsmatte"), "1.1")
-    result, err = _start(tmp_path, [str(wheel), only])
+    result, err = _start(tmp_path, [str(home), str(wheel), only])
     assert result["nuke_plugin"] == only and result["on_create"] == 1
     assert "LBSMatte" not in err, err
 
