@@ -17,9 +17,7 @@ from fake_nuke.fixtures import FAKE_DIR, REPO, write_shot, write_test_bundle
 
 _PROBE = r"""
 import json, os, sys
-import nuke
-nuke._reset()
-nuke._startup()
+import nuke  # starts up as Nuke does, NUKE_PATH's init.py files (tests/fake_nuke/nuke.py)
 import nuke_plugin
 from nuke_plugin import troubleshoot
 node = nuke.createNode("LBSMatte", inpanel=False)
@@ -67,7 +65,7 @@ def test_two_versions_on_nuke_path_the_first_is_used_whole_and_the_other_is_name
     assert result["nuke_plugin"] == show
     assert result["gizmo"] == os.path.join(show, "gizmos", "LBSMatte.gizmo")
     assert result["on_create"] == 1  # the callbacks once, the show's
-    assert f"LBSMatte: {site} not loaded: {show} comes first on the plugin path and is used" in err
+    assert err.count(f"LBSMatte: {site} not loaded: {show} comes first on the plugin path and is used\n") == 1
     assert f"LBSMatte is on the plugin path 2 times: {show} is used, {site} ignored" in result["report"]
     assert "LBSMatte.gizmo comes from" not in result["report"]
 
