@@ -233,6 +233,14 @@ def main(argv=None):
     if unwritable:  # before any work: the copy is written only after the whole shot is computed
         reporter.error("--save-as %s cannot be written: %s" % (args.save_as, unwritable))
         return EXIT_USAGE
+    if not any(os.path.isfile(os.path.join(p, NODE_CLASS + ".gizmo")) for p in nuke.pluginPath()):
+        # Without it the script does not open ("LBSMatte: Unknown command"), and without its
+        # init.py no render would check the result: say what this machine's Nuke lacks.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        reporter.error("LBSMatte is not on this Nuke's plugin path (NUKE_PATH=%s): add the LBSMatte folder (%s) to "
+                       "NUKE_PATH on this machine, as on the artists'; its init.py adds gizmos/%s.gizmo"
+                       % (os.environ.get("NUKE_PATH", ""), root, NODE_CLASS))
+        return EXIT_USAGE
     before = _stamp(script)
     try:
         nuke.scriptOpen(script)

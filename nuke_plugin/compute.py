@@ -149,7 +149,9 @@ def check_python(python):
     """:class:`NodeError` unless ``python`` names an existing executable."""
     if os.path.dirname(python):
         if interpreter.executable_file(python) is None:
-            raise NodeError("the LBSMatte Python %s does not exist (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
+            why = interpreter.why_missing(python)
+            raise NodeError("the LBSMatte Python %s %s (set LBSMATTE_PYTHON, or run Troubleshoot)"
+                            % (python, "cannot run: " + why if why else "does not exist"))
     elif shutil.which(python) is None:
         raise NodeError("the LBSMatte Python %r is not on PATH (set LBSMATTE_PYTHON, or run Troubleshoot)" % python)
 
@@ -248,7 +250,10 @@ def prepare(node, frames=None, reporter=None):
         job.core = runner.fingerprint(
             runner.fingerprint_command(python, weights, job.settings.device, job.settings.colour), env=job.env)
     except RuntimeError as exc:
-        raise NodeError("%s: the LBSMatte core cannot run: %s" % (node.name(), exc)) from exc
+        base = interpreter.missing_base(python)  # a shared venv made from a Python this machine lacks
+        raise NodeError("%s: the LBSMatte core cannot run: %s%s" % (
+            node.name(), exc, "; the virtual environment of %s was made from the Python in %s, which this machine "
+            "lacks (run Troubleshoot)" % (python, base) if base else "")) from exc
     job.settings.fingerprint = job.core["fingerprint"]
     try:
         job.bake_dir = cache.new_bake_folder(job.cache_dir, node.name())

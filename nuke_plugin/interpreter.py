@@ -10,6 +10,9 @@ order:
 
        python -m nuke_plugin.interpreter --write-config
 
+   (one entry per system, :func:`configured`: a shared folder's config written on Windows is
+   not run on Linux);
+
 3. a virtual environment next to the checkout: ``<repo>/.venv/bin/python``
    (``.venv\\Scripts\\python.exe`` on Windows);
 4. ``python3`` from ``PATH`` (``python`` on Windows).
@@ -22,6 +25,7 @@ own to the child's ``PYTHONPATH``.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -74,7 +78,12 @@ def write_config(path=None, python=None, core=None):
         except ImportError:
             core = None
     target = path or config_path()
-    data = {"python": python, "core_dir": core}
+    # One config for the artists' Windows and the farm's Linux reading the same shared folder:
+    # each system's entry is kept, ``--write-config`` run on each adds its own.
+    old = read_config(target)
+    platforms = old.get("platforms") if isinstance(old.get("platforms"), dict) else {}
+    platforms = dict(platforms, **{platform_key(): {"python": python, "core_dir": core}})
+    data = {"python": python, "core_dir": core, "platforms": platforms}
     tmp = target + ".tmp"
     try:
         with open(tmp, "w") as handle:
@@ -86,6 +95,37 @@ def write_config(path=None, python=None, core=None):
             os.remove(tmp)
         raise
     return target
+
+
+def platform_key():
+    """This system's entry in the install config: ``windows``, ``linux``, ``darwin``."""
+    return "windows" if os.name == "nt" else sys.platform.rstrip("0123456789")
+
+
+def _foreign(path):
+    """Whether ``path`` is another system's absolute path: ``C:\\...`` or ``\\\\server`` on Linux or
+    macOS, ``/...`` on Windows."""
+    if os.name == "nt":
+        return path.startswith("/")
+    return bool(re.match(r"^([A-Za-z]:[\\/]|\\\\)", path))
+
+
+def configured(key, config=None):
+    """``key`` (``python`` or ``core_dir``) of the install config for this system, and the value
+    recorded for another system and so ignored (or ``None``): ``(value or None, foreign or None)``.
+
+    The entry of this system (``platforms``) first; else the one written last, unless it is
+    another system's path (the config of a shared folder written on the artists' Windows, read
+    by the Linux farm)."""
+    config = read_config() if config is None else config
+    platforms = config.get("platforms")
+    mine = platforms.get(platform_key()) if isinstance(platforms, dict) else None
+    if isinstance(mine, dict) and isinstance(mine.get(key), str) and mine.get(key):
+        return mine[key], None
+    value = config.get(key)
+    if not isinstance(value, str) or not value:
+        return None, None
+    return (None, value) if _foreign(value) else (value, None)
 
 
 #: ``creationflags`` of CREATE_NO_WINDOW: a console program started from Nuke on Windows would
@@ -107,6 +147,54 @@ def executable_file(python):
     if os.name == "nt" and not os.path.splitext(python)[1] and os.path.isfile(python + ".exe"):
         return python + ".exe"
     return None
+
+
+def why_missing(python):
+    """Why ``python`` (a path, not found by :func:`executable_file`) cannot be started, beyond
+    "it does not exist", or ``""``: a relative path (read from the folder Nuke was started in,
+    which differs between the artist's Nuke, the farm and a terminal), or a virtual environment's
+    link to the Python it was made from, missing on this machine (a venv made on the TD's
+    workstation and shared: ``ls`` shows the file, but it leads nowhere)."""
+    if not os.path.isabs(os.path.expanduser(python)):
+        return ("it is a relative path, read from the folder Nuke was started in (%s): give an absolute path"
+                % os.getcwd())
+    if os.path.islink(python) and not os.path.exists(python):
+        target = os.path.realpath(python)
+        home = _venv_home(os.path.dirname(os.path.dirname(python)))
+        return ("it is a link to %s, which does not exist on this machine: a virtual environment runs the "
+                "Python it was made from%s. Install that Python at the same path on every machine, or make "
+                "the environment with a Python on the share" % (target, " (%s)" % home if home else ""))
+    return ""
+
+
+def _venv_home(env_dir):
+    """``home = ...`` of ``<env_dir>/pyvenv.cfg`` (where the venv's Python came from), or ``""``."""
+    home = venv_home(env_dir)
+    return "pyvenv.cfg: home = %s" % home if home else ""
+
+
+def venv_home(env_dir):
+    """The folder ``<env_dir>/pyvenv.cfg`` says the environment's Python came from, or ``""``."""
+    try:
+        with open(os.path.join(env_dir, "pyvenv.cfg"), "rb") as handle:
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except (OSError, IOError):
+        return ""
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            return value.strip()
+    return ""
+
+
+def missing_base(python):
+    """For the python of a virtual environment whose base Python (``pyvenv.cfg``'s ``home``) this
+    machine lacks, that folder; else ``""``. Such a python (a copy, ``venv --copies``, or a
+    Windows venv's launcher) exists, and fails to start without its standard library."""
+    if not os.path.dirname(python):
+        return ""
+    home = venv_home(os.path.dirname(os.path.dirname(os.path.abspath(python))))
+    return home if home and not os.path.isdir(home) else ""
 
 
 def _venv_python(root):
@@ -134,9 +222,9 @@ def core_python(environ=None):
         value = value[1:-1].strip()
     if value:
         return value, PYTHON_ENV
-    configured = read_config().get("python")
-    if isinstance(configured, str) and configured:
-        return configured, "config"
+    python = configured("python")[0]
+    if python:
+        return python, "config"
     venv = _venv_python(plugin_root())
     if venv:
         return venv, "venv"
@@ -152,9 +240,9 @@ def core_dir(python=None, timeout=30):
     sibling = os.path.join(plugin_root(), "core")
     if os.path.isfile(os.path.join(sibling, "__init__.py")):
         return sibling
-    configured = read_config().get("core_dir")
-    if isinstance(configured, str) and os.path.isdir(configured):
-        return configured
+    folder = configured("core_dir")[0]
+    if folder and os.path.isdir(folder):
+        return folder
     python = python or core_python()[0]
     if python not in _core_dir_cache:
         code = "import core, os; print(os.path.dirname(os.path.abspath(core.__file__)))"

@@ -58,6 +58,24 @@ def register_layers():
 
 
 # -- settings ---------------------------------------------------------------------------------
+def local_path(path):
+    """``path`` (a folder or file from a knob) as this machine opens it: through the studio's
+    filename filters (``nuke.addFilenameFilter``), as Nuke's own Read and Write open theirs, so a
+    script saved with ``Z:/cache`` on a Windows workstation finds ``/mnt/z/cache`` on a Linux farm.
+    Without filters (or for ``""``) the path as it is."""
+    if not path:
+        return path
+    filtered = nuke.filenameFilter(path)
+    return path if filtered is None else filtered
+
+
+def weights_folder_text(node):
+    """The ``weights`` knob as :func:`weights_value`, a folder through :func:`local_path` (the
+    knob's text itself, which the cache key and the stale check hold, stays as saved)."""
+    weights = weights_value(node)
+    return local_path(weights) if bundles.names_folder(weights) else weights
+
+
 def weights_value(node):
     """The ``weights`` knob: a bundle name or a bundle folder (``default`` when empty)."""
     return node["weights"].value().strip() or bundles.DEFAULT_NAME
@@ -79,11 +97,12 @@ def read_settings(node):
     from nuke_plugin import interpreter
 
     weights = weights_value(node)
+    where = weights_folder_text(node)  # a folder saved on another system, remapped for this one
     core = interpreter.core_dir()
     base = script_folder()
-    bundle = bundles.resolve_bundle(weights, core_dir=core, base=base)
+    bundle = bundles.resolve_bundle(where, core_dir=core, base=base)
     if bundle is None and (core is not None or weights != bundles.DEFAULT_NAME):
-        why = bundles.why_not_found(weights, core_dir=core, base=base)
+        why = bundles.why_not_found(where, core_dir=core, base=base)
         if why is not None:  # a folder of that name skipped, or holding another bundle: say so, not "not found"
             raise NodeError(why)
         found = [b.name for b in bundles.find_bundles(core_dir=core)]
@@ -92,7 +111,7 @@ def read_settings(node):
             % (weights, ", ".join(found) or "none",
                bundles.default_bundle_dir(core) or "(the core package was not found)",
                bundles.WEIGHTS_PATH_ENV, os.environ.get(bundles.WEIGHTS_PATH_ENV, ""),
-               os.path.abspath(bundles.knob_folder(weights, base)))
+               os.path.abspath(bundles.knob_folder(where, base)))
         )
     colour = node["colour"].value()
     if colour == "ocio":
@@ -188,7 +207,7 @@ def cache_dir(node):
             "rename the folder" % (node.name(), text, exc)) from exc
     script = nuke.root()["name"].value()
     if value:
-        return cache.absolute_cache_dir(value, script)
+        return cache.absolute_cache_dir(local_path(value), script)
     return cache.default_cache_dir(script)
 
 
@@ -473,8 +492,8 @@ def bundle_replaced(node, record):
     bundle = record.get("bundle") if "bundle" in record else _folder_bundle(node)
     if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
         return ""
-    folder = bundle["path"]
-    text = weights_value(node)
+    folder = local_path(bundle["path"])  # recorded where Compute ran: maybe another system's path
+    text = weights_folder_text(node)
     if bundles.names_folder(text):
         folder = os.path.abspath(bundles.knob_folder(text, script_folder()))
     now = _manifest_sha256(folder)
@@ -567,7 +586,7 @@ def missing_result(node, frame):
     first, last = int(node["result_first"].value()), int(node["result_last"].value())
     if not first <= frame <= last:
         return "%s: frame %d is outside its computed range %d-%d" % (node.fullName(), frame, first, last)
-    pattern = node["result_file"].value()
+    pattern = local_path(node["result_file"].value())  # as the internal Read opens it
     if pattern and not os.path.isfile(cache.frame_path(pattern, frame)):
         return ("%s: frame %d has no result (the last Compute failed or was cancelled there, or the file was "
                 "deleted)" % (node.fullName(), frame))
@@ -830,7 +849,7 @@ def shown_key(node):
 
 def shown_folder(node):
     """Folder of the result the Read shows (also when switched off), or ``""``."""
-    pattern = node["result_file"].value()
+    pattern = local_path(node["result_file"].value())  # as the internal Read opens it
     return os.path.dirname(pattern) if pattern else ""
 
 

@@ -111,14 +111,25 @@ def check_interpreter(python, source):
     else:
         found = shutil.which(python)
     if not found:
-        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, source), _FIX_PYTHON)
+        why = interpreter.why_missing(python) if os.path.dirname(python) else ""
+        return Check(FAIL, "Python for LBSMatte not found: %s (from %s)" % (python, _source(source)),
+                     (why[0].upper() + why[1:] + ".\n" if why else "") + _FIX_PYTHON)
     if os.path.isdir(found):
-        return Check(FAIL, "Python for LBSMatte is a folder, not a program: %s (from %s)" % (found, source),
+        return Check(FAIL, "Python for LBSMatte is a folder, not a program: %s (from %s)" % (found, _source(source)),
                      "Name the python executable itself (e.g. %s).\n%s" % (_python_in(found), _FIX_PYTHON))
     if not os.access(found, os.X_OK):
-        return Check(FAIL, "Python for LBSMatte is not executable: %s (from %s)" % (found, source),
+        return Check(FAIL, "Python for LBSMatte is not executable: %s (from %s)" % (found, _source(source)),
                      "Make it executable (chmod +x) or name another one.\n" + _FIX_PYTHON)
-    return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, source))
+    if os.path.dirname(python) and not os.path.isabs(os.path.expanduser(python)):
+        return Check(WARN, "Python for LBSMatte is a relative path: %s (from %s)" % (python, _source(source)),
+                     "It is found from the folder Nuke was started in (%s) only: a Nuke started elsewhere (the farm,\n"
+                     "another shot's folder) does not find it. Give an absolute path." % os.getcwd())
+    return Check(OK, "Python for LBSMatte: %s (from %s)" % (found, _source(source)))
+
+
+def _source(source):
+    """Where the interpreter came from, for people: the install config by its file."""
+    return "the install config %s" % interpreter.config_path() if source == "config" else source
 
 
 def _python_in(folder):
@@ -134,9 +145,15 @@ def _python_in(folder):
 
 def check_probe(info, python="python"):
     """Turn the probe's answer into findings (``python``: the interpreter, named in the fixes)."""
-    install = ("Install LBSMatte's requirements into that Python (%s -m pip install -e <LBSMatte folder>),\n"
-               "or set LBSMATTE_PYTHON to the python of the environment where they are installed." % python)
+    folder = _checkout()
+    install = ("Install LBSMatte's requirements into that Python (%s -m pip install -e %s),\n"
+               "or set LBSMATTE_PYTHON to the python of the environment where they are installed." % (python, folder))
     if "error" in info:
+        base = interpreter.missing_base(python)
+        if base:
+            info = dict(info, error=info["error"] + "\nIts virtual environment was made from the Python in %s, which "
+                        "this machine lacks:\ninstall that Python at the same path on every machine, or make the "
+                        "environment with a Python on the share." % base)
         return [Check(FAIL, "the LBSMatte Python does not run", info["error"] + "\n"
                       + "Check that %s is a Python 3.10+ interpreter: run `%s -c \"import core, torch\"`.\n%s"
                       % (python, python, _FIX_PYTHON))]
@@ -147,6 +164,10 @@ def check_probe(info, python="python"):
         version = (0, 0, 0)
     if version < (3, 10):
         checks.append(Check(FAIL, "Python %s is too old: core needs 3.10 or newer" % info.get("python"), _FIX_PYTHON))
+        # pip refuses LBSMatte there ("requires a different Python"): no package failure below is fixed so
+        install = ("Installing into Python %s cannot fix this (core needs 3.10 or newer): make an environment with a\n"
+                   "Python 3.10+ (python3.11 -m venv <env>; <env>/bin/python -m pip install -e %s) and set\n"
+                   "LBSMATTE_PYTHON to its python." % (info.get("python"), folder))
     else:
         checks.append(Check(OK, "Python %s" % info.get("python")))
     if "core_error" in info:
@@ -180,6 +201,15 @@ def check_probe(info, python="python"):
     return checks
 
 
+def _checkout():
+    """The LBSMatte folder to ``pip install -e`` (quoted when it holds a space), or a placeholder
+    where this ``nuke_plugin`` is an installed package's."""
+    root = interpreter.plugin_root()
+    if not os.path.isfile(os.path.join(root, "init.py")):
+        return "<LBSMatte folder>"
+    return '"%s"' % root if " " in root else root
+
+
 def check_bundles(weights=None, core_dir=None, base=None):
     """Findings about the bundles found and the one selected (manifests only, no checksums); a
     relative folder in ``weights`` is read from ``base`` (the script's folder, as Compute reads it)."""
@@ -190,6 +220,11 @@ def check_bundles(weights=None, core_dir=None, base=None):
     except Exception as exc:  # never let Troubleshoot itself fail
         return [Check(FAIL, "the weights bundles cannot be searched", "%s: %s" % (type(exc).__name__, exc))]
     path = os.environ.get(bundles.WEIGHTS_PATH_ENV, "")
+    for entry in bundles.search_path():
+        if not os.path.isabs(entry):  # found, or not, by where Nuke was started: the farm starts elsewhere
+            checks.append(Check(WARN, "%s entry %s is a relative path" % (bundles.WEIGHTS_PATH_ENV, entry),
+                                "It is read from the folder Nuke was started in (%s), which differs between the "
+                                "artists' Nuke\nand the farm's: give an absolute path." % os.getcwd()))
     for folder, reason in skipped:
         if "shadowed" in reason:
             checks.append(Check(WARN, "%s ignored" % folder, reason + "\nRename one of the two (the manifest's name) "
@@ -254,6 +289,12 @@ def check_install(weights=None, cache_folder=None, run_probe=True, base=None):
         python, source = interpreter.core_python()
         interp = check_interpreter(python, source)
         checks.append(interp)
+        foreign = interpreter.configured("python")[1] if source != "config" else None
+        if foreign:  # a shared folder's config written on another system: said, as it is ignored
+            checks.append(Check(WARN, "the install config %s holds the python of another system (%s), none for "
+                                      "this %s machine" % (interpreter.config_path(), foreign, interpreter.platform_key()),
+                                "Run `python -m nuke_plugin.interpreter --write-config` on this machine too, with its "
+                                "Python 3.10+\n(each system keeps its own entry), or set LBSMATTE_PYTHON here."))
         if interp.status == OK and run_probe:
             named_folder = weights and bundles.names_folder(weights)
             checks.extend(check_probe(probe(python, bundles.knob_folder(weights, base) if named_folder else weights),
@@ -299,6 +340,33 @@ def format_checks(checks):
     return "\n".join(lines)
 
 
+def check_copies(plugin_path, gizmo_dir=None):
+    """Findings when LBSMatte is on the plugin path more than once (two versions: ``init.py`` loads
+    the first and says so, :file:`init.py`), or its gizmo comes from another LBSMatte folder than
+    the Python code in use (``gizmo_dir``: the folder the ``LBSMatte.gizmo`` in use is in)."""
+    mine = os.path.realpath(interpreter.plugin_root())
+    copies = []
+    for folder in plugin_path:
+        if all(os.path.isfile(os.path.join(folder, *f)) for f in
+               (("init.py",), ("nuke_plugin", "interpreter.py"), ("gizmos", "LBSMatte.gizmo"))) \
+                and os.path.realpath(folder) not in [os.path.realpath(c) for c in copies]:
+            copies.append(folder)
+    checks = []
+    others = [c for c in copies if os.path.realpath(c) != mine]
+    if others:
+        checks.append(Check(WARN, "LBSMatte is on the plugin path %d times: %s is used, %s ignored"
+                            % (len(copies), interpreter.plugin_root(), ", ".join(others)),
+                            "Remove the one not wanted from NUKE_PATH (or the init.py that adds it with "
+                            "nuke.pluginAddPath): the\nartists' and the farm's Nuke may otherwise load different "
+                            "versions."))
+    if gizmo_dir and os.path.realpath(os.path.dirname(os.path.normpath(gizmo_dir))) != mine:
+        checks.append(Check(FAIL, "LBSMatte.gizmo comes from %s, but the node's Python from %s"
+                            % (gizmo_dir, interpreter.plugin_root()),
+                            "Put one LBSMatte folder on the plugin path (NUKE_PATH), not a gizmos folder of "
+                            "another version."))
+    return checks
+
+
 def troubleshoot_node(node, run_probe=True):
     """All checks for one LBSMatte node (its weights and cache folder), as text."""
     import nuke
@@ -310,6 +378,7 @@ def troubleshoot_node(node, run_probe=True):
     checks.append(Check(OK, "Nuke %s, gizmo from %s" % (nuke.NUKE_VERSION_STRING, gizmo_dirs[0]))
                   if gizmo_dirs else Check(WARN, "Nuke %s: LBSMatte.gizmo is not on the plugin path" % nuke.NUKE_VERSION_STRING,
                                            "add the LBSMatte folder to NUKE_PATH (or nuke.pluginAddPath in init.py)"))
+    checks.extend(check_copies(nuke.pluginPath(), gizmo_dirs[0] if gizmo_dirs else None))
     try:
         cache_folder = lbs_node.cache_dir(node)
     except NodeError as exc:  # a folder Nuke would put the frame number in: Compute refuses it
@@ -318,7 +387,7 @@ def troubleshoot_node(node, run_probe=True):
     except Exception as exc:  # a TCL error in the knob
         checks.append(Check(FAIL, "cache folder knob cannot be evaluated", str(exc)))
         cache_folder = None
-    checks.extend(check_install(lbs_node.weights_value(node), cache_folder, run_probe=run_probe,
+    checks.extend(check_install(lbs_node.weights_folder_text(node), cache_folder, run_probe=run_probe,
                                 base=lbs_node.script_folder()))
     return format_checks(checks)
 

@@ -120,3 +120,42 @@ def test_main_prints_the_choice(capsys):
     out = capsys.readouterr().out
     assert "python:" in out and "core:" in out
     assert interpreter.main(["--bogus"]) == 2
+
+
+def test_one_config_serves_the_artists_windows_and_the_linux_farm(tmp_path, monkeypatch):
+    # A shared LBSMatte folder: --write-config run on a Windows workstation, then on a Linux farm
+    # machine (faked by the platform key); each system reads its own python.
+    config = tmp_path / "lbsmatte.json"
+    monkeypatch.setattr(interpreter, "config_path", lambda: str(config))
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(tmp_path))  # no .venv there
+    monkeypatch.setattr(interpreter, "platform_key", lambda: "windows")
+    interpreter.write_config(python="P:\\lbsmatte\\venv\\Scripts\\python.exe", core="P:\\lbsmatte\\core")
+    monkeypatch.setattr(interpreter, "platform_key", lambda: "linux")
+    interpreter.write_config(python="/mnt/p/lbsmatte/venv/bin/python", core="/mnt/p/lbsmatte/core")
+    assert interpreter.core_python({}) == ("/mnt/p/lbsmatte/venv/bin/python", "config")
+    monkeypatch.setattr(interpreter, "platform_key", lambda: "windows")
+    assert interpreter.core_python({}) == ("P:\\lbsmatte\\venv\\Scripts\\python.exe", "config")
+    data = json.loads(config.read_text())
+    assert sorted(data["platforms"]) == ["linux", "windows"]
+
+
+def test_a_config_written_on_windows_only_is_not_run_on_linux_and_troubleshoot_says_so(tmp_path, monkeypatch):
+    from nuke_plugin import troubleshoot as ts
+
+    config = tmp_path / "lbsmatte.json"
+    monkeypatch.setattr(interpreter, "config_path", lambda: str(config))
+    monkeypatch.setattr(interpreter, "plugin_root", lambda: str(tmp_path))
+    windows = "C:\\Program Files\\LBSMatte\\venv\\Scripts\\python.exe"
+    config.write_text(json.dumps({"python": windows, "core_dir": "C:\\Program Files\\LBSMatte\\core"}))  # older LBSMatte
+    if os.name == "nt":
+        assert interpreter.core_python({}) == (windows, "config")
+        return
+    monkeypatch.setattr(interpreter, "platform_key", lambda: "linux")
+    assert interpreter.core_python({}) == ("python3", "PATH")  # not 'C:\\...', a file name on Linux
+    assert interpreter.configured("python") == (None, windows)
+    checks = ts.check_install(run_probe=False)
+    warning = [c for c in checks if "install config" in c.title]
+    assert len(warning) == 1 and warning[0].status == ts.WARN
+    assert warning[0].title == (f"the install config {config} holds the python of another system ({windows}), "
+                                "none for this linux machine")
+    assert "--write-config` on this machine too" in warning[0].detail

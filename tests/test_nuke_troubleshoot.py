@@ -4,7 +4,7 @@ import os
 import sys
 
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import write_test_bundle
+from fake_nuke.fixtures import REPO, write_test_bundle
 
 from nuke_plugin import troubleshoot as ts
 
@@ -117,7 +117,13 @@ def test_every_failure_says_how_to_fix_it():
         "torch does not import", "OpenImageIO does not import"]  # no bundle failure: torch's, said once
     for check in failed:
         assert "LBSMATTE_PYTHON" in check.detail, check
-    assert "/opt/py/bin/python -m pip install" in failed[3].detail
+    # pip refuses LBSMatte in a Python older than 3.10: the fix is another Python, not an install there
+    assert "/opt/py/bin/python -m pip install" not in failed[3].detail
+    assert "Installing into Python 3.9.1 cannot fix this (core needs 3.10 or newer)" in failed[3].detail
+    no_torch = ts.check_probe({"python": "3.11.4", "torch_error": "ModuleNotFoundError: No module named 'torch'"},
+                              "/opt/py/bin/python")
+    torch = [c for c in no_torch if c.title == "torch does not import"][0]
+    assert f"/opt/py/bin/python -m pip install -e {REPO})" in torch.detail  # the folder itself, no placeholder
     error = ts.check_probe({"error": "cannot be started: [Errno 8] Exec format error"}, "/x/python")[0]
     assert "Exec format error" in error.detail and "LBSMATTE_PYTHON" in error.detail
 

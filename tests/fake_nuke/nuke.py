@@ -31,6 +31,8 @@ matters to them:
   for knobs set inside a knobChanged callback;
 - ``scriptOpen`` / ``scriptSave`` read and write ``.nk`` files (stack syntax, gizmo nodes by
   class with their non-default knobs);
+- filename filters (``addFilenameFilter``, a studio's path remapping): ``filenameFilter`` runs
+  them, and a ``Read`` or ``Write`` opens its file through them, as in Nuke;
 - start-up as Nuke does it: ``init.py`` of each ``NUKE_PATH`` folder (and of folders added
   with ``pluginAddPath``), ``menu.py`` too when ``GUI``.
 
@@ -82,11 +84,13 @@ def _reset():
     """Forget everything: a new, empty Nuke session (not started up)."""
     global _root, _context, _callbacks, _plugin_path, _inits_run, _messages, _executions
     global _progress_tasks, _cancel_hook, _main_queue, _layers, _menus, _this, _in_knob_changed, _frame
+    global _filename_filters
     _root = Root()
     _context = [_root]
     _frame = 1
     _callbacks = dict((kind, []) for kind in _CALLBACK_KINDS)
     _plugin_path = []
+    _filename_filters = []
     _inits_run = set()
     _messages = []
     _executions = []
@@ -104,11 +108,16 @@ def _startup(gui=None):
     global GUI
     if gui is not None:
         GUI = bool(gui)
-    folders = [p for p in os.environ.get("NUKE_PATH", "").split(os.pathsep) if p]
+    folders = [os.path.abspath(p) for p in os.environ.get("NUKE_PATH", "").split(os.pathsep) if p]
+    # The plugin path is NUKE_PATH in order (the first folder's plug-ins win), but "NUKE_PATH is
+    # parsed in reverse order when loading init.py and menu.py": the last folder's init.py runs
+    # first, the first folder's last (learn.foundry.com, "Defining the Nuke Plug-in Path").
     for folder in folders:
-        _add_plugin_folder(folder, append=True)
+        _add_plugin_folder(folder, append=True, run_init=False)
+    for folder in reversed(folders):
+        _run_init(folder)
     if GUI:
-        for folder in list(_plugin_path):
+        for folder in reversed(list(_plugin_path)):
             _run_file(os.path.join(folder, "menu.py"))
 
 
@@ -120,15 +129,22 @@ def _run_file(path):
         exec(code, namespace)
 
 
-def _add_plugin_folder(folder, append=False):
+def _add_plugin_folder(folder, append=False, run_init=True):
     folder = os.path.abspath(folder)
-    if folder not in _plugin_path:
-        if append:
+    if append:
+        if folder not in _plugin_path:
             _plugin_path.append(folder)
-        else:
-            _plugin_path.insert(0, folder)
+    else:  # pluginAddPath: "If the path already exists in the list of plugin paths, it is moved to the start"
+        if folder in _plugin_path:
+            _plugin_path.remove(folder)
+        _plugin_path.insert(0, folder)
     if folder not in sys.path:
         sys.path.append(folder) if append else sys.path.insert(0, folder)
+    if run_init:
+        _run_init(folder)
+
+
+def _run_init(folder):
     init = os.path.join(folder, "init.py")
     if os.path.isfile(init) and init not in _inits_run:
         _inits_run.add(init)
@@ -1024,7 +1040,7 @@ class _Read(Node):
             if mode != "hold":
                 raise _FakeLimit("fake nuke: Read before/after %s" % mode)
             frame = first if frame < first else last
-        pattern = _view_file(self["file"]._pattern())
+        pattern = _node_filename(self, _view_file(self["file"]._pattern()))
         if not pattern:
             raise RuntimeError("%s: no file" % self.name())
         path = _frame_file(pattern, frame)
@@ -1087,7 +1103,7 @@ class _Write(Node):
                 planes.append(_np.zeros((h, w), _np.float32))
         pixels = _np.ascontiguousarray(_np.stack(planes, axis=2), dtype=_np.float32)
         upstream_hash = self.input(0)._op_hash(frame) if self.input(0) is not None else 0
-        path = _frame_file(_view_file(self["file"]._pattern()), frame)
+        path = _frame_file(_node_filename(self, _view_file(self["file"]._pattern())), frame)
         folder = os.path.dirname(path)
         if folder and not os.path.isdir(folder):
             if not self["create_directories"].value():
@@ -1682,6 +1698,30 @@ def addBeforeRender(call, args=(), kwargs=None, nodeClass="Write"):
 
 def addBeforeFrameRender(call, args=(), kwargs=None, nodeClass="Write"):
     _callbacks["beforeFrameRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addFilenameFilter(call, args=(), kwargs=None, nodeClass="*"):
+    _filename_filters.append((call, tuple(args), dict(kwargs or {}), nodeClass))
+
+
+def filenameFilter(filename):
+    """``filename`` through the filters of ``addFilenameFilter`` (a studio's path remapping):
+    those of the current node's class, then those of every class; ``None`` leaves it as it is."""
+    return _filtered(filename, thisNode().Class())
+
+
+def _filtered(filename, cls):
+    for wanted in (cls, "*"):
+        for call, args, kwargs, node_class in list(_filename_filters):
+            if node_class == wanted:
+                changed = call(filename, *args, **kwargs)
+                filename = filename if changed is None else changed
+    return filename
+
+
+def _node_filename(node, filename):
+    """As Nuke's Read and Write open files: through the filename filters, with the node's class."""
+    return _filtered(filename, node.Class()) if filename else filename
 
 
 def addOnScriptClose(call, args=(), kwargs=None, nodeClass="Root"):

@@ -326,3 +326,33 @@ def test_a_stereo_script_bakes_one_view_and_refuses_inputs_that_differ_between_v
     assert "differs between the script's views left and right (frame 1001)" in result["stereo"], result["stereo"]
     baked, names = read_exr(str(tmp_path / "bake" / "same" / "plate.1001.exr"))
     assert names == ["R", "G", "B"], "a file of one view, no right.R"
+
+
+def test_two_lbsmatte_folders_on_nuke_path_and_a_filename_filter_as_the_fake_has_them(tmp_path, shot):
+    """The fake runs the last NUKE_PATH folder's init.py first and opens Read files through the
+    filename filters: so must Nuke, for init.py's first-folder rule and the farm's path remapping."""
+    import shutil
+
+    folders = []
+    for name in ("show LBSMatte", "site LBSMatte"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for item in ("init.py", "menu.py"):
+            shutil.copy(os.path.join(REPO, item), str(folder))
+        for item in ("nuke_plugin", "gizmos"):
+            shutil.copytree(os.path.join(REPO, item), str(folder / item), ignore=shutil.ignore_patterns("__pycache__"))
+        folders.append(str(folder))
+    code = """
+        import json, os, nuke, nuke_plugin
+        nuke.addFilenameFilter(lambda f: f.replace("Z:/", %r))
+        read = nuke.nodes.Read(file="Z:/plate.####.exr", first=1001, last=1001)
+        print("RESULT " + json.dumps({
+            "nuke_plugin": os.path.dirname(os.path.dirname(os.path.abspath(nuke_plugin.__file__))),
+            "filtered": nuke.filenameFilter("Z:/plate.####.exr"),
+            "width": read.width(),
+        }))
+    """ % (os.path.dirname(shot["plate"]) + "/")
+    result = run_python_in_nuke(code, tmp_path, env={"NUKE_PATH": os.pathsep.join(folders)})
+    assert result["nuke_plugin"] == folders[0]
+    assert result["filtered"] == shot["plate"]
+    assert result["width"] == 64  # the Read opened the remapped file
