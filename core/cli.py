@@ -742,6 +742,11 @@ def _agree_as_stored(plate: np.ndarray, trimap: np.ndarray, result: Any, matter:
     return out_fg, out_bg
 
 
+#: The colour-space tag (``colorInteropID``) of an EXR result whose layers are linearised (an sRGB
+#: plate's): ``matte``'s and ``demo``'s ``demo.exr``.
+LINEARISED_TAG = "lin_rec709_scene"
+
+
 def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) -> np.ndarray:
     """FG/BG from the plate's encoding to the output's. EXR: linearised or as it is
     (:func:`_linearised`); other formats: sRGB-encoded, clipped to [0, 1]."""
@@ -858,7 +863,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         # interop ID when the config gives one (the plate's own tag may be absent, or what --colour
         # overrode), else the plate's own tag.
         linearised = _linearised(colour, plate.info.is_float)
-        space = "lin_rec709_scene" if linearised else (interop_id(colour) or plate.info.attribute("colorInteropID"))
+        space = LINEARISED_TAG if linearised else (interop_id(colour) or plate.info.attribute("colorInteropID"))
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
                         protect=protect, window=plate.window, colourspace=space)
