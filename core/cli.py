@@ -49,7 +49,7 @@ a frame range or colour that cannot be understood, an input named that is not th
 would overwrite an input or lies in the packaged bundles, two output frames that are one file);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
-interrupted (Ctrl-C).
+interrupted (Ctrl-C; ``train`` checkpoints and stops with 3 while it trains, as for SIGTERM).
 
 ``demo``, ``evaluate``, ``train``, ``finetune`` and ``export`` come from ``core.demo``, ``core.evaluate``,
 ``core.training.cli`` and ``core.export`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
@@ -85,6 +85,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C); train and finetune checkpoint and stop with 3 instead while they train
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: stdout closed by its reader (lbsmatte weights list | head)
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
@@ -709,7 +711,7 @@ DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
 
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
-    from core.colour import interop_id, premultiply, resolve_colour
+    from core.colour import LINEARISED_TAG, interop_id, premultiply, resolve_colour
     from core.io import check_not_input, output_pixel_type, read_image, write_image, write_matte_exr
     from core.trimap import (
         matte_in_alpha,
@@ -811,7 +813,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         # interop ID when the config gives one (the plate's own tag may be absent, or what --colour
         # overrode), else the plate's own tag.
         linearised = _linearised(colour, plate.info.is_float)
-        space = "lin_rec709_scene" if linearised else (interop_id(colour) or plate.info.attribute("colorInteropID"))
+        space = LINEARISED_TAG if linearised else (interop_id(colour) or plate.info.attribute("colorInteropID"))
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
                         protect=protect, window=plate.window, colourspace=space)
@@ -1245,10 +1247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(exc)
     except KeyboardInterrupt:
         print("ERROR: interrupted", flush=True)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (lbsmatte weights list | head): end as a Unix tool does
         _silence_stdout()
-        return 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else EXIT_FAILED
+        return EXIT_STDOUT_CLOSED if hasattr(signal, "SIGPIPE") else EXIT_FAILED
     except OSError as exc:  # one nothing planned for: stdout itself (a farm log on a full disk), ...
         cause = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
         try:

@@ -52,6 +52,10 @@ DISPLAY_SPACES = (
 DISPLAY_ROLES = ("color_picking", "texture_paint")
 DISPLAY_ENV = "LBSMATTE_OCIO_DISPLAY"
 
+#: The colour-space tag (``colorInteropID``) of an EXR whose layers are an sRGB plate's, linearised:
+#: ``lbsmatte matte``'s result and the demo's ``demo.exr``.
+LINEARISED_TAG = "lin_rec709_scene"
+
 # sRGB transfer (IEC 61966-2-1).
 _LIN_CUT = 0.0031308
 _ENC_CUT = 12.92 * _LIN_CUT

@@ -125,7 +125,7 @@ def run_demo(
     """
     from core.baselines import estimate_alpha_closed_form, estimate_foreground
     from core.cli import check_not_packaged_output
-    from core.colour import to_linear
+    from core.colour import LINEARISED_TAG, to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
     from core.io import (
         _atomic,
@@ -189,7 +189,7 @@ def run_demo(
         # A·fg + (1 − A)·bg of the linearised layers, Nuke's Merge of them, gives the linearised plate.
         fg, bg = matter.agree_as_stored(image, trimap, result, linear=True)
         linear = argparse.Namespace(alpha=result.alpha, fg=to_linear(fg, "srgb"), bg=to_linear(bg, "srgb"))
-        write_matte_exr(files["exr"], linear, premultiply=True)
+        write_matte_exr(files["exr"], linear, premultiply=True, colourspace=LINEARISED_TAG)  # tagged as matte tags it
         comp = composite(result.fg, result.alpha)
         write_png(files["alpha"], result.alpha)
         write_png(files["fg"], result.fg)

@@ -279,7 +279,8 @@ def test_demo_exr_layers_recomposite_the_linearised_plate(tmp_path: Path, small_
     """demo.exr ('the result as Nuke reads it') held the sRGB solve's F and B linearised as they
     were, so A·fg + (1 − A)·bg, Nuke's Merge of its layers, missed the linearised plate in the
     unknown band (by up to 0.23 on the demo), where lbsmatte matte's EXR of the same plate gives
-    it back: the demo's layers get the same agreement, and RGB stays fg·A."""
+    it back: the demo's layers get the same agreement, RGB stays fg·A, and the header is tagged
+    lin_rec709_scene as matte's is."""
     from core.pipeline import Matter
 
     matter = Matter(small_bundle, device="cpu", allow_untrained=True)
@@ -296,3 +297,6 @@ def test_demo_exr_layers_recomposite_the_linearised_plate(tmp_path: Path, small_
     recomposite = alpha * layer("fg.") + (1 - alpha) * layer("bg.")
     np.testing.assert_allclose(recomposite[band], plate[band], atol=2e-3)  # half floats
     np.testing.assert_allclose(layer(""), layer("fg.") * alpha, rtol=2e-3, atol=1e-3)
+    # and its header says so, as matte's EXR of an sRGB plate does: it said nothing, so a Read
+    # under an OCIO config's file rules took the linearised layers by its own rule
+    assert exr.info.attribute("colorInteropID") == "lin_rec709_scene"

@@ -319,3 +319,46 @@ def test_the_readmes_python_example_writes_the_files_lbsmatte_matte_writes(tmp_p
             assert np.array_equal(ours.pixels, theirs.pixels), (name, float(np.abs(ours.pixels - theirs.pixels).max()))
     finally:
         torch.set_num_threads(previous)
+
+
+# -- exit codes: the tables say what the code returns ---------------------------------------------
+
+
+def _status_table(doc: Path, heading: str) -> dict[int, str]:
+    """The markdown table after ``heading`` in ``doc``: exit status -> its meaning."""
+    text = doc.read_text(encoding="utf-8").split(heading, 1)[1]
+    table = text.split("| --- | --- |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.strip().strip("|").split("|", 1) for line in table.strip().splitlines()]
+    return {int(code): meaning.strip() for code, meaning in rows}
+
+
+def test_the_readmes_exit_codes_are_the_commands_own() -> None:
+    # every code in the table is one of core.cli's EXIT_* (train's 3: core.training.cli.EXIT_STOPPED),
+    # as docs/CONTRACTS.md says, and every one of them is in the table
+    import core.cli
+    from core.training.cli import EXIT_STOPPED
+
+    table = _status_table(ROOT / "README.md", "### Exit codes")
+    codes = {value for name, value in vars(core.cli).items() if name.startswith("EXIT_")} | {EXIT_STOPPED}
+    assert set(table) == codes
+    assert "SIGTERM" in table[core.cli.EXIT_TERMINATED] and "Ctrl-C" in table[core.cli.EXIT_INTERRUPTED]
+
+
+def test_the_readme_says_which_signals_stop_a_training_with_exit_3() -> None:
+    # train and finetune take SIGTERM and Ctrl-C over while they train: a checkpoint and exit 3,
+    # not the 143/130 of every other command, and the table's 3 row says so
+    from core.training.cli import EXIT_STOPPED
+    from core.training.train import _StopFlag
+
+    said = {"SIGTERM": "SIGTERM", "SIGINT": "Ctrl-C"}
+    row = _status_table(ROOT / "README.md", "### Exit codes")[EXIT_STOPPED]
+    assert [name for name in _StopFlag.SIGNALS if said[name] not in row] == []
+
+
+def test_the_nuke_guides_exit_statuses_are_batch_pys() -> None:
+    from nuke_plugin import batch
+
+    table = _status_table(ROOT / "docs" / "nuke.md", "| exit status | meaning |")
+    codes = {value for name, value in vars(batch).items() if name.startswith("EXIT_")}
+    assert set(table) == codes
+    assert "SIGTERM" in table[batch.EXIT_TERMINATED] and "Ctrl-C" in table[batch.EXIT_INTERRUPTED]

@@ -230,12 +230,15 @@ def _naming_out_of_memory(at: dict[str, Any], run_dir: Path, settings: TrainSett
 class _StopFlag:
     """Set by SIGTERM/SIGINT so the loop checkpoints and exits cleanly (farm pre-emption)."""
 
+    #: The signals that stop a training with a checkpoint (exit 3, README "Exit codes"), not 143/130.
+    SIGNALS = ("SIGTERM", "SIGINT")
+
     def __init__(self) -> None:
         self.stop = False
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (getattr(signal, name) for name in self.SIGNALS):
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not in the main thread
