@@ -11,8 +11,8 @@ Layout under the cache folder::
 
 The *key* of a folder is a hash of
 - the settings that change pixels (:class:`Settings`: the bundle's manifest SHA-256 — which holds
-  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply, rounds)
-  and the core's *fingerprint* (``lbsmatte fingerprint``, :mod:`core.fingerprint`: the core's
+  the SHA-256 of every weights file — input colour, trimap channel, premultiply, rounds) and the
+  core's *fingerprint* (``lbsmatte fingerprint``, :mod:`core.fingerprint`: the core's
   version and a hash of its source files, the bundle's manifest hash, the device and precision
   as resolved — CUDA half precision and CPU float never share a key — and the OCIO config's
   identity when the input colour is an OCIO colourspace), and
@@ -54,8 +54,9 @@ except ImportError:  # POSIX
 
 #: Bumped when the pipeline's pixels or the key's make-up change (2: alternating rounds after the
 #: networks; 3: overscan matted, the trimap used written next to the result; 4: the core's
-#: fingerprint in the key). Changes to the core itself change the fingerprint, not this number.
-KEY_VERSION = 4
+#: fingerprint in the key; 5: the device knob left to the fingerprint, which holds it as resolved).
+#: Changes to the core itself change the fingerprint, not this number.
+KEY_VERSION = 5
 RESULT_PATTERN = "lbsmatte.####.exr"
 TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
@@ -84,7 +85,9 @@ class Settings(object):
         SHA-256 of the bundle's ``manifest.json`` (``None`` when the bundle was not found here;
         the name is hashed instead and the subprocess reports the missing bundle).
     device:
-        ``auto``, ``cpu`` or ``cuda`` (CUDA runs in half precision, so it is part of the key).
+        ``auto``, ``cpu`` or ``cuda``. In the key through the fingerprint, as resolved (``auto`` and
+        ``cuda`` on a GPU machine are one result: CUDA in half precision); by its text only while
+        there is no fingerprint.
     colour:
         How to read the baked plate: ``linear``, ``srgb`` or an OCIO colourspace name.
     trimap_channel:
@@ -141,7 +144,10 @@ class Settings(object):
         identity = {
             "version": KEY_VERSION,
             "weights": ("sha256:" + self.bundle_sha256) if self.bundle_sha256 else ("name:" + str(self.weights)),
-            "device": self.device,
+            # The fingerprint holds the device and precision as resolved: ``auto`` on a GPU machine
+            # and ``cuda`` are one result, as are ``auto`` and ``cpu`` on a CPU machine (and
+            # ``cuda`` there, which falls back to the CPU); the knob's text would split them.
+            "device": None if self.fingerprint else self.device,
             "colour": self.colour,
             "trimap_channel": self.trimap_channel,
             "premultiply": self.premultiply,

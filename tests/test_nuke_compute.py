@@ -159,6 +159,26 @@ def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env
     assert third.job.key == first.job.key and third.computed == []
 
 
+@pytest.mark.parametrize("machine, same, other", [("cpu", "cpu", None), ("cpu", "cuda", None), ("cuda", "cuda", "cpu")])
+def test_a_device_knob_that_resolves_as_auto_did_reuses_its_frames(fake_nuke, lbs_env, sequences, monkeypatch,
+                                                                   machine, same, other):
+    # auto on a GPU machine is cuda (fp16), on a CPU machine cpu (and cuda there falls back to the
+    # CPU): the fingerprint in the key holds the device as resolved, and the knob's text must not
+    # split one result into two keys.
+    monkeypatch.setenv("FAKE_CLI_DEVICE", machine)
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    node["device"].setValue(same)
+    again = compute.compute(node)
+    assert again.ok and again.job.key == first.job.key and again.computed == []
+    assert len(cli_calls(lbs_env)) == 1, "the same result was computed again"
+    assert "0 computed, 3 cached" in node["status"].value()
+    if other:  # a device that resolves otherwise (another precision) is another result
+        node["device"].setValue(other)
+        changed = compute.compute(node)
+        assert changed.job.key != first.job.key and sorted(changed.computed) == [1001, 1002, 1003]
+
+
 def test_upstream_change_gives_a_new_key_and_never_shows_the_old_frame(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
@@ -529,8 +549,12 @@ def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, small_bundle
         np.testing.assert_array_equal(rgb[bg_known], 0.0)  # premultiplied by alpha 0
     again = compute.compute(node)
     assert again.ok and again.computed == [] and again.job.key == result.job.key
+    # cpu is another result than auto only where auto resolves to CUDA: the key holds the device
+    # as the core resolves it (its fingerprint), not as the knob spells it
+    import torch
+
     node["device"].setValue("cpu")
-    assert compute.prepare(node).key != result.job.key
+    assert (compute.prepare(node).key == result.job.key) == (not torch.cuda.is_available())
 
 
 def test_input_colour_srgb_gives_a_result_in_the_inputs_encoding(fake_nuke, sequences, small_bundle, monkeypatch,
