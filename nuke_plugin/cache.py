@@ -22,7 +22,8 @@ The *key* of a folder is a hash of
 So a folder's frames are correct for its key by construction: any change upstream, to the
 weights or to a setting gives another folder, and the ``Read`` is pointed at a folder only once
 its frames exist. Within a folder, a frame already written is never computed again; a frame
-with the same per-frame key in a sibling folder (e.g. after the range grew), or as another frame
+with the same per-frame key in a sibling folder (e.g. after the range grew), in the folder the
+node shows when that is in another cache folder (the cache folder moved), or as another frame
 of the same range (a still held over it), is copied, not recomputed. The exception: a frame the
 core computed otherwise than asked after running out of GPU memory (smaller tiles for the
 networks, which changes their output, or the refinement on the CPU; the core says so in the
@@ -352,21 +353,33 @@ def _keep_mode(tmp, path):
     os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)
 
 
-def reuse_frames(cache_dir, folder, frame_keys, frames):
+def reuse_frames(cache_dir, folder, frame_keys, frames, elsewhere=()):
     """Copy into ``folder`` results of ``frames`` that a sibling folder holds with the same key.
 
+    ``elsewhere``: result folders outside ``cache_dir`` to take frames from too (the one the node
+    shows, computed before its cache folder was moved: the key does not hold the cache folder, so
+    its frames are this key's), each only when it holds the record LBSMatte wrote for its key.
     Returns the frames copied. A hard link is used where the file system allows it; copies go
     through a temporary name so a half-copied frame is never visible.
     """
     wanted = dict((f, frame_keys[f]) for f in frames if f in frame_keys)
-    if not wanted or not os.path.isdir(cache_dir):
+    if not wanted:
         return []
     own = os.path.basename(os.path.normpath(folder))
-    by_key = {}
-    for name in sorted(os.listdir(cache_dir)):
-        sibling = os.path.join(cache_dir, name)
-        if name == own or name.startswith(".") or not os.path.isdir(sibling):
+    sources = []
+    if os.path.isdir(cache_dir):
+        for name in sorted(os.listdir(cache_dir)):
+            sibling = os.path.join(cache_dir, name)
+            if name != own and not name.startswith(".") and os.path.isdir(sibling):
+                sources.append(sibling)
+    for other in elsewhere:
+        if not other or not os.path.isdir(other) or _same_path(other, folder) or \
+                any(_same_path(other, known) for known in sources):
             continue
+        if read_record(other).get("key") == os.path.basename(os.path.normpath(other)):
+            sources.append(other)
+    by_key = {}
+    for sibling in sources:
         frames = read_record(sibling).get("frames")
         if not isinstance(frames, dict):  # not a record LBSMatte wrote: nothing to reuse from it
             continue
@@ -387,6 +400,10 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
                 reused.append(frame)
                 break
     return reused
+
+
+def _same_path(a, b):
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
 def copy_frames(folder, copies, failures=None):

@@ -510,6 +510,34 @@ def test_cache_folder_knob_and_unwritable_folder(fake_nuke, lbs_env, sequences, 
     assert cli_calls(lbs_env) == []
 
 
+def test_a_moved_cache_folder_takes_the_shown_results_frames_not_computing_them_again(fake_nuke, lbs_env,
+                                                                                      sequences, tmp_path):
+    # The TD points the cache folder at the shared storage the farm reads: the result is the same
+    # (the key holds no folder), so the frames shown are copied there, not computed again.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    node["cache_dir"].setValue(str(tmp_path / "shared"))
+    moved = compute.compute(node)
+    assert moved.ok and moved.job.key == first.job.key and moved.computed == []
+    assert sorted(moved.job.reused) == [1001, 1002, 1003] and len(cli_calls(lbs_env)) == 1
+    assert node["result_file"].value().startswith(str(tmp_path / "shared"))
+    for frame in (1001, 1002, 1003):
+        old = cache.frame_path(first.job.out_pattern, frame)
+        assert read_exr(cache.frame_path(moved.job.out_pattern, frame))[0].tobytes() == read_exr(old)[0].tobytes()
+    # a folder the node shows that LBSMatte did not make for that key is no source
+    other = make_graph(fake_nuke, sequences)
+    fake = tmp_path / "elsewhere" / first.job.key
+    fake.mkdir(parents=True)
+    for frame in (1001, 1002, 1003):
+        with open(cache.frame_path(first.job.out_pattern, frame), "rb") as src:
+            (fake / os.path.basename(cache.frame_path(first.job.out_pattern, frame))).write_bytes(src.read())
+    with open(os.path.join(first.job.folder, cache.RECORD_NAME)) as src:
+        (fake / cache.RECORD_NAME).write_text(src.read().replace(first.job.key, "0" * 16))
+    other["result_file"].setValue(cache.result_pattern(str(fake)))
+    other["cache_dir"].setValue(str(tmp_path / "third"))
+    assert sorted(compute.compute(other).computed) == [1001, 1002, 1003]
+
+
 def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, small_bundle, monkeypatch, tmp_path):
     """End to end with the real ``core.cli`` and the ``small_bundle`` fixture (untrained nets).
 
