@@ -538,6 +538,19 @@ def test_a_moved_cache_folder_takes_the_shown_results_frames_not_computing_them_
     assert sorted(compute.compute(other).computed) == [1001, 1002, 1003]
 
 
+def test_a_bake_by_another_nuke_release_with_the_same_pixels_is_the_same_key(fake_nuke, lbs_env, sequences,
+                                                                              monkeypatch):
+    # The artist's Nuke 15.1v1 computed the shot; the farm's batch.py runs 15.1v3, whose Write puts
+    # its own version in the baked headers: the same pixels are the same result, not a whole shot
+    # computed again.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    monkeypatch.setattr(fake_nuke, "NUKE_VERSION_STRING", "15.1v3")
+    again = compute.compute(node)
+    assert again.ok and again.job.key == first.job.key and again.computed == []
+    assert len(cli_calls(lbs_env)) == 1
+
+
 def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, small_bundle, monkeypatch, tmp_path):
     """End to end with the real ``core.cli`` and the ``small_bundle`` fixture (untrained nets).
 
