@@ -13,7 +13,12 @@ weights, on the same kind of device and precision, reading colour through the sa
   where the CPU has it natively and ``fp32`` elsewhere):
   half-precision CUDA frames and float CPU frames never share a key;
 - the OpenColorIO config when the plate's colour is an OCIO colourspace: ``$OCIO`` and the
-  config's cache ID (a digest of its content), and ``$LBSMATTE_OCIO_DISPLAY``.
+  config's cache ID (a digest of its content), ``$LBSMATTE_OCIO_DISPLAY`` and OpenColorIO's version;
+- the versions of the libraries that compute the pixels (:func:`library_versions`): torch (its
+  kernels, and on CUDA the CUDA and cuDNN it runs, decide the networks' last bits), NumPy, SciPy
+  (the refinement's sparse solve, the rough matte's distance transform) and OpenImageIO (reading
+  and writing the frames): a venv upgraded between two Computes of a shot gives another key, not a
+  shot whose frames mix the two.
 
 ``lbsmatte fingerprint`` prints :func:`fingerprint`'s record as one JSON line; the Nuke node runs
 it at Compute (never at script load) and puts the ``fingerprint`` field in its cache key.
@@ -80,7 +85,35 @@ def ocio_identity(colour: str) -> dict[str, str] | None:
         "OCIO": os.environ.get("OCIO", ""),
         "cache_id": str(config.getCacheID()) if config is not None else "",
         DISPLAY_ENV: os.environ.get(DISPLAY_ENV, ""),
+        "version": _version("opencolorio"),
     }
+
+
+#: The distributions whose code computes a result's pixels, by their installed names.
+LIBRARIES = ("torch", "numpy", "scipy", "OpenImageIO")
+
+
+def _version(distribution: str) -> str:
+    """The installed version of ``distribution`` (``""`` when it is not installed as one)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def library_versions(device: Any) -> dict[str, str]:
+    """``{name: version}`` of :data:`LIBRARIES`, and on a CUDA ``device`` the CUDA torch was built
+    for and the cuDNN it loads: torch's kernels (oneDNN's, cuDNN's) differ between releases in
+    their last bits, the refinement's solver between SciPy releases."""
+    versions = dict((name, _version(name)) for name in LIBRARIES)
+    if getattr(device, "type", device) == "cuda":
+        import torch
+
+        versions["cuda"] = str(torch.version.cuda)
+        versions["cudnn"] = str(torch.backends.cudnn.version())
+    return versions
 
 
 def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colour: str = "linear") -> dict[str, Any]:
@@ -101,7 +134,8 @@ def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colo
     -------
     dict
         ``core_version``, ``core_sha256``, ``bundle_sha256``, ``device``, ``precision``,
-        ``ocio`` and ``fingerprint`` (hex SHA-256 of all the others).
+        ``ocio``, ``libraries`` (:func:`library_versions`) and ``fingerprint`` (hex SHA-256 of all
+        the others).
 
     Raises
     ------
@@ -119,6 +153,7 @@ def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colo
         "device": resolved.type,
         "precision": _PRECISION_NAMES.get(str(dtype), str(dtype)),
         "ocio": ocio_identity(colour),
+        "libraries": library_versions(resolved),
     }
     record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
     return record

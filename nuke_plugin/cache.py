@@ -11,8 +11,8 @@ Layout under the cache folder::
 
 The *key* of a folder is a hash of
 - the settings that change pixels (:class:`Settings`: the bundle's manifest SHA-256 — which holds
-  the SHA-256 of every weights file — device, input colour, trimap channel, premultiply, rounds)
-  and the core's *fingerprint* (``lbsmatte fingerprint``, :mod:`core.fingerprint`: the core's
+  the SHA-256 of every weights file — input colour, trimap channel, premultiply, rounds) and the
+  core's *fingerprint* (``lbsmatte fingerprint``, :mod:`core.fingerprint`: the core's
   version and a hash of its source files, the bundle's manifest hash, the device and precision
   as resolved — CUDA half precision and CPU float never share a key — and the OCIO config's
   identity when the input colour is an OCIO colourspace), and
@@ -22,7 +22,8 @@ The *key* of a folder is a hash of
 So a folder's frames are correct for its key by construction: any change upstream, to the
 weights or to a setting gives another folder, and the ``Read`` is pointed at a folder only once
 its frames exist. Within a folder, a frame already written is never computed again; a frame
-with the same per-frame key in a sibling folder (e.g. after the range grew), or as another frame
+with the same per-frame key in a sibling folder (e.g. after the range grew), in the folder the
+node shows when that is in another cache folder (the cache folder moved), or as another frame
 of the same range (a still held over it), is copied, not recomputed. The exception: a frame the
 core computed otherwise than asked after running out of GPU memory (smaller tiles for the
 networks, which changes their output, or the refinement on the CPU; the core says so in the
@@ -54,8 +55,9 @@ except ImportError:  # POSIX
 
 #: Bumped when the pipeline's pixels or the key's make-up change (2: alternating rounds after the
 #: networks; 3: overscan matted, the trimap used written next to the result; 4: the core's
-#: fingerprint in the key). Changes to the core itself change the fingerprint, not this number.
-KEY_VERSION = 4
+#: fingerprint in the key; 5: the device knob left to the fingerprint, which holds it as resolved).
+#: Changes to the core itself change the fingerprint, not this number.
+KEY_VERSION = 5
 RESULT_PATTERN = "lbsmatte.####.exr"
 TRIMAP_PATTERN = "lbsmatte_trimap.####.exr"
 RECORD_NAME = "lbsmatte.json"
@@ -84,7 +86,9 @@ class Settings(object):
         SHA-256 of the bundle's ``manifest.json`` (``None`` when the bundle was not found here;
         the name is hashed instead and the subprocess reports the missing bundle).
     device:
-        ``auto``, ``cpu`` or ``cuda`` (CUDA runs in half precision, so it is part of the key).
+        ``auto``, ``cpu`` or ``cuda``. In the key through the fingerprint, as resolved (``auto`` and
+        ``cuda`` on a GPU machine are one result: CUDA in half precision); by its text only while
+        there is no fingerprint.
     colour:
         How to read the baked plate: ``linear``, ``srgb`` or an OCIO colourspace name.
     trimap_channel:
@@ -141,7 +145,10 @@ class Settings(object):
         identity = {
             "version": KEY_VERSION,
             "weights": ("sha256:" + self.bundle_sha256) if self.bundle_sha256 else ("name:" + str(self.weights)),
-            "device": self.device,
+            # The fingerprint holds the device and precision as resolved: ``auto`` on a GPU machine
+            # and ``cuda`` are one result, as are ``auto`` and ``cpu`` on a CPU machine (and
+            # ``cuda`` there, which falls back to the CPU); the knob's text would split them.
+            "device": None if self.fingerprint else self.device,
             "colour": self.colour,
             "trimap_channel": self.trimap_channel,
             "premultiply": self.premultiply,
@@ -346,21 +353,33 @@ def _keep_mode(tmp, path):
     os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)
 
 
-def reuse_frames(cache_dir, folder, frame_keys, frames):
+def reuse_frames(cache_dir, folder, frame_keys, frames, elsewhere=()):
     """Copy into ``folder`` results of ``frames`` that a sibling folder holds with the same key.
 
+    ``elsewhere``: result folders outside ``cache_dir`` to take frames from too (the one the node
+    shows, computed before its cache folder was moved: the key does not hold the cache folder, so
+    its frames are this key's), each only when it holds the record LBSMatte wrote for its key.
     Returns the frames copied. A hard link is used where the file system allows it; copies go
     through a temporary name so a half-copied frame is never visible.
     """
     wanted = dict((f, frame_keys[f]) for f in frames if f in frame_keys)
-    if not wanted or not os.path.isdir(cache_dir):
+    if not wanted:
         return []
     own = os.path.basename(os.path.normpath(folder))
-    by_key = {}
-    for name in sorted(os.listdir(cache_dir)):
-        sibling = os.path.join(cache_dir, name)
-        if name == own or name.startswith(".") or not os.path.isdir(sibling):
+    sources = []
+    if os.path.isdir(cache_dir):
+        for name in sorted(os.listdir(cache_dir)):
+            sibling = os.path.join(cache_dir, name)
+            if name != own and not name.startswith(".") and os.path.isdir(sibling):
+                sources.append(sibling)
+    for other in elsewhere:
+        if not other or not os.path.isdir(other) or _same_path(other, folder) or \
+                any(_same_path(other, known) for known in sources):
             continue
+        if read_record(other).get("key") == os.path.basename(os.path.normpath(other)):
+            sources.append(other)
+    by_key = {}
+    for sibling in sources:
         frames = read_record(sibling).get("frames")
         if not isinstance(frames, dict):  # not a record LBSMatte wrote: nothing to reuse from it
             continue
@@ -381,6 +400,10 @@ def reuse_frames(cache_dir, folder, frame_keys, frames):
                 reused.append(frame)
                 break
     return reused
+
+
+def _same_path(a, b):
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
 def copy_frames(folder, copies, failures=None):

@@ -290,7 +290,10 @@ def prepare(node, frames=None, reporter=None):
         job.redo = sorted(cache.degraded_frames(job.folder, [f for f in baked if f not in absent]))
         redo = set(job.redo)
         job.cached = [f for f in baked if f not in absent and f not in redo]
-        job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent)
+        # From the other keys of this cache folder, and from the folder the node shows: the cache
+        # folder knob (or $LBSMATTE_CACHE) moved since is no change of the result, nor of its key.
+        job.reused = cache.reuse_frames(job.cache_dir, job.folder, frame_keys, absent,
+                                        elsewhere=[lbs_node.shown_folder(node)])
         job.missing = sorted(set(cache.missing_frames(job.folder, baked)) | set(job.redo))
         # Frames with one key (a still plate and trimap held over the range) are computed once:
         # the first of them; run() links the others to it.

@@ -3,7 +3,7 @@
 EXR writers stamp files with the time (OpenImageIO's ``capDate``, for one), so two bakes of the
 same pixels differ byte for byte and a hash of the bytes would never give a cache hit. This
 reads the header with the standard library and hashes every attribute except the volatile ones
-(dates, ``input/*`` file facts, Nuke's node-tree hash), then the pixel data as stored — without the chunk offset table,
+(dates, ``input/*`` file facts, Nuke's node-tree hash and version), then the pixel data as stored — without the chunk offset table,
 whose values move with the header's length. Files it does not understand (tiled, multi-part,
 deep, not EXR) are hashed whole: then a cache hit needs identical bytes, but a changed input is
 still never mistaken for an unchanged one.
@@ -15,8 +15,11 @@ import struct
 MAGIC = 20000630
 #: Attributes that change from one write of the same image to the next.
 #: ``nuke/node_hash`` (Nuke's hash of the node tree above its Write) is not the image: a new plate
-#: version with the same pixels, or a Dot added upstream, changes it; the pixels decide.
-VOLATILE = frozenset(("capDate", "utcOffset", "DateTime", "dateTime", "nuke/timecode_ctime", "nuke/node_hash"))
+#: version with the same pixels, or a Dot added upstream, changes it; the pixels decide. Nor is
+#: ``nuke/version``, the Nuke that wrote the file: the farm's Nuke a point release from the
+#: artist's bakes the same pixels under another version (where it bakes other pixels, they decide).
+VOLATILE = frozenset(("capDate", "utcOffset", "DateTime", "dateTime", "nuke/timecode_ctime", "nuke/node_hash",
+                      "nuke/version"))
 VOLATILE_PREFIXES = ("input/",)
 #: Scanlines per chunk for each compression (OpenEXR's table).
 LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}

@@ -635,6 +635,26 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     assert second["fingerprint"] != first["fingerprint"]
 
 
+def test_fingerprint_changes_with_the_libraries_that_compute_the_pixels(small_bundle, monkeypatch) -> None:
+    # A venv upgraded between two Computes of a shot (torch's kernels, SciPy's solver): another key,
+    # not a shot whose frames mix the two releases' last bits.
+    import torch
+
+    record = fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32")
+    assert record["libraries"]["torch"] == torch.__version__  # its local tag too: +cpu, +cu126
+    assert set(record["libraries"]) == {"torch", "numpy", "scipy", "OpenImageIO"}  # no CUDA on the CPU
+    installed = fingerprint._version
+    for name in fingerprint.LIBRARIES:
+        monkeypatch.setattr(fingerprint, "_version", lambda dist, name=name: "0.0.1" if dist == name else installed(dist))
+        assert fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32")["fingerprint"] != \
+            record["fingerprint"], name
+    monkeypatch.setattr(fingerprint, "_version", installed)
+    assert fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32") == record
+    assert fingerprint._version("no-such-distribution-lbsmatte") == ""
+    cuda = fingerprint.library_versions(torch.device("cuda"))
+    assert cuda["cuda"] == str(torch.version.cuda) and "cudnn" in cuda
+
+
 def test_write_trimap_files_are_outputs_too_locked_and_their_leftovers_removed(shot, small_bundle, untrained_ok,
                                                                                capsys) -> None:
     out = shot / "out"

@@ -24,6 +24,15 @@ def test_every_setting_changes_the_key():
     assert cache.Settings() == cache.Settings() and cache.Settings() != cache.Settings(device="cpu")
 
 
+def test_the_device_knob_counts_through_the_fingerprint_once_there_is_one():
+    # The fingerprint holds the device as resolved (auto on a GPU machine is cuda): the knob's text
+    # would split one result into two keys.
+    resolved = dict(bundle_sha256="a" * 64, fingerprint="cuda-fp16")
+    assert cache.Settings(device="auto", **resolved).key() == cache.Settings(device="cuda", **resolved).key()
+    assert cache.Settings(device="auto", **resolved).key() != cache.Settings(
+        device="cpu", **dict(resolved, fingerprint="cpu-fp32")).key()
+
+
 def test_edge_width_counts_only_for_a_rough_matte():
     assert cache.Settings(edge=3).key() == cache.Settings(edge=20).key()  # a trimap: --edge is not used
     assert cache.Settings(edge=3).edge_px is None

@@ -159,6 +159,26 @@ def test_a_setting_changes_the_key_and_shows_the_result_stale(fake_nuke, lbs_env
     assert third.job.key == first.job.key and third.computed == []
 
 
+@pytest.mark.parametrize("machine, same, other", [("cpu", "cpu", None), ("cpu", "cuda", None), ("cuda", "cuda", "cpu")])
+def test_a_device_knob_that_resolves_as_auto_did_reuses_its_frames(fake_nuke, lbs_env, sequences, monkeypatch,
+                                                                   machine, same, other):
+    # auto on a GPU machine is cuda (fp16), on a CPU machine cpu (and cuda there falls back to the
+    # CPU): the fingerprint in the key holds the device as resolved, and the knob's text must not
+    # split one result into two keys.
+    monkeypatch.setenv("FAKE_CLI_DEVICE", machine)
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    node["device"].setValue(same)
+    again = compute.compute(node)
+    assert again.ok and again.job.key == first.job.key and again.computed == []
+    assert len(cli_calls(lbs_env)) == 1, "the same result was computed again"
+    assert "0 computed, 3 cached" in node["status"].value()
+    if other:  # a device that resolves otherwise (another precision) is another result
+        node["device"].setValue(other)
+        changed = compute.compute(node)
+        assert changed.job.key != first.job.key and sorted(changed.computed) == [1001, 1002, 1003]
+
+
 def test_upstream_change_gives_a_new_key_and_never_shows_the_old_frame(fake_nuke, lbs_env, sequences):
     node = make_graph(fake_nuke, sequences)
     first = compute.compute(node)
@@ -490,6 +510,47 @@ def test_cache_folder_knob_and_unwritable_folder(fake_nuke, lbs_env, sequences, 
     assert cli_calls(lbs_env) == []
 
 
+def test_a_moved_cache_folder_takes_the_shown_results_frames_not_computing_them_again(fake_nuke, lbs_env,
+                                                                                      sequences, tmp_path):
+    # The TD points the cache folder at the shared storage the farm reads: the result is the same
+    # (the key holds no folder), so the frames shown are copied there, not computed again.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    node["cache_dir"].setValue(str(tmp_path / "shared"))
+    moved = compute.compute(node)
+    assert moved.ok and moved.job.key == first.job.key and moved.computed == []
+    assert sorted(moved.job.reused) == [1001, 1002, 1003] and len(cli_calls(lbs_env)) == 1
+    assert node["result_file"].value().startswith(str(tmp_path / "shared"))
+    for frame in (1001, 1002, 1003):
+        old = cache.frame_path(first.job.out_pattern, frame)
+        assert read_exr(cache.frame_path(moved.job.out_pattern, frame))[0].tobytes() == read_exr(old)[0].tobytes()
+    # a folder the node shows that LBSMatte did not make for that key is no source
+    other = make_graph(fake_nuke, sequences)
+    fake = tmp_path / "elsewhere" / first.job.key
+    fake.mkdir(parents=True)
+    for frame in (1001, 1002, 1003):
+        with open(cache.frame_path(first.job.out_pattern, frame), "rb") as src:
+            (fake / os.path.basename(cache.frame_path(first.job.out_pattern, frame))).write_bytes(src.read())
+    with open(os.path.join(first.job.folder, cache.RECORD_NAME)) as src:
+        (fake / cache.RECORD_NAME).write_text(src.read().replace(first.job.key, "0" * 16))
+    other["result_file"].setValue(cache.result_pattern(str(fake)))
+    other["cache_dir"].setValue(str(tmp_path / "third"))
+    assert sorted(compute.compute(other).computed) == [1001, 1002, 1003]
+
+
+def test_a_bake_by_another_nuke_release_with_the_same_pixels_is_the_same_key(fake_nuke, lbs_env, sequences,
+                                                                              monkeypatch):
+    # The artist's Nuke 15.1v1 computed the shot; the farm's batch.py runs 15.1v3, whose Write puts
+    # its own version in the baked headers: the same pixels are the same result, not a whole shot
+    # computed again.
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node)
+    monkeypatch.setattr(fake_nuke, "NUKE_VERSION_STRING", "15.1v3")
+    again = compute.compute(node)
+    assert again.ok and again.job.key == first.job.key and again.computed == []
+    assert len(cli_calls(lbs_env)) == 1
+
+
 def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, small_bundle, monkeypatch, tmp_path):
     """End to end with the real ``core.cli`` and the ``small_bundle`` fixture (untrained nets).
 
@@ -529,8 +590,12 @@ def test_compute_with_core_and_a_small_bundle(fake_nuke, sequences, small_bundle
         np.testing.assert_array_equal(rgb[bg_known], 0.0)  # premultiplied by alpha 0
     again = compute.compute(node)
     assert again.ok and again.computed == [] and again.job.key == result.job.key
+    # cpu is another result than auto only where auto resolves to CUDA: the key holds the device
+    # as the core resolves it (its fingerprint), not as the knob spells it
+    import torch
+
     node["device"].setValue("cpu")
-    assert compute.prepare(node).key != result.job.key
+    assert (compute.prepare(node).key == result.job.key) == (not torch.cuda.is_available())
 
 
 def test_input_colour_srgb_gives_a_result_in_the_inputs_encoding(fake_nuke, sequences, small_bundle, monkeypatch,

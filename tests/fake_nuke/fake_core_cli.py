@@ -69,11 +69,14 @@ def write_exr(path, pixels, channels, degraded=None):
     os.replace(tmp, path)
 def print_fingerprint(args):
     """``fingerprint``: one JSON line as core.cli prints it; ``FAKE_CLI_CORE`` stands for the core's
-    source hash (a test changes it to play a new core), ``FAKE_CLI_DEVICE`` for what auto resolves to."""
+    source hash (a test changes it to play a new core), ``FAKE_CLI_DEVICE`` for what auto resolves to
+    (``cpu``, the default: a machine without CUDA, where cuda falls back to the CPU)."""
     if os.environ.get("FAKE_CLI_FINGERPRINT_FAIL"):
         print("ERROR: weights bundle 'x': alpha.safetensors: tensor stem.0.weight not finite")
         return 1
-    device = args.device if args.device != "auto" else os.environ.get("FAKE_CLI_DEVICE", "cpu")
+    machine = os.environ.get("FAKE_CLI_DEVICE", "cpu")
+    # auto resolves to the machine's device, and cuda on a machine without CUDA falls back to the CPU
+    device = machine if args.device == "auto" or (args.device == "cuda" and machine == "cpu") else args.device
     record = {"core_version": "0.1.0", "core_sha256": os.environ.get("FAKE_CLI_CORE", "core-1"),
               "bundle_sha256": args.weights, "device": device, "precision": "fp16" if device == "cuda" else "fp32",
               "ocio": None}
