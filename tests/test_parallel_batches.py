@@ -266,3 +266,47 @@ def test_a_group_sigterm_as_a_stage_s_workers_start_stops_the_run_cleanly(tmp_pa
     assert (run / "background.safetensors").is_file() and (run / "foreground.safetensors").is_file()
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("pymp-")) == []
+
+
+def _unreadable_photo_factory(seed: int):
+    """Batches whose drawing meets a damaged photo, as a worker reading the data set does."""
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        raise InputError("/show/backgrounds/broken.jpg cannot be read as an image (image file is truncated)")
+
+    return batches
+
+
+def _killed_factory(seed: int):
+    """Batches whose worker is killed as it draws (the kernel's out-of-memory killer)."""
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("not reached")
+
+    return batches
+
+
+def test_a_worker_s_error_reaches_the_run_as_its_own_message_not_torch_s_traceback() -> None:
+    source = ParallelBatches(_unreadable_photo_factory, workers=2, seed=0, prefetch=1)
+    try:
+        with pytest.raises(InputError) as caught:
+            source("alpha")
+    finally:
+        source.close()
+    # The run's one ERROR: line: the file and what is wrong, not "Caught InputError in DataLoader worker
+    # process 0. Original Traceback (most recent call last): ..." with the file at its end.
+    assert str(caught.value) == "/show/backgrounds/broken.jpg cannot be read as an image (image file is truncated)"
+    assert source._iterator is None  # the workers stopped with it
+
+
+def test_a_worker_killed_as_it_draws_ends_the_run_with_an_lbsmatte_error_naming_workers() -> None:
+    from core.errors import TrainingError
+
+    source = ParallelBatches(_killed_factory, workers=1, seed=0, prefetch=1)
+    try:
+        with pytest.raises(TrainingError, match=r"a --workers process drawing the batches ended unexpectedly .*"
+                                                r"fewer --workers, or 0"):
+            source("alpha")
+    finally:
+        source.close()
