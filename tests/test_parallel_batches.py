@@ -310,3 +310,41 @@ def test_a_worker_killed_as_it_draws_ends_the_run_with_an_lbsmatte_error_naming_
             source("alpha")
     finally:
         source.close()
+
+
+@pytest.mark.parametrize(("workers", "cpus", "quota", "said"), [
+    (8, 16, 4.0, "--workers 8: this job may use 4 CPU(s)"),  # a farm's cgroup quota on a 16-core node
+    (4, 4, None, "--workers 4: this job may use 4 CPU(s)"),  # every core taken, none left for the step
+    (3, 4, None, None),
+    (1, 64, 2.5, None),  # a quota of 2.5 CPUs: 2, one for the worker
+])
+def test_workers_that_oversubscribe_the_job_s_cpus_are_said(monkeypatch, caplog, workers, cpus, quota, said) -> None:
+    import logging
+
+    import core.pipeline
+    from core.training import cli
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(core.pipeline, "cgroup_cpus", lambda: quota)
+    with caplog.at_level(logging.WARNING, logger="core.training.cli"):
+        cli.warn_oversubscribed_workers(workers)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if said is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(said)
+        assert warnings[0].endswith(f"use at most {min(cpus, int(quota or cpus)) - 1}")
+
+
+def test_train_says_workers_beyond_the_job_s_cpus_before_it_starts(tmp_path, caplog, monkeypatch) -> None:
+    # Through the command, with the data missing so that nothing trains: the line comes with the checks.
+    import core.pipeline
+    from core.cli import main
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(core.pipeline, "cgroup_cpus", lambda: None)
+    code = main(["train", "--out", str(tmp_path / "b"), "--steps", "1", "--workers", "6", "--data",
+                 str(tmp_path / "nodata"), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert code == 2  # the data is not there
+    assert any(r.getMessage().startswith("--workers 6: this job may use 2 CPU(s)") and r.levelname == "WARNING"
+               for r in caplog.records)
