@@ -266,3 +266,85 @@ def test_a_group_sigterm_as_a_stage_s_workers_start_stops_the_run_cleanly(tmp_pa
     assert (run / "background.safetensors").is_file() and (run / "foreground.safetensors").is_file()
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("pymp-")) == []
+
+
+def _unreadable_photo_factory(seed: int):
+    """Batches whose drawing meets a damaged photo, as a worker reading the data set does."""
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        raise InputError("/show/backgrounds/broken.jpg cannot be read as an image (image file is truncated)")
+
+    return batches
+
+
+def _killed_factory(seed: int):
+    """Batches whose worker is killed as it draws (the kernel's out-of-memory killer)."""
+
+    def batches(role: str) -> dict[str, torch.Tensor]:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("not reached")
+
+    return batches
+
+
+def test_a_worker_s_error_reaches_the_run_as_its_own_message_not_torch_s_traceback() -> None:
+    source = ParallelBatches(_unreadable_photo_factory, workers=2, seed=0, prefetch=1)
+    try:
+        with pytest.raises(InputError) as caught:
+            source("alpha")
+    finally:
+        source.close()
+    # The run's one ERROR: line: the file and what is wrong, not "Caught InputError in DataLoader worker
+    # process 0. Original Traceback (most recent call last): ..." with the file at its end.
+    assert str(caught.value) == "/show/backgrounds/broken.jpg cannot be read as an image (image file is truncated)"
+    assert source._iterator is None  # the workers stopped with it
+
+
+def test_a_worker_killed_as_it_draws_ends_the_run_with_an_lbsmatte_error_naming_workers() -> None:
+    from core.errors import TrainingError
+
+    source = ParallelBatches(_killed_factory, workers=1, seed=0, prefetch=1)
+    try:
+        with pytest.raises(TrainingError, match=r"a --workers process drawing the batches ended unexpectedly .*"
+                                                r"fewer --workers, or 0"):
+            source("alpha")
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(("workers", "cpus", "quota", "said"), [
+    (8, 16, 4.0, "--workers 8: this job may use 4 CPU(s)"),  # a farm's cgroup quota on a 16-core node
+    (4, 4, None, "--workers 4: this job may use 4 CPU(s)"),  # every core taken, none left for the step
+    (3, 4, None, None),
+    (1, 64, 2.5, None),  # a quota of 2.5 CPUs: 2, one for the worker
+])
+def test_workers_that_oversubscribe_the_job_s_cpus_are_said(monkeypatch, caplog, workers, cpus, quota, said) -> None:
+    import logging
+
+    import core.pipeline
+    from core.training import cli
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(core.pipeline, "cgroup_cpus", lambda: quota)
+    with caplog.at_level(logging.WARNING, logger="core.training.cli"):
+        cli.warn_oversubscribed_workers(workers)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if said is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(said)
+        assert warnings[0].endswith(f"use at most {min(cpus, int(quota or cpus)) - 1}")
+
+
+def test_train_says_workers_beyond_the_job_s_cpus_before_it_starts(tmp_path, caplog, monkeypatch) -> None:
+    # Through the command, with the data missing so that nothing trains: the line comes with the checks.
+    import core.pipeline
+    from core.cli import main
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(core.pipeline, "cgroup_cpus", lambda: None)
+    code = main(["train", "--out", str(tmp_path / "b"), "--steps", "1", "--workers", "6", "--data",
+                 str(tmp_path / "nodata"), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert code == 2  # the data is not there
+    assert any(r.getMessage().startswith("--workers 6: this job may use 2 CPU(s)") and r.levelname == "WARNING"
+               for r in caplog.records)

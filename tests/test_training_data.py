@@ -588,3 +588,27 @@ def test_a_plate_or_matte_in_two_files_of_one_name_is_refused_by_name(tmp_path):
     _write_png(tmp_path / "image" / "sh0100.png", np.repeat(alpha[..., None], 3, axis=2) * 0.5)
     _write_png(tmp_path / "alpha" / "sh0100.png", alpha)
     ShowDataset(tmp_path, crop=32, seed=0, cache_dir=tmp_path / "cache").check()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not an image", "missing"])
+def test_a_damaged_photo_is_an_input_error_naming_it(tmp_path, damage) -> None:
+    # PIL's own error for a truncated JPEG ("image file is truncated (64 bytes not processed)") named
+    # no file: a training run met it hours in, among hundreds of backgrounds, without saying which.
+    from PIL import Image
+
+    from core.training.data import _read_grey8, _read_rgb8
+
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(good, quality=95)
+    bad = tmp_path / "bad photo.jpg"
+    if damage == "truncated":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    elif damage == "not an image":
+        bad.write_bytes(b"not an image at all")
+    for read in (_read_rgb8, _read_grey8):
+        with pytest.raises(InputError) as caught:
+            read(bad)
+        said = str(caught.value)
+        assert said.startswith(str(bad)) and said.count(str(bad)) == 1
+        assert ("does not exist" if damage == "missing" else "cannot be read as an image") in said
+    assert _read_rgb8(good).shape == (64, 64, 3)

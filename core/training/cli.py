@@ -466,6 +466,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "workers", 0) < 0:
         raise InputError(f"--workers must be 0 or more, not {args.workers}")
     if getattr(args, "workers", 0):
+        warn_oversubscribed_workers(int(args.workers))
         # numba's default threading layer here is GNU OpenMP, and a process that has used it kills
         # every child it forks ("fork() called from a process already using GNU OpenMP"): the
         # worker processes. pymatting's kernels (the objects' colours) then use numba's own pool.
@@ -651,6 +652,31 @@ def _training_summary(
 
 #: What the manifest's ``training.data.jitter`` says about the colour jitter of the composites.
 JITTER_NOTE = "the foreground network's composites only (colour jitter, patent para. 0052)"
+
+
+def job_cpus() -> int:
+    """The CPUs this process may use: those of its CPU affinity (``taskset``, a cpuset, Slurm's
+    binding), fewer under a cgroup CPU quota (:func:`core.pipeline.cgroup_cpus`, rounded down)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    from core.pipeline import cgroup_cpus
+
+    quota = cgroup_cpus()
+    return max(1, min(cpus, int(quota))) if quota is not None else max(1, cpus)
+
+
+def warn_oversubscribed_workers(workers: int) -> None:
+    """A ``WARNING:`` line where ``--workers`` takes every CPU the job may use (or more): each worker
+    keeps a core busy drawing batches, and the training's own threads then wait for them in turns,
+    every step slower than with fewer workers. It was said nowhere."""
+    cpus = job_cpus()
+    if workers >= cpus:
+        logging.getLogger(__name__).warning(
+            "--workers %d: this job may use %d CPU(s) (its CPU affinity or cgroup quota), and %d batch process(es) "
+            "beside the training's own threads oversubscribe them, which slows every step: use at most %d",
+            workers, cpus, workers, cpus - 1)
 
 
 def _composite_batches(seed: int, *, root: Path, kwargs: dict[str, Any], rendered: dict[str, Any], fraction: float,

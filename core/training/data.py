@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from core.errors import InputError, TrimapError
+from core.errors import InputError, TrainingError, TrimapError
 from core.training.procedural import _smooth_noise, generate_foreground
 from core.trimap import split_trimap
 
@@ -122,17 +122,28 @@ def default_data_root() -> Path:
 
 def _read_rgb8(path: Path) -> np.ndarray:
     """An 8-bit photo as ``H×W×3`` uint8 (PIL: fast for the PNG/JPEG files of shared/data)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    return _read_pil(path, "RGB")
 
 
 def _read_grey8(path: Path) -> np.ndarray:
+    return _read_pil(path, "L")
+
+
+def _read_pil(path: Path, mode: str) -> np.ndarray:
+    """``path`` read by PIL in ``mode``; a file it cannot read is an :class:`InputError` naming it.
+    PIL's own error for a truncated or damaged photo ("image file is truncated (64 bytes not
+    processed)") named no file: a bad background among hundreds, met by a training run hours in,
+    stopped it without saying which one to replace."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"))
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert(mode))
+    except (OSError, ValueError, SyntaxError) as exc:  # SyntaxError: PIL's for some broken PNG chunks
+        if isinstance(exc, FileNotFoundError):
+            raise InputError(f"{path} does not exist (was it moved or deleted while the run went on?)") from None
+        reason = str(exc).replace(f"'{path}'", "").replace(str(path), "").strip(" :") or type(exc).__name__
+        raise InputError(f"{path} cannot be read as an image ({reason}): replace or remove it") from None
 
 
 def _file_key(*paths: Path, salt: str = "") -> str:
@@ -1238,10 +1249,33 @@ class _BatchStream(torch.utils.data.IterableDataset):
             # pymatting's numba kernels (estimating a cold cache's colours) would take GNU OpenMP's
             # thread pool, which the forked worker inherits broken from its parent: they hang there.
             os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-        # A seed of its own per worker (and per stage), so no two workers draw the same crops.
-        batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
-        while True:
-            yield batches(self.role)
+        try:
+            # A seed of its own per worker (and per stage), so no two workers draw the same crops.
+            batches = self.factory(self.seed + 1_000_003 * (worker + 1) + 7_919 * _ROLE_INDEX.get(self.role, 3))
+            while True:
+                yield batches(self.role)
+        except Exception as exc:
+            if info is None:
+                raise
+            # Handed over as the worker's batch, for the training process to raise as it is: torch
+            # re-raises a worker's error with the worker's whole traceback as its message, which the
+            # run's one ERROR: line then was ("Caught InputError in DataLoader worker process 0.
+            # Original Traceback (most recent call last): ..."), the file it named at its very end.
+            yield _WorkerFailure(exc)
+
+
+class _WorkerFailure:
+    """An error a batch worker met, carried to the training process (:meth:`ParallelBatches.__call__`)."""
+
+    def __init__(self, exc: Exception) -> None:
+        import pickle
+
+        try:  # what the queue does to it: an exception whose arguments do not rebuild it cannot go as it is
+            pickle.loads(pickle.dumps(exc))
+            self.error: Exception = exc
+        except Exception:
+            self.error = RuntimeError(f"{type(exc).__name__}: {exc}")
+        self.error.__traceback__ = None  # the worker's frames do not pickle
 
 
 #: The signals a farm's kill and a terminal's Ctrl-C send to the run's whole process group: the
@@ -1324,7 +1358,21 @@ class ParallelBatches:
                 if held is not None:
                     signal.pthread_sigmask(signal.SIG_SETMASK, held)
             self._role = role
-        return next(self._iterator)
+        try:
+            batch = next(self._iterator)
+        except RuntimeError as exc:
+            if "DataLoader worker" not in str(exc):
+                raise
+            # A worker gone without a word (the kernel's out-of-memory killer, a crash in a C
+            # library): torch's RuntimeError ended the run in a traceback.
+            self.close()
+            raise TrainingError(f"a --workers process drawing the batches ended unexpectedly ({exc}); each "
+                                f"worker holds its own copy of the data set's photos (a machine short of memory "
+                                f"kills one): run again with fewer --workers, or 0") from None
+        if isinstance(batch, _WorkerFailure):
+            self.close()
+            raise batch.error
+        return batch
 
     def close(self) -> None:
         """Stop the workers (they also stop when this object is garbage collected)."""
