@@ -521,3 +521,43 @@ def test_a_job_without_a_bundle_returns_its_log_and_too_much_is_named(tmp_path, 
         (back / f"extra{i}").write_bytes(b"")
     tool._return(args, {"a": {}})
     assert "WARNING: " + str(back) + " holds 9 files" in capsys.readouterr().out
+
+
+def test_the_summary_and_logs_reach_out_after_every_stage_not_only_at_the_end(tmp_path, monkeypatch) -> None:
+    # The device's time limit can kill the run outright (rc 137), with no time to write anything then:
+    # what $OUT holds by each stage's end is all that comes back. It must say where each stage got to.
+    tool = _tool()
+    data, out, back = tmp_path / "data", tmp_path / "runs", tmp_path / "OUT"
+    for sub in ("image", "alpha"):
+        (data / "alphamatting" / sub).mkdir(parents=True)
+        (data / "alphamatting" / sub / "GT01.png").write_bytes(b"")
+    (data / "backgrounds").mkdir()
+    steps = [0, 0, 0]
+    seen: list = []
+
+    def call(command, stream):
+        stream.write(f"trained {len(seen)}\n")
+        stream.flush()
+        summary = back / "summary.json"
+        seen.append((json.loads(summary.read_text())["stages"] if summary.exists() else None,
+                     (back / "a.train.log").read_text() if (back / "a.train.log").exists() else None))
+        if "--max-minutes" in command:
+            steps[len(seen) - 1] = 10 * len(seen)
+        else:
+            (out / "a" / "bundle").mkdir()
+            (out / "a" / "bundle" / "manifest.json").write_text("{}")
+        return 3 if "--max-minutes" in command else 0
+
+    monkeypatch.setattr(tool, "_check_machine", lambda jobs: None)
+    monkeypatch.setattr(tool, "_estimate_all", lambda pairs, workers: ["GT01"])
+    monkeypatch.setattr(tool, "_call", call)
+    monkeypatch.setattr(tool, "_progress", lambda run_dir: list(steps))
+    assert tool.main(["run", "--data", str(data), "--out", str(out), "--return-to", str(back), "--job", "a=--batch 2",
+                      "--stage-seconds", "1,1,1"]) == 0
+    assert seen[0] == (None, None)
+    assert {role: stage["step"] for role, stage in seen[2][0]["a"].items()} == {"background": 10, "foreground": 20}
+    assert seen[2][1] == "trained 0\ntrained 1\n"
+    assert seen[3][0]["a"]["alpha"] == {"exit": 3, "step": 30, "seconds": seen[3][0]["a"]["alpha"]["seconds"]}
+    # The bundle came back: its job's log is left out of the 8 files, as before.
+    assert sorted(p.name for p in back.iterdir()) == ["a.zip.001", "summary.json"]
+    assert json.loads((back / "summary.json").read_text())["stages"]["a"]["bundle"]["exit"] == 0

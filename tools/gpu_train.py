@@ -344,10 +344,12 @@ def _check_machine(jobs: list[tuple[str, list[str]]]) -> None:
 
 
 def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[float], log: dict,
-           deadline: float | None = None) -> None:
+           deadline: float | None = None, reached: Any = None) -> None:
     """Train one job stage after stage, each until its cap or its time box, the box cut to what is left
     before ``deadline`` (``time.monotonic()``; a stage with less than a second left is not started),
-    then write its bundle at the steps reached."""
+    then write its bundle at the steps reached. ``reached()`` is called after every stage (and the
+    bundle): :func:`run` writes the summary there, so a run killed outright has said how far it got."""
+    reached = reached or (lambda: None)
     argv, caps = _caps(argv)
     run_dir, bundle = out / name / "run", out / name / "bundle"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -364,9 +366,10 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
                 print(f"{name}: {role} not trained further: the --budget is spent (step {done[index]})", flush=True)
                 continue
             code = _call(base + ["--steps", ",".join(map(str, steps)), "--max-minutes", f"{box / 60:.4f}"], stream)
-            reached, seconds = _progress(run_dir)[index], time.monotonic() - started
-            log.setdefault(name, {})[role] = {"exit": code, "step": reached, "seconds": round(seconds, 1)}
-            print(f"{name}: {role} at step {reached} ({seconds:.0f} s, exit {code})", flush=True)
+            step, seconds = _progress(run_dir)[index], time.monotonic() - started
+            log.setdefault(name, {})[role] = {"exit": code, "step": step, "seconds": round(seconds, 1)}
+            print(f"{name}: {role} at step {step} ({seconds:.0f} s, exit {code})", flush=True)
+            reached()
             if code not in (0, 3):
                 _say_why(name, out / name / "train.log")
             if code not in (0, 3) or _STOPPING.is_set():
@@ -376,6 +379,7 @@ def _train(name: str, argv: list[str], data: Path, out: Path, budgets: list[floa
         code = _call(base + ["--steps", ",".join(map(str, done))], stream)
         log[name]["bundle"] = {"exit": code, "path": str(bundle), "steps": done}
         print(f"{name}: bundle {'written' if code == 0 else f'failed (exit {code})'} with steps {done}", flush=True)
+        reached()
         if code != 0:
             _say_why(name, out / name / "train.log")
 
@@ -424,8 +428,14 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log: dict = {}
     deadline = None if args.budget is None else started + args.budget
+    lock = threading.Lock()
+
+    def reached() -> None:  # after every stage of every job: what a run killed outright still returns
+        with lock:
+            _write_summary(args, budgets, log)
+
     threads = [threading.Thread(target=_train, args=(name, argv, args.data.resolve(), args.out.resolve(), budgets, log,
-                                                     deadline)) for name, argv in args.job]
+                                                     deadline, reached)) for name, argv in args.job]
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for thread in threads:
@@ -435,8 +445,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    (args.out / "summary.json").write_text(json.dumps({"stage_seconds": budgets, "jobs": dict(args.job), "stages": log},
-                                                      indent=1), encoding="utf-8")
+    _write_summary(args, budgets, log)
     if args.return_to is not None:
         _return(args, log)
     failed = [name for name, _ in args.job if (log.get(name, {}).get("bundle") or {}).get("exit") != 0]
@@ -446,6 +455,21 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(f"done in {time.monotonic() - started:.0f} s; " + (f"no bundle for {', '.join(failed)}" if failed else "every bundle written"))
     return 1 if failed else 0
+
+
+def _write_summary(args: argparse.Namespace, budgets: list[float], log: dict) -> None:
+    """``OUT/summary.json`` and, with ``--return-to``, a copy of it and each job's ``train.log`` there
+    (the device's ``$OUT``): written after every stage, so that a run the device's time limit kills
+    outright, with no time to end itself, still brings back where every stage got to and why."""
+    text = json.dumps({"stage_seconds": budgets, "jobs": dict(args.job), "stages": log}, indent=1)
+    (args.out / "summary.json").write_text(text, encoding="utf-8")
+    if args.return_to is None:
+        return
+    args.return_to.mkdir(parents=True, exist_ok=True)
+    (args.return_to / "summary.json").write_text(text, encoding="utf-8")
+    for name, _ in args.job:
+        if (args.out / name / "train.log").exists():
+            shutil.copyfile(args.out / name / "train.log", args.return_to / f"{name}.train.log")
 
 
 def _pack(bundle: Path, folder: Path, name: str) -> list[Path]:
@@ -477,6 +501,7 @@ def _return(args: argparse.Namespace, log: dict) -> None:
     for name, _ in args.job:
         if (log.get(name, {}).get("bundle") or {}).get("exit") == 0:
             parts = _pack(args.out / name / "bundle", folder, name)
+            (folder / f"{name}.train.log").unlink(missing_ok=True)  # copied while it trained: the bundle says it all
             print(f"{name}: bundle packed into {', '.join(p.name for p in parts)} in {folder} (unpack it with "
                   f"python tools/gpu_train.py unpack {name}.zip.* --out DIR)", flush=True)
         elif (args.out / name / "train.log").exists():
