@@ -107,15 +107,14 @@ def _by_stem(folder: Path) -> dict[str, Path]:
     A link whose target cannot be reached (a data set of links onto a show's share not mounted
     here) is an :class:`InputError` naming it, as for ``lbsmatte finetune``: passed over, its frame
     was said to have no image or no ground truth, or left out of the scores."""
+    from core.io import check_link_reachable
+
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in EXTENSIONS and not path.name.startswith(".") and path.is_symlink() \
-                and not path.exists():  # passed over as "not a file": "no image/NAME.*" or a frame left out
-            raise InputError(f"{path} is a link to {os.readlink(path)}, which cannot be reached (a share not mounted "
-                             "here, a file moved or removed): mount it or fix the link, or take the link out of "
-                             "the data set")
+        if path.suffix.lower() in EXTENSIONS and not path.name.startswith("."):
+            check_link_reachable(path)  # passed over as "not a file": "no image/NAME.*" or a frame left out
         if path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith("."):
             old = found.get(path.stem)
             if old is not None:

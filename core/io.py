@@ -743,6 +743,17 @@ def check_not_input(path: str | os.PathLike[str],
         raise OutputError(f"refusing to write {p}: it is one of the input files ({found})")
 
 
+def check_link_reachable(path: Path) -> None:
+    """:class:`InputError` naming ``path`` if it is a link whose target cannot be reached (a data
+    set of links onto a show's share not mounted here): ``is_file()`` is false for it, so a
+    listing passed it over without a word. ``lbsmatte finetune`` and ``evaluate`` list their data
+    sets through this."""
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"{path} is a link to {os.readlink(path)}, which cannot be reached (a share not mounted "
+                         "here, a file moved or removed): mount it or fix the link, or take the link out of the "
+                         "data set")
+
+
 def check_writable_dir(path: str | os.PathLike[str]) -> Path:
     """Create folder ``path`` if needed and check a file can be created in it.
 

@@ -826,14 +826,13 @@ def _show_files(folder: Path) -> list[Path]:
     :class:`InputError` naming a link whose target cannot be reached (a data set of links onto a
     show's share that is not mounted here): passed over as "not a file", its plate was left out
     without a word (its matte only warned of as having no plate) and the run trained on the rest."""
+    from core.io import check_link_reachable
+
     files = []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.name.lower() in SYSTEM_FILES:
             continue
-        if p.is_symlink() and not p.exists():
-            raise InputError(f"{p} is a link to {os.readlink(p)}, which cannot be reached (a share not mounted "
-                             "here, a file moved or removed): mount it or fix the link, or take the link out "
-                             "of the data set")
+        check_link_reachable(p)
         if p.is_file():
             files.append(p)
     return files
