@@ -20,7 +20,10 @@ A bundle is a folder::
       "training": {...},         # free: data, iterations, time, machine, losses...
       "trained": true,           # false for test bundles made of untrained networks
       "storage": "float32",      # or "float16": the dtype of the tensors on disk (loaded as float32)
-      "refinement": {...}        # optional: the core.compositing.Settings the bundle runs with
+      "refinement": {...},       # optional: the core.compositing.Settings the bundle runs with
+      "training_data_terms": {   # optional: under which terms the training data may be used
+        "summary": "...", ...    # (a fine-tune carries its parent's on, under "parent")
+      }
     }
 
 Weights are only ever read with ``safetensors`` (never ``torch.load``/pickle): a weights file
@@ -72,6 +75,12 @@ ROLES = ("background", "foreground", "alpha")
 #: Environment variable holding extra bundle folders, ``os.pathsep``-separated.
 WEIGHTS_PATH_ENV = "LBSMATTE_WEIGHTS_PATH"
 DEFAULT_NAME = "default"
+
+#: The manifest key that says on which data the networks were trained and under which terms that
+#: data may be used (``{"summary": str, ...}``). Weights trained on data under research-only terms
+#: carry those terms on: a legal review reads them in the manifest, and ``lbsmatte weights show``
+#: prints the summary.
+DATA_TERMS = "training_data_terms"
 
 # safetensors' own parser refuses headers above 100 MB; so do we.
 _MAX_HEADER = 100_000_000
@@ -228,6 +237,7 @@ class Bundle:
             lines.append(f"  parent: {parent.get('name', '?')} (manifest sha256 {sha[:12]})")
         else:
             lines.append("  parent: none")
+        lines.append(f"  training data terms: {data_terms_summary(m)}")
         if self.trained:
             lines.append("  trained: yes")
         else:
@@ -551,6 +561,7 @@ def save_bundle(
     storage: str = "float32",
     refinement: dict[str, Any] | None = None,
     replace_packaged: bool = False,
+    data_terms: dict[str, Any] | None = None,
 ) -> Bundle:
     """Write a bundle folder atomically and return it.
 
@@ -587,6 +598,11 @@ def save_bundle(
     replace_packaged:
         Only for the release step (``tools/cross_validate.py --ship``): ``path`` may lie inside
         the package's own bundles folder (:func:`check_not_packaged`), refused otherwise.
+    data_terms:
+        The training data's terms (the manifest's ``"training_data_terms"``, ``{"summary": ...}``).
+        Without it, a bundle whose ``parent`` is a :class:`Bundle` recording terms gets them
+        carried on (networks fine-tuned from weights trained on research-only data are no freer
+        than those weights); otherwise none is recorded.
 
     Stale leftovers of an earlier save of the same folder killed midway (``.<name>.tmp-*`` and
     ``.<name>.old-*`` beside it, unchanged for an hour) are removed first.
@@ -683,6 +699,10 @@ def save_bundle(
         manifest["training"].setdefault("machine", f"{platform.node()} ({platform.platform()})")
         if refinement is not None:
             manifest["refinement"] = _jsonable(refinement)
+        if data_terms is None and isinstance(parent, Bundle):
+            data_terms = inherited_data_terms(parent)
+        if data_terms is not None:
+            manifest[DATA_TERMS] = _jsonable(data_terms)
         _write_text(tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         _fsync_dir(tmp)
         _replace_folder(tmp, folder, overwrite, replace_packaged)
@@ -793,6 +813,29 @@ def inherited_refinement(parent: Bundle) -> dict[str, Any] | None:
         return settings | {INHERITED: {"bundle": earlier["bundle"], "sha256": str(earlier.get("sha256") or ""),
                                        "through": [*through, parent.name]}}
     return settings | {INHERITED: {"bundle": parent.name, "sha256": parent.manifest_sha256()}}
+
+
+def data_terms_summary(manifest: dict[str, Any]) -> str:
+    """The one-line summary of a manifest's ``"training_data_terms"``, or what to do without one."""
+    terms = manifest.get(DATA_TERMS)
+    summary = terms.get("summary") if isinstance(terms, dict) else None
+    if isinstance(summary, str) and summary.strip():
+        return summary.strip()
+    return "not recorded: ask whoever trained this bundle on which data, and under which terms"
+
+
+def inherited_data_terms(parent: Bundle) -> dict[str, Any] | None:
+    """The ``"training_data_terms"`` of a bundle fine-tuned from ``parent``: the parent's, carried
+    on, with the fine-tuning data's own terms to add (LBSMatte cannot know them); ``None`` when
+    the parent records none."""
+    terms = parent.manifest.get(DATA_TERMS)
+    if not isinstance(terms, dict):
+        return None
+    return {
+        "summary": f"trained further from {parent.name!r}, whose terms apply: {data_terms_summary(parent.manifest)} "
+                   "The terms of the data it was trained further on apply too (not recorded by LBSMatte).",
+        "parent": {"bundle": parent.name, "sha256": parent.manifest_sha256()} | copy.deepcopy(terms),
+    }
 
 
 def _refinement_lines(refinement: Any) -> list[str]:

@@ -99,7 +99,7 @@ class BundleInfo(object):
         return file_sha256(os.path.join(self.path, MANIFEST))
 
     def summary_lines(self):
-        """Human-readable lines: description, version, parent, colour, training summary."""
+        """Human-readable lines: description, version, parent, colour, training data terms, training summary."""
         m = self.manifest
         lines = [
             "%s: %s" % (self.name, m.get("description") or "(no description)"),
@@ -114,6 +114,14 @@ class BundleInfo(object):
             lines.append("parent: %s" % parent)
         else:
             lines.append("parent: none")
+        # As core.weights.data_terms_summary: a legal restriction on the training data is shown whole.
+        terms = m.get("training_data_terms")
+        summary = terms.get("summary") if isinstance(terms, dict) else None
+        if isinstance(summary, str) and summary.strip():
+            lines.append("training data terms: %s" % summary.strip())
+        else:
+            lines.append("training data terms: not recorded: ask whoever trained this bundle on which data, "
+                         "and under which terms")
         if self.trained:
             lines.append("trained: yes")
         else:
