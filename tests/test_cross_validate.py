@@ -124,6 +124,21 @@ def test_the_choice_is_recorded_and_a_changed_one_says_so(tmp_path: Path) -> Non
                                ["GT03", "GT04"])
 
 
+def test_a_fold_bundle_trained_on_the_shared_data_says_its_terms(tmp_path: Path) -> None:
+    """``lbsmatte train`` cannot know its data's terms; the tool that trained a fold on the shared
+    data set writes them when it records the fold's choice, and never over terms already there."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    manifest = {"name": "fold", "training": {"data": {"objects": ["GT01", "GT02"]}}}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    choice = {"rounds": 3, "sad": 2.5, "grad": 2.0}
+    cv.write_choice(bundle, choice, ["GT01", "GT02"])
+    terms = json.loads((bundle / "manifest.json").read_text())["training_data_terms"]
+    assert terms["summary"].startswith("NOT CLEARED FOR COMMERCIAL USE") and "2 objects" in terms["summary"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest | {"training_data_terms": {"summary": "ours"}}))
+    cv.write_choice(bundle, choice, ["GT01", "GT02"])
+    assert json.loads((bundle / "manifest.json").read_text())["training_data_terms"] == {"summary": "ours"}
+
 
 def test_an_inherited_refinement_counts_as_nothing_chosen(tmp_path: Path) -> None:
     """A fold bundle trained on from another records that bundle's settings (``inherited_from``):

@@ -440,6 +440,9 @@ def write_choice(bundle: Path, choice: dict[str, Any], names: list[str]) -> bool
         if "layers" in old.get("chosen_on", {}):
             refinement["chosen_on"]["layers"] = old["chosen_on"]["layers"]
     manifest["refinement"] = refinement
+    trained_on = ((manifest.get("training") or {}).get("data") or {}).get("objects")
+    if "training_data_terms" not in manifest and trained_on:  # lbsmatte train cannot know the data's terms
+        manifest["training_data_terms"] = shipped_data_terms(list(trained_on))
     _atomic_json(path, manifest)
     return changed
 
