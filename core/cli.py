@@ -708,6 +708,41 @@ def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) ->
 #: EXR header attribute of a result frame computed otherwise than asked (the module docstring);
 #: ``nuke_plugin/cache.py`` reads it (a twin, tests/test_contracts.py holds them equal).
 DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
+#: Header attributes LBSMatte writes about itself (:func:`_provenance`); a plate's own (an earlier
+#: result matted again) are never carried over: they describe that run, not this one.
+PROVENANCE_PREFIX = "lbsmatte/"
+
+
+def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplied: bool) -> list[tuple[str, str, Any]]:
+    """What made a result, for its header: ``Software`` (``LBSMatte <version>``, in place of the
+    plate's, which named the camera or the package that wrote the plate), and ``lbsmatte/version``,
+    ``lbsmatte/weights`` (the bundle's name, never its folder: no user's path in a delivered file),
+    ``lbsmatte/bundle_sha256`` (as ``lbsmatte fingerprint`` gives it; none for ``--weights none``)
+    and ``lbsmatte/settings``, one JSON object of what decides the pixels: the device and precision
+    as resolved, the plate's colour as read, the refinement's settings, the trimap's reading."""
+    from dataclasses import asdict
+
+    from core.fingerprint import _PRECISION_NAMES
+
+    bundle = matter.bundle
+    settings = {
+        "device": matter.device.type,
+        "precision": _PRECISION_NAMES.get(str(matter.dtype), str(matter.dtype)),
+        "colour": colour,
+        "premultiplied": premultiplied,
+        "fg_solve": matter.fg_solve,
+        "refinement": asdict(matter.refinement),
+        "trimap_channel": args.trimap_channel,
+        "plate_layer": args.plate_layer,
+        "edge": args.edge,
+    }
+    records = [("Software", "string", f"LBSMatte {__version__}"),
+               (PROVENANCE_PREFIX + "version", "string", __version__),
+               (PROVENANCE_PREFIX + "weights", "string", str(bundle.name))]
+    if hasattr(bundle, "manifest_sha256"):
+        records.append((PROVENANCE_PREFIX + "bundle_sha256", "string", bundle.manifest_sha256()))
+    records.append((PROVENANCE_PREFIX + "settings", "string", json.dumps(settings, sort_keys=True)))
+    return records
 
 
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
@@ -802,10 +837,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     if exr and colour == "srgb":  # solved in the sRGB encoding: made to recomposite the plate as the EXR holds it
         fg, bg = matter.agree_as_stored(pixels, trimap, result, _linearised(colour, plate.info.is_float))
     fg = _to_output(fg, colour, exr, plate.info.is_float)
+    # Only this run's record: a plate that is an earlier result carries that run's.
+    own = _provenance(matter, args, colour, premultiplied)
+    metadata = [m for m in plate.info.metadata if not m[0].startswith(PROVENANCE_PREFIX) and m[0] != "Software"] + own
     if exr:
         layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
-        # Only this run's conditions: a plate that is an earlier result carries its own attribute.
-        metadata = [m for m in plate.info.metadata if m[0] != DEGRADED_ATTRIBUTE]
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
         if degraded:
             metadata.append((DEGRADED_ATTRIBUTE, "string", "; ".join(degraded)))
@@ -820,7 +856,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
-        write_image(job.out, rgba, ["R", "G", "B", "A"], like=plate.info, protect=protect,
+        write_image(job.out, rgba, ["R", "G", "B", "A"], like=replace(plate.info, metadata=metadata), protect=protect,
                     pixel_type=output_pixel_type(job.out, plate.info),
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
 

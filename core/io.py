@@ -39,6 +39,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -1160,18 +1161,59 @@ def _take_over_stale_lock(path: Path) -> str | None:
         os.close(fd)
 
 
-def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None) -> None:
+#: A DPX's film and TV header fields (OpenImageIO's names): facts of the shot and the frame, not of
+#: the file's encoding, which a DPX result keeps as Nuke's Write does (``dpx:FrameRate`` is the
+#: only frame rate OpenImageIO reads from or writes to a DPX; every other ``dpx:`` field is dropped).
+_DPX_SHOT_ATTRIBUTES = frozenset("dpx:" + name for name in (
+    "FrameRate", "TemporalFrameRate", "TimeOffset", "ShutterAngle", "FramePosition", "SequenceLength",
+    "HeldCount", "FrameId", "SlateInfo", "Format", "InputDevice", "InputDeviceSerialNumber", "XScannedSize",
+    "YScannedSize", "SourceDateTime"))
+
+
+def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None, ext: str = ".exr") -> None:
+    """Carry ``like``'s metadata onto ``spec`` of a file of extension ``ext`` (but for what
+    :data:`_DROP_ATTRIBUTES` and :data:`_DROP_PREFIXES` name), the frame rate across formats: a
+    DPX's ``dpx:FrameRate`` as EXR's ``FramesPerSecond`` and the other way round, so that an EXR
+    plate's DPX result, or a DPX scan's, keeps its rate."""
     if colourspace:  # OIIO writes it as the format's own tag (EXR's colorInteropID, TIFF's Exif)
         spec.attribute("oiio:ColorSpace", colourspace)
     if like is None:
         return
+    dpx = ext == ".dpx"
     for name, type_name, value in like.metadata:
         if name in _DROP_ATTRIBUTES or name.startswith(_DROP_PREFIXES):
-            continue
+            if not (dpx and name in _DPX_SHOT_ATTRIBUTES):
+                continue
         try:
             spec.attribute(name, _type_desc(type_name), value)
         except Exception:  # an attribute OIIO cannot express again: skip it rather than fail
             continue
+    fps = _frame_rate(like)
+    if fps is not None:
+        if dpx and like.attribute("dpx:FrameRate") is None:
+            spec.attribute("dpx:FrameRate", float(fps[0]) / fps[1])
+        elif not dpx and like.attribute("FramesPerSecond") is None:
+            spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), fps)
+
+
+def _frame_rate(info: ImageInfo) -> tuple[int, int] | None:
+    """``info``'s frame rate as a fraction (EXR's ``FramesPerSecond``, else a DPX's ``dpx:FrameRate``,
+    NTSC's 23.976 as 24000/1001), or None when it has none, or one that is not a positive number."""
+    rate = info.attribute("FramesPerSecond")
+    try:
+        if rate is not None:
+            numerator, denominator = (int(v) for v in np.asarray(rate).ravel()[:2])
+            return (numerator, denominator) if numerator > 0 and denominator > 0 else None
+        fps = float(info.attribute("dpx:FrameRate", "nan"))
+    except (TypeError, ValueError):
+        return None
+    if not 0 < fps < 10000:  # NaN: a DPX whose header leaves it undefined
+        return None
+    ntsc = fps * 1.001
+    if abs(ntsc - round(ntsc)) < 1e-3 and abs(fps - round(fps)) > 1e-3:
+        return (round(ntsc) * 1000, 1001)
+    fraction = Fraction(fps).limit_denominator(1000)
+    return (fraction.numerator, fraction.denominator)
 
 
 #: OIIO's names of integer vectors, ``str()`` of the types it reads EXR's ``v2i`` and ``v3i`` as (and
@@ -1346,7 +1388,7 @@ def write_matte_exr(
     if half:
         pixels = _fit_half(pixels, MATTE_CHANNELS, os.fspath(path))
     spec, data = _windowed_spec(pixels, list(MATTE_CHANNELS), oiio.HALF if half else oiio.FLOAT, like, True, window)
-    _copy_metadata(spec, like, colourspace)
+    _copy_metadata(spec, like, colourspace, ".exr")
     if colourspace:
         # As it is: from oiio:ColorSpace alone OIIO writes only an ID its own colour config (the
         # $OCIO of its first use in the process, else its built-in one) knows, and dropped a camera
@@ -1432,7 +1474,7 @@ def write_image(
     elif fmt.basetype == oiio.HALF:
         px = _fit_half(px, channels, dest)
     spec, data = _windowed_spec(px, list(channels), fmt, like, ext == ".exr", window)
-    _copy_metadata(spec, like, colourspace)
+    _copy_metadata(spec, like, colourspace, ext)
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)
     if unassociated_alpha:

@@ -1115,6 +1115,36 @@ def test_an_anamorphic_plate_is_matted_as_stored_and_its_header_carried(tmp_path
             assert written.getattribute("smpte:TimeCode") == (0x01020304, 0), name
 
 
+def test_the_result_says_it_was_made_by_lbsmatte_with_which_weights_and_settings(tmp_path: Path, small_bundle,
+                                                                                   untrained_ok) -> None:
+    # The plate's Software (the package that wrote the plate) was copied onto the matte, which then
+    # claimed to be a Nuke render; nothing said LBSMatte, its version or its weights made it. A plate
+    # that is an earlier result must not pass that run's record on either.
+    import json
+
+    from core import __version__
+
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half",
+           {"Software": "Nuke 15.1v3", "lbsmatte/weights": "old", "lbsmatte/version": "0.0.1", "owner": "sh010"})
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    args = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+            "--weights", str(small_bundle.path), "--device", "cpu", "--precision", "fp32", "--no-progress"]
+    for name in ("out.exr", "out.png", "out.dpx", "out.tif"):
+        assert cli.main(args + ["--out", str(tmp_path / name)]) == 0
+        info = read_image(tmp_path / name).info
+        assert info.attribute("Software") == f"LBSMatte {__version__}", name
+    info = read_image(tmp_path / "out.exr").info
+    assert info.attribute("Copyright") == "sh010"  # the plate's own facts stay
+    assert info.attribute("lbsmatte/version") == __version__
+    assert info.attribute("lbsmatte/weights") == small_bundle.name
+    assert info.attribute("lbsmatte/bundle_sha256") == small_bundle.manifest_sha256()  # as 'lbsmatte fingerprint'
+    settings = json.loads(info.attribute("lbsmatte/settings"))
+    assert (settings["device"], settings["precision"], settings["colour"]) == ("cpu", "fp32", "linear")
+    assert settings["premultiplied"] is True and "rounds" in settings["refinement"]
+    # the bundle's folder, a user's path, is named nowhere in the header
+    assert not [n for n, _, v in info.metadata if str(small_bundle.path) in str(v)]
+
+
 def test_a_multi_part_plates_metadata_is_its_first_parts_as_nuke_writes_it(tmp_path: Path, small_bundle,
                                                                           untrained_ok) -> None:
     # Nuke's Write (a part per layer, parts in the layers' order: depth before rgba) puts the

@@ -411,6 +411,30 @@ def test_the_plates_integer_vector_and_box_attributes_reach_the_matte(tmp_path: 
         assert kept.get(name) == (str(kind), value), name
 
 
+def test_a_scans_frame_rate_and_film_header_reach_its_dpx_and_exr_mattes(tmp_path: Path) -> None:
+    # OpenImageIO reads and writes a DPX's frame rate only as dpx:FrameRate, which was dropped with
+    # every other dpx: field: a scan's DPX (and EXR) matte lost the shot's frame rate, its shutter
+    # angle and slate, and an EXR plate's DPX matte its FramesPerSecond.
+    scan = tmp_path / "scan.dpx"
+    _write_raw(scan, np.full((3, 4, 3), 0.5, np.float32), ["R", "G", "B"], "uint16",
+               attributes={"dpx:FrameRate": 23.976, "dpx:ShutterAngle": 180.0, "dpx:SlateInfo": "SH010 TK3",
+                           "dpx:Transfer": "Logarithmic"})
+    info = io.read_image(scan).info
+    ones = np.ones((3, 4, 3), np.float32)
+    io.write_image(tmp_path / "m.dpx", ones, ["R", "G", "B"], like=info)
+    dpx = io.read_image(tmp_path / "m.dpx").info
+    assert dpx.attribute("dpx:FrameRate") == pytest.approx(23.976)
+    assert dpx.attribute("dpx:ShutterAngle") == 180.0 and dpx.attribute("dpx:SlateInfo") == "SH010 TK3"
+    assert dpx.attribute("dpx:Transfer") != "Logarithmic"  # the encoding is the result's, not the scan's
+    io.write_matte_exr(tmp_path / "m.exr", _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
+    exr = io.read_image(tmp_path / "m.exr").info
+    assert tuple(exr.attribute("FramesPerSecond")) == (24000, 1001)
+    assert not [name for name, _, _ in exr.metadata if name.startswith("dpx:")]
+    # and the other way round: an EXR plate's rate as the DPX's
+    io.write_image(tmp_path / "e.dpx", ones, ["R", "G", "B"], like=exr)
+    assert io.read_image(tmp_path / "e.dpx").info.attribute("dpx:FrameRate") == pytest.approx(24000 / 1001)
+
+
 def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
     # Read back with OIIO directly (not core.io): each of the ten channels holds its own layer's
     # value under its own name, and both windows (the display window's origin included) are the plate's.
