@@ -264,6 +264,9 @@ def input_node(node, index):
 STALE_MARK = "STALE - %s - press Compute, or turn on accept stale result"
 #: Set while :func:`bake` renders its temporary Writes (the render check must not stop them).
 _baking = []  # type: list
+#: The bakes' EXR compression (Nuke's default, lossless), set on each Write: a studio's
+#: ``knobDefault("Write.exr.compression", "DWAA")`` reaches the Writes it makes too.
+BAKE_COMPRESSION = "Zip (1 scanline)"
 #: The baked plate's EXR data type: float, so that no value of the plate becomes inf (see :func:`_bake`).
 PLATE_DATATYPE = "32 bit float"
 
@@ -742,6 +745,9 @@ def _bake_input(node, source, label, pattern, channels, datatype, first, last, f
         write[BAKE_FILE_KNOB].setValue(pattern)
         write["file"].setValue("[value %s]" % BAKE_FILE_KNOB)
         write["file_type"].setValue("exr")
+        # Lossless whatever the studio's knob default: DWAA/DWAB (or B44 on half) would bake a plate
+        # that is not the plate, off by a few percent, and the matte with it.
+        write["compression"].setValue(BAKE_COMPRESSION)
         write["channels"].setValue(channels)
         write["datatype"].setValue(datatype)
         write["metadata"].setValue("all metadata except input/*")

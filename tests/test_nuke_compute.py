@@ -1362,3 +1362,24 @@ def test_a_range_reaching_past_the_plates_frames_is_computed_with_a_warning_nami
     node["first_frame"].setValue(1002)
     node["last_frame"].setValue(1003)
     assert compute.compute(node).warnings == []
+
+
+@pytest.mark.parametrize("studio_default", ["DWAA", "DWAB"])
+def test_a_studio_default_of_lossy_exr_compression_never_reaches_the_baked_inputs(fake_nuke, lbs_env, sequences,
+                                                                                   tmp_path, studio_default):
+    # A studio's menu.py often sets knobDefault("Write.exr.compression", "DWAA") to keep renders
+    # small: the bake's Writes took it, and the tool matted a plate off by up to 2.6e-2 here.
+    import OpenImageIO as oiio
+
+    fake_nuke.knobDefault("Write.exr.compression", studio_default)
+    node = make_graph(fake_nuke, sequences)
+    folder = tmp_path / "bake"
+    folder.mkdir()
+    plate, trimap, failed = lbs_node.bake(node, str(folder), 1001, 1001)
+    assert not failed
+    for baked, source in ((plate, sequences["plate"]), (trimap, sequences["trimap"])):
+        path = baked.replace("####", "1001")
+        assert oiio.ImageInput.open(path).spec().get_string_attribute("compression") == "zips"
+        pixels, names = read_exr(path)
+        expected, source_names = read_exr(source.replace("####", "1001"))
+        np.testing.assert_array_equal(pixels, expected[:, :, [source_names.index(n) for n in names]])

@@ -84,7 +84,8 @@ def _reset():
     """Forget everything: a new, empty Nuke session (not started up)."""
     global _root, _context, _callbacks, _plugin_path, _inits_run, _messages, _executions
     global _progress_tasks, _cancel_hook, _main_queue, _layers, _menus, _this, _in_knob_changed, _frame
-    global _filename_filters
+    global _filename_filters, _knob_defaults
+    _knob_defaults = {}
     _root = Root()
     _context = [_root]
     _frame = 1
@@ -1060,6 +1061,12 @@ class _Read(Node):
         return image.like(pixels)
 
 
+#: OpenEXR's name (OpenImageIO's ``compression``) of each entry of the Write's compression menu.
+_EXR_COMPRESSION = {"none": "none", "Zip (1 scanline)": "zips", "Zip (16 scanlines)": "zip",
+                    "PIZ Wavelet (32 scanlines)": "piz", "RLE": "rle", "B44": "b44", "B44A": "b44a", "DWAA": "dwaa",
+                    "DWAB": "dwab"}
+
+
 class _Write(Node):
     def __init__(self):
         Node.__init__(self, "Write")
@@ -1078,6 +1085,16 @@ class _Write(Node):
             self.addKnob(knob)
         self["compression"].fromScript("Zip (1 scanline)")
         self["metadata"].fromScript("default metadata")
+
+    def _knob_changed(self, knob, name=None):
+        # As in Nuke: the file type's own knob defaults (knobDefault("Write.exr.compression", ...),
+        # a studio's menu.py) are applied when the file type is chosen.
+        if knob is self._knobs["file_type"]:
+            prefix = "Write.%s." % knob.value()
+            for key, value in sorted(_knob_defaults.items()):
+                if key.startswith(prefix) and key[len(prefix):] in self._knobs:
+                    self[key[len(prefix):]].setValue(value)
+        Node._knob_changed(self, knob, name)
 
     def _write_frame(self, frame):
         if self["file_type"].value() != "exr":
@@ -1115,7 +1132,7 @@ class _Write(Node):
         spec.x, spec.y = image.bbox[0], image.bbox[1]
         spec.full_x, spec.full_y, spec.full_width, spec.full_height = image.format
         self._write_metadata(spec, image, upstream_hash)
-        spec.attribute("compression", "zip")
+        spec.attribute("compression", _EXR_COMPRESSION[self["compression"].value()])
         out = _oiio.ImageOutput.create(path)
         if out is None or not out.open(path, spec):
             raise RuntimeError("%s: cannot write %s: %s" % (self.name(), path, _oiio.geterror()))
@@ -1757,6 +1774,17 @@ def thisKnob():
 # -- the node graph ----------------------------------------------------------------------------------
 def root():
     return _root
+
+
+def knobDefault(classknob, value=None):
+    """Set the default of knob ``Class.knob`` (or ``Class.filetype.knob``, applied when a Write's file
+    type is chosen) for nodes made from now on; the default set, or ``None``. Only the Write's file
+    type defaults are applied by the fake."""
+    if value is not None:
+        if classknob.count(".") != 2 or not classknob.startswith("Write."):
+            raise _FakeLimit("fake nuke: knobDefault(%r): only Write.<file type>.<knob>" % classknob)
+        _knob_defaults[classknob] = str(value)
+    return _knob_defaults.get(classknob)
 
 
 def createNode(node, knobs="", inpanel=True):
