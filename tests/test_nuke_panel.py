@@ -1,4 +1,4 @@
-"""The weights panel, offscreen with PySide6, and the Qt shim (PySide2 first, then PySide6)."""
+"""The weights panel, offscreen with PySide6, and the Qt shim (the binding Nuke loaded, else by its version)."""
 
 import os
 import runpy
@@ -44,22 +44,42 @@ def test_the_shim_takes_pyside6_here():
     assert qt.QtWidgets is QtWidgets
 
 
-def test_the_shim_prefers_pyside2(tmp_path, monkeypatch):
+def _fake_pyside2(tmp_path, monkeypatch):
+    """A PySide2 on the path (PySide6 under its name) and none loaded yet."""
     package = tmp_path / "PySide2"
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("QtCore", "QtGui", "QtWidgets"):
         (package / (name + ".py")).write_text(f"from PySide6.{name} import *  # noqa\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in [m for m in sys.modules if m.startswith("PySide2")]:
-        monkeypatch.delitem(sys.modules, name)
+
+
+def _run_shim(hidden):
+    """nuke_plugin/qt.py run afresh with the modules named ``hidden`` not yet loaded."""
+    saved = {m: sys.modules.pop(m) for m in list(sys.modules) if m.split(".")[0] in hidden}
     try:
-        shim = runpy.run_path(os.path.join(REPO, "nuke_plugin", "qt.py"))
+        return runpy.run_path(os.path.join(REPO, "nuke_plugin", "qt.py"))
     finally:
-        for name in [m for m in sys.modules if m.startswith("PySide2")]:
+        for name in [m for m in sys.modules if m.split(".")[0] in hidden]:
             del sys.modules[name]
-    assert shim["BINDING"] == "PySide2"
-    assert shim["QtWidgets"].__name__ == "PySide2.QtWidgets"
+        sys.modules.update(saved)
+
+
+@pytest.mark.parametrize("major, expected", [(16, "PySide6"), (15, "PySide2"), (13, "PySide2")])
+def test_the_shim_takes_the_binding_of_the_nuke_it_runs_in(tmp_path, monkeypatch, fake_nuke, major, expected):
+    """A studio's PySide2 on the path must not be loaded into Nuke 16's Qt 6 process."""
+    _fake_pyside2(tmp_path, monkeypatch)
+    monkeypatch.setattr(fake_nuke, "NUKE_VERSION_MAJOR", major)
+    shim = _run_shim({"PySide2", "PySide6"})
+    assert shim["BINDING"] == expected
+    assert shim["QtWidgets"].__name__ == expected + ".QtWidgets"
+
+
+def test_the_shim_takes_the_binding_already_loaded(tmp_path, monkeypatch):
+    """Whatever Nuke's version says, a binding the host has loaded is the one to use."""
+    _fake_pyside2(tmp_path, monkeypatch)
+    shim = _run_shim({"PySide2"})  # PySide6 stays loaded (this test process's own)
+    assert shim["BINDING"] == "PySide6"
 
 
 def test_panel_lists_bundles_and_shows_their_manifests(qapp, found):
