@@ -1169,6 +1169,11 @@ _DPX_SHOT_ATTRIBUTES = frozenset("dpx:" + name for name in (
     "HeldCount", "FrameId", "SlateInfo", "Format", "InputDevice", "InputDeviceSerialNumber", "XScannedSize",
     "YScannedSize", "SourceDateTime"))
 
+#: The pixel aspects OpenEXR writes (``Header::sanityCheck``): a plate's outside them (a DPX whose
+#: aspect fields read 0:1, which OIIO gives as 0) failed every frame's EXR result ("Invalid pixel
+#: aspect ratio in image header"); such a result gets 1, as OIIO reads undefined fields.
+_PIXEL_ASPECT_RANGE = (1e-6, 1e6)
+
 
 def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None, ext: str = ".exr") -> None:
     """Carry ``like``'s metadata onto ``spec`` of a file of extension ``ext`` (but for what
@@ -1184,6 +1189,8 @@ def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = 
         if name in _DROP_ATTRIBUTES or name.startswith(_DROP_PREFIXES):
             if not (dpx and name in _DPX_SHOT_ATTRIBUTES):
                 continue
+        if name == "PixelAspectRatio" and not _PIXEL_ASPECT_RANGE[0] <= value <= _PIXEL_ASPECT_RANGE[1]:
+            continue
         try:
             spec.attribute(name, _type_desc(type_name), value)
         except Exception:  # an attribute OIIO cannot express again: skip it rather than fail
