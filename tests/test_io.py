@@ -449,11 +449,22 @@ def test_a_scans_frame_rate_and_film_header_reach_its_dpx_and_exr_mattes(tmp_pat
     assert dpx.attribute("dpx:Transfer") != "Logarithmic"  # the encoding is the result's, not the scan's
     io.write_matte_exr(tmp_path / "m.exr", _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
     exr = io.read_image(tmp_path / "m.exr").info
-    assert tuple(exr.attribute("FramesPerSecond")) == (24000, 1001)
+    # under OpenEXR's own name, which other EXR readers look for (it had OIIO's FramesPerSecond)
+    assert tuple(exr.attribute("framesPerSecond")) == (24000, 1001)
+    assert exr.attribute("FramesPerSecond") is None
     assert not [name for name, _, _ in exr.metadata if name.startswith("dpx:")]
-    # and the other way round: an EXR plate's rate as the DPX's
+    # and the other way round: an EXR plate's rate as the DPX's, under either name (OpenEXR's, as
+    # OpenEXR's own writers and the matte's name it, was not read)
     io.write_image(tmp_path / "e.dpx", ones, ["R", "G", "B"], like=exr)
     assert io.read_image(tmp_path / "e.dpx").info.attribute("dpx:FrameRate") == pytest.approx(24000 / 1001)
+    for name in ("framesPerSecond", "FramesPerSecond"):
+        plate = str(tmp_path / f"{name}.exr")
+        spec = oiio.ImageSpec(4, 3, 3, oiio.HALF)
+        spec.attribute(name, oiio.TypeDesc("rational"), (30000, 1001))
+        out = oiio.ImageOutput.create(plate)
+        assert out.open(plate, spec) and out.write_image(np.full((3, 4, 3), 0.5, np.float32)) and out.close()
+        io.write_image(tmp_path / "r.dpx", ones, ["R", "G", "B"], like=io.read_image(plate).info)
+        assert io.read_image(tmp_path / "r.dpx").info.attribute("dpx:FrameRate") == pytest.approx(30000 / 1001), name
 
 
 def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
