@@ -1169,11 +1169,16 @@ _DPX_SHOT_ATTRIBUTES = frozenset("dpx:" + name for name in (
     "HeldCount", "FrameId", "SlateInfo", "Format", "InputDevice", "InputDeviceSerialNumber", "XScannedSize",
     "YScannedSize", "SourceDateTime"))
 
+#: The pixel aspects OpenEXR writes (``Header::sanityCheck``): a plate's outside them (a DPX whose
+#: aspect fields read 0:1, which OIIO gives as 0) failed every frame's EXR result ("Invalid pixel
+#: aspect ratio in image header"); such a result gets 1, as OIIO reads undefined fields.
+_PIXEL_ASPECT_RANGE = (1e-6, 1e6)
+
 
 def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = None, ext: str = ".exr") -> None:
     """Carry ``like``'s metadata onto ``spec`` of a file of extension ``ext`` (but for what
     :data:`_DROP_ATTRIBUTES` and :data:`_DROP_PREFIXES` name), the frame rate across formats: a
-    DPX's ``dpx:FrameRate`` as EXR's ``FramesPerSecond`` and the other way round, so that an EXR
+    DPX's ``dpx:FrameRate`` as EXR's ``framesPerSecond`` and the other way round, so that an EXR
     plate's DPX result, or a DPX scan's, keeps its rate."""
     if colourspace:  # OIIO writes it as the format's own tag (EXR's colorInteropID, TIFF's Exif)
         spec.attribute("oiio:ColorSpace", colourspace)
@@ -1184,6 +1189,8 @@ def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = 
         if name in _DROP_ATTRIBUTES or name.startswith(_DROP_PREFIXES):
             if not (dpx and name in _DPX_SHOT_ATTRIBUTES):
                 continue
+        if name == "PixelAspectRatio" and not _PIXEL_ASPECT_RANGE[0] <= value <= _PIXEL_ASPECT_RANGE[1]:
+            continue
         try:
             spec.attribute(name, _type_desc(type_name), value)
         except Exception:  # an attribute OIIO cannot express again: skip it rather than fail
@@ -1192,14 +1199,20 @@ def _copy_metadata(spec: Any, like: ImageInfo | None, colourspace: str | None = 
     if fps is not None:
         if dpx and like.attribute("dpx:FrameRate") is None:
             spec.attribute("dpx:FrameRate", float(fps[0]) / fps[1])
-        elif not dpx and like.attribute("FramesPerSecond") is None:
-            spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), fps)
+        elif not dpx and all(like.attribute(name) is None for name in _EXR_RATE_NAMES):
+            spec.attribute(_EXR_RATE_NAMES[0], oiio.TypeDesc("rational"), fps)
+
+
+#: An EXR's frame rate: OpenEXR's standard attribute ``framesPerSecond`` (``ImfStandardAttributes.h``;
+#: OIIO 3.2 reads and writes it under that name, and under ``FramesPerSecond`` only a file that
+#: OIIO was given that name for: neither is mapped to the other).
+_EXR_RATE_NAMES = ("framesPerSecond", "FramesPerSecond")
 
 
 def _frame_rate(info: ImageInfo) -> tuple[int, int] | None:
-    """``info``'s frame rate as a fraction (EXR's ``FramesPerSecond``, else a DPX's ``dpx:FrameRate``,
+    """``info``'s frame rate as a fraction (EXR's ``framesPerSecond``, else a DPX's ``dpx:FrameRate``,
     NTSC's 23.976 as 24000/1001), or None when it has none, or one that is not a positive number."""
-    rate = info.attribute("FramesPerSecond")
+    rate = next((info.attribute(name) for name in _EXR_RATE_NAMES if info.attribute(name) is not None), None)
     try:
         if rate is not None:
             numerator, denominator = (int(v) for v in np.asarray(rate).ravel()[:2])

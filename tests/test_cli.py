@@ -1086,8 +1086,10 @@ def test_overscan_plate_with_a_format_sized_trimap_and_png_output(tmp_path: Path
 def test_an_anamorphic_plate_is_matted_as_stored_and_its_header_carried(tmp_path: Path, small_bundle,
                                                                         untrained_ok) -> None:
     # As the README says: a 2:1 anamorphic plate with overscan, as Nuke's Write bakes it, is matted
-    # pixel for pixel as stored (no desqueeze), and its pixel aspect, time code and frame rate reach
-    # the EXR (with its windows), DPX and PNG results, so Nuke's Read gives them the plate's format.
+    # pixel for pixel as stored (no desqueeze), and its pixel aspect reaches the EXR (with its
+    # windows), DPX, TIFF and PNG results and the trimap --write-trimap writes (which the node's
+    # 'show trimap' reads), so Nuke's Read gives them the plate's format; its time code and frame
+    # rate (OpenEXR's framesPerSecond) reach the EXR and the DPX.
     x0, y0, dw, dh = WINDOWS["larger"]
     yy, xx = np.mgrid[y0:y0 + dh, x0:x0 + dw].astype(np.float32)
     plate = _half(np.dstack([0.2 + 0.01 * (xx - x0), 0.1 + 0.02 * (yy - y0), np.full_like(xx, 0.3)]))
@@ -1102,17 +1104,22 @@ def test_an_anamorphic_plate_is_matted_as_stored_and_its_header_carried(tmp_path
     _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
     args = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
             "--weights", str(small_bundle.path), "--device", "cpu", "--no-progress"]
-    for name in ("out.exr", "out.dpx", "out.png"):
-        assert cli.main(args + ["--out", str(tmp_path / name)]) == 0
+    for name in ("out.exr", "out.dpx", "out.tif", "out.png"):
+        trimap_out = tmp_path / ("trimap_" + name)
+        assert cli.main(args + ["--out", str(tmp_path / name), "--write-trimap", str(trimap_out)]) == 0
+        for path in (tmp_path / name, trimap_out):
+            written, layers = _read_data_window(path)
+            assert written.get_float_attribute("PixelAspectRatio") == 2.0, path.name
+            assert (written.full_width, written.full_height) == (W, H), path.name  # not desqueezed to 2W
         written, layers = _read_data_window(tmp_path / name)
-        assert written.get_float_attribute("PixelAspectRatio") == 2.0, name
-        assert (written.full_width, written.full_height) == (W, H), name  # not desqueezed to 2W
         if name == "out.exr":
             assert (written.x, written.y, written.width, written.height) == (x0, y0, dw, dh)
             assert written.getattribute("framesPerSecond") == (24000, 1001)
             np.testing.assert_array_equal(layers["bg.G"][0], plate[0, :, 1])  # overscan, BG: passed through
-        if name != "out.png":
+        if name in ("out.exr", "out.dpx"):
             assert written.getattribute("smpte:TimeCode") == (0x01020304, 0), name
+        if name == "out.dpx":
+            assert written.get_float_attribute("dpx:FrameRate") == pytest.approx(24000 / 1001, abs=1e-4)
 
 
 def test_the_result_says_it_was_made_by_lbsmatte_with_which_weights_and_settings(tmp_path: Path, small_bundle,

@@ -387,6 +387,27 @@ def test_the_matte_does_not_claim_the_plates_views_luminance_chroma_or_texture_l
     assert spec.get_float_attribute("PixelAspectRatio") == 2.0
     assert spec.get_string_attribute("Copyright") == "sh010 plates"
 
+def test_a_plates_pixel_aspect_openexr_cannot_hold_gives_the_matte_square_pixels(tmp_path: Path) -> None:
+    # A DPX whose pixel aspect fields read 0:1 (OIIO gives PixelAspectRatio 0) failed every frame's
+    # EXR result: OpenEXR refuses "Invalid pixel aspect ratio in image header". An aspect it holds
+    # is still carried, to the EXR and the DPX alike.
+    for aspect, expected in ((0.0, 1.0), (2.0, 2.0)):
+        plate = tmp_path / f"plate{aspect}.dpx"
+        spec = oiio.ImageSpec(4, 3, 3, "uint16")
+        spec.attribute("PixelAspectRatio", aspect)
+        out = oiio.ImageOutput.create(str(plate))
+        assert out.open(str(plate), spec) and out.write_image(np.full((3, 4, 3), 0.5, np.float32)) and out.close()
+        info = io.read_image(plate).info
+        assert info.attribute("PixelAspectRatio") == aspect  # as OIIO reads the file
+        ones = np.ones((3, 4, 3), np.float32)
+        io.write_matte_exr(tmp_path / "m.exr", _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
+        io.write_image(tmp_path / "m.dpx", np.ones((3, 4, 4), np.float32), ["R", "G", "B", "A"], like=info)
+        for name in ("m.exr", "m.dpx"):
+            written = oiio.ImageInput.open(str(tmp_path / name))
+            assert written.spec().get_float_attribute("PixelAspectRatio") == expected, (aspect, name)
+            written.close()
+
+
 def test_the_plates_integer_vector_and_box_attributes_reach_the_matte(tmp_path: Path) -> None:
     # EXR's v2i, v3i and box2i attributes (OIIO reads them as vector2i, vectori, vector2i[2]) were
     # dropped from the result without a word: oiio.TypeDesc() does not parse those names back.
@@ -428,11 +449,22 @@ def test_a_scans_frame_rate_and_film_header_reach_its_dpx_and_exr_mattes(tmp_pat
     assert dpx.attribute("dpx:Transfer") != "Logarithmic"  # the encoding is the result's, not the scan's
     io.write_matte_exr(tmp_path / "m.exr", _Matte(np.ones((3, 4), np.float32), ones, ones), like=info)
     exr = io.read_image(tmp_path / "m.exr").info
-    assert tuple(exr.attribute("FramesPerSecond")) == (24000, 1001)
+    # under OpenEXR's own name, which other EXR readers look for (it had OIIO's FramesPerSecond)
+    assert tuple(exr.attribute("framesPerSecond")) == (24000, 1001)
+    assert exr.attribute("FramesPerSecond") is None
     assert not [name for name, _, _ in exr.metadata if name.startswith("dpx:")]
-    # and the other way round: an EXR plate's rate as the DPX's
+    # and the other way round: an EXR plate's rate as the DPX's, under either name (OpenEXR's, as
+    # OpenEXR's own writers and the matte's name it, was not read)
     io.write_image(tmp_path / "e.dpx", ones, ["R", "G", "B"], like=exr)
     assert io.read_image(tmp_path / "e.dpx").info.attribute("dpx:FrameRate") == pytest.approx(24000 / 1001)
+    for name in ("framesPerSecond", "FramesPerSecond"):
+        plate = str(tmp_path / f"{name}.exr")
+        spec = oiio.ImageSpec(4, 3, 3, oiio.HALF)
+        spec.attribute(name, oiio.TypeDesc("rational"), (30000, 1001))
+        out = oiio.ImageOutput.create(plate)
+        assert out.open(plate, spec) and out.write_image(np.full((3, 4, 3), 0.5, np.float32)) and out.close()
+        io.write_image(tmp_path / "r.dpx", ones, ["R", "G", "B"], like=io.read_image(plate).info)
+        assert io.read_image(tmp_path / "r.dpx").info.attribute("dpx:FrameRate") == pytest.approx(30000 / 1001), name
 
 
 def test_write_matte_exr_every_channel_and_a_display_window_off_the_origin(tmp_path: Path) -> None:
