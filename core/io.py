@@ -1275,20 +1275,25 @@ def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
 
 def _encode(target: str, name: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
     """Encode ``pixels`` with OIIO into file ``target``, in the format ``name``'s extension says."""
+    def failed(out: Any = None) -> OutputError:
+        # OIIO's message names the file it was given: the anonymous memory file's /proc/self/fd/N
+        # means nothing to the user, whose file is ``dest``.
+        return OutputError(f"cannot write {dest}: {_oiio_error(out).replace(target, dest)}")
+
     out = oiio.ImageOutput.create(name)
     if out is None:
-        raise OutputError(f"cannot write {dest}: {_oiio_error()}")
+        raise failed()
     try:
         if not out.open(target, spec):
-            raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
+            raise failed(out)
         if not out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)):
-            raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
+            raise failed(out)
     finally:
         closed = out.close()
     # Trust the return values: OIIO 3.2's TIFF writer leaves a harmless Exif-directory message
     # in the error state on files it wrote correctly.
     if not closed:
-        raise OutputError(f"cannot write {dest}: {_oiio_error(out)}")
+        raise failed(out)
     _oiio_error(out)  # clear it
 
 

@@ -387,6 +387,18 @@ def test_the_matte_does_not_claim_the_plates_views_luminance_chroma_or_texture_l
     assert spec.get_float_attribute("PixelAspectRatio") == 2.0
     assert spec.get_string_attribute("Copyright") == "sh010 plates"
 
+def test_a_failed_encode_names_the_users_file_not_the_memory_file(tmp_path: Path) -> None:
+    """On Linux OIIO encodes into an anonymous memory file: its own message, naming
+    ``/proc/self/fd/N``, must reach the user naming the file they asked for."""
+    spec = oiio.ImageSpec(4, 4, 3, oiio.HALF)
+    spec.attribute("PixelAspectRatio", 0.0)  # OpenEXR refuses it at open
+    dest = str(tmp_path / "matte.exr")
+    with pytest.raises(OutputError) as caught:
+        io._write_pixels(str(tmp_path / ".matte.tmp.exr"), spec, np.zeros((4, 4, 3), np.float32), dest)
+    assert "/proc/self/fd" not in str(caught.value)
+    assert str(caught.value).startswith(f"cannot write {dest}:") and "pixel aspect" in str(caught.value)
+
+
 def test_a_plates_pixel_aspect_openexr_cannot_hold_gives_the_matte_square_pixels(tmp_path: Path) -> None:
     # A DPX whose pixel aspect fields read 0:1 (OIIO gives PixelAspectRatio 0) failed every frame's
     # EXR result: OpenEXR refuses "Invalid pixel aspect ratio in image header". An aspect it holds
