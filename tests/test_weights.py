@@ -288,6 +288,47 @@ def test_header_safetensors_itself_refuses_is_damaged_before_loading(
     assert any("damaged safetensors file" in p for p in verify_bundle(folder))
 
 
+def _rewrite_offsets(file: Path, edit: Any) -> None:
+    """Rewrite a safetensors file's header with ``edit(header)`` (tensor entries only), data unchanged."""
+    data = file.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    edit({k: v for k, v in header.items() if k != "__metadata__"})
+    text = json.dumps(header).encode()
+    file.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n :])
+
+
+@pytest.mark.parametrize(("where", "expected"), [("overlap", "inside an earlier tensor"), ("gap", "after a gap")])
+def test_tensors_sharing_or_skipping_bytes_are_damaged_before_loading(
+    tmp_path: Path, small_bundle: Bundle, where: str, expected: str
+) -> None:
+    """A header whose tensors overlap (two read the same bytes) or leave a gap passed every check,
+    checksum matching, and broke ``load_network`` with safetensors' own traceback ("invalid
+    offset"); ``verify_bundle`` (``lbsmatte weights show``) called such a bundle sound."""
+    folder = copy_bundle(small_bundle, tmp_path / where)
+    file = folder / "alpha.safetensors"
+
+    def edit(header: dict[str, Any]) -> None:
+        ordered = sorted(header.values(), key=lambda info: info["data_offsets"])
+        first, second = ordered[0], ordered[1]
+        size = first["data_offsets"][1] - first["data_offsets"][0]
+        if where == "overlap":  # the second tensor reads the first's bytes (same dtype and shape)
+            second.update(dtype=first["dtype"], shape=first["shape"], data_offsets=list(first["data_offsets"]))
+        else:  # the first starts later, as long: the bytes before it are read by no tensor
+            first["data_offsets"] = [size, 2 * size]
+            second["data_offsets"] = [2 * size, second["data_offsets"][1]]
+            second["shape"], second["dtype"] = [second["data_offsets"][1] - 2 * size], "U8"
+
+    _rewrite_offsets(file, edit)
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    with pytest.raises(WeightsError, match=r"alpha\.safetensors: damaged safetensors file \(tensor .* " + expected):
+        load_bundle(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with pytest.raises(WeightsError, match=expected):
+        Bundle("odd", folder, manifest).load_network("alpha")
+    assert any(expected in p for p in verify_bundle(folder))
+
+
 def test_integer_weights_are_a_wrong_architecture(tmp_path: Path, small_bundle: Bundle) -> None:
     """Float tensors stored as integers loaded silently, truncated (a network of zeros)."""
     from safetensors.torch import load_file, save_file
