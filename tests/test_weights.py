@@ -329,6 +329,37 @@ def test_tensors_sharing_or_skipping_bytes_are_damaged_before_loading(
     assert any(expected in p for p in verify_bundle(folder))
 
 
+def test_a_file_of_other_tensors_is_never_loaded_by_the_checks(
+    tmp_path: Path, small_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of one huge tensor (a sparse file: kilobytes on a USB stick, gigabytes read) was
+    loaded whole by ``verify_bundle`` (``lbsmatte weights show``, Troubleshoot) to look for NaN,
+    after it had found the file to be of another architecture: a 2 GB one took 5.5 GB of memory."""
+    import safetensors.torch
+
+    folder = copy_bundle(small_bundle, tmp_path / "bomb")
+    file = folder / "alpha.safetensors"
+    count = 16 << 20  # 64 MB of float32 zeros, never written (sparse)
+    head = json.dumps({"x": {"dtype": "F32", "shape": [count], "data_offsets": [0, 4 * count]}}).encode()
+    with open(file, "wb") as f:
+        f.write(len(head).to_bytes(8, "little") + head)
+        f.truncate(8 + len(head) + 4 * count)
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    loaded = []
+    real = safetensors.torch.load_file
+    monkeypatch.setattr(safetensors.torch, "load_file", lambda path, *a, **k: loaded.append(Path(path).name) or real(
+        path, *a, **k))
+    problems = verify_bundle(folder)
+    assert any("alpha.safetensors: wrong architecture" in p and "unexpected tensors x" in p for p in problems)
+    from core import cli
+
+    assert cli.main(["weights", "show", str(folder)]) == 1
+    assert "unexpected tensors x" in capsys.readouterr().out
+    with pytest.raises(WeightsError, match="wrong architecture"):
+        load_bundle(folder).load_network("alpha")
+    assert "alpha.safetensors" not in loaded and "background.safetensors" in loaded  # the others are checked
+
+
 def test_integer_weights_are_a_wrong_architecture(tmp_path: Path, small_bundle: Bundle) -> None:
     """Float tensors stored as integers loaded silently, truncated (a network of zeros)."""
     from safetensors.torch import load_file, save_file
