@@ -814,7 +814,9 @@ def _refinement_lines(refinement: Any) -> list[str]:
         lines.append(f"    inherited from: {inherited.get('bundle', '?')}{via} (chosen for its networks, not re-chosen for these)")
     chosen = refinement.get("chosen_on")
     if isinstance(chosen, dict):
-        objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []
+        # Lists in what LBSMatte writes; a hand-edited manifest's 5 or "GT01" must not end weights show.
+        objects, trimaps = (v if isinstance(v, list) else [v] if v else [] for v in (chosen.get("objects"),
+                                                                                  chosen.get("trimaps")))
         scores = ", ".join(f"{name} {chosen[k]:.3f}" for k, name in (("sad", "SAD"), ("grad", "Grad"))
                            if isinstance(chosen.get(k), (int, float)))
         lines.append(f"    chosen on: {len(objects)} objects, {'/'.join(map(str, trimaps)) or '?'}, "

@@ -765,6 +765,19 @@ def test_summary_shows_the_refinement_a_bundle_runs_with(tmp_path: Path, small_b
     assert lines[at + 3] == "  networks:"
 
 
+def test_a_hand_edited_manifests_odd_values_are_reported_not_a_traceback(tmp_path: Path, small_bundle: Bundle) -> None:
+    """``weights show`` ended in a TypeError on a manifest whose refinement was chosen on ``5``
+    objects or ``"Trimap1"`` (not lists), and loading (``matte``, ``weights show``) on a network
+    config whose architecture was a list or a table (unhashable)."""
+    folder = copy_bundle(small_bundle, tmp_path / "odd")
+    edit_manifest(folder, lambda m: m.update(refinement={"rounds": 1, "chosen_on": {"objects": 5, "trimaps": "Trimap1"}}))
+    assert "chosen on: 1 objects, Trimap1" in load_bundle(folder).summary()
+    edit_manifest(folder, lambda m: m["networks"]["alpha"]["config"].update(architecture=[]))
+    assert any("unknown network architecture []" in p for p in verify_bundle(folder))
+    with pytest.raises(WeightsError, match=r"'small-test'.*alpha network .*unknown network architecture \[\]"):
+        load_bundle(folder).load_network("alpha")
+
+
 def test_a_fine_tune_of_a_fine_tune_names_the_bundle_whose_settings_it_inherits(
     tmp_path: Path, small_bundle: Bundle, make_small_networks: Any,
 ) -> None:
