@@ -430,7 +430,7 @@ def run_weights(args: argparse.Namespace) -> int:
 
 
 def _weights_command(args: argparse.Namespace) -> int:
-    from core.weights import ROLES, find_bundles, load_bundle, nonfinite_tensors, verify_bundle
+    from core.weights import find_bundles, load_bundle, verify_bundle
 
     if args.weights_command == "list":
         bundles = find_bundles()
@@ -449,7 +449,7 @@ def _weights_command(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.name)
     # Beyond the checksums: each network built from its config against its file's tensors (a
     # wrong architecture, as matte would find it on loading), and no NaN or infinite weights.
-    problems = verify_bundle(bundle) + [p for role in ROLES for p in nonfinite_tensors(bundle, role)]
+    problems = verify_bundle(bundle)
     if problems:
         for problem in problems:
             print(f"ERROR: {bundle.label}: {problem}", flush=True)

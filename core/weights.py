@@ -182,6 +182,7 @@ class Bundle:
             that do not match the architecture in the config ("wrong architecture"), or holds a
             tensor with NaN or infinite values (a diverged training run), naming file and tensor.
         """
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         from core.nets import build_network
@@ -205,7 +206,10 @@ class Bundle:
                 f"{self.label}: {file.name} does not fit the {role} network described by the manifest "
                 f"(wrong architecture): {mismatch}"
             )
-        state = load_file(str(file), device="cpu")
+        try:
+            state = load_file(str(file), device="cpu")
+        except SafetensorError as exc:  # what _read_header does not check, or the file changed since
+            raise WeightsError(f"{self.label}: {file.name}: damaged safetensors file ({exc})") from exc
         broken = _nonfinite(state)
         if broken:
             raise WeightsError(f"{self.label}: {file.name}: {_describe_nonfinite(broken)}")
@@ -539,7 +543,8 @@ def verify_bundle(bundle: Bundle | str | os.PathLike[str], *, require_trained: b
         actual = sum(p.numel() for p in net.parameters())
         if isinstance(params, int) and params != actual:
             problems.append(f"{role} network: manifest says {params} parameters, the config builds {actual}")
-        problems += _nonfinite_file(folder, entry)
+        if not mismatch:  # only the tensors of a network's size are loaded: another file's may be of any size
+            problems += _nonfinite_file(folder, entry)
     return problems
 
 
@@ -852,7 +857,9 @@ def _refinement_lines(refinement: Any) -> list[str]:
         lines.append(f"    inherited from: {inherited.get('bundle', '?')}{via} (chosen for its networks, not re-chosen for these)")
     chosen = refinement.get("chosen_on")
     if isinstance(chosen, dict):
-        objects, trimaps = chosen.get("objects") or [], chosen.get("trimaps") or []
+        # Lists in what LBSMatte writes; a hand-edited manifest's 5 or "GT01" must not end weights show.
+        objects, trimaps = (v if isinstance(v, list) else [v] if v else [] for v in (chosen.get("objects"),
+                                                                                  chosen.get("trimaps")))
         scores = ", ".join(f"{name} {chosen[k]:.3f}" for k, name in (("sad", "SAD"), ("grad", "Grad"))
                            if isinstance(chosen.get(k), (int, float)))
         lines.append(f"    chosen on: {len(objects)} objects, {'/'.join(map(str, trimaps)) or '?'}, "
@@ -1051,7 +1058,6 @@ def _read_header(file: Path) -> dict[str, Any]:
         raise ValueError("not a safetensors file (its header is not a JSON object)")
     header.pop("__metadata__", None)
     data_len = size - 8 - n
-    end = 0
     for key, info in header.items():
         ok = (
             isinstance(info, dict)
@@ -1072,7 +1078,15 @@ def _read_header(file: Path) -> dict[str, Any]:
         if stop - begin != count * _DTYPE_SIZES[info["dtype"]]:
             raise ValueError(f"damaged safetensors file (tensor {key!r}: {stop - begin} bytes for "
                              f"{count} values of {info['dtype']})")
-        end = max(end, stop)
+    # The tensors' bytes follow one another from the start of the data, no overlap and no gap, as
+    # safetensors itself requires when it loads (a header that passed here raised there, untrapped).
+    end = 0
+    for key, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):
+        begin, stop = info["data_offsets"]
+        if begin != end:
+            raise ValueError(f"damaged safetensors file (tensor {key!r} starts at byte {begin} of the data, "
+                             f"{'inside an earlier tensor' if begin < end else 'after a gap'} ending at {end})")
+        end = stop
     if end != data_len:
         raise ValueError(f"damaged safetensors file (header describes {end} bytes of data, file holds {data_len})")
     return header

@@ -306,6 +306,7 @@ def test_nan_weights_are_refused_by_weights_show_and_at_load(nan_bundle, shot, u
     assert cli.main(["weights", "show", str(bundle.path)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("ERROR: ") and "alpha.safetensors" in out and tensor in out and "not finite" in out
+    assert out.count("not finite") == 1, out  # said once (it was printed twice)
     code = cli.main(["matte", "--plate", str(shot / "plate.####.exr"), "--trimap", str(shot / "trimap.####.png"),
                      "--out", str(shot / "o.####.exr"), "--weights", str(bundle.path), "--no-progress"])
     out = capsys.readouterr().out

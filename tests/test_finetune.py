@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
@@ -127,6 +128,23 @@ def test_a_fold_from_a_bundle_that_learnt_its_held_out_objects_is_refused(tmp_pa
         assert not (tmp_path / "fold").exists() and not (tmp_path / "run").exists()
     assert main([*args, "--from", str(everything.path), "--hold-out", "GT02"]) == 0
     assert load_bundle(tmp_path / "fold").manifest["training"]["data"]["validation_objects"] == ["GT02"]
+
+
+@pytest.mark.parametrize(("training", "seen"), [
+    ({"data": "show plates v3, 2000 frames"}, set()),  # another vendor's free-form summary
+    ({"data": ["GT01"]}, set()),
+    ({"data": {"objects": 5, "real_photos": ["GT02"]}}, set()),
+    ({"data": {"objects": "GT01"}}, {"GT01"}),  # one name, not its letters
+    ({"data": {"plates": ["sh010"]}, "continued_from": "default"}, {"sh010"}),
+    ({"continued_from": {"training": {"data": {"real_photos": {"plates": "GT03"}}}}}, {"GT03"}),
+    ("free text", set()),
+])
+def test_the_objects_a_bundle_learnt_are_read_from_any_training_summary(training: Any, seen: set[str]) -> None:
+    """``training`` is free-form in a manifest: a vendor's bundle saying ``"data": "show plates v3"``
+    made ``lbsmatte train --from it --hold-out GT01`` end in an AttributeError traceback."""
+    from core.training.cli import trained_objects
+
+    assert trained_objects({"training": training}) == seen
 
 
 def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path, small_bundle, capsys) -> None:

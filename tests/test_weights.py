@@ -288,6 +288,78 @@ def test_header_safetensors_itself_refuses_is_damaged_before_loading(
     assert any("damaged safetensors file" in p for p in verify_bundle(folder))
 
 
+def _rewrite_offsets(file: Path, edit: Any) -> None:
+    """Rewrite a safetensors file's header with ``edit(header)`` (tensor entries only), data unchanged."""
+    data = file.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    edit({k: v for k, v in header.items() if k != "__metadata__"})
+    text = json.dumps(header).encode()
+    file.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n :])
+
+
+@pytest.mark.parametrize(("where", "expected"), [("overlap", "inside an earlier tensor"), ("gap", "after a gap")])
+def test_tensors_sharing_or_skipping_bytes_are_damaged_before_loading(
+    tmp_path: Path, small_bundle: Bundle, where: str, expected: str
+) -> None:
+    """A header whose tensors overlap (two read the same bytes) or leave a gap passed every check,
+    checksum matching, and broke ``load_network`` with safetensors' own traceback ("invalid
+    offset"); ``verify_bundle`` (``lbsmatte weights show``) called such a bundle sound."""
+    folder = copy_bundle(small_bundle, tmp_path / where)
+    file = folder / "alpha.safetensors"
+
+    def edit(header: dict[str, Any]) -> None:
+        ordered = sorted(header.values(), key=lambda info: info["data_offsets"])
+        first, second = ordered[0], ordered[1]
+        size = first["data_offsets"][1] - first["data_offsets"][0]
+        if where == "overlap":  # the second tensor reads the first's bytes (same dtype and shape)
+            second.update(dtype=first["dtype"], shape=first["shape"], data_offsets=list(first["data_offsets"]))
+        else:  # the first starts later, as long: the bytes before it are read by no tensor
+            first["data_offsets"] = [size, 2 * size]
+            second["data_offsets"] = [2 * size, second["data_offsets"][1]]
+            second["shape"], second["dtype"] = [second["data_offsets"][1] - 2 * size], "U8"
+
+    _rewrite_offsets(file, edit)
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    with pytest.raises(WeightsError, match=r"alpha\.safetensors: damaged safetensors file \(tensor .* " + expected):
+        load_bundle(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with pytest.raises(WeightsError, match=expected):
+        Bundle("odd", folder, manifest).load_network("alpha")
+    assert any(expected in p for p in verify_bundle(folder))
+
+
+def test_a_file_of_other_tensors_is_never_loaded_by_the_checks(
+    tmp_path: Path, small_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of one huge tensor (a sparse file: kilobytes on a USB stick, gigabytes read) was
+    loaded whole by ``verify_bundle`` (``lbsmatte weights show``, Troubleshoot) to look for NaN,
+    after it had found the file to be of another architecture: a 2 GB one took 5.5 GB of memory."""
+    import safetensors.torch
+
+    folder = copy_bundle(small_bundle, tmp_path / "bomb")
+    file = folder / "alpha.safetensors"
+    count = 16 << 20  # 64 MB of float32 zeros, never written (sparse)
+    head = json.dumps({"x": {"dtype": "F32", "shape": [count], "data_offsets": [0, 4 * count]}}).encode()
+    with open(file, "wb") as f:
+        f.write(len(head).to_bytes(8, "little") + head)
+        f.truncate(8 + len(head) + 4 * count)
+    edit_manifest(folder, lambda m: m["networks"]["alpha"].update(sha256=sha256(file)))
+    loaded = []
+    real = safetensors.torch.load_file
+    monkeypatch.setattr(safetensors.torch, "load_file", lambda path, *a, **k: loaded.append(Path(path).name) or real(
+        path, *a, **k))
+    problems = verify_bundle(folder)
+    assert any("alpha.safetensors: wrong architecture" in p and "unexpected tensors x" in p for p in problems)
+    from core import cli
+
+    assert cli.main(["weights", "show", str(folder)]) == 1
+    assert "unexpected tensors x" in capsys.readouterr().out
+    with pytest.raises(WeightsError, match="wrong architecture"):
+        load_bundle(folder).load_network("alpha")
+    assert "alpha.safetensors" not in loaded and "background.safetensors" in loaded  # the others are checked
+
+
 def test_integer_weights_are_a_wrong_architecture(tmp_path: Path, small_bundle: Bundle) -> None:
     """Float tensors stored as integers loaded silently, truncated (a network of zeros)."""
     from safetensors.torch import load_file, save_file
@@ -691,6 +763,19 @@ def test_summary_shows_the_refinement_a_bundle_runs_with(tmp_path: Path, small_b
     assert lines[at + 2] == ("    chosen on: 2 objects, Trimap1/Trimap2, lowest mean SAD + mean gradient error "
                              "(in-sample SAD 4.362, Grad 4.068)")
     assert lines[at + 3] == "  networks:"
+
+
+def test_a_hand_edited_manifests_odd_values_are_reported_not_a_traceback(tmp_path: Path, small_bundle: Bundle) -> None:
+    """``weights show`` ended in a TypeError on a manifest whose refinement was chosen on ``5``
+    objects or ``"Trimap1"`` (not lists), and loading (``matte``, ``weights show``) on a network
+    config whose architecture was a list or a table (unhashable)."""
+    folder = copy_bundle(small_bundle, tmp_path / "odd")
+    edit_manifest(folder, lambda m: m.update(refinement={"rounds": 1, "chosen_on": {"objects": 5, "trimaps": "Trimap1"}}))
+    assert "chosen on: 1 objects, Trimap1" in load_bundle(folder).summary()
+    edit_manifest(folder, lambda m: m["networks"]["alpha"]["config"].update(architecture=[]))
+    assert any("unknown network architecture []" in p for p in verify_bundle(folder))
+    with pytest.raises(WeightsError, match=r"'small-test'.*alpha network .*unknown network architecture \[\]"):
+        load_bundle(folder).load_network("alpha")
 
 
 def test_a_fine_tune_of_a_fine_tune_names_the_bundle_whose_settings_it_inherits(

@@ -46,7 +46,7 @@ def build_network(config: dict[str, Any]) -> nn.Module:
     if not isinstance(config, dict):
         raise WeightsError(f"a network config must be a dict, got {type(config).__name__}")
     arch = config.get("architecture")
-    if arch not in _ARCHITECTURES:
+    if not isinstance(arch, str) or arch not in _ARCHITECTURES:  # a list or table is unhashable: a TypeError
         raise WeightsError(f"unknown network architecture {arch!r}; expected one of {', '.join(_ARCHITECTURES)}")
     try:
         check_bounds(config)

@@ -285,14 +285,23 @@ def trained_objects(manifest: dict[str, Any]) -> set[str]:
     them: its training composites' objects (``training.data.objects``), the photographs of its
     real-photo crops (``real_photos.plates``) and a fine-tune's plates (``plates``), and those of
     every bundle it was trained on from (``training.continued_from``). Empty where nothing is recorded."""
+    # ``training`` is free-form (another vendor's bundle may say ``"data": "show plates v3"``):
+    # what is not in the shape LBSMatte writes records no objects.
+    def table(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    def names(value: Any) -> set[str]:
+        if isinstance(value, str):  # one name, not its letters
+            return {value}
+        return {str(n) for n in value} if isinstance(value, list) else set()
+
     seen: set[str] = set()
-    training = manifest.get("training") or {}
-    while isinstance(training, dict) and training:
-        data = training.get("data") or {}
-        seen |= {str(n) for n in data.get("objects") or []}
-        seen |= {str(n) for n in data.get("plates") or []}
-        seen |= {str(n) for n in (data.get("real_photos") or {}).get("plates") or []}
-        training = (training.get("continued_from") or {}).get("training") or {}
+    training = table(manifest.get("training"))
+    while training:
+        data = table(training.get("data"))
+        seen |= names(data.get("objects")) | names(data.get("plates"))
+        seen |= names(table(data.get("real_photos")).get("plates"))
+        training = table(table(training.get("continued_from")).get("training"))
     return seen
 
 
