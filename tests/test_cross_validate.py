@@ -243,6 +243,12 @@ def test_ship_attaches_the_report_it_is_given_and_keeps_the_chosen_refinement(tm
     manifest = json.loads(manifest_path.read_text())
     manifest["refinement"] = {"rounds": 1, "smoothing": 0.0003, "confidence_scale": 0.3}
     manifest_path.write_text(json.dumps(manifest))
+    (tmp_path / "cv" / "report.json").write_text("{}")
+    with pytest.raises(SystemExit, match="neither its training data's terms nor the objects"):
+        cv.ship(tmp_path / "cv", tmp_path / "shipped")
+    (tmp_path / "cv" / "report.json").unlink()
+    manifest["training"]["data"] = {"objects": ["GT01", "GT02"]}
+    manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(SystemExit, match=r"report\.json missing"):
         cv.ship(tmp_path / "cv", tmp_path / "shipped")
     assert not (tmp_path / "shipped").exists()
@@ -253,6 +259,7 @@ def test_ship_attaches_the_report_it_is_given_and_keeps_the_chosen_refinement(tm
     assert shipped.manifest["training"]["cross_validation"]["ratios"]["sad"]["vs_best_classical"] == 1.07
     assert shipped.manifest["training"]["steps"] == {"alpha": 3}
     assert shipped.manifest["refinement"]["confidence_scale"] == 0.3
+    assert "2 objects" in shipped.manifest["training_data_terms"]["summary"]
 
 
 def test_the_report_chooses_each_fold_on_the_others_and_redoes_what_a_new_choice_makes_stale(tmp_path: Path, monkeypatch) -> None:

@@ -890,7 +890,11 @@ def ship(out: Path, dest: Path, report_path: Path | None = None) -> None:
     nets = final.load_networks("cpu")
     training = dict(final.manifest["training"]) | {"cross_validation": json.loads(report_path.read_text())}
     # The release step: the one writer allowed to replace a packaged bundle (core/bundles/default).
-    terms = shipped_data_terms(list(final.manifest["training"]["data"]["objects"]))
+    trained_on = ((final.manifest.get("training") or {}).get("data") or {}).get("objects")
+    terms = final.manifest.get("training_data_terms") or (trained_on and shipped_data_terms(list(trained_on)))
+    if not terms:
+        raise SystemExit(f"{final.path}'s manifest records neither its training data's terms nor the objects it was "
+                         "trained on: the shipped bundle must say under which terms its data may be used")
     bundle = save_bundle(dest, nets, name="default", storage="float16", overwrite=True, replace_packaged=True,
                          training=training, data_terms=terms, description=(
         "small networks trained from scratch on all 18 alphamatting objects (composites with procedural foregrounds "
