@@ -2,7 +2,7 @@
 
 ::
 
-    lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--weights NAME]
+    lbsmatte matte --plate PLATE --trimap TRIMAP --out OUT [--frames 1001-1100] [--trimap-hold] [--weights NAME]
                    [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
                    [--trimap-channel auto|alpha|red|luminance|NAME] [--plate-layer LAYER]
                    [--float] [--unpremultiply] [--no-progress]
@@ -25,6 +25,9 @@ crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` 
                                              or infinity; never written); the others still render
     ERROR: <message>                         a failure before any frame was started
     WARNING: [frame <frame>: ]<message>      something worth knowing (device fallback, ...)
+    frame <frame>: trimap frame <g> held (<path>)
+                                             --trimap-hold: the trimap frame this frame reads
+                                             (it has none of its own), before its PROGRESS line
     wrote <n> frame(s) to <OUT>              the last line of a run where every frame was written
 
 A frame computed otherwise than asked after running out of GPU memory (the networks in smaller
@@ -230,6 +233,10 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--frames", metavar="RANGE",
                    help="frames to render, in the order given, e.g. 1001-1100, 1-10x2, 1,3,5, 1100-1001 (whole "
                         "frames; default: the plate's frames on disk)")
+    p.add_argument("--trimap-hold", action="store_true",
+                   help="a frame whose TRIMAP sequence has no file for it (roto on twos, a trimap held from one "
+                        "frame) reads the nearest earlier trimap frame on disk, said in a line 'frame F: trimap "
+                        "frame G held (PATH)' (default: such a frame fails, naming the trimap frames on disk)")
     p.add_argument("--weights", default="default", metavar="NAME",
                    help="weights bundle name (see 'lbsmatte weights list') or folder (default: default); 'none': "
                         "the default bundle's pipeline with parameter-free priors in place of the networks (a diagnostic)")
@@ -489,13 +496,19 @@ def run_fingerprint(args: argparse.Namespace) -> int:
 # -- matte -----------------------------------------------------------------------------------------
 @dataclass
 class FrameJob:
-    """One frame to render: its number (None for single files) and the three paths."""
+    """One frame to render: its number (None for single files) and the three paths.
+
+    ``trimap_held`` is the trimap sequence's frame read for this frame when it is another one
+    (``--trimap-hold``: the nearest earlier frame on disk); ``trimap_missing`` the error for a
+    frame whose trimap file was not on disk when the run was planned ("" otherwise)."""
 
     frame: int | None
     plate: Path
     trimap: Path
     out: Path
     trimap_out: Path | None = None
+    trimap_held: int | None = None
+    trimap_missing: str = ""
 
     @property
     def label(self) -> str:
@@ -515,11 +528,15 @@ class _Layers:
 MATTE_OUTPUTS = (".exr", ".png", ".tif", ".tiff", ".dpx")
 
 
-def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) -> list[FrameJob]:
+def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None,
+                hold_trimap: bool = False) -> list[FrameJob]:
     """The frames to render and their paths.
 
     Frames come from ``frames`` (a range string), else from the plate sequence on disk, else
     from the trimap sequence on disk; a single file (no frame token) is used for every frame.
+    Plate and trimap frames are matched by number; a frame whose trimap file is not on disk
+    fails, unless ``hold_trimap``: then it reads the trimap sequence's nearest earlier frame on
+    disk (:func:`_match_trimap_frames`).
 
     Raises :class:`InputError` (a usage error) for a range that cannot be parsed, no frames
     found, several frames going to one output file, an unsupported output format, or OUT being
@@ -570,6 +587,8 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         raise InputError("; ".join(problems))
     plates, trimaps, outs = (frame_paths(p, numbers) for p in (plate, trimap, out))
     jobs = [FrameJob(*paths) for paths in zip(numbers, plates, trimaps, outs, strict=True)]
+    if has_frame_token(trimap):
+        _match_trimap_frames(jobs, trimap, hold_trimap)
     inputs = InputFiles(p for job in jobs for p in (job.plate, job.trimap))
     claimed: dict[str, tuple[FrameJob, Path]] = {}
     for job in jobs:
@@ -577,6 +596,47 @@ def plan_frames(plate: str, trimap: str, out: str, frames: str | None = None) ->
         _claim_output(claimed, "--out", job, job.out)
     check_not_packaged_output("--out", *(job.out for job in jobs))
     return jobs
+
+
+def _match_trimap_frames(jobs: list[FrameJob], pattern: str, hold: bool) -> None:
+    """Say what is on disk for each job whose frame of trimap sequence ``pattern`` is not there.
+
+    Roto often comes on twos (every other frame), held from a single frame, or numbered from
+    1001 where the plate starts at 1: a plate frame is never given another trimap frame unasked.
+    Without ``hold`` such a job keeps its own path and gets ``trimap_missing``, a message naming
+    that file and the frames the sequence has on disk (or why none are: other padding). With
+    ``hold`` it reads the nearest earlier frame on disk (``trimap_held``; the run says so for
+    each frame), and only a job with no earlier trimap frame gets ``trimap_missing``.
+    """
+    from bisect import bisect_right
+
+    import fileseq
+
+    from core.io import frame_paths, frames_on_disk
+
+    try:
+        on_disk = frames_on_disk(pattern)
+    except InputError as exc:  # none at all, or only files of other padding (trimap.1.png for ####)
+        on_disk, why = [], str(exc)
+    else:
+        why = (f"the trimap sequence {pattern} has frame(s) "
+               f"{fileseq.FrameSet.framesToFrameRange(on_disk, sort=False, compress=True)} on disk")
+    have = set(on_disk)
+    missing = [job for job in jobs if job.frame is not None and job.frame not in have]
+    held = {job.frame: on_disk[i - 1] for job in missing if hold and (i := bisect_right(on_disk, job.frame))}
+    paths = dict(zip(held.values(), frame_paths(pattern, held.values()), strict=True))
+    for job in missing:
+        if job.frame in held:
+            job.trimap_held = held[job.frame]
+            job.trimap = paths[job.trimap_held]
+        elif not on_disk:
+            job.trimap_missing = f"file not found: {job.trimap} ({why})"
+        elif hold:
+            job.trimap_missing = (f"file not found: {job.trimap} ({why}; none at or before frame {job.frame} "
+                                  "for --trimap-hold to hold)")
+        else:
+            job.trimap_missing = (f"file not found: {job.trimap} ({why}; --trimap-hold reads the nearest "
+                                  "earlier one for a frame that has none)")
 
 
 def _claim_output(claimed: dict[str, tuple[FrameJob, Path]], flag: str, job: FrameJob, path: Path,
@@ -762,6 +822,8 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
     # pixels (zero, i.e. background, where its own data window does not reach).
     plate = read_image(job.plate, window="union", layer=args.plate_layer)
+    if job.trimap_missing and not job.trimap.exists():  # planned so: say what the sequence has on disk
+        raise InputError(job.trimap_missing)
     trimap_layer = args.trimap_channel.rpartition(".")[0] or None  # matte of matte.A: its part of a multi-part file
     trimap_image = read_image(job.trimap, window=plate.window or plate.info.union_window, layer=trimap_layer)
     if plate.info.size != trimap_image.info.size:
@@ -959,7 +1021,7 @@ def run_matte(args: argparse.Namespace) -> int:
             check_colour(args.colour)
         except InputError as exc:
             raise InputError(f"--colour {args.colour}: {exc}") from exc
-        jobs = plan_frames(args.plate, args.trimap, args.out, args.frames)
+        jobs = plan_frames(args.plate, args.trimap, args.out, args.frames, args.trimap_hold)
         plan_trimap_outputs(jobs, args.write_trimap)
         if args.float_exr and os.path.splitext(args.out)[1].lower() != ".exr":
             # A float TIFF would be read as scene-linear (by Nuke's Read, and by --colour auto), but
@@ -1140,6 +1202,8 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
     try:
         for i, job in enumerate(jobs, 1):
             prefix.frame = job.label
+            if job.trimap_held is not None:
+                _emit(f"frame {job.label}: trimap frame {job.trimap_held} held ({job.trimap})", bar)
             try:
                 with _frame_locked(job, listed):
                     _render(job, matter, args, protect)

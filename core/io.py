@@ -1671,6 +1671,19 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
     :func:`frame_path` names their frame, so one with other padding (``plate.1.exr`` for
     ``####``) is not a frame. :class:`InputError` when none exists."""
     p = os.fspath(pattern)
+    frames = frames_on_disk(p)
+    first, last = frames[0], frames[-1]
+    if last - first + 1 > MAX_FRAMES:
+        raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
+                                          last - first + 1))
+    return list(range(first, last + 1))
+
+
+def frames_on_disk(pattern: str | os.PathLike[str]) -> list[int]:
+    """The frames of sequence ``pattern`` that have a file on disk, in order, gaps left out (the
+    files :func:`find_frames` finds). :class:`InputError` when none exists, saying so for files
+    of other padding (``plate.1.exr`` for ``####``)."""
+    p = os.fspath(pattern)
     seq = _sequence(p)
     if seq is None:
         raise InputError(f"{p} is not a sequence pattern (no ####, %04d or @)")
@@ -1699,11 +1712,7 @@ def find_frames(pattern: str | os.PathLike[str]) -> list[int]:
                          f"({seq.zfill()} digit(s)): give a token of the files' padding (one '#' per digit)")
     if not frames:
         raise InputError(f"no frames found on disk for {p}")
-    first, last = frames[0], frames[-1]
-    if last - first + 1 > MAX_FRAMES:
-        raise InputError(_too_many_frames(f"the sequence {p} on disk (frames {first} to {last}, gaps included)",
-                                          last - first + 1))
-    return list(range(first, last + 1))
+    return frames
 
 
 def _composed(text: str) -> str:

@@ -102,7 +102,7 @@ class Job(object):
         self.input_hashes = {}
         self.proxy_hashes = None  # (proxy settings, {frame: hash}) in proxy mode (node.proxy_input_hashes)
         self.unbaked = {}  # {frame: why} for frames whose inputs Nuke could not render
-        self.warnings = []  # what the artist should know of frames made anyway (outside the plate's range)
+        self.warnings = []  # what the artist should know of frames made anyway (outside the plate's or trimap's range)
         self.settings_hash = ""
         self.views = []  # the script's views (nuke.views()) when Compute started
         self.core = {}
@@ -264,9 +264,7 @@ def prepare(node, frames=None, reporter=None):
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
             node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
         _check_formats(node, job)
-        outside = lbs_node.outside_plate_range(node, job.first, job.last)
-        if outside:
-            job.warnings.append(outside)
+        job.warnings.extend(lbs_node.outside_input_ranges(node, job.first, job.last))
         baked = [f for f in job.frames if f not in job.unbaked]
         settings_key = job.settings.key()
         hashes = cache.hash_inputs(job.plate, job.trimap, baked)

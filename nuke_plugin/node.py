@@ -163,18 +163,22 @@ def frame_range(node):
     return first, last
 
 
-def outside_plate_range(node, first, last):
-    """Why frames of ``first``-``last`` (a custom or the script's range) may not be what the artist
-    means, or ``""``: they are outside the plate input's frame range, where Nuke gives what its
-    nodes give there (a Read holds its first or last frame, or black), which is matted as it is."""
-    plate = input_node(node, PLATE_INPUT)
-    start, end = int(plate.firstFrame()), int(plate.lastFrame())
-    outside = [f for f in range(first, last + 1) if not start <= f <= end]
-    if not outside:
-        return ""
-    return ("frame(s) %s are outside the plate's frame range %d-%d (%s): they are matted from what Nuke gives "
-            "there (a Read holds its first or last frame, or gives black)"
-            % (frame_ranges(outside), start, end, plate.name()))
+def outside_input_ranges(node, first, last):
+    """Why frames of ``first``-``last`` may not be what the artist means: one line for the plate
+    input and one for the trimap input whose frame range they reach past (a custom or the script's
+    range past the plate's; roto delivered for part of the shot, or one trimap frame held), where
+    Nuke gives what its nodes give there (a Read holds its first or last frame, or black), which is
+    matted as it is. An empty list when every frame is inside both."""
+    lines = []
+    for index, what in ((PLATE_INPUT, "plate"), (TRIMAP_INPUT, "trimap")):
+        source = input_node(node, index)
+        start, end = int(source.firstFrame()), int(source.lastFrame())
+        outside = [f for f in range(first, last + 1) if not start <= f <= end]
+        if outside:
+            lines.append("frame(s) %s are outside the %s's frame range %d-%d (%s): they are matted from what Nuke "
+                         "gives there (a Read holds its first or last frame, or gives black)"
+                         % (frame_ranges(outside), what, start, end, source.name()))
+    return lines
 
 
 def script_folder():

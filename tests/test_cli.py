@@ -171,6 +171,57 @@ def test_gap_in_plate_sequence_on_disk_is_a_failed_frame(shot: Path, small_bundl
     assert sorted(p.name for p in (shot / "out").iterdir()) == ["matte.1001.exr", "matte.1003.exr"]
 
 
+def test_trimaps_on_twos_fail_naming_the_trimap_frames_on_disk_unless_held(shot: Path, small_bundle, untrained_ok,
+                                                                            capsys) -> None:
+    # Roto delivered on twos: frame 1002 has no trimap. It failed with a bare "file not found", never
+    # saying what the trimap sequence holds nor how to hold the earlier one.
+    (shot / "trimap.1002.png").unlink()
+    assert _matte(shot, small_bundle) == 1
+    stdout = capsys.readouterr().out
+    assert (f"ERROR: frame 1002: file not found: {shot / 'trimap.1002.png'} (the trimap sequence "
+            f"{shot / 'trimap.####.png'} has frame(s) 1001,1003 on disk; --trimap-hold reads the nearest earlier "
+            "one for a frame that has none)\n") in stdout
+    # --trimap-hold: 1002 reads trimap 1001, and the run says so on that frame's line.
+    assert _matte(shot, small_bundle, "--trimap-hold", out="held/matte.####.exr") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == ["LBSMATTE PROGRESS 1001 1/3", f"frame 1002: trimap frame 1001 held ({shot / 'trimap.1001.png'})",
+                         "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
+    alpha = read_image(shot / "held" / "matte.1002.exr").pixels[..., 3]
+    held = _trimap(0)  # trimap 1001's known regions, not 1002's (its disc is one pixel to the right)
+    assert (alpha[held == 1] == 1).all() and (alpha[held == 0] == 0).all()
+    assert (_trimap(1)[held == 0] > 0).any()  # 1002's own band reaches where 1001's is background
+
+
+def test_a_trimap_frame_missing_says_what_the_sequence_holds(tmp_path: Path) -> None:
+    # The frame each plate frame gets is said where it is not its own, whatever the sequence holds.
+    plate, out = str(tmp_path / "plate.####.exr"), str(tmp_path / "out" / "m.####.exr")
+    for f in (1, 2, 3):  # roto numbered from 1 for a plate from 1001
+        _write(tmp_path / f"late.{f:04d}.png", _trimap(0)[..., None], ["Y"], "uint8")
+        _write(tmp_path / f"nopad.{f}.png", _trimap(0)[..., None], ["Y"], "uint8")
+    jobs = cli.plan_frames(plate, str(tmp_path / "late.####.png"), out, "1001-1002")
+    assert [job.trimap_missing for job in jobs] == [
+        f"file not found: {tmp_path / f'late.{f}.png'} (the trimap sequence {tmp_path / 'late.####.png'} has frame(s) "
+        "1-3 on disk; --trimap-hold reads the nearest earlier one for a frame that has none)" for f in (1001, 1002)]
+    # Held, frame by frame (never silently): the last frame on disk before each.
+    jobs = cli.plan_frames(plate, str(tmp_path / "late.####.png"), out, "0-4", hold_trimap=True)
+    assert [(job.frame, job.trimap_held, job.trimap.name) for job in jobs] == [
+        (0, None, "late.0000.png"), (1, None, "late.0001.png"), (2, None, "late.0002.png"), (3, None, "late.0003.png"),
+        (4, 3, "late.0003.png")]
+    assert jobs[0].trimap_missing == (f"file not found: {tmp_path / 'late.0000.png'} (the trimap sequence "
+                                      f"{tmp_path / 'late.####.png'} has frame(s) 1-3 on disk; none at or before "
+                                      "frame 0 for --trimap-hold to hold)")
+    assert not any(job.trimap_missing for job in jobs[1:])
+    # Files of other padding than the token: no frame of it, and the message says why.
+    jobs = cli.plan_frames(plate, str(tmp_path / "nopad.####.png"), out, "2", hold_trimap=True)
+    assert jobs[0].trimap_held is None and jobs[0].trimap_missing == (
+        f"file not found: {tmp_path / 'nopad.0002.png'} (no frames found on disk for {tmp_path / 'nopad.####.png'}: "
+        f"{tmp_path / 'nopad.1.png'} and the like have other padding than its frame token '####' (4 digit(s)): give a "
+        "token of the files' padding (one '#' per digit))")
+    # A single trimap file serves every frame, held or not.
+    jobs = cli.plan_frames(plate, str(tmp_path / "nopad.1.png"), out, "1-2")
+    assert [(job.trimap.name, job.trimap_held, job.trimap_missing) for job in jobs] == [("nopad.1.png", None, "")] * 2
+
+
 def test_a_float_trimap_on_the_8bit_scale_fails_its_frame_naming_the_fix(shot: Path, small_bundle, untrained_ok,
                                                                           capsys) -> None:
     # An EXR trimap holding 0/128/255 (8-bit values written as floats) read every grey as

@@ -1355,10 +1355,10 @@ def test_a_range_reaching_past_the_plates_frames_is_computed_with_a_warning_nami
     node["first_frame"].setValue(1001)
     node["last_frame"].setValue(1005)
     result = compute.compute(node)
-    warning = ("frame(s) 1004-1005 are outside the plate's frame range 1001-1003 (Read1): they are matted from "
+    warning = ("frame(s) 1004-1005 are outside the {}'s frame range 1001-1003 ({}): they are matted from "
                "what Nuke gives there (a Read holds its first or last frame, or gives black)")
-    assert result.ok and result.warnings == [warning]
-    assert node["status"].value().endswith("; WARNING: " + warning)
+    assert result.ok and result.warnings == [warning.format("plate", "Read1"), warning.format("trimap", "Read2")]
+    assert node["status"].value().endswith("; WARNING: " + warning.format("plate", "Read1") + " (and 1 more)")
     node["first_frame"].setValue(1002)
     node["last_frame"].setValue(1003)
     assert compute.compute(node).warnings == []
@@ -1383,3 +1383,18 @@ def test_a_studio_default_of_lossy_exr_compression_never_reaches_the_baked_input
         pixels, names = read_exr(path)
         expected, source_names = read_exr(source.replace("####", "1001"))
         np.testing.assert_array_equal(pixels, expected[:, :, [source_names.index(n) for n in names]])
+
+
+def test_frames_past_the_trimap_reads_range_are_computed_with_a_warning_naming_them(fake_nuke, lbs_env, sequences):
+    # Roto delivered for part of the shot (or one trimap frame for a locked-off one): the trimap Read
+    # holds its last frame for the plate's other frames. Those were matted with it without a word.
+    node = make_graph(fake_nuke, sequences)
+    trimap = node.input(1)
+    trimap["last"].setValue(1001)
+    result = compute.compute(node)
+    warning = (f"frame(s) 1002-1003 are outside the trimap's frame range 1001-1001 ({trimap.name()}): they are "
+               "matted from what Nuke gives there (a Read holds its first or last frame, or gives black)")
+    assert result.ok and result.warnings == [warning]
+    assert node["status"].value().endswith("; WARNING: " + warning)
+    trimap["last"].setValue(1003)
+    assert compute.compute(node).warnings == []
