@@ -42,6 +42,24 @@ def test_frames_have_the_requested_unknown_band(tmp_path: Path, unknown: float) 
     assert (frame.alpha[frame.trimap == 1.0] >= 0.5).all() and (frame.alpha[frame.trimap == 0.0] < 0.5).all()
 
 
+def test_exposure_bench_scores_every_photo_trimap_and_exposure(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    exposure = _load("exposure")
+    yy, xx = np.mgrid[0:40, 0:48]
+    alpha = np.clip((xx - 18) / 12.0, 0, 1)
+    plate = alpha[..., None] * [0.9, 0.6, 0.2] + (1 - alpha[..., None]) * [0.1, 0.2, 0.4]
+    trimap = np.where(alpha <= 0, 0, np.where(alpha >= 1, 255, 128))
+    for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
+        (tmp_path / sub).mkdir(parents=True)
+        Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
+    rows = exposure.measure(tmp_path, ["A"], ["T1"], [0.25, 4.0], small_bundle, half=True, closed_form=False)
+    assert [(r["name"], r["trimap"], r["exposure"]) for r in rows] == [("A", "T1", 0.25), ("A", "T1", 4.0)]
+    assert all(np.isfinite(r["sad"]) and np.isfinite(r["grad"]) for r in rows)
+    assert capsys.readouterr().out.count('"sad"') == 2
+
+
 def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     bench = _load("bench_pipeline")
     monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
