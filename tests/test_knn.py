@@ -509,3 +509,36 @@ def test_unknown_pixels_are_candidates_whatever_the_candidates_mask_says() -> No
     known_only = knn_term(colour, unknown, fg_known, candidates=near & ~unknown)
     assert full.matrix.nnz > unknown.sum()  # pairs between unknown pixels exist
     assert abs(full.matrix - known_only.matrix).max() == 0 and np.array_equal(full.pull, known_only.pull)
+
+
+def test_the_rounds_run_without_the_laplacians_own_copies(rng: np.random.Generator, monkeypatch) -> None:
+    # With the KNN term the rounds solve the sum of the two (add_knn); the Laplacian's own matrix
+    # and its 25-entry stencil, about 500 bytes an unknown pixel, were still held through every
+    # round: a 960x540 frame with 40 % unknown peaked 0.45 GiB above the process, 0.38 without them.
+    import weakref
+
+    import core.compositing as compositing
+
+    built: list[weakref.ref] = []
+    alive: list[bool] = []
+    make, solve = compositing.matting_laplacian, compositing.conjugate_gradients
+
+    def laplacian(*args, **kwargs):
+        lap = make(*args, **kwargs)
+        built.extend(weakref.ref(t) for t in (lap.matrix, lap.rows, lap.columns))
+        return lap
+
+    def rounds(*args, **kwargs):
+        alive.append(any(ref() is not None for ref in built))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(compositing, "matting_laplacian", laplacian)
+    monkeypatch.setattr(compositing, "conjugate_gradients", rounds)
+    h, w = 40, 60
+    image = rng.random((h, w, 3)).astype(np.float32)
+    trimap = np.full((h, w), 0.5, np.float32)
+    trimap[:, :10], trimap[:, -10:] = 1.0, 0.0
+    refined = refine(_tensor(image), _tensor(trimap), _tensor(np.full((h, w), 0.5)), _tensor(image), _tensor(image),
+                     Settings(rounds=2, knn=0.01))
+    assert len(built) == 3 and alive == [False, False]
+    assert torch.isfinite(refined.alpha).all()
