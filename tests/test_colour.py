@@ -240,6 +240,29 @@ def test_sanitise_clean_image_reports_nothing() -> None:
     np.testing.assert_array_equal(clean, x)
 
 
+def test_ocio_conversions_turn_nan_and_minus_inf_to_black_as_their_docstrings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    # to_display says "negatives and NaN become 0" and to_linear "NaN becomes 0" for an OCIO
+    # colourspace too; only the built-in linear/sRGB curves were checked for it.
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    bad = np.array([[[np.nan, -np.inf, -0.5]]], np.float32)
+    np.testing.assert_array_equal(to_display(bad, "lin_rec709"), 0.0)
+    np.testing.assert_array_equal(to_linear(np.array([[[np.nan, 0.0, 0.0]]], np.float32), "ACEScg"), 0.0)
+
+
+# -- integer pixels -----------------------------------------------------------------------------
+def test_only_8_and_16_bit_unsigned_pixels_are_scaled_and_floats_pass_as_they_are() -> None:
+    from core.colour import scale_integers
+
+    np.testing.assert_array_equal(scale_integers(np.array([0, 128, 255], np.uint8), "x"),
+                                  np.array([0, 128, 255], np.float32) / np.float32(255))
+    np.testing.assert_array_equal(scale_integers(np.array([0, 65535], ">u2"), "x"), [0.0, 1.0])
+    half = np.array([0.25, 2.0], np.float16)  # a half-float plate: 2 bytes a sample, but not 16-bit integers
+    assert scale_integers(half, "x") is half
+    for dtype in (np.int8, np.int16, np.uint32):
+        with pytest.raises(InputError, match=f"the plate is an array of {np.dtype(dtype)}"):
+            scale_integers(np.zeros(2, dtype), "the plate")
+
+
 # -- premultiplication: the one definition --------------------------------------------------------
 def test_premultiply_keeps_hdr_and_unpremultiply_inverts_it() -> None:
     from core.colour import premultiply, unpremultiply
