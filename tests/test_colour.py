@@ -233,6 +233,16 @@ def test_sanitise_report_says_pixels_whichever_kind_comes_first() -> None:
     assert str(sanitise(infinite)[1]) == "1 pixel(s) with +inf (set to 1), 1 with -inf (set to 0)"
 
 
+def test_sanitise_replaces_an_infinite_highlight_in_an_otherwise_clean_plate() -> None:
+    # No NaN and nothing negative: a blown-out +inf pixel alone must still be found and replaced.
+    x = np.full((1, 3, 3), 0.5, np.float32)
+    x[0, 1, 2] = 7.0
+    x[0, 0, 0] = np.inf
+    clean, report = sanitise(x)
+    assert (report.nan, report.posinf, report.neginf, report.negative) == (0, 1, 0, 0)
+    assert clean[0, 0, 0] == 7.0 and np.isfinite(clean).all()
+
+
 def test_sanitise_clean_image_reports_nothing() -> None:
     x = np.full((2, 2, 3), 0.5, np.float32)
     clean, report = sanitise(x)
