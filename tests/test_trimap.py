@@ -113,6 +113,22 @@ def test_single_channel_any_name() -> None:
     assert normalise_trimap(t, "alpha", ["A"]).tolist() == [[0.0, 0.5, 1.0]]
 
 
+def test_a_grey_and_alpha_trimap_is_its_grey_unless_the_alpha_holds_it() -> None:
+    # A two-channel PNG (grey + alpha) reads as Y, A: its luminance is the grey itself, and auto
+    # takes the grey when the alpha is opaque, the alpha when the alpha carries the trimap.
+    grey = np.array([[0.0, 0.5, 1.0]], np.float32)
+    opaque = np.dstack([grey, np.ones_like(grey)])
+    assert normalise_trimap(opaque, "luminance").tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(opaque).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(np.dstack([np.ones_like(grey), grey])).tolist() == [[0.0, 0.5, 1.0]]
+    # no channel named as red: auto takes the first one beside an opaque alpha
+    assert normalise_trimap(opaque, "auto", ["mask", "A"]).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(opaque[..., ::-1], "auto", ["A", "mask"]).tolist() == [[1.0, 1.0, 1.0]]
+    # red without green and blue beside it is the trimap too, not a luminance of missing channels
+    red_green = np.dstack([grey, 1 - grey, np.ones_like(grey)])
+    assert normalise_trimap(red_green, "auto", ["R", "G", "A"]).tolist() == [[0.0, 0.5, 1.0]]
+
+
 def test_errors_name_the_problem() -> None:
     with pytest.raises(TrimapError, match="no alpha channel.*R, G, B"):
         normalise_trimap(np.zeros((2, 2, 3), np.float32), "alpha")
