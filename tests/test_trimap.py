@@ -311,8 +311,9 @@ def test_a_float_trimap_above_one_and_a_half_is_refused_only_in_its_own_channel(
     grey = np.array([[0.0, 128.0, 255.0]], np.float32)
     with pytest.raises(TrimapError, match=r"float values up to 255: .*divide it by 255.*clamp it to 1"):
         normalise_trimap(grey)
-    # the overshoot of a filtered trimap is still FG
+    # the overshoot of a filtered trimap is still FG, up to 1.5 itself (the error message says "up to 1.5")
     assert normalise_trimap(np.array([[0.0, 0.5, 1.4]], np.float32)).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(np.array([[0.0, 0.5, 1.5]], np.float32)).tolist() == [[0.0, 0.5, 1.0]]
     # an RGBA file whose colour is an HDR picture and whose alpha is the trimap: only alpha counts
     rgba = np.zeros((1, 3, 4), np.float32)
     rgba[..., :3] = 40.0
