@@ -16,6 +16,7 @@ from core.trimap import (
     split_trimap,
     trimap_from_matte,
     trimap_stats,
+    unit_scale,
 )
 
 
@@ -395,3 +396,19 @@ def test_mid_grey_share_tells_a_trimap_from_a_rough_matte() -> None:
     assert mid_grey_share(roto) == 0.0
     roto[:, 20:30] = np.linspace(0, 1, 10, dtype=np.float32)
     assert mid_grey_share(roto) == 1 / 50  # one column of its ramp, 0.222, is within 5/255 of 0.214
+
+
+def test_unit_scale_divides_only_a_float_file_on_the_8_bit_scale(caplog: pytest.LogCaptureFixture) -> None:
+    grey = np.array([[0.0, 128.0, 255.0]], np.float32)
+    with caplog.at_level("WARNING", logger="core.trimap"):
+        np.testing.assert_array_equal(unit_scale(grey, "gt/unit_scale_0001.exr", True, "matte"),
+                                      grey / np.float32(255.0))
+    assert "gt/unit_scale_0001.exr: the matte holds values up to 255: read as 0..255 and divided by 255" in caplog.text
+    with_nan = np.array([[np.nan, 255.0]], np.float32)
+    np.testing.assert_array_equal(unit_scale(with_nan, "n.exr", True, "matte")[0, 1], 1.0)
+    for same, is_float in ((np.array([[0.0, 0.5, 1.5]], np.float32), True),  # 0..1, filtered overshoot kept
+                           (np.array([[0.0, 1.0]], np.float32), False),  # an integer file, already scaled
+                           (np.full((1, 1), np.nan, np.float32), True), (np.zeros((0, 3), np.float32), True)):
+        assert unit_scale(same, "x.exr", is_float, "matte") is same
+    with pytest.raises(InputError, match=r"too_big\.exr: the trimap holds values up to 300: expected 0\.\.1"):
+        unit_scale(np.array([[0.0, 300.0]], np.float32), "too_big.exr", True, "trimap")
