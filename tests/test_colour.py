@@ -233,11 +233,44 @@ def test_sanitise_report_says_pixels_whichever_kind_comes_first() -> None:
     assert str(sanitise(infinite)[1]) == "1 pixel(s) with +inf (set to 1), 1 with -inf (set to 0)"
 
 
+def test_sanitise_replaces_an_infinite_highlight_in_an_otherwise_clean_plate() -> None:
+    # No NaN and nothing negative: a blown-out +inf pixel alone must still be found and replaced.
+    x = np.full((1, 3, 3), 0.5, np.float32)
+    x[0, 1, 2] = 7.0
+    x[0, 0, 0] = np.inf
+    clean, report = sanitise(x)
+    assert (report.nan, report.posinf, report.neginf, report.negative) == (0, 1, 0, 0)
+    assert clean[0, 0, 0] == 7.0 and np.isfinite(clean).all()
+
+
 def test_sanitise_clean_image_reports_nothing() -> None:
     x = np.full((2, 2, 3), 0.5, np.float32)
     clean, report = sanitise(x)
     assert not report and report.total == 0
     np.testing.assert_array_equal(clean, x)
+
+
+def test_ocio_conversions_turn_nan_and_minus_inf_to_black_as_their_docstrings_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    # to_display says "negatives and NaN become 0" and to_linear "NaN becomes 0" for an OCIO
+    # colourspace too; only the built-in linear/sRGB curves were checked for it.
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    bad = np.array([[[np.nan, -np.inf, -0.5]]], np.float32)
+    np.testing.assert_array_equal(to_display(bad, "lin_rec709"), 0.0)
+    np.testing.assert_array_equal(to_linear(np.array([[[np.nan, 0.0, 0.0]]], np.float32), "ACEScg"), 0.0)
+
+
+# -- integer pixels -----------------------------------------------------------------------------
+def test_only_8_and_16_bit_unsigned_pixels_are_scaled_and_floats_pass_as_they_are() -> None:
+    from core.colour import scale_integers
+
+    np.testing.assert_array_equal(scale_integers(np.array([0, 128, 255], np.uint8), "x"),
+                                  np.array([0, 128, 255], np.float32) / np.float32(255))
+    np.testing.assert_array_equal(scale_integers(np.array([0, 65535], ">u2"), "x"), [0.0, 1.0])
+    half = np.array([0.25, 2.0], np.float16)  # a half-float plate: 2 bytes a sample, but not 16-bit integers
+    assert scale_integers(half, "x") is half
+    for dtype in (np.int8, np.int16, np.uint32):
+        with pytest.raises(InputError, match=f"the plate is an array of {np.dtype(dtype)}"):
+            scale_integers(np.zeros(2, dtype), "the plate")
 
 
 # -- premultiplication: the one definition --------------------------------------------------------

@@ -575,6 +575,12 @@ def test_all_unknown_constant_plate_without_networks_gives_a_finite_matte() -> N
     result = Matter("none", device="cpu").matte(plate, trimap, colour="linear")
     for layer in (result.alpha, result.fg, result.bg):
         assert np.isfinite(layer).all()
+    # finite is not enough: the matte is a matte, and its layers still composite to the plate
+    assert result.alpha.min() >= 0.0 and result.alpha.max() <= 1.0
+    a = result.alpha[..., None]
+    np.testing.assert_allclose(a * result.fg + (1 - a) * result.bg, plate, atol=1e-5)
+    assert result.messages == ["trimap has no known foreground pixels: the result may be poor",
+                               "trimap has no known background pixels: the result may be poor"]
 
 
 @pytest.mark.parametrize("firefly", [1e7, 1e8, 1e12, 1e16])

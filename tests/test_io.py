@@ -533,7 +533,13 @@ def test_values_beyond_half_float_are_clamped_and_reported_not_written_as_inf(tm
     assert not [r for r in caplog.records if "65504" in r.getMessage()]
     # write_image's half-float EXR alike
     io.write_image(tmp_path / "i.exr", fg, ["R", "G", "B"])
-    assert np.isfinite(io.read_image(tmp_path / "i.exr").pixels).all()
+    written = io.read_image(tmp_path / "i.exr")
+    assert np.isfinite(written.pixels).all()
+    assert written.info.pixel_type == "half" and written.info.attribute("compression") == "zip"  # as documented
+    # only finite values are clamped: an inf or NaN given is written as given, not hidden as 65504
+    given = np.array([[[np.inf, -np.inf, np.nan]]], np.float32)
+    io.write_image(tmp_path / "n.exr", given, ["R", "G", "B"])
+    np.testing.assert_array_equal(io.read_image(tmp_path / "n.exr").pixels, given)
 
 
 def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:

@@ -53,8 +53,10 @@ def test_the_networks_alone_still_pass_known_regions_through_exactly(small_bundl
     # negative included; the networks only see [0, 1]) in the known regions, inside the crop too.
     plate, trimap = _scene()
     plate = plate.copy()
+    trimap[56:, 70:] = 1.0  # a second foreground, outside the crop (no unknown band around it)
     plate[trimap == 1] *= 5.0
     plate[trimap == 0] -= 0.5
+    plate[56:, 70:] -= 4.0  # negative there too: the plate's own values, not the networks' clipped ones
     nets_only = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=0, context=4)
     result = nets_only.matte(plate, trimap, colour="linear")
     fg_known, bg_known = trimap == 1, trimap == 0
@@ -62,6 +64,7 @@ def test_the_networks_alone_still_pass_known_regions_through_exactly(small_bundl
     inside = np.zeros_like(fg_known)
     inside[y0:y1, x0:x1] = True
     assert (bg_known & inside).any() and (bg_known & ~inside).any()  # known pixels on both sides of the crop
+    assert (fg_known & inside).any() and (fg_known & ~inside).any() and (plate[fg_known & ~inside] < 0).any()
     np.testing.assert_array_equal(result.alpha[fg_known], 1.0)
     np.testing.assert_array_equal(result.alpha[bg_known], 0.0)
     np.testing.assert_array_equal(result.fg[fg_known], plate[fg_known])

@@ -16,6 +16,7 @@ from core.trimap import (
     split_trimap,
     trimap_from_matte,
     trimap_stats,
+    unit_scale,
 )
 
 
@@ -111,6 +112,22 @@ def test_single_channel_any_name() -> None:
     for channel in ("auto", "red", "luminance"):
         assert normalise_trimap(t, channel).tolist() == [[0.0, 0.5, 1.0]]
     assert normalise_trimap(t, "alpha", ["A"]).tolist() == [[0.0, 0.5, 1.0]]
+
+
+def test_a_grey_and_alpha_trimap_is_its_grey_unless_the_alpha_holds_it() -> None:
+    # A two-channel PNG (grey + alpha) reads as Y, A: its luminance is the grey itself, and auto
+    # takes the grey when the alpha is opaque, the alpha when the alpha carries the trimap.
+    grey = np.array([[0.0, 0.5, 1.0]], np.float32)
+    opaque = np.dstack([grey, np.ones_like(grey)])
+    assert normalise_trimap(opaque, "luminance").tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(opaque).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(np.dstack([np.ones_like(grey), grey])).tolist() == [[0.0, 0.5, 1.0]]
+    # no channel named as red: auto takes the first one beside an opaque alpha
+    assert normalise_trimap(opaque, "auto", ["mask", "A"]).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(opaque[..., ::-1], "auto", ["A", "mask"]).tolist() == [[1.0, 1.0, 1.0]]
+    # red without green and blue beside it is the trimap too, not a luminance of missing channels
+    red_green = np.dstack([grey, 1 - grey, np.ones_like(grey)])
+    assert normalise_trimap(red_green, "auto", ["R", "G", "A"]).tolist() == [[0.0, 0.5, 1.0]]
 
 
 def test_errors_name_the_problem() -> None:
@@ -295,8 +312,9 @@ def test_a_float_trimap_above_one_and_a_half_is_refused_only_in_its_own_channel(
     grey = np.array([[0.0, 128.0, 255.0]], np.float32)
     with pytest.raises(TrimapError, match=r"float values up to 255: .*divide it by 255.*clamp it to 1"):
         normalise_trimap(grey)
-    # the overshoot of a filtered trimap is still FG
+    # the overshoot of a filtered trimap is still FG, up to 1.5 itself (the error message says "up to 1.5")
     assert normalise_trimap(np.array([[0.0, 0.5, 1.4]], np.float32)).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(np.array([[0.0, 0.5, 1.5]], np.float32)).tolist() == [[0.0, 0.5, 1.0]]
     # an RGBA file whose colour is an HDR picture and whose alpha is the trimap: only alpha counts
     rgba = np.zeros((1, 3, 4), np.float32)
     rgba[..., :3] = 40.0
@@ -378,3 +396,19 @@ def test_mid_grey_share_tells_a_trimap_from_a_rough_matte() -> None:
     assert mid_grey_share(roto) == 0.0
     roto[:, 20:30] = np.linspace(0, 1, 10, dtype=np.float32)
     assert mid_grey_share(roto) == 1 / 50  # one column of its ramp, 0.222, is within 5/255 of 0.214
+
+
+def test_unit_scale_divides_only_a_float_file_on_the_8_bit_scale(caplog: pytest.LogCaptureFixture) -> None:
+    grey = np.array([[0.0, 128.0, 255.0]], np.float32)
+    with caplog.at_level("WARNING", logger="core.trimap"):
+        np.testing.assert_array_equal(unit_scale(grey, "gt/unit_scale_0001.exr", True, "matte"),
+                                      grey / np.float32(255.0))
+    assert "gt/unit_scale_0001.exr: the matte holds values up to 255: read as 0..255 and divided by 255" in caplog.text
+    with_nan = np.array([[np.nan, 255.0]], np.float32)
+    np.testing.assert_array_equal(unit_scale(with_nan, "n.exr", True, "matte")[0, 1], 1.0)
+    for same, is_float in ((np.array([[0.0, 0.5, 1.5]], np.float32), True),  # 0..1, filtered overshoot kept
+                           (np.array([[0.0, 1.0]], np.float32), False),  # an integer file, already scaled
+                           (np.full((1, 1), np.nan, np.float32), True), (np.zeros((0, 3), np.float32), True)):
+        assert unit_scale(same, "x.exr", is_float, "matte") is same
+    with pytest.raises(InputError, match=r"too_big\.exr: the trimap holds values up to 300: expected 0\.\.1"):
+        unit_scale(np.array([[0.0, 300.0]], np.float32), "too_big.exr", True, "trimap")

@@ -197,13 +197,21 @@ def test_byte_flip_is_a_bad_checksum(tmp_path: Path, small_bundle: Bundle) -> No
         stale.load_network("foreground")
 
 
-def test_a_file_changed_after_its_bundle_was_verified_is_hashed_again(tmp_path: Path, small_bundle: Bundle) -> None:
+def test_a_file_changed_after_its_bundle_was_verified_is_hashed_again(tmp_path: Path, small_bundle: Bundle,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # load_bundle remembers the verified files by size and mtime so that loading them costs no
     # second hash; a file replaced afterwards (same size, new mtime) must be checked again.
     import os
 
+    import core.weights
+
     folder = copy_bundle(small_bundle, tmp_path / "changed")
     bundle = load_bundle(folder)
+    hashed: list[str] = []
+    sha256 = core.weights._sha256
+    monkeypatch.setattr(core.weights, "_sha256", lambda path: hashed.append(path.name) or sha256(path))
+    bundle.load_network("background")
+    assert hashed == []  # verified by load_bundle, unchanged: not hashed a second time
     file = folder / "alpha.safetensors"
     stamp = file.stat()
     data = bytearray(file.read_bytes())
@@ -213,6 +221,7 @@ def test_a_file_changed_after_its_bundle_was_verified_is_hashed_again(tmp_path: 
     with pytest.raises(WeightsError, match=r"alpha\.safetensors: bad checksum"):
         bundle.load_network("alpha")
     bundle.load_network("foreground")  # untouched files still load
+    assert hashed == ["alpha.safetensors"]  # the changed file alone was hashed again
 
 
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
