@@ -8,7 +8,7 @@
                    [--float] [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
     lbsmatte weights list | show NAME
-    lbsmatte demo | evaluate | train | finetune | export ...
+    lbsmatte demo | evaluate | train | finetune | export | cache ...
 
 Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
 modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
@@ -106,6 +106,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("core.evaluate", "metrics (SAD, MSE, gradient, connectivity) on a data set, with baselines"),
     "train": ("core.training.cli", "train the three networks (BG, then FG, then alpha) into a weights bundle"),
     "finetune": ("core.training.cli", "fine-tune a weights bundle on a show's plates and mattes"),
+    "cache": ("nuke_plugin.cachetool", "what the Nuke node's cache folder holds (list) and removing results no "
+                                       "script uses or not used for days (prune)"),
     "export": ("core.export", "write the whole pipeline as one TorchScript module for Nuke's Inference node (.cat)"),
 }
 

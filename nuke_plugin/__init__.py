@@ -9,6 +9,7 @@ Modules, one concept each:
 ``bundles``      find weights bundles and read their manifests (standard library only)
 ``interpreter``  which Python runs ``core``, and a clean environment for it
 ``cache``        cache keys and folders (pure functions over paths)
+``cachetool``    ``lbsmatte cache list | prune``: what a cache folder holds, removing what no script uses
 ``runner``       run ``core.cli matte`` as a subprocess, parse its progress lines, cancel it
 ``progress``     progress for people (``nuke.ProgressTask``) and for farm managers (stdout lines)
 ``node``         everything that reads or writes the gizmo's knobs and internal nodes

@@ -585,11 +585,264 @@ def is_result_folder(cache_dir, folder):
 
 def remove_folder(folder):
     """Delete a folder and everything in it; missing is fine. A bake folder's owner lock is let go
-    first: Windows deletes no file that is open."""
+    first: Windows deletes no file that is open; so is the claim its job holds on its key
+    (:func:`claim_key`)."""
     fd = _owned.pop(os.path.realpath(folder), None) if folder else None
     if fd is not None:
         os.close(fd)
+    claim = _claims.pop(os.path.realpath(folder), None) if folder else None
+    if claim is not None:
+        os.close(claim)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- the cache over a show's life: what it holds, what uses it, removing what nothing uses -----------
+#: ``<cache>/.locks/<key>``: a job holds a shared ``flock`` on its key's file from before it looks
+#: into the key folder until it ends (:func:`claim_key`); :func:`remove_result` removes a key folder
+#: only while it holds the file exclusively, so never one a Compute or farm job is using, on any
+#: machine whose file system passes ``flock`` locks (as for the bake folders).
+LOCKS_FOLDER = ".locks"
+#: A key folder in which anything was written more recently than this is never removed by
+#: :func:`remove_result` (a Compute on a system without ``flock``, Windows, claims no key).
+RECENT_S = 24 * 3600.0
+#: How long :func:`claim_key` waits for a removal holding the key (a rename: milliseconds).
+CLAIM_WAIT_S = 30.0
+#: The claims this process holds, by the bake folder of their job: {realpath: fd}.
+_claims = {}
+#: A key folder being removed is first renamed to ``.removing-<key>-<10 hex>`` (then deleted; one a
+#: removal killed meanwhile left is deleted by the next).
+_REMOVING_NAME = re.compile(r"^\.removing-[0-9a-f]{%d}-[0-9a-f]{10}$" % KEY_LENGTH)
+
+
+def _lock_path(cache_dir, key):
+    return os.path.join(cache_dir, LOCKS_FOLDER, key)
+
+
+def _open_held(path, exclusive):
+    """Open ``path`` (made if missing) and lock it, shared or exclusive, without waiting: the fd,
+    or ``None`` when another process holds a lock that excludes it. The file locked is the one at
+    ``path`` (a removal may have unlinked the one opened). Raises OSError when it cannot be made."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except (OSError, IOError):
+        os.close(fd)
+        return None
+    try:
+        same = os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        same = False
+    if not same:
+        os.close(fd)
+        return None
+    return fd
+
+
+def claim_key(cache_dir, key, bake_dir):
+    """Hold a shared lock on ``key`` of ``cache_dir`` for the job whose bake folder is ``bake_dir``
+    (let go when :func:`remove_folder` removes that folder): :func:`remove_result` leaves the key's
+    folder alone meanwhile. Waits while a removal holds the key (:data:`CLAIM_WAIT_S`). Nothing is
+    held where the system or the file system has no ``flock`` (Windows): there only
+    :data:`RECENT_S` protects the folder. Raises OSError when the lock file cannot be made."""
+    if fcntl is None:
+        return
+    os.makedirs(os.path.join(cache_dir, LOCKS_FOLDER), exist_ok=True)
+    path = _lock_path(cache_dir, key)
+    deadline = time.time() + CLAIM_WAIT_S
+    while True:
+        fd = _open_held(path, exclusive=False)
+        if fd is not None:
+            _claims[os.path.realpath(bake_dir)] = fd
+            return
+        if time.time() >= deadline:
+            raise OSError("%s is held by another process (lbsmatte cache prune removing key %s?)" % (path, key))
+        time.sleep(0.05)
+
+
+class Entry(object):
+    """One key folder of a cache folder, as :func:`scan` finds it.
+
+    Attributes
+    ----------
+    key, folder:
+        The folder's name and path.
+    ours:
+        It holds the record LBSMatte wrote for its key (else it is not removed).
+    size:
+        Bytes of its files; ``own``: of those not hard-linked from another folder (what removing it frees).
+    frames:
+        How many result frames it holds.
+    written:
+        When anything in it was last written (seconds since the epoch): its last Compute, which
+        rewrites the record even when every frame is cached, or its last frame.
+    script, node:
+        The script and node of the record (the last Compute of this key).
+    """
+
+    def __init__(self, key, folder):
+        self.key = key
+        self.folder = folder
+        self.ours = False
+        self.size = self.own = self.frames = 0
+        self.written = 0.0
+        self.script = self.node = ""
+
+
+def folder_usage(folder):
+    """``(bytes, bytes not hard-linked elsewhere, result frames, newest mtime)`` of the files in
+    ``folder`` (not below it; missing: zeros)."""
+    size = own = frames = 0
+    newest = 0.0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0, 0, 0, 0.0
+    for name in names:
+        try:
+            info = os.lstat(os.path.join(folder, name))
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        size += info.st_size
+        own += info.st_size if info.st_nlink == 1 else 0
+        frames += 1 if name.startswith("lbsmatte.") and name.endswith(".exr") else 0
+        newest = max(newest, info.st_mtime)
+    return size, own, frames, newest
+
+
+def size_text(size):
+    """``size`` bytes for people: ``812 KB``, ``1.4 GB`` (powers of 1000, as file browsers say)."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            break
+        size /= 1000.0
+    return ("%d %s" % (size, unit)) if unit in ("bytes", "KB") or size >= 100 else ("%.1f %s" % (size, unit))
+
+
+def scan(cache_dir):
+    """The key folders of ``cache_dir`` (:class:`Entry` each, by key), not the bake folders."""
+    entries = []
+    for name in sorted(os.listdir(cache_dir)):
+        folder = os.path.join(cache_dir, name)
+        if not is_result_folder(cache_dir, folder) or os.path.islink(folder):
+            continue
+        entry = Entry(name, folder)
+        entry.size, entry.own, entry.frames, entry.written = folder_usage(folder)
+        record = read_record(folder)
+        entry.ours = record.get("key") == name
+        for field in ("script", "node"):
+            if isinstance(record.get(field), str):
+                setattr(entry, field, record[field])
+        entries.append(entry)
+    return entries
+
+
+def in_use(cache_dir, key):
+    """Whether a job holds ``key`` of ``cache_dir`` (:func:`claim_key`) now."""
+    if fcntl is None:
+        return False
+    path = _lock_path(cache_dir, key)
+    if not os.path.exists(path):
+        return False
+    try:
+        fd = _open_held(path, exclusive=True)
+    except OSError:
+        return True
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def remove_result(cache_dir, key, older_than=None, dry_run=False):
+    """Remove the key folder ``key`` of ``cache_dir`` unless something may still use it.
+
+    Kept (and the reason returned) when: it is not a key folder LBSMatte made there (no record of
+    its key, a link), a job holds it (:func:`claim_key`: a Compute or farm job using it, on any
+    machine sharing the cache where ``flock`` passes), anything in it was written in the last
+    :data:`RECENT_S` seconds, or after ``older_than`` (seconds since the epoch). The folder is
+    renamed out of the key's name while the key is held exclusively, then deleted: a job claiming
+    the key afterwards finds no folder and makes a new one. Returns ``""`` when removed (with
+    ``dry_run``: when it would be; nothing is removed).
+    """
+    folder = os.path.join(cache_dir, key)
+    if not is_result_folder(cache_dir, folder) or os.path.islink(folder) or read_record(folder).get("key") != key:
+        return "not a result folder LBSMatte made"
+    if fcntl is None:
+        return "this system has no flock, which removing safely needs (remove it from Linux or macOS)"
+    lock = _lock_path(cache_dir, key)
+    try:
+        os.makedirs(os.path.dirname(lock), exist_ok=True)
+        fd = _open_held(lock, exclusive=True)
+    except OSError as exc:
+        return "cannot lock %s: %s" % (lock, getattr(exc, "strerror", None) or exc)
+    if fd is None:
+        return "in use by a Compute or farm job"
+    try:
+        # Looked at again under the lock: a Compute that ended since the caller looked wrote into it.
+        written = folder_usage(folder)[3]
+        if written > time.time() - RECENT_S:
+            return "written less than %d hours ago" % (RECENT_S // 3600)
+        if older_than is not None and written > older_than:
+            return "used since"
+        if dry_run:
+            return ""
+        doomed = os.path.join(cache_dir, ".removing-%s-%s" % (key, uuid.uuid4().hex[:10]))
+        try:
+            os.rename(folder, doomed)
+        except OSError as exc:
+            return "cannot rename %s: %s" % (folder, getattr(exc, "strerror", None) or exc)
+        _remove_quietly(lock)  # while held: a job waiting for it opens a new one
+    finally:
+        os.close(fd)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return ""
+
+
+def remove_leftovers(cache_dir):
+    """Delete what an interrupted :func:`remove_result` left (``.removing-*`` folders) and the lock
+    files of keys with no folder that no job holds. Returns the paths removed."""
+    removed = []
+    for name in sorted(os.listdir(cache_dir)):
+        path = os.path.join(cache_dir, name)
+        if _REMOVING_NAME.match(name) and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    locks = os.path.join(cache_dir, LOCKS_FOLDER)
+    if fcntl is None or not os.path.isdir(locks):
+        return removed
+    for key in sorted(os.listdir(locks)):
+        path = os.path.join(locks, key)
+        if len(key) != KEY_LENGTH or os.path.exists(os.path.join(cache_dir, key)) or not os.path.isfile(path):
+            continue
+        try:
+            fd = _open_held(path, exclusive=True)
+        except OSError:
+            continue
+        if fd is not None:
+            _remove_quietly(path)
+            os.close(fd)
+            removed.append(path)
+    return removed
+
+
+#: A result folder a saved script names: its ``result_key`` knob, or the key folder in its
+#: ``result_file`` / ``trimap_file`` knobs (``.../<key>/lbsmatte.####.exr``).
+_SCRIPT_KEY = re.compile(r"(?:\bresult_key\s+\"?|[/\\](?=[0-9a-f]{%d}[/\\]lbsmatte))([0-9a-f]{%d})\b"
+                         % (KEY_LENGTH, KEY_LENGTH))
+#: The largest script read (a comp's .nk is rarely over a few MB).
+MAX_SCRIPT = 256 * 1024 * 1024
+
+
+def script_keys(path):
+    """The result keys the Nuke script ``path`` names (a set; empty when it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_SCRIPT).decode("utf-8", "replace")
+    except (OSError, IOError):
+        return set()
+    return set(_SCRIPT_KEY.findall(text))
 
 
 def _remove_quietly(path):

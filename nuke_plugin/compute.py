@@ -272,6 +272,8 @@ def prepare(node, frames=None, reporter=None):
         job.key = cache.folder_key(settings_key, frame_keys)
         job.folder = os.path.join(job.cache_dir, job.key)
         try:
+            # Held until the bake folder goes: 'lbsmatte cache prune' leaves the key's folder alone.
+            cache.claim_key(job.cache_dir, job.key, job.bake_dir)
             os.makedirs(job.folder, exist_ok=True)  # another session computing this key may make it first
             cache.write_record(job.folder, job.key, job.settings, frame_keys, extra={
                 "core": job.core,
@@ -455,8 +457,9 @@ def finish(node, job, result):
     when = time.strftime("%H:%M")
     if result.ok:
         reused = len(job.cached) + len(job.reused)
-        text = "%d-%d ready at %s: %d computed, %d cached (key %s)" % (
-            job.first, job.last, when, len(result.computed), reused, job.key)
+        text = "%d-%d ready at %s: %d computed, %d cached (key %s, %s on disk)" % (
+            job.first, job.last, when, len(result.computed), reused, job.key,
+            cache.size_text(cache.folder_usage(job.folder)[0]))
     elif result.cancelled:
         text = "cancelled at %s: %d of %d frames ready (key %s)" % (when, present, len(job.frames), job.key)
     else:

@@ -1,0 +1,163 @@
+"""``lbsmatte cache list | prune`` (``nuke_plugin.cachetool``) over cache folders the node made.
+
+The folders are made by the node's own Compute in the fake Nuke (records, frames, lock files as
+the node writes them) and the scripts by the fake Nuke's ``scriptSave``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
+from fake_nuke.fixtures import make_graph
+
+from nuke_plugin import cache, cachetool, compute
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _age(folder, days):
+    """Make everything in ``folder`` look written ``days`` days ago."""
+    when = time.time() - days * 86400
+    for name in os.listdir(folder):
+        os.utime(os.path.join(folder, name), (when, when))
+
+
+def _lbsmatte(*args):
+    """``lbsmatte cache ...`` in a process of its own: (exit code, stdout)."""
+    done = subprocess.run([sys.executable, "-m", "core.cli", "cache"] + list(args), cwd=REPO,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=120)
+    return done.returncode, done.stdout
+
+
+@pytest.fixture
+def show(fake_nuke, lbs_env, sequences):
+    """A shot's scripts over its life: v001 computed with one setting, v002 with another (the key
+    of v001 is then named only by v001), each saved in ``scripts/``."""
+    scripts = lbs_env["tmp"] / "scripts"
+    scripts.mkdir()
+    node = make_graph(fake_nuke, sequences)
+    first = compute.compute(node).job
+    fake_nuke.scriptSave(str(scripts / "sh010_v001.nk"))
+    node["premultiply"].setValue(False)
+    second = compute.compute(node).job
+    fake_nuke.scriptSave(str(scripts / "sh010_v002.nk"))
+    assert first.key != second.key
+    for job in (first, second):
+        _age(job.folder, 40)
+    return {"node": node, "old": first, "new": second, "scripts": scripts, "cache": lbs_env["cache"]}
+
+
+def test_list_says_size_frames_script_and_who_names_each_result(show):
+    code, out = _lbsmatte("list", show["cache"], "--scripts", str(show["scripts"]), "--json")
+    assert code == 0, out
+    listing = json.loads(out)
+    rows = dict((row["key"], row) for row in listing["results"])
+    assert sorted(rows) == sorted([show["old"].key, show["new"].key])  # not .bake, not .locks
+    old, new = rows[show["old"].key], rows[show["new"].key]
+    assert old["frames"] == new["frames"] == 3 and old["size"] > 0 and listing["size"] >= old["size"] + new["size"]
+    assert [os.path.basename(s) for s in old["scripts"]] == ["sh010_v001.nk"]
+    assert [os.path.basename(s) for s in new["scripts"]] == ["sh010_v002.nk"]
+    assert new["node"] == "LBSMatte1" and not new["in_use"]
+    code, out = _lbsmatte("list", show["cache"])
+    assert code == 0 and "2 result folder(s)" in out and show["old"].key in out
+
+
+def test_prune_unreferenced_removes_only_what_no_script_names(show):
+    os.remove(str(show["scripts"] / "sh010_v001.nk"))  # the old version is gone
+    code, out = _lbsmatte("prune", show["cache"], "--unreferenced", "--scripts", str(show["scripts"]), "--dry-run")
+    assert code == 0 and f"WOULD REMOVE\t{show['old'].folder}" in out and show["new"].key not in out
+    assert os.path.isdir(show["old"].folder), "--dry-run removed something"
+    code, out = _lbsmatte("prune", show["cache"], "--unreferenced", "--scripts", str(show["scripts"]))
+    assert code == 0 and f"REMOVED\t{show['old'].folder}" in out and "removed 1 of 2" in out
+    assert not os.path.exists(show["old"].folder)
+    assert sorted(cache.missing_frames(show["new"].folder, [1001, 1002, 1003])) == []
+    assert not [n for n in os.listdir(show["cache"]) if n.startswith(".removing")]
+    assert not os.path.exists(os.path.join(show["cache"], cache.LOCKS_FOLDER, show["old"].key))
+
+
+def test_prune_older_than_keeps_what_was_used_since(show):
+    _age(show["new"].folder, 10)
+    code, out = _lbsmatte("prune", show["cache"], "--older-than", "30")
+    assert code == 0 and f"REMOVED\t{show['old'].folder}" in out
+    assert os.path.isdir(show["new"].folder)
+    # a Compute that finds every frame cached still marks its key used (it rewrites the record)
+    compute.compute(show["node"])
+    _age(show["new"].folder, 0)
+    code, out = _lbsmatte("prune", show["cache"], "--older-than", "0")
+    assert code == 0 and f"KEPT\t{show['new'].folder}\twritten less than 24 hours ago" in out
+    assert os.path.isdir(show["new"].folder)
+
+
+def test_prune_never_removes_a_key_a_compute_is_using(show, fake_nuke, monkeypatch):
+    # The node computes the old settings again: its job holds the key from before it looks into
+    # the folder until it ends, and a prune in another process leaves the folder alone meanwhile.
+    node = show["node"]
+    node["premultiply"].setValue(True)
+    job = compute.prepare(node)
+    assert job.key == show["old"].key
+    _age(show["old"].folder, 40)  # as if the record were old: only the lock protects it now
+    code, out = _lbsmatte("prune", show["cache"], "--older-than", "1")
+    assert f"KEPT\t{show['old'].folder}\tin use by a Compute or farm job" in out and code == 0
+    assert os.path.isdir(show["old"].folder)
+    compute.finish(node, job, compute.run(job))
+    _age(show["old"].folder, 40)
+    code, out = _lbsmatte("prune", show["cache"], "--older-than", "1")
+    assert f"REMOVED\t{show['old'].folder}" in out
+    # the next Compute of that key finds no folder and computes it again
+    assert compute.compute(node).computed == [1001, 1002, 1003]
+
+
+def test_prune_touches_nothing_but_key_folders_lbsmatte_made(show, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "precious.exr").write_bytes(b"x")
+    cache_dir = show["cache"]
+    os.symlink(str(outside), os.path.join(cache_dir, "0123456789abcdef"))  # a key's name, a link out
+    stray = os.path.join(cache_dir, "fedcba9876543210")  # a key's name, no record of it
+    os.makedirs(stray)
+    open(os.path.join(stray, "notes.txt"), "w").close()
+    other = os.path.join(cache_dir, "renders")
+    os.makedirs(other)
+    for folder in (stray, other):
+        _age(folder, 400)
+    code, out = _lbsmatte("prune", cache_dir, "--older-than", "1")
+    assert code == 0, out
+    assert (outside / "precious.exr").exists() and os.path.isfile(os.path.join(stray, "notes.txt"))
+    assert os.path.isdir(other) and os.path.isdir(os.path.join(cache_dir, cache.BAKE_FOLDER))
+    assert f"KEPT\t{stray}\tnot a result folder LBSMatte made" in out
+    assert not os.path.exists(show["old"].folder) and not os.path.exists(show["new"].folder)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["prune", "{cache}"], "prune needs --unreferenced, --older-than DAYS or both"),
+    (["prune", "{cache}", "--unreferenced"], "--unreferenced needs --scripts"),
+    (["list", "{cache}/nope"], "does not exist or is not a folder"),
+    (["prune", "{cache}", "--older-than", "-1"], "--older-than takes a number of days"),
+])
+def test_usage_errors_remove_nothing(show, args, says):
+    code, out = _lbsmatte(*[a.format(cache=show["cache"]) for a in args])
+    assert code == 2 and out.startswith("ERROR: ") and says in out
+    assert os.path.isdir(show["old"].folder) and os.path.isdir(show["new"].folder)
+
+
+def test_the_nodes_status_says_how_much_disk_its_result_takes(show):
+    status = show["node"]["status"].value()
+    size = cache.folder_usage(show["new"].folder)[0]
+    assert status.endswith(f", {cache.size_text(size)} on disk)"), status
+
+
+def test_size_text():
+    assert [cache.size_text(n) for n in (0, 999, 1000, 1536000, 12_300_000_000, 999_999_999_999)] == [
+        "0 bytes", "999 bytes", "1 KB", "1.5 MB", "12.3 GB", "999 GB"]
+
+
+def test_cachetool_runs_under_nukes_python_without_core(show):
+    # python -m nuke_plugin.cachetool: the standard library and nuke_plugin alone
+    done = subprocess.run([sys.executable, "-S", "-m", "nuke_plugin.cachetool", "list", show["cache"]], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "2 result folder(s)" in done.stdout, done.stdout + done.stderr
+    assert cachetool.EXIT_USAGE == 2
