@@ -114,7 +114,8 @@ def on_update_ui():
     """Nuke's idle loop (GUI): is the result the viewers show still what Compute made?"""
     try:
         node = nuke.thisNode()
-        lbs_node.check_current_frame(node, viewed_frames(node, shared=True))
+        frames = viewed_frames(node, shared=True)
+        lbs_node.check_current_frame(node, frames, _viewer_walk["stats"])
     except Exception:
         _warn("updateUI")
 
@@ -232,7 +233,8 @@ def upstream_lbsmatte(node, frame):
 
 #: The idle check's walk up from the viewers (:func:`viewed_frames` with ``shared``): ``key`` (the
 #: current frame and the viewers), ``found`` (``{node's full name: frames the viewers read it at}``)
-#: and ``served`` (the nodes that took their frames from it).
+#: ``served`` (the nodes that took their frames from it) and ``stats`` (the files stat-ed in the
+#: pass: :func:`nuke_plugin.node.check_current_frame`).
 _viewer_walk = {}
 
 
@@ -261,7 +263,7 @@ def viewed_frames(node, shared=False):
         if not shared:
             return sorted(found.get(name, ())) or [now]
         _viewer_walk.clear()
-        _viewer_walk.update(key=key, found=found, served=set())
+        _viewer_walk.update(key=key, found=found, served=set(), stats={})
     _viewer_walk["served"].add(name)
     return sorted(_viewer_walk["found"].get(name, ())) or [now]
 

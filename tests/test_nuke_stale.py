@@ -1079,6 +1079,29 @@ def test_an_idle_pass_walks_up_from_the_viewers_once_for_all_the_nodes(fake_nuke
     assert walks == ["Viewer"] * 3  # once a pass, not once a node
 
 
+def test_an_idle_pass_stats_a_shared_bundle_once_and_the_next_pass_sees_it_replaced(fake_nuke, lbs_env, sequences,
+                                                                                     monkeypatch):
+    # The bundle's manifest sits on the show's share: each LBSMatte node stat-ing it on every idle
+    # pass was one network round trip per node per frame change.
+    nodes = [make_graph(fake_nuke, sequences) for _ in range(3)]
+    for node in nodes:
+        assert compute.compute(node).ok
+    fake_nuke.nodes.Viewer().setInput(0, nodes[0])
+    manifest = os.path.join(lbs_env["bundles"], "testbundle", "manifest.json")
+    stats = []
+    real = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: (stats.append(path) if os.fspath(path) == manifest else None)
+                        or real(path, *a, **k))
+    fake_nuke.frame(1002)
+    fake_nuke._update_ui()
+    assert stats == [manifest] and not any(node["result_stale"].value() for node in nodes)
+    write_bundle(os.path.dirname(manifest), description="the show's second fine-tune")
+    fake_nuke._update_ui()
+    assert stats == [manifest] * 2
+    assert all(node["status"].value().startswith(f"STALE: {node.name()}: weights changed since Compute")
+               for node in nodes)
+
+
 def test_an_idle_pass_after_a_graph_edit_checks_the_frames_now_read(fake_nuke, lbs_env, sequences):
     # The walk kept for a pass is not used by the next one: the viewer reconnected (the panel
     # closed, the frame unchanged) makes the node read at another frame, which is stale.
