@@ -102,6 +102,8 @@ def on_knob_changed():
             return
         if name == "weights":
             lbs_node.refresh_weights_list(node)
+        if name in (INPUT_CHANGE, "name", "disable"):
+            _viewer_walk.clear()  # the graph the idle check walked has changed
         if name in lbs_node.SETTING_KNOBS or name in (INPUT_CHANGE, "accept_stale"):
             lbs_node.check_current_frame(node, viewed_frames(node))
     except Exception:
@@ -112,7 +114,8 @@ def on_update_ui():
     """Nuke's idle loop (GUI): is the result the viewers show still what Compute made?"""
     try:
         node = nuke.thisNode()
-        lbs_node.check_current_frame(node, viewed_frames(node))
+        frames = viewed_frames(node, shared=True)
+        lbs_node.check_current_frame(node, frames, _viewer_walk["stats"])
     except Exception:
         _warn("updateUI")
 
@@ -123,6 +126,7 @@ def on_script_close():
     try:
         from nuke_plugin import compute
 
+        _viewer_walk.clear()
         compute.script_closed()
         runner.terminate_all()
     except Exception:
@@ -227,20 +231,41 @@ def upstream_lbsmatte(node, frame):
     return found
 
 
-def viewed_frames(node):
+#: The idle check's walk up from the viewers (:func:`viewed_frames` with ``shared``): ``key`` (the
+#: current frame and the viewers), ``found`` (``{node's full name: frames the viewers read it at}``)
+#: ``served`` (the nodes that took their frames from it) and ``stats`` (the files stat-ed in the
+#: pass: :func:`nuke_plugin.node.check_current_frame`).
+_viewer_walk = {}
+
+
+def viewed_frames(node, shared=False):
     """The frames of ``node`` the viewers read at the current frame, mapped through the time nodes
     between them as the render check maps them (:func:`upstream_lbsmatte`); the current frame
     where no viewer reads the node, or reads it through a time node not followed (the idle check
-    does not check every frame of the result on each tick)."""
+    does not check every frame of the result on each tick).
+
+    One walk up from the viewers finds every LBSMatte node they read. ``shared`` (the idle check:
+    Nuke calls ``updateUI`` on every node in each idle pass) keeps that walk for the other nodes
+    of the same pass, so a pass walks the graph once, not once per LBSMatte node (50 nodes: 50
+    walks of the whole comp on each frame change). A node asking again starts a new pass, and so
+    does another current frame or another set of viewers: what changed in the graph between two
+    passes is walked again before any node that was checked is checked again."""
     now = nuke.frame()
-    frames = set()
     with nuke.root():
         viewers = nuke.allNodes("Viewer")
-    for viewer in viewers:
-        for found, read in upstream_lbsmatte(viewer, now):
-            if found.fullName() == node.fullName():
-                frames.update(read if read is not None else (now,))
-    return sorted(frames) or [now]
+    key = (now, tuple(viewer.fullName() for viewer in viewers))
+    name = node.fullName()
+    if not shared or _viewer_walk.get("key") != key or name in _viewer_walk["served"]:
+        found = {}
+        for viewer in viewers:
+            for lbs, read in upstream_lbsmatte(viewer, now):
+                found.setdefault(lbs.fullName(), set()).update(read if read is not None else (now,))
+        if not shared:
+            return sorted(found.get(name, ())) or [now]
+        _viewer_walk.clear()
+        _viewer_walk.update(key=key, found=found, served=set(), stats={})
+    _viewer_walk["served"].add(name)
+    return sorted(_viewer_walk["found"].get(name, ())) or [now]
 
 
 def before_frame_render():

@@ -441,12 +441,21 @@ def record_inputs(node, hashes, settings, views=None, bundle=None, proxy=None):
 _manifest_hashes = {}
 
 
-def _manifest_sha256(folder):
+def _manifest_sha256(folder, stats=None):
     """SHA-256 of ``folder``'s ``manifest.json`` as it is now, or ``None`` when it cannot be read
-    (the folder of another machine, or a bundle removed: nothing to compare with)."""
+    (the folder of another machine, or a bundle removed: nothing to compare with).
+
+    ``stats``: ``{path: stat}`` of an idle pass (:func:`check_current_frame`): the manifest is
+    stat-ed once for all the nodes of the pass that use its bundle (on a show's share each stat
+    may cross the network), not once per node."""
     path = os.path.join(folder, bundles.MANIFEST)
     try:
-        info = os.stat(path)
+        if stats is None or path not in stats:
+            info = os.stat(path)
+            if stats is not None:
+                stats[path] = info
+        else:
+            info = stats[path]
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         known = _manifest_hashes.get(path)
         if known is None or known[0] != stamp:
@@ -488,14 +497,15 @@ def _folder_bundle(node):
     return known[1]
 
 
-def bundle_replaced(node, record):
+def bundle_replaced(node, record, stats=None):
     """The bundle folder the result of ``node`` was computed with (``record``, :func:`recorded_inputs`)
     when its ``manifest.json`` now holds other weights (a fine-tune saved over it with
     ``--overwrite``, another release's bundle copied in), else ``""``. A *weights* knob naming a
     folder is read as Compute reads it, from the script's folder when relative: a script saved
     elsewhere may name another bundle with the same text. A bundle name is not looked up (that
     scans the bundle folders): the folder Compute found it in is read. A record an older
-    LBSMatte wrote holds no bundle: the result's cache folder records it (:func:`_folder_bundle`)."""
+    LBSMatte wrote holds no bundle: the result's cache folder records it (:func:`_folder_bundle`).
+    ``stats``: see :func:`_manifest_sha256`."""
     bundle = record.get("bundle") if "bundle" in record else _folder_bundle(node)
     if not isinstance(bundle, dict) or not isinstance(bundle.get("path"), str):
         return ""
@@ -503,7 +513,7 @@ def bundle_replaced(node, record):
     text = weights_folder_text(node)
     if bundles.names_folder(text):
         folder = os.path.abspath(bundles.knob_folder(text, script_folder()))
-    now = _manifest_sha256(folder)
+    now = _manifest_sha256(folder, stats)
     return folder if now is not None and now != bundle.get("sha256") else ""
 
 
@@ -516,13 +526,13 @@ def recorded_inputs(node):
     return record if isinstance(record, dict) else {}
 
 
-def find_stale(node, frames=None, here_only=False):
+def find_stale(node, frames=None, here_only=False, stats=None):
     """Why the result shown is stale, and for which frames: ``(reason, [frames])``.
 
     ``("", [])`` when the node shows no result, or the result matches its inputs and settings.
     ``frames`` limits the check (default: every frame of the result). ``here_only``: the inputs'
     op hashes are compared at the current frame only (the GUI's idle check must not move Nuke's
-    frame); the other reasons hold at every frame of ``frames``.
+    frame); the other reasons hold at every frame of ``frames``. ``stats``: see :func:`_manifest_sha256`.
     """
     if not node["result_ready"].value():
         return "", []
@@ -542,7 +552,7 @@ def find_stale(node, frames=None, here_only=False):
         if animated:
             return ("the %s knob%s keyframes or an expression, whose value at Compute an older LBSMatte did not "
                     "record" % (", ".join(animated), "s have" if len(animated) > 1 else " has")), every
-    replaced = bundle_replaced(node, record)
+    replaced = bundle_replaced(node, record, stats)
     if replaced:
         return "weights changed since Compute (bundle %s)" % replaced, every
     if node.input(PLATE_INPUT) is None or node.input(TRIMAP_INPUT) is None:
@@ -645,11 +655,13 @@ def _set_if_changed(knob, value):
         knob.setValue(value)
 
 
-def check_current_frame(node, frames=None):
+def check_current_frame(node, frames=None, stats=None):
     """The viewer's check at ``frames``, the frames of the node the viewers show (default: the
     current frame). No frame is moved: the inputs' op hashes are compared at the current frame
-    only, should it be one of them (see :func:`find_stale`)."""
-    reason, stale = find_stale(node, [nuke.frame()] if frames is None else list(frames), here_only=True)
+    only, should it be one of them (see :func:`find_stale`). ``stats``: the idle pass's
+    (:func:`_manifest_sha256`)."""
+    reason, stale = find_stale(node, [nuke.frame()] if frames is None else list(frames), here_only=True,
+                               stats=stats)
     show_staleness(node, reason, stale)
 
 

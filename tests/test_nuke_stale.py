@@ -1059,6 +1059,72 @@ def test_the_viewer_check_takes_only_the_frames_the_viewers_read_this_node_at(fa
     assert callbacks.viewed_frames(other) == [1003]  # not viewed: the current frame
 
 
+def test_an_idle_pass_walks_up_from_the_viewers_once_for_all_the_nodes(fake_nuke, lbs_env, sequences, monkeypatch):
+    # Nuke calls updateUI on every node in each idle pass (every frame change): walking the whole
+    # comp from the viewers for each LBSMatte node made a pass cost nodes x comp.
+    from nuke_plugin import callbacks
+
+    nodes = [make_graph(fake_nuke, sequences) for _ in range(3)]
+    switch = fake_nuke.nodes.Switch()
+    for index, node in enumerate(nodes):
+        switch.setInput(index, node)
+    fake_nuke.nodes.Viewer().setInput(0, switch)
+    walks = []
+    real = callbacks.upstream_lbsmatte
+    monkeypatch.setattr(callbacks, "upstream_lbsmatte",
+                        lambda start, frame: walks.append(start.Class()) or real(start, frame))
+    for now in (1001, 1001, 1002):
+        fake_nuke.frame(now)
+        fake_nuke._update_ui()
+    assert walks == ["Viewer"] * 3  # once a pass, not once a node
+
+
+def test_an_idle_pass_stats_a_shared_bundle_once_and_the_next_pass_sees_it_replaced(fake_nuke, lbs_env, sequences,
+                                                                                     monkeypatch):
+    # The bundle's manifest sits on the show's share: each LBSMatte node stat-ing it on every idle
+    # pass was one network round trip per node per frame change.
+    nodes = [make_graph(fake_nuke, sequences) for _ in range(3)]
+    for node in nodes:
+        assert compute.compute(node).ok
+    fake_nuke.nodes.Viewer().setInput(0, nodes[0])
+    manifest = os.path.join(lbs_env["bundles"], "testbundle", "manifest.json")
+    stats = []
+    real = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: (stats.append(path) if os.fspath(path) == manifest else None)
+                        or real(path, *a, **k))
+    fake_nuke.frame(1002)
+    fake_nuke._update_ui()
+    assert stats == [manifest] and not any(node["result_stale"].value() for node in nodes)
+    write_bundle(os.path.dirname(manifest), description="the show's second fine-tune")
+    fake_nuke._update_ui()
+    assert stats == [manifest] * 2
+    assert all(node["status"].value().startswith(f"STALE: {node.name()}: weights changed since Compute")
+               for node in nodes)
+
+
+def test_an_idle_pass_after_a_graph_edit_checks_the_frames_now_read(fake_nuke, lbs_env, sequences):
+    # The walk kept for a pass is not used by the next one: the viewer reconnected (the panel
+    # closed, the frame unchanged) makes the node read at another frame, which is stale.
+    first = make_graph(fake_nuke, sequences)
+    node = make_graph(fake_nuke, sequences)
+    control = fake_nuke.nodes.Grade()
+    control["white"].setValue(1.0)
+    node["rounds"].setExpression(f"{control.name()}.white")
+    assert compute.compute(node).ok  # 1001-1003
+    control["white"].setAnimated()
+    control["white"].setValueAt(1.0, 1001)
+    control["white"].setValueAt(3.0, 1003)  # frame 1003 of the result is stale
+    viewer = _viewed_through_offset(fake_nuke, node, 2)
+    viewer.setInput(1, first)
+    fake_nuke.frame(1003)  # the viewer reads the node's 1001: current
+    fake_nuke._update_ui()
+    assert node["result_stale"].value() is False
+    viewer.setInput(0, node)  # now its 1003
+    fake_nuke._update_ui()
+    assert node["status"].value() == ("STALE: LBSMatte2: settings changed since Compute at frame(s) 1003"
+                                      " - press Compute")
+
+
 def test_an_accepted_render_outside_the_range_warns_of_black_not_of_the_old_result(fake_nuke, lbs_env, sequences,
                                                                                   tmp_path, capsys):
     # Every frame read is outside the computed range: black is rendered there, not an old result,

@@ -45,6 +45,9 @@ def fake_nuke(monkeypatch):
     monkeypatch.setenv("NUKE_PATH", REPO)
     nuke._reset()
     monkeypatch.setattr(nuke, "GUI", False)
+    from nuke_plugin import callbacks
+
+    callbacks._viewer_walk.clear()  # a new Nuke session: nothing kept from another test's script
     nuke._startup()
     yield nuke
     nuke._reset()
