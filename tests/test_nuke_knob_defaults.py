@@ -7,9 +7,11 @@ import os
 import numpy as np
 import pytest
 from fake_nuke.fixtures import *  # noqa: F403 (pytest fixtures: fake_nuke, lbs_env, sequences)
-from fake_nuke.fixtures import make_graph, read_exr
+from fake_nuke.fixtures import make_graph, read_exr, write_exr
 
 from nuke_plugin import cache, compute
+from nuke_plugin import node as lbs_node
+from nuke_plugin.errors import NodeError
 
 
 def _stale(fake_nuke, node):
@@ -77,3 +79,77 @@ def test_studio_defaults_of_colourspace_and_raw_leave_the_shown_result_as_writte
     np.testing.assert_array_equal(shown.pixels[:, :, shown.channels.index("rgba.alpha")],
                                   written[:, :, names.index("A")])
 
+
+# -- the bake Writes -------------------------------------------------------------------------------
+def _bake(fake_nuke, node, tmp_path):
+    folder = tmp_path / "bake"
+    folder.mkdir(exist_ok=True)
+    return lbs_node.bake(node, str(folder), 1001, 1001)
+
+
+def test_a_studio_default_of_exr_autocrop_keeps_the_baked_plates_data_window(fake_nuke, lbs_env, sequences,
+                                                                             tmp_path):
+    # knobDefault("Write.exr.autocrop", "true") shrank the baked plate's data window to its pixels
+    # that are not black: the result, which gets the plate's data window, lost the matte there
+    # (a foreground's crushed blacks at the frame's edge, a letterbox).
+    plate, names = read_exr(sequences["plate"].replace("####", "1001"))
+    plate[:, :5] = 0.0
+    plate[:3] = 0.0
+    write_exr(sequences["plate"].replace("####", "1001"), plate, names, half=False)
+    fake_nuke.knobDefault("Write.exr.autocrop", "true")
+    node = make_graph(fake_nuke, sequences)
+    baked, trimap, failed = _bake(fake_nuke, node, tmp_path)
+    assert not failed
+    import OpenImageIO as oiio
+
+    for path, source in ((baked, sequences["plate"]), (trimap, sequences["trimap"])):
+        spec = oiio.ImageInput.open(path.replace("####", "1001")).spec()
+        original = oiio.ImageInput.open(source.replace("####", "1001")).spec()
+        assert (spec.x, spec.y, spec.width, spec.height) == (original.x, original.y, original.width, original.height)
+    pixels, _ = read_exr(baked.replace("####", "1001"))
+    np.testing.assert_array_equal(pixels, plate)
+
+
+@pytest.mark.parametrize("hook", ["beforeRender", "beforeFrameRender", "afterFrameRender", "afterRender"])
+def test_a_studio_default_of_a_writes_own_render_callback_is_not_run_on_the_bake(fake_nuke, lbs_env, sequences,
+                                                                                 tmp_path, monkeypatch, hook):
+    # knobDefault("Write.afterRender", "studio.publish()") (or a beforeRender that makes folders,
+    # checks names, saves the script: studios' menu.py files do) ran on LBSMatte's temporary bake
+    # Writes: a publish of a temporary file, the artist's script saved by a Compute.
+    calls = []
+    monkeypatch.setattr(fake_nuke, "published", calls, raising=False)  # what the studio's hook records
+    fake_nuke.knobDefault(f"Write.{hook}", "nuke.published.append(nuke.thisNode()['file'].evaluate())")
+    node = make_graph(fake_nuke, sequences)
+    _, _, failed = _bake(fake_nuke, node, tmp_path)
+    assert not failed and calls == []
+
+
+def _retarget(fake_nuke, tmp_path):
+    """A naming-convention enforcer: every Write renders into the show's render folder."""
+    def hook():
+        write = fake_nuke.thisNode()
+        write["file"].setValue(str(tmp_path / "renders" / os.path.basename(write["file"].evaluate())))
+        write["create_directories"].setValue(True)
+    return hook
+
+
+def test_a_studio_callback_that_moves_the_bake_elsewhere_is_named(fake_nuke, lbs_env, sequences, tmp_path):
+    # nuke.addBeforeRender(enforce_naming, nodeClass="Write") rewrote the bake Write's file: the
+    # plate went to the show's render folder and the core got none (or an earlier bake's).
+    fake_nuke.addBeforeRender(_retarget(fake_nuke, tmp_path), nodeClass="Write")
+    node = make_graph(fake_nuke, sequences)
+    with pytest.raises(NodeError, match="(?s)LBSMatte1: .*the file knob .* changed .* addBeforeRender.* lbsmatte_file"):
+        _bake(fake_nuke, node, tmp_path)
+
+
+def test_a_studio_callback_that_moves_the_baked_file_away_is_named(fake_nuke, lbs_env, sequences, tmp_path):
+    # nuke.addAfterFrameRender(publish) moving each frame into the publish area.
+    def publish():
+        path = fake_nuke.thisNode()["file"].evaluate()
+        os.makedirs(str(tmp_path / "published"), exist_ok=True)
+        os.rename(path, str(tmp_path / "published" / os.path.basename(path)))
+
+    fake_nuke.addAfterFrameRender(publish, nodeClass="Write")
+    node = make_graph(fake_nuke, sequences)
+    with pytest.raises(NodeError, match="(?s)LBSMatte1: .*plate.1001.exr.* not there after .*render"):
+        _bake(fake_nuke, node, tmp_path)
