@@ -599,6 +599,16 @@ def missing_result(node, frame):
     first, last = int(node["result_first"].value()), int(node["result_last"].value())
     if not first <= frame <= last:
         return "%s: frame %d is outside its computed range %d-%d" % (node.fullName(), frame, first, last)
+    return missing_file(node, frame)
+
+
+def missing_file(node, frame):
+    """Why the result file of ``frame``, a frame of ``node``'s computed range, is not there (a Compute
+    that failed or was cancelled at that frame), or ``""`` (outside the range too: the internal Read
+    gives black there): the internal Read fails there."""
+    first, last = int(node["result_first"].value()), int(node["result_last"].value())
+    if not node["result_ready"].value() or not first <= frame <= last:
+        return ""
     pattern = local_path(node["result_file"].value())  # as the internal Read opens it
     if pattern and not os.path.isfile(cache.frame_path(pattern, frame)):
         return ("%s: frame %d has no result (the last Compute failed or was cancelled there, or the file was "

@@ -153,3 +153,25 @@ def test_a_studio_callback_that_moves_the_baked_file_away_is_named(fake_nuke, lb
     node = make_graph(fake_nuke, sequences)
     with pytest.raises(NodeError, match="(?s)LBSMatte1: .*plate.1001.exr.* not there after .*render"):
         _bake(fake_nuke, node, tmp_path)
+
+
+def test_an_accepted_render_at_a_frame_whose_result_file_is_missing_names_the_node(fake_nuke, lbs_env, sequences,
+                                                                                   tmp_path, capsys):
+    # accept stale result warned "rendering black there" and the render then failed on the internal
+    # Read's error naming only a cache file: its missing frames are an error (whatever the studio's
+    # Read.on_error), so the check says so, naming the node and the frame.
+    node = make_graph(fake_nuke, sequences)
+    assert compute.compute(node).ok
+    os.remove(cache.frame_path(node["result_file"].value(), 1002))
+    node["accept_stale"].setValue(True)
+    write = fake_nuke.nodes.Write()
+    write.setInput(0, node)
+    write["file"].setValue(str(tmp_path / "comp.####.exr"))
+    write["file_type"].setValue("exr")
+    write["channels"].setValue("rgba")
+    fake_nuke.execute(write, 1001, 1001)
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="LBSMatte: stale or missing result: LBSMatte1: frame 1002 has no result"):
+        fake_nuke.execute(write, 1002, 1002)
+    out = capsys.readouterr().out
+    assert "ERROR: LBSMatte1: frame 1002 has no result" in out and "rendering black" not in out
