@@ -321,6 +321,11 @@ def _check_frames(node, frames):
             present.append(frame)
         elif not accept:
             return [missing]  # one missing frame names the problem
+        elif lbs_node.missing_file(node, frame):
+            # A frame of the range without its file: the internal Read (on_error error) fails there,
+            # accepted or not, with an error naming only its file.
+            return ["%s (accept stale result renders black only outside the computed range or where nothing was "
+                    "computed: at a frame of the range the internal Read has no file to read)" % missing]
         else:
             _warn_once(node, "missing", "%s (accept stale result is on: rendering black there)" % missing)
     if not present:

@@ -273,6 +273,16 @@ _baking = []  # type: list
 BAKE_COMPRESSION = "Zip (1 scanline)"
 #: The baked plate's EXR data type: float, so that no value of the plate becomes inf (see :func:`_bake`).
 PLATE_DATATYPE = "32 bit float"
+#: Knobs of a bake Write that a studio's knob defaults (``knobDefault("Write.exr.autocrop", "true")``,
+#: ``knobDefault("Write.afterRender", "studio.publish()")``) or its onCreate callbacks would otherwise set,
+#: set as the bake needs them where the Write has them: autocrop would shrink the baked plate's data
+#: window (the result gets it, and loses the matte outside it), and a Write's own render callbacks
+#: (its Python tab) would run a studio's publish or naming hook on a temporary file.
+BAKE_WRITE_KNOBS = (("autocrop", False), ("beforeRender", ""), ("beforeFrameRender", ""),
+                    ("afterFrameRender", ""), ("afterRender", ""))
+#: What a studio's callbacks that are not the Write's own are added with (named when they interfere).
+STUDIO_CALLBACKS = ("nuke.addOnCreate, addKnobChanged, addBeforeRender, addBeforeFrameRender, addAfterFrameRender "
+                    "or addAfterRender, for Write nodes, in a menu.py or init.py on the plugin path")
 
 
 def _menu_value(knob, frame):
@@ -603,6 +613,16 @@ def missing_result(node, frame):
     first, last = int(node["result_first"].value()), int(node["result_last"].value())
     if not first <= frame <= last:
         return "%s: frame %d is outside its computed range %d-%d" % (node.fullName(), frame, first, last)
+    return missing_file(node, frame)
+
+
+def missing_file(node, frame):
+    """Why the result file of ``frame``, a frame of ``node``'s computed range, is not there (a Compute
+    that failed or was cancelled at that frame), or ``""`` (outside the range too: the internal Read
+    gives black there): the internal Read fails there."""
+    first, last = int(node["result_first"].value()), int(node["result_last"].value())
+    if not node["result_ready"].value() or not first <= frame <= last:
+        return ""
     pattern = local_path(node["result_file"].value())  # as the internal Read opens it
     if pattern and not os.path.isfile(cache.frame_path(pattern, frame)):
         return ("%s: frame %d has no result (the last Compute failed or was cancelled there, or the file was "
@@ -768,7 +788,12 @@ def _bake_input(node, source, label, pattern, channels, datatype, first, last, f
         write["datatype"].setValue(datatype)
         write["metadata"].setValue("all metadata except input/*")
         write["raw"].setValue(True)
-        _execute_frames(write, first, last, failed, "%s (%s)" % (label, source.name()), views)
+        for name, value in BAKE_WRITE_KNOBS:
+            if write.knob(name) is not None:  # autocrop: an EXR Write's
+                write[name].setValue(value)
+        settings = dict((name, write[name].value()) for name in _checked_knobs(write))
+        _execute_frames(write, first, last, failed, "%s (%s)" % (label, source.name()), views,
+                        check=lambda frame: _check_bake_write(node, write, label, pattern, frame, settings))
     except RuntimeError as exc:
         if "cancel" in str(exc).lower():
             raise KeyboardInterrupt("cancelled while baking the %s" % label) from exc
@@ -802,10 +827,11 @@ def _check_same_view(node, folder, source, label, pattern, channels, datatype, f
                                                          main, main, view))
 
 
-def _execute_frames(write, first, last, failed, what, views=None):
+def _execute_frames(write, first, last, failed, what, views=None, check=None):
     """Render ``write`` frame by frame, as the CLI mattes a sequence (SPEC §8): a frame Nuke cannot
     render (a missing or damaged file upstream) is recorded in ``failed`` (``{frame: message}``)
-    and the others still bake. A cancel still stops everything. ``views``: those views only."""
+    and the others still bake. A cancel still stops everything. ``views``: those views only.
+    ``check(frame)``, after each frame rendered, raises :class:`NodeError` to stop the bake."""
     for frame in range(first, last + 1):
         if frame in failed:  # the plate failed there already: no trimap is needed
             continue
@@ -818,6 +844,35 @@ def _execute_frames(write, first, last, failed, what, views=None):
             if "cancel" in str(exc).lower():
                 raise
             failed[frame] = "could not bake the %s: %s" % (what, exc)
+            continue
+        if check is not None:
+            check(frame)
+
+
+def _checked_knobs(write):
+    """The knobs of a bake Write that :func:`_bake_input` sets (those the Write has)."""
+    names = [BAKE_FILE_KNOB, "file", "file_type", "compression", "channels", "datatype", "metadata", "raw"]
+    return names + [name for name, _ in BAKE_WRITE_KNOBS if write.knob(name) is not None]
+
+
+def _check_bake_write(node, write, label, pattern, frame, settings):
+    """:class:`NodeError` when a studio's callback changed a knob of the bake Write ``settings`` holds
+    (a naming-convention hook rewriting every Write's file, say: the bake went elsewhere, and the core
+    would matte no plate, or an earlier one), or moved or deleted the frame it rendered (a publish
+    hook). Neither can be kept from the bake: Nuke runs such callbacks for every Write."""
+    for name, value in sorted(settings.items()):
+        now = write[name].value()
+        if now != value:
+            raise NodeError(
+                "%s: while the %s was baked, the %s knob of the bake Write was changed from %r to %r by a "
+                "studio callback (%s). Make that callback skip LBSMatte's bake Writes: they have a knob named "
+                "%s" % (node.name(), label, name, value, now, STUDIO_CALLBACKS, BAKE_FILE_KNOB))
+    path = cache.frame_path(pattern, frame)
+    if not os.path.isfile(path):
+        raise NodeError(
+            "%s: the bake Write rendered frame %d of the %s, but %s is not there after the render: Nuke did not "
+            "write it, or a studio callback moved or deleted it (%s). Make such a callback skip LBSMatte's bake "
+            "Writes: they have a knob named %s" % (node.name(), frame, label, path, STUDIO_CALLBACKS, BAKE_FILE_KNOB))
 
 
 # -- the result and the status line -------------------------------------------------------------

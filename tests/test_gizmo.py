@@ -131,6 +131,10 @@ def test_internal_reads_follow_hidden_knobs(gizmo, fake_nuke):
         assert read.get("disable") == "{!parent.result_ready}"
         assert read.get("before") == read.get("after") == "black"  # no held frame outside the range
         assert read.get("raw") == "true"
+        # stated, so that a studio's knobDefault("Read.on_error", "black") or ("Read.auto_alpha", "true")
+        # cannot make a STALE mark or a missing frame black, or give the RGB trimap an alpha
+        assert read.get("on_error") == "error"
+        assert read.get("auto_alpha") == "false"
     # stack: the Switch takes the two Reads (the top of the stack, the matte, is its input 0, shown
     # while 'show trimap' is off); Output takes the Switch
     nodes = [op[1] for op in gizmo["ops"] if op[0] == "node"]

@@ -77,7 +77,8 @@ NUKE_VERSION_STRING = "15.1v1"
 
 # -- private state --------------------------------------------------------------------------
 _lock = threading.RLock()
-_CALLBACK_KINDS = ("onCreate", "knobChanged", "updateUI", "beforeRender", "beforeFrameRender", "onScriptClose")
+_CALLBACK_KINDS = ("onCreate", "knobChanged", "updateUI", "beforeRender", "beforeFrameRender", "afterFrameRender",
+                   "afterRender", "onScriptClose")
 
 
 def _reset():
@@ -1005,7 +1006,8 @@ class _Read(Node):
                      Enumeration_Knob("before", values=["hold", "loop", "bounce", "black"]),
                      Enumeration_Knob("after", values=["hold", "loop", "bounce", "black"]),
                      Enumeration_Knob("on_error", values=["error", "black", "checkerboard", "nearest frame"]),
-                     Boolean_Knob("raw"), Script_Knob("reload", action=self._reload)):
+                     Boolean_Knob("raw"), Boolean_Knob("auto_alpha"), Boolean_Knob("premultiplied"),
+                     Script_Knob("reload", action=self._reload)):
             self.addKnob(knob)
         # A few entries of Nuke's colorspace menu: how the file's values become the working space's
         # (default: an EXR's are linear already); raw on takes them as they are.
@@ -1046,19 +1048,46 @@ class _Read(Node):
             raise RuntimeError("%s: no file" % self.name())
         path = _frame_file(pattern, frame)
         if not os.path.isfile(path):
-            raise RuntimeError("%s: Read error: %s: No such file or directory" % (self.name(), path))
+            path = self._missing_frame(pattern, frame, path)
+            if path is None:  # on_error black: Nuke's black frame (the fake's is 1x1)
+                return _Image(_np.zeros((1, 1, 4), _np.float32), _RGBA)
         stamp = (path, os.path.getmtime(path), self._reloads)
         if stamp not in self._cache:
             self._cache[stamp] = _read_image(path, self.name())
         image = self._cache[stamp]
+        if self["auto_alpha"].value() and "rgba.alpha" not in image.channels:  # an opaque alpha added
+            h, w = image.pixels.shape[:2]
+            image = _Image(_np.concatenate([image.pixels, _np.ones((h, w, 1), _np.float32)], axis=2),
+                           image.channels + ["rgba.alpha"], image.bbox, image.format, image.metadata)
         if self["colorspace"].value() != "sRGB" or self["raw"].value():
             return image
         pixels = image.pixels.copy()  # sRGB-encoded values to linear, colour channels only
+        alpha = pixels[:, :, image.channels.index("rgba.alpha")] if "rgba.alpha" in image.channels else None
+        # premultiplied: the colour is divided by the alpha for the conversion and multiplied again
+        divide = self["premultiplied"].value() and alpha is not None
         for i, channel in enumerate(image.channels):
             if channel in _RGBA[:3]:
-                v = pixels[:, :, i]
-                pixels[:, :, i] = _np.where(v <= 0.04045, v / 12.92, ((_np.maximum(v, 0) + 0.055) / 1.055) ** 2.4)
+                v = _np.where(alpha > 0, pixels[:, :, i] / _np.where(alpha > 0, alpha, 1), pixels[:, :, i]) \
+                    if divide else pixels[:, :, i]
+                v = _np.where(v <= 0.04045, v / 12.92, ((_np.maximum(v, 0) + 0.055) / 1.055) ** 2.4)
+                pixels[:, :, i] = _np.where(alpha > 0, v * alpha, pixels[:, :, i]) if divide else v
         return image.like(pixels)
+
+    def _missing_frame(self, pattern, frame, path):
+        """Nuke's Read's ``on_error`` (*missing frames*) for a frame whose file is missing: ``error``
+        fails, ``black`` gives black (None), ``nearest frame`` the nearest frame's file of the
+        range that exists (else it fails)."""
+        mode = self["on_error"].value()
+        if mode == "black":
+            return None
+        if mode == "nearest frame":
+            first, last = self.firstFrame(), self.lastFrame()
+            for other in sorted(range(first, last + 1), key=lambda f: (abs(f - frame), f)):
+                if os.path.isfile(_frame_file(pattern, other)):
+                    return _frame_file(pattern, other)
+        elif mode == "checkerboard":
+            raise _FakeLimit("fake nuke: Read on_error checkerboard")
+        raise RuntimeError("%s: Read error: %s: No such file or directory" % (self.name(), path))
 
 
 #: OpenEXR's name (OpenImageIO's ``compression``) of each entry of the Write's compression menu.
@@ -1081,7 +1110,10 @@ class _Write(Node):
                                                            "default metadata and exr/*",
                                                            "all metadata except input/*", "all metadata"]),
                      Boolean_Knob("raw"), Boolean_Knob("create_directories"), Boolean_Knob("use_limit"),
-                     Int_Knob("first", value=1), Int_Knob("last", value=1)):
+                     Int_Knob("first", value=1), Int_Knob("last", value=1), Boolean_Knob("autocrop"),
+                     # the Python tab's per-node render callbacks (Python code Nuke runs, nuke.thisNode() the Write)
+                     String_Knob("beforeRender"), String_Knob("beforeFrameRender"),
+                     String_Knob("afterFrameRender"), String_Knob("afterRender")):
             self.addKnob(knob)
         self["compression"].fromScript("Zip (1 scanline)")
         self["metadata"].fromScript("default metadata")
@@ -1093,7 +1125,7 @@ class _Write(Node):
             prefix = "Write.%s." % knob.value()
             for key, value in sorted(_knob_defaults.items()):
                 if key.startswith(prefix) and key[len(prefix):] in self._knobs:
-                    self[key[len(prefix):]].setValue(value)
+                    self[key[len(prefix):]].fromScript(value)
         Node._knob_changed(self, knob, name)
 
     def _write_frame(self, frame):
@@ -1111,6 +1143,8 @@ class _Write(Node):
             wanted = image.channels
         else:
             raise RuntimeError("%s: no channels to write" % self.name())
+        if self["autocrop"].value():  # the data window shrunk to the pixels not zero in a channel written
+            image = _autocropped(image, [c for c in wanted if c in image.channels])
         h, w = image.pixels.shape[:2]
         planes = []
         for channel in wanted:  # Nuke writes a missing channel as black
@@ -1173,6 +1207,20 @@ class _Write(Node):
                 spec.attribute(name, _oiio.TypeDesc("float"), value)
             elif isinstance(value, (int, str)):
                 spec.attribute(name, value)
+
+
+def _autocropped(image, channels):
+    """``image`` with its data window shrunk to the pixels where one of ``channels`` is not zero
+    (the EXR Write's *autocrop*; an image all zero keeps one pixel)."""
+    planes = [image.pixels[:, :, image.channels.index(c)] for c in channels]
+    used = _np.any(_np.stack(planes, axis=2) != 0, axis=2) if planes else _np.zeros(image.pixels.shape[:2], bool)
+    rows, cols = _np.nonzero(_np.any(used, axis=1))[0], _np.nonzero(_np.any(used, axis=0))[0]
+    if not len(rows):
+        rows = cols = _np.array([0])
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    x, y = image.bbox[0], image.bbox[1]
+    return _Image(image.pixels[top:bottom, left:right].copy(), image.channels,
+                  (x + left, y + top, right - left, bottom - top), image.format, image.metadata)
 
 
 class _Grade(Node):
@@ -1575,6 +1623,16 @@ def _apply_block(node, block):
         knob.fromScript(text)
 
 
+def _apply_class_defaults(node):
+    """The studio's ``knobDefault("<Class>.<knob>", ...)``, as Nuke applies them to each node it makes,
+    before a script's (or gizmo's) own knob lines: a knob a script leaves out takes the default."""
+    prefix = node.Class() + "."
+    for key, value in sorted(_knob_defaults.items()):
+        name = key[len(prefix):]
+        if key.startswith(prefix) and "." not in name and name in node._knobs:
+            node[name].fromScript(value)
+
+
 def _snapshot_defaults(node):
     node._defaults = dict((name, k.toScript()) for name, k in node._knobs.items())
 
@@ -1591,6 +1649,7 @@ def _build(cls):
     """A new, unplaced node of class ``cls`` (a built-in or a gizmo on the plugin path)."""
     if cls in _BUILTIN:
         node = _BUILTIN[cls]()
+        _apply_class_defaults(node)
         _snapshot_defaults(node)
         return node
     if cls == "Group":
@@ -1717,6 +1776,14 @@ def addBeforeFrameRender(call, args=(), kwargs=None, nodeClass="Write"):
     _callbacks["beforeFrameRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
 
 
+def addAfterFrameRender(call, args=(), kwargs=None, nodeClass="Write"):
+    _callbacks["afterFrameRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
+def addAfterRender(call, args=(), kwargs=None, nodeClass="Write"):
+    _callbacks["afterRender"].append((call, tuple(args), dict(kwargs or {}), nodeClass, None))
+
+
 def addFilenameFilter(call, args=(), kwargs=None, nodeClass="*"):
     _filename_filters.append((call, tuple(args), dict(kwargs or {}), nodeClass))
 
@@ -1777,12 +1844,16 @@ def root():
 
 
 def knobDefault(classknob, value=None):
-    """Set the default of knob ``Class.knob`` (or ``Class.filetype.knob``, applied when a Write's file
-    type is chosen) for nodes made from now on; the default set, or ``None``. Only the Write's file
-    type defaults are applied by the fake."""
+    """Set the default of knob ``Class.knob`` for nodes made from now on (applied when the node is
+    made, before the knob lines of a script or gizmo, so a knob they leave out takes it), or of a
+    Write's ``Write.filetype.knob`` (applied when its file type is chosen, as Nuke applies format
+    defaults); the default set, or ``None``. A Read's file-type defaults (``Read.exr.colorspace``)
+    are not applied by the fake: it does not model when a Read's reader is chosen from its file."""
     if value is not None:
-        if classknob.count(".") != 2 or not classknob.startswith("Write."):
-            raise _FakeLimit("fake nuke: knobDefault(%r): only Write.<file type>.<knob>" % classknob)
+        parts = classknob.split(".")
+        if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and parts[0] != "Write"):
+            raise _FakeLimit("fake nuke: knobDefault(%r): only <Class>.<knob> and Write.<file type>.<knob>"
+                             % classknob)
         _knob_defaults[classknob] = str(value)
     return _knob_defaults.get(classknob)
 
@@ -1878,8 +1949,10 @@ def execute(nameOrNode, start, end, incr=1, views=None, continueOnError=False):
                     node._write_frame(number)
                 finally:
                     _rendering_view.pop()
+            _render_callback("afterFrameRender", node)
     finally:
         _frame = now
+    _render_callback("afterRender", node)
 
 
 # -- views (stereo and multi-view scripts) ------------------------------------------------------------
@@ -1921,7 +1994,16 @@ def _views_to_render(node, chosen):
 
 
 def _render_callback(kind, node):
+    """The ``kind`` callbacks of ``node``: its own knob's Python (the Write's Python tab) first, then
+    those added with ``nuke.addBeforeRender`` and so on (Nuke's order is not documented)."""
     try:
+        code = node[kind].value() if kind in node.knobs() else ""
+        if code.strip():
+            _this.append((node, None))
+            try:
+                exec(code, {"nuke": sys.modules[__name__]})
+            finally:
+                _this.pop()
         _fire(kind, node)
     except Exception as exc:  # as in Nuke: a callback that raises stops the render
         raise RuntimeError("%s: %s" % (kind, exc)) from exc

@@ -356,3 +356,37 @@ def test_two_lbsmatte_folders_on_nuke_path_and_a_filename_filter_as_the_fake_has
     assert result["nuke_plugin"] == folders[0]
     assert result["filtered"] == shot["plate"]
     assert result["width"] == 64  # the Read opened the remapped file
+
+
+def test_knob_defaults_and_the_bake_writes_knobs_as_the_fake_has_them(tmp_path):
+    """What ``tests/fake_nuke`` assumes of ``nuke.knobDefault``: a class-wide default reaches a knob
+    that a script or gizmo leaves out (the gizmo's Reads state ``on_error`` and ``auto_alpha`` for
+    that reason), a ``Write.exr.*`` default is applied when the file type is chosen, and the EXR Write
+    has the ``autocrop`` knob and the Python tab's render callback knobs the bake clears."""
+    code = """
+        import json, nuke
+        nuke.knobDefault("Read.on_error", "black")
+        nuke.knobDefault("Read.auto_alpha", "true")
+        nuke.knobDefault("Write.exr.autocrop", "true")
+        nuke.knobDefault("Write.afterRender", "print('published')")
+        group = nuke.nodes.Group()
+        with group:
+            nuke.scriptReadText("Read {\\n inputs 0\\n file /nonexistent.exr\\n name Left\\n}\\n"
+                                "Read {\\n inputs 0\\n file /nonexistent.exr\\n on_error error\\n name Stated\\n}\\n")
+        node = nuke.createNode("LBSMatte", inpanel=False)
+        write = nuke.nodes.Write()
+        write["file_type"].setValue("exr")
+        print("RESULT " + json.dumps({
+            "left": [group.node("Left")["on_error"].value(), group.node("Left")["auto_alpha"].value()],
+            "stated": group.node("Stated")["on_error"].value(),
+            "gizmo": [[node.node(n)[k].value() for k in ("on_error", "auto_alpha", "raw")] for n in ("Result", "Trimap")],
+            "autocrop": write["autocrop"].value(),
+            "callbacks": [write.knob(k) is not None for k in ("beforeRender", "beforeFrameRender", "afterFrameRender",
+                                                                "afterRender")],
+            "after": write["afterRender"].value()}))
+    """
+    got = run_python_in_nuke(code, tmp_path)
+    assert got["left"] == ["black", True]
+    assert got["stated"] == "error"
+    assert got["gizmo"] == [["error", False, True], ["error", False, True]]
+    assert got["autocrop"] is True and all(got["callbacks"]) and got["after"] == "print('published')"
