@@ -755,13 +755,14 @@ def in_use(cache_dir, key):
     return False
 
 
-def remove_result(cache_dir, key, older_than=None, dry_run=False):
+def remove_result(cache_dir, key, older_than=None, dry_run=False, recent_s=RECENT_S):
     """Remove the key folder ``key`` of ``cache_dir`` unless something may still use it.
 
     Kept (and the reason returned) when: it is not a key folder LBSMatte made there (no record of
     its key, a link), a job holds it (:func:`claim_key`: a Compute or farm job using it, on any
     machine sharing the cache where ``flock`` passes), anything in it was written in the last
-    :data:`RECENT_S` seconds, or after ``older_than`` (seconds since the epoch). The folder is
+    ``recent_s`` seconds (:data:`RECENT_S`; 0 for a user's own Clear cache), or after
+    ``older_than`` (seconds since the epoch). The folder is
     renamed out of the key's name while the key is held exclusively, then deleted: a job claiming
     the key afterwards finds no folder and makes a new one. Returns ``""`` when removed (with
     ``dry_run``: when it would be; nothing is removed).
@@ -782,8 +783,8 @@ def remove_result(cache_dir, key, older_than=None, dry_run=False):
     try:
         # Looked at again under the lock: a Compute that ended since the caller looked wrote into it.
         written = folder_usage(folder)[3]
-        if written > time.time() - RECENT_S:
-            return "written less than %d hours ago" % (RECENT_S // 3600)
+        if recent_s and written > time.time() - recent_s:
+            return "written less than %d hours ago" % (recent_s // 3600)
         if older_than is not None and written > older_than:
             return "used since"
         if dry_run:

@@ -626,7 +626,16 @@ def clear_cache(node):
             lbs_node.set_status(node, "result switched off; its cache is kept: it is in the cache folder %s, not "
                                       "this node's (%s)" % (os.path.dirname(os.path.normpath(folder)), own or "?"))
             return ""
-        cache.remove_folder(folder)
+        key = os.path.basename(os.path.normpath(folder))
+        if cache.fcntl is None:  # Windows: no key locks to ask (nor taken by a Compute there)
+            cache.remove_folder(folder)
+        else:
+            # A farm job or another artist's Nuke sharing this cache folder may be using it now (it
+            # holds the key: cache.claim_key); this session's own Computes were asked above.
+            why = cache.remove_result(own, key, recent_s=0)
+            if why:
+                lbs_node.set_status(node, "result switched off; its cache is kept: %s" % why)
+                return ""
         removed = folder
     lbs_node.set_status(node, "cache cleared" if removed else "nothing cached")
     return removed

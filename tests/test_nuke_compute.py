@@ -1332,6 +1332,26 @@ def test_compute_inside_a_gizmo_is_refused_before_anything_runs(fake_nuke, lbs_e
     assert compute.compute(node).ok
 
 
+@pytest.mark.skipif(cache.fcntl is None, reason="key locks need flock (not on Windows)")
+def test_clear_cache_keeps_a_folder_a_job_elsewhere_holds(fake_nuke, lbs_env, sequences):
+    # A farm task or another artist's Nuke sharing the cache folder computes this key now (it holds
+    # the key's lock, as compute's own claim does): Clear cache here must not delete it under that job.
+    import fcntl
+
+    node = make_graph(fake_nuke, sequences)
+    result = compute.compute(node)
+    assert result.ok
+    lock = os.path.join(lbs_env["cache"], cache.LOCKS_FOLDER, result.job.key)
+    with open(lock, "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_SH)
+        buttons.clear_cache_pressed(node)
+        assert os.path.isfile(cache.frame_path(result.job.out_pattern, 1001))
+        assert node["status"].value() == "result switched off; its cache is kept: in use by a Compute or farm job"
+    assert compute.compute(node).ok  # shown again, then cleared once the job has let go
+    buttons.clear_cache_pressed(node)
+    assert node["status"].value() == "cache cleared" and not os.path.exists(result.job.folder)
+
+
 def test_clear_cache_keeps_a_folder_of_another_cache_folder(fake_nuke, lbs_env, sequences, monkeypatch, tmp_path):
     # A node copied from another show's script (its cache folder elsewhere) and pasted here shows
     # the result in that script's cache: Clear cache here must not delete it under that script's node.
