@@ -408,3 +408,13 @@ def test_the_nuke_guides_exit_statuses_are_batch_pys() -> None:
     assert set(table) == codes
     assert "SIGTERM" in table[batch.EXIT_TERMINATED] and "Ctrl-C" in table[batch.EXIT_INTERRUPTED]
 
+
+def test_the_readme_says_what_weights_show_prints_for_a_bundle_without_terms() -> None:
+    # `lbsmatte train` writes no training_data_terms; the README's Licences said such a bundle had
+    # only the show's data's terms, though it trains on the research data by default
+    from core.weights import data_terms_summary
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    word = re.search(r"\(`weights show`: `([^`]+)`\)", text)
+    assert word, "the README's Licences says what `weights show` prints for a bundle recording no terms"
+    assert data_terms_summary({}).startswith(word.group(1))
