@@ -41,6 +41,51 @@ def test_readme_synopsis_lists_exactly_the_parsers_flags(command: str) -> None:
     assert _synopsis()[command] == _parser_flags(command)
 
 
+def _synopsis_lines() -> dict[tuple[str, ...], str]:
+    """The synopsis' line of each command (``("cache", "list")`` for a sub-subcommand), continuations joined."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The command line", 1)[1].split("```", 2)[1]
+    lines: dict[tuple[str, ...], str] = {}
+    key: tuple[str, ...] = ()
+    for line in block.splitlines():
+        start = re.match(r"lbsmatte (\w+)(?: (list|prune) CACHE)?", line)
+        if start:
+            key = tuple(word for word in start.groups() if word)
+            lines[key] = line
+        elif key:
+            lines[key] += " " + line.strip()
+    return lines
+
+
+def _cache_parser(command: str):
+    sub = next(a for a in build_parser("cache")._actions if a.dest == "command").choices["cache"]
+    return next(a for a in sub._actions if a.dest == "cache_command").choices[command]
+
+
+@pytest.mark.parametrize("command", ["list", "prune"])
+def test_readme_cache_synopsis_lists_exactly_the_parsers_flags(command: str) -> None:
+    # `lbsmatte cache list|prune --help` and the README's synopsis name the same options
+    line = _synopsis_lines()[("cache", command)]
+    parser = _cache_parser(command)
+    assert set(re.findall(r"--[a-z][a-z-]*", line)) == {
+        a.option_strings[0] for a in parser._actions if a.option_strings and a.option_strings[0] != "-h"}
+
+
+def test_readme_synopsis_shows_several_values_only_where_a_flag_takes_them() -> None:
+    # `[--scripts PATH ...]` read as `--scripts a b`, which the parser refuses (one path per
+    # --scripts, repeated): `FLAG VALUE ...` must be a flag that takes several values
+    subparsers = {("cache", "list"): _cache_parser("list"), ("cache", "prune"): _cache_parser("prune")}
+    for key, line in _synopsis_lines().items():
+        parser = subparsers.get(key)
+        if parser is None:
+            if len(key) > 1 or key[0] in ("cache", "train", "weights"):
+                continue
+            parser = next(a for a in build_parser(key[0])._actions if a.dest == "command").choices[key[0]]
+        for flag in re.findall(r"(--[a-z][a-z-]*) [A-Z][A-Z_]* \.\.\.", line):
+            action = next(a for a in parser._actions if flag in a.option_strings)
+            assert action.nargs in ("+", "*"), f"{flag} of {' '.join(key)} takes one value, not several"
+
+
 def _documented_commands() -> list[str]:
     lines = []
     for doc in DOCS:
@@ -362,3 +407,14 @@ def test_the_nuke_guides_exit_statuses_are_batch_pys() -> None:
     codes = {value for name, value in vars(batch).items() if name.startswith("EXIT_")}
     assert set(table) == codes
     assert "SIGTERM" in table[batch.EXIT_TERMINATED] and "Ctrl-C" in table[batch.EXIT_INTERRUPTED]
+
+
+def test_the_readme_says_what_weights_show_prints_for_a_bundle_without_terms() -> None:
+    # `lbsmatte train` writes no training_data_terms; the README's Licences said such a bundle had
+    # only the show's data's terms, though it trains on the research data by default
+    from core.weights import data_terms_summary
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    word = re.search(r"\(`weights show`: `([^`]+)`\)", text)
+    assert word, "the README's Licences says what `weights show` prints for a bundle recording no terms"
+    assert data_terms_summary({}).startswith(word.group(1))
