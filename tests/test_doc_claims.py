@@ -410,8 +410,8 @@ def test_the_nuke_guides_exit_statuses_are_batch_pys() -> None:
 
 
 def test_the_readme_says_what_weights_show_prints_for_a_bundle_without_terms() -> None:
-    # `lbsmatte train` writes no training_data_terms; the README's Licences said such a bundle had
-    # only the show's data's terms, though it trains on the research data by default
+    # `lbsmatte train` on a show's own data writes no training_data_terms: the README quotes what
+    # `weights show` prints then
     from core.weights import data_terms_summary
 
     text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())

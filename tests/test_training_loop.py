@@ -418,6 +418,38 @@ def test_out_under_runs_keeps_its_checkpoints_beside_it_and_the_bundle_is_writte
     made = load_bundle(tmp_path / "runs" / "b")
     assert made.manifest["refinement"]["inherited_from"] == {"bundle": "default", "sha256": default.manifest_sha256()}
     assert refinement_settings(made) == refinement_settings(default)
+    # Trained on the shared data set: bound by its terms, which the manifest says (weights show prints them).
+    assert made.manifest["training_data_terms"]["summary"].startswith("NOT CLEARED FOR COMMERCIAL USE")
+
+
+def test_only_the_shared_data_sets_terms_are_written_for_it(tmp_path) -> None:
+    """``train`` knows the shared data set's terms (its SOURCES.md, or alphamatting.com's object
+    names); a studio's own data's it cannot, and a bundle trained further carries its parent's on."""
+    import argparse
+
+    from core.training.cli import _data_terms
+    from core.training.terms import is_shared_data
+
+    train = argparse.Namespace(command="train")
+    assert is_shared_data(tmp_path, ["GT01", "GT27"]) and not is_shared_data(tmp_path, ["hair01", "GT02"])
+    assert not is_shared_data(tmp_path, [])
+    (tmp_path / "SOURCES.md").write_text("where each came from")
+    assert is_shared_data(tmp_path, [])
+    assert _data_terms(train, {"root": str(tmp_path / "elsewhere"), "objects": ["hair01"]}, None) is None
+    assert _data_terms(argparse.Namespace(command="finetune"), {"root": str(tmp_path), "objects": []}, None) is None
+    terms = _data_terms(train, {"root": str(tmp_path / "x"), "objects": ["GT01", "GT02"]}, None)
+    assert "2 objects" in terms["summary"] and "GT01, GT02" in terms["sources"][0]["data"]
+
+    class Parent:
+        name = "vendor"
+        manifest = {"training_data_terms": {"summary": "the vendor's own terms."}}
+
+        def manifest_sha256(self):
+            return "ab" * 32
+
+    went_on = _data_terms(train, {"root": str(tmp_path), "objects": ["GT01"]}, Parent())
+    assert went_on["summary"].startswith("NOT CLEARED") and "the vendor's own terms." in went_on["summary"]
+    assert went_on["parent"]["bundle"] == "vendor"
 
 
 def test_a_run_dir_overlapping_out_is_refused_before_training(tmp_path, capsys) -> None:

@@ -568,6 +568,7 @@ def _run(args: argparse.Namespace) -> int:
             args.out, nets, name=name, description=description, parent=parent, training=training,
             trained=True, overwrite=args.overwrite, storage=args.storage,
             refinement=inherited_refinement(source) if source is not None else None,
+            data_terms=_data_terms(args, data_summary, parent),
         )
     except (OutputError, WeightsError) as exc:  # a full disk, or --out taken or given files of the user's
         # meanwhile: the training is not lost, its checkpoints are there
@@ -576,6 +577,25 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote bundle {bundle.name!r} to {bundle.path}")
     return 0
+
+
+def _data_terms(args: argparse.Namespace, data: dict[str, Any], parent: Any) -> dict[str, Any] | None:
+    """The new bundle's ``"training_data_terms"``: for ``train`` on the shared data set its terms
+    (with those of a ``--from`` bundle it went on from); otherwise ``None``, for ``save_bundle`` to
+    carry a parent's on (a show's own data's terms LBSMatte cannot know)."""
+    from core.training.terms import is_shared_data, shared_data_terms
+    from core.weights import inherited_data_terms
+
+    objects = list(data.get("objects") or [])
+    if args.command != "train" or not is_shared_data(Path(data.get("root", "")), objects):
+        return None
+    terms = shared_data_terms(objects)
+    carried = inherited_data_terms(parent) if parent is not None else None
+    if carried is not None:
+        terms["summary"] += " Started from " + carried["summary"].replace(
+            " The terms of the data it was trained further on apply too (not recorded by LBSMatte).", "")
+        terms["parent"] = carried["parent"]
+    return terms
 
 
 def _result_refinement(args: argparse.Namespace) -> dict[str, Any] | None:
