@@ -7,15 +7,18 @@
                    [--trimap-channel auto|alpha|red|luminance|NAME] [--plate-layer LAYER]
                    [--float] [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
-    lbsmatte weights list | show NAME
+    lbsmatte weights list [--json] | show NAME [--json]
     lbsmatte demo | evaluate | train | finetune | export | cache ...
 
-Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
+Streams, the same for ``matte``, ``weights`` and every usage error (the
 modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
 **every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
 people at a terminal: none where stderr is a file or a pipe; ``--no-progress`` turns it off) and a Python traceback if the tool itself
 crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` hides only the bar.
+A command printing JSON (``fingerprint``, ``weights list --json``, ``weights show --json``:
+:func:`prints_json`) is the exception: stdout holds the JSON document alone, for a script's
+``json.loads``, and its ``WARNING:`` and ``ERROR:`` lines go to stderr.
 
 ``matte`` output, for farm tools::
 
@@ -306,11 +309,14 @@ def _add_weights(sub: Any) -> None:
                        description="Weights bundles: the packaged 'default' and those on LBSMATTE_WEIGHTS_PATH.")
     wsub = p.add_subparsers(dest="weights_command", metavar="list | show NAME")
     wsub.required = True
-    wsub.add_parser("list", help="every bundle found, default first: a line each, NAME, trained|UNTRAINED, folder "
-                                 "and description, tab-separated")
+    listing = wsub.add_parser("list", help="every bundle found, default first: a line each, NAME, trained|UNTRAINED, "
+                                           "folder and description, tab-separated")
+    listing.add_argument("--json", action="store_true",
+                         help="print a JSON array instead, an object per bundle: name, trained (true/false), path, "
+                              "description (whole); warnings on stderr")
     show = wsub.add_parser("show", help="a bundle's manifest, checked (checksums, architectures, finite weights)")
     show.add_argument("name", metavar="NAME", help="bundle name or folder")
-    show.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    show.add_argument("--json", action="store_true", help="print the manifest as JSON (warnings and errors on stderr)")
     p.set_defaults(handler=run_weights)
 
 
@@ -375,13 +381,13 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Log records as lines on stdout. A stdout that fails — a reader that went away (``lbsmatte
+    """Log records as lines on stdout (or ``stream``: stderr for a command printing JSON). A stdout that fails — a reader that went away (``lbsmatte
     matte ... | head``), a log file on a full disk — ends the run as a ``print`` would
     (:func:`main`: exit 141, or 1 with one ``ERROR:`` line on stderr), instead of logging's
     ``--- Logging error ---`` traceback on stderr and a run that goes on."""
 
-    def __init__(self, fmt: str) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, fmt: str, stream: Any = None) -> None:
+        super().__init__(sys.stdout if stream is None else stream)
         self.setFormatter(logging.Formatter(fmt))
 
     def format(self, record: logging.LogRecord) -> str:
@@ -415,11 +421,26 @@ def log_to_stderr(level: int = logging.WARNING) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
+def prints_json(args: argparse.Namespace) -> bool:
+    """Whether the command ``args`` runs prints JSON (``fingerprint``, ``weights list --json``,
+    ``weights show --json``): then its stdout holds that JSON document alone, for a script's
+    ``json.loads``, and its ``WARNING:`` and ``ERROR:`` lines go to stderr (:func:`_notes_stream`)."""
+    handler = getattr(args, "handler", None)
+    return handler is run_fingerprint or (handler is run_weights and getattr(args, "json", False) is True)
+
+
+def _notes_stream(args: argparse.Namespace | None) -> Any:
+    """Where ``WARNING:`` and ``ERROR:`` lines go: stdout (the module docstring's one stream), but
+    stderr for a command printing JSON (:func:`prints_json`)."""
+    return sys.stderr if args is not None and prints_json(args) else sys.stdout
+
+
 @contextlib.contextmanager
-def _warnings_to_stdout() -> Any:
+def _warnings_to_stdout(stream: Any = None) -> Any:
     """The core's log warnings (a skipped bundle, a device fallback) as ``WARNING:`` lines on
-    stdout while a command runs, as ``matte`` prints them (the module docstring's streams)."""
-    handler = _StdoutHandler("%(levelname)s: %(message)s")
+    stdout while a command runs, as ``matte`` prints them (the module docstring's streams), or on
+    ``stream`` (stderr, for a command printing JSON)."""
+    handler = _StdoutHandler("%(levelname)s: %(message)s", stream)
     log.addHandler(handler)
     try:
         yield
@@ -433,9 +454,18 @@ _LIST_DESCRIPTION = 300
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    """``lbsmatte weights list`` / ``show NAME``."""
-    with _warnings_to_stdout():
+    """``lbsmatte weights list`` / ``show NAME`` (``--json``: :func:`bundle_listing`, the manifest)."""
+    with _warnings_to_stdout(_notes_stream(args)):
         return _weights_command(args)
+
+
+def bundle_listing(bundles: Sequence[Any]) -> list[dict[str, Any]]:
+    """``weights list --json``: a JSON array, an object per bundle in the order names are picked,
+    each with exactly ``name`` (str), ``trained`` (bool: the manifest says ``"trained": true``),
+    ``path`` (str: the folder as the search path gives it) and ``description`` (str, whole; "" for
+    none). More keys may come in a later version; these keep their meaning."""
+    return [{"name": b.name, "trained": b.manifest.get("trained") is True, "path": str(b.path),
+             "description": str(b.manifest.get("description") or "")} for b in bundles]
 
 
 def _weights_command(args: argparse.Namespace) -> int:
@@ -443,6 +473,9 @@ def _weights_command(args: argparse.Namespace) -> int:
 
     if args.weights_command == "list":
         bundles = find_bundles()
+        if args.json:
+            print(json.dumps(bundle_listing(bundles), indent=2), flush=True)
+            return EXIT_OK
         if not bundles:
             print("no weights bundles found (no packaged 'default'; LBSMATTE_WEIGHTS_PATH="
                   f"{os.environ.get('LBSMATTE_WEIGHTS_PATH', '')!r})")
@@ -461,7 +494,7 @@ def _weights_command(args: argparse.Namespace) -> int:
     problems = verify_bundle(bundle)
     if problems:
         for problem in problems:
-            print(f"ERROR: {bundle.label}: {problem}", flush=True)
+            print(f"ERROR: {bundle.label}: {problem}", file=_notes_stream(args), flush=True)
         return EXIT_FAILED
     if args.json:
         print(json.dumps(bundle.manifest, indent=2, sort_keys=True))
@@ -479,16 +512,17 @@ def run_fingerprint(args: argparse.Namespace) -> int:
     from core.fingerprint import fingerprint
     from core.weights import load_bundle
 
+    notes = _notes_stream(args)  # stderr: stdout holds the JSON line alone
     try:
         check_colour(args.colour)
     except InputError as exc:
-        print(f"ERROR: --colour: {exc}", flush=True)
+        print(f"ERROR: --colour: {exc}", file=notes, flush=True)
         return EXIT_USAGE
     if args.weights == "none":  # matte's and evaluate's diagnostic: nothing the Nuke node caches
         print("ERROR: --weights none has no bundle to fingerprint: it is the diagnostic of 'lbsmatte matte' "
-              "and 'lbsmatte evaluate' without networks, never a cached result", flush=True)
+              "and 'lbsmatte evaluate' without networks, never a cached result", file=notes, flush=True)
         return EXIT_USAGE
-    with _warnings_to_stdout():
+    with _warnings_to_stdout(notes):
         record = fingerprint(load_bundle(args.weights), device=args.device,
                              precision=getattr(args, "precision", "auto"), colour=args.colour)
     print(json.dumps(record, sort_keys=True), flush=True)
@@ -996,9 +1030,9 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _say(line: str) -> None:
-    """A protocol line on stdout, as one line, flushed."""
-    print(_one_line(line), file=sys.stdout, flush=True)
+def _say(line: str, stream: Any = None) -> None:
+    """A protocol line on stdout (or ``stream``), as one line, flushed."""
+    print(_one_line(line), file=sys.stdout if stream is None else stream, flush=True)
 
 
 def _emit(line: str, bar: Any) -> None:
@@ -1315,6 +1349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # it runs, to checkpoint and stop with exit 3.
     previous = _stop_on_sigterm()
     threads = None
+    args: argparse.Namespace | None = None
     try:
         argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
         _escape_unencodable_output()
@@ -1342,13 +1377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _uncollected(exiting) if quick else contextlib.nullcontext():
             return int(args.handler(args))
     except _Terminated:
-        print("ERROR: stopped by SIGTERM; no file was left half-written", flush=True)
+        print("ERROR: stopped by SIGTERM; no file was left half-written", file=_notes_stream(args), flush=True)
         return EXIT_TERMINATED
     except LBSMatteError as exc:
-        _say(f"ERROR: {exc}")
+        _say(f"ERROR: {exc}", _notes_stream(args))  # a command printing JSON: on stderr
         return exit_code(exc)
     except KeyboardInterrupt:
-        print("ERROR: interrupted", flush=True)
+        print("ERROR: interrupted", file=_notes_stream(args), flush=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (lbsmatte weights list | head): end as a Unix tool does
         _silence_stdout()

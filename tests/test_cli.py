@@ -954,7 +954,8 @@ def test_a_colourspace_whose_lut_is_missing_is_a_usage_error_before_any_frame(tm
     assert "ERROR: --colour cam_log: OpenColorIO cannot convert 'cam_log' to 'sRGB - Texture': " in out
     assert "cam.cube" in out and not (tmp_path / "out.exr").exists()
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--colour", "cam_log"]) == cli.EXIT_USAGE
-    assert "ERROR: --colour: OpenColorIO cannot convert 'cam_log'" in capsys.readouterr().out
+    said = capsys.readouterr()  # fingerprint's stdout is its JSON alone
+    assert said.out == "" and "ERROR: --colour: OpenColorIO cannot convert 'cam_log'" in said.err
 
 
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
@@ -1693,7 +1694,7 @@ def test_a_gpu_the_machine_lacks_is_a_usage_error_for_matte_as_for_fingerprint(t
     _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
     said = "ERROR: --device cuda:3: this machine has 1 CUDA GPU (cuda:0)"
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:3"]) == 2
-    assert said in capsys.readouterr().out
+    assert said in capsys.readouterr().err  # stdout is fingerprint's JSON alone
     assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
                      "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--device", "cuda:3",
                      "--no-progress"]) == 2

@@ -575,18 +575,22 @@ def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
     # matte's diagnostic without networks has no bundle: a usage error that says so, not "no bundle named 'none'"
     assert cli.main(["fingerprint", "--weights", "none"]) == 2
-    assert capsys.readouterr().out.startswith("ERROR: --weights none has no bundle to fingerprint")
+    said = capsys.readouterr()  # stdout is for the JSON line alone: the error on stderr
+    assert said.out == "" and said.err.startswith("ERROR: --weights none has no bundle to fingerprint")
+    assert cli.main(["fingerprint", "--weights", "no-such-bundle"]) == 1
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.startswith("ERROR: no weights bundle named 'no-such-bundle'")
 
 
-def test_fingerprints_device_fallback_is_a_warning_line_on_stdout(small_bundle, capsys, monkeypatch) -> None:
+def test_fingerprints_device_fallback_is_a_warning_line_on_stderr(small_bundle, capsys, monkeypatch) -> None:
+    # A pipeline script's json.loads(stdout) failed on the WARNING line printed before the record.
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda"]) == 0
     out = capsys.readouterr()
-    warning, line = out.out.splitlines()
-    assert out.err == "" and warning.startswith("WARNING: CUDA was requested but is not available")
-    assert json.loads(line)["device"] == "cpu"
+    assert json.loads(out.out)["device"] == "cpu" and len(out.out.splitlines()) == 1
+    assert out.err.startswith("WARNING: CUDA was requested but is not available") and len(out.err.splitlines()) == 1
 
 
 def test_matte_and_fingerprint_take_one_gpu_of_several_as_cuda_n(small_bundle, capsys, monkeypatch) -> None:
@@ -596,8 +600,9 @@ def test_matte_and_fingerprint_take_one_gpu_of_several_as_cuda_n(small_bundle, c
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:1"]) == 0
-    warning, line = capsys.readouterr().out.splitlines()
-    assert warning.startswith("WARNING: CUDA was requested but is not available") and json.loads(line)["device"] == "cpu"
+    said = capsys.readouterr()
+    assert said.err.startswith("WARNING: CUDA was requested but is not available")
+    assert json.loads(said.out)["device"] == "cpu"
     assert cli.main(["matte", "--plate", "p.png", "--trimap", "t.png", "--out", "o.exr", "--device", "gpu"]) == 2
     assert "--device takes auto, cpu, cuda or cuda:N, not 'gpu'" in capsys.readouterr().out
 
