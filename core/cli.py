@@ -22,6 +22,9 @@ A command printing JSON (``fingerprint``, ``weights list --json``, ``weights sho
 
 ``matte`` output, for farm tools::
 
+    LBSMATTE WROTE <frame> <path>            each file the frame wrote, complete and in place (the
+                                             matte, --write-trimap's trimap), before its PROGRESS
+                                             line; <path> (the rest of the line) as OUT names it
     LBSMATTE PROGRESS <frame> <i>/<n>        after each frame, written or failed
                                              (<frame> is "-" for a single file)
     ERROR: frame <frame>: <message>          a frame that failed (or came out not finite: NaN
@@ -76,7 +79,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -545,6 +548,8 @@ class FrameJob:
     trimap_out: Path | None = None
     trimap_held: int | None = None
     trimap_missing: str = ""
+    #: The files this frame has written, complete and in place (``LBSMATTE WROTE`` lines).
+    written: list[Path] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -910,6 +915,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         check_not_input(job.trimap_out, [job.out])  # nor the matte's file
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect, window=plate.window)
+        job.written.append(job.trimap_out)
     colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
     declared = _declared_colourspace(plate.info, colour) if args.colour.strip().lower() == "auto" else None
     if declared:
@@ -951,12 +957,14 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
                         protect=protect, window=plate.window, colourspace=space)
+        job.written.append(job.out)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=replace(plate.info, metadata=metadata), protect=protect,
                     pixel_type=output_pixel_type(job.out, plate.info),
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
+        job.written.append(job.out)
 
 
 #: ``colorInteropID`` values (OpenImageIO's colour-space tag) of linear Rec.709, what ``--colour
@@ -1250,7 +1258,10 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                 failed.append(job.label)
                 _emit(f"ERROR: frame {job.label}: {type(exc).__name__}: {exc} (plate {job.plate}, trimap "
                       f"{job.trimap}, out {job.out})", bar)
-            prefix.frame = None
+            finally:  # a publish step's list: a failed or stopped frame's trimap too, it is on disk
+                prefix.frame = None
+                for path in job.written:
+                    _emit(f"LBSMATTE WROTE {job.label} {path}", bar)
             bar.update(1)
             _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
     finally:

@@ -184,6 +184,9 @@ def test_trimaps_on_twos_fail_naming_the_trimap_frames_on_disk_unless_held(shot:
     # --trimap-hold: 1002 reads trimap 1001, and the run says so on that frame's line.
     assert _matte(shot, small_bundle, "--trimap-hold", out="held/matte.####.exr") == 0
     lines = capsys.readouterr().out.splitlines()
+    wrote = [line for line in lines if line.startswith("LBSMATTE WROTE ")]  # a line per file, before its PROGRESS
+    assert wrote == [f"LBSMATTE WROTE {f} {shot / 'held' / f'matte.{f}.exr'}" for f in (1001, 1002, 1003)]
+    lines = [line for line in lines if line not in wrote]
     assert lines[:4] == ["LBSMATTE PROGRESS 1001 1/3", f"frame 1002: trimap frame 1001 held ({shot / 'trimap.1001.png'})",
                          "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
     alpha = read_image(shot / "held" / "matte.1002.exr").pixels[..., 3]

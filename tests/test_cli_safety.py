@@ -67,6 +67,43 @@ def test_every_line_goes_to_stdout_and_stderr_stays_empty(shot, small_bundle, un
     assert out.err == "" and out.out.splitlines()[-1] == f"wrote 1 frame(s) to {shot / 'ok/m.####.exr'}"
 
 
+def test_each_file_written_is_named_on_a_wrote_line(shot, small_bundle, untrained_ok, capsys) -> None:
+    # A publish step needs the files a run wrote: "wrote 2 frame(s) to m.####.exr" named a pattern
+    # (frames padded by Nuke's rules, --write-trimap's files not at all), and after a failed frame
+    # nothing said which were written.
+    (shot / "plate.1002.exr").unlink()
+    assert _matte(shot, small_bundle, "--frames", "1001-1003", "--write-trimap", str(shot / "t" / "tri.####.png"),
+                  out="m/m.####.exr") == 1
+    lines = capsys.readouterr().out.splitlines()
+    told = [line for line in lines if line.startswith("LBSMATTE ")]
+    assert told == [
+        f"LBSMATTE WROTE 1001 {shot / 't' / 'tri.1001.png'}", f"LBSMATTE WROTE 1001 {shot / 'm' / 'm.1001.exr'}",
+        "LBSMATTE PROGRESS 1001 1/3", "LBSMATTE PROGRESS 1002 2/3",
+        f"LBSMATTE WROTE 1003 {shot / 't' / 'tri.1003.png'}", f"LBSMATTE WROTE 1003 {shot / 'm' / 'm.1003.exr'}",
+        "LBSMATTE PROGRESS 1003 3/3"]
+    wrote = {Path(line.split(" ", 3)[3]) for line in told if line.startswith("LBSMATTE WROTE ")}
+    assert wrote == set((shot / "t").iterdir()) | set((shot / "m").iterdir())  # no more, no less
+    assert _matte(shot, small_bundle, "--frames", "1001", out="one.exr") == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("LBSMATTE WROTE")] == [
+        f"LBSMATTE WROTE 1001 {shot / 'one.exr'}"]
+
+
+def test_a_frame_stopped_by_sigterm_still_names_the_trimap_it_wrote(shot, small_bundle, untrained_ok, capsys,
+                                                                     monkeypatch) -> None:
+    # --write-trimap's file is written before the matting: a farm's SIGTERM during the matting left
+    # it on disk, complete, with no WROTE line for a publish step to find it by.
+    import core.pipeline
+
+    def stopped(*args, **kwargs):
+        raise cli._Terminated()
+
+    monkeypatch.setattr(core.pipeline.Matter, "matte", stopped)
+    assert _matte(shot, small_bundle, "--frames", "1001", "--write-trimap", str(shot / "t.####.png")) == 143
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("LBSMATTE ")] == [f"LBSMATTE WROTE 1001 {shot / 't.1001.png'}"]
+    assert (shot / "t.1001.png").is_file() and not list(shot.glob("out/*.exr"))
+
+
 @pytest.mark.parametrize(("error", "code", "said"), [
     (BrokenPipeError(32, "Broken pipe"), 128 + signal.SIGPIPE, ""),  # lbsmatte matte ... | head -1
     (OSError(28, "No space left on device"), 1, "ERROR: cannot write to stdout: No space left on device\n"),  # a log on a full disk
@@ -722,7 +759,7 @@ def test_a_multi_line_message_is_one_protocol_line(shot, small_bundle, untrained
     monkeypatch.setattr(cli, "_render", failing)
     assert _matte(shot, small_bundle) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert all(line.startswith(("LBSMATTE PROGRESS ", "ERROR: ", "WARNING: ")) for line in lines), lines
+    assert all(line.startswith(("LBSMATTE PROGRESS ", "LBSMATTE WROTE ", "ERROR: ", "WARNING: ")) for line in lines), lines
     assert any(line.startswith("ERROR: frame 1002: TypeError: open(): incompatible function arguments. The following "
                                "argument types are supported: 1. open(filename: str) -> ImageInput Invoked with types: "
                                "str (plate ") for line in lines), lines
