@@ -1350,7 +1350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     :data:`HUGE_PAGES_ENV`; glibc keeping freed memory, :func:`keep_freed_memory`), and ``weights``
     and ``fingerprint`` leave what the process made frozen for its exit (:func:`_uncollected`).
     Given ``argv`` (called in-process), the caller's process is left as it was: its environment,
-    its allocator and Python's garbage collector (the frames' pixels are the same either way)."""
+    its allocator, Python's garbage collector, torch's thread count and the root logger's level and
+    handlers (the frames' pixels are the same either way)."""
     exiting = argv is None
     # From the start: a farm stopping the task (SIGTERM) or Ctrl-C in the first seconds, while torch
     # imports, killed the process without a line (SIGTERM's default) or ended it in a traceback.
@@ -1361,6 +1362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _stop_on_sigterm()
     threads = None
     args: argparse.Namespace | None = None
+    # demo, evaluate, train and finetune log to stderr through the root logger (log_to_stderr's
+    # basicConfig): called in-process, that handler stayed, and the caller's own basicConfig did nothing.
+    root = logging.getLogger()
+    root_before = (root.level, list(root.handlers))
     try:
         argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
         _escape_unencodable_output()
@@ -1412,6 +1417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
         if threads is not None:
             threads.restore()
+        if not exiting:  # the caller's logging as it was
+            root.setLevel(root_before[0])
+            root.handlers[:] = root_before[1]
 
 
 @contextlib.contextmanager

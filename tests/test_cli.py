@@ -697,6 +697,20 @@ def test_weights_list_and_show(small_bundle, monkeypatch, capsys) -> None:
     assert said.err == "" and said.out.count(f"WARNING: skipping weights bundle {broken}: manifest.json is not valid JSON") == 1
 
 
+def test_called_in_process_it_leaves_the_callers_logging_as_it_was(monkeypatch, capsys) -> None:
+    # A pipeline script calling core.cli.main(["evaluate", ...]) got the root logger configured for
+    # good (evaluate's, demo's and train's WARNING lines to stderr): its own logging.basicConfig
+    # afterwards did nothing, and its INFO lines were lost.
+    import logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a script's fresh process (pytest's own handlers aside)
+    monkeypatch.setattr(root, "level", logging.ERROR)
+    assert cli.main(["evaluate", "/no/such/data/set"]) == 2
+    assert "ERROR: data set folder not found" in capsys.readouterr().out
+    assert root.handlers == [] and root.level == logging.ERROR
+
+
 def test_runs_as_a_module() -> None:
     proc = subprocess.run([sys.executable, "-m", "core.cli", "--version"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=60)
