@@ -607,6 +607,12 @@ def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
     assert record["device"] == "cpu" and record["precision"] == expected and record["ocio"] is None
     assert record["bundle_sha256"] == small_bundle.manifest_sha256()
     assert record["core_sha256"] == fingerprint.source_sha256()
+    # The keys the README lists (Farm-friendly, 'lbsmatte fingerprint'): what a pipeline script reads.
+    assert sorted(record) == ["bundle_sha256", "core_sha256", "core_version", "device", "fingerprint", "libraries",
+                              "ocio", "precision"]
+    assert sorted(record["libraries"]) == ["OpenImageIO", "numpy", "scipy", "torch"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{key}`" in readme for key in [*record, *record["libraries"]])
     assert record == fingerprint.fingerprint(small_bundle, device="cpu")
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu", "--precision", "fp32"]) == 0
     assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
