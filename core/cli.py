@@ -58,7 +58,9 @@ a frame range or colour that cannot be understood, an input named that is not th
 would overwrite an input or lies in the packaged bundles, two output frames that are one file);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
-interrupted (Ctrl-C; ``train`` checkpoints and stops with 3 while it trains, as for SIGTERM).
+interrupted (Ctrl-C; ``train`` checkpoints and stops with 3 while it trains, as for SIGTERM); 70 LBSMatte itself
+failed (an exception nothing planned for, a bug: its traceback on stderr; in ``matte`` a frame's is that frame's
+``ERROR:`` line, and the others still render).
 
 ``demo``, ``evaluate``, ``train``, ``finetune`` and ``export`` come from ``core.demo``, ``core.evaluate``,
 ``core.training.cli`` and ``core.export`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
@@ -78,6 +80,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -97,6 +100,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C); train and finetune checkpoint and stop with 3 instead while they train
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: stdout closed by its reader (lbsmatte weights list | head)
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+EXIT_INTERNAL = 70  # sysexits.h's EX_SOFTWARE: LBSMatte itself failed (a bug), with a traceback on stderr
 
 
 def exit_code(exc: BaseException) -> int:
@@ -1412,6 +1416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             print(f"ERROR: cannot write to stdout: {cause}", file=sys.stderr, flush=True)
         return EXIT_FAILED
+    except Exception as exc:  # a bug: its own exit status, not 1 (the work failed), so a farm can tell them apart
+        traceback.print_exc(file=sys.stderr)
+        _say(f"ERROR: internal error in LBSMatte {__version__}: {type(exc).__name__}: {exc} (a bug, not the "
+             "input: please report it with the traceback on stderr)", _notes_stream(args))
+        return EXIT_INTERNAL
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

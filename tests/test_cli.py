@@ -711,6 +711,26 @@ def test_called_in_process_it_leaves_the_callers_logging_as_it_was(monkeypatch, 
     assert root.handlers == [] and root.level == logging.ERROR
 
 
+def test_a_bug_has_an_exit_status_of_its_own(small_bundle, monkeypatch, capsys) -> None:
+    # An exception nothing planned for ended the process with Python's 1, the status of "the work
+    # failed" (a missing frame, a damaged bundle): a farm's retry rule could not tell a bug from it.
+    import core.weights
+
+    def broken() -> list:
+        raise TypeError("'NoneType' object is not iterable")
+
+    monkeypatch.setattr(core.weights, "find_bundles", broken)
+    assert cli.main(["weights", "list"]) == cli.EXIT_INTERNAL == 70
+    said = capsys.readouterr()
+    assert said.out.splitlines() == [f"ERROR: internal error in LBSMatte {cli.__version__}: TypeError: 'NoneType' "
+                                     "object is not iterable (a bug, not the input: please report it with the "
+                                     "traceback on stderr)"]
+    assert said.err.startswith("Traceback (most recent call last):") and "def broken" not in said.out
+    assert cli.main(["weights", "list", "--json"]) == 70  # stdout stays JSON or nothing
+    said = capsys.readouterr()
+    assert said.out == "" and "ERROR: internal error in LBSMatte" in said.err
+
+
 def test_runs_as_a_module() -> None:
     proc = subprocess.run([sys.executable, "-m", "core.cli", "--version"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=60)
