@@ -430,10 +430,11 @@ def log_to_stderr(level: int = logging.WARNING) -> None:
 
 def prints_json(args: argparse.Namespace) -> bool:
     """Whether the command ``args`` runs prints JSON (``fingerprint``, ``weights list --json``,
-    ``weights show --json``): then its stdout holds that JSON document alone, for a script's
+    ``weights show --json``, ``cache list|prune --json``): then its stdout holds that JSON document alone, for a script's
     ``json.loads``, and its ``WARNING:`` and ``ERROR:`` lines go to stderr (:func:`_notes_stream`)."""
-    handler = getattr(args, "handler", None)
-    return handler is run_fingerprint or (handler is run_weights and getattr(args, "json", False) is True)
+    if getattr(args, "handler", None) is run_fingerprint:
+        return True
+    return getattr(args, "command", None) in ("weights", "cache") and getattr(args, "json", False) is True
 
 
 def _notes_stream(args: argparse.Namespace | None) -> Any:
