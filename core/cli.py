@@ -7,18 +7,24 @@
                    [--trimap-channel auto|alpha|red|luminance|NAME] [--plate-layer LAYER]
                    [--float] [--unpremultiply] [--no-progress]
                    [--edge PX] [--write-trimap PATH]
-    lbsmatte weights list | show NAME
+    lbsmatte weights list [--json] | show NAME [--json]
     lbsmatte demo | evaluate | train | finetune | export | cache ...
 
-Streams, the same for ``matte``, ``weights``, ``fingerprint`` and every usage error (the
+Streams, the same for ``matte``, ``weights`` and every usage error (the
 modules of ``demo``, ``evaluate``, ``train`` and ``finetune`` still log on their own, to stderr, warnings as ``WARNING:`` lines too):
 **every line goes to stdout**, flushed line by line — ``ERROR:`` and ``WARNING:`` lines, ``LBSMATTE PROGRESS`` lines, the closing ``wrote ...``
 line and what ``weights``/``fingerprint`` print. **stderr carries only the progress bar** (for
 people at a terminal: none where stderr is a file or a pipe; ``--no-progress`` turns it off) and a Python traceback if the tool itself
 crashes. So a farm adaptor reads one stream and misses nothing; ``2>/dev/null`` hides only the bar.
+A command printing JSON (``fingerprint``, ``weights list --json``, ``weights show --json``:
+:func:`prints_json`) is the exception: stdout holds the JSON document alone, for a script's
+``json.loads``, and its ``WARNING:`` and ``ERROR:`` lines go to stderr.
 
 ``matte`` output, for farm tools::
 
+    LBSMATTE WROTE <frame> <path>            each file the frame wrote, complete and in place (the
+                                             matte, --write-trimap's trimap), before its PROGRESS
+                                             line; <path> (the rest of the line) as OUT names it
     LBSMATTE PROGRESS <frame> <i>/<n>        after each frame, written or failed
                                              (<frame> is "-" for a single file)
     ERROR: frame <frame>: <message>          a frame that failed (or came out not finite: NaN
@@ -52,7 +58,9 @@ a frame range or colour that cannot be understood, an input named that is not th
 would overwrite an input or lies in the packaged bundles, two output frames that are one file);
 143 stopped by SIGTERM (``demo``, ``export``, ``evaluate`` and ``weights`` too: the file being
 written is removed, never left half-written; ``train`` stops with 3 while it trains); 130
-interrupted (Ctrl-C; ``train`` checkpoints and stops with 3 while it trains, as for SIGTERM).
+interrupted (Ctrl-C; ``train`` checkpoints and stops with 3 while it trains, as for SIGTERM); 70 LBSMatte itself
+failed (an exception nothing planned for, a bug: its traceback on stderr; in ``matte`` a frame's is that frame's
+``ERROR:`` line, and the others still render).
 
 ``demo``, ``evaluate``, ``train``, ``finetune`` and ``export`` come from ``core.demo``, ``core.evaluate``,
 ``core.training.cli`` and ``core.export`` (``add_arguments(parser, command)``, ``run(args) -> int``), imported only
@@ -72,8 +80,9 @@ import os
 import re
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +100,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C); train and finetune checkpoint and stop with 3 instead while they train
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: stdout closed by its reader (lbsmatte weights list | head)
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+EXIT_INTERNAL = 70  # sysexits.h's EX_SOFTWARE: LBSMatte itself failed (a bug), with a traceback on stderr
 
 
 def exit_code(exc: BaseException) -> int:
@@ -306,11 +316,14 @@ def _add_weights(sub: Any) -> None:
                        description="Weights bundles: the packaged 'default' and those on LBSMATTE_WEIGHTS_PATH.")
     wsub = p.add_subparsers(dest="weights_command", metavar="list | show NAME")
     wsub.required = True
-    wsub.add_parser("list", help="every bundle found, default first: a line each, NAME, trained|UNTRAINED, folder "
-                                 "and description, tab-separated")
+    listing = wsub.add_parser("list", help="every bundle found, default first: a line each, NAME, trained|UNTRAINED, "
+                                           "folder and description, tab-separated")
+    listing.add_argument("--json", action="store_true",
+                         help="print a JSON array instead, an object per bundle: name, trained (true/false), path, "
+                              "description (whole); warnings on stderr")
     show = wsub.add_parser("show", help="a bundle's manifest, checked (checksums, architectures, finite weights)")
     show.add_argument("name", metavar="NAME", help="bundle name or folder")
-    show.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    show.add_argument("--json", action="store_true", help="print the manifest as JSON (warnings and errors on stderr)")
     p.set_defaults(handler=run_weights)
 
 
@@ -375,13 +388,13 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Log records as lines on stdout. A stdout that fails — a reader that went away (``lbsmatte
+    """Log records as lines on stdout (or ``stream``: stderr for a command printing JSON). A stdout that fails — a reader that went away (``lbsmatte
     matte ... | head``), a log file on a full disk — ends the run as a ``print`` would
     (:func:`main`: exit 141, or 1 with one ``ERROR:`` line on stderr), instead of logging's
     ``--- Logging error ---`` traceback on stderr and a run that goes on."""
 
-    def __init__(self, fmt: str) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, fmt: str, stream: Any = None) -> None:
+        super().__init__(sys.stdout if stream is None else stream)
         self.setFormatter(logging.Formatter(fmt))
 
     def format(self, record: logging.LogRecord) -> str:
@@ -415,11 +428,27 @@ def log_to_stderr(level: int = logging.WARNING) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
+def prints_json(args: argparse.Namespace) -> bool:
+    """Whether the command ``args`` runs prints JSON (``fingerprint``, ``weights list --json``,
+    ``weights show --json``, ``cache list|prune --json``): then its stdout holds that JSON document alone, for a script's
+    ``json.loads``, and its ``WARNING:`` and ``ERROR:`` lines go to stderr (:func:`_notes_stream`)."""
+    if getattr(args, "handler", None) is run_fingerprint:
+        return True
+    return getattr(args, "command", None) in ("weights", "cache") and getattr(args, "json", False) is True
+
+
+def _notes_stream(args: argparse.Namespace | None) -> Any:
+    """Where ``WARNING:`` and ``ERROR:`` lines go: stdout (the module docstring's one stream), but
+    stderr for a command printing JSON (:func:`prints_json`)."""
+    return sys.stderr if args is not None and prints_json(args) else sys.stdout
+
+
 @contextlib.contextmanager
-def _warnings_to_stdout() -> Any:
+def _warnings_to_stdout(stream: Any = None) -> Any:
     """The core's log warnings (a skipped bundle, a device fallback) as ``WARNING:`` lines on
-    stdout while a command runs, as ``matte`` prints them (the module docstring's streams)."""
-    handler = _StdoutHandler("%(levelname)s: %(message)s")
+    stdout while a command runs, as ``matte`` prints them (the module docstring's streams), or on
+    ``stream`` (stderr, for a command printing JSON)."""
+    handler = _StdoutHandler("%(levelname)s: %(message)s", stream)
     log.addHandler(handler)
     try:
         yield
@@ -433,9 +462,18 @@ _LIST_DESCRIPTION = 300
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    """``lbsmatte weights list`` / ``show NAME``."""
-    with _warnings_to_stdout():
+    """``lbsmatte weights list`` / ``show NAME`` (``--json``: :func:`bundle_listing`, the manifest)."""
+    with _warnings_to_stdout(_notes_stream(args)):
         return _weights_command(args)
+
+
+def bundle_listing(bundles: Sequence[Any]) -> list[dict[str, Any]]:
+    """``weights list --json``: a JSON array, an object per bundle in the order names are picked,
+    each with exactly ``name`` (str), ``trained`` (bool: the manifest says ``"trained": true``),
+    ``path`` (str: the folder as the search path gives it) and ``description`` (str, whole; "" for
+    none). More keys may come in a later version; these keep their meaning."""
+    return [{"name": b.name, "trained": b.manifest.get("trained") is True, "path": str(b.path),
+             "description": str(b.manifest.get("description") or "")} for b in bundles]
 
 
 def _weights_command(args: argparse.Namespace) -> int:
@@ -443,6 +481,9 @@ def _weights_command(args: argparse.Namespace) -> int:
 
     if args.weights_command == "list":
         bundles = find_bundles()
+        if args.json:
+            print(json.dumps(bundle_listing(bundles), indent=2), flush=True)
+            return EXIT_OK
         if not bundles:
             print("no weights bundles found (no packaged 'default'; LBSMATTE_WEIGHTS_PATH="
                   f"{os.environ.get('LBSMATTE_WEIGHTS_PATH', '')!r})")
@@ -461,7 +502,7 @@ def _weights_command(args: argparse.Namespace) -> int:
     problems = verify_bundle(bundle)
     if problems:
         for problem in problems:
-            print(f"ERROR: {bundle.label}: {problem}", flush=True)
+            print(f"ERROR: {bundle.label}: {problem}", file=_notes_stream(args), flush=True)
         return EXIT_FAILED
     if args.json:
         print(json.dumps(bundle.manifest, indent=2, sort_keys=True))
@@ -479,16 +520,17 @@ def run_fingerprint(args: argparse.Namespace) -> int:
     from core.fingerprint import fingerprint
     from core.weights import load_bundle
 
+    notes = _notes_stream(args)  # stderr: stdout holds the JSON line alone
     try:
         check_colour(args.colour)
     except InputError as exc:
-        print(f"ERROR: --colour: {exc}", flush=True)
+        print(f"ERROR: --colour: {exc}", file=notes, flush=True)
         return EXIT_USAGE
     if args.weights == "none":  # matte's and evaluate's diagnostic: nothing the Nuke node caches
         print("ERROR: --weights none has no bundle to fingerprint: it is the diagnostic of 'lbsmatte matte' "
-              "and 'lbsmatte evaluate' without networks, never a cached result", flush=True)
+              "and 'lbsmatte evaluate' without networks, never a cached result", file=notes, flush=True)
         return EXIT_USAGE
-    with _warnings_to_stdout():
+    with _warnings_to_stdout(notes):
         record = fingerprint(load_bundle(args.weights), device=args.device,
                              precision=getattr(args, "precision", "auto"), colour=args.colour)
     print(json.dumps(record, sort_keys=True), flush=True)
@@ -511,6 +553,8 @@ class FrameJob:
     trimap_out: Path | None = None
     trimap_held: int | None = None
     trimap_missing: str = ""
+    #: The files this frame has written, complete and in place (``LBSMATTE WROTE`` lines).
+    written: list[Path] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -876,6 +920,7 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         check_not_input(job.trimap_out, [job.out])  # nor the matte's file
         write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
                     protect=protect, window=plate.window)
+        job.written.append(job.trimap_out)
     colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
     declared = _declared_colourspace(plate.info, colour) if args.colour.strip().lower() == "auto" else None
     if declared:
@@ -917,12 +962,14 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         write_matte_exr(job.out, layers, like=replace(plate.info, metadata=metadata), premultiply=premultiplied,
                         half=not args.float_exr,
                         protect=protect, window=plate.window, colourspace=space)
+        job.written.append(job.out)
     else:
         rgb = premultiply(fg, alpha) if premultiplied else fg
         rgba = np.concatenate([rgb, alpha[..., None]], axis=2)
         write_image(job.out, rgba, ["R", "G", "B", "A"], like=replace(plate.info, metadata=metadata), protect=protect,
                     pixel_type=output_pixel_type(job.out, plate.info),
                     unassociated_alpha=not premultiplied, window=plate.window, colourspace="srgb_rec709_scene")
+        job.written.append(job.out)
 
 
 #: ``colorInteropID`` values (OpenImageIO's colour-space tag) of linear Rec.709, what ``--colour
@@ -996,9 +1043,9 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _say(line: str) -> None:
-    """A protocol line on stdout, as one line, flushed."""
-    print(_one_line(line), file=sys.stdout, flush=True)
+def _say(line: str, stream: Any = None) -> None:
+    """A protocol line on stdout (or ``stream``), as one line, flushed."""
+    print(_one_line(line), file=sys.stdout if stream is None else stream, flush=True)
 
 
 def _emit(line: str, bar: Any) -> None:
@@ -1216,7 +1263,10 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                 failed.append(job.label)
                 _emit(f"ERROR: frame {job.label}: {type(exc).__name__}: {exc} (plate {job.plate}, trimap "
                       f"{job.trimap}, out {job.out})", bar)
-            prefix.frame = None
+            finally:  # a publish step's list: a failed or stopped frame's trimap too, it is on disk
+                prefix.frame = None
+                for path in job.written:
+                    _emit(f"LBSMATTE WROTE {job.label} {path}", bar)
             bar.update(1)
             _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
     finally:
@@ -1305,7 +1355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     :data:`HUGE_PAGES_ENV`; glibc keeping freed memory, :func:`keep_freed_memory`), and ``weights``
     and ``fingerprint`` leave what the process made frozen for its exit (:func:`_uncollected`).
     Given ``argv`` (called in-process), the caller's process is left as it was: its environment,
-    its allocator and Python's garbage collector (the frames' pixels are the same either way)."""
+    its allocator, Python's garbage collector, torch's thread count and the root logger's level and
+    handlers (the frames' pixels are the same either way)."""
     exiting = argv is None
     # From the start: a farm stopping the task (SIGTERM) or Ctrl-C in the first seconds, while torch
     # imports, killed the process without a line (SIGTERM's default) or ended it in a traceback.
@@ -1315,6 +1366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # it runs, to checkpoint and stop with exit 3.
     previous = _stop_on_sigterm()
     threads = None
+    args: argparse.Namespace | None = None
+    # demo, evaluate, train and finetune log to stderr through the root logger (log_to_stderr's
+    # basicConfig): called in-process, that handler stayed, and the caller's own basicConfig did nothing.
+    root = logging.getLogger()
+    root_before = (root.level, list(root.handlers))
     try:
         argv = _join_frames(list(sys.argv[1:] if argv is None else argv))
         _escape_unencodable_output()
@@ -1342,13 +1398,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _uncollected(exiting) if quick else contextlib.nullcontext():
             return int(args.handler(args))
     except _Terminated:
-        print("ERROR: stopped by SIGTERM; no file was left half-written", flush=True)
+        print("ERROR: stopped by SIGTERM; no file was left half-written", file=_notes_stream(args), flush=True)
         return EXIT_TERMINATED
     except LBSMatteError as exc:
-        _say(f"ERROR: {exc}")
+        _say(f"ERROR: {exc}", _notes_stream(args))  # a command printing JSON: on stderr
         return exit_code(exc)
     except KeyboardInterrupt:
-        print("ERROR: interrupted", flush=True)
+        print("ERROR: interrupted", file=_notes_stream(args), flush=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (lbsmatte weights list | head): end as a Unix tool does
         _silence_stdout()
@@ -1361,11 +1417,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             print(f"ERROR: cannot write to stdout: {cause}", file=sys.stderr, flush=True)
         return EXIT_FAILED
+    except Exception as exc:  # a bug: its own exit status, not 1 (the work failed), so a farm can tell them apart
+        traceback.print_exc(file=sys.stderr)
+        _say(f"ERROR: internal error in LBSMatte {__version__}: {type(exc).__name__}: {exc} (a bug, not the "
+             "input: please report it with the traceback on stderr)", _notes_stream(args))
+        return EXIT_INTERNAL
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if threads is not None:
             threads.restore()
+        if not exiting:  # the caller's logging as it was
+            root.setLevel(root_before[0])
+            root.handlers[:] = root_before[1]
 
 
 @contextlib.contextmanager

@@ -111,24 +111,26 @@ def add_arguments(parser, command="cache"):
 
 
 def run(args):
+    # With --json, stdout holds the JSON document alone (a script's json.loads): ERROR lines on stderr.
+    notes = sys.stderr if getattr(args, "json", False) else sys.stdout
     cache_dir = os.path.abspath(os.path.expanduser(args.cache_dir))
     if not os.path.isdir(cache_dir):
-        print("ERROR: the cache folder %s does not exist or is not a folder" % cache_dir, flush=True)
+        print("ERROR: the cache folder %s does not exist or is not a folder" % cache_dir, file=notes, flush=True)
         return EXIT_USAGE
     prune = args.cache_command == "prune"
     if prune and not args.unreferenced and args.older_than is None:
-        print("ERROR: prune needs --unreferenced, --older-than DAYS or both (what to remove)", flush=True)
+        print("ERROR: prune needs --unreferenced, --older-than DAYS or both (what to remove)", file=notes, flush=True)
         return EXIT_USAGE
     if prune and args.unreferenced and not args.scripts:
         print("ERROR: --unreferenced needs --scripts: the scripts (or their folders) that may use %s" % cache_dir,
-              flush=True)
+              file=notes, flush=True)
         return EXIT_USAGE
     if prune and args.older_than is not None and not args.older_than >= 0:
-        print("ERROR: --older-than takes a number of days, 0 or more, not %r" % args.older_than, flush=True)
+        print("ERROR: --older-than takes a number of days, 0 or more, not %r" % args.older_than, file=notes, flush=True)
         return EXIT_USAGE
     for path in args.scripts:
         if not os.path.exists(path):
-            print("ERROR: --scripts %s: no such file or folder" % path, flush=True)
+            print("ERROR: --scripts %s: no such file or folder" % path, file=notes, flush=True)
             return EXIT_USAGE
     entries = cache.scan(cache_dir)
     scanned = bool(args.scripts)

@@ -29,6 +29,9 @@ _live = set()  # type: set
 _live_lock = threading.Lock()
 
 PROGRESS_RE = re.compile(r"^LBSMATTE PROGRESS (-?\d+) (\d+)/(\d+)\s*$")
+#: The tool's line per file a frame wrote (``LBSMATTE WROTE <frame> <path>``): for a publish step,
+#: not for a failed run's last words (:meth:`RunResult.describe`).
+WROTE_PREFIX = "LBSMATTE WROTE "
 ERROR_PREFIX = "ERROR:"
 WARNING_PREFIX = "WARNING:"
 
@@ -74,9 +77,10 @@ class RunResult(object):
         if self.returncode is None:
             return "the LBSMatte process could not be started"
         if self.returncode != 0:
-            # Its last words, less the progress lines, which were reported as they came (batch.py
+            # Its last words, less the progress and WROTE lines, which were reported as they came (batch.py
             # printed them again as 'ERROR: LBSMATTE PROGRESS ...' lines).
-            said = [line for line in self.tail if parse_line(line)[0] != "progress"]
+            said = [line for line in self.tail
+                    if parse_line(line)[0] != "progress" and not line.strip().startswith(WROTE_PREFIX)]
             tail = "\n".join(said[-10:])
             return "the LBSMatte process %s%s" % (ended(self.returncode), (":\n" + tail) if tail else " (no output)")
         return "ok"

@@ -184,6 +184,9 @@ def test_trimaps_on_twos_fail_naming_the_trimap_frames_on_disk_unless_held(shot:
     # --trimap-hold: 1002 reads trimap 1001, and the run says so on that frame's line.
     assert _matte(shot, small_bundle, "--trimap-hold", out="held/matte.####.exr") == 0
     lines = capsys.readouterr().out.splitlines()
+    wrote = [line for line in lines if line.startswith("LBSMATTE WROTE ")]  # a line per file, before its PROGRESS
+    assert wrote == [f"LBSMATTE WROTE {f} {shot / 'held' / f'matte.{f}.exr'}" for f in (1001, 1002, 1003)]
+    lines = [line for line in lines if line not in wrote]
     assert lines[:4] == ["LBSMATTE PROGRESS 1001 1/3", f"frame 1002: trimap frame 1001 held ({shot / 'trimap.1001.png'})",
                          "LBSMATTE PROGRESS 1002 2/3", "LBSMATTE PROGRESS 1003 3/3"]
     alpha = read_image(shot / "held" / "matte.1002.exr").pixels[..., 3]
@@ -694,6 +697,40 @@ def test_weights_list_and_show(small_bundle, monkeypatch, capsys) -> None:
     assert said.err == "" and said.out.count(f"WARNING: skipping weights bundle {broken}: manifest.json is not valid JSON") == 1
 
 
+def test_called_in_process_it_leaves_the_callers_logging_as_it_was(monkeypatch, capsys) -> None:
+    # A pipeline script calling core.cli.main(["evaluate", ...]) got the root logger configured for
+    # good (evaluate's, demo's and train's WARNING lines to stderr): its own logging.basicConfig
+    # afterwards did nothing, and its INFO lines were lost.
+    import logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a script's fresh process (pytest's own handlers aside)
+    monkeypatch.setattr(root, "level", logging.ERROR)
+    assert cli.main(["evaluate", "/no/such/data/set"]) == 2
+    assert "ERROR: data set folder not found" in capsys.readouterr().out
+    assert root.handlers == [] and root.level == logging.ERROR
+
+
+def test_a_bug_has_an_exit_status_of_its_own(small_bundle, monkeypatch, capsys) -> None:
+    # An exception nothing planned for ended the process with Python's 1, the status of "the work
+    # failed" (a missing frame, a damaged bundle): a farm's retry rule could not tell a bug from it.
+    import core.weights
+
+    def broken() -> list:
+        raise TypeError("'NoneType' object is not iterable")
+
+    monkeypatch.setattr(core.weights, "find_bundles", broken)
+    assert cli.main(["weights", "list"]) == cli.EXIT_INTERNAL == 70
+    said = capsys.readouterr()
+    assert said.out.splitlines() == [f"ERROR: internal error in LBSMatte {cli.__version__}: TypeError: 'NoneType' "
+                                     "object is not iterable (a bug, not the input: please report it with the "
+                                     "traceback on stderr)"]
+    assert said.err.startswith("Traceback (most recent call last):") and "def broken" not in said.out
+    assert cli.main(["weights", "list", "--json"]) == 70  # stdout stays JSON or nothing
+    said = capsys.readouterr()
+    assert said.out == "" and "ERROR: internal error in LBSMatte" in said.err
+
+
 def test_runs_as_a_module() -> None:
     proc = subprocess.run([sys.executable, "-m", "core.cli", "--version"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=60)
@@ -954,7 +991,8 @@ def test_a_colourspace_whose_lut_is_missing_is_a_usage_error_before_any_frame(tm
     assert "ERROR: --colour cam_log: OpenColorIO cannot convert 'cam_log' to 'sRGB - Texture': " in out
     assert "cam.cube" in out and not (tmp_path / "out.exr").exists()
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--colour", "cam_log"]) == cli.EXIT_USAGE
-    assert "ERROR: --colour: OpenColorIO cannot convert 'cam_log'" in capsys.readouterr().out
+    said = capsys.readouterr()  # fingerprint's stdout is its JSON alone
+    assert said.out == "" and "ERROR: --colour: OpenColorIO cannot convert 'cam_log'" in said.err
 
 
 def test_a_log_dpx_is_not_matted_as_srgb_under_auto(tmp_path: Path, small_bundle, untrained_ok, capsys) -> None:
@@ -1693,7 +1731,7 @@ def test_a_gpu_the_machine_lacks_is_a_usage_error_for_matte_as_for_fingerprint(t
     _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
     said = "ERROR: --device cuda:3: this machine has 1 CUDA GPU (cuda:0)"
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:3"]) == 2
-    assert said in capsys.readouterr().out
+    assert said in capsys.readouterr().err  # stdout is fingerprint's JSON alone
     assert cli.main(["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
                      "--out", str(tmp_path / "out.exr"), "--weights", str(small_bundle.path), "--device", "cuda:3",
                      "--no-progress"]) == 2

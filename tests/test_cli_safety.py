@@ -67,6 +67,43 @@ def test_every_line_goes_to_stdout_and_stderr_stays_empty(shot, small_bundle, un
     assert out.err == "" and out.out.splitlines()[-1] == f"wrote 1 frame(s) to {shot / 'ok/m.####.exr'}"
 
 
+def test_each_file_written_is_named_on_a_wrote_line(shot, small_bundle, untrained_ok, capsys) -> None:
+    # A publish step needs the files a run wrote: "wrote 2 frame(s) to m.####.exr" named a pattern
+    # (frames padded by Nuke's rules, --write-trimap's files not at all), and after a failed frame
+    # nothing said which were written.
+    (shot / "plate.1002.exr").unlink()
+    assert _matte(shot, small_bundle, "--frames", "1001-1003", "--write-trimap", str(shot / "t" / "tri.####.png"),
+                  out="m/m.####.exr") == 1
+    lines = capsys.readouterr().out.splitlines()
+    told = [line for line in lines if line.startswith("LBSMATTE ")]
+    assert told == [
+        f"LBSMATTE WROTE 1001 {shot / 't' / 'tri.1001.png'}", f"LBSMATTE WROTE 1001 {shot / 'm' / 'm.1001.exr'}",
+        "LBSMATTE PROGRESS 1001 1/3", "LBSMATTE PROGRESS 1002 2/3",
+        f"LBSMATTE WROTE 1003 {shot / 't' / 'tri.1003.png'}", f"LBSMATTE WROTE 1003 {shot / 'm' / 'm.1003.exr'}",
+        "LBSMATTE PROGRESS 1003 3/3"]
+    wrote = {Path(line.split(" ", 3)[3]) for line in told if line.startswith("LBSMATTE WROTE ")}
+    assert wrote == set((shot / "t").iterdir()) | set((shot / "m").iterdir())  # no more, no less
+    assert _matte(shot, small_bundle, "--frames", "1001", out="one.exr") == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("LBSMATTE WROTE")] == [
+        f"LBSMATTE WROTE 1001 {shot / 'one.exr'}"]
+
+
+def test_a_frame_stopped_by_sigterm_still_names_the_trimap_it_wrote(shot, small_bundle, untrained_ok, capsys,
+                                                                     monkeypatch) -> None:
+    # --write-trimap's file is written before the matting: a farm's SIGTERM during the matting left
+    # it on disk, complete, with no WROTE line for a publish step to find it by.
+    import core.pipeline
+
+    def stopped(*args, **kwargs):
+        raise cli._Terminated()
+
+    monkeypatch.setattr(core.pipeline.Matter, "matte", stopped)
+    assert _matte(shot, small_bundle, "--frames", "1001", "--write-trimap", str(shot / "t.####.png")) == 143
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("LBSMATTE ")] == [f"LBSMATTE WROTE 1001 {shot / 't.1001.png'}"]
+    assert (shot / "t.1001.png").is_file() and not list(shot.glob("out/*.exr"))
+
+
 @pytest.mark.parametrize(("error", "code", "said"), [
     (BrokenPipeError(32, "Broken pipe"), 128 + signal.SIGPIPE, ""),  # lbsmatte matte ... | head -1
     (OSError(28, "No space left on device"), 1, "ERROR: cannot write to stdout: No space left on device\n"),  # a log on a full disk
@@ -570,23 +607,33 @@ def test_fingerprint_command_prints_one_json_line(small_bundle, capsys) -> None:
     assert record["device"] == "cpu" and record["precision"] == expected and record["ocio"] is None
     assert record["bundle_sha256"] == small_bundle.manifest_sha256()
     assert record["core_sha256"] == fingerprint.source_sha256()
+    # The keys the README lists (Farm-friendly, 'lbsmatte fingerprint'): what a pipeline script reads.
+    assert sorted(record) == ["bundle_sha256", "core_sha256", "core_version", "device", "fingerprint", "libraries",
+                              "ocio", "precision"]
+    assert sorted(record["libraries"]) == ["OpenImageIO", "numpy", "scipy", "torch"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{key}`" in readme for key in [*record, *record["libraries"]])
     assert record == fingerprint.fingerprint(small_bundle, device="cpu")
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cpu", "--precision", "fp32"]) == 0
     assert json.loads(capsys.readouterr().out)["precision"] == "fp32"
     # matte's diagnostic without networks has no bundle: a usage error that says so, not "no bundle named 'none'"
     assert cli.main(["fingerprint", "--weights", "none"]) == 2
-    assert capsys.readouterr().out.startswith("ERROR: --weights none has no bundle to fingerprint")
+    said = capsys.readouterr()  # stdout is for the JSON line alone: the error on stderr
+    assert said.out == "" and said.err.startswith("ERROR: --weights none has no bundle to fingerprint")
+    assert cli.main(["fingerprint", "--weights", "no-such-bundle"]) == 1
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.startswith("ERROR: no weights bundle named 'no-such-bundle'")
 
 
-def test_fingerprints_device_fallback_is_a_warning_line_on_stdout(small_bundle, capsys, monkeypatch) -> None:
+def test_fingerprints_device_fallback_is_a_warning_line_on_stderr(small_bundle, capsys, monkeypatch) -> None:
+    # A pipeline script's json.loads(stdout) failed on the WARNING line printed before the record.
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda"]) == 0
     out = capsys.readouterr()
-    warning, line = out.out.splitlines()
-    assert out.err == "" and warning.startswith("WARNING: CUDA was requested but is not available")
-    assert json.loads(line)["device"] == "cpu"
+    assert json.loads(out.out)["device"] == "cpu" and len(out.out.splitlines()) == 1
+    assert out.err.startswith("WARNING: CUDA was requested but is not available") and len(out.err.splitlines()) == 1
 
 
 def test_matte_and_fingerprint_take_one_gpu_of_several_as_cuda_n(small_bundle, capsys, monkeypatch) -> None:
@@ -596,8 +643,9 @@ def test_matte_and_fingerprint_take_one_gpu_of_several_as_cuda_n(small_bundle, c
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["fingerprint", "--weights", str(small_bundle.path), "--device", "cuda:1"]) == 0
-    warning, line = capsys.readouterr().out.splitlines()
-    assert warning.startswith("WARNING: CUDA was requested but is not available") and json.loads(line)["device"] == "cpu"
+    said = capsys.readouterr()
+    assert said.err.startswith("WARNING: CUDA was requested but is not available")
+    assert json.loads(said.out)["device"] == "cpu"
     assert cli.main(["matte", "--plate", "p.png", "--trimap", "t.png", "--out", "o.exr", "--device", "gpu"]) == 2
     assert "--device takes auto, cpu, cuda or cuda:N, not 'gpu'" in capsys.readouterr().out
 
@@ -717,7 +765,7 @@ def test_a_multi_line_message_is_one_protocol_line(shot, small_bundle, untrained
     monkeypatch.setattr(cli, "_render", failing)
     assert _matte(shot, small_bundle) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert all(line.startswith(("LBSMATTE PROGRESS ", "ERROR: ", "WARNING: ")) for line in lines), lines
+    assert all(line.startswith(("LBSMATTE PROGRESS ", "LBSMATTE WROTE ", "ERROR: ", "WARNING: ")) for line in lines), lines
     assert any(line.startswith("ERROR: frame 1002: TypeError: open(): incompatible function arguments. The following "
                                "argument types are supported: 1. open(filename: str) -> ImageInput Invoked with types: "
                                "str (plate ") for line in lines), lines

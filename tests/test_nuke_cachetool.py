@@ -161,3 +161,21 @@ def test_cachetool_runs_under_nukes_python_without_core(show):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "2 result folder(s)" in done.stdout, done.stdout + done.stderr
     assert cachetool.EXIT_USAGE == 2
+
+
+def test_with_json_stdout_holds_the_document_alone(tmp_path, capsys):
+    # A script's json.loads(stdout) of 'cache list --json' met an ERROR: line there instead (a cache
+    # folder not mounted on that machine), as 'weights show --json' and 'fingerprint' did.
+    from core import cli
+
+    missing = str(tmp_path / "not_mounted")
+    assert cli.main(["cache", "list", missing, "--json"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.startswith(f"ERROR: the cache folder {missing} does not exist")
+    assert cli.main(["cache", "prune", str(tmp_path), "--json"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.startswith("ERROR: prune needs --unreferenced")
+    assert cli.main(["cache", "list", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"cache": str(tmp_path), "results": [], "size": 0}
+    assert cli.main(["cache", "list", missing]) == 2  # without --json: the one stream, as before
+    assert capsys.readouterr().out.startswith("ERROR: the cache folder")

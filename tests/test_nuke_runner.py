@@ -95,14 +95,16 @@ def test_a_core_killed_by_a_signal_is_said_so_and_sigkill_names_memory():
     # A core process killed by the out-of-memory killer (or a job's memory limit) was described as
     # 'exited with status -9', followed by its progress lines, which batch.py printed again as
     # 'ERROR: LBSMATTE PROGRESS ...' lines in the farm's log.
-    code = ("import os, signal\nprint('LBSMATTE PROGRESS 1001 1/2', flush=True)\n"
+    # Nor are its LBSMATTE WROTE lines (a file each) its last words.
+    code = ("import os, signal\nprint('LBSMATTE WROTE 1001 /shots/m.1001.exr', flush=True)\n"
+            "print('LBSMATTE PROGRESS 1001 1/2', flush=True)\n"
             "print('WARNING: frame 1001: odd', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)")
     result = runner.run(_python(code))
     assert result.returncode == -signal.SIGKILL and not result.ok
     described = result.describe()
     assert described.startswith("the LBSMatte process was killed by SIGKILL (signal 9), which is what the system's "
                                 "out-of-memory killer and a job's memory limit send: ")
-    assert described.endswith(":\nWARNING: frame 1001: odd") and "PROGRESS" not in described
+    assert described.endswith(":\nWARNING: frame 1001: odd") and "PROGRESS" not in described and "WROTE" not in described
     terminated = runner.run(_python("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)"))
     assert terminated.describe() == "the LBSMatte process was killed by SIGTERM (signal 15) (no output)"
     assert runner.ended(3) == "exited with status 3"

@@ -914,6 +914,41 @@ def test_weights_list_is_the_documented_table(
     assert all(len(row) == 4 and row[3] for row in table)
 
 
+def test_weights_list_and_show_json_hold_stdout_alone(
+    tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # README, Weights bundles: a pipeline script reads `weights list --json` with json.loads(stdout);
+    # there was no --json, and the WARNING line of a skipped bundle came before show's JSON on stdout.
+    from core import cli
+
+    copy_bundle(small_bundle, tmp_path / "a" / "b_first", name="abc_v2", trained=True)
+    copy_bundle(small_bundle, tmp_path / "a" / "z_last", name="abc_v1")
+    edit_manifest(tmp_path / "a" / "z_last", lambda m: m.update(description="line one\n" + "x" * 400))
+    broken = tmp_path / "a" / "m_broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{cut off")
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "a"))
+    assert cli.main(["weights", "list", "--json"]) == 0
+    said = capsys.readouterr()
+    listing = json.loads(said.out)
+    assert [sorted(row) for row in listing] == [["description", "name", "path", "trained"]] * 2
+    assert [(row["name"], row["trained"], row["path"]) for row in listing] == [
+        ("abc_v2", True, str(tmp_path / "a" / "b_first")), ("abc_v1", False, str(tmp_path / "a" / "z_last"))]
+    assert listing[1]["description"] == "line one\n" + "x" * 400  # whole, not cut as in the table
+    assert said.err.startswith(f"WARNING: skipping weights bundle {broken}") and len(said.err.splitlines()) == 1
+    monkeypatch.setattr(weights, "_WARNED", set())  # said once a process: say it again for show
+    assert cli.main(["weights", "show", "abc_v2", "--json"]) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["name"] == "abc_v2" and said.err.startswith("WARNING: skipping weights bundle")
+    assert cli.main(["weights", "show", "nothing", "--json"]) == 1
+    said = capsys.readouterr()
+    assert said.out == "" and "ERROR: no weights bundle named 'nothing'" in said.err
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "empty"))
+    assert cli.main(["weights", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
 def test_a_renamed_bundle_folder_is_named_with_the_bundle_it_holds(
     tmp_path: Path, small_bundle: Bundle, isolated_search: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
