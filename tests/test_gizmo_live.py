@@ -125,3 +125,21 @@ def test_no_absolute_paths(gizmo):
     for line in gizmo["text"].splitlines():
         if not line.startswith("#"):
             assert not re.search(r"(^|[\s\"'])(/[A-Za-z]|[A-Za-z]:[\\/]|\\\\)", line), line
+
+
+#: Knobs of the inner nodes whose value decides what the node computes and that studios set with
+#: ``nuke.knobDefault`` in their menu.py (a knob a gizmo leaves out takes the studio's default when
+#: Nuke loads it): ``Remove.operation keep`` with ``Remove.channels rgb`` is a common artist's
+#: preference, and turned RemoveVessels into "keep forward and backward only" (no rgba, fg or bg out).
+STUDIO_DEFAULTS = {
+    "Remove": {"operation": "remove"},
+    "Premult": {"channels": "rgb", "alpha": "rgba.alpha"},  # "all" premultiplied the fg and bg layers
+    "FilterErode": {"filter": "box"},  # "gaussian" softened the band: not the bake node's --edge trimap
+    "Copy": {"bbox": "B"},  # "Copy.bbox A" gave Pack the trimap's bbox, not the plate's
+}
+
+
+def test_inner_nodes_state_the_knobs_a_studios_knob_defaults_change(gizmo):
+    for block in gizmo["inner"]:
+        for knob, value in STUDIO_DEFAULTS.get(block.cls, {}).items():
+            assert block.get(knob) == value, f"{block.get('name')} ({block.cls}) must state {knob} {value}"
