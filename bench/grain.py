@@ -8,7 +8,7 @@ such an EXR), against its measured alpha over the trimap's unknown pixels. The g
 Gaussian, its standard deviation ``strength · sqrt(signal)`` per pixel and channel, a luminance part
 (one draw for the three channels) and a chroma part of half its size (a draw per channel), seeded.
 At mid-grey (0.18) the levels ``subtle`` (35 mm), ``heavy`` (16 mm, high ISO) and ``very heavy``
-are about 3.5 %, 9 % and 19 % of the signal; ``correlated`` is the heavy grain blurred by a
+are about 4 %, 10 % and 21 % of the signal in each channel; ``correlated`` is the heavy grain blurred by a
 Gaussian of 1 px and scaled back to the heavy level's standard deviation (grain clumps of a few
 pixels, as scanned film and debayered sensors give). Negative values the grain makes in the
 shadows are kept (a linear plate has them). ``--half`` halves the photos first (area average in
