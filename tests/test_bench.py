@@ -60,6 +60,48 @@ def test_exposure_bench_scores_every_photo_trimap_and_exposure(small_bundle, tmp
     assert capsys.readouterr().out.count('"sad"') == 2
 
 
+def test_grain_is_photon_like_and_none_at_strength_zero() -> None:
+    grain = _load("grain")
+    plate = np.zeros((256, 256, 3), np.float32)
+    plate[:, :128], plate[:, 128:] = 0.04, 0.64  # sqrt: 0.2 and 0.8, four times the noise
+    assert grain.add_grain(plate, 0.0) is plate
+    noisy = grain.add_grain(plate, 0.05, seed=1)
+    assert noisy.dtype == np.float32 and noisy.shape == plate.shape
+    dark, bright = (noisy - plate)[:, :128].std(), (noisy - plate)[:, 128:].std()
+    expected = 0.05 * np.sqrt(1 + 0.25)  # luminance N(0, 1) plus chroma N(0, 0.5²)
+    assert abs(dark / 0.2 - expected) < 0.05 * expected and abs(bright / 0.8 - expected) < 0.05 * expected
+    # Luminance shared by the channels: their noise correlates (1 / 1.25 = 0.8).
+    n = (noisy - plate)[:, 128:].reshape(-1, 3)
+    assert abs(np.corrcoef(n[:, 0], n[:, 1])[0, 1] - 0.8) < 0.03
+    # The correlated grain keeps the level's standard deviation; neighbours now correlate.
+    soft = grain.add_grain(plate, 0.05, blur=1.0, seed=1) - plate
+    assert abs(soft[:, 128:].std() / 0.8 - expected) < 0.05 * expected
+    r = soft[:, 128:, 0]
+    assert np.corrcoef(r[:, :-1].ravel(), r[:, 1:].ravel())[0, 1] > 0.5
+    assert np.array_equal(grain.add_grain(plate, 0.05, seed=1), noisy)  # seeded
+
+
+def test_grain_bench_scores_every_photo_trimap_and_level(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    grain = _load("grain")
+    yy, xx = np.mgrid[0:40, 0:48]
+    alpha = np.clip((xx - 18) / 12.0, 0, 1)
+    plate = alpha[..., None] * [0.9, 0.6, 0.2] + (1 - alpha[..., None]) * [0.1, 0.2, 0.4]
+    trimap = np.where(alpha <= 0, 0, np.where(alpha >= 1, 255, 128))
+    for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
+        (tmp_path / sub).mkdir(parents=True)
+        Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
+    rows = grain.measure(tmp_path, ["A"], ["T1"], ["clean", "correlated"], small_bundle, half=True, closed_form=False)
+    assert [(r["name"], r["trimap"], r["grain"]) for r in rows] == [("A", "T1", "clean"), ("A", "T1", "correlated")]
+    assert all(np.isfinite(r["sad"]) and np.isfinite(r["grad"]) for r in rows)
+    assert capsys.readouterr().out.count('"sad"') == 2
+    assert "| A, T1 |" in grain.table(rows, ["clean", "correlated"])
+    with pytest.raises(SystemExit, match="unknown grain level"):
+        grain.measure(tmp_path, ["A"], ["T1"], ["grainy"], small_bundle)
+
+
 def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     bench = _load("bench_pipeline")
     monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
