@@ -363,3 +363,30 @@ def test_sigterm_stops_the_benchmark_its_child_and_removes_its_files(tmp_path: P
             with contextlib.suppress(OSError):
                 if "bench" in Path(f"/proc/{k}/cmdline").read_text(errors="replace"):
                     os.kill(k, signal.SIGKILL)
+
+
+def test_flicker_bench_aligns_the_push_and_scores_both_shots(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    flicker = _load("flicker")
+    yy, xx = np.mgrid[0:72, 0:80]
+    alpha = np.clip((xx - 30 + 4 * np.sin(yy / 5.0)) / 14.0, 0, 1)
+    plate = alpha[..., None] * [0.9, 0.6, 0.2] + (1 - alpha[..., None]) * [0.1, 0.2, 0.4]
+    trimap = np.where(alpha <= 0, 0, np.where(alpha >= 1, 255, 128))
+    for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
+        (tmp_path / sub).mkdir(parents=True)
+        Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
+    # The truth cropped with the push is the same picture once aligned: no change, whatever the drift.
+    photo, tri, gt = flicker.load(tmp_path, "A", "T1", half=False)
+    for drift in ((1, 2), (-2, 1), (0, -3)):
+        seq = flicker.sequence(photo, tri, gt, 4, drift, grain=0.0)
+        assert flicker.temporal([s[2] for s in seq], [s[1] for s in seq], drift) == (0.0, 0.0)
+    rows = flicker.measure(tmp_path, ["A"], "T1", 3, (1, 2), 0.01, [""], str(small_bundle.path), blend=3)
+    assert [(r["shot"], r["method"]) for r in rows] == [
+        ("static", "lbsmatte"), ("static", "lbsmatte + FrameBlend 3"), ("static", "closed-form"),
+        ("static", "closed-form + FrameBlend 3"), ("drift", "lbsmatte"), ("drift", "closed-form")]
+    assert all(r["truth"] == 0.0 and np.isfinite(r["temporal"]) and len(r["sad"]) == 3 for r in rows)
+    # grain alone moves closed-form's alpha; a 3-frame blend moves it less
+    assert 0 < rows[3]["temporal"] < rows[2]["temporal"]
+    assert "temporal" in flicker.table(rows)
