@@ -10,6 +10,7 @@ average in linear light, trimap and alpha alike) for a run of minutes on a busy 
 
     python bench/exposure.py --names GT01,GT03,GT04 --half
     python bench/exposure.py --rounds 0          # the networks alone
+    python bench/exposure.py --no-match-exposure # dark plates matted as they are (before exposure matching)
 """
 
 from __future__ import annotations
@@ -38,14 +39,15 @@ def _halve(x: np.ndarray) -> np.ndarray:
 
 
 def measure(data: Path, names: list[str], trimaps: list[str], exposures: list[float], weights: str = "default",
-            rounds: int | None = None, half: bool = False, closed_form: bool = True) -> list[dict[str, object]]:
+            rounds: int | None = None, half: bool = False, closed_form: bool = True,
+            match_exposure: bool = True) -> list[dict[str, object]]:
     """One row per photo, trimap and exposure: ``sad``, ``grad`` (and ``cf_sad``, ``cf_grad``)."""
     from core.colour import to_linear
     from core.metrics import gradient_error, sad
     from core.pipeline import Matter
     from core.trimap import split_trimap
 
-    matter = Matter(weights, device="cpu", precision="fp32", rounds=rounds)
+    matter = Matter(weights, device="cpu", precision="fp32", rounds=rounds, match_exposure=match_exposure)
     rows: list[dict[str, object]] = []
     for name in names:
         plate = to_linear(_read(data / "image" / f"{name}.png")[..., :3], "srgb")
@@ -62,6 +64,7 @@ def measure(data: Path, names: list[str], trimaps: list[str], exposures: list[fl
                 scaled = (plate * exposure).astype(np.float32)
                 alpha = matter.matte(scaled, tri, colour="linear").alpha
                 row: dict[str, object] = {"name": name, "trimap": variant, "exposure": exposure,
+                                          "scale": matter.stats.exposure,
                                           "sad": sad(alpha, gt, tri), "grad": gradient_error(alpha, gt, tri)}
                 if closed_form:
                     from pymatting import estimate_alpha_cf
@@ -85,11 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="refinement rounds (0: the networks alone)")
     parser.add_argument("--half", action="store_true", help="halve the photos first (area average)")
     parser.add_argument("--no-closed-form", action="store_true")
+    parser.add_argument("--no-match-exposure", action="store_true",
+                        help="matte the dark plates as they are (core.pipeline.Matter's match_exposure=False)")
     parser.add_argument("--json", help="write the rows here too")
     args = parser.parse_args(argv)
     rows = measure(Path(args.data), args.names.split(","), args.trimaps.split(","),
                    [float(e) for e in args.exposures.split(",")], args.weights, args.rounds, args.half,
-                   not args.no_closed_form)
+                   not args.no_closed_form, not args.no_match_exposure)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

@@ -307,6 +307,11 @@ def _add_matte(sub: Any) -> None:
     p.add_argument("--write-trimap", default=None, metavar="PATH",
                    help="also write the trimap the matting used (made by --edge, or the normalised TRIMAP) to PATH, "
                         "grey RGB, 0 / 0.5 / 1, with the plate's windows (a sequence needs a frame token)")
+    p.add_argument("--no-match-exposure", dest="match_exposure", action="store_false",
+                   help="matte a dark plate as it is (default: a plate solved in linear light whose brightest 1%% "
+                        "around the unknown band is darker than the networks were trained on, a night plate, is "
+                        "matted scaled up, at most 16 times, and its FG and BG scaled back; the scale is in the "
+                        "result's header, lbsmatte/exposure)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run_matte)
 
@@ -814,6 +819,9 @@ def _to_output(values: np.ndarray, colour: str, exr: bool, float_plate: bool) ->
 #: EXR header attribute of a result frame computed otherwise than asked (the module docstring);
 #: ``nuke_plugin/cache.py`` reads it (a twin, tests/test_contracts.py holds them equal).
 DEGRADED_ATTRIBUTE = "lbsmatte/degraded"
+#: Header attribute of a result matted scaled up in linear light (a night plate:
+#: :func:`core.pipeline.exposure_scale`), the scale; none at 1.
+EXPOSURE_ATTRIBUTE = "lbsmatte/exposure"
 #: Header attributes LBSMatte writes about itself (:func:`_provenance`); a plate's own (an earlier
 #: result matted again) are never carried over: they describe that run, not this one.
 PROVENANCE_PREFIX = "lbsmatte/"
@@ -841,6 +849,7 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
         "trimap_channel": args.trimap_channel,
         "plate_layer": args.plate_layer,
         "edge": args.edge,
+        "match_exposure": getattr(matter, "match_exposure", True),
     }
     records = [("Software", "string", f"LBSMatte {__version__}"),
                (PROVENANCE_PREFIX + "version", "string", __version__),
@@ -948,6 +957,9 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     fg = _to_output(fg, colour, exr, plate.info.is_float)
     # Only this run's record: a plate that is an earlier result carries that run's.
     own = _provenance(matter, args, colour, premultiplied)
+    exposure = getattr(getattr(matter, "stats", None), "exposure", 1.0)
+    if exposure != 1.0:  # a night plate, matted scaled up (core.pipeline.exposure_scale)
+        own.append((EXPOSURE_ATTRIBUTE, "float", float(exposure)))
     metadata = [m for m in plate.info.metadata if not m[0].startswith(PROVENANCE_PREFIX) and m[0] != "Software"] + own
     if exr:
         layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
@@ -1231,7 +1243,7 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
         _check_no_knn(args, bundle)
         matter = Matter(bundle, device=args.device, precision=getattr(args, "precision", "auto"),
                         fg_solve=args.fg_solve, rounds=args.rounds, knn=args.knn, knn_band=args.knn_band,
-                        knn_stride=args.knn_stride,
+                        knn_stride=args.knn_stride, match_exposure=getattr(args, "match_exposure", True),
                         **dict(zip(("black_point", "white_point"), args.levels or (None, None), strict=True)))
     except LBSMatteError as exc:  # a GPU the machine lacks is a usage error (2), as for every command
         _say(f"ERROR: {exc}")

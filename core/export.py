@@ -65,7 +65,14 @@ from core.compositing import (
     refine_with,
 )
 from core.errors import InputError, LBSMatteError, WeightsError
-from core.pipeline import SOLVE_LIMIT, context_margin
+from core.pipeline import (
+    EXPOSURE_CAP,
+    EXPOSURE_LEVEL,
+    EXPOSURE_PERCENTILE,
+    LUMINANCE_WEIGHTS,
+    SOLVE_LIMIT,
+    context_margin,
+)
 from core.trimap import split_trimap_tensor
 
 #: Channels of the module's input and output tensors, in order.
@@ -98,6 +105,9 @@ class LBSMatteModule(nn.Module):
     rounds, max_iterations, smoothing:
         Plain ``int`` / ``float`` attributes: CatFileCreator turns them into knobs of the
         Inference node (an Int_Knob named ``rounds`` sets ``rounds``).
+    match_exposure:
+        ``bool`` (default True): a night plate is matted scaled up in linear light, FG and BG
+        scaled back, as :class:`core.pipeline.Matter` does (:func:`core.pipeline.exposure_scale`).
     torch_version, lbsmatte_version, weights:
         Strings recording the torch and LBSMatte that made the module and its bundle.
     """
@@ -133,6 +143,11 @@ class LBSMatteModule(nn.Module):
         self.white_point: float = settings.white_point
         self.half_samples: bool = settings.sample_alpha == "half"
         self.solve_limit: float = SOLVE_LIMIT
+        self.match_exposure: bool = True
+        self.exposure_percentile: float = EXPOSURE_PERCENTILE
+        self.exposure_level: float = EXPOSURE_LEVEL
+        self.exposure_cap: float = EXPOSURE_CAP
+        self.luminance_weights: List[float] = [float(c) for c in LUMINANCE_WEIGHTS]
         self.stride: int = math.lcm(*(int(getattr(n, "stride", 1)) for n in (background, foreground, matting)))
         self.torch_version: str = str(torch.__version__)
         self.lbsmatte_version: str = __version__
@@ -180,13 +195,44 @@ class LBSMatteModule(nn.Module):
             # The refinement's plate clamped to ±SOLVE_LIMIT, as the pipeline's (core.pipeline._bounded):
             # float32 squares of larger values overflow, and one such pixel (an unpremultiplied
             # near-zero alpha) spread NaN through the unknown region's solve.
-            solve = own[:, :, y0:y1, x0:x1].clamp(-self.solve_limit, self.solve_limit)
-            a_box, f_box, b_box = self.region(clean[:, :, y0:y1, x0:x1], solve, tri[:, :, y0:y1, x0:x1])
+            solve = own[:, :, y0:y1, x0:x1]
+            shown = clean[:, :, y0:y1, x0:x1]
+            scale = self.exposure_scale(solve) if self.match_exposure else 1.0
+            if scale != 1.0:  # a night plate, scaled up in linear light as the pipeline does
+                solve = solve * scale
+                shown = shown * scale
+            solve = solve.clamp(-self.solve_limit, self.solve_limit)
+            a_box, f_box, b_box = self.region(shown, solve, tri[:, :, y0:y1, x0:x1])
+            if scale != 1.0:
+                f_box = f_box / scale
+                b_box = b_box / scale
             u = unknown[:, :, y0:y1, x0:x1]
             alpha[:, :, y0:y1, x0:x1] = torch.where(u, a_box, alpha[:, :, y0:y1, x0:x1])
             fg[:, :, y0:y1, x0:x1] = torch.where(fg_known[:, :, y0:y1, x0:x1], own[:, :, y0:y1, x0:x1], f_box)
             bg[:, :, y0:y1, x0:x1] = torch.where(bg_known[:, :, y0:y1, x0:x1], own[:, :, y0:y1, x0:x1], b_box)
         return torch.cat([alpha, fg, bg], 1)
+
+    def exposure_scale(self, linear: torch.Tensor) -> float:
+        """:func:`core.pipeline.exposure_scale` of a ``1×3×h×w`` region: the same grid of pixels,
+        the same percentile (numpy's linear interpolation, by a sort: no ``torch.quantile`` in
+        older torch, nor for more than 16M values)."""
+        h, w = linear.shape[2], linear.shape[3]
+        step = max(1, int(math.ceil(math.sqrt(h * w / 524288.0))))
+        grid = linear[0, :, ::step, ::step]
+        weights = self.luminance_weights
+        luminance = (weights[0] * grid[0] + weights[1] * grid[1] + weights[2] * grid[2]).reshape(-1)
+        n = luminance.numel()
+        if n == 0:
+            return 1.0
+        ordered = torch.sort(luminance)[0]
+        position = self.exposure_percentile / 100.0 * (n - 1)
+        below = int(math.floor(position))
+        above = min(below + 1, n - 1)
+        low = float(ordered[below])
+        level = low + (float(ordered[above]) - low) * (position - below)
+        if not level < self.exposure_level or level <= 0.0:
+            return 1.0
+        return min(self.exposure_cap, self.exposure_level / level)
 
     def region(self, clean: torch.Tensor, own: torch.Tensor, trimap: torch.Tensor
                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -54,10 +54,16 @@ def test_exposure_bench_scores_every_photo_trimap_and_exposure(small_bundle, tmp
     for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
         (tmp_path / sub).mkdir(parents=True)
         Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
-    rows = exposure.measure(tmp_path, ["A"], ["T1"], [0.25, 4.0], small_bundle, half=True, closed_form=False)
-    assert [(r["name"], r["trimap"], r["exposure"]) for r in rows] == [("A", "T1", 0.25), ("A", "T1", 4.0)]
+    rows = exposure.measure(tmp_path, ["A"], ["T1"], [0.0625, 4.0], small_bundle, half=True, closed_form=False)
+    assert [(r["name"], r["trimap"], r["exposure"]) for r in rows] == [("A", "T1", 0.0625), ("A", "T1", 4.0)]
     assert all(np.isfinite(r["sad"]) and np.isfinite(r["grad"]) for r in rows)
     assert capsys.readouterr().out.count('"sad"') == 2
+    # 4 stops under is matted scaled up (the row says by how much), 2 over is not; and with
+    # --no-match-exposure as it is, the figures before exposure matching.
+    assert rows[0]["scale"] > 1 and rows[1]["scale"] == 1.0
+    as_is = exposure.measure(tmp_path, ["A"], ["T1"], [0.0625], small_bundle, half=True, closed_form=False,
+                             match_exposure=False)
+    assert as_is[0]["scale"] == 1.0
 
 
 def test_grain_is_photon_like_and_none_at_strength_zero() -> None:

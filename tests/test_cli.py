@@ -1768,3 +1768,35 @@ def test_float_takes_an_exr_out_in_any_case(shot: Path, capsys) -> None:
                      "--out", str(shot / "o.####.EXR"), "--float", "--weights", "no-such-bundle", "--no-progress"])
     said = capsys.readouterr().out
     assert code == 1 and "--float" not in said and "no-such-bundle" in said, said
+
+
+def test_a_night_plate_says_its_exposure_scale_in_the_header_and_the_flag_turns_it_off(tmp_path: Path, small_bundle,
+                                                                                       untrained_ok) -> None:
+    # A plate 4 stops under (a night plate) is matted scaled up in linear light; the result's
+    # header says by how much, and --no-match-exposure mattes it as it is. A plate at a normal
+    # exposure has no such attribute.
+    import json
+
+    from core.cli import EXPOSURE_ATTRIBUTE
+
+    night = (np.clip(_plate(0), 0, 1) / 64).astype(np.float32)
+    _write(tmp_path / "night.exr", night, ["R", "G", "B"], "float")
+    _write(tmp_path / "day.exr", _plate(0), ["R", "G", "B"], "float")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    base = ["matte", "--trimap", str(tmp_path / "trimap.png"), "--weights", str(small_bundle.path), "--device", "cpu",
+            "--precision", "fp32", "--no-progress"]
+    assert cli.main(base + ["--plate", str(tmp_path / "night.exr"), "--out", str(tmp_path / "matched.exr")]) == 0
+    assert cli.main(base + ["--plate", str(tmp_path / "night.exr"), "--out", str(tmp_path / "as_is.exr"),
+                            "--no-match-exposure"]) == 0
+    assert cli.main(base + ["--plate", str(tmp_path / "day.exr"), "--out", str(tmp_path / "day.exr.out.exr")]) == 0
+    matched, as_is = read_image(tmp_path / "matched.exr"), read_image(tmp_path / "as_is.exr")
+    assert matched.info.attribute(EXPOSURE_ATTRIBUTE) == pytest.approx(16.0)  # capped
+    assert json.loads(matched.info.attribute("lbsmatte/settings"))["match_exposure"] is True
+    assert as_is.info.attribute(EXPOSURE_ATTRIBUTE) is None
+    assert json.loads(as_is.info.attribute("lbsmatte/settings"))["match_exposure"] is False
+    assert read_image(tmp_path / "day.exr.out.exr").info.attribute(EXPOSURE_ATTRIBUTE) is None
+    assert not np.array_equal(matched.channel("A"), as_is.channel("A"))
+    # Scaled back: the night result's layers are in the night plate's units.
+    unknown = (_trimap(0) > 0) & (_trimap(0) < 1)
+    fg = np.dstack([matched.channel(f"fg.{c}") for c in "RGB"])
+    assert fg[unknown].max() <= night.max() * 1.5

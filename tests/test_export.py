@@ -429,3 +429,27 @@ def test_a_weights_typo_leaves_no_out_folder_behind(tmp_path, capsys) -> None:
     assert main(["export", "--out", str(out), "--weights", "no-such-bundle"]) == 1
     assert "no weights bundle named 'no-such-bundle'" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_night_plate_is_matted_scaled_up_as_the_pipeline_does(exported, matter) -> None:
+    """A plate 4 stops under: the pipeline mattes it scaled up in linear light
+    (:func:`core.pipeline.exposure_scale`) and scales FG and BG back; the module, which computes
+    what the pipeline does for a linear plate, had matted it as it is (another alpha)."""
+    plate, trimap = _demo(61, 127)
+    night = (plate / 16).astype(np.float32)
+    unknown = trimap == 0.5
+    ref = matter.matte(night, trimap, colour="linear")
+    assert matter.stats.exposure > 2
+    out = _run(exported[1], night, trimap)
+    assert float(np.abs(out[..., 0] - ref.alpha)[unknown].mean()) < AGREEMENT
+    assert np.abs(out[..., 1:4] - ref.fg)[unknown].max() < 0.05 / 16  # in the night plate's units
+    assert np.abs(out[..., 4:7] - ref.bg)[unknown].max() < 0.05 / 16
+    _check_known(out, night, trimap)
+    # Its attribute (a knob in CatFileCreator) turns it off: the plate matted as it is, as before.
+    module = exported[1]
+    module.match_exposure = False
+    try:
+        as_is = _run(module, night, trimap)
+    finally:
+        module.match_exposure = True
+    assert float(np.abs(as_is[..., 0] - ref.alpha)[unknown].mean()) > 2 * AGREEMENT

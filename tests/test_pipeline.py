@@ -1456,3 +1456,128 @@ def test_agree_as_stored_makes_the_layers_recomposite_the_plate_in_the_stored_en
     as_they_are = Matter(small_bundle, device="cpu", allow_untrained=True, rounds=0, fg_solve=0)
     assert all(x is y for x, y in zip(as_they_are.agree_as_stored(plate, trimap, result, linear),
                                       (result.fg, result.bg), strict=True))
+
+
+def _at_level(plate: np.ndarray, level: float) -> np.ndarray:
+    """``plate`` scaled so that :func:`core.pipeline.exposure_scale` reads ``level`` off it."""
+    from core.pipeline import exposure_scale
+
+    return (plate * np.float32(level / exposure_scale(plate)[1])).astype(np.float32)
+
+
+def test_a_night_plate_is_matted_as_the_same_plate_at_a_normal_exposure() -> None:
+    # Known answer: in linear light s·I = α·(s·F) + (1 − α)·(s·B). A plate 3 stops under one at the
+    # level the networks were trained down to (EXPOSURE_LEVEL) is matted scaled back up by 8: its
+    # alpha is that plate's, its FG and BG that plate's divided by 8. Before, the networks saw it 3
+    # stops darker and the refinement trusted its smaller |F − B|² less: alpha moved by 0.044 over
+    # the band on average, 0.31 at most (with it, by 0 here: the scaled plate is the normal one to
+    # float32 rounding).
+    from core.pipeline import EXPOSURE_LEVEL
+
+    plate, trimap, _ = _hdr_scene()
+    unknown = trimap == 0.5
+    normal = _at_level(plate, EXPOSURE_LEVEL)
+    night = (normal / np.float32(8)).astype(np.float32)
+    matter = Matter("default", device="cpu")
+    day = matter.matte(normal, trimap, colour="linear")
+    assert matter.stats.exposure == pytest.approx(1.0, abs=1e-5)
+    dark = matter.matte(night, trimap, colour="linear")
+    assert matter.stats.exposure == pytest.approx(8.0, rel=1e-4)
+    assert np.abs(dark.alpha - day.alpha)[unknown].max() < 2e-3
+    assert np.abs(dark.alpha - day.alpha)[unknown].mean() < 1e-4
+    for layer in ("fg", "bg"):  # scaled back: the night plate's own units
+        assert np.allclose(getattr(dark, layer)[unknown] * 8, getattr(day, layer)[unknown], rtol=2e-3, atol=1e-5)
+    # The known regions are the night plate's own values, and the layers recomposite it.
+    assert np.array_equal(dark.fg[trimap == 1], night[trimap == 1])
+    assert np.array_equal(dark.bg[trimap == 0], night[trimap == 0])
+    a = dark.alpha[..., None]
+    assert np.abs(a * dark.fg + (1 - a) * dark.bg - night)[unknown].max() < 1e-5
+    # Turned off, the night plate is matted as it is: as before, another alpha.
+    off = Matter("default", device="cpu", match_exposure=False)
+    as_is = off.matte(night, trimap, colour="linear")
+    assert off.stats.exposure == 1.0
+    assert np.abs(as_is.alpha - day.alpha)[unknown].mean() > 10 * np.abs(dark.alpha - day.alpha)[unknown].mean()
+
+
+def test_a_plate_at_a_normal_exposure_is_matted_bit_for_bit_as_without_exposure_matching(small_bundle) -> None:
+    from core.pipeline import EXPOSURE_LEVEL
+
+    plate, trimap = _scene()
+    for normal in (plate, _at_level(plate, EXPOSURE_LEVEL * 1.0001)):  # well above, and just at the level
+        matched = Matter(small_bundle, device="cpu", allow_untrained=True)
+        result = matched.matte(normal, trimap, colour="linear")
+        assert matched.stats.exposure == 1.0
+        as_is = Matter(small_bundle, device="cpu", allow_untrained=True, match_exposure=False).matte(
+            normal, trimap, colour="linear")
+        for layer in ("alpha", "fg", "bg"):
+            assert np.array_equal(getattr(result, layer), getattr(as_is, layer)), layer
+
+
+def test_exposure_matching_only_where_the_equation_is_solved_in_linear_light(small_bundle) -> None:
+    # In the sRGB encoding one scale does not leave the compositing equation as it is: a dark
+    # sRGB plate (an 8-bit file's default) is matted as it is.
+    plate, trimap = _scene()
+    dark = (np.clip(plate, 0, 1) * 0.005).astype(np.float32)
+    matter = Matter(small_bundle, device="cpu", allow_untrained=True)
+    matter.matte(dark, trimap, colour="srgb")
+    assert matter.stats.exposure == 1.0
+    matter.matte(dark, trimap, colour="linear")
+    assert matter.stats.exposure == pytest.approx(16.0)  # capped: 4 stops at most
+    with pytest.raises(InputError, match="match_exposure must be True or False"):
+        Matter(small_bundle, device="cpu", allow_untrained=True, match_exposure="no")
+
+
+def test_exposure_scale_is_1_below_the_level_continuous_and_capped() -> None:
+    from core.pipeline import EXPOSURE_CAP, EXPOSURE_LEVEL, exposure_scale
+
+    grey = np.ones((40, 40, 3), np.float32)
+    assert exposure_scale(grey * EXPOSURE_LEVEL) == (1.0, pytest.approx(EXPOSURE_LEVEL))
+    assert exposure_scale(grey * 0.5)[0] == 1.0
+    assert exposure_scale(grey * EXPOSURE_LEVEL * 0.999)[0] == pytest.approx(1.001, rel=1e-4)  # no jump
+    assert exposure_scale(grey * EXPOSURE_LEVEL / 4)[0] == pytest.approx(4.0, rel=1e-5)
+    assert exposure_scale(grey * 1e-6)[0] == EXPOSURE_CAP
+    assert exposure_scale(grey * 0)[0] == 1.0  # no light: nothing to scale
+    # The brightest 1 %: a few bright pixels in a dark region do not keep it from being scaled.
+    spots = grey * 0.02
+    spots[0, :8] = 5.0  # 0.5 %
+    assert exposure_scale(spots)[0] == pytest.approx(EXPOSURE_LEVEL / 0.02, rel=1e-5)
+
+
+def test_every_alphamatting_photo_is_at_a_normal_exposure_so_its_scores_are_untouched() -> None:
+    # The level below which a plate is matted scaled up was set below every photo the networks
+    # were trained on, not on any score: none of the alphamatting.com photos (the training objects,
+    # which the cross-validation protocol scores, and the test set), linearised as lbsmatte reads
+    # an sRGB file, whole or halved as bench/exposure.py halves them, is scaled, over the region
+    # the networks see for each of its trimaps or over the whole frame. Their results at their own
+    # exposure are therefore bit for bit what they were.
+    from core.colour import scale_integers, to_linear
+    from core.io import read_image
+    from core.pipeline import _bbox, context_margin, exposure_scale
+    from core.training.data import default_data_root
+    from core.trimap import normalise_trimap, split_trimap
+
+    data = default_data_root()
+    photos = sorted(data.glob("alphamatting*/image/*.png"))
+    if not photos:
+        pytest.skip(f"the alphamatting.com photographs are not in {data}")
+    assert {p.parent.parent.name for p in photos} == {"alphamatting", "alphamatting_test"}
+    lowest = np.inf
+    for path in photos:
+        plate = to_linear(scale_integers(read_image(path).rgb(), path.name).astype(np.float32), "srgb")
+        trimaps = [normalise_trimap(read_image(t).pixels) for t in sorted(path.parents[1].glob(f"trimap/*/{path.name}"))]
+        assert trimaps, path
+        for halve in (False, True):
+            if halve:  # an area average, as bench/exposure.py's --half
+                h, w = plate.shape[0] // 2 * 2, plate.shape[1] // 2 * 2
+                plate = plate[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+                trimaps = [t[:h:2, :w:2] for t in trimaps]
+            regions = [plate]
+            for trimap in trimaps:
+                y0, y1, x0, x1 = _bbox(split_trimap(trimap)[2])
+                m = context_margin(y1 - y0, x1 - x0)
+                regions.append(plate[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m])
+            for region in regions:
+                scale, level = exposure_scale(region)
+                assert scale == 1.0, (path.name, halve, level)
+                lowest = min(lowest, level)
+    assert lowest > 0.2  # GT13's, the darkest
