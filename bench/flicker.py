@@ -49,32 +49,17 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.photos import DEFAULT_DATA, photo  # noqa: E402
+
 VISIBLE = 0.02
-
-
-def _read(path: Path) -> np.ndarray:
-    from core.colour import scale_integers
-    from core.io import read_image
-
-    pixels = scale_integers(read_image(str(path)).pixels, str(path)).astype(np.float32)
-    return pixels
-
-
-def _halve(x: np.ndarray) -> np.ndarray:
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    return x[:h, :w].reshape(h // 2, 2, w // 2, 2, *x.shape[2:]).mean(axis=(1, 3))
 
 
 def load(data: Path, name: str, trimap: str, half: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Photo ``H×W×3`` sRGB in [0, 1], its trimap ``H×W`` (0 / 0.5 / 1) and alpha ``H×W``."""
-    plate = _read(data / "image" / f"{name}.png")[..., :3]
-    gt = _read(data / "alpha" / f"{name}.png")
-    tri = _read(data / "trimap" / trimap / f"{name}.png")
-    gt, tri = (x[..., 0] if x.ndim == 3 else x for x in (gt, tri))
-    if half:
-        plate, gt = _halve(plate), _halve(gt)
-        tri = tri[: gt.shape[0] * 2 : 2, : gt.shape[1] * 2 : 2]
+    plate, tri, gt = photo(data, name, trimap, half)
     tri = np.where(tri <= 0.02, 0.0, np.where(tri >= 0.98, 1.0, 0.5)).astype(np.float32)
     return plate.astype(np.float32), tri, gt.astype(np.float32)
 

@@ -29,7 +29,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.photos import DEFAULT_DATA, photo  # noqa: E402
 
 #: Grain levels: name -> (strength, blur sigma in px; 0 none).
 LEVELS: dict[str, tuple[float, float]] = {
@@ -39,18 +42,6 @@ LEVELS: dict[str, tuple[float, float]] = {
     "very_heavy": (0.08, 0.0),
     "correlated": (0.04, 1.0),
 }
-
-
-def _read(path: Path) -> np.ndarray:
-    from core.colour import scale_integers
-    from core.io import read_image
-
-    return scale_integers(read_image(str(path)).pixels, str(path)).astype(np.float32)
-
-
-def _halve(x: np.ndarray) -> np.ndarray:
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    return x[:h, :w].reshape(h // 2, 2, w // 2, 2, *x.shape[2:]).mean(axis=(1, 3))
 
 
 def add_grain(plate: np.ndarray, strength: float, blur: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -79,7 +70,6 @@ def measure(data: Path, names: list[str], trimaps: list[str], levels: list[str],
             rounds: int | None = None, half: bool = False, closed_form: bool = True,
             seed: int = 0) -> list[dict[str, object]]:
     """One row per photo, trimap and grain level: ``sad``, ``grad`` (and ``cf_sad``, ``cf_grad``)."""
-    from core.colour import to_linear
     from core.metrics import gradient_error, sad
     from core.pipeline import Matter
     from core.trimap import split_trimap
@@ -90,16 +80,8 @@ def measure(data: Path, names: list[str], trimaps: list[str], levels: list[str],
     matter = Matter(weights, device="cpu", precision="fp32", rounds=rounds)
     rows: list[dict[str, object]] = []
     for name in names:
-        plate = to_linear(_read(data / "image" / f"{name}.png")[..., :3], "srgb")
-        gt = _read(data / "alpha" / f"{name}.png")
-        gt = gt[..., 0] if gt.ndim == 3 else gt
-        if half:
-            plate, gt = _halve(plate), _halve(gt)
         for variant in trimaps:
-            tri = _read(data / "trimap" / variant / f"{name}.png")
-            tri = tri[..., 0] if tri.ndim == 3 else tri
-            if half:
-                tri = tri[: gt.shape[0] * 2 : 2, : gt.shape[1] * 2 : 2]
+            plate, tri, gt = photo(data, name, variant, half, linear=True)  # halved in linear light
             for level in levels:
                 strength, blur = LEVELS[level]
                 grainy = add_grain(plate.astype(np.float32), strength, blur, seed)
