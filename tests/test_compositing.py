@@ -773,3 +773,40 @@ def test_multilevel_layers_of_wanted_pixels_are_those_of_the_whole_frame() -> No
     mask = wanted.expand_as(f)
     assert float((f - f_all).abs()[mask].max()) < 3e-4 and float((b - b_all).abs()[mask].max()) < 3e-4
     assert float((f - f_all).abs()[~mask].max()) > 0.1  # the far pixels were indeed left as they were
+
+
+def test_the_laplacian_matches_pymatting_where_the_unknown_region_meets_the_frames_edges(
+        rng: np.random.Generator) -> None:
+    # Only windows wholly inside the frame count: one centred on an edge column would reach past
+    # it (into the next row, in flat indices). An unknown region touching all four edges.
+    image = rng.random((9, 11, 3))
+    trimap = np.full((9, 11), 0.5)
+    trimap[4, 5], trimap[2, 2] = 1.0, 0.0
+    unknown, fg = trimap == 0.5, trimap == 1.0
+    want, want_pull = _pymatting_system(image, trimap)
+    lap = matting_laplacian(torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(unknown), torch.from_numpy(fg))
+    assert np.allclose(_scipy(lap.matrix).toarray(), want.toarray(), atol=1e-5)
+    assert np.allclose(lap.pull.numpy(), want_pull, atol=1e-5)
+
+
+def test_the_steep_windows_blocks_are_levins_formula(rng: np.random.Generator) -> None:
+    # _steep_blocks writes base − C (CᵀC + ε I)⁻¹ Cᵀ (C: the window's centred colours, which is
+    # (C (Σ + ε/9 I)⁻¹ Cᵀ) / 9) by the SVD of C. Windows whose colours lie close to a line, with a
+    # spread across it of the order of sqrt(ε), where ε's size decides the block.
+    from core.compositing import EPSILON, _steep_blocks
+
+    t = rng.random((4, 9, 1))
+    colours = 0.2 + t * np.array([0.5, 0.3, 0.1]) + 3e-4 * rng.standard_normal((4, 9, 3))
+    base = np.eye(9) - 1.0 / 9.0
+    want = []
+    for c in colours:
+        centred = c - c.mean(0)
+        want.append(base - centred @ np.linalg.inv(centred.T @ centred + EPSILON * np.eye(3)) @ centred.T)
+    got = _steep_blocks(torch.from_numpy(colours.astype(np.float32)), EPSILON, torch.from_numpy(base.astype(np.float32)))
+    np.testing.assert_allclose(got.numpy(), np.array(want), rtol=0, atol=2e-4)
+
+
+def test_the_laplacian_refuses_masks_of_another_size() -> None:
+    image = torch.rand(3, 6, 7)
+    with pytest.raises(InputError, match=r"3×H×W image and H×W masks, got \(3, 6, 7\) and \(6, 8\)"):
+        matting_laplacian(image, torch.ones(6, 8, dtype=torch.bool), torch.zeros(6, 8, dtype=torch.bool))
