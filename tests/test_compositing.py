@@ -810,3 +810,14 @@ def test_the_laplacian_refuses_masks_of_another_size() -> None:
     image = torch.rand(3, 6, 7)
     with pytest.raises(InputError, match=r"3×H×W image and H×W masks, got \(3, 6, 7\) and \(6, 8\)"):
         matting_laplacian(image, torch.ones(6, 8, dtype=torch.bool), torch.zeros(6, 8, dtype=torch.bool))
+
+
+def test_a_trimap_without_unknown_pixels_keeps_the_plate_in_its_known_layers(rng: np.random.Generator) -> None:
+    image = rng.random((6, 8, 3)).astype(np.float32)
+    trimap = np.zeros((6, 8), np.float32)
+    trimap[:, :3] = 1.0
+    fg, bg = _layers((6, 8))
+    out = refine(_tensor(image), _tensor(trimap), _tensor(np.full((6, 8), 0.5)), _tensor(fg), _tensor(bg), Settings(rounds=1))
+    assert torch.equal(out.alpha, _tensor(trimap)) and out.iterations == []
+    f, b = out.fg[0].permute(1, 2, 0).numpy(), out.bg[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(f[trimap == 1], image[trimap == 1]) and np.array_equal(b[trimap == 0], image[trimap == 0])
