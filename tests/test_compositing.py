@@ -700,3 +700,124 @@ def test_without_rounds_half_samples_change_nothing(rng: np.random.Generator) ->
     assert torch.equal(half.fg, network.fg) and torch.equal(half.bg, network.bg)
     assert not torch.equal(refine(*args, Settings(rounds=1, sample_alpha="half"), 0.1).alpha,
                            refine(*args, Settings(rounds=1, sample_alpha="network"), 0.1).alpha)
+
+
+def _layer_energy_minimiser(image: np.ndarray, alpha: np.ndarray, f_prior: np.ndarray, b_prior: np.ndarray,
+                            prior_weight: float, regularization: float = 1e-5, gradient_weight: float = 1.0
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """The minimiser of estimate_layers' energy, by a direct solve: per channel,
+    Σ_i (α_i F_i + (1 − α_i) B_i − I_i)² + w_p (|F_i − F'_i|² + |B_i − B'_i|²)
+    + Σ over 4-neighbour pairs (r + g |α_i − α_j|)(|F_i − F_j|² + |B_i − B_j|²)."""
+    h, w = alpha.shape
+    n = h * w
+    a = alpha.reshape(-1)
+    m = np.zeros((2 * n, 2 * n))
+    m[:n, :n] = np.diag(a * a + prior_weight)
+    m[n:, n:] = np.diag((1 - a) ** 2 + prior_weight)
+    m[:n, n:] = m[n:, :n] = np.diag(a * (1 - a))
+    for y in range(h):
+        for x in range(w):
+            for y2, x2 in ((y + 1, x), (y, x + 1)):
+                if y2 < h and x2 < w:
+                    i, j = y * w + x, y2 * w + x2
+                    weight = regularization + gradient_weight * abs(a[i] - a[j])
+                    for o in (0, n):
+                        m[o + i, o + i] += weight
+                        m[o + j, o + j] += weight
+                        m[o + i, o + j] -= weight
+                        m[o + j, o + i] -= weight
+    f, b = np.empty((h, w, 3)), np.empty((h, w, 3))
+    for c in range(3):
+        i_c = image[..., c].reshape(-1)
+        rhs = np.concatenate([a * i_c + prior_weight * f_prior[..., c].reshape(-1),
+                              (1 - a) * i_c + prior_weight * b_prior[..., c].reshape(-1)])
+        solution = np.linalg.solve(m, rhs)
+        f[..., c], b[..., c] = solution[:n].reshape(h, w), solution[n:].reshape(h, w)
+    return f, b
+
+
+def test_multilevel_layers_converge_to_the_minimiser_of_their_energy(rng: np.random.Generator) -> None:
+    # Run long enough, the sweeps reach the energy's minimum: each pixel's 2×2 system, its 4
+    # neighbours (each pair once, none past the frame's border) with the weights r + g·|Δα|.
+    h, w = 5, 7
+    image, f_prior, b_prior = (rng.random((h, w, 3)) for _ in range(3))
+    alpha = rng.random((h, w))
+    want_f, want_b = _layer_energy_minimiser(image, alpha, f_prior, b_prior, 0.05)
+    f, b = estimate_layers(_tensor(image, torch.float64), _tensor(alpha, torch.float64), _tensor(f_prior, torch.float64),
+                           _tensor(b_prior, torch.float64), 0.05, None, small_iterations=200)
+    np.testing.assert_allclose(f[0].permute(1, 2, 0).numpy(), want_f, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(b[0].permute(1, 2, 0).numpy(), want_b, rtol=0, atol=1e-9)
+
+
+def test_multilevel_layers_stay_in_the_clip_range(rng: np.random.Generator) -> None:
+    image = _tensor(rng.random((12, 14, 3)))
+    alpha = _tensor(rng.random((12, 14)))
+    f, b = estimate_layers(image, alpha, image, 1 - image, 0.05, (0.25, 0.75))
+    for layer in (f, b):
+        assert float(layer.min()) == 0.25 and float(layer.max()) == 0.75
+
+
+def test_multilevel_layers_of_wanted_pixels_are_those_of_the_whole_frame() -> None:
+    # `where`: the levels above small_size sweep only near the wanted pixels (a margin of one more
+    # than the half-sweeps, in both directions); those pixels get what sweeping everything gives
+    # (within 3e-4, the docstring's bound), though pixels far from them are left unswept. A ramp
+    # with no prior: where alpha is 0, F comes only from far along the smoothing.
+    rng = np.random.default_rng(0)
+    h, w = 80, 96  # two levels above small_size = 32
+    image = _tensor(rng.random((h, w, 3)))
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha = _tensor(np.clip((xx - 30) / 20, 0, 1))
+    wanted = torch.from_numpy((xx >= 40) & (xx < 56) & (yy >= 30) & (yy < 50))[None, None]
+    f_all, b_all = estimate_layers(image, alpha, image, image, 0.0)
+    f, b = estimate_layers(image, alpha, image, image, 0.0, where=wanted)
+    mask = wanted.expand_as(f)
+    assert float((f - f_all).abs()[mask].max()) < 3e-4 and float((b - b_all).abs()[mask].max()) < 3e-4
+    assert float((f - f_all).abs()[~mask].max()) > 0.1  # the far pixels were indeed left as they were
+
+
+def test_the_laplacian_matches_pymatting_where_the_unknown_region_meets_the_frames_edges(
+        rng: np.random.Generator) -> None:
+    # Only windows wholly inside the frame count: one centred on an edge column would reach past
+    # it (into the next row, in flat indices). An unknown region touching all four edges.
+    image = rng.random((9, 11, 3))
+    trimap = np.full((9, 11), 0.5)
+    trimap[4, 5], trimap[2, 2] = 1.0, 0.0
+    unknown, fg = trimap == 0.5, trimap == 1.0
+    want, want_pull = _pymatting_system(image, trimap)
+    lap = matting_laplacian(torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(unknown), torch.from_numpy(fg))
+    assert np.allclose(_scipy(lap.matrix).toarray(), want.toarray(), atol=1e-5)
+    assert np.allclose(lap.pull.numpy(), want_pull, atol=1e-5)
+
+
+def test_the_steep_windows_blocks_are_levins_formula(rng: np.random.Generator) -> None:
+    # _steep_blocks writes base − C (CᵀC + ε I)⁻¹ Cᵀ (C: the window's centred colours, which is
+    # (C (Σ + ε/9 I)⁻¹ Cᵀ) / 9) by the SVD of C. Windows whose colours lie close to a line, with a
+    # spread across it of the order of sqrt(ε), where ε's size decides the block.
+    from core.compositing import EPSILON, _steep_blocks
+
+    t = rng.random((4, 9, 1))
+    colours = 0.2 + t * np.array([0.5, 0.3, 0.1]) + 3e-4 * rng.standard_normal((4, 9, 3))
+    base = np.eye(9) - 1.0 / 9.0
+    want = []
+    for c in colours:
+        centred = c - c.mean(0)
+        want.append(base - centred @ np.linalg.inv(centred.T @ centred + EPSILON * np.eye(3)) @ centred.T)
+    got = _steep_blocks(torch.from_numpy(colours.astype(np.float32)), EPSILON, torch.from_numpy(base.astype(np.float32)))
+    np.testing.assert_allclose(got.numpy(), np.array(want), rtol=0, atol=2e-4)
+
+
+def test_the_laplacian_refuses_masks_of_another_size() -> None:
+    image = torch.rand(3, 6, 7)
+    with pytest.raises(InputError, match=r"3×H×W image and H×W masks, got \(3, 6, 7\) and \(6, 8\)"):
+        matting_laplacian(image, torch.ones(6, 8, dtype=torch.bool), torch.zeros(6, 8, dtype=torch.bool))
+
+
+def test_a_trimap_without_unknown_pixels_keeps_the_plate_in_its_known_layers(rng: np.random.Generator) -> None:
+    image = rng.random((6, 8, 3)).astype(np.float32)
+    trimap = np.zeros((6, 8), np.float32)
+    trimap[:, :3] = 1.0
+    fg, bg = _layers((6, 8))
+    out = refine(_tensor(image), _tensor(trimap), _tensor(np.full((6, 8), 0.5)), _tensor(fg), _tensor(bg), Settings(rounds=1))
+    assert torch.equal(out.alpha, _tensor(trimap)) and out.iterations == []
+    f, b = out.fg[0].permute(1, 2, 0).numpy(), out.bg[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(f[trimap == 1], image[trimap == 1]) and np.array_equal(b[trimap == 0], image[trimap == 0])

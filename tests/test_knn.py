@@ -542,3 +542,20 @@ def test_the_rounds_run_without_the_laplacians_own_copies(rng: np.random.Generat
                      Settings(rounds=2, knn=0.01))
     assert len(built) == 3 and alive == [False, False]
     assert torch.isfinite(refined.alpha).all()
+
+
+def test_the_summed_systems_diagonal_is_its_matrixs(rng: np.random.Generator) -> None:
+    # add_knn's diagonal feeds the Jacobi preconditioner: it must be that of L + κM, κ included
+    # (a wrong one still converges, only more slowly, so no solve would notice).
+    from core.compositing import add_knn
+
+    colour, trimap = _scene(rng)
+    fg_known, _, unknown = split_trimap(trimap)
+    lap = matting_laplacian(torch.from_numpy(colour.transpose(2, 0, 1).copy()), torch.from_numpy(unknown),
+                            torch.from_numpy(fg_known))
+    term = knn_term(colour, unknown, fg_known, neighbours=(4, 2), distance_weights=(2.0, 0.1))
+    matrix, pull, diagonal = add_knn(lap, term, 0.3)
+    dense = matrix.to_dense().double().numpy()
+    np.testing.assert_allclose(diagonal.double().numpy(), np.diag(dense), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(diagonal.double().numpy(), lap.diagonal.double().numpy() + 0.3 * term.diagonal,
+                               rtol=1e-6, atol=1e-6)

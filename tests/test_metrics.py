@@ -320,3 +320,53 @@ def test_connectivity_ties_go_to_the_first_component_in_column_major_order() -> 
     # Ω = B up to 0.5: A leaves at 0.1 (l = 0; φ(α) = 0.2, φ(α_gt) = 0.1), B at 0.6 (l = 0.5;
     # φ(α) = 1, φ(α_gt) = 0.6). Had A been taken (row-major order), B's l = 0 and A's 0.8: 9 · 0.4.
     assert connectivity_error(alpha, gt, tri) == pytest.approx(9 * (0.1 + 0.4) / 1000, abs=1e-12)
+
+
+def test_single_channel_images_score_as_their_plane(rng) -> None:
+    # A grey file reads as H×W×1 (core.io.read_image, OpenImageIO): alpha, ground truth, trimap and
+    # the colour metrics' alpha are taken as their one plane, not refused as not H×W.
+    gt = rng.random((12, 14))
+    alpha = np.clip(gt + rng.normal(0, 0.2, gt.shape), 0, 1)
+    tri = _trimap(12, 14, (2, 10, 3, 12))
+    expected = alpha_errors(alpha, gt, tri)
+    assert expected["sad"] > 0 and expected["grad"] > 0
+    assert alpha_errors(alpha[..., None], gt[..., None], tri[..., None]) == expected
+    assert unknown_region(tri[..., None]).tolist() == unknown_region(tri).tolist()
+    fg = rng.random((12, 14, 3))
+    assert foreground_error(fg, fg * 0.5, gt[..., None], tri) == foreground_error(fg, fg * 0.5, gt, tri)
+
+
+def test_a_trimap_of_another_size_is_refused_by_name() -> None:
+    alpha = np.zeros((4, 4))
+    with pytest.raises(InputError, match=r"trimap \(4, 5\) must all be the same"):
+        sad(alpha, alpha, np.full((4, 5), 0.5))
+
+
+def test_connectivity_theta_is_inclusive_and_unbroken_pixels_level_1() -> None:
+    # The reference: φ = 1 − d·(d >= 0.15), and l = 1 where a pixel never left Ω.
+    # A blob at α = 0.15 exactly, apart from the matte where α_gt = 0: l = 0, d(α) = 0.15 is
+    # penalised (φ = 0.85), d(α_gt) = 0 (φ = 1): 0.15 on each of its 4 pixels.
+    gt = np.zeros((20, 20))
+    gt[8:16, 8:16] = 1.0
+    alpha = gt.copy()
+    alpha[1:3, 1:3] = 0.15
+    tri = np.full(gt.shape, 0.5)
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(4 * 0.15 / 1000, abs=1e-12)
+    # An unclamped α = 1.3 inside the matte never leaves Ω: l = 1, d(α) = 0.3, φ(α) = 0.7 against
+    # φ(α_gt) = 1 (l = 0.9 would make it 0.6).
+    over = gt.copy()
+    over[10:12, 10:12] = 1.3
+    assert connectivity_error(over, gt, tri) == pytest.approx(4 * 0.3 / 1000, abs=1e-12)
+
+
+def test_connectivity_omega_needs_both_mattes_over_the_threshold() -> None:
+    # Ω_t is the largest component of (α >= t) ∧ (α_gt >= t). A strip joined to the matte that the
+    # prediction calls 0.9 where the ground truth is 0.2 leaves Ω at t = 0.3 (l = 0.2): φ(α) = 0.3,
+    # φ(α_gt) = 1, |Δφ| = 0.7 on its 2 × 6 pixels. (Ω from α alone would keep it to t = 1: no error.)
+    gt = np.zeros((20, 20))
+    gt[5:15, 5:12] = 1.0
+    gt[9:11, 12:18] = 0.2
+    alpha = gt.copy()
+    alpha[9:11, 12:18] = 0.9
+    tri = np.full(gt.shape, 0.5)
+    assert connectivity_error(alpha, gt, tri) == pytest.approx(12 * 0.7 / 1000, abs=1e-12)

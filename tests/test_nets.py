@@ -325,3 +325,32 @@ def test_a_torch_without_device_contexts_builds_the_networks(role: str, monkeypa
     want = build_network(config)
     assert [(n, p.shape) for n, p in net.named_parameters()] == [(n, p.shape) for n, p in want.named_parameters()]
     assert all(p.device.type == "cpu" for p in net.parameters())
+
+
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ({"width": True}, "'width' must be a whole number, not True"),
+        ({"widths": [16, 32]}, "'widths' must be a list of 3 to 8 whole numbers"),
+        ({"blocks": (1, 1, 1, 1)}, "'blocks' must be a list of 3 to 8"),
+        ({"aspp_rates": "1248"}, "'aspp_rates' must be a list of 1 to 8"),
+        ({"attention_scale": 0}, "'attention_scale' must be a number in \\(0, 1000\\], not 0"),
+        ({"attention_scale": True}, "'attention_scale' must be a number"),
+    ],
+)
+def test_config_bounds_refuse_what_json_can_hold_but_no_network_is(changes: dict[str, Any], expected: str) -> None:
+    from core.nets.config import check_bounds
+
+    with pytest.raises(WeightsError, match=expected):
+        check_bounds(changes)
+    check_bounds({"width": 1, "widths": [1, 1, 1], "blocks": [16] * 8, "aspp_rates": [64], "attention_scale": 1000})
+
+
+def test_medium_sampling_networks_are_small_ones_and_the_size_label_is_no_difference() -> None:
+    from core.nets.config import config_differences
+
+    for role in ("background", "foreground"):
+        medium, small = network_config(role, "medium"), network_config(role, "small")
+        assert medium["size"] == "medium" and config_differences(small, medium) == []
+        assert config_differences(network_config(role, "paper"), medium) != []
+    assert config_differences(network_config("alpha", "small"), network_config("alpha", "medium")) != []

@@ -216,6 +216,7 @@ def test_straight_edge_band_is_2_edge_wide(edge: int, vertical: bool) -> None:
     t = trimap_from_matte(m, edge)
     if not vertical:
         t = t.T
+    assert t.dtype == np.float32  # as documented, and as normalise_trimap gives
     assert set(np.unique(t).tolist()) == {0.0, 0.5, 1.0}
     for row in t:
         cols = np.flatnonzero(row == 0.5)
@@ -265,6 +266,7 @@ def test_disc_band_is_round_and_the_border_is_no_edge() -> None:
     # touching the frame border is not an edge
     assert trimap_from_matte(np.ones((5, 5), np.float32), 2).tolist() == np.ones((5, 5)).tolist()
     assert (trimap_from_matte(np.zeros((5, 5), np.float32), 2) == 0.0).all()
+    assert trimap_from_matte(np.ones((5, 5)), 2).dtype == np.float32  # float64 in, float32 out
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "two", "", None, float("nan"), float("inf"), True])

@@ -1162,3 +1162,59 @@ def test_the_packaged_bundles_are_read_only_even_with_overwrite(
     # The release step alone may replace it.
     save_bundle(isolated_search, nets, name="default", description="release", overwrite=True, replace_packaged=True)
     assert load_bundle("default").manifest["description"] == "release"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda m: m.update(format_version=0), "invalid format_version 0"),
+        (lambda m: m.update(format_version="1"), "invalid format_version '1'"),
+        (lambda m: m.update(networks=[]), "has no 'networks' table"),
+        (lambda m: m.update(name=""), "has no 'name'"),
+        (lambda m: m.pop("colour"), "has no 'colour'"),
+        (lambda m: m["networks"]["foreground"].pop("sha256"), "the foreground network has no sha256"),
+        (lambda m: m["networks"]["background"]["config"].pop("architecture"),
+         "the background network has no architecture config"),
+    ],
+)
+def test_each_manifest_field_is_checked(tmp_path: Path, small_bundle: Bundle, edit: Any, expected: str) -> None:
+    folder = copy_bundle(small_bundle, tmp_path / "edited")
+    edit_manifest(folder, edit)
+    assert any(expected in problem for problem in verify_bundle(folder))
+    with pytest.raises(WeightsError, match=expected):
+        load_bundle(folder)
+
+
+def _safetensors_file(path: Path, header: dict[str, Any], data: bytes) -> Path:
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "data", "expected"),
+    [
+        ({"w": {"dtype": "F32", "shape": [-1, -4], "data_offsets": [0, 16]}}, bytes(16), "malformed header entry 'w'"),
+        ({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 8]}, "v": {"dtype": "F32", "shape": [2],
+                                                                          "data_offsets": [0, 8]}},
+         bytes(8), None),
+        ({"w": {"dtype": "F32", "shape": [1], "data_offsets": [8, 4]}}, bytes(8), "malformed header entry 'w'"),
+        ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, bytes(12),
+         "header describes 8 bytes of data, file holds 12"),
+    ],
+)
+def test_safetensors_headers_are_checked_entry_by_entry(tmp_path: Path, header: dict[str, Any], data: bytes,
+                                                        expected: str | None) -> None:
+    file = _safetensors_file(tmp_path / "net.safetensors", header, data)
+    if expected is None:
+        assert set(weights._read_header(file)) == set(header)
+        return
+    with pytest.raises(ValueError, match=expected):
+        weights._read_header(file)
+
+
+def test_a_header_length_past_the_files_end_is_not_safetensors(tmp_path: Path) -> None:
+    file = tmp_path / "net.safetensors"
+    file.write_bytes((100).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ValueError, match="header length 100 impossible for a 10-byte file"):
+        weights._read_header(file)
