@@ -42,18 +42,25 @@ def test_frames_have_the_requested_unknown_band(tmp_path: Path, unknown: float) 
     assert (frame.alpha[frame.trimap == 1.0] >= 0.5).all() and (frame.alpha[frame.trimap == 0.0] < 0.5).all()
 
 
-def test_exposure_bench_scores_every_photo_trimap_and_exposure(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
+def _one_photo_set(root: Path, shape: tuple[int, int] = (40, 48), edge: float = 18, soft: float = 12,
+                   wobble: float = 0.0) -> None:
+    """An alphamatting-style set of one photo ``A`` (``shape``): a soft vertical edge at ``edge`` px,
+    ``soft`` px wide, waving ``wobble`` px down the frame, its matte and its trimap ``T1``."""
     from PIL import Image
 
-    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
-    exposure = _load("exposure")
-    yy, xx = np.mgrid[0:40, 0:48]
-    alpha = np.clip((xx - 18) / 12.0, 0, 1)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    alpha = np.clip((xx - edge + wobble * np.sin(yy / 5.0)) / soft, 0, 1)
     plate = alpha[..., None] * [0.9, 0.6, 0.2] + (1 - alpha[..., None]) * [0.1, 0.2, 0.4]
     trimap = np.where(alpha <= 0, 0, np.where(alpha >= 1, 255, 128))
     for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
-        (tmp_path / sub).mkdir(parents=True)
-        Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
+        (root / sub).mkdir(parents=True)
+        Image.fromarray(np.asarray(pixels, np.uint8)).save(root / sub / "A.png")
+
+
+def test_exposure_bench_scores_every_photo_trimap_and_exposure(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    exposure = _load("exposure")
+    _one_photo_set(tmp_path)
     rows = exposure.measure(tmp_path, ["A"], ["T1"], [0.0625, 4.0], small_bundle, half=True, closed_form=False)
     assert [(r["name"], r["trimap"], r["exposure"]) for r in rows] == [("A", "T1", 0.0625), ("A", "T1", 4.0)]
     assert all(np.isfinite(r["sad"]) and np.isfinite(r["grad"]) for r in rows)
@@ -88,17 +95,9 @@ def test_grain_is_photon_like_and_none_at_strength_zero() -> None:
 
 
 def test_grain_bench_scores_every_photo_trimap_and_level(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
-    from PIL import Image
-
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
     grain = _load("grain")
-    yy, xx = np.mgrid[0:40, 0:48]
-    alpha = np.clip((xx - 18) / 12.0, 0, 1)
-    plate = alpha[..., None] * [0.9, 0.6, 0.2] + (1 - alpha[..., None]) * [0.1, 0.2, 0.4]
-    trimap = np.where(alpha <= 0, 0, np.where(alpha >= 1, 255, 128))
-    for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
-        (tmp_path / sub).mkdir(parents=True)
-        Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
+    _one_photo_set(tmp_path)
     rows = grain.measure(tmp_path, ["A"], ["T1"], ["clean", "correlated"], small_bundle, half=True, closed_form=False)
     assert [(r["name"], r["trimap"], r["grain"]) for r in rows] == [("A", "T1", "clean"), ("A", "T1", "correlated")]
     assert all(np.isfinite(r["sad"]) and np.isfinite(r["grad"]) for r in rows)
@@ -372,17 +371,9 @@ def test_sigterm_stops_the_benchmark_its_child_and_removes_its_files(tmp_path: P
 
 
 def test_flicker_bench_aligns_the_push_and_scores_both_shots(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
-    from PIL import Image
-
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
     flicker = _load("flicker")
-    yy, xx = np.mgrid[0:72, 0:80]
-    alpha = np.clip((xx - 30 + 4 * np.sin(yy / 5.0)) / 14.0, 0, 1)
-    plate = alpha[..., None] * [0.9, 0.6, 0.2] + (1 - alpha[..., None]) * [0.1, 0.2, 0.4]
-    trimap = np.where(alpha <= 0, 0, np.where(alpha >= 1, 255, 128))
-    for sub, pixels in (("image", plate * 255), ("alpha", alpha * 255), ("trimap/T1", trimap)):
-        (tmp_path / sub).mkdir(parents=True)
-        Image.fromarray(np.asarray(pixels, np.uint8)).save(tmp_path / sub / "A.png")
+    _one_photo_set(tmp_path, shape=(72, 80), edge=30, soft=14, wobble=4)
     # The truth cropped with the push is the same picture once aligned: no change, whatever the drift.
     photo, tri, gt = flicker.load(tmp_path, "A", "T1", half=False)
     for drift in ((1, 2), (-2, 1), (0, -3)):
