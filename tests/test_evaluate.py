@@ -985,11 +985,11 @@ def test_a_fine_tunes_data_set_without_trimaps_or_mattes_is_told_what_it_lacks(t
         find_samples(tmp_path)
     assert str(caught.value) == (
         f"{tmp_path}: no trimaps in {tmp_path / 'trimap'} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
-        "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the evaluation draws none "
-        f"from the mattes; give each image the trimap it is to be matted with; {tmp_path} holds the folders "
-        "alpha/, image/")
+        "the metrics are over a trimap's unknown region; give each image the trimap it is to be matted with, or "
+        "--trimaps-from-alpha PX to make them from the mattes as the matting benchmarks do; "
+        f"{tmp_path} holds the folders alpha/, image/")
     assert run(_args(str(tmp_path), "--baselines", "none", "--no-progress")) == 2
-    assert "unlike 'lbsmatte finetune'" in capsys.readouterr().out
+    assert "--trimaps-from-alpha PX" in capsys.readouterr().out
     for frame in (1001, 1002):
         write_image(tmp_path / "trimap" / f"sh010.{frame}.png", ex["Trimap1"], ["Y"])
         (tmp_path / "alpha" / f"sh010.{frame}.exr").unlink()
