@@ -22,6 +22,11 @@ assumes; baselines and the FG comparison work on the display (sRGB) encoding. A 
 or trimap holding 0..255 is divided by 255 (with a warning); an image whose trimap has no unknown
 pixel is a failure of that image, not a perfect score.
 
+A data set of ground-truth mattes without trimaps (a show's CG renders or finished roto) is scored
+with trimaps made from each alpha as the matting benchmarks make them (``trimaps_from_alpha``,
+``--trimaps-from-alpha``: :class:`MadeTrimaps`, :func:`core.trimap.trimap_from_alpha`): unknown
+where the alpha is soft, dilated by a number of pixels, or by one drawn per image from a seed.
+
 Example
 -------
 >>> results = evaluate_dataset("../shared/data/alphamatting", names=["GT04"],
@@ -37,8 +42,10 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +99,71 @@ class Sample:
     name: str
     image: Path
     alpha: Path
+    #: The file each trimap variant is read from (made from: the alpha, for :class:`MadeTrimaps`).
     trimaps: dict[str, Path]
     fg: Path | None = None
     bg: Path | None = None
+
+
+@dataclass(frozen=True)
+class MadeTrimaps:
+    """Trimaps made from each image's ground-truth alpha (:func:`core.trimap.trimap_from_alpha`).
+
+    ``low == high``: every image's soft alpha dilated by ``low`` px. Otherwise each image gets its
+    own dilation drawn uniformly from ``low..high`` by ``seed`` and its name (the same image gets the
+    same trimap whatever else is scored with it, on any machine)."""
+
+    low: int
+    high: int
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        """The trimap variant's name in tables, JSON and ``out/<variant>/``."""
+        if self.low == self.high:
+            return f"from_alpha_{self.low}px"
+        return f"from_alpha_{self.low}-{self.high}px_seed{self.seed}"
+
+    def dilation(self, image: str) -> int:
+        """The dilation (px) of ``image``'s trimap."""
+        if self.low == self.high:
+            return self.low
+        rng = np.random.default_rng([self.seed, zlib.crc32(image.encode("utf-8"))])
+        return int(rng.integers(self.low, self.high + 1))
+
+    def record(self) -> dict[str, Any]:
+        """How the trimaps were made, for the JSON."""
+        from core.trimap import ALPHA_NOISE
+
+        return {"made_from": "alpha", "dilate_px": self.low if self.low == self.high else [self.low, self.high],
+                "seed": None if self.low == self.high else self.seed, "alpha_tolerance": ALPHA_NOISE,
+                "rule": "unknown within dilate_px (Euclidean) of a pixel whose alpha is at least alpha_tolerance "
+                        "from 0 and 1, or of either side of a hard 0/1 edge; the rest 1 where alpha is within "
+                        "alpha_tolerance of 1, else 0"}
+
+
+def parse_trimaps_from_alpha(value: str | Sequence[int | str] | None, seed: int = 0) -> list[MadeTrimaps]:
+    """``--trimaps-from-alpha``: ``"10"``, ``"5,10,20"`` (a variant each) or ``"1-19"`` (a dilation
+    per image drawn from 1..19 with ``seed``), mixed as wanted; :class:`InputError` naming the value."""
+    from core.trimap import check_dilation
+
+    if value is None:
+        return []
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    items = [v for v in items if v]
+    made = []
+    for item in items:
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", item)
+        if match:
+            low, high = (check_dilation(v) for v in match.groups())
+            if low > high:
+                raise InputError(f"--trimaps-from-alpha {item}: the range runs from the smaller dilation to the larger")
+        else:
+            low = high = check_dilation(item)
+        made.append(MadeTrimaps(low, high, int(seed)))
+    if not made:
+        raise InputError("--trimaps-from-alpha names no dilation (give pixels, e.g. 10, 5,10,20 or 1-19)")
+    return list(dict.fromkeys(made))
 
 
 # -- finding the files ----------------------------------------------------------------------------
@@ -135,13 +204,16 @@ def _holds(root: Path) -> str:
 
 
 def find_samples(
-    folder: str | os.PathLike[str], names: Iterable[str] | None = None, trimaps: Iterable[str] | None = None
+    folder: str | os.PathLike[str], names: Iterable[str] | None = None, trimaps: Iterable[str] | None = None,
+    made: Sequence[MadeTrimaps] = (),
 ) -> tuple[list[Sample], list[str]]:
     """The images of a data set (SPEC §9 layout) and its trimap variants, in name order.
 
     ``names`` / ``trimaps`` restrict to those images / variants; a name or variant that is not
     there is an :class:`InputError` listing what is. Images without a ground-truth alpha or
-    without any trimap cannot be scored and are left out with a warning.
+    without any trimap cannot be scored and are left out with a warning. With ``made``, the
+    variants are those trimaps, made from each alpha, and ``trimap/`` is not read (``trimaps``
+    with it is an :class:`InputError`).
     """
     root = Path(folder)
     if not root.is_dir():
@@ -157,19 +229,28 @@ def find_samples(
                          "plate there)" + _holds(root))
     trimap_root = root / "trimap"
     variants: dict[str, dict[str, Path]] = {}
-    flat = _by_stem(trimap_root)
-    if flat:
-        variants[FLAT_VARIANT] = flat
-    if trimap_root.is_dir():
-        for sub in sorted(p for p in trimap_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = _by_stem(sub)
-            if files:
-                variants[sub.name] = files
+    if made:
+        if trimaps is not None:
+            raise InputError(f"--trimaps {','.join(trimaps)} chooses trimap files, and --trimaps-from-alpha makes the "
+                             "trimaps from the mattes instead: give one or the other")
+        if trimap_root.is_dir():
+            log.info("%s: its trimap/ files are not used: the trimaps are made from the mattes", root)
+        variants = {m.name: alphas for m in made}
+        trimaps = None
+    else:
+        flat = _by_stem(trimap_root)
+        if flat:
+            variants[FLAT_VARIANT] = flat
+        if trimap_root.is_dir():
+            for sub in sorted(p for p in trimap_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                files = _by_stem(sub)
+                if files:
+                    variants[sub.name] = files
     if not variants:  # a fine-tune's data set may have none: it draws them from the mattes
         raise InputError(f"{root}: no trimaps in {trimap_root} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
-                         "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the "
-                         "evaluation draws none from the mattes; give each image the trimap it is to be matted "
-                         "with" + _holds(root))
+                         "the metrics are over a trimap's unknown region; give each image the trimap it is to be "
+                         "matted with, or --trimaps-from-alpha PX to make them from the mattes as the matting "
+                         "benchmarks do" + _holds(root))
     if trimaps is not None:
         wanted = [t for t in trimaps if t]
         if not wanted:  # '--trimaps ""' chose nothing: said so, not "no image has a trimap"
@@ -330,6 +411,8 @@ def evaluate_dataset(
     precision: str = "auto",
     layers: str | None = None,
     layer_prior: float | None = None,
+    trimaps_from_alpha: str | Sequence[int | str] | None = None,
+    trimap_seed: int = 0,
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -370,6 +453,10 @@ def evaluate_dataset(
     layers, layer_prior:
         How LBSMatte makes the final F and B (:class:`core.compositing.Settings`; default: what
         the bundle records).
+    trimaps_from_alpha, trimap_seed:
+        Make the trimaps from each ground-truth alpha instead of reading ``trimap/``
+        (:func:`parse_trimaps_from_alpha`: ``"10"``, ``"5,10,20"``, ``"1-19"``, drawn per image
+        with ``trimap_seed``); refused with ``trimaps``.
 
     Returns
     -------
@@ -385,6 +472,8 @@ def evaluate_dataset(
         ``{"variant", "image", "method", "error"}`` for any method that raised on an image, with
         ``method`` None where the image's own files could not be used (it is then not scored) and
         :data:`SHEET` where its contact sheet could not be written (its scores are kept).
+        ``variants[V]["trimap"]`` says how that variant's trimaps were made
+        (:meth:`MadeTrimaps.record`, with ``dilate_px_per_image``), or ``{"made_from": "files"}``.
     """
     from tqdm import tqdm
 
@@ -397,7 +486,8 @@ def evaluate_dataset(
     use_lbsmatte = weights is not None
     if not use_lbsmatte and not chosen:
         raise InputError("nothing to evaluate: LBSMatte left out (--no-lbsmatte) and no baselines (--baselines none)")
-    samples, variants = find_samples(folder, _parse_list(names), _parse_list(trimaps))
+    made = {m.name: m for m in parse_trimaps_from_alpha(trimaps_from_alpha, trimap_seed)}
+    samples, variants = find_samples(folder, _parse_list(names), _parse_list(trimaps), list(made.values()))
     out_dir = Path(out) if out is not None else None
     for given, what in ((out_dir, "--out"), (Path(json_path) if json_path is not None else None, "--json")):
         if given is not None:
@@ -463,7 +553,7 @@ def evaluate_dataset(
         "methods": methods,
         "metrics": metrics,
         "units": {k: UNITS[k] for k in metrics + ["seconds"]},
-        "variants": {v: {"images": {}, "mean": {}} for v in variants},
+        "variants": {v: {"images": {}, "mean": {}, "trimap": _trimap_record(made.get(v), samples)} for v in variants},
         "failures": [],
     }
     _warm_up(matters, chosen)
@@ -475,7 +565,8 @@ def evaluate_dataset(
         for sample, variant in jobs:
             bar.set_postfix_str(f"{variant}/{sample.name}")
             try:
-                scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"])
+                scores = _evaluate_one(sample, variant, matters, chosen, out_dir, results["failures"],
+                                       made.get(variant))
             except InputError as exc:  # this image's files (damaged, sizes that differ): the others are still scored
                 results["failures"].append({"variant": variant, "image": sample.name, "method": None, "error": str(exc)})
                 print(f"ERROR: {variant}/{sample.name}: {exc}; not scored", flush=True)
@@ -493,6 +584,14 @@ def evaluate_dataset(
     if json_path is not None:
         _write_json(Path(json_path), results)
     return results
+
+
+def _trimap_record(made: MadeTrimaps | None, samples: list[Sample]) -> dict[str, Any]:
+    """How a variant's trimaps came to be: read from ``trimap/``, or made from the alphas (with
+    each image's dilation, so that a table of drawn dilations can be made again)."""
+    if made is None:
+        return {"made_from": "files"}
+    return {**made.record(), "dilate_px_per_image": {s.name: made.dilation(s.name) for s in samples}}
 
 
 def _warm_up(matters: dict[str, Any], baselines: dict[str, Any]) -> None:
@@ -552,19 +651,28 @@ def _evaluate_one(
     baselines: dict[str, Any],
     out_dir: Path | None,
     failures: list[dict[str, str]],
+    made: MadeTrimaps | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet."""
+    """Every method on one image and trimap: ``{method: {metric: value}}``; writes its contact sheet.
+    ``made``: the trimap is made from the ground-truth alpha so."""
     from core.baselines import estimate_foreground
     from core.contact_sheet import composite
     from core.metrics import alpha_errors, background_error, foreground_error
-    from core.trimap import split_trimap
+    from core.trimap import ALPHA_NOISE, split_trimap, trimap_from_alpha
 
     plate, colour = _read_plate(sample.image)
     display = _display(plate, colour)
-    trimap = _read_trimap(sample.trimaps[variant])
     alpha_gt = _read_alpha(sample.alpha)
-    _same_size("the trimap", sample.trimaps[variant], trimap, plate.shape)
     _same_size("the ground-truth alpha", sample.alpha, alpha_gt, plate.shape)
+    if made is not None:
+        trimap = trimap_from_alpha(alpha_gt, made.dilation(sample.name))
+        if not split_trimap(trimap)[2].any():
+            raise InputError(f"{sample.alpha}: the matte has no soft pixel and no edge (all within "
+                             f"{ALPHA_NOISE * 255:g}/255 of 0, or of 1), so the trimap made from it has no unknown "
+                             "pixel: nothing to score")
+    else:
+        trimap = _read_trimap(sample.trimaps[variant])
+        _same_size("the trimap", sample.trimaps[variant], trimap, plate.shape)
     if not split_trimap(trimap)[2].any():  # every metric would be 0: a perfect score, silently
         raise InputError(f"{sample.trimaps[variant]}: the trimap has no unknown pixel (0.5, or 128 of 255): "
                          "nothing to score")
@@ -726,6 +834,9 @@ def format_tables(results: dict[str, Any]) -> str:
     for variant, block in results["variants"].items():
         n = len(block["images"])
         title = f"== {variant}: {n} image{'s' if n != 1 else ''} (metrics over the trimap's unknown region) =="
+        how = _trimap_said(block.get("trimap") or {})
+        if how:
+            title += "\n" + how
         means = [[m] + [format_number(block["mean"].get(m, {}).get(k), k) for k in keys] for m in methods]
         per_image = [
             [name] + [format_number(block["images"][name].get(m, {}).get("sad"), "sad") for m in methods]
@@ -745,6 +856,17 @@ def format_tables(results: dict[str, Any]) -> str:
     if results.get("failures"):
         blocks.append(f"{len(results['failures'])} failure(s): see the ERROR lines above")
     return "\n\n".join(blocks)
+
+
+def _trimap_said(record: dict[str, Any]) -> str:
+    """The line under a variant's title saying how its trimaps were made (:func:`_trimap_record`);
+    "" for trimaps read from files."""
+    if record.get("made_from") != "alpha":
+        return ""
+    k = record["dilate_px"]
+    dilated = f"{k} px" if isinstance(k, int) else f"{k[0]}-{k[1]} px, drawn per image with seed {record['seed']}"
+    return (f"trimaps made from the ground-truth alpha: unknown where it is soft (at least "
+            f"{record['alpha_tolerance'] * 255:g}/255 from 0 and 1) or on a hard edge, dilated {dilated}")
 
 
 def _check_writable(folder: Path) -> None:
@@ -840,6 +962,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
     parser.add_argument("--out", type=Path, default=None, help="folder for a contact sheet per image (out/<variant>/NAME.png)")
     parser.add_argument("--names", default=None, help="only these images, comma-separated (e.g. GT04,GT13)")
     parser.add_argument("--trimaps", default=None, help="only these trimap variants, comma-separated (e.g. Trimap1)")
+    parser.add_argument("--trimaps-from-alpha", default=None, metavar="PX[,PX|MIN-MAX...]",
+                        help="make the trimaps from the ground-truth mattes instead of reading trimap/: unknown "
+                             "where the alpha is soft, dilated PX pixels; a variant per value (5,10,20), or MIN-MAX "
+                             "for a dilation drawn per image with --trimap-seed (refused with --trimaps)")
+    parser.add_argument("--trimap-seed", type=int, default=0, metavar="N",
+                        help="seed of the dilations --trimaps-from-alpha MIN-MAX draws (default 0)")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N (for LBSMatte)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="the networks' arithmetic, as for 'matte' (default auto)")
@@ -887,6 +1015,8 @@ def run(args: argparse.Namespace) -> int:
             precision=getattr(args, "precision", "auto"),
             layers=getattr(args, "layers", None),
             layer_prior=getattr(args, "layer_prior", None),
+            trimaps_from_alpha=getattr(args, "trimaps_from_alpha", None),
+            trimap_seed=getattr(args, "trimap_seed", 0),
         )
     except LBSMatteError as exc:
         hint = ""

@@ -15,7 +15,7 @@ import pytest
 from core import baselines as baselines_module
 from core.contact_sheet import sheet_size
 from core.errors import InputError
-from core.evaluate import add_arguments, evaluate_dataset, find_samples, run
+from core.evaluate import MadeTrimaps, add_arguments, evaluate_dataset, find_samples, run
 from core.io import read_image, write_image
 
 SIZE = 48
@@ -985,11 +985,11 @@ def test_a_fine_tunes_data_set_without_trimaps_or_mattes_is_told_what_it_lacks(t
         find_samples(tmp_path)
     assert str(caught.value) == (
         f"{tmp_path}: no trimaps in {tmp_path / 'trimap'} (expected trimap/NAME.png or trimap/<variant>/NAME.png): "
-        "the metrics are over a trimap's unknown region, and unlike 'lbsmatte finetune' the evaluation draws none "
-        f"from the mattes; give each image the trimap it is to be matted with; {tmp_path} holds the folders "
-        "alpha/, image/")
+        "the metrics are over a trimap's unknown region; give each image the trimap it is to be matted with, or "
+        "--trimaps-from-alpha PX to make them from the mattes as the matting benchmarks do; "
+        f"{tmp_path} holds the folders alpha/, image/")
     assert run(_args(str(tmp_path), "--baselines", "none", "--no-progress")) == 2
-    assert "unlike 'lbsmatte finetune'" in capsys.readouterr().out
+    assert "--trimaps-from-alpha PX" in capsys.readouterr().out
     for frame in (1001, 1002):
         write_image(tmp_path / "trimap" / f"sh010.{frame}.png", ex["Trimap1"], ["Y"])
         (tmp_path / "alpha" / f"sh010.{frame}.exr").unlink()
@@ -1049,3 +1049,90 @@ def test_the_printed_tables_say_which_weights_scored_and_what_the_numbers_are(da
     lines = table.getvalue().splitlines()
     assert not lines[0].startswith("lbsmatte") and lines[0].startswith("SAD, Grad, Conn, FG SAD, BG SAD: ")
     assert "FG/BG colours in the sRGB encoding" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def show_mattes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A show's frames with their finished mattes and no trimap/ folder."""
+    root = tmp_path_factory.mktemp("show")
+    for seed, name in enumerate(["sh010", "sh020", "sh030"]):
+        ex = _example(seed)
+        write_image(root / "image" / f"{name}.png", ex["image"], ["R", "G", "B"])
+        write_image(root / "alpha" / f"{name}.png", ex["alpha"], ["Y"])
+    return root
+
+
+def test_trimaps_made_from_the_mattes_score_a_show_without_trimaps(show_mattes: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    from core.trimap import ALPHA_NOISE, trimap_from_alpha
+
+    json_path = tmp_path / "made.json"
+    code = run(_args(str(show_mattes), "--no-lbsmatte", "--baselines", "clustering", "--json", str(json_path),
+                     "--trimaps-from-alpha", "4,1-19", "--trimap-seed", "7", "--out", str(tmp_path / "sheets"),
+                     "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    saved = json.loads(json_path.read_text())
+    assert list(saved["variants"]) == ["from_alpha_4px", "from_alpha_1-19px_seed7"]
+    fixed, drawn = saved["variants"]["from_alpha_4px"], saved["variants"]["from_alpha_1-19px_seed7"]
+    assert fixed["trimap"]["made_from"] == "alpha" and fixed["trimap"]["dilate_px"] == 4
+    assert fixed["trimap"]["alpha_tolerance"] == ALPHA_NOISE
+    assert fixed["trimap"]["dilate_px_per_image"] == {"sh010": 4, "sh020": 4, "sh030": 4}
+    assert drawn["trimap"]["dilate_px"] == [1, 19] and drawn["trimap"]["seed"] == 7
+    per_image = drawn["trimap"]["dilate_px_per_image"]
+    assert all(1 <= k <= 19 for k in per_image.values()) and len(set(per_image.values())) > 1
+    assert set(fixed["images"]) == set(drawn["images"]) == {"sh010", "sh020", "sh030"}
+    # The table says how its trimaps were made.
+    assert "== from_alpha_4px: 3 images" in out and "trimaps made from the ground-truth alpha" in out
+    assert "dilated 1-19 px, drawn per image with seed 7" in out
+    # The scores are those over the trimap trimap_from_alpha makes: the same as with it given as a file.
+    given = tmp_path / "given"
+    for sub in ("image", "alpha"):
+        (given / sub).mkdir(parents=True)
+        for f in (show_mattes / sub).iterdir():
+            (given / sub / f.name).write_bytes(f.read_bytes())
+    alpha = read_image(show_mattes / "alpha" / "sh020.png").pixels[..., 0]
+    write_image(given / "trimap" / "sh020.png", trimap_from_alpha(alpha, 4), ["Y"])
+    as_file = evaluate_dataset(given, weights=None, baselines="clustering", names="sh020", progress=False,
+                               stream=io.StringIO())
+    assert as_file["variants"]["trimap"]["images"]["sh020"]["clustering"]["sad"] == pytest.approx(
+        fixed["images"]["sh020"]["clustering"]["sad"])
+    assert as_file["variants"]["trimap"]["trimap"] == {"made_from": "files"}
+
+
+def test_trimaps_drawn_per_image_do_not_depend_on_what_else_is_scored() -> None:
+    from core.evaluate import parse_trimaps_from_alpha
+
+    (made,) = parse_trimaps_from_alpha("1-19", seed=3)
+    (again,) = parse_trimaps_from_alpha(["1-19"], seed=3)
+    assert [made.dilation(n) for n in ("a", "b", "c")] == [again.dilation(n) for n in ("a", "b", "c")]
+    assert parse_trimaps_from_alpha("10, 5,10") == parse_trimaps_from_alpha("10,5")  # each variant once
+    for bad, said in (("ten", "'ten'"), ("-3", "'-3'"), ("2.5", "'2.5'"), ("19-1", "19-1"), ("", "names no")):
+        with pytest.raises(InputError, match=f"--trimaps-from-alpha.*{said}|{said}.*--trimaps-from-alpha"):
+            parse_trimaps_from_alpha(bad)
+
+
+def test_trimaps_from_alpha_is_refused_with_trimap_files_chosen(dataset: Path, show_mattes: Path, capsys) -> None:
+    code = run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1",
+                     "--trimaps-from-alpha", "10", "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 2 and "ERROR:" in out and "--trimaps Trimap1" in out and "give one or the other" in out
+    # A data set with trimap files: made ones replace them (its own are not read).
+    samples, variants = find_samples(dataset, made=[MadeTrimaps(3, 3)])
+    assert variants == ["from_alpha_3px"] and all(s.trimaps == {"from_alpha_3px": s.alpha} for s in samples)
+    # Without the option, a data set without trimaps is told of it.
+    assert run(_args(str(show_mattes), "--no-lbsmatte", "--baselines", "clustering", "--no-progress")) == 2
+    assert "--trimaps-from-alpha PX" in capsys.readouterr().out
+
+
+def test_a_matte_with_no_edge_is_not_a_perfect_score_with_made_trimaps(tmp_path: Path, capsys) -> None:
+    ex = _example(0)
+    write_image(tmp_path / "image" / "X.png", ex["image"], ["R", "G", "B"])
+    write_image(tmp_path / "alpha" / "X.png", np.full((SIZE, SIZE), 3 / 255, np.float32), ["Y"])  # haze only
+    write_image(tmp_path / "image" / "Y.png", ex["image"], ["R", "G", "B"])
+    write_image(tmp_path / "alpha" / "Y.png", ex["alpha"], ["Y"])
+    code = run(_args(str(tmp_path), "--no-lbsmatte", "--baselines", "clustering", "--trimaps-from-alpha", "5",
+                     "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 1 and "X.png: the matte has no soft pixel and no edge" in out and "nothing to score" in out
+    assert "== from_alpha_5px: 1 image " in out

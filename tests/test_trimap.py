@@ -8,12 +8,14 @@ import torch
 
 from core.errors import InputError, TrimapError
 from core.trimap import (
+    ALPHA_NOISE,
     BACKGROUND_MAX,
     FOREGROUND_MIN,
     TOLERANCE,
     check_edge,
     normalise_trimap,
     split_trimap,
+    trimap_from_alpha,
     trimap_from_matte,
     trimap_stats,
     unit_scale,
@@ -414,3 +416,50 @@ def test_unit_scale_divides_only_a_float_file_on_the_8_bit_scale(caplog: pytest.
         assert unit_scale(same, "x.exr", is_float, "matte") is same
     with pytest.raises(InputError, match=r"too_big\.exr: the trimap holds values up to 300: expected 0\.\.1"):
         unit_scale(np.array([[0.0, 300.0]], np.float32), "too_big.exr", True, "trimap")
+
+
+def test_trimap_from_alpha_marks_the_soft_alpha_dilated_and_keeps_the_rest_known() -> None:
+    columns = np.arange(30)
+    # Background, a soft ramp over columns 10-13, foreground (every row alike).
+    ramp = np.zeros((5, 30), np.float32)
+    ramp[:, 10:14] = [0.2, 0.4, 0.6, 0.8]
+    ramp[:, 14:] = 1.0
+    # A binary roto (no soft pixel), its edge between columns 19 and 20: both sides are unknown.
+    roto = np.zeros((5, 30), np.float32)
+    roto[:, 20:] = 1.0
+    for k in (0, 1, 3):
+        for alpha, first, last in ((ramp, 10, 13), (roto, 19, 20)):
+            expect = np.where(columns < first - k, 0.0, np.where(columns > last + k, 1.0, 0.5))
+            made = trimap_from_alpha(alpha, k)
+            assert made.dtype == np.float32
+            np.testing.assert_array_equal(made, np.broadcast_to(expect, alpha.shape))
+    # The dilation is Euclidean, a disc: a single soft pixel's band at 3 px.
+    dot = np.zeros((11, 11), np.float32)
+    dot[5, 5] = 0.5
+    yy, xx = np.mgrid[0:11, 0:11]
+    np.testing.assert_array_equal(trimap_from_alpha(dot, 3) == 0.5, np.hypot(yy - 5, xx - 5) <= 3)
+
+
+def test_trimap_from_alpha_reads_an_8_bit_mattes_noise_as_known() -> None:
+    # A keyed 8-bit matte: 1-5/255 haze over its background, 250-254/255 speckle in its core.
+    rng = np.random.default_rng(0)
+    alpha = np.zeros((60, 60), np.float32)
+    alpha[:, 30:] = 1.0
+    alpha[:, 28:32] = [0.25, 0.5, 0.75, 0.9]
+    noise = rng.integers(0, 6, alpha.shape).astype(np.float32) / np.float32(255)  # float32, as read_image gives
+    noisy = np.where(alpha == 0, noise, np.where(alpha == 1, 1 - noise, alpha)).astype(np.float32)
+    made = trimap_from_alpha(noisy, 2)
+    np.testing.assert_array_equal(made, trimap_from_alpha(alpha, 2))  # the noise changes nothing
+    assert (made[:, :26] == 0).all() and (made[:, 34:] == 1).all() and (made[:, 26:34] == 0.5).all()
+    # read exactly, the haze made almost the whole frame unknown
+    assert (trimap_from_alpha(noisy, 2, tolerance=0.0) == 0.5).mean() > 0.95
+    # one level above the tolerance is soft: the rule is levels 0-5 known, 6 not (float32, 16-bit and half alike)
+    for level, dtype in ((5, np.float32), (5, np.float16), (6, np.float32)):
+        one = np.zeros((5, 5), np.float32)
+        one[2, 2] = np.asarray(level / 255, dtype)
+        assert (trimap_from_alpha(one, 0)[2, 2] == 0.5) == (level == 6)
+        assert (trimap_from_alpha(1 - one, 0)[2, 2] == 0.5) == (level == 6)
+    assert 5 / 255 < ALPHA_NOISE < 6 / 255
+    # all known: no unknown pixel, no error
+    assert (trimap_from_alpha(np.full((4, 4), 2 / 255, np.float32), 5) == 0).all()
+    assert (trimap_from_alpha(np.ones((4, 4), np.float32), 5) == 1).all()

@@ -49,7 +49,8 @@ from scipy import ndimage
 
 from core.errors import InputError, TrainingError, TrimapError
 from core.training.procedural import _smooth_noise, generate_foreground
-from core.trimap import split_trimap
+from core.trimap import alpha_edge_seed, split_trimap
+from core.trimap import trimap_from_alpha as _trimap_from_alpha
 
 __all__ = [
     "VALIDATION_OBJECTS",
@@ -255,13 +256,9 @@ def object_names(alphamatting: Path) -> list[str]:
 
 
 def _unknown_seed(alpha: np.ndarray) -> np.ndarray:
-    """Pixels that must be unknown: partial alpha, and both sides of hard FG/BG edges."""
-    opaque = alpha >= 1.0
-    clear = alpha <= 0.0
-    seed = ~(opaque | clear)
-    seed |= opaque & ndimage.maximum_filter(clear, size=3)
-    seed |= clear & ndimage.maximum_filter(opaque, size=3)
-    return seed
+    """Pixels that must be unknown: partial alpha, and both sides of hard FG/BG edges
+    (:func:`core.trimap.alpha_edge_seed`, the rule ``lbsmatte evaluate --trimaps-from-alpha`` uses)."""
+    return alpha_edge_seed(alpha)
 
 
 def _seed_distance(alpha: np.ndarray) -> np.ndarray:
@@ -298,7 +295,9 @@ def trimap_from_alpha(alpha: np.ndarray, radius: float) -> np.ndarray:
 
     Unknown = every pixel within ``radius`` px (Euclidean) of a pixel of partial alpha or of a
     hard FG/BG edge; the FG and BG regions are thereby eroded by ``radius`` px. Alpha is first
-    snapped (within 1/1024 of 0 or 1 counts as 0 or 1).
+    snapped (within 1/1024 of 0 or 1 counts as 0 or 1: training's composites are resampled
+    floats, and :func:`core.trimap.trimap_from_alpha`, which ``lbsmatte evaluate`` uses, is this
+    with an 8-bit matte's noise, :data:`core.trimap.ALPHA_NOISE`, as its tolerance).
 
     Args:
         alpha: ``H×W`` float in [0, 1].
@@ -307,8 +306,7 @@ def trimap_from_alpha(alpha: np.ndarray, radius: float) -> np.ndarray:
     Returns:
         ``H×W`` float32 with values 0, 0.5 and 1 only.
     """
-    alpha = _snap(np.asarray(alpha, np.float32).copy())
-    return _trimap_at(alpha, _seed_distance(alpha), radius)
+    return _trimap_from_alpha(alpha, radius, tolerance=1.0 / 1024)
 
 
 def _window_index(start: int, n: int, size: int) -> np.ndarray:
