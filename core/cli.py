@@ -836,12 +836,10 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
     as resolved, the plate's colour as read, the refinement's settings, the trimap's reading."""
     from dataclasses import asdict
 
-    from core.fingerprint import _PRECISION_NAMES
-
     bundle = matter.bundle
     settings = {
         "device": matter.device.type,
-        "precision": _PRECISION_NAMES.get(str(matter.dtype), str(matter.dtype)),
+        "precision": matter.precision,
         "colour": colour,
         "premultiplied": premultiplied,
         "fg_solve": matter.fg_solve,
