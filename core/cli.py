@@ -148,8 +148,26 @@ def device_argument(value: str) -> str:
     raise argparse.ArgumentTypeError(f"--device takes auto, cpu, cuda or cuda:N, not {value!r}")
 
 
-#: ``--rounds``: a whole number >= 0.
-rounds_argument = whole_number_at_least(0, "--rounds", "a whole number >= 0 (0: the networks alone)")
+def setting_argument(name: str, flag: str, note: str) -> Any:
+    """An argparse type for ``flag``, the refinement's whole-number setting ``name``: a whole number
+    in its range (:data:`core.compositing.WHOLE_NUMBER_RANGES`), its error naming ``flag``, the
+    range and ``note``."""
+
+    def parse(value: str) -> int:
+        from core.compositing import WHOLE_NUMBER_RANGES
+
+        low, high = WHOLE_NUMBER_RANGES[name]
+        span = f">= {low}" if high is None else f"from {low} to {high}"
+        number = whole_number_at_least(low, flag, f"a whole number {span} ({note})")(value)
+        if high is not None and number > high:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number {span} ({note}), not {value!r}")
+        return number
+
+    return parse
+
+
+#: ``--rounds``: a whole number from 0 to 100.
+rounds_argument = setting_argument("rounds", "--rounds", "0: the networks alone")
 #: ``--knn-band``: a whole number of pixels >= 0.
 knn_band_argument = whole_number_at_least(0, "--knn-band", "a whole number of pixels >= 0 (0: anywhere in the crop)")
 #: ``--knn-stride``: a whole number >= 1.
@@ -836,12 +854,10 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
     as resolved, the plate's colour as read, the refinement's settings, the trimap's reading."""
     from dataclasses import asdict
 
-    from core.fingerprint import _PRECISION_NAMES
-
     bundle = matter.bundle
     settings = {
         "device": matter.device.type,
-        "precision": _PRECISION_NAMES.get(str(matter.dtype), str(matter.dtype)),
+        "precision": matter.precision,
         "colour": colour,
         "premultiplied": premultiplied,
         "fg_solve": matter.fg_solve,

@@ -68,6 +68,17 @@ EPSILON = 1e-7
 #: networks' alpha (the warm start) than the fully converged smoothing does, and it pays.
 TOLERANCE = 1e-3
 MAX_ITERATIONS = 400
+#: The whole-number settings of :class:`Settings`: ``(lowest, highest)`` (``None``: no highest).
+#: The highest are past anything a run needs, so that a typo (``--rounds 100000``) is an error
+#: naming the range rather than a render that runs for weeks without a word: each round is a
+#: sparse solve (about 20 s on the 600×400 demo on two busy cores, the solve's iterations
+#: bounded by ``max_iterations``), cross-validation chose 1 to 3 rounds, and 100 is over 30
+#: times that; 10,000 iterations is 25 times the default bound, where the tolerances chosen stop
+#: within a few hundred; a search's memory and time grow with its neighbours, and 200 is 10 times
+#: pymatting's 20, which every fold kept. ``knn_band`` and ``knn_stride`` have no highest: a wider
+#: band or a longer stride costs no more (a band wider than the crop is all of it, 0's term).
+WHOLE_NUMBER_RANGES = {"rounds": (0, 100), "max_iterations": (1, 10_000), "knn_neighbours": (2, 200),
+                       "knn_band": (0, None), "knn_stride": (1, None)}
 #: The ways :func:`refine` makes the final layers (:class:`Settings` ``layers``).
 LAYER_METHODS = ("solve", "multilevel")
 #: Where :class:`Settings` ``multilevel`` layers are smoothed (``layer_space``).
@@ -166,13 +177,14 @@ class Settings:
     sample_alpha: str = "network"
 
     def __post_init__(self) -> None:
-        for name, low in (("rounds", 0), ("max_iterations", 1), ("knn_neighbours", 2), ("knn_band", 0),
-                          ("knn_stride", 1)):
+        for name, (low, high) in WHOLE_NUMBER_RANGES.items():
             value = getattr(self, name)
             if (isinstance(value, bool) or not isinstance(value, (int, float))
                     or (isinstance(value, float) and not math.isfinite(value))
-                    or int(value) != value or value < low):  # int() of inf or NaN raised OverflowError, ValueError
-                raise InputError(f"{name} must be a whole number >= {low}, not {value!r}")
+                    or int(value) != value or value < low  # int() of inf or NaN raised OverflowError, ValueError
+                    or (high is not None and value > high)):
+                span = f">= {low}" if high is None else f"from {low} to {high}"
+                raise InputError(f"{name} must be a whole number {span}, not {value!r}")
             setattr(self, name, int(value))
         for name, zero_ok in (("smoothing", False), ("confidence_scale", False), ("tolerance", False),
                               ("layer_prior", True), ("agree_ratio", False), ("knn", True),

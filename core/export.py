@@ -379,14 +379,14 @@ def read_export_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 # -- the ``lbsmatte export`` command (core.cli.LAZY_COMMANDS) -----------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    from core.cli import rounds_argument, whole_number_at_least
+    from core.cli import rounds_argument, setting_argument
 
     parser.add_argument("--out", required=True, help="the TorchScript file to write (e.g. lbsmatte.pt), for CatFileCreator")
     parser.add_argument("--weights", default="default", help="weights bundle name or folder (default: default)")
     parser.add_argument("--rounds", type=rounds_argument, default=None,
                         help="refinement rounds, the module's 'rounds' attribute (default: the bundle's recorded "
                              f"number, else {ROUNDS}; a knob in Nuke)")
-    parser.add_argument("--max-iterations", type=whole_number_at_least(1, "--max-iterations", "a whole number >= 1"),
+    parser.add_argument("--max-iterations", type=setting_argument("max_iterations", "--max-iterations", "per round"),
                         default=None,
                         help=f"conjugate-gradient iterations per round at most, 'max_iterations' (default {MAX_ITERATIONS})")
 

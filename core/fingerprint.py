@@ -37,8 +37,6 @@ from core import __version__
 
 #: Colours that need no OCIO config (anything else is an OCIO colourspace name).
 _BUILTIN_COLOURS = ("auto", "linear", "srgb")
-#: Autocast dtypes as precision names (``None``: plain float32).
-_PRECISION_NAMES = {"None": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 
 
 def source_sha256(root: Path | None = None) -> str:
@@ -142,7 +140,7 @@ def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colo
     core.errors.InputError
         An unknown device or precision, or an OCIO config that cannot be loaded.
     """
-    from core.pipeline import _autocast_dtype, resolve_device
+    from core.pipeline import _autocast_dtype, precision_name, resolve_device
 
     resolved = resolve_device(device)
     dtype = _autocast_dtype(precision, resolved)
@@ -151,7 +149,7 @@ def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colo
         "core_sha256": source_sha256(),
         "bundle_sha256": bundle.manifest_sha256(),
         "device": resolved.type,
-        "precision": _PRECISION_NAMES.get(str(dtype), str(dtype)),
+        "precision": precision_name(dtype),
         "ocio": ocio_identity(colour),
         "libraries": library_versions(resolved),
     }

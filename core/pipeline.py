@@ -224,6 +224,22 @@ def _cuda_absence() -> str:
 _PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The ``--precision`` name of an autocast dtype as a :class:`Matter` resolved it
+    (:attr:`Matter.dtype`): ``fp32`` for None (plain float32), ``fp16``, ``bf16``. What the
+    fingerprint and a result's ``lbsmatte/settings`` header call the precision.
+
+    Raises
+    ------
+    ValueError
+        A dtype no precision resolves to.
+    """
+    for name, value in _PRECISIONS.items():
+        if value == dtype:
+            return name
+    raise ValueError(f"no precision runs the networks in {dtype}: expected None, torch.float16 or torch.bfloat16")
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bfloat16
     convolutions are about twice as fast as float32 ones; elsewhere they are emulated and slower."""
@@ -937,6 +953,7 @@ class Matter:
         self.threads = None if threads is None else int(threads)
         self.fallback = fallback
         self.device = resolve_device(device, fallback=fallback)
+        #: The networks' autocast dtype (None: float32); :attr:`precision` names it.
         self.dtype = _autocast_dtype(precision, self.device)
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         self.nets = {
@@ -960,6 +977,12 @@ class Matter:
         self.stats = RunStats()
         self._clock = 0.0
         self.stage_context: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
+
+    @property
+    def precision(self) -> str:
+        """The networks' precision as resolved (``fp32``, ``fp16`` or ``bf16``; ``auto`` is never
+        left): :func:`precision_name` of :attr:`dtype`."""
+        return precision_name(self.dtype)
 
     @property
     def stats(self) -> RunStats:

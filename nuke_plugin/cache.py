@@ -618,11 +618,12 @@ def _lock_path(cache_dir, key):
     return os.path.join(cache_dir, LOCKS_FOLDER, key)
 
 
-def _open_held(path, exclusive):
-    """Open ``path`` (made if missing) and lock it, shared or exclusive, without waiting: the fd,
-    or ``None`` when another process holds a lock that excludes it. The file locked is the one at
-    ``path`` (a removal may have unlinked the one opened). Raises OSError when it cannot be made."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+def _open_held(path, exclusive, create=True):
+    """Open ``path`` (made if missing, unless not ``create``) and lock it, shared or exclusive,
+    without waiting: the fd, or ``None`` when another process holds a lock that excludes it. The
+    file locked is the one at ``path`` (a removal may have unlinked the one opened). Raises OSError
+    when it cannot be made (or, not ``create``, is missing: FileNotFoundError)."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o666)
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except (OSError, IOError):
@@ -743,10 +744,11 @@ def in_use(cache_dir, key):
     if fcntl is None:
         return False
     path = _lock_path(cache_dir, key)
-    if not os.path.exists(path):
-        return False
     try:
-        fd = _open_held(path, exclusive=True)
+        # Not made when missing: a job makes the file before it holds it (and a look writes nothing).
+        fd = _open_held(path, exclusive=True, create=False)
+    except FileNotFoundError:
+        return False
     except OSError:
         return True
     if fd is None:
@@ -765,7 +767,7 @@ def remove_result(cache_dir, key, older_than=None, dry_run=False, recent_s=RECEN
     ``older_than`` (seconds since the epoch). The folder is
     renamed out of the key's name while the key is held exclusively, then deleted: a job claiming
     the key afterwards finds no folder and makes a new one. Returns ``""`` when removed (with
-    ``dry_run``: when it would be; nothing is removed).
+    ``dry_run``: when it would be; nothing is removed, and no lock file or folder is made).
     """
     folder = os.path.join(cache_dir, key)
     if not is_result_folder(cache_dir, folder) or os.path.islink(folder) or read_record(folder).get("key") != key:
@@ -773,22 +775,23 @@ def remove_result(cache_dir, key, older_than=None, dry_run=False, recent_s=RECEN
     if fcntl is None:
         return "this system has no flock, which removing safely needs (remove it from Linux or macOS)"
     lock = _lock_path(cache_dir, key)
+    if dry_run and not os.path.exists(lock):
+        # No lock file, so no job holds the key (a job makes the file before it holds it); a dry
+        # run makes none (it writes nothing).
+        return _kept_because(folder, older_than, recent_s)
     try:
-        os.makedirs(os.path.dirname(lock), exist_ok=True)
-        fd = _open_held(lock, exclusive=True)
+        if not dry_run:
+            os.makedirs(os.path.dirname(lock), exist_ok=True)
+        fd = _open_held(lock, exclusive=True, create=not dry_run)
     except OSError as exc:
         return "cannot lock %s: %s" % (lock, getattr(exc, "strerror", None) or exc)
     if fd is None:
         return "in use by a Compute or farm job"
     try:
         # Looked at again under the lock: a Compute that ended since the caller looked wrote into it.
-        written = folder_usage(folder)[3]
-        if recent_s and written > time.time() - recent_s:
-            return "written less than %d hours ago" % (recent_s // 3600)
-        if older_than is not None and written > older_than:
-            return "used since"
-        if dry_run:
-            return ""
+        why = _kept_because(folder, older_than, recent_s)
+        if why or dry_run:
+            return why
         doomed = os.path.join(cache_dir, ".removing-%s-%s" % (key, uuid.uuid4().hex[:10]))
         try:
             os.rename(folder, doomed)
@@ -798,6 +801,16 @@ def remove_result(cache_dir, key, older_than=None, dry_run=False, recent_s=RECEN
     finally:
         os.close(fd)
     shutil.rmtree(doomed, ignore_errors=True)
+    return ""
+
+
+def _kept_because(folder, older_than, recent_s):
+    """Why :func:`remove_result` keeps ``folder`` for its age (``""``: it does not)."""
+    written = folder_usage(folder)[3]
+    if recent_s and written > time.time() - recent_s:
+        return "written less than %d hours ago" % (recent_s // 3600)
+    if older_than is not None and written > older_than:
+        return "used since"
     return ""
 
 

@@ -44,6 +44,10 @@ TRIMAP_CHANNELS = ("auto", "alpha", "red", "luminance")
 COLOURS = ("linear", "srgb", "ocio")
 #: Extra layers of the result, as Nuke names their channels (EXR ``fg.R`` reads as ``fg.red``).
 LAYERS = (("fg", ("fg.red", "fg.green", "fg.blue")), ("bg", ("bg.red", "bg.green", "bg.blue")))
+#: The most *refine rounds* the tool takes (``--rounds``; the highest of
+#: ``core.compositing.WHOLE_NUMBER_RANGES["rounds"]``, which this layer cannot import:
+#: tests/test_contracts.py holds them equal). More is refused at Compute rather than run for weeks.
+MAX_ROUNDS = 100
 
 
 def is_lbsmatte(node):
@@ -125,9 +129,9 @@ def read_settings(node):
                             "file (or a built-in config such as ocio://studio-config-latest) before starting Nuke"
                             % colour)
     rounds = node["rounds"].value()
-    if rounds != int(rounds) or rounds < -1:
-        raise NodeError("refine rounds must be a whole number >= 0 (0: the networks alone), or -1 for the "
-                        "number the weights bundle records, not %r" % (rounds,))
+    if rounds != int(rounds) or not -1 <= rounds <= MAX_ROUNDS:
+        raise NodeError("refine rounds must be a whole number from 0 to %d (0: the networks alone), or -1 for the "
+                        "number the weights bundle records, not %r" % (MAX_ROUNDS, rounds))
     trimap_input = node["trimap_input"].value()
     edge = node["edge_width"].value()
     if trimap_input == "rough matte" and (edge != int(edge) or edge < 1):

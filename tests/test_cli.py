@@ -465,10 +465,14 @@ def test_usage_errors_exit_2(shot: Path, argv: list[str], message: str, capsys) 
     assert not list(shot.glob("o*"))  # nothing written, not even a lock or a temporary file
 
 
-@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+@pytest.mark.parametrize("value", ["-1", "two", "1.5", "101", "100000"])
 def test_bad_rounds_is_a_usage_error(value: str, capsys) -> None:
+    # 100000 (a typo for 1) was taken and ran for weeks: the rounds past 100 are refused, naming the range.
     assert cli.main(["matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", "o.exr", "--rounds", value]) == 2
-    assert f"--rounds takes a whole number >= 0 (0: the networks alone), not '{value}'" in capsys.readouterr().out
+    assert f"--rounds takes a whole number from 0 to 100 (0: the networks alone), not '{value}'" in capsys.readouterr().out
+    for command in (["evaluate", "data"], ["export", "--out", "m.pt"]):
+        assert cli.main(command + ["--rounds", value]) == 2
+        assert "--rounds takes a whole number from 0 to 100" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("value", ["-1", "wide", "2.5"])
@@ -1411,10 +1415,10 @@ def test_help_and_weights_list_start_without_modules_they_never_use(tmp_path: Pa
     assert done.stdout.split("\n")[-2] == "[0, 0] []", done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "many"])
+@pytest.mark.parametrize("value", ["0", "-3", "many", "10001"])
 def test_bad_export_iterations_is_a_usage_error_in_the_flags_spelling(value: str, tmp_path: Path, capsys) -> None:
     assert cli.main(["export", "--out", str(tmp_path / "m.pt"), "--max-iterations", value]) == 2
-    assert f"--max-iterations takes a whole number >= 1, not '{value}'" in capsys.readouterr().out
+    assert f"--max-iterations takes a whole number from 1 to 10000 (per round), not '{value}'" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
 
 

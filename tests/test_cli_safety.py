@@ -139,7 +139,7 @@ def test_a_stdout_that_fails_ends_the_run_without_a_traceback(
 def test_usage_errors_are_one_error_line_on_stdout_in_a_real_process(tmp_path: Path) -> None:
     proc = _run_cli("matte", "--plate", "p.exr", "--trimap", "t.exr", "--out", str(tmp_path / "o.exr"), "--rounds", "x")
     assert proc.returncode == 2 and proc.stderr == ""
-    assert proc.stdout.startswith("ERROR: argument --rounds: --rounds takes a whole number >= 0")
+    assert proc.stdout.startswith("ERROR: argument --rounds: --rounds takes a whole number from 0 to 100")
 
 
 # -- arguments checked before any work, in the flags' own spelling ------------------------------------

@@ -145,14 +145,19 @@ def test_a_trimap_without_known_pixels_still_solves() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rounds": -1}, "rounds must be a whole number >= 0"),
-        ({"rounds": 1.5}, "rounds must be a whole number >= 0"),
-        ({"rounds": True}, "rounds must be a whole number >= 0"),
+        ({"rounds": -1}, "rounds must be a whole number from 0 to 100, not -1"),
+        ({"rounds": 1.5}, "rounds must be a whole number from 0 to 100"),
+        ({"rounds": True}, "rounds must be a whole number from 0 to 100"),
+        # past anything a run needs (WHOLE_NUMBER_RANGES): 100000 rounds ran for weeks without a word
+        ({"rounds": 100_000}, "rounds must be a whole number from 0 to 100, not 100000"),
+        ({"max_iterations": 10_001}, "max_iterations must be a whole number from 1 to 10000, not 10001"),
+        ({"knn_neighbours": 201}, "knn_neighbours must be a whole number from 2 to 200, not 201"),
+        ({"knn_stride": 0}, "knn_stride must be a whole number >= 1, not 0"),
         ({"smoothing": 0}, "smoothing must be a number > 0"),
         ({"smoothing": float("nan")}, "smoothing must be a number > 0"),
         ({"confidence_scale": -1}, "confidence_scale must be a number > 0"),
         ({"tolerance": 0}, "tolerance must be a number > 0"),
-        ({"max_iterations": 0}, "max_iterations must be a whole number >= 1"),
+        ({"max_iterations": 0}, "max_iterations must be a whole number from 1 to 10000"),
         ({"layers": "pull-push"}, "layers must be one of solve, multilevel"),
         ({"layer_prior": -0.1}, "layer_prior must be a number >= 0"),
         ({"layer_prior": "x"}, "layer_prior must be a number >= 0"),

@@ -53,6 +53,16 @@ def test_the_degraded_result_attribute_is_the_same_in_core_and_the_nuke_cache() 
     assert cache.DEGRADED_ATTRIBUTE == DEGRADED_ATTRIBUTE == "lbsmatte/degraded"
 
 
+def test_the_most_rounds_is_the_same_in_core_and_the_nuke_node() -> None:
+    # The node refuses refine rounds past what the tool takes (it cannot import core to ask).
+    import fake_nuke.fixtures  # noqa: F401 (import nuke: the test double)
+
+    from core.compositing import WHOLE_NUMBER_RANGES
+    from nuke_plugin import node
+
+    assert node.MAX_ROUNDS == WHOLE_NUMBER_RANGES["rounds"][1] == 100
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and groups")
 @pytest.mark.parametrize("twin", ["core.io.replace_file", "nuke_plugin.cache._replace"])
 def test_a_replaced_file_keeps_its_mode_and_group_in_core_and_the_nuke_cache(twin: str, tmp_path: Path) -> None:

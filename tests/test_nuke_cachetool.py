@@ -179,3 +179,18 @@ def test_with_json_stdout_holds_the_document_alone(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"cache": str(tmp_path), "results": [], "size": 0}
     assert cli.main(["cache", "list", missing]) == 2  # without --json: the one stream, as before
     assert capsys.readouterr().out.startswith("ERROR: the cache folder")
+
+
+def test_dry_run_writes_nothing(show):
+    # A dry run made <cache>/.locks and a lock file per key folder it looked at (to see whether a
+    # job held it): it must leave the cache folder as it found it.
+    import shutil
+
+    locks = os.path.join(show["cache"], cache.LOCKS_FOLDER)
+    shutil.rmtree(locks)  # as a cache copied from elsewhere, or one whose locks were cleaned up
+    before = sorted(os.path.join(folder, name) for folder, _, names in os.walk(show["cache"]) for name in names)
+    code, out = _lbsmatte("prune", show["cache"], "--older-than", "1", "--dry-run")
+    assert code == 0 and f"WOULD REMOVE\t{show['old'].folder}" in out and "would remove 2 of 2" in out, out
+    assert not os.path.exists(locks), "--dry-run made the lock folder"
+    after = sorted(os.path.join(folder, name) for folder, _, names in os.walk(show["cache"]) for name in names)
+    assert after == before

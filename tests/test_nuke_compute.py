@@ -427,6 +427,18 @@ def test_a_bundle_the_search_skipped_or_a_renamed_folder_is_named_with_why_not_r
         lbs_node.read_settings(node)
 
 
+def test_refine_rounds_past_what_the_tool_takes_is_refused_at_compute(fake_nuke, lbs_env, sequences):
+    # The knob took 100000 (a typo for 1) and the tool then ran for weeks: refused, naming the range.
+    node = make_graph(fake_nuke, sequences)
+    node["rounds"].setValue(lbs_node.MAX_ROUNDS)
+    assert lbs_node.read_settings(node)[0].rounds == lbs_node.MAX_ROUNDS
+    for bad in (lbs_node.MAX_ROUNDS + 1, 100000, -2):
+        node["rounds"].setValue(bad)
+        with pytest.raises(NodeError, match=r"^refine rounds must be a whole number from 0 to 100 \(0: the networks "
+                                            rf"alone\), or -1 for the number the weights bundle records, not {bad}"):
+            lbs_node.read_settings(node)
+
+
 def test_a_broken_install_shows_a_message(fake_nuke, lbs_env, sequences, monkeypatch):
     import sys
 

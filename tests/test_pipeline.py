@@ -527,6 +527,20 @@ def test_auto_precision_is_bf16_only_on_cpus_that_compute_it_natively(monkeypatc
     assert pipeline._autocast_dtype(" FP32 ", cpu) is None and pipeline._autocast_dtype("bf16", cpu) == torch.bfloat16
 
 
+def test_precision_name_is_the_public_inverse_of_precision() -> None:
+    # The CLI read it from core.fingerprint's private table of str(dtype)s (a second home of the
+    # names beside _PRECISIONS); now every name resolves and reads back through one public function.
+    from core import pipeline
+
+    cpu = torch.device("cpu")
+    for name in ("fp32", "fp16", "bf16"):
+        assert pipeline.precision_name(pipeline._autocast_dtype(name, cpu)) == name
+    with pytest.raises(ValueError, match="torch.float64"):
+        pipeline.precision_name(torch.float64)
+    matter = Matter("default", device="cpu", precision="bf16", threads=1)
+    assert matter.precision == "bf16"
+
+
 def test_solve_foreground_known_answers() -> None:
     f_true, b_true = torch.tensor([0.9, 0.2, 0.4]), torch.tensor([0.1, 0.6, 0.3])
     alpha = torch.tensor([0.0, 0.25, 0.5, 1.0]).view(1, 1, 1, 4)
