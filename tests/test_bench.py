@@ -107,6 +107,37 @@ def test_grain_bench_scores_every_photo_trimap_and_level(small_bundle, tmp_path:
         grain.measure(tmp_path, ["A"], ["T1"], ["grainy"], small_bundle)
 
 
+def test_screen_is_lit_one_stop_across_and_spill_falls_off_into_the_object() -> None:
+    screens = _load("screens")
+    back = screens.screen((90, 120), screens.SCREENS["green"])
+    assert back.dtype == np.float32 and back.shape == (90, 120, 3)
+    # One stop from the top left corner to the bottom right one (the 10 % fall-off down the frame
+    # on top), the colour's hue the same everywhere.
+    assert back[0, 0, 1] / back[-1, -1, 1] == pytest.approx(2.0 * 1.05 / 0.95, rel=1e-5)
+    assert np.allclose(back / back[..., 1:2], np.asarray(screens.SCREENS["green"]) / screens.SCREENS["green"][1])
+    alpha = np.zeros((40, 60), np.float32)
+    alpha[:, 30:] = 1.0
+    w = screens.spill_weight(alpha)
+    assert w.min() >= 0 and w.max() <= 1 and w[:, :25].min() == 1.0
+    assert w[20, 31] > w[20, 36] > w[20, 45] and w[20, -1] < 1e-3  # falls off into the object
+
+
+def test_screens_bench_scores_every_object_trimap_screen_and_condition(small_bundle, tmp_path: Path, capsys,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    screens = _load("screens")
+    _one_photo_set(tmp_path)
+    rows = screens.measure(tmp_path, ["A"], ["T1"], ["green", "blue"], 0.3, small_bundle, half=True,
+                           baselines=False)
+    assert [(r["screen"], r["condition"]) for r in rows] == [
+        ("green", "clean"), ("green", "spill"), ("blue", "clean"), ("blue", "spill")]
+    assert all(np.isfinite([r["sad"], r["grad"], r["fg_sad"], r["plate_fg_sad"]]).all() for r in rows)
+    assert capsys.readouterr().out.count('"sad"') == 4
+    assert "| A, T1 | blue | spill |" in screens.table(rows)
+    with pytest.raises(SystemExit, match="unknown screen"):
+        screens.measure(tmp_path, ["A"], ["T1"], ["red"], 0.0, small_bundle)
+
+
 def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     bench = _load("bench_pipeline")
     monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
