@@ -418,3 +418,49 @@ def test_flicker_bench_aligns_the_push_and_scores_both_shots(small_bundle, tmp_p
     # grain alone moves closed-form's alpha; a 3-frame blend moves it less
     assert 0 < rows[3]["temporal"] < rows[2]["temporal"]
     assert "temporal" in flicker.table(rows)
+
+
+@pytest.mark.parametrize("blur", ["motion15", "motion40_diag", "defocus8"])
+def test_motion_blur_composite_is_exact_and_the_widened_trimap_right(blur: str) -> None:
+    motionblur = _load("motionblur")
+    kind, size, angle = motionblur.BLURS[blur]
+    k = motionblur.kernel(kind, size / 2, angle)
+    assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
+    assert abs(k.sum() - 1) < 1e-12 and np.array_equal(k, k[::-1, ::-1])  # centred: no shift
+    if kind == "motion":  # a line of about its length, along its angle
+        rows, cols = np.nonzero(k > 0.05 * k.max())
+        assert abs(np.hypot(np.ptp(rows), np.ptp(cols)) - size / 2) <= 2.0
+        assert (np.ptp(rows) == 0) == (angle == 0)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:72]
+    alpha = (np.hypot(yy - 32, xx - 36) < 16).astype(np.float64)
+    fg, bg = rng.uniform(0, 4, (64, 72, 3)), rng.uniform(0, 1, (64, 72, 3))
+    plate, a, f = motionblur.blur_composite(alpha, fg, bg, k)
+    np.testing.assert_allclose(plate, a[..., None] * f + (1 - a[..., None]) * bg, atol=1e-5)  # exact
+    assert (a > 0).sum() > (alpha > 0).sum()  # it spread
+    trimap = np.where(alpha > 0, 1.0, 0.0)
+    trimap[(np.hypot(yy - 32, xx - 36) > 14) & (np.hypot(yy - 32, xx - 36) < 18)] = 0.5
+    wide = motionblur.widen_trimap(trimap, k)
+    assert (wide == 0.5).sum() > (trimap == 0.5).sum()
+    assert (a[wide == 1.0] > 1 - 1e-6).all() and (a[wide == 0.0] < 1e-6).all()  # known stays known
+
+
+def test_motion_blur_bench_scores_every_photo_trimap_and_blur(small_bundle, tmp_path: Path, capsys,
+                                                               monkeypatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    motionblur = _load("motionblur")
+    _one_photo_set(tmp_path / "set", shape=(48, 64), edge=24, soft=6)
+    (tmp_path / "bg").mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((30, 40, 3), 60 * (i + 1), np.uint8)).save(tmp_path / "bg" / f"{i}.jpg")
+    rows = motionblur.measure(tmp_path / "set", ["A"], ["T1"], ["sharp", "defocus8"], small_bundle,
+                              baselines=False, backgrounds=tmp_path / "bg")
+    assert [(r["name"], r["trimap"], r["blur"]) for r in rows] == [("A", "T1", "sharp"), ("A", "T1", "defocus8")]
+    assert all(np.isfinite(r[key]) for r in rows for key in ("sad", "grad", "fg", "plate_fg"))
+    assert rows[1]["unknown"] > rows[0]["unknown"]  # the trimap widened by the blur's reach
+    assert capsys.readouterr().out.count('"sad"') == 2
+    assert "| A, T1, defocus8 |" in motionblur.table(rows)
+    with pytest.raises(SystemExit, match="unknown blur"):
+        motionblur.measure(tmp_path / "set", ["A"], ["T1"], ["shaky"], small_bundle)
