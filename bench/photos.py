@@ -1,5 +1,6 @@
 """The alphamatting photos as the measurement scripts (``exposure.py``, ``grain.py``,
-``flicker.py``, ``screens.py``, ``motionblur.py``) read them: values in [0, 1] as floats, optionally halved in size."""
+``flicker.py``, ``screens.py``, ``motionblur.py``, ``trimaperr.py``) read them: values in [0, 1] as
+floats, optionally halved in size."""
 
 from __future__ import annotations
 

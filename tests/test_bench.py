@@ -138,6 +138,41 @@ def test_screens_bench_scores_every_object_trimap_screen_and_condition(small_bun
         screens.measure(tmp_path, ["A"], ["T1"], ["red"], 0.0, small_bundle)
 
 
+def test_trimap_faults_change_the_trimap_as_named_and_are_reproducible() -> None:
+    trimaperr = _load("trimaperr")
+    xx = np.mgrid[0:40, 0:60][1]
+    gt = np.clip((xx - 26) / 8.0, 0, 1).astype(np.float32)  # a soft edge from x 26 to 34
+    tri = np.where(xx < 25, 0.0, np.where(xx >= 35, 1.0, 0.5)).astype(np.float32)  # band x 25..34
+    faults = {f: trimaperr.faulty_trimap(tri, gt, f, px=3, blobs=2, blob_px=2) for f in trimaperr.FAULTS}
+    assert np.array_equal(faults["clean"], tri)
+    for fault in trimaperr.FAULTS:
+        assert set(np.unique(faults[fault]).tolist()) <= {0.0, 0.5, 1.0}
+        assert np.array_equal(trimaperr.faulty_trimap(tri, gt, fault, px=3, blobs=2, blob_px=2), faults[fault])
+    width = {f: int((faults[f][0] == 0.5).sum()) for f in trimaperr.FAULTS}
+    assert (width["fg_grown"], width["bg_grown"], width["tight"]) == (7, 7, 4)
+    assert (faults["fg_grown"][:, 32:35] == 1).all() and (faults["bg_grown"][:, 25:28] == 0).all()
+    assert 28 <= width["wide"] <= 32  # the band's 10 px, about three times
+    # The lies fall on the band only: known FG where the truth is background, known BG where it is mostly FG.
+    fg_lie, bg_lie = faults["fg_lie"] != tri, faults["bg_lie"] != tri
+    assert fg_lie.any() and (tri[fg_lie] == 0.5).all() and (faults["fg_lie"][fg_lie] == 1).all()
+    assert bg_lie.any() and (tri[bg_lie] == 0.5).all() and (faults["bg_lie"][bg_lie] == 0).all()
+    with pytest.raises(SystemExit, match="unknown fault"):
+        trimaperr.faulty_trimap(tri, gt, "sloppy")
+
+
+def test_trimap_fault_bench_scores_every_fault_on_the_same_pixels(small_bundle, tmp_path: Path, capsys,
+                                                                   monkeypatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    trimaperr = _load("trimaperr")
+    _one_photo_set(tmp_path, shape=(40, 64), edge=20, soft=20)
+    rows = trimaperr.measure(tmp_path, ["A"], ["T1"], ["clean", "fg_grown"], small_bundle, baselines=False, px=2)
+    assert [(r["name"], r["fault"]) for r in rows] == [("A", "clean"), ("A", "fg_grown")]
+    assert all(np.isfinite(r["lbsmatte_sad"]) and np.isfinite(r["lbsmatte_grad"]) for r in rows)
+    assert rows[0]["unknown"] == 1.0 and rows[1]["unknown"] < 1.0
+    assert capsys.readouterr().out.count('"lbsmatte_sad"') == 2
+    assert "| A, T1, lbsmatte |" in trimaperr.table(rows, ["clean", "fg_grown"])
+
+
 def test_benchmark_runs_end_to_end_and_writes_json(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     bench = _load("bench_pipeline")
     monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
