@@ -412,7 +412,7 @@ def evaluate_dataset(
     layers: str | None = None,
     layer_prior: float | None = None,
     trimaps_from_alpha: str | Sequence[int | str] | None = None,
-    trimap_seed: int = 0,
+    trimap_seed: int | None = None,
 ) -> dict[str, Any]:
     """Score LBSMatte and the baselines on every image × trimap variant of a data set.
 
@@ -456,7 +456,8 @@ def evaluate_dataset(
     trimaps_from_alpha, trimap_seed:
         Make the trimaps from each ground-truth alpha instead of reading ``trimap/``
         (:func:`parse_trimaps_from_alpha`: ``"10"``, ``"5,10,20"``, ``"1-19"``, drawn per image
-        with ``trimap_seed``); refused with ``trimaps``.
+        with ``trimap_seed``, default 0); refused with ``trimaps``. A ``trimap_seed`` with no
+        range to draw from is an :class:`InputError` (it would change nothing, unsaid).
 
     Returns
     -------
@@ -486,7 +487,10 @@ def evaluate_dataset(
     use_lbsmatte = weights is not None
     if not use_lbsmatte and not chosen:
         raise InputError("nothing to evaluate: LBSMatte left out (--no-lbsmatte) and no baselines (--baselines none)")
-    made = {m.name: m for m in parse_trimaps_from_alpha(trimaps_from_alpha, trimap_seed)}
+    made = {m.name: m for m in parse_trimaps_from_alpha(trimaps_from_alpha, 0 if trimap_seed is None else trimap_seed)}
+    if trimap_seed is not None and all(m.low == m.high for m in made.values()):
+        raise InputError(f"--trimap-seed {trimap_seed}: only a --trimaps-from-alpha range (MIN-MAX, e.g. 1-19) draws "
+                         "dilations; " + ("it gives none" if not made else "its fixed dilations take no seed"))
     samples, variants = find_samples(folder, _parse_list(names), _parse_list(trimaps), list(made.values()))
     out_dir = Path(out) if out is not None else None
     for given, what in ((out_dir, "--out"), (Path(json_path) if json_path is not None else None, "--json")):
@@ -966,7 +970,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
                         help="make the trimaps from the ground-truth mattes instead of reading trimap/: unknown "
                              "where the alpha is soft, dilated PX pixels; a variant per value (5,10,20), or MIN-MAX "
                              "for a dilation drawn per image with --trimap-seed (refused with --trimaps)")
-    parser.add_argument("--trimap-seed", type=int, default=0, metavar="N",
+    parser.add_argument("--trimap-seed", type=int, default=None, metavar="N",
                         help="seed of the dilations --trimaps-from-alpha MIN-MAX draws (default 0)")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N (for LBSMatte)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
@@ -1016,7 +1020,7 @@ def run(args: argparse.Namespace) -> int:
             layers=getattr(args, "layers", None),
             layer_prior=getattr(args, "layer_prior", None),
             trimaps_from_alpha=getattr(args, "trimaps_from_alpha", None),
-            trimap_seed=getattr(args, "trimap_seed", 0),
+            trimap_seed=getattr(args, "trimap_seed", None),
         )
     except LBSMatteError as exc:
         hint = ""

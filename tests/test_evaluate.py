@@ -1123,6 +1123,12 @@ def test_trimaps_from_alpha_is_refused_with_trimap_files_chosen(dataset: Path, s
     # Without the option, a data set without trimaps is told of it.
     assert run(_args(str(show_mattes), "--no-lbsmatte", "--baselines", "clustering", "--no-progress")) == 2
     assert "--trimaps-from-alpha PX" in capsys.readouterr().out
+    # A seed with nothing to draw would change nothing: refused, not ignored.
+    for made in (("--trimaps-from-alpha", "10,20"), ()):
+        code = run(_args(str(show_mattes), "--no-lbsmatte", "--baselines", "clustering", *made, "--trimap-seed", "5",
+                         "--no-progress"))
+        out = capsys.readouterr().out
+        assert code == 2 and "ERROR: --trimap-seed 5: only a --trimaps-from-alpha range (MIN-MAX" in out
 
 
 def test_a_matte_with_no_edge_is_not_a_perfect_score_with_made_trimaps(tmp_path: Path, capsys) -> None:
