@@ -70,6 +70,7 @@ when that command runs; one that cannot be imported says so instead of breaking 
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import gc
 import importlib
@@ -1364,15 +1365,37 @@ def _escape_unencodable_output() -> None:
     UnicodeEncodeError and the run ended in a traceback instead of its one protocol line (on
     Linux, a file name that is not valid UTF-8 did the same). The encoding itself is kept: the
     farm's log reader decodes with it. A stream given an error handler of its own
-    (``PYTHONIOENCODING=cp1252:replace``) keeps it."""
+    (``PYTHONIOENCODING=cp1252:replace``) keeps it; one on surrogateescape, Python's own under
+    ``LANG=C`` (ASCII where its UTF-8 mode is off), still writes a file name's bytes as they are,
+    and escapes only the rest (a message's '±', a name's character the message decoded): such an
+    ``ERROR:`` line ended in a traceback."""
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is None or (getattr(stream, "errors", None) or "strict") != "strict":
+        errors = getattr(stream, "errors", None) or "strict"
+        if reconfigure is None or errors not in ("strict", "surrogateescape"):
             continue
         try:
-            reconfigure(errors="backslashreplace")
-        except (ValueError, OSError, io.UnsupportedOperation):
+            reconfigure(errors="backslashreplace" if errors == "strict" else _BYTES_OR_ESCAPES)
+        except (ValueError, OSError, io.UnsupportedOperation, LookupError):
             continue
+
+
+def _bytes_or_escapes(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Error handler :data:`_BYTES_OR_ESCAPES`: a lone surrogate U+DC80..U+DCFF (a byte Python could
+    not decode, a file name's) as that byte, as surrogateescape writes it, anything else as
+    backslashreplace writes it."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    char = exc.object[exc.start]
+    if 0xDC80 <= ord(char) <= 0xDCFF:
+        return bytes([ord(char) - 0xDC00]), exc.start + 1
+    return codecs.backslashreplace_errors(UnicodeEncodeError(exc.encoding, exc.object, exc.start, exc.start + 1,
+                                                             exc.reason))
+
+
+#: The name :func:`_bytes_or_escapes` is registered under (:mod:`codecs`).
+_BYTES_OR_ESCAPES = "lbsmatte-bytes-or-escapes"
+codecs.register_error(_BYTES_OR_ESCAPES, _bytes_or_escapes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InputError
+from core.paths import library_path
 
 #: Encodings handled without OpenColorIO. ``auto`` is resolved per file by :func:`resolve_colour`.
 BUILTIN = ("linear", "srgb")
@@ -94,7 +95,12 @@ def _ocio_config() -> Any | None:
         import PyOpenColorIO as ocio
 
         try:
-            _configs[source] = ocio.Config.CreateFromFile(source)
+            # As OpenColorIO reads a path: its bytes as UTF-8, whatever the locale (a Latin-1 farm's)
+            _configs[source] = ocio.Config.CreateFromFile(library_path(source))
+        except UnicodeDecodeError:
+            raise InputError(f"cannot load the OpenColorIO config $OCIO={source!r}: the path holds bytes that are "
+                             "not UTF-8 text, which OpenColorIO cannot open: rename the file (or its folder) in "
+                             "UTF-8") from None
         except Exception as exc:  # OCIO raises its own Exception type
             raise InputError(f"cannot load the OpenColorIO config $OCIO={source!r}: {exc}") from exc
     return _configs[source]

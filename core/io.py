@@ -48,6 +48,7 @@ import OpenImageIO as oiio
 
 from core import colour
 from core.errors import InputError, OutputError
+from core.paths import library_path
 
 log = logging.getLogger(__name__)
 
@@ -424,16 +425,16 @@ def _library_stderr_held(path: str) -> Iterator[None]:
                     log.debug("image library said: %s", held)
 
 
-def check_utf8_path(path: str | os.PathLike[str], what: str = "") -> None:
-    """:class:`InputError` when ``path`` holds bytes that are not UTF-8 (a file named on a Latin-1
-    system: Python keeps such bytes as lone surrogates), naming it and the way out (``what``: the
+def check_utf8_path(path: str | os.PathLike[str], what: str = "") -> str:
+    """:class:`InputError` when ``path``'s bytes are not UTF-8 (a file named on a Latin-1 system:
+    Python keeps such bytes as lone surrogates), naming it and the way out (``what``: the
     flag, ``--plate``, that gave it). OpenImageIO takes UTF-8 paths only: it raised a TypeError
     ("incompatible function arguments") that said neither, and an output so named failed only
-    after its frame was matted."""
+    after its frame was matted. Returns ``path`` as OpenImageIO takes it (:func:`library_path`)."""
     p = os.fspath(path)
     try:
-        p.encode("utf-8")
-    except UnicodeEncodeError:
+        return library_path(p)
+    except UnicodeDecodeError:
         shown = p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         raise InputError(f"{what + ' ' if what else ''}{shown}: the path holds bytes that are not UTF-8 text, which "
                          "OpenImageIO cannot open: rename the file (or its folder) in UTF-8") from None
@@ -476,16 +477,16 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
     p = os.fspath(path)
     if not os.path.exists(p):
         raise InputError(f"file not found: {p}")
-    check_utf8_path(p)
+    name = check_utf8_path(p)
     if os.path.isdir(p):
         raise InputError(f"{p} is a folder, not an image file")
     # The image libraries' own messages (libpng's 'libpng error: ...', libjpeg's 'Premature end of
     # JPEG file') would go to stderr, which carries only the progress bar; OIIO's error, in our
     # message naming the file, says the same.
     with _library_stderr_held(p):
-        inp = oiio.ImageInput.open(p, _READ_CONFIG)
-        if inp is None:
-            raise InputError(f"cannot read image {p}: {_oiio_error()}")
+        inp = oiio.ImageInput.open(name, _READ_CONFIG)
+        if inp is None:  # OIIO's message names the file as it was given it
+            raise InputError(f"cannot read image {p}: {_oiio_error().replace(name, p)}")
         try:
             parts = _part_channels(inp)
             subimage = _rgba_subimage(parts, layer)
@@ -1260,7 +1261,7 @@ def _write_pixels(tmp: str, spec: Any, pixels: np.ndarray, dest: str) -> None:
     except (AttributeError, OSError):  # not Linux, or a sandbox that forbids it
         fd = -1
     if fd < 0:
-        _encode(tmp, tmp, spec, pixels, dest)
+        _encode(library_path(tmp), tmp, spec, pixels, dest)
         return
     try:
         _encode(f"/proc/self/fd/{fd}", tmp, spec, pixels, dest)
@@ -1280,7 +1281,7 @@ def _encode(target: str, name: str, spec: Any, pixels: np.ndarray, dest: str) ->
         # means nothing to the user, whose file is ``dest``.
         return OutputError(f"cannot write {dest}: {_oiio_error(out).replace(target, dest)}")
 
-    out = oiio.ImageOutput.create(name)
+    out = oiio.ImageOutput.create(library_path(name))
     if out is None:
         raise failed()
     try:

@@ -420,6 +420,28 @@ def test_a_path_of_bytes_that_are_not_utf8_is_a_usage_error_before_any_work(shot
     assert "TypeError" not in stdout and "no-such-bundle" not in stdout and "LBSMATTE PROGRESS" not in stdout
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows' file system encoding is always UTF-8")
+def test_an_error_naming_a_path_beyond_ascii_is_one_line_under_lang_c(shot: Path) -> None:
+    """Under LANG=C with Python's UTF-8 mode off, stdout is ASCII with surrogateescape (Python's
+    choice, which the escaping of unencodable output left alone): the ERROR: line of a Latin-1
+    file in a folder named 'Séquence' ended in UnicodeEncodeError and 'internal error ... a bug'."""
+    folder = os.fsencode(str(shot)) + "/Séquence".encode()
+    os.mkdir(folder)
+    plate = os.fsdecode(folder + b"/cam\xe9ra.####.exr")
+    env = dict(os.environ, LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0",
+               PYTHONPATH=str(Path(cli.__file__).resolve().parents[1]))
+    env.pop("PYTHONIOENCODING", None)
+    done = subprocess.run([sys.executable, "-m", "core.cli", "matte", "--plate", plate,
+                           "--trimap", str(shot / "trimap.####.png"), "--out", str(shot / "m.####.exr")],
+                          capture_output=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    # The undecodable byte escaped as ever, the folder's 'é' too (ASCII cannot hold it), no traceback
+    assert done.stdout.decode("ascii").splitlines() == [
+        f"ERROR: --plate {shot}/S\\xe9quence/cam\\xe9ra.####.exr: the path holds bytes that are not UTF-8 text, "
+        "which OpenImageIO cannot open: rename the file (or its folder) in UTF-8"]
+    assert b"Traceback" not in done.stderr
+
+
 def test_no_trained_weights_is_a_plain_error(shot: Path, small_bundle, monkeypatch, capsys) -> None:
     monkeypatch.delenv("LBSMATTE_ALLOW_UNTRAINED", raising=False)
     assert _matte(shot, small_bundle) == 1

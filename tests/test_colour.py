@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -108,6 +113,23 @@ def test_ocio_colourspace_from_a_config_file(tmp_path, monkeypatch: pytest.Monke
     assert resolve_colour("double_lin", is_float=True) == "double_lin"
     with pytest.raises(InputError, match=r"unknown colour 'nope'.*raw, lin, srgb_tex, double_lin"):
         check_colour("nope")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows' file system encoding is always UTF-8")
+def test_an_ocio_config_in_a_non_ascii_folder_loads_under_a_locale_that_is_not_utf8(tmp_path) -> None:
+    """$OCIO reaches Python in the locale's encoding (here LANG=C with UTF-8 mode off: 'é' as lone
+    surrogates; under a Latin-1 locale as 'Ã©'), and OpenColorIO takes the path as UTF-8: the
+    config of a show folder named 'Séries' was "file does not exist"."""
+    folder = tmp_path / "Séries 日本"
+    folder.mkdir()
+    (folder / "config.ocio").write_text(OCIO_CONFIG, encoding="utf-8")
+    script = "from core.colour import check_colour, to_display; import numpy as np; check_colour('double_lin'); " \
+             "print(float(to_display(np.full((1, 1, 3), 0.36, np.float32), 'double_lin')[0, 0, 0]))"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OCIO=str(folder / "config.ocio"),
+               LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    assert float(done.stdout) == pytest.approx(0.461356, abs=1e-5)
 
 
 def test_ocio_display_space_named_by_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

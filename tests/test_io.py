@@ -1403,6 +1403,53 @@ def test_a_path_of_bytes_that_are_not_utf8_is_named_on_read_and_write(tmp_path: 
     assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == sorted([b"cam\xe9ra.exr", b"plate.exr"])  # nothing left behind
 
 
+def _latin1_locale() -> str | None:
+    """A Latin-1 locale this machine has (``de_DE``, ``en_US.iso88591``), or None."""
+    import subprocess
+
+    try:
+        names = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    latin1 = re.compile(r"(de_DE|en_US|en_GB|fr_FR|es_ES|it_IT|pt_BR|nl_NL)(\.iso88591)?", re.IGNORECASE)
+    return next((n for n in names if latin1.fullmatch(n.replace("-", ""))), None)
+
+
+#: Environments whose file system encoding is not UTF-8: LANG=C with Python's UTF-8 mode and
+#: locale coercion off (ASCII; also how an embedding application may run Python), and a Latin-1
+#: locale (a farm's LANG=de_DE, CentOS's LANG=en_US) where the machine has one.
+NON_UTF8_LOCALES = [
+    pytest.param({"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}, "ascii", id="C"),
+    pytest.param({"LC_ALL": _latin1_locale() or "", "PYTHONUTF8": "0"}, "iso8859-1", id="latin-1",
+                 marks=pytest.mark.skipif(_latin1_locale() is None, reason="no Latin-1 locale on this machine")),
+]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows' file system encoding is always UTF-8")
+@pytest.mark.parametrize(("env", "encoding"), NON_UTF8_LOCALES)
+def test_utf8_file_names_are_read_and_written_under_a_locale_that_is_not_utf8(
+        tmp_path: Path, env: dict[str, str], encoding: str) -> None:
+    """Python reads a path's bytes in the locale's encoding, OpenImageIO as UTF-8: under a Latin-1
+    locale ``plate é.png`` was 'plate Ã©.png' to Python and "Could not open file" to OpenImageIO,
+    under LANG=C (UTF-8 mode off) it was refused as "not UTF-8 text" and then a TypeError on write."""
+    import subprocess
+
+    folder = tmp_path / "shot é 日本 🎬"
+    folder.mkdir()
+    io.write_image(folder / "plate é.png", np.full((2, 3, 3), 0.5, np.float32), ["R", "G", "B"])
+    script = ("import sys; from core import io; src, dst = sys.argv[1:]; "
+              "print(sys.getfilesystemencoding()); img = io.read_image(src); "
+              "io.write_image(dst, img.pixels, img.channels, like=img.info)")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script, str(folder / "plate é.png"), str(folder / "out ü.exr")],
+                          env=dict(os.environ, PYTHONPATH=str(root), **env), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    assert done.stdout.decode().split() == [encoding]
+    assert sorted(os.listdir(folder)) == ["out ü.exr", "plate é.png"]  # the names as given, no other bytes
+    np.testing.assert_allclose(io.read_image(folder / "out ü.exr").pixels, io.read_image(folder / "plate é.png").pixels,
+                               atol=1e-3)
+
+
 @pytest.mark.parametrize(("pixel_type", "bits"), [("uint10", 10), ("uint12", 12)])
 def test_a_dpx_of_10_or_12_bits_rounds_to_the_nearest_code_value(tmp_path: Path, pixel_type: str, bits: int) -> None:
     # OIIO rounds to 16 bits and keeps the top bits: 10-bit 1.94 (an alpha of 0.0019) was written as

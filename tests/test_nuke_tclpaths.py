@@ -17,7 +17,7 @@ from nuke_plugin import batch, compute
 from nuke_plugin import node as lbs_node
 from nuke_plugin.errors import NodeError
 
-FOLDERS = ["Shot [v2]", "proj$1", "a{b}", "sh ${x} 010", "with space"]
+FOLDERS = ["Shot [v2]", "proj$1", "a{b}", "sh ${x} 010", "with space", "Séries 日本語 🎬 @v2 -x"]
 
 
 def _plate_argument(env):
