@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,6 +109,58 @@ def test_documented_command_lines_parse(line: str) -> None:
     argv = shlex.split(line, comments=True)[1:]
     build_parser(argv[0]).parse_args(argv)
 
+
+
+def _documented_script_commands() -> list[list[str]]:
+    """The ``python tools/X.py ...`` and ``python bench/X.py ...`` commands of the README's fenced
+    blocks, as argv lists from the script on (continuations joined; a shell loop's ``$k`` and the
+    device's ``$OUT`` filled in)."""
+    commands = []
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for block in text.split("```")[1::2]:
+        joined = re.sub(r"\\\n\s*", " ", block).replace("$k", "0").replace("$OUT", "out")
+        for match in re.finditer(r"\bpython3? ((?:tools|bench)/\w+\.py\b[^;&|#\n]*)", joined):
+            commands.append(shlex.split(match.group(1)))
+    return commands
+
+
+def test_documented_tool_and_bench_command_lines_parse() -> None:
+    # the README's tools/ and bench/ commands (the benchmarks, the cross-validation, gpu_train's
+    # device command) are parsed by each script's own argparse, stopped before any work: a flag
+    # renamed in a script and not in the README fails here rather than at the reader's prompt
+    commands = _documented_script_commands()
+    scripts = {argv[0] for argv in commands}
+    assert {"bench/bench_pipeline.py", "bench/bench_process.py", "tools/cross_validate.py",
+            "tools/gpu_train.py"} <= scripts, scripts
+    probe = (
+        "import argparse, json, runpy, sys\n"
+        "class Parsed(BaseException): pass\n"
+        "def parse_args(self, args=None, namespace=None):\n"
+        "    ns, extra = self.parse_known_args(args, namespace)\n"
+        "    if extra: self.error('unrecognized arguments: %s' % ' '.join(extra))\n"
+        "    raise Parsed()\n"
+        "argparse.ArgumentParser.parse_args = parse_args\n"
+        "failed = []\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    sys.argv = argv\n"
+        "    try:\n"
+        "        runpy.run_path(argv[0], run_name='__main__')\n"
+        "        failed.append((argv, 'ran to the end without parsing its arguments'))\n"
+        "    except Parsed:\n"
+        "        pass\n"
+        "    except SystemExit as stop:\n"
+        "        failed.append((argv, 'exit %s' % stop.code))\n"
+        "print(json.dumps(failed))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(commands)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [], done.stderr[-3000:]
+    # gpu_train's --job NAME=ARGS are lbsmatte train's arguments (it gives the --out)
+    jobs = [argv[argv.index("--job") + 1] for argv in commands if "--job" in argv]
+    assert jobs
+    for job in jobs:
+        build_parser("train").parse_args(["train", "--out", "x"] + shlex.split(job.split("=", 1)[1]))
 
 
 def test_what_the_documented_commands_write_in_the_checkout_is_ignored_by_git() -> None:
