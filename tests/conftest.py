@@ -61,6 +61,23 @@ def write_exr_parts(path: Any, parts: list[tuple[str, tuple[str, ...], np.ndarra
     out.close()
 
 
+#: OpenColorIO 2.5's built-in ACES 2.0 studio config (its views, named transforms and interop IDs).
+ACES2_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
+
+
+@pytest.fixture
+def aces2_ocio_config() -> str:
+    """The name of :data:`ACES2_OCIO_CONFIG`; the test is skipped where the installed OpenColorIO
+    is older than 2.5 and has no such config (setup.cfg allows 2.3)."""
+    import PyOpenColorIO as ocio
+
+    try:
+        ocio.Config.CreateFromFile(ACES2_OCIO_CONFIG)
+    except Exception:  # OCIO raises its own Exception type
+        pytest.skip(f"OpenColorIO {ocio.__version__} has no built-in {ACES2_OCIO_CONFIG} (2.5 and later)")
+    return ACES2_OCIO_CONFIG
+
+
 @pytest.fixture
 def exr_parts() -> Any:
     """:func:`write_exr_parts` as a fixture."""

@@ -922,12 +922,12 @@ def test_the_results_header_says_the_colour_space_it_holds(tmp_path: Path, small
 
 
 def test_an_ocio_plates_result_is_tagged_with_the_colourspace_named(tmp_path: Path, small_bundle, untrained_ok,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                     monkeypatch: pytest.MonkeyPatch, aces2_ocio_config: str) -> None:
     # The EXR of a plate matted with --colour ACEScg holds ACEScg values but carried the plate's own
     # tag: none for an untagged render, lin_rec709_scene where --colour corrected a wrong one; the
     # config gives the colourspace's interop ID (OCIO 2.5's studio config: lin_ap1_scene). And an ID
     # that OpenImageIO's own colour config does not know (a show's, a camera log's) was dropped.
-    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    monkeypatch.setenv("OCIO", aces2_ocio_config)
     plate = np.clip(_plate(0), 0, 1)
     _write(tmp_path / "untagged.exr", plate, ["R", "G", "B"], "half")
     _write(tmp_path / "mistagged.exr", plate, ["R", "G", "B"], "half", {"oiio:ColorSpace": "lin_rec709_scene"})
@@ -981,10 +981,10 @@ def test_auto_on_a_plate_whose_header_says_another_colourspace_warns(tmp_path: P
 
 
 def test_auto_names_the_colourspace_a_plates_tag_names_in_the_ocio_config(tmp_path: Path, small_bundle, untrained_ok,
-                                                                           capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                           capsys, monkeypatch: pytest.MonkeyPatch, aces2_ocio_config: str) -> None:
     # An ARRI LogC4 EXR (colorInteropID ocio:arrilogc4_awg4_scene) matted under auto was told to name
     # "ACEScg for ACES AP1": wrong advice for a log plate, when $OCIO's config says which space it is.
-    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    monkeypatch.setenv("OCIO", aces2_ocio_config)
     plate = np.clip(_plate(0), 0, 1)
     _write(tmp_path / "logc4.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "ocio:arrilogc4_awg4_scene"})
     _write(tmp_path / "ap1.exr", plate, ["R", "G", "B"], "half", {"colorInteropID": "lin_ap1_scene"})

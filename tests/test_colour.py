@@ -332,11 +332,13 @@ def test_the_tensor_curves_are_the_numpy_ones() -> None:
     assert encode_srgb(torch.tensor([float("nan"), -2.0])).tolist() == [0.0, 0.0]
 
 
-def test_an_ocio_view_or_a_misspelt_colourspace_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_ocio_view_or_a_misspelt_colourspace_is_named_as_such(monkeypatch: pytest.MonkeyPatch,
+                                                                  aces2_ocio_config: str) -> None:
     # A view (what a compositor picks in the viewer) and a named transform exist in the config but
     # are not colourspaces: 'unknown colour' alone sent them looking for a typo. A typo gets the
-    # colourspaces and aliases spelt like it.
-    monkeypatch.setenv("OCIO", "ocio://studio-config-latest")
+    # colourspaces and aliases spelt like it. (The config is named by its version: studio-config-latest
+    # is another config in each OpenColorIO release, 2.3's without ACES 2.0's views.)
+    monkeypatch.setenv("OCIO", aces2_ocio_config)
     with pytest.raises(InputError, match=r"unknown colour 'ACES 2.0 - SDR 100 nits \(Rec.709\)' \(in the OpenColorIO "
                                          r"config it is a view of the display 'sRGB - Display': how images are shown"):
         check_colour("ACES 2.0 - SDR 100 nits (Rec.709)")
@@ -384,11 +386,12 @@ def test_an_ocio_display_given_as_the_colour_is_named_as_such(tmp_path, monkeypa
         check_colour("ACEScgg")
 
 
-def test_colourspace_for_tag_finds_a_files_tag_in_the_config(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_colourspace_for_tag_finds_a_files_tag_in_the_config(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                             aces2_ocio_config: str) -> None:
     from core.colour import colourspace_for_tag
 
     assert colourspace_for_tag("lin_ap1_scene") is None  # no $OCIO
-    monkeypatch.setenv("OCIO", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    monkeypatch.setenv("OCIO", aces2_ocio_config)
     assert colourspace_for_tag("lin_ap1_scene") == "ACEScg"
     assert colourspace_for_tag("ocio:arrilogc4_awg4_scene") == "ARRI LogC4"
     assert colourspace_for_tag("ACEScct") == "ACEScct"
