@@ -894,6 +894,10 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
     # beyond the format) is matted and written back, not dropped; the trimap is read over the same
     # pixels (zero, i.e. background, where its own data window does not reach).
     plate = read_image(job.plate, window="union", layer=args.plate_layer)
+    if args.plate_layer is None and all(c.rsplit(".", 1)[-1].lower() in ("a", "alpha") for c in plate.channels):
+        # read_image's rule (one channel is grey, whatever its name) would matte the matte as a grey plate
+        raise InputError(f"plate {job.plate} holds only an alpha channel ({', '.join(plate.channels)}): no colour to "
+                         "matte. Is it a matte or the trimap (--plate and --trimap swapped)?")
     if job.trimap_missing and not job.trimap.exists():  # planned so: say what the sequence has on disk
         raise InputError(job.trimap_missing)
     trimap_layer = args.trimap_channel.rpartition(".")[0] or None  # matte of matte.A: its part of a multi-part file

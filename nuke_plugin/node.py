@@ -262,7 +262,10 @@ def input_node(node, index):
     """The node connected to input ``index`` (0 plate, 1 trimap); :class:`NodeError` if none."""
     upstream = node.input(index)
     if upstream is None:
-        raise NodeError("%s: connect a %s to input %d" % (node.name(), ("plate", "trimap")[index], index))
+        # A plate whose own alpha holds the trimap (one input) is read from the trimap input too.
+        hint = " (a plate whose alpha holds the trimap: connect the plate to the trimap input too)" \
+            if index == TRIMAP_INPUT else ""
+        raise NodeError("%s: connect a %s to input %d%s" % (node.name(), ("plate", "trimap")[index], index, hint))
     return upstream
 
 
@@ -731,6 +734,7 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
     if trimap_channel == "alpha" and not has_alpha:
         raise NodeError("%s: trimap channel is 'alpha' but the trimap input (%s) has no alpha channel: set trimap "
                         "channel to auto or red, or give the trimap an alpha" % (node.name(), trimap.name()))
+    check_input_channels(node, plate, trimap, trimap_channel)
     jobs = (
         ("plate", plate, "rgb", PLATE_DATATYPE),
         ("trimap", trimap, "rgba" if has_alpha else "rgb", "16 bit half"),  # 0, 0.5, 1 exactly
@@ -753,6 +757,51 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
                                  failed, views[0], view)
                 _check_some_baked(node, first, last, failed)
     return patterns[0], patterns[1], failed
+
+
+#: The channels the bake Writes take from each input (a Write writes a channel its input lacks as black).
+_RGB = ("rgba.red", "rgba.green", "rgba.blue")
+
+
+def check_input_channels(node, plate, trimap, trimap_channel):
+    """:class:`NodeError` when an input has none of the channels the bake takes from it: a plate
+    with no red, green or blue (a Roto or a trimap wired into the plate input), or a trimap whose
+    channels are all in another layer than ``rgba`` (a ``mask`` or ``trimap`` layer) or lack the
+    one *trimap channel* names. The bake Writes would write black for them, and the core would
+    matte a black plate, or a trimap all background, with no word of why. An input whose channels
+    Nuke cannot tell (``channels()`` empty: an upstream error) is left to the bake, which names it."""
+    plate_channels, trimap_channels = plate.channels(), trimap.channels()
+    if plate_channels and not any(c in plate_channels for c in _RGB):
+        raise NodeError("%s: the plate input (%s) has no red, green or blue channel (its channels: %s): there is "
+                        "no picture to matte. Is a matte or the trimap wired into the plate input (input 0)? Connect "
+                        "the plate there, or Shuffle its colour into rgba"
+                        % (node.name(), plate.name(), ", ".join(plate_channels)))
+    if not trimap_channels:
+        return
+    has_alpha, has_red = "rgba.alpha" in trimap_channels, "rgba.red" in trimap_channels
+    if trimap_channel == "auto":
+        missing = not has_alpha and not any(c in trimap_channels for c in _RGB)
+        reads = "rgba.alpha, or rgba.red, green and blue"
+    elif trimap_channel in ("red", "luminance"):
+        missing = not has_red
+        reads = "rgba.red" if trimap_channel == "red" else "rgba.red, green and blue"
+    else:
+        return  # 'alpha': checked by the caller
+    if not missing:
+        return
+    layers = []
+    for channel in trimap_channels:
+        layer = channel.split(".", 1)[0]
+        if layer != "rgba" and layer not in layers:
+            layers.append(layer)
+    if has_alpha:
+        way = "set trimap channel to alpha (or auto)"
+    else:
+        way = "Shuffle the layer that holds the trimap (%s) into rgba with a Shuffle node before the trimap " \
+              "input" % (" or ".join(layers) or "it")
+    raise NodeError("%s: trimap channel is '%s', which reads %s, but the trimap input (%s) has none of them (its "
+                    "channels: %s): the trimap would be read as black, all background. %s"
+                    % (node.name(), trimap_channel, reads, trimap.name(), ", ".join(trimap_channels), way))
 
 
 def _check_some_baked(node, first, last, failed):

@@ -1693,6 +1693,27 @@ def test_a_plate_with_alpha_below_1_is_matted_from_its_colour_with_a_warning(tmp
     np.testing.assert_array_equal(holed.pixels[..., bg][known], plate[known].astype(np.float16))
 
 
+def test_a_plate_of_only_an_alpha_channel_is_refused_not_matted_as_grey(tmp_path: Path, small_bundle,
+                                                                        untrained_ok, capsys) -> None:
+    # A matte (or the trimap) given as the plate, --plate and --trimap swapped: its one channel was
+    # read as a grey plate and matted, with only the warning that the plate's alpha is below 1.
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    for name, channels in (("a", ["A"]), ("mask", ["mask.A"])):
+        _write(tmp_path / f"{name}.exr", _trimap(0)[..., None], channels, "float")
+        code = cli.main(["matte", "--plate", str(tmp_path / f"{name}.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                         "--out", str(tmp_path / f"{name}_matte.exr"), "--weights", str(small_bundle.path),
+                         "--device", "cpu", "--no-progress"])
+        out = capsys.readouterr().out
+        assert code == 1
+        assert (f"ERROR: frame -: plate {tmp_path / f'{name}.exr'} holds only an alpha channel ({channels[0]}): no "
+                "colour to matte. Is it a matte or the trimap (--plate and --trimap swapped)?") in out, out
+        assert not (tmp_path / f"{name}_matte.exr").exists()
+    _write(tmp_path / "y.exr", np.clip(_plate(0), 0, 1)[..., :1], ["Y"], "float")  # a grey plate still mattes
+    assert cli.main(["matte", "--plate", str(tmp_path / "y.exr"), "--trimap", str(tmp_path / "trimap.png"),
+                     "--out", str(tmp_path / "y_matte.exr"), "--weights", str(small_bundle.path),
+                     "--device", "cpu", "--no-progress"]) == 0
+
+
 def test_a_png_plate_with_alpha_is_matted_on_its_stored_colour_as_the_node_bakes_it(tmp_path: Path, small_bundle,
                                                                                    untrained_ok, capsys) -> None:
     # A PNG stores straight colour; Nuke's Read brings it in as stored and the node bakes that.

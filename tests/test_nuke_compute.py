@@ -1258,6 +1258,79 @@ def test_trimap_channel_alpha_on_a_trimap_without_alpha_names_the_input_and_the_
     assert not [c for c in cli_calls(lbs_env) if "matte" in c]
 
 
+def _rewrite_frames(pattern, channels, pick):
+    """Rewrite each frame of ``pattern`` with ``pick(pixels)`` as the channels ``channels``."""
+    for frame in range(1001, 1004):
+        path = cache.frame_path(pattern, frame)
+        pixels, _ = read_exr(path)
+        write_exr(path, pick(pixels), channels)
+
+
+@pytest.mark.parametrize("channels, setting", [
+    (["mask.A"], "auto"),                                 # a Roto output to a mask layer
+    (["trimap.R", "trimap.G", "trimap.B"], "auto"),       # a trimap in a layer of a multi-layer EXR
+    (["trimap.R", "trimap.G", "trimap.B"], "red"),
+    (["trimap.R", "trimap.G", "trimap.B"], "luminance"),
+])
+def test_a_trimap_in_another_layer_than_rgba_is_refused_naming_its_channels(fake_nuke, lbs_env, sequences,
+                                                                            monkeypatch, channels, setting):
+    # The bake Write took rgba from it: black, a trimap all background, matted without a word of why.
+    monkeypatch.setattr(fake_nuke, "GUI", True)
+    _rewrite_frames(sequences["trimap"], channels, lambda p: p[:, :, 3:] if len(channels) == 1 else p[:, :, :3])
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_channel"].setValue(setting)
+    node["compute"].execute()
+    message = fake_nuke._messages[-1]
+    assert "Traceback" not in message
+    assert f"trimap channel is '{setting}'" in message and "the trimap input (Read2) has none of them" in message
+    assert "its channels: " + ", ".join(fake_nuke._nuke_channel(c) for c in channels) in message
+    layer = channels[0].split(".")[0]
+    assert f"Shuffle the layer that holds the trimap ({layer}) into rgba with a Shuffle node" in message
+    assert node["status"].value().startswith("ERROR: LBSMatte1: trimap channel")
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+    assert not os.listdir(os.path.join(lbs_env["cache"], cache.BAKE_FOLDER))  # nothing left baked
+
+
+def test_trimap_channel_red_on_a_trimap_with_only_an_alpha_says_to_pick_alpha(fake_nuke, lbs_env, sequences):
+    _rewrite_frames(sequences["trimap"], ["A"], lambda p: p[:, :, 3:])
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_channel"].setValue("red")
+    with pytest.raises(NodeError, match=r"trimap channel is 'red', which reads rgba\.red, but the trimap input "
+                                        r"\(Read2\) has none of them \(its channels: rgba\.alpha\).*set trimap "
+                                        r"channel to alpha \(or auto\)"):
+        compute.compute(node)
+    node["trimap_channel"].setValue("auto")  # the alpha it has: computed
+    assert compute.compute(node).ok
+
+
+def test_a_plate_with_no_colour_channel_is_refused_naming_the_input(fake_nuke, lbs_env, sequences):
+    # A Roto (alpha only) wired into the plate input, the two inputs swapped: the bake wrote a black
+    # plate, and a matte of nothing came back as a result.
+    _rewrite_frames(sequences["plate"], ["A"], lambda p: p[:, :, :1])
+    node = make_graph(fake_nuke, sequences)
+    with pytest.raises(NodeError, match=r"the plate input \(Read1\) has no red, green or blue channel \(its "
+                                        r"channels: rgba\.alpha\).*plate input \(input 0\)"):
+        compute.compute(node)
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+
+
+def test_a_plate_whose_alpha_holds_the_trimap_is_matted_from_one_node_on_both_inputs(fake_nuke, lbs_env, sequences):
+    from fake_nuke.fixtures import make_trimap
+
+    _rewrite_frames(sequences["plate"], ["R", "G", "B", "A"],
+                    lambda p: np.concatenate([p, make_trimap(*SIZE)[..., None]], axis=2))
+    node = make_graph(fake_nuke, sequences)
+    node.setInput(1, None)  # one input: the error says how to give it the plate's alpha
+    with pytest.raises(NodeError, match=r"connect a trimap to input 1 \(a plate whose alpha holds the trimap: "
+                                        r"connect the plate to the trimap input too\)"):
+        compute.compute(node)
+    node.setInput(1, node.input(0))
+    assert compute.compute(node).ok
+    for pixels, names in _frames_of(node).values():
+        np.testing.assert_array_equal(pixels[:, :, names.index("A")],
+                                      np.where(make_trimap(*SIZE) == 0.5, 0.5, make_trimap(*SIZE)))
+
+
 def test_clear_cache_keeps_a_folder_another_node_is_computing_into(fake_nuke, lbs_env, sequences, monkeypatch):
     # A second node on the same plate and trimap with the same settings (made afresh, not a copy:
     # it shows no result yet) computes the frame the first node's Compute failed, into the folder
