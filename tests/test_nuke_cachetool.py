@@ -225,7 +225,11 @@ def test_list_finds_autosaves_the_records_own_script_and_says_what_is_not_lbsmat
     (scripts / "sh010_v003.nk.autosave").write_text(f'LBSMatte {{\n result_key "{a}"\n}}\n')
     (scripts / "sh010_v002.nk~").write_text(f'LBSMatte {{\n result_key {b}\n}}\n')
     elsewhere.write_text(f'LBSMatte {{\n result_key "{c}"\n}}\n')
-    _key_folder(cache_dir, a)
+    folder = _key_folder(cache_dir, a)
+    with open(os.path.join(folder, "lbsmatte_trimap.1001.exr"), "wb") as handle:  # a trimap, not a result frame
+        handle.write(b"t" * 50)
+    os.makedirs(os.path.join(folder, "sub"))  # not a file: no bytes of its own counted
+    _age(folder, 40)
     _key_folder(cache_dir, b)
     _key_folder(cache_dir, c, script=str(elsewhere), node="LBSMatte2")
     _key_folder(cache_dir, d, record=False)
@@ -236,6 +240,9 @@ def test_list_finds_autosaves_the_records_own_script_and_says_what_is_not_lbsmat
     assert [os.path.basename(s) for s in rows[b]["scripts"]] == ["sh010_v002.nk~"]
     assert rows[c]["scripts"] == [str(elsewhere)] and rows[d]["scripts"] == []
     assert [rows[k]["lbsmatte"] for k in (a, b, c, d)] == [True, True, True, False]
+    record = len(json.dumps({"key": a, "script": "", "node": ""}))
+    assert (rows[a]["frames"], rows[a]["size"]) == (1, 100 + 50 + record)
+    assert rows[a]["written"] == time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(folder + "/sub")))
     code, out = _run_tool(capsys, "list", str(cache_dir))  # without --scripts: who names it is not known
     lines = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
     assert lines[c][4:] == [f"{elsewhere} LBSMatte2", "-"]
