@@ -7,6 +7,7 @@ run them, so these tests check the plumbing and the known-region guarantees, not
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,36 @@ def test_a_trimap_frame_missing_says_what_the_sequence_holds(tmp_path: Path) -> 
     # A single trimap file serves every frame, held or not.
     jobs = cli.plan_frames(plate, str(tmp_path / "nopad.1.png"), out, "1-2")
     assert [(job.trimap.name, job.trimap_held, job.trimap_missing) for job in jobs] == [("nopad.1.png", None, "")] * 2
+
+
+def test_an_output_format_that_cannot_hold_the_matte_is_refused_when_planned(tmp_path: Path) -> None:
+    # Refused before any frame renders, naming the format's problem: .jpeg as .jpg (no alpha).
+    plate, trimap = str(tmp_path / "plate.####.exr"), str(tmp_path / "trimap.####.png")
+    for out in ("m.jpg", "m.JPEG"):
+        with pytest.raises(cli.InputError, match="JPEG cannot hold the alpha channel"):
+            cli.plan_frames(plate, trimap, str(tmp_path / out), "1")
+    for out, ext in (("m.txt", "'.txt'"), ("m", "'(none)'"), ("m.####.gif", "'.gif'")):
+        with pytest.raises(cli.InputError, match=re.escape(f"unsupported extension {ext}; use .exr, .png, .tif or .dpx")):
+            cli.plan_frames(plate, trimap, str(tmp_path / out), "1")
+
+
+def test_without_frames_the_plate_sequence_on_disk_decides_the_frames(tmp_path: Path) -> None:
+    # A locked-off shot's one trimap file, or a trimap sequence longer than the plate: the plate's frames.
+    for f in (1001, 1002, 1003):
+        (tmp_path / f"plate.{f}.exr").touch()
+    for f in range(1000, 1006):
+        (tmp_path / f"trimap.{f}.png").touch()
+    (tmp_path / "still.png").touch()
+    plate, out = str(tmp_path / "plate.####.exr"), str(tmp_path / "out" / "m.####.exr")
+    for trimap in ("still.png", "trimap.####.png"):
+        jobs = cli.plan_frames(plate, str(tmp_path / trimap), out)
+        assert [job.frame for job in jobs] == [1001, 1002, 1003], trimap
+        assert [job.plate.name for job in jobs] == ["plate.1001.exr", "plate.1002.exr", "plate.1003.exr"]
+    assert [job.trimap.name for job in jobs] == ["trimap.1001.png", "trimap.1002.png", "trimap.1003.png"]
+    # ... and with a single plate file, the trimap sequence's
+    (tmp_path / "plate.exr").touch()
+    jobs = cli.plan_frames(str(tmp_path / "plate.exr"), str(tmp_path / "trimap.####.png"), out)
+    assert [job.frame for job in jobs] == list(range(1000, 1006))
 
 
 def test_a_float_trimap_on_the_8bit_scale_fails_its_frame_naming_the_fix(shot: Path, small_bundle, untrained_ok,
@@ -1265,6 +1296,45 @@ def test_the_result_says_it_was_made_by_lbsmatte_with_which_weights_and_settings
     assert settings["premultiplied"] is True and "rounds" in settings["refinement"]
     # the bundle's folder, a user's path, is named nowhere in the header
     assert not [n for n, _, v in info.metadata if str(small_bundle.path) in str(v)]
+
+
+def test_the_headers_settings_are_this_runs_as_resolved() -> None:
+    # Each field of lbsmatte/settings is what this run used (a Nuke cache and a pipeline script read
+    # them): not a default in place of the flag given.
+    import argparse
+    import json
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    import torch
+
+    from core import __version__
+
+    @dataclass
+    class Refinement:
+        rounds: int = 2
+        knn: float = 0.25
+
+    bundle = SimpleNamespace(name="abc_v1", path="/shows/abc/lbsmatte_weights/abc_v1",
+                             manifest_sha256=lambda: "f" * 64)
+    matter = SimpleNamespace(bundle=bundle, device=torch.device("cpu"), precision="bf16", fg_solve=0.5,
+                             refinement=Refinement(), match_exposure=False)
+    args = argparse.Namespace(trimap_channel="red", plate_layer="beauty", edge=7)
+    records = cli._provenance(matter, args, "srgb", False)
+    assert [(name, kind) for name, kind, _ in records] == [
+        ("Software", "string"), ("lbsmatte/version", "string"), ("lbsmatte/weights", "string"),
+        ("lbsmatte/bundle_sha256", "string"), ("lbsmatte/settings", "string")]
+    values = {name: value for name, _, value in records}
+    assert values["Software"] == f"LBSMatte {__version__}" and values["lbsmatte/version"] == __version__
+    assert values["lbsmatte/weights"] == "abc_v1" and values["lbsmatte/bundle_sha256"] == "f" * 64
+    assert json.loads(values["lbsmatte/settings"]) == {
+        "device": "cpu", "precision": "bf16", "colour": "srgb", "premultiplied": False, "fg_solve": 0.5,
+        "refinement": {"rounds": 2, "knn": 0.25}, "trimap_channel": "red", "plate_layer": "beauty", "edge": 7,
+        "match_exposure": False}
+    # --weights none has no bundle to hash: no bundle_sha256, the rest as ever
+    matter.bundle = SimpleNamespace(name="none")
+    assert [name for name, _, _ in cli._provenance(matter, args, "linear", True)] == [
+        "Software", "lbsmatte/version", "lbsmatte/weights", "lbsmatte/settings"]
 
 
 def test_a_multi_part_plates_metadata_is_its_first_parts_as_nuke_writes_it(tmp_path: Path, small_bundle,

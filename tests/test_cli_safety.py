@@ -780,3 +780,28 @@ def test_fingerprints_options_said_to_be_as_for_matte_have_matte_s_defaults() ->
     assert {a.dest for a in said} >= {"device", "precision", "colour"}
     for action in said:
         assert action.default == matte.get_default(action.dest), action.dest
+
+
+def test_fingerprint_counts_a_renamed_source_file_and_the_ocio_display(tmp_path: Path, small_bundle,
+                                                                      monkeypatch) -> None:
+    # The same bytes under another module's name are other code (an import reads another file).
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.py").write_text("X = 1\n")
+    before = fingerprint.source_sha256(tree)
+    (tree / "a.py").rename(tree / "b.py")
+    assert fingerprint.source_sha256(tree) != before
+    # An OCIO colourspace's pixels depend on the display $LBSMATTE_OCIO_DISPLAY picks: its record holds it.
+    from test_colour import OCIO_CONFIG
+
+    from core.colour import DISPLAY_ENV
+
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    records = []
+    for display in ("sRGB", "Rec.1886"):
+        monkeypatch.setenv(DISPLAY_ENV, display)
+        records.append(fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour="lin"))
+    assert [r["ocio"][DISPLAY_ENV] for r in records] == ["sRGB", "Rec.1886"]
+    assert records[0]["fingerprint"] != records[1]["fingerprint"]

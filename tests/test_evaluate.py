@@ -1142,3 +1142,37 @@ def test_a_matte_with_no_edge_is_not_a_perfect_score_with_made_trimaps(tmp_path:
     out = capsys.readouterr().out
     assert code == 1 and "X.png: the matte has no soft pixel and no edge" in out and "nothing to score" in out
     assert "== from_alpha_5px: 1 image " in out
+
+
+def test_the_tables_align_their_columns_and_show_each_metric_at_its_precision() -> None:
+    # Names left, numbers right, a rule under each header as wide as its column; MSEs to 5
+    # decimals, seconds to 2, a missing or NaN metric as "-", the per-image SAD then its mean.
+    from core.evaluate import format_tables
+
+    results = {
+        "methods": ["lbsmatte", "closed_form"], "metrics": ["sad", "mse", "grad", "conn", "fg_sad", "fg_mse"],
+        "failures": [{"image": "GT02"}],
+        "variants": {"Trimap1": {
+            "images": {"GT01": {"lbsmatte": {"sad": 1.23456, "grad": 9.0}, "closed_form": {"sad": 12.5}}},
+            "mean": {"lbsmatte": {"sad": 1.23456, "mse": 0.000123456, "grad": float("nan"), "conn": 2.0, "fg_sad": 3.0,
+                                  "fg_mse": 0.0012345, "seconds": 1.234, "images": 1},
+                     "closed_form": {"sad": 12.5, "mse": 0.01, "grad": 4.0, "conn": 5.0, "seconds": 10.0,
+                                     "images": 1.0}}}},
+    }
+    assert format_tables(results).split("\n\n", 1)[1] == (
+        "== Trimap1: 1 image (metrics over the trimap's unknown region) ==\n"
+        "mean over images     SAD      MSE   Grad   Conn  FG SAD   FG MSE  s/image  images\n"
+        "----------------  ------  -------  -----  -----  ------  -------  -------  ------\n"
+        "lbsmatte           1.235  0.00012      -  2.000   3.000  0.00123     1.23       1\n"
+        "closed_form       12.500  0.01000  4.000  5.000       -        -    10.00       1\n"
+        "\n"
+        "SAD per image  lbsmatte  closed_form\n"
+        "-------------  --------  -----------\n"
+        "GT01              1.235       12.500\n"
+        "mean              1.235       12.500\n"
+        "\n"
+        "1 failure(s): see the ERROR lines above")
+    results["variants"]["Trimap1"]["images"]["GT04"] = {}
+    assert "== Trimap1: 2 images (metrics" in format_tables(results)
+    results["weights"] = {"name": "none"}
+    assert format_tables(results).startswith("lbsmatte: --weights none, NO NETWORKS (pull-push fill")

@@ -1474,3 +1474,28 @@ def test_output_pixel_type_is_the_formats_unless_an_integer_plate_has_more_bits(
     assert io.output_pixel_type("o.png", plate(32, is_float=True)) == "uint8"  # a float plate: the format's
     assert io.output_pixel_type("o.exr", plate(16)) == "half"
     assert io.output_pixel_type("o.png") == "uint8"
+
+
+def test_frame_range_limits_count_every_frame_and_an_empty_range_is_refused() -> None:
+    # A farm template that fills in nothing ('--frames ""') rendered no frame and exited 0.
+    for text in ("", " ", ","):
+        with pytest.raises(InputError, match=re.escape(f"the frame range {text!r} holds no frames")):
+            io.parse_frames(text)
+    # fileseq's own count loses the subframe of '1-100000,2.5'; the limit counts it
+    with pytest.raises(InputError, match="holds 100,001 frames, more than the 100,000 one run renders"):
+        io.parse_frames("1-100000,2.5")
+
+
+def test_frames_on_disk_past_the_limit_by_one_are_refused_and_negative_frames_found(tmp_path: Path) -> None:
+    pattern = str(tmp_path / "plate.####.exr")
+    for frame in (-5, -4, 0, 2):
+        io.frame_path(pattern, frame).touch()
+    assert io.frames_on_disk(pattern) == [-5, -4, 0, 2]
+    assert io.find_frames(pattern) == list(range(-5, 3))
+    far = str(tmp_path / "far.####.exr")
+    io.frame_path(far, 1).touch()
+    io.frame_path(far, io.MAX_FRAMES).touch()
+    assert len(io.find_frames(far)) == io.MAX_FRAMES  # first to last: exactly the limit
+    io.frame_path(far, io.MAX_FRAMES + 1).touch()
+    with pytest.raises(InputError, match="holds 100,001 frames"):
+        io.find_frames(far)

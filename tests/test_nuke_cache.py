@@ -48,6 +48,8 @@ def test_folder_key_covers_every_frame():
     assert cache.folder_key("s", {1001: "x", 1002: "z"}) != key
     assert cache.folder_key("t", keys) != key
     assert cache.folder_key("s", {1001: "x"}) != key
+    # the frame numbers count too: the same frames renumbered are another folder's
+    assert cache.folder_key("s", {1002: "x", 1003: "y"}) != key
     assert cache.frame_key("s", "p", "t") != cache.frame_key("s", "t", "p")
     # every part counts: a new trimap alone (the same plate) is a new frame key
     assert cache.frame_key("s", "p", "t") != cache.frame_key("s", "p", "u")

@@ -194,3 +194,90 @@ def test_dry_run_writes_nothing(show):
     assert not os.path.exists(locks), "--dry-run made the lock folder"
     after = sorted(os.path.join(folder, name) for folder, _, names in os.walk(show["cache"]) for name in names)
     assert after == before
+
+
+def _key_folder(cache_dir, key, frames=(1001,), days=40, script="", node="", record=True, size=100):
+    """A key folder as a Compute leaves it (record, result frames), written ``days`` days ago."""
+    folder = os.path.join(str(cache_dir), key)
+    os.makedirs(folder)
+    if record:
+        with open(os.path.join(folder, cache.RECORD_NAME), "w") as handle:
+            json.dump({"key": key, "script": script, "node": node}, handle)
+    for frame in frames:
+        with open(os.path.join(folder, f"lbsmatte.{frame:04d}.exr"), "wb") as handle:
+            handle.write(b"x" * size)
+    _age(folder, days)
+    return folder
+
+
+def _run_tool(capsys, *args):
+    code = cachetool.main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_list_finds_autosaves_the_records_own_script_and_says_what_is_not_lbsmattes(tmp_path, capsys):
+    # Built by hand, in this process: what each column of 'list' says, beyond what the node's own
+    # Compute makes (no autosave, no folder of a key's name without LBSMatte's record).
+    cache_dir, scripts = tmp_path / "cache", tmp_path / "scripts"
+    scripts.mkdir()
+    elsewhere = tmp_path / "elsewhere.nk"  # the script of the last Compute, outside --scripts
+    a, b, c, d = "a" * 16, "b" * 16, "c" * 16, "d" * 16
+    (scripts / "sh010_v003.nk.autosave").write_text(f'LBSMatte {{\n result_key "{a}"\n}}\n')
+    (scripts / "sh010_v002.nk~").write_text(f'LBSMatte {{\n result_key {b}\n}}\n')
+    elsewhere.write_text(f'LBSMatte {{\n result_key "{c}"\n}}\n')
+    folder = _key_folder(cache_dir, a)
+    with open(os.path.join(folder, "lbsmatte_trimap.1001.exr"), "wb") as handle:  # a trimap, not a result frame
+        handle.write(b"t" * 50)
+    os.makedirs(os.path.join(folder, "sub"))  # not a file: no bytes of its own counted
+    _age(folder, 40)
+    _key_folder(cache_dir, b)
+    _key_folder(cache_dir, c, script=str(elsewhere), node="LBSMatte2")
+    _key_folder(cache_dir, d, record=False)
+    code, out = _run_tool(capsys, "list", str(cache_dir), "--scripts", str(scripts), "--json")
+    assert code == 0
+    rows = {row["key"]: row for row in json.loads(out)["results"]}
+    assert [os.path.basename(s) for s in rows[a]["scripts"]] == ["sh010_v003.nk.autosave"]
+    assert [os.path.basename(s) for s in rows[b]["scripts"]] == ["sh010_v002.nk~"]
+    assert rows[c]["scripts"] == [str(elsewhere)] and rows[d]["scripts"] == []
+    assert [rows[k]["lbsmatte"] for k in (a, b, c, d)] == [True, True, True, False]
+    record = len(json.dumps({"key": a, "script": "", "node": ""}))
+    assert (rows[a]["frames"], rows[a]["size"]) == (1, 100 + 50 + record)
+    assert rows[a]["written"] == time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(folder + "/sub")))
+    code, out = _run_tool(capsys, "list", str(cache_dir))  # without --scripts: who names it is not known
+    lines = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+    assert lines[c][4:] == [f"{elsewhere} LBSMatte2", "-"]
+    assert lines[d][4:] == ["? ?", "-", "not LBSMatte's"]
+    code, out = _run_tool(capsys, "list", str(cache_dir), "--json")
+    assert {row["scripts"] for row in json.loads(out)["results"]} == {None}
+    assert _run_tool(capsys, "list", str(cache_dir), "--scripts", str(tmp_path / "gone")) == (
+        2, f"ERROR: --scripts {tmp_path / 'gone'}: no such file or folder\n")
+
+
+def test_prune_counts_what_it_removed_and_frees_only_what_no_other_folder_links(tmp_path, capsys):
+    cache_dir = tmp_path / "cache"
+    old, recent, stray = "a" * 16, "b" * 16, "d" * 16
+    _key_folder(cache_dir, old, frames=(1, 2), size=1000)
+    _key_folder(cache_dir, recent, days=3, size=1000)
+    _key_folder(cache_dir, stray, record=False, size=1000)
+    # a frame the recent key reused from the old one is a hard link: removing the old folder leaves it
+    os.link(os.path.join(cache_dir, recent, "lbsmatte.1001.exr"), os.path.join(cache_dir, old, "lbsmatte.0003.exr"))
+    _age(os.path.join(cache_dir, old), 40)
+    leftover = os.path.join(cache_dir, f".removing-{'e' * 16}-0123456789")  # an interrupted prune's
+    os.makedirs(leftover)
+    record = len(json.dumps({"key": old, "script": "", "node": ""}))
+    code, out = _run_tool(capsys, "list", str(cache_dir), "--json")
+    listing = json.loads(out)
+    rows = {row["key"]: row for row in listing["results"]}
+    assert (rows[old]["size"], rows[old]["own_size"]) == (3000 + record, 2000 + record)
+    assert listing["size"] == 5000 + 2 * record  # every file each folder holds, linked ones too
+    code, out = _run_tool(capsys, "prune", str(cache_dir), "--older-than", "7", "--dry-run")
+    assert code == 0 and os.path.isdir(leftover), "--dry-run removed something"
+    assert recent not in out  # newer than --older-than: not chosen, not a KEPT line
+    assert out.splitlines()[-1] == f"would remove 1 of 3 result folder(s), {cache.size_text(2000 + record)}"
+    code, out = _run_tool(capsys, "prune", str(cache_dir), "--older-than", "7", "--json")
+    done = json.loads(out)
+    chosen = {os.path.basename(row["folder"]): row for row in done["chosen"]}
+    assert sorted(chosen) == [old, stray] and (chosen[old]["removed"], chosen[stray]["removed"]) == (True, False)
+    assert done["freed"] == 2000 + record
+    assert not os.path.exists(leftover) and not os.path.exists(os.path.join(cache_dir, old))
+    assert os.path.isfile(os.path.join(cache_dir, recent, "lbsmatte.1001.exr"))

@@ -1595,3 +1595,19 @@ def test_every_alphamatting_photo_is_at_a_normal_exposure_so_its_scores_are_unto
                 assert scale == 1.0, (path.name, halve, level)
                 lowest = min(lowest, level)
     assert lowest > 0.2  # GT13's, the darkest
+
+
+def test_the_exposure_scale_lifts_only_a_region_below_the_level_and_at_most_to_the_cap() -> None:
+    from core.pipeline import exposure_scale
+
+    grey = np.ones((40, 50, 3), np.float32)
+    assert exposure_scale(grey * 0.22) == (1.0, pytest.approx(0.22))  # a normal exposure: as it is
+    assert exposure_scale(grey * 0.2) == (1.0, pytest.approx(0.2))
+    scale, level = exposure_scale(grey * 0.1)
+    assert (scale, level) == (pytest.approx(2.0), pytest.approx(0.1))
+    assert exposure_scale(grey * 0.001)[0] == 16.0  # four stops at most
+    assert exposure_scale(grey * 0) == (1.0, 0.0)  # no light: nothing to scale
+    # the brightest 1% sets the level: a dark frame with a lit edge is not lifted
+    lit = grey * 0.01
+    lit[:, -1] = 0.5  # 2% of the pixels
+    assert exposure_scale(lit)[0] == 1.0
