@@ -141,6 +141,10 @@ class ImageInfo:
     is_float: bool = False
     bit_depth: int = 8
     pixel_type: str = "uint8"
+    #: Colour layers (``diffuse`` of ``diffuse.R``) that the file's other parts hold and the part
+    #: read does not: a multi-part file's plate is ambiguous when its colour is in several parts
+    #: and none holds rgba (:meth:`Image.rgb`).
+    other_part_layers: list[str] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -283,13 +287,14 @@ class Image:
                 )
             return np.repeat(self.pixels[..., y : y + 1], 3, axis=2)
         layers = self._colour_layers()
-        if len(layers) == 1:
+        if len(layers) == 1 and not self.info.other_part_layers:
             return np.ascontiguousarray(self.pixels[..., next(iter(layers.values()))])
-        if len(layers) > 1:
+        if layers and len(self.file_colour_layers()) > 1:
+            parts = " of its parts" if self.info.other_part_layers else ""
             raise InputError(
-                f"{self.info.path}: no R, G, B channels and colour in several layers ({', '.join(layers)}): "
-                f"cannot tell which is the plate; name its layer (lbsmatte matte --plate-layer) "
-                f"(its channels: {', '.join(self.channels)})"
+                f"{self.info.path}: no R, G, B channels and colour in several layers{parts} "
+                f"({', '.join(self.file_colour_layers())}): cannot tell which is the plate; name its layer "
+                f"(lbsmatte matte --plate-layer) (its channels: {', '.join(self.channels)})"
             )
         if c >= 3 and all(n.lower().startswith("channel") for n in self.channels[:3]):
             return np.ascontiguousarray(self.pixels[..., :3])
@@ -301,6 +306,11 @@ class Image:
     def _colour_layers(self) -> dict[str, list[int]]:
         """Layers (``beauty`` of ``beauty.R``) holding all three of R, G, B: name -> their indices."""
         return _colour_layers(self.channels)
+
+    def file_colour_layers(self) -> list[str]:
+        """The colour layers of the whole file: those of the part read, then those only its other
+        parts hold (:attr:`ImageInfo.other_part_layers`)."""
+        return [*self._colour_layers(), *self.info.other_part_layers]
 
     def _layer_rgb(self, layer: str) -> np.ndarray:
         """``H×W×3`` R, G, B of layer ``layer`` (see :meth:`rgb`)."""
@@ -445,7 +455,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
 
     A multi-part (multi-subimage) file is read from its first part holding an rgba channel
     (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
-    (``beauty.R`` ...), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
+    (``beauty.R`` ...; :meth:`Image.rgb` refuses it when other parts hold other colour layers,
+    :attr:`ImageInfo.other_part_layers`), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
     :meth:`Image.rgb`; ``matte`` of a trimap's ``matte.A``), from its first part holding a channel
     of that layer. Its metadata is that part's and the first part's (where Nuke's Write puts a
     multi-part file's metadata, and which Nuke's Read shows), the part's own where both have one.
@@ -519,12 +530,17 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         own = {name for name, _, _ in metadata}
         metadata += [(str(a.name), str(a.type), a.value) for a in first.extra_attribs if str(a.name) not in own]
     channels = parts[subimage]
+    # A multi-part file's colour layers in the other parts: with no rgba, the plate is not the
+    # first of them without a word (a renderer's diffuse part before its beauty part).
+    own_layers = {name.lower() for name in _colour_layers(channels)}
+    others = list(dict.fromkeys(name for i, names in enumerate(parts) if i != subimage
+                                for name in _colour_layers(names) if name.lower() not in own_layers))
     info = ImageInfo(
         path=p, format_name=str(format_name),
         x=spec.x, y=spec.y, width=spec.width, height=spec.height,
         full_x=spec.full_x, full_y=spec.full_y, full_width=spec.full_width, full_height=spec.full_height,
         channels=channels, metadata=metadata, is_float=is_float, bit_depth=int(bits),
-        pixel_type=str(spec.format),
+        pixel_type=str(spec.format), other_part_layers=others,
     )
     if window == "display":
         pixels = _reframe(data, (spec.x, spec.y), info.display_window)

@@ -144,6 +144,33 @@ def test_multi_part_exr_whose_colour_is_a_layer_is_read_from_that_part(tmp_path:
     assert img.info.attribute("name") == "beauty"
 
 
+def test_a_multi_part_exr_with_colour_in_several_parts_and_no_rgba_is_refused(tmp_path: Path, exr_parts) -> None:
+    # A renderer's passes, diffuse before beauty, a part each and none holding rgba: the plate was
+    # read from the first colour part, the diffuse pass matted as the plate without a word, where
+    # the same layers in one part are refused. Now refused alike, naming the parts' layers.
+    colour = np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32)
+    for name, diffuse, beauty in (("layered", ("diffuse.R", "diffuse.G", "diffuse.B"), ("beauty.R", "beauty.G",
+                                                                                        "beauty.B", "beauty.A")),
+                                  ("nuke", ("R", "G", "B"), ("R", "G", "B", "A"))):  # Nuke's part per layer
+        path = str(tmp_path / f"{name}.exr")
+        exr_parts(path, [("diffuse", diffuse, np.full((3, 4, 3), 7.0), "half"),
+                         ("beauty", beauty, np.dstack([colour, np.ones((3, 4))]), "half")])
+        with pytest.raises(InputError, match=rf"{name}\.exr: no R, G, B channels and colour in several layers of its "
+                                             r"parts \(diffuse, beauty\): cannot tell which is the plate; name its "
+                                             r"layer \(lbsmatte matte --plate-layer\)"):
+            io.read_image(path).rgb()
+        np.testing.assert_array_equal(io.read_image(path, layer="beauty").rgb("beauty")[2, 3], [0.25, 0.5, 0.75])
+        np.testing.assert_array_equal(io.read_image(path, layer="diffuse").rgb("diffuse")[0, 0], [7.0] * 3)
+    # one colour part beside a depth part stays the plate, and so does an rgba part beside passes
+    path = str(tmp_path / "one.exr")
+    exr_parts(path, [("depth", ("depth.Z",), np.full((3, 4, 1), 9.0), "float"),
+                     ("beauty", ("beauty.R", "beauty.G", "beauty.B"), colour, "half")])
+    np.testing.assert_array_equal(io.read_image(path).rgb()[2, 3], [0.25, 0.5, 0.75])
+    exr_parts(path, [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), np.full((3, 4, 3), 7.0), "half"),
+                     ("rgba", ("R", "G", "B"), colour, "half")])
+    np.testing.assert_array_equal(io.read_image(path).rgb()[2, 3], [0.25, 0.5, 0.75])
+
+
 def test_the_plates_colour_layer_can_be_named(tmp_path: Path) -> None:
     # Several colour layers and no rgba: rgb() cannot tell which is the plate; rgb(layer) takes
     # the one named (any case), and rgba means R, G, B.
