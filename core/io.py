@@ -514,11 +514,15 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
             if data is None or inp.has_error:
                 raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
             format_name = inp.format_name()
+            data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, nch)
+            if str(format_name) == "openexr":
+                _exr_uint_by_value(inp, subimage, spec, data, p)
         finally:
             inp.close()
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, nch)
     basetype = spec.format.basetype
-    is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+    # An EXR's uint channels are read as the numbers they hold, not scaled into [0, 1] as an
+    # integer file's are; and Nuke's Read takes every EXR as linear.
+    is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE) or str(format_name) == "openexr"
     bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or spec.format.size() * 8
     if str(format_name) == "dpx" and nch == 4 and bits == 10 and spec.width % 3 == 1:
         _restore_dpx_last_samples(p, data)
@@ -554,6 +558,21 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
                          f"whole pixels, width and height > 0, not {window!r}")
     _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+def _exr_uint_by_value(inp: Any, subimage: int, spec: Any, data: np.ndarray, path: str) -> None:
+    """Put the values of an EXR's ``uint`` channels into ``data`` (``H×W×C`` float32, read as
+    OpenImageIO's FLOAT) as the numbers they hold. OpenEXR's ``UINT`` is a count, not a fraction:
+    OpenEXR's own conversion and Nuke's Read give 255 as 255.0 (an object ID as its number), where
+    OpenImageIO scales it by 2^32 - 1: a uint32 trimap of 0/128/255 (or a 0/1 mask) read as
+    about 0 everywhere, all background, and was matted as a trimap with no unknown pixel."""
+    for c in range(spec.nchannels):
+        if spec.channelformat(c).basetype != oiio.UINT32:
+            continue
+        values = inp.read_image(subimage, 0, c, c + 1, oiio.UINT32)
+        if values is None or inp.has_error:
+            raise InputError(f"cannot read image {path} (truncated or damaged?): {_oiio_error(inp)}")
+        data[..., c] = np.asarray(values).reshape(spec.height, spec.width)
 
 
 def _restore_dpx_last_samples(path: str, data: np.ndarray) -> None:
