@@ -142,6 +142,10 @@ class ImageInfo:
     is_float: bool = False
     bit_depth: int = 8
     pixel_type: str = "uint8"
+    #: Colour layers (``diffuse`` of ``diffuse.R``) that the file's other parts hold and the part
+    #: read does not: a multi-part file's plate is ambiguous when its colour is in several parts
+    #: and none holds rgba (:meth:`Image.rgb`).
+    other_part_layers: list[str] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -284,13 +288,14 @@ class Image:
                 )
             return np.repeat(self.pixels[..., y : y + 1], 3, axis=2)
         layers = self._colour_layers()
-        if len(layers) == 1:
+        if len(layers) == 1 and not self.info.other_part_layers:
             return np.ascontiguousarray(self.pixels[..., next(iter(layers.values()))])
-        if len(layers) > 1:
+        if layers and len(self.file_colour_layers()) > 1:
+            parts = " of its parts" if self.info.other_part_layers else ""
             raise InputError(
-                f"{self.info.path}: no R, G, B channels and colour in several layers ({', '.join(layers)}): "
-                f"cannot tell which is the plate; name its layer (lbsmatte matte --plate-layer) "
-                f"(its channels: {', '.join(self.channels)})"
+                f"{self.info.path}: no R, G, B channels and colour in several layers{parts} "
+                f"({', '.join(self.file_colour_layers())}): cannot tell which is the plate; name its layer "
+                f"(lbsmatte matte --plate-layer) (its channels: {', '.join(self.channels)})"
             )
         if c >= 3 and all(n.lower().startswith("channel") for n in self.channels[:3]):
             return np.ascontiguousarray(self.pixels[..., :3])
@@ -302,6 +307,11 @@ class Image:
     def _colour_layers(self) -> dict[str, list[int]]:
         """Layers (``beauty`` of ``beauty.R``) holding all three of R, G, B: name -> their indices."""
         return _colour_layers(self.channels)
+
+    def file_colour_layers(self) -> list[str]:
+        """The colour layers of the whole file: those of the part read, then those only its other
+        parts hold (:attr:`ImageInfo.other_part_layers`)."""
+        return [*self._colour_layers(), *self.info.other_part_layers]
 
     def _layer_rgb(self, layer: str) -> np.ndarray:
         """``H×W×3`` R, G, B of layer ``layer`` (see :meth:`rgb`)."""
@@ -446,7 +456,8 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
 
     A multi-part (multi-subimage) file is read from its first part holding an rgba channel
     (R, G, B, A, Y, ``rgba.R`` ...), else its first part holding R, G, B of one layer
-    (``beauty.R`` ...), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
+    (``beauty.R`` ...; :meth:`Image.rgb` refuses it when other parts hold other colour layers,
+    :attr:`ImageInfo.other_part_layers`), else its first part. With ``layer`` (``beauty`` of ``beauty.R``, see
     :meth:`Image.rgb`; ``matte`` of a trimap's ``matte.A``), from its first part holding a channel
     of that layer. Its metadata is that part's and the first part's (where Nuke's Write puts a
     multi-part file's metadata, and which Nuke's Read shows), the part's own where both have one.
@@ -504,11 +515,15 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
             if data is None or inp.has_error:
                 raise InputError(f"cannot read image {p} (truncated or damaged?): {_oiio_error(inp)}")
             format_name = inp.format_name()
+            data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, nch)
+            if str(format_name) == "openexr":
+                _exr_uint_by_value(inp, subimage, spec, data, p)
         finally:
             inp.close()
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, nch)
     basetype = spec.format.basetype
-    is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+    # An EXR's uint channels are read as the numbers they hold, not scaled into [0, 1] as an
+    # integer file's are; and Nuke's Read takes every EXR as linear.
+    is_float = basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE) or str(format_name) == "openexr"
     bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or spec.format.size() * 8
     if str(format_name) == "dpx" and nch == 4 and bits == 10 and spec.width % 3 == 1:
         _restore_dpx_last_samples(p, data)
@@ -520,12 +535,17 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
         own = {name for name, _, _ in metadata}
         metadata += [(str(a.name), str(a.type), a.value) for a in first.extra_attribs if str(a.name) not in own]
     channels = parts[subimage]
+    # A multi-part file's colour layers in the other parts: with no rgba, the plate is not the
+    # first of them without a word (a renderer's diffuse part before its beauty part).
+    own_layers = {name.lower() for name in _colour_layers(channels)}
+    others = list(dict.fromkeys(name for i, names in enumerate(parts) if i != subimage
+                                for name in _colour_layers(names) if name.lower() not in own_layers))
     info = ImageInfo(
         path=p, format_name=str(format_name),
         x=spec.x, y=spec.y, width=spec.width, height=spec.height,
         full_x=spec.full_x, full_y=spec.full_y, full_width=spec.full_width, full_height=spec.full_height,
         channels=channels, metadata=metadata, is_float=is_float, bit_depth=int(bits),
-        pixel_type=str(spec.format),
+        pixel_type=str(spec.format), other_part_layers=others,
     )
     if window == "display":
         pixels = _reframe(data, (spec.x, spec.y), info.display_window)
@@ -539,6 +559,21 @@ def read_image(path: str | os.PathLike[str], window: str | tuple[int, int, int, 
                          f"whole pixels, width and height > 0, not {window!r}")
     _check_pixels(p, "window read", box[2], box[3], nch)
     return Image(pixels=_reframe(data, (spec.x, spec.y), box), channels=channels, info=info, window=box)
+
+
+def _exr_uint_by_value(inp: Any, subimage: int, spec: Any, data: np.ndarray, path: str) -> None:
+    """Put the values of an EXR's ``uint`` channels into ``data`` (``H×W×C`` float32, read as
+    OpenImageIO's FLOAT) as the numbers they hold. OpenEXR's ``UINT`` is a count, not a fraction:
+    OpenEXR's own conversion and Nuke's Read give 255 as 255.0 (an object ID as its number), where
+    OpenImageIO scales it by 2^32 - 1: a uint32 trimap of 0/128/255 (or a 0/1 mask) read as
+    about 0 everywhere, all background, and was matted as a trimap with no unknown pixel."""
+    for c in range(spec.nchannels):
+        if spec.channelformat(c).basetype != oiio.UINT32:
+            continue
+        values = inp.read_image(subimage, 0, c, c + 1, oiio.UINT32)
+        if values is None or inp.has_error:
+            raise InputError(f"cannot read image {path} (truncated or damaged?): {_oiio_error(inp)}")
+        data[..., c] = np.asarray(values).reshape(spec.height, spec.width)
 
 
 def _restore_dpx_last_samples(path: str, data: np.ndarray) -> None:

@@ -119,6 +119,38 @@ def test_luminance_chroma_channels_are_never_matted_as_grey(tmp_path: Path) -> N
     np.testing.assert_array_equal(io.read_image(tmp_path / "y.exr").rgb()[0, 0], [0.5] * 3)
 
 
+def test_an_exrs_uint_channels_are_read_as_the_numbers_they_hold(tmp_path: Path) -> None:
+    # OpenEXR's UINT is a count: OpenEXR and Nuke's Read give 255 as 255.0. OpenImageIO scaled it
+    # by 2^32 - 1: a uint32 trimap of 0/128/255 read as about 0, all background, and was matted
+    # as a trimap with no unknown pixel without a word of what went wrong.
+    from core.trimap import normalise_trimap
+
+    t = np.array([[0, 128, 255], [255, 128, 0]], np.uint32)
+    spec = oiio.ImageSpec(3, 2, 1, oiio.UINT32)
+    spec.channelnames = ("Y",)
+    out = oiio.ImageOutput.create(str(tmp_path / "trimap.exr"))
+    assert out.open(str(tmp_path / "trimap.exr"), spec) and out.write_image(t[..., None])
+    out.close()
+    img = io.read_image(tmp_path / "trimap.exr")
+    np.testing.assert_array_equal(img.pixels[..., 0], t.astype(np.float32))
+    assert img.info.is_float  # an EXR: scene-linear to --colour auto, as to Nuke's Read; 0..255 to unit_scale
+    with pytest.raises(InputError, match=r"holds float values up to 255.*divide it by 255"):
+        normalise_trimap(img.pixels, "auto", img.channels)
+    # an object ID beside half colour keeps its number; the colour is untouched
+    spec = oiio.ImageSpec(3, 2, 4, oiio.HALF)
+    spec.channelnames = ("R", "G", "B", "id")
+    spec.channelformats = (oiio.TypeDesc("half"),) * 3 + (oiio.TypeDesc("uint"),)
+    out = oiio.ImageOutput.create(str(tmp_path / "id.exr"))
+    assert out.open(str(tmp_path / "id.exr"), spec)
+    # (OpenImageIO writes a float as a fraction of 2^32 - 1: 7 / (2^32 - 1) is stored as 7)
+    assert out.write_image(np.dstack([np.full((2, 3, 3), 0.25), np.full((2, 3), 7 / 4294967295)]).astype(np.float32))
+    out.close()
+    img = io.read_image(tmp_path / "id.exr")
+    np.testing.assert_array_equal(img.rgb(), 0.25)
+    assert img.channels == ["R", "G", "B", "id"]
+    np.testing.assert_array_equal(img.channel("id"), 7.0)
+
+
 def test_multi_part_exr_is_read_from_its_rgba_part(tmp_path: Path, exr_parts) -> None:
     # A depth part first, the colour in the second (as renderers write them): the plate is the
     # part holding R, G, B, as Nuke shows it in rgba, not the depth matted as grey.
@@ -142,6 +174,33 @@ def test_multi_part_exr_whose_colour_is_a_layer_is_read_from_that_part(tmp_path:
     assert img.channels == ["beauty.R", "beauty.G", "beauty.B"]
     np.testing.assert_array_equal(img.rgb()[2, 3], [0.25, 0.5, 0.75])
     assert img.info.attribute("name") == "beauty"
+
+
+def test_a_multi_part_exr_with_colour_in_several_parts_and_no_rgba_is_refused(tmp_path: Path, exr_parts) -> None:
+    # A renderer's passes, diffuse before beauty, a part each and none holding rgba: the plate was
+    # read from the first colour part, the diffuse pass matted as the plate without a word, where
+    # the same layers in one part are refused. Now refused alike, naming the parts' layers.
+    colour = np.ones((3, 4, 3), np.float32) * np.array([0.25, 0.5, 0.75], np.float32)
+    for name, diffuse, beauty in (("layered", ("diffuse.R", "diffuse.G", "diffuse.B"), ("beauty.R", "beauty.G",
+                                                                                        "beauty.B", "beauty.A")),
+                                  ("nuke", ("R", "G", "B"), ("R", "G", "B", "A"))):  # Nuke's part per layer
+        path = str(tmp_path / f"{name}.exr")
+        exr_parts(path, [("diffuse", diffuse, np.full((3, 4, 3), 7.0), "half"),
+                         ("beauty", beauty, np.dstack([colour, np.ones((3, 4))]), "half")])
+        with pytest.raises(InputError, match=rf"{name}\.exr: no R, G, B channels and colour in several layers of its "
+                                             r"parts \(diffuse, beauty\): cannot tell which is the plate; name its "
+                                             r"layer \(lbsmatte matte --plate-layer\)"):
+            io.read_image(path).rgb()
+        np.testing.assert_array_equal(io.read_image(path, layer="beauty").rgb("beauty")[2, 3], [0.25, 0.5, 0.75])
+        np.testing.assert_array_equal(io.read_image(path, layer="diffuse").rgb("diffuse")[0, 0], [7.0] * 3)
+    # one colour part beside a depth part stays the plate, and so does an rgba part beside passes
+    path = str(tmp_path / "one.exr")
+    exr_parts(path, [("depth", ("depth.Z",), np.full((3, 4, 1), 9.0), "float"),
+                     ("beauty", ("beauty.R", "beauty.G", "beauty.B"), colour, "half")])
+    np.testing.assert_array_equal(io.read_image(path).rgb()[2, 3], [0.25, 0.5, 0.75])
+    exr_parts(path, [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), np.full((3, 4, 3), 7.0), "half"),
+                     ("rgba", ("R", "G", "B"), colour, "half")])
+    np.testing.assert_array_equal(io.read_image(path).rgb()[2, 3], [0.25, 0.5, 0.75])
 
 
 def test_the_plates_colour_layer_can_be_named(tmp_path: Path) -> None:

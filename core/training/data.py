@@ -1081,7 +1081,7 @@ class ShowDataset:
         try:
             rgb = np.ascontiguousarray(image.rgb(), dtype=np.float32)
         except InputError:
-            layers = image._colour_layers()
+            layers = image.file_colour_layers()
             if len(layers) < 2:
                 raise
             # lbsmatte matte's refusal names its --plate-layer, which a fine-tune has not.
