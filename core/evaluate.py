@@ -368,11 +368,11 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
 
 def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto",
                  precision: str = "auto", layers: str | None = None, layer_prior: float | None = None) -> Any:
-    from core.pipeline import Matter, _bundle, refinement_settings
+    from core.pipeline import Matter, refinement_settings, resolve_bundle
 
     if layer_prior is not None and layers != "multilevel":
         # Said with the flags' names before the pipeline's own check says it with its arguments'.
-        bundle = _bundle(weights)
+        bundle = resolve_bundle(weights)
         recorded = refinement_settings(bundle).layers
         if (layers or recorded) != "multilevel":
             why = (f"--layers {layers}" if layers is not None else

@@ -140,10 +140,10 @@ def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colo
     core.errors.InputError
         An unknown device or precision, or an OCIO config that cannot be loaded.
     """
-    from core.pipeline import _autocast_dtype, precision_name, resolve_device
+    from core.pipeline import autocast_dtype, precision_name, resolve_device
 
     resolved = resolve_device(device)
-    dtype = _autocast_dtype(precision, resolved)
+    dtype = autocast_dtype(precision, resolved)
     record: dict[str, Any] = {
         "core_version": __version__,
         "core_sha256": source_sha256(),
