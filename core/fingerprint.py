@@ -76,9 +76,9 @@ def ocio_identity(colour: str) -> dict[str, str] | None:
     :func:`core.colour.check_colour` reads them (no config is read then)."""
     if str(colour).strip().lower() in _BUILTIN_COLOURS:
         return None
-    from core.colour import DISPLAY_ENV, _ocio_config
+    from core.colour import DISPLAY_ENV, ocio_config
 
-    config = _ocio_config()
+    config = ocio_config()
     return {
         "OCIO": os.environ.get("OCIO", ""),
         "cache_id": str(config.getCacheID()) if config is not None else "",
