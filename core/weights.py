@@ -969,7 +969,7 @@ def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if size > _MAX_MANIFEST:
             return None, [f"{MANIFEST} is {size} bytes, more than the {_MAX_MANIFEST} a bundle manifest may be"]
         with open(file, "rb") as f:
-            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+            manifest = json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
     except OSError as exc:
         return None, [f"{MANIFEST} cannot be read: {exc}"]
     except (UnicodeDecodeError, ValueError) as exc:
@@ -1017,10 +1017,12 @@ def _check_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
 _MAX_JSON_DEPTH = 64
 
 
-def _json_loads(text: str) -> Any:
+def json_loads(text: str) -> Any:
     """``json.loads`` that refuses JSON nested more than :data:`_MAX_JSON_DEPTH` deep with a
     ``ValueError``, like any other malformed JSON: a hostile ``[[[[...`` would otherwise raise
-    ``RecursionError`` in the parser, or in whatever walks the value afterwards (``deepcopy``)."""
+    ``RecursionError`` in the parser, or in whatever walks the value afterwards (``deepcopy``).
+    For JSON read from files another hand may have written: manifests, safetensors headers,
+    training checkpoints' state (``nuke_plugin.bundles.json_loads`` is the Nuke layer's twin)."""
     try:
         value = json.loads(text)
     except RecursionError:
@@ -1051,7 +1053,7 @@ def _read_header(file: Path) -> dict[str, Any]:
             raise ValueError(f"not a safetensors file (header length {n} impossible for a {size}-byte file)")
         raw = f.read(n)
     try:
-        header = _json_loads(raw.decode("utf-8"))
+        header = json_loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ValueError("not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
@@ -1193,7 +1195,7 @@ def check_destination(folder: Path, overwrite: bool, *, packaged: bool = False) 
     # bundle's makes the folder one that may be replaced, with everything in it.
     try:
         with open(folder / MANIFEST, "rb") as f:
-            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+            manifest = json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

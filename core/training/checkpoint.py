@@ -178,13 +178,13 @@ def _parse_state(text: str, where: str, n_params: int | None, config: dict[str, 
     given: before the optimizer's, whose parameters another network has other numbers of), and
     optimizer settings that are numbers (no ``params``, which would replace the optimizer's
     tensors) with one step per parameter."""
-    from core.weights import _json_loads
+    from core.weights import json_loads
 
     def bad(why: str) -> TrainingError:
         return TrainingError(f"the checkpoint state in {where} is not one LBSMatte wrote: {why}")
 
     try:
-        meta = _json_loads(text)
+        meta = json_loads(text)
     except ValueError as exc:
         raise bad(f"not JSON ({exc})") from exc
     if not isinstance(meta, dict):
