@@ -913,7 +913,7 @@ def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) 
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:
-    from core.io import _atomic, locked_outputs
+    from core.io import atomic_output, locked_outputs
 
     try:
         text = json.dumps(_finite(results), indent=2, allow_nan=False, default=_jsonable)
@@ -921,7 +921,7 @@ def _write_json(path: Path, results: dict[str, Any]) -> None:
         raise OutputError(f"cannot write {path}: {exc}") from exc
     # A temporary file of its own (a fixed name was shared by two runs writing the same --json:
     # one could rename the other's half-written file into place).
-    with locked_outputs([path]), _atomic(path) as tmp:  # what an evaluation killed while writing it left is removed
+    with locked_outputs([path]), atomic_output(path) as tmp:  # what an evaluation killed while writing it left is removed
         Path(tmp).write_text(text + "\n", encoding="utf-8")
 
 

@@ -323,7 +323,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.io import _atomic, check_output_folder, locked_outputs
+    from core.io import atomic_output, check_output_folder, locked_outputs
     from core.pipeline import refinement_settings, resolve_bundle
     from core.weights import check_not_packaged
 
@@ -360,7 +360,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     # Locked as matte locks a frame: an export killed outright (SIGKILL, a farm's after its grace
     # period) left its temporary file beside OUT for good; once the lock is held, no other export
     # is writing OUT, and what an earlier one left is removed.
-    with locked_outputs([out]), _atomic(out) as tmp, open(tmp, "wb") as handle:
+    with locked_outputs([out]), atomic_output(out) as tmp, open(tmp, "wb") as handle:
         # Saved through a handle: torch names the archive's folder after a path's file name (here the
         # temporary one), after a handle "archive".
         torch.jit.save(scripted, handle, _extra_files={INFO_FILE: json.dumps(info, indent=1)})

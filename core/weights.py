@@ -626,7 +626,7 @@ def save_bundle(
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    from core.io import _umask
+    from core.io import set_default_mode
 
     folder = Path(path).expanduser()
     dtypes = {"float32": torch.float32, "float16": torch.float16}
@@ -680,7 +680,7 @@ def save_bundle(
             save_file(state, str(file), metadata={"format": "pt", "bundle": name, "role": role})
             # safetensors writes its files 0600 (through a private temporary file): a bundle made by
             # one user must be readable by the farm's, as any other file they write.
-            os.chmod(file, 0o666 & ~_umask())
+            set_default_mode(file)
             entries[role] = {
                 "file": file.name,
                 "sha256": _sha256(file),
@@ -1265,13 +1265,13 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool, packaged: bool = F
         os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
         return
     check_destination(folder, overwrite, packaged=packaged)
-    from core.io import _keep_mode
+    from core.io import keep_mode
 
     # The bundle replaced keeps its permissions and group (a show's group-writable bundle stays so).
     for file in [new, *new.iterdir()]:
         old_file = folder if file == new else folder / file.name
         if not old_file.is_symlink():
-            _keep_mode(file, old_file)
+            keep_mode(file, old_file)
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(folder, old)
     try:

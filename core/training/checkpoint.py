@@ -52,9 +52,9 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
         write(tmp)
         # safetensors makes it 0600: a run folder one user started must stay readable
         # by another continuing it (a TD after the farm's user), as the bundle's files are.
-        from core.io import _umask, replace_file
+        from core.io import replace_file, set_default_mode
 
-        os.chmod(tmp, 0o666 & ~_umask())
+        set_default_mode(tmp)
         replace_file(tmp, path)
     except (OSError, SafetensorError) as exc:
         shutil.rmtree(folder, ignore_errors=True)

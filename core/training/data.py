@@ -159,7 +159,7 @@ def _file_key(*paths: Path, salt: str = "") -> str:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    from core.io import _umask, replace_file
+    from core.io import replace_file, set_default_mode
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -167,7 +167,7 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
             np.save(f, array)
         # mkstemp makes it 0600: in a cache shared by a studio's users (the install's), the next
         # user could not read it, and the fine-tune stopped on "Permission denied".
-        os.chmod(tmp, 0o666 & ~_umask())
+        set_default_mode(tmp)
         try:
             replace_file(tmp, path)
         except PermissionError:

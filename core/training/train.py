@@ -376,10 +376,10 @@ def plot_losses(run_dir: Path) -> Path | None:
             ax.legend()
     fig.tight_layout()
     out = Path(run_dir) / "losses.png"
-    from core.io import _atomic
+    from core.io import atomic_output
 
     try:  # whole or not at all: a run killed while drawing it left a truncated losses.png
-        with _atomic(out) as tmp:
+        with atomic_output(out) as tmp:
             fig.savefig(tmp, dpi=80, format="png")
     finally:
         plt.close(fig)
@@ -574,9 +574,9 @@ def _plot_losses_or_stop(run_dir: Path) -> None:
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write a run folder's record (``settings.json``, ``source.json``) whole or not at all: one cut
     short by a full disk stopped every later run continuing the folder with a JSON traceback."""
-    from core.io import _atomic
+    from core.io import atomic_output
 
-    with _atomic(path) as tmp:
+    with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
