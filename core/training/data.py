@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from core.errors import InputError, TrainingError, TrimapError
-from core.training.procedural import _smooth_noise, generate_foreground
+from core.training.procedural import generate_foreground, smooth_noise
 from core.trimap import alpha_edge_seed, split_trimap
 from core.trimap import trimap_from_alpha as _trimap_from_alpha
 
@@ -285,7 +285,7 @@ def _wide_trimap(rng: np.random.Generator, alpha: np.ndarray, distance: np.ndarr
     h, w = alpha.shape
     peak = float(rng.uniform(0.4, 1.0)) * max_radius
     floor = float(rng.uniform(1.0, 6.0))
-    noise = _smooth_noise(rng, h, w, cells=int(rng.integers(2, 6)))
+    noise = smooth_noise(rng, h, w, cells=int(rng.integers(2, 6)))
     noise = (noise - noise.min()) / max(float(noise.max() - noise.min()), 1e-6)  # the whole span, floor to peak
     return _trimap_at(alpha, distance, floor + (peak - floor) * noise)
 
