@@ -1257,9 +1257,9 @@ def _check_folders_still_there(outputs: list[Path]) -> None:
 
 def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePrefix) -> int:
     try:
-        from core.pipeline import Matter, _bundle
+        from core.pipeline import Matter, resolve_bundle
 
-        bundle = _bundle(args.weights)
+        bundle = resolve_bundle(args.weights)
         _check_no_rounds(args, bundle)  # what the bundle records, said with the flags' names
         _check_no_knn(args, bundle)
         matter = Matter(bundle, device=args.device, precision=getattr(args, "precision", "auto"),

@@ -86,8 +86,16 @@ def _srgb_to_linear(v: np.ndarray, signed: bool = False) -> np.ndarray:
 _configs: dict[str, Any] = {}
 
 
-def _ocio_config() -> Any | None:
-    """The config named by ``$OCIO`` (cached per value), or None when it is not set."""
+def ocio_config() -> Any | None:
+    """The OpenColorIO config named by ``$OCIO`` (a ``PyOpenColorIO.Config``, loaded once per
+    value), or None when ``$OCIO`` is not set: the one config every conversion here uses, and
+    the one :func:`core.fingerprint.ocio_identity` records.
+
+    Raises
+    ------
+    InputError
+        ``$OCIO`` names a config that cannot be loaded (naming it and OCIO's reason).
+    """
     source = os.environ.get("OCIO", "").strip()
     if not source:
         return None
@@ -128,7 +136,7 @@ def _display_space(config: Any) -> str:
 
 
 def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
-    config = _ocio_config()
+    config = ocio_config()
     assert config is not None
     import PyOpenColorIO as ocio
 
@@ -180,7 +188,7 @@ def _check(colour: str) -> str:
     key = str(colour).strip()
     if key.lower() in BUILTIN:
         return key.lower()
-    config = _ocio_config()
+    config = ocio_config()
     if config is not None:
         try:
             key.encode("utf-8")
@@ -222,7 +230,7 @@ def _check_convertible(name: str) -> str:
     :class:`InputError` here, before any work, not at every frame's conversion."""
     if name in BUILTIN:
         return name
-    config = _ocio_config()
+    config = ocio_config()
     display = _display_space(config)
     for src, dst in ((name, display), (display, name)):
         try:
@@ -265,7 +273,7 @@ def interop_id(colour: str) -> str | None:
     name = _check(colour)
     if name in BUILTIN:
         return None
-    space = _ocio_config().getColorSpace(name)
+    space = ocio_config().getColorSpace(name)
     interop = str(space.getInteropID() or "") if hasattr(space, "getInteropID") else ""
     return interop or None
 
@@ -277,7 +285,7 @@ def colourspace_for_tag(tag: str) -> str | None:
     colourspace, or where none matches."""
     tag = str(tag or "").strip()
     try:
-        config = _ocio_config() if tag else None
+        config = ocio_config() if tag else None
     except InputError:
         return None
     if config is None:
@@ -301,7 +309,7 @@ def to_display(pixels: np.ndarray, colour: str) -> np.ndarray:
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "linear":
         return _linear_to_srgb(pixels)
-    config = _ocio_config()
+    config = ocio_config()
     return _ocio_apply(np.maximum(np.nan_to_num(pixels, nan=0.0, neginf=0.0, posinf=np.inf), 0.0), name,
                        _display_space(config))
 
@@ -316,7 +324,7 @@ def from_display(pixels: np.ndarray, colour: str) -> np.ndarray:
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "linear":
         return _srgb_to_linear(pixels)
-    config = _ocio_config()
+    config = ocio_config()
     return _ocio_apply(np.nan_to_num(pixels, nan=0.0, neginf=-np.inf, posinf=np.inf), _display_space(config), name)
 
 
@@ -332,7 +340,7 @@ def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     if name == "srgb":
         return _srgb_to_linear(to_display(pixels, name))
     x = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
-    return _srgb_to_linear(_ocio_apply(x, name, _display_space(_ocio_config())), signed=True)
+    return _srgb_to_linear(_ocio_apply(x, name, _display_space(ocio_config())), signed=True)
 
 
 def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
@@ -343,7 +351,7 @@ def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "srgb":
         return from_display(_linear_to_srgb(pixels), name)
-    return _ocio_apply(_linear_to_srgb(pixels, signed=True), _display_space(_ocio_config()), name)
+    return _ocio_apply(_linear_to_srgb(pixels, signed=True), _display_space(ocio_config()), name)
 
 
 def __getattr__(name: str) -> Any:

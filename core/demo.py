@@ -128,7 +128,7 @@ def run_demo(
     from core.colour import LINEARISED_TAG, to_linear
     from core.contact_sheet import composite, write_contact_sheet, write_png
     from core.io import (
-        _atomic,
+        atomic_output,
         check_not_input,
         check_writable_dir,
         locked_outputs,
@@ -211,7 +211,7 @@ def run_demo(
             columns=4,
         )
         record = {"example": str(EXAMPLE), "weights": str(getattr(matter.bundle, "name", weights)), **errors}
-        with _atomic(files["errors"]) as tmp:  # a full disk must not leave an empty errors.json
+        with atomic_output(files["errors"]) as tmp:  # a full disk must not leave an empty errors.json
             Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(format_report(errors, getattr(matter.bundle, "name", str(weights)), files, live_baseline), file=stream, flush=True)
     return {**errors, "files": {k: str(v) for k, v in files.items()}}

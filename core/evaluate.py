@@ -368,11 +368,11 @@ def _baselines(names: str | Sequence[str] | None) -> dict[str, Any]:
 
 def _load_matter(weights: Any, device: str, rounds: int | None = None, space: str = "auto",
                  precision: str = "auto", layers: str | None = None, layer_prior: float | None = None) -> Any:
-    from core.pipeline import Matter, _bundle, refinement_settings
+    from core.pipeline import Matter, refinement_settings, resolve_bundle
 
     if layer_prior is not None and layers != "multilevel":
         # Said with the flags' names before the pipeline's own check says it with its arguments'.
-        bundle = _bundle(weights)
+        bundle = resolve_bundle(weights)
         recorded = refinement_settings(bundle).layers
         if (layers or recorded) != "multilevel":
             why = (f"--layers {layers}" if layers is not None else
@@ -917,7 +917,7 @@ def _check_sheets(samples: list[Sample], out_dir: Path, json_path: Path | None) 
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:
-    from core.io import _atomic, locked_outputs
+    from core.io import atomic_output, locked_outputs
 
     try:
         text = json.dumps(_finite(results), indent=2, allow_nan=False, default=_jsonable)
@@ -925,7 +925,7 @@ def _write_json(path: Path, results: dict[str, Any]) -> None:
         raise OutputError(f"cannot write {path}: {exc}") from exc
     # A temporary file of its own (a fixed name was shared by two runs writing the same --json:
     # one could rename the other's half-written file into place).
-    with locked_outputs([path]), _atomic(path) as tmp:  # what an evaluation killed while writing it left is removed
+    with locked_outputs([path]), atomic_output(path) as tmp:  # what an evaluation killed while writing it left is removed
         Path(tmp).write_text(text + "\n", encoding="utf-8")
 
 

@@ -292,9 +292,9 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     unless ``allow_untrained`` (or ``LBSMATTE_ALLOW_UNTRAINED=1``)."""
     from core.errors import WeightsError
     from core.nets.priors import PriorBundle
-    from core.pipeline import ALLOW_UNTRAINED_ENV, _bundle, _for_inference, refinement_settings
+    from core.pipeline import ALLOW_UNTRAINED_ENV, prepare_for_inference, refinement_settings, resolve_bundle
 
-    bundle = _bundle(weights)
+    bundle = resolve_bundle(weights)
     if isinstance(bundle, PriorBundle):
         # The diagnostic without networks (lbsmatte matte/evaluate --weights none): nothing to export.
         raise InputError("--weights none is the parameter-free priors, a diagnostic of lbsmatte matte and evaluate "
@@ -304,7 +304,7 @@ def build_module(weights: Any = "default", *, rounds: Optional[int] = None, max_
     if bundle.manifest.get("trained") is not True and not allow_untrained:  # as Bundle.trained reads it
         raise WeightsError(f"weights bundle {bundle.name!r} ({bundle.path}) holds untrained networks; "
                            "LBSMatte will not export them as a matte")
-    nets = {role: _for_inference(net, channels_last=False) for role, net in bundle.load_networks("cpu").items()}
+    nets = {role: prepare_for_inference(net, channels_last=False) for role, net in bundle.load_networks("cpu").items()}
     chosen = refinement_settings(bundle, rounds)  # those the bundle records for its networks, else the defaults
     return LBSMatteModule(
         nets["background"], nets["foreground"], nets["alpha"],
@@ -323,8 +323,8 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     """Script :func:`build_module`'s module and save it to ``out`` (atomically), with
     :data:`INFO_FILE` recording the torch and LBSMatte versions, the bundle and the channels.
     Returns that record."""
-    from core.io import _atomic, check_output_folder, locked_outputs
-    from core.pipeline import _bundle, refinement_settings
+    from core.io import atomic_output, check_output_folder, locked_outputs
+    from core.pipeline import refinement_settings, resolve_bundle
     from core.weights import check_not_packaged
 
     # Checked before the minute of scripting: the name is what CatFileCreator reads, and it keeps
@@ -337,7 +337,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
         check_not_packaged(out)
     except WeightsError as exc:
         raise InputError(f"--out: {exc}") from None
-    bundle = _bundle(weights)  # read once: the module's networks and the record of what it leaves out
+    bundle = resolve_bundle(weights)  # read once: the module's networks and the record of what it leaves out
     module = build_module(bundle, rounds=rounds, max_iterations=max_iterations, allow_untrained=allow_untrained)
     # Before the scripting, once the weights are known good: its folder made, or a link into a
     # missing one refused, as matte's --out.
@@ -360,7 +360,7 @@ def export(out: str | os.PathLike[str], weights: Any = "default", *, rounds: Opt
     # Locked as matte locks a frame: an export killed outright (SIGKILL, a farm's after its grace
     # period) left its temporary file beside OUT for good; once the lock is held, no other export
     # is writing OUT, and what an earlier one left is removed.
-    with locked_outputs([out]), _atomic(out) as tmp, open(tmp, "wb") as handle:
+    with locked_outputs([out]), atomic_output(out) as tmp, open(tmp, "wb") as handle:
         # Saved through a handle: torch names the archive's folder after a path's file name (here the
         # temporary one), after a handle "archive".
         torch.jit.save(scripted, handle, _extra_files={INFO_FILE: json.dumps(info, indent=1)})

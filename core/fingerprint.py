@@ -76,9 +76,9 @@ def ocio_identity(colour: str) -> dict[str, str] | None:
     :func:`core.colour.check_colour` reads them (no config is read then)."""
     if str(colour).strip().lower() in _BUILTIN_COLOURS:
         return None
-    from core.colour import DISPLAY_ENV, _ocio_config
+    from core.colour import DISPLAY_ENV, ocio_config
 
-    config = _ocio_config()
+    config = ocio_config()
     return {
         "OCIO": os.environ.get("OCIO", ""),
         "cache_id": str(config.getCacheID()) if config is not None else "",
@@ -140,10 +140,10 @@ def fingerprint(bundle: Any, device: str = "auto", precision: str = "auto", colo
     core.errors.InputError
         An unknown device or precision, or an OCIO config that cannot be loaded.
     """
-    from core.pipeline import _autocast_dtype, precision_name, resolve_device
+    from core.pipeline import autocast_dtype, precision_name, resolve_device
 
     resolved = resolve_device(device)
-    dtype = _autocast_dtype(precision, resolved)
+    dtype = autocast_dtype(precision, resolved)
     record: dict[str, Any] = {
         "core_version": __version__,
         "core_sha256": source_sha256(),

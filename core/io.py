@@ -858,6 +858,14 @@ def _umask() -> int:
     return mask
 
 
+def set_default_mode(path: str | os.PathLike[str]) -> None:
+    """Give the file ``path`` the permission bits a file this process makes with ``open`` gets,
+    ``0o666 & ~umask`` (the umask read without setting it): for a file that
+    :func:`tempfile.mkstemp` or safetensors made ``0600``, which the farm's or another artist's
+    user could not read in a shared folder."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 #: Seconds a replace that Windows refuses (PermissionError) is retried for: see :func:`replace_file`.
 REPLACE_RETRY_S = 3.0
 
@@ -872,10 +880,10 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
     read-only attribute, which Windows refuses the same way, is not waited for.
 
     A ``dest`` that exists keeps its permissions and, where this user may set it, its group
-    (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared file."""
+    (:func:`keep_mode`): a rerun does not lock the rest of a show's team out of a shared file."""
     import time
 
-    _keep_mode(tmp, dest)
+    keep_mode(tmp, dest)
     deadline = None
     while True:
         try:
@@ -891,7 +899,7 @@ def replace_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
             time.sleep(0.1)
 
 
-def _keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+def keep_mode(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
     """Give ``tmp`` the permission bits (``rwx`` of owner, group and others; never set-user-ID or
     sticky, set-group-ID only on a folder) and the group of ``dest`` when it exists and is of the
     same kind (a file, or a folder replaced whole: a weights bundle), as writing over it in place
@@ -977,12 +985,19 @@ def check_output_folder(path: str | os.PathLike[str]) -> None:
 
 
 @contextmanager
-def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] | InputFiles = ()) -> Iterator[str]:
+def atomic_output(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[str]] | InputFiles = ()) -> Iterator[str]:
     """Yield a temporary path next to ``path`` (same extension); on success rename it over
     ``path``, on any error remove it and leave ``path`` untouched. An :class:`OSError` (a full
     disk: ``No space left on device``) becomes an :class:`OutputError` naming ``path``.
     A ``path`` that is a symbolic link is written through: the temporary file goes next to the
-    file it points to (:func:`output_target`) and replaces that file; the link stays."""
+    file it points to (:func:`output_target`) and replaces that file; the link stays.
+    ``protect``: the run's inputs, which ``path`` must not be (:func:`check_not_input`). The file
+    gets the umask's mode (:func:`set_default_mode`), or the mode and group of the file it
+    replaces (:func:`replace_file`). Every whole-file writer of ``core`` goes through it::
+
+        with atomic_output("eval.json") as tmp:
+            Path(tmp).write_text(text)
+    """
     dest = os.fspath(path)
     try:
         check_utf8_path(dest)
@@ -1006,7 +1021,7 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
     try:
         try:
             yield tmp
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+            set_default_mode(tmp)  # mkstemp makes 0600 files; give the usual mode
             replace_file(tmp, target)
         except OSError as exc:  # a full disk, the folder removed or made read-only meanwhile, ...
             raise OutputError(_open_elsewhere(target, exc, what)) from exc
@@ -1019,7 +1034,7 @@ def _atomic(path: str | os.PathLike[str], protect: Iterable[str | os.PathLike[st
 
 
 def temp_files(path: str | os.PathLike[str], listed: dict[Path, list[str]] | None = None) -> list[Path]:
-    """Temporary files that :func:`_atomic` makes for ``path`` (``.NAME.tmp-XXXX.EXT``) and that
+    """Temporary files that :func:`atomic_output` makes for ``path`` (``.NAME.tmp-XXXX.EXT``) and that
     are still there: left by a run that was killed (SIGKILL) before it could remove them.
 
     ``listed``: the temporary names of each folder, listed once and kept there for a whole run
@@ -1449,7 +1464,7 @@ def write_matte_exr(
         # log's ('ocio:arrilogc4_awg4_scene'), or a plate's own, without a word.
         spec.attribute("colorInteropID", colourspace)
     spec.attribute("compression", "zip")
-    with _atomic(path, protect) as tmp:
+    with atomic_output(path, protect) as tmp:
         _write_pixels(tmp, spec, data, os.fspath(path))
 
 
@@ -1535,7 +1550,7 @@ def write_image(
         spec.attribute("oiio:UnassociatedAlpha", 1)
     if ext == ".exr":
         spec.attribute("compression", "zip")
-    with _atomic(dest, protect) as tmp:
+    with atomic_output(dest, protect) as tmp:
         _write_pixels(tmp, spec, data, dest)
 
 

@@ -250,11 +250,13 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``precision`` on ``device`` (None: plain float32).
 
     ``auto``: float16 on CUDA; on the CPU bfloat16 where the CPU computes it natively
     (:func:`cpu_has_bf16`), else float32. Only the networks run in it: the refinement is float32.
+    What :class:`Matter` runs in, and what :func:`core.fingerprint.fingerprint` records.
+    Raises :class:`~core.errors.InputError` for a precision other than auto, fp32, fp16 or bf16.
     """
     key = str(precision).strip().lower()
     if key == "auto":
@@ -266,7 +268,7 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return _PRECISIONS[key]
 
 
-def _for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -> nn.Module:
+def prepare_for_inference(net: nn.Module, channels_last: bool, compile: bool = False) -> nn.Module:
     """Make a loaded network cheaper to run, without changing what it computes.
 
     - Batch norms in eval mode are affine maps: folded into the convolution before them
@@ -328,7 +330,24 @@ def refinement_settings(bundle: Any, rounds: int | None = None, **given: Any) ->
     return Settings(**(recorded | {name: value for name, value in given.items() if value is not None}))
 
 
-def _bundle(weights: Any) -> Any:
+def resolve_bundle(weights: Any) -> Any:
+    """What ``weights`` names, as :class:`Matter` loads it: the one reading of a ``--weights`` value.
+
+    Parameters
+    ----------
+    weights:
+        A bundle name (``"default"``, ``"show_x"``) or folder, loaded and verified with
+        :func:`core.weights.load_bundle`; ``"none"`` (any case): the parameter-free priors
+        (:class:`core.nets.priors.PriorBundle`) with the installed default bundle's refinement
+        settings; a :class:`~core.weights.Bundle` or ``PriorBundle``: returned as it is.
+
+    Raises
+    ------
+    InputError
+        ``weights`` is of another type (``None`` is not ``"none"``).
+    WeightsError
+        The bundle cannot be found or used (for ``"default"``: saying that none is installed).
+    """
     from core.nets.priors import PriorBundle
     from core.weights import Bundle, installed_default, load_bundle
 
@@ -898,7 +917,7 @@ class Matter:
         self.space = str(space).strip().lower()
         if self.space not in ("auto", "linear", "display"):
             raise InputError(f"space must be auto, linear or display, not {space!r}")
-        self.bundle = _bundle(weights)
+        self.bundle = resolve_bundle(weights)
         self.refinement = refinement_settings(
             self.bundle, rounds, smoothing=smoothing, confidence_scale=confidence_scale, layers=layers,
             layer_prior=layer_prior, tolerance=tolerance, layer_space=layer_space, agree_ratio=agree_ratio, knn=knn,
@@ -954,10 +973,10 @@ class Matter:
         self.fallback = fallback
         self.device = resolve_device(device, fallback=fallback)
         #: The networks' autocast dtype (None: float32); :attr:`precision` names it.
-        self.dtype = _autocast_dtype(precision, self.device)
+        self.dtype = autocast_dtype(precision, self.device)
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         self.nets = {
-            role: _for_inference(net, self.channels_last, compile)
+            role: prepare_for_inference(net, self.channels_last, compile)
             for role, net in self.bundle.load_networks(self.device).items()
         }
         self.stride = _stride(self.nets)

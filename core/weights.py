@@ -626,7 +626,7 @@ def save_bundle(
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    from core.io import _umask
+    from core.io import set_default_mode
 
     folder = Path(path).expanduser()
     dtypes = {"float32": torch.float32, "float16": torch.float16}
@@ -680,7 +680,7 @@ def save_bundle(
             save_file(state, str(file), metadata={"format": "pt", "bundle": name, "role": role})
             # safetensors writes its files 0600 (through a private temporary file): a bundle made by
             # one user must be readable by the farm's, as any other file they write.
-            os.chmod(file, 0o666 & ~_umask())
+            set_default_mode(file)
             entries[role] = {
                 "file": file.name,
                 "sha256": _sha256(file),
@@ -969,7 +969,7 @@ def _parse_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if size > _MAX_MANIFEST:
             return None, [f"{MANIFEST} is {size} bytes, more than the {_MAX_MANIFEST} a bundle manifest may be"]
         with open(file, "rb") as f:
-            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+            manifest = json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
     except OSError as exc:
         return None, [f"{MANIFEST} cannot be read: {exc}"]
     except (UnicodeDecodeError, ValueError) as exc:
@@ -1017,10 +1017,12 @@ def _check_manifest(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
 _MAX_JSON_DEPTH = 64
 
 
-def _json_loads(text: str) -> Any:
+def json_loads(text: str) -> Any:
     """``json.loads`` that refuses JSON nested more than :data:`_MAX_JSON_DEPTH` deep with a
     ``ValueError``, like any other malformed JSON: a hostile ``[[[[...`` would otherwise raise
-    ``RecursionError`` in the parser, or in whatever walks the value afterwards (``deepcopy``)."""
+    ``RecursionError`` in the parser, or in whatever walks the value afterwards (``deepcopy``).
+    For JSON read from files another hand may have written: manifests, safetensors headers,
+    training checkpoints' state (``nuke_plugin.bundles.json_loads`` is the Nuke layer's twin)."""
     try:
         value = json.loads(text)
     except RecursionError:
@@ -1051,7 +1053,7 @@ def _read_header(file: Path) -> dict[str, Any]:
             raise ValueError(f"not a safetensors file (header length {n} impossible for a {size}-byte file)")
         raw = f.read(n)
     try:
-        header = _json_loads(raw.decode("utf-8"))
+        header = json_loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ValueError("not a safetensors file (its header is not JSON)") from None
     if not isinstance(header, dict):
@@ -1193,7 +1195,7 @@ def check_destination(folder: Path, overwrite: bool, *, packaged: bool = False) 
     # bundle's makes the folder one that may be replaced, with everything in it.
     try:
         with open(folder / MANIFEST, "rb") as f:
-            manifest = _json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
+            manifest = json_loads(f.read(_MAX_MANIFEST + 1).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -1263,13 +1265,13 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool, packaged: bool = F
         os.rename(new, folder)  # fails if someone created it meanwhile: nothing is lost
         return
     check_destination(folder, overwrite, packaged=packaged)
-    from core.io import _keep_mode
+    from core.io import keep_mode
 
     # The bundle replaced keeps its permissions and group (a show's group-writable bundle stays so).
     for file in [new, *new.iterdir()]:
         old_file = folder if file == new else folder / file.name
         if not old_file.is_symlink():
-            _keep_mode(file, old_file)
+            keep_mode(file, old_file)
     old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(folder, old)
     try:

@@ -338,7 +338,7 @@ def _replace(tmp, path, keep_mode=True):
 def _keep_mode(tmp, path):
     """Give ``tmp`` the permission bits (``rwx`` only) and, where the system lets this user give it,
     the group of an existing file ``path``, as writing over it in place would (the twin of
-    ``core.io._keep_mode``; tests/test_contracts.py holds them to the same behaviour)."""
+    ``core.io.keep_mode``; tests/test_contracts.py holds them to the same behaviour)."""
     try:
         old, new = os.stat(path), os.stat(tmp)
     except OSError:  # nothing there yet: the new file's mode (the umask's) stands

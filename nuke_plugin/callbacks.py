@@ -276,7 +276,7 @@ def before_frame_render():
     RuntimeError
         Naming each stale node and its stale frames (Nuke stops the render).
     """
-    if lbs_node._baking:  # LBSMatte's own bake: its inputs are what is being computed
+    if lbs_node.baking():  # LBSMatte's own bake: its inputs are what is being computed
         return
     try:
         problems = []

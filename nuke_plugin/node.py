@@ -702,6 +702,12 @@ def bake(node, folder, first, last, trimap_channel="auto"):
         _baking.remove(node)
 
 
+def baking():
+    """Whether an LBSMatte node is baking its inputs now (:func:`bake`): the renders of its
+    temporary Writes, which the stale-render check (``callbacks.before_frame_render``) lets through."""
+    return bool(_baking)
+
+
 def _bake(node, folder, first, last, trimap_channel="auto"):
     """Render plate and trimap to EXR sequences in ``folder`` with temporary Write nodes.
 

@@ -236,7 +236,7 @@ def test_a_demo_killed_while_writing_leaves_its_temporary_only_until_the_next_de
         "import core.io\n"
         "from core.cli import main\n"
         "def write_and_hang(path, *args, **kwargs):\n"
-        "    with core.io._atomic(path) as tmp:\n"
+        "    with core.io.atomic_output(path) as tmp:\n"
         "        open(tmp, 'wb').write(b'half an EXR')\n"
         f"        open({str(started)!r}, 'w').close()\n"
         "        time.sleep(600)\n"

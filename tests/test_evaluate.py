@@ -468,7 +468,7 @@ def test_the_json_is_written_through_a_temporary_file_of_its_own(tmp_path: Path)
 
 def test_what_an_evaluation_killed_while_writing_left_is_removed_by_the_next(dataset: Path, tmp_path: Path) -> None:
     # A SIGKILL (a farm's, after its grace period) while the JSON or a contact sheet was written
-    # left its temporary file (named as core.io._atomic names them) for good, run after run.
+    # left its temporary file (named as core.io.atomic_output names them) for good, run after run.
     results, sheets = tmp_path / "r.json", tmp_path / "sheets"
     (sheets / "Trimap1").mkdir(parents=True)
     left = [tmp_path / ".r.json.tmp-k3j9x2ab.json", sheets / "Trimap1" / ".A01.png.tmp-0m1x_8qz.png"]

@@ -1074,11 +1074,11 @@ def test_exrs_are_read_by_several_threads_at_once(tmp_path: Path, monkeypatch) -
 def test_atomic_writes_go_to_a_hidden_temporary_file_beside_the_destination(tmp_path: Path) -> None:
     # Beside it (same folder, so the rename is atomic and never crosses file systems) and named
     # .NAME.tmp-XXXX.EXT, which temp_files finds (stale ones are removed by that name).
-    from core.io import _atomic, temp_files
+    from core.io import atomic_output, temp_files
 
     dest = tmp_path / "out" / "matte.0001.exr"
     dest.parent.mkdir()
-    with _atomic(dest) as tmp:
+    with atomic_output(dest) as tmp:
         assert Path(tmp).parent == dest.parent and Path(tmp).name.startswith(".matte.0001.exr.tmp-")
         assert Path(tmp).suffix == ".exr" and temp_files(dest) == [Path(tmp)]
         Path(tmp).write_bytes(b"x")

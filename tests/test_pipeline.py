@@ -291,7 +291,7 @@ def test_only_the_unknown_box_plus_context_is_computed(small_bundle) -> None:
 
 
 def test_batch_norms_fold_into_convolutions_without_changing_alpha(make_small_networks) -> None:
-    from core.pipeline import _for_inference
+    from core.pipeline import prepare_for_inference
 
     net = make_small_networks(seed=3)["alpha"].eval()
     gen = torch.Generator().manual_seed(0)
@@ -304,7 +304,7 @@ def test_batch_norms_fold_into_convolutions_without_changing_alpha(make_small_ne
     x = torch.rand(1, 10, 64, 96, generator=gen)
     with torch.inference_mode():
         before = net(x)
-        folded = _for_inference(net, channels_last=True)
+        folded = prepare_for_inference(net, channels_last=True)
         after = folded(x.contiguous(memory_format=torch.channels_last))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     assert torch.allclose(before, after, atol=1e-5)
@@ -517,14 +517,14 @@ def test_auto_precision_is_bf16_only_on_cpus_that_compute_it_natively(monkeypatc
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
-    assert pipeline._autocast_dtype("auto", cpu) == torch.bfloat16
+    assert pipeline.autocast_dtype("auto", cpu) == torch.bfloat16
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    assert not pipeline.cpu_has_bf16() and pipeline._autocast_dtype("auto", cpu) is None
+    assert not pipeline.cpu_has_bf16() and pipeline.autocast_dtype("auto", cpu) is None
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert pipeline._autocast_dtype("auto", cpu) == torch.bfloat16
-    assert pipeline._autocast_dtype("auto", cuda) == torch.float16
-    assert pipeline._autocast_dtype(" FP32 ", cpu) is None and pipeline._autocast_dtype("bf16", cpu) == torch.bfloat16
+    assert pipeline.autocast_dtype("auto", cpu) == torch.bfloat16
+    assert pipeline.autocast_dtype("auto", cuda) == torch.float16
+    assert pipeline.autocast_dtype(" FP32 ", cpu) is None and pipeline.autocast_dtype("bf16", cpu) == torch.bfloat16
 
 
 def test_precision_name_is_the_public_inverse_of_precision() -> None:
@@ -534,7 +534,7 @@ def test_precision_name_is_the_public_inverse_of_precision() -> None:
 
     cpu = torch.device("cpu")
     for name in ("fp32", "fp16", "bf16"):
-        assert pipeline.precision_name(pipeline._autocast_dtype(name, cpu)) == name
+        assert pipeline.precision_name(pipeline.autocast_dtype(name, cpu)) == name
     with pytest.raises(ValueError, match="torch.float64"):
         pipeline.precision_name(torch.float64)
     matter = Matter("default", device="cpu", precision="bf16", threads=1)

@@ -279,7 +279,7 @@ def test_on_windows_a_replace_refused_for_a_moment_is_retried(monkeypatch, tmp_p
     dest = tmp_path / "matte.exr"
     dest.write_bytes(b"old")
     calls = _windows_replace(monkeypatch, refusals=2)
-    with core.io._atomic(dest) as tmp:
+    with core.io.atomic_output(dest) as tmp:
         Path(tmp).write_bytes(b"new")
     assert dest.read_bytes() == b"new" and len(calls) == 3
     assert core.io.temp_files(dest) == []
@@ -296,7 +296,7 @@ def test_on_windows_a_file_held_open_elsewhere_is_a_clear_error_and_stays(monkey
     dest.write_bytes(b"old")
     _windows_replace(monkeypatch, refusals=-1)
     with pytest.raises(OutputError, match="another program holds open .*close it there, or write to another name"):
-        with core.io._atomic(dest) as tmp:
+        with core.io.atomic_output(dest) as tmp:
             Path(tmp).write_bytes(b"new")
     assert dest.read_bytes() == b"old"
     assert core.io.temp_files(dest) == []
@@ -318,7 +318,7 @@ def test_on_windows_a_read_only_output_is_said_to_be_read_only_and_not_waited_fo
     real_access = os.access
     core.io.os.access = lambda path, mode: mode != os.W_OK and real_access(path, mode)  # attrib +R
     with pytest.raises(OutputError) as caught:
-        with core.io._atomic(dest) as tmp:
+        with core.io.atomic_output(dest) as tmp:
             Path(tmp).write_bytes(b"new")
     assert str(caught.value) == (f"cannot write {dest}: it is read-only (Windows replaces no read-only file): clear "
                                  "its read-only attribute (attrib -R, or its Properties), or write to another name")
@@ -339,7 +339,7 @@ def test_on_posix_a_refused_replace_is_not_retried(monkeypatch, tmp_path) -> Non
 
     monkeypatch.setattr(core.io.os, "replace", replace)
     with pytest.raises(OutputError, match="Permission denied$"):
-        with core.io._atomic(tmp_path / "m.exr") as tmp:
+        with core.io.atomic_output(tmp_path / "m.exr") as tmp:
             Path(tmp).write_bytes(b"new")
     assert len(calls) == 1
 

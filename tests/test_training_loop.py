@@ -1015,14 +1015,14 @@ def test_a_full_disk_when_the_losses_are_drawn_says_the_checkpoints_are_kept(tmp
     from core.errors import OutputError
 
     settings = TrainSettings(steps={"background": 2, "foreground": 0, "alpha": 0}, checkpoint_every=2, ema=None)
-    real = core.io._atomic
+    real = core.io.atomic_output
 
     def full(path, *args, **kwargs):
         if Path(path).name == "losses.png":
             raise OutputError(f"cannot write {path}: No space left on device")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(core.io, "_atomic", full)
+    monkeypatch.setattr(core.io, "atomic_output", full)
     with pytest.raises(OutputError) as caught:
         train(tmp_path, _batch, settings, init=_tiny(), progress=False)
     assert str(caught.value) == (f"cannot write {tmp_path / 'losses.png'}: No space left on device; the checkpoints "

@@ -52,9 +52,9 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
         write(tmp)
         # safetensors makes it 0600: a run folder one user started must stay readable
         # by another continuing it (a TD after the farm's user), as the bundle's files are.
-        from core.io import _umask, replace_file
+        from core.io import replace_file, set_default_mode
 
-        os.chmod(tmp, 0o666 & ~_umask())
+        set_default_mode(tmp)
         replace_file(tmp, path)
     except (OSError, SafetensorError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
@@ -178,13 +178,13 @@ def _parse_state(text: str, where: str, n_params: int | None, config: dict[str, 
     given: before the optimizer's, whose parameters another network has other numbers of), and
     optimizer settings that are numbers (no ``params``, which would replace the optimizer's
     tensors) with one step per parameter."""
-    from core.weights import _json_loads
+    from core.weights import json_loads
 
     def bad(why: str) -> TrainingError:
         return TrainingError(f"the checkpoint state in {where} is not one LBSMatte wrote: {why}")
 
     try:
-        meta = _json_loads(text)
+        meta = json_loads(text)
     except ValueError as exc:
         raise bad(f"not JSON ({exc})") from exc
     if not isinstance(meta, dict):

@@ -630,9 +630,9 @@ def _rescaled(init: dict[str, Any] | None, settings: Any, scale: float) -> dict[
     new config and keep their weights; without ``--from``, new networks are built at that scale.
     """
     from core.nets import build_network
-    from core.training.train import _networks_from
+    from core.training.train import initial_networks
 
-    init = _networks_from(init, settings)
+    init = initial_networks(init, settings)
     out = dict(init)
     for role in ("background", "foreground"):
         config = dict(init[role].config, scale=float(scale))

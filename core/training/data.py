@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from core.errors import InputError, TrainingError, TrimapError
-from core.training.procedural import _smooth_noise, generate_foreground
+from core.training.procedural import generate_foreground, smooth_noise
 from core.trimap import alpha_edge_seed, split_trimap
 from core.trimap import trimap_from_alpha as _trimap_from_alpha
 
@@ -159,7 +159,7 @@ def _file_key(*paths: Path, salt: str = "") -> str:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    from core.io import _umask, replace_file
+    from core.io import replace_file, set_default_mode
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -167,7 +167,7 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
             np.save(f, array)
         # mkstemp makes it 0600: in a cache shared by a studio's users (the install's), the next
         # user could not read it, and the fine-tune stopped on "Permission denied".
-        os.chmod(tmp, 0o666 & ~_umask())
+        set_default_mode(tmp)
         try:
             replace_file(tmp, path)
         except PermissionError:
@@ -285,7 +285,7 @@ def _wide_trimap(rng: np.random.Generator, alpha: np.ndarray, distance: np.ndarr
     h, w = alpha.shape
     peak = float(rng.uniform(0.4, 1.0)) * max_radius
     floor = float(rng.uniform(1.0, 6.0))
-    noise = _smooth_noise(rng, h, w, cells=int(rng.integers(2, 6)))
+    noise = smooth_noise(rng, h, w, cells=int(rng.integers(2, 6)))
     noise = (noise - noise.min()) / max(float(noise.max() - noise.min()), 1e-6)  # the whole span, floor to peak
     return _trimap_at(alpha, distance, floor + (peak - floor) * noise)
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["KINDS", "generate_foreground"]
+__all__ = ["KINDS", "generate_foreground", "smooth_noise"]
 
 #: The kinds of foreground :func:`generate_foreground` draws from, chosen uniformly.
 KINDS = ("hair", "translucent", "motion", "thin", "holes")
@@ -48,10 +48,13 @@ def _spline_matrix(n_out: int, n_in: int) -> np.ndarray:
     return m
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int = 0) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int = 0) -> np.ndarray:
     """Smooth (cubic B-spline) noise in [0, 1] with about ``cells`` bumps across, ``h×w`` (``×channels``).
 
-    Two small matrix products instead of an image resampling: fast, and free of blocks.
+    Two small matrix products instead of an image resampling: fast, and free of blocks. Float32,
+    drawn from ``rng`` only (the same generator state gives the same noise): the procedural
+    foregrounds' textures here, and the varying width of the training trimaps' unknown band in
+    :mod:`core.training.data`.
     """
     n = cells + 3
     coarse = rng.random((n, n) + ((channels,) if channels else ()), dtype=np.float32)
@@ -236,7 +239,7 @@ def _translucent(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         gy, gx = cy + rng.uniform(-0.3, 0.3) * h, cx + rng.uniform(-0.3, 0.3) * w
         sheet, _ = _blob(rng, h, w, gy, gx, m * rng.uniform(0.25, 0.5), wobble=0.25)
         level = rng.uniform(0.6, 0.97)
-        veil = sheet * np.clip(level + rng.uniform(0.02, 0.1) * (_smooth_noise(rng, h, w, 8) - 0.5), 0.0, 1.0)
+        veil = sheet * np.clip(level + rng.uniform(0.02, 0.1) * (smooth_noise(rng, h, w, 8) - 0.5), 0.0, 1.0)
         return _union(core, veil.astype(np.float32))
     if kind < 2 / 3:  # glass: faint body, stronger rim (Fresnel-like)
         gy, gx = cy + rng.uniform(-0.2, 0.2) * h, cx + rng.uniform(-0.2, 0.2) * w
@@ -246,10 +249,10 @@ def _translucent(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         rim = np.exp(-np.maximum(inside, 0.0) / rng.uniform(2.0, 10.0))
         body = rng.uniform(0.05, 0.5)
         glass = shell * (body + (rng.uniform(0.7, 1.0) - body) * rim)
-        glass *= 0.85 + 0.15 * _smooth_noise(rng, h, w, 6)
+        glass *= 0.85 + 0.15 * smooth_noise(rng, h, w, 6)
         return _union(core, glass.astype(np.float32))
     # smoke: thresholded smooth noise inside a soft envelope
-    noise = 0.6 * _smooth_noise(rng, h, w, int(rng.integers(3, 8))) + 0.4 * _smooth_noise(rng, h, w, 16)
+    noise = 0.6 * smooth_noise(rng, h, w, int(rng.integers(3, 8))) + 0.4 * smooth_noise(rng, h, w, 16)
     ey, ex = cy + rng.uniform(-0.25, 0.25) * h, cx + rng.uniform(-0.25, 0.25) * w
     envelope = np.exp(-(((yy - ey) / (0.35 * h)) ** 2 + ((xx - ex) / (0.35 * w)) ** 2))
     density = np.clip((noise - rng.uniform(0.3, 0.5)) * rng.uniform(1.5, 4.0), 0.0, 1.0) * envelope
@@ -361,7 +364,7 @@ def _holes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def _texture(rng: np.random.Generator, h: int, w: int, texture: np.ndarray | None) -> np.ndarray:
     if texture is None:  # smooth random colours when no photograph is given
-        return (0.7 * _smooth_noise(rng, h, w, 4, 3) + 0.3 * _smooth_noise(rng, h, w, 32, 3)).astype(np.float32)
+        return (0.7 * smooth_noise(rng, h, w, 4, 3) + 0.3 * smooth_noise(rng, h, w, 32, 3)).astype(np.float32)
     if texture.shape[:2] != (h, w) or texture.ndim != 3 or texture.shape[2] < 3:
         raise ValueError(f"texture must be {h}×{w}×3, got {texture.shape}")
     fg = np.asarray(texture[..., :3], np.float32)

@@ -376,10 +376,10 @@ def plot_losses(run_dir: Path) -> Path | None:
             ax.legend()
     fig.tight_layout()
     out = Path(run_dir) / "losses.png"
-    from core.io import _atomic
+    from core.io import atomic_output
 
     try:  # whole or not at all: a run killed while drawing it left a truncated losses.png
-        with _atomic(out) as tmp:
+        with atomic_output(out) as tmp:
             fig.savefig(tmp, dpi=80, format="png")
     finally:
         plt.close(fig)
@@ -399,7 +399,11 @@ def _remove_killed_writes(run_dir: Path) -> None:
         log.info("removed %s, left by an earlier run that was killed", path)
 
 
-def _networks_from(init: dict[str, nn.Module] | None, settings: TrainSettings) -> dict[str, nn.Module]:
+def initial_networks(init: dict[str, nn.Module] | None, settings: TrainSettings) -> dict[str, nn.Module]:
+    """The three networks a run starts from, by role: ``init``'s (a bundle's, for a fine-tune or
+    ``--from``) where given, else new ones of ``settings.size`` initialised from ``settings.seed``
+    (:func:`torch.manual_seed`: the same seed gives the same networks). What :func:`train` starts
+    from, and what ``--sampling-scale`` rebuilds at another scale before it."""
     if init is not None:
         return {role: init[role] for role in ROLES}
     from core.nets.config import role_sizes
@@ -447,7 +451,7 @@ def train(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = torch.device(settings.device)
-    nets = _networks_from(init, settings)
+    nets = initial_networks(init, settings)
     started = time.monotonic()
     plotted = started  # when losses.png was last drawn (PLOT_EVERY_SECONDS)
     deadline = started + 60 * settings.max_minutes if settings.max_minutes is not None else None
@@ -574,9 +578,9 @@ def _plot_losses_or_stop(run_dir: Path) -> None:
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write a run folder's record (``settings.json``, ``source.json``) whole or not at all: one cut
     short by a full disk stopped every later run continuing the folder with a JSON traceback."""
-    from core.io import _atomic
+    from core.io import atomic_output
 
-    with _atomic(path) as tmp:
+    with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
