@@ -715,10 +715,15 @@ def folder_usage(folder):
 def size_text(size):
     """``size`` bytes for people: ``812 KB``, ``1.4 GB`` (powers of 1000, as file browsers say)."""
     for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            break
+        # rounded before the form is chosen: 99.97 MB is "100 MB", not "100.0 MB" or "99 MB"
+        if unit in ("bytes", "KB") and round(size) < 1000:
+            return "%d %s" % (round(size), unit)
+        if unit in ("MB", "GB") and round(size, 1) < 100:
+            return "%.1f %s" % (size, unit)
+        if unit == "GB" or (unit == "MB" and round(size) < 1000):
+            return "%d %s" % (round(size), unit)
         size /= 1000.0
-    return ("%d %s" % (size, unit)) if unit in ("bytes", "KB") or size >= 100 else ("%.1f %s" % (size, unit))
+    raise AssertionError("unreachable")
 
 
 def scan(cache_dir):

@@ -152,7 +152,10 @@ def test_the_nodes_status_says_how_much_disk_its_result_takes(show):
 
 def test_size_text():
     assert [cache.size_text(n) for n in (0, 999, 1000, 1536000, 12_300_000_000, 999_999_999_999)] == [
-        "0 bytes", "999 bytes", "1 KB", "1.5 MB", "12.3 GB", "999 GB"]
+        "0 bytes", "999 bytes", "1 KB", "1.5 MB", "12.3 GB", "1000 GB"]
+    # Just under 100 of a unit rounds to three digits: no "100.0 MB"
+    assert [cache.size_text(n) for n in (99_940_000, 99_999_999, 99_999_999_999)] == ["99.9 MB", "100 MB", "100 GB"]
+    assert [cache.size_text(n) for n in (999_499, 999_999, 999_600_000)] == ["999 KB", "1.0 MB", "1.0 GB"]
 
 
 def test_cachetool_runs_under_nukes_python_without_core(show):
