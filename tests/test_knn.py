@@ -300,8 +300,8 @@ def test_the_network_weight_pulls_the_result_toward_the_networks_alpha_where_f_a
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"knn": -0.1}, "knn must be a number >= 0"),
                                                  ({"network_weight": float("inf")}, "network_weight must be a number >= 0"),
-                                                 ({"knn_neighbours": 1}, "knn_neighbours must be a whole number >= 2"),
-                                                 ({"knn_neighbours": 10.5}, "knn_neighbours must be a whole number >= 2"),
+                                                 ({"knn_neighbours": 1}, "knn_neighbours must be a whole number from 2 to 200"),
+                                                 ({"knn_neighbours": 10.5}, "knn_neighbours must be a whole number from 2 to 200"),
                                                  ({"knn_position": 0}, "knn_position must be a number > 0"),
                                                  ({"knn_band": -1}, "knn_band must be a whole number >= 0"),
                                                  ({"knn_band": 2.5}, "knn_band must be a whole number >= 0")])
