@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 #: Measured with the shipped bundle on the CPU, one thread, in-process peak RSS: 800×563 with 40 %
 #: unknown (0.34 GiB), 1920×1080 with 54 % (1.71 GiB), 3840×2160 with 5.5 % and 9.7 % (1.75 and
 #: 2.35 GiB; lbsmatte matte's whole-process peaks, 0.55-0.65 GiB higher, count its files' reading
-#: too), 4608×2592 with 1.3 % (2.49 GiB): the estimate is 1.0 to 1.25 times each. Per pixel of the
-#: networks' crop, the layers kept from the networks to the results:
+#: too), 4608×2592 with 1.3 % (2.49 GiB): the estimate is 1.0 to 1.25 times each. Measured again
+#: after the Laplacian's copies were freed before the rounds (``lbsmatte matte``, fp32, two threads;
+#: README): 0.91 to 1.24 times what 1920×1080 and 3840×2160 frames with 4.7 and 30 % unknown needed.
+#: Per pixel of the networks' crop, the layers kept from the networks to the results:
 FRAME_BYTES_PER_PIXEL = 120
 #: per pixel of the networks' largest tile (the crop, when it fits one), their activations, freed
 #: before the refinement:
