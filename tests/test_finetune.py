@@ -171,6 +171,8 @@ def test_train_on_the_objects_own_photos_with_half_resolution_sampling(tmp_path,
     assert photos["fraction"] == 1.0 and photos["plates"]
     # their own Trimap1/Trimap2 for half the crops, cut at no less than half their scale (README)
     assert (photos["own_trimaps"], photos["min_scale"]) == (0.5, 0.5)
+    # their mattes read as the shipped recipe read them, not as a show's keyed mattes are
+    assert photos["alpha_tolerance"] == 1.0 / 1024
     assert not set(photos["plates"]) & set(VALIDATION_OBJECTS)
     for bad, message in ((["--real-photos", "1.5"], "--real-photos"), (["--sampling-scale", "0.3"], "--sampling-scale")):
         argv = [*args, *bad]
@@ -1110,3 +1112,34 @@ def test_a_fine_tune_continues_on_its_data_set_moved_elsewhere_but_not_on_other_
     said = capsys.readouterr().out
     assert f"data {str(tmp_path / 'scratch' / 'show')!r}, now {str(tmp_path / 'show')!r}" in said
     assert "changed alpha/shot010.png" in said
+
+
+def test_a_fine_tune_records_how_it_read_its_mattes_and_a_run_begun_before_continues_as_it_began(
+        tmp_path, small_bundle, rng) -> None:
+    from core.training.data import ALPHA_DUST
+    from core.trimap import ALPHA_NOISE
+
+    # A show's keyed mattes carry a haze of 1-5/255: a fine-tune reads it as known (ALPHA_NOISE)
+    # where it draws trimaps, and its bundle says so.
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_NOISE
+    source = tmp_path / "run" / "source.json"
+    assert json.loads(source.read_text())["alpha_tolerance"] == ALPHA_NOISE
+    # A run folder begun before the rule was recorded learnt from trimaps read within 1/1024: the
+    # same command continues it so, and its bundle and folder say which rule it was.
+    record = json.loads(source.read_text())
+    del record["alpha_tolerance"]
+    source.write_text(json.dumps(record))
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
+                     "--overwrite") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_DUST
+    assert json.loads(source.read_text())["alpha_tolerance"] == ALPHA_DUST
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "3,1,1",
+                     "--overwrite") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_DUST
+    # A new run in another folder reads them as a show's.
+    assert main(["finetune", "--from", str(small_bundle.path), "--data", str(tmp_path / "show"), "--out",
+                 str(tmp_path / "v"), "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir",
+                 str(tmp_path / "run2"), "--no-progress"]) == 0
+    assert load_bundle(tmp_path / "v").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_NOISE

@@ -49,7 +49,7 @@ from scipy import ndimage
 
 from core.errors import InputError, TrainingError, TrimapError
 from core.training.procedural import generate_foreground, smooth_noise
-from core.trimap import alpha_edge_seed, split_trimap
+from core.trimap import ALPHA_NOISE, alpha_edge_seed, split_trimap
 from core.trimap import trimap_from_alpha as _trimap_from_alpha
 
 __all__ = [
@@ -225,11 +225,17 @@ def estimate_layers(
     return fg, bg
 
 
-def _snap(alpha: np.ndarray) -> np.ndarray:
-    """Alpha within 1/1024 of 0 or 1 becomes exactly 0 or 1 (resampling leaves such dust)."""
+#: Alpha within this of 0 or 1 is exactly 0 or 1 in training's composites and crops (resampling
+#: leaves such dust): what the shipped networks and the cross-validation folds were trained with,
+#: their real-photo crops of the alphamatting objects included.
+ALPHA_DUST = 1.0 / 1024
+
+
+def _snap(alpha: np.ndarray, tolerance: float = ALPHA_DUST) -> np.ndarray:
+    """Alpha within ``tolerance`` of 0 or 1 becomes exactly 0 or 1 (a new array)."""
     alpha = np.clip(alpha, 0.0, 1.0)
-    alpha[alpha > 1.0 - 1.0 / 1024] = 1.0
-    alpha[alpha < 1.0 / 1024] = 0.0
+    alpha[alpha > 1.0 - tolerance] = 1.0
+    alpha[alpha < tolerance] = 0.0
     return alpha
 
 
@@ -306,7 +312,7 @@ def trimap_from_alpha(alpha: np.ndarray, radius: float) -> np.ndarray:
     Returns:
         ``H×W`` float32 with values 0, 0.5 and 1 only.
     """
-    return _trimap_from_alpha(alpha, radius, tolerance=1.0 / 1024)
+    return _trimap_from_alpha(alpha, radius, tolerance=ALPHA_DUST)
 
 
 def _window_index(start: int, n: int, size: int) -> np.ndarray:
@@ -930,7 +936,8 @@ class ShowDataset:
     foreground *and* background colours are estimated with pymatting's
     ``estimate_foreground_ml(..., return_background=True)`` (so the background is an estimate
     too) and cached in :data:`CACHE_DIR`. Without a trimap, trimaps are drawn from the alpha as in
-    :class:`CompositeSampler` (radius 1-19 px).
+    :class:`CompositeSampler` (radius 1-19 px), alpha within ``alpha_tolerance`` of 0 or 1 counting
+    as known, and crops are centred on the pixels that rule leaves soft or on an edge.
 
     Unlike :class:`CompositeSampler`, ``image`` is the plate itself (the show's real background),
     not a new composite, so ``image`` equals ``αF + (1 − α)B`` only as well as F and B are known.
@@ -956,13 +963,29 @@ class ShowDataset:
         max_bytes: memory the decoded plates (with their colours, mattes and trimaps) are kept
             in, most recently used first (default 4 GiB, about 40 plates of 2048×1152); a plate beyond
             it is read again when drawn (0.5 s for such a plate with its colours cached).
+        alpha_tolerance: how close to 0 or 1 a matte's alpha counts as known background or
+            foreground where trimaps are drawn from it, where crops are centred and whether a
+            matte is all 0 or all 1. The default, :data:`core.trimap.ALPHA_NOISE` (5.5/255, the
+            rule of ``lbsmatte evaluate --trimaps-from-alpha``), reads a keyed or rotoed matte's
+            haze of 1-5/255 over the background and 250-254/255 inside as known: read exactly,
+            such a matte made nearly every trimap all unknown and centred the crops anywhere on
+            the background. :data:`ALPHA_DUST` (1/1024) is the rule ``lbsmatte train`` cuts
+            its real-photo crops of the alphamatting objects with (the shipped recipe), and that
+            of fine-tunes begun before the rule was recorded. The ground-truth alpha itself is
+            kept as read (within 1/1024), its haze included: the losses only look at the
+            unknown band.
     """
 
     def __init__(
         self, folder: Path | str, crop: int = 320, seed: int = 0, colour: str = "auto",
         max_radius: int = 19, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] | None = None,
         given_trimaps: float = 1.0, min_scale: float | None = None, max_bytes: int = 4 << 30,
+        alpha_tolerance: float = ALPHA_NOISE,
     ) -> None:
+        if not ALPHA_DUST <= alpha_tolerance < 0.5:
+            raise InputError(f"alpha_tolerance must be at least {ALPHA_DUST} (1/1024) and below 0.5, "
+                             f"not {alpha_tolerance}")
+        self.alpha_tolerance = float(alpha_tolerance)
         if min_scale is not None and not 0.0 < min_scale <= 1.0:
             raise InputError(f"min_scale must be in (0, 1], not {min_scale}")
         self.min_scale = min_scale
@@ -1037,10 +1060,12 @@ class ShowDataset:
         constant = {}
         for name in self.names:
             item = self._item(name)
-            # (A matte of one value between, all 0.5 say, is unknown everywhere: it teaches.)
-            if float(item.alpha.min()) == float(item.alpha.max()) in (0.0, 1.0) and not any(
+            # (A matte of one value between, all 0.5 say, is unknown everywhere: it teaches. One
+            # all within the tolerance of 0, a key's haze over an empty frame, is all 0.)
+            known = self._known(item.alpha)
+            if float(known.min()) == float(known.max()) in (0.0, 1.0) and not any(
                     split_trimap(t)[2].any() for t in item.trimaps):
-                constant[name] = float(item.alpha.flat[0])
+                constant[name] = float(known.flat[0])
         if constant and len(constant) == len(self.names):
             listed = ", ".join(f"{_find_file(self.folder / 'alpha', n)} (all {v:g})" for n, v in constant.items())
             raise InputError(f"every matte in {self.folder / 'alpha'} is all 0 or all 1, with no edge to learn from: "
@@ -1059,7 +1084,12 @@ class ShowDataset:
                 read_as.setdefault(self.encodings[name], []).append(name)
         return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
                 "colour": self.colour, "read_as": read_as, "given_trimaps": self.given_trimaps,
-                "min_scale": self.min_scale}
+                "min_scale": self.min_scale, "alpha_tolerance": self.alpha_tolerance}
+
+    def _known(self, alpha: np.ndarray) -> np.ndarray:
+        """``alpha`` (snapped within 1/1024) with what is within :attr:`alpha_tolerance` of 0 or 1
+        made exactly 0 or 1: what trimaps are drawn from. ``alpha`` itself where that is the rule."""
+        return alpha if self.alpha_tolerance == ALPHA_DUST else _snap(alpha, self.alpha_tolerance)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state}
@@ -1159,7 +1189,8 @@ class ShowDataset:
                 if trimap.shape != alpha.shape:
                     raise InputError(f"{trimap_path} is {trimap.shape[1]}×{trimap.shape[0]} but {image_path} is "
                                      f"{image.shape[1]}×{image.shape[0]}")
-                flat = float(alpha.min()) == float(alpha.max()) and float(alpha.max()) in (0.0, 1.0)
+                known = self._known(alpha)
+                flat = float(known.min()) == float(known.max()) and float(known.max()) in (0.0, 1.0)
                 if not split_trimap(trimap)[2].any() and not flat:
                     # The losses are taken over the unknown region: every crop cut with it taught
                     # nothing (a roto or a 0/1/2 label map given as the trimap: all losses 0, and a
@@ -1173,7 +1204,7 @@ class ShowDataset:
         if trimaps:
             centres = np.flatnonzero(np.any([split_trimap(t)[2] for t in trimaps], axis=0))
         else:
-            centres = np.flatnonzero(_unknown_seed(alpha))
+            centres = np.flatnonzero(_unknown_seed(self._known(alpha)))
         if not len(centres):
             centres = np.arange(alpha.size)
         item = _ShowItem(name, image, alpha, fg, bg, trimaps, centres)
@@ -1203,7 +1234,8 @@ class ShowDataset:
             given = item.trimaps[int(rng.integers(len(item.trimaps)))]
             trimap = _resize(_take_window(given, y0, x0, n, n, False)[None], size, mode="nearest")[0]
         else:
-            trimap = _trimap_at(alpha, _seed_distance(alpha), int(rng.integers(1, self.max_radius + 1)))
+            known = self._known(alpha)
+            trimap = _trimap_at(known, _seed_distance(known), int(rng.integers(1, self.max_radius + 1)))
         out = {"image": layers[0:3].transpose(1, 2, 0), "fg": layers[3:6].transpose(1, 2, 0),
                "bg": layers[6:9].transpose(1, 2, 0), "alpha": alpha, "trimap": trimap}
         if rng.random() < 0.5:
