@@ -644,7 +644,9 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
         # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two
         # runs' files otherwise read the same whatever those flags were.
         "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
-        "refinement": dataclasses.asdict(refinement) if dataclasses.is_dataclass(refinement) else None,
+        # Those that applied (Settings.applied): with --rounds 0, not the bundle's levels and KNN term.
+        "refinement": (refinement.applied(layers=getattr(matter, "fg_solve", 1) > 0)
+                       if dataclasses.is_dataclass(refinement) else None),
     }
 
 

@@ -699,6 +699,17 @@ def test_the_json_records_the_settings_the_flags_chose(dataset: Path, tmp_path: 
         k: v for k, v in default["refinement"].items() if k != "layer_prior"}
 
 
+def test_the_json_records_no_levels_or_knn_term_without_rounds(dataset: Path, tmp_path: Path) -> None:
+    # With --rounds 0 the record listed the bundle's levels and KNN term, which no round applied.
+    from core.compositing import ROUND_SETTINGS
+
+    evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                     rounds=0, json_path=tmp_path / "r0.json", progress=False, stream=io.StringIO())
+    record = json.loads((tmp_path / "r0.json").read_text())["weights"]
+    assert record["rounds"] == 0 and record["refinement"]["rounds"] == 0
+    assert not set(ROUND_SETTINGS) & set(record["refinement"]) and "layers" in record["refinement"]
+
+
 @pytest.mark.parametrize(("recorded", "flags", "message"), [
     ("multilevel", ["--layers", "solve"], "--layer-prior 0.3 weights the networks' colours in the multilevel layers, "
      "and --layers solve makes the layers per pixel without it: leave it out, or give --layers multilevel"),
