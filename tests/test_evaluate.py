@@ -1062,6 +1062,17 @@ def test_the_printed_tables_say_which_weights_scored_and_what_the_numbers_are(da
     assert "FG/BG colours in the sRGB encoding" in lines[0]
 
 
+def test_the_table_lines_up_image_names_of_wide_characters() -> None:
+    # An image named in CJK characters (two terminal columns each) was padded by len(): its row's
+    # numbers stood two columns right of the others per character.
+    from core.evaluate import format_table, text_width
+
+    assert [text_width(t) for t in ("GT04", "日本_01", "ｶﾒﾗ", "e\u0301")] == [4, 7, 3, 1]
+    lines = format_table(["image", "SAD"], [["GT04", "1.000"], ["日本_01", "22.500"], ["mean", "11.750"]]).splitlines()
+    assert lines == ["image       SAD", "-------  ------", "GT04      1.000", "日本_01  22.500", "mean     11.750"]
+    assert len({text_width(line) for line in lines}) == 1
+
+
 @pytest.fixture(scope="module")
 def show_mattes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A show's frames with their finished mattes and no trimap/ folder."""
