@@ -852,9 +852,8 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
     ``lbsmatte/weights`` (the bundle's name, never its folder: no user's path in a delivered file),
     ``lbsmatte/bundle_sha256`` (as ``lbsmatte fingerprint`` gives it; none for ``--weights none``)
     and ``lbsmatte/settings``, one JSON object of what decides the pixels: the device and precision
-    as resolved, the plate's colour as read, the refinement's settings, the trimap's reading."""
-    from dataclasses import asdict
-
+    as resolved, the plate's colour as read, the refinement's settings that applied (none of the levels
+    or the KNN term with ``--rounds 0``: :meth:`core.compositing.Settings.applied`), the trimap's reading."""
     bundle = matter.bundle
     settings = {
         "device": matter.device.type,
@@ -862,7 +861,7 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
         "colour": colour,
         "premultiplied": premultiplied,
         "fg_solve": matter.fg_solve,
-        "refinement": asdict(matter.refinement),
+        "refinement": matter.refinement.applied(layers=matter.fg_solve > 0),  # what ran, not the bundle's record
         "trimap_channel": args.trimap_channel,
         "plate_layer": args.plate_layer,
         "edge": args.edge,

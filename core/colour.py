@@ -366,6 +366,29 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def grey_channel(found: dict[str, int | None], channels: list[str], what: str) -> int | None:
+    """The channel holding a grey image, for one without all three of R, G, B: the one rule for
+    plates (:meth:`core.io.Image.rgb`) and trimaps (:func:`core.trimap.normalise_trimap`).
+
+    ``found`` maps ``R``, ``G``, ``B`` and ``Y`` to the index of the channel of that name (None:
+    absent), as the caller looks names up. ``Y`` (luminance) is the grey; else a single colour
+    channel (``R`` alone, ``G`` beside an alpha) is, as ``Y`` is; ``None`` when the image has none of
+    them. Two of R, G, B are an :class:`InputError` naming ``what`` and its ``channels``: neither is
+    the grey, and the missing one read as black would give another matte without a word.
+    """
+    if found.get("Y") is not None:
+        return found["Y"]
+    have = [name for name in "RGB" if found.get(name) is not None]
+    if len(have) == 1:
+        return found[have[0]]
+    if len(have) == 2:
+        missing = next(name for name in "RGB" if name not in have)
+        raise InputError(f"{what} holds {have[0]} and {have[1]} but no {missing} (its channels: {', '.join(channels)}): "
+                         f"two of the three colour channels are neither a colour image nor a grey one; write it with "
+                         f"R, G and B, or with one grey channel")
+    return None
+
+
 def is_8_or_16_bit(dtype: np.dtype[Any]) -> bool:
     """Whether ``dtype`` holds 8- or 16-bit image data (:func:`scale_integers`): ``uint8`` or
     ``uint16`` in either byte order. A big-endian ``>u2`` (a 16-bit DPX or PNG's samples read with

@@ -31,6 +31,7 @@ foreground network's colours, B is the background network's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 import warnings
@@ -211,6 +212,32 @@ class Settings:
             raise InputError(f"layer_space must be one of {', '.join(LAYER_SPACES)}, not {self.layer_space!r}")
         if self.sample_alpha not in SAMPLE_ALPHAS:
             raise InputError(f"sample_alpha must be one of {', '.join(SAMPLE_ALPHAS)}, not {self.sample_alpha!r}")
+
+    def applied(self, layers: bool = True) -> dict[str, Any]:
+        """The settings a run with these acts on, as a JSON-ready table (a result's
+        ``lbsmatte/settings``, an evaluation's record): ``rounds`` always; the rounds' own settings
+        (:data:`ROUND_SETTINGS`: λ, σ², the solve's bounds, the KNN term, μ, the levels,
+        ``sample_alpha``) only with rounds; the KNN term's searches (:data:`KNN_SEARCH_SETTINGS`)
+        only with ``knn > 0``; the layers' (:data:`LAYER_SETTINGS`) only where they are solved
+        (``layers``: False for ``fg_solve`` 0, the networks' colours as they are). With 0 rounds the
+        bundle's levels and KNN term were listed though nothing applied them."""
+        table = dataclasses.asdict(self)
+        dropped = set() if layers else set(LAYER_SETTINGS)
+        if not self.rounds:
+            dropped |= set(ROUND_SETTINGS)
+        elif not self.knn:
+            dropped |= set(KNN_SEARCH_SETTINGS)
+        return {name: value for name, value in table.items() if name not in dropped}
+
+
+#: :class:`Settings` fields only the rounds read: with ``rounds`` 0 they change nothing.
+ROUND_SETTINGS = ("smoothing", "confidence_scale", "tolerance", "max_iterations", "knn", "knn_neighbours",
+                  "knn_position", "knn_band", "knn_stride", "network_weight", "black_point", "white_point",
+                  "sample_alpha")
+#: :class:`Settings` fields only the KNN term's searches read: with ``knn`` 0 they change nothing.
+KNN_SEARCH_SETTINGS = ("knn_neighbours", "knn_position", "knn_band", "knn_stride")
+#: :class:`Settings` fields only the layers' solve reads (none with ``fg_solve`` 0).
+LAYER_SETTINGS = ("layers", "layer_prior", "layer_space", "agree_ratio")
 
 
 def solve_foreground(

@@ -45,6 +45,7 @@ import os
 import re
 import sys
 import time
+import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -644,7 +645,9 @@ def _weights_record(matter: Any) -> dict[str, Any] | None:
         # What --precision, --layers, --layer-prior and --rounds made of the bundle's record: two
         # runs' files otherwise read the same whatever those flags were.
         "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
-        "refinement": dataclasses.asdict(refinement) if dataclasses.is_dataclass(refinement) else None,
+        # Those that applied (Settings.applied): with --rounds 0, not the bundle's levels and KNN term.
+        "refinement": (refinement.applied(layers=getattr(matter, "fg_solve", 1) > 0)
+                       if dataclasses.is_dataclass(refinement) else None),
     }
 
 
@@ -804,12 +807,20 @@ def format_number(value: Any, key: str) -> str:
     return f"{value:.3f}"
 
 
+def text_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: East Asian wide and full-width characters (an image
+    named ``日本_01``) two, combining marks none, the others one (``len`` misaligned the table)."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+               for c in text)
+
+
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     """Plain-text table: first column left-aligned, the others right-aligned, a rule under the header."""
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    widths = [max(text_width(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = []
     for r in [header] + rows:
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        pads = [" " * (w - text_width(c)) for c, w in zip(r, widths, strict=True)]
+        cells = [r[0] + pads[0]] + [pad + c for c, pad in zip(r[1:], pads[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

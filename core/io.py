@@ -265,7 +265,9 @@ class Image:
 
     def rgb(self, layer: str | None = None) -> np.ndarray:
         """``H×W×3`` float32 colour: R, G, B found by name (or the one layer holding ``.R .G .B``,
-        such as ``beauty.R``); a 1-channel (or Y / Y+A) image is repeated into three; channels
+        such as ``beauty.R``); a 1-channel (or Y / Y+A) image, or one with a single colour channel
+        (``R``, ``G`` and ``A``), is repeated into three, and two of R, G, B are refused
+        (:func:`core.colour.grey_channel`); channels
         the file does not name (OIIO's ``channel0`` ...) are taken in order. Otherwise (alpha,
         depth or several colour layers) :class:`InputError` naming the file and its channels.
         ``layer``: the layer to take instead (``beauty`` of ``beauty.R``, any case; ``rgba`` is
@@ -275,7 +277,9 @@ class Image:
         idx = [self.index(c) for c in ("R", "G", "B")]
         if None not in idx:
             return np.ascontiguousarray(self.pixels[..., idx])
-        y = self.index("Y")
+        # Y, or a single colour channel (R alone, G beside Z): grey; two of R, G, B refused (core.colour)
+        y = colour.grey_channel(dict(zip("RGBY", idx + [self.index("Y")], strict=True)), self.channels,
+                                str(self.info.path))
         c = self.pixels.shape[2]
         if y is None and (c == 1 or (c == 2 and self.index("A") is not None)):
             y = 0 if c == 1 or self.index("A") != 0 else 1

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Tuple, overload
 
 import numpy as np
 
-from core.colour import from_linear, scale_integers, to_linear
+from core.colour import from_linear, grey_channel, scale_integers, to_linear
 from core.errors import InputError, TrimapError
 
 if TYPE_CHECKING:
@@ -108,25 +108,32 @@ def _select(x: np.ndarray, channel: str, names: list[str]) -> np.ndarray:
         if a is None:
             raise TrimapError(f"the trimap has no alpha channel (its channels: {listing})")
         return x[..., a]
-    if channel == "red":
-        if r is None:
+    if channel == "auto" and a is not None:
+        plane = x[..., a]
+        if np.nanmax(plane) != np.nanmin(plane):  # a constant alpha carries no trimap
+            return plane
+    if channel in ("red", "auto", "luminance") and None in (r, g, b):
+        if channel == "red" and r is not None:
+            return x[..., r]
+        # Y, or a single colour channel (G beside a constant alpha), is grey: its red and its
+        # luminance; two of R, G, B are refused (core.colour.grey_channel), not read as one of them.
+        try:
+            grey = grey_channel({"R": _find(names, ("r", "red")), "G": g, "B": b,
+                                 "Y": _find(names, ("y", "luminance"))}, names, "the trimap")
+        except InputError as exc:
+            raise TrimapError(f"{exc}; or name the channel to read (--trimap-channel)") from exc
+        if grey is not None:
+            return x[..., grey]
+        if channel == "red":
             raise TrimapError(f"the trimap has no red channel (its channels: {listing})")
+        if channel == "luminance":
+            raise TrimapError(f"the trimap has no R, G, B channels to take the luminance of (its channels: {listing})")
+        return x[..., 0]
+    if channel == "red":
         return x[..., r]
     if channel == "luminance":
-        if None in (r, g, b):
-            if r is not None:  # a grey (Y) image: its luminance is itself
-                return x[..., r]
-            raise TrimapError(f"the trimap has no R, G, B channels to take the luminance of (its channels: {listing})")
         return x[..., [r, g, b]] @ _LUMA
     if channel == "auto":
-        if a is not None:
-            plane = x[..., a]
-            if np.nanmax(plane) != np.nanmin(plane):  # a constant alpha carries no trimap
-                return plane
-        if r is None:
-            return x[..., 0]
-        if g is None or b is None:
-            return x[..., r]
         rgb = x[..., [r, g, b]]
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
             return rgb[..., 0]  # grey: red is exact, no rounding through the luma weights

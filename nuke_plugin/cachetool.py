@@ -181,7 +181,9 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m nuke_plugin.cachetool", description=__doc__.split("\n\n")[0])
+    # The docstring's first paragraph, less its reST markup: --help showed ``lbsmatte cache list | prune``.
+    parser = argparse.ArgumentParser(prog="python -m nuke_plugin.cachetool",
+                                     description=__doc__.split("\n\n")[0].replace("``", ""))
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -1303,22 +1303,17 @@ def test_the_headers_settings_are_this_runs_as_resolved() -> None:
     # them): not a default in place of the flag given.
     import argparse
     import json
-    from dataclasses import dataclass
     from types import SimpleNamespace
 
     import torch
 
     from core import __version__
-
-    @dataclass
-    class Refinement:
-        rounds: int = 2
-        knn: float = 0.25
+    from core.compositing import Settings
 
     bundle = SimpleNamespace(name="abc_v1", path="/shows/abc/lbsmatte_weights/abc_v1",
                              manifest_sha256=lambda: "f" * 64)
     matter = SimpleNamespace(bundle=bundle, device=torch.device("cpu"), precision="bf16", fg_solve=0.5,
-                             refinement=Refinement(), match_exposure=False)
+                             refinement=Settings(rounds=2, knn=0.25), match_exposure=False)
     args = argparse.Namespace(trimap_channel="red", plate_layer="beauty", edge=7)
     records = cli._provenance(matter, args, "srgb", False)
     assert [(name, kind) for name, kind, _ in records] == [
@@ -1329,12 +1324,43 @@ def test_the_headers_settings_are_this_runs_as_resolved() -> None:
     assert values["lbsmatte/weights"] == "abc_v1" and values["lbsmatte/bundle_sha256"] == "f" * 64
     assert json.loads(values["lbsmatte/settings"]) == {
         "device": "cpu", "precision": "bf16", "colour": "srgb", "premultiplied": False, "fg_solve": 0.5,
-        "refinement": {"rounds": 2, "knn": 0.25}, "trimap_channel": "red", "plate_layer": "beauty", "edge": 7,
+        "refinement": Settings(rounds=2, knn=0.25).applied(), "trimap_channel": "red", "plate_layer": "beauty", "edge": 7,
         "match_exposure": False}
     # --weights none has no bundle to hash: no bundle_sha256, the rest as ever
     matter.bundle = SimpleNamespace(name="none")
     assert [name for name, _, _ in cli._provenance(matter, args, "linear", True)] == [
         "Software", "lbsmatte/version", "lbsmatte/weights", "lbsmatte/settings"]
+
+
+def test_the_results_settings_name_only_the_refinement_that_ran(tmp_path: Path) -> None:
+    # With --rounds 0 the header listed the bundle's levels (black_point 0.06, white_point 0.92) and
+    # KNN term (knn 0.01, knn_band 32, ...), which no round applied: a TD reading the header took the
+    # matte for a levelled, KNN-refined one.
+    import json
+
+    from core.compositing import KNN_SEARCH_SETTINGS, LAYER_SETTINGS, ROUND_SETTINGS
+
+    _write(tmp_path / "plate.exr", _plate(0), ["R", "G", "B"], "half")
+    _write(tmp_path / "trimap.png", _trimap(0)[..., None], ["Y"], "uint8")
+    base = ["matte", "--plate", str(tmp_path / "plate.exr"), "--trimap", str(tmp_path / "trimap.png"),
+            "--weights", "none", "--device", "cpu", "--precision", "fp32", "--no-progress"]
+
+    def refinement(name: str, *flags: str) -> dict:
+        assert cli.main(base + ["--out", str(tmp_path / name), *flags]) == 0
+        return json.loads(read_image(tmp_path / name).info.attribute("lbsmatte/settings"))["refinement"]
+
+    # the bundle's record (the default bundle's, which --weights none refines with): levels and KNN
+    full = refinement("rounds.exr")
+    assert full["rounds"] >= 1 and full["knn"] > 0 and full["black_point"] > 0
+    assert set(ROUND_SETTINGS) | set(LAYER_SETTINGS) <= set(full)
+    none = refinement("none.exr", "--rounds", "0")
+    assert none == {name: value for name, value in full.items() if name not in ROUND_SETTINGS} | {"rounds": 0}
+    assert set(LAYER_SETTINGS) <= set(none)  # the layers are still solved for the networks' alpha
+    no_knn = refinement("no_knn.exr", "--knn", "0")
+    assert no_knn["knn"] == 0 and not set(KNN_SEARCH_SETTINGS) & set(no_knn)
+    assert no_knn["black_point"] == full["black_point"]  # the levels still applied
+    # --fg-solve 0: the networks' colours as they are, no layers solved either
+    assert refinement("as_is.exr", "--rounds", "0", "--fg-solve", "0") == {"rounds": 0}
 
 
 def test_a_multi_part_plates_metadata_is_its_first_parts_as_nuke_writes_it(tmp_path: Path, small_bundle,

@@ -699,6 +699,17 @@ def test_the_json_records_the_settings_the_flags_chose(dataset: Path, tmp_path: 
         k: v for k, v in default["refinement"].items() if k != "layer_prior"}
 
 
+def test_the_json_records_no_levels_or_knn_term_without_rounds(dataset: Path, tmp_path: Path) -> None:
+    # With --rounds 0 the record listed the bundle's levels and KNN term, which no round applied.
+    from core.compositing import ROUND_SETTINGS
+
+    evaluate_dataset(dataset, weights="none", baselines="none", device="cpu", names="A01", trimaps="Trimap1",
+                     rounds=0, json_path=tmp_path / "r0.json", progress=False, stream=io.StringIO())
+    record = json.loads((tmp_path / "r0.json").read_text())["weights"]
+    assert record["rounds"] == 0 and record["refinement"]["rounds"] == 0
+    assert not set(ROUND_SETTINGS) & set(record["refinement"]) and "layers" in record["refinement"]
+
+
 @pytest.mark.parametrize(("recorded", "flags", "message"), [
     ("multilevel", ["--layers", "solve"], "--layer-prior 0.3 weights the networks' colours in the multilevel layers, "
      "and --layers solve makes the layers per pixel without it: leave it out, or give --layers multilevel"),
@@ -1049,6 +1060,17 @@ def test_the_printed_tables_say_which_weights_scored_and_what_the_numbers_are(da
     lines = table.getvalue().splitlines()
     assert not lines[0].startswith("lbsmatte") and lines[0].startswith("SAD, Grad, Conn, FG SAD, BG SAD: ")
     assert "FG/BG colours in the sRGB encoding" in lines[0]
+
+
+def test_the_table_lines_up_image_names_of_wide_characters() -> None:
+    # An image named in CJK characters (two terminal columns each) was padded by len(): its row's
+    # numbers stood two columns right of the others per character.
+    from core.evaluate import format_table, text_width
+
+    assert [text_width(t) for t in ("GT04", "日本_01", "ｶﾒﾗ", "e\u0301")] == [4, 7, 3, 1]
+    lines = format_table(["image", "SAD"], [["GT04", "1.000"], ["日本_01", "22.500"], ["mean", "11.750"]]).splitlines()
+    assert lines == ["image       SAD", "-------  ------", "GT04      1.000", "日本_01  22.500", "mean     11.750"]
+    assert len({text_width(line) for line in lines}) == 1
 
 
 @pytest.fixture(scope="module")

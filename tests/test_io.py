@@ -91,6 +91,20 @@ def test_an_alpha_only_image_gives_that_channel_as_grey(tmp_path: Path) -> None:
     np.testing.assert_array_equal(img.rgb(), 0.25)
 
 
+def test_a_single_colour_channel_is_grey_and_two_of_three_are_refused(tmp_path: Path) -> None:
+    # R beside a depth channel was refused ('cannot find colour channels') though Y beside it is a
+    # grey plate; R and G were refused without saying which channel was missing.
+    for names in (["R", "depth.Z"], ["B", "Z"], ["G", "A"], ["Y", "Z"]):
+        _write_raw(tmp_path / "grey.exr", np.ones((2, 3, 2), np.float32) * np.array([0.25, 7.0], np.float32), names)
+        np.testing.assert_array_equal(io.read_image(tmp_path / "grey.exr").rgb()[1, 2], [0.25] * 3, err_msg=str(names))
+    for names, have, missing in ((["R", "G"], "R and G", "B"), (["G", "B", "A"], "G and B", "R"),
+                                 (["rgba.R", "rgba.B"], "R and B", "G")):
+        _write_raw(tmp_path / "two.exr", np.ones((2, 3, len(names)), np.float32), names)
+        with pytest.raises(InputError, match=rf"two\.exr holds {have} but no {missing} \(its channels: .*\): two of the "
+                                             r"three colour channels"):
+            io.read_image(tmp_path / "two.exr").rgb()
+
+
 def test_colour_in_a_layer_is_found_by_name_never_taken_from_other_channels(tmp_path: Path) -> None:
     # EXR sorts A and Z before the layer: taking the first three channels gave A, Z, beauty.R.
     px = np.ones((2, 3, 5), np.float32) * np.array([0.25, 0.5, 0.75, 1.0, 7.0], np.float32)

@@ -166,6 +166,15 @@ def test_cachetool_runs_under_nukes_python_without_core(show):
     assert cachetool.EXIT_USAGE == 2
 
 
+def test_help_reads_as_plain_text(capsys):
+    # python -m nuke_plugin.cachetool --help printed the docstring's reST: ``lbsmatte cache list | prune``.
+    with pytest.raises(SystemExit) as done:
+        cachetool.main(["--help"])
+    text = capsys.readouterr().out
+    assert done.value.code == 0 and "lbsmatte cache list | prune: what a Nuke node's cache folder holds" in text
+    assert "``" not in text and "python -m nuke_plugin.cachetool" in text
+
+
 def test_with_json_stdout_holds_the_document_alone(tmp_path, capsys):
     # A script's json.loads(stdout) of 'cache list --json' met an ERROR: line there instead (a cache
     # folder not mounted on that machine), as 'weights show --json' and 'fingerprint' did.

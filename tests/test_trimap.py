@@ -127,9 +127,32 @@ def test_a_grey_and_alpha_trimap_is_its_grey_unless_the_alpha_holds_it() -> None
     # no channel named as red: auto takes the first one beside an opaque alpha
     assert normalise_trimap(opaque, "auto", ["mask", "A"]).tolist() == [[0.0, 0.5, 1.0]]
     assert normalise_trimap(opaque[..., ::-1], "auto", ["A", "mask"]).tolist() == [[1.0, 1.0, 1.0]]
-    # red without green and blue beside it is the trimap too, not a luminance of missing channels
-    red_green = np.dstack([grey, 1 - grey, np.ones_like(grey)])
-    assert normalise_trimap(red_green, "auto", ["R", "G", "A"]).tolist() == [[0.0, 0.5, 1.0]]
+    # one colour channel beside an opaque alpha is grey, whichever it is and wherever it sits (the
+    # alpha first: G, A of an EXR given in another order; --trimap-channel luminance of G, A was refused)
+    for names in (["G", "A"], ["B", "A"], ["R", "A"], ["G", "depth.Z"]):
+        assert normalise_trimap(opaque, "auto", names).tolist() == [[0.0, 0.5, 1.0]], names
+        assert normalise_trimap(opaque, "luminance", names).tolist() == [[0.0, 0.5, 1.0]], names
+        assert normalise_trimap(opaque, "red", names).tolist() == [[0.0, 0.5, 1.0]], names
+    assert normalise_trimap(opaque[..., ::-1], "auto", ["A", "G"]).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(opaque[..., ::-1], "auto", ["depth.Z", "G"]).tolist() == [[0.0, 0.5, 1.0]]
+
+
+def test_two_of_the_three_colour_channels_are_refused_not_read_as_one() -> None:
+    # R and G (no B): auto and luminance read R without a word, though the trimap may be painted in
+    # G (here R is its inverse): a wrong matte. Refused, naming the channels; red, or a channel's
+    # name, still reads the one asked for, and an alpha that holds the trimap is read as before.
+    grey = np.array([[0.0, 0.5, 1.0]], np.float32)
+    red_green = np.dstack([1 - grey, grey, np.ones_like(grey)])
+    for channel in ("auto", "luminance"):
+        with pytest.raises(TrimapError, match=r"the trimap holds R and G but no B \(its channels: R, G, A\): two of "
+                                              r"the three colour channels .*--trimap-channel"):
+            normalise_trimap(red_green, channel, ["R", "G", "A"])
+    with pytest.raises(TrimapError, match=r"holds G and B but no R \(its channels: G, B\)"):
+        normalise_trimap(red_green[..., :2], "red", ["G", "B"])
+    assert normalise_trimap(red_green, "G", ["R", "G", "A"]).tolist() == [[0.0, 0.5, 1.0]]
+    assert normalise_trimap(red_green, "red", ["R", "G", "A"]).tolist() == [[1.0, 0.5, 0.0]]
+    in_alpha = np.dstack([np.zeros_like(grey), np.zeros_like(grey), grey])
+    assert normalise_trimap(in_alpha, "auto", ["R", "G", "A"]).tolist() == [[0.0, 0.5, 1.0]]
 
 
 def test_errors_name_the_problem() -> None:

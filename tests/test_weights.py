@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -947,6 +948,18 @@ def test_weights_list_and_show_json_hold_stdout_alone(
     monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, str(tmp_path / "empty"))
     assert cli.main(["weights", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+    # README, JSON for scripts: a folder name's byte that is not UTF-8 is \udcXX, which os.fsencode
+    # turns back into the folder's own bytes, in ASCII JSON
+    odd = os.path.join(os.fsencode(tmp_path), b"w\xff")
+    try:
+        copy_bundle(small_bundle, Path(os.fsdecode(odd)) / "show", name="show")
+    except (OSError, UnicodeError):  # a file system that stores names as Unicode only
+        return
+    monkeypatch.setenv(weights.WEIGHTS_PATH_ENV, os.fsdecode(odd))
+    assert cli.main(["weights", "list", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii() and "\\udcff" in out
+    assert os.fsencode(json.loads(out)[0]["path"]) == os.path.join(odd, b"show")
 
 
 def test_a_renamed_bundle_folder_is_named_with_the_bundle_it_holds(
