@@ -6,7 +6,7 @@
                    [--device auto|cpu|cuda] [--colour auto|linear|srgb|<OCIO name>]
                    [--trimap-channel auto|alpha|red|luminance|NAME] [--plate-layer LAYER]
                    [--float] [--unpremultiply] [--no-progress]
-                   [--edge PX] [--write-trimap PATH]
+                   [--edge PX] [--write-trimap PATH] [--skip-existing]
     lbsmatte weights list [--json] | show NAME [--json]
     lbsmatte demo | evaluate | train | finetune | export | cache ...
 
@@ -34,7 +34,15 @@ A command printing JSON (``fingerprint``, ``weights list --json``, ``weights sho
     frame <frame>: trimap frame <g> held (<path>)
                                              --trimap-hold: the trimap frame this frame reads
                                              (it has none of its own), before its PROGRESS line
+    LBSMATTE SKIPPED <frame> <path>          --skip-existing: each file of a frame not rendered
+                                             again (there, complete, this run's result), in
+                                             place of its WROTE lines
+    frame <frame>: rendering again: <why>    --skip-existing: a frame whose files were there but
+                                             are not this run's result, before it renders
+    skipped <m> frame(s) already there (--skip-existing)
+                                             before the closing line, where frames were skipped
     wrote <n> frame(s) to <OUT>              the last line of a run where every frame was written
+                                             (or skipped); <n> the frames written
 
 A frame computed otherwise than asked after running out of GPU memory (the networks in smaller
 tiles, the refinement on the CPU: ``Matter.stats.degraded``) says so in its EXR header, in the
@@ -331,6 +339,11 @@ def _add_matte(sub: Any) -> None:
                         "around the unknown band is darker than the networks were trained on, a night plate, is "
                         "matted scaled up, at most 16 times, and its FG and BG scaled back; the scale is in the "
                         "result's header, lbsmatte/exposure)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="do not render a frame again whose files (OUT's, and --write-trimap's) are there, complete, "
+                        "and made by this LBSMatte version with these settings and weights from these plate and "
+                        "trimap files (a farm task retried); any other such frame is rendered again, saying why. "
+                        "EXR and PNG outputs only: their headers record what made them")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run_matte)
 
@@ -579,6 +592,9 @@ class FrameJob:
     trimap_missing: str = ""
     #: The files this frame has written, complete and in place (``LBSMATTE WROTE`` lines).
     written: list[Path] = field(default_factory=list)
+    #: The files of a frame not rendered again, already this run's result (``--skip-existing``:
+    #: ``LBSMATTE SKIPPED`` lines).
+    skipped: list[Path] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -876,6 +892,149 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
     return records
 
 
+#: Header attribute of a result and of ``--write-trimap``'s trimap: the SHA-256 of the plate and
+#: trimap files it was made from (JSON, ``{"plate": ..., "trimap": ...}``; the held frame's file
+#: with ``--trimap-hold``), so that ``--skip-existing`` renders a frame again whose inputs changed.
+INPUTS_ATTRIBUTE = PROVENANCE_PREFIX + "inputs"
+#: The header attributes ``--skip-existing`` compares, in the order its reasons are said.
+_RECORDED = ("version", "weights", "bundle_sha256", "settings", "inputs")
+#: Output formats whose header keeps the ``lbsmatte/*`` record (TIFF and DPX keep none).
+RECORDED_OUTPUTS = (".exr", ".png")
+
+
+def _check_recorded_outputs(args: argparse.Namespace) -> None:
+    """``--skip-existing`` only with outputs whose header can say what made them (a usage error):
+    a TIFF or DPX frame on disk could not be told from another run's or another tool's."""
+    for flag, path in (("--out", args.out), ("--write-trimap", args.write_trimap)):
+        ext = os.path.splitext(path or "")[1].lower()
+        if path is not None and ext not in RECORDED_OUTPUTS:
+            raise InputError(f"--skip-existing: {flag} {path}: a {ext.lstrip('.').upper() or 'file'} of LBSMatte's "
+                             "keeps no record of the settings, weights and inputs that made it, so a frame there "
+                             "cannot be told from another run's or another tool's: write EXR or PNG, or leave "
+                             "--skip-existing out")
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _inputs_record(job: FrameJob) -> tuple[str, str, Any]:
+    """The header record of the files ``job`` is made from: the SHA-256 of its plate and trimap
+    files (their bytes: a plate rendered again, delivered anew or repainted gives another; a
+    copy, whatever its time stamp or folder, the same)."""
+    hashes = {"plate": _file_sha256(job.plate), "trimap": _file_sha256(job.trimap)}
+    return (INPUTS_ATTRIBUTE, "string", json.dumps(hashes, sort_keys=True))
+
+
+def _trimap_provenance(args: argparse.Namespace, inputs: tuple[str, str, Any]) -> list[tuple[str, str, Any]]:
+    """What made ``--write-trimap``'s trimap, for its header: ``Software``, ``lbsmatte/version``, the
+    inputs (:func:`_inputs_record`) and ``lbsmatte/settings``, the trimap's reading alone (it does
+    not depend on the weights, device or colour)."""
+    reading = {"trimap_channel": args.trimap_channel, "plate_layer": args.plate_layer, "edge": args.edge}
+    return [("Software", "string", f"LBSMatte {__version__}"),
+            (PROVENANCE_PREFIX + "version", "string", __version__), inputs,
+            (PROVENANCE_PREFIX + "settings", "string", json.dumps(reading, sort_keys=True))]
+
+
+def _own_metadata(info: Any, records: list[tuple[str, str, Any]]) -> Any:
+    """``info`` with its metadata's ``Software`` and ``lbsmatte/*`` (the plate's: an earlier result
+    matted again) replaced by ``records``, this run's."""
+    kept = [m for m in info.metadata if not m[0].startswith(PROVENANCE_PREFIX) and m[0] != "Software"]
+    return replace(info, metadata=kept + records)
+
+
+def _why_render(job: FrameJob, matter: Any, args: argparse.Namespace) -> str | None:
+    """For ``--skip-existing``: None when every file ``job`` would write is there, complete (it
+    reads whole, with the channels, windows and pixel type this run writes) and says in its header
+    that it was made by this LBSMatte version with the weights, settings and input files this run
+    uses (and, a matte, computed as asked: not :data:`DEGRADED_ATTRIBUTE`); "" when none of them is
+    there; else why the frame is rendered again. A frame whose plate or trimap cannot be read gets
+    "": rendering it says what is wrong."""
+    from core.colour import resolve_colour
+    from core.io import MATTE_CHANNELS, WRITE_FORMATS, output_pixel_type, read_image
+
+    outputs = [p for p in (job.out, job.trimap_out) if p is not None]
+    there = [p for p in outputs if os.path.exists(p)]
+    if not there:
+        return ""
+    if len(there) < len(outputs):
+        return f"{next(p for p in outputs if p not in there)} is not there"
+    try:
+        plate = read_image(job.plate, window="union", layer=args.plate_layer).info
+        colour = resolve_colour(args.colour, plate.is_float, plate.log_encoding)
+        inputs = _inputs_record(job)
+    except (LBSMatteError, OSError):
+        return ""
+    exr = job.out.suffix.lower() == ".exr"
+    expected = {job.out: (_provenance(matter, args, colour, not args.unpremultiply) + [inputs],
+                          list(MATTE_CHANNELS) if exr else ["R", "G", "B", "A"],
+                          ("float" if args.float_exr else "half") if exr else output_pixel_type(job.out, plate))}
+    if job.trimap_out is not None:
+        expected[job.trimap_out] = (_trimap_provenance(args, inputs), ["R", "G", "B"],
+                                    WRITE_FORMATS[job.trimap_out.suffix.lower()])
+    for path, (records, channels, pixel_type) in expected.items():
+        try:
+            info = read_image(path).info
+        except LBSMatteError as exc:
+            return str(exc)
+        windows = ((info.display_window, info.data_window) if path.suffix.lower() == ".exr" else info.size,
+                   (plate.display_window, plate.data_window) if path.suffix.lower() == ".exr" else plate.size)
+        if sorted(info.channels) != sorted(channels):
+            return f"{path} holds channels {', '.join(info.channels)}, not {', '.join(channels)}"
+        if windows[0] != windows[1]:
+            return f"{path} is not the plate's size or windows ({windows[0]}, the plate's {windows[1]})"
+        if info.pixel_type != pixel_type:
+            return f"{path} holds {info.pixel_type} pixels, this run writes {pixel_type}"
+        differs = _record_differs(path, info, records, job)
+        if differs:
+            return differs
+        if info.attribute(DEGRADED_ATTRIBUTE):
+            return f"{path} was computed otherwise than asked ({info.attribute(DEGRADED_ATTRIBUTE)})"
+    return None
+
+
+def _record_differs(path: Path, info: Any, records: list[tuple[str, str, Any]], job: FrameJob) -> str:
+    """How the ``lbsmatte/*`` record in ``info`` (the header of ``path``) differs from this run's
+    ``records``; "" when it does not."""
+    want = {name[len(PROVENANCE_PREFIX):]: value for name, _, value in records if name.startswith(PROVENANCE_PREFIX)}
+    have = {name: info.attribute(PROVENANCE_PREFIX + name) for name in _RECORDED}
+    if have["version"] is None or have["settings"] is None:
+        return (f"{path} does not say that LBSMatte made it (no {PROVENANCE_PREFIX}version or settings in its "
+                "header): another tool's file, or one written before LBSMatte recorded them")
+    if have["version"] != want["version"]:
+        return f"{path} was made by LBSMatte {have['version']}, this is {want['version']}"
+    if (have["weights"], have["bundle_sha256"]) != (want.get("weights"), want.get("bundle_sha256")):
+        return (f"{path} was made with the weights {have['weights']!r} (bundle_sha256 {have['bundle_sha256']}), "
+                f"this run uses {want.get('weights')!r} ({want.get('bundle_sha256')})")
+    if have["settings"] != want["settings"]:
+        try:
+            old = json.loads(have["settings"])
+        except ValueError:
+            old = {}
+        new = json.loads(want["settings"])
+        old = old if isinstance(old, dict) else {}
+        changed = [f"{key} {json.dumps(old.get(key))} (this run {json.dumps(new.get(key))})"
+                   for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        return f"{path} was made with other settings: {', '.join(changed) or have['settings']}"
+    if have["inputs"] != want["inputs"]:
+        try:
+            old = json.loads(have["inputs"] or "null")
+        except ValueError:
+            old = None
+        new = json.loads(want["inputs"])
+        if not isinstance(old, dict):
+            return f"{path} does not record the plate and trimap it was made from ({INPUTS_ATTRIBUTE})"
+        changed = [f"{what} {getattr(job, what)}" for what in ("plate", "trimap") if old.get(what) != new[what]]
+        return f"{path} was made from other files than this run's: {' and '.join(changed)} changed since"
+    return ""
+
+
 def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: InputFiles) -> None:
     from core.colour import LINEARISED_TAG, interop_id, premultiply, resolve_colour
     from core.io import check_not_input, output_pixel_type, read_image, write_image, write_matte_exr
@@ -945,10 +1104,12 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
                             "For a roto or a soft matte, --edge PX makes the trimap from it", job.trimap, 100 * stray)
     except InputError as exc:
         raise type(exc)(f"trimap {job.trimap}: {exc}") from exc
+    inputs = _inputs_record(job)
     if job.trimap_out is not None:  # before matting: there to look at even when the matting fails
         check_not_input(job.trimap_out, [job.out])  # nor the matte's file
-        write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"], like=plate.info,
-                    protect=protect, window=plate.window)
+        write_image(job.trimap_out, np.repeat(trimap[..., None], 3, axis=2), ["R", "G", "B"],
+                    like=_own_metadata(plate.info, _trimap_provenance(args, inputs)), protect=protect,
+                    window=plate.window)
         job.written.append(job.trimap_out)
     colour = resolve_colour(args.colour, plate.info.is_float, plate.info.log_encoding)
     declared = _declared_colourspace(plate.info, colour) if args.colour.strip().lower() == "auto" else None
@@ -976,11 +1137,11 @@ def _render(job: FrameJob, matter: Any, args: argparse.Namespace, protect: Input
         fg, bg = matter.agree_as_stored(pixels, trimap, result, _linearised(colour, plate.info.is_float))
     fg = _to_output(fg, colour, exr, plate.info.is_float)
     # Only this run's record: a plate that is an earlier result carries that run's.
-    own = _provenance(matter, args, colour, premultiplied)
+    own = _provenance(matter, args, colour, premultiplied) + [inputs]
     exposure = getattr(getattr(matter, "stats", None), "exposure", 1.0)
     if exposure != 1.0:  # a night plate, matted scaled up (core.pipeline.exposure_scale)
         own.append((EXPOSURE_ATTRIBUTE, "float", float(exposure)))
-    metadata = [m for m in plate.info.metadata if not m[0].startswith(PROVENANCE_PREFIX) and m[0] != "Software"] + own
+    metadata = _own_metadata(plate.info, own).metadata
     if exr:
         layers = _Layers(alpha, fg, _to_output(bg, colour, exr, plate.info.is_float))
         degraded = getattr(getattr(matter, "stats", None), "degraded", None)
@@ -1110,6 +1271,8 @@ def run_matte(args: argparse.Namespace) -> int:
             raise InputError(f"--float: only an EXR --out is written in float, not {args.out}: a PNG, TIFF "
                              "or DPX result holds sRGB-encoded integers (16-bit TIFF, 8- or 16-bit PNG, "
                              "10- to 16-bit DPX)")
+        if getattr(args, "skip_existing", False):
+            _check_recorded_outputs(args)
     except InputError as exc:
         _say(f"ERROR: {exc}")
         return EXIT_USAGE
@@ -1286,8 +1449,14 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
             if job.trimap_held is not None:
                 _emit(f"frame {job.label}: trimap frame {job.trimap_held} held ({job.trimap})", bar)
             try:
-                with _frame_locked(job, listed):
-                    _render(job, matter, args, protect)
+                with _frame_locked(job, listed):  # looked at under the locks: not while another run replaces them
+                    why = _why_render(job, matter, args) if getattr(args, "skip_existing", False) else ""
+                    if why is None:
+                        job.skipped = [p for p in (job.trimap_out, job.out) if p is not None]
+                    else:
+                        if why:
+                            _emit(f"frame {job.label}: rendering again: {why}", bar)
+                        _render(job, matter, args, protect)
             except LBSMatteError as exc:
                 failed.append(job.label)
                 _emit(f"ERROR: frame {job.label}: {exc}", bar)
@@ -1299,14 +1468,19 @@ def _render_all(jobs: list[FrameJob], args: argparse.Namespace, prefix: _FramePr
                 prefix.frame = None
                 for path in job.written:
                     _emit(f"LBSMATTE WROTE {job.label} {path}", bar)
+                for path in job.skipped:
+                    _emit(f"LBSMATTE SKIPPED {job.label} {path}", bar)
             bar.update(1)
             _emit(f"LBSMATTE PROGRESS {job.label} {i}/{n}", bar)
     finally:
         bar.close()
+    skipped = sum(1 for job in jobs if job.skipped)
+    if skipped:
+        print(f"skipped {skipped} frame(s) already there (--skip-existing)", flush=True)
     if failed:
         print(f"ERROR: {len(failed)} of {n} frame(s) failed: {', '.join(failed)}", flush=True)
         return EXIT_FAILED
-    print(f"wrote {n} frame(s) to {args.out}", file=sys.stdout, flush=True)
+    print(f"wrote {n - skipped} frame(s) to {args.out}", file=sys.stdout, flush=True)
     return EXIT_OK
 
 
