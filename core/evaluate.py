@@ -128,7 +128,9 @@ class MadeTrimaps:
         """The dilation (px) of ``image``'s trimap."""
         if self.low == self.high:
             return self.low
-        rng = np.random.default_rng([self.seed, zlib.crc32(image.encode("utf-8"))])
+        # The name's bytes on disk, whatever the locale decoded them as (a farm's LANG=C or Latin-1
+        # one): its text's UTF-8 raised UnicodeEncodeError, or drew another dilation, there.
+        rng = np.random.default_rng([self.seed, zlib.crc32(os.fsencode(image))])
         return int(rng.integers(self.low, self.high + 1))
 
     def record(self) -> dict[str, Any]:

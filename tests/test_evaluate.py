@@ -1112,6 +1112,17 @@ def test_trimaps_drawn_per_image_do_not_depend_on_what_else_is_scored() -> None:
             parse_trimaps_from_alpha(bad)
 
 
+def test_a_drawn_dilation_follows_the_names_bytes_whatever_the_locale() -> None:
+    from core.evaluate import parse_trimaps_from_alpha
+
+    (made,) = parse_trimaps_from_alpha("1-19", seed=0)
+    # 'café.png' as Python names it under a farm's LANG=C with UTF-8 mode off: its bytes as lone
+    # surrogates. Drawing from the name's UTF-8 raised UnicodeEncodeError (an internal error).
+    under_c = "café".encode().decode("ascii", "surrogateescape")
+    assert made.dilation(under_c) == made.dilation("café")
+    assert [made.dilation(n) for n in ("GT04", "sh010")] == [4, 16]  # what ASCII names drew before
+
+
 def test_a_negative_trimap_seed_is_refused_naming_it(show_mattes: Path, capsys) -> None:
     # numpy's generators take no negative seed: the run ended in a traceback ("internal error").
     code = run(_args(str(show_mattes), "--no-lbsmatte", "--baselines", "clustering", "--trimaps-from-alpha", "1-19",
