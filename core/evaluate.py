@@ -129,7 +129,9 @@ class MadeTrimaps:
         """The dilation (px) of ``image``'s trimap."""
         if self.low == self.high:
             return self.low
-        rng = np.random.default_rng([self.seed, zlib.crc32(image.encode("utf-8"))])
+        # The name's bytes on disk, whatever the locale decoded them as (a farm's LANG=C or Latin-1
+        # one): its text's UTF-8 raised UnicodeEncodeError, or drew another dilation, there.
+        rng = np.random.default_rng([self.seed, zlib.crc32(os.fsencode(image))])
         return int(rng.integers(self.low, self.high + 1))
 
     def record(self) -> dict[str, Any]:
@@ -145,9 +147,18 @@ class MadeTrimaps:
 
 def parse_trimaps_from_alpha(value: str | Sequence[int | str] | None, seed: int = 0) -> list[MadeTrimaps]:
     """``--trimaps-from-alpha``: ``"10"``, ``"5,10,20"`` (a variant each) or ``"1-19"`` (a dilation
-    per image drawn from 1..19 with ``seed``), mixed as wanted; :class:`InputError` naming the value."""
+    per image drawn from 1..19 with ``seed``, a whole number >= 0), mixed as wanted; :class:`InputError`
+    naming the value."""
     from core.trimap import check_dilation
 
+    try:
+        number = float(seed)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(seed, bool) or not (math.isfinite(number) and number == int(number) and number >= 0):
+        # numpy's generators take no negative seed: -1 ended the evaluation in a traceback
+        raise InputError(f"--trimap-seed takes a whole number >= 0, not {seed!r}")
+    seed = int(seed) if isinstance(seed, (int, np.integer)) else int(number)
     if value is None:
         return []
     items = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
@@ -982,7 +993,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "evaluate") ->
                              "where the alpha is soft, dilated PX pixels; a variant per value (5,10,20), or MIN-MAX "
                              "for a dilation drawn per image with --trimap-seed (refused with --trimaps)")
     parser.add_argument("--trimap-seed", type=int, default=None, metavar="N",
-                        help="seed of the dilations --trimaps-from-alpha MIN-MAX draws (default 0)")
+                        help="seed (a whole number >= 0) of the dilations --trimaps-from-alpha MIN-MAX draws (default 0)")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N (for LBSMatte)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="the networks' arithmetic, as for 'matte' (default auto)")

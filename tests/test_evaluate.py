@@ -1134,6 +1134,32 @@ def test_trimaps_drawn_per_image_do_not_depend_on_what_else_is_scored() -> None:
             parse_trimaps_from_alpha(bad)
 
 
+def test_a_drawn_dilation_follows_the_names_bytes_whatever_the_locale() -> None:
+    from core.evaluate import parse_trimaps_from_alpha
+
+    (made,) = parse_trimaps_from_alpha("1-19", seed=0)
+    # 'café.png' as Python names it under a farm's LANG=C with UTF-8 mode off: its bytes as lone
+    # surrogates. Drawing from the name's UTF-8 raised UnicodeEncodeError (an internal error).
+    under_c = "café".encode().decode("ascii", "surrogateescape")
+    assert made.dilation(under_c) == made.dilation("café")
+    assert [made.dilation(n) for n in ("GT04", "sh010")] == [4, 16]  # what ASCII names drew before
+
+
+def test_a_negative_trimap_seed_is_refused_naming_it(show_mattes: Path, capsys) -> None:
+    # numpy's generators take no negative seed: the run ended in a traceback ("internal error").
+    code = run(_args(str(show_mattes), "--no-lbsmatte", "--baselines", "clustering", "--trimaps-from-alpha", "1-19",
+                     "--trimap-seed", "-1", "--no-progress"))
+    out = capsys.readouterr().out
+    assert code == 2 and "ERROR: --trimap-seed takes a whole number >= 0, not -1" in out, out
+    from core.evaluate import parse_trimaps_from_alpha
+
+    for bad in (-1, 1.5, True, "x", float("nan")):
+        with pytest.raises(InputError, match="--trimap-seed takes a whole number >= 0"):
+            parse_trimaps_from_alpha("1-19", seed=bad)
+    for same in (np.int64(2), 2.0, "2"):
+        assert parse_trimaps_from_alpha("1-19", seed=same) == parse_trimaps_from_alpha("1-19", seed=2)
+
+
 def test_trimaps_from_alpha_is_refused_with_trimap_files_chosen(dataset: Path, show_mattes: Path, capsys) -> None:
     code = run(_args(str(dataset), "--no-lbsmatte", "--baselines", "clustering", "--trimaps", "Trimap1",
                      "--trimaps-from-alpha", "10", "--no-progress"))
