@@ -1078,8 +1078,8 @@ def test_a_bundle_carries_the_refinement_settings_chosen_for_its_networks(small_
     (3, "must be a table of settings"),  # dict(3) was a TypeError's traceback
     (["rounds", 1], "must be a table of settings"),
     ({"knn_band": float("-inf")}, "knn_band must be a whole number >= 0, not -inf"),  # int(): an OverflowError
-    ({"rounds": float("inf")}, "rounds must be a whole number >= 0, not inf"),
-    ({"rounds": 1.7}, "rounds must be a whole number >= 0, not 1.7"),  # int() made it 1 without a word
+    ({"rounds": float("inf")}, "rounds must be a whole number from 0 to 100, not inf"),
+    ({"rounds": 1.7}, "rounds must be a whole number from 0 to 100, not 1.7"),  # int() made it 1 without a word
     ({"knn_stride": True}, "knn_stride must be a whole number >= 1, not True"),  # int() made it 1
 ])
 def test_a_manifests_malformed_refinement_is_named_not_a_traceback(small_bundle, tmp_path, refinement, named) -> None:
