@@ -179,19 +179,34 @@ def rng() -> np.random.Generator:
 
 #: ``core.training.data.CACHE_ENV``, spelled here so that this file imports no torch.
 COLOUR_CACHE_ENV = "LBSMATTE_COLOUR_CACHE"
+#: ``core.pipeline.THREAD_ENVS``: what gives torch its CPU thread count as it starts.
+THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _colour_cache: dict[str, Any] = {}
+#: The values :func:`pytest_configure` replaced, put back as the session ends (None: unset).
+_environ_before: dict[str, str | None] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """The training data's estimated colours are cached in a folder of this session's, not in the
     checkout's ``.cache/fg``: a test run writes nothing into the repository, and the colours a test
     checks are estimated by the code under test, not read back from an earlier run's cache. Set
-    before any test module imports ``core.training.data``; the processes tests start inherit it."""
+    before any test module imports ``core.training.data``; the processes tests start inherit it.
+
+    torch runs one CPU thread, here and in the processes tests start, unless the shell names a
+    count (:data:`THREAD_ENVS`): the tests' frames are a few thousand pixels, where a second
+    OpenMP thread buys nothing, and on a 2-core machine that other jobs share each tiny
+    convolution waited at the thread pool's barrier for a thread the kernel had parked (the small
+    networks' forward pass on 48x64 px took 1-4 s on two threads, 0.05-0.08 s on one). Tests of
+    thread counts set their own (``Matter(threads=...)``, ``torch.set_num_threads``, their
+    environment). Set before any test module imports torch, which reads it once, as it starts."""
     import tempfile
 
-    _colour_cache["before"] = os.environ.get(COLOUR_CACHE_ENV)
+    _environ_before[COLOUR_CACHE_ENV] = os.environ.get(COLOUR_CACHE_ENV)
     _colour_cache["folder"] = tempfile.mkdtemp(prefix="lbsmatte-test-colours-")
     os.environ[COLOUR_CACHE_ENV] = _colour_cache["folder"]
+    if not any(os.environ.get(name) for name in THREAD_ENVS):
+        _environ_before[THREAD_ENVS[0]] = os.environ.get(THREAD_ENVS[0])
+        os.environ[THREAD_ENVS[0]] = "1"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -200,11 +215,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if "folder" not in _colour_cache:
         return
     shutil.rmtree(_colour_cache.pop("folder"), ignore_errors=True)
-    before = _colour_cache.pop("before")
-    if before is None:
-        os.environ.pop(COLOUR_CACHE_ENV, None)
-    else:
-        os.environ[COLOUR_CACHE_ENV] = before
+    for name, before in _environ_before.items():
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    _environ_before.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

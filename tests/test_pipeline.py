@@ -906,6 +906,16 @@ def test_the_threads_of_a_job_held_to_a_cpu_quota(monkeypatch, environ, quota, e
     assert pipeline.job_threads() == expected
 
 
+def test_the_suite_runs_torch_on_the_threads_its_environment_names() -> None:
+    # tests/conftest.py gives torch one thread unless the shell names a count: two on a loaded
+    # 2-core machine made the suite's tiny frames several times slower. Set after torch started
+    # (a torch imported before pytest_configure), it would be silently ignored.
+    import core.pipeline as pipeline
+
+    assert pipeline.env_threads() is not None
+    assert torch.get_num_threads() == pipeline.env_threads()
+
+
 def test_the_memory_a_process_freed_and_keeps_is_free_to_its_next_frame(monkeypatch) -> None:
     # lbsmatte keeps what a frame frees for the next (glibc; core.cli.keep_freed_memory), and the
     # kernel counts it as used: under ulimit -v 1.5 GiB a 960x540 sequence's first frame was
