@@ -869,7 +869,11 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
     ``lbsmatte/bundle_sha256`` (as ``lbsmatte fingerprint`` gives it; none for ``--weights none``)
     and ``lbsmatte/settings``, one JSON object of what decides the pixels: the device and precision
     as resolved, the plate's colour as read, the refinement's settings that applied (none of the levels
-    or the KNN term with ``--rounds 0``: :meth:`core.compositing.Settings.applied`), the trimap's reading."""
+    or the KNN term with ``--rounds 0``: :meth:`core.compositing.Settings.applied`), the trimap's reading,
+    and for an OpenColorIO colourspace its conversions under ``$OCIO``'s config
+    (:func:`core.colour.conversion_id`)."""
+    from core.colour import conversion_id
+
     bundle = matter.bundle
     settings = {
         "device": matter.device.type,
@@ -883,6 +887,9 @@ def _provenance(matter: Any, args: argparse.Namespace, colour: str, premultiplie
         "edge": args.edge,
         "match_exposure": getattr(matter, "match_exposure", True),
     }
+    ocio = conversion_id(colour)
+    if ocio is not None:  # an OpenColorIO colourspace: what the config made of it, as its name alone does not say
+        settings["ocio"] = ocio
     records = [("Software", "string", f"LBSMatte {__version__}"),
                (PROVENANCE_PREFIX + "version", "string", __version__),
                (PROVENANCE_PREFIX + "weights", "string", str(bundle.name))]

@@ -155,6 +155,25 @@ def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
     return out
 
 
+def conversion_id(colour: str) -> str | None:
+    """What the conversions between the OpenColorIO colourspace ``colour`` and the networks' sRGB
+    space are, as one string: OpenColorIO's cache IDs of the processors both ways under ``$OCIO``'s
+    config (and ``$LBSMATTE_OCIO_DISPLAY``). They follow the transforms and the LUTs' contents, not
+    the config's path or its files' dates: a config redefining ``colour`` (a new camera LUT) gives
+    another; the same config where another machine mounts the share, the same. None for
+    ``linear``/``srgb``, which need no config."""
+    name = _check(colour)
+    if name in BUILTIN:
+        return None
+    config = ocio_config()
+    display = _display_space(config)
+    try:
+        return " ".join(str(config.getProcessor(src, dst).getCacheID()) for src, dst in ((name, display),
+                                                                                         (display, name)))
+    except Exception as exc:  # OCIO raises its own Exception type
+        raise InputError(f"OpenColorIO cannot convert {name!r} to {display!r}: {exc}") from exc
+
+
 def _not_a_colourspace(config: Any, key: str, names: list[str]) -> str:
     """What ``key``, no colourspace of ``config``, is there instead (a display, a view of one, a named
     transform, a view transform, a look), or the colourspaces and aliases spelt like it: a clause for the message, or ''."""

@@ -15,7 +15,7 @@ import pytest
 import test_cli
 from test_cli import _matte, _trimap, _write
 
-from core import cli
+from core import cli, colour
 from core.io import read_image
 
 shot = test_cli.shot  # plate.1001-1003.exr (half) and trimap.1001-1003.png (8-bit grey)
@@ -178,3 +178,31 @@ def test_outputs_whose_header_cannot_say_what_made_them_are_refused_with_skip_ex
                          "--skip-existing", "--weights", "no-such-bundle", "--no-progress", *extra])
         assert code == 2
         assert capsys.readouterr().out.startswith(f"ERROR: --skip-existing: {flag} ")
+
+
+_OCIO_CONFIG = ("ocio_profile_version: 2\nroles: {{default: lin, scene_linear: lin}}\ndisplays: {{sRGB: [!<View> "
+                "{{name: Raw, colorspace: lin}}]}}\ncolorspaces:\n  - !<ColorSpace> {{name: lin}}\n"
+                "  - !<ColorSpace> {{name: sRGB - Texture, to_scene_reference: !<ExponentWithLinearTransform> "
+                "{{gamma: 2.4, offset: 0.055}}}}\n"
+                "  - !<ColorSpace> {{name: cam, to_scene_reference: !<ExponentTransform> {{value: {gamma}}}}}\n")
+
+
+def test_frames_matted_under_another_ocio_config_are_rendered_again(shot: Path, small_bundle, untrained_ok, capsys,
+                                                                    monkeypatch) -> None:
+    # --colour cam: the show's config since redefined 'cam' (a new camera LUT). The frames on disk
+    # were converted with the old definition, but their header named only 'cam', so a retry kept them.
+    config = shot / "config.ocio"
+    config.write_text(_OCIO_CONFIG.format(gamma=2.2))
+    monkeypatch.setenv("OCIO", str(config))
+    assert _matte(shot, small_bundle, *FRAMES, "--colour", "cam") == 0
+    assert _rerun(shot, small_bundle, capsys, "--colour", "cam") == []
+    config.write_text(_OCIO_CONFIG.format(gamma=1.8))
+    monkeypatch.setattr(colour, "_configs", {})  # a new process: the config read again
+    again = _rerun(shot, small_bundle, capsys, "--colour", "cam")
+    assert len(again) == 3 and "was made with other settings: ocio " in again[0], again
+    # The same config where another farm node mounts the share: the same result, not rendered again.
+    moved = shot / "elsewhere" / "config.ocio"
+    moved.parent.mkdir()
+    moved.write_text(config.read_text())
+    monkeypatch.setenv("OCIO", str(moved))
+    assert _rerun(shot, small_bundle, capsys, "--colour", "cam") == []
