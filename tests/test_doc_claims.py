@@ -15,7 +15,7 @@ import pytest
 from core.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", ROOT / "docs" / "nuke.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "nuke.md", ROOT / "docs" / "measurements.md"]
 
 
 def _parser_flags(command: str) -> set[str]:
@@ -112,12 +112,13 @@ def test_documented_command_lines_parse(line: str) -> None:
 
 
 def _documented_script_commands() -> list[list[str]]:
-    """The ``python tools/X.py ...`` and ``python bench/X.py ...`` commands of the README's fenced
-    blocks, as argv lists from the script on (continuations joined; a shell loop's ``$k`` and the
-    device's ``$OUT`` filled in)."""
+    """The ``python tools/X.py ...`` and ``python bench/X.py ...`` commands of the fenced blocks of
+    the README and the measurements it links to, as argv lists from the script on (continuations
+    joined; a shell loop's ``$k`` and the device's ``$OUT`` filled in)."""
     commands = []
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    for block in text.split("```")[1::2]:
+    blocks = [block for doc in ("README.md", "docs/measurements.md")
+              for block in (ROOT / doc).read_text(encoding="utf-8").split("```")[1::2]]
+    for block in blocks:
         joined = re.sub(r"\\\n\s*", " ", block).replace("$k", "0").replace("$OUT", "out")
         for match in re.finditer(r"\bpython3? ((?:tools|bench)/\w+\.py\b[^;&|#\n]*)", joined):
             commands.append(shlex.split(match.group(1)))
@@ -131,7 +132,7 @@ def test_documented_tool_and_bench_command_lines_parse() -> None:
     commands = _documented_script_commands()
     scripts = {argv[0] for argv in commands}
     assert {"bench/bench_pipeline.py", "bench/bench_process.py", "tools/cross_validate.py",
-            "tools/gpu_train.py"} <= scripts, scripts
+            "tools/gpu_train.py", "bench/screens.py", "bench/motionblur.py", "bench/trimaperr.py"} <= scripts, scripts
     probe = (
         "import argparse, json, runpy, sys\n"
         "class Parsed(BaseException): pass\n"
