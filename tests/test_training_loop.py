@@ -1078,3 +1078,21 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path, monkeypatch, cap
     monkeypatch.setattr(sys, "stderr", terminal)
     train(tmp_path / "terminal", _batch, settings, init=_tiny())
     assert "\rbackground: 100%" in terminal.getvalue()
+
+
+def test_training_gives_back_the_callers_thread_count(tmp_path: Path) -> None:
+    # torch's thread count is the whole process's: training on --threads 3 left a pipeline that then
+    # matted in the same process (or the next test) on 3 threads, whose convolutions' last bits differ.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        settings = TrainSettings(steps={"background": 1, "foreground": 1, "alpha": 1}, threads=3, validate_every=100)
+        train(tmp_path / "run", lambda role: _batch(role), settings, init=_tiny(), progress=False)
+        assert torch.get_num_threads() == 1
+        # and when training fails part-way
+        with pytest.raises(RuntimeError, match="no batch"):
+            train(tmp_path / "failed", lambda role: (_ for _ in ()).throw(RuntimeError("no batch")), settings,
+                  init=_tiny(), progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(previous)

@@ -444,6 +444,25 @@ def train(
     so that a run stopped and continued draws the batches an uninterrupted run would have drawn
     and ends with the same weights.
     """
+    # The thread count is torch's, for the whole process: a caller's own (a pipeline that trains,
+    # then mattes in the same process) is given back when training ends, however it ends.
+    previous = torch.get_num_threads()
+    try:
+        return _train(run_dir, batches, settings, init=init, validation=validation, progress=progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    run_dir: Path,
+    batches: BatchSource,
+    settings: TrainSettings,
+    *,
+    init: dict[str, nn.Module] | None,
+    validation: BatchSource | None,
+    progress: bool,
+) -> dict[str, nn.Module]:
+    """:func:`train`'s body, on ``settings.threads`` threads."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _remove_killed_writes(run_dir)
