@@ -412,14 +412,18 @@ def test_the_file_runs_where_lbsmatte_is_not_installed(exported, tmp_path) -> No
         "import sys\n"
         "sys.modules['core'] = sys.modules['nuke_plugin'] = None  # not importable\n"
         "import numpy as np, torch\n"
+        "torch.set_num_threads(int(sys.argv[4]))\n"
         "m = torch.jit.load(sys.argv[1], map_location='cpu')\n"
         "with torch.no_grad(), torch.jit.optimized_execution(False):\n"
         "    y = m(torch.from_numpy(np.load(sys.argv[2])))\n"
         "np.save(sys.argv[3], y.numpy())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([sys.executable, "-I", "-c", script, exported[0], str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-                   check=True, cwd=tmp_path, env=env, timeout=300)
+    # The same thread count as this process's torch (which an earlier test's training may have set):
+    # a convolution's sums are split by thread, and its last bit with them.
+    threads = str(torch.get_num_threads())
+    subprocess.run([sys.executable, "-I", "-c", script, exported[0], str(tmp_path / "x.npy"), str(tmp_path / "y.npy"),
+                    threads], check=True, cwd=tmp_path, env=env, timeout=300)
     there = np.load(tmp_path / "y.npy")[0].transpose(1, 2, 0)
     assert np.array_equal(there, _run(exported[1], plate, trimap))
 
