@@ -14,6 +14,8 @@ Markers (declared in ``setup.cfg``):
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +209,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if not any(os.environ.get(name) for name in THREAD_ENVS):
         _environ_before[THREAD_ENVS[0]] = os.environ.get(THREAD_ENVS[0])
         os.environ[THREAD_ENVS[0]] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_as_the_environment_names() -> Iterator[None]:
+    """Each test starts on the thread count its environment names (one, from pytest_configure):
+    torch's count is the whole process's, and a test (or code under test) that set another and
+    never gave it back left every later test on it, whose convolutions differ in their last bits
+    from a fresh process's. Put back after each test, once monkeypatch has put the environment back."""
+    yield
+    torch = sys.modules.get("torch")
+    value = os.environ.get(THREAD_ENVS[0], "")
+    if torch is not None and value.isdigit() and int(value) >= 1 and torch.get_num_threads() != int(value):
+        torch.set_num_threads(int(value))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
