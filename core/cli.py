@@ -921,21 +921,13 @@ def _check_recorded_outputs(args: argparse.Namespace) -> None:
                              "--skip-existing out")
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _inputs_record(job: FrameJob) -> tuple[str, str, Any]:
     """The header record of the files ``job`` is made from: the SHA-256 of its plate and trimap
     files (their bytes: a plate rendered again, delivered anew or repainted gives another; a
     copy, whatever its time stamp or folder, the same)."""
-    hashes = {"plate": _file_sha256(job.plate), "trimap": _file_sha256(job.trimap)}
+    from core.weights import file_sha256
+
+    hashes = {"plate": file_sha256(job.plate), "trimap": file_sha256(job.trimap)}
     return (INPUTS_ATTRIBUTE, "string", json.dumps(hashes, sort_keys=True))
 
 

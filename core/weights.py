@@ -142,7 +142,7 @@ class Bundle:
 
     def manifest_sha256(self) -> str:
         """SHA-256 of ``manifest.json`` as stored; identifies the bundle (files included, via their hashes)."""
-        return _sha256(self.path / MANIFEST)
+        return file_sha256(self.path / MANIFEST)
 
     def _entry(self, role: str) -> dict[str, Any]:
         networks = self.manifest.get("networks")
@@ -683,7 +683,7 @@ def save_bundle(
             set_default_mode(file)
             entries[role] = {
                 "file": file.name,
-                "sha256": _sha256(file),
+                "sha256": file_sha256(file),
                 "config": configs[role],
                 "parameters": int(sum(p.numel() for p in net.parameters())),
             }
@@ -773,7 +773,9 @@ def _describe_nonfinite(broken: dict[str, int], show: int = 3) -> str:
     return f"tensor {listed}{more} not finite (NaN or infinity); the weights are broken (a diverged training run?)"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path | str) -> str:
+    """The hex SHA-256 of the file at ``path``'s bytes (read in 1 MiB pieces): a bundle's manifest
+    and networks, a result's plate and trimap (``lbsmatte/inputs``), a show's training files."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_HASH_CHUNK):
@@ -1108,7 +1110,7 @@ def _check_file(file: Path, expected_sha: Any, verified: dict[str, tuple[int, in
     stamp = (st.st_size, st.st_mtime_ns)
     if verified.get(str(file)) == stamp:
         return []
-    actual = _sha256(file)
+    actual = file_sha256(file)
     if actual != expected_sha:
         return [f"{file.name}: bad checksum (sha256 {actual[:16]}..., manifest says {str(expected_sha)[:16]}...)"]
     verified[str(file)] = stamp

@@ -17,6 +17,7 @@ from test_cli import _matte, _trimap, _write
 
 from core import cli, colour
 from core.io import read_image
+from core.weights import file_sha256
 
 shot = test_cli.shot  # plate.1001-1003.exr (half) and trimap.1001-1003.png (8-bit grey)
 FRAMES = ("--frames", "1001-1003")
@@ -83,7 +84,7 @@ def test_the_result_records_its_input_files_and_the_trimap_its_own_making(shot: 
            {"lbsmatte/settings": '{"edge": 99}', "Software": "Nuke"})
     assert _matte(shot, small_bundle, "--frames", "1001", "--write-trimap", str(shot / "out" / "t.####.exr"),
                   "--edge", "3") == 0
-    digests = {name: cli._file_sha256(shot / f"{name}.1001.{ext}") for name, ext in (("plate", "exr"),
+    digests = {name: file_sha256(shot / f"{name}.1001.{ext}") for name, ext in (("plate", "exr"),
                                                                                        ("trimap", "png"))}
     matte = read_image(shot / "out" / "matte.1001.exr").info
     trimap = read_image(shot / "out" / "t.1001.exr").info

@@ -209,8 +209,8 @@ def test_a_file_changed_after_its_bundle_was_verified_is_hashed_again(tmp_path: 
     folder = copy_bundle(small_bundle, tmp_path / "changed")
     bundle = load_bundle(folder)
     hashed: list[str] = []
-    sha256 = core.weights._sha256
-    monkeypatch.setattr(core.weights, "_sha256", lambda path: hashed.append(path.name) or sha256(path))
+    sha256 = core.weights.file_sha256
+    monkeypatch.setattr(core.weights, "file_sha256", lambda path: hashed.append(path.name) or sha256(path))
     bundle.load_network("background")
     assert hashed == []  # verified by load_bundle, unchanged: not hashed a second time
     file = folder / "alpha.safetensors"

@@ -848,6 +848,8 @@ def show_files_sha256(folder: Path | str) -> dict[str, str]:
     checkpoints are recorded as made from, so that a continuation on a data set changed since
     (plates added, a matte fixed) is refused instead of shipping the earlier networks as trained
     on the new files. ``{}`` for a folder that is not there (refused later, by name)."""
+    from core.weights import file_sha256
+
     root = Path(folder)
     folders = [root / name for name in SHOW_FOLDERS]
     if (root / "trimap").is_dir():
@@ -855,14 +857,10 @@ def show_files_sha256(folder: Path | str) -> dict[str, str]:
     found = {}
     for sub in folders:
         for path in _show_files(sub) if sub.is_dir() else []:
-            digest = hashlib.sha256()
             try:
-                with open(path, "rb") as f:
-                    for block in iter(lambda f=f: f.read(1 << 20), b""):
-                        digest.update(block)
+                found[path.relative_to(root).as_posix()] = file_sha256(path)
             except OSError as exc:
                 raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-            found[path.relative_to(root).as_posix()] = digest.hexdigest()
     return found
 
 
