@@ -86,6 +86,8 @@ from core.weights import INHERITED  # noqa: E402
 #: second's position weight is 0.1). Its second run kept κ (0, 0.005, 0.01) × position weight
 #: (0.02, 0.05) and added ``sample_alpha`` (network, half): an exploratory look (stop 29) found the
 #: matting network's alpha costing the round through the first F/B solve.
+#: ``unsolved`` (stop 50): the first round reads alpha off the networks' F and B with no solve
+#: (stop 49 found the solve for 0.5 pulling the prior of alphas above 0.5 down on long ramps).
 #: ``network_weight`` stays at 0: stop 32 scored μ 3e-4 to 1e-2 on the neighbourhood of the
 #: shipped choice, with the data term gated by agreement (:data:`core.compositing.NETWORK_AGREEMENT`)
 #: and without, for stop 29's fold networks and for matting networks trained for the result, and
@@ -102,7 +104,7 @@ GRID = {"rounds": (1,), "smoothing": (0.0001, 0.0003), "confidence_scale": (0.1,
         "tolerance": (0.0001,), "knn": (0.0, 0.005, 0.01), "network_weight": (0.0,),
         "knn_neighbours": (20,), "knn_position": (0.02, 0.05), "knn_band": (0, 16, 32, 64), "knn_stride": (3,),
         "black_point": (0.0, 0.03, 0.06, 0.09), "white_point": (1.0, 0.96, 0.92),
-        "sample_alpha": ("network", "half")}
+        "sample_alpha": ("network", "half", "unsolved")}
 #: The settings of the KNN term's neighbour sets (nothing to a setting without the term).
 KNN_KEYS = ("knn_neighbours", "knn_position", "knn_band", "knn_stride")
 #: The weights of the background against the foreground in the exact agreement with the plate
