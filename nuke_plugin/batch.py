@@ -34,7 +34,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import traceback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
@@ -325,10 +324,10 @@ def _unwritable_copy(copy):
         return "its folder %s does not exist" % folder
     if os.path.isdir(copy):
         return "it is a folder"
+    from nuke_plugin.cache import probe_writable
+
     try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
-        os.close(handle)
-        os.remove(probe)
+        probe_writable(folder)
     except OSError as exc:
         return "its folder %s is not writable (%s)" % (folder, exc)
     return ""

@@ -310,6 +310,16 @@ def _write_atomic(path, text):
         raise
 
 
+def probe_writable(folder):
+    """Raise the :class:`OSError` of writing a file in ``folder``, if any: a new file of a random
+    name is made (``O_EXCL``) and removed. Never a predictable name: a shared cache folder may hold
+    a link another user planted at one, which ``open(name, "w")`` would follow and truncate. The
+    one probe of Compute, Troubleshoot and the farm script's ``--save-as``."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
+    os.close(fd)
+    os.remove(probe)
+
+
 def _replace(tmp, path, keep_mode=True):
     """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
     a file another process has open cannot be replaced (a job on another machine reading this

@@ -20,7 +20,6 @@ import errno
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 
@@ -170,11 +169,7 @@ def _writable_dir(folder):
     try:
         # exist_ok: another artist's session (or a farm task) sharing the cache may make it first
         os.makedirs(folder, exist_ok=True)
-        # a new file of a random name (O_EXCL): a shared cache folder may hold a link another
-        # user planted at any predictable name, which open(name, "w") would follow and truncate
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
-        os.close(fd)
-        os.remove(probe)
+        cache.probe_writable(folder)
     except (OSError, IOError) as exc:
         raise NodeError("the cache folder %s is not writable: %s" % (folder, exc)) from exc
 

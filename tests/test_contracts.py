@@ -203,3 +203,32 @@ def test_no_module_of_core_or_the_nuke_layer_uses_another_modules_private_names(
     sources = sorted((ROOT / "core").rglob("*.py")) + sorted((ROOT / "nuke_plugin").glob("*.py"))
     offenders = [use for f in sources for use in _private_uses(f)]
     assert not offenders, "private names used outside their module:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--node", "LBSMatte1", "--frames", "-5--1"], ["--frames", "-3"], ["--frames", "-3-4", "--frames", "-1"],
+    ["--frames", "1001-1100"], ["--frames"], ["--frames", "--save-as"], ["x.nk", "--frames=-5--1"], [],
+])
+def test_the_farm_script_joins_a_negative_frame_range_as_the_core_does(argv: list[str]) -> None:
+    # A farm template fills in --frames <START>-<END>; argparse takes "-5--1" for an option.
+    # nuke_plugin.batch (run by nuke -t, without core) keeps a twin of core.cli's joining.
+    from core.cli import _join_frames
+    from nuke_plugin import batch
+
+    assert batch._join_frames(argv) == _join_frames(argv)
+
+
+@pytest.mark.parametrize("terms", [
+    None, "CC-BY", {}, {"summary": None}, {"summary": ""}, {"summary": "  \n"}, {"summary": 3},
+    {"summary": "  Research only: the alphamatting.com photos.  ", "source": "x"},
+])
+def test_the_nuke_panel_states_a_bundles_data_terms_as_weights_show_does(terms: object) -> None:
+    # The terms are a legal restriction on the weights: the panel (nuke_plugin.bundles, which cannot
+    # import core) states them in core.weights.data_terms_summary's words.
+    from core.weights import DATA_TERMS, data_terms_summary
+    from nuke_plugin.bundles import BundleInfo
+
+    manifest = {} if terms is None else {DATA_TERMS: terms}
+    lines = BundleInfo("b", "/nowhere/b", manifest).summary_lines()
+    assert [line for line in lines if line.startswith("training data terms: ")] == [
+        f"training data terms: {data_terms_summary(manifest)}"]
