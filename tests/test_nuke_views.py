@@ -205,3 +205,17 @@ def test_the_farm_writes_no_copy_when_a_node_it_was_given_computed_nothing(fake_
     assert errors[1].startswith(f"ERROR: {comp} not written: LBSMatte_right computed no result"), errors
     assert len(cli_calls(lbs_env)) == 1, "the left view's node still computed"
     assert not os.path.exists(comp)
+
+
+@pytest.mark.parametrize("token", ["%V", "%v"])
+def test_a_cache_folder_naming_the_view_is_refused_by_name(fake_nuke, lbs_env, sequences, tmp_path, token):
+    # Nuke fills %V in anywhere in a Write's path: the bake went to cache_left/, where the node never
+    # looked ("no frame ... could be baked: Can't write .../cache_left/...").
+    fake_nuke.root()["views"].fromScript(STEREO)
+    node = make_graph(fake_nuke, sequences)
+    node["cache_dir"].setValue(str(tmp_path / f"cache_{token}"))
+    with pytest.raises(NodeError, match=f"the cache folder .*cache_{token} has '{token}' in it, which Nuke reads as "
+                                        "the view"):
+        compute.compute(node)
+    assert cli_calls(lbs_env) == []
+    assert not [name for name in os.listdir(str(tmp_path)) if name.startswith("cache_")]  # nothing baked anywhere
