@@ -221,13 +221,22 @@ def cache_dir(node):
 
 def check_no_frame_token(node, folder):
     """:class:`NodeError` when ``folder`` holds what Nuke takes for a frame number in a file path,
-    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``): the baked inputs and the results
-    would be written and read elsewhere than the cache."""
+    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``), or for the view (``%V`` the view's
+    name, ``%v`` its first letter; ``main`` in a script of one view): the baked inputs and the
+    results would be written and read elsewhere than the cache (``.../cache_left/`` for the bake
+    Write, a Read of a folder of each view for the result)."""
     match = re.search(r"#|%0?\d*d", folder)
     if match:
         raise NodeError(
             "%s: the cache folder %s has %r in it, which Nuke reads as a frame number anywhere in a file path: "
             "set the node's cache folder (or LBSMATTE_CACHE) to a folder without it"
+            % (node.name(), folder, match.group(0)))
+    match = re.search(r"%[Vv]", folder)
+    if match:
+        raise NodeError(
+            "%s: the cache folder %s has %r in it, which Nuke reads as the view (%%V its name, %%v its first letter) "
+            "anywhere in a file path: set the node's cache folder (or LBSMATTE_CACHE) to a folder without it. One "
+            "cache folder serves every view (the cache keys tell the results apart)"
             % (node.name(), folder, match.group(0)))
 
 

@@ -1452,9 +1452,67 @@ class _Retime(_Retimed):
         return int(round(first + (frame - first) * self["speed"].value()))
 
 
+class _OneView(Node):
+    """Nuke's OneView: its input in the view its ``view`` knob names, in every view of the script
+    (Nuke's knob is a ``OneView_Knob`` menu of the script's views; here a string holding the name).
+    The input's op is built in that view, its hash too (a Read of ``plate.%V.####.exr`` hashes that
+    view's file)."""
+
+    def __init__(self):
+        Node.__init__(self, "OneView")
+        self.addKnob(String_Knob("view", value=views()[0]))
+
+    def _in_view(self, work):
+        view = self["view"].value()
+        if view not in views():
+            raise RuntimeError("%s: view %r is not one of the script's views (%s)"
+                               % (self.name(), view, ", ".join(views())))
+        _rendering_view.append(view)
+        try:
+            return work()
+        finally:
+            _rendering_view.pop()
+
+    def _image(self, frame):
+        return self._in_view(lambda: Node._image(self, frame))
+
+    def _op_hash(self, frame):
+        try:
+            return self._in_view(lambda: Node._op_hash(self, frame))
+        except RuntimeError:
+            return Node._op_hash(self, frame)
+
+
+class _JoinViews(Node):
+    """Nuke's JoinViews: one input per view of the script, in the order of the Root's ``views``
+    knob; in each view it gives that view's input."""
+
+    _max_inputs = 10
+
+    def __init__(self):
+        Node.__init__(self, "JoinViews")
+
+    def _chosen(self):
+        view = _rendering_view[-1] if _rendering_view else views()[0]
+        index = views().index(view)
+        upstream = self.input(index)
+        if upstream is None:
+            raise RuntimeError("%s: input %d (view %s) is not connected" % (self.name(), index, view))
+        return upstream
+
+    def _image(self, frame):
+        return self._chosen()._image(frame)
+
+    def firstFrame(self):
+        return self._chosen().firstFrame()
+
+    def lastFrame(self):
+        return self._chosen().lastFrame()
+
+
 _BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
             "TimeOffset": _TimeOffset, "FrameHold": _FrameHold, "FrameRange": _FrameRange, "Retime": _Retime,
-            "Viewer": _Viewer,
+            "Viewer": _Viewer, "OneView": _OneView, "JoinViews": _JoinViews,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
@@ -2158,7 +2216,7 @@ def scriptSave(filename=None):
              " name %s" % _nk.quote(os.path.abspath(path)),
              " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value()]
     fresh = Root()
-    for name in ("proxy", "proxy_type", "proxy_scale", "proxy_format"):  # as Nuke: only those not at their default
+    for name in ("views", "proxy", "proxy_type", "proxy_scale", "proxy_format"):  # as Nuke: those not at their default
         if _root[name].toScript() != fresh[name].toScript():
             lines.append(" %s %s" % (name, _root[name].toScript()))
     lines.append("}")
