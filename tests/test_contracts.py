@@ -278,3 +278,23 @@ def test_the_nuke_panel_states_a_bundles_data_terms_as_weights_show_does(terms: 
     lines = BundleInfo("b", "/nowhere/b", manifest).summary_lines()
     assert [line for line in lines if line.startswith("training data terms: ")] == [
         f"training data terms: {data_terms_summary(manifest)}"]
+
+
+@pytest.mark.parametrize("parent, shown", [
+    ({"name": "default", "sha256": "ab" * 32}, "default (manifest sha256 abababababab)"),
+    # core writes a dict or null; a hand-edited or older manifest may name its parent by a string:
+    # `lbsmatte weights show` said "none" where the panel named it
+    ("default", "default (manifest sha256 not recorded)"), (" show_v1 ", "show_v1 (manifest sha256 not recorded)"),
+    ({"name": "show_v1"}, "show_v1 (manifest sha256 not recorded)"), ({"sha256": ""}, "? (manifest sha256 not recorded)"),
+    (None, "none"), ("", "none"), ("  ", "none"), (3, "none"), (["default"], "none"),
+])
+def test_the_nuke_panel_names_a_bundles_parent_as_weights_show_does(parent: object, shown: str) -> None:
+    # nuke_plugin.bundles (which cannot import core) names the parent in core.weights.parent_summary's words.
+    from core.weights import Bundle, parent_summary
+    from nuke_plugin.bundles import BundleInfo
+
+    manifest = {"parent": parent}
+    lines = BundleInfo("b", "/nowhere/b", manifest).summary_lines()
+    assert parent_summary(manifest) == shown
+    assert f"  parent: {shown}" in Bundle("b", Path("/nowhere/b"), manifest).summary().splitlines()
+    assert [line for line in lines if line.startswith("parent: ")] == [f"parent: {shown}"]
