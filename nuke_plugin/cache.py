@@ -324,10 +324,13 @@ def _replace(tmp, path, keep_mode=True):
     """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
     a file another process has open cannot be replaced (a job on another machine reading this
     folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it.
+    A ``path`` with the read-only attribute, which Windows refuses the same way, is not waited
+    for: no retry outlasts it.
     A ``path`` that exists keeps its permissions and, where this user may set it, its group
     (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared cache.
     ``keep_mode=False`` for a ``tmp`` hard-linked to another file, which shares its mode with it.
-    (The twin of ``core.io``'s: this module runs under Nuke's Python, which cannot import core.)"""
+    (The twin of ``core.io.replace_file``: this module runs under Nuke's Python, which cannot
+    import core; tests/test_contracts.py holds them to the same behaviour.)"""
     if keep_mode:
         _keep_mode(tmp, path)
     deadline = None
@@ -336,13 +339,20 @@ def _replace(tmp, path, keep_mode=True):
             os.replace(tmp, path)
             return
         except PermissionError:
-            if os.name != "nt":
+            if os.name != "nt" or _read_only(path):  # no retry outlasts a read-only attribute
                 raise
-            now = time.time()
+            now = time.monotonic()
             deadline = now + REPLACE_RETRY_S if deadline is None else deadline
             if now >= deadline:
                 raise
             time.sleep(0.1)
+
+
+def _read_only(path):
+    """Whether existing file ``path`` has Windows' read-only attribute (``os.access`` reads it
+    there), which makes Windows refuse to replace it with the PermissionError a file held open
+    gives (the twin of ``core.io._read_only``)."""
+    return os.path.isfile(path) and not os.access(path, os.W_OK)
 
 
 def _keep_mode(tmp, path):
