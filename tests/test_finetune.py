@@ -1205,3 +1205,33 @@ def test_alpha_tolerance_out_of_range_is_a_usage_error_naming_it(tmp_path, capsy
         assert (f"--alpha-tolerance takes a number from 0.0009765625 (1/1024, the least: mattes are read to within "
                 f"it) up to below 0.5, not {value!r}") in said
     assert not (tmp_path / "w").exists()
+
+
+def test_checkpoints_without_their_source_record_are_continued_only_with_a_named_rule(
+        tmp_path, small_bundle, rng, capsys) -> None:
+    # A fine-tune's folder holding checkpoints but no source.json (made before LBSMatte wrote one,
+    # or copied without it) went on under the new 5.5/255 rule without a word, its earlier steps
+    # having learnt from trimaps read within 1/1024.
+    from core.training.data import ALPHA_DUST
+
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    (tmp_path / "run" / "source.json").unlink()
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
+                     "--overwrite") == 2
+    said = capsys.readouterr().out
+    assert f"the checkpoints in {tmp_path / 'run'} have no source.json beside them" in said
+    assert ("--alpha-tolerance 0.0009765625 (1/1024) for a run begun before the rule was recorded or "
+            "--alpha-tolerance 0.021568627450980392 (5.5/255) for a later one") in said
+    assert load_bundle(tmp_path / "w").manifest["training"]["stages"]["background"]["step"] == 1  # untouched
+    assert not (tmp_path / "run" / "source.json").exists()
+    # Named, the run continues with that rule, and records it for the next continuation.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
+                     "--overwrite", "--alpha-tolerance", str(ALPHA_DUST)) == 0
+    data = load_bundle(tmp_path / "w").manifest["training"]
+    assert data["data"]["alpha_tolerance"] == ALPHA_DUST and data["stages"]["background"]["step"] == 2
+    assert json.loads((tmp_path / "run" / "source.json").read_text())["alpha_tolerance"] == ALPHA_DUST
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "3,1,1",
+                     "--overwrite") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_DUST

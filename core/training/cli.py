@@ -310,7 +310,9 @@ def _show_alpha_tolerance(run_dir: Path, asked: float | None) -> float:
     ``source.json`` records, and a folder begun before the rule was recorded with the one it was
     begun with, :data:`core.training.data.ALPHA_DUST`, saying so: its checkpoints go on learning
     from the trimaps they began with, and its bundle says so. ``asked`` otherwise than that rule is
-    refused, naming both."""
+    refused, naming both; so is a folder of checkpoints without a ``source.json`` (from before
+    LBSMatte recorded it, or copied without it), where no rule can be known, unless ``asked``
+    names one."""
     from core.training.data import ALPHA_DUST
     from core.training.train import stage_progress
     from core.trimap import ALPHA_NOISE
@@ -318,6 +320,20 @@ def _show_alpha_tolerance(run_dir: Path, asked: float | None) -> float:
     if not any((p.get("step") or 0) > 0 for p in stage_progress(run_dir).values()):
         return ALPHA_NOISE if asked is None else asked
     record = run_dir / "source.json"
+    if not record.exists() and not record.is_symlink():
+        if asked is None:
+            raise InputError(
+                f"the checkpoints in {run_dir} have no source.json beside them, which records how close to 0 or 1 "
+                "their mattes' alpha counted as known where trimaps were drawn: fine-tunes begun before it was "
+                f"recorded read within 1/1024, later ones within 5.5/255 unless told otherwise, and going on with "
+                "another rule would train the later steps on another idea of what is known; to continue them name "
+                f"the one they began with, --alpha-tolerance {ALPHA_DUST} (1/1024) for a run begun before the "
+                f"rule was recorded or --alpha-tolerance {ALPHA_NOISE} (5.5/255) for a later one, or give this run "
+                f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
+        logging.getLogger(__name__).info(
+            "continuing the checkpoints in %s, which have no source.json, with --alpha-tolerance %s as asked",
+            run_dir, asked)
+        return asked
     try:
         before = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
