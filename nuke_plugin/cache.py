@@ -92,7 +92,11 @@ class Settings(object):
     colour:
         How to read the baked plate: ``linear``, ``srgb`` or an OCIO colourspace name.
     trimap_channel:
-        ``auto``, ``alpha``, ``red`` or ``luminance``.
+        ``auto``, ``alpha``, ``red`` or ``luminance``: how the trimap input's ``rgba`` is read.
+    trimap_from:
+        A channel of the trimap input in any layer (``mask.a``, ``trimap.red``) that the bake copies
+        into the trimap's alpha, which the core reads then (*trimap channel* takes no part); ``""``:
+        none picked. In the key only when picked, so that the keys of results made without it stay.
     premultiply:
         ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
     rounds:
@@ -108,10 +112,11 @@ class Settings(object):
     """
 
     FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds",
-              "trimap_input", "edge", "fingerprint")
+              "trimap_input", "edge", "fingerprint", "trimap_from")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True, rounds=-1, trimap_input="trimap", edge=8, fingerprint=""):
+                 trimap_channel="auto", premultiply=True, rounds=-1, trimap_input="trimap", edge=8, fingerprint="",
+                 trimap_from=""):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device
@@ -122,6 +127,13 @@ class Settings(object):
         self.trimap_input = trimap_input
         self.edge = int(edge)
         self.fingerprint = fingerprint
+        self.trimap_from = trimap_from or ""
+
+    @property
+    def core_trimap_channel(self):
+        """``--trimap-channel`` for the tool: ``alpha`` when *trimap from* picked a channel (the bake
+        copied it there), else *trimap channel*."""
+        return "alpha" if self.trimap_from else self.trimap_channel
 
     @property
     def edge_px(self):
@@ -150,12 +162,14 @@ class Settings(object):
             # ``cuda`` there, which falls back to the CPU); the knob's text would split them.
             "device": None if self.fingerprint else self.device,
             "colour": self.colour,
-            "trimap_channel": self.trimap_channel,
+            "trimap_channel": self.core_trimap_channel,
             "premultiply": self.premultiply,
             "rounds": self.rounds,
             "edge": self.edge_px,  # the width of an edge that is not used changes nothing
             "fingerprint": self.fingerprint,
         }
+        if self.trimap_from:
+            identity["trimap_from"] = self.trimap_from
         return _sha256_text(json.dumps(identity, sort_keys=True))
 
 

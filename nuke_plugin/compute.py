@@ -257,7 +257,7 @@ def prepare(node, frames=None, reporter=None):
     try:
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
-            node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+            node, job.bake_dir, job.first, job.last, job.settings.trimap_channel, job.settings.trimap_from)
         _check_formats(node, job)
         job.warnings.extend(lbs_node.outside_input_ranges(node, job.first, job.last))
         baked = [f for f in job.frames if f not in job.unbaked]
@@ -310,7 +310,7 @@ def prepare(node, frames=None, reporter=None):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, None, None, weights,
             device=job.settings.device, colour=job.settings.colour,
-            trimap_channel=job.settings.trimap_channel, premultiply=job.settings.premultiply,
+            trimap_channel=job.settings.core_trimap_channel, premultiply=job.settings.premultiply,
             rounds=job.settings.rounds, edge=job.settings.edge_px,
             write_trimap=cache.trimap_pattern(job.folder), frames=frames,
         ))

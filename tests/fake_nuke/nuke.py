@@ -15,7 +15,8 @@ matters to them:
   ``delete``; gizmos are built from the ``.gizmo`` file found on the plugin path
   (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
-  ``execute`` of a ``Write`` writes real EXR frames from its input;
+  ``execute`` of a ``Write`` writes real EXR frames from its input, a ``Copy`` puts channel ``from0``
+  of its A input into ``to0`` of its B input;
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
@@ -680,7 +681,16 @@ class Enumeration_Knob(Array_Knob):
 
 
 class Channel_Knob(Knob):
-    pass
+    """One channel (Copy's ``from0``, a user knob of type 11): ``value()`` its name as Nuke saves it,
+    ``layer.channel`` (``rgba.alpha``, ``mask.a``), or ``none`` (no channel: Nuke's menu entry and
+    the default of a user knob). Any layer name is taken, as Nuke makes a layer a script names."""
+
+    _default = "none"
+
+    def _check(self, value):
+        if value != "none" and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_]+$", str(value)):
+            raise ValueError("%s: not a channel name (layer.channel or none): %r" % (self._name, value))
+        return value
 
 
 class ChannelMask_Knob(Channel_Knob):
@@ -1239,6 +1249,40 @@ class _Grade(Node):
         return image.like(pixels)
 
 
+class _Copy(Node):
+    """Nuke's Copy: input 0 (B) with channel ``to0`` replaced by (or given) channel ``from0`` of
+    input 1 (A); a channel A lacks is black, as Nuke gives it. B's windows and metadata; A is read
+    at B's size (the fake does not move data windows about)."""
+
+    _max_inputs = 2
+
+    def __init__(self):
+        Node.__init__(self, "Copy")
+        self.addKnob(Channel_Knob("from0", value="rgba.alpha"))
+        self.addKnob(Channel_Knob("to0", value="rgba.alpha"))
+
+    def _image(self, frame):
+        b, a = self.input(0), self.input(1)
+        if b is None or a is None:
+            raise RuntimeError("%s: input %s is not connected" % (self.name(), "B" if b is None else "A"))
+        image, source = b._image(frame), a._image(frame)
+        source_channel, target = self["from0"].value(), self["to0"].value()
+        if target == "none":
+            return image
+        if source_channel in source.channels:
+            if source.pixels.shape[:2] != image.pixels.shape[:2]:
+                raise _FakeLimit("fake nuke: Copy of images of other sizes")
+            plane = source.pixels[:, :, source.channels.index(source_channel)]
+        else:
+            plane = _np.zeros(image.pixels.shape[:2], _np.float32)
+        if target in image.channels:
+            pixels = image.pixels.copy()
+            pixels[:, :, image.channels.index(target)] = plane
+            return image.like(pixels)
+        return _Image(_np.concatenate([image.pixels, plane[:, :, None]], axis=2), image.channels + [target],
+                      image.bbox, image.format, image.metadata)
+
+
 class _Input(Node):
     _max_inputs = 0
 
@@ -1510,7 +1554,7 @@ class _JoinViews(Node):
         return self._chosen().lastFrame()
 
 
-_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
+_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade, "Copy": _Copy,
             "TimeOffset": _TimeOffset, "FrameHold": _FrameHold, "FrameRange": _FrameRange, "Retime": _Retime,
             "Viewer": _Viewer, "OneView": _OneView, "JoinViews": _JoinViews,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
@@ -1638,6 +1682,7 @@ class Root(Group):
 # -- building nodes ---------------------------------------------------------------------------------
 _USER_KNOB_TYPES = {
     1: String_Knob, 2: File_Knob, 3: Int_Knob, 4: Enumeration_Knob, 6: Boolean_Knob, 7: Double_Knob,
+    11: Channel_Knob,
     20: Tab_Knob, 22: PyScript_Knob, 26: Text_Knob,
 }
 
