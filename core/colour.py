@@ -65,21 +65,33 @@ _ENC_CUT = 12.92 * _LIN_CUT
 def _linear_to_srgb(x: np.ndarray, signed: bool = False) -> np.ndarray:
     """The sRGB curve; negatives to 0, or with ``signed`` on the curve's linear segment (12.92·x),
     as OpenColorIO's sRGB transforms continue it (no information lost)."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+    # In place on one copy: a 1080p frame's eight temporaries of the plain expression cost as much
+    # as the power itself. The same float32 operations, so the same bits.
+    x = np.array(x, dtype=np.float32)
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
     if not signed:
-        x = np.maximum(x, 0.0)
-    # The linear branch on min(x, cut): the branch not taken must not overflow (12.92 · 3e38 warned).
-    out = np.where(x <= _LIN_CUT, 12.92 * np.minimum(x, _LIN_CUT), 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
-    return out.astype(np.float32)
+        np.maximum(x, 0.0, out=x)
+    # The power on max(x, cut): on the linear branch's values it is not taken (nor overflows).
+    out = np.maximum(x, _LIN_CUT, out=np.empty_like(x))  # an array also for a 0-d x
+    np.power(out, 1.0 / 2.4, out=out)
+    out *= 1.055
+    out -= 0.055
+    np.multiply(x, 12.92, out=out, where=x <= _LIN_CUT)
+    return out
 
 
 def _srgb_to_linear(v: np.ndarray, signed: bool = False) -> np.ndarray:
     """The inverse of :func:`_linear_to_srgb` (``signed`` alike: negatives on the linear segment)."""
-    v = np.nan_to_num(np.asarray(v, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+    v = np.array(v, dtype=np.float32)  # worked on in place, as _linear_to_srgb
+    np.nan_to_num(v, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
     if not signed:
-        v = np.maximum(v, 0.0)
-    out = np.where(v <= _ENC_CUT, v / 12.92, np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4))
-    return out.astype(np.float32)
+        np.maximum(v, 0.0, out=v)
+    out = np.maximum(v, _ENC_CUT, out=np.empty_like(v))
+    out += 0.055
+    out /= 1.055
+    np.power(out, 2.4, out=out)
+    np.divide(v, 12.92, out=out, where=v <= _ENC_CUT)
+    return out
 
 
 # -- OpenColorIO --------------------------------------------------------------------------------

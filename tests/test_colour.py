@@ -345,6 +345,35 @@ def test_only_8_and_16_bit_unsigned_pixels_are_scaled_and_floats_pass_as_they_ar
             scale_integers(np.zeros(2, dtype), "the plate")
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_the_curves_give_the_plain_formulas_bits(signed: bool) -> None:
+    # The curves work in place on one copy (a 1080p frame's temporaries cost as much as the
+    # power): every float32 of a sweep, NaN, ±inf and the cuts among them, must come out as the
+    # textbook expression gives it, so no earlier result changes by a bit.
+    from core.colour import _ENC_CUT, _LIN_CUT, _linear_to_srgb, _srgb_to_linear
+
+    sweep = np.arange(0, 2**32, 16411, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    cuts = np.array([_LIN_CUT, _ENC_CUT, -0.0, 1.0, np.nan, np.inf, -np.inf, 3e38], np.float32)
+    x = np.concatenate([sweep, cuts, np.nextafter(cuts, np.float32(np.inf))])
+    given = x.copy()
+    with np.errstate(all="ignore"):
+        v = np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+        v = v if signed else np.maximum(v, 0.0)
+        encoded = np.where(v <= _LIN_CUT, 12.92 * np.minimum(v, _LIN_CUT),
+                           1.055 * np.power(np.maximum(v, _LIN_CUT), 1.0 / 2.4) - 0.055).astype(np.float32)
+        decoded = np.where(v <= _ENC_CUT, v / 12.92,
+                           np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4)).astype(np.float32)
+        for curve, expected in ((_linear_to_srgb, encoded), (_srgb_to_linear, decoded)):
+            got = curve(x, signed)
+            assert got.dtype == np.float32 and got is not x
+            np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+            grid = x[:60].reshape(4, 5, 3)
+            np.testing.assert_array_equal(curve(grid, signed).view(np.uint32), expected[:60].reshape(4, 5, 3).view(np.uint32))
+            scalar = curve(np.float32(0.5), signed)  # trimap.py's constants: a 0-d array
+            assert isinstance(scalar, np.ndarray) and scalar.shape == ()
+    np.testing.assert_array_equal(x.view(np.uint32), given.view(np.uint32))  # the input untouched
+
+
 # -- premultiplication: the one definition --------------------------------------------------------
 def test_premultiply_keeps_hdr_and_unpremultiply_inverts_it() -> None:
     from core.colour import premultiply, unpremultiply
