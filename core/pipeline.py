@@ -1137,14 +1137,14 @@ class Matter:
             messages.append(f"plate: {report}; those pixels were sanitised for the networks")
         # The plate's own values wherever they are finite (above 1 and below 0 included): what
         # known regions pass through and what the compositing equation is solved against.
-        own = np.where(np.isfinite(plate), plate, clean).astype(np.float32)
+        own = clean if not report else np.where(np.isfinite(plate), plate, clean).astype(np.float32)
         fg_known, bg_known, unknown = split_trimap(trimap)
         h, w = trimap.shape
         alpha = trimap.copy()
-        fg = np.zeros_like(own)
-        bg = np.zeros_like(own)
-        fg[fg_known] = own[fg_known]
-        bg[bg_known] = own[bg_known]
+        # np.where, not a boolean-mask assignment into zeros: the mask's gather and scatter took a
+        # sixth of a second on a 1080p frame.
+        fg = np.where(fg_known[..., None], own, np.float32(0.0))
+        bg = np.where(bg_known[..., None], own, np.float32(0.0))
         self.stats.frame = (h, w)
         if not unknown.any():
             messages.append("trimap has no unknown pixels: alpha is the trimap, no network was run")

@@ -70,6 +70,10 @@ def test_the_networks_alone_still_pass_known_regions_through_exactly(small_bundl
     np.testing.assert_array_equal(result.fg[fg_known], plate[fg_known])
     np.testing.assert_array_equal(result.bg[bg_known], plate[bg_known])
     np.testing.assert_array_equal(result.rgba()[..., :3][fg_known], plate[fg_known])  # alpha 1: F·1 = the plate
+    # Outside the crop no estimate exists: the other layer is black there, a new array, not the plate's memory.
+    np.testing.assert_array_equal(result.fg[bg_known & ~inside], 0.0)
+    np.testing.assert_array_equal(result.bg[fg_known & ~inside], 0.0)
+    assert not any(np.shares_memory(layer, plate) for layer in (result.fg, result.bg, result.alpha))
 
 
 def test_rgba_is_premultiplied_by_default() -> None:
