@@ -1082,6 +1082,7 @@ class Matter:
         """The body of :meth:`matte`, with torch's threads set."""
         from core.colour import (
             check_colour,
+            display_and_linear,
             from_display,
             from_linear,
             sanitise,
@@ -1161,7 +1162,10 @@ class Matter:
         linear = self.solve_space(colour) == "linear"
         crop = own[y0:y1, x0:x1]
         with np.errstate(over="ignore", invalid="ignore"):  # what overflows is counted and clamped below
-            solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+            if linear:  # an OpenColorIO plate's crop converted once for both
+                shown, solve = display_and_linear(clean[y0:y1, x0:x1], crop, colour)
+            else:
+                shown, solve = None, to_display(crop, colour)
         scale = 1.0
         if linear and self.match_exposure:
             scale, level = exposure_scale(solve)  # the plate's own values in linear light
@@ -1174,7 +1178,7 @@ class Matter:
             with np.errstate(over="ignore", invalid="ignore"):
                 solve = solve * np.float32(scale)
             shown = to_display(to_linear(clean[y0:y1, x0:x1], colour) * np.float32(scale), "linear")
-        else:
+        elif shown is None:
             shown = to_display(clean[y0:y1, x0:x1], colour)
         display = np.clip(shown, 0.0, 1.0).astype(np.float32)
         solve, extreme = _bounded(solve)

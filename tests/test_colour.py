@@ -217,6 +217,35 @@ def test_ocio_linear_round_trip_keeps_negatives_and_colours_outside_srgb(monkeyp
     np.testing.assert_allclose((a * result.fg + (1 - a) * result.bg)[unknown], plate[unknown], atol=1e-4)
 
 
+def test_ocio_conversions_are_opencolorios_own_per_pixel_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Converted as a packed image, a strided crop and a 4-channel one (its last channel kept), and
+    # display_and_linear's one conversion for both of the pipeline's needs: the values of
+    # applyRGB on each pixel, and of to_display and to_linear called apart, bit for bit.
+    import PyOpenColorIO as ocio
+
+    from core.colour import _display_space, _srgb_to_linear, display_and_linear, ocio_config
+
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    rng = np.random.default_rng(5)
+    plate = rng.normal(0.4, 0.8, (40, 50, 3)).astype(np.float32)
+    plate[0, :4, 0] = [np.nan, np.inf, -np.inf, -0.0]
+    crop = plate[3:31:2, 5:45]
+    display = _display_space(ocio_config())
+    processor = ocio_config().getProcessor("ACEScg", display).getOptimizedCPUProcessor(ocio.OPTIMIZATION_LOSSLESS)
+    flat = np.nan_to_num(crop, nan=0.0).reshape(-1).copy()
+    processor.applyRGB(flat)
+    with np.errstate(all="ignore"):
+        linear = to_linear(crop, "ACEScg")
+        np.testing.assert_array_equal(linear, _srgb_to_linear(flat.reshape(crop.shape), signed=True))
+        four = np.dstack([crop, np.full(crop.shape[:2] + (1,), 0.25, np.float32)])
+        np.testing.assert_array_equal(to_linear(four, "ACEScg")[..., :3], linear)
+        clean = sanitise(crop)[0]
+        shown, solve = display_and_linear(clean, np.where(np.isfinite(crop), crop, clean), "ACEScg")
+        np.testing.assert_array_equal(shown.view(np.uint32), to_display(clean, "ACEScg").view(np.uint32))
+        np.testing.assert_array_equal(solve.view(np.uint32),
+                                      to_linear(np.where(np.isfinite(crop), crop, clean), "ACEScg").view(np.uint32))
+
+
 def test_ocio_bad_config_is_an_input_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "broken.ocio"
     bad.write_text("not: [a config")
