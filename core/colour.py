@@ -373,7 +373,7 @@ def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "srgb":
-        return _srgb_to_linear(to_display(pixels, name))
+        return _srgb_to_linear(pixels)  # to_display's float32 copy: the curve makes its own
     x = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
     return _srgb_to_linear(_ocio_apply(x, name, _display_space(ocio_config())), signed=True)
 
@@ -409,7 +409,7 @@ def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "srgb":
-        return from_display(_linear_to_srgb(pixels), name)
+        return _linear_to_srgb(pixels)  # a new array: from_display would copy it again
     return _ocio_apply(_linear_to_srgb(pixels, signed=True), _display_space(ocio_config()), name)
 
 
