@@ -1138,7 +1138,7 @@ class Matter:
             messages.append(f"plate: {report}; those pixels were sanitised for the networks")
         # The plate's own values wherever they are finite (above 1 and below 0 included): what
         # known regions pass through and what the compositing equation is solved against.
-        own = clean if not report else np.where(np.isfinite(plate), plate, clean).astype(np.float32)
+        own = clean if not report else np.where(np.isfinite(plate), plate, clean).astype(np.float32, copy=False)
         fg_known, bg_known, unknown = split_trimap(trimap)
         h, w = trimap.shape
         alpha = trimap.copy()
@@ -1180,7 +1180,7 @@ class Matter:
             shown = to_display(to_linear(clean[y0:y1, x0:x1], colour) * np.float32(scale), "linear")
         elif shown is None:
             shown = to_display(clean[y0:y1, x0:x1], colour)
-        display = np.clip(shown, 0.0, 1.0).astype(np.float32)
+        display = np.clip(shown, 0.0, 1.0).astype(np.float32, copy=False)
         solve, extreme = _bounded(solve)
         if extreme:
             messages.append(
