@@ -1433,6 +1433,10 @@ def _fit_half(pixels: np.ndarray, channels: list[str] | tuple[str, ...], dest: s
     """``pixels`` for a half-float file: finite values beyond ±:data:`HALF_MAX` clamped to it, with
     a warning naming the file, the channels and the largest magnitude (written as they are they
     would become ±inf, which Nuke's merges spread as NaN). NaN and infinities are left as given."""
+    # The usual result, all of it within half float's range, in two reductions: the masks below
+    # cost a quarter of a second on a 1080p frame's ten channels. (NaN fails the test.)
+    if pixels.size == 0 or (-HALF_MAX <= float(pixels.min()) and float(pixels.max()) <= HALF_MAX):
+        return pixels
     over = np.abs(pixels) > HALF_MAX
     over &= np.isfinite(pixels)
     if not over.any():
