@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.photos import DEFAULT_DATA, photo  # noqa: E402
+from bench.photos import DEFAULT_DATA, photo, pymatting_alpha  # noqa: E402
 
 
 def measure(data: Path, names: list[str], trimaps: list[str], exposures: list[float], weights: str = "default",
@@ -35,7 +35,6 @@ def measure(data: Path, names: list[str], trimaps: list[str], exposures: list[fl
     """One row per photo, trimap and exposure: ``sad``, ``grad`` (and ``cf_sad``, ``cf_grad``)."""
     from core.metrics import gradient_error, sad
     from core.pipeline import Matter
-    from core.trimap import split_trimap
 
     matter = Matter(weights, device="cpu", precision="fp32", rounds=rounds, match_exposure=match_exposure)
     rows: list[dict[str, object]] = []
@@ -49,11 +48,7 @@ def measure(data: Path, names: list[str], trimaps: list[str], exposures: list[fl
                                           "scale": matter.stats.exposure,
                                           "sad": sad(alpha, gt, tri), "grad": gradient_error(alpha, gt, tri)}
                 if closed_form:
-                    from pymatting import estimate_alpha_cf
-
-                    # pymatting on the same linear values (above 1 included), not clipped
-                    cf = np.clip(estimate_alpha_cf(scaled.astype(np.float64), tri.astype(np.float64)), 0, 1)
-                    cf = np.where(split_trimap(tri)[2], cf, tri)
+                    cf = pymatting_alpha(scaled, tri)  # on the same linear values (above 1 included)
                     row.update(cf_sad=sad(cf, gt, tri), cf_grad=gradient_error(cf, gt, tri))
                 print(json.dumps(row), flush=True)
                 rows.append(row)

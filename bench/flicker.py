@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.photos import DEFAULT_DATA, photo  # noqa: E402
+from bench.photos import DEFAULT_DATA, photo, pymatting_alpha  # noqa: E402
 
 VISIBLE = 0.02
 
@@ -136,13 +136,7 @@ def run_lbsmatte(seq: list, work: Path, args: str, weights: str) -> list[np.ndar
 
 
 def run_closed_form(seq: list) -> list[np.ndarray]:
-    from pymatting import estimate_alpha_cf
-
-    alphas = []
-    for plate, tri, _ in seq:
-        cf = np.clip(estimate_alpha_cf(plate.astype(np.float64), tri.astype(np.float64)), 0, 1)
-        alphas.append(np.where(tri == 0.5, cf, tri).astype(np.float32))
-    return alphas
+    return [pymatting_alpha(plate, tri).astype(np.float32) for plate, tri, _ in seq]
 
 
 def measure(data: Path, names: list[str], trimap: str, frames: int, drift: tuple[int, int], grain: float,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.photos import DEFAULT_DATA, photo  # noqa: E402
+from bench.photos import DEFAULT_DATA, photo, pymatting_alpha  # noqa: E402
 
 #: Grain levels: name -> (strength, blur sigma in px; 0 none).
 LEVELS: dict[str, tuple[float, float]] = {
@@ -72,7 +71,6 @@ def measure(data: Path, names: list[str], trimaps: list[str], levels: list[str],
     """One row per photo, trimap and grain level: ``sad``, ``grad`` (and ``cf_sad``, ``cf_grad``)."""
     from core.metrics import gradient_error, sad
     from core.pipeline import Matter
-    from core.trimap import split_trimap
 
     unknown = [level for level in levels if level not in LEVELS]
     if unknown:
@@ -89,14 +87,7 @@ def measure(data: Path, names: list[str], trimaps: list[str], levels: list[str],
                 row: dict[str, object] = {"name": name, "trimap": variant, "grain": level,
                                           "sad": sad(alpha, gt, tri), "grad": gradient_error(alpha, gt, tri)}
                 if closed_form:
-                    from pymatting import estimate_alpha_cf
-
-                    # pymatting on the same linear values (negatives included), not clipped; its
-                    # warning that they leave [0, 1] is known here
-                    with warnings.catch_warnings():
-                        warnings.filterwarnings("ignore", "Image values should be in", UserWarning)
-                        cf = np.clip(estimate_alpha_cf(grainy.astype(np.float64), tri.astype(np.float64)), 0, 1)
-                    cf = np.where(split_trimap(tri)[2], cf, tri)
+                    cf = pymatting_alpha(grainy, tri)  # on the same linear values (negatives included)
                     row.update(cf_sad=sad(cf, gt, tri), cf_grad=gradient_error(cf, gt, tri))
                 print(json.dumps(row), flush=True)
                 rows.append(row)

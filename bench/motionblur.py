@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.photos import DEFAULT_DATA, photo  # noqa: E402
+from bench.photos import DEFAULT_DATA, photo, pymatting_alpha  # noqa: E402
 
 #: Blurs at the photo's full size: name -> (kind, size in px, angle in degrees).
 BLURS: dict[str, tuple[str, float, float]] = {
@@ -135,22 +134,6 @@ def background(folder: Path, index: int, shape: tuple[int, int]) -> np.ndarray:
     return to_linear(photo8.astype(np.float32) / 255, "srgb")
 
 
-def _pymatting(solver_name: str, plate: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    import contextlib
-    import io
-
-    import pymatting
-
-    from core.trimap import split_trimap
-
-    # pymatting on the same linear values, not clipped; its warning that they leave [0, 1] is known
-    # (and its preconditioner's "PERFORMANCE WARNING" lines are kept out of the table on stdout)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.filterwarnings("ignore", "Image values should be in", UserWarning)
-        alpha = getattr(pymatting, solver_name)(plate.astype(np.float64), tri.astype(np.float64))
-    return np.where(split_trimap(tri)[2], np.clip(alpha, 0, 1), tri).astype(np.float32)
-
-
 def measure(data: Path, names: list[str], trimaps: list[str], blurs: list[str], weights: str = "default",
             rounds: int | None = None, half: bool = False, baselines: bool = True,
             knn: bool = True, backgrounds: Path | None = None) -> list[dict[str, object]]:
@@ -198,12 +181,12 @@ def measure(data: Path, names: list[str], trimaps: list[str], blurs: list[str], 
                     "fg": fg_err(result.fg), "plate_fg": fg_err(comp),
                 }
                 if baselines:
-                    cf = _pymatting("estimate_alpha_cf", comp, wide)
+                    cf = pymatting_alpha(comp, wide).astype(np.float32)
                     cf_fg, _ = estimate_foreground(display(comp), cf)
                     row.update(cf_sad=sad(cf, alpha_t, wide), cf_grad=gradient_error(cf, alpha_t, wide),
                                cf_fg=foreground_error(cf_fg, fg_true, alpha_t, wide)["fg_sad"])
                     if knn:
-                        kn = _pymatting("estimate_alpha_knn", comp, wide)
+                        kn = pymatting_alpha(comp, wide, "estimate_alpha_knn").astype(np.float32)
                         row.update(knn_sad=sad(kn, alpha_t, wide), knn_grad=gradient_error(kn, alpha_t, wide))
                 print(json.dumps(row), flush=True)
                 rows.append(row)

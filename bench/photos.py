@@ -44,3 +44,26 @@ def photo(data: Path, name: str, trimap: str, half: bool,
         plate, gt = halve(plate), halve(gt)
         tri = tri[: gt.shape[0] * 2 : 2, : gt.shape[1] * 2 : 2]
     return plate.astype(np.float32), tri.astype(np.float32), gt.astype(np.float32)
+
+
+def pymatting_alpha(plate: np.ndarray, tri: np.ndarray, solver: str = "estimate_alpha_cf") -> np.ndarray:
+    """pymatting's ``solver`` (``estimate_alpha_cf``, ``estimate_alpha_knn``) on ``plate`` ``H×W×3``
+    as it is, the baseline the measurement scripts set beside LBSMatte: linear values above 1 or
+    below 0 are not clipped (:mod:`core.baselines` clips the image to [0, 1]; these scripts measure
+    the plate LBSMatte was given). The alpha is clipped to [0, 1] and the trimap's known regions
+    (:func:`core.trimap.split_trimap`) keep ``tri``'s values. Returns ``H×W`` float64.
+
+    pymatting's warning that the values leave [0, 1] is known here and silenced, and its
+    preconditioner's "PERFORMANCE WARNING" lines are kept out of the rows and tables on stdout."""
+    import contextlib
+    import io
+    import warnings
+
+    import pymatting
+
+    from core.trimap import split_trimap
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.filterwarnings("ignore", "Image values should be in", UserWarning)
+        alpha = getattr(pymatting, solver)(plate.astype(np.float64), tri.astype(np.float64))
+    return np.where(split_trimap(tri)[2], np.clip(alpha, 0, 1), tri)

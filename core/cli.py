@@ -595,6 +595,9 @@ class FrameJob:
     #: The files of a frame not rendered again, already this run's result (``--skip-existing``:
     #: ``LBSMATTE SKIPPED`` lines).
     skipped: list[Path] = field(default_factory=list)
+    #: The header record of its plate and trimap files (:func:`_inputs_record`): hashed once a
+    #: frame, by ``--skip-existing``'s check or else by the render, which uses the check's.
+    inputs: tuple[str, str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -924,11 +927,14 @@ def _check_recorded_outputs(args: argparse.Namespace) -> None:
 def _inputs_record(job: FrameJob) -> tuple[str, str, Any]:
     """The header record of the files ``job`` is made from: the SHA-256 of its plate and trimap
     files (their bytes: a plate rendered again, delivered anew or repainted gives another; a
-    copy, whatever its time stamp or folder, the same)."""
+    copy, whatever its time stamp or folder, the same). Hashed once a frame (``job.inputs``): a
+    frame ``--skip-existing`` renders again read its 4K plate's 100 MB a second time to hash it."""
     from core.weights import file_sha256
 
-    hashes = {"plate": file_sha256(job.plate), "trimap": file_sha256(job.trimap)}
-    return (INPUTS_ATTRIBUTE, "string", json.dumps(hashes, sort_keys=True))
+    if job.inputs is None:
+        hashes = {"plate": file_sha256(job.plate), "trimap": file_sha256(job.trimap)}
+        job.inputs = (INPUTS_ATTRIBUTE, "string", json.dumps(hashes, sort_keys=True))
+    return job.inputs
 
 
 def _trimap_provenance(args: argparse.Namespace, inputs: tuple[str, str, Any]) -> list[tuple[str, str, Any]]:
@@ -954,9 +960,14 @@ def _why_render(job: FrameJob, matter: Any, args: argparse.Namespace) -> str | N
     that it was made by this LBSMatte version with the weights, settings and input files this run
     uses (and, a matte, computed as asked: not :data:`DEGRADED_ATTRIBUTE`); "" when none of them is
     there; else why the frame is rendered again. A frame whose plate or trimap cannot be read gets
-    "": rendering it says what is wrong."""
+    "": rendering it says what is wrong.
+
+    It reads the plate's header, not its pixels, hashes the plate and trimap once for the frame
+    (:func:`_inputs_record`, which a render that follows uses too), and decodes an output's pixels
+    only once its header says it is this run's: a 4K frame's check decoded the plate and each
+    output in 32-bit float first, seconds a frame even when its header then said to render again."""
     from core.colour import resolve_colour
-    from core.io import MATTE_CHANNELS, WRITE_FORMATS, output_pixel_type, read_image
+    from core.io import MATTE_CHANNELS, WRITE_FORMATS, check_whole, output_pixel_type, read_info
 
     outputs = [p for p in (job.out, job.trimap_out) if p is not None]
     there = [p for p in outputs if os.path.exists(p)]
@@ -965,7 +976,7 @@ def _why_render(job: FrameJob, matter: Any, args: argparse.Namespace) -> str | N
     if len(there) < len(outputs):
         return f"{next(p for p in outputs if p not in there)} is not there"
     try:
-        plate = read_image(job.plate, window="union", layer=args.plate_layer).info
+        plate = read_info(job.plate, layer=args.plate_layer)
         colour = resolve_colour(args.colour, plate.is_float, plate.log_encoding)
         inputs = _inputs_record(job)
     except (LBSMatteError, OSError):
@@ -979,7 +990,7 @@ def _why_render(job: FrameJob, matter: Any, args: argparse.Namespace) -> str | N
                                     WRITE_FORMATS[job.trimap_out.suffix.lower()])
     for path, (records, channels, pixel_type) in expected.items():
         try:
-            info = read_image(path).info
+            info = read_info(path)
         except LBSMatteError as exc:
             return str(exc)
         windows = ((info.display_window, info.data_window) if path.suffix.lower() == ".exr" else info.size,
@@ -995,6 +1006,11 @@ def _why_render(job: FrameJob, matter: Any, args: argparse.Namespace) -> str | N
             return differs
         if info.attribute(DEGRADED_ATTRIBUTE):
             return f"{path} was computed otherwise than asked ({info.attribute(DEGRADED_ATTRIBUTE)})"
+    for path in expected:  # last, its pixels: a file cut short on a share, or damaged, has a whole header
+        try:
+            check_whole(path)
+        except LBSMatteError as exc:
+            return str(exc)
     return None
 
 

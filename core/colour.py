@@ -65,21 +65,33 @@ _ENC_CUT = 12.92 * _LIN_CUT
 def _linear_to_srgb(x: np.ndarray, signed: bool = False) -> np.ndarray:
     """The sRGB curve; negatives to 0, or with ``signed`` on the curve's linear segment (12.92·x),
     as OpenColorIO's sRGB transforms continue it (no information lost)."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+    # In place on one copy: a 1080p frame's eight temporaries of the plain expression cost as much
+    # as the power itself. The same float32 operations, so the same bits.
+    x = np.array(x, dtype=np.float32)
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
     if not signed:
-        x = np.maximum(x, 0.0)
-    # The linear branch on min(x, cut): the branch not taken must not overflow (12.92 · 3e38 warned).
-    out = np.where(x <= _LIN_CUT, 12.92 * np.minimum(x, _LIN_CUT), 1.055 * np.power(np.maximum(x, _LIN_CUT), 1.0 / 2.4) - 0.055)
-    return out.astype(np.float32)
+        np.maximum(x, 0.0, out=x)
+    # The power on max(x, cut): on the linear branch's values it is not taken (nor overflows).
+    out = np.maximum(x, _LIN_CUT, out=np.empty_like(x))  # an array also for a 0-d x
+    np.power(out, 1.0 / 2.4, out=out)
+    out *= 1.055
+    out -= 0.055
+    np.multiply(x, 12.92, out=out, where=x <= _LIN_CUT)
+    return out
 
 
 def _srgb_to_linear(v: np.ndarray, signed: bool = False) -> np.ndarray:
     """The inverse of :func:`_linear_to_srgb` (``signed`` alike: negatives on the linear segment)."""
-    v = np.nan_to_num(np.asarray(v, dtype=np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+    v = np.array(v, dtype=np.float32)  # worked on in place, as _linear_to_srgb
+    np.nan_to_num(v, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
     if not signed:
-        v = np.maximum(v, 0.0)
-    out = np.where(v <= _ENC_CUT, v / 12.92, np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4))
-    return out.astype(np.float32)
+        np.maximum(v, 0.0, out=v)
+    out = np.maximum(v, _ENC_CUT, out=np.empty_like(v))
+    out += 0.055
+    out /= 1.055
+    np.power(out, 2.4, out=out)
+    np.divide(v, 12.92, out=out, where=v <= _ENC_CUT)
+    return out
 
 
 # -- OpenColorIO --------------------------------------------------------------------------------
@@ -148,8 +160,12 @@ def _ocio_apply(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim != 3 or pixels.shape[2] < 3:
         raise InputError(f"an OpenColorIO conversion needs H×W×3 pixels, got shape {pixels.shape}")
-    rgb = np.ascontiguousarray(pixels[..., :3], dtype=np.float32).copy()
-    processor.applyRGB(rgb)
+    rgb = np.array(pixels[..., :3], dtype=np.float32, order="C")  # a new array, converted in place
+    # As an image, not applyRGB's flat buffer: OpenColorIO's packed-image path gives the same
+    # values in two thirds of the time (about 0.4 s instead of 0.6 s a 1080p frame).
+    processor.apply(ocio.PackedImageDesc(rgb, rgb.shape[1], rgb.shape[0], 3))
+    if pixels.shape[2] == 3:
+        return rgb
     out = pixels.copy()
     out[..., :3] = rgb
     return out
@@ -357,9 +373,33 @@ def to_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "srgb":
-        return _srgb_to_linear(to_display(pixels, name))
+        return _srgb_to_linear(pixels)  # to_display's float32 copy: the curve makes its own
     x = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
     return _srgb_to_linear(_ocio_apply(x, name, _display_space(ocio_config())), signed=True)
+
+
+def display_and_linear(clean: np.ndarray, pixels: np.ndarray, colour: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(to_display(clean, colour), to_linear(pixels, colour))``: what the pipeline needs of a
+    crop, the networks' view of the sanitised plate and the plate's own values in linear light.
+
+    For an OpenColorIO colourspace both come from one conversion wherever ``clean`` and
+    ``pixels`` are the same (everywhere but the pixels :func:`sanitise` changed): the crop goes
+    through OpenColorIO once, not twice (about 0.4 s a 1080p crop), and the results are the two
+    calls' bit for bit. ``clean`` and ``pixels``: ``H×W×3`` float32 of the same shape.
+    """
+    name = _check(colour)
+    clean, pixels = np.asarray(clean, dtype=np.float32), np.asarray(pixels, dtype=np.float32)
+    if name in BUILTIN or clean.shape != pixels.shape or clean.ndim != 3 or clean.shape[2] != 3:
+        return to_display(clean, name), to_linear(pixels, name)
+    display = _display_space(ocio_config())
+    theirs = np.nan_to_num(pixels, nan=0.0)  # what to_linear converts
+    ours = np.maximum(np.nan_to_num(clean, nan=0.0, neginf=0.0, posinf=np.inf), 0.0)  # what to_display does
+    encoded = _ocio_apply(theirs, name, display)
+    shown = encoded.copy()
+    differ = _any_channel(ours.view(np.uint32) != theirs.view(np.uint32))
+    if differ.any():  # each pixel is converted on its own: the others' results stand
+        shown[differ] = _ocio_apply(ours[differ][None], name, display)[0]
+    return shown, _srgb_to_linear(encoded, signed=True)
 
 
 def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
@@ -369,7 +409,7 @@ def from_linear(pixels: np.ndarray, colour: str) -> np.ndarray:
     if name == "linear":
         return np.asarray(pixels, dtype=np.float32).copy()
     if name == "srgb":
-        return from_display(_linear_to_srgb(pixels), name)
+        return _linear_to_srgb(pixels)  # a new array: from_display would copy it again
     return _ocio_apply(_linear_to_srgb(pixels, signed=True), _display_space(ocio_config()), name)
 
 
@@ -468,6 +508,23 @@ class SanitiseReport:
         return ", ".join(parts)
 
 
+def _any_channel(mask: np.ndarray) -> np.ndarray:
+    """``mask.any(axis=2)`` of an ``H×W×C`` mask (``H×W`` as it is): its channel planes or-ed
+    together, which numpy does ten times as fast as ``any`` over an axis of 3 (50 ms a 1080p mask)."""
+    if mask.ndim != 3:
+        return mask
+    hit = mask[..., 0].copy()
+    for c in range(1, mask.shape[2]):
+        hit |= mask[..., c]
+    return hit
+
+
+def _count_pixels(mask: np.ndarray) -> int:
+    """The pixels of ``mask`` (``H×W``, or ``H×W×C``: a pixel counts once, whichever of its channels
+    is set) that are true."""
+    return int(np.count_nonzero(_any_channel(mask)))
+
+
 def sanitise(pixels: np.ndarray) -> tuple[np.ndarray, SanitiseReport]:
     """Replace NaN, ±inf and negative values so the networks get finite, non-negative input.
 
@@ -491,17 +548,20 @@ def sanitise(pixels: np.ndarray) -> tuple[np.ndarray, SanitiseReport]:
     ([[[0.0, 0.0, 0.5]]], '1 pixel(s) with NaN (set to 0), 1 with negative values (set to 0)')
     """
     x = np.asarray(pixels, dtype=np.float32)
-    if x.size == 0 or (bool(np.isfinite(x).all()) and float(x.min()) >= 0.0):
-        return x.copy(), SanitiseReport()  # the usual plate: two passes, not the eight of counting
-
-    def count(mask: np.ndarray) -> int:
-        return int(mask.any(axis=2).sum()) if mask.ndim == 3 else int(mask.sum())
-
+    if x.size == 0:
+        return x.copy(), SanitiseReport()
+    if bool(np.isfinite(x).all()):
+        if float(x.min()) >= 0.0:
+            return x.copy(), SanitiseReport()  # the usual plate: two passes, not the eight of counting
+        # A float plate's grain or a CG render's negatives, nothing else: one count, one clamp.
+        report = SanitiseReport(negative=_count_pixels(x < 0), replacement_for_inf=max(1.0, float(x.max())))
+        return np.maximum(x, 0.0), report
     nan = np.isnan(x)
     posinf = np.isposinf(x)
     neginf = np.isneginf(x)
     negative = (x < 0) & ~neginf
-    report = SanitiseReport(nan=count(nan), posinf=count(posinf), neginf=count(neginf), negative=count(negative))
+    report = SanitiseReport(nan=_count_pixels(nan), posinf=_count_pixels(posinf), neginf=_count_pixels(neginf),
+                            negative=_count_pixels(negative))
     if not report:
         return x.copy(), report
     finite = np.isfinite(x)

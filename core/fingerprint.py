@@ -12,8 +12,10 @@ weights, on the same kind of device and precision, reading colour through the sa
 - the device and the precision as resolved (``auto`` -> ``cuda``/``fp16``, or ``cpu`` with ``bf16``
   where the CPU has it natively and ``fp32`` elsewhere):
   half-precision CUDA frames and float CPU frames never share a key;
-- the OpenColorIO config when the plate's colour is an OCIO colourspace: ``$OCIO`` and the
-  config's cache ID (a digest of its content), ``$LBSMATTE_OCIO_DISPLAY`` and OpenColorIO's version;
+- the OpenColorIO conversions when the plate's colour is an OCIO colourspace: the cache IDs of
+  the processors between it and the networks' sRGB space (:func:`core.colour.conversion_id`:
+  they follow the transforms and the LUT files' contents, not where the config lies),
+  ``$LBSMATTE_OCIO_DISPLAY`` and OpenColorIO's version;
 - the versions of the libraries that compute the pixels (:func:`library_versions`): torch (its
   kernels, and on CUDA the CUDA and cuDNN it runs, decide the networks' last bits), NumPy, SciPy
   (the refinement's sparse solve, the rough matte's distance transform) and OpenImageIO (reading
@@ -71,17 +73,22 @@ def _tree_sha256(root: Path) -> str:
 
 
 def ocio_identity(colour: str) -> dict[str, str] | None:
-    """``$OCIO``, the config's cache ID and ``$LBSMATTE_OCIO_DISPLAY`` when ``colour`` is an OCIO
-    colourspace; ``None`` for ``auto``/``linear``/``srgb`` in any case and spacing, as
-    :func:`core.colour.check_colour` reads them (no config is read then)."""
+    """What reading ``colour`` through ``$OCIO``'s config is, when ``colour`` is an OCIO colourspace:
+    the conversions' identity (:func:`core.colour.conversion_id`), ``$LBSMATTE_OCIO_DISPLAY`` and
+    OpenColorIO's version; ``None`` for ``auto``/``linear``/``srgb`` in any case and spacing, as
+    :func:`core.colour.check_colour` reads them (no config is read then).
+
+    Neither ``$OCIO``'s path nor the config's own cache ID is recorded: the cache ID holds the
+    context's (the config's folder, its search paths as this machine resolves them), so a farm
+    machine mounting the studio's config at another root than the artist's got another key for
+    the same pixels. The processors' cache IDs follow what the conversions do, LUT contents
+    included, and nothing else."""
     if str(colour).strip().lower() in _BUILTIN_COLOURS:
         return None
-    from core.colour import DISPLAY_ENV, ocio_config
+    from core.colour import DISPLAY_ENV, conversion_id
 
-    config = ocio_config()
     return {
-        "OCIO": os.environ.get("OCIO", ""),
-        "cache_id": str(config.getCacheID()) if config is not None else "",
+        "conversions": conversion_id(colour) or "",
         DISPLAY_ENV: os.environ.get(DISPLAY_ENV, ""),
         "version": _version("opencolorio"),
     }

@@ -1082,6 +1082,7 @@ class Matter:
         """The body of :meth:`matte`, with torch's threads set."""
         from core.colour import (
             check_colour,
+            display_and_linear,
             from_display,
             from_linear,
             sanitise,
@@ -1137,14 +1138,14 @@ class Matter:
             messages.append(f"plate: {report}; those pixels were sanitised for the networks")
         # The plate's own values wherever they are finite (above 1 and below 0 included): what
         # known regions pass through and what the compositing equation is solved against.
-        own = np.where(np.isfinite(plate), plate, clean).astype(np.float32)
+        own = clean if not report else np.where(np.isfinite(plate), plate, clean).astype(np.float32, copy=False)
         fg_known, bg_known, unknown = split_trimap(trimap)
         h, w = trimap.shape
         alpha = trimap.copy()
-        fg = np.zeros_like(own)
-        bg = np.zeros_like(own)
-        fg[fg_known] = own[fg_known]
-        bg[bg_known] = own[bg_known]
+        # np.where, not a boolean-mask assignment into zeros: the mask's gather and scatter took a
+        # sixth of a second on a 1080p frame.
+        fg = np.where(fg_known[..., None], own, np.float32(0.0))
+        bg = np.where(bg_known[..., None], own, np.float32(0.0))
         self.stats.frame = (h, w)
         if not unknown.any():
             messages.append("trimap has no unknown pixels: alpha is the trimap, no network was run")
@@ -1161,7 +1162,10 @@ class Matter:
         linear = self.solve_space(colour) == "linear"
         crop = own[y0:y1, x0:x1]
         with np.errstate(over="ignore", invalid="ignore"):  # what overflows is counted and clamped below
-            solve = to_linear(crop, colour) if linear else to_display(crop, colour)
+            if linear:  # an OpenColorIO plate's crop converted once for both
+                shown, solve = display_and_linear(clean[y0:y1, x0:x1], crop, colour)
+            else:
+                shown, solve = None, to_display(crop, colour)
         scale = 1.0
         if linear and self.match_exposure:
             scale, level = exposure_scale(solve)  # the plate's own values in linear light
@@ -1174,9 +1178,9 @@ class Matter:
             with np.errstate(over="ignore", invalid="ignore"):
                 solve = solve * np.float32(scale)
             shown = to_display(to_linear(clean[y0:y1, x0:x1], colour) * np.float32(scale), "linear")
-        else:
+        elif shown is None:
             shown = to_display(clean[y0:y1, x0:x1], colour)
-        display = np.clip(shown, 0.0, 1.0).astype(np.float32)
+        display = np.clip(shown, 0.0, 1.0).astype(np.float32, copy=False)
         solve, extreme = _bounded(solve)
         if extreme:
             messages.append(

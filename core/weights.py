@@ -235,12 +235,7 @@ class Bundle:
         lines.append(
             f"  version: {m.get('version', '?')}   created: {m.get('created', '?')}   colour: {m.get('colour', '?')}"
         )
-        parent = m.get("parent")
-        if isinstance(parent, dict):
-            sha = str(parent.get("sha256") or "")
-            lines.append(f"  parent: {parent.get('name', '?')} (manifest sha256 {sha[:12]})")
-        else:
-            lines.append("  parent: none")
+        lines.append(f"  parent: {parent_summary(m)}")
         lines.append(f"  training data terms: {data_terms_summary(m)}")
         if self.trained:
             lines.append("  trained: yes")
@@ -829,6 +824,21 @@ def data_terms_summary(manifest: dict[str, Any]) -> str:
     if isinstance(summary, str) and summary.strip():
         return summary.strip()
     return "not recorded: ask whoever trained this bundle on which data, and under which terms"
+
+
+def parent_summary(manifest: dict[str, Any]) -> str:
+    """The bundle a manifest's ``"parent"`` names, for people: ``name (manifest sha256 <12 hex>)``,
+    or ``none``. :func:`save_bundle` writes a ``{"name", "sha256"}`` dict or null; a hand-edited or
+    older manifest may name the parent by a bare string, shown as a parent without a hash."""
+    parent = manifest.get("parent")
+    if isinstance(parent, str) and parent.strip():
+        parent = {"name": parent.strip()}
+    if not isinstance(parent, dict):
+        return "none"
+    name, sha = parent.get("name"), parent.get("sha256")
+    name = name.strip() if isinstance(name, str) and name.strip() else "?"
+    sha = sha.strip()[:12] if isinstance(sha, str) and sha.strip() else "not recorded"
+    return f"{name} (manifest sha256 {sha})"
 
 
 def inherited_data_terms(parent: Bundle) -> dict[str, Any] | None:

@@ -2,13 +2,18 @@
 
 ::
 
-    nuke -t nuke_plugin/batch.py shot.nk --node LBSMatte1 [--frames 1001-1100] [--save-as comp.nk]
+    nuke -t nuke_plugin/batch.py shot.nk --node LBSMatte1 [--node LBSMatte2 ...] [--frames 1001-1100]
+                                 [--save-as comp.nk]
 
 Opens the script (``nuke.scriptOpen``), finds the node, bakes, computes and reads back through
-the same code path as the *Compute* button, without UI. **The artist's script is never
+the same code path as the *Compute* button, without UI. ``--node`` named more than once (a stereo
+shot's node per view) computes each node in turn, in the order named: a node that cannot compute
+is an ``ERROR:`` line and the next still computes. **The artist's script is never
 saved** (a farm machine may lack plugins of other nodes in it, and saving there would damage
-them). With ``--save-as comp.nk`` a copy is written in which the node points at the result and
-records what it was made from, for the comp render (``nuke -X Write1 comp.nk``); the copy is
+them). With ``--save-as comp.nk`` a copy is written in which the nodes point at their results and
+record what they were made from, for the comp render (``nuke -X Write1 comp.nk``); it is written
+only when every node named has a result (jobs of one node each would each write a copy in which
+only their own node shows one, the last job's copy replacing the others'); the copy is
 not written if someone saved ``shot.nk`` while the job ran (its changes would be missing from
 the copy: exit status 3 then). ``--save-as`` naming the script itself is refused. Without
 ``--save-as`` the results are in the cache, and the artist's next Compute finds them there.
@@ -34,7 +39,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import traceback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SAVED = 0, 1, 2, 3
@@ -152,7 +156,9 @@ def parse_args(argv):
         description="Precompute an LBSMatte node of a Nuke script (bake, compute, read back).",
     )
     parser.add_argument("script", help="the .nk script")
-    parser.add_argument("--node", required=True, help="name of the LBSMatte node (Group1.LBSMatte1 inside a group)")
+    parser.add_argument("--node", required=True, action="append",
+                        help="name of the LBSMatte node (Group1.LBSMatte1 inside a group); named again, each "
+                             "node in turn, one --save-as copy for all (a stereo shot's node per view)")
     parser.add_argument("--frames", help="A-B (or B-A, or e.g. 1-3,4-9: every frame between the first and the "
                                          "last); default: the node's frame range")
     parser.add_argument("--save-as", metavar="COPY.nk",
@@ -216,9 +222,8 @@ def main(argv=None):
 
     import nuke
 
-    from nuke_plugin import NODE_CLASS, compute
+    from nuke_plugin import NODE_CLASS
     from nuke_plugin import node as lbs_node
-    from nuke_plugin.errors import NodeError
 
     script = os.path.abspath(args.script)
     if not os.path.isfile(script):
@@ -247,60 +252,92 @@ def main(argv=None):
     except RuntimeError as exc:
         reporter.error("cannot open %s: %s" % (script, exc))
         return EXIT_USAGE
-    with nuke.root():
-        node = nuke.toNode(args.node)
-    if node is None or not lbs_node.is_lbsmatte(node):
-        found = [n.fullName() for n in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True)]
-        reporter.error("%s has no %s node named %r (found: %s)"
-                       % (script, NODE_CLASS, args.node, ", ".join(found) or "none"))
-        return EXIT_USAGE
+    nodes = []
+    for name in args.node:
+        with nuke.root():
+            node = nuke.toNode(name)
+        if node is None or not lbs_node.is_lbsmatte(node):
+            found = [n.fullName() for n in nuke.allNodes(NODE_CLASS, nuke.root(), recurseGroups=True)]
+            reporter.error("%s has no %s node named %r (found: %s)"
+                           % (script, NODE_CLASS, name, ", ".join(found) or "none"))
+            return EXIT_USAGE
+        if node not in nodes:  # a name given twice is computed once
+            nodes.append(node)
     # A script saved in proxy mode opens in it (nuke -t): Compute bakes at full resolution only, and
     # refuses proxy mode. The artist's script is never saved; the copy keeps proxy mode as saved.
     proxy = nuke.root()["proxy"]
     in_proxy = bool(proxy.value())
     if in_proxy:
-        reporter.info("proxy mode is on in %s: computing %s at full resolution" % (script, node.fullName()))
+        reporter.info("proxy mode is on in %s: computing %s at full resolution"
+                      % (script, ", ".join(n.fullName() for n in nodes)))
         proxy.setValue(False)
     previous = _stop_on_sigterm()
+    status = EXIT_OK
+    folders = []
     try:
-        result = compute.compute(node, frames, reporter)
-    except NodeError as exc:
-        reporter.error(str(exc))
-        return EXIT_FAILED
+        for node in nodes:
+            code, folder = _compute_node(node, frames, reporter)
+            status = max(status, code)
+            if folder:
+                folders.append(folder)
     except _Terminated:  # a farm's render manager stopping the task: told apart from a failed frame
         reporter.error("stopped by SIGTERM; the frames written so far are in the cache")
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         reporter.error("interrupted; the frames written so far are in the cache")
         return EXIT_INTERRUPTED
-    except Exception as exc:  # an ERROR: line and exit 1 for the farm manager, not a bare traceback
-        traceback.print_exc()
-        reporter.error("%s: %s" % (type(exc).__name__, exc))
-        return EXIT_FAILED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if in_proxy:
             proxy.setValue(True)
+    shown = [node for node in nodes if lbs_node.shown_key(node)]
+    if copy is not None and shown:
+        results = ", ".join(folders)
+        if len(shown) < len(nodes):
+            reporter.error("%s not written: %s computed no result, and the copy would show none there. The "
+                           "results of the others are in %s"
+                           % (copy, ", ".join(n.fullName() for n in nodes if n not in shown), results))
+            return status
+        if _stamp(script) != before:
+            reporter.error("%s was saved by someone else while this job ran: %s not written (it would lack "
+                           "those changes). The results are in %s" % (script, copy, results))
+            return status if status != EXIT_OK else EXIT_NOT_SAVED
+        try:
+            nuke.scriptSave(copy)
+        except (RuntimeError, OSError) as exc:  # the folder went away or was locked meanwhile
+            reporter.error("%s not written: %s. The results are in %s" % (copy, exc, results))
+            return EXIT_FAILED
+        reporter.info("SAVED %s" % copy)
+    return status
+
+
+def _compute_node(node, frames, reporter):
+    """Compute ``node`` (``frames``: default its own range) as the *Compute* button does, saying
+    what went wrong as ``ERROR:`` lines. Returns ``(exit status, the result's cache folder or "")``;
+    a cancel (``KeyboardInterrupt``, SIGTERM) goes to the caller."""
+    from nuke_plugin import compute
+    from nuke_plugin import node as lbs_node
+    from nuke_plugin.errors import NodeError
+
+    try:
+        result = compute.compute(node, frames, reporter)
+    except NodeError as exc:
+        reporter.error(str(exc))
+        return EXIT_FAILED, ""
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # an ERROR: line and exit 1 for the farm manager, not a bare traceback
+        traceback.print_exc()
+        reporter.error("%s: %s" % (type(exc).__name__, exc))
+        return EXIT_FAILED, ""
     job = result.job
     if lbs_node.shown_key(node):
         reporter.info("RESULT %s" % job.out_pattern)
     if result.missing:
         reporter.error("%d of %d frames not computed: %s"
                        % (len(result.missing), len(job.frames), _ranges(result.missing)))
-    status = EXIT_OK if result.ok else EXIT_FAILED
-    if copy is not None and lbs_node.shown_key(node):
-        if _stamp(script) != before:
-            reporter.error("%s was saved by someone else while this job ran: %s not written (it would lack "
-                           "those changes). The results are in %s" % (script, copy, job.folder))
-            return status if status != EXIT_OK else EXIT_NOT_SAVED
-        try:
-            nuke.scriptSave(copy)
-        except (RuntimeError, OSError) as exc:  # the folder went away or was locked meanwhile
-            reporter.error("%s not written: %s. The results are in %s" % (copy, exc, job.folder))
-            return EXIT_FAILED
-        reporter.info("SAVED %s" % copy)
-    return status
+    return (EXIT_OK if result.ok else EXIT_FAILED), job.folder
 
 
 def _same_file(a, b):
@@ -325,10 +362,10 @@ def _unwritable_copy(copy):
         return "its folder %s does not exist" % folder
     if os.path.isdir(copy):
         return "it is a folder"
+    from nuke_plugin.cache import probe_writable
+
     try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
-        os.close(handle)
-        os.remove(probe)
+        probe_writable(folder)
     except OSError as exc:
         return "its folder %s is not writable (%s)" % (folder, exc)
     return ""

@@ -107,13 +107,7 @@ class BundleInfo(object):
             "version: %s   created: %s   colour: %s"
             % (m.get("version", "?"), m.get("created", "?"), m.get("colour", "?")),
         ]
-        parent = m.get("parent")
-        if isinstance(parent, dict):
-            lines.append("parent: %s (manifest sha256 %s)" % (parent.get("name", "?"), str(parent.get("sha256") or "")[:12]))
-        elif isinstance(parent, str) and parent:
-            lines.append("parent: %s" % parent)
-        else:
-            lines.append("parent: none")
+        lines.append("parent: %s" % _parent_summary(m))
         # As core.weights.data_terms_summary: a legal restriction on the training data is shown whole.
         terms = m.get("training_data_terms")
         summary = terms.get("summary") if isinstance(terms, dict) else None
@@ -419,6 +413,21 @@ def _same_path(a, b):
         return os.path.realpath(a) == os.path.realpath(b)
     except (OSError, ValueError):
         return False
+
+
+def _parent_summary(manifest):
+    """The bundle a manifest's ``"parent"`` names, in ``core.weights.parent_summary``'s words (a
+    bare string, from a hand-edited or older manifest, is a parent without a hash;
+    tests/test_contracts.py holds them equal)."""
+    parent = manifest.get("parent")
+    if isinstance(parent, str) and parent.strip():
+        parent = {"name": parent.strip()}
+    if not isinstance(parent, dict):
+        return "none"
+    name, sha = parent.get("name"), parent.get("sha256")
+    name = name.strip() if isinstance(name, str) and name.strip() else "?"
+    sha = sha.strip()[:12] if isinstance(sha, str) and sha.strip() else "not recorded"
+    return "%s (manifest sha256 %s)" % (name, sha)
 
 
 def _short(value, limit=100):

@@ -92,7 +92,11 @@ class Settings(object):
     colour:
         How to read the baked plate: ``linear``, ``srgb`` or an OCIO colourspace name.
     trimap_channel:
-        ``auto``, ``alpha``, ``red`` or ``luminance``.
+        ``auto``, ``alpha``, ``red`` or ``luminance``: how the trimap input's ``rgba`` is read.
+    trimap_from:
+        A channel of the trimap input in any layer (``mask.a``, ``trimap.red``) that the bake copies
+        into the trimap's alpha, which the core reads then (*trimap channel* takes no part); ``""``:
+        none picked. In the key only when picked, so that the keys of results made without it stay.
     premultiply:
         ``True``: RGBA is FG·alpha (Nuke's convention); ``False``: FG with alpha.
     rounds:
@@ -108,10 +112,11 @@ class Settings(object):
     """
 
     FIELDS = ("weights", "bundle_sha256", "device", "colour", "trimap_channel", "premultiply", "rounds",
-              "trimap_input", "edge", "fingerprint")
+              "trimap_input", "edge", "fingerprint", "trimap_from")
 
     def __init__(self, weights="default", bundle_sha256=None, device="auto", colour="linear",
-                 trimap_channel="auto", premultiply=True, rounds=-1, trimap_input="trimap", edge=8, fingerprint=""):
+                 trimap_channel="auto", premultiply=True, rounds=-1, trimap_input="trimap", edge=8, fingerprint="",
+                 trimap_from=""):
         self.weights = weights
         self.bundle_sha256 = bundle_sha256
         self.device = device
@@ -122,6 +127,13 @@ class Settings(object):
         self.trimap_input = trimap_input
         self.edge = int(edge)
         self.fingerprint = fingerprint
+        self.trimap_from = trimap_from or ""
+
+    @property
+    def core_trimap_channel(self):
+        """``--trimap-channel`` for the tool: ``alpha`` when *trimap from* picked a channel (the bake
+        copied it there), else *trimap channel*."""
+        return "alpha" if self.trimap_from else self.trimap_channel
 
     @property
     def edge_px(self):
@@ -150,12 +162,14 @@ class Settings(object):
             # ``cuda`` there, which falls back to the CPU); the knob's text would split them.
             "device": None if self.fingerprint else self.device,
             "colour": self.colour,
-            "trimap_channel": self.trimap_channel,
+            "trimap_channel": self.core_trimap_channel,
             "premultiply": self.premultiply,
             "rounds": self.rounds,
             "edge": self.edge_px,  # the width of an edge that is not used changes nothing
             "fingerprint": self.fingerprint,
         }
+        if self.trimap_from:
+            identity["trimap_from"] = self.trimap_from
         return _sha256_text(json.dumps(identity, sort_keys=True))
 
 
@@ -310,14 +324,27 @@ def _write_atomic(path, text):
         raise
 
 
+def probe_writable(folder):
+    """Raise the :class:`OSError` of writing a file in ``folder``, if any: a new file of a random
+    name is made (``O_EXCL``) and removed. Never a predictable name: a shared cache folder may hold
+    a link another user planted at one, which ``open(name, "w")`` would follow and truncate. The
+    one probe of Compute, Troubleshoot and the farm script's ``--save-as``."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
+    os.close(fd)
+    os.remove(probe)
+
+
 def _replace(tmp, path, keep_mode=True):
     """``os.replace``, on Windows retried for a moment while refused with PermissionError: there
     a file another process has open cannot be replaced (a job on another machine reading this
     folder's ``lbsmatte.json`` to reuse its frames, a virus scanner), where POSIX replaces it.
+    A ``path`` with the read-only attribute, which Windows refuses the same way, is not waited
+    for: no retry outlasts it.
     A ``path`` that exists keeps its permissions and, where this user may set it, its group
     (:func:`_keep_mode`): a rerun does not lock the rest of a show's team out of a shared cache.
     ``keep_mode=False`` for a ``tmp`` hard-linked to another file, which shares its mode with it.
-    (The twin of ``core.io``'s: this module runs under Nuke's Python, which cannot import core.)"""
+    (The twin of ``core.io.replace_file``: this module runs under Nuke's Python, which cannot
+    import core; tests/test_contracts.py holds them to the same behaviour.)"""
     if keep_mode:
         _keep_mode(tmp, path)
     deadline = None
@@ -326,13 +353,20 @@ def _replace(tmp, path, keep_mode=True):
             os.replace(tmp, path)
             return
         except PermissionError:
-            if os.name != "nt":
+            if os.name != "nt" or _read_only(path):  # no retry outlasts a read-only attribute
                 raise
-            now = time.time()
+            now = time.monotonic()
             deadline = now + REPLACE_RETRY_S if deadline is None else deadline
             if now >= deadline:
                 raise
             time.sleep(0.1)
+
+
+def _read_only(path):
+    """Whether existing file ``path`` has Windows' read-only attribute (``os.access`` reads it
+    there), which makes Windows refuse to replace it with the PermissionError a file held open
+    gives (the twin of ``core.io._read_only``)."""
+    return os.path.isfile(path) and not os.access(path, os.W_OK)
 
 
 def _keep_mode(tmp, path):

@@ -20,7 +20,6 @@ import errno
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 
@@ -170,11 +169,7 @@ def _writable_dir(folder):
     try:
         # exist_ok: another artist's session (or a farm task) sharing the cache may make it first
         os.makedirs(folder, exist_ok=True)
-        # a new file of a random name (O_EXCL): a shared cache folder may hold a link another
-        # user planted at any predictable name, which open(name, "w") would follow and truncate
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-write-test-")
-        os.close(fd)
-        os.remove(probe)
+        cache.probe_writable(folder)
     except (OSError, IOError) as exc:
         raise NodeError("the cache folder %s is not writable: %s" % (folder, exc)) from exc
 
@@ -262,7 +257,7 @@ def prepare(node, frames=None, reporter=None):
     try:
         reporter.stage("baking plate and trimap %d-%d" % (job.first, job.last))
         job.plate, job.trimap, job.unbaked = lbs_node.bake(
-            node, job.bake_dir, job.first, job.last, job.settings.trimap_channel)
+            node, job.bake_dir, job.first, job.last, job.settings.trimap_channel, job.settings.trimap_from)
         _check_formats(node, job)
         job.warnings.extend(lbs_node.outside_input_ranges(node, job.first, job.last))
         baked = [f for f in job.frames if f not in job.unbaked]
@@ -315,7 +310,7 @@ def prepare(node, frames=None, reporter=None):
         job.commands.append(runner.matte_command(
             python, job.plate, job.trimap, job.out_pattern, None, None, weights,
             device=job.settings.device, colour=job.settings.colour,
-            trimap_channel=job.settings.trimap_channel, premultiply=job.settings.premultiply,
+            trimap_channel=job.settings.core_trimap_channel, premultiply=job.settings.premultiply,
             rounds=job.settings.rounds, edge=job.settings.edge_px,
             write_trimap=cache.trimap_pattern(job.folder), frames=frames,
         ))

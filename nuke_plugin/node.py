@@ -24,7 +24,7 @@ from nuke_plugin.errors import NodeError
 
 #: Knobs of the gizmo that the Python reads or writes (``tests/test_gizmo.py`` checks them).
 KNOBS = (
-    "weights", "weights_list", "device", "trimap_channel", "colour", "ocio_colourspace",
+    "weights", "weights_list", "device", "trimap_channel", "trimap_from", "colour", "ocio_colourspace",
     "premultiply", "rounds", "trimap_input", "edge_width", "show_trimap", "cache_dir", "frame_range",
     "first_frame", "last_frame", "status",
     "result_file", "result_first", "result_last", "result_ready", "result_key", "trimap_file",
@@ -32,7 +32,10 @@ KNOBS = (
 )
 #: Knobs whose change makes the shown result stale (the Read is switched off until Compute).
 SETTING_KNOBS = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds",
-                 "trimap_input", "edge_width", "cache_dir")
+                 "trimap_input", "edge_width", "cache_dir", "trimap_from")
+#: Setting knobs newer than the records of older LBSMattes (:func:`settings_hash` ``legacy``): left
+#: out of their hash while at their default, so that a saved script's result stays current.
+NEWER_SETTING_KNOBS = ("trimap_from",)
 #: Name of the internal Reads (the matte; the trimap the tool used), and of the gizmo's Input nodes.
 RESULT_READ = "Result"
 TRIMAP_READ = "Trimap"
@@ -41,6 +44,8 @@ TRIMAP_INPUTS = ("trimap", "rough matte")
 PLATE_INPUT, TRIMAP_INPUT = 0, 1
 DEVICES = ("auto", "cpu", "cuda")
 TRIMAP_CHANNELS = ("auto", "alpha", "red", "luminance")
+#: The *trimap from* channel knob when no channel is picked (the trimap is read from ``rgba``).
+NO_CHANNEL = "none"
 COLOURS = ("linear", "srgb", "ocio")
 #: Extra layers of the result, as Nuke names their channels (EXR ``fg.R`` reads as ``fg.red``).
 LAYERS = (("fg", ("fg.red", "fg.green", "fg.blue")), ("bg", ("bg.red", "bg.green", "bg.blue")))
@@ -138,6 +143,7 @@ def read_settings(node):
         raise NodeError("edge width must be a whole number of pixels > 0 (the unknown band each side of the "
                         "rough matte's edge), not %r" % (edge,))
     settings = cache.Settings(
+        trimap_from=trimap_from_value(node),
         weights=weights,
         bundle_sha256=bundle.manifest_sha256() if bundle is not None else None,
         device=node["device"].value(),
@@ -149,6 +155,14 @@ def read_settings(node):
         edge=int(edge),
     )
     return settings, bundle
+
+
+def trimap_from_value(node):
+    """The *trimap from* knob: the channel of the trimap input that holds the trimap (``mask.a``,
+    ``trimap.red``), or ``""`` when none is picked (the trimap is read from ``rgba``, as *trimap
+    channel* says)."""
+    value = (node["trimap_from"].value() or "").strip()
+    return "" if value == NO_CHANNEL else value
 
 
 def frame_range(node):
@@ -221,13 +235,22 @@ def cache_dir(node):
 
 def check_no_frame_token(node, folder):
     """:class:`NodeError` when ``folder`` holds what Nuke takes for a frame number in a file path,
-    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``): the baked inputs and the results
-    would be written and read elsewhere than the cache."""
+    in a folder's name too (``/shows/sh#01``, ``C:/jobs/%02d``), or for the view (``%V`` the view's
+    name, ``%v`` its first letter; ``main`` in a script of one view): the baked inputs and the
+    results would be written and read elsewhere than the cache (``.../cache_left/`` for the bake
+    Write, a Read of a folder of each view for the result)."""
     match = re.search(r"#|%0?\d*d", folder)
     if match:
         raise NodeError(
             "%s: the cache folder %s has %r in it, which Nuke reads as a frame number anywhere in a file path: "
             "set the node's cache folder (or LBSMATTE_CACHE) to a folder without it"
+            % (node.name(), folder, match.group(0)))
+    match = re.search(r"%[Vv]", folder)
+    if match:
+        raise NodeError(
+            "%s: the cache folder %s has %r in it, which Nuke reads as the view (%%V its name, %%v its first letter) "
+            "anywhere in a file path: set the node's cache folder (or LBSMATTE_CACHE) to a folder without it. One "
+            "cache folder serves every view (the cache keys tell the results apart)"
             % (node.name(), folder, match.group(0)))
 
 
@@ -303,6 +326,10 @@ def settings_in_use(node, frame=None):
     Those two menus are read at ``frame`` (Compute's first frame, where it reads every setting;
     default the current frame): keyed otherwise elsewhere, they do not change what takes part."""
     names = list(SETTING_KNOBS)
+    if trimap_from_value(node):
+        names.remove("trimap_channel")  # the channel picked is read, as alpha
+    else:
+        names.remove("trimap_from")
     if _menu_value(node["trimap_input"], frame) != "rough matte":
         names.remove("edge_width")
     if _menu_value(node["colour"], frame) != "ocio":
@@ -367,7 +394,10 @@ def settings_hash(node, legacy=False, frame=None):
     use is animated: it holds an expression's text, not the value it gave, and keys read at the
     frame Compute was pressed at).
     """
-    names = SETTING_KNOBS if legacy else settings_in_use(node, frame)
+    if legacy:
+        names = [n for n in SETTING_KNOBS if n not in NEWER_SETTING_KNOBS or n in settings_in_use(node, frame)]
+    else:
+        names = settings_in_use(node, frame)
     values = dict((name, node[name].toScript()) for name in names)
     if not legacy:
         at = nuke.frame() if frame is None else frame
@@ -693,11 +723,11 @@ def check_current_frame(node, frames=None, stats=None):
 
 
 # -- baking ------------------------------------------------------------------------------------
-def bake(node, folder, first, last, trimap_channel="auto"):
+def bake(node, folder, first, last, trimap_channel="auto", trimap_from=""):
     """:func:`_bake`, marked as LBSMatte's own render (the stale-render check lets it through)."""
     _baking.append(node)
     try:
-        return _bake(node, folder, first, last, trimap_channel)
+        return _bake(node, folder, first, last, trimap_channel, trimap_from)
     finally:
         _baking.remove(node)
 
@@ -708,8 +738,12 @@ def baking():
     return bool(_baking)
 
 
-def _bake(node, folder, first, last, trimap_channel="auto"):
+def _bake(node, folder, first, last, trimap_channel="auto", trimap_from=""):
     """Render plate and trimap to EXR sequences in ``folder`` with temporary Write nodes.
+
+    ``trimap_from``: a channel of the trimap input in any layer (the *trimap from* knob, ``mask.a``),
+    copied into the trimap's ``rgba.alpha`` by a temporary ``Copy`` before its Write (the core reads
+    the trimap's alpha then); ``""``: the trimap input's ``rgba`` as it is, read as ``trimap_channel``.
 
     The plate is written as RGB in 32-bit float, the trimap as RGBA when it has an alpha channel
     (else RGB, so that ``auto`` never picks an empty alpha) in half float, both ``raw`` (the
@@ -736,31 +770,31 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
     """
     plate = input_node(node, PLATE_INPUT)
     trimap = input_node(node, TRIMAP_INPUT)
-    has_alpha = "rgba.alpha" in trimap.channels()
+    has_alpha = bool(trimap_from) or "rgba.alpha" in trimap.channels()
     if trimap_channel == "alpha" and not has_alpha:
         raise NodeError("%s: trimap channel is 'alpha' but the trimap input (%s) has no alpha channel: set trimap "
                         "channel to auto or red, or give the trimap an alpha" % (node.name(), trimap.name()))
-    check_input_channels(node, plate, trimap, trimap_channel)
+    check_input_channels(node, plate, trimap, trimap_channel, trimap_from)
     jobs = (
-        ("plate", plate, "rgb", PLATE_DATATYPE),
-        ("trimap", trimap, "rgba" if has_alpha else "rgb", "16 bit half"),  # 0, 0.5, 1 exactly
+        ("plate", plate, "rgb", PLATE_DATATYPE, None),
+        ("trimap", trimap, "rgba" if has_alpha else "rgb", "16 bit half", trimap_from or None),  # 0, 0.5, 1 exactly
     )
     views = nuke.views()
     patterns = []
     failed = {}
     with node.parent():
-        for label, source, channels, datatype in jobs:
+        for label, source, channels, datatype, copy_from in jobs:
             pattern = _bake_pattern(folder, label)
             # A script of several views (stereo): the first view, into a file of one view (without
             # views Nuke renders them all into one multi-view EXR, whose first view the core mattes)
             _bake_input(node, source, label, pattern, channels, datatype, first, last, failed,
-                        views[:1] if len(views) > 1 else None)
+                        views[:1] if len(views) > 1 else None, copy_from)
             _check_some_baked(node, first, last, failed)
             patterns.append(pattern)
         for view in views[1:]:
-            for index, (label, source, channels, datatype) in enumerate(jobs):
+            for index, (label, source, channels, datatype, copy_from) in enumerate(jobs):
                 _check_same_view(node, folder, source, label, patterns[index], channels, datatype, first, last,
-                                 failed, views[0], view)
+                                 failed, views[0], view, copy_from)
                 _check_some_baked(node, first, last, failed)
     return patterns[0], patterns[1], failed
 
@@ -769,13 +803,14 @@ def _bake(node, folder, first, last, trimap_channel="auto"):
 _RGB = ("rgba.red", "rgba.green", "rgba.blue")
 
 
-def check_input_channels(node, plate, trimap, trimap_channel):
+def check_input_channels(node, plate, trimap, trimap_channel, trimap_from=""):
     """:class:`NodeError` when an input has none of the channels the bake takes from it: a plate
     with no red, green or blue (a Roto or a trimap wired into the plate input), or a trimap whose
     channels are all in another layer than ``rgba`` (a ``mask`` or ``trimap`` layer) or lack the
-    one *trimap channel* names. The bake Writes would write black for them, and the core would
-    matte a black plate, or a trimap all background, with no word of why. An input whose channels
-    Nuke cannot tell (``channels()`` empty: an upstream error) is left to the bake, which names it."""
+    one *trimap channel* names, or the channel *trimap from* picks (``trimap_from``). The bake Writes
+    would write black for them, and the core would matte a black plate, or a trimap all background,
+    with no word of why. An input whose channels Nuke cannot tell (``channels()`` empty: an upstream
+    error) is left to the bake, which names it."""
     plate_channels, trimap_channels = plate.channels(), trimap.channels()
     if plate_channels and not any(c in plate_channels for c in _RGB):
         raise NodeError("%s: the plate input (%s) has no red, green or blue channel (its channels: %s): there is "
@@ -783,6 +818,13 @@ def check_input_channels(node, plate, trimap, trimap_channel):
                         "the plate there, or Shuffle its colour into rgba"
                         % (node.name(), plate.name(), ", ".join(plate_channels)))
     if not trimap_channels:
+        return
+    if trimap_from:
+        if trimap_from not in trimap_channels:
+            raise NodeError("%s: trimap from is '%s', but the trimap input (%s) has no such channel (its channels: "
+                            "%s): the trimap would be read as black, all background. Pick one of its channels, or "
+                            "none to read rgba as trimap channel says"
+                            % (node.name(), trimap_from, trimap.name(), ", ".join(trimap_channels)))
         return
     has_alpha, has_red = "rgba.alpha" in trimap_channels, "rgba.red" in trimap_channels
     if trimap_channel == "auto":
@@ -795,16 +837,12 @@ def check_input_channels(node, plate, trimap, trimap_channel):
         return  # 'alpha': checked by the caller
     if not missing:
         return
-    layers = []
-    for channel in trimap_channels:
-        layer = channel.split(".", 1)[0]
-        if layer != "rgba" and layer not in layers:
-            layers.append(layer)
     if has_alpha:
         way = "set trimap channel to alpha (or auto)"
     else:
-        way = "Shuffle the layer that holds the trimap (%s) into rgba with a Shuffle node before the trimap " \
-              "input" % (" or ".join(layers) or "it")
+        others = [c for c in trimap_channels if not c.startswith("rgba.")]
+        way = "Set trimap from (next to trimap channel) to the channel that holds the trimap (one of %s)" \
+              % ", ".join(others or trimap_channels)
     raise NodeError("%s: trimap channel is '%s', which reads %s, but the trimap input (%s) has none of them (its "
                     "channels: %s): the trimap would be read as black, all background. %s"
                     % (node.name(), trimap_channel, reads, trimap.name(), ", ".join(trimap_channels), way))
@@ -826,13 +864,23 @@ def _bake_pattern(folder, label):
     return (folder.rstrip("/\\") + "/%s.####.exr" % label).replace("\\", "/")
 
 
-def _bake_input(node, source, label, pattern, channels, datatype, first, last, failed, views=None):
+def _bake_input(node, source, label, pattern, channels, datatype, first, last, failed, views=None, copy_from=None):
     """Render ``source`` to the EXR sequence ``pattern`` with a temporary Write (``views``: those
-    views only; default every view of the script), frame by frame (see :func:`_execute_frames`)."""
+    views only; default every view of the script), frame by frame (see :func:`_execute_frames`).
+    ``copy_from``: a channel of ``source`` that a temporary Copy puts into ``rgba.alpha`` first."""
     # nuke.nodes, not createNode: no auto-connection, no change to the user's selection
     write = nuke.nodes.Write()
+    copy = None
     try:
-        write.setInput(0, source)
+        if copy_from:
+            # Copy, not Shuffle: its from0/to0 knobs are the same in every Nuke (Shuffle's changed in 12.1).
+            # Both inputs are the trimap input: B gives the picture, A the channel put into its alpha.
+            copy = nuke.nodes.Copy()
+            copy.setInput(0, source)
+            copy.setInput(1, source)
+            copy["from0"].setValue(copy_from)
+            copy["to0"].setValue("rgba.alpha")
+        write.setInput(0, copy if copy is not None else source)
         # Nuke evaluates the file knob as TCL: a folder named 'Shot [v2]' would run the command v2 and
         # 'proj$1' read a variable. The pattern is kept in a text knob and the file knob reads it with
         # [value], whose result TCL takes as it is (as the gizmo's Reads read result_shown).
@@ -860,19 +908,23 @@ def _bake_input(node, source, label, pattern, channels, datatype, first, last, f
                         % (node.name(), label, source.name(), first, last, exc)) from exc
     finally:
         nuke.delete(write)
+        if copy is not None:
+            nuke.delete(copy)
 
 
 #: Header attributes that name the view a file holds, not its picture (left out when the views' bakes are compared).
 VIEW_ATTRIBUTES = ("view", "multiView")
 
 
-def _check_same_view(node, folder, source, label, pattern, channels, datatype, first, last, failed, main, view):
+def _check_same_view(node, folder, source, label, pattern, channels, datatype, first, last, failed, main, view,
+                     copy_from=None):
     """:class:`NodeError` when ``source`` differs in ``view`` from ``main`` (the view baked) at a frame
     of ``first``-``last``: one Compute mattes one view, and its result, a file of one view, is what
     Nuke's Read shows in every view (``main``'s matte on ``view``). Inputs the same in every view
     (a OneView node above them, a mono plate in a stereo script) are matted once for all of them."""
     other = _bake_pattern(folder, "%s_view_%s" % (label, view))
-    _bake_input(node, source, "%s, view %s" % (label, view), other, channels, datatype, first, last, failed, [view])
+    _bake_input(node, source, "%s, view %s" % (label, view), other, channels, datatype, first, last, failed, [view],
+                copy_from)
     for frame in range(first, last + 1):
         if frame in failed:
             continue

@@ -18,9 +18,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from nuke_plugin import bundles, interpreter
+from nuke_plugin import bundles, cache, interpreter
 from nuke_plugin.errors import NodeError
 from nuke_plugin.progress import print_line
 
@@ -265,10 +264,7 @@ def check_cache(folder):
     """The cache folder: creatable, writable, free space."""
     try:
         os.makedirs(folder, exist_ok=True)  # made meanwhile by another session: no failure
-        # O_EXCL, a random name: never a link planted in a shared folder (see compute._writable_dir)
-        fd, probe_file = tempfile.mkstemp(dir=folder, prefix=".lbsmatte-troubleshoot-")
-        os.close(fd)
-        os.remove(probe_file)
+        cache.probe_writable(folder)  # as Compute tries it
     except (OSError, IOError) as exc:
         return Check(FAIL, "cache folder %s is not writable" % folder,
                      "%s\nSet the node's cache folder knob (or LBSMATTE_CACHE) to a folder you can write to." % exc)

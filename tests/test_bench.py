@@ -57,6 +57,34 @@ def _one_photo_set(root: Path, shape: tuple[int, int] = (40, 48), edge: float = 
         Image.fromarray(np.asarray(pixels, np.uint8)).save(root / sub / "A.png")
 
 
+@pytest.mark.parametrize("solver", ["estimate_alpha_cf", "estimate_alpha_knn"])
+def test_the_benches_pymatting_baseline_sees_the_plate_unclipped_and_keeps_the_known_regions(solver: str, tmp_path: Path,
+                                                                                          capsys) -> None:
+    """exposure, grain, flicker and motionblur set pymatting beside LBSMatte through one function:
+    the plate as given (values above 1 and below 0 reach the solver), the alpha clipped to [0, 1],
+    the trimap's known regions (and its stored 128/255 nowhere but the band) kept, no warning or
+    stdout line from pymatting."""
+    import warnings
+
+    pymatting = pytest.importorskip("pymatting")
+    photos = _load("photos")
+    _one_photo_set(tmp_path)
+    plate, tri, _ = photos.photo(tmp_path, "A", "T1", False, linear=True)
+    plate = (plate * 4.0 - 0.05).astype(np.float32)  # two stops over, and a few negatives
+    assert plate.max() > 1 and plate.min() < 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alpha = photos.pymatting_alpha(plate, tri, solver)
+    assert capsys.readouterr().out == ""
+    unknown = (tri > 0) & (tri < 1)
+    assert alpha.dtype == np.float64 and alpha.shape == tri.shape
+    assert np.array_equal(alpha[~unknown], tri[~unknown])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = np.clip(getattr(pymatting, solver)(plate.astype(np.float64), tri.astype(np.float64)), 0, 1)
+    assert np.array_equal(alpha[unknown], expected[unknown])
+
+
 def test_exposure_bench_scores_every_photo_trimap_and_exposure(small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
     exposure = _load("exposure")

@@ -671,7 +671,7 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     config.write_text(OCIO_CONFIG)
     monkeypatch.setenv("OCIO", str(config))
     first = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
-    assert first["ocio"]["OCIO"] == str(config) and first["ocio"]["cache_id"]
+    assert first["ocio"]["conversions"] and "OCIO" not in first["ocio"]
     assert fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour="linear")["fingerprint"] == base
     # The built-in colours as --colour reads them (any case): no config in their record, as for "linear".
     for spelling in ("Linear", " LINEAR ", "Auto"):
@@ -679,9 +679,62 @@ def test_fingerprint_changes_with_the_core_source_the_bundle_and_the_ocio_config
     assert fingerprint.fingerprint(small_bundle, device="cpu", colour="sRGB")["ocio"] is None
     other = tmp_path / "other.ocio"
     other.write_text(OCIO_CONFIG.replace("matrix: [2, 0, 0, 0, 0, 2", "matrix: [3, 0, 0, 0, 0, 3"))
+    doubled = fingerprint.fingerprint(small_bundle, device="cpu", colour="double_lin")
     monkeypatch.setenv("OCIO", str(other))
-    second = fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")
-    assert second["fingerprint"] != first["fingerprint"]
+    assert fingerprint.fingerprint(small_bundle, device="cpu", colour="double_lin")["fingerprint"] != doubled["fingerprint"]
+    # A colourspace the edit did not touch converts as before: its results keep their key.
+    assert fingerprint.fingerprint(small_bundle, device="cpu", colour="lin")["fingerprint"] == first["fingerprint"]
+
+
+_LUT_CONFIG = """ocio_profile_version: 2
+search_path: luts
+roles:
+  default: lin
+  scene_linear: lin
+file_rules:
+  - !<Rule> {name: Default, colorspace: default}
+displays:
+  sRGB:
+    - !<View> {name: Raw, colorspace: lin}
+colorspaces:
+  - !<ColorSpace>
+    name: lin
+  - !<ColorSpace>
+    name: srgb_tx
+    from_scene_reference: !<ExponentTransform> {value: [2.2, 2.2, 2.2, 1], direction: inverse}
+  - !<ColorSpace>
+    name: cam
+    to_scene_reference: !<FileTransform> {src: cam.spi1d, interpolation: linear}
+"""
+
+
+def _lut_config(root: Path, power: float) -> Path:
+    """A config whose ``cam`` colourspace reads the file LUT ``luts/cam.spi1d`` (x ** power), under ``root``."""
+    (root / "luts").mkdir(parents=True)
+    values = "".join(f"{(i / 15) ** power:.6f}\n" for i in range(16))
+    (root / "luts" / "cam.spi1d").write_text(f"Version 1\nFrom 0.0 1.0\nLength 16\nComponents 1\n{{\n{values}}}\n")
+    (root / "config.ocio").write_text(_LUT_CONFIG)
+    return root / "config.ocio"
+
+
+def test_fingerprint_follows_an_ocio_luts_content_not_where_the_config_is_mounted(tmp_path: Path, small_bundle,
+                                                                                  monkeypatch) -> None:
+    # The studio's config on a share the artist mounts at /mnt/a and a farm machine at /net/b: the
+    # same pixels, one key (the config's cache ID and $OCIO's path gave each root its own, so the
+    # farm computed every frame again). A camera LUT edited in place (its time stamp kept, as a
+    # sync tool keeps it): another key.
+    monkeypatch.delenv("LBSMATTE_OCIO_DISPLAY", raising=False)
+    records = []
+    for root, power in (("artist", 2.0), ("farm", 2.0), ("edited", 2.2)):
+        config = _lut_config(tmp_path / root / "ocio", power)
+        lut = config.parent / "luts" / "cam.spi1d"
+        os.utime(lut, (1e9, 1e9))
+        monkeypatch.setenv("OCIO", str(config))
+        records.append(fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour="cam"))
+    artist, farm, edited = (r["fingerprint"] for r in records)
+    assert artist == farm, (records[0]["ocio"], records[1]["ocio"])
+    assert edited != artist
+    assert str(tmp_path) not in json.dumps(records[0])
 
 
 def test_fingerprint_changes_with_the_libraries_that_compute_the_pixels(small_bundle, monkeypatch) -> None:
@@ -800,8 +853,8 @@ def test_fingerprint_counts_a_renamed_source_file_and_the_ocio_display(tmp_path:
     config.write_text(OCIO_CONFIG)
     monkeypatch.setenv("OCIO", str(config))
     records = []
-    for display in ("sRGB", "Rec.1886"):
+    for display in ("srgb_tex", "double_lin"):  # colourspaces of the config, as matte requires
         monkeypatch.setenv(DISPLAY_ENV, display)
         records.append(fingerprint.fingerprint(small_bundle, device="cpu", precision="fp32", colour="lin"))
-    assert [r["ocio"][DISPLAY_ENV] for r in records] == ["sRGB", "Rec.1886"]
+    assert [r["ocio"][DISPLAY_ENV] for r in records] == ["srgb_tex", "double_lin"]
     assert records[0]["fingerprint"] != records[1]["fingerprint"]

@@ -97,6 +97,75 @@ def test_the_result_records_its_input_files_and_the_trimap_its_own_making(shot: 
     assert trimap.attribute("lbsmatte/weights") is None  # the trimap does not depend on them
 
 
+class _Reads:
+    """Counts, by file, the times its pixels are decoded (OpenImageIO's ``read_*`` on an opened
+    file) and its bytes hashed (``core.weights.file_sha256``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from core import weights
+
+        self.decoded: dict[str, int] = {}
+        self.hashed: dict[str, int] = {}
+        opened, hashed = oiio.ImageInput.open, weights.file_sha256
+        reads = self
+
+        class Counted:  # an opened file, whose reads of pixels are counted; anything else is its own
+            def __init__(self, inp, name: str) -> None:
+                self._inp, self._name = inp, name
+
+            def __getattr__(self, attr: str):
+                found = getattr(self._inp, attr)
+                if not attr.startswith("read_"):
+                    return found
+
+                def read(*args, **kwargs):
+                    reads.decoded[self._name] = reads.decoded.get(self._name, 0) + 1
+                    return found(*args, **kwargs)
+                return read
+
+        def counted_open(name, *args):
+            inp = opened(name, *args)
+            return None if inp is None else Counted(inp, os.fspath(name))
+
+        def counted_hash(path):
+            self.hashed[os.fspath(path)] = self.hashed.get(os.fspath(path), 0) + 1
+            return hashed(path)
+
+        monkeypatch.setattr(oiio.ImageInput, "open", staticmethod(counted_open))
+        monkeypatch.setattr(weights, "file_sha256", counted_hash)
+
+    def of(self, *paths: Path) -> list[tuple[int, int]]:
+        """(decoded, hashed) of each of ``paths``."""
+        return [(self.decoded.get(str(p), 0), self.hashed.get(str(p), 0)) for p in paths]
+
+
+def test_the_check_reads_each_file_once_and_decodes_no_pixel_it_does_not_need(shot: Path, small_bundle, untrained_ok,
+                                                                               capsys, monkeypatch) -> None:
+    # A frame rendered again read its plate twice (the check decoded all of it for its header),
+    # hashed plate and trimap twice, and decoded the old matte before its header said to render
+    # again; a frame skipped decoded its plate too. On a 4K float plate: seconds a frame.
+    out = shot / "out"
+    trimaps = "--write-trimap", str(out / "t.####.png")
+    assert _matte(shot, small_bundle, *FRAMES, *trimaps) == 0
+    reads = _Reads(monkeypatch)
+    again = _rerun(shot, small_bundle, capsys, *trimaps, "--unpremultiply")
+    assert len(again) == 3
+    for f in (1001, 1002, 1003):
+        plate, trimap, matte, t = (shot / f"plate.{f}.exr", shot / f"trimap.{f}.png", out / f"matte.{f}.exr",
+                                   out / f"t.{f}.png")
+        assert reads.of(plate, trimap, matte, t) == [(1, 1), (1, 1), (0, 0), (0, 0)], f
+    reads.decoded.clear()
+    reads.hashed.clear()
+    capsys.readouterr()
+    assert _matte(shot, small_bundle, *FRAMES, *trimaps, "--unpremultiply", "--skip-existing") == 0
+    assert len(_lines(capsys.readouterr().out, "LBSMATTE SKIPPED")) == 6
+    for f in (1001, 1002, 1003):
+        plate, trimap, matte, t = (shot / f"plate.{f}.exr", shot / f"trimap.{f}.png", out / f"matte.{f}.exr",
+                                   out / f"t.{f}.png")
+        # Its outputs decoded once: whether they read whole; the inputs hashed, never decoded.
+        assert reads.of(plate, trimap, matte, t) == [(0, 1), (0, 1), (1, 0), (1, 0)], f
+
+
 def _rerun(shot: Path, bundle, capsys, *extra: str) -> list[str]:
     """Run again with --skip-existing; the 'rendering again' lines (checked to be rendered)."""
     capsys.readouterr()

@@ -217,6 +217,35 @@ def test_ocio_linear_round_trip_keeps_negatives_and_colours_outside_srgb(monkeyp
     np.testing.assert_allclose((a * result.fg + (1 - a) * result.bg)[unknown], plate[unknown], atol=1e-4)
 
 
+def test_ocio_conversions_are_opencolorios_own_per_pixel_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Converted as a packed image, a strided crop and a 4-channel one (its last channel kept), and
+    # display_and_linear's one conversion for both of the pipeline's needs: the values of
+    # applyRGB on each pixel, and of to_display and to_linear called apart, bit for bit.
+    import PyOpenColorIO as ocio
+
+    from core.colour import _display_space, _srgb_to_linear, display_and_linear, ocio_config
+
+    monkeypatch.setenv("OCIO", "ocio://cg-config-latest")
+    rng = np.random.default_rng(5)
+    plate = rng.normal(0.4, 0.8, (40, 50, 3)).astype(np.float32)
+    plate[0, :4, 0] = [np.nan, np.inf, -np.inf, -0.0]
+    crop = plate[3:31:2, 5:45]
+    display = _display_space(ocio_config())
+    processor = ocio_config().getProcessor("ACEScg", display).getOptimizedCPUProcessor(ocio.OPTIMIZATION_LOSSLESS)
+    flat = np.nan_to_num(crop, nan=0.0).reshape(-1).copy()
+    processor.applyRGB(flat)
+    with np.errstate(all="ignore"):
+        linear = to_linear(crop, "ACEScg")
+        np.testing.assert_array_equal(linear, _srgb_to_linear(flat.reshape(crop.shape), signed=True))
+        four = np.dstack([crop, np.full(crop.shape[:2] + (1,), 0.25, np.float32)])
+        np.testing.assert_array_equal(to_linear(four, "ACEScg")[..., :3], linear)
+        clean = sanitise(crop)[0]
+        shown, solve = display_and_linear(clean, np.where(np.isfinite(crop), crop, clean), "ACEScg")
+        np.testing.assert_array_equal(shown.view(np.uint32), to_display(clean, "ACEScg").view(np.uint32))
+        np.testing.assert_array_equal(solve.view(np.uint32),
+                                      to_linear(np.where(np.isfinite(crop), crop, clean), "ACEScg").view(np.uint32))
+
+
 def test_ocio_bad_config_is_an_input_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "broken.ocio"
     bad.write_text("not: [a config")
@@ -265,6 +294,56 @@ def test_sanitise_replaces_an_infinite_highlight_in_an_otherwise_clean_plate() -
     assert clean[0, 0, 0] == 7.0 and np.isfinite(clean).all()
 
 
+def test_sanitise_a_grainy_float_plate_counts_its_negatives_without_the_nan_and_inf_scans(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A float plate's grain (or a CG render's) leaves small negatives in a finite plate: the usual
+    # EXR. Its clean-up took a quarter of a second at 1080p looking for NaN and infinities that a
+    # finite plate cannot hold, and counting each kind with any(axis=2).
+    x = np.full((3, 4, 3), 0.25, np.float32)
+    x[0, 0] = -0.01  # three negative channels, one pixel
+    x[1, 2, 1] = -1e-6
+    x[2, 3, 2] = 5.0
+    scans: list[str] = []
+
+    def counted(name: str):
+        original = getattr(np, name)
+
+        def scan(*args, **kwargs):
+            scans.append(name)
+            return original(*args, **kwargs)
+        return scan
+
+    for name in ("isnan", "isposinf", "isneginf"):
+        monkeypatch.setattr(np, name, counted(name))
+    clean, report = sanitise(x)
+    monkeypatch.undo()
+    assert scans == []
+    assert (report.nan, report.posinf, report.neginf, report.negative) == (0, 0, 0, 2)
+    assert str(report) == "2 pixel(s) with negative values (set to 0)"
+    assert report.replacement_for_inf == 5.0  # as the full scan gives it
+    np.testing.assert_array_equal(clean, np.maximum(x, 0.0))
+    assert clean.dtype == np.float32 and x[0, 0, 0] == np.float32(-0.01)  # input untouched
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+def test_sanitise_counts_pixels_as_any_of_their_channels(channels: int | None) -> None:
+    rng = np.random.default_rng(channels or 0)
+    shape = (17, 23) if channels is None else (17, 23, channels)
+    x = rng.normal(0.2, 0.3, shape).astype(np.float32)
+    x.flat[::29] = np.nan
+    x.flat[::31] = np.inf
+    report = sanitise(x)[1]
+
+    def pixels(mask: np.ndarray) -> int:
+        return int(mask.any(axis=2).sum()) if mask.ndim == 3 else int(mask.sum())
+
+    assert (report.nan, report.posinf, report.negative) == (
+        pixels(np.isnan(x)), pixels(np.isposinf(x)), pixels(x < 0))
+    finite = x.copy()
+    finite[~np.isfinite(finite)] = 0.0
+    assert sanitise(finite)[1].negative == pixels(finite < 0)
+
+
 def test_sanitise_clean_image_reports_nothing() -> None:
     x = np.full((2, 2, 3), 0.5, np.float32)
     clean, report = sanitise(x)
@@ -293,6 +372,35 @@ def test_only_8_and_16_bit_unsigned_pixels_are_scaled_and_floats_pass_as_they_ar
     for dtype in (np.int8, np.int16, np.uint32):
         with pytest.raises(InputError, match=f"the plate is an array of {np.dtype(dtype)}"):
             scale_integers(np.zeros(2, dtype), "the plate")
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_the_curves_give_the_plain_formulas_bits(signed: bool) -> None:
+    # The curves work in place on one copy (a 1080p frame's temporaries cost as much as the
+    # power): every float32 of a sweep, NaN, ±inf and the cuts among them, must come out as the
+    # textbook expression gives it, so no earlier result changes by a bit.
+    from core.colour import _ENC_CUT, _LIN_CUT, _linear_to_srgb, _srgb_to_linear
+
+    sweep = np.arange(0, 2**32, 16411, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    cuts = np.array([_LIN_CUT, _ENC_CUT, -0.0, 1.0, np.nan, np.inf, -np.inf, 3e38], np.float32)
+    x = np.concatenate([sweep, cuts, np.nextafter(cuts, np.float32(np.inf))])
+    given = x.copy()
+    with np.errstate(all="ignore"):
+        v = np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf if signed else 0.0)
+        v = v if signed else np.maximum(v, 0.0)
+        encoded = np.where(v <= _LIN_CUT, 12.92 * np.minimum(v, _LIN_CUT),
+                           1.055 * np.power(np.maximum(v, _LIN_CUT), 1.0 / 2.4) - 0.055).astype(np.float32)
+        decoded = np.where(v <= _ENC_CUT, v / 12.92,
+                           np.power((np.maximum(v, _ENC_CUT) + 0.055) / 1.055, 2.4)).astype(np.float32)
+        for curve, expected in ((_linear_to_srgb, encoded), (_srgb_to_linear, decoded)):
+            got = curve(x, signed)
+            assert got.dtype == np.float32 and got is not x
+            np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+            grid = x[:60].reshape(4, 5, 3)
+            np.testing.assert_array_equal(curve(grid, signed).view(np.uint32), expected[:60].reshape(4, 5, 3).view(np.uint32))
+            scalar = curve(np.float32(0.5), signed)  # trimap.py's constants: a 0-d array
+            assert isinstance(scalar, np.ndarray) and scalar.shape == ()
+    np.testing.assert_array_equal(x.view(np.uint32), given.view(np.uint32))  # the input untouched
 
 
 # -- premultiplication: the one definition --------------------------------------------------------

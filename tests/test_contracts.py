@@ -91,6 +91,52 @@ def test_a_replaced_file_keeps_its_mode_and_group_in_core_and_the_nuke_cache(twi
     assert (tmp_path / "shared").stat().st_gid == group
 
 
+def _replace_on_windows(twin: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, read_only: bool,
+                        refusals: int) -> tuple[str, int]:
+    """What ``twin`` does on Windows (``os.name`` patched: Windows cannot run here) where
+    ``os.replace`` is refused ``refusals`` times (-1: always) with the PermissionError Windows gives
+    both for a file another process holds open and for one with the read-only attribute (``os.access``
+    patched to report it): ``("replaced" or "refused", how many tries)``."""
+    import types
+
+    from core import io
+    from nuke_plugin import cache
+
+    module, replace = {"core.io.replace_file": (io, io.replace_file),
+                       "nuke_plugin.cache._replace": (cache, cache._replace)}[twin]
+    tries: list[str] = []
+
+    def refuse(src, dst):
+        tries.append(os.fspath(dst))
+        if refusals < 0 or len(tries) <= refusals:
+            raise PermissionError(13, "Access is denied", os.fspath(src))
+        os.replace(src, dst)
+
+    windows = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    windows.name, windows.replace = "nt", refuse
+    windows.access = lambda path, mode: not (read_only and mode == os.W_OK) and os.access(path, mode)
+    monkeypatch.setattr(module, "os", windows)
+    monkeypatch.setattr(module, "REPLACE_RETRY_S", 0.3)
+    (tmp_path / "dest").write_text("old")
+    (tmp_path / "tmp").write_text("new")
+    try:
+        replace(str(tmp_path / "tmp"), str(tmp_path / "dest"))
+    except PermissionError:
+        return "refused", len(tries)
+    return "replaced", len(tries)
+
+
+@pytest.mark.parametrize("twin", ["core.io.replace_file", "nuke_plugin.cache._replace"])
+def test_on_windows_a_replace_is_retried_and_a_read_only_file_is_not_waited_for_in_core_and_the_nuke_cache(
+        twin: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The Nuke copy retried a read-only cache file for REPLACE_RETRY_S and then failed anyway (core
+    # gives up at once): the artist waited for nothing. Both wait out a reader letting go.
+    assert _replace_on_windows(twin, monkeypatch, tmp_path, read_only=True, refusals=-1) == ("refused", 1)
+    assert _replace_on_windows(twin, monkeypatch, tmp_path, read_only=False, refusals=2) == ("replaced", 3)
+    _, tries = _replace_on_windows(twin, monkeypatch, tmp_path, read_only=False, refusals=-1)
+    assert tries > 1  # held open for good: retried until REPLACE_RETRY_S ran out, then refused
+
+
 #: ``--frames`` strings read by ``core.io.parse_frames`` (fileseq) and by its standard-library twin
 #: ``nuke_plugin.batch.parse_frames`` (``nuke -t`` runs without core): the same frames in the same
 #: order, or the same message.
@@ -203,3 +249,52 @@ def test_no_module_of_core_or_the_nuke_layer_uses_another_modules_private_names(
     sources = sorted((ROOT / "core").rglob("*.py")) + sorted((ROOT / "nuke_plugin").glob("*.py"))
     offenders = [use for f in sources for use in _private_uses(f)]
     assert not offenders, "private names used outside their module:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--node", "LBSMatte1", "--frames", "-5--1"], ["--frames", "-3"], ["--frames", "-3-4", "--frames", "-1"],
+    ["--frames", "1001-1100"], ["--frames"], ["--frames", "--save-as"], ["x.nk", "--frames=-5--1"], [],
+])
+def test_the_farm_script_joins_a_negative_frame_range_as_the_core_does(argv: list[str]) -> None:
+    # A farm template fills in --frames <START>-<END>; argparse takes "-5--1" for an option.
+    # nuke_plugin.batch (run by nuke -t, without core) keeps a twin of core.cli's joining.
+    from core.cli import _join_frames
+    from nuke_plugin import batch
+
+    assert batch._join_frames(argv) == _join_frames(argv)
+
+
+@pytest.mark.parametrize("terms", [
+    None, "CC-BY", {}, {"summary": None}, {"summary": ""}, {"summary": "  \n"}, {"summary": 3},
+    {"summary": "  Research only: the alphamatting.com photos.  ", "source": "x"},
+])
+def test_the_nuke_panel_states_a_bundles_data_terms_as_weights_show_does(terms: object) -> None:
+    # The terms are a legal restriction on the weights: the panel (nuke_plugin.bundles, which cannot
+    # import core) states them in core.weights.data_terms_summary's words.
+    from core.weights import DATA_TERMS, data_terms_summary
+    from nuke_plugin.bundles import BundleInfo
+
+    manifest = {} if terms is None else {DATA_TERMS: terms}
+    lines = BundleInfo("b", "/nowhere/b", manifest).summary_lines()
+    assert [line for line in lines if line.startswith("training data terms: ")] == [
+        f"training data terms: {data_terms_summary(manifest)}"]
+
+
+@pytest.mark.parametrize("parent, shown", [
+    ({"name": "default", "sha256": "ab" * 32}, "default (manifest sha256 abababababab)"),
+    # core writes a dict or null; a hand-edited or older manifest may name its parent by a string:
+    # `lbsmatte weights show` said "none" where the panel named it
+    ("default", "default (manifest sha256 not recorded)"), (" show_v1 ", "show_v1 (manifest sha256 not recorded)"),
+    ({"name": "show_v1"}, "show_v1 (manifest sha256 not recorded)"), ({"sha256": ""}, "? (manifest sha256 not recorded)"),
+    (None, "none"), ("", "none"), ("  ", "none"), (3, "none"), (["default"], "none"),
+])
+def test_the_nuke_panel_names_a_bundles_parent_as_weights_show_does(parent: object, shown: str) -> None:
+    # nuke_plugin.bundles (which cannot import core) names the parent in core.weights.parent_summary's words.
+    from core.weights import Bundle, parent_summary
+    from nuke_plugin.bundles import BundleInfo
+
+    manifest = {"parent": parent}
+    lines = BundleInfo("b", "/nowhere/b", manifest).summary_lines()
+    assert parent_summary(manifest) == shown
+    assert f"  parent: {shown}" in Bundle("b", Path("/nowhere/b"), manifest).summary().splitlines()
+    assert [line for line in lines if line.startswith("parent: ")] == [f"parent: {shown}"]

@@ -1115,7 +1115,9 @@ def test_a_fine_tune_continues_on_its_data_set_moved_elsewhere_but_not_on_other_
 
 
 def test_a_fine_tune_records_how_it_read_its_mattes_and_a_run_begun_before_continues_as_it_began(
-        tmp_path, small_bundle, rng) -> None:
+        tmp_path, small_bundle, rng, capsys, caplog) -> None:
+    import logging
+
     from core.training.data import ALPHA_DUST
     from core.trimap import ALPHA_NOISE
 
@@ -1131,8 +1133,17 @@ def test_a_fine_tune_records_how_it_read_its_mattes_and_a_run_begun_before_conti
     record = json.loads(source.read_text())
     del record["alpha_tolerance"]
     source.write_text(json.dumps(record))
+    # Asked for another rule, it is refused, naming the one it began with.
+    capsys.readouterr()
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
-                     "--overwrite") == 0
+                     "--overwrite", "--alpha-tolerance", str(ALPHA_NOISE)) == 2
+    assert (f"the checkpoints in {tmp_path / 'run'} drew their trimaps with alpha within {ALPHA_DUST} of 0 or 1 "
+            f"counting as known ({source}, begun before the rule was recorded)") in capsys.readouterr().out
+    with caplog.at_level(logging.INFO):
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
+                         "--overwrite") == 0
+    assert (f"continuing {tmp_path / 'run'} with alpha within 1/1024 of 0 or 1 counting as known where trimaps are "
+            "drawn, as it began before the rule was recorded") in caplog.text
     assert load_bundle(tmp_path / "w").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_DUST
     assert json.loads(source.read_text())["alpha_tolerance"] == ALPHA_DUST
     assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "3,1,1",
@@ -1143,3 +1154,84 @@ def test_a_fine_tune_records_how_it_read_its_mattes_and_a_run_begun_before_conti
                  str(tmp_path / "v"), "--steps", "1,1,1", "--crop", "32", "--batch", "2", "--run-dir",
                  str(tmp_path / "run2"), "--no-progress"]) == 0
     assert load_bundle(tmp_path / "v").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_NOISE
+
+
+def _smoke(folder, rng) -> None:
+    """A plate whose matte is a faint veil, alpha 0 to 0.02 (5/255) across the frame: smoke."""
+    h, w = 48, 64
+    _write_png(folder / "image" / "smoke.png", rng.random((h, w, 3), dtype=np.float32))
+    _write_png(folder / "alpha" / "smoke.png", np.broadcast_to(np.linspace(0, 0.02, w, dtype=np.float32), (h, w)))
+
+
+def test_a_fine_tune_on_faint_veils_keeps_them_with_alpha_tolerance(tmp_path, small_bundle, rng, capsys, caplog) -> None:
+    # A CG smoke element's matte, alpha 0.01 at most of a frame: read within 5.5/255 it is all 0,
+    # and the plate was left out with nothing saying how to keep it.
+    import logging
+
+    from core.trimap import ALPHA_NOISE
+
+    _show(tmp_path / "show", rng)
+    _smoke(tmp_path / "show", rng)
+    with caplog.at_level(logging.WARNING):
+        assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--run-dir",
+                         str(tmp_path / "run0")) == 0
+    assert "smoke (all 0); alpha within 0.02157 of 0 or 1 counts as 0 or 1" in caplog.text
+    assert "--alpha-tolerance 0.0009765625 reads them as they are" in caplog.text
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["plates"] == ["shot010", "shot020"]
+    # --alpha-tolerance 0.001: the veil is unknown, trained on, and the rule recorded.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "v", "--alpha-tolerance", "0.001") == 0
+    data = load_bundle(tmp_path / "v").manifest["training"]["data"]
+    assert data["plates"] == ["shot010", "shot020", "smoke"] and data["alpha_tolerance"] == 0.001
+    assert json.loads((tmp_path / "run" / "source.json").read_text())["alpha_tolerance"] == 0.001
+    # Continued without the flag, the run keeps its rule; with another, it is refused, naming both.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "v", "--steps", "2,1,1",
+                     "--overwrite") == 0
+    assert load_bundle(tmp_path / "v").manifest["training"]["data"]["alpha_tolerance"] == 0.001
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "v", "--steps", "3,1,1",
+                     "--overwrite", "--alpha-tolerance", str(ALPHA_NOISE)) == 2
+    said = capsys.readouterr().out
+    assert (f"--alpha-tolerance {ALPHA_NOISE}: the checkpoints in {tmp_path / 'run'} drew their trimaps with alpha "
+            "within 0.001 of 0 or 1 counting as known") in said
+    assert "continue them with --alpha-tolerance 0.001 (or without the flag)" in said
+    assert load_bundle(tmp_path / "v").manifest["training"]["stages"]["background"]["step"] == 2
+
+
+def test_alpha_tolerance_out_of_range_is_a_usage_error_naming_it(tmp_path, capsys) -> None:
+    for value in ("0", "0.0005", "0.5", "1", "nan", "inf", "-0.01", "5.5/255"):
+        assert main(["finetune", "--from", "default", "--data", str(tmp_path), "--out", str(tmp_path / "w"),
+                     "--alpha-tolerance", value]) == 2
+        said = capsys.readouterr().out
+        assert (f"--alpha-tolerance takes a number from 0.0009765625 (1/1024, the least: mattes are read to within "
+                f"it) up to below 0.5, not {value!r}") in said
+    assert not (tmp_path / "w").exists()
+
+
+def test_checkpoints_without_their_source_record_are_continued_only_with_a_named_rule(
+        tmp_path, small_bundle, rng, capsys) -> None:
+    # A fine-tune's folder holding checkpoints but no source.json (made before LBSMatte wrote one,
+    # or copied without it) went on under the new 5.5/255 rule without a word, its earlier steps
+    # having learnt from trimaps read within 1/1024.
+    from core.training.data import ALPHA_DUST
+
+    _show(tmp_path / "show", rng)
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w") == 0
+    (tmp_path / "run" / "source.json").unlink()
+    capsys.readouterr()
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
+                     "--overwrite") == 2
+    said = capsys.readouterr().out
+    assert f"the checkpoints in {tmp_path / 'run'} have no source.json beside them" in said
+    assert ("--alpha-tolerance 0.0009765625 (1/1024) for a run begun before the rule was recorded or "
+            "--alpha-tolerance 0.021568627450980392 (5.5/255) for a later one") in said
+    assert load_bundle(tmp_path / "w").manifest["training"]["stages"]["background"]["step"] == 1  # untouched
+    assert not (tmp_path / "run" / "source.json").exists()
+    # Named, the run continues with that rule, and records it for the next continuation.
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "2,1,1",
+                     "--overwrite", "--alpha-tolerance", str(ALPHA_DUST)) == 0
+    data = load_bundle(tmp_path / "w").manifest["training"]
+    assert data["data"]["alpha_tolerance"] == ALPHA_DUST and data["stages"]["background"]["step"] == 2
+    assert json.loads((tmp_path / "run" / "source.json").read_text())["alpha_tolerance"] == ALPHA_DUST
+    assert _finetune(tmp_path, small_bundle.path, tmp_path / "show", tmp_path / "w", "--steps", "3,1,1",
+                     "--overwrite") == 0
+    assert load_bundle(tmp_path / "w").manifest["training"]["data"]["alpha_tolerance"] == ALPHA_DUST

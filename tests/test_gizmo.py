@@ -72,7 +72,7 @@ def test_every_knob_the_python_uses_exists(gizmo, fake_nuke):
 
 def test_knob_types(gizmo, fake_nuke):
     codes = dict((k.name, k.code) for k in gizmo["header"].user_knobs())
-    expected = {"weights": 1, "weights_list": 4, "device": 4, "trimap_channel": 4, "colour": 4,
+    expected = {"weights": 1, "weights_list": 4, "device": 4, "trimap_channel": 4, "trimap_from": 11, "colour": 4,
                 "premultiply": 6, "rounds": 3, "trimap_input": 4, "edge_width": 3, "show_trimap": 6, "cache_dir": 2, "frame_range": 4, "first_frame": 3, "last_frame": 3,
                 "compute": 22, "clear_cache": 22, "troubleshoot": 22, "browse_weights": 22, "status": 26,
                 "result_file": 1, "result_first": 3, "result_last": 3, "result_ready": 6, "result_key": 1,

@@ -403,6 +403,38 @@ def test_missing_unreadable_truncated_files_name_the_file(tmp_path: Path) -> Non
         io.read_image(tmp_path)
 
 
+def test_read_info_is_read_images_info_from_the_header_and_check_whole_finds_a_file_cut_short_or_damaged(
+        tmp_path: Path, exr_parts) -> None:
+    # --skip-existing wants a plate's header and whether a result reads whole; read_image decoded
+    # every pixel into 32-bit floats for either (a 4K plate or matte: a second or more a file).
+    rng = np.random.default_rng(0)
+    px = rng.random((64, 80, 3)).astype(np.float32)
+    files = []
+    for ext, fmt in (("exr", "half"), ("png", "uint16"), ("tif", "uint8"), ("dpx", "uint10")):
+        files.append(tmp_path / f"whole.{ext}")
+        _write_raw(files[-1], px, ["R", "G", "B"], fmt, attributes={"lbsmatte/version": "1"} if ext == "exr" else None)
+    overscan = tmp_path / "overscan.exr"
+    _write_raw(overscan, px, ["R", "G", "B"], "float", data_window=(-4, -2), display=(0, 0, 72, 60))
+    parts = str(tmp_path / "parts.exr")
+    exr_parts(parts, [("depth", ("Z",), np.full((3, 4, 1), 9.0), "float"),
+                      ("beauty", ("beauty.R", "beauty.G", "beauty.B"), np.ones((3, 4, 3)), "half")])
+    for path, layer in [(f, None) for f in files] + [(overscan, None), (parts, None), (parts, "beauty")]:
+        info = io.read_image(path, window="union", layer=layer).info
+        assert io.read_info(path, layer=layer) == info, path
+        assert io.check_whole(path, layer=layer) == info, path
+    data = files[0].read_bytes()
+    cut, damaged = tmp_path / "cut.exr", tmp_path / "damaged.exr"
+    cut.write_bytes(data[: len(data) // 2])
+    middle = len(data) // 2
+    damaged.write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle:middle + 256]) + data[middle + 256:])
+    for path in (cut, damaged):
+        assert io.read_info(path).attribute("lbsmatte/version") == "1"  # the header is whole
+        with pytest.raises(InputError, match=rf"cannot read image .*{path.name} \(truncated or damaged\?\): \S"):
+            io.check_whole(path)
+    with pytest.raises(InputError, match=r"file not found: .*nope\.exr"):
+        io.read_info(tmp_path / "nope.exr")
+
+
 # -- writing -------------------------------------------------------------------------------------
 def test_write_matte_exr_channels_windows_metadata(tmp_path: Path) -> None:
     plate = tmp_path / "plate.exr"
@@ -613,6 +645,24 @@ def test_values_beyond_half_float_are_clamped_and_reported_not_written_as_inf(tm
     given = np.array([[[np.inf, -np.inf, np.nan]]], np.float32)
     io.write_image(tmp_path / "n.exr", given, ["R", "G", "B"])
     np.testing.assert_array_equal(io.read_image(tmp_path / "n.exr").pixels, given)
+
+
+def test_a_result_within_half_floats_range_is_written_without_scanning_it_for_what_to_clamp(monkeypatch) -> None:
+    # The usual frame: two reductions say every value fits, instead of a frame-sized abs, a mask of
+    # finite values and the test of every channel (a quarter of a second at 1080p, every frame).
+    pixels = np.array([[[65504.0, -65504.0, 0.5, -1e-30]]], np.float32)
+    scans: list[str] = []
+    isfinite, absolute = np.isfinite, np.abs
+    monkeypatch.setattr(np, "isfinite", lambda *a, **k: scans.append("isfinite") or isfinite(*a, **k))
+    monkeypatch.setattr(np, "abs", lambda *a, **k: scans.append("abs") or absolute(*a, **k))
+    assert io._fit_half(pixels, ["R", "G", "B", "A"], "m.exr") is pixels
+    assert scans == []
+    for beyond, written in ((np.nan, np.nan), (np.inf, np.inf), (-7e4, -65504.0)):  # the full test, as before
+        given = pixels.copy()
+        given[0, 0, 2] = beyond
+        np.testing.assert_array_equal(io._fit_half(given, ["R", "G", "B", "A"], "m.exr")[0, 0],
+                                      np.array([65504.0, -65504.0, written, -1e-30], np.float32))
+    assert scans
 
 
 def test_write_matte_exr_without_like_and_size_mismatch(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_negative_frames_as_a_farm_template_fills_them_in():
     args = batch.parse_args(["shot.nk", "--node", "LBSMatte1", "--frames", "-5--1"])
     assert batch.parse_frames(args.frames) == [-5, -4, -3, -2, -1]
     args = batch.parse_args(["shot.nk", "--frames", "-2-3", "--node", "LBSMatte1"])
-    assert batch.parse_frames(args.frames) == [-2, -1, 0, 1, 2, 3] and args.node == "LBSMatte1"
+    assert batch.parse_frames(args.frames) == [-2, -1, 0, 1, 2, 3] and args.node == ["LBSMatte1"]
 
 
 def test_a_descending_range_computes_the_range(fake_nuke, lbs_env, shot, capsys):

@@ -246,3 +246,19 @@ def test_a_frame_linked_over_a_shared_one_leaves_the_mode_of_its_source_alone(tm
         os.chmod(path, mode)
     assert cache._link_or_copy(source, target)
     assert os.path.samefile(source, target) and os.stat(source).st_mode & 0o7777 == 0o640
+
+
+def test_probe_writable_leaves_nothing_and_follows_no_planted_link(tmp_path):
+    # Compute, Troubleshoot and the farm script's --save-as try a folder with this one probe.
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file")
+    os.symlink(str(victim), str(folder / f".lbsmatte-write-test-{os.getpid()}"))
+    cache.probe_writable(str(folder))
+    assert victim.read_text() == "the user's own file"
+    assert sorted(os.listdir(str(folder))) == [f".lbsmatte-write-test-{os.getpid()}"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        cache.probe_writable(str(blocker))

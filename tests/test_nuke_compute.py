@@ -1284,11 +1284,71 @@ def test_a_trimap_in_another_layer_than_rgba_is_refused_naming_its_channels(fake
     assert "Traceback" not in message
     assert f"trimap channel is '{setting}'" in message and "the trimap input (Read2) has none of them" in message
     assert "its channels: " + ", ".join(fake_nuke._nuke_channel(c) for c in channels) in message
-    layer = channels[0].split(".")[0]
-    assert f"Shuffle the layer that holds the trimap ({layer}) into rgba with a Shuffle node" in message
+    others = ", ".join(fake_nuke._nuke_channel(c) for c in channels)
+    assert f"Set trimap from (next to trimap channel) to the channel that holds the trimap (one of {others})" \
+        in message
     assert node["status"].value().startswith("ERROR: LBSMatte1: trimap channel")
     assert not [c for c in cli_calls(lbs_env) if "matte" in c]
     assert not os.listdir(os.path.join(lbs_env["cache"], cache.BAKE_FOLDER))  # nothing left baked
+
+
+@pytest.mark.parametrize("channels, pick, picked", [
+    (["mask.A"], lambda p: p[:, :, 3:], "mask.alpha"),                              # a Roto output to a mask layer
+    (["R", "G", "B", "trimap.R"], lambda p: np.concatenate([p[:, :, :3] * 0.0, p[:, :, :1]], axis=2),
+     "trimap.red"),                                                                  # beside a black rgb
+])
+def test_trimap_from_reads_a_trimap_in_another_layer(fake_nuke, lbs_env, sequences, channels, pick, picked):
+    # Refused until now, with a Shuffle to add by hand: trimap from picks the channel, and the bake
+    # copies it into the trimap's alpha (a temporary Copy, gone afterwards), which the tool reads.
+    node = make_graph(fake_nuke, sequences)
+    expected = compute.compute(node)
+    assert expected.ok
+    wanted = dict((f, pixels[:, :, names.index("A")]) for f, (pixels, names) in _frames_of(node).items())
+    _rewrite_frames(sequences["trimap"], channels, pick)
+    node.input(1)["reload"].execute()
+    assert node["trimap_from"].value() == "none"
+    node["trimap_from"].setValue(picked)
+    result = compute.compute(node)
+    assert result.ok and result.job.key != expected.job.key
+    assert cli_calls(lbs_env)[-1][cli_calls(lbs_env)[-1].index("--trimap-channel") + 1] == "alpha"
+    for frame, (pixels, names) in _frames_of(node).items():
+        np.testing.assert_array_equal(pixels[:, :, names.index("A")], wanted[frame])
+    assert not fake_nuke.allNodes("Copy") and not fake_nuke.allNodes("Write")
+    assert not lbs_node.find_stale(node)[0]
+    node["trimap_channel"].setValue("red")  # not used while trimap from picks a channel
+    assert not lbs_node.find_stale(node)[0]
+    node["trimap_from"].setValue("none")  # rgba again: the result is stale
+    assert lbs_node.find_stale(node)[0] == "settings changed since Compute"
+
+
+def test_trimap_from_a_channel_the_trimap_input_lacks_is_refused_naming_its_channels(fake_nuke, lbs_env, sequences):
+    node = make_graph(fake_nuke, sequences)
+    node["trimap_from"].setValue("mask.alpha")
+    with pytest.raises(NodeError, match=r"trimap from is 'mask\.alpha', but the trimap input \(Read2\) has no such "
+                                        r"channel \(its channels: rgba\.red, rgba\.green, rgba\.blue, rgba\.alpha\)"):
+        compute.compute(node)
+    assert not [c for c in cli_calls(lbs_env) if "matte" in c]
+    assert not fake_nuke.allNodes("Copy")
+
+
+def test_trimap_from_left_at_none_keeps_the_keys_and_records_of_earlier_results(fake_nuke, lbs_env, sequences):
+    # Results computed before the knob existed stay current and keep their cache key.
+    settings = cache.Settings(weights="w", bundle_sha256="ab" * 32, fingerprint="f")
+    legacy = dict((name, getattr(settings, name)) for name in cache.Settings.FIELDS if name != "trimap_from")
+    identity = {"version": cache.KEY_VERSION, "weights": "sha256:" + "ab" * 32, "device": None, "colour": "linear",
+                "trimap_channel": "auto", "premultiply": True, "rounds": -1, "edge": None, "fingerprint": "f"}
+    import hashlib
+    import json
+
+    assert settings.key() == hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    assert cache.Settings(trimap_from="mask.a", **legacy).key() != settings.key()
+    node = make_graph(fake_nuke, sequences)
+    before = lbs_node.settings_hash(node, legacy=True)
+    hashed = lbs_node.settings_hash(node)
+    node["trimap_from"].setValue("mask.alpha")
+    assert lbs_node.settings_hash(node, legacy=True) != before and lbs_node.settings_hash(node) != hashed
+    node["trimap_from"].setValue("none")
+    assert (lbs_node.settings_hash(node, legacy=True), lbs_node.settings_hash(node)) == (before, hashed)
 
 
 def test_trimap_channel_red_on_a_trimap_with_only_an_alpha_says_to_pick_alpha(fake_nuke, lbs_env, sequences):

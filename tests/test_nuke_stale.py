@@ -615,7 +615,10 @@ def _record_as_written_before_the_upgrade(node):
     import hashlib
 
     record = lbs_node.recorded_inputs(node)
-    values = dict((name, node[name].toScript()) for name in lbs_node.SETTING_KNOBS)
+    # the setting knobs of that LBSMatte (trimap_from came later)
+    knobs = ("weights", "device", "trimap_channel", "colour", "ocio_colourspace", "premultiply", "rounds",
+             "trimap_input", "edge_width", "cache_dir")
+    values = dict((name, node[name].toScript()) for name in knobs)
     record["settings"] = hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:16]
     record.pop("bundle", None), record.pop("views", None)  # fields added since
     node["result_inputs"].setValue(json.dumps(record, sort_keys=True))

@@ -117,3 +117,105 @@ def test_views_set_up_after_compute_make_the_result_stale_until_compute_checks_t
     assert node["status"].value().startswith("STALE: LBSMatte1: the script's views changed since Compute")
     again = compute.compute(node)  # both views baked and compared: the same inputs, the same key
     assert again.ok and again.computed == [] and lbs_node.find_stale(node) == ("", [])
+
+
+def _node_per_view(nuke, sequences, plate):
+    """The set-up the refusal asks for: per view an LBSMatte node under a OneView of that view
+    (plate and trimap), the two results joined by a JoinViews. Returns the two nodes and the join."""
+    plate_read = nuke.nodes.Read(file=plate, first=FRAMES[0], last=FRAMES[1])
+    trimap_read = nuke.nodes.Read(file=sequences["trimap"], first=FRAMES[0], last=FRAMES[1])
+    mattes = []
+    for view in ("left", "right"):
+        ones = [nuke.nodes.OneView(view=view) for _ in range(2)]  # made before the node: saved before it
+        node = nuke.createNode("LBSMatte", inpanel=False)
+        node.setName("LBSMatte_" + view)
+        node["weights"].setValue("testbundle")
+        for number, (one, source) in enumerate(zip(ones, (plate_read, trimap_read), strict=True)):
+            one.setInput(0, source)
+            node.setInput(number, one)
+        mattes.append(node)
+    join = nuke.nodes.JoinViews()
+    for index, node in enumerate(mattes):
+        join.setInput(index, node)
+    return mattes, join
+
+
+def test_a_node_per_view_under_oneview_mattes_each_view_from_its_own_plate(fake_nuke, lbs_env, sequences, tmp_path):
+    fake_nuke.root()["views"].fromScript(STEREO)
+    plate = _stereo_plates(sequences)
+    mattes, join = _node_per_view(fake_nuke, sequences, plate)
+    for node in mattes:
+        assert compute.compute(node).ok
+    assert len(cli_calls(lbs_env)) == 2
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "out.%V.####.exr"), file_type="exr", channels="all")
+    write.setInput(0, join)
+    fake_nuke.execute(write, 1001, 1001, 1, ["left", "right"])
+    for view in ("left", "right"):  # the stand-in core's fg is the plate it was given
+        pixels, names = read_exr(str(tmp_path / f"out.{view}.1001.exr"))
+        fg = pixels[:, :, [names.index(c) for c in ("fg.red", "fg.green", "fg.blue")]]
+        plate_pixels = read_exr(plate.replace("%V", view).replace("####", "1001"))[0][:, :, :3]
+        np.testing.assert_allclose(fg, plate_pixels, atol=1e-3, err_msg=view)
+    assert [lbs_node.find_stale(node) for node in mattes] == [("", []), ("", [])]
+
+
+def test_the_farm_computes_a_node_per_view_in_one_job_into_one_copy(fake_nuke, lbs_env, sequences, tmp_path, capsys):
+    # One job per node would write two copies of the same name, each showing its own node's result
+    # only: the comp render of the last one written found no result in the other view's node.
+    fake_nuke.root()["views"].fromScript(STEREO)
+    plate = _stereo_plates(sequences)
+    _node_per_view(fake_nuke, sequences, plate)
+    shot, comp = str(tmp_path / "shot.nk"), str(tmp_path / "shot.lbsmatte.nk")
+    fake_nuke.scriptSave(shot)
+    fake_nuke._reset()
+    fake_nuke._startup()
+    assert batch.main([shot, "--node", "LBSMatte_left", "--node", "LBSMatte_right", "--save-as", comp]) == batch.EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert len([line for line in out if line.startswith("LBSMATTE RESULT ")]) == 2, out
+    assert f"LBSMATTE SAVED {comp}" in out and not [line for line in out if line.startswith("ERROR")]
+    assert len(cli_calls(lbs_env)) == 2
+    fake_nuke._reset()
+    fake_nuke._startup()
+    fake_nuke.scriptOpen(comp)  # what the comp render (nuke -X) loads
+    for view in ("left", "right"):
+        node = fake_nuke.toNode("LBSMatte_" + view)
+        assert node["result_ready"].value() and lbs_node.find_stale(node) == ("", []), view
+        fg = fake_nuke.toNode("JoinViews1")
+        write = fake_nuke.nodes.Write(file=str(tmp_path / f"out_{view}.####.exr"), file_type="exr", channels="all")
+        write.setInput(0, fg)
+        fake_nuke.execute(write, 1002, 1002, 1, [view])
+        pixels, names = read_exr(str(tmp_path / f"out_{view}.1002.exr"))
+        matted = pixels[:, :, [names.index(c) for c in ("fg.red", "fg.green", "fg.blue")]]
+        plate_pixels = read_exr(plate.replace("%V", view).replace("####", "1002"))[0][:, :, :3]
+        np.testing.assert_allclose(matted, plate_pixels, atol=1e-3, err_msg=view)
+
+
+def test_the_farm_writes_no_copy_when_a_node_it_was_given_computed_nothing(fake_nuke, lbs_env, sequences, tmp_path,
+                                                                           capsys):
+    fake_nuke.root()["views"].fromScript(STEREO)
+    mattes, _ = _node_per_view(fake_nuke, sequences, _stereo_plates(sequences))
+    mattes[1].setInput(1, None)  # the right view's node has no trimap
+    shot, comp = str(tmp_path / "shot.nk"), str(tmp_path / "shot.lbsmatte.nk")
+    fake_nuke.scriptSave(shot)
+    fake_nuke._reset()
+    fake_nuke._startup()
+    assert batch.main([shot, "--node", "LBSMatte_right", "--node", "LBSMatte_left", "--save-as", comp]) == \
+        batch.EXIT_FAILED
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 2 and "LBSMatte_right" in errors[0], errors
+    assert errors[1].startswith(f"ERROR: {comp} not written: LBSMatte_right computed no result"), errors
+    assert len(cli_calls(lbs_env)) == 1, "the left view's node still computed"
+    assert not os.path.exists(comp)
+
+
+@pytest.mark.parametrize("token", ["%V", "%v"])
+def test_a_cache_folder_naming_the_view_is_refused_by_name(fake_nuke, lbs_env, sequences, tmp_path, token):
+    # Nuke fills %V in anywhere in a Write's path: the bake went to cache_left/, where the node never
+    # looked ("no frame ... could be baked: Can't write .../cache_left/...").
+    fake_nuke.root()["views"].fromScript(STEREO)
+    node = make_graph(fake_nuke, sequences)
+    node["cache_dir"].setValue(str(tmp_path / f"cache_{token}"))
+    with pytest.raises(NodeError, match=f"the cache folder .*cache_{token} has '{token}' in it, which Nuke reads as "
+                                        "the view"):
+        compute.compute(node)
+    assert cli_calls(lbs_env) == []
+    assert not [name for name in os.listdir(str(tmp_path)) if name.startswith("cache_")]  # nothing baked anywhere

@@ -79,6 +79,22 @@ def _crop(text: str) -> int:
     return value
 
 
+def _alpha_tolerance(text: str) -> float:
+    """``--alpha-tolerance``: a number from 1/1024 (mattes are read to within that) up to below 0.5
+    (beyond it nothing would be unknown; :class:`core.training.data.ShowDataset`'s range)."""
+    from core.training.data import ALPHA_DUST
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not ALPHA_DUST <= value < 0.5:  # NaN and inf too
+        raise argparse.ArgumentTypeError(
+            f"--alpha-tolerance takes a number from {ALPHA_DUST} (1/1024, the least: mattes are read to within it) "
+            f"up to below 0.5, not {text!r}")
+    return value
+
+
 def _objects(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
@@ -94,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--colour", default="auto",
                             help="encoding of the show's files: auto (default: float files such as EXR scene-linear, "
                                  "8/16-bit files sRGB, as matte reads them), srgb, linear or an OCIO name")
+        parser.add_argument("--alpha-tolerance", type=_alpha_tolerance, default=None, metavar="T",
+                            help="where trimaps are drawn from the mattes, alpha within T of 0 or 1 counts as known "
+                                 "background or foreground (default 0.0216, 5.5/255: a key's haze is known); "
+                                 "0.001 keeps a faint veil (smoke, glass at alpha 0.01) unknown, to be learnt. "
+                                 "A continued run keeps the rule its folder records")
     else:
         parser.add_argument("--data", type=Path, default=None, help="data root with alphamatting/ and backgrounds/ (default: $LBSMATTE_DATA or ../shared/data)")
         parser.add_argument("--size", default=None, metavar="SIZE",
@@ -259,7 +280,7 @@ def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any
         from core.training.data import show_files_sha256
 
         return {"colour": args.colour, "files": show_files_sha256(args.data),
-                "alpha_tolerance": _show_alpha_tolerance(run_folder(args))}
+                "alpha_tolerance": _show_alpha_tolerance(run_folder(args), getattr(args, "alpha_tolerance", None))}
     from core.nets import network_config
     from core.nets.config import role_sizes
     from core.training.data import VALIDATION_OBJECTS
@@ -281,27 +302,59 @@ def _recipe(args: argparse.Namespace, init: dict[str, Any] | None, settings: Any
             "sampling_scale": scale}
 
 
-def _show_alpha_tolerance(run_dir: Path) -> float:
+def _show_alpha_tolerance(run_dir: Path, asked: float | None) -> float:
     """How close to 0 or 1 a fine-tune reads its mattes' alpha as known where it draws trimaps
-    (:class:`core.training.data.ShowDataset`'s ``alpha_tolerance``): :data:`core.trimap.ALPHA_NOISE`
-    for a new run, so that a keyed matte's haze of 1-5/255 is background; a run continued, the rule
-    its folder's ``source.json`` records, and for a folder begun before the rule was recorded the
-    one it was begun with, :data:`core.training.data.ALPHA_DUST`: its checkpoints go on learning
-    from the trimaps they began with, and its bundle says so."""
+    (:class:`core.training.data.ShowDataset`'s ``alpha_tolerance``): ``asked``
+    (``--alpha-tolerance``), else :data:`core.trimap.ALPHA_NOISE` for a new run, so that a keyed
+    matte's haze of 1-5/255 is background. A run continued goes on with the rule its folder's
+    ``source.json`` records, and a folder begun before the rule was recorded with the one it was
+    begun with, :data:`core.training.data.ALPHA_DUST`, saying so: its checkpoints go on learning
+    from the trimaps they began with, and its bundle says so. ``asked`` otherwise than that rule is
+    refused, naming both; so is a folder of checkpoints without a ``source.json`` (from before
+    LBSMatte recorded it, or copied without it), where no rule can be known, unless ``asked``
+    names one."""
     from core.training.data import ALPHA_DUST
     from core.training.train import stage_progress
     from core.trimap import ALPHA_NOISE
 
     if not any((p.get("step") or 0) > 0 for p in stage_progress(run_dir).values()):
-        return ALPHA_NOISE
+        return ALPHA_NOISE if asked is None else asked
+    record = run_dir / "source.json"
+    if not record.exists() and not record.is_symlink():
+        if asked is None:
+            raise InputError(
+                f"the checkpoints in {run_dir} have no source.json beside them, which records how close to 0 or 1 "
+                "their mattes' alpha counted as known where trimaps were drawn: fine-tunes begun before it was "
+                f"recorded read within 1/1024, later ones within 5.5/255 unless told otherwise, and going on with "
+                "another rule would train the later steps on another idea of what is known; to continue them name "
+                f"the one they began with, --alpha-tolerance {ALPHA_DUST} (1/1024) for a run begun before the "
+                f"rule was recorded or --alpha-tolerance {ALPHA_NOISE} (5.5/255) for a later one, or give this run "
+                f"a folder of its own (--run-dir), or remove {run_dir} to start it again")
+        logging.getLogger(__name__).info(
+            "continuing the checkpoints in %s, which have no source.json, with --alpha-tolerance %s as asked",
+            run_dir, asked)
+        return asked
     try:
-        before = json.loads((run_dir / "source.json").read_text(encoding="utf-8"))
+        before = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
-        return ALPHA_NOISE  # no record to go on (_check_resume says what is wrong with one that cannot be read)
+        before = None  # _check_resume says what is wrong with a record that cannot be read
     if not isinstance(before, dict) or before.get("command") != "finetune":
-        return ALPHA_NOISE
+        return ALPHA_NOISE if asked is None else asked  # another run's folder: _check_resume refuses it
     value = before.get("alpha_tolerance", ALPHA_DUST)
-    return float(value) if isinstance(value, float) and ALPHA_DUST <= value < 0.5 else ALPHA_NOISE
+    if not (isinstance(value, float) and ALPHA_DUST <= value < 0.5):
+        return ALPHA_NOISE if asked is None else asked  # _check_resume names the recorded value as differing
+    if asked is not None and asked != value:
+        raise InputError(
+            f"--alpha-tolerance {asked}: the checkpoints in {run_dir} drew their trimaps with alpha within {value} "
+            f"of 0 or 1 counting as known ({record}"
+            f"{'' if 'alpha_tolerance' in before else ', begun before the rule was recorded'}); continue them with "
+            f"--alpha-tolerance {value} (or without the flag), or give this run a folder of its own (--run-dir), "
+            f"or remove {run_dir} to start it again")
+    if "alpha_tolerance" not in before:
+        logging.getLogger(__name__).info(
+            "continuing %s with alpha within 1/1024 of 0 or 1 counting as known where trimaps are drawn, as it "
+            "began before the rule was recorded (a new run reads within 5.5/255)", run_dir)
+    return value
 
 
 def trained_objects(manifest: dict[str, Any]) -> set[str]:
@@ -930,9 +983,9 @@ def _show_data(args: argparse.Namespace, settings: Any, alpha_tolerance: float) 
     first.dataset.check()  # every plate read now: a bad file stops the run before it starts
     if first.dataset.constant:
         logging.getLogger(__name__).warning(
-            "%d matte(s) in %s are all 0 or all 1, with no edge to learn from, and are not trained on: %s",
+            "%d matte(s) in %s are all 0 or all 1, with no edge to learn from, and are not trained on: %s%s",
             len(first.dataset.constant), args.data / "alpha",
-            ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()))
+            ", ".join(f"{n} (all {v:g})" for n, v in first.dataset.constant.items()), first.dataset.tolerance_note())
     # The workers draw from the plates the first data set's check() kept.
     make = functools.partial(_show_batches, names=list(first.dataset.names), **options)
     # The folder the bundle records, absolute: '--data show' named no folder once the bundle was

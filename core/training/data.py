@@ -1067,8 +1067,8 @@ class ShowDataset:
         if constant and len(constant) == len(self.names):
             listed = ", ".join(f"{_find_file(self.folder / 'alpha', n)} (all {v:g})" for n, v in constant.items())
             raise InputError(f"every matte in {self.folder / 'alpha'} is all 0 or all 1, with no edge to learn from: "
-                             f"{listed}; check the mattes were written from the right channel, or give "
-                             "trimap/ files marking where the networks must decide")
+                             f"{listed}{self.tolerance_note()}; check the mattes were written from the right "
+                             "channel, or give trimap/ files marking where the networks must decide")
         self.constant = {n: v for n, v in constant.items()}
         self.names = [n for n in self.names if n not in constant]
 
@@ -1083,6 +1083,15 @@ class ShowDataset:
         return {"folder": str(self.folder), "plates": list(self.names), "crop": self.crop, "seed": self.seed,
                 "colour": self.colour, "read_as": read_as, "given_trimaps": self.given_trimaps,
                 "min_scale": self.min_scale, "alpha_tolerance": self.alpha_tolerance}
+
+    def tolerance_note(self) -> str:
+        """Words to follow a list of mattes read as all 0 or all 1, where :attr:`alpha_tolerance`
+        made them so: a faint veil (smoke, glass at alpha 0.01) reads as 0 within 5.5/255, and
+        its plate was left out with nothing saying how to keep it. Empty under :data:`ALPHA_DUST`."""
+        if self.alpha_tolerance == ALPHA_DUST:
+            return ""
+        return (f"; alpha within {self.alpha_tolerance:.4g} of 0 or 1 counts as 0 or 1 (where fainter values are "
+                f"real, a veil of smoke or glass, --alpha-tolerance {ALPHA_DUST} reads them as they are)")
 
     def _known(self, alpha: np.ndarray) -> np.ndarray:
         """``alpha`` (snapped within 1/1024) with what is within :attr:`alpha_tolerance` of 0 or 1

@@ -15,7 +15,8 @@ matters to them:
   ``delete``; gizmos are built from the ``.gizmo`` file found on the plugin path
   (``pluginAddPath``), inside and out;
 - images are real: ``Read`` reads the files its ``file`` knob names with OpenImageIO,
-  ``execute`` of a ``Write`` writes real EXR frames from its input;
+  ``execute`` of a ``Write`` writes real EXR frames from its input, a ``Copy`` puts channel ``from0``
+  of its A input into ``to0`` of its B input;
 - knob expressions ``{{parent.x}}`` / ``{{!parent.x}}`` / ``{{frame}}`` and the TCL
   ``[value parent.x]`` are evaluated, keyframes too (``setAnimated``, ``setValueAt``,
   ``getValueAt``, ``{{curve x1 4 x10 20}}`` in scripts); any other TCL or expression raises (a fake that guesses hides bugs);
@@ -680,7 +681,16 @@ class Enumeration_Knob(Array_Knob):
 
 
 class Channel_Knob(Knob):
-    pass
+    """One channel (Copy's ``from0``, a user knob of type 11): ``value()`` its name as Nuke saves it,
+    ``layer.channel`` (``rgba.alpha``, ``mask.a``), or ``none`` (no channel: Nuke's menu entry and
+    the default of a user knob). Any layer name is taken, as Nuke makes a layer a script names."""
+
+    _default = "none"
+
+    def _check(self, value):
+        if value != "none" and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_]+$", str(value)):
+            raise ValueError("%s: not a channel name (layer.channel or none): %r" % (self._name, value))
+        return value
 
 
 class ChannelMask_Knob(Channel_Knob):
@@ -1239,6 +1249,40 @@ class _Grade(Node):
         return image.like(pixels)
 
 
+class _Copy(Node):
+    """Nuke's Copy: input 0 (B) with channel ``to0`` replaced by (or given) channel ``from0`` of
+    input 1 (A); a channel A lacks is black, as Nuke gives it. B's windows and metadata; A is read
+    at B's size (the fake does not move data windows about)."""
+
+    _max_inputs = 2
+
+    def __init__(self):
+        Node.__init__(self, "Copy")
+        self.addKnob(Channel_Knob("from0", value="rgba.alpha"))
+        self.addKnob(Channel_Knob("to0", value="rgba.alpha"))
+
+    def _image(self, frame):
+        b, a = self.input(0), self.input(1)
+        if b is None or a is None:
+            raise RuntimeError("%s: input %s is not connected" % (self.name(), "B" if b is None else "A"))
+        image, source = b._image(frame), a._image(frame)
+        source_channel, target = self["from0"].value(), self["to0"].value()
+        if target == "none":
+            return image
+        if source_channel in source.channels:
+            if source.pixels.shape[:2] != image.pixels.shape[:2]:
+                raise _FakeLimit("fake nuke: Copy of images of other sizes")
+            plane = source.pixels[:, :, source.channels.index(source_channel)]
+        else:
+            plane = _np.zeros(image.pixels.shape[:2], _np.float32)
+        if target in image.channels:
+            pixels = image.pixels.copy()
+            pixels[:, :, image.channels.index(target)] = plane
+            return image.like(pixels)
+        return _Image(_np.concatenate([image.pixels, plane[:, :, None]], axis=2), image.channels + [target],
+                      image.bbox, image.format, image.metadata)
+
+
 class _Input(Node):
     _max_inputs = 0
 
@@ -1452,9 +1496,67 @@ class _Retime(_Retimed):
         return int(round(first + (frame - first) * self["speed"].value()))
 
 
-_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade,
+class _OneView(Node):
+    """Nuke's OneView: its input in the view its ``view`` knob names, in every view of the script
+    (Nuke's knob is a ``OneView_Knob`` menu of the script's views; here a string holding the name).
+    The input's op is built in that view, its hash too (a Read of ``plate.%V.####.exr`` hashes that
+    view's file)."""
+
+    def __init__(self):
+        Node.__init__(self, "OneView")
+        self.addKnob(String_Knob("view", value=views()[0]))
+
+    def _in_view(self, work):
+        view = self["view"].value()
+        if view not in views():
+            raise RuntimeError("%s: view %r is not one of the script's views (%s)"
+                               % (self.name(), view, ", ".join(views())))
+        _rendering_view.append(view)
+        try:
+            return work()
+        finally:
+            _rendering_view.pop()
+
+    def _image(self, frame):
+        return self._in_view(lambda: Node._image(self, frame))
+
+    def _op_hash(self, frame):
+        try:
+            return self._in_view(lambda: Node._op_hash(self, frame))
+        except RuntimeError:
+            return Node._op_hash(self, frame)
+
+
+class _JoinViews(Node):
+    """Nuke's JoinViews: one input per view of the script, in the order of the Root's ``views``
+    knob; in each view it gives that view's input."""
+
+    _max_inputs = 10
+
+    def __init__(self):
+        Node.__init__(self, "JoinViews")
+
+    def _chosen(self):
+        view = _rendering_view[-1] if _rendering_view else views()[0]
+        index = views().index(view)
+        upstream = self.input(index)
+        if upstream is None:
+            raise RuntimeError("%s: input %d (view %s) is not connected" % (self.name(), index, view))
+        return upstream
+
+    def _image(self, frame):
+        return self._chosen()._image(frame)
+
+    def firstFrame(self):
+        return self._chosen().firstFrame()
+
+    def lastFrame(self):
+        return self._chosen().lastFrame()
+
+
+_BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade, "Copy": _Copy,
             "TimeOffset": _TimeOffset, "FrameHold": _FrameHold, "FrameRange": _FrameRange, "Retime": _Retime,
-            "Viewer": _Viewer,
+            "Viewer": _Viewer, "OneView": _OneView, "JoinViews": _JoinViews,
             "Output": lambda: _Passthrough("Output"), "Dot": lambda: _Passthrough("Dot")}
 
 
@@ -1580,6 +1682,7 @@ class Root(Group):
 # -- building nodes ---------------------------------------------------------------------------------
 _USER_KNOB_TYPES = {
     1: String_Knob, 2: File_Knob, 3: Int_Knob, 4: Enumeration_Knob, 6: Boolean_Knob, 7: Double_Knob,
+    11: Channel_Knob,
     20: Tab_Knob, 22: PyScript_Knob, 26: Text_Knob,
 }
 
@@ -2158,7 +2261,7 @@ def scriptSave(filename=None):
              " name %s" % _nk.quote(os.path.abspath(path)),
              " first_frame %d" % _root["first_frame"].value(), " last_frame %d" % _root["last_frame"].value()]
     fresh = Root()
-    for name in ("proxy", "proxy_type", "proxy_scale", "proxy_format"):  # as Nuke: only those not at their default
+    for name in ("views", "proxy", "proxy_type", "proxy_scale", "proxy_format"):  # as Nuke: those not at their default
         if _root[name].toScript() != fresh[name].toScript():
             lines.append(" %s %s" % (name, _root[name].toScript()))
     lines.append("}")

@@ -97,6 +97,37 @@ def test_the_gizmo_as_nuke_parses_it(tmp_path):
     assert result["callbacks"] and "fg" in result["layers"] and "bg" in result["layers"]
 
 
+def test_trimap_from_and_the_bake_copy_as_the_fake_has_them(tmp_path, shot):
+    # What the fake assumes of Nuke: addUserKnob type 11 is a Channel_Knob whose value is "none"
+    # until a channel is picked and "layer.channel" after, and a Copy (from0 -> to0, A into B)
+    # gives the trimap's mask channel as its alpha; a multi-layer trimap's mask.A reads as mask.alpha.
+    rng = np.random.default_rng(2)
+    matte = rng.uniform(0, 1, (48, 64)).astype(np.float32)
+    path = str(tmp_path / "layered.exr")
+    write_exr(path, np.stack([matte * 0, matte * 0, matte * 0, matte], axis=2), ["R", "G", "B", "mask.A"])
+    result = run_python_in_nuke("""
+        import json, sys, nuke
+        n = nuke.createNode("LBSMatte", inpanel=False)
+        default = n["trimap_from"].value()
+        read = nuke.nodes.Read(file=sys.argv[1])
+        copy = nuke.nodes.Copy()
+        copy.setInput(0, read)
+        copy.setInput(1, read)
+        copy["from0"].setValue("mask.alpha")
+        copy["to0"].setValue("rgba.alpha")
+        n["trimap_from"].setValue("mask.alpha")
+        print("RESULT " + json.dumps({
+            "class": n["trimap_from"].Class(), "default": default, "picked": n["trimap_from"].value(),
+            "script": n["trimap_from"].toScript(), "channels": read.channels(),
+            "alpha": copy.sample("rgba.alpha", 10.5, 20.5), "mask": read.sample("mask.alpha", 10.5, 20.5),
+        }))
+    """, tmp_path, args=[path])
+    assert result["class"] == "Channel_Knob" and result["default"] == "none"
+    assert result["picked"] == result["script"] == "mask.alpha"
+    assert "mask.alpha" in result["channels"]
+    assert result["alpha"] == pytest.approx(result["mask"]) == pytest.approx(float(matte[20, 10]), abs=1e-3)
+
+
 def test_the_read_follows_the_hidden_knobs_and_names_layers_as_expected(tmp_path):
     out = tmp_path / "res"
     out.mkdir()
