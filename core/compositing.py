@@ -93,7 +93,7 @@ LAYER_SPACES = ("solve", "display")
 #: took GT16 to 10.9 / 13.4, though GT04's loose trimap went from 9.05 to 10.46.
 NETWORK_AGREEMENT = 0.01
 #: The alphas :class:`Settings` ``sample_alpha`` names.
-SAMPLE_ALPHAS = ("network", "half")
+SAMPLE_ALPHAS = ("network", "half", "unsolved")
 #: A ridge on the diagonal keeps the system positive definite where no pixel is known and the
 #: compositing equation is not trusted (the Laplacian alone is singular there).
 RIDGE = 1e-9
@@ -155,7 +155,10 @@ class Settings:
             before the first round reads alpha off them: ``network``, the matting network's;
             ``half``, 0.5 for every unknown pixel (F and B then move alike toward explaining the
             plate, and an error of the matting network does not pass into the data term; the
-            conjugate gradients still start from the network's alpha).
+            conjugate gradients still start from the network's alpha); ``unsolved``, not solved at
+            all: the first round reads alpha off the foreground and background networks' colours
+            as they are (solving F for 0.5 moves it by about ``1.15 (α − 0.5)(F − B)``, which
+            pulls the prior of alphas above 0.5 down: stop 49's ramps).
     """
 
     rounds: int = ROUNDS
@@ -942,7 +945,7 @@ def refine(
         multilevel=settings.layers == "multilevel", layer_prior=settings.layer_prior,
         layers_encoded=settings.layer_space == "display" and clip is None, agree_ratio=settings.agree_ratio,
         network_weight=settings.network_weight, black_point=settings.black_point, white_point=settings.white_point,
-        half_samples=settings.sample_alpha == "half")
+        half_samples=settings.sample_alpha == "half", unsolved_samples=settings.sample_alpha == "unsolved")
     return Refined(out_alpha, out_fg, out_bg, iterations)
 
 
@@ -963,7 +966,7 @@ def refine_with(
     multilevel: bool = False, layer_prior: float = 0.1, layers_encoded: bool = False,
     agree_ratio: float = FG_SOLVE_BG_RATIO, network_weight: float = 0.0,
     black_point: float = 0.0, white_point: float = 1.0, half_samples: bool = False,
-    network_agreement: float = NETWORK_AGREEMENT,
+    network_agreement: float = NETWORK_AGREEMENT, unsolved_samples: bool = False,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
     """The body of :func:`refine` (same arguments, the settings spelled out, nothing validated),
     scriptable by :func:`torch.jit.script`: the exported module calls it directly.
@@ -1002,10 +1005,13 @@ def refine_with(
     fnet_u = fg.reshape(3, -1)[:, where][None, :, :, None]
     a_u = alpha.reshape(-1)[where].clamp(0, 1)
     a_net = a_u
-    # The networks' F and B solved against the plate for their own alpha, or for 0.5 before the rounds
-    # (Settings.sample_alpha; without rounds the layers are those of the network's alpha).
-    a_first = torch.full_like(a_u, 0.5) if half_samples and rounds > 0 else a_u
-    f_u, b_u = solve_layers(img_u, a_first[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
+    # The networks' F and B solved against the plate for their own alpha, or for 0.5, or not at all
+    # before the rounds (Settings.sample_alpha; without rounds the layers are those of the network's alpha).
+    if unsolved_samples and rounds > 0:
+        f_u, b_u = (fnet_u, bg_u) if clip is None else (fnet_u.clamp(clip[0], clip[1]), bg_u.clamp(clip[0], clip[1]))
+    else:
+        a_first = torch.full_like(a_u, 0.5) if half_samples and rounds > 0 else a_u
+        f_u, b_u = solve_layers(img_u, a_first[None, None, :, None], bg_u, fnet_u, fg_weight, None, clip, bg_ratio)
     if rounds > 0 and pull is not None and diagonal is not None:
         pull_d, diagonal_d = pull.to(dtype), diagonal.to(dtype)
         if matrix is not None:

@@ -142,6 +142,7 @@ class LBSMatteModule(nn.Module):
         self.black_point: float = settings.black_point
         self.white_point: float = settings.white_point
         self.half_samples: bool = settings.sample_alpha == "half"
+        self.unsolved_samples: bool = settings.sample_alpha == "unsolved"
         self.solve_limit: float = SOLVE_LIMIT
         self.match_exposure: bool = True
         self.exposure_percentile: float = EXPOSURE_PERCENTILE
@@ -274,7 +275,8 @@ class LBSMatteModule(nn.Module):
             self.tolerance, self.max_iterations, self.fg_weight, None, True,
             multilevel=self.multilevel, layer_prior=self.layer_prior, layers_encoded=self.layers_encoded,
             agree_ratio=self.agree_ratio, network_weight=self.network_weight, black_point=self.black_point,
-            white_point=self.white_point, half_samples=self.half_samples)
+            white_point=self.white_point, half_samples=self.half_samples,
+            unsolved_samples=self.unsolved_samples)
         alpha = alpha.clone()
         fg = fg.clone()
         bg = bg.clone()

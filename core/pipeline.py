@@ -843,8 +843,8 @@ class Matter:
         bundle records, else 0 and 1, none).
     sample_alpha:
         The alpha for which the networks' F and B are first solved against the plate, ``network``
-        or ``half`` (:class:`core.compositing.Settings`; default: what the bundle records, else
-        ``network``).
+        or ``half``, or ``unsolved`` (:class:`core.compositing.Settings`; default: what the bundle
+        records, else ``network``).
     match_exposure:
         Matte a plate darker than the networks were trained on (:func:`exposure_scale`: its
         brightest 1 % around the unknown region below :data:`EXPOSURE_LEVEL` in linear light)

@@ -134,6 +134,25 @@ def test_half_samples_keep_the_matting_networks_error_out_of_the_data_term() -> 
     assert np.abs(results["half"][0] - truth)[unknown].mean() < 0.05
 
 
+def test_unsolved_samples_read_the_ramp_off_the_networks_colours_as_they_are() -> None:
+    # A 20 px ramp between two flat colours, the networks' F and B exact. Solving them for alpha
+    # 0.5 first (sample_alpha="half") moves F toward B where the truth is below 0.5 and past the
+    # plate where it is above, so the data term reads the ramp compressed toward 0.5, and across a
+    # ramp (affine in the colour: free for the Laplacian) the weak data term sets the level.
+    # Unsolved, the data term reads the true alpha, wherever the conjugate gradients start.
+    image, trimap, truth = _two_colour_scene()
+    fg, bg = _layers(truth.shape)
+    unknown = trimap == 0.5
+    high, low = (np.where(unknown, np.clip(truth + d, 0, 1), truth).astype(np.float32) for d in (0.3, -0.3))
+    error = {}
+    for mode in ("half", "unsolved"):
+        settings = Settings(rounds=1, tolerance=1e-9, max_iterations=4000, sample_alpha=mode)
+        got = [alternate(image, trimap, a, fg, bg, settings)[0] for a in (high, low)]
+        assert np.abs(got[0] - got[1])[unknown].mean() < 1e-3
+        error[mode] = np.abs(got[0] - truth)[unknown].mean()
+    assert error["unsolved"] < 1e-3 < 0.01 < error["half"]
+
+
 def test_a_trimap_without_known_pixels_still_solves() -> None:
     image, _, truth = _two_colour_scene()
     fg, bg = _layers(truth.shape)
@@ -167,7 +186,7 @@ def test_a_trimap_without_known_pixels_still_solves() -> None:
         ({"black_point": 0.5, "white_point": 0.5}, "0 <= black_point < white_point <= 1"),
         ({"white_point": 1.2}, "0 <= black_point < white_point <= 1"),
         ({"white_point": "x"}, "0 <= black_point < white_point <= 1"),
-        ({"sample_alpha": "quarter"}, "sample_alpha must be one of network, half, not 'quarter'"),
+        ({"sample_alpha": "quarter"}, "sample_alpha must be one of network, half, unsolved, not 'quarter'"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
@@ -694,15 +713,17 @@ def test_a_round_with_the_networks_data_term_equals_a_direct_solve(rng: np.rando
 
 
 def test_without_rounds_half_samples_change_nothing(rng: np.random.Generator) -> None:
-    # sample_alpha "half" solves the networks' F and B for alpha 0.5 before the rounds; without
-    # rounds the layers are those of the network's own alpha, whatever sample_alpha says.
+    # sample_alpha "half" solves the networks' F and B for alpha 0.5 before the rounds, "unsolved"
+    # not at all; without rounds the layers are those of the network's own alpha, whatever
+    # sample_alpha says.
     image, trimap = _edge_scene(rng, 12, 16)
     alpha = np.where(trimap == 0.5, rng.random(trimap.shape), trimap == 1.0)
     fg, bg = rng.random(image.shape), rng.random(image.shape)
     args = [_tensor(x) for x in (image, trimap, alpha, fg, bg)]
     network = refine(*args, Settings(rounds=0, sample_alpha="network"), 0.1)
-    half = refine(*args, Settings(rounds=0, sample_alpha="half"), 0.1)
-    assert torch.equal(half.fg, network.fg) and torch.equal(half.bg, network.bg)
+    for mode in ("half", "unsolved"):
+        other = refine(*args, Settings(rounds=0, sample_alpha=mode), 0.1)
+        assert torch.equal(other.fg, network.fg) and torch.equal(other.bg, network.bg)
     assert not torch.equal(refine(*args, Settings(rounds=1, sample_alpha="half"), 0.1).alpha,
                            refine(*args, Settings(rounds=1, sample_alpha="network"), 0.1).alpha)
 

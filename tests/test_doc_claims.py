@@ -191,7 +191,7 @@ def test_what_the_documented_commands_write_in_the_checkout_is_ignored_by_git() 
 
 # -- the cross-validation figures: one measurement, the same wherever it is quoted ---------------
 
-REPORT = ROOT / "docs" / "cross_validation" / "stop39.json"
+REPORT = ROOT / "docs" / "cross_validation" / "stop50.json"
 
 
 def _table_rows(header: str) -> dict[tuple[str, str], list[str]]:
@@ -269,7 +269,7 @@ def test_shipped_manifest_carries_the_kept_report_and_its_choice() -> None:
 
     manifest = load_bundle("default").manifest
     report = json.loads(REPORT.read_text(encoding="utf-8"))
-    # "docs/cross_validation/stop39.json is stop 39's report.json", attached by --ship
+    # "docs/cross_validation/stop50.json is stop 50's report.json", attached by --ship
     assert manifest["training"]["cross_validation"] == report
     chosen = manifest["refinement"]["chosen_on"]
     text = (ROOT / "README.md").read_text(encoding="utf-8")

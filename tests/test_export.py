@@ -193,8 +193,10 @@ def test_the_module_runs_the_projects_own_code(exported) -> None:
     assert "core.colour.encode_srgb" in code and "core.colour.decode_srgb" in code
 
 
-@pytest.mark.parametrize(("space", "ratio"), [("solve", 3.0), ("display", 0.3)])
-def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, ratio: float, tmp_path) -> None:
+@pytest.mark.parametrize(("space", "ratio", "sample"),
+                         [("solve", 3.0, "network"), ("display", 0.3, "half"), ("solve", 1.0, "unsolved")])
+def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, ratio: float, sample: str,
+                                                                   tmp_path) -> None:
     import shutil
 
     from core.export import build_module
@@ -207,11 +209,12 @@ def test_multilevel_layers_are_exported_as_the_pipeline_makes_them(space: str, r
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["refinement"] |= {"layers": "multilevel", "layer_prior": 0.03, "layer_space": space, "agree_ratio": ratio,
                                "black_point": 0.05, "white_point": 0.95,
-                               "sample_alpha": "half" if space == "display" else "network"}
+                               "sample_alpha": sample}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     module = torch.jit.script(build_module(str(folder)))
     assert (module.multilevel, module.layers_encoded, module.agree_ratio) == (True, space == "display", ratio)
-    assert (module.black_point, module.white_point, module.half_samples) == (0.05, 0.95, space == "display")
+    assert (module.black_point, module.white_point, module.half_samples, module.unsolved_samples) == (
+        0.05, 0.95, sample == "half", sample == "unsolved")
     plate, trimap = _demo(61, 127)
     out = _run(module, plate, trimap)
     ref = Matter(str(folder), "cpu", precision="fp32", knn=0).matte(plate, trimap, colour="linear")
