@@ -1318,7 +1318,23 @@ class _Passthrough(Node):
     pass
 
 
-class _Switch(Node):
+class _Chooser(Node):
+    """A node that shows one of its inputs (``_chosen``): its pixels and frame range are that input's."""
+
+    def _chosen(self):
+        raise NotImplementedError
+
+    def _image(self, frame):
+        return self._chosen()._image(frame)
+
+    def firstFrame(self):
+        return self._chosen().firstFrame()
+
+    def lastFrame(self):
+        return self._chosen().lastFrame()
+
+
+class _Switch(_Chooser):
     """Nuke's Switch: shows input ``which`` (clamped to the inputs there are)."""
 
     _max_inputs = 8
@@ -1335,15 +1351,6 @@ class _Switch(Node):
         if upstream is None:
             raise RuntimeError("%s: input %d is not connected" % (self.name(), self["which"].value()))
         return upstream
-
-    def _image(self, frame):
-        return self._chosen()._image(frame)
-
-    def firstFrame(self):
-        return self._chosen().firstFrame()
-
-    def lastFrame(self):
-        return self._chosen().lastFrame()
 
 
 class _TimeOffset(Node):
@@ -1527,7 +1534,7 @@ class _OneView(Node):
             return Node._op_hash(self, frame)
 
 
-class _JoinViews(Node):
+class _JoinViews(_Chooser):
     """Nuke's JoinViews: one input per view of the script, in the order of the Root's ``views``
     knob; in each view it gives that view's input."""
 
@@ -1543,15 +1550,6 @@ class _JoinViews(Node):
         if upstream is None:
             raise RuntimeError("%s: input %d (view %s) is not connected" % (self.name(), index, view))
         return upstream
-
-    def _image(self, frame):
-        return self._chosen()._image(frame)
-
-    def firstFrame(self):
-        return self._chosen().firstFrame()
-
-    def lastFrame(self):
-        return self._chosen().lastFrame()
 
 
 _BUILTIN = {"Read": _Read, "Write": _Write, "Input": _Input, "Switch": _Switch, "Grade": _Grade, "Copy": _Copy,
