@@ -317,8 +317,9 @@ def _show_alpha_tolerance(run_dir: Path, asked: float | None) -> float:
     from core.training.train import stage_progress
     from core.trimap import ALPHA_NOISE
 
+    new = ALPHA_NOISE if asked is None else asked  # a new run's rule
     if not any((p.get("step") or 0) > 0 for p in stage_progress(run_dir).values()):
-        return ALPHA_NOISE if asked is None else asked
+        return new
     record = run_dir / "source.json"
     if not record.exists() and not record.is_symlink():
         if asked is None:
@@ -339,10 +340,10 @@ def _show_alpha_tolerance(run_dir: Path, asked: float | None) -> float:
     except (OSError, UnicodeDecodeError, ValueError):
         before = None  # _check_resume says what is wrong with a record that cannot be read
     if not isinstance(before, dict) or before.get("command") != "finetune":
-        return ALPHA_NOISE if asked is None else asked  # another run's folder: _check_resume refuses it
+        return new  # another run's folder: _check_resume refuses it
     value = before.get("alpha_tolerance", ALPHA_DUST)
     if not (isinstance(value, float) and ALPHA_DUST <= value < 0.5):
-        return ALPHA_NOISE if asked is None else asked  # _check_resume names the recorded value as differing
+        return new  # _check_resume names the recorded value as differing
     if asked is not None and asked != value:
         raise InputError(
             f"--alpha-tolerance {asked}: the checkpoints in {run_dir} drew their trimaps with alpha within {value} "
