@@ -474,3 +474,23 @@ def test_the_readme_says_what_weights_show_prints_for_a_bundle_without_terms() -
     word = re.search(r"\(`weights show`: `([^`]+)`\)", text)
     assert word, "the README's Licences says what `weights show` prints for a bundle recording no terms"
     assert data_terms_summary({}).startswith(word.group(1))
+
+
+def test_the_readmes_exposure_and_grain_tables_quote_one_run_of_the_same_bundle() -> None:
+    # The grain table's clean column and the exposure table's ×1 column are the same matte (the same
+    # halved, linearised photo at ×1 with no grain), so a bundle or refinement change that re-measures
+    # one table and not the other leaves them disagreeing.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = re.compile(r"^\s*\| (GT\d\d, Trimap\d) \| (.+) \|$", re.M)
+
+    def table(header: str) -> dict[str, list[str]]:
+        start = readme.index(header)
+        block = readme[start: readme.index("\n\n", start)]
+        return {m.group(1): [c.strip() for c in m.group(2).split("|")] for m in row.finditer(block)}
+
+    exposure = table("| photo, trimap | ×1/16 | ×1/4 | ×1 | ×4 |")
+    grain = table("| photo, trimap | clean | subtle | heavy | very heavy | correlated |")
+    shared = sorted(set(exposure) & set(grain))
+    assert len(shared) >= 5
+    for name in shared:
+        assert exposure[name][2] == grain[name][0].split(" (")[0], name

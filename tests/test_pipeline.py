@@ -698,10 +698,10 @@ def _hdr_scene(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray, np.n
 def test_a_scene_linear_hdr_plate_keeps_its_highlights_and_recomposites() -> None:
     # Linear light: the layers and the refinement work on the plate's own values, nothing is
     # clipped, and αF + (1 − α)B gives the plate back. Measured with the cross-validated bundle
-    # (stop 39's bundle): mean alpha error 0.084 over the band, 0.052 with the KNN term off
-    # (--knn 0): on this synthetic HDR ramp the colour-led KNN term costs (stop 28's 0.115; 0.121
-    # with its colours clipped at 1; core.knn.features), while on the photographs it gains. 0.047
-    # for pymatting's closed-form on the same linear plate.
+    # (stop 50's bundle, 2 rounds): mean alpha error 0.074 over the band, 0.056 with the KNN term off
+    # (--knn 0; stop 39's one round 0.084 and 0.052): on this synthetic HDR ramp the colour-led KNN
+    # term costs (stop 28's 0.115; 0.121 with its colours clipped at 1; core.knn.features), while on
+    # the photographs it gains. 0.047 for pymatting's closed-form on the same linear plate.
     # No skip when the default bundle is missing or untrained: it is committed and packaged, so
     # its absence is a broken checkout and Matter('default') failing here says so.
     plate, trimap, truth = _hdr_scene()
