@@ -1727,12 +1727,15 @@ def _fit_threads() -> Callable[[], None] | None:
     cgroup) the quota's count (:func:`core.pipeline.job_threads`; torch counts the cores of the
     node, which a quota leaves visible), unless ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` holds a
     count, which wins (as ``train --threads`` does, set later). An ``OMP_NUM_THREADS`` that holds
-    none (``0``, ``abc``, empty), which OpenMP and torch ignore, is said as a ``WARNING:`` line. Returns
-    what puts the caller's count back (``main`` called in-process), or None where nothing changed."""
+    none (``0``, ``abc``, empty), which OpenMP and torch ignore, is said as a ``WARNING:`` line.
+    OpenImageIO's threads (reading and writing the frames, OpenEXR's compression) are held to the
+    job's CPUs too (:func:`core.io.fit_threads`, :func:`core.pipeline.job_cpus`). Returns what puts
+    the caller's counts back (``main`` called in-process), or None where nothing changed."""
     try:
         import torch
 
-        from core.pipeline import env_threads, job_threads
+        from core.io import fit_threads as fit_io_threads
+        from core.pipeline import env_threads, job_cpus, job_threads
     except ImportError:  # no torch: the command says so itself
         return None
     previous = torch.get_num_threads()
@@ -1741,10 +1744,16 @@ def _fit_threads() -> Callable[[], None] | None:
     if given is not None and env_threads() is None:  # an empty one too: OMP_NUM_THREADS=$NSLOTS, NSLOTS unset
         _say(f"WARNING: OMP_NUM_THREADS={given!r} is not a whole number >= 1, and torch ignores it: running "
              f"{threads or previous} CPU thread(s) (one per CPU this job may use); set it to the job's cores")
+    restore_io = fit_io_threads(job_cpus())  # OpenImageIO counts the node's cores, not the job's
     if threads is None:
-        return None
+        return restore_io
     torch.set_num_threads(threads)
-    return lambda: torch.set_num_threads(previous)
+
+    def restore() -> None:
+        torch.set_num_threads(previous)
+        if restore_io is not None:
+            restore_io()
+    return restore
 
 
 def _silence_stdout() -> None:

@@ -604,6 +604,48 @@ def test_matte_runs_as_many_threads_as_the_jobs_cpu_quota(shot: Path, small_bund
     assert "WARNING" not in capsys.readouterr().out
 
 
+def test_matte_writes_its_exrs_with_as_many_threads_as_the_job_has_cpus(shot: Path, small_bundle, untrained_ok,
+                                                                        threads_unset, monkeypatch) -> None:
+    # OpenImageIO (and OpenEXR's compression under it) ran a thread per core of the node whatever
+    # the job was given: a job bound to 8 of a node's 64 cores wrote each EXR with 64 threads taking
+    # turns on its 8. Now the job's CPUs (its affinity, its quota, OMP_NUM_THREADS), put back as main
+    # returns; a count the job gives OpenImageIO itself stands.
+    import core.io as cio
+    import core.pipeline as pipeline
+
+    for name in cio.OIIO_THREAD_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pipeline, "cgroup_cpus", lambda: None)
+    seen: list[tuple[int, int]] = []
+    write = cio.write_matte_exr
+
+    def spy(*args, **kwargs):
+        seen.append((oiio.get_int_attribute("threads"), oiio.get_int_attribute("exr_threads")))
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(cio, "write_matte_exr", spy)
+    given = (oiio.get_int_attribute("threads"), oiio.get_int_attribute("exr_threads"))
+    for name in ("threads", "exr_threads"):  # as OIIO counts a node of 4 cores
+        oiio.attribute(name, 4)
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert _matte(shot, small_bundle, "--frames", "1001-1002") == 0
+        assert seen == [(1, 1), (1, 1)]
+        assert (oiio.get_int_attribute("threads"), oiio.get_int_attribute("exr_threads")) == (4, 4)
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.setattr(pipeline, "cgroup_cpus", lambda: 1.5)  # a quota of 1.5 CPUs: one thread
+        seen.clear()
+        assert _matte(shot, small_bundle, "--frames", "1001", out="quota/m.####.exr") == 0
+        assert seen == [(1, 1)]
+        monkeypatch.setenv("OPENIMAGEIO_THREADS", "7")
+        seen.clear()
+        assert _matte(shot, small_bundle, "--frames", "1001", out="own/m.####.exr") == 0
+        assert seen == [(4, 4)]
+    finally:
+        for name, value in zip(("threads", "exr_threads"), given, strict=True):
+            oiio.attribute(name, value)
+
+
 @pytest.mark.parametrize("value", ["0", "abc", "-2", ""])  # "": a template's OMP_NUM_THREADS=$NSLOTS, NSLOTS unset
 def test_an_omp_num_threads_that_holds_no_count_is_said(shot: Path, small_bundle, untrained_ok, threads_unset,
                                                         monkeypatch, capsys, value: str) -> None:

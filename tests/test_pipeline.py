@@ -938,6 +938,28 @@ def test_the_threads_of_a_job_held_to_a_cpu_quota(monkeypatch, environ, quota, e
     assert pipeline.job_threads() == expected
 
 
+@pytest.mark.parametrize(("environ", "affinity", "quota", "expected"), [
+    ({}, 8, None, 8),                        # the cores the job is bound to
+    ({}, 3, None, 3),                        # taskset -c 0-2 on a larger node
+    ({}, 8, 2.5, 2),                         # a quota of 2.5 CPUs: 2
+    ({}, 8, 0.4, 1),                         # at least one
+    ({"OMP_NUM_THREADS": "5"}, 8, 2.0, 5),   # what the job names wins
+    ({"OMP_NUM_THREADS": "abc"}, 8, 4.0, 4),
+])
+def test_the_cpus_of_a_job_for_threads_that_are_not_torchs(monkeypatch, environ, affinity, quota, expected) -> None:
+    # OpenImageIO counts the node's cores whatever the job's affinity, quota or OMP_NUM_THREADS:
+    # the count core.io.fit_threads holds it to.
+    import core.pipeline as pipeline
+
+    for name in pipeline.THREAD_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(pipeline, "cgroup_cpus", lambda: quota)
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: set(range(affinity)), raising=False)
+    assert pipeline.job_cpus() == expected
+
+
 def test_the_suite_runs_torch_on_the_threads_its_environment_names() -> None:
     # tests/conftest.py gives torch one thread unless the shell names a count: two on a loaded
     # 2-core machine made the suite's tiny frames several times slower. Set after torch started
