@@ -46,19 +46,22 @@ log = logging.getLogger(__name__)
 #: Measured with the shipped bundle on the CPU, one thread, in-process peak RSS: 800×563 with 40 %
 #: unknown (0.34 GiB), 1920×1080 with 54 % (1.71 GiB), 3840×2160 with 5.5 % and 9.7 % (1.75 and
 #: 2.35 GiB; lbsmatte matte's whole-process peaks, 0.55-0.65 GiB higher, count its files' reading
-#: too), 4608×2592 with 1.3 % (2.49 GiB): the estimate is 1.0 to 1.25 times each. Measured again
-#: after the Laplacian's copies were freed before the rounds (``lbsmatte matte``, fp32, two threads;
-#: README): 0.91 to 1.24 times what 1920×1080 and 3840×2160 frames with 4.7 and 30 % unknown needed.
-#: Per pixel of the networks' crop, the layers kept from the networks to the results:
+#: too), 4608×2592 with 1.3 % (2.49 GiB). Measured again with the bundle's 2 rounds (``lbsmatte
+#: matte``, fp32, two threads; README): 1920×1080, 3840×2160 and 6144×3240 frames with narrow and
+#: 30 % bands needed 0.79-8.5 GiB, and the estimate is 0.99 to 1.19 times each (1.0 to 1.25 times
+#: the first five). Whatever the frame's size (the intercept of those frames' needs; with only
+#: the constants below, a 1080p frame with a narrow band needed up to 1.19 times its estimate):
+FRAME_BYTES = 128 * 2**20
+#: per pixel of the networks' crop, the layers kept from the networks to the results:
 FRAME_BYTES_PER_PIXEL = 120
 #: per pixel of the networks' largest tile (the crop, when it fits one), their activations, freed
 #: before the refinement:
 NETWORK_BYTES_PER_PIXEL = 350
 #: per unknown pixel, the refinement: the Laplacian's assembly and matrix, the KNN term's
-#: neighbours, the conjugate gradients' vectors (3300 until 2026-12-07, which counted the networks'
-#: and the layers' memory of an 800×563 frame in it: a 3840×2160 frame with a 5.5 % band needed
-#: 1.25 times the 1.40 GiB then estimated, a 4608×2592 one with a 1.3 % band 5 times its 0.48 GiB):
-REFINE_BYTES_PER_UNKNOWN = 1550
+#: neighbours, the conjugate gradients' vectors (1550 until stop 51: a 6144×3240 frame with a 30 %
+#: band was estimated at 11.7 GiB, 1.37 times the 8.5 GiB it needed; 3300 until
+#: 2026-12-07, which counted the networks' and the layers' memory of an 800×563 frame in it):
+REFINE_BYTES_PER_UNKNOWN = 1250
 #: and per pixel of the crop, the refinement's copies of the layers and the KNN term's features.
 REFINE_BYTES_PER_PIXEL = 85
 #: Share of the free memory a frame may plan to use.
@@ -614,13 +617,13 @@ def _address_space_left() -> int | None:
 
 
 def memory_needed(pixels: int, unknown: int, tile_pixels: int | None = None) -> int:
-    """Bytes a frame needs above what the process holds before it: the layers of its crop of
-    ``pixels`` kept throughout, and the larger of the networks' activations over their largest
+    """Bytes a frame needs above what the process holds before it: :data:`FRAME_BYTES`, the layers
+    of its crop of ``pixels`` kept throughout, and the larger of the networks' activations over their largest
     tile of ``tile_pixels`` (None: the networks run elsewhere, on the GPU, or have run) and the
     refinement of its ``unknown`` pixels (the constants above)."""
     networks = 0 if tile_pixels is None else NETWORK_BYTES_PER_PIXEL * min(pixels, tile_pixels)
     refinement = REFINE_BYTES_PER_UNKNOWN * unknown + REFINE_BYTES_PER_PIXEL * pixels
-    return FRAME_BYTES_PER_PIXEL * pixels + max(networks, refinement)
+    return FRAME_BYTES + FRAME_BYTES_PER_PIXEL * pixels + max(networks, refinement)
 
 
 def _cpu_allocation_failed(exc: BaseException) -> bool:

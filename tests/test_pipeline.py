@@ -795,7 +795,7 @@ def test_a_frame_too_big_for_the_free_memory_stops_with_a_message(small_bundle, 
     m = Matter(small_bundle, device="cpu", allow_untrained=True)
     unknown = int((trimap == 0.5).sum())
     monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 2**30 // unknown)  # needs 1 GiB
-    with pytest.raises(ResourceError, match=rf"this frame \({trimap.size} pixels matted, {unknown} of them unknown\) needs about 1.0 GiB and "
+    with pytest.raises(ResourceError, match=rf"this frame \({trimap.size} pixels matted, {unknown} of them unknown\) needs about 1.1 GiB and "
                        r"0.1 GiB is free.*narrow the trimap's unknown band, render with --rounds 0"):
         m.matte(plate, trimap, colour="srgb")
     assert m.stats.computed_by == {}  # stopped before the networks ran: no minutes lost at 8K
@@ -817,14 +817,14 @@ def test_the_memory_estimate_counts_the_frame_not_only_its_unknown_pixels(small_
     trimap[90:100, 140:150] = 1.0
     m = Matter(small_bundle, device="cpu", allow_untrained=True, context=1000)  # the whole frame matted
     monkeypatch.setattr(pipeline, "available_memory", lambda device: 20 * 2**20)  # 20 MiB free
-    with pytest.raises(ResourceError, match=r"this frame \(60000 pixels matted, 10 of them unknown\) needs about 0.0 GiB") as caught:
+    with pytest.raises(ResourceError, match=r"this frame \(60000 pixels matted, 10 of them unknown\) needs about 0.2 GiB") as caught:
         m.matte(plate, trimap, colour="srgb")
     # its advice fits what needs the memory: the frame, so narrowing its band would not help
     assert "the frame's size, not its band: give the job more memory" in str(caught.value)
     assert "narrow the trimap's unknown band" not in str(caught.value)
     assert m.stats.computed_by == {}
-    assert pipeline.memory_needed(60000, 10, 60000) == 60000 * (pipeline.FRAME_BYTES_PER_PIXEL
-                                                                + pipeline.NETWORK_BYTES_PER_PIXEL)
+    assert pipeline.memory_needed(60000, 10, 60000) == pipeline.FRAME_BYTES + 60000 * (
+        pipeline.FRAME_BYTES_PER_PIXEL + pipeline.NETWORK_BYTES_PER_PIXEL)
     # Close to and above what the frames measured needed (in-process peak RSS above the check's,
     # the shipped bundle, one thread): pixels matted, unknown, the networks' largest tile, GiB.
     for pixels, unknown, tile, measured in ((576 * 800, 178728, 576 * 800, 0.34), (1088 * 1920, 1111169, 1088 * 1920, 1.71),
@@ -836,6 +836,15 @@ def test_the_memory_estimate_counts_the_frame_not_only_its_unknown_pixels(small_
     for pixels, unknown, tile, measured in ((1590840, 98310, 1618944, 0.763), (1695600, 622053, 1723392, 1.193),
                                             (6791040, 2488422, 2081792, 3.947), (6369840, 393132, 1965056, 1.666)):
         assert 0.9 <= pipeline.memory_needed(pixels, unknown, tile) / 2**30 / measured < 1.25
+    # Stop 51, with the bundle's 2 rounds (README's table: lbsmatte matte, fp32, two threads, VmHWM
+    # above the check's VmRSS), 1080p to 6144x3240: the estimate was 0.86 (a narrow 1080p band:
+    # the networks' fixed share) to 1.37 (a 30 % band at 6K, refused on a machine where it fits)
+    # times the need; now within 5 % below and 25 % above.
+    for pixels, unknown, tile, measured in ((1590840, 98310, 1618944, 0.829), (1590840, 98310, 1618944, 0.794),
+                                            (1695600, 622053, 1723392, 1.148), (6369840, 393132, 1965056, 1.710),
+                                            (6791040, 2488422, 2081792, 3.962), (14414760, 1001307, 2928640, 3.494),
+                                            (15995880, 5971990, 3210240, 8.531)):
+        assert 0.95 <= pipeline.memory_needed(pixels, unknown, tile) / 2**30 / measured < 1.25
     # On the GPU (or once the networks have run) their tiles are not counted.
     assert pipeline.memory_needed(60000, 10) < pipeline.memory_needed(60000, 10, 60000)
 
@@ -874,7 +883,7 @@ def test_the_free_memory_is_what_the_farm_jobs_cgroup_leaves_not_the_nodes(small
     m = Matter(small_bundle, device="cpu", allow_untrained=True)
     unknown = int((trimap == 0.5).sum())
     monkeypatch.setattr(pipeline, "REFINE_BYTES_PER_UNKNOWN", 10 * 2**30 // unknown)  # needs 10 GiB
-    with pytest.raises(ResourceError, match=r"needs about 10.0 GiB and 3.5 GiB is free"):
+    with pytest.raises(ResourceError, match=r"needs about 10.1 GiB and 3.5 GiB is free"):
         m.matte(plate, trimap, colour="srgb")
     assert m.stats.computed_by == {}  # before the networks
 
