@@ -11,6 +11,8 @@ The refinement's first (only) round reads alpha off the compositing equation,
 - ``raw``: the foreground network's F as it is (no solve; an experiment only, patched in here).
 
 Each with the levels its bundle records and with none. Writes runs/conf/stop49_ramps_<which>.json.
+``blur --rounds N`` runs the captured cases with N rounds instead of the captured refinement's
+(stop 51: 1 against the 2 shipped since stop 50; writes stop49_ramps_blur_rounds<N>.json).
 """
 from __future__ import annotations
 
@@ -67,13 +69,14 @@ def run(image, trimap, alpha, fg, bg, settings, fg_weight, clip, exact, knn) -> 
     return got
 
 
-def blur() -> dict[str, list[float]]:
+def blur(rounds: int | None = None) -> dict[str, list[float]]:
     from core.metrics import sad
 
     done = {}
     for path in sorted(Path(os.environ.get("CASES", "/tmp/ramps_cases")).glob("*.pt")):
         d = torch.load(path, weights_only=False)
-        got = run(d["image"], d["trimap"], d["alpha"], d["fg"], d["bg"], d["settings"], d["fg_weight"], None, True,
+        settings = d["settings"] if rounds is None else dataclasses.replace(d["settings"], rounds=rounds)
+        got = run(d["image"], d["trimap"], d["alpha"], d["fg"], d["bg"], settings, d["fg_weight"], None, True,
                   d["knn"])
         tri = d["trimap"][0, 0].numpy()
         truth = d["alpha_true"].numpy()
@@ -128,9 +131,10 @@ def photos() -> dict[str, list[float]]:
 
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "blur"
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else None
     WORK.mkdir(parents=True, exist_ok=True)
-    done = blur() if which == "blur" else photos()
-    (WORK / f"stop49_ramps_{which}.json").write_text(json.dumps(done))
+    done = blur(rounds) if which == "blur" else photos()
+    (WORK / f"stop49_ramps_{which}{'' if rounds is None else f'_rounds{rounds}'}.json").write_text(json.dumps(done))
     labels = [f"{c} {lv}" for c in CANDIDATES for lv in ("levels", "none")]
     frames = sorted({key.rsplit(" ", 2)[0] for key in done})
     for lab in labels:
