@@ -494,3 +494,73 @@ def test_the_readmes_exposure_and_grain_tables_quote_one_run_of_the_same_bundle(
     assert len(shared) >= 5
     for name in shared:
         assert exposure[name][2] == grain[name][0].split(" (")[0], name
+
+
+def _measurements_table(header: str) -> dict[str, list[list[float]]]:
+    """docs/measurements.md's table under ``header``: first cell -> each further cell's numbers
+    (``a / b / c``)."""
+    text = (ROOT / "docs" / "measurements.md").read_text(encoding="utf-8")
+    block = text.split(header, 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in block.strip().splitlines()[2:]:  # below the header's rest and the |---| line
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0]] = [[float(x) for x in c.split(" / ")] for c in cells[1:]]
+    return rows
+
+
+def _span(values: list[float], sign: str = "") -> str:
+    """``values`` (ratios) as the prose quotes them: ``+29 % to +98 %`` (``sign`` before each);
+    losses all, the smaller first: ``−3 % to −8 %``."""
+    def pct(v: float) -> str:
+        p = round(100 * (v - 1))
+        return f"{sign}{p} %" if p >= 0 or not sign else f"−{-p} %"
+    low, high = min(values), max(values)
+    return f"{pct(high)} to {pct(low)}" if high < 1 else f"{pct(low)} to {pct(high)}"
+
+
+def _prose(path: str) -> str:
+    return " ".join((ROOT / path).read_text(encoding="utf-8").split())
+
+
+def test_the_motion_blur_prose_reads_its_table() -> None:
+    # Each percentage the docs and the README quote is the table's; re-measuring the table (a new
+    # bundle, another refinement) without reading the prose again breaks this.
+    rows = _measurements_table("| object, blur | SAD LBSMatte / closed-form / KNN |")
+    objects = sorted({name.split(",")[0] for name in rows})
+    assert len(rows) == 4 * len(objects) == 12
+    ours, cf, behind, fg_better = [], [], [], 0
+    for name, (sad, fg) in rows.items():
+        obj = name.split(",")[0]
+        sharp = rows[f"{obj}, sharp"][0]
+        if not name.endswith("sharp"):
+            ours.append(sad[0] / sharp[0])
+            cf.append(sad[1] / sharp[1])
+        if sad[0] > sad[1]:
+            behind.append(name)
+        fg_better += fg[0] < fg[1]
+    docs, readme = _prose("docs/measurements.md"), _prose("README.md")
+    assert f"raised LBSMatte's SAD by {_span(ours)} (closed-form's by {_span(cf)})" in docs
+    assert f"SAD {_span(ours, '+')}, closed-form's {_span(cf, '+')}" in readme
+    assert behind == ["GT04, motion 40 diagonal", "GT25, motion 40 diagonal"], behind
+    assert "(GT04 and GT25 with 40 px of diagonal motion;" in readme
+    assert fg_better == 12 and "closed-form + multilevel foreground in all 12 rows" in docs
+
+
+def test_the_trimap_error_prose_reads_its_table() -> None:
+    rows = _measurements_table("| photo | clean | known FG grown | known BG grown |")
+    assert sorted(rows) == ["GT01", "GT13", "GT24"]
+
+    def ratios(fault: int, method: int = 0) -> list[float]:
+        return [cells[fault][method] / cells[0][method] for cells in rows.values()]
+
+    docs, readme = _prose("docs/measurements.md"), _prose("README.md")
+    fg_grown, bg_grown, wide = ratios(1), ratios(2), ratios(4)
+    assert f"SAD {_span(fg_grown, '+')} and gradient error" in docs
+    assert f"against closed-form's {_span(ratios(1, 1), '+')} and KNN's {_span(ratios(1, 2), '+')}" in docs
+    assert f"costs it only {_span(bg_grown, '+')}." in docs
+    assert f"(SAD {_span(fg_grown, '+')}, gradient error" in readme
+    assert f"as far only {_span(bg_grown, '+')}, a band three times too wide up to ×{max(wide):.1f}." in readme
+    assert f"LBSMatte ×{wide[1]:.1f} and ×{wide[2]:.1f}, closed-form ×{ratios(4, 1)[1]:.1f} and ×{ratios(4, 1)[2]:.1f}" \
+        in docs
+    lies = [cells[f][m] - cells[0][m] for cells in rows.values() for f in (5, 6) for m in range(3)]
+    assert f"(SAD +{min(lies):.1f} to +{max(lies):.1f})" in docs
