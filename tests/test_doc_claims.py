@@ -494,3 +494,106 @@ def test_the_readmes_exposure_and_grain_tables_quote_one_run_of_the_same_bundle(
     assert len(shared) >= 5
     for name in shared:
         assert exposure[name][2] == grain[name][0].split(" (")[0], name
+
+
+def _measurements_table(header: str) -> dict[str, list[list[float]]]:
+    """docs/measurements.md's table under ``header``: its leading words (``GT04, blue, spill``; an
+    object's nickname dropped) -> each further cell's numbers (``a / b / c``)."""
+    text = (ROOT / "docs" / "measurements.md").read_text(encoding="utf-8")
+    block = text.split(header, 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in block.strip().splitlines()[2:]:  # below the header's rest and the |---| line
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        n = next(i for i, c in enumerate(cells) if re.fullmatch(r"[\d.]+( / [\d.]+)*", c))
+        rows[", ".join([cells[0].split(" (")[0], *cells[1:n]])] = [[float(x) for x in c.split(" / ")] for c in cells[n:]]
+    return rows
+
+
+def _span(values: list[float], sign: str = "") -> str:
+    """``values`` (ratios) as the prose quotes them: ``+29 % to +98 %`` (``sign`` before each);
+    losses all, the smaller first: ``−3 % to −8 %``."""
+    def pct(v: float) -> str:
+        p = round(100 * (v - 1))
+        return f"{sign}{p} %" if p >= 0 or not sign else f"−{-p} %"
+    low, high = min(values), max(values)
+    return f"{pct(high)} to {pct(low)}" if high < 1 else f"{pct(low)} to {pct(high)}"
+
+
+def _prose(path: str) -> str:
+    return " ".join((ROOT / path).read_text(encoding="utf-8").split())
+
+
+def test_the_motion_blur_prose_reads_its_table() -> None:
+    # Each percentage the docs and the README quote is the table's; re-measuring the table (a new
+    # bundle, another refinement) without reading the prose again breaks this.
+    rows = _measurements_table("| object, blur | SAD LBSMatte / closed-form / KNN |")
+    objects = sorted({name.split(",")[0] for name in rows})
+    assert len(rows) == 4 * len(objects) == 12
+    ours, cf, behind, fg_better = [], [], [], 0
+    for name, (sad, fg) in rows.items():
+        obj = name.split(",")[0]
+        sharp = rows[f"{obj}, sharp"][0]
+        if not name.endswith("sharp"):
+            ours.append(sad[0] / sharp[0])
+            cf.append(sad[1] / sharp[1])
+        if sad[0] > sad[1]:
+            behind.append(name)
+        fg_better += fg[0] < fg[1]
+    docs, readme = _prose("docs/measurements.md"), _prose("README.md")
+    assert f"raised LBSMatte's SAD by {_span(ours)} (closed-form's by {_span(cf)})" in docs
+    assert f"SAD {_span(ours, '+')}, closed-form's {_span(cf, '+')}" in readme
+    assert behind == ["GT04, motion 40 diagonal", "GT25, motion 40 diagonal"], behind
+    assert "(GT04 and GT25 with 40 px of diagonal motion;" in readme
+    assert fg_better == 12 and "closed-form + multilevel foreground in all 12 rows" in docs
+
+
+def test_the_trimap_error_prose_reads_its_table() -> None:
+    rows = _measurements_table("| photo | clean | known FG grown | known BG grown |")
+    assert sorted(rows) == ["GT01", "GT13", "GT24"]
+
+    def ratios(fault: int, method: int = 0) -> list[float]:
+        return [cells[fault][method] / cells[0][method] for cells in rows.values()]
+
+    docs, readme = _prose("docs/measurements.md"), _prose("README.md")
+    fg_grown, bg_grown, wide = ratios(1), ratios(2), ratios(4)
+    assert f"SAD {_span(fg_grown, '+')} and gradient error" in docs
+    assert f"against closed-form's {_span(ratios(1, 1), '+')} and KNN's {_span(ratios(1, 2), '+')}" in docs
+    assert f"costs it only {_span(bg_grown, '+')}." in docs
+    assert f"(SAD {_span(fg_grown, '+')}, gradient error" in readme
+    assert f"as far only {_span(bg_grown, '+')}, a band three times too wide up to ×{max(wide):.1f}." in readme
+    assert f"LBSMatte ×{wide[1]:.1f} and ×{wide[2]:.1f}, closed-form ×{ratios(4, 1)[1]:.1f} and ×{ratios(4, 1)[2]:.1f}" \
+        in docs
+    lies = [cells[f][m] - cells[0][m] for cells in rows.values() for f in (5, 6) for m in range(3)]
+    assert f"(SAD +{min(lies):.1f} to +{max(lies):.1f})" in docs
+
+
+def test_the_screen_prose_reads_its_table() -> None:
+    rows = _measurements_table("| object | screen | LBSMatte | closed-form | KNN |")
+    clean = {name: cells for name, cells in rows.items() if not name.endswith("spill")}
+    spill = {name: cells for name, cells in rows.items() if name.endswith("spill")}
+    assert len(clean) == len(spill) == 10
+    sads = [cells[0][0] for cells in clean.values()]
+    below_cf = [2 - cells[0][0] / cells[1][0] for cells in clean.values()]  # "14 % below" as a ratio 1.14
+    behind_knn = [name for name, cells in clean.items() if cells[0][0] >= cells[2][0]]
+    rise = [cells[0][0] / clean[name.rsplit(",", 1)[0]][0][0] for name, cells in spill.items()]
+    cf_rise = [cells[1][0] / clean[name.rsplit(",", 1)[0]][1][0] for name, cells in spill.items()]
+    behind = {name: cells[0][0] / min(cells[1][0], cells[2][0]) for name, cells in spill.items()
+              if cells[0][0] > min(cells[1][0], cells[2][0])}
+    plate_not_worst = [name for name, cells in rows.items() if cells[3][2] < max(cells[3][:2])]
+    docs, readme = _prose("docs/measurements.md"), _prose("README.md")
+    assert f"alpha SAD is {min(sads):.2f} to {max(sads):.2f}, {_span(below_cf)} below closed-form's" in docs
+    assert f"alpha SAD is {min(sads):.2f} to {max(sads):.2f}, {_span(below_cf)} below closed-form's" in readme
+    assert behind_knn == ["GT25, blue"], behind_knn
+    assert "(GT25: 1.34 against KNN's 1.32)" in readme
+    assert f"LBSMatte's SAD rose by {_span(rise)} (closed-form's by {_span(cf_rise, '+')})" in docs
+    assert f"(LBSMatte's SAD rose by {_span(rise)})" in readme
+    assert list(behind) == ["GT03, blue, spill"], behind
+    assert f"at worst {round(100 * (behind['GT03, blue, spill'] - 1))} % behind closed-form" in readme
+    assert plate_not_worst == ["GT24, green, spill", "GT24, blue, spill"], plate_not_worst
+    assert "worst F in every row but GT24's two with spill" in docs and "worst in every case but two" in readme
+    assert sum(cells[3][1] < cells[3][0] for cells in clean.values()) == 7 and "seven of the ten rows" in docs
+    assert all(cells[3][0] < cells[3][1] for cells in spill.values()) and "the closer on all ten" in docs
+    # the same objects over their own photographs: the README's Grain table, clean column
+    grain = readme.split("| photo, trimap | clean | subtle | heavy |", 1)[1]
+    own = [float(re.search(rf"\| {name}, Trimap1 \| ([\d.]+) ", grain).group(1)) for name in ("GT03", "GT04")]
+    assert f"their own photographs score {own[0]:.2f} and {own[1]:.2f}" in docs
