@@ -561,20 +561,23 @@ def job_threads() -> int | None:
     return threads if threads < torch.get_num_threads() else None
 
 
-def job_cpus() -> int:
-    """The CPUs this job may use, for the threads that are not torch's (OpenImageIO's,
-    :func:`core.io.fit_threads`): the count :data:`THREAD_ENVS` holds where the job names one, else
-    the cores of its CPU affinity, fewer under a cgroup CPU quota (:func:`cgroup_cpus`, rounded
-    down, at least 1)."""
-    named = env_threads()
-    if named is not None:
-        return named
+def available_cpus() -> int:
+    """The CPUs this process may use: those of its CPU affinity (``taskset``, a cpuset, Slurm's
+    binding), fewer under a cgroup CPU quota (:func:`cgroup_cpus`, rounded down; at least 1)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # macOS, Windows
         cores = os.cpu_count() or 1
     quota = cgroup_cpus()
     return max(1, min(cores, int(quota))) if quota is not None else max(1, cores)
+
+
+def job_cpus() -> int:
+    """The CPUs this job may use, for the threads that are not torch's (OpenImageIO's,
+    :func:`core.io.fit_threads`): the count :data:`THREAD_ENVS` holds where the job names one, else
+    :func:`available_cpus`."""
+    named = env_threads()
+    return named if named is not None else available_cpus()
 
 
 def env_threads() -> int | None:

@@ -761,24 +761,13 @@ def _training_summary(
 JITTER_NOTE = "the foreground network's composites only (colour jitter, patent para. 0052)"
 
 
-def job_cpus() -> int:
-    """The CPUs this process may use: those of its CPU affinity (``taskset``, a cpuset, Slurm's
-    binding), fewer under a cgroup CPU quota (:func:`core.pipeline.cgroup_cpus`, rounded down)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    from core.pipeline import cgroup_cpus
-
-    quota = cgroup_cpus()
-    return max(1, min(cpus, int(quota))) if quota is not None else max(1, cpus)
-
-
 def warn_oversubscribed_workers(workers: int) -> None:
     """A ``WARNING:`` line where ``--workers`` takes every CPU the job may use (or more): each worker
     keeps a core busy drawing batches, and the training's own threads then wait for them in turns,
     every step slower than with fewer workers. It was said nowhere."""
-    cpus = job_cpus()
+    from core.pipeline import available_cpus
+
+    cpus = available_cpus()
     if workers >= cpus:
         logging.getLogger(__name__).warning(
             "--workers %d: this job may use %d CPU(s) (its CPU affinity or cgroup quota), and %d batch process(es) "
