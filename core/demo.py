@@ -263,7 +263,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "demo") -> Non
 
     parser.add_argument("--out", type=Path, default=Path("lbsmatte_demo"),
                         help="output folder (default ./lbsmatte_demo)")
-    parser.add_argument("--weights", default="default", help="trained weights bundle, name or folder (default: default)")
+    parser.add_argument("--weights", default="default",
+                        help="trained weights bundle, name or folder (default: default); 'none': the default bundle's "
+                             "pipeline with parameter-free priors in place of the networks (a diagnostic)")
     parser.add_argument("--device", default="auto", type=device_argument, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--live-baseline", action="store_true",
                         help="compute closed-form + multilevel foreground with pymatting now rather than read the "

@@ -597,3 +597,33 @@ def test_the_screen_prose_reads_its_table() -> None:
     grain = readme.split("| photo, trimap | clean | subtle | heavy |", 1)[1]
     own = [float(re.search(rf"\| {name}, Trimap1 \| ([\d.]+) ", grain).group(1)) for name in ("GT03", "GT04")]
     assert f"their own photographs score {own[0]:.2f} and {own[1]:.2f}" in docs
+
+
+def _weights_help(command: str) -> str:
+    sub = next(a for a in build_parser(command)._actions if a.dest == "command").choices[command]
+    return next(a for a in sub._actions if "--weights" in a.option_strings).help or ""
+
+
+def test_the_readme_names_every_command_that_takes_weights_none() -> None:
+    # `lbsmatte demo --weights none` prints the "On the demo it scores SAD 3.922" the README quotes,
+    # but the README said `none` was for `matte` and `evaluate` only, and the demo's --help said nothing
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"`(\w+)`", re.search(r"`--weights none` \(on ([^)]*)\)", text).group(1)))
+    takes_none = {c for c in ("matte", "evaluate", "demo", "export", "fingerprint") if "'none'" in _weights_help(c)}
+    assert listed == takes_none == {"matte", "evaluate", "demo"}
+    assert "`lbsmatte demo --weights none`" in text
+
+
+def test_the_readmes_evaluate_json_weights_keys_are_the_records() -> None:
+    # the README names the keys of evaluate --json's `weights` (a script reads them): they must be there
+    from types import SimpleNamespace
+
+    from core.evaluate import _weights_record
+
+    bundle = SimpleNamespace(name="default", path=Path("b"), manifest={"parent": None},
+                             manifest_sha256=lambda: "0" * 64)
+    record = _weights_record(SimpleNamespace(bundle=bundle, refinement=None, dtype=None, space="auto"))
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = re.sub(r"\s+", " ", text.split("`weights` say what scored them:", 1)[1].split("so that two runs'", 1)[0])
+    named = set(re.findall(r"`(\w+)`", sentence)) - {"default"}
+    assert "path" in named and named <= set(record), named - set(record)
