@@ -527,3 +527,23 @@ def test_motion_blur_bench_scores_every_photo_trimap_and_blur(small_bundle, tmp_
     assert "| A, T1, defocus8 |" in motionblur.table(rows)
     with pytest.raises(SystemExit, match="unknown blur"):
         motionblur.measure(tmp_path / "set", ["A"], ["T1"], ["shaky"], small_bundle)
+
+
+def test_determinism_bench_compares_each_configuration_with_one_thread_in_its_own_process(
+        small_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LBSMATTE_ALLOW_UNTRAINED", "1")  # tiny untrained networks: the plumbing only
+    determinism = _load("determinism")
+    _one_photo_set(tmp_path / "set", shape=(72, 80), edge=30, soft=14, wobble=4)
+    out = tmp_path / "figures.json"
+    assert determinism.main(["--data", str(tmp_path / "set"), "--names", "A", "--trimap", "T1", "--weights",
+                             str(small_bundle.path), "--configs", "reversed,threads2", "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["results"]
+    assert sorted(got) == ["reversed", "threads2"] and all(sorted(v) == ["A", "demo"] for v in got.values())
+    # a frame's matte does not depend on the frames matted before it in the process
+    assert all(d["identical"] and d["alpha_max"] == 0.0 for d in got["reversed"].values())
+    for d in got["threads2"].values():
+        assert 0.0 <= d["alpha_mean"] <= d["alpha_max"] <= 1.0 and 0.0 <= d["fg_max"] <= 1.0
+    assert "reversed   A" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        determinism.main(["--configs", "threads2,avx512"])
+    assert stop.value.code == 2 and "no configuration avx512" in capsys.readouterr().err
