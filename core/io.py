@@ -766,8 +766,19 @@ def _reframe(data: np.ndarray, origin: tuple[int, int], window: tuple[int, int, 
 
 
 #: The environment variables OpenImageIO reads its thread count from at its start: where the job
-#: sets either, its count stands (:func:`fit_threads`).
+#: gives it a count in them, that count stands (:func:`fit_threads`).
 OIIO_THREAD_ENVS = ("OPENIMAGEIO_THREADS", "CUE_THREADS")
+
+
+def oiio_env_threads() -> int | None:
+    """The thread count OpenImageIO took from :data:`OIIO_THREAD_ENVS` at its start, read as it
+    reads them, or None: ``OPENIMAGEIO_THREADS`` where it is set at all (empty too; then
+    ``CUE_THREADS`` is not read), else ``CUE_THREADS``; the whole number it starts with (``4``,
+    `` 4``, ``4,2``), where that is 1 or more. ``0``, ``abc`` or an empty value give no count, and
+    OpenImageIO then runs one thread per core of the node."""
+    text = os.environ.get(OIIO_THREAD_ENVS[0], os.environ.get(OIIO_THREAD_ENVS[1], ""))
+    found = re.match(r"\s*\+?([0-9]+)", text)
+    return int(found.group(1)) if found and int(found.group(1)) >= 1 else None
 
 
 def fit_threads(count: int) -> Callable[[], None] | None:
@@ -778,9 +789,10 @@ def fit_threads(count: int) -> Callable[[], None] | None:
     binding), cgroup quota or ``OMP_NUM_THREADS`` says: a job given 8 cores of a 64-core node
     wrote each EXR with 64 threads, which then took turns on its 8 cores (on a core of its own, one
     EXR writer thread wrote a 1080p matte in 0.97 s where OIIO's two took 1.17 s). Left alone
-    where :data:`OIIO_THREAD_ENVS` holds a count, and never raised. Returns what puts the
+    where the job gave OIIO a count (:func:`oiio_env_threads`; ``OPENIMAGEIO_THREADS=0`` or
+    ``abc`` is none, and OIIO counted the node's cores), and never raised. Returns what puts the
     previous counts back (``main`` called in-process), or None where nothing changed."""
-    if any(os.environ.get(name, "").strip() for name in OIIO_THREAD_ENVS):
+    if oiio_env_threads() is not None:
         return None
     count = max(1, int(count))
     previous = {name: oiio.get_int_attribute(name) for name in ("threads", "exr_threads")}

@@ -1622,3 +1622,36 @@ def test_frames_on_disk_past_the_limit_by_one_are_refused_and_negative_frames_fo
     io.frame_path(far, io.MAX_FRAMES + 1).touch()
     with pytest.raises(InputError, match="holds 100,001 frames"):
         io.find_frames(far)
+
+
+@pytest.mark.parametrize(("environ", "fitted"), [
+    ({}, True),
+    ({"OPENIMAGEIO_THREADS": "3"}, False),               # the job's own count stands
+    ({"CUE_THREADS": "3"}, False),
+    ({"OPENIMAGEIO_THREADS": " 3,2"}, False),            # OIIO reads the number it starts with
+    ({"OPENIMAGEIO_THREADS": "0"}, True),                # no count: OIIO ran one thread per core of the node
+    ({"OPENIMAGEIO_THREADS": "abc"}, True),
+    ({"OPENIMAGEIO_THREADS": "", "CUE_THREADS": "3"}, True),  # set, even empty, it hides CUE_THREADS from OIIO
+])
+def test_openimageios_threads_are_held_to_the_jobs_cpus_unless_the_job_gave_it_a_count(monkeypatch, environ,
+                                                                                        fitted) -> None:
+    # OPENIMAGEIO_THREADS=0 or abc (OIIO then counts the node's cores) was taken for the job's own
+    # count and left OpenEXR's compression at one thread per core of a 64-core node on a job of 8.
+    for name in io.OIIO_THREAD_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    given = {name: oiio.get_int_attribute(name) for name in ("threads", "exr_threads")}
+    try:
+        oiio.attribute("threads", 4)      # as OIIO counts a node of 4 cores
+        oiio.attribute("exr_threads", 0)  # 0: one per core
+        restore = io.fit_threads(2)
+        got = (oiio.get_int_attribute("threads"), oiio.get_int_attribute("exr_threads"))
+        assert got == ((2, 2) if fitted else (4, 0)), got
+        assert (restore is not None) == fitted
+        if restore is not None:
+            restore()
+        assert (oiio.get_int_attribute("threads"), oiio.get_int_attribute("exr_threads")) == (4, 0)
+    finally:
+        for name, value in given.items():
+            oiio.attribute(name, value)

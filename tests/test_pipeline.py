@@ -481,7 +481,7 @@ def _largest_and_mean(a: Matte, b: Matte, unknown: np.ndarray) -> dict[str, tupl
 
 #: Largest |Δ| of alpha, FG and BG over the band between thread counts (README, 'The command line':
 #: a frame and the farm node; bench/determinism.py). The networks alone differ by at most 1.1e-6
-#: (GT01, GT04, the demo); the refinement's conjugate gradients, stopped at a relative residual of
+#: in alpha, 1.7e-6 in FG and BG (GT01, GT04, the demo); the refinement's conjugate gradients, stopped at a relative residual of
 #: 1e-4, can stop a few iterations apart on that (GT01: 157 against 165) and move some pixels by up
 #: to 2.8e-2, while solved to 1e-6 the two agree within 3.1e-5. So the bound holds for the networks
 #: and for a solved refinement, not for where an early stop falls.
