@@ -59,6 +59,11 @@ def _layers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(F_COLOUR, (*shape, 3)).copy(), np.broadcast_to(B_COLOUR, (*shape, 3)).copy()
 
 
+def _starts_off_by(truth: np.ndarray, unknown: np.ndarray, by: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two matting networks' alphas, ``by`` too high and ``by`` too low over the unknown band."""
+    return tuple(np.where(unknown, np.clip(truth + d, 0, 1), truth).astype(np.float32) for d in (by, -by))
+
+
 def test_true_alpha_and_colours_are_a_fixed_point() -> None:
     # With the true F and B, the F step gives F back and the compositing equation gives the true
     # alpha; a ramp between two colours is affine in the colour, so the matting Laplacian costs
@@ -124,7 +129,7 @@ def test_half_samples_keep_the_matting_networks_error_out_of_the_data_term() -> 
     image, trimap, truth = _two_colour_scene()
     fg, bg = _layers(truth.shape)
     unknown = trimap == 0.5
-    high, low = (np.where(unknown, np.clip(truth + d, 0, 1), truth).astype(np.float32) for d in (0.3, -0.3))
+    high, low = _starts_off_by(truth, unknown, 0.3)
     results = {}
     for mode in ("network", "half"):
         settings = Settings(rounds=1, tolerance=1e-7, max_iterations=4000, sample_alpha=mode)
@@ -143,7 +148,7 @@ def test_unsolved_samples_read_the_ramp_off_the_networks_colours_as_they_are() -
     image, trimap, truth = _two_colour_scene()
     fg, bg = _layers(truth.shape)
     unknown = trimap == 0.5
-    high, low = (np.where(unknown, np.clip(truth + d, 0, 1), truth).astype(np.float32) for d in (0.3, -0.3))
+    high, low = _starts_off_by(truth, unknown, 0.3)
     error = {}
     for mode in ("half", "unsolved"):
         settings = Settings(rounds=1, tolerance=1e-9, max_iterations=4000, sample_alpha=mode)
