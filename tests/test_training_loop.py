@@ -255,6 +255,42 @@ def test_training_for_the_result_reaches_the_networks_through_the_refinement() -
         assert grads and float(sum(grads)) > 0
 
 
+def test_the_background_network_trains_for_the_result_through_a_frozen_foreground_network() -> None:
+    # The pipeline's F is the foreground network's answer to this B: the refined result's
+    # gradient reaches the background network's weights, not the foreground network's.
+    from core.training.train import stage_loss
+
+    nets = _tiny()
+    batch = _batch("background", size=32)
+    net = nets["background"].train()
+    plain, plain_terms = stage_loss("background", net, batch, {}, 0.5)
+    alone, alone_terms = stage_loss("background", net, batch, {}, 0.5, result_weight=1.0)
+    assert alone.item() == pytest.approx(plain.item()) and alone_terms == plain_terms  # no foreground: no result
+    foreground = nets["foreground"].eval().requires_grad_(False)
+    loss, terms = stage_loss("background", net, batch, {"foreground": foreground}, 0.5, result_weight=2.0)
+    assert {"coarse", "fine", "result_alpha", "result_fg", "result_bg", "result_total"} == set(terms)
+    assert terms["fine"] == pytest.approx(plain_terms["fine"])
+    assert loss.item() == pytest.approx(plain.item() + 2.0 * terms["result_total"], rel=1e-4)
+    net.zero_grad()
+    (loss - plain).backward()
+    assert float(sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None)) > 0
+    assert all(p.grad is None for p in foreground.parameters())
+
+
+def test_a_run_from_a_bundle_trains_the_background_network_for_the_result_and_leaves_every_network_trainable(
+        tmp_path) -> None:
+    settings = TrainSettings(steps={"background": 1, "foreground": 1, "alpha": 0}, checkpoint_every=1,
+                             validate_every=100, result_weight=1.0)
+    nets = train(tmp_path / "from", _batch, settings, init=_tiny(), progress=False)
+    logged = {entry["role"]: set(entry) for entry in read_log(tmp_path / "from") if entry["kind"] == "train"}
+    assert "result_total" in logged["background"] and "result_total" in logged["foreground"]
+    assert all(p.requires_grad for net in nets.values() for p in net.parameters())
+    scratch = train(tmp_path / "scratch", _batch, settings, progress=False)  # no trained foreground network yet
+    logged = {entry["role"]: set(entry) for entry in read_log(tmp_path / "scratch") if entry["kind"] == "train"}
+    assert "result_total" not in logged["background"] and "result_total" in logged["foreground"]
+    assert all(p.requires_grad for net in scratch.values() for p in net.parameters())
+
+
 def test_training_for_a_given_refinement_reaches_the_matting_network_only_through_its_data_term() -> None:
     # The shipped refinement solves the layers for alpha 0.5 and starts the solve from the
     # network's alpha, which gets no gradient: only the network's alpha as a data term (μ > 0)

@@ -155,8 +155,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="checkpoints, log.jsonl and losses.png (default runs/<name>, or runs/<name>-checkpoints "
                              "when --out is runs/<name> itself)")
     parser.add_argument("--result-weight", type=float, default=0.0, metavar="W",
-                        help="also train the foreground and matting networks for the refined alpha, F and B "
-                             "(through the differentiable refinement), with this weight (default 0: off)")
+                        help="also train the networks for the refined alpha, F and B (through the differentiable "
+                             "refinement), with this weight (default 0: off); the background network only with "
+                             "--from or finetune, through the bundle's foreground network")
     parser.add_argument("--result-refinement", default=None, metavar="BUNDLE",
                         help="the refinement the result loss runs: that bundle's (its KNN term, rounds, levels...; "
                              "default: the refinement's defaults)")

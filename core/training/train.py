@@ -57,7 +57,8 @@ class TrainSettings:
     crop: int = 192
     lambda_comp: float = 1.0
     #: Weight of :func:`core.training.losses.result_loss` (the refined alpha, F and B) added to the
-    #: foreground and matting networks' own losses; 0 trains each network for its own output only.
+    #: networks' own losses (the background network's only when the run starts from a bundle, whose
+    #: foreground network carries its B to the result); 0 trains each network for its own output only.
     result_weight: float = 0.0
     #: The refinement the result loss runs (:class:`core.compositing.Settings` fields, e.g. a
     #: bundle's ``"refinement"`` with the matting network's weight μ); ``None``: its defaults.
@@ -139,10 +140,12 @@ def stage_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch through the network being trained and return (loss, terms for the log).
 
-    With ``result_weight`` > 0 the foreground and matting networks also learn from what the
-    refinement makes of their output (:func:`core.training.losses.result_loss`): the foreground
-    network with the refinement started from alpha 0.5 (no matting network yet), the matting
-    network with the trained background and foreground networks' layers;
+    With ``result_weight`` > 0 the networks also learn from what the refinement makes of their
+    output (:func:`core.training.losses.result_loss`): the background network when ``helpers``
+    holds a foreground network (a trained one, frozen: :func:`train` gives it one when it starts
+    from a bundle), through that network's F computed from its B, with the refinement started
+    from alpha 0.5, as the foreground network's is (no matting network yet); the matting network
+    with the trained background and foreground networks' layers;
     both through the refinement ``result_settings`` (:class:`core.compositing.Settings`; default:
     its defaults). ``precision``: the
     networks run under :func:`_autocast`; their outputs are float32 again before any loss."""
@@ -160,13 +163,28 @@ def stage_loss(
             coarse, fine = _forward_stages(network, x)
         return coarse.float(), fine.float()
 
+    fg_known, bg_known, _ = split_trimap(batch["trimap"])
+    # Alpha 0.5 over the unknown region: where the refinement starts when no matting network has
+    # run yet (with ``sample_alpha`` half it solves the layers for 0.5 whatever the start).
+    half = torch.where(unknown.bool(), torch.full_like(batch["alpha"], 0.5), fg_known.to(batch["alpha"].dtype))
     if role == "background":
         coarse, fine = stages(net, sampling_input(role, batch))
         # eq. 2 on both stages, as Yu et al. train both stages of the inpainting network.
         l_coarse = losses.background_loss(coarse, batch["bg"], unknown)
         l_fine = losses.background_loss(fine, batch["bg"], unknown)
-        return l_coarse + l_fine, {"coarse": l_coarse.item(), "fine": l_fine.item()}
-    fg_known, bg_known, _ = split_trimap(batch["trimap"])
+        total = l_coarse + l_fine
+        logged = {"coarse": l_coarse.item(), "fine": l_fine.item()}
+        if result_weight > 0 and "foreground" in helpers:
+            # Through the foreground network the run started from (frozen): the pipeline's F is
+            # computed from this B, so the refined result's gradient reaches B both directly and
+            # through F.
+            bg = paste_known(fine, batch["image"], bg_known)
+            fg = paste_known(run(helpers["foreground"], sampling_input("foreground", batch, bg)), batch["image"], fg_known)
+            result = losses.result_loss(batch["image"], batch["trimap"], half, fg, bg, batch["alpha"], batch["fg"],
+                                        batch["bg"], unknown, result_settings)
+            total = total + result_weight * result["total"]
+            logged |= {f"result_{k}": v.item() for k, v in result.items()}
+        return total, logged
     # The plate pasted over the known pixels, as the pipeline does between the networks.
     with torch.no_grad():
         bg = paste_known(run(helpers["background"], sampling_input("background", batch)), batch["image"], bg_known)
@@ -178,9 +196,8 @@ def stage_loss(
         total = t_coarse["total"] + t_fine["total"]
         logged = {f"fine_{k}": v.item() for k, v in t_fine.items()} | {"coarse": t_coarse["total"].item()}
         if result_weight > 0:
-            start = torch.where(unknown.bool(), torch.full_like(batch["alpha"], 0.5), fg_known.to(batch["alpha"].dtype))
             fg = paste_known(fine, batch["image"], fg_known)
-            result = losses.result_loss(batch["image"], batch["trimap"], start, fg, bg, batch["alpha"], batch["fg"],
+            result = losses.result_loss(batch["image"], batch["trimap"], half, fg, bg, batch["alpha"], batch["fg"],
                                         batch["bg"], unknown, result_settings)
             total = total + result_weight * result["total"]
             logged |= {f"result_{k}": v.item() for k, v in result.items()}
@@ -503,6 +520,14 @@ def _train(
                     batch_state = state["batches"]
                 log.info("resumed %s network at step %d", role, state["step"])
             helpers = {r: nets[r].to(device).eval() for r in ROLES[:index]}
+            if role == "background" and settings.result_weight > 0 and init is not None:
+                # The background network learns from the result through the foreground network
+                # the run started from (a bundle's); one trained from scratch is not trained yet.
+                helpers["foreground"] = nets["foreground"].to(device).eval()
+            # The stage's own network learns; the helpers only pass gradients on to it.
+            for helper in helpers.values():
+                helper.requires_grad_(False)
+            net.requires_grad_(True)
             target = settings.steps.get(role, 0)
             if state["step"] >= target:
                 if average is not None and state["step"] > 0:
@@ -581,6 +606,8 @@ def _train(
             if stopped:
                 log.warning("stopped %s network at step %d/%d; run again to continue", role, state["step"], target)
                 break
+    for network in nets.values():  # as they came: the stages froze their helpers
+        network.requires_grad_(True)
     _plot_losses_or_stop(run_dir)  # the whole run's losses, however recently a checkpoint drew them
     return nets
 
